@@ -1,0 +1,43 @@
+# Thin wrapper over CMake for the README's two commands.
+#   make demo   install deps, build, run `batpak demo` on ./demo-data
+#   make test   install deps, build (-Werror), run CTest; again under ASan+UBSan; TSan on threaded tests
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build demo test test-asan test-tsan install clean format
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBATPAK_WERROR=ON $(CMAKE_FLAGS)
+	cmake --build build -j $(JOBS)
+
+demo: build
+	./build/batpak --dir ./demo-data demo
+
+test: build
+	cd build && ctest --output-on-failure -j $(JOBS)
+	$(MAKE) test-asan
+	$(MAKE) test-tsan
+
+test-asan: deps
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DBATPAK_WERROR=ON -DBATPAK_SANITIZE=address,undefined
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --output-on-failure -j $(JOBS) -LE nosan
+
+test-tsan: deps
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DBATPAK_WERROR=ON -DBATPAK_SANITIZE=thread
+	cmake --build build-tsan -j $(JOBS)
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) -L threads
+
+install: build
+	cmake --install build
+
+format:
+	clang-format -i include/batpak/*.h src/*/*.c src/*/*.h tests/*.c tests/*.h
+
+clean:
+	rm -rf build build-asan build-tsan

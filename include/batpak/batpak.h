@@ -1,0 +1,16 @@
+/*
+ * batpak.h — umbrella header for libbatpak, an embedded, sync-first,
+ * hash-chained event-sourcing store.
+ *
+ *   common.h  status codes, errors, kinds, ids, durability modes
+ *   store.h   open/close, append (single, with options, batch), stats, verify
+ *   read.h    get by id, stream, scope, kind and region queries
+ */
+#ifndef BATPAK_H
+#define BATPAK_H
+
+#include "common.h"
+#include "store.h"
+#include "read.h"
+
+#endif

@@ -1,0 +1,111 @@
+/*
+ * batpak/read.h — reading events: get by id, stream, scope, kind, region queries.
+ *
+ * All read functions are safe from any thread while appends go on. A reader
+ * sees only published events (nothing above the publish watermark), and an
+ * iterator sees the events published when it was created (a stable snapshot
+ * of the index; later appends do not appear in it).
+ */
+#ifndef BATPAK_READ_H
+#define BATPAK_READ_H
+
+#include "store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * A decoded event. Pointer fields point into memory owned by whatever
+ * produced the event (a bp_event from bp_get is freed with bp_event_free; one
+ * from an iterator is valid until the next bp_iter_next or bp_iter_free).
+ * entity, scope and idempotency_key are NUL-terminated.
+ */
+typedef struct bp_event {
+    bp_id event_id;
+    bp_id correlation_id;
+    bp_id causation_id;        /**< valid when has_causation */
+    bool has_causation;
+    uint64_t global_seq;
+    uint64_t clock;
+    uint64_t hlc;
+    uint16_t kind;
+    uint16_t flags;
+    bp_hash prev_hash;         /**< zeros for an entity's first event */
+    bp_hash event_hash;
+    const char *entity;
+    const char *scope;
+    const char *idempotency_key; /**< NULL when none */
+    uint64_t batch_id;         /**< 0 when not part of a batch; else the batch's first seq */
+    uint32_t batch_index;
+    uint32_t batch_count;
+    const uint8_t *payload;    /**< NULL when the read did not ask for payloads */
+    size_t payload_len;
+    bool header_only;          /**< only index fields are set (see BP_READ_INDEX_ONLY) */
+} bp_event;
+
+/** Read flags. */
+#define BP_READ_FULL 0u        /**< read each frame from disk: every field and the payload */
+#define BP_READ_INDEX_ONLY 1u  /**< no disk I/O: event_id, global_seq, clock, hlc, kind,
+                                    flags, entity, scope only */
+
+/**
+ * Get one published event by id. out receives a heap event: bp_event_free it.
+ * Errors: BP_ENOTFOUND, BP_ECORRUPT (frame on disk fails its CRC), BP_EIO.
+ */
+BP_API bp_status bp_get(bp_store *s, bp_event **out, const bp_id *id);
+BP_API void bp_event_free(bp_event *ev);
+
+/** A filter over the index. Zero/NULL fields do not filter. */
+typedef struct bp_region {
+    unsigned version;           /**< BP_REGION_VERSION */
+    const char *entity;         /**< exact entity */
+    const char *entity_prefix;  /**< entity starts with */
+    const char *scope;          /**< exact scope */
+    const uint16_t *kinds;      /**< any of these kinds */
+    size_t n_kinds;
+    int category;               /**< -1: any; 0..15: kind category */
+    uint64_t from_seq;          /**< global_seq >= (0 = from the start) */
+    uint64_t to_seq;            /**< global_seq <= (0 = no bound) */
+    uint64_t since_ms;          /**< HLC wall ms >= (0 = no bound) */
+    uint64_t until_ms;          /**< HLC wall ms <= (0 = no bound) */
+} bp_region;
+
+#define BP_REGION_VERSION 1
+#define BP_REGION_INIT {BP_REGION_VERSION, NULL, NULL, NULL, NULL, 0, -1, 0, 0, 0, 0}
+
+typedef struct bp_iter bp_iter;
+
+/**
+ * Iterate the published events matching region in global_seq order (for an
+ * exact entity this is also clock order). flags: BP_READ_FULL or
+ * BP_READ_INDEX_ONLY. The iterator holds no lock between calls.
+ * Resuming: set region->from_seq = bp_iter_position(it) + 1.
+ * Errors: BP_EINVAL (bad region), BP_ENOMEM.
+ */
+BP_API bp_status bp_query(bp_store *s, bp_iter **out, const bp_region *region, unsigned flags);
+
+/** Events of one entity in clock order. An unknown entity yields an empty iterator. */
+BP_API bp_status bp_stream(bp_store *s, bp_iter **out, const char *entity, unsigned flags);
+/** Events of one scope, in global_seq order. */
+BP_API bp_status bp_by_scope(bp_store *s, bp_iter **out, const char *scope, unsigned flags);
+/** Events of one kind, in global_seq order. */
+BP_API bp_status bp_by_kind(bp_store *s, bp_iter **out, uint16_t kind, unsigned flags);
+
+/**
+ * Advance: *ev receives the next event (valid until the next call) and
+ * BP_OK is returned; BP_DONE when finished; an error (BP_ECORRUPT, BP_EIO)
+ * if a frame cannot be read — the iterator can be advanced past it.
+ */
+BP_API bp_status bp_iter_next(bp_iter *it, const bp_event **ev);
+/** global_seq of the last event returned (0 before the first). */
+BP_API uint64_t bp_iter_position(const bp_iter *it);
+BP_API void bp_iter_free(bp_iter *it);
+
+/** Current head of an entity: its clock (0 if unknown) and the hash of its last event. */
+BP_API bp_status bp_entity_head(bp_store *s, const char *entity, uint64_t *clock, bp_hash *hash);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install the Debian packages batpak needs to build and test (SPEC §3).
+# Idempotent: installs only what is missing. Works as root, or via sudo.
+set -euo pipefail
+
+PKGS=(build-essential cmake pkg-config zlib1g-dev libmsgpack-dev librust-blake3-dev
+      libjansson-dev b3sum)
+if [ "${BATPAK_DEPS_BENCH:-0}" = 1 ]; then
+  PKGS+=(libsqlite3-dev liblmdb-dev librocksdb-dev)
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  SUDO=sudo
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+if ! $SUDO apt-get install -y --no-install-recommends "${missing[@]}"; then
+  $SUDO apt-get update
+  $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+fi

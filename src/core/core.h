@@ -1,0 +1,87 @@
+/*
+ * core.h — internal: errors, ids, HLC, coordinate validation, event hashing,
+ * small byte helpers. No I/O here.
+ */
+#ifndef BP_CORE_H
+#define BP_CORE_H
+
+#include "batpak/batpak.h"
+#include <stdarg.h>
+#include <string.h>
+
+/* ---- errors: set the thread-local message and return the status */
+int bp_err(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Like bp_err, appending ": <strerror(-neg_errno)>". */
+int bp_err_sys(int status, int neg_errno, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void bp_err_clear(void);
+
+/* ---- big-endian helpers */
+static inline void bp_put_be16(uint8_t *p, uint16_t v) {
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+static inline void bp_put_be32(uint8_t *p, uint32_t v) {
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+static inline void bp_put_be64(uint8_t *p, uint64_t v) {
+    bp_put_be32(p, (uint32_t)(v >> 32));
+    bp_put_be32(p + 4, (uint32_t)v);
+}
+static inline uint16_t bp_get_be16(const uint8_t *p) {
+    return (uint16_t)((p[0] << 8) | p[1]);
+}
+static inline uint32_t bp_get_be32(const uint8_t *p) {
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+static inline uint64_t bp_get_be64(const uint8_t *p) {
+    return ((uint64_t)bp_get_be32(p) << 32) | bp_get_be32(p + 4);
+}
+
+/* ---- UUIDv7 generator. Invariant: every id it returns is greater (as 16
+ * big-endian bytes) than the previous one, even within one millisecond or if
+ * the wall clock steps back. Not thread-safe: the store's write lock guards it. */
+typedef struct bp_idgen {
+    uint64_t last_ms;
+    uint8_t last[16];
+} bp_idgen;
+/* ms: the wall time to embed; rnd: 10 fresh random bytes. */
+void bp_idgen_next(bp_idgen *g, uint64_t ms, const uint8_t rnd[10], bp_id *out);
+/* Make later ids sort after prev (used after open, with the store's last id). */
+void bp_idgen_observe(bp_idgen *g, const bp_id *prev);
+
+/* ---- HLC: wall ms << 16 | logical. Invariant: bp_hlc_next returns a value
+ * strictly greater than every value it returned or observed before. */
+uint64_t bp_hlc_next(uint64_t last, uint64_t wall_ms);
+
+/* ---- validation */
+bp_status bp_validate_coord(const char *entity, const char *scope, bool allow_reserved);
+bp_status bp_validate_app_kind(uint16_t kind);
+
+/* ---- event hash (doc/FORMAT.md §Event hash) */
+typedef struct bp_event_fields {
+    bp_id event_id;
+    bp_id correlation_id;
+    bp_id causation_id;
+    bool has_causation;
+    uint64_t global_seq, clock, hlc;
+    uint16_t kind, flags;
+    bp_hash prev_hash;
+    uint64_t batch_id;
+    uint32_t batch_index, batch_count;
+    const char *entity;
+    size_t entity_len;
+    const char *scope;
+    size_t scope_len;
+    const char *idem_key;
+    size_t idem_len;
+    const uint8_t *payload;
+    size_t payload_len;
+} bp_event_fields;
+
+void bp_event_hash(const bp_event_fields *f, bp_hash *out);
+
+#endif

@@ -1,0 +1,73 @@
+/* Coordinate and kind validation (SPEC §4). */
+#include "core/core.h"
+
+static bool utf8_valid(const unsigned char *s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        size_t len;
+        uint32_t cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xE0) == 0xC0) {
+            len = 2;
+            cp = c & 0x1F;
+        } else if ((c & 0xF0) == 0xE0) {
+            len = 3;
+            cp = c & 0x0F;
+        } else if ((c & 0xF8) == 0xF0) {
+            len = 4;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (i + len > n) return false;
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xC0) != 0x80) return false;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+bp_status bp_coord_validate(const char *field, const char *s) {
+    if (!field) field = "coordinate";
+    if (!s) return bp_err(BP_EINVAL, "%s: is NULL", field);
+    size_t n = strnlen(s, BP_COORD_MAX + 1);
+    if (n == 0) return bp_err(BP_EINVAL, "%s: is empty (1..%d bytes required)", field, BP_COORD_MAX);
+    if (n > BP_COORD_MAX)
+        return bp_err(BP_EINVAL, "%s: longer than %d bytes", field, BP_COORD_MAX);
+    if (!utf8_valid((const unsigned char *)s, n))
+        return bp_err(BP_EINVAL, "%s '%s': not valid UTF-8", field, s);
+    return BP_OK;
+}
+
+bp_status bp_validate_coord(const char *entity, const char *scope, bool allow_reserved) {
+    bp_status rc = bp_coord_validate("entity", entity);
+    if (rc) return rc;
+    rc = bp_coord_validate("scope", scope);
+    if (rc) return rc;
+    if (!allow_reserved && strncmp(entity, BP_RESERVED_PREFIX, strlen(BP_RESERVED_PREFIX)) == 0)
+        return bp_err(BP_EINVAL, "entity '%s': the prefix '%s' is reserved for the library", entity,
+                      BP_RESERVED_PREFIX);
+    return BP_OK;
+}
+
+bool bp_kind_is_application(uint16_t kind) {
+    unsigned cat = BP_KIND_CATEGORY(kind);
+    return cat != BP_CATEGORY_SYSTEM && cat != BP_CATEGORY_EFFECT;
+}
+
+bp_status bp_validate_app_kind(uint16_t kind) {
+    if (!bp_kind_is_application(kind))
+        return bp_err(BP_EINVAL,
+                      "kind 0x%04x: category 0x%X is reserved (0x0 system, 0xD effects); "
+                      "applications use categories 0x1-0xF except 0xD",
+                      kind, BP_KIND_CATEGORY(kind));
+    return BP_OK;
+}

@@ -1,0 +1,140 @@
+/*
+ * format.h — the only code that knows the bytes on disk (doc/FORMAT.md).
+ * Pure encode/decode over memory buffers; no I/O.
+ */
+#ifndef BP_FORMAT_H
+#define BP_FORMAT_H
+
+#include "core/core.h"
+
+#define BP_FORMAT_VERSION 1
+
+/* ---- growable byte buffer. Invariant: len <= cap; data is NULL iff cap == 0. */
+typedef struct bp_buf {
+    uint8_t *data;
+    size_t len, cap;
+} bp_buf;
+int bp_buf_reserve(bp_buf *b, size_t extra); /* 0 or -ENOMEM */
+int bp_buf_append(bp_buf *b, const void *p, size_t n);
+void bp_buf_free(bp_buf *b);
+
+/* ---- STORE identity file: 48 bytes */
+#define BP_STORE_FILE_SIZE 48
+typedef struct bp_store_ident {
+    uint32_t version;
+    uint8_t uuid[16];
+    uint64_t created_ms;
+} bp_store_ident;
+void bp_store_ident_encode(const bp_store_ident *id, uint8_t out[BP_STORE_FILE_SIZE]);
+/* BP_ECORRUPT (magic/crc/size), BP_EVERSION (names both versions). path for messages. */
+bp_status bp_store_ident_decode(bp_store_ident *id, const uint8_t *p, size_t n, const char *path);
+
+/* ---- segment header: 48 bytes */
+#define BP_SEG_HEADER_SIZE 48
+typedef struct bp_seg_header {
+    uint32_t version;
+    uint32_t segno;
+    uint8_t uuid[16];
+    uint64_t created_ms;
+} bp_seg_header;
+void bp_seg_header_encode(const bp_seg_header *h, uint8_t out[BP_SEG_HEADER_SIZE]);
+bp_status bp_seg_header_decode(bp_seg_header *h, const uint8_t *p, size_t n, const char *path);
+
+/* ---- frames: [len u32 BE][crc32(body) u32 BE][body: MessagePack array of 16] */
+#define BP_FRAME_PREFIX 8
+#define BP_FRAME_FIELDS 16
+#define BP_FRAME_BODY_VERSION 1
+/* Largest body accepted by the decoder: max payload + generous header room. */
+#define BP_FRAME_MAX_BODY ((16u << 20) + 4096u)
+
+typedef struct bp_frame {
+    bp_event_fields f; /* pointers refer into the decoded body */
+    bp_hash event_hash;
+} bp_frame;
+
+/* Append the encoded frame (prefix + body) to b. 0 or -ENOMEM. */
+int bp_frame_encode(bp_buf *b, const bp_frame *fr);
+
+typedef enum bp_frame_check {
+    BP_FRAME_OK = 0,
+    BP_FRAME_SHORT = 1,  /* fewer bytes than the prefix or the declared length */
+    BP_FRAME_BAD = 2     /* absurd length or CRC mismatch */
+} bp_frame_check;
+/* Check the frame at p (avail bytes): prefix, length bound, CRC. *frame_len =
+ * total frame length when OK or SHORT with a sane length. */
+bp_frame_check bp_frame_peek(const uint8_t *p, size_t avail, uint32_t *frame_len);
+
+/* Decode a body (without prefix). BP_ECORRUPT with a message on any structural
+ * problem. Pointers in out refer into body; entity/scope/idem are NOT NUL-terminated. */
+bp_status bp_frame_decode(const uint8_t *body, size_t len, bp_frame *out);
+
+/* ---- index block: the shared body of SIDX footers and index.ckpt */
+typedef struct bp_irec {
+    bp_id id;
+    uint64_t hlc;
+    uint32_t segno;
+    uint32_t offset;     /* of the frame prefix within its segment */
+    uint32_t frame_len;  /* prefix + body */
+    uint32_t entity;     /* index into the entity table */
+    uint32_t scope;      /* index into the scope table */
+    uint16_t kind;
+    uint16_t flags;
+} bp_irec;
+#define BP_IREC_SIZE 48
+
+typedef struct bp_iname {
+    const char *name; /* NUL-terminated */
+    uint16_t len;
+} bp_iname;
+
+typedef struct bp_iidem {
+    uint32_t rec;     /* record index within the block */
+    const char *key;
+    uint16_t len;
+} bp_iidem;
+
+/* A decoded (or to-be-encoded) block. Decoded names/keys point into the
+ * decoder's buffer copy (block->strings), owned by the block. */
+typedef struct bp_iblock {
+    uint64_t first_seq;
+    bp_irec *recs;
+    uint32_t n_recs;
+    bp_iname *entities;
+    bp_hash *entity_heads; /* hash of each entity's last event in the block */
+    uint32_t n_entities;
+    bp_iname *scopes;
+    uint32_t n_scopes;
+    bp_iidem *idems;
+    uint32_t n_idems;
+    char *strings;         /* decoder-owned string storage */
+} bp_iblock;
+int bp_iblock_encode(bp_buf *b, const bp_iblock *blk);
+bp_status bp_iblock_decode(bp_iblock *blk, const uint8_t *p, size_t n, const char *what);
+void bp_iblock_free(bp_iblock *blk);
+
+/* ---- SIDX footer appended to a sealed segment:
+ * "SIDX" u16 ver u16 0 u32 body_len | body (index block) | crc32 u32 | trailer 16 bytes:
+ * u64 footer_offset | u32 footer_len | "SEAL" */
+#define BP_TRAILER_SIZE 16
+int bp_footer_encode(bp_buf *b, const bp_iblock *blk, uint64_t footer_offset);
+/* Given the last 16 bytes of a segment of size file_size: footer offset and length.
+ * Returns false when the trailer is not there (segment not sealed). */
+bool bp_trailer_decode(const uint8_t t[BP_TRAILER_SIZE], uint64_t file_size, uint64_t *off,
+                       uint32_t *len);
+bp_status bp_footer_decode(bp_iblock *blk, const uint8_t *p, size_t n, const char *path);
+
+/* ---- index checkpoint file */
+typedef struct bp_ckpt_meta {
+    uint8_t uuid[16];
+    uint32_t covered_segno;   /* last segment covered */
+    uint64_t covered_offset;  /* end of the last covered frame in it */
+    uint64_t last_hlc;
+    bp_id last_id;
+} bp_ckpt_meta;
+int bp_ckpt_encode(bp_buf *b, const bp_ckpt_meta *m, const bp_iblock *blk);
+bp_status bp_ckpt_decode(bp_ckpt_meta *m, bp_iblock *blk, const uint8_t *p, size_t n,
+                         const char *path);
+
+uint32_t bp_crc32(const void *p, size_t n);
+
+#endif

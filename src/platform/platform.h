@@ -1,0 +1,116 @@
+/*
+ * platform.h — the only code in batpak that calls OS file, sync, lock, clock
+ * and random functions. Every other module goes through these wrappers.
+ *
+ * Fault injection (tests): a bp_fault, passed in bp_open_options.fault, makes
+ * the Nth write or sync fail, short-writes, and records how much of each file
+ * was durable so that bp_fault_power_loss() can drop everything not yet
+ * fsynced — the state a power cut would leave. Counters count calls made
+ * through a store opened with that bp_fault (1-based: fail_write_at = 1 fails
+ * the first write). A NULL bp_fault costs one branch per call.
+ *
+ * Errors: every function returns 0 or -errno, and never sets the last error
+ * itself; callers add context (path, offset) with bp_err_sys().
+ */
+#ifndef BP_PLATFORM_H
+#define BP_PLATFORM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <pthread.h>
+#include <sys/types.h>
+
+#define BP_FAULT_MAX_FILES 256
+
+typedef struct bp_fault {
+    pthread_mutex_t mu;
+    /* configuration: 0 = never */
+    uint64_t fail_write_at;  /* the Nth write/pwrite fails with fail_errno */
+    uint64_t fail_sync_at;   /* the Nth fdatasync/fsync fails with fail_errno */
+    uint64_t fail_rename_at; /* the Nth rename fails */
+    uint64_t fail_open_at;   /* the Nth open (file create or open for write) fails */
+    uint64_t short_write_at; /* the Nth write writes only half its bytes, then fails */
+    int fail_errno;          /* EIO unless set (ENOSPC, ...) */
+    bool sticky;             /* once tripped, every later call of that type fails too */
+    /* counters */
+    uint64_t writes, syncs, renames, opens;
+    uint64_t tripped; /* number of injected failures so far */
+    /* durability tracking for bp_fault_power_loss: per path, the size at last sync */
+    struct {
+        char path[512];
+        int64_t durable_size; /* -1: never synced since creation (file may vanish) */
+        bool dir_synced;      /* its directory entry was made durable */
+    } files[BP_FAULT_MAX_FILES];
+    int n_files;
+} bp_fault;
+
+/** Initialise a fault plan with nothing configured. */
+void bp_fault_init(bp_fault *f);
+void bp_fault_destroy(bp_fault *f);
+/**
+ * Simulate a power cut on the files written through f: truncate each tracked
+ * file to its size at its last successful sync (files never synced are removed
+ * when their directory entry was never synced, else truncated to 0). Call it
+ * only after the store was abandoned (bp__store_crash) or closed.
+ * Returns the number of bytes dropped.
+ */
+int64_t bp_fault_power_loss(bp_fault *f);
+
+/* ------------------------------------------------------------- files */
+typedef struct bp_file {
+    int fd;
+    bp_fault *fault;
+    int slot; /* index into fault->files, -1 if untracked */
+} bp_file;
+
+#define BP_FILE_INIT {-1, NULL, -1}
+
+/* flags: BP_O_READ, BP_O_RDWR | BP_O_CREATE | BP_O_EXCL | BP_O_TRUNC | BP_O_APPEND */
+#define BP_O_READ 0x0
+#define BP_O_RDWR 0x1
+#define BP_O_CREATE 0x2
+#define BP_O_EXCL 0x4
+#define BP_O_TRUNC 0x8
+
+int bp_pf_open(bp_file *f, bp_fault *fault, const char *path, int flags);
+int bp_pf_close(bp_file *f);
+/* write/pread/pwrite loop over EINTR and short transfers; return 0 or -errno.
+ * bp_pf_pread returns the number of bytes read (short at EOF) or -errno. */
+int bp_pf_pwrite(bp_file *f, const void *buf, size_t len, uint64_t off);
+ssize_t bp_pf_pread(bp_file *f, void *buf, size_t len, uint64_t off);
+int bp_pf_datasync(bp_file *f);
+int bp_pf_fsync(bp_file *f);
+int bp_pf_truncate(bp_file *f, uint64_t size);
+int bp_pf_size(bp_file *f, uint64_t *size);
+
+/* --------------------------------------------------------- directories */
+int bp_pf_mkdir(const char *path);            /* 0 if created or exists */
+int bp_pf_fsync_dir(bp_fault *fault, const char *path);
+int bp_pf_rename(bp_fault *fault, const char *from, const char *to);
+int bp_pf_unlink(const char *path);
+int bp_pf_exists(const char *path);           /* 1, 0, or -errno */
+/* List names in dir ending with suffix, sorted ascending; *out is malloc'd
+ * array of malloc'd strings. */
+int bp_pf_list(const char *dir, const char *suffix, char ***out, size_t *n);
+void bp_pf_list_free(char **names, size_t n);
+
+/** Write a whole file atomically: path.tmp, write, fsync, rename, fsync dir. */
+int bp_pf_write_atomic(bp_fault *fault, const char *dir, const char *name, const void *buf,
+                       size_t len);
+/** Read a whole file into a malloc'd buffer. */
+int bp_pf_read_all(const char *path, uint8_t **buf, size_t *len);
+
+/* ---------------------------------------------------------------- lock */
+/* Exclusive, non-blocking flock on DIR/LOCK; writes our pid into it.
+ * -EWOULDBLOCK when held: *holder_pid gets the pid written by the holder (0 unknown). */
+int bp_pf_lock(bp_file *f, const char *path, long *holder_pid);
+void bp_pf_unlock(bp_file *f);
+
+/* -------------------------------------------------------- time, random */
+uint64_t bp_pf_wall_ms(void);   /* CLOCK_REALTIME, milliseconds */
+uint64_t bp_pf_mono_us(void);   /* CLOCK_MONOTONIC, microseconds */
+int bp_pf_random(void *buf, size_t len);
+long bp_pf_getpid(void);
+
+#endif

@@ -1,0 +1,431 @@
+/* POSIX implementation of the platform layer, with optional fault injection. */
+#include "platform/platform.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------ faults */
+
+void bp_fault_init(bp_fault *f) {
+    memset(f, 0, sizeof *f);
+    pthread_mutex_init(&f->mu, NULL);
+    f->fail_errno = EIO;
+}
+
+void bp_fault_destroy(bp_fault *f) {
+    if (f) pthread_mutex_destroy(&f->mu);
+}
+
+/* Count one call of a type; returns -errno to inject, 0 to proceed. */
+static int fault_tick(bp_fault *f, uint64_t *counter, uint64_t at) {
+    if (!f) return 0;
+    int rc = 0;
+    pthread_mutex_lock(&f->mu);
+    uint64_t n = ++*counter;
+    if ((at && n == at) || (at && f->sticky && n > at)) {
+        f->tripped++;
+        rc = -(f->fail_errno ? f->fail_errno : EIO);
+    }
+    pthread_mutex_unlock(&f->mu);
+    return rc;
+}
+
+static int fault_slot(bp_fault *f, const char *path, bool created) {
+    for (int i = 0; i < f->n_files; i++)
+        if (strcmp(f->files[i].path, path) == 0) {
+            if (created) {
+                f->files[i].durable_size = -1;
+                f->files[i].dir_synced = false;
+            }
+            return i;
+        }
+    if (f->n_files >= BP_FAULT_MAX_FILES || strlen(path) >= sizeof f->files[0].path) return -1;
+    int i = f->n_files++;
+    snprintf(f->files[i].path, sizeof f->files[i].path, "%s", path);
+    if (created) {
+        f->files[i].durable_size = -1;
+        f->files[i].dir_synced = false;
+    } else {
+        struct stat st;
+        f->files[i].durable_size = stat(path, &st) == 0 ? (int64_t)st.st_size : -1;
+        f->files[i].dir_synced = true;
+    }
+    return i;
+}
+
+int64_t bp_fault_power_loss(bp_fault *f) {
+    int64_t dropped = 0;
+    pthread_mutex_lock(&f->mu);
+    for (int i = 0; i < f->n_files; i++) {
+        struct stat st;
+        if (stat(f->files[i].path, &st) != 0) continue;
+        int64_t keep = f->files[i].durable_size < 0 ? 0 : f->files[i].durable_size;
+        if (f->files[i].durable_size < 0 && !f->files[i].dir_synced) {
+            dropped += st.st_size;
+            unlink(f->files[i].path);
+            continue;
+        }
+        if (st.st_size > keep) {
+            dropped += st.st_size - keep;
+            if (truncate(f->files[i].path, keep) != 0) continue;
+        }
+    }
+    f->n_files = 0;
+    pthread_mutex_unlock(&f->mu);
+    return dropped;
+}
+
+/* ------------------------------------------------------------- files */
+
+int bp_pf_open(bp_file *f, bp_fault *fault, const char *path, int flags) {
+    int of = O_CLOEXEC;
+    of |= (flags & BP_O_RDWR) ? O_RDWR : O_RDONLY;
+    if (flags & BP_O_CREATE) of |= O_CREAT;
+    if (flags & BP_O_EXCL) of |= O_EXCL;
+    if (flags & BP_O_TRUNC) of |= O_TRUNC;
+    f->fd = -1;
+    f->fault = fault;
+    f->slot = -1;
+    bool existed = true;
+    if (fault && (flags & BP_O_RDWR)) {
+        int rc = fault_tick(fault, &fault->opens, fault->fail_open_at);
+        if (rc) return rc;
+        existed = access(path, F_OK) == 0;
+    }
+    int fd;
+    do fd = open(path, of, 0644);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0) return -errno;
+    f->fd = fd;
+    if (fault && (flags & BP_O_RDWR)) {
+        pthread_mutex_lock(&fault->mu);
+        f->slot = fault_slot(fault, path, !existed || (flags & BP_O_TRUNC));
+        pthread_mutex_unlock(&fault->mu);
+    }
+    return 0;
+}
+
+int bp_pf_close(bp_file *f) {
+    if (!f || f->fd < 0) return 0;
+    int rc = close(f->fd);
+    f->fd = -1;
+    return rc == 0 || errno == EINTR ? 0 : -errno;
+}
+
+int bp_pf_pwrite(bp_file *f, const void *buf, size_t len, uint64_t off) {
+    const uint8_t *p = buf;
+    if (f->fault) {
+        int rc = fault_tick(f->fault, &f->fault->writes, f->fault->fail_write_at);
+        if (rc) return rc;
+        pthread_mutex_lock(&f->fault->mu);
+        bool shortw = f->fault->short_write_at && f->fault->writes == f->fault->short_write_at;
+        if (shortw) f->fault->tripped++;
+        pthread_mutex_unlock(&f->fault->mu);
+        if (shortw) {
+            size_t half = len / 2;
+            if (half && pwrite(f->fd, p, half, (off_t)off) < 0) return -errno;
+            return -(f->fault->fail_errno ? f->fault->fail_errno : EIO);
+        }
+    }
+    while (len) {
+        ssize_t n = pwrite(f->fd, p, len, (off_t)off);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -errno;
+        }
+        if (n == 0) return -EIO;
+        p += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return 0;
+}
+
+ssize_t bp_pf_pread(bp_file *f, void *buf, size_t len, uint64_t off) {
+    uint8_t *p = buf;
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = pread(f->fd, p + got, len - got, (off_t)(off + got));
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -errno;
+        }
+        if (n == 0) break;
+        got += (size_t)n;
+    }
+    return (ssize_t)got;
+}
+
+static int do_sync(bp_file *f, bool data_only) {
+    if (f->fault) {
+        int rc = fault_tick(f->fault, &f->fault->syncs, f->fault->fail_sync_at);
+        if (rc) return rc;
+    }
+    int rc = data_only ? fdatasync(f->fd) : fsync(f->fd);
+    if (rc != 0) return -errno;
+    if (f->fault && f->slot >= 0) {
+        struct stat st;
+        if (fstat(f->fd, &st) == 0) {
+            pthread_mutex_lock(&f->fault->mu);
+            if (f->slot < f->fault->n_files) f->fault->files[f->slot].durable_size = st.st_size;
+            pthread_mutex_unlock(&f->fault->mu);
+        }
+    }
+    return 0;
+}
+
+int bp_pf_datasync(bp_file *f) {
+    return do_sync(f, true);
+}
+
+int bp_pf_fsync(bp_file *f) {
+    return do_sync(f, false);
+}
+
+int bp_pf_truncate(bp_file *f, uint64_t size) {
+    if (ftruncate(f->fd, (off_t)size) != 0) return -errno;
+    if (f->fault && f->slot >= 0) {
+        pthread_mutex_lock(&f->fault->mu);
+        if (f->slot < f->fault->n_files && f->fault->files[f->slot].durable_size > (int64_t)size)
+            f->fault->files[f->slot].durable_size = (int64_t)size;
+        pthread_mutex_unlock(&f->fault->mu);
+    }
+    return 0;
+}
+
+int bp_pf_size(bp_file *f, uint64_t *size) {
+    struct stat st;
+    if (fstat(f->fd, &st) != 0) return -errno;
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
+/* ------------------------------------------------------- directories */
+
+int bp_pf_mkdir(const char *path) {
+    if (mkdir(path, 0755) == 0 || errno == EEXIST) return 0;
+    return -errno;
+}
+
+int bp_pf_fsync_dir(bp_fault *fault, const char *path) {
+    if (fault) {
+        int rc = fault_tick(fault, &fault->syncs, fault->fail_sync_at);
+        if (rc) return rc;
+    }
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    int rc = fsync(fd) == 0 ? 0 : -errno;
+    close(fd);
+    if (rc == 0 && fault) {
+        size_t n = strlen(path);
+        pthread_mutex_lock(&fault->mu);
+        for (int i = 0; i < fault->n_files; i++) {
+            const char *p = fault->files[i].path;
+            const char *slash = strrchr(p, '/');
+            if (slash && (size_t)(slash - p) == n && strncmp(p, path, n) == 0)
+                fault->files[i].dir_synced = true;
+        }
+        pthread_mutex_unlock(&fault->mu);
+    }
+    return rc;
+}
+
+int bp_pf_rename(bp_fault *fault, const char *from, const char *to) {
+    if (fault) {
+        int rc = fault_tick(fault, &fault->renames, fault->fail_rename_at);
+        if (rc) return rc;
+    }
+    if (rename(from, to) != 0) return -errno;
+    if (fault) {
+        pthread_mutex_lock(&fault->mu);
+        int src = -1;
+        for (int i = 0; i < fault->n_files; i++) {
+            if (strcmp(fault->files[i].path, to) == 0) fault->files[i].path[0] = '\0';
+            if (strcmp(fault->files[i].path, from) == 0) src = i;
+        }
+        if (src >= 0 && strlen(to) < sizeof fault->files[src].path) {
+            snprintf(fault->files[src].path, sizeof fault->files[src].path, "%s", to);
+            fault->files[src].dir_synced = false;
+        }
+        pthread_mutex_unlock(&fault->mu);
+    }
+    return 0;
+}
+
+int bp_pf_unlink(const char *path) {
+    return unlink(path) == 0 || errno == ENOENT ? 0 : -errno;
+}
+
+int bp_pf_exists(const char *path) {
+    struct stat st;
+    if (stat(path, &st) == 0) return 1;
+    return errno == ENOENT ? 0 : -errno;
+}
+
+static int cmp_names(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int bp_pf_list(const char *dir, const char *suffix, char ***out, size_t *n) {
+    *out = NULL;
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (!d) return -errno;
+    size_t cap = 0, cnt = 0, sl = strlen(suffix);
+    char **names = NULL;
+    struct dirent *e;
+    int rc = 0;
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l <= sl || strcmp(e->d_name + l - sl, suffix) != 0) continue;
+        if (cnt == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **nn = realloc(names, cap * sizeof *nn);
+            if (!nn) {
+                rc = -ENOMEM;
+                break;
+            }
+            names = nn;
+        }
+        if (!(names[cnt] = strdup(e->d_name))) {
+            rc = -ENOMEM;
+            break;
+        }
+        cnt++;
+    }
+    closedir(d);
+    if (rc) {
+        bp_pf_list_free(names, cnt);
+        return rc;
+    }
+    if (cnt) qsort(names, cnt, sizeof *names, cmp_names);
+    *out = names;
+    *n = cnt;
+    return 0;
+}
+
+void bp_pf_list_free(char **names, size_t n) {
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
+}
+
+int bp_pf_write_atomic(bp_fault *fault, const char *dir, const char *name, const void *buf,
+                       size_t len) {
+    char tmp[4096], dst[4096];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, name) >= sizeof tmp ||
+        (size_t)snprintf(dst, sizeof dst, "%s/%s", dir, name) >= sizeof dst)
+        return -ENAMETOOLONG;
+    bp_file f;
+    int rc = bp_pf_open(&f, fault, tmp, BP_O_RDWR | BP_O_CREATE | BP_O_TRUNC);
+    if (rc) return rc;
+    rc = bp_pf_pwrite(&f, buf, len, 0);
+    if (!rc) rc = bp_pf_fsync(&f);
+    int crc = bp_pf_close(&f);
+    if (!rc) rc = crc;
+    if (!rc) rc = bp_pf_rename(fault, tmp, dst);
+    if (!rc) rc = bp_pf_fsync_dir(fault, dir);
+    if (rc) bp_pf_unlink(tmp);
+    return rc;
+}
+
+int bp_pf_read_all(const char *path, uint8_t **buf, size_t *len) {
+    *buf = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    size_t n = (size_t)st.st_size;
+    uint8_t *p = malloc(n ? n : 1);
+    if (!p) {
+        close(fd);
+        return -ENOMEM;
+    }
+    bp_file f = {fd, NULL, -1};
+    ssize_t got = bp_pf_pread(&f, p, n, 0);
+    close(fd);
+    if (got < 0) {
+        free(p);
+        return (int)got;
+    }
+    *buf = p;
+    *len = (size_t)got;
+    return 0;
+}
+
+/* -------------------------------------------------------------- lock */
+
+int bp_pf_lock(bp_file *f, const char *path, long *holder_pid) {
+    *holder_pid = 0;
+    f->fault = NULL;
+    f->slot = -1;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return -errno;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char buf[32] = {0};
+        if (pread(fd, buf, sizeof buf - 1, 0) > 0) *holder_pid = strtol(buf, NULL, 10);
+        close(fd);
+        return e == EWOULDBLOCK ? -EWOULDBLOCK : -e;
+    }
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
+        /* the pid is only for error messages; the lock itself is held */
+    }
+    f->fd = fd;
+    return 0;
+}
+
+void bp_pf_unlock(bp_file *f) {
+    if (f->fd >= 0) {
+        flock(f->fd, LOCK_UN);
+        close(f->fd);
+        f->fd = -1;
+    }
+}
+
+/* ------------------------------------------------------ time, random */
+
+uint64_t bp_pf_wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t bp_pf_mono_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+int bp_pf_random(void *buf, size_t len) {
+    uint8_t *p = buf;
+    while (len) {
+        ssize_t n = getrandom(p, len, 0);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -errno;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+long bp_pf_getpid(void) {
+    return (long)getpid();
+}

@@ -1,0 +1,322 @@
+/* The in-memory index (see index.h for invariants). */
+#include "store/index.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+
+static uint64_t str_hash(const char *s, size_t n) {
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
+    return h ^ (h >> 29);
+}
+
+static int grow(void **p, uint32_t *cap, uint32_t need, size_t elem) {
+    if (need <= *cap) return 0;
+    uint32_t c = *cap ? *cap : 8;
+    while (c < need) c *= 2;
+    void *q = realloc(*p, (size_t)c * elem);
+    if (!q) return -ENOMEM;
+    *p = q;
+    *cap = c;
+    return 0;
+}
+
+static int vec_push(bp_u32vec *v, uint32_t x) {
+    if (grow((void **)&v->v, &v->cap, v->n + 1, sizeof(uint32_t))) return -ENOMEM;
+    v->v[v->n++] = x;
+    return 0;
+}
+
+/* ------------------------------------------------------------ strtab */
+
+int64_t bp_strtab_find(const bp_strtab *t, const char *s, size_t len) {
+    if (!t->hcap) return -1;
+    uint32_t mask = t->hcap - 1;
+    for (uint32_t i = (uint32_t)str_hash(s, len) & mask;; i = (i + 1) & mask) {
+        uint32_t v = t->hidx[i];
+        if (!v) return -1;
+        if (t->len[v - 1] == len && memcmp(t->s[v - 1], s, len) == 0) return v - 1;
+    }
+}
+
+static void strtab_place(bp_strtab *t, uint32_t id) {
+    uint32_t mask = t->hcap - 1;
+    uint32_t i = (uint32_t)str_hash(t->s[id], t->len[id]) & mask;
+    while (t->hidx[i]) i = (i + 1) & mask;
+    t->hidx[i] = id + 1;
+}
+
+int64_t bp_strtab_add(bp_strtab *t, const char *s, size_t len) {
+    if ((uint64_t)(t->n + 1) * 2 > t->hcap) {
+        uint32_t nc = t->hcap ? t->hcap * 2 : 64;
+        uint32_t *h = calloc(nc, sizeof *h);
+        if (!h) return -ENOMEM;
+        free(t->hidx);
+        t->hidx = h;
+        t->hcap = nc;
+        for (uint32_t i = 0; i < t->n; i++) strtab_place(t, i);
+    }
+    uint32_t c1 = t->cap, c2 = t->cap;
+    if (grow((void **)&t->s, &c1, t->n + 1, sizeof(char *)) ||
+        grow((void **)&t->len, &c2, t->n + 1, sizeof(uint16_t)))
+        return -ENOMEM;
+    t->cap = c1 < c2 ? c1 : c2;
+    char *copy = malloc(len + 1);
+    if (!copy) return -ENOMEM;
+    memcpy(copy, s, len);
+    copy[len] = '\0';
+    t->s[t->n] = copy;
+    t->len[t->n] = (uint16_t)len;
+    strtab_place(t, t->n);
+    return t->n++;
+}
+
+static void strtab_free(bp_strtab *t) {
+    for (uint32_t i = 0; i < t->n; i++) free(t->s[i]);
+    free(t->s);
+    free(t->len);
+    free(t->hidx);
+    memset(t, 0, sizeof *t);
+}
+
+static uint64_t strtab_bytes(const bp_strtab *t) {
+    uint64_t b = (uint64_t)t->cap * (sizeof(char *) + 2) + (uint64_t)t->hcap * 4;
+    for (uint32_t i = 0; i < t->n; i++) b += t->len[i] + 1u + 16u; /* + malloc overhead */
+    return b;
+}
+
+/* ------------------------------------------------------------- index */
+
+int bp_index_init(bp_index *x) {
+    memset(x, 0, sizeof *x);
+    x->kind_ids = calloc(65536, sizeof(uint16_t));
+    return x->kind_ids ? 0 : -ENOMEM;
+}
+
+void bp_index_free(bp_index *x) {
+    if (!x) return;
+    free(x->recs);
+    for (uint32_t i = 0; i < x->entity_names.n; i++) free(x->entities[i].slots.v);
+    free(x->entities);
+    strtab_free(&x->entity_names);
+    for (uint32_t i = 0; i < x->scope_names.n; i++) free(x->scopes[i].v);
+    free(x->scopes);
+    strtab_free(&x->scope_names);
+    for (uint32_t i = 0; i < x->n_kinds; i++) free(x->kinds[i].v);
+    free(x->kinds);
+    free(x->kind_ids);
+    free(x->idtab);
+    strtab_free(&x->idem_keys);
+    free(x->idem_slots);
+    memset(x, 0, sizeof *x);
+}
+
+static uint64_t id_hash(const bp_id *id) {
+    uint64_t h;
+    memcpy(&h, id->b + 8, 8); /* the random/counter half of a UUIDv7 */
+    return h * 0x9E3779B97F4A7C15ull;
+}
+
+int64_t bp_index_find_id(const bp_index *x, const bp_id *id) {
+    if (!x->idcap) return -1;
+    uint64_t mask = x->idcap - 1;
+    for (uint64_t i = id_hash(id) & mask;; i = (i + 1) & mask) {
+        uint32_t v = x->idtab[i];
+        if (!v) return -1;
+        if (memcmp(x->recs[v - 1].id.b, id->b, 16) == 0) return v - 1;
+    }
+}
+
+static void idtab_place(uint32_t *tab, uint64_t cap, const bp_id *id, uint32_t slot) {
+    uint64_t mask = cap - 1;
+    uint64_t i = id_hash(id) & mask;
+    while (tab[i]) i = (i + 1) & mask;
+    tab[i] = slot + 1;
+}
+
+static int idtab_reserve(bp_index *x, uint64_t n) {
+    if (n * 2 <= x->idcap) return 0;
+    uint64_t nc = x->idcap ? x->idcap : 1024;
+    while (n * 2 > nc) nc *= 2;
+    uint32_t *t = calloc(nc, sizeof *t);
+    if (!t) return -ENOMEM;
+    for (uint64_t s = 0; s < x->n; s++) idtab_place(t, nc, &x->recs[s].id, (uint32_t)s);
+    free(x->idtab);
+    x->idtab = t;
+    x->idcap = nc;
+    return 0;
+}
+
+int64_t bp_index_entity(const bp_index *x, const char *name, size_t len) {
+    return bp_strtab_find(&x->entity_names, name, len);
+}
+
+int64_t bp_index_find_idem(const bp_index *x, const char *key, size_t len) {
+    int64_t k = bp_strtab_find(&x->idem_keys, key, len);
+    return k < 0 ? -1 : (int64_t)x->idem_slots[k];
+}
+
+uint64_t bp_index_clock_of(const bp_index *x, uint32_t slot) {
+    const bp_u32vec *v = &x->entities[x->recs[slot].entity].slots;
+    uint32_t lo = 0, hi = v->n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (v->v[mid] < slot)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    assert(lo < v->n && v->v[lo] == slot);
+    return (uint64_t)lo + 1;
+}
+
+static int64_t intern_entity(bp_index *x, const char *s, size_t len) {
+    int64_t e = bp_strtab_find(&x->entity_names, s, len);
+    if (e >= 0) return e;
+    if (grow((void **)&x->entities, &x->entities_cap, x->entity_names.n + 1,
+             sizeof(bp_entity_state)))
+        return -ENOMEM;
+    e = bp_strtab_add(&x->entity_names, s, len);
+    if (e >= 0) memset(&x->entities[e], 0, sizeof x->entities[e]);
+    return e;
+}
+
+static int64_t intern_scope(bp_index *x, const char *s, size_t len) {
+    int64_t e = bp_strtab_find(&x->scope_names, s, len);
+    if (e >= 0) return e;
+    if (grow((void **)&x->scopes, &x->scopes_cap, x->scope_names.n + 1, sizeof(bp_u32vec)))
+        return -ENOMEM;
+    e = bp_strtab_add(&x->scope_names, s, len);
+    if (e >= 0) memset(&x->scopes[e], 0, sizeof x->scopes[e]);
+    return e;
+}
+
+static bp_u32vec *kind_vec(bp_index *x, uint16_t kind) {
+    if (!x->kind_ids[kind]) {
+        uint32_t cap = x->n_kinds; /* kinds grows one at a time */
+        bp_u32vec *k = realloc(x->kinds, ((size_t)cap + 1) * sizeof *k);
+        if (!k) return NULL;
+        x->kinds = k;
+        memset(&x->kinds[x->n_kinds], 0, sizeof *k);
+        x->kind_ids[kind] = ++x->n_kinds;
+    }
+    return &x->kinds[x->kind_ids[kind] - 1];
+}
+
+int bp_index_insert(bp_index *x, const bp_irec *rin, const char *entity, size_t elen,
+                    const char *scope, size_t slen, const bp_hash *hash, const char *idem,
+                    size_t ilen) {
+    if (x->n >= UINT32_MAX - 1) return -EOVERFLOW;
+    /* reserve everything first so that a failure leaves the index unchanged */
+    if (x->n == x->cap) {
+        uint64_t nc = x->cap ? x->cap * 2 : 1024;
+        bp_irec *r = realloc(x->recs, nc * sizeof *r);
+        if (!r) return -ENOMEM;
+        x->recs = r;
+        x->cap = nc;
+    }
+    if (idtab_reserve(x, x->n + 1)) return -ENOMEM;
+    int64_t e = intern_entity(x, entity, elen);
+    int64_t s = intern_scope(x, scope, slen);
+    bp_u32vec *kv = kind_vec(x, rin->kind);
+    if (e < 0 || s < 0 || !kv) return -ENOMEM;
+    bp_entity_state *es = &x->entities[e];
+    if (grow((void **)&es->slots.v, &es->slots.cap, es->slots.n + 1, 4) ||
+        grow((void **)&x->scopes[s].v, &x->scopes[s].cap, x->scopes[s].n + 1, 4) ||
+        grow((void **)&kv->v, &kv->cap, kv->n + 1, 4))
+        return -ENOMEM;
+    if (idem && ilen) {
+        if (grow((void **)&x->idem_slots, &x->idem_cap, x->idem_keys.n + 1, 4)) return -ENOMEM;
+        int64_t k = bp_strtab_add(&x->idem_keys, idem, ilen);
+        if (k < 0) return -ENOMEM;
+        x->idem_slots[k] = (uint32_t)x->n;
+    }
+    uint32_t slot = (uint32_t)x->n;
+    bp_irec *r = &x->recs[slot];
+    *r = *rin;
+    r->entity = (uint32_t)e;
+    r->scope = (uint32_t)s;
+    vec_push(&es->slots, slot);
+    vec_push(&x->scopes[s], slot);
+    vec_push(kv, slot);
+    es->head = *hash;
+    idtab_place(x->idtab, x->idcap, &r->id, slot);
+    x->n++;
+    return 0;
+}
+
+uint64_t bp_index_bytes(const bp_index *x) {
+    uint64_t b = x->cap * sizeof(bp_irec) + x->idcap * 4 + 65536 * 2;
+    b += strtab_bytes(&x->entity_names) + (uint64_t)x->entities_cap * sizeof(bp_entity_state);
+    for (uint32_t i = 0; i < x->entity_names.n; i++) b += (uint64_t)x->entities[i].slots.cap * 4;
+    b += strtab_bytes(&x->scope_names) + (uint64_t)x->scopes_cap * sizeof(bp_u32vec);
+    for (uint32_t i = 0; i < x->scope_names.n; i++) b += (uint64_t)x->scopes[i].cap * 4;
+    for (uint32_t i = 0; i < x->n_kinds; i++) b += (uint64_t)x->kinds[i].cap * 4;
+    b += strtab_bytes(&x->idem_keys) + (uint64_t)x->idem_cap * 4;
+    return b;
+}
+
+/* ------------------------------------------------------------- export */
+
+int bp_index_export(const bp_index *x, uint64_t from, uint64_t to, bp_iblock *out) {
+    memset(out, 0, sizeof *out);
+    assert(from <= to && to == x->n); /* heads are only known for the newest events */
+    uint32_t ne = x->entity_names.n, ns = x->scope_names.n;
+    uint32_t *emap = malloc(((size_t)ne + 1) * 4), *smap = malloc(((size_t)ns + 1) * 4);
+    out->recs = malloc((size_t)(to - from + 1) * sizeof(bp_irec));
+    out->entities = malloc(((size_t)ne + 1) * sizeof(bp_iname));
+    out->entity_heads = malloc(((size_t)ne + 1) * sizeof(bp_hash));
+    out->scopes = malloc(((size_t)ns + 1) * sizeof(bp_iname));
+    out->idems = malloc(((size_t)x->idem_keys.n + 1) * sizeof(bp_iidem));
+    int rc = 0;
+    if (!emap || !smap || !out->recs || !out->entities || !out->entity_heads || !out->scopes ||
+        !out->idems) {
+        rc = -ENOMEM;
+        goto done;
+    }
+    memset(emap, 0xFF, ((size_t)ne + 1) * 4);
+    memset(smap, 0xFF, ((size_t)ns + 1) * 4);
+    out->first_seq = from + 1;
+    for (uint64_t s = from; s < to; s++) {
+        bp_irec r = x->recs[s];
+        if (emap[r.entity] == UINT32_MAX) {
+            uint32_t k = out->n_entities++;
+            emap[r.entity] = k;
+            out->entities[k].name = x->entity_names.s[r.entity];
+            out->entities[k].len = x->entity_names.len[r.entity];
+            out->entity_heads[k] = x->entities[r.entity].head;
+        }
+        if (smap[r.scope] == UINT32_MAX) {
+            uint32_t k = out->n_scopes++;
+            smap[r.scope] = k;
+            out->scopes[k].name = x->scope_names.s[r.scope];
+            out->scopes[k].len = x->scope_names.len[r.scope];
+        }
+        r.entity = emap[r.entity];
+        r.scope = smap[r.scope];
+        out->recs[out->n_recs++] = r;
+    }
+    for (uint32_t k = 0; k < x->idem_keys.n; k++) {
+        uint32_t slot = x->idem_slots[k];
+        if (slot < from || slot >= to) continue;
+        bp_iidem *d = &out->idems[out->n_idems++];
+        d->rec = (uint32_t)(slot - from);
+        d->key = x->idem_keys.s[k];
+        d->len = x->idem_keys.len[k];
+    }
+done:
+    free(emap);
+    free(smap);
+    if (rc) bp_index_block_release(out);
+    return rc;
+}
+
+void bp_index_block_release(bp_iblock *blk) {
+    free(blk->recs);
+    free(blk->entities);
+    free(blk->entity_heads);
+    free(blk->scopes);
+    free(blk->idems);
+    memset(blk, 0, sizeof *blk);
+}

@@ -1,0 +1,84 @@
+/*
+ * index.h — the in-memory index. Not thread-safe by itself: the store guards
+ * it with a rwlock (writers exclusive, readers shared).
+ *
+ * Invariants:
+ *  - recs[i] describes the event with global_seq == i + 1 (dense).
+ *  - entities[e].slots lists that entity's slots in clock order:
+ *    the event at slots.v[k] has clock k + 1.
+ *  - scopes[s].slots and kinds[k].slots are ascending slot lists.
+ *  - idtab maps event ids to slot + 1 (0 = empty); open addressing, load <= 1/2.
+ *  - Entries may exist above the store's publish watermark; readers filter.
+ */
+#ifndef BP_INDEX_H
+#define BP_INDEX_H
+
+#include "format/format.h"
+
+typedef struct bp_u32vec {
+    uint32_t *v;
+    uint32_t n, cap;
+} bp_u32vec;
+
+/* An interning table of short strings (<= 65535 bytes) with hashed lookup. */
+typedef struct bp_strtab {
+    char **s;        /* NUL-terminated copies */
+    uint16_t *len;
+    uint32_t n, cap;
+    uint32_t *hidx;  /* id + 1, 0 = empty */
+    uint32_t hcap;   /* power of two */
+} bp_strtab;
+
+int64_t bp_strtab_find(const bp_strtab *t, const char *s, size_t len);
+int64_t bp_strtab_add(bp_strtab *t, const char *s, size_t len); /* id or -ENOMEM */
+
+typedef struct bp_entity_state {
+    bp_hash head; /* hash of the entity's newest event (published or not) */
+    bp_u32vec slots;
+} bp_entity_state;
+
+typedef struct bp_index {
+    bp_irec *recs;
+    uint64_t n, cap;
+    bp_strtab entity_names;
+    bp_entity_state *entities; /* parallel to entity_names */
+    uint32_t entities_cap;
+    bp_strtab scope_names;
+    bp_u32vec *scopes;         /* parallel to scope_names */
+    uint32_t scopes_cap;
+    uint16_t *kind_ids;        /* 65536 entries: kind -> kinds index + 1 */
+    bp_u32vec *kinds;
+    uint16_t n_kinds;
+    uint32_t *idtab;
+    uint64_t idcap;
+    bp_strtab idem_keys;
+    uint32_t *idem_slots;      /* parallel to idem_keys */
+    uint32_t idem_cap;
+} bp_index;
+
+int bp_index_init(bp_index *x);
+void bp_index_free(bp_index *x);
+
+/* Insert the next event (r's seq must be x->n + 1). idem may be NULL. 0 or -ENOMEM
+ * (on -ENOMEM the index is unchanged). */
+int bp_index_insert(bp_index *x, const bp_irec *r, const char *entity, size_t elen,
+                    const char *scope, size_t slen, const bp_hash *hash, const char *idem,
+                    size_t ilen);
+/* Slot of an event id, or -1. */
+int64_t bp_index_find_id(const bp_index *x, const bp_id *id);
+/* Entity id or -1. */
+int64_t bp_index_entity(const bp_index *x, const char *name, size_t len);
+/* Slot committed under an idempotency key, or -1. */
+int64_t bp_index_find_idem(const bp_index *x, const char *key, size_t len);
+/* Clock of the event at slot (its position in its entity's list + 1). */
+uint64_t bp_index_clock_of(const bp_index *x, uint32_t slot);
+/* Approximate heap bytes held. */
+uint64_t bp_index_bytes(const bp_index *x);
+
+/* Index-block views for checkpoints: export the whole index (first_seq 1)
+ * or a slot range [from, to) (used for segment footers). The block borrows the
+ * index's strings; free with bp_index_block_release. */
+int bp_index_export(const bp_index *x, uint64_t from, uint64_t to, bp_iblock *out);
+void bp_index_block_release(bp_iblock *blk);
+
+#endif

@@ -1,0 +1,411 @@
+/* Open, close and the lifecycle surface (SPEC §6). */
+#include "store/recover.h"
+#include "bp_testing.h"
+
+#include <errno.h>
+#include <msgpack.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static bp_status check_options(const bp_open_options *o) {
+    if (o->version != BP_OPEN_OPTIONS_VERSION)
+        return bp_err(BP_EINVAL, "bp_open_options.version %u unknown (expected %d)", o->version,
+                      BP_OPEN_OPTIONS_VERSION);
+    if (o->segment_size < 4096 || o->segment_size > (1u << 31))
+        return bp_err(BP_EINVAL, "segment_size %u out of range (4096..2147483648)", o->segment_size);
+    if (o->max_payload == 0 || o->max_payload > BP_MAX_PAYLOAD)
+        return bp_err(BP_EINVAL, "max_payload %u out of range (1..%u)", o->max_payload,
+                      BP_MAX_PAYLOAD);
+    if (o->durability.mode < BP_DUR_SYNC || o->durability.mode > BP_DUR_NONE)
+        return bp_err(BP_EINVAL, "store durability mode %d invalid (SYNC, EVERY or NONE)",
+                      (int)o->durability.mode);
+    if (o->durability.mode == BP_DUR_EVERY && !o->durability.every_events && !o->durability.every_ms)
+        return bp_err(BP_EINVAL, "BP_DURABLE_EVERY needs a number of events or milliseconds");
+    return BP_OK;
+}
+
+static void store_free(bp_store *s) {
+    if (!s) return;
+    for (uint32_t i = 0; i < s->n_segs; i++) bp_pf_close(&s->segs[i].f);
+    free(s->segs);
+    bp_index_free(&s->idx);
+    bp_buf_free(&s->enc);
+    bp_pf_unlock(&s->lock);
+    pthread_rwlock_destroy(&s->ilock);
+    pthread_mutex_destroy(&s->wmu);
+    pthread_cond_destroy(&s->wcond);
+    free(s->dir);
+    free(s->segdir);
+    free(s);
+}
+
+static bp_status read_or_create_ident(bp_store *s, bool *created) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/STORE", s->dir);
+    uint8_t *buf;
+    size_t len;
+    int e = bp_pf_read_all(path, &buf, &len);
+    if (e == 0) {
+        bp_status rc = bp_store_ident_decode(&s->ident, buf, len, path);
+        free(buf);
+        return rc;
+    }
+    if (e != -ENOENT) return bp_err_sys(BP_EIO, e, "%s: cannot read", path);
+    char segdir_probe[4096];
+    snprintf(segdir_probe, sizeof segdir_probe, "%s/segments", s->dir);
+    char **names;
+    size_t n = 0;
+    if (bp_pf_list(segdir_probe, ".fbat", &names, &n) == 0) {
+        bp_pf_list_free(names, n);
+        if (n) return bp_err(BP_ECORRUPT, "%s: missing, but %zu segment files exist", path, n);
+    }
+    if (!s->opts.create || s->read_only)
+        return bp_err(BP_ENOTFOUND, "%s: no batpak store here (STORE file missing)", s->dir);
+    s->ident.version = BP_FORMAT_VERSION;
+    s->ident.created_ms = bp_pf_wall_ms();
+    if ((e = bp_pf_random(s->ident.uuid, 16)))
+        return bp_err_sys(BP_EIO, e, "%s: cannot get random bytes for the store id", s->dir);
+    s->ident.uuid[6] = (uint8_t)((s->ident.uuid[6] & 0x0F) | 0x40); /* UUIDv4 */
+    s->ident.uuid[8] = (uint8_t)((s->ident.uuid[8] & 0x3F) | 0x80);
+    uint8_t out[BP_STORE_FILE_SIZE];
+    bp_store_ident_encode(&s->ident, out);
+    if ((e = bp_pf_mkdir(s->segdir)) ||
+        (e = bp_pf_write_atomic(s->opts.fault, s->dir, "STORE", out, sizeof out)))
+        return bp_err_sys(BP_EIO, e, "%s: cannot create the store", s->dir);
+    *created = true;
+    return BP_OK;
+}
+
+static bool parse_segno(const char *name, uint32_t *segno) {
+    char *end;
+    unsigned long v = strtoul(name, &end, 10);
+    if (end == name || strcmp(end, ".fbat") != 0 || v == 0 || v > UINT32_MAX) return false;
+    *segno = (uint32_t)v;
+    return true;
+}
+
+/* Try index.ckpt; on success the index holds what it covers. */
+static bool load_checkpoint(bp_store *s, uint32_t first_segno, uint32_t last_segno,
+                            bp_ckpt_meta *m) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/index.ckpt", s->dir);
+    uint8_t *buf;
+    size_t len;
+    int e = bp_pf_read_all(path, &buf, &len);
+    if (e) {
+        snprintf(s->report.checkpoint_note, sizeof s->report.checkpoint_note, "%s",
+                 e == -ENOENT ? "missing" : "unreadable");
+        return false;
+    }
+    bp_iblock blk;
+    bp_status rc = bp_ckpt_decode(m, &blk, buf, len, path);
+    const char *why = NULL;
+    if (rc)
+        why = rc == BP_EVERSION ? "unknown version" : "CRC or structure mismatch";
+    else if (memcmp(m->uuid, s->ident.uuid, 16) != 0)
+        why = "belongs to another store";
+    else if (m->covered_segno < first_segno || m->covered_segno > last_segno)
+        why = "refers to a missing segment";
+    if (!why) {
+        for (uint32_t i = 0; i < blk.n_recs && !why; i++)
+            if (blk.recs[i].segno < first_segno || blk.recs[i].segno > m->covered_segno)
+                why = "record refers to a missing segment";
+    }
+    if (!why && bp_recover_load_block(s, &blk, path)) {
+        why = "does not fit the segments";
+        bp_index_free(&s->idx);
+        bp_index_init(&s->idx);
+    }
+    bp_iblock_free(&blk);
+    free(buf);
+    if (why) {
+        snprintf(s->report.checkpoint_note, sizeof s->report.checkpoint_note, "%s", why);
+        return false;
+    }
+    s->report.checkpoint_used = true;
+    snprintf(s->report.checkpoint_note, sizeof s->report.checkpoint_note, "used");
+    return true;
+}
+
+/* Move segments segno > after into quarantine (salvage). */
+static bp_status set_aside(bp_store *s, char **names, size_t from, size_t n) {
+    char qdir[4096], a[4096], b[4096];
+    snprintf(qdir, sizeof qdir, "%s/quarantine", s->dir);
+    int e = bp_pf_mkdir(qdir);
+    for (size_t i = from; i < n && !e; i++) {
+        snprintf(a, sizeof a, "%s/%s", s->segdir, names[i]);
+        snprintf(b, sizeof b, "%s/%s.salvaged", qdir, names[i]);
+        e = bp_pf_rename(s->opts.fault, a, b);
+    }
+    if (!e) e = bp_pf_fsync_dir(s->opts.fault, s->segdir);
+    return e ? bp_err_sys(BP_EIO, e, "%s: cannot set segments aside", s->dir) : BP_OK;
+}
+
+static bp_status recover(bp_store *s) {
+    char **names = NULL;
+    size_t n = 0;
+    int e = bp_pf_list(s->segdir, ".fbat", &names, &n);
+    if (e && e != -ENOENT) return bp_err_sys(BP_EIO, e, "%s: cannot list segments", s->segdir);
+    bp_status rc = BP_OK;
+    uint32_t first = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t segno;
+        if (!parse_segno(names[i], &segno)) {
+            rc = bp_err(BP_ECORRUPT, "%s/%s: unexpected file name in segments/", s->segdir, names[i]);
+            goto out;
+        }
+        if (i == 0) first = segno;
+        if (segno != first + i) {
+            rc = bp_err(BP_ECORRUPT, "%s: segment %06u is missing (found %s)", s->segdir,
+                        (unsigned)(first + i), names[i]);
+            goto out;
+        }
+    }
+    s->report.segments = (uint32_t)n;
+    bp_ckpt_meta m;
+    memset(&m, 0, sizeof m);
+    bool ck = n && load_checkpoint(s, first, first + (uint32_t)n - 1, &m);
+    if (!n) snprintf(s->report.checkpoint_note, sizeof s->report.checkpoint_note, "no segments");
+    s->segs = calloc(n ? n : 1, sizeof *s->segs);
+    s->segs_cap = n ? (uint32_t)n : 1;
+    if (!s->segs) {
+        rc = bp_err(BP_ENOMEM, "%s: out of memory", s->dir);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        bp_segment *seg = &s->segs[i];
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", s->segdir, names[i]);
+        seg->segno = first + (uint32_t)i;
+        seg->f = (bp_file)BP_FILE_INIT;
+        int fl = s->read_only ? BP_O_READ : BP_O_RDWR;
+        if ((e = bp_pf_open(&seg->f, s->opts.fault, path, fl))) {
+            rc = bp_err_sys(BP_EIO, e, "%s: cannot open segment", path);
+            goto out;
+        }
+        s->n_segs++;
+        bool tail = i + 1 == n, stop = false;
+        uint64_t from = 0;
+        if (ck && seg->segno < m.covered_segno) {
+            uint64_t sz;
+            if ((e = bp_pf_size(&seg->f, &sz))) {
+                rc = bp_err_sys(BP_EIO, e, "%s: cannot stat", path);
+                goto out;
+            }
+            seg->size = sz;
+            seg->sealed = true;
+            continue;
+        }
+        if (ck && seg->segno == m.covered_segno) from = m.covered_offset;
+        if ((rc = bp_recover_segment(s, seg, path, from, from == 0, tail, &stop))) goto out;
+        if (stop && !tail) {
+            if ((rc = set_aside(s, names, i + 1, n))) goto out;
+            break;
+        }
+    }
+    if (ck) {
+        s->last_hlc = m.last_hlc;
+        bp_idgen_observe(&s->idgen, &m.last_id);
+    }
+out:
+    bp_pf_list_free(names, n);
+    return rc;
+}
+
+static void encode_report(const bp_open_report *r, bp_buf *b) {
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer p;
+    msgpack_packer_init(&p, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&p, 9);
+#define KV(k, v)                                                                                   \
+    msgpack_pack_str_with_body(&p, k, strlen(k));                                                  \
+    msgpack_pack_uint64(&p, (uint64_t)(v))
+    KV("segments", r->segments);
+    KV("footers_used", r->footers_used);
+    KV("frames_scanned", r->frames_scanned);
+    KV("bytes_scanned", r->bytes_scanned);
+    KV("bytes_cut", r->bytes_cut);
+    KV("frames_cut", r->frames_cut);
+    KV("events", r->events);
+    KV("duration_us", r->duration_us);
+#undef KV
+    msgpack_pack_str_with_body(&p, "checkpoint", 10);
+    msgpack_pack_str_with_body(&p, r->checkpoint_note, strlen(r->checkpoint_note));
+    bp_buf_append(b, sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *opts) {
+    uint64_t t0 = bp_pf_mono_us();
+    if (!out) return bp_err(BP_EINVAL, "bp_store_open: out is NULL");
+    *out = NULL;
+    if (!dir || !*dir) return bp_err(BP_EINVAL, "bp_store_open: directory is NULL or empty");
+    bp_open_options defaults = BP_OPEN_OPTIONS_INIT;
+    if (!opts) opts = &defaults;
+    bp_status rc = check_options(opts);
+    if (rc) return rc;
+    bp_store *s = calloc(1, sizeof *s);
+    if (!s) return bp_err(BP_ENOMEM, "bp_store_open: out of memory");
+    s->lock = (bp_file)BP_FILE_INIT;
+    pthread_rwlock_init(&s->ilock, NULL);
+    pthread_mutex_init(&s->wmu, NULL);
+    pthread_cond_init(&s->wcond, NULL);
+    s->opts = *opts;
+    s->read_only = opts->read_only;
+    s->rnd_pos = sizeof s->rnd;
+    size_t dl = strlen(dir);
+    s->dir = strdup(dir);
+    s->segdir = malloc(dl + 10);
+    if (!s->dir || !s->segdir || bp_index_init(&s->idx)) {
+        store_free(s);
+        return bp_err(BP_ENOMEM, "bp_store_open: out of memory");
+    }
+    snprintf(s->segdir, dl + 10, "%s/segments", dir);
+    int e = bp_pf_exists(dir);
+    if (e == 0 && (!opts->create || opts->read_only)) {
+        store_free(s);
+        return bp_err(BP_ENOTFOUND, "%s: no such directory", dir);
+    }
+    if (e == 0) e = bp_pf_mkdir(dir);
+    if (e < 0) {
+        store_free(s);
+        return bp_err_sys(BP_EIO, e, "%s: cannot create directory", dir);
+    }
+    char lockpath[4096];
+    snprintf(lockpath, sizeof lockpath, "%s/LOCK", dir);
+    long holder = 0;
+    if ((e = bp_pf_lock(&s->lock, lockpath, &holder))) {
+        store_free(s);
+        if (e == -EWOULDBLOCK)
+            return bp_err(BP_ELOCKED, "store locked: %s is open by another handle (pid %ld)", dir,
+                          holder);
+        return bp_err_sys(BP_EIO, e, "%s: cannot take the lock", lockpath);
+    }
+    bool created = false;
+    if ((rc = read_or_create_ident(s, &created)) || (rc = recover(s))) {
+        store_free(s);
+        return rc;
+    }
+    s->report.created = created;
+    if (!s->read_only &&
+        (s->n_segs == 0 || s->segs[s->n_segs - 1].sealed)) {
+        uint32_t next = s->n_segs ? s->segs[s->n_segs - 1].segno + 1 : 1;
+        if ((rc = bp_segment_create(s, next))) {
+            store_free(s);
+            return rc;
+        }
+    }
+    s->written_seq = s->synced_seq = s->published = s->idx.n;
+    if (s->idx.n) {
+        const bp_irec *last = &s->idx.recs[s->idx.n - 1];
+        if (last->hlc > s->last_hlc) s->last_hlc = last->hlc;
+        bp_idgen_observe(&s->idgen, &last->id);
+    }
+    s->report.events = s->idx.n;
+    s->report.duration_us = bp_pf_mono_us() - t0;
+    if (!s->read_only && !opts->no_open_event) {
+        bp_buf b = {0};
+        encode_report(&s->report, &b);
+        rc = bp_append_system(s, "batpak:store", "batpak:lifecycle", BP_KIND_SYSTEM_OPEN_COMPLETED,
+                              b.data, b.len, BP_NO_SYNC);
+        bp_buf_free(&b);
+        if (rc) {
+            store_free(s);
+            return rc;
+        }
+    }
+    *out = s;
+    return BP_OK;
+}
+
+bp_status bp_store_close(bp_store *s) {
+    if (!s) return BP_OK;
+    bp_status rc = BP_OK;
+    if (!s->read_only) {
+        pthread_mutex_lock(&s->wmu);
+        if (!s->failed) {
+            rc = bp_sync_locked(s);
+            if (!rc) rc = bp_store_checkpoint(s);
+        } else {
+            rc = bp_err(BP_EFAILED, "%s: closed a fail-stopped store (%s)", s->dir, s->failed_msg);
+        }
+        pthread_mutex_unlock(&s->wmu);
+    }
+    store_free(s);
+    return rc;
+}
+
+void bp__store_crash(bp_store *s) {
+    store_free(s);
+}
+
+void bp_store_open_report(const bp_store *s, bp_open_report *out) {
+    if (s && out) *out = s->report;
+}
+
+void bp_store_uuid(const bp_store *s, uint8_t out[16]) {
+    if (s && out) memcpy(out, s->ident.uuid, 16);
+}
+
+const char *bp_store_dir(const bp_store *s) {
+    return s ? s->dir : NULL;
+}
+
+static uint64_t percentile(const uint64_t *lat, uint64_t total, double q) {
+    if (!total) return 0;
+    uint64_t want = (uint64_t)((double)total * q), acc = 0;
+    if (want >= total) want = total - 1;
+    for (unsigned b = 0; b < BP_LAT_BUCKETS; b++) {
+        acc += lat[b];
+        if (acc > want) {
+            if (b < 8) return b;
+            unsigned lg = b / 8 + 2, sub = b % 8;
+            return ((uint64_t)(8 + sub + 1) << (lg - 3)) - 1; /* bucket upper bound */
+        }
+    }
+    return 0;
+}
+
+bp_status bp_store_stats(bp_store *s, bp_stats *out) {
+    if (!s || !out) return bp_err(BP_EINVAL, "bp_store_stats: NULL argument");
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&s->wmu);
+    out->fsyncs = s->fsyncs;
+    out->appends = s->appends;
+    uint64_t total = 0;
+    for (unsigned b = 0; b < BP_LAT_BUCKETS; b++) total += s->lat[b];
+    out->write_p50_us = percentile(s->lat, total, 0.50);
+    out->write_p99_us = percentile(s->lat, total, 0.99);
+    for (int b = BP_LAT_BUCKETS - 1; b >= 0 && total; b--)
+        if (s->lat[b]) {
+            out->write_max_us = percentile(s->lat, total, 1.0);
+            break;
+        }
+    out->failed = s->failed != 0;
+    out->read_only = s->read_only;
+    pthread_rwlock_rdlock(&s->ilock);
+    out->events = s->published;
+    out->entities = s->idx.entity_names.n;
+    out->scopes = s->idx.scope_names.n;
+    out->segments = s->n_segs;
+    for (uint32_t i = 0; i < s->n_segs; i++) {
+        uint64_t sz = 0;
+        if (bp_pf_size(&s->segs[i].f, &sz) == 0) out->bytes_on_disk += sz;
+    }
+    out->index_bytes = bp_index_bytes(&s->idx);
+    pthread_rwlock_unlock(&s->ilock);
+    pthread_mutex_unlock(&s->wmu);
+    char path[4096];
+    const char *extra[] = {"STORE", "index.ckpt"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", s->dir, extra[i]);
+        bp_file f;
+        if (bp_pf_open(&f, NULL, path, BP_O_READ) == 0) {
+            uint64_t sz;
+            if (bp_pf_size(&f, &sz) == 0) out->bytes_on_disk += sz;
+            bp_pf_close(&f);
+        }
+    }
+    return BP_OK;
+}

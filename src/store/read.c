@@ -1,0 +1,406 @@
+/* Reads: get by id, iterators over entity/scope/kind/region (SPEC §7 Query). */
+#include "store/store_impl.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+int bp_segment_fd(bp_store *s, uint32_t segno) {
+    if (!s->n_segs || segno < s->segs[0].segno || segno - s->segs[0].segno >= s->n_segs) return -1;
+    return s->segs[segno - s->segs[0].segno].f.fd;
+}
+
+bp_status bp_read_frame(bp_store *s, const bp_irec *r, int fd, bp_buf *buf, bp_frame *out) {
+    buf->len = 0;
+    if (bp_buf_reserve(buf, r->frame_len)) return bp_err(BP_ENOMEM, "read: out of memory");
+    bp_file f = {fd, NULL, -1};
+    ssize_t got = bp_pf_pread(&f, buf->data, r->frame_len, r->offset);
+    if (got < 0)
+        return bp_err_sys(BP_EIO, (int)got, "%s: segment %06u offset %u: read failed", s->dir,
+                          r->segno, r->offset);
+    uint32_t flen;
+    if ((size_t)got != r->frame_len ||
+        bp_frame_peek(buf->data, (size_t)got, &flen) != BP_FRAME_OK || flen != r->frame_len)
+        return bp_err(BP_ECORRUPT, "%s: segment %06u offset %u: frame fails its CRC or length check",
+                      s->dir, r->segno, r->offset);
+    buf->len = flen;
+    bp_status rc = bp_frame_decode(buf->data + BP_FRAME_PREFIX, flen - BP_FRAME_PREFIX, out);
+    if (rc)
+        return bp_err(BP_ECORRUPT, "%s: segment %06u offset %u: %s", s->dir, r->segno, r->offset,
+                      bp_last_error());
+    if (memcmp(out->f.event_id.b, r->id.b, 16) != 0)
+        return bp_err(BP_ECORRUPT, "%s: segment %06u offset %u: frame holds another event than the "
+                      "index says", s->dir, r->segno, r->offset);
+    return BP_OK;
+}
+
+/* Copy a frame's fields into ev; strings go to the three NUL-terminated buffers. */
+static void fill_event(bp_event *ev, const bp_frame *fr, char *ebuf, char *sbuf, char *ibuf) {
+    const bp_event_fields *f = &fr->f;
+    memset(ev, 0, sizeof *ev);
+    ev->event_id = f->event_id;
+    ev->correlation_id = f->correlation_id;
+    ev->causation_id = f->causation_id;
+    ev->has_causation = f->has_causation;
+    ev->global_seq = f->global_seq;
+    ev->clock = f->clock;
+    ev->hlc = f->hlc;
+    ev->kind = f->kind;
+    ev->flags = f->flags;
+    ev->prev_hash = f->prev_hash;
+    ev->event_hash = fr->event_hash;
+    memcpy(ebuf, f->entity, f->entity_len);
+    ebuf[f->entity_len] = '\0';
+    memcpy(sbuf, f->scope, f->scope_len);
+    sbuf[f->scope_len] = '\0';
+    ev->entity = ebuf;
+    ev->scope = sbuf;
+    if (f->idem_len) {
+        memcpy(ibuf, f->idem_key, f->idem_len);
+        ibuf[f->idem_len] = '\0';
+        ev->idempotency_key = ibuf;
+    }
+    ev->batch_id = f->batch_id;
+    ev->batch_index = f->batch_index;
+    ev->batch_count = f->batch_count;
+    ev->payload = f->payload;
+    ev->payload_len = f->payload_len;
+}
+
+typedef struct owned_event {
+    bp_event ev;
+    bp_buf frame;
+    char ebuf[BP_COORD_MAX + 1], sbuf[BP_COORD_MAX + 1], ibuf[BP_IDEMPOTENCY_KEY_MAX + 1];
+} owned_event;
+
+bp_status bp_get(bp_store *s, bp_event **out, const bp_id *id) {
+    if (!out) return bp_err(BP_EINVAL, "bp_get: out is NULL");
+    *out = NULL;
+    if (!s || !id) return bp_err(BP_EINVAL, "bp_get: NULL argument");
+    pthread_rwlock_rdlock(&s->ilock);
+    int64_t slot = bp_index_find_id(&s->idx, id);
+    bp_irec r;
+    int fd = -1;
+    if (slot >= 0 && (uint64_t)slot < s->published) {
+        r = s->idx.recs[slot];
+        fd = bp_segment_fd(s, r.segno);
+    }
+    pthread_rwlock_unlock(&s->ilock);
+    if (fd < 0) {
+        char t[37];
+        bp_id_format(id, t);
+        return bp_err(BP_ENOTFOUND, "event %s: not found", t);
+    }
+    owned_event *o = calloc(1, sizeof *o);
+    if (!o) return bp_err(BP_ENOMEM, "bp_get: out of memory");
+    bp_frame fr;
+    bp_status rc = bp_read_frame(s, &r, fd, &o->frame, &fr);
+    if (rc) {
+        bp_buf_free(&o->frame);
+        free(o);
+        return rc;
+    }
+    fill_event(&o->ev, &fr, o->ebuf, o->sbuf, o->ibuf);
+    *out = &o->ev;
+    return BP_OK;
+}
+
+void bp_event_free(bp_event *ev) {
+    if (!ev) return;
+    owned_event *o = (owned_event *)ev; /* ev is the first member */
+    bp_buf_free(&o->frame);
+    free(o);
+}
+
+bp_status bp_entity_head(bp_store *s, const char *entity, uint64_t *clock, bp_hash *hash) {
+    if (!s || !entity) return bp_err(BP_EINVAL, "bp_entity_head: NULL argument");
+    bp_status rc = bp_coord_validate("entity", entity);
+    if (rc) return rc;
+    uint64_t c = 0;
+    bp_hash h;
+    memset(&h, 0, sizeof h);
+    bool read_disk = false;
+    bp_irec r;
+    int fd = -1;
+    pthread_rwlock_rdlock(&s->ilock);
+    int64_t e = bp_index_entity(&s->idx, entity, strlen(entity));
+    if (e >= 0) {
+        const bp_u32vec *v = &s->idx.entities[e].slots;
+        uint32_t n = v->n; /* only published events count */
+        while (n && v->v[n - 1] >= s->published) n--;
+        c = n;
+        if (n == v->n) {
+            h = s->idx.entities[e].head;
+        } else if (n) { /* newer unpublished events exist: read the head's frame */
+            read_disk = true;
+            r = s->idx.recs[v->v[n - 1]];
+            fd = bp_segment_fd(s, r.segno);
+        }
+    }
+    pthread_rwlock_unlock(&s->ilock);
+    if (read_disk && hash) {
+        bp_buf buf = {0};
+        bp_frame fr;
+        rc = bp_read_frame(s, &r, fd, &buf, &fr);
+        if (!rc) h = fr.event_hash;
+        bp_buf_free(&buf);
+        if (rc) return rc;
+    }
+    if (clock) *clock = c;
+    if (hash) *hash = h;
+    return BP_OK;
+}
+
+/* ------------------------------------------------------------ iterators */
+
+typedef enum { SRC_ALL, SRC_ENTITY, SRC_SCOPE, SRC_KIND, SRC_EMPTY } src_kind;
+
+struct bp_iter {
+    bp_store *s;
+    unsigned flags;
+    src_kind src;
+    uint32_t src_id;
+    uint64_t pos;       /* next index into the source list (or next slot for SRC_ALL) */
+    uint64_t limit;     /* published watermark at creation: slots < limit are visible */
+    uint64_t last_seq;
+    /* filters */
+    char *entity, *prefix, *scope;
+    size_t prefix_len;
+    uint16_t *kinds;
+    size_t n_kinds;
+    int category;
+    uint64_t from_seq, to_seq, since_ms, until_ms;
+    /* current event */
+    owned_event cur;
+};
+
+static bp_status region_check(const bp_region *r) {
+    if (r->version != BP_REGION_VERSION)
+        return bp_err(BP_EINVAL, "bp_region.version %u unknown (expected %d)", r->version,
+                      BP_REGION_VERSION);
+    bp_status rc;
+    if (r->entity && (rc = bp_coord_validate("region entity", r->entity))) return rc;
+    if (r->scope && (rc = bp_coord_validate("region scope", r->scope))) return rc;
+    if (r->entity_prefix && strlen(r->entity_prefix) > BP_COORD_MAX)
+        return bp_err(BP_EINVAL, "region entity_prefix: longer than %d bytes", BP_COORD_MAX);
+    if (r->n_kinds && !r->kinds) return bp_err(BP_EINVAL, "region: n_kinds > 0 but kinds is NULL");
+    if (r->category < -1 || r->category > 15)
+        return bp_err(BP_EINVAL, "region category %d out of range (-1 or 0..15)", r->category);
+    return BP_OK;
+}
+
+static void iter_free_filters(bp_iter *it) {
+    free(it->entity);
+    free(it->prefix);
+    free(it->scope);
+    free(it->kinds);
+}
+
+void bp_iter_free(bp_iter *it) {
+    if (!it) return;
+    iter_free_filters(it);
+    bp_buf_free(&it->cur.frame);
+    free(it);
+}
+
+static char *dup_or_null(const char *s, bool *oom) {
+    if (!s) return NULL;
+    char *d = strdup(s);
+    if (!d) *oom = true;
+    return d;
+}
+
+bp_status bp_query(bp_store *s, bp_iter **out, const bp_region *region, unsigned flags) {
+    if (!out) return bp_err(BP_EINVAL, "bp_query: out is NULL");
+    *out = NULL;
+    if (!s || !region) return bp_err(BP_EINVAL, "bp_query: NULL argument");
+    if (flags & ~BP_READ_INDEX_ONLY) return bp_err(BP_EINVAL, "bp_query: unknown flags 0x%x", flags);
+    bp_status rc = region_check(region);
+    if (rc) return rc;
+    bp_iter *it = calloc(1, sizeof *it);
+    if (!it) return bp_err(BP_ENOMEM, "bp_query: out of memory");
+    bool oom = false;
+    it->s = s;
+    it->flags = flags;
+    it->entity = dup_or_null(region->entity, &oom);
+    it->prefix = dup_or_null(region->entity_prefix, &oom);
+    it->prefix_len = it->prefix ? strlen(it->prefix) : 0;
+    it->scope = dup_or_null(region->scope, &oom);
+    if (region->n_kinds) {
+        it->kinds = malloc(region->n_kinds * sizeof *it->kinds);
+        if (it->kinds)
+            memcpy(it->kinds, region->kinds, region->n_kinds * sizeof *it->kinds);
+        else
+            oom = true;
+        it->n_kinds = region->n_kinds;
+    }
+    if (oom) {
+        bp_iter_free(it);
+        return bp_err(BP_ENOMEM, "bp_query: out of memory");
+    }
+    it->category = region->category;
+    it->from_seq = region->from_seq;
+    it->to_seq = region->to_seq;
+    it->since_ms = region->since_ms;
+    it->until_ms = region->until_ms;
+
+    /* choose the most selective source list */
+    pthread_rwlock_rdlock(&s->ilock);
+    it->limit = s->published;
+    int64_t id;
+    if (it->entity) {
+        id = bp_index_entity(&s->idx, it->entity, strlen(it->entity));
+        it->src = id < 0 ? SRC_EMPTY : SRC_ENTITY;
+    } else if (it->scope) {
+        id = bp_strtab_find(&s->idx.scope_names, it->scope, strlen(it->scope));
+        it->src = id < 0 ? SRC_EMPTY : SRC_SCOPE;
+    } else if (it->n_kinds == 1) {
+        uint16_t k = s->idx.kind_ids[it->kinds[0]];
+        id = (int64_t)k - 1;
+        it->src = k ? SRC_KIND : SRC_EMPTY;
+    } else {
+        id = 0;
+        it->src = SRC_ALL;
+    }
+    it->src_id = id < 0 ? 0 : (uint32_t)id;
+    /* start at from_seq: binary search in the source list */
+    uint64_t first_slot = it->from_seq ? it->from_seq - 1 : 0;
+    if (it->src == SRC_ALL) {
+        it->pos = first_slot;
+    } else if (it->src != SRC_EMPTY) {
+        const bp_u32vec *v = it->src == SRC_ENTITY ? &s->idx.entities[it->src_id].slots
+                             : it->src == SRC_SCOPE ? &s->idx.scopes[it->src_id]
+                                                    : &s->idx.kinds[it->src_id];
+        uint32_t lo = 0, hi = v->n;
+        while (lo < hi) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            if (v->v[mid] < first_slot)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        it->pos = lo;
+    }
+    pthread_rwlock_unlock(&s->ilock);
+    *out = it;
+    return BP_OK;
+}
+
+static bp_status single(bp_store *s, bp_iter **out, unsigned flags, const char *entity,
+                        const char *scope, const uint16_t *kind) {
+    bp_region r = BP_REGION_INIT;
+    r.entity = entity;
+    r.scope = scope;
+    r.kinds = kind;
+    r.n_kinds = kind ? 1 : 0;
+    if ((entity && !*entity) || (scope && !*scope))
+        return bp_err(BP_EINVAL, "%s: is empty", entity ? "entity" : "scope");
+    return bp_query(s, out, &r, flags);
+}
+
+bp_status bp_stream(bp_store *s, bp_iter **out, const char *entity, unsigned flags) {
+    if (!entity) return bp_err(BP_EINVAL, "bp_stream: entity is NULL");
+    return single(s, out, flags, entity, NULL, NULL);
+}
+
+bp_status bp_by_scope(bp_store *s, bp_iter **out, const char *scope, unsigned flags) {
+    if (!scope) return bp_err(BP_EINVAL, "bp_by_scope: scope is NULL");
+    return single(s, out, flags, NULL, scope, NULL);
+}
+
+bp_status bp_by_kind(bp_store *s, bp_iter **out, uint16_t kind, unsigned flags) {
+    return single(s, out, flags, NULL, NULL, &kind);
+}
+
+/* [i] held shared. Does slot pass every filter? */
+static bool matches(const bp_iter *it, const bp_index *x, uint32_t slot) {
+    const bp_irec *r = &x->recs[slot];
+    uint64_t seq = (uint64_t)slot + 1;
+    if (it->to_seq && seq > it->to_seq) return false;
+    if (seq < it->from_seq) return false;
+    if (it->entity && strcmp(x->entity_names.s[r->entity], it->entity) != 0) return false;
+    if (it->prefix && strncmp(x->entity_names.s[r->entity], it->prefix, it->prefix_len) != 0)
+        return false;
+    if (it->scope && strcmp(x->scope_names.s[r->scope], it->scope) != 0) return false;
+    if (it->category >= 0 && BP_KIND_CATEGORY(r->kind) != (unsigned)it->category) return false;
+    if (it->n_kinds) {
+        size_t k = 0;
+        while (k < it->n_kinds && it->kinds[k] != r->kind) k++;
+        if (k == it->n_kinds) return false;
+    }
+    uint64_t ms = BP_HLC_WALL_MS(r->hlc);
+    if (it->since_ms && ms < it->since_ms) return false;
+    if (it->until_ms && ms > it->until_ms) return false;
+    return true;
+}
+
+/* [i] held shared. Next matching slot, or -1 when done. */
+static int64_t next_slot(bp_iter *it, const bp_index *x) {
+    const bp_u32vec *v = NULL;
+    switch (it->src) {
+    case SRC_EMPTY: return -1;
+    case SRC_ENTITY: v = &x->entities[it->src_id].slots; break;
+    case SRC_SCOPE: v = &x->scopes[it->src_id]; break;
+    case SRC_KIND: v = &x->kinds[it->src_id]; break;
+    case SRC_ALL: break;
+    }
+    for (;;) {
+        uint64_t slot;
+        if (v) {
+            if (it->pos >= v->n) return -1;
+            slot = v->v[it->pos];
+        } else {
+            slot = it->pos;
+        }
+        if (slot >= it->limit) return -1;
+        if (it->to_seq && slot + 1 > it->to_seq) return -1;
+        it->pos++;
+        if (matches(it, x, (uint32_t)slot)) return (int64_t)slot;
+    }
+}
+
+bp_status bp_iter_next(bp_iter *it, const bp_event **ev) {
+    if (!it || !ev) return bp_err(BP_EINVAL, "bp_iter_next: NULL argument");
+    *ev = NULL;
+    bp_store *s = it->s;
+    pthread_rwlock_rdlock(&s->ilock);
+    int64_t slot = next_slot(it, &s->idx);
+    bp_irec r;
+    int fd = -1;
+    uint64_t clock = 0;
+    const char *ename = NULL, *sname = NULL;
+    if (slot >= 0) {
+        r = s->idx.recs[slot];
+        fd = bp_segment_fd(s, r.segno);
+        clock = bp_index_clock_of(&s->idx, (uint32_t)slot);
+        ename = s->idx.entity_names.s[r.entity]; /* interned strings never move */
+        sname = s->idx.scope_names.s[r.scope];
+    }
+    pthread_rwlock_unlock(&s->ilock);
+    if (slot < 0) return BP_DONE;
+    it->last_seq = (uint64_t)slot + 1;
+    bp_event *e = &it->cur.ev;
+    if (it->flags & BP_READ_INDEX_ONLY) {
+        memset(e, 0, sizeof *e);
+        e->event_id = r.id;
+        e->global_seq = (uint64_t)slot + 1;
+        e->clock = clock;
+        e->hlc = r.hlc;
+        e->kind = r.kind;
+        e->flags = r.flags;
+        e->entity = ename;
+        e->scope = sname;
+        e->header_only = true;
+        *ev = e;
+        return BP_OK;
+    }
+    bp_frame fr;
+    bp_status rc = bp_read_frame(s, &r, fd, &it->cur.frame, &fr);
+    if (rc) return rc;
+    fill_event(e, &fr, it->cur.ebuf, it->cur.sbuf, it->cur.ibuf);
+    *ev = e;
+    return BP_OK;
+}
+
+uint64_t bp_iter_position(const bp_iter *it) {
+    return it ? it->last_seq : 0;
+}

@@ -1,0 +1,242 @@
+/* Recovery at open: checkpoint, footers, frame scan, torn-tail cut (SPEC §6). */
+#include "store/recover.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+bp_status bp_recover_load_block(bp_store *s, const bp_iblock *blk, const char *what) {
+    if (blk->n_recs && blk->first_seq != s->idx.n + 1)
+        return bp_err(BP_ECORRUPT, "%s: starts at global_seq %llu, expected %llu", what,
+                      (unsigned long long)blk->first_seq, (unsigned long long)s->idx.n + 1);
+    const bp_iidem **idem_of = NULL;
+    if (blk->n_idems) {
+        idem_of = calloc(blk->n_recs, sizeof *idem_of);
+        if (!idem_of) return bp_err(BP_ENOMEM, "%s: out of memory", what);
+        for (uint32_t i = 0; i < blk->n_idems; i++) idem_of[blk->idems[i].rec] = &blk->idems[i];
+    }
+    bp_status rc = BP_OK;
+    for (uint32_t i = 0; i < blk->n_recs && !rc; i++) {
+        const bp_irec *r = &blk->recs[i];
+        const bp_iname *e = &blk->entities[r->entity], *sc = &blk->scopes[r->scope];
+        const bp_iidem *k = idem_of ? idem_of[i] : NULL;
+        if (bp_index_insert(&s->idx, r, e->name, e->len, sc->name, sc->len,
+                            &blk->entity_heads[r->entity], k ? k->key : NULL, k ? k->len : 0))
+            rc = bp_err(BP_ENOMEM, "%s: out of memory loading the index", what);
+    }
+    free(idem_of);
+    return rc;
+}
+
+/* Is there a valid frame anywhere in data[from, end)? Used to tell a torn
+ * tail (nothing valid after the damage) from corruption (valid frames follow). */
+static bool valid_frame_after(const uint8_t *data, uint64_t from, uint64_t end) {
+    for (uint64_t p = from; p + BP_FRAME_PREFIX + 3 <= end; p++) {
+        const uint8_t *q = data + p;
+        /* a frame body starts with array16 of 16 fields: dc 00 10 */
+        if (q[8] != 0xdc || q[9] != 0x00 || q[10] != 0x10) continue;
+        uint32_t flen;
+        if (bp_frame_peek(q, end - p, &flen) == BP_FRAME_OK) return true;
+    }
+    return false;
+}
+
+/* Move data[from, size) of a segment aside into DIR/quarantine and truncate. */
+static bp_status cut_tail(bp_store *s, bp_segment *seg, const uint8_t *data, uint64_t from,
+                          uint64_t size) {
+    s->report.bytes_cut += size - from;
+    if (s->read_only) return BP_OK; /* a read-only open ignores the tail in memory */
+    char qdir[4096], name[128];
+    snprintf(qdir, sizeof qdir, "%s/quarantine", s->dir);
+    int rc = bp_pf_mkdir(qdir);
+    snprintf(name, sizeof name, "%06u.fbat.at-%llu.cut", seg->segno, (unsigned long long)from);
+    if (!rc) rc = bp_pf_write_atomic(s->opts.fault, qdir, name, data + from, size - from);
+    if (!rc) rc = bp_pf_truncate(&seg->f, from);
+    if (!rc) rc = bp_pf_fsync(&seg->f);
+    if (rc)
+        return bp_err_sys(BP_EIO, rc, "%s: segment %06u: cannot cut the torn tail at offset %llu",
+                          s->dir, seg->segno, (unsigned long long)from);
+    return BP_OK;
+}
+
+typedef struct scanned {
+    bp_frame fr;
+    uint32_t offset, len;
+} scanned;
+
+/* Insert scanned frames, checking each entity chain. */
+static bp_status insert_scanned(bp_store *s, const bp_segment *seg, scanned *v, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        const bp_event_fields *f = &v[i].fr.f;
+        int64_t e = bp_index_entity(&s->idx, f->entity, f->entity_len);
+        uint64_t clock = e < 0 ? 0 : s->idx.entities[e].slots.n;
+        static const bp_hash zero;
+        const bp_hash *head = e < 0 ? &zero : &s->idx.entities[e].head;
+        if (f->clock != clock + 1 || memcmp(f->prev_hash.b, head->b, 32) != 0)
+            return bp_err(BP_ECORRUPT,
+                          "%s: segment %06u offset %u: entity '%.*s' chain broken (clock %llu after "
+                          "%llu, or prev_hash mismatch)",
+                          s->dir, seg->segno, v[i].offset, (int)f->entity_len, f->entity,
+                          (unsigned long long)f->clock, (unsigned long long)clock);
+        bp_irec r = {f->event_id, f->hlc, seg->segno, v[i].offset, v[i].len, 0, 0, f->kind, f->flags};
+        if (bp_index_insert(&s->idx, &r, f->entity, f->entity_len, f->scope, f->scope_len,
+                            &v[i].fr.event_hash, f->idem_key, f->idem_len))
+            return bp_err(BP_ENOMEM, "%s: out of memory loading the index", s->dir);
+    }
+    return BP_OK;
+}
+
+/* Parse frames of seg in data[start, end). is_tail: the newest segment, where
+ * a torn tail is expected after a crash. */
+static bp_status scan_frames(bp_store *s, bp_segment *seg, const uint8_t *data, uint64_t start,
+                             uint64_t end, uint64_t file_size, bool is_tail, bool *salvaged) {
+    scanned *v = NULL;
+    size_t n = 0, cap = 0, committed = 0;
+    uint64_t pos = start, good_end = start, bad_at = 0;
+    bool bad = false, in_batch = false;
+    uint64_t batch_id = 0;
+    uint32_t batch_next = 0;
+    const char *why = NULL;
+    bp_status rc = BP_OK;
+    while (pos < end) {
+        uint32_t flen;
+        bp_frame_check c = bp_frame_peek(data + pos, end - pos, &flen);
+        if (c != BP_FRAME_OK) {
+            bad = true;
+            bad_at = pos;
+            why = c == BP_FRAME_SHORT ? "truncated frame" : "frame length or CRC mismatch";
+            break;
+        }
+        if (n == cap) {
+            cap = cap ? cap * 2 : 1024;
+            scanned *nv = realloc(v, cap * sizeof *nv);
+            if (!nv) {
+                rc = bp_err(BP_ENOMEM, "%s: out of memory scanning segment %06u", s->dir, seg->segno);
+                goto out;
+            }
+            v = nv;
+        }
+        scanned *sc = &v[n];
+        if (bp_frame_decode(data + pos + BP_FRAME_PREFIX, flen - BP_FRAME_PREFIX, &sc->fr)) {
+            /* a CRC-valid frame that does not decode is never a torn write */
+            rc = bp_err(BP_ECORRUPT, "%s: segment %06u offset %llu: %s", s->dir, seg->segno,
+                        (unsigned long long)pos, bp_last_error());
+            goto out;
+        }
+        const bp_event_fields *f = &sc->fr.f;
+        if (f->global_seq != s->idx.n + n + 1) {
+            rc = bp_err(BP_ECORRUPT, "%s: segment %06u offset %llu: global_seq %llu, expected %llu",
+                        s->dir, seg->segno, (unsigned long long)pos,
+                        (unsigned long long)f->global_seq, (unsigned long long)(s->idx.n + n + 1));
+            goto out;
+        }
+        if (f->batch_count) {
+            bool starts = !in_batch && f->batch_index == 0;
+            bool continues = in_batch && f->batch_id == batch_id && f->batch_index == batch_next;
+            if (!starts && !continues) {
+                rc = bp_err(BP_ECORRUPT,
+                            "%s: segment %06u offset %llu: batch frame %u/%u out of place", s->dir,
+                            seg->segno, (unsigned long long)pos, f->batch_index, f->batch_count);
+                goto out;
+            }
+            in_batch = f->batch_index + 1 < f->batch_count;
+            batch_id = f->batch_id;
+            batch_next = f->batch_index + 1;
+        } else if (in_batch) {
+            rc = bp_err(BP_ECORRUPT,
+                        "%s: segment %06u offset %llu: incomplete batch followed by other events",
+                        s->dir, seg->segno, (unsigned long long)pos);
+            goto out;
+        }
+        sc->offset = (uint32_t)pos;
+        sc->len = flen;
+        n++;
+        pos += flen;
+        s->report.frames_scanned++;
+        if (!in_batch) {
+            committed = n;
+            good_end = pos;
+        }
+    }
+    s->report.bytes_scanned += pos - start;
+    bool torn = bad && is_tail && !valid_frame_after(data, bad_at + 1, end);
+    bool corrupt = (bad && !torn) || (in_batch && !is_tail);
+    if (corrupt) {
+        if (!s->opts.salvage) {
+            rc = bp_err(BP_ECORRUPT,
+                        "%s: segment %06u offset %llu: %s%s (open with salvage to keep the valid "
+                        "prefix)",
+                        s->dir, seg->segno, (unsigned long long)(bad ? bad_at : good_end),
+                        bad ? why : "incomplete batch",
+                        is_tail ? ", followed by valid frames" : " in a sealed segment");
+            goto out;
+        }
+        *salvaged = true;
+    }
+    s->report.frames_cut += n - committed;
+    if ((rc = insert_scanned(s, seg, v, committed))) goto out;
+    seg->size = good_end;
+    if (torn || corrupt || in_batch) rc = cut_tail(s, seg, data, good_end, file_size);
+out:
+    free(v);
+    return rc;
+}
+
+bp_status bp_recover_segment(bp_store *s, bp_segment *seg, const char *path, uint64_t scan_from,
+                             bool try_footer, bool is_tail, bool *stop_after) {
+    uint8_t *data = NULL;
+    size_t size = 0;
+    int e = bp_pf_read_all(path, &data, &size);
+    if (e) return bp_err_sys(BP_EIO, e, "%s: cannot read segment", path);
+    bp_status rc;
+    bp_seg_header h;
+    if ((rc = bp_seg_header_decode(&h, data, size, path))) goto out;
+    if (h.segno != seg->segno || memcmp(h.uuid, s->ident.uuid, 16) != 0) {
+        rc = bp_err(BP_ECORRUPT, "%s: offset 0: segment header names segment %u of another store",
+                    path, h.segno);
+        goto out;
+    }
+    seg->first_slot = s->idx.n;
+    /* sealed? */
+    uint64_t foff = 0, frames_end = size;
+    uint32_t flen = 0;
+    bool sealed = size >= BP_SEG_HEADER_SIZE + BP_TRAILER_SIZE &&
+                  bp_trailer_decode(data + size - BP_TRAILER_SIZE, size, &foff, &flen);
+    if (sealed) {
+        frames_end = foff;
+        if (try_footer && scan_from <= BP_SEG_HEADER_SIZE) {
+            bp_iblock blk;
+            if (bp_footer_decode(&blk, data + foff, flen, path) == BP_OK) {
+                rc = BP_OK;
+                for (uint32_t i = 0; i < blk.n_recs && !rc; i++)
+                    if (blk.recs[i].segno != seg->segno ||
+                        (uint64_t)blk.recs[i].offset + blk.recs[i].frame_len > foff)
+                        rc = bp_err(BP_ECORRUPT, "%s: SIDX footer record %u out of range", path, i);
+                if (!rc) rc = bp_recover_load_block(s, &blk, path);
+                bp_iblock_free(&blk);
+                if (rc) goto out;
+                seg->size = size;
+                seg->sealed = true;
+                s->report.footers_used++;
+                goto out;
+            }
+            /* a damaged footer is only a cache: rebuild from the frames */
+        }
+    }
+    bool salvaged = false;
+    uint64_t start = scan_from > BP_SEG_HEADER_SIZE ? scan_from : BP_SEG_HEADER_SIZE;
+    if (start > frames_end) {
+        rc = bp_err(BP_ECORRUPT, "%s: shorter than the checkpoint says (%llu < %llu)", path,
+                    (unsigned long long)frames_end, (unsigned long long)start);
+        goto out;
+    }
+    rc = scan_frames(s, seg, data, start, frames_end, size, is_tail && !sealed, &salvaged);
+    if (!rc && sealed && !salvaged) {
+        seg->size = size;
+        seg->sealed = true;
+    }
+    *stop_after = salvaged;
+out:
+    free(data);
+    return rc;
+}

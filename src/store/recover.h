@@ -1,0 +1,21 @@
+/* recover.h — recovery of one segment at open (internal). */
+#ifndef BP_RECOVER_H
+#define BP_RECOVER_H
+
+#include "store/store_impl.h"
+
+/*
+ * Bring the events of segment seg (file at path) into the index.
+ * scan_from: first byte not covered by the checkpoint (0 or header size = all).
+ * try_footer: load from the SIDX footer when the segment is sealed and valid.
+ * is_tail: the newest segment; a torn tail there is cut, elsewhere it is corruption.
+ * *stop_after: salvage cut a non-tail segment; later segments must be set aside.
+ */
+bp_status bp_recover_segment(bp_store *s, bp_segment *seg, const char *path, uint64_t scan_from,
+                             bool try_footer, bool is_tail, bool *stop_after);
+
+/* Insert every record of a decoded block (checkpoint or footer) into the
+ * index. Runs during open, before the handle is shared. */
+bp_status bp_recover_load_block(bp_store *s, const bp_iblock *blk, const char *what);
+
+#endif

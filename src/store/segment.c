@@ -1,0 +1,93 @@
+/* Segment files: creation, sealing with the SIDX footer, and the index
+ * checkpoint written at close. */
+#include "store/store_impl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static void seg_path(const bp_store *s, uint32_t segno, char *out, size_t cap) {
+    snprintf(out, cap, "%s/%06u.fbat", s->segdir, segno);
+}
+
+bp_status bp_segment_create(bp_store *s, uint32_t segno) {
+    char path[4096];
+    seg_path(s, segno, path, sizeof path);
+    if (s->n_segs == s->segs_cap) {
+        uint32_t nc = s->segs_cap ? s->segs_cap * 2 : 8;
+        pthread_rwlock_wrlock(&s->ilock);
+        bp_segment *g = realloc(s->segs, nc * sizeof *g);
+        if (g) {
+            s->segs = g;
+            s->segs_cap = nc;
+        }
+        pthread_rwlock_unlock(&s->ilock);
+        if (!g) return bp_store_fail(s, BP_ENOMEM, 0, "%s: out of memory", path);
+    }
+    bp_segment seg = {segno, BP_FILE_INIT, BP_SEG_HEADER_SIZE, s->idx.n, false};
+    int rc = bp_pf_open(&seg.f, s->opts.fault, path, BP_O_RDWR | BP_O_CREATE | BP_O_TRUNC);
+    if (rc) return bp_store_fail(s, BP_EIO, rc, "%s: cannot create segment", path);
+    uint8_t hdr[BP_SEG_HEADER_SIZE];
+    bp_seg_header h = {BP_FORMAT_VERSION, segno, {0}, bp_pf_wall_ms()};
+    memcpy(h.uuid, s->ident.uuid, 16);
+    bp_seg_header_encode(&h, hdr);
+    if ((rc = bp_pf_pwrite(&seg.f, hdr, sizeof hdr, 0)) || (rc = bp_pf_datasync(&seg.f)) ||
+        (rc = bp_pf_fsync_dir(s->opts.fault, s->segdir))) {
+        bp_pf_close(&seg.f);
+        return bp_store_fail(s, BP_EIO, rc, "%s: cannot write segment header", path);
+    }
+    s->fsyncs += 2;
+    pthread_rwlock_wrlock(&s->ilock);
+    s->segs[s->n_segs++] = seg;
+    pthread_rwlock_unlock(&s->ilock);
+    return BP_OK;
+}
+
+bp_status bp_segment_seal(bp_store *s) {
+    bp_segment *seg = &s->segs[s->n_segs - 1];
+    bp_iblock blk;
+    bp_buf b = {0};
+    if (bp_index_export(&s->idx, seg->first_slot, s->idx.n, &blk) ||
+        bp_footer_encode(&b, &blk, seg->size)) {
+        bp_index_block_release(&blk);
+        bp_buf_free(&b);
+        return bp_store_fail(s, BP_ENOMEM, 0, "%s: out of memory building a segment footer", s->dir);
+    }
+    bp_index_block_release(&blk);
+    int rc = bp_pf_pwrite(&seg->f, b.data, b.len, seg->size);
+    if (!rc) rc = bp_pf_datasync(&seg->f);
+    bp_buf_free(&b);
+    s->fsyncs++;
+    if (rc)
+        return bp_store_fail(s, BP_EIO, rc, "%s: sealing segment %06u failed", s->dir, seg->segno);
+    seg->size += b.len;
+    seg->sealed = true;
+    /* everything in the sealed segment is durable now */
+    s->synced_seq = s->written_seq;
+    s->unsynced = 0;
+    return BP_OK;
+}
+
+bp_status bp_store_checkpoint(bp_store *s) {
+    bp_iblock blk;
+    bp_buf b = {0};
+    bp_ckpt_meta m;
+    memset(&m, 0, sizeof m);
+    memcpy(m.uuid, s->ident.uuid, 16);
+    const bp_segment *act = &s->segs[s->n_segs - 1];
+    m.covered_segno = act->segno;
+    m.covered_offset = act->size;
+    m.last_hlc = s->last_hlc;
+    memcpy(m.last_id.b, s->idgen.last, 16);
+    if (bp_index_export(&s->idx, 0, s->idx.n, &blk) || bp_ckpt_encode(&b, &m, &blk)) {
+        bp_index_block_release(&blk);
+        bp_buf_free(&b);
+        return bp_err(BP_ENOMEM, "%s: out of memory writing the index checkpoint", s->dir);
+    }
+    bp_index_block_release(&blk);
+    int rc = bp_pf_write_atomic(s->opts.fault, s->dir, "index.ckpt", b.data, b.len);
+    bp_buf_free(&b);
+    s->fsyncs += 2;
+    if (rc) return bp_err_sys(BP_EIO, rc, "%s/index.ckpt: cannot write checkpoint", s->dir);
+    return BP_OK;
+}

@@ -1,0 +1,91 @@
+/*
+ * store_impl.h — the store handle and the functions the store modules share.
+ *
+ * Locks (always taken in this order): wmu (writer state) -> ilock (index).
+ *  - wmu guards every field marked [w]. Appenders hold it while they validate,
+ *    encode and write; a group-commit leader drops it during fdatasync.
+ *  - ilock (rwlock) guards the index, segs[] and published [i]. Writers hold
+ *    it exclusively only to insert/publish; readers share it.
+ * Invariants:
+ *  - published <= written_seq == idx.n (unless failed); nothing above
+ *    published is visible to readers.
+ *  - synced_seq <= written_seq; every event <= synced_seq is on stable storage.
+ *  - segs[i].segno == segs[0].segno + i; only segs[n_segs-1] is unsealed.
+ */
+#ifndef BP_STORE_IMPL_H
+#define BP_STORE_IMPL_H
+
+#include "core/core.h"
+#include "format/format.h"
+#include "platform/platform.h"
+#include "store/index.h"
+
+#include <pthread.h>
+
+typedef struct bp_segment {
+    uint32_t segno;
+    bp_file f;
+    uint64_t size;       /* [w] end of the last frame written (or footer end when sealed) */
+    uint64_t first_slot; /* slot of its first event */
+    bool sealed;
+} bp_segment;
+
+#define BP_LAT_BUCKETS 512
+
+struct bp_store {
+    char *dir;
+    char *segdir;
+    bp_open_options opts;
+    bool read_only;
+    bp_file lock;
+    bp_store_ident ident;
+    bp_open_report report;
+
+    pthread_rwlock_t ilock;
+    bp_index idx;         /* [i] */
+    bp_segment *segs;     /* [i] array; the active segment's size is [w] */
+    uint32_t n_segs, segs_cap;
+    uint64_t published;   /* [i] publish watermark (highest visible global_seq) */
+
+    pthread_mutex_t wmu;
+    pthread_cond_t wcond;
+    bp_idgen idgen;         /* [w] */
+    uint64_t last_hlc;      /* [w] */
+    uint64_t written_seq;   /* [w] */
+    uint64_t synced_seq;    /* [w] */
+    uint64_t need_sync_upto;/* [w] highest seq whose append waits for a sync */
+    bool syncing;           /* [w] a leader is in fdatasync */
+    int failed;             /* [w] 0, or the status that fail-stopped the store */
+    char failed_msg[300];   /* [w] the original error */
+    uint32_t unsynced;      /* [w] events written since the last sync */
+    uint64_t unsynced_since_us; /* [w] when the oldest unsynced event was written */
+    bp_buf enc;             /* [w] frame encoding scratch */
+    uint8_t rnd[1024];      /* [w] random pool for ids */
+    size_t rnd_pos;         /* [w] */
+
+    /* statistics [w] */
+    uint64_t fsyncs;
+    uint64_t appends;
+    uint64_t lat[BP_LAT_BUCKETS];
+};
+
+/* open.c */
+bp_status bp_segment_create(bp_store *s, uint32_t segno); /* [w], appends to segs */
+bp_status bp_segment_seal(bp_store *s);                   /* [w] seals the active segment */
+bp_status bp_store_checkpoint(bp_store *s);               /* [w] writes index.ckpt */
+
+/* write.c */
+/* Fail-stop: record the first error; later writes return BP_EFAILED. [w] */
+bp_status bp_store_fail(bp_store *s, int status, int neg_errno, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Internal append used for system events (reserved coordinates allowed). */
+bp_status bp_append_system(bp_store *s, const char *entity, const char *scope, uint16_t kind,
+                           const void *payload, size_t len, bp_durability dur);
+bp_status bp_sync_locked(bp_store *s); /* [w] held; waits for a full sync */
+
+/* read.c */
+/* Read and decode the frame of irec r into buf; out points into buf. */
+bp_status bp_read_frame(bp_store *s, const bp_irec *r, int fd, bp_buf *buf, bp_frame *out);
+int bp_segment_fd(bp_store *s, uint32_t segno); /* [i] held; -1 if unknown */
+
+#endif

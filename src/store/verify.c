@@ -1,0 +1,184 @@
+/* verify: re-read every segment and check every CRC, hash, chain and footer. */
+#include "store/store_impl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef struct vstate {
+    bp_verify_report *rep;
+    bp_strtab names;
+    uint64_t *clock;
+    bp_hash *head;
+    uint32_t cap;
+    uint64_t next_seq, limit;
+} vstate;
+
+__attribute__((format(printf, 2, 3))) static void problem(vstate *v, const char *fmt, ...) {
+    if (!v->rep->problems++) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(v->rep->first_problem, sizeof v->rep->first_problem, fmt, ap);
+        va_end(ap);
+    }
+}
+
+static int chain_slot(vstate *v, const char *e, size_t len) {
+    int64_t k = bp_strtab_find(&v->names, e, len);
+    if (k >= 0) return (int)k;
+    if ((k = bp_strtab_add(&v->names, e, len)) < 0) return -1;
+    if ((uint32_t)k >= v->cap) {
+        uint32_t nc = v->cap ? v->cap * 2 : 256;
+        uint64_t *c = realloc(v->clock, nc * sizeof *c);
+        if (c) v->clock = c;
+        bp_hash *h = realloc(v->head, nc * sizeof *h);
+        if (h) v->head = h;
+        if (!c || !h) return -1;
+        v->cap = nc;
+    }
+    v->clock[k] = 0;
+    memset(&v->head[k], 0, sizeof v->head[k]);
+    return (int)k;
+}
+
+/* Check one decoded frame against the running chains. */
+static bp_status check_event(vstate *v, uint32_t segno, uint64_t pos, const bp_frame *fr) {
+    const bp_event_fields *f = &fr->f;
+    if (f->global_seq != v->next_seq)
+        problem(v, "segment %06u offset %llu: global_seq %llu, expected %llu", segno,
+                (unsigned long long)pos, (unsigned long long)f->global_seq,
+                (unsigned long long)v->next_seq);
+    v->next_seq = f->global_seq + 1;
+    bp_hash h;
+    bp_event_hash(f, &h);
+    if (memcmp(h.b, fr->event_hash.b, 32) != 0)
+        problem(v, "segment %06u offset %llu: event hash mismatch (seq %llu)", segno,
+                (unsigned long long)pos, (unsigned long long)f->global_seq);
+    int k = chain_slot(v, f->entity, f->entity_len);
+    if (k < 0) return bp_err(BP_ENOMEM, "verify: out of memory");
+    if (f->clock != v->clock[k] + 1)
+        problem(v, "segment %06u offset %llu: entity '%.*s' clock %llu after %llu", segno,
+                (unsigned long long)pos, (int)f->entity_len, f->entity,
+                (unsigned long long)f->clock, (unsigned long long)v->clock[k]);
+    if (memcmp(f->prev_hash.b, v->head[k].b, 32) != 0)
+        problem(v, "segment %06u offset %llu: entity '%.*s' prev_hash does not match its previous "
+                "event", segno, (unsigned long long)pos, (int)f->entity_len, f->entity);
+    v->clock[k] = f->clock;
+    v->head[k] = fr->event_hash;
+    v->rep->events++;
+    return BP_OK;
+}
+
+static bp_status verify_segment(vstate *v, bp_store *s, uint32_t segno, int fd) {
+    bp_file f = {fd, NULL, -1};
+    uint64_t size;
+    int e = bp_pf_size(&f, &size);
+    if (e) return bp_err_sys(BP_EIO, e, "%s: segment %06u: stat failed", s->dir, segno);
+    uint8_t *data = malloc(size ? size : 1);
+    if (!data) return bp_err(BP_ENOMEM, "verify: out of memory");
+    ssize_t got = bp_pf_pread(&f, data, size, 0);
+    bp_status rc = BP_OK;
+    if (got < 0) {
+        rc = bp_err_sys(BP_EIO, (int)got, "%s: segment %06u: read failed", s->dir, segno);
+        goto out;
+    }
+    size = (uint64_t)got;
+    char what[64];
+    snprintf(what, sizeof what, "segment %06u", segno);
+    bp_seg_header h;
+    if (bp_seg_header_decode(&h, data, size, what) || h.segno != segno ||
+        memcmp(h.uuid, s->ident.uuid, 16) != 0) {
+        problem(v, "segment %06u offset 0: bad segment header", segno);
+        goto out;
+    }
+    uint64_t foff = 0, end = size;
+    uint32_t flen = 0;
+    bp_iblock blk;
+    memset(&blk, 0, sizeof blk);
+    bool sealed = size >= BP_SEG_HEADER_SIZE + BP_TRAILER_SIZE &&
+                  bp_trailer_decode(data + size - BP_TRAILER_SIZE, size, &foff, &flen);
+    if (sealed) {
+        end = foff;
+        if (bp_footer_decode(&blk, data + foff, flen, what)) {
+            problem(v, "segment %06u offset %llu: SIDX footer invalid (%s)", segno,
+                    (unsigned long long)foff, bp_last_error());
+            sealed = false;
+        }
+    }
+    uint64_t pos = BP_SEG_HEADER_SIZE;
+    uint32_t nrec = 0;
+    while (pos < end && v->next_seq <= v->limit) {
+        uint32_t fl;
+        if (bp_frame_peek(data + pos, end - pos, &fl) != BP_FRAME_OK) {
+            problem(v, "segment %06u offset %llu: frame CRC or length invalid", segno,
+                    (unsigned long long)pos);
+            break;
+        }
+        bp_frame fr;
+        if (bp_frame_decode(data + pos + BP_FRAME_PREFIX, fl - BP_FRAME_PREFIX, &fr)) {
+            problem(v, "segment %06u offset %llu: %s", segno, (unsigned long long)pos,
+                    bp_last_error());
+            break;
+        }
+        v->rep->frames++;
+        if ((rc = check_event(v, segno, pos, &fr))) break;
+        if (sealed) {
+            const bp_irec *r = nrec < blk.n_recs ? &blk.recs[nrec] : NULL;
+            if (!r || memcmp(r->id.b, fr.f.event_id.b, 16) || r->offset != pos ||
+                r->frame_len != fl || blk.first_seq + nrec != fr.f.global_seq)
+                problem(v, "segment %06u: SIDX footer record %u does not match the frame at %llu",
+                        segno, nrec, (unsigned long long)pos);
+        }
+        nrec++;
+        pos += fl;
+    }
+    if (sealed && nrec != blk.n_recs)
+        problem(v, "segment %06u: SIDX footer lists %u events, the segment holds %u", segno,
+                blk.n_recs, nrec);
+    bp_iblock_free(&blk);
+out:
+    free(data);
+    return rc;
+}
+
+bp_status bp_store_verify(bp_store *s, bp_verify_report *out) {
+    if (!s || !out) return bp_err(BP_EINVAL, "bp_store_verify: NULL argument");
+    memset(out, 0, sizeof *out);
+    vstate v;
+    memset(&v, 0, sizeof v);
+    v.rep = out;
+    v.next_seq = 1;
+    pthread_rwlock_rdlock(&s->ilock);
+    v.limit = s->published;
+    uint32_t n = s->n_segs;
+    uint32_t *segnos = malloc((n ? n : 1) * sizeof *segnos);
+    int *fds = malloc((n ? n : 1) * sizeof *fds);
+    for (uint32_t i = 0; segnos && fds && i < n; i++) {
+        segnos[i] = s->segs[i].segno;
+        fds[i] = s->segs[i].f.fd;
+    }
+    pthread_rwlock_unlock(&s->ilock);
+    bp_status rc = BP_OK;
+    if (!segnos || !fds) rc = bp_err(BP_ENOMEM, "verify: out of memory");
+    for (uint32_t i = 0; i < n && !rc; i++) {
+        rc = verify_segment(&v, s, segnos[i], fds[i]);
+        out->segments++;
+    }
+    if (!rc && v.next_seq <= v.limit)
+        problem(&v, "events %llu..%llu are indexed but missing from the segments",
+                (unsigned long long)v.next_seq, (unsigned long long)v.limit);
+    out->entities = v.names.n;
+    for (uint32_t i = 0; i < v.names.n; i++) free(v.names.s[i]);
+    free(v.names.s);
+    free(v.names.len);
+    free(v.names.hidx);
+    free(v.clock);
+    free(v.head);
+    free(segnos);
+    free(fds);
+    if (rc) return rc;
+    if (out->problems)
+        return bp_err(BP_ECORRUPT, "%s: verify found %llu problem(s); first: %s", s->dir,
+                      (unsigned long long)out->problems, out->first_problem);
+    return BP_OK;
+}

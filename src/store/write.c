@@ -1,0 +1,498 @@
+/* The commit path: validation, CAS, idempotency, encoding, rotation, write,
+ * group-committed fdatasync, index insert, publish (SPEC §6). */
+#include "store/store_impl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+bp_status bp_store_fail(bp_store *s, int status, int neg_errno, const char *fmt, ...) {
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (!s->failed) {
+        s->failed = status;
+        snprintf(s->failed_msg, sizeof s->failed_msg, "%s%s%s", msg, neg_errno ? ": " : "",
+                 neg_errno ? strerror(-neg_errno) : "");
+        pthread_cond_broadcast(&s->wcond);
+    }
+    return bp_err(status, "%s", s->failed_msg);
+}
+
+static bp_status failed_error(bp_store *s) {
+    return bp_err(BP_EFAILED, "%s: store is fail-stopped after an earlier error (%s); reopen it",
+                  s->dir, s->failed_msg);
+}
+
+/* [w] Publish everything up to seq (monotonic). */
+static void publish(bp_store *s, uint64_t seq) {
+    pthread_rwlock_wrlock(&s->ilock);
+    if (seq > s->published) s->published = seq;
+    pthread_rwlock_unlock(&s->ilock);
+}
+
+/* [w] What may be published now: everything written, unless an append that
+ * waits for durability is not yet synced. */
+static void publish_ready(bp_store *s) {
+    if (s->need_sync_upto <= s->synced_seq)
+        publish(s, s->written_seq);
+    else
+        publish(s, s->synced_seq);
+}
+
+/* [w] held. Wait until every event <= target is synced, leading a group
+ * commit when no other thread is syncing. */
+static bp_status wait_durable(bp_store *s, uint64_t target) {
+    if (target > s->need_sync_upto) s->need_sync_upto = target;
+    while (s->synced_seq < target && !s->failed) {
+        if (s->syncing) {
+            pthread_cond_wait(&s->wcond, &s->wmu);
+            continue;
+        }
+        s->syncing = true;
+        uint64_t upto = s->written_seq;
+        bp_file f = s->segs[s->n_segs - 1].f; /* a copy: segs[] may move while unlocked */
+        pthread_mutex_unlock(&s->wmu);
+        int rc = bp_pf_datasync(&f);
+        pthread_mutex_lock(&s->wmu);
+        s->syncing = false;
+        s->fsyncs++;
+        if (rc) {
+            bp_store_fail(s, BP_EIO, rc, "%s: fdatasync of segment %06u failed", s->dir,
+                          s->segs[s->n_segs - 1].segno);
+            break;
+        }
+        if (upto > s->synced_seq) s->synced_seq = upto;
+        if (s->synced_seq == s->written_seq) s->unsynced = 0;
+        publish_ready(s);
+        pthread_cond_broadcast(&s->wcond);
+    }
+    if (s->synced_seq >= target) return BP_OK;
+    return bp_err(BP_EIO, "%s: event not made durable: %s", s->dir, s->failed_msg);
+}
+
+bp_status bp_sync_locked(bp_store *s) {
+    if (s->failed) return failed_error(s);
+    return wait_durable(s, s->written_seq);
+}
+
+bp_status bp_store_sync(bp_store *s) {
+    if (!s) return bp_err(BP_EINVAL, "bp_store_sync: NULL store");
+    if (s->read_only) return BP_OK;
+    pthread_mutex_lock(&s->wmu);
+    bp_status rc = bp_sync_locked(s);
+    pthread_mutex_unlock(&s->wmu);
+    return rc;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static void next_random(bp_store *s, uint8_t out[10]) {
+    if (s->rnd_pos + 10 > sizeof s->rnd) {
+        if (bp_pf_random(s->rnd, sizeof s->rnd) != 0) {
+            /* getrandom cannot fail for small requests after boot; fall back to
+             * time-mixed bytes rather than failing the append */
+            uint64_t t = bp_pf_mono_us() * 0x9E3779B97F4A7C15ull;
+            for (size_t i = 0; i < sizeof s->rnd; i++) s->rnd[i] ^= (uint8_t)(t >> ((i % 8) * 8)) + (uint8_t)i;
+        }
+        s->rnd_pos = 0;
+    }
+    memcpy(out, s->rnd + s->rnd_pos, 10);
+    s->rnd_pos += 10;
+}
+
+static void record_latency(bp_store *s, uint64_t us) {
+    /* log-linear buckets: 8 per power of two */
+    unsigned b;
+    if (us < 8) {
+        b = (unsigned)us;
+    } else {
+        unsigned lg = 63u - (unsigned)__builtin_clzll(us);
+        b = (lg - 2) * 8 + (unsigned)((us >> (lg - 3)) & 7);
+    }
+    if (b >= BP_LAT_BUCKETS) b = BP_LAT_BUCKETS - 1;
+    s->lat[b]++;
+}
+
+/* Per-item state computed during validation. */
+typedef struct item_plan {
+    uint64_t clock;
+    bp_hash prev;
+    size_t elen, slen, ilen;
+    bool has_opts;
+} item_plan;
+
+/* Running entity heads inside one batch. */
+typedef struct batch_heads {
+    bp_strtab names;
+    uint64_t *clock;
+    bp_hash *head;
+    uint32_t cap;
+} batch_heads;
+
+static void batch_heads_free(batch_heads *h) {
+    for (uint32_t i = 0; i < h->names.n; i++) free(h->names.s[i]);
+    free(h->names.s);
+    free(h->names.len);
+    free(h->names.hidx);
+    free(h->clock);
+    free(h->head);
+}
+
+/* [w] Current head (clock, hash) of entity, including earlier batch items. */
+static bp_status entity_head(bp_store *s, batch_heads *bh, const char *e, size_t elen,
+                             int64_t *bh_id, uint64_t *clock, bp_hash *hash) {
+    *bh_id = -1;
+    if (bh) {
+        int64_t k = bp_strtab_find(&bh->names, e, elen);
+        if (k >= 0) {
+            *bh_id = k;
+            *clock = bh->clock[k];
+            *hash = bh->head[k];
+            return BP_OK;
+        }
+    }
+    int64_t id = bp_index_entity(&s->idx, e, elen);
+    if (id < 0) {
+        *clock = 0;
+        memset(hash, 0, sizeof *hash);
+    } else {
+        *clock = s->idx.entities[id].slots.n;
+        *hash = s->idx.entities[id].head;
+    }
+    if (bh) {
+        int64_t k = bp_strtab_add(&bh->names, e, elen);
+        if (k < 0) return bp_err(BP_ENOMEM, "batch: out of memory");
+        if ((uint32_t)k >= bh->cap) {
+            uint32_t nc = bh->cap ? bh->cap * 2 : 16;
+            uint64_t *c = realloc(bh->clock, nc * sizeof *c);
+            if (c) bh->clock = c;
+            bp_hash *h = realloc(bh->head, nc * sizeof *h);
+            if (h) bh->head = h;
+            if (!c || !h) return bp_err(BP_ENOMEM, "batch: out of memory");
+            bh->cap = nc;
+        }
+        bh->clock[k] = *clock;
+        bh->head[k] = *hash;
+        *bh_id = k;
+    }
+    return BP_OK;
+}
+
+static bp_status validate_item(bp_store *s, const bp_batch_item *it, bool system, size_t i,
+                               bool batch) {
+    const char *where = batch ? "batch item" : "append";
+    bp_status rc = bp_validate_coord(it->entity, it->scope, system);
+    if (rc) {
+        if (batch) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", bp_last_error());
+            return bp_err(rc, "%s %zu: %s", where, i, msg);
+        }
+        return rc;
+    }
+    if (!system && (rc = bp_validate_app_kind(it->kind))) return rc;
+    if (it->len && !it->payload) return bp_err(BP_EINVAL, "%s %zu: payload is NULL", where, i);
+    if (it->len > s->opts.max_payload)
+        return bp_err(BP_ETOOBIG, "%s %zu: payload of %zu bytes exceeds the limit of %u bytes",
+                      where, i, it->len, s->opts.max_payload);
+    const bp_append_options *o = it->opts;
+    if (o) {
+        if (o->version != BP_APPEND_OPTIONS_VERSION)
+            return bp_err(BP_EINVAL, "%s %zu: bp_append_options.version %u unknown (expected %d)",
+                          where, i, o->version, BP_APPEND_OPTIONS_VERSION);
+        if (o->idempotency_key) {
+            size_t kl = strnlen(o->idempotency_key, BP_IDEMPOTENCY_KEY_MAX + 1);
+            if (kl == 0 || kl > BP_IDEMPOTENCY_KEY_MAX)
+                return bp_err(BP_EINVAL, "%s %zu: idempotency key must be 1..%d bytes", where, i,
+                              BP_IDEMPOTENCY_KEY_MAX);
+        }
+        if (o->durability.mode > BP_DUR_NONE)
+            return bp_err(BP_EINVAL, "%s %zu: unknown durability mode %d", where, i,
+                          (int)o->durability.mode);
+    }
+    return BP_OK;
+}
+
+/* [w] Fill a receipt for an already committed slot (idempotent replay). */
+static bp_status replay_receipt(bp_store *s, uint32_t slot, bp_receipt *r) {
+    bp_irec rec = s->idx.recs[slot];
+    memset(r, 0, sizeof *r);
+    r->event_id = rec.id;
+    r->global_seq = (uint64_t)slot + 1;
+    r->clock = bp_index_clock_of(&s->idx, slot);
+    r->hlc = rec.hlc;
+    r->replayed = true;
+    r->durability = r->global_seq <= s->synced_seq ? BP_DUR_SYNC : BP_DUR_NONE;
+    bp_buf buf = {0};
+    bp_frame fr;
+    int fd = s->segs[rec.segno - s->segs[0].segno].f.fd;
+    bp_status rc = bp_read_frame(s, &rec, fd, &buf, &fr);
+    if (!rc) r->event_hash = fr.event_hash;
+    bp_buf_free(&buf);
+    return rc;
+}
+
+/* [w] Idempotency: BP_OK to proceed, BP_DONE when all items replayed. */
+static bp_status check_idempotency(bp_store *s, const bp_batch_item *items, size_t n,
+                                   bp_receipt *receipts) {
+    size_t keyed = 0, found = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *k = items[i].opts ? items[i].opts->idempotency_key : NULL;
+        if (!k) continue;
+        keyed++;
+        size_t kl = strlen(k);
+        for (size_t j = 0; j < i; j++) {
+            const char *k2 = items[j].opts ? items[j].opts->idempotency_key : NULL;
+            if (k2 && strcmp(k, k2) == 0)
+                return bp_err(BP_EINVAL, "batch items %zu and %zu carry the same idempotency key '%s'",
+                              j, i, k);
+        }
+        int64_t slot = bp_index_find_idem(&s->idx, k, kl);
+        if (slot < 0) continue;
+        found++;
+        const char *ent = s->idx.entity_names.s[s->idx.recs[slot].entity];
+        if (strcmp(ent, items[i].entity) != 0)
+            return bp_err(BP_ECONFLICT,
+                          "idempotency key '%s' was already used for entity '%s', not '%s'", k, ent,
+                          items[i].entity);
+    }
+    if (!found) return BP_OK;
+    if (found != n || keyed != n)
+        return bp_err(BP_ECONFLICT,
+                      "batch: %zu of %zu items carry idempotency keys that were already committed; "
+                      "a batch is replayed only when all of its keys were",
+                      found, n);
+    for (size_t i = 0; i < n; i++) {
+        const char *k = items[i].opts->idempotency_key;
+        int64_t slot = bp_index_find_idem(&s->idx, k, strlen(k));
+        bp_receipt tmp;
+        bp_status rc = replay_receipt(s, (uint32_t)slot, receipts ? &receipts[i] : &tmp);
+        if (rc) return rc;
+    }
+    return BP_DONE;
+}
+
+/* [w] Make room for `need` more bytes in the active segment. */
+static bp_status ensure_room(bp_store *s, size_t need) {
+    bp_segment *seg = &s->segs[s->n_segs - 1];
+    if (!seg->sealed && (seg->size == BP_SEG_HEADER_SIZE || seg->size + need <= s->opts.segment_size))
+        return BP_OK;
+    bp_status rc = BP_OK;
+    if (!seg->sealed) rc = bp_segment_seal(s);
+    if (!rc) rc = bp_segment_create(s, s->segs[s->n_segs - 1].segno + 1);
+    return rc;
+}
+
+/* [w] Encode, write, index and (per durability) sync n items. */
+static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n,
+                               bp_receipt *receipts, bool system, bp_durability dur) {
+    for (size_t i = 0; i < n; i++) {
+        bp_status rc = validate_item(s, &items[i], system, i, n > 1);
+        if (rc) return rc;
+    }
+    bp_status rc = check_idempotency(s, items, n, receipts);
+    if (rc == BP_DONE) return BP_OK;
+    if (rc) return rc;
+
+    batch_heads bh = {0};
+    batch_heads *bhp = n > 1 ? &bh : NULL;
+    uint64_t first_seq = s->written_seq + 1;
+    uint64_t wall = bp_pf_wall_ms();
+    s->enc.len = 0;
+    item_plan *plans = malloc(n * sizeof *plans);
+    bp_frame *frames = malloc(n * sizeof *frames);
+    if (!plans || !frames) {
+        rc = bp_err(BP_ENOMEM, "append: out of memory");
+        goto out;
+    }
+    uint64_t hlc = s->last_hlc;
+    bp_idgen idgen = s->idgen;
+    for (size_t i = 0; i < n; i++) {
+        const bp_batch_item *it = &items[i];
+        const bp_append_options *o = it->opts;
+        item_plan *p = &plans[i];
+        bp_frame *fr = &frames[i];
+        memset(fr, 0, sizeof *fr);
+        p->elen = strlen(it->entity);
+        p->slen = strlen(it->scope);
+        p->ilen = o && o->idempotency_key ? strlen(o->idempotency_key) : 0;
+        int64_t bid;
+        uint64_t clock;
+        if ((rc = entity_head(s, bhp, it->entity, p->elen, &bid, &clock, &fr->f.prev_hash)))
+            goto out;
+        if (o && o->has_expected_clock && o->expected_clock != clock) {
+            char where[32] = "";
+            if (n > 1) snprintf(where, sizeof where, "batch item %zu: ", i);
+            rc = bp_err(BP_ECONFLICT,
+                        "%sentity '%s': expected clock %llu but the head is at %llu; nothing was "
+                        "written",
+                        where, it->entity, (unsigned long long)o->expected_clock,
+                        (unsigned long long)clock);
+            goto out;
+        }
+        bp_event_fields *f = &fr->f;
+        uint8_t rnd[10];
+        next_random(s, rnd);
+        hlc = bp_hlc_next(hlc, wall);
+        bp_idgen_next(&idgen, BP_HLC_WALL_MS(hlc), rnd, &f->event_id);
+        f->correlation_id = o && o->correlation_id ? *o->correlation_id : f->event_id;
+        if (o && o->causation_id) {
+            f->causation_id = *o->causation_id;
+            f->has_causation = true;
+        }
+        f->global_seq = first_seq + i;
+        f->clock = clock + 1;
+        f->hlc = hlc;
+        f->kind = it->kind;
+        if (n > 1) {
+            f->batch_id = first_seq;
+            f->batch_index = (uint32_t)i;
+            f->batch_count = (uint32_t)n;
+        }
+        f->entity = it->entity;
+        f->entity_len = p->elen;
+        f->scope = it->scope;
+        f->scope_len = p->slen;
+        f->idem_key = p->ilen ? o->idempotency_key : NULL;
+        f->idem_len = p->ilen;
+        f->payload = it->payload;
+        f->payload_len = it->len;
+        bp_event_hash(f, &fr->event_hash);
+        if (bhp) {
+            bh.clock[bid] = f->clock;
+            bh.head[bid] = fr->event_hash;
+        }
+        if (bp_frame_encode(&s->enc, fr)) {
+            rc = bp_err(BP_ENOMEM, "append: out of memory encoding a frame");
+            goto out;
+        }
+    }
+
+    /* Nothing has changed yet: from here on, a failure fail-stops the store. */
+    if ((rc = ensure_room(s, s->enc.len))) goto out;
+    bp_segment *seg = &s->segs[s->n_segs - 1];
+    uint64_t off = seg->size;
+    int w = bp_pf_pwrite(&seg->f, s->enc.data, s->enc.len, off);
+    if (w) {
+        rc = bp_store_fail(s, BP_EIO, w, "%s: write of %zu bytes to segment %06u at offset %llu failed",
+                           s->dir, s->enc.len, seg->segno, (unsigned long long)off);
+        goto out;
+    }
+    seg->size += s->enc.len;
+    s->last_hlc = hlc;
+    s->idgen = idgen;
+    pthread_rwlock_wrlock(&s->ilock);
+    uint64_t pos = off;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const bp_event_fields *f = &frames[i].f;
+        uint32_t flen = BP_FRAME_PREFIX + bp_get_be32(s->enc.data + (pos - off));
+        bp_irec r = {f->event_id, f->hlc, seg->segno, (uint32_t)pos, flen, 0, 0, f->kind, f->flags};
+        if (bp_index_insert(&s->idx, &r, f->entity, f->entity_len, f->scope, f->scope_len,
+                            &frames[i].event_hash, f->idem_key, f->idem_len))
+            rc = BP_ENOMEM;
+        pos += flen;
+    }
+    pthread_rwlock_unlock(&s->ilock);
+    if (rc) {
+        rc = bp_store_fail(s, BP_ENOMEM, 0, "%s: out of memory inserting into the index", s->dir);
+        goto out;
+    }
+    s->written_seq = first_seq + n - 1;
+    s->appends += n;
+    if (!s->unsynced) s->unsynced_since_us = bp_pf_mono_us();
+    s->unsynced += (uint32_t)n;
+
+    /* durability */
+    bp_durability_mode mode = n > 1 ? BP_DUR_SYNC : dur.mode;
+    if (mode == BP_DUR_EVERY) {
+        bool due = (dur.every_events && s->unsynced >= dur.every_events) ||
+                   (dur.every_ms && bp_pf_mono_us() - s->unsynced_since_us >= dur.every_ms * 1000ull);
+        if (due) mode = BP_DUR_SYNC;
+    }
+    bp_durability_mode granted = BP_DUR_NONE;
+    if (mode == BP_DUR_SYNC) {
+        if ((rc = wait_durable(s, s->written_seq))) goto out;
+        granted = BP_DUR_SYNC;
+    } else {
+        publish_ready(s);
+    }
+    for (size_t i = 0; receipts && i < n; i++) {
+        bp_receipt *r = &receipts[i];
+        memset(r, 0, sizeof *r);
+        r->event_id = frames[i].f.event_id;
+        r->global_seq = frames[i].f.global_seq;
+        r->clock = frames[i].f.clock;
+        r->hlc = frames[i].f.hlc;
+        r->event_hash = frames[i].event_hash;
+        r->durability = granted;
+    }
+out:
+    free(plans);
+    free(frames);
+    if (bhp) batch_heads_free(&bh);
+    return rc;
+}
+
+static bp_durability resolve(const bp_store *s, const bp_append_options *o) {
+    if (o && o->durability.mode != BP_DUR_DEFAULT) return o->durability;
+    return s->opts.durability;
+}
+
+static bp_status commit(bp_store *s, const bp_batch_item *items, size_t n, bp_receipt *receipts,
+                        bool system) {
+    if (s->read_only)
+        return bp_err(BP_EREADONLY, "%s: store was opened read-only", s->dir);
+    uint64_t t0 = bp_pf_mono_us();
+    pthread_mutex_lock(&s->wmu);
+    bp_status rc;
+    if (s->failed)
+        rc = failed_error(s);
+    else
+        rc = commit_locked(s, items, n, receipts, system, resolve(s, n == 1 ? items[0].opts : NULL));
+    if (!rc) record_latency(s, bp_pf_mono_us() - t0);
+    pthread_mutex_unlock(&s->wmu);
+    return rc;
+}
+
+bp_status bp_append_ex(bp_store *s, bp_receipt *receipt, const char *entity, const char *scope,
+                       uint16_t kind, const void *payload, size_t len,
+                       const bp_append_options *opts) {
+    if (!s) return bp_err(BP_EINVAL, "append: NULL store");
+    bp_batch_item it = {entity, scope, kind, payload, len, opts};
+    return commit(s, &it, 1, receipt, false);
+}
+
+bp_status bp_append(bp_store *s, bp_receipt *receipt, const char *entity, const char *scope,
+                    uint16_t kind, const void *payload, size_t len) {
+    return bp_append_ex(s, receipt, entity, scope, kind, payload, len, NULL);
+}
+
+bp_status bp_append_batch(bp_store *s, bp_receipt *receipts, const bp_batch_item *items,
+                          size_t n) {
+    if (!s) return bp_err(BP_EINVAL, "append_batch: NULL store");
+    if (n == 0) return BP_OK;
+    if (!items) return bp_err(BP_EINVAL, "append_batch: items is NULL");
+    if (n > BP_BATCH_MAX)
+        return bp_err(BP_ETOOBIG, "append_batch: %zu items exceed the limit of %u", n, BP_BATCH_MAX);
+    if (n == 1) {
+        /* a one-item batch is atomic by itself; like every batch it is synced */
+        bp_batch_item one = items[0];
+        bp_append_options o = BP_APPEND_OPTIONS_INIT;
+        if (one.opts) o = *one.opts;
+        o.durability = BP_DURABLE;
+        one.opts = &o;
+        return commit(s, &one, 1, receipts, false);
+    }
+    return commit(s, items, n, receipts, false);
+}
+
+bp_status bp_append_system(bp_store *s, const char *entity, const char *scope, uint16_t kind,
+                           const void *payload, size_t len, bp_durability dur) {
+    bp_append_options o = BP_APPEND_OPTIONS_INIT;
+    o.durability = dur;
+    bp_batch_item it = {entity, scope, kind, payload, len, &o};
+    return commit(s, &it, 1, NULL, true);
+}

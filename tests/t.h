@@ -1,0 +1,79 @@
+/* t.h — a tiny test framework: CHECK macros that report file:line and the
+ * library's last error, scratch directories, and a main() that runs tests. */
+#ifndef BP_T_H
+#define BP_T_H
+
+#include "batpak/batpak.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int t_failures;
+static int t_checks;
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        t_checks++;                                                                                \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: CHECK failed: %s (last error: %s)\n", __FILE__, __LINE__,     \
+                    #cond, bp_last_error());                                                       \
+            t_failures++;                                                                          \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+#define CHECK_EQ(a, b)                                                                             \
+    do {                                                                                           \
+        long long _a = (long long)(a), _b = (long long)(b);                                        \
+        t_checks++;                                                                                \
+        if (_a != _b) {                                                                            \
+            fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %lld, %s == %lld (last error: %s)\n",   \
+                    __FILE__, __LINE__, #a, _a, #b, _b, bp_last_error());                          \
+            t_failures++;                                                                          \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+#define CHECK_OK(expr) CHECK_EQ((expr), BP_OK)
+
+/* A fresh, empty scratch directory unique to this test process. */
+static inline const char *t_dir(const char *name) {
+    static char path[4][1024];
+    static int k;
+    const char *base = getenv("BP_TEST_TMP");
+    if (!base) base = "/tmp/batpak-tests";
+    char *p = path[k++ % 4];
+    snprintf(p, 1024, "%s/%s-%ld", base, name, (long)getpid());
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", p, p);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "cannot create %s\n", p);
+        exit(2);
+    }
+    return p;
+}
+
+static inline void t_rmdir(const char *p) {
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", p);
+    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", p);
+}
+
+#define RUN(fn)                                                                                    \
+    do {                                                                                           \
+        int _before = t_failures;                                                                  \
+        fn();                                                                                      \
+        fprintf(stderr, "%s %s\n", t_failures == _before ? "ok  " : "FAIL", #fn);                  \
+    } while (0)
+
+#define T_DONE()                                                                                   \
+    do {                                                                                           \
+        fprintf(stderr, "%d checks, %d failures\n", t_checks, t_failures);                         \
+        return t_failures ? 1 : 0;                                                                 \
+    } while (0)
+
+#endif
