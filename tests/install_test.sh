@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# cmake --install into a scratch prefix, then build examples/quickstart.c against
+# the installed copy twice: with pkg-config, and with find_package(batpak).
+set -euo pipefail
+BUILD=$1; SRC=$2; WORK=$3
+rm -rf "$WORK"; mkdir -p "$WORK"
+cmake --install "$BUILD" --prefix "$WORK/prefix" >/dev/null
+P="$WORK/prefix"
+test -f "$P/include/batpak/batpak.h"
+LIBDIR=$(dirname "$(find "$P" -name 'batpak.pc' | head -1)")/..
+export PKG_CONFIG_PATH="$LIBDIR/pkgconfig"
+# shared library through pkg-config
+cc -std=c11 "$SRC/examples/quickstart.c" $(pkg-config --cflags --libs batpak) -Wl,-rpath,"$LIBDIR" -o "$WORK/qs_pc"
+"$WORK/qs_pc" "$WORK/data1" | grep -q "durable yes"
+# static library through pkg-config --static
+cc -std=c11 "$SRC/examples/quickstart.c" -o "$WORK/qs_static" $(pkg-config --cflags batpak) \
+   "$LIBDIR/libbatpak.a" $(pkg-config --libs-only-l --static batpak | sed 's/-lbatpak//')
+"$WORK/qs_static" "$WORK/data2" | grep -q "durable yes"
+# CMake package config
+mkdir -p "$WORK/cm"
+cat > "$WORK/cm/CMakeLists.txt" <<CM
+cmake_minimum_required(VERSION 3.25)
+project(consumer C)
+find_package(batpak REQUIRED)
+add_executable(qs $SRC/examples/quickstart.c)
+target_link_libraries(qs batpak::batpak)
+CM
+cmake -S "$WORK/cm" -B "$WORK/cm/build" -DCMAKE_PREFIX_PATH="$P" >/dev/null
+cmake --build "$WORK/cm/build" >/dev/null
+"$WORK/cm/build/qs" "$WORK/data3" | grep -q "durable yes"
+echo "install test: ok"
