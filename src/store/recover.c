@@ -196,7 +196,16 @@ bp_status bp_recover_segment(bp_store *s, bp_segment *seg, const char *path, uin
                     path, h.segno);
         goto out;
     }
-    seg->first_slot = s->idx.n;
+    /* the segment's first event: the checkpoint may already hold some of them */
+    uint64_t lo = 0, hi = s->idx.n;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (s->idx.recs[mid].segno < seg->segno)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    seg->first_slot = lo;
     /* sealed? */
     uint64_t foff = 0, frames_end = size;
     uint32_t flen = 0;
