@@ -41,7 +41,8 @@ static void map_put(store *st, const uint8_t id[16], const bp_id *v) {
             static const uint8_t zero[16];
             if (!memcmp(st->keys[i], zero, 16)) continue;
             size_t j = slot_of(st->keys[i], nc);
-            while (memcmp(k[j], zero, 16)) j = (j + 1) & (nc - 1);
+            while (memcmp(k[j], zero, 16))
+                j = (j + 1) & (nc - 1);
             memcpy(k[j], st->keys[i], 16);
             vv[j] = st->vals[i];
         }
@@ -53,7 +54,8 @@ static void map_put(store *st, const uint8_t id[16], const bp_id *v) {
     }
     static const uint8_t zero[16];
     size_t j = slot_of(id, st->cap);
-    while (memcmp(st->keys[j], zero, 16)) j = (j + 1) & (st->cap - 1);
+    while (memcmp(st->keys[j], zero, 16))
+        j = (j + 1) & (st->cap - 1);
     memcpy(st->keys[j], id, 16);
     st->vals[j] = *v;
     st->n++;
@@ -100,11 +102,16 @@ static void bp_backend_append(store *st, const event *evs, size_t n) {
     for (size_t i = 0; i < n; i++) {
         cstr(ent[i], evs[i].entity, evs[i].entity_len);
         cstr(sc[i], evs[i].scope, evs[i].scope_len);
-        items[i] = (bp_batch_item){ent[i], sc[i], (uint16_t)(0x1000 | (evs[i].kind & 0xFFF)),
-                                   evs[i].payload, evs[i].payload_len, NULL};
+        items[i] = (bp_batch_item){ent[i],
+                                   sc[i],
+                                   (uint16_t)(0x1000 | (evs[i].kind & 0xFFF)),
+                                   evs[i].payload,
+                                   evs[i].payload_len,
+                                   NULL};
     }
     must(bp_append_batch(st->s, rc, items, n), "append_batch");
-    for (size_t i = 0; i < n; i++) map_put(st, evs[i].id, &rc[i].event_id);
+    for (size_t i = 0; i < n; i++)
+        map_put(st, evs[i].id, &rc[i].event_id);
 }
 
 static void bp_backend_sync(store *st) {
@@ -189,7 +196,6 @@ static void bp_backend_close(store *st) {
 }
 
 const backend BACKEND = {
-    "batpak",           bp_backend_version,     bp_backend_open, bp_backend_append,
-    bp_backend_sync,    bp_backend_get,         bp_backend_read_entity,
-    bp_backend_scan,    bp_backend_read_last,   bp_backend_close,
+    "batpak",       bp_backend_version,     bp_backend_open, bp_backend_append,    bp_backend_sync,
+    bp_backend_get, bp_backend_read_entity, bp_backend_scan, bp_backend_read_last, bp_backend_close,
 };

@@ -14,7 +14,8 @@ static int deposit(bp_store *s, const char *account, const char *request_id) {
         o.expected_clock = clock;
         o.idempotency_key = request_id;
         bp_receipt r;
-        bp_status rc = bp_append_ex(s, &r, account, "bank", BP_KIND(1, 2), payload, sizeof payload, &o);
+        bp_status rc =
+            bp_append_ex(s, &r, account, "bank", BP_KIND(1, 2), payload, sizeof payload, &o);
         if (rc == BP_OK) {
             printf("%s: clock %llu%s\n", request_id, (unsigned long long)r.clock,
                    r.replayed ? " (replayed: already committed)" : "");

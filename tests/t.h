@@ -19,7 +19,7 @@ static int t_checks;
     do {                                                                                           \
         t_checks++;                                                                                \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s (last error: %s)\n", __FILE__, __LINE__,     \
+            fprintf(stderr, "%s:%d: CHECK failed: %s (last error: %s)\n", __FILE__, __LINE__,      \
                     #cond, bp_last_error());                                                       \
             t_failures++;                                                                          \
             return;                                                                                \

@@ -17,8 +17,8 @@ static void test_append_get_stream_reopen(void) {
     for (int i = 0; i < 10; i++) {
         char payload[32];
         int n = snprintf(payload, sizeof payload, "payload-%d", i);
-        CHECK_OK(bp_append(s, &r[i], i % 2 ? "acct:b" : "acct:a", "bank", 0x1001, payload,
-                           (size_t)n));
+        CHECK_OK(
+            bp_append(s, &r[i], i % 2 ? "acct:b" : "acct:a", "bank", 0x1001, payload, (size_t)n));
         CHECK_EQ(r[i].global_seq, i + 1);
         CHECK_EQ(r[i].clock, i / 2 + 1);
         CHECK_EQ(r[i].durability, BP_DUR_SYNC);

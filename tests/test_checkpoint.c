@@ -55,7 +55,8 @@ static void test_partly_covered_segment_gets_full_footer(void) {
     CHECK_OK(bp_stream(s, &it, "e:y", BP_READ_FULL));
     const bp_event *ev;
     uint64_t k = 0;
-    while (bp_iter_next(it, &ev) == BP_OK) CHECK_EQ(ev->clock, ++k);
+    while (bp_iter_next(it, &ev) == BP_OK)
+        CHECK_EQ(ev->clock, ++k);
     CHECK_EQ(k, 140);
     bp_iter_free(it);
     CHECK_OK(bp_store_close(s));

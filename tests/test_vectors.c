@@ -4,35 +4,34 @@
 #include "t.h"
 #include "format/format.h"
 
-static const char FRAME1_HEX[] =
-    "0000009562d9bc3adc001001c4100102"
-    "030405067708890a0b0c0d0e0f10c410"
-    "0102030405067708890a0b0c0d0e0f10"
-    "c00101cf019ab697e8000003cd100100"
-    "c4200000000000000000000000000000"
-    "00000000000000000000000000000000"
-    "0000c420e9bafdad8bdd590518926712"
-    "f8ad2a3c5486d01fc8b031c0e361bacf"
-    "c3ce8d03a6616363743a31a462616e6b"
-    "c0c0c40981a6616d6f756e7464";
+static const char FRAME1_HEX[] = "0000009562d9bc3adc001001c4100102"
+                                 "030405067708890a0b0c0d0e0f10c410"
+                                 "0102030405067708890a0b0c0d0e0f10"
+                                 "c00101cf019ab697e8000003cd100100"
+                                 "c4200000000000000000000000000000"
+                                 "00000000000000000000000000000000"
+                                 "0000c420e9bafdad8bdd590518926712"
+                                 "f8ad2a3c5486d01fc8b031c0e361bacf"
+                                 "c3ce8d03a6616363743a31a462616e6b"
+                                 "c0c0c40981a6616d6f756e7464";
 
-static const char FRAME2_HEX[] =
-    "000000aca4fbb3a6dc001001c4100102"
-    "030405067708890a0b0c0d0e0f11c410"
-    "0102030405067708890a0b0c0d0e0f10"
-    "c4100102030405067708890a0b0c0d0e"
-    "0f100202cf019ab697e8000004cd1001"
-    "00c420e9bafdad8bdd590518926712f8"
-    "ad2a3c5486d01fc8b031c0e361bacfc3"
-    "ce8d03c420d2227074cc6e08d542002a"
-    "4bfec23c68de9246ee3ffed47fec92c7"
-    "e7712bfdfda6616363743a31a462616e"
-    "6b93020001a36b2d31c40981a6616d6f"
-    "756e7464";
+static const char FRAME2_HEX[] = "000000aca4fbb3a6dc001001c4100102"
+                                 "030405067708890a0b0c0d0e0f11c410"
+                                 "0102030405067708890a0b0c0d0e0f10"
+                                 "c4100102030405067708890a0b0c0d0e"
+                                 "0f100202cf019ab697e8000004cd1001"
+                                 "00c420e9bafdad8bdd590518926712f8"
+                                 "ad2a3c5486d01fc8b031c0e361bacfc3"
+                                 "ce8d03c420d2227074cc6e08d542002a"
+                                 "4bfec23c68de9246ee3ffed47fec92c7"
+                                 "e7712bfdfda6616363743a31a462616e"
+                                 "6b93020001a36b2d31c40981a6616d6f"
+                                 "756e7464";
 
 static const char HASH1[] = "e9bafdad8bdd590518926712f8ad2a3c5486d01fc8b031c0e361bacfc3ce8d03";
 static const char HASH2[] = "d2227074cc6e08d542002a4bfec23c68de9246ee3ffed47fec92c7e7712bfdfd";
-static const uint8_t PAYLOAD[] = {0x81, 0xa6, 'a', 'm', 'o', 'u', 'n', 't', 0x64}; /* {"amount":100} */
+static const uint8_t PAYLOAD[] = {0x81, 0xa6, 'a', 'm', 'o',
+                                  'u',  'n',  't', 0x64}; /* {"amount":100} */
 
 static size_t unhex(const char *h, uint8_t *out) {
     size_t n = 0;
@@ -48,7 +47,8 @@ static size_t unhex(const char *h, uint8_t *out) {
 static void vector_events(bp_frame *a, bp_frame *b) {
     memset(a, 0, sizeof *a);
     bp_event_fields *f = &a->f;
-    for (int i = 0; i < 16; i++) f->event_id.b[i] = (uint8_t)(1 + i);
+    for (int i = 0; i < 16; i++)
+        f->event_id.b[i] = (uint8_t)(1 + i);
     f->event_id.b[6] = 0x77;
     f->event_id.b[8] = 0x89;
     f->correlation_id = f->event_id;
@@ -120,7 +120,8 @@ static void put(FILE *f, const void *p, size_t n) {
     fwrite(p, 1, n, f);
 }
 static void put_be(FILE *f, uint64_t v, int bytes) {
-    for (int i = bytes - 1; i >= 0; i--) fputc((int)((v >> (8 * i)) & 0xFF), f);
+    for (int i = bytes - 1; i >= 0; i--)
+        fputc((int)((v >> (8 * i)) & 0xFF), f);
 }
 static void put_lp(FILE *f, const void *p, size_t n) {
     put_be(f, n, 4);
@@ -174,7 +175,8 @@ static void test_b3sum_oracle(void) {
 
 static void test_store_and_segment_headers(void) {
     bp_store_ident id = {BP_FORMAT_VERSION, {0}, 0x0102030405060708ull}, back;
-    for (int i = 0; i < 16; i++) id.uuid[i] = (uint8_t)(0xA0 + i);
+    for (int i = 0; i < 16; i++)
+        id.uuid[i] = (uint8_t)(0xA0 + i);
     uint8_t buf[BP_STORE_FILE_SIZE];
     bp_store_ident_encode(&id, buf);
     CHECK(memcmp(buf, "BPSTORE\0", 8) == 0);

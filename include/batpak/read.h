@@ -24,30 +24,31 @@ extern "C" {
 typedef struct bp_event {
     bp_id event_id;
     bp_id correlation_id;
-    bp_id causation_id;        /**< valid when has_causation */
+    bp_id causation_id; /**< valid when has_causation */
     bool has_causation;
     uint64_t global_seq;
     uint64_t clock;
     uint64_t hlc;
     uint16_t kind;
     uint16_t flags;
-    bp_hash prev_hash;         /**< zeros for an entity's first event */
+    bp_hash prev_hash; /**< zeros for an entity's first event */
     bp_hash event_hash;
     const char *entity;
     const char *scope;
     const char *idempotency_key; /**< NULL when none */
-    uint64_t batch_id;         /**< 0 when not part of a batch; else the batch's first seq */
+    uint64_t batch_id;           /**< 0 when not part of a batch; else the batch's first seq */
     uint32_t batch_index;
     uint32_t batch_count;
-    const uint8_t *payload;    /**< NULL when the read did not ask for payloads */
+    const uint8_t *payload; /**< NULL when the read did not ask for payloads */
     size_t payload_len;
-    bool header_only;          /**< only index fields are set (see BP_READ_INDEX_ONLY) */
+    bool header_only; /**< only index fields are set (see BP_READ_INDEX_ONLY) */
 } bp_event;
 
 /** Read flags. */
-#define BP_READ_FULL 0u        /**< read each frame from disk: every field and the payload */
-#define BP_READ_INDEX_ONLY 1u  /**< no disk I/O: event_id, global_seq, clock, hlc, kind,
-                                    flags, entity, scope only */
+#define BP_READ_FULL 0u /**< read each frame from disk: every field and the payload */
+#define BP_READ_INDEX_ONLY                                                                         \
+    1u /**< no disk I/O: event_id, global_seq, clock, hlc, kind,                                   \
+            flags, entity, scope only */
 
 /**
  * Get one published event by id. out receives a heap event: bp_event_free it.
@@ -58,21 +59,22 @@ BP_API void bp_event_free(bp_event *ev);
 
 /** A filter over the index. Zero/NULL fields do not filter. */
 typedef struct bp_region {
-    unsigned version;           /**< BP_REGION_VERSION */
-    const char *entity;         /**< exact entity */
-    const char *entity_prefix;  /**< entity starts with */
-    const char *scope;          /**< exact scope */
-    const uint16_t *kinds;      /**< any of these kinds */
+    unsigned version;          /**< BP_REGION_VERSION */
+    const char *entity;        /**< exact entity */
+    const char *entity_prefix; /**< entity starts with */
+    const char *scope;         /**< exact scope */
+    const uint16_t *kinds;     /**< any of these kinds */
     size_t n_kinds;
-    int category;               /**< -1: any; 0..15: kind category */
-    uint64_t from_seq;          /**< global_seq >= (0 = from the start) */
-    uint64_t to_seq;            /**< global_seq <= (0 = no bound) */
-    uint64_t since_ms;          /**< HLC wall ms >= (0 = no bound) */
-    uint64_t until_ms;          /**< HLC wall ms <= (0 = no bound) */
+    int category;      /**< -1: any; 0..15: kind category */
+    uint64_t from_seq; /**< global_seq >= (0 = from the start) */
+    uint64_t to_seq;   /**< global_seq <= (0 = no bound) */
+    uint64_t since_ms; /**< HLC wall ms >= (0 = no bound) */
+    uint64_t until_ms; /**< HLC wall ms <= (0 = no bound) */
 } bp_region;
 
 #define BP_REGION_VERSION 1
-#define BP_REGION_INIT {BP_REGION_VERSION, NULL, NULL, NULL, NULL, 0, -1, 0, 0, 0, 0}
+#define BP_REGION_INIT                                                                             \
+    { BP_REGION_VERSION, NULL, NULL, NULL, NULL, 0, -1, 0, 0, 0, 0 }
 
 typedef struct bp_iter bp_iter;
 

@@ -26,35 +26,37 @@ struct bp_fault; /* test hook: see src/platform/platform.h; NULL in production *
 #define BP_MAX_PAYLOAD (16u << 20)
 
 typedef struct bp_open_options {
-    unsigned version;          /**< BP_OPEN_OPTIONS_VERSION */
-    bool create;               /**< create the store if the directory has none (default true) */
-    bool read_only;            /**< open for reading only: no writes, no tail repair */
-    bool salvage;              /**< on mid-segment corruption keep the valid prefix instead of
-                                    failing with BP_ECORRUPT (the rest is moved aside) */
-    bool no_open_event;        /**< skip the SYSTEM_OPEN_COMPLETED event (tools, tests) */
-    uint32_t segment_size;     /**< rotate segments at this size in bytes (4 KiB..2 GiB) */
-    uint32_t max_payload;      /**< largest payload accepted, <= BP_MAX_PAYLOAD */
-    bp_durability durability;  /**< store default; BP_DURABLE unless set */
-    struct bp_fault *fault;    /**< test hook for fault injection; NULL */
+    unsigned version;         /**< BP_OPEN_OPTIONS_VERSION */
+    bool create;              /**< create the store if the directory has none (default true) */
+    bool read_only;           /**< open for reading only: no writes, no tail repair */
+    bool salvage;             /**< on mid-segment corruption keep the valid prefix instead of
+                                   failing with BP_ECORRUPT (the rest is moved aside) */
+    bool no_open_event;       /**< skip the SYSTEM_OPEN_COMPLETED event (tools, tests) */
+    uint32_t segment_size;    /**< rotate segments at this size in bytes (4 KiB..2 GiB) */
+    uint32_t max_payload;     /**< largest payload accepted, <= BP_MAX_PAYLOAD */
+    bp_durability durability; /**< store default; BP_DURABLE unless set */
+    struct bp_fault *fault;   /**< test hook for fault injection; NULL */
 } bp_open_options;
 
 #define BP_OPEN_OPTIONS_INIT                                                                       \
-    {BP_OPEN_OPTIONS_VERSION, true, false, false, false, BP_DEFAULT_SEGMENT_SIZE, BP_MAX_PAYLOAD,  \
-     {BP_DUR_SYNC, 0, 0}, NULL}
+    {                                                                                              \
+        BP_OPEN_OPTIONS_VERSION, true, false, false, false, BP_DEFAULT_SEGMENT_SIZE,               \
+            BP_MAX_PAYLOAD, {BP_DUR_SYNC, 0, 0}, NULL                                              \
+    }
 
 /** What open found and did. Also the payload of the SYSTEM_OPEN_COMPLETED event. */
 typedef struct bp_open_report {
-    bool created;                  /**< the store was created by this open */
-    bool checkpoint_used;          /**< index.ckpt was loaded */
-    char checkpoint_note[96];      /**< why not, when it was not ("missing", "crc mismatch", ...) */
-    uint32_t segments;             /**< segment files found */
-    uint32_t footers_used;         /**< sealed segments loaded from their SIDX footer */
-    uint64_t frames_scanned;       /**< frames parsed from segment bytes */
-    uint64_t bytes_scanned;        /**< segment bytes parsed */
-    uint64_t bytes_cut;            /**< torn-tail / incomplete-batch bytes removed */
-    uint64_t frames_cut;           /**< complete frames removed (incomplete batches) */
-    uint64_t events;               /**< events in the store after open */
-    uint64_t duration_us;          /**< wall time of the open */
+    bool created;             /**< the store was created by this open */
+    bool checkpoint_used;     /**< index.ckpt was loaded */
+    char checkpoint_note[96]; /**< why not, when it was not ("missing", "crc mismatch", ...) */
+    uint32_t segments;        /**< segment files found */
+    uint32_t footers_used;    /**< sealed segments loaded from their SIDX footer */
+    uint64_t frames_scanned;  /**< frames parsed from segment bytes */
+    uint64_t bytes_scanned;   /**< segment bytes parsed */
+    uint64_t bytes_cut;       /**< torn-tail / incomplete-batch bytes removed */
+    uint64_t frames_cut;      /**< complete frames removed (incomplete batches) */
+    uint64_t events;          /**< events in the store after open */
+    uint64_t duration_us;     /**< wall time of the open */
 } bp_open_report;
 
 /**
@@ -98,31 +100,36 @@ BP_API const char *bp_store_dir(const bp_store *s);
 /** A receipt for one appended event. durability says what was guaranteed on return. */
 typedef struct bp_receipt {
     bp_id event_id;
-    uint64_t global_seq;      /**< dense, starts at 1 */
-    uint64_t clock;           /**< per-entity, 1, 2, 3, ... no gaps */
-    uint64_t hlc;             /**< BP_HLC_WALL_MS / BP_HLC_LOGICAL */
+    uint64_t global_seq; /**< dense, starts at 1 */
+    uint64_t clock;      /**< per-entity, 1, 2, 3, ... no gaps */
+    uint64_t hlc;        /**< BP_HLC_WALL_MS / BP_HLC_LOGICAL */
     bp_hash event_hash;
     bp_durability_mode durability; /**< BP_DUR_SYNC: fdatasynced before return;
                                         otherwise written to the OS only (survives a process
                                         crash, not a power loss, until the next sync) */
-    bool replayed;            /**< idempotency key matched: this is the original receipt and
-                                   nothing was written */
+    bool replayed;                 /**< idempotency key matched: this is the original receipt and
+                                        nothing was written */
 } bp_receipt;
 
 #define BP_APPEND_OPTIONS_VERSION 1
 #define BP_IDEMPOTENCY_KEY_MAX 255
 
 typedef struct bp_append_options {
-    unsigned version;              /**< BP_APPEND_OPTIONS_VERSION */
-    bool has_expected_clock;       /**< enable CAS */
-    uint64_t expected_clock;       /**< clock of the entity's current head; 0 = no events yet */
-    const char *idempotency_key;   /**< NULL or 1..255 bytes; survives restarts */
-    const bp_id *correlation_id;   /**< NULL = the event's own id */
-    const bp_id *causation_id;     /**< NULL = none */
-    bp_durability durability;      /**< mode BP_DUR_DEFAULT = the store's */
+    unsigned version;            /**< BP_APPEND_OPTIONS_VERSION */
+    bool has_expected_clock;     /**< enable CAS */
+    uint64_t expected_clock;     /**< clock of the entity's current head; 0 = no events yet */
+    const char *idempotency_key; /**< NULL or 1..255 bytes; survives restarts */
+    const bp_id *correlation_id; /**< NULL = the event's own id */
+    const bp_id *causation_id;   /**< NULL = none */
+    bp_durability durability;    /**< mode BP_DUR_DEFAULT = the store's */
 } bp_append_options;
 
-#define BP_APPEND_OPTIONS_INIT {BP_APPEND_OPTIONS_VERSION, false, 0, NULL, NULL, NULL, {0, 0, 0}}
+#define BP_APPEND_OPTIONS_INIT                                                                     \
+    {                                                                                              \
+        BP_APPEND_OPTIONS_VERSION, false, 0, NULL, NULL, NULL, {                                   \
+            0, 0, 0                                                                                \
+        }                                                                                          \
+    }
 
 /**
  * Append one event at (entity, scope) with an application kind and a payload
@@ -132,8 +139,8 @@ typedef struct bp_append_options {
  *         BP_EFAILED (fail-stopped; message carries the original error), BP_EIO.
  * Nothing is written on error.
  */
-BP_API bp_status bp_append(bp_store *s, bp_receipt *receipt, const char *entity,
-                           const char *scope, uint16_t kind, const void *payload, size_t len);
+BP_API bp_status bp_append(bp_store *s, bp_receipt *receipt, const char *entity, const char *scope,
+                           uint16_t kind, const void *payload, size_t len);
 
 /**
  * bp_append with options: CAS (BP_ECONFLICT if the entity's head clock differs,
@@ -172,18 +179,18 @@ BP_API bp_status bp_append_batch(bp_store *s, bp_receipt *receipts, const bp_bat
 /* ----------------------------------------------------------------- stats */
 
 typedef struct bp_stats {
-    uint64_t events;           /**< published events */
+    uint64_t events; /**< published events */
     uint64_t entities;
     uint64_t scopes;
     uint32_t segments;
-    uint64_t bytes_on_disk;    /**< segments + checkpoint + STORE */
-    uint64_t index_bytes;      /**< memory held by the in-memory index */
-    uint64_t fsyncs;           /**< fdatasync/fsync calls made by this handle */
-    uint64_t appends;          /**< append calls committed by this handle */
-    uint64_t write_p50_us;     /**< append latency percentiles, this handle */
+    uint64_t bytes_on_disk; /**< segments + checkpoint + STORE */
+    uint64_t index_bytes;   /**< memory held by the in-memory index */
+    uint64_t fsyncs;        /**< fdatasync/fsync calls made by this handle */
+    uint64_t appends;       /**< append calls committed by this handle */
+    uint64_t write_p50_us;  /**< append latency percentiles, this handle */
     uint64_t write_p99_us;
     uint64_t write_max_us;
-    bool failed;               /**< fail-stopped by an I/O error */
+    bool failed; /**< fail-stopped by an I/O error */
     bool read_only;
 } bp_stats;
 
@@ -196,8 +203,8 @@ typedef struct bp_verify_report {
     uint64_t frames;
     uint64_t events;
     uint64_t entities;
-    uint64_t problems;          /**< 0 means clean */
-    char first_problem[256];    /**< what and where, empty when clean */
+    uint64_t problems;       /**< 0 means clean */
+    char first_problem[256]; /**< what and where, empty when clean */
 } bp_verify_report;
 
 /**

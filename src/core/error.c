@@ -42,22 +42,39 @@ const char *bp_version(void) {
 
 const char *bp_strerror(int status) {
     switch (status) {
-    case BP_OK: return "ok";
-    case BP_DONE: return "done";
-    case BP_EINVAL: return "invalid argument";
-    case BP_ENOTFOUND: return "not found";
-    case BP_ECONFLICT: return "conflict";
-    case BP_ECORRUPT: return "corruption";
-    case BP_EIO: return "I/O error";
-    case BP_ELOCKED: return "store locked";
-    case BP_EVERSION: return "unsupported format version";
-    case BP_ENOMEM: return "out of memory";
-    case BP_EBUSY: return "busy";
-    case BP_ETOOBIG: return "too big";
-    case BP_EREADONLY: return "read-only store";
-    case BP_EFAILED: return "store failed (fail-stopped after an I/O error)";
-    case BP_EDENIED: return "denied";
-    case BP_EEXIST: return "already exists";
-    default: return "unknown status";
+    case BP_OK:
+        return "ok";
+    case BP_DONE:
+        return "done";
+    case BP_EINVAL:
+        return "invalid argument";
+    case BP_ENOTFOUND:
+        return "not found";
+    case BP_ECONFLICT:
+        return "conflict";
+    case BP_ECORRUPT:
+        return "corruption";
+    case BP_EIO:
+        return "I/O error";
+    case BP_ELOCKED:
+        return "store locked";
+    case BP_EVERSION:
+        return "unsupported format version";
+    case BP_ENOMEM:
+        return "out of memory";
+    case BP_EBUSY:
+        return "busy";
+    case BP_ETOOBIG:
+        return "too big";
+    case BP_EREADONLY:
+        return "read-only store";
+    case BP_EFAILED:
+        return "store failed (fail-stopped after an I/O error)";
+    case BP_EDENIED:
+        return "denied";
+    case BP_EEXIST:
+        return "already exists";
+    default:
+        return "unknown status";
     }
 }

@@ -6,10 +6,12 @@
 
 static void id_split(const uint8_t u[16], uint64_t *ms, uint32_t *a, uint64_t *b) {
     *ms = 0;
-    for (int i = 0; i < 6; i++) *ms = (*ms << 8) | u[i];
+    for (int i = 0; i < 6; i++)
+        *ms = (*ms << 8) | u[i];
     *a = ((uint32_t)(u[6] & 0x0F) << 8) | u[7];
     *b = (uint64_t)(u[8] & 0x3F);
-    for (int i = 9; i < 16; i++) *b = (*b << 8) | u[i];
+    for (int i = 9; i < 16; i++)
+        *b = (*b << 8) | u[i];
 }
 
 static void id_join(uint8_t u[16], uint64_t ms, uint32_t a, uint64_t b) {
@@ -34,7 +36,8 @@ void bp_idgen_next(bp_idgen *g, uint64_t ms, const uint8_t rnd[10], bp_id *out) 
         /* fresh millisecond: random counter with the top bit clear for headroom */
         a = ((uint32_t)(rnd[0] & 0x07) << 8) | rnd[1];
         b = (uint64_t)(rnd[2] & 0x3F);
-        for (int i = 3; i < 10; i++) b = (b << 8) | rnd[i];
+        for (int i = 3; i < 10; i++)
+            b = (b << 8) | rnd[i];
         lms = ms;
     } else {
         id_split(g->last, &lms, &a, &b);
@@ -60,7 +63,8 @@ void bp_idgen_observe(bp_idgen *g, const bp_id *prev) {
 
 uint64_t bp_id_time_ms(const bp_id *id) {
     uint64_t ms = 0;
-    for (int i = 0; i < 6; i++) ms = (ms << 8) | id->b[i];
+    for (int i = 0; i < 6; i++)
+        ms = (ms << 8) | id->b[i];
     return ms;
 }
 

@@ -39,9 +39,9 @@ bp_status bp_coord_validate(const char *field, const char *s) {
     if (!field) field = "coordinate";
     if (!s) return bp_err(BP_EINVAL, "%s: is NULL", field);
     size_t n = strnlen(s, BP_COORD_MAX + 1);
-    if (n == 0) return bp_err(BP_EINVAL, "%s: is empty (1..%d bytes required)", field, BP_COORD_MAX);
-    if (n > BP_COORD_MAX)
-        return bp_err(BP_EINVAL, "%s: longer than %d bytes", field, BP_COORD_MAX);
+    if (n == 0)
+        return bp_err(BP_EINVAL, "%s: is empty (1..%d bytes required)", field, BP_COORD_MAX);
+    if (n > BP_COORD_MAX) return bp_err(BP_EINVAL, "%s: longer than %d bytes", field, BP_COORD_MAX);
     if (!utf8_valid((const unsigned char *)s, n))
         return bp_err(BP_EINVAL, "%s '%s': not valid UTF-8", field, s);
     return BP_OK;

@@ -49,9 +49,10 @@ bp_status bp_seg_header_decode(bp_seg_header *h, const uint8_t *p, size_t n, con
         return bp_err(BP_ECORRUPT, "%s: offset 0: not a segment (bad magic)", path);
     h->version = bp_get_be16(p + 4);
     if (h->version != BP_FORMAT_VERSION)
-        return bp_err(BP_EVERSION,
-                      "%s: segment format version %u is not supported (this build reads version %u)",
-                      path, h->version, BP_FORMAT_VERSION);
+        return bp_err(
+            BP_EVERSION,
+            "%s: segment format version %u is not supported (this build reads version %u)", path,
+            h->version, BP_FORMAT_VERSION);
     if (n < BP_SEG_HEADER_SIZE || bp_get_be16(p + 6) != BP_SEG_HEADER_SIZE)
         return bp_err(BP_ECORRUPT, "%s: offset 0: truncated segment header", path);
     if (bp_crc32(p, 44) != bp_get_be32(p + 44))
@@ -260,8 +261,9 @@ bp_status bp_footer_decode(bp_iblock *blk, const uint8_t *p, size_t n, const cha
     if (n < 16 || memcmp(p, "SIDX", 4) != 0)
         return bp_err(BP_ECORRUPT, "%s: SIDX footer: bad magic", path);
     if (bp_get_be16(p + 4) != BP_FORMAT_VERSION)
-        return bp_err(BP_EVERSION, "%s: SIDX footer version %u is not supported (this build reads %u)",
-                      path, bp_get_be16(p + 4), BP_FORMAT_VERSION);
+        return bp_err(BP_EVERSION,
+                      "%s: SIDX footer version %u is not supported (this build reads %u)", path,
+                      bp_get_be16(p + 4), BP_FORMAT_VERSION);
     if (bp_get_be32(p + 8) != n - 16)
         return bp_err(BP_ECORRUPT, "%s: SIDX footer: length mismatch", path);
     if (bp_crc32(p, n - 4) != bp_get_be32(p + n - 4))
@@ -293,8 +295,9 @@ bp_status bp_ckpt_decode(bp_ckpt_meta *m, bp_iblock *blk, const uint8_t *p, size
     if (n < CKPT_HEAD + 8 || memcmp(p, "BPCK", 4) != 0)
         return bp_err(BP_ECORRUPT, "%s: bad magic", path);
     if (bp_get_be16(p + 4) != BP_FORMAT_VERSION)
-        return bp_err(BP_EVERSION, "%s: checkpoint version %u is not supported (this build reads %u)",
-                      path, bp_get_be16(p + 4), BP_FORMAT_VERSION);
+        return bp_err(BP_EVERSION,
+                      "%s: checkpoint version %u is not supported (this build reads %u)", path,
+                      bp_get_be16(p + 4), BP_FORMAT_VERSION);
     if (bp_crc32(p, n - 4) != bp_get_be32(p + n - 4))
         return bp_err(BP_ECORRUPT, "%s: CRC mismatch", path);
     if (bp_get_be32(p + CKPT_HEAD) != n - CKPT_HEAD - 8)

@@ -57,8 +57,8 @@ int bp_frame_encode(bp_buf *b, const bp_frame *fr);
 
 typedef enum bp_frame_check {
     BP_FRAME_OK = 0,
-    BP_FRAME_SHORT = 1,  /* fewer bytes than the prefix or the declared length */
-    BP_FRAME_BAD = 2     /* absurd length or CRC mismatch */
+    BP_FRAME_SHORT = 1, /* fewer bytes than the prefix or the declared length */
+    BP_FRAME_BAD = 2    /* absurd length or CRC mismatch */
 } bp_frame_check;
 /* Check the frame at p (avail bytes): prefix, length bound, CRC. *frame_len =
  * total frame length when OK or SHORT with a sane length. */
@@ -73,10 +73,10 @@ typedef struct bp_irec {
     bp_id id;
     uint64_t hlc;
     uint32_t segno;
-    uint32_t offset;     /* of the frame prefix within its segment */
-    uint32_t frame_len;  /* prefix + body */
-    uint32_t entity;     /* index into the entity table */
-    uint32_t scope;      /* index into the scope table */
+    uint32_t offset;    /* of the frame prefix within its segment */
+    uint32_t frame_len; /* prefix + body */
+    uint32_t entity;    /* index into the entity table */
+    uint32_t scope;     /* index into the scope table */
     uint16_t kind;
     uint16_t flags;
 } bp_irec;
@@ -88,7 +88,7 @@ typedef struct bp_iname {
 } bp_iname;
 
 typedef struct bp_iidem {
-    uint32_t rec;     /* record index within the block */
+    uint32_t rec; /* record index within the block */
     const char *key;
     uint16_t len;
 } bp_iidem;
@@ -106,7 +106,7 @@ typedef struct bp_iblock {
     uint32_t n_scopes;
     bp_iidem *idems;
     uint32_t n_idems;
-    char *strings;         /* decoder-owned string storage */
+    char *strings; /* decoder-owned string storage */
 } bp_iblock;
 int bp_iblock_encode(bp_buf *b, const bp_iblock *blk);
 bp_status bp_iblock_decode(bp_iblock *blk, const uint8_t *p, size_t n, const char *what);
@@ -126,8 +126,8 @@ bp_status bp_footer_decode(bp_iblock *blk, const uint8_t *p, size_t n, const cha
 /* ---- index checkpoint file */
 typedef struct bp_ckpt_meta {
     uint8_t uuid[16];
-    uint32_t covered_segno;   /* last segment covered */
-    uint64_t covered_offset;  /* end of the last covered frame in it */
+    uint32_t covered_segno;  /* last segment covered */
+    uint64_t covered_offset; /* end of the last covered frame in it */
     uint64_t last_hlc;
     bp_id last_id;
 } bp_ckpt_meta;

@@ -64,7 +64,8 @@ typedef struct bp_file {
     int slot; /* index into fault->files, -1 if untracked */
 } bp_file;
 
-#define BP_FILE_INIT {-1, NULL, -1}
+#define BP_FILE_INIT                                                                               \
+    { -1, NULL, -1 }
 
 /* flags: BP_O_READ, BP_O_RDWR | BP_O_CREATE | BP_O_EXCL | BP_O_TRUNC | BP_O_APPEND */
 #define BP_O_READ 0x0
@@ -85,11 +86,11 @@ int bp_pf_truncate(bp_file *f, uint64_t size);
 int bp_pf_size(bp_file *f, uint64_t *size);
 
 /* --------------------------------------------------------- directories */
-int bp_pf_mkdir(const char *path);            /* 0 if created or exists */
+int bp_pf_mkdir(const char *path); /* 0 if created or exists */
 int bp_pf_fsync_dir(bp_fault *fault, const char *path);
 int bp_pf_rename(bp_fault *fault, const char *from, const char *to);
 int bp_pf_unlink(const char *path);
-int bp_pf_exists(const char *path);           /* 1, 0, or -errno */
+int bp_pf_exists(const char *path); /* 1, 0, or -errno */
 /* List names in dir ending with suffix, sorted ascending; *out is malloc'd
  * array of malloc'd strings. */
 int bp_pf_list(const char *dir, const char *suffix, char ***out, size_t *n);
@@ -108,8 +109,8 @@ int bp_pf_lock(bp_file *f, const char *path, long *holder_pid);
 void bp_pf_unlock(bp_file *f);
 
 /* -------------------------------------------------------- time, random */
-uint64_t bp_pf_wall_ms(void);   /* CLOCK_REALTIME, milliseconds */
-uint64_t bp_pf_mono_us(void);   /* CLOCK_MONOTONIC, microseconds */
+uint64_t bp_pf_wall_ms(void); /* CLOCK_REALTIME, milliseconds */
+uint64_t bp_pf_mono_us(void); /* CLOCK_MONOTONIC, microseconds */
 int bp_pf_random(void *buf, size_t len);
 long bp_pf_getpid(void);
 

@@ -102,7 +102,8 @@ int bp_pf_open(bp_file *f, bp_fault *fault, const char *path, int flags) {
         existed = access(path, F_OK) == 0;
     }
     int fd;
-    do fd = open(path, of, 0644);
+    do
+        fd = open(path, of, 0644);
     while (fd < 0 && errno == EINTR);
     if (fd < 0) return -errno;
     f->fd = fd;
@@ -314,7 +315,8 @@ int bp_pf_list(const char *dir, const char *suffix, char ***out, size_t *n) {
 }
 
 void bp_pf_list_free(char **names, size_t n) {
-    for (size_t i = 0; i < n; i++) free(names[i]);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
     free(names);
 }
 

@@ -7,14 +7,16 @@
 
 static uint64_t str_hash(const char *s, size_t n) {
     uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
     return h ^ (h >> 29);
 }
 
 static int grow(void **p, uint32_t *cap, uint32_t need, size_t elem) {
     if (need <= *cap) return 0;
     uint32_t c = *cap ? *cap : 8;
-    while (c < need) c *= 2;
+    while (c < need)
+        c *= 2;
     void *q = realloc(*p, (size_t)c * elem);
     if (!q) return -ENOMEM;
     *p = q;
@@ -43,7 +45,8 @@ int64_t bp_strtab_find(const bp_strtab *t, const char *s, size_t len) {
 static void strtab_place(bp_strtab *t, uint32_t id) {
     uint32_t mask = t->hcap - 1;
     uint32_t i = (uint32_t)str_hash(t->s[id], t->len[id]) & mask;
-    while (t->hidx[i]) i = (i + 1) & mask;
+    while (t->hidx[i])
+        i = (i + 1) & mask;
     t->hidx[i] = id + 1;
 }
 
@@ -55,7 +58,8 @@ int64_t bp_strtab_add(bp_strtab *t, const char *s, size_t len) {
         free(t->hidx);
         t->hidx = h;
         t->hcap = nc;
-        for (uint32_t i = 0; i < t->n; i++) strtab_place(t, i);
+        for (uint32_t i = 0; i < t->n; i++)
+            strtab_place(t, i);
     }
     uint32_t c1 = t->cap, c2 = t->cap;
     if (grow((void **)&t->s, &c1, t->n + 1, sizeof(char *)) ||
@@ -73,7 +77,8 @@ int64_t bp_strtab_add(bp_strtab *t, const char *s, size_t len) {
 }
 
 static void strtab_free(bp_strtab *t) {
-    for (uint32_t i = 0; i < t->n; i++) free(t->s[i]);
+    for (uint32_t i = 0; i < t->n; i++)
+        free(t->s[i]);
     free(t->s);
     free(t->len);
     free(t->hidx);
@@ -82,7 +87,8 @@ static void strtab_free(bp_strtab *t) {
 
 static uint64_t strtab_bytes(const bp_strtab *t) {
     uint64_t b = (uint64_t)t->cap * (sizeof(char *) + 2) + (uint64_t)t->hcap * 4;
-    for (uint32_t i = 0; i < t->n; i++) b += t->len[i] + 1u + 16u; /* + malloc overhead */
+    for (uint32_t i = 0; i < t->n; i++)
+        b += t->len[i] + 1u + 16u; /* + malloc overhead */
     return b;
 }
 
@@ -97,13 +103,16 @@ int bp_index_init(bp_index *x) {
 void bp_index_free(bp_index *x) {
     if (!x) return;
     free(x->recs);
-    for (uint32_t i = 0; i < x->entity_names.n; i++) free(x->entities[i].slots.v);
+    for (uint32_t i = 0; i < x->entity_names.n; i++)
+        free(x->entities[i].slots.v);
     free(x->entities);
     strtab_free(&x->entity_names);
-    for (uint32_t i = 0; i < x->scope_names.n; i++) free(x->scopes[i].v);
+    for (uint32_t i = 0; i < x->scope_names.n; i++)
+        free(x->scopes[i].v);
     free(x->scopes);
     strtab_free(&x->scope_names);
-    for (uint32_t i = 0; i < x->n_kinds; i++) free(x->kinds[i].v);
+    for (uint32_t i = 0; i < x->n_kinds; i++)
+        free(x->kinds[i].v);
     free(x->kinds);
     free(x->kind_ids);
     free(x->idtab);
@@ -131,17 +140,20 @@ int64_t bp_index_find_id(const bp_index *x, const bp_id *id) {
 static void idtab_place(uint32_t *tab, uint64_t cap, const bp_id *id, uint32_t slot) {
     uint64_t mask = cap - 1;
     uint64_t i = id_hash(id) & mask;
-    while (tab[i]) i = (i + 1) & mask;
+    while (tab[i])
+        i = (i + 1) & mask;
     tab[i] = slot + 1;
 }
 
 static int idtab_reserve(bp_index *x, uint64_t n) {
     if (n * 2 <= x->idcap) return 0;
     uint64_t nc = x->idcap ? x->idcap : 1024;
-    while (n * 2 > nc) nc *= 2;
+    while (n * 2 > nc)
+        nc *= 2;
     uint32_t *t = calloc(nc, sizeof *t);
     if (!t) return -ENOMEM;
-    for (uint64_t s = 0; s < x->n; s++) idtab_place(t, nc, &x->recs[s].id, (uint32_t)s);
+    for (uint64_t s = 0; s < x->n; s++)
+        idtab_place(t, nc, &x->recs[s].id, (uint32_t)s);
     free(x->idtab);
     x->idtab = t;
     x->idcap = nc;
@@ -249,10 +261,13 @@ int bp_index_insert(bp_index *x, const bp_irec *rin, const char *entity, size_t 
 uint64_t bp_index_bytes(const bp_index *x) {
     uint64_t b = x->cap * sizeof(bp_irec) + x->idcap * 4 + 65536 * 2;
     b += strtab_bytes(&x->entity_names) + (uint64_t)x->entities_cap * sizeof(bp_entity_state);
-    for (uint32_t i = 0; i < x->entity_names.n; i++) b += (uint64_t)x->entities[i].slots.cap * 4;
+    for (uint32_t i = 0; i < x->entity_names.n; i++)
+        b += (uint64_t)x->entities[i].slots.cap * 4;
     b += strtab_bytes(&x->scope_names) + (uint64_t)x->scopes_cap * sizeof(bp_u32vec);
-    for (uint32_t i = 0; i < x->scope_names.n; i++) b += (uint64_t)x->scopes[i].cap * 4;
-    for (uint32_t i = 0; i < x->n_kinds; i++) b += (uint64_t)x->kinds[i].cap * 4;
+    for (uint32_t i = 0; i < x->scope_names.n; i++)
+        b += (uint64_t)x->scopes[i].cap * 4;
+    for (uint32_t i = 0; i < x->n_kinds; i++)
+        b += (uint64_t)x->kinds[i].cap * 4;
     b += strtab_bytes(&x->idem_keys) + (uint64_t)x->idem_cap * 4;
     return b;
 }

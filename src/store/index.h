@@ -22,11 +22,11 @@ typedef struct bp_u32vec {
 
 /* An interning table of short strings (<= 65535 bytes) with hashed lookup. */
 typedef struct bp_strtab {
-    char **s;        /* NUL-terminated copies */
+    char **s; /* NUL-terminated copies */
     uint16_t *len;
     uint32_t n, cap;
-    uint32_t *hidx;  /* id + 1, 0 = empty */
-    uint32_t hcap;   /* power of two */
+    uint32_t *hidx; /* id + 1, 0 = empty */
+    uint32_t hcap;  /* power of two */
 } bp_strtab;
 
 int64_t bp_strtab_find(const bp_strtab *t, const char *s, size_t len);
@@ -44,15 +44,15 @@ typedef struct bp_index {
     bp_entity_state *entities; /* parallel to entity_names */
     uint32_t entities_cap;
     bp_strtab scope_names;
-    bp_u32vec *scopes;         /* parallel to scope_names */
+    bp_u32vec *scopes; /* parallel to scope_names */
     uint32_t scopes_cap;
-    uint16_t *kind_ids;        /* 65536 entries: kind -> kinds index + 1 */
+    uint16_t *kind_ids; /* 65536 entries: kind -> kinds index + 1 */
     bp_u32vec *kinds;
     uint16_t n_kinds;
     uint32_t *idtab;
     uint64_t idcap;
     bp_strtab idem_keys;
-    uint32_t *idem_slots;      /* parallel to idem_keys */
+    uint32_t *idem_slots; /* parallel to idem_keys */
     uint32_t idem_cap;
 } bp_index;
 

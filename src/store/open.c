@@ -12,21 +12,24 @@ static bp_status check_options(const bp_open_options *o) {
         return bp_err(BP_EINVAL, "bp_open_options.version %u unknown (expected %d)", o->version,
                       BP_OPEN_OPTIONS_VERSION);
     if (o->segment_size < 4096 || o->segment_size > (1u << 31))
-        return bp_err(BP_EINVAL, "segment_size %u out of range (4096..2147483648)", o->segment_size);
+        return bp_err(BP_EINVAL, "segment_size %u out of range (4096..2147483648)",
+                      o->segment_size);
     if (o->max_payload == 0 || o->max_payload > BP_MAX_PAYLOAD)
         return bp_err(BP_EINVAL, "max_payload %u out of range (1..%u)", o->max_payload,
                       BP_MAX_PAYLOAD);
     if (o->durability.mode < BP_DUR_SYNC || o->durability.mode > BP_DUR_NONE)
         return bp_err(BP_EINVAL, "store durability mode %d invalid (SYNC, EVERY or NONE)",
                       (int)o->durability.mode);
-    if (o->durability.mode == BP_DUR_EVERY && !o->durability.every_events && !o->durability.every_ms)
+    if (o->durability.mode == BP_DUR_EVERY && !o->durability.every_events &&
+        !o->durability.every_ms)
         return bp_err(BP_EINVAL, "BP_DURABLE_EVERY needs a number of events or milliseconds");
     return BP_OK;
 }
 
 static void store_free(bp_store *s) {
     if (!s) return;
-    for (uint32_t i = 0; i < s->n_segs; i++) bp_pf_close(&s->segs[i].f);
+    for (uint32_t i = 0; i < s->n_segs; i++)
+        bp_pf_close(&s->segs[i].f);
     free(s->segs);
     bp_index_free(&s->idx);
     bp_buf_free(&s->enc);
@@ -151,7 +154,8 @@ static bp_status recover(bp_store *s) {
     for (size_t i = 0; i < n; i++) {
         uint32_t segno;
         if (!parse_segno(names[i], &segno)) {
-            rc = bp_err(BP_ECORRUPT, "%s/%s: unexpected file name in segments/", s->segdir, names[i]);
+            rc = bp_err(BP_ECORRUPT, "%s/%s: unexpected file name in segments/", s->segdir,
+                        names[i]);
             goto out;
         }
         if (i == 0) first = segno;
@@ -288,8 +292,7 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
         return rc;
     }
     s->report.created = created;
-    if (!s->read_only &&
-        (s->n_segs == 0 || s->segs[s->n_segs - 1].sealed)) {
+    if (!s->read_only && (s->n_segs == 0 || s->segs[s->n_segs - 1].sealed)) {
         uint32_t next = s->n_segs ? s->segs[s->n_segs - 1].segno + 1 : 1;
         if ((rc = bp_segment_create(s, next))) {
             store_free(s);
@@ -374,7 +377,8 @@ bp_status bp_store_stats(bp_store *s, bp_stats *out) {
     out->fsyncs = s->fsyncs;
     out->appends = s->appends;
     uint64_t total = 0;
-    for (unsigned b = 0; b < BP_LAT_BUCKETS; b++) total += s->lat[b];
+    for (unsigned b = 0; b < BP_LAT_BUCKETS; b++)
+        total += s->lat[b];
     out->write_p50_us = percentile(s->lat, total, 0.50);
     out->write_p99_us = percentile(s->lat, total, 0.99);
     for (int b = BP_LAT_BUCKETS - 1; b >= 0 && total; b--)

@@ -20,16 +20,19 @@ bp_status bp_read_frame(bp_store *s, const bp_irec *r, int fd, bp_buf *buf, bp_f
     uint32_t flen;
     if ((size_t)got != r->frame_len ||
         bp_frame_peek(buf->data, (size_t)got, &flen) != BP_FRAME_OK || flen != r->frame_len)
-        return bp_err(BP_ECORRUPT, "%s: segment %06u offset %u: frame fails its CRC or length check",
-                      s->dir, r->segno, r->offset);
+        return bp_err(BP_ECORRUPT,
+                      "%s: segment %06u offset %u: frame fails its CRC or length check", s->dir,
+                      r->segno, r->offset);
     buf->len = flen;
     bp_status rc = bp_frame_decode(buf->data + BP_FRAME_PREFIX, flen - BP_FRAME_PREFIX, out);
     if (rc)
         return bp_err(BP_ECORRUPT, "%s: segment %06u offset %u: %s", s->dir, r->segno, r->offset,
                       bp_last_error());
     if (memcmp(out->f.event_id.b, r->id.b, 16) != 0)
-        return bp_err(BP_ECORRUPT, "%s: segment %06u offset %u: frame holds another event than the "
-                      "index says", s->dir, r->segno, r->offset);
+        return bp_err(BP_ECORRUPT,
+                      "%s: segment %06u offset %u: frame holds another event than the "
+                      "index says",
+                      s->dir, r->segno, r->offset);
     return BP_OK;
 }
 
@@ -126,7 +129,8 @@ bp_status bp_entity_head(bp_store *s, const char *entity, uint64_t *clock, bp_ha
     if (e >= 0) {
         const bp_u32vec *v = &s->idx.entities[e].slots;
         uint32_t n = v->n; /* only published events count */
-        while (n && v->v[n - 1] >= s->published) n--;
+        while (n && v->v[n - 1] >= s->published)
+            n--;
         c = n;
         if (n == v->n) {
             h = s->idx.entities[e].head;
@@ -159,8 +163,8 @@ struct bp_iter {
     unsigned flags;
     src_kind src;
     uint32_t src_id;
-    uint64_t pos;       /* next index into the source list (or next slot for SRC_ALL) */
-    uint64_t limit;     /* published watermark at creation: slots < limit are visible */
+    uint64_t pos;   /* next index into the source list (or next slot for SRC_ALL) */
+    uint64_t limit; /* published watermark at creation: slots < limit are visible */
     uint64_t last_seq;
     /* filters */
     char *entity, *prefix, *scope;
@@ -213,7 +217,8 @@ bp_status bp_query(bp_store *s, bp_iter **out, const bp_region *region, unsigned
     if (!out) return bp_err(BP_EINVAL, "bp_query: out is NULL");
     *out = NULL;
     if (!s || !region) return bp_err(BP_EINVAL, "bp_query: NULL argument");
-    if (flags & ~BP_READ_INDEX_ONLY) return bp_err(BP_EINVAL, "bp_query: unknown flags 0x%x", flags);
+    if (flags & ~BP_READ_INDEX_ONLY)
+        return bp_err(BP_EINVAL, "bp_query: unknown flags 0x%x", flags);
     bp_status rc = region_check(region);
     if (rc) return rc;
     bp_iter *it = calloc(1, sizeof *it);
@@ -267,7 +272,7 @@ bp_status bp_query(bp_store *s, bp_iter **out, const bp_region *region, unsigned
     if (it->src == SRC_ALL) {
         it->pos = first_slot;
     } else if (it->src != SRC_EMPTY) {
-        const bp_u32vec *v = it->src == SRC_ENTITY ? &s->idx.entities[it->src_id].slots
+        const bp_u32vec *v = it->src == SRC_ENTITY  ? &s->idx.entities[it->src_id].slots
                              : it->src == SRC_SCOPE ? &s->idx.scopes[it->src_id]
                                                     : &s->idx.kinds[it->src_id];
         uint32_t lo = 0, hi = v->n;
@@ -324,7 +329,8 @@ static bool matches(const bp_iter *it, const bp_index *x, uint32_t slot) {
     if (it->category >= 0 && BP_KIND_CATEGORY(r->kind) != (unsigned)it->category) return false;
     if (it->n_kinds) {
         size_t k = 0;
-        while (k < it->n_kinds && it->kinds[k] != r->kind) k++;
+        while (k < it->n_kinds && it->kinds[k] != r->kind)
+            k++;
         if (k == it->n_kinds) return false;
     }
     uint64_t ms = BP_HLC_WALL_MS(r->hlc);
@@ -337,11 +343,19 @@ static bool matches(const bp_iter *it, const bp_index *x, uint32_t slot) {
 static int64_t next_slot(bp_iter *it, const bp_index *x) {
     const bp_u32vec *v = NULL;
     switch (it->src) {
-    case SRC_EMPTY: return -1;
-    case SRC_ENTITY: v = &x->entities[it->src_id].slots; break;
-    case SRC_SCOPE: v = &x->scopes[it->src_id]; break;
-    case SRC_KIND: v = &x->kinds[it->src_id]; break;
-    case SRC_ALL: break;
+    case SRC_EMPTY:
+        return -1;
+    case SRC_ENTITY:
+        v = &x->entities[it->src_id].slots;
+        break;
+    case SRC_SCOPE:
+        v = &x->scopes[it->src_id];
+        break;
+    case SRC_KIND:
+        v = &x->kinds[it->src_id];
+        break;
+    case SRC_ALL:
+        break;
     }
     for (;;) {
         uint64_t slot;

@@ -13,7 +13,8 @@ bp_status bp_recover_load_block(bp_store *s, const bp_iblock *blk, const char *w
     if (blk->n_idems) {
         idem_of = calloc(blk->n_recs, sizeof *idem_of);
         if (!idem_of) return bp_err(BP_ENOMEM, "%s: out of memory", what);
-        for (uint32_t i = 0; i < blk->n_idems; i++) idem_of[blk->idems[i].rec] = &blk->idems[i];
+        for (uint32_t i = 0; i < blk->n_idems; i++)
+            idem_of[blk->idems[i].rec] = &blk->idems[i];
     }
     bp_status rc = BP_OK;
     for (uint32_t i = 0; i < blk->n_recs && !rc; i++) {
@@ -73,12 +74,14 @@ static bp_status insert_scanned(bp_store *s, const bp_segment *seg, scanned *v, 
         static const bp_hash zero;
         const bp_hash *head = e < 0 ? &zero : &s->idx.entities[e].head;
         if (f->clock != clock + 1 || memcmp(f->prev_hash.b, head->b, 32) != 0)
-            return bp_err(BP_ECORRUPT,
-                          "%s: segment %06u offset %u: entity '%.*s' chain broken (clock %llu after "
-                          "%llu, or prev_hash mismatch)",
-                          s->dir, seg->segno, v[i].offset, (int)f->entity_len, f->entity,
-                          (unsigned long long)f->clock, (unsigned long long)clock);
-        bp_irec r = {f->event_id, f->hlc, seg->segno, v[i].offset, v[i].len, 0, 0, f->kind, f->flags};
+            return bp_err(
+                BP_ECORRUPT,
+                "%s: segment %06u offset %u: entity '%.*s' chain broken (clock %llu after "
+                "%llu, or prev_hash mismatch)",
+                s->dir, seg->segno, v[i].offset, (int)f->entity_len, f->entity,
+                (unsigned long long)f->clock, (unsigned long long)clock);
+        bp_irec r = {f->event_id, f->hlc, seg->segno, v[i].offset, v[i].len,
+                     0,           0,      f->kind,    f->flags};
         if (bp_index_insert(&s->idx, &r, f->entity, f->entity_len, f->scope, f->scope_len,
                             &v[i].fr.event_hash, f->idem_key, f->idem_len))
             return bp_err(BP_ENOMEM, "%s: out of memory loading the index", s->dir);
@@ -111,7 +114,8 @@ static bp_status scan_frames(bp_store *s, bp_segment *seg, const uint8_t *data, 
             cap = cap ? cap * 2 : 1024;
             scanned *nv = realloc(v, cap * sizeof *nv);
             if (!nv) {
-                rc = bp_err(BP_ENOMEM, "%s: out of memory scanning segment %06u", s->dir, seg->segno);
+                rc = bp_err(BP_ENOMEM, "%s: out of memory scanning segment %06u", s->dir,
+                            seg->segno);
                 goto out;
             }
             v = nv;

@@ -51,7 +51,8 @@ bp_status bp_segment_seal(bp_store *s) {
         bp_footer_encode(&b, &blk, seg->size)) {
         bp_index_block_release(&blk);
         bp_buf_free(&b);
-        return bp_store_fail(s, BP_ENOMEM, 0, "%s: out of memory building a segment footer", s->dir);
+        return bp_store_fail(s, BP_ENOMEM, 0, "%s: out of memory building a segment footer",
+                             s->dir);
     }
     bp_index_block_release(&blk);
     int rc = bp_pf_pwrite(&seg->f, b.data, b.len, seg->size);

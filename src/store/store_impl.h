@@ -42,26 +42,26 @@ struct bp_store {
     bp_open_report report;
 
     pthread_rwlock_t ilock;
-    bp_index idx;         /* [i] */
-    bp_segment *segs;     /* [i] array; the active segment's size is [w] */
+    bp_index idx;     /* [i] */
+    bp_segment *segs; /* [i] array; the active segment's size is [w] */
     uint32_t n_segs, segs_cap;
-    uint64_t published;   /* [i] publish watermark (highest visible global_seq) */
+    uint64_t published; /* [i] publish watermark (highest visible global_seq) */
 
     pthread_mutex_t wmu;
     pthread_cond_t wcond;
-    bp_idgen idgen;         /* [w] */
-    uint64_t last_hlc;      /* [w] */
-    uint64_t written_seq;   /* [w] */
-    uint64_t synced_seq;    /* [w] */
-    uint64_t need_sync_upto;/* [w] highest seq whose append waits for a sync */
-    bool syncing;           /* [w] a leader is in fdatasync */
-    int failed;             /* [w] 0, or the status that fail-stopped the store */
-    char failed_msg[300];   /* [w] the original error */
-    uint32_t unsynced;      /* [w] events written since the last sync */
+    bp_idgen idgen;             /* [w] */
+    uint64_t last_hlc;          /* [w] */
+    uint64_t written_seq;       /* [w] */
+    uint64_t synced_seq;        /* [w] */
+    uint64_t need_sync_upto;    /* [w] highest seq whose append waits for a sync */
+    bool syncing;               /* [w] a leader is in fdatasync */
+    int failed;                 /* [w] 0, or the status that fail-stopped the store */
+    char failed_msg[300];       /* [w] the original error */
+    uint32_t unsynced;          /* [w] events written since the last sync */
     uint64_t unsynced_since_us; /* [w] when the oldest unsynced event was written */
-    bp_buf enc;             /* [w] frame encoding scratch */
-    uint8_t rnd[1024];      /* [w] random pool for ids */
-    size_t rnd_pos;         /* [w] */
+    bp_buf enc;                 /* [w] frame encoding scratch */
+    uint8_t rnd[1024];          /* [w] random pool for ids */
+    size_t rnd_pos;             /* [w] */
 
     /* statistics [w] */
     uint64_t fsyncs;

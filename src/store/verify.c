@@ -61,8 +61,10 @@ static bp_status check_event(vstate *v, uint32_t segno, uint64_t pos, const bp_f
                 (unsigned long long)pos, (int)f->entity_len, f->entity,
                 (unsigned long long)f->clock, (unsigned long long)v->clock[k]);
     if (memcmp(f->prev_hash.b, v->head[k].b, 32) != 0)
-        problem(v, "segment %06u offset %llu: entity '%.*s' prev_hash does not match its previous "
-                "event", segno, (unsigned long long)pos, (int)f->entity_len, f->entity);
+        problem(v,
+                "segment %06u offset %llu: entity '%.*s' prev_hash does not match its previous "
+                "event",
+                segno, (unsigned long long)pos, (int)f->entity_len, f->entity);
     v->clock[k] = f->clock;
     v->head[k] = fr->event_hash;
     v->rep->events++;
@@ -168,7 +170,8 @@ bp_status bp_store_verify(bp_store *s, bp_verify_report *out) {
         problem(&v, "events %llu..%llu are indexed but missing from the segments",
                 (unsigned long long)v.next_seq, (unsigned long long)v.limit);
     out->entities = v.names.n;
-    for (uint32_t i = 0; i < v.names.n; i++) free(v.names.s[i]);
+    for (uint32_t i = 0; i < v.names.n; i++)
+        free(v.names.s[i]);
     free(v.names.s);
     free(v.names.len);
     free(v.names.hidx);

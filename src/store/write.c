@@ -95,7 +95,8 @@ static void next_random(bp_store *s, uint8_t out[10]) {
             /* getrandom cannot fail for small requests after boot; fall back to
              * time-mixed bytes rather than failing the append */
             uint64_t t = bp_pf_mono_us() * 0x9E3779B97F4A7C15ull;
-            for (size_t i = 0; i < sizeof s->rnd; i++) s->rnd[i] ^= (uint8_t)(t >> ((i % 8) * 8)) + (uint8_t)i;
+            for (size_t i = 0; i < sizeof s->rnd; i++)
+                s->rnd[i] ^= (uint8_t)(t >> ((i % 8) * 8)) + (uint8_t)i;
         }
         s->rnd_pos = 0;
     }
@@ -133,7 +134,8 @@ typedef struct batch_heads {
 } batch_heads;
 
 static void batch_heads_free(batch_heads *h) {
-    for (uint32_t i = 0; i < h->names.n; i++) free(h->names.s[i]);
+    for (uint32_t i = 0; i < h->names.n; i++)
+        free(h->names.s[i]);
     free(h->names.s);
     free(h->names.len);
     free(h->names.hidx);
@@ -247,8 +249,9 @@ static bp_status check_idempotency(bp_store *s, const bp_batch_item *items, size
         for (size_t j = 0; j < i; j++) {
             const char *k2 = items[j].opts ? items[j].opts->idempotency_key : NULL;
             if (k2 && strcmp(k, k2) == 0)
-                return bp_err(BP_EINVAL, "batch items %zu and %zu carry the same idempotency key '%s'",
-                              j, i, k);
+                return bp_err(BP_EINVAL,
+                              "batch items %zu and %zu carry the same idempotency key '%s'", j, i,
+                              k);
         }
         int64_t slot = bp_index_find_idem(&s->idx, k, kl);
         if (slot < 0) continue;
@@ -278,7 +281,8 @@ static bp_status check_idempotency(bp_store *s, const bp_batch_item *items, size
 /* [w] Make room for `need` more bytes in the active segment. */
 static bp_status ensure_room(bp_store *s, size_t need) {
     bp_segment *seg = &s->segs[s->n_segs - 1];
-    if (!seg->sealed && (seg->size == BP_SEG_HEADER_SIZE || seg->size + need <= s->opts.segment_size))
+    if (!seg->sealed &&
+        (seg->size == BP_SEG_HEADER_SIZE || seg->size + need <= s->opts.segment_size))
         return BP_OK;
     bp_status rc = BP_OK;
     if (!seg->sealed) rc = bp_segment_seal(s);
@@ -377,8 +381,9 @@ static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n
     uint64_t off = seg->size;
     int w = bp_pf_pwrite(&seg->f, s->enc.data, s->enc.len, off);
     if (w) {
-        rc = bp_store_fail(s, BP_EIO, w, "%s: write of %zu bytes to segment %06u at offset %llu failed",
-                           s->dir, s->enc.len, seg->segno, (unsigned long long)off);
+        rc = bp_store_fail(s, BP_EIO, w,
+                           "%s: write of %zu bytes to segment %06u at offset %llu failed", s->dir,
+                           s->enc.len, seg->segno, (unsigned long long)off);
         goto out;
     }
     seg->size += s->enc.len;
@@ -408,8 +413,9 @@ static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n
     /* durability */
     bp_durability_mode mode = n > 1 ? BP_DUR_SYNC : dur.mode;
     if (mode == BP_DUR_EVERY) {
-        bool due = (dur.every_events && s->unsynced >= dur.every_events) ||
-                   (dur.every_ms && bp_pf_mono_us() - s->unsynced_since_us >= dur.every_ms * 1000ull);
+        bool due =
+            (dur.every_events && s->unsynced >= dur.every_events) ||
+            (dur.every_ms && bp_pf_mono_us() - s->unsynced_since_us >= dur.every_ms * 1000ull);
         if (due) mode = BP_DUR_SYNC;
     }
     bp_durability_mode granted = BP_DUR_NONE;
@@ -443,15 +449,15 @@ static bp_durability resolve(const bp_store *s, const bp_append_options *o) {
 
 static bp_status commit(bp_store *s, const bp_batch_item *items, size_t n, bp_receipt *receipts,
                         bool system) {
-    if (s->read_only)
-        return bp_err(BP_EREADONLY, "%s: store was opened read-only", s->dir);
+    if (s->read_only) return bp_err(BP_EREADONLY, "%s: store was opened read-only", s->dir);
     uint64_t t0 = bp_pf_mono_us();
     pthread_mutex_lock(&s->wmu);
     bp_status rc;
     if (s->failed)
         rc = failed_error(s);
     else
-        rc = commit_locked(s, items, n, receipts, system, resolve(s, n == 1 ? items[0].opts : NULL));
+        rc =
+            commit_locked(s, items, n, receipts, system, resolve(s, n == 1 ? items[0].opts : NULL));
     if (!rc) record_latency(s, bp_pf_mono_us() - t0);
     pthread_mutex_unlock(&s->wmu);
     return rc;
@@ -470,13 +476,13 @@ bp_status bp_append(bp_store *s, bp_receipt *receipt, const char *entity, const 
     return bp_append_ex(s, receipt, entity, scope, kind, payload, len, NULL);
 }
 
-bp_status bp_append_batch(bp_store *s, bp_receipt *receipts, const bp_batch_item *items,
-                          size_t n) {
+bp_status bp_append_batch(bp_store *s, bp_receipt *receipts, const bp_batch_item *items, size_t n) {
     if (!s) return bp_err(BP_EINVAL, "append_batch: NULL store");
     if (n == 0) return BP_OK;
     if (!items) return bp_err(BP_EINVAL, "append_batch: items is NULL");
     if (n > BP_BATCH_MAX)
-        return bp_err(BP_ETOOBIG, "append_batch: %zu items exceed the limit of %u", n, BP_BATCH_MAX);
+        return bp_err(BP_ETOOBIG, "append_batch: %zu items exceed the limit of %u", n,
+                      BP_BATCH_MAX);
     if (n == 1) {
         /* a one-item batch is atomic by itself; like every batch it is synced */
         bp_batch_item one = items[0];
