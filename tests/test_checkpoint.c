@@ -63,7 +63,52 @@ static void test_partly_covered_segment_gets_full_footer(void) {
     t_rmdir(dir);
 }
 
+static void write_file(const char *path, const void *p, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fwrite(p, 1, n, f);
+        fclose(f);
+    }
+}
+
+/* A crash right after creating the next segment file leaves it empty or with a
+ * torn header: open sets it aside; anything longer is corruption. */
+static void test_unborn_tail_segment(void) {
+    const char *dir = t_dir("unborn");
+    bp_store *s = open_small(dir, false);
+    CHECK(s);
+    append_n(s, 10, 0);
+    CHECK_OK(bp_store_close(s));
+    char path[1200];
+    snprintf(path, sizeof path, "%s/segments/000002.fbat", dir);
+    write_file(path, "FBAT\0\1", 6);
+    s = open_small(dir, false);
+    CHECK(s);
+    bp_stats st;
+    CHECK_OK(bp_store_stats(s, &st));
+    CHECK_EQ(st.events, 10);
+    append_n(s, 5, 10);
+    CHECK_OK(bp_store_close(s));
+    s = open_small(dir, true);
+    CHECK(s);
+    CHECK_OK(bp_store_stats(s, &st));
+    CHECK_EQ(st.events, 15);
+    CHECK_OK(bp_store_close(s));
+    /* a segment with more than a header's worth of garbage is not "unborn" */
+    snprintf(path, sizeof path, "%s/segments/000003.fbat", dir);
+    char junk[100];
+    memset(junk, 'x', sizeof junk);
+    write_file(path, junk, sizeof junk);
+    bp_store *s2 = NULL;
+    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    CHECK_EQ(bp_store_open(&s2, dir, &o), BP_ECORRUPT);
+    CHECK(strstr(bp_last_error(), "000003.fbat") != NULL);
+    CHECK(s2 == NULL);
+    t_rmdir(dir);
+}
+
 int main(void) {
+    RUN(test_unborn_tail_segment);
     RUN(test_partly_covered_segment_gets_full_footer);
     T_DONE();
 }

@@ -144,6 +144,20 @@ static bp_status set_aside(bp_store *s, char **names, size_t from, size_t n) {
     return e ? bp_err_sys(BP_EIO, e, "%s: cannot set segments aside", s->dir) : BP_OK;
 }
 
+/* The newest segment holds at most a header, and that header is not valid. */
+static bool unborn_segment(bp_segment *seg) {
+    uint64_t size;
+    if (bp_pf_size(&seg->f, &size) || size > BP_SEG_HEADER_SIZE) return false;
+    uint8_t hdr[BP_SEG_HEADER_SIZE];
+    ssize_t got = bp_pf_pread(&seg->f, hdr, (size_t)size, 0);
+    bp_seg_header h;
+    char what[64];
+    snprintf(what, sizeof what, "segment %06u", seg->segno);
+    bool bad = got != (ssize_t)size || bp_seg_header_decode(&h, hdr, (size_t)size, what) != BP_OK;
+    bp_err_clear();
+    return bad;
+}
+
 static bp_status recover(bp_store *s) {
     char **names = NULL;
     size_t n = 0;
@@ -187,8 +201,16 @@ static bp_status recover(bp_store *s) {
             rc = bp_err_sys(BP_EIO, e, "%s: cannot open segment", path);
             goto out;
         }
-        s->n_segs++;
         bool tail = i + 1 == n, stop = false;
+        if (tail && unborn_segment(seg)) {
+            /* a crash between creating the file and syncing its header: no frame can be in
+             * it, so it is set aside and the previous segment is the newest again */
+            bp_pf_close(&seg->f);
+            s->report.segments--;
+            if (!s->read_only && (rc = set_aside(s, names, i, n))) goto out;
+            break;
+        }
+        s->n_segs++;
         uint64_t from = 0;
         if (ck && seg->segno < m.covered_segno) {
             uint64_t sz;
@@ -203,7 +225,7 @@ static bp_status recover(bp_store *s) {
         if (ck && seg->segno == m.covered_segno) from = m.covered_offset;
         if ((rc = bp_recover_segment(s, seg, path, from, from == 0, tail, &stop))) goto out;
         if (stop && !tail) {
-            if ((rc = set_aside(s, names, i + 1, n))) goto out;
+            if (!s->read_only && (rc = set_aside(s, names, i + 1, n))) goto out;
             break;
         }
     }
