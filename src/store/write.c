@@ -65,7 +65,8 @@ static bp_status wait_durable(bp_store *s, uint64_t target) {
             break;
         }
         if (upto > s->synced_seq) s->synced_seq = upto;
-        if (s->synced_seq == s->written_seq) s->unsynced = 0;
+        s->unsynced = (uint32_t)(s->written_seq - s->synced_seq); /* written during the sync */
+        if (s->unsynced) s->unsynced_since_us = bp_pf_mono_us();
         publish_ready(s);
         pthread_cond_broadcast(&s->wcond);
     }
