@@ -121,10 +121,19 @@ void bp_index_free(bp_index *x) {
     memset(x, 0, sizeof *x);
 }
 
+/* Every bit of the id matters: within one millisecond UUIDv7 ids differ only
+ * in their last bytes (the counter), so both halves are mixed (murmur3 fmix64). */
 static uint64_t id_hash(const bp_id *id) {
-    uint64_t h;
-    memcpy(&h, id->b + 8, 8); /* the random/counter half of a UUIDv7 */
-    return h * 0x9E3779B97F4A7C15ull;
+    uint64_t a, b;
+    memcpy(&a, id->b, 8);
+    memcpy(&b, id->b + 8, 8);
+    uint64_t h = a ^ (b * 0x9E3779B97F4A7C15ull);
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h;
 }
 
 int64_t bp_index_find_id(const bp_index *x, const bp_id *id) {
@@ -334,4 +343,85 @@ void bp_index_block_release(bp_iblock *blk) {
     free(blk->scopes);
     free(blk->idems);
     memset(blk, 0, sizeof *blk);
+}
+
+/* ------------------------------------------------------------- bulk load */
+
+int bp_index_load_block(bp_index *x, const bp_iblock *blk) {
+    uint32_t n = blk->n_recs;
+    if (x->n + n >= UINT32_MAX - 1) return -EOVERFLOW;
+    int rc = -ENOMEM;
+    uint32_t *emap = calloc(blk->n_entities + 1u, 4), *smap = calloc(blk->n_scopes + 1u, 4);
+    uint32_t *ecount = calloc(blk->n_entities + 1u, 4), *scount = calloc(blk->n_scopes + 1u, 4);
+    uint32_t *kcount = calloc(65536, 4);
+    if (!emap || !smap || !ecount || !scount || !kcount) goto out;
+    for (uint32_t i = 0; i < blk->n_entities; i++) {
+        int64_t e = intern_entity(x, blk->entities[i].name, blk->entities[i].len);
+        if (e < 0) goto out;
+        emap[i] = (uint32_t)e;
+    }
+    for (uint32_t i = 0; i < blk->n_scopes; i++) {
+        int64_t sc = intern_scope(x, blk->scopes[i].name, blk->scopes[i].len);
+        if (sc < 0) goto out;
+        smap[i] = (uint32_t)sc;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        ecount[blk->recs[i].entity]++;
+        scount[blk->recs[i].scope]++;
+        kcount[blk->recs[i].kind]++;
+    }
+    /* reserve every list exactly, so the fill loop below cannot fail */
+    for (uint32_t i = 0; i < blk->n_entities; i++) {
+        bp_u32vec *v = &x->entities[emap[i]].slots;
+        if (grow((void **)&v->v, &v->cap, v->n + ecount[i], 4)) goto out;
+    }
+    for (uint32_t i = 0; i < blk->n_scopes; i++) {
+        bp_u32vec *v = &x->scopes[smap[i]];
+        if (grow((void **)&v->v, &v->cap, v->n + scount[i], 4)) goto out;
+    }
+    for (uint32_t k = 0; k < 65536; k++) {
+        if (!kcount[k]) continue;
+        bp_u32vec *v = kind_vec(x, (uint16_t)k);
+        if (!v || grow((void **)&v->v, &v->cap, v->n + kcount[k], 4)) goto out;
+    }
+    if (x->n + n > x->cap) {
+        uint64_t nc = x->n + n + 1024;
+        bp_irec *r = realloc(x->recs, nc * sizeof *r);
+        if (!r) goto out;
+        x->recs = r;
+        x->cap = nc;
+    }
+    if (idtab_reserve(x, x->n + n)) goto out;
+    if (blk->n_idems &&
+        grow((void **)&x->idem_slots, &x->idem_cap, x->idem_keys.n + blk->n_idems, 4))
+        goto out;
+    for (uint32_t i = 0; i < blk->n_idems; i++) {
+        int64_t k = bp_strtab_add(&x->idem_keys, blk->idems[i].key, blk->idems[i].len);
+        if (k < 0) goto out;
+        x->idem_slots[k] = (uint32_t)x->n + blk->idems[i].rec;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t slot = (uint32_t)x->n + i;
+        bp_irec r = blk->recs[i];
+        r.entity = emap[r.entity];
+        r.scope = smap[r.scope];
+        x->recs[slot] = r;
+        bp_u32vec *ev = &x->entities[r.entity].slots, *sv = &x->scopes[r.scope];
+        bp_u32vec *kv = &x->kinds[x->kind_ids[r.kind] - 1];
+        ev->v[ev->n++] = slot;
+        sv->v[sv->n++] = slot;
+        kv->v[kv->n++] = slot;
+        idtab_place(x->idtab, x->idcap, &r.id, slot);
+    }
+    for (uint32_t i = 0; i < blk->n_entities; i++)
+        x->entities[emap[i]].head = blk->entity_heads[i];
+    x->n += n;
+    rc = 0;
+out:
+    free(emap);
+    free(smap);
+    free(ecount);
+    free(scount);
+    free(kcount);
+    return rc;
 }

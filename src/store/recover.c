@@ -9,24 +9,11 @@ bp_status bp_recover_load_block(bp_store *s, const bp_iblock *blk, const char *w
     if (blk->n_recs && blk->first_seq != s->idx.n + 1)
         return bp_err(BP_ECORRUPT, "%s: starts at global_seq %llu, expected %llu", what,
                       (unsigned long long)blk->first_seq, (unsigned long long)s->idx.n + 1);
-    const bp_iidem **idem_of = NULL;
-    if (blk->n_idems) {
-        idem_of = calloc(blk->n_recs, sizeof *idem_of);
-        if (!idem_of) return bp_err(BP_ENOMEM, "%s: out of memory", what);
-        for (uint32_t i = 0; i < blk->n_idems; i++)
-            idem_of[blk->idems[i].rec] = &blk->idems[i];
-    }
-    bp_status rc = BP_OK;
-    for (uint32_t i = 0; i < blk->n_recs && !rc; i++) {
-        const bp_irec *r = &blk->recs[i];
-        const bp_iname *e = &blk->entities[r->entity], *sc = &blk->scopes[r->scope];
-        const bp_iidem *k = idem_of ? idem_of[i] : NULL;
-        if (bp_index_insert(&s->idx, r, e->name, e->len, sc->name, sc->len,
-                            &blk->entity_heads[r->entity], k ? k->key : NULL, k ? k->len : 0))
-            rc = bp_err(BP_ENOMEM, "%s: out of memory loading the index", what);
-    }
-    free(idem_of);
-    return rc;
+    int e = bp_index_load_block(&s->idx, blk);
+    if (e)
+        return bp_err(e == -ENOMEM ? BP_ENOMEM : BP_ECORRUPT, "%s: cannot load the index: %s", what,
+                      strerror(-e));
+    return BP_OK;
 }
 
 /* Is there a valid frame anywhere in data[from, end)? Used to tell a torn
