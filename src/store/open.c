@@ -299,6 +299,11 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
         return bp_err_sys(BP_EIO, e, "%s: cannot create directory", dir);
     }
     char lockpath[4096];
+    snprintf(lockpath, sizeof lockpath, "%s/STORE", dir);
+    if (opts->read_only && bp_pf_exists(lockpath) == 0) { /* leave no LOCK file behind */
+        store_free(s);
+        return bp_err(BP_ENOTFOUND, "%s: no batpak store here (STORE file missing)", dir);
+    }
     snprintf(lockpath, sizeof lockpath, "%s/LOCK", dir);
     long holder = 0;
     if ((e = bp_pf_lock(&s->lock, lockpath, &holder))) {

@@ -1,0 +1,255 @@
+/*
+ * cli.h — shared pieces of the `batpak` command-line tool (SPEC §8).
+ *
+ * The tool talks to the store only through the public headers. Every command
+ * function returns a process exit code (enum cli_exit) and prints at most one
+ * error line, "batpak: <command>: <message>", to stderr — the function that
+ * detects an error prints it and every caller above only passes the code up.
+ */
+#ifndef BATPAK_CLI_H
+#define BATPAK_CLI_H
+
+#include <batpak/batpak.h>
+#include <jansson.h>
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/** Exit codes (SPEC §8). */
+enum cli_exit {
+    CLI_OK = 0,
+    CLI_EUSAGE = 1,    /**< usage error or invalid input; nothing was written */
+    CLI_ENOTFOUND = 2, /**< no such event, entity or store */
+    CLI_EDENIED = 3,   /**< denied, or CAS / idempotency conflict */
+    CLI_ECORRUPT = 4,  /**< corruption found */
+    CLI_EIO = 5        /**< I/O error, store locked, fail-stopped, anything else */
+};
+
+/** What a command runs against. dir is never NULL. */
+typedef struct cli_ctx {
+    const char *dir; /**< store directory: --dir, else $BATPAK_DIR, else ./batpak-data */
+    const char *cmd; /**< command name for error lines; NULL before one is known */
+} cli_ctx;
+
+/* ------------------------------------------------------------ util.c: errors */
+
+/** Exit code for a library status. */
+int cli_exit_code(bp_status rc);
+
+/** Print "batpak: <cmd>: <message>" (one line: control characters are escaped); return code. */
+int cli_fail(const cli_ctx *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/** cli_fail with bp_last_error() (or bp_strerror(rc) when empty); returns cli_exit_code(rc). */
+int cli_fail_status(const cli_ctx *c, bp_status rc);
+
+/** Print an out-of-memory line and exit(CLI_EIO). For allocation failures in the tool itself. */
+_Noreturn void cli_oom(void);
+
+/** Flush stdout. If code is CLI_OK and writing failed, report it and return CLI_EIO. */
+int cli_finish_output(const cli_ctx *c, int code);
+
+/* ---------------------------------------------------------- util.c: arguments */
+
+/** A command's option: "--name" alone, or "--name VALUE" / "--name=VALUE" when has_value. */
+typedef struct cli_option {
+    const char *name; /**< without the leading "--"; a one-letter name is also "-x" */
+    bool has_value;
+} cli_option;
+
+/** Walks a command's arguments. --dir DIR is accepted by every command. */
+typedef struct cli_args {
+    cli_ctx *ctx;
+    int argc;
+    char **argv;
+    int next;          /**< index of the next argv element to look at */
+    bool options_done; /**< "--" was seen: the rest is positional */
+} cli_args;
+
+/** One argument: an option (name set, value when it takes one) or a positional (name NULL). */
+typedef struct cli_arg {
+    const char *name;
+    const char *value;
+} cli_arg;
+
+/**
+ * Next argument of a.  opts ends with {NULL, false}.
+ * Returns 1 with *out filled, 0 at the end, -1 after printing a usage error
+ * (unknown option, missing value, value given to a flag).
+ */
+int cli_next_arg(cli_args *a, const cli_option *opts, cli_arg *out);
+
+/** For a command without arguments: accepts only --dir. Returns an exit code. */
+int cli_no_arguments(cli_ctx *c, int argc, char **argv);
+
+/** True when arg is the option called name. */
+bool cli_arg_is(const cli_arg *arg, const char *name);
+
+/* ------------------------------------------------------------ util.c: numbers */
+
+/** Parse decimal or 0x-hex digits only (no sign, no spaces) into 0..max. False when not. */
+bool cli_parse_u64(const char *text, uint64_t max, uint64_t *out);
+
+/** cli_parse_u64 that prints "<what>: '<text>' is not a number in 0..max" on failure. */
+int cli_parse_number(const cli_ctx *c, const char *what, const char *text, uint64_t max,
+                     uint64_t *out);
+
+/** Parse a kind (0x1001 or 4097, 0..0xFFFF). Prints the error; returns an exit code. */
+int cli_parse_kind(const cli_ctx *c, const char *text, uint16_t *out);
+
+/* -------------------------------------------------- util.c: stores and input */
+
+/** CLI_EUSAGE (printed) when c->dir is empty. */
+int cli_check_dir(const cli_ctx *c);
+
+/** Open the existing store at c->dir read-only (no writes, no open event). */
+int cli_open_read(const cli_ctx *c, bp_store **out);
+
+/** Open the store at c->dir for writing, creating it when missing. */
+int cli_open_write(const cli_ctx *c, bp_store **out);
+
+/**
+ * Close s. When code is CLI_OK and the close fails, report it and return its
+ * exit code; otherwise return code (an earlier error was already reported).
+ */
+int cli_close(const cli_ctx *c, bp_store *s, int code);
+
+/**
+ * Read all of path ("-" = stdin) into a NUL-terminated heap buffer (free()).
+ * More than max bytes is an input error. Returns an exit code.
+ */
+int cli_read_input(const cli_ctx *c, const char *path, size_t max, char **data, size_t *len);
+
+/**
+ * Check a coordinate the way an append will, before anything is opened.
+ * prefix starts the error message ("" or "line 3: ").
+ */
+int cli_check_coord(const cli_ctx *c, const char *prefix, const char *entity, const char *scope);
+
+/* ------------------------------------------------------------------ json.c */
+
+/** Set obj[key] = value (steals value); cli_oom() on failure. */
+void cli_json_set(json_t *obj, const char *key, json_t *value);
+
+/** JSON for a u64: an integer up to INT64_MAX, else its decimal text. */
+json_t *cli_json_u64(uint64_t v);
+json_t *cli_json_id(const bp_id *id);
+json_t *cli_json_hash(const bp_hash *h);
+json_t *cli_json_hex(const uint8_t *p, size_t n);
+/** A JSON string for bytes that should be UTF-8; invalid bytes are shown as \xNN. */
+json_t *cli_json_text(const char *s, size_t n);
+
+/** Print v compactly (keys in insertion order) plus a newline to stdout; decrefs v. */
+void cli_print_json(json_t *v);
+
+/**
+ * Parse JSON text (any value) into MessagePack appended to out. Objects become
+ * maps, arrays arrays, strings str, integers int, reals float64, true/false/null.
+ * where names the input in the error ("payload", "line 3: payload").
+ * Returns an exit code (CLI_EUSAGE with the error printed for invalid JSON).
+ */
+int cli_json_text_to_msgpack(const cli_ctx *c, const char *where, const char *text, size_t len,
+                             msgpack_sbuffer *out);
+
+/** Append the MessagePack encoding of a JSON value to out. */
+void cli_json_to_msgpack(const json_t *v, msgpack_sbuffer *out);
+
+/**
+ * Decode p[0..n) as exactly one MessagePack value that JSON represents
+ * faithfully (nil, bool, int64-range integers, finite floats, UTF-8 strings,
+ * arrays, maps with unique string keys). NULL when it is not such a value.
+ */
+json_t *cli_msgpack_to_json(const uint8_t *p, size_t n);
+
+/** Set obj["payload"] to the decoded payload, or obj["payload_hex"] when it does not decode. */
+void cli_json_set_payload(json_t *obj, const uint8_t *p, size_t n);
+
+/**
+ * One event as a JSON object with keys event_id, entity, scope, kind,
+ * global_seq, clock, hlc, prev_hash, event_hash, correlation_id, causation_id,
+ * then payload (or payload_hex) when the event carries its payload.
+ */
+json_t *cli_event_json(const bp_event *ev);
+
+/** A receipt: event_id, global_seq, clock, hlc, event_hash, durable, replayed. */
+json_t *cli_receipt_json(const bp_receipt *r);
+
+/* ---------------------------------------------------------------- region.c */
+
+#define CLI_MAX_KINDS 64
+
+/** A region filter plus the listing controls shared by query and tail. */
+typedef struct cli_region {
+    bp_region r;
+    uint16_t kinds[CLI_MAX_KINDS];
+    uint64_t limit; /**< UINT64_MAX unless --limit */
+    bool has_limit;
+    uint64_t from_seq; /**< --from-seq as given */
+    uint64_t after;    /**< --after as given, when has_after */
+    bool has_after;
+} cli_region;
+
+/** The region options, to put inside a command's cli_option table. */
+#define CLI_REGION_OPTIONS                                                                         \
+    {"entity", true}, {"entity-prefix", true}, {"scope", true}, {"kind", true},                    \
+        {"category", true}, {"from-seq", true}, {"to-seq", true}, {"since", true},                 \
+        {"until", true}, {"limit", true}, {                                                        \
+        "after", true                                                                              \
+    }
+
+void cli_region_init(cli_region *q);
+
+/** Apply arg if it is a region option: 1 applied, 0 not a region option, -1 error printed. */
+int cli_region_option(const cli_ctx *c, cli_region *q, const cli_arg *arg);
+
+/** Parse RFC 3339 (2026-01-02T03:04:05.123+02:00) or Unix milliseconds. */
+bool cli_parse_time_ms(const char *text, uint64_t *ms);
+
+/** Called for each event of a listing; returns CLI_OK to go on, anything else to stop. */
+typedef int (*cli_event_fn)(void *user, const bp_event *ev);
+
+/**
+ * One page: call fn for at most max events matching r with global_seq > *pos,
+ * in global_seq order. *pos becomes the last event's global_seq, *count the
+ * number seen. Returns an exit code (errors printed).
+ */
+int cli_query_page(const cli_ctx *c, bp_store *s, const bp_region *r, unsigned flags, uint64_t max,
+                   cli_event_fn fn, void *user, uint64_t *pos, uint64_t *count);
+
+/**
+ * Every event matching r (at most limit, 0 = all), fetched page by page with
+ * resumable positions. Returns an exit code (errors printed).
+ */
+int cli_query_all(const cli_ctx *c, bp_store *s, const bp_region *r, unsigned flags, uint64_t limit,
+                  cli_event_fn fn, void *user);
+
+/** cli_event_fn that prints the event as one NDJSON line. */
+int cli_print_event(void *user, const bp_event *ev);
+
+/* ------------------------------------------------------------- cmd_dump.c */
+
+/**
+ * Frame-by-frame NDJSON dump of DIR/STORE, DIR/index.ckpt and every segment,
+ * read straight from the files as doc/FORMAT.md describes (no store open, no
+ * lock: it works on a damaged store). with_payloads adds each payload.
+ * Returns an exit code: CLI_ECORRUPT when something did not parse.
+ */
+int cli_dump_segments(const char *dir, bool with_payloads);
+
+/* --------------------------------------------------------------- commands */
+
+typedef int (*cli_command_fn)(cli_ctx *c, int argc, char **argv);
+
+int cmd_init(cli_ctx *c, int argc, char **argv);
+int cmd_append(cli_ctx *c, int argc, char **argv);
+int cmd_get(cli_ctx *c, int argc, char **argv);
+int cmd_stream(cli_ctx *c, int argc, char **argv);
+int cmd_query(cli_ctx *c, int argc, char **argv);
+int cmd_tail(cli_ctx *c, int argc, char **argv);
+int cmd_verify(cli_ctx *c, int argc, char **argv);
+int cmd_stats(cli_ctx *c, int argc, char **argv);
+int cmd_dump(cli_ctx *c, int argc, char **argv);
+int cmd_demo(cli_ctx *c, int argc, char **argv);
+
+#endif

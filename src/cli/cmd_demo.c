@@ -1,0 +1,303 @@
+/* batpak demo: two bank accounts run through the store, printing what happens.
+ *
+ * Re-runnable on the same directory: every CAS expectation is read from the
+ * entity head, per-run idempotency keys carry the run number, and the welcome
+ * bonus key is the same in every run, so later runs show it replayed.
+ */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KIND_OPENED BP_KIND(1, 1)
+#define KIND_DEPOSITED BP_KIND(1, 2)
+#define KIND_WITHDRAWN BP_KIND(1, 3)
+#define KIND_RUN BP_KIND(1, 0xF01)
+#define SCOPE "bank"
+#define ALICE "acct:alice"
+#define BOB "acct:bob"
+#define CURSOR_PAGE 2
+
+typedef struct demo {
+    cli_ctx *c;
+    bp_store *s;
+    uint64_t run;       /* 1 for the first run on this directory */
+    uint64_t run_start; /* global_seq of this run's marker event */
+} demo;
+
+/* ------------------------------------------------------------------ helpers */
+
+static int demo_fail(demo *d, bp_status rc) {
+    return cli_fail_status(d->c, rc);
+}
+
+/* out = the MessagePack of v (stolen; built with json_pack). */
+static void demo_payload(json_t *v, msgpack_sbuffer *out) {
+    if (!v) cli_oom();
+    msgpack_sbuffer_init(out);
+    cli_json_to_msgpack(v, out);
+    json_decref(v);
+}
+
+/* Append payload v (stolen) to entity; with cas, expect the entity's current head. */
+static bp_status demo_append(demo *d, const char *entity, uint16_t kind, json_t *v, bool cas,
+                             const char *key, bp_receipt *r) {
+    msgpack_sbuffer payload;
+    demo_payload(v, &payload);
+    bp_append_options o = BP_APPEND_OPTIONS_INIT;
+    o.idempotency_key = key;
+    bp_status rc = BP_OK;
+    if (cas) {
+        o.has_expected_clock = true;
+        rc = bp_entity_head(d->s, entity, &o.expected_clock, NULL);
+    }
+    if (!rc) rc = bp_append_ex(d->s, r, entity, SCOPE, kind, payload.data, payload.size, &o);
+    msgpack_sbuffer_destroy(&payload);
+    return rc;
+}
+
+/* Projection: fold an account's stream into its balance. */
+typedef struct balance {
+    int64_t total;
+    uint64_t events;
+} balance;
+
+static int fold_balance(void *user, const bp_event *ev) {
+    balance *b = user;
+    json_t *p = cli_msgpack_to_json(ev->payload, ev->payload_len);
+    json_int_t amount = json_integer_value(json_object_get(p, "amount"));
+    if (ev->kind == KIND_DEPOSITED) b->total += amount;
+    if (ev->kind == KIND_WITHDRAWN) b->total -= amount;
+    b->events++;
+    json_decref(p);
+    return CLI_OK;
+}
+
+static int project_balance(demo *d, const char *entity, balance *b) {
+    bp_region r = BP_REGION_INIT;
+    r.entity = entity;
+    memset(b, 0, sizeof *b);
+    return cli_query_all(d->c, d->s, &r, BP_READ_FULL, UINT64_MAX, fold_balance, b);
+}
+
+static const char *short_id(const bp_id *id, char out[37]) {
+    bp_id_format(id, out);
+    return out;
+}
+
+/* -------------------------------------------------------------------- steps */
+
+static int step_open(demo *d) {
+    int code = cli_open_write(d->c, &d->s);
+    if (code != CLI_OK) return code;
+    bp_open_report rep;
+    bp_store_open_report(d->s, &rep);
+    printf("open      %s: %s with %llu event(s), %s in %llu us\n", d->c->dir,
+           rep.created ? "created a new store" : "existing store", (unsigned long long)rep.events,
+           rep.checkpoint_used ? "index loaded from index.ckpt" : "index built from segments",
+           (unsigned long long)rep.duration_us);
+    bp_receipt r;
+    bp_status rc = demo_append(d, "demo:runs", KIND_RUN, json_pack("{s:s}", "note", "demo run"),
+                               true, NULL, &r);
+    if (rc) return demo_fail(d, rc);
+    d->run = r.clock;
+    d->run_start = r.global_seq;
+    printf("run       #%llu (marker event at global_seq %llu)\n", (unsigned long long)d->run,
+           (unsigned long long)r.global_seq);
+    return CLI_OK;
+}
+
+/* Open both accounts unless an earlier run did: CAS with expected clock 0. */
+static int step_open_accounts(demo *d) {
+    const char *accounts[2][2] = {{ALICE, "Alice"}, {BOB, "Bob"}};
+    for (int i = 0; i < 2; i++) {
+        uint64_t head;
+        bp_status rc = bp_entity_head(d->s, accounts[i][0], &head, NULL);
+        if (rc) return demo_fail(d, rc);
+        if (head > 0) {
+            printf("account   %-10s already open (head clock %llu)\n", accounts[i][0],
+                   (unsigned long long)head);
+            continue;
+        }
+        bp_receipt r;
+        if ((rc = demo_append(d, accounts[i][0], KIND_OPENED,
+                              json_pack("{s:s}", "owner", accounts[i][1]), true, NULL, &r)))
+            return demo_fail(d, rc);
+        printf("account   %-10s opened: expected clock 0 -> clock %llu, global_seq %llu\n",
+               accounts[i][0], (unsigned long long)r.clock, (unsigned long long)r.global_seq);
+    }
+    return CLI_OK;
+}
+
+/* A deposit with CAS, then a writer with a stale expectation is refused. */
+static int step_cas(demo *d) {
+    uint64_t head;
+    bp_receipt r;
+    char id[37];
+    bp_status rc = bp_entity_head(d->s, ALICE, &head, NULL);
+    if (!rc)
+        rc = demo_append(d, ALICE, KIND_DEPOSITED, json_pack("{s:i}", "amount", 100), true, NULL,
+                         &r);
+    if (rc) return demo_fail(d, rc);
+    printf("deposit   100 to %s: expected clock %llu -> clock %llu, event %s, %s\n", ALICE,
+           (unsigned long long)head, (unsigned long long)r.clock, short_id(&r.event_id, id),
+           r.durability == BP_DUR_SYNC ? "durable (fdatasynced)" : "not yet synced");
+    bp_append_options o = BP_APPEND_OPTIONS_INIT;
+    o.has_expected_clock = true;
+    o.expected_clock = head; /* what a slower writer read before our deposit */
+    msgpack_sbuffer payload;
+    demo_payload(json_pack("{s:i}", "amount", 5), &payload);
+    rc = bp_append_ex(d->s, &r, ALICE, SCOPE, KIND_DEPOSITED, payload.data, payload.size, &o);
+    msgpack_sbuffer_destroy(&payload);
+    if (rc != BP_ECONFLICT)
+        return rc ? demo_fail(d, rc) : cli_fail(d->c, CLI_EIO, "stale CAS was accepted");
+    printf("stale     a writer still expecting clock %llu is refused: %s\n",
+           (unsigned long long)head, bp_last_error());
+    return CLI_OK;
+}
+
+/* The same idempotency key twice: the retry returns the original receipt. */
+static int step_idempotent(demo *d) {
+    const char *key = "demo:welcome-bonus:bob";
+    for (int attempt = 1; attempt <= 2; attempt++) {
+        bp_receipt r;
+        char id[37];
+        bp_status rc =
+            demo_append(d, BOB, KIND_DEPOSITED,
+                        json_pack("{s:i,s:s}", "amount", 50, "memo", "welcome"), false, key, &r);
+        if (rc) return demo_fail(d, rc);
+        printf("bonus     attempt %d with key %s: event %s at global_seq %llu, %s\n", attempt, key,
+               short_id(&r.event_id, id), (unsigned long long)r.global_seq,
+               r.replayed ? "replayed (nothing written)" : "written");
+    }
+    return CLI_OK;
+}
+
+/* A gate in the application: refuse a withdrawal the projected balance cannot cover. */
+static bool no_overdraft(demo *d, const char *entity, int64_t amount, int *code) {
+    balance b;
+    *code = project_balance(d, entity, &b);
+    if (*code != CLI_OK) return false;
+    if (b.total >= amount) return true;
+    printf(
+        "gate      no-overdraft denies withdrawing %lld from %s (balance %lld); nothing written\n",
+        (long long)amount, entity, (long long)b.total);
+    return false;
+}
+
+/* A transfer is two events on two entities: one atomic batch, both CAS-checked. */
+static int step_transfer(demo *d, const char *from, const char *to, int64_t amount) {
+    int code;
+    if (!no_overdraft(d, from, amount, &code)) return code;
+    uint64_t head_from, head_to;
+    bp_status rc = bp_entity_head(d->s, from, &head_from, NULL);
+    if (!rc) rc = bp_entity_head(d->s, to, &head_to, NULL);
+    if (rc) return demo_fail(d, rc);
+    char key_out[64], key_in[64];
+    snprintf(key_out, sizeof key_out, "demo:run-%llu:transfer-out", (unsigned long long)d->run);
+    snprintf(key_in, sizeof key_in, "demo:run-%llu:transfer-in", (unsigned long long)d->run);
+    msgpack_sbuffer p_out, p_in;
+    demo_payload(json_pack("{s:I,s:s}", "amount", (json_int_t)amount, "to", to), &p_out);
+    demo_payload(json_pack("{s:I,s:s}", "amount", (json_int_t)amount, "from", from), &p_in);
+    bp_append_options o_out = BP_APPEND_OPTIONS_INIT, o_in = BP_APPEND_OPTIONS_INIT;
+    o_out.has_expected_clock = o_in.has_expected_clock = true;
+    o_out.expected_clock = head_from;
+    o_in.expected_clock = head_to;
+    o_out.idempotency_key = key_out;
+    o_in.idempotency_key = key_in;
+    bp_batch_item items[2] = {{from, SCOPE, KIND_WITHDRAWN, p_out.data, p_out.size, &o_out},
+                              {to, SCOPE, KIND_DEPOSITED, p_in.data, p_in.size, &o_in}};
+    bp_receipt r[2];
+    rc = bp_append_batch(d->s, r, items, 2);
+    msgpack_sbuffer_destroy(&p_out);
+    msgpack_sbuffer_destroy(&p_in);
+    if (rc) return demo_fail(d, rc);
+    printf("transfer  %lld %s -> %s as one atomic batch: global_seq %llu (%s clock %llu) and %llu "
+           "(%s clock %llu)\n",
+           (long long)amount, from, to, (unsigned long long)r[0].global_seq, from,
+           (unsigned long long)r[0].clock, (unsigned long long)r[1].global_seq, to,
+           (unsigned long long)r[1].clock);
+    return CLI_OK;
+}
+
+static int step_projection(demo *d) {
+    const char *accounts[] = {ALICE, BOB};
+    for (int i = 0; i < 2; i++) {
+        balance b;
+        int code = project_balance(d, accounts[i], &b);
+        if (code != CLI_OK) return code;
+        printf("balance   %-10s %lld (folded from %llu event(s) of its stream)\n", accounts[i],
+               (long long)b.total, (unsigned long long)b.events);
+    }
+    return CLI_OK;
+}
+
+/* Collects the global_seqs of one cursor page as text. */
+typedef struct page_text {
+    char text[256];
+    size_t len;
+} page_text;
+
+static int page_collect(void *user, const bp_event *ev) {
+    page_text *p = user;
+    if (p->len < sizeof p->text - 24)
+        p->len += (size_t)snprintf(p->text + p->len, sizeof p->text - p->len, " %llu:%s",
+                                   (unsigned long long)ev->global_seq, ev->entity);
+    return CLI_OK;
+}
+
+/* A resumable cursor over this run's account events, CURSOR_PAGE at a time. */
+static int step_cursor(demo *d) {
+    bp_region r = BP_REGION_INIT;
+    r.entity_prefix = "acct:";
+    r.from_seq = d->run_start;
+    uint64_t pos = 0, count = 0;
+    printf("cursor    query entity-prefix acct: from global_seq %llu, pages of %d:\n",
+           (unsigned long long)d->run_start, CURSOR_PAGE);
+    for (int page = 1;; page++) {
+        page_text t = {{0}, 0};
+        int code = cli_query_page(d->c, d->s, &r, BP_READ_INDEX_ONLY, CURSOR_PAGE, page_collect, &t,
+                                  &pos, &count);
+        if (code != CLI_OK) return code;
+        if (count == 0) break;
+        printf("          page %d:%s -> resume after position %llu\n", page, t.text,
+               (unsigned long long)pos);
+        if (count < CURSOR_PAGE) break;
+    }
+    return CLI_OK;
+}
+
+static int step_verify(demo *d) {
+    bp_verify_report rep;
+    memset(&rep, 0, sizeof rep);
+    bp_status rc = bp_store_verify(d->s, &rep);
+    if (rc && rc != BP_ECORRUPT) return demo_fail(d, rc);
+    printf("verify    %s: %u segment(s), %llu frame(s), %llu event(s), %llu entit%s; every CRC, "
+           "hash and chain checked\n",
+           rep.problems ? "PROBLEMS" : "clean", rep.segments, (unsigned long long)rep.frames,
+           (unsigned long long)rep.events, (unsigned long long)rep.entities,
+           rep.entities == 1 ? "y" : "ies");
+    if (rep.problems) return cli_fail(d->c, CLI_ECORRUPT, "verify: %s", rep.first_problem);
+    return CLI_OK;
+}
+
+int cmd_demo(cli_ctx *c, int argc, char **argv) {
+    int code = cli_no_arguments(c, argc, argv);
+    if (code != CLI_OK) return code;
+    demo d = {c, NULL, 0, 0};
+    printf("batpak demo: two bank accounts in an embedded store\n");
+    if ((code = step_open(&d)) == CLI_OK && (code = step_open_accounts(&d)) == CLI_OK &&
+        (code = step_cas(&d)) == CLI_OK && (code = step_idempotent(&d)) == CLI_OK &&
+        (code = step_transfer(&d, ALICE, BOB, 30)) == CLI_OK &&
+        (code = step_transfer(&d, BOB, ALICE, 1000000)) == CLI_OK &&
+        (code = step_projection(&d)) == CLI_OK && (code = step_cursor(&d)) == CLI_OK)
+        code = step_verify(&d);
+    if (!d.s) return code;
+    code = cli_close(c, d.s, code);
+    if (code == CLI_OK)
+        printf("close     synced, index checkpoint written; run 'batpak --dir %s query' to see "
+               "the events\n",
+               c->dir);
+    return code;
+}

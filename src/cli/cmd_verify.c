@@ -1,0 +1,185 @@
+/* batpak verify / stats / dump: checking and describing a store. */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ verify */
+
+static json_t *verify_report_json(const bp_verify_report *rep) {
+    json_t *o = json_object();
+    if (!o) cli_oom();
+    cli_json_set(o, "clean", json_boolean(rep->problems == 0));
+    cli_json_set(o, "segments", json_integer(rep->segments));
+    cli_json_set(o, "frames", cli_json_u64(rep->frames));
+    cli_json_set(o, "events", cli_json_u64(rep->events));
+    cli_json_set(o, "entities", cli_json_u64(rep->entities));
+    cli_json_set(o, "problems", cli_json_u64(rep->problems));
+    cli_json_set(o, "first_problem",
+                 rep->problems ? cli_json_text(rep->first_problem, strlen(rep->first_problem))
+                               : json_null());
+    return o;
+}
+
+/* The store would not even open: still print a report, with the reason as its problem. */
+static int verify_open_failed(const cli_ctx *c, bp_status rc) {
+    const char *msg = *bp_last_error() ? bp_last_error() : bp_strerror(rc);
+    json_t *o = json_object();
+    if (!o) cli_oom();
+    cli_json_set(o, "clean", json_false());
+    cli_json_set(o, "problems", json_integer(1));
+    cli_json_set(o, "first_problem", cli_json_text(msg, strlen(msg)));
+    cli_print_json(o);
+    return cli_fail(c, CLI_ECORRUPT, "the store does not open: %s", msg);
+}
+
+int cmd_verify(cli_ctx *c, int argc, char **argv) {
+    int code = cli_no_arguments(c, argc, argv);
+    if (code != CLI_OK || (code = cli_check_dir(c)) != CLI_OK) return code;
+    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    o.create = false;
+    o.read_only = true;
+    bp_store *s;
+    bp_status rc = bp_store_open(&s, c->dir, &o);
+    if (rc == BP_ECORRUPT || rc == BP_EVERSION) return verify_open_failed(c, rc);
+    if (rc) return cli_fail_status(c, rc);
+    bp_verify_report rep;
+    memset(&rep, 0, sizeof rep);
+    rc = bp_store_verify(s, &rep);
+    if (rc == BP_OK || rc == BP_ECORRUPT) cli_print_json(verify_report_json(&rep));
+    if (rc == BP_ECORRUPT)
+        code = cli_fail(c, CLI_ECORRUPT, "%llu problem(s); first: %s",
+                        (unsigned long long)rep.problems, rep.first_problem);
+    else if (rc)
+        code = cli_fail_status(c, rc);
+    return cli_close(c, s, code);
+}
+
+/* ------------------------------------------------------------------- stats */
+
+static json_t *open_report_json(const bp_open_report *r) {
+    json_t *o = json_object();
+    if (!o) cli_oom();
+    cli_json_set(o, "created", json_boolean(r->created));
+    cli_json_set(o, "checkpoint_used", json_boolean(r->checkpoint_used));
+    cli_json_set(o, "checkpoint_note",
+                 cli_json_text(r->checkpoint_note, strlen(r->checkpoint_note)));
+    cli_json_set(o, "segments", json_integer(r->segments));
+    cli_json_set(o, "footers_used", json_integer(r->footers_used));
+    cli_json_set(o, "frames_scanned", cli_json_u64(r->frames_scanned));
+    cli_json_set(o, "bytes_scanned", cli_json_u64(r->bytes_scanned));
+    cli_json_set(o, "bytes_cut", cli_json_u64(r->bytes_cut));
+    cli_json_set(o, "frames_cut", cli_json_u64(r->frames_cut));
+    cli_json_set(o, "events", cli_json_u64(r->events));
+    cli_json_set(o, "duration_us", cli_json_u64(r->duration_us));
+    return o;
+}
+
+static json_t *stats_json(const cli_ctx *c, const bp_id *uuid, const bp_stats *st,
+                          const bp_open_report *r) {
+    json_t *o = json_object();
+    if (!o) cli_oom();
+    cli_json_set(o, "dir", cli_json_text(c->dir, strlen(c->dir)));
+    cli_json_set(o, "store_uuid", cli_json_id(uuid));
+    cli_json_set(o, "events", cli_json_u64(st->events));
+    cli_json_set(o, "entities", cli_json_u64(st->entities));
+    cli_json_set(o, "scopes", cli_json_u64(st->scopes));
+    cli_json_set(o, "segments", json_integer(st->segments));
+    cli_json_set(o, "bytes_on_disk", cli_json_u64(st->bytes_on_disk));
+    cli_json_set(o, "index_bytes", cli_json_u64(st->index_bytes));
+    cli_json_set(o, "fsyncs", cli_json_u64(st->fsyncs));
+    cli_json_set(o, "appends", cli_json_u64(st->appends));
+    cli_json_set(o, "write_p50_us", cli_json_u64(st->write_p50_us));
+    cli_json_set(o, "write_p99_us", cli_json_u64(st->write_p99_us));
+    cli_json_set(o, "write_max_us", cli_json_u64(st->write_max_us));
+    cli_json_set(o, "failed", json_boolean(st->failed));
+    cli_json_set(o, "read_only", json_boolean(st->read_only));
+    cli_json_set(o, "open", open_report_json(r));
+    return o;
+}
+
+/* "12345 (12.1 KiB)" */
+static const char *with_size(char *buf, size_t cap, uint64_t bytes) {
+    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)bytes;
+    int u = 0;
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, cap, "%llu B", (unsigned long long)bytes);
+    else
+        snprintf(buf, cap, "%llu (%.1f %s)", (unsigned long long)bytes, v, units[u]);
+    return buf;
+}
+
+static void print_stats_table(const cli_ctx *c, const bp_id *uuid, const bp_stats *st,
+                              const bp_open_report *r) {
+    char id[37], b1[64], b2[64], b3[64];
+    bp_id_format(uuid, id);
+    printf("store            %s\n", c->dir);
+    printf("store uuid       %s\n", id);
+    printf("events           %llu\n", (unsigned long long)st->events);
+    printf("entities         %llu\n", (unsigned long long)st->entities);
+    printf("scopes           %llu\n", (unsigned long long)st->scopes);
+    printf("segments         %u\n", st->segments);
+    printf("bytes on disk    %s\n", with_size(b1, sizeof b1, st->bytes_on_disk));
+    printf("index memory     %s\n", with_size(b2, sizeof b2, st->index_bytes));
+    printf("open             %s, %u segment(s), %u footer(s) used, %llu frame(s) scanned, %s in "
+           "%llu us\n",
+           r->checkpoint_used ? "checkpoint used" : "no checkpoint", r->segments, r->footers_used,
+           (unsigned long long)r->frames_scanned, with_size(b3, sizeof b3, r->bytes_scanned),
+           (unsigned long long)r->duration_us);
+    if (!r->checkpoint_used && r->checkpoint_note[0])
+        printf("checkpoint       not used: %s\n", r->checkpoint_note);
+    if (r->bytes_cut || r->frames_cut)
+        printf("torn tail        %llu byte(s), %llu frame(s) ignored\n",
+               (unsigned long long)r->bytes_cut, (unsigned long long)r->frames_cut);
+}
+
+int cmd_stats(cli_ctx *c, int argc, char **argv) {
+    static const cli_option opts[] = {{"json", false}, {NULL, false}};
+    cli_args a = {c, argc, argv, 0, false};
+    cli_arg arg;
+    bool as_json = false;
+    int r;
+    while ((r = cli_next_arg(&a, opts, &arg)) > 0) {
+        if (!arg.name) return cli_fail(c, CLI_EUSAGE, "'%s': unexpected argument", arg.value);
+        as_json = true;
+    }
+    if (r < 0) return CLI_EUSAGE;
+    bp_store *s;
+    int code = cli_open_read(c, &s);
+    if (code != CLI_OK) return code;
+    bp_stats st;
+    bp_open_report rep;
+    bp_id uuid;
+    bp_status rc = bp_store_stats(s, &st);
+    bp_store_open_report(s, &rep);
+    bp_store_uuid(s, uuid.b);
+    if (rc)
+        code = cli_fail_status(c, rc);
+    else if (as_json)
+        cli_print_json(stats_json(c, &uuid, &st, &rep));
+    else
+        print_stats_table(c, &uuid, &st, &rep);
+    return cli_close(c, s, code);
+}
+
+/* -------------------------------------------------------------------- dump */
+
+int cmd_dump(cli_ctx *c, int argc, char **argv) {
+    static const cli_option opts[] = {{"payloads", false}, {NULL, false}};
+    cli_args a = {c, argc, argv, 0, false};
+    cli_arg arg;
+    bool payloads = false;
+    int r;
+    while ((r = cli_next_arg(&a, opts, &arg)) > 0) {
+        if (!arg.name) return cli_fail(c, CLI_EUSAGE, "'%s': unexpected argument", arg.value);
+        payloads = true;
+    }
+    if (r < 0) return CLI_EUSAGE;
+    if (cli_check_dir(c) != CLI_OK) return CLI_EUSAGE;
+    return cli_dump_segments(c->dir, payloads);
+}

@@ -1,0 +1,185 @@
+/* batpak — command-line tool over libbatpak: global options, dispatch, usage. */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_DIR "./batpak-data"
+
+typedef struct cli_command {
+    const char *name;
+    cli_command_fn run;
+    const char *usage; /* "batpak <usage>" lines, then what it does */
+} cli_command;
+
+static const cli_command COMMANDS[] = {
+    {"init", cmd_init,
+     "init\n"
+     "    Create the store in DIR (a no-op when it exists). Prints\n"
+     "    {\"dir\",\"store_uuid\",\"created\"}.\n"},
+    {"append", cmd_append,
+     "append ENTITY SCOPE KIND [JSON] [--expect-clock N] [--idempotency-key K] [--no-sync]\n"
+     "append --batch FILE|-\n"
+     "    Append one event; the payload is JSON from the argument or, when absent, from\n"
+     "    stdin, stored as MessagePack. KIND is 0x1001 or 4097. Prints the receipt\n"
+     "    "
+     "{\"event_id\",\"global_seq\",\"clock\",\"hlc\",\"event_hash\",\"durable\",\"replayed\"}.\n"
+     "    --batch: NDJSON lines {\"entity\",\"scope\",\"kind\",\"payload\"} with optional\n"
+     "    \"expect_clock\" and \"idempotency_key\", appended as one atomic batch; prints one\n"
+     "    receipt per line. A bad line writes nothing.\n"},
+    {"get", cmd_get,
+     "get EVENT_ID\n"
+     "    Print one event as JSON.\n"},
+    {"stream", cmd_stream,
+     "stream ENTITY [--limit N] [--after POS]\n"
+     "    Print an entity's events in clock order, one JSON object per line.\n"
+     "    Exit 2 when the entity has no events.\n"},
+    {"query", cmd_query,
+     "query [FILTERS]\n"
+     "    Print the events matching the filters in global_seq order (NDJSON).\n"},
+    {"tail", cmd_tail,
+     "tail [-f] [--interval MS] [FILTERS]\n"
+     "    Print the last --limit (default 10) matching events; with -f keep polling\n"
+     "    (every --interval ms, default 200) and print new events as they arrive.\n"
+     "    Polling opens the store briefly only when its segment files change.\n"},
+    {"verify", cmd_verify,
+     "verify\n"
+     "    Check every CRC, event hash and entity chain. Prints the report as JSON;\n"
+     "    exit 0 when clean, 4 when problems were found.\n"},
+    {"stats", cmd_stats,
+     "stats [--json]\n"
+     "    Counts and sizes of the store, and what its open found.\n"},
+    {"dump", cmd_dump,
+     "dump [--payloads]\n"
+     "    Frame-by-frame NDJSON dump of STORE, index.ckpt and every segment, read from\n"
+     "    the files as doc/FORMAT.md describes (works on a damaged store; takes no lock).\n"},
+    {"demo", cmd_demo,
+     "demo\n"
+     "    Run a small bank example on DIR: appends with CAS, an idempotent retry, an\n"
+     "    atomic transfer batch, a projection, a paged cursor and verify. Re-runnable.\n"},
+    {NULL, NULL, NULL},
+};
+
+static const char FILTERS_HELP[] =
+    "Filters (query, tail):\n"
+    "  --entity E  --entity-prefix P  --scope S  --kind K (repeatable)  --category C\n"
+    "  --from-seq N  --to-seq N  --since T  --until T  --limit N  --after POS\n"
+    "  T is RFC 3339 (2026-01-02T03:04:05Z, 2026-01-02T05:04:05.250+02:00, 2026-01-02)\n"
+    "  or Unix milliseconds; --after resumes a listing after the global_seq POS.\n";
+
+static const char GLOBAL_HELP[] =
+    "Global options:\n"
+    "  --dir DIR    store directory (default: $BATPAK_DIR, else " DEFAULT_DIR ")\n"
+    "  --help       this text; 'batpak help COMMAND' for one command\n"
+    "  --version    print the version\n"
+    "Exit codes: 0 ok, 1 usage or invalid input, 2 not found, 3 denied or CAS conflict,\n"
+    "            4 corruption found, 5 I/O error or store locked.\n";
+
+static void print_usage(FILE *out) {
+    fputs("usage: batpak [--dir DIR] COMMAND [ARGS]\n\nCommands:\n", out);
+    for (const cli_command *c = COMMANDS; c->name; c++) {
+        const char *line = c->usage;
+        while (*line) { /* the "batpak ..." lines, up to the indented description */
+            const char *end = strchr(line, '\n');
+            if (line[0] == ' ') break;
+            fprintf(out, "  batpak %.*s\n", (int)(end - line), line);
+            line = end + 1;
+        }
+    }
+    fprintf(out, "\n%s\n%s", FILTERS_HELP, GLOBAL_HELP);
+}
+
+static void print_command_usage(const cli_command *c) {
+    const char *line = c->usage;
+    while (*line) {
+        const char *end = strchr(line, '\n');
+        fprintf(stdout, "%s%.*s\n", line[0] == ' ' ? "" : "usage: batpak [--dir DIR] ",
+                (int)(end - line), line);
+        line = end + 1;
+    }
+    if (!strcmp(c->name, "query") || !strcmp(c->name, "tail"))
+        fprintf(stdout, "\n%s", FILTERS_HELP);
+}
+
+static const cli_command *find_command(const char *name) {
+    for (const cli_command *c = COMMANDS; c->name; c++)
+        if (!strcmp(c->name, name)) return c;
+    return NULL;
+}
+
+/* True when the command's arguments ask for help (before any "--"). */
+static bool wants_help(int argc, char **argv) {
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--")) return false;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return true;
+    }
+    return false;
+}
+
+static int print_version(void) {
+    printf("batpak %s (libbatpak %s)\n", BP_VERSION_STRING, bp_version());
+    return cli_finish_output(NULL, CLI_OK);
+}
+
+static int run_help(cli_ctx *ctx, int argc, char **argv) {
+    ctx->cmd = "help";
+    if (argc == 0) {
+        print_usage(stdout);
+        return cli_finish_output(ctx, CLI_OK);
+    }
+    if (argc > 1) return cli_fail(ctx, CLI_EUSAGE, "takes at most one command name");
+    const cli_command *c = find_command(argv[0]);
+    if (!c)
+        return cli_fail(ctx, CLI_EUSAGE, "'%s': no such command (try 'batpak --help')", argv[0]);
+    print_command_usage(c);
+    return cli_finish_output(ctx, CLI_OK);
+}
+
+/* Global options before the command. Returns -1 to go on, else an exit code. */
+static int parse_global(cli_ctx *ctx, int argc, char **argv, int *i) {
+    for (; *i < argc && argv[*i][0] == '-'; (*i)++) {
+        const char *a = argv[*i];
+        if (!strcmp(a, "--")) {
+            (*i)++;
+            break;
+        }
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            print_usage(stdout);
+            return cli_finish_output(ctx, CLI_OK);
+        }
+        if (!strcmp(a, "--version") || !strcmp(a, "-V")) return print_version();
+        if (!strncmp(a, "--dir=", 6)) {
+            ctx->dir = a + 6;
+        } else if (!strcmp(a, "--dir")) {
+            if (*i + 1 >= argc) return cli_fail(ctx, CLI_EUSAGE, "--dir: needs a value");
+            ctx->dir = argv[++*i];
+        } else {
+            return cli_fail(ctx, CLI_EUSAGE, "%s: unknown option (try 'batpak --help')", a);
+        }
+    }
+    return -1;
+}
+
+int main(int argc, char **argv) {
+    const char *env = getenv("BATPAK_DIR");
+    cli_ctx ctx = {env && *env ? env : DEFAULT_DIR, NULL};
+    int i = 1;
+    int code = parse_global(&ctx, argc, argv, &i);
+    if (code >= 0) return code;
+    if (i >= argc) return cli_fail(&ctx, CLI_EUSAGE, "missing command (try 'batpak --help')");
+    const char *name = argv[i];
+    int cmd_argc = argc - i - 1;
+    char **cmd_argv = argv + i + 1;
+    if (!strcmp(name, "help")) return run_help(&ctx, cmd_argc, cmd_argv);
+    if (!strcmp(name, "version")) return print_version();
+    const cli_command *c = find_command(name);
+    ctx.cmd = name;
+    if (!c) return cli_fail(&ctx, CLI_EUSAGE, "unknown command (try 'batpak --help')");
+    if (wants_help(cmd_argc, cmd_argv)) {
+        print_command_usage(c);
+        return cli_finish_output(&ctx, CLI_OK);
+    }
+    code = c->run(&ctx, cmd_argc, cmd_argv);
+    return cli_finish_output(&ctx, code);
+}

@@ -1,0 +1,273 @@
+/* Shared plumbing of the CLI: error lines and exit codes, argument walking,
+ * number parsing, opening stores, reading input. */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ errors */
+
+int cli_exit_code(bp_status rc) {
+    switch (rc) {
+    case BP_OK:
+    case BP_DONE:
+        return CLI_OK;
+    case BP_EINVAL:
+    case BP_ETOOBIG:
+        return CLI_EUSAGE;
+    case BP_ENOTFOUND:
+        return CLI_ENOTFOUND;
+    case BP_ECONFLICT:
+    case BP_EDENIED:
+        return CLI_EDENIED;
+    case BP_ECORRUPT:
+    case BP_EVERSION:
+        return CLI_ECORRUPT;
+    default:
+        return CLI_EIO;
+    }
+}
+
+/* Write s to stderr with control characters escaped, so an error is one line. */
+static void put_escaped(const char *s) {
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            fprintf(stderr, "\\x%02x", *p);
+        else
+            fputc(*p, stderr);
+    }
+}
+
+int cli_fail(const cli_ctx *c, int code, const char *fmt, ...) {
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fflush(stdout); /* keep the order of output and error when both go to one file */
+    fputs("batpak: ", stderr);
+    if (c && c->cmd) {
+        put_escaped(c->cmd);
+        fputs(": ", stderr);
+    }
+    put_escaped(msg);
+    fputc('\n', stderr);
+    return code;
+}
+
+int cli_fail_status(const cli_ctx *c, bp_status rc) {
+    const char *msg = bp_last_error();
+    return cli_fail(c, cli_exit_code(rc), "%s", msg && *msg ? msg : bp_strerror(rc));
+}
+
+_Noreturn void cli_oom(void) {
+    fputs("batpak: out of memory\n", stderr);
+    exit(CLI_EIO);
+}
+
+int cli_finish_output(const cli_ctx *c, int code) {
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        if (code == CLI_OK) return cli_fail(c, CLI_EIO, "writing output: %s", strerror(errno));
+    }
+    return code;
+}
+
+/* --------------------------------------------------------------- arguments */
+
+static const cli_option *find_option(const cli_option *opts, const char *name, size_t len) {
+    for (; opts && opts->name; opts++)
+        if (strlen(opts->name) == len && memcmp(opts->name, name, len) == 0) return opts;
+    return NULL;
+}
+
+/* Take the value of an option: after '=' in the same argument, else the next argument. */
+static int take_value(cli_args *a, const char *arg, const char *eq, const cli_option *o,
+                      cli_arg *out) {
+    if (!o->has_value) {
+        if (eq) return cli_fail(a->ctx, -1, "%s: takes no value", arg);
+        out->value = NULL;
+        return 1;
+    }
+    if (eq) {
+        out->value = eq + 1;
+        return 1;
+    }
+    if (a->next >= a->argc) return cli_fail(a->ctx, -1, "%s: needs a value", arg);
+    out->value = a->argv[a->next++];
+    return 1;
+}
+
+int cli_next_arg(cli_args *a, const cli_option *opts, cli_arg *out) {
+    static const cli_option dir_option[] = {{"dir", true}, {NULL, false}};
+    for (;;) {
+        if (a->next >= a->argc) return 0;
+        const char *arg = a->argv[a->next++];
+        out->name = NULL;
+        out->value = arg;
+        if (a->options_done || arg[0] != '-' || arg[1] == '\0') return 1; /* "-" is stdin */
+        if (strcmp(arg, "--") == 0) {
+            a->options_done = true;
+            continue;
+        }
+        bool is_long = arg[1] == '-';
+        const char *name = arg + (is_long ? 2 : 1);
+        const char *eq = is_long ? strchr(name, '=') : NULL;
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        const cli_option *o = find_option(opts, name, len);
+        if (!is_long && len != 1) o = NULL; /* short options are single letters */
+        if (!o && is_long && (o = find_option(dir_option, name, len))) {
+            if (take_value(a, arg, eq, o, out) < 0) return -1;
+            a->ctx->dir = out->value;
+            continue;
+        }
+        if (!o)
+            return cli_fail(a->ctx, -1, "%s: unknown option (see 'batpak help %s')", arg,
+                            a->ctx->cmd);
+        out->name = o->name;
+        return take_value(a, arg, eq, o, out);
+    }
+}
+
+bool cli_arg_is(const cli_arg *arg, const char *name) {
+    return arg->name && strcmp(arg->name, name) == 0;
+}
+
+/* ----------------------------------------------------------------- numbers */
+
+static int digit_value(char ch, unsigned base) {
+    int d = -1;
+    if (ch >= '0' && ch <= '9')
+        d = ch - '0';
+    else if (ch >= 'a' && ch <= 'f')
+        d = ch - 'a' + 10;
+    else if (ch >= 'A' && ch <= 'F')
+        d = ch - 'A' + 10;
+    return d >= 0 && (unsigned)d < base ? d : -1;
+}
+
+bool cli_parse_u64(const char *text, uint64_t max, uint64_t *out) {
+    if (!text) return false;
+    unsigned base = 10;
+    const char *p = text;
+    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+        base = 16;
+        p += 2;
+    }
+    if (!*p) return false;
+    uint64_t v = 0;
+    for (; *p; p++) {
+        int d = digit_value(*p, base);
+        if (d < 0) return false;
+        if (v > (UINT64_MAX - (uint64_t)d) / base) return false;
+        v = v * base + (uint64_t)d;
+    }
+    if (v > max) return false;
+    *out = v;
+    return true;
+}
+
+int cli_parse_number(const cli_ctx *c, const char *what, const char *text, uint64_t max,
+                     uint64_t *out) {
+    if (cli_parse_u64(text, max, out)) return CLI_OK;
+    return cli_fail(c, CLI_EUSAGE, "%s: '%s' is not a number in 0..%llu", what, text,
+                    (unsigned long long)max);
+}
+
+int cli_parse_kind(const cli_ctx *c, const char *text, uint16_t *out) {
+    uint64_t v;
+    if (!cli_parse_u64(text, 0xFFFF, &v))
+        return cli_fail(c, CLI_EUSAGE, "kind: '%s' is not a number in 0..0xFFFF (e.g. 0x1001)",
+                        text);
+    *out = (uint16_t)v;
+    return CLI_OK;
+}
+
+/* ------------------------------------------------------------------ stores */
+
+int cli_check_dir(const cli_ctx *c) {
+    if (!*c->dir) return cli_fail(c, CLI_EUSAGE, "--dir: is empty");
+    return CLI_OK;
+}
+
+int cli_open_read(const cli_ctx *c, bp_store **out) {
+    if (cli_check_dir(c)) return CLI_EUSAGE;
+    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    o.create = false;
+    o.read_only = true;
+    o.no_open_event = true;
+    bp_status rc = bp_store_open(out, c->dir, &o);
+    return rc ? cli_fail_status(c, rc) : CLI_OK;
+}
+
+int cli_open_write(const cli_ctx *c, bp_store **out) {
+    if (cli_check_dir(c)) return CLI_EUSAGE;
+    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    bp_status rc = bp_store_open(out, c->dir, &o);
+    return rc ? cli_fail_status(c, rc) : CLI_OK;
+}
+
+int cli_close(const cli_ctx *c, bp_store *s, int code) {
+    bp_status rc = bp_store_close(s);
+    if (rc && code == CLI_OK) return cli_fail_status(c, rc);
+    return code;
+}
+
+/* ------------------------------------------------------------------- input */
+
+int cli_read_input(const cli_ctx *c, const char *path, size_t max, char **data, size_t *len) {
+    bool is_stdin = strcmp(path, "-") == 0;
+    FILE *f = is_stdin ? stdin : fopen(path, "rb");
+    if (!f) return cli_fail(c, CLI_EUSAGE, "%s: %s", path, strerror(errno));
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap + 1);
+    if (!buf) cli_oom();
+    int code = CLI_OK;
+    for (;;) {
+        if (n == cap) {
+            if (cap > max) break;
+            cap *= 2;
+            buf = realloc(buf, cap + 1);
+            if (!buf) cli_oom();
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) break;
+    }
+    if (ferror(f))
+        code = cli_fail(c, CLI_EIO, "reading %s: %s", is_stdin ? "stdin" : path, strerror(errno));
+    else if (n > max)
+        code = cli_fail(c, CLI_EUSAGE, "%s: input larger than %zu bytes", is_stdin ? "stdin" : path,
+                        max);
+    if (!is_stdin) fclose(f);
+    if (code != CLI_OK) {
+        free(buf);
+        return code;
+    }
+    buf[n] = '\0';
+    *data = buf;
+    *len = n;
+    return CLI_OK;
+}
+
+int cli_check_coord(const cli_ctx *c, const char *prefix, const char *entity, const char *scope) {
+    bp_status rc = bp_coord_validate("entity", entity);
+    if (!rc) rc = bp_coord_validate("scope", scope);
+    if (rc) return cli_fail(c, CLI_EUSAGE, "%s%s", prefix, bp_last_error());
+    if (strncmp(entity, BP_RESERVED_PREFIX, strlen(BP_RESERVED_PREFIX)) == 0)
+        return cli_fail(c, CLI_EUSAGE, "%sentity '%s': the prefix '%s' is reserved for the library",
+                        prefix, entity, BP_RESERVED_PREFIX);
+    return CLI_OK;
+}
+
+int cli_no_arguments(cli_ctx *c, int argc, char **argv) {
+    static const cli_option none[] = {{NULL, false}};
+    cli_args a = {c, argc, argv, 0, false};
+    cli_arg arg;
+    int r = cli_next_arg(&a, none, &arg);
+    if (r < 0) return CLI_EUSAGE;
+    if (r > 0) return cli_fail(c, CLI_EUSAGE, "'%s': unexpected argument", arg.value);
+    return CLI_OK;
+}

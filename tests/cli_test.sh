@@ -1,0 +1,503 @@
+#!/usr/bin/env bash
+# End-to-end test of the `batpak` command-line tool (SPEC §8).
+#   usage: cli_test.sh PATH/TO/batpak SCRATCH_DIR
+# Exercises every command and every exit code; fails (exit 1) on any mismatch.
+# Plain bash + grep/sed; flock(1), dd and date from util-linux/coreutils.
+set -u
+
+if [ $# -ne 2 ]; then
+    echo "usage: $0 PATH/TO/batpak SCRATCH_DIR" >&2
+    exit 1
+fi
+BIN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+SCRATCH=$2
+rm -rf "$SCRATCH"
+mkdir -p "$SCRATCH" || exit 1
+SCRATCH=$(cd "$SCRATCH" && pwd)
+cd "$SCRATCH" || exit 1
+unset BATPAK_DIR
+
+OUT=$SCRATCH/stdout
+ERR=$SCRATCH/stderr
+S=$SCRATCH/store # the main store of this test
+failures=0
+code=0
+what=""
+
+fail() {
+    echo "FAIL: $what: $*" >&2
+    echo "  stdout: $(head -c 600 "$OUT")" >&2
+    echo "  stderr: $(head -c 600 "$ERR")" >&2
+    failures=$((failures + 1))
+}
+
+# run ARGS...: run batpak with stdin from /dev/null; sets $code, $OUT, $ERR.
+run() {
+    what="batpak $*"
+    "$BIN" "$@" >"$OUT" 2>"$ERR" </dev/null
+    code=$?
+}
+
+# run_stdin FILE ARGS...: as run, with stdin from FILE.
+run_stdin() {
+    local input=$1
+    shift
+    what="batpak $* < $(basename "$input")"
+    "$BIN" "$@" >"$OUT" 2>"$ERR" <"$input"
+    code=$?
+}
+
+# The exit code must be $1; an error exit prints exactly one line "batpak: ..." on
+# stderr, a success prints nothing there.
+check_exit() {
+    if [ "$code" -ne "$1" ]; then
+        fail "exit $code, want $1"
+        return
+    fi
+    local lines
+    lines=$(grep -c '' "$ERR")
+    if [ "$1" -eq 0 ]; then
+        [ "$lines" -eq 0 ] || fail "stderr not empty on success"
+    else
+        [ "$lines" -eq 1 ] || fail "$lines stderr lines, want exactly 1"
+        grep -q '^batpak: ' "$ERR" || fail "stderr line does not start with 'batpak: '"
+    fi
+}
+
+# expect CODE ARGS...: run and check the exit code.
+expect() {
+    local want=$1
+    shift
+    run "$@"
+    check_exit "$want"
+}
+
+expect_stdin() {
+    local want=$1 input=$2
+    shift 2
+    run_stdin "$input" "$@"
+    check_exit "$want"
+}
+
+out_has() { grep -qE -- "$1" "$OUT" || fail "stdout lacks /$1/"; }
+out_lacks() { ! grep -qE -- "$1" "$OUT" || fail "stdout has /$1/"; }
+err_has() { grep -qF -- "$1" "$ERR" || fail "stderr lacks '$1'"; }
+out_lines() {
+    local n
+    n=$(grep -c '' "$OUT")
+    [ "$n" -eq "$1" ] || fail "$n stdout lines, want $1"
+}
+# field NAME: the value of "NAME" in the first line of stdout (string or number).
+field() { head -n 1 "$OUT" | sed -n "s/.*\"$1\":\"\{0,1\}\([^\",}]*\).*/\1/p"; }
+# events DIR: number of events in the store (every event, system ones too).
+events() { "$BIN" --dir "$1" query 2>/dev/null | grep -c ''; }
+
+HEX64='[0-9a-f]{64}'
+UUID='[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}'
+RECEIPT="^\{\"event_id\":\"$UUID\",\"global_seq\":[0-9]+,\"clock\":[0-9]+,\"hlc\":[0-9]+,\"event_hash\":\"$HEX64\",\"durable\":(true|false),\"replayed\":(true|false)\}$"
+
+# ------------------------------------------------------------ help, usage
+expect 0 --help
+out_has '^usage: batpak \[--dir DIR\] COMMAND'
+out_has 'batpak append ENTITY SCOPE KIND'
+expect 0 help
+out_has '^usage: batpak'
+expect 0 help query
+out_has '^usage: batpak \[--dir DIR\] query'
+out_has -- '--entity-prefix'
+expect 0 append --help
+out_has '^usage: batpak \[--dir DIR\] append'
+expect 0 --version
+out_has '^batpak [0-9]+\.[0-9]+\.[0-9]+'
+expect 0 version
+expect 1
+err_has "missing command"
+expect 1 frobnicate
+err_has "batpak: frobnicate: unknown command"
+expect 1 --frobnicate
+expect 1 --dir
+expect 1 help frobnicate
+expect 1 --dir "" init
+err_has "empty"
+
+# -------------------------------------------------- no store: exit 2
+expect 2 --dir "$SCRATCH/none" query
+err_has "batpak: query: "
+expect 2 --dir "$SCRATCH/none" get 01020304-0506-7708-890a-0b0c0d0e0f10
+expect 2 --dir "$SCRATCH/none" stream acct:1
+expect 2 --dir "$SCRATCH/none" tail
+expect 2 --dir "$SCRATCH/none" verify
+expect 2 --dir "$SCRATCH/none" stats
+expect 2 --dir "$SCRATCH/none" dump
+[ ! -e "$SCRATCH/none" ] || { what="read commands"; fail "a read command created the store"; }
+
+# ------------------------------------------------------------------ init
+expect 0 --dir "$S" init
+out_has "^\{\"dir\":\"$S\",\"store_uuid\":\"[0-9a-f-]{36}\",\"created\":true\}$"
+uuid=$(field store_uuid)
+expect 0 --dir="$S" init
+out_has '"created":false'
+[ "$(field store_uuid)" = "$uuid" ] || fail "store_uuid changed on the second init"
+expect 0 init --dir "$SCRATCH/optdir" # --dir after the command works too
+[ -f "$SCRATCH/optdir/STORE" ] || fail "init --dir DIR did not create DIR/STORE"
+BATPAK_DIR="$SCRATCH/envdir" "$BIN" init >"$OUT" 2>"$ERR"
+code=$?
+what="BATPAK_DIR=envdir batpak init"
+check_exit 0
+[ -f "$SCRATCH/envdir/STORE" ] || fail "\$BATPAK_DIR was not used"
+mkdir -p "$SCRATCH/cwd" && (cd "$SCRATCH/cwd" && "$BIN" init >/dev/null 2>&1)
+what="batpak init (default dir)"
+[ -f "$SCRATCH/cwd/batpak-data/STORE" ] || fail "default ./batpak-data was not used"
+echo "not a directory" >"$SCRATCH/afile"
+expect 5 --dir "$SCRATCH/afile" init
+
+# ---------------------------------------------------------------- append
+expect 0 --dir "$S" append acct:1 bank 0x1001 '{"amount":100}'
+out_has "$RECEIPT"
+out_has '"clock":1,'
+out_has '"durable":true,"replayed":false'
+id1=$(field event_id)
+seq1=$(field global_seq)
+hlc1=$(field hlc)
+expect 0 --dir "$S" append acct:1 bank 4098 '{"amount":-30,"memo":"fee","tags":["a",1,2.5,true,null]}'
+out_has '"clock":2,'
+printf '{"amount": 7}\n' >"$SCRATCH/payload.json"
+expect_stdin 0 "$SCRATCH/payload.json" --dir "$S" append acct:1 bank 0x1002
+out_has '"clock":3,'
+
+# CAS: the right expectation passes, a stale one is a conflict (3) and writes nothing
+expect 0 --dir "$S" append acct:1 bank 0x1002 '{"amount":1}' --expect-clock 3
+out_has '"clock":4,'
+expect 3 --dir "$S" append acct:1 bank 0x1002 '{"amount":1}' --expect-clock 3
+err_has "batpak: append: "
+expect 0 --dir "$S" stream acct:1
+out_lines 4
+expect 0 --dir "$S" append acct:2 bank 0x1001 '{}' --expect-clock 0
+out_has '"clock":1,'
+
+# idempotency: the retry returns the original receipt, replayed
+expect 0 --dir "$S" append acct:2 bank 0x1002 '{"amount":5}' --idempotency-key pay-1
+out_has '"replayed":false'
+idem_id=$(field event_id)
+expect 0 --dir "$S" append acct:2 bank 0x1002 '{"amount":5}' --idempotency-key pay-1
+out_has '"replayed":true'
+[ "$(field event_id)" = "$idem_id" ] || fail "a replay returned another event id"
+expect 3 --dir "$S" append acct:3 bank 0x1002 '{}' --idempotency-key pay-1 # key of another entity
+
+# --no-sync: the receipt says it is not durable yet
+expect 0 --dir "$S" append acct:2 bank 0x1002 '{"amount":2}' --no-sync
+out_has '"durable":false'
+
+# invalid input: exit 1, nothing written (not even an open event)
+before=$(events "$S")
+expect 1 --dir "$S" append acct:1 bank 0x10000 '{}'
+err_has "kind"
+expect 1 --dir "$S" append acct:1 bank 65536 '{}'
+expect 1 --dir "$S" append acct:1 bank 12abc '{}'
+expect 1 --dir "$S" append acct:1 bank 0x '{}'
+expect 1 --dir "$S" append acct:1 bank '' '{}'
+expect 1 --dir "$S" append acct:1 bank ' 1' '{}'
+expect 1 --dir "$S" append acct:1 bank 0x0001 '{}'
+err_has "reserved"
+expect 1 --dir "$S" append acct:1 bank 0xD001 '{}'
+expect 1 --dir "$S" append '' bank 0x1001 '{}'
+err_has "entity"
+expect 1 --dir "$S" append acct:1 '' 0x1001 '{}'
+err_has "scope"
+expect 1 --dir "$S" append "$(printf 'e%.0s' {1..256})" bank 0x1001 '{}'
+expect 1 --dir "$S" append batpak:mine bank 0x1001 '{}'
+err_has "reserved"
+expect 1 --dir "$S" append acct:1 bank 0x1001 '{"amount":'
+err_has "invalid JSON"
+expect 1 --dir "$S" append acct:1 bank 0x1001 '{"a":1,"a":2}'
+expect 1 --dir "$S" append acct:1 bank 0x1001 '{"a":1} trailing'
+expect 1 --dir "$S" append acct:1 bank 0x1001 ''
+expect 1 --dir "$S" append acct:1 bank 0x1001 '99999999999999999999999'
+expect 1 --dir "$S" append acct:1 bank 0x1001 # empty stdin
+expect 1 --dir "$S" append acct:1 bank
+expect 1 --dir "$S" append acct:1 bank 0x1001 '{}' extra
+expect 1 --dir "$S" append acct:1 bank 0x1001 '{}' --bogus
+err_has "--bogus"
+expect 1 --dir "$S" append acct:1 bank 0x1001 '{}' --expect-clock abc
+expect 1 --dir "$S" append acct:1 bank 0x1001 '{}' --expect-clock
+expect 1 --dir "$S" append acct:1 bank 0x1001 '{}' --idempotency-key ''
+expect 1 --dir "$S" append acct:1 bank 0x1001 '{}' --idempotency-key "$(printf 'k%.0s' {1..256})"
+expect 1 --dir "$S" append acct:1 bank 0x1001 '{}' --no-sync=yes
+{
+    printf '"'
+    head -c 16777300 /dev/zero | tr '\0' a
+    printf '"'
+} >"$SCRATCH/big.json"
+expect_stdin 1 "$SCRATCH/big.json" --dir "$S" append acct:1 bank 0x1001
+err_has "limit"
+what="invalid appends"
+[ "$(events "$S")" -eq "$before" ] || fail "invalid input wrote events ($before -> $(events "$S"))"
+
+# ----------------------------------------------------------------- batch
+cat >"$SCRATCH/batch.ndjson" <<'EOF'
+{"entity":"order:1","scope":"shop","kind":"0x2001","payload":{"total":5},"idempotency_key":"b-1"}
+
+{"entity":"order:2","scope":"shop","kind":8193,"payload":[1,2],"expect_clock":0,"idempotency_key":"b-2"}
+{"entity":"order:1","scope":"shop","kind":"0x2002","payload":null,"expect_clock":1,"idempotency_key":"b-3"}
+EOF
+expect 0 --dir "$S" append --batch "$SCRATCH/batch.ndjson"
+out_lines 3
+grep -qvE "$RECEIPT" "$OUT" && fail "a batch output line is not a receipt"
+out_has '"replayed":false'
+expect 0 --dir "$S" append --batch "$SCRATCH/batch.ndjson" # every key committed: replayed
+out_lines 3
+out_lacks '"replayed":false'
+expect 0 --dir "$S" stream order:1
+out_lines 2
+printf '%s\n' '{"entity":"order:3","scope":"shop","kind":"0x2001","payload":{}}' >"$SCRATCH/one.ndjson"
+expect_stdin 0 "$SCRATCH/one.ndjson" --dir "$S" append --batch -
+out_lines 1
+
+before=$(events "$S")
+bad_batch() { # bad_batch LINE2 MESSAGE: line 2 is bad; exit 1 names it, nothing written
+    printf '%s\n%s\n' '{"entity":"order:9","scope":"shop","kind":"0x2001","payload":{}}' "$1" >"$SCRATCH/bad.ndjson"
+    expect 1 --dir "$S" append --batch "$SCRATCH/bad.ndjson"
+    err_has "line 2"
+    err_has "$2"
+}
+bad_batch 'garbage' "invalid JSON"
+bad_batch '[1,2]' "not a JSON object"
+bad_batch '"text"' "not a JSON object"
+bad_batch '{"entity":"order:9","scope":"shop","kind":"0x2001"}' '"payload"'
+bad_batch '{"entity":"order:9","kind":"0x2001","payload":1}' '"scope"'
+bad_batch '{"entity":5,"scope":"s","kind":"0x2001","payload":1}' '"entity"'
+bad_batch '{"entity":"order:9","scope":"shop","kind":"nope","payload":1}' '"kind"'
+bad_batch '{"entity":"order:9","scope":"shop","kind":70000,"payload":1}' '"kind"'
+bad_batch '{"entity":"order:9","scope":"shop","kind":1,"payload":1}' "reserved"
+bad_batch '{"entity":"batpak:x","scope":"shop","kind":4097,"payload":1}' "reserved"
+bad_batch '{"entity":"order:9","scope":"shop","kind":4097,"payload":1,"extra":1}' '"extra"'
+bad_batch '{"entity":"order:9","scope":"shop","kind":4097,"payload":1,"expect_clock":-1}' "expect_clock"
+bad_batch '{"entity":"order:9","scope":"shop","kind":4097,"payload":1,"idempotency_key":7}' "idempotency_key"
+printf '%s\n' '{"entity":"a:1","scope":"s","kind":4097,"payload":1,"idempotency_key":"dup"}' \
+    '{"entity":"a:2","scope":"s","kind":4097,"payload":1,"idempotency_key":"dup"}' >"$SCRATCH/bad.ndjson"
+expect 1 --dir "$S" append --batch "$SCRATCH/bad.ndjson"
+err_has "twice"
+: >"$SCRATCH/empty.ndjson"
+expect 1 --dir "$S" append --batch "$SCRATCH/empty.ndjson"
+expect 1 --dir "$S" append --batch "$SCRATCH/no-such-file.ndjson"
+expect 1 --dir "$S" append --batch "$SCRATCH/one.ndjson" acct:1
+expect 1 --dir "$S" append --batch "$SCRATCH/one.ndjson" --no-sync
+expect 1 --dir "$S" append --batch
+what="invalid batches"
+[ "$(events "$S")" -eq "$before" ] || fail "an invalid batch wrote events"
+# a CAS conflict on the second item: exit 3 and the first item is not written either
+printf '%s\n' '{"entity":"order:7","scope":"shop","kind":4097,"payload":1}' \
+    '{"entity":"order:1","scope":"shop","kind":4097,"payload":1,"expect_clock":0}' >"$SCRATCH/cas.ndjson"
+expect 3 --dir "$S" append --batch "$SCRATCH/cas.ndjson"
+expect 2 --dir "$S" stream order:7
+
+# ------------------------------------------------------------------- get
+EVENT="^\{\"event_id\":\"$id1\",\"entity\":\"acct:1\",\"scope\":\"bank\",\"kind\":4097,\"global_seq\":$seq1,\"clock\":1,\"hlc\":$hlc1,\"prev_hash\":\"0{64}\",\"event_hash\":\"$HEX64\",\"correlation_id\":\"$id1\",\"causation_id\":null,\"payload\":\{\"amount\":100\}\}$"
+expect 0 --dir "$S" get "$id1"
+out_lines 1
+out_has "$EVENT"
+expect 0 --dir "$S" get "$(echo "$id1" | tr -d -)" # dashes are optional
+expect 2 --dir "$S" get 01020304-0506-7708-890a-0b0c0d0e0f10
+err_has "batpak: get: "
+expect 1 --dir "$S" get not-an-id
+expect 1 --dir "$S" get
+expect 1 --dir "$S" get "$id1" "$id1"
+
+# ---------------------------------------------------------------- stream
+expect 0 --dir "$S" stream acct:1
+out_lines 4
+[ "$(sed -n 's/.*"clock":\([0-9]*\),.*/\1/p' "$OUT" | tr '\n' ' ')" = "1 2 3 4 " ] || fail "clocks not 1 2 3 4"
+out_has '"payload":\{"amount":-30,"memo":"fee","tags":\["a",1,2\.5,true,null\]\}'
+out_has '"payload":\{"amount":7\}'
+hash1=$(sed -n '1s/.*"event_hash":"\([0-9a-f]*\)".*/\1/p' "$OUT")
+prev2=$(sed -n '2s/.*"prev_hash":"\([0-9a-f]*\)".*/\1/p' "$OUT")
+[ -n "$hash1" ] && [ "$hash1" = "$prev2" ] || fail "prev_hash of clock 2 is not the hash of clock 1"
+seq2=$(sed -n '2s/.*"global_seq":\([0-9]*\),.*/\1/p' "$OUT")
+expect 0 --dir "$S" stream acct:1 --limit 2
+out_lines 2
+expect 0 --dir "$S" stream acct:1 --after "$seq2"
+out_lines 2
+out_has '^.*"clock":3,'
+expect 2 --dir "$S" stream acct:none
+err_has "no events"
+expect 1 --dir "$S" stream ''
+expect 1 --dir "$S" stream
+expect 1 --dir "$S" stream acct:1 acct:2
+expect 1 --dir "$S" stream acct:1 --limit x
+
+# ----------------------------------------------------------------- query
+expect 0 --dir "$S" query
+total=$(grep -c '' "$OUT")
+out_has '"entity":"batpak:store","scope":"batpak:lifecycle","kind":1,'
+expect 0 --dir "$S" query --entity acct:1
+out_lines 4
+expect 0 --dir "$S" query --entity-prefix order:
+out_lines 4
+expect 0 --dir "$S" query --scope shop
+out_lines 4
+expect 0 --dir "$S" query --kind 0x1001
+out_lines 2
+expect 0 --dir "$S" query --kind 0x1001 --kind 0x2002
+out_lines 3
+expect 0 --dir "$S" query --category 2
+out_lines 4
+expect 0 --dir "$S" query --category 0
+out_has '"kind":1,'
+out_lacks '"kind":4097'
+expect 0 --dir "$S" query --from-seq "$seq1" --to-seq "$seq1"
+out_lines 1
+out_has "\"event_id\":\"$id1\""
+expect 0 --dir "$S" query --after "$seq1" --entity acct:1
+out_lines 3
+expect 0 --dir "$S" query --limit 2
+out_lines 2
+expect 0 --dir "$S" query --limit 0
+out_lines 0
+expect 0 --dir "$S" query --entity acct:none
+out_lines 0
+# time filters on the HLC wall clock, as Unix ms and as RFC 3339
+wall1=$((hlc1 >> 16))
+expect 0 --dir "$S" query --entity acct:1 --since "$wall1" --until "$wall1"
+out_has "\"event_id\":\"$id1\""
+expect 0 --dir "$S" query --entity acct:1 --until $((wall1 - 1))
+out_lines 0
+rfc=$(date -u -d "@$((wall1 / 1000))" +%Y-%m-%dT%H:%M:%S).$(printf '%03d' $((wall1 % 1000)))Z
+rfc_plus2=$(date -u -d "@$((wall1 / 1000 + 7200))" +%Y-%m-%dT%H:%M:%S).$(printf '%03d' $((wall1 % 1000)))+02:00
+expect 0 --dir "$S" query --entity acct:1 --since "$rfc" --until "$rfc_plus2"
+out_has "\"event_id\":\"$id1\""
+expect 0 --dir "$S" query --until 2001-01-01T00:00:00Z
+out_lines 0
+expect 0 --dir "$S" query --since 2001-01-01
+[ "$(grep -c '' "$OUT")" -eq "$total" ] || fail "--since 2001-01-01 did not list everything"
+expect 1 --dir "$S" query --since yesterday
+expect 1 --dir "$S" query --since 2026-02-30T00:00:00Z
+expect 1 --dir "$S" query --until 2026-01-02T03:04:05
+expect 1 --dir "$S" query --kind xyz
+expect 1 --dir "$S" query --kind 0x10000
+expect 1 --dir "$S" query --category 16
+expect 1 --dir "$S" query --from-seq -1
+expect 1 --dir "$S" query --limit
+expect 1 --dir "$S" query --after x
+expect 1 --dir "$S" query --entity ''
+expect 1 --dir "$S" query positional
+many_kinds=()
+for i in $(seq 1 65); do many_kinds+=(--kind "$i"); done
+expect 1 --dir "$S" query "${many_kinds[@]}"
+err_has "64"
+
+# ------------------------------------------------------------------ tail
+for i in $(seq 1 12); do "$BIN" --dir "$S" append feed:1 news 0x3001 "{\"n\":$i}" >/dev/null 2>&1; done
+expect 0 --dir "$S" tail
+out_lines 10
+tail -n 1 "$OUT" | grep -q '"payload":{"n":12}' || fail "tail: last line is not the newest event"
+expect 0 --dir "$S" tail --entity feed:1 --limit 3
+out_lines 3
+head -n 1 "$OUT" | grep -q '"payload":{"n":10}' || fail "tail --limit 3: oldest line is not n=10"
+expect 0 --dir "$S" tail --entity acct:none
+out_lines 0
+expect 1 --dir "$S" tail --interval 1
+expect 1 --dir "$S" tail positional
+# tail -f prints events appended after it started
+what="tail -f"
+"$BIN" --dir "$S" tail -f --entity feed:2 --interval 50 >"$SCRATCH/follow.out" 2>"$SCRATCH/follow.err" &
+follower=$!
+sleep 0.5
+for i in 1 2 3; do
+    for attempt in 1 2 3 4 5; do # the follower holds the lock for a moment when it reads
+        "$BIN" --dir "$S" append feed:2 news 0x3001 "{\"f\":$i}" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    sleep 0.3
+done
+for wait_round in $(seq 1 30); do
+    [ "$(grep -c '' "$SCRATCH/follow.out")" -ge 3 ] && break
+    sleep 0.1
+done
+kill "$follower" 2>/dev/null
+wait "$follower" 2>/dev/null
+[ "$(grep -c '"entity":"feed:2"' "$SCRATCH/follow.out")" -eq 3 ] || fail "tail -f saw $(grep -c '' "$SCRATCH/follow.out") events, want 3"
+grep -q '"payload":{"f":3}' "$SCRATCH/follow.out" || fail "tail -f missed the last event"
+[ ! -s "$SCRATCH/follow.err" ] || fail "tail -f wrote to stderr: $(cat "$SCRATCH/follow.err")"
+
+# ---------------------------------------------------------------- verify
+expect 0 --dir "$S" verify
+out_has '^\{"clean":true,"segments":[0-9]+,"frames":[0-9]+,"events":[0-9]+,"entities":[0-9]+,"problems":0,"first_problem":null\}$'
+expect 1 --dir "$S" verify extra
+
+# ----------------------------------------------------------------- stats
+expect 0 --dir "$S" stats
+out_has '^events +[0-9]+'
+out_has '^segments +[0-9]+'
+expect 0 --dir "$S" stats --json
+out_lines 1
+out_has '^\{"dir":".*","store_uuid":"[0-9a-f-]{36}","events":[0-9]+,"entities":[0-9]+,"scopes":[0-9]+,"segments":[0-9]+,"bytes_on_disk":[0-9]+,'
+out_has '"open":\{"created":false,"checkpoint_used":(true|false),'
+n_events=$(field events)
+[ "$n_events" -eq "$(events "$S")" ] || fail "stats events $n_events != query count"
+expect 1 --dir "$S" stats --table
+
+# ------------------------------------------------------------------ dump
+expect 0 --dir "$S" dump
+head -n 1 "$OUT" | grep -q '^{"type":"store","file":"STORE",' || fail "dump does not start with the STORE record"
+out_has '^\{"type":"segment","file":"segments/000001\.fbat",'
+out_has "^\\{\"type\":\"frame\",\"segment\":1,\"offset\":48,\"len\":[0-9]+,\"crc_ok\":true,\"event_id\":\"$UUID\""
+[ "$(grep -c '"type":"frame"' "$OUT")" -eq "$n_events" ] || fail "dump frame count != event count"
+tail -n 1 "$OUT" | grep -qE "^\{\"type\":\"summary\",\"segments\":[0-9]+,\"frames\":$n_events,\"problems\":0\}$" || fail "dump summary"
+expect 0 --dir "$S" dump --payloads
+out_has '"payload":\{"amount":100\}'
+expect 1 --dir "$S" dump extra
+
+# ----------------------------------------------------- corruption: exit 4
+cp -r "$S" "$SCRATCH/corrupt"
+# four zero bytes inside the body of the first frame (its HLC): CRC mismatch, valid frames follow
+printf '\0\0\0\0' | dd of="$SCRATCH/corrupt/segments/000001.fbat" bs=1 seek=100 conv=notrunc 2>/dev/null
+expect 4 --dir "$SCRATCH/corrupt" verify
+out_has '"clean":false'
+expect 4 --dir "$SCRATCH/corrupt" dump
+out_has '"problem":"CRC mismatch"'
+rm -f "$SCRATCH/corrupt/index.ckpt" # without the checkpoint, open itself finds it
+expect 4 --dir "$SCRATCH/corrupt" query
+expect 4 --dir "$SCRATCH/corrupt" append acct:1 bank 0x1001 '{}'
+expect 4 --dir "$SCRATCH/corrupt" verify
+out_has '"clean":false'
+
+# --------------------------------------------------------- locked: exit 5
+if command -v flock >/dev/null 2>&1; then
+    flock "$S/LOCK" sleep 3 &
+    holder=$!
+    sleep 0.5
+    expect 5 --dir "$S" query
+    err_has "locked"
+    expect 5 --dir "$S" append acct:1 bank 0x1001 '{}'
+    expect 5 --dir "$S" verify
+    expect 0 --dir "$S" dump # reads the files, takes no lock
+    kill "$holder" 2>/dev/null
+    wait "$holder" 2>/dev/null
+else
+    echo "note: flock(1) not found; lock test skipped" >&2
+fi
+
+# ------------------------------------------------------------------ demo
+expect 0 --dir "$SCRATCH/demo" demo
+out_has '^open .*created a new store'
+out_has 'replayed'
+out_has '^stale .*refused'
+out_has '^transfer .*atomic batch'
+out_has '^gate .*denies'
+out_has '^balance +acct:alice +70 '
+out_has '^cursor '
+out_has '^verify +clean'
+expect 0 --dir "$SCRATCH/demo" demo # re-runnable
+out_has '^run +#2 '
+out_has 'already open'
+out_lacks 'attempt [12].*written$'
+out_has '^balance +acct:alice +140 '
+expect 0 --dir "$SCRATCH/demo" verify
+expect 1 --dir "$SCRATCH/demo" demo extra
+
+if [ "$failures" -ne 0 ]; then
+    echo "cli_test: $failures failure(s)" >&2
+    exit 1
+fi
+echo "cli_test: all passed"
+exit 0
