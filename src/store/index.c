@@ -76,7 +76,7 @@ int64_t bp_strtab_add(bp_strtab *t, const char *s, size_t len) {
     return t->n++;
 }
 
-static void strtab_free(bp_strtab *t) {
+void bp_strtab_free(bp_strtab *t) {
     for (uint32_t i = 0; i < t->n; i++)
         free(t->s[i]);
     free(t->s);
@@ -90,6 +90,44 @@ static uint64_t strtab_bytes(const bp_strtab *t) {
     for (uint32_t i = 0; i < t->n; i++)
         b += t->len[i] + 1u + 16u; /* + malloc overhead */
     return b;
+}
+
+uint32_t bp_u32vec_lower_bound(const bp_u32vec *v, uint64_t slot) {
+    uint32_t lo = 0, hi = v->n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (v->v[mid] < slot)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* ------------------------------------------------------------ chains */
+
+int64_t bp_chains_find(const bp_chains *c, const char *e, size_t len) {
+    return bp_strtab_find(&c->names, e, len);
+}
+
+int64_t bp_chains_add(bp_chains *c, const char *e, size_t len, uint64_t clock,
+                      const bp_hash *head) {
+    if (grow((void **)&c->clock, &c->cap, c->names.n + 1, sizeof *c->clock)) return -ENOMEM;
+    bp_hash *h = realloc(c->head, (size_t)c->cap * sizeof *h); /* head grows with clock */
+    if (!h) return -ENOMEM;
+    c->head = h;
+    int64_t k = bp_strtab_add(&c->names, e, len);
+    if (k < 0) return k;
+    c->clock[k] = clock;
+    c->head[k] = *head;
+    return k;
+}
+
+void bp_chains_free(bp_chains *c) {
+    bp_strtab_free(&c->names);
+    free(c->clock);
+    free(c->head);
+    memset(c, 0, sizeof *c);
 }
 
 /* ------------------------------------------------------------- index */
@@ -106,17 +144,17 @@ void bp_index_free(bp_index *x) {
     for (uint32_t i = 0; i < x->entity_names.n; i++)
         free(x->entities[i].slots.v);
     free(x->entities);
-    strtab_free(&x->entity_names);
+    bp_strtab_free(&x->entity_names);
     for (uint32_t i = 0; i < x->scope_names.n; i++)
         free(x->scopes[i].v);
     free(x->scopes);
-    strtab_free(&x->scope_names);
+    bp_strtab_free(&x->scope_names);
     for (uint32_t i = 0; i < x->n_kinds; i++)
         free(x->kinds[i].v);
     free(x->kinds);
     free(x->kind_ids);
     free(x->idtab);
-    strtab_free(&x->idem_keys);
+    bp_strtab_free(&x->idem_keys);
     free(x->idem_slots);
     memset(x, 0, sizeof *x);
 }
@@ -180,14 +218,7 @@ int64_t bp_index_find_idem(const bp_index *x, const char *key, size_t len) {
 
 uint64_t bp_index_clock_of(const bp_index *x, uint32_t slot) {
     const bp_u32vec *v = &x->entities[x->recs[slot].entity].slots;
-    uint32_t lo = 0, hi = v->n;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (v->v[mid] < slot)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    uint32_t lo = bp_u32vec_lower_bound(v, slot);
     assert(lo < v->n && v->v[lo] == slot);
     return (uint64_t)lo + 1;
 }

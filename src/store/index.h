@@ -30,6 +30,24 @@ typedef struct bp_strtab {
 } bp_strtab;
 
 int64_t bp_strtab_find(const bp_strtab *t, const char *s, size_t len);
+void bp_strtab_free(bp_strtab *t);
+
+/* First index i in the ascending list v with v->v[i] >= slot (v->n if none). */
+uint32_t bp_u32vec_lower_bound(const bp_u32vec *v, uint64_t slot);
+
+/* Running heads of entity chains outside the index (a batch being built,
+ * verify's replay). Invariant: clock[k] and head[k] belong to names.s[k]. */
+typedef struct bp_chains {
+    bp_strtab names;
+    uint64_t *clock;
+    bp_hash *head;
+    uint32_t cap;
+} bp_chains;
+/* Index of the entity's chain, or -1. */
+int64_t bp_chains_find(const bp_chains *c, const char *e, size_t len);
+/* Add an entity with the given head; returns its index or -ENOMEM. */
+int64_t bp_chains_add(bp_chains *c, const char *e, size_t len, uint64_t clock, const bp_hash *head);
+void bp_chains_free(bp_chains *c);
 int64_t bp_strtab_add(bp_strtab *t, const char *s, size_t len); /* id or -ENOMEM */
 
 typedef struct bp_entity_state {

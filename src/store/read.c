@@ -275,15 +275,7 @@ bp_status bp_query(bp_store *s, bp_iter **out, const bp_region *region, unsigned
         const bp_u32vec *v = it->src == SRC_ENTITY  ? &s->idx.entities[it->src_id].slots
                              : it->src == SRC_SCOPE ? &s->idx.scopes[it->src_id]
                                                     : &s->idx.kinds[it->src_id];
-        uint32_t lo = 0, hi = v->n;
-        while (lo < hi) {
-            uint32_t mid = lo + (hi - lo) / 2;
-            if (v->v[mid] < first_slot)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        it->pos = lo;
+        it->pos = bp_u32vec_lower_bound(v, first_slot);
     }
     pthread_rwlock_unlock(&s->ilock);
     *out = it;

@@ -7,10 +7,7 @@
 
 typedef struct vstate {
     bp_verify_report *rep;
-    bp_strtab names;
-    uint64_t *clock;
-    bp_hash *head;
-    uint32_t cap;
+    bp_chains chains;
     uint64_t next_seq, limit;
 } vstate;
 
@@ -21,24 +18,6 @@ __attribute__((format(printf, 2, 3))) static void problem(vstate *v, const char 
         vsnprintf(v->rep->first_problem, sizeof v->rep->first_problem, fmt, ap);
         va_end(ap);
     }
-}
-
-static int chain_slot(vstate *v, const char *e, size_t len) {
-    int64_t k = bp_strtab_find(&v->names, e, len);
-    if (k >= 0) return (int)k;
-    if ((k = bp_strtab_add(&v->names, e, len)) < 0) return -1;
-    if ((uint32_t)k >= v->cap) {
-        uint32_t nc = v->cap ? v->cap * 2 : 256;
-        uint64_t *c = realloc(v->clock, nc * sizeof *c);
-        if (c) v->clock = c;
-        bp_hash *h = realloc(v->head, nc * sizeof *h);
-        if (h) v->head = h;
-        if (!c || !h) return -1;
-        v->cap = nc;
-    }
-    v->clock[k] = 0;
-    memset(&v->head[k], 0, sizeof v->head[k]);
-    return (int)k;
 }
 
 /* Check one decoded frame against the running chains. */
@@ -54,19 +33,21 @@ static bp_status check_event(vstate *v, uint32_t segno, uint64_t pos, const bp_f
     if (memcmp(h.b, fr->event_hash.b, 32) != 0)
         problem(v, "segment %06u offset %llu: event hash mismatch (seq %llu)", segno,
                 (unsigned long long)pos, (unsigned long long)f->global_seq);
-    int k = chain_slot(v, f->entity, f->entity_len);
-    if (k < 0) return bp_err(BP_ENOMEM, "verify: out of memory");
-    if (f->clock != v->clock[k] + 1)
+    static const bp_hash zero;
+    int64_t k = bp_chains_find(&v->chains, f->entity, f->entity_len);
+    if (k < 0 && (k = bp_chains_add(&v->chains, f->entity, f->entity_len, 0, &zero)) < 0)
+        return bp_err(BP_ENOMEM, "verify: out of memory");
+    if (f->clock != v->chains.clock[k] + 1)
         problem(v, "segment %06u offset %llu: entity '%.*s' clock %llu after %llu", segno,
                 (unsigned long long)pos, (int)f->entity_len, f->entity,
-                (unsigned long long)f->clock, (unsigned long long)v->clock[k]);
-    if (memcmp(f->prev_hash.b, v->head[k].b, 32) != 0)
+                (unsigned long long)f->clock, (unsigned long long)v->chains.clock[k]);
+    if (memcmp(f->prev_hash.b, v->chains.head[k].b, 32) != 0)
         problem(v,
                 "segment %06u offset %llu: entity '%.*s' prev_hash does not match its previous "
                 "event",
                 segno, (unsigned long long)pos, (int)f->entity_len, f->entity);
-    v->clock[k] = f->clock;
-    v->head[k] = fr->event_hash;
+    v->chains.clock[k] = f->clock;
+    v->chains.head[k] = fr->event_hash;
     v->rep->events++;
     return BP_OK;
 }
@@ -169,14 +150,8 @@ bp_status bp_store_verify(bp_store *s, bp_verify_report *out) {
     if (!rc && v.next_seq <= v.limit)
         problem(&v, "events %llu..%llu are indexed but missing from the segments",
                 (unsigned long long)v.next_seq, (unsigned long long)v.limit);
-    out->entities = v.names.n;
-    for (uint32_t i = 0; i < v.names.n; i++)
-        free(v.names.s[i]);
-    free(v.names.s);
-    free(v.names.len);
-    free(v.names.hidx);
-    free(v.clock);
-    free(v.head);
+    out->entities = v.chains.names.n;
+    bp_chains_free(&v.chains);
     free(segnos);
     free(fds);
     if (rc) return rc;

@@ -126,36 +126,15 @@ typedef struct item_plan {
     bool has_opts;
 } item_plan;
 
-/* Running entity heads inside one batch. */
-typedef struct batch_heads {
-    bp_strtab names;
-    uint64_t *clock;
-    bp_hash *head;
-    uint32_t cap;
-} batch_heads;
-
-static void batch_heads_free(batch_heads *h) {
-    for (uint32_t i = 0; i < h->names.n; i++)
-        free(h->names.s[i]);
-    free(h->names.s);
-    free(h->names.len);
-    free(h->names.hidx);
-    free(h->clock);
-    free(h->head);
-}
-
-/* [w] Current head (clock, hash) of entity, including earlier batch items. */
-static bp_status entity_head(bp_store *s, batch_heads *bh, const char *e, size_t elen,
-                             int64_t *bh_id, uint64_t *clock, bp_hash *hash) {
-    *bh_id = -1;
-    if (bh) {
-        int64_t k = bp_strtab_find(&bh->names, e, elen);
-        if (k >= 0) {
-            *bh_id = k;
-            *clock = bh->clock[k];
-            *hash = bh->head[k];
-            return BP_OK;
-        }
+/* [w] Current head (clock, hash) of entity, including earlier items of the
+ * batch (bh, NULL for a single append); *bh_id is its index in bh. */
+static bp_status entity_head(bp_store *s, bp_chains *bh, const char *e, size_t elen, int64_t *bh_id,
+                             uint64_t *clock, bp_hash *hash) {
+    *bh_id = bh ? bp_chains_find(bh, e, elen) : -1;
+    if (*bh_id >= 0) {
+        *clock = bh->clock[*bh_id];
+        *hash = bh->head[*bh_id];
+        return BP_OK;
     }
     int64_t id = bp_index_entity(&s->idx, e, elen);
     if (id < 0) {
@@ -165,22 +144,8 @@ static bp_status entity_head(bp_store *s, batch_heads *bh, const char *e, size_t
         *clock = s->idx.entities[id].slots.n;
         *hash = s->idx.entities[id].head;
     }
-    if (bh) {
-        int64_t k = bp_strtab_add(&bh->names, e, elen);
-        if (k < 0) return bp_err(BP_ENOMEM, "batch: out of memory");
-        if ((uint32_t)k >= bh->cap) {
-            uint32_t nc = bh->cap ? bh->cap * 2 : 16;
-            uint64_t *c = realloc(bh->clock, nc * sizeof *c);
-            if (c) bh->clock = c;
-            bp_hash *h = realloc(bh->head, nc * sizeof *h);
-            if (h) bh->head = h;
-            if (!c || !h) return bp_err(BP_ENOMEM, "batch: out of memory");
-            bh->cap = nc;
-        }
-        bh->clock[k] = *clock;
-        bh->head[k] = *hash;
-        *bh_id = k;
-    }
+    if (bh && (*bh_id = bp_chains_add(bh, e, elen, *clock, hash)) < 0)
+        return bp_err(BP_ENOMEM, "batch: out of memory");
     return BP_OK;
 }
 
@@ -302,8 +267,8 @@ static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n
     if (rc == BP_DONE) return BP_OK;
     if (rc) return rc;
 
-    batch_heads bh = {0};
-    batch_heads *bhp = n > 1 ? &bh : NULL;
+    bp_chains bh = {0};
+    bp_chains *bhp = n > 1 ? &bh : NULL;
     uint64_t first_seq = s->written_seq + 1;
     uint64_t wall = bp_pf_wall_ms();
     s->enc.len = 0;
@@ -439,7 +404,7 @@ static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n
 out:
     free(plans);
     free(frames);
-    if (bhp) batch_heads_free(&bh);
+    bp_chains_free(&bh);
     return rc;
 }
 
