@@ -33,6 +33,7 @@ typedef struct bp_fault {
     uint64_t short_write_at; /* the Nth write writes only half its bytes, then fails */
     int fail_errno;          /* EIO unless set (ENOSPC, ...) */
     bool sticky;             /* once tripped, every later call of that type fails too */
+    uint32_t sync_delay_us;  /* each sync sleeps this long first (widens group-commit windows) */
     /* counters */
     uint64_t writes, syncs, renames, opens;
     uint64_t tripped; /* number of injected failures so far */

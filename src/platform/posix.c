@@ -170,6 +170,12 @@ static int do_sync(bp_file *f, bool data_only) {
     if (f->fault) {
         int rc = fault_tick(f->fault, &f->fault->syncs, f->fault->fail_sync_at);
         if (rc) return rc;
+        if (f->fault->sync_delay_us) {
+            uint32_t us = f->fault->sync_delay_us;
+            struct timespec ts = {(time_t)(us / 1000000u), (long)(us % 1000000u) * 1000L};
+            while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+            }
+        }
     }
     int rc = data_only ? fdatasync(f->fd) : fsync(f->fd);
     if (rc != 0) return -errno;
