@@ -1,5 +1,11 @@
-/* UUIDv7 (RFC 9562, method 1: the 74 bits after the timestamp act as a
- * counter seeded randomly each millisecond), HLC, and text forms. */
+/* UUIDv7 (RFC 9562 §6.2, method 2 "monotonic random": the 74 bits after the
+ * timestamp are random in a fresh millisecond and grow by a random step of
+ * 1..2^32 within one), HLC, and text forms.
+ *
+ * Why a random step rather than +1: after a crash that lost unsynced events,
+ * the reopened store continues from the last id on disk. With +1 it would
+ * hand out again, to new events, the ids that receipts of the lost events
+ * carried; with a random step the chance of that is 2^-32 per id. */
 #include "core/core.h"
 
 #include <stdio.h>
@@ -41,8 +47,11 @@ void bp_idgen_next(bp_idgen *g, uint64_t ms, const uint8_t rnd[10], bp_id *out) 
         lms = ms;
     } else {
         id_split(g->last, &lms, &a, &b);
-        if (++b >> 62) {
-            b = 0;
+        uint64_t step = 1 + ((uint64_t)rnd[0] | (uint64_t)rnd[1] << 8 | (uint64_t)rnd[2] << 16 |
+                             (uint64_t)rnd[3] << 24);
+        b += step;
+        if (b >> 62) {
+            b &= (1ull << 62) - 1;
             if (++a >> 12) {
                 a = 0;
                 lms++;

@@ -1,0 +1,287 @@
+/* Crash test: a child process appends in a loop (single durable appends,
+ * NO_SYNC appends, atomic batches, on a store with small segments so that
+ * rotations and footers happen) and reports each receipt to the parent through
+ * a pipe the moment it gets it. The parent SIGKILLs the child at a random
+ * moment, reopens the store and checks that:
+ *   - every event whose receipt the parent saw is present and byte-identical
+ *     (id, hash, entity, kind, payload); a process crash loses nothing that
+ *     was acknowledged, synced or not (the OS still has it);
+ *   - bp_store_verify is clean: hashes, per-entity chains, gap-free clocks,
+ *     dense global sequence;
+ *   - batches are all-or-nothing.
+ * Then the next child carries on in the same store.
+ *
+ * BP_CRASH_KILLS (default 60) sets the number of kills, BP_CRASH_SEED the
+ * random seed (printed, so a failure can be replayed). The "torture" CTest
+ * label runs a long version. */
+#include "t.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#define N_ENTITIES 7
+
+/* One receipt as the child reports it; < PIPE_BUF so writes are atomic. */
+typedef struct rec {
+    uint64_t seq;
+    uint64_t seed; /* payload generator seed; also encodes entity and kind */
+    uint8_t id[16];
+    uint8_t hash[32];
+    uint32_t batch_count;
+    uint32_t durable;
+} rec;
+
+static uint64_t splitmix(uint64_t *x) {
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* The payload, entity and kind of an event are a function of its seed. */
+static size_t make_payload(uint64_t seed, uint8_t *buf) {
+    uint64_t x = seed;
+    size_t len = (size_t)(splitmix(&x) % 700);
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (uint8_t)splitmix(&x);
+    return len;
+}
+static void make_entity(uint64_t seed, char out[32]) {
+    snprintf(out, 32, "crash:%u", (unsigned)(seed % N_ENTITIES));
+}
+static uint16_t make_kind(uint64_t seed) {
+    return (uint16_t)(0x1000 + (seed >> 8) % 16);
+}
+
+static bp_status open_store(bp_store **s, const char *dir) {
+    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    o.segment_size = 16 << 10;
+    return bp_store_open(s, dir, &o);
+}
+
+static void put_rec(int fd, const bp_receipt *r, uint64_t seed, uint32_t batch_count) {
+    rec x = {0};
+    x.seq = r->global_seq;
+    x.seed = seed;
+    memcpy(x.id, r->event_id.b, 16);
+    memcpy(x.hash, r->event_hash.b, 32);
+    x.batch_count = batch_count;
+    x.durable = r->durability == BP_DUR_SYNC;
+    if (write(fd, &x, sizeof x) != (ssize_t)sizeof x) _exit(3);
+}
+
+/* The child: append until killed. Exits 2 on any unexpected error. */
+static void child(const char *dir, int fd, uint64_t round) {
+    bp_store *s;
+    if (open_store(&s, dir) != BP_OK) {
+        fprintf(stderr, "child open: %s\n", bp_last_error());
+        _exit(2);
+    }
+    uint8_t buf[1024];
+    uint64_t rng = round * 0x1000003;
+    for (uint64_t i = 0;; i++) {
+        uint64_t pick = splitmix(&rng) % 10;
+        if (pick < 2) { /* an atomic batch of 2..4 events */
+            bp_batch_item items[4];
+            uint64_t seeds[4];
+            uint8_t bufs[4][1024];
+            char ents[4][32];
+            size_t n = 2 + (size_t)(splitmix(&rng) % 3);
+            for (size_t k = 0; k < n; k++) {
+                seeds[k] = (round << 32) | (i << 3) | k;
+                make_entity(seeds[k], ents[k]);
+                items[k] = (bp_batch_item){
+                    ents[k], "crash", make_kind(seeds[k]), bufs[k], make_payload(seeds[k], bufs[k]),
+                    NULL};
+            }
+            bp_receipt rs[4];
+            if (bp_append_batch(s, rs, items, n) != BP_OK) {
+                fprintf(stderr, "child batch: %s\n", bp_last_error());
+                _exit(2);
+            }
+            for (size_t k = 0; k < n; k++)
+                put_rec(fd, &rs[k], seeds[k], (uint32_t)n);
+        } else {
+            uint64_t seed = (round << 32) | (i << 3);
+            char ent[32];
+            make_entity(seed, ent);
+            size_t len = make_payload(seed, buf);
+            bp_append_options o = BP_APPEND_OPTIONS_INIT;
+            if (pick == 9) o.durability = BP_NO_SYNC; /* acknowledged, not synced */
+            bp_receipt r;
+            if (bp_append_ex(s, &r, ent, "crash", make_kind(seed), buf, len, &o) != BP_OK) {
+                fprintf(stderr, "child append: %s\n", bp_last_error());
+                _exit(2);
+            }
+            put_rec(fd, &r, seed, 0);
+        }
+    }
+}
+
+typedef struct seen {
+    rec *v;
+    size_t n, cap;
+} seen;
+
+static void seen_add(seen *S, const rec *r) {
+    if (S->n == S->cap) {
+        S->cap = S->cap ? S->cap * 2 : 1024;
+        S->v = realloc(S->v, S->cap * sizeof *S->v);
+        if (!S->v) exit(2);
+    }
+    S->v[S->n++] = *r;
+}
+
+/* Check the reopened store against every receipt seen so far. */
+static void check_store(const char *dir, const seen *S, uint64_t *events_out) {
+    bp_store *s;
+    CHECK_OK(open_store(&s, dir));
+    bp_verify_report vr;
+    bp_status vrc = bp_store_verify(s, &vr);
+    if (vrc != BP_OK) fprintf(stderr, "verify: %s\n", vr.first_problem);
+    CHECK_OK(vrc);
+    CHECK_EQ(vr.problems, 0);
+    uint8_t buf[1024];
+    for (size_t i = 0; i < S->n; i++) {
+        const rec *r = &S->v[i];
+        bp_event *ev;
+        bp_id id;
+        memcpy(id.b, r->id, 16);
+        bp_status rc = bp_get(s, &ev, &id);
+        if (rc != BP_OK)
+            fprintf(stderr, "acknowledged event seq %llu (durable %u) missing\n",
+                    (unsigned long long)r->seq, r->durable);
+        CHECK_OK(rc);
+        char ent[32];
+        make_entity(r->seed, ent);
+        size_t len = make_payload(r->seed, buf);
+        bool same = ev->global_seq == r->seq && memcmp(ev->event_hash.b, r->hash, 32) == 0 &&
+                    strcmp(ev->entity, ent) == 0 && ev->kind == make_kind(r->seed) &&
+                    ev->payload_len == len && memcmp(ev->payload, buf, len) == 0 &&
+                    ev->batch_count == r->batch_count;
+        bp_event_free(ev);
+        CHECK(same);
+    }
+    /* batches are all-or-nothing; clocks are gap-free per entity */
+    bp_iter *it;
+    CHECK_OK(bp_query(s, &it, &(bp_region)BP_REGION_INIT, BP_READ_FULL));
+    const bp_event *e;
+    uint64_t batch_id = 0, in_batch = 0, want = 0, n = 0;
+    uint64_t clocks[N_ENTITIES] = {0};
+    bp_status rc;
+    while ((rc = bp_iter_next(it, &e)) == BP_OK) {
+        n++;
+        if (in_batch && e->batch_id != batch_id) break;
+        if (e->batch_count) {
+            if (!in_batch) {
+                batch_id = e->batch_id;
+                want = e->batch_count;
+            }
+            if (++in_batch == want) in_batch = 0;
+        }
+        if (strncmp(e->entity, "crash:", 6) == 0) {
+            unsigned k = (unsigned)atoi(e->entity + 6);
+            if (k >= N_ENTITIES || e->clock != ++clocks[k]) break;
+        }
+    }
+    bp_iter_free(it);
+    CHECK_EQ(rc, BP_DONE);
+    CHECK_EQ(in_batch, 0);
+    *events_out = n;
+    CHECK_OK(bp_store_close(s));
+}
+
+static void test_kill_loop(void) {
+    const char *dir = t_dir("crash");
+    const char *ek = getenv("BP_CRASH_KILLS");
+    const char *es = getenv("BP_CRASH_SEED");
+    int kills = ek ? atoi(ek) : 60;
+    uint64_t seed = es ? strtoull(es, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)getpid();
+    fprintf(stderr, "  BP_CRASH_SEED=%llu BP_CRASH_KILLS=%d\n", (unsigned long long)seed, kills);
+    uint64_t rng = seed;
+    seen S = {0};
+    uint64_t events = 0, durable = 0, nosync = 0;
+    for (int round = 1; round <= kills; round++) {
+        int p[2];
+        CHECK(pipe(p) == 0);
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+            close(p[0]);
+            child(dir, p[1], (uint64_t)round);
+            _exit(0);
+        }
+        close(p[1]);
+        /* let it run 0..25 ms after its first receipt, then kill it mid-whatever */
+        rec r;
+        size_t got = 0;
+        uint8_t *rp = (uint8_t *)&r;
+        bool started = false;
+        uint64_t wait_us = splitmix(&rng) % 25000;
+        struct timespec t0 = {0, 0};
+        for (;;) {
+            struct pollfd pf = {p[0], POLLIN, 0};
+            int pr = poll(&pf, 1, 5);
+            if (pr > 0) {
+                ssize_t k = read(p[0], rp + got, sizeof r - got);
+                if (k <= 0) break; /* child died on its own */
+                got += (size_t)k;
+                if (got == sizeof r) {
+                    seen_add(&S, &r);
+                    got = 0;
+                    if (!started) {
+                        started = true;
+                        clock_gettime(CLOCK_MONOTONIC, &t0);
+                    }
+                }
+            }
+            if (started) {
+                struct timespec t1;
+                clock_gettime(CLOCK_MONOTONIC, &t1);
+                uint64_t us = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000u +
+                              (uint64_t)((t1.tv_nsec - t0.tv_nsec) / 1000);
+                if (us >= wait_us) break;
+            }
+        }
+        kill(pid, SIGKILL);
+        /* receipts already in the pipe were seen by the parent too */
+        for (;;) {
+            ssize_t k = read(p[0], rp + got, sizeof r - got);
+            if (k <= 0) break;
+            got += (size_t)k;
+            if (got == sizeof r) {
+                seen_add(&S, &r);
+                got = 0;
+            }
+        }
+        close(p[0]);
+        int status;
+        waitpid(pid, &status, 0);
+        CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+        check_store(dir, &S, &events);
+        if (t_failures) {
+            fprintf(stderr, "  failed after kill %d (BP_CRASH_SEED=%llu)\n", round,
+                    (unsigned long long)seed);
+            break;
+        }
+    }
+    for (size_t i = 0; i < S.n; i++)
+        S.v[i].durable ? durable++ : nosync++;
+    fprintf(stderr,
+            "  %d kills, %zu acknowledged events checked (%llu durable, %llu not synced), %llu in "
+            "store\n",
+            kills, S.n, (unsigned long long)durable, (unsigned long long)nosync,
+            (unsigned long long)events);
+    CHECK(S.n > (size_t)kills); /* the children made progress */
+    free(S.v);
+    if (!t_failures) t_rmdir(dir);
+}
+
+int main(void) {
+    signal(SIGPIPE, SIG_IGN);
+    RUN(test_kill_loop);
+    T_DONE();
+}
