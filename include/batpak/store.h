@@ -55,7 +55,7 @@ typedef struct bp_open_report {
     uint64_t bytes_scanned;   /**< segment bytes parsed */
     uint64_t bytes_cut;       /**< torn-tail / incomplete-batch bytes removed */
     uint64_t frames_cut;      /**< complete frames removed (incomplete batches) */
-    uint64_t events;          /**< events in the store after open */
+    uint64_t events;          /**< events found by recovery (before this open's own event) */
     uint64_t duration_us;     /**< wall time of the open */
 } bp_open_report;
 
