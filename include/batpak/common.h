@@ -48,7 +48,7 @@ typedef enum bp_status {
     BP_EBUSY = -9,      /**< queue full (try_ variants) */
     BP_ETOOBIG = -10,   /**< payload or batch larger than the configured limit */
     BP_EREADONLY = -11, /**< write on a read-only handle */
-    BP_EFAILED = -12,   /**< store is fail-stopped by an earlier I/O error; reopen */
+    /* -12 is unused: a fail-stopped store keeps returning the error that stopped it */
     BP_EDENIED = -13,   /**< a gate denied the proposal */
     BP_EEXIST = -14     /**< already exists / already registered */
 } bp_status;

@@ -83,7 +83,7 @@ BP_API bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_op
  */
 BP_API bp_status bp_store_close(bp_store *s);
 
-/** Make every appended event durable now (one fdatasync). BP_EFAILED if fail-stopped. */
+/** Make every appended event durable now (one fdatasync). Fail-stopped: the original error. */
 BP_API bp_status bp_store_sync(bp_store *s);
 
 /** The report of the open that produced this handle. */
@@ -136,7 +136,8 @@ typedef struct bp_append_options {
  * (MessagePack bytes by convention; the store does not interpret them).
  * receipt may be NULL. Uses the store's durability.
  * Errors: BP_EINVAL (coordinate, reserved prefix, kind), BP_ETOOBIG, BP_EREADONLY,
- *         BP_EFAILED (fail-stopped; message carries the original error), BP_EIO.
+ *         BP_EIO (this append's I/O failed, or an earlier one fail-stopped the store:
+ *         every later write returns that error until a reopen; bp_store_stats().failed).
  * Nothing is written on error.
  */
 BP_API bp_status bp_append(bp_store *s, bp_receipt *receipt, const char *entity, const char *scope,

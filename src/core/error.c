@@ -68,8 +68,6 @@ const char *bp_strerror(int status) {
         return "too big";
     case BP_EREADONLY:
         return "read-only store";
-    case BP_EFAILED:
-        return "store failed (fail-stopped after an I/O error)";
     case BP_EDENIED:
         return "denied";
     case BP_EEXIST:

@@ -358,7 +358,7 @@ bp_status bp_store_close(bp_store *s) {
             rc = bp_sync_locked(s);
             if (!rc) rc = bp_store_checkpoint(s);
         } else {
-            rc = bp_err(BP_EFAILED, "%s: closed a fail-stopped store (%s)", s->dir, s->failed_msg);
+            rc = bp_err(s->failed, "%s: closed a fail-stopped store (%s)", s->dir, s->failed_msg);
         }
         pthread_mutex_unlock(&s->wmu);
     }

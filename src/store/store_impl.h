@@ -75,7 +75,7 @@ bp_status bp_segment_seal(bp_store *s);                   /* [w] seals the activ
 bp_status bp_store_checkpoint(bp_store *s);               /* [w] writes index.ckpt */
 
 /* write.c */
-/* Fail-stop: record the first error; later writes return BP_EFAILED. [w] */
+/* Fail-stop: record the first error; later writes return the same status (BP_EIO) with the original message. [w] */
 bp_status bp_store_fail(bp_store *s, int status, int neg_errno, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Internal append used for system events (reserved coordinates allowed). */

@@ -22,7 +22,7 @@ bp_status bp_store_fail(bp_store *s, int status, int neg_errno, const char *fmt,
 }
 
 static bp_status failed_error(bp_store *s) {
-    return bp_err(BP_EFAILED, "%s: store is fail-stopped after an earlier error (%s); reopen it",
+    return bp_err(s->failed, "%s: store is fail-stopped after an earlier error (%s); reopen it",
                   s->dir, s->failed_msg);
 }
 
