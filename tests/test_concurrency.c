@@ -241,8 +241,54 @@ static void test_snapshot_is_stable(void) {
     t_rmdir(dir);
 }
 
+/* The background flusher of BP_DURABLE_EVERY(n, ms) races with appenders,
+ * explicit syncs and close. */
+static void *every_writer(void *arg) {
+    ctx *c = arg;
+    char entity[32];
+    snprintf(entity, sizeof entity, "every:%d", c->id);
+    for (int i = 0; i < 300; i++) {
+        bp_receipt r;
+        if (bp_append(c->s, &r, entity, "conc", 0x1001, "e", 1) != BP_OK) {
+            FAILT(c, "append: %s", bp_last_error());
+            break;
+        }
+        if (r.durability != BP_DUR_EVERY && r.durability != BP_DUR_SYNC)
+            FAILT(c, "durability %d", (int)r.durability);
+        if (i % 100 == 99 && bp_store_sync(c->s) != BP_OK) FAILT(c, "sync: %s", bp_last_error());
+    }
+    return NULL;
+}
+
+static void test_every_ms_flusher(void) {
+    const char *dir = t_dir("conc-every");
+    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    o.no_open_event = true;
+    o.durability = BP_DURABLE_EVERY(64, 1);
+    bp_store *s = NULL;
+    CHECK_OK(bp_store_open(&s, dir, &o));
+    ctx w[WRITERS];
+    pthread_t tw[WRITERS];
+    for (int i = 0; i < WRITERS; i++) {
+        w[i] = (ctx){.s = s, .id = i};
+        CHECK(pthread_create(&tw[i], NULL, every_writer, &w[i]) == 0);
+    }
+    for (int i = 0; i < WRITERS; i++)
+        pthread_join(tw[i], NULL);
+    for (int i = 0; i < WRITERS; i++) {
+        if (w[i].errors) fprintf(stderr, "writer %d: %s\n", i, w[i].msg);
+        CHECK_EQ(w[i].errors, 0);
+    }
+    bp_stats st;
+    CHECK_OK(bp_store_stats(s, &st));
+    CHECK_EQ(st.events, WRITERS * 300);
+    CHECK_OK(bp_store_close(s));
+    t_rmdir(dir);
+}
+
 int main(void) {
     RUN(test_writers_and_readers);
     RUN(test_snapshot_is_stable);
+    RUN(test_every_ms_flusher);
     T_DONE();
 }

@@ -1,6 +1,7 @@
 /* The durability modes do what their receipts say: fsyncs are counted at the
  * platform layer (libgit2-style) for each mode. */
 #include "t.h"
+#include "bp_testing.h"
 #include "platform/platform.h"
 
 static bp_store *open_mode(const char *dir, bp_durability d, bp_fault *f) {
@@ -64,6 +65,34 @@ static void test_every_n_syncs_every_n(void) {
     CHECK_EQ(d, 10);
 }
 
+/* The ms bound holds when appends stop: a background sync happens without
+ * any further call, and the event survives a power cut after it. */
+static void test_every_ms_syncs_when_idle(void) {
+    const char *dir = t_dir("dur-ms");
+    bp_fault f;
+    bp_fault_init(&f);
+    bp_store *s = open_mode(dir, BP_DURABLE_EVERY(0, 20), &f);
+    CHECK(s);
+    uint64_t before = syncs(&f);
+    bp_receipt r;
+    CHECK_OK(bp_append(s, &r, "e:1", "s", 0x1001, "x", 1));
+    CHECK_EQ(r.durability, BP_DUR_EVERY);
+    /* wait (up to 10 s, the bound is 20 ms) for the flusher's sync */
+    for (int i = 0; i < 1000 && syncs(&f) == before; i++)
+        usleep(10000);
+    CHECK_EQ(syncs(&f) - before, 1);
+    bp__store_crash(s);
+    bp_fault_power_loss(&f);
+    bp_fault_destroy(&f);
+    s = open_mode(dir, BP_DURABLE, NULL);
+    CHECK(s);
+    bp_event *ev;
+    CHECK_OK(bp_get(s, &ev, &r.event_id));
+    bp_event_free(ev);
+    CHECK_OK(bp_store_close(s));
+    t_rmdir(dir);
+}
+
 /* per-append override of the store default */
 static void test_override(void) {
     const char *dir = t_dir("dur-ovr");
@@ -98,5 +127,6 @@ int main(void) {
     RUN(test_no_sync_never_syncs);
     RUN(test_every_n_syncs_every_n);
     RUN(test_override);
+    RUN(test_every_ms_syncs_when_idle);
     T_DONE();
 }

@@ -104,9 +104,13 @@ typedef struct bp_receipt {
     uint64_t clock;      /**< per-entity, 1, 2, 3, ... no gaps */
     uint64_t hlc;        /**< BP_HLC_WALL_MS / BP_HLC_LOGICAL */
     bp_hash event_hash;
-    bp_durability_mode durability; /**< BP_DUR_SYNC: fdatasynced before return;
-                                        otherwise written to the OS only (survives a process
-                                        crash, not a power loss, until the next sync) */
+    bp_durability_mode durability; /**< BP_DUR_SYNC: fdatasynced before return.
+                                        BP_DUR_EVERY: written to the OS; a sync follows within
+                                        the mode's n events / ms (a background thread keeps
+                                        the ms bound when appends stop).
+                                        BP_DUR_NONE: written to the OS only, synced at the next
+                                        bp_store_sync/close. Both survive a process crash, not a
+                                        power loss, until synced. */
     bool replayed;                 /**< idempotency key matched: this is the original receipt and
                                         nothing was written */
 } bp_receipt;

@@ -112,6 +112,10 @@ void bp_pf_unlock(bp_file *f);
 /* -------------------------------------------------------- time, random */
 uint64_t bp_pf_wall_ms(void); /* CLOCK_REALTIME, milliseconds */
 uint64_t bp_pf_mono_us(void); /* CLOCK_MONOTONIC, microseconds */
+/* A condition variable timed on CLOCK_MONOTONIC (bp_pf_mono_us), and a wait on
+ * it until deadline_us. The wait returns 0 when signalled or timed out. */
+int bp_pf_cond_init(pthread_cond_t *c);
+int bp_pf_cond_wait_until(pthread_cond_t *c, pthread_mutex_t *mu, uint64_t deadline_us);
 int bp_pf_random(void *buf, size_t len);
 long bp_pf_getpid(void);
 

@@ -420,6 +420,22 @@ uint64_t bp_pf_mono_us(void) {
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+int bp_pf_cond_init(pthread_cond_t *c) {
+    pthread_condattr_t a;
+    int rc = pthread_condattr_init(&a);
+    if (rc) return -rc;
+    rc = pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    if (!rc) rc = pthread_cond_init(c, &a);
+    pthread_condattr_destroy(&a);
+    return -rc;
+}
+
+int bp_pf_cond_wait_until(pthread_cond_t *c, pthread_mutex_t *mu, uint64_t deadline_us) {
+    struct timespec ts = {(time_t)(deadline_us / 1000000u), (long)(deadline_us % 1000000u) * 1000L};
+    int rc = pthread_cond_timedwait(c, mu, &ts);
+    return rc == ETIMEDOUT ? 0 : -rc;
+}
+
 int bp_pf_random(void *buf, size_t len) {
     uint8_t *p = buf;
     while (len) {

@@ -28,6 +28,7 @@ static bp_status check_options(const bp_open_options *o) {
 
 static void store_free(bp_store *s) {
     if (!s) return;
+    bp_flusher_stop(s);
     for (uint32_t i = 0; i < s->n_segs; i++)
         bp_pf_close(&s->segs[i].f);
     free(s->segs);
@@ -37,6 +38,7 @@ static void store_free(bp_store *s) {
     pthread_rwlock_destroy(&s->ilock);
     pthread_mutex_destroy(&s->wmu);
     pthread_cond_destroy(&s->wcond);
+    pthread_cond_destroy(&s->fcond);
     free(s->dir);
     free(s->segdir);
     free(s);
@@ -277,6 +279,12 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
     pthread_rwlock_init(&s->ilock, NULL);
     pthread_mutex_init(&s->wmu, NULL);
     pthread_cond_init(&s->wcond, NULL);
+    int ce = bp_pf_cond_init(&s->fcond);
+    if (ce) {
+        pthread_cond_init(&s->fcond, NULL); /* so that store_free can destroy it */
+        store_free(s);
+        return bp_err_sys(BP_ENOMEM, ce, "bp_store_open: cannot create a condition variable");
+    }
     s->opts = *opts;
     s->read_only = opts->read_only;
     s->rnd_pos = sizeof s->rnd;
@@ -352,6 +360,7 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
 bp_status bp_store_close(bp_store *s) {
     if (!s) return BP_OK;
     bp_status rc = BP_OK;
+    bp_flusher_stop(s);
     if (!s->read_only) {
         pthread_mutex_lock(&s->wmu);
         if (!s->failed) {

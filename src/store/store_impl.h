@@ -63,6 +63,15 @@ struct bp_store {
     uint8_t rnd[1024];          /* [w] random pool for ids */
     size_t rnd_pos;             /* [w] */
 
+    /* background flusher for BP_DURABLE_EVERY(n, ms): started by the first
+     * append that asks for an ms bound; syncs when the oldest unsynced event
+     * is flush_ms old, so the bound holds when appends stop. */
+    pthread_cond_t fcond; /* wakes the flusher (with wmu) */
+    pthread_t flusher;
+    bool flusher_running; /* [w] */
+    bool flusher_stop;    /* [w] */
+    uint32_t flush_ms;    /* [w] smallest ms bound asked for */
+
     /* statistics [w] */
     uint64_t fsyncs;
     uint64_t appends;
@@ -75,13 +84,15 @@ bp_status bp_segment_seal(bp_store *s);                   /* [w] seals the activ
 bp_status bp_store_checkpoint(bp_store *s);               /* [w] writes index.ckpt */
 
 /* write.c */
-/* Fail-stop: record the first error; later writes return the same status (BP_EIO) with the original message. [w] */
+/* Fail-stop: record the first error; later writes return the same status (BP_EIO) with the original
+ * message. [w] */
 bp_status bp_store_fail(bp_store *s, int status, int neg_errno, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Internal append used for system events (reserved coordinates allowed). */
 bp_status bp_append_system(bp_store *s, const char *entity, const char *scope, uint16_t kind,
                            const void *payload, size_t len, bp_durability dur);
 bp_status bp_sync_locked(bp_store *s); /* [w] held; waits for a full sync */
+void bp_flusher_stop(bp_store *s);     /* [w] NOT held; joins the flusher if running */
 
 /* read.c */
 /* Read and decode the frame of irec r into buf; out points into buf. */

@@ -66,7 +66,10 @@ static bp_status wait_durable(bp_store *s, uint64_t target) {
         }
         if (upto > s->synced_seq) s->synced_seq = upto;
         s->unsynced = (uint32_t)(s->written_seq - s->synced_seq); /* written during the sync */
-        if (s->unsynced) s->unsynced_since_us = bp_pf_mono_us();
+        if (s->unsynced) {
+            s->unsynced_since_us = bp_pf_mono_us();
+            if (s->flusher_running) pthread_cond_signal(&s->fcond);
+        }
         publish_ready(s);
         pthread_cond_broadcast(&s->wcond);
     }
@@ -77,6 +80,53 @@ static bp_status wait_durable(bp_store *s, uint64_t target) {
 bp_status bp_sync_locked(bp_store *s) {
     if (s->failed) return failed_error(s);
     return wait_durable(s, s->written_seq);
+}
+
+/* The flusher: keeps the ms bound of BP_DURABLE_EVERY when appends stop. */
+static void *flusher_main(void *arg) {
+    bp_store *s = arg;
+    pthread_mutex_lock(&s->wmu);
+    while (!s->flusher_stop) {
+        if (s->failed || !s->unsynced) {
+            pthread_cond_wait(&s->fcond, &s->wmu); /* an append signals the first unsynced */
+            continue;
+        }
+        uint64_t due = s->unsynced_since_us + (uint64_t)s->flush_ms * 1000u;
+        if (bp_pf_mono_us() >= due) {
+            (void)bp_sync_locked(s); /* a failure fail-stops the store: appends report it */
+            continue;
+        }
+        bp_pf_cond_wait_until(&s->fcond, &s->wmu, due);
+    }
+    pthread_mutex_unlock(&s->wmu);
+    return NULL;
+}
+
+/* [w] Make sure the flusher runs with a bound of at most ms. */
+static bp_status flusher_want(bp_store *s, uint32_t ms) {
+    if (s->flusher_running) {
+        if (ms < s->flush_ms) {
+            s->flush_ms = ms;
+            pthread_cond_signal(&s->fcond);
+        }
+        return BP_OK;
+    }
+    s->flush_ms = ms;
+    s->flusher_stop = false;
+    int e = pthread_create(&s->flusher, NULL, flusher_main, s);
+    if (e) return bp_err_sys(BP_ENOMEM, -e, "%s: cannot start the background sync thread", s->dir);
+    s->flusher_running = true;
+    return BP_OK;
+}
+
+void bp_flusher_stop(bp_store *s) {
+    pthread_mutex_lock(&s->wmu);
+    bool running = s->flusher_running;
+    s->flusher_stop = true;
+    s->flusher_running = false;
+    pthread_cond_signal(&s->fcond);
+    pthread_mutex_unlock(&s->wmu);
+    if (running) pthread_join(s->flusher, NULL);
 }
 
 bp_status bp_store_sync(bp_store *s) {
@@ -266,6 +316,8 @@ static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n
     bp_status rc = check_idempotency(s, items, n, receipts);
     if (rc == BP_DONE) return BP_OK;
     if (rc) return rc;
+    if (n == 1 && dur.mode == BP_DUR_EVERY && dur.every_ms && (rc = flusher_want(s, dur.every_ms)))
+        return rc;
 
     bp_chains bh = {0};
     bp_chains *bhp = n > 1 ? &bh : NULL;
@@ -373,7 +425,10 @@ static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n
     }
     s->written_seq = first_seq + n - 1;
     s->appends += n;
-    if (!s->unsynced) s->unsynced_since_us = bp_pf_mono_us();
+    if (!s->unsynced) {
+        s->unsynced_since_us = bp_pf_mono_us();
+        if (s->flusher_running) pthread_cond_signal(&s->fcond);
+    }
     s->unsynced += (uint32_t)n;
 
     /* durability */
@@ -384,7 +439,7 @@ static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n
             (dur.every_ms && bp_pf_mono_us() - s->unsynced_since_us >= dur.every_ms * 1000ull);
         if (due) mode = BP_DUR_SYNC;
     }
-    bp_durability_mode granted = BP_DUR_NONE;
+    bp_durability_mode granted = dur.mode == BP_DUR_EVERY ? BP_DUR_EVERY : BP_DUR_NONE;
     if (mode == BP_DUR_SYNC) {
         if ((rc = wait_durable(s, s->written_seq))) goto out;
         granted = BP_DUR_SYNC;
