@@ -338,6 +338,18 @@ static void test_batch(void) {
     t_rmdir(dir);
 }
 
+typedef struct prog {
+    int calls;
+    uint64_t last, total;
+    bool monotonic;
+} prog;
+static void on_progress(void *ctx, uint64_t done, uint64_t total) {
+    prog *p = ctx;
+    if (p->calls++ && (done < p->last || total != p->total)) p->monotonic = false;
+    p->last = done;
+    p->total = total;
+}
+
 static void test_queries(void) {
     const char *dir = t_dir("api-query");
     bp_store *s = open_opts(dir, false, false, 4096); /* several segments */
@@ -440,6 +452,15 @@ static void test_queries(void) {
     CHECK(!e->header_only);
     CHECK(e->payload_len == 9 && memcmp(e->payload, "payload 0", 9) == 0);
     bp_iter_free(it);
+
+    /* verify with progress: from 0 to the total, once per segment */
+    prog pr = {0, 0, 0, true};
+    bp_verify_report vr;
+    CHECK_OK(bp_store_verify_ex(s, &vr, on_progress, &pr));
+    CHECK_EQ(pr.calls, st.segments + 1);
+    CHECK(pr.monotonic);
+    CHECK(pr.total > 0);
+    CHECK_EQ(pr.last, pr.total);
 
     /* paging: resume from the position, pages of 7 cover everything once */
     r = (bp_region)BP_REGION_INIT;

@@ -220,6 +220,14 @@ typedef struct bp_verify_report {
  */
 BP_API bp_status bp_store_verify(bp_store *s, bp_verify_report *out);
 
+/** Progress of a long operation: done out of total units (bytes for verify). */
+typedef void (*bp_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+
+/** bp_store_verify that calls progress(ctx, bytes_checked, bytes_total) after each
+ * segment (and once with 0 before the first); progress may be NULL. */
+BP_API bp_status bp_store_verify_ex(bp_store *s, bp_verify_report *out, bp_progress_fn progress,
+                                    void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

@@ -115,6 +115,10 @@ int cli_open_write(const cli_ctx *c, bp_store **out);
  */
 int cli_close(const cli_ctx *c, bp_store *s, int code);
 
+/* A progress bar on stderr for a long operation (a bp_progress_fn; ctx is the
+ * label). Draws only when stderr is a terminal; erases itself at the end. */
+void cli_progress(void *label, uint64_t done, uint64_t total);
+
 /**
  * Read all of path ("-" = stdin) into a NUL-terminated heap buffer (free()).
  * More than max bytes is an input error. Returns an exit code.

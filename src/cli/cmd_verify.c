@@ -45,7 +45,7 @@ int cmd_verify(cli_ctx *c, int argc, char **argv) {
     if (rc) return cli_fail_status(c, rc);
     bp_verify_report rep;
     memset(&rep, 0, sizeof rep);
-    rc = bp_store_verify(s, &rep);
+    rc = bp_store_verify_ex(s, &rep, cli_progress, "verify");
     if (rc == BP_OK || rc == BP_ECORRUPT) cli_print_json(verify_report_json(&rep));
     if (rc == BP_ECORRUPT)
         code = cli_fail(c, CLI_ECORRUPT, "%llu problem(s); first: %s",

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------ errors */
 
@@ -270,4 +271,23 @@ int cli_no_arguments(cli_ctx *c, int argc, char **argv) {
     if (r < 0) return CLI_EUSAGE;
     if (r > 0) return cli_fail(c, CLI_EUSAGE, "'%s': unexpected argument", arg.value);
     return CLI_OK;
+}
+
+void cli_progress(void *label, uint64_t done, uint64_t total) {
+    static int tty = -1;
+    if (tty < 0) tty = isatty(STDERR_FILENO);
+    if (!tty || !total) return;
+    if (done >= total) {
+        fputs("\r\033[K", stderr); /* erase the bar: the result follows */
+        return;
+    }
+    enum { WIDTH = 30 };
+    unsigned fill = (unsigned)(done * WIDTH / total);
+    char bar[WIDTH + 1];
+    for (unsigned i = 0; i < WIDTH; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[WIDTH] = '\0';
+    fprintf(stderr, "\r%s [%s] %3u%%  %.1f / %.1f MiB", (const char *)label, bar,
+            (unsigned)(done * 100 / total), (double)done / 1048576.0, (double)total / 1048576.0);
+    fflush(stderr);
 }

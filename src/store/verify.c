@@ -125,6 +125,11 @@ out:
 }
 
 bp_status bp_store_verify(bp_store *s, bp_verify_report *out) {
+    return bp_store_verify_ex(s, out, NULL, NULL);
+}
+
+bp_status bp_store_verify_ex(bp_store *s, bp_verify_report *out, bp_progress_fn progress,
+                             void *ctx) {
     if (!s || !out) return bp_err(BP_EINVAL, "bp_store_verify: NULL argument");
     memset(out, 0, sizeof *out);
     vstate v;
@@ -136,16 +141,26 @@ bp_status bp_store_verify(bp_store *s, bp_verify_report *out) {
     uint32_t n = s->n_segs;
     uint32_t *segnos = malloc((n ? n : 1) * sizeof *segnos);
     int *fds = malloc((n ? n : 1) * sizeof *fds);
-    for (uint32_t i = 0; segnos && fds && i < n; i++) {
+    uint64_t *sizes = malloc((n ? n : 1) * sizeof *sizes);
+    uint64_t total = 0, done = 0;
+    for (uint32_t i = 0; segnos && fds && sizes && i < n; i++) {
         segnos[i] = s->segs[i].segno;
         fds[i] = s->segs[i].f.fd;
     }
+    for (uint32_t i = 0; segnos && fds && sizes && i < n; i++) {
+        bp_file f = {fds[i], NULL, -1}; /* sizes for progress only: fstat, no lock needed */
+        if (bp_pf_size(&f, &sizes[i])) sizes[i] = 0;
+        total += sizes[i];
+    }
     pthread_rwlock_unlock(&s->ilock);
     bp_status rc = BP_OK;
-    if (!segnos || !fds) rc = bp_err(BP_ENOMEM, "verify: out of memory");
+    if (!segnos || !fds || !sizes) rc = bp_err(BP_ENOMEM, "verify: out of memory");
+    if (progress && !rc) progress(ctx, 0, total);
     for (uint32_t i = 0; i < n && !rc; i++) {
         rc = verify_segment(&v, s, segnos[i], fds[i]);
         out->segments++;
+        done += sizes[i];
+        if (progress && !rc) progress(ctx, done, total);
     }
     if (!rc && v.next_seq <= v.limit)
         problem(&v, "events %llu..%llu are indexed but missing from the segments",
@@ -154,6 +169,7 @@ bp_status bp_store_verify(bp_store *s, bp_verify_report *out) {
     bp_chains_free(&v.chains);
     free(segnos);
     free(fds);
+    free(sizes);
     if (rc) return rc;
     if (out->problems)
         return bp_err(BP_ECORRUPT, "%s: verify found %llu problem(s); first: %s", s->dir,
