@@ -175,6 +175,8 @@ static void test_lifecycle_and_open_event(void) {
     bp_store_open_report(s, &rep);
     CHECK(!rep.created);
     CHECK(rep.checkpoint_used);
+    CHECK_EQ(rep.frames_scanned, 0); /* the checkpoint covers everything: nothing rescanned */
+    CHECK_EQ(rep.bytes_cut, 0);
     CHECK_EQ(rep.events, 2);
     bp_store_uuid(s, uuid2);
     CHECK(memcmp(uuid, uuid2, 16) == 0);
