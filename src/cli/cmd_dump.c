@@ -1,6 +1,13 @@
 /* batpak dump: a frame-by-frame NDJSON dump of the files of a store, read
  * straight from disk as doc/FORMAT.md (format version 1) describes them.
  *
+ * Every structure is decoded by the format layer (src/format/format.h, the only
+ * code that knows the bytes on disk); this file only reads files, follows the
+ * cross-references and prints. That is why it includes an internal header,
+ * unlike the rest of the tool. A decoder's message (bp_last_error()) goes in
+ * the record's "problem" field, or in "note" where the damage is only a cache
+ * miss (a checkpoint or footer that open would rebuild).
+ *
  * It opens no store and takes no lock, so it also works on a store that does
  * not open; a writer appending at the same time can make the last frame look
  * torn. Every record is one line with "type" first: store, checkpoint,
@@ -8,21 +15,13 @@
  * `batpak verify`); CRCs, lengths, structure and cross-references are checked.
  */
 #include "cli/cli.h"
+#include "format/format.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
-
-#define STORE_SIZE 48
-#define SEG_HEADER_SIZE 48
-#define SEG_TRAILER_SIZE 16
-#define FRAME_PREFIX 8
-#define FRAME_MIN_BODY 16
-#define FRAME_MAX_BODY (BP_MAX_PAYLOAD + 4096u)
-#define FORMAT_VERSION 1
 
 typedef struct dump_state {
     cli_ctx ctx;
@@ -31,48 +30,6 @@ typedef struct dump_state {
     bool have_uuid;
     uint64_t segments, frames, problems, next_seq;
 } dump_state;
-
-/* --------------------------------------------------------------- bytes */
-
-static uint16_t be16(const uint8_t *p) {
-    return (uint16_t)(p[0] << 8 | p[1]);
-}
-static uint32_t be32(const uint8_t *p) {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static uint64_t be64(const uint8_t *p) {
-    return (uint64_t)be32(p) << 32 | be32(p + 4);
-}
-static uint32_t crc_of(const uint8_t *p, size_t n) {
-    uLong crc = crc32(0L, Z_NULL, 0);
-    while (n) { /* zlib takes uInt lengths */
-        uInt chunk = n > (1u << 30) ? (1u << 30) : (uInt)n;
-        crc = crc32(crc, p, chunk);
-        p += chunk;
-        n -= chunk;
-    }
-    return (uint32_t)crc;
-}
-
-/* A bounds-checked reader; once past the end, `bad` stays set and reads give 0. */
-typedef struct cursor {
-    const uint8_t *p;
-    size_t n, at;
-    bool bad;
-} cursor;
-
-static const uint8_t *take(cursor *c, size_t k) {
-    if (c->bad || c->n - c->at < k) {
-        c->bad = true;
-        return NULL;
-    }
-    c->at += k;
-    return c->p + c->at - k;
-}
-static uint64_t take_u(cursor *c, size_t k) {
-    const uint8_t *p = take(c, k);
-    return !p ? 0 : k == 2 ? be16(p) : k == 4 ? be32(p) : be64(p);
-}
 
 /* Read a whole file; NULL with errno set when it cannot be read. */
 static uint8_t *read_file(const char *path, size_t *len) {
@@ -115,10 +72,22 @@ static json_t *record(const char *type) {
     return o;
 }
 
-static json_t *uuid_json(const uint8_t *p) {
+static json_t *uuid_json(const uint8_t uuid[16]) {
     bp_id id;
-    memcpy(id.b, p, 16);
+    memcpy(id.b, uuid, 16);
     return cli_json_id(&id);
+}
+
+/* After a failed decode: what can still be said. The decoders check the magic first, so
+ * BP_EVERSION means the magic was right, and they leave the version found in `version`;
+ * crc_ok when at least crc_len bytes are there. */
+static void failed_decode_json(json_t *o, bp_status rc, uint32_t version, const uint8_t *p,
+                               size_t n, size_t crc_len) {
+    if (rc == BP_EVERSION) {
+        cli_json_set(o, "magic_ok", json_true());
+        cli_json_set(o, "version", json_integer(version));
+    }
+    if (n >= crc_len) cli_json_set(o, "crc_ok", json_boolean(bp_crc_tail_ok(p, crc_len)));
 }
 
 /* --------------------------------------------------------------- STORE */
@@ -134,21 +103,20 @@ static int dump_store_file(dump_state *d, const char *dir) {
     json_t *o = record("store");
     cli_json_set(o, "file", json_string("STORE"));
     cli_json_set(o, "size", cli_json_u64(n));
-    if (n >= STORE_SIZE) {
-        cli_json_set(o, "magic_ok", json_boolean(memcmp(p, "BPSTORE\0", 8) == 0));
-        cli_json_set(o, "version", json_integer(be32(p + 8)));
-        cli_json_set(o, "store_uuid", uuid_json(p + 16));
-        cli_json_set(o, "created_ms", cli_json_u64(be64(p + 32)));
-        bool crc_ok = crc_of(p, 44) == be32(p + 44);
-        cli_json_set(o, "crc_ok", json_boolean(crc_ok));
-        memcpy(d->store_uuid, p + 16, 16);
+    bp_store_ident id;
+    memset(&id, 0, sizeof id);
+    bp_status rc = bp_store_ident_decode(&id, p, n, "STORE");
+    if (rc == BP_OK) {
+        cli_json_set(o, "magic_ok", json_true());
+        cli_json_set(o, "version", json_integer(id.version));
+        cli_json_set(o, "store_uuid", uuid_json(id.uuid));
+        cli_json_set(o, "created_ms", cli_json_u64(id.created_ms));
+        cli_json_set(o, "crc_ok", json_true());
+        memcpy(d->store_uuid, id.uuid, sizeof d->store_uuid);
         d->have_uuid = true;
-        if (memcmp(p, "BPSTORE\0", 8) != 0) problem(d, o, "bad magic");
-        if (be32(p + 8) != FORMAT_VERSION) problem(d, o, "unknown format version");
-        if (n != STORE_SIZE) problem(d, o, "size is not 48 bytes");
-        if (!crc_ok) problem(d, o, "CRC mismatch");
     } else {
-        problem(d, o, "shorter than 48 bytes");
+        failed_decode_json(o, rc, id.version, p, n, BP_STORE_FILE_SIZE);
+        problem(d, o, bp_last_error());
     }
     cli_print_json(o);
     free(p);
@@ -157,31 +125,15 @@ static int dump_store_file(dump_state *d, const char *dir) {
 
 /* --------------------------------------------------------- index blocks */
 
-/* Walk an index block (FORMAT.md "Index block") and put its counts on rec. */
-static bool index_block_json(const uint8_t *p, size_t n, json_t *rec) {
-    cursor c = {p, n, 0, false};
-    uint64_t first_seq = take_u(&c, 8);
-    uint64_t n_entities = take_u(&c, 4);
-    for (uint64_t i = 0; i < n_entities && !c.bad; i++)
-        take(&c, take_u(&c, 2) + 32);
-    uint64_t n_scopes = take_u(&c, 4);
-    for (uint64_t i = 0; i < n_scopes && !c.bad; i++)
-        take(&c, take_u(&c, 2));
-    uint64_t n_records = take_u(&c, 4);
-    take(&c, n_records * 48);
-    uint64_t n_idem = take_u(&c, 4);
-    for (uint64_t i = 0; i < n_idem && !c.bad; i++) {
-        take_u(&c, 4);
-        take(&c, take_u(&c, 2));
-    }
-    cli_json_set(rec, "first_seq", cli_json_u64(first_seq));
-    cli_json_set(rec, "entities", cli_json_u64(n_entities));
-    cli_json_set(rec, "scopes", cli_json_u64(n_scopes));
-    cli_json_set(rec, "records", cli_json_u64(n_records));
-    cli_json_set(rec, "idempotency_keys", cli_json_u64(n_idem));
-    return !c.bad && c.at == n;
+static void index_block_json(const bp_iblock *blk, json_t *rec) {
+    cli_json_set(rec, "first_seq", cli_json_u64(blk->first_seq));
+    cli_json_set(rec, "entities", cli_json_u64(blk->n_entities));
+    cli_json_set(rec, "scopes", cli_json_u64(blk->n_scopes));
+    cli_json_set(rec, "records", cli_json_u64(blk->n_recs));
+    cli_json_set(rec, "idempotency_keys", cli_json_u64(blk->n_idems));
 }
 
+/* A bad checkpoint is a cache miss for open, not corruption: flagged, not counted. */
 static void dump_checkpoint(dump_state *d, const char *dir) {
     char path[4096];
     snprintf(path, sizeof path, "%s/index.ckpt", dir);
@@ -191,23 +143,27 @@ static void dump_checkpoint(dump_state *d, const char *dir) {
     json_t *o = record("checkpoint");
     cli_json_set(o, "file", json_string("index.ckpt"));
     cli_json_set(o, "size", cli_json_u64(n));
-    if (n >= 68) {
-        cli_json_set(o, "magic_ok", json_boolean(memcmp(p, "BPCK", 4) == 0));
-        cli_json_set(o, "version", json_integer(be16(p + 4)));
-        cli_json_set(o, "store_uuid", uuid_json(p + 8));
-        cli_json_set(o, "covered_segment", json_integer(be32(p + 24)));
-        cli_json_set(o, "covered_offset", cli_json_u64(be64(p + 28)));
-        cli_json_set(o, "last_hlc", cli_json_u64(be64(p + 36)));
-        cli_json_set(o, "last_event_id", uuid_json(p + 44));
-        uint32_t block_len = be32(p + 60);
-        bool crc_ok = crc_of(p, n - 4) == be32(p + n - 4);
-        cli_json_set(o, "crc_ok", json_boolean(crc_ok));
-        /* a bad checkpoint is a cache miss for open, not corruption: flagged, not counted */
-        bool same_store = !d->have_uuid || memcmp(p + 8, d->store_uuid, 16) == 0;
-        bool parsed = block_len == n - 68 && index_block_json(p + 64, block_len, o);
-        cli_json_set(o, "usable", json_boolean(crc_ok && same_store && parsed));
+    bp_ckpt_meta m;
+    bp_iblock blk;
+    bp_status rc = bp_ckpt_decode(&m, &blk, p, n, "index.ckpt");
+    if (rc == BP_OK) {
+        cli_json_set(o, "magic_ok", json_true());
+        cli_json_set(o, "version", json_integer(BP_FORMAT_VERSION));
+        cli_json_set(o, "store_uuid", uuid_json(m.uuid));
+        cli_json_set(o, "covered_segment", json_integer(m.covered_segno));
+        cli_json_set(o, "covered_offset", cli_json_u64(m.covered_offset));
+        cli_json_set(o, "last_hlc", cli_json_u64(m.last_hlc));
+        cli_json_set(o, "last_event_id", cli_json_id(&m.last_id));
+        cli_json_set(o, "crc_ok", json_true());
+        index_block_json(&blk, o);
+        bool same_store = !d->have_uuid || memcmp(m.uuid, d->store_uuid, sizeof d->store_uuid) == 0;
+        cli_json_set(o, "usable", json_boolean(same_store));
+        if (!same_store) cli_json_set(o, "note", json_string("store UUID differs from STORE"));
+        bp_iblock_free(&blk);
     } else {
+        cli_json_set(o, "crc_ok", json_boolean(bp_crc_tail_ok(p, n)));
         cli_json_set(o, "usable", json_false());
+        cli_json_set(o, "note", json_string(bp_last_error()));
     }
     cli_print_json(o);
     free(p);
@@ -215,140 +171,99 @@ static void dump_checkpoint(dump_state *d, const char *dir) {
 
 /* -------------------------------------------------------------- frames */
 
-static json_t *obj_bytes(const msgpack_object *o, size_t want, bool hash) {
-    if (o->type != MSGPACK_OBJECT_BIN || o->via.bin.size != want) return NULL;
-    if (!hash) return uuid_json((const uint8_t *)o->via.bin.ptr);
-    return cli_json_hex((const uint8_t *)o->via.bin.ptr, want);
-}
-
-static json_t *obj_uint(const msgpack_object *o) {
-    return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? cli_json_u64(o->via.u64) : NULL;
-}
-
-static json_t *obj_str_or_nil(const msgpack_object *o) {
-    if (o->type == MSGPACK_OBJECT_NIL) return json_null();
-    if (o->type != MSGPACK_OBJECT_STR) return NULL;
-    return cli_json_text(o->via.str.ptr, o->via.str.size);
-}
-
-static json_t *obj_batch(const msgpack_object *o) {
-    if (o->type == MSGPACK_OBJECT_NIL) return json_null();
-    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 3) return NULL;
-    json_t *a = json_array();
-    for (uint32_t i = 0; i < 3; i++) {
-        json_t *v = obj_uint(&o->via.array.ptr[i]);
-        if (!v || json_array_append_new(a, v) != 0) {
-            json_decref(a);
-            return NULL;
-        }
+static void frame_fields_json(const bp_frame *fr, json_t *rec) {
+    const bp_event_fields *f = &fr->f;
+    cli_json_set(rec, "event_id", cli_json_id(&f->event_id));
+    cli_json_set(rec, "correlation_id", cli_json_id(&f->correlation_id));
+    cli_json_set(rec, "causation_id",
+                 f->has_causation ? cli_json_id(&f->causation_id) : json_null());
+    cli_json_set(rec, "global_seq", cli_json_u64(f->global_seq));
+    cli_json_set(rec, "clock", cli_json_u64(f->clock));
+    cli_json_set(rec, "hlc", cli_json_u64(f->hlc));
+    cli_json_set(rec, "kind", cli_json_u64(f->kind));
+    cli_json_set(rec, "flags", cli_json_u64(f->flags));
+    cli_json_set(rec, "prev_hash", cli_json_hash(&f->prev_hash));
+    cli_json_set(rec, "event_hash", cli_json_hash(&fr->event_hash));
+    cli_json_set(rec, "entity", cli_json_text(f->entity, f->entity_len));
+    cli_json_set(rec, "scope", cli_json_text(f->scope, f->scope_len));
+    if (f->batch_count) {
+        json_t *b = json_array();
+        if (!b || json_array_append_new(b, cli_json_u64(f->batch_id)) ||
+            json_array_append_new(b, cli_json_u64(f->batch_index)) ||
+            json_array_append_new(b, cli_json_u64(f->batch_count)))
+            cli_oom();
+        cli_json_set(rec, "batch", b);
+    } else {
+        cli_json_set(rec, "batch", json_null());
     }
-    return a;
+    cli_json_set(rec, "idempotency_key",
+                 f->idem_len ? cli_json_text(f->idem_key, f->idem_len) : json_null());
+    cli_json_set(rec, "payload_len", cli_json_u64(f->payload_len));
 }
 
-/* Put the 16 body fields on rec. False when the body is not a version-1 frame body. */
-static bool frame_body_json(dump_state *d, const msgpack_object *body, json_t *rec) {
-    if (body->type != MSGPACK_OBJECT_ARRAY || body->via.array.size != 16) return false;
-    const msgpack_object *f = body->via.array.ptr;
-    if (f[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER || f[0].via.u64 != FORMAT_VERSION)
-        return false;
-    if (f[15].type != MSGPACK_OBJECT_BIN) return false;
-    static const char *names[] = {
-        "event_id", "correlation_id", "causation_id", "global_seq",     "clock",
-        "hlc",      "kind",           "flags",        "prev_hash",      "event_hash",
-        "entity",   "scope",          "batch",        "idempotency_key"};
-    for (int i = 1; i <= 14; i++) {
-        json_t *v =
-            i <= 2   ? obj_bytes(&f[i], 16, false)
-            : i == 3 ? (f[3].type == MSGPACK_OBJECT_NIL ? json_null() : obj_bytes(&f[3], 16, false))
-            : i <= 8 ? obj_uint(&f[i])
-            : i <= 10 ? obj_bytes(&f[i], 32, true)
-            : i <= 12 ? (f[i].type == MSGPACK_OBJECT_STR ? obj_str_or_nil(&f[i]) : NULL)
-            : i == 13 ? obj_batch(&f[i])
-                      : obj_str_or_nil(&f[i]);
-        if (!v) return false;
-        cli_json_set(rec, names[i - 1], v);
+/* Decode the CRC-valid frame body[0..len) onto rec and check its global_seq. */
+static void frame_decode(dump_state *d, const uint8_t *body, size_t len, json_t *rec) {
+    bp_frame fr;
+    if (bp_frame_decode(body, len, &fr) != BP_OK) {
+        problem(d, rec, bp_last_error());
+        d->next_seq = 0; /* its global_seq is unknown: do not report a gap at the next one */
+        return;
     }
-    const uint8_t *payload = (const uint8_t *)f[15].via.bin.ptr;
-    cli_json_set(rec, "payload_len", cli_json_u64(f[15].via.bin.size));
-    if (d->with_payloads) cli_json_set_payload(rec, payload, f[15].via.bin.size);
-    uint64_t seq = f[4].via.u64;
+    frame_fields_json(&fr, rec);
+    if (d->with_payloads) cli_json_set_payload(rec, fr.f.payload, fr.f.payload_len);
+    uint64_t seq = fr.f.global_seq;
     if (d->next_seq && seq != d->next_seq) problem(d, rec, "global_seq is not the previous + 1");
     d->next_seq = seq + 1;
-    return true;
 }
 
-static void frame_decode(dump_state *d, const uint8_t *body, size_t len, json_t *rec) {
-    msgpack_unpacked u;
-    msgpack_unpacked_init(&u);
-    size_t off = 0;
-    int ret = msgpack_unpack_next(&u, (const char *)body, len, &off);
-    if (ret != MSGPACK_UNPACK_SUCCESS || off != len || !frame_body_json(d, &u.data, rec))
-        problem(d, rec, "CRC-valid body that is not a version-1 frame body");
-    msgpack_unpacked_destroy(&u);
-}
-
-/* Why the frame at p[at..end) is not a valid frame, or NULL when it is; *len gets its length. */
-static const char *frame_check(const uint8_t *p, size_t at, size_t end, uint32_t *len) {
-    if (end - at < FRAME_PREFIX) return "short frame prefix";
-    *len = be32(p + at);
-    if (*len < FRAME_MIN_BODY || *len > FRAME_MAX_BODY) return "frame length out of range";
-    if (end - at - FRAME_PREFIX < *len) return "frame runs past the end";
-    if (crc_of(p + at + FRAME_PREFIX, *len) != be32(p + at + 4)) return "CRC mismatch";
-    return NULL;
-}
-
-/* The next offset after `at` where a valid frame starts (every body starts dc 00 10 01), or 0. */
-static size_t next_valid_frame(const uint8_t *p, size_t at, size_t end) {
-    static const uint8_t body_start[4] = {0xdc, 0x00, 0x10, FORMAT_VERSION};
-    for (size_t o = at + 1; o + FRAME_PREFIX + FRAME_MIN_BODY <= end; o++) {
-        uint32_t len;
-        if (memcmp(p + o + FRAME_PREFIX, body_start, 4) == 0 && !frame_check(p, o, end, &len))
-            return o;
-    }
-    return 0;
+/* Why bp_frame_peek refused a frame (see its contract in format.h). */
+static const char *frame_refusal(bp_frame_check c, uint32_t frame_len) {
+    if (c == BP_FRAME_SHORT) return frame_len ? "frame runs past the end" : "short frame prefix";
+    return frame_len ? "CRC mismatch" : "frame length out of range";
 }
 
 /* A frame that is not valid: a torn tail when nothing valid follows in the newest unsealed
  * segment (open cuts it), else corruption. Returns where dumping goes on, or end. */
 static size_t bad_frame(dump_state *d, json_t *rec, const char *why, const uint8_t *p, size_t at,
                         size_t end, bool newest_unsealed) {
-    size_t next = next_valid_frame(p, at, end);
-    if (!next && newest_unsealed) {
+    size_t next = 0;
+    bool found = bp_frame_find(p, at + 1, end, &next);
+    if (!found && newest_unsealed) {
         cli_json_set(rec, "torn_tail", json_true());
         cli_json_set(rec, "note", json_string(why));
         cli_json_set(rec, "bytes", cli_json_u64(end - at));
         return end;
     }
     problem(d, rec, why);
-    if (!next) return end;
+    if (!found) return end;
     cli_json_set(rec, "next_valid_offset", cli_json_u64(next));
     d->next_seq = 0; /* events were lost in between: do not report the gap twice */
     return next;
 }
 
-/* Dump the frames in p[48..end). *good counts the valid ones. Returns where the frames stop:
- * end, unless a frame is bad. */
+/* Dump the frames in p[BP_SEG_HEADER_SIZE..end). *good counts the CRC-valid ones.
+ * Returns where the frames stop: end, unless a frame is bad. */
 static size_t dump_frames(dump_state *d, uint32_t segno, const uint8_t *p, size_t end,
                           bool newest_unsealed, uint64_t *good) {
-    size_t at = SEG_HEADER_SIZE;
+    size_t at = BP_SEG_HEADER_SIZE;
     bool all_good = true;
     while (at < end) {
         json_t *rec = record("frame");
         cli_json_set(rec, "segment", json_integer(segno));
         cli_json_set(rec, "offset", cli_json_u64(at));
-        uint32_t len = 0;
-        const char *why = frame_check(p, at, end, &len);
-        if (len) cli_json_set(rec, "len", json_integer(len));
-        cli_json_set(rec, "crc_ok", json_boolean(!why));
+        uint32_t body_len = bp_frame_body_len(p + at, end - at), frame_len;
+        if (body_len) cli_json_set(rec, "len", cli_json_u64(body_len));
+        bp_frame_check c = bp_frame_peek(p + at, end - at, &frame_len);
+        cli_json_set(rec, "crc_ok", json_boolean(c == BP_FRAME_OK));
         size_t next;
-        if (why) {
-            next = bad_frame(d, rec, why, p, at, end, newest_unsealed);
+        if (c != BP_FRAME_OK) {
+            next = bad_frame(d, rec, frame_refusal(c, frame_len), p, at, end, newest_unsealed);
             all_good = false;
         } else {
-            frame_decode(d, p + at + FRAME_PREFIX, len, rec);
+            frame_decode(d, p + at + BP_FRAME_PREFIX, frame_len - BP_FRAME_PREFIX, rec);
             d->frames++;
             (*good)++;
-            next = at + FRAME_PREFIX + len;
+            next = at + frame_len;
         }
         cli_print_json(rec);
         at = next;
@@ -358,92 +273,89 @@ static size_t dump_frames(dump_state *d, uint32_t segno, const uint8_t *p, size_
 
 /* -------------------------------------------------------------- footer */
 
-static void dump_footer(dump_state *d, uint32_t segno, const uint8_t *p, size_t off, size_t len,
-                        uint64_t frames_in_segment) {
+/* A footer with a bad CRC is a cache miss (open rebuilds that segment from its frames), not
+ * corruption; one with an intact CRC that does not decode, or lists other events, is. */
+static void dump_footer(dump_state *d, const char *file, uint32_t segno, const uint8_t *p,
+                        uint64_t off, uint32_t len, uint64_t frames_in_segment) {
     json_t *o = record("footer");
     cli_json_set(o, "segment", json_integer(segno));
     cli_json_set(o, "offset", cli_json_u64(off));
     cli_json_set(o, "len", cli_json_u64(len));
-    const uint8_t *f = p + off;
-    if (len < 16 || memcmp(f, "SIDX", 4) != 0 || be32(f + 8) != len - 16) {
-        problem(d, o, "not a SIDX footer (magic or length)");
-        cli_print_json(o);
-        return;
+    bp_iblock blk;
+    bp_status rc = bp_footer_decode(&blk, p + off, len, file);
+    if (rc == BP_OK) {
+        cli_json_set(o, "version", json_integer(BP_FORMAT_VERSION));
+        cli_json_set(o, "crc_ok", json_true());
+        index_block_json(&blk, o);
+        cli_json_set(o, "usable", json_true());
+        if (blk.n_recs != frames_in_segment)
+            problem(d, o, "footer lists a different number of events than the segment holds");
+        bp_iblock_free(&blk);
+    } else {
+        bool crc_ok = bp_crc_tail_ok(p + off, len);
+        cli_json_set(o, "crc_ok", json_boolean(crc_ok));
+        cli_json_set(o, "usable", json_false());
+        if (crc_ok)
+            problem(d, o, bp_last_error());
+        else
+            cli_json_set(o, "note", json_string(bp_last_error()));
     }
-    cli_json_set(o, "version", json_integer(be16(f + 4)));
-    bool crc_ok = crc_of(f, len - 4) == be32(f + len - 4);
-    cli_json_set(o, "crc_ok", json_boolean(crc_ok));
-    bool parsed = index_block_json(f + 12, len - 16, o);
-    json_t *records = json_object_get(o, "records");
-    /* a bad CRC is a cache miss (open rebuilds that segment from its frames), not corruption */
-    cli_json_set(o, "usable", json_boolean(crc_ok));
-    if (crc_ok && !parsed)
-        problem(d, o, "index block does not parse");
-    else if (crc_ok && (uint64_t)json_integer_value(records) != frames_in_segment)
-        problem(d, o, "footer lists a different number of events than the segment holds");
     cli_print_json(o);
 }
 
 /* ------------------------------------------------------------- segments */
 
-static void segment_header_json(dump_state *d, uint32_t segno, const uint8_t *p, size_t n,
-                                json_t *o) {
-    if (n < SEG_HEADER_SIZE) {
-        problem(d, o, "shorter than the 48-byte header");
+static void segment_header_json(dump_state *d, const char *file, uint32_t segno, const uint8_t *p,
+                                size_t n, json_t *o) {
+    bp_seg_header h;
+    memset(&h, 0, sizeof h);
+    bp_status rc = bp_seg_header_decode(&h, p, n, file);
+    if (rc != BP_OK) {
+        failed_decode_json(o, rc, h.version, p, n, BP_SEG_HEADER_SIZE);
+        problem(d, o, bp_last_error());
         return;
     }
-    bool magic_ok = memcmp(p, "FBAT", 4) == 0, crc_ok = crc_of(p, 44) == be32(p + 44);
-    cli_json_set(o, "magic_ok", json_boolean(magic_ok));
-    cli_json_set(o, "version", json_integer(be16(p + 4)));
-    cli_json_set(o, "header_size", json_integer(be16(p + 6)));
-    cli_json_set(o, "segno", json_integer(be32(p + 8)));
-    cli_json_set(o, "flags", json_integer(be32(p + 12)));
-    cli_json_set(o, "store_uuid", uuid_json(p + 16));
-    cli_json_set(o, "created_ms", cli_json_u64(be64(p + 32)));
-    cli_json_set(o, "crc_ok", json_boolean(crc_ok));
-    if (!magic_ok) problem(d, o, "bad magic");
-    if (!crc_ok) problem(d, o, "header CRC mismatch");
-    if (be16(p + 4) != FORMAT_VERSION) problem(d, o, "unknown format version");
-    if (be32(p + 8) != segno) problem(d, o, "segment number differs from the file name");
-    if (d->have_uuid && memcmp(p + 16, d->store_uuid, 16) != 0)
+    cli_json_set(o, "magic_ok", json_true());
+    cli_json_set(o, "version", json_integer(h.version));
+    cli_json_set(o, "header_size", json_integer(BP_SEG_HEADER_SIZE));
+    cli_json_set(o, "segno", json_integer(h.segno));
+    cli_json_set(o, "flags", json_integer(bp_seg_header_flags(p)));
+    cli_json_set(o, "store_uuid", uuid_json(h.uuid));
+    cli_json_set(o, "created_ms", cli_json_u64(h.created_ms));
+    cli_json_set(o, "crc_ok", json_true());
+    if (h.segno != segno) problem(d, o, "segment number differs from the file name");
+    if (d->have_uuid && memcmp(h.uuid, d->store_uuid, sizeof d->store_uuid) != 0)
         problem(d, o, "store UUID differs from STORE");
-}
-
-/* Where the frames end: at the footer of a sealed segment, else at the end of the file. */
-static bool find_seal(const uint8_t *p, size_t n, size_t *footer_off, size_t *footer_len) {
-    if (n < SEG_HEADER_SIZE + SEG_TRAILER_SIZE || memcmp(p + n - 4, "SEAL", 4) != 0) return false;
-    uint64_t off = be64(p + n - 16), len = be32(p + n - 8);
-    if (off < SEG_HEADER_SIZE || off > n || len > n || off + len + SEG_TRAILER_SIZE != n)
-        return false;
-    *footer_off = (size_t)off;
-    *footer_len = (size_t)len;
-    return true;
 }
 
 static int dump_segment(dump_state *d, const char *dir, const char *name, uint32_t segno,
                         bool newest) {
-    char path[4096];
+    char path[4096], file[128];
     snprintf(path, sizeof path, "%s/segments/%s", dir, name);
+    snprintf(file, sizeof file, "segments/%s", name);
     size_t n;
     uint8_t *p = read_file(path, &n);
     if (!p) return cli_fail(&d->ctx, CLI_EIO, "%s: %s", path, strerror(errno));
     d->segments++;
-    size_t footer_off = 0, footer_len = 0;
-    bool sealed = find_seal(p, n, &footer_off, &footer_len);
+    /* where the frames end: at the footer of a sealed segment, else at the end of the file */
+    uint64_t footer_off = 0;
+    uint32_t footer_len = 0;
+    bool sealed = n >= BP_SEG_HEADER_SIZE + BP_TRAILER_SIZE &&
+                  bp_trailer_decode(p + n - BP_TRAILER_SIZE, n, &footer_off, &footer_len);
     json_t *o = record("segment");
-    cli_json_set(o, "file", json_sprintf("segments/%s", name));
+    cli_json_set(o, "file", json_string(file));
     cli_json_set(o, "segment", json_integer(segno));
     cli_json_set(o, "size", cli_json_u64(n));
     cli_json_set(o, "sealed", json_boolean(sealed));
-    segment_header_json(d, segno, p, n, o);
+    segment_header_json(d, file, segno, p, n, o);
     if (!sealed && !newest) problem(d, o, "only the newest segment may be unsealed");
     bool header_ok = !json_object_get(o, "problem");
     cli_print_json(o);
     if (header_ok) {
         uint64_t good = 0;
-        size_t end = sealed ? footer_off : n;
+        size_t end = sealed ? (size_t)footer_off : n;
         size_t stop = dump_frames(d, segno, p, end, newest && !sealed, &good);
-        if (sealed && stop == end) dump_footer(d, segno, p, footer_off, footer_len, good);
+        if (sealed && stop == end) dump_footer(d, file, segno, p, footer_off, footer_len, good);
     }
     free(p);
     return CLI_OK;

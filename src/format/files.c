@@ -26,7 +26,7 @@ bp_status bp_store_ident_decode(bp_store_ident *id, const uint8_t *p, size_t n, 
                       path, id->version, BP_FORMAT_VERSION);
     if (n != BP_STORE_FILE_SIZE)
         return bp_err(BP_ECORRUPT, "%s: %zu bytes, expected %d", path, n, BP_STORE_FILE_SIZE);
-    if (bp_crc32(p, 44) != bp_get_be32(p + 44))
+    if (!bp_crc_tail_ok(p, BP_STORE_FILE_SIZE))
         return bp_err(BP_ECORRUPT, "%s: CRC mismatch", path);
     memcpy(id->uuid, p + 16, 16);
     id->created_ms = bp_get_be64(p + 32);
@@ -55,12 +55,16 @@ bp_status bp_seg_header_decode(bp_seg_header *h, const uint8_t *p, size_t n, con
             h->version, BP_FORMAT_VERSION);
     if (n < BP_SEG_HEADER_SIZE || bp_get_be16(p + 6) != BP_SEG_HEADER_SIZE)
         return bp_err(BP_ECORRUPT, "%s: offset 0: truncated segment header", path);
-    if (bp_crc32(p, 44) != bp_get_be32(p + 44))
+    if (!bp_crc_tail_ok(p, BP_SEG_HEADER_SIZE))
         return bp_err(BP_ECORRUPT, "%s: offset 0: segment header CRC mismatch", path);
     h->segno = bp_get_be32(p + 8);
     memcpy(h->uuid, p + 16, 16);
     h->created_ms = bp_get_be64(p + 32);
     return BP_OK;
+}
+
+uint32_t bp_seg_header_flags(const uint8_t hdr[BP_SEG_HEADER_SIZE]) {
+    return bp_get_be32(hdr + 12);
 }
 
 /* ---------------------------------------------------------- index block */
@@ -212,7 +216,7 @@ bp_status bp_iblock_decode(bp_iblock *blk, const uint8_t *p, size_t n, const cha
         x->kind = bp_get_be16(q + 44);
         x->flags = bp_get_be16(q + 46);
         if (x->entity >= blk->n_entities || x->scope >= blk->n_scopes ||
-            x->frame_len < BP_FRAME_PREFIX + 16 || x->offset < BP_SEG_HEADER_SIZE)
+            x->frame_len < BP_FRAME_PREFIX + BP_FRAME_MIN_BODY || x->offset < BP_SEG_HEADER_SIZE)
             goto bad;
     }
     blk->n_idems = take32(&r);
@@ -253,7 +257,9 @@ bool bp_trailer_decode(const uint8_t t[BP_TRAILER_SIZE], uint64_t file_size, uin
     if (memcmp(t + 12, "SEAL", 4) != 0) return false;
     *off = bp_get_be64(t);
     *len = bp_get_be32(t + 8);
-    return *off >= BP_SEG_HEADER_SIZE && *len >= 16 && *off + *len + BP_TRAILER_SIZE == file_size;
+    /* written so that no sum can wrap: a crafted offset near 2^64 must not pass */
+    return *off >= BP_SEG_HEADER_SIZE && *len >= 16 && file_size >= BP_TRAILER_SIZE &&
+           *off <= file_size - BP_TRAILER_SIZE && *len == file_size - BP_TRAILER_SIZE - *off;
 }
 
 bp_status bp_footer_decode(bp_iblock *blk, const uint8_t *p, size_t n, const char *path) {
@@ -266,8 +272,7 @@ bp_status bp_footer_decode(bp_iblock *blk, const uint8_t *p, size_t n, const cha
                       bp_get_be16(p + 4), BP_FORMAT_VERSION);
     if (bp_get_be32(p + 8) != n - 16)
         return bp_err(BP_ECORRUPT, "%s: SIDX footer: length mismatch", path);
-    if (bp_crc32(p, n - 4) != bp_get_be32(p + n - 4))
-        return bp_err(BP_ECORRUPT, "%s: SIDX footer: CRC mismatch", path);
+    if (!bp_crc_tail_ok(p, n)) return bp_err(BP_ECORRUPT, "%s: SIDX footer: CRC mismatch", path);
     return bp_iblock_decode(blk, p + 12, n - 16, path);
 }
 
@@ -298,8 +303,7 @@ bp_status bp_ckpt_decode(bp_ckpt_meta *m, bp_iblock *blk, const uint8_t *p, size
         return bp_err(BP_EVERSION,
                       "%s: checkpoint version %u is not supported (this build reads %u)", path,
                       bp_get_be16(p + 4), BP_FORMAT_VERSION);
-    if (bp_crc32(p, n - 4) != bp_get_be32(p + n - 4))
-        return bp_err(BP_ECORRUPT, "%s: CRC mismatch", path);
+    if (!bp_crc_tail_ok(p, n)) return bp_err(BP_ECORRUPT, "%s: CRC mismatch", path);
     if (bp_get_be32(p + CKPT_HEAD) != n - CKPT_HEAD - 8)
         return bp_err(BP_ECORRUPT, "%s: length mismatch", path);
     memcpy(m->uuid, p + 8, 16);

@@ -26,7 +26,8 @@ typedef struct bp_store_ident {
     uint64_t created_ms;
 } bp_store_ident;
 void bp_store_ident_encode(const bp_store_ident *id, uint8_t out[BP_STORE_FILE_SIZE]);
-/* BP_ECORRUPT (magic/crc/size), BP_EVERSION (names both versions). path for messages. */
+/* BP_ECORRUPT (magic/crc/size), BP_EVERSION (names both versions; id->version then holds
+ * the version found). path for messages. */
 bp_status bp_store_ident_decode(bp_store_ident *id, const uint8_t *p, size_t n, const char *path);
 
 /* ---- segment header: 48 bytes */
@@ -38,13 +39,19 @@ typedef struct bp_seg_header {
     uint64_t created_ms;
 } bp_seg_header;
 void bp_seg_header_encode(const bp_seg_header *h, uint8_t out[BP_SEG_HEADER_SIZE]);
+/* BP_ECORRUPT (magic, size, CRC), BP_EVERSION (h->version then holds the version found).
+ * Does not check the segment number or UUID against anything: the caller does. */
 bp_status bp_seg_header_decode(bp_seg_header *h, const uint8_t *p, size_t n, const char *path);
+/* The flags word of a header that bp_seg_header_decode accepted. Version 1 writes 0 and
+ * the decoder does not check it; for inspection tools (batpak dump). */
+uint32_t bp_seg_header_flags(const uint8_t hdr[BP_SEG_HEADER_SIZE]);
 
 /* ---- frames: [len u32 BE][crc32(body) u32 BE][body: MessagePack array of 16] */
 #define BP_FRAME_PREFIX 8
 #define BP_FRAME_FIELDS 16
 #define BP_FRAME_BODY_VERSION 1
-/* Largest body accepted by the decoder: max payload + generous header room. */
+/* Smallest body accepted, and the largest: max payload + generous header room. */
+#define BP_FRAME_MIN_BODY 16u
 #define BP_FRAME_MAX_BODY ((16u << 20) + 4096u)
 
 typedef struct bp_frame {
@@ -61,8 +68,22 @@ typedef enum bp_frame_check {
     BP_FRAME_BAD = 2    /* absurd length or CRC mismatch */
 } bp_frame_check;
 /* Check the frame at p (avail bytes): prefix, length bound, CRC. *frame_len =
- * total frame length when OK or SHORT with a sane length. */
+ * total frame length (prefix + body) when the declared length is in range, else 0. So:
+ *   SHORT, *frame_len == 0: fewer than BP_FRAME_PREFIX bytes;
+ *   SHORT, *frame_len != 0: the frame runs past avail;
+ *   BAD,   *frame_len == 0: body length out of range;
+ *   BAD,   *frame_len != 0: CRC mismatch. */
 bp_frame_check bp_frame_peek(const uint8_t *p, size_t avail, uint32_t *frame_len);
+
+/* The body length the prefix at p declares, whether in range or not; 0 when avail is
+ * shorter than the prefix. For diagnostics: bp_frame_peek decides validity. */
+uint32_t bp_frame_body_len(const uint8_t *p, size_t avail);
+
+/* Find the first offset in [from, end) of p where a valid frame starts (its body starts
+ * like every frame body, with the 16-field array marker, and bp_frame_peek says OK within
+ * p[0..end)). Tells a torn tail (nothing valid after the damage) from corruption (valid
+ * frames follow). True with *at (if not NULL) set when there is one. */
+bool bp_frame_find(const uint8_t *p, size_t from, size_t end, size_t *at);
 
 /* Decode a body (without prefix). BP_ECORRUPT with a message on any structural
  * problem. Pointers in out refer into body; entity/scope/idem are NOT NUL-terminated. */
@@ -121,6 +142,9 @@ int bp_footer_encode(bp_buf *b, const bp_iblock *blk, uint64_t footer_offset);
  * Returns false when the trailer is not there (segment not sealed). */
 bool bp_trailer_decode(const uint8_t t[BP_TRAILER_SIZE], uint64_t file_size, uint64_t *off,
                        uint32_t *len);
+/* BP_ECORRUPT (magic, length, CRC, malformed block), BP_EVERSION. p/n: the footer_len bytes
+ * at footer_offset. Use bp_crc_tail_ok(p, n) to tell a damaged footer (a cache miss: open
+ * rebuilds the segment from its frames) from one with an intact CRC that does not decode. */
 bp_status bp_footer_decode(bp_iblock *blk, const uint8_t *p, size_t n, const char *path);
 
 /* ---- index checkpoint file */
@@ -136,5 +160,10 @@ bp_status bp_ckpt_decode(bp_ckpt_meta *m, bp_iblock *blk, const uint8_t *p, size
                          const char *path);
 
 uint32_t bp_crc32(const void *p, size_t n);
+/* Every checksummed structure ends with the CRC32 (u32 BE) of the bytes before it: STORE
+ * (n = BP_STORE_FILE_SIZE), segment header (n = BP_SEG_HEADER_SIZE), SIDX footer
+ * (n = footer_len) and index.ckpt (n = file size). True when p[0..n) carries an intact
+ * CRC; false when n < 4. */
+bool bp_crc_tail_ok(const uint8_t *p, size_t n);
 
 #endif

@@ -18,6 +18,10 @@ uint32_t bp_crc32(const void *p, size_t n) {
     return (uint32_t)c;
 }
 
+bool bp_crc_tail_ok(const uint8_t *p, size_t n) {
+    return n >= 4 && bp_crc32(p, n - 4) == bp_get_be32(p + n - 4);
+}
+
 int bp_buf_reserve(bp_buf *b, size_t extra) {
     if (b->cap - b->len >= extra) return 0;
     size_t cap = b->cap ? b->cap : 256;
@@ -113,11 +117,31 @@ bp_frame_check bp_frame_peek(const uint8_t *p, size_t avail, uint32_t *frame_len
     *frame_len = 0;
     if (avail < BP_FRAME_PREFIX) return BP_FRAME_SHORT;
     uint32_t body = bp_get_be32(p);
-    if (body < 16 || body > BP_FRAME_MAX_BODY) return BP_FRAME_BAD;
+    if (body < BP_FRAME_MIN_BODY || body > BP_FRAME_MAX_BODY) return BP_FRAME_BAD;
     *frame_len = BP_FRAME_PREFIX + body;
     if (avail < *frame_len) return BP_FRAME_SHORT;
     if (bp_crc32(p + BP_FRAME_PREFIX, body) != bp_get_be32(p + 4)) return BP_FRAME_BAD;
     return BP_FRAME_OK;
+}
+
+uint32_t bp_frame_body_len(const uint8_t *p, size_t avail) {
+    return avail < BP_FRAME_PREFIX ? 0 : bp_get_be32(p);
+}
+
+bool bp_frame_find(const uint8_t *p, size_t from, size_t end, size_t *at) {
+    /* a body is an array16 of 16 fields: dc 00 10 */
+    for (size_t o = from; o < end && end - o >= BP_FRAME_PREFIX + BP_FRAME_MIN_BODY; o++) {
+        const uint8_t *q = p + o;
+        if (q[BP_FRAME_PREFIX] != 0xdc || q[BP_FRAME_PREFIX + 1] != 0x00 ||
+            q[BP_FRAME_PREFIX + 2] != BP_FRAME_FIELDS)
+            continue;
+        uint32_t flen;
+        if (bp_frame_peek(q, end - o, &flen) == BP_FRAME_OK) {
+            if (at) *at = o;
+            return true;
+        }
+    }
+    return false;
 }
 
 /* ---- decoding */

@@ -16,19 +16,6 @@ bp_status bp_recover_load_block(bp_store *s, const bp_iblock *blk, const char *w
     return BP_OK;
 }
 
-/* Is there a valid frame anywhere in data[from, end)? Used to tell a torn
- * tail (nothing valid after the damage) from corruption (valid frames follow). */
-static bool valid_frame_after(const uint8_t *data, uint64_t from, uint64_t end) {
-    for (uint64_t p = from; p + BP_FRAME_PREFIX + 3 <= end; p++) {
-        const uint8_t *q = data + p;
-        /* a frame body starts with array16 of 16 fields: dc 00 10 */
-        if (q[8] != 0xdc || q[9] != 0x00 || q[10] != 0x10) continue;
-        uint32_t flen;
-        if (bp_frame_peek(q, end - p, &flen) == BP_FRAME_OK) return true;
-    }
-    return false;
-}
-
 /* Move data[from, size) of a segment aside into DIR/quarantine and truncate. */
 static bp_status cut_tail(bp_store *s, bp_segment *seg, const uint8_t *data, uint64_t from,
                           uint64_t size) {
@@ -150,7 +137,7 @@ static bp_status scan_frames(bp_store *s, bp_segment *seg, const uint8_t *data, 
         }
     }
     s->report.bytes_scanned += pos - start;
-    bool torn = bad && is_tail && !valid_frame_after(data, bad_at + 1, end);
+    bool torn = bad && is_tail && !bp_frame_find(data, bad_at + 1, end, NULL);
     bool corrupt = (bad && !torn) || (in_batch && !is_tail);
     if (corrupt) {
         if (!s->opts.salvage) {
