@@ -1,7 +1,9 @@
 /*
  * cli.h — shared pieces of the `batpak` command-line tool (SPEC §8).
  *
- * The tool talks to the store only through the public headers. Every command
+ * The tool talks to the store only through the public headers, except `dump`,
+ * which reads the files without opening a store and decodes them with the
+ * format layer (src/format/format.h). Every command
  * function returns a process exit code (enum cli_exit) and prints at most one
  * error line, "batpak: <command>: <message>", to stderr — the function that
  * detects an error prints it and every caller above only passes the code up.
