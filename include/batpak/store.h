@@ -173,6 +173,7 @@ typedef struct bp_batch_item {
 /**
  * Append n events (any entities) atomically: either all become visible and
  * durable (the batch is always fdatasynced before it becomes visible), or none.
+ * n == 0 writes nothing and returns BP_OK.
  * receipts: NULL or an array of n. CAS expectations are checked against the
  * state including earlier items of the same batch. Idempotency: if every item
  * carries a key and all were committed, the original receipts are returned

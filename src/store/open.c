@@ -134,13 +134,18 @@ static bool load_checkpoint(bp_store *s, uint32_t first_segno, uint32_t last_seg
 
 /* Move segments segno > after into quarantine (salvage). */
 static bp_status set_aside(bp_store *s, char **names, size_t from, size_t n) {
-    char qdir[4096], a[4096], b[4096];
-    snprintf(qdir, sizeof qdir, "%s/quarantine", s->dir);
-    int e = bp_pf_mkdir(qdir);
+    char a[4096], b[4096], base[300];
+    int e = 0;
     for (size_t i = from; i < n && !e; i++) {
         snprintf(a, sizeof a, "%s/%s", s->segdir, names[i]);
-        snprintf(b, sizeof b, "%s/%s.salvaged", qdir, names[i]);
-        e = bp_pf_rename(s->opts.fault, a, b);
+        snprintf(base, sizeof base, "%s.salvaged", names[i]);
+        e = bp_quarantine_path(s, base, b, sizeof b);
+        if (!e) e = bp_pf_rename(s->opts.fault, a, b);
+    }
+    if (!e && from < n) { /* the quarantine entries must survive a power cut too */
+        char qdir[4096];
+        snprintf(qdir, sizeof qdir, "%s/quarantine", s->dir);
+        e = bp_pf_fsync_dir(s->opts.fault, qdir);
     }
     if (!e) e = bp_pf_fsync_dir(s->opts.fault, s->segdir);
     return e ? bp_err_sys(BP_EIO, e, "%s: cannot set segments aside", s->dir) : BP_OK;
@@ -308,7 +313,10 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
     }
     char lockpath[4096];
     snprintf(lockpath, sizeof lockpath, "%s/STORE", dir);
-    if (opts->read_only && bp_pf_exists(lockpath) == 0) { /* leave no LOCK file behind */
+    /* an open that may not create leaves no LOCK file in a directory without a
+     * store (with segments but no STORE, recovery reports the damage) */
+    if ((opts->read_only || !opts->create) && bp_pf_exists(lockpath) == 0 &&
+        bp_pf_exists(s->segdir) == 0) {
         store_free(s);
         return bp_err(BP_ENOTFOUND, "%s: no batpak store here (STORE file missing)", dir);
     }

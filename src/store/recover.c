@@ -16,16 +16,34 @@ bp_status bp_recover_load_block(bp_store *s, const bp_iblock *blk, const char *w
     return BP_OK;
 }
 
+int bp_quarantine_path(bp_store *s, const char *base, char *out, size_t cap) {
+    char qdir[4096];
+    snprintf(qdir, sizeof qdir, "%s/quarantine", s->dir);
+    int rc = bp_pf_mkdir(qdir);
+    if (rc) return rc;
+    for (unsigned k = 1; k < 100000; k++) {
+        if (k == 1)
+            snprintf(out, cap, "%s/%s", qdir, base);
+        else
+            snprintf(out, cap, "%s/%s.%u", qdir, base, k);
+        rc = bp_pf_exists(out);
+        if (rc <= 0) return rc; /* free (0) or an error */
+    }
+    return -EEXIST;
+}
+
 /* Move data[from, size) of a segment aside into DIR/quarantine and truncate. */
 static bp_status cut_tail(bp_store *s, bp_segment *seg, const uint8_t *data, uint64_t from,
                           uint64_t size) {
     s->report.bytes_cut += size - from;
     if (s->read_only) return BP_OK; /* a read-only open ignores the tail in memory */
-    char qdir[4096], name[128];
+    char qdir[4096], name[128], path[4096];
     snprintf(qdir, sizeof qdir, "%s/quarantine", s->dir);
-    int rc = bp_pf_mkdir(qdir);
     snprintf(name, sizeof name, "%06u.fbat.at-%llu.cut", seg->segno, (unsigned long long)from);
-    if (!rc) rc = bp_pf_write_atomic(s->opts.fault, qdir, name, data + from, size - from);
+    int rc = bp_quarantine_path(s, name, path, sizeof path);
+    if (!rc)
+        rc = bp_pf_write_atomic(s->opts.fault, qdir, path + strlen(qdir) + 1, data + from,
+                                size - from);
     if (!rc) rc = bp_pf_truncate(&seg->f, from);
     if (!rc) rc = bp_pf_fsync(&seg->f);
     if (rc)
@@ -213,8 +231,11 @@ bp_status bp_recover_segment(bp_store *s, bp_segment *seg, const char *path, uin
     bool salvaged = false;
     uint64_t start = scan_from > BP_SEG_HEADER_SIZE ? scan_from : BP_SEG_HEADER_SIZE;
     if (start > frames_end) {
-        rc = bp_err(BP_ECORRUPT, "%s: shorter than the checkpoint says (%llu < %llu)", path,
-                    (unsigned long long)frames_end, (unsigned long long)start);
+        rc = bp_err(BP_ECORRUPT,
+                    "%s: %llu bytes of frames, but index.ckpt (written at a clean close) covers "
+                    "events up to offset %llu: acknowledged events are missing from the file. "
+                    "To accept the loss, remove index.ckpt and open again",
+                    path, (unsigned long long)frames_end, (unsigned long long)start);
         goto out;
     }
     rc = scan_frames(s, seg, data, start, frames_end, size, is_tail && !sealed, &salvaged);

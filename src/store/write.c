@@ -203,15 +203,15 @@ static bp_status validate_item(bp_store *s, const bp_batch_item *it, bool system
                                bool batch) {
     const char *where = batch ? "batch item" : "append";
     bp_status rc = bp_validate_coord(it->entity, it->scope, system);
+    if (!rc && !system) rc = bp_validate_app_kind(it->kind);
     if (rc) {
-        if (batch) {
+        if (batch) { /* say which item */
             char msg[512];
             snprintf(msg, sizeof msg, "%s", bp_last_error());
             return bp_err(rc, "%s %zu: %s", where, i, msg);
         }
         return rc;
     }
-    if (!system && (rc = bp_validate_app_kind(it->kind))) return rc;
     if (it->len && !it->payload) return bp_err(BP_EINVAL, "%s %zu: payload is NULL", where, i);
     if (it->len > s->opts.max_payload)
         return bp_err(BP_ETOOBIG, "%s %zu: payload of %zu bytes exceeds the limit of %u bytes",
