@@ -246,10 +246,28 @@ int bp_footer_encode(bp_buf *b, const bp_iblock *blk, uint64_t footer_offset) {
     uint32_t crc = bp_crc32(b->data + start, b->len - start);
     if (put32(b, crc)) return -ENOMEM;
     uint8_t t[BP_TRAILER_SIZE];
-    bp_put_be64(t, footer_offset);
-    bp_put_be32(t + 8, (uint32_t)(b->len - start));
-    memcpy(t + 12, "SEAL", 4);
+    bp_trailer_encode(t, footer_offset, (uint32_t)(b->len - start));
     return bp_buf_append(b, t, BP_TRAILER_SIZE);
+}
+
+void bp_trailer_encode(uint8_t t[BP_TRAILER_SIZE], uint64_t off, uint32_t len) {
+    bp_put_be64(t, off);
+    bp_put_be32(t + 8, len);
+    memcpy(t + 12, "SEAL", 4);
+}
+
+bool bp_footer_find(const uint8_t *data, uint64_t file_size, uint64_t *off, uint32_t *len) {
+    if (file_size < BP_SEG_HEADER_SIZE + 16 + BP_TRAILER_SIZE) return false;
+    uint64_t end = file_size - BP_TRAILER_SIZE; /* the footer ends here */
+    for (uint64_t p = end - 16;; p--) {
+        if (memcmp(data + p, "SIDX", 4) == 0 && bp_get_be32(data + p + 8) == end - p - 16 &&
+            bp_crc_tail_ok(data + p, (size_t)(end - p))) {
+            *off = p;
+            *len = (uint32_t)(end - p);
+            return true;
+        }
+        if (p == BP_SEG_HEADER_SIZE) return false;
+    }
 }
 
 bool bp_trailer_decode(const uint8_t t[BP_TRAILER_SIZE], uint64_t file_size, uint64_t *off,

@@ -142,6 +142,12 @@ int bp_footer_encode(bp_buf *b, const bp_iblock *blk, uint64_t footer_offset);
  * Returns false when the trailer is not there (segment not sealed). */
 bool bp_trailer_decode(const uint8_t t[BP_TRAILER_SIZE], uint64_t file_size, uint64_t *off,
                        uint32_t *len);
+/* A sealed segment whose trailer is damaged: find an intact footer (magic, length and CRC)
+ * that ends exactly BP_TRAILER_SIZE bytes before file_size, searching backwards from the
+ * end. True with its offset and length; false when there is none. */
+bool bp_footer_find(const uint8_t *data, uint64_t file_size, uint64_t *off, uint32_t *len);
+/* The 16-byte trailer for a footer at off of len bytes. */
+void bp_trailer_encode(uint8_t t[BP_TRAILER_SIZE], uint64_t off, uint32_t len);
 /* BP_ECORRUPT (magic, length, CRC, malformed block), BP_EVERSION. p/n: the footer_len bytes
  * at footer_offset. Use bp_crc_tail_ok(p, n) to tell a damaged footer (a cache miss: open
  * rebuilds the segment from its frames) from one with an intact CRC that does not decode. */

@@ -207,6 +207,22 @@ bp_status bp_recover_segment(bp_store *s, bp_segment *seg, const char *path, uin
     uint32_t flen = 0;
     bool sealed = size >= BP_SEG_HEADER_SIZE + BP_TRAILER_SIZE &&
                   bp_trailer_decode(data + size - BP_TRAILER_SIZE, size, &foff, &flen);
+    if (!sealed && !is_tail && bp_footer_find(data, size, &foff, &flen)) {
+        /* an older segment must be sealed: its trailer is damaged but its footer is
+         * intact, so the frames end at the footer. Repair the 16 bytes (writable open). */
+        sealed = true;
+        if (!s->read_only) {
+            uint8_t t[BP_TRAILER_SIZE];
+            bp_trailer_encode(t, foff, flen);
+            int w = bp_pf_pwrite(&seg->f, t, sizeof t, size - BP_TRAILER_SIZE);
+            if (!w) w = bp_pf_fsync(&seg->f);
+            if (w) {
+                rc = bp_err_sys(BP_EIO, w, "%s: cannot repair the segment trailer", path);
+                goto out;
+            }
+            memcpy(data + size - BP_TRAILER_SIZE, t, sizeof t);
+        }
+    }
     if (sealed) {
         frames_end = foff;
         if (try_footer && scan_from <= BP_SEG_HEADER_SIZE) {
