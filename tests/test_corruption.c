@@ -566,10 +566,10 @@ static void test_truncated_tail(void) {
 
 /* A flipped bit in the SIDX footer (or the trailer) of a sealed segment. The
  * footer is a cache: a damaged one is not trusted, open rebuilds that segment
- * from its frames (FORMAT.md "SIDX footer"), and verify still reports the
- * damaged footer on disk. A damaged trailer in front of an intact footer is
- * found by searching for the footer: every open succeeds, a read-only one
- * leaves the damage (verify reports it), a writable one repairs the trailer. */
+ * from its frames (FORMAT.md "SIDX footer"); a read-only open leaves the
+ * damage (verify reports it), a writable one rewrites the footer. A damaged trailer in front of an
+ * intact footer is found by searching for the footer: every open succeeds, a read-only one leaves
+ * the damage (verify reports it), a writable one repairs the trailer. */
 static void test_sidx_footer_flip(void) {
     const char *dir = t_dir("corr-sidx");
     CHECK(populate(dir, 80));
@@ -595,25 +595,45 @@ static void test_sidx_footer_flip(void) {
     /* magic, version, body length, index block, CRC */
     uint64_t at[5] = {m2.foff, m2.foff + 5, m2.foff + 10, m2.foff + 12 + m2.flen / 2,
                       m2.foff + m2.flen - 2};
+    size_t plen2;
+    uint8_t *orig = slurp(seg2, &plen2);
+    CHECK(orig);
     for (int i = 0; i < 5; i++) {
         CHECK(flip(seg2, at[i], i));
-        CHECK_OK(open_s(&s, dir, false, false));
+        for (int ro = 1; ro >= 0; ro--) {
+            CHECK_OK(open_s(&s, dir, ro, false));
+            bp_store_open_report(s, &rep);
+            CHECK_EQ(rep.footers_used, sealed - 1);
+            CHECK_EQ(rep.frames_scanned, m2.n + mn.n);
+            CHECK_EQ(rep.events, 80);
+            CHECK_EQ(rep.bytes_cut, 0);
+            CHECK(events_are(s, 80));
+            bp_verify_report vr;
+            if (ro) { /* not repaired: verify reports the damaged footer */
+                CHECK_EQ(bp_store_verify(s, &vr), BP_ECORRUPT);
+                CHECK_EQ(vr.problems, 1);
+                CHECK_EQ(vr.events, 80);
+                CHECK(strstr(vr.first_problem, "segment 000002") != NULL);
+                CHECK(strstr(vr.first_problem, "SIDX") != NULL);
+            } else { /* repaired during open */
+                CHECK(verify_clean(s, 80));
+            }
+            CHECK_OK(bp_store_close(s));
+            reset_caches(dir);
+        }
+        /* the writable open rewrote the footer: the file is as it was */
+        size_t n2;
+        uint8_t *now = slurp(seg2, &n2);
+        bool same = now && n2 == plen2 && memcmp(now, orig, plen2) == 0;
+        free(now);
+        CHECK(same);
+        CHECK_OK(open_s(&s, dir, true, false));
         bp_store_open_report(s, &rep);
-        CHECK_EQ(rep.footers_used, sealed - 1);
-        CHECK_EQ(rep.frames_scanned, m2.n + mn.n);
-        CHECK_EQ(rep.events, 80);
-        CHECK_EQ(rep.bytes_cut, 0);
-        CHECK(events_are(s, 80));
-        bp_verify_report vr;
-        CHECK_EQ(bp_store_verify(s, &vr), BP_ECORRUPT);
-        CHECK_EQ(vr.problems, 1);
-        CHECK_EQ(vr.events, 80);
-        CHECK(strstr(vr.first_problem, "segment 000002") != NULL);
-        CHECK(strstr(vr.first_problem, "SIDX") != NULL);
+        CHECK_EQ(rep.footers_used, sealed);
+        CHECK(verify_clean(s, 80));
         CHECK_OK(bp_store_close(s));
-        CHECK(flip(seg2, at[i], i)); /* undo */
-        reset_caches(dir);
     }
+    free(orig);
     CHECK(reopen_holds(dir, 80));
     reset_caches(dir);
 

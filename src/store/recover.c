@@ -178,6 +178,28 @@ out:
     return rc;
 }
 
+/* A sealed segment was rebuilt from its frames because its footer did not
+ * decode: rewrite the footer from the index. Only when the new footer has the
+ * same length, so the trailer stays as it is and a crash during the rewrite
+ * leaves at worst another damaged footer (a cache miss). */
+static bp_status repair_footer(bp_store *s, bp_segment *seg, const char *path, uint64_t foff,
+                               uint32_t flen) {
+    bp_iblock blk;
+    bp_buf b = {0};
+    bp_status rc = BP_OK;
+    if (bp_index_export(&s->idx, seg->first_slot, s->idx.n, &blk) ||
+        bp_footer_encode(&b, &blk, foff)) {
+        rc = bp_err(BP_ENOMEM, "%s: out of memory rebuilding the footer", path);
+    } else if (b.len == (size_t)flen + BP_TRAILER_SIZE) {
+        int w = bp_pf_pwrite(&seg->f, b.data, flen, foff);
+        if (!w) w = bp_pf_fsync(&seg->f);
+        if (w) rc = bp_err_sys(BP_EIO, w, "%s: cannot rewrite the SIDX footer", path);
+    }
+    bp_index_block_release(&blk);
+    bp_buf_free(&b);
+    return rc;
+}
+
 bp_status bp_recover_segment(bp_store *s, bp_segment *seg, const char *path, uint64_t scan_from,
                              bool try_footer, bool is_tail, bool *stop_after) {
     uint8_t *data = NULL;
@@ -258,6 +280,8 @@ bp_status bp_recover_segment(bp_store *s, bp_segment *seg, const char *path, uin
     if (!rc && sealed && !salvaged) {
         seg->size = size;
         seg->sealed = true;
+        if (try_footer && scan_from <= BP_SEG_HEADER_SIZE && !s->read_only)
+            rc = repair_footer(s, seg, path, foff, flen);
     }
     *stop_after = salvaged;
 out:
