@@ -1127,6 +1127,51 @@ static void test_quarantine_keeps_earlier_cuts(void) {
     t_rmdir(dir);
 }
 
+/* Header fields that pass the CRC but break the format: each refused with a
+ * message that names the field. */
+static void put_crc(uint8_t *p, size_t n) {
+    uint32_t c = (uint32_t)crc32(0L, p, (uInt)(n - 4));
+    p[n - 4] = (uint8_t)(c >> 24);
+    p[n - 3] = (uint8_t)(c >> 16);
+    p[n - 2] = (uint8_t)(c >> 8);
+    p[n - 1] = (uint8_t)c;
+}
+
+static void test_header_fields(void) {
+    const char *dir = t_dir("corr-hdr");
+    CHECK(populate(dir, 10));
+    char seg1[1200], st[1200];
+    SEG(seg1, dir, 1);
+    size_t n;
+    uint8_t *orig = slurp(seg1, &n);
+    CHECK(orig && n > 48);
+    uint8_t *p = malloc(n);
+    CHECK(p);
+    const struct {
+        size_t at;
+        uint8_t v;
+        const char *says;
+    } cases[2] = {{7, 47, "size field 47"}, {15, 1, "flags 0x1"}};
+    bp_store *s;
+    for (int i = 0; i < 2; i++) {
+        memcpy(p, orig, n);
+        p[cases[i].at] = cases[i].v;
+        put_crc(p, 48);
+        CHECK(spit(seg1, p, n));
+        reset_caches(dir);
+        CHECK_EQ(open_s(&s, dir, true, false), BP_ECORRUPT);
+        CHECK(strstr(bp_last_error(), cases[i].says) != NULL);
+    }
+    CHECK(spit(seg1, orig, n));
+    free(p);
+    free(orig);
+    pathf(st, dir, "STORE", 0);
+    CHECK(spit(st, (const uint8_t *)"", 0));
+    CHECK_EQ(open_s(&s, dir, true, false), BP_ECORRUPT);
+    CHECK(strstr(bp_last_error(), "0 bytes, expected 48") != NULL);
+    t_rmdir(dir);
+}
+
 int main(void) {
     RUN(test_sealed_segment_frame_flip);
     RUN(test_torn_tail_flip);
@@ -1140,5 +1185,6 @@ int main(void) {
     RUN(test_damage_after_open);
     RUN(test_crc_valid_tamper);
     RUN(test_quarantine_keeps_earlier_cuts);
+    RUN(test_header_fields);
     T_DONE();
 }

@@ -17,7 +17,10 @@ void bp_store_ident_encode(const bp_store_ident *id, uint8_t out[BP_STORE_FILE_S
 }
 
 bp_status bp_store_ident_decode(bp_store_ident *id, const uint8_t *p, size_t n, const char *path) {
-    if (n < 12 || memcmp(p, STORE_MAGIC, 8) != 0)
+    if (n < 12)
+        return bp_err(BP_ECORRUPT, "%s: %zu bytes, expected %d (empty or cut short)", path, n,
+                      BP_STORE_FILE_SIZE);
+    if (memcmp(p, STORE_MAGIC, 8) != 0)
         return bp_err(BP_ECORRUPT, "%s: not a batpak STORE file (bad magic)", path);
     id->version = bp_get_be32(p + 8);
     if (id->version != BP_FORMAT_VERSION)
@@ -53,10 +56,17 @@ bp_status bp_seg_header_decode(bp_seg_header *h, const uint8_t *p, size_t n, con
             BP_EVERSION,
             "%s: segment format version %u is not supported (this build reads version %u)", path,
             h->version, BP_FORMAT_VERSION);
-    if (n < BP_SEG_HEADER_SIZE || bp_get_be16(p + 6) != BP_SEG_HEADER_SIZE)
-        return bp_err(BP_ECORRUPT, "%s: offset 0: truncated segment header", path);
+    if (n < BP_SEG_HEADER_SIZE)
+        return bp_err(BP_ECORRUPT, "%s: offset 0: truncated segment header (%zu of %d bytes)", path,
+                      n, BP_SEG_HEADER_SIZE);
+    if (bp_get_be16(p + 6) != BP_SEG_HEADER_SIZE)
+        return bp_err(BP_ECORRUPT, "%s: offset 6: segment header size field %u, expected %d", path,
+                      bp_get_be16(p + 6), BP_SEG_HEADER_SIZE);
     if (!bp_crc_tail_ok(p, BP_SEG_HEADER_SIZE))
         return bp_err(BP_ECORRUPT, "%s: offset 0: segment header CRC mismatch", path);
+    if (bp_get_be32(p + 12) != 0)
+        return bp_err(BP_ECORRUPT, "%s: offset 12: segment header flags 0x%x, version 1 has none",
+                      path, bp_get_be32(p + 12));
     h->segno = bp_get_be32(p + 8);
     memcpy(h->uuid, p + 16, 16);
     h->created_ms = bp_get_be64(p + 32);
