@@ -489,6 +489,54 @@ static void test_queries(void) {
     t_rmdir(dir);
 }
 
+/* verify reads segments through a 4 MiB window: frames that cross the
+ * window's edge and a frame larger than the window are checked too, and
+ * damage past the first window is found at its offset. */
+static void test_verify_large_segment(void) {
+    const char *dir = t_dir("api-bigseg");
+    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    o.no_open_event = true;
+    o.durability = BP_NO_SYNC;
+    o.segment_size = 64u << 20;
+    bp_store *s = NULL;
+    CHECK_OK(bp_store_open(&s, dir, &o));
+    size_t big = 5u << 20;
+    uint8_t *p = malloc(big);
+    CHECK(p);
+    for (size_t i = 0; i < big; i++)
+        p[i] = (uint8_t)(i * 31 + 7);
+    bp_receipt last;
+    for (int i = 0; i < 90; i++) /* ~9 MiB in frames of 100003 bytes */
+        CHECK_OK(bp_append(s, &last, "big:1", "s", 0x1001, p, 100003));
+    CHECK_OK(bp_append(s, NULL, "big:2", "s", 0x1001, p, big));
+    CHECK_OK(bp_append(s, NULL, "big:1", "s", 0x1001, p, 10));
+    free(p);
+    bp_verify_report vr;
+    CHECK_OK(bp_store_verify(s, &vr));
+    CHECK_EQ(vr.events, 92);
+    CHECK_EQ(vr.problems, 0);
+    CHECK_OK(bp_store_close(s));
+    /* damage the 60th frame (well past the first 4 MiB) */
+    char seg[1200];
+    snprintf(seg, sizeof seg, "%s/segments/000001.fbat", dir);
+    long off = 48 + 59L * (100003 + 60) + 5000; /* inside its payload, whatever the header size */
+    FILE *f = fopen(seg, "r+b");
+    CHECK(f);
+    CHECK(fseek(f, off, SEEK_SET) == 0);
+    int c = fgetc(f);
+    CHECK(fseek(f, off, SEEK_SET) == 0);
+    fputc(c ^ 0x10, f);
+    fclose(f);
+    o.read_only = true;
+    CHECK_OK(bp_store_open(&s, dir, &o)); /* the checkpoint covers it: found by verify */
+    CHECK_EQ(bp_store_verify(s, &vr), BP_ECORRUPT);
+    CHECK(vr.problems >= 1); /* the frame, then the events after it it could not reach */
+    CHECK(strstr(vr.first_problem, "segment 000001 offset 5") != NULL); /* 5.8 MB in */
+    CHECK_OK(bp_store_close(s));
+    (void)last;
+    t_rmdir(dir);
+}
+
 int main(void) {
     RUN(test_common);
     RUN(test_ids_hlc_clocks_chain);
@@ -496,5 +544,6 @@ int main(void) {
     RUN(test_append_options);
     RUN(test_batch);
     RUN(test_queries);
+    RUN(test_verify_large_segment);
     T_DONE();
 }

@@ -52,53 +52,101 @@ static bp_status check_event(vstate *v, uint32_t segno, uint64_t pos, const bp_f
     return BP_OK;
 }
 
-static bp_status verify_segment(vstate *v, bp_store *s, uint32_t segno, int fd) {
-    bp_file f = {fd, NULL, -1};
-    uint64_t size;
-    int e = bp_pf_size(&f, &size);
-    if (e) return bp_err_sys(BP_EIO, e, "%s: segment %06u: stat failed", s->dir, segno);
-    uint8_t *data = malloc(size ? size : 1);
-    if (!data) return bp_err(BP_ENOMEM, "verify: out of memory");
-    ssize_t got = bp_pf_pread(&f, data, size, 0);
-    bp_status rc = BP_OK;
-    if (got < 0) {
-        rc = bp_err_sys(BP_EIO, (int)got, "%s: segment %06u: read failed", s->dir, segno);
-        goto out;
+/* A window over a segment file: verify reads frames through it, so memory
+ * stays bounded whatever the segment size. Invariant: buf holds the file's
+ * bytes [off, off + len). */
+typedef struct window {
+    bp_file f;
+    uint64_t size; /* file size */
+    uint8_t *buf;
+    size_t cap, len;
+    uint64_t off;
+} window;
+
+#define VERIFY_WINDOW (4u << 20)
+
+/* Make [at, at + need) (clipped to the end) available: *out points to byte
+ * at, *avail bytes from there are in the window. */
+static bp_status window_at(window *w, bp_store *s, uint32_t segno, uint64_t at, size_t need,
+                           const uint8_t **out, size_t *avail) {
+    uint64_t left = w->size - at;
+    if (need > left) need = (size_t)left;
+    if (at < w->off || at + need > w->off + w->len) {
+        size_t want = need > VERIFY_WINDOW ? need : VERIFY_WINDOW;
+        if (want > left) want = (size_t)left;
+        if (want > w->cap) {
+            uint8_t *nb = realloc(w->buf, want ? want : 1);
+            if (!nb) return bp_err(BP_ENOMEM, "verify: out of memory");
+            w->buf = nb;
+            w->cap = want;
+        }
+        ssize_t got = bp_pf_pread(&w->f, w->buf, want, at);
+        if (got < 0)
+            return bp_err_sys(BP_EIO, (int)got, "%s: segment %06u: read failed", s->dir, segno);
+        w->off = at;
+        w->len = (size_t)got;
     }
-    size = (uint64_t)got;
+    *avail = (size_t)(w->off + w->len - at);
+    *out = w->buf + (at - w->off);
+    return BP_OK;
+}
+
+static bp_status verify_segment(vstate *v, bp_store *s, uint32_t segno, int fd) {
+    window w = {{fd, NULL, -1}, 0, NULL, 0, 0, 0};
+    int e = bp_pf_size(&w.f, &w.size);
+    if (e) return bp_err_sys(BP_EIO, e, "%s: segment %06u: stat failed", s->dir, segno);
     char what[64];
     snprintf(what, sizeof what, "segment %06u", segno);
+    bp_status rc = BP_OK;
+    size_t avail;
+    const uint8_t *p;
+    if ((rc = window_at(&w, s, segno, 0, BP_SEG_HEADER_SIZE, &p, &avail))) goto out;
     bp_seg_header h;
-    if (bp_seg_header_decode(&h, data, size, what) || h.segno != segno ||
+    if (bp_seg_header_decode(&h, p, avail, what) || h.segno != segno ||
         memcmp(h.uuid, s->ident.uuid, 16) != 0) {
         problem(v, "segment %06u offset 0: bad segment header", segno);
         goto out;
     }
-    uint64_t foff = 0, end = size;
+    uint64_t foff = 0, end = w.size;
     uint32_t flen = 0;
     bp_iblock blk;
     memset(&blk, 0, sizeof blk);
-    bool sealed = size >= BP_SEG_HEADER_SIZE + BP_TRAILER_SIZE &&
-                  bp_trailer_decode(data + size - BP_TRAILER_SIZE, size, &foff, &flen);
+    bool sealed = false;
+    if (w.size >= BP_SEG_HEADER_SIZE + BP_TRAILER_SIZE) {
+        uint8_t t[BP_TRAILER_SIZE];
+        ssize_t got = bp_pf_pread(&w.f, t, sizeof t, w.size - BP_TRAILER_SIZE);
+        sealed = got == (ssize_t)sizeof t && bp_trailer_decode(t, w.size, &foff, &flen);
+    }
     if (sealed) {
         end = foff;
-        if (bp_footer_decode(&blk, data + foff, flen, what)) {
+        uint8_t *fb = malloc(flen);
+        ssize_t got = fb ? bp_pf_pread(&w.f, fb, flen, foff) : -ENOMEM;
+        if (got != (ssize_t)flen || bp_footer_decode(&blk, fb, flen, what)) {
             problem(v, "segment %06u offset %llu: SIDX footer invalid (%s)", segno,
-                    (unsigned long long)foff, bp_last_error());
+                    (unsigned long long)foff,
+                    got == (ssize_t)flen ? bp_last_error() : "unreadable");
             sealed = false;
         }
+        free(fb);
     }
     uint64_t pos = BP_SEG_HEADER_SIZE;
     uint32_t nrec = 0;
     while (pos < end && v->next_seq <= v->limit) {
+        /* the prefix first, then the whole frame it declares */
+        if ((rc = window_at(&w, s, segno, pos, BP_FRAME_PREFIX, &p, &avail))) break;
+        uint32_t body = bp_frame_body_len(p, avail);
+        if (body <= BP_FRAME_MAX_BODY &&
+            (rc = window_at(&w, s, segno, pos, BP_FRAME_PREFIX + (size_t)body, &p, &avail)))
+            break;
+        if (avail > end - pos) avail = (size_t)(end - pos);
         uint32_t fl;
-        if (bp_frame_peek(data + pos, end - pos, &fl) != BP_FRAME_OK) {
+        if (bp_frame_peek(p, avail, &fl) != BP_FRAME_OK) {
             problem(v, "segment %06u offset %llu: frame CRC or length invalid", segno,
                     (unsigned long long)pos);
             break;
         }
         bp_frame fr;
-        if (bp_frame_decode(data + pos + BP_FRAME_PREFIX, fl - BP_FRAME_PREFIX, &fr)) {
+        if (bp_frame_decode(p + BP_FRAME_PREFIX, fl - BP_FRAME_PREFIX, &fr)) {
             problem(v, "segment %06u offset %llu: %s", segno, (unsigned long long)pos,
                     bp_last_error());
             break;
@@ -115,12 +163,12 @@ static bp_status verify_segment(vstate *v, bp_store *s, uint32_t segno, int fd) 
         nrec++;
         pos += fl;
     }
-    if (sealed && nrec != blk.n_recs)
+    if (!rc && sealed && nrec != blk.n_recs)
         problem(v, "segment %06u: SIDX footer lists %u events, the segment holds %u", segno,
                 blk.n_recs, nrec);
     bp_iblock_free(&blk);
 out:
-    free(data);
+    free(w.buf);
     return rc;
 }
 
