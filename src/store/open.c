@@ -134,19 +134,17 @@ static bool load_checkpoint(bp_store *s, uint32_t first_segno, uint32_t last_seg
 
 /* Move segments segno > after into quarantine (salvage). */
 static bp_status set_aside(bp_store *s, char **names, size_t from, size_t n) {
-    char a[4096], b[4096], base[300];
+    char a[4096], b[4096 + BP_QNAME_MAX], base[300], qdir[4096], name[BP_QNAME_MAX];
     int e = 0;
     for (size_t i = from; i < n && !e; i++) {
         snprintf(a, sizeof a, "%s/%s", s->segdir, names[i]);
         snprintf(base, sizeof base, "%s.salvaged", names[i]);
-        e = bp_quarantine_path(s, base, b, sizeof b);
-        if (!e) e = bp_pf_rename(s->opts.fault, a, b);
+        if ((e = bp_quarantine_name(s, base, qdir, name))) break;
+        snprintf(b, sizeof b, "%s/%s", qdir, name);
+        e = bp_pf_rename(s->opts.fault, a, b);
     }
-    if (!e && from < n) { /* the quarantine entries must survive a power cut too */
-        char qdir[4096];
-        snprintf(qdir, sizeof qdir, "%s/quarantine", s->dir);
-        e = bp_pf_fsync_dir(s->opts.fault, qdir);
-    }
+    /* the quarantine entries must survive a power cut too */
+    if (!e && from < n) e = bp_pf_fsync_dir(s->opts.fault, qdir);
     if (!e) e = bp_pf_fsync_dir(s->opts.fault, s->segdir);
     return e ? bp_err_sys(BP_EIO, e, "%s: cannot set segments aside", s->dir) : BP_OK;
 }

@@ -16,17 +16,18 @@ bp_status bp_recover_load_block(bp_store *s, const bp_iblock *blk, const char *w
     return BP_OK;
 }
 
-int bp_quarantine_path(bp_store *s, const char *base, char *out, size_t cap) {
-    char qdir[4096];
-    snprintf(qdir, sizeof qdir, "%s/quarantine", s->dir);
+int bp_quarantine_name(bp_store *s, const char *base, char qdir[4096], char name[BP_QNAME_MAX]) {
+    snprintf(qdir, 4096, "%s/quarantine", s->dir);
     int rc = bp_pf_mkdir(qdir);
     if (rc) return rc;
     for (unsigned k = 1; k < 100000; k++) {
         if (k == 1)
-            snprintf(out, cap, "%s/%s", qdir, base);
+            snprintf(name, BP_QNAME_MAX, "%s", base);
         else
-            snprintf(out, cap, "%s/%s.%u", qdir, base, k);
-        rc = bp_pf_exists(out);
+            snprintf(name, BP_QNAME_MAX, "%s.%u", base, k);
+        char path[4096 + BP_QNAME_MAX];
+        snprintf(path, sizeof path, "%s/%s", qdir, name);
+        rc = bp_pf_exists(path);
         if (rc <= 0) return rc; /* free (0) or an error */
     }
     return -EEXIST;
@@ -37,13 +38,10 @@ static bp_status cut_tail(bp_store *s, bp_segment *seg, const uint8_t *data, uin
                           uint64_t size) {
     s->report.bytes_cut += size - from;
     if (s->read_only) return BP_OK; /* a read-only open ignores the tail in memory */
-    char qdir[4096], name[128], path[4096];
-    snprintf(qdir, sizeof qdir, "%s/quarantine", s->dir);
-    snprintf(name, sizeof name, "%06u.fbat.at-%llu.cut", seg->segno, (unsigned long long)from);
-    int rc = bp_quarantine_path(s, name, path, sizeof path);
-    if (!rc)
-        rc = bp_pf_write_atomic(s->opts.fault, qdir, path + strlen(qdir) + 1, data + from,
-                                size - from);
+    char qdir[4096], base[64], name[BP_QNAME_MAX];
+    snprintf(base, sizeof base, "%06u.fbat.at-%llu.cut", seg->segno, (unsigned long long)from);
+    int rc = bp_quarantine_name(s, base, qdir, name);
+    if (!rc) rc = bp_pf_write_atomic(s->opts.fault, qdir, name, data + from, size - from);
     if (!rc) rc = bp_pf_truncate(&seg->f, from);
     if (!rc) rc = bp_pf_fsync(&seg->f);
     if (rc)
@@ -178,6 +176,15 @@ out:
     return rc;
 }
 
+/* Overwrite len bytes at off of a sealed segment (a repaired trailer or
+ * footer) and make them durable. */
+static bp_status rewrite_in_place(bp_segment *seg, const char *path, const void *buf, size_t len,
+                                  uint64_t off, const char *what) {
+    int w = bp_pf_pwrite(&seg->f, buf, len, off);
+    if (!w) w = bp_pf_fsync(&seg->f);
+    return w ? bp_err_sys(BP_EIO, w, "%s: cannot rewrite the %s", path, what) : BP_OK;
+}
+
 /* A sealed segment was rebuilt from its frames because its footer did not
  * decode: rewrite the footer from the index. Only when the new footer has the
  * same length, so the trailer stays as it is and a crash during the rewrite
@@ -191,9 +198,7 @@ static bp_status repair_footer(bp_store *s, bp_segment *seg, const char *path, u
         bp_footer_encode(&b, &blk, foff)) {
         rc = bp_err(BP_ENOMEM, "%s: out of memory rebuilding the footer", path);
     } else if (b.len == (size_t)flen + BP_TRAILER_SIZE) {
-        int w = bp_pf_pwrite(&seg->f, b.data, flen, foff);
-        if (!w) w = bp_pf_fsync(&seg->f);
-        if (w) rc = bp_err_sys(BP_EIO, w, "%s: cannot rewrite the SIDX footer", path);
+        rc = rewrite_in_place(seg, path, b.data, flen, foff, "SIDX footer");
     }
     bp_index_block_release(&blk);
     bp_buf_free(&b);
@@ -236,12 +241,9 @@ bp_status bp_recover_segment(bp_store *s, bp_segment *seg, const char *path, uin
         if (!s->read_only) {
             uint8_t t[BP_TRAILER_SIZE];
             bp_trailer_encode(t, foff, flen);
-            int w = bp_pf_pwrite(&seg->f, t, sizeof t, size - BP_TRAILER_SIZE);
-            if (!w) w = bp_pf_fsync(&seg->f);
-            if (w) {
-                rc = bp_err_sys(BP_EIO, w, "%s: cannot repair the segment trailer", path);
+            if ((rc = rewrite_in_place(seg, path, t, sizeof t, size - BP_TRAILER_SIZE,
+                                       "segment trailer")))
                 goto out;
-            }
             memcpy(data + size - BP_TRAILER_SIZE, t, sizeof t);
         }
     }

@@ -14,10 +14,11 @@
 bp_status bp_recover_segment(bp_store *s, bp_segment *seg, const char *path, uint64_t scan_from,
                              bool try_footer, bool is_tail, bool *stop_after);
 
-/* A name for a new file in DIR/quarantine: base, or base.2, base.3, ... when
- * taken, so that a later cut never replaces an earlier one. out: 4096 bytes
- * (full path). Creates the quarantine directory. 0 or -errno. */
-int bp_quarantine_path(bp_store *s, const char *base, char *out, size_t cap);
+/* A free name for a new file in DIR/quarantine: base, or base.2, base.3, ...
+ * when taken, so that a later cut never replaces an earlier one. Creates the
+ * directory; qdir receives its path, name the chosen file name. 0 or -errno. */
+#define BP_QNAME_MAX 320
+int bp_quarantine_name(bp_store *s, const char *base, char qdir[4096], char name[BP_QNAME_MAX]);
 
 /* Insert every record of a decoded block (checkpoint or footer) into the
  * index. Runs during open, before the handle is shared. */

@@ -26,6 +26,13 @@ static bp_status failed_error(bp_store *s) {
                   s->dir, s->failed_msg);
 }
 
+/* [w] Unsynced events start now (none were before): note the time the
+ * EVERY ms bound counts from, and wake the flusher that keeps it. */
+static void unsynced_start(bp_store *s) {
+    s->unsynced_since_us = bp_pf_mono_us();
+    if (s->flusher_running) pthread_cond_signal(&s->fcond);
+}
+
 /* [w] Publish everything up to seq (monotonic). */
 static void publish(bp_store *s, uint64_t seq) {
     pthread_rwlock_wrlock(&s->ilock);
@@ -66,10 +73,7 @@ static bp_status wait_durable(bp_store *s, uint64_t target) {
         }
         if (upto > s->synced_seq) s->synced_seq = upto;
         s->unsynced = (uint32_t)(s->written_seq - s->synced_seq); /* written during the sync */
-        if (s->unsynced) {
-            s->unsynced_since_us = bp_pf_mono_us();
-            if (s->flusher_running) pthread_cond_signal(&s->fcond);
-        }
+        if (s->unsynced) unsynced_start(s);
         publish_ready(s);
         pthread_cond_broadcast(&s->wcond);
     }
@@ -425,10 +429,7 @@ static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n
     }
     s->written_seq = first_seq + n - 1;
     s->appends += n;
-    if (!s->unsynced) {
-        s->unsynced_since_us = bp_pf_mono_us();
-        if (s->flusher_running) pthread_cond_signal(&s->fcond);
-    }
+    if (!s->unsynced) unsynced_start(s);
     s->unsynced += (uint32_t)n;
 
     /* durability */
