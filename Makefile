@@ -4,7 +4,7 @@
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-asan test-tsan torture install clean format
+.PHONY: all deps build demo test test-asan test-tsan torture bench install clean format
 
 all: build
 
@@ -36,6 +36,12 @@ test-tsan: deps
 # long crash/fault/fuzz runs (not part of `make test`)
 torture: build
 	cd build && ctest --output-on-failure -L torture
+
+# quick W1 run: this library, the raw-file ceiling and SQLite/LMDB/RocksDB in the same run
+# (medians of 3; needs ../shared/peerbench). BENCH_N events per run.
+BENCH_N ?= 100000
+bench: deps
+	PEERS=1 bash bench/quick-w1.sh $(BENCH_N)
 
 install: build
 	cmake --install build

@@ -41,4 +41,20 @@ done | tee "$OUT/results.tsv" | grep -E '^R' | awk -F'\t' '
   END { for (k in v) { n=split(v[k],a," ");
           for (i=2;i<=n;i++) { x=a[i]+0; j=i-1; while (j>0 && a[j]+0>x) { a[j+1]=a[j]; j-- } a[j+1]=x }
           printf "%s\t%s\t%s\n", k, a[int((n+1)/2)], u[k] } }' \
-  | sort | grep -E 'append_ev_s|get_id_us_p50|entity_read_us_p50|reopen_warm_ms|disk_bytes_per_event|scan_ev_s'
+  | sort | grep -E 'append_ev_s|get_id_us_p50|entity_read_us_p50|reopen_warm_ms|disk_bytes_per_event|scan_ev_s' \
+  | tee "$OUT/medians.tsv"
+# One line per figure: every backend's median and batpak as a ratio to the raw file.
+echo
+printf '%-28s' mode/figure; for b in $BACKENDS; do printf '%12s' "$b"; done; printf '%14s\n' batpak/raw
+awk -F'\t' -v backends="$BACKENDS" '
+  { val[$2"\t"$3, $1] = $4; unit[$2"\t"$3] = $5; keys[$2"\t"$3] = 1 }
+  END {
+    nb = split(backends, b, " ")
+    for (k in keys) {
+      split(k, m, "\t"); printf "%-28s", m[1] "/" m[2]
+      for (i = 1; i <= nb; i++) printf "%12.4g", val[k, b[i]]
+      r = val[k, "raw"] + 0
+      if (r > 0) printf "%13.2fx", val[k, "batpak"] / r; else printf "%14s", "-"
+      printf "  %s\n", unit[k]
+    }
+  }' "$OUT/medians.tsv" | sort
