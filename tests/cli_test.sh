@@ -449,8 +449,8 @@ expect 1 --dir "$S" dump extra
 
 # ----------------------------------------------------- corruption: exit 4
 cp -r "$S" "$SCRATCH/corrupt"
-# four zero bytes inside the body of the first frame (its HLC): CRC mismatch, valid frames follow
-printf '\0\0\0\0' | dd of="$SCRATCH/corrupt/segments/000001.fbat" bs=1 seek=100 conv=notrunc 2>/dev/null
+# four 0xff bytes inside the body of the first frame: CRC mismatch, valid frames follow
+printf '\377\377\377\377' | dd of="$SCRATCH/corrupt/segments/000001.fbat" bs=1 seek=100 conv=notrunc 2>/dev/null
 expect 4 --dir "$SCRATCH/corrupt" verify
 out_has '"clean":false'
 expect 4 --dir "$SCRATCH/corrupt" dump

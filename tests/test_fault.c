@@ -284,6 +284,48 @@ static void test_enospc_message(void) {
     t_rmdir(dir);
 }
 
+/* Reads map segments; when mapping fails they read with pread instead, and serve the
+ * same bytes: the failure costs speed, never data. */
+static void test_mmap_failure_falls_back(void) {
+    const char *dir = t_dir("fault-mmap");
+    bp_fault f;
+    bp_fault_init(&f);
+    bp_open_options o = opts_with(&f);
+    o.no_open_event = true;
+    o.segment_size = 4096; /* several segments, each mapped on its first read */
+    bp_store *s = NULL;
+    CHECK_OK(bp_store_open(&s, dir, &o));
+    char buf[160];
+    bp_receipt r[40];
+    for (int i = 0; i < 40; i++)
+        CHECK_OK(bp_append(s, &r[i], "e:1", "s", 0x1001, buf, payload_of(i, 0, buf)));
+    f.fail_mmap_at = f.mmaps + 1;
+    f.sticky = true;
+    for (int i = 0; i < 40; i++) {
+        bp_event *e;
+        CHECK_OK(bp_get(s, &e, &r[i].event_id));
+        size_t n = payload_of(i, 0, buf);
+        CHECK_EQ(e->payload_len, n);
+        CHECK(memcmp(e->payload, buf, n) == 0);
+        CHECK_EQ(e->global_seq, r[i].global_seq);
+        bp_event_free(e);
+    }
+    CHECK(f.tripped > 0); /* the mappings were attempted and failed */
+    bp_iter *it;
+    CHECK_OK(bp_stream(s, &it, "e:1", BP_READ_FULL));
+    const bp_event *ev;
+    int k = 0;
+    while (bp_iter_next(it, &ev) == BP_OK) {
+        CHECK_EQ(ev->payload_len, payload_of(k, 0, buf));
+        k++;
+    }
+    bp_iter_free(it);
+    CHECK_EQ(k, 40);
+    CHECK_OK(bp_store_close(s));
+    bp_fault_destroy(&f);
+    t_rmdir(dir);
+}
+
 /* Power loss with no fault: NO_SYNC appends after the last sync are gone,
  * everything synced is there. */
 static void test_power_loss_drops_only_unsynced(void) {
@@ -325,5 +367,6 @@ int main(void) {
     RUN(test_enospc_sticky);
     RUN(test_enospc_message);
     RUN(test_power_loss_drops_only_unsynced);
+    RUN(test_mmap_failure_falls_back);
     T_DONE();
 }

@@ -4,16 +4,27 @@
 #include "t.h"
 #include "format/format.h"
 
-static const char FRAME1_HEX[] = "0000009562d9bc3adc001001c4100102"
-                                 "030405067708890a0b0c0d0e0f10c410"
-                                 "0102030405067708890a0b0c0d0e0f10"
-                                 "c00101cf019ab697e8000003cd100100"
-                                 "c4200000000000000000000000000000"
+static const char FRAME1_HEX[] = "000000846322029ddc001001c4100102"
+                                 "030405067708890a0b0c0d0e0f10c0c0"
+                                 "0101cf019ab697e8000003cd100100c4"
+                                 "20000000000000000000000000000000"
                                  "00000000000000000000000000000000"
-                                 "0000c420e9bafdad8bdd590518926712"
-                                 "f8ad2a3c5486d01fc8b031c0e361bacf"
-                                 "c3ce8d03a6616363743a31a462616e6b"
-                                 "c0c0c40981a6616d6f756e7464";
+                                 "00c420e9bafdad8bdd590518926712f8"
+                                 "ad2a3c5486d01fc8b031c0e361bacfc3"
+                                 "ce8d03a6616363743a31a462616e6bc0"
+                                 "c0c40981a6616d6f756e7464";
+/* The same event with correlation_id written out in full instead of nil: what
+ * builds before the nil shorthand wrote. Readers must keep accepting it. */
+static const char FRAME1_LONG_HEX[] = "0000009562d9bc3adc001001c4100102"
+                                      "030405067708890a0b0c0d0e0f10c410"
+                                      "0102030405067708890a0b0c0d0e0f10"
+                                      "c00101cf019ab697e8000003cd100100"
+                                      "c4200000000000000000000000000000"
+                                      "00000000000000000000000000000000"
+                                      "0000c420e9bafdad8bdd590518926712"
+                                      "f8ad2a3c5486d01fc8b031c0e361bacf"
+                                      "c3ce8d03a6616363743a31a462616e6b"
+                                      "c0c0c40981a6616d6f756e7464";
 
 static const char FRAME2_HEX[] = "000000aca4fbb3a6dc001001c4100102"
                                  "030405067708890a0b0c0d0e0f11c410"
@@ -78,6 +89,15 @@ static void vector_events(bp_frame *a, bp_frame *b) {
     bp_event_hash(&b->f, &b->event_hash);
 }
 
+/* On a mismatch, print the bytes produced (to update FORMAT.md and this file
+ * after a deliberate format change). */
+static void dump_hex(const char *name, const bp_buf *b) {
+    fprintf(stderr, "%s (%zu bytes):", name, b->len);
+    for (size_t i = 0; i < b->len; i++)
+        fprintf(stderr, "%s%02x", i % 16 ? "" : "\n  ", b->data[i]);
+    fputc('\n', stderr);
+}
+
 static void test_frame_bytes(void) {
     bp_frame a, b;
     vector_events(&a, &b);
@@ -85,13 +105,21 @@ static void test_frame_bytes(void) {
     bp_buf buf = {0};
     CHECK_EQ(bp_frame_encode(&buf, &a), 0);
     size_t n = unhex(FRAME1_HEX, want);
+    if (buf.len != n || memcmp(buf.data, want, n)) dump_hex("frame 1", &buf);
     CHECK_EQ(buf.len, n);
     CHECK(memcmp(buf.data, want, n) == 0);
     buf.len = 0;
     CHECK_EQ(bp_frame_encode(&buf, &b), 0);
     n = unhex(FRAME2_HEX, want);
+    if (buf.len != n || memcmp(buf.data, want, n)) dump_hex("frame 2", &buf);
     CHECK_EQ(buf.len, n);
     CHECK(memcmp(buf.data, want, n) == 0);
+    /* the long form of event 1 decodes to the same event */
+    n = unhex(FRAME1_LONG_HEX, want);
+    bp_frame l;
+    CHECK_OK(bp_frame_decode(want + BP_FRAME_PREFIX, n - BP_FRAME_PREFIX, &l));
+    CHECK(memcmp(l.f.correlation_id.b, a.f.event_id.b, 16) == 0);
+    CHECK(memcmp(l.event_hash.b, a.event_hash.b, 32) == 0);
     /* and it decodes back to the same fields */
     bp_frame d;
     CHECK_OK(bp_frame_decode(buf.data + BP_FRAME_PREFIX, buf.len - BP_FRAME_PREFIX, &d));
@@ -196,7 +224,31 @@ static void test_store_and_segment_headers(void) {
     CHECK_EQ(bp_seg_header_decode(&hb, sb, sizeof sb, "seg"), BP_ECORRUPT);
 }
 
+/* bp_crc32 (folded with carry-less multiplies where the CPU has them) equals zlib's
+ * crc32 for every length 0..4096 at every alignment 0..15, and when continued. */
+static void test_crc32_matches_zlib(void) {
+    static uint8_t buf[4096 + 16];
+    uint64_t x = 12345;
+    for (size_t i = 0; i < sizeof buf; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        buf[i] = (uint8_t)(x >> 56);
+    }
+    size_t bad = 0;
+    for (size_t align = 0; align < 16; align++)
+        for (size_t n = 0; n <= 4096; n++)
+            if (bp_crc32(buf + align, n) != bp_crc32_zlib(buf + align, n)) bad++;
+    CHECK_EQ(bad, 0);
+    /* continued over a split */
+    CHECK_EQ(bp_crc32_update(bp_crc32(buf, 1000), buf + 1000, 3000), bp_crc32_zlib(buf, 4000));
+    /* the well-known check value of CRC32 */
+    CHECK_EQ(bp_crc32("123456789", 9), 0xCBF43926u);
+    static const char sixty_four[] =
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    CHECK_EQ(bp_crc32(sixty_four, 64), bp_crc32_zlib(sixty_four, 64));
+}
+
 int main(void) {
+    RUN(test_crc32_matches_zlib);
     RUN(test_frame_bytes);
     RUN(test_hashes);
     RUN(test_b3sum_oracle);

@@ -166,6 +166,10 @@ bp_status bp_ckpt_decode(bp_ckpt_meta *m, bp_iblock *blk, const uint8_t *p, size
                          const char *path);
 
 uint32_t bp_crc32(const void *p, size_t n);
+/* CRC32 continued from crc (a previous result; 0 to start). */
+uint32_t bp_crc32_update(uint32_t crc, const void *p, size_t n);
+/* zlib's crc32 alone: the reference the tests compare bp_crc32 with. */
+uint32_t bp_crc32_zlib(const void *p, size_t n);
 /* Every checksummed structure ends with the CRC32 (u32 BE) of the bytes before it: STORE
  * (n = BP_STORE_FILE_SIZE), segment header (n = BP_SEG_HEADER_SIZE), SIDX footer
  * (n = footer_len) and index.ckpt (n = file size). True when p[0..n) carries an intact

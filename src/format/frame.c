@@ -2,21 +2,7 @@
 #include "format/format.h"
 
 #include <errno.h>
-#include <msgpack.h>
 #include <stdlib.h>
-#include <zlib.h>
-
-uint32_t bp_crc32(const void *p, size_t n) {
-    uLong c = crc32(0L, Z_NULL, 0);
-    const Bytef *b = p;
-    while (n) {
-        uInt chunk = n > 0x40000000u ? 0x40000000u : (uInt)n;
-        c = crc32(c, b, chunk);
-        b += chunk;
-        n -= chunk;
-    }
-    return (uint32_t)c;
-}
 
 bool bp_crc_tail_ok(const uint8_t *p, size_t n) {
     return n >= 4 && bp_crc32(p, n - 4) == bp_get_be32(p + n - 4);
@@ -49,67 +35,101 @@ void bp_buf_free(bp_buf *b) {
     b->len = b->cap = 0;
 }
 
-static int buf_write(void *data, const char *p, size_t n) {
-    return bp_buf_append(data, p, n) ? -1 : 0;
+/* ---- encoding: the MessagePack subset a frame uses, written by hand (the
+ * layout is fixed, so no general packer is needed on the append path). Each
+ * value takes its shortest encoding, as msgpack-c would write it. */
+
+static uint8_t *put_uint(uint8_t *p, uint64_t v) {
+    if (v < 128) {
+        *p++ = (uint8_t)v;
+    } else if (v <= 0xFF) {
+        *p++ = 0xcc;
+        *p++ = (uint8_t)v;
+    } else if (v <= 0xFFFF) {
+        *p++ = 0xcd;
+        p[0] = (uint8_t)(v >> 8);
+        p[1] = (uint8_t)v;
+        p += 2;
+    } else if (v <= 0xFFFFFFFFu) {
+        *p++ = 0xce;
+        bp_put_be32(p, (uint32_t)v);
+        p += 4;
+    } else {
+        *p++ = 0xcf;
+        bp_put_be64(p, v);
+        p += 8;
+    }
+    return p;
 }
 
-static void pack_bin(msgpack_packer *pk, const void *p, size_t n) {
-    msgpack_pack_bin(pk, n);
-    msgpack_pack_bin_body(pk, p, n);
-}
-
-static void pack_str(msgpack_packer *pk, const char *p, size_t n) {
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, p, n);
+/* bin (str = false) or str header for n bytes, then the bytes */
+static uint8_t *put_raw(uint8_t *p, bool str, const void *data, size_t n) {
+    if (str && n < 32) {
+        *p++ = (uint8_t)(0xa0 | n);
+    } else if (n <= 0xFF) {
+        *p++ = str ? 0xd9 : 0xc4;
+        *p++ = (uint8_t)n;
+    } else if (n <= 0xFFFF) {
+        *p++ = str ? 0xda : 0xc5;
+        p[0] = (uint8_t)(n >> 8);
+        p[1] = (uint8_t)n;
+        p += 2;
+    } else {
+        *p++ = str ? 0xdb : 0xc6;
+        bp_put_be32(p, (uint32_t)n);
+        p += 4;
+    }
+    if (n) memcpy(p, data, n);
+    return p + n;
 }
 
 int bp_frame_encode(bp_buf *b, const bp_frame *fr) {
     const bp_event_fields *f = &fr->f;
-    size_t start = b->len;
+    /* fixed fields take at most 3+1+18+18+18+9+9+9+3+3+34+34+1+21+5 = 186 bytes, each
+     * string or bin header at most 5 */
     if (bp_buf_reserve(b, BP_FRAME_PREFIX + 200 + f->entity_len + f->scope_len + f->idem_len +
                               f->payload_len))
         return -ENOMEM;
-    b->len += BP_FRAME_PREFIX;
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, b, buf_write);
-    int rc = 0;
-    rc |= msgpack_pack_array(&pk, BP_FRAME_FIELDS);
-    rc |= msgpack_pack_uint8(&pk, BP_FRAME_BODY_VERSION);
-    pack_bin(&pk, f->event_id.b, 16);
-    pack_bin(&pk, f->correlation_id.b, 16);
-    if (f->has_causation)
-        pack_bin(&pk, f->causation_id.b, 16);
+    uint8_t *start = b->data + b->len, *p = start + BP_FRAME_PREFIX;
+    *p++ = 0xdc; /* array 16 */
+    *p++ = 0x00;
+    *p++ = BP_FRAME_FIELDS;
+    p = put_uint(p, BP_FRAME_BODY_VERSION);
+    p = put_raw(p, false, f->event_id.b, 16);
+    if (memcmp(f->correlation_id.b, f->event_id.b, 16) == 0)
+        *p++ = 0xc0; /* nil: the event is its own correlation */
     else
-        msgpack_pack_nil(&pk);
-    rc |= msgpack_pack_uint64(&pk, f->global_seq);
-    rc |= msgpack_pack_uint64(&pk, f->clock);
-    rc |= msgpack_pack_uint64(&pk, f->hlc);
-    rc |= msgpack_pack_uint16(&pk, f->kind);
-    rc |= msgpack_pack_uint16(&pk, f->flags);
-    pack_bin(&pk, f->prev_hash.b, 32);
-    pack_bin(&pk, fr->event_hash.b, 32);
-    pack_str(&pk, f->entity, f->entity_len);
-    pack_str(&pk, f->scope, f->scope_len);
+        p = put_raw(p, false, f->correlation_id.b, 16);
+    if (f->has_causation)
+        p = put_raw(p, false, f->causation_id.b, 16);
+    else
+        *p++ = 0xc0;
+    p = put_uint(p, f->global_seq);
+    p = put_uint(p, f->clock);
+    p = put_uint(p, f->hlc);
+    p = put_uint(p, f->kind);
+    p = put_uint(p, f->flags);
+    p = put_raw(p, false, f->prev_hash.b, 32);
+    p = put_raw(p, false, fr->event_hash.b, 32);
+    p = put_raw(p, true, f->entity, f->entity_len);
+    p = put_raw(p, true, f->scope, f->scope_len);
     if (f->batch_count) {
-        msgpack_pack_array(&pk, 3);
-        msgpack_pack_uint64(&pk, f->batch_id);
-        msgpack_pack_uint32(&pk, f->batch_index);
-        msgpack_pack_uint32(&pk, f->batch_count);
+        *p++ = 0x93; /* array 3 */
+        p = put_uint(p, f->batch_id);
+        p = put_uint(p, f->batch_index);
+        p = put_uint(p, f->batch_count);
     } else {
-        msgpack_pack_nil(&pk);
+        *p++ = 0xc0;
     }
     if (f->idem_len)
-        pack_str(&pk, f->idem_key, f->idem_len);
+        p = put_raw(p, true, f->idem_key, f->idem_len);
     else
-        msgpack_pack_nil(&pk);
-    pack_bin(&pk, f->payload, f->payload_len);
-    if (rc || b->len < start + BP_FRAME_PREFIX) {
-        b->len = start;
-        return -ENOMEM;
-    }
-    size_t body = b->len - start - BP_FRAME_PREFIX;
-    bp_put_be32(b->data + start, (uint32_t)body);
-    bp_put_be32(b->data + start + 4, bp_crc32(b->data + start + BP_FRAME_PREFIX, body));
+        *p++ = 0xc0;
+    p = put_raw(p, false, f->payload, f->payload_len);
+    size_t body = (size_t)(p - start) - BP_FRAME_PREFIX;
+    bp_put_be32(start, (uint32_t)body);
+    bp_put_be32(start + 4, bp_crc32(start + BP_FRAME_PREFIX, body));
+    b->len += BP_FRAME_PREFIX + body;
     return 0;
 }
 
@@ -144,32 +164,96 @@ bool bp_frame_find(const uint8_t *p, size_t from, size_t end, size_t *at) {
     return false;
 }
 
-/* ---- decoding */
+/* ---- decoding: a strict reader of the same subset. Any valid MessagePack
+ * encoding of a field's type is accepted (not only the shortest); anything
+ * else, or bytes left over, is corruption. */
 
-static bool get_uint(const msgpack_object *o, uint64_t max, uint64_t *out) {
-    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 > max) return false;
-    *out = o->via.u64;
-    return true;
+typedef struct rd {
+    const uint8_t *p, *end;
+} rd;
+
+static bool rd_nil(rd *r) {
+    if (r->p < r->end && *r->p == 0xc0) {
+        r->p++;
+        return true;
+    }
+    return false;
 }
 
-static bool get_bin(const msgpack_object *o, uint32_t want, const uint8_t **out) {
-    if (o->type != MSGPACK_OBJECT_BIN || o->via.bin.size != want) return false;
-    *out = (const uint8_t *)o->via.bin.ptr;
-    return true;
-}
-
-static bool get_str(const msgpack_object *o, uint32_t min, uint32_t max, const char **p,
-                    size_t *n) {
-    if (o->type != MSGPACK_OBJECT_STR || o->via.str.size < min || o->via.str.size > max)
+static bool rd_uint(rd *r, uint64_t max, uint64_t *out) {
+    if (r->p >= r->end) return false;
+    uint8_t t = *r->p++;
+    size_t n;
+    if (t < 0x80) {
+        *out = t;
+        return t <= max;
+    }
+    switch (t) {
+    case 0xcc:
+        n = 1;
+        break;
+    case 0xcd:
+        n = 2;
+        break;
+    case 0xce:
+        n = 4;
+        break;
+    case 0xcf:
+        n = 8;
+        break;
+    default:
         return false;
-    *p = o->via.str.ptr;
-    *n = o->via.str.size;
+    }
+    if ((size_t)(r->end - r->p) < n) return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = (v << 8) | r->p[i];
+    r->p += n;
+    *out = v;
+    return v <= max;
+}
+
+/* A bin (str = false) or str of min..max bytes. */
+static bool rd_raw(rd *r, bool str, size_t min, size_t max, const uint8_t **data, size_t *len) {
+    if (r->p >= r->end) return false;
+    uint8_t t = *r->p++;
+    size_t hn, n = 0;
+    if (str && (t & 0xe0) == 0xa0) {
+        hn = 0;
+        n = t & 0x1f;
+    } else if (t == (str ? 0xd9 : 0xc4)) {
+        hn = 1;
+    } else if (t == (str ? 0xda : 0xc5)) {
+        hn = 2;
+    } else if (t == (str ? 0xdb : 0xc6)) {
+        hn = 4;
+    } else {
+        return false;
+    }
+    if ((size_t)(r->end - r->p) < hn) return false;
+    for (size_t i = 0; i < hn; i++)
+        n = (n << 8) | r->p[i];
+    r->p += hn;
+    if (n < min || n > max || (size_t)(r->end - r->p) < n) return false;
+    *data = r->p;
+    *len = n;
+    r->p += n;
     return true;
 }
 
-static bp_status decode_fields(const msgpack_object *a, bp_frame *out) {
+static bool rd_id(rd *r, uint8_t *out, size_t want) {
+    const uint8_t *d;
+    size_t n;
+    if (!rd_raw(r, false, want, want, &d, &n)) return false;
+    memcpy(out, d, want);
+    return true;
+}
+
+bp_status bp_frame_decode(const uint8_t *body, size_t len, bp_frame *out) {
     bp_event_fields *f = &out->f;
-    const uint8_t *b;
+    rd r = {body, body + len};
+    const uint8_t *d;
+    size_t n;
     uint64_t v;
     const char *what = "header";
     memset(out, 0, sizeof *out);
@@ -178,65 +262,56 @@ static bp_status decode_fields(const msgpack_object *a, bp_frame *out) {
         what = name;                                                                               \
         if (!(cond)) goto bad;                                                                     \
     } while (0)
-    NEED(get_uint(&a[0], 255, &v) && v == BP_FRAME_BODY_VERSION, "body version");
-    NEED(get_bin(&a[1], 16, &b), "event_id");
-    memcpy(f->event_id.b, b, 16);
-    NEED(get_bin(&a[2], 16, &b), "correlation_id");
-    memcpy(f->correlation_id.b, b, 16);
-    if (a[3].type != MSGPACK_OBJECT_NIL) {
-        NEED(get_bin(&a[3], 16, &b), "causation_id");
-        memcpy(f->causation_id.b, b, 16);
+    NEED(len >= 3 && body[0] == 0xdc && body[1] == 0 && body[2] == BP_FRAME_FIELDS, "header");
+    r.p += 3;
+    NEED(rd_uint(&r, 255, &v) && v == BP_FRAME_BODY_VERSION, "body version");
+    NEED(rd_id(&r, f->event_id.b, 16), "event_id");
+    if (rd_nil(&r))
+        f->correlation_id = f->event_id;
+    else
+        NEED(rd_id(&r, f->correlation_id.b, 16), "correlation_id");
+    if (!rd_nil(&r)) {
+        NEED(rd_id(&r, f->causation_id.b, 16), "causation_id");
         f->has_causation = true;
     }
-    NEED(get_uint(&a[4], UINT64_MAX, &f->global_seq) && f->global_seq > 0, "global_seq");
-    NEED(get_uint(&a[5], UINT64_MAX, &f->clock) && f->clock > 0, "clock");
-    NEED(get_uint(&a[6], UINT64_MAX, &f->hlc), "hlc");
-    NEED(get_uint(&a[7], 0xFFFF, &v), "kind");
+    NEED(rd_uint(&r, UINT64_MAX, &f->global_seq) && f->global_seq > 0, "global_seq");
+    NEED(rd_uint(&r, UINT64_MAX, &f->clock) && f->clock > 0, "clock");
+    NEED(rd_uint(&r, UINT64_MAX, &f->hlc), "hlc");
+    NEED(rd_uint(&r, 0xFFFF, &v), "kind");
     f->kind = (uint16_t)v;
-    NEED(get_uint(&a[8], 0xFFFF, &v), "flags");
+    NEED(rd_uint(&r, 0xFFFF, &v), "flags");
     f->flags = (uint16_t)v;
-    NEED(get_bin(&a[9], 32, &b), "prev_hash");
-    memcpy(f->prev_hash.b, b, 32);
-    NEED(get_bin(&a[10], 32, &b), "event_hash");
-    memcpy(out->event_hash.b, b, 32);
-    NEED(get_str(&a[11], 1, BP_COORD_MAX, &f->entity, &f->entity_len), "entity");
-    NEED(get_str(&a[12], 1, BP_COORD_MAX, &f->scope, &f->scope_len), "scope");
-    if (a[13].type != MSGPACK_OBJECT_NIL) {
-        const msgpack_object *m = a[13].via.array.ptr;
-        NEED(a[13].type == MSGPACK_OBJECT_ARRAY && a[13].via.array.size == 3, "batch marker");
+    NEED(rd_id(&r, f->prev_hash.b, 32), "prev_hash");
+    NEED(rd_id(&r, out->event_hash.b, 32), "event_hash");
+    NEED(rd_raw(&r, true, 1, BP_COORD_MAX, &d, &f->entity_len), "entity");
+    f->entity = (const char *)d;
+    NEED(rd_raw(&r, true, 1, BP_COORD_MAX, &d, &f->scope_len), "scope");
+    f->scope = (const char *)d;
+    if (!rd_nil(&r)) {
         uint64_t idx, cnt;
-        NEED(get_uint(&m[0], UINT64_MAX, &f->batch_id) && f->batch_id > 0 &&
-                 get_uint(&m[1], UINT32_MAX, &idx) && get_uint(&m[2], UINT32_MAX, &cnt) &&
-                 cnt > 0 && idx < cnt && f->batch_id + idx == f->global_seq,
+        what = "batch marker";
+        if (r.p < r.end && *r.p == 0x93)
+            r.p++;
+        else
+            goto bad;
+        NEED(rd_uint(&r, UINT64_MAX, &f->batch_id) && f->batch_id > 0 &&
+                 rd_uint(&r, UINT32_MAX, &idx) && rd_uint(&r, UINT32_MAX, &cnt) && cnt > 0 &&
+                 idx < cnt && f->batch_id + idx == f->global_seq,
              "batch marker");
         f->batch_index = (uint32_t)idx;
         f->batch_count = (uint32_t)cnt;
     }
-    if (a[14].type != MSGPACK_OBJECT_NIL)
-        NEED(get_str(&a[14], 1, BP_IDEMPOTENCY_KEY_MAX, &f->idem_key, &f->idem_len),
-             "idempotency key");
-    NEED(a[15].type == MSGPACK_OBJECT_BIN, "payload");
-    f->payload = (const uint8_t *)a[15].via.bin.ptr;
-    f->payload_len = a[15].via.bin.size;
+    if (!rd_nil(&r)) {
+        NEED(rd_raw(&r, true, 1, BP_IDEMPOTENCY_KEY_MAX, &d, &n), "idempotency key");
+        f->idem_key = (const char *)d;
+        f->idem_len = n;
+    }
+    NEED(rd_raw(&r, false, 0, BP_FRAME_MAX_BODY, &d, &n), "payload");
+    f->payload = d;
+    f->payload_len = n;
+    NEED(r.p == r.end, "length (bytes after the payload)");
     return BP_OK;
 bad:
     return bp_err(BP_ECORRUPT, "frame body: invalid %s", what);
 #undef NEED
-}
-
-bp_status bp_frame_decode(const uint8_t *body, size_t len, bp_frame *out) {
-    msgpack_zone zone;
-    msgpack_object obj;
-    if (!msgpack_zone_init(&zone, 2048)) return bp_err(BP_ENOMEM, "frame decode: out of memory");
-    size_t off = 0;
-    msgpack_unpack_return r = msgpack_unpack((const char *)body, len, &off, &zone, &obj);
-    bp_status rc;
-    if (r != MSGPACK_UNPACK_SUCCESS || off != len)
-        rc = bp_err(BP_ECORRUPT, "frame body: not one complete MessagePack value");
-    else if (obj.type != MSGPACK_OBJECT_ARRAY || obj.via.array.size != BP_FRAME_FIELDS)
-        rc = bp_err(BP_ECORRUPT, "frame body: expected an array of %d fields", BP_FRAME_FIELDS);
-    else
-        rc = decode_fields(obj.via.array.ptr, out);
-    msgpack_zone_destroy(&zone);
-    return rc;
 }

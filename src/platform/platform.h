@@ -31,11 +31,12 @@ typedef struct bp_fault {
     uint64_t fail_rename_at; /* the Nth rename fails */
     uint64_t fail_open_at;   /* the Nth open (file create or open for write) fails */
     uint64_t short_write_at; /* the Nth write writes only half its bytes, then fails */
+    uint64_t fail_mmap_at;   /* the Nth read-only mapping fails (readers fall back to pread) */
     int fail_errno;          /* EIO unless set (ENOSPC, ...) */
     bool sticky;             /* once tripped, every later call of that type fails too */
     uint32_t sync_delay_us;  /* each sync sleeps this long first (widens group-commit windows) */
     /* counters */
-    uint64_t writes, syncs, renames, opens;
+    uint64_t writes, syncs, renames, opens, mmaps;
     uint64_t tripped; /* number of injected failures so far */
     /* durability tracking for bp_fault_power_loss: per path, the size at last sync */
     struct {
@@ -84,6 +85,11 @@ ssize_t bp_pf_pread(bp_file *f, void *buf, size_t len, uint64_t off);
 int bp_pf_datasync(bp_file *f);
 int bp_pf_fsync(bp_file *f);
 int bp_pf_truncate(bp_file *f, uint64_t size);
+/* Map len bytes of f from offset 0, read-only and shared, so later writes to the
+ * file show through. len may exceed the file's size: the caller must not touch
+ * bytes past the end of the file (that raises SIGBUS). */
+int bp_pf_map_read(bp_file *f, uint64_t len, const uint8_t **out);
+void bp_pf_unmap(const uint8_t *p, uint64_t len);
 int bp_pf_size(bp_file *f, uint64_t *size);
 
 /* --------------------------------------------------------- directories */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -164,6 +165,23 @@ ssize_t bp_pf_pread(bp_file *f, void *buf, size_t len, uint64_t off) {
         got += (size_t)n;
     }
     return (ssize_t)got;
+}
+
+int bp_pf_map_read(bp_file *f, uint64_t len, const uint8_t **out) {
+    *out = NULL;
+    if (f->fault) {
+        int rc = fault_tick(f->fault, &f->fault->mmaps, f->fault->fail_mmap_at);
+        if (rc) return rc;
+    }
+    if (len == 0 || len > (uint64_t)SIZE_MAX) return -EINVAL;
+    void *p = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, f->fd, 0);
+    if (p == MAP_FAILED) return -errno;
+    *out = p;
+    return 0;
+}
+
+void bp_pf_unmap(const uint8_t *p, uint64_t len) {
+    if (p) munmap((void *)p, (size_t)len);
 }
 
 static int do_sync(bp_file *f, bool data_only) {

@@ -29,8 +29,10 @@ static bp_status check_options(const bp_open_options *o) {
 static void store_free(bp_store *s) {
     if (!s) return;
     bp_flusher_stop(s);
-    for (uint32_t i = 0; i < s->n_segs; i++)
+    for (uint32_t i = 0; i < s->n_segs; i++) {
+        bp_segment_unmap(&s->segs[i]);
         bp_pf_close(&s->segs[i].f);
+    }
     free(s->segs);
     bp_index_free(&s->idx);
     bp_buf_free(&s->enc);

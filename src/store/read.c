@@ -4,27 +4,79 @@
 #include <errno.h>
 #include <stdlib.h>
 
-int bp_segment_fd(bp_store *s, uint32_t segno) {
-    if (!s->n_segs || segno < s->segs[0].segno || segno - s->segs[0].segno >= s->n_segs) return -1;
-    return s->segs[segno - s->segs[0].segno].f.fd;
+/* Stored in bp_segment.map when mapping failed: readers use pread from then on. */
+static bp_segmap NO_MAP;
+
+static const bp_segmap *segment_map(bp_store *s, bp_segment *seg) {
+    bp_segmap *m = __atomic_load_n(&seg->map, __ATOMIC_ACQUIRE);
+    if (m) return m == &NO_MAP ? NULL : m;
+    /* room for the active segment to grow into: segment_size plus one largest frame */
+    uint64_t fsize = 0, len;
+    if (bp_pf_size(&seg->f, &fsize)) fsize = 0;
+    len = (fsize > s->opts.segment_size ? fsize : s->opts.segment_size) + BP_FRAME_MAX_BODY +
+          BP_FRAME_PREFIX;
+    bp_segmap *nm = malloc(sizeof *nm);
+    if (!nm || bp_pf_map_read(&seg->f, len, &nm->p)) {
+        free(nm);
+        nm = &NO_MAP;
+    } else {
+        nm->len = len;
+    }
+    bp_segmap *expected = NULL;
+    if (!__atomic_compare_exchange_n(&seg->map, &expected, nm, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE)) {
+        if (nm != &NO_MAP) { /* another reader mapped it first */
+            bp_pf_unmap(nm->p, nm->len);
+            free(nm);
+        }
+        nm = expected;
+    }
+    return nm == &NO_MAP ? NULL : nm;
 }
 
-bp_status bp_read_frame(bp_store *s, const bp_irec *r, int fd, bp_buf *buf, bp_frame *out) {
-    buf->len = 0;
-    if (bp_buf_reserve(buf, r->frame_len)) return bp_err(BP_ENOMEM, "read: out of memory");
-    bp_file f = {fd, NULL, -1};
-    ssize_t got = bp_pf_pread(&f, buf->data, r->frame_len, r->offset);
-    if (got < 0)
-        return bp_err_sys(BP_EIO, (int)got, "%s: segment %06u offset %u: read failed", s->dir,
-                          r->segno, r->offset);
+void bp_segment_unmap(bp_segment *seg) {
+    if (seg->map && seg->map != &NO_MAP) {
+        bp_pf_unmap(seg->map->p, seg->map->len);
+        free(seg->map);
+    }
+    seg->map = NULL;
+}
+
+bool bp_segment_ref(bp_store *s, uint32_t segno, bp_segref *out) {
+    out->fd = -1;
+    out->map = NULL;
+    if (!s->n_segs || segno < s->segs[0].segno || segno - s->segs[0].segno >= s->n_segs)
+        return false;
+    bp_segment *seg = &s->segs[segno - s->segs[0].segno];
+    out->fd = seg->f.fd;
+    out->map = segment_map(s, seg);
+    return true;
+}
+
+bp_status bp_read_frame(bp_store *s, const bp_irec *r, const bp_segref *ref, bp_buf *buf,
+                        bp_frame *out) {
+    const uint8_t *p;
+    size_t got;
+    if (ref->map && (uint64_t)r->offset + r->frame_len <= ref->map->len) {
+        p = ref->map->p + r->offset;
+        got = r->frame_len;
+    } else {
+        buf->len = 0;
+        if (bp_buf_reserve(buf, r->frame_len)) return bp_err(BP_ENOMEM, "read: out of memory");
+        bp_file f = {ref->fd, NULL, -1};
+        ssize_t n = bp_pf_pread(&f, buf->data, r->frame_len, r->offset);
+        if (n < 0)
+            return bp_err_sys(BP_EIO, (int)n, "%s: segment %06u offset %u: read failed", s->dir,
+                              r->segno, r->offset);
+        p = buf->data;
+        got = (size_t)n;
+    }
     uint32_t flen;
-    if ((size_t)got != r->frame_len ||
-        bp_frame_peek(buf->data, (size_t)got, &flen) != BP_FRAME_OK || flen != r->frame_len)
+    if (got != r->frame_len || bp_frame_peek(p, got, &flen) != BP_FRAME_OK || flen != r->frame_len)
         return bp_err(BP_ECORRUPT,
                       "%s: segment %06u offset %u: frame fails its CRC or length check", s->dir,
                       r->segno, r->offset);
-    buf->len = flen;
-    bp_status rc = bp_frame_decode(buf->data + BP_FRAME_PREFIX, flen - BP_FRAME_PREFIX, out);
+    bp_status rc = bp_frame_decode(p + BP_FRAME_PREFIX, flen - BP_FRAME_PREFIX, out);
     if (rc)
         return bp_err(BP_ECORRUPT, "%s: segment %06u offset %u: %s", s->dir, r->segno, r->offset,
                       bp_last_error());
@@ -82,13 +134,14 @@ bp_status bp_get(bp_store *s, bp_event **out, const bp_id *id) {
     pthread_rwlock_rdlock(&s->ilock);
     int64_t slot = bp_index_find_id(&s->idx, id);
     bp_irec r;
-    int fd = -1;
+    bp_segref ref = {-1, NULL};
+    bool found = false;
     if (slot >= 0 && (uint64_t)slot < s->published) {
         r = s->idx.recs[slot];
-        fd = bp_segment_fd(s, r.segno);
+        found = bp_segment_ref(s, r.segno, &ref);
     }
     pthread_rwlock_unlock(&s->ilock);
-    if (fd < 0) {
+    if (!found) {
         char t[37];
         bp_id_format(id, t);
         return bp_err(BP_ENOTFOUND, "event %s: not found", t);
@@ -96,7 +149,7 @@ bp_status bp_get(bp_store *s, bp_event **out, const bp_id *id) {
     owned_event *o = calloc(1, sizeof *o);
     if (!o) return bp_err(BP_ENOMEM, "bp_get: out of memory");
     bp_frame fr;
-    bp_status rc = bp_read_frame(s, &r, fd, &o->frame, &fr);
+    bp_status rc = bp_read_frame(s, &r, &ref, &o->frame, &fr);
     if (rc) {
         bp_buf_free(&o->frame);
         free(o);
@@ -123,7 +176,7 @@ bp_status bp_entity_head(bp_store *s, const char *entity, uint64_t *clock, bp_ha
     memset(&h, 0, sizeof h);
     bool read_disk = false;
     bp_irec r;
-    int fd = -1;
+    bp_segref ref = {-1, NULL};
     pthread_rwlock_rdlock(&s->ilock);
     int64_t e = bp_index_entity(&s->idx, entity, strlen(entity));
     if (e >= 0) {
@@ -137,14 +190,14 @@ bp_status bp_entity_head(bp_store *s, const char *entity, uint64_t *clock, bp_ha
         } else if (n) { /* newer unpublished events exist: read the head's frame */
             read_disk = true;
             r = s->idx.recs[v->v[n - 1]];
-            fd = bp_segment_fd(s, r.segno);
+            bp_segment_ref(s, r.segno, &ref);
         }
     }
     pthread_rwlock_unlock(&s->ilock);
     if (read_disk && hash) {
         bp_buf buf = {0};
         bp_frame fr;
-        rc = bp_read_frame(s, &r, fd, &buf, &fr);
+        rc = bp_read_frame(s, &r, &ref, &buf, &fr);
         if (!rc) h = fr.event_hash;
         bp_buf_free(&buf);
         if (rc) return rc;
@@ -371,13 +424,16 @@ bp_status bp_iter_next(bp_iter *it, const bp_event **ev) {
     pthread_rwlock_rdlock(&s->ilock);
     int64_t slot = next_slot(it, &s->idx);
     bp_irec r;
-    int fd = -1;
+    bp_segref ref = {-1, NULL};
     uint64_t clock = 0;
     const char *ename = NULL, *sname = NULL;
     if (slot >= 0) {
         r = s->idx.recs[slot];
-        fd = bp_segment_fd(s, r.segno);
-        clock = bp_index_clock_of(&s->idx, (uint32_t)slot);
+        bp_segment_ref(s, r.segno, &ref);
+        /* a full read takes the clock from the frame; an entity's list is in clock order, so
+         * the position just taken is the clock */
+        if (it->flags & BP_READ_INDEX_ONLY)
+            clock = it->src == SRC_ENTITY ? it->pos : bp_index_clock_of(&s->idx, (uint32_t)slot);
         ename = s->idx.entity_names.s[r.entity]; /* interned strings never move */
         sname = s->idx.scope_names.s[r.scope];
     }
@@ -400,7 +456,7 @@ bp_status bp_iter_next(bp_iter *it, const bp_event **ev) {
         return BP_OK;
     }
     bp_frame fr;
-    bp_status rc = bp_read_frame(s, &r, fd, &it->cur.frame, &fr);
+    bp_status rc = bp_read_frame(s, &r, &ref, &it->cur.frame, &fr);
     if (rc) return rc;
     fill_event(e, &fr, it->cur.ebuf, it->cur.sbuf, it->cur.ibuf);
     *ev = e;

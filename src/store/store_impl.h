@@ -22,13 +22,30 @@
 
 #include <pthread.h>
 
+/* A segment's read-only shared mapping: len bytes from offset 0. len may run
+ * past the end of the file (the active segment grows into it); only bytes of
+ * published frames are ever touched, and those were written before they were
+ * published. Frames past len are read with pread. */
+typedef struct bp_segmap {
+    const uint8_t *p;
+    uint64_t len;
+} bp_segmap;
+
 typedef struct bp_segment {
     uint32_t segno;
     bp_file f;
     uint64_t size;       /* [w] end of the last frame written (or footer end when sealed) */
     uint64_t first_slot; /* slot of its first event */
     bool sealed;
+    bp_segmap *map; /* made by the first read (atomic load/CAS under ilock shared); NULL until
+                       then; freed at close */
 } bp_segment;
+
+/* How a reader gets at a segment's bytes: the mapping when there is one, else the fd. */
+typedef struct bp_segref {
+    int fd;
+    const bp_segmap *map; /* NULL: read with pread */
+} bp_segref;
 
 #define BP_LAT_BUCKETS 512
 
@@ -95,8 +112,14 @@ bp_status bp_sync_locked(bp_store *s); /* [w] held; waits for a full sync */
 void bp_flusher_stop(bp_store *s);     /* [w] NOT held; joins the flusher if running */
 
 /* read.c */
-/* Read and decode the frame of irec r into buf; out points into buf. */
-bp_status bp_read_frame(bp_store *s, const bp_irec *r, int fd, bp_buf *buf, bp_frame *out);
-int bp_segment_fd(bp_store *s, uint32_t segno); /* [i] held; -1 if unknown */
+/* Read, check (length, CRC, event id) and decode the frame of irec r. out points into the
+ * segment's mapping, or into buf when the frame was read with pread. */
+bp_status bp_read_frame(bp_store *s, const bp_irec *r, const bp_segref *ref, bp_buf *buf,
+                        bp_frame *out);
+/* [i] held (shared is enough). Fill *out for segment segno, mapping it on first use;
+ * false if the store has no such segment. */
+bool bp_segment_ref(bp_store *s, uint32_t segno, bp_segref *out);
+/* Drop a segment's mapping (close; no reader may be active). */
+void bp_segment_unmap(bp_segment *seg);
 
 #endif

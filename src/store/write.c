@@ -250,8 +250,11 @@ static bp_status replay_receipt(bp_store *s, uint32_t slot, bp_receipt *r) {
     r->durability = r->global_seq <= s->synced_seq ? BP_DUR_SYNC : BP_DUR_NONE;
     bp_buf buf = {0};
     bp_frame fr;
-    int fd = s->segs[rec.segno - s->segs[0].segno].f.fd;
-    bp_status rc = bp_read_frame(s, &rec, fd, &buf, &fr);
+    bp_segref ref;
+    pthread_rwlock_rdlock(&s->ilock);
+    bp_segment_ref(s, rec.segno, &ref);
+    pthread_rwlock_unlock(&s->ilock);
+    bp_status rc = bp_read_frame(s, &rec, &ref, &buf, &fr);
     if (!rc) r->event_hash = fr.event_hash;
     bp_buf_free(&buf);
     return rc;
