@@ -378,7 +378,7 @@ void bp_index_block_release(bp_iblock *blk) {
 
 /* ------------------------------------------------------------- bulk load */
 
-int bp_index_load_block(bp_index *x, const bp_iblock *blk) {
+int bp_index_load_block(bp_index *x, bp_iblock *blk) {
     uint32_t n = blk->n_recs;
     if (x->n + n >= UINT32_MAX - 1) return -EOVERFLOW;
     int rc = -ENOMEM;
@@ -415,7 +415,7 @@ int bp_index_load_block(bp_index *x, const bp_iblock *blk) {
         bp_u32vec *v = kind_vec(x, (uint16_t)k);
         if (!v || grow((void **)&v->v, &v->cap, v->n + kcount[k], 4)) goto out;
     }
-    if (x->n + n > x->cap) {
+    if (x->n > 0 && x->n + n > x->cap) { /* (an empty index takes blk->recs below) */
         uint64_t nc = x->n + n + 1024;
         bp_irec *r = realloc(x->recs, nc * sizeof *r);
         if (!r) goto out;
@@ -431,9 +431,21 @@ int bp_index_load_block(bp_index *x, const bp_iblock *blk) {
         if (k < 0) goto out;
         x->idem_slots[k] = (uint32_t)x->n + blk->idems[i].rec;
     }
+    /* An empty index takes the block's record array instead of copying it (the
+     * checkpoint's block holds every record: a copy would double the memory touched). */
+    bp_irec *recs = blk->recs;
+    if (x->n == 0 && n > 0) {
+        free(x->recs);
+        x->recs = recs;
+        x->cap = n;
+        blk->recs = NULL;
+    }
+    const uint64_t mask = x->idcap - 1;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t slot = (uint32_t)x->n + i;
-        bp_irec r = blk->recs[i];
+        /* the id table is larger than the caches: fetch the slot 16 records ahead */
+        if (i + 16 < n) __builtin_prefetch(&x->idtab[id_hash(&recs[i + 16].id) & mask], 1);
+        bp_irec r = recs[i];
         r.entity = emap[r.entity];
         r.scope = smap[r.scope];
         x->recs[slot] = r;

@@ -96,9 +96,21 @@ static bool load_checkpoint(bp_store *s, uint32_t first_segno, uint32_t last_seg
                             bp_ckpt_meta *m) {
     char path[4096];
     snprintf(path, sizeof path, "%s/index.ckpt", s->dir);
-    uint8_t *buf;
-    size_t len;
-    int e = bp_pf_read_all(path, &buf, &len);
+    /* mapped, not read: the file is large (48 bytes per event) and read once */
+    const uint8_t *buf = NULL;
+    uint8_t *copy = NULL;
+    uint64_t len = 0;
+    bp_file f = BP_FILE_INIT;
+    int e = bp_pf_open(&f, NULL, path, BP_O_READ);
+    if (!e) e = bp_pf_size(&f, &len);
+    if (!e && (len == 0 || bp_pf_map_read(&f, len, &buf))) {
+        size_t n;
+        buf = NULL;
+        e = bp_pf_read_all(path, &copy, &n); /* empty, or mapping failed */
+        buf = copy;
+        len = n;
+    }
+    bp_pf_close(&f);
     if (e) {
         snprintf(s->report.checkpoint_note, sizeof s->report.checkpoint_note, "%s",
                  e == -ENOENT ? "missing" : "unreadable");
@@ -124,7 +136,10 @@ static bool load_checkpoint(bp_store *s, uint32_t first_segno, uint32_t last_seg
         bp_index_init(&s->idx);
     }
     bp_iblock_free(&blk);
-    free(buf);
+    if (copy)
+        free(copy);
+    else
+        bp_pf_unmap(buf, len);
     if (why) {
         snprintf(s->report.checkpoint_note, sizeof s->report.checkpoint_note, "%s", why);
         return false;

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-bp_status bp_recover_load_block(bp_store *s, const bp_iblock *blk, const char *what) {
+bp_status bp_recover_load_block(bp_store *s, bp_iblock *blk, const char *what) {
     if (blk->n_recs && blk->first_seq != s->idx.n + 1)
         return bp_err(BP_ECORRUPT, "%s: starts at global_seq %llu, expected %llu", what,
                       (unsigned long long)blk->first_seq, (unsigned long long)s->idx.n + 1);
@@ -207,10 +207,21 @@ static bp_status repair_footer(bp_store *s, bp_segment *seg, const char *path, u
 
 bp_status bp_recover_segment(bp_store *s, bp_segment *seg, const char *path, uint64_t scan_from,
                              bool try_footer, bool is_tail, bool *stop_after) {
-    uint8_t *data = NULL;
-    size_t size = 0;
-    int e = bp_pf_read_all(path, &data, &size);
-    if (e) return bp_err_sys(BP_EIO, e, "%s: cannot read segment", path);
+    /* The segment is mapped, not read: a sealed one is loaded from its footer alone, and
+     * a scan touches each byte once. Without a mapping, it is read whole. */
+    const uint8_t *data = NULL;
+    uint8_t *copy = NULL;
+    uint64_t size = 0;
+    int e = bp_pf_size(&seg->f, &size);
+    if (e) return bp_err_sys(BP_EIO, e, "%s: cannot stat segment", path);
+    if (size == 0 || bp_pf_map_read(&seg->f, size, &data)) {
+        size_t n = 0;
+        data = NULL;
+        if ((e = bp_pf_read_all(path, &copy, &n)))
+            return bp_err_sys(BP_EIO, e, "%s: cannot read segment", path);
+        data = copy;
+        size = n;
+    }
     bp_status rc;
     bp_seg_header h;
     if ((rc = bp_seg_header_decode(&h, data, size, path))) goto out;
@@ -244,7 +255,7 @@ bp_status bp_recover_segment(bp_store *s, bp_segment *seg, const char *path, uin
             if ((rc = rewrite_in_place(seg, path, t, sizeof t, size - BP_TRAILER_SIZE,
                                        "segment trailer")))
                 goto out;
-            memcpy(data + size - BP_TRAILER_SIZE, t, sizeof t);
+            if (copy) memcpy(copy + size - BP_TRAILER_SIZE, t, sizeof t); /* a map sees it */
         }
     }
     if (sealed) {
@@ -287,6 +298,9 @@ bp_status bp_recover_segment(bp_store *s, bp_segment *seg, const char *path, uin
     }
     *stop_after = salvaged;
 out:
-    free(data);
+    if (copy)
+        free(copy);
+    else
+        bp_pf_unmap(data, size);
     return rc;
 }

@@ -22,6 +22,6 @@ int bp_quarantine_name(bp_store *s, const char *base, char qdir[4096], char name
 
 /* Insert every record of a decoded block (checkpoint or footer) into the
  * index. Runs during open, before the handle is shared. */
-bp_status bp_recover_load_block(bp_store *s, const bp_iblock *blk, const char *what);
+bp_status bp_recover_load_block(bp_store *s, bp_iblock *blk, const char *what);
 
 #endif
