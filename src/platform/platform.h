@@ -124,5 +124,6 @@ int bp_pf_cond_init(pthread_cond_t *c);
 int bp_pf_cond_wait_until(pthread_cond_t *c, pthread_mutex_t *mu, uint64_t deadline_us);
 int bp_pf_random(void *buf, size_t len);
 long bp_pf_getpid(void);
+void bp_pf_yield(void); /* give the CPU to another runnable thread */
 
 #endif

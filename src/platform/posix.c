@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -470,4 +471,8 @@ int bp_pf_random(void *buf, size_t len) {
 
 long bp_pf_getpid(void) {
     return (long)getpid();
+}
+
+void bp_pf_yield(void) {
+    sched_yield();
 }

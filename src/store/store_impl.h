@@ -48,6 +48,8 @@ typedef struct bp_segref {
 } bp_segref;
 
 #define BP_LAT_BUCKETS 512
+/* Longest a group-commit leader waits for appenders about to write before fdatasync. */
+#define BP_GROUP_WAIT_US 200
 
 struct bp_store {
     char *dir;
@@ -77,6 +79,11 @@ struct bp_store {
     uint32_t unsynced;          /* [w] events written since the last sync */
     uint64_t unsynced_since_us; /* [w] when the oldest unsynced event was written */
     bp_buf enc;                 /* [w] frame encoding scratch */
+    uint32_t arriving;          /* atomic: appenders inside commit() that have not yet written;
+                                   a group-commit leader waits for them (BP_GROUP_WAIT_US) */
+    uint64_t writes_total;      /* [w] commits written (each append or batch counts 1) */
+    uint64_t writes_at_sync;    /* [w] writes_total when the last fdatasync started */
+    uint32_t group_prev;        /* [w] commits the last fdatasync covered */
     uint8_t rnd[1024];          /* [w] random pool for ids */
     size_t rnd_pos;             /* [w] */
 

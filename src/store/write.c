@@ -59,6 +59,23 @@ static bp_status wait_durable(bp_store *s, uint64_t target) {
             continue;
         }
         s->syncing = true;
+        /* Gather a group: as many appends as the previous fdatasync covered (the threads
+         * that waited then are likely to append again), and every appender already inside
+         * commit(), for at most BP_GROUP_WAIT_US. A lone appender never waits here. */
+        uint64_t until = 0;
+        while (s->writes_total - s->writes_at_sync < s->group_prev ||
+               __atomic_load_n(&s->arriving, __ATOMIC_ACQUIRE)) {
+            uint64_t now = bp_pf_mono_us();
+            if (!until) until = now + BP_GROUP_WAIT_US;
+            if (now >= until) break;
+            /* yield rather than wait on a condition: measured faster on 2 cores, where
+             * the appenders need this CPU to write */
+            pthread_mutex_unlock(&s->wmu);
+            bp_pf_yield();
+            pthread_mutex_lock(&s->wmu);
+        }
+        uint32_t group = (uint32_t)(s->writes_total - s->writes_at_sync);
+        s->writes_at_sync = s->writes_total;
         uint64_t upto = s->written_seq;
         bp_file f = s->segs[s->n_segs - 1].f; /* a copy: segs[] may move while unlocked */
         pthread_mutex_unlock(&s->wmu);
@@ -66,6 +83,7 @@ static bp_status wait_durable(bp_store *s, uint64_t target) {
         pthread_mutex_lock(&s->wmu);
         s->syncing = false;
         s->fsyncs++;
+        s->group_prev = group;
         if (rc) {
             bp_store_fail(s, BP_EIO, rc, "%s: fdatasync of segment %06u failed", s->dir,
                           s->segs[s->n_segs - 1].segno);
@@ -315,7 +333,8 @@ static bp_status ensure_room(bp_store *s, size_t need) {
 
 /* [w] Encode, write, index and (per durability) sync n items. */
 static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n,
-                               bp_receipt *receipts, bool system, bp_durability dur) {
+                               bp_receipt *receipts, bool system, bp_durability dur,
+                               bool *arriving) {
     for (size_t i = 0; i < n; i++) {
         bp_status rc = validate_item(s, &items[i], system, i, n > 1);
         if (rc) return rc;
@@ -444,6 +463,9 @@ static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n
         if (due) mode = BP_DUR_SYNC;
     }
     bp_durability_mode granted = dur.mode == BP_DUR_EVERY ? BP_DUR_EVERY : BP_DUR_NONE;
+    __atomic_fetch_sub(&s->arriving, 1, __ATOMIC_RELEASE); /* written: no longer arriving */
+    s->writes_total++;
+    *arriving = false;
     if (mode == BP_DUR_SYNC) {
         if ((rc = wait_durable(s, s->written_seq))) goto out;
         granted = BP_DUR_SYNC;
@@ -476,13 +498,16 @@ static bp_status commit(bp_store *s, const bp_batch_item *items, size_t n, bp_re
                         bool system) {
     if (s->read_only) return bp_err(BP_EREADONLY, "%s: store was opened read-only", s->dir);
     uint64_t t0 = bp_pf_mono_us();
+    bool arriving = true;
+    __atomic_fetch_add(&s->arriving, 1, __ATOMIC_RELEASE);
     pthread_mutex_lock(&s->wmu);
     bp_status rc;
     if (s->failed)
         rc = failed_error(s);
     else
-        rc =
-            commit_locked(s, items, n, receipts, system, resolve(s, n == 1 ? items[0].opts : NULL));
+        rc = commit_locked(s, items, n, receipts, system, resolve(s, n == 1 ? items[0].opts : NULL),
+                           &arriving);
+    if (arriving) __atomic_fetch_sub(&s->arriving, 1, __ATOMIC_RELEASE);
     if (!rc) record_latency(s, bp_pf_mono_us() - t0);
     pthread_mutex_unlock(&s->wmu);
     return rc;
