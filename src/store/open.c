@@ -36,10 +36,12 @@ static void store_free(bp_store *s) {
     free(s->segs);
     bp_index_free(&s->idx);
     bp_buf_free(&s->enc);
+    bp_buf_free(&s->pending);
     bp_pf_unlock(&s->lock);
     pthread_rwlock_destroy(&s->ilock);
     pthread_mutex_destroy(&s->wmu);
-    pthread_cond_destroy(&s->wcond);
+    pthread_mutex_destroy(&s->smu);
+    pthread_cond_destroy(&s->scond);
     pthread_cond_destroy(&s->fcond);
     free(s->dir);
     free(s->segdir);
@@ -298,7 +300,8 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
     s->lock = (bp_file)BP_FILE_INIT;
     pthread_rwlock_init(&s->ilock, NULL);
     pthread_mutex_init(&s->wmu, NULL);
-    pthread_cond_init(&s->wcond, NULL);
+    pthread_mutex_init(&s->smu, NULL);
+    pthread_cond_init(&s->scond, NULL);
     int ce = bp_pf_cond_init(&s->fcond);
     if (ce) {
         pthread_cond_init(&s->fcond, NULL); /* so that store_free can destroy it */
@@ -435,14 +438,14 @@ bp_status bp_store_stats(bp_store *s, bp_stats *out) {
     pthread_mutex_lock(&s->wmu);
     out->fsyncs = s->fsyncs;
     out->appends = s->appends;
-    uint64_t total = 0;
+    uint64_t total = 0, lat[BP_LAT_BUCKETS]; /* appenders add to s->lat without wmu */
     for (unsigned b = 0; b < BP_LAT_BUCKETS; b++)
-        total += s->lat[b];
-    out->write_p50_us = percentile(s->lat, total, 0.50);
-    out->write_p99_us = percentile(s->lat, total, 0.99);
+        total += lat[b] = __atomic_load_n(&s->lat[b], __ATOMIC_RELAXED);
+    out->write_p50_us = percentile(lat, total, 0.50);
+    out->write_p99_us = percentile(lat, total, 0.99);
     for (int b = BP_LAT_BUCKETS - 1; b >= 0 && total; b--)
-        if (s->lat[b]) {
-            out->write_max_us = percentile(s->lat, total, 1.0);
+        if (lat[b]) {
+            out->write_max_us = percentile(lat, total, 1.0);
             break;
         }
     out->failed = s->failed != 0;

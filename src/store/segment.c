@@ -44,6 +44,8 @@ bp_status bp_segment_create(bp_store *s, uint32_t segno) {
 }
 
 bp_status bp_segment_seal(bp_store *s) {
+    bp_status prc = bp_flush_pending(s); /* the footer goes after every frame */
+    if (prc) return prc;
     bp_segment *seg = &s->segs[s->n_segs - 1];
     bp_iblock blk;
     bp_buf b = {0};
@@ -64,12 +66,14 @@ bp_status bp_segment_seal(bp_store *s) {
     seg->size += b.len;
     seg->sealed = true;
     /* everything in the sealed segment is durable now */
-    s->synced_seq = s->written_seq;
+    __atomic_store_n(&s->synced_seq, s->written_seq, __ATOMIC_RELEASE); /* read without wmu */
     s->unsynced = 0;
     return BP_OK;
 }
 
 bp_status bp_store_checkpoint(bp_store *s) {
+    if (s->pending.len) /* callers sync first; a checkpoint must not cover unwritten bytes */
+        return bp_err(BP_EINVAL, "%s: checkpoint with frames still queued", s->dir);
     bp_iblock blk;
     bp_buf b = {0};
     bp_ckpt_meta m;

@@ -1,7 +1,8 @@
 /*
  * store_impl.h — the store handle and the functions the store modules share.
  *
- * Locks (always taken in this order): wmu (writer state) -> ilock (index).
+ * Locks (always taken in this order): wmu (writer state) -> ilock (index), and
+ * wmu -> smu (durability waiters' sleep; nothing else is taken under smu).
  *  - wmu guards every field marked [w]. Appenders hold it while they validate,
  *    encode and write; a group-commit leader drops it during fdatasync.
  *  - ilock (rwlock) guards the index, segs[] and published [i]. Writers hold
@@ -67,11 +68,16 @@ struct bp_store {
     uint64_t published; /* [i] publish watermark (highest visible global_seq) */
 
     pthread_mutex_t wmu;
-    pthread_cond_t wcond;
+    /* durability waiters sleep on scond under smu (not wmu) until sync_gen moves; a
+     * leader bumps it after each fdatasync and on failure (with wmu, then smu) */
+    pthread_mutex_t smu;
+    pthread_cond_t scond;
+    uint64_t sync_gen;          /* [smu] */
     bp_idgen idgen;             /* [w] */
     uint64_t last_hlc;          /* [w] */
     uint64_t written_seq;       /* [w] */
-    uint64_t synced_seq;        /* [w] */
+    uint64_t synced_seq;        /* [w] written with an atomic store; durability waiters load it
+                                   atomically without wmu */
     uint64_t need_sync_upto;    /* [w] highest seq whose append waits for a sync */
     bool syncing;               /* [w] a leader is in fdatasync */
     int failed;                 /* [w] 0, or the status that fail-stopped the store */
@@ -79,6 +85,11 @@ struct bp_store {
     uint32_t unsynced;          /* [w] events written since the last sync */
     uint64_t unsynced_since_us; /* [w] when the oldest unsynced event was written */
     bp_buf enc;                 /* [w] frame encoding scratch */
+    bp_buf pending;             /* [w] frames of durable commits not yet written: they fill the
+                                   active segment from pending_off up to its size, belong to
+                                   unpublished events, and are written by the next group-commit
+                                   leader (or before any other write to the file) */
+    uint64_t pending_off;       /* [w] */
     uint32_t arriving;          /* atomic: appenders inside commit() that have not yet written;
                                    a group-commit leader waits for them (BP_GROUP_WAIT_US) */
     uint64_t writes_total;      /* [w] commits written (each append or batch counts 1) */
@@ -115,8 +126,9 @@ bp_status bp_store_fail(bp_store *s, int status, int neg_errno, const char *fmt,
 /* Internal append used for system events (reserved coordinates allowed). */
 bp_status bp_append_system(bp_store *s, const char *entity, const char *scope, uint16_t kind,
                            const void *payload, size_t len, bp_durability dur);
-bp_status bp_sync_locked(bp_store *s); /* [w] held; waits for a full sync */
-void bp_flusher_stop(bp_store *s);     /* [w] NOT held; joins the flusher if running */
+bp_status bp_sync_locked(bp_store *s);   /* [w] held; waits for a full sync */
+bp_status bp_flush_pending(bp_store *s); /* [w] write the queued frames (fail-stops on error) */
+void bp_flusher_stop(bp_store *s);       /* [w] NOT held; joins the flusher if running */
 
 /* read.c */
 /* Read, check (length, CRC, event id) and decode the frame of irec r. out points into the

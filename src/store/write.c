@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+static void sync_done(bp_store *s);
+
 bp_status bp_store_fail(bp_store *s, int status, int neg_errno, const char *fmt, ...) {
     char msg[256];
     va_list ap;
@@ -16,7 +18,7 @@ bp_status bp_store_fail(bp_store *s, int status, int neg_errno, const char *fmt,
         s->failed = status;
         snprintf(s->failed_msg, sizeof s->failed_msg, "%s%s%s", msg, neg_errno ? ": " : "",
                  neg_errno ? strerror(-neg_errno) : "");
-        pthread_cond_broadcast(&s->wcond);
+        sync_done(s); /* durability waiters see the failure */
     }
     return bp_err(status, "%s", s->failed_msg);
 }
@@ -49,13 +51,44 @@ static void publish_ready(bp_store *s) {
         publish(s, s->synced_seq);
 }
 
-/* [w] held. Wait until every event <= target is synced, leading a group
- * commit when no other thread is syncing. */
-static bp_status wait_durable(bp_store *s, uint64_t target) {
+/* [w] held. A sync finished or the store failed: wake the waiters (they sleep on scond
+ * with smu, not wmu). */
+static void sync_done(bp_store *s) {
+    pthread_mutex_lock(&s->smu);
+    s->sync_gen++;
+    pthread_cond_broadcast(&s->scond);
+    pthread_mutex_unlock(&s->smu);
+}
+
+bp_status bp_flush_pending(bp_store *s) {
+    if (!s->pending.len) return BP_OK;
+    bp_segment *seg = &s->segs[s->n_segs - 1];
+    size_t len = s->pending.len;
+    s->pending.len = 0;
+    int w = bp_pf_pwrite(&seg->f, s->pending.data, len, s->pending_off);
+    if (w)
+        return bp_store_fail(s, BP_EIO, w,
+                             "%s: write of %zu bytes to segment %06u at offset %llu failed", s->dir,
+                             len, seg->segno, (unsigned long long)s->pending_off);
+    return BP_OK;
+}
+
+/* [w] held on entry, NOT held on return. Wait until every event <= target is synced,
+ * leading a group commit when no other thread is syncing. A waiter sleeps on scond
+ * without wmu and, when the sync covered its events, returns without taking wmu back:
+ * a woken group does not queue behind the writers of the next one. */
+static bp_status wait_durable_release(bp_store *s, uint64_t target) {
     if (target > s->need_sync_upto) s->need_sync_upto = target;
     while (s->synced_seq < target && !s->failed) {
         if (s->syncing) {
-            pthread_cond_wait(&s->wcond, &s->wmu);
+            pthread_mutex_lock(&s->smu); /* order: wmu -> smu */
+            uint64_t gen = s->sync_gen;
+            pthread_mutex_unlock(&s->wmu);
+            while (s->sync_gen == gen)
+                pthread_cond_wait(&s->scond, &s->smu);
+            pthread_mutex_unlock(&s->smu);
+            if (__atomic_load_n(&s->synced_seq, __ATOMIC_ACQUIRE) >= target) return BP_OK;
+            pthread_mutex_lock(&s->wmu); /* not covered (written after that sync began) */
             continue;
         }
         s->syncing = true;
@@ -76,6 +109,10 @@ static bp_status wait_durable(bp_store *s, uint64_t target) {
         }
         uint32_t group = (uint32_t)(s->writes_total - s->writes_at_sync);
         s->writes_at_sync = s->writes_total;
+        if (bp_flush_pending(s)) { /* fail-stopped (and the waiters woken) */
+            s->syncing = false;
+            break;
+        }
         uint64_t upto = s->written_seq;
         bp_file f = s->segs[s->n_segs - 1].f; /* a copy: segs[] may move while unlocked */
         pthread_mutex_unlock(&s->wmu);
@@ -86,22 +123,27 @@ static bp_status wait_durable(bp_store *s, uint64_t target) {
         s->group_prev = group;
         if (rc) {
             bp_store_fail(s, BP_EIO, rc, "%s: fdatasync of segment %06u failed", s->dir,
-                          s->segs[s->n_segs - 1].segno);
+                          s->segs[s->n_segs - 1].segno); /* wakes the waiters */
             break;
         }
-        if (upto > s->synced_seq) s->synced_seq = upto;
+        if (upto > s->synced_seq) __atomic_store_n(&s->synced_seq, upto, __ATOMIC_RELEASE);
         s->unsynced = (uint32_t)(s->written_seq - s->synced_seq); /* written during the sync */
         if (s->unsynced) unsynced_start(s);
         publish_ready(s);
-        pthread_cond_broadcast(&s->wcond);
+        sync_done(s);
     }
-    if (s->synced_seq >= target) return BP_OK;
-    return bp_err(BP_EIO, "%s: event not made durable: %s", s->dir, s->failed_msg);
+    bp_status rc = s->synced_seq >= target
+                       ? BP_OK
+                       : bp_err(BP_EIO, "%s: event not made durable: %s", s->dir, s->failed_msg);
+    pthread_mutex_unlock(&s->wmu);
+    return rc;
 }
 
 bp_status bp_sync_locked(bp_store *s) {
     if (s->failed) return failed_error(s);
-    return wait_durable(s, s->written_seq);
+    bp_status rc = wait_durable_release(s, s->written_seq);
+    pthread_mutex_lock(&s->wmu);
+    return rc;
 }
 
 /* The flusher: keeps the ms bound of BP_DURABLE_EVERY when appends stop. */
@@ -187,7 +229,7 @@ static void record_latency(bp_store *s, uint64_t us) {
         b = (lg - 2) * 8 + (unsigned)((us >> (lg - 3)) & 7);
     }
     if (b >= BP_LAT_BUCKETS) b = BP_LAT_BUCKETS - 1;
-    s->lat[b]++;
+    __atomic_fetch_add(&s->lat[b], 1, __ATOMIC_RELAXED); /* without wmu: see commit() */
 }
 
 /* Per-item state computed during validation. */
@@ -258,6 +300,8 @@ static bp_status validate_item(bp_store *s, const bp_batch_item *it, bool system
 
 /* [w] Fill a receipt for an already committed slot (idempotent replay). */
 static bp_status replay_receipt(bp_store *s, uint32_t slot, bp_receipt *r) {
+    bp_status frc = bp_flush_pending(s); /* the slot's frame may still be queued */
+    if (frc) return frc;
     bp_irec rec = s->idx.recs[slot];
     memset(r, 0, sizeof *r);
     r->event_id = rec.id;
@@ -333,8 +377,8 @@ static bp_status ensure_room(bp_store *s, size_t need) {
 
 /* [w] Encode, write, index and (per durability) sync n items. */
 static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n,
-                               bp_receipt *receipts, bool system, bp_durability dur,
-                               bool *arriving) {
+                               bp_receipt *receipts, bool system, bp_durability dur, bool *arriving,
+                               uint64_t *wait_for) {
     for (size_t i = 0; i < n; i++) {
         bp_status rc = validate_item(s, &items[i], system, i, n > 1);
         if (rc) return rc;
@@ -423,12 +467,23 @@ static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n
     if ((rc = ensure_room(s, s->enc.len))) goto out;
     bp_segment *seg = &s->segs[s->n_segs - 1];
     uint64_t off = seg->size;
-    int w = bp_pf_pwrite(&seg->f, s->enc.data, s->enc.len, off);
-    if (w) {
-        rc = bp_store_fail(s, BP_EIO, w,
-                           "%s: write of %zu bytes to segment %06u at offset %llu failed", s->dir,
-                           s->enc.len, seg->segno, (unsigned long long)off);
-        goto out;
+    if (n > 1 || dur.mode == BP_DUR_SYNC) {
+        /* Durable: queue the frames; the group-commit leader writes every queued frame with
+         * one pwrite just before its fdatasync. Not published (so not read) before then. */
+        if (!s->pending.len) s->pending_off = off;
+        if (bp_buf_append(&s->pending, s->enc.data, s->enc.len)) {
+            rc = bp_err(BP_ENOMEM, "append: out of memory queueing a frame");
+            goto out;
+        }
+    } else {
+        if ((rc = bp_flush_pending(s))) goto out; /* the file keeps the order of the seqs */
+        int w = bp_pf_pwrite(&seg->f, s->enc.data, s->enc.len, off);
+        if (w) {
+            rc = bp_store_fail(s, BP_EIO, w,
+                               "%s: write of %zu bytes to segment %06u at offset %llu failed",
+                               s->dir, s->enc.len, seg->segno, (unsigned long long)off);
+            goto out;
+        }
     }
     seg->size += s->enc.len;
     s->last_hlc = hlc;
@@ -467,7 +522,7 @@ static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n
     s->writes_total++;
     *arriving = false;
     if (mode == BP_DUR_SYNC) {
-        if ((rc = wait_durable(s, s->written_seq))) goto out;
+        *wait_for = s->written_seq; /* commit() waits, after the receipts are filled */
         granted = BP_DUR_SYNC;
     } else {
         publish_ready(s);
@@ -502,14 +557,18 @@ static bp_status commit(bp_store *s, const bp_batch_item *items, size_t n, bp_re
     __atomic_fetch_add(&s->arriving, 1, __ATOMIC_RELEASE);
     pthread_mutex_lock(&s->wmu);
     bp_status rc;
+    uint64_t wait_for = 0;
     if (s->failed)
         rc = failed_error(s);
     else
         rc = commit_locked(s, items, n, receipts, system, resolve(s, n == 1 ? items[0].opts : NULL),
-                           &arriving);
+                           &arriving, &wait_for);
     if (arriving) __atomic_fetch_sub(&s->arriving, 1, __ATOMIC_RELEASE);
+    if (!rc && wait_for)
+        rc = wait_durable_release(s, wait_for); /* unlocks wmu */
+    else
+        pthread_mutex_unlock(&s->wmu);
     if (!rc) record_latency(s, bp_pf_mono_us() - t0);
-    pthread_mutex_unlock(&s->wmu);
     return rc;
 }
 
