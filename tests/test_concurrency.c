@@ -356,7 +356,18 @@ static void test_group_commit_under_faults(void) {
                     bp_event *e = NULL;
                     char want[32];
                     int n = snprintf(want, sizeof want, "f%d-%d", i, w[i].idx[k]);
-                    CHECK_OK(bp_get(s, &e, &w[i].r[k].event_id));
+                    bp_status grc = bp_get(s, &e, &w[i].r[k].event_id);
+                    if (grc != BP_OK) {
+                        bp_open_report rep;
+                        bp_store_open_report(s, &rep);
+                        fprintf(stderr,
+                                "  %s fault at call %llu: writer %d's durable seq %llu missing; "
+                                "reopen found %llu events, cut %llu bytes\n",
+                                kind ? "fdatasync" : "write", (unsigned long long)nth, i,
+                                (unsigned long long)w[i].r[k].global_seq,
+                                (unsigned long long)rep.events, (unsigned long long)rep.bytes_cut);
+                    }
+                    CHECK_OK(grc);
                     if (!e) continue;
                     CHECK_EQ(e->payload_len, (size_t)n);
                     CHECK(memcmp(e->payload, want, (size_t)n) == 0);

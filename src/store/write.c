@@ -61,6 +61,7 @@ static void sync_done(bp_store *s) {
 }
 
 bp_status bp_flush_pending(bp_store *s) {
+    if (s->failed) return failed_error(s); /* its queue may have been dropped */
     if (!s->pending.len) return BP_OK;
     bp_segment *seg = &s->segs[s->n_segs - 1];
     size_t len = s->pending.len;
@@ -109,7 +110,9 @@ static bp_status wait_durable_release(bp_store *s, uint64_t target) {
         }
         uint32_t group = (uint32_t)(s->writes_total - s->writes_at_sync);
         s->writes_at_sync = s->writes_total;
-        if (bp_flush_pending(s)) { /* fail-stopped (and the waiters woken) */
+        /* wmu was released while gathering: the store may have failed meanwhile (and a
+         * failed flush empties the queue), so nothing below may count as synced */
+        if (s->failed || bp_flush_pending(s)) { /* fail-stopped (and the waiters woken) */
             s->syncing = false;
             break;
         }
