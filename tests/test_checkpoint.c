@@ -2,6 +2,10 @@
  * and sealed later must get a footer listing all of its events, so that an
  * open without the checkpoint (footers only) sees the same store. */
 #include "t.h"
+#include "store/store_impl.h"
+#include "bp_testing.h"
+
+#include <sys/stat.h>
 
 static bp_store *open_small(const char *dir, bool ro) {
     bp_open_options o = BP_OPEN_OPTIONS_INIT;
@@ -107,7 +111,111 @@ static void test_unborn_tail_segment(void) {
     t_rmdir(dir);
 }
 
+static long file_size(const char *dir, const char *name) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* The checkpoint of a clean close covers the active segment only: the sealed ones are
+ * loaded from their footers, nothing is scanned, and the file does not grow with the
+ * store. Chains, clocks and idempotency keys come through. */
+static void test_tail_checkpoint(void) {
+    const char *dir = t_dir("ckpt-tail");
+    bp_store *s = open_small(dir, false);
+    CHECK(s);
+    bp_append_options ao = BP_APPEND_OPTIONS_INIT;
+    ao.idempotency_key = "early-key";
+    bp_receipt first;
+    CHECK_OK(bp_append_ex(s, &first, "e:y", "sc", 0x1001, "k", 1, &ao)); /* in segment 1 */
+    append_n(s, 419, 1);
+    bp_stats st;
+    CHECK_OK(bp_store_stats(s, &st));
+    CHECK(st.segments >= 3);
+    CHECK_OK(bp_store_close(s));
+    long ck = file_size(dir, "index.ckpt");
+    CHECK(ck > 0 && ck < 420 * BP_IREC_SIZE / 2); /* not every event's record */
+    s = open_small(dir, false);
+    CHECK(s);
+    bp_open_report rep;
+    bp_store_open_report(s, &rep);
+    CHECK(rep.checkpoint_used);
+    CHECK_EQ(rep.footers_used, st.segments - 1);
+    CHECK_EQ(rep.frames_scanned, 0);
+    CHECK_EQ(rep.events, 420);
+    bp_receipt again;
+    CHECK_OK(bp_append_ex(s, &again, "e:y", "sc", 0x1001, "k", 1, &ao));
+    CHECK(again.replayed);
+    CHECK_EQ(again.global_seq, first.global_seq);
+    bp_iter *it;
+    CHECK_OK(bp_stream(s, &it, "e:y", BP_READ_FULL));
+    const bp_event *ev;
+    uint64_t k = 0;
+    bp_hash prev;
+    memset(&prev, 0, sizeof prev);
+    while (bp_iter_next(it, &ev) == BP_OK) {
+        CHECK_EQ(ev->clock, ++k);
+        CHECK(memcmp(ev->prev_hash.b, prev.b, 32) == 0);
+        prev = ev->event_hash;
+    }
+    bp_iter_free(it);
+    CHECK_EQ(k, 140);
+    uint64_t clock;
+    bp_hash head;
+    CHECK_OK(bp_entity_head(s, "e:y", &clock, &head));
+    CHECK_EQ(clock, 140);
+    CHECK(memcmp(head.b, prev.b, 32) == 0);
+    /* appends continue the chain */
+    CHECK_OK(bp_append(s, NULL, "e:y", "sc", 0x1001, "z", 1));
+    bp_verify_report vr;
+    CHECK_OK(bp_store_verify(s, &vr));
+    CHECK_EQ(vr.events, 421);
+    CHECK_OK(bp_store_close(s));
+    t_rmdir(dir);
+}
+
+/* A checkpoint covering every event from global_seq 1 (what builds before the tail
+ * checkpoint wrote) is still used as it is. */
+static void test_full_checkpoint_still_read(void) {
+    const char *dir = t_dir("ckpt-full");
+    bp_store *s = open_small(dir, false);
+    CHECK(s);
+    append_n(s, 420, 0);
+    /* write a full checkpoint the way older builds did, then abandon the handle */
+    CHECK_OK(bp_store_sync(s));
+    bp_iblock blk;
+    bp_buf b = {0};
+    bp_ckpt_meta m;
+    memset(&m, 0, sizeof m);
+    memcpy(m.uuid, s->ident.uuid, 16);
+    m.covered_segno = s->segs[s->n_segs - 1].segno;
+    m.covered_offset = s->segs[s->n_segs - 1].size;
+    m.last_hlc = s->last_hlc;
+    memcpy(m.last_id.b, s->idgen.last, 16);
+    CHECK_EQ(bp_index_export(&s->idx, 0, s->idx.n, &blk), 0);
+    CHECK_EQ(bp_ckpt_encode(&b, &m, &blk), 0);
+    bp_index_block_release(&blk);
+    CHECK_EQ(bp_pf_write_atomic(NULL, dir, "index.ckpt", b.data, b.len), 0);
+    bp_buf_free(&b);
+    bp__store_crash(s);
+    s = open_small(dir, true);
+    CHECK(s);
+    bp_open_report rep;
+    bp_store_open_report(s, &rep);
+    CHECK(rep.checkpoint_used);
+    CHECK_EQ(rep.footers_used, 0);
+    CHECK_EQ(rep.frames_scanned, 0);
+    CHECK_EQ(rep.events, 420);
+    bp_verify_report vr;
+    CHECK_OK(bp_store_verify(s, &vr));
+    CHECK_OK(bp_store_close(s));
+    t_rmdir(dir);
+}
+
 int main(void) {
+    RUN(test_tail_checkpoint);
+    RUN(test_full_checkpoint_still_read);
     RUN(test_unborn_tail_segment);
     RUN(test_partly_covered_segment_gets_full_footer);
     T_DONE();

@@ -93,9 +93,14 @@ static bool parse_segno(const char *name, uint32_t *segno) {
     return true;
 }
 
-/* Try index.ckpt; on success the index holds what it covers. */
-static bool load_checkpoint(bp_store *s, uint32_t first_segno, uint32_t last_segno,
-                            bp_ckpt_meta *m) {
+typedef enum { CKPT_NONE, CKPT_FULL, CKPT_TAIL } ckpt_kind;
+
+/* Try index.ckpt. A full checkpoint (first_seq 1, as older builds wrote) is loaded into the
+ * index at once: CKPT_FULL. A tail checkpoint (the events of the covered segment only; the
+ * sealed segments before it have their footers) is decoded into *tail and loaded when
+ * recovery reaches the covered segment: CKPT_TAIL. CKPT_NONE: the note says why. */
+static ckpt_kind load_checkpoint(bp_store *s, uint32_t first_segno, uint32_t last_segno,
+                                 bp_ckpt_meta *m, bp_iblock *tail) {
     char path[4096];
     snprintf(path, sizeof path, "%s/index.ckpt", s->dir);
     /* mapped, not read: the file is large (48 bytes per event) and read once */
@@ -116,9 +121,10 @@ static bool load_checkpoint(bp_store *s, uint32_t first_segno, uint32_t last_seg
     if (e) {
         snprintf(s->report.checkpoint_note, sizeof s->report.checkpoint_note, "%s",
                  e == -ENOENT ? "missing" : "unreadable");
-        return false;
+        return CKPT_NONE;
     }
     bp_iblock blk;
+    ckpt_kind kind = CKPT_NONE;
     bp_status rc = bp_ckpt_decode(m, &blk, buf, len, path);
     const char *why = NULL;
     if (rc)
@@ -128,27 +134,34 @@ static bool load_checkpoint(bp_store *s, uint32_t first_segno, uint32_t last_seg
     else if (m->covered_segno < first_segno || m->covered_segno > last_segno)
         why = "refers to a missing segment";
     if (!why) {
+        kind = blk.first_seq == 1 ? CKPT_FULL : CKPT_TAIL;
         for (uint32_t i = 0; i < blk.n_recs && !why; i++)
-            if (blk.recs[i].segno < first_segno || blk.recs[i].segno > m->covered_segno)
+            if (blk.recs[i].segno < first_segno || blk.recs[i].segno > m->covered_segno ||
+                (kind == CKPT_TAIL && blk.recs[i].segno != m->covered_segno))
                 why = "record refers to a missing segment";
     }
-    if (!why && bp_recover_load_block(s, &blk, path)) {
+    if (!why && kind == CKPT_FULL && bp_recover_load_block(s, &blk, path)) {
         why = "does not fit the segments";
         bp_index_free(&s->idx);
         bp_index_init(&s->idx);
     }
-    bp_iblock_free(&blk);
+    if (!why && kind == CKPT_TAIL)
+        *tail = blk; /* the caller loads and frees it */
+    else
+        bp_iblock_free(&blk);
     if (copy)
         free(copy);
     else
         bp_pf_unmap(buf, len);
     if (why) {
         snprintf(s->report.checkpoint_note, sizeof s->report.checkpoint_note, "%s", why);
-        return false;
+        return CKPT_NONE;
     }
-    s->report.checkpoint_used = true;
-    snprintf(s->report.checkpoint_note, sizeof s->report.checkpoint_note, "used");
-    return true;
+    if (kind == CKPT_FULL) {
+        s->report.checkpoint_used = true;
+        snprintf(s->report.checkpoint_note, sizeof s->report.checkpoint_note, "used");
+    }
+    return kind;
 }
 
 /* Move segments segno > after into quarantine (salvage). */
@@ -183,6 +196,8 @@ static bool unborn_segment(bp_segment *seg) {
 }
 
 static bp_status recover(bp_store *s) {
+    bp_iblock ckblk; /* a tail checkpoint's block, loaded at the covered segment */
+    memset(&ckblk, 0, sizeof ckblk);
     char **names = NULL;
     size_t n = 0;
     int e = bp_pf_list(s->segdir, ".fbat", &names, &n);
@@ -206,7 +221,7 @@ static bp_status recover(bp_store *s) {
     s->report.segments = (uint32_t)n;
     bp_ckpt_meta m;
     memset(&m, 0, sizeof m);
-    bool ck = n && load_checkpoint(s, first, first + (uint32_t)n - 1, &m);
+    ckpt_kind ck = n ? load_checkpoint(s, first, first + (uint32_t)n - 1, &m, &ckblk) : CKPT_NONE;
     if (!n) snprintf(s->report.checkpoint_note, sizeof s->report.checkpoint_note, "no segments");
     s->segs = calloc(n ? n : 1, sizeof *s->segs);
     s->segs_cap = n ? (uint32_t)n : 1;
@@ -236,7 +251,7 @@ static bp_status recover(bp_store *s) {
         }
         s->n_segs++;
         uint64_t from = 0;
-        if (ck && seg->segno < m.covered_segno) {
+        if (ck == CKPT_FULL && seg->segno < m.covered_segno) {
             uint64_t sz;
             if ((e = bp_pf_size(&seg->f, &sz))) {
                 rc = bp_err_sys(BP_EIO, e, "%s: cannot stat", path);
@@ -246,6 +261,21 @@ static bp_status recover(bp_store *s) {
             seg->sealed = true;
             continue;
         }
+        if (ck == CKPT_TAIL && seg->segno == m.covered_segno) {
+            /* the footers before it are loaded: the tail block must start right after */
+            char what[4200];
+            snprintf(what, sizeof what, "%s/index.ckpt", s->dir);
+            if ((ckblk.n_recs && ckblk.first_seq != s->idx.n + 1) ||
+                (rc = bp_recover_load_block(s, &ckblk, what))) {
+                if (rc) goto out; /* out of memory: the index is half-loaded */
+                snprintf(s->report.checkpoint_note, sizeof s->report.checkpoint_note,
+                         "does not fit the segments");
+                ck = CKPT_NONE;
+            } else {
+                s->report.checkpoint_used = true;
+                snprintf(s->report.checkpoint_note, sizeof s->report.checkpoint_note, "used");
+            }
+        }
         if (ck && seg->segno == m.covered_segno) from = m.covered_offset;
         if ((rc = bp_recover_segment(s, seg, path, from, from == 0, tail, &stop))) goto out;
         if (stop && !tail) {
@@ -253,11 +283,13 @@ static bp_status recover(bp_store *s) {
             break;
         }
     }
+    if (ck == CKPT_TAIL && !s->report.checkpoint_used) ck = CKPT_NONE; /* never reached */
     if (ck) {
         s->last_hlc = m.last_hlc;
         bp_idgen_observe(&s->idgen, &m.last_id);
     }
 out:
+    bp_iblock_free(&ckblk);
     bp_pf_list_free(names, n);
     return rc;
 }

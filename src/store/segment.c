@@ -84,7 +84,8 @@ bp_status bp_store_checkpoint(bp_store *s) {
     m.covered_offset = act->size;
     m.last_hlc = s->last_hlc;
     memcpy(m.last_id.b, s->idgen.last, 16);
-    if (bp_index_export(&s->idx, 0, s->idx.n, &blk) || bp_ckpt_encode(&b, &m, &blk)) {
+    /* the tail: the events of the active segment (the sealed ones have their footers) */
+    if (bp_index_export(&s->idx, act->first_slot, s->idx.n, &blk) || bp_ckpt_encode(&b, &m, &blk)) {
         bp_index_block_release(&blk);
         bp_buf_free(&b);
         return bp_err(BP_ENOMEM, "%s: out of memory writing the index checkpoint", s->dir);
