@@ -4,7 +4,7 @@
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-asan test-tsan torture bench install clean format
+.PHONY: all deps build demo test test-asan test-tsan torture bench bench-quick install clean format
 
 all: build
 
@@ -37,11 +37,14 @@ test-tsan: deps
 torture: build
 	cd build && ctest --output-on-failure -L torture
 
-# quick W1 run: this library, the raw-file ceiling and SQLite/LMDB/RocksDB in the same run
-# (medians of 3; needs ../shared/peerbench). BENCH_N events per run.
-BENCH_N ?= 100000
-bench: deps
-	PEERS=1 bash bench/quick-w1.sh $(BENCH_N)
+# The benchmark suite (bench/run.sh): batpak, the raw-file ceiling, SQLite, LMDB and RocksDB
+# in one run, medians of 3; writes bench/RESULTS.md (< 10 minutes on 2 cores).
+bench: build
+	bash bench/run.sh full
+
+# The same suite at tiny sizes (< 1 minute): proves it runs; CTest runs it too (bench_quick).
+bench-quick: build
+	bash bench/run.sh quick
 
 install: build
 	cmake --install build

@@ -3,11 +3,9 @@
 # Idempotent: installs only what is missing. Works as root, or via sudo.
 set -euo pipefail
 
+# SQLite, LMDB and RocksDB are the benchmark's peers (bench/; CTest runs a quick pass).
 PKGS=(build-essential cmake pkg-config zlib1g-dev libmsgpack-dev librust-blake3-dev
-      libjansson-dev b3sum)
-if [ "${BATPAK_DEPS_BENCH:-0}" = 1 ]; then
-  PKGS+=(libsqlite3-dev liblmdb-dev librocksdb-dev)
-fi
+      libjansson-dev b3sum libsqlite3-dev liblmdb-dev librocksdb-dev)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,0 +1,147 @@
+/* This library as a benchmark backend.
+ *
+ * A commit of 1 event is bp_append with the store's durability (BP_DURABLE
+ * when the mode syncs per commit, else BP_NO_SYNC); a commit of n > 1 events
+ * is bp_append_batch (always fdatasynced). The store assigns its own event
+ * ids; they are the keys handed back for get. The open event is turned off so
+ * the store holds exactly the harness's events. */
+#include "bench.h"
+
+#include <batpak/batpak.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+struct bench_store {
+    bp_store *s;
+};
+
+static void must(bp_status rc, const char *what) {
+    if (rc != BP_OK) bench_die("batpak %s: %s", what, bp_last_error());
+}
+
+static const char *be_version(void) {
+    return bp_version();
+}
+
+static bench_store *be_open(const char *dir, const bench_opts *o) {
+    bench_store *st = bench_calloc(1, sizeof *st);
+    bp_open_options opts = BP_OPEN_OPTIONS_INIT;
+    opts.no_open_event = true;
+    opts.durability = o->durable ? BP_DURABLE : BP_NO_SYNC;
+    must(bp_store_open(&st->s, dir, &opts), "open");
+    return st;
+}
+
+static void be_append(bench_store *st, const bench_event *evs, size_t n, bench_key *keys) {
+    bp_receipt rc[256];
+    if (n == 1) {
+        must(bp_append(st->s, rc, evs[0].entity, evs[0].scope, evs[0].kind, evs[0].payload,
+                       evs[0].payload_len),
+             "append");
+    } else {
+        bp_batch_item items[256];
+        if (n > 256) bench_die("batpak: batch larger than 256");
+        for (size_t i = 0; i < n; i++)
+            items[i] = (bp_batch_item){evs[i].entity,  evs[i].scope,       evs[i].kind,
+                                       evs[i].payload, evs[i].payload_len, NULL};
+        must(bp_append_batch(st->s, rc, items, n), "append_batch");
+    }
+    for (size_t i = 0; i < n; i++)
+        memcpy(keys[i].b, rc[i].event_id.b, 16);
+}
+
+static void be_sync(bench_store *st) {
+    must(bp_store_sync(st->s), "sync");
+}
+
+static void to_event(const bp_event *e, bench_event *out) {
+    out->seq = e->global_seq - 1;
+    out->eseq = e->clock - 1;
+    out->entity = e->entity;
+    out->entity_len = (uint16_t)strlen(e->entity);
+    out->scope = e->scope;
+    out->scope_len = (uint16_t)strlen(e->scope);
+    out->kind = e->kind;
+    out->ts = BP_HLC_WALL_MS(e->hlc) * 1000;
+    out->id = e->event_id.b;
+    out->payload = e->payload;
+    out->payload_len = (uint32_t)e->payload_len;
+}
+
+static size_t be_get(bench_store *st, const bench_key *key, bench_visit_fn fn, void *ctx) {
+    bp_id id;
+    bp_event *e;
+    memcpy(id.b, key->b, 16);
+    if (bp_get(st->s, &e, &id) != BP_OK) return 0;
+    bench_event ev;
+    to_event(e, &ev);
+    fn(ctx, &ev);
+    bp_event_free(e);
+    return 1;
+}
+
+static size_t drain(bp_iter *it, bench_visit_fn fn, void *ctx) {
+    const bp_event *e;
+    size_t n = 0;
+    bp_status rc;
+    while ((rc = bp_iter_next(it, &e)) == BP_OK) {
+        bench_event ev;
+        to_event(e, &ev);
+        fn(ctx, &ev);
+        n++;
+    }
+    if (rc != BP_DONE) bench_die("batpak iterate: %s", bp_last_error());
+    bp_iter_free(it);
+    return n;
+}
+
+static size_t be_entity(bench_store *st, const char *entity, unsigned flags, bench_visit_fn fn,
+                        void *ctx) {
+    bp_iter *it;
+    must(bp_stream(st->s, &it, entity, (flags & BENCH_PAYLOAD) ? BP_READ_FULL : BP_READ_INDEX_ONLY),
+         "stream");
+    return drain(it, fn, ctx);
+}
+
+static size_t be_scope(bench_store *st, const char *scope, bench_visit_fn fn, void *ctx) {
+    bp_iter *it;
+    must(bp_by_scope(st->s, &it, scope, BP_READ_FULL), "by_scope");
+    return drain(it, fn, ctx);
+}
+
+static size_t be_kind(bench_store *st, uint16_t kind, bench_visit_fn fn, void *ctx) {
+    bp_iter *it;
+    must(bp_by_kind(st->s, &it, kind, BP_READ_FULL), "by_kind");
+    return drain(it, fn, ctx);
+}
+
+static size_t be_last(bench_store *st, bench_visit_fn fn, void *ctx) {
+    bp_stats stats;
+    must(bp_store_stats(st->s, &stats), "stats");
+    if (!stats.events) return 0;
+    bp_region r = BP_REGION_INIT;
+    r.from_seq = stats.events;
+    bp_iter *it;
+    must(bp_query(st->s, &it, &r, BP_READ_FULL), "query");
+    return drain(it, fn, ctx);
+}
+
+static void be_close(bench_store *st) {
+    must(bp_store_close(st->s), "close");
+    free(st);
+}
+
+const bench_backend BE_BATPAK = {
+    .name = "batpak",
+    .version = be_version,
+    .thread_safe = 1,
+    .open = be_open,
+    .append = be_append,
+    .sync = be_sync,
+    .get = be_get,
+    .entity = be_entity,
+    .scope = be_scope,
+    .kind = be_kind,
+    .last = be_last,
+    .close = be_close,
+};

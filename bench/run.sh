@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# bench/run.sh — the benchmark suite: every workload on batpak, the raw file,
+# SQLite, LMDB and RocksDB, in one run; medians of REPS runs; tables with
+# ratios to the raw file and to the best peer; the SPEC §9 targets checked.
+#
+#   bench/run.sh full    # make bench: W1 sizes, writes bench/RESULTS.md
+#   bench/run.sh quick   # make bench-quick / CTest: tiny sizes, proves it works
+#
+# Environment: BENCH_BIN (the batpak-bench program), BENCH_OUT (result folder,
+# default build/bench), BENCH_DIR (store directory: must be on the disk to
+# measure, not tmpfs; default /var/tmp/batpak-bench), REPS (3), BACKENDS.
+set -euo pipefail
+MODE=${1:-full}
+cd "$(dirname "$0")/.."
+BIN=${BENCH_BIN:-build/batpak-bench}
+OUT=${BENCH_OUT:-build/bench}
+DIR=${BENCH_DIR:-/var/tmp/batpak-bench}/$$
+REPS=${REPS:-3}
+BACKENDS=${BACKENDS:-raw batpak sqlite lmdb rocksdb}
+[ -x "$BIN" ] || { echo "bench: $BIN not found: build it first (make bench)" >&2; exit 1; }
+mkdir -p "$OUT" "$(dirname "$DIR")"
+trap 'rm -rf "$DIR" "$DIR.src"' EXIT
+
+case "$MODE" in
+  full)  N=500000; NSYNC=2000; NBIG=50000; NSYNCBIG=1000; NTHR=1000; OPENS="100000 1000000" ;;
+  quick) N=3000;   NSYNC=50;   NBIG=300;   NSYNCBIG=20;   NTHR=25;   OPENS="2000" ;;
+  *) echo "usage: bench/run.sh full|quick" >&2; exit 2 ;;
+esac
+
+run() { # backend args...
+  local b=$1; shift
+  echo "+ batpak-bench --backend $b $*" >&2
+  "$BIN" --backend "$b" --dir "$DIR" "$@"
+}
+
+start=$(date +%s)
+: >"$OUT/results.tsv"
+{
+  for rep in $(seq "$REPS"); do
+    for b in $BACKENDS; do
+      run "$b" --workload append1k --n "$N" --payload 100
+      run "$b" --workload batch --n "$N" --payload 100
+      run "$b" --workload sync --n "$NSYNC" --payload 100
+      for t in 1 2 4 8; do
+        run "$b" --workload threads --threads "$t" --n $((NTHR * (t < 2 ? 2 : t))) --payload 100
+      done
+      run "$b" --workload append1k --n "$NBIG" --payload 4096 --entities 100
+      run "$b" --workload batch --n "$NBIG" --payload 4096 --entities 100
+      run "$b" --workload sync --n "$NSYNCBIG" --payload 4096 --entities 100
+    done
+  done
+  # open: the store is built once per size; each open runs on a fresh copy, REPS times
+  for n in $OPENS; do
+    for b in $BACKENDS; do
+      run "$b" --workload open --n "$n" --payload 100 --kill 0 --reps "$REPS"
+      run "$b" --workload open --n "$n" --payload 100 --kill 1 --reps "$REPS"
+    done
+  done
+} | tee -a "$OUT/results.tsv" | grep -v '^R' || true
+secs=$(( $(date +%s) - start ))
+
+# medians: backend, workload, figure -> median value, unit
+awk -F'\t' '$1 == "R" {
+    k = $2 "\t" $3 "\t" $4; v[k] = v[k] " " $5; u[k] = $6 }
+  END { for (k in v) { n = split(v[k], a, " ")
+      for (i = 2; i <= n; i++) { x = a[i] + 0; j = i - 1
+        while (j > 0 && a[j] + 0 > x) { a[j + 1] = a[j]; j-- } a[j + 1] = x }
+      printf "%s\t%s\t%d\t%s\n", k, a[int((n + 1) / 2)], n, u[k] } }' \
+  "$OUT/results.tsv" | sort >"$OUT/medians.tsv"
+
+# every backend must have produced every figure batpak produced (the quick run's check)
+missing=0
+for b in $BACKENDS; do
+  want=$(awk -F'\t' '$1 == "batpak" { print $2 "\t" $3 }' "$OUT/medians.tsv" | sort)
+  have=$(awk -F'\t' -v b="$b" '$1 == b { print $2 "\t" $3 }' "$OUT/medians.tsv" | sort)
+  if [ "$want" != "$have" ] || [ -z "$have" ]; then
+    echo "bench: backend $b is missing figures:" >&2
+    comm -23 <(echo "$want") <(echo "$have") >&2
+    missing=1
+  fi
+done
+[ "$missing" = 0 ] || exit 1
+
+# tables: one row per workload/figure; ratio batpak/raw and batpak/best peer
+# (throughputs: higher is better; everything else: lower is better)
+awk -F'\t' -v backends="$BACKENDS" '
+  { val[$2 "\t" $3, $1] = $4; unit[$2 "\t" $3] = $6; keys[$2 "\t" $3] = 1 }
+  function fmt(x) {
+    if (x == "") return "-"
+    if (x >= 100000) return sprintf("%.0fk", x / 1000)
+    if (x >= 100) return sprintf("%.0f", x)
+    if (x >= 10) return sprintf("%.1f", x)
+    return sprintf("%.2f", x)
+  }
+  END {
+    nb = split(backends, b, " ")
+    printf "| workload | figure | unit |"
+    for (i = 1; i <= nb; i++) printf " %s |", b[i]
+    printf " batpak / raw | batpak / best peer |\n|---|---|---|"
+    for (i = 1; i <= nb; i++) printf "---:|"
+    printf "---:|---:|\n"
+    n = 0
+    for (k in keys) order[++n] = k
+    for (i = 2; i <= n; i++) { x = order[i]; j = i - 1
+      while (j > 0 && order[j] > x) { order[j + 1] = order[j]; j-- } order[j + 1] = x }
+    for (r = 1; r <= n; r++) {
+      k = order[r]; split(k, m, "\t"); hi = unit[k] == "ev/s"
+      printf "| %s | %s | %s |", m[1], m[2], unit[k]
+      best = ""
+      for (i = 1; i <= nb; i++) {
+        v = val[k, b[i]]; printf " %s |", fmt(v)
+        if (b[i] != "raw" && b[i] != "batpak" && v != "")
+          if (best == "" || (hi ? v + 0 > best + 0 : v + 0 < best + 0)) best = v
+      }
+      bp = val[k, "batpak"]; rw = val[k, "raw"]
+      printf " %s | %s |\n", (rw + 0 > 0 && bp != "") ? sprintf("%.2f×", bp / rw) : "-",
+        (best + 0 > 0 && bp != "") ? sprintf("%.2f×", bp / best) : "-"
+    }
+  }' "$OUT/medians.tsv" >"$OUT/tables.md"
+
+# the SPEC §9 targets
+awk -F'\t' '
+  { v[$1, $2, $3] = $4 }
+  function row(name, got, goal, ok) {
+    printf "| %s | %s | %s | %s |\n", name, got, goal, ok ? "met" : "**not met**"
+    if (!ok) missed++
+  }
+  function ratio(w, f) { r = v["raw", w, f] + 0; return r > 0 ? v["batpak", w, f] / r : 0 }
+  END {
+    print "| target | measured | goal | |"
+    print "|---|---:|---:|---|"
+    x = ratio("append1k/p100", "append"); row("append, 1 event/call, sync every 1000", sprintf("%.2f× raw", x), "≥ 0.5× raw", x >= 0.5)
+    x = ratio("batch256/p100", "append"); row("batch of 256, fsync per batch", sprintf("%.2f× raw", x), "≥ 0.5× raw", x >= 0.5)
+    x = ratio("sync/p100", "append"); row("fsync per event, 1 thread", sprintf("%.2f× raw", x), "≥ 0.9× raw", x >= 0.9)
+    one = v["batpak", "threads1/p100", "append"]; x = one > 0 ? v["batpak", "threads8/p100", "append"] / one : 0
+    row("durable, 8 threads (group commit)", sprintf("%.1f× 1 thread", x), "≥ 5×", x >= 5)
+    x = v["batpak", "append1k/p100", "get_p50"]; row("get by id p50", sprintf("%.2f µs", x), "≤ 2 µs", x <= 2)
+    x = ratio("append1k/p100", "stream_p50"); row("stream one entity with payloads p50", sprintf("%.2f× raw", x), "≤ 1.5× raw", x > 0 && x <= 1.5)
+    x = v["batpak", "open_clean1000k/p100", "open"]; if (x != "") row("open after clean close, 1M events", sprintf("%.0f ms", x), "≤ 150 ms", x <= 150)
+    x = v["batpak", "open_killed1000k/p100", "open"]; if (x != "") row("open after kill -9, 1M events", sprintf("%.0f ms", x), "≤ 1500 ms", x <= 1500)
+    x = v["batpak", "open_clean1000k/p100", "rss_per_event"]; if (x != "") row("index memory (resident, after open)", sprintf("%.0f B/event", x), "≤ 100 B/event", x <= 100)
+    x = v["batpak", "append1k/p100", "disk_overhead_per_event"]; row("disk beyond entity+scope+payload", sprintf("%.0f B/event", x), "≤ 200 B/event", x <= 200)
+    printf "\n%d target(s) not met.\n", missed + 0
+  }' "$OUT/medians.tsv" >"$OUT/targets.md"
+
+echo
+cat "$OUT/targets.md"
+echo
+cat "$OUT/tables.md"
+echo
+echo "bench: $MODE run took ${secs} s; results in $OUT/" >&2
+
+if [ "$MODE" = full ]; then
+  {
+    echo "# Benchmark results"
+    echo
+    echo "Written by \`make bench\` (\`bench/run.sh full\`). Every figure is the median of $REPS runs"
+    echo "made in the same run on the same disk; ratios compare batpak with the raw file and with"
+    echo "the best of SQLite, LMDB and RocksDB from that run. Throughputs (ev/s): higher is better;"
+    echo "everything else: lower is better. The workloads and how each store maps them are"
+    echo "described in \`bench/README.md\`."
+    echo
+    echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC'); the run took ${secs} s"
+    echo "- Machine: $(uname -srm); $(nproc) cores; $(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo);"
+    echo "  store directory on $(df -T "$(dirname "$DIR")" | awk 'NR == 2 { print $2 }') ($(df "$(dirname "$DIR")" | awk 'NR == 2 { print $1 }'))"
+    echo "- Commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "- Versions: $(grep -h '^# ' "$OUT/results.tsv" | awk '{ print $2 " " $3 }' | sort -u | tr '\n' ';' | sed 's/;$//; s/;/; /g')"
+    echo "- Command: \`make bench\` (builds \`batpak-bench\` with CMake RelWithDebInfo, then \`bench/run.sh full\`)"
+    echo
+    echo "## SPEC §9 targets"
+    echo
+    cat "$OUT/targets.md"
+    echo
+    echo "## All figures"
+    echo
+    cat "$OUT/tables.md"
+    if [ -f bench/NOTES.md ]; then echo; cat bench/NOTES.md; fi
+  } >bench/RESULTS.md
+  echo "bench: wrote bench/RESULTS.md" >&2
+fi

@@ -1,0 +1,117 @@
+/* Helpers shared by the benchmark's backends: errors, allocation, paths and
+ * the common binary record (see bench.h). */
+#include "bench.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+void bench_die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("bench: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(2);
+}
+
+void *bench_malloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) bench_die("out of memory (%zu bytes)", n);
+    return p;
+}
+
+void *bench_calloc(size_t n, size_t m) {
+    void *p = calloc(n ? n : 1, m ? m : 1);
+    if (!p) bench_die("out of memory (%zu x %zu bytes)", n, m);
+    return p;
+}
+
+void *bench_realloc(void *p, size_t n) {
+    p = realloc(p, n ? n : 1);
+    if (!p) bench_die("out of memory (%zu bytes)", n);
+    return p;
+}
+
+void bench_path(char *out, size_t cap, const char *dir, const char *name) {
+    if ((size_t)snprintf(out, cap, "%s/%s", dir, name) >= cap)
+        bench_die("path too long: %s/%s", dir, name);
+}
+
+void bench_fsync_path(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) return;
+        bench_die("open %s: %s", path, strerror(errno));
+    }
+    if (fsync(fd) != 0) bench_die("fsync %s: %s", path, strerror(errno));
+    close(fd);
+}
+
+static void put16(uint8_t *p, uint16_t v) {
+    memcpy(p, &v, 2);
+}
+static void put32(uint8_t *p, uint32_t v) {
+    memcpy(p, &v, 4);
+}
+static void put64(uint8_t *p, uint64_t v) {
+    memcpy(p, &v, 8);
+}
+static uint16_t get16(const uint8_t *p) {
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
+}
+static uint32_t get32(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+static uint64_t get64(const uint8_t *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+size_t bench_rec_len(const bench_event *e) {
+    return BENCH_REC_HDR + (size_t)e->entity_len + e->scope_len + e->payload_len;
+}
+
+size_t bench_rec_encode(const bench_event *e, uint8_t *out) {
+    put64(out, e->seq);
+    put64(out + 8, e->eseq);
+    put64(out + 16, e->ts);
+    put16(out + 24, e->kind);
+    put16(out + 26, e->entity_len);
+    put16(out + 28, e->scope_len);
+    put32(out + 30, e->payload_len);
+    memcpy(out + 34, e->id, 16);
+    uint8_t *p = out + BENCH_REC_HDR;
+    memcpy(p, e->entity, e->entity_len);
+    p += e->entity_len;
+    memcpy(p, e->scope, e->scope_len);
+    p += e->scope_len;
+    memcpy(p, e->payload, e->payload_len);
+    return bench_rec_len(e);
+}
+
+int bench_rec_decode(const uint8_t *buf, size_t len, bench_event *out, unsigned flags) {
+    if (len < BENCH_REC_HDR) return -1;
+    out->seq = get64(buf);
+    out->eseq = get64(buf + 8);
+    out->ts = get64(buf + 16);
+    out->kind = get16(buf + 24);
+    out->entity_len = get16(buf + 26);
+    out->scope_len = get16(buf + 28);
+    out->payload_len = get32(buf + 30);
+    out->id = buf + 34;
+    if (bench_rec_len(out) != len) return -1;
+    out->entity = (const char *)buf + BENCH_REC_HDR;
+    out->scope = out->entity + out->entity_len;
+    out->payload = (flags & BENCH_PAYLOAD) ? (const uint8_t *)out->scope + out->scope_len : NULL;
+    return 0;
+}
