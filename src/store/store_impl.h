@@ -51,6 +51,8 @@ typedef struct bp_segref {
 #define BP_LAT_BUCKETS 512
 /* Longest a group-commit leader waits for appenders about to write before fdatasync. */
 #define BP_GROUP_WAIT_US 200
+/* How long a durability waiter spins (yielding) before it sleeps. */
+#define BP_SPIN_US 300
 
 struct bp_store {
     char *dir;
