@@ -591,8 +591,9 @@ int main(int argc, char **argv) {
     if (!cfg.n || !cfg.entities || !cfg.threads || !cfg.reps) bench_die("sizes must be > 0");
     if (cfg.payload < 1 || cfg.payload > 65536) bench_die("--payload must be 1..65536");
     gen_init();
-    printf("# %s %s: %s n=%zu payload=%zu entities=%zu threads=%zu\n", cfg.be->name,
-           cfg.be->version(), cfg.workload, cfg.n, cfg.payload, cfg.entities, cfg.threads);
+    printf("V\t%s\t%s\n", cfg.be->name, cfg.be->version());
+    printf("# %s: %s n=%zu payload=%zu entities=%zu threads=%zu\n", cfg.be->name, cfg.workload,
+           cfg.n, cfg.payload, cfg.entities, cfg.threads);
     if (!strcmp(cfg.workload, "append1k"))
         wl_append1k();
     else if (!strcmp(cfg.workload, "batch"))

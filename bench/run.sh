@@ -30,11 +30,13 @@ esac
 run() { # backend args...
   local b=$1; shift
   echo "+ batpak-bench --backend $b $*" >&2
+  echo "batpak-bench --backend \$B --dir \$DIR $*" >>"$OUT/commands.txt"
   "$BIN" --backend "$b" --dir "$DIR" "$@"
 }
 
 start=$(date +%s)
 : >"$OUT/results.tsv"
+: >"$OUT/commands.txt"
 {
   for rep in $(seq "$REPS"); do
     for b in $BACKENDS; do
@@ -56,7 +58,7 @@ start=$(date +%s)
       run "$b" --workload open --n "$n" --payload 100 --kill 1 --reps "$REPS"
     done
   done
-} | tee -a "$OUT/results.tsv" | grep -v '^R' || true
+} | tee -a "$OUT/results.tsv" | grep -v '^[RV]' || true
 secs=$(( $(date +%s) - start ))
 
 # medians: backend, workload, figure -> median value, unit
@@ -164,8 +166,13 @@ if [ "$MODE" = full ]; then
     echo "- Machine: $(uname -srm); $(nproc) cores; $(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo);"
     echo "  store directory on $(df -T "$(dirname "$DIR")" | awk 'NR == 2 { print $2 }') ($(df "$(dirname "$DIR")" | awk 'NR == 2 { print $1 }'))"
     echo "- Commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-    echo "- Versions: $(grep -h '^# ' "$OUT/results.tsv" | awk '{ print $2 " " $3 }' | sort -u | tr '\n' ';' | sed 's/;$//; s/;/; /g')"
-    echo "- Command: \`make bench\` (builds \`batpak-bench\` with CMake RelWithDebInfo, then \`bench/run.sh full\`)"
+    echo "- Compiler: $(cc --version | head -1); CMake build type RelWithDebInfo (-O2 -g)"
+    echo "- Versions:"
+    awk -F'\t' '$1 == "V" { print "  - " $2 ": " $3 }' "$OUT/results.tsv" | sort -u
+    echo "- Command: \`make bench\` (builds \`batpak-bench\`, then \`bench/run.sh full\`), which runs"
+    echo "  each of these for B in $BACKENDS, $REPS times (the open workloads repeat inside):"
+    echo
+    sort -u "$OUT/commands.txt" | sed 's/^/      /'
     echo
     echo "## SPEC §9 targets"
     echo
