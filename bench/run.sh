@@ -22,7 +22,7 @@ mkdir -p "$OUT" "$(dirname "$DIR")"
 trap 'rm -rf "$DIR" "$DIR.src"' EXIT
 
 case "$MODE" in
-  full)  N=500000; NSYNC=2000; NBIG=50000; NSYNCBIG=1000; NTHR=1000; OPENS="100000 1000000" ;;
+  full)  N=500000; NSYNC=4000; NBIG=50000; NSYNCBIG=1000; NTHR=1000; OPENS="100000 1000000" ;;
   quick) N=3000;   NSYNC=50;   NBIG=300;   NSYNCBIG=20;   NTHR=25;   OPENS="2000" ;;
   *) echo "usage: bench/run.sh full|quick" >&2; exit 2 ;;
 esac
