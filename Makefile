@@ -1,10 +1,11 @@
 # Thin wrapper over CMake for the README's two commands.
 #   make demo   install deps, build, run `batpak demo` on ./demo-data
-#   make test   install deps, build (-Werror), run CTest; again under ASan+UBSan; TSan on threaded tests
+#   make test   install deps, build (-Werror), run CTest; again under ASan+UBSan; TSan on threaded
+#               tests; the fuzz targets under libFuzzer for FUZZ_SECONDS each
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-asan test-tsan torture bench bench-quick install clean format
+.PHONY: all deps build demo test test-asan test-tsan test-fuzz fuzz fuzz-seeds torture bench bench-quick install clean format
 
 all: build
 
@@ -22,6 +23,7 @@ test: build
 	cd build && ctest --output-on-failure -j $(JOBS) -LE torture
 	$(MAKE) test-asan
 	$(MAKE) test-tsan
+	$(MAKE) test-fuzz
 
 test-asan: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DBATPAK_WERROR=ON -DBATPAK_SANITIZE=address,undefined
@@ -33,9 +35,26 @@ test-tsan: deps
 	cmake --build build-tsan -j $(JOBS)
 	cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure --no-tests=error -j $(JOBS) -L threads
 
-# long crash/fault/fuzz runs (not part of `make test`)
+# libFuzzer (clang, ASan+UBSan): each fuzz/ target for FUZZ_SECONDS, from its seed corpus
+# (new inputs it finds stay in build-fuzz/work-*; a crash input is written to build-fuzz/).
+FUZZ_SECONDS ?= 10
+test-fuzz: deps
+	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBATPAK_WERROR=ON -DBATPAK_FUZZ=ON -DBATPAK_SANITIZE=address,undefined -DBATPAK_FUZZ_SECONDS=$(FUZZ_SECONDS)
+	cmake --build build-fuzz -j $(JOBS)
+	cd build-fuzz && ctest --output-on-failure -L fuzz
+
+# long crash/fault/fuzz runs (not part of `make test`); `make fuzz` runs each fuzz target for
+# FUZZ_LONG seconds (1800)
 torture: build
 	cd build && ctest --output-on-failure -L torture
+
+FUZZ_LONG ?= 1800
+fuzz:
+	$(MAKE) test-fuzz FUZZ_SECONDS=$(FUZZ_LONG)
+
+# Regenerate the seed corpora (fuzz/corpus/) from a store built by fuzz/mkseeds.c.
+fuzz-seeds: build
+	./build/fuzz_mkseeds fuzz/corpus
 
 # The benchmark suite (bench/run.sh): batpak, the raw-file ceiling, SQLite, LMDB and RocksDB
 # in one run, medians of 3; writes bench/RESULTS.md (< 10 minutes on 2 cores).
@@ -53,4 +72,4 @@ format:
 	clang-format -i include/batpak/*.h src/*/*.c src/*/*.h tests/*.c tests/*.h
 
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan build-fuzz

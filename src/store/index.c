@@ -378,6 +378,19 @@ void bp_index_block_release(bp_iblock *blk) {
 
 /* ------------------------------------------------------------- bulk load */
 
+/* 0 if the n ids in map (each < universe) are distinct, -EINVAL if one repeats, -ENOMEM. */
+static int distinct(const uint32_t *map, uint32_t n, uint32_t universe) {
+    uint8_t *seen = calloc(universe ? universe : 1, 1);
+    if (!seen) return -ENOMEM;
+    int rc = 0;
+    for (uint32_t i = 0; i < n && !rc; i++) {
+        if (seen[map[i]]) rc = -EINVAL;
+        seen[map[i]] = 1;
+    }
+    free(seen);
+    return rc;
+}
+
 int bp_index_load_block(bp_index *x, bp_iblock *blk) {
     uint32_t n = blk->n_recs;
     if (x->n + n >= UINT32_MAX - 1) return -EOVERFLOW;
@@ -396,6 +409,12 @@ int bp_index_load_block(bp_index *x, bp_iblock *blk) {
         if (sc < 0) goto out;
         smap[i] = (uint32_t)sc;
     }
+    /* A block names each entity and scope once (writers never repeat one); a repeated name
+     * would make two block entries share one list and overrun its reservation below. */
+    if ((rc = distinct(emap, blk->n_entities, x->entity_names.n)) ||
+        (rc = distinct(smap, blk->n_scopes, x->scope_names.n)))
+        goto out;
+    rc = -ENOMEM;
     for (uint32_t i = 0; i < n; i++) {
         ecount[blk->recs[i].entity]++;
         scount[blk->recs[i].scope]++;

@@ -84,8 +84,9 @@ int bp_index_insert(bp_index *x, const bp_irec *r, const char *entity, size_t el
                     size_t ilen);
 /* Append every record of a decoded block (first_seq must be x->n + 1), with
  * its entity heads and idempotency keys: the fast path of open. An empty index
- * takes over blk->recs (left NULL; the rest of blk is unchanged). 0, -ENOMEM or
- * -EOVERFLOW; on failure the index must be discarded. */
+ * takes over blk->recs (left NULL; the rest of blk is unchanged). 0, -ENOMEM, -EOVERFLOW,
+ * or -EINVAL (the block names an entity or scope twice); on failure the index must be
+ * discarded. */
 int bp_index_load_block(bp_index *x, bp_iblock *blk);
 /* Slot of an event id, or -1. */
 int64_t bp_index_find_id(const bp_index *x, const bp_id *id);

@@ -1,0 +1,142 @@
+/* Writes the seed corpora of the fuzz targets (fuzz/corpus/<target>/) from a small store
+ * built here: frame bodies, the STORE file, a segment header and trailer, index blocks of a
+ * footer and of index.ckpt, payloads, and edit lists for fuzz_store_dir.
+ *   mkseeds OUTDIR        (make fuzz-seeds: OUTDIR = fuzz/corpus) */
+#include "format/format.h"
+
+#include <batpak/batpak.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+static const char *out;
+
+static void put(const char *target, const char *name, const void *a, size_t na, const void *b,
+                size_t nb) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", out, target);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/%s/%s", out, target, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(a, 1, na, f) != na || (nb && fwrite(b, 1, nb, f) != nb) || fclose(f)) {
+        perror(path);
+        exit(1);
+    }
+}
+
+static uint8_t *slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        perror(path);
+        exit(1);
+    }
+    fseek(f, 0, SEEK_END);
+    long l = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *p = malloc((size_t)l + 1);
+    if (!p || fread(p, 1, (size_t)l, f) != (size_t)l) exit(1);
+    fclose(f);
+    *n = (size_t)l;
+    return p;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: mkseeds OUTDIR\n");
+        return 2;
+    }
+    out = argv[1];
+    mkdir(out, 0755);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/.mkseeds-store", out);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd)) return 1;
+    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    o.segment_size = 4096;
+    o.durability = BP_NO_SYNC;
+    bp_store *s;
+    if (bp_store_open(&s, dir, &o)) return 1;
+    bp_id first = {{0}};
+    for (int i = 0; i < 30; i++) {
+        bp_append_options ao = BP_APPEND_OPTIONS_INIT;
+        ao.idempotency_key = i % 5 == 0 ? "key" : NULL;
+        char key[8];
+        snprintf(key, sizeof key, "k%d", i);
+        if (ao.idempotency_key) ao.idempotency_key = key;
+        if (i > 0) ao.causation_id = &first;
+        const uint8_t payload[] = {0x81, 0xa6, 'a', 'm', 'o', 'u', 'n', 't', (uint8_t)i};
+        bp_receipt r;
+        if (bp_append_ex(s, &r, i % 2 ? "acct:1" : "acct:2", "bank", 0x1001, payload,
+                         sizeof payload, &ao))
+            return 1;
+        if (i == 0) first = r.event_id;
+        if (i == 10) {
+            bp_batch_item it[2] = {{"acct:1", "bank", 0x1002, "a", 1, NULL},
+                                   {"acct:3", "misc", 0x1003, "", 0, NULL}};
+            if (bp_append_batch(s, NULL, it, 2)) return 1;
+        }
+    }
+    if (bp_store_close(s)) return 1;
+
+    size_t n;
+    char path[700];
+    snprintf(path, sizeof path, "%s/STORE", dir);
+    uint8_t *store = slurp(path, &n);
+    put("headers", "store", "\x00", 1, store, n);
+    snprintf(path, sizeof path, "%s/segments/000001.fbat", dir);
+    size_t sn;
+    uint8_t *seg = slurp(path, &sn);
+    put("headers", "segment-header", "\x01", 1, seg, BP_SEG_HEADER_SIZE);
+    uint8_t tr[1 + 8 + BP_TRAILER_SIZE];
+    tr[0] = 2; /* selector, then the be64 file size, then the trailer */
+    bp_put_be64(tr + 1, sn);
+    memcpy(tr + 9, seg + sn - BP_TRAILER_SIZE, BP_TRAILER_SIZE);
+    put("headers", "trailer", tr, sizeof tr, NULL, 0);
+    put("headers", "sealed-segment-tail", "\x02", 1, seg + sn - 256, 256);
+
+    /* frames: bodies of every frame of segment 1 */
+    int k = 0;
+    for (size_t at = BP_SEG_HEADER_SIZE; at < sn && k < 12;) {
+        uint32_t fl;
+        if (bp_frame_peek(seg + at, sn - at, &fl) != BP_FRAME_OK) break;
+        char name[32];
+        snprintf(name, sizeof name, "frame-%02d", k++);
+        put("frame", name, seg + at + BP_FRAME_PREFIX, fl - BP_FRAME_PREFIX, NULL, 0);
+        at += fl;
+    }
+    /* index blocks: the footer's and the checkpoint's */
+    uint64_t foff;
+    uint32_t flen;
+    if (bp_trailer_decode(seg + sn - BP_TRAILER_SIZE, sn, &foff, &flen))
+        put("block", "footer-block", seg + foff + 12, flen - 16, NULL, 0);
+    snprintf(path, sizeof path, "%s/index.ckpt", dir);
+    size_t cn;
+    uint8_t *ck = slurp(path, &cn);
+    put("block", "ckpt-block", ck + 64, cn - 68, NULL, 0);
+    put("block", "ckpt-whole", ck, cn, NULL, 0);
+    put("block", "footer-whole", seg + foff, flen, NULL, 0);
+
+    /* payloads: MessagePack (selector 0) and JSON text (selector 1) */
+    const uint8_t mp[] = {0x00, 0x83, 0xa1, 'a',  0x01, 0xa1, 'b',  0x92, 0xc3, 0xc0, 0xa1,
+                          'c',  0xcb, 0x40, 0x09, 0x21, 0xfb, 0x54, 0x44, 0x2d, 0x18};
+    put("payload", "msgpack-map", mp, sizeof mp, NULL, 0);
+    const char *js[] = {"\x01{\"amount\":100,\"to\":\"acct:2\",\"tags\":[1,2.5,null,true]}",
+                        "\x01[\"\\u0000x\", -9223372036854775808, 1e300, {}]", "\x01\"text\""};
+    for (int i = 0; i < 3; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "json-%d", i);
+        put("payload", name, js[i], strlen(js[i]), NULL, 0);
+    }
+
+    /* store directory edits: none; one bit in a frame; a cut tail; no checkpoint */
+    put("store_dir", "no-edit", "", 0, NULL, 0);
+    const uint8_t e1[] = {2, 100, 0, 0x10};
+    put("store_dir", "flip-in-segment", e1, sizeof e1, NULL, 0);
+    const uint8_t e2[] = {0xFE, 0x00, 0x02, 0, 3, 0, 0, 0};
+    put("store_dir", "cut-segment", e2, sizeof e2, NULL, 0);
+    const uint8_t e3[] = {0xFF, 0, 0, 0, 1, 0, 0, 0};
+    put("store_dir", "no-checkpoint", e3, sizeof e3, NULL, 0);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) ? 1 : 0;
+}
