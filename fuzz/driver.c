@@ -26,7 +26,7 @@ static uint64_t next(void) {
 static void run(const uint8_t *p, size_t n) {
     uint8_t *copy = malloc(n ? n : 1); /* a heap copy: ASan sees reads past the end */
     if (!copy) abort();
-    memcpy(copy, p, n);
+    if (n) memcpy(copy, p, n);
     LLVMFuzzerTestOneInput(copy, n);
     free(copy);
 }
@@ -37,7 +37,7 @@ static void mutate_and_run(const uint8_t *p, size_t n) {
     if (!m) abort();
     for (int k = 0; k < n_mutants; k++) {
         size_t len = n;
-        memcpy(m, p, n);
+        if (n) memcpy(m, p, n);
         int edits = 1 + (int)(next() % 4);
         for (int e = 0; e < edits; e++) {
             switch (next() % 4) {
