@@ -5,7 +5,7 @@
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-asan test-tsan test-fuzz fuzz fuzz-seeds torture bench bench-quick install clean format
+.PHONY: all deps build demo test test-asan test-tsan test-fuzz fuzz fuzz-seeds torture bench bench-quick coverage install clean format
 
 all: build
 
@@ -65,6 +65,17 @@ bench: build
 bench-quick: build
 	bash bench/run.sh quick
 
+# Line and branch coverage of src/ by the default test run (gcovr): build-cov/coverage.txt.
+coverage:
+	BATPAK_DEPS_COVERAGE=1 bash scripts/install-deps.sh
+	cmake -S . -B build-cov -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS="--coverage -fprofile-update=atomic" -DCMAKE_EXE_LINKER_FLAGS=--coverage -DCMAKE_SHARED_LINKER_FLAGS=--coverage
+	cmake --build build-cov -j $(JOBS)
+	find build-cov -name '*.gcda' -delete
+	cd build-cov && ctest -j $(JOBS) -LE 'torture|bench' -E '^install$$'
+	gcovr -r . --object-directory build-cov --filter 'src/' --exclude-unreachable-branches --print-summary --txt build-cov/coverage.txt
+	gcovr -r . --object-directory build-cov --filter 'src/' --exclude-unreachable-branches --branches --txt build-cov/coverage-branches.txt
+	@echo "per file: build-cov/coverage.txt"
+
 install: build
 	cmake --install build
 
@@ -72,4 +83,4 @@ format:
 	clang-format -i include/batpak/*.h src/*/*.c src/*/*.h tests/*.c tests/*.h
 
 clean:
-	rm -rf build build-asan build-tsan build-fuzz
+	rm -rf build build-asan build-tsan build-fuzz build-cov

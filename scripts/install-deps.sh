@@ -7,6 +7,9 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config zlib1g-dev libmsgpack-dev librust-blake3-dev
       libjansson-dev b3sum libsqlite3-dev liblmdb-dev librocksdb-dev
       clang libclang-rt-14-dev) # clang + compiler-rt: the libFuzzer targets (make test-fuzz)
+if [ "${BATPAK_DEPS_COVERAGE:-0}" = 1 ]; then
+  PKGS+=(gcovr) # make coverage
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do
