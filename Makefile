@@ -5,7 +5,7 @@
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-asan test-tsan test-fuzz fuzz fuzz-seeds torture bench bench-quick coverage install clean format
+.PHONY: all deps build demo test test-asan test-tsan test-fuzz fuzz fuzz-seeds torture bench bench-quick coverage mutants install clean format
 
 all: build
 
@@ -76,6 +76,10 @@ coverage:
 	gcovr -r . --object-directory build-cov --filter 'src/' --exclude-unreachable-branches --branches --txt build-cov/coverage-branches.txt
 	@echo "per file: build-cov/coverage.txt"
 
+# Mutation smoke test of the critical seams (scripts/mutants.txt): >= 90 % must be killed.
+mutants: deps
+	bash scripts/mutate.sh
+
 install: build
 	cmake --install build
 
@@ -83,4 +87,4 @@ format:
 	clang-format -i include/batpak/*.h src/*/*.c src/*/*.h tests/*.c tests/*.h
 
 clean:
-	rm -rf build build-asan build-tsan build-fuzz build-cov
+	rm -rf build build-asan build-tsan build-fuzz build-cov build-mut

@@ -247,7 +247,51 @@ static void test_crc32_matches_zlib(void) {
     CHECK_EQ(bp_crc32(sixty_four, 64), bp_crc32_zlib(sixty_four, 64));
 }
 
+/* A body the decoder must refuse although its CRC is right: bytes after the payload, and
+ * batch markers that do not fit the event (index past the count, or an id that does not
+ * point back at the batch's first seq). */
+static void test_decoder_refuses(void) {
+    bp_frame a, b;
+    vector_events(&a, &b);
+    bp_buf buf = {0};
+    CHECK_EQ(bp_frame_encode(&buf, &a), 0);
+    bp_frame d;
+    CHECK_OK(bp_frame_decode(buf.data + BP_FRAME_PREFIX, buf.len - BP_FRAME_PREFIX, &d));
+    uint8_t *longer = malloc(buf.len + 1);
+    memcpy(longer, buf.data, buf.len);
+    longer[buf.len] = 0xc0; /* one more MessagePack value after the payload */
+    CHECK_EQ(bp_frame_decode(longer + BP_FRAME_PREFIX, buf.len + 1 - BP_FRAME_PREFIX, &d),
+             BP_ECORRUPT);
+    CHECK(strstr(bp_last_error(), "after the payload") != NULL);
+    free(longer);
+    struct {
+        uint64_t id;
+        uint32_t index, count;
+    } bad[] = {{2, 1, 1}, {2, 3, 2}, {1, 0, 1}, {3, 0, 2}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        bp_frame m = b; /* global_seq 2 */
+        m.f.batch_id = bad[i].id;
+        m.f.batch_index = bad[i].index;
+        m.f.batch_count = bad[i].count;
+        buf.len = 0;
+        CHECK_EQ(bp_frame_encode(&buf, &m), 0);
+        CHECK_EQ(bp_frame_decode(buf.data + BP_FRAME_PREFIX, buf.len - BP_FRAME_PREFIX, &d),
+                 BP_ECORRUPT);
+        CHECK(strstr(bp_last_error(), "batch marker") != NULL);
+    }
+    /* and a good marker in the middle of a batch decodes */
+    bp_frame m = b;
+    m.f.batch_id = 1;
+    m.f.batch_index = 1;
+    m.f.batch_count = 3;
+    buf.len = 0;
+    CHECK_EQ(bp_frame_encode(&buf, &m), 0);
+    CHECK_OK(bp_frame_decode(buf.data + BP_FRAME_PREFIX, buf.len - BP_FRAME_PREFIX, &d));
+    bp_buf_free(&buf);
+}
+
 int main(void) {
+    RUN(test_decoder_refuses);
     RUN(test_crc32_matches_zlib);
     RUN(test_frame_bytes);
     RUN(test_hashes);
