@@ -1,6 +1,7 @@
 /* Crash test: a child process appends in a loop (single durable appends,
  * NO_SYNC appends, atomic batches, on a store with small segments so that
- * rotations and footers happen) and reports each receipt to the parent through
+ * rotations and footers happen; every 37 operations it closes the store, writing the
+ * checkpoint, and opens it again) and reports each receipt to the parent through
  * a pipe the moment it gets it. The parent SIGKILLs the child at a random
  * moment, reopens the store and checks that:
  *   - every event whose receipt the parent saw is present and byte-identical
@@ -83,6 +84,13 @@ static void child(const char *dir, int fd, uint64_t round) {
     uint8_t buf[1024];
     uint64_t rng = round * 0x1000003;
     for (uint64_t i = 0;; i++) {
+        if (i % 37 ==
+            36) { /* close (final sync, checkpoint) and open again: kills land there too */
+            if (bp_store_close(s) != BP_OK || open_store(&s, dir) != BP_OK) {
+                fprintf(stderr, "child close/reopen: %s\n", bp_last_error());
+                _exit(2);
+            }
+        }
         uint64_t pick = splitmix(&rng) % 10;
         if (pick < 2) { /* an atomic batch of 2..4 events */
             bp_batch_item items[4];
