@@ -8,6 +8,7 @@
  * garbage: after every successful reopen the events are compared with the
  * receipts and bytes recorded when they were appended. */
 #include "t.h"
+#include "format/format.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -1095,6 +1096,95 @@ static void test_crc_valid_tamper(void) {
     t_rmdir(dir);
 }
 
+/* Frames with a right CRC but the wrong content for their place, made by re-encoding one
+ * frame of segment 1 (the rest of the segment is laid out again after it). Recovery must
+ * refuse each with BP_ECORRUPT naming segment, offset and reason, and salvage must keep
+ * exactly the events before it. */
+typedef enum { T_SEQ, T_VERSION, T_BATCH_OPEN, T_BATCH_MIDDLE } tamper_kind;
+
+static bool tamper_segment(const char *seg, int k, tamper_kind how, uint64_t *at,
+                           uint64_t *at_next) {
+    size_t n;
+    uint8_t *d = slurp(seg, &n);
+    EXPECT(d);
+    segmap m;
+    EXPECT(map_segment(seg, &m));
+    EXPECT(k + 1 < m.n);
+    bp_buf out = {0};
+    EXPECT(bp_buf_append(&out, d, HDR) == 0);
+    for (int i = 0; i < m.n; i++) {
+        const uint8_t *body = d + m.off[i] + 8;
+        size_t blen = m.len[i] - 8;
+        if (i == k) *at = out.len;
+        if (i == k + 1) *at_next = out.len;
+        if (i != k) {
+            EXPECT(bp_buf_append(&out, d + m.off[i], m.len[i]) == 0);
+            continue;
+        }
+        if (how == T_VERSION) { /* body version 2: decodes nowhere, CRC made right */
+            uint8_t *c = malloc(m.len[i]);
+            memcpy(c, d + m.off[i], m.len[i]);
+            c[8 + 3] = 2;
+            put_be32(c + 4, (uint32_t)crc32(0L, c + 8, blen));
+            EXPECT(bp_buf_append(&out, c, m.len[i]) == 0);
+            free(c);
+            continue;
+        }
+        bp_frame fr;
+        EXPECT(bp_frame_decode(body, blen, &fr) == BP_OK);
+        if (how == T_SEQ) fr.f.global_seq += 1;
+        if (how == T_BATCH_OPEN) { /* the first of a batch of 2 whose second never comes */
+            fr.f.batch_id = fr.f.global_seq;
+            fr.f.batch_index = 0;
+            fr.f.batch_count = 2;
+        }
+        if (how == T_BATCH_MIDDLE) { /* the second of a batch that never started */
+            fr.f.batch_id = fr.f.global_seq - 1;
+            fr.f.batch_index = 1;
+            fr.f.batch_count = 2;
+        }
+        EXPECT(bp_frame_encode(&out, &fr) == 0);
+    }
+    bool ok = spit(seg, out.data, out.len);
+    bp_buf_free(&out);
+    free(d);
+    return ok;
+}
+
+static void test_crc_valid_misplaced(void) {
+    static const char *why[] = {"global_seq 7, expected 6", "invalid body version",
+                                "incomplete batch followed by other events",
+                                "batch frame 1/2 out of place"};
+    for (int how = T_SEQ; how <= T_BATCH_MIDDLE; how++) {
+        const char *dir = t_dir("corr-misplaced");
+        CHECK(populate(dir, 20));
+        char seg1[1200];
+        SEG(seg1, dir, 1);
+        const int k = 5;
+        uint64_t at = 0, at_next = 0;
+        CHECK(tamper_segment(seg1, k, (tamper_kind)how, &at, &at_next));
+        if (how == T_BATCH_OPEN) at = at_next; /* found where the batch should go on */
+        reset_caches(dir);
+        bp_store *s = NULL;
+        CHECK_EQ(open_s(&s, dir, false, false), BP_ECORRUPT);
+        char where[80];
+        snprintf(where, sizeof where, "segment 000001 offset %llu", (unsigned long long)at);
+        if (!strstr(bp_last_error(), where) || !strstr(bp_last_error(), why[how]))
+            fprintf(stderr, "tamper %d: %s\n", how, bp_last_error());
+        CHECK(strstr(bp_last_error(), where) != NULL);
+        CHECK(strstr(bp_last_error(), why[how]) != NULL);
+        CHECK(s == NULL);
+        /* salvage keeps exactly the events before the misfit frame (or its open batch) */
+        CHECK_OK(open_s(&s, dir, false, true));
+        if (s) {
+            CHECK(events_except(s, k, -1, BP_OK));
+            CHECK(verify_clean(s, k));
+            CHECK_OK(bp_store_close(s));
+        }
+        t_rmdir(dir);
+    }
+}
+
 /* Quarantine keeps what it is given: bytes a salvage moved aside (valid,
  * acknowledged events among them) must survive a later cut at the same
  * segment offset, which happens when the first append after the salvage is
@@ -1192,6 +1282,7 @@ int main(void) {
     RUN(test_bitflip_sweep_sealed);
     RUN(test_damage_after_open);
     RUN(test_crc_valid_tamper);
+    RUN(test_crc_valid_misplaced);
     RUN(test_quarantine_keeps_earlier_cuts);
     RUN(test_header_fields);
     T_DONE();

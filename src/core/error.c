@@ -5,10 +5,15 @@
 
 static _Thread_local char last_error[1024];
 
+/* Formats into a scratch buffer first: callers often add context to the previous error,
+ * bp_err(rc, "%s: ...: %s", path, bp_last_error()), and an argument may point into
+ * last_error itself (formatting a buffer into itself garbles the message). */
 static int vset(int status, int neg_errno, const char *fmt, va_list ap) {
-    int n = vsnprintf(last_error, sizeof last_error, fmt, ap);
-    if (neg_errno && n >= 0 && (size_t)n < sizeof last_error)
-        snprintf(last_error + n, sizeof last_error - (size_t)n, ": %s", strerror(-neg_errno));
+    char msg[sizeof last_error];
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    if (neg_errno && n >= 0 && (size_t)n < sizeof msg)
+        snprintf(msg + n, sizeof msg - (size_t)n, ": %s", strerror(-neg_errno));
+    memcpy(last_error, msg, sizeof msg);
     return status;
 }
 

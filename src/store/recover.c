@@ -86,7 +86,8 @@ static bp_status scan_frames(bp_store *s, bp_segment *seg, const uint8_t *data, 
     scanned *v = NULL;
     size_t n = 0, cap = 0, committed = 0;
     uint64_t pos = start, good_end = start, bad_at = 0;
-    bool bad = false, in_batch = false;
+    bool bad = false, in_batch = false, misfit = false;
+    char whybuf[300];
     uint64_t batch_id = 0;
     uint32_t batch_next = 0;
     const char *why = NULL;
@@ -110,37 +111,37 @@ static bp_status scan_frames(bp_store *s, bp_segment *seg, const uint8_t *data, 
             }
             v = nv;
         }
+        /* A CRC-valid frame that does not decode or does not fit here is never a torn
+         * write: the segment is corrupt from this frame on (salvage keeps what precedes). */
         scanned *sc = &v[n];
         if (bp_frame_decode(data + pos + BP_FRAME_PREFIX, flen - BP_FRAME_PREFIX, &sc->fr)) {
-            /* a CRC-valid frame that does not decode is never a torn write */
-            rc = bp_err(BP_ECORRUPT, "%s: segment %06u offset %llu: %s", s->dir, seg->segno,
-                        (unsigned long long)pos, bp_last_error());
-            goto out;
+            snprintf(whybuf, sizeof whybuf, "%s", bp_last_error());
+            misfit = true;
+            break;
         }
         const bp_event_fields *f = &sc->fr.f;
         if (f->global_seq != s->idx.n + n + 1) {
-            rc = bp_err(BP_ECORRUPT, "%s: segment %06u offset %llu: global_seq %llu, expected %llu",
-                        s->dir, seg->segno, (unsigned long long)pos,
-                        (unsigned long long)f->global_seq, (unsigned long long)(s->idx.n + n + 1));
-            goto out;
+            snprintf(whybuf, sizeof whybuf, "global_seq %llu, expected %llu",
+                     (unsigned long long)f->global_seq, (unsigned long long)(s->idx.n + n + 1));
+            misfit = true;
+            break;
         }
         if (f->batch_count) {
             bool starts = !in_batch && f->batch_index == 0;
             bool continues = in_batch && f->batch_id == batch_id && f->batch_index == batch_next;
             if (!starts && !continues) {
-                rc = bp_err(BP_ECORRUPT,
-                            "%s: segment %06u offset %llu: batch frame %u/%u out of place", s->dir,
-                            seg->segno, (unsigned long long)pos, f->batch_index, f->batch_count);
-                goto out;
+                snprintf(whybuf, sizeof whybuf, "batch frame %u/%u out of place", f->batch_index,
+                         f->batch_count);
+                misfit = true;
+                break;
             }
             in_batch = f->batch_index + 1 < f->batch_count;
             batch_id = f->batch_id;
             batch_next = f->batch_index + 1;
         } else if (in_batch) {
-            rc = bp_err(BP_ECORRUPT,
-                        "%s: segment %06u offset %llu: incomplete batch followed by other events",
-                        s->dir, seg->segno, (unsigned long long)pos);
-            goto out;
+            snprintf(whybuf, sizeof whybuf, "incomplete batch followed by other events");
+            misfit = true;
+            break;
         }
         sc->offset = (uint32_t)pos;
         sc->len = flen;
@@ -152,8 +153,14 @@ static bp_status scan_frames(bp_store *s, bp_segment *seg, const uint8_t *data, 
             good_end = pos;
         }
     }
+    if (misfit) {
+        bad = true;
+        bad_at = pos;
+        why = whybuf;
+        in_batch = false; /* the events of an open batch are cut with the rest */
+    }
     s->report.bytes_scanned += pos - start;
-    bool torn = bad && is_tail && !bp_frame_find(data, bad_at + 1, end, NULL);
+    bool torn = bad && !misfit && is_tail && !bp_frame_find(data, bad_at + 1, end, NULL);
     bool corrupt = (bad && !torn) || (in_batch && !is_tail);
     if (corrupt) {
         if (!s->opts.salvage) {
@@ -162,7 +169,9 @@ static bp_status scan_frames(bp_store *s, bp_segment *seg, const uint8_t *data, 
                         "prefix)",
                         s->dir, seg->segno, (unsigned long long)(bad ? bad_at : good_end),
                         bad ? why : "incomplete batch",
-                        is_tail ? ", followed by valid frames" : " in a sealed segment");
+                        misfit    ? ""
+                        : is_tail ? ", followed by valid frames"
+                                  : " in a sealed segment");
             goto out;
         }
         *salvaged = true;
