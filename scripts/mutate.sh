@@ -30,7 +30,7 @@ while IFS= read -r line; do
   fi
   if ! cmake --build "$WORK/build" -j "$(nproc)" >/dev/null 2>&1; then
     verdict=killed; why="build"
-  elif (cd "$WORK/build" && timeout 600 ctest -R "$tests" >/dev/null 2>&1); then
+  elif (cd "$WORK/build" && timeout 180 ctest -R "$tests" >/dev/null 2>&1); then
     verdict=SURVIVED; why=""
   else
     verdict=killed; why="tests"
