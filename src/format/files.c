@@ -31,6 +31,9 @@ bp_status bp_store_ident_decode(bp_store_ident *id, const uint8_t *p, size_t n, 
         return bp_err(BP_ECORRUPT, "%s: %zu bytes, expected %d", path, n, BP_STORE_FILE_SIZE);
     if (!bp_crc_tail_ok(p, BP_STORE_FILE_SIZE))
         return bp_err(BP_ECORRUPT, "%s: CRC mismatch", path);
+    if (bp_get_be32(p + 12) != 0 || bp_get_be32(p + 40) != 0)
+        return bp_err(BP_ECORRUPT, "%s: offset %d: reserved bytes are not zero", path,
+                      bp_get_be32(p + 12) ? 12 : 40);
     memcpy(id->uuid, p + 16, 16);
     id->created_ms = bp_get_be64(p + 32);
     return BP_OK;
@@ -67,6 +70,9 @@ bp_status bp_seg_header_decode(bp_seg_header *h, const uint8_t *p, size_t n, con
     if (bp_get_be32(p + 12) != 0)
         return bp_err(BP_ECORRUPT, "%s: offset 12: segment header flags 0x%x, version 1 has none",
                       path, bp_get_be32(p + 12));
+    if (bp_get_be32(p + 40) != 0)
+        return bp_err(BP_ECORRUPT, "%s: offset 40: segment header reserved bytes are not zero",
+                      path);
     h->segno = bp_get_be32(p + 8);
     memcpy(h->uuid, p + 16, 16);
     h->created_ms = bp_get_be64(p + 32);
