@@ -18,7 +18,8 @@
 struct bench_store {
     MDB_env *env;
     MDB_dbi seq, id, ent, scope, kind;
-    uint64_t next_seq; /* seqs >= this go in with MDB_APPEND (threads may append out of order) */
+    uint64_t next_seq; /* seqs >= this go in with MDB_APPEND (threads may append out of order);
+                          starts after the last seq on disk */
 };
 
 static void check(int rc, const char *what) {
@@ -42,6 +43,15 @@ static bench_store *lm_open(const char *dir, const bench_opts *o) {
     check(mdb_dbi_open(t, "ent", MDB_CREATE, &s->ent), "dbi ent");
     check(mdb_dbi_open(t, "scope", MDB_CREATE, &s->scope), "dbi scope");
     check(mdb_dbi_open(t, "kind", MDB_CREATE, &s->kind), "dbi kind");
+    MDB_cursor *c;
+    MDB_val k, v;
+    check(mdb_cursor_open(t, s->seq, &c), "cursor_open");
+    int rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+    if (rc == 0 && k.mv_size == 8)
+        s->next_seq = bench_get_be64(k.mv_data) + 1;
+    else if (rc != MDB_NOTFOUND)
+        check(rc ? rc : MDB_CORRUPTED, "cursor_get last");
+    mdb_cursor_close(c);
     check(mdb_txn_commit(t), "txn_commit");
     return s;
 }
@@ -58,6 +68,7 @@ static void lm_append(bench_store *s, const bench_event *evs, size_t n, bench_ke
     for (size_t i = 0; i < n; i++) {
         const bench_event *e = &evs[i];
         uint8_t seq[8], k[300], rec[BENCH_REC_HDR + 600];
+        if (e->entity_len > 255 || e->scope_len > 255) bench_die("lmdb: entity or scope too long");
         size_t len = bench_rec_len(e);
         uint8_t *r = len <= sizeof rec ? rec : bench_malloc(len);
         bench_put_be64(seq, e->seq);

@@ -57,6 +57,8 @@ static void rk_append(bench_store *s, const bench_event *evs, size_t n, bench_ke
     for (size_t i = 0; i < n; i++) {
         const bench_event *e = &evs[i];
         uint8_t k[300], seq[8], rec[BENCH_REC_HDR + 600];
+        if (e->entity_len > 255 || e->scope_len > 255)
+            bench_die("rocksdb: entity or scope too long");
         size_t len = bench_rec_len(e);
         uint8_t *r = len <= sizeof rec ? rec : bench_malloc(len);
         bench_put_be64(seq, e->seq);
@@ -151,6 +153,7 @@ static size_t rk_entity(bench_store *s, const char *entity, unsigned flags, benc
                         void *ctx) {
     uint8_t p[300] = {'e'};
     size_t l = strlen(entity);
+    if (l > 255) bench_die("rocksdb: entity too long");
     memcpy(p + 1, entity, l);
     p[1 + l] = 0;
     return prefix_scan(s, p, l + 2, 0, flags, fn, ctx);
@@ -159,6 +162,7 @@ static size_t rk_entity(bench_store *s, const char *entity, unsigned flags, benc
 static size_t rk_scope(bench_store *s, const char *scope, bench_visit_fn fn, void *ctx) {
     uint8_t p[300] = {'c'};
     size_t l = strlen(scope);
+    if (l > 255) bench_die("rocksdb: scope too long");
     memcpy(p + 1, scope, l);
     p[1 + l] = 0;
     return prefix_scan(s, p, l + 2, 1, BENCH_PAYLOAD, fn, ctx);

@@ -86,14 +86,15 @@ static void sq_append(bench_store *s, const bench_event *evs, size_t n, bench_ke
     for (size_t i = 0; i < n; i++) {
         const bench_event *e = &evs[i];
         sqlite3_stmt *st = s->ins;
-        sqlite3_bind_int64(st, 1, (sqlite3_int64)e->seq);
-        sqlite3_bind_int64(st, 2, (sqlite3_int64)e->eseq);
-        sqlite3_bind_text(st, 3, e->entity, e->entity_len, SQLITE_STATIC);
-        sqlite3_bind_text(st, 4, e->scope, e->scope_len, SQLITE_STATIC);
-        sqlite3_bind_int(st, 5, e->kind);
-        sqlite3_bind_int64(st, 6, (sqlite3_int64)e->ts);
-        sqlite3_bind_blob(st, 7, e->id, 16, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 8, e->payload, (int)e->payload_len, SQLITE_STATIC);
+        int rc = sqlite3_bind_int64(st, 1, (sqlite3_int64)e->seq);
+        if (!rc) rc = sqlite3_bind_int64(st, 2, (sqlite3_int64)e->eseq);
+        if (!rc) rc = sqlite3_bind_text(st, 3, e->entity, e->entity_len, SQLITE_STATIC);
+        if (!rc) rc = sqlite3_bind_text(st, 4, e->scope, e->scope_len, SQLITE_STATIC);
+        if (!rc) rc = sqlite3_bind_int(st, 5, e->kind);
+        if (!rc) rc = sqlite3_bind_int64(st, 6, (sqlite3_int64)e->ts);
+        if (!rc) rc = sqlite3_bind_blob(st, 7, e->id, 16, SQLITE_STATIC);
+        if (!rc) rc = sqlite3_bind_blob(st, 8, e->payload, (int)e->payload_len, SQLITE_STATIC);
+        check(s, rc, "bind");
         step_done(s, st, "insert");
         memcpy(keys[i].b, e->id, 16);
     }
@@ -140,24 +141,24 @@ static size_t rows(bench_store *s, sqlite3_stmt *st, int with_payload, bench_vis
 }
 
 static size_t sq_get(bench_store *s, const bench_key *key, bench_visit_fn fn, void *ctx) {
-    sqlite3_bind_blob(s->get, 1, key->b, 16, SQLITE_STATIC);
+    check(s, sqlite3_bind_blob(s->get, 1, key->b, 16, SQLITE_STATIC), "bind");
     return rows(s, s->get, 1, fn, ctx);
 }
 
 static size_t sq_entity(bench_store *s, const char *entity, unsigned flags, bench_visit_fn fn,
                         void *ctx) {
     sqlite3_stmt *st = (flags & BENCH_PAYLOAD) ? s->ent : s->ent_np;
-    sqlite3_bind_text(st, 1, entity, -1, SQLITE_STATIC);
+    check(s, sqlite3_bind_text(st, 1, entity, -1, SQLITE_STATIC), "bind");
     return rows(s, st, (flags & BENCH_PAYLOAD) != 0, fn, ctx);
 }
 
 static size_t sq_scope(bench_store *s, const char *scope, bench_visit_fn fn, void *ctx) {
-    sqlite3_bind_text(s->scope, 1, scope, -1, SQLITE_STATIC);
+    check(s, sqlite3_bind_text(s->scope, 1, scope, -1, SQLITE_STATIC), "bind");
     return rows(s, s->scope, 1, fn, ctx);
 }
 
 static size_t sq_kind(bench_store *s, uint16_t kind, bench_visit_fn fn, void *ctx) {
-    sqlite3_bind_int(s->kind, 1, kind);
+    check(s, sqlite3_bind_int(s->kind, 1, kind), "bind");
     return rows(s, s->kind, 1, fn, ctx);
 }
 

@@ -279,6 +279,32 @@ static void test_decoder_refuses(void) {
                  BP_ECORRUPT);
         CHECK(strstr(bp_last_error(), "batch marker") != NULL);
     }
+    /* an entity longer than BP_COORD_MAX, an idempotency key longer than its limit */
+    char big[BP_COORD_MAX + 2];
+    memset(big, 'e', sizeof big);
+    bp_frame m2 = a;
+    m2.f.entity = big;
+    m2.f.entity_len = BP_COORD_MAX + 1;
+    buf.len = 0;
+    CHECK_EQ(bp_frame_encode(&buf, &m2), 0);
+    CHECK_EQ(bp_frame_decode(buf.data + BP_FRAME_PREFIX, buf.len - BP_FRAME_PREFIX, &d),
+             BP_ECORRUPT);
+    CHECK(strstr(bp_last_error(), "entity") != NULL);
+    m2 = a;
+    m2.f.idem_key = big;
+    m2.f.idem_len = BP_IDEMPOTENCY_KEY_MAX + 1;
+    buf.len = 0;
+    CHECK_EQ(bp_frame_encode(&buf, &m2), 0);
+    CHECK_EQ(bp_frame_decode(buf.data + BP_FRAME_PREFIX, buf.len - BP_FRAME_PREFIX, &d),
+             BP_ECORRUPT);
+    CHECK(strstr(bp_last_error(), "idempotency key") != NULL);
+    /* a length prefix past the largest body is bad at once, not "wait for more bytes" */
+    uint8_t pre[BP_FRAME_PREFIX] = {0};
+    uint32_t flen;
+    bp_put_be32(pre, BP_FRAME_MAX_BODY + 1);
+    CHECK_EQ(bp_frame_peek(pre, sizeof pre, &flen), BP_FRAME_BAD);
+    bp_put_be32(pre, BP_FRAME_MAX_BODY);
+    CHECK_EQ(bp_frame_peek(pre, sizeof pre, &flen), BP_FRAME_SHORT);
     /* and a good marker in the middle of a batch decodes */
     bp_frame m = b;
     m.f.batch_id = 1;
