@@ -119,8 +119,9 @@ static bp_status wait_durable_release(bp_store *s, uint64_t target) {
         uint32_t group = (uint32_t)(s->writes_total - s->writes_at_sync);
         s->writes_at_sync = s->writes_total;
         /* wmu was released while gathering: the store may have failed meanwhile (and a
-         * failed flush empties the queue), so nothing below may count as synced */
-        if (s->failed || bp_flush_pending(s)) { /* fail-stopped (and the waiters woken) */
+         * failed flush empties the queue), so nothing below may count as synced; the flush
+         * refuses on a failed store */
+        if (bp_flush_pending(s)) { /* fail-stopped (and the waiters woken) */
             s->syncing = false;
             break;
         }
@@ -336,11 +337,10 @@ static bp_status replay_receipt(bp_store *s, uint32_t slot, bp_receipt *r) {
 /* [w] Idempotency: BP_OK to proceed, BP_DONE when all items replayed. */
 static bp_status check_idempotency(bp_store *s, const bp_batch_item *items, size_t n,
                                    bp_receipt *receipts) {
-    size_t keyed = 0, found = 0;
+    size_t found = 0;
     for (size_t i = 0; i < n; i++) {
         const char *k = items[i].opts ? items[i].opts->idempotency_key : NULL;
         if (!k) continue;
-        keyed++;
         size_t kl = strlen(k);
         for (size_t j = 0; j < i; j++) {
             const char *k2 = items[j].opts ? items[j].opts->idempotency_key : NULL;
@@ -359,7 +359,7 @@ static bp_status check_idempotency(bp_store *s, const bp_batch_item *items, size
                           items[i].entity);
     }
     if (!found) return BP_OK;
-    if (found != n || keyed != n)
+    if (found != n) /* replay only when every item carries an already committed key */
         return bp_err(BP_ECONFLICT,
                       "batch: %zu of %zu items carry idempotency keys that were already committed; "
                       "a batch is replayed only when all of its keys were",
