@@ -14,4 +14,11 @@
  */
 void bp__store_crash(bp_store *s);
 
+/**
+ * Write index.ckpt as a full checkpoint, listing every event from global_seq 1 (what
+ * builds before the tail checkpoint wrote at close), so tests can check it is still read.
+ * Sync first: it refuses while durable frames are queued.
+ */
+bp_status bp__store_checkpoint_full(bp_store *s);
+
 #endif

@@ -184,20 +184,7 @@ static void test_full_checkpoint_still_read(void) {
     append_n(s, 420, 0);
     /* write a full checkpoint the way older builds did, then abandon the handle */
     CHECK_OK(bp_store_sync(s));
-    bp_iblock blk;
-    bp_buf b = {0};
-    bp_ckpt_meta m;
-    memset(&m, 0, sizeof m);
-    memcpy(m.uuid, s->ident.uuid, 16);
-    m.covered_segno = s->segs[s->n_segs - 1].segno;
-    m.covered_offset = s->segs[s->n_segs - 1].size;
-    m.last_hlc = s->last_hlc;
-    memcpy(m.last_id.b, s->idgen.last, 16);
-    CHECK_EQ(bp_index_export(&s->idx, 0, s->idx.n, &blk), 0);
-    CHECK_EQ(bp_ckpt_encode(&b, &m, &blk), 0);
-    bp_index_block_release(&blk);
-    CHECK_EQ(bp_pf_write_atomic(NULL, dir, "index.ckpt", b.data, b.len), 0);
-    bp_buf_free(&b);
+    CHECK_OK(bp__store_checkpoint_full(s));
     bp__store_crash(s);
     s = open_small(dir, true);
     CHECK(s);

@@ -187,20 +187,7 @@ static void build(const char *name) {
         bp__store_crash(s);
         if (truncate(seg, (off_t)size - 7)) return;
     } else { /* full-checkpoint: what earlier builds wrote at close */
-        bp_store_sync(s);
-        bp_iblock blk;
-        bp_buf b = {0};
-        bp_ckpt_meta m;
-        memset(&m, 0, sizeof m);
-        memcpy(m.uuid, s->ident.uuid, 16);
-        m.covered_segno = s->segs[s->n_segs - 1].segno;
-        m.covered_offset = s->segs[s->n_segs - 1].size;
-        m.last_hlc = s->last_hlc;
-        memcpy(m.last_id.b, s->idgen.last, 16);
-        if (!bp_index_export(&s->idx, 0, s->idx.n, &blk) && !bp_ckpt_encode(&b, &m, &blk))
-            bp_pf_write_atomic(NULL, dir, "index.ckpt", b.data, b.len);
-        bp_index_block_release(&blk);
-        bp_buf_free(&b);
+        if (bp_store_sync(s) || bp__store_checkpoint_full(s)) return;
         bp__store_crash(s);
     }
     snprintf(cmd, sizeof cmd, "rm -f '%s/LOCK'", dir);

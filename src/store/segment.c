@@ -1,6 +1,7 @@
 /* Segment files: creation, sealing with the SIDX footer, and the index
  * checkpoint written at close. */
 #include "store/store_impl.h"
+#include "bp_testing.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -71,7 +72,8 @@ bp_status bp_segment_seal(bp_store *s) {
     return BP_OK;
 }
 
-bp_status bp_store_checkpoint(bp_store *s) {
+/* Write index.ckpt listing the events from slot `from` on (doc/FORMAT.md "index.ckpt"). */
+static bp_status write_checkpoint(bp_store *s, uint64_t from) {
     if (s->pending.len) /* callers sync first; a checkpoint must not cover unwritten bytes */
         return bp_err(BP_EINVAL, "%s: checkpoint with frames still queued", s->dir);
     bp_iblock blk;
@@ -84,8 +86,7 @@ bp_status bp_store_checkpoint(bp_store *s) {
     m.covered_offset = act->size;
     m.last_hlc = s->last_hlc;
     memcpy(m.last_id.b, s->idgen.last, 16);
-    /* the tail: the events of the active segment (the sealed ones have their footers) */
-    if (bp_index_export(&s->idx, act->first_slot, s->idx.n, &blk) || bp_ckpt_encode(&b, &m, &blk)) {
+    if (bp_index_export(&s->idx, from, s->idx.n, &blk) || bp_ckpt_encode(&b, &m, &blk)) {
         bp_index_block_release(&blk);
         bp_buf_free(&b);
         return bp_err(BP_ENOMEM, "%s: out of memory writing the index checkpoint", s->dir);
@@ -96,4 +97,13 @@ bp_status bp_store_checkpoint(bp_store *s) {
     s->fsyncs += 2;
     if (rc) return bp_err_sys(BP_EIO, rc, "%s/index.ckpt: cannot write checkpoint", s->dir);
     return BP_OK;
+}
+
+bp_status bp_store_checkpoint(bp_store *s) {
+    /* the tail: the events of the active segment (the sealed ones have their footers) */
+    return write_checkpoint(s, s->segs[s->n_segs - 1].first_slot);
+}
+
+bp_status bp__store_checkpoint_full(bp_store *s) {
+    return write_checkpoint(s, 0);
 }
