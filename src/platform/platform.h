@@ -90,6 +90,17 @@ int bp_pf_truncate(bp_file *f, uint64_t size);
  * bytes past the end of the file (that raises SIGBUS). */
 int bp_pf_map_read(bp_file *f, uint64_t len, const uint8_t **out);
 void bp_pf_unmap(const uint8_t *p, uint64_t len);
+
+/* A whole file's bytes for reading: mapped when it can be, else read into memory (an empty
+ * file, or a failed mapping). f is the open file, path the same file for the fallback.
+ * Release with bp_pf_view_release; f may be closed meanwhile. */
+typedef struct bp_view {
+    const uint8_t *p;
+    uint64_t len;
+    uint8_t *copy; /* the malloc'd bytes when not mapped (then p == copy), else NULL */
+} bp_view;
+int bp_pf_view(bp_file *f, const char *path, bp_view *v); /* 0 or -errno */
+void bp_pf_view_release(bp_view *v);
 int bp_pf_size(bp_file *f, uint64_t *size);
 
 /* --------------------------------------------------------- directories */

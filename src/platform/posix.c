@@ -185,6 +185,30 @@ void bp_pf_unmap(const uint8_t *p, uint64_t len) {
     if (p) munmap((void *)p, (size_t)len);
 }
 
+int bp_pf_view(bp_file *f, const char *path, bp_view *v) {
+    memset(v, 0, sizeof *v);
+    uint64_t size;
+    int e = bp_pf_size(f, &size);
+    if (e) return e;
+    if (size && bp_pf_map_read(f, size, &v->p) == 0) {
+        v->len = size;
+        return 0;
+    }
+    size_t n = 0;
+    if ((e = bp_pf_read_all(path, &v->copy, &n))) return e;
+    v->p = v->copy;
+    v->len = n;
+    return 0;
+}
+
+void bp_pf_view_release(bp_view *v) {
+    if (v->copy)
+        free(v->copy);
+    else
+        bp_pf_unmap(v->p, v->len);
+    memset(v, 0, sizeof *v);
+}
+
 static int do_sync(bp_file *f, bool data_only) {
     if (f->fault) {
         int rc = fault_tick(f->fault, &f->fault->syncs, f->fault->fail_sync_at);

@@ -104,19 +104,11 @@ static ckpt_kind load_checkpoint(bp_store *s, uint32_t first_segno, uint32_t las
     char path[4096];
     snprintf(path, sizeof path, "%s/index.ckpt", s->dir);
     /* mapped, not read: the file is large (48 bytes per event) and read once */
-    const uint8_t *buf = NULL;
-    uint8_t *copy = NULL;
-    uint64_t len = 0;
+    bp_view view;
+    memset(&view, 0, sizeof view);
     bp_file f = BP_FILE_INIT;
     int e = bp_pf_open(&f, NULL, path, BP_O_READ);
-    if (!e) e = bp_pf_size(&f, &len);
-    if (!e && (len == 0 || bp_pf_map_read(&f, len, &buf))) {
-        size_t n;
-        buf = NULL;
-        e = bp_pf_read_all(path, &copy, &n); /* empty, or mapping failed */
-        buf = copy;
-        len = n;
-    }
+    if (!e) e = bp_pf_view(&f, path, &view);
     bp_pf_close(&f);
     if (e) {
         snprintf(s->report.checkpoint_note, sizeof s->report.checkpoint_note, "%s",
@@ -125,7 +117,7 @@ static ckpt_kind load_checkpoint(bp_store *s, uint32_t first_segno, uint32_t las
     }
     bp_iblock blk;
     ckpt_kind kind = CKPT_NONE;
-    bp_status rc = bp_ckpt_decode(m, &blk, buf, len, path);
+    bp_status rc = bp_ckpt_decode(m, &blk, view.p, view.len, path);
     const char *why = NULL;
     if (rc)
         why = rc == BP_EVERSION ? "unknown version" : "CRC or structure mismatch";
@@ -149,10 +141,7 @@ static ckpt_kind load_checkpoint(bp_store *s, uint32_t first_segno, uint32_t las
         *tail = blk; /* the caller loads and frees it */
     else
         bp_iblock_free(&blk);
-    if (copy)
-        free(copy);
-    else
-        bp_pf_unmap(buf, len);
+    bp_pf_view_release(&view);
     if (why) {
         snprintf(s->report.checkpoint_note, sizeof s->report.checkpoint_note, "%s", why);
         return CKPT_NONE;

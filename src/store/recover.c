@@ -218,19 +218,11 @@ bp_status bp_recover_segment(bp_store *s, bp_segment *seg, const char *path, uin
                              bool try_footer, bool is_tail, bool *stop_after) {
     /* The segment is mapped, not read: a sealed one is loaded from its footer alone, and
      * a scan touches each byte once. Without a mapping, it is read whole. */
-    const uint8_t *data = NULL;
-    uint8_t *copy = NULL;
-    uint64_t size = 0;
-    int e = bp_pf_size(&seg->f, &size);
-    if (e) return bp_err_sys(BP_EIO, e, "%s: cannot stat segment", path);
-    if (size == 0 || bp_pf_map_read(&seg->f, size, &data)) {
-        size_t n = 0;
-        data = NULL;
-        if ((e = bp_pf_read_all(path, &copy, &n)))
-            return bp_err_sys(BP_EIO, e, "%s: cannot read segment", path);
-        data = copy;
-        size = n;
-    }
+    bp_view view;
+    int e = bp_pf_view(&seg->f, path, &view);
+    if (e) return bp_err_sys(BP_EIO, e, "%s: cannot read segment", path);
+    const uint8_t *data = view.p;
+    uint64_t size = view.len;
     bp_status rc;
     bp_seg_header h;
     if ((rc = bp_seg_header_decode(&h, data, size, path))) goto out;
@@ -264,7 +256,8 @@ bp_status bp_recover_segment(bp_store *s, bp_segment *seg, const char *path, uin
             if ((rc = rewrite_in_place(seg, path, t, sizeof t, size - BP_TRAILER_SIZE,
                                        "segment trailer")))
                 goto out;
-            if (copy) memcpy(copy + size - BP_TRAILER_SIZE, t, sizeof t); /* a map sees it */
+            if (view.copy) /* a map sees the rewrite */
+                memcpy(view.copy + size - BP_TRAILER_SIZE, t, sizeof t);
         }
     }
     if (sealed) {
@@ -307,9 +300,6 @@ bp_status bp_recover_segment(bp_store *s, bp_segment *seg, const char *path, uin
     }
     *stop_after = salvaged;
 out:
-    if (copy)
-        free(copy);
-    else
-        bp_pf_unmap(data, size);
+    bp_pf_view_release(&view);
     return rc;
 }
