@@ -52,13 +52,21 @@ static bench_store *rk_open(const char *dir, const bench_opts *o) {
     return s;
 }
 
+/* The key prefix tag | name | 0 of the entity ('e') and scope ('c') indexes, in k (room for
+ * 300 bytes); returns its length. */
+static size_t name_prefix(uint8_t *k, char tag, const char *name, size_t len) {
+    if (len > 255) bench_die("rocksdb: entity or scope longer than 255 bytes");
+    k[0] = (uint8_t)tag;
+    memcpy(k + 1, name, len);
+    k[1 + len] = 0;
+    return len + 2;
+}
+
 static void rk_append(bench_store *s, const bench_event *evs, size_t n, bench_key *keys) {
     rocksdb_writebatch_t *b = rocksdb_writebatch_create();
     for (size_t i = 0; i < n; i++) {
         const bench_event *e = &evs[i];
         uint8_t k[300], seq[8], rec[BENCH_REC_HDR + 600];
-        if (e->entity_len > 255 || e->scope_len > 255)
-            bench_die("rocksdb: entity or scope too long");
         size_t len = bench_rec_len(e);
         uint8_t *r = len <= sizeof rec ? rec : bench_malloc(len);
         bench_put_be64(seq, e->seq);
@@ -70,16 +78,12 @@ static void rk_append(bench_store *s, const bench_event *evs, size_t n, bench_ke
         k[0] = 'i';
         memcpy(k + 1, e->id, 16);
         rocksdb_writebatch_put(b, (const char *)k, 17, (const char *)seq, 8);
-        k[0] = 'e';
-        memcpy(k + 1, e->entity, e->entity_len);
-        k[1 + e->entity_len] = 0;
-        bench_put_be64(k + 2 + e->entity_len, e->eseq);
-        rocksdb_writebatch_put(b, (const char *)k, 10u + e->entity_len, (const char *)seq, 8);
-        k[0] = 'c';
-        memcpy(k + 1, e->scope, e->scope_len);
-        k[1 + e->scope_len] = 0;
-        memcpy(k + 2 + e->scope_len, seq, 8);
-        rocksdb_writebatch_put(b, (const char *)k, 10u + e->scope_len, "", 0);
+        size_t pl = name_prefix(k, 'e', e->entity, e->entity_len);
+        bench_put_be64(k + pl, e->eseq);
+        rocksdb_writebatch_put(b, (const char *)k, pl + 8, (const char *)seq, 8);
+        pl = name_prefix(k, 'c', e->scope, e->scope_len);
+        memcpy(k + pl, seq, 8);
+        rocksdb_writebatch_put(b, (const char *)k, pl + 8, "", 0);
         k[0] = 'k';
         k[1] = (uint8_t)(e->kind >> 8);
         k[2] = (uint8_t)e->kind;
@@ -151,21 +155,13 @@ static size_t prefix_scan(bench_store *s, const uint8_t *prefix, size_t plen, in
 
 static size_t rk_entity(bench_store *s, const char *entity, unsigned flags, bench_visit_fn fn,
                         void *ctx) {
-    uint8_t p[300] = {'e'};
-    size_t l = strlen(entity);
-    if (l > 255) bench_die("rocksdb: entity too long");
-    memcpy(p + 1, entity, l);
-    p[1 + l] = 0;
-    return prefix_scan(s, p, l + 2, 0, flags, fn, ctx);
+    uint8_t p[300];
+    return prefix_scan(s, p, name_prefix(p, 'e', entity, strlen(entity)), 0, flags, fn, ctx);
 }
 
 static size_t rk_scope(bench_store *s, const char *scope, bench_visit_fn fn, void *ctx) {
-    uint8_t p[300] = {'c'};
-    size_t l = strlen(scope);
-    if (l > 255) bench_die("rocksdb: scope too long");
-    memcpy(p + 1, scope, l);
-    p[1 + l] = 0;
-    return prefix_scan(s, p, l + 2, 1, BENCH_PAYLOAD, fn, ctx);
+    uint8_t p[300];
+    return prefix_scan(s, p, name_prefix(p, 'c', scope, strlen(scope)), 1, BENCH_PAYLOAD, fn, ctx);
 }
 
 static size_t rk_kind(bench_store *s, uint16_t kind, bench_visit_fn fn, void *ctx) {
