@@ -1,5 +1,6 @@
-/* Fault test: the platform layer fails the Nth write, fsync, rename or file
- * open (for every N a clean run reaches), short-writes, or reports ENOSPC;
+/* Fault test: the platform layer fails the Nth write, fsync, rename, file
+ * open or mmap (for every N a clean run reaches), short-writes, or reports ENOSPC
+ * (a failed mmap is no error: reads fall back to pread);
  * then it drops everything not fsynced (a power cut). In every case:
  *   - the failing call reports BP_EIO with a message naming what failed;
  *   - the store stays failed: later appends and syncs return BP_EIO

@@ -3,11 +3,11 @@
  * and random functions. Every other module goes through these wrappers.
  *
  * Fault injection (tests): a bp_fault, passed in bp_open_options.fault, makes
- * the Nth write or sync fail, short-writes, and records how much of each file
- * was durable so that bp_fault_power_loss() can drop everything not yet
- * fsynced — the state a power cut would leave. Counters count calls made
- * through a store opened with that bp_fault (1-based: fail_write_at = 1 fails
- * the first write). A NULL bp_fault costs one branch per call.
+ * the Nth write, sync, rename, open or read-only mapping fail, short-writes, and records how much
+ * of each file was durable so that bp_fault_power_loss() can drop everything not yet fsynced — the
+ * state a power cut would leave. Counters count calls made through a store opened with that
+ * bp_fault (1-based: fail_write_at = 1 fails the first write). A NULL bp_fault costs one branch per
+ * call.
  *
  * Errors: every function returns 0 or -errno, and never sets the last error
  * itself; callers add context (path, offset) with bp_err_sys().
