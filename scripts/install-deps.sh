@@ -5,7 +5,7 @@ set -euo pipefail
 
 # SQLite, LMDB and RocksDB are the benchmark's peers (bench/; CTest runs a quick pass).
 PKGS=(build-essential cmake pkg-config zlib1g-dev libmsgpack-dev librust-blake3-dev
-      libjansson-dev b3sum libsqlite3-dev liblmdb-dev librocksdb-dev
+      libjansson-dev libsodium-dev b3sum libsqlite3-dev liblmdb-dev librocksdb-dev
       clang libclang-rt-14-dev  # clang + compiler-rt: the libFuzzer targets (make test-fuzz)
       valgrind)                 # memcheck over the CLI tests (CTest cli_valgrind)
 if [ "${BATPAK_DEPS_COVERAGE:-0}" = 1 ]; then

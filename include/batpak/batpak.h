@@ -5,6 +5,8 @@
  *   common.h  status codes, errors, kinds, ids, durability modes
  *   store.h   open/close, append (single, with options, batch), stats, verify
  *   read.h    get by id, stream, scope, kind and region queries
+ *   guard.h   gates, gate sets, evaluate -> commit, persisted denials
+ *   sign.h    signed receipts, key files, key registry, receipt JSON
  */
 #ifndef BATPAK_H
 #define BATPAK_H
@@ -12,5 +14,7 @@
 #include "common.h"
 #include "store.h"
 #include "read.h"
+#include "guard.h"
+#include "sign.h"
 
 #endif

@@ -21,7 +21,7 @@ struct bp_fault; /* test hook: see src/platform/platform.h; NULL in production *
 
 /* ------------------------------------------------------------------ open */
 
-#define BP_OPEN_OPTIONS_VERSION 1
+#define BP_OPEN_OPTIONS_VERSION 2 /* 1 (no signing_key) is still accepted */
 #define BP_DEFAULT_SEGMENT_SIZE (64u << 20)
 #define BP_MAX_PAYLOAD (16u << 20)
 
@@ -36,12 +36,15 @@ typedef struct bp_open_options {
     uint32_t max_payload;     /**< largest payload accepted, <= BP_MAX_PAYLOAD */
     bp_durability durability; /**< store default; BP_DURABLE unless set */
     struct bp_fault *fault;   /**< test hook for fault injection; NULL */
+    const struct bp_signing_key *signing_key; /**< NULL, or sign every append and denial receipt
+                                                   with this key (batpak/sign.h); its public key
+                                                   joins the store's registry, DIR/keys/ */
 } bp_open_options;
 
 #define BP_OPEN_OPTIONS_INIT                                                                       \
     {                                                                                              \
         BP_OPEN_OPTIONS_VERSION, true, false, false, false, BP_DEFAULT_SEGMENT_SIZE,               \
-            BP_MAX_PAYLOAD, {BP_DUR_SYNC, 0, 0}, NULL                                              \
+            BP_MAX_PAYLOAD, {BP_DUR_SYNC, 0, 0}, NULL, NULL                                        \
     }
 
 /** What open found and did. Also the payload of the SYSTEM_OPEN_COMPLETED event. */
@@ -97,7 +100,15 @@ BP_API const char *bp_store_dir(const bp_store *s);
 
 /* ---------------------------------------------------------------- append */
 
-/** A receipt for one appended event. durability says what was guaranteed on return. */
+/**
+ * The append receipt: what one append committed, and what it guarantees.
+ * durability says what was guaranteed on return. When the store was opened
+ * with a signing key (bp_open_options.signing_key), is_signed is true and
+ * signature is an Ed25519 signature over the receipt's canonical encoding
+ * (doc/FORMAT.md "Signed receipts"; bp_receipt_signing_bytes) by the key
+ * whose id (BLAKE3 of the public key) is key_id; check it with
+ * bp_store_verify_receipt or, offline, bp_verify_receipt (batpak/sign.h).
+ */
 typedef struct bp_receipt {
     bp_id event_id;
     uint64_t global_seq; /**< dense, starts at 1 */
@@ -113,6 +124,14 @@ typedef struct bp_receipt {
                                         power loss, until synced. */
     bool replayed;                 /**< idempotency key matched: this is the original receipt and
                                         nothing was written */
+    char entity[BP_COORD_MAX + 1]; /**< the event's coordinate, NUL-terminated */
+    char scope[BP_COORD_MAX + 1];
+    uint16_t kind;
+    bp_hash prev_hash;    /**< hash of the entity's previous event (zeros for its first) */
+    uint8_t store_id[16]; /**< the store's identity (bp_store_uuid) */
+    bool is_signed;
+    uint8_t key_id[32];    /**< BLAKE3 of the signing public key (when is_signed) */
+    uint8_t signature[64]; /**< Ed25519 over bp_receipt_signing_bytes (when is_signed) */
 } bp_receipt;
 
 #define BP_APPEND_OPTIONS_VERSION 1

@@ -84,4 +84,10 @@ typedef struct bp_event_fields {
 
 void bp_event_hash(const bp_event_fields *f, bp_hash *out);
 
+/* ---- BLAKE3-256 of n bytes; lower-case hex (2n chars + NUL) and its strict parser */
+void bp_blake3(const void *p, size_t n, uint8_t out[32]);
+void bp_hex_encode(const uint8_t *p, size_t n, char *out);
+/* Exactly 2n hex digits (either case) into out; false when text is anything else. */
+bool bp_hex_decode(const char *text, size_t text_len, uint8_t *out, size_t n);
+
 #endif

@@ -77,6 +77,8 @@ const char *bp_strerror(int status) {
         return "denied";
     case BP_EEXIST:
         return "already exists";
+    case BP_ESIGNATURE:
+        return "signature does not verify";
     default:
         return "unknown status";
     }

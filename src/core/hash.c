@@ -44,3 +44,36 @@ void bp_event_hash(const bp_event_fields *f, bp_hash *out) {
     put_bytes(&h, f->payload, f->payload_len);
     blake3_hasher_finalize(&h, out->b, 32);
 }
+
+void bp_blake3(const void *p, size_t n, uint8_t out[32]) {
+    blake3_hasher h;
+    blake3_hasher_init(&h);
+    blake3_hasher_update(&h, p, n);
+    blake3_hasher_finalize(&h, out, 32);
+}
+
+void bp_hex_encode(const uint8_t *p, size_t n, char *out) {
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static int hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+bool bp_hex_decode(const char *text, size_t text_len, uint8_t *out, size_t n) {
+    if (text_len != 2 * n) return false;
+    for (size_t i = 0; i < n; i++) {
+        int hi = hexval(text[2 * i]), lo = hexval(text[2 * i + 1]);
+        if (hi < 0 || lo < 0) return false;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return true;
+}

@@ -121,10 +121,5 @@ bp_status bp_id_parse(bp_id *out, const char *text) {
 }
 
 void bp_hash_format(const bp_hash *h, char out[65]) {
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < 32; i++) {
-        out[2 * i] = hex[h->b[i] >> 4];
-        out[2 * i + 1] = hex[h->b[i] & 15];
-    }
-    out[64] = '\0';
+    bp_hex_encode(h->b, 32, out);
 }

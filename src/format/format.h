@@ -176,4 +176,9 @@ uint32_t bp_crc32_zlib(const void *p, size_t n);
  * CRC; false when n < 4. */
 bool bp_crc_tail_ok(const uint8_t *p, size_t n);
 
+/* ---- SYSTEM_DENIAL payload (denial.c; decoded by the public bp_denial_record_decode).
+ * n must be 1..BP_DENIALS_MAX. 0 or -1 (out of memory). */
+int bp_denial_payload_encode(bp_buf *b, uint16_t kind, const bp_hash *digest,
+                             const bp_denial *denials, size_t n);
+
 #endif

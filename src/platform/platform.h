@@ -117,6 +117,11 @@ void bp_pf_list_free(char **names, size_t n);
 /** Write a whole file atomically: path.tmp, write, fsync, rename, fsync dir. */
 int bp_pf_write_atomic(bp_fault *fault, const char *dir, const char *name, const void *buf,
                        size_t len);
+/** Create path exclusively (-EEXIST if it exists) with permission bits mode, write buf,
+ * fsync it and its directory. On failure the file is removed. Used for key files. */
+int bp_pf_write_new(const char *path, const void *buf, size_t len, unsigned mode);
+/** Permission bits of path (st_mode & 07777). */
+int bp_pf_mode(const char *path, unsigned *mode);
 /** Read a whole file into a malloc'd buffer. */
 int bp_pf_read_all(const char *path, uint8_t **buf, size_t *len);
 

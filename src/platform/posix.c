@@ -388,6 +388,40 @@ int bp_pf_write_atomic(bp_fault *fault, const char *dir, const char *name, const
     return rc;
 }
 
+int bp_pf_write_new(const char *path, const void *buf, size_t len, unsigned mode) {
+    int fd;
+    do
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0) return -errno;
+    bp_file f = {fd, NULL, -1};
+    int rc = fchmod(fd, (mode_t)mode) != 0 ? -errno : 0; /* the umask may have narrowed it */
+    if (!rc) rc = bp_pf_pwrite(&f, buf, len, 0);
+    if (!rc) rc = bp_pf_fsync(&f);
+    int crc = bp_pf_close(&f);
+    if (!rc) rc = crc;
+    if (!rc) {
+        char dir[4096];
+        const char *slash = strrchr(path, '/');
+        if (!slash)
+            snprintf(dir, sizeof dir, ".");
+        else if ((size_t)(slash - path) >= sizeof dir)
+            rc = -ENAMETOOLONG;
+        else
+            snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+        if (!rc) rc = bp_pf_fsync_dir(NULL, dir);
+    }
+    if (rc) unlink(path);
+    return rc;
+}
+
+int bp_pf_mode(const char *path, unsigned *mode) {
+    struct stat st;
+    if (stat(path, &st) != 0) return -errno;
+    *mode = (unsigned)(st.st_mode & 07777);
+    return 0;
+}
+
 int bp_pf_read_all(const char *path, uint8_t **buf, size_t *len) {
     *buf = NULL;
     *len = 0;

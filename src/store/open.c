@@ -8,8 +8,8 @@
 #include <stdlib.h>
 
 static bp_status check_options(const bp_open_options *o) {
-    if (o->version != BP_OPEN_OPTIONS_VERSION)
-        return bp_err(BP_EINVAL, "bp_open_options.version %u unknown (expected %d)", o->version,
+    if (o->version != BP_OPEN_OPTIONS_VERSION && o->version != 1)
+        return bp_err(BP_EINVAL, "bp_open_options.version %u unknown (expected 1..%d)", o->version,
                       BP_OPEN_OPTIONS_VERSION);
     if (o->segment_size < 4096 || o->segment_size > (1u << 31))
         return bp_err(BP_EINVAL, "segment_size %u out of range (4096..2147483648)",
@@ -35,6 +35,8 @@ static void store_free(bp_store *s) {
     }
     free(s->segs);
     bp_index_free(&s->idx);
+    bp_keyring_free(s->keys);
+    bp_signer_free(s->signer);
     bp_buf_free(&s->enc);
     bp_buf_free(&s->pending);
     bp_pf_unlock(&s->lock);
@@ -312,8 +314,13 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
     if (!out) return bp_err(BP_EINVAL, "bp_store_open: out is NULL");
     *out = NULL;
     if (!dir || !*dir) return bp_err(BP_EINVAL, "bp_store_open: directory is NULL or empty");
-    bp_open_options defaults = BP_OPEN_OPTIONS_INIT;
+    bp_open_options defaults = BP_OPEN_OPTIONS_INIT, given = BP_OPEN_OPTIONS_INIT;
     if (!opts) opts = &defaults;
+    if (opts->version == 1) { /* a version-1 struct ends before signing_key */
+        memcpy(&given, opts, offsetof(bp_open_options, signing_key));
+        given.version = BP_OPEN_OPTIONS_VERSION;
+        opts = &given;
+    }
     bp_status rc = check_options(opts);
     if (rc) return rc;
     bp_store *s = calloc(1, sizeof *s);
@@ -330,6 +337,7 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
         return bp_err_sys(BP_ENOMEM, ce, "bp_store_open: cannot create a condition variable");
     }
     s->opts = *opts;
+    s->opts.signing_key = NULL; /* copied into s->signer below; the caller's may go away */
     s->read_only = opts->read_only;
     s->rnd_pos = sizeof s->rnd;
     size_t dl = strlen(dir);
@@ -369,7 +377,8 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
         return bp_err_sys(BP_EIO, e, "%s: cannot take the lock", lockpath);
     }
     bool created = false;
-    if ((rc = read_or_create_ident(s, &created)) || (rc = recover(s))) {
+    if ((rc = read_or_create_ident(s, &created)) || (rc = recover(s)) ||
+        (rc = bp_keys_open(dir, s->read_only, opts->signing_key, &s->keys, &s->signer))) {
         store_free(s);
         return rc;
     }
@@ -392,8 +401,8 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
     if (!s->read_only && !opts->no_open_event) {
         bp_buf b = {0};
         encode_report(&s->report, &b);
-        rc = bp_append_system(s, "batpak:store", "batpak:lifecycle", BP_KIND_SYSTEM_OPEN_COMPLETED,
-                              b.data, b.len, BP_NO_SYNC);
+        rc = bp_append_system(s, NULL, "batpak:store", "batpak:lifecycle",
+                              BP_KIND_SYSTEM_OPEN_COMPLETED, b.data, b.len, BP_NO_SYNC);
         bp_buf_free(&b);
         if (rc) {
             store_free(s);

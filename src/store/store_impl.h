@@ -18,6 +18,7 @@
 
 #include "core/core.h"
 #include "format/format.h"
+#include "guard/guard_impl.h"
 #include "platform/platform.h"
 #include "store/index.h"
 
@@ -62,6 +63,8 @@ struct bp_store {
     bp_file lock;
     bp_store_ident ident;
     bp_open_report report;
+    bp_keyring *keys;  /* the key registry (DIR/keys/); never NULL once open */
+    bp_signer *signer; /* NULL unless opened with a signing key */
 
     pthread_rwlock_t ilock;
     bp_index idx;     /* [i] */
@@ -126,8 +129,12 @@ bp_status bp_store_checkpoint(bp_store *s);               /* [w] writes index.ck
 bp_status bp_store_fail(bp_store *s, int status, int neg_errno, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Internal append used for system events (reserved coordinates allowed). */
-bp_status bp_append_system(bp_store *s, const char *entity, const char *scope, uint16_t kind,
-                           const void *payload, size_t len, bp_durability dur);
+bp_status bp_append_system(bp_store *s, bp_receipt *receipt, const char *entity, const char *scope,
+                           uint16_t kind, const void *payload, size_t len, bp_durability dur);
+/* Check one append item (coordinate, kind, payload size, options) as an append would;
+ * i and batch only shape the message. */
+bp_status bp_validate_item(const bp_store *s, const bp_batch_item *it, bool system, size_t i,
+                           bool batch);
 bp_status bp_sync_locked(bp_store *s);   /* [w] held; waits for a full sync */
 bp_status bp_flush_pending(bp_store *s); /* [w] write the queued frames (fail-stops on error) */
 void bp_flusher_stop(bp_store *s);       /* [w] NOT held; joins the flusher if running */

@@ -275,8 +275,8 @@ static bp_status entity_head(bp_store *s, bp_chains *bh, const char *e, size_t e
     return BP_OK;
 }
 
-static bp_status validate_item(bp_store *s, const bp_batch_item *it, bool system, size_t i,
-                               bool batch) {
+bp_status bp_validate_item(const bp_store *s, const bp_batch_item *it, bool system, size_t i,
+                           bool batch) {
     const char *where = batch ? "batch item" : "append";
     bp_status rc = bp_validate_coord(it->entity, it->scope, system);
     if (!rc && !system) rc = bp_validate_app_kind(it->kind);
@@ -310,18 +310,28 @@ static bp_status validate_item(bp_store *s, const bp_batch_item *it, bool system
     return BP_OK;
 }
 
+/* [w] Fill r (but its durability) for the event at slot, whose fields are f. */
+static void fill_receipt(const bp_store *s, uint32_t slot, const bp_event_fields *f,
+                         const bp_hash *hash, bp_receipt *r) {
+    memset(r, 0, sizeof *r);
+    const bp_irec *rec = &s->idx.recs[slot];
+    r->event_id = f->event_id;
+    r->global_seq = f->global_seq;
+    r->clock = f->clock;
+    r->hlc = f->hlc;
+    r->event_hash = *hash;
+    memcpy(r->entity, s->idx.entity_names.s[rec->entity], s->idx.entity_names.len[rec->entity] + 1);
+    memcpy(r->scope, s->idx.scope_names.s[rec->scope], s->idx.scope_names.len[rec->scope] + 1);
+    r->kind = f->kind;
+    r->prev_hash = f->prev_hash;
+    memcpy(r->store_id, s->ident.uuid, 16);
+}
+
 /* [w] Fill a receipt for an already committed slot (idempotent replay). */
 static bp_status replay_receipt(bp_store *s, uint32_t slot, bp_receipt *r) {
     bp_status frc = bp_flush_pending(s); /* the slot's frame may still be queued */
     if (frc) return frc;
     bp_irec rec = s->idx.recs[slot];
-    memset(r, 0, sizeof *r);
-    r->event_id = rec.id;
-    r->global_seq = (uint64_t)slot + 1;
-    r->clock = bp_index_clock_of(&s->idx, slot);
-    r->hlc = rec.hlc;
-    r->replayed = true;
-    r->durability = r->global_seq <= s->synced_seq ? BP_DUR_SYNC : BP_DUR_NONE;
     bp_buf buf = {0};
     bp_frame fr;
     bp_segref ref;
@@ -329,7 +339,11 @@ static bp_status replay_receipt(bp_store *s, uint32_t slot, bp_receipt *r) {
     bp_segment_ref(s, rec.segno, &ref);
     pthread_rwlock_unlock(&s->ilock);
     bp_status rc = bp_read_frame(s, &rec, &ref, &buf, &fr);
-    if (!rc) r->event_hash = fr.event_hash;
+    if (!rc) {
+        fill_receipt(s, slot, &fr.f, &fr.event_hash, r);
+        r->replayed = true;
+        r->durability = r->global_seq <= s->synced_seq ? BP_DUR_SYNC : BP_DUR_NONE;
+    }
     bp_buf_free(&buf);
     return rc;
 }
@@ -391,7 +405,7 @@ static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n
                                bp_receipt *receipts, bool system, bp_durability dur, bool *arriving,
                                uint64_t *wait_for) {
     for (size_t i = 0; i < n; i++) {
-        bp_status rc = validate_item(s, &items[i], system, i, n > 1);
+        bp_status rc = bp_validate_item(s, &items[i], system, i, n > 1);
         if (rc) return rc;
     }
     bp_status rc = check_idempotency(s, items, n, receipts);
@@ -540,12 +554,7 @@ static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n
     }
     for (size_t i = 0; receipts && i < n; i++) {
         bp_receipt *r = &receipts[i];
-        memset(r, 0, sizeof *r);
-        r->event_id = frames[i].f.event_id;
-        r->global_seq = frames[i].f.global_seq;
-        r->clock = frames[i].f.clock;
-        r->hlc = frames[i].f.hlc;
-        r->event_hash = frames[i].event_hash;
+        fill_receipt(s, (uint32_t)(first_seq - 1 + i), &frames[i].f, &frames[i].event_hash, r);
         r->durability = granted;
     }
 out:
@@ -580,6 +589,8 @@ static bp_status commit(bp_store *s, const bp_batch_item *items, size_t n, bp_re
     else
         pthread_mutex_unlock(&s->wmu);
     if (!rc) record_latency(s, bp_pf_mono_us() - t0);
+    for (size_t i = 0; !rc && s->signer && receipts && i < n; i++) /* outside the write lock */
+        bp_sign_receipt(s->signer, &receipts[i]);
     return rc;
 }
 
@@ -615,10 +626,10 @@ bp_status bp_append_batch(bp_store *s, bp_receipt *receipts, const bp_batch_item
     return commit(s, items, n, receipts, false);
 }
 
-bp_status bp_append_system(bp_store *s, const char *entity, const char *scope, uint16_t kind,
-                           const void *payload, size_t len, bp_durability dur) {
+bp_status bp_append_system(bp_store *s, bp_receipt *receipt, const char *entity, const char *scope,
+                           uint16_t kind, const void *payload, size_t len, bp_durability dur) {
     bp_append_options o = BP_APPEND_OPTIONS_INIT;
     o.durability = dur;
     bp_batch_item it = {entity, scope, kind, payload, len, &o};
-    return commit(s, &it, 1, NULL, true);
+    return commit(s, &it, 1, receipt, true);
 }
