@@ -40,6 +40,49 @@ static uint8_t *slurp(const char *path, size_t *n) {
     return p;
 }
 
+static bp_status deny_all(void *data, bp_store *s, const bp_proposal *p, bp_denial *d) {
+    (void)data;
+    (void)s;
+    (void)p;
+    return bp_deny(d, -7, "no");
+}
+
+/* fuzz_receipt: signed append and denial receipts as JSON (selector 0), a denial payload (1). */
+static int receipt_seeds(const char *dir) {
+    bp_signing_key k;
+    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    o.signing_key = &k;
+    bp_store *s;
+    bp_receipt r;
+    bp_gate_set *gs;
+    bp_verdict *v;
+    bp_denial_receipt dr;
+    bp_proposal p = {"acct:1", "bank", 0x1001, "\x01", 1, NULL, NULL};
+    if (bp_keygen(&k) || bp_store_open(&s, dir, &o) ||
+        bp_append(s, &r, "acct:1", "bank", 0x1001, "\x01", 1) || bp_gate_set_new(&gs) ||
+        bp_gate_set_add(gs, "g", deny_all, NULL) || bp_evaluate(s, gs, &p, 0, &v) != BP_EDENIED ||
+        bp_append_denial(s, v, &p, &dr))
+        return 1;
+    char *js;
+    if (bp_receipt_to_json(&r, &js)) return 1;
+    put("receipt", "append", "\0", 1, js, strlen(js));
+    bp_free(js);
+    if (bp_denial_receipt_to_json(&dr, &js)) return 1;
+    put("receipt", "denial", "\0", 1, js, strlen(js));
+    bp_free(js);
+    bp_event *ev;
+    if (bp_get(s, &ev, &dr.event.event_id)) return 1;
+    put("receipt", "denial-payload", "\1", 1, ev->payload, ev->payload_len);
+    bp_event_free(ev);
+    bp_verdict_free(v);
+    bp_gate_set_free(gs);
+    bp_signing_key_wipe(&k);
+    if (bp_store_close(s)) return 1;
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: mkseeds OUTDIR\n");
@@ -138,5 +181,6 @@ int main(int argc, char **argv) {
     const uint8_t e3[] = {0xFF, 0, 0, 0, 1, 0, 0, 0};
     put("store_dir", "no-checkpoint", e3, sizeof e3, NULL, 0);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) ? 1 : 0;
+    if (system(cmd)) return 1;
+    return receipt_seeds(dir);
 }

@@ -94,7 +94,7 @@ events() { "$BIN" --dir "$1" query 2>/dev/null | grep -c ''; }
 
 HEX64='[0-9a-f]{64}'
 UUID='[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}'
-RECEIPT="^\{\"event_id\":\"$UUID\",\"global_seq\":[0-9]+,\"clock\":[0-9]+,\"hlc\":[0-9]+,\"event_hash\":\"$HEX64\",\"durable\":(true|false),\"replayed\":(true|false)\}$"
+RECEIPT="^\{\"type\":\"append_receipt\",\"version\":1,\"store_id\":\"[0-9a-f-]{36}\",\"event_id\":\"$UUID\",\"entity\":\"[^\"]+\",\"scope\":\"[^\"]+\",\"kind\":[0-9]+,\"global_seq\":[0-9]+,\"clock\":[0-9]+,\"hlc\":[0-9]+,\"prev_hash\":\"$HEX64\",\"event_hash\":\"$HEX64\",\"durability\":\"(sync|every|none)\",\"replayed\":(true|false),\"signed\":false\}$"
 
 # ------------------------------------------------------------ help, usage
 expect 0 --help
@@ -155,7 +155,7 @@ expect 5 --dir "$SCRATCH/afile" init
 expect 0 --dir "$S" append acct:1 bank 0x1001 '{"amount":100}'
 out_has "$RECEIPT"
 out_has '"clock":1,'
-out_has '"durable":true,"replayed":false'
+out_has '"durability":"sync","replayed":false'
 id1=$(field event_id)
 seq1=$(field global_seq)
 hlc1=$(field hlc)
@@ -186,7 +186,7 @@ expect 3 --dir "$S" append acct:3 bank 0x1002 '{}' --idempotency-key pay-1 # key
 
 # --no-sync: the receipt says it is not durable yet
 expect 0 --dir "$S" append acct:2 bank 0x1002 '{"amount":2}' --no-sync
-out_has '"durable":false'
+out_has '"durability":"none"'
 
 # invalid input: exit 1, nothing written (not even an open event)
 before=$(events "$S")
@@ -493,7 +493,60 @@ out_has 'already open'
 out_lacks 'attempt [12].*written$'
 out_has '^balance +acct:alice +140 '
 expect 0 --dir "$SCRATCH/demo" verify
+expect 0 --dir "$SCRATCH/demo" query --kind 0x0002 # the persisted denials, as JSON
+out_lines 2
+out_has '"payload":\{"v":1,"kind":4099,"digest":"[0-9a-f]{64}","denials":\[\{"gate":"no-overdraft","code":1,"message":"balance [0-9]+ cannot cover 1000000"\}\]\}'
 expect 1 --dir "$SCRATCH/demo" demo extra
+
+# ------------------------------------------------- keygen, signed receipts
+K=$SCRATCH/keys
+mkdir -p "$K"
+expect 0 keygen --out "$K/a"
+out_has "^\\{\"secret_key\":\"[^\"]+/a.key\",\"public_key\":\"[^\"]+/a.pub\",\"key_id\":\"$HEX64\"\\}$"
+[ "$(stat -c %a "$K/a.key")" = 600 ] || fail "secret key mode $(stat -c %a "$K/a.key"), want 600"
+expect 1 keygen --out "$K/a" # never overwrites
+err_has 'already exists'
+expect 0 keygen --out "$K/b"
+expect 1 keygen --out ""
+expect 1 keygen extra
+SS=$SCRATCH/signed
+expect 0 --dir "$SS" append --sign-key "$K/a.key" acct:1 bank 0x1001 '{"amount":5}'
+out_has '"signed":true,"key_id":"[0-9a-f]{64}","signature":"[0-9a-f]{128}"'
+cp "$OUT" "$SCRATCH/r1.json"
+expect 0 verify-receipt "$SCRATCH/r1.json" --pubkey "$K/a.pub"
+out_has '^\{"valid":true,"type":"append_receipt"'
+expect 0 --dir "$SS" verify-receipt "$SCRATCH/r1.json" # the store's registry
+expect_stdin 0 "$SCRATCH/r1.json" verify-receipt - --pubkey "$K/b.pub" --pubkey "$K/a.pub"
+# rotation via the environment: a receipt signed by b verifies in the store next to a's
+BATPAK_SIGNING_KEY="$K/b.key" "$BIN" --dir "$SS" append acct:1 bank 0x1001 2 >"$SCRATCH/r2.json"
+cat "$SCRATCH/r1.json" "$SCRATCH/r2.json" >"$SCRATCH/both.ndjson"
+expect 0 --dir "$SS" verify-receipt "$SCRATCH/both.ndjson"
+out_lines 2
+expect 4 verify-receipt "$SCRATCH/both.ndjson" --pubkey "$K/a.pub" # b is not given
+err_has 'not in the key registry'
+# a tampered field, a tampered signature
+sed 's/"clock":1/"clock":2/' "$SCRATCH/r1.json" >"$SCRATCH/bad.json"
+expect 4 verify-receipt "$SCRATCH/bad.json" --pubkey "$K/a.pub"
+err_has 'does not verify'
+sed 's/"signature":"\(.\)/"signature":"f\1/; s/"signature":"f\(.\)/"signature":"0/' "$SCRATCH/r1.json" >"$SCRATCH/bad.json"
+expect 4 verify-receipt "$SCRATCH/bad.json" --pubkey "$K/a.pub"
+# malformed input, bad keys
+echo '{"type":"append_receipt"' >"$SCRATCH/bad.json"
+expect 1 verify-receipt "$SCRATCH/bad.json" --pubkey "$K/a.pub"
+err_has 'line 1'
+echo '{"type":"append_receipt","version":1}' >"$SCRATCH/bad.json"
+expect 1 verify-receipt "$SCRATCH/bad.json" --pubkey "$K/a.pub"
+err_has "field 'store_id' is missing"
+: >"$SCRATCH/empty.json"
+expect 1 verify-receipt "$SCRATCH/empty.json" --pubkey "$K/a.pub"
+expect 1 verify-receipt "$SCRATCH/r1.json" --pubkey "$K/a.key"
+err_has 'secret key file, not a public'
+expect 1 verify-receipt "$SCRATCH/r1.json" --pubkey "$K/missing.pub"
+expect 1 verify-receipt --pubkey "$K/a.pub"
+chmod 644 "$K/a.key"
+expect 1 --dir "$SS" append --sign-key "$K/a.key" acct:1 bank 0x1001 3
+err_has 'chmod 600'
+expect 0 --dir "$SS" verify
 
 if [ "$failures" -ne 0 ]; then
     echo "cli_test: $failures failure(s)" >&2

@@ -30,8 +30,10 @@ enum cli_exit {
 
 /** What a command runs against. dir is never NULL. */
 typedef struct cli_ctx {
-    const char *dir; /**< store directory: --dir, else $BATPAK_DIR, else ./batpak-data */
-    const char *cmd; /**< command name for error lines; NULL before one is known */
+    const char *dir;      /**< store directory: --dir, else $BATPAK_DIR, else ./batpak-data */
+    const char *cmd;      /**< command name for error lines; NULL before one is known */
+    const char *sign_key; /**< secret key file that signs receipts of writes: append's
+                               --sign-key, else $BATPAK_SIGNING_KEY; NULL: unsigned */
 } cli_ctx;
 
 /* ------------------------------------------------------------ util.c: errors */
@@ -108,7 +110,8 @@ int cli_check_dir(const cli_ctx *c);
 /** Open the existing store at c->dir read-only (no writes, no open event). */
 int cli_open_read(const cli_ctx *c, bp_store **out);
 
-/** Open the store at c->dir for writing, creating it when missing. */
+/** Open the store at c->dir for writing, creating it when missing; it signs receipts
+ * with c->sign_key when set. */
 int cli_open_write(const cli_ctx *c, bp_store **out);
 
 /**
@@ -178,7 +181,7 @@ void cli_json_set_payload(json_t *obj, const uint8_t *p, size_t n);
  */
 json_t *cli_event_json(const bp_event *ev);
 
-/** A receipt: event_id, global_seq, clock, hlc, event_hash, durable, replayed. */
+/** A receipt as bp_receipt_to_json gives it (doc/FORMAT.md "Receipt JSON"). */
 json_t *cli_receipt_json(const bp_receipt *r);
 
 /* ---------------------------------------------------------------- region.c */
@@ -257,5 +260,7 @@ int cmd_verify(cli_ctx *c, int argc, char **argv);
 int cmd_stats(cli_ctx *c, int argc, char **argv);
 int cmd_dump(cli_ctx *c, int argc, char **argv);
 int cmd_demo(cli_ctx *c, int argc, char **argv);
+int cmd_keygen(cli_ctx *c, int argc, char **argv);
+int cmd_verify_receipt(cli_ctx *c, int argc, char **argv);
 
 #endif

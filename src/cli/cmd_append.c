@@ -46,11 +46,9 @@ typedef struct append_args {
 } append_args;
 
 static int parse_append_args(cli_ctx *c, int argc, char **argv, append_args *sa) {
-    static const cli_option opts[] = {{"batch", true},
-                                      {"expect-clock", true},
-                                      {"idempotency-key", true},
-                                      {"no-sync", false},
-                                      {NULL, false}};
+    static const cli_option opts[] = {{"batch", true},           {"expect-clock", true},
+                                      {"idempotency-key", true}, {"no-sync", false},
+                                      {"sign-key", true},        {NULL, false}};
     cli_args a = {c, argc, argv, 0, false};
     cli_arg arg;
     int r;
@@ -64,6 +62,8 @@ static int parse_append_args(cli_ctx *c, int argc, char **argv, append_args *sa)
             sa->idempotency_key = arg.value;
         else if (cli_arg_is(&arg, "no-sync"))
             sa->no_sync = true;
+        else if (cli_arg_is(&arg, "sign-key"))
+            c->sign_key = arg.value;
         else if (sa->n_pos == 4)
             return cli_fail(c, CLI_EUSAGE,
                             "'%s': unexpected argument (JSON payloads with spaces "

@@ -174,51 +174,91 @@ static int step_idempotent(demo *d) {
     return CLI_OK;
 }
 
-/* A gate in the application: refuse a withdrawal the projected balance cannot cover. */
-static bool no_overdraft(demo *d, const char *entity, int64_t amount, int *code) {
+/* A transfer: a withdrawal proposal run through the gate set, committed (when allowed) by
+ * a commit function that appends it together with the matching deposit as one batch. */
+typedef struct transfer {
+    demo *d;
+    const char *to;
+    int64_t amount;
+    int64_t balance; /* the balance the gate saw */
+    msgpack_sbuffer p_in;
+    bp_receipt r[2];
+} transfer;
+
+/* Gate no-overdraft: reads the store (projects the balance) and denies what it cannot cover. */
+static bp_status gate_no_overdraft(void *data, bp_store *s, const bp_proposal *p, bp_denial *deny) {
+    (void)data;
+    (void)s;
+    transfer *t = p->context;
     balance b;
-    *code = project_balance(d, entity, &b);
-    if (*code != CLI_OK) return false;
-    if (b.total >= amount) return true;
-    printf(
-        "gate      no-overdraft denies withdrawing %lld from %s (balance %lld); nothing written\n",
-        (long long)amount, entity, (long long)b.total);
-    return false;
+    if (project_balance(t->d, p->entity, &b) != CLI_OK) return BP_EIO; /* already reported */
+    t->balance = b.total;
+    if (b.total >= t->amount) return BP_OK;
+    return bp_deny(deny, 1, "balance %lld cannot cover %lld", (long long)b.total,
+                   (long long)t->amount);
 }
 
-/* A transfer is two events on two entities: one atomic batch, both CAS-checked. */
-static int step_transfer(demo *d, const char *from, const char *to, int64_t amount) {
-    int code;
-    if (!no_overdraft(d, from, amount, &code)) return code;
-    uint64_t head_from, head_to;
-    bp_status rc = bp_entity_head(d->s, from, &head_from, NULL);
-    if (!rc) rc = bp_entity_head(d->s, to, &head_to, NULL);
-    if (rc) return demo_fail(d, rc);
-    char key_out[64], key_in[64];
-    snprintf(key_out, sizeof key_out, "demo:run-%llu:transfer-out", (unsigned long long)d->run);
-    snprintf(key_in, sizeof key_in, "demo:run-%llu:transfer-in", (unsigned long long)d->run);
-    msgpack_sbuffer p_out, p_in;
-    demo_payload(json_pack("{s:I,s:s}", "amount", (json_int_t)amount, "to", to), &p_out);
-    demo_payload(json_pack("{s:I,s:s}", "amount", (json_int_t)amount, "from", from), &p_in);
-    bp_append_options o_out = BP_APPEND_OPTIONS_INIT, o_in = BP_APPEND_OPTIONS_INIT;
-    o_out.has_expected_clock = o_in.has_expected_clock = true;
-    o_out.expected_clock = head_from;
-    o_in.expected_clock = head_to;
-    o_out.idempotency_key = key_out;
+/* Commit function: the approved withdrawal (with the CAS expectation the verdict carries) and
+ * the deposit, CAS-checked too, as one atomic batch. */
+static bp_status commit_transfer(void *ctx, bp_store *s, const bp_proposal *p,
+                                 const bp_append_options *opts, bp_receipt *receipt) {
+    transfer *t = ctx;
+    bp_append_options o_in = BP_APPEND_OPTIONS_INIT;
+    char key_in[64];
+    snprintf(key_in, sizeof key_in, "demo:run-%llu:transfer-in", (unsigned long long)t->d->run);
     o_in.idempotency_key = key_in;
-    bp_batch_item items[2] = {{from, SCOPE, KIND_WITHDRAWN, p_out.data, p_out.size, &o_out},
-                              {to, SCOPE, KIND_DEPOSITED, p_in.data, p_in.size, &o_in}};
-    bp_receipt r[2];
-    rc = bp_append_batch(d->s, r, items, 2);
+    o_in.has_expected_clock = true;
+    bp_status rc = bp_entity_head(s, t->to, &o_in.expected_clock, NULL);
+    if (rc) return rc;
+    bp_batch_item items[2] = {{p->entity, p->scope, p->kind, p->payload, p->len, opts},
+                              {t->to, SCOPE, KIND_DEPOSITED, t->p_in.data, t->p_in.size, &o_in}};
+    rc = bp_append_batch(s, t->r, items, 2);
+    if (!rc && receipt) *receipt = t->r[0];
+    return rc;
+}
+
+static int step_transfer(demo *d, const bp_gate_set *gates, const char *from, const char *to,
+                         int64_t amount) {
+    char key_out[64];
+    snprintf(key_out, sizeof key_out, "demo:run-%llu:transfer-out", (unsigned long long)d->run);
+    transfer t;
+    memset(&t, 0, sizeof t);
+    t.d = d;
+    t.to = to;
+    t.amount = amount;
+    msgpack_sbuffer p_out;
+    demo_payload(json_pack("{s:I,s:s}", "amount", (json_int_t)amount, "to", to), &p_out);
+    demo_payload(json_pack("{s:I,s:s}", "amount", (json_int_t)amount, "from", from), &t.p_in);
+    bp_append_options o_out = BP_APPEND_OPTIONS_INIT;
+    o_out.idempotency_key = key_out;
+    bp_proposal p = {from, SCOPE, KIND_WITHDRAWN, p_out.data, p_out.size, &o_out, &t};
+    bp_verdict *v = NULL;
+    int code = CLI_OK;
+    bp_status rc = bp_evaluate(d->s, gates, &p, BP_EVAL_FAIL_FAST, &v);
+    if (rc == BP_EDENIED) {
+        bp_denial_receipt dr;
+        const bp_denial *dn;
+        bp_verdict_denials(v, &dn);
+        rc = bp_append_denial(d->s, v, &p, &dr);
+        if (!rc)
+            printf("gate      %s denies withdrawing %lld from %s (%s); nothing transferred, the "
+                   "denial is recorded in %s's chain at clock %llu%s\n",
+                   dn[0].gate, (long long)amount, from, dn[0].message, from,
+                   (unsigned long long)dr.event.clock, dr.is_signed ? " (signed receipt)" : "");
+    } else if (rc == BP_OK) {
+        rc = bp_commit(d->s, v, &p, commit_transfer, &t, NULL);
+        if (!rc)
+            printf("transfer  %lld %s -> %s passed the gates and committed as one atomic batch: "
+                   "global_seq %llu (%s clock %llu) and %llu (%s clock %llu)\n",
+                   (long long)amount, from, to, (unsigned long long)t.r[0].global_seq, from,
+                   (unsigned long long)t.r[0].clock, (unsigned long long)t.r[1].global_seq, to,
+                   (unsigned long long)t.r[1].clock);
+    }
+    if (rc) code = demo_fail(d, rc);
+    bp_verdict_free(v);
     msgpack_sbuffer_destroy(&p_out);
-    msgpack_sbuffer_destroy(&p_in);
-    if (rc) return demo_fail(d, rc);
-    printf("transfer  %lld %s -> %s as one atomic batch: global_seq %llu (%s clock %llu) and %llu "
-           "(%s clock %llu)\n",
-           (long long)amount, from, to, (unsigned long long)r[0].global_seq, from,
-           (unsigned long long)r[0].clock, (unsigned long long)r[1].global_seq, to,
-           (unsigned long long)r[1].clock);
-    return CLI_OK;
+    msgpack_sbuffer_destroy(&t.p_in);
+    return code;
 }
 
 static int step_projection(demo *d) {
@@ -286,13 +326,17 @@ int cmd_demo(cli_ctx *c, int argc, char **argv) {
     int code = cli_no_arguments(c, argc, argv);
     if (code != CLI_OK) return code;
     demo d = {c, NULL, 0, 0};
+    bp_gate_set *gates;
+    if (bp_gate_set_new(&gates) || bp_gate_set_add(gates, "no-overdraft", gate_no_overdraft, NULL))
+        cli_oom();
     printf("batpak demo: two bank accounts in an embedded store\n");
     if ((code = step_open(&d)) == CLI_OK && (code = step_open_accounts(&d)) == CLI_OK &&
         (code = step_cas(&d)) == CLI_OK && (code = step_idempotent(&d)) == CLI_OK &&
-        (code = step_transfer(&d, ALICE, BOB, 30)) == CLI_OK &&
-        (code = step_transfer(&d, BOB, ALICE, 1000000)) == CLI_OK &&
+        (code = step_transfer(&d, gates, ALICE, BOB, 30)) == CLI_OK &&
+        (code = step_transfer(&d, gates, BOB, ALICE, 1000000)) == CLI_OK &&
         (code = step_projection(&d)) == CLI_OK && (code = step_cursor(&d)) == CLI_OK)
         code = step_verify(&d);
+    bp_gate_set_free(gates);
     if (!d.s) return code;
     code = cli_close(c, d.s, code);
     if (code == CLI_OK)

@@ -330,14 +330,10 @@ json_t *cli_event_json(const bp_event *ev) {
 }
 
 json_t *cli_receipt_json(const bp_receipt *r) {
-    json_t *o = json_object();
+    char *text;
+    if (bp_receipt_to_json(r, &text)) cli_oom(); /* an append's receipt always encodes */
+    json_t *o = json_loads(text, 0, NULL);
+    bp_free(text);
     if (!o) cli_oom();
-    cli_json_set(o, "event_id", cli_json_id(&r->event_id));
-    cli_json_set(o, "global_seq", cli_json_u64(r->global_seq));
-    cli_json_set(o, "clock", cli_json_u64(r->clock));
-    cli_json_set(o, "hlc", cli_json_u64(r->hlc));
-    cli_json_set(o, "event_hash", cli_json_hash(&r->event_hash));
-    cli_json_set(o, "durable", json_boolean(r->durability == BP_DUR_SYNC));
-    cli_json_set(o, "replayed", json_boolean(r->replayed));
     return o;
 }

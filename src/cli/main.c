@@ -22,9 +22,9 @@ static const cli_command COMMANDS[] = {
      "append ENTITY SCOPE KIND [JSON] [--expect-clock N] [--idempotency-key K] [--no-sync]\n"
      "append --batch FILE|-\n"
      "    Append one event; the payload is JSON from the argument or, when absent, from\n"
-     "    stdin, stored as MessagePack. KIND is 0x1001 or 4097. Prints the receipt\n"
-     "    "
-     "{\"event_id\",\"global_seq\",\"clock\",\"hlc\",\"event_hash\",\"durable\",\"replayed\"}.\n"
+     "    stdin, stored as MessagePack. KIND is 0x1001 or 4097. Prints the receipt as\n"
+     "    JSON (doc/FORMAT.md \"Receipt JSON\"). --sign-key FILE (or $BATPAK_SIGNING_KEY)\n"
+     "    signs it with that secret key (see keygen, verify-receipt).\n"
      "    --batch: NDJSON lines {\"entity\",\"scope\",\"kind\",\"payload\"} with optional\n"
      "    \"expect_clock\" and \"idempotency_key\", appended as one atomic batch; prints one\n"
      "    receipt per line. A bad line writes nothing.\n"},
@@ -54,6 +54,17 @@ static const cli_command COMMANDS[] = {
      "dump [--payloads]\n"
      "    Frame-by-frame NDJSON dump of STORE, index.ckpt and every segment, read from\n"
      "    the files as doc/FORMAT.md describes (works on a damaged store; takes no lock).\n"},
+    {"keygen", cmd_keygen,
+     "keygen [--out PREFIX]\n"
+     "    Make an Ed25519 key pair for signed receipts: PREFIX.key (secret, mode 0600)\n"
+     "    and PREFIX.pub (default PREFIX: ./batpak-signing). Never overwrites a file.\n"
+     "    Prints {\"secret_key\",\"public_key\",\"key_id\"}.\n"},
+    {"verify-receipt", cmd_verify_receipt,
+     "verify-receipt FILE|- [--pubkey KEYFILE]...\n"
+     "    Check signed receipts (one JSON object per line, as append prints them)\n"
+     "    against the given public keys, offline; without --pubkey, against the key\n"
+     "    registry of the store in DIR. Prints one result per receipt; exit 0 when all\n"
+     "    verify, 4 when one does not, 1 when the input is malformed.\n"},
     {"demo", cmd_demo,
      "demo\n"
      "    Run a small bank example on DIR: appends with CAS, an idempotent retry, an\n"
@@ -163,7 +174,8 @@ static int parse_global(cli_ctx *ctx, int argc, char **argv, int *i) {
 
 int main(int argc, char **argv) {
     const char *env = getenv("BATPAK_DIR");
-    cli_ctx ctx = {env && *env ? env : DEFAULT_DIR, NULL};
+    const char *key = getenv("BATPAK_SIGNING_KEY");
+    cli_ctx ctx = {env && *env ? env : DEFAULT_DIR, NULL, key && *key ? key : NULL};
     int i = 1;
     int code = parse_global(&ctx, argc, argv, &i);
     if (code >= 0) return code;

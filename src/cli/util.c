@@ -18,6 +18,7 @@ int cli_exit_code(bp_status rc) {
         return CLI_OK;
     case BP_EINVAL:
     case BP_ETOOBIG:
+    case BP_EEXIST:
         return CLI_EUSAGE;
     case BP_ENOTFOUND:
         return CLI_ENOTFOUND;
@@ -26,6 +27,7 @@ int cli_exit_code(bp_status rc) {
         return CLI_EDENIED;
     case BP_ECORRUPT:
     case BP_EVERSION:
+    case BP_ESIGNATURE:
         return CLI_ECORRUPT;
     default:
         return CLI_EIO;
@@ -206,7 +208,14 @@ int cli_open_read(const cli_ctx *c, bp_store **out) {
 int cli_open_write(const cli_ctx *c, bp_store **out) {
     if (cli_check_dir(c)) return CLI_EUSAGE;
     bp_open_options o = BP_OPEN_OPTIONS_INIT;
-    bp_status rc = bp_store_open(out, c->dir, &o);
+    bp_signing_key key;
+    bp_status rc = BP_OK;
+    if (c->sign_key) {
+        if ((rc = bp_signing_key_load(&key, c->sign_key))) return cli_fail_status(c, rc);
+        o.signing_key = &key;
+    }
+    rc = bp_store_open(out, c->dir, &o);
+    if (c->sign_key) bp_signing_key_wipe(&key);
     return rc ? cli_fail_status(c, rc) : CLI_OK;
 }
 

@@ -1,7 +1,8 @@
 /*
  * denial.c — the payload of a SYSTEM_DENIAL event (doc/FORMAT.md "Denial payload"):
- * a MessagePack map {"v": 1, "kind": u16, "digest": bin 32, "denials": [{"gate": str,
- * "code": int32, "message": str}, ...]}, keys in that order.
+ * a MessagePack map {"v": 1, "kind": u16, "digest": str (64 lower-case hex digits),
+ * "denials": [{"gate": str, "code": int32, "message": str}, ...]}, keys in that order.
+ * Every value has a JSON form, so tools show the payload as JSON.
  */
 #include "format/format.h"
 
@@ -24,7 +25,9 @@ int bp_denial_payload_encode(bp_buf *b, uint16_t kind, const bp_hash *digest,
     pack_key(&p, "kind");
     msgpack_pack_uint16(&p, kind);
     pack_key(&p, "digest");
-    msgpack_pack_bin_with_body(&p, digest->b, 32);
+    char hex[65];
+    bp_hash_format(digest, hex);
+    msgpack_pack_str_with_body(&p, hex, 64);
     pack_key(&p, "denials");
     msgpack_pack_array(&p, (uint32_t)n);
     for (size_t i = 0; i < n; i++) {
@@ -41,92 +44,175 @@ int bp_denial_payload_encode(bp_buf *b, uint16_t kind, const bp_hash *digest,
     return rc ? -1 : 0;
 }
 
-static bool key_is(const msgpack_object *k, const char *name) {
-    return k->type == MSGPACK_OBJECT_STR && k->via.str.size == strlen(name) &&
-           memcmp(k->via.str.ptr, name, k->via.str.size) == 0;
-}
+/* A bounds-checked reader for exactly the MessagePack this payload uses. It allocates
+ * nothing, so a hostile length or count cannot make it allocate. */
+typedef struct rd {
+    const uint8_t *p, *end;
+} rd;
 
-/* Copy a str object into out (cap bytes incl. NUL); false when not a str, too long, or
- * holding a NUL. */
-static bool get_str(const msgpack_object *o, char *out, size_t cap, size_t min) {
-    if (o->type != MSGPACK_OBJECT_STR || o->via.str.size >= cap || o->via.str.size < min ||
-        memchr(o->via.str.ptr, 0, o->via.str.size))
-        return false;
-    memcpy(out, o->via.str.ptr, o->via.str.size);
-    out[o->via.str.size] = '\0';
+static bool take(rd *r, size_t n, const uint8_t **out) {
+    if ((size_t)(r->end - r->p) < n) return false;
+    *out = r->p;
+    r->p += n;
     return true;
 }
 
-static bp_status decode_denial(const msgpack_object *o, bp_denial *d, uint32_t i) {
-    if (o->type != MSGPACK_OBJECT_MAP || o->via.map.size != 3)
+static bool be(rd *r, size_t n, uint64_t *v) {
+    const uint8_t *b;
+    if (!take(r, n, &b)) return false;
+    *v = 0;
+    for (size_t i = 0; i < n; i++)
+        *v = *v << 8 | b[i];
+    return true;
+}
+
+/* A str of any width: *s and *len point into the buffer. */
+static bool rd_str(rd *r, const char **s, size_t *len) {
+    const uint8_t *t;
+    uint64_t n;
+    if (!take(r, 1, &t)) return false;
+    if ((*t & 0xE0) == 0xA0)
+        n = *t & 0x1F;
+    else if (*t == 0xD9 || *t == 0xDA || *t == 0xDB) {
+        if (!be(r, (size_t)1 << (*t - 0xD9), &n)) return false;
+    } else
+        return false;
+    const uint8_t *b;
+    if (n > (uint64_t)(r->end - r->p) || !take(r, (size_t)n, &b)) return false;
+    *s = (const char *)b;
+    *len = (size_t)n;
+    return true;
+}
+
+/* Any integer in [min, max]. */
+static bool rd_int(rd *r, int64_t min, int64_t max, int64_t *v) {
+    const uint8_t *t;
+    uint64_t u;
+    if (!take(r, 1, &t)) return false;
+    if (*t <= 0x7F)
+        *v = *t;
+    else if (*t >= 0xE0)
+        *v = (int8_t)*t;
+    else if (*t >= 0xCC && *t <= 0xCF) { /* uint 8..64 */
+        if (!be(r, (size_t)1 << (*t - 0xCC), &u) || u > INT64_MAX) return false;
+        *v = (int64_t)u;
+    } else if (*t >= 0xD0 && *t <= 0xD3) { /* int 8..64 */
+        size_t n = (size_t)1 << (*t - 0xD0);
+        if (!be(r, n, &u)) return false;
+        if (n < 8 && (u >> (8 * n - 1))) u |= ~(uint64_t)0 << (8 * n); /* sign-extend */
+        *v = (int64_t)u;
+    } else
+        return false;
+    return *v >= min && *v <= max;
+}
+
+/* A map or array header of a count in [0, max]. */
+static bool rd_count(rd *r, bool map, uint32_t max, uint32_t *n) {
+    const uint8_t *t;
+    uint64_t c;
+    if (!take(r, 1, &t)) return false;
+    uint8_t fix = map ? 0x80 : 0x90, w16 = map ? 0xDE : 0xDC;
+    if ((*t & 0xF0) == fix)
+        c = *t & 0x0F;
+    else if (*t == w16 || *t == w16 + 1) {
+        if (!be(r, *t == w16 ? 2 : 4, &c)) return false;
+    } else
+        return false;
+    if (c > max) return false;
+    *n = (uint32_t)c;
+    return true;
+}
+
+static bool key_is(const char *k, size_t kl, const char *name) {
+    return kl == strlen(name) && memcmp(k, name, kl) == 0;
+}
+
+/* Copy a str into out (cap bytes incl. NUL); false when too long, too short or holding NUL. */
+static bool rd_text(rd *r, char *out, size_t cap, size_t min) {
+    const char *s;
+    size_t n;
+    if (!rd_str(r, &s, &n) || n >= cap || n < min || memchr(s, 0, n)) return false;
+    memcpy(out, s, n);
+    out[n] = '\0';
+    return true;
+}
+
+static bp_status decode_denial(rd *r, bp_denial *d, uint32_t i) {
+    uint32_t n;
+    if (!rd_count(r, true, 3, &n) || n != 3)
         return bp_err(BP_EINVAL, "denial payload: denial %u is not a map of gate, code, message",
                       i);
     memset(d, 0, sizeof *d);
     unsigned seen = 0;
     for (uint32_t k = 0; k < 3; k++) {
-        const msgpack_object *key = &o->via.map.ptr[k].key, *v = &o->via.map.ptr[k].val;
-        if (key_is(key, "gate") && get_str(v, d->gate, sizeof d->gate, 1))
+        const char *key;
+        size_t kl;
+        int64_t code;
+        bool ok = rd_str(r, &key, &kl);
+        if (ok && key_is(key, kl, "gate") && !(seen & 1)) {
+            ok = rd_text(r, d->gate, sizeof d->gate, 1);
             seen |= 1;
-        else if (key_is(key, "code") &&
-                 ((v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 <= INT32_MAX) ||
-                  (v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER && v->via.i64 >= INT32_MIN))) {
-            d->code = (int32_t)v->via.i64;
+        } else if (ok && key_is(key, kl, "code") && !(seen & 2)) {
+            ok = rd_int(r, INT32_MIN, INT32_MAX, &code);
+            d->code = (int32_t)code;
             seen |= 2;
-        } else if (key_is(key, "message") && get_str(v, d->message, sizeof d->message, 0))
+        } else if (ok && key_is(key, kl, "message") && !(seen & 4)) {
+            ok = rd_text(r, d->message, sizeof d->message, 0);
             seen |= 4;
-        else
-            return bp_err(BP_EINVAL, "denial payload: denial %u has a bad or unknown field %u", i,
-                          k);
+        } else
+            ok = false;
+        if (!ok)
+            return bp_err(BP_EINVAL,
+                          "denial payload: denial %u: field %u is unknown, repeated "
+                          "or of the wrong type",
+                          i, k);
     }
-    if (seen != 7) return bp_err(BP_EINVAL, "denial payload: denial %u lacks a field", i);
     return BP_OK;
 }
 
 bp_status bp_denial_record_decode(bp_denial_record *out, const void *payload, size_t len) {
     if (!out || (!payload && len)) return bp_err(BP_EINVAL, "denial payload: NULL argument");
     memset(out, 0, sizeof *out);
-    msgpack_zone zone;
-    msgpack_zone_init(&zone, 1024);
-    msgpack_object root;
-    size_t off = 0;
+    rd r = {payload, (const uint8_t *)payload + len};
+    uint32_t n;
     bp_status rc = BP_OK;
-    if (msgpack_unpack((const char *)payload, len, &off, &zone, &root) != MSGPACK_UNPACK_SUCCESS ||
-        off != len) {
-        rc = bp_err(BP_EINVAL, "denial payload: not exactly one MessagePack value");
-        goto out;
-    }
-    if (root.type != MSGPACK_OBJECT_MAP || root.via.map.size != 4) {
-        rc = bp_err(BP_EINVAL, "denial payload: not a map of v, kind, digest, denials");
-        goto out;
-    }
+    if (!rd_count(&r, true, 4, &n) || n != 4)
+        return bp_err(BP_EINVAL, "denial payload: not a map of v, kind, digest, denials");
     unsigned seen = 0;
     for (uint32_t k = 0; k < 4 && !rc; k++) {
-        const msgpack_object *key = &root.via.map.ptr[k].key, *v = &root.via.map.ptr[k].val;
-        if (key_is(key, "v")) {
-            if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 != 1)
-                rc = bp_err(BP_EINVAL, "denial payload: unknown version (this build reads 1)");
+        const char *key, *s;
+        size_t kl, sl;
+        int64_t v;
+        bool ok = rd_str(&r, &key, &kl);
+        if (ok && key_is(key, kl, "v") && !(seen & 1)) {
+            ok = rd_int(&r, 0, INT64_MAX, &v);
+            if (ok && v != 1)
+                rc = bp_err(BP_EINVAL,
+                            "denial payload: version %lld is unknown (this build "
+                            "reads 1)",
+                            (long long)v);
             seen |= 1;
-        } else if (key_is(key, "kind") && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
-                   v->via.u64 <= 0xFFFF) {
-            out->denied_kind = (uint16_t)v->via.u64;
+        } else if (ok && key_is(key, kl, "kind") && !(seen & 2)) {
+            ok = rd_int(&r, 0, 0xFFFF, &v);
+            out->denied_kind = (uint16_t)v;
             seen |= 2;
-        } else if (key_is(key, "digest") && v->type == MSGPACK_OBJECT_BIN &&
-                   v->via.bin.size == 32) {
-            memcpy(out->proposal_digest.b, v->via.bin.ptr, 32);
+        } else if (ok && key_is(key, kl, "digest") && !(seen & 4)) {
+            ok = rd_str(&r, &s, &sl) && bp_hex_decode(s, sl, out->proposal_digest.b, 32);
             seen |= 4;
-        } else if (key_is(key, "denials") && v->type == MSGPACK_OBJECT_ARRAY &&
-                   v->via.array.size >= 1 && v->via.array.size <= BP_DENIALS_MAX) {
-            out->n_denials = v->via.array.size;
-            for (uint32_t i = 0; i < out->n_denials && !rc; i++)
-                rc = decode_denial(&v->via.array.ptr[i], &out->denials[i], i);
+        } else if (ok && key_is(key, kl, "denials") && !(seen & 8)) {
+            ok = rd_count(&r, false, BP_DENIALS_MAX, &out->n_denials) && out->n_denials >= 1;
+            for (uint32_t i = 0; ok && i < out->n_denials && !rc; i++)
+                rc = decode_denial(&r, &out->denials[i], i);
             seen |= 8;
-        } else {
-            rc = bp_err(BP_EINVAL, "denial payload: field %u is unknown or has the wrong type", k);
-        }
+        } else
+            ok = false;
+        if (!ok && !rc)
+            rc = bp_err(BP_EINVAL,
+                        "denial payload: field %u is unknown, repeated or of the "
+                        "wrong type",
+                        k);
     }
-    if (!rc && seen != 15) rc = bp_err(BP_EINVAL, "denial payload: a field is missing");
-out:
-    msgpack_zone_destroy(&zone);
+    if (!rc && r.p != r.end) rc = bp_err(BP_EINVAL, "denial payload: trailing bytes");
     if (rc) memset(out, 0, sizeof *out);
     return rc;
 }
