@@ -1,6 +1,7 @@
 /* Gates, gate sets, evaluate -> commit, persisted denials, signed receipts,
  * key files, key registries and receipt JSON (batpak/guard.h, batpak/sign.h). */
 #include "t.h"
+#include "format/format.h"
 #include "guard/guard_impl.h"
 
 #include <pthread.h>
@@ -835,6 +836,11 @@ static void test_json_errors(void) {
 #define VEC_DENIAL_SIG                                                                             \
     "8a9262520dcd7a21848e3593213f18749ab556cb34ae4838d781fee437169003"                             \
     "504085f232c7cf2e50d346bf7d7695ff8f1715108a0297a5eab0a124dad6a507"
+#define VEC_DENIAL_PAYLOAD                                                                         \
+    "84a17601a46b696e64cd1002a6646967657374d94066633634306332333230643464326161343334"             \
+    "62363635373638383465666536656636346533653263656466313533663832343366376163366430"             \
+    "3161306661a764656e69616c739183a467617465ac6e6f2d6f7665726472616674a4636f6465fea7"             \
+    "6d657373616765af62616c616e6365203130203c203530"
 #define VEC_PROPOSAL "fc640c2320d4d2aa434b66576884efe6ef64e3e2cedf153f8243f7ac6d01a0fa"
 
 static int vec_bad;
@@ -931,6 +937,14 @@ static void test_vectors(void) {
     bp_hash pd;
     CHECK_OK(bp_proposal_digest(&p, &pd));
     check_vector("proposal digest", pd.b, 32, "", VEC_PROPOSAL);
+    /* the SYSTEM_DENIAL payload of one denial */
+    bp_buf b = {0};
+    CHECK_EQ(bp_denial_payload_encode(&b, 0x1002, &pd, &d.denial, 1), 0);
+    check_vector("denial payload", b.data, b.len, "", VEC_DENIAL_PAYLOAD);
+    bp_denial_record rec;
+    CHECK_OK(bp_denial_record_decode(&rec, b.data, b.len));
+    CHECK(rec.n_denials == 1 && rec.denials[0].code == -2 && rec.denied_kind == 0x1002);
+    bp_buf_free(&b);
     sodium_memzero(&sg, sizeof sg);
     bp_keyring_free(kr);
     bp_signing_key_wipe(&k);
