@@ -899,6 +899,26 @@ static void test_vectors(void) {
                  "\x18"
                  "batpak/append-receipt/v1",
                  25) == 0);
+    /* the same bytes built from doc/FORMAT.md's table, not from the code */
+    uint8_t doc[194], *q = doc;
+    *q++ = 24;
+    memcpy(q, "batpak/append-receipt/v1", 24), q += 24;
+    for (int i = 0; i < 16; i++)
+        *q++ = (uint8_t)(0xA0 + i);
+    for (int i = 0; i < 16; i++)
+        *q++ = (uint8_t)i;
+    memcpy(q, "\0\6acct:1\0\4bank\x10\x01", 16), q += 16;
+    memcpy(q, "\0\0\0\0\0\0\0\7\0\0\0\0\0\0\0\3", 16), q += 16;
+    uint64_t hv = r.hlc;
+    for (int i = 7; i >= 0; i--)
+        q[i] = (uint8_t)hv, hv >>= 8;
+    q += 8;
+    memset(q, 0x11, 32), q += 32;
+    memset(q, 0x22, 32), q += 32;
+    *q++ = 1;
+    memcpy(q, kid, 32), q += 32;
+    CHECK_EQ(q - doc, (long)sizeof doc);
+    CHECK(len == sizeof doc && memcmp(buf, doc, sizeof doc) == 0);
     CHECK_EQ(bp_receipt_signing_bytes(&r, buf, 10, &len), BP_EINVAL);
     bp_signer sg;
     memcpy(sg.pk, k.public_key, 32);
