@@ -773,6 +773,25 @@ static void test_key_files(void) {
     t_rmdir(dir);
 }
 
+/* a program built against version 1 of bp_open_options (no signing_key) still opens */
+static void test_open_options_v1(void) {
+    const char *dir = t_dir("guard-v1");
+    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    bp_signing_key k;
+    CHECK_OK(bp_keygen(&k));
+    o.version = 1;
+    o.signing_key = &k; /* past the end of a version-1 struct: must be ignored */
+    bp_store *s;
+    CHECK_OK(bp_store_open(&s, dir, &o));
+    bp_receipt r;
+    CHECK_OK(bp_append(s, &r, "e", "s", BP_KIND(1, 1), "x", 1));
+    CHECK(!r.is_signed);
+    CHECK_OK(bp_store_close(s));
+    o.version = 3;
+    CHECK_EQ(bp_store_open(&s, dir, &o), BP_EINVAL);
+    t_rmdir(dir);
+}
+
 static void test_json_errors(void) {
     bp_receipt_doc *d = (bp_receipt_doc *)1;
     CHECK_EQ(bp_receipt_from_json(&d, "{", 1), BP_EINVAL);
@@ -987,6 +1006,7 @@ int main(void) {
     RUN(test_signed_receipts);
     RUN(test_rotation);
     RUN(test_key_files);
+    RUN(test_open_options_v1);
     RUN(test_json_errors);
     RUN(test_vectors);
     CHECK_VECTORS_DONE();
