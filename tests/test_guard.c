@@ -411,6 +411,12 @@ static void test_append_denial(void) {
     CHECK(strcmp(rec.denials[1].gate, "hours") == 0 && rec.denials[1].code == 77);
     /* malformed payloads are clear errors */
     CHECK_EQ(bp_denial_record_decode(&rec, ev->payload, ev->payload_len - 1), BP_EINVAL);
+    uint8_t longer[1024];
+    CHECK(ev->payload_len < sizeof longer);
+    memcpy(longer, ev->payload, ev->payload_len);
+    longer[ev->payload_len] = 0xc0; /* a trailing nil */
+    CHECK_EQ(bp_denial_record_decode(&rec, longer, ev->payload_len + 1), BP_EINVAL);
+    CHECK(strstr(bp_last_error(), "trailing") != NULL);
     CHECK_EQ(bp_denial_record_decode(&rec, "\x81\xa1v\x02", 4), BP_EINVAL);
     CHECK_EQ(bp_denial_record_decode(&rec, "\xc0", 1), BP_EINVAL);
     bp_event_free(ev);
@@ -729,6 +735,8 @@ static void test_key_files(void) {
     chmod(sk, 0644);
     CHECK_EQ(bp_signing_key_load(&l, sk), BP_EINVAL);
     CHECK(strstr(bp_last_error(), "chmod 600") != NULL);
+    chmod(sk, 0604); /* others only */
+    CHECK_EQ(bp_signing_key_load(&l, sk), BP_EINVAL);
     chmod(sk, 0600);
     /* malformed */
     write_file(other, "batpak-ed25519-public-key-v1\nzz\n", 0644);
