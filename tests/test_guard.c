@@ -994,6 +994,17 @@ static void test_vectors(void) {
     CHECK_OK(bp_denial_record_decode(&rec, b.data, b.len));
     CHECK(rec.n_denials == 1 && rec.denials[0].code == -2 && rec.denied_kind == 0x1002);
     bp_buf_free(&b);
+    /* codes of every integer width, negative ones sign-extended */
+    const int32_t codes[] = {-1, -33, -200, -70000, INT32_MIN, 127, 300, 70000, INT32_MAX};
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        bp_denial dn = d.denial;
+        dn.code = codes[i];
+        bp_buf cb = {0};
+        CHECK_EQ(bp_denial_payload_encode(&cb, 0x1002, &pd, &dn, 1), 0);
+        CHECK_OK(bp_denial_record_decode(&rec, cb.data, cb.len));
+        CHECK_EQ(rec.denials[0].code, codes[i]);
+        bp_buf_free(&cb);
+    }
     sodium_memzero(&sg, sizeof sg);
     bp_keyring_free(kr);
     bp_signing_key_wipe(&k);

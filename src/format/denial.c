@@ -5,6 +5,7 @@
  * Every value has a JSON form, so tools show the payload as JSON.
  */
 #include "format/format.h"
+#include "format/mp.h"
 
 #include <msgpack.h>
 #include <stdlib.h>
@@ -44,82 +45,14 @@ int bp_denial_payload_encode(bp_buf *b, uint16_t kind, const bp_hash *digest,
     return rc ? -1 : 0;
 }
 
-/* A bounds-checked reader for exactly the MessagePack this payload uses. It allocates
- * nothing, so a hostile length or count cannot make it allocate. */
-typedef struct rd {
-    const uint8_t *p, *end;
-} rd;
+/* Decoding uses the format layer's reader (mp.h): it allocates nothing, so a hostile
+ * length or count cannot make it allocate. */
 
-static bool take(rd *r, size_t n, const uint8_t **out) {
-    if ((size_t)(r->end - r->p) < n) return false;
-    *out = r->p;
-    r->p += n;
-    return true;
-}
-
-static bool be(rd *r, size_t n, uint64_t *v) {
-    const uint8_t *b;
-    if (!take(r, n, &b)) return false;
-    *v = 0;
-    for (size_t i = 0; i < n; i++)
-        *v = *v << 8 | b[i];
-    return true;
-}
-
-/* A str of any width: *s and *len point into the buffer. */
-static bool rd_str(rd *r, const char **s, size_t *len) {
-    const uint8_t *t;
-    uint64_t n;
-    if (!take(r, 1, &t)) return false;
-    if ((*t & 0xE0) == 0xA0)
-        n = *t & 0x1F;
-    else if (*t == 0xD9 || *t == 0xDA || *t == 0xDB) {
-        if (!be(r, (size_t)1 << (*t - 0xD9), &n)) return false;
-    } else
-        return false;
-    const uint8_t *b;
-    if (n > (uint64_t)(r->end - r->p) || !take(r, (size_t)n, &b)) return false;
-    *s = (const char *)b;
-    *len = (size_t)n;
-    return true;
-}
-
-/* Any integer in [min, max]. */
-static bool rd_int(rd *r, int64_t min, int64_t max, int64_t *v) {
-    const uint8_t *t;
-    uint64_t u;
-    if (!take(r, 1, &t)) return false;
-    if (*t <= 0x7F)
-        *v = *t;
-    else if (*t >= 0xE0)
-        *v = (int8_t)*t;
-    else if (*t >= 0xCC && *t <= 0xCF) { /* uint 8..64 */
-        if (!be(r, (size_t)1 << (*t - 0xCC), &u) || u > INT64_MAX) return false;
-        *v = (int64_t)u;
-    } else if (*t >= 0xD0 && *t <= 0xD3) { /* int 8..64 */
-        size_t n = (size_t)1 << (*t - 0xD0);
-        if (!be(r, n, &u)) return false;
-        if (n < 8 && (u >> (8 * n - 1))) u |= ~(uint64_t)0 << (8 * n); /* sign-extend */
-        *v = (int64_t)u;
-    } else
-        return false;
-    return *v >= min && *v <= max;
-}
-
-/* A map or array header of a count in [0, max]. */
-static bool rd_count(rd *r, bool map, uint32_t max, uint32_t *n) {
-    const uint8_t *t;
-    uint64_t c;
-    if (!take(r, 1, &t)) return false;
-    uint8_t fix = map ? 0x80 : 0x90, w16 = map ? 0xDE : 0xDC;
-    if ((*t & 0xF0) == fix)
-        c = *t & 0x0F;
-    else if (*t == w16 || *t == w16 + 1) {
-        if (!be(r, *t == w16 ? 2 : 4, &c)) return false;
-    } else
-        return false;
-    if (c > max) return false;
-    *n = (uint32_t)c;
+/* A str of at most 255 bytes (a key, the digest); *k and *kl point into the buffer. */
+static bool rd_str(bp_mp_rd *r, const char **k, size_t *kl) {
+    const uint8_t *d;
+    if (!bp_mp_raw(r, true, 0, 255, &d, kl)) return false;
+    *k = (const char *)d;
     return true;
 }
 
@@ -127,19 +60,19 @@ static bool key_is(const char *k, size_t kl, const char *name) {
     return kl == strlen(name) && memcmp(k, name, kl) == 0;
 }
 
-/* Copy a str into out (cap bytes incl. NUL); false when too long, too short or holding NUL. */
-static bool rd_text(rd *r, char *out, size_t cap, size_t min) {
-    const char *s;
+/* Copy a str of min..cap-1 bytes without NUL into out, NUL-terminated. */
+static bool rd_text(bp_mp_rd *r, char *out, size_t cap, size_t min) {
+    const uint8_t *d;
     size_t n;
-    if (!rd_str(r, &s, &n) || n >= cap || n < min || memchr(s, 0, n)) return false;
-    memcpy(out, s, n);
+    if (!bp_mp_raw(r, true, min, cap - 1, &d, &n) || memchr(d, 0, n)) return false;
+    memcpy(out, d, n);
     out[n] = '\0';
     return true;
 }
 
-static bp_status decode_denial(rd *r, bp_denial *d, uint32_t i) {
+static bp_status decode_denial(bp_mp_rd *r, bp_denial *d, uint32_t i) {
     uint32_t n;
-    if (!rd_count(r, true, 3, &n) || n != 3)
+    if (!bp_mp_count(r, true, 3, &n) || n != 3)
         return bp_err(BP_EINVAL, "denial payload: denial %u is not a map of gate, code, message",
                       i);
     memset(d, 0, sizeof *d);
@@ -153,7 +86,7 @@ static bp_status decode_denial(rd *r, bp_denial *d, uint32_t i) {
             ok = rd_text(r, d->gate, sizeof d->gate, 1);
             seen |= 1;
         } else if (ok && key_is(key, kl, "code") && !(seen & 2)) {
-            ok = rd_int(r, INT32_MIN, INT32_MAX, &code);
+            ok = bp_mp_int(r, INT32_MIN, INT32_MAX, &code);
             d->code = (int32_t)code;
             seen |= 2;
         } else if (ok && key_is(key, kl, "message") && !(seen & 4)) {
@@ -173,10 +106,10 @@ static bp_status decode_denial(rd *r, bp_denial *d, uint32_t i) {
 bp_status bp_denial_record_decode(bp_denial_record *out, const void *payload, size_t len) {
     if (!out || (!payload && len)) return bp_err(BP_EINVAL, "denial payload: NULL argument");
     memset(out, 0, sizeof *out);
-    rd r = {payload, (const uint8_t *)payload + len};
+    bp_mp_rd r = {payload, (const uint8_t *)payload + len};
     uint32_t n;
     bp_status rc = BP_OK;
-    if (!rd_count(&r, true, 4, &n) || n != 4)
+    if (!bp_mp_count(&r, true, 4, &n) || n != 4)
         return bp_err(BP_EINVAL, "denial payload: not a map of v, kind, digest, denials");
     unsigned seen = 0;
     for (uint32_t k = 0; k < 4 && !rc; k++) {
@@ -185,7 +118,7 @@ bp_status bp_denial_record_decode(bp_denial_record *out, const void *payload, si
         int64_t v;
         bool ok = rd_str(&r, &key, &kl);
         if (ok && key_is(key, kl, "v") && !(seen & 1)) {
-            ok = rd_int(&r, 0, INT64_MAX, &v);
+            ok = bp_mp_int(&r, 0, INT64_MAX, &v);
             if (ok && v != 1)
                 rc = bp_err(BP_EINVAL,
                             "denial payload: version %lld is unknown (this build "
@@ -193,14 +126,14 @@ bp_status bp_denial_record_decode(bp_denial_record *out, const void *payload, si
                             (long long)v);
             seen |= 1;
         } else if (ok && key_is(key, kl, "kind") && !(seen & 2)) {
-            ok = rd_int(&r, 0, 0xFFFF, &v);
+            ok = bp_mp_int(&r, 0, 0xFFFF, &v);
             out->denied_kind = (uint16_t)v;
             seen |= 2;
         } else if (ok && key_is(key, kl, "digest") && !(seen & 4)) {
             ok = rd_str(&r, &s, &sl) && bp_hex_decode(s, sl, out->proposal_digest.b, 32);
             seen |= 4;
         } else if (ok && key_is(key, kl, "denials") && !(seen & 8)) {
-            ok = rd_count(&r, false, BP_DENIALS_MAX, &out->n_denials) && out->n_denials >= 1;
+            ok = bp_mp_count(&r, false, BP_DENIALS_MAX, &out->n_denials) && out->n_denials >= 1;
             for (uint32_t i = 0; ok && i < out->n_denials && !rc; i++)
                 rc = decode_denial(&r, &out->denials[i], i);
             seen |= 8;

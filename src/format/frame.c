@@ -1,5 +1,6 @@
 /* Frame encode/decode (doc/FORMAT.md "Frames"). */
 #include "format/format.h"
+#include "format/mp.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -168,90 +169,17 @@ bool bp_frame_find(const uint8_t *p, size_t from, size_t end, size_t *at) {
  * encoding of a field's type is accepted (not only the shortest); anything
  * else, or bytes left over, is corruption. */
 
-typedef struct rd {
-    const uint8_t *p, *end;
-} rd;
-
-static bool rd_nil(rd *r) {
-    if (r->p < r->end && *r->p == 0xc0) {
-        r->p++;
-        return true;
-    }
-    return false;
-}
-
-static bool rd_uint(rd *r, uint64_t max, uint64_t *out) {
-    if (r->p >= r->end) return false;
-    uint8_t t = *r->p++;
-    size_t n;
-    if (t < 0x80) {
-        *out = t;
-        return t <= max;
-    }
-    switch (t) {
-    case 0xcc:
-        n = 1;
-        break;
-    case 0xcd:
-        n = 2;
-        break;
-    case 0xce:
-        n = 4;
-        break;
-    case 0xcf:
-        n = 8;
-        break;
-    default:
-        return false;
-    }
-    if ((size_t)(r->end - r->p) < n) return false;
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++)
-        v = (v << 8) | r->p[i];
-    r->p += n;
-    *out = v;
-    return v <= max;
-}
-
-/* A bin (str = false) or str of min..max bytes. */
-static bool rd_raw(rd *r, bool str, size_t min, size_t max, const uint8_t **data, size_t *len) {
-    if (r->p >= r->end) return false;
-    uint8_t t = *r->p++;
-    size_t hn, n = 0;
-    if (str && (t & 0xe0) == 0xa0) {
-        hn = 0;
-        n = t & 0x1f;
-    } else if (t == (str ? 0xd9 : 0xc4)) {
-        hn = 1;
-    } else if (t == (str ? 0xda : 0xc5)) {
-        hn = 2;
-    } else if (t == (str ? 0xdb : 0xc6)) {
-        hn = 4;
-    } else {
-        return false;
-    }
-    if ((size_t)(r->end - r->p) < hn) return false;
-    for (size_t i = 0; i < hn; i++)
-        n = (n << 8) | r->p[i];
-    r->p += hn;
-    if (n < min || n > max || (size_t)(r->end - r->p) < n) return false;
-    *data = r->p;
-    *len = n;
-    r->p += n;
-    return true;
-}
-
-static bool rd_id(rd *r, uint8_t *out, size_t want) {
+static bool rd_id(bp_mp_rd *r, uint8_t *out, size_t want) {
     const uint8_t *d;
     size_t n;
-    if (!rd_raw(r, false, want, want, &d, &n)) return false;
+    if (!bp_mp_raw(r, false, want, want, &d, &n)) return false;
     memcpy(out, d, want);
     return true;
 }
 
 bp_status bp_frame_decode(const uint8_t *body, size_t len, bp_frame *out) {
     bp_event_fields *f = &out->f;
-    rd r = {body, body + len};
+    bp_mp_rd r = {body, body + len};
     const uint8_t *d;
     size_t n;
     uint64_t v;
@@ -264,49 +192,49 @@ bp_status bp_frame_decode(const uint8_t *body, size_t len, bp_frame *out) {
     } while (0)
     NEED(len >= 3 && body[0] == 0xdc && body[1] == 0 && body[2] == BP_FRAME_FIELDS, "header");
     r.p += 3;
-    NEED(rd_uint(&r, 255, &v) && v == BP_FRAME_BODY_VERSION, "body version");
+    NEED(bp_mp_uint(&r, 255, &v) && v == BP_FRAME_BODY_VERSION, "body version");
     NEED(rd_id(&r, f->event_id.b, 16), "event_id");
-    if (rd_nil(&r))
+    if (bp_mp_nil(&r))
         f->correlation_id = f->event_id;
     else
         NEED(rd_id(&r, f->correlation_id.b, 16), "correlation_id");
-    if (!rd_nil(&r)) {
+    if (!bp_mp_nil(&r)) {
         NEED(rd_id(&r, f->causation_id.b, 16), "causation_id");
         f->has_causation = true;
     }
-    NEED(rd_uint(&r, UINT64_MAX, &f->global_seq) && f->global_seq > 0, "global_seq");
-    NEED(rd_uint(&r, UINT64_MAX, &f->clock) && f->clock > 0, "clock");
-    NEED(rd_uint(&r, UINT64_MAX, &f->hlc), "hlc");
-    NEED(rd_uint(&r, 0xFFFF, &v), "kind");
+    NEED(bp_mp_uint(&r, UINT64_MAX, &f->global_seq) && f->global_seq > 0, "global_seq");
+    NEED(bp_mp_uint(&r, UINT64_MAX, &f->clock) && f->clock > 0, "clock");
+    NEED(bp_mp_uint(&r, UINT64_MAX, &f->hlc), "hlc");
+    NEED(bp_mp_uint(&r, 0xFFFF, &v), "kind");
     f->kind = (uint16_t)v;
-    NEED(rd_uint(&r, 0xFFFF, &v), "flags");
+    NEED(bp_mp_uint(&r, 0xFFFF, &v), "flags");
     f->flags = (uint16_t)v;
     NEED(rd_id(&r, f->prev_hash.b, 32), "prev_hash");
     NEED(rd_id(&r, out->event_hash.b, 32), "event_hash");
-    NEED(rd_raw(&r, true, 1, BP_COORD_MAX, &d, &f->entity_len), "entity");
+    NEED(bp_mp_raw(&r, true, 1, BP_COORD_MAX, &d, &f->entity_len), "entity");
     f->entity = (const char *)d;
-    NEED(rd_raw(&r, true, 1, BP_COORD_MAX, &d, &f->scope_len), "scope");
+    NEED(bp_mp_raw(&r, true, 1, BP_COORD_MAX, &d, &f->scope_len), "scope");
     f->scope = (const char *)d;
-    if (!rd_nil(&r)) {
+    if (!bp_mp_nil(&r)) {
         uint64_t idx, cnt;
         what = "batch marker";
         if (r.p < r.end && *r.p == 0x93)
             r.p++;
         else
             goto bad;
-        NEED(rd_uint(&r, UINT64_MAX, &f->batch_id) && f->batch_id > 0 &&
-                 rd_uint(&r, UINT32_MAX, &idx) && rd_uint(&r, UINT32_MAX, &cnt) && cnt > 0 &&
+        NEED(bp_mp_uint(&r, UINT64_MAX, &f->batch_id) && f->batch_id > 0 &&
+                 bp_mp_uint(&r, UINT32_MAX, &idx) && bp_mp_uint(&r, UINT32_MAX, &cnt) && cnt > 0 &&
                  idx < cnt && f->batch_id + idx == f->global_seq,
              "batch marker");
         f->batch_index = (uint32_t)idx;
         f->batch_count = (uint32_t)cnt;
     }
-    if (!rd_nil(&r)) {
-        NEED(rd_raw(&r, true, 1, BP_IDEMPOTENCY_KEY_MAX, &d, &n), "idempotency key");
+    if (!bp_mp_nil(&r)) {
+        NEED(bp_mp_raw(&r, true, 1, BP_IDEMPOTENCY_KEY_MAX, &d, &n), "idempotency key");
         f->idem_key = (const char *)d;
         f->idem_len = n;
     }
-    NEED(rd_raw(&r, false, 0, BP_FRAME_MAX_BODY, &d, &n), "payload");
+    NEED(bp_mp_raw(&r, false, 0, BP_FRAME_MAX_BODY, &d, &n), "payload");
     f->payload = d;
     f->payload_len = n;
     NEED(r.p == r.end, "length (bytes after the payload)");
