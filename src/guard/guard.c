@@ -35,7 +35,7 @@ struct bp_verdict {
     uint64_t head_clock;
     size_t gates_run;
     size_t n_denials;
-    bp_denial denials[BP_GATES_MAX];
+    bp_denial denials[]; /* room for one per gate of the evaluated set */
 };
 
 /* Cut s to at most max bytes without splitting a UTF-8 sequence. */
@@ -161,7 +161,7 @@ bp_status bp_evaluate(bp_store *s, const bp_gate_set *gs, const bp_proposal *p, 
     bp_batch_item it = {p->entity, p->scope, p->kind, p->payload, p->len, p->opts};
     bp_status rc = bp_validate_item(s, &it, false, 0, false);
     if (rc) return rc;
-    bp_verdict *v = calloc(1, sizeof *v);
+    bp_verdict *v = calloc(1, sizeof *v + gs->n * sizeof(bp_denial));
     if (!v) return bp_err(BP_ENOMEM, "evaluate: out of memory");
     v->store = s;
     if ((rc = bp_proposal_digest(p, &v->digest)) ||
