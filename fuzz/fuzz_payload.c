@@ -1,7 +1,8 @@
-/* Fuzz target: the CLI's payload codecs. The first byte picks: MessagePack bytes as stored
- * payloads rendered to JSON (untrusted: any payload in any store), or JSON text as given on
- * the command line / in NDJSON batches turned into MessagePack, which must render back. */
+/* Fuzz target: the payload JSON codecs (library and CLI). The first byte picks: MessagePack bytes
+ * as stored payloads rendered to JSON (untrusted: any payload in any store), or JSON text as given
+ * on the command line / in NDJSON batches turned into MessagePack, which must render back. */
 #include "cli/cli.h"
+#include "typed/typed_impl.h"
 
 #include <stdlib.h>
 
@@ -13,12 +14,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     data++;
     size--;
     if (which == 0) {
-        json_t *j = cli_msgpack_to_json(data, size);
+        json_t *j = bp_json_from_msgpack(data, size);
         if (j) {
             msgpack_sbuffer sb;
             msgpack_sbuffer_init(&sb);
             cli_json_to_msgpack(j, &sb);
-            json_t *again = cli_msgpack_to_json((const uint8_t *)sb.data, sb.size);
+            json_t *again = bp_json_from_msgpack((const uint8_t *)sb.data, sb.size);
             if (!again || !json_equal(j, again)) abort();
             json_decref(again);
             msgpack_sbuffer_destroy(&sb);
@@ -32,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             msgpack_sbuffer sb;
             msgpack_sbuffer_init(&sb);
             cli_json_to_msgpack(v, &sb);
-            json_t *back = cli_msgpack_to_json((const uint8_t *)sb.data, sb.size);
+            json_t *back = bp_json_from_msgpack((const uint8_t *)sb.data, sb.size);
             if (!back) abort(); /* every JSON value must render back */
             json_decref(back);
             msgpack_sbuffer_destroy(&sb);

@@ -495,8 +495,15 @@ out_has '^balance +acct:alice +140 '
 expect 0 --dir "$SCRATCH/demo" verify
 expect 0 --dir "$SCRATCH/demo" query --kind 0x0002 # the persisted denials, as JSON
 out_lines 2
-out_has '"payload":\{"v":1,"kind":4099,"digest":"[0-9a-f]{64}","denials":\[\{"gate":"no-overdraft","code":1,"message":"balance [0-9]+ cannot cover 1000000"\}\]\}'
+out_has '"payload":\{"v":1,"kind":57347,"digest":"[0-9a-f]{64}","denials":\[\{"gate":"no-overdraft","code":1,"message":"balance [0-9]+ cannot cover 1000000"\}\]\}'
 expect 1 --dir "$SCRATCH/demo" demo extra
+# the CLI registers the demo's payload types: output uses their JSON form, and a payload
+# its type does not read is shown untyped with the reason
+expect 0 --dir "$SCRATCH/demo" stream acct:alice
+out_has '"kind":57346,.*"payload":\{"amount":100\}'
+expect 0 --dir "$SCRATCH/demo" append acct:carol bank 0xE002 '{"amount":1,"bogus":2}'
+expect 0 --dir "$SCRATCH/demo" stream acct:carol
+out_has '"payload_error":"event [0-9]+ \(acct:carol\): decode .demo.deposited. v1 at offset [0-9]+: unknown field .bogus.","payload":\{"amount":1,"bogus":2\}'
 
 # ------------------------------------------------- keygen, signed receipts
 K=$SCRATCH/keys

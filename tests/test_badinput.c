@@ -300,7 +300,9 @@ static void test_idempotency_keys(void) {
     CHECK_ERR(bp_append_batch(s, NULL, partial, 2), BP_ECONFLICT, "batch");
     /* other bad append options */
     bp_append_options v = BP_APPEND_OPTIONS_INIT;
-    v.version = 2;
+    v.version = 3;
+    CHECK_ERR(bp_append_ex(s, NULL, "acct:1", "bank", 0x1001, "x", 1, &v), BP_EINVAL, "version");
+    v.version = 0;
     CHECK_ERR(bp_append_ex(s, NULL, "acct:1", "bank", 0x1001, "x", 1, &v), BP_EINVAL, "version");
     v.version = BP_APPEND_OPTIONS_VERSION;
     v.durability.mode = (bp_durability_mode)7;

@@ -7,6 +7,7 @@
  *   read.h    get by id, stream, scope, kind and region queries
  *   guard.h   gates, gate sets, evaluate -> commit, persisted denials
  *   sign.h    signed receipts, key files, key registry, receipt JSON
+ *   typed.h   typed payloads (X-macro structs), registry, upcasters, JSON lane
  */
 #ifndef BATPAK_H
 #define BATPAK_H
@@ -16,5 +17,6 @@
 #include "read.h"
 #include "guard.h"
 #include "sign.h"
+#include "typed.h"
 
 #endif

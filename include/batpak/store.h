@@ -134,7 +134,7 @@ typedef struct bp_receipt {
     uint8_t signature[64]; /**< Ed25519 over bp_receipt_signing_bytes (when is_signed) */
 } bp_receipt;
 
-#define BP_APPEND_OPTIONS_VERSION 1
+#define BP_APPEND_OPTIONS_VERSION 2 /* 1 (no schema_version) is still accepted */
 #define BP_IDEMPOTENCY_KEY_MAX 255
 
 typedef struct bp_append_options {
@@ -145,13 +145,13 @@ typedef struct bp_append_options {
     const bp_id *correlation_id; /**< NULL = the event's own id */
     const bp_id *causation_id;   /**< NULL = none */
     bp_durability durability;    /**< mode BP_DUR_DEFAULT = the store's */
+    uint8_t schema_version;      /**< the payload's schema version, kept in the event's flags
+                                      (batpak/typed.h); 0 = not stated. Typed appends set it. */
 } bp_append_options;
 
 #define BP_APPEND_OPTIONS_INIT                                                                     \
     {                                                                                              \
-        BP_APPEND_OPTIONS_VERSION, false, 0, NULL, NULL, NULL, {                                   \
-            0, 0, 0                                                                                \
-        }                                                                                          \
+        BP_APPEND_OPTIONS_VERSION, false, 0, NULL, NULL, NULL, {0, 0, 0}, 0                        \
     }
 
 /**

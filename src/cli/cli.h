@@ -110,6 +110,10 @@ int cli_check_dir(const cli_ctx *c);
 /** Open the existing store at c->dir read-only (no writes, no open event). */
 int cli_open_read(const cli_ctx *c, bp_store **out);
 
+/** Register the payload types this program knows (the demo's), so that output
+ * renders them by their registered JSON form. Done by cli_open_read/write. */
+bp_status cli_register_types(bp_store *s);
+
 /** Open the store at c->dir for writing, creating it when missing; it signs receipts
  * with c->sign_key when set. */
 int cli_open_write(const cli_ctx *c, bp_store **out);
@@ -165,21 +169,20 @@ int cli_json_text_to_msgpack(const cli_ctx *c, const char *where, const char *te
 void cli_json_to_msgpack(const json_t *v, msgpack_sbuffer *out);
 
 /**
- * Decode p[0..n) as exactly one MessagePack value that JSON represents
- * faithfully (nil, bool, int64-range integers, finite floats, UTF-8 strings,
- * arrays, maps with unique string keys). NULL when it is not such a value.
+ * Set obj["payload"] to ev's payload as JSON (bp_event_json_value: the
+ * registered type's form when s knows the kind; s may be NULL), or
+ * obj["payload_hex"] when it has no JSON form. When the registered type does
+ * not read the payload, obj["payload_error"] says why and the payload is shown
+ * in its generic form.
  */
-json_t *cli_msgpack_to_json(const uint8_t *p, size_t n);
-
-/** Set obj["payload"] to the decoded payload, or obj["payload_hex"] when it does not decode. */
-void cli_json_set_payload(json_t *obj, const uint8_t *p, size_t n);
+void cli_json_set_payload(json_t *obj, bp_store *s, const bp_event *ev);
 
 /**
  * One event as a JSON object with keys event_id, entity, scope, kind,
  * global_seq, clock, hlc, prev_hash, event_hash, correlation_id, causation_id,
  * then payload (or payload_hex) when the event carries its payload.
  */
-json_t *cli_event_json(const bp_event *ev);
+json_t *cli_event_json(bp_store *s, const bp_event *ev);
 
 /** A receipt as bp_receipt_to_json gives it (doc/FORMAT.md "Receipt JSON"). */
 json_t *cli_receipt_json(const bp_receipt *r);

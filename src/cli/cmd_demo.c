@@ -10,10 +10,37 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KIND_OPENED BP_KIND(1, 1)
-#define KIND_DEPOSITED BP_KIND(1, 2)
-#define KIND_WITHDRAWN BP_KIND(1, 3)
-#define KIND_RUN BP_KIND(1, 0xF01)
+/* The demo's kinds live in category 0xE so that the types the CLI registers for
+ * them rarely meet a user's own kinds (see cli_register_types). */
+#define KIND_OPENED BP_KIND(0xE, 1)
+#define KIND_DEPOSITED BP_KIND(0xE, 2)
+#define KIND_WITHDRAWN BP_KIND(0xE, 3)
+#define KIND_RUN BP_KIND(0xE, 0xF01)
+
+/* The demo's payload types (batpak/typed.h). */
+#define RUN_FIELDS(F) F(ONE, STR, note, 64)
+BP_TYPE_STATIC(demo_run, RUN_FIELDS, "demo.run", KIND_RUN, 1);
+#define OPENED_FIELDS(F) F(ONE, STR, owner, 64)
+BP_TYPE_STATIC(demo_opened, OPENED_FIELDS, "demo.account_opened", KIND_OPENED, 1);
+#define DEPOSITED_FIELDS(F)                                                                        \
+    F(ONE, I64, amount, 0)                                                                         \
+    F(OPT, STR, memo, 64)                                                                          \
+    F(OPT, STR, from, BP_COORD_MAX)
+BP_TYPE_STATIC(demo_deposited, DEPOSITED_FIELDS, "demo.deposited", KIND_DEPOSITED, 1);
+#define WITHDRAWN_FIELDS(F)                                                                        \
+    F(ONE, I64, amount, 0)                                                                         \
+    F(OPT, STR, to, BP_COORD_MAX)
+BP_TYPE_STATIC(demo_withdrawn, WITHDRAWN_FIELDS, "demo.withdrawn", KIND_WITHDRAWN, 1);
+
+bp_status cli_register_types(bp_store *s) {
+    const bp_type *types[] = {&demo_run_type, &demo_opened_type, &demo_deposited_type,
+                              &demo_withdrawn_type};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        bp_status rc = bp_register_type(s, types[i]);
+        if (rc) return rc;
+    }
+    return BP_OK;
+}
 #define SCOPE "bank"
 #define ALICE "acct:alice"
 #define BOB "acct:bob"
@@ -65,7 +92,8 @@ typedef struct balance {
 
 static int fold_balance(void *user, const bp_event *ev) {
     balance *b = user;
-    json_t *p = cli_msgpack_to_json(ev->payload, ev->payload_len);
+    json_t *p = NULL;
+    bp_event_json_value(NULL, ev, &p);
     json_int_t amount = json_integer_value(json_object_get(p, "amount"));
     if (ev->kind == KIND_DEPOSITED) b->total += amount;
     if (ev->kind == KIND_WITHDRAWN) b->total -= amount;

@@ -210,7 +210,12 @@ static void frame_decode(dump_state *d, const uint8_t *body, size_t len, json_t 
         return;
     }
     frame_fields_json(&fr, rec);
-    if (d->with_payloads) cli_json_set_payload(rec, fr.f.payload, fr.f.payload_len);
+    if (d->with_payloads) { /* no store here: the generic rendering */
+        bp_event ev = {.kind = fr.f.kind, .global_seq = fr.f.global_seq};
+        ev.payload = fr.f.payload;
+        ev.payload_len = fr.f.payload_len;
+        cli_json_set_payload(rec, NULL, &ev);
+    }
     uint64_t seq = fr.f.global_seq;
     if (d->next_seq && seq != d->next_seq) problem(d, rec, "global_seq is not the previous + 1");
     d->next_seq = seq + 1;

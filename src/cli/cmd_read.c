@@ -36,7 +36,7 @@ int cmd_get(cli_ctx *c, int argc, char **argv) {
     if (rc) {
         code = cli_fail_status(c, rc);
     } else {
-        cli_print_json(cli_event_json(ev));
+        cli_print_json(cli_event_json(s, ev));
         bp_event_free(ev);
     }
     return cli_close(c, s, code);
@@ -75,7 +75,7 @@ int cmd_stream(cli_ctx *c, int argc, char **argv) {
     else if (head == 0)
         code = cli_fail(c, CLI_ENOTFOUND, "entity '%s' has no events", entity);
     else
-        code = cli_query_all(c, s, &q.r, BP_READ_FULL, q.limit, cli_print_event, NULL);
+        code = cli_query_all(c, s, &q.r, BP_READ_FULL, q.limit, cli_print_event, s);
     return cli_close(c, s, code);
 }
 
@@ -96,7 +96,7 @@ int cmd_query(cli_ctx *c, int argc, char **argv) {
     bp_store *s;
     int code = cli_open_read(c, &s);
     if (code != CLI_OK) return code;
-    code = cli_query_all(c, s, &q.r, BP_READ_FULL, q.limit, cli_print_event, NULL);
+    code = cli_query_all(c, s, &q.r, BP_READ_FULL, q.limit, cli_print_event, s);
     return cli_close(c, s, code);
 }
 
@@ -165,7 +165,7 @@ static int tail_backlog(const cli_ctx *c, bp_store *s, const cli_region *q, uint
         from_oldest.from_seq = ring.seq[(ring.seen - n) % ring.cap];
         /* pass 2: read and print just those; nothing can be appended in between (we hold the lock)
          */
-        code = cli_query_all(c, s, &from_oldest, BP_READ_FULL, n, cli_print_event, NULL);
+        code = cli_query_all(c, s, &from_oldest, BP_READ_FULL, n, cli_print_event, s);
     }
     free(ring.seq);
     return code;
@@ -215,11 +215,12 @@ static int tail_poll(const cli_ctx *c, const cli_region *q, uint64_t *high, bool
     if (rc == BP_ELOCKED) return CLI_OK; /* a writer has it now; try at the next change */
     if (rc) return cli_fail_status(c, rc);
     bp_stats st;
-    int code = (rc = bp_store_stats(s, &st)) ? cli_fail_status(c, rc) : CLI_OK;
+    if (!(rc = cli_register_types(s))) rc = bp_store_stats(s, &st);
+    int code = rc ? cli_fail_status(c, rc) : CLI_OK;
     if (code == CLI_OK && st.events > *high) {
         bp_region r = q->r;
         if (*high + 1 > r.from_seq) r.from_seq = *high + 1;
-        code = cli_query_all(c, s, &r, BP_READ_FULL, UINT64_MAX, cli_print_event, NULL);
+        code = cli_query_all(c, s, &r, BP_READ_FULL, UINT64_MAX, cli_print_event, s);
         *high = st.events;
     }
     *read = true;

@@ -224,7 +224,6 @@ int cli_query_all(const cli_ctx *c, bp_store *s, const bp_region *r, unsigned fl
 }
 
 int cli_print_event(void *user, const bp_event *ev) {
-    (void)user;
-    cli_print_json(cli_event_json(ev));
+    cli_print_json(cli_event_json(user, ev));
     return CLI_OK;
 }

@@ -202,6 +202,10 @@ int cli_open_read(const cli_ctx *c, bp_store **out) {
     o.read_only = true;
     o.no_open_event = true;
     bp_status rc = bp_store_open(out, c->dir, &o);
+    if (!rc && (rc = cli_register_types(*out))) {
+        bp_store_close(*out);
+        *out = NULL;
+    }
     return rc ? cli_fail_status(c, rc) : CLI_OK;
 }
 
@@ -216,6 +220,10 @@ int cli_open_write(const cli_ctx *c, bp_store **out) {
     }
     rc = bp_store_open(out, c->dir, &o);
     if (c->sign_key) bp_signing_key_wipe(&key);
+    if (!rc && (rc = cli_register_types(*out))) {
+        bp_store_close(*out);
+        *out = NULL;
+    }
     return rc ? cli_fail_status(c, rc) : CLI_OK;
 }
 

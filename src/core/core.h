@@ -60,6 +60,8 @@ uint64_t bp_hlc_next(uint64_t last, uint64_t wall_ms);
 /* ---- validation */
 bp_status bp_validate_coord(const char *entity, const char *scope, bool allow_reserved);
 bp_status bp_validate_app_kind(uint16_t kind);
+/* Strict UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
+bool bp_utf8_valid(const unsigned char *s, size_t n);
 
 /* ---- event hash (doc/FORMAT.md §Event hash) */
 typedef struct bp_event_fields {

@@ -1,7 +1,7 @@
 /* Coordinate and kind validation (SPEC §4). */
 #include "core/core.h"
 
-static bool utf8_valid(const unsigned char *s, size_t n) {
+bool bp_utf8_valid(const unsigned char *s, size_t n) {
     size_t i = 0;
     while (i < n) {
         unsigned c = s[i];
@@ -42,7 +42,7 @@ bp_status bp_coord_validate(const char *field, const char *s) {
     if (n == 0)
         return bp_err(BP_EINVAL, "%s: is empty (1..%d bytes required)", field, BP_COORD_MAX);
     if (n > BP_COORD_MAX) return bp_err(BP_EINVAL, "%s: longer than %d bytes", field, BP_COORD_MAX);
-    if (!utf8_valid((const unsigned char *)s, n))
+    if (!bp_utf8_valid((const unsigned char *)s, n))
         return bp_err(BP_EINVAL, "%s '%s': not valid UTF-8", field, s);
     return BP_OK;
 }

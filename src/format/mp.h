@@ -1,5 +1,6 @@
 /*
- * mp.h — the format layer's strict MessagePack reader (frames, denial payloads).
+ * mp.h — the format layer's strict MessagePack reader (frames, denial payloads,
+ * typed payloads).
  *
  * Reads from a bounded buffer, allocates nothing, and accepts any valid
  * encoding of the type asked for (not only the shortest). Every function
@@ -13,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct bp_mp_rd {
     const uint8_t *p, *end;
@@ -110,6 +112,29 @@ static inline bool bp_mp_count(bp_mp_rd *r, bool map, uint32_t max, uint32_t *n)
         return false;
     if (c > max) return false;
     *n = (uint32_t)c;
+    return true;
+}
+
+static inline bool bp_mp_bool(bp_mp_rd *r, bool *out) {
+    if (r->p >= r->end || (*r->p != 0xc2 && *r->p != 0xc3)) return false;
+    *out = *r->p++ == 0xc3;
+    return true;
+}
+
+/* A float 32 or float 64, as a double. */
+static inline bool bp_mp_float(bp_mp_rd *r, double *out) {
+    if (r->p >= r->end || (*r->p != 0xca && *r->p != 0xcb)) return false;
+    bool f32 = *r->p++ == 0xca;
+    uint64_t bits;
+    if (!bp_mp_be(r, f32 ? 4 : 8, &bits)) return false;
+    if (f32) {
+        uint32_t b32 = (uint32_t)bits;
+        float f;
+        memcpy(&f, &b32, 4);
+        *out = f;
+    } else {
+        memcpy(out, &bits, 8);
+    }
     return true;
 }
 

@@ -135,8 +135,10 @@ bp_status bp_proposal_digest(const bp_proposal *p, bp_hash *out) {
     bp_put_be32(b, (uint32_t)p->len);
     blake3_hasher_update(&h, b, 4);
     if (p->len) blake3_hasher_update(&h, p->payload, p->len);
+    uint8_t schema = o && o->version >= 2 ? o->schema_version : 0;
     uint8_t flags = (uint8_t)((o && o->has_expected_clock ? 1 : 0) | (idem ? 2 : 0) |
-                              (o && o->correlation_id ? 4 : 0) | (o && o->causation_id ? 8 : 0));
+                              (o && o->correlation_id ? 4 : 0) | (o && o->causation_id ? 8 : 0) |
+                              (schema ? 16 : 0));
     hash_u8(&h, flags);
     bp_put_be64(b, o && o->has_expected_clock ? o->expected_clock : 0);
     blake3_hasher_update(&h, b, 8);
@@ -144,6 +146,7 @@ bp_status bp_proposal_digest(const bp_proposal *p, bp_hash *out) {
     static const uint8_t zero[16];
     blake3_hasher_update(&h, o && o->correlation_id ? o->correlation_id->b : zero, 16);
     blake3_hasher_update(&h, o && o->causation_id ? o->causation_id->b : zero, 16);
+    if (schema) hash_u8(&h, schema); /* absent when 0: digests of earlier proposals stand */
     blake3_hasher_finalize(&h, out->b, 32);
     return BP_OK;
 }

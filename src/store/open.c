@@ -1,6 +1,7 @@
 /* Open, close and the lifecycle surface (SPEC §6). */
 #include "store/recover.h"
 #include "bp_testing.h"
+#include "typed/typed_impl.h"
 
 #include <errno.h>
 #include <msgpack.h>
@@ -37,6 +38,7 @@ static void store_free(bp_store *s) {
     bp_index_free(&s->idx);
     bp_keyring_free(s->keys);
     bp_signer_free(s->signer);
+    bp_registry_free(s->reg);
     bp_buf_free(&s->enc);
     bp_buf_free(&s->pending);
     bp_pf_unlock(&s->lock);
@@ -343,7 +345,7 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
     size_t dl = strlen(dir);
     s->dir = strdup(dir);
     s->segdir = malloc(dl + 10);
-    if (!s->dir || !s->segdir || bp_index_init(&s->idx)) {
+    if (!s->dir || !s->segdir || bp_index_init(&s->idx) || bp_registry_new(&s->reg)) {
         store_free(s);
         return bp_err(BP_ENOMEM, "bp_store_open: out of memory");
     }

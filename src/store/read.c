@@ -463,6 +463,10 @@ bp_status bp_iter_next(bp_iter *it, const bp_event **ev) {
     return BP_OK;
 }
 
+bp_store *bp_iter_store(const bp_iter *it) {
+    return it->s;
+}
+
 uint64_t bp_iter_position(const bp_iter *it) {
     return it ? it->last_seq : 0;
 }

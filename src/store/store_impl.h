@@ -63,8 +63,9 @@ struct bp_store {
     bp_file lock;
     bp_store_ident ident;
     bp_open_report report;
-    bp_keyring *keys;  /* the key registry (DIR/keys/); never NULL once open */
-    bp_signer *signer; /* NULL unless opened with a signing key */
+    bp_keyring *keys;        /* the key registry (DIR/keys/); never NULL once open */
+    bp_signer *signer;       /* NULL unless opened with a signing key */
+    struct bp_registry *reg; /* payload types and upcasters (typed/typed_impl.h); never NULL */
 
     pthread_rwlock_t ilock;
     bp_index idx;     /* [i] */
@@ -118,6 +119,11 @@ struct bp_store {
     uint64_t lat[BP_LAT_BUCKETS];
 };
 
+/* The schema version an append's options state (0 when none, or a version-1 struct). */
+static inline uint8_t bp_opts_schema(const bp_append_options *o) {
+    return o && o->version >= 2 ? o->schema_version : 0;
+}
+
 /* open.c */
 bp_status bp_segment_create(bp_store *s, uint32_t segno); /* [w], appends to segs */
 bp_status bp_segment_seal(bp_store *s);                   /* [w] seals the active segment */
@@ -147,6 +153,8 @@ bp_status bp_read_frame(bp_store *s, const bp_irec *r, const bp_segref *ref, bp_
 /* [i] held (shared is enough). Fill *out for segment segno, mapping it on first use;
  * false if the store has no such segment. */
 bool bp_segment_ref(bp_store *s, uint32_t segno, bp_segref *out);
+/* The store an iterator reads. */
+bp_store *bp_iter_store(const bp_iter *it);
 /* Drop a segment's mapping (close; no reader may be active). */
 void bp_segment_unmap(bp_segment *seg);
 

@@ -294,9 +294,10 @@ bp_status bp_validate_item(const bp_store *s, const bp_batch_item *it, bool syst
                       where, i, it->len, s->opts.max_payload);
     const bp_append_options *o = it->opts;
     if (o) {
-        if (o->version != BP_APPEND_OPTIONS_VERSION)
-            return bp_err(BP_EINVAL, "%s %zu: bp_append_options.version %u unknown (expected %d)",
-                          where, i, o->version, BP_APPEND_OPTIONS_VERSION);
+        if (o->version != 1 && o->version != BP_APPEND_OPTIONS_VERSION)
+            return bp_err(BP_EINVAL,
+                          "%s %zu: bp_append_options.version %u unknown (expected 1..%d)", where, i,
+                          o->version, BP_APPEND_OPTIONS_VERSION);
         if (o->idempotency_key) {
             size_t kl = strnlen(o->idempotency_key, BP_IDEMPOTENCY_KEY_MAX + 1);
             if (kl == 0 || kl > BP_IDEMPOTENCY_KEY_MAX)
@@ -464,6 +465,7 @@ static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n
         f->clock = clock + 1;
         f->hlc = hlc;
         f->kind = it->kind;
+        f->flags = bp_opts_schema(o);
         if (n > 1) {
             f->batch_id = first_seq;
             f->batch_index = (uint32_t)i;
@@ -618,7 +620,10 @@ bp_status bp_append_batch(bp_store *s, bp_receipt *receipts, const bp_batch_item
         /* a one-item batch is atomic by itself; like every batch it is synced */
         bp_batch_item one = items[0];
         bp_append_options o = BP_APPEND_OPTIONS_INIT;
-        if (one.opts) o = *one.opts;
+        if (one.opts) /* a version-1 struct is shorter */
+            memcpy(&o, one.opts,
+                   one.opts->version == 1 ? offsetof(bp_append_options, schema_version) : sizeof o);
+        o.version = BP_APPEND_OPTIONS_VERSION;
         o.durability = BP_DURABLE;
         one.opts = &o;
         return commit(s, &one, 1, receipts, false);

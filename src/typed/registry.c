@@ -1,0 +1,311 @@
+/*
+ * The per-store registry of payload types and upcasters, typed appends and
+ * typed reads.
+ */
+#include "store/store_impl.h"
+#include "typed/typed_impl.h"
+
+#include <stdlib.h>
+
+bp_status bp_registry_new(bp_registry **out) {
+    bp_registry *r = calloc(1, sizeof *r);
+    if (!r) return bp_err(BP_ENOMEM, "registry: out of memory");
+    pthread_mutex_init(&r->mu, NULL);
+    *out = r;
+    return BP_OK;
+}
+
+void bp_registry_free(bp_registry *r) {
+    if (!r) return;
+    for (bp_kindreg *k = r->all, *next; k; k = next) {
+        next = k->next;
+        for (size_t v = 0; v < 256; v++)
+            free(k->up[v]);
+        free(k);
+    }
+    for (size_t c = 0; c < 16; c++)
+        free(r->cat[c]);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}
+
+const bp_kindreg *bp_registry_find(const bp_registry *r, uint16_t kind) {
+    if (!r) return NULL;
+    bp_kindreg **tab = __atomic_load_n(&r->cat[BP_KIND_CATEGORY(kind)], __ATOMIC_ACQUIRE);
+    return tab ? __atomic_load_n(&tab[BP_KIND_TYPE(kind)], __ATOMIC_ACQUIRE) : NULL;
+}
+
+bp_status bp_register_type(bp_store *s, const bp_type *t) {
+    if (!s) return bp_err(BP_EINVAL, "bp_register_type: NULL store");
+    bp_status rc = bp_type_check(t);
+    if (rc) return rc;
+    bp_registry *r = s->reg;
+    pthread_mutex_lock(&r->mu);
+    const bp_kindreg *old = bp_registry_find(r, t->kind);
+    if (old) {
+        rc = bp_err(BP_EEXIST, "register '%s': kind 0x%04x is already registered as '%s'", t->name,
+                    t->kind, old->type->name);
+        goto out;
+    }
+    for (const bp_kindreg *k = r->all; k; k = k->next)
+        if (strcmp(k->type->name, t->name) == 0) {
+            rc = bp_err(BP_EEXIST,
+                        "register '%s' (kind 0x%04x): the name is already registered "
+                        "for kind 0x%04x",
+                        t->name, t->kind, k->type->kind);
+            goto out;
+        }
+    unsigned c = BP_KIND_CATEGORY(t->kind);
+    bp_kindreg **tab = r->cat[c];
+    if (!tab) {
+        tab = calloc(4096, sizeof *tab);
+        if (!tab) {
+            rc = bp_err(BP_ENOMEM, "register '%s': out of memory", t->name);
+            goto out;
+        }
+        __atomic_store_n(&r->cat[c], tab, __ATOMIC_RELEASE);
+    }
+    bp_kindreg *k = calloc(1, sizeof *k);
+    if (!k) {
+        rc = bp_err(BP_ENOMEM, "register '%s': out of memory", t->name);
+        goto out;
+    }
+    k->type = t;
+    k->next = r->all;
+    r->all = k;
+    __atomic_store_n(&tab[BP_KIND_TYPE(t->kind)], k, __ATOMIC_RELEASE);
+out:
+    pthread_mutex_unlock(&r->mu);
+    return rc;
+}
+
+const bp_type *bp_registered_type(bp_store *s, uint16_t kind) {
+    const bp_kindreg *k = s ? bp_registry_find(s->reg, kind) : NULL;
+    return k ? k->type : NULL;
+}
+
+static bool same_type(const bp_type *a, const bp_type *b) {
+    return a == b || (a->kind == b->kind && a->version == b->version && a->size == b->size &&
+                      a->n_fields == b->n_fields && strcmp(a->name, b->name) == 0);
+}
+
+bp_status bp_register_upcaster(bp_store *s, const bp_type *from, const bp_type *to, bp_upcast_fn fn,
+                               void *ctx) {
+    if (!s || !fn) return bp_err(BP_EINVAL, "bp_register_upcaster: NULL argument");
+    bp_status rc;
+    if ((rc = bp_type_check(from)) || (rc = bp_type_check(to))) return rc;
+    if (from->kind != to->kind)
+        return bp_err(BP_EINVAL, "upcaster '%s' -> '%s': kinds differ (0x%04x, 0x%04x)", from->name,
+                      to->name, from->kind, to->kind);
+    if (to->version != from->version + 1)
+        return bp_err(BP_EINVAL, "upcaster '%s': versions %u -> %u are not consecutive", from->name,
+                      from->version, to->version);
+    bp_registry *r = s->reg;
+    pthread_mutex_lock(&r->mu);
+    bp_kindreg *k = (bp_kindreg *)bp_registry_find(r, from->kind);
+    if (!k)
+        rc = bp_err(BP_EINVAL, "upcaster '%s': kind 0x%04x has no registered type", from->name,
+                    from->kind);
+    else if (to->version > k->type->version)
+        rc = bp_err(BP_EINVAL, "upcaster '%s' v%u -> v%u: the registered '%s' is v%u", from->name,
+                    from->version, to->version, k->type->name, k->type->version);
+    else if (to->version == k->type->version && !same_type(to, k->type))
+        rc = bp_err(BP_EINVAL, "upcaster to v%u of kind 0x%04x: '%s' is not the registered type",
+                    to->version, to->kind, to->name);
+    else if (k->up[from->version])
+        rc = bp_err(BP_EEXIST, "upcaster '%s' v%u -> v%u is already registered", from->name,
+                    from->version, to->version);
+    else {
+        bp_upstep *st = malloc(sizeof *st);
+        if (!st) {
+            rc = bp_err(BP_ENOMEM, "register upcaster: out of memory");
+        } else {
+            *st = (bp_upstep){from, to, fn, ctx};
+            __atomic_store_n(&k->up[from->version], st, __ATOMIC_RELEASE);
+        }
+    }
+    pthread_mutex_unlock(&r->mu);
+    return rc;
+}
+
+/* ----------------------------------------------------------- upcasting */
+
+bp_status bp_decode_versioned(const bp_registry *r, uint16_t kind, unsigned version,
+                              const uint8_t *p, size_t n, const bp_type *t, void *out) {
+    if (version == 0 || version == t->version) return bp_type_decode(t, p, n, out);
+    if (version > t->version)
+        return bp_err(BP_EINVAL, "decode '%s' v%u: the payload is v%u, newer than the reader",
+                      t->name, t->version, version);
+    const bp_kindreg *k = bp_registry_find(r, kind);
+    bp_upstep *st = k ? __atomic_load_n(&k->up[version], __ATOMIC_ACQUIRE) : NULL;
+    if (!st)
+        return bp_err(BP_EINVAL,
+                      "decode '%s' v%u: the payload is v%u and no upcaster from v%u "
+                      "is registered",
+                      t->name, t->version, version, version);
+    void *cur = malloc(st->from->size);
+    if (!cur) return bp_err(BP_ENOMEM, "upcast: out of memory");
+    bp_status rc = bp_type_decode(st->from, p, n, cur);
+    for (unsigned v = version; !rc && v < t->version; v++) {
+        st = __atomic_load_n(&k->up[v], __ATOMIC_ACQUIRE);
+        if (!st) {
+            rc = bp_err(BP_EINVAL, "decode '%s': no upcaster from v%u (needed for a v%u payload)",
+                        t->name, v, version);
+            break;
+        }
+        void *next = calloc(1, st->to->size);
+        if (!next) {
+            rc = bp_err(BP_ENOMEM, "upcast: out of memory");
+            break;
+        }
+        rc = st->fn(st->ctx, cur, next);
+        if (rc > 0) rc = BP_EINVAL;
+        if (rc && !bp_last_error()[0])
+            bp_err(rc, "upcast '%s' v%u -> v%u failed", t->name, v, v + 1);
+        free(cur);
+        cur = next;
+    }
+    if (!rc) {
+        if (st->to->size != t->size)
+            rc = bp_err(BP_EINVAL, "decode '%s': the last upcaster yields '%s' v%u, not the reader",
+                        t->name, st->to->name, st->to->version);
+        else
+            memcpy(out, cur, t->size);
+    }
+    free(cur);
+    return rc;
+}
+
+/* ------------------------------------------------------------ typed append */
+
+#define ENC_STACK 2048
+
+/* Options for a typed append: the caller's (any struct version) with the schema version. */
+static void typed_opts(bp_append_options *o, const bp_append_options *given, uint8_t version) {
+    bp_append_options init = BP_APPEND_OPTIONS_INIT;
+    *o = init;
+    if (given) {
+        memcpy(o, given,
+               given->version == 1 ? offsetof(bp_append_options, schema_version) : sizeof *o);
+        o->version = BP_APPEND_OPTIONS_VERSION;
+    }
+    o->schema_version = version;
+}
+
+bp_status bp_append_typed(bp_store *s, bp_receipt *receipt, const char *entity, const char *scope,
+                          const bp_type *t, const void *value, const bp_append_options *opts) {
+    if (!s) return bp_err(BP_EINVAL, "append_typed: NULL store");
+    if (opts && opts->version != 1 && opts->version != BP_APPEND_OPTIONS_VERSION)
+        return bp_err(BP_EINVAL, "append_typed: bp_append_options.version %u unknown",
+                      opts->version);
+    size_t max = bp_type_encoded_max(t);
+    if (!max) return bp_type_check(t);
+    uint8_t stack[ENC_STACK];
+    uint8_t *buf = max <= sizeof stack ? stack : malloc(max);
+    if (!buf) return bp_err(BP_ENOMEM, "append_typed '%s': out of memory", t->name);
+    size_t len;
+    bp_status rc = bp_type_encode(t, value, buf, max, &len);
+    if (!rc) {
+        bp_append_options o;
+        typed_opts(&o, opts, t->version);
+        rc = bp_append_ex(s, receipt, entity, scope, t->kind, buf, len, &o);
+    }
+    if (buf != stack) free(buf);
+    return rc;
+}
+
+bp_status bp_append_batch_typed(bp_store *s, bp_receipt *receipts, const bp_typed_item *items,
+                                size_t n) {
+    if (!s) return bp_err(BP_EINVAL, "append_batch_typed: NULL store");
+    if (n == 0) return BP_OK;
+    if (!items) return bp_err(BP_EINVAL, "append_batch_typed: items is NULL");
+    if (n > BP_BATCH_MAX)
+        return bp_err(BP_ETOOBIG, "append_batch_typed: %zu items exceed the limit of %u", n,
+                      BP_BATCH_MAX);
+    bp_batch_item *bi = calloc(n, sizeof *bi);
+    bp_append_options *os = calloc(n, sizeof *os);
+    size_t *offs = calloc(n, sizeof *offs);
+    bp_buf enc = {0};
+    bp_status rc = BP_OK;
+    if (!bi || !os || !offs) {
+        rc = bp_err(BP_ENOMEM, "append_batch_typed: out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n && !rc; i++) {
+        const bp_typed_item *it = &items[i];
+        size_t max = bp_type_encoded_max(it->type);
+        if (!max) {
+            bp_type_check(it->type);
+            rc = bp_err(BP_EINVAL, "batch item %zu: %s", i, bp_last_error());
+            break;
+        }
+        const bp_append_options *g = it->opts;
+        if (g && g->version != 1 && g->version != BP_APPEND_OPTIONS_VERSION) {
+            rc = bp_err(BP_EINVAL, "batch item %zu: bp_append_options.version %u unknown", i,
+                        g->version);
+            break;
+        }
+        if (bp_buf_reserve(&enc, max)) {
+            rc = bp_err(BP_ENOMEM, "append_batch_typed: out of memory");
+            break;
+        }
+        size_t len;
+        rc = bp_type_encode(it->type, it->value, enc.data + enc.len, max, &len);
+        if (rc) {
+            rc = bp_err(rc, "batch item %zu: %s", i, bp_last_error());
+            break;
+        }
+        offs[i] = enc.len;
+        enc.len += len;
+        typed_opts(&os[i], g, it->type->version);
+        bi[i] = (bp_batch_item){it->entity, it->scope, it->type->kind, NULL, len, &os[i]};
+    }
+    if (!rc) {
+        for (size_t i = 0; i < n; i++) /* enc may have moved while it grew */
+            bi[i].payload = enc.data + offs[i];
+        rc = bp_append_batch(s, receipts, bi, n);
+    }
+out:
+    free(bi);
+    free(os);
+    free(offs);
+    bp_buf_free(&enc);
+    return rc;
+}
+
+/* -------------------------------------------------------------- typed read */
+
+bp_status bp_event_decode(bp_store *s, const bp_event *ev, const bp_type *t, void *out) {
+    if (!s || !ev || !out) return bp_err(BP_EINVAL, "bp_event_decode: NULL argument");
+    bp_status rc = bp_type_check(t);
+    if (rc) return rc;
+    if (ev->kind != t->kind)
+        return bp_err(BP_EINVAL, "decode '%s': event %llu has kind 0x%04x, not 0x%04x", t->name,
+                      (unsigned long long)ev->global_seq, ev->kind, t->kind);
+    if (ev->header_only || (ev->payload_len && !ev->payload))
+        return bp_err(BP_EINVAL, "decode '%s': event %llu was read without its payload", t->name,
+                      (unsigned long long)ev->global_seq);
+    rc = bp_decode_versioned(s->reg, ev->kind, BP_EVENT_SCHEMA_VERSION(ev->flags), ev->payload,
+                             ev->payload_len, t, out);
+    if (rc) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", bp_last_error());
+        return bp_err(rc, "event %llu (%s): %s", (unsigned long long)ev->global_seq, ev->entity,
+                      msg);
+    }
+    return BP_OK;
+}
+
+bp_status bp_by_fact_typed(bp_store *s, bp_iter **out, const bp_type *t) {
+    if (!out) return bp_err(BP_EINVAL, "bp_by_fact_typed: out is NULL");
+    *out = NULL;
+    bp_status rc = bp_type_check(t);
+    if (rc) return rc;
+    return bp_by_kind(s, out, t->kind, BP_READ_FULL);
+}
+
+bp_status bp_iter_next_typed(bp_iter *it, const bp_type *t, const bp_event **ev, void *out) {
+    bp_status rc = bp_iter_next(it, ev);
+    if (rc) return rc;
+    return bp_event_decode(bp_iter_store(it), *ev, t, out);
+}

@@ -1,0 +1,56 @@
+/*
+ * typed_impl.h — internal: the payload-type registry, the upcasting decoder and
+ * the JSON renderers shared by typed reads, projections and the replay lanes.
+ */
+#ifndef BP_TYPED_IMPL_H
+#define BP_TYPED_IMPL_H
+
+#include "batpak/typed.h"
+
+#include <jansson.h>
+#include <pthread.h>
+
+static inline const bp_field *bp_type_fields(const bp_type *t) {
+    return t->n_fields ? t->fields() : NULL;
+}
+const char *bp_field_type_name(unsigned type);
+
+/* One upcasting step of a kind: from->version -> from->version + 1. */
+typedef struct bp_upstep {
+    const bp_type *from, *to;
+    bp_upcast_fn fn;
+    void *ctx;
+} bp_upstep;
+
+/* A registered kind. Invariants: type never changes once published; up[v] is
+ * written once (NULL -> step, under the registry mutex, release-stored) and
+ * read lock-free with acquire loads; up[v]->from->version == v. */
+typedef struct bp_kindreg {
+    const bp_type *type;
+    bp_upstep *up[256];
+    struct bp_kindreg *next; /* every kindreg, for names and freeing [mu] */
+} bp_kindreg;
+
+/* Per store. cat[c] is NULL or 4096 kindreg pointers for category c, both
+ * published with release stores and read lock-free. Registration takes mu. */
+typedef struct bp_registry {
+    pthread_mutex_t mu;
+    bp_kindreg **cat[16];
+    bp_kindreg *all; /* [mu] */
+} bp_registry;
+
+bp_status bp_registry_new(bp_registry **out);
+void bp_registry_free(bp_registry *r);
+/* The registered kind, or NULL. Lock-free. */
+const bp_kindreg *bp_registry_find(const bp_registry *r, uint16_t kind);
+
+/* Decode a payload of kind with schema version `version` (0: not stated) as
+ * type t, chaining the registry's upcasters when version < t->version. */
+bp_status bp_decode_versioned(const bp_registry *r, uint16_t kind, unsigned version,
+                              const uint8_t *p, size_t n, const bp_type *t, void *out);
+
+/* JSON values (jansson); NULL on OOM or when the bytes have no JSON form. */
+json_t *bp_json_from_msgpack(const uint8_t *p, size_t n);
+bp_status bp_type_json_value(const bp_type *t, const void *value, json_t **out);
+
+#endif

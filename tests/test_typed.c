@@ -1,0 +1,679 @@
+/* Typed payloads: the X-macro codec for every field type and shape, its
+ * errors, the registry, typed append/batch/read, upcaster chains and the JSON
+ * lane (batpak/typed.h). */
+#include "t.h"
+
+#include <jansson.h>
+#include <math.h>
+
+#define ERR(expr, code, needle)                                                                    \
+    do {                                                                                           \
+        int _got = (expr);                                                                         \
+        CHECK_EQ(_got, (code));                                                                    \
+        if (!strstr(bp_last_error(), (needle))) {                                                  \
+            fprintf(stderr, "%s:%d: message lacks '%s': %s\n", __FILE__, __LINE__, (needle),       \
+                    bp_last_error());                                                              \
+            t_failures++;                                                                          \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+/* Every type in every shape it supports. */
+#define ALL_FIELDS(F)                                                                              \
+    F(ONE, BOOL, b, 0)                                                                             \
+    F(ONE, I8, i8, 0)                                                                              \
+    F(ONE, I16, i16, 0)                                                                            \
+    F(ONE, I32, i32, 0)                                                                            \
+    F(ONE, I64, i64, 0)                                                                            \
+    F(ONE, U8, u8, 0)                                                                              \
+    F(ONE, U16, u16, 0)                                                                            \
+    F(ONE, U32, u32, 0)                                                                            \
+    F(ONE, U64, u64, 0)                                                                            \
+    F(ONE, F32, f32, 0)                                                                            \
+    F(ONE, F64, f64, 0)                                                                            \
+    F(ONE, STR, s, 40)                                                                             \
+    F(ONE, BYTES, by, 16)                                                                          \
+    F(OPT, I64, oi, 0)                                                                             \
+    F(OPT, STR, os, 8)                                                                             \
+    F(OPT, BYTES, ob, 4)                                                                           \
+    F(OPT, F32, of, 0)                                                                             \
+    F(ARR, I32, ai, 5)                                                                             \
+    F(ARR, U64, au, 3)                                                                             \
+    F(ARR, F64, af, 2)                                                                             \
+    F(ARR, BOOL, ab, 4)                                                                            \
+    F(ARR, I8, a8, 40)
+BP_TYPE_STATIC(all_t, ALL_FIELDS, "test.all", BP_KIND(1, 0x10), 1);
+
+#define SMALL_FIELDS(F)                                                                            \
+    F(ONE, I64, amount, 0)                                                                         \
+    F(ONE, STR, memo, 8)                                                                           \
+    F(OPT, U32, branch, 0)
+BP_TYPE_STATIC(small_t, SMALL_FIELDS, "test.small", BP_KIND(1, 0x11), 1);
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15u;
+static uint64_t rnd(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+/* A random value of all_t; extreme values come up often. */
+static void random_all(all_t *v) {
+    memset(v, 0, sizeof *v);
+    static const int64_t edges[] = {0,         1,         -1,    127,       -128,      255,
+                                    32767,     -32768,    65535, INT32_MAX, INT32_MIN, UINT32_MAX,
+                                    INT64_MAX, INT64_MIN, 31,    -32,       128};
+    int64_t e = edges[rnd() % (sizeof edges / sizeof edges[0])];
+    bool edge = rnd() & 1;
+    v->b = rnd() & 1;
+    v->i8 = (int8_t)(edge ? e : (int64_t)rnd());
+    v->i16 = (int16_t)(edge ? e : (int64_t)rnd());
+    v->i32 = (int32_t)(edge ? e : (int64_t)rnd());
+    v->i64 = edge ? e : (int64_t)rnd();
+    v->u8 = (uint8_t)(edge ? (uint64_t)e : rnd());
+    v->u16 = (uint16_t)(edge ? (uint64_t)e : rnd());
+    v->u32 = (uint32_t)(edge ? (uint64_t)e : rnd());
+    v->u64 = edge ? (uint64_t)e : rnd();
+    v->f32 = (float)((double)(int64_t)rnd() / 1e9);
+    v->f64 = (double)(int64_t)rnd() / 3.0;
+    size_t sl = rnd() % 41;
+    for (size_t i = 0; i < sl; i++)
+        v->s[i] = (char)('a' + rnd() % 26);
+    if (sl >= 2 && (rnd() & 1)) memcpy(v->s, "\xc3\xa9", 2); /* é */
+    v->by_len = (uint32_t)(rnd() % 17);
+    for (uint32_t i = 0; i < v->by_len; i++)
+        v->by[i] = (uint8_t)rnd();
+    v->has_oi = rnd() & 1;
+    if (v->has_oi) v->oi = (int64_t)rnd();
+    v->has_os = rnd() & 1;
+    if (v->has_os) memcpy(v->os, "opt", 4);
+    v->has_ob = rnd() & 1;
+    if (v->has_ob) v->ob_len = (uint32_t)(rnd() % 5);
+    v->has_of = rnd() & 1;
+    if (v->has_of) v->of = 0.5f;
+    v->ai_count = (uint32_t)(rnd() % 6);
+    for (uint32_t i = 0; i < v->ai_count; i++)
+        v->ai[i] = (int32_t)rnd();
+    v->au_count = (uint32_t)(rnd() % 4);
+    for (uint32_t i = 0; i < v->au_count; i++)
+        v->au[i] = rnd();
+    v->af_count = (uint32_t)(rnd() % 3);
+    for (uint32_t i = 0; i < v->af_count; i++)
+        v->af[i] = (double)(int64_t)rnd();
+    v->ab_count = (uint32_t)(rnd() % 5);
+    for (uint32_t i = 0; i < v->ab_count; i++)
+        v->ab[i] = rnd() & 1;
+    v->a8_count = (uint32_t)(rnd() % 41);
+    for (uint32_t i = 0; i < v->a8_count; i++)
+        v->a8[i] = (int8_t)rnd();
+}
+
+static void test_round_trip_every_type(void) {
+    size_t max = bp_type_encoded_max(&all_t_type);
+    CHECK(max > 0);
+    uint8_t *buf = malloc(max), *again = malloc(max);
+    CHECK(buf && again);
+    for (int i = 0; i < 2000; i++) {
+        all_t v, out;
+        random_all(&v);
+        size_t len, len2;
+        CHECK_OK(bp_type_encode(&all_t_type, &v, buf, max, &len));
+        CHECK(len <= max);
+        memset(&out, 0xAA, sizeof out);
+        CHECK_OK(bp_type_decode(&all_t_type, buf, len, &out));
+        CHECK(memcmp(&v, &out, sizeof v) == 0);
+        CHECK_OK(bp_type_encode(&all_t_type, &out, again, max, &len2));
+        CHECK_EQ(len2, len);
+        CHECK(memcmp(buf, again, len) == 0);
+    }
+    /* every bound at its largest still fits in bp_type_encoded_max */
+    all_t big;
+    memset(&big, 0, sizeof big);
+    memset(big.s, 'x', 40);
+    big.by_len = 16;
+    big.has_oi = big.has_os = big.has_ob = big.has_of = true;
+    big.oi = INT64_MIN;
+    memset(big.os, 'y', 8);
+    big.ob_len = 4;
+    big.ai_count = 5;
+    big.au_count = 3;
+    big.au[0] = UINT64_MAX;
+    big.af_count = 2;
+    big.ab_count = 4;
+    big.a8_count = 40;
+    big.u64 = UINT64_MAX;
+    big.i64 = INT64_MIN;
+    size_t len;
+    CHECK_OK(bp_type_encode(&all_t_type, &big, buf, max, &len));
+    all_t out;
+    CHECK_OK(bp_type_decode(&all_t_type, buf, len, &out));
+    CHECK(memcmp(&big, &out, sizeof big) == 0);
+    /* every proper prefix of a valid encoding is refused, never over-read */
+    for (size_t cut = 0; cut < len; cut++) {
+        uint8_t *p = malloc(cut ? cut : 1);
+        CHECK(p);
+        memcpy(p, buf, cut);
+        bp_status rc = bp_type_decode(&all_t_type, p, cut, &out);
+        free(p);
+        CHECK_EQ(rc, BP_EINVAL);
+    }
+    free(buf);
+    free(again);
+}
+
+/* A buffer of MessagePack built by hand. */
+typedef struct mb {
+    uint8_t b[512];
+    size_t n;
+} mb;
+static void mb_put(mb *m, const char *bytes, size_t n) {
+    memcpy(m->b + m->n, bytes, n);
+    m->n += n;
+}
+#define PUT(m, lit) mb_put((m), (lit), sizeof(lit) - 1)
+
+static void test_decoder_accepts_any_valid_encoding(void) {
+    mb m = {.n = 0};
+    /* keys out of order, wide integer encodings, nil for an optional field */
+    PUT(&m, "\x83");
+    PUT(&m, "\xa6"
+            "branch"
+            "\xc0");
+    PUT(&m, "\xa4"
+            "memo"
+            "\xd9\x02"
+            "hi");
+    PUT(&m, "\xa6"
+            "amount"
+            "\xd3\xff\xff\xff\xff\xff\xff\xff\xfe");
+    small_t v;
+    CHECK_OK(bp_type_decode(&small_t_type, m.b, m.n, &v));
+    CHECK_EQ(v.amount, -2);
+    CHECK(strcmp(v.memo, "hi") == 0);
+    CHECK(!v.has_branch);
+    /* a uint 64 encoding of a small number, and the optional present */
+    m.n = 0;
+    PUT(&m, "\x83\xa6"
+            "amount"
+            "\xcf\x00\x00\x00\x00\x00\x00\x00\x07");
+    PUT(&m, "\xa4"
+            "memo"
+            "\xa0");
+    PUT(&m, "\xa6"
+            "branch"
+            "\xcd\x01\x00");
+    CHECK_OK(bp_type_decode(&small_t_type, m.b, m.n, &v));
+    CHECK_EQ(v.amount, 7);
+    CHECK(v.has_branch && v.branch == 256);
+    CHECK_EQ(v.memo[0], 0);
+}
+
+static void test_decoder_errors(void) {
+    small_t v;
+    mb m = {.n = 0};
+    PUT(&m, "\x92\x01\x02");
+    ERR(bp_type_decode(&small_t_type, m.b, m.n, &v), BP_EINVAL, "expected a map");
+    ERR(bp_type_decode(&small_t_type, "", 0, &v), BP_EINVAL, "test.small");
+    m.n = 0;
+    PUT(&m, "\x83\xa6"
+            "amount"
+            "\x01\xa4"
+            "memo"
+            "\xa0\xa5"
+            "bogus"
+            "\x01");
+    ERR(bp_type_decode(&small_t_type, m.b, m.n, &v), BP_EINVAL, "unknown field 'bogus'");
+    m.n = 0;
+    PUT(&m, "\x83\xa6"
+            "amount"
+            "\x01\xa4"
+            "memo"
+            "\xa0\xa6"
+            "amount"
+            "\x02");
+    ERR(bp_type_decode(&small_t_type, m.b, m.n, &v), BP_EINVAL, "field 'amount'");
+    CHECK(strstr(bp_last_error(), "twice"));
+    m.n = 0;
+    PUT(&m, "\x81\xa6"
+            "amount"
+            "\x01");
+    ERR(bp_type_decode(&small_t_type, m.b, m.n, &v), BP_EINVAL, "field 'memo'");
+    CHECK(strstr(bp_last_error(), "missing"));
+    m.n = 0;
+    PUT(&m, "\x82\xa6"
+            "amount"
+            "\xa1"
+            "x"
+            "\xa4"
+            "memo"
+            "\xa0");
+    ERR(bp_type_decode(&small_t_type, m.b, m.n, &v), BP_EINVAL, "field 'amount' at offset 8");
+    CHECK(strstr(bp_last_error(), "expected int64"));
+    m.n = 0;
+    PUT(&m, "\x82\xa6"
+            "amount"
+            "\x01\xa4"
+            "memo"
+            "\xa9"
+            "123456789");
+    ERR(bp_type_decode(&small_t_type, m.b, m.n, &v), BP_EINVAL, "at most 8 bytes");
+    m.n = 0;
+    PUT(&m, "\x82\xa6"
+            "amount"
+            "\x01\xa4"
+            "memo"
+            "\xa2\xc3\x28");
+    ERR(bp_type_decode(&small_t_type, m.b, m.n, &v), BP_EINVAL, "UTF-8");
+    m.n = 0;
+    PUT(&m, "\x83\xa6"
+            "amount"
+            "\x01\xa4"
+            "memo"
+            "\xa0\xa6"
+            "branch"
+            "\xff");
+    ERR(bp_type_decode(&small_t_type, m.b, m.n, &v), BP_EINVAL, "expected uint32");
+    m.n = 0;
+    PUT(&m, "\x82\xa6"
+            "amount"
+            "\x01\xa4"
+            "memo"
+            "\xa0\x00");
+    ERR(bp_type_decode(&small_t_type, m.b, m.n, &v), BP_EINVAL, "trailing bytes");
+    m.n = 0;
+    PUT(&m, "\x82\x01\x01\xa4"
+            "memo"
+            "\xa0");
+    ERR(bp_type_decode(&small_t_type, m.b, m.n, &v), BP_EINVAL, "field name");
+    /* ranges of every integer width, and array bounds */
+    all_t a, out;
+    random_all(&a);
+    uint8_t buf[2048];
+    size_t len;
+    CHECK_OK(bp_type_encode(&all_t_type, &a, buf, sizeof buf, &len));
+    /* find "i8" and overwrite its value with 200 (uint 8): out of int8 range */
+    uint8_t *k = memmem(buf, len, "\xa2i8", 3);
+    CHECK(k);
+    uint8_t patched[2100];
+    size_t at = (size_t)(k - buf) + 3, vlen = 1;
+    if (buf[at] == 0xd0) vlen = 2;
+    memcpy(patched, buf, at);
+    patched[at] = 0xcc;
+    patched[at + 1] = 200;
+    memcpy(patched + at + 2, buf + at + vlen, len - at - vlen);
+    ERR(bp_type_decode(&all_t_type, patched, len + 2 - vlen, &out), BP_EINVAL, "field 'i8'");
+    CHECK(strstr(bp_last_error(), "expected int8"));
+}
+
+static void test_encoder_errors(void) {
+    small_t v;
+    memset(&v, 0, sizeof v);
+    memset(v.memo, 'x', sizeof v.memo); /* no NUL within 8 + 1 bytes */
+    uint8_t buf[128];
+    size_t len;
+    ERR(bp_type_encode(&small_t_type, &v, buf, sizeof buf, &len), BP_EINVAL, "field 'memo'");
+    memcpy(v.memo, "\xc3\x28", 3);
+    ERR(bp_type_encode(&small_t_type, &v, buf, sizeof buf, &len), BP_EINVAL, "UTF-8");
+    memcpy(v.memo, "ok", 3);
+    v.amount = 1000;
+    ERR(bp_type_encode(&small_t_type, &v, buf, 5, &len), BP_ETOOBIG, "needs");
+    size_t need = len;
+    CHECK_OK(bp_type_encode(&small_t_type, &v, buf, need, &len));
+    CHECK_EQ(len, need);
+    all_t a;
+    memset(&a, 0, sizeof a);
+    a.by_len = 17;
+    ERR(bp_type_encode(&all_t_type, &a, buf, sizeof buf, &len), BP_EINVAL, "by_len 17");
+    a.by_len = 0;
+    a.ai_count = 6;
+    ERR(bp_type_encode(&all_t_type, &a, buf, sizeof buf, &len), BP_EINVAL, "ai_count 6");
+}
+
+/* Hand-built descriptors that bp_type_check refuses. */
+typedef struct raw2 {
+    int64_t a;
+    char s[5];
+} raw2;
+static bp_field raw2_fields[2];
+static const bp_field *raw2_fn(void) {
+    return raw2_fields;
+}
+
+static void test_descriptor_checks(void) {
+    bp_type t = {"test.raw", BP_KIND(1, 0x20), 1, sizeof(raw2), 2, raw2_fn};
+    raw2_fields[0] = (bp_field){"a", BP_FT_I64, BP_FS_ONE, 0, offsetof(raw2, a), 0, 0};
+    raw2_fields[1] = (bp_field){"s", BP_FT_STR, BP_FS_ONE, 4, offsetof(raw2, s), 0, 0};
+    CHECK_OK(bp_type_check(&t));
+    t.kind = BP_KIND_SYSTEM_DENIAL;
+    ERR(bp_type_check(&t), BP_EINVAL, "not an application kind");
+    t.kind = BP_KIND(0xD, 1);
+    ERR(bp_type_check(&t), BP_EINVAL, "not an application kind");
+    t.kind = BP_KIND(1, 0x20);
+    t.version = 0;
+    ERR(bp_type_check(&t), BP_EINVAL, "schema version");
+    t.version = 1;
+    t.name = "";
+    ERR(bp_type_check(&t), BP_EINVAL, "name");
+    t.name = "test.raw";
+    raw2_fields[1].name = "a";
+    ERR(bp_type_check(&t), BP_EINVAL, "declared twice");
+    raw2_fields[1].name = "s";
+    raw2_fields[1].n = 8; /* 8 + 1 bytes run past the end of the 16-byte struct */
+    ERR(bp_type_check(&t), BP_EINVAL, "outside");
+    raw2_fields[1].n = 0;
+    ERR(bp_type_check(&t), BP_EINVAL, "bound 0");
+    raw2_fields[1].n = 4;
+    raw2_fields[1].shape = BP_FS_ARR;
+    ERR(bp_type_check(&t), BP_EINVAL, "arrays of string");
+    raw2_fields[1].shape = 9;
+    ERR(bp_type_check(&t), BP_EINVAL, "unknown type or shape");
+    raw2_fields[1].shape = BP_FS_ONE;
+    CHECK_EQ(bp_type_encoded_max(NULL), 0);
+    ERR(bp_type_check(NULL), BP_EINVAL, "NULL");
+}
+
+static void test_json_forms(void) {
+    small_t v = {.amount = -5, .memo = "caf\xc3\xa9", .has_branch = true, .branch = 7};
+    char *j;
+    CHECK_OK(bp_type_to_json(&small_t_type, &v, &j));
+    CHECK(strcmp(j, "{\"amount\":-5,\"memo\":\"caf\xc3\xa9\",\"branch\":7}") == 0);
+    bp_free(j);
+    v.has_branch = false;
+    CHECK_OK(bp_type_to_json(&small_t_type, &v, &j));
+    CHECK(strcmp(j, "{\"amount\":-5,\"memo\":\"caf\xc3\xa9\"}") == 0);
+    bp_free(j);
+    all_t a;
+    memset(&a, 0, sizeof a);
+    a.u64 = UINT64_MAX;
+    a.f64 = NAN;
+    a.f32 = -INFINITY;
+    a.by_len = 2;
+    a.by[0] = 0xde;
+    a.by[1] = 0xad;
+    a.ai_count = 2;
+    a.ai[0] = -1;
+    a.ai[1] = 2;
+    CHECK_OK(bp_type_to_json(&all_t_type, &a, &j));
+    CHECK(strstr(j, "\"u64\":\"18446744073709551615\""));
+    CHECK(strstr(j, "\"f64\":\"NaN\""));
+    CHECK(strstr(j, "\"f32\":\"-Infinity\""));
+    CHECK(strstr(j, "\"by\":\"dead\""));
+    CHECK(strstr(j, "\"ai\":[-1,2]"));
+    CHECK(strstr(j, "\"oi\"") == NULL);
+    bp_free(j);
+}
+
+static bp_store *open_store(const char *dir) {
+    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    o.no_open_event = true;
+    bp_store *s = NULL;
+    if (bp_store_open(&s, dir, &o) != BP_OK) {
+        fprintf(stderr, "open %s: %s\n", dir, bp_last_error());
+        exit(1);
+    }
+    return s;
+}
+
+static uint64_t count_events(bp_store *s) {
+    bp_stats st;
+    return bp_store_stats(s, &st) ? UINT64_MAX : st.events;
+}
+
+#define OTHER_FIELDS(F) F(ONE, I64, amount, 0)
+BP_TYPE_STATIC(other_same_kind, OTHER_FIELDS, "test.other", BP_KIND(1, 0x11), 1);
+BP_TYPE_STATIC(other_same_name, OTHER_FIELDS, "test.small", BP_KIND(1, 0x12), 1);
+
+static void test_registry(void) {
+    const char *dir = t_dir("typed-registry");
+    bp_store *s = open_store(dir);
+    CHECK(bp_registered_type(s, small_t_type.kind) == NULL);
+    CHECK_OK(bp_register_type(s, &small_t_type));
+    CHECK(bp_registered_type(s, small_t_type.kind) == &small_t_type);
+    ERR(bp_register_type(s, &small_t_type), BP_EEXIST, "already registered");
+    ERR(bp_register_type(s, &other_same_kind_type), BP_EEXIST, "kind 0x1011");
+    ERR(bp_register_type(s, &other_same_name_type), BP_EEXIST, "name");
+    CHECK(bp_registered_type(s, other_same_name_type.kind) == NULL);
+    CHECK_OK(bp_register_type(s, &all_t_type));
+    ERR(bp_register_type(s, NULL), BP_EINVAL, "NULL");
+    CHECK_OK(bp_store_close(s));
+    t_rmdir(dir);
+}
+
+static void test_typed_append_and_read(void) {
+    const char *dir = t_dir("typed-rw");
+    bp_store *s = open_store(dir);
+    all_t vals[20];
+    for (int i = 0; i < 20; i++) {
+        random_all(&vals[i]);
+        bp_receipt r;
+        CHECK_OK(bp_append_typed(s, &r, "thing:1", "test", &all_t_type, &vals[i], NULL));
+        CHECK_EQ(r.kind, all_t_type.kind);
+    }
+    /* a typed batch: all or nothing */
+    small_t a = {.amount = 1, .memo = "a"}, b = {.amount = 2, .memo = "b"};
+    small_t bad = {.amount = 3};
+    memset(bad.memo, 'z', sizeof bad.memo);
+    bp_typed_item items[3] = {{"acct:1", "bank", &small_t_type, &a, NULL},
+                              {"acct:2", "bank", &small_t_type, &b, NULL},
+                              {"acct:3", "bank", &small_t_type, &bad, NULL}};
+    ERR(bp_append_batch_typed(s, NULL, items, 3), BP_EINVAL, "batch item 2");
+    CHECK_EQ(count_events(s), 20);
+    bp_receipt rs[2];
+    CHECK_OK(bp_append_batch_typed(s, rs, items, 2));
+    CHECK_EQ(rs[1].global_seq, 22);
+    /* options pass through, and version-1 option structs still work */
+    bp_append_options o = BP_APPEND_OPTIONS_INIT;
+    o.has_expected_clock = true;
+    o.expected_clock = 0;
+    ERR(bp_append_typed(s, NULL, "acct:1", "bank", &small_t_type, &a, &o), BP_ECONFLICT, "");
+    o.version = 1;
+    o.expected_clock = 1;
+    CHECK_OK(bp_append_typed(s, NULL, "acct:1", "bank", &small_t_type, &a, &o));
+    CHECK_OK(bp_store_close(s));
+
+    s = open_store(dir);
+    bp_iter *it;
+    CHECK_OK(bp_by_fact_typed(s, &it, &all_t_type));
+    const bp_event *ev;
+    all_t got;
+    int n = 0;
+    bp_status rc;
+    while ((rc = bp_iter_next_typed(it, &all_t_type, &ev, &got)) == BP_OK) {
+        CHECK(n < 20);
+        CHECK(memcmp(&got, &vals[n], sizeof got) == 0);
+        CHECK_EQ(BP_EVENT_SCHEMA_VERSION(ev->flags), 1);
+        n++;
+    }
+    CHECK_EQ(rc, BP_DONE);
+    CHECK_EQ(n, 20);
+    bp_iter_free(it);
+    /* wrong kind, no payload, malformed payload */
+    CHECK_OK(bp_stream(s, &it, "acct:1", BP_READ_FULL));
+    CHECK_OK(bp_iter_next(it, &ev));
+    ERR(bp_event_decode(s, ev, &all_t_type, &got), BP_EINVAL, "kind 0x1011, not 0x1010");
+    small_t sv;
+    CHECK_OK(bp_event_decode(s, ev, &small_t_type, &sv));
+    CHECK_EQ(sv.amount, 1);
+    bp_iter_free(it);
+    CHECK_OK(bp_stream(s, &it, "acct:1", BP_READ_INDEX_ONLY));
+    CHECK_OK(bp_iter_next(it, &ev));
+    ERR(bp_event_decode(s, ev, &small_t_type, &sv), BP_EINVAL, "without its payload");
+    bp_iter_free(it);
+    CHECK_OK(bp_append(s, NULL, "acct:9", "bank", small_t_type.kind, "\x81\xa1x\x01", 4));
+    CHECK_OK(bp_stream(s, &it, "acct:9", BP_READ_FULL));
+    CHECK_OK(bp_iter_next(it, &ev));
+    ERR(bp_event_decode(s, ev, &small_t_type, &sv), BP_EINVAL, "acct:9");
+    CHECK(strstr(bp_last_error(), "unknown field 'x'"));
+    bp_iter_free(it);
+    CHECK_OK(bp_store_close(s));
+    t_rmdir(dir);
+}
+
+/* Three schema versions of one kind. */
+#define DEP1(F) F(ONE, I32, amount, 0)
+BP_TYPE_STATIC(dep_v1, DEP1, "test.deposit", BP_KIND(1, 0x30), 1);
+#define DEP2(F)                                                                                    \
+    F(ONE, I64, amount, 0)                                                                         \
+    F(ONE, STR, currency, 3)
+BP_TYPE_STATIC(dep_v2, DEP2, "test.deposit", BP_KIND(1, 0x30), 2);
+#define DEP3(F)                                                                                    \
+    F(ONE, I64, cents, 0)                                                                          \
+    F(ONE, STR, currency, 3)
+BP_TYPE_STATIC(dep_v3, DEP3, "test.deposit", BP_KIND(1, 0x30), 3);
+BP_TYPE_STATIC(dep_v4, DEP3, "test.deposit", BP_KIND(1, 0x30), 4);
+
+static int up_calls;
+static bp_status up12(void *ctx, const void *from, void *to) {
+    (void)ctx;
+    const dep_v1 *a = from;
+    dep_v2 *b = to;
+    up_calls++;
+    b->amount = a->amount;
+    memcpy(b->currency, "EUR", 4);
+    return BP_OK;
+}
+static bp_status up23(void *ctx, const void *from, void *to) {
+    const dep_v2 *a = from;
+    dep_v3 *b = to;
+    if (a->amount < 0) return BP_EINVAL; /* the test's way to make a step fail */
+    b->cents = a->amount * *(int *)ctx;
+    memcpy(b->currency, a->currency, sizeof b->currency);
+    return BP_OK;
+}
+
+static void test_upcaster_chains(void) {
+    const char *dir = t_dir("typed-upcast");
+    bp_store *s = open_store(dir);
+    dep_v1 a = {.amount = 5};
+    dep_v2 b = {.amount = 7, .currency = "USD"};
+    dep_v3 c = {.cents = 900, .currency = "GBP"};
+    dep_v4 d = {.cents = 1, .currency = "JPY"};
+    CHECK_OK(bp_append_typed(s, NULL, "acct:1", "bank", &dep_v1_type, &a, NULL));
+    CHECK_OK(bp_append_typed(s, NULL, "acct:1", "bank", &dep_v2_type, &b, NULL));
+    CHECK_OK(bp_append_typed(s, NULL, "acct:1", "bank", &dep_v3_type, &c, NULL));
+    CHECK_OK(bp_append(s, NULL, "acct:1", "bank", dep_v3_type.kind,
+                       "\x82\xa5"
+                       "cents"
+                       "\x03\xa8"
+                       "currency"
+                       "\xa3"
+                       "CHF",
+                       21)); /* v0 */
+    CHECK_OK(bp_append_typed(s, NULL, "acct:1", "bank", &dep_v4_type, &d, NULL));
+    int factor = 100;
+    /* registration errors */
+    ERR(bp_register_upcaster(s, &dep_v1_type, &dep_v2_type, up12, NULL), BP_EINVAL,
+        "no registered type");
+    CHECK_OK(bp_register_type(s, &dep_v3_type));
+    ERR(bp_register_upcaster(s, &dep_v1_type, &dep_v3_type, up12, NULL), BP_EINVAL,
+        "not consecutive");
+    ERR(bp_register_upcaster(s, &small_t_type, &dep_v2_type, up12, NULL), BP_EINVAL,
+        "kinds differ");
+    ERR(bp_register_upcaster(s, &dep_v3_type, &dep_v4_type, up12, NULL), BP_EINVAL,
+        "the registered 'test.deposit' is v3");
+    ERR(bp_register_upcaster(s, &dep_v2_type, &dep_v3_type, NULL, NULL), BP_EINVAL, "NULL");
+    CHECK_OK(bp_register_upcaster(s, &dep_v2_type, &dep_v3_type, up23, &factor));
+    ERR(bp_register_upcaster(s, &dep_v2_type, &dep_v3_type, up23, &factor), BP_EEXIST,
+        "already registered");
+
+    bp_iter *it;
+    const bp_event *ev;
+    dep_v3 got;
+    CHECK_OK(bp_stream(s, &it, "acct:1", BP_READ_FULL));
+    CHECK_OK(bp_iter_next(it, &ev)); /* v1: the 1 -> 2 step is missing */
+    ERR(bp_event_decode(s, ev, &dep_v3_type, &got), BP_EINVAL, "no upcaster from v1");
+    CHECK_OK(bp_register_upcaster(s, &dep_v1_type, &dep_v2_type, up12, NULL));
+    CHECK_OK(bp_event_decode(s, ev, &dep_v3_type, &got));
+    CHECK_EQ(got.cents, 500);
+    CHECK(strcmp(got.currency, "EUR") == 0);
+    CHECK_EQ(up_calls, 1);
+    dep_v1 raw1; /* reading at the event's own version needs no upcaster */
+    CHECK_OK(bp_event_decode(s, ev, &dep_v1_type, &raw1));
+    CHECK_EQ(raw1.amount, 5);
+    CHECK_OK(bp_iter_next(it, &ev));
+    CHECK_OK(bp_event_decode(s, ev, &dep_v3_type, &got));
+    CHECK_EQ(got.cents, 700);
+    CHECK(strcmp(got.currency, "USD") == 0);
+    ERR(bp_event_decode(s, ev, &dep_v1_type, &raw1), BP_EINVAL, "newer than the reader");
+    CHECK_OK(bp_iter_next(it, &ev));
+    CHECK_OK(bp_event_decode(s, ev, &dep_v3_type, &got));
+    CHECK_EQ(got.cents, 900);
+    CHECK_OK(bp_iter_next(it, &ev)); /* schema version not stated: read as current */
+    CHECK_EQ(BP_EVENT_SCHEMA_VERSION(ev->flags), 0);
+    CHECK_OK(bp_event_decode(s, ev, &dep_v3_type, &got));
+    CHECK(strcmp(got.currency, "CHF") == 0);
+    CHECK_OK(bp_iter_next(it, &ev)); /* written by a newer program */
+    ERR(bp_event_decode(s, ev, &dep_v3_type, &got), BP_EINVAL, "v4, newer");
+    bp_iter_free(it);
+    /* JSON renders the current form */
+    CHECK_OK(bp_stream(s, &it, "acct:1", BP_READ_FULL));
+    CHECK_OK(bp_iter_next(it, &ev));
+    char *j;
+    CHECK_OK(bp_event_json(s, ev, &j));
+    CHECK(strcmp(j, "{\"cents\":500,\"currency\":\"EUR\"}") == 0);
+    bp_free(j);
+    bp_iter_free(it);
+    /* a failing step fails the read */
+    dep_v2 neg = {.amount = -1, .currency = "USD"};
+    CHECK_OK(bp_append_typed(s, NULL, "acct:2", "bank", &dep_v2_type, &neg, NULL));
+    CHECK_OK(bp_stream(s, &it, "acct:2", BP_READ_FULL));
+    CHECK_OK(bp_iter_next(it, &ev));
+    ERR(bp_event_decode(s, ev, &dep_v3_type, &got), BP_EINVAL, "acct:2");
+    bp_iter_free(it);
+    CHECK_OK(bp_store_close(s));
+    t_rmdir(dir);
+}
+
+static void test_json_lane(void) {
+    const char *dir = t_dir("typed-json");
+    bp_store *s = open_store(dir);
+    small_t v = {.amount = 42, .memo = "hi"};
+    CHECK_OK(bp_append_typed(s, NULL, "acct:1", "bank", &small_t_type, &v, NULL));
+    CHECK_OK(
+        bp_append(s, NULL, "acct:1", "bank", BP_KIND(1, 0x40), "\x81\xa1k\x93\x01\xc3\xc0", 7));
+    CHECK_OK(bp_append(s, NULL, "acct:1", "bank", BP_KIND(1, 0x40), "\xc4\x01\x00", 3));
+    CHECK_OK(bp_append(s, NULL, "acct:1", "bank", BP_KIND(1, 0x40), NULL, 0));
+    bp_iter *it;
+    const bp_event *ev;
+    char *j;
+    CHECK_OK(bp_stream(s, &it, "acct:1", BP_READ_FULL));
+    CHECK_OK(bp_iter_next(it, &ev));
+    CHECK_OK(bp_event_json(s, ev, &j)); /* not registered: the generic form */
+    CHECK(strcmp(j, "{\"amount\":42,\"memo\":\"hi\"}") == 0);
+    bp_free(j);
+    CHECK_OK(bp_register_type(s, &small_t_type));
+    CHECK_OK(bp_event_json(s, ev, &j));
+    CHECK(strcmp(j, "{\"amount\":42,\"memo\":\"hi\"}") == 0);
+    bp_free(j);
+    CHECK_OK(bp_iter_next(it, &ev));
+    json_t *jv;
+    CHECK_OK(bp_event_json_value(s, ev, &jv));
+    CHECK(json_is_array(json_object_get(jv, "k")));
+    CHECK_EQ(json_array_size(json_object_get(jv, "k")), 3);
+    json_decref(jv);
+    CHECK_OK(bp_iter_next(it, &ev));
+    ERR(bp_event_json(s, ev, &j), BP_EINVAL, "JSON form");
+    CHECK(j == NULL);
+    CHECK_OK(bp_iter_next(it, &ev));
+    CHECK_OK(bp_event_json(s, ev, &j));
+    CHECK(strcmp(j, "null") == 0);
+    bp_free(j);
+    bp_iter_free(it);
+    CHECK_OK(bp_store_close(s));
+    t_rmdir(dir);
+}
+
+int main(void) {
+    RUN(test_round_trip_every_type);
+    RUN(test_decoder_accepts_any_valid_encoding);
+    RUN(test_decoder_errors);
+    RUN(test_encoder_errors);
+    RUN(test_descriptor_checks);
+    RUN(test_json_forms);
+    RUN(test_registry);
+    RUN(test_typed_append_and_read);
+    RUN(test_upcaster_chains);
+    RUN(test_json_lane);
+    T_DONE();
+}
