@@ -8,6 +8,7 @@
  *   guard.h   gates, gate sets, evaluate -> commit, persisted denials
  *   sign.h    signed receipts, key files, key registry, receipt JSON
  *   typed.h   typed payloads (X-macro structs), registry, upcasters, JSON lane
+ *   project.h projections, their cache and snapshots, watchers, replay lanes
  */
 #ifndef BATPAK_H
 #define BATPAK_H
@@ -18,5 +19,6 @@
 #include "guard.h"
 #include "sign.h"
 #include "typed.h"
+#include "project.h"
 
 #endif

@@ -37,6 +37,7 @@ extern "C" {
 typedef enum bp_status {
     BP_OK = 0,
     BP_DONE = 1,        /**< iteration finished (not an error) */
+    BP_UNCHANGED = 2,   /**< nothing to do: the entity has not moved (not an error) */
     BP_EINVAL = -1,     /**< invalid argument: coordinate, kind, option, JSON... */
     BP_ENOTFOUND = -2,  /**< no such event, entity or store */
     BP_ECONFLICT = -3,  /**< CAS expectation failed, or idempotency key conflict */
@@ -62,6 +63,14 @@ BP_API const char *bp_strerror(int status);
  * Valid until the next batpak call on this thread. Never NULL ("" if none).
  */
 BP_API const char *bp_last_error(void);
+
+/**
+ * Set the calling thread's error message (printf-style) and return status:
+ * for callbacks (a projection's apply, an upcaster) to say why they failed.
+ * The library adds where (projection, entity, clock) when it reports it.
+ */
+BP_API bp_status bp_set_error(bp_status status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /** Library version string, e.g. "0.1.0". */
 BP_API const char *bp_version(void);

@@ -150,9 +150,7 @@ typedef struct bp_append_options {
 } bp_append_options;
 
 #define BP_APPEND_OPTIONS_INIT                                                                     \
-    {                                                                                              \
-        BP_APPEND_OPTIONS_VERSION, false, 0, NULL, NULL, NULL, {0, 0, 0}, 0                        \
-    }
+    { BP_APPEND_OPTIONS_VERSION, false, 0, NULL, NULL, NULL, {0, 0, 0}, 0 }
 
 /**
  * Append one event at (entity, scope) with an application kind and a payload

@@ -15,6 +15,7 @@ int cli_exit_code(bp_status rc) {
     switch (rc) {
     case BP_OK:
     case BP_DONE:
+    case BP_UNCHANGED:
         return CLI_OK;
     case BP_EINVAL:
     case BP_ETOOBIG:

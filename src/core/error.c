@@ -25,6 +25,14 @@ int bp_err(int status, const char *fmt, ...) {
     return status;
 }
 
+bp_status bp_set_error(bp_status status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vset(status, 0, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
 int bp_err_sys(int status, int neg_errno, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -51,6 +59,8 @@ const char *bp_strerror(int status) {
         return "ok";
     case BP_DONE:
         return "done";
+    case BP_UNCHANGED:
+        return "unchanged";
     case BP_EINVAL:
         return "invalid argument";
     case BP_ENOTFOUND:

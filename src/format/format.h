@@ -181,4 +181,22 @@ bool bp_crc_tail_ok(const uint8_t *p, size_t n);
 int bp_denial_payload_encode(bp_buf *b, uint16_t kind, const bp_hash *digest,
                              const bp_denial *denials, size_t n);
 
+/* ---- projection snapshot files:
+ * "BPPJ" | u32 1 | name u16+bytes | version u32 | entity u16+bytes | clock u64 |
+ * head[32] (event_hash at clock) | state_size u64 | state | crc32 u32 of all before */
+typedef struct bp_projsnap {
+    const char *name;
+    size_t name_len;
+    uint32_t version;
+    const char *entity;
+    size_t entity_len;
+    uint64_t clock;
+    bp_hash head;
+    const uint8_t *state;
+    uint64_t state_size;
+} bp_projsnap;
+int bp_projsnap_encode(bp_buf *b, const bp_projsnap *s); /* 0 or -ENOMEM */
+/* Pointers in out refer into p. BP_ECORRUPT / BP_EVERSION with the reason. */
+bp_status bp_projsnap_decode(const uint8_t *p, size_t n, bp_projsnap *out);
+
 #endif

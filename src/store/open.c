@@ -29,6 +29,7 @@ static bp_status check_options(const bp_open_options *o) {
 
 static void store_free(bp_store *s) {
     if (!s) return;
+    bp_watch_stop_all(s);
     bp_flusher_stop(s);
     for (uint32_t i = 0; i < s->n_segs; i++) {
         bp_segment_unmap(&s->segs[i]);
@@ -39,6 +40,7 @@ static void store_free(bp_store *s) {
     bp_keyring_free(s->keys);
     bp_signer_free(s->signer);
     bp_registry_free(s->reg);
+    bp_projcache_free(s->pc);
     bp_buf_free(&s->enc);
     bp_buf_free(&s->pending);
     bp_pf_unlock(&s->lock);
@@ -47,6 +49,8 @@ static void store_free(bp_store *s) {
     pthread_mutex_destroy(&s->smu);
     pthread_cond_destroy(&s->scond);
     pthread_cond_destroy(&s->fcond);
+    pthread_mutex_destroy(&s->pmu);
+    pthread_cond_destroy(&s->pcond);
     free(s->dir);
     free(s->segdir);
     free(s);
@@ -332,9 +336,12 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
     pthread_mutex_init(&s->wmu, NULL);
     pthread_mutex_init(&s->smu, NULL);
     pthread_cond_init(&s->scond, NULL);
+    pthread_mutex_init(&s->pmu, NULL);
     int ce = bp_pf_cond_init(&s->fcond);
+    if (!ce && (ce = bp_pf_cond_init(&s->pcond))) pthread_cond_init(&s->pcond, NULL);
     if (ce) {
-        pthread_cond_init(&s->fcond, NULL); /* so that store_free can destroy it */
+        pthread_cond_init(&s->fcond, NULL); /* so that store_free can destroy them */
+        pthread_cond_init(&s->pcond, NULL);
         store_free(s);
         return bp_err_sys(BP_ENOMEM, ce, "bp_store_open: cannot create a condition variable");
     }
@@ -345,7 +352,8 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
     size_t dl = strlen(dir);
     s->dir = strdup(dir);
     s->segdir = malloc(dl + 10);
-    if (!s->dir || !s->segdir || bp_index_init(&s->idx) || bp_registry_new(&s->reg)) {
+    if (!s->dir || !s->segdir || bp_index_init(&s->idx) || bp_registry_new(&s->reg) ||
+        bp_projcache_new(&s->pc)) {
         store_free(s);
         return bp_err(BP_ENOMEM, "bp_store_open: out of memory");
     }
@@ -418,12 +426,15 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
 bp_status bp_store_close(bp_store *s) {
     if (!s) return BP_OK;
     bp_status rc = BP_OK;
+    bp_watch_stop_all(s);
+    if (!s->read_only && !s->failed) rc = bp_projection_flush(s);
     bp_flusher_stop(s);
     if (!s->read_only) {
         pthread_mutex_lock(&s->wmu);
         if (!s->failed) {
-            rc = bp_sync_locked(s);
-            if (!rc) rc = bp_store_checkpoint(s);
+            bp_status src = bp_sync_locked(s);
+            if (!src) src = bp_store_checkpoint(s);
+            if (src) rc = src;
         } else {
             rc = bp_err(s->failed, "%s: closed a fail-stopped store (%s)", s->dir, s->failed_msg);
         }

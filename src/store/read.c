@@ -89,7 +89,7 @@ bp_status bp_read_frame(bp_store *s, const bp_irec *r, const bp_segref *ref, bp_
 }
 
 /* Copy a frame's fields into ev; strings go to the three NUL-terminated buffers. */
-static void fill_event(bp_event *ev, const bp_frame *fr, char *ebuf, char *sbuf, char *ibuf) {
+void bp_fill_event(bp_event *ev, const bp_frame *fr, char *ebuf, char *sbuf, char *ibuf) {
     const bp_event_fields *f = &fr->f;
     memset(ev, 0, sizeof *ev);
     ev->event_id = f->event_id;
@@ -121,12 +121,6 @@ static void fill_event(bp_event *ev, const bp_frame *fr, char *ebuf, char *sbuf,
     ev->payload_len = f->payload_len;
 }
 
-typedef struct owned_event {
-    bp_event ev;
-    bp_buf frame;
-    char ebuf[BP_COORD_MAX + 1], sbuf[BP_COORD_MAX + 1], ibuf[BP_IDEMPOTENCY_KEY_MAX + 1];
-} owned_event;
-
 bp_status bp_get(bp_store *s, bp_event **out, const bp_id *id) {
     if (!out) return bp_err(BP_EINVAL, "bp_get: out is NULL");
     *out = NULL;
@@ -146,7 +140,7 @@ bp_status bp_get(bp_store *s, bp_event **out, const bp_id *id) {
         bp_id_format(id, t);
         return bp_err(BP_ENOTFOUND, "event %s: not found", t);
     }
-    owned_event *o = calloc(1, sizeof *o);
+    bp_owned_event *o = calloc(1, sizeof *o);
     if (!o) return bp_err(BP_ENOMEM, "bp_get: out of memory");
     bp_frame fr;
     bp_status rc = bp_read_frame(s, &r, &ref, &o->frame, &fr);
@@ -155,14 +149,14 @@ bp_status bp_get(bp_store *s, bp_event **out, const bp_id *id) {
         free(o);
         return rc;
     }
-    fill_event(&o->ev, &fr, o->ebuf, o->sbuf, o->ibuf);
+    bp_fill_event(&o->ev, &fr, o->ebuf, o->sbuf, o->ibuf);
     *out = &o->ev;
     return BP_OK;
 }
 
 void bp_event_free(bp_event *ev) {
     if (!ev) return;
-    owned_event *o = (owned_event *)ev; /* ev is the first member */
+    bp_owned_event *o = (bp_owned_event *)ev; /* ev is the first member */
     bp_buf_free(&o->frame);
     free(o);
 }
@@ -227,7 +221,7 @@ struct bp_iter {
     int category;
     uint64_t from_seq, to_seq, since_ms, until_ms;
     /* current event */
-    owned_event cur;
+    bp_owned_event cur;
 };
 
 static bp_status region_check(const bp_region *r) {
@@ -458,7 +452,7 @@ bp_status bp_iter_next(bp_iter *it, const bp_event **ev) {
     bp_frame fr;
     bp_status rc = bp_read_frame(s, &r, &ref, &it->cur.frame, &fr);
     if (rc) return rc;
-    fill_event(e, &fr, it->cur.ebuf, it->cur.sbuf, it->cur.ibuf);
+    bp_fill_event(e, &fr, it->cur.ebuf, it->cur.sbuf, it->cur.ibuf);
     *ev = e;
     return BP_OK;
 }

@@ -66,12 +66,22 @@ struct bp_store {
     bp_keyring *keys;        /* the key registry (DIR/keys/); never NULL once open */
     bp_signer *signer;       /* NULL unless opened with a signing key */
     struct bp_registry *reg; /* payload types and upcasters (typed/typed_impl.h); never NULL */
+    struct bp_projcache *pc; /* projection cache (typed/project.c); never NULL */
+
+    /* publish notifications for watchers: a waiter registers in pwaiters (seq_cst) and
+     * sleeps on pcond under pmu while published has not moved; publish() stores published
+     * (seq_cst) and then broadcasts if pwaiters > 0 */
+    pthread_mutex_t pmu;
+    pthread_cond_t pcond;
+    uint32_t pwaiters;        /* atomic */
+    struct bp_watch *watches; /* [pmu] */
 
     pthread_rwlock_t ilock;
     bp_index idx;     /* [i] */
     bp_segment *segs; /* [i] array; the active segment's size is [w] */
     uint32_t n_segs, segs_cap;
-    uint64_t published; /* [i] publish watermark (highest visible global_seq) */
+    uint64_t published; /* [i] publish watermark (highest visible global_seq); written with
+                           an atomic store so that watchers may load it without ilock */
 
     pthread_mutex_t wmu;
     /* durability waiters sleep on scond under smu (not wmu) until sync_gen moves; a
@@ -153,6 +163,15 @@ bp_status bp_read_frame(bp_store *s, const bp_irec *r, const bp_segref *ref, bp_
 /* [i] held (shared is enough). Fill *out for segment segno, mapping it on first use;
  * false if the store has no such segment. */
 bool bp_segment_ref(bp_store *s, uint32_t segno, bp_segref *out);
+/* An event with room for its strings and its frame bytes. */
+typedef struct bp_owned_event {
+    bp_event ev;
+    bp_buf frame;
+    char ebuf[BP_COORD_MAX + 1], sbuf[BP_COORD_MAX + 1], ibuf[BP_IDEMPOTENCY_KEY_MAX + 1];
+} bp_owned_event;
+/* Fill ev from a decoded frame: strings copied into the buffers, the payload pointing
+ * into the frame's bytes. */
+void bp_fill_event(bp_event *ev, const bp_frame *fr, char *ebuf, char *sbuf, char *ibuf);
 /* The store an iterator reads. */
 bp_store *bp_iter_store(const bp_iter *it);
 /* Drop a segment's mapping (close; no reader may be active). */

@@ -5,6 +5,7 @@
 #include "store/store_impl.h"
 #include "typed/typed_impl.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 bp_status bp_registry_new(bp_registry **out) {
@@ -158,10 +159,15 @@ bp_status bp_decode_versioned(const bp_registry *r, uint16_t kind, unsigned vers
             rc = bp_err(BP_ENOMEM, "upcast: out of memory");
             break;
         }
+        bp_err_clear();
         rc = st->fn(st->ctx, cur, next);
-        if (rc > 0) rc = BP_EINVAL;
-        if (rc && !bp_last_error()[0])
-            bp_err(rc, "upcast '%s' v%u -> v%u failed", t->name, v, v + 1);
+        if (rc > 0) rc = BP_EINVAL; /* an upcaster returns BP_OK or an error */
+        if (rc) {
+            char msg[400];
+            snprintf(msg, sizeof msg, "%s", bp_last_error());
+            rc = bp_err(rc, "upcast '%s' v%u -> v%u failed%s%s", t->name, v, v + 1,
+                        msg[0] ? ": " : "", msg);
+        }
         free(cur);
         cur = next;
     }

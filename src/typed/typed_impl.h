@@ -5,6 +5,7 @@
 #ifndef BP_TYPED_IMPL_H
 #define BP_TYPED_IMPL_H
 
+#include "batpak/project.h"
 #include "batpak/typed.h"
 
 #include <jansson.h>
@@ -52,5 +53,17 @@ bp_status bp_decode_versioned(const bp_registry *r, uint16_t kind, unsigned vers
 /* JSON values (jansson); NULL on OOM or when the bytes have no JSON form. */
 json_t *bp_json_from_msgpack(const uint8_t *p, size_t n);
 bp_status bp_type_json_value(const bp_type *t, const void *value, json_t **out);
+
+/* The projection cache of a store (project.c). */
+typedef struct bp_projcache bp_projcache;
+bp_status bp_projcache_new(bp_projcache **out);
+void bp_projcache_free(bp_projcache *c);
+/* BP_OK, or BP_EINVAL naming what is wrong with p or entity. */
+bp_status bp_projection_check(const bp_projection *p, const char *entity);
+
+/* Watchers (watch.c): stop and free every watcher of s (close); wake watchers after
+ * the publish watermark moved (cheap when none waits). */
+void bp_watch_stop_all(bp_store *s);
+void bp_publish_notify(bp_store *s);
 
 #endif

@@ -1,0 +1,151 @@
+/*
+ * Projection watchers: one thread per watch waits for the store's publish
+ * notification, re-projects (incrementally, through the cache) and calls the
+ * watcher with the new state when it changed. Updates coalesce: whatever was
+ * published while the callback ran is folded into the next call.
+ */
+#include "store/store_impl.h"
+#include "typed/typed_impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/* How long a watcher sleeps without a notification before it looks anyway. */
+#define WATCH_POLL_US 200000
+
+/* Invariant: linked into s->watches (under pmu) from start until stop;
+ * state/last are only touched by the thread. */
+struct bp_watch {
+    bp_store *s;
+    const bp_projection *p;
+    char entity[BP_COORD_MAX + 1];
+    bp_watch_fn fn;
+    void *ctx;
+    pthread_t thread;
+    bool stop;     /* [pmu] */
+    bp_status err; /* the error that ended the thread early; read after join */
+    char err_msg[512];
+    uint8_t *state, *last; /* p->state_size each */
+    bp_watch *next;        /* [pmu] */
+};
+
+/* Wait until the publish watermark moves past *seen or the watch is stopped. */
+static bool wait_publish(bp_watch *w, uint64_t *seen) {
+    bp_store *s = w->s;
+    pthread_mutex_lock(&s->pmu);
+    __atomic_fetch_add(&s->pwaiters, 1, __ATOMIC_SEQ_CST);
+    while (!w->stop && __atomic_load_n(&s->published, __ATOMIC_SEQ_CST) == *seen)
+        bp_pf_cond_wait_until(&s->pcond, &s->pmu, bp_pf_mono_us() + WATCH_POLL_US);
+    __atomic_fetch_sub(&s->pwaiters, 1, __ATOMIC_SEQ_CST);
+    bool stop = w->stop;
+    pthread_mutex_unlock(&s->pmu);
+    *seen = __atomic_load_n(&s->published, __ATOMIC_SEQ_CST);
+    return !stop;
+}
+
+static void *watch_main(void *arg) {
+    bp_watch *w = arg;
+    size_t n = w->p->state_size;
+    uint64_t seen = __atomic_load_n(&w->s->published, __ATOMIC_SEQ_CST);
+    bp_project_info info;
+    bp_status rc = bp_project(w->s, w->p, w->entity, BP_CONSISTENT, w->state, &info);
+    if (!rc) {
+        w->fn(w->ctx, w->state, info.clock);
+        memcpy(w->last, w->state, n);
+    }
+    uint64_t clock = info.clock;
+    while (!rc && wait_publish(w, &seen)) {
+        rc = bp_project_if_changed(w->s, w->p, w->entity, &clock, w->state);
+        if (rc == BP_UNCHANGED) {
+            rc = BP_OK;
+            continue;
+        }
+        if (!rc && memcmp(w->state, w->last, n) != 0) {
+            w->fn(w->ctx, w->state, clock);
+            memcpy(w->last, w->state, n);
+        }
+    }
+    if (rc) {
+        w->err = rc;
+        snprintf(w->err_msg, sizeof w->err_msg, "%s", bp_last_error());
+    }
+    return NULL;
+}
+
+bp_status bp_watch_projection(bp_store *s, const bp_projection *p, const char *entity,
+                              bp_watch_fn fn, void *ctx, bp_watch **out) {
+    if (!out) return bp_err(BP_EINVAL, "bp_watch_projection: out is NULL");
+    *out = NULL;
+    if (!s || !fn) return bp_err(BP_EINVAL, "bp_watch_projection: NULL argument");
+    /* validate now, on the caller's thread, so that mistakes are reported here */
+    bp_status rc = bp_projection_check(p, entity);
+    if (rc) return rc;
+    bp_watch *w = calloc(1, sizeof *w);
+    if (!w) return bp_err(BP_ENOMEM, "bp_watch_projection: out of memory");
+    w->state = malloc(p->state_size);
+    w->last = malloc(p->state_size);
+    if (!w->state || !w->last) {
+        free(w->state);
+        free(w->last);
+        free(w);
+        return bp_err(BP_ENOMEM, "bp_watch_projection: out of memory");
+    }
+    w->s = s;
+    w->p = p;
+    snprintf(w->entity, sizeof w->entity, "%s", entity);
+    w->fn = fn;
+    w->ctx = ctx;
+    pthread_mutex_lock(&s->pmu);
+    w->next = s->watches;
+    s->watches = w;
+    int e = pthread_create(&w->thread, NULL, watch_main, w);
+    if (e) s->watches = w->next;
+    pthread_mutex_unlock(&s->pmu);
+    if (e) {
+        free(w->state);
+        free(w->last);
+        free(w);
+        return bp_err_sys(BP_ENOMEM, -e, "bp_watch_projection: cannot start a thread");
+    }
+    *out = w;
+    return BP_OK;
+}
+
+bp_status bp_watch_stop(bp_watch *w) {
+    if (!w) return BP_OK;
+    bp_store *s = w->s;
+    pthread_mutex_lock(&s->pmu);
+    w->stop = true;
+    pthread_cond_broadcast(&s->pcond);
+    for (bp_watch **pp = &s->watches; *pp; pp = &(*pp)->next)
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    pthread_mutex_unlock(&s->pmu);
+    pthread_join(w->thread, NULL);
+    bp_status rc =
+        w->err ? bp_err(w->err, "watch '%s' of %s stopped: %s", w->p->name, w->entity, w->err_msg)
+               : BP_OK;
+    free(w->state);
+    free(w->last);
+    free(w);
+    return rc;
+}
+
+void bp_watch_stop_all(bp_store *s) {
+    for (;;) {
+        pthread_mutex_lock(&s->pmu);
+        bp_watch *w = s->watches;
+        pthread_mutex_unlock(&s->pmu);
+        if (!w) return;
+        bp_watch_stop(w);
+    }
+}
+
+void bp_publish_notify(bp_store *s) {
+    if (!__atomic_load_n(&s->pwaiters, __ATOMIC_SEQ_CST)) return;
+    pthread_mutex_lock(&s->pmu);
+    pthread_cond_broadcast(&s->pcond);
+    pthread_mutex_unlock(&s->pmu);
+}
