@@ -126,6 +126,31 @@ static size_t be_last(bench_store *st, bench_visit_fn fn, void *ctx) {
     return drain(it, fn, ctx);
 }
 
+static bp_status fold_apply(void *ctx, void *state, const bp_event *ev, const void *value) {
+    (void)ctx;
+    (void)value;
+    bench_fold_apply(state, ev->payload, ev->payload_len);
+    return BP_OK;
+}
+
+/* A projection over every kind, answered from the store's projection cache. */
+static void be_fold(bench_store *st, const char *entity, bench_fold *out) {
+    bp_projection p = {BP_PROJECTION_VERSION,
+                       "bench.fold",
+                       1,
+                       sizeof *out,
+                       NULL,
+                       fold_apply,
+                       NULL,
+                       0,
+                       NULL,
+                       0,
+                       NULL,
+                       false,
+                       0};
+    must(bp_project(st->s, &p, entity, BP_CONSISTENT, out, NULL), "project");
+}
+
 static void be_close(bench_store *st) {
     must(bp_store_close(st->s), "close");
     free(st);
@@ -138,6 +163,7 @@ const bench_backend BE_BATPAK = {
     .open = be_open,
     .append = be_append,
     .sync = be_sync,
+    .fold = be_fold,
     .get = be_get,
     .entity = be_entity,
     .scope = be_scope,

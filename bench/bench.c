@@ -541,11 +541,76 @@ static void wl_open(void) {
     rmdir(src);
 }
 
+/* Fold one entity: the backend's own projection, else read it with payloads and fold. */
+static void fold_visit(void *ctx, const bench_event *e) {
+    bench_fold_apply(ctx, e->payload, e->payload_len);
+}
+static void fold_entity(bench_store *s, const char *entity, bench_fold *out) {
+    memset(out, 0, sizeof *out);
+    if (cfg.be->fold)
+        cfg.be->fold(s, entity, out);
+    else
+        cfg.be->entity(s, entity, BENCH_PAYLOAD, fold_visit, out);
+}
+
+/* Projection: each entity holds n / entities events. Reopen, then fold each entity once
+ * (cold: nothing cached in the process; the OS page cache is warm), then append one event
+ * to it and fold again (the repeated project). Every fold is checked against the data set. */
+static void wl_project(void) {
+    const char *wl = wl_name("project");
+    fresh_dir(cfg.dir);
+    bench_opts o = {0, 1, 8192};
+    bench_store *s = cfg.be->open(cfg.dir, &o);
+    bench_event evs[256];
+    uint8_t ids[256][16];
+    bench_key keys[256];
+    for (size_t i = 0; i < cfg.n; i += 256) {
+        size_t m = cfg.n - i < 256 ? cfg.n - i : 256;
+        for (size_t j = 0; j < m; j++)
+            gen(i + j, &evs[j], ids[j]);
+        cfg.be->append(s, evs, m, keys);
+    }
+    cfg.be->sync(s);
+    cfg.be->close(s);
+    s = cfg.be->open(cfg.dir, &o);
+    size_t ne = cfg.entities < 200 ? cfg.entities : 200;
+    double *cold = bench_calloc(ne, sizeof *cold), *again = bench_calloc(ne, sizeof *again);
+    bench_fold want, got;
+    for (size_t k = 0; k < ne; k++) {
+        memset(&want, 0, sizeof want);
+        for (size_t i = k; i < cfg.n; i += cfg.entities)
+            bench_fold_apply(&want, payload_of(i), cfg.payload);
+        double t0 = now_s();
+        fold_entity(s, g_entities[k], &got);
+        cold[k] = (now_s() - t0) * 1e3;
+        if (got.sum != want.sum || got.events != want.events)
+            bench_die("%s: cold fold of %s is wrong", cfg.be->name, g_entities[k]);
+        uint64_t i = cfg.n + k * cfg.entities + k; /* a new event of entity k */
+        gen(i, &evs[0], ids[0]);
+        evs[0].entity = g_entities[k];
+        evs[0].entity_len = (uint16_t)strlen(g_entities[k]);
+        evs[0].eseq = want.events;
+        evs[0].seq = cfg.n + k; /* dense: the next global position */
+        cfg.be->append(s, evs, 1, keys);
+        bench_fold_apply(&want, evs[0].payload, evs[0].payload_len);
+        t0 = now_s();
+        fold_entity(s, g_entities[k], &got);
+        again[k] = (now_s() - t0) * 1e6;
+        if (got.sum != want.sum || got.events != want.events)
+            bench_die("%s: fold after an append to %s is wrong", cfg.be->name, g_entities[k]);
+    }
+    result(wl, "fold_cold_p50", pct(cold, ne, 0.5), "ms");
+    result(wl, "fold_after_append_p50", pct(again, ne, 0.5), "us");
+    free(cold);
+    free(again);
+    cfg.be->close(s);
+}
+
 /* -------------------------------------------------------------------- main */
 
 static void usage(void) {
     fprintf(stderr, "usage: batpak-bench --backend raw|batpak|sqlite|lmdb|rocksdb --workload "
-                    "append1k|batch|sync|threads|open\n"
+                    "append1k|batch|sync|threads|open|project\n"
                     "       [--n N] [--payload BYTES] [--entities E] [--threads T] [--kill 0|1]\n"
                     "       [--reps R] [--dir DIR]\n");
     exit(2);
@@ -604,6 +669,8 @@ int main(int argc, char **argv) {
         wl_threads();
     else if (!strcmp(cfg.workload, "open"))
         wl_open();
+    else if (!strcmp(cfg.workload, "project"))
+        wl_project();
     else
         usage();
     fresh_dir(cfg.dir);

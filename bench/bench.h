@@ -53,6 +53,19 @@ typedef struct bench_opts {
 
 typedef struct bench_store bench_store;
 
+/* The state of the projection workload: a little-endian u32 from each payload's first 4
+ * bytes summed, and the events folded. */
+typedef struct bench_fold {
+    uint64_t sum;
+    uint64_t events;
+} bench_fold;
+static inline void bench_fold_apply(bench_fold *f, const uint8_t *payload, size_t len) {
+    uint32_t v = 0;
+    memcpy(&v, payload, len < 4 ? len : 4);
+    f->sum += v;
+    f->events++;
+}
+
 /* Read flags */
 #define BENCH_PAYLOAD 1 /* the reader wants the payload bytes */
 
@@ -78,6 +91,10 @@ typedef struct bench_backend {
     size_t (*kind)(bench_store *s, uint16_t kind, bench_visit_fn fn,
                    void *ctx);                                    /* seq order, with payloads */
     size_t (*last)(bench_store *s, bench_visit_fn fn, void *ctx); /* the event of max seq */
+    /* Fold one entity's events into a bench_fold state (bench_fold_apply on each event in
+     * eseq order). NULL: the harness reads the entity with payloads and folds every time;
+     * batpak answers from its projection cache. */
+    void (*fold)(bench_store *s, const char *entity, struct bench_fold *out);
     void (*close)(bench_store *s);
 } bench_backend;
 
