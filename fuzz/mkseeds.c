@@ -3,6 +3,7 @@
  * footer and of index.ckpt, payloads, and edit lists for fuzz_store_dir.
  *   mkseeds OUTDIR        (make fuzz-seeds: OUTDIR = fuzz/corpus) */
 #include "format/format.h"
+#include "fuzz_types.h"
 
 #include <batpak/batpak.h>
 #include <stdio.h>
@@ -83,6 +84,47 @@ static int receipt_seeds(const char *dir) {
     return system(cmd) ? 1 : 0;
 }
 
+/* Typed payloads of fz_t and projection snapshots for fuzz_typed. */
+static void typed_seeds(void) {
+    fz_t v;
+    memset(&v, 0, sizeof v);
+    uint8_t buf[1024];
+    size_t len;
+    for (int k = 0; k < 3; k++) {
+        v.b = k & 1;
+        v.i8 = (int8_t)(-100 + k);
+        v.i16 = (int16_t)(-30000 + k);
+        v.i32 = -2000000000 + k;
+        v.i64 = INT64_MIN + k;
+        v.u8 = 200;
+        v.u16 = 60000;
+        v.u32 = 4000000000u;
+        v.u64 = UINT64_MAX - (uint64_t)k;
+        v.f32 = 1.5f * (float)k;
+        v.f64 = -2.25 * k;
+        snprintf(v.s, sizeof v.s, "caf\xc3\xa9 %d", k);
+        v.by_len = (uint32_t)(k * 3);
+        memset(v.by, 0xab, v.by_len);
+        v.has_oi = k != 1;
+        v.oi = 42;
+        v.has_os = k == 2;
+        memcpy(v.os, "opt", 4);
+        v.ai_count = (uint32_t)k + 1;
+        v.ai[0] = -1;
+        v.af_count = (uint32_t)(k % 3);
+        if (bp_type_encode(&fz_t_type, &v, buf, sizeof buf, &len)) exit(1);
+        char name[32];
+        snprintf(name, sizeof name, "payload-%d", k);
+        put("typed", name, "\x00", 1, buf, len);
+    }
+    const uint8_t state[24] = {1, 2, 3};
+    bp_projsnap sn = {"account", 7, 1, "acct:1", 6, 3, {{9}}, state, sizeof state};
+    bp_buf b = {0};
+    if (bp_projsnap_encode(&b, &sn)) exit(1);
+    put("typed", "snapshot", "\x01", 1, b.data, b.len);
+    bp_buf_free(&b);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: mkseeds OUTDIR\n");
@@ -90,6 +132,7 @@ int main(int argc, char **argv) {
     }
     out = argv[1];
     mkdir(out, 0755);
+    typed_seeds();
     char dir[512];
     snprintf(dir, sizeof dir, "%s/.mkseeds-store", out);
     char cmd[700];

@@ -265,6 +265,14 @@ static void test_decoder_errors(void) {
             "memo"
             "\xa2\xc3\x28");
     ERR(bp_type_decode(&small_t_type, m.b, m.n, &v), BP_EINVAL, "UTF-8");
+    m.n = 0; /* found by fuzz_typed: a NUL inside a string would not survive a round trip */
+    PUT(&m, "\x82\xa6"
+            "amount"
+            "\x01\xa4"
+            "memo"
+            "\xa3"
+            "a\0b");
+    ERR(bp_type_decode(&small_t_type, m.b, m.n, &v), BP_EINVAL, "NUL");
     m.n = 0;
     PUT(&m, "\x83\xa6"
             "amount"

@@ -397,6 +397,10 @@ static bp_status dec_field(dec *d, const bp_field *f, uint8_t *v) {
             d->r.p = at;
             return dec_fail(d, f, "string is not valid UTF-8");
         }
+        if (str && memchr(data, 0, n)) { /* the struct holds a C string */
+            d->r.p = at;
+            return dec_fail(d, f, "string contains a NUL byte");
+        }
         memcpy(p, data, n);
         if (str)
             p[n] = 0;
