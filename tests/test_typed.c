@@ -2,6 +2,7 @@
  * errors, the registry, typed append/batch/read, upcaster chains and the JSON
  * lane (batpak/typed.h). */
 #include "t.h"
+#include "format/format.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -672,6 +673,58 @@ static void test_json_lane(void) {
     t_rmdir(dir);
 }
 
+/* The vectors of doc/FORMAT.md "Typed payloads" and "Projection snapshots". */
+#define VEC_FIELDS(F)                                                                              \
+    F(ONE, I64, amount, 0)                                                                         \
+    F(OPT, STR, memo, 8)                                                                           \
+    F(ARR, I16, tags, 3)
+BP_TYPE_STATIC(vec_t, VEC_FIELDS, "test.vector", BP_KIND(1, 0x50), 1);
+
+static bool hex_eq(const uint8_t *p, size_t n, const char *hex) {
+    char buf[1024];
+    size_t k = 0;
+    for (size_t i = 0; i < n && k + 4 < sizeof buf; i++)
+        k += (size_t)snprintf(buf + k, sizeof buf - k, i ? " %02x" : "%02x", p[i]);
+    if (strcmp(buf, hex) != 0) {
+        fprintf(stderr, "got  %s\nwant %s\n", buf, hex);
+        return false;
+    }
+    return true;
+}
+
+static void test_format_vectors(void) {
+    vec_t v = {.amount = -200, .has_memo = true, .memo = "hi", .tags_count = 2, .tags = {1, 300}};
+    uint8_t buf[64];
+    size_t len;
+    CHECK_OK(bp_type_encode(&vec_t_type, &v, buf, sizeof buf, &len));
+    CHECK(hex_eq(buf, len,
+                 "83 a6 61 6d 6f 75 6e 74 d1 ff 38 a4 6d 65 6d 6f a2 68 69 a4 74 61 "
+                 "67 73 92 01 cd 01 2c"));
+    char *j;
+    CHECK_OK(bp_type_to_json(&vec_t_type, &v, &j));
+    CHECK(strcmp(j, "{\"amount\":-200,\"memo\":\"hi\",\"tags\":[1,300]}") == 0);
+    bp_free(j);
+    const uint8_t state[4] = {1, 2, 3, 4};
+    bp_projsnap sn = {"account", 7, 1, "acct:1", 6, 3, {{0}}, state, 4};
+    memset(sn.head.b, 9, 32);
+    bp_buf b = {0};
+    CHECK_EQ(bp_projsnap_encode(&b, &sn), 0);
+    CHECK(hex_eq(b.data, b.len,
+                 "42 50 50 4a 00 00 00 01 00 07 61 63 63 6f 75 6e 74 00 00 00 01 00 06 61 63 63 "
+                 "74 3a 31 00 00 00 00 00 00 00 03 09 09 09 09 09 09 09 09 09 09 09 09 09 09 09 "
+                 "09 09 09 09 09 09 09 09 09 09 09 09 09 09 09 09 09 00 00 00 00 00 00 00 04 01 "
+                 "02 03 04 a6 c7 d4 ba"));
+    bp_projsnap back;
+    CHECK_OK(bp_projsnap_decode(b.data, b.len, &back));
+    CHECK_EQ(back.clock, 3);
+    CHECK(back.state_size == 4 && memcmp(back.state, state, 4) == 0);
+    b.data[20] ^= 1; /* any changed byte fails the CRC */
+    CHECK_EQ(bp_projsnap_decode(b.data, b.len, &back), BP_ECORRUPT);
+    b.data[20] ^= 1;
+    CHECK_EQ(bp_projsnap_decode(b.data, b.len - 1, &back), BP_ECORRUPT);
+    bp_buf_free(&b);
+}
+
 int main(void) {
     RUN(test_round_trip_every_type);
     RUN(test_decoder_accepts_any_valid_encoding);
@@ -683,5 +736,6 @@ int main(void) {
     RUN(test_typed_append_and_read);
     RUN(test_upcaster_chains);
     RUN(test_json_lane);
+    RUN(test_format_vectors);
     T_DONE();
 }
