@@ -606,11 +606,21 @@ static void wl_project(void) {
     cfg.be->close(s);
 }
 
+/* The projection workload with typed payloads: batpak only (the peers store bytes). */
+static void wl_project_typed(void) {
+    if (!cfg.be->fold_typed) return;
+    fresh_dir(cfg.dir);
+    double cold, again;
+    cfg.be->fold_typed(cfg.dir, cfg.entities, cfg.n / cfg.entities, &cold, &again);
+    result("project_typed/p130", "fold_cold_p50", cold, "ms");
+    result("project_typed/p130", "fold_after_append_p50", again, "us");
+}
+
 /* -------------------------------------------------------------------- main */
 
 static void usage(void) {
     fprintf(stderr, "usage: batpak-bench --backend raw|batpak|sqlite|lmdb|rocksdb --workload "
-                    "append1k|batch|sync|threads|open|project\n"
+                    "append1k|batch|sync|threads|open|project|project_typed\n"
                     "       [--n N] [--payload BYTES] [--entities E] [--threads T] [--kill 0|1]\n"
                     "       [--reps R] [--dir DIR]\n");
     exit(2);
@@ -671,6 +681,8 @@ int main(int argc, char **argv) {
         wl_open();
     else if (!strcmp(cfg.workload, "project"))
         wl_project();
+    else if (!strcmp(cfg.workload, "project_typed"))
+        wl_project_typed();
     else
         usage();
     fresh_dir(cfg.dir);

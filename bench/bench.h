@@ -95,6 +95,11 @@ typedef struct bench_backend {
      * eseq order). NULL: the harness reads the entity with payloads and folds every time;
      * batpak answers from its projection cache. */
     void (*fold)(bench_store *s, const char *entity, struct bench_fold *out);
+    /* batpak only (NULL elsewhere): the projection workload with typed payloads, run in
+     * dir: entities x per_entity typed events, each entity folded cold and again after one
+     * more event; p50s into *cold_ms and *again_us. */
+    void (*fold_typed)(const char *dir, size_t entities, size_t per_entity, double *cold_ms,
+                       double *again_us);
     void (*close)(bench_store *s);
 } bench_backend;
 

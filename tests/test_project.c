@@ -366,6 +366,42 @@ static void test_persistent_snapshots(void) {
     t_rmdir(dir);
 }
 
+static void test_snapshot_write_failure(void) {
+    const char *dir = t_dir("proj-snapfail");
+    bp_store *s = open_store(dir);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/projections", dir);
+    FILE *f = fopen(path, "w"); /* a file where the folder should be: every write fails */
+    CHECK(f && fclose(f) == 0);
+    bp_projection p = account_projection();
+    p.persist = true;
+    p.snapshot_every = 5;
+    srand(3);
+    for (int i = 0; i < 20; i++)
+        CHECK_OK(random_append(s, "acct:1"));
+    account a, want;
+    uint64_t clock;
+    CHECK_OK(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, NULL)); /* best effort inside */
+    CHECK_OK(random_append(s, "acct:1"));
+    CHECK_OK(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, NULL));
+    ERR(bp_projection_flush(s), BP_EIO, "projection snapshot");
+    bp_projection_cache_stats st;
+    CHECK_OK(bp_projection_cache_stats_get(s, &st));
+    CHECK(st.snapshots_failed >= 2);
+    CHECK_EQ(st.snapshots_written, 0);
+    CHECK_OK(random_append(s, "acct:1"));
+    CHECK_OK(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, NULL));
+    CHECK_OK(bp_store_close(s)); /* a cache that cannot be written does not fail the close */
+    s = open_store(dir);
+    bp_project_info info;
+    CHECK_OK(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, &info));
+    CHECK(!info.from_snapshot);
+    CHECK_OK(scratch(s, "acct:1", &want, &clock));
+    CHECK(memcmp(&a, &want, sizeof a) == 0);
+    CHECK_OK(bp_store_close(s));
+    t_rmdir(dir);
+}
+
 /* ---------------------------------------------------------------- watchers */
 
 typedef struct seen {
@@ -550,6 +586,7 @@ int main(void) {
     RUN(test_incremental_and_unchanged);
     RUN(test_bad_projections);
     RUN(test_persistent_snapshots);
+    RUN(test_snapshot_write_failure);
     RUN(test_watchers);
     RUN(test_replay_lanes);
     RUN(test_concurrent_projects);

@@ -2,6 +2,7 @@
  * errors, the registry, typed append/batch/read, upcaster chains and the JSON
  * lane (batpak/typed.h). */
 #include "t.h"
+#include "core/core.h"
 #include "format/format.h"
 
 #include <jansson.h>
@@ -725,6 +726,29 @@ static void test_format_vectors(void) {
     bp_buf_free(&b);
 }
 
+/* The UTF-8 check skips ASCII 8 bytes at a time: a bad byte at any position of any length. */
+static void test_utf8_every_position(void) {
+    unsigned char b[48];
+    for (size_t len = 1; len <= 40; len++) {
+        memset(b, 'a', len);
+        CHECK(bp_utf8_valid(b, len));
+        for (size_t pos = 0; pos < len; pos++) {
+            memset(b, 'a', len);
+            b[pos] = 0x80; /* a continuation byte on its own */
+            CHECK(!bp_utf8_valid(b, len));
+            b[pos] = 0xff;
+            CHECK(!bp_utf8_valid(b, len));
+            if (pos + 1 < len) {
+                b[pos] = 0xc3; /* é */
+                b[pos + 1] = 0xa9;
+                CHECK(bp_utf8_valid(b, len));
+                b[pos + 1] = 'a'; /* truncated sequence */
+                CHECK(!bp_utf8_valid(b, len));
+            }
+        }
+    }
+}
+
 int main(void) {
     RUN(test_round_trip_every_type);
     RUN(test_decoder_accepts_any_valid_encoding);
@@ -737,5 +761,6 @@ int main(void) {
     RUN(test_upcaster_chains);
     RUN(test_json_lane);
     RUN(test_format_vectors);
+    RUN(test_utf8_every_position);
     T_DONE();
 }

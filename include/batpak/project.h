@@ -95,6 +95,7 @@ typedef struct bp_projection_cache_stats {
     uint64_t evictions; /**< states dropped to stay under the limit */
     uint64_t snapshots_written, snapshots_loaded;
     uint64_t snapshots_rejected; /**< unreadable, or no longer matching the store */
+    uint64_t snapshots_failed;   /**< could not be written (the state is refolded instead) */
 } bp_projection_cache_stats;
 
 /** Default memory bound of the projection cache. */
@@ -109,8 +110,9 @@ BP_API bp_status bp_projection_cache_stats_get(bp_store *s, bp_projection_cache_
 
 /**
  * Write a snapshot now for every cached state of a persisted projection that
- * is ahead of its snapshot (close does the same). BP_EREADONLY on a
- * read-only store; BP_EIO when a file cannot be written.
+ * is ahead of its snapshot. Close does the same but, snapshots being a cache,
+ * ignores failures (counted in snapshots_failed). BP_EREADONLY on a read-only
+ * store; BP_EIO when a file cannot be written.
  */
 BP_API bp_status bp_projection_flush(bp_store *s);
 

@@ -7,8 +7,11 @@ bool bp_utf8_valid(const unsigned char *s, size_t n) {
         unsigned c = s[i];
         size_t len;
         uint32_t cp;
-        if (c < 0x80) {
+        if (c < 0x80) { /* ASCII: skip 8 bytes at a time while no high bit is set */
             i++;
+            uint64_t w;
+            while (i + 8 <= n && (memcpy(&w, s + i, 8), (w & 0x8080808080808080u) == 0))
+                i += 8;
             continue;
         } else if ((c & 0xE0) == 0xC0) {
             len = 2;

@@ -427,7 +427,9 @@ bp_status bp_store_close(bp_store *s) {
     if (!s) return BP_OK;
     bp_status rc = BP_OK;
     bp_watch_stop_all(s);
-    if (!s->read_only && !s->failed) rc = bp_projection_flush(s);
+    /* projection snapshots are a cache: one that cannot be written costs a refold later,
+     * not the close (bp_projection_cache_stats counts it) */
+    if (!s->read_only && !s->failed) bp_projection_flush(s);
     bp_flusher_stop(s);
     if (!s->read_only) {
         pthread_mutex_lock(&s->wmu);

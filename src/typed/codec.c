@@ -444,7 +444,11 @@ static bp_status dec_field(dec *d, const bp_field *f, uint8_t *v) {
 bp_status bp_type_decode(const bp_type *t, const void *payload, size_t len, void *out) {
     if (!out || (len && !payload)) return bp_err(BP_EINVAL, "bp_type_decode: NULL argument");
     bp_status rc = bp_type_check(t);
-    if (rc) return rc;
+    return rc ? rc : bp_type_decode_checked(t, payload, len, out);
+}
+
+bp_status bp_type_decode_checked(const bp_type *t, const void *payload, size_t len, void *out) {
+    bp_status rc;
     memset(out, 0, t->size);
     const bp_field *fs = bp_type_fields(t);
     dec d = {t, payload, {payload, (const uint8_t *)payload + len}};

@@ -272,7 +272,7 @@ static bp_status fold(bp_store *s, const bp_projection *p, int64_t eid, uint64_t
             bp_frame fr;
             if ((rc = bp_read_frame(s, &recs[i], &refs[i], &oe->frame, &fr))) break;
             bp_fill_event(&oe->ev, &fr, oe->ebuf, oe->sbuf, oe->ibuf);
-            if (t && (rc = bp_event_decode(s, &oe->ev, t, val))) break;
+            if (t && (rc = bp_event_decode_checked(s, &oe->ev, t, val))) break;
             bp_err_clear(); /* what apply says, if it fails, and nothing older */
             rc = p->apply(p->ctx, state, &oe->ev, t ? val : NULL);
             if (rc > 0) rc = BP_EINVAL; /* apply must return BP_OK or an error */
@@ -330,7 +330,12 @@ static bp_status snap_write(bp_store *s, const char *name, uint32_t version, con
     if (!e) e = bp_pf_write_atomic(s->opts.fault, dir, file, b.data, b.len);
     pthread_mutex_unlock(&s->pc->snap_mu);
     bp_buf_free(&b);
-    if (e) return bp_err_sys(BP_EIO, e, "%s/%s: cannot write the projection snapshot", dir, file);
+    if (e) {
+        pthread_mutex_lock(&s->pc->mu);
+        s->pc->st.snapshots_failed++;
+        pthread_mutex_unlock(&s->pc->mu);
+        return bp_err_sys(BP_EIO, e, "%s/%s: cannot write the projection snapshot", dir, file);
+    }
     pthread_mutex_lock(&s->pc->mu);
     s->pc->st.snapshots_written++;
     pthread_mutex_unlock(&s->pc->mu);
@@ -475,12 +480,13 @@ bp_status bp_project(bp_store *s, const bp_projection *p, const char *entity, ui
     entity_head(s, entity, &eid, &head);
     pthread_mutex_lock(&c->mu);
     pc_entry *e = pc_find(c, h, p, entity);
-    if (e && e->clock <= head) {
+    if (e) {
         memcpy(state, e->state, p->state_size);
         from = e->clock;
         snap_clock = e->snap_clock;
         info->from_cache = true;
-        if (from == head) {
+        if (from >= head) { /* > head: another call cached a state published since our look */
+            head = from;
             e->checked_us = now;
             c->st.hits++;
         } else {

@@ -133,7 +133,7 @@ bp_status bp_register_upcaster(bp_store *s, const bp_type *from, const bp_type *
 
 bp_status bp_decode_versioned(const bp_registry *r, uint16_t kind, unsigned version,
                               const uint8_t *p, size_t n, const bp_type *t, void *out) {
-    if (version == 0 || version == t->version) return bp_type_decode(t, p, n, out);
+    if (version == 0 || version == t->version) return bp_type_decode_checked(t, p, n, out);
     if (version > t->version)
         return bp_err(BP_EINVAL, "decode '%s' v%u: the payload is v%u, newer than the reader",
                       t->name, t->version, version);
@@ -146,7 +146,7 @@ bp_status bp_decode_versioned(const bp_registry *r, uint16_t kind, unsigned vers
                       t->name, t->version, version, version);
     void *cur = malloc(st->from->size);
     if (!cur) return bp_err(BP_ENOMEM, "upcast: out of memory");
-    bp_status rc = bp_type_decode(st->from, p, n, cur);
+    bp_status rc = bp_type_decode_checked(st->from, p, n, cur); /* checked at registration */
     for (unsigned v = version; !rc && v < t->version; v++) {
         st = __atomic_load_n(&k->up[v], __ATOMIC_ACQUIRE);
         if (!st) {
@@ -282,9 +282,19 @@ out:
 /* -------------------------------------------------------------- typed read */
 
 bp_status bp_event_decode(bp_store *s, const bp_event *ev, const bp_type *t, void *out) {
+    /* descriptors are immutable (typed.h): a loop of typed reads checks its type once */
+    static _Thread_local const bp_type *checked;
     if (!s || !ev || !out) return bp_err(BP_EINVAL, "bp_event_decode: NULL argument");
-    bp_status rc = bp_type_check(t);
-    if (rc) return rc;
+    if (t != checked || !t) {
+        bp_status rc = bp_type_check(t);
+        if (rc) return rc;
+        checked = t;
+    }
+    return bp_event_decode_checked(s, ev, t, out);
+}
+
+bp_status bp_event_decode_checked(bp_store *s, const bp_event *ev, const bp_type *t, void *out) {
+    bp_status rc;
     if (ev->kind != t->kind)
         return bp_err(BP_EINVAL, "decode '%s': event %llu has kind 0x%04x, not 0x%04x", t->name,
                       (unsigned long long)ev->global_seq, ev->kind, t->kind);

@@ -15,6 +15,9 @@ static inline const bp_field *bp_type_fields(const bp_type *t) {
     return t->n_fields ? t->fields() : NULL;
 }
 const char *bp_field_type_name(unsigned type);
+/* bp_type_decode of a descriptor that bp_type_check accepted (the check costs more than a
+ * small payload's decode: the hot paths check once, up front). */
+bp_status bp_type_decode_checked(const bp_type *t, const void *payload, size_t len, void *out);
 
 /* One upcasting step of a kind: from->version -> from->version + 1. */
 typedef struct bp_upstep {
@@ -46,7 +49,7 @@ void bp_registry_free(bp_registry *r);
 const bp_kindreg *bp_registry_find(const bp_registry *r, uint16_t kind);
 
 /* Decode a payload of kind with schema version `version` (0: not stated) as
- * type t, chaining the registry's upcasters when version < t->version. */
+ * type t (checked), chaining the registry's upcasters when version < t->version. */
 bp_status bp_decode_versioned(const bp_registry *r, uint16_t kind, unsigned version,
                               const uint8_t *p, size_t n, const bp_type *t, void *out);
 
@@ -58,6 +61,8 @@ bp_status bp_type_json_value(const bp_type *t, const void *value, json_t **out);
 typedef struct bp_projcache bp_projcache;
 bp_status bp_projcache_new(bp_projcache **out);
 void bp_projcache_free(bp_projcache *c);
+/* bp_event_decode with t already checked. */
+bp_status bp_event_decode_checked(bp_store *s, const bp_event *ev, const bp_type *t, void *out);
 /* BP_OK, or BP_EINVAL naming what is wrong with p or entity. */
 bp_status bp_projection_check(const bp_projection *p, const char *entity);
 
