@@ -29,8 +29,9 @@
  * to value, fields in declaration order, absent optional fields left out. The
  * decoder accepts any valid MessagePack encoding, in any key order; it refuses
  * unknown or repeated keys, missing fields, values of the wrong type or out of
- * range, over-long strings, bytes and arrays, and text that is not UTF-8, with
- * a message naming the type, the field and the byte offset.
+ * range, over-long strings, bytes and arrays, and text that is not UTF-8 or
+ * holds a NUL byte, with a message naming the type, the field and the byte
+ * offset.
  *
  * Schema versions: an event records the schema version of its payload in the
  * low 8 bits of its flags (bp_event.flags; 0 = not stated, read as the current

@@ -19,8 +19,7 @@ const char *bp_field_type_name(unsigned type) {
     return type <= BP_FT_BYTES ? type_names[type] : "?";
 }
 
-/* Bytes one element of a scalar type takes in the struct. */
-static size_t scalar_size(unsigned type) {
+size_t bp_field_scalar_size(unsigned type) {
     switch (type) {
     case BP_FT_BOOL:
         return sizeof(bool);
@@ -95,8 +94,8 @@ bp_status bp_type_check(const bp_type *t) {
                           t->name, f->name, f->n, BP_FIELD_BOUND_MAX);
         size_t span = f->type == BP_FT_STR     ? (size_t)f->n + 1
                       : f->type == BP_FT_BYTES ? f->n
-                      : f->shape == BP_FS_ARR  ? (size_t)f->n * scalar_size(f->type)
-                                               : scalar_size(f->type);
+                      : f->shape == BP_FS_ARR  ? (size_t)f->n * bp_field_scalar_size(f->type)
+                                               : bp_field_scalar_size(f->type);
         bool bad = f->off > t->size || t->size - f->off < span;
         if (f->shape == BP_FS_OPT) bad |= f->aux_off + sizeof(bool) > t->size;
         if (f->shape == BP_FS_ARR) bad |= f->aux_off + sizeof(uint32_t) > t->size;
@@ -282,7 +281,7 @@ bp_status bp_type_encode(const bp_type *t, const void *value, uint8_t *buf, size
                               "encode '%s': field '%s': %s_count %u exceeds its bound %u", t->name,
                               f->name, f->name, n, f->n);
             w_head(&w, 0x90, 15, 0, 0xdc, n);
-            size_t es = scalar_size(f->type);
+            size_t es = bp_field_scalar_size(f->type);
             for (uint32_t k = 0; k < n; k++)
                 w_scalar(&w, f->type, p + k * es);
         } else {
@@ -419,7 +418,7 @@ static bp_status dec_field(dec *d, const bp_field *f, uint8_t *v) {
                      bp_field_type_name(f->type));
             return dec_fail(d, f, what);
         }
-        size_t es = scalar_size(f->type);
+        size_t es = bp_field_scalar_size(f->type);
         for (uint32_t k = 0; k < count; k++) {
             at = d->r.p;
             if (!r_scalar(&d->r, f->type, p + k * es)) {

@@ -224,25 +224,6 @@ static json_t *scalar_json(unsigned type, const uint8_t *p) {
     }
 }
 
-static size_t elem_size(unsigned type) {
-    switch (type) {
-    case BP_FT_BOOL:
-        return sizeof(bool);
-    case BP_FT_I8:
-    case BP_FT_U8:
-        return 1;
-    case BP_FT_I16:
-    case BP_FT_U16:
-        return 2;
-    case BP_FT_I32:
-    case BP_FT_U32:
-    case BP_FT_F32:
-        return 4;
-    default:
-        return 8;
-    }
-}
-
 static json_t *field_json(const bp_type *t, const bp_field *f, const uint8_t *v) {
     const uint8_t *p = v + f->off;
     uint32_t n;
@@ -280,7 +261,8 @@ static json_t *field_json(const bp_type *t, const bp_field *f, const uint8_t *v)
         }
         json_t *a = json_array();
         for (uint32_t k = 0; a && k < n; k++)
-            if (json_array_append_new(a, scalar_json(f->type, p + k * elem_size(f->type)))) {
+            if (json_array_append_new(
+                    a, scalar_json(f->type, p + k * bp_field_scalar_size(f->type)))) {
                 json_decref(a);
                 a = NULL;
             }

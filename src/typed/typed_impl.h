@@ -15,6 +15,8 @@ static inline const bp_field *bp_type_fields(const bp_type *t) {
     return t->n_fields ? t->fields() : NULL;
 }
 const char *bp_field_type_name(unsigned type);
+/* Bytes one value of a scalar field type (not STR/BYTES) takes in the struct. */
+size_t bp_field_scalar_size(unsigned type);
 /* bp_type_decode of a descriptor that bp_type_check accepted (the check costs more than a
  * small payload's decode: the hot paths check once, up front). */
 bp_status bp_type_decode_checked(const bp_type *t, const void *payload, size_t len, void *out);
