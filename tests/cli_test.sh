@@ -535,7 +535,10 @@ err_has 'not in the key registry'
 sed 's/"clock":1/"clock":2/' "$SCRATCH/r1.json" >"$SCRATCH/bad.json"
 expect 4 verify-receipt "$SCRATCH/bad.json" --pubkey "$K/a.pub"
 err_has 'does not verify'
-sed 's/"signature":"\(.\)/"signature":"f\1/; s/"signature":"f\(.\)/"signature":"0/' "$SCRATCH/r1.json" >"$SCRATCH/bad.json"
+# (the first hex digit of the signature changes: 0 -> 1, anything else -> 0)
+sed 's/"signature":"0/"signature":"X/; s/"signature":"[1-9a-f]/"signature":"0/; s/"signature":"X/"signature":"1/' \
+    "$SCRATCH/r1.json" >"$SCRATCH/bad.json"
+cmp -s "$SCRATCH/r1.json" "$SCRATCH/bad.json" && fail "the signature was not changed"
 expect 4 verify-receipt "$SCRATCH/bad.json" --pubkey "$K/a.pub"
 # malformed input, bad keys
 echo '{"type":"append_receipt"' >"$SCRATCH/bad.json"
