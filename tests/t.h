@@ -40,6 +40,20 @@ static int t_checks;
 
 #define CHECK_OK(expr) CHECK_EQ((expr), BP_OK)
 
+/* expr fails with code and bp_last_error() says needle. */
+#define CHECK_FAILS(expr, code, needle)                                                            \
+    do {                                                                                           \
+        int _got = (expr);                                                                         \
+        CHECK_EQ(_got, (code));                                                                    \
+        t_checks++;                                                                                \
+        if (!strstr(bp_last_error(), (needle))) {                                                  \
+            fprintf(stderr, "%s:%d: message lacks '%s': %s\n", __FILE__, __LINE__, (needle),       \
+                    bp_last_error());                                                              \
+            t_failures++;                                                                          \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
 /* A fresh, empty scratch directory unique to this test process. */
 static inline const char *t_dir(const char *name) {
     static char path[4][1024];

@@ -8,18 +8,6 @@
 #include <pthread.h>
 #include <sys/stat.h>
 
-#define ERR(expr, code, needle)                                                                    \
-    do {                                                                                           \
-        int _got = (expr);                                                                         \
-        CHECK_EQ(_got, (code));                                                                    \
-        if (!strstr(bp_last_error(), (needle))) {                                                  \
-            fprintf(stderr, "%s:%d: message lacks '%s': %s\n", __FILE__, __LINE__, (needle),       \
-                    bp_last_error());                                                              \
-            t_failures++;                                                                          \
-            return;                                                                                \
-        }                                                                                          \
-    } while (0)
-
 #define DEPOSIT(F) F(ONE, I64, amount, 0)
 BP_TYPE_STATIC(deposit, DEPOSIT, "bank.deposit", BP_KIND(1, 1), 1);
 #define WITHDRAW(F)                                                                                \
@@ -253,38 +241,39 @@ static void test_bad_projections(void) {
     bp_store *s = open_store(dir);
     bp_projection p = account_projection();
     account a;
-    ERR(bp_project(s, &p, "", BP_CONSISTENT, &a, NULL), BP_EINVAL, "entity");
+    CHECK_FAILS(bp_project(s, &p, "", BP_CONSISTENT, &a, NULL), BP_EINVAL, "entity");
     p.name = "a/b";
-    ERR(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, NULL), BP_EINVAL, "projection name");
+    CHECK_FAILS(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, NULL), BP_EINVAL, "projection name");
     p = account_projection();
     p.state_size = 0;
-    ERR(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, NULL), BP_EINVAL, "state_size");
+    CHECK_FAILS(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, NULL), BP_EINVAL, "state_size");
     p = account_projection();
     p.apply = NULL;
-    ERR(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, NULL), BP_EINVAL, "apply is NULL");
+    CHECK_FAILS(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, NULL), BP_EINVAL, "apply is NULL");
     p = account_projection();
     p.struct_version = 9;
-    ERR(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, NULL), BP_EINVAL, "struct_version");
+    CHECK_FAILS(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, NULL), BP_EINVAL, "struct_version");
     p = account_projection();
-    ERR(bp_project(s, &p, "acct:1", BP_CONSISTENT, NULL, NULL), BP_EINVAL, "NULL");
+    CHECK_FAILS(bp_project(s, &p, "acct:1", BP_CONSISTENT, NULL, NULL), BP_EINVAL, "NULL");
     bp_watch *w;
     p.name = "";
-    ERR(bp_watch_projection(s, &p, "acct:1", (bp_watch_fn)(void (*)(void))abort, NULL, &w),
-        BP_EINVAL, "projection name");
+    CHECK_FAILS(bp_watch_projection(s, &p, "acct:1", (bp_watch_fn)(void (*)(void))abort, NULL, &w),
+                BP_EINVAL, "projection name");
     /* apply's error fails the call, names the event, and the state is not cached */
     p = account_projection();
     deposit d = {.amount = 5};
     CHECK_OK(bp_append_typed(s, NULL, "acct:1", "bank", &deposit_type, &d, NULL));
     d.amount = 666;
     CHECK_OK(bp_append_typed(s, NULL, "acct:1", "bank", &deposit_type, &d, NULL));
-    ERR(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, NULL), BP_EINVAL, "clock 2");
+    CHECK_FAILS(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, NULL), BP_EINVAL, "clock 2");
     CHECK(strstr(bp_last_error(), "cursed amount"));
     bp_projection_cache_stats st;
     CHECK_OK(bp_projection_cache_stats_get(s, &st));
     CHECK_EQ(st.entries, 0);
     /* a payload its type does not read */
     CHECK_OK(bp_append(s, NULL, "acct:2", "bank", deposit_type.kind, "\x81\xa1x\x01", 4));
-    ERR(bp_project(s, &p, "acct:2", BP_CONSISTENT, &a, NULL), BP_EINVAL, "unknown field 'x'");
+    CHECK_FAILS(bp_project(s, &p, "acct:2", BP_CONSISTENT, &a, NULL), BP_EINVAL,
+                "unknown field 'x'");
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);
 }
@@ -384,7 +373,7 @@ static void test_snapshot_write_failure(void) {
     CHECK_OK(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, NULL)); /* best effort inside */
     CHECK_OK(random_append(s, "acct:1"));
     CHECK_OK(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, NULL));
-    ERR(bp_projection_flush(s), BP_EIO, "projection snapshot");
+    CHECK_FAILS(bp_projection_flush(s), BP_EIO, "projection snapshot");
     bp_projection_cache_stats st;
     CHECK_OK(bp_projection_cache_stats_get(s, &st));
     CHECK(st.snapshots_failed >= 2);
@@ -478,7 +467,7 @@ static void test_watchers(void) {
     d.amount = 666;
     CHECK_OK(bp_append_typed(s, NULL, "acct:1", "bank", &deposit_type, &d, NULL));
     usleep(50000);
-    ERR(bp_watch_stop(wb), BP_EINVAL, "cursed amount");
+    CHECK_FAILS(bp_watch_stop(wb), BP_EINVAL, "cursed amount");
     /* close stops a watcher that is still running */
     seen left = {.mu = PTHREAD_MUTEX_INITIALIZER};
     bp_watch *wl;
@@ -526,9 +515,9 @@ static void test_replay_lanes(void) {
     CHECK_EQ(stop.n, 3);
     CHECK_OK(bp_append(s, NULL, "acct:1", "bank", BP_KIND(1, 9), "\xc4\x01\x00", 3));
     lane_ctx bin = {0};
-    ERR(bp_replay(s, &r, BP_LANE_JSON, on_event, &bin), BP_EINVAL, "JSON form");
+    CHECK_FAILS(bp_replay(s, &r, BP_LANE_JSON, on_event, &bin), BP_EINVAL, "JSON form");
     CHECK_EQ(bin.n, 10);
-    ERR(bp_replay(s, &r, (bp_lane)7, on_event, &bin), BP_EINVAL, "lane");
+    CHECK_FAILS(bp_replay(s, &r, (bp_lane)7, on_event, &bin), BP_EINVAL, "lane");
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);
 }

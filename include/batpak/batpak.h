@@ -9,6 +9,7 @@
  *   sign.h    signed receipts, key files, key registry, receipt JSON
  *   typed.h   typed payloads (X-macro structs), registry, upcasters, JSON lane
  *   project.h projections, their cache and snapshots, watchers, replay lanes
+ *   deliver.h cursors (pull, lossless) and lossy subscriptions
  */
 #ifndef BATPAK_H
 #define BATPAK_H
@@ -20,5 +21,6 @@
 #include "sign.h"
 #include "typed.h"
 #include "project.h"
+#include "deliver.h"
 
 #endif

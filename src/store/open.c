@@ -41,6 +41,7 @@ static void store_free(bp_store *s) {
     bp_signer_free(s->signer);
     bp_registry_free(s->reg);
     bp_projcache_free(s->pc);
+    free(s->subs); /* subscriptions still open are the caller's leak (deliver.h) */
     bp_buf_free(&s->enc);
     bp_buf_free(&s->pending);
     bp_pf_unlock(&s->lock);

@@ -213,51 +213,16 @@ struct bp_iter {
     uint64_t pos;   /* next index into the source list (or next slot for SRC_ALL) */
     uint64_t limit; /* published watermark at creation: slots < limit are visible */
     uint64_t last_seq;
-    /* filters */
-    char *entity, *prefix, *scope;
-    size_t prefix_len;
-    uint16_t *kinds;
-    size_t n_kinds;
-    int category;
-    uint64_t from_seq, to_seq, since_ms, until_ms;
+    bp_rfilter f;
     /* current event */
     bp_owned_event cur;
 };
 
-static bp_status region_check(const bp_region *r) {
-    if (r->version != BP_REGION_VERSION)
-        return bp_err(BP_EINVAL, "bp_region.version %u unknown (expected %d)", r->version,
-                      BP_REGION_VERSION);
-    bp_status rc;
-    if (r->entity && (rc = bp_coord_validate("region entity", r->entity))) return rc;
-    if (r->scope && (rc = bp_coord_validate("region scope", r->scope))) return rc;
-    if (r->entity_prefix && strlen(r->entity_prefix) > BP_COORD_MAX)
-        return bp_err(BP_EINVAL, "region entity_prefix: longer than %d bytes", BP_COORD_MAX);
-    if (r->n_kinds && !r->kinds) return bp_err(BP_EINVAL, "region: n_kinds > 0 but kinds is NULL");
-    if (r->category < -1 || r->category > 15)
-        return bp_err(BP_EINVAL, "region category %d out of range (-1 or 0..15)", r->category);
-    return BP_OK;
-}
-
-static void iter_free_filters(bp_iter *it) {
-    free(it->entity);
-    free(it->prefix);
-    free(it->scope);
-    free(it->kinds);
-}
-
 void bp_iter_free(bp_iter *it) {
     if (!it) return;
-    iter_free_filters(it);
+    bp_rfilter_free(&it->f);
     bp_buf_free(&it->cur.frame);
     free(it);
-}
-
-static char *dup_or_null(const char *s, bool *oom) {
-    if (!s) return NULL;
-    char *d = strdup(s);
-    if (!d) *oom = true;
-    return d;
 }
 
 bp_status bp_query(bp_store *s, bp_iter **out, const bp_region *region, unsigned flags) {
@@ -266,47 +231,28 @@ bp_status bp_query(bp_store *s, bp_iter **out, const bp_region *region, unsigned
     if (!s || !region) return bp_err(BP_EINVAL, "bp_query: NULL argument");
     if (flags & ~BP_READ_INDEX_ONLY)
         return bp_err(BP_EINVAL, "bp_query: unknown flags 0x%x", flags);
-    bp_status rc = region_check(region);
-    if (rc) return rc;
     bp_iter *it = calloc(1, sizeof *it);
     if (!it) return bp_err(BP_ENOMEM, "bp_query: out of memory");
-    bool oom = false;
+    bp_status rc = bp_rfilter_init(&it->f, region);
+    if (rc) {
+        free(it);
+        return rc;
+    }
     it->s = s;
     it->flags = flags;
-    it->entity = dup_or_null(region->entity, &oom);
-    it->prefix = dup_or_null(region->entity_prefix, &oom);
-    it->prefix_len = it->prefix ? strlen(it->prefix) : 0;
-    it->scope = dup_or_null(region->scope, &oom);
-    if (region->n_kinds) {
-        it->kinds = malloc(region->n_kinds * sizeof *it->kinds);
-        if (it->kinds)
-            memcpy(it->kinds, region->kinds, region->n_kinds * sizeof *it->kinds);
-        else
-            oom = true;
-        it->n_kinds = region->n_kinds;
-    }
-    if (oom) {
-        bp_iter_free(it);
-        return bp_err(BP_ENOMEM, "bp_query: out of memory");
-    }
-    it->category = region->category;
-    it->from_seq = region->from_seq;
-    it->to_seq = region->to_seq;
-    it->since_ms = region->since_ms;
-    it->until_ms = region->until_ms;
 
     /* choose the most selective source list */
     pthread_rwlock_rdlock(&s->ilock);
     it->limit = s->published;
     int64_t id;
-    if (it->entity) {
-        id = bp_index_entity(&s->idx, it->entity, strlen(it->entity));
+    if (it->f.entity) {
+        id = bp_index_entity(&s->idx, it->f.entity, strlen(it->f.entity));
         it->src = id < 0 ? SRC_EMPTY : SRC_ENTITY;
-    } else if (it->scope) {
-        id = bp_strtab_find(&s->idx.scope_names, it->scope, strlen(it->scope));
+    } else if (it->f.scope) {
+        id = bp_strtab_find(&s->idx.scope_names, it->f.scope, strlen(it->f.scope));
         it->src = id < 0 ? SRC_EMPTY : SRC_SCOPE;
-    } else if (it->n_kinds == 1) {
-        uint16_t k = s->idx.kind_ids[it->kinds[0]];
+    } else if (it->f.n_kinds == 1) {
+        uint16_t k = s->idx.kind_ids[it->f.kinds[0]];
         id = (int64_t)k - 1;
         it->src = k ? SRC_KIND : SRC_EMPTY;
     } else {
@@ -315,7 +261,7 @@ bp_status bp_query(bp_store *s, bp_iter **out, const bp_region *region, unsigned
     }
     it->src_id = id < 0 ? 0 : (uint32_t)id;
     /* start at from_seq: binary search in the source list */
-    uint64_t first_slot = it->from_seq ? it->from_seq - 1 : 0;
+    uint64_t first_slot = it->f.from_seq ? it->f.from_seq - 1 : 0;
     if (it->src == SRC_ALL) {
         it->pos = first_slot;
     } else if (it->src != SRC_EMPTY) {
@@ -355,26 +301,26 @@ bp_status bp_by_kind(bp_store *s, bp_iter **out, uint16_t kind, unsigned flags) 
     return single(s, out, flags, NULL, NULL, &kind);
 }
 
-/* [i] held shared. Does slot pass every filter? */
-static bool matches(const bp_iter *it, const bp_index *x, uint32_t slot) {
+/* [i] held shared (or [w]: the writer's own view). Does slot pass every filter? */
+bool bp_rfilter_match(const bp_rfilter *f, const bp_index *x, uint32_t slot) {
     const bp_irec *r = &x->recs[slot];
     uint64_t seq = (uint64_t)slot + 1;
-    if (it->to_seq && seq > it->to_seq) return false;
-    if (seq < it->from_seq) return false;
-    if (it->entity && strcmp(x->entity_names.s[r->entity], it->entity) != 0) return false;
-    if (it->prefix && strncmp(x->entity_names.s[r->entity], it->prefix, it->prefix_len) != 0)
+    if (f->to_seq && seq > f->to_seq) return false;
+    if (seq < f->from_seq) return false;
+    if (f->entity && strcmp(x->entity_names.s[r->entity], f->entity) != 0) return false;
+    if (f->prefix && strncmp(x->entity_names.s[r->entity], f->prefix, f->prefix_len) != 0)
         return false;
-    if (it->scope && strcmp(x->scope_names.s[r->scope], it->scope) != 0) return false;
-    if (it->category >= 0 && BP_KIND_CATEGORY(r->kind) != (unsigned)it->category) return false;
-    if (it->n_kinds) {
+    if (f->scope && strcmp(x->scope_names.s[r->scope], f->scope) != 0) return false;
+    if (f->category >= 0 && BP_KIND_CATEGORY(r->kind) != (unsigned)f->category) return false;
+    if (f->n_kinds) {
         size_t k = 0;
-        while (k < it->n_kinds && it->kinds[k] != r->kind)
+        while (k < f->n_kinds && f->kinds[k] != r->kind)
             k++;
-        if (k == it->n_kinds) return false;
+        if (k == f->n_kinds) return false;
     }
     uint64_t ms = BP_HLC_WALL_MS(r->hlc);
-    if (it->since_ms && ms < it->since_ms) return false;
-    if (it->until_ms && ms > it->until_ms) return false;
+    if (f->since_ms && ms < f->since_ms) return false;
+    if (f->until_ms && ms > f->until_ms) return false;
     return true;
 }
 
@@ -405,9 +351,9 @@ static int64_t next_slot(bp_iter *it, const bp_index *x) {
             slot = it->pos;
         }
         if (slot >= it->limit) return -1;
-        if (it->to_seq && slot + 1 > it->to_seq) return -1;
+        if (it->f.to_seq && slot + 1 > it->f.to_seq) return -1;
         it->pos++;
-        if (matches(it, x, (uint32_t)slot)) return (int64_t)slot;
+        if (bp_rfilter_match(&it->f, x, (uint32_t)slot)) return (int64_t)slot;
     }
 }
 

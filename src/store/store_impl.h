@@ -73,8 +73,10 @@ struct bp_store {
      * (seq_cst) and then broadcasts if pwaiters > 0 */
     pthread_mutex_t pmu;
     pthread_cond_t pcond;
-    uint32_t pwaiters;        /* atomic */
-    struct bp_watch *watches; /* [pmu] */
+    uint32_t pwaiters;             /* atomic */
+    struct bp_watch *watches;      /* [pmu] */
+    struct bp_subscription **subs; /* [w] lossy subscriptions (deliver.c) */
+    uint32_t n_subs, subs_cap;     /* [w] */
 
     pthread_rwlock_t ilock;
     bp_index idx;     /* [i] */
@@ -129,6 +131,20 @@ struct bp_store {
     uint64_t lat[BP_LAT_BUCKETS];
 };
 
+/* A validated copy of a bp_region (region.c); bp_rfilter_match is in read.c. */
+typedef struct bp_rfilter {
+    char *entity, *prefix, *scope;
+    size_t prefix_len;
+    uint16_t *kinds;
+    size_t n_kinds;
+    int category;
+    uint64_t from_seq, to_seq, since_ms, until_ms;
+} bp_rfilter;
+bp_status bp_rfilter_init(bp_rfilter *f, const bp_region *r); /* BP_EINVAL / BP_ENOMEM */
+void bp_rfilter_free(bp_rfilter *f);
+/* [i] held shared, or [w] (the writer sees its own index). */
+bool bp_rfilter_match(const bp_rfilter *f, const bp_index *x, uint32_t slot);
+
 /* The schema version an append's options state (0 when none, or a version-1 struct). */
 static inline uint8_t bp_opts_schema(const bp_append_options *o) {
     return o && o->version >= 2 ? o->schema_version : 0;
@@ -172,6 +188,14 @@ typedef struct bp_owned_event {
 /* Fill ev from a decoded frame: strings copied into the buffers, the payload pointing
  * into the frame's bytes. */
 void bp_fill_event(bp_event *ev, const bp_frame *fr, char *ebuf, char *sbuf, char *ibuf);
+/* notify.c: wake the waiters after the publish watermark moved (cheap when none waits);
+ * wait (under pmu, registered in pwaiters) until ready(arg) or the deadline: true when
+ * ready; wake every waiter (a stop flag changed). */
+void bp_publish_notify(bp_store *s);
+bool bp_wait_until(bp_store *s, bool (*ready)(void *arg), void *arg, uint64_t deadline_us);
+void bp_wake_waiters(bp_store *s);
+/* deliver.c: queue notices of seqs from..to for the subscriptions ([w] held). */
+void bp_deliver_notices(bp_store *s, uint64_t from, uint64_t to);
 /* The store an iterator reads. */
 bp_store *bp_iter_store(const bp_iter *it);
 /* Drop a segment's mapping (close; no reader may be active). */

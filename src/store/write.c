@@ -1,7 +1,6 @@
 /* The commit path: validation, CAS, idempotency, encoding, rotation, write,
  * group-committed fdatasync, index insert, publish (SPEC §6). */
 #include "store/store_impl.h"
-#include "typed/typed_impl.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -39,10 +38,13 @@ static void unsynced_start(bp_store *s) {
 /* [w] Publish everything up to seq (monotonic). */
 static void publish(bp_store *s, uint64_t seq) {
     pthread_rwlock_wrlock(&s->ilock);
-    bool moved = seq > s->published;
+    uint64_t old = s->published;
+    bool moved = seq > old;
     if (moved) __atomic_store_n(&s->published, seq, __ATOMIC_SEQ_CST);
     pthread_rwlock_unlock(&s->ilock);
-    if (moved) bp_publish_notify(s);
+    if (!moved) return;
+    if (s->n_subs) bp_deliver_notices(s, old + 1, seq);
+    bp_publish_notify(s);
 }
 
 /* [w] What may be published now: everything written, unless an append that

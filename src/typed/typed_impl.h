@@ -68,9 +68,7 @@ bp_status bp_event_decode_checked(bp_store *s, const bp_event *ev, const bp_type
 /* BP_OK, or BP_EINVAL naming what is wrong with p or entity. */
 bp_status bp_projection_check(const bp_projection *p, const char *entity);
 
-/* Watchers (watch.c): stop and free every watcher of s (close); wake watchers after
- * the publish watermark moved (cheap when none waits). */
+/* Watchers (watch.c): stop and free every watcher of s (close). */
 void bp_watch_stop_all(bp_store *s);
-void bp_publish_notify(bp_store *s);
 
 #endif

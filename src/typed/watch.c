@@ -23,30 +23,33 @@ struct bp_watch {
     void *ctx;
     pthread_t thread;
     bool stop;     /* [pmu] */
+    uint64_t seen; /* the watermark of the last look (thread only) */
     bp_status err; /* the error that ended the thread early; read after join */
     char err_msg[512];
     uint8_t *state, *last; /* p->state_size each */
     bp_watch *next;        /* [pmu] */
 };
 
-/* Wait until the publish watermark moves past *seen or the watch is stopped. */
-static bool wait_publish(bp_watch *w, uint64_t *seen) {
-    bp_store *s = w->s;
-    pthread_mutex_lock(&s->pmu);
-    __atomic_fetch_add(&s->pwaiters, 1, __ATOMIC_SEQ_CST);
-    while (!w->stop && __atomic_load_n(&s->published, __ATOMIC_SEQ_CST) == *seen)
-        bp_pf_cond_wait_until(&s->pcond, &s->pmu, bp_pf_mono_us() + WATCH_POLL_US);
-    __atomic_fetch_sub(&s->pwaiters, 1, __ATOMIC_SEQ_CST);
+static bool moved_or_stopped(void *arg) {
+    bp_watch *w = arg;
+    return w->stop || __atomic_load_n(&w->s->published, __ATOMIC_SEQ_CST) != w->seen;
+}
+
+/* Wait until the publish watermark moves past w->seen or the watch is stopped. */
+static bool wait_publish(bp_watch *w) {
+    while (!bp_wait_until(w->s, moved_or_stopped, w, bp_pf_mono_us() + WATCH_POLL_US)) {
+    }
+    pthread_mutex_lock(&w->s->pmu);
     bool stop = w->stop;
-    pthread_mutex_unlock(&s->pmu);
-    *seen = __atomic_load_n(&s->published, __ATOMIC_SEQ_CST);
+    pthread_mutex_unlock(&w->s->pmu);
+    w->seen = __atomic_load_n(&w->s->published, __ATOMIC_SEQ_CST);
     return !stop;
 }
 
 static void *watch_main(void *arg) {
     bp_watch *w = arg;
     size_t n = w->p->state_size;
-    uint64_t seen = __atomic_load_n(&w->s->published, __ATOMIC_SEQ_CST);
+    w->seen = __atomic_load_n(&w->s->published, __ATOMIC_SEQ_CST);
     bp_project_info info;
     bp_status rc = bp_project(w->s, w->p, w->entity, BP_CONSISTENT, w->state, &info);
     if (!rc) {
@@ -54,7 +57,7 @@ static void *watch_main(void *arg) {
         memcpy(w->last, w->state, n);
     }
     uint64_t clock = info.clock;
-    while (!rc && wait_publish(w, &seen)) {
+    while (!rc && wait_publish(w)) {
         rc = bp_project_if_changed(w->s, w->p, w->entity, &clock, w->state);
         if (rc == BP_UNCHANGED) {
             rc = BP_OK;
@@ -141,11 +144,4 @@ void bp_watch_stop_all(bp_store *s) {
         if (!w) return;
         bp_watch_stop(w);
     }
-}
-
-void bp_publish_notify(bp_store *s) {
-    if (!__atomic_load_n(&s->pwaiters, __ATOMIC_SEQ_CST)) return;
-    pthread_mutex_lock(&s->pmu);
-    pthread_cond_broadcast(&s->pcond);
-    pthread_mutex_unlock(&s->pmu);
 }

@@ -1,0 +1,282 @@
+/*
+ * Delivery: cursors (pull, lossless, from the index) and lossy subscriptions
+ * (a bounded single-producer/single-consumer queue per subscriber, filled by
+ * the publishing writer, never waited on).
+ */
+#include "store/store_impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define CURSOR_BATCH_MAX 4096
+
+/* ----------------------------------------------------------------- cursors */
+
+/* Invariants: position is the global_seq of the last event handed out; it (when not
+ * NULL) iterates region from position + 1 over the events published when it was made. */
+struct bp_cursor {
+    bp_store *s;
+    bp_region region; /* strings point into rf */
+    bp_rfilter rf;
+    uint64_t position;
+    bp_iter *it;
+    uint64_t it_limit; /* the watermark it was made at */
+    bp_owned_event *evs;
+    const bp_event **ptrs;
+    size_t cap;
+};
+
+bp_status bp_cursor_open(bp_store *s, const bp_region *region, uint64_t after_seq,
+                         bp_cursor **out) {
+    if (!out) return bp_err(BP_EINVAL, "bp_cursor_open: out is NULL");
+    *out = NULL;
+    if (!s || !region) return bp_err(BP_EINVAL, "bp_cursor_open: NULL argument");
+    bp_cursor *c = calloc(1, sizeof *c);
+    if (!c) return bp_err(BP_ENOMEM, "bp_cursor_open: out of memory");
+    bp_status rc = bp_rfilter_init(&c->rf, region);
+    if (rc) {
+        free(c);
+        return rc;
+    }
+    c->s = s;
+    c->region = *region;
+    c->region.entity = c->rf.entity;
+    c->region.entity_prefix = c->rf.prefix;
+    c->region.scope = c->rf.scope;
+    c->region.kinds = c->rf.kinds;
+    c->position = after_seq;
+    *out = c;
+    return BP_OK;
+}
+
+void bp_cursor_free(bp_cursor *c) {
+    if (!c) return;
+    bp_iter_free(c->it);
+    for (size_t i = 0; i < c->cap; i++)
+        bp_buf_free(&c->evs[i].frame);
+    free(c->evs);
+    free(c->ptrs);
+    bp_rfilter_free(&c->rf);
+    free(c);
+}
+
+uint64_t bp_cursor_position(const bp_cursor *c) {
+    return c ? c->position : 0;
+}
+
+/* Copy ev (valid until the iterator moves) into o, which owns its bytes. */
+static bp_status own_event(bp_owned_event *o, const bp_event *ev) {
+    o->ev = *ev;
+    snprintf(o->ebuf, sizeof o->ebuf, "%s", ev->entity);
+    snprintf(o->sbuf, sizeof o->sbuf, "%s", ev->scope);
+    o->ev.entity = o->ebuf;
+    o->ev.scope = o->sbuf;
+    if (ev->idempotency_key) {
+        snprintf(o->ibuf, sizeof o->ibuf, "%s", ev->idempotency_key);
+        o->ev.idempotency_key = o->ibuf;
+    }
+    o->frame.len = 0;
+    if (ev->payload_len && bp_buf_append(&o->frame, ev->payload, ev->payload_len))
+        return bp_err(BP_ENOMEM, "cursor: out of memory");
+    o->ev.payload = ev->payload_len ? o->frame.data : ev->payload;
+    return BP_OK;
+}
+
+static bool published_past(void *arg) {
+    bp_cursor *c = arg;
+    return __atomic_load_n(&c->s->published, __ATOMIC_SEQ_CST) > c->it_limit;
+}
+
+/* (Re)make the iterator from position + 1; false when the region is finished. */
+static bp_status cursor_iter(bp_cursor *c) {
+    bp_iter_free(c->it);
+    c->it = NULL;
+    bp_region r = c->region;
+    if (r.from_seq <= c->position) r.from_seq = c->position + 1;
+    c->it_limit = __atomic_load_n(&c->s->published, __ATOMIC_SEQ_CST);
+    return bp_query(c->s, &c->it, &r, BP_READ_FULL);
+}
+
+bp_status bp_cursor_next(bp_cursor *c, const bp_event **evs, size_t max, size_t *n,
+                         uint32_t timeout_ms) {
+    if (n) *n = 0;
+    if (!c || !evs || !n) return bp_err(BP_EINVAL, "bp_cursor_next: NULL argument");
+    if (max == 0 || max > CURSOR_BATCH_MAX)
+        return bp_err(BP_EINVAL, "bp_cursor_next: max %zu out of range 1..%d", max,
+                      CURSOR_BATCH_MAX);
+    if (max > c->cap) {
+        bp_owned_event *ne = realloc(c->evs, max * sizeof *ne);
+        if (!ne) return bp_err(BP_ENOMEM, "cursor: out of memory");
+        c->evs = ne;
+        for (size_t i = c->cap; i < max; i++)
+            c->evs[i].frame = (bp_buf){0};
+        c->cap = max;
+    }
+    uint64_t deadline = bp_pf_mono_us() + (uint64_t)timeout_ms * 1000;
+    bp_status rc;
+    for (;;) {
+        if (c->region.to_seq && c->position >= c->region.to_seq) return BP_DONE;
+        if (!c->it && (rc = cursor_iter(c))) return rc;
+        while (*n < max) {
+            const bp_event *ev;
+            rc = bp_iter_next(c->it, &ev);
+            if (rc == BP_DONE) break;
+            if (rc) { /* the iterator moved past the bad frame: resume before it next time */
+                bp_iter_free(c->it);
+                c->it = NULL;
+                return *n ? BP_OK : rc;
+            }
+            if ((rc = own_event(&c->evs[*n], ev))) return rc;
+            evs[*n] = &c->evs[*n].ev;
+            c->position = ev->global_seq;
+            (*n)++;
+        }
+        if (*n) return BP_OK;
+        /* nothing left in this snapshot: wait for the watermark to move, then look again */
+        if (!published_past(c) &&
+            (timeout_ms == 0 || !bp_wait_until(c->s, published_past, c, deadline)))
+            return BP_DONE;
+        bp_iter_free(c->it);
+        c->it = NULL;
+    }
+}
+
+/* ----------------------------------------------------------- subscriptions */
+
+/* Invariants: head (written by the publisher under wmu) and tail (by the owner) count
+ * notices pushed and taken; tail <= head <= tail + cap; slot i % cap holds notice i. */
+struct bp_subscription {
+    bp_store *s;
+    bp_rfilter rf;
+    bp_notice *ring;
+    uint32_t cap;
+    uint64_t head, tail;      /* atomic */
+    uint64_t dropped;         /* atomic: since the last bp_subscription_missed */
+    uint64_t first_dropped;   /* atomic: seq of the first of those (0: none) */
+    uint64_t dropped_total;   /* atomic */
+    uint64_t delivered_total; /* owner only */
+};
+
+bp_status bp_subscribe_lossy(bp_store *s, const bp_region *region, uint32_t capacity,
+                             bp_subscription **out) {
+    if (!out) return bp_err(BP_EINVAL, "bp_subscribe_lossy: out is NULL");
+    *out = NULL;
+    if (!s || !region) return bp_err(BP_EINVAL, "bp_subscribe_lossy: NULL argument");
+    if (capacity == 0 || capacity > BP_SUBSCRIPTION_MAX)
+        return bp_err(BP_EINVAL, "bp_subscribe_lossy: capacity %u out of range 1..%u", capacity,
+                      BP_SUBSCRIPTION_MAX);
+    bp_subscription *sub = calloc(1, sizeof *sub);
+    if (!sub) return bp_err(BP_ENOMEM, "bp_subscribe_lossy: out of memory");
+    bp_status rc = bp_rfilter_init(&sub->rf, region);
+    if (rc) {
+        free(sub);
+        return rc;
+    }
+    sub->s = s;
+    sub->cap = capacity;
+    sub->ring = malloc((size_t)capacity * sizeof *sub->ring);
+    pthread_mutex_lock(&s->wmu);
+    if (sub->ring && s->n_subs == s->subs_cap) {
+        uint32_t nc = s->subs_cap ? s->subs_cap * 2 : 8;
+        bp_subscription **ns = realloc(s->subs, nc * sizeof *ns);
+        if (ns) {
+            s->subs = ns;
+            s->subs_cap = nc;
+        }
+    }
+    bool ok = sub->ring && s->n_subs < s->subs_cap;
+    if (ok) s->subs[s->n_subs++] = sub;
+    pthread_mutex_unlock(&s->wmu);
+    if (!ok) {
+        bp_rfilter_free(&sub->rf);
+        free(sub->ring);
+        free(sub);
+        return bp_err(BP_ENOMEM, "bp_subscribe_lossy: out of memory");
+    }
+    *out = sub;
+    return BP_OK;
+}
+
+void bp_unsubscribe(bp_subscription *sub) {
+    if (!sub) return;
+    bp_store *s = sub->s;
+    pthread_mutex_lock(&s->wmu); /* the publisher holds it while it pushes */
+    for (uint32_t i = 0; i < s->n_subs; i++)
+        if (s->subs[i] == sub) {
+            s->subs[i] = s->subs[--s->n_subs];
+            break;
+        }
+    pthread_mutex_unlock(&s->wmu);
+    bp_rfilter_free(&sub->rf);
+    free(sub->ring);
+    free(sub);
+}
+
+void bp_deliver_notices(bp_store *s, uint64_t from, uint64_t to) {
+    const bp_index *x = &s->idx;
+    for (uint64_t seq = from; seq <= to; seq++) {
+        uint32_t slot = (uint32_t)(seq - 1);
+        bool built = false;
+        bp_notice nt;
+        for (uint32_t i = 0; i < s->n_subs; i++) {
+            bp_subscription *sub = s->subs[i];
+            if (!bp_rfilter_match(&sub->rf, x, slot)) continue;
+            uint64_t head = sub->head; /* only this thread writes it */
+            if (head - __atomic_load_n(&sub->tail, __ATOMIC_ACQUIRE) >= sub->cap) {
+                __atomic_fetch_add(&sub->dropped, 1, __ATOMIC_RELAXED);
+                __atomic_fetch_add(&sub->dropped_total, 1, __ATOMIC_RELAXED);
+                uint64_t zero = 0;
+                __atomic_compare_exchange_n(&sub->first_dropped, &zero, seq, false,
+                                            __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+                continue;
+            }
+            if (!built) {
+                const bp_irec *r = &x->recs[slot];
+                nt = (bp_notice){seq,
+                                 bp_index_clock_of(x, slot),
+                                 r->hlc,
+                                 r->id,
+                                 r->kind,
+                                 x->entity_names.s[r->entity],
+                                 x->scope_names.s[r->scope]};
+                built = true;
+            }
+            sub->ring[head % sub->cap] = nt;
+            __atomic_store_n(&sub->head, head + 1, __ATOMIC_SEQ_CST);
+        }
+    }
+}
+
+static bool queue_nonempty(void *arg) {
+    bp_subscription *sub = arg;
+    return __atomic_load_n(&sub->head, __ATOMIC_SEQ_CST) != sub->tail;
+}
+
+bp_status bp_subscription_next(bp_subscription *sub, bp_notice *out, uint32_t timeout_ms) {
+    if (!sub || !out) return bp_err(BP_EINVAL, "bp_subscription_next: NULL argument");
+    if (!queue_nonempty(sub) &&
+        (timeout_ms == 0 || !bp_wait_until(sub->s, queue_nonempty, sub,
+                                           bp_pf_mono_us() + (uint64_t)timeout_ms * 1000)))
+        return BP_DONE;
+    *out = sub->ring[sub->tail % sub->cap];
+    __atomic_store_n(&sub->tail, sub->tail + 1, __ATOMIC_RELEASE);
+    sub->delivered_total++;
+    return BP_OK;
+}
+
+void bp_subscription_missed(bp_subscription *sub, uint64_t *count, uint64_t *from_seq) {
+    uint64_t from = sub ? __atomic_exchange_n(&sub->first_dropped, 0, __ATOMIC_RELAXED) : 0;
+    uint64_t n = sub ? __atomic_exchange_n(&sub->dropped, 0, __ATOMIC_RELAXED) : 0;
+    if (count) *count = n;
+    if (from_seq) *from_seq = from;
+}
+
+void bp_subscription_stats_get(const bp_subscription *sub, bp_subscription_stats *out) {
+    if (!out) return;
+    memset(out, 0, sizeof *out);
+    if (!sub) return;
+    out->delivered = sub->delivered_total;
+    out->dropped = __atomic_load_n(&sub->dropped_total, __ATOMIC_RELAXED);
+    out->depth = (uint32_t)(__atomic_load_n(&sub->head, __ATOMIC_ACQUIRE) - sub->tail);
+    out->capacity = sub->cap;
+}
