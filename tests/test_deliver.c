@@ -3,7 +3,10 @@
  * concurrent writers (batpak/deliver.h). */
 #include "t.h"
 
+#include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <time.h>
 
 static bp_store *open_store(const char *dir) {
@@ -323,11 +326,341 @@ static void test_writers_never_wait_for_subscribers(void) {
     t_rmdir(dir);
 }
 
+/* ------------------------------------------------------------------ workers */
+
+typedef struct handler {
+    pthread_mutex_t mu;
+    uint64_t seqs[4096];
+    uint32_t attempts[4096];
+    char keys[4096][128];
+    size_t n;
+    uint64_t fail_seq;   /* fail this event ... */
+    uint32_t fail_times; /* ... this many times (UINT32_MAX: always) */
+    int poison_calls;
+    uint64_t poison_seq;
+} handler;
+
+static bp_status on_event(void *ctx, const bp_delivery *d) {
+    handler *h = ctx;
+    pthread_mutex_lock(&h->mu);
+    bool fail = d->ev->global_seq == h->fail_seq && d->attempt <= h->fail_times;
+    if (h->n < 4096) {
+        h->seqs[h->n] = d->ev->global_seq;
+        h->attempts[h->n] = d->attempt;
+        snprintf(h->keys[h->n], sizeof h->keys[0], "%s", d->idem_key);
+        h->n++;
+    }
+    pthread_mutex_unlock(&h->mu);
+    return fail ? bp_set_error(BP_EIO, "mail server down") : BP_OK;
+}
+
+static void on_poison(void *ctx, const bp_event *ev, bp_status rc, uint32_t attempts) {
+    handler *h = ctx;
+    (void)rc;
+    (void)attempts;
+    h->poison_calls++;
+    h->poison_seq = ev->global_seq;
+}
+
+static bool wait_handled(bp_worker *w, uint64_t position) {
+    for (int i = 0; i < 6000; i++) {
+        bp_worker_stats st;
+        bp_worker_stats_get(w, &st);
+        if (st.position >= position || !st.running) return st.position >= position;
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+static void test_worker_in_order_with_retries(void) {
+    const char *dir = t_dir("deliver-worker");
+    bp_store *s = open_store(dir);
+    for (uint32_t i = 0; i < 40; i++)
+        CHECK_OK(put(s, i % 2 ? "acct:1" : "other:1", "bank", i));
+    bp_region r = BP_REGION_INIT;
+    r.entity = "acct:1";
+    static handler h = {.mu = PTHREAD_MUTEX_INITIALIZER, .fail_seq = 6, .fail_times = 2};
+    bp_worker_config cfg = BP_WORKER_CONFIG_INIT;
+    cfg.backoff_ms = 1;
+    cfg.batch = 3;
+    bp_worker *w;
+    CHECK_OK(bp_cursor_worker(s, &r, on_event, &h, &cfg, &w));
+    for (uint32_t i = 40; i < 80; i++) /* while it runs */
+        CHECK_OK(put(s, i % 2 ? "acct:1" : "other:1", "bank", i));
+    CHECK(wait_handled(w, 80));
+    bp_worker_stats st;
+    bp_worker_stats_get(w, &st);
+    CHECK_EQ(st.handled, 40);
+    CHECK_EQ(st.retries, 2);
+    CHECK_EQ(st.lag_events, 0);
+    CHECK_OK(bp_worker_stop(w));
+    /* in order, every event, the failing one three times with attempts 1, 2, 3 and the
+     * same idempotency key */
+    CHECK_EQ(h.n, 42);
+    uint64_t expect = 2;
+    for (size_t i = 0; i < h.n; i++) {
+        if (h.seqs[i] == 6 && h.attempts[i] < 3) {
+            CHECK_EQ(h.seqs[i + 1], 6);
+            CHECK_EQ(h.attempts[i + 1], h.attempts[i] + 1);
+            CHECK(strcmp(h.keys[i], h.keys[i + 1]) == 0);
+            continue;
+        }
+        CHECK_EQ(h.seqs[i], expect);
+        CHECK_EQ(h.attempts[i], expect == 6 ? 3 : 1);
+        CHECK(strncmp(h.keys[i], "local:", 6) == 0);
+        expect += 2;
+    }
+    CHECK_OK(bp_store_close(s));
+    t_rmdir(dir);
+}
+
+static void test_worker_poison(void) {
+    const char *dir = t_dir("deliver-poison");
+    bp_store *s = open_store(dir);
+    for (uint32_t i = 0; i < 10; i++)
+        CHECK_OK(put(s, "acct:1", "bank", i));
+    bp_region r = BP_REGION_INIT;
+    static handler skip = {
+        .mu = PTHREAD_MUTEX_INITIALIZER, .fail_seq = 4, .fail_times = UINT32_MAX};
+    bp_worker_config cfg = BP_WORKER_CONFIG_INIT;
+    cfg.backoff_ms = 1;
+    cfg.max_attempts = 3;
+    cfg.poison = BP_POISON_SKIP;
+    cfg.on_poison = on_poison;
+    bp_worker *w;
+    CHECK_OK(bp_cursor_worker(s, &r, on_event, &skip, &cfg, &w));
+    CHECK(wait_handled(w, 10));
+    bp_worker_stats st;
+    bp_worker_stats_get(w, &st);
+    CHECK_EQ(st.poisoned, 1);
+    CHECK_EQ(st.retries, 2);
+    CHECK_OK(bp_worker_stop(w));
+    CHECK_EQ(skip.poison_calls, 1);
+    CHECK_EQ(skip.poison_seq, 4);
+    CHECK_EQ(skip.n, 12); /* 9 good ones and 3 tries of the poison event */
+    /* stop: the worker ends at the poison event and says why */
+    static handler stop = {
+        .mu = PTHREAD_MUTEX_INITIALIZER, .fail_seq = 4, .fail_times = UINT32_MAX};
+    cfg.poison = BP_POISON_STOP;
+    cfg.checkpoint_id = "stopper";
+    CHECK_OK(bp_cursor_worker(s, &r, on_event, &stop, &cfg, &w));
+    for (int i = 0; i < 2000; i++) {
+        bp_worker_stats_get(w, &st);
+        if (!st.running) break;
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+    }
+    CHECK(!st.running);
+    CHECK_EQ(st.position, 3);
+    CHECK_FAILS(bp_worker_stop(w), BP_EIO, "event 4 failed 3 times: mail server down");
+    CHECK_EQ(stop.poison_calls, 1);
+    /* its checkpoint stays before the poison event: a restart tries it again */
+    static handler again = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    CHECK_OK(bp_cursor_worker(s, &r, on_event, &again, &cfg, &w));
+    CHECK(wait_handled(w, 10));
+    CHECK_OK(bp_worker_stop(w));
+    CHECK_EQ(again.seqs[0], 4);
+    /* a retry wait does not hold up a stop */
+    static handler down = {
+        .mu = PTHREAD_MUTEX_INITIALIZER, .fail_seq = 1, .fail_times = UINT32_MAX};
+    cfg = (bp_worker_config)BP_WORKER_CONFIG_INIT;
+    cfg.backoff_ms = 60000;
+    cfg.backoff_max_ms = 60000;
+    CHECK_OK(bp_cursor_worker(s, &r, on_event, &down, &cfg, &w));
+    for (int i = 0; i < 2000; i++) { /* until its first try failed */
+        pthread_mutex_lock(&down.mu);
+        size_t tried = down.n;
+        pthread_mutex_unlock(&down.mu);
+        if (tried) break;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    CHECK_OK(bp_worker_stop(w)); /* stopped, not poisoned: no error */
+    CHECK_OK(bp_store_close(s));
+    t_rmdir(dir);
+}
+
+static void test_worker_checkpoints(void) {
+    const char *dir = t_dir("deliver-ckpt");
+    bp_store *s = open_store(dir);
+    for (uint32_t i = 0; i < 50; i++)
+        CHECK_OK(put(s, "acct:1", "bank", i));
+    bp_region r = BP_REGION_INIT;
+    static handler a = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    bp_worker_config cfg = BP_WORKER_CONFIG_INIT;
+    cfg.checkpoint_id = "mailer";
+    cfg.checkpoint_every = 7;
+    cfg.gap_threshold_ms = 1;
+    struct timespec ts = {0, 20000000};
+    nanosleep(&ts, NULL); /* the events are now older than the gap threshold */
+    bp_worker *w, *w2;
+    CHECK_OK(bp_cursor_worker(s, &r, on_event, &a, &cfg, &w));
+    CHECK_FAILS(bp_cursor_worker(s, &r, on_event, &a, &cfg, &w2), BP_EBUSY, "mailer");
+    CHECK(wait_handled(w, 50));
+    bp_gap gaps[64];
+    size_t ng = bp_worker_take_gaps(w, gaps, 64);
+    CHECK_EQ(ng, 50);
+    CHECK_EQ(gaps[0].global_seq, 1);
+    CHECK(gaps[0].lag_ms >= 20);
+    CHECK_EQ(bp_worker_take_gaps(w, gaps, 64), 0);
+    CHECK_OK(bp_worker_stop(w)); /* persists 50 although 50 % 7 != 0 */
+    CHECK_OK(bp_store_close(s));
+    s = open_store(dir);
+    for (uint32_t i = 50; i < 60; i++)
+        CHECK_OK(put(s, "acct:1", "bank", i));
+    static handler b = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    CHECK_OK(bp_cursor_worker(s, &r, on_event, &b, &cfg, &w));
+    CHECK(wait_handled(w, 60));
+    CHECK_OK(bp_worker_stop(w));
+    CHECK_EQ(b.n, 10);
+    CHECK_EQ(b.seqs[0], 51); /* resumed after the checkpoint */
+    CHECK(strncmp(b.keys[0], "mailer:", 7) == 0);
+    CHECK_OK(bp_store_close(s));
+    /* a damaged checkpoint, and one that names another store's event, are refused */
+    char path[1200], cmd[2600];
+    snprintf(path, sizeof path, "%s/cursors/mailer.ckpt", dir);
+    const char *other = t_dir("deliver-ckpt-other");
+    bp_store *o = open_store(other);
+    for (uint32_t i = 0; i < 70; i++)
+        CHECK_OK(put(o, "acct:1", "bank", i));
+    CHECK_OK(bp_store_close(o));
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/cursors' && cp '%s' '%s/cursors/'", other, path, other);
+    CHECK_EQ(system(cmd), 0);
+    o = open_store(other);
+    CHECK_FAILS(bp_cursor_worker(o, &r, on_event, &b, &cfg, &w), BP_ECORRUPT,
+                "does not have there");
+    CHECK_OK(bp_store_close(o));
+    t_rmdir(other);
+    snprintf(cmd, sizeof cmd, "printf 'x' | dd of='%s' bs=1 seek=10 conv=notrunc status=none",
+             path);
+    CHECK_EQ(system(cmd), 0);
+    s = open_store(dir);
+    CHECK_FAILS(bp_cursor_worker(s, &r, on_event, &b, &cfg, &w), BP_ECORRUPT, "crc");
+    /* bad configurations */
+    cfg.checkpoint_id = "a/b";
+    CHECK_FAILS(bp_cursor_worker(s, &r, on_event, &b, &cfg, &w), BP_EINVAL, "checkpoint id");
+    cfg.checkpoint_id = NULL;
+    cfg.version = 0;
+    CHECK_FAILS(bp_cursor_worker(s, &r, on_event, &b, &cfg, &w), BP_EINVAL, "version");
+    CHECK(w == NULL);
+    CHECK_OK(bp_store_close(s));
+    t_rmdir(dir);
+}
+
+/* Crash test: a child runs a checkpointed worker whose handler logs each delivery to a
+ * file; the parent SIGKILLs it at random moments and restarts it until it has handled
+ * every event. Every event must be in the log, first deliveries in order, and redeliveries
+ * only within checkpoint_every of a crash. */
+#define CRASH_EVENTS 3000
+
+static void crash_child(const char *dir, const char *log, uint32_t every) {
+    int fd = open(log, O_WRONLY | O_APPEND | O_CREAT, 0644);
+    bp_store *s;
+    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    o.no_open_event = true;
+    if (fd < 0 || bp_store_open(&s, dir, &o)) _exit(3);
+    bp_region r = BP_REGION_INIT;
+    r.entity_prefix = "acct:";
+    bp_worker_config cfg = BP_WORKER_CONFIG_INIT;
+    cfg.checkpoint_id = "crash";
+    cfg.checkpoint_every = every;
+    bp_worker *w;
+    if (bp_cursor_worker(s, &r, (bp_worker_fn)(void *)0, NULL, &cfg, &w) != BP_EINVAL) _exit(4);
+    extern bp_status crash_log(void *ctx, const bp_delivery *d);
+    if (bp_cursor_worker(s, &r, crash_log, &fd, &cfg, &w)) _exit(5);
+    bp_worker_stats st;
+    do {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+        bp_worker_stats_get(w, &st);
+    } while (st.position < CRASH_EVENTS && st.running);
+    _exit(bp_worker_stop(w) || bp_store_close(s) ? 6 : 0);
+}
+
+bp_status crash_log(void *ctx, const bp_delivery *d);
+bp_status crash_log(void *ctx, const bp_delivery *d) {
+    char line[32];
+    struct timespec ts = {0, 20000}; /* a handler with some work to do: kills land mid-stream */
+    nanosleep(&ts, NULL);
+    int n = snprintf(line, sizeof line, "%llu\n", (unsigned long long)d->ev->global_seq);
+    return write(*(int *)ctx, line, (size_t)n) == n ? BP_OK : BP_EIO;
+}
+
+static void test_worker_survives_kill9(void) {
+    const char *dir = t_dir("deliver-crash");
+    bp_store *s = open_store(dir);
+    for (uint32_t i = 0; i < CRASH_EVENTS; i++)
+        CHECK_OK(put(s, "acct:1", "bank", i));
+    CHECK_OK(bp_store_close(s));
+    char log[1200];
+    snprintf(log, sizeof log, "%s.log", dir);
+    unlink(log);
+    srand(99);
+    int kills = 0, runs = 0;
+    const uint32_t every = 5;
+    const char *env = getenv("BP_WORKER_KILLS");
+    int want_kills = env ? atoi(env) : 30; /* the torture label asks for more */
+    for (;; runs++) {
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) crash_child(dir, log, every);
+        int st;
+        if (kills < want_kills) { /* kill it at a random moment (unless it already finished) */
+            struct timespec ts = {0, (long)(rand() % 10000) * 1000L};
+            nanosleep(&ts, NULL);
+            if (waitpid(pid, &st, WNOHANG) == 0) {
+                kill(pid, SIGKILL);
+                CHECK_EQ(waitpid(pid, &st, 0), pid);
+                kills++;
+                continue;
+            }
+        } else {
+            CHECK_EQ(waitpid(pid, &st, 0), pid); /* the last run finishes */
+        }
+        CHECK(WIFEXITED(st));
+        CHECK_EQ(WEXITSTATUS(st), 0);
+        break;
+    }
+    FILE *f = fopen(log, "r");
+    CHECK(f);
+    static uint32_t times[CRASH_EVENTS + 1];
+    memset(times, 0, sizeof times);
+    unsigned long long seq, prev = 0, high = 0;
+    uint64_t redelivered = 0;
+    while (fscanf(f, "%llu", &seq) == 1) {
+        CHECK(seq >= 1 && seq <= CRASH_EVENTS);
+        if (seq <= high) { /* a redelivery: only just after a crash, within `every` */
+            CHECK(seq + every > high);
+            redelivered++;
+        } else {
+            CHECK_EQ(seq, high + 1); /* first deliveries in order, none skipped */
+            high = seq;
+        }
+        if (seq < prev) CHECK(prev - seq < every);
+        prev = seq;
+        times[seq]++;
+    }
+    fclose(f);
+    CHECK_EQ(high, CRASH_EVENTS);
+    for (uint32_t k = 1; k <= CRASH_EVENTS; k++)
+        CHECK(times[k] >= 1);
+    CHECK(redelivered <= (uint64_t)kills * every);
+    fprintf(stderr, "  worker crash test: %d runs, %d SIGKILLs, %llu redeliveries\n", runs + 1,
+            kills, (unsigned long long)redelivered);
+    unlink(log);
+    t_rmdir(dir);
+}
+
 int main(void) {
     RUN(test_cursor_batches_and_resume);
     RUN(test_cursor_waits);
     RUN(test_cursor_under_concurrent_writers);
     RUN(test_lossy_subscription);
     RUN(test_writers_never_wait_for_subscribers);
+    RUN(test_worker_in_order_with_retries);
+    RUN(test_worker_poison);
+    RUN(test_worker_checkpoints);
+    RUN(test_worker_survives_kill9);
     T_DONE();
 }

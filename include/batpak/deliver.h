@@ -10,7 +10,7 @@
  *
  * Threads: a cursor or a subscription is used by one thread at a time; any
  * number of them may run while appends go on. Both must be freed before the
- * store is closed.
+ * store is closed. bp_store_close stops (and frees) workers still running.
  */
 #ifndef BATPAK_DELIVER_H
 #define BATPAK_DELIVER_H
@@ -101,6 +101,93 @@ BP_API void bp_subscription_stats_get(const bp_subscription *sub, bp_subscriptio
 
 /** Stop the subscription and free it. */
 BP_API void bp_unsubscribe(bp_subscription *sub);
+
+/* ------------------------------------------------------------------ workers */
+
+/** One delivery of an event to a worker's handler. */
+typedef struct bp_delivery {
+    const bp_event *ev; /**< with payload; valid during the call */
+    uint32_t attempt;   /**< 1 for the first try of this event in this worker run */
+    char idem_key[128]; /**< "<checkpoint id or 'local'>:<event id>": the same on every
+                             delivery of this event to this worker, across restarts */
+} bp_delivery;
+
+/** Return BP_OK when the event is handled; any error retries it (with backoff). */
+typedef bp_status (*bp_worker_fn)(void *ctx, const bp_delivery *d);
+
+/** What a worker does with an event that failed max_attempts times. */
+typedef enum bp_poison_policy {
+    BP_POISON_STOP = 0, /**< stop the worker (bp_worker_stop returns the handler's error) */
+    BP_POISON_SKIP = 1  /**< report it and go on with the next event */
+} bp_poison_policy;
+
+#define BP_WORKER_CONFIG_VERSION 1
+
+typedef struct bp_worker_config {
+    unsigned version;          /**< BP_WORKER_CONFIG_VERSION */
+    const char *checkpoint_id; /**< NULL: the position lives in this process only; else
+                                    1..63 bytes of [A-Za-z0-9._-]: the position is kept in
+                                    DIR/cursors/ID.ckpt and a restarted worker resumes after it */
+    uint64_t start_after;      /**< where to start when there is no checkpoint (0: the start) */
+    uint32_t batch;            /**< events read at a time (0: 64) */
+    uint32_t checkpoint_every; /**< persist the position after this many handled events (0: 1);
+                                    at most this many are delivered again after a crash */
+    uint32_t max_attempts;     /**< tries before an event is poison (0: 5) */
+    uint32_t backoff_ms;       /**< wait before the first retry, doubling each time (0: 10) */
+    uint32_t backoff_max_ms;   /**< longest wait between tries (0: 1000) */
+    bp_poison_policy poison;
+    /** Called on the worker's thread for each poison event (NULL: none). */
+    void (*on_poison)(void *ctx, const bp_event *ev, bp_status rc, uint32_t attempts);
+    uint32_t gap_threshold_ms; /**< record deliveries later than this after their commit
+                                    (bp_worker_take_gaps); 0: off */
+} bp_worker_config;
+
+#define BP_WORKER_CONFIG_INIT                                                                      \
+    { BP_WORKER_CONFIG_VERSION, NULL, 0, 0, 0, 0, 0, 0, BP_POISON_STOP, NULL, 0 }
+
+typedef struct bp_worker bp_worker;
+
+/**
+ * Start a thread that calls fn(ctx, delivery) for each event of region, in
+ * global_seq order, at least once: the position advances (and, with a
+ * checkpoint id, is persisted atomically) only after fn returned BP_OK, so
+ * after a crash a restarted worker delivers again at most checkpoint_every
+ * events it had handled; make effects exactly-once with d->idem_key.
+ * Errors: BP_EINVAL (config, region), BP_ECORRUPT (the checkpoint file is
+ * damaged or names an event this store does not have), BP_EBUSY (a worker
+ * with this checkpoint id runs already), BP_EIO, BP_ENOMEM.
+ */
+BP_API bp_status bp_cursor_worker(bp_store *s, const bp_region *region, bp_worker_fn fn, void *ctx,
+                                  const bp_worker_config *cfg, bp_worker **out);
+
+/**
+ * Stop the worker after the event in hand (a handler running is finished;
+ * no retry wait is sat out), persist its position, join its thread and free
+ * it. Returns BP_OK, or what stopped it early: the poison event's error under
+ * BP_POISON_STOP, or a read or checkpoint-write error.
+ */
+BP_API bp_status bp_worker_stop(bp_worker *w);
+
+typedef struct bp_worker_stats {
+    uint64_t position;   /**< global_seq of the last event handled */
+    uint64_t handled;    /**< events handled by this run */
+    uint64_t retries;    /**< failed tries that were retried */
+    uint64_t poisoned;   /**< events given up on */
+    uint64_t lag_events; /**< published events of the store after the position */
+    bool running;        /**< false once it stopped (by itself or by bp_worker_stop) */
+} bp_worker_stats;
+
+BP_API void bp_worker_stats_get(bp_worker *w, bp_worker_stats *out);
+
+/** A delivery later than gap_threshold_ms after its event's commit (HLC). */
+typedef struct bp_gap {
+    uint64_t global_seq;
+    uint64_t lag_ms;
+} bp_gap;
+
+/** Move up to max recorded gaps (oldest first) into out; returns how many. At most
+ * 1024 are kept; older ones are dropped first. */
+BP_API size_t bp_worker_take_gaps(bp_worker *w, bp_gap *out, size_t max);
 
 #ifdef __cplusplus
 }

@@ -199,4 +199,11 @@ int bp_projsnap_encode(bp_buf *b, const bp_projsnap *s); /* 0 or -ENOMEM */
 /* Pointers in out refer into p. BP_ECORRUPT / BP_EVERSION with the reason. */
 bp_status bp_projsnap_decode(const uint8_t *p, size_t n, bp_projsnap *out);
 
+/* ---- cursor checkpoint files: "BPCU" | u32 1 | position u64 | event_id[16] of the event
+ * at position (zeros when 0) | crc32 u32 of the 32 bytes before */
+#define BP_CURSORCK_SIZE 36
+void bp_cursorck_encode(uint8_t out[BP_CURSORCK_SIZE], uint64_t position, const bp_id *id);
+/* BP_ECORRUPT / BP_EVERSION with the reason. */
+bp_status bp_cursorck_decode(const uint8_t *p, size_t n, uint64_t *position, bp_id *id);
+
 #endif

@@ -29,6 +29,7 @@ static bp_status check_options(const bp_open_options *o) {
 
 static void store_free(bp_store *s) {
     if (!s) return;
+    bp_worker_stop_all(s);
     bp_watch_stop_all(s);
     bp_flusher_stop(s);
     for (uint32_t i = 0; i < s->n_segs; i++) {
@@ -427,6 +428,7 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
 bp_status bp_store_close(bp_store *s) {
     if (!s) return BP_OK;
     bp_status rc = BP_OK;
+    bp_worker_stop_all(s); /* they persist their positions */
     bp_watch_stop_all(s);
     /* projection snapshots are a cache: one that cannot be written costs a refold later,
      * not the close (bp_projection_cache_stats counts it) */

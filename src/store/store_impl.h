@@ -75,6 +75,7 @@ struct bp_store {
     pthread_cond_t pcond;
     uint32_t pwaiters;             /* atomic */
     struct bp_watch *watches;      /* [pmu] */
+    struct bp_worker *workers;     /* [pmu] cursor workers running (worker.c) */
     struct bp_subscription **subs; /* [w] lossy subscriptions (deliver.c) */
     uint32_t n_subs, subs_cap;     /* [w] */
 
@@ -194,6 +195,8 @@ void bp_fill_event(bp_event *ev, const bp_frame *fr, char *ebuf, char *sbuf, cha
 void bp_publish_notify(bp_store *s);
 bool bp_wait_until(bp_store *s, bool (*ready)(void *arg), void *arg, uint64_t deadline_us);
 void bp_wake_waiters(bp_store *s);
+/* worker.c: stop and free every worker still running (close). */
+void bp_worker_stop_all(bp_store *s);
 /* deliver.c: queue notices of seqs from..to for the subscriptions ([w] held). */
 void bp_deliver_notices(bp_store *s, uint64_t from, uint64_t to);
 /* The store an iterator reads. */

@@ -1,0 +1,316 @@
+/*
+ * Cursor workers: a thread that delivers the events of a region to a handler,
+ * in order, at least once, with retries, poison handling and (with a
+ * checkpoint id) a position persisted in DIR/cursors/ID.ckpt after the
+ * handler succeeded.
+ */
+#include "store/store_impl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define GAPS_MAX 1024
+#define POLL_MS 100
+
+/* Invariants: position is the global_seq of the last event handled (or skipped as poison);
+ * ckpt_pos <= position is the one persisted; the thread alone writes them (atomically, so
+ * that stats can read them). stop is set under pmu. */
+struct bp_worker {
+    bp_store *s;
+    bp_worker_fn fn;
+    void *ctx;
+    bp_worker_config cfg;
+    char id[64]; /* checkpoint id, or "" */
+    char dir[4096];
+    bp_cursor *c;
+    pthread_t thread;
+    bool stop;    /* [pmu] */
+    bool running; /* atomic */
+    bp_status err;
+    char err_msg[512];
+    uint64_t position, ckpt_pos, handled, retries, poisoned; /* atomic */
+    uint32_t since_ckpt;
+    pthread_mutex_t gmu;
+    bp_gap gaps[GAPS_MAX]; /* [gmu] ring: g_n newest, ending before g_end */
+    size_t g_end, g_n;
+    struct bp_worker *next; /* [pmu] s->workers */
+};
+
+static bool id_ok(const char *n) {
+    size_t len = strnlen(n, 64);
+    if (len == 0 || len > 63) return false;
+    for (size_t i = 0; i < len; i++) {
+        char ch = n[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == '-'))
+            return false;
+    }
+    return true;
+}
+
+static bool stopping(void *arg) {
+    bp_worker *w = arg;
+    return w->stop;
+}
+
+static bool stop_requested(bp_worker *w) {
+    pthread_mutex_lock(&w->s->pmu);
+    bool st = w->stop;
+    pthread_mutex_unlock(&w->s->pmu);
+    return st;
+}
+
+static bp_status write_ckpt(bp_worker *w, uint64_t position, const bp_id *id) {
+    uint8_t buf[BP_CURSORCK_SIZE];
+    bp_cursorck_encode(buf, position, id);
+    char name[80];
+    snprintf(name, sizeof name, "%s.ckpt", w->id);
+    int e = bp_pf_mkdir(w->dir);
+    if (!e) e = bp_pf_write_atomic(w->s->opts.fault, w->dir, name, buf, sizeof buf);
+    if (e) return bp_err_sys(BP_EIO, e, "%s/%s: cannot write the cursor checkpoint", w->dir, name);
+    __atomic_store_n(&w->ckpt_pos, position, __ATOMIC_RELAXED);
+    w->since_ckpt = 0;
+    return BP_OK;
+}
+
+/* Read DIR/cursors/ID.ckpt: *position (0 and false when there is none). */
+static bp_status read_ckpt(bp_worker *w, uint64_t *position, bool *found) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s.ckpt", w->dir, w->id);
+    *found = false;
+    uint8_t *buf;
+    size_t n;
+    int e = bp_pf_read_all(path, &buf, &n);
+    if (e == -ENOENT) return BP_OK;
+    if (e) return bp_err_sys(BP_EIO, e, "%s: cannot read the cursor checkpoint", path);
+    bp_id id;
+    bp_status rc = bp_cursorck_decode(buf, n, position, &id);
+    free(buf);
+    if (rc) return bp_err(rc, "%s: %s", path, bp_last_error());
+    *found = true;
+    if (*position == 0) return BP_OK;
+    bp_event *ev; /* the checkpoint must name an event of this store, at its position */
+    rc = bp_get(w->s, &ev, &id);
+    bool same = !rc && ev->global_seq == *position;
+    if (!rc) bp_event_free(ev);
+    if (!same)
+        return bp_err(BP_ECORRUPT,
+                      "%s: position %llu names an event this store does not have there", path,
+                      (unsigned long long)*position);
+    return BP_OK;
+}
+
+static void record_gap(bp_worker *w, const bp_event *ev) {
+    uint64_t now = bp_pf_wall_ms(), at = BP_HLC_WALL_MS(ev->hlc);
+    uint64_t lag = now > at ? now - at : 0;
+    if (lag <= w->cfg.gap_threshold_ms) return;
+    pthread_mutex_lock(&w->gmu);
+    w->gaps[w->g_end] = (bp_gap){ev->global_seq, lag};
+    w->g_end = (w->g_end + 1) % GAPS_MAX;
+    if (w->g_n < GAPS_MAX) w->g_n++;
+    pthread_mutex_unlock(&w->gmu);
+}
+
+static void fail(bp_worker *w, bp_status rc) {
+    w->err = rc;
+    snprintf(w->err_msg, sizeof w->err_msg, "%s", bp_last_error());
+}
+
+/* Deliver one event until it is handled, poisoned or the worker is stopped. Returns
+ * BP_OK when the position may move past it, BP_DONE when stopped before, else the error
+ * that stops the worker. */
+static bp_status deliver(bp_worker *w, const bp_event *ev) {
+    bp_delivery d;
+    d.ev = ev;
+    char idtext[37];
+    bp_id_format(&ev->event_id, idtext);
+    snprintf(d.idem_key, sizeof d.idem_key, "%s:%s", w->id[0] ? w->id : "local", idtext);
+    uint32_t wait = w->cfg.backoff_ms;
+    for (d.attempt = 1;; d.attempt++) {
+        bp_err_clear();
+        bp_status rc = w->fn(w->ctx, &d);
+        if (rc == BP_OK) return BP_OK;
+        if (rc > 0) rc = BP_EINVAL;             /* a handler returns BP_OK or an error */
+        if (d.attempt >= w->cfg.max_attempts) { /* poison */
+            char msg[400];
+            snprintf(msg, sizeof msg, "%s", bp_last_error());
+            __atomic_fetch_add(&w->poisoned, 1, __ATOMIC_RELAXED);
+            if (w->cfg.on_poison) w->cfg.on_poison(w->ctx, ev, rc, d.attempt);
+            if (w->cfg.poison == BP_POISON_SKIP) return BP_OK;
+            return bp_err(rc, "worker %s: event %llu failed %u times%s%s",
+                          w->id[0] ? w->id : "(local)", (unsigned long long)ev->global_seq,
+                          d.attempt, msg[0] ? ": " : "", msg);
+        }
+        __atomic_fetch_add(&w->retries, 1, __ATOMIC_RELAXED);
+        if (bp_wait_until(w->s, stopping, w, bp_pf_mono_us() + (uint64_t)wait * 1000))
+            return BP_DONE;
+        wait = wait > w->cfg.backoff_max_ms / 2 ? w->cfg.backoff_max_ms : wait * 2;
+    }
+}
+
+static void *worker_main(void *arg) {
+    bp_worker *w = arg;
+    const bp_event **evs = malloc(w->cfg.batch * sizeof *evs);
+    bp_status rc = evs ? BP_OK : bp_err(BP_ENOMEM, "worker: out of memory");
+    bp_id last_id = {{0}};
+    while (!rc && !stop_requested(w)) {
+        size_t n;
+        rc = bp_cursor_next(w->c, evs, w->cfg.batch, &n, POLL_MS);
+        if (rc == BP_DONE) {
+            rc = BP_OK;
+            continue;
+        }
+        for (size_t i = 0; !rc && i < n; i++) {
+            if (i > 0 && stop_requested(w)) break;
+            rc = deliver(w, evs[i]);
+            if (rc == BP_DONE) {
+                rc = BP_OK;
+                break;
+            }
+            if (rc) break;
+            __atomic_store_n(&w->position, evs[i]->global_seq, __ATOMIC_RELAXED);
+            __atomic_fetch_add(&w->handled, 1, __ATOMIC_RELAXED);
+            last_id = evs[i]->event_id;
+            if (w->cfg.gap_threshold_ms) record_gap(w, evs[i]);
+            if (w->id[0] && ++w->since_ckpt >= w->cfg.checkpoint_every)
+                rc = write_ckpt(w, evs[i]->global_seq, &last_id);
+        }
+        if (rc)
+            fail(w, rc);
+        else if (stop_requested(w))
+            break;
+    }
+    if (!w->err && !rc && w->id[0] && w->position > w->ckpt_pos &&
+        (rc = write_ckpt(w, w->position, &last_id)))
+        fail(w, rc);
+    free(evs);
+    __atomic_store_n(&w->running, false, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+bp_status bp_cursor_worker(bp_store *s, const bp_region *region, bp_worker_fn fn, void *ctx,
+                           const bp_worker_config *cfg, bp_worker **out) {
+    if (!out) return bp_err(BP_EINVAL, "bp_cursor_worker: out is NULL");
+    *out = NULL;
+    if (!s || !region || !fn) return bp_err(BP_EINVAL, "bp_cursor_worker: NULL argument");
+    bp_worker_config def = BP_WORKER_CONFIG_INIT;
+    if (!cfg) cfg = &def;
+    if (cfg->version != BP_WORKER_CONFIG_VERSION)
+        return bp_err(BP_EINVAL, "bp_worker_config.version %u unknown (expected %d)", cfg->version,
+                      BP_WORKER_CONFIG_VERSION);
+    if (cfg->checkpoint_id && !id_ok(cfg->checkpoint_id))
+        return bp_err(BP_EINVAL, "worker checkpoint id must be 1..63 bytes of [A-Za-z0-9._-]");
+    if (cfg->batch > 4096) return bp_err(BP_EINVAL, "worker batch %u above 4096", cfg->batch);
+    if (cfg->poison != BP_POISON_STOP && cfg->poison != BP_POISON_SKIP)
+        return bp_err(BP_EINVAL, "worker: unknown poison policy %d", (int)cfg->poison);
+    if (cfg->checkpoint_id && s->read_only)
+        return bp_err(BP_EREADONLY, "%s: a checkpointed worker needs a writable store", s->dir);
+    bp_worker *w = calloc(1, sizeof *w);
+    if (!w) return bp_err(BP_ENOMEM, "bp_cursor_worker: out of memory");
+    w->s = s;
+    w->fn = fn;
+    w->ctx = ctx;
+    w->cfg = *cfg;
+    w->cfg.checkpoint_id = NULL;
+    if (!w->cfg.batch) w->cfg.batch = 64;
+    if (!w->cfg.checkpoint_every) w->cfg.checkpoint_every = 1;
+    if (!w->cfg.max_attempts) w->cfg.max_attempts = 5;
+    if (!w->cfg.backoff_ms) w->cfg.backoff_ms = 10;
+    if (!w->cfg.backoff_max_ms) w->cfg.backoff_max_ms = 1000;
+    if (cfg->checkpoint_id) snprintf(w->id, sizeof w->id, "%s", cfg->checkpoint_id);
+    snprintf(w->dir, sizeof w->dir, "%s/cursors", s->dir);
+    pthread_mutex_init(&w->gmu, NULL);
+    uint64_t start = cfg->start_after;
+    bool found = false;
+    bp_status rc = BP_OK;
+    pthread_mutex_lock(&s->pmu); /* one running worker per checkpoint id */
+    for (bp_worker *o = s->workers; w->id[0] && o; o = o->next)
+        if (strcmp(o->id, w->id) == 0)
+            rc = bp_err(BP_EBUSY, "worker '%s' is running already on this store", w->id);
+    if (!rc) {
+        w->next = s->workers;
+        s->workers = w;
+    }
+    pthread_mutex_unlock(&s->pmu);
+    if (!rc && w->id[0] && (rc = read_ckpt(w, &start, &found)) == BP_OK && found)
+        w->ckpt_pos = start;
+    if (!rc) rc = bp_cursor_open(s, region, start, &w->c);
+    if (!rc) {
+        w->position = start;
+        w->running = true;
+        int e = pthread_create(&w->thread, NULL, worker_main, w);
+        if (e) rc = bp_err_sys(BP_ENOMEM, -e, "bp_cursor_worker: cannot start a thread");
+    }
+    if (rc) {
+        w->running = false;
+        pthread_mutex_lock(&s->pmu);
+        for (bp_worker **pp = &s->workers; *pp; pp = &(*pp)->next)
+            if (*pp == w) {
+                *pp = w->next;
+                break;
+            }
+        pthread_mutex_unlock(&s->pmu);
+        bp_cursor_free(w->c);
+        pthread_mutex_destroy(&w->gmu);
+        free(w);
+        return rc;
+    }
+    *out = w;
+    return BP_OK;
+}
+
+bp_status bp_worker_stop(bp_worker *w) {
+    if (!w) return BP_OK;
+    bp_store *s = w->s;
+    pthread_mutex_lock(&s->pmu);
+    w->stop = true;
+    pthread_cond_broadcast(&s->pcond);
+    for (bp_worker **pp = &s->workers; *pp; pp = &(*pp)->next)
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    pthread_mutex_unlock(&s->pmu);
+    pthread_join(w->thread, NULL);
+    bp_status rc = w->err ? bp_err(w->err, "%s", w->err_msg) : BP_OK;
+    bp_cursor_free(w->c);
+    pthread_mutex_destroy(&w->gmu);
+    free(w);
+    return rc;
+}
+
+void bp_worker_stats_get(bp_worker *w, bp_worker_stats *out) {
+    if (!out) return;
+    memset(out, 0, sizeof *out);
+    if (!w) return;
+    out->position = __atomic_load_n(&w->position, __ATOMIC_RELAXED);
+    out->handled = __atomic_load_n(&w->handled, __ATOMIC_RELAXED);
+    out->retries = __atomic_load_n(&w->retries, __ATOMIC_RELAXED);
+    out->poisoned = __atomic_load_n(&w->poisoned, __ATOMIC_RELAXED);
+    out->running = __atomic_load_n(&w->running, __ATOMIC_ACQUIRE);
+    uint64_t pub = __atomic_load_n(&w->s->published, __ATOMIC_SEQ_CST);
+    out->lag_events = pub > out->position ? pub - out->position : 0;
+}
+
+size_t bp_worker_take_gaps(bp_worker *w, bp_gap *out, size_t max) {
+    if (!w || !out) return 0;
+    pthread_mutex_lock(&w->gmu);
+    size_t n = w->g_n < max ? w->g_n : max;
+    size_t start = (w->g_end + GAPS_MAX - w->g_n) % GAPS_MAX;
+    for (size_t i = 0; i < n; i++)
+        out[i] = w->gaps[(start + i) % GAPS_MAX];
+    w->g_n -= n;
+    pthread_mutex_unlock(&w->gmu);
+    return n;
+}
+
+void bp_worker_stop_all(bp_store *s) {
+    for (;;) {
+        pthread_mutex_lock(&s->pmu);
+        bp_worker *w = s->workers;
+        pthread_mutex_unlock(&s->pmu);
+        if (!w) return;
+        bp_worker_stop(w);
+    }
+}
