@@ -652,6 +652,140 @@ static void test_worker_survives_kill9(void) {
     t_rmdir(dir);
 }
 
+/* ----------------------------------------------------------------- reactors */
+
+#define ORDER(F) F(ONE, U32, number, 0)
+BP_TYPE_STATIC(order_t, ORDER, "shop.order_placed", BP_KIND(2, 1), 1);
+#define EMAIL(F)                                                                                   \
+    F(ONE, U32, order, 0)                                                                          \
+    F(ONE, STR, to, 32)
+BP_TYPE_STATIC(email_t, EMAIL, "outbox.email_queued", BP_KIND(2, 2), 1);
+#define ORDERS 1500
+
+/* Each order queues one email; every tenth also a second one. */
+static bp_status on_order(void *ctx, const bp_delivery *d, const void *value, bp_reactions *out) {
+    (void)ctx;
+    const order_t *o = value;
+    if (!o) return bp_set_error(BP_EINVAL, "not an order");
+    struct timespec ts = {0, 20000};
+    nanosleep(&ts, NULL);
+    email_t e = {.order = o->number};
+    snprintf(e.to, sizeof e.to, "customer%u@example.com", o->number % 100);
+    bp_status rc = bp_react_typed(out, "outbox:mail", "shop", &email_t_type, &e);
+    if (!rc && o->number % 10 == 0) {
+        snprintf(e.to, sizeof e.to, "audit@example.com");
+        rc = bp_react_typed(out, "outbox:audit", "shop", &email_t_type, &e);
+    }
+    (void)d;
+    return rc;
+}
+
+static void reactor_child(const char *dir) {
+    bp_store *s;
+    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    o.no_open_event = true;
+    if (bp_store_open(&s, dir, &o)) _exit(3);
+    bp_region r = BP_REGION_INIT;
+    uint16_t kinds[] = {order_t_type.kind};
+    r.kinds = kinds;
+    r.n_kinds = 1;
+    bp_worker_config cfg = BP_WORKER_CONFIG_INIT;
+    cfg.checkpoint_id = "outbox";
+    cfg.checkpoint_every = 16; /* so that crashes redeliver triggers whose reactions exist */
+    bp_worker *w;
+    if (bp_reactor(s, &r, &order_t_type, on_order, NULL, &cfg, &w)) _exit(5);
+    bp_worker_stats st;
+    do {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+        bp_worker_stats_get(w, &st);
+    } while (st.position < ORDERS && st.running); /* the orders are seqs 1..ORDERS */
+    _exit(bp_worker_stop(w) || bp_store_close(s) ? 6 : 0);
+}
+
+static void test_reactor_exactly_once_across_kill9(void) {
+    const char *dir = t_dir("deliver-reactor");
+    bp_store *s = open_store(dir);
+    for (uint32_t i = 1; i <= ORDERS; i++) {
+        order_t o = {.number = i};
+        char ent[32];
+        snprintf(ent, sizeof ent, "order:%u", i);
+        CHECK_OK(bp_append_typed(s, NULL, ent, "shop", &order_t_type, &o, NULL));
+    }
+    /* bad reactions are refused */
+    static bp_reactions *none;
+    CHECK_FAILS(bp_react(none, "a", "b", BP_KIND(2, 2), "", 0), BP_EINVAL, "NULL");
+    CHECK_OK(bp_store_close(s));
+    const char *env = getenv("BP_WORKER_KILLS");
+    int want_kills = env ? atoi(env) : 30, kills = 0;
+    srand(7);
+    for (;;) {
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) reactor_child(dir);
+        int st;
+        if (kills < want_kills) {
+            struct timespec ts = {0, (long)(rand() % 10000) * 1000L};
+            nanosleep(&ts, NULL);
+            if (waitpid(pid, &st, WNOHANG) == 0) {
+                kill(pid, SIGKILL);
+                CHECK_EQ(waitpid(pid, &st, 0), pid);
+                kills++;
+                continue;
+            }
+        } else {
+            CHECK_EQ(waitpid(pid, &st, 0), pid);
+        }
+        CHECK(WIFEXITED(st));
+        CHECK_EQ(WEXITSTATUS(st), 0);
+        break;
+    }
+    /* every order has exactly its reactions, each caused by it, in its correlation */
+    s = open_store(dir);
+    static uint8_t count[ORDERS + 1];
+    memset(count, 0, sizeof count);
+    bp_iter *it;
+    const bp_event *ev;
+    email_t e;
+    size_t total = 0;
+    CHECK_OK(bp_by_fact_typed(s, &it, &email_t_type));
+    while (bp_iter_next_typed(it, &email_t_type, &ev, &e) == BP_OK) {
+        CHECK(e.order >= 1 && e.order <= ORDERS);
+        count[e.order]++;
+        total++;
+        CHECK(ev->has_causation);
+        bp_event *trigger;
+        CHECK_OK(bp_get(s, &trigger, &ev->causation_id));
+        order_t o;
+        CHECK_OK(bp_event_decode(s, trigger, &order_t_type, &o));
+        CHECK_EQ(o.number, e.order);
+        CHECK(memcmp(ev->correlation_id.b, trigger->correlation_id.b, 16) == 0);
+        bp_event_free(trigger);
+        CHECK(ev->idempotency_key && strncmp(ev->idempotency_key, "outbox:", 7) == 0);
+    }
+    bp_iter_free(it);
+    for (uint32_t i = 1; i <= ORDERS; i++)
+        CHECK_EQ(count[i], i % 10 == 0 ? 2 : 1);
+    CHECK_EQ(total, ORDERS + ORDERS / 10);
+    bp_verify_report vr;
+    CHECK_OK(bp_store_verify(s, &vr));
+    /* bp_append_reaction by hand */
+    CHECK_OK(bp_by_fact_typed(s, &it, &order_t_type));
+    CHECK_OK(bp_iter_next(it, &ev));
+    bp_receipt rc;
+    CHECK_OK(bp_append_reaction(s, ev, &rc, "audit:1", "shop", BP_KIND(2, 3), NULL, 0, NULL));
+    bp_event *got;
+    CHECK_OK(bp_get(s, &got, &rc.event_id));
+    CHECK(got->has_causation && memcmp(got->causation_id.b, ev->event_id.b, 16) == 0);
+    CHECK(memcmp(got->correlation_id.b, ev->correlation_id.b, 16) == 0);
+    bp_event_free(got);
+    bp_iter_free(it);
+    CHECK_OK(bp_store_close(s));
+    fprintf(stderr, "  reactor crash test: %d SIGKILLs, %zu reactions, each written once\n", kills,
+            total);
+    t_rmdir(dir);
+}
+
 int main(void) {
     RUN(test_cursor_batches_and_resume);
     RUN(test_cursor_waits);
@@ -662,5 +796,6 @@ int main(void) {
     RUN(test_worker_poison);
     RUN(test_worker_checkpoints);
     RUN(test_worker_survives_kill9);
+    RUN(test_reactor_exactly_once_across_kill9);
     T_DONE();
 }

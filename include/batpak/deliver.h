@@ -189,6 +189,51 @@ typedef struct bp_gap {
  * 1024 are kept; older ones are dropped first. */
 BP_API size_t bp_worker_take_gaps(bp_worker *w, bp_gap *out, size_t max);
 
+/* ----------------------------------------------------------------- reactors */
+
+/**
+ * Append an event caused by trigger: causation_id = trigger's id, and the
+ * trigger's correlation_id is kept (opts may be NULL; its causation and
+ * correlation are overridden). Otherwise as bp_append_ex.
+ */
+BP_API bp_status bp_append_reaction(bp_store *s, const bp_event *trigger, bp_receipt *receipt,
+                                    const char *entity, const char *scope, uint16_t kind,
+                                    const void *payload, size_t len, const bp_append_options *opts);
+
+/** The reactions a reactor's handler collects for one trigger. */
+typedef struct bp_reactions bp_reactions;
+
+/** Largest number of reactions to one trigger. */
+#define BP_REACTIONS_MAX 256
+
+/** Collect a reaction (copied: the arguments may go away when this returns). */
+BP_API bp_status bp_react(bp_reactions *out, const char *entity, const char *scope, uint16_t kind,
+                          const void *payload, size_t len);
+/** Collect a typed reaction (batpak/typed.h). */
+BP_API bp_status bp_react_typed(bp_reactions *out, const char *entity, const char *scope,
+                                const struct bp_type *type, const void *value);
+
+/**
+ * A reactor's handler: look at the trigger (d->ev; value is its payload
+ * decoded as the reactor's type when the kinds match, else NULL) and collect
+ * reactions with bp_react. It must collect the same reactions every time it
+ * sees the same trigger. Return BP_OK, or an error to retry.
+ */
+typedef bp_status (*bp_reactor_fn)(void *ctx, const bp_delivery *d, const void *value,
+                                   bp_reactions *out);
+
+/**
+ * A cursor worker (same config and guarantees) whose handler's reactions are
+ * appended as one atomic batch per trigger, each with causation_id = the
+ * trigger, its correlation_id, and idempotency key "<worker>:<trigger id>:<i>".
+ * With a checkpoint id a trigger delivered again after a crash finds its
+ * reactions committed and appends nothing: each reaction is written exactly
+ * once. type may be NULL (value is then always NULL).
+ */
+BP_API bp_status bp_reactor(bp_store *s, const bp_region *region, const struct bp_type *type,
+                            bp_reactor_fn fn, void *ctx, const bp_worker_config *cfg,
+                            bp_worker **out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -20,6 +20,7 @@ struct bp_worker {
     bp_store *s;
     bp_worker_fn fn;
     void *ctx;
+    void (*cleanup)(void *ctx); /* frees ctx after the thread is joined (reactors), or NULL */
     bp_worker_config cfg;
     char id[64]; /* checkpoint id, or "" */
     char dir[4096];
@@ -191,6 +192,12 @@ static void *worker_main(void *arg) {
 
 bp_status bp_cursor_worker(bp_store *s, const bp_region *region, bp_worker_fn fn, void *ctx,
                            const bp_worker_config *cfg, bp_worker **out) {
+    return bp_worker_start(s, region, fn, ctx, NULL, cfg, out);
+}
+
+bp_status bp_worker_start(bp_store *s, const bp_region *region, bp_worker_fn fn, void *ctx,
+                          void (*cleanup)(void *ctx), const bp_worker_config *cfg,
+                          bp_worker **out) {
     if (!out) return bp_err(BP_EINVAL, "bp_cursor_worker: out is NULL");
     *out = NULL;
     if (!s || !region || !fn) return bp_err(BP_EINVAL, "bp_cursor_worker: NULL argument");
@@ -211,6 +218,7 @@ bp_status bp_cursor_worker(bp_store *s, const bp_region *region, bp_worker_fn fn
     w->s = s;
     w->fn = fn;
     w->ctx = ctx;
+    w->cleanup = cleanup;
     w->cfg = *cfg;
     w->cfg.checkpoint_id = NULL;
     if (!w->cfg.batch) w->cfg.batch = 64;
@@ -274,6 +282,7 @@ bp_status bp_worker_stop(bp_worker *w) {
     pthread_mutex_unlock(&s->pmu);
     pthread_join(w->thread, NULL);
     bp_status rc = w->err ? bp_err(w->err, "%s", w->err_msg) : BP_OK;
+    if (w->cleanup) w->cleanup(w->ctx);
     bp_cursor_free(w->c);
     pthread_mutex_destroy(&w->gmu);
     free(w);

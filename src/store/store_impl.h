@@ -195,6 +195,11 @@ void bp_fill_event(bp_event *ev, const bp_frame *fr, char *ebuf, char *sbuf, cha
 void bp_publish_notify(bp_store *s);
 bool bp_wait_until(bp_store *s, bool (*ready)(void *arg), void *arg, uint64_t deadline_us);
 void bp_wake_waiters(bp_store *s);
+/* worker.c: bp_cursor_worker with cleanup(ctx) called once a started worker is stopped
+ * (on a failed start ctx stays the caller's). */
+bp_status bp_worker_start(bp_store *s, const bp_region *region, bp_worker_fn fn, void *ctx,
+                          void (*cleanup)(void *ctx), const bp_worker_config *cfg,
+                          bp_worker **out);
 /* worker.c: stop and free every worker still running (close). */
 void bp_worker_stop_all(bp_store *s);
 /* deliver.c: queue notices of seqs from..to for the subscriptions ([w] held). */
