@@ -2,6 +2,7 @@
  * subscriptions (bounded queues, drop counting, catch-up with a cursor), also with
  * concurrent writers (batpak/deliver.h). */
 #include "t.h"
+#include "format/format.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -786,7 +787,29 @@ static void test_reactor_exactly_once_across_kill9(void) {
     t_rmdir(dir);
 }
 
+/* The vector of doc/FORMAT.md "Cursor checkpoints". */
+static void test_checkpoint_vector(void) {
+    bp_id id;
+    for (int i = 0; i < 16; i++)
+        id.b[i] = (uint8_t)(i + 1);
+    uint8_t b[BP_CURSORCK_SIZE];
+    bp_cursorck_encode(b, 5, &id);
+    static const uint8_t want[BP_CURSORCK_SIZE] = {
+        0x42, 0x50, 0x43, 0x55, 0, 0, 0, 1,  0,  0,  0,  0,  0,  0,  0,    5,    1,    2,
+        3,    4,    5,    6,    7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 0x99, 0x6e, 0x3a, 0x9e};
+    CHECK(memcmp(b, want, sizeof want) == 0);
+    uint64_t pos;
+    bp_id back;
+    CHECK_OK(bp_cursorck_decode(b, sizeof b, &pos, &back));
+    CHECK_EQ(pos, 5);
+    CHECK(memcmp(back.b, id.b, 16) == 0);
+    b[9] ^= 1;
+    CHECK_EQ(bp_cursorck_decode(b, sizeof b, &pos, &back), BP_ECORRUPT);
+    CHECK_EQ(bp_cursorck_decode(b, sizeof b - 1, &pos, &back), BP_ECORRUPT);
+}
+
 int main(void) {
+    RUN(test_checkpoint_vector);
     RUN(test_cursor_batches_and_resume);
     RUN(test_cursor_waits);
     RUN(test_cursor_under_concurrent_writers);
