@@ -321,6 +321,12 @@ static void test_writers_never_wait_for_subscribers(void) {
     bp_subscription_stats_get(stuck, &st);
     CHECK_EQ(st.depth, 1);
     CHECK_EQ(st.dropped, 5000);
+    bp_delivery_stats ds; /* the same, store-wide */
+    CHECK_OK(bp_delivery_stats_get(s, &ds));
+    CHECK_EQ(ds.subscriptions, 2);
+    CHECK_EQ(ds.queued, 1 + 4);
+    CHECK_EQ(ds.dropped, 5000 + 4996);
+    CHECK_EQ(ds.workers, 0);
     bp_unsubscribe(stuck);
     bp_unsubscribe(live);
     CHECK_OK(bp_store_close(s));
@@ -395,7 +401,13 @@ static void test_worker_in_order_with_retries(void) {
     CHECK_EQ(st.handled, 40);
     CHECK_EQ(st.retries, 2);
     CHECK_EQ(st.lag_events, 0);
+    bp_delivery_stats ds;
+    CHECK_OK(bp_delivery_stats_get(s, &ds));
+    CHECK_EQ(ds.workers, 1);
+    CHECK_EQ(ds.lag_events_max, 0);
     CHECK_OK(bp_worker_stop(w));
+    CHECK_OK(bp_delivery_stats_get(s, &ds));
+    CHECK_EQ(ds.workers, 0);
     /* in order, every event, the failing one three times with attempts 1, 2, 3 and the
      * same idempotency key */
     CHECK_EQ(h.n, 42);

@@ -234,6 +234,19 @@ BP_API bp_status bp_reactor(bp_store *s, const bp_region *region, const struct b
                             bp_reactor_fn fn, void *ctx, const bp_worker_config *cfg,
                             bp_worker **out);
 
+/* ----------------------------------------------------------- back-pressure */
+
+/** Delivery back-pressure of a store, summed over its subscriptions and workers. */
+typedef struct bp_delivery_stats {
+    uint32_t subscriptions;  /**< lossy subscriptions open */
+    uint64_t queued;         /**< notices waiting in their queues */
+    uint64_t dropped;        /**< notices they dropped, in total */
+    uint32_t workers;        /**< cursor workers and reactors running */
+    uint64_t lag_events_max; /**< the most events published after a worker's position */
+} bp_delivery_stats;
+
+BP_API bp_status bp_delivery_stats_get(bp_store *s, bp_delivery_stats *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -24,6 +24,7 @@ struct bp_cursor {
     bp_owned_event *evs;
     const bp_event **ptrs;
     size_t cap;
+    const bool *stop; /* NULL, or a flag that ends a wait (bp_cursor_next_stop) [pmu] */
 };
 
 bp_status bp_cursor_open(bp_store *s, const bp_region *region, uint64_t after_seq,
@@ -87,6 +88,12 @@ static bool published_past(void *arg) {
     return __atomic_load_n(&c->s->published, __ATOMIC_SEQ_CST) > c->it_limit;
 }
 
+/* Waiting ends early when *stop (read under pmu) is set: a worker being stopped. */
+static bool published_past_or_stop(void *arg) {
+    bp_cursor *c = arg;
+    return published_past(c) || (c->stop && *c->stop);
+}
+
 /* (Re)make the iterator from position + 1; false when the region is finished. */
 static bp_status cursor_iter(bp_cursor *c) {
     bp_iter_free(c->it);
@@ -99,6 +106,12 @@ static bp_status cursor_iter(bp_cursor *c) {
 
 bp_status bp_cursor_next(bp_cursor *c, const bp_event **evs, size_t max, size_t *n,
                          uint32_t timeout_ms) {
+    return bp_cursor_next_stop(c, evs, max, n, timeout_ms, NULL);
+}
+
+bp_status bp_cursor_next_stop(bp_cursor *c, const bp_event **evs, size_t max, size_t *n,
+                              uint32_t timeout_ms, const bool *stop) {
+    if (c) c->stop = stop;
     if (n) *n = 0;
     if (!c || !evs || !n) return bp_err(BP_EINVAL, "bp_cursor_next: NULL argument");
     if (max == 0 || max > CURSOR_BATCH_MAX)
@@ -134,7 +147,8 @@ bp_status bp_cursor_next(bp_cursor *c, const bp_event **evs, size_t max, size_t 
         if (*n) return BP_OK;
         /* nothing left in this snapshot: wait for the watermark to move, then look again */
         if (!published_past(c) &&
-            (timeout_ms == 0 || !bp_wait_until(c->s, published_past, c, deadline)))
+            (timeout_ms == 0 || !bp_wait_until(c->s, published_past_or_stop, c, deadline) ||
+             !published_past(c)))
             return BP_DONE;
         bp_iter_free(c->it);
         c->it = NULL;
@@ -279,4 +293,20 @@ void bp_subscription_stats_get(const bp_subscription *sub, bp_subscription_stats
     out->dropped = __atomic_load_n(&sub->dropped_total, __ATOMIC_RELAXED);
     out->depth = (uint32_t)(__atomic_load_n(&sub->head, __ATOMIC_ACQUIRE) - sub->tail);
     out->capacity = sub->cap;
+}
+
+bp_status bp_delivery_stats_get(bp_store *s, bp_delivery_stats *out) {
+    if (!s || !out) return bp_err(BP_EINVAL, "bp_delivery_stats_get: NULL argument");
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&s->wmu); /* the subscription list */
+    out->subscriptions = s->n_subs;
+    for (uint32_t i = 0; i < s->n_subs; i++) {
+        bp_subscription_stats st;
+        bp_subscription_stats_get(s->subs[i], &st);
+        out->queued += st.depth;
+        out->dropped += st.dropped;
+    }
+    pthread_mutex_unlock(&s->wmu);
+    bp_workers_lag(s, &out->workers, &out->lag_events_max);
+    return BP_OK;
 }

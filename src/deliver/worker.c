@@ -157,7 +157,7 @@ static void *worker_main(void *arg) {
     bp_id last_id = {{0}};
     while (!rc && !stop_requested(w)) {
         size_t n;
-        rc = bp_cursor_next(w->c, evs, w->cfg.batch, &n, POLL_MS);
+        rc = bp_cursor_next_stop(w->c, evs, w->cfg.batch, &n, POLL_MS, &w->stop);
         if (rc == BP_DONE) {
             rc = BP_OK;
             continue;
@@ -322,4 +322,17 @@ void bp_worker_stop_all(bp_store *s) {
         if (!w) return;
         bp_worker_stop(w);
     }
+}
+
+void bp_workers_lag(bp_store *s, uint32_t *count, uint64_t *lag_max) {
+    *count = 0;
+    *lag_max = 0;
+    uint64_t pub = __atomic_load_n(&s->published, __ATOMIC_SEQ_CST);
+    pthread_mutex_lock(&s->pmu);
+    for (bp_worker *w = s->workers; w; w = w->next) {
+        uint64_t pos = __atomic_load_n(&w->position, __ATOMIC_RELAXED);
+        (*count)++;
+        if (pub > pos && pub - pos > *lag_max) *lag_max = pub - pos;
+    }
+    pthread_mutex_unlock(&s->pmu);
 }

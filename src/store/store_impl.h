@@ -198,8 +198,12 @@ void bp_wake_waiters(bp_store *s);
 /* worker.c: bp_cursor_worker with cleanup(ctx) called once a started worker is stopped
  * (on a failed start ctx stays the caller's). */
 bp_status bp_worker_start(bp_store *s, const bp_region *region, bp_worker_fn fn, void *ctx,
-                          void (*cleanup)(void *ctx), const bp_worker_config *cfg,
-                          bp_worker **out);
+                          void (*cleanup)(void *ctx), const bp_worker_config *cfg, bp_worker **out);
+/* deliver.c: bp_cursor_next whose wait also ends when *stop (read under pmu) is set. */
+bp_status bp_cursor_next_stop(bp_cursor *c, const bp_event **evs, size_t max, size_t *n,
+                              uint32_t timeout_ms, const bool *stop);
+/* worker.c: how many workers run, and the largest lag (published - position) among them. */
+void bp_workers_lag(bp_store *s, uint32_t *count, uint64_t *lag_max);
 /* worker.c: stop and free every worker still running (close). */
 void bp_worker_stop_all(bp_store *s);
 /* deliver.c: queue notices of seqs from..to for the subscriptions ([w] held). */
