@@ -249,6 +249,57 @@ static void be_fold_typed(const char *dir, size_t entities, size_t per_entity, d
     must(bp_store_close(s), "close");
 }
 
+static bp_status count_delivery(void *ctx, const bp_delivery *d) {
+    (void)d;
+    (*(uint64_t *)ctx)++;
+    return BP_OK;
+}
+
+/* ev/s of a worker from start until it handled everything up to seq n. */
+static double worker_rate(bp_store *s, const char *id, uint32_t every, size_t n) {
+    bp_region r = BP_REGION_INIT;
+    bp_worker_config cfg = BP_WORKER_CONFIG_INIT;
+    cfg.checkpoint_id = id;
+    cfg.checkpoint_every = every;
+    cfg.batch = 256;
+    uint64_t count = 0;
+    bp_worker *w;
+    double t0 = now_us();
+    must(bp_cursor_worker(s, &r, count_delivery, &count, &cfg, &w), "cursor_worker");
+    bp_worker_stats st;
+    do {
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+        bp_worker_stats_get(w, &st);
+    } while (st.position < n && st.running);
+    double dt = (now_us() - t0) / 1e6;
+    must(bp_worker_stop(w), "worker_stop");
+    if (count != n)
+        bench_die("batpak: the worker delivered %llu of %zu", (unsigned long long)count, n);
+    return (double)n / dt;
+}
+
+static void be_deliver(const char *dir, size_t n, size_t payload, double *append, double *local,
+                       double *ckpt) {
+    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    o.no_open_event = true;
+    o.durability = BP_NO_SYNC;
+    bp_store *s;
+    must(bp_store_open(&s, dir, &o), "open");
+    uint8_t *p = bench_calloc(1, payload);
+    char ent[32];
+    double t0 = now_us();
+    for (size_t i = 0; i < n; i++) {
+        snprintf(ent, sizeof ent, "entity:%zu", i % 1000);
+        must(bp_append(s, NULL, ent, "scope:0", BP_KIND(1, 1), p, payload), "append");
+    }
+    *append = (double)n / ((now_us() - t0) / 1e6);
+    *local = worker_rate(s, NULL, 1, n);
+    *ckpt = worker_rate(s, "bench", 1000, n);
+    free(p);
+    must(bp_store_close(s), "close");
+}
+
 static void be_close(bench_store *st) {
     must(bp_store_close(st->s), "close");
     free(st);
@@ -263,6 +314,7 @@ const bench_backend BE_BATPAK = {
     .sync = be_sync,
     .fold = be_fold,
     .fold_typed = be_fold_typed,
+    .deliver = be_deliver,
     .get = be_get,
     .entity = be_entity,
     .scope = be_scope,

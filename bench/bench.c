@@ -612,15 +612,27 @@ static void wl_project_typed(void) {
     fresh_dir(cfg.dir);
     double cold, again;
     cfg.be->fold_typed(cfg.dir, cfg.entities, cfg.n / cfg.entities, &cold, &again);
-    result("project_typed/p130", "fold_cold_p50", cold, "ms");
-    result("project_typed/p130", "fold_after_append_p50", again, "us");
+    result("project_typed_batpak/p130", "fold_cold_p50", cold, "ms");
+    result("project_typed_batpak/p130", "fold_after_append_p50", again, "us");
+}
+
+/* Delivery through cursor workers next to the append rate: batpak only. */
+static void wl_deliver(void) {
+    if (!cfg.be->deliver) return;
+    fresh_dir(cfg.dir);
+    double append, local, ckpt;
+    cfg.be->deliver(cfg.dir, cfg.n, cfg.payload, &append, &local, &ckpt);
+    const char *wl = wl_name("deliver_batpak");
+    result(wl, "append_nosync", append, "ev/s");
+    result(wl, "worker_local", local, "ev/s");
+    result(wl, "worker_ckpt1000", ckpt, "ev/s");
 }
 
 /* -------------------------------------------------------------------- main */
 
 static void usage(void) {
     fprintf(stderr, "usage: batpak-bench --backend raw|batpak|sqlite|lmdb|rocksdb --workload "
-                    "append1k|batch|sync|threads|open|project|project_typed\n"
+                    "append1k|batch|sync|threads|open|project|project_typed|deliver\n"
                     "       [--n N] [--payload BYTES] [--entities E] [--threads T] [--kill 0|1]\n"
                     "       [--reps R] [--dir DIR]\n");
     exit(2);
@@ -683,6 +695,8 @@ int main(int argc, char **argv) {
         wl_project();
     else if (!strcmp(cfg.workload, "project_typed"))
         wl_project_typed();
+    else if (!strcmp(cfg.workload, "deliver"))
+        wl_deliver();
     else
         usage();
     fresh_dir(cfg.dir);

@@ -100,6 +100,11 @@ typedef struct bench_backend {
      * more event; p50s into *cold_ms and *again_us. */
     void (*fold_typed)(const char *dir, size_t entities, size_t per_entity, double *cold_ms,
                        double *again_us);
+    /* batpak only (NULL elsewhere): n events appended (unsynced, ev/s into *append), then
+     * delivered through a process-local cursor worker (*local) and a checkpointed one
+     * persisting every 1,000 events (*ckpt), all in ev/s. */
+    void (*deliver)(const char *dir, size_t n, size_t payload, double *append, double *local,
+                    double *ckpt);
     void (*close)(bench_store *s);
 } bench_backend;
 
