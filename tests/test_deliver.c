@@ -80,6 +80,22 @@ static void test_cursor_batches_and_resume(void) {
     CHECK_EQ(total, 20);                                    /* seqs 51..80 of acct:* */
     CHECK_EQ(bp_cursor_next(c, evs, 4, &n, 1000), BP_DONE); /* finished: no wait */
     bp_cursor_free(c);
+    /* gap observations: events handed out more than 1 ms after their commit */
+    r.to_seq = 0;
+    CHECK_OK(bp_cursor_open(s, &r, 0, &c));
+    bp_cursor_observe_gaps(c, 1);
+    struct timespec pause = {0, 10000000};
+    nanosleep(&pause, NULL);
+    CHECK_OK(bp_cursor_next(c, evs, 5, &n, 0));
+    bp_gap gaps[8];
+    CHECK_EQ(bp_cursor_take_gaps(c, gaps, 8), 5);
+    CHECK_EQ(gaps[0].global_seq, evs[0]->global_seq);
+    CHECK(gaps[0].lag_ms >= 10);
+    CHECK_EQ(bp_cursor_take_gaps(c, gaps, 8), 0);
+    bp_cursor_observe_gaps(c, 0);
+    CHECK_OK(bp_cursor_next(c, evs, 5, &n, 0));
+    CHECK_EQ(bp_cursor_take_gaps(c, gaps, 8), 0);
+    bp_cursor_free(c);
     /* bad arguments */
     CHECK_OK(bp_cursor_open(s, &r, 0, &c));
     CHECK_FAILS(bp_cursor_next(c, evs, 0, &n, 0), BP_EINVAL, "max");

@@ -47,6 +47,22 @@ BP_API bp_status bp_cursor_next(bp_cursor *c, const bp_event **evs, size_t max, 
 /** global_seq of the last event returned (after_seq before the first). */
 BP_API uint64_t bp_cursor_position(const bp_cursor *c);
 
+/** An event handed out later than a threshold after its commit (its HLC wall time). */
+typedef struct bp_gap {
+    uint64_t global_seq;
+    uint64_t lag_ms;
+} bp_gap;
+
+/**
+ * Gap observations: from now on, record every event this cursor hands out
+ * more than threshold_ms after its commit (0 turns it off).
+ */
+BP_API void bp_cursor_observe_gaps(bp_cursor *c, uint32_t threshold_ms);
+
+/** Move up to max recorded gaps (oldest first) into out; returns how many. At most 1024
+ * are kept; the oldest go first. Any thread may call it. */
+BP_API size_t bp_cursor_take_gaps(bp_cursor *c, bp_gap *out, size_t max);
+
 BP_API void bp_cursor_free(bp_cursor *c);
 
 /* ----------------------------------------------------------- subscriptions */
@@ -179,14 +195,8 @@ typedef struct bp_worker_stats {
 
 BP_API void bp_worker_stats_get(bp_worker *w, bp_worker_stats *out);
 
-/** A delivery later than gap_threshold_ms after its event's commit (HLC). */
-typedef struct bp_gap {
-    uint64_t global_seq;
-    uint64_t lag_ms;
-} bp_gap;
-
-/** Move up to max recorded gaps (oldest first) into out; returns how many. At most
- * 1024 are kept; older ones are dropped first. */
+/** bp_cursor_take_gaps for the deliveries of a worker (gap_threshold_ms; measured when the
+ * handler is called). */
 BP_API size_t bp_worker_take_gaps(bp_worker *w, bp_gap *out, size_t max);
 
 /* ----------------------------------------------------------------- reactors */

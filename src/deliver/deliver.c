@@ -10,6 +10,41 @@
 
 #define CURSOR_BATCH_MAX 4096
 
+/* ------------------------------------------------------- gap observations */
+
+void bp_gaps_init(bp_gaps *g) {
+    memset(g, 0, sizeof *g);
+    pthread_mutex_init(&g->mu, NULL);
+}
+
+void bp_gaps_destroy(bp_gaps *g) {
+    pthread_mutex_destroy(&g->mu);
+}
+
+void bp_gaps_observe(bp_gaps *g, const bp_event *ev) {
+    uint32_t threshold = __atomic_load_n(&g->threshold_ms, __ATOMIC_RELAXED);
+    if (!threshold) return;
+    uint64_t now = bp_pf_wall_ms(), at = BP_HLC_WALL_MS(ev->hlc);
+    uint64_t lag = now > at ? now - at : 0;
+    if (lag <= threshold) return;
+    pthread_mutex_lock(&g->mu);
+    g->ring[g->end] = (bp_gap){ev->global_seq, lag};
+    g->end = (g->end + 1) % BP_GAPS_MAX;
+    if (g->n < BP_GAPS_MAX) g->n++;
+    pthread_mutex_unlock(&g->mu);
+}
+
+size_t bp_gaps_take(bp_gaps *g, bp_gap *out, size_t max) {
+    pthread_mutex_lock(&g->mu);
+    size_t n = g->n < max ? g->n : max;
+    size_t start = (g->end + BP_GAPS_MAX - g->n) % BP_GAPS_MAX;
+    for (size_t i = 0; i < n; i++)
+        out[i] = g->ring[(start + i) % BP_GAPS_MAX];
+    g->n -= n;
+    pthread_mutex_unlock(&g->mu);
+    return n;
+}
+
 /* ----------------------------------------------------------------- cursors */
 
 /* Invariants: position is the global_seq of the last event handed out; it (when not
@@ -25,6 +60,7 @@ struct bp_cursor {
     const bp_event **ptrs;
     size_t cap;
     const bool *stop; /* NULL, or a flag that ends a wait (bp_cursor_next_stop) [pmu] */
+    bp_gaps gaps;
 };
 
 bp_status bp_cursor_open(bp_store *s, const bp_region *region, uint64_t after_seq,
@@ -39,6 +75,7 @@ bp_status bp_cursor_open(bp_store *s, const bp_region *region, uint64_t after_se
         free(c);
         return rc;
     }
+    bp_gaps_init(&c->gaps);
     c->s = s;
     c->region = *region;
     c->region.entity = c->rf.entity;
@@ -58,7 +95,16 @@ void bp_cursor_free(bp_cursor *c) {
     free(c->evs);
     free(c->ptrs);
     bp_rfilter_free(&c->rf);
+    bp_gaps_destroy(&c->gaps);
     free(c);
+}
+
+void bp_cursor_observe_gaps(bp_cursor *c, uint32_t threshold_ms) {
+    if (c) __atomic_store_n(&c->gaps.threshold_ms, threshold_ms, __ATOMIC_RELAXED);
+}
+
+size_t bp_cursor_take_gaps(bp_cursor *c, bp_gap *out, size_t max) {
+    return c && out ? bp_gaps_take(&c->gaps, out, max) : 0;
 }
 
 uint64_t bp_cursor_position(const bp_cursor *c) {
@@ -141,6 +187,7 @@ bp_status bp_cursor_next_stop(bp_cursor *c, const bp_event **evs, size_t max, si
             }
             if ((rc = own_event(&c->evs[*n], ev))) return rc;
             evs[*n] = &c->evs[*n].ev;
+            bp_gaps_observe(&c->gaps, ev);
             c->position = ev->global_seq;
             (*n)++;
         }

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define GAPS_MAX 1024
 #define POLL_MS 100
 
 /* Invariants: position is the global_seq of the last event handled (or skipped as poison);
@@ -32,9 +31,7 @@ struct bp_worker {
     char err_msg[512];
     uint64_t position, ckpt_pos, handled, retries, poisoned; /* atomic */
     uint32_t since_ckpt;
-    pthread_mutex_t gmu;
-    bp_gap gaps[GAPS_MAX]; /* [gmu] ring: g_n newest, ending before g_end */
-    size_t g_end, g_n;
+    bp_gaps gaps;           /* measured when the handler is called */
     struct bp_worker *next; /* [pmu] s->workers */
 };
 
@@ -102,17 +99,6 @@ static bp_status read_ckpt(bp_worker *w, uint64_t *position, bool *found) {
     return BP_OK;
 }
 
-static void record_gap(bp_worker *w, const bp_event *ev) {
-    uint64_t now = bp_pf_wall_ms(), at = BP_HLC_WALL_MS(ev->hlc);
-    uint64_t lag = now > at ? now - at : 0;
-    if (lag <= w->cfg.gap_threshold_ms) return;
-    pthread_mutex_lock(&w->gmu);
-    w->gaps[w->g_end] = (bp_gap){ev->global_seq, lag};
-    w->g_end = (w->g_end + 1) % GAPS_MAX;
-    if (w->g_n < GAPS_MAX) w->g_n++;
-    pthread_mutex_unlock(&w->gmu);
-}
-
 static void fail(bp_worker *w, bp_status rc) {
     w->err = rc;
     snprintf(w->err_msg, sizeof w->err_msg, "%s", bp_last_error());
@@ -173,7 +159,7 @@ static void *worker_main(void *arg) {
             __atomic_store_n(&w->position, evs[i]->global_seq, __ATOMIC_RELAXED);
             __atomic_fetch_add(&w->handled, 1, __ATOMIC_RELAXED);
             last_id = evs[i]->event_id;
-            if (w->cfg.gap_threshold_ms) record_gap(w, evs[i]);
+            bp_gaps_observe(&w->gaps, evs[i]);
             if (w->id[0] && ++w->since_ckpt >= w->cfg.checkpoint_every)
                 rc = write_ckpt(w, evs[i]->global_seq, &last_id);
         }
@@ -228,7 +214,8 @@ bp_status bp_worker_start(bp_store *s, const bp_region *region, bp_worker_fn fn,
     if (!w->cfg.backoff_max_ms) w->cfg.backoff_max_ms = 1000;
     if (cfg->checkpoint_id) snprintf(w->id, sizeof w->id, "%s", cfg->checkpoint_id);
     snprintf(w->dir, sizeof w->dir, "%s/cursors", s->dir);
-    pthread_mutex_init(&w->gmu, NULL);
+    bp_gaps_init(&w->gaps);
+    w->gaps.threshold_ms = cfg->gap_threshold_ms;
     uint64_t start = cfg->start_after;
     bool found = false;
     bp_status rc = BP_OK;
@@ -260,7 +247,7 @@ bp_status bp_worker_start(bp_store *s, const bp_region *region, bp_worker_fn fn,
             }
         pthread_mutex_unlock(&s->pmu);
         bp_cursor_free(w->c);
-        pthread_mutex_destroy(&w->gmu);
+        bp_gaps_destroy(&w->gaps);
         free(w);
         return rc;
     }
@@ -284,7 +271,7 @@ bp_status bp_worker_stop(bp_worker *w) {
     bp_status rc = w->err ? bp_err(w->err, "%s", w->err_msg) : BP_OK;
     if (w->cleanup) w->cleanup(w->ctx);
     bp_cursor_free(w->c);
-    pthread_mutex_destroy(&w->gmu);
+    bp_gaps_destroy(&w->gaps);
     free(w);
     return rc;
 }
@@ -303,15 +290,7 @@ void bp_worker_stats_get(bp_worker *w, bp_worker_stats *out) {
 }
 
 size_t bp_worker_take_gaps(bp_worker *w, bp_gap *out, size_t max) {
-    if (!w || !out) return 0;
-    pthread_mutex_lock(&w->gmu);
-    size_t n = w->g_n < max ? w->g_n : max;
-    size_t start = (w->g_end + GAPS_MAX - w->g_n) % GAPS_MAX;
-    for (size_t i = 0; i < n; i++)
-        out[i] = w->gaps[(start + i) % GAPS_MAX];
-    w->g_n -= n;
-    pthread_mutex_unlock(&w->gmu);
-    return n;
+    return w && out ? bp_gaps_take(&w->gaps, out, max) : 0;
 }
 
 void bp_worker_stop_all(bp_store *s) {

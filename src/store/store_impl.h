@@ -199,6 +199,19 @@ void bp_wake_waiters(bp_store *s);
  * (on a failed start ctx stays the caller's). */
 bp_status bp_worker_start(bp_store *s, const bp_region *region, bp_worker_fn fn, void *ctx,
                           void (*cleanup)(void *ctx), const bp_worker_config *cfg, bp_worker **out);
+/* deliver.c: gap observations (cursors, workers). threshold_ms 0: off (atomic). The ring
+ * keeps the newest BP_GAPS_MAX; n of them end before end. */
+#define BP_GAPS_MAX 1024
+typedef struct bp_gaps {
+    pthread_mutex_t mu;
+    uint32_t threshold_ms;
+    bp_gap ring[BP_GAPS_MAX]; /* [mu] */
+    size_t end, n;            /* [mu] */
+} bp_gaps;
+void bp_gaps_init(bp_gaps *g);
+void bp_gaps_destroy(bp_gaps *g);
+void bp_gaps_observe(bp_gaps *g, const bp_event *ev);
+size_t bp_gaps_take(bp_gaps *g, bp_gap *out, size_t max);
 /* deliver.c: bp_cursor_next whose wait also ends when *stop (read under pmu) is set. */
 bp_status bp_cursor_next_stop(bp_cursor *c, const bp_event **evs, size_t max, size_t *n,
                               uint32_t timeout_ms, const bool *stop);
