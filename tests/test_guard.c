@@ -795,7 +795,7 @@ static void test_open_options_v1(void) {
     CHECK_OK(bp_append(s, &r, "e", "s", BP_KIND(1, 1), "x", 1));
     CHECK(!r.is_signed);
     CHECK_OK(bp_store_close(s));
-    o.version = 3;
+    o.version = BP_OPEN_OPTIONS_VERSION + 1;
     CHECK_EQ(bp_store_open(&s, dir, &o), BP_EINVAL);
     t_rmdir(dir);
 }

@@ -50,9 +50,10 @@ typedef enum bp_status {
     BP_ETOOBIG = -10,   /**< payload or batch larger than the configured limit */
     BP_EREADONLY = -11, /**< write on a read-only handle */
     /* -12 is unused: a fail-stopped store keeps returning the error that stopped it */
-    BP_EDENIED = -13,   /**< a gate denied the proposal */
-    BP_EEXIST = -14,    /**< already exists / already registered */
-    BP_ESIGNATURE = -15 /**< a receipt's signature does not verify */
+    BP_EDENIED = -13,    /**< a gate denied the proposal */
+    BP_EEXIST = -14,     /**< already exists / already registered */
+    BP_ESIGNATURE = -15, /**< a receipt's signature does not verify */
+    BP_ETIMEDOUT = -16   /**< a wait ended before what it waited for happened */
 } bp_status;
 
 /** Short static description of a status code ("CAS conflict", ...). Never NULL. */

@@ -104,6 +104,30 @@ BP_API bp_status bp_iter_next(bp_iter *it, const bp_event **ev);
 BP_API uint64_t bp_iter_position(const bp_iter *it);
 BP_API void bp_iter_free(bp_iter *it);
 
+/** Which links bp_walk_ancestors follows. */
+typedef enum bp_walk_mode {
+    BP_WALK_CHAIN = 0,    /**< the entity's hash chain: its previous event, then that one's... */
+    BP_WALK_CAUSATION = 1 /**< causation links: the event that caused it, then that one's cause...
+                               (across entities) */
+} bp_walk_mode;
+
+/** Called for each ancestor, nearest first; depth 1 is the start event's parent. Return
+ * BP_OK to go on, BP_DONE to stop (the walk returns BP_OK), an error to stop with it. */
+typedef bp_status (*bp_walk_fn)(void *ctx, const bp_event *ev, uint32_t depth);
+
+/**
+ * Walk back from event id (not included) to at most limit ancestors (0: all),
+ * calling fn with each (payload included; valid during the call). A chain walk
+ * checks every link: each ancestor must hash to the prev_hash of the event
+ * after it (BP_ECORRUPT names the entity and clocks otherwise); it ends at the
+ * entity's first event. A causation walk ends at an event with no causation id
+ * or whose cause is not in this store.
+ * Errors: BP_EINVAL, BP_ENOTFOUND (no such published event), BP_ECORRUPT, BP_EIO,
+ * BP_ENOMEM, or fn's error.
+ */
+BP_API bp_status bp_walk_ancestors(bp_store *s, const bp_id *id, bp_walk_mode mode, size_t limit,
+                                   bp_walk_fn fn, void *ctx);
+
 /** Current head of an entity: its clock (0 if unknown) and the hash of its last event. */
 BP_API bp_status bp_entity_head(bp_store *s, const char *entity, uint64_t *clock, bp_hash *hash);
 

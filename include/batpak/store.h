@@ -21,7 +21,7 @@ struct bp_fault; /* test hook: see src/platform/platform.h; NULL in production *
 
 /* ------------------------------------------------------------------ open */
 
-#define BP_OPEN_OPTIONS_VERSION 2 /* 1 (no signing_key) is still accepted */
+#define BP_OPEN_OPTIONS_VERSION 3 /* 1 (no signing_key) and 2 (no submit_queue) are accepted */
 #define BP_DEFAULT_SEGMENT_SIZE (64u << 20)
 #define BP_MAX_PAYLOAD (16u << 20)
 
@@ -39,12 +39,14 @@ typedef struct bp_open_options {
     const struct bp_signing_key *signing_key; /**< NULL, or sign every append and denial receipt
                                                    with this key (batpak/sign.h); its public key
                                                    joins the store's registry, DIR/keys/ */
+    uint32_t submit_queue; /**< tickets bp_submit may hold waiting to be committed
+                                (0: BP_SUBMIT_QUEUE_DEFAULT; at most BP_SUBMIT_QUEUE_MAX) */
 } bp_open_options;
 
 #define BP_OPEN_OPTIONS_INIT                                                                       \
     {                                                                                              \
         BP_OPEN_OPTIONS_VERSION, true, false, false, false, BP_DEFAULT_SEGMENT_SIZE,               \
-            BP_MAX_PAYLOAD, {BP_DUR_SYNC, 0, 0}, NULL, NULL                                        \
+            BP_MAX_PAYLOAD, {BP_DUR_SYNC, 0, 0}, NULL, NULL, 0                                     \
     }
 
 /** What open found and did. Also the payload of the SYSTEM_OPEN_COMPLETED event. */
@@ -199,6 +201,94 @@ typedef struct bp_batch_item {
 BP_API bp_status bp_append_batch(bp_store *s, bp_receipt *receipts, const bp_batch_item *items,
                                  size_t n);
 
+/* ------------------------------------------------------------------ outbox */
+
+/**
+ * An outbox stages appends (any entities) in memory and commits them later as
+ * one atomic batch (bp_append_batch), or discards them. Staging validates
+ * each item at once and copies its arguments. An outbox is used by one thread
+ * at a time and must be freed before its store is closed.
+ */
+typedef struct bp_outbox bp_outbox;
+
+/** A new, empty outbox. Errors: BP_EINVAL, BP_EREADONLY, BP_ENOMEM. */
+BP_API bp_status bp_outbox_new(bp_store *s, bp_outbox **out);
+
+/**
+ * Stage one append (arguments as bp_append_ex; opts->durability is ignored:
+ * a batch is always synced). Errors, with nothing staged: BP_EINVAL (the item
+ * is refused as a batch item would be, naming its index), BP_ETOOBIG (payload,
+ * or BP_BATCH_MAX items staged already), BP_ENOMEM.
+ */
+BP_API bp_status bp_outbox_stage(bp_outbox *ob, const char *entity, const char *scope,
+                                 uint16_t kind, const void *payload, size_t len,
+                                 const bp_append_options *opts);
+
+/** Items staged now. */
+BP_API size_t bp_outbox_len(const bp_outbox *ob);
+
+/**
+ * Commit every staged item as one atomic batch, in staging order; receipts:
+ * NULL or room for bp_outbox_len() receipts. On success the outbox is empty
+ * (an empty outbox flushes as BP_OK, writing nothing). On error nothing was
+ * written and the items stay staged, to flush again or discard. Errors: as
+ * bp_append_batch (BP_ECONFLICT for a CAS expectation, ...).
+ */
+BP_API bp_status bp_outbox_flush(bp_outbox *ob, bp_receipt *receipts);
+
+/** Drop every staged item; the outbox stays usable. */
+BP_API void bp_outbox_discard(bp_outbox *ob);
+
+/** Discard and free. Accepts NULL. */
+BP_API void bp_outbox_free(bp_outbox *ob);
+
+/* ------------------------------------------------------- non-blocking append */
+
+/**
+ * A submitted append: bp_submit queues it and returns at once; the store's
+ * submit thread commits queued appends in the order they were submitted,
+ * sharing one fdatasync among the durable ones it finds queued together.
+ * A ticket belongs to the caller until bp_ticket_free; it stays valid after
+ * the store is closed (close commits every queued append first).
+ */
+typedef struct bp_ticket bp_ticket;
+
+#define BP_SUBMIT_QUEUE_DEFAULT 1024u
+#define BP_SUBMIT_QUEUE_MAX (1u << 20)
+/** bp_ticket_wait: no time limit. */
+#define BP_WAIT_FOREVER UINT32_MAX
+
+/**
+ * Queue an append (arguments as bp_append_ex; entity, scope, payload and the
+ * options' strings and ids are copied, so they may go away on return). The
+ * item is validated now: a bad coordinate, kind, size or option fails here
+ * with nothing queued. CAS, idempotency and I/O are decided when it commits
+ * and reported by the ticket. When the queue is full this waits for room.
+ * Errors: BP_EINVAL, BP_ETOOBIG, BP_EREADONLY, BP_EIO (fail-stopped), BP_ENOMEM.
+ */
+BP_API bp_status bp_submit(bp_store *s, bp_ticket **out, const char *entity, const char *scope,
+                           uint16_t kind, const void *payload, size_t len,
+                           const bp_append_options *opts);
+
+/** bp_submit that never waits: BP_EBUSY at once, nothing queued, when the queue is full. */
+BP_API bp_status bp_try_submit(bp_store *s, bp_ticket **out, const char *entity, const char *scope,
+                               uint16_t kind, const void *payload, size_t len,
+                               const bp_append_options *opts);
+
+/** True once the ticket's append is decided (committed, or failed). Never blocks. */
+BP_API bool bp_ticket_poll(const bp_ticket *t);
+
+/**
+ * Wait up to timeout_ms (0: do not wait; BP_WAIT_FOREVER) for the ticket's
+ * append. Returns what bp_append_ex would have returned, with *receipt filled
+ * on BP_OK (receipt may be NULL), or BP_ETIMEDOUT when it is still queued.
+ * May be called again after a timeout, and after success (same answer).
+ */
+BP_API bp_status bp_ticket_wait(bp_ticket *t, uint32_t timeout_ms, bp_receipt *receipt);
+
+/** Release the ticket (the append goes ahead if it is still queued). Accepts NULL. */
+BP_API void bp_ticket_free(bp_ticket *t);
+
 /* ----------------------------------------------------------------- stats */
 
 typedef struct bp_stats {
@@ -218,6 +308,30 @@ typedef struct bp_stats {
 } bp_stats;
 
 BP_API bp_status bp_store_stats(bp_store *s, bp_stats *out);
+
+/* -------------------------------------------------------------- snapshot */
+
+/** What bp_store_snapshot copied. */
+typedef struct bp_snapshot_report {
+    uint64_t global_seq; /**< the copy holds exactly the events 1..global_seq */
+    uint32_t segments;   /**< segment files copied */
+    uint64_t bytes;      /**< bytes written to the copy */
+    uint64_t duration_us;
+} bp_snapshot_report;
+
+/**
+ * A consistent online backup into dest, a path that must not exist. Every
+ * event appended before the call is synced and copied, none appended after;
+ * appends from other threads go on meanwhile (they wait only for the sync).
+ * The copy has the same store id and key registry (DIR/keys/); cursor
+ * checkpoints, projection snapshots and index.ckpt are not copied (the copy
+ * rebuilds its index at open). It is built in "dest.partial-PID" and renamed
+ * to dest when complete and fsynced: after a crash dest either does not exist
+ * or is a whole store. out may be NULL.
+ * Errors: BP_EINVAL, BP_EEXIST (dest exists), BP_EIO (the copy failed: dest was
+ * not created and the store is unaffected; or the store is fail-stopped), BP_ENOMEM.
+ */
+BP_API bp_status bp_store_snapshot(bp_store *s, const char *dest, bp_snapshot_report *out);
 
 /* ---------------------------------------------------------------- verify */
 

@@ -89,6 +89,8 @@ const char *bp_strerror(int status) {
         return "already exists";
     case BP_ESIGNATURE:
         return "signature does not verify";
+    case BP_ETIMEDOUT:
+        return "timed out";
     default:
         return "unknown status";
     }

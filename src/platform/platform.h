@@ -114,6 +114,14 @@ int bp_pf_exists(const char *path); /* 1, 0, or -errno */
 int bp_pf_list(const char *dir, const char *suffix, char ***out, size_t *n);
 void bp_pf_list_free(char **names, size_t n);
 
+/** Create dst exclusively, copy the first len bytes of src into it, fsync it (not its
+ * directory). -ENODATA when src is shorter. On failure dst may be left behind. */
+int bp_pf_copy_prefix(bp_fault *fault, bp_file *src, const char *dst, uint64_t len);
+/** mkdir that fails with -EEXIST when path exists. */
+int bp_pf_mkdir_new(const char *path);
+/** Remove path and everything under it (0 if it does not exist). */
+int bp_pf_rmtree(const char *path);
+
 /** Write a whole file atomically: path.tmp, write, fsync, rename, fsync dir. */
 int bp_pf_write_atomic(bp_fault *fault, const char *dir, const char *name, const void *buf,
                        size_t len);

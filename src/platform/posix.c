@@ -534,3 +534,57 @@ long bp_pf_getpid(void) {
 void bp_pf_yield(void) {
     sched_yield();
 }
+
+int bp_pf_copy_prefix(bp_fault *fault, bp_file *src, const char *dst, uint64_t len) {
+    bp_file out;
+    int rc = bp_pf_open(&out, fault, dst, BP_O_RDWR | BP_O_CREATE | BP_O_EXCL);
+    if (rc) return rc;
+    size_t cap = 1u << 20;
+    uint8_t *buf = malloc(cap);
+    if (!buf) rc = -ENOMEM;
+    for (uint64_t off = 0; !rc && off < len;) {
+        size_t want = len - off < cap ? (size_t)(len - off) : cap;
+        ssize_t got = bp_pf_pread(src, buf, want, off);
+        if (got < 0)
+            rc = (int)got;
+        else if ((size_t)got < want)
+            rc = -ENODATA; /* the source is shorter than it should be */
+        else
+            rc = bp_pf_pwrite(&out, buf, want, off);
+        off += want;
+    }
+    free(buf);
+    if (!rc) rc = bp_pf_fsync(&out);
+    int crc = bp_pf_close(&out);
+    if (!rc) rc = crc;
+    return rc;
+}
+
+int bp_pf_mkdir_new(const char *path) {
+    return mkdir(path, 0755) == 0 ? 0 : -errno;
+}
+
+int bp_pf_rmtree(const char *path) {
+    DIR *d = opendir(path);
+    if (!d) return errno == ENOENT ? 0 : -errno;
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char p[4096];
+        if ((size_t)snprintf(p, sizeof p, "%s/%s", path, e->d_name) >= sizeof p) {
+            rc = -ENAMETOOLONG;
+            continue;
+        }
+        struct stat st;
+        if (lstat(p, &st) != 0) {
+            rc = -errno;
+            continue;
+        }
+        int r = S_ISDIR(st.st_mode) ? bp_pf_rmtree(p) : (unlink(p) == 0 ? 0 : -errno);
+        if (r && !rc) rc = r;
+    }
+    closedir(d);
+    if (rmdir(path) != 0 && !rc) rc = -errno;
+    return rc;
+}

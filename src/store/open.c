@@ -9,9 +9,12 @@
 #include <stdlib.h>
 
 static bp_status check_options(const bp_open_options *o) {
-    if (o->version != BP_OPEN_OPTIONS_VERSION && o->version != 1)
+    if (o->version != BP_OPEN_OPTIONS_VERSION)
         return bp_err(BP_EINVAL, "bp_open_options.version %u unknown (expected 1..%d)", o->version,
                       BP_OPEN_OPTIONS_VERSION);
+    if (o->submit_queue > BP_SUBMIT_QUEUE_MAX)
+        return bp_err(BP_EINVAL, "submit_queue %u out of range (0..%u)", o->submit_queue,
+                      BP_SUBMIT_QUEUE_MAX);
     if (o->segment_size < 4096 || o->segment_size > (1u << 31))
         return bp_err(BP_EINVAL, "segment_size %u out of range (4096..2147483648)",
                       o->segment_size);
@@ -29,6 +32,7 @@ static bp_status check_options(const bp_open_options *o) {
 
 static void store_free(bp_store *s) {
     if (!s) return;
+    bp_submit_stop(s);
     bp_worker_stop_all(s);
     bp_watch_stop_all(s);
     bp_flusher_stop(s);
@@ -324,8 +328,10 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
     if (!dir || !*dir) return bp_err(BP_EINVAL, "bp_store_open: directory is NULL or empty");
     bp_open_options defaults = BP_OPEN_OPTIONS_INIT, given = BP_OPEN_OPTIONS_INIT;
     if (!opts) opts = &defaults;
-    if (opts->version == 1) { /* a version-1 struct ends before signing_key */
-        memcpy(&given, opts, offsetof(bp_open_options, signing_key));
+    if (opts->version == 1 || opts->version == 2) { /* older structs are shorter */
+        memcpy(&given, opts,
+               opts->version == 1 ? offsetof(bp_open_options, signing_key)
+                                  : offsetof(bp_open_options, submit_queue));
         given.version = BP_OPEN_OPTIONS_VERSION;
         opts = &given;
     }
@@ -428,6 +434,7 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
 bp_status bp_store_close(bp_store *s) {
     if (!s) return BP_OK;
     bp_status rc = BP_OK;
+    bp_submit_stop(s);     /* commits what is queued: those appends were accepted */
     bp_worker_stop_all(s); /* they persist their positions */
     bp_watch_stop_all(s);
     /* projection snapshots are a cache: one that cannot be written costs a refold later,

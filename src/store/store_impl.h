@@ -126,6 +126,9 @@ struct bp_store {
     bool flusher_stop;    /* [w] */
     uint32_t flush_ms;    /* [w] smallest ms bound asked for */
 
+    struct bp_submitq *sq; /* bp_submit's queue and thread (submit.c); NULL until the first
+                              submit, then set once under wmu */
+
     /* statistics [w] */
     uint64_t fsyncs;
     uint64_t appends;
@@ -168,7 +171,25 @@ bp_status bp_append_system(bp_store *s, bp_receipt *receipt, const char *entity,
  * i and batch only shape the message. */
 bp_status bp_validate_item(const bp_store *s, const bp_batch_item *it, bool system, size_t i,
                            bool batch);
-bp_status bp_sync_locked(bp_store *s);   /* [w] held; waits for a full sync */
+bp_status bp_sync_locked(bp_store *s); /* [w] held; waits for a full sync */
+/* [w] NOT held. Commit n independent appends in order under one hold of the write lock,
+ * then wait once for the durability the durable ones need (a group commit by one thread).
+ * rcs[i] / msgs[i] / receipts[i]: each item's outcome (signed when the store signs). */
+#define BP_TICKET_MSG 512
+bp_status bp_commit_each(bp_store *s, const bp_batch_item *items, size_t n, bp_receipt *receipts,
+                         bp_status *rcs, char (*msgs)[BP_TICKET_MSG]);
+/* outbox.c: an append's arguments copied, so that it can be committed later. Invariant:
+ * item's strings, payload and options point into the struct itself (do not move it). */
+typedef struct bp_owned_item {
+    bp_batch_item item;
+    bp_append_options opts;
+    bp_id corr, caus;
+    char *copy; /* entity, scope, payload, idempotency key */
+} bp_owned_item;
+int bp_owned_item_init(bp_owned_item *oi, const bp_batch_item *it); /* 0 or -ENOMEM */
+void bp_owned_item_free(bp_owned_item *oi);
+/* submit.c: commit what is queued and stop the submit thread (close). */
+void bp_submit_stop(bp_store *s);
 bp_status bp_flush_pending(bp_store *s); /* [w] write the queued frames (fail-stops on error) */
 void bp_flusher_stop(bp_store *s);       /* [w] NOT held; joins the flusher if running */
 

@@ -643,3 +643,47 @@ bp_status bp_append_system(bp_store *s, bp_receipt *receipt, const char *entity,
     bp_batch_item it = {entity, scope, kind, payload, len, &o};
     return commit(s, &it, 1, receipt, true);
 }
+
+bp_status bp_commit_each(bp_store *s, const bp_batch_item *items, size_t n, bp_receipt *receipts,
+                         bp_status *rcs, char (*msgs)[BP_TICKET_MSG]) {
+    uint64_t wait_for = 0;
+    pthread_mutex_lock(&s->wmu);
+    for (size_t i = 0; i < n; i++) {
+        bool arriving = true;
+        uint64_t w = 0;
+        __atomic_fetch_add(&s->arriving, 1, __ATOMIC_RELEASE);
+        if (s->failed)
+            rcs[i] = failed_error(s);
+        else
+            rcs[i] = commit_locked(s, &items[i], 1, &receipts[i], false, resolve(s, items[i].opts),
+                                   &arriving, &w);
+        if (arriving) __atomic_fetch_sub(&s->arriving, 1, __ATOMIC_RELEASE);
+        if (rcs[i]) {
+            snprintf(msgs[i], BP_TICKET_MSG, "%s", bp_last_error());
+            continue;
+        }
+        if (w) {
+            /* a later item of this group must not publish this one before its sync */
+            if (w > s->need_sync_upto) s->need_sync_upto = w;
+            wait_for = w;
+        }
+    }
+    bp_status rc = BP_OK;
+    if (wait_for) {
+        rc = wait_durable_release(s, wait_for); /* unlocks wmu */
+        if (rc) {
+            char msg[BP_TICKET_MSG];
+            snprintf(msg, sizeof msg, "%s", bp_last_error());
+            for (size_t i = 0; i < n; i++)
+                if (!rcs[i] && receipts[i].durability == BP_DUR_SYNC && !receipts[i].replayed) {
+                    rcs[i] = rc;
+                    memcpy(msgs[i], msg, sizeof msg);
+                }
+        }
+    } else {
+        pthread_mutex_unlock(&s->wmu);
+    }
+    for (size_t i = 0; s->signer && i < n; i++) /* outside the write lock */
+        if (!rcs[i]) bp_sign_receipt(s->signer, &receipts[i]);
+    return rc;
+}

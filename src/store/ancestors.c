@@ -1,0 +1,92 @@
+/* walk_ancestors (SPEC §7 Query): from an event back along its entity's hash chain, or
+ * along causation links across entities. */
+#include "store/store_impl.h"
+
+#include <stdlib.h>
+
+/* Read the published event at slot into o (which keeps its frame). BP_ENOTFOUND when
+ * the slot is not published. */
+static bp_status read_slot(bp_store *s, uint64_t slot, bp_owned_event *o) {
+    bp_irec r;
+    bp_segref ref = {-1, NULL};
+    bool found = false;
+    pthread_rwlock_rdlock(&s->ilock);
+    if (slot < s->published) {
+        r = s->idx.recs[slot];
+        found = bp_segment_ref(s, r.segno, &ref);
+    }
+    pthread_rwlock_unlock(&s->ilock);
+    if (!found) return BP_ENOTFOUND;
+    bp_frame fr;
+    bp_status rc = bp_read_frame(s, &r, &ref, &o->frame, &fr);
+    if (!rc) bp_fill_event(&o->ev, &fr, o->ebuf, o->sbuf, o->ibuf);
+    return rc;
+}
+
+/* Slot of the next ancestor of ev, or -1 when ev has none in this store. */
+static int64_t ancestor_slot(bp_store *s, const bp_event *ev, bp_walk_mode mode) {
+    int64_t slot = -1;
+    pthread_rwlock_rdlock(&s->ilock);
+    if (mode == BP_WALK_CAUSATION) {
+        if (ev->has_causation) slot = bp_index_find_id(&s->idx, &ev->causation_id);
+    } else if (ev->clock > 1) {
+        int64_t e = bp_index_entity(&s->idx, ev->entity, strlen(ev->entity));
+        if (e >= 0 && ev->clock - 1 <= s->idx.entities[e].slots.n)
+            slot = s->idx.entities[e].slots.v[ev->clock - 2];
+    }
+    if (slot >= 0 && (uint64_t)slot >= s->published) slot = -1;
+    pthread_rwlock_unlock(&s->ilock);
+    return slot;
+}
+
+bp_status bp_walk_ancestors(bp_store *s, const bp_id *id, bp_walk_mode mode, size_t limit,
+                            bp_walk_fn fn, void *ctx) {
+    if (!s || !id || !fn) return bp_err(BP_EINVAL, "bp_walk_ancestors: NULL argument");
+    if (mode != BP_WALK_CHAIN && mode != BP_WALK_CAUSATION)
+        return bp_err(BP_EINVAL, "bp_walk_ancestors: unknown mode %d", (int)mode);
+    char idt[37];
+    bp_id_format(id, idt);
+    pthread_rwlock_rdlock(&s->ilock);
+    int64_t slot = bp_index_find_id(&s->idx, id);
+    uint64_t published = s->published;
+    pthread_rwlock_unlock(&s->ilock);
+    if (slot < 0 || (uint64_t)slot >= published)
+        return bp_err(BP_ENOTFOUND, "event %s: not found", idt);
+    /* two events: the child and its ancestor, swapped at each step */
+    bp_owned_event *o = calloc(2, sizeof *o);
+    if (!o) return bp_err(BP_ENOMEM, "bp_walk_ancestors: out of memory");
+    bp_owned_event *child = &o[0], *anc = &o[1];
+    bp_status rc = read_slot(s, (uint64_t)slot, child);
+    /* there are no more distinct ancestors than events: a longer walk is a cycle */
+    for (uint64_t depth = 1; !rc && (!limit || depth <= limit); depth++) {
+        int64_t a = ancestor_slot(s, &child->ev, mode);
+        if (a < 0) break;
+        if (depth > published) {
+            rc = bp_err(BP_ECORRUPT, "event %s: causation links form a cycle", idt);
+            break;
+        }
+        if ((rc = read_slot(s, (uint64_t)a, anc))) break;
+        if (mode == BP_WALK_CHAIN &&
+            memcmp(anc->ev.event_hash.b, child->ev.prev_hash.b, sizeof(bp_hash)) != 0) {
+            rc = bp_err(BP_ECORRUPT,
+                        "entity '%s': the event at clock %llu does not hash to the prev_hash of "
+                        "the one at clock %llu",
+                        child->ev.entity, (unsigned long long)anc->ev.clock,
+                        (unsigned long long)child->ev.clock);
+            break;
+        }
+        rc = fn(ctx, &anc->ev, (uint32_t)depth);
+        if (rc == BP_DONE) {
+            rc = BP_OK;
+            break;
+        }
+        if (rc) break;
+        bp_owned_event *t = child;
+        child = anc;
+        anc = t;
+    }
+    bp_buf_free(&o[0].frame);
+    bp_buf_free(&o[1].frame);
+    free(o);
+    return rc;
+}

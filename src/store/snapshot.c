@@ -1,0 +1,180 @@
+/* snapshot(dest): a consistent online backup (SPEC §7 Lifecycle & maintenance).
+ *
+ * Everything written is synced first, so every append that returned before the call is
+ * published. Then, under the write lock, the point is taken: P, the publish watermark,
+ * and for every segment how many of its bytes hold events <= P (a sealed segment whole;
+ * the one holding P up to the end of P's frame, or whole when P is its last event and it
+ * is sealed). Published frames never change, so the copy runs without any lock while
+ * appends go on. The copy is made in DEST.partial-PID, every file and directory is
+ * fsynced, and only then is it renamed to DEST: DEST either does not exist or is a
+ * complete store holding exactly the events 1..P. */
+#include "store/store_impl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef struct seg_part {
+    bp_file f; /* opened read-only under the lock */
+    uint32_t segno;
+    uint64_t len;
+} seg_part;
+
+static bp_status copy_keys(bp_store *s, const char *tmp) {
+    char from[4096], to[4096];
+    snprintf(from, sizeof from, "%s/keys", s->dir);
+    char **names = NULL;
+    size_t n = 0;
+    int e = bp_pf_list(from, ".pub", &names, &n);
+    if (e == -ENOENT) return BP_OK;
+    if (e) return bp_err_sys(BP_EIO, e, "%s: cannot list the key registry", from);
+    snprintf(to, sizeof to, "%s/keys", tmp);
+    if ((e = bp_pf_mkdir(to))) {
+        bp_pf_list_free(names, n);
+        return bp_err_sys(BP_EIO, e, "%s: cannot create", to);
+    }
+    bp_status rc = BP_OK;
+    for (size_t i = 0; i < n && !rc; i++) {
+        char src[4096], dst[4096];
+        snprintf(src, sizeof src, "%s/%s", from, names[i]);
+        snprintf(dst, sizeof dst, "%s/%s", to, names[i]);
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        bp_file out;
+        if ((e = bp_pf_read_all(src, &buf, &len)) ||
+            (e = bp_pf_open(&out, s->opts.fault, dst, BP_O_RDWR | BP_O_CREATE | BP_O_EXCL))) {
+            rc = bp_err_sys(BP_EIO, e, "snapshot: cannot copy key %s", src);
+        } else {
+            e = bp_pf_pwrite(&out, buf, len, 0);
+            if (!e) e = bp_pf_fsync(&out);
+            int ce = bp_pf_close(&out);
+            if (!e) e = ce;
+            if (e) rc = bp_err_sys(BP_EIO, e, "snapshot: cannot write %s", dst);
+        }
+        free(buf);
+    }
+    bp_pf_list_free(names, n);
+    if (!rc && (e = bp_pf_fsync_dir(s->opts.fault, to)))
+        rc = bp_err_sys(BP_EIO, e, "snapshot: cannot sync %s", to);
+    return rc;
+}
+
+/* Copy the point's files into tmp (a new, empty directory). */
+static bp_status copy_into(bp_store *s, const char *tmp, seg_part *parts, uint32_t n,
+                           const uint8_t *ident, size_t ident_len, uint64_t *bytes) {
+    char path[4096];
+    int e;
+    snprintf(path, sizeof path, "%s/segments", tmp);
+    if ((e = bp_pf_mkdir(path))) return bp_err_sys(BP_EIO, e, "snapshot: cannot create %s", path);
+    for (uint32_t i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "%s/segments/%06u.fbat", tmp, parts[i].segno);
+        if ((e = bp_pf_copy_prefix(s->opts.fault, &parts[i].f, path, parts[i].len)))
+            return bp_err_sys(BP_EIO, e, "snapshot: cannot copy segment %06u to %s", parts[i].segno,
+                              path);
+        *bytes += parts[i].len;
+    }
+    snprintf(path, sizeof path, "%s/segments", tmp);
+    if ((e = bp_pf_fsync_dir(s->opts.fault, path)))
+        return bp_err_sys(BP_EIO, e, "snapshot: cannot sync %s", path);
+    bp_status rc = copy_keys(s, tmp);
+    if (rc) return rc;
+    /* STORE last: a directory without it is not a store */
+    if ((e = bp_pf_write_atomic(s->opts.fault, tmp, "STORE", ident, ident_len)))
+        return bp_err_sys(BP_EIO, e, "snapshot: cannot write %s/STORE", tmp);
+    *bytes += ident_len;
+    return BP_OK;
+}
+
+bp_status bp_store_snapshot(bp_store *s, const char *dest, bp_snapshot_report *out) {
+    uint64_t t0 = bp_pf_mono_us();
+    if (out) memset(out, 0, sizeof *out);
+    if (!s || !dest || !*dest) return bp_err(BP_EINVAL, "bp_store_snapshot: NULL argument");
+    int e = bp_pf_exists(dest);
+    if (e == 1) return bp_err(BP_EEXIST, "snapshot: %s exists; give a new path", dest);
+    char tmp[4096], parent[4096];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.partial-%ld", dest, bp_pf_getpid()) >= sizeof tmp)
+        return bp_err(BP_EINVAL, "snapshot: destination path too long");
+    snprintf(parent, sizeof parent, "%s", dest);
+    char *slash = strrchr(parent, '/');
+    if (!slash)
+        snprintf(parent, sizeof parent, ".");
+    else if (slash == parent)
+        parent[1] = '\0';
+    else
+        *slash = '\0';
+    char ipath[4096];
+    snprintf(ipath, sizeof ipath, "%s/STORE", s->dir);
+    uint8_t *ident = NULL;
+    size_t ident_len = 0;
+    if ((e = bp_pf_read_all(ipath, &ident, &ident_len)))
+        return bp_err_sys(BP_EIO, e, "snapshot: cannot read %s", ipath);
+
+    /* the point */
+    bp_status rc = BP_OK;
+    seg_part *parts = NULL;
+    uint32_t n = 0;
+    uint64_t seq = 0;
+    pthread_mutex_lock(&s->wmu);
+    if (!s->read_only && (rc = bp_sync_locked(s))) {
+        pthread_mutex_unlock(&s->wmu);
+        free(ident);
+        return rc;
+    }
+    pthread_rwlock_rdlock(&s->ilock);
+    seq = s->published;
+    /* the last segment to copy, and how much of it: up to the end of event seq's frame, or
+     * the whole file when seq is the last event of a sealed segment (its footer too) */
+    uint32_t last = s->segs[0].segno;
+    uint64_t last_len = BP_SEG_HEADER_SIZE;
+    if (seq) {
+        const bp_irec *r = &s->idx.recs[seq - 1];
+        last = r->segno;
+        last_len = (uint64_t)r->offset + r->frame_len;
+    }
+    parts = calloc(last - s->segs[0].segno + 1, sizeof *parts);
+    if (!parts) rc = bp_err(BP_ENOMEM, "snapshot: out of memory");
+    for (uint32_t i = 0; !rc && i < s->n_segs && s->segs[i].segno <= last; i++) {
+        const bp_segment *g = &s->segs[i];
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%06u.fbat", s->segdir, g->segno);
+        parts[n].segno = g->segno;
+        parts[n].len = g->segno < last ? g->size : last_len;
+        if (g->sealed && g->segno == last && i + 1 < s->n_segs && s->segs[i + 1].first_slot == seq)
+            parts[n].len = g->size; /* seq is its last event: keep the footer */
+        if ((e = bp_pf_open(&parts[n].f, NULL, path, BP_O_READ)))
+            rc = bp_err_sys(BP_EIO, e, "snapshot: cannot open %s", path);
+        else
+            n++;
+    }
+    pthread_rwlock_unlock(&s->ilock);
+    pthread_mutex_unlock(&s->wmu);
+
+    uint64_t bytes = 0;
+    if (!rc) {
+        if ((e = bp_pf_mkdir_new(tmp)))
+            rc =
+                bp_err_sys(e == -EEXIST ? BP_EEXIST : BP_EIO, e, "snapshot: cannot create %s", tmp);
+        else if (!(rc = copy_into(s, tmp, parts, n, ident, ident_len, &bytes))) {
+            if ((e = bp_pf_fsync_dir(s->opts.fault, tmp)))
+                rc = bp_err_sys(BP_EIO, e, "snapshot: cannot sync %s", tmp);
+            else if (bp_pf_exists(dest) == 1)
+                rc = bp_err(BP_EEXIST, "snapshot: %s appeared meanwhile; nothing replaced", dest);
+            else if ((e = bp_pf_rename(s->opts.fault, tmp, dest)))
+                rc = bp_err_sys(BP_EIO, e, "snapshot: cannot rename %s to %s", tmp, dest);
+            else if ((e = bp_pf_fsync_dir(s->opts.fault, parent)))
+                rc = bp_err_sys(BP_EIO, e, "snapshot: cannot sync %s", parent);
+        }
+        if (rc && bp_pf_exists(tmp) == 1) bp_pf_rmtree(tmp); /* leave nothing half-made */
+    }
+    for (uint32_t i = 0; i < n; i++)
+        bp_pf_close(&parts[i].f);
+    free(parts);
+    free(ident);
+    if (!rc && out) {
+        out->global_seq = seq;
+        out->segments = n;
+        out->bytes = bytes;
+        out->duration_us = bp_pf_mono_us() - t0;
+    }
+    return rc;
+}

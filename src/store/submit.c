@@ -1,0 +1,255 @@
+/* Non-blocking appends (SPEC §7 "submit"): a bounded queue of tickets and one thread
+ * that commits them in order, group-committing the durable ones it takes together. */
+#include "store/store_impl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Invariants:
+ *  - a ticket is referenced by its caller until bp_ticket_free and by the queue from
+ *    submit until it is decided; refs counts both, the last release frees it.
+ *  - done goes false -> true once (release store), after rc, msg and receipt are final;
+ *    nothing of the ticket but refs changes after that. */
+struct bp_ticket {
+    struct bp_ticket *next; /* [q->mu] the queue */
+    struct bp_submitq *q;   /* its store's queue: it outlives every undecided ticket */
+    uint32_t refs;          /* atomic */
+    bool done;              /* atomic */
+    bp_status rc;
+    char msg[BP_TICKET_MSG];
+    bp_receipt receipt;
+    bp_owned_item own; /* the append */
+};
+
+/* Most tickets the thread commits under one hold of the write lock. */
+#define GROUP_MAX 256
+
+/* Invariants: n tickets queued from head to tail (n <= cap), each not done, in submission
+ * order; the thread runs from the first submit until stop is set and the queue is drained. */
+typedef struct bp_submitq {
+    pthread_mutex_t mu;
+    pthread_cond_t work;  /* [mu] the queue is not empty, or stop */
+    pthread_cond_t space; /* [mu] the queue has room, or stop */
+    pthread_cond_t done;  /* [mu] tickets were decided */
+    bp_ticket *head, *tail;
+    uint32_t n, cap;
+    bool stop;
+    pthread_t thread;
+    /* the thread's scratch for one group */
+    bp_ticket *group[GROUP_MAX];
+    bp_batch_item items[GROUP_MAX];
+    bp_receipt receipts[GROUP_MAX];
+    bp_status rcs[GROUP_MAX];
+    char msgs[GROUP_MAX][BP_TICKET_MSG];
+} bp_submitq;
+
+static void ticket_release(bp_ticket *t) {
+    if (__atomic_sub_fetch(&t->refs, 1, __ATOMIC_ACQ_REL)) return;
+    bp_owned_item_free(&t->own);
+    free(t);
+}
+
+static void *submit_main(void *arg) {
+    bp_store *s = arg;
+    bp_submitq *q = s->sq;
+    bp_ticket **group = q->group;
+    bp_batch_item *items = q->items;
+    bp_receipt *receipts = q->receipts;
+    bp_status *rcs = q->rcs;
+    char(*msgs)[BP_TICKET_MSG] = q->msgs;
+    pthread_mutex_lock(&q->mu);
+    for (;;) {
+        while (!q->n && !q->stop)
+            pthread_cond_wait(&q->work, &q->mu);
+        if (!q->n) break; /* stopping, and drained */
+        size_t n = 0;
+        while (q->head && n < GROUP_MAX) {
+            group[n] = q->head;
+            q->head = q->head->next;
+            items[n] = group[n]->own.item;
+            n++;
+        }
+        if (!q->head) q->tail = NULL;
+        q->n -= (uint32_t)n;
+        pthread_cond_broadcast(&q->space);
+        pthread_mutex_unlock(&q->mu);
+
+        bp_commit_each(s, items, n, receipts, rcs, msgs);
+
+        for (size_t i = 0; i < n; i++) {
+            bp_ticket *t = group[i];
+            t->rc = rcs[i];
+            if (rcs[i])
+                memcpy(t->msg, msgs[i], BP_TICKET_MSG);
+            else
+                t->receipt = receipts[i];
+        }
+        pthread_mutex_lock(&q->mu);
+        for (size_t i = 0; i < n; i++)
+            __atomic_store_n(&group[i]->done, true, __ATOMIC_RELEASE);
+        pthread_cond_broadcast(&q->done);
+        pthread_mutex_unlock(&q->mu);
+        for (size_t i = 0; i < n; i++)
+            ticket_release(group[i]);
+        pthread_mutex_lock(&q->mu);
+    }
+    pthread_mutex_unlock(&q->mu);
+    return NULL;
+}
+
+/* The store's queue, started on first use. */
+static bp_status submitq_get(bp_store *s, bp_submitq **out) {
+    bp_submitq *q = __atomic_load_n(&s->sq, __ATOMIC_ACQUIRE);
+    if (q) {
+        *out = q;
+        return BP_OK;
+    }
+    bp_status rc = BP_OK;
+    pthread_mutex_lock(&s->wmu);
+    if (!(q = s->sq)) {
+        q = calloc(1, sizeof *q);
+        if (!q) {
+            rc = bp_err(BP_ENOMEM, "submit: out of memory");
+            goto out;
+        }
+        pthread_mutex_init(&q->mu, NULL);
+        pthread_cond_init(&q->work, NULL);
+        pthread_cond_init(&q->space, NULL);
+        if (bp_pf_cond_init(&q->done)) pthread_cond_init(&q->done, NULL);
+        q->cap = s->opts.submit_queue ? s->opts.submit_queue : BP_SUBMIT_QUEUE_DEFAULT;
+        __atomic_store_n(&s->sq, q, __ATOMIC_RELEASE);
+        int e = pthread_create(&q->thread, NULL, submit_main, s);
+        if (e) {
+            __atomic_store_n(&s->sq, NULL, __ATOMIC_RELEASE);
+            pthread_mutex_destroy(&q->mu);
+            pthread_cond_destroy(&q->work);
+            pthread_cond_destroy(&q->space);
+            pthread_cond_destroy(&q->done);
+            free(q);
+            q = NULL;
+            rc = bp_err_sys(BP_ENOMEM, -e, "%s: cannot start the submit thread", s->dir);
+        }
+    }
+out:
+    pthread_mutex_unlock(&s->wmu);
+    *out = q;
+    return rc;
+}
+
+void bp_submit_stop(bp_store *s) {
+    bp_submitq *q = s->sq;
+    if (!q) return;
+    pthread_mutex_lock(&q->mu);
+    q->stop = true;
+    pthread_cond_broadcast(&q->work);
+    pthread_cond_broadcast(&q->space);
+    pthread_mutex_unlock(&q->mu);
+    pthread_join(q->thread, NULL);
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->work);
+    pthread_cond_destroy(&q->space);
+    pthread_cond_destroy(&q->done);
+    free(q);
+    s->sq = NULL;
+}
+
+/* A ticket holding its own copy of the append. */
+static bp_status ticket_new(bp_store *s, const bp_batch_item *it, bp_ticket **out) {
+    bp_ticket *t = calloc(1, sizeof *t);
+    if (!t || bp_owned_item_init(&t->own, it)) {
+        free(t);
+        return bp_err(BP_ENOMEM, "%s: submit: out of memory for a ticket", s->dir);
+    }
+    t->refs = 2; /* the caller and the queue */
+    *out = t;
+    return BP_OK;
+}
+
+static bp_status submit(bp_store *s, bp_ticket **out, bool wait, const char *entity,
+                        const char *scope, uint16_t kind, const void *payload, size_t len,
+                        const bp_append_options *opts) {
+    const char *fn = wait ? "bp_submit" : "bp_try_submit";
+    if (!out) return bp_err(BP_EINVAL, "%s: out is NULL", fn);
+    *out = NULL;
+    if (!s) return bp_err(BP_EINVAL, "%s: NULL store", fn);
+    if (s->read_only) return bp_err(BP_EREADONLY, "%s: store was opened read-only", s->dir);
+    bp_batch_item it = {entity, scope, kind, payload, len, opts};
+    bp_status rc = bp_validate_item(s, &it, false, 0, false);
+    if (rc) return rc;
+    bp_submitq *q;
+    if ((rc = submitq_get(s, &q))) return rc;
+    bp_ticket *t = NULL;
+    if ((rc = ticket_new(s, &it, &t))) return rc;
+    pthread_mutex_lock(&q->mu);
+    while (q->n >= q->cap && wait && !q->stop)
+        pthread_cond_wait(&q->space, &q->mu);
+    if (q->n >= q->cap || q->stop) {
+        bool stop = q->stop;
+        pthread_mutex_unlock(&q->mu);
+        bp_owned_item_free(&t->own);
+        free(t);
+        if (stop) return bp_err(BP_EINVAL, "%s: %s: the store is closing", fn, s->dir);
+        return bp_err(BP_EBUSY, "%s: %s: the submit queue is full (%u appends waiting)", fn, s->dir,
+                      q->cap);
+    }
+    if (q->tail)
+        q->tail->next = t;
+    else
+        q->head = t;
+    q->tail = t;
+    q->n++;
+    t->q = q;
+    pthread_cond_signal(&q->work);
+    pthread_mutex_unlock(&q->mu);
+    *out = t;
+    return BP_OK;
+}
+
+bp_status bp_submit(bp_store *s, bp_ticket **out, const char *entity, const char *scope,
+                    uint16_t kind, const void *payload, size_t len, const bp_append_options *opts) {
+    return submit(s, out, true, entity, scope, kind, payload, len, opts);
+}
+
+bp_status bp_try_submit(bp_store *s, bp_ticket **out, const char *entity, const char *scope,
+                        uint16_t kind, const void *payload, size_t len,
+                        const bp_append_options *opts) {
+    return submit(s, out, false, entity, scope, kind, payload, len, opts);
+}
+
+bool bp_ticket_poll(const bp_ticket *t) {
+    return t && __atomic_load_n(&t->done, __ATOMIC_ACQUIRE);
+}
+
+static bp_status ticket_result(bp_ticket *t, bp_receipt *receipt) {
+    if (t->rc) return bp_err(t->rc, "%s", t->msg);
+    if (receipt) *receipt = t->receipt;
+    return BP_OK;
+}
+
+bp_status bp_ticket_wait(bp_ticket *t, uint32_t timeout_ms, bp_receipt *receipt) {
+    if (!t) return bp_err(BP_EINVAL, "bp_ticket_wait: NULL ticket");
+    if (bp_ticket_poll(t)) return ticket_result(t, receipt);
+    if (!timeout_ms) return bp_err(BP_ETIMEDOUT, "bp_ticket_wait: the append is still queued");
+    bp_submitq *q = t->q;
+    uint64_t deadline =
+        timeout_ms == BP_WAIT_FOREVER ? UINT64_MAX : bp_pf_mono_us() + timeout_ms * 1000ull;
+    pthread_mutex_lock(&q->mu);
+    while (!__atomic_load_n(&t->done, __ATOMIC_ACQUIRE)) {
+        if (deadline == UINT64_MAX) {
+            pthread_cond_wait(&q->done, &q->mu);
+        } else {
+            if (bp_pf_mono_us() >= deadline) break;
+            bp_pf_cond_wait_until(&q->done, &q->mu, deadline);
+        }
+    }
+    pthread_mutex_unlock(&q->mu);
+    if (!bp_ticket_poll(t))
+        return bp_err(BP_ETIMEDOUT, "bp_ticket_wait: the append is still queued after %u ms",
+                      timeout_ms);
+    return ticket_result(t, receipt);
+}
+
+void bp_ticket_free(bp_ticket *t) {
+    if (t) ticket_release(t);
+}
