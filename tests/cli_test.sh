@@ -447,6 +447,37 @@ expect 0 --dir "$S" dump --payloads
 out_has '"payload":\{"amount":100\}'
 expect 1 --dir "$S" dump extra
 
+# ------------------------------------------------------ snapshot, ancestors
+expect 0 --dir "$S" snapshot "$SCRATCH/backup"
+out_lines 1
+out_has '^\{"dest":".*backup","global_seq":[0-9]+,"segments":[0-9]+,"bytes":[0-9]+,"duration_us":[0-9]+\}$'
+snap_seq=$(field global_seq)
+[ "$snap_seq" -eq "$(events "$S")" ] || fail "snapshot global_seq $snap_seq != events in the store"
+expect 0 --dir "$SCRATCH/backup" verify
+[ "$(events "$SCRATCH/backup")" -eq "$snap_seq" ] || fail "the copy holds another number of events"
+expect 1 --dir "$S" snapshot "$SCRATCH/backup" # exists: never overwritten
+err_has 'exists'
+expect 1 --dir "$S" snapshot
+expect 1 --dir "$S" snapshot "$SCRATCH/b1" "$SCRATCH/b2"
+expect 2 --dir "$SCRATCH/none" snapshot "$SCRATCH/b3"
+ls -d "$SCRATCH"/backup.partial-* >/dev/null 2>&1 && fail "a partial snapshot was left"
+expect 0 --dir "$S" append lineage:1 audit 0x1001 '{"n":1}'
+expect 0 --dir "$S" append lineage:1 audit 0x1001 '{"n":2}'
+expect 0 --dir "$S" append lineage:1 audit 0x1001 '{"n":3}'
+lin3=$(field event_id)
+expect 0 --dir "$S" ancestors "$lin3"
+out_lines 2
+head -n 1 "$OUT" | grep -qE '"clock":2,.*"payload":\{"n":2\},"depth":1\}$' || fail "first ancestor is not clock 2"
+tail -n 1 "$OUT" | grep -qE '"clock":1,.*"depth":2\}$' || fail "second ancestor is not clock 1"
+expect 0 --dir "$S" ancestors "$lin3" --limit 1
+out_lines 1
+expect 0 --dir "$S" ancestors "$lin3" --causation
+out_lines 0
+expect 2 --dir "$S" ancestors 01020304-0506-7708-890a-0b0c0d0e0f10
+expect 1 --dir "$S" ancestors not-an-id
+expect 1 --dir "$S" ancestors
+expect 1 --dir "$S" ancestors "$lin3" --limit x
+
 # ----------------------------------------------------- corruption: exit 4
 cp -r "$S" "$SCRATCH/corrupt"
 # four 0xff bytes inside the body of the first frame: CRC mismatch, valid frames follow

@@ -265,5 +265,7 @@ int cmd_dump(cli_ctx *c, int argc, char **argv);
 int cmd_demo(cli_ctx *c, int argc, char **argv);
 int cmd_keygen(cli_ctx *c, int argc, char **argv);
 int cmd_verify_receipt(cli_ctx *c, int argc, char **argv);
+int cmd_snapshot(cli_ctx *c, int argc, char **argv);
+int cmd_ancestors(cli_ctx *c, int argc, char **argv);
 
 #endif

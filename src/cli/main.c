@@ -54,6 +54,18 @@ static const cli_command COMMANDS[] = {
      "dump [--payloads]\n"
      "    Frame-by-frame NDJSON dump of STORE, index.ckpt and every segment, read from\n"
      "    the files as doc/FORMAT.md describes (works on a damaged store; takes no lock).\n"},
+    {"snapshot", cmd_snapshot,
+     "snapshot DEST\n"
+     "    Copy the store into the new directory DEST: a consistent backup that opens and\n"
+     "    verifies on its own (same store id and key registry). DEST is built aside and\n"
+     "    appears only when complete. Prints {\"dest\",\"global_seq\",\"segments\",\n"
+     "    \"bytes\",\"duration_us\"}. From a program, bp_store_snapshot does the same while\n"
+     "    appends go on.\n"},
+    {"ancestors", cmd_ancestors,
+     "ancestors EVENT_ID [--causation] [--limit N]\n"
+     "    Print the event's ancestors, nearest first, with their \"depth\" (NDJSON):\n"
+     "    along its entity's hash chain (every link checked; exit 4 on a broken one),\n"
+     "    or with --causation along causation links across entities.\n"},
     {"keygen", cmd_keygen,
      "keygen [--out PREFIX]\n"
      "    Make an Ed25519 key pair for signed receipts: PREFIX.key (secret, mode 0600)\n"
