@@ -484,6 +484,7 @@ cp -r "$S" "$SCRATCH/corrupt"
 printf '\377\377\377\377' | dd of="$SCRATCH/corrupt/segments/000001.fbat" bs=1 seek=100 conv=notrunc 2>/dev/null
 expect 4 --dir "$SCRATCH/corrupt" verify
 out_has '"clean":false'
+out_has '"problems_found":\[\{"entity":null,"problem":"segment 000001 offset [0-9]+: frame CRC or length invalid"\}'
 expect 4 --dir "$SCRATCH/corrupt" dump
 out_has '"problem":"CRC mismatch"'
 rm -f "$SCRATCH/corrupt/index.ckpt" # without the checkpoint, open itself finds it

@@ -406,6 +406,73 @@ static int tamper_frame(const char *seg, const uint8_t *needle, size_t nlen) {
     return rc;
 }
 
+typedef struct problems_seen {
+    int n;
+    char entity[8][64]; /* "" for a problem of no entity */
+    char text[8][256];
+} problems_seen;
+
+static void on_problem(void *ctx, const char *entity, const char *problem) {
+    problems_seen *p = ctx;
+    if (p->n >= 8) return;
+    snprintf(p->entity[p->n], sizeof p->entity[0], "%s", entity ? entity : "");
+    snprintf(p->text[p->n], sizeof p->text[0], "%s", problem);
+    p->n++;
+}
+
+/* A checkpoint with a valid CRC that describes other events (a copy's, same store id):
+ * verify reports it; a damaged one is a cache miss, not a problem. */
+static void test_verify_checkpoint(void) {
+    const char *dir = t_dir("verify-ckpt");
+    char copy[1200], from[1300], to[1300];
+    snprintf(copy, sizeof copy, "%s-copy", dir);
+    t_rmdir(copy);
+    bp_store *s = open_with(dir, NULL, 0, false);
+    for (int i = 0; i < 10; i++)
+        CHECK_OK(bp_append(s, NULL, "e", "x", BP_KIND(1, 1), "a", 1));
+    CHECK_OK(bp_store_snapshot(s, copy, NULL));
+    CHECK_OK(bp_append(s, NULL, "e", "x", BP_KIND(1, 1), "source", 6));
+    CHECK_OK(bp_store_close(s));
+    bp_store *c = open_with(copy, NULL, 0, false);
+    CHECK_OK(bp_append(c, NULL, "e", "x", BP_KIND(1, 1), "copy", 4));
+    CHECK_OK(bp_store_close(c));
+    snprintf(from, sizeof from, "%s/index.ckpt", copy);
+    snprintf(to, sizeof to, "%s/index.ckpt", dir);
+    CHECK_EQ(rename(from, to), 0);
+    s = open_with(dir, NULL, 0, true); /* read-only: the open does not rewrite it */
+    bp_open_report orep;
+    bp_store_open_report(s, &orep);
+    CHECK(!orep.checkpoint_used); /* open is not fooled either: it scans */
+    CHECK(strcmp(orep.checkpoint_note, "does not fit the segments") == 0);
+    bp_iter *it;
+    const bp_event *ev;
+    bp_region q = BP_REGION_INIT;
+    q.from_seq = 11;
+    CHECK_OK(bp_query(s, &it, &q, BP_READ_FULL));
+    CHECK_OK(bp_iter_next(it, &ev));
+    CHECK(ev->payload_len == 6 && memcmp(ev->payload, "source", 6) == 0);
+    bp_iter_free(it);
+    problems_seen ps = {0};
+    bp_verify_report vr;
+    CHECK_EQ(bp_store_verify_each(s, &vr, NULL, NULL, on_problem, &ps), BP_ECORRUPT);
+    CHECK_EQ(vr.problems, 1);
+    CHECK_EQ(ps.n, 1);
+    CHECK(ps.entity[0][0] == '\0');
+    CHECK(strstr(ps.text[0], "index.ckpt: 1 record(s) do not match the segments, the first for "
+                             "seq 11") != NULL);
+    CHECK_OK(bp_store_close(s));
+    /* damaged: ignored */
+    FILE *f = fopen(to, "r+b");
+    CHECK(f != NULL);
+    fputc('X', f);
+    fclose(f);
+    s = open_with(dir, NULL, 0, true);
+    CHECK_OK(bp_store_verify_each(s, &vr, NULL, NULL, on_problem, &ps));
+    CHECK_OK(bp_store_close(s));
+    t_rmdir(copy);
+    t_rmdir(dir);
+}
+
 static void test_walk_ancestors(void) {
     const char *dir = t_dir("walk");
     bp_store *s = open_with(dir, NULL, 0, false);
@@ -477,6 +544,15 @@ static void test_walk_ancestors(void) {
     CHECK_FAILS(bp_walk_ancestors(s, &r[4].event_id, BP_WALK_CHAIN, 0, on_ancestor, &w),
                 BP_ECORRUPT, "acct:1");
     CHECK_EQ(w.n, 1); /* clock 4 was fine */
+    /* verify: both broken checks (the hash of clock 3, the link from clock 4) counted, the
+     * entity told once */
+    problems_seen ps = {0};
+    bp_verify_report vr;
+    CHECK_EQ(bp_store_verify_each(s, &vr, NULL, NULL, on_problem, &ps), BP_ECORRUPT);
+    CHECK_EQ(vr.problems, 2);
+    CHECK_EQ(ps.n, 1);
+    CHECK(strcmp(ps.entity[0], "acct:1") == 0);
+    CHECK(strstr(ps.text[0], "event hash mismatch (entity 'acct:1' clock 3)") != NULL);
     bp__store_crash(s);
     t_rmdir(dir);
 }
@@ -749,6 +825,7 @@ int main(void) {
     RUN(test_submit_concurrent);
     RUN(test_outbox);
     RUN(test_walk_ancestors);
+    RUN(test_verify_checkpoint);
     RUN(test_snapshot_under_writes);
     RUN(test_snapshot_faults);
     RUN(test_snapshot_kill9);

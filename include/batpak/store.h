@@ -360,6 +360,20 @@ typedef void (*bp_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 BP_API bp_status bp_store_verify_ex(bp_store *s, bp_verify_report *out, bp_progress_fn progress,
                                     void *ctx);
 
+/**
+ * Told of each problem verify finds: entity is NULL for one that belongs to no
+ * entity (a frame, a footer, the sequence, index.ckpt), else the entity whose
+ * chain it breaks; only the first problem of each entity is told (the report
+ * counts them all).
+ */
+typedef void (*bp_problem_fn)(void *ctx, const char *entity, const char *problem);
+
+/** bp_store_verify_ex that also calls on_problem (may be NULL) as above. Besides the
+ * segments it checks the in-memory index every read uses, and index.ckpt when present,
+ * against the frames. */
+BP_API bp_status bp_store_verify_each(bp_store *s, bp_verify_report *out, bp_progress_fn progress,
+                                      void *progress_ctx, bp_problem_fn on_problem, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

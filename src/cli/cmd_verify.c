@@ -33,6 +33,18 @@ static int verify_open_failed(const cli_ctx *c, bp_status rc) {
     return cli_fail(c, CLI_ECORRUPT, "the store does not open: %s", msg);
 }
 
+/* The first problem of each entity (at most this many), and the problems of no entity. */
+#define VERIFY_LIST_MAX 100
+
+static void collect_problem(void *list, const char *entity, const char *problem) {
+    if (json_array_size(list) >= VERIFY_LIST_MAX) return;
+    json_t *o = json_object();
+    if (!o) cli_oom();
+    cli_json_set(o, "entity", entity ? cli_json_text(entity, strlen(entity)) : json_null());
+    cli_json_set(o, "problem", cli_json_text(problem, strlen(problem)));
+    if (json_array_append_new(list, o)) cli_oom();
+}
+
 int cmd_verify(cli_ctx *c, int argc, char **argv) {
     int code = cli_no_arguments(c, argc, argv);
     if (code != CLI_OK || (code = cli_check_dir(c)) != CLI_OK) return code;
@@ -45,8 +57,15 @@ int cmd_verify(cli_ctx *c, int argc, char **argv) {
     if (rc) return cli_fail_status(c, rc);
     bp_verify_report rep;
     memset(&rep, 0, sizeof rep);
-    rc = bp_store_verify_ex(s, &rep, cli_progress, "verify");
-    if (rc == BP_OK || rc == BP_ECORRUPT) cli_print_json(verify_report_json(&rep));
+    json_t *list = json_array();
+    if (!list) cli_oom();
+    rc = bp_store_verify_each(s, &rep, cli_progress, "verify", collect_problem, list);
+    if (rc == BP_OK || rc == BP_ECORRUPT) {
+        json_t *report = verify_report_json(&rep);
+        if (rep.problems) cli_json_set(report, "problems_found", json_incref(list));
+        cli_print_json(report);
+    }
+    json_decref(list);
     if (rc == BP_ECORRUPT)
         code = cli_fail(c, CLI_ECORRUPT, "%llu problem(s); first: %s",
                         (unsigned long long)rep.problems, rep.first_problem);

@@ -45,8 +45,10 @@ static const cli_command COMMANDS[] = {
      "    Polling opens the store briefly only when its segment files change.\n"},
     {"verify", cmd_verify,
      "verify\n"
-     "    Check every CRC, event hash and entity chain. Prints the report as JSON;\n"
-     "    exit 0 when clean, 4 when problems were found.\n"},
+     "    Check every CRC, event hash, entity chain, footer and index.ckpt. Prints the\n"
+     "    report as JSON (with problems found: \"problems_found\", the first problem of\n"
+     "    each entity and those of no entity, at most 100); exit 0 when clean, 4 when\n"
+     "    problems were found.\n"},
     {"stats", cmd_stats,
      "stats [--json]\n"
      "    Counts and sizes of the store, and what its open found.\n"},

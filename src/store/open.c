@@ -109,6 +109,41 @@ static bool parse_segno(const char *name, uint32_t *segno) {
 
 typedef enum { CKPT_NONE, CKPT_FULL, CKPT_TAIL } ckpt_kind;
 
+/* Is there, where record r (the event at seq) says, a valid frame of another event? One
+ * pread: a cheap guard against a CRC-valid checkpoint of other events (copied from a
+ * backup of this store, say), which would point reads at the wrong frames. A missing or
+ * damaged frame is not "another event": the checkpoint is then evidence of acknowledged
+ * events, and open or the read reports their loss. */
+static bool other_event_there(bp_file *f, const bp_irec *r, uint64_t seq) {
+    uint8_t pre[BP_FRAME_PREFIX];
+    if (bp_pf_pread(f, pre, sizeof pre, r->offset) != (ssize_t)sizeof pre) return false;
+    uint32_t len = BP_FRAME_PREFIX + bp_frame_body_len(pre, sizeof pre); /* the frame's own */
+    if (len < BP_FRAME_PREFIX || len > BP_FRAME_PREFIX + BP_FRAME_MAX_BODY) return false;
+    uint8_t *buf = malloc(len);
+    if (!buf) return false;
+    bool other = false;
+    uint32_t fl;
+    bp_frame fr;
+    if (bp_pf_pread(f, buf, len, r->offset) == (ssize_t)len &&
+        bp_frame_peek(buf, len, &fl) == BP_FRAME_OK &&
+        bp_frame_decode(buf + BP_FRAME_PREFIX, fl - BP_FRAME_PREFIX, &fr) == BP_OK)
+        other = fl != r->frame_len || fr.f.global_seq != seq ||
+                memcmp(fr.f.event_id.b, r->id.b, 16) != 0;
+    free(buf);
+    return other;
+}
+
+/* The block's first and last events in the covered segment are not other events, and the
+ * last one ends at the covered offset. f: the covered segment. */
+static bool block_fits(bp_file *f, const bp_iblock *blk, const bp_ckpt_meta *m) {
+    if (!blk->n_recs) return true;
+    const bp_irec *first = &blk->recs[0], *last = &blk->recs[blk->n_recs - 1];
+    return last->segno == m->covered_segno &&
+           (uint64_t)last->offset + last->frame_len == m->covered_offset &&
+           (first->segno != m->covered_segno || !other_event_there(f, first, blk->first_seq)) &&
+           !other_event_there(f, last, blk->first_seq + blk->n_recs - 1);
+}
+
 /* Try index.ckpt. A full checkpoint (first_seq 1, as older builds wrote) is loaded into the
  * index at once: CKPT_FULL. A tail checkpoint (the events of the covered segment only; the
  * sealed segments before it have their footers) is decoded into *tail and loaded when
@@ -145,6 +180,14 @@ static ckpt_kind load_checkpoint(bp_store *s, uint32_t first_segno, uint32_t las
             if (blk.recs[i].segno < first_segno || blk.recs[i].segno > m->covered_segno ||
                 (kind == CKPT_TAIL && blk.recs[i].segno != m->covered_segno))
                 why = "record refers to a missing segment";
+    }
+    if (!why && kind == CKPT_FULL) {
+        char seg[4200];
+        snprintf(seg, sizeof seg, "%s/%06u.fbat", s->segdir, m->covered_segno);
+        bp_file sf = BP_FILE_INIT;
+        if (!bp_pf_open(&sf, NULL, seg, BP_O_READ) && !block_fits(&sf, &blk, m))
+            why = "does not fit the segments"; /* (a missing segment is refused below) */
+        bp_pf_close(&sf);
     }
     if (!why && kind == CKPT_FULL && bp_recover_load_block(s, &blk, path)) {
         why = "does not fit the segments";
@@ -269,7 +312,7 @@ static bp_status recover(bp_store *s) {
             char what[4200];
             snprintf(what, sizeof what, "%s/index.ckpt", s->dir);
             if ((ckblk.n_recs && ckblk.first_seq != s->idx.n + 1) ||
-                (rc = bp_recover_load_block(s, &ckblk, what))) {
+                !block_fits(&seg->f, &ckblk, &m) || (rc = bp_recover_load_block(s, &ckblk, what))) {
                 if (rc) goto out; /* out of memory: the index is half-loaded */
                 snprintf(s->report.checkpoint_note, sizeof s->report.checkpoint_note,
                          "does not fit the segments");

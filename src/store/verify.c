@@ -5,47 +5,100 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* Invariant: flagged[k] (k < n_flagged) says entity chains.names.s[k] had a problem
+ * reported to on_problem already. */
 typedef struct vstate {
     bp_verify_report *rep;
     bp_chains chains;
     uint64_t next_seq, limit;
+    bp_problem_fn on_problem;
+    void *ctx;
+    uint8_t *flagged;
+    size_t n_flagged;
 } vstate;
 
-__attribute__((format(printf, 2, 3))) static void problem(vstate *v, const char *fmt, ...) {
-    if (!v->rep->problems++) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(v->rep->first_problem, sizeof v->rep->first_problem, fmt, ap);
-        va_end(ap);
+/* Count a problem; the first one goes into the report, and on_problem hears of every problem
+ * that is no entity's and of the first one of each entity (k: its chain, or -1). */
+static void vproblem(vstate *v, int64_t k, const char *fmt, va_list ap) {
+    char msg[sizeof v->rep->first_problem];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (!v->rep->problems++) memcpy(v->rep->first_problem, msg, sizeof msg);
+    if (!v->on_problem) return;
+    if (k >= 0) {
+        if ((size_t)k >= v->n_flagged) {
+            size_t n = (size_t)k * 2 + 16;
+            uint8_t *f = realloc(v->flagged, n);
+            if (!f) return; /* the count and the report still have it */
+            memset(f + v->n_flagged, 0, n - v->n_flagged);
+            v->flagged = f;
+            v->n_flagged = n;
+        }
+        if (v->flagged[k]) return;
+        v->flagged[k] = 1;
+        v->on_problem(v->ctx, v->chains.names.s[k], msg);
+    } else {
+        v->on_problem(v->ctx, NULL, msg);
     }
 }
 
+__attribute__((format(printf, 2, 3))) static void problem(vstate *v, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vproblem(v, -1, fmt, ap);
+    va_end(ap);
+}
+
+__attribute__((format(printf, 3, 4))) static void eproblem(vstate *v, int64_t k, const char *fmt,
+                                                           ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vproblem(v, k, fmt, ap);
+    va_end(ap);
+}
+
 /* Check one decoded frame against the running chains. */
-static bp_status check_event(vstate *v, uint32_t segno, uint64_t pos, const bp_frame *fr) {
+static bp_status check_event(vstate *v, bp_store *s, uint32_t segno, uint64_t pos, uint32_t flen,
+                             const bp_frame *fr) {
     const bp_event_fields *f = &fr->f;
     if (f->global_seq != v->next_seq)
         problem(v, "segment %06u offset %llu: global_seq %llu, expected %llu", segno,
                 (unsigned long long)pos, (unsigned long long)f->global_seq,
                 (unsigned long long)v->next_seq);
     v->next_seq = f->global_seq + 1;
-    bp_hash h;
-    bp_event_hash(f, &h);
-    if (memcmp(h.b, fr->event_hash.b, 32) != 0)
-        problem(v, "segment %06u offset %llu: event hash mismatch (seq %llu)", segno,
-                (unsigned long long)pos, (unsigned long long)f->global_seq);
     static const bp_hash zero;
     int64_t k = bp_chains_find(&v->chains, f->entity, f->entity_len);
     if (k < 0 && (k = bp_chains_add(&v->chains, f->entity, f->entity_len, 0, &zero)) < 0)
         return bp_err(BP_ENOMEM, "verify: out of memory");
+    bp_hash h;
+    bp_event_hash(f, &h);
+    if (memcmp(h.b, fr->event_hash.b, 32) != 0)
+        eproblem(v, k, "segment %06u offset %llu: event hash mismatch (entity '%.*s' clock %llu)",
+                 segno, (unsigned long long)pos, (int)f->entity_len, f->entity,
+                 (unsigned long long)f->clock);
     if (f->clock != v->chains.clock[k] + 1)
-        problem(v, "segment %06u offset %llu: entity '%.*s' clock %llu after %llu", segno,
-                (unsigned long long)pos, (int)f->entity_len, f->entity,
-                (unsigned long long)f->clock, (unsigned long long)v->chains.clock[k]);
+        eproblem(v, k, "segment %06u offset %llu: entity '%.*s' clock %llu after %llu", segno,
+                 (unsigned long long)pos, (int)f->entity_len, f->entity,
+                 (unsigned long long)f->clock, (unsigned long long)v->chains.clock[k]);
     if (memcmp(f->prev_hash.b, v->chains.head[k].b, 32) != 0)
-        problem(v,
-                "segment %06u offset %llu: entity '%.*s' prev_hash does not match its previous "
-                "event",
-                segno, (unsigned long long)pos, (int)f->entity_len, f->entity);
+        eproblem(v, k,
+                 "segment %06u offset %llu: entity '%.*s' clock %llu: prev_hash does not match "
+                 "its previous event",
+                 segno, (unsigned long long)pos, (int)f->entity_len, f->entity,
+                 (unsigned long long)f->clock);
+    /* the in-memory index, which every read goes through, must point at this frame */
+    bool indexed = false;
+    pthread_rwlock_rdlock(&s->ilock);
+    if (f->global_seq >= 1 && f->global_seq <= s->idx.n) {
+        const bp_irec *r = &s->idx.recs[f->global_seq - 1];
+        indexed = r->segno == segno && r->offset == pos && r->frame_len == flen &&
+                  r->kind == f->kind && r->hlc == f->hlc && memcmp(r->id.b, f->event_id.b, 16) == 0;
+    }
+    pthread_rwlock_unlock(&s->ilock);
+    if (!indexed)
+        eproblem(v, k,
+                 "segment %06u offset %llu: the index's record of seq %llu does not match "
+                 "this frame",
+                 segno, (unsigned long long)pos, (unsigned long long)f->global_seq);
     v->chains.clock[k] = f->clock;
     v->chains.head[k] = fr->event_hash;
     v->rep->events++;
@@ -152,7 +205,7 @@ static bp_status verify_segment(vstate *v, bp_store *s, uint32_t segno, int fd) 
             break;
         }
         v->rep->frames++;
-        if ((rc = check_event(v, segno, pos, &fr))) break;
+        if ((rc = check_event(v, s, segno, pos, fl, &fr))) break;
         if (sealed) {
             const bp_irec *r = nrec < blk.n_recs ? &blk.recs[nrec] : NULL;
             if (!r || memcmp(r->id.b, fr.f.event_id.b, 16) || r->offset != pos ||
@@ -178,11 +231,58 @@ bp_status bp_store_verify(bp_store *s, bp_verify_report *out) {
 
 bp_status bp_store_verify_ex(bp_store *s, bp_verify_report *out, bp_progress_fn progress,
                              void *ctx) {
+    return bp_store_verify_each(s, out, progress, ctx, NULL, NULL);
+}
+
+/* index.ckpt, when there is one, must describe the segments: every record it lists must be
+ * the in-memory index's record of the same event (checked against the frames above). */
+static void verify_checkpoint(vstate *v, bp_store *s) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/index.ckpt", s->dir);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int e = bp_pf_read_all(path, &buf, &len);
+    if (e == -ENOENT) return;
+    if (e) {
+        problem(v, "%s: unreadable (%s)", path, strerror(-e));
+        return;
+    }
+    bp_ckpt_meta m;
+    bp_iblock blk;
+    if (bp_ckpt_decode(&m, &blk, buf, len, path)) {
+        /* a damaged cache, not damaged data: open ignores it (its report says why), rebuilds
+         * from the segments, and the next close writes a good one */
+        free(buf);
+        return;
+    }
+    if (memcmp(m.uuid, s->ident.uuid, 16) != 0) problem(v, "%s: belongs to another store", path);
+    uint32_t bad = 0, first_bad = 0;
+    pthread_rwlock_rdlock(&s->ilock);
+    for (uint32_t i = 0; i < blk.n_recs; i++) {
+        uint64_t seq = blk.first_seq + i;
+        const bp_irec *c = &blk.recs[i], *r = seq && seq <= s->idx.n ? &s->idx.recs[seq - 1] : 0;
+        if (!r || r->segno != c->segno || r->offset != c->offset || r->frame_len != c->frame_len ||
+            r->kind != c->kind || r->hlc != c->hlc || memcmp(r->id.b, c->id.b, 16) != 0) {
+            if (!bad++) first_bad = i;
+        }
+    }
+    pthread_rwlock_unlock(&s->ilock);
+    if (bad)
+        problem(v, "%s: %u record(s) do not match the segments, the first for seq %llu", path, bad,
+                (unsigned long long)(blk.first_seq + first_bad));
+    bp_iblock_free(&blk);
+    free(buf);
+}
+
+bp_status bp_store_verify_each(bp_store *s, bp_verify_report *out, bp_progress_fn progress,
+                               void *progress_ctx, bp_problem_fn on_problem, void *ctx) {
     if (!s || !out) return bp_err(BP_EINVAL, "bp_store_verify: NULL argument");
     memset(out, 0, sizeof *out);
     vstate v;
     memset(&v, 0, sizeof v);
     v.rep = out;
+    v.on_problem = on_problem;
+    v.ctx = ctx;
     v.next_seq = 1;
     pthread_rwlock_rdlock(&s->ilock);
     v.limit = s->published;
@@ -203,18 +303,20 @@ bp_status bp_store_verify_ex(bp_store *s, bp_verify_report *out, bp_progress_fn 
     pthread_rwlock_unlock(&s->ilock);
     bp_status rc = BP_OK;
     if (!segnos || !fds || !sizes) rc = bp_err(BP_ENOMEM, "verify: out of memory");
-    if (progress && !rc) progress(ctx, 0, total);
+    if (progress && !rc) progress(progress_ctx, 0, total);
     for (uint32_t i = 0; i < n && !rc; i++) {
         rc = verify_segment(&v, s, segnos[i], fds[i]);
         out->segments++;
         done += sizes[i];
-        if (progress && !rc) progress(ctx, done, total);
+        if (progress && !rc) progress(progress_ctx, done, total);
     }
     if (!rc && v.next_seq <= v.limit)
         problem(&v, "events %llu..%llu are indexed but missing from the segments",
                 (unsigned long long)v.next_seq, (unsigned long long)v.limit);
+    if (!rc) verify_checkpoint(&v, s);
     out->entities = v.chains.names.n;
     bp_chains_free(&v.chains);
+    free(v.flagged);
     free(segnos);
     free(fds);
     free(sizes);
