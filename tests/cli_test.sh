@@ -478,6 +478,35 @@ expect 1 --dir "$S" ancestors not-an-id
 expect 1 --dir "$S" ancestors
 expect 1 --dir "$S" ancestors "$lin3" --limit x
 
+# --------------------------------------------------------- export, import
+expect 0 --dir "$S" export
+cp "$OUT" "$SCRATCH/export.ndjson"
+[ "$(grep -c '' "$OUT")" -eq "$(events "$S")" ] || fail "export: one line per event"
+out_has '^\{"global_seq":1,"event_id":"'"$UUID"'","entity":"[^"]+","scope":"[^"]+","kind":[0-9]+,"clock":1,"hlc":[0-9]+,"flags":[0-9]+,"correlation_id":"'"$UUID"'","causation_id":null,"idempotency_key":(null|"[^"]*"),"batch":(null|\{[^}]*\}),"prev_hash":"0{64}","event_hash":"'"$HEX64"'","payload":"[A-Za-z0-9+/=]*"\}$'
+expect 0 --dir "$SCRATCH/imported" import "$SCRATCH/export.ndjson"
+out_has '^\{"lines":[0-9]+,"imported":[0-9]+,"skipped":0\}$'
+expect 0 --dir "$SCRATCH/imported" export
+cmp -s "$OUT" "$SCRATCH/export.ndjson" || fail "export -> import -> export is not byte-identical"
+expect 0 --dir "$SCRATCH/imported" verify
+expect_stdin 0 "$SCRATCH/export.ndjson" --dir "$SCRATCH/imported" import -
+out_has '"imported":0,"skipped":[1-9]'
+expect 0 --dir "$S" export --after 3
+out_has '^\{"global_seq":4,'
+sed '2s/"hlc":/"hlc":1/' "$SCRATCH/export.ndjson" >"$SCRATCH/tampered.ndjson"
+cmp -s "$SCRATCH/tampered.ndjson" "$SCRATCH/export.ndjson" && fail "the export was not altered"
+expect 4 --dir "$SCRATCH/imported2" import "$SCRATCH/tampered.ndjson"
+err_has 'line 2: event_hash does not match'
+[ "$(events "$SCRATCH/imported2")" -eq 1 ] || fail "the line before the bad one was not imported"
+echo '{"global_seq":1' >"$SCRATCH/bad.ndjson"
+expect 1 --dir "$SCRATCH/imported3" import "$SCRATCH/bad.ndjson"
+err_has 'line 1: not JSON'
+expect 1 --dir "$SCRATCH/imported3" import "$SCRATCH/missing.ndjson"
+expect 1 --dir "$SCRATCH/imported3" import
+expect 0 --dir "$SCRATCH/imported4" append mine:1 x 0x1001 '{}'
+expect 3 --dir "$SCRATCH/imported4" import "$SCRATCH/export.ndjson" # its own events first
+err_has 'line 1: this store holds another event'
+expect 1 --dir "$S" export extra
+
 # ----------------------------------------------------- corruption: exit 4
 cp -r "$S" "$SCRATCH/corrupt"
 # four 0xff bytes inside the body of the first frame: CRC mismatch, valid frames follow

@@ -360,6 +360,58 @@ typedef void (*bp_progress_fn)(void *ctx, uint64_t done, uint64_t total);
 BP_API bp_status bp_store_verify_ex(bp_store *s, bp_verify_report *out, bp_progress_fn progress,
                                     void *ctx);
 
+/* ------------------------------------------------------- export / import */
+
+/** Where bp_export writes: BP_OK, or an error that stops the export and is returned. */
+typedef bp_status (*bp_write_fn)(void *ctx, const void *data, size_t len);
+
+/**
+ * Write every published event with global_seq > after_seq, in order, as NDJSON:
+ * one line per event with every field (ids, coordinate, kind, clock, hlc, flags,
+ * correlation, causation, idempotency key, batch marker, both hashes) and the
+ * payload in base64 (doc/FORMAT.md "Export"). The same events always give the
+ * same bytes. progress (may be NULL) counts events.
+ * Errors: BP_EINVAL, BP_ECORRUPT / BP_EIO reading a frame, BP_ENOMEM, or out's error.
+ */
+BP_API bp_status bp_export(bp_store *s, uint64_t after_seq, bp_write_fn out, void *ctx,
+                           bp_progress_fn progress, void *progress_ctx);
+
+/** What an import did. */
+typedef struct bp_import_report {
+    uint64_t lines;    /**< lines read */
+    uint64_t imported; /**< events written */
+    uint64_t skipped;  /**< events the store held already (same id at the same seq) */
+} bp_import_report;
+
+/**
+ * An import of bp_export's lines into a store, line by line. Every line is
+ * checked before anything is written: its fields, its event_hash against
+ * them, its place (the store's next global_seq, its entity's next clock,
+ * prev_hash = the entity's head). Batches are written whole or not at all.
+ * Events the store already holds (the same id at the same seq: an import
+ * resumed after a crash) are skipped; another event there is refused. Errors
+ * name the line. Import into an empty store opened with no_open_event (its
+ * own open event would take seq 1), or into one holding a prefix of the export.
+ */
+typedef struct bp_importer bp_importer;
+
+/** Errors: BP_EINVAL, BP_EREADONLY, BP_ENOMEM. */
+BP_API bp_status bp_import_begin(bp_store *s, bp_importer **out);
+
+/**
+ * Import one line (a trailing newline is allowed). Lines before a refused one
+ * are imported (but for a batch the refused line is part of); after an error
+ * every later call fails. Errors: BP_EINVAL (malformed, out of place in a
+ * batch), BP_ECORRUPT (event_hash does not match: the export was altered),
+ * BP_ECONFLICT (the event does not follow the store's events), BP_ETOOBIG,
+ * BP_EIO, BP_ENOMEM.
+ */
+BP_API bp_status bp_import_line(bp_importer *imp, const char *line, size_t len);
+
+/** Write what is held, sync, report (may be NULL) and free the importer. Returns the
+ * first error of the import (a batch left incomplete at the end is one). */
+BP_API bp_status bp_import_end(bp_importer *imp, bp_import_report *report);
+
 /**
  * Told of each problem verify finds: entity is NULL for one that belongs to no
  * entity (a frame, a footer, the sequence, index.ckpt), else the entity whose

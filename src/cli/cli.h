@@ -267,5 +267,7 @@ int cmd_keygen(cli_ctx *c, int argc, char **argv);
 int cmd_verify_receipt(cli_ctx *c, int argc, char **argv);
 int cmd_snapshot(cli_ctx *c, int argc, char **argv);
 int cmd_ancestors(cli_ctx *c, int argc, char **argv);
+int cmd_export(cli_ctx *c, int argc, char **argv);
+int cmd_import(cli_ctx *c, int argc, char **argv);
 
 #endif

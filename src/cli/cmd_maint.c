@@ -1,7 +1,9 @@
-/* batpak snapshot / ancestors: maintenance and lineage. */
+/* batpak snapshot / ancestors / export / import: maintenance, lineage, moving events. */
 #include "cli/cli.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---------------------------------------------------------------- snapshot */
@@ -74,4 +76,93 @@ int cmd_ancestors(cli_ctx *c, int argc, char **argv) {
     bp_status rc = bp_walk_ancestors(s, &id, mode, (size_t)limit, print_ancestor, s);
     code = rc ? cli_fail_status(c, rc) : CLI_OK;
     return cli_close(c, s, cli_finish_output(c, code));
+}
+
+/* ------------------------------------------------------------ export/import */
+
+static bp_status write_stdout(void *ctx, const void *data, size_t len) {
+    (void)ctx;
+    if (fwrite(data, 1, len, stdout) != len)
+        return bp_set_error(BP_EIO, "export: cannot write stdout");
+    return BP_OK;
+}
+
+int cmd_export(cli_ctx *c, int argc, char **argv) {
+    static const cli_option opts[] = {{"after", true}, {NULL, false}};
+    cli_args a = {c, argc, argv, 0, false};
+    cli_arg arg;
+    uint64_t after = 0;
+    int r, code;
+    while ((r = cli_next_arg(&a, opts, &arg)) > 0) {
+        if (!cli_arg_is(&arg, "after"))
+            return cli_fail(c, CLI_EUSAGE, "'%s': unexpected argument", arg.value);
+        if ((code = cli_parse_number(c, "--after", arg.value, UINT32_MAX, &after)) != CLI_OK)
+            return code;
+    }
+    if (r < 0) return CLI_EUSAGE;
+    bp_store *s;
+    if ((code = cli_open_read(c, &s)) != CLI_OK) return code;
+    bp_status rc = bp_export(s, after, write_stdout, NULL, cli_progress, "export");
+    code = rc ? cli_fail_status(c, rc) : CLI_OK;
+    return cli_close(c, s, cli_finish_output(c, code));
+}
+
+int cmd_import(cli_ctx *c, int argc, char **argv) {
+    static const cli_option opts[] = {{NULL, false}};
+    cli_args a = {c, argc, argv, 0, false};
+    cli_arg arg;
+    const char *path = NULL;
+    int r;
+    while ((r = cli_next_arg(&a, opts, &arg)) > 0) {
+        if (path) return cli_fail(c, CLI_EUSAGE, "'%s': unexpected argument", arg.value);
+        path = arg.value;
+    }
+    if (r < 0) return CLI_EUSAGE;
+    if (!path) return cli_fail(c, CLI_EUSAGE, "needs a FILE of exported NDJSON, or - for stdin");
+    if (cli_check_dir(c)) return CLI_EUSAGE;
+    bool is_stdin = strcmp(path, "-") == 0;
+    FILE *in = is_stdin ? stdin : fopen(path, "rb");
+    if (!in) return cli_fail(c, CLI_EUSAGE, "%s: %s", path, strerror(errno));
+    uint64_t total = 0;
+    if (!is_stdin && fseek(in, 0, SEEK_END) == 0) {
+        long end = ftell(in);
+        total = end > 0 ? (uint64_t)end : 0;
+        rewind(in);
+    }
+    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    o.no_open_event = true; /* its own event would take the seq the export's first one has */
+    bp_store *s;
+    bp_status rc = bp_store_open(&s, c->dir, &o);
+    if (rc) {
+        if (!is_stdin) fclose(in);
+        return cli_fail_status(c, rc);
+    }
+    bp_importer *imp;
+    rc = bp_import_begin(s, &imp);
+    char *line = NULL;
+    size_t cap = 0;
+    uint64_t done = 0;
+    ssize_t n;
+    if (!rc) cli_progress("import", 0, total);
+    while (!rc && (n = getline(&line, &cap, in)) > 0) {
+        rc = bp_import_line(imp, line, (size_t)n);
+        done += (uint64_t)n;
+        if (total) cli_progress("import", done, total);
+    }
+    free(line);
+    if (!rc && ferror(in)) rc = bp_set_error(BP_EIO, "%s: read failed", path);
+    bp_import_report rep;
+    if (imp) {
+        bp_status erc = bp_import_end(imp, &rep);
+        if (!rc) rc = erc;
+    }
+    if (!is_stdin) fclose(in);
+    if (rc) return cli_close(c, s, cli_fail_status(c, rc));
+    json_t *out = json_object();
+    if (!out) cli_oom();
+    cli_json_set(out, "lines", cli_json_u64(rep.lines));
+    cli_json_set(out, "imported", cli_json_u64(rep.imported));
+    cli_json_set(out, "skipped", cli_json_u64(rep.skipped));
+    cli_print_json(out);
+    return cli_close(c, s, CLI_OK);
 }

@@ -63,6 +63,18 @@ static const cli_command COMMANDS[] = {
      "    appears only when complete. Prints {\"dest\",\"global_seq\",\"segments\",\n"
      "    \"bytes\",\"duration_us\"}. From a program, bp_store_snapshot does the same while\n"
      "    appends go on.\n"},
+    {"export", cmd_export,
+     "export [--after SEQ]\n"
+     "    Print every event (with global_seq > SEQ) as NDJSON with every field and the\n"
+     "    payload in base64 (doc/FORMAT.md \"Export\"): what import reads back.\n"},
+    {"import", cmd_import,
+     "import FILE|-\n"
+     "    Append the events of an export to the store in DIR (created when missing),\n"
+     "    keeping ids, clocks, hlc and hashes. Every line is checked first: its hash, its\n"
+     "    chain, its place; a bad one stops the import, naming its line (the lines before\n"
+     "    it are imported, a batch only whole). Events the store holds already are\n"
+     "    skipped, so an interrupted import can be run again. Prints\n"
+     "    {\"lines\",\"imported\",\"skipped\"}.\n"},
     {"ancestors", cmd_ancestors,
      "ancestors EVENT_ID [--causation] [--limit N]\n"
      "    Print the event's ancestors, nearest first, with their \"depth\" (NDJSON):\n"

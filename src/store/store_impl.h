@@ -188,6 +188,12 @@ typedef struct bp_owned_item {
 } bp_owned_item;
 int bp_owned_item_init(bp_owned_item *oi, const bp_batch_item *it); /* 0 or -ENOMEM */
 void bp_owned_item_free(bp_owned_item *oi);
+/* write.c: [w] NOT held. Commit n events of an export as they are (ids, clocks, hlc,
+ * hashes): each must be the store's next seq, its entity's next clock, chained to the
+ * entity's head, with an unused idempotency key (else BP_ECONFLICT, *bad its index, nothing
+ * written). sync: write them as one synced unit (a batch) before they become visible. The
+ * caller has checked each event_hash against the fields. */
+bp_status bp_commit_imported(bp_store *s, bp_frame *frames, size_t n, bool sync, size_t *bad);
 /* submit.c: commit what is queued and stop the submit thread (close). */
 void bp_submit_stop(bp_store *s);
 bp_status bp_flush_pending(bp_store *s); /* [w] write the queued frames (fail-stops on error) */

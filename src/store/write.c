@@ -406,6 +406,52 @@ static bp_status ensure_room(bp_store *s, size_t need) {
     return rc;
 }
 
+/* [w] Write the n frames encoded in s->enc (their fields in frames[], the next seqs),
+ * queued for the next group-commit leader when queue (durable: not published before
+ * their sync) or written now, and insert them into the index. Nothing is changed when it
+ * fails before the write; after that a failure fail-stops the store. */
+static bp_status write_frames(bp_store *s, const bp_frame *frames, size_t n, bool queue) {
+    bp_status rc = ensure_room(s, s->enc.len);
+    if (rc) return rc;
+    bp_segment *seg = &s->segs[s->n_segs - 1];
+    uint64_t off = seg->size;
+    if (queue) {
+        /* Durable: queue the frames; the group-commit leader writes every queued frame with
+         * one pwrite just before its fdatasync. Not published (so not read) before then. */
+        if (!s->pending.len) s->pending_off = off;
+        if (bp_buf_append(&s->pending, s->enc.data, s->enc.len)) {
+            return bp_err(BP_ENOMEM, "append: out of memory queueing a frame");
+        }
+    } else {
+        if ((rc = bp_flush_pending(s))) return rc; /* the file keeps the order of the seqs */
+        int w = bp_pf_pwrite(&seg->f, s->enc.data, s->enc.len, off);
+        if (w) {
+            return bp_store_fail(s, BP_EIO, w,
+                                 "%s: write of %zu bytes to segment %06u at offset %llu failed",
+                                 s->dir, s->enc.len, seg->segno, (unsigned long long)off);
+        }
+    }
+    seg->size += s->enc.len;
+    pthread_rwlock_wrlock(&s->ilock);
+    uint64_t pos = off;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const bp_event_fields *f = &frames[i].f;
+        uint32_t flen = BP_FRAME_PREFIX + bp_get_be32(s->enc.data + (pos - off));
+        bp_irec r = {f->event_id, f->hlc, seg->segno, (uint32_t)pos, flen, 0, 0, f->kind, f->flags};
+        if (bp_index_insert(&s->idx, &r, f->entity, f->entity_len, f->scope, f->scope_len,
+                            &frames[i].event_hash, f->idem_key, f->idem_len))
+            rc = BP_ENOMEM;
+        pos += flen;
+    }
+    pthread_rwlock_unlock(&s->ilock);
+    if (rc) return bp_store_fail(s, BP_ENOMEM, 0, "%s: out of memory inserting into the index", s->dir);
+    s->written_seq = frames[n - 1].f.global_seq;
+    s->appends += n;
+    if (!s->unsynced) unsynced_start(s);
+    s->unsynced += (uint32_t)n;
+    return BP_OK;
+}
+
 /* [w] Encode, write, index and (per durability) sync n items. */
 static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n,
                                bp_receipt *receipts, bool system, bp_durability dur, bool *arriving,
@@ -495,51 +541,9 @@ static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n
         }
     }
 
-    /* Nothing has changed yet: from here on, a failure fail-stops the store. */
-    if ((rc = ensure_room(s, s->enc.len))) goto out;
-    bp_segment *seg = &s->segs[s->n_segs - 1];
-    uint64_t off = seg->size;
-    if (n > 1 || dur.mode == BP_DUR_SYNC) {
-        /* Durable: queue the frames; the group-commit leader writes every queued frame with
-         * one pwrite just before its fdatasync. Not published (so not read) before then. */
-        if (!s->pending.len) s->pending_off = off;
-        if (bp_buf_append(&s->pending, s->enc.data, s->enc.len)) {
-            rc = bp_err(BP_ENOMEM, "append: out of memory queueing a frame");
-            goto out;
-        }
-    } else {
-        if ((rc = bp_flush_pending(s))) goto out; /* the file keeps the order of the seqs */
-        int w = bp_pf_pwrite(&seg->f, s->enc.data, s->enc.len, off);
-        if (w) {
-            rc = bp_store_fail(s, BP_EIO, w,
-                               "%s: write of %zu bytes to segment %06u at offset %llu failed",
-                               s->dir, s->enc.len, seg->segno, (unsigned long long)off);
-            goto out;
-        }
-    }
-    seg->size += s->enc.len;
+    if ((rc = write_frames(s, frames, n, n > 1 || dur.mode == BP_DUR_SYNC))) goto out;
     s->last_hlc = hlc;
     s->idgen = idgen;
-    pthread_rwlock_wrlock(&s->ilock);
-    uint64_t pos = off;
-    for (size_t i = 0; i < n && !rc; i++) {
-        const bp_event_fields *f = &frames[i].f;
-        uint32_t flen = BP_FRAME_PREFIX + bp_get_be32(s->enc.data + (pos - off));
-        bp_irec r = {f->event_id, f->hlc, seg->segno, (uint32_t)pos, flen, 0, 0, f->kind, f->flags};
-        if (bp_index_insert(&s->idx, &r, f->entity, f->entity_len, f->scope, f->scope_len,
-                            &frames[i].event_hash, f->idem_key, f->idem_len))
-            rc = BP_ENOMEM;
-        pos += flen;
-    }
-    pthread_rwlock_unlock(&s->ilock);
-    if (rc) {
-        rc = bp_store_fail(s, BP_ENOMEM, 0, "%s: out of memory inserting into the index", s->dir);
-        goto out;
-    }
-    s->written_seq = first_seq + n - 1;
-    s->appends += n;
-    if (!s->unsynced) unsynced_start(s);
-    s->unsynced += (uint32_t)n;
 
     /* durability */
     bp_durability_mode mode = n > 1 ? BP_DUR_SYNC : dur.mode;
@@ -686,4 +690,64 @@ bp_status bp_commit_each(bp_store *s, const bp_batch_item *items, size_t n, bp_r
     for (size_t i = 0; s->signer && i < n; i++) /* outside the write lock */
         if (!rcs[i]) bp_sign_receipt(s->signer, &receipts[i]);
     return rc;
+}
+
+bp_status bp_commit_imported(bp_store *s, bp_frame *frames, size_t n, bool sync, size_t *bad) {
+    *bad = 0;
+    if (s->read_only) return bp_err(BP_EREADONLY, "%s: store was opened read-only", s->dir);
+    if (!n) return BP_OK;
+    pthread_mutex_lock(&s->wmu);
+    bp_status rc = s->failed ? failed_error(s) : BP_OK;
+    bp_chains bh = {0};
+    uint64_t hlc = s->last_hlc;
+    s->enc.len = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const bp_event_fields *f = &frames[i].f;
+        *bad = i;
+        if (f->global_seq != s->written_seq + 1 + i) {
+            rc = bp_err(BP_ECONFLICT, "global_seq %llu, but the store's next is %llu",
+                        (unsigned long long)f->global_seq,
+                        (unsigned long long)(s->written_seq + 1 + i));
+            break;
+        }
+        int64_t bid;
+        uint64_t clock;
+        bp_hash head;
+        if ((rc = entity_head(s, &bh, f->entity, f->entity_len, &bid, &clock, &head))) break;
+        if (f->clock != clock + 1) {
+            rc = bp_err(BP_ECONFLICT, "entity '%.*s': clock %llu, but its head is at %llu",
+                        (int)f->entity_len, f->entity, (unsigned long long)f->clock,
+                        (unsigned long long)clock);
+            break;
+        }
+        if (memcmp(f->prev_hash.b, head.b, 32) != 0) {
+            rc = bp_err(BP_ECONFLICT,
+                        "entity '%.*s' clock %llu: prev_hash is not the hash of its previous event",
+                        (int)f->entity_len, f->entity, (unsigned long long)f->clock);
+            break;
+        }
+        if (f->idem_len && bp_index_find_idem(&s->idx, f->idem_key, f->idem_len) >= 0) {
+            rc = bp_err(BP_ECONFLICT, "idempotency key '%.*s' is already used", (int)f->idem_len,
+                        f->idem_key);
+            break;
+        }
+        bh.clock[bid] = f->clock;
+        bh.head[bid] = frames[i].event_hash;
+        if (f->hlc > hlc) hlc = f->hlc;
+        if (bp_frame_encode(&s->enc, &frames[i]))
+            rc = bp_err(BP_ENOMEM, "import: out of memory encoding a frame");
+    }
+    bp_chains_free(&bh);
+    if (!rc) rc = write_frames(s, frames, n, sync);
+    if (rc) {
+        pthread_mutex_unlock(&s->wmu);
+        return rc;
+    }
+    s->last_hlc = hlc;
+    for (size_t i = 0; i < n; i++)
+        bp_idgen_observe(&s->idgen, &frames[i].f.event_id);
+    if (sync) return wait_durable_release(s, s->written_seq); /* publishes; unlocks wmu */
+    publish_ready(s);
+    pthread_mutex_unlock(&s->wmu);
+    return BP_OK;
 }

@@ -1,0 +1,544 @@
+/* Export and import as NDJSON (doc/FORMAT.md "Export"): every field of every event, the
+ * payload in base64, so that export -> import -> export is byte-identical and an import
+ * can check every hash and chain before it writes. */
+#include "store/store_impl.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* ------------------------------------------------------------------ base64 */
+
+static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Standard base64 with padding, NUL-terminated; malloc'd (NULL when out of memory). */
+static char *b64_encode(const uint8_t *p, size_t n) {
+    char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
+    if (!out) return NULL;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) |
+                     (i + 2 < n ? p[i + 2] : 0);
+        *o++ = B64[v >> 18 & 63];
+        *o++ = B64[v >> 12 & 63];
+        *o++ = i + 1 < n ? B64[v >> 6 & 63] : '=';
+        *o++ = i + 2 < n ? B64[v & 63] : '=';
+    }
+    *o = '\0';
+    return out;
+}
+
+static int b64_value(char c) {
+    const char *at = c ? strchr(B64, c) : NULL;
+    return at ? (int)(at - B64) : -1;
+}
+
+/* Strict: length a multiple of 4, padding only at the end, unused bits zero (so that one
+ * byte string has exactly one encoding). false when s is not such an encoding. */
+static bool b64_decode(const char *s, size_t len, uint8_t *out, size_t *n) {
+    if (len % 4) return false;
+    size_t k = 0;
+    for (size_t i = 0; i < len; i += 4) {
+        int v[4];
+        int pad = 0;
+        for (int j = 0; j < 4; j++) {
+            if (s[i + j] == '=' && i + 4 == len && j >= 2) {
+                v[j] = 0;
+                pad++;
+            } else if (pad || (v[j] = b64_value(s[i + j])) < 0) {
+                return false;
+            }
+        }
+        uint32_t w =
+            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        if ((pad == 2 && (w & 0xFFFF)) || (pad == 1 && (w & 0xFF))) return false;
+        out[k++] = (uint8_t)(w >> 16);
+        if (pad < 2) out[k++] = (uint8_t)(w >> 8);
+        if (pad < 1) out[k++] = (uint8_t)w;
+    }
+    *n = k;
+    return true;
+}
+
+/* ------------------------------------------------------------------ export */
+
+static json_t *id_json(const bp_id *id) {
+    char t[37];
+    bp_id_format(id, t);
+    return json_string(t);
+}
+
+static json_t *hash_json(const bp_hash *h) {
+    char t[65];
+    bp_hash_format(h, t);
+    return json_string(t);
+}
+
+static json_t *u64_json(uint64_t v) {
+    return json_integer((json_int_t)v); /* values stay below 2^63 (seqs, clocks, HLC) */
+}
+
+/* One export line (without its newline), malloc'd; NULL when out of memory. */
+static char *event_line(const bp_event *ev, size_t *len) {
+    json_t *o = json_object();
+    char *payload = b64_encode(ev->payload ? ev->payload : (const uint8_t *)"", ev->payload_len);
+    bool ok = o && payload;
+    ok = ok && !json_object_set_new(o, "global_seq", u64_json(ev->global_seq));
+    ok = ok && !json_object_set_new(o, "event_id", id_json(&ev->event_id));
+    ok = ok && !json_object_set_new(o, "entity", json_string(ev->entity));
+    ok = ok && !json_object_set_new(o, "scope", json_string(ev->scope));
+    ok = ok && !json_object_set_new(o, "kind", json_integer(ev->kind));
+    ok = ok && !json_object_set_new(o, "clock", u64_json(ev->clock));
+    ok = ok && !json_object_set_new(o, "hlc", u64_json(ev->hlc));
+    ok = ok && !json_object_set_new(o, "flags", json_integer(ev->flags));
+    ok = ok && !json_object_set_new(o, "correlation_id", id_json(&ev->correlation_id));
+    ok = ok && !json_object_set_new(o, "causation_id",
+                                    ev->has_causation ? id_json(&ev->causation_id) : json_null());
+    ok = ok &&
+         !json_object_set_new(o, "idempotency_key",
+                              ev->idempotency_key ? json_string(ev->idempotency_key) : json_null());
+    json_t *batch = json_null();
+    if (ev->batch_count)
+        batch = json_pack("{s:I,s:i,s:i}", "id", (json_int_t)ev->batch_id, "index",
+                          (int)ev->batch_index, "count", (int)ev->batch_count);
+    ok = ok && !json_object_set_new(o, "batch", batch);
+    ok = ok && !json_object_set_new(o, "prev_hash", hash_json(&ev->prev_hash));
+    ok = ok && !json_object_set_new(o, "event_hash", hash_json(&ev->event_hash));
+    ok = ok && !json_object_set_new(o, "payload", json_string(payload));
+    char *line = ok ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    free(payload);
+    if (line) *len = strlen(line);
+    return line;
+}
+
+bp_status bp_export(bp_store *s, uint64_t after_seq, bp_write_fn out, void *ctx,
+                    bp_progress_fn progress, void *progress_ctx) {
+    if (!s || !out) return bp_err(BP_EINVAL, "bp_export: NULL argument");
+    bp_region r = BP_REGION_INIT;
+    r.from_seq = after_seq + 1;
+    bp_iter *it;
+    bp_status rc = bp_query(s, &it, &r, BP_READ_FULL);
+    if (rc) return rc;
+    uint64_t total = __atomic_load_n(&s->published, __ATOMIC_ACQUIRE), done = 0;
+    total = total > after_seq ? total - after_seq : 0;
+    if (progress) progress(progress_ctx, 0, total);
+    const bp_event *ev;
+    while ((rc = bp_iter_next(it, &ev)) == BP_OK) {
+        size_t len;
+        char *line = event_line(ev, &len);
+        if (!line) {
+            rc = bp_err(BP_ENOMEM,
+                        "export: cannot write event %llu as JSON (out of memory, or a string "
+                        "that is not UTF-8)",
+                        (unsigned long long)ev->global_seq);
+            break;
+        }
+        line[len] = '\n'; /* json_dumps left room for its NUL: the newline takes it */
+        rc = out(ctx, line, len + 1);
+        free(line);
+        if (rc) break;
+        if (progress && ++done % 1024 == 0) progress(progress_ctx, done, total);
+    }
+    bp_iter_free(it);
+    if (rc == BP_DONE) {
+        rc = BP_OK;
+        if (progress) progress(progress_ctx, total, total);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------------ import */
+
+/* One parsed line: the frame's fields point into its own strings. */
+typedef struct held {
+    bp_frame fr;
+    uint64_t line;
+    char *entity, *scope, *idem;
+    uint8_t *payload;
+} held;
+
+/* Most standalone events committed in one write (without a sync: the end syncs). */
+#define IMPORT_GROUP 1024
+
+/* Invariants: group[0..n) are parsed, checked lines waiting to be committed, in order:
+ * either all standalone (batch_open false), or the first n events of one batch. */
+struct bp_importer {
+    bp_store *s;
+    uint64_t line;
+    held *group;
+    size_t n;
+    bool batch_open;
+    bp_status failed;     /* after an error every later line is refused... */
+    char failed_msg[700]; /* ...with this message */
+    size_t cap;           /* of group */
+    bp_import_report rep;
+};
+
+static void held_free(held *h) {
+    free(h->entity);
+    free(h->scope);
+    free(h->idem);
+    free(h->payload);
+}
+
+bp_status bp_import_begin(bp_store *s, bp_importer **out) {
+    if (!out) return bp_err(BP_EINVAL, "bp_import_begin: out is NULL");
+    *out = NULL;
+    if (!s) return bp_err(BP_EINVAL, "bp_import_begin: NULL store");
+    if (s->read_only) return bp_err(BP_EREADONLY, "%s: store was opened read-only", s->dir);
+    bp_importer *imp = calloc(1, sizeof *imp);
+    if (imp) imp->group = calloc(IMPORT_GROUP, sizeof *imp->group);
+    if (!imp || !imp->group) {
+        free(imp);
+        return bp_err(BP_ENOMEM, "import: out of memory");
+    }
+    imp->s = s;
+    imp->cap = IMPORT_GROUP;
+    *out = imp;
+    return BP_OK;
+}
+
+static void drop_group(bp_importer *imp) {
+    for (size_t i = 0; i < imp->n; i++)
+        held_free(&imp->group[i]);
+    imp->n = 0;
+    imp->batch_open = false;
+}
+
+static bp_status fail(bp_importer *imp, bp_status rc) {
+    imp->failed = rc;
+    snprintf(imp->failed_msg, sizeof imp->failed_msg, "%s", bp_last_error());
+    return rc;
+}
+
+/* Commit the held lines (a whole batch: synced). */
+static bp_status flush_group(bp_importer *imp) {
+    if (!imp->n) return BP_OK;
+    bp_frame *frames = malloc(imp->n * sizeof *frames);
+    if (!frames) return fail(imp, bp_err(BP_ENOMEM, "import: out of memory"));
+    for (size_t i = 0; i < imp->n; i++)
+        frames[i] = imp->group[i].fr;
+    size_t bad = 0, ok = 0;
+    bp_status rc = bp_commit_imported(imp->s, frames, imp->n, imp->batch_open, &bad);
+    if (rc && bad && !imp->batch_open) { /* the standalone lines before the bad one go in */
+        char first[600];
+        snprintf(first, sizeof first, "%s", bp_last_error());
+        size_t again;
+        if (!bp_commit_imported(imp->s, frames, bad, false, &again)) ok = bad;
+        bp_set_error(rc, "%s", first);
+    }
+    free(frames);
+    imp->rep.imported += ok;
+    if (rc) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "%s", bp_last_error());
+        rc = bp_err(rc, "line %llu: %s", (unsigned long long)imp->group[bad].line, msg);
+        drop_group(imp);
+        return fail(imp, rc);
+    }
+    imp->rep.imported += imp->n;
+    drop_group(imp);
+    return BP_OK;
+}
+
+/* The value of key in o, of the given type (a JSON null allowed when nullable); NULL with
+ * the error set when it is missing or of another type. */
+static json_t *field(json_t *o, const char *key, json_type type, bool nullable, uint64_t line,
+                     bp_status *rc) {
+    json_t *v = json_object_get(o, key);
+    if (v && (json_typeof(v) == type || (nullable && json_is_null(v)))) return v;
+    *rc = bp_err(BP_EINVAL, "line %llu: field '%s' is %s", (unsigned long long)line, key,
+                 v ? "of the wrong type" : "missing");
+    return NULL;
+}
+
+static bool get_u64(json_t *v, uint64_t max, uint64_t *out) {
+    json_int_t x = json_integer_value(v);
+    if (x < 0 || (uint64_t)x > max) return false;
+    *out = (uint64_t)x;
+    return true;
+}
+
+static char *dup_text(json_t *v, size_t *len) {
+    *len = json_string_length(v);
+    char *p = malloc(*len + 1);
+    if (p) memcpy(p, json_string_value(v), *len + 1);
+    return p;
+}
+
+/* 64 lower-case hex digits (as export writes them) into h. */
+static bool parse_hash(const char *s, bp_hash *h) {
+    if (strlen(s) != 64) return false;
+    for (int i = 0; i < 64; i++) {
+        int d = s[i] >= '0' && s[i] <= '9'   ? s[i] - '0'
+                : s[i] >= 'a' && s[i] <= 'f' ? s[i] - 'a' + 10
+                                             : -1;
+        if (d < 0) return false;
+        h->b[i / 2] = (uint8_t)(i % 2 ? h->b[i / 2] | d : d << 4);
+    }
+    return true;
+}
+
+/* Parse and check one line into h. */
+static bp_status parse_line(bp_importer *imp, const char *text, size_t len, held *h) {
+    static const char *const KEYS[] = {
+        "global_seq",      "event_id", "entity",    "scope",          "kind",
+        "clock",           "hlc",      "flags",     "correlation_id", "causation_id",
+        "idempotency_key", "batch",    "prev_hash", "event_hash",     "payload"};
+    enum { NKEYS = sizeof KEYS / sizeof KEYS[0] };
+    uint64_t ln = imp->line;
+    json_error_t jerr;
+    json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!o)
+        return bp_err(BP_EINVAL, "line %llu: not JSON (column %d: %s)", (unsigned long long)ln,
+                      jerr.column, jerr.text);
+    bp_status rc = BP_OK;
+    memset(h, 0, sizeof *h);
+    h->line = ln;
+    bp_event_fields *f = &h->fr.f;
+    const char *key;
+    json_t *v;
+    if (!json_is_object(o)) {
+        rc = bp_err(BP_EINVAL, "line %llu: not a JSON object", (unsigned long long)ln);
+        goto out;
+    }
+    json_object_foreach(o, key, v) {
+        size_t k = 0;
+        while (k < NKEYS && strcmp(KEYS[k], key) != 0)
+            k++;
+        if (k == NKEYS) {
+            rc = bp_err(BP_EINVAL, "line %llu: unknown field '%s'", (unsigned long long)ln, key);
+            goto out;
+        }
+    }
+    json_t *seq, *id, *ent, *sc, *kind, *clock, *hlc, *flags, *corr, *caus, *idem, *batch, *prev,
+        *hash, *payload;
+    if (!(seq = field(o, "global_seq", JSON_INTEGER, false, ln, &rc)) ||
+        !(id = field(o, "event_id", JSON_STRING, false, ln, &rc)) ||
+        !(ent = field(o, "entity", JSON_STRING, false, ln, &rc)) ||
+        !(sc = field(o, "scope", JSON_STRING, false, ln, &rc)) ||
+        !(kind = field(o, "kind", JSON_INTEGER, false, ln, &rc)) ||
+        !(clock = field(o, "clock", JSON_INTEGER, false, ln, &rc)) ||
+        !(hlc = field(o, "hlc", JSON_INTEGER, false, ln, &rc)) ||
+        !(flags = field(o, "flags", JSON_INTEGER, false, ln, &rc)) ||
+        !(corr = field(o, "correlation_id", JSON_STRING, false, ln, &rc)) ||
+        !(caus = field(o, "causation_id", JSON_STRING, true, ln, &rc)) ||
+        !(idem = field(o, "idempotency_key", JSON_STRING, true, ln, &rc)) ||
+        !(batch = field(o, "batch", JSON_OBJECT, true, ln, &rc)) ||
+        !(prev = field(o, "prev_hash", JSON_STRING, false, ln, &rc)) ||
+        !(hash = field(o, "event_hash", JSON_STRING, false, ln, &rc)) ||
+        !(payload = field(o, "payload", JSON_STRING, false, ln, &rc)))
+        goto out;
+    const char *bad = NULL;
+    uint64_t x;
+    uint64_t fl = 0;
+    if (!get_u64(seq, UINT32_MAX, &f->global_seq) || !f->global_seq)
+        bad = "global_seq";
+    else if (!get_u64(kind, 0xFFFF, &x))
+        bad = "kind";
+    else if (!get_u64(clock, UINT32_MAX, &f->clock) || !f->clock)
+        bad = "clock";
+    else if (!get_u64(hlc, INT64_MAX, &f->hlc))
+        bad = "hlc";
+    else if (!get_u64(flags, 0xFFFF, &fl))
+        bad = "flags";
+    else if (bp_id_parse(&f->event_id, json_string_value(id)))
+        bad = "event_id";
+    else if (bp_id_parse(&f->correlation_id, json_string_value(corr)))
+        bad = "correlation_id";
+    else if (!json_is_null(caus) && bp_id_parse(&f->causation_id, json_string_value(caus)))
+        bad = "causation_id";
+    if (bad) {
+        rc = bp_err(BP_EINVAL, "line %llu: field '%s' is out of range or malformed",
+                    (unsigned long long)ln, bad);
+        goto out;
+    }
+    f->kind = (uint16_t)x;
+    f->flags = (uint16_t)fl;
+    f->has_causation = !json_is_null(caus);
+    if (!json_is_null(batch)) {
+        json_t *bid = json_object_get(batch, "id"), *bix = json_object_get(batch, "index"),
+               *bct = json_object_get(batch, "count");
+        uint64_t a, b, c;
+        if (json_object_size(batch) != 3 || !json_is_integer(bid) || !json_is_integer(bix) ||
+            !json_is_integer(bct) || !get_u64(bid, UINT32_MAX, &a) || !a ||
+            !get_u64(bix, BP_BATCH_MAX - 1, &b) || !get_u64(bct, BP_BATCH_MAX, &c) || c < 2 ||
+            b >= c) {
+            rc = bp_err(BP_EINVAL,
+                        "line %llu: field 'batch' must be {\"id\",\"index\",\"count\"}"
+                        " with 0 <= index < count, 2 <= count <= %u",
+                        (unsigned long long)ln, BP_BATCH_MAX);
+            goto out;
+        }
+        f->batch_id = a;
+        f->batch_index = (uint32_t)b;
+        f->batch_count = (uint32_t)c;
+    }
+    h->entity = dup_text(ent, &f->entity_len);
+    h->scope = dup_text(sc, &f->scope_len);
+    if (!json_is_null(idem)) h->idem = dup_text(idem, &f->idem_len);
+    size_t plen = json_string_length(payload);
+    h->payload = malloc(plen / 4 * 3 + 1);
+    if (!h->entity || !h->scope || (!json_is_null(idem) && !h->idem) || !h->payload) {
+        rc = bp_err(BP_ENOMEM, "import: out of memory");
+        goto out;
+    }
+    f->entity = h->entity;
+    f->scope = h->scope;
+    f->idem_key = h->idem;
+    if (!b64_decode(json_string_value(payload), plen, h->payload, &f->payload_len)) {
+        rc = bp_err(BP_EINVAL, "line %llu: field 'payload' is not base64", (unsigned long long)ln);
+        goto out;
+    }
+    f->payload = h->payload;
+    if ((rc = bp_validate_coord(h->entity, h->scope, true)) ||
+        (h->idem && (f->idem_len == 0 || f->idem_len > BP_IDEMPOTENCY_KEY_MAX))) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", rc ? bp_last_error() : "idempotency key length");
+        rc = bp_err(BP_EINVAL, "line %llu: %s", (unsigned long long)ln, msg);
+        goto out;
+    }
+    if (f->payload_len > imp->s->opts.max_payload) {
+        rc = bp_err(BP_ETOOBIG, "line %llu: payload of %zu bytes exceeds this store's limit of %u",
+                    (unsigned long long)ln, f->payload_len, imp->s->opts.max_payload);
+        goto out;
+    }
+    bp_hash given;
+    if (!parse_hash(json_string_value(hash), &given) ||
+        !parse_hash(json_string_value(prev), &f->prev_hash)) {
+        rc = bp_err(BP_EINVAL,
+                    "line %llu: event_hash and prev_hash must be 64 lower-case hex digits",
+                    (unsigned long long)ln);
+        goto out;
+    }
+    bp_event_hash(f, &h->fr.event_hash);
+    if (memcmp(h->fr.event_hash.b, given.b, 32) != 0)
+        rc = bp_err(BP_ECORRUPT,
+                    "line %llu: event_hash does not match the event's fields (entity '%s' clock "
+                    "%llu): the export was altered",
+                    (unsigned long long)ln, h->entity, (unsigned long long)f->clock);
+out:
+    json_decref(o);
+    if (rc) held_free(h);
+    return rc;
+}
+
+/* An event the store has already (an import resumed after a crash): the same id at the same
+ * seq is skipped; anything else at that seq is refused. Returns BP_DONE to skip. */
+static bp_status already_there(bp_importer *imp, const held *h) {
+    bp_store *s = imp->s;
+    uint64_t seq = h->fr.f.global_seq;
+    bool same = false, there = false;
+    pthread_rwlock_rdlock(&s->ilock);
+    if (seq <= s->published) {
+        there = true;
+        same = memcmp(s->idx.recs[seq - 1].id.b, h->fr.f.event_id.b, 16) == 0;
+    }
+    pthread_rwlock_unlock(&s->ilock);
+    if (!there) return BP_OK;
+    if (same) return BP_DONE;
+    return bp_err(BP_ECONFLICT,
+                  "line %llu: this store holds another event at global_seq %llu (import into an "
+                  "empty store, or one holding a prefix of this export)",
+                  (unsigned long long)h->line, (unsigned long long)seq);
+}
+
+bp_status bp_import_line(bp_importer *imp, const char *line, size_t len) {
+    if (!imp || (!line && len)) return bp_err(BP_EINVAL, "bp_import_line: NULL argument");
+    if (imp->failed)
+        return bp_err(imp->failed, "import stopped at an earlier error: %s", imp->failed_msg);
+    imp->line++;
+    imp->rep.lines++;
+    while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+        len--;
+    if (!len)
+        return fail(imp, bp_err(BP_EINVAL, "line %llu: empty", (unsigned long long)imp->line));
+    held h;
+    bp_status rc = parse_line(imp, line, len, &h);
+    if (rc) { /* what came before the bad line is imported, but a batch it breaks */
+        char msg[700];
+        snprintf(msg, sizeof msg, "%s", bp_last_error());
+        bp_status frc = BP_OK;
+        if (imp->batch_open)
+            drop_group(imp);
+        else
+            frc = flush_group(imp);
+        if (frc) return frc;
+        return fail(imp, bp_err(rc, "%s", msg));
+    }
+    const bp_event_fields *f = &h.fr.f;
+    bool in_batch = f->batch_count != 0;
+    /* held lines are above what is published, so only a line after none can be there; a
+     * batch the store holds is whole (batches are atomic), each of its lines is skipped */
+    if (!imp->n && (rc = already_there(imp, &h))) {
+        held_free(&h);
+        if (rc != BP_DONE) return fail(imp, rc);
+        imp->rep.skipped++;
+        return BP_OK;
+    }
+    if (imp->batch_open) {
+        const bp_event_fields *first = &imp->group[0].fr.f;
+        if (!in_batch || f->batch_id != first->batch_id || f->batch_count != first->batch_count ||
+            f->batch_index != imp->n) {
+            rc = bp_err(BP_EINVAL,
+                        "line %llu: batch %llu (from line %llu) has %zu of its %u events; the "
+                        "batch is not imported",
+                        (unsigned long long)imp->line, (unsigned long long)first->batch_id,
+                        (unsigned long long)imp->group[0].line, imp->n, first->batch_count);
+            held_free(&h);
+            drop_group(imp);
+            return fail(imp, rc);
+        }
+    } else if (in_batch) {
+        if (f->batch_index != 0) {
+            held_free(&h);
+            if ((rc = flush_group(imp))) return rc;
+            return fail(imp, bp_err(BP_EINVAL, "line %llu: batch %llu starts at index %u, not 0",
+                                    (unsigned long long)imp->line, (unsigned long long)f->batch_id,
+                                    f->batch_index));
+        }
+        if ((rc = flush_group(imp))) {
+            held_free(&h);
+            return rc;
+        }
+    }
+    imp->group[imp->n++] = h;
+    if (in_batch) {
+        imp->batch_open = true;
+        if (imp->n == f->batch_count) return flush_group(imp);
+        if (imp->n == imp->cap) { /* a larger batch: room for all of it */
+            held *g = realloc(imp->group, f->batch_count * sizeof *g);
+            if (!g) {
+                drop_group(imp);
+                return fail(imp, bp_err(BP_ENOMEM, "import: out of memory"));
+            }
+            imp->group = g;
+            imp->cap = f->batch_count;
+        }
+        return BP_OK;
+    }
+    return imp->n == IMPORT_GROUP ? flush_group(imp) : BP_OK;
+}
+
+bp_status bp_import_end(bp_importer *imp, bp_import_report *report) {
+    if (report) memset(report, 0, sizeof *report);
+    if (!imp) return bp_err(BP_EINVAL, "bp_import_end: NULL importer");
+    bp_status rc = imp->failed ? bp_err(imp->failed, "%s", imp->failed_msg) : BP_OK;
+    if (!rc && imp->batch_open) {
+        const held *g = &imp->group[0];
+        rc = bp_err(BP_EINVAL,
+                    "end of input: batch %llu (from line %llu) has %zu of its %u events; the "
+                    "batch is not imported",
+                    (unsigned long long)g->fr.f.batch_id, (unsigned long long)g->line, imp->n,
+                    g->fr.f.batch_count);
+        drop_group(imp);
+    }
+    if (!rc) rc = flush_group(imp);
+    bp_status src = bp_store_sync(imp->s); /* what was imported is durable either way */
+    if (!rc) rc = src;
+    if (report) *report = imp->rep;
+    drop_group(imp);
+    free(imp->group);
+    free(imp);
+    return rc;
+}
