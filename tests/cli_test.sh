@@ -428,10 +428,12 @@ expect 1 --dir "$S" verify extra
 expect 0 --dir "$S" stats
 out_has '^events +[0-9]+'
 out_has '^segments +[0-9]+'
+out_has '^segment 000001 +[0-9]+ event\(s\), seq 1\.\.[0-9]+, [0-9]+ bytes'
 expect 0 --dir "$S" stats --json
 out_lines 1
 out_has '^\{"dir":".*","store_uuid":"[0-9a-f-]{36}","events":[0-9]+,"entities":[0-9]+,"scopes":[0-9]+,"segments":[0-9]+,"bytes_on_disk":[0-9]+,'
 out_has '"open":\{"created":false,"checkpoint_used":(true|false),'
+out_has '"diagnostics":\{"published_seq":[0-9]+,"written_seq":[0-9]+,"synced_seq":[0-9]+,"unsynced_events":0,"submit_queued":0,"submit_capacity":1024,"failed_msg":null,"segments":\[\{"segno":1,"bytes":[0-9]+,"events":[0-9]+,"first_seq":1,'
 n_events=$(field events)
 [ "$n_events" -eq "$(events "$S")" ] || fail "stats events $n_events != query count"
 expect 1 --dir "$S" stats --table

@@ -172,6 +172,11 @@ static void test_try_submit_full(void) {
     CHECK_FAILS(bp_try_submit(s, &c, "e", "x", BP_KIND(1, 1), "c", 1, NULL), BP_EBUSY,
                 "queue is full");
     CHECK(c == NULL);
+    bp_diagnostics dg;
+    dg.version = BP_DIAGNOSTICS_VERSION;
+    CHECK_OK(bp_store_diagnostics(s, &dg, NULL, 0));
+    CHECK_EQ(dg.submit_queued, 1); /* back-pressure is visible */
+    CHECK_EQ(dg.submit_capacity, 1);
     CHECK(!bp_ticket_poll(b));
     CHECK_FAILS(bp_ticket_wait(b, 0, NULL), BP_ETIMEDOUT, "still queued");
     CHECK_FAILS(bp_ticket_wait(b, 1, NULL), BP_ETIMEDOUT, "after 1 ms");
@@ -291,6 +296,67 @@ static void test_submit_concurrent(void) {
     CHECK_OK(bp_store_verify(s, &vr));
     CHECK_EQ(vr.events, 1600);
     CHECK_OK(bp_store_close(s));
+    t_rmdir(dir);
+}
+
+/* ------------------------------------------------------------ diagnostics */
+
+static void test_diagnostics(void) {
+    const char *dir = t_dir("diag");
+    bp_fault f;
+    bp_fault_init(&f);
+    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    o.segment_size = 4096;
+    o.fault = &f;
+    o.durability = BP_NO_SYNC;
+    bp_store *s;
+    CHECK_OK(bp_store_open(&s, dir, &o));
+    for (int i = 0; i < 200; i++)
+        CHECK_OK(bp_append(s, NULL, "e", "x", BP_KIND(1, 1), "0123456789abcdef", 16));
+    bp_diagnostics d;
+    d.version = BP_DIAGNOSTICS_VERSION;
+    bp_segment_info seg[64];
+    CHECK_OK(bp_store_diagnostics(s, &d, seg, 64));
+    bp_stats st;
+    CHECK_OK(bp_store_stats(s, &st));
+    CHECK_EQ(d.segments, st.segments);
+    CHECK(d.segments > 2 && d.segments <= 64);
+    CHECK(d.open.created);
+    CHECK_EQ(d.written_seq, 201); /* with the open event */
+    CHECK_EQ(d.published_seq, 201);
+    CHECK(d.synced_seq < d.written_seq);
+    CHECK_EQ(d.unsynced_events, d.written_seq - d.synced_seq);
+    CHECK(!d.failed && !d.read_only);
+    uint64_t next = 1, events = 0;
+    for (uint32_t i = 0; i < d.segments; i++) {
+        CHECK_EQ(seg[i].sealed, i + 1 < d.segments);
+        CHECK(seg[i].bytes > 0);
+        if (seg[i].events) {
+            CHECK_EQ(seg[i].first_seq, next);
+            CHECK_EQ(seg[i].last_seq, seg[i].first_seq + seg[i].events - 1);
+            next = seg[i].last_seq + 1;
+        }
+        events += seg[i].events;
+    }
+    CHECK_EQ(events, 201);
+    CHECK_OK(bp_store_sync(s));
+    CHECK_OK(bp_store_diagnostics(s, &d, NULL, 0));
+    CHECK_EQ(d.synced_seq, d.written_seq);
+    CHECK_EQ(d.unsynced_events, 0);
+    /* a fail-stopped store says so, with the original error */
+    f.fail_sync_at = f.syncs + 1;
+    CHECK_OK(bp_append(s, NULL, "e", "x", BP_KIND(1, 1), "a", 1));
+    CHECK_EQ(bp_store_sync(s), BP_EIO);
+    CHECK_OK(bp_store_diagnostics(s, &d, seg, 1)); /* fewer slots than segments is fine */
+    CHECK(d.failed);
+    CHECK(strstr(d.failed_msg, "fdatasync") != NULL);
+    d.version = 99;
+    CHECK_FAILS(bp_store_diagnostics(s, &d, NULL, 0), BP_EINVAL, "version");
+    d.version = BP_DIAGNOSTICS_VERSION;
+    CHECK_FAILS(bp_store_diagnostics(s, &d, NULL, 3), BP_EINVAL, "segs");
+    CHECK_FAILS(bp_store_diagnostics(NULL, &d, NULL, 0), BP_EINVAL, "NULL");
+    bp_store_close(s);
+    bp_fault_destroy(&f);
     t_rmdir(dir);
 }
 
@@ -1099,6 +1165,7 @@ int main(void) {
     RUN(test_submit_close_drains);
     RUN(test_submit_sync_failure);
     RUN(test_submit_concurrent);
+    RUN(test_diagnostics);
     RUN(test_outbox);
     RUN(test_walk_ancestors);
     RUN(test_verify_checkpoint);

@@ -309,6 +309,48 @@ typedef struct bp_stats {
 
 BP_API bp_status bp_store_stats(bp_store *s, bp_stats *out);
 
+/* ----------------------------------------------------------- diagnostics */
+
+/** One segment file, as bp_store_diagnostics sees it. */
+typedef struct bp_segment_info {
+    uint32_t segno;
+    uint64_t bytes;     /**< written so far (with the footer when sealed) */
+    uint64_t events;    /**< events in it, published or not */
+    uint64_t first_seq; /**< 0 when it holds none */
+    uint64_t last_seq;
+    bool sealed;
+    bool mapped; /**< readers have mapped it */
+} bp_segment_info;
+
+#define BP_DIAGNOSTICS_VERSION 1
+
+/** What a store is doing, for operators. Before the call set version =
+ * BP_DIAGNOSTICS_VERSION (bp_diagnostics d; d.version = BP_DIAGNOSTICS_VERSION;). */
+typedef struct bp_diagnostics {
+    unsigned version;
+    bp_open_report open;    /**< what the open of this handle found and did */
+    uint64_t published_seq; /**< highest global_seq readers see */
+    uint64_t written_seq;   /**< highest written to a segment (or queued for the next sync) */
+    uint64_t synced_seq;    /**< highest on stable storage */
+    uint32_t unsynced_events;
+    uint64_t pending_bytes; /**< durable frames queued for the next group commit */
+    bool syncing;           /**< an fdatasync is running now */
+    uint32_t submit_queued; /**< tickets waiting in bp_submit's queue */
+    uint32_t submit_capacity;
+    uint32_t segments;
+    bool read_only;
+    bool failed; /**< fail-stopped: every write returns failed_msg's error */
+    char failed_msg[300];
+} bp_diagnostics;
+
+/**
+ * Fill *out (its version set by the caller) and, when segs is not NULL, up to
+ * max_segs segment summaries, oldest first (out->segments says how many exist).
+ * Safe from any thread while appends go on. Errors: BP_EINVAL.
+ */
+BP_API bp_status bp_store_diagnostics(bp_store *s, bp_diagnostics *out, bp_segment_info *segs,
+                                      uint32_t max_segs);
+
 /* -------------------------------------------------------------- snapshot */
 
 /** What bp_store_snapshot copied. */

@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ------------------------------------------------------------------ verify */
@@ -94,6 +95,32 @@ static json_t *open_report_json(const bp_open_report *r) {
     return o;
 }
 
+static json_t *diagnostics_json(const bp_diagnostics *d, const bp_segment_info *segs, uint32_t n) {
+    json_t *o = json_object(), *list = json_array();
+    if (!o || !list) cli_oom();
+    cli_json_set(o, "published_seq", cli_json_u64(d->published_seq));
+    cli_json_set(o, "written_seq", cli_json_u64(d->written_seq));
+    cli_json_set(o, "synced_seq", cli_json_u64(d->synced_seq));
+    cli_json_set(o, "unsynced_events", json_integer(d->unsynced_events));
+    cli_json_set(o, "submit_queued", json_integer(d->submit_queued));
+    cli_json_set(o, "submit_capacity", json_integer(d->submit_capacity));
+    cli_json_set(o, "failed_msg",
+                 d->failed ? cli_json_text(d->failed_msg, strlen(d->failed_msg)) : json_null());
+    for (uint32_t i = 0; i < n; i++) {
+        json_t *g = json_object();
+        if (!g) cli_oom();
+        cli_json_set(g, "segno", json_integer(segs[i].segno));
+        cli_json_set(g, "bytes", cli_json_u64(segs[i].bytes));
+        cli_json_set(g, "events", cli_json_u64(segs[i].events));
+        cli_json_set(g, "first_seq", cli_json_u64(segs[i].first_seq));
+        cli_json_set(g, "last_seq", cli_json_u64(segs[i].last_seq));
+        cli_json_set(g, "sealed", json_boolean(segs[i].sealed));
+        if (json_array_append_new(list, g)) cli_oom();
+    }
+    cli_json_set(o, "segments", list);
+    return o;
+}
+
 static json_t *stats_json(const cli_ctx *c, const bp_id *uuid, const bp_stats *st,
                           const bp_open_report *r) {
     json_t *o = json_object();
@@ -177,12 +204,28 @@ int cmd_stats(cli_ctx *c, int argc, char **argv) {
     bp_status rc = bp_store_stats(s, &st);
     bp_store_open_report(s, &rep);
     bp_store_uuid(s, uuid.b);
-    if (rc)
+    bp_diagnostics dg;
+    dg.version = BP_DIAGNOSTICS_VERSION;
+    uint32_t nseg = st.segments ? st.segments : 1;
+    bp_segment_info *segs = calloc(nseg, sizeof *segs);
+    if (!segs) cli_oom();
+    if (!rc) rc = bp_store_diagnostics(s, &dg, segs, nseg);
+    if (dg.segments < nseg) nseg = dg.segments;
+    if (rc) {
         code = cli_fail_status(c, rc);
-    else if (as_json)
-        cli_print_json(stats_json(c, &uuid, &st, &rep));
-    else
+    } else if (as_json) {
+        json_t *o = stats_json(c, &uuid, &st, &rep);
+        cli_json_set(o, "diagnostics", diagnostics_json(&dg, segs, nseg));
+        cli_print_json(o);
+    } else {
         print_stats_table(c, &uuid, &st, &rep);
+        for (uint32_t i = 0; i < nseg; i++)
+            printf("segment %06u   %llu event(s), seq %llu..%llu, %llu bytes%s\n", segs[i].segno,
+                   (unsigned long long)segs[i].events, (unsigned long long)segs[i].first_seq,
+                   (unsigned long long)segs[i].last_seq, (unsigned long long)segs[i].bytes,
+                   segs[i].sealed ? ", sealed" : "");
+    }
+    free(segs);
     return cli_close(c, s, code);
 }
 

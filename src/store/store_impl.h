@@ -194,6 +194,8 @@ void bp_owned_item_free(bp_owned_item *oi);
  * written). sync: write them as one synced unit (a batch) before they become visible. The
  * caller has checked each event_hash against the fields. */
 bp_status bp_commit_imported(bp_store *s, bp_frame *frames, size_t n, bool sync, size_t *bad);
+/* submit.c: tickets queued now, and the queue's capacity (any thread). */
+void bp_submit_depth(bp_store *s, uint32_t *queued, uint32_t *capacity);
 /* submit.c: commit what is queued and stop the submit thread (close). */
 void bp_submit_stop(bp_store *s);
 bp_status bp_flush_pending(bp_store *s); /* [w] write the queued frames (fail-stops on error) */

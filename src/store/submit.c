@@ -253,3 +253,13 @@ bp_status bp_ticket_wait(bp_ticket *t, uint32_t timeout_ms, bp_receipt *receipt)
 void bp_ticket_free(bp_ticket *t) {
     if (t) ticket_release(t);
 }
+
+void bp_submit_depth(bp_store *s, uint32_t *queued, uint32_t *capacity) {
+    bp_submitq *q = __atomic_load_n(&s->sq, __ATOMIC_ACQUIRE);
+    *queued = 0;
+    *capacity = s->opts.submit_queue ? s->opts.submit_queue : BP_SUBMIT_QUEUE_DEFAULT;
+    if (!q) return;
+    pthread_mutex_lock(&q->mu);
+    *queued = q->n;
+    pthread_mutex_unlock(&q->mu);
+}

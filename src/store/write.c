@@ -444,7 +444,8 @@ static bp_status write_frames(bp_store *s, const bp_frame *frames, size_t n, boo
         pos += flen;
     }
     pthread_rwlock_unlock(&s->ilock);
-    if (rc) return bp_store_fail(s, BP_ENOMEM, 0, "%s: out of memory inserting into the index", s->dir);
+    if (rc)
+        return bp_store_fail(s, BP_ENOMEM, 0, "%s: out of memory inserting into the index", s->dir);
     s->written_seq = frames[n - 1].f.global_seq;
     s->appends += n;
     if (!s->unsynced) unsynced_start(s);
