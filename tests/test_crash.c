@@ -1,6 +1,6 @@
 /* Crash test: a child process appends in a loop (single durable appends,
- * NO_SYNC appends, atomic batches, on a store with small segments so that
- * rotations and footers happen; every 37 operations it closes the store, writing the
+ * NO_SYNC appends, atomic batches, visibility fences committed, on a store with small segments so
+ * that rotations and footers happen; every 37 operations it closes the store, writing the
  * checkpoint, and opens it again) and reports each receipt to the parent through
  * a pipe the moment it gets it. The parent SIGKILLs the child at a random
  * moment, reopens the store and checks that:
@@ -9,7 +9,7 @@
  *     was acknowledged, synced or not (the OS still has it);
  *   - bp_store_verify is clean: hashes, per-entity chains, gap-free clocks,
  *     dense global sequence;
- *   - batches are all-or-nothing.
+ *   - batches and fences are all-or-nothing.
  * Then the next child carries on in the same store.
  *
  * BP_CRASH_KILLS (default 150) sets the number of kills, BP_CRASH_SEED the
@@ -106,7 +106,24 @@ static void child(const char *dir, int fd, uint64_t round) {
                     NULL};
             }
             bp_receipt rs[4];
-            if (bp_append_batch(s, rs, items, n) != BP_OK) {
+            if (pick == 1) { /* the same through a visibility fence */
+                bp_fence *f;
+                bp_ticket *t[4];
+                if (bp_fence_begin(s, &f) != BP_OK) _exit(2);
+                for (size_t k = 0; k < n; k++)
+                    if (bp_fence_append(f, &t[k], items[k].entity, items[k].scope, items[k].kind,
+                                        items[k].payload, items[k].len, NULL) != BP_OK)
+                        _exit(2);
+                if (bp_fence_commit(f) != BP_OK) {
+                    fprintf(stderr, "child fence: %s\n", bp_last_error());
+                    _exit(2);
+                }
+                for (size_t k = 0; k < n; k++) {
+                    if (bp_ticket_wait(t[k], 0, &rs[k]) != BP_OK) _exit(2);
+                    bp_ticket_free(t[k]);
+                }
+                bp_fence_free(f);
+            } else if (bp_append_batch(s, rs, items, n) != BP_OK) {
                 fprintf(stderr, "child batch: %s\n", bp_last_error());
                 _exit(2);
             }

@@ -77,7 +77,23 @@ static void workload(const char *dir, bp_fault *f, bool crash, outcome *out) {
             for (int k = 0; k < 3; k++)
                 it[k] = (bp_batch_item){k == 1 ? "acct:b" : "acct:a", "bank", 0x1001, buf[k],
                                         payload_of(op, k, buf[k]),    NULL};
-            rc = bp_append_batch(s, r, it, 3);
+            if (op % 20 == 19) { /* the same through a visibility fence */
+                bp_fence *fe;
+                bp_ticket *t[3] = {NULL, NULL, NULL};
+                CHECK_OK(bp_fence_begin(s, &fe));
+                for (int k = 0; k < 3; k++)
+                    CHECK_OK(bp_fence_append(fe, &t[k], it[k].entity, it[k].scope, it[k].kind,
+                                             it[k].payload, it[k].len, NULL));
+                rc = bp_fence_commit(fe);
+                for (int k = 0; k < 3; k++) {
+                    bp_status trc = bp_ticket_wait(t[k], 0, &r[k]);
+                    CHECK_EQ(trc, rc); /* every ticket says what the commit said */
+                    bp_ticket_free(t[k]);
+                }
+                bp_fence_free(fe); /* bp_last_error: the last ticket's, the commit's message */
+            } else {
+                rc = bp_append_batch(s, r, it, 3);
+            }
         } else {
             bp_append_options ao = BP_APPEND_OPTIONS_INIT;
             if (op % 7 == 3) ao.durability = BP_NO_SYNC;

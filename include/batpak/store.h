@@ -289,6 +289,72 @@ BP_API bp_status bp_ticket_wait(bp_ticket *t, uint32_t timeout_ms, bp_receipt *r
 /** Release the ticket (the append goes ahead if it is still queued). Accepts NULL. */
 BP_API void bp_ticket_free(bp_ticket *t);
 
+/* ------------------------------------------------------ visibility fences */
+
+/**
+ * A visibility fence groups appends (any entities, from any threads) into one
+ * publish boundary. An append inside the fence is validated at once and gets a
+ * ticket; nothing of it is visible to readers, cursors or subscribers -- nor
+ * written -- until bp_fence_commit, which writes every fenced append as one
+ * atomic batch, fdatasyncs it and only then publishes it, deciding all the
+ * tickets with their receipts. bp_fence_cancel drops them: their tickets fail
+ * with BP_ECANCELED and nothing reaches the disk.
+ *
+ * Ordering and clocks: fenced events take their global seqs and entity clocks
+ * when the fence commits, after every append committed before that, so entity
+ * clocks stay dense across commit and cancel, and appends outside the fence go
+ * on meanwhile without waiting. CAS expectations and idempotency keys of fenced
+ * appends are checked at commit, against the store as it is then and earlier
+ * appends of the same fence (as in bp_append_batch). A fence holds at most
+ * BP_BATCH_MAX appends.
+ *
+ * Thread safety: bp_fence_append, _len, _commit and _cancel may be called from
+ * any threads; bp_fence_free only once, when no other call is running.
+ */
+typedef struct bp_fence bp_fence;
+
+/**
+ * Open a fence on s. Several fences may be open at once; each commits on its
+ * own. bp_store_close cancels the fences still open (their tickets fail with
+ * BP_ECANCELED); only bp_fence_free may be called on them afterwards.
+ * Errors: BP_EINVAL, BP_EREADONLY, BP_ENOMEM.
+ */
+BP_API bp_status bp_fence_begin(bp_store *s, bp_fence **out);
+
+/**
+ * Stage an append inside the fence (arguments as bp_append_ex; everything is
+ * copied; opts->durability is ignored: a fence is always synced). *out gets a
+ * ticket (bp_ticket_wait / _poll / _free) decided by commit or cancel.
+ * Errors, with nothing staged: BP_EINVAL (bad item, or the fence is already
+ * committed or cancelled), BP_ETOOBIG (bad size, or BP_BATCH_MAX staged),
+ * BP_ENOMEM.
+ */
+BP_API bp_status bp_fence_append(bp_fence *f, bp_ticket **out, const char *entity,
+                                 const char *scope, uint16_t kind, const void *payload, size_t len,
+                                 const bp_append_options *opts);
+
+/** Appends staged in the fence so far (0 once it is committed or cancelled). */
+BP_API size_t bp_fence_len(const bp_fence *f);
+
+/**
+ * Write the fenced appends as one atomic batch, sync, publish, and decide the
+ * tickets with their receipts. Afterwards the fence is closed whatever the
+ * result. On an error (BP_ECONFLICT, BP_EIO, ...) none of the appends became
+ * visible or durable and every ticket carries that error. An empty fence
+ * commits as BP_OK, writing nothing. Errors: BP_EINVAL (NULL, or already
+ * closed), and those of bp_append_batch.
+ */
+BP_API bp_status bp_fence_commit(bp_fence *f);
+
+/**
+ * Drop the fenced appends: their tickets fail with BP_ECANCELED. The fence is
+ * closed. Errors: BP_EINVAL (NULL, or already committed or cancelled).
+ */
+BP_API bp_status bp_fence_cancel(bp_fence *f);
+
+/** Free the fence, cancelling it first if still open. Tickets stay valid. Accepts NULL. */
+BP_API void bp_fence_free(bp_fence *f);
+
 /* ----------------------------------------------------------------- stats */
 
 typedef struct bp_stats {

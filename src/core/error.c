@@ -91,6 +91,8 @@ const char *bp_strerror(int status) {
         return "signature does not verify";
     case BP_ETIMEDOUT:
         return "timed out";
+    case BP_ECANCELED:
+        return "cancelled";
     default:
         return "unknown status";
     }

@@ -32,6 +32,7 @@ static bp_status check_options(const bp_open_options *o) {
 
 static void store_free(bp_store *s) {
     if (!s) return;
+    bp_fence_cancel_all(s);
     bp_submit_stop(s);
     bp_worker_stop_all(s);
     bp_watch_stop_all(s);
@@ -477,8 +478,9 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
 bp_status bp_store_close(bp_store *s) {
     if (!s) return BP_OK;
     bp_status rc = BP_OK;
-    bp_submit_stop(s);     /* commits what is queued: those appends were accepted */
-    bp_worker_stop_all(s); /* they persist their positions */
+    bp_fence_cancel_all(s); /* a fence not committed was not accepted */
+    bp_submit_stop(s);      /* commits what is queued: those appends were accepted */
+    bp_worker_stop_all(s);  /* they persist their positions */
     bp_watch_stop_all(s);
     /* projection snapshots are a cache: one that cannot be written costs a refold later,
      * not the close (bp_projection_cache_stats counts it) */

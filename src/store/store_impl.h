@@ -76,6 +76,7 @@ struct bp_store {
     uint32_t pwaiters;             /* atomic */
     struct bp_watch *watches;      /* [pmu] */
     struct bp_worker *workers;     /* [pmu] cursor workers running (worker.c) */
+    struct bp_fence *fences;       /* [pmu] visibility fences open (submit.c) */
     struct bp_subscription **subs; /* [w] lossy subscriptions (deliver.c) */
     uint32_t n_subs, subs_cap;     /* [w] */
 
@@ -198,6 +199,8 @@ bp_status bp_commit_imported(bp_store *s, bp_frame *frames, size_t n, bool sync,
 void bp_submit_depth(bp_store *s, uint32_t *queued, uint32_t *capacity);
 /* submit.c: commit what is queued and stop the submit thread (close). */
 void bp_submit_stop(bp_store *s);
+/* submit.c: cancel every fence still open (close); they keep no pointer to s. */
+void bp_fence_cancel_all(bp_store *s);
 bp_status bp_flush_pending(bp_store *s); /* [w] write the queued frames (fail-stops on error) */
 void bp_flusher_stop(bp_store *s);       /* [w] NOT held; joins the flusher if running */
 

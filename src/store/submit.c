@@ -263,3 +263,209 @@ void bp_submit_depth(bp_store *s, uint32_t *queued, uint32_t *capacity) {
     *queued = q->n;
     pthread_mutex_unlock(&q->mu);
 }
+
+/* ------------------------------------------------------ visibility fences */
+
+/* Invariants (under mu): while open, tickets[0..n) are the staged appends in order, each
+ * validated, not done, referenced by the fence; once closed, n == 0 and nothing is staged
+ * again. s is NULL after the store closed (it cancelled the fence). The fence is on
+ * s->fences [s->pmu] while s is set. */
+struct bp_fence {
+    pthread_mutex_t mu;
+    bp_store *s;
+    bp_submitq *q; /* the tickets' wait queue */
+    bool open;
+    bp_ticket **tickets;
+    size_t n, cap;
+    struct bp_fence *next; /* [s->pmu] */
+};
+
+bp_status bp_fence_begin(bp_store *s, bp_fence **out) {
+    if (!out) return bp_err(BP_EINVAL, "bp_fence_begin: out is NULL");
+    *out = NULL;
+    if (!s) return bp_err(BP_EINVAL, "bp_fence_begin: NULL store");
+    if (s->read_only) return bp_err(BP_EREADONLY, "%s: store was opened read-only", s->dir);
+    bp_submitq *q;
+    bp_status rc = submitq_get(s, &q);
+    if (rc) return rc;
+    bp_fence *f = calloc(1, sizeof *f);
+    if (!f) return bp_err(BP_ENOMEM, "%s: bp_fence_begin: out of memory", s->dir);
+    pthread_mutex_init(&f->mu, NULL);
+    f->s = s;
+    f->q = q;
+    f->open = true;
+    pthread_mutex_lock(&s->pmu);
+    f->next = s->fences;
+    s->fences = f;
+    pthread_mutex_unlock(&s->pmu);
+    *out = f;
+    return BP_OK;
+}
+
+bp_status bp_fence_append(bp_fence *f, bp_ticket **out, const char *entity, const char *scope,
+                          uint16_t kind, const void *payload, size_t len,
+                          const bp_append_options *opts) {
+    if (!out) return bp_err(BP_EINVAL, "bp_fence_append: out is NULL");
+    *out = NULL;
+    if (!f) return bp_err(BP_EINVAL, "bp_fence_append: NULL fence");
+    bp_status rc = BP_OK;
+    pthread_mutex_lock(&f->mu);
+    if (!f->open) {
+        rc = bp_err(BP_EINVAL, "bp_fence_append: the fence is already %s",
+                    f->s ? "committed or cancelled" : "cancelled (the store was closed)");
+        goto out;
+    }
+    if (f->n >= BP_BATCH_MAX) {
+        rc = bp_err(BP_ETOOBIG, "%s: fence: %zu appends staged already, the limit of a batch",
+                    f->s->dir, f->n);
+        goto out;
+    }
+    bp_batch_item it = {entity, scope, kind, payload, len, opts};
+    if ((rc = bp_validate_item(f->s, &it, false, f->n, true))) goto out;
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 16;
+        bp_ticket **t = realloc(f->tickets, cap * sizeof *t);
+        if (!t) {
+            rc = bp_err(BP_ENOMEM, "%s: fence: out of memory", f->s->dir);
+            goto out;
+        }
+        f->tickets = t;
+        f->cap = cap;
+    }
+    bp_ticket *t;
+    if ((rc = ticket_new(f->s, &it, &t))) goto out;
+    t->q = f->q;
+    f->tickets[f->n++] = t; /* refs: the caller and the fence */
+    *out = t;
+out:
+    pthread_mutex_unlock(&f->mu);
+    return rc;
+}
+
+size_t bp_fence_len(const bp_fence *f) {
+    if (!f) return 0;
+    bp_fence *m = (bp_fence *)f; /* the lock is not part of the value */
+    pthread_mutex_lock(&m->mu);
+    size_t n = m->n;
+    pthread_mutex_unlock(&m->mu);
+    return n;
+}
+
+/* [f->mu] Decide every staged ticket (receipts[i] on success, else rc with msg) and close
+ * the fence. */
+static void fence_decide(bp_fence *f, bp_status rc, const char *msg, const bp_receipt *receipts) {
+    for (size_t i = 0; i < f->n; i++) {
+        bp_ticket *t = f->tickets[i];
+        t->rc = rc;
+        if (rc)
+            snprintf(t->msg, BP_TICKET_MSG, "%s", msg);
+        else
+            t->receipt = receipts[i];
+    }
+    pthread_mutex_lock(&f->q->mu);
+    for (size_t i = 0; i < f->n; i++)
+        __atomic_store_n(&f->tickets[i]->done, true, __ATOMIC_RELEASE);
+    pthread_cond_broadcast(&f->q->done);
+    pthread_mutex_unlock(&f->q->mu);
+    for (size_t i = 0; i < f->n; i++)
+        ticket_release(f->tickets[i]);
+    f->n = 0;
+    f->open = false;
+}
+
+bp_status bp_fence_commit(bp_fence *f) {
+    if (!f) return bp_err(BP_EINVAL, "bp_fence_commit: NULL fence");
+    pthread_mutex_lock(&f->mu);
+    bp_status rc = BP_OK;
+    if (!f->open) {
+        rc = bp_err(BP_EINVAL, "bp_fence_commit: the fence is already %s",
+                    f->s ? "committed or cancelled" : "cancelled (the store was closed)");
+        goto out;
+    }
+    bp_batch_item *items = malloc((f->n ? f->n : 1) * sizeof *items);
+    bp_receipt *receipts = malloc((f->n ? f->n : 1) * sizeof *receipts);
+    if (!items || !receipts) {
+        free(items);
+        free(receipts);
+        rc = bp_err(BP_ENOMEM, "%s: fence: out of memory committing %zu appends", f->s->dir, f->n);
+        goto out; /* still open: commit again or cancel */
+    }
+    for (size_t i = 0; i < f->n; i++)
+        items[i] = f->tickets[i]->own.item;
+    rc = bp_append_batch(f->s, receipts, items, f->n);
+    if (rc) {
+        char msg[BP_TICKET_MSG];
+        snprintf(msg, sizeof msg, "fence commit failed: %s", bp_last_error());
+        fence_decide(f, rc, msg, NULL);
+        rc = bp_err(rc, "%s", msg);
+    } else {
+        fence_decide(f, BP_OK, NULL, receipts);
+    }
+    free(items);
+    free(receipts);
+out:
+    pthread_mutex_unlock(&f->mu);
+    return rc;
+}
+
+bp_status bp_fence_cancel(bp_fence *f) {
+    if (!f) return bp_err(BP_EINVAL, "bp_fence_cancel: NULL fence");
+    pthread_mutex_lock(&f->mu);
+    bp_status rc = BP_OK;
+    if (f->open) {
+        char msg[BP_TICKET_MSG];
+        snprintf(msg, sizeof msg, "%s: the visibility fence was cancelled", f->s->dir);
+        fence_decide(f, BP_ECANCELED, msg, NULL);
+    } else {
+        rc = bp_err(BP_EINVAL, "bp_fence_cancel: the fence is already %s",
+                    f->s ? "committed or cancelled" : "cancelled (the store was closed)");
+    }
+    pthread_mutex_unlock(&f->mu);
+    return rc;
+}
+
+void bp_fence_cancel_all(bp_store *s) {
+    /* take the list first: a fence's lock is taken before pmu elsewhere (commit -> publish) */
+    pthread_mutex_lock(&s->pmu);
+    bp_fence *list = s->fences;
+    s->fences = NULL;
+    pthread_mutex_unlock(&s->pmu);
+    for (bp_fence *f = list, *next; f; f = next) {
+        next = f->next;
+        pthread_mutex_lock(&f->mu);
+        if (f->open) {
+            char msg[BP_TICKET_MSG];
+            snprintf(msg, sizeof msg, "%s: the store was closed with the visibility fence open",
+                     s->dir);
+            fence_decide(f, BP_ECANCELED, msg, NULL);
+        }
+        f->s = NULL;
+        f->q = NULL;
+        f->next = NULL;
+        pthread_mutex_unlock(&f->mu);
+    }
+}
+
+void bp_fence_free(bp_fence *f) {
+    if (!f) return;
+    pthread_mutex_lock(&f->mu);
+    if (f->open) {
+        char msg[BP_TICKET_MSG];
+        snprintf(msg, sizeof msg, "%s: the visibility fence was freed uncommitted", f->s->dir);
+        fence_decide(f, BP_ECANCELED, msg, NULL);
+    }
+    bp_store *s = f->s;
+    pthread_mutex_unlock(&f->mu);
+    if (s) { /* the store is open: take the fence off its list */
+        pthread_mutex_lock(&s->pmu);
+        for (bp_fence **p = &s->fences; *p; p = &(*p)->next)
+            if (*p == f) {
+                *p = f->next;
+                break;
+            }
+        pthread_mutex_unlock(&s->pmu);
+    }
+    pthread_mutex_destroy(&f->mu);
+    free(f->tickets);
+    free(f);
+}
