@@ -133,7 +133,7 @@ expect 2 --dir "$SCRATCH/none" dump
 
 # ------------------------------------------------------------------ init
 expect 0 --dir "$S" init
-out_has "^\{\"dir\":\"$S\",\"store_uuid\":\"[0-9a-f-]{36}\",\"created\":true\}$"
+out_has "^\{\"dir\":\"$S\",\"store_uuid\":\"[0-9a-f-]{36}\",\"created\":true,\"sealed\":false\}$"
 uuid=$(field store_uuid)
 expect 0 --dir="$S" init
 out_has '"created":false'
@@ -448,6 +448,29 @@ tail -n 1 "$OUT" | grep -qE "^\{\"type\":\"summary\",\"segments\":[0-9]+,\"frame
 expect 0 --dir "$S" dump --payloads
 out_has '"payload":\{"amount":100\}'
 expect 1 --dir "$S" dump extra
+
+# ------------------------------------------------------ crypto-shredding
+SH="$SCRATCH/sealed"
+expect 0 --dir "$SH" init --seal
+out_has '"created":true,"sealed":true'
+expect 0 --dir "$SH" append user:ada crm 0x1001 '{"email":"ada@example.org"}'
+expect 0 --dir "$SH" append user:bob crm 0x1001 '{"email":"bob@example.org"}'
+grep -rqF 'ada@example.org' "$SH/segments" && fail "a sealed payload is in plaintext on disk"
+expect 0 --dir "$SH" stream user:ada
+out_has '"payload":\{"email":"ada@example.org"\}'
+expect 0 --dir "$SH" forget user:ada
+out_has '^\{"entity":"user:ada","forgotten":true\}$'
+expect 0 --dir "$SH" stream user:ada
+out_has '"payload":null,"payload_forgotten":true'
+out_lacks 'ada@example.org'
+expect 0 --dir "$SH" stream user:bob
+out_has 'bob@example.org'
+expect 0 --dir "$SH" verify
+expect 2 --dir "$SH" forget user:ada # forgotten already
+err_has 'no data key'
+expect 1 --dir "$SH" forget
+expect 0 --dir "$SH" init
+out_has '"created":false,"sealed":true'
 
 # ------------------------------------------------------ snapshot, ancestors
 expect 0 --dir "$S" snapshot "$SCRATCH/backup"

@@ -41,14 +41,22 @@ typedef struct bp_event {
     uint32_t batch_count;
     const uint8_t *payload; /**< NULL when the read did not ask for payloads */
     size_t payload_len;
-    bool header_only; /**< only index fields are set (see BP_READ_INDEX_ONLY) */
+    bool header_only;       /**< only index fields are set (see BP_READ_INDEX_ONLY) */
+    bool payload_forgotten; /**< the payload was sealed with a data key that bp_forget
+                                 destroyed: payload is NULL, payload_len 0, for good */
 } bp_event;
+
+/** flags bit: the payload is sealed with its entity's data key (bp_forget). */
+#define BP_EVENT_SEALED 0x0100u
 
 /** Read flags. */
 #define BP_READ_FULL 0u /**< read each frame from disk: every field and the payload */
 #define BP_READ_INDEX_ONLY                                                                         \
     1u /**< no disk I/O: event_id, global_seq, clock, hlc, kind,                                   \
             flags, entity, scope only */
+#define BP_READ_SEALED                                                                             \
+    2u /**< sealed payloads as stored (key id, nonce, ciphertext),                                 \
+            not opened: what export and replication carry */
 
 /**
  * Get one published event by id. out receives a heap event: bp_event_free it.

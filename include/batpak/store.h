@@ -21,7 +21,8 @@ struct bp_fault; /* test hook: see src/platform/platform.h; NULL in production *
 
 /* ------------------------------------------------------------------ open */
 
-#define BP_OPEN_OPTIONS_VERSION 3 /* 1 (no signing_key) and 2 (no submit_queue) are accepted */
+#define BP_OPEN_OPTIONS_VERSION                                                                    \
+    4 /* 1 (no signing_key), 2 (no submit_queue), 3 (no seal_payloads) are accepted */
 #define BP_DEFAULT_SEGMENT_SIZE (64u << 20)
 #define BP_MAX_PAYLOAD (16u << 20)
 
@@ -41,12 +42,16 @@ typedef struct bp_open_options {
                                                    joins the store's registry, DIR/keys/ */
     uint32_t submit_queue; /**< tickets bp_submit may hold waiting to be committed
                                 (0: BP_SUBMIT_QUEUE_DEFAULT; at most BP_SUBMIT_QUEUE_MAX) */
+    bool seal_payloads;    /**< (version 4) turn on crypto-shredding for this store, for good:
+                                every application payload written from now on, by any
+                                later open too, is sealed with its entity's data key
+                                (DIR/dkeys/; see bp_forget) */
 } bp_open_options;
 
 #define BP_OPEN_OPTIONS_INIT                                                                       \
     {                                                                                              \
         BP_OPEN_OPTIONS_VERSION, true, false, false, false, BP_DEFAULT_SEGMENT_SIZE,               \
-            BP_MAX_PAYLOAD, {BP_DUR_SYNC, 0, 0}, NULL, NULL, 0                                     \
+            BP_MAX_PAYLOAD, {BP_DUR_SYNC, 0, 0}, NULL, NULL, 0, false                              \
     }
 
 /** What open found and did. Also the payload of the SYSTEM_OPEN_COMPLETED event. */
@@ -288,6 +293,29 @@ BP_API bp_status bp_ticket_wait(bp_ticket *t, uint32_t timeout_ms, bp_receipt *r
 
 /** Release the ticket (the append goes ahead if it is still queued). Accepts NULL. */
 BP_API void bp_ticket_free(bp_ticket *t);
+
+/* ------------------------------------------------------- crypto-shredding */
+
+/**
+ * Forget an entity: destroy its data key. In a store opened with
+ * bp_open_options.seal_payloads, every application payload is sealed
+ * (XSalsa20-Poly1305, libsodium secretbox) with a key of its entity, kept in
+ * DIR/dkeys/; reads open it transparently. After bp_forget those payloads are
+ * gone for good: reads return the events with payload NULL, payload_len 0 and
+ * payload_forgotten set; typed decoding fails with BP_ENOTFOUND. Ids,
+ * coordinates, clocks, kinds and hashes stay (the hash covers the sealed
+ * bytes), so bp_store_verify and receipts still hold. The key file is removed
+ * and the directory fsynced before this returns. A later append to the entity
+ * gets a new key. Copies made before (snapshots, exports with DIR/dkeys) are
+ * not reached: forget there too. The freed disk blocks may still hold the key
+ * bytes until reused; use an encrypted filesystem for a stronger guarantee.
+ * Errors: BP_EINVAL, BP_EREADONLY, BP_ENOTFOUND (the entity has no key: never
+ * sealed, or forgotten already), BP_EIO.
+ */
+BP_API bp_status bp_forget(bp_store *s, const char *entity);
+
+/** True when this handle seals the payloads it writes (the store has DIR/dkeys/). */
+BP_API bool bp_store_seals(const bp_store *s);
 
 /* ------------------------------------------------------ visibility fences */
 

@@ -34,6 +34,7 @@ typedef struct cli_ctx {
     const char *cmd;      /**< command name for error lines; NULL before one is known */
     const char *sign_key; /**< secret key file that signs receipts of writes: append's
                                --sign-key, else $BATPAK_SIGNING_KEY; NULL: unsigned */
+    bool seal;            /**< init --seal: turn on crypto-shredding (seal_payloads) */
 } cli_ctx;
 
 /* ------------------------------------------------------------ util.c: errors */
@@ -266,6 +267,7 @@ int cmd_demo(cli_ctx *c, int argc, char **argv);
 int cmd_keygen(cli_ctx *c, int argc, char **argv);
 int cmd_verify_receipt(cli_ctx *c, int argc, char **argv);
 int cmd_snapshot(cli_ctx *c, int argc, char **argv);
+int cmd_forget(cli_ctx *c, int argc, char **argv);
 int cmd_ancestors(cli_ctx *c, int argc, char **argv);
 int cmd_export(cli_ctx *c, int argc, char **argv);
 int cmd_import(cli_ctx *c, int argc, char **argv);

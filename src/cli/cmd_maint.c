@@ -166,3 +166,30 @@ int cmd_import(cli_ctx *c, int argc, char **argv) {
     cli_print_json(out);
     return cli_close(c, s, CLI_OK);
 }
+
+/* ------------------------------------------------------------------ forget */
+
+int cmd_forget(cli_ctx *c, int argc, char **argv) {
+    static const cli_option opts[] = {{NULL, false}};
+    cli_args a = {c, argc, argv, 0, false};
+    cli_arg arg;
+    const char *entity = NULL;
+    int r;
+    while ((r = cli_next_arg(&a, opts, &arg)) > 0) {
+        if (entity) return cli_fail(c, CLI_EUSAGE, "'%s': unexpected argument", arg.value);
+        entity = arg.value;
+    }
+    if (r < 0) return CLI_EUSAGE;
+    if (!entity) return cli_fail(c, CLI_EUSAGE, "needs an ENTITY");
+    bp_store *s;
+    int code = cli_open_write(c, &s);
+    if (code != CLI_OK) return code;
+    bp_status rc = bp_forget(s, entity);
+    if (rc) return cli_close(c, s, cli_fail_status(c, rc));
+    json_t *o = json_object();
+    if (!o) cli_oom();
+    cli_json_set(o, "entity", cli_json_text(entity, strlen(entity)));
+    cli_json_set(o, "forgotten", json_true());
+    cli_print_json(o);
+    return cli_close(c, s, CLI_OK);
+}

@@ -133,6 +133,11 @@ int cli_json_text_to_msgpack(const cli_ctx *c, const char *where, const char *te
 
 void cli_json_set_payload(json_t *obj, bp_store *s, const bp_event *ev) {
     json_t *v;
+    if (ev->payload_forgotten) {
+        cli_json_set(obj, "payload", json_null());
+        cli_json_set(obj, "payload_forgotten", json_true());
+        return;
+    }
     bp_status rc = bp_event_json_value(s, ev, &v);
     if (rc && s && bp_registered_type(s, ev->kind)) {
         /* the program's type for this kind does not read it: say so, show it untyped */

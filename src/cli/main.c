@@ -15,9 +15,11 @@ typedef struct cli_command {
 
 static const cli_command COMMANDS[] = {
     {"init", cmd_init,
-     "init\n"
+     "init [--seal]\n"
      "    Create the store in DIR (a no-op when it exists). Prints\n"
-     "    {\"dir\",\"store_uuid\",\"created\"}.\n"},
+     "    {\"dir\",\"store_uuid\",\"created\",\"sealed\"}. --seal turns on crypto-shredding\n"
+     "    for good: every payload written from then on is sealed with its entity's data\n"
+     "    key (see forget).\n"},
     {"append", cmd_append,
      "append ENTITY SCOPE KIND [JSON] [--expect-clock N] [--idempotency-key K] [--no-sync]\n"
      "append --batch FILE|-\n"
@@ -63,6 +65,12 @@ static const cli_command COMMANDS[] = {
      "    appears only when complete. Prints {\"dest\",\"global_seq\",\"segments\",\n"
      "    \"bytes\",\"duration_us\"}. From a program, bp_store_snapshot does the same while\n"
      "    appends go on.\n"},
+    {"forget", cmd_forget,
+     "forget ENTITY\n"
+     "    Destroy the entity's data key (a store made with init --seal): its payloads\n"
+     "    become unreadable for good (shown as \"payload_forgotten\": true) while ids,\n"
+     "    clocks and hashes stay and verify. Exit 2 when the entity has no key.\n"
+     "    Prints {\"entity\",\"forgotten\"}.\n"},
     {"export", cmd_export,
      "export [--after SEQ]\n"
      "    Print every event (with global_seq > SEQ) as NDJSON with every field and the\n"
@@ -201,7 +209,7 @@ static int parse_global(cli_ctx *ctx, int argc, char **argv, int *i) {
 int main(int argc, char **argv) {
     const char *env = getenv("BATPAK_DIR");
     const char *key = getenv("BATPAK_SIGNING_KEY");
-    cli_ctx ctx = {env && *env ? env : DEFAULT_DIR, NULL, key && *key ? key : NULL};
+    cli_ctx ctx = {env && *env ? env : DEFAULT_DIR, NULL, key && *key ? key : NULL, false};
     int i = 1;
     int code = parse_global(&ctx, argc, argv, &i);
     if (code >= 0) return code;

@@ -219,6 +219,7 @@ int cli_open_write(const cli_ctx *c, bp_store **out) {
         if ((rc = bp_signing_key_load(&key, c->sign_key))) return cli_fail_status(c, rc);
         o.signing_key = &key;
     }
+    o.seal_payloads = c->seal;
     rc = bp_store_open(out, c->dir, &o);
     if (c->sign_key) bp_signing_key_wipe(&key);
     if (!rc && (rc = cli_register_types(*out))) {

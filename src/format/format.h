@@ -206,4 +206,25 @@ void bp_cursorck_encode(uint8_t out[BP_CURSORCK_SIZE], uint64_t position, const 
 /* BP_ECORRUPT / BP_EVERSION with the reason. */
 bp_status bp_cursorck_decode(const uint8_t *p, size_t n, uint64_t *position, bp_id *id);
 
+/* ---- data key files (crypto-shredding): "BPDK" | u16 1 | u16 entity_len | entity |
+ * key_id[8] | key[32] | crc32 u32 of everything before. Named by BP_DKEY_NAME: the first
+ * 16 bytes of BLAKE3(entity) in hex, then ".key". A sealed payload (frame flag
+ * BP_EVENT_SEALED) is key_id[8] | nonce[24] | crypto_secretbox_easy(plaintext). */
+#define BP_DKEY_ID_SIZE 8
+#define BP_DKEY_SIZE 32
+#define BP_DKEY_NONCE_SIZE 24
+#define BP_SEAL_OVERHEAD (BP_DKEY_ID_SIZE + BP_DKEY_NONCE_SIZE + 16)
+#define BP_DKEY_NAME_SIZE 37 /* 32 hex + ".key" + NUL */
+#define BP_DKEY_FILE_MAX (8 + BP_COORD_MAX + BP_DKEY_ID_SIZE + BP_DKEY_SIZE + 4)
+typedef struct bp_dkey {
+    uint8_t id[BP_DKEY_ID_SIZE];
+    uint8_t key[BP_DKEY_SIZE];
+} bp_dkey;
+/* Writes BP_DKEY_FILE_MAX bytes at most; returns the length. */
+size_t bp_dkey_file_encode(uint8_t *out, const char *entity, size_t elen, const bp_dkey *k);
+/* BP_ECORRUPT / BP_EVERSION with the reason, also when the file names another entity. */
+bp_status bp_dkey_file_decode(const uint8_t *p, size_t n, const char *entity, size_t elen,
+                              bp_dkey *k);
+void bp_dkey_file_name(const char *entity, size_t elen, char out[BP_DKEY_NAME_SIZE]);
+
 #endif

@@ -266,6 +266,11 @@ int bp_pf_mkdir(const char *path) {
     return -errno;
 }
 
+int bp_pf_mkdir_private(const char *path) {
+    if (mkdir(path, 0700) == 0) return 1;
+    return errno == EEXIST ? 0 : -errno;
+}
+
 int bp_pf_fsync_dir(bp_fault *fault, const char *path) {
     if (fault) {
         int rc = fault_tick(fault, &fault->syncs, fault->fail_sync_at);

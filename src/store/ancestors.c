@@ -19,7 +19,10 @@ static bp_status read_slot(bp_store *s, uint64_t slot, bp_owned_event *o) {
     if (!found) return BP_ENOTFOUND;
     bp_frame fr;
     bp_status rc = bp_read_frame(s, &r, &ref, &o->frame, &fr);
-    if (!rc) bp_fill_event(&o->ev, &fr, o->ebuf, o->sbuf, o->ibuf);
+    if (!rc) {
+        bp_fill_event(&o->ev, &fr, o->ebuf, o->sbuf, o->ibuf);
+        rc = bp_unseal_event(s, &o->ev, &o->plain);
+    }
     return rc;
 }
 
@@ -85,8 +88,10 @@ bp_status bp_walk_ancestors(bp_store *s, const bp_id *id, bp_walk_mode mode, siz
         child = anc;
         anc = t;
     }
-    bp_buf_free(&o[0].frame);
-    bp_buf_free(&o[1].frame);
+    for (int i = 0; i < 2; i++) {
+        bp_buf_free(&o[i].frame);
+        bp_buf_free(&o[i].plain);
+    }
     free(o);
     return rc;
 }

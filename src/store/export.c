@@ -117,7 +117,7 @@ bp_status bp_export(bp_store *s, uint64_t after_seq, bp_write_fn out, void *ctx,
     bp_region r = BP_REGION_INIT;
     r.from_seq = after_seq + 1;
     bp_iter *it;
-    bp_status rc = bp_query(s, &it, &r, BP_READ_FULL);
+    bp_status rc = bp_query(s, &it, &r, BP_READ_SEALED); /* payloads as stored: hashes hold */
     if (rc) return rc;
     uint64_t total = __atomic_load_n(&s->published, __ATOMIC_ACQUIRE), done = 0;
     total = total > after_seq ? total - after_seq : 0;

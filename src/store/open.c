@@ -30,6 +30,18 @@ static bp_status check_options(const bp_open_options *o) {
     return BP_OK;
 }
 
+/* Sealing is the store's: on when DIR/dkeys exists; seal_payloads creates it. */
+static bp_status seal_setup(bp_store *s, bool turn_on) {
+    if (s->read_only) return BP_OK;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/dkeys", s->dir);
+    int e = turn_on ? bp_pf_mkdir_private(path) : bp_pf_exists(path);
+    if (turn_on && e == 1) e = bp_pf_fsync_dir(s->opts.fault, s->dir);
+    if (e < 0) return bp_err_sys(BP_EIO, e, "%s: cannot set up the data keys", path);
+    s->seal = turn_on || e == 1;
+    return BP_OK;
+}
+
 static void store_free(bp_store *s) {
     if (!s) return;
     bp_fence_cancel_all(s);
@@ -49,6 +61,8 @@ static void store_free(bp_store *s) {
     bp_projcache_free(s->pc);
     free(s->subs); /* subscriptions still open are the caller's leak (deliver.h) */
     bp_buf_free(&s->enc);
+    bp_buf_free(&s->sealbuf);
+    bp_dkeys_free(s);
     bp_buf_free(&s->pending);
     bp_pf_unlock(&s->lock);
     pthread_rwlock_destroy(&s->ilock);
@@ -372,10 +386,11 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
     if (!dir || !*dir) return bp_err(BP_EINVAL, "bp_store_open: directory is NULL or empty");
     bp_open_options defaults = BP_OPEN_OPTIONS_INIT, given = BP_OPEN_OPTIONS_INIT;
     if (!opts) opts = &defaults;
-    if (opts->version == 1 || opts->version == 2) { /* older structs are shorter */
+    if (opts->version >= 1 && opts->version <= 3) { /* older structs are shorter */
         memcpy(&given, opts,
-               opts->version == 1 ? offsetof(bp_open_options, signing_key)
-                                  : offsetof(bp_open_options, submit_queue));
+               opts->version == 1   ? offsetof(bp_open_options, signing_key)
+               : opts->version == 2 ? offsetof(bp_open_options, submit_queue)
+                                    : offsetof(bp_open_options, seal_payloads));
         given.version = BP_OPEN_OPTIONS_VERSION;
         opts = &given;
     }
@@ -440,7 +455,8 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
     }
     bool created = false;
     if ((rc = read_or_create_ident(s, &created)) || (rc = recover(s)) ||
-        (rc = bp_keys_open(dir, s->read_only, opts->signing_key, &s->keys, &s->signer))) {
+        (rc = bp_keys_open(dir, s->read_only, opts->signing_key, &s->keys, &s->signer)) ||
+        (rc = bp_dkeys_init(s)) || (rc = seal_setup(s, opts->seal_payloads))) {
         store_free(s);
         return rc;
     }

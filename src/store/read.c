@@ -150,6 +150,10 @@ bp_status bp_get(bp_store *s, bp_event **out, const bp_id *id) {
         return rc;
     }
     bp_fill_event(&o->ev, &fr, o->ebuf, o->sbuf, o->ibuf);
+    if ((rc = bp_unseal_event(s, &o->ev, &o->plain))) {
+        bp_event_free(&o->ev);
+        return rc;
+    }
     *out = &o->ev;
     return BP_OK;
 }
@@ -158,6 +162,7 @@ void bp_event_free(bp_event *ev) {
     if (!ev) return;
     bp_owned_event *o = (bp_owned_event *)ev; /* ev is the first member */
     bp_buf_free(&o->frame);
+    bp_buf_free(&o->plain);
     free(o);
 }
 
@@ -222,6 +227,7 @@ void bp_iter_free(bp_iter *it) {
     if (!it) return;
     bp_rfilter_free(&it->f);
     bp_buf_free(&it->cur.frame);
+    bp_buf_free(&it->cur.plain);
     free(it);
 }
 
@@ -229,7 +235,7 @@ bp_status bp_query(bp_store *s, bp_iter **out, const bp_region *region, unsigned
     if (!out) return bp_err(BP_EINVAL, "bp_query: out is NULL");
     *out = NULL;
     if (!s || !region) return bp_err(BP_EINVAL, "bp_query: NULL argument");
-    if (flags & ~BP_READ_INDEX_ONLY)
+    if (flags & ~(BP_READ_INDEX_ONLY | BP_READ_SEALED))
         return bp_err(BP_EINVAL, "bp_query: unknown flags 0x%x", flags);
     bp_iter *it = calloc(1, sizeof *it);
     if (!it) return bp_err(BP_ENOMEM, "bp_query: out of memory");
@@ -399,6 +405,7 @@ bp_status bp_iter_next(bp_iter *it, const bp_event **ev) {
     bp_status rc = bp_read_frame(s, &r, &ref, &it->cur.frame, &fr);
     if (rc) return rc;
     bp_fill_event(e, &fr, it->cur.ebuf, it->cur.sbuf, it->cur.ibuf);
+    if (!(it->flags & BP_READ_SEALED) && (rc = bp_unseal_event(s, e, &it->cur.plain))) return rc;
     *ev = e;
     return BP_OK;
 }

@@ -20,16 +20,18 @@ typedef struct seg_part {
     uint64_t len;
 } seg_part;
 
-static bp_status copy_keys(bp_store *s, const char *tmp) {
+/* Copy the files DIR/sub/ *suffix into tmp/sub/ (0700 when private), synced. */
+static bp_status copy_keys(bp_store *s, const char *tmp, const char *sub, const char *suffix,
+                           bool private_dir) {
     char from[4096], to[4096];
-    snprintf(from, sizeof from, "%s/keys", s->dir);
+    snprintf(from, sizeof from, "%s/%s", s->dir, sub);
     char **names = NULL;
     size_t n = 0;
-    int e = bp_pf_list(from, ".pub", &names, &n);
+    int e = bp_pf_list(from, suffix, &names, &n);
     if (e == -ENOENT) return BP_OK;
-    if (e) return bp_err_sys(BP_EIO, e, "%s: cannot list the key registry", from);
-    snprintf(to, sizeof to, "%s/keys", tmp);
-    if ((e = bp_pf_mkdir(to))) {
+    if (e) return bp_err_sys(BP_EIO, e, "%s: cannot list the keys", from);
+    snprintf(to, sizeof to, "%s/%s", tmp, sub);
+    if ((e = private_dir ? bp_pf_mkdir_private(to) : bp_pf_mkdir(to)) < 0) {
         bp_pf_list_free(names, n);
         return bp_err_sys(BP_EIO, e, "%s: cannot create", to);
     }
@@ -51,6 +53,7 @@ static bp_status copy_keys(bp_store *s, const char *tmp) {
             if (!e) e = ce;
             if (e) rc = bp_err_sys(BP_EIO, e, "snapshot: cannot write %s", dst);
         }
+        if (buf) bp_wipe(buf, len);
         free(buf);
     }
     bp_pf_list_free(names, n);
@@ -76,7 +79,13 @@ static bp_status copy_into(bp_store *s, const char *tmp, seg_part *parts, uint32
     snprintf(path, sizeof path, "%s/segments", tmp);
     if ((e = bp_pf_fsync_dir(s->opts.fault, path)))
         return bp_err_sys(BP_EIO, e, "snapshot: cannot sync %s", path);
-    bp_status rc = copy_keys(s, tmp);
+    bp_status rc = copy_keys(s, tmp, "keys", ".pub", false);
+    if (rc) return rc;
+    /* the data keys as they are now: every key an event up to the point was sealed with
+     * was durable before that event was written, unless forgotten since */
+    bp_dkeys_lock(s, true);
+    rc = copy_keys(s, tmp, "dkeys", ".key", true);
+    bp_dkeys_lock(s, false);
     if (rc) return rc;
     /* STORE last: a directory without it is not a store */
     if ((e = bp_pf_write_atomic(s->opts.fault, tmp, "STORE", ident, ident_len)))

@@ -67,6 +67,8 @@ struct bp_store {
     bp_signer *signer;       /* NULL unless opened with a signing key */
     struct bp_registry *reg; /* payload types and upcasters (typed/typed_impl.h); never NULL */
     struct bp_projcache *pc; /* projection cache (typed/project.c); never NULL */
+    struct bp_dkeys *dk;     /* data keys (dkeys.c); never NULL once open */
+    bool seal;               /* seal every application payload (DIR/dkeys exists) */
 
     /* publish notifications for watchers: a waiter registers in pwaiters (seq_cst) and
      * sleeps on pcond under pmu while published has not moved; publish() stores published
@@ -105,6 +107,7 @@ struct bp_store {
     uint32_t unsynced;          /* [w] events written since the last sync */
     uint64_t unsynced_since_us; /* [w] when the oldest unsynced event was written */
     bp_buf enc;                 /* [w] frame encoding scratch */
+    bp_buf sealbuf;             /* [w] a sealed payload being encoded */
     bp_buf pending;             /* [w] frames of durable commits not yet written: they fill the
                                    active segment from pending_off up to its size, belong to
                                    unpublished events, and are written by the next group-commit
@@ -204,6 +207,22 @@ void bp_fence_cancel_all(bp_store *s);
 bp_status bp_flush_pending(bp_store *s); /* [w] write the queued frames (fail-stops on error) */
 void bp_flusher_stop(bp_store *s);       /* [w] NOT held; joins the flusher if running */
 
+/* dkeys.c: the data key cache (open/close). */
+typedef struct bp_dkeys bp_dkeys;
+bp_status bp_dkeys_init(bp_store *s);
+void bp_dkeys_free(bp_store *s);
+void bp_dkeys_lock(bp_store *s, bool lock); /* hold off key changes (snapshot copies them) */
+/* The entity's data key into *out with *found = true; *found = false when it has none
+ * (never sealed, or forgotten). create: make one first (durable before it returns). */
+bp_status bp_dkey_get(bp_store *s, const char *entity, size_t elen, bool create, bp_dkey *out,
+                      bool *found);
+/* Seal len bytes of plain into out (len + BP_SEAL_OVERHEAD bytes); returns that length. */
+void bp_wipe(void *p, size_t n); /* zero memory the compiler may not elide */
+size_t bp_seal(const bp_dkey *k, const uint8_t *plain, size_t len, uint8_t *out);
+/* A read event whose flags say BP_EVENT_SEALED: its payload opened into plain, or NULL with
+ * payload_forgotten when the entity's key is gone. BP_ECORRUPT if it fails authentication. */
+bp_status bp_unseal_event(bp_store *s, bp_event *ev, bp_buf *plain);
+
 /* read.c */
 /* Read, check (length, CRC, event id) and decode the frame of irec r. out points into the
  * segment's mapping, or into buf when the frame was read with pread. */
@@ -216,6 +235,7 @@ bool bp_segment_ref(bp_store *s, uint32_t segno, bp_segref *out);
 typedef struct bp_owned_event {
     bp_event ev;
     bp_buf frame;
+    bp_buf plain; /* an unsealed payload */
     char ebuf[BP_COORD_MAX + 1], sbuf[BP_COORD_MAX + 1], ibuf[BP_IDEMPOTENCY_KEY_MAX + 1];
 } bp_owned_event;
 /* Fill ev from a decoded frame: strings copied into the buffers, the payload pointing

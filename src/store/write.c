@@ -531,6 +531,20 @@ static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n
         f->idem_len = p->ilen;
         f->payload = it->payload;
         f->payload_len = it->len;
+        if (s->seal && !system) { /* the hash covers the sealed bytes: chains outlive the key */
+            bp_dkey key;
+            bool found;
+            if ((rc = bp_dkey_get(s, it->entity, p->elen, true, &key, &found))) goto out;
+            s->sealbuf.len = 0;
+            if (bp_buf_reserve(&s->sealbuf, it->len + BP_SEAL_OVERHEAD)) {
+                rc = bp_err(BP_ENOMEM, "append: out of memory sealing a payload");
+                goto out;
+            }
+            f->payload_len = bp_seal(&key, it->payload, it->len, s->sealbuf.data);
+            f->payload = s->sealbuf.data;
+            f->flags |= BP_EVENT_SEALED;
+            bp_wipe(&key, sizeof key);
+        }
         bp_event_hash(f, &fr->event_hash);
         if (bhp) {
             bh.clock[bid] = f->clock;
@@ -581,9 +595,29 @@ static bp_durability resolve(const bp_store *s, const bp_append_options *o) {
     return s->opts.durability;
 }
 
+/* Make the data keys of the items' entities before taking the write lock: creating one
+ * syncs a file and a directory. (commit_locked makes one too if bp_forget ran between.) */
+static bp_status make_keys(bp_store *s, const bp_batch_item *items, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        bp_dkey key;
+        bool found;
+        if (!items[i].entity) continue; /* validation reports it */
+        size_t el = strnlen(items[i].entity, BP_COORD_MAX + 1);
+        if (!el || el > BP_COORD_MAX) continue;
+        bp_status rc = bp_dkey_get(s, items[i].entity, el, true, &key, &found);
+        bp_wipe(&key, sizeof key);
+        if (rc) return rc;
+    }
+    return BP_OK;
+}
+
 static bp_status commit(bp_store *s, const bp_batch_item *items, size_t n, bp_receipt *receipts,
                         bool system) {
     if (s->read_only) return bp_err(BP_EREADONLY, "%s: store was opened read-only", s->dir);
+    if (s->seal && !system) {
+        bp_status krc = make_keys(s, items, n);
+        if (krc) return krc;
+    }
     uint64_t t0 = bp_pf_mono_us();
     bool arriving = true;
     __atomic_fetch_add(&s->arriving, 1, __ATOMIC_RELEASE);
@@ -652,6 +686,7 @@ bp_status bp_append_system(bp_store *s, bp_receipt *receipt, const char *entity,
 bp_status bp_commit_each(bp_store *s, const bp_batch_item *items, size_t n, bp_receipt *receipts,
                          bp_status *rcs, char (*msgs)[BP_TICKET_MSG]) {
     uint64_t wait_for = 0;
+    if (s->seal) (void)make_keys(s, items, n); /* a failure shows again, per item, below */
     pthread_mutex_lock(&s->wmu);
     for (size_t i = 0; i < n; i++) {
         bool arriving = true;

@@ -249,6 +249,7 @@ static bp_status fold(bp_store *s, const bp_projection *p, int64_t eid, uint64_t
         return bp_err(BP_ENOMEM, "project '%s': out of memory", p->name);
     }
     oe->frame = (bp_buf){0};
+    oe->plain = (bp_buf){0};
     bp_status rc = BP_OK;
     bp_irec recs[FOLD_CHUNK];
     bp_segref refs[FOLD_CHUNK];
@@ -272,6 +273,7 @@ static bp_status fold(bp_store *s, const bp_projection *p, int64_t eid, uint64_t
             bp_frame fr;
             if ((rc = bp_read_frame(s, &recs[i], &refs[i], &oe->frame, &fr))) break;
             bp_fill_event(&oe->ev, &fr, oe->ebuf, oe->sbuf, oe->ibuf);
+            if ((rc = bp_unseal_event(s, &oe->ev, &oe->plain))) break;
             if (t && (rc = bp_event_decode_checked(s, &oe->ev, t, val))) break;
             bp_err_clear(); /* what apply says, if it fails, and nothing older */
             rc = p->apply(p->ctx, state, &oe->ev, t ? val : NULL);
@@ -289,6 +291,7 @@ static bp_status fold(bp_store *s, const bp_projection *p, int64_t eid, uint64_t
         c += k;
     }
     bp_buf_free(&oe->frame);
+    bp_buf_free(&oe->plain);
     free(oe);
     free(val);
     return rc;

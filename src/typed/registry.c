@@ -298,6 +298,10 @@ bp_status bp_event_decode_checked(bp_store *s, const bp_event *ev, const bp_type
     if (ev->kind != t->kind)
         return bp_err(BP_EINVAL, "decode '%s': event %llu has kind 0x%04x, not 0x%04x", t->name,
                       (unsigned long long)ev->global_seq, ev->kind, t->kind);
+    if (ev->payload_forgotten)
+        return bp_err(BP_ENOTFOUND,
+                      "decode '%s': event %llu (%s): its payload was forgotten (bp_forget)",
+                      t->name, (unsigned long long)ev->global_seq, ev->entity);
     if (ev->header_only || (ev->payload_len && !ev->payload))
         return bp_err(BP_EINVAL, "decode '%s': event %llu was read without its payload", t->name,
                       (unsigned long long)ev->global_seq);
