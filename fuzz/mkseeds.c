@@ -180,6 +180,10 @@ int main(int argc, char **argv) {
     memcpy(tr + 9, seg + sn - BP_TRAILER_SIZE, BP_TRAILER_SIZE);
     put("headers", "trailer", tr, sizeof tr, NULL, 0);
     put("headers", "sealed-segment-tail", "\x02", 1, seg + sn - 256, 256);
+    bp_dkey dk;
+    memset(&dk, 0x5a, sizeof dk);
+    uint8_t dkf[BP_DKEY_FILE_MAX];
+    put("headers", "data-key", "\x03", 1, dkf, bp_dkey_file_encode(dkf, "user:ada", 8, &dk));
 
     /* frames: bodies of every frame of segment 1 */
     int k = 0;

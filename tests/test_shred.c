@@ -294,10 +294,65 @@ static void test_export_and_snapshot(void) {
     t_rmdir(snap);
 }
 
+/* State: bytes of payload seen, events seen. */
+static bp_status count_bytes(void *ctx, void *state, const bp_event *ev, const void *value) {
+    (void)ctx;
+    (void)value;
+    uint64_t *st = state;
+    st[0] += ev->payload_len;
+    st[1]++;
+    return BP_OK;
+}
+
+/* Forget drops what projections folded from the payloads: cached states and snapshots. */
+static void test_forget_projections(void) {
+    const char *dir = t_dir("shred-proj");
+    bp_store *s = open_sealed(dir, true, NULL);
+    bp_projection p = {BP_PROJECTION_VERSION,
+                       "bytes",
+                       1,
+                       2 * sizeof(uint64_t),
+                       NULL,
+                       count_bytes,
+                       NULL,
+                       0,
+                       NULL,
+                       0,
+                       NULL,
+                       true,
+                       1};
+    for (int i = 0; i < 5; i++) {
+        CHECK_OK(bp_append(s, NULL, "user:1", "crm", BP_KIND(1, 1), "0123456789", 10));
+        CHECK_OK(bp_append(s, NULL, "user:2", "crm", BP_KIND(1, 1), "abc", 3));
+    }
+    uint64_t st[2];
+    bp_project_info info;
+    CHECK_OK(bp_project(s, &p, "user:1", BP_CONSISTENT, st, &info));
+    CHECK(st[0] == 50 && st[1] == 5);
+    CHECK_OK(bp_project(s, &p, "user:2", BP_CONSISTENT, st, &info));
+    CHECK(st[0] == 15 && st[1] == 5);
+    CHECK_OK(bp_projection_flush(s));
+    char name[BP_DKEY_NAME_SIZE], snap[1200];
+    bp_dkey_file_name("user:1", 6, name); /* the same hash names the snapshot */
+    snprintf(snap, sizeof snap, "%s/projections/bytes.v1/%.32s.snap", dir, name);
+    CHECK_EQ(bp_pf_exists(snap), 1);
+
+    CHECK_OK(bp_forget(s, "user:1"));
+    CHECK_EQ(bp_pf_exists(snap), 0);
+    CHECK_OK(bp_project(s, &p, "user:1", BP_CONSISTENT, st, &info));
+    CHECK(!info.from_cache && !info.from_snapshot);
+    CHECK(st[0] == 0 && st[1] == 5); /* refolded: the events, none of their bytes */
+    CHECK_OK(bp_project(s, &p, "user:2", BP_CONSISTENT, st, &info));
+    CHECK(info.from_cache && st[0] == 15);
+    CHECK_OK(bp_store_close(s));
+    t_rmdir(dir);
+}
+
 int main(void) {
     RUN(test_seal_and_forget);
     RUN(test_damaged_keys);
     RUN(test_key_durability);
     RUN(test_export_and_snapshot);
+    RUN(test_forget_projections);
     T_DONE();
 }

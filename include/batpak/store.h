@@ -306,7 +306,10 @@ BP_API void bp_ticket_free(bp_ticket *t);
  * coordinates, clocks, kinds and hashes stay (the hash covers the sealed
  * bytes), so bp_store_verify and receipts still hold. The key file is removed
  * and the directory fsynced before this returns. A later append to the entity
- * gets a new key. Copies made before (snapshots, exports with DIR/dkeys) are
+ * gets a new key. Projection states of the entity, cached and persisted in
+ * DIR/projections/, are dropped too (call it when no projection or watcher of
+ * the entity is running, or they may keep what they folded before).
+ * Copies made before (snapshots, exports with DIR/dkeys) are
  * not reached: forget there too. The freed disk blocks may still hold the key
  * bytes until reused; use an encrypted filesystem for a stronger guarantee.
  * Errors: BP_EINVAL, BP_EREADONLY, BP_ENOTFOUND (the entity has no key: never

@@ -24,6 +24,8 @@ bp_status bp_dkey_file_decode(const uint8_t *p, size_t n, const char *entity, si
         return bp_err(BP_EVERSION, "data key file version %u (this library reads 1)",
                       bp_get_be16(p + 4));
     size_t el = bp_get_be16(p + 6);
+    if (!el || el > BP_COORD_MAX)
+        return bp_err(BP_ECORRUPT, "data key file: entity length %zu (1..%d)", el, BP_COORD_MAX);
     size_t want = 8 + el + BP_DKEY_ID_SIZE + BP_DKEY_SIZE + 4;
     if (n != want)
         return bp_err(BP_ECORRUPT, "data key file: %zu bytes, its entity length says %zu", n, want);

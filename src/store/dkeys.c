@@ -8,6 +8,7 @@
  * handle made; a key is durable (file and directory fsynced) before it is in the cache
  * as present, so no event is ever sealed with a key that a crash could lose. */
 #include "store/store_impl.h"
+#include "typed/typed_impl.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -210,6 +211,8 @@ bp_status bp_forget(bp_store *s, const char *entity) {
         if (er) rc = bp_err_sys(BP_EIO, er, "%s: cannot remove the data key of '%s'", path, entity);
     }
     pthread_mutex_unlock(&k->mu);
+    /* what projections folded from those payloads goes too */
+    if (!rc) rc = bp_projection_forget(s, entity);
     return rc;
 }
 

@@ -300,6 +300,51 @@ static bp_status fold(bp_store *s, const bp_projection *p, int64_t eid, uint64_t
 /* -------------------------------------------------------------- snapshots */
 
 static void snap_paths(bp_store *s, const char *name, uint32_t version, const char *entity,
+                       char *dir, size_t dn, char *file, size_t fn);
+
+bp_status bp_projection_forget(bp_store *s, const char *entity) {
+    bp_projcache *c = s->pc;
+    pc_entry *gone = NULL;
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < c->tcap; i++)
+        for (pc_entry *e = c->tab[i], *next; e; e = next) {
+            next = e->hnext;
+            if (strcmp(e->entity, entity) != 0) continue;
+            pc_remove(c, e);
+            e->hnext = gone;
+            gone = e;
+        }
+    pthread_mutex_unlock(&c->mu);
+    for (pc_entry *e = gone, *next; e; e = next) {
+        next = e->hnext;
+        bp_wipe(e->state, e->state_size);
+        free(e);
+    }
+    char root[4096], dir[4096], file[64], path[4200];
+    snprintf(root, sizeof root, "%s/projections", s->dir);
+    snap_paths(s, "x", 0, entity, dir, sizeof dir, file, sizeof file); /* file: the name */
+    char **names;
+    size_t n;
+    int e = bp_pf_list(root, "", &names, &n);
+    if (e == -ENOENT) return BP_OK;
+    if (e) return bp_err_sys(BP_EIO, e, "%s: cannot list the projection snapshots", root);
+    bp_status rc = BP_OK;
+    pthread_mutex_lock(&c->snap_mu);
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (!strcmp(names[i], ".") || !strcmp(names[i], "..")) continue;
+        snprintf(dir, sizeof dir, "%s/%s", root, names[i]);
+        snprintf(path, sizeof path, "%s/%s", dir, file);
+        int u = bp_pf_unlink(path);
+        if (!u) u = bp_pf_fsync_dir(s->opts.fault, dir);
+        if (u && u != -ENOENT && u != -ENOTDIR)
+            rc = bp_err_sys(BP_EIO, u, "%s: cannot remove the projection snapshot", path);
+    }
+    pthread_mutex_unlock(&c->snap_mu);
+    bp_pf_list_free(names, n);
+    return rc;
+}
+
+static void snap_paths(bp_store *s, const char *name, uint32_t version, const char *entity,
                        char *dir, size_t dn, char *file, size_t fn) {
     uint8_t h[32];
     bp_blake3(entity, strlen(entity), h);

@@ -63,6 +63,9 @@ bp_status bp_type_json_value(const bp_type *t, const void *value, json_t **out);
 typedef struct bp_projcache bp_projcache;
 bp_status bp_projcache_new(bp_projcache **out);
 void bp_projcache_free(bp_projcache *c);
+/* Drop every cached state of entity and delete its persisted projection snapshots
+ * (bp_forget: they were folded from payloads that are gone). */
+bp_status bp_projection_forget(bp_store *s, const char *entity);
 /* bp_event_decode with t already checked. */
 bp_status bp_event_decode_checked(bp_store *s, const bp_event *ev, const bp_type *t, void *out);
 /* BP_OK, or BP_EINVAL naming what is wrong with p or entity. */
