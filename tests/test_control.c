@@ -247,6 +247,47 @@ static void test_submit_sync_failure(void) {
     t_rmdir(dir);
 }
 
+/* A durable append and an unsynced one after it, committed in one group whose fdatasync
+ * fails: the unsynced one must not publish the durable one before its sync, so nothing of
+ * the group becomes visible. (The group forms while the thread sleeps in the sync of the
+ * append before.) */
+static void test_submit_group_publishes_after_sync(void) {
+    const char *dir = t_dir("submit-group");
+    bp_fault f;
+    bp_fault_init(&f);
+    bp_store *s = open_with(dir, &f, 0, false);
+    pthread_mutex_lock(&f.mu);
+    f.sync_delay_us = 300000;
+    uint64_t syncs0 = f.syncs;
+    pthread_mutex_unlock(&f.mu);
+    bp_ticket *x, *a, *b;
+    CHECK_OK(bp_submit(s, &x, "e", "x", BP_KIND(1, 1), "x", 1, NULL));
+    for (;;) { /* until the thread is in x's sync */
+        pthread_mutex_lock(&f.mu);
+        bool in = f.syncs > syncs0;
+        if (in) f.fail_sync_at = f.syncs + 1; /* the next group's sync fails */
+        pthread_mutex_unlock(&f.mu);
+        if (in) break;
+        bp_pf_yield();
+    }
+    bp_append_options ns = BP_APPEND_OPTIONS_INIT;
+    ns.durability = BP_NO_SYNC;
+    CHECK_OK(bp_submit(s, &a, "e", "x", BP_KIND(1, 1), "a", 1, NULL));
+    CHECK_OK(bp_submit(s, &b, "e", "x", BP_KIND(1, 1), "b", 1, &ns));
+    CHECK_OK(bp_ticket_wait(x, BP_WAIT_FOREVER, NULL));
+    CHECK_FAILS(bp_ticket_wait(a, BP_WAIT_FOREVER, NULL), BP_EIO, "fdatasync");
+    (void)bp_ticket_wait(b, BP_WAIT_FOREVER, NULL);
+    bp_stats st;
+    CHECK_OK(bp_store_stats(s, &st));
+    CHECK_EQ(st.events, 1); /* x only: a was never synced, b comes after it */
+    bp_ticket_free(x);
+    bp_ticket_free(a);
+    bp_ticket_free(b);
+    CHECK_EQ(bp_store_close(s), BP_EIO);
+    bp_fault_destroy(&f);
+    t_rmdir(dir);
+}
+
 typedef struct submitter {
     bp_store *s;
     int id;
@@ -1164,6 +1205,7 @@ int main(void) {
     RUN(test_try_submit_full);
     RUN(test_submit_close_drains);
     RUN(test_submit_sync_failure);
+    RUN(test_submit_group_publishes_after_sync);
     RUN(test_submit_concurrent);
     RUN(test_diagnostics);
     RUN(test_outbox);
