@@ -77,6 +77,39 @@ static inline void t_rmdir(const char *p) {
     if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", p);
 }
 
+/* Events of entity in the index (no disk reads); UINT64_MAX if the stream cannot open. */
+static inline uint64_t t_count_stream(bp_store *s, const char *entity) {
+    bp_iter *it;
+    const bp_event *ev;
+    uint64_t n = 0;
+    if (bp_stream(s, &it, entity, BP_READ_INDEX_ONLY)) return UINT64_MAX;
+    while (bp_iter_next(it, &ev) == BP_OK)
+        n++;
+    bp_iter_free(it);
+    return n;
+}
+
+/* A growing NUL-terminated buffer, and a bp_write_fn appending to one. */
+typedef struct t_membuf {
+    char *p;
+    size_t n, cap;
+} t_membuf;
+
+static inline bp_status t_to_mem(void *ctx, const void *data, size_t len) {
+    t_membuf *m = ctx;
+    if (m->n + len + 1 > m->cap) {
+        size_t cap = (m->n + len + 1) * 2;
+        char *p = realloc(m->p, cap);
+        if (!p) return BP_ENOMEM;
+        m->p = p;
+        m->cap = cap;
+    }
+    memcpy(m->p + m->n, data, len);
+    m->n += len;
+    m->p[m->n] = '\0';
+    return BP_OK;
+}
+
 #define RUN(fn)                                                                                    \
     do {                                                                                           \
         int _before = t_failures;                                                                  \

@@ -24,17 +24,6 @@ static bp_store *open_with(const char *dir, bp_fault *f, uint32_t queue, bool re
     return s;
 }
 
-static uint64_t count_events(bp_store *s, const char *entity) {
-    bp_iter *it;
-    const bp_event *ev;
-    uint64_t n = 0;
-    if (bp_stream(s, &it, entity, BP_READ_INDEX_ONLY)) return UINT64_MAX;
-    while (bp_iter_next(it, &ev) == BP_OK)
-        n++;
-    bp_iter_free(it);
-    return n;
-}
-
 /* ----------------------------------------------------------------- tickets */
 
 static void test_submit_in_order(void) {
@@ -100,7 +89,7 @@ static void test_submit_bad_input(void) {
     CHECK_FAILS(bp_ticket_wait(NULL, 0, NULL), BP_EINVAL, "NULL");
     CHECK(!bp_ticket_poll(NULL));
     bp_ticket_free(NULL);
-    CHECK_EQ(count_events(s, "e"), 0);
+    CHECK_EQ(t_count_stream(s, "e"), 0);
     CHECK_OK(bp_store_close(s));
     /* a read-only handle queues nothing */
     s = open_with(dir, NULL, 0, true);
@@ -148,7 +137,7 @@ static void test_submit_conflicts(void) {
     CHECK(!rc.replayed);
     CHECK(rd.replayed);
     CHECK_EQ(rd.global_seq, rc.global_seq);
-    CHECK_EQ(count_events(s, "order:1"), 2);
+    CHECK_EQ(t_count_stream(s, "order:1"), 2);
     bp_ticket_free(a);
     bp_ticket_free(b);
     bp_ticket_free(c);
@@ -184,7 +173,7 @@ static void test_try_submit_full(void) {
     CHECK(bp_ticket_poll(a));
     CHECK_OK(bp_try_submit(s, &c, "e", "x", BP_KIND(1, 1), "c", 1, NULL));
     CHECK_OK(bp_ticket_wait(c, BP_WAIT_FOREVER, NULL));
-    CHECK_EQ(count_events(s, "e"), 3);
+    CHECK_EQ(t_count_stream(s, "e"), 3);
     bp_ticket_free(a);
     bp_ticket_free(b);
     bp_ticket_free(c);
@@ -216,7 +205,7 @@ static void test_submit_close_drains(void) {
         bp_ticket_free(t[i]);
     }
     s = open_with(dir, NULL, 0, false);
-    CHECK_EQ(count_events(s, "e"), N);
+    CHECK_EQ(t_count_stream(s, "e"), N);
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);
 }
@@ -242,7 +231,7 @@ static void test_submit_sync_failure(void) {
     CHECK_EQ(bp_store_close(s), BP_EIO);
     bp_fault_destroy(&f);
     s = open_with(dir, NULL, 0, false);
-    CHECK(count_events(s, "e") >= 1); /* the acknowledged one; the failed ones may be cut */
+    CHECK(t_count_stream(s, "e") >= 1); /* the acknowledged one; the failed ones may be cut */
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);
 }
@@ -418,7 +407,7 @@ static void test_outbox(void) {
     CHECK_OK(bp_outbox_stage(ob, "stock:9", "shop", BP_KIND(1, 2), "-1", 2, &o));
     CHECK_OK(bp_outbox_stage(ob, "order:1", "shop", BP_KIND(1, 3), "paid", 4, NULL));
     CHECK_EQ(bp_outbox_len(ob), 3);
-    CHECK_EQ(count_events(s, "order:1"), 0); /* staged is not written */
+    CHECK_EQ(t_count_stream(s, "order:1"), 0); /* staged is not written */
     /* a bad item is refused with nothing staged */
     CHECK_FAILS(bp_outbox_stage(ob, "batpak:x", "shop", BP_KIND(1, 1), NULL, 0, NULL), BP_EINVAL,
                 "batch item 3");
@@ -440,19 +429,19 @@ static void test_outbox(void) {
     CHECK_OK(bp_outbox_stage(ob, "stock:9", "shop", BP_KIND(1, 2), "-1", 2, &o)); /* stale */
     CHECK_FAILS(bp_outbox_flush(ob, r), BP_ECONFLICT, "batch item 1");
     CHECK_EQ(bp_outbox_len(ob), 2);
-    CHECK_EQ(count_events(s, "order:2"), 0);
+    CHECK_EQ(t_count_stream(s, "order:2"), 0);
     bp_outbox_discard(ob);
     CHECK_EQ(bp_outbox_len(ob), 0);
     CHECK_OK(bp_outbox_flush(ob, r));
-    CHECK_EQ(count_events(s, "order:2"), 0);
+    CHECK_EQ(t_count_stream(s, "order:2"), 0);
     /* still usable after a discard */
     CHECK_OK(bp_outbox_stage(ob, "order:2", "shop", BP_KIND(1, 1), "b", 1, NULL));
     CHECK_OK(bp_outbox_flush(ob, NULL));
-    CHECK_EQ(count_events(s, "order:2"), 1);
+    CHECK_EQ(t_count_stream(s, "order:2"), 1);
     /* staged items left at free are dropped */
     CHECK_OK(bp_outbox_stage(ob, "order:3", "shop", BP_KIND(1, 1), "c", 1, NULL));
     bp_outbox_free(ob);
-    CHECK_EQ(count_events(s, "order:3"), 0);
+    CHECK_EQ(t_count_stream(s, "order:3"), 0);
     CHECK_FAILS(bp_outbox_new(NULL, &ob), BP_EINVAL, "NULL");
     CHECK_FAILS(bp_outbox_stage(NULL, "e", "s", BP_KIND(1, 1), NULL, 0, NULL), BP_EINVAL, "NULL");
     CHECK_FAILS(bp_outbox_flush(NULL, NULL), BP_EINVAL, "NULL");
@@ -924,26 +913,6 @@ static void test_snapshot_kill9(void) {
 
 /* ---------------------------------------------------------- export/import */
 
-typedef struct membuf {
-    char *p;
-    size_t n, cap;
-} membuf;
-
-static bp_status to_mem(void *ctx, const void *data, size_t len) {
-    membuf *m = ctx;
-    if (m->n + len + 1 > m->cap) {
-        size_t cap = (m->n + len + 1) * 2;
-        char *p = realloc(m->p, cap);
-        if (!p) return BP_ENOMEM;
-        m->p = p;
-        m->cap = cap;
-    }
-    memcpy(m->p + m->n, data, len);
-    m->n += len;
-    m->p[m->n] = '\0';
-    return BP_OK;
-}
-
 static bp_store *open_plain(const char *dir) {
     bp_open_options o = BP_OPEN_OPTIONS_INIT;
     o.no_open_event = true;
@@ -1007,8 +976,8 @@ static void test_export_import_round_trip(void) {
     s = open_plain(src);
     CHECK(s != NULL);
     fill_source(s);
-    membuf a = {0}, b = {0};
-    CHECK_OK(bp_export(s, 0, to_mem, &a, NULL, NULL));
+    t_membuf a = {0}, b = {0};
+    CHECK_OK(bp_export(s, 0, t_to_mem, &a, NULL, NULL));
     bp_stats st;
     CHECK_OK(bp_store_stats(s, &st));
     CHECK(st.segments > 1);
@@ -1018,7 +987,7 @@ static void test_export_import_round_trip(void) {
     CHECK_OK(import_text(d, a.p, &rep));
     CHECK_EQ(rep.imported, st.events);
     CHECK_EQ(rep.lines, st.events);
-    CHECK_OK(bp_export(d, 0, to_mem, &b, NULL, NULL));
+    CHECK_OK(bp_export(d, 0, t_to_mem, &b, NULL, NULL));
     CHECK_EQ(a.n, b.n);
     CHECK(memcmp(a.p, b.p, a.n) == 0); /* byte-identical */
     bp_verify_report vr;
@@ -1037,8 +1006,8 @@ static void test_export_import_round_trip(void) {
     CHECK_OK(bp_append_ex(d, &rr, "acct:\xc3\xa9t\xc3\xa9", "bank", BP_KIND(1, 1), "q", 1, &o));
     CHECK(rr.replayed);
     /* after_seq: the tail only */
-    membuf c = {0};
-    CHECK_OK(bp_export(s, st.events - 2, to_mem, &c, NULL, NULL));
+    t_membuf c = {0};
+    CHECK_OK(bp_export(s, st.events - 2, t_to_mem, &c, NULL, NULL));
     CHECK(strncmp(c.p, "{\"global_seq\":", 14) == 0);
     CHECK_EQ(strtoull(c.p + 14, NULL, 10), st.events - 1);
     CHECK_OK(bp_store_close(s));
@@ -1057,8 +1026,8 @@ static void test_export_import_round_trip(void) {
     CHECK_EQ(rep.skipped, 20);
     CHECK_EQ(rep.imported, st.events - 20);
     free(b.p);
-    b = (membuf){0};
-    CHECK_OK(bp_export(d, 0, to_mem, &b, NULL, NULL));
+    b = (t_membuf){0};
+    CHECK_OK(bp_export(d, 0, t_to_mem, &b, NULL, NULL));
     CHECK(b.n == a.n && memcmp(a.p, b.p, a.n) == 0);
     CHECK_OK(bp_store_close(d));
     free(half);
@@ -1108,8 +1077,8 @@ static void test_import_refusals(void) {
                             {"f", "x", BP_KIND(1, 2), "b2", 2, NULL}};
     CHECK_OK(bp_append_batch(s, NULL, two, 2));                      /* lines 6 and 7 */
     CHECK_OK(bp_append(s, NULL, "e", "x", BP_KIND(1, 1), "abc", 3)); /* line 8 */
-    membuf a = {0};
-    CHECK_OK(bp_export(s, 0, to_mem, &a, NULL, NULL));
+    t_membuf a = {0};
+    CHECK_OK(bp_export(s, 0, t_to_mem, &a, NULL, NULL));
     CHECK_OK(bp_store_close(s));
     struct {
         char *text;
@@ -1186,7 +1155,7 @@ static void test_import_refusals(void) {
     CHECK_FAILS(bp_import_end(imp, NULL), BP_EINVAL, "line 1: empty");
     CHECK_FAILS(bp_import_line(NULL, "x", 1), BP_EINVAL, "NULL");
     CHECK_FAILS(bp_import_begin(NULL, &imp), BP_EINVAL, "NULL");
-    CHECK_FAILS(bp_export(NULL, 0, to_mem, NULL, NULL, NULL), BP_EINVAL, "NULL");
+    CHECK_FAILS(bp_export(NULL, 0, t_to_mem, NULL, NULL, NULL), BP_EINVAL, "NULL");
     CHECK_OK(bp_store_close(d));
     bp_open_options ro = BP_OPEN_OPTIONS_INIT;
     ro.read_only = true;

@@ -19,17 +19,6 @@ static bp_store *open_store(const char *dir, bp_fault *f) {
     return s;
 }
 
-static uint64_t count_stream(bp_store *s, const char *entity) {
-    bp_iter *it;
-    const bp_event *ev;
-    uint64_t n = 0;
-    if (bp_stream(s, &it, entity, BP_READ_INDEX_ONLY)) return UINT64_MAX;
-    while (bp_iter_next(it, &ev) == BP_OK)
-        n++;
-    bp_iter_free(it);
-    return n;
-}
-
 /* Clocks of the entity's stream are 1..n and each prev_hash is the previous hash. */
 static void check_chain(bp_store *s, const char *entity) {
     bp_iter *it;
@@ -77,8 +66,8 @@ static void test_fence_invisible_until_commit(void) {
     CHECK_EQ(out.global_seq, 2);
 
     /* nothing of the fence is visible anywhere */
-    CHECK_EQ(count_stream(s, "acct:a"), 2);
-    CHECK_EQ(count_stream(s, "acct:b"), 0);
+    CHECK_EQ(t_count_stream(s, "acct:a"), 2);
+    CHECK_EQ(t_count_stream(s, "acct:b"), 0);
     bp_stats st;
     CHECK_OK(bp_store_stats(s, &st));
     CHECK_EQ(st.events, 2);
@@ -106,8 +95,8 @@ static void test_fence_invisible_until_commit(void) {
     CHECK(memcmp(r[2].prev_hash.b, r[0].event_hash.b, 32) == 0);
 
     /* now visible: reads, the cursor, the subscriber; one batch */
-    CHECK_EQ(count_stream(s, "acct:a"), 4);
-    CHECK_EQ(count_stream(s, "acct:b"), 1);
+    CHECK_EQ(t_count_stream(s, "acct:a"), 4);
+    CHECK_EQ(t_count_stream(s, "acct:b"), 1);
     CHECK_OK(bp_cursor_next(c, evs, 16, &n, 0));
     CHECK_EQ(n, 3);
     for (size_t i = 0; i < n; i++) {
@@ -179,7 +168,7 @@ static void test_fence_cancel(void) {
     CHECK_OK(bp_append(s, &r, "e:1", "s", BP_KIND(1, 1), "d", 1));
     CHECK_EQ(r.clock, 2);
     CHECK_EQ(r.global_seq, 2);
-    CHECK_EQ(count_stream(s, "e:2"), 0);
+    CHECK_EQ(t_count_stream(s, "e:2"), 0);
 
     /* freeing an open fence cancels it; the ticket outlives the fence */
     CHECK_OK(bp_fence_begin(s, &f));
@@ -243,7 +232,7 @@ static void test_fence_bad_input(void) {
     CHECK_FAILS(bp_fence_commit(f), BP_ECONFLICT, "fence commit failed");
     CHECK_FAILS(bp_ticket_wait(a, 0, NULL), BP_ECONFLICT, "fence commit failed");
     CHECK_FAILS(bp_ticket_wait(b, 0, NULL), BP_ECONFLICT, "fence commit failed");
-    CHECK_EQ(count_stream(s, "e:2"), 0);
+    CHECK_EQ(t_count_stream(s, "e:2"), 0);
     CHECK_FAILS(bp_fence_cancel(f), BP_EINVAL, "already"); /* closed by the failed commit */
     bp_ticket_free(a);
     bp_ticket_free(b);
@@ -281,7 +270,7 @@ static void test_fence_commit_io_failure(void) {
     CHECK_FAILS(bp_ticket_wait(t2, 0, NULL), BP_EIO, "fence commit failed");
     bp_ticket_free(t1);
     bp_ticket_free(t2);
-    CHECK_EQ(count_stream(s, "e:2"), 0);
+    CHECK_EQ(t_count_stream(s, "e:2"), 0);
     bp_fence_free(f);
     bp__store_crash(s);
     bp_fault_power_loss(&flt);
@@ -337,7 +326,7 @@ static void test_fence_threads(void) {
         CHECK(ret == NULL);
     }
     CHECK_EQ(bp_fence_len(f), 100);
-    CHECK_EQ(count_stream(s, "e:0") + count_stream(s, "e:1"), 100);
+    CHECK_EQ(t_count_stream(s, "e:0") + t_count_stream(s, "e:1"), 100);
     CHECK_OK(bp_fence_commit(f));
     for (int i = 0; i < 2; i++)
         for (int k = 0; k < 50; k++) {

@@ -233,26 +233,6 @@ static void test_key_durability(void) {
     t_rmdir(dir);
 }
 
-typedef struct membuf {
-    char *p;
-    size_t n, cap;
-} membuf;
-
-static bp_status to_mem(void *ctx, const void *data, size_t len) {
-    membuf *m = ctx;
-    if (m->n + len + 1 > m->cap) {
-        size_t cap = (m->n + len + 1) * 2;
-        char *p = realloc(m->p, cap);
-        if (!p) return BP_ENOMEM;
-        m->p = p;
-        m->cap = cap;
-    }
-    memcpy(m->p + m->n, data, len);
-    m->n += len;
-    m->p[m->n] = '\0';
-    return BP_OK;
-}
-
 /* Export carries sealed payloads as stored (hashes hold, no plaintext in the export); a
  * snapshot carries the keys, and forgetting in the original leaves the copy's keys. */
 static void test_export_and_snapshot(void) {
@@ -260,8 +240,8 @@ static void test_export_and_snapshot(void) {
     bp_store *s = open_sealed(src, true, NULL);
     bp_receipt r;
     CHECK_OK(bp_append(s, &r, "user:1", "crm", BP_KIND(1, 1), "secret-one", 10));
-    membuf a = {0}, b = {0};
-    CHECK_OK(bp_export(s, 0, to_mem, &a, NULL, NULL));
+    t_membuf a = {0}, b = {0};
+    CHECK_OK(bp_export(s, 0, t_to_mem, &a, NULL, NULL));
     CHECK(a.p && !strstr(a.p, "c2VjcmV0")); /* base64 of "secret" at offset 0 */
     bp_snapshot_report rep;
     t_rmdir(snap); /* the snapshot makes it */
@@ -282,7 +262,7 @@ static void test_export_and_snapshot(void) {
     CHECK_OK(bp_import_end(imp, &irep));
     CHECK_EQ(irep.imported, 1);
     check_forgotten(d, &r.event_id); /* no key came with the export */
-    CHECK_OK(bp_export(d, 0, to_mem, &b, NULL, NULL));
+    CHECK_OK(bp_export(d, 0, t_to_mem, &b, NULL, NULL));
     CHECK(a.n == b.n && !memcmp(a.p, b.p, a.n)); /* byte-identical */
     bp_verify_report vr;
     CHECK_OK(bp_store_verify(d, &vr));

@@ -89,6 +89,8 @@ void bp_event_hash(const bp_event_fields *f, bp_hash *out);
 /* ---- BLAKE3-256 of n bytes; lower-case hex (2n chars + NUL) and its strict parser */
 void bp_blake3(const void *p, size_t n, uint8_t out[32]);
 void bp_hex_encode(const uint8_t *p, size_t n, char *out);
+/* A fast non-cryptographic hash of n bytes for in-memory tables (FNV-1a, mixed). */
+uint64_t bp_str_hash(const char *s, size_t n);
 /* Exactly 2n hex digits (either case) into out; false when text is anything else. */
 bool bp_hex_decode(const char *text, size_t text_len, uint8_t *out, size_t n);
 

@@ -52,6 +52,13 @@ void bp_blake3(const void *p, size_t n, uint8_t out[32]) {
     blake3_hasher_finalize(&h, out, 32);
 }
 
+uint64_t bp_str_hash(const char *s, size_t n) {
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
+    return h ^ (h >> 29);
+}
+
 void bp_hex_encode(const uint8_t *p, size_t n, char *out) {
     static const char digits[] = "0123456789abcdef";
     for (size_t i = 0; i < n; i++) {

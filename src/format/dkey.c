@@ -41,10 +41,6 @@ bp_status bp_dkey_file_decode(const uint8_t *p, size_t n, const char *entity, si
 void bp_dkey_file_name(const char *entity, size_t elen, char out[BP_DKEY_NAME_SIZE]) {
     uint8_t h[32];
     bp_blake3(entity, elen, h);
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < 16; i++) {
-        out[2 * i] = hex[h[i] >> 4];
-        out[2 * i + 1] = hex[h[i] & 15];
-    }
+    bp_hex_encode(h, 16, out);
     memcpy(out + 32, ".key", 5);
 }

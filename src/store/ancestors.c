@@ -19,11 +19,7 @@ static bp_status read_slot(bp_store *s, uint64_t slot, bp_owned_event *o) {
     if (!found) return BP_ENOTFOUND;
     bp_frame fr;
     bp_status rc = bp_read_frame(s, &r, &ref, &o->frame, &fr);
-    if (!rc) {
-        bp_fill_event(&o->ev, &fr, o->ebuf, o->sbuf, o->ibuf);
-        rc = bp_unseal_event(s, &o->ev, &o->plain);
-    }
-    return rc;
+    return rc ? rc : bp_own_event(s, o, &fr, true);
 }
 
 /* Slot of the next ancestor of ev, or -1 when ev has none in this store. */

@@ -30,13 +30,6 @@ struct bp_dkeys {
     char dir[];    /* DIR/dkeys */
 };
 
-static uint64_t dk_hash(const char *e, size_t n) {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (uint8_t)e[i]) * 1099511628211ull;
-    return h;
-}
-
 bp_status bp_dkeys_init(bp_store *s) {
     size_t dl = strlen(s->dir) + sizeof "/dkeys";
     bp_dkeys *k = calloc(1, sizeof *k + dl);
@@ -72,7 +65,7 @@ void bp_dkeys_lock(bp_store *s, bool lock) {
 /* [mu] The entry of entity, or NULL. */
 static dk_entry *dk_find(bp_dkeys *k, const char *entity, size_t elen) {
     if (!k->cap) return NULL;
-    for (dk_entry *e = k->tab[dk_hash(entity, elen) & (k->cap - 1)]; e; e = e->next)
+    for (dk_entry *e = k->tab[bp_str_hash(entity, elen) & (k->cap - 1)]; e; e = e->next)
         if (e->elen == elen && !memcmp(e->entity, entity, elen)) return e;
     return NULL;
 }
@@ -86,7 +79,7 @@ static dk_entry *dk_add(bp_dkeys *k, const char *entity, size_t elen) {
         for (size_t i = 0; i < k->cap; i++)
             for (dk_entry *e = k->tab[i], *next; e; e = next) {
                 next = e->next;
-                size_t b = dk_hash(e->entity, e->elen) & (cap - 1);
+                size_t b = bp_str_hash(e->entity, e->elen) & (cap - 1);
                 e->next = tab[b];
                 tab[b] = e;
             }
@@ -98,7 +91,7 @@ static dk_entry *dk_add(bp_dkeys *k, const char *entity, size_t elen) {
     if (!e) return NULL;
     memcpy(e->entity, entity, elen);
     e->elen = elen;
-    size_t b = dk_hash(entity, elen) & (k->cap - 1);
+    size_t b = bp_str_hash(entity, elen) & (k->cap - 1);
     e->next = k->tab[b];
     k->tab[b] = e;
     k->n++;
@@ -155,9 +148,8 @@ bp_status bp_dkey_get(bp_store *s, const char *entity, size_t elen, bool create,
         crypto_secretbox_keygen(key.key);
         size_t n = bp_dkey_file_encode(file, entity, elen, &key);
         bp_dkey_file_name(entity, elen, name);
-        int er = bp_pf_mkdir_private(k->dir);
-        if (er == 1) er = bp_pf_fsync_dir(s->opts.fault, s->dir); /* DIR/dkeys itself */
-        if (!er) er = bp_pf_write_atomic(s->opts.fault, k->dir, name, file, n);
+        /* DIR/dkeys exists: only a sealing store creates keys, and open made it (seal_setup) */
+        int er = bp_pf_write_atomic(s->opts.fault, k->dir, name, file, n);
         sodium_memzero(file, sizeof file);
         if (er) {
             sodium_memzero(&key, sizeof key);

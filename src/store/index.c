@@ -5,13 +5,6 @@
 #include <errno.h>
 #include <stdlib.h>
 
-static uint64_t str_hash(const char *s, size_t n) {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
-    return h ^ (h >> 29);
-}
-
 static int grow(void **p, uint32_t *cap, uint32_t need, size_t elem) {
     if (need <= *cap) return 0;
     uint32_t c = *cap ? *cap : 8;
@@ -35,7 +28,7 @@ static int vec_push(bp_u32vec *v, uint32_t x) {
 int64_t bp_strtab_find(const bp_strtab *t, const char *s, size_t len) {
     if (!t->hcap) return -1;
     uint32_t mask = t->hcap - 1;
-    for (uint32_t i = (uint32_t)str_hash(s, len) & mask;; i = (i + 1) & mask) {
+    for (uint32_t i = (uint32_t)bp_str_hash(s, len) & mask;; i = (i + 1) & mask) {
         uint32_t v = t->hidx[i];
         if (!v) return -1;
         if (t->len[v - 1] == len && memcmp(t->s[v - 1], s, len) == 0) return v - 1;
@@ -44,7 +37,7 @@ int64_t bp_strtab_find(const bp_strtab *t, const char *s, size_t len) {
 
 static void strtab_place(bp_strtab *t, uint32_t id) {
     uint32_t mask = t->hcap - 1;
-    uint32_t i = (uint32_t)str_hash(t->s[id], t->len[id]) & mask;
+    uint32_t i = (uint32_t)bp_str_hash(t->s[id], t->len[id]) & mask;
     while (t->hidx[i])
         i = (i + 1) & mask;
     t->hidx[i] = id + 1;

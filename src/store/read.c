@@ -121,6 +121,11 @@ void bp_fill_event(bp_event *ev, const bp_frame *fr, char *ebuf, char *sbuf, cha
     ev->payload_len = f->payload_len;
 }
 
+bp_status bp_own_event(bp_store *s, bp_owned_event *o, const bp_frame *fr, bool open) {
+    bp_fill_event(&o->ev, fr, o->ebuf, o->sbuf, o->ibuf);
+    return open ? bp_unseal_event(s, &o->ev, &o->plain) : BP_OK;
+}
+
 bp_status bp_get(bp_store *s, bp_event **out, const bp_id *id) {
     if (!out) return bp_err(BP_EINVAL, "bp_get: out is NULL");
     *out = NULL;
@@ -149,8 +154,7 @@ bp_status bp_get(bp_store *s, bp_event **out, const bp_id *id) {
         free(o);
         return rc;
     }
-    bp_fill_event(&o->ev, &fr, o->ebuf, o->sbuf, o->ibuf);
-    if ((rc = bp_unseal_event(s, &o->ev, &o->plain))) {
+    if ((rc = bp_own_event(s, o, &fr, true))) {
         bp_event_free(&o->ev);
         return rc;
     }
@@ -404,8 +408,7 @@ bp_status bp_iter_next(bp_iter *it, const bp_event **ev) {
     bp_frame fr;
     bp_status rc = bp_read_frame(s, &r, &ref, &it->cur.frame, &fr);
     if (rc) return rc;
-    bp_fill_event(e, &fr, it->cur.ebuf, it->cur.sbuf, it->cur.ibuf);
-    if (!(it->flags & BP_READ_SEALED) && (rc = bp_unseal_event(s, e, &it->cur.plain))) return rc;
+    if ((rc = bp_own_event(s, &it->cur, &fr, !(it->flags & BP_READ_SEALED)))) return rc;
     *ev = e;
     return BP_OK;
 }

@@ -241,6 +241,8 @@ typedef struct bp_owned_event {
 /* Fill ev from a decoded frame: strings copied into the buffers, the payload pointing
  * into the frame's bytes. */
 void bp_fill_event(bp_event *ev, const bp_frame *fr, char *ebuf, char *sbuf, char *ibuf);
+/* bp_fill_event into o, then (open) its sealed payload opened into o->plain. */
+bp_status bp_own_event(bp_store *s, bp_owned_event *o, const bp_frame *fr, bool open);
 /* notify.c: wake the waiters after the publish watermark moved (cheap when none waits);
  * wait (under pmu, registered in pwaiters) until ready(arg) or the deadline: true when
  * ready; wake every waiter (a stop flag changed). */

@@ -302,6 +302,12 @@ bp_status bp_fence_begin(bp_store *s, bp_fence **out) {
     return BP_OK;
 }
 
+/* [f->mu] The error of a call on a fence that is closed. */
+static bp_status fence_closed(const bp_fence *f, const char *fn) {
+    return bp_err(BP_EINVAL, "%s: the fence is already %s", fn,
+                  f->s ? "committed or cancelled" : "cancelled (the store was closed)");
+}
+
 bp_status bp_fence_append(bp_fence *f, bp_ticket **out, const char *entity, const char *scope,
                           uint16_t kind, const void *payload, size_t len,
                           const bp_append_options *opts) {
@@ -311,8 +317,7 @@ bp_status bp_fence_append(bp_fence *f, bp_ticket **out, const char *entity, cons
     bp_status rc = BP_OK;
     pthread_mutex_lock(&f->mu);
     if (!f->open) {
-        rc = bp_err(BP_EINVAL, "bp_fence_append: the fence is already %s",
-                    f->s ? "committed or cancelled" : "cancelled (the store was closed)");
+        rc = fence_closed(f, "bp_fence_append");
         goto out;
     }
     if (f->n >= BP_BATCH_MAX) {
@@ -373,13 +378,19 @@ static void fence_decide(bp_fence *f, bp_status rc, const char *msg, const bp_re
     f->open = false;
 }
 
+/* [f->mu] Cancel the open fence: its tickets fail with BP_ECANCELED saying why. */
+static void fence_cancel(bp_fence *f, const char *why) {
+    char msg[BP_TICKET_MSG];
+    snprintf(msg, sizeof msg, "%s: the visibility fence %s", f->s->dir, why);
+    fence_decide(f, BP_ECANCELED, msg, NULL);
+}
+
 bp_status bp_fence_commit(bp_fence *f) {
     if (!f) return bp_err(BP_EINVAL, "bp_fence_commit: NULL fence");
     pthread_mutex_lock(&f->mu);
     bp_status rc = BP_OK;
     if (!f->open) {
-        rc = bp_err(BP_EINVAL, "bp_fence_commit: the fence is already %s",
-                    f->s ? "committed or cancelled" : "cancelled (the store was closed)");
+        rc = fence_closed(f, "bp_fence_commit");
         goto out;
     }
     bp_batch_item *items = malloc((f->n ? f->n : 1) * sizeof *items);
@@ -413,12 +424,9 @@ bp_status bp_fence_cancel(bp_fence *f) {
     pthread_mutex_lock(&f->mu);
     bp_status rc = BP_OK;
     if (f->open) {
-        char msg[BP_TICKET_MSG];
-        snprintf(msg, sizeof msg, "%s: the visibility fence was cancelled", f->s->dir);
-        fence_decide(f, BP_ECANCELED, msg, NULL);
+        fence_cancel(f, "was cancelled");
     } else {
-        rc = bp_err(BP_EINVAL, "bp_fence_cancel: the fence is already %s",
-                    f->s ? "committed or cancelled" : "cancelled (the store was closed)");
+        rc = fence_closed(f, "bp_fence_cancel");
     }
     pthread_mutex_unlock(&f->mu);
     return rc;
@@ -433,12 +441,7 @@ void bp_fence_cancel_all(bp_store *s) {
     for (bp_fence *f = list, *next; f; f = next) {
         next = f->next;
         pthread_mutex_lock(&f->mu);
-        if (f->open) {
-            char msg[BP_TICKET_MSG];
-            snprintf(msg, sizeof msg, "%s: the store was closed with the visibility fence open",
-                     s->dir);
-            fence_decide(f, BP_ECANCELED, msg, NULL);
-        }
+        if (f->open) fence_cancel(f, "was open when the store was closed");
         f->s = NULL;
         f->q = NULL;
         f->next = NULL;
@@ -449,11 +452,7 @@ void bp_fence_cancel_all(bp_store *s) {
 void bp_fence_free(bp_fence *f) {
     if (!f) return;
     pthread_mutex_lock(&f->mu);
-    if (f->open) {
-        char msg[BP_TICKET_MSG];
-        snprintf(msg, sizeof msg, "%s: the visibility fence was freed uncommitted", f->s->dir);
-        fence_decide(f, BP_ECANCELED, msg, NULL);
-    }
+    if (f->open) fence_cancel(f, "was freed uncommitted");
     bp_store *s = f->s;
     pthread_mutex_unlock(&f->mu);
     if (s) { /* the store is open: take the fence off its list */

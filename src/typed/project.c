@@ -272,8 +272,7 @@ static bp_status fold(bp_store *s, const bp_projection *p, int64_t eid, uint64_t
             if (!wanted) continue;
             bp_frame fr;
             if ((rc = bp_read_frame(s, &recs[i], &refs[i], &oe->frame, &fr))) break;
-            bp_fill_event(&oe->ev, &fr, oe->ebuf, oe->sbuf, oe->ibuf);
-            if ((rc = bp_unseal_event(s, &oe->ev, &oe->plain))) break;
+            if ((rc = bp_own_event(s, oe, &fr, true))) break;
             if (t && (rc = bp_event_decode_checked(s, &oe->ev, t, val))) break;
             bp_err_clear(); /* what apply says, if it fails, and nothing older */
             rc = p->apply(p->ctx, state, &oe->ev, t ? val : NULL);
@@ -299,8 +298,20 @@ static bp_status fold(bp_store *s, const bp_projection *p, int64_t eid, uint64_t
 
 /* -------------------------------------------------------------- snapshots */
 
+/* The snapshot file name of entity (the same in every projection's folder). */
+static void snap_file(const char *entity, char *file, size_t fn) {
+    uint8_t h[32];
+    bp_blake3(entity, strlen(entity), h);
+    char hex[65];
+    bp_hex_encode(h, 16, hex);
+    snprintf(file, fn, "%s.snap", hex);
+}
+
 static void snap_paths(bp_store *s, const char *name, uint32_t version, const char *entity,
-                       char *dir, size_t dn, char *file, size_t fn);
+                       char *dir, size_t dn, char *file, size_t fn) {
+    snprintf(dir, dn, "%s/projections/%s.v%u", s->dir, name, version);
+    snap_file(entity, file, fn);
+}
 
 bp_status bp_projection_forget(bp_store *s, const char *entity) {
     bp_projcache *c = s->pc;
@@ -322,7 +333,7 @@ bp_status bp_projection_forget(bp_store *s, const char *entity) {
     }
     char root[4096], dir[4096], file[64], path[4200];
     snprintf(root, sizeof root, "%s/projections", s->dir);
-    snap_paths(s, "x", 0, entity, dir, sizeof dir, file, sizeof file); /* file: the name */
+    snap_file(entity, file, sizeof file);
     char **names;
     size_t n;
     int e = bp_pf_list(root, "", &names, &n);
@@ -342,16 +353,6 @@ bp_status bp_projection_forget(bp_store *s, const char *entity) {
     pthread_mutex_unlock(&c->snap_mu);
     bp_pf_list_free(names, n);
     return rc;
-}
-
-static void snap_paths(bp_store *s, const char *name, uint32_t version, const char *entity,
-                       char *dir, size_t dn, char *file, size_t fn) {
-    uint8_t h[32];
-    bp_blake3(entity, strlen(entity), h);
-    char hex[65];
-    bp_hex_encode(h, 16, hex);
-    snprintf(dir, dn, "%s/projections/%s.v%u", s->dir, name, version);
-    snprintf(file, fn, "%s.snap", hex);
 }
 
 /* Write the snapshot of (name, version, entity) at clock. */
