@@ -21,4 +21,12 @@ void bp__store_crash(bp_store *s);
  */
 bp_status bp__store_checkpoint_full(bp_store *s);
 
+/**
+ * Called (when set) at the steps of a compaction, so that crash tests can kill the process
+ * there: 1 planned, 2 new files synced, 3 index.ckpt removed, 10 committed (manifest
+ * written, index swapped), 100 + i new file i renamed in, 20 replaced files removed, 21
+ * ANCHORS written. Also called while open finishes an interrupted compaction.
+ */
+extern void (*bp__compact_step)(int step);
+
 #endif

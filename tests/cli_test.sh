@@ -472,6 +472,45 @@ expect 1 --dir "$SH" forget
 expect 0 --dir "$SH" init
 out_has '"created":false,"sealed":true'
 
+# ------------------------------------------------------ compaction
+CP="$SCRATCH/compacted"
+expect 0 --dir "$CP" init
+for i in 1 2 3 4 5 6; do
+    expect 0 --dir "$CP" append "acct:$((i % 2))" ledger 0x1001 "{\"n\":$i}"
+done
+expect 0 --dir "$CP" tombstone acct:0 --scope ledger
+out_has '"entity":"acct:0".*"clock":4'
+expect 0 --dir "$CP" compact --keep-last 2 --dry-run
+out_has '"changed":false,"dry_run":true'
+[ "$(events "$CP")" -ge 7 ] || fail "a dry run removed events"
+expect 0 --dir "$CP" compact --keep-last 2
+out_has '"changed":true'
+out_has '"events_removed":[1-9]'
+expect 0 --dir "$CP" stream acct:1
+out_lines 2
+out_has '"clock":2,.*"payload":\{"n":3\}'
+expect 0 --dir "$CP" compact --tombstoned
+expect 0 --dir "$CP" stream acct:0
+out_lines 0
+expect 0 --dir "$CP" append acct:0 ledger 0x1001 '{"n":7}'
+out_has '"clock":5'
+expect 0 --dir "$CP" verify
+out_has '"clean":true'
+expect 0 --dir "$CP" snapshot "$SCRATCH/compacted-copy"
+expect 0 --dir "$SCRATCH/compacted-copy" verify
+expect 0 --dir "$SCRATCH/compacted-copy" stream acct:0
+out_lines 1
+expect 0 --dir "$CP" compact --max-age 3650d
+out_has '"events_removed":0'
+expect 1 --dir "$CP" compact --max-age 5x
+err_has 'not a duration'
+expect 1 --dir "$CP" compact --keep-last 0
+expect 1 --dir "$CP" compact --keep-last abc
+expect 1 --dir "$CP" tombstone acct:1
+err_has 'needs --scope'
+expect 1 --dir "$CP" tombstone batpak:x --scope ledger
+expect 1 --dir "$CP" compact extra
+
 # ------------------------------------------------------ snapshot, ancestors
 expect 0 --dir "$S" snapshot "$SCRATCH/backup"
 out_lines 1

@@ -472,6 +472,72 @@ typedef struct bp_snapshot_report {
  */
 BP_API bp_status bp_store_snapshot(bp_store *s, const char *dest, bp_snapshot_report *out);
 
+/* --------------------------------------------------------------- compact */
+
+/**
+ * Mark entity as deleted: append a BP_KIND_SYSTEM_TOMBSTONE event (empty payload) at
+ * (entity, scope), in the entity's chain, with the store's default durability. Reads still
+ * return the entity's events; bp_compact with tombstoned set drops every event up to and
+ * including its last tombstone. Appending to the entity again later is allowed (the chain
+ * goes on). receipt may be NULL.
+ * Errors: as bp_append (BP_EINVAL for a bad or reserved coordinate).
+ */
+BP_API bp_status bp_tombstone(bp_store *s, bp_receipt *receipt, const char *entity,
+                              const char *scope);
+
+/** What bp_compact drops. A policy only ever removes a prefix of each entity's chain (its
+ * oldest events), so that the chain stays verifiable from an anchor: the clock and hash of
+ * its last removed event, kept in DIR/ANCHORS. All zero: merge segments, drop nothing. */
+typedef struct bp_compact_options {
+    uint32_t version;    /**< BP_COMPACT_OPTIONS_VERSION */
+    uint64_t max_age_ms; /**< drop an entity's events older than this (HLC wall time), oldest
+                              first, stopping at its first newer event; 0 = no age limit */
+    uint64_t keep_last;  /**< keep at most the newest keep_last events per entity; 0 = all */
+    bool tombstoned;     /**< drop every event of an entity up to and including its last
+                              BP_KIND_SYSTEM_TOMBSTONE event */
+    bool dry_run;        /**< plan and report only; nothing is written */
+} bp_compact_options;
+#define BP_COMPACT_OPTIONS_VERSION 1
+#define BP_COMPACT_OPTIONS_INIT                                                                    \
+    { BP_COMPACT_OPTIONS_VERSION, 0, 0, false, false }
+
+/** What bp_compact did (or, with dry_run, would do). */
+typedef struct bp_compact_report {
+    uint32_t segments_before;           /**< sealed segments in the compacted range */
+    uint32_t segments_after;            /**< the files that replace them (0 when nothing is kept) */
+    uint64_t events_kept;               /**< events of the range kept */
+    uint64_t events_removed;            /**< events of the range dropped by the policy */
+    uint64_t bytes_before, bytes_after; /**< the range's segment files */
+    uint32_t entities_anchored;         /**< entities that lost events in this run */
+    uint64_t upto;                      /**< the range ends at this global_seq */
+    bool changed;                       /**< false: there was nothing to do, nothing was written */
+    uint64_t duration_us;
+} bp_compact_report;
+
+/**
+ * Compact the store online: seal the active segment, then rewrite every sealed segment
+ * into as few files as segment_size allows, without the events the policy drops. Kept
+ * events are copied byte for byte (ids, hashes, clocks, global_seq and payloads, sealed
+ * ones included), each checked (CRC, decode, hash) before it is copied. Readers, cursors
+ * and appenders carry on meanwhile; appends wait only while the result is swapped in.
+ *
+ * Afterwards: global_seqs of dropped events are holes (reads, cursors and exports skip
+ * them); an entity's clocks go on from its anchor, and its first kept event's prev_hash
+ * is the anchor's hash, which verify checks; projections of entities that lost events
+ * fold from their first kept event (their cached and persisted states are dropped);
+ * idempotency keys of dropped events are forgotten.
+ *
+ * Crash safety: the new files are written and fsynced first under temporary names, then
+ * one manifest (DIR/COMPACT) is written atomically: the commit point. A crash before it
+ * leaves the store as it was (open removes the leftovers); after it, open finishes the
+ * swap. The disk space of the replaced files is returned once no reader uses them.
+ * out may be NULL.
+ * Errors: BP_EINVAL (options), BP_EREADONLY, BP_ECORRUPT (a frame to copy failed its
+ * checks: nothing was changed), BP_ENOMEM, BP_EIO (before the commit: nothing changed and
+ * the store goes on; after it: the store fail-stops, and the next open finishes it).
+ */
+BP_API bp_status bp_compact(bp_store *s, const bp_compact_options *opts, bp_compact_report *out);
+
 /* ---------------------------------------------------------------- verify */
 
 typedef struct bp_verify_report {

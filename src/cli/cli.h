@@ -216,6 +216,9 @@ void cli_region_init(cli_region *q);
 /** Apply arg if it is a region option: 1 applied, 0 not a region option, -1 error printed. */
 int cli_region_option(const cli_ctx *c, cli_region *q, const cli_arg *arg);
 
+/** Parse a duration: a decimal number and a unit, ms, s, m, h or d ("90d", "1500ms"). */
+bool cli_parse_duration_ms(const char *text, uint64_t *ms);
+
 /** Parse RFC 3339 (2026-01-02T03:04:05.123+02:00) or Unix milliseconds. */
 bool cli_parse_time_ms(const char *text, uint64_t *ms);
 
@@ -267,6 +270,8 @@ int cmd_demo(cli_ctx *c, int argc, char **argv);
 int cmd_keygen(cli_ctx *c, int argc, char **argv);
 int cmd_verify_receipt(cli_ctx *c, int argc, char **argv);
 int cmd_snapshot(cli_ctx *c, int argc, char **argv);
+int cmd_compact(cli_ctx *c, int argc, char **argv);
+int cmd_tombstone(cli_ctx *c, int argc, char **argv);
 int cmd_forget(cli_ctx *c, int argc, char **argv);
 int cmd_ancestors(cli_ctx *c, int argc, char **argv);
 int cmd_export(cli_ctx *c, int argc, char **argv);

@@ -37,6 +37,96 @@ int cmd_snapshot(cli_ctx *c, int argc, char **argv) {
     return cli_close(c, s, CLI_OK);
 }
 
+/* ----------------------------------------------------------------- compact */
+
+int cmd_compact(cli_ctx *c, int argc, char **argv) {
+    static const cli_option opts[] = {{"max-age", true},
+                                      {"keep-last", true},
+                                      {"tombstoned", false},
+                                      {"dry-run", false},
+                                      {NULL, false}};
+    cli_args a = {c, argc, argv, 0, false};
+    cli_arg arg;
+    bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
+    int r, code;
+    while ((r = cli_next_arg(&a, opts, &arg)) > 0) {
+        if (cli_arg_is(&arg, "max-age")) {
+            if (!cli_parse_duration_ms(arg.value, &o.max_age_ms) || !o.max_age_ms)
+                return cli_fail(c, CLI_EUSAGE,
+                                "--max-age: '%s' is not a duration above 0 (a number and ms, s, m, "
+                                "h or d: 90d)",
+                                arg.value);
+        } else if (cli_arg_is(&arg, "keep-last")) {
+            if ((code = cli_parse_number(c, "--keep-last", arg.value, UINT32_MAX, &o.keep_last)) !=
+                CLI_OK)
+                return code;
+            if (!o.keep_last) return cli_fail(c, CLI_EUSAGE, "--keep-last: must be at least 1");
+        } else if (cli_arg_is(&arg, "tombstoned")) {
+            o.tombstoned = true;
+        } else if (cli_arg_is(&arg, "dry-run")) {
+            o.dry_run = true;
+        } else {
+            return cli_fail(c, CLI_EUSAGE, "'%s': unexpected argument", arg.value);
+        }
+    }
+    if (r < 0) return CLI_EUSAGE;
+    bp_store *s;
+    if ((code = cli_open_write(c, &s)) != CLI_OK) return code;
+    bp_compact_report rep;
+    bp_status rc = bp_compact(s, &o, &rep);
+    if (rc) return cli_close(c, s, cli_fail_status(c, rc));
+    json_t *j = json_object();
+    if (!j) cli_oom();
+    cli_json_set(j, "changed", json_boolean(rep.changed));
+    cli_json_set(j, "dry_run", json_boolean(o.dry_run));
+    cli_json_set(j, "segments_before", json_integer(rep.segments_before));
+    cli_json_set(j, "segments_after", json_integer(rep.segments_after));
+    cli_json_set(j, "events_kept", cli_json_u64(rep.events_kept));
+    cli_json_set(j, "events_removed", cli_json_u64(rep.events_removed));
+    cli_json_set(j, "entities_anchored", json_integer(rep.entities_anchored));
+    cli_json_set(j, "bytes_before", cli_json_u64(rep.bytes_before));
+    cli_json_set(j, "bytes_after", cli_json_u64(rep.bytes_after));
+    cli_json_set(j, "upto", cli_json_u64(rep.upto));
+    cli_json_set(j, "duration_us", cli_json_u64(rep.duration_us));
+    cli_print_json(j);
+    return cli_close(c, s, CLI_OK);
+}
+
+int cmd_tombstone(cli_ctx *c, int argc, char **argv) {
+    static const cli_option opts[] = {{"scope", true}, {NULL, false}};
+    cli_args a = {c, argc, argv, 0, false};
+    cli_arg arg;
+    const char *entity = NULL, *scope = NULL;
+    int r;
+    while ((r = cli_next_arg(&a, opts, &arg)) > 0) {
+        if (cli_arg_is(&arg, "scope"))
+            scope = arg.value;
+        else if (entity)
+            return cli_fail(c, CLI_EUSAGE, "'%s': unexpected argument", arg.value);
+        else
+            entity = arg.value;
+    }
+    if (r < 0) return CLI_EUSAGE;
+    if (!entity) return cli_fail(c, CLI_EUSAGE, "needs an ENTITY");
+    if (!scope) return cli_fail(c, CLI_EUSAGE, "needs --scope SCOPE");
+    bp_store *s;
+    int code = cli_open_write(c, &s);
+    if (code != CLI_OK) return code;
+    bp_receipt rec;
+    bp_status rc = bp_tombstone(s, &rec, entity, scope);
+    if (rc) return cli_close(c, s, cli_fail_status(c, rc));
+    json_t *j = json_object();
+    if (!j) cli_oom();
+    char id[37];
+    bp_id_format(&rec.event_id, id);
+    cli_json_set(j, "entity", cli_json_text(entity, strlen(entity)));
+    cli_json_set(j, "event_id", cli_json_text(id, strlen(id)));
+    cli_json_set(j, "global_seq", cli_json_u64(rec.global_seq));
+    cli_json_set(j, "clock", cli_json_u64(rec.clock));
+    cli_print_json(j);
+    return cli_close(c, s, CLI_OK);
+}
+
 /* --------------------------------------------------------------- ancestors */
 
 static bp_status print_ancestor(void *store, const bp_event *ev, uint32_t depth) {

@@ -65,6 +65,20 @@ static const cli_command COMMANDS[] = {
      "    appears only when complete. Prints {\"dest\",\"global_seq\",\"segments\",\n"
      "    \"bytes\",\"duration_us\"}. From a program, bp_store_snapshot does the same while\n"
      "    appends go on.\n"},
+    {"compact", cmd_compact,
+     "compact [--max-age DUR] [--keep-last N] [--tombstoned] [--dry-run]\n"
+     "    Seal the active segment and rewrite the sealed ones into as few files as\n"
+     "    segment_size allows, dropping the oldest events of each entity: those older\n"
+     "    than DUR (90d, 12h, 30m, 45s, 500ms), all but the newest N, and (--tombstoned)\n"
+     "    everything up to an entity's last tombstone. Kept events stay byte for byte;\n"
+     "    each chain goes on from an anchor (DIR/ANCHORS) that verify checks. Crash-safe:\n"
+     "    an interrupted compaction leaves the store as before or as after. Prints\n"
+     "    {\"changed\",\"segments_before\",\"segments_after\",\"events_kept\",\n"
+     "    \"events_removed\",\"bytes_before\",\"bytes_after\",...}.\n"},
+    {"tombstone", cmd_tombstone,
+     "tombstone ENTITY --scope SCOPE\n"
+     "    Append a tombstone (kind 0x0003) to the entity: compact --tombstoned then drops\n"
+     "    its events up to it. Prints {\"entity\",\"event_id\",\"global_seq\",\"clock\"}.\n"},
     {"forget", cmd_forget,
      "forget ENTITY\n"
      "    Destroy the entity's data key (a store made with init --seal): its payloads\n"

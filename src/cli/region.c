@@ -92,6 +92,27 @@ static bool take_offset(const char **p, int64_t *ms) {
     return true;
 }
 
+bool cli_parse_duration_ms(const char *text, uint64_t *ms) {
+    static const struct {
+        const char *unit;
+        uint64_t ms;
+    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+    size_t digits = strspn(text, "0123456789");
+    if (!digits || digits > 15) return false;
+    char num[16];
+    memcpy(num, text, digits);
+    num[digits] = '\0';
+    uint64_t v;
+    if (!cli_parse_u64(num, UINT64_MAX, &v)) return false;
+    for (size_t i = 0; i < sizeof units / sizeof *units; i++)
+        if (!strcmp(text + digits, units[i].unit)) {
+            if (v > UINT64_MAX / units[i].ms) return false;
+            *ms = v * units[i].ms;
+            return true;
+        }
+    return false;
+}
+
 bool cli_parse_time_ms(const char *text, uint64_t *ms) {
     if (text[0] && strspn(text, "0123456789") == strlen(text)) /* Unix ms: decimal only */
         return cli_parse_u64(text, UINT64_MAX, ms);

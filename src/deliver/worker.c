@@ -92,6 +92,13 @@ static bp_status read_ckpt(bp_worker *w, uint64_t *position, bool *found) {
     rc = bp_get(w->s, &ev, &id);
     bool same = !rc && ev->global_seq == *position;
     if (!rc) bp_event_free(ev);
+    if (rc == BP_ENOTFOUND) { /* or one a compaction removed: its seq is a hole now */
+        bp_store *s = w->s;
+        pthread_rwlock_rdlock(&s->ilock);
+        same = *position <= s->anchors.upto && *position <= s->idx.n &&
+               BP_IREC_HOLE(&s->idx.recs[*position - 1]);
+        pthread_rwlock_unlock(&s->ilock);
+    }
     if (!same)
         return bp_err(BP_ECORRUPT,
                       "%s: position %llu names an event this store does not have there", path,

@@ -128,7 +128,20 @@ int bp_iblock_encode(bp_buf *b, const bp_iblock *blk) {
     for (uint32_t i = 0; i < blk->n_idems; i++)
         if (put32(b, blk->idems[i].rec) || put_name(b, blk->idems[i].key, blk->idems[i].len))
             return -ENOMEM;
+    if (blk->seqs) {
+        if (put32(b, blk->n_recs)) return -ENOMEM;
+        for (uint32_t i = 0; i < blk->n_recs; i++) {
+            uint8_t q[8];
+            bp_put_be64(q, blk->seqs[i]);
+            if (bp_buf_append(b, q, 8)) return -ENOMEM;
+        }
+    }
     return 0;
+}
+
+/* The version a footer or checkpoint holding blk is written with. */
+static uint16_t block_version(const bp_iblock *blk) {
+    return blk->seqs ? 2 : BP_FORMAT_VERSION;
 }
 
 void bp_iblock_free(bp_iblock *blk) {
@@ -138,6 +151,7 @@ void bp_iblock_free(bp_iblock *blk) {
     free(blk->entity_heads);
     free(blk->scopes);
     free(blk->idems);
+    free(blk->seqs);
     free(blk->strings);
     memset(blk, 0, sizeof *blk);
 }
@@ -244,11 +258,29 @@ bp_status bp_iblock_decode(bp_iblock *blk, const uint8_t *p, size_t n, const cha
             !take_name(&r, &sp, &blk->idems[i].key, &blk->idems[i].len, 1, BP_IDEMPOTENCY_KEY_MAX))
             goto bad;
     }
-    if (r.pos != n) goto bad;
+    if (r.pos != n) { /* the seq section of a compacted segment's block */
+        if (take32(&r) != blk->n_recs || !blk->n_recs ||
+            !(blk->seqs = alloc_array(blk->n_recs, 8, n - r.pos, 8)))
+            goto bad;
+        for (uint32_t i = 0; i < blk->n_recs; i++) {
+            if (!(q = take(&r, 8))) goto bad;
+            blk->seqs[i] = bp_get_be64(q);
+            if (i ? blk->seqs[i] <= blk->seqs[i - 1] : blk->seqs[0] != blk->first_seq) goto bad;
+        }
+        if (r.pos != n) goto bad;
+    }
     return BP_OK;
 bad:
     bp_iblock_free(blk);
     return bp_err(BP_ECORRUPT, "%s: malformed index block", what);
+}
+
+/* A footer or checkpoint of version v holds a block with a seq section iff v == 2. */
+static bp_status check_block_version(bp_iblock *blk, uint16_t v, const char *path) {
+    if ((v == 2) == (blk->seqs != NULL)) return BP_OK;
+    bp_iblock_free(blk);
+    return bp_err(BP_ECORRUPT, "%s: version %u, but the index block %s a seq section", path, v,
+                  v == 2 ? "lacks" : "has");
 }
 
 /* --------------------------------------------------------------- footer */
@@ -256,7 +288,7 @@ bad:
 int bp_footer_encode(bp_buf *b, const bp_iblock *blk, uint64_t footer_offset) {
     size_t start = b->len;
     uint8_t h[12] = {'S', 'I', 'D', 'X', 0, 0, 0, 0, 0, 0, 0, 0};
-    bp_put_be16(h + 4, BP_FORMAT_VERSION);
+    bp_put_be16(h + 4, block_version(blk));
     if (bp_buf_append(b, h, 12) || bp_iblock_encode(b, blk)) return -ENOMEM;
     bp_put_be32(b->data + start + 8, (uint32_t)(b->len - start - 12));
     uint32_t crc = bp_crc32(b->data + start, b->len - start);
@@ -300,14 +332,16 @@ bp_status bp_footer_decode(bp_iblock *blk, const uint8_t *p, size_t n, const cha
     memset(blk, 0, sizeof *blk);
     if (n < 16 || memcmp(p, "SIDX", 4) != 0)
         return bp_err(BP_ECORRUPT, "%s: SIDX footer: bad magic", path);
-    if (bp_get_be16(p + 4) != BP_FORMAT_VERSION)
+    uint16_t v = bp_get_be16(p + 4);
+    if (v != 1 && v != 2)
         return bp_err(BP_EVERSION,
-                      "%s: SIDX footer version %u is not supported (this build reads %u)", path,
-                      bp_get_be16(p + 4), BP_FORMAT_VERSION);
+                      "%s: SIDX footer version %u is not supported (this build reads 1 and 2)",
+                      path, v);
     if (bp_get_be32(p + 8) != n - 16)
         return bp_err(BP_ECORRUPT, "%s: SIDX footer: length mismatch", path);
     if (!bp_crc_tail_ok(p, n)) return bp_err(BP_ECORRUPT, "%s: SIDX footer: CRC mismatch", path);
-    return bp_iblock_decode(blk, p + 12, n - 16, path);
+    bp_status rc = bp_iblock_decode(blk, p + 12, n - 16, path);
+    return rc ? rc : check_block_version(blk, v, path);
 }
 
 /* ----------------------------------------------------------- checkpoint */
@@ -317,7 +351,7 @@ bp_status bp_footer_decode(bp_iblock *blk, const uint8_t *p, size_t n, const cha
 int bp_ckpt_encode(bp_buf *b, const bp_ckpt_meta *m, const bp_iblock *blk) {
     size_t start = b->len;
     uint8_t h[CKPT_HEAD] = {'B', 'P', 'C', 'K'};
-    bp_put_be16(h + 4, BP_FORMAT_VERSION);
+    bp_put_be16(h + 4, block_version(blk));
     memcpy(h + 8, m->uuid, 16);
     bp_put_be32(h + 24, m->covered_segno);
     bp_put_be64(h + 28, m->covered_offset);
@@ -333,10 +367,11 @@ bp_status bp_ckpt_decode(bp_ckpt_meta *m, bp_iblock *blk, const uint8_t *p, size
     memset(blk, 0, sizeof *blk);
     if (n < CKPT_HEAD + 8 || memcmp(p, "BPCK", 4) != 0)
         return bp_err(BP_ECORRUPT, "%s: bad magic", path);
-    if (bp_get_be16(p + 4) != BP_FORMAT_VERSION)
+    uint16_t v = bp_get_be16(p + 4);
+    if (v != 1 && v != 2)
         return bp_err(BP_EVERSION,
-                      "%s: checkpoint version %u is not supported (this build reads %u)", path,
-                      bp_get_be16(p + 4), BP_FORMAT_VERSION);
+                      "%s: checkpoint version %u is not supported (this build reads 1 and 2)", path,
+                      v);
     if (!bp_crc_tail_ok(p, n)) return bp_err(BP_ECORRUPT, "%s: CRC mismatch", path);
     if (bp_get_be32(p + CKPT_HEAD) != n - CKPT_HEAD - 8)
         return bp_err(BP_ECORRUPT, "%s: length mismatch", path);
@@ -345,5 +380,6 @@ bp_status bp_ckpt_decode(bp_ckpt_meta *m, bp_iblock *blk, const uint8_t *p, size
     m->covered_offset = bp_get_be64(p + 28);
     m->last_hlc = bp_get_be64(p + 36);
     memcpy(m->last_id.b, p + 44, 16);
-    return bp_iblock_decode(blk, p + CKPT_HEAD + 4, n - CKPT_HEAD - 8, path);
+    bp_status rc = bp_iblock_decode(blk, p + CKPT_HEAD + 4, n - CKPT_HEAD - 8, path);
+    return rc ? rc : check_block_version(blk, v, path);
 }

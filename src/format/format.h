@@ -127,6 +127,11 @@ typedef struct bp_iblock {
     uint32_t n_scopes;
     bp_iidem *idems;
     uint32_t n_idems;
+    /* NULL: dense, record i is the event with global_seq first_seq + i. Otherwise (a block
+     * of a compacted segment) one strictly ascending global_seq per record, seqs[0] ==
+     * first_seq; encoded after the idempotency keys, and the footer or checkpoint that
+     * holds the block then has version 2. Owned by the block (bp_iblock_free). */
+    uint64_t *seqs;
     char *strings; /* decoder-owned string storage */
 } bp_iblock;
 int bp_iblock_encode(bp_buf *b, const bp_iblock *blk);
@@ -175,6 +180,44 @@ uint32_t bp_crc32_zlib(const void *p, size_t n);
  * (n = footer_len) and index.ckpt (n = file size). True when p[0..n) carries an intact
  * CRC; false when n < 4. */
 bool bp_crc_tail_ok(const uint8_t *p, size_t n);
+
+/* ---- compaction: DIR/ANCHORS and the DIR/COMPACT manifest (doc/FORMAT.md "Compaction").
+ * An anchor stands for an entity's removed prefix: the clock and event_hash of its last
+ * removed event. Invariant of a decoded set: entities distinct, clocks >= 1,
+ * first_segno <= last_segno + 1, upto >= 1 when n > 0. */
+typedef struct bp_anchor {
+    const char *entity; /* NUL-terminated */
+    uint16_t len;
+    uint64_t clock;
+    bp_hash hash;
+} bp_anchor;
+typedef struct bp_anchors {
+    uint32_t first_segno; /* the store's first segment */
+    uint32_t last_segno;  /* segments <= it are compacted (their seqs may have holes) */
+    uint64_t upto;        /* global_seqs <= upto may be missing; above it they are dense */
+    bp_anchor *v;
+    uint32_t n;
+    char *strings; /* decoder-owned */
+} bp_anchors;
+int bp_anchors_encode(bp_buf *b, const bp_anchors *a); /* 0 or -ENOMEM */
+/* BP_ECORRUPT / BP_EVERSION with the reason. Strings are copied (bp_anchors_free). */
+bp_status bp_anchors_decode(bp_anchors *a, const uint8_t *p, size_t n, const char *path);
+void bp_anchors_free(bp_anchors *a);
+
+/* The manifest: segments old_first..old_last are replaced by new_first..old_last (n_new =
+ * old_last - new_first + 1, possibly 0), whose files have the sizes and CRC32s listed, and
+ * the store's anchors become the ANCHORS file embedded (anchors[0..anchors_len)). */
+typedef struct bp_cmanifest {
+    uint32_t old_first, old_last, new_first, n_new;
+    uint64_t *sizes;
+    uint32_t *crcs;
+    const uint8_t *anchors; /* decoded: points into the input */
+    size_t anchors_len;
+} bp_cmanifest;
+int bp_cmanifest_encode(bp_buf *b, const bp_cmanifest *m); /* 0 or -ENOMEM */
+/* Pointers refer into p (sizes and crcs are allocated: bp_cmanifest_free). */
+bp_status bp_cmanifest_decode(bp_cmanifest *m, const uint8_t *p, size_t n, const char *path);
+void bp_cmanifest_free(bp_cmanifest *m);
 
 /* ---- SYSTEM_DENIAL payload (denial.c; decoded by the public bp_denial_record_decode).
  * n must be 1..BP_DENIALS_MAX. 0 or -1 (out of memory). */

@@ -8,7 +8,7 @@
  * the slot is not published. */
 static bp_status read_slot(bp_store *s, uint64_t slot, bp_owned_event *o) {
     bp_irec r;
-    bp_segref ref = {-1, NULL};
+    bp_segref ref = BP_SEGREF_INIT;
     bool found = false;
     pthread_rwlock_rdlock(&s->ilock);
     if (slot < s->published) {
@@ -19,6 +19,7 @@ static bp_status read_slot(bp_store *s, uint64_t slot, bp_owned_event *o) {
     if (!found) return BP_ENOTFOUND;
     bp_frame fr;
     bp_status rc = bp_read_frame(s, &r, &ref, &o->frame, &fr);
+    bp_segref_done(s, &ref);
     return rc ? rc : bp_own_event(s, o, &fr, true);
 }
 
@@ -30,8 +31,9 @@ static int64_t ancestor_slot(bp_store *s, const bp_event *ev, bp_walk_mode mode)
         if (ev->has_causation) slot = bp_index_find_id(&s->idx, &ev->causation_id);
     } else if (ev->clock > 1) {
         int64_t e = bp_index_entity(&s->idx, ev->entity, strlen(ev->entity));
-        if (e >= 0 && ev->clock - 1 <= s->idx.entities[e].slots.n)
-            slot = s->idx.entities[e].slots.v[ev->clock - 2];
+        uint64_t base = e >= 0 ? s->idx.entities[e].base : 0; /* before it: compacted away */
+        if (e >= 0 && ev->clock - 1 > base && ev->clock - 1 <= bp_index_head_clock(&s->idx, e))
+            slot = s->idx.entities[e].slots.v[ev->clock - 2 - base];
     }
     if (slot >= 0 && (uint64_t)slot >= s->published) slot = -1;
     pthread_rwlock_unlock(&s->ilock);

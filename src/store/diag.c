@@ -30,11 +30,21 @@ bp_status bp_store_diagnostics(bp_store *s, bp_diagnostics *out, bp_segment_info
     for (uint32_t i = 0; i < s->n_segs && i < max_segs; i++) {
         const bp_segment *g = &s->segs[i];
         uint64_t end = i + 1 < s->n_segs ? s->segs[i + 1].first_slot : s->idx.n;
+        uint64_t lo = g->first_slot, hi = end, n = end - lo;
+        if (g->segno <= s->anchors.last_segno) { /* compacted: its slots may be holes */
+            while (lo < hi && BP_IREC_HOLE(&s->idx.recs[lo]))
+                lo++;
+            while (hi > lo && BP_IREC_HOLE(&s->idx.recs[hi - 1]))
+                hi--;
+            n = 0;
+            for (uint64_t k = lo; k < hi; k++)
+                n += !BP_IREC_HOLE(&s->idx.recs[k]);
+        }
         segs[i] = (bp_segment_info){g->segno,
                                     g->size,
-                                    end - g->first_slot,
-                                    end > g->first_slot ? g->first_slot + 1 : 0,
-                                    end > g->first_slot ? end : 0,
+                                    n,
+                                    hi > lo ? lo + 1 : 0,
+                                    hi > lo ? hi : 0,
                                     g->sealed,
                                     __atomic_load_n(&g->map, __ATOMIC_ACQUIRE) != NULL};
     }

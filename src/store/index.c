@@ -131,6 +131,22 @@ int bp_index_init(bp_index *x) {
     return x->kind_ids ? 0 : -ENOMEM;
 }
 
+void bp_index_free_keep_names(bp_index *x, bp_strtab *entities, bp_strtab *scopes) {
+    for (uint32_t i = 0; i < x->entity_names.n; i++)
+        free(x->entities[i].slots.v);
+    free(x->entities);
+    for (uint32_t i = 0; i < x->scope_names.n; i++)
+        free(x->scopes[i].v);
+    free(x->scopes);
+    x->entities = NULL;
+    x->scopes = NULL;
+    *entities = x->entity_names;
+    *scopes = x->scope_names;
+    memset(&x->entity_names, 0, sizeof x->entity_names);
+    memset(&x->scope_names, 0, sizeof x->scope_names);
+    bp_index_free(x);
+}
+
 void bp_index_free(bp_index *x) {
     if (!x) return;
     free(x->recs);
@@ -213,7 +229,24 @@ uint64_t bp_index_clock_of(const bp_index *x, uint32_t slot) {
     const bp_u32vec *v = &x->entities[x->recs[slot].entity].slots;
     uint32_t lo = bp_u32vec_lower_bound(v, slot);
     assert(lo < v->n && v->v[lo] == slot);
-    return (uint64_t)lo + 1;
+    return x->entities[x->recs[slot].entity].base + lo + 1;
+}
+
+int bp_index_holes(bp_index *x, uint64_t upto, uint32_t segno) {
+    if (upto <= x->n) return 0;
+    if (upto >= UINT32_MAX - 1) return -EOVERFLOW;
+    if (upto > x->cap) {
+        bp_irec *r = realloc(x->recs, upto * sizeof *r);
+        if (!r) return -ENOMEM;
+        x->recs = r;
+        x->cap = upto;
+    }
+    memset(&x->recs[x->n], 0, (size_t)(upto - x->n) * sizeof *x->recs); /* frame_len 0 */
+    for (uint64_t i = x->n; i < upto; i++)
+        x->recs[i].segno = segno;
+    x->holes += upto - x->n;
+    x->n = upto;
+    return 0;
 }
 
 static int64_t intern_entity(bp_index *x, const char *s, size_t len) {
@@ -235,6 +268,17 @@ static int64_t intern_scope(bp_index *x, const char *s, size_t len) {
     e = bp_strtab_add(&x->scope_names, s, len);
     if (e >= 0) memset(&x->scopes[e], 0, sizeof x->scopes[e]);
     return e;
+}
+
+int bp_index_anchor(bp_index *x, const char *name, size_t len, uint64_t clock,
+                    const bp_hash *hash) {
+    int64_t e = intern_entity(x, name, len);
+    if (e < 0) return -ENOMEM;
+    bp_entity_state *es = &x->entities[e];
+    if (es->slots.n || es->base) return -EINVAL;
+    es->base = clock;
+    es->head = *hash;
+    return 0;
 }
 
 static bp_u32vec *kind_vec(bp_index *x, uint16_t kind) {
@@ -317,9 +361,14 @@ int bp_index_export(const bp_index *x, uint64_t from, uint64_t to, bp_iblock *ou
     out->entity_heads = malloc(((size_t)ne + 1) * sizeof(bp_hash));
     out->scopes = malloc(((size_t)ns + 1) * sizeof(bp_iname));
     out->idems = malloc(((size_t)x->idem_keys.n + 1) * sizeof(bp_iidem));
+    bool holes = false;
+    for (uint64_t s = from; s < to && !holes; s++)
+        holes = BP_IREC_HOLE(&x->recs[s]);
+    if (holes) out->seqs = malloc((size_t)(to - from + 1) * sizeof *out->seqs);
+    uint32_t *recno = holes ? malloc((size_t)(to - from + 1) * 4) : NULL; /* slot -> record */
     int rc = 0;
     if (!emap || !smap || !out->recs || !out->entities || !out->entity_heads || !out->scopes ||
-        !out->idems) {
+        !out->idems || (holes && (!out->seqs || !recno))) {
         rc = -ENOMEM;
         goto done;
     }
@@ -328,6 +377,12 @@ int bp_index_export(const bp_index *x, uint64_t from, uint64_t to, bp_iblock *ou
     out->first_seq = from + 1;
     for (uint64_t s = from; s < to; s++) {
         bp_irec r = x->recs[s];
+        if (BP_IREC_HOLE(&r)) continue;
+        if (holes) {
+            if (!out->n_recs) out->first_seq = s + 1;
+            recno[s - from] = out->n_recs;
+            out->seqs[out->n_recs] = s + 1;
+        }
         if (emap[r.entity] == UINT32_MAX) {
             uint32_t k = out->n_entities++;
             emap[r.entity] = k;
@@ -349,18 +404,24 @@ int bp_index_export(const bp_index *x, uint64_t from, uint64_t to, bp_iblock *ou
         uint32_t slot = x->idem_slots[k];
         if (slot < from || slot >= to) continue;
         bp_iidem *d = &out->idems[out->n_idems++];
-        d->rec = (uint32_t)(slot - from);
+        d->rec = holes ? recno[slot - from] : (uint32_t)(slot - from);
         d->key = x->idem_keys.s[k];
         d->len = x->idem_keys.len[k];
+    }
+    if (holes && !out->n_recs) { /* only holes: an empty dense block */
+        free(out->seqs);
+        out->seqs = NULL;
     }
 done:
     free(emap);
     free(smap);
+    free(recno);
     if (rc) bp_index_block_release(out);
     return rc;
 }
 
 void bp_index_block_release(bp_iblock *blk) {
+    free(blk->seqs);
     free(blk->recs);
     free(blk->entities);
     free(blk->entity_heads);
@@ -384,7 +445,36 @@ static int distinct(const uint32_t *map, uint32_t n, uint32_t universe) {
     return rc;
 }
 
+/* Rewrite a block with seqs as a dense one starting at x->n + 1, with holes (frame_len 0)
+ * for the seqs it lacks; idempotency keys follow their records. */
+static int densify(bp_index *x, bp_iblock *blk) {
+    uint64_t last = blk->seqs[blk->n_recs - 1];
+    if (blk->seqs[0] <= x->n) return -EINVAL;
+    if (last >= UINT32_MAX - 1) return -EOVERFLOW;
+    uint32_t n = (uint32_t)(last - x->n);
+    bp_irec *recs = calloc(n, sizeof *recs);
+    if (!recs) return -ENOMEM;
+    for (uint32_t i = 0; i < n; i++)
+        recs[i].segno = blk->recs[0].segno;
+    for (uint32_t i = 0; i < blk->n_recs; i++)
+        recs[blk->seqs[i] - x->n - 1] = blk->recs[i];
+    for (uint32_t i = 0; i < blk->n_idems; i++)
+        blk->idems[i].rec = (uint32_t)(blk->seqs[blk->idems[i].rec] - x->n - 1);
+    x->holes += n - blk->n_recs;
+    free(blk->recs);
+    free(blk->seqs);
+    blk->recs = recs;
+    blk->seqs = NULL;
+    blk->n_recs = n;
+    blk->first_seq = x->n + 1;
+    return 0;
+}
+
 int bp_index_load_block(bp_index *x, bp_iblock *blk) {
+    if (blk->seqs) {
+        int d = densify(x, blk);
+        if (d) return d;
+    }
     uint32_t n = blk->n_recs;
     if (x->n + n >= UINT32_MAX - 1) return -EOVERFLOW;
     int rc = -ENOMEM;
@@ -409,6 +499,7 @@ int bp_index_load_block(bp_index *x, bp_iblock *blk) {
         goto out;
     rc = -ENOMEM;
     for (uint32_t i = 0; i < n; i++) {
+        if (BP_IREC_HOLE(&blk->recs[i])) continue;
         ecount[blk->recs[i].entity]++;
         scount[blk->recs[i].scope]++;
         kcount[blk->recs[i].kind]++;
@@ -458,6 +549,10 @@ int bp_index_load_block(bp_index *x, bp_iblock *blk) {
         /* the id table is larger than the caches: fetch the slot 16 records ahead */
         if (i + 16 < n) __builtin_prefetch(&x->idtab[id_hash(&recs[i + 16].id) & mask], 1);
         bp_irec r = recs[i];
+        if (BP_IREC_HOLE(&r)) {
+            x->recs[slot] = r;
+            continue;
+        }
         r.entity = emap[r.entity];
         r.scope = smap[r.scope];
         x->recs[slot] = r;

@@ -3,9 +3,12 @@
  * it with a rwlock (writers exclusive, readers shared).
  *
  * Invariants:
- *  - recs[i] describes the event with global_seq == i + 1 (dense).
+ *  - recs[i] describes the event with global_seq == i + 1 (dense), or is a hole
+ *    (frame_len == 0: that event was removed by a compaction; a hole is in no list and
+ *    not in idtab, and readers skip it; its segno is the compacted segment it fell in).
+ *  - recs[].segno is ascending.
  *  - entities[e].slots lists that entity's slots in clock order:
- *    the event at slots.v[k] has clock k + 1.
+ *    the event at slots.v[k] has clock entities[e].base + k + 1.
  *  - scopes[s].slots and kinds[k].slots are ascending slot lists.
  *  - idtab maps event ids to slot + 1 (0 = empty); open addressing, load <= 1/2.
  *  - Entries may exist above the store's publish watermark; readers filter.
@@ -51,9 +54,13 @@ void bp_chains_free(bp_chains *c);
 int64_t bp_strtab_add(bp_strtab *t, const char *s, size_t len); /* id or -ENOMEM */
 
 typedef struct bp_entity_state {
-    bp_hash head; /* hash of the entity's newest event (published or not) */
+    bp_hash head;  /* hash of the entity's newest event (published or not), or its anchor's */
+    uint64_t base; /* clock of its last event removed by compaction (its anchor), else 0 */
     bp_u32vec slots;
 } bp_entity_state;
+
+/* Is the record a hole (an event removed by compaction)? */
+#define BP_IREC_HOLE(r) ((r)->frame_len == 0)
 
 typedef struct bp_index {
     bp_irec *recs;
@@ -72,17 +79,22 @@ typedef struct bp_index {
     bp_strtab idem_keys;
     uint32_t *idem_slots; /* parallel to idem_keys */
     uint32_t idem_cap;
+    uint64_t holes; /* records that are holes */
 } bp_index;
 
 int bp_index_init(bp_index *x);
 void bp_index_free(bp_index *x);
+/* Free x but hand its entity and scope name tables (and the strings they hold) to the caller:
+ * pointers to those strings stay valid. */
+void bp_index_free_keep_names(bp_index *x, bp_strtab *entities, bp_strtab *scopes);
 
 /* Insert the next event (r's seq must be x->n + 1). idem may be NULL. 0 or -ENOMEM
  * (on -ENOMEM the index is unchanged). */
 int bp_index_insert(bp_index *x, const bp_irec *r, const char *entity, size_t elen,
                     const char *scope, size_t slen, const bp_hash *hash, const char *idem,
                     size_t ilen);
-/* Append every record of a decoded block (first_seq must be x->n + 1), with
+/* Append every record of a decoded block (first_seq must be x->n + 1, or above it for a
+ * block with seqs: the seqs between become holes), with
  * its entity heads and idempotency keys: the fast path of open. An empty index
  * takes over blk->recs (left NULL; the rest of blk is unchanged). 0, -ENOMEM, -EOVERFLOW,
  * or -EINVAL (the block names an entity or scope twice); on failure the index must be
@@ -94,14 +106,25 @@ int64_t bp_index_find_id(const bp_index *x, const bp_id *id);
 int64_t bp_index_entity(const bp_index *x, const char *name, size_t len);
 /* Slot committed under an idempotency key, or -1. */
 int64_t bp_index_find_idem(const bp_index *x, const char *key, size_t len);
-/* Clock of the event at slot (its position in its entity's list + 1). */
+/* Clock of the event at slot (its entity's base + its position in the entity's list + 1). */
 uint64_t bp_index_clock_of(const bp_index *x, uint32_t slot);
+/* The clock of entity e's newest event (0 when it has none and no anchor). */
+static inline uint64_t bp_index_head_clock(const bp_index *x, int64_t e) {
+    return e < 0 ? 0 : x->entities[e].base + x->entities[e].slots.n;
+}
+/* Append holes until x->n == upto (nothing when x->n >= upto), counted in segment segno (so
+ * that recs[].segno stays ascending). 0 or -ENOMEM / -EOVERFLOW. */
+int bp_index_holes(bp_index *x, uint64_t upto, uint32_t segno);
+/* Start entity name's chain at an anchor (before any of its events is inserted): base =
+ * clock, head = hash. 0, -ENOMEM, or -EINVAL when the entity already has events. */
+int bp_index_anchor(bp_index *x, const char *name, size_t len, uint64_t clock, const bp_hash *hash);
 /* Approximate heap bytes held. */
 uint64_t bp_index_bytes(const bp_index *x);
 
 /* Index-block views for checkpoints: export the whole index (first_seq 1)
- * or a slot range [from, to) (used for segment footers). The block borrows the
- * index's strings; free with bp_index_block_release. */
+ * or a slot range [from, to) (used for segment footers). Holes are left out; a range with
+ * holes gets a seqs array. The block borrows the index's strings; free with
+ * bp_index_block_release. */
 int bp_index_export(const bp_index *x, uint64_t from, uint64_t to, bp_iblock *out);
 void bp_index_block_release(bp_iblock *blk);
 

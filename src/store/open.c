@@ -55,6 +55,11 @@ static void store_free(bp_store *s) {
     }
     free(s->segs);
     bp_index_free(&s->idx);
+    for (uint32_t i = 0; i < s->n_graves; i++)
+        bp_strtab_free(&s->graves[i]);
+    free(s->graves);
+    bp_anchors_free(&s->anchors);
+    pthread_mutex_destroy(&s->cmu);
     bp_keyring_free(s->keys);
     bp_signer_free(s->signer);
     bp_registry_free(s->reg);
@@ -256,14 +261,22 @@ static bool unborn_segment(bp_segment *seg) {
     return bad;
 }
 
+/* Past the compacted segments: the seqs their compaction removed at the end are holes. */
+static bp_status fill_compacted(bp_store *s) {
+    int e = bp_index_holes(&s->idx, s->anchors.upto, s->anchors.last_segno);
+    return e ? bp_err(BP_ENOMEM, "%s: out of memory loading the index", s->dir) : BP_OK;
+}
+
 static bp_status recover(bp_store *s) {
     bp_iblock ckblk; /* a tail checkpoint's block, loaded at the covered segment */
     memset(&ckblk, 0, sizeof ckblk);
     char **names = NULL;
     size_t n = 0;
+    /* an interrupted compaction first: finished (manifest) or undone (leftovers) */
+    bp_status rc = bp_compact_recover(s);
+    if (rc) return rc;
     int e = bp_pf_list(s->segdir, ".fbat", &names, &n);
     if (e && e != -ENOENT) return bp_err_sys(BP_EIO, e, "%s: cannot list segments", s->segdir);
-    bp_status rc = BP_OK;
     uint32_t first = 0;
     for (size_t i = 0; i < n; i++) {
         uint32_t segno;
@@ -273,6 +286,11 @@ static bp_status recover(bp_store *s) {
             goto out;
         }
         if (i == 0) first = segno;
+        if (i == 0 && segno != s->anchors.first_segno) {
+            rc = bp_err(BP_ECORRUPT, "%s: the first segment is %06u, expected %06u", s->segdir,
+                        segno, s->anchors.first_segno);
+            goto out;
+        }
         if (segno != first + i) {
             rc = bp_err(BP_ECORRUPT, "%s: segment %06u is missing (found %s)", s->segdir,
                         (unsigned)(first + i), names[i]);
@@ -312,6 +330,7 @@ static bp_status recover(bp_store *s) {
         }
         s->n_segs++;
         uint64_t from = 0;
+        if (seg->segno > s->anchors.last_segno && (rc = fill_compacted(s))) goto out;
         if (ck == CKPT_FULL && seg->segno < m.covered_segno) {
             uint64_t sz;
             if ((e = bp_pf_size(&seg->f, &sz))) {
@@ -344,6 +363,8 @@ static bp_status recover(bp_store *s) {
             break;
         }
     }
+    if (!rc) rc = fill_compacted(s);
+    if (rc) goto out;
     if (ck == CKPT_TAIL && !s->report.checkpoint_used) ck = CKPT_NONE; /* never reached */
     if (ck) {
         s->last_hlc = m.last_hlc;
@@ -401,6 +422,7 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
     s->lock = (bp_file)BP_FILE_INIT;
     pthread_rwlock_init(&s->ilock, NULL);
     pthread_mutex_init(&s->wmu, NULL);
+    pthread_mutex_init(&s->cmu, NULL);
     pthread_mutex_init(&s->smu, NULL);
     pthread_cond_init(&s->scond, NULL);
     pthread_mutex_init(&s->pmu, NULL);
@@ -474,7 +496,7 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
         if (last->hlc > s->last_hlc) s->last_hlc = last->hlc;
         bp_idgen_observe(&s->idgen, &last->id);
     }
-    s->report.events = s->idx.n;
+    s->report.events = s->idx.n - s->idx.holes;
     s->report.duration_us = bp_pf_mono_us() - t0;
     if (!s->read_only && !opts->no_open_event) {
         bp_buf b = {0};
@@ -567,7 +589,7 @@ bp_status bp_store_stats(bp_store *s, bp_stats *out) {
     out->failed = s->failed != 0;
     out->read_only = s->read_only;
     pthread_rwlock_rdlock(&s->ilock);
-    out->events = s->published;
+    out->events = s->published - s->idx.holes; /* holes are all below published */
     out->entities = s->idx.entity_names.n;
     out->scopes = s->idx.scope_names.n;
     out->segments = s->n_segs;

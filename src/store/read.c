@@ -42,15 +42,32 @@ void bp_segment_unmap(bp_segment *seg) {
     seg->map = NULL;
 }
 
+int bp_pin(bp_store *s) {
+    int e = (int)__atomic_load_n(&s->epoch, __ATOMIC_ACQUIRE); /* stable: ilock is held */
+    __atomic_add_fetch(&s->pins[e], 1, __ATOMIC_ACQ_REL);
+    return e;
+}
+
+void bp_unpin(bp_store *s, int epoch) {
+    if (epoch >= 0) __atomic_sub_fetch(&s->pins[epoch], 1, __ATOMIC_RELEASE);
+}
+
 bool bp_segment_ref(bp_store *s, uint32_t segno, bp_segref *out) {
     out->fd = -1;
     out->map = NULL;
+    out->pin = -1;
     if (!s->n_segs || segno < s->segs[0].segno || segno - s->segs[0].segno >= s->n_segs)
         return false;
     bp_segment *seg = &s->segs[segno - s->segs[0].segno];
     out->fd = seg->f.fd;
     out->map = segment_map(s, seg);
+    out->pin = bp_pin(s);
     return true;
+}
+
+void bp_segref_done(bp_store *s, bp_segref *ref) {
+    bp_unpin(s, ref->pin);
+    ref->pin = -1;
 }
 
 bp_status bp_read_frame(bp_store *s, const bp_irec *r, const bp_segref *ref, bp_buf *buf,
@@ -133,7 +150,7 @@ bp_status bp_get(bp_store *s, bp_event **out, const bp_id *id) {
     pthread_rwlock_rdlock(&s->ilock);
     int64_t slot = bp_index_find_id(&s->idx, id);
     bp_irec r;
-    bp_segref ref = {-1, NULL};
+    bp_segref ref = BP_SEGREF_INIT;
     bool found = false;
     if (slot >= 0 && (uint64_t)slot < s->published) {
         r = s->idx.recs[slot];
@@ -146,9 +163,13 @@ bp_status bp_get(bp_store *s, bp_event **out, const bp_id *id) {
         return bp_err(BP_ENOTFOUND, "event %s: not found", t);
     }
     bp_owned_event *o = calloc(1, sizeof *o);
-    if (!o) return bp_err(BP_ENOMEM, "bp_get: out of memory");
+    if (!o) {
+        bp_segref_done(s, &ref);
+        return bp_err(BP_ENOMEM, "bp_get: out of memory");
+    }
     bp_frame fr;
     bp_status rc = bp_read_frame(s, &r, &ref, &o->frame, &fr);
+    bp_segref_done(s, &ref);
     if (rc) {
         bp_buf_free(&o->frame);
         free(o);
@@ -179,7 +200,7 @@ bp_status bp_entity_head(bp_store *s, const char *entity, uint64_t *clock, bp_ha
     memset(&h, 0, sizeof h);
     bool read_disk = false;
     bp_irec r;
-    bp_segref ref = {-1, NULL};
+    bp_segref ref = BP_SEGREF_INIT;
     pthread_rwlock_rdlock(&s->ilock);
     int64_t e = bp_index_entity(&s->idx, entity, strlen(entity));
     if (e >= 0) {
@@ -187,7 +208,7 @@ bp_status bp_entity_head(bp_store *s, const char *entity, uint64_t *clock, bp_ha
         uint32_t n = v->n; /* only published events count */
         while (n && v->v[n - 1] >= s->published)
             n--;
-        c = n;
+        c = s->idx.entities[e].base + n;
         if (n == v->n) {
             h = s->idx.entities[e].head;
         } else if (n) { /* newer unpublished events exist: read the head's frame */
@@ -203,8 +224,9 @@ bp_status bp_entity_head(bp_store *s, const char *entity, uint64_t *clock, bp_ha
         rc = bp_read_frame(s, &r, &ref, &buf, &fr);
         if (!rc) h = fr.event_hash;
         bp_buf_free(&buf);
-        if (rc) return rc;
     }
+    bp_segref_done(s, &ref);
+    if (rc) return rc;
     if (clock) *clock = c;
     if (hash) *hash = h;
     return BP_OK;
@@ -315,6 +337,7 @@ bp_status bp_by_kind(bp_store *s, bp_iter **out, uint16_t kind, unsigned flags) 
 bool bp_rfilter_match(const bp_rfilter *f, const bp_index *x, uint32_t slot) {
     const bp_irec *r = &x->recs[slot];
     uint64_t seq = (uint64_t)slot + 1;
+    if (BP_IREC_HOLE(r)) return false;
     if (f->to_seq && seq > f->to_seq) return false;
     if (seq < f->from_seq) return false;
     if (f->entity && strcmp(x->entity_names.s[r->entity], f->entity) != 0) return false;
@@ -374,7 +397,7 @@ bp_status bp_iter_next(bp_iter *it, const bp_event **ev) {
     pthread_rwlock_rdlock(&s->ilock);
     int64_t slot = next_slot(it, &s->idx);
     bp_irec r;
-    bp_segref ref = {-1, NULL};
+    bp_segref ref = BP_SEGREF_INIT;
     uint64_t clock = 0;
     const char *ename = NULL, *sname = NULL;
     if (slot >= 0) {
@@ -383,7 +406,8 @@ bp_status bp_iter_next(bp_iter *it, const bp_event **ev) {
         /* a full read takes the clock from the frame; an entity's list is in clock order, so
          * the position just taken is the clock */
         if (it->flags & BP_READ_INDEX_ONLY)
-            clock = it->src == SRC_ENTITY ? it->pos : bp_index_clock_of(&s->idx, (uint32_t)slot);
+            clock = it->src == SRC_ENTITY ? s->idx.entities[it->src_id].base + it->pos
+                                          : bp_index_clock_of(&s->idx, (uint32_t)slot);
         ename = s->idx.entity_names.s[r.entity]; /* interned strings never move */
         sname = s->idx.scope_names.s[r.scope];
     }
@@ -392,6 +416,7 @@ bp_status bp_iter_next(bp_iter *it, const bp_event **ev) {
     it->last_seq = (uint64_t)slot + 1;
     bp_event *e = &it->cur.ev;
     if (it->flags & BP_READ_INDEX_ONLY) {
+        bp_segref_done(s, &ref);
         memset(e, 0, sizeof *e);
         e->event_id = r.id;
         e->global_seq = (uint64_t)slot + 1;
@@ -407,6 +432,7 @@ bp_status bp_iter_next(bp_iter *it, const bp_event **ev) {
     }
     bp_frame fr;
     bp_status rc = bp_read_frame(s, &r, &ref, &it->cur.frame, &fr);
+    bp_segref_done(s, &ref);
     if (rc) return rc;
     if ((rc = bp_own_event(s, &it->cur, &fr, !(it->flags & BP_READ_SEALED)))) return rc;
     *ev = e;

@@ -6,7 +6,11 @@
 #include <stdlib.h>
 
 bp_status bp_recover_load_block(bp_store *s, bp_iblock *blk, const char *what) {
-    if (blk->n_recs && blk->first_seq != s->idx.n + 1)
+    if (blk->seqs && blk->seqs[blk->n_recs - 1] > s->anchors.upto)
+        return bp_err(BP_ECORRUPT, "%s: lists global_seq %llu above the compacted range (%llu)",
+                      what, (unsigned long long)blk->seqs[blk->n_recs - 1],
+                      (unsigned long long)s->anchors.upto);
+    if (blk->n_recs && (blk->seqs ? blk->first_seq <= s->idx.n : blk->first_seq != s->idx.n + 1))
         return bp_err(BP_ECORRUPT, "%s: starts at global_seq %llu, expected %llu", what,
                       (unsigned long long)blk->first_seq, (unsigned long long)s->idx.n + 1);
     int e = bp_index_load_block(&s->idx, blk);
@@ -60,7 +64,7 @@ static bp_status insert_scanned(bp_store *s, const bp_segment *seg, scanned *v, 
     for (size_t i = 0; i < n; i++) {
         const bp_event_fields *f = &v[i].fr.f;
         int64_t e = bp_index_entity(&s->idx, f->entity, f->entity_len);
-        uint64_t clock = e < 0 ? 0 : s->idx.entities[e].slots.n;
+        uint64_t clock = bp_index_head_clock(&s->idx, e);
         static const bp_hash zero;
         const bp_hash *head = e < 0 ? &zero : &s->idx.entities[e].head;
         if (f->clock != clock + 1 || memcmp(f->prev_hash.b, head->b, 32) != 0)
@@ -72,7 +76,9 @@ static bp_status insert_scanned(bp_store *s, const bp_segment *seg, scanned *v, 
                 (unsigned long long)f->clock, (unsigned long long)clock);
         bp_irec r = {f->event_id, f->hlc, seg->segno, v[i].offset, v[i].len,
                      0,           0,      f->kind,    f->flags};
-        if (bp_index_insert(&s->idx, &r, f->entity, f->entity_len, f->scope, f->scope_len,
+        /* seqs a compaction removed (only in compacted segments: scan_frames checks) */
+        if (bp_index_holes(&s->idx, f->global_seq - 1, seg->segno) ||
+            bp_index_insert(&s->idx, &r, f->entity, f->entity_len, f->scope, f->scope_len,
                             &v[i].fr.event_hash, f->idem_key, f->idem_len))
             return bp_err(BP_ENOMEM, "%s: out of memory loading the index", s->dir);
     }
@@ -87,6 +93,10 @@ static bp_status scan_frames(bp_store *s, bp_segment *seg, const uint8_t *data, 
     size_t n = 0, cap = 0, committed = 0;
     uint64_t pos = start, good_end = start, bad_at = 0;
     bool bad = false, in_batch = false, misfit = false;
+    /* a compacted segment: its seqs may have holes, and compaction may have removed part of a
+     * batch (what is left was checked when it was written) */
+    bool compacted = seg->segno <= s->anchors.last_segno;
+    uint64_t prev_seq = s->idx.n;
     char whybuf[300];
     uint64_t batch_id = 0;
     uint32_t batch_next = 0;
@@ -120,13 +130,16 @@ static bp_status scan_frames(bp_store *s, bp_segment *seg, const uint8_t *data, 
             break;
         }
         const bp_event_fields *f = &sc->fr.f;
-        if (f->global_seq != s->idx.n + n + 1) {
-            snprintf(whybuf, sizeof whybuf, "global_seq %llu, expected %llu",
-                     (unsigned long long)f->global_seq, (unsigned long long)(s->idx.n + n + 1));
+        if (compacted ? f->global_seq <= prev_seq || f->global_seq > s->anchors.upto
+                      : f->global_seq != prev_seq + 1) {
+            snprintf(whybuf, sizeof whybuf, "global_seq %llu, expected %s%llu",
+                     (unsigned long long)f->global_seq, compacted ? "more than " : "",
+                     (unsigned long long)(prev_seq + !compacted));
             misfit = true;
             break;
         }
-        if (f->batch_count) {
+        prev_seq = f->global_seq;
+        if (f->batch_count && !compacted) {
             bool starts = !in_batch && f->batch_index == 0;
             bool continues = in_batch && f->batch_id == batch_id && f->batch_index == batch_next;
             if (!starts && !continues) {

@@ -64,7 +64,8 @@ static bp_status copy_keys(bp_store *s, const char *tmp, const char *sub, const 
 
 /* Copy the point's files into tmp (a new, empty directory). */
 static bp_status copy_into(bp_store *s, const char *tmp, seg_part *parts, uint32_t n,
-                           const uint8_t *ident, size_t ident_len, uint64_t *bytes) {
+                           const uint8_t *ident, size_t ident_len, const uint8_t *anchors,
+                           size_t anchors_len, uint64_t *bytes) {
     char path[4096];
     int e;
     snprintf(path, sizeof path, "%s/segments", tmp);
@@ -87,6 +88,10 @@ static bp_status copy_into(bp_store *s, const char *tmp, seg_part *parts, uint32
     rc = copy_keys(s, tmp, "dkeys", ".key", true);
     bp_dkeys_lock(s, false);
     if (rc) return rc;
+    /* a compacted store's anchors (what its first segments' chains start from) */
+    if (anchors && (e = bp_pf_write_atomic(s->opts.fault, tmp, "ANCHORS", anchors, anchors_len)))
+        return bp_err_sys(BP_EIO, e, "snapshot: cannot write %s/ANCHORS", tmp);
+    *bytes += anchors_len;
     /* STORE last: a directory without it is not a store */
     if ((e = bp_pf_write_atomic(s->opts.fault, tmp, "STORE", ident, ident_len)))
         return bp_err_sys(BP_EIO, e, "snapshot: cannot write %s/STORE", tmp);
@@ -123,11 +128,20 @@ bp_status bp_store_snapshot(bp_store *s, const char *dest, bp_snapshot_report *o
     seg_part *parts = NULL;
     uint32_t n = 0;
     uint64_t seq = 0;
+    uint8_t *anchors = NULL;
+    size_t anchors_len = 0;
     pthread_mutex_lock(&s->wmu);
     if (!s->read_only && (rc = bp_sync_locked(s))) {
         pthread_mutex_unlock(&s->wmu);
         free(ident);
         return rc;
+    }
+    /* DIR/ANCHORS changes only under wmu (a compaction's commit) */
+    snprintf(ipath, sizeof ipath, "%s/ANCHORS", s->dir);
+    if ((e = bp_pf_read_all(ipath, &anchors, &anchors_len)) && e != -ENOENT) {
+        pthread_mutex_unlock(&s->wmu);
+        free(ident);
+        return bp_err_sys(BP_EIO, e, "snapshot: cannot read %s", ipath);
     }
     pthread_rwlock_rdlock(&s->ilock);
     seq = s->published;
@@ -135,8 +149,11 @@ bp_status bp_store_snapshot(bp_store *s, const char *dest, bp_snapshot_report *o
      * the whole file when seq is the last event of a sealed segment (its footer too) */
     uint32_t last = s->segs[0].segno;
     uint64_t last_len = BP_SEG_HEADER_SIZE;
-    if (seq) {
-        const bp_irec *r = &s->idx.recs[seq - 1];
+    uint64_t q = seq; /* the newest event there is (after a compaction, holes may end the log) */
+    while (q && BP_IREC_HOLE(&s->idx.recs[q - 1]))
+        q--;
+    if (q) {
+        const bp_irec *r = &s->idx.recs[q - 1];
         last = r->segno;
         last_len = (uint64_t)r->offset + r->frame_len;
     }
@@ -163,7 +180,8 @@ bp_status bp_store_snapshot(bp_store *s, const char *dest, bp_snapshot_report *o
         if ((e = bp_pf_mkdir_new(tmp)))
             rc =
                 bp_err_sys(e == -EEXIST ? BP_EEXIST : BP_EIO, e, "snapshot: cannot create %s", tmp);
-        else if (!(rc = copy_into(s, tmp, parts, n, ident, ident_len, &bytes))) {
+        else if (!(rc = copy_into(s, tmp, parts, n, ident, ident_len, anchors, anchors_len,
+                                  &bytes))) {
             if ((e = bp_pf_fsync_dir(s->opts.fault, tmp)))
                 rc = bp_err_sys(BP_EIO, e, "snapshot: cannot sync %s", tmp);
             else if (bp_pf_exists(dest) == 1)
@@ -179,6 +197,7 @@ bp_status bp_store_snapshot(bp_store *s, const char *dest, bp_snapshot_report *o
         bp_pf_close(&parts[i].f);
     free(parts);
     free(ident);
+    free(anchors);
     if (!rc && out) {
         out->global_seq = seq;
         out->segments = n;

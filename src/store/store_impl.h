@@ -47,7 +47,10 @@ typedef struct bp_segment {
 typedef struct bp_segref {
     int fd;
     const bp_segmap *map; /* NULL: read with pread */
+    int pin;              /* the epoch pinned, or -1 (none: fd == -1) */
 } bp_segref;
+#define BP_SEGREF_INIT                                                                             \
+    { -1, NULL, -1 }
 
 #define BP_LAT_BUCKETS 512
 /* Longest a group-commit leader waits for appenders about to write before fdatasync. */
@@ -81,6 +84,18 @@ struct bp_store {
     struct bp_fence *fences;       /* [pmu] visibility fences open (submit.c) */
     struct bp_subscription **subs; /* [w] lossy subscriptions (deliver.c) */
     uint32_t n_subs, subs_cap;     /* [w] */
+
+    /* compaction (compact.c): one at a time under cmu (taken before wmu). anchors is the
+     * store's DIR/ANCHORS ([i] for readers; replaced under wmu + ilock). Readers pin the
+     * segment files they use: bp_segment_ref counts a pin in pins[epoch] and bp_segref_done
+     * drops it; a compaction that replaced segments flips epoch (under ilock exclusive), then
+     * waits for the old epoch's pins to drain before closing the files it retired. */
+    pthread_mutex_t cmu;
+    bp_anchors anchors;
+    bp_strtab *graves; /* [w] name tables of indexes a compaction replaced (freed at close) */
+    uint32_t n_graves;
+    uint64_t pins[2]; /* atomic */
+    uint32_t epoch;   /* atomic; [i] to change */
 
     pthread_rwlock_t ilock;
     bp_index idx;     /* [i] */
@@ -228,9 +243,15 @@ bp_status bp_unseal_event(bp_store *s, bp_event *ev, bp_buf *plain);
  * segment's mapping, or into buf when the frame was read with pread. */
 bp_status bp_read_frame(bp_store *s, const bp_irec *r, const bp_segref *ref, bp_buf *buf,
                         bp_frame *out);
-/* [i] held (shared is enough). Fill *out for segment segno, mapping it on first use;
- * false if the store has no such segment. */
+/* [i] held (shared is enough). Fill *out for segment segno, mapping it on first use, and pin
+ * the file until bp_segref_done (any thread, no lock); false (nothing pinned) if the store
+ * has no such segment. */
 bool bp_segment_ref(bp_store *s, uint32_t segno, bp_segref *out);
+void bp_segref_done(bp_store *s, bp_segref *ref);
+/* [i] held (shared is enough): pin every segment file (verify, snapshot read the fds after
+ * unlocking); returns the epoch for bp_unpin. */
+int bp_pin(bp_store *s);
+void bp_unpin(bp_store *s, int epoch);
 /* An event with room for its strings and its frame bytes. */
 typedef struct bp_owned_event {
     bp_event ev;
@@ -275,6 +296,10 @@ void bp_workers_lag(bp_store *s, uint32_t *count, uint64_t *lag_max);
 void bp_worker_stop_all(bp_store *s);
 /* deliver.c: queue notices of seqs from..to for the subscriptions ([w] held). */
 void bp_deliver_notices(bp_store *s, uint64_t from, uint64_t to);
+/* compact.c: at open, before the segments are listed: finish a compaction whose manifest
+ * (DIR/COMPACT) was written, or remove what an unfinished one left; then load DIR/ANCHORS
+ * into s->anchors and the index. */
+bp_status bp_compact_recover(bp_store *s);
 /* The store an iterator reads. */
 bp_store *bp_iter_store(const bp_iter *it);
 /* Drop a segment's mapping (close; no reader may be active). */

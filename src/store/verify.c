@@ -15,6 +15,8 @@ typedef struct vstate {
     void *ctx;
     uint8_t *flagged;
     size_t n_flagged;
+    uint64_t upto;       /* seqs <= upto may be missing (compaction) */
+    uint32_t last_segno; /* segments <= it are compacted */
 } vstate;
 
 /* Count a problem; the first one goes into the report, and on_problem hears of every problem
@@ -60,10 +62,12 @@ __attribute__((format(printf, 3, 4))) static void eproblem(vstate *v, int64_t k,
 static bp_status check_event(vstate *v, bp_store *s, uint32_t segno, uint64_t pos, uint32_t flen,
                              const bp_frame *fr) {
     const bp_event_fields *f = &fr->f;
-    if (f->global_seq != v->next_seq)
-        problem(v, "segment %06u offset %llu: global_seq %llu, expected %llu", segno,
+    bool compacted = segno <= v->last_segno;
+    if (compacted ? f->global_seq < v->next_seq || f->global_seq > v->upto
+                  : f->global_seq != v->next_seq)
+        problem(v, "segment %06u offset %llu: global_seq %llu, expected %s%llu", segno,
                 (unsigned long long)pos, (unsigned long long)f->global_seq,
-                (unsigned long long)v->next_seq);
+                compacted ? "at least " : "", (unsigned long long)v->next_seq);
     v->next_seq = f->global_seq + 1;
     static const bp_hash zero;
     int64_t k = bp_chains_find(&v->chains, f->entity, f->entity_len);
@@ -145,6 +149,8 @@ static bp_status window_at(window *w, bp_store *s, uint32_t segno, uint64_t at, 
 }
 
 static bp_status verify_segment(vstate *v, bp_store *s, uint32_t segno, int fd) {
+    /* past the compacted segments: the seqs their compaction removed at the end are holes */
+    if (segno > v->last_segno && v->next_seq <= v->upto) v->next_seq = v->upto + 1;
     window w = {{fd, NULL, -1}, 0, NULL, 0, 0, 0};
     int e = bp_pf_size(&w.f, &w.size);
     if (e) return bp_err_sys(BP_EIO, e, "%s: segment %06u: stat failed", s->dir, segno);
@@ -209,7 +215,8 @@ static bp_status verify_segment(vstate *v, bp_store *s, uint32_t segno, int fd) 
         if (sealed) {
             const bp_irec *r = nrec < blk.n_recs ? &blk.recs[nrec] : NULL;
             if (!r || memcmp(r->id.b, fr.f.event_id.b, 16) || r->offset != pos ||
-                r->frame_len != fl || blk.first_seq + nrec != fr.f.global_seq)
+                r->frame_len != fl ||
+                (blk.seqs ? blk.seqs[nrec] : blk.first_seq + nrec) != fr.f.global_seq)
                 problem(v, "segment %06u: SIDX footer record %u does not match the frame at %llu",
                         segno, nrec, (unsigned long long)pos);
         }
@@ -259,7 +266,7 @@ static void verify_checkpoint(vstate *v, bp_store *s) {
     uint32_t bad = 0, first_bad = 0;
     pthread_rwlock_rdlock(&s->ilock);
     for (uint32_t i = 0; i < blk.n_recs; i++) {
-        uint64_t seq = blk.first_seq + i;
+        uint64_t seq = blk.seqs ? blk.seqs[i] : blk.first_seq + i;
         const bp_irec *c = &blk.recs[i], *r = seq && seq <= s->idx.n ? &s->idx.recs[seq - 1] : 0;
         if (!r || r->segno != c->segno || r->offset != c->offset || r->frame_len != c->frame_len ||
             r->kind != c->kind || r->hlc != c->hlc || memcmp(r->id.b, c->id.b, 16) != 0) {
@@ -269,7 +276,7 @@ static void verify_checkpoint(vstate *v, bp_store *s) {
     pthread_rwlock_unlock(&s->ilock);
     if (bad)
         problem(v, "%s: %u record(s) do not match the segments, the first for seq %llu", path, bad,
-                (unsigned long long)(blk.first_seq + first_bad));
+                (unsigned long long)(blk.seqs ? blk.seqs[first_bad] : blk.first_seq + first_bad));
     bp_iblock_free(&blk);
     free(buf);
 }
@@ -286,6 +293,16 @@ bp_status bp_store_verify_each(bp_store *s, bp_verify_report *out, bp_progress_f
     v.next_seq = 1;
     pthread_rwlock_rdlock(&s->ilock);
     v.limit = s->published;
+    v.upto = s->anchors.upto;
+    v.last_segno = s->anchors.last_segno;
+    int pin = bp_pin(s); /* the fds stay open until verify is done (compaction waits) */
+    bp_status rc = BP_OK;
+    /* chains start at their anchors: the first kept event of each must continue one */
+    for (uint32_t i = 0; i < s->anchors.n && !rc; i++) {
+        const bp_anchor *a = &s->anchors.v[i];
+        if (bp_chains_add(&v.chains, a->entity, a->len, a->clock, &a->hash) < 0)
+            rc = bp_err(BP_ENOMEM, "verify: out of memory");
+    }
     uint32_t n = s->n_segs;
     uint32_t *segnos = malloc((n ? n : 1) * sizeof *segnos);
     int *fds = malloc((n ? n : 1) * sizeof *fds);
@@ -301,7 +318,6 @@ bp_status bp_store_verify_each(bp_store *s, bp_verify_report *out, bp_progress_f
         total += sizes[i];
     }
     pthread_rwlock_unlock(&s->ilock);
-    bp_status rc = BP_OK;
     if (!segnos || !fds || !sizes) rc = bp_err(BP_ENOMEM, "verify: out of memory");
     if (progress && !rc) progress(progress_ctx, 0, total);
     for (uint32_t i = 0; i < n && !rc; i++) {
@@ -310,10 +326,12 @@ bp_status bp_store_verify_each(bp_store *s, bp_verify_report *out, bp_progress_f
         done += sizes[i];
         if (progress && !rc) progress(progress_ctx, done, total);
     }
-    if (!rc && v.next_seq <= v.limit)
+    if (!rc && v.next_seq <= v.limit && v.limit > v.upto)
         problem(&v, "events %llu..%llu are indexed but missing from the segments",
-                (unsigned long long)v.next_seq, (unsigned long long)v.limit);
+                (unsigned long long)(v.next_seq > v.upto ? v.next_seq : v.upto + 1),
+                (unsigned long long)v.limit);
     if (!rc) verify_checkpoint(&v, s);
+    bp_unpin(s, pin);
     out->entities = v.chains.names.n;
     bp_chains_free(&v.chains);
     free(v.flagged);

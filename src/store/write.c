@@ -272,7 +272,7 @@ static bp_status entity_head(bp_store *s, bp_chains *bh, const char *e, size_t e
         *clock = 0;
         memset(hash, 0, sizeof *hash);
     } else {
-        *clock = s->idx.entities[id].slots.n;
+        *clock = bp_index_head_clock(&s->idx, id);
         *hash = s->idx.entities[id].head;
     }
     if (bh && (*bh_id = bp_chains_add(bh, e, elen, *clock, hash)) < 0)
@@ -345,6 +345,7 @@ static bp_status replay_receipt(bp_store *s, uint32_t slot, bp_receipt *r) {
     bp_segment_ref(s, rec.segno, &ref);
     pthread_rwlock_unlock(&s->ilock);
     bp_status rc = bp_read_frame(s, &rec, &ref, &buf, &fr);
+    bp_segref_done(s, &ref);
     if (!rc) {
         fill_receipt(s, slot, &fr.f, &fr.event_hash, r);
         r->replayed = true;
@@ -681,6 +682,14 @@ bp_status bp_append_system(bp_store *s, bp_receipt *receipt, const char *entity,
     o.durability = dur;
     bp_batch_item it = {entity, scope, kind, payload, len, &o};
     return commit(s, &it, 1, receipt, true);
+}
+
+bp_status bp_tombstone(bp_store *s, bp_receipt *receipt, const char *entity, const char *scope) {
+    if (!s) return bp_err(BP_EINVAL, "bp_tombstone: store is NULL");
+    bp_status rc = bp_validate_coord(entity, scope, false);
+    if (rc) return rc;
+    return bp_append_system(s, receipt, entity, scope, BP_KIND_SYSTEM_TOMBSTONE, NULL, 0,
+                            s->opts.durability);
 }
 
 bp_status bp_commit_each(bp_store *s, const bp_batch_item *items, size_t n, bp_receipt *receipts,

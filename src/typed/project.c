@@ -196,30 +196,35 @@ static void init_state(const bp_projection *p, void *state) {
 
 /* ------------------------------------------------------------------ index */
 
-/* The entity's id and published head clock (id -1 and clock 0 when unknown). */
-static void entity_head(bp_store *s, const char *entity, int64_t *eid, uint64_t *clock) {
+/* The entity's id, published head clock and base (the clock its compacted-away prefix ends
+ * at: a fold starts after it); id -1 and clocks 0 when unknown. */
+static void entity_head(bp_store *s, const char *entity, int64_t *eid, uint64_t *clock,
+                        uint64_t *base) {
     pthread_rwlock_rdlock(&s->ilock);
     *eid = bp_index_entity(&s->idx, entity, strlen(entity));
     uint64_t n = 0;
+    *base = 0;
     if (*eid >= 0) {
         const bp_u32vec *v = &s->idx.entities[*eid].slots;
         n = v->n;
         while (n > 0 && v->v[n - 1] >= s->published)
             n--;
+        *base = s->idx.entities[*eid].base;
     }
     pthread_rwlock_unlock(&s->ilock);
-    *clock = n;
+    *clock = *base + n;
 }
 
 /* The hash of the entity's event at clock (>= 1). */
 static bp_status hash_at(bp_store *s, int64_t eid, uint64_t clock, bp_hash *out) {
     pthread_rwlock_rdlock(&s->ilock);
     bp_irec r;
-    bp_segref ref = {-1, NULL};
+    bp_segref ref = BP_SEGREF_INIT;
     const bp_u32vec *v = &s->idx.entities[eid].slots;
-    bool ok = clock <= v->n && v->v[clock - 1] < s->published;
+    uint64_t base = s->idx.entities[eid].base; /* clocks <= base were compacted away */
+    bool ok = clock > base && clock - base <= v->n && v->v[clock - base - 1] < s->published;
     if (ok) {
-        r = s->idx.recs[v->v[clock - 1]];
+        r = s->idx.recs[v->v[clock - base - 1]];
         ok = bp_segment_ref(s, r.segno, &ref);
     }
     pthread_rwlock_unlock(&s->ilock);
@@ -228,6 +233,7 @@ static bp_status hash_at(bp_store *s, int64_t eid, uint64_t clock, bp_hash *out)
     bp_buf buf = {0};
     bp_frame fr;
     bp_status rc = bp_read_frame(s, &r, &ref, &buf, &fr);
+    bp_segref_done(s, &ref);
     if (!rc) *out = fr.event_hash;
     bp_buf_free(&buf);
     return rc;
@@ -257,12 +263,19 @@ static bp_status fold(bp_store *s, const bp_projection *p, int64_t eid, uint64_t
         size_t k = 0;
         pthread_rwlock_rdlock(&s->ilock);
         const bp_u32vec *v = &s->idx.entities[eid].slots;
+        uint64_t base = s->idx.entities[eid].base;
+        if (c < base) { /* a compaction removed events this fold was about to read */
+            pthread_rwlock_unlock(&s->ilock);
+            rc = bp_err(BP_ECONFLICT,
+                        "project '%s': the entity was compacted while it was folded; try again",
+                        p->name);
+            break;
+        }
         for (; k < FOLD_CHUNK && c + k < to; k++) {
-            recs[k] = s->idx.recs[v->v[c + k]];
+            recs[k] = s->idx.recs[v->v[c + k - base]];
             bool wanted;
             kind_type(p, recs[k].kind, &wanted);
-            refs[k].fd = -1;
-            refs[k].map = NULL;
+            refs[k] = (bp_segref)BP_SEGREF_INIT;
             if (wanted) bp_segment_ref(s, recs[k].segno, &refs[k]);
         }
         pthread_rwlock_unlock(&s->ilock);
@@ -287,6 +300,8 @@ static bp_status fold(bp_store *s, const bp_projection *p, int64_t eid, uint64_t
             }
             (*applied)++;
         }
+        for (size_t i = 0; i < k; i++)
+            bp_segref_done(s, &refs[i]);
         c += k;
     }
     bp_buf_free(&oe->frame);
@@ -360,8 +375,8 @@ static bp_status snap_write(bp_store *s, const char *name, uint32_t version, con
                             uint64_t clock, const void *state, size_t state_size) {
     if (s->read_only) return BP_OK;
     int64_t eid;
-    uint64_t head;
-    entity_head(s, entity, &eid, &head);
+    uint64_t head, base;
+    entity_head(s, entity, &eid, &head, &base);
     bp_projsnap sn = {name,  strlen(name), version, entity,    strlen(entity),
                       clock, {{0}},        state,   state_size};
     bp_status rc;
@@ -525,8 +540,8 @@ bp_status bp_project(bp_store *s, const bp_projection *p, const char *entity, ui
         pthread_mutex_unlock(&c->mu);
     }
     int64_t eid;
-    uint64_t head, from = 0, snap_clock = 0;
-    entity_head(s, entity, &eid, &head);
+    uint64_t head, from = 0, snap_clock = 0, base;
+    entity_head(s, entity, &eid, &head, &base);
     pthread_mutex_lock(&c->mu);
     pc_entry *e = pc_find(c, h, p, entity);
     if (e) {
@@ -553,6 +568,7 @@ bp_status bp_project(bp_store *s, const bp_projection *p, const char *entity, ui
             snap_clock = from;
         } else {
             init_state(p, state);
+            from = base; /* what compaction removed is not folded */
         }
     } else if (from == head) {
         info->clock = head;
@@ -573,8 +589,8 @@ bp_status bp_project_if_changed(bp_store *s, const bp_projection *p, const char 
     bp_status rc = bp_projection_check(p, entity);
     if (rc) return rc;
     int64_t eid;
-    uint64_t head;
-    entity_head(s, entity, &eid, &head);
+    uint64_t head, base;
+    entity_head(s, entity, &eid, &head, &base);
     if (head == *clock) return BP_UNCHANGED;
     bp_project_info info;
     if ((rc = bp_project(s, p, entity, BP_CONSISTENT, state, &info))) return rc;

@@ -1,0 +1,668 @@
+/* Compaction: retention by count, age and tombstone against a fold by hand; kept events
+ * byte-identical (export before/after); chains verify from their anchors, a tampered anchor
+ * is found; appends, projections, cursors and idempotency after a compaction; merging;
+ * bad input; readers and appenders during compactions; and crash safety: SIGKILL at every
+ * step and a fault sweep (every write, sync, rename and open failing, then a power cut)
+ * leave the store exactly as before or exactly as after. */
+#include "t.h"
+#include "bp_testing.h"
+#include "format/format.h"
+#include "platform/platform.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static bp_store *open_at(const char *dir, uint32_t segment_size, bp_fault *f) {
+    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    o.no_open_event = true;
+    o.segment_size = segment_size;
+    o.fault = f;
+    bp_store *s = NULL;
+    if (bp_store_open(&s, dir, &o) != BP_OK) return NULL;
+    return s;
+}
+
+static bp_store *must_open(const char *dir, uint32_t segment_size) {
+    bp_store *s = open_at(dir, segment_size, NULL);
+    if (!s) {
+        fprintf(stderr, "open %s: %s\n", dir, bp_last_error());
+        exit(1);
+    }
+    return s;
+}
+
+/* Every event as export writes it. */
+static char *export_all(bp_store *s) {
+    t_membuf m = {0};
+    if (bp_export(s, 0, t_to_mem, &m, NULL, NULL) != BP_OK) {
+        free(m.p);
+        return NULL;
+    }
+    if (!m.p) m.p = calloc(1, 1);
+    return m.p;
+}
+
+/* The lines of text whose event id is one of ids[0..n). */
+static char *lines_with(const char *text, const bp_id *ids, size_t n) {
+    size_t len = strlen(text);
+    char *out = calloc(len + 1, 1), *o = out;
+    for (const char *p = text; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t l = nl ? (size_t)(nl - p) + 1 : strlen(p);
+        bool keep = false;
+        for (size_t i = 0; i < n && !keep; i++) {
+            char t[37];
+            bp_id_format(&ids[i], t);
+            char key[64];
+            snprintf(key, sizeof key, "\"event_id\":\"%s\"", t);
+            keep = memmem(p, l, key, strlen(key)) != NULL;
+        }
+        if (keep) {
+            memcpy(o, p, l);
+            o += l;
+        }
+        p += l;
+    }
+    return out;
+}
+
+static bool verify_clean(bp_store *s) {
+    bp_verify_report vr;
+    bp_status rc = bp_store_verify(s, &vr);
+    if (rc) fprintf(stderr, "verify: %s\n", vr.first_problem);
+    return rc == BP_OK && vr.problems == 0;
+}
+
+#define N_ENT 4
+static const char *ENTS[N_ENT] = {"acct:a", "acct:b", "acct:c", "acct:d"};
+
+/* A store of several small segments: entity i gets 20 + 15 i events, with a batch in the
+ * middle. ids[e][k] is the id of entity e's event at clock k + 1. */
+typedef struct book {
+    bp_id ids[N_ENT][80];
+    bp_hash hash[N_ENT][80];
+    uint32_t n[N_ENT];
+} book;
+
+static void fill(bp_store *s, book *b, int rounds) {
+    char payload[200];
+    for (int r = 0; r < rounds; r++) {
+        for (int e = 0; e < N_ENT; e++) {
+            if (r >= 20 + 15 * e) continue;
+            int len =
+                snprintf(payload, sizeof payload, "{\"entity\":%d,\"round\":%d,\"pad\":\"%s\"}", e,
+                         r, "................................................");
+            bp_receipt rc;
+            if (r == 7 && e == 0) { /* a batch across two entities */
+                bp_batch_item items[2] = {
+                    {ENTS[0], "ledger", BP_KIND(1, 1), payload, (size_t)len, NULL},
+                    {ENTS[1], "ledger", BP_KIND(1, 2), payload, (size_t)len, NULL}};
+                bp_receipt rs[2];
+                CHECK_OK(bp_append_batch(s, rs, items, 2));
+                for (int k = 0; k < 2; k++) {
+                    b->ids[k][b->n[k]] = rs[k].event_id;
+                    b->hash[k][b->n[k]++] = rs[k].event_hash;
+                }
+                e = 1;
+                continue;
+            }
+            CHECK_OK(bp_append(s, &rc, ENTS[e], "ledger", BP_KIND(1, 1), payload, (size_t)len));
+            b->ids[e][b->n[e]] = rc.event_id;
+            b->hash[e][b->n[e]++] = rc.event_hash;
+        }
+    }
+}
+
+/* Kept ids when each entity keeps its newest k events (fold by hand). */
+static size_t kept_newest(const book *b, uint32_t k, bp_id *out) {
+    size_t n = 0;
+    for (int e = 0; e < N_ENT; e++)
+        for (uint32_t c = b->n[e] > k ? b->n[e] - k : 0; c < b->n[e]; c++)
+            out[n++] = b->ids[e][c];
+    return n;
+}
+
+static void test_keep_last(void) {
+    const char *dir = t_dir("compact-count");
+    bp_store *s = must_open(dir, 4096);
+    book b;
+    memset(&b, 0, sizeof b);
+    fill(s, &b, 80);
+    bp_stats st0;
+    CHECK_OK(bp_store_stats(s, &st0));
+    CHECK(st0.segments > 4);
+    char *before = export_all(s);
+    bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
+    o.keep_last = 5;
+    bp_compact_report rep;
+    CHECK_OK(bp_compact(s, &o, &rep));
+    CHECK(rep.changed);
+    uint64_t total = 0;
+    for (int e = 0; e < N_ENT; e++)
+        total += b.n[e];
+    CHECK_EQ(rep.events_removed, total - 5 * N_ENT);
+    CHECK_EQ(rep.events_kept, 5 * N_ENT);
+    CHECK_EQ(rep.entities_anchored, N_ENT);
+    CHECK(rep.segments_after < rep.segments_before);
+    CHECK(rep.bytes_after < rep.bytes_before);
+    bp_id kept[N_ENT * 5];
+    size_t nk = kept_newest(&b, 5, kept);
+    char *want = lines_with(before, kept, nk);
+    char *after = export_all(s);
+    CHECK(after && strcmp(after, want) == 0); /* kept events byte-identical, nothing else */
+    /* removed events are gone, kept ones read with their clocks */
+    bp_event *ev;
+    CHECK_FAILS(bp_get(s, &ev, &b.ids[2][0]), BP_ENOTFOUND, "not found");
+    for (int e = 0; e < N_ENT; e++) {
+        CHECK_EQ(t_count_stream(s, ENTS[e]), 5);
+        uint64_t clock;
+        bp_hash h;
+        CHECK_OK(bp_entity_head(s, ENTS[e], &clock, &h));
+        CHECK_EQ(clock, b.n[e]);
+        CHECK(!memcmp(h.b, b.hash[e][b.n[e] - 1].b, 32));
+        bp_iter *it;
+        const bp_event *x;
+        CHECK_OK(bp_stream(s, &it, ENTS[e], 0));
+        uint64_t want_clock = b.n[e] - 4;
+        while (bp_iter_next(it, &x) == BP_OK) {
+            CHECK_EQ(x->clock, want_clock);
+            want_clock++;
+        }
+        bp_iter_free(it);
+        /* index-only reads give the same clocks */
+        CHECK_OK(bp_stream(s, &it, ENTS[e], BP_READ_INDEX_ONLY));
+        CHECK_EQ(bp_iter_next(it, &x), BP_OK);
+        CHECK_EQ(x->clock, b.n[e] - 4);
+        bp_iter_free(it);
+    }
+    CHECK(verify_clean(s));
+    CHECK_OK(bp_store_stats(s, &st0));
+    CHECK_EQ(st0.events, 5 * N_ENT);
+    /* the chain goes on from the head */
+    bp_receipt r;
+    CHECK_OK(bp_append(s, &r, ENTS[0], "ledger", BP_KIND(1, 1), "next", 4));
+    CHECK_EQ(r.clock, b.n[0] + 1);
+    CHECK_OK(bp_store_close(s));
+    /* and all of it survives a reopen (footers with seqs, anchors) */
+    s = must_open(dir, 4096);
+    CHECK(verify_clean(s));
+    CHECK_EQ(t_count_stream(s, ENTS[0]), 6);
+    CHECK_OK(bp_get(s, &ev, &kept[0]));
+    if (ev) bp_event_free(ev);
+    char *again = export_all(s);
+    CHECK(again && strncmp(again, want, strlen(want)) == 0);
+    /* a second compaction merges the compacted files with the newer ones */
+    o.keep_last = 2;
+    CHECK_OK(bp_compact(s, &o, &rep));
+    CHECK_EQ(t_count_stream(s, ENTS[0]), 2);
+    CHECK_EQ(t_count_stream(s, ENTS[3]), 2);
+    CHECK(verify_clean(s));
+    CHECK_OK(bp_store_close(s));
+    s = must_open(dir, 4096);
+    CHECK(verify_clean(s));
+    CHECK_EQ(t_count_stream(s, ENTS[1]), 2);
+    CHECK_OK(bp_store_close(s));
+    free(before);
+    free(want);
+    free(after);
+    free(again);
+    t_rmdir(dir);
+}
+
+static void test_age_and_tombstone(void) {
+    const char *dir = t_dir("compact-age");
+    bp_store *s = must_open(dir, 4096);
+    bp_receipt old[3], young[3], t;
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(bp_append(s, &old[i], "user:1", "crm", BP_KIND(1, 1), "old", 3));
+    usleep(1200 * 1000); /* the data's age, not a timing assertion */
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(bp_append(s, &young[i], "user:1", "crm", BP_KIND(1, 1), "young", 5));
+    /* user:2 is deleted, then written again; user:3 is deleted for good */
+    CHECK_OK(bp_append(s, NULL, "user:2", "crm", BP_KIND(1, 1), "a", 1));
+    CHECK_OK(bp_tombstone(s, &t, "user:2", "crm"));
+    CHECK_EQ(t.clock, 2);
+    CHECK_OK(bp_append(s, NULL, "user:2", "crm", BP_KIND(1, 1), "b", 1));
+    CHECK_OK(bp_append(s, NULL, "user:3", "crm", BP_KIND(1, 1), "c", 1));
+    CHECK_OK(bp_tombstone(s, NULL, "user:3", "crm"));
+    CHECK_FAILS(bp_tombstone(s, NULL, "batpak:x", "crm"), BP_EINVAL, "reserved");
+    CHECK_FAILS(bp_tombstone(s, NULL, "", "crm"), BP_EINVAL, "entity");
+    bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
+    o.max_age_ms = 1000;
+    o.tombstoned = true;
+    o.dry_run = true;
+    bp_compact_report rep;
+    CHECK_OK(bp_compact(s, &o, &rep));
+    CHECK(!rep.changed);
+    CHECK_EQ(rep.events_removed, 3 + 2 + 2);
+    CHECK_EQ(t_count_stream(s, "user:1"), 6); /* dry run: nothing changed */
+    o.dry_run = false;
+    o.max_age_ms = 1000 * 3600; /* an hour: only the tombstones drop anything */
+    CHECK_OK(bp_compact(s, &o, &rep));
+    CHECK_EQ(rep.events_removed, 4);
+    CHECK_EQ(t_count_stream(s, "user:1"), 6);
+    CHECK_EQ(t_count_stream(s, "user:2"), 1);
+    CHECK_EQ(t_count_stream(s, "user:3"), 0);
+    o.max_age_ms = 1000;
+    CHECK_OK(bp_compact(s, &o, &rep));
+    CHECK_EQ(rep.events_removed, 3);
+    CHECK_EQ(t_count_stream(s, "user:1"), 3);
+    bp_event *ev;
+    CHECK_FAILS(bp_get(s, &ev, &old[2].event_id), BP_ENOTFOUND, "not found");
+    CHECK_OK(bp_get(s, &ev, &young[0].event_id));
+    if (ev) {
+        CHECK_EQ(ev->clock, 4);
+        CHECK(!memcmp(ev->prev_hash.b, old[2].event_hash.b, 32)); /* the anchor's hash */
+        bp_event_free(ev);
+    }
+    uint64_t clock;
+    CHECK_OK(bp_entity_head(s, "user:3", &clock, NULL));
+    CHECK_EQ(clock, 2); /* the anchor keeps the chain's place */
+    bp_receipt r3;
+    CHECK_OK(bp_append(s, &r3, "user:3", "crm", BP_KIND(1, 1), "again", 5));
+    CHECK_EQ(r3.clock, 3);
+    CHECK(verify_clean(s));
+    CHECK_OK(bp_store_close(s));
+    s = must_open(dir, 4096);
+    CHECK(verify_clean(s));
+    CHECK_EQ(t_count_stream(s, "user:3"), 1);
+    CHECK_OK(bp_store_close(s));
+    t_rmdir(dir);
+}
+
+/* Rewrite DIR/ANCHORS with entity's anchor hash altered (CRC recomputed). */
+static void tamper_anchor(const char *dir, const char *entity) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/ANCHORS", dir);
+    uint8_t *buf;
+    size_t len;
+    CHECK_OK(bp_pf_read_all(path, &buf, &len) ? BP_EIO : BP_OK);
+    bp_anchors a;
+    CHECK_OK(bp_anchors_decode(&a, buf, len, path));
+    for (uint32_t i = 0; i < a.n; i++)
+        if (!strcmp(a.v[i].entity, entity)) a.v[i].hash.b[0] ^= 1;
+    bp_buf b = {0};
+    CHECK_EQ(bp_anchors_encode(&b, &a), 0);
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite(b.data, 1, b.len, f) == b.len);
+    if (f) fclose(f);
+    bp_buf_free(&b);
+    bp_anchors_free(&a);
+    free(buf);
+}
+
+static void test_anchors_checked(void) {
+    const char *dir = t_dir("compact-anchor");
+    bp_store *s = must_open(dir, 4096);
+    book b;
+    memset(&b, 0, sizeof b);
+    fill(s, &b, 30);
+    bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
+    o.keep_last = 3;
+    CHECK_OK(bp_compact(s, &o, NULL));
+    CHECK_OK(bp_store_close(s));
+    tamper_anchor(dir, "acct:b");
+    s = must_open(dir, 4096); /* footers are trusted at open; verify reads everything */
+    bp_verify_report vr;
+    CHECK_EQ(bp_store_verify(s, &vr), BP_ECORRUPT);
+    CHECK(strstr(vr.first_problem, "acct:b") && strstr(vr.first_problem, "prev_hash"));
+    CHECK_OK(bp_store_close(s));
+    /* a damaged file is refused at open */
+    char path[1200];
+    snprintf(path, sizeof path, "%s/ANCHORS", dir);
+    FILE *f = fopen(path, "r+b");
+    CHECK(f != NULL);
+    if (f) {
+        fseek(f, 30, SEEK_SET);
+        fputc(0x55, f);
+        fclose(f);
+    }
+    CHECK(open_at(dir, 4096, NULL) == NULL);
+    CHECK(strstr(bp_last_error(), "ANCHORS") != NULL);
+    /* and so is a missing first segment */
+    unlink(path);
+    CHECK(open_at(dir, 4096, NULL) == NULL);
+    CHECK(strstr(bp_last_error(), "first segment") != NULL);
+    t_rmdir(dir);
+}
+
+typedef struct {
+    int n;
+} counter;
+
+static bp_status count_fn(void *ctx, const bp_delivery *d) {
+    (void)d;
+    ((counter *)ctx)->n++;
+    return BP_OK;
+}
+
+static void test_after_compaction(void) {
+    const char *dir = t_dir("compact-after");
+    bp_store *s = must_open(dir, 4096);
+    bp_append_options ao = BP_APPEND_OPTIONS_INIT;
+    ao.idempotency_key = "order-1";
+    bp_receipt first, again;
+    bp_batch_item it = {"order:1", "shop", BP_KIND(1, 1), "x", 1, &ao};
+    CHECK_OK(bp_append_batch(s, &first, &it, 1));
+    for (int i = 0; i < 40; i++)
+        CHECK_OK(bp_append(s, NULL, "order:1", "shop", BP_KIND(1, 2), "payload-payload", 15));
+    /* a checkpointed worker that handled the first event */
+    bp_worker_config wc = BP_WORKER_CONFIG_INIT;
+    wc.checkpoint_id = "w1";
+    wc.batch = 1;
+    counter c = {0};
+    bp_region reg = BP_REGION_INIT;
+    bp_worker *w;
+    CHECK_OK(bp_cursor_worker(s, &reg, count_fn, &c, &wc, &w));
+    bp_worker_stats ws;
+    do {
+        usleep(1000);
+        bp_worker_stats_get(w, &ws);
+    } while (ws.position < 41);
+    CHECK_OK(bp_worker_stop(w));
+    bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
+    o.keep_last = 10;
+    CHECK_OK(bp_compact(s, &o, NULL));
+    /* the worker's position is a hole now: it starts from there */
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(bp_append(s, NULL, "order:1", "shop", BP_KIND(1, 2), "more", 4));
+    counter c2 = {0};
+    CHECK_OK(bp_cursor_worker(s, &reg, count_fn, &c2, &wc, &w));
+    do {
+        usleep(1000);
+        bp_worker_stats_get(w, &ws);
+    } while (ws.position < 44);
+    CHECK_OK(bp_worker_stop(w));
+    CHECK_EQ(c2.n, 3);
+    /* the removed event's idempotency key is forgotten */
+    CHECK_OK(bp_append_batch(s, &again, &it, 1));
+    CHECK(!again.replayed);
+    CHECK(again.global_seq > first.global_seq);
+    /* a cursor from the start sees the kept events only */
+    bp_cursor *cur;
+    CHECK_OK(bp_cursor_open(s, &reg, 0, &cur));
+    const bp_event *evs[64];
+    size_t n = 0, total = 0;
+    while (bp_cursor_next(cur, evs, 64, &n, 0) == BP_OK && n)
+        total += n;
+    CHECK_EQ(total, 10 + 3 + 1);
+    bp_cursor_free(cur);
+    CHECK(verify_clean(s));
+    CHECK_OK(bp_store_close(s));
+    t_rmdir(dir);
+}
+
+static void test_merge_and_bad_input(void) {
+    const char *dir = t_dir("compact-merge");
+    bp_store *s = must_open(dir, 4096);
+    book b;
+    memset(&b, 0, sizeof b);
+    fill(s, &b, 40);
+    char *before = export_all(s);
+    CHECK_OK(bp_store_close(s));
+    s = must_open(dir, 1 << 20); /* bigger files now: the small ones merge */
+    bp_compact_report rep;
+    CHECK_OK(bp_compact(s, NULL, &rep));
+    CHECK(rep.changed);
+    CHECK_EQ(rep.events_removed, 0);
+    CHECK_EQ(rep.segments_after, 1);
+    CHECK(rep.segments_before > 1);
+    char *after = export_all(s);
+    CHECK(after && !strcmp(before, after));
+    CHECK(verify_clean(s));
+    /* again: nothing to do */
+    CHECK_OK(bp_compact(s, NULL, &rep));
+    CHECK(!rep.changed);
+    bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
+    o.version = 9;
+    CHECK_FAILS(bp_compact(s, &o, NULL), BP_EINVAL, "version");
+    o.version = BP_COMPACT_OPTIONS_VERSION;
+    o.keep_last = (uint64_t)1 << 40;
+    CHECK_FAILS(bp_compact(s, &o, NULL), BP_EINVAL, "keep_last");
+    CHECK_FAILS(bp_compact(NULL, NULL, NULL), BP_EINVAL, "NULL");
+    CHECK_OK(bp_store_close(s));
+    bp_open_options ro = BP_OPEN_OPTIONS_INIT;
+    ro.read_only = true;
+    CHECK_OK(bp_store_open(&s, dir, &ro));
+    CHECK_FAILS(bp_compact(s, NULL, NULL), BP_EREADONLY, "read-only");
+    CHECK_OK(bp_store_close(s));
+    /* a damaged manifest is refused, not guessed at */
+    char path[1200];
+    snprintf(path, sizeof path, "%s/COMPACT", dir);
+    FILE *f = fopen(path, "wb");
+    CHECK(f && fwrite("BPCM garbage garbage garbage garbage", 1, 36, f) == 36);
+    if (f) fclose(f);
+    CHECK(open_at(dir, 4096, NULL) == NULL);
+    CHECK(strstr(bp_last_error(), "COMPACT") != NULL);
+    unlink(path);
+    free(before);
+    free(after);
+    t_rmdir(dir);
+}
+
+/* ---- readers and appenders while compactions run */
+
+typedef struct race {
+    bp_store *s;
+    bool stop; /* atomic */
+    uint64_t appended, read_errors;
+} race;
+
+static void *appender(void *arg) {
+    race *r = arg;
+    char p[64];
+    while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+        int len = snprintf(p, sizeof p, "n=%llu", (unsigned long long)r->appended);
+        if (bp_append(r->s, NULL, ENTS[r->appended % N_ENT], "ledger", BP_KIND(1, 1), p,
+                      (size_t)len) != BP_OK)
+            r->read_errors++;
+        r->appended++;
+    }
+    return NULL;
+}
+
+static void *reader(void *arg) {
+    race *r = arg;
+    while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+        bp_iter *it;
+        const bp_event *ev;
+        bp_region reg = BP_REGION_INIT;
+        if (bp_query(r->s, &it, &reg, 0) != BP_OK) {
+            r->read_errors++;
+            continue;
+        }
+        bp_status rc;
+        uint64_t last = 0;
+        while ((rc = bp_iter_next(it, &ev)) == BP_OK) {
+            if (ev->global_seq <= last) r->read_errors++;
+            last = ev->global_seq;
+        }
+        if (rc != BP_DONE) r->read_errors++;
+        bp_iter_free(it);
+    }
+    return NULL;
+}
+
+static void test_concurrent(void) {
+    const char *dir = t_dir("compact-race");
+    race r = {must_open(dir, 8192), false, 0, 0};
+    pthread_t a, b;
+    pthread_create(&a, NULL, appender, &r);
+    pthread_create(&b, NULL, reader, &r);
+    bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
+    o.keep_last = 20;
+    for (int i = 0; i < 6; i++) {
+        usleep(30 * 1000);
+        CHECK_OK(bp_compact(r.s, &o, NULL));
+    }
+    __atomic_store_n(&r.stop, true, __ATOMIC_RELEASE);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    CHECK_EQ(r.read_errors, 0);
+    CHECK(verify_clean(r.s));
+    for (int e = 0; e < N_ENT; e++) {
+        uint64_t clock;
+        CHECK_OK(bp_entity_head(r.s, ENTS[e], &clock, NULL));
+        uint64_t n = t_count_stream(r.s, ENTS[e]);
+        CHECK(n >= 20 || n == clock);
+    }
+    CHECK_OK(bp_store_close(r.s));
+    t_rmdir(dir);
+}
+
+/* ---- crash safety */
+
+static const char *g_template;
+static char *g_before, *g_after;
+
+static void make_template(void) {
+    g_template = t_dir("compact-tpl");
+    bp_store *s = must_open(g_template, 4096);
+    book b;
+    memset(&b, 0, sizeof b);
+    fill(s, &b, 40);
+    g_before = export_all(s);
+    CHECK_OK(bp_store_close(s));
+    const char *d = t_dir("compact-after-ref");
+    char cmd[2600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -a '%s' '%s'", d, g_template, d);
+    CHECK_EQ(system(cmd), 0);
+    s = must_open(d, 4096);
+    bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
+    o.keep_last = 4;
+    CHECK_OK(bp_compact(s, &o, NULL));
+    g_after = export_all(s);
+    CHECK_OK(bp_store_close(s));
+    CHECK(strcmp(g_before, g_after) != 0);
+    t_rmdir(d);
+}
+
+static void copy_template(const char *dst) {
+    char cmd[2600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -a '%s' '%s'", dst, g_template, dst);
+    if (system(cmd) != 0) exit(2);
+}
+
+/* After a crash: the store opens, verifies, and is exactly the before or the after state.
+ * Returns 0 before, 1 after, -1 neither. */
+static int outcome(const char *dir) {
+    bp_store *s = open_at(dir, 4096, NULL);
+    if (!s) {
+        fprintf(stderr, "reopen: %s\n", bp_last_error());
+        return -1;
+    }
+    int r = -1;
+    char *now = export_all(s);
+    if (now && !strcmp(now, g_before)) r = 0;
+    if (now && !strcmp(now, g_after)) r = 1;
+    if (!verify_clean(s)) r = -1;
+    /* and it goes on: an append and a clean close */
+    if (bp_append(s, NULL, "acct:a", "ledger", BP_KIND(1, 1), "z", 1) != BP_OK) r = -1;
+    if (bp_store_close(s) != BP_OK) r = -1;
+    free(now);
+    return r;
+}
+
+static int g_kill_at;
+static void killer(int step) {
+    if (step == g_kill_at) kill(getpid(), SIGKILL);
+}
+
+static void test_sigkill_every_step(void) {
+    const int steps[] = {1, 2, 3, 10, 100, 101, 20, 21, -1};
+    const char *dir = t_dir("compact-kill");
+    int befores = 0, afters = 0;
+    for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
+        copy_template(dir);
+        pid_t pid = fork();
+        if (pid == 0) {
+            g_kill_at = steps[i];
+            bp__compact_step = killer;
+            bp_store *s = open_at(dir, 4096, NULL);
+            bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
+            o.keep_last = 4;
+            if (!s || bp_compact(s, &o, NULL) != BP_OK) _exit(3);
+            _exit(bp_store_close(s) == BP_OK ? 0 : 4);
+        }
+        int st;
+        waitpid(pid, &st, 0);
+        bool killed = WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL;
+        CHECK(killed || (WIFEXITED(st) && WEXITSTATUS(st) == 0));
+        int r = outcome(dir);
+        if (r < 0) fprintf(stderr, "kill at step %d: neither before nor after\n", steps[i]);
+        CHECK(r >= 0);
+        /* before the manifest: before; from the manifest on: after */
+        CHECK_EQ(r, steps[i] >= 1 && steps[i] <= 3 ? 0 : 1);
+        befores += r == 0;
+        afters += r == 1;
+    }
+    fprintf(stderr, "  sigkill: %d steps, %d before, %d after\n",
+            (int)(sizeof steps / sizeof *steps), befores, afters);
+    t_rmdir(dir);
+}
+
+typedef enum { F_WRITE, F_SYNC, F_RENAME, F_OPEN, F_SHORT } fkind;
+
+static void test_fault_sweep(void) {
+    const char *dir = t_dir("compact-fault");
+    const char *names[] = {"write", "sync", "rename", "open", "short write"};
+    int runs = 0, befores = 0, afters = 0;
+    for (int k = F_WRITE; k <= F_SHORT; k++) {
+        for (uint64_t n = 1; n < 400; n++) {
+            copy_template(dir);
+            bp_fault f;
+            bp_fault_init(&f);
+            if (k == F_WRITE) f.fail_write_at = n;
+            if (k == F_SYNC) f.fail_sync_at = n;
+            if (k == F_RENAME) f.fail_rename_at = n;
+            if (k == F_OPEN) f.fail_open_at = n;
+            if (k == F_SHORT) f.short_write_at = n;
+            bp_store *s = open_at(dir, 4096, &f);
+            if (!s) { /* the fault hit the open itself */
+                bp_fault_destroy(&f);
+                continue;
+            }
+            bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
+            o.keep_last = 4;
+            bp_status rc = bp_compact(s, &o, NULL);
+            bool tripped = f.tripped > 0;
+            if (getenv("BP_DEBUG_SWEEP"))
+                fprintf(stderr, "%s %llu: rc %d %s\n", names[k], (unsigned long long)n, rc,
+                        rc ? bp_last_error() : "");
+            bp__store_crash(s); /* then the power goes */
+            bp_fault_power_loss(&f);
+            bp_fault_destroy(&f);
+            int r = outcome(dir);
+            if (r < 0)
+                fprintf(stderr, "%s fault %llu: neither before nor after\n", names[k],
+                        (unsigned long long)n);
+            CHECK(r >= 0);
+            if (rc == BP_OK) CHECK_EQ(r, 1); /* acknowledged: it survives the power cut */
+            runs++;
+            befores += r == 0;
+            afters += r == 1;
+            if (!tripped) break; /* the compaction made fewer calls than n */
+        }
+    }
+    fprintf(stderr, "  fault sweep: %d runs, %d before, %d after\n", runs, befores, afters);
+    CHECK(befores > 0 && afters > 0);
+    t_rmdir(dir);
+}
+
+int main(void) {
+    RUN(test_keep_last);
+    RUN(test_age_and_tombstone);
+    RUN(test_anchors_checked);
+    RUN(test_after_compaction);
+    RUN(test_merge_and_bad_input);
+    RUN(test_concurrent);
+    make_template();
+    RUN(test_sigkill_every_step);
+    RUN(test_fault_sweep);
+    t_rmdir(g_template);
+    free(g_before);
+    free(g_after);
+    T_DONE();
+}
