@@ -316,6 +316,43 @@ static void test_decoder_refuses(void) {
     bp_buf_free(&buf);
 }
 
+/* The ANCHORS vector of FORMAT.md "Compaction": encode to exactly those bytes, decode back,
+ * and refuse it with one byte changed. */
+static void test_anchors_vector(void) {
+    static const char HEX[] = "42 50 41 4e 00 01 00 00 00 00 00 03 00 00 00 04 "
+                              "00 00 00 00 00 00 00 0a 00 00 00 01 00 01 61 00 "
+                              "00 00 00 00 00 00 02 07 07 07 07 07 07 07 07 07 "
+                              "07 07 07 07 07 07 07 07 07 07 07 07 07 07 07 07 "
+                              "07 07 07 07 07 07 07 d3 71 74 57";
+    char clean[sizeof HEX];
+    size_t k = 0;
+    for (const char *c = HEX; *c; c++)
+        if (*c != ' ') clean[k++] = *c;
+    clean[k] = 0;
+    uint8_t want[128];
+    size_t n = unhex(clean, want);
+    CHECK_EQ(n, 75);
+    bp_anchor one = {"a", 1, 2, {{0}}};
+    memset(one.hash.b, 7, sizeof one.hash.b);
+    bp_anchors a = {3, 4, 10, &one, 1, NULL}, back;
+    bp_buf buf = {0};
+    CHECK_EQ(bp_anchors_encode(&buf, &a), 0);
+    CHECK_EQ(buf.len, n);
+    CHECK(memcmp(buf.data, want, n) == 0);
+    CHECK_OK(bp_anchors_decode(&back, want, n, "ANCHORS"));
+    CHECK_EQ(back.first_segno, 3);
+    CHECK_EQ(back.last_segno, 4);
+    CHECK_EQ(back.upto, 10);
+    CHECK_EQ(back.n, 1);
+    CHECK(back.n == 1 && back.v[0].len == 1 && strcmp(back.v[0].entity, "a") == 0);
+    CHECK(back.n == 1 && back.v[0].clock == 2 && memcmp(back.v[0].hash.b, one.hash.b, 32) == 0);
+    bp_anchors_free(&back);
+    want[30] ^= 1; /* a bit of the entity name: the CRC no longer matches */
+    CHECK_EQ(bp_anchors_decode(&back, want, n, "ANCHORS"), BP_ECORRUPT);
+    CHECK(strstr(bp_last_error(), "ANCHORS") != NULL);
+    bp_buf_free(&buf);
+}
+
 int main(void) {
     RUN(test_decoder_refuses);
     RUN(test_crc32_matches_zlib);
@@ -323,5 +360,6 @@ int main(void) {
     RUN(test_hashes);
     RUN(test_b3sum_oracle);
     RUN(test_store_and_segment_headers);
+    RUN(test_anchors_vector);
     T_DONE();
 }
