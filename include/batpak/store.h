@@ -118,7 +118,7 @@ BP_API const char *bp_store_dir(const bp_store *s);
  */
 typedef struct bp_receipt {
     bp_id event_id;
-    uint64_t global_seq; /**< dense, starts at 1 */
+    uint64_t global_seq; /**< starts at 1, dense (compaction leaves holes below its upto) */
     uint64_t clock;      /**< per-entity, 1, 2, 3, ... no gaps */
     uint64_t hlc;        /**< BP_HLC_WALL_MS / BP_HLC_LOGICAL */
     bp_hash event_hash;
@@ -551,7 +551,8 @@ typedef struct bp_verify_report {
 
 /**
  * Re-read every segment: frame CRCs, footers, every event hash, every
- * per-entity chain (prev_hash, gap-free clocks), the dense global sequence.
+ * per-entity chain (prev_hash, gap-free clocks, starting from its anchor after a
+ * compaction), the global sequence (dense above the compacted range).
  * Returns BP_OK when clean, BP_ECORRUPT when problems were found (report filled
  * either way), other errors for I/O failures.
  */
