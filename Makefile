@@ -5,12 +5,22 @@
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test test-asan test-tsan test-fuzz fuzz fuzz-seeds torture bench bench-quick coverage mutants install clean format
+.PHONY: all deps doctor apidoc build demo test test-asan test-tsan test-fuzz fuzz fuzz-seeds torture bench bench-quick coverage mutants install clean format
 
 all: build
 
 deps:
 	@bash scripts/install-deps.sh
+
+# What is installed and what is missing, with the apt-get line that fixes it (installs nothing).
+doctor:
+	@bash scripts/doctor
+
+# The API reference from the public headers (Doxygen): build/apidoc/html/index.html
+apidoc: deps
+	mkdir -p build/apidoc
+	BP_APIDOC_OUT=build/apidoc BP_APIDOC_VERSION=$$(sed -n 's/^#define BP_VERSION_STRING "\(.*\)"/\1/p' include/batpak/common.h) doxygen doc/Doxyfile
+	@echo "API reference: build/apidoc/html/index.html"
 
 build: deps
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBATPAK_WERROR=ON $(CMAKE_FLAGS)

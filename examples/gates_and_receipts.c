@@ -127,14 +127,18 @@ int main(int argc, char **argv) {
         return 1;
     }
     bp_stats st;
-    bp_store_stats(s, &st);
     char acct[64];
-    snprintf(acct, sizeof acct, "acct:%llu", (unsigned long long)st.events); /* new each run */
     uint64_t now_ms = (uint64_t)time(NULL) * 1000;
-    bp_gate_set *gates;
-    bp_gate_set_new(&gates);
-    bp_gate_set_add(gates, "no-overdraft", no_overdraft, NULL);
-    bp_gate_set_add(gates, "rate-limit", rate_limit, &now_ms);
+    bp_gate_set *gates = NULL;
+    if (bp_store_stats(s, &st) || bp_gate_set_new(&gates) ||
+        bp_gate_set_add(gates, "no-overdraft", no_overdraft, NULL) ||
+        bp_gate_set_add(gates, "rate-limit", rate_limit, &now_ms)) {
+        fprintf(stderr, "setup: %s\n", bp_last_error());
+        bp_gate_set_free(gates);
+        bp_store_close(s);
+        return 1;
+    }
+    snprintf(acct, sizeof acct, "acct:%llu", (unsigned long long)st.events); /* new each run */
 
     printf("account %s\n", acct);
     const int64_t steps[] = {100, -30, -500, -10, -10, -10};

@@ -20,10 +20,11 @@ int main(int argc, char **argv) {
            (unsigned long long)r.clock, r.durability == BP_DUR_SYNC ? "yes" : "no");
     bp_iter *it;
     const bp_event *ev;
-    bp_stream(s, &it, "account:42", BP_READ_FULL);
-    while (bp_iter_next(it, &ev) == BP_OK)
+    bp_status rc = bp_stream(s, &it, "account:42", BP_READ_FULL);
+    while (rc == BP_OK && (rc = bp_iter_next(it, &ev)) == BP_OK)
         printf("  clock %llu kind 0x%04x %zu payload bytes\n", (unsigned long long)ev->clock,
                ev->kind, ev->payload_len);
     bp_iter_free(it);
-    return bp_store_close(s) == BP_OK ? 0 : 1;
+    if (rc != BP_DONE) fprintf(stderr, "stream: %s\n", bp_last_error());
+    return bp_store_close(s) == BP_OK && rc == BP_DONE ? 0 : 1;
 }

@@ -7,7 +7,9 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config zlib1g-dev libmsgpack-dev librust-blake3-dev
       libjansson-dev libsodium-dev b3sum libsqlite3-dev liblmdb-dev librocksdb-dev
       clang libclang-rt-14-dev  # clang + compiler-rt: the libFuzzer targets (make test-fuzz)
-      valgrind)                 # memcheck over the CLI tests (CTest cli_valgrind)
+      valgrind                  # memcheck over the CLI tests (CTest cli_valgrind)
+      python3 python3-pytest    # the Python binding (bindings/python), its tests, cli_golden
+      doxygen groff-base)       # the API reference (test apidoc) and the man page check
 if [ "${BATPAK_DEPS_COVERAGE:-0}" = 1 ]; then
   PKGS+=(gcovr) # make coverage
 fi

@@ -28,4 +28,14 @@ CM
 cmake -S "$WORK/cm" -B "$WORK/cm/build" -DCMAKE_PREFIX_PATH="$P" >/dev/null
 cmake --build "$WORK/cm/build" >/dev/null
 "$WORK/cm/build/qs" "$WORK/data3" | grep -q "durable yes"
+# the README's example, as a new user would paste it, against the installed copy
+awk '/^## Example$/ {f = 1} f && /^```c$/ {g = 1; next} g && /^```$/ {exit} g' "$SRC/README.md" \
+    > "$WORK/readme.c"
+grep -q 'bp_store_open' "$WORK/readme.c"
+cc -std=c11 -Wall -Wextra -Werror "$WORK/readme.c" $(pkg-config --cflags --libs batpak) \
+   -Wl,-rpath,"$LIBDIR" -o "$WORK/readme"
+(cd "$WORK" && ./readme && ./readme) | grep -q "clock 2, 6 payload bytes"
+# the man page and the bash completion are installed, and the completion is what the tool prints
+test -f "$P/share/man/man1/batpak.1"
+cmp "$P/share/bash-completion/completions/batpak" <("$P/bin/batpak" completion bash)
 echo "install test: ok"

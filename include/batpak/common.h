@@ -1,4 +1,4 @@
-/*
+/** @file
  * batpak/common.h — status codes, errors, kinds, ids and durability modes.
  *
  * Conventions used by every batpak header:
@@ -22,20 +22,30 @@
 extern "C" {
 #endif
 
+/**
+ * @def BP_API
+ * Marks a public function. While the library itself is built (BP_BUILDING) it gives the
+ * symbol default visibility (the library is compiled with hidden visibility); for users of
+ * the headers it is empty.
+ */
 #if defined(BP_BUILDING)
 #define BP_API __attribute__((visibility("default")))
 #else
 #define BP_API
 #endif
 
+/** Major version of these headers (bp_version() gives the linked library's). */
 #define BP_VERSION_MAJOR 0
+/** Minor version of these headers. */
 #define BP_VERSION_MINOR 1
+/** Patch version of these headers. */
 #define BP_VERSION_PATCH 0
+/** Version of these headers as "MAJOR.MINOR.PATCH" text. */
 #define BP_VERSION_STRING "0.1.0"
 
 /** Status codes. 0 is success, every error is negative. */
 typedef enum bp_status {
-    BP_OK = 0,
+    BP_OK = 0,          /**< success */
     BP_DONE = 1,        /**< iteration finished (not an error) */
     BP_UNCHANGED = 2,   /**< nothing to do: the entity has not moved (not an error) */
     BP_EINVAL = -1,     /**< invalid argument: coordinate, kind, option, JSON... */
@@ -77,6 +87,10 @@ BP_API bp_status bp_set_error(bp_status status, const char *fmt, ...)
 /** Library version string, e.g. "0.1.0". */
 BP_API const char *bp_version(void);
 
+/** Free memory the library handed out as a string or buffer (bp_receipt_to_json,
+ * bp_store_prometheus, bp_event_json...). Accepts NULL. */
+BP_API void bp_free(void *p);
+
 /* ---------------------------------------------------------------- kinds */
 
 /**
@@ -84,14 +98,24 @@ BP_API const char *bp_version(void);
  * applications, except 0xD (reserved for effects) and 0x0 (library system kinds).
  */
 #define BP_KIND(category, type_id) ((uint16_t)((((category)&0xF) << 12) | ((type_id)&0xFFF)))
+/** The category of a kind (0x0..0xF, its top 4 bits). */
 #define BP_KIND_CATEGORY(kind) ((unsigned)(((kind) >> 12) & 0xF))
+/** The type id of a kind (0x000..0xFFF, its low 12 bits). */
 #define BP_KIND_TYPE(kind) ((unsigned)((kind)&0xFFF))
+/** Category of the library's system kinds (BP_KIND_SYSTEM_*); applications may not append it. */
 #define BP_CATEGORY_SYSTEM 0x0
+/** Category reserved for effects; applications may not append it. */
 #define BP_CATEGORY_EFFECT 0xD
 
-/** System kinds (category 0), written only by the library. */
+/** System kinds (category 0), written only by the library. This one is the event a writable
+ * bp_store_open appends at batpak:store / batpak:lifecycle; its payload encodes the open
+ * report (bp_open_report; bp_open_options.no_open_event skips the event). */
 #define BP_KIND_SYSTEM_OPEN_COMPLETED ((uint16_t)0x0001)
+/** System kind of a denied proposal persisted by bp_append_denial, at the proposal's
+ * coordinate; decode its payload with bp_denial_record_decode. */
 #define BP_KIND_SYSTEM_DENIAL ((uint16_t)0x0002)
+/** System kind of the mark bp_tombstone appends (empty payload); bp_compact with
+ * bp_compact_options.tombstoned drops the entity's events up to its last one. */
 #define BP_KIND_SYSTEM_TOMBSTONE ((uint16_t)0x0003)
 
 /** True when an application may append this kind (category 1..F except D, type any). */
@@ -112,13 +136,15 @@ BP_API bp_status bp_coord_validate(const char *field, const char *s);
 
 /* ------------------------------------------------------------------ ids */
 
+/** UUIDv7 event id. */
 typedef struct bp_id {
-    uint8_t b[16];
-} bp_id; /**< UUIDv7 event id */
+    uint8_t b[16]; /**< the 16 bytes in RFC 9562 order: b[0..5] are the big-endian Unix ms */
+} bp_id;
 
+/** BLAKE3-256 digest. */
 typedef struct bp_hash {
-    uint8_t b[32];
-} bp_hash; /**< BLAKE3-256 digest */
+    uint8_t b[32]; /**< the 32 digest bytes */
+} bp_hash;
 
 /** Formats id as 36-char canonical UUID text + NUL into out (37 bytes). */
 BP_API void bp_id_format(const bp_id *id, char out[37]);
@@ -131,10 +157,12 @@ BP_API uint64_t bp_id_time_ms(const bp_id *id);
 
 /** HLC value: wall milliseconds in the high 48 bits, logical counter in the low 16. */
 #define BP_HLC_WALL_MS(hlc) ((uint64_t)(hlc) >> 16)
+/** The logical counter of an HLC value (its low 16 bits). */
 #define BP_HLC_LOGICAL(hlc) ((uint16_t)((hlc)&0xFFFF))
 
 /* ----------------------------------------------------------- durability */
 
+/** When an append's receipt is returned, relative to write() and fdatasync. */
 typedef enum bp_durability_mode {
     BP_DUR_DEFAULT = 0, /**< per-append: use the store's mode */
     BP_DUR_SYNC = 1,    /**< receipt only after fdatasync (group-committed) */
@@ -142,14 +170,21 @@ typedef enum bp_durability_mode {
     BP_DUR_NONE = 3     /**< receipt after write(); fdatasync only on bp_store_sync/close */
 } bp_durability_mode;
 
+/**
+ * A durability setting: a mode and, for BP_DUR_EVERY, its bounds (whichever is reached
+ * first triggers the sync). Build one with BP_DURABLE, BP_DURABLE_EVERY or BP_NO_SYNC.
+ */
 typedef struct bp_durability {
-    bp_durability_mode mode;
-    uint32_t every_events; /**< BP_DUR_EVERY: sync when this many events are unsynced (0 = off) */
-    uint32_t every_ms;     /**< BP_DUR_EVERY: sync when the oldest unsynced event is this old */
+    bp_durability_mode mode; /**< the mode; the two bounds are read only for BP_DUR_EVERY */
+    uint32_t every_events;   /**< BP_DUR_EVERY: sync when this many events are unsynced (0 = off) */
+    uint32_t every_ms;       /**< BP_DUR_EVERY: sync when the oldest unsynced event is this old */
 } bp_durability;
 
+/** BP_DUR_SYNC: every receipt waits for fdatasync (the default of a store). */
 #define BP_DURABLE ((bp_durability){BP_DUR_SYNC, 0, 0})
+/** BP_DUR_EVERY: sync once n_events events are unsynced or the oldest is ms milliseconds old. */
 #define BP_DURABLE_EVERY(n_events, ms) ((bp_durability){BP_DUR_EVERY, (n_events), (ms)})
+/** BP_DUR_NONE: sync only in bp_store_sync and bp_store_close. */
 #define BP_NO_SYNC ((bp_durability){BP_DUR_NONE, 0, 0})
 
 #ifdef __cplusplus

@@ -1,4 +1,4 @@
-/*
+/** @file
  * batpak/deliver.h — delivery: pull cursors (ordered, lossless, from the index)
  * and lossy push subscriptions (bounded, never block a writer).
  *
@@ -23,6 +23,11 @@ extern "C" {
 
 /* ----------------------------------------------------------------- cursors */
 
+/**
+ * A pull cursor (bp_cursor_open): the events of a region in global_seq order, none missed.
+ * Opaque; used by one thread at a time and freed with bp_cursor_free before its store is
+ * closed.
+ */
 typedef struct bp_cursor bp_cursor;
 
 /**
@@ -49,8 +54,8 @@ BP_API uint64_t bp_cursor_position(const bp_cursor *c);
 
 /** An event handed out later than a threshold after its commit (its HLC wall time). */
 typedef struct bp_gap {
-    uint64_t global_seq;
-    uint64_t lag_ms;
+    uint64_t global_seq; /**< the late event */
+    uint64_t lag_ms;     /**< milliseconds from its commit (HLC wall time) to its hand-out */
 } bp_gap;
 
 /**
@@ -63,21 +68,27 @@ BP_API void bp_cursor_observe_gaps(bp_cursor *c, uint32_t threshold_ms);
  * are kept; the oldest go first. Any thread may call it. */
 BP_API size_t bp_cursor_take_gaps(bp_cursor *c, bp_gap *out, size_t max);
 
+/** Free the cursor and the events it returned last. Accepts NULL. */
 BP_API void bp_cursor_free(bp_cursor *c);
 
 /* ----------------------------------------------------------- subscriptions */
 
 /** What a subscription delivers: where the event is, not its payload. */
 typedef struct bp_notice {
-    uint64_t global_seq;
-    uint64_t clock;
-    uint64_t hlc;
-    bp_id event_id;
-    uint16_t kind;
-    const char *entity; /**< valid until the store is closed */
-    const char *scope;  /**< valid until the store is closed */
+    uint64_t global_seq; /**< the event's global_seq */
+    uint64_t clock;      /**< its clock in its entity's chain */
+    uint64_t hlc;        /**< its HLC (BP_HLC_WALL_MS / BP_HLC_LOGICAL) */
+    bp_id event_id;      /**< its id */
+    uint16_t kind;       /**< its kind */
+    const char *entity;  /**< valid until the store is closed */
+    const char *scope;   /**< valid until the store is closed */
 } bp_notice;
 
+/**
+ * A lossy subscription (bp_subscribe_lossy): a bounded queue of notices filled by the
+ * writers. Opaque; used by one thread at a time and freed with bp_unsubscribe before its
+ * store is closed.
+ */
 typedef struct bp_subscription bp_subscription;
 
 /** Largest queue of one subscription. */
@@ -101,7 +112,9 @@ BP_API bp_status bp_subscription_next(bp_subscription *sub, bp_notice *out, uint
 /**
  * Notices dropped since the last call (and reset them): *count of them, and
  * *from_seq, a global_seq at or before the first one dropped (0 when none):
- * read the region again from there with a cursor to catch up.
+ * read the region again from there with a cursor to catch up. A cursor starts
+ * after the seq it is given, so open it with `after_seq = *from_seq - 1`
+ * (passing `*from_seq` itself would skip the first dropped event).
  */
 BP_API void bp_subscription_missed(bp_subscription *sub, uint64_t *count, uint64_t *from_seq);
 
@@ -110,12 +123,13 @@ typedef struct bp_subscription_stats {
     uint64_t delivered; /**< notices taken by bp_subscription_next */
     uint64_t dropped;   /**< notices dropped because the queue was full, in total */
     uint32_t depth;     /**< notices waiting now */
-    uint32_t capacity;
+    uint32_t capacity;  /**< the queue's size, as given to bp_subscribe_lossy */
 } bp_subscription_stats;
 
+/** Fill *out with the counters of sub (all zero when sub is NULL). */
 BP_API void bp_subscription_stats_get(const bp_subscription *sub, bp_subscription_stats *out);
 
-/** Stop the subscription and free it. */
+/** Stop the subscription and free it. Accepts NULL. */
 BP_API void bp_unsubscribe(bp_subscription *sub);
 
 /* ------------------------------------------------------------------ workers */
@@ -137,30 +151,42 @@ typedef enum bp_poison_policy {
     BP_POISON_SKIP = 1  /**< report it and go on with the next event */
 } bp_poison_policy;
 
+/** The current version of bp_worker_config. */
 #define BP_WORKER_CONFIG_VERSION 1
 
+/**
+ * How a cursor worker or reactor runs. Start from BP_WORKER_CONFIG_INIT; a field left 0
+ * takes the default given. bp_cursor_worker and bp_reactor copy it (NULL there: the
+ * defaults).
+ */
 typedef struct bp_worker_config {
     unsigned version;          /**< BP_WORKER_CONFIG_VERSION */
     const char *checkpoint_id; /**< NULL: the position lives in this process only; else
                                     1..63 bytes of [A-Za-z0-9._-]: the position is kept in
                                     DIR/cursors/ID.ckpt and a restarted worker resumes after it */
     uint64_t start_after;      /**< where to start when there is no checkpoint (0: the start) */
-    uint32_t batch;            /**< events read at a time (0: 64) */
+    uint32_t batch;            /**< events read at a time (0: 64; at most 4096) */
     uint32_t checkpoint_every; /**< persist the position after this many handled events (0: 1);
                                     at most this many are delivered again after a crash */
     uint32_t max_attempts;     /**< tries before an event is poison (0: 5) */
     uint32_t backoff_ms;       /**< wait before the first retry, doubling each time (0: 10) */
     uint32_t backoff_max_ms;   /**< longest wait between tries (0: 1000) */
-    bp_poison_policy poison;
+    bp_poison_policy poison;   /**< what to do with a poison event (BP_POISON_STOP) */
     /** Called on the worker's thread for each poison event (NULL: none). */
     void (*on_poison)(void *ctx, const bp_event *ev, bp_status rc, uint32_t attempts);
     uint32_t gap_threshold_ms; /**< record deliveries later than this after their commit
                                     (bp_worker_take_gaps); 0: off */
 } bp_worker_config;
 
+/** The defaults: no checkpoint id, start at the beginning, every count and wait at its
+ * default, BP_POISON_STOP, no on_poison, no gap recording. */
 #define BP_WORKER_CONFIG_INIT                                                                      \
     { BP_WORKER_CONFIG_VERSION, NULL, 0, 0, 0, 0, 0, 0, BP_POISON_STOP, NULL, 0 }
 
+/**
+ * A running cursor worker or reactor: a thread of the library. Opaque; bp_worker_stop stops
+ * and frees it (bp_store_close stops and frees those still running).
+ */
 typedef struct bp_worker bp_worker;
 
 /**
@@ -171,7 +197,8 @@ typedef struct bp_worker bp_worker;
  * events it had handled; make effects exactly-once with d->idem_key.
  * Errors: BP_EINVAL (config, region), BP_ECORRUPT (the checkpoint file is
  * damaged or names an event this store does not have), BP_EBUSY (a worker
- * with this checkpoint id runs already), BP_EIO, BP_ENOMEM.
+ * with this checkpoint id runs already), BP_EREADONLY (a checkpoint id on a read-only
+ * store), BP_EIO, BP_ENOMEM.
  */
 BP_API bp_status bp_cursor_worker(bp_store *s, const bp_region *region, bp_worker_fn fn, void *ctx,
                                   const bp_worker_config *cfg, bp_worker **out);
@@ -184,6 +211,7 @@ BP_API bp_status bp_cursor_worker(bp_store *s, const bp_region *region, bp_worke
  */
 BP_API bp_status bp_worker_stop(bp_worker *w);
 
+/** Counters of a worker (bp_worker_stats_get). */
 typedef struct bp_worker_stats {
     uint64_t position;   /**< global_seq of the last event handled */
     uint64_t handled;    /**< events handled by this run */
@@ -193,6 +221,8 @@ typedef struct bp_worker_stats {
     bool running;        /**< false once it stopped (by itself or by bp_worker_stop) */
 } bp_worker_stats;
 
+/** Fill *out with the counters of w (all zero when w is NULL). Any thread may call it while
+ * the worker runs. */
 BP_API void bp_worker_stats_get(bp_worker *w, bp_worker_stats *out);
 
 /** bp_cursor_take_gaps for the deliveries of a worker (gap_threshold_ms; measured when the
@@ -255,6 +285,7 @@ typedef struct bp_delivery_stats {
     uint64_t lag_events_max; /**< the most events published after a worker's position */
 } bp_delivery_stats;
 
+/** Fill *out. Safe from any thread while appends go on. Errors: BP_EINVAL (NULL argument). */
 BP_API bp_status bp_delivery_stats_get(bp_store *s, bp_delivery_stats *out);
 
 #ifdef __cplusplus

@@ -1,10 +1,10 @@
-/*
+/** @file
  * batpak/guard.h — gates, gate sets, the evaluate -> commit pipeline, and
  * persisted denials.
  *
- *   proposal --evaluate(gate set)--> verdict: allowed (a receipt) or denied
- *   allowed verdict --bp_commit--> the caller's commit function (default: append)
- *   denied verdict  --bp_append_denial--> a SYSTEM_DENIAL event in the entity chain
+ *     proposal --evaluate(gate set)--> verdict: allowed (a receipt) or denied
+ *     allowed verdict --bp_commit--> the caller's commit function (default: append)
+ *     denied verdict  --bp_append_denial--> a SYSTEM_DENIAL event in the entity chain
  *
  * A gate is a name, an evaluate function and user data. It sees the proposal
  * (coordinate, kind, payload bytes, append options, caller context) and the
@@ -42,11 +42,11 @@ extern "C" {
 
 /** What is proposed: one event, exactly as bp_append_ex would take it. */
 typedef struct bp_proposal {
-    const char *entity;
-    const char *scope;
-    uint16_t kind; /**< an application kind */
-    const void *payload;
-    size_t len;
+    const char *entity;  /**< as bp_append_ex: 1..255 bytes, not starting with "batpak:" */
+    const char *scope;   /**< 1..255 bytes */
+    uint16_t kind;       /**< an application kind */
+    const void *payload; /**< len bytes; may be NULL when len is 0 */
+    size_t len;          /**< payload length, at most the store's max_payload */
     const bp_append_options *opts; /**< NULL = defaults; part of the digest except durability */
     void *context; /**< the caller's context for gates (who asks, a request...). Not part of the
                         digest: it is not written */
@@ -54,9 +54,9 @@ typedef struct bp_proposal {
 
 /** A denial: which gate, a code of the gate's choosing, and why. */
 typedef struct bp_denial {
-    char gate[BP_GATE_NAME_MAX + 1];
-    int32_t code;
-    char message[BP_DENIAL_MESSAGE_MAX + 1];
+    char gate[BP_GATE_NAME_MAX + 1];         /**< the gate's name, NUL-terminated */
+    int32_t code;                            /**< the gate's code; its meaning is the gate's */
+    char message[BP_DENIAL_MESSAGE_MAX + 1]; /**< why, UTF-8, NUL-terminated */
 } bp_denial;
 
 /**
@@ -74,6 +74,10 @@ BP_API bp_status bp_deny(bp_denial *deny, int32_t code, const char *fmt, ...)
 
 /* -------------------------------------------------------------- gate sets */
 
+/**
+ * An ordered set of gates. Opaque; built with bp_gate_set_new and bp_gate_set_add, then
+ * only read (see the file comment); freed with bp_gate_set_free.
+ */
 typedef struct bp_gate_set bp_gate_set;
 
 /** A new, empty gate set (an empty set allows everything). */
@@ -98,6 +102,10 @@ BP_API void bp_gate_set_free(bp_gate_set *gs);
 #define BP_EVAL_FAIL_FAST 0u   /**< stop at the first denial (default) */
 #define BP_EVAL_COLLECT_ALL 1u /**< run every gate and return every denial */
 
+/**
+ * The outcome of bp_evaluate: allowed (usable once by bp_commit) or denied (usable once by
+ * bp_append_denial). Opaque; freed with bp_verdict_free.
+ */
 typedef struct bp_verdict bp_verdict;
 
 /**
@@ -158,20 +166,20 @@ BP_API bp_status bp_commit(bp_store *s, bp_verdict *v, const bp_proposal *p, bp_
  * and the whole denial receipt is signed too (bp_denial_signing_bytes).
  */
 typedef struct bp_denial_receipt {
-    bp_receipt event;
+    bp_receipt event;        /**< the append receipt of the SYSTEM_DENIAL event */
     uint16_t denied_kind;    /**< the kind that was proposed */
     bp_hash proposal_digest; /**< bp_proposal_digest of the denied proposal */
     uint32_t n_denials;      /**< denials recorded in the event (collect-all: several) */
     bp_denial denial;        /**< the first one */
-    bool is_signed;
-    uint8_t key_id[32];
-    uint8_t signature[64];
+    bool is_signed;          /**< key_id and signature are set (the store signs receipts) */
+    uint8_t key_id[32];      /**< BLAKE3 of the signing public key (when is_signed) */
+    uint8_t signature[64];   /**< Ed25519 over bp_denial_signing_bytes (when is_signed) */
 } bp_denial_receipt;
 
 /**
  * Persist a denied verdict as a SYSTEM_DENIAL event at the proposal's
  * coordinate, in the entity's hash chain, so audits see what was refused. Its
- * payload (doc/FORMAT.md "Denial payload") holds the denied kind, the
+ * payload (doc/FORMAT.md "SYSTEM_DENIAL payload") holds the denied kind, the
  * proposal digest and every denial. Durable (fdatasynced) before return.
  * p must be the evaluated proposal (digest checked). Like a commit, this uses
  * the verdict up: a denial is persisted once. out may be NULL.
@@ -186,10 +194,10 @@ BP_API bp_status bp_append_denial(bp_store *s, bp_verdict *v, const bp_proposal 
 
 /** A SYSTEM_DENIAL event's payload, decoded. */
 typedef struct bp_denial_record {
-    uint16_t denied_kind;
-    bp_hash proposal_digest;
-    uint32_t n_denials; /**< denials in the payload (<= BP_DENIALS_MAX) */
-    bp_denial denials[BP_DENIALS_MAX];
+    uint16_t denied_kind;              /**< the kind that was proposed */
+    bp_hash proposal_digest;           /**< bp_proposal_digest of the denied proposal */
+    uint32_t n_denials;                /**< denials in the payload (<= BP_DENIALS_MAX) */
+    bp_denial denials[BP_DENIALS_MAX]; /**< denials[0..n_denials), in gate order */
 } bp_denial_record;
 
 /** Decode a SYSTEM_DENIAL payload (e.g. bp_event.payload). BP_EINVAL if malformed. */

@@ -1,4 +1,4 @@
-/*
+/** @file
  * batpak/project.h — projections (fold an entity's events into a state), their
  * incremental cache and persistent snapshots, watchers, and the replay lanes.
  *
@@ -29,20 +29,26 @@ extern "C" {
  */
 typedef bp_status (*bp_apply_fn)(void *ctx, void *state, const bp_event *ev, const void *value);
 
+/** The current version of bp_projection (its struct_version). */
 #define BP_PROJECTION_VERSION 1
 
+/**
+ * A projection: how to fold an entity's events into a state of state_size bytes. The
+ * library does not copy it: it must stay valid during each call that takes it, and for
+ * a watcher until bp_watch_stop.
+ */
 typedef struct bp_projection {
     unsigned struct_version; /**< BP_PROJECTION_VERSION */
     const char *name;        /**< 1..63 bytes of [A-Za-z0-9._-] */
     uint32_t version;        /**< the projection's own version: bump it when apply changes */
     size_t state_size;       /**< 1..16 MiB */
     void (*init)(void *ctx, void *state); /**< the state before any event; NULL: all zero */
-    bp_apply_fn apply;
-    const bp_type *const *types; /**< kinds read, decoded (value != NULL) */
-    size_t n_types;
-    const uint16_t *kinds;   /**< more kinds read, undecoded (value == NULL) */
-    size_t n_kinds;          /**< n_types == n_kinds == 0: every event of the entity */
-    void *ctx;               /**< passed to init and apply */
+    bp_apply_fn apply;                    /**< folds one event into the state; must not be NULL */
+    const bp_type *const *types;          /**< kinds read, decoded (value != NULL) */
+    size_t n_types;                       /**< entries in types */
+    const uint16_t *kinds;                /**< more kinds read, undecoded (value == NULL) */
+    size_t n_kinds;                       /**< n_types == n_kinds == 0: every event of the entity */
+    void *ctx;                            /**< passed to init and apply */
     bool persist;            /**< keep snapshots in DIR/projections/ so a reopened store
                                   does not refold long streams */
     uint32_t snapshot_every; /**< persist: write a snapshot after this many new events
@@ -97,6 +103,16 @@ typedef struct bp_projection_cache_stats {
     uint64_t snapshots_rejected; /**< unreadable, or no longer matching the store */
     uint64_t snapshots_failed;   /**< could not be written (the state is refolded instead) */
 } bp_projection_cache_stats;
+/** @var bp_projection_cache_stats::entries
+ * States cached now. */
+/** @var bp_projection_cache_stats::bytes
+ * Memory they hold: states, keys and bookkeeping. */
+/** @var bp_projection_cache_stats::limit
+ * The bound (bp_projection_cache_limit; BP_PROJECTION_CACHE_DEFAULT until set). */
+/** @var bp_projection_cache_stats::snapshots_written
+ * Persisted snapshots written. */
+/** @var bp_projection_cache_stats::snapshots_loaded
+ * Persisted snapshots used as a starting point. */
 
 /** Default memory bound of the projection cache. */
 #define BP_PROJECTION_CACHE_DEFAULT (64u << 20)
@@ -106,6 +122,8 @@ typedef struct bp_projection_cache_stats {
  * recently used states now if needed; 0 disables caching.
  */
 BP_API bp_status bp_projection_cache_limit(bp_store *s, size_t bytes);
+/** Copy the cache's counters (counted since the store was opened) into *out.
+ * Errors: BP_EINVAL (NULL argument). */
 BP_API bp_status bp_projection_cache_stats_get(bp_store *s, bp_projection_cache_stats *out);
 
 /**
@@ -124,6 +142,7 @@ BP_API bp_status bp_projection_flush(bp_store *s);
  */
 typedef void (*bp_watch_fn)(void *ctx, const void *state, uint64_t clock);
 
+/** A running projection watcher (bp_watch_projection); bp_watch_stop stops and frees it. */
 typedef struct bp_watch bp_watch;
 
 /**

@@ -1,4 +1,4 @@
-/*
+/** @file
  * batpak/read.h — reading events: get by id, stream, scope, kind, region queries.
  *
  * All read functions are safe from any thread while appends go on. A reader
@@ -22,28 +22,28 @@ extern "C" {
  * entity, scope and idempotency_key are NUL-terminated.
  */
 typedef struct bp_event {
-    bp_id event_id;
-    bp_id correlation_id;
-    bp_id causation_id; /**< valid when has_causation */
-    bool has_causation;
-    uint64_t global_seq;
-    uint64_t clock;
-    uint64_t hlc;
-    uint16_t kind;
-    uint16_t flags;
-    bp_hash prev_hash; /**< zeros for an entity's first event */
-    bp_hash event_hash;
-    const char *entity;
-    const char *scope;
+    bp_id event_id;       /**< the event's id (UUIDv7) */
+    bp_id correlation_id; /**< the append's correlation id; the event's own id when it gave none */
+    bp_id causation_id;   /**< valid when has_causation */
+    bool has_causation;   /**< the append gave a causation id */
+    uint64_t global_seq;  /**< position in the store, from 1 */
+    uint64_t clock;       /**< position in the entity's chain, from 1 */
+    uint64_t hlc;       /**< hybrid logical clock of the commit (BP_HLC_WALL_MS / BP_HLC_LOGICAL) */
+    uint16_t kind;      /**< the event's kind (BP_KIND) */
+    uint16_t flags;     /**< bits 0-7: schema version (BP_EVENT_SCHEMA_VERSION); BP_EVENT_SEALED */
+    bp_hash prev_hash;  /**< zeros for an entity's first event */
+    bp_hash event_hash; /**< BLAKE3 of the event (doc/FORMAT.md "Event hash") */
+    const char *entity; /**< the event's entity */
+    const char *scope;  /**< the event's scope */
     const char *idempotency_key; /**< NULL when none */
     uint64_t batch_id;           /**< 0 when not part of a batch; else the batch's first seq */
-    uint32_t batch_index;
-    uint32_t batch_count;
-    const uint8_t *payload; /**< NULL when the read did not ask for payloads */
-    size_t payload_len;
-    bool header_only;       /**< only index fields are set (see BP_READ_INDEX_ONLY) */
-    bool payload_forgotten; /**< the payload was sealed with a data key that bp_forget
-                                 destroyed: payload is NULL, payload_len 0, for good */
+    uint32_t batch_index;        /**< position in its batch, from 0 (0 when not in a batch) */
+    uint32_t batch_count;        /**< events in its batch (0 when not in a batch) */
+    const uint8_t *payload;      /**< NULL when the read did not ask for payloads */
+    size_t payload_len;          /**< bytes at payload (0 when payload is NULL) */
+    bool header_only;            /**< only index fields are set (see BP_READ_INDEX_ONLY) */
+    bool payload_forgotten;      /**< the payload was sealed with a data key that bp_forget
+                                      destroyed: payload is NULL, payload_len 0, for good */
 } bp_event;
 
 /** flags bit: the payload is sealed with its entity's data key (bp_forget). */
@@ -63,6 +63,7 @@ typedef struct bp_event {
  * Errors: BP_ENOTFOUND, BP_ECORRUPT (frame on disk fails its CRC), BP_EIO.
  */
 BP_API bp_status bp_get(bp_store *s, bp_event **out, const bp_id *id);
+/** Free an event returned by bp_get (not one from an iterator or cursor). Accepts NULL. */
 BP_API void bp_event_free(bp_event *ev);
 
 /** A filter over the index. Zero/NULL fields do not filter. */
@@ -72,18 +73,25 @@ typedef struct bp_region {
     const char *entity_prefix; /**< entity starts with */
     const char *scope;         /**< exact scope */
     const uint16_t *kinds;     /**< any of these kinds */
-    size_t n_kinds;
-    int category;      /**< -1: any; 0..15: kind category */
-    uint64_t from_seq; /**< global_seq >= (0 = from the start) */
-    uint64_t to_seq;   /**< global_seq <= (0 = no bound) */
-    uint64_t since_ms; /**< HLC wall ms >= (0 = no bound) */
-    uint64_t until_ms; /**< HLC wall ms <= (0 = no bound) */
+    size_t n_kinds;            /**< entries in kinds (0: any kind) */
+    int category;              /**< -1: any; 0..15: kind category */
+    uint64_t from_seq;         /**< global_seq >= (0 = from the start) */
+    uint64_t to_seq;           /**< global_seq <= (0 = no bound) */
+    uint64_t since_ms;         /**< HLC wall ms >= (0 = no bound) */
+    uint64_t until_ms;         /**< HLC wall ms <= (0 = no bound) */
 } bp_region;
 
+/** The current version of bp_region. */
 #define BP_REGION_VERSION 1
+/** A region that matches every event (category -1: any). */
 #define BP_REGION_INIT                                                                             \
     { BP_REGION_VERSION, NULL, NULL, NULL, NULL, 0, -1, 0, 0, 0, 0 }
 
+/**
+ * An iterator over the events published when it was made (bp_query, bp_stream, bp_by_scope,
+ * bp_by_kind). Opaque; used by one thread at a time, advanced only while its store is open,
+ * freed with bp_iter_free.
+ */
 typedef struct bp_iter bp_iter;
 
 /**
@@ -110,6 +118,7 @@ BP_API bp_status bp_by_kind(bp_store *s, bp_iter **out, uint16_t kind, unsigned 
 BP_API bp_status bp_iter_next(bp_iter *it, const bp_event **ev);
 /** global_seq of the last event returned (0 before the first). */
 BP_API uint64_t bp_iter_position(const bp_iter *it);
+/** Free the iterator and the event it returned last. Accepts NULL. */
 BP_API void bp_iter_free(bp_iter *it);
 
 /** Which links bp_walk_ancestors follows. */

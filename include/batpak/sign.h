@@ -1,4 +1,4 @@
-/*
+/** @file
  * batpak/sign.h — signed receipts (Ed25519, libsodium), key files, the key
  * registry, and receipts as JSON for offline verification.
  *
@@ -27,8 +27,8 @@ extern "C" {
 
 /** An Ed25519 key pair (libsodium layout: secret_key = seed || public_key). */
 typedef struct bp_signing_key {
-    uint8_t public_key[32];
-    uint8_t secret_key[64];
+    uint8_t public_key[32]; /**< the Ed25519 public key */
+    uint8_t secret_key[64]; /**< the 32-byte seed, then public_key; secret: bp_signing_key_wipe */
 } bp_signing_key;
 
 /** A fresh random key pair. */
@@ -55,11 +55,13 @@ BP_API bp_status bp_public_key_load(uint8_t public_key[32], const char *public_p
 /** A set of public keys by key id. Thread-safe. */
 typedef struct bp_keyring bp_keyring;
 
+/** A new, empty keyring; free it with bp_keyring_free. Errors: BP_EINVAL, BP_ENOMEM. */
 BP_API bp_status bp_keyring_new(bp_keyring **out);
 /** Add a public key (already present: BP_OK). */
 BP_API bp_status bp_keyring_add(bp_keyring *kr, const uint8_t public_key[32]);
 /** Add the public key in a public key file. */
 BP_API bp_status bp_keyring_add_file(bp_keyring *kr, const char *public_path);
+/** Number of keys in kr (0 when kr is NULL). */
 BP_API size_t bp_keyring_count(const bp_keyring *kr);
 /** Accepts NULL. */
 BP_API void bp_keyring_free(bp_keyring *kr);
@@ -82,6 +84,8 @@ BP_API bp_status bp_verify_denial_receipt(const bp_keyring *kr, const bp_denial_
  * receipt's store_id must be this store's (BP_EINVAL otherwise).
  */
 BP_API bp_status bp_store_verify_receipt(bp_store *s, const bp_receipt *r);
+/** bp_verify_denial_receipt against the store's registry; r->event.store_id must be this
+ * store's (BP_EINVAL otherwise). */
 BP_API bp_status bp_store_verify_denial_receipt(bp_store *s, const bp_denial_receipt *r);
 
 /** Add a public key to the store's registry, persisted in DIR/keys/ (read-only: BP_EREADONLY). */
@@ -93,10 +97,13 @@ BP_API bp_status bp_store_add_public_key(bp_store *s, const uint8_t public_key[3
 /**
  * The bytes a signature covers (doc/FORMAT.md), written to buf (cap bytes,
  * BP_RECEIPT_SIGNING_MAX is always enough); *len gets their length.
- * BP_EINVAL when a field cannot be encoded (entity/scope invalid, unknown durability).
+ * BP_EINVAL when a field cannot be encoded (entity/scope invalid, unknown durability),
+ * and when cap is too small (*len then gets the size needed).
  */
 BP_API bp_status bp_receipt_signing_bytes(const bp_receipt *r, uint8_t *buf, size_t cap,
                                           size_t *len);
+/** The same for a denial receipt (BP_EINVAL also when the gate name or the message is out
+ * of range). */
 BP_API bp_status bp_denial_signing_bytes(const bp_denial_receipt *r, uint8_t *buf, size_t cap,
                                          size_t *len);
 
@@ -108,6 +115,7 @@ BP_API bp_status bp_denial_signing_bytes(const bp_denial_receipt *r, uint8_t *bu
  * prints and `batpak verify-receipt` reads.
  */
 BP_API bp_status bp_receipt_to_json(const bp_receipt *r, char **out);
+/** The same for a denial receipt (its event receipt nested); release with bp_free. */
 BP_API bp_status bp_denial_receipt_to_json(const bp_denial_receipt *r, char **out);
 
 /** A parsed receipt (append or denial). */
@@ -124,9 +132,6 @@ BP_API const bp_receipt *bp_receipt_doc_append(const bp_receipt_doc *d);
 BP_API const bp_denial_receipt *bp_receipt_doc_denial(const bp_receipt_doc *d);
 /** Accepts NULL. */
 BP_API void bp_receipt_doc_free(bp_receipt_doc *d);
-
-/** Free memory the library handed out (bp_receipt_to_json...). Accepts NULL. */
-BP_API void bp_free(void *p);
 
 #ifdef __cplusplus
 }

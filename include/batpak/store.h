@@ -1,4 +1,4 @@
-/*
+/** @file
  * batpak/store.h — opening a store, appending events, lifecycle, stats, verify.
  *
  * Thread safety: a bp_store handle is safe to use from any number of threads
@@ -16,16 +16,36 @@
 extern "C" {
 #endif
 
+/**
+ * An open store: an opaque handle made by bp_store_open and freed by bp_store_close.
+ * One handle may be shared by any number of threads (see the file comment).
+ */
 typedef struct bp_store bp_store;
 struct bp_fault; /* test hook: see src/platform/platform.h; NULL in production */
+struct bp_open_report;
+
+/**
+ * An open observer (bp_open_options.on_open): called once by a successful bp_store_open,
+ * on the opening thread, just before it returns, with the new handle and what the open
+ * found and did (the same report as bp_store_open_report and the SYSTEM_OPEN_COMPLETED
+ * event). For programs that export the report themselves (logs, metrics). The handle may
+ * be read (stats, diagnostics, reads) but must not be closed from inside the call.
+ */
+typedef void (*bp_open_observer)(void *ctx, bp_store *s, const struct bp_open_report *report);
 
 /* ------------------------------------------------------------------ open */
 
+/** The current version of bp_open_options; versions 1 to 4 (without the later fields) are
+ * accepted too. */
 #define BP_OPEN_OPTIONS_VERSION                                                                    \
-    4 /* 1 (no signing_key), 2 (no submit_queue), 3 (no seal_payloads) are accepted */
+    5 /* 1 (no signing_key), 2 (no submit_queue), 3 (no seal_payloads), 4 (no on_open) are         \
+         accepted */
+/** Default bp_open_options.segment_size: 64 MiB. */
 #define BP_DEFAULT_SEGMENT_SIZE (64u << 20)
+/** Largest payload any store accepts (16 MiB); the default bp_open_options.max_payload. */
 #define BP_MAX_PAYLOAD (16u << 20)
 
+/** Options of bp_store_open. Start from BP_OPEN_OPTIONS_INIT and change what you need. */
 typedef struct bp_open_options {
     unsigned version;         /**< BP_OPEN_OPTIONS_VERSION */
     bool create;              /**< create the store if the directory has none (default true) */
@@ -36,22 +56,28 @@ typedef struct bp_open_options {
     uint32_t segment_size;    /**< rotate segments at this size in bytes (4 KiB..2 GiB) */
     uint32_t max_payload;     /**< largest payload accepted, <= BP_MAX_PAYLOAD */
     bp_durability durability; /**< store default; BP_DURABLE unless set */
-    struct bp_fault *fault;   /**< test hook for fault injection; NULL */
+    struct bp_fault *fault;   /**< test hook for fault injection; NULL. Internal: struct bp_fault
+                                   is defined in src/platform/platform.h, which is not installed */
     const struct bp_signing_key *signing_key; /**< NULL, or sign every append and denial receipt
                                                    with this key (batpak/sign.h); its public key
                                                    joins the store's registry, DIR/keys/ */
-    uint32_t submit_queue; /**< tickets bp_submit may hold waiting to be committed
-                                (0: BP_SUBMIT_QUEUE_DEFAULT; at most BP_SUBMIT_QUEUE_MAX) */
-    bool seal_payloads;    /**< (version 4) turn on crypto-shredding for this store, for good:
-                                every application payload written from now on, by any
-                                later open too, is sealed with its entity's data key
-                                (DIR/dkeys/; see bp_forget) */
+    uint32_t submit_queue;    /**< tickets bp_submit may hold waiting to be committed
+                                   (0: BP_SUBMIT_QUEUE_DEFAULT; at most BP_SUBMIT_QUEUE_MAX) */
+    bool seal_payloads;       /**< (version 4) turn on crypto-shredding for this store, for good:
+                                   every application payload written from now on, by any
+                                   later open too, is sealed with its entity's data key
+                                   (DIR/dkeys/; see bp_forget) */
+    bp_open_observer on_open; /**< (version 5) NULL, or called with the open report */
+    void *on_open_ctx;        /**< (version 5) passed to on_open */
 } bp_open_options;
 
+/** The defaults: create if missing, writable, BP_DURABLE, BP_DEFAULT_SEGMENT_SIZE segments,
+ * BP_MAX_PAYLOAD payloads, no fault hook, no signing key, default submit queue, payloads not
+ * sealed, no open observer. */
 #define BP_OPEN_OPTIONS_INIT                                                                       \
     {                                                                                              \
         BP_OPEN_OPTIONS_VERSION, true, false, false, false, BP_DEFAULT_SEGMENT_SIZE,               \
-            BP_MAX_PAYLOAD, {BP_DUR_SYNC, 0, 0}, NULL, NULL, 0, false                              \
+            BP_MAX_PAYLOAD, {BP_DUR_SYNC, 0, 0}, NULL, NULL, 0, false, NULL, NULL                  \
     }
 
 /** What open found and did. Also the payload of the SYSTEM_OPEN_COMPLETED event. */
@@ -117,11 +143,11 @@ BP_API const char *bp_store_dir(const bp_store *s);
  * bp_store_verify_receipt or, offline, bp_verify_receipt (batpak/sign.h).
  */
 typedef struct bp_receipt {
-    bp_id event_id;
+    bp_id event_id;      /**< the event's id (UUIDv7) */
     uint64_t global_seq; /**< starts at 1, dense (compaction leaves holes below its upto) */
     uint64_t clock;      /**< per-entity, 1, 2, 3, ... no gaps */
     uint64_t hlc;        /**< BP_HLC_WALL_MS / BP_HLC_LOGICAL */
-    bp_hash event_hash;
+    bp_hash event_hash;  /**< BLAKE3 of the event (doc/FORMAT.md "Event hash") */
     bp_durability_mode durability; /**< BP_DUR_SYNC: fdatasynced before return.
                                         BP_DUR_EVERY: written to the OS; a sync follows within
                                         the mode's n events / ms (a background thread keeps
@@ -132,18 +158,24 @@ typedef struct bp_receipt {
     bool replayed;                 /**< idempotency key matched: this is the original receipt and
                                         nothing was written */
     char entity[BP_COORD_MAX + 1]; /**< the event's coordinate, NUL-terminated */
-    char scope[BP_COORD_MAX + 1];
-    uint16_t kind;
-    bp_hash prev_hash;    /**< hash of the entity's previous event (zeros for its first) */
-    uint8_t store_id[16]; /**< the store's identity (bp_store_uuid) */
-    bool is_signed;
-    uint8_t key_id[32];    /**< BLAKE3 of the signing public key (when is_signed) */
-    uint8_t signature[64]; /**< Ed25519 over bp_receipt_signing_bytes (when is_signed) */
+    char scope[BP_COORD_MAX + 1];  /**< the event's scope, NUL-terminated */
+    uint16_t kind;                 /**< the event's kind */
+    bp_hash prev_hash;             /**< hash of the entity's previous event (zeros for its first) */
+    uint8_t store_id[16];          /**< the store's identity (bp_store_uuid) */
+    bool is_signed;                /**< key_id and signature are set (the store signs receipts) */
+    uint8_t key_id[32];            /**< BLAKE3 of the signing public key (when is_signed) */
+    uint8_t signature[64];         /**< Ed25519 over bp_receipt_signing_bytes (when is_signed) */
 } bp_receipt;
 
+/** The current version of bp_append_options. */
 #define BP_APPEND_OPTIONS_VERSION 2 /* 1 (no schema_version) is still accepted */
+/** Longest idempotency key, in bytes. */
 #define BP_IDEMPOTENCY_KEY_MAX 255
 
+/**
+ * Options of one append (bp_append_ex, and the calls that take its arguments). Start from
+ * BP_APPEND_OPTIONS_INIT. Pointers are read during the call only.
+ */
 typedef struct bp_append_options {
     unsigned version;            /**< BP_APPEND_OPTIONS_VERSION */
     bool has_expected_clock;     /**< enable CAS */
@@ -156,6 +188,8 @@ typedef struct bp_append_options {
                                       (batpak/typed.h); 0 = not stated. Typed appends set it. */
 } bp_append_options;
 
+/** The defaults: no CAS, no idempotency key, no correlation or causation id, the store's
+ * durability, schema version not stated. */
 #define BP_APPEND_OPTIONS_INIT                                                                     \
     { BP_APPEND_OPTIONS_VERSION, false, 0, NULL, NULL, NULL, {0, 0, 0}, 0 }
 
@@ -183,12 +217,13 @@ BP_API bp_status bp_append_ex(bp_store *s, bp_receipt *receipt, const char *enti
 
 /** One item of an atomic batch. opts may be NULL; opts->durability is ignored. */
 typedef struct bp_batch_item {
-    const char *entity;
-    const char *scope;
-    uint16_t kind;
-    const void *payload;
-    size_t len;
-    const bp_append_options *opts;
+    const char *entity;            /**< 1..255 bytes of UTF-8, not starting with "batpak:" */
+    const char *scope;             /**< 1..255 bytes of UTF-8 */
+    uint16_t kind;                 /**< an application kind (bp_kind_is_application) */
+    const void *payload;           /**< len bytes; may be NULL when len is 0 */
+    size_t len;                    /**< payload length, at most the store's max_payload */
+    const bp_append_options *opts; /**< NULL, or the item's CAS, idempotency key, correlation,
+                                        causation and schema version (durability is ignored) */
 } bp_batch_item;
 
 /** Largest number of events in one batch. */
@@ -258,7 +293,9 @@ BP_API void bp_outbox_free(bp_outbox *ob);
  */
 typedef struct bp_ticket bp_ticket;
 
+/** Capacity of bp_submit's queue when bp_open_options.submit_queue is 0. */
 #define BP_SUBMIT_QUEUE_DEFAULT 1024u
+/** Largest bp_open_options.submit_queue. */
 #define BP_SUBMIT_QUEUE_MAX (1u << 20)
 /** bp_ticket_wait: no time limit. */
 #define BP_WAIT_FOREVER UINT32_MAX
@@ -388,56 +425,77 @@ BP_API void bp_fence_free(bp_fence *f);
 
 /* ----------------------------------------------------------------- stats */
 
+/** Sizes and counters of an open store (bp_store_stats). */
 typedef struct bp_stats {
-    uint64_t events; /**< published events */
-    uint64_t entities;
-    uint64_t scopes;
-    uint32_t segments;
+    uint64_t events;        /**< published events */
+    uint64_t entities;      /**< distinct entities in the index (the library's batpak:store too) */
+    uint64_t scopes;        /**< distinct scopes in the index */
+    uint32_t segments;      /**< segment files */
     uint64_t bytes_on_disk; /**< segments + checkpoint + STORE */
     uint64_t index_bytes;   /**< memory held by the in-memory index */
     uint64_t fsyncs;        /**< fdatasync/fsync calls made by this handle */
-    uint64_t appends;       /**< append calls committed by this handle */
+    uint64_t appends;       /**< events appended by this handle (a batch counts each event) */
     uint64_t write_p50_us;  /**< append latency percentiles, this handle */
-    uint64_t write_p99_us;
-    uint64_t write_max_us;
-    bool failed; /**< fail-stopped by an I/O error */
-    bool read_only;
+    uint64_t write_p99_us;  /**< 99th percentile, like write_p50_us */
+    uint64_t write_max_us;  /**< slowest append, like write_p50_us */
+    bool failed;            /**< fail-stopped by an I/O error */
+    bool read_only;         /**< opened with bp_open_options.read_only */
 } bp_stats;
 
+/**
+ * Fill *out with the store's sizes and counters. The latencies are those of the appends
+ * and batches that succeeded on this handle, in microseconds from the start of the commit
+ * until it was written (and synced, as its durability asks), read from a histogram: each
+ * value is the upper bound of its bucket; 0 before the first append.
+ * Safe from any thread while appends go on. Errors: BP_EINVAL (NULL argument).
+ */
 BP_API bp_status bp_store_stats(bp_store *s, bp_stats *out);
+
+/**
+ * The store's metrics as Prometheus text (exposition format 0.0.4), for a program that
+ * serves them: batpak_info, events, entities, segments, disk and index bytes, the global_seq
+ * watermarks, appends and fsyncs, a write latency histogram (batpak_write_latency_seconds),
+ * the writer's and bp_submit's queues, subscription queues and drops, workers and their
+ * largest cursor lag, the projection cache, the failed state and the open report. Counters
+ * and the histogram count what this handle did since it was opened.
+ * *text receives a NUL-terminated heap string; free it with bp_free.
+ * Safe from any thread while appends go on. Errors: BP_EINVAL, BP_ENOMEM.
+ */
+BP_API bp_status bp_store_prometheus(bp_store *s, char **text);
 
 /* ----------------------------------------------------------- diagnostics */
 
 /** One segment file, as bp_store_diagnostics sees it. */
 typedef struct bp_segment_info {
-    uint32_t segno;
+    uint32_t segno;     /**< segment number: the file is DIR/segments/NNNNNN.fbat */
     uint64_t bytes;     /**< written so far (with the footer when sealed) */
     uint64_t events;    /**< events in it, published or not */
     uint64_t first_seq; /**< 0 when it holds none */
-    uint64_t last_seq;
-    bool sealed;
-    bool mapped; /**< readers have mapped it */
+    uint64_t last_seq;  /**< 0 when it holds none */
+    bool sealed;        /**< closed to appends, its SIDX footer written */
+    bool mapped;        /**< readers have mapped it */
 } bp_segment_info;
 
+/** The current version of bp_diagnostics. */
 #define BP_DIAGNOSTICS_VERSION 1
 
 /** What a store is doing, for operators. Before the call set version =
  * BP_DIAGNOSTICS_VERSION (bp_diagnostics d; d.version = BP_DIAGNOSTICS_VERSION;). */
 typedef struct bp_diagnostics {
-    unsigned version;
-    bp_open_report open;    /**< what the open of this handle found and did */
-    uint64_t published_seq; /**< highest global_seq readers see */
-    uint64_t written_seq;   /**< highest written to a segment (or queued for the next sync) */
-    uint64_t synced_seq;    /**< highest on stable storage */
-    uint32_t unsynced_events;
-    uint64_t pending_bytes; /**< durable frames queued for the next group commit */
-    bool syncing;           /**< an fdatasync is running now */
-    uint32_t submit_queued; /**< tickets waiting in bp_submit's queue */
-    uint32_t submit_capacity;
-    uint32_t segments;
-    bool read_only;
-    bool failed; /**< fail-stopped: every write returns failed_msg's error */
-    char failed_msg[300];
+    unsigned version;         /**< BP_DIAGNOSTICS_VERSION, set by the caller */
+    bp_open_report open;      /**< what the open of this handle found and did */
+    uint64_t published_seq;   /**< highest global_seq readers see */
+    uint64_t written_seq;     /**< highest written to a segment (or queued for the next sync) */
+    uint64_t synced_seq;      /**< highest on stable storage */
+    uint32_t unsynced_events; /**< events written since the last fdatasync */
+    uint64_t pending_bytes;   /**< durable frames queued for the next group commit */
+    bool syncing;             /**< an fdatasync is running now */
+    uint32_t submit_queued;   /**< tickets waiting in bp_submit's queue */
+    uint32_t submit_capacity; /**< capacity of that queue (bp_open_options.submit_queue) */
+    uint32_t segments;        /**< segment files (how many bp_segment_info exist) */
+    bool read_only;           /**< opened with bp_open_options.read_only */
+    bool failed;              /**< fail-stopped: every write returns failed_msg's error */
+    char failed_msg[300];     /**< the error that fail-stopped the store; "" when not failed */
 } bp_diagnostics;
 
 /**
@@ -452,10 +510,10 @@ BP_API bp_status bp_store_diagnostics(bp_store *s, bp_diagnostics *out, bp_segme
 
 /** What bp_store_snapshot copied. */
 typedef struct bp_snapshot_report {
-    uint64_t global_seq; /**< the copy holds exactly the events 1..global_seq */
-    uint32_t segments;   /**< segment files copied */
-    uint64_t bytes;      /**< bytes written to the copy */
-    uint64_t duration_us;
+    uint64_t global_seq;  /**< the copy holds exactly the events 1..global_seq */
+    uint32_t segments;    /**< segment files copied */
+    uint64_t bytes;       /**< bytes written to the copy */
+    uint64_t duration_us; /**< wall time of the snapshot, in microseconds */
 } bp_snapshot_report;
 
 /**
@@ -496,23 +554,33 @@ typedef struct bp_compact_options {
     bool tombstoned;     /**< drop every event of an entity up to and including its last
                               BP_KIND_SYSTEM_TOMBSTONE event */
     bool dry_run;        /**< plan and report only; nothing is written */
+    /** (version 2) NULL, or called as the events of the range are copied, with the events
+     * looked at so far and their total (bp_progress_fn, defined with verify below) */
+    void (*progress)(void *ctx, uint64_t done, uint64_t total);
+    void *progress_ctx; /**< (version 2) passed to progress */
 } bp_compact_options;
-#define BP_COMPACT_OPTIONS_VERSION 1
+/** The current version of bp_compact_options. */
+#define BP_COMPACT_OPTIONS_VERSION 2 /* 1 (no progress) is accepted */
+/** No policy (merge the sealed segments, drop nothing), no progress callback. */
 #define BP_COMPACT_OPTIONS_INIT                                                                    \
-    { BP_COMPACT_OPTIONS_VERSION, 0, 0, false, false }
+    { BP_COMPACT_OPTIONS_VERSION, 0, 0, false, false, NULL, NULL }
 
 /** What bp_compact did (or, with dry_run, would do). */
 typedef struct bp_compact_report {
-    uint32_t segments_before;           /**< sealed segments in the compacted range */
-    uint32_t segments_after;            /**< the files that replace them (0 when nothing is kept) */
-    uint64_t events_kept;               /**< events of the range kept */
-    uint64_t events_removed;            /**< events of the range dropped by the policy */
-    uint64_t bytes_before, bytes_after; /**< the range's segment files */
-    uint32_t entities_anchored;         /**< entities that lost events in this run */
-    uint64_t upto;                      /**< the range ends at this global_seq */
-    bool changed;                       /**< false: there was nothing to do, nothing was written */
-    uint64_t duration_us;
+    uint32_t segments_before; /**< sealed segments in the compacted range */
+    uint32_t segments_after;  /**< the files that replace them (0 when nothing is kept) */
+    uint64_t events_kept;     /**< events of the range kept */
+    uint64_t events_removed;  /**< events of the range dropped by the policy */
+    uint64_t bytes_before, bytes_after;
+    uint32_t entities_anchored; /**< entities that lost events in this run */
+    uint64_t upto;              /**< the range ends at this global_seq */
+    bool changed;               /**< false: there was nothing to do, nothing was written */
+    uint64_t duration_us;       /**< wall time of the call, in microseconds */
 } bp_compact_report;
+/** @var bp_compact_report::bytes_before
+ * Size of the range's segment files. */
+/** @var bp_compact_report::bytes_after
+ * Size of the files that replace them (with dry_run, an estimate: footers are estimated). */
 
 /**
  * Compact the store online: seal the active segment, then rewrite every sealed segment
@@ -540,11 +608,12 @@ BP_API bp_status bp_compact(bp_store *s, const bp_compact_options *opts, bp_comp
 
 /* ---------------------------------------------------------------- verify */
 
+/** What bp_store_verify checked and found. */
 typedef struct bp_verify_report {
-    uint32_t segments;
-    uint64_t frames;
-    uint64_t events;
-    uint64_t entities;
+    uint32_t segments;       /**< segment files read */
+    uint64_t frames;         /**< frames decoded */
+    uint64_t events;         /**< events checked against their hash, chain and sequence */
+    uint64_t entities;       /**< entity chains (entities compaction emptied included) */
     uint64_t problems;       /**< 0 means clean */
     char first_problem[256]; /**< what and where, empty when clean */
 } bp_verify_report;

@@ -1,4 +1,4 @@
-/*
+/** @file
  * batpak/typed.h — typed payloads: declare a C struct once, get its MessagePack
  * codec, its JSON form, typed appends and typed reads, and schema upcasting.
  *
@@ -17,13 +17,14 @@
  * BP_TYPE_DEFINE(deposit, DEPOSIT_FIELDS, "bank.deposit", BP_KIND(1, 1), 1) in one .c file.
  *
  * Each entry is F(shape, type, name, n):
- *   shape  ONE  a value:                       T name;
- *          OPT  an optional value:             bool has_name; T name;
- *          ARR  up to n values (not STR/BYTES): uint32_t name_count; T name[n];
- *   type   BOOL I8 I16 I32 I64 U8 U16 U32 U64 F32 F64  (bool, int8_t, ... float, double)
- *          STR    UTF-8 text of at most n bytes:  char name[n + 1], NUL-terminated
- *          BYTES  at most n bytes:                uint32_t name_len; uint8_t name[n]
- *   n      the bound for STR, BYTES and ARR (1..16 MiB); write 0 for the other types.
+ *
+ *     shape  ONE  a value:                       T name;
+ *            OPT  an optional value:             bool has_name; T name;
+ *            ARR  up to n values (not STR/BYTES): uint32_t name_count; T name[n];
+ *     type   BOOL I8 I16 I32 I64 U8 U16 U32 U64 F32 F64  (bool, int8_t, ... float, double)
+ *            STR    UTF-8 text of at most n bytes:  char name[n + 1], NUL-terminated
+ *            BYTES  at most n bytes:                uint32_t name_len; uint8_t name[n]
+ *     n      the bound for STR, BYTES and ARR (1..16 MiB); write 0 for the other types.
  *
  * Encoding (doc/FORMAT.md "Typed payloads"): a MessagePack map from field name
  * to value, fields in declaration order, absent optional fields left out. The
@@ -56,23 +57,29 @@ extern "C" {
 
 /** Field value types (BP_FT_<type>). */
 typedef enum bp_field_type {
-    BP_FT_BOOL = 1,
-    BP_FT_I8,
-    BP_FT_I16,
-    BP_FT_I32,
-    BP_FT_I64,
-    BP_FT_U8,
-    BP_FT_U16,
-    BP_FT_U32,
-    BP_FT_U64,
-    BP_FT_F32,
-    BP_FT_F64,
-    BP_FT_STR,
-    BP_FT_BYTES
+    BP_FT_BOOL = 1, /**< bool */
+    BP_FT_I8,       /**< int8_t */
+    BP_FT_I16,      /**< int16_t */
+    BP_FT_I32,      /**< int32_t */
+    BP_FT_I64,      /**< int64_t */
+    BP_FT_U8,       /**< uint8_t */
+    BP_FT_U16,      /**< uint16_t */
+    BP_FT_U32,      /**< uint32_t */
+    BP_FT_U64,      /**< uint64_t */
+    BP_FT_F32,      /**< float */
+    BP_FT_F64,      /**< double */
+    BP_FT_STR,      /**< UTF-8 text of at most n bytes, NUL-terminated: char name[n + 1] */
+    BP_FT_BYTES     /**< at most n bytes: uint32_t name_len; uint8_t name[n] */
 } bp_field_type;
 
 /** Field shapes (BP_FS_<shape>). */
 typedef enum bp_field_shape { BP_FS_ONE = 1, BP_FS_OPT, BP_FS_ARR } bp_field_shape;
+/** @var BP_FS_ONE
+ * A value: `T name;` */
+/** @var BP_FS_OPT
+ * An optional value: `bool has_name; T name;` */
+/** @var BP_FS_ARR
+ * Up to n values (not STR or BYTES): `uint32_t name_count; T name[n];` */
 
 /** One field of a payload type; the X-macros fill these in. */
 typedef struct bp_field {
@@ -81,8 +88,8 @@ typedef struct bp_field {
     uint8_t shape;    /**< bp_field_shape */
     uint32_t n;       /**< STR/BYTES: max bytes; ARR: max elements; else 0 */
     size_t off;       /**< offset of the value (or array / byte buffer) */
-    size_t aux_off;   /**< OPT: offset of has_<name> (bool); ARR: of <name>_count (uint32_t) */
-    size_t len_off;   /**< BYTES: offset of <name>_len (uint32_t) */
+    size_t aux_off;   /**< OPT: offset of `has_<name>` (bool); ARR: of `<name>_count` (uint32_t) */
+    size_t len_off;   /**< BYTES: offset of `<name>_len` (uint32_t) */
 } bp_field;
 
 /** Largest number of fields in one type. */
@@ -90,11 +97,11 @@ typedef struct bp_field {
 
 /** A payload type: a C struct bound to a kind and a schema version. */
 typedef struct bp_type {
-    const char *name; /**< 1..255 bytes, e.g. "bank.deposit"; unique in a registry */
-    uint16_t kind;    /**< an application kind (bp_kind_is_application) */
-    uint8_t version;  /**< schema version, 1..255 */
-    size_t size;      /**< sizeof the struct */
-    size_t n_fields;
+    const char *name;                /**< 1..255 bytes, e.g. "bank.deposit"; unique in a registry */
+    uint16_t kind;                   /**< an application kind (bp_kind_is_application) */
+    uint8_t version;                 /**< schema version, 1..255 */
+    size_t size;                     /**< sizeof the struct */
+    size_t n_fields;                 /**< entries in the field table, at most BP_TYPE_FIELDS_MAX */
     const bp_field *(*fields)(void); /**< the field table (n_fields entries) */
 } bp_type;
 
@@ -179,10 +186,10 @@ BP_API bp_status bp_append_typed(bp_store *s, bp_receipt *receipt, const char *e
 
 /** One item of a typed batch. */
 typedef struct bp_typed_item {
-    const char *entity;
-    const char *scope;
-    const bp_type *type;
-    const void *value;
+    const char *entity;            /**< as bp_batch_item.entity */
+    const char *scope;             /**< as bp_batch_item.scope */
+    const bp_type *type;           /**< the payload type: gives the kind and schema version */
+    const void *value;             /**< the struct to encode (of type->size bytes) */
     const bp_append_options *opts; /**< NULL, or as bp_batch_item.opts */
 } bp_typed_item;
 
@@ -225,6 +232,8 @@ BP_API bp_status bp_event_json(bp_store *s, const bp_event *ev, char **json);
 
 /* ------------------------------------------------------------ the X-macros */
 
+/* Helpers of the X-macros below: their expansion is internal, not API. */
+/** @cond INTERNAL */
 #define BP__CT_BOOL bool
 #define BP__CT_I8 int8_t
 #define BP__CT_I16 int16_t
@@ -292,6 +301,7 @@ BP_API bp_status bp_event_json(bp_store *s, const bp_event *ev, char **json);
 #else
 #define BP__MAYBE_UNUSED
 #endif
+/** @endcond */
 
 /** The struct of a payload type: `typedef struct tname {...} tname;` */
 #define BP_TYPE_STRUCT(tname, FIELDS)                                                              \
@@ -299,6 +309,7 @@ BP_API bp_status bp_event_json(bp_store *s, const bp_event *ev, char **json);
         FIELDS(BP__MEMBER)                                                                         \
     } tname
 
+/** @cond INTERNAL */
 #define BP__TYPE_BODY(storage, tname, FIELDS, type_name, type_kind, type_version)                  \
     static const bp_field *tname##__fields(void) {                                                 \
         typedef tname bp__self;                                                                    \
@@ -307,6 +318,7 @@ BP_API bp_status bp_event_json(bp_store *s, const bp_event *ev, char **json);
     }                                                                                              \
     storage const bp_type tname##_type = {(type_name),   (type_kind),         (type_version),      \
                                           sizeof(tname), 0 FIELDS(BP__COUNT), tname##__fields}
+/** @endcond */
 
 /** In a header: the struct and `extern const bp_type tname_type;`. */
 #define BP_TYPE_DECLARE(tname, FIELDS)                                                             \

@@ -35,6 +35,7 @@ typedef struct cli_ctx {
     const char *sign_key; /**< secret key file that signs receipts of writes: append's
                                --sign-key, else $BATPAK_SIGNING_KEY; NULL: unsigned */
     bool seal;            /**< init --seal: turn on crypto-shredding (seal_payloads) */
+    bool dir_given;       /**< dir came from --dir or $BATPAK_DIR, not the default */
 } cli_ctx;
 
 /* ------------------------------------------------------------ util.c: errors */
@@ -128,6 +129,9 @@ int cli_close(const cli_ctx *c, bp_store *s, int code);
 /* A progress bar on stderr for a long operation (a bp_progress_fn; ctx is the
  * label). Draws only when stderr is a terminal; erases itself at the end. */
 void cli_progress(void *label, uint64_t done, uint64_t total);
+
+/** cli_progress counting events instead of bytes. */
+void cli_progress_events(void *label, uint64_t done, uint64_t total);
 
 /**
  * Read all of path ("-" = stdin) into a NUL-terminated heap buffer (free()).
@@ -234,7 +238,7 @@ int cli_query_page(const cli_ctx *c, bp_store *s, const bp_region *r, unsigned f
                    cli_event_fn fn, void *user, uint64_t *pos, uint64_t *count);
 
 /**
- * Every event matching r (at most limit, 0 = all), fetched page by page with
+ * Every event matching r (at most limit: UINT64_MAX for all), fetched page by page with
  * resumable positions. Returns an exit code (errors printed).
  */
 int cli_query_all(const cli_ctx *c, bp_store *s, const bp_region *r, unsigned flags, uint64_t limit,

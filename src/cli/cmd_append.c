@@ -137,7 +137,8 @@ static int append_single(cli_ctx *c, const append_args *sa) {
 
 /* ------------------------------------------------------------------- batch */
 
-/* A parsed batch. items[i] point into lines[i] (kept alive) and into payloads. */
+/* A parsed batch. items[i] point into lines[i] (kept alive), into payloads and into opts
+ * (both set once parsing is done: the arrays move while they grow). */
 typedef struct batch {
     json_t **lines;
     bp_batch_item *items;
@@ -293,8 +294,10 @@ static int batch_parse(const cli_ctx *c, batch *b, const char *text, size_t len)
         at = end + 1;
     }
     if (b->n == 0) return cli_fail(c, CLI_EUSAGE, "the batch has no events");
-    for (size_t i = 0; i < b->n; i++) /* payloads no longer move */
+    for (size_t i = 0; i < b->n; i++) { /* payloads and options no longer move */
         b->items[i].payload = b->payloads.data + (b->payload_end[i] - b->items[i].len);
+        b->items[i].opts = &b->opts[i];
+    }
     return CLI_OK;
 }
 

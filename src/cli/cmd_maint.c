@@ -73,6 +73,8 @@ int cmd_compact(cli_ctx *c, int argc, char **argv) {
     bp_store *s;
     if ((code = cli_open_write(c, &s)) != CLI_OK) return code;
     bp_compact_report rep;
+    o.progress = cli_progress_events;
+    o.progress_ctx = (void *)"compact";
     bp_status rc = bp_compact(s, &o, &rep);
     if (rc) return cli_close(c, s, cli_fail_status(c, rc));
     json_t *j = json_object();

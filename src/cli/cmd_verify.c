@@ -185,19 +185,31 @@ static void print_stats_table(const cli_ctx *c, const bp_id *uuid, const bp_stat
 }
 
 int cmd_stats(cli_ctx *c, int argc, char **argv) {
-    static const cli_option opts[] = {{"json", false}, {NULL, false}};
+    static const cli_option opts[] = {{"json", false}, {"prom", false}, {NULL, false}};
     cli_args a = {c, argc, argv, 0, false};
     cli_arg arg;
-    bool as_json = false;
+    bool as_json = false, as_prom = false;
     int r;
     while ((r = cli_next_arg(&a, opts, &arg)) > 0) {
         if (!arg.name) return cli_fail(c, CLI_EUSAGE, "'%s': unexpected argument", arg.value);
-        as_json = true;
+        if (cli_arg_is(&arg, "json"))
+            as_json = true;
+        else
+            as_prom = true;
     }
     if (r < 0) return CLI_EUSAGE;
+    if (as_json && as_prom) return cli_fail(c, CLI_EUSAGE, "--json and --prom: choose one");
     bp_store *s;
     int code = cli_open_read(c, &s);
     if (code != CLI_OK) return code;
+    if (as_prom) {
+        char *text;
+        bp_status rc = bp_store_prometheus(s, &text);
+        if (rc) return cli_close(c, s, cli_fail_status(c, rc));
+        fputs(text, stdout);
+        bp_free(text);
+        return cli_close(c, s, cli_finish_output(c, CLI_OK));
+    }
     bp_stats st;
     bp_open_report rep;
     bp_id uuid;

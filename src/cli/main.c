@@ -13,6 +13,8 @@ typedef struct cli_command {
     const char *usage; /* "batpak <usage>" lines, then what it does */
 } cli_command;
 
+static int cmd_completion(cli_ctx *c, int argc, char **argv);
+
 static const cli_command COMMANDS[] = {
     {"init", cmd_init,
      "init [--seal]\n"
@@ -21,8 +23,9 @@ static const cli_command COMMANDS[] = {
      "    for good: every payload written from then on is sealed with its entity's data\n"
      "    key (see forget).\n"},
     {"append", cmd_append,
-     "append ENTITY SCOPE KIND [JSON] [--expect-clock N] [--idempotency-key K] [--no-sync]\n"
-     "append --batch FILE|-\n"
+     "append ENTITY SCOPE KIND [JSON] [--expect-clock N] [--idempotency-key K] [--no-sync] "
+     "[--sign-key FILE]\n"
+     "append --batch FILE|- [--sign-key FILE]\n"
      "    Append one event; the payload is JSON from the argument or, when absent, from\n"
      "    stdin, stored as MessagePack. KIND is 0x1001 or 4097. Prints the receipt as\n"
      "    JSON (doc/FORMAT.md \"Receipt JSON\"). --sign-key FILE (or $BATPAK_SIGNING_KEY)\n"
@@ -52,8 +55,11 @@ static const cli_command COMMANDS[] = {
      "    each entity and those of no entity, at most 100); exit 0 when clean, 4 when\n"
      "    problems were found.\n"},
     {"stats", cmd_stats,
-     "stats [--json]\n"
-     "    Counts and sizes of the store, and what its open found.\n"},
+     "stats [--json | --prom]\n"
+     "    Counts and sizes of the store, what its open found, and a summary of each\n"
+     "    segment. --json: the same as one JSON object (with the diagnostics). --prom:\n"
+     "    Prometheus text-format metrics (bp_store_prometheus; the counters and the\n"
+     "    latency histogram are this command's own read-only handle's, so zero).\n"},
     {"dump", cmd_dump,
      "dump [--payloads]\n"
      "    Frame-by-frame NDJSON dump of STORE, index.ckpt and every segment, read from\n"
@@ -115,8 +121,17 @@ static const cli_command COMMANDS[] = {
      "    verify, 4 when one does not, 1 when the input is malformed.\n"},
     {"demo", cmd_demo,
      "demo\n"
-     "    Run a small bank example on DIR: appends with CAS, an idempotent retry, an\n"
-     "    atomic transfer batch, a projection, a paged cursor and verify. Re-runnable.\n"},
+     "    Run a small bank on DIR (default here: ./demo-data): appends with CAS, an\n"
+     "    idempotent retry, a transfer through a gate as one atomic batch, a denial\n"
+     "    recorded, a projection, a paged query, a durable cursor worker and verify,\n"
+     "    printing what happened and how long each step took. Re-runnable: a second run\n"
+     "    resumes the worker where the first left it.\n"},
+    {"completion", cmd_completion,
+     "completion bash\n"
+     "    Print a bash completion script for batpak (commands, their options, file\n"
+     "    names where a command takes a file). Try it: source <(batpak completion bash);\n"
+     "    keep it: batpak completion bash > /etc/bash_completion.d/batpak. cmake --install\n"
+     "    installs it as share/bash-completion/completions/batpak.\n"},
     {NULL, NULL, NULL},
 };
 
@@ -159,6 +174,95 @@ static void print_command_usage(const cli_command *c) {
     }
     if (!strcmp(c->name, "query") || !strcmp(c->name, "tail"))
         fprintf(stdout, "\n%s", FILTERS_HELP);
+}
+
+/* The options named in c's usage lines ("--name" and "-x" words), space-separated, plus
+ * the region filters for query and tail. */
+static void command_options(const cli_command *c, char *out, size_t cap) {
+    size_t n = 0;
+    out[0] = '\0';
+    for (const char *line = c->usage; *line && line[0] != ' ';) {
+        const char *end = strchr(line, '\n');
+        for (const char *p = line; p < end; p++) {
+            if (p[0] != '-' || (p > line && p[-1] != '[' && p[-1] != ' ')) continue;
+            size_t k = 1;
+            while (p + k < end && (p[k] == '-' || (p[k] >= 'a' && p[k] <= 'z')))
+                k++;
+            char word[48];
+            if (k < 2 || k >= sizeof word) continue;
+            snprintf(word, sizeof word, "%.*s", (int)k, p);
+            bool dup = false; /* "append" names --sign-key twice */
+            for (const char *q = strstr(out, word); q && !dup; q = strstr(q + 1, word))
+                dup = (q == out || q[-1] == ' ') && (q[k] == ' ' || q[k] == '\0');
+            if (!dup && n + k + 2 < cap)
+                n += (size_t)snprintf(out + n, cap - n, "%s%s", n ? " " : "", word);
+            p += k - 1;
+        }
+        line = end + 1;
+    }
+    if (!strcmp(c->name, "query") || !strcmp(c->name, "tail"))
+        snprintf(out + n, cap - n,
+                 "%s--entity --entity-prefix --scope --kind --category "
+                 "--from-seq --to-seq --since --until --limit --after",
+                 n ? " " : "");
+}
+
+static int cmd_completion(cli_ctx *c, int argc, char **argv) {
+    if (argc != 1 || strcmp(argv[0], "bash"))
+        return cli_fail(c, CLI_EUSAGE,
+                        "usage: batpak completion bash (bash is the one shell "
+                        "supported)");
+    fputs(
+        "# bash completion for batpak, made by `batpak completion bash` (batpak " BP_VERSION_STRING
+        ")\n"
+        "_batpak() {\n"
+        "    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} cmd= i\n"
+        "    for ((i = 1; i < COMP_CWORD; i++)); do\n"
+        "        case ${COMP_WORDS[i]} in\n"
+        "            --dir) ((i++)) ;;\n"
+        "            -*) ;;\n"
+        "            *) cmd=${COMP_WORDS[i]}; break ;;\n"
+        "        esac\n"
+        "    done\n"
+        "    case $prev in\n"
+        "        --dir|--out|--sign-key|--pubkey|--batch)\n"
+        "            compopt -o filenames 2>/dev/null\n"
+        "            COMPREPLY=($(compgen -f -- \"$cur\")); return ;;\n"
+        "    esac\n"
+        "    if [[ -z $cmd ]]; then\n"
+        "        COMPREPLY=($(compgen -W \"--dir --help --version help version",
+        stdout);
+    for (const cli_command *k = COMMANDS; k->name; k++)
+        printf(" %s", k->name);
+    fputs("\" -- \"$cur\")); return\n"
+          "    fi\n"
+          "    local opts=\n"
+          "    case $cmd in\n",
+          stdout);
+    for (const cli_command *k = COMMANDS; k->name; k++) {
+        char opts[512];
+        command_options(k, opts, sizeof opts);
+        printf("        %s) opts=\"%s\" ;;\n", k->name, opts);
+    }
+    fputs("        help) COMPREPLY=($(compgen -W \"", stdout);
+    for (const cli_command *k = COMMANDS; k->name; k++)
+        printf("%s%s", k == COMMANDS ? "" : " ", k->name);
+    fputs("\" -- \"$cur\")); return ;;\n"
+          "    esac\n"
+          "    if [[ $cur == -* ]]; then\n"
+          "        COMPREPLY=($(compgen -W \"$opts --dir --help\" -- \"$cur\"))\n"
+          "    else\n"
+          "        case $cmd in\n"
+          "            import|verify-receipt|snapshot)\n"
+          "                compopt -o filenames 2>/dev/null\n"
+          "                COMPREPLY=($(compgen -f -- \"$cur\")) ;;\n"
+          "            completion) COMPREPLY=($(compgen -W bash -- \"$cur\")) ;;\n"
+          "        esac\n"
+          "    fi\n"
+          "}\n"
+          "complete -F _batpak batpak\n",
+          stdout);
+    return CLI_OK;
 }
 
 static const cli_command *find_command(const char *name) {
@@ -210,9 +314,11 @@ static int parse_global(cli_ctx *ctx, int argc, char **argv, int *i) {
         if (!strcmp(a, "--version") || !strcmp(a, "-V")) return print_version();
         if (!strncmp(a, "--dir=", 6)) {
             ctx->dir = a + 6;
+            ctx->dir_given = true;
         } else if (!strcmp(a, "--dir")) {
             if (*i + 1 >= argc) return cli_fail(ctx, CLI_EUSAGE, "--dir: needs a value");
             ctx->dir = argv[++*i];
+            ctx->dir_given = true;
         } else {
             return cli_fail(ctx, CLI_EUSAGE, "%s: unknown option (try 'batpak --help')", a);
         }
@@ -223,7 +329,8 @@ static int parse_global(cli_ctx *ctx, int argc, char **argv, int *i) {
 int main(int argc, char **argv) {
     const char *env = getenv("BATPAK_DIR");
     const char *key = getenv("BATPAK_SIGNING_KEY");
-    cli_ctx ctx = {env && *env ? env : DEFAULT_DIR, NULL, key && *key ? key : NULL, false};
+    cli_ctx ctx = {env && *env ? env : DEFAULT_DIR, NULL, key && *key ? key : NULL, false,
+                   env && *env};
     int i = 1;
     int code = parse_global(&ctx, argc, argv, &i);
     if (code >= 0) return code;

@@ -125,6 +125,7 @@ int cli_next_arg(cli_args *a, const cli_option *opts, cli_arg *out) {
         if (!o && is_long && (o = find_option(dir_option, name, len))) {
             if (take_value(a, arg, eq, o, out) < 0) return -1;
             a->ctx->dir = out->value;
+            a->ctx->dir_given = true;
             continue;
         }
         if (!o)
@@ -292,21 +293,43 @@ int cli_no_arguments(cli_ctx *c, int argc, char **argv) {
     return CLI_OK;
 }
 
-void cli_progress(void *label, uint64_t done, uint64_t total) {
+static const char *last_label; /* the bar drawn last, and where it stood */
+static unsigned last_permille = UINT32_MAX;
+
+static void progress_draw(const char *label, uint64_t done, uint64_t total, bool bytes) {
     static int tty = -1;
     if (tty < 0) tty = isatty(STDERR_FILENO);
     if (!tty || !total) return;
     if (done >= total) {
         fputs("\r\033[K", stderr); /* erase the bar: the result follows */
+        last_label = NULL;
         return;
     }
+    unsigned permille = (unsigned)(done * 1000 / total); /* redraw only when it moved */
+    if (label == last_label && permille == last_permille) return;
+    last_label = label;
+    last_permille = permille;
     enum { WIDTH = 30 };
     unsigned fill = (unsigned)(done * WIDTH / total);
     char bar[WIDTH + 1];
     for (unsigned i = 0; i < WIDTH; i++)
         bar[i] = i < fill ? '#' : '.';
     bar[WIDTH] = '\0';
-    fprintf(stderr, "\r%s [%s] %3u%%  %.1f / %.1f MiB", (const char *)label, bar,
-            (unsigned)(done * 100 / total), (double)done / 1048576.0, (double)total / 1048576.0);
+    if (bytes)
+        fprintf(stderr, "\r%s [%s] %3u%%  %.1f / %.1f MiB", label, bar,
+                (unsigned)(done * 100 / total), (double)done / 1048576.0,
+                (double)total / 1048576.0);
+    else
+        fprintf(stderr, "\r%s [%s] %3u%%  %llu / %llu events", label, bar,
+                (unsigned)(done * 100 / total), (unsigned long long)done,
+                (unsigned long long)total);
     fflush(stderr);
+}
+
+void cli_progress(void *label, uint64_t done, uint64_t total) {
+    progress_draw(label, done, total, true);
+}
+
+void cli_progress_events(void *label, uint64_t done, uint64_t total) {
+    progress_draw(label, done, total, false);
 }

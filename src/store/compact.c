@@ -447,9 +447,9 @@ static int merge_anchors(const bp_store *s, const plan *p, bp_anchors *out) {
 }
 
 static bp_status check_options(const bp_compact_options *o) {
-    if (o->version != BP_COMPACT_OPTIONS_VERSION)
-        return bp_err(BP_EINVAL, "bp_compact_options.version %u unknown (expected %d)", o->version,
-                      BP_COMPACT_OPTIONS_VERSION);
+    if (o->version != 1 && o->version != BP_COMPACT_OPTIONS_VERSION)
+        return bp_err(BP_EINVAL, "bp_compact_options.version %u unknown (expected 1..%d)",
+                      o->version, BP_COMPACT_OPTIONS_VERSION);
     if (o->keep_last > UINT32_MAX)
         return bp_err(BP_EINVAL, "keep_last %llu out of range (0..%u)",
                       (unsigned long long)o->keep_last, UINT32_MAX);
@@ -491,6 +491,12 @@ bp_status bp_compact(bp_store *s, const bp_compact_options *opts, bp_compact_rep
     if (!opts) opts = &defaults;
     bp_status rc = check_options(opts);
     if (rc) return rc;
+    bp_compact_options given = BP_COMPACT_OPTIONS_INIT;
+    if (opts->version == 1) { /* a version-1 struct ends before progress */
+        memcpy(&given, opts, offsetof(bp_compact_options, progress));
+        given.version = BP_COMPACT_OPTIONS_VERSION;
+        opts = &given;
+    }
     if (s->read_only) return bp_err(BP_EREADONLY, "%s: compact on a read-only handle", s->dir);
     pthread_mutex_lock(&s->cmu);
     plan p;
@@ -595,6 +601,7 @@ bp_status bp_compact(bp_store *s, const bp_compact_options *opts, bp_compact_rep
     bp_irec chunk[1024]; /* the range's records, copied under ilock a chunk at a time */
     for (uint64_t slot = 0; slot < p.end && !rc; slot++) {
         if (slot % 1024 == 0) {
+            if (opts->progress) opts->progress(opts->progress_ctx, slot, p.end);
             uint64_t k = p.end - slot < 1024 ? p.end - slot : 1024;
             pthread_rwlock_rdlock(&s->ilock);
             memcpy(chunk, &s->idx.recs[slot], k * sizeof *chunk);
@@ -625,6 +632,7 @@ bp_status bp_compact(bp_store *s, const bp_compact_options *opts, bp_compact_rep
         bp_pf_view_release(&view);
         bp_pf_close(&in);
     }
+    if (!rc && opts->progress) opts->progress(opts->progress_ctx, p.end, p.end);
     for (uint32_t i = 0; i < p.n_out && !rc; i++)
         rc = out_seal(s, &outs[i], &nx, &out_first[i]);
     if (!rc) {

@@ -407,11 +407,12 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
     if (!dir || !*dir) return bp_err(BP_EINVAL, "bp_store_open: directory is NULL or empty");
     bp_open_options defaults = BP_OPEN_OPTIONS_INIT, given = BP_OPEN_OPTIONS_INIT;
     if (!opts) opts = &defaults;
-    if (opts->version >= 1 && opts->version <= 3) { /* older structs are shorter */
+    if (opts->version >= 1 && opts->version <= 4) { /* older structs are shorter */
         memcpy(&given, opts,
                opts->version == 1   ? offsetof(bp_open_options, signing_key)
                : opts->version == 2 ? offsetof(bp_open_options, submit_queue)
-                                    : offsetof(bp_open_options, seal_payloads));
+               : opts->version == 3 ? offsetof(bp_open_options, seal_payloads)
+                                    : offsetof(bp_open_options, on_open));
         given.version = BP_OPEN_OPTIONS_VERSION;
         opts = &given;
     }
@@ -510,6 +511,7 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
         }
     }
     *out = s;
+    if (opts->on_open) opts->on_open(opts->on_open_ctx, s, &s->report);
     return BP_OK;
 }
 

@@ -152,6 +152,7 @@ struct bp_store {
     uint64_t fsyncs;
     uint64_t appends;
     uint64_t lat[BP_LAT_BUCKETS];
+    uint64_t lat_sum_us; /* sum of the latencies counted in lat (atomic, like lat) */
 };
 
 /* A validated copy of a bp_region (region.c); bp_rfilter_match is in read.c. */

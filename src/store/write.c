@@ -247,6 +247,7 @@ static void record_latency(bp_store *s, uint64_t us) {
     }
     if (b >= BP_LAT_BUCKETS) b = BP_LAT_BUCKETS - 1;
     __atomic_fetch_add(&s->lat[b], 1, __ATOMIC_RELAXED); /* without wmu: see commit() */
+    __atomic_fetch_add(&s->lat_sum_us, us, __ATOMIC_RELAXED);
 }
 
 /* Per-item state computed during validation. */
