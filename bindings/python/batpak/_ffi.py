@@ -1,0 +1,395 @@
+"""ctypes mirror of the public C API of libbatpak (include/batpak/*.h).
+
+Every Structure below copies its C struct field by field, in order, with the
+same types; tests/test_layout.py compiles a C program against the headers and
+checks every size and offset, and the *_VERSION constants, against this module.
+Only the functions the binding uses are declared.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+from ctypes import (
+    CFUNCTYPE,
+    POINTER,
+    Structure,
+    c_bool,
+    c_char,
+    c_char_p,
+    c_int,
+    c_size_t,
+    c_uint,
+    c_uint8,
+    c_uint16,
+    c_uint32,
+    c_uint64,
+    c_void_p,
+)
+
+# The header version this mirror was written from (common.h BP_VERSION_*).
+HEADER_VERSION = (0, 1)
+
+# ------------------------------------------------------------ header macros
+BP_OPEN_OPTIONS_VERSION = 5     # store.h
+BP_APPEND_OPTIONS_VERSION = 2   # store.h
+BP_REGION_VERSION = 1           # read.h
+BP_DEFAULT_SEGMENT_SIZE = 64 << 20
+BP_MAX_PAYLOAD = 16 << 20
+BP_COORD_MAX = 255
+BP_IDEMPOTENCY_KEY_MAX = 255
+BP_BATCH_MAX = 65535
+BP_CURSOR_BATCH_MAX = 4096      # deliver.h: bp_cursor_next max is 1..4096
+BP_READ_FULL = 0
+BP_READ_INDEX_ONLY = 1
+BP_READ_SEALED = 2
+BP_EVENT_SEALED = 0x0100
+
+# bp_durability_mode (an enum: int-sized)
+BP_DUR_DEFAULT = 0
+BP_DUR_SYNC = 1
+BP_DUR_EVERY = 2
+BP_DUR_NONE = 3
+
+# bp_status values that are not errors
+BP_OK = 0
+BP_DONE = 1
+BP_UNCHANGED = 2
+
+c_enum = c_int  # bp_status, bp_durability_mode: enums, int-sized on every supported ABI
+
+
+# ------------------------------------------------------------------ structs
+class BpId(Structure):
+    _fields_ = [("b", c_uint8 * 16)]
+
+
+class BpHash(Structure):
+    _fields_ = [("b", c_uint8 * 32)]
+
+
+class BpDurability(Structure):
+    _fields_ = [
+        ("mode", c_enum),
+        ("every_events", c_uint32),
+        ("every_ms", c_uint32),
+    ]
+
+
+class BpOpenOptions(Structure):
+    _fields_ = [
+        ("version", c_uint),
+        ("create", c_bool),
+        ("read_only", c_bool),
+        ("salvage", c_bool),
+        ("no_open_event", c_bool),
+        ("segment_size", c_uint32),
+        ("max_payload", c_uint32),
+        ("durability", BpDurability),
+        ("fault", c_void_p),        # struct bp_fault *: test hook, always NULL here
+        ("signing_key", c_void_p),  # const struct bp_signing_key *: not wrapped, NULL
+        ("submit_queue", c_uint32),
+        ("seal_payloads", c_bool),
+        ("on_open", c_void_p),      # (version 5) bp_open_observer: not wrapped, NULL
+        ("on_open_ctx", c_void_p),  # (version 5)
+    ]
+
+
+class BpOpenReport(Structure):
+    _fields_ = [
+        ("created", c_bool),
+        ("checkpoint_used", c_bool),
+        ("checkpoint_note", c_char * 96),
+        ("segments", c_uint32),
+        ("footers_used", c_uint32),
+        ("frames_scanned", c_uint64),
+        ("bytes_scanned", c_uint64),
+        ("bytes_cut", c_uint64),
+        ("frames_cut", c_uint64),
+        ("events", c_uint64),
+        ("duration_us", c_uint64),
+    ]
+
+
+class BpReceipt(Structure):
+    _fields_ = [
+        ("event_id", BpId),
+        ("global_seq", c_uint64),
+        ("clock", c_uint64),
+        ("hlc", c_uint64),
+        ("event_hash", BpHash),
+        ("durability", c_enum),
+        ("replayed", c_bool),
+        ("entity", c_char * (BP_COORD_MAX + 1)),
+        ("scope", c_char * (BP_COORD_MAX + 1)),
+        ("kind", c_uint16),
+        ("prev_hash", BpHash),
+        ("store_id", c_uint8 * 16),
+        ("is_signed", c_bool),
+        ("key_id", c_uint8 * 32),
+        ("signature", c_uint8 * 64),
+    ]
+
+
+class BpAppendOptions(Structure):
+    _fields_ = [
+        ("version", c_uint),
+        ("has_expected_clock", c_bool),
+        ("expected_clock", c_uint64),
+        ("idempotency_key", c_char_p),
+        ("correlation_id", POINTER(BpId)),
+        ("causation_id", POINTER(BpId)),
+        ("durability", BpDurability),
+        ("schema_version", c_uint8),
+    ]
+
+
+class BpBatchItem(Structure):
+    _fields_ = [
+        ("entity", c_char_p),
+        ("scope", c_char_p),
+        ("kind", c_uint16),
+        ("payload", c_void_p),
+        ("len", c_size_t),
+        ("opts", POINTER(BpAppendOptions)),
+    ]
+
+
+class BpEvent(Structure):
+    _fields_ = [
+        ("event_id", BpId),
+        ("correlation_id", BpId),
+        ("causation_id", BpId),
+        ("has_causation", c_bool),
+        ("global_seq", c_uint64),
+        ("clock", c_uint64),
+        ("hlc", c_uint64),
+        ("kind", c_uint16),
+        ("flags", c_uint16),
+        ("prev_hash", BpHash),
+        ("event_hash", BpHash),
+        ("entity", c_char_p),
+        ("scope", c_char_p),
+        ("idempotency_key", c_char_p),
+        ("batch_id", c_uint64),
+        ("batch_index", c_uint32),
+        ("batch_count", c_uint32),
+        ("payload", c_void_p),  # const uint8_t *: read with ctypes.string_at
+        ("payload_len", c_size_t),
+        ("header_only", c_bool),
+        ("payload_forgotten", c_bool),
+    ]
+
+
+class BpRegion(Structure):
+    _fields_ = [
+        ("version", c_uint),
+        ("entity", c_char_p),
+        ("entity_prefix", c_char_p),
+        ("scope", c_char_p),
+        ("kinds", POINTER(c_uint16)),
+        ("n_kinds", c_size_t),
+        ("category", c_int),
+        ("from_seq", c_uint64),
+        ("to_seq", c_uint64),
+        ("since_ms", c_uint64),
+        ("until_ms", c_uint64),
+    ]
+
+
+class BpStats(Structure):
+    _fields_ = [
+        ("events", c_uint64),
+        ("entities", c_uint64),
+        ("scopes", c_uint64),
+        ("segments", c_uint32),
+        ("bytes_on_disk", c_uint64),
+        ("index_bytes", c_uint64),
+        ("fsyncs", c_uint64),
+        ("appends", c_uint64),
+        ("write_p50_us", c_uint64),
+        ("write_p99_us", c_uint64),
+        ("write_max_us", c_uint64),
+        ("failed", c_bool),
+        ("read_only", c_bool),
+    ]
+
+
+class BpVerifyReport(Structure):
+    _fields_ = [
+        ("segments", c_uint32),
+        ("frames", c_uint64),
+        ("events", c_uint64),
+        ("entities", c_uint64),
+        ("problems", c_uint64),
+        ("first_problem", c_char * 256),
+    ]
+
+
+class BpSnapshotReport(Structure):
+    _fields_ = [
+        ("global_seq", c_uint64),
+        ("segments", c_uint32),
+        ("bytes", c_uint64),
+        ("duration_us", c_uint64),
+    ]
+
+
+# Every mirrored struct, by its C name (used by the layout test).
+STRUCTS = {
+    "bp_id": BpId,
+    "bp_hash": BpHash,
+    "bp_durability": BpDurability,
+    "bp_open_options": BpOpenOptions,
+    "bp_open_report": BpOpenReport,
+    "bp_receipt": BpReceipt,
+    "bp_append_options": BpAppendOptions,
+    "bp_batch_item": BpBatchItem,
+    "bp_event": BpEvent,
+    "bp_region": BpRegion,
+    "bp_stats": BpStats,
+    "bp_verify_report": BpVerifyReport,
+    "bp_snapshot_report": BpSnapshotReport,
+}
+
+# Every mirrored macro, by its C name (used by the layout test).
+MACROS = {
+    "BP_OPEN_OPTIONS_VERSION": BP_OPEN_OPTIONS_VERSION,
+    "BP_APPEND_OPTIONS_VERSION": BP_APPEND_OPTIONS_VERSION,
+    "BP_REGION_VERSION": BP_REGION_VERSION,
+    "BP_DEFAULT_SEGMENT_SIZE": BP_DEFAULT_SEGMENT_SIZE,
+    "BP_MAX_PAYLOAD": BP_MAX_PAYLOAD,
+    "BP_COORD_MAX": BP_COORD_MAX,
+    "BP_IDEMPOTENCY_KEY_MAX": BP_IDEMPOTENCY_KEY_MAX,
+    "BP_BATCH_MAX": BP_BATCH_MAX,
+    "BP_READ_FULL": BP_READ_FULL,
+    "BP_READ_INDEX_ONLY": BP_READ_INDEX_ONLY,
+    "BP_READ_SEALED": BP_READ_SEALED,
+    "BP_EVENT_SEALED": BP_EVENT_SEALED,
+    "BP_DUR_DEFAULT": BP_DUR_DEFAULT,
+    "BP_DUR_SYNC": BP_DUR_SYNC,
+    "BP_DUR_EVERY": BP_DUR_EVERY,
+    "BP_DUR_NONE": BP_DUR_NONE,
+    "BP_OK": BP_OK,
+    "BP_DONE": BP_DONE,
+    "BP_VERSION_MAJOR": HEADER_VERSION[0],
+    "BP_VERSION_MINOR": HEADER_VERSION[1],
+}
+
+# ---------------------------------------------------------------- callbacks
+# void (*bp_progress_fn)(void *ctx, uint64_t done, uint64_t total)
+PROGRESS_FN = CFUNCTYPE(None, c_void_p, c_uint64, c_uint64)
+# void (*bp_problem_fn)(void *ctx, const char *entity, const char *problem)
+PROBLEM_FN = CFUNCTYPE(None, c_void_p, c_char_p, c_char_p)
+
+# ------------------------------------------------------------------ loading
+_HINT = (
+    "set BATPAK_LIB to the path of libbatpak.so (for instance build/libbatpak.so after "
+    "`cmake --build build --target batpak`), or install libbatpak where the dynamic "
+    "loader finds it"
+)
+
+
+def _load() -> ctypes.CDLL:
+    path = os.environ.get("BATPAK_LIB")
+    if path:
+        try:
+            return ctypes.CDLL(path)
+        except OSError as e:
+            raise ImportError(f"batpak: cannot load BATPAK_LIB={path!r}: {e}") from e
+    name = ctypes.util.find_library("batpak")
+    if not name:
+        raise ImportError(f"batpak: libbatpak not found: {_HINT}")
+    try:
+        return ctypes.CDLL(name)
+    except OSError as e:
+        raise ImportError(f"batpak: cannot load {name!r}: {e}; {_HINT}") from e
+
+
+lib = _load()
+
+_PStore = c_void_p  # bp_store * (opaque)
+_PIter = c_void_p   # bp_iter * (opaque)
+_PCursor = c_void_p  # bp_cursor * (opaque)
+
+
+def _fn(name, restype, *argtypes):
+    try:
+        f = getattr(lib, name)
+    except AttributeError as e:
+        raise ImportError(f"batpak: the loaded libbatpak has no {name}: {e}") from e
+    f.restype = restype
+    f.argtypes = list(argtypes)
+    return f
+
+
+bp_version = _fn("bp_version", c_char_p)
+bp_strerror = _fn("bp_strerror", c_char_p, c_int)
+bp_last_error = _fn("bp_last_error", c_char_p)
+bp_free = _fn("bp_free", None, c_void_p)
+bp_kind_is_application = _fn("bp_kind_is_application", c_bool, c_uint16)
+bp_coord_validate = _fn("bp_coord_validate", c_enum, c_char_p, c_char_p)
+bp_id_format = _fn("bp_id_format", None, POINTER(BpId), POINTER(c_char))
+bp_id_parse = _fn("bp_id_parse", c_enum, POINTER(BpId), c_char_p)
+bp_id_time_ms = _fn("bp_id_time_ms", c_uint64, POINTER(BpId))
+
+bp_store_open = _fn("bp_store_open", c_enum, POINTER(_PStore), c_char_p, POINTER(BpOpenOptions))
+bp_store_close = _fn("bp_store_close", c_enum, _PStore)
+bp_store_sync = _fn("bp_store_sync", c_enum, _PStore)
+bp_store_open_report = _fn("bp_store_open_report", None, _PStore, POINTER(BpOpenReport))
+bp_store_uuid = _fn("bp_store_uuid", None, _PStore, POINTER(c_uint8))
+bp_store_dir = _fn("bp_store_dir", c_char_p, _PStore)
+bp_store_seals = _fn("bp_store_seals", c_bool, _PStore)
+
+bp_append_ex = _fn(
+    "bp_append_ex", c_enum, _PStore, POINTER(BpReceipt), c_char_p, c_char_p, c_uint16,
+    c_void_p, c_size_t, POINTER(BpAppendOptions),
+)
+bp_append_batch = _fn(
+    "bp_append_batch", c_enum, _PStore, POINTER(BpReceipt), POINTER(BpBatchItem), c_size_t
+)
+bp_receipt_to_json = _fn("bp_receipt_to_json", c_enum, POINTER(BpReceipt), POINTER(c_void_p))
+
+bp_get = _fn("bp_get", c_enum, _PStore, POINTER(POINTER(BpEvent)), POINTER(BpId))
+bp_event_free = _fn("bp_event_free", None, POINTER(BpEvent))
+bp_query = _fn("bp_query", c_enum, _PStore, POINTER(_PIter), POINTER(BpRegion), c_uint)
+bp_stream = _fn("bp_stream", c_enum, _PStore, POINTER(_PIter), c_char_p, c_uint)
+bp_by_scope = _fn("bp_by_scope", c_enum, _PStore, POINTER(_PIter), c_char_p, c_uint)
+bp_by_kind = _fn("bp_by_kind", c_enum, _PStore, POINTER(_PIter), c_uint16, c_uint)
+bp_iter_next = _fn("bp_iter_next", c_enum, _PIter, POINTER(POINTER(BpEvent)))
+bp_iter_position = _fn("bp_iter_position", c_uint64, _PIter)
+bp_iter_free = _fn("bp_iter_free", None, _PIter)
+bp_entity_head = _fn(
+    "bp_entity_head", c_enum, _PStore, c_char_p, POINTER(c_uint64), POINTER(BpHash)
+)
+bp_event_json = _fn("bp_event_json", c_enum, _PStore, POINTER(BpEvent), POINTER(c_void_p))
+
+bp_cursor_open = _fn(
+    "bp_cursor_open", c_enum, _PStore, POINTER(BpRegion), c_uint64, POINTER(_PCursor)
+)
+bp_cursor_next = _fn(
+    "bp_cursor_next", c_enum, _PCursor, POINTER(POINTER(BpEvent)), c_size_t,
+    POINTER(c_size_t), c_uint32,
+)
+bp_cursor_position = _fn("bp_cursor_position", c_uint64, _PCursor)
+bp_cursor_free = _fn("bp_cursor_free", None, _PCursor)
+
+bp_store_stats = _fn("bp_store_stats", c_enum, _PStore, POINTER(BpStats))
+bp_store_verify_each = _fn(
+    "bp_store_verify_each", c_enum, _PStore, POINTER(BpVerifyReport), PROGRESS_FN, c_void_p,
+    PROBLEM_FN, c_void_p,
+)
+bp_store_snapshot = _fn(
+    "bp_store_snapshot", c_enum, _PStore, c_char_p, POINTER(BpSnapshotReport)
+)
+
+LIBRARY_VERSION = bp_version().decode()
+try:
+    _lv = tuple(int(x) for x in LIBRARY_VERSION.split(".")[:2])
+except ValueError:
+    _lv = None
+if _lv != HEADER_VERSION:
+    raise ImportError(
+        f"batpak: the loaded libbatpak is version {LIBRARY_VERSION}; this binding mirrors the "
+        f"{HEADER_VERSION[0]}.{HEADER_VERSION[1]}.x structs and cannot use it safely"
+    )
