@@ -36,6 +36,7 @@ typedef struct cli_ctx {
                                --sign-key, else $BATPAK_SIGNING_KEY; NULL: unsigned */
     bool seal;            /**< init --seal: turn on crypto-shredding (seal_payloads) */
     bool dir_given;       /**< dir came from --dir or $BATPAK_DIR, not the default */
+    const char *prog;     /**< how the tool was invoked (argv[0]), for hints it prints */
 } cli_ctx;
 
 /* ------------------------------------------------------------ util.c: errors */

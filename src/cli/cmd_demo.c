@@ -489,9 +489,9 @@ int cmd_demo(cli_ctx *c, int argc, char **argv) {
                i < STEPS ? "," : "");
     printf("\n          total %.1f ms (durable appends wait for their fdatasync)\n",
            (double)(now_us() - start) / 1000.0);
-    printf("next      batpak --dir %s query --entity-prefix acct:   (the events, as NDJSON)\n"
-           "          batpak --dir %s stats                         (counts and sizes)\n"
-           "          batpak --dir %s demo                          (again: it resumes)\n",
-           c->dir, c->dir, c->dir);
+    printf("next      %s --dir %s query --entity-prefix acct:   (the events, as NDJSON)\n"
+           "          %s --dir %s stats   (counts and sizes)\n"
+           "          %s --dir %s demo    (again: it resumes where this run stopped)\n",
+           c->prog, c->dir, c->prog, c->dir, c->prog, c->dir);
     return code;
 }

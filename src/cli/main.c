@@ -329,8 +329,12 @@ static int parse_global(cli_ctx *ctx, int argc, char **argv, int *i) {
 int main(int argc, char **argv) {
     const char *env = getenv("BATPAK_DIR");
     const char *key = getenv("BATPAK_SIGNING_KEY");
-    cli_ctx ctx = {env && *env ? env : DEFAULT_DIR, NULL, key && *key ? key : NULL, false,
-                   env && *env};
+    cli_ctx ctx = {env && *env ? env : DEFAULT_DIR,
+                   NULL,
+                   key && *key ? key : NULL,
+                   false,
+                   env && *env,
+                   argc > 0 && argv[0] && *argv[0] ? argv[0] : "batpak"};
     int i = 1;
     int code = parse_global(&ctx, argc, argv, &i);
     if (code >= 0) return code;
