@@ -9,7 +9,8 @@ PKGS=(build-essential cmake pkg-config zlib1g-dev libmsgpack-dev librust-blake3-
       clang libclang-rt-14-dev  # clang + compiler-rt: the libFuzzer targets (make test-fuzz)
       valgrind                  # memcheck over the CLI tests (CTest cli_valgrind)
       python3 python3-pytest    # the Python binding (bindings/python), its tests, cli_golden
-      doxygen groff-base)       # the API reference (test apidoc) and the man page check
+      doxygen groff-base        # the API reference (test apidoc) and the man page check
+      libnats-dev nats-server)  # replication through NATS JetStream and its tests (SPEC §10)
 if [ "${BATPAK_DEPS_COVERAGE:-0}" = 1 ]; then
   PKGS+=(gcovr) # make coverage
 fi

@@ -253,7 +253,7 @@ def commands_and_options():
             if l.startswith("usage:"):
                 for o in re.findall(r"(?<=[\[ ])(--?[a-z][a-z-]*)", l.split(" " + c, 1)[1]):
                     found.add(o)
-        if c in ("query", "tail"):
+        if c in ("query", "tail", "relay"):
             found |= {"--entity", "--entity-prefix", "--scope", "--kind", "--category",
                       "--from-seq", "--to-seq", "--since", "--until", "--limit", "--after"}
         opts[c] = found

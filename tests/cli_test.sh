@@ -591,12 +591,21 @@ if command -v flock >/dev/null 2>&1; then
     flock "$S/LOCK" sleep 3 &
     holder=$!
     sleep 0.5
+    export BATPAK_LOCK_WAIT_MS=0 # readers wait for a lock 2 s by default: not here
     expect 5 --dir "$S" query
     err_has "locked"
     expect 5 --dir "$S" append acct:1 bank 0x1001 '{}'
     expect 5 --dir "$S" verify
     expect 0 --dir "$S" dump # reads the files, takes no lock
+    unset BATPAK_LOCK_WAIT_MS
     kill "$holder" 2>/dev/null
+    wait "$holder" 2>/dev/null
+    # a reader waits for a lock held for a moment (a follower applying a burst)
+    flock "$S/LOCK" true # the sleep of the holder above may hold it a little longer
+    flock "$S/LOCK" sleep 0.5 &
+    holder=$!
+    sleep 0.1
+    expect 0 --dir "$S" verify
     wait "$holder" 2>/dev/null
 else
     echo "note: flock(1) not found; lock test skipped" >&2

@@ -242,9 +242,68 @@ static void test_compact_progress(void) {
     t_rmdir(dir);
 }
 
+/* ------------------------------------------------------------ checkpoints */
+
+static bp_status count_it(void *ctx, const bp_delivery *d) {
+    (void)d;
+    (*(int *)ctx)++;
+    return BP_OK;
+}
+
+static void test_checkpoints_list(void) {
+    const char *dir = t_dir("observe-ckpt");
+    bp_store *s;
+    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    o.no_open_event = true;
+    CHECK_OK(bp_store_open(&s, dir, &o));
+    size_t n = 99;
+    CHECK_OK(bp_checkpoints_list(s, NULL, 0, &n));
+    CHECK_EQ(n, 0); /* no DIR/cursors yet */
+    const uint8_t p[] = {0xc0};
+    for (int i = 0; i < 10; i++)
+        CHECK_OK(bp_append(s, NULL, "e:1", "s", BP_KIND(1, 1), p, 1));
+    bp_region all = BP_REGION_INIT;
+    bp_worker_config wc = BP_WORKER_CONFIG_INIT;
+    wc.checkpoint_id = "mailer";
+    int handled = 0;
+    bp_worker *w;
+    CHECK_OK(bp_cursor_worker(s, &all, count_it, &handled, &wc, &w));
+    for (int i = 0; i < 2000 && handled < 10; i++)
+        usleep(1000);
+    CHECK_OK(bp_worker_stop(w));
+    CHECK_EQ(handled, 10);
+    for (int i = 0; i < 7; i++)
+        CHECK_OK(bp_append(s, NULL, "e:1", "s", BP_KIND(1, 1), p, 1));
+    char path[1200];
+    snprintf(path, sizeof path, "%s/cursors/broken.ckpt", dir);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    fputs("not a checkpoint", f);
+    fclose(f);
+    bp_checkpoint_info ck[4];
+    CHECK_OK(bp_checkpoints_list(s, ck, 4, &n));
+    CHECK_EQ(n, 2);
+    CHECK(strcmp(ck[0].id, "broken") == 0); /* sorted by id */
+    CHECK(!ck[0].valid);
+    CHECK(strcmp(ck[1].id, "mailer") == 0);
+    CHECK(ck[1].valid);
+    CHECK_EQ(ck[1].position, 10);
+    CHECK_EQ(ck[1].lag_events, 7);
+    CHECK_OK(bp_checkpoints_list(s, ck, 1, &n)); /* room for one: the count is still all */
+    CHECK_EQ(n, 2);
+    char *text;
+    CHECK_OK(bp_store_prometheus(s, &text));
+    CHECK(strstr(text, "batpak_checkpoint_lag_events{id=\"mailer\"} 7\n") != NULL);
+    bp_free(text);
+    CHECK_FAILS(bp_checkpoints_list(s, NULL, 1, &n), BP_EINVAL, "NULL");
+    CHECK_OK(bp_store_close(s));
+    t_rmdir(dir);
+}
+
 int main(void) {
     RUN(test_open_observer);
     RUN(test_prometheus);
     RUN(test_compact_progress);
+    RUN(test_checkpoints_list);
     T_DONE();
 }

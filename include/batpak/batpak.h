@@ -10,6 +10,7 @@
  *  - typed.h   typed payloads (X-macro structs), registry, upcasters, JSON lane
  *  - project.h projections, their cache and snapshots, watchers, replay lanes
  *  - deliver.h cursors (pull, lossless) and lossy subscriptions
+ *  - replicate.h relay committed events to NATS JetStream, follow them into a replica
  */
 #ifndef BATPAK_H
 #define BATPAK_H
@@ -22,5 +23,6 @@
 #include "typed.h"
 #include "project.h"
 #include "deliver.h"
+#include "replicate.h"
 
 #endif

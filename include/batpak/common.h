@@ -64,7 +64,8 @@ typedef enum bp_status {
     BP_EEXIST = -14,     /**< already exists / already registered */
     BP_ESIGNATURE = -15, /**< a receipt's signature does not verify */
     BP_ETIMEDOUT = -16,  /**< a wait ended before what it waited for happened */
-    BP_ECANCELED = -17   /**< the append belonged to a visibility fence that was cancelled */
+    BP_ECANCELED = -17,  /**< the append belonged to a visibility fence that was cancelled */
+    BP_ENOTSUP = -18     /**< not compiled into this build (replication without libnats) */
 } bp_status;
 
 /** Short static description of a status code ("CAS conflict", ...). Never NULL. */

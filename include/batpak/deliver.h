@@ -288,6 +288,22 @@ typedef struct bp_delivery_stats {
 /** Fill *out. Safe from any thread while appends go on. Errors: BP_EINVAL (NULL argument). */
 BP_API bp_status bp_delivery_stats_get(bp_store *s, bp_delivery_stats *out);
 
+/** A durable position kept in DIR/cursors/ID.ckpt (a checkpointed worker, reactor or relay). */
+typedef struct bp_checkpoint_info {
+    char id[64];         /**< the checkpoint id (the file name without ".ckpt") */
+    uint64_t position;   /**< global_seq of the last event it handled */
+    uint64_t lag_events; /**< events published after position (holes of compaction included) */
+    bool valid;          /**< false: the file does not decode (position and lag are 0) */
+} bp_checkpoint_info;
+
+/**
+ * The durable positions of the store, by id: each checkpointed worker, reactor and relay,
+ * running or not, with how far it is behind the published events (read from the files:
+ * a running worker may be ahead of its file by up to its checkpoint_every). Fills
+ * out[0..min(max, *n)) and sets *n to how many there are. Errors: BP_EINVAL, BP_EIO.
+ */
+BP_API bp_status bp_checkpoints_list(bp_store *s, bp_checkpoint_info *out, size_t max, size_t *n);
+
 #ifdef __cplusplus
 }
 #endif

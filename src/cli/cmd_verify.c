@@ -53,7 +53,7 @@ int cmd_verify(cli_ctx *c, int argc, char **argv) {
     o.create = false;
     o.read_only = true;
     bp_store *s;
-    bp_status rc = bp_store_open(&s, c->dir, &o);
+    bp_status rc = cli_open_waiting(c, &o, &s);
     if (rc == BP_ECORRUPT || rc == BP_EVERSION) return verify_open_failed(c, rc);
     if (rc) return cli_fail_status(c, rc);
     bp_verify_report rep;
@@ -223,11 +223,29 @@ int cmd_stats(cli_ctx *c, int argc, char **argv) {
     if (!segs) cli_oom();
     if (!rc) rc = bp_store_diagnostics(s, &dg, segs, nseg);
     if (dg.segments < nseg) nseg = dg.segments;
+    size_t nck = 0; /* the durable positions: workers, reactors, relays (their lag) */
+    bp_checkpoint_info *cks = NULL;
+    if (!rc && !(rc = bp_checkpoints_list(s, NULL, 0, &nck)) && nck) {
+        if (!(cks = calloc(nck, sizeof *cks))) cli_oom();
+        rc = bp_checkpoints_list(s, cks, nck, &nck);
+    }
     if (rc) {
         code = cli_fail_status(c, rc);
     } else if (as_json) {
         json_t *o = stats_json(c, &uuid, &st, &rep);
         cli_json_set(o, "diagnostics", diagnostics_json(&dg, segs, nseg));
+        json_t *arr = json_array();
+        if (!arr) cli_oom();
+        for (size_t i = 0; i < nck; i++) {
+            json_t *ck = json_object();
+            if (!ck) cli_oom();
+            cli_json_set(ck, "id", json_string(cks[i].id));
+            cli_json_set(ck, "position", cli_json_u64(cks[i].position));
+            cli_json_set(ck, "lag_events", cli_json_u64(cks[i].lag_events));
+            cli_json_set(ck, "valid", json_boolean(cks[i].valid));
+            if (json_array_append_new(arr, ck)) cli_oom();
+        }
+        cli_json_set(o, "checkpoints", arr);
         cli_print_json(o);
     } else {
         print_stats_table(c, &uuid, &st, &rep);
@@ -236,7 +254,15 @@ int cmd_stats(cli_ctx *c, int argc, char **argv) {
                    (unsigned long long)segs[i].events, (unsigned long long)segs[i].first_seq,
                    (unsigned long long)segs[i].last_seq, (unsigned long long)segs[i].bytes,
                    segs[i].sealed ? ", sealed" : "");
+        for (size_t i = 0; i < nck; i++)
+            if (cks[i].valid)
+                printf("checkpoint %-20s at seq %llu, %llu event(s) behind\n", cks[i].id,
+                       (unsigned long long)cks[i].position, (unsigned long long)cks[i].lag_events);
+            else
+                printf("checkpoint %-20s unreadable (the worker will refuse to start)\n",
+                       cks[i].id);
     }
+    free(cks);
     free(segs);
     return cli_close(c, s, code);
 }

@@ -103,6 +103,29 @@ static const cli_command COMMANDS[] = {
      "    it are imported, a batch only whole). Events the store holds already are\n"
      "    skipped, so an interrupted import can be run again. Prints\n"
      "    {\"lines\",\"imported\",\"skipped\"}.\n"},
+    {"relay", cmd_relay,
+     "relay --nats URL --stream NAME [--subject-prefix P] [--checkpoint-id ID] [--batch N] "
+     "[--until-caught-up] [FILTERS]\n"
+     "    Publish the store's committed events, in order, to the JetStream stream NAME\n"
+     "    (created when missing, subjects P.>; P defaults to batpak.NAME): one message per\n"
+     "    event, subject P.KKKK (its kind), body the frame, Nats-Msg-Id the event id. The\n"
+     "    position moves only after the server acknowledged a batch, and is kept in\n"
+     "    DIR/cursors/ID.ckpt (ID: relay.NAME), so a relay killed at any moment resumes\n"
+     "    without losing or reordering events; resends are dropped by the server.\n"
+     "    Reconnects by itself. Runs until SIGINT/SIGTERM, or with --until-caught-up until\n"
+     "    the events there were at its start are acknowledged. FILTERS (as query) relay a\n"
+     "    part of the store: for consumers of your own, not for a follower. Prints\n"
+     "    {\"stream\",\"position\",\"published\",\"duplicates\",\"retries\",...}.\n"},
+    {"follow", cmd_follow,
+     "follow --nats URL --stream NAME [--batch N] [--until-caught-up]\n"
+     "    Build a read replica in DIR (created when missing) from a relay's stream: each\n"
+     "    event keeps its id, clocks and hashes, and its hash and chain are checked on\n"
+     "    arrival (a bad one stops the follower, exit 4, naming its stream sequence).\n"
+     "    Resumes from DIR/follow/NAME.ckpt; events the replica holds are skipped. Between\n"
+     "    bursts the replica is closed, so batpak commands can read it (they wait for a\n"
+     "    lock up to $BATPAK_LOCK_WAIT_MS, default 2000). Runs until SIGINT/SIGTERM, or\n"
+     "    with --until-caught-up until the stream is drained. Prints\n"
+     "    {\"replica\",\"stream\",\"messages\",\"applied\",\"skipped\",...}.\n"},
     {"ancestors", cmd_ancestors,
      "ancestors EVENT_ID [--causation] [--limit N]\n"
      "    Print the event's ancestors, nearest first, with their \"depth\" (NDJSON):\n"
@@ -172,7 +195,7 @@ static void print_command_usage(const cli_command *c) {
                 (int)(end - line), line);
         line = end + 1;
     }
-    if (!strcmp(c->name, "query") || !strcmp(c->name, "tail"))
+    if (!strcmp(c->name, "query") || !strcmp(c->name, "tail") || !strcmp(c->name, "relay"))
         fprintf(stdout, "\n%s", FILTERS_HELP);
 }
 
@@ -200,7 +223,7 @@ static void command_options(const cli_command *c, char *out, size_t cap) {
         }
         line = end + 1;
     }
-    if (!strcmp(c->name, "query") || !strcmp(c->name, "tail"))
+    if (!strcmp(c->name, "query") || !strcmp(c->name, "tail") || !strcmp(c->name, "relay"))
         snprintf(out + n, cap - n,
                  "%s--entity --entity-prefix --scope --kind --category "
                  "--from-seq --to-seq --since --until --limit --after",

@@ -93,6 +93,8 @@ const char *bp_strerror(int status) {
         return "timed out";
     case BP_ECANCELED:
         return "cancelled";
+    case BP_ENOTSUP:
+        return "not supported by this build";
     default:
         return "unknown status";
     }

@@ -18,6 +18,7 @@
 struct bp_worker {
     bp_store *s;
     bp_worker_fn fn;
+    bp_worker_batch_fn batch_fn; /* or, for a batch worker, this (fn is NULL) */
     void *ctx;
     void (*cleanup)(void *ctx); /* frees ctx after the thread is joined (reactors), or NULL */
     bp_worker_config cfg;
@@ -143,6 +144,21 @@ static bp_status deliver(bp_worker *w, const bp_event *ev) {
     }
 }
 
+/* A batch worker: hand the whole batch over until it is handled or the worker is stopped
+ * (BP_DONE); no poison: it is tried again for as long as it takes, with bounded backoff. */
+static bp_status deliver_batch(bp_worker *w, const bp_event **evs, size_t n) {
+    uint32_t wait = w->cfg.backoff_ms;
+    for (uint32_t attempt = 1;; attempt++) {
+        bp_err_clear();
+        bp_status rc = w->batch_fn(w->ctx, evs, n, attempt);
+        if (rc == BP_OK) return BP_OK;
+        __atomic_fetch_add(&w->retries, 1, __ATOMIC_RELAXED);
+        if (bp_wait_until(w->s, stopping, w, bp_pf_mono_us() + (uint64_t)wait * 1000))
+            return BP_DONE;
+        wait = wait > w->cfg.backoff_max_ms / 2 ? w->cfg.backoff_max_ms : wait * 2;
+    }
+}
+
 static void *worker_main(void *arg) {
     bp_worker *w = arg;
     const bp_event **evs = malloc(w->cfg.batch * sizeof *evs);
@@ -153,6 +169,16 @@ static void *worker_main(void *arg) {
         rc = bp_cursor_next_stop(w->c, evs, w->cfg.batch, &n, POLL_MS, &w->stop);
         if (rc == BP_DONE) {
             rc = BP_OK;
+            continue;
+        }
+        if (w->batch_fn && n) {
+            rc = deliver_batch(w, evs, n);
+            if (rc == BP_DONE) break; /* stopped: the position stays before the batch */
+            __atomic_store_n(&w->position, evs[n - 1]->global_seq, __ATOMIC_RELAXED);
+            __atomic_fetch_add(&w->handled, n, __ATOMIC_RELAXED);
+            last_id = evs[n - 1]->event_id;
+            if (w->id[0]) rc = write_ckpt(w, evs[n - 1]->global_seq, &last_id);
+            if (rc) fail(w, rc);
             continue;
         }
         for (size_t i = 0; !rc && i < n; i++) {
@@ -191,9 +217,29 @@ bp_status bp_cursor_worker(bp_store *s, const bp_region *region, bp_worker_fn fn
 bp_status bp_worker_start(bp_store *s, const bp_region *region, bp_worker_fn fn, void *ctx,
                           void (*cleanup)(void *ctx), const bp_worker_config *cfg,
                           bp_worker **out) {
+    if (!fn) {
+        if (out) *out = NULL;
+        return bp_err(BP_EINVAL, "bp_cursor_worker: NULL argument");
+    }
+    return bp_worker_start_any(s, region, fn, NULL, ctx, cleanup, cfg, out);
+}
+
+bp_status bp_worker_start_batch(bp_store *s, const bp_region *region, bp_worker_batch_fn fn,
+                                void *ctx, void (*cleanup)(void *ctx), const bp_worker_config *cfg,
+                                bp_worker **out) {
+    if (!fn) {
+        if (out) *out = NULL;
+        return bp_err(BP_EINVAL, "bp_cursor_worker: NULL argument");
+    }
+    return bp_worker_start_any(s, region, NULL, fn, ctx, cleanup, cfg, out);
+}
+
+bp_status bp_worker_start_any(bp_store *s, const bp_region *region, bp_worker_fn fn,
+                              bp_worker_batch_fn batch_fn, void *ctx, void (*cleanup)(void *ctx),
+                              const bp_worker_config *cfg, bp_worker **out) {
     if (!out) return bp_err(BP_EINVAL, "bp_cursor_worker: out is NULL");
     *out = NULL;
-    if (!s || !region || !fn) return bp_err(BP_EINVAL, "bp_cursor_worker: NULL argument");
+    if (!s || !region) return bp_err(BP_EINVAL, "bp_cursor_worker: NULL argument");
     bp_worker_config def = BP_WORKER_CONFIG_INIT;
     if (!cfg) cfg = &def;
     if (cfg->version != BP_WORKER_CONFIG_VERSION)
@@ -210,6 +256,7 @@ bp_status bp_worker_start(bp_store *s, const bp_region *region, bp_worker_fn fn,
     if (!w) return bp_err(BP_ENOMEM, "bp_cursor_worker: out of memory");
     w->s = s;
     w->fn = fn;
+    w->batch_fn = batch_fn;
     w->ctx = ctx;
     w->cleanup = cleanup;
     w->cfg = *cfg;
@@ -321,4 +368,41 @@ void bp_workers_lag(bp_store *s, uint32_t *count, uint64_t *lag_max) {
         if (pub > pos && pub - pos > *lag_max) *lag_max = pub - pos;
     }
     pthread_mutex_unlock(&s->pmu);
+}
+
+bp_status bp_checkpoints_list(bp_store *s, bp_checkpoint_info *out, size_t max, size_t *n) {
+    if (!s || !n || (max && !out)) return bp_err(BP_EINVAL, "bp_checkpoints_list: NULL argument");
+    *n = 0;
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/cursors", s->dir);
+    char **names = NULL;
+    size_t count = 0;
+    int e = bp_pf_list(dir, ".ckpt", &names, &count);
+    if (e == -ENOENT) return BP_OK;
+    if (e) return bp_err_sys(BP_EIO, e, "%s: cannot list", dir);
+    uint64_t pub = __atomic_load_n(&s->published, __ATOMIC_SEQ_CST);
+    for (size_t i = 0; i < count; i++) {
+        size_t len = strlen(names[i]) - strlen(".ckpt");
+        if (!len || len > 63) continue; /* not a checkpoint id: not ours */
+        if (*n < max) {
+            bp_checkpoint_info *ci = &out[*n];
+            memset(ci, 0, sizeof *ci);
+            memcpy(ci->id, names[i], len);
+            char path[4300];
+            snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+            uint8_t *buf;
+            size_t blen;
+            bp_id id;
+            if (!bp_pf_read_all(path, &buf, &blen)) {
+                ci->valid = bp_cursorck_decode(buf, blen, &ci->position, &id) == BP_OK;
+                free(buf);
+            }
+            if (!ci->valid) ci->position = 0;
+            ci->lag_events = ci->valid && pub > ci->position ? pub - ci->position : 0;
+        }
+        (*n)++;
+    }
+    bp_pf_list_free(names, count);
+    bp_err_clear();
+    return BP_OK;
 }

@@ -172,6 +172,7 @@ struct bp_importer {
     char failed_msg[700]; /* ...with this message */
     size_t cap;           /* of group */
     bp_import_report rep;
+    const char *unit; /* what held.line counts in messages: "line", or "stream sequence" */
 };
 
 static void held_free(held *h) {
@@ -194,6 +195,7 @@ bp_status bp_import_begin(bp_store *s, bp_importer **out) {
     }
     imp->s = s;
     imp->cap = IMPORT_GROUP;
+    imp->unit = "line";
     *out = imp;
     return BP_OK;
 }
@@ -232,7 +234,7 @@ static bp_status flush_group(bp_importer *imp) {
     if (rc) {
         char msg[600];
         snprintf(msg, sizeof msg, "%s", bp_last_error());
-        rc = bp_err(rc, "line %llu: %s", (unsigned long long)imp->group[bad].line, msg);
+        rc = bp_err(rc, "%s %llu: %s", imp->unit, (unsigned long long)imp->group[bad].line, msg);
         drop_group(imp);
         return fail(imp, rc);
     }
@@ -443,6 +445,100 @@ static bp_status already_there(bp_importer *imp, const held *h) {
                   (unsigned long long)h->line, (unsigned long long)seq);
 }
 
+/* A frame whose seq is below the next one the importer expects (a relay's resend): the
+ * same event as the store, or the group, holds at that seq is skipped (BP_DONE); another
+ * one is a conflict. BP_OK when it is not below. */
+static bp_status resent(bp_importer *imp, const held *h, const char *where) {
+    bp_store *s = imp->s;
+    uint64_t seq = h->fr.f.global_seq;
+    pthread_rwlock_rdlock(&s->ilock);
+    uint64_t published = s->published;
+    bool same = seq <= published && !BP_IREC_HOLE(&s->idx.recs[seq - 1]) &&
+                memcmp(s->idx.recs[seq - 1].id.b, h->fr.f.event_id.b, 16) == 0;
+    pthread_rwlock_unlock(&s->ilock);
+    if (seq > published + imp->n) return BP_OK;
+    if (seq > published)
+        same = !memcmp(imp->group[seq - published - 1].fr.f.event_id.b, h->fr.f.event_id.b, 16);
+    if (same) return BP_DONE;
+    return bp_err(BP_ECONFLICT,
+                  "%s: this store holds another event at global_seq %llu (it is not a replica "
+                  "of this stream, or received other writes)",
+                  where, (unsigned long long)seq);
+}
+
+/* Add the checked event h to the group (or skip it: already held); commits full groups and
+ * whole batches. Takes h. */
+static bp_status import_held(bp_importer *imp, held *h, const char *where);
+
+bp_status bp_import_frame(bp_importer *imp, const void *body, size_t len, uint64_t pos) {
+    if (!imp || (!body && len)) return bp_err(BP_EINVAL, "bp_import_frame: NULL argument");
+    if (imp->failed)
+        return bp_err(imp->failed, "import stopped at an earlier error: %s", imp->failed_msg);
+    imp->unit = "stream sequence";
+    imp->line = pos;
+    imp->rep.lines++;
+    char where[48];
+    snprintf(where, sizeof where, "stream sequence %llu", (unsigned long long)pos);
+    held h;
+    memset(&h, 0, sizeof h);
+    h.line = pos;
+    h.payload = malloc(len ? len : 1); /* the body: the frame's fields point into it */
+    if (!h.payload) return fail(imp, bp_err(BP_ENOMEM, "import: out of memory"));
+    memcpy(h.payload, body, len);
+    bp_status rc = bp_frame_decode(h.payload, len, &h.fr);
+    bp_event_fields *f = &h.fr.f;
+    if (!rc) { /* the strings as the rest of the import path has them: NUL-terminated */
+        h.entity = strndup(f->entity, f->entity_len);
+        h.scope = strndup(f->scope, f->scope_len);
+        if (f->idem_len) h.idem = strndup(f->idem_key, f->idem_len);
+        if (!h.entity || !h.scope || (f->idem_len && !h.idem)) {
+            held_free(&h);
+            return fail(imp, bp_err(BP_ENOMEM, "import: out of memory"));
+        }
+        f->entity = h.entity;
+        f->scope = h.scope;
+        if (f->idem_len) f->idem_key = h.idem;
+    }
+    if (rc) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", bp_last_error());
+        rc = bp_err(BP_ECORRUPT, "%s: not an event frame: %s", where, msg);
+    } else if ((rc = bp_validate_coord(f->entity, f->scope, true))) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", bp_last_error());
+        rc = bp_err(BP_ECORRUPT, "%s: %s", where, msg);
+    } else if (f->payload_len > imp->s->opts.max_payload) {
+        rc = bp_err(BP_ETOOBIG, "%s: payload of %zu bytes exceeds this store's limit of %u", where,
+                    f->payload_len, imp->s->opts.max_payload);
+    } else {
+        bp_hash computed;
+        bp_event_hash(f, &computed);
+        if (memcmp(computed.b, h.fr.event_hash.b, 32) != 0)
+            rc = bp_err(BP_ECORRUPT,
+                        "%s: event_hash does not match the event's fields (global_seq %llu, "
+                        "entity '%.*s' clock %llu): the event was altered",
+                        where, (unsigned long long)f->global_seq, (int)f->entity_len, f->entity,
+                        (unsigned long long)f->clock);
+    }
+    if (!rc && (rc = resent(imp, &h, where)) == BP_DONE) {
+        held_free(&h);
+        imp->rep.skipped++;
+        return BP_OK;
+    }
+    if (rc) {
+        held_free(&h);
+        bp_status frc = imp->batch_open ? BP_OK : flush_group(imp); /* keep what came before */
+        if (imp->batch_open) drop_group(imp);
+        return frc ? frc : fail(imp, rc);
+    }
+    return import_held(imp, &h, where);
+}
+
+bool bp_import_in_batch(const bp_importer *imp) {
+    return imp && imp->batch_open;
+}
+
+
 bp_status bp_import_line(bp_importer *imp, const char *line, size_t len) {
     if (!imp || (!line && len)) return bp_err(BP_EINVAL, "bp_import_line: NULL argument");
     if (imp->failed)
@@ -466,8 +562,6 @@ bp_status bp_import_line(bp_importer *imp, const char *line, size_t len) {
         if (frc) return frc;
         return fail(imp, bp_err(rc, "%s", msg));
     }
-    const bp_event_fields *f = &h.fr.f;
-    bool in_batch = f->batch_count != 0;
     /* held lines are above what is published, so only a line after none can be there; a
      * batch the store holds is whole (batches are atomic), each of its lines is skipped */
     if (!imp->n && (rc = already_there(imp, &h))) {
@@ -476,14 +570,24 @@ bp_status bp_import_line(bp_importer *imp, const char *line, size_t len) {
         imp->rep.skipped++;
         return BP_OK;
     }
+    char where[40];
+    snprintf(where, sizeof where, "line %llu", (unsigned long long)imp->line);
+    return import_held(imp, &h, where);
+}
+
+static bp_status import_held(bp_importer *imp, held *hp, const char *where) {
+    held h = *hp;
+    bp_status rc;
+    const bp_event_fields *f = &h.fr.f;
+    bool in_batch = f->batch_count != 0;
     if (imp->batch_open) {
         const bp_event_fields *first = &imp->group[0].fr.f;
         if (!in_batch || f->batch_id != first->batch_id || f->batch_count != first->batch_count ||
             f->batch_index != imp->n) {
             rc = bp_err(BP_EINVAL,
-                        "line %llu: batch %llu (from line %llu) has %zu of its %u events; the "
-                        "batch is not imported",
-                        (unsigned long long)imp->line, (unsigned long long)first->batch_id,
+                        "%s: batch %llu (from %s %llu) has %zu of its %u events; the batch is "
+                        "not imported",
+                        where, (unsigned long long)first->batch_id, imp->unit,
                         (unsigned long long)imp->group[0].line, imp->n, first->batch_count);
             held_free(&h);
             drop_group(imp);
@@ -493,9 +597,8 @@ bp_status bp_import_line(bp_importer *imp, const char *line, size_t len) {
         if (f->batch_index != 0) {
             held_free(&h);
             if ((rc = flush_group(imp))) return rc;
-            return fail(imp, bp_err(BP_EINVAL, "line %llu: batch %llu starts at index %u, not 0",
-                                    (unsigned long long)imp->line, (unsigned long long)f->batch_id,
-                                    f->batch_index));
+            return fail(imp, bp_err(BP_EINVAL, "%s: batch %llu starts at index %u, not 0", where,
+                                    (unsigned long long)f->batch_id, f->batch_index));
         }
         if ((rc = flush_group(imp))) {
             held_free(&h);

@@ -109,8 +109,7 @@ bp_status bp_store_prometheus(bp_store *s, char **text) {
         "%llu\nbatpak_global_seq{stage=\"synced\"} %llu\n",
         (unsigned long long)d.published_seq, (unsigned long long)d.written_seq,
         (unsigned long long)d.synced_seq);
-    metric(&o, "batpak_appends_total", "counter", "Events appended by this handle.",
-           st.appends);
+    metric(&o, "batpak_appends_total", "counter", "Events appended by this handle.", st.appends);
     metric(&o, "batpak_fsyncs_total", "counter", "fdatasync/fsync calls made by this handle.",
            st.fsyncs);
     latency(&o, s);
@@ -146,6 +145,20 @@ bp_status bp_store_prometheus(bp_store *s, char **text) {
            d.open.frames_scanned);
     metric(&o, "batpak_open_bytes_cut", "gauge",
            "Torn-tail or incomplete-batch bytes this handle's open removed.", d.open.bytes_cut);
+    size_t nck = 0;
+    bp_checkpoint_info ck[64]; /* the first 64 by id: a store rarely has more */
+    if ((rc = bp_checkpoints_list(s, ck, 64, &nck))) {
+        bp_buf_free(&o.b);
+        return rc;
+    }
+    if (nck > 64) nck = 64;
+    if (nck)
+        put(&o, "# HELP batpak_checkpoint_lag_events Events published after a durable position "
+                "(DIR/cursors/ID.ckpt: workers, reactors, relays).\n# TYPE "
+                "batpak_checkpoint_lag_events gauge\n");
+    for (size_t i = 0; i < nck; i++)
+        put(&o, "batpak_checkpoint_lag_events{id=\"%s\"} %llu\n", ck[i].id,
+            (unsigned long long)ck[i].lag_events);
     if (!o.oom && bp_buf_append(&o.b, "", 1)) o.oom = 1; /* the NUL */
     if (o.oom) {
         bp_buf_free(&o.b);

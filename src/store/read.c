@@ -105,6 +105,35 @@ bp_status bp_read_frame(bp_store *s, const bp_irec *r, const bp_segref *ref, bp_
     return BP_OK;
 }
 
+bp_status bp_read_body(bp_store *s, uint64_t seq, bp_buf *out) {
+    pthread_rwlock_rdlock(&s->ilock);
+    bp_irec r;
+    bp_segref ref = BP_SEGREF_INIT;
+    bool found = false;
+    if (seq >= 1 && seq <= s->published && !BP_IREC_HOLE(&s->idx.recs[seq - 1])) {
+        r = s->idx.recs[seq - 1];
+        found = bp_segment_ref(s, r.segno, &ref);
+    }
+    pthread_rwlock_unlock(&s->ilock);
+    if (!found)
+        return bp_err(BP_ENOTFOUND, "%s: no event at global_seq %llu", s->dir,
+                      (unsigned long long)seq);
+    bp_buf tmp = {0};
+    bp_frame fr;
+    bp_status rc = bp_read_frame(s, &r, &ref, &tmp, &fr); /* checks length, CRC, id */
+    if (!rc) {
+        const uint8_t *p = ref.map && (uint64_t)r.offset + r.frame_len <= ref.map->len
+                               ? ref.map->p + r.offset
+                               : tmp.data;
+        out->len = 0;
+        if (bp_buf_append(out, p + BP_FRAME_PREFIX, r.frame_len - BP_FRAME_PREFIX))
+            rc = bp_err(BP_ENOMEM, "read: out of memory");
+    }
+    bp_segref_done(s, &ref);
+    bp_buf_free(&tmp);
+    return rc;
+}
+
 /* Copy a frame's fields into ev; strings go to the three NUL-terminated buffers. */
 void bp_fill_event(bp_event *ev, const bp_frame *fr, char *ebuf, char *sbuf, char *ibuf) {
     const bp_event_fields *f = &fr->f;

@@ -244,6 +244,16 @@ bp_status bp_unseal_event(bp_store *s, bp_event *ev, bp_buf *plain);
  * segment's mapping, or into buf when the frame was read with pread. */
 bp_status bp_read_frame(bp_store *s, const bp_irec *r, const bp_segref *ref, bp_buf *buf,
                         bp_frame *out);
+/* The body of the frame at global_seq seq (checked like bp_read_frame) copied into out:
+ * the bytes a relay publishes. BP_ENOTFOUND for an unpublished seq or a hole. */
+bp_status bp_read_body(bp_store *s, uint64_t seq, bp_buf *out);
+/* export.c: import one frame body (as bp_read_body gives it) like one export line: its hash
+ * is checked and it joins the importer's group. Events at a seq below the importer's next
+ * one are compared with what the store (or the group) holds there: the same event is
+ * skipped (a resend), another one is BP_ECONFLICT. Errors name it "stream sequence POS". */
+bp_status bp_import_frame(bp_importer *imp, const void *body, size_t len, uint64_t pos);
+/* export.c: true while the importer holds part of a batch (bp_import_end would refuse). */
+bool bp_import_in_batch(const bp_importer *imp);
 /* [i] held (shared is enough). Fill *out for segment segno, mapping it on first use, and pin
  * the file until bp_segref_done (any thread, no lock); false (nothing pinned) if the store
  * has no such segment. */
@@ -275,6 +285,17 @@ void bp_wake_waiters(bp_store *s);
  * (on a failed start ctx stays the caller's). */
 bp_status bp_worker_start(bp_store *s, const bp_region *region, bp_worker_fn fn, void *ctx,
                           void (*cleanup)(void *ctx), const bp_worker_config *cfg, bp_worker **out);
+/* worker.c: a batch worker hands each batch the cursor reads to fn whole; the position (and
+ * the checkpoint) moves past the batch only after fn returned BP_OK; a failing batch is
+ * tried again with bounded backoff for as long as it takes (no poison). attempt: 1, 2... */
+typedef bp_status (*bp_worker_batch_fn)(void *ctx, const bp_event **evs, size_t n,
+                                        uint32_t attempt);
+bp_status bp_worker_start_batch(bp_store *s, const bp_region *region, bp_worker_batch_fn fn,
+                                void *ctx, void (*cleanup)(void *ctx), const bp_worker_config *cfg,
+                                bp_worker **out);
+bp_status bp_worker_start_any(bp_store *s, const bp_region *region, bp_worker_fn fn,
+                              bp_worker_batch_fn batch_fn, void *ctx, void (*cleanup)(void *ctx),
+                              const bp_worker_config *cfg, bp_worker **out);
 /* deliver.c: gap observations (cursors, workers). threshold_ms 0: off (atomic). The ring
  * keeps the newest BP_GAPS_MAX; n of them end before end. */
 #define BP_GAPS_MAX 1024

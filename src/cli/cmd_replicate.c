@@ -1,0 +1,173 @@
+/* batpak relay / follow: replication through NATS JetStream (batpak/replicate.h). */
+#include "cli/cli.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static volatile sig_atomic_t stop_flag;
+static volatile int stop_int; /* what bp_follow watches (set with stop_flag) */
+
+static void on_signal(int sig) {
+    (void)sig;
+    stop_flag = 1;
+    stop_int = 1;
+}
+
+/* SIGINT and SIGTERM stop the command cleanly (the position is persisted). */
+static void catch_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static int not_built(cli_ctx *c) {
+    return cli_fail(c, CLI_EIO,
+                    "replication is not compiled into this batpak (libnats-dev was missing at "
+                    "build time: scripts/install-deps.sh installs it; rebuild)");
+}
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int last_seq_of(void *user, const bp_event *ev) {
+    *(uint64_t *)user = ev->global_seq;
+    return CLI_OK;
+}
+
+int cmd_relay(cli_ctx *c, int argc, char **argv) {
+    static const cli_option opts[] = {CLI_REGION_OPTIONS,         {"nats", true},
+                                      {"stream", true},           {"subject-prefix", true},
+                                      {"checkpoint-id", true},    {"batch", true},
+                                      {"until-caught-up", false}, {NULL, false}};
+    cli_args a = {c, argc, argv, 0, false};
+    cli_arg arg;
+    cli_region q;
+    cli_region_init(&q);
+    bp_relay_config cfg = BP_RELAY_CONFIG_INIT;
+    bool until = false;
+    uint64_t batch = 0;
+    int r;
+    while ((r = cli_next_arg(&a, opts, &arg)) > 0) {
+        if (!arg.name) return cli_fail(c, CLI_EUSAGE, "'%s': unexpected argument", arg.value);
+        if (cli_arg_is(&arg, "nats"))
+            cfg.url = arg.value;
+        else if (cli_arg_is(&arg, "stream"))
+            cfg.stream = arg.value;
+        else if (cli_arg_is(&arg, "subject-prefix"))
+            cfg.subject_prefix = arg.value;
+        else if (cli_arg_is(&arg, "checkpoint-id"))
+            cfg.checkpoint_id = arg.value;
+        else if (cli_arg_is(&arg, "until-caught-up"))
+            until = true;
+        else if (cli_arg_is(&arg, "batch")) {
+            if (cli_parse_number(c, "--batch", arg.value, 4096, &batch)) return CLI_EUSAGE;
+            cfg.batch = (uint32_t)batch;
+        } else if (cli_region_option(c, &q, &arg) < 0)
+            return CLI_EUSAGE;
+    }
+    if (r < 0) return CLI_EUSAGE;
+    if (!cfg.url) return cli_fail(c, CLI_EUSAGE, "--nats URL is required (nats://127.0.0.1:4222)");
+    if (!cfg.stream) return cli_fail(c, CLI_EUSAGE, "--stream NAME is required");
+    if (q.has_limit || q.has_after)
+        return cli_fail(c, CLI_EUSAGE, "--limit and --after do not apply to a relay");
+    if (!bp_replication_available()) return not_built(c);
+    cfg.region = &q.r;
+    bp_store *s;
+    int code = cli_open_write(c, &s);
+    if (code != CLI_OK) return code;
+    catch_signals();
+    uint64_t t0 = 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    t0 = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    bp_relay *rl;
+    bp_status rc = bp_relay_start(s, &cfg, &rl);
+    if (rc) return cli_close(c, s, cli_fail_status(c, rc));
+    /* the newest event of the region: what "caught up" means while nothing else writes */
+    uint64_t target = 0;
+    code = cli_query_all(c, s, &q.r, BP_READ_INDEX_ONLY, UINT64_MAX, last_seq_of, &target);
+    bp_relay_stats st;
+    for (; code == CLI_OK && !stop_flag;) {
+        bp_relay_stats_get(rl, &st);
+        if (!st.running) break;
+        if (until && st.position >= target) break;
+        if (target) cli_progress_events("relay", st.position, target);
+        sleep_ms(50);
+    }
+    if (target) cli_progress_events("relay", target, target);
+    bp_relay_stats_get(rl, &st);
+    rc = bp_relay_stop(rl);
+    if (rc && code == CLI_OK) code = cli_fail_status(c, rc);
+    if (code == CLI_OK) {
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t t1 = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+        json_t *o = json_object();
+        if (!o) cli_oom();
+        cli_json_set(o, "stream", json_string(cfg.stream));
+        cli_json_set(o, "position", cli_json_u64(st.position));
+        cli_json_set(o, "published", cli_json_u64(st.published));
+        cli_json_set(o, "duplicates", cli_json_u64(st.duplicates));
+        cli_json_set(o, "retries", cli_json_u64(st.retries));
+        cli_json_set(o, "caught_up", json_boolean(st.position >= target));
+        cli_json_set(o, "stopped_by_signal", json_boolean(stop_flag != 0));
+        cli_json_set(o, "duration_us", cli_json_u64(t1 - t0));
+        cli_print_json(o);
+    }
+    return cli_close(c, s, cli_finish_output(c, code));
+}
+
+int cmd_follow(cli_ctx *c, int argc, char **argv) {
+    static const cli_option opts[] = {{"nats", true},
+                                      {"stream", true},
+                                      {"batch", true},
+                                      {"until-caught-up", false},
+                                      {NULL, false}};
+    cli_args a = {c, argc, argv, 0, false};
+    cli_arg arg;
+    bp_follow_config cfg = BP_FOLLOW_CONFIG_INIT;
+    uint64_t batch = 0;
+    int r;
+    while ((r = cli_next_arg(&a, opts, &arg)) > 0) {
+        if (!arg.name) return cli_fail(c, CLI_EUSAGE, "'%s': unexpected argument", arg.value);
+        if (cli_arg_is(&arg, "nats"))
+            cfg.url = arg.value;
+        else if (cli_arg_is(&arg, "stream"))
+            cfg.stream = arg.value;
+        else if (cli_arg_is(&arg, "until-caught-up"))
+            cfg.until_caught_up = true;
+        else {
+            if (cli_parse_number(c, "--batch", arg.value, 4096, &batch)) return CLI_EUSAGE;
+            cfg.batch = (uint32_t)batch;
+        }
+    }
+    if (r < 0) return CLI_EUSAGE;
+    if (!cfg.url) return cli_fail(c, CLI_EUSAGE, "--nats URL is required (nats://127.0.0.1:4222)");
+    if (!cfg.stream) return cli_fail(c, CLI_EUSAGE, "--stream NAME is required");
+    if (cli_check_dir(c)) return CLI_EUSAGE;
+    if (!bp_replication_available()) return not_built(c);
+    catch_signals();
+    cfg.stop = &stop_int;
+    bp_follow_report rep;
+    bp_status rc = bp_follow(c->dir, &cfg, &rep);
+    if (rc) return cli_fail_status(c, rc);
+    json_t *o = json_object();
+    if (!o) cli_oom();
+    cli_json_set(o, "replica", cli_json_text(c->dir, strlen(c->dir)));
+    cli_json_set(o, "stream", json_string(cfg.stream));
+    cli_json_set(o, "messages", cli_json_u64(rep.messages));
+    cli_json_set(o, "applied", cli_json_u64(rep.applied));
+    cli_json_set(o, "skipped", cli_json_u64(rep.skipped));
+    cli_json_set(o, "stream_seq", cli_json_u64(rep.stream_seq));
+    cli_json_set(o, "global_seq", cli_json_u64(rep.global_seq));
+    cli_json_set(o, "duration_us", cli_json_u64(rep.duration_us));
+    cli_print_json(o);
+    return cli_finish_output(c, CLI_OK);
+}

@@ -1,0 +1,346 @@
+/*
+ * The relay (replicate.h): a batch cursor worker whose handler publishes each batch of
+ * committed events to JetStream asynchronously and returns only once the server has
+ * acknowledged every one of them; the worker then moves (and persists) its position past
+ * the batch. A batch that is not fully acknowledged in time is published again, whole:
+ * Nats-Msg-Id = event id lets the server drop what it stored already.
+ */
+#include "replicate/nats_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define RECONNECT_MS 100
+
+/* Invariants: seqs[0..batch_n) are the global_seqs of the batch in hand, increasing, and
+ * acked[i] marks those the server acknowledged (an ack of an earlier attempt counts: the
+ * event is stored);
+ * mu guards the batch fields, the counters and last_error, which the ack callback (a
+ * libnats thread) writes too. */
+struct bp_relay {
+    bp_store *s;
+    bp_worker *w;
+    natsConnection *nc;
+    jsCtx *js;
+    char stream[BP_STREAM_NAME_MAX + 1];
+    char prefix[BP_SUBJECT_PREFIX_MAX + 1];
+    char store_id[37];
+    uint32_t ack_timeout_ms;
+    bool stream_ready; /* the worker thread alone */
+    bp_buf body;       /* the worker thread alone */
+    pthread_mutex_t mu;
+    uint64_t *seqs;
+    size_t batch_n;
+    uint8_t *acked;
+    size_t acked_in_batch, dups_in_batch;
+    uint64_t published, duplicates;
+    char last_error[256];
+};
+
+static void set_error(bp_relay *r, const char *msg) {
+    pthread_mutex_lock(&r->mu);
+    snprintf(r->last_error, sizeof r->last_error, "%s", msg);
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* The index of seq in the batch in hand, or -1. [mu] */
+static ptrdiff_t batch_index(const bp_relay *r, uint64_t seq) {
+    size_t lo = 0, hi = r->batch_n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (r->seqs[mid] < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < r->batch_n && r->seqs[lo] == seq ? (ptrdiff_t)lo : -1;
+}
+
+/* libnats calls this for every async publish: its ack, or its error. */
+static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure) {
+    (void)js;
+    bp_relay *r = closure;
+    const char *seqtext = NULL;
+    if (msg && natsMsgHeader_Get(msg, BP_HDR_SEQ, &seqtext) == NATS_OK && seqtext) {
+        uint64_t seq = strtoull(seqtext, NULL, 10);
+        pthread_mutex_lock(&r->mu);
+        ptrdiff_t i = batch_index(r, seq);
+        if (pa && i >= 0 && !r->acked[i]) {
+            r->acked[i] = 1;
+            r->acked_in_batch++;
+            if (pa->Duplicate) r->dups_in_batch++;
+        } else if (pae) {
+            snprintf(r->last_error, sizeof r->last_error, "publish of global_seq %llu: %s%s%s",
+                     (unsigned long long)seq, natsStatus_GetText(pae->Err),
+                     pae->ErrText ? ": " : "", pae->ErrText ? pae->ErrText : "");
+        }
+        pthread_mutex_unlock(&r->mu);
+    }
+    natsMsg_Destroy(msg);
+}
+
+/* The stream exists (made with the subjects PREFIX.> when it did not). */
+static bp_status ensure_stream(bp_relay *r) {
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    natsStatus ns = js_GetStreamInfo(&si, r->js, r->stream, NULL, &jerr);
+    if (ns == NATS_OK) {
+        jsStreamInfo_Destroy(si);
+        return BP_OK;
+    }
+    if (ns != NATS_NOT_FOUND && jerr != JSStreamNotFoundErr)
+        return bp_nats_err(BP_EIO, ns, jerr, "stream info");
+    char subject[BP_SUBJECT_PREFIX_MAX + 3];
+    snprintf(subject, sizeof subject, "%s.>", r->prefix);
+    const char *subjects[] = {subject};
+    jsStreamConfig sc;
+    jsStreamConfig_Init(&sc);
+    sc.Name = r->stream;
+    sc.Subjects = subjects;
+    sc.SubjectsLen = 1;
+    sc.Storage = js_FileStorage;
+    jerr = 0;
+    ns = js_AddStream(&si, r->js, &sc, NULL, &jerr);
+    if (ns != NATS_OK) return bp_nats_err(BP_EIO, ns, jerr, "create stream");
+    jsStreamInfo_Destroy(si);
+    return BP_OK;
+}
+
+/* One message for ev: the frame body, the subject PREFIX.KKKK and the headers. */
+static bp_status make_msg(bp_relay *r, const bp_event *ev, natsMsg **out) {
+    *out = NULL;
+    bp_status rc = bp_read_body(r->s, ev->global_seq, &r->body);
+    if (rc) return rc;
+    char subject[BP_SUBJECT_PREFIX_MAX + 8];
+    snprintf(subject, sizeof subject, "%s.%04x", r->prefix, ev->kind);
+    natsMsg *m = NULL;
+    natsStatus ns = natsMsg_Create(&m, subject, NULL, (const char *)r->body.data, (int)r->body.len);
+    char id[37], hash[65], num[24], kind[8];
+    char ent[3 * BP_COORD_MAX + 1], scope[3 * BP_COORD_MAX + 1];
+    bp_id_format(&ev->event_id, id);
+    bp_hash_format(&ev->event_hash, hash);
+    snprintf(kind, sizeof kind, "0x%04x", ev->kind);
+    bp_nats_hdr_encode(ev->entity, strlen(ev->entity), ent, sizeof ent);
+    bp_nats_hdr_encode(ev->scope, strlen(ev->scope), scope, sizeof scope);
+    if (ns == NATS_OK) ns = natsMsgHeader_Set(m, BP_HDR_MSG_ID, id);
+    if (ns == NATS_OK) ns = natsMsgHeader_Set(m, BP_HDR_STORE, r->store_id);
+    if (ns == NATS_OK) ns = natsMsgHeader_Set(m, BP_HDR_EVENT_ID, id);
+    if (ns == NATS_OK) ns = natsMsgHeader_Set(m, BP_HDR_ENTITY, ent);
+    if (ns == NATS_OK) ns = natsMsgHeader_Set(m, BP_HDR_SCOPE, scope);
+    if (ns == NATS_OK) ns = natsMsgHeader_Set(m, BP_HDR_KIND, kind);
+    snprintf(num, sizeof num, "%llu", (unsigned long long)ev->global_seq);
+    if (ns == NATS_OK) ns = natsMsgHeader_Set(m, BP_HDR_SEQ, num);
+    snprintf(num, sizeof num, "%llu", (unsigned long long)ev->clock);
+    if (ns == NATS_OK) ns = natsMsgHeader_Set(m, BP_HDR_CLOCK, num);
+    if (ns == NATS_OK) ns = natsMsgHeader_Set(m, BP_HDR_HASH, hash);
+    if (ns != NATS_OK) {
+        natsMsg_Destroy(m);
+        return bp_nats_err(BP_ENOMEM, ns, 0, "message");
+    }
+    *out = m;
+    return BP_OK;
+}
+
+/* Drop what is still waiting for an ack (an attempt that timed out): a later ack would
+ * only mark events the next attempt publishes again anyway. */
+static void drop_pending(bp_relay *r) {
+    natsMsgList pending;
+    if (js_PublishAsyncGetPendingList(&pending, r->js) == NATS_OK) natsMsgList_Destroy(&pending);
+}
+
+/* The batch worker's handler: publish evs[0..n) and wait for every ack. */
+static bp_status publish_batch(void *ctx, const bp_event **evs, size_t n, uint32_t attempt) {
+    bp_relay *r = ctx;
+    (void)attempt;
+    bp_status rc = BP_OK;
+    if (!r->stream_ready) {
+        if ((rc = ensure_stream(r))) goto out;
+        r->stream_ready = true;
+    }
+    pthread_mutex_lock(&r->mu);
+    bool same = r->batch_n == n; /* the batch of the last attempt again? */
+    for (size_t i = 0; same && i < n; i++)
+        same = r->seqs[i] == evs[i]->global_seq;
+    if (!same) {
+        for (size_t i = 0; i < n; i++)
+            r->seqs[i] = evs[i]->global_seq;
+        r->batch_n = n;
+        memset(r->acked, 0, n);
+        r->acked_in_batch = r->dups_in_batch = 0;
+    }
+    pthread_mutex_unlock(&r->mu);
+    for (size_t i = 0; i < n && !rc; i++) {
+        pthread_mutex_lock(&r->mu);
+        bool done = r->acked[i];
+        pthread_mutex_unlock(&r->mu);
+        if (done) continue; /* acknowledged in an earlier attempt */
+        natsMsg *m;
+        if ((rc = make_msg(r, evs[i], &m))) break;
+        natsStatus ns = js_PublishMsgAsync(r->js, &m, NULL);
+        natsMsg_Destroy(m); /* NULL when the library took it */
+        if (ns != NATS_OK) rc = bp_nats_err(BP_EIO, ns, 0, "publish");
+    }
+    if (!rc) {
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        po.MaxWait = r->ack_timeout_ms;
+        natsStatus ns = js_PublishAsyncComplete(r->js, &po);
+        if (ns != NATS_OK && ns != NATS_TIMEOUT) rc = bp_nats_err(BP_EIO, ns, 0, "acks");
+    }
+    pthread_mutex_lock(&r->mu);
+    size_t acked = r->acked_in_batch, dups = r->dups_in_batch;
+    pthread_mutex_unlock(&r->mu);
+    if (!rc && acked < n)
+        rc = bp_err(BP_EIO, "%zu of %zu events acknowledged within %u ms", acked, n,
+                    r->ack_timeout_ms);
+    if (rc) {
+        drop_pending(r);
+        goto out;
+    }
+    pthread_mutex_lock(&r->mu);
+    r->published += n;
+    r->duplicates += dups;
+    r->batch_n = 0; /* the next batch starts afresh */
+    pthread_mutex_unlock(&r->mu);
+out:
+    if (rc) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s", bp_last_error());
+        set_error(r, msg);
+        r->stream_ready = r->stream_ready && rc != BP_EIO; /* ask again after a failure */
+    }
+    return rc;
+}
+
+static void relay_free(bp_relay *r) {
+    if (!r) return;
+    bp_nats_close(r->nc, r->js);
+    bp_buf_free(&r->body);
+    free(r->acked);
+    free(r->seqs);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}
+
+bp_status bp_relay_start(bp_store *s, const bp_relay_config *cfg, bp_relay **out) {
+    if (!out) return bp_err(BP_EINVAL, "bp_relay_start: out is NULL");
+    *out = NULL;
+    if (!s || !cfg) return bp_err(BP_EINVAL, "bp_relay_start: NULL argument");
+    if (cfg->version != BP_RELAY_CONFIG_VERSION)
+        return bp_err(BP_EINVAL, "bp_relay_config.version %u unknown (expected %d)", cfg->version,
+                      BP_RELAY_CONFIG_VERSION);
+    bp_status rc = bp_nats_check_stream("stream", cfg->stream);
+    if (rc) return rc;
+    if (!cfg->url || !*cfg->url) return bp_err(BP_EINVAL, "url: missing (nats://HOST:PORT)");
+    if (cfg->batch > 4096) return bp_err(BP_EINVAL, "batch: %u above 4096", cfg->batch);
+    if (cfg->subject_prefix && (rc = bp_nats_check_prefix(cfg->subject_prefix))) return rc;
+    if (s->read_only)
+        return bp_err(BP_EREADONLY, "%s: a relay keeps a checkpoint: open the store writable",
+                      s->dir);
+    bp_relay *r = calloc(1, sizeof *r);
+    if (!r) return bp_err(BP_ENOMEM, "bp_relay_start: out of memory");
+    pthread_mutex_init(&r->mu, NULL);
+    r->s = s;
+    snprintf(r->stream, sizeof r->stream, "%s", cfg->stream);
+    if (cfg->subject_prefix)
+        snprintf(r->prefix, sizeof r->prefix, "%s", cfg->subject_prefix);
+    else
+        snprintf(r->prefix, sizeof r->prefix, "batpak.%s", cfg->stream);
+    r->ack_timeout_ms = cfg->ack_timeout_ms ? cfg->ack_timeout_ms : 5000;
+    bp_id sid;
+    bp_store_uuid(s, sid.b);
+    bp_id_format(&sid, r->store_id);
+    bp_worker_config wc = BP_WORKER_CONFIG_INIT;
+    char ckid[80];
+    if (cfg->checkpoint_id)
+        snprintf(ckid, sizeof ckid, "%s", cfg->checkpoint_id);
+    else
+        snprintf(ckid, sizeof ckid, "relay.%s", cfg->stream);
+    wc.checkpoint_id = ckid;
+    wc.batch = cfg->batch ? cfg->batch : 256;
+    wc.backoff_ms = 50;
+    wc.backoff_max_ms = cfg->backoff_max_ms ? cfg->backoff_max_ms : 2000;
+    r->acked = calloc(wc.batch, 1);
+    r->seqs = calloc(wc.batch, sizeof *r->seqs);
+    if (!r->acked || !r->seqs) {
+        relay_free(r);
+        return bp_err(BP_ENOMEM, "bp_relay_start: out of memory");
+    }
+    rc = bp_nats_connect(cfg->url, RECONNECT_MS, &r->nc, &r->js);
+    if (!rc) {
+        jsOptions jo;
+        jsOptions_Init(&jo);
+        jo.Wait = r->ack_timeout_ms;
+        jo.PublishAsync.AckHandler = on_ack;
+        jo.PublishAsync.AckHandlerClosure = r;
+        jo.PublishAsync.MaxPending = wc.batch;
+        jsCtx_Destroy(r->js); /* again, with the async publish options */
+        r->js = NULL;
+        natsStatus ns = natsConnection_JetStream(&r->js, r->nc, &jo);
+        if (ns != NATS_OK) rc = bp_nats_err(BP_EIO, ns, 0, "JetStream");
+    }
+    bp_region all = BP_REGION_INIT;
+    if (!rc)
+        rc = bp_worker_start_batch(s, cfg->region ? cfg->region : &all, publish_batch, r, NULL, &wc,
+                                   &r->w);
+    if (rc) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "%s", bp_last_error());
+        relay_free(r);
+        return bp_err(rc, "relay: %s", msg);
+    }
+    *out = r;
+    return BP_OK;
+}
+
+void bp_relay_stats_get(bp_relay *r, bp_relay_stats *out) {
+    if (!out) return;
+    memset(out, 0, sizeof *out);
+    if (!r) return;
+    bp_worker_stats ws;
+    bp_worker_stats_get(r->w, &ws);
+    out->position = ws.position;
+    out->lag_events = ws.lag_events;
+    out->retries = ws.retries;
+    out->running = ws.running;
+    out->connected = natsConnection_Status(r->nc) == NATS_CONN_STATUS_CONNECTED;
+    pthread_mutex_lock(&r->mu);
+    out->published = r->published;
+    out->duplicates = r->duplicates;
+    snprintf(out->last_error, sizeof out->last_error, "%s", r->last_error);
+    pthread_mutex_unlock(&r->mu);
+}
+
+bp_status bp_relay_wait(bp_relay *r, uint64_t seq, uint32_t timeout_ms) {
+    if (!r) return bp_err(BP_EINVAL, "bp_relay_wait: NULL relay");
+    uint64_t deadline = bp_pf_mono_us() + (uint64_t)timeout_ms * 1000;
+    for (;;) {
+        bp_worker_stats ws;
+        bp_worker_stats_get(r->w, &ws);
+        if (ws.position >= seq) return BP_OK;
+        if (!ws.running) {
+            bp_relay_stats st;
+            bp_relay_stats_get(r, &st);
+            return bp_err(BP_EIO, "relay stopped at global_seq %llu: %s",
+                          (unsigned long long)ws.position, st.last_error);
+        }
+        if (bp_pf_mono_us() >= deadline) {
+            bp_relay_stats st;
+            bp_relay_stats_get(r, &st);
+            return bp_err(BP_ETIMEDOUT, "relay at global_seq %llu after %u ms, short of %llu%s%s",
+                          (unsigned long long)ws.position, timeout_ms, (unsigned long long)seq,
+                          st.last_error[0] ? "; last error: " : "", st.last_error);
+        }
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+bp_status bp_relay_stop(bp_relay *r) {
+    if (!r) return BP_OK;
+    bp_status rc = bp_worker_stop(r->w);
+    char msg[600];
+    snprintf(msg, sizeof msg, "%s", bp_last_error());
+    relay_free(r);
+    return rc ? bp_err(rc, "%s", msg) : BP_OK;
+}
