@@ -47,6 +47,7 @@ int cmd_relay(cli_ctx *c, int argc, char **argv) {
                                       {"stream", true},           {"subject-prefix", true},
                                       {"checkpoint-id", true},    {"batch", true},
                                       {"until-caught-up", false}, {NULL, false}};
+    if (!bp_replication_available()) return not_built(c);
     cli_args a = {c, argc, argv, 0, false};
     cli_arg arg;
     cli_region q;
@@ -78,7 +79,6 @@ int cmd_relay(cli_ctx *c, int argc, char **argv) {
     if (!cfg.stream) return cli_fail(c, CLI_EUSAGE, "--stream NAME is required");
     if (q.has_limit || q.has_after)
         return cli_fail(c, CLI_EUSAGE, "--limit and --after do not apply to a relay");
-    if (!bp_replication_available()) return not_built(c);
     cfg.region = &q.r;
     bp_store *s;
     int code = cli_open_write(c, &s);
@@ -130,6 +130,7 @@ int cmd_follow(cli_ctx *c, int argc, char **argv) {
                                       {"batch", true},
                                       {"until-caught-up", false},
                                       {NULL, false}};
+    if (!bp_replication_available()) return not_built(c);
     cli_args a = {c, argc, argv, 0, false};
     cli_arg arg;
     bp_follow_config cfg = BP_FOLLOW_CONFIG_INIT;
@@ -152,7 +153,6 @@ int cmd_follow(cli_ctx *c, int argc, char **argv) {
     if (!cfg.url) return cli_fail(c, CLI_EUSAGE, "--nats URL is required (nats://127.0.0.1:4222)");
     if (!cfg.stream) return cli_fail(c, CLI_EUSAGE, "--stream NAME is required");
     if (cli_check_dir(c)) return CLI_EUSAGE;
-    if (!bp_replication_available()) return not_built(c);
     catch_signals();
     cfg.stop = &stop_int;
     bp_follow_report rep;

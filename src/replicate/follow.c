@@ -257,7 +257,7 @@ static bp_status check_config(const bp_follow_config *cfg) {
 }
 
 /* The loop: messages in, settled now and then, the replica closed when idle. */
-static bp_status run(follower *f, jsCtx *js) {
+static bp_status run(follower *f, natsConnection *nc, jsCtx *js) {
     char subject[BP_SUBJECT_PREFIX_MAX + 8];
     uint64_t last = 0;
     bp_status rc = stream_info(js, f->cfg->stream, subject, sizeof subject, &last);
@@ -314,8 +314,9 @@ static bp_status run(follower *f, jsCtx *js) {
                     "the stream ends with a gap: the replica's next global_seq is %llu but %zu "
                     "later event(s) came (first at stream sequence %llu)",
                     (unsigned long long)f->next_seq, f->n_win, (unsigned long long)f->win[0].sseq);
-    if (sub) {
-        natsSubscription_Unsubscribe(sub);
+    if (sub) { /* unsubscribing asks the server: not while it is away (it would wait 5 s) */
+        if (natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED)
+            natsSubscription_Unsubscribe(sub);
         natsSubscription_Destroy(sub);
     }
     return rc;
@@ -344,7 +345,7 @@ bp_status bp_follow(const char *replica_dir, const bp_follow_config *cfg, bp_fol
     if (!rc) rc = read_ckpt(&f);
     if (!rc) rc = close_replica(&f);
     if (!rc) rc = bp_nats_connect(cfg->url, RECONNECT_MS, &nc, &js);
-    if (!rc) rc = run(&f, js);
+    if (!rc) rc = run(&f, nc, js);
     char msg[700] = "";
     if (rc) snprintf(msg, sizeof msg, "%s", bp_last_error());
     bp_status crc = close_replica(&f); /* what came before an error is kept */
