@@ -762,6 +762,12 @@ static void test_snapshot_under_writes(void) {
     CHECK_FAILS(bp_store_snapshot(s, "", NULL), BP_EINVAL, "NULL");
     CHECK_FAILS(bp_store_snapshot(NULL, dest, NULL), BP_EINVAL, "NULL");
     CHECK_FAILS(bp_store_snapshot(s, "/nonexistent-dir/x/y", NULL), BP_EIO, "cannot create");
+    char inside[1300]; /* a copy inside the store (or inside one of its folders) is refused */
+    snprintf(inside, sizeof inside, "%s/backup", dir);
+    CHECK_FAILS(bp_store_snapshot(s, inside, NULL), BP_EINVAL, "inside the store");
+    snprintf(inside, sizeof inside, "%s/segments/../segments/backup", dir);
+    CHECK_FAILS(bp_store_snapshot(s, inside, NULL), BP_EINVAL, "inside the store");
+    CHECK_EQ(access(inside, F_OK), -1);
     CHECK_OK(bp_store_close(s));
     /* a read-only handle snapshots too */
     oo.read_only = true;

@@ -525,8 +525,9 @@ typedef struct bp_snapshot_report {
  * rebuilds its index at open). It is built in "dest.partial-PID" and renamed
  * to dest when complete and fsynced: after a crash dest either does not exist
  * or is a whole store. out may be NULL.
- * Errors: BP_EINVAL, BP_EEXIST (dest exists), BP_EIO (the copy failed: dest was
- * not created and the store is unaffected; or the store is fail-stopped), BP_ENOMEM.
+ * Errors: BP_EINVAL (also: dest is inside the store), BP_EEXIST (dest exists), BP_EIO (the copy
+ * failed: dest was not created and the store is unaffected; or the store is fail-stopped),
+ * BP_ENOMEM.
  */
 BP_API bp_status bp_store_snapshot(bp_store *s, const char *dest, bp_snapshot_report *out);
 

@@ -105,6 +105,8 @@ int bp_pf_size(bp_file *f, uint64_t *size);
 
 /* --------------------------------------------------------- directories */
 int bp_pf_mkdir(const char *path); /* 0 if created or exists */
+/* The absolute path of path with every link resolved (realpath) into out: 0 or -errno. */
+int bp_pf_realpath(const char *path, char *out, size_t cap);
 /* mkdir with mode 0700: 1 if created, 0 if it exists, or -errno. */
 int bp_pf_mkdir_private(const char *path);
 int bp_pf_fsync_dir(bp_fault *fault, const char *path);

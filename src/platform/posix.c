@@ -593,3 +593,12 @@ int bp_pf_rmtree(const char *path) {
     if (rmdir(path) != 0 && !rc) rc = -errno;
     return rc;
 }
+
+int bp_pf_realpath(const char *path, char *out, size_t cap) {
+    char *r = realpath(path, NULL);
+    if (!r) return -errno;
+    int rc = strlen(r) < cap ? 0 : -ENAMETOOLONG;
+    if (!rc) memcpy(out, r, strlen(r) + 1);
+    free(r);
+    return rc;
+}

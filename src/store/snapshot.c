@@ -116,6 +116,14 @@ bp_status bp_store_snapshot(bp_store *s, const char *dest, bp_snapshot_report *o
         parent[1] = '\0';
     else
         *slash = '\0';
+    char real_parent[4096], real_dir[4096]; /* a copy inside the store would copy itself */
+    if (!bp_pf_realpath(parent, real_parent, sizeof real_parent) &&
+        !bp_pf_realpath(s->dir, real_dir, sizeof real_dir)) {
+        size_t n = strlen(real_dir);
+        if (!strncmp(real_parent, real_dir, n) && (real_parent[n] == '\0' || real_parent[n] == '/'))
+            return bp_err(BP_EINVAL, "snapshot: %s is inside the store %s; give a path outside it",
+                          dest, s->dir);
+    }
     char ipath[4096];
     snprintf(ipath, sizeof ipath, "%s/STORE", s->dir);
     uint8_t *ident = NULL;
