@@ -147,6 +147,8 @@ static void test_prometheus(void) {
     CHECK_EQ(sample(text, "batpak_write_latency_seconds_count"), 12);
     CHECK_EQ(sample(text, "batpak_write_latency_seconds_bucket{le=\"+Inf\"}"), 12);
     CHECK(sample(text, "batpak_write_latency_seconds_sum") > 0);
+    /* every append here took well under a second: the 1 s bucket holds them all */
+    CHECK_EQ(sample(text, "batpak_write_latency_seconds_bucket{le=\"1.000000\"}"), 12);
     double prev = 0;
     int buckets = 0;
     for (const char *l = text; (l = strstr(l, "batpak_write_latency_seconds_bucket{le=\""));) {

@@ -1327,6 +1327,67 @@ static void test_tampered_message(void) {
     ns_stop(ns);
     t_rmdir(dir);
 }
+
+/* A stream with a hole (event 101 missing, as when a relay's resend comes late): the follower
+ * applies what it can, stops at the gap with BP_ECORRUPT, and its checkpoint must stay before
+ * the hole, so that once the late event arrives a second follow re-reads the events after it
+ * and the replica ends complete. */
+static void test_gap_then_late(void) {
+    const char *dir = t_dir("repl-gap");
+    ns_server *ns = ns_start(dir);
+    CHECK(ns != NULL);
+    char src[1200], rep[1200];
+    snprintf(src, sizeof src, "%s/src", dir);
+    snprintf(rep, sizeof rep, "%s/rep", dir);
+    enum { N = 300, HOLE = 101 };
+    bp_store *s = open_store(src, false, false);
+    CHECK(s != NULL);
+    uint8_t payload[PAYLOAD_LEN] = {0x90}; /* msgpack [] and padding */
+    for (int i = 0; i < N; i++) {          /* single events: no batch spans the hole */
+        char ent[32];
+        snprintf(ent, sizeof ent, "acct:%d", i % 7);
+        CHECK_OK(bp_append_ex(s, NULL, ent, "bank", BP_KIND(1, 1), payload, 1, NULL));
+    }
+    CHECK_OK(relay_all(s, ns->url, "full"));
+    t_membuf want = {0};
+    CHECK_OK(export_all(s, &want));
+    CHECK_OK(bp_store_close(s));
+    natsConnection *nc = NULL;
+    jsCtx *js = NULL;
+    CHECK(natsConnection_ConnectTo(&nc, ns->url) == NATS_OK);
+    CHECK(natsConnection_JetStream(&js, nc, NULL) == NATS_OK);
+    const char *subjects[] = {"batpak.late.>"};
+    jsStreamConfig sc;
+    jsStreamConfig_Init(&sc);
+    sc.Name = "late";
+    sc.Subjects = subjects;
+    sc.SubjectsLen = 1;
+    sc.Storage = js_FileStorage;
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    CHECK(js_AddStream(&si, js, &sc, NULL, &jerr) == NATS_OK);
+    jsStreamInfo_Destroy(si);
+    bool ok = true;
+    for (uint64_t q = 1; ok && q <= N; q++) {
+        if (q == HOLE) continue;
+        natsMsg *m = get_msg(js, "full", q);
+        ok = m && publish_copy(js, m, "batpak.full.", "batpak.late.", -1, NULL);
+        natsMsg_Destroy(m);
+    }
+    CHECK(ok);
+    bp_follow_config fc = follow_cfg(ns->url, "late");
+    bp_follow_report fr;
+    CHECK_FAILS(bp_follow(rep, &fc, &fr), BP_ECORRUPT, "gap");
+    CHECK_EQ(fr.stream_seq, HOLE - 1);      /* the checkpoint stays before the hole */
+    natsMsg *m = get_msg(js, "full", HOLE); /* the late event arrives */
+    CHECK(m && publish_copy(js, m, "batpak.full.", "batpak.late.", -1, NULL));
+    natsMsg_Destroy(m);
+    CHECK_OK(bp_follow(rep, &fc, &fr));
+    CHECK_REPLICA(rep, &want, N);
+    free(want.p);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+}
 #endif
 
 /* --------------------------------------------- (g) a replica of something else */
@@ -1448,6 +1509,7 @@ int main(void) {
     run_isolated("test_stop_while_server_away", test_stop_while_server_away);
 #ifdef BP_HAVE_NATS
     run_isolated("test_tampered_message", test_tampered_message);
+    run_isolated("test_gap_then_late", test_gap_then_late);
 #else
     fprintf(stderr, "test_tampered_message: skipped (no <nats/nats.h> in this build)\n");
 #endif

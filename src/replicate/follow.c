@@ -116,8 +116,12 @@ static bp_status settle(follower *f, bool reopen) {
     f->imp = NULL;
     f->imported_before += rep.imported;
     f->skipped_before += rep.skipped;
-    if (!rc && f->last_sseq > f->applied_sseq && !f->n_win) {
-        f->applied_sseq = f->last_sseq;
+    /* every message up to safe is in the replica: those in the window came after it */
+    uint64_t safe = f->last_sseq;
+    for (size_t i = 0; i < f->n_win; i++)
+        if (f->win[i].sseq <= safe) safe = f->win[i].sseq - 1;
+    if (!rc && safe > f->applied_sseq) {
+        f->applied_sseq = safe;
         bp_store *s = f->s; /* the replica's newest event, for the checkpoint */
         pthread_rwlock_rdlock(&s->ilock);
         if (s->published) f->last_id = s->idx.recs[s->published - 1].id;

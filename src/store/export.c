@@ -453,13 +453,13 @@ static bp_status resent(bp_importer *imp, const held *h, const char *where) {
     uint64_t seq = h->fr.f.global_seq;
     pthread_rwlock_rdlock(&s->ilock);
     uint64_t published = s->published;
-    bool same = seq <= published && !BP_IREC_HOLE(&s->idx.recs[seq - 1]) &&
+    bool in_store = seq <= published && !BP_IREC_HOLE(&s->idx.recs[seq - 1]) &&
                 memcmp(s->idx.recs[seq - 1].id.b, h->fr.f.event_id.b, 16) == 0;
     pthread_rwlock_unlock(&s->ilock);
     if (seq > published + imp->n) return BP_OK;
     if (seq > published)
-        same = !memcmp(imp->group[seq - published - 1].fr.f.event_id.b, h->fr.f.event_id.b, 16);
-    if (same) return BP_DONE;
+        in_store = !memcmp(imp->group[seq - published - 1].fr.f.event_id.b, h->fr.f.event_id.b, 16);
+    if (in_store) return BP_DONE;
     return bp_err(BP_ECONFLICT,
                   "%s: this store holds another event at global_seq %llu (it is not a replica "
                   "of this stream, or received other writes)",
@@ -537,7 +537,6 @@ bp_status bp_import_frame(bp_importer *imp, const void *body, size_t len, uint64
 bool bp_import_in_batch(const bp_importer *imp) {
     return imp && imp->batch_open;
 }
-
 
 bp_status bp_import_line(bp_importer *imp, const char *line, size_t len) {
     if (!imp || (!line && len)) return bp_err(BP_EINVAL, "bp_import_line: NULL argument");
