@@ -28,6 +28,26 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done; }
 trap cleanup EXIT
 
+# with no server to reach, relay and follow keep trying, and SIGTERM stops them at once (exit 0)
+DEAD=nats://127.0.0.1:1
+for cmd in "--dir dead-src relay --nats $DEAD --stream X" "--dir dead-rep follow --nats $DEAD --stream X"; do
+    # shellcheck disable=SC2086
+    "$BIN" $cmd >dead.json 2>dead.err &
+    dpid=$!
+    pids+=($dpid)
+    sleep 0.5
+    kill -TERM "$dpid"
+    for _ in $(seq 30); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$dpid" 2>/dev/null; then
+        fail "batpak $cmd: still running 3 s after SIGTERM"
+    else
+        wait "$dpid"
+        code=$?
+        [ $code -eq 0 ] && grep -q '"stream":"X"' dead.json ||
+            fail "batpak $cmd: exit $code after SIGTERM, $(cat dead.json dead.err)"
+    fi
+done
+
 # a free port on 127.0.0.1
 PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 URL=nats://127.0.0.1:$PORT

@@ -264,7 +264,22 @@ static bp_status check_config(const bp_follow_config *cfg) {
 static bp_status run(follower *f, natsConnection *nc, jsCtx *js) {
     char subject[BP_SUBJECT_PREFIX_MAX + 8];
     uint64_t last = 0;
-    bp_status rc = stream_info(js, f->cfg->stream, subject, sizeof subject, &last);
+    bp_status rc;
+    /* no server yet (it may be starting, or away): try again, with backoff, until stopped */
+    uint32_t wait_ms = 50, max_ms = f->cfg->backoff_max_ms ? f->cfg->backoff_max_ms : 2000;
+    for (;;) {
+        rc = natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED
+                 ? stream_info(js, f->cfg->stream, subject, sizeof subject, &last)
+                 : bp_err(BP_EIO, "not connected to a NATS server (retrying)");
+        if (rc != BP_EIO || stopped(f)) break;
+        for (uint32_t slept = 0; slept < wait_ms && !stopped(f); slept += 10) {
+            struct timespec ts = {0, 10000000};
+            nanosleep(&ts, NULL);
+        }
+        wait_ms = wait_ms > max_ms / 2 ? max_ms : wait_ms * 2;
+    }
+    if (rc == BP_EIO && stopped(f)) rc = BP_OK; /* stopped before it could begin */
+    if (stopped(f)) return rc;
     natsSubscription *sub = NULL;
     if (!rc) rc = subscribe(f, js, subject, &sub);
     uint32_t idle_ms = f->cfg->idle_close_ms ? f->cfg->idle_close_ms : 200;

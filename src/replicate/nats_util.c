@@ -57,6 +57,14 @@ bp_status bp_nats_err(bp_status status, natsStatus ns, jsErrCode jerr, const cha
                   last ? last : "");
 }
 
+/* Given to natsOptions_SetRetryOnFailedConnect so that a connect with no server up returns
+ * at once (NATS_NOT_YET_CONNECTED) and goes on in the background; without a callback
+ * libnats would retry inside natsConnection_Connect, forever with MaxReconnect -1. */
+static void on_connected(natsConnection *nc, void *closure) {
+    (void)nc;
+    (void)closure;
+}
+
 bp_status bp_nats_connect(const char *url, uint32_t reconnect_ms, natsConnection **nc, jsCtx **js) {
     *nc = NULL;
     *js = NULL;
@@ -71,7 +79,7 @@ bp_status bp_nats_connect(const char *url, uint32_t reconnect_ms, natsConnection
     ns = natsOptions_SetMaxReconnect(o, -1); /* forever: the caller stops us, not the server */
     if (ns == NATS_OK) ns = natsOptions_SetReconnectWait(o, reconnect_ms);
     if (ns == NATS_OK) ns = natsOptions_SetTimeout(o, 2000);
-    if (ns == NATS_OK) ns = natsOptions_SetRetryOnFailedConnect(o, true, NULL, NULL);
+    if (ns == NATS_OK) ns = natsOptions_SetRetryOnFailedConnect(o, true, on_connected, NULL);
     if (ns == NATS_OK) ns = natsOptions_SetNoRandomize(o, true);
     if (ns == NATS_OK) {
         ns = natsConnection_Connect(nc, o);

@@ -153,6 +153,10 @@ static bp_status publish_batch(void *ctx, const bp_event **evs, size_t n, uint32
     bp_relay *r = ctx;
     (void)attempt;
     bp_status rc = BP_OK;
+    if (natsConnection_Status(r->nc) != NATS_CONN_STATUS_CONNECTED) {
+        rc = bp_err(BP_EIO, "not connected to a NATS server (retrying)");
+        goto out; /* no API call that would sit out its timeout: a stop stays quick */
+    }
     if (!r->stream_ready) {
         if ((rc = ensure_stream(r))) goto out;
         r->stream_ready = true;
