@@ -1092,25 +1092,33 @@ static natsMsg *get_msg(jsCtx *js, const char *stream, uint64_t seq) {
     return m;
 }
 
-/* Stream "shuffled": the messages of stream "full" (1..n) out of order, as a relay that
- * publishes a batch again can leave them (two neighbours swapped, three rotated, one 200
- * places late, the two events of a batch swapped when there is one), then two of them again
- * under new message ids, as after the duplicate window. */
-static bool build_shuffled(jsCtx *js, uint64_t n, uint64_t batch_first) {
-    const char *subjects[] = {"batpak.shuffled.>"};
+/* A stream NAME with the subjects batpak.NAME.>, as a relay makes it. */
+static bool add_stream(jsCtx *js, const char *name) {
+    char subject[128];
+    snprintf(subject, sizeof subject, "batpak.%s.>", name);
+    const char *subjects[] = {subject};
     jsStreamConfig sc;
     jsStreamConfig_Init(&sc);
-    sc.Name = "shuffled";
+    sc.Name = name;
     sc.Subjects = subjects;
     sc.SubjectsLen = 1;
     sc.Storage = js_FileStorage;
     jsStreamInfo *si = NULL;
     jsErrCode jerr = 0;
     if (js_AddStream(&si, js, &sc, NULL, &jerr) != NATS_OK) {
-        fprintf(stderr, "  add stream: %s (%d)\n", nats_GetLastError(NULL), (int)jerr);
+        fprintf(stderr, "  add stream %s: %s (%d)\n", name, nats_GetLastError(NULL), (int)jerr);
         return false;
     }
     jsStreamInfo_Destroy(si);
+    return true;
+}
+
+/* Stream "shuffled": the messages of stream "full" (1..n) out of order, as a relay that
+ * publishes a batch again can leave them (two neighbours swapped, three rotated, one 200
+ * places late, the two events of a batch swapped when there is one), then two of them again
+ * under new message ids, as after the duplicate window. */
+static bool build_shuffled(jsCtx *js, uint64_t n, uint64_t batch_first) {
+    if (!add_stream(js, "shuffled")) return false;
     uint64_t *order = malloc(n * sizeof *order);
     if (!order) return false;
     for (uint64_t i = 0; i < n; i++)
@@ -1356,17 +1364,7 @@ static void test_gap_then_late(void) {
     jsCtx *js = NULL;
     CHECK(natsConnection_ConnectTo(&nc, ns->url) == NATS_OK);
     CHECK(natsConnection_JetStream(&js, nc, NULL) == NATS_OK);
-    const char *subjects[] = {"batpak.late.>"};
-    jsStreamConfig sc;
-    jsStreamConfig_Init(&sc);
-    sc.Name = "late";
-    sc.Subjects = subjects;
-    sc.SubjectsLen = 1;
-    sc.Storage = js_FileStorage;
-    jsStreamInfo *si = NULL;
-    jsErrCode jerr = 0;
-    CHECK(js_AddStream(&si, js, &sc, NULL, &jerr) == NATS_OK);
-    jsStreamInfo_Destroy(si);
+    CHECK(add_stream(js, "late"));
     bool ok = true;
     for (uint64_t q = 1; ok && q <= N; q++) {
         if (q == HOLE) continue;

@@ -51,6 +51,9 @@ int cli_fail(const cli_ctx *c, int code, const char *fmt, ...)
 /** cli_fail with bp_last_error() (or bp_strerror(rc) when empty); returns cli_exit_code(rc). */
 int cli_fail_status(const cli_ctx *c, bp_status rc);
 
+/** Microseconds of the monotonic clock, for durations the tool prints. */
+uint64_t cli_now_us(void);
+
 /** Print an out-of-memory line and exit(CLI_EIO). For allocation failures in the tool itself. */
 _Noreturn void cli_oom(void);
 
@@ -251,6 +254,10 @@ int cli_query_page(const cli_ctx *c, bp_store *s, const bp_region *r, unsigned f
  */
 int cli_query_all(const cli_ctx *c, bp_store *s, const bp_region *r, unsigned flags, uint64_t limit,
                   cli_event_fn fn, void *user);
+
+/** *seq = the global_seq of the newest event matching r (0 when none), from the index.
+ * Returns an exit code (errors printed). */
+int cli_region_last_seq(const cli_ctx *c, bp_store *s, const bp_region *r, uint64_t *seq);
 
 /** cli_event_fn that prints the event as one NDJSON line. */
 int cli_print_event(void *user, const bp_event *ev);

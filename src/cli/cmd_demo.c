@@ -369,16 +369,11 @@ static bp_status statement_line(void *ctx, const bp_delivery *dl) {
     return BP_OK;
 }
 
-static int last_seq_of(void *user, const bp_event *ev) {
-    *(uint64_t *)user = ev->global_seq;
-    return CLI_OK;
-}
-
 static int step_worker(demo *d) {
     bp_region r = BP_REGION_INIT;
     r.entity_prefix = "acct:";
-    uint64_t target = 0; /* the region's newest event: the worker is done when it is there */
-    int code = cli_query_all(d->c, d->s, &r, BP_READ_INDEX_ONLY, UINT64_MAX, last_seq_of, &target);
+    uint64_t target; /* the region's newest event: the worker is done when it is there */
+    int code = cli_region_last_seq(d->c, d->s, &r, &target);
     if (code != CLI_OK) return code;
     bp_worker_config cfg = BP_WORKER_CONFIG_INIT;
     cfg.checkpoint_id = "demo.statements";
@@ -420,12 +415,6 @@ static int step_verify(demo *d) {
     return CLI_OK;
 }
 
-static uint64_t now_us(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
-}
-
 int cmd_demo(cli_ctx *c, int argc, char **argv) {
     int code = cli_no_arguments(c, argc, argv);
     if (code != CLI_OK) return code;
@@ -439,7 +428,7 @@ int cmd_demo(cli_ctx *c, int argc, char **argv) {
     static const char *const names[STEPS] = {"open",     "accounts", "cas",     "idempotency",
                                              "transfer", "denial",   "project", "query",
                                              "worker",   "verify"};
-    uint64_t took[STEPS + 1] = {0}, t0 = now_us(), start = t0;
+    uint64_t took[STEPS + 1] = {0}, t0 = cli_now_us(), start = t0;
     for (int i = 0; i < STEPS && code == CLI_OK; i++) {
         switch (i) {
         case 0:
@@ -473,14 +462,14 @@ int cmd_demo(cli_ctx *c, int argc, char **argv) {
             code = step_verify(&d);
             break;
         }
-        uint64_t t = now_us();
+        uint64_t t = cli_now_us();
         took[i] = t - t0;
         t0 = t;
     }
     bp_gate_set_free(gates);
     if (!d.s) return code;
     code = cli_close(c, d.s, code);
-    took[STEPS] = now_us() - t0;
+    took[STEPS] = cli_now_us() - t0;
     if (code != CLI_OK) return code;
     printf("close     synced, index checkpoint written\n");
     printf("timings  ");
@@ -488,7 +477,7 @@ int cmd_demo(cli_ctx *c, int argc, char **argv) {
         printf(" %s %.2f ms%s", i < STEPS ? names[i] : "close", (double)took[i] / 1000.0,
                i < STEPS ? "," : "");
     printf("\n          total %.1f ms (durable appends wait for their fdatasync)\n",
-           (double)(now_us() - start) / 1000.0);
+           (double)(cli_now_us() - start) / 1000.0);
     printf("next      %s --dir %s query --entity-prefix acct:   (the events, as NDJSON)\n"
            "          %s --dir %s stats   (counts and sizes)\n"
            "          %s --dir %s demo    (again: it resumes where this run stopped)\n",

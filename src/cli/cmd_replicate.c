@@ -37,8 +37,35 @@ static void sleep_ms(long ms) {
     nanosleep(&ts, NULL);
 }
 
-static int last_seq_of(void *user, const bp_event *ev) {
-    *(uint64_t *)user = ev->global_seq;
+/* The options both commands take: where to connect, which stream, how much at a time and
+ * whether to stop once caught up. */
+typedef struct nats_args {
+    const char *url, *stream;
+    uint32_t batch;
+    bool until;
+} nats_args;
+
+/* Apply arg when it is one of nats_args' options: 1 applied, 0 not one, -1 error printed. */
+static int nats_option(const cli_ctx *c, const cli_arg *arg, nats_args *n) {
+    uint64_t batch;
+    if (cli_arg_is(arg, "nats"))
+        n->url = arg->value;
+    else if (cli_arg_is(arg, "stream"))
+        n->stream = arg->value;
+    else if (cli_arg_is(arg, "until-caught-up"))
+        n->until = true;
+    else if (cli_arg_is(arg, "batch")) {
+        if (cli_parse_number(c, "--batch", arg->value, 4096, &batch)) return -1;
+        n->batch = (uint32_t)batch;
+    } else
+        return 0;
+    return 1;
+}
+
+/* The required ones are there (else the usage error is printed). */
+static int nats_required(const cli_ctx *c, const nats_args *n) {
+    if (!n->url) return cli_fail(c, CLI_EUSAGE, "--nats URL is required (nats://127.0.0.1:4222)");
+    if (!n->stream) return cli_fail(c, CLI_EUSAGE, "--stream NAME is required");
     return CLI_OK;
 }
 
@@ -53,30 +80,23 @@ int cmd_relay(cli_ctx *c, int argc, char **argv) {
     cli_region q;
     cli_region_init(&q);
     bp_relay_config cfg = BP_RELAY_CONFIG_INIT;
-    bool until = false;
-    uint64_t batch = 0;
-    int r;
+    nats_args n = {NULL, NULL, 0, false};
+    int r, k;
     while ((r = cli_next_arg(&a, opts, &arg)) > 0) {
         if (!arg.name) return cli_fail(c, CLI_EUSAGE, "'%s': unexpected argument", arg.value);
-        if (cli_arg_is(&arg, "nats"))
-            cfg.url = arg.value;
-        else if (cli_arg_is(&arg, "stream"))
-            cfg.stream = arg.value;
-        else if (cli_arg_is(&arg, "subject-prefix"))
+        if ((k = nats_option(c, &arg, &n)) < 0) return CLI_EUSAGE;
+        if (k) continue;
+        if (cli_arg_is(&arg, "subject-prefix"))
             cfg.subject_prefix = arg.value;
         else if (cli_arg_is(&arg, "checkpoint-id"))
             cfg.checkpoint_id = arg.value;
-        else if (cli_arg_is(&arg, "until-caught-up"))
-            until = true;
-        else if (cli_arg_is(&arg, "batch")) {
-            if (cli_parse_number(c, "--batch", arg.value, 4096, &batch)) return CLI_EUSAGE;
-            cfg.batch = (uint32_t)batch;
-        } else if (cli_region_option(c, &q, &arg) < 0)
+        else if (cli_region_option(c, &q, &arg) < 0)
             return CLI_EUSAGE;
     }
-    if (r < 0) return CLI_EUSAGE;
-    if (!cfg.url) return cli_fail(c, CLI_EUSAGE, "--nats URL is required (nats://127.0.0.1:4222)");
-    if (!cfg.stream) return cli_fail(c, CLI_EUSAGE, "--stream NAME is required");
+    if (r < 0 || nats_required(c, &n) != CLI_OK) return CLI_EUSAGE;
+    cfg.url = n.url;
+    cfg.stream = n.stream;
+    cfg.batch = n.batch;
     if (q.has_limit || q.has_after)
         return cli_fail(c, CLI_EUSAGE, "--limit and --after do not apply to a relay");
     cfg.region = &q.r;
@@ -84,21 +104,18 @@ int cmd_relay(cli_ctx *c, int argc, char **argv) {
     int code = cli_open_write(c, &s);
     if (code != CLI_OK) return code;
     catch_signals();
-    uint64_t t0 = 0;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    t0 = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    uint64_t t0 = cli_now_us();
     bp_relay *rl;
     bp_status rc = bp_relay_start(s, &cfg, &rl);
     if (rc) return cli_close(c, s, cli_fail_status(c, rc));
     /* the newest event of the region: what "caught up" means while nothing else writes */
-    uint64_t target = 0;
-    code = cli_query_all(c, s, &q.r, BP_READ_INDEX_ONLY, UINT64_MAX, last_seq_of, &target);
+    uint64_t target;
+    code = cli_region_last_seq(c, s, &q.r, &target);
     bp_relay_stats st;
     for (; code == CLI_OK && !stop_flag;) {
         bp_relay_stats_get(rl, &st);
         if (!st.running) break;
-        if (until && st.position >= target) break;
+        if (n.until && st.position >= target) break;
         if (target) cli_progress_events("relay", st.position, target);
         sleep_ms(50);
     }
@@ -107,8 +124,7 @@ int cmd_relay(cli_ctx *c, int argc, char **argv) {
     rc = bp_relay_stop(rl);
     if (rc && code == CLI_OK) code = cli_fail_status(c, rc);
     if (code == CLI_OK) {
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        uint64_t t1 = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+        uint64_t t1 = cli_now_us();
         json_t *o = json_object();
         if (!o) cli_oom();
         cli_json_set(o, "stream", json_string(cfg.stream));
@@ -133,25 +149,18 @@ int cmd_follow(cli_ctx *c, int argc, char **argv) {
     if (!bp_replication_available()) return not_built(c);
     cli_args a = {c, argc, argv, 0, false};
     cli_arg arg;
-    bp_follow_config cfg = BP_FOLLOW_CONFIG_INIT;
-    uint64_t batch = 0;
+    nats_args n = {NULL, NULL, 0, false};
     int r;
     while ((r = cli_next_arg(&a, opts, &arg)) > 0) {
         if (!arg.name) return cli_fail(c, CLI_EUSAGE, "'%s': unexpected argument", arg.value);
-        if (cli_arg_is(&arg, "nats"))
-            cfg.url = arg.value;
-        else if (cli_arg_is(&arg, "stream"))
-            cfg.stream = arg.value;
-        else if (cli_arg_is(&arg, "until-caught-up"))
-            cfg.until_caught_up = true;
-        else {
-            if (cli_parse_number(c, "--batch", arg.value, 4096, &batch)) return CLI_EUSAGE;
-            cfg.batch = (uint32_t)batch;
-        }
+        if (nats_option(c, &arg, &n) < 0) return CLI_EUSAGE; /* every option is one */
     }
-    if (r < 0) return CLI_EUSAGE;
-    if (!cfg.url) return cli_fail(c, CLI_EUSAGE, "--nats URL is required (nats://127.0.0.1:4222)");
-    if (!cfg.stream) return cli_fail(c, CLI_EUSAGE, "--stream NAME is required");
+    if (r < 0 || nats_required(c, &n) != CLI_OK) return CLI_EUSAGE;
+    bp_follow_config cfg = BP_FOLLOW_CONFIG_INIT;
+    cfg.url = n.url;
+    cfg.stream = n.stream;
+    cfg.batch = n.batch;
+    cfg.until_caught_up = n.until;
     if (cli_check_dir(c)) return CLI_EUSAGE;
     catch_signals();
     cfg.stop = &stop_int;

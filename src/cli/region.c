@@ -248,3 +248,13 @@ int cli_print_event(void *user, const bp_event *ev) {
     cli_print_json(cli_event_json(user, ev));
     return CLI_OK;
 }
+
+static int keep_seq(void *user, const bp_event *ev) {
+    *(uint64_t *)user = ev->global_seq;
+    return CLI_OK;
+}
+
+int cli_region_last_seq(const cli_ctx *c, bp_store *s, const bp_region *r, uint64_t *seq) {
+    *seq = 0;
+    return cli_query_all(c, s, r, BP_READ_INDEX_ONLY, UINT64_MAX, keep_seq, seq);
+}

@@ -198,6 +198,12 @@ int cli_check_dir(const cli_ctx *c) {
     return CLI_OK;
 }
 
+uint64_t cli_now_us(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}
+
 bp_status cli_open_waiting(const cli_ctx *c, const bp_open_options *o, bp_store **out) {
     const char *wait_env = getenv("BATPAK_LOCK_WAIT_MS");
     uint64_t wait_ms = 2000;

@@ -60,14 +60,35 @@ static bool stop_requested(bp_worker *w) {
     return st;
 }
 
-static bp_status write_ckpt(bp_worker *w, uint64_t position, const bp_id *id) {
+bp_status bp_cursorck_save(bp_fault *fault, const char *dir, const char *name, uint64_t position,
+                           const bp_id *id) {
     uint8_t buf[BP_CURSORCK_SIZE];
     bp_cursorck_encode(buf, position, id);
+    int e = bp_pf_mkdir(dir);
+    if (!e) e = bp_pf_write_atomic(fault, dir, name, buf, sizeof buf);
+    if (e) return bp_err_sys(BP_EIO, e, "%s/%s: cannot write the checkpoint", dir, name);
+    return BP_OK;
+}
+
+bp_status bp_cursorck_load(const char *path, uint64_t *position, bp_id *id, bool *found) {
+    *found = false;
+    uint8_t *buf;
+    size_t n;
+    int e = bp_pf_read_all(path, &buf, &n);
+    if (e == -ENOENT) return BP_OK;
+    if (e) return bp_err_sys(BP_EIO, e, "%s: cannot read the checkpoint", path);
+    bp_status rc = bp_cursorck_decode(buf, n, position, id);
+    free(buf);
+    if (rc) return bp_err(rc, "%s: %s", path, bp_last_error());
+    *found = true;
+    return BP_OK;
+}
+
+static bp_status write_ckpt(bp_worker *w, uint64_t position, const bp_id *id) {
     char name[80];
     snprintf(name, sizeof name, "%s.ckpt", w->id);
-    int e = bp_pf_mkdir(w->dir);
-    if (!e) e = bp_pf_write_atomic(w->s->opts.fault, w->dir, name, buf, sizeof buf);
-    if (e) return bp_err_sys(BP_EIO, e, "%s/%s: cannot write the cursor checkpoint", w->dir, name);
+    bp_status rc = bp_cursorck_save(w->s->opts.fault, w->dir, name, position, id);
+    if (rc) return rc;
     __atomic_store_n(&w->ckpt_pos, position, __ATOMIC_RELAXED);
     w->since_ckpt = 0;
     return BP_OK;
@@ -77,18 +98,9 @@ static bp_status write_ckpt(bp_worker *w, uint64_t position, const bp_id *id) {
 static bp_status read_ckpt(bp_worker *w, uint64_t *position, bool *found) {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s.ckpt", w->dir, w->id);
-    *found = false;
-    uint8_t *buf;
-    size_t n;
-    int e = bp_pf_read_all(path, &buf, &n);
-    if (e == -ENOENT) return BP_OK;
-    if (e) return bp_err_sys(BP_EIO, e, "%s: cannot read the cursor checkpoint", path);
     bp_id id;
-    bp_status rc = bp_cursorck_decode(buf, n, position, &id);
-    free(buf);
-    if (rc) return bp_err(rc, "%s: %s", path, bp_last_error());
-    *found = true;
-    if (*position == 0) return BP_OK;
+    bp_status rc = bp_cursorck_load(path, position, &id, found);
+    if (rc || !*found || *position == 0) return rc;
     bp_event *ev; /* the checkpoint must name an event of this store, at its position */
     rc = bp_get(w->s, &ev, &id);
     bool same = !rc && ev->global_seq == *position;
@@ -214,32 +226,29 @@ bp_status bp_cursor_worker(bp_store *s, const bp_region *region, bp_worker_fn fn
     return bp_worker_start(s, region, fn, ctx, NULL, cfg, out);
 }
 
+static bp_status start_any(bp_store *s, const bp_region *region, bp_worker_fn fn,
+                           bp_worker_batch_fn batch_fn, void *ctx, void (*cleanup)(void *ctx),
+                           const bp_worker_config *cfg, bp_worker **out);
+
 bp_status bp_worker_start(bp_store *s, const bp_region *region, bp_worker_fn fn, void *ctx,
                           void (*cleanup)(void *ctx), const bp_worker_config *cfg,
                           bp_worker **out) {
-    if (!fn) {
-        if (out) *out = NULL;
-        return bp_err(BP_EINVAL, "bp_cursor_worker: NULL argument");
-    }
-    return bp_worker_start_any(s, region, fn, NULL, ctx, cleanup, cfg, out);
+    return start_any(s, region, fn, NULL, ctx, cleanup, cfg, out);
 }
 
 bp_status bp_worker_start_batch(bp_store *s, const bp_region *region, bp_worker_batch_fn fn,
                                 void *ctx, void (*cleanup)(void *ctx), const bp_worker_config *cfg,
                                 bp_worker **out) {
-    if (!fn) {
-        if (out) *out = NULL;
-        return bp_err(BP_EINVAL, "bp_cursor_worker: NULL argument");
-    }
-    return bp_worker_start_any(s, region, NULL, fn, ctx, cleanup, cfg, out);
+    return start_any(s, region, NULL, fn, ctx, cleanup, cfg, out);
 }
 
-bp_status bp_worker_start_any(bp_store *s, const bp_region *region, bp_worker_fn fn,
-                              bp_worker_batch_fn batch_fn, void *ctx, void (*cleanup)(void *ctx),
-                              const bp_worker_config *cfg, bp_worker **out) {
+static bp_status start_any(bp_store *s, const bp_region *region, bp_worker_fn fn,
+                           bp_worker_batch_fn batch_fn, void *ctx, void (*cleanup)(void *ctx),
+                           const bp_worker_config *cfg, bp_worker **out) {
     if (!out) return bp_err(BP_EINVAL, "bp_cursor_worker: out is NULL");
     *out = NULL;
-    if (!s || !region) return bp_err(BP_EINVAL, "bp_cursor_worker: NULL argument");
+    if (!s || !region || (!fn && !batch_fn))
+        return bp_err(BP_EINVAL, "bp_cursor_worker: NULL argument");
     bp_worker_config def = BP_WORKER_CONFIG_INIT;
     if (!cfg) cfg = &def;
     if (cfg->version != BP_WORKER_CONFIG_VERSION)
@@ -390,13 +399,9 @@ bp_status bp_checkpoints_list(bp_store *s, bp_checkpoint_info *out, size_t max, 
             memcpy(ci->id, names[i], len);
             char path[4300];
             snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-            uint8_t *buf;
-            size_t blen;
             bp_id id;
-            if (!bp_pf_read_all(path, &buf, &blen)) {
-                ci->valid = bp_cursorck_decode(buf, blen, &ci->position, &id) == BP_OK;
-                free(buf);
-            }
+            bool found;
+            ci->valid = bp_cursorck_load(path, &ci->position, &id, &found) == BP_OK && found;
             if (!ci->valid) ci->position = 0;
             ci->lag_events = ci->valid && pub > ci->position ? pub - ci->position : 0;
         }

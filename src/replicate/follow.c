@@ -58,26 +58,14 @@ static bool stopped(const follower *f) {
 static bp_status read_ckpt(follower *f) {
     char path[4300];
     snprintf(path, sizeof path, "%s/%s", f->ckdir, f->ckname);
-    uint8_t *buf;
-    size_t n;
-    int e = bp_pf_read_all(path, &buf, &n);
-    if (e == -ENOENT) return BP_OK; /* from the start: what the replica holds is skipped */
-    if (e) return bp_err_sys(BP_EIO, e, "%s: cannot read the follower checkpoint", path);
-    bp_status rc = bp_cursorck_decode(buf, n, &f->applied_sseq, &f->last_id);
-    free(buf);
-    if (rc) return bp_err(BP_ECORRUPT, "%s: %s", path, bp_last_error());
-    return BP_OK;
+    bool found; /* without one: from the start, what the replica holds is skipped */
+    bp_status rc = bp_cursorck_load(path, &f->applied_sseq, &f->last_id, &found);
+    if (rc && rc != BP_EIO) rc = bp_err(BP_ECORRUPT, "%s", bp_last_error());
+    return rc;
 }
 
 static bp_status write_ckpt(follower *f) {
-    uint8_t buf[BP_CURSORCK_SIZE];
-    bp_cursorck_encode(buf, f->applied_sseq, &f->last_id);
-    int e = bp_pf_mkdir(f->ckdir);
-    if (!e) e = bp_pf_write_atomic(NULL, f->ckdir, f->ckname, buf, sizeof buf);
-    if (e)
-        return bp_err_sys(BP_EIO, e, "%s/%s: cannot write the follower checkpoint", f->ckdir,
-                          f->ckname);
-    return BP_OK;
+    return bp_cursorck_save(NULL, f->ckdir, f->ckname, f->applied_sseq, &f->last_id);
 }
 
 /* ------------------------------------------------------------- the replica */

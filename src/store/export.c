@@ -454,7 +454,7 @@ static bp_status resent(bp_importer *imp, const held *h, const char *where) {
     pthread_rwlock_rdlock(&s->ilock);
     uint64_t published = s->published;
     bool in_store = seq <= published && !BP_IREC_HOLE(&s->idx.recs[seq - 1]) &&
-                memcmp(s->idx.recs[seq - 1].id.b, h->fr.f.event_id.b, 16) == 0;
+                    memcmp(s->idx.recs[seq - 1].id.b, h->fr.f.event_id.b, 16) == 0;
     pthread_rwlock_unlock(&s->ilock);
     if (seq > published + imp->n) return BP_OK;
     if (seq > published)

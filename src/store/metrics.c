@@ -14,13 +14,6 @@ static const uint64_t LE_US[] = {50,    100,   250,   500,    1000,   2500,   50
                                  10000, 25000, 50000, 100000, 250000, 1000000};
 #define N_LE (sizeof LE_US / sizeof LE_US[0])
 
-/* Upper bound (inclusive, µs) of write.c's latency bucket b. */
-static uint64_t bucket_upper(unsigned b) {
-    if (b < 8) return b;
-    unsigned lg = b / 8 + 2, sub = b % 8;
-    return ((uint64_t)(8 + sub + 1) << (lg - 3)) - 1;
-}
-
 typedef struct out {
     bp_buf b;
     int oom;
@@ -53,7 +46,7 @@ static void latency(out *o, bp_store *s) {
         uint64_t n = __atomic_load_n(&s->lat[b], __ATOMIC_RELAXED);
         if (!n) continue;
         total += n;
-        uint64_t ub = bucket_upper(b);
+        uint64_t ub = bp_lat_bucket_upper(b);
         for (unsigned i = 0; i < N_LE; i++)
             if (ub <= LE_US[i]) cum[i] += n;
     }

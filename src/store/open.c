@@ -563,11 +563,7 @@ static uint64_t percentile(const uint64_t *lat, uint64_t total, double q) {
     if (want >= total) want = total - 1;
     for (unsigned b = 0; b < BP_LAT_BUCKETS; b++) {
         acc += lat[b];
-        if (acc > want) {
-            if (b < 8) return b;
-            unsigned lg = b / 8 + 2, sub = b % 8;
-            return ((uint64_t)(8 + sub + 1) << (lg - 3)) - 1; /* bucket upper bound */
-        }
+        if (acc > want) return bp_lat_bucket_upper(b);
     }
     return 0;
 }

@@ -53,6 +53,13 @@ typedef struct bp_segref {
     { -1, NULL, -1 }
 
 #define BP_LAT_BUCKETS 512
+/* Upper bound (inclusive, µs) of append-latency bucket b: buckets 0..7 are 0..7 µs, then 8
+ * per power of two (write.c record_latency fills them; stats and metrics read them). */
+static inline uint64_t bp_lat_bucket_upper(unsigned b) {
+    if (b < 8) return b;
+    unsigned lg = b / 8 + 2, sub = b % 8;
+    return ((uint64_t)(8 + sub + 1) << (lg - 3)) - 1;
+}
 /* Longest a group-commit leader waits for appenders about to write before fdatasync. */
 #define BP_GROUP_WAIT_US 200
 /* How long a durability waiter spins (yielding) before it sleeps. */
@@ -285,6 +292,12 @@ void bp_wake_waiters(bp_store *s);
  * (on a failed start ctx stays the caller's). */
 bp_status bp_worker_start(bp_store *s, const bp_region *region, bp_worker_fn fn, void *ctx,
                           void (*cleanup)(void *ctx), const bp_worker_config *cfg, bp_worker **out);
+/* worker.c: a cursor checkpoint file (FORMAT.md "Cursor checkpoints"): written atomically
+ * into dir (made when missing); read from path, *found false (BP_OK) when there is none, the
+ * decoder's error (naming path) when it does not decode. Workers, relays and followers. */
+bp_status bp_cursorck_save(bp_fault *fault, const char *dir, const char *name, uint64_t position,
+                           const bp_id *id);
+bp_status bp_cursorck_load(const char *path, uint64_t *position, bp_id *id, bool *found);
 /* worker.c: a batch worker hands each batch the cursor reads to fn whole; the position (and
  * the checkpoint) moves past the batch only after fn returned BP_OK; a failing batch is
  * tried again with bounded backoff for as long as it takes (no poison). attempt: 1, 2... */
@@ -293,9 +306,6 @@ typedef bp_status (*bp_worker_batch_fn)(void *ctx, const bp_event **evs, size_t 
 bp_status bp_worker_start_batch(bp_store *s, const bp_region *region, bp_worker_batch_fn fn,
                                 void *ctx, void (*cleanup)(void *ctx), const bp_worker_config *cfg,
                                 bp_worker **out);
-bp_status bp_worker_start_any(bp_store *s, const bp_region *region, bp_worker_fn fn,
-                              bp_worker_batch_fn batch_fn, void *ctx, void (*cleanup)(void *ctx),
-                              const bp_worker_config *cfg, bp_worker **out);
 /* deliver.c: gap observations (cursors, workers). threshold_ms 0: off (atomic). The ring
  * keeps the newest BP_GAPS_MAX; n of them end before end. */
 #define BP_GAPS_MAX 1024
