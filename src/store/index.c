@@ -193,6 +193,18 @@ int64_t bp_index_find_id(const bp_index *x, const bp_id *id) {
     }
 }
 
+void bp_index_idtab_stats(const bp_index *x, uint64_t *entries, uint64_t *probes) {
+    *entries = *probes = 0;
+    uint64_t mask = x->idcap - 1;
+    for (uint64_t i = 0; i < x->idcap; i++) {
+        uint32_t v = x->idtab[i];
+        if (!v) continue;
+        uint64_t home = id_hash(&x->recs[v - 1].id) & mask;
+        *entries += 1;
+        *probes += ((i - home) & mask) + 1;
+    }
+}
+
 static void idtab_place(uint32_t *tab, uint64_t cap, const bp_id *id, uint32_t slot) {
     uint64_t mask = cap - 1;
     uint64_t i = id_hash(id) & mask;
@@ -201,6 +213,9 @@ static void idtab_place(uint32_t *tab, uint64_t cap, const bp_id *id, uint32_t s
     tab[i] = slot + 1;
 }
 
+/* Room for n events in the id table. n counts events, not seqs: holes (all with the zero id)
+ * are never placed, or they would pile into one probe cluster and make every rehash, and so
+ * open after a compaction, quadratic in the holes. */
 static int idtab_reserve(bp_index *x, uint64_t n) {
     if (n * 2 <= x->idcap) return 0;
     uint64_t nc = x->idcap ? x->idcap : 1024;
@@ -209,7 +224,7 @@ static int idtab_reserve(bp_index *x, uint64_t n) {
     uint32_t *t = calloc(nc, sizeof *t);
     if (!t) return -ENOMEM;
     for (uint64_t s = 0; s < x->n; s++)
-        idtab_place(t, nc, &x->recs[s].id, (uint32_t)s);
+        if (!BP_IREC_HOLE(&x->recs[s])) idtab_place(t, nc, &x->recs[s].id, (uint32_t)s);
     free(x->idtab);
     x->idtab = t;
     x->idcap = nc;
@@ -305,7 +320,7 @@ int bp_index_insert(bp_index *x, const bp_irec *rin, const char *entity, size_t 
         x->recs = r;
         x->cap = nc;
     }
-    if (idtab_reserve(x, x->n + 1)) return -ENOMEM;
+    if (idtab_reserve(x, x->n - x->holes + 1)) return -ENOMEM;
     int64_t e = intern_entity(x, entity, elen);
     int64_t s = intern_scope(x, scope, slen);
     bp_u32vec *kv = kind_vec(x, rin->kind);
@@ -525,7 +540,7 @@ int bp_index_load_block(bp_index *x, bp_iblock *blk) {
         x->recs = r;
         x->cap = nc;
     }
-    if (idtab_reserve(x, x->n + n)) goto out;
+    if (idtab_reserve(x, x->n + n - x->holes)) goto out; /* (x->holes has the block's holes) */
     if (blk->n_idems &&
         grow((void **)&x->idem_slots, &x->idem_cap, x->idem_keys.n + blk->n_idems, 4))
         goto out;

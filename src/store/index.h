@@ -10,7 +10,8 @@
  *  - entities[e].slots lists that entity's slots in clock order:
  *    the event at slots.v[k] has clock entities[e].base + k + 1.
  *  - scopes[s].slots and kinds[k].slots are ascending slot lists.
- *  - idtab maps event ids to slot + 1 (0 = empty); open addressing, load <= 1/2.
+ *  - idtab maps event ids to slot + 1 (0 = empty); open addressing, load <= 1/2 of the
+ *    events (n - holes), not of the seqs: holes (all with the zero id) are never placed.
  *  - Entries may exist above the store's publish watermark; readers filter.
  */
 #ifndef BP_INDEX_H
@@ -102,6 +103,9 @@ int bp_index_insert(bp_index *x, const bp_irec *r, const char *entity, size_t el
 int bp_index_load_block(bp_index *x, bp_iblock *blk);
 /* Slot of an event id, or -1. */
 int64_t bp_index_find_id(const bp_index *x, const bp_id *id);
+/* Tests and diagnostics: the id table's entries, and the probes looking up each of them once
+ * takes (its distance from its home bucket + 1, summed). */
+void bp_index_idtab_stats(const bp_index *x, uint64_t *entries, uint64_t *probes);
 /* Entity id or -1. */
 int64_t bp_index_entity(const bp_index *x, const char *name, size_t len);
 /* Slot committed under an idempotency key, or -1. */
