@@ -147,12 +147,23 @@ static int ring_push(void *user, const bp_event *ev) {
     return CLI_OK;
 }
 
+/* The highest published global_seq. Not the event count: a compaction leaves holes in the
+ * seqs, so the count is below the last seq from then on. */
+static bp_status published_seq(bp_store *s, uint64_t *seq) {
+    bp_diagnostics d;
+    memset(&d, 0, sizeof d);
+    d.version = BP_DIAGNOSTICS_VERSION;
+    bp_status rc = bp_store_diagnostics(s, &d, NULL, 0);
+    *seq = d.published_seq;
+    return rc;
+}
+
 /* Print the last q->limit matching events. *high receives the store's last global_seq. */
 static int tail_backlog(const cli_ctx *c, bp_store *s, const cli_region *q, uint64_t *high) {
     bp_stats st;
     bp_status rc = bp_store_stats(s, &st);
+    if (!rc) rc = published_seq(s, high);
     if (rc) return cli_fail_status(c, rc);
-    *high = st.events; /* global_seq is dense from 1: the last one is the count */
     seq_ring ring = {NULL, q->limit < st.events ? q->limit : st.events, 0};
     if (ring.cap == 0) return CLI_OK;
     ring.seq = malloc(ring.cap * sizeof *ring.seq);
@@ -214,14 +225,14 @@ static int tail_poll(const cli_ctx *c, const cli_region *q, uint64_t *high, bool
     *read = false;
     if (rc == BP_ELOCKED) return CLI_OK; /* a writer has it now; try at the next change */
     if (rc) return cli_fail_status(c, rc);
-    bp_stats st;
-    if (!(rc = cli_register_types(s))) rc = bp_store_stats(s, &st);
+    uint64_t last = 0;
+    if (!(rc = cli_register_types(s))) rc = published_seq(s, &last);
     int code = rc ? cli_fail_status(c, rc) : CLI_OK;
-    if (code == CLI_OK && st.events > *high) {
+    if (code == CLI_OK && last > *high) {
         bp_region r = q->r;
         if (*high + 1 > r.from_seq) r.from_seq = *high + 1;
         code = cli_query_all(c, s, &r, BP_READ_FULL, UINT64_MAX, cli_print_event, s);
-        *high = st.events;
+        *high = last;
     }
     *read = true;
     return cli_close(c, s, code);
