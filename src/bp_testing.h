@@ -29,4 +29,11 @@ bp_status bp__store_checkpoint_full(bp_store *s);
  */
 extern void (*bp__compact_step)(int step);
 
+/**
+ * The largest offset a frame may end at in a segment: BP_SEG_END_MAX unless a test lowers
+ * it to reach the limit with small payloads. Appends and batches that would end past it
+ * rotate to a new segment or are refused; recovery refuses a frame that ends past it.
+ */
+extern uint64_t bp__seg_end_max;
+
 #endif

@@ -237,6 +237,13 @@ typedef struct bp_batch_item {
  * state including earlier items of the same batch. Idempotency: if every item
  * carries a key and all were committed, the original receipts are returned
  * (replayed); if only some were, BP_ECONFLICT. On any error nothing is written.
+ *
+ * Size: a batch is written whole into one segment, and a frame's offset in a segment is 32
+ * bits, so its frames (the payloads plus, per event, about 100 bytes and its entity, scope
+ * and idempotency key) must fit in 4 GiB - 49 bytes: 255 payloads of BP_MAX_PAYLOAD fit,
+ * 256 do not. A batch that does not fit in the active segment starts a new one (whatever
+ * segment_size says); one that no segment holds fails with BP_ETOOBIG (naming its size and
+ * the limit). Also BP_ETOOBIG: n > BP_BATCH_MAX, or a payload above max_payload.
  */
 BP_API bp_status bp_append_batch(bp_store *s, bp_receipt *receipts, const bp_batch_item *items,
                                  size_t n);

@@ -46,6 +46,11 @@ bp_status bp_seg_header_decode(bp_seg_header *h, const uint8_t *p, size_t n, con
  * the decoder does not check it; for inspection tools (batpak dump). */
 uint32_t bp_seg_header_flags(const uint8_t hdr[BP_SEG_HEADER_SIZE]);
 
+/* A frame's offset in its segment is 32 bits in the index records (bp_irec, footers,
+ * checkpoints): every frame must end at or below this offset, so a segment holds at most
+ * 4 GiB - 1 bytes of header and frames (about 255 frames of 16 MiB). */
+#define BP_SEG_END_MAX UINT32_MAX
+
 /* ---- frames: [len u32 BE][crc32(body) u32 BE][body: MessagePack array of 16] */
 #define BP_FRAME_PREFIX 8
 #define BP_FRAME_FIELDS 16

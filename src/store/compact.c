@@ -258,6 +258,7 @@ static bp_status make_plan(bp_store *s, const bp_compact_options *o, uint32_t n_
         p->bytes_before += size;
         if (size > cap) cap = size;
     }
+    if (cap > bp__seg_end_max) cap = bp__seg_end_max; /* (the inputs' frames end below it) */
     p->out_size = calloc(n_range, sizeof *p->out_size);
     if (!p->out_size) return bp_err(BP_ENOMEM, "compact: out of memory");
     uint64_t off = BP_SEG_HEADER_SIZE;

@@ -1,5 +1,6 @@
 /* Recovery at open: checkpoint, footers, frame scan, torn-tail cut (SPEC §6). */
 #include "store/recover.h"
+#include "bp_testing.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -109,6 +110,14 @@ static bp_status scan_frames(bp_store *s, bp_segment *seg, const uint8_t *data, 
             bad = true;
             bad_at = pos;
             why = c == BP_FRAME_SHORT ? "truncated frame" : "frame length or CRC mismatch";
+            break;
+        }
+        if (pos + flen > bp__seg_end_max) { /* (only a writer without the limit made one) */
+            snprintf(whybuf, sizeof whybuf,
+                     "frame ends at offset %llu, past the %llu bytes a segment can index (frame "
+                     "offsets are 32-bit)",
+                     (unsigned long long)(pos + flen), (unsigned long long)bp__seg_end_max);
+            misfit = true;
             break;
         }
         if (n == cap) {

@@ -1,6 +1,7 @@
 /* The commit path: validation, CAS, idempotency, encoding, rotation, write,
  * group-committed fdatasync, index insert, publish (SPEC §6). */
 #include "store/store_impl.h"
+#include "bp_testing.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -396,11 +397,26 @@ static bp_status check_idempotency(bp_store *s, const bp_batch_item *items, size
     return BP_DONE;
 }
 
-/* [w] Make room for `need` more bytes in the active segment. */
-static bp_status ensure_room(bp_store *s, size_t need) {
+uint64_t bp__seg_end_max = BP_SEG_END_MAX;
+
+/* [w] Make room for `need` more bytes (n frames) in the active segment: rotate when they do
+ * not fit (past segment_size, unless the segment is empty; never past bp__seg_end_max, the
+ * 32-bit frame offsets of the index), refuse when not even an empty segment holds them. */
+static bp_status ensure_room(bp_store *s, size_t need, size_t n) {
+    if (need > bp__seg_end_max - BP_SEG_HEADER_SIZE) {
+        char what[64] = "append";
+        if (n > 1) snprintf(what, sizeof what, "batch of %zu events", n);
+        return bp_err(BP_ETOOBIG,
+                      "%s: %s encodes to %zu bytes of frames, more than the %llu bytes a segment "
+                      "holds (frame offsets are 32-bit); nothing was written%s",
+                      s->dir, what, need,
+                      (unsigned long long)(bp__seg_end_max - BP_SEG_HEADER_SIZE),
+                      n > 1 ? ": split it into smaller batches" : "");
+    }
     bp_segment *seg = &s->segs[s->n_segs - 1];
     if (!seg->sealed &&
-        (seg->size == BP_SEG_HEADER_SIZE || seg->size + need <= s->opts.segment_size))
+        (seg->size == BP_SEG_HEADER_SIZE || seg->size + need <= s->opts.segment_size) &&
+        seg->size + need <= bp__seg_end_max)
         return BP_OK;
     bp_status rc = BP_OK;
     if (!seg->sealed) rc = bp_segment_seal(s);
@@ -413,7 +429,7 @@ static bp_status ensure_room(bp_store *s, size_t need) {
  * their sync) or written now, and insert them into the index. Nothing is changed when it
  * fails before the write; after that a failure fail-stops the store. */
 static bp_status write_frames(bp_store *s, const bp_frame *frames, size_t n, bool queue) {
-    bp_status rc = ensure_room(s, s->enc.len);
+    bp_status rc = ensure_room(s, s->enc.len, n);
     if (rc) return rc;
     bp_segment *seg = &s->segs[s->n_segs - 1];
     uint64_t off = seg->size;
@@ -462,6 +478,21 @@ static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n
     for (size_t i = 0; i < n; i++) {
         bp_status rc = bp_validate_item(s, &items[i], system, i, n > 1);
         if (rc) return rc;
+    }
+    /* the payloads alone too large for a segment: refused before encoding (ensure_room checks
+     * the frames exactly) */
+    uint64_t payloads = 0;
+    for (size_t i = 0; i < n; i++)
+        payloads += items[i].len;
+    if (payloads > bp__seg_end_max - BP_SEG_HEADER_SIZE) {
+        char what[64] = "append";
+        if (n > 1) snprintf(what, sizeof what, "batch of %zu events", n);
+        return bp_err(BP_ETOOBIG,
+                      "%s: %s carries %llu bytes of payload, more than the %llu bytes a segment "
+                      "holds (frame offsets are 32-bit); nothing was written%s",
+                      s->dir, what, (unsigned long long)payloads,
+                      (unsigned long long)(bp__seg_end_max - BP_SEG_HEADER_SIZE),
+                      n > 1 ? ": split it into smaller batches" : "");
     }
     bp_status rc = check_idempotency(s, items, n, receipts);
     if (rc == BP_DONE) return BP_OK;
