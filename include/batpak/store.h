@@ -35,11 +35,11 @@ typedef void (*bp_open_observer)(void *ctx, bp_store *s, const struct bp_open_re
 
 /* ------------------------------------------------------------------ open */
 
-/** The current version of bp_open_options; versions 1 to 4 (without the later fields) are
+/** The current version of bp_open_options; versions 1 to 5 (without the later fields) are
  * accepted too. */
 #define BP_OPEN_OPTIONS_VERSION                                                                    \
-    5 /* 1 (no signing_key), 2 (no submit_queue), 3 (no seal_payloads), 4 (no on_open) are         \
-         accepted */
+    6 /* 1 (no signing_key), 2 (no submit_queue), 3 (no seal_payloads), 4 (no on_open), 5 (no      \
+         accept_loss) are accepted */
 /** Default bp_open_options.segment_size: 64 MiB. */
 #define BP_DEFAULT_SEGMENT_SIZE (64u << 20)
 /** Largest payload any store accepts (16 MiB); the default bp_open_options.max_payload. */
@@ -69,15 +69,19 @@ typedef struct bp_open_options {
                                    (DIR/dkeys/; see bp_forget) */
     bp_open_observer on_open; /**< (version 5) NULL, or called with the open report */
     void *on_open_ctx;        /**< (version 5) passed to on_open */
+    bool accept_loss;         /**< (version 6) open even though data the store's own records
+                                   say it held is gone (a removed or shortened segment, see
+                                   bp_store_open); the open report and the SYSTEM_OPEN_COMPLETED
+                                   event record what was lost. Never needed after a crash */
 } bp_open_options;
 
 /** The defaults: create if missing, writable, BP_DURABLE, BP_DEFAULT_SEGMENT_SIZE segments,
  * BP_MAX_PAYLOAD payloads, no fault hook, no signing key, default submit queue, payloads not
- * sealed, no open observer. */
+ * sealed, no open observer, a loss of data refused. */
 #define BP_OPEN_OPTIONS_INIT                                                                       \
     {                                                                                              \
         BP_OPEN_OPTIONS_VERSION, true, false, false, false, BP_DEFAULT_SEGMENT_SIZE,               \
-            BP_MAX_PAYLOAD, {BP_DUR_SYNC, 0, 0}, NULL, NULL, 0, false, NULL, NULL                  \
+            BP_MAX_PAYLOAD, {BP_DUR_SYNC, 0, 0}, NULL, NULL, 0, false, NULL, NULL, false           \
     }
 
 /** What open found and did. Also the payload of the SYSTEM_OPEN_COMPLETED event. */
@@ -93,6 +97,13 @@ typedef struct bp_open_report {
     uint64_t frames_cut;      /**< complete frames removed (incomplete batches) */
     uint64_t events;          /**< events found by recovery (before this open's own event) */
     uint64_t duration_us;     /**< wall time of the open */
+    /* What an open with accept_loss accepted as lost (all zero otherwise). */
+    uint32_t segments_lost;  /**< segment files missing, emptied or shortened (and, past a gap,
+                                  moved to DIR/quarantine/) */
+    uint64_t events_lost;    /**< acknowledged events the store's records list and the files
+                                  no longer hold (global_seqs first_lost_seq onwards) */
+    uint64_t first_lost_seq; /**< the first of them; 0 when none is known */
+    char loss_note[160];     /**< what was lost and how it was found; "" when nothing */
 } bp_open_report;
 
 /**
@@ -105,6 +116,20 @@ typedef struct bp_open_report {
  * refuses corruption elsewhere with BP_ECORRUPT naming segment and offset.
  * A writable open appends one SYSTEM_OPEN_COMPLETED event at
  * batpak:store / batpak:lifecycle (unless opts->no_open_event).
+ *
+ * Lost data is refused, never dropped: when the store's own records show that data it
+ * held is gone, the open (read-only too) fails with BP_ECORRUPT naming what is missing and
+ * writes nothing. Those records are index.ckpt (the segment, offset and last global_seq a
+ * clean close covered: a segment it covers that is missing or shorter than it says, as
+ * with an older backup of the segments next to a newer index.ckpt), DIR/ANCHORS (the
+ * segments a compaction wrote), the numbering of the segment files (a gap) and DIR/STORE
+ * (missing while segments exist). A crash never causes such a refusal (a segment whose
+ * header never reached the disk is set aside as before). With opts->accept_loss the open
+ * goes on with what the files hold and records the loss (segments_lost, events_lost,
+ * first_lost_seq, loss_note in the report and the SYSTEM_OPEN_COMPLETED event); a
+ * writable open then writes a new index.ckpt at once, so later opens need no flag. Past
+ * a gap in the numbering the later segments are moved to DIR/quarantine/. A missing first
+ * segment or STORE file cannot be accepted (the rest chains from it): restore it.
  *
  * out: receives the handle; set to NULL on error. opts may be NULL (defaults).
  * Errors: BP_EINVAL, BP_ENOTFOUND (no store and !create), BP_ELOCKED, BP_EVERSION,

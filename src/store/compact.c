@@ -113,6 +113,17 @@ static bp_status remove_leftovers(bp_store *s) {
              : BP_OK;
 }
 
+bp_status bp_compact_write_anchors(bp_store *s) {
+    bp_buf b = {0};
+    if (bp_anchors_encode(&b, &s->anchors)) {
+        bp_buf_free(&b);
+        return bp_err(BP_ENOMEM, "%s/ANCHORS: out of memory", s->dir);
+    }
+    int e = bp_pf_write_atomic(s->opts.fault, s->dir, "ANCHORS", b.data, b.len);
+    bp_buf_free(&b);
+    return e ? bp_err_sys(BP_EIO, e, "%s/ANCHORS: cannot write", s->dir) : BP_OK;
+}
+
 static bp_status load_anchors(bp_store *s) {
     char path[4200];
     snprintf(path, sizeof path, "%s/ANCHORS", s->dir);

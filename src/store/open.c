@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <msgpack.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -100,7 +101,12 @@ static bp_status read_or_create_ident(bp_store *s, bool *created) {
     size_t n = 0;
     if (bp_pf_list(segdir_probe, ".fbat", &names, &n) == 0) {
         bp_pf_list_free(names, n);
-        if (n) return bp_err(BP_ECORRUPT, "%s: missing, but %zu segment files exist", path, n);
+        if (n)
+            return bp_err(BP_ECORRUPT,
+                          "%s: missing, but %zu segment files exist: the store's identity is "
+                          "lost. Restore STORE from a backup of this store (a loss of STORE "
+                          "cannot be accepted: nothing is written)",
+                          path, n);
     }
     if (!s->opts.create || s->read_only)
         return bp_err(BP_ENOTFOUND, "%s: no batpak store here (STORE file missing)", s->dir);
@@ -128,6 +134,50 @@ static bool parse_segno(const char *name, uint32_t *segno) {
 }
 
 typedef enum { CKPT_NONE, CKPT_FULL, CKPT_TAIL } ckpt_kind;
+
+/* Evidence that data the store held is gone: index.ckpt (what a clean close covered),
+ * DIR/ANCHORS (the segments a compaction wrote) and the segment numbering. A crash leaves
+ * none of it (recovery cuts only what no checkpoint covers), so each is refused unless the
+ * open accepts the loss (bp_open_options.accept_loss). */
+typedef struct loss_ev {
+    uint64_t last_seq;    /* the last global_seq the records list (0: none known) */
+    uint32_t last;        /* the newest segment kept */
+    uint32_t lost_to;     /* segments (last, lost_to] are gone (missing or set aside) */
+    uint32_t short_segno; /* index.ckpt covers more of this segment than it holds; 0 none */
+    bool gap;             /* a gap in the numbering: the segments after it are set aside */
+    char what[300];       /* the first evidence found, for the message and the report */
+} loss_ev;
+
+/* Record one piece of evidence (the first one names the loss). */
+static void loss_note(loss_ev *ev, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void loss_note(loss_ev *ev, const char *fmt, ...) {
+    if (ev->what[0]) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ev->what, sizeof ev->what, fmt, ap);
+    va_end(ap);
+}
+
+/* How much of segment segno holds frames: its size, or where its footer starts when it is
+ * sealed. -errno when it cannot be read. */
+static int segment_frames_end(const bp_store *s, uint32_t segno, uint64_t *end) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%06u.fbat", s->segdir, segno);
+    bp_file f = BP_FILE_INIT;
+    int e = bp_pf_open(&f, NULL, path, BP_O_READ);
+    uint64_t size = 0;
+    if (!e) e = bp_pf_size(&f, &size);
+    *end = size;
+    uint8_t t[BP_TRAILER_SIZE];
+    uint64_t foff;
+    uint32_t flen;
+    if (!e && size >= BP_SEG_HEADER_SIZE + BP_TRAILER_SIZE &&
+        bp_pf_pread(&f, t, sizeof t, size - sizeof t) == (ssize_t)sizeof t &&
+        bp_trailer_decode(t, size, &foff, &flen))
+        *end = foff;
+    bp_pf_close(&f);
+    return e;
+}
 
 /* Is there, where record r (the event at seq) says, a valid frame of another event? One
  * pread: a cheap guard against a CRC-valid checkpoint of other events (copied from a
@@ -169,7 +219,7 @@ static bool block_fits(bp_file *f, const bp_iblock *blk, const bp_ckpt_meta *m) 
  * sealed segments before it have their footers) is decoded into *tail and loaded when
  * recovery reaches the covered segment: CKPT_TAIL. CKPT_NONE: the note says why. */
 static ckpt_kind load_checkpoint(bp_store *s, uint32_t first_segno, uint32_t last_segno,
-                                 bp_ckpt_meta *m, bp_iblock *tail) {
+                                 bp_ckpt_meta *m, bp_iblock *tail, loss_ev *ev) {
     char path[4096];
     snprintf(path, sizeof path, "%s/index.ckpt", s->dir);
     /* mapped, not read: the file is large (48 bytes per event) and read once */
@@ -192,8 +242,32 @@ static ckpt_kind load_checkpoint(bp_store *s, uint32_t first_segno, uint32_t las
         why = rc == BP_EVERSION ? "unknown version" : "CRC or structure mismatch";
     else if (memcmp(m->uuid, s->ident.uuid, 16) != 0)
         why = "belongs to another store";
-    else if (m->covered_segno < first_segno || m->covered_segno > last_segno)
-        why = "refers to a missing segment";
+    if (!why) { /* this store's: what it covers was there at a clean close */
+        uint64_t last_seq =
+            blk.n_recs ? (blk.seqs ? blk.seqs[blk.n_recs - 1] : blk.first_seq + blk.n_recs - 1)
+                       : blk.first_seq - 1;
+        uint64_t end = 0;
+        if (m->covered_segno > last_segno) {
+            why = "refers to a missing segment";
+            if (ev->last_seq < last_seq) ev->last_seq = last_seq;
+            if (ev->lost_to < m->covered_segno) ev->lost_to = m->covered_segno;
+            loss_note(ev,
+                      "segment %06u is missing: index.ckpt (written at a clean close) covers "
+                      "events up to global_seq %llu in segment %06u, the segments end at %06u",
+                      last_segno + 1, (unsigned long long)last_seq, m->covered_segno, last_segno);
+        } else if (m->covered_segno < first_segno) {
+            why = "refers to a missing segment"; /* older than a compaction: not evidence */
+        } else if (segment_frames_end(s, m->covered_segno, &end) == 0 && end < m->covered_offset) {
+            why = "covers more than the segment holds";
+            if (ev->last_seq < last_seq) ev->last_seq = last_seq;
+            ev->short_segno = m->covered_segno;
+            loss_note(ev,
+                      "segment %06u holds %llu bytes of frames, but index.ckpt (written at a "
+                      "clean close) covers events up to global_seq %llu at offset %llu in it",
+                      m->covered_segno, (unsigned long long)end, (unsigned long long)last_seq,
+                      (unsigned long long)m->covered_offset);
+        }
+    }
     if (!why) {
         kind = blk.first_seq == 1 ? CKPT_FULL : CKPT_TAIL;
         for (uint32_t i = 0; i < blk.n_recs && !why; i++)
@@ -277,31 +351,71 @@ static bp_status recover(bp_store *s) {
     if (rc) return rc;
     int e = bp_pf_list(s->segdir, ".fbat", &names, &n);
     if (e && e != -ENOENT) return bp_err_sys(BP_EIO, e, "%s: cannot list segments", s->segdir);
-    uint32_t first = 0;
-    for (size_t i = 0; i < n; i++) {
+    uint32_t first = s->anchors.first_segno;
+    size_t all = n; /* past a gap (accepted), names[n, all) are set aside */
+    loss_ev ev;
+    memset(&ev, 0, sizeof ev);
+    for (size_t i = 0; i < all; i++) {
         uint32_t segno;
         if (!parse_segno(names[i], &segno)) {
             rc = bp_err(BP_ECORRUPT, "%s/%s: unexpected file name in segments/", s->segdir,
                         names[i]);
             goto out;
         }
-        if (i == 0) first = segno;
         if (i == 0 && segno != s->anchors.first_segno) {
-            rc = bp_err(BP_ECORRUPT, "%s: the first segment is %06u, expected %06u", s->segdir,
-                        segno, s->anchors.first_segno);
+            rc = bp_err(BP_ECORRUPT,
+                        "%s: acknowledged events lost: segment %06u is missing (the first "
+                        "segment is %06u): the events after it chain from its events, so this "
+                        "loss cannot be accepted; restore the missing segments from a backup "
+                        "(nothing is written)",
+                        s->segdir, s->anchors.first_segno, segno);
             goto out;
         }
-        if (segno != first + i) {
-            rc = bp_err(BP_ECORRUPT, "%s: segment %06u is missing (found %s)", s->segdir,
-                        (unsigned)(first + i), names[i]);
-            goto out;
+        if (!ev.gap && segno != first + i) {
+            ev.gap = true; /* the segments from here on are set aside when it is accepted */
+            loss_note(&ev, "segment %06u is missing (the next one is %s)", (unsigned)(first + i),
+                      names[i]);
+            n = i;
         }
+        if (ev.gap) ev.lost_to = segno;
+    }
+    uint32_t last = first + (uint32_t)n - 1; /* first - 1: none */
+    ev.last = last;
+    if (s->anchors.last_segno > last) { /* a compaction wrote them */
+        if (ev.lost_to < s->anchors.last_segno) ev.lost_to = s->anchors.last_segno;
+        if (ev.last_seq < s->anchors.upto) ev.last_seq = s->anchors.upto;
+        loss_note(&ev,
+                  "segment %06u is missing: ANCHORS (written by a compaction) lists segments "
+                  "up to %06u, the segments end at %06u",
+                  last + 1, s->anchors.last_segno, last);
     }
     s->report.segments = (uint32_t)n;
     bp_ckpt_meta m;
     memset(&m, 0, sizeof m);
-    ckpt_kind ck = n ? load_checkpoint(s, first, first + (uint32_t)n - 1, &m, &ckblk) : CKPT_NONE;
-    if (!n) snprintf(s->report.checkpoint_note, sizeof s->report.checkpoint_note, "no segments");
+    ckpt_kind ck = load_checkpoint(s, first, last, &m, &ckblk, &ev);
+    if (!n) {
+        ck = CKPT_NONE;
+        if (!strcmp(s->report.checkpoint_note, "missing"))
+            snprintf(s->report.checkpoint_note, sizeof s->report.checkpoint_note, "no segments");
+    }
+    if (ev.what[0] && !s->opts.accept_loss) {
+        rc = bp_err(BP_ECORRUPT,
+                    "%s: acknowledged events lost: %s. Restore the files from a backup, or open "
+                    "with accept_loss (batpak --accept-loss) to accept the loss (nothing is "
+                    "written)",
+                    s->dir, ev.what);
+        goto out;
+    }
+    if (ev.what[0]) {
+        s->report.segments_lost = (ev.lost_to > last ? ev.lost_to - last : 0) +
+                                  (ev.short_segno && ev.short_segno <= last);
+        snprintf(s->report.loss_note, sizeof s->report.loss_note, "%s", ev.what);
+        if (all > n && !s->read_only && (rc = set_aside(s, names, n, all))) goto out;
+        if (s->anchors.last_segno > last) { /* rewritten with the new checkpoint */
+            s->anchors.last_segno = last;
+            s->anchors_lost = true;
+        }
+    }
     s->segs = calloc(n ? n : 1, sizeof *s->segs);
     s->segs_cap = n ? (uint32_t)n : 1;
     if (!s->segs) {
@@ -363,6 +477,10 @@ static bp_status recover(bp_store *s) {
             break;
         }
     }
+    if (!rc && ev.what[0] && ev.last_seq > s->idx.n) { /* what the files no longer hold */
+        s->report.first_lost_seq = s->idx.n + 1;
+        s->report.events_lost = ev.last_seq - s->idx.n;
+    }
     if (!rc) rc = fill_compacted(s);
     if (rc) goto out;
     if (ck == CKPT_TAIL && !s->report.checkpoint_used) ck = CKPT_NONE; /* never reached */
@@ -372,7 +490,7 @@ static bp_status recover(bp_store *s) {
     }
 out:
     bp_iblock_free(&ckblk);
-    bp_pf_list_free(names, n);
+    bp_pf_list_free(names, all);
     return rc;
 }
 
@@ -381,7 +499,8 @@ static void encode_report(const bp_open_report *r, bp_buf *b) {
     msgpack_sbuffer_init(&sb);
     msgpack_packer p;
     msgpack_packer_init(&p, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&p, 9);
+    bool lost = r->loss_note[0] != '\0';
+    msgpack_pack_map(&p, lost ? 13 : 9);
 #define KV(k, v)                                                                                   \
     msgpack_pack_str_with_body(&p, k, strlen(k));                                                  \
     msgpack_pack_uint64(&p, (uint64_t)(v))
@@ -393,9 +512,18 @@ static void encode_report(const bp_open_report *r, bp_buf *b) {
     KV("frames_cut", r->frames_cut);
     KV("events", r->events);
     KV("duration_us", r->duration_us);
+    if (lost) { /* an accepted loss (bp_open_options.accept_loss) */
+        KV("segments_lost", r->segments_lost);
+        KV("events_lost", r->events_lost);
+        KV("first_lost_seq", r->first_lost_seq);
+    }
 #undef KV
     msgpack_pack_str_with_body(&p, "checkpoint", 10);
     msgpack_pack_str_with_body(&p, r->checkpoint_note, strlen(r->checkpoint_note));
+    if (lost) {
+        msgpack_pack_str_with_body(&p, "loss", 4);
+        msgpack_pack_str_with_body(&p, r->loss_note, strlen(r->loss_note));
+    }
     bp_buf_append(b, sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
 }
@@ -407,12 +535,13 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
     if (!dir || !*dir) return bp_err(BP_EINVAL, "bp_store_open: directory is NULL or empty");
     bp_open_options defaults = BP_OPEN_OPTIONS_INIT, given = BP_OPEN_OPTIONS_INIT;
     if (!opts) opts = &defaults;
-    if (opts->version >= 1 && opts->version <= 4) { /* older structs are shorter */
+    if (opts->version >= 1 && opts->version <= 5) { /* older structs are shorter */
         memcpy(&given, opts,
                opts->version == 1   ? offsetof(bp_open_options, signing_key)
                : opts->version == 2 ? offsetof(bp_open_options, submit_queue)
                : opts->version == 3 ? offsetof(bp_open_options, seal_payloads)
-                                    : offsetof(bp_open_options, on_open));
+               : opts->version == 4 ? offsetof(bp_open_options, on_open)
+                                    : offsetof(bp_open_options, accept_loss));
         given.version = BP_OPEN_OPTIONS_VERSION;
         opts = &given;
     }
@@ -505,6 +634,19 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
         rc = bp_append_system(s, NULL, "batpak:store", "batpak:lifecycle",
                               BP_KIND_SYSTEM_OPEN_COMPLETED, b.data, b.len, BP_NO_SYNC);
         bp_buf_free(&b);
+        if (rc) {
+            store_free(s);
+            return rc;
+        }
+    }
+    if (!s->read_only && s->report.loss_note[0]) {
+        /* the loss is recorded: only now a checkpoint of what is left replaces the one that
+         * was its evidence (a crash before this refuses the loss again) */
+        pthread_mutex_lock(&s->wmu);
+        rc = bp_sync_locked(s);
+        if (!rc && s->anchors_lost) rc = bp_compact_write_anchors(s);
+        if (!rc) rc = bp_store_checkpoint(s);
+        pthread_mutex_unlock(&s->wmu);
         if (rc) {
             store_free(s);
             return rc;

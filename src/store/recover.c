@@ -307,9 +307,10 @@ bp_status bp_recover_segment(bp_store *s, bp_segment *seg, const char *path, uin
     uint64_t start = scan_from > BP_SEG_HEADER_SIZE ? scan_from : BP_SEG_HEADER_SIZE;
     if (start > frames_end) {
         rc = bp_err(BP_ECORRUPT,
-                    "%s: %llu bytes of frames, but index.ckpt (written at a clean close) covers "
-                    "events up to offset %llu: acknowledged events are missing from the file. "
-                    "To accept the loss, remove index.ckpt and open again",
+                    "%s: acknowledged events lost: %llu bytes of frames, but index.ckpt "
+                    "(written at a clean close) covers events up to offset %llu. Restore the "
+                    "segment from a backup, or open with accept_loss (batpak --accept-loss) to "
+                    "accept the loss",
                     path, (unsigned long long)frames_end, (unsigned long long)start);
         goto out;
     }

@@ -99,6 +99,7 @@ struct bp_store {
      * waits for the old epoch's pins to drain before closing the files it retired. */
     pthread_mutex_t cmu;
     bp_anchors anchors;
+    bool anchors_lost; /* an accepted loss moved anchors.last_segno: ANCHORS is rewritten */
     bp_strtab *graves; /* [w] name tables of indexes a compaction replaced (freed at close) */
     uint32_t n_graves;
     uint64_t pins[2]; /* atomic */
@@ -332,6 +333,8 @@ void bp_deliver_notices(bp_store *s, uint64_t from, uint64_t to);
  * (DIR/COMPACT) was written, or remove what an unfinished one left; then load DIR/ANCHORS
  * into s->anchors and the index. */
 bp_status bp_compact_recover(bp_store *s);
+/* Write DIR/ANCHORS from s->anchors (after an accepted loss of compacted segments). */
+bp_status bp_compact_write_anchors(bp_store *s);
 /* The store an iterator reads. */
 bp_store *bp_iter_store(const bp_iter *it);
 /* Drop a segment's mapping (close; no reader may be active). */

@@ -31,7 +31,7 @@ from ctypes import (
 HEADER_VERSION = (0, 1)
 
 # ------------------------------------------------------------ header macros
-BP_OPEN_OPTIONS_VERSION = 5     # store.h
+BP_OPEN_OPTIONS_VERSION = 6     # store.h
 BP_APPEND_OPTIONS_VERSION = 2   # store.h
 BP_REGION_VERSION = 1           # read.h
 BP_DEFAULT_SEGMENT_SIZE = 64 << 20
@@ -92,6 +92,7 @@ class BpOpenOptions(Structure):
         ("seal_payloads", c_bool),
         ("on_open", c_void_p),      # (version 5) bp_open_observer: not wrapped, NULL
         ("on_open_ctx", c_void_p),  # (version 5)
+        ("accept_loss", c_bool),    # (version 6)
     ]
 
 
@@ -108,6 +109,10 @@ class BpOpenReport(Structure):
         ("frames_cut", c_uint64),
         ("events", c_uint64),
         ("duration_us", c_uint64),
+        ("segments_lost", c_uint32),
+        ("events_lost", c_uint64),
+        ("first_lost_seq", c_uint64),
+        ("loss_note", c_char * 160),
     ]
 
 

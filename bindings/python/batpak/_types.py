@@ -295,13 +295,18 @@ class OpenReport:
     frames_cut: int
     events: int
     duration_us: int
+    segments_lost: int  # what an open with accept_loss accepted as lost (0 otherwise)
+    events_lost: int
+    first_lost_seq: int
+    loss_note: str
 
     @classmethod
     def _from_c(cls, r: _ffi.BpOpenReport) -> "OpenReport":
         return cls(bool(r.created), bool(r.checkpoint_used),
                    r.checkpoint_note.decode("utf-8", "replace"), r.segments, r.footers_used,
                    r.frames_scanned, r.bytes_scanned, r.bytes_cut, r.frames_cut, r.events,
-                   r.duration_us)
+                   r.duration_us, r.segments_lost, r.events_lost, r.first_lost_seq,
+                   r.loss_note.decode("utf-8", "replace"))
 
 
 @dataclass(frozen=True)

@@ -260,15 +260,18 @@ class Store:
                  salvage: bool = False, no_open_event: bool = False,
                  segment_size: Optional[int] = None, max_payload: Optional[int] = None,
                  durability: Optional[Durability] = None,
-                 seal_payloads: bool = False) -> None:
+                 seal_payloads: bool = False, accept_loss: bool = False) -> None:
         """bp_store_open(path, opts). Options as bp_open_options (store.h):
         create the store if missing; read_only (no writes, no tail repair); salvage (keep
         the valid prefix on mid-segment corruption); no_open_event (skip the
         SYSTEM_OPEN_COMPLETED event); segment_size in bytes (default 64 MiB);
         max_payload (default and at most 16 MiB); durability (the store's default,
-        DURABLE unless set); seal_payloads (turn on crypto-shredding, for good).
+        DURABLE unless set); seal_payloads (turn on crypto-shredding, for good);
+        accept_loss (open even though files the store's records list are gone or shorter,
+        recording the loss in open_report(); never needed after a crash).
         Raises Locked when another handle holds the directory, NotFound when there is no
-        store and create is False."""
+        store and create is False, Corrupt when data the store held is lost and
+        accept_loss is False."""
         self._h: Optional[int] = None
         self._children: "weakref.WeakSet[Any]" = weakref.WeakSet()
         op = "bp_store_open"
@@ -290,6 +293,7 @@ class Store:
         o.seal_payloads = bool(seal_payloads)
         o.on_open = None
         o.on_open_ctx = None
+        o.accept_loss = bool(accept_loss)
         p = os.fsencode(path)
         if b"\0" in p:
             raise invalid("path: contains a NUL byte", op)

@@ -73,6 +73,28 @@ def test_open_function_and_reopen_keeps_events(store_path):
         assert ev.payload == b"\x01\x02" and ev.clock == 1 and ev.global_seq == 1
 
 
+def test_lost_segment_is_refused_until_accepted(store_path):
+    with batpak.Store(store_path, segment_size=4096, no_open_event=True) as s:
+        for i in range(200):
+            s.append("acct:1", "bank", APP, b"x" * 40)
+    segs = sorted(glob.glob(os.path.join(store_path, "segments", "*.fbat")))
+    assert len(segs) >= 3
+    os.unlink(segs[-1])
+    with pytest.raises(batpak.Corrupt) as ei:
+        batpak.Store(store_path)
+    assert "%s is missing" % os.path.basename(segs[-1])[:6] in str(ei.value)
+    assert "accept_loss" in str(ei.value)
+    with batpak.Store(store_path, accept_loss=True) as s:
+        rep = s.open_report()
+        assert rep.events_lost > 0 and rep.events + rep.events_lost == 200
+        assert rep.first_lost_seq == rep.events + 1 and rep.segments_lost == 1
+        assert "is missing" in rep.loss_note
+        report = list(s.stream("batpak:store"))[-1].payload_json()
+        assert report["events_lost"] == rep.events_lost and report["loss"] == rep.loss_note
+    with batpak.Store(store_path) as s:  # accepted and recorded: no flag needed
+        assert s.open_report().loss_note == ""
+
+
 def test_open_missing_store_without_create_is_not_found(store_path):
     with pytest.raises(batpak.NotFound) as ei:
         batpak.Store(store_path, create=False)
