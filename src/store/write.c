@@ -771,6 +771,8 @@ bp_status bp_commit_imported(bp_store *s, bp_frame *frames, size_t n, bool sync,
     bool compacted = s->segs[s->n_segs - 1].segno <= s->anchors.last_segno;
     bool in_range = compacted && frames[0].f.global_seq <= s->anchors.upto;
     uint64_t next = s->written_seq + 1;
+    if (compacted && !in_range && next <= s->anchors.upto) /* the range ends with holes */
+        next = s->anchors.upto + 1;
     for (size_t i = 0; i < n && !rc; i++) {
         const bp_event_fields *f = &frames[i].f;
         *bad = i;
