@@ -283,6 +283,27 @@ static void test_sigkill(void) {
     }
 }
 
+/* An import that ends within the compacted range (the input stops there), then appends on
+ * the same handle: they go past the range, never into it. */
+static void test_append_within_range(void) {
+    unsigned long long upto = strtoull(g_export + 37, NULL, 10);
+    const char *dir = t_dir("restore-partial");
+    bp_store *t = open_at(dir, 4096);
+    CHECK_OK(import_text(t, g_export, 500, true, NULL));
+    bp_receipt r;
+    CHECK_OK(bp_append(t, &r, ENTS[1], "ledger", BP_KIND(1, 1), "p", 1));
+    CHECK_EQ(r.global_seq, upto + 1);
+    CHECK_OK(bp_append(t, &r, "acct:new", "ledger", BP_KIND(1, 1), "p", 1));
+    CHECK_EQ(r.global_seq, upto + 2);
+    CHECK(verify_clean(t));
+    CHECK_OK(bp_store_close(t));
+    t = open_at(dir, 4096);
+    CHECK(t && verify_clean(t));
+    CHECK_EQ(t_count_stream(t, "acct:new"), 1);
+    bp_store_close(t);
+    t_rmdir(dir);
+}
+
 /* Replace the first occurrence of from in text by to (a new string). */
 static char *replace(const char *text, const char *from, const char *to) {
     const char *at = strstr(text, from);
@@ -426,6 +447,7 @@ int main(void) {
     RUN(test_roundtrip);
     make_export();
     RUN(test_sigkill);
+    RUN(test_append_within_range);
     RUN(test_refused);
     RUN(test_plain_export);
     free(g_export);

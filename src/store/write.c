@@ -491,6 +491,9 @@ static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n
     bp_chains bh = {0};
     bp_chains *bhp = n > 1 ? &bh : NULL;
     uint64_t first_seq = s->written_seq + 1;
+    /* an import left a compacted range open (bp_anchors_install): new events go past it */
+    if (s->segs[s->n_segs - 1].segno <= s->anchors.last_segno && first_seq <= s->anchors.upto)
+        first_seq = s->anchors.upto + 1;
     uint64_t wall = bp_pf_wall_ms();
     s->enc.len = 0;
     item_plan *plans = malloc(n * sizeof *plans);
