@@ -566,6 +566,39 @@ err_has 'needs --scope'
 expect 1 --dir "$CP" tombstone batpak:x --scope ledger
 expect 1 --dir "$CP" compact extra
 
+# a compacted store's export restores byte for byte (issue 23, point 5): 40 appends over 4
+# entities, compact --keep-last 2, export, import into a new directory, export again
+CX="$SCRATCH/cx"
+for i in $(seq 1 40); do
+    expect 0 --dir "$CX" append "e:$((i % 4))" ledger 0x1001 "{\"i\":$i}"
+done
+expect 0 --dir "$CX" compact --keep-last 2
+out_has '"events_removed":[1-9]'
+expect 0 --dir "$CX" export
+cp "$OUT" "$SCRATCH/cx.ndjson"
+head -n 1 "$SCRATCH/cx.ndjson" | grep -Eq '^\{"format":"batpak-anchors-v1","upto":[0-9]+,"anchors":\[\{"entity":' ||
+    fail "the export of a compacted store does not start with its anchors"
+[ "$(grep -c '' "$SCRATCH/cx.ndjson")" -eq $(($(events "$CX") + 1)) ] ||
+    fail "compacted export: the anchors line and one line per event"
+expect 0 --dir "$SCRATCH/cx-restored" import "$SCRATCH/cx.ndjson"
+out_has '"skipped":0'
+expect 0 --dir "$SCRATCH/cx-restored" export
+cmp -s "$OUT" "$SCRATCH/cx.ndjson" || fail "compacted: export -> import -> export is not byte-identical"
+expect 0 --dir "$SCRATCH/cx-restored" verify
+out_has '"clean":true'
+expect_stdin 0 "$SCRATCH/cx.ndjson" --dir "$SCRATCH/cx-restored" import - # again: all held
+out_has '"imported":0,"skipped":[1-9]'
+expect 0 --dir "$SCRATCH/cx-restored" append e:1 ledger 0x1001 '{"after":1}'
+out_has '"clock":11'
+expect 0 --dir "$SCRATCH/cx-restored" verify
+expect 0 --dir "$SCRATCH/cx-nonempty" append mine:1 x 0x1001 '{}'
+expect 3 --dir "$SCRATCH/cx-nonempty" import "$SCRATCH/cx.ndjson" # not empty
+err_has 'imports only into an empty store'
+sed '1s/"hash":"./"hash":"0/' "$SCRATCH/cx.ndjson" >"$SCRATCH/cx-tampered.ndjson"
+cmp -s "$SCRATCH/cx-tampered.ndjson" "$SCRATCH/cx.ndjson" && sed -i '1s/"hash":"./"hash":"1/' "$SCRATCH/cx-tampered.ndjson"
+expect 3 --dir "$SCRATCH/cx-tampered" import "$SCRATCH/cx-tampered.ndjson"
+err_has 'prev_hash is not the hash of its previous event'
+
 # ------------------------------------------------------ snapshot, ancestors
 expect 0 --dir "$S" snapshot "$SCRATCH/backup"
 out_lines 1

@@ -34,6 +34,8 @@ static bp_store *must_open(const char *dir, uint32_t segment_size) {
 }
 
 /* Every event as export writes it. */
+/* The export's event lines (a compacted store's export starts with its anchors record:
+ * left out here, see test_export_anchors_line). */
 static char *export_all(bp_store *s) {
     t_membuf m = {0};
     if (bp_export(s, 0, t_to_mem, &m, NULL, NULL) != BP_OK) {
@@ -41,6 +43,10 @@ static char *export_all(bp_store *s) {
         return NULL;
     }
     if (!m.p) m.p = calloc(1, 1);
+    if (!strncmp(m.p, "{\"format\":", 10)) {
+        char *nl = strchr(m.p, '\n');
+        memmove(m.p, nl + 1, strlen(nl + 1) + 1);
+    }
     return m.p;
 }
 

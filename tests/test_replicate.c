@@ -1386,6 +1386,124 @@ static void test_gap_then_late(void) {
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);
 }
+
+/* ------------------------------------------------- (h) a compacted source */
+
+static bp_status compact_keep(bp_store *s, uint64_t keep) {
+    bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
+    o.keep_last = keep;
+    return bp_compact(s, &o, NULL);
+}
+
+/* A source compacted before its relay starts: the relay publishes its anchors first and a new
+ * follower builds an exact replica. Compacted again after a follower caught up: the follower
+ * keeps the events it holds and goes on; a new follower of the whole stream too. A damaged
+ * anchors message stops a follower, naming it. */
+static void test_compacted_source(void) {
+    const char *dir = t_dir("repl-compacted");
+    ns_server *ns = ns_start(dir);
+    CHECK(ns != NULL);
+    char src[1200], r1[1200], r2[1200], r3[1200];
+    snprintf(src, sizeof src, "%s/src", dir);
+    snprintf(r1, sizeof r1, "%s/r1", dir);
+    snprintf(r2, sizeof r2, "%s/r2", dir);
+    snprintf(r3, sizeof r3, "%s/r3", dir);
+    bp_store *s = open_store(src, false, true);
+    CHECK(s != NULL);
+    gen g;
+    gen_init(&g, 31, "cmp", 20, 30);
+    uint64_t last = 0;
+    CHECK_OK(gen_append(s, &g, 3000, &last));
+    CHECK_OK(compact_keep(s, 40)); /* holes from seq 1 and between kept events */
+    CHECK_OK(gen_append(s, &g, 200, &last));
+    uint64_t n1 = event_count(s);
+    CHECK(n1 < last);
+    t_membuf want = {0};
+    CHECK_OK(export_all(s, &want));
+    CHECK(!strncmp(want.p, "{\"format\":\"batpak-anchors-v1\",", 30));
+
+    /* relay from the start, then a new follower */
+    CHECK_OK(relay_all(s, ns->url, "cmp"));
+    bp_follow_config fc = follow_cfg(ns->url, "cmp");
+    bp_follow_report fr;
+    CHECK_OK(bp_follow(r1, &fc, &fr));
+    CHECK_EQ(fr.applied, n1);
+    CHECK_EQ(fr.messages, n1 + 1); /* the anchors message first */
+    CHECK_EQ(fr.global_seq, last);
+    CHECK_REPLICA(r1, &want, n1);
+
+    /* the message: subject P.anchors, its range in a header, the export's anchors record */
+    natsConnection *nc = NULL;
+    jsCtx *js = NULL;
+    CHECK(natsConnection_ConnectTo(&nc, ns->url) == NATS_OK);
+    CHECK(natsConnection_JetStream(&js, nc, NULL) == NATS_OK);
+    natsMsg *m = get_msg(js, "cmp", 1);
+    CHECK(m != NULL);
+    if (m) {
+        const char *upto = NULL;
+        CHECK(!strcmp(natsMsg_GetSubject(m), "batpak.cmp.anchors"));
+        CHECK(natsMsgHeader_Get(m, "Batpak-Anchors", &upto) == NATS_OK && upto);
+        char want_upto[32];
+        snprintf(want_upto, sizeof want_upto, "\"upto\":%s,", upto ? upto : "?");
+        const char *nl = strchr(want.p, '\n');
+        CHECK(natsMsg_GetDataLength(m) == nl - want.p &&
+              !memcmp(natsMsg_GetData(m), want.p, (size_t)(nl - want.p)));
+        CHECK(memmem(want.p, (size_t)(nl - want.p), want_upto, strlen(want_upto)) != NULL);
+        natsMsg_Destroy(m);
+    }
+
+    /* compacted again after r1 caught up: r1 keeps what it holds and takes the new events */
+    uint64_t before = published_seq(s);
+    CHECK_OK(compact_keep(s, 5));
+    uint64_t last2 = 0;
+    CHECK_OK(gen_append(s, &g, 100, &last2));
+    CHECK_OK(relay_all(s, ns->url, "cmp"));
+    t_membuf tail = {0};
+    CHECK_OK(bp_export(s, before, t_to_mem, &tail, NULL, NULL));
+    CHECK(tail.p && !strncmp(tail.p, "{\"global_seq\":", 14)); /* no anchors record */
+    t_membuf want2 = {0};
+    CHECK_OK(t_to_mem(&want2, want.p, want.n));
+    CHECK_OK(t_to_mem(&want2, tail.p, tail.n));
+    CHECK_OK(bp_follow(r1, &fc, &fr));
+    CHECK_EQ(fr.applied, 100);
+    CHECK_REPLICA(r1, &want2, n1 + 100);
+    /* a new follower of the whole stream: the same */
+    CHECK_OK(bp_follow(r2, &fc, &fr));
+    CHECK_REPLICA(r2, &want2, n1 + 100);
+    /* a new stream relayed after the second compaction: an exact replica of the source */
+    bp_relay_config rc = relay_cfg(ns->url, "cmp2");
+    bp_relay *r;
+    CHECK_OK(bp_relay_start(s, &rc, &r));
+    CHECK_OK(bp_relay_wait(r, published_seq(s), 60000));
+    CHECK_OK(bp_relay_stop(r));
+    t_membuf want3 = {0};
+    CHECK_OK(export_all(s, &want3));
+    fc.stream = "cmp2";
+    CHECK_OK(bp_follow(r3, &fc, &fr));
+    CHECK_REPLICA(r3, &want3, event_count(s));
+
+    /* a damaged anchors message, first in a stream: the follower stops there */
+    CHECK(add_stream(js, "badanchors"));
+    natsMsg *bad = NULL;
+    CHECK(natsMsg_Create(&bad, "batpak.badanchors.anchors", NULL, "{\"format\":1}", 12) == NATS_OK);
+    CHECK(natsMsgHeader_Set(bad, "Batpak-Anchors", "9") == NATS_OK);
+    jsErrCode jerr = 0;
+    CHECK(js_PublishMsg(NULL, js, bad, NULL, &jerr) == NATS_OK);
+    natsMsg_Destroy(bad);
+    char r4[1200];
+    snprintf(r4, sizeof r4, "%s/r4", dir);
+    fc.stream = "badanchors";
+    CHECK_FAILS(bp_follow(r4, &fc, &fr), BP_ECORRUPT, "stream sequence 1: anchors record");
+    CHECK_OK(bp_store_close(s));
+    free(want.p);
+    free(want2.p);
+    free(want3.p);
+    free(tail.p);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    ns_stop(ns);
+    t_rmdir(dir);
+}
 #endif
 
 /* --------------------------------------------- (g) a replica of something else */
@@ -1508,6 +1626,7 @@ int main(void) {
 #ifdef BP_HAVE_NATS
     run_isolated("test_tampered_message", test_tampered_message);
     run_isolated("test_gap_then_late", test_gap_then_late);
+    run_isolated("test_compacted_source", test_compacted_source);
 #else
     fprintf(stderr, "test_tampered_message: skipped (no <nats/nats.h> in this build)\n");
 #endif

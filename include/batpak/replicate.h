@@ -17,6 +17,12 @@
  * loss or duplicates. Between bursts it closes the replica, so that other processes
  * (batpak commands) can open it read-only.
  *
+ * A compacted source: the relay publishes the store's anchors (one message) before the
+ * first batch that starts within its compacted range or right after it, and the range's
+ * events one at a time; a follower starts an empty replica from those anchors, so the
+ * replica exports exactly as the source. A replica that holds events ignores later anchors
+ * (a source compacted after the follower caught up): it keeps the removed events.
+ *
  * The message format (subject, headers, body) is in doc/FORMAT.md "Replication". These
  * calls need libbatpak built with libnats (Debian libnats-dev); without it they fail with
  * BP_ENOTSUP, and bp_replication_available() says so.

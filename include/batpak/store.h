@@ -678,7 +678,10 @@ typedef bp_status (*bp_write_fn)(void *ctx, const void *data, size_t len);
  * one line per event with every field (ids, coordinate, kind, clock, hlc, flags,
  * correlation, causation, idempotency key, batch marker, both hashes) and the
  * payload in base64 (doc/FORMAT.md "Export"). The same events always give the
- * same bytes. progress (may be NULL) counts events.
+ * same bytes. A compacted store's export (with after_seq below its compacted range's
+ * end) starts with one more line, its anchors record: the range's end and each anchor
+ * (entity, clock, hash), what an import needs to restore it. progress (may be NULL)
+ * counts events.
  * Errors: BP_EINVAL, BP_ECORRUPT / BP_EIO reading a frame, BP_ENOMEM, or out's error.
  */
 BP_API bp_status bp_export(bp_store *s, uint64_t after_seq, bp_write_fn out, void *ctx,
@@ -700,6 +703,11 @@ typedef struct bp_import_report {
  * resumed after a crash) are skipped; another event there is refused. Errors
  * name the line. Import into an empty store opened with no_open_event (its
  * own open event would take seq 1), or into one holding a prefix of the export.
+ * An export that starts with an anchors record (a compacted store's) imports only
+ * into an empty store: the record becomes its DIR/ANCHORS and the events keep their
+ * seqs, holes included, so the restored store exports the same bytes; a store that
+ * holds events or other anchors refuses it (BP_ECONFLICT), and so does resuming such
+ * an import that was interrupted within the compacted range.
  */
 typedef struct bp_importer bp_importer;
 
@@ -710,7 +718,8 @@ BP_API bp_status bp_import_begin(bp_store *s, bp_importer **out);
  * Import one line (a trailing newline is allowed). Lines before a refused one
  * are imported (but for a batch the refused line is part of); after an error
  * every later call fails. Errors: BP_EINVAL (malformed, out of place in a
- * batch), BP_ECORRUPT (event_hash does not match: the export was altered),
+ * batch, an anchors record after line 1), BP_EVERSION (an anchors record of an
+ * unknown format), BP_ECORRUPT (event_hash does not match: the export was altered),
  * BP_ECONFLICT (the event does not follow the store's events), BP_ETOOBIG,
  * BP_EIO, BP_ENOMEM.
  */

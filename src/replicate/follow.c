@@ -112,7 +112,11 @@ static bp_status settle(follower *f, bool reopen) {
         f->applied_sseq = safe;
         bp_store *s = f->s; /* the replica's newest event, for the checkpoint */
         pthread_rwlock_rdlock(&s->ilock);
-        if (s->published) f->last_id = s->idx.recs[s->published - 1].id;
+        for (uint64_t q = s->published; q; q--) /* (not a compacted range's hole) */
+            if (!BP_IREC_HOLE(&s->idx.recs[q - 1])) {
+                f->last_id = s->idx.recs[q - 1].id;
+                break;
+            }
         pthread_rwlock_unlock(&s->ilock);
         rc = write_ckpt(f);
     }
@@ -143,8 +147,29 @@ static bp_status import_one(follower *f, const uint8_t *body, size_t len, uint64
     if (rc == BP_EINVAL) /* a batch out of shape: in a stream that is damage, not bad input */
         rc = bp_err(BP_ECORRUPT, "%s", bp_last_error());
     if (rc) return rc;
-    if (seq == f->next_seq) f->next_seq++;
+    if (seq >= f->next_seq) f->next_seq = seq + 1; /* above: a compacted range's holes */
     return BP_OK;
+}
+
+/* Is seq next in line: the replica's next, a resend before it, or (while the replica fills a
+ * compacted range from its anchors) any seq up to just past the range, the seqs between being
+ * holes. The replica is open. */
+static bool in_line(follower *f, uint64_t seq) {
+    if (seq <= f->next_seq) return true;
+    pthread_rwlock_rdlock(&f->s->ilock);
+    uint64_t upto = f->s->anchors.upto;
+    pthread_rwlock_unlock(&f->s->ilock);
+    return seq <= upto + 1;
+}
+
+/* An anchors message: the source is compacted; an empty replica starts from its anchors, one
+ * that holds events already (it followed before the compaction) keeps them and ignores it. */
+static bp_status take_anchors(follower *f, natsMsg *m, uint64_t sseq) {
+    f->rep->messages++;
+    f->last_sseq = sseq;
+    bool installed;
+    return bp_import_anchors(f->imp, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), sseq,
+                             false, &installed);
 }
 
 /* Apply what the window holds that is next in line. */
@@ -152,7 +177,7 @@ static bp_status drain_window(follower *f) {
     for (bool moved = true; moved && f->n_win;) {
         moved = false;
         for (size_t i = 0; i < f->n_win; i++) {
-            if (f->win[i].seq > f->next_seq) continue;
+            if (!in_line(f, f->win[i].seq)) continue;
             ahead a = f->win[i];
             f->win[i] = f->win[--f->n_win];
             bp_status rc = import_one(f, a.body, a.len, a.seq, a.sseq);
@@ -183,7 +208,7 @@ static bp_status take(follower *f, natsMsg *m, uint64_t sseq) {
     if (rc) return rc;
     f->rep->messages++;
     f->last_sseq = sseq;
-    if (seq <= f->next_seq) { /* next in line, or a resend the importer compares and skips */
+    if (in_line(f, seq)) { /* next in line, or a resend the importer compares and skips */
         if ((rc = import_one(f, body, len, seq, sseq))) return rc;
         return drain_window(f);
     }
@@ -285,7 +310,11 @@ static bp_status run(follower *f, natsConnection *nc, jsCtx *js) {
             }
             uint64_t sseq = md->Sequence.Stream, pending = md->NumPending;
             jsMsgMetaData_Destroy(md);
-            if (!(rc = open_replica(f))) rc = take(f, m, sseq);
+            const char *anchors = NULL;
+            if (!(rc = open_replica(f)))
+                rc = natsMsgHeader_Get(m, BP_HDR_ANCHORS, &anchors) == NATS_OK && anchors
+                         ? take_anchors(f, m, sseq)
+                         : take(f, m, sseq);
             natsMsg_Destroy(m);
             idle_since = bp_pf_mono_us();
             if (!rc && ++since_settle >= APPLY_EVERY && !(rc = settle(f, true))) since_settle = 0;

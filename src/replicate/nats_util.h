@@ -23,6 +23,7 @@
 #define BP_HDR_SEQ "Batpak-Seq"
 #define BP_HDR_CLOCK "Batpak-Clock"
 #define BP_HDR_HASH "Batpak-Hash"
+#define BP_HDR_ANCHORS "Batpak-Anchors" /* an anchors message: the compacted range's upto */
 
 /* BP_EINVAL naming field unless name is 1..BP_STREAM_NAME_MAX of [A-Za-z0-9_-]. */
 bp_status bp_nats_check_stream(const char *field, const char *name);

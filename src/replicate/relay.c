@@ -35,6 +35,7 @@ struct bp_relay {
     size_t acked_in_batch, dups_in_batch;
     uint64_t published, duplicates;
     char last_error[256];
+    uint64_t anchors_sent; /* the worker thread alone: upto of the anchors this relay published */
 };
 
 static void set_error(bp_relay *r, const char *msg) {
@@ -141,6 +142,44 @@ static bp_status make_msg(bp_relay *r, const bp_event *ev, natsMsg **out) {
     return BP_OK;
 }
 
+/* A batch from first_seq on that starts within the source's compacted range, or right after
+ * it: the anchors record goes first (doc/FORMAT.md "Replication"), once per relay and range,
+ * published and acknowledged before the batch (a follower starting there needs it). */
+static bp_status publish_anchors(bp_relay *r, uint64_t first_seq) {
+    bp_buf body = {0};
+    uint64_t upto = 0;
+    bp_status rc = bp_anchors_record(r->s, &body, &upto);
+    if (rc == BP_DONE || (!rc && (first_seq > upto + 1 || upto == r->anchors_sent))) {
+        bp_buf_free(&body);
+        return BP_OK;
+    }
+    char subject[BP_SUBJECT_PREFIX_MAX + 16], id[96], num[24];
+    snprintf(subject, sizeof subject, "%s.anchors", r->prefix);
+    snprintf(id, sizeof id, "anchors-%s-%llu", r->store_id, (unsigned long long)upto);
+    snprintf(num, sizeof num, "%llu", (unsigned long long)upto);
+    natsMsg *m = NULL;
+    natsStatus ns =
+        rc ? NATS_OK : natsMsg_Create(&m, subject, NULL, (const char *)body.data, (int)body.len);
+    if (!rc && ns == NATS_OK) ns = natsMsgHeader_Set(m, BP_HDR_MSG_ID, id);
+    if (!rc && ns == NATS_OK) ns = natsMsgHeader_Set(m, BP_HDR_STORE, r->store_id);
+    if (!rc && ns == NATS_OK) ns = natsMsgHeader_Set(m, BP_HDR_ANCHORS, num);
+    if (!rc && ns != NATS_OK) rc = bp_nats_err(BP_ENOMEM, ns, 0, "anchors message");
+    if (!rc) {
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        po.MaxWait = r->ack_timeout_ms;
+        jsPubAck *pa = NULL;
+        jsErrCode jerr = 0;
+        ns = js_PublishMsg(&pa, r->js, m, &po, &jerr);
+        jsPubAck_Destroy(pa);
+        if (ns != NATS_OK) rc = bp_nats_err(BP_EIO, ns, jerr, "publish of the anchors");
+    }
+    natsMsg_Destroy(m);
+    bp_buf_free(&body);
+    if (!rc) r->anchors_sent = upto;
+    return rc;
+}
+
 /* Drop what is still waiting for an ack (an attempt that timed out): a later ack would
  * only mark events the next attempt publishes again anyway. */
 static void drop_pending(bp_relay *r) {
@@ -161,6 +200,7 @@ static bp_status publish_batch(void *ctx, const bp_event **evs, size_t n, uint32
         if ((rc = ensure_stream(r))) goto out;
         r->stream_ready = true;
     }
+    if ((rc = publish_anchors(r, evs[0]->global_seq))) goto out;
     pthread_mutex_lock(&r->mu);
     bool same = r->batch_n == n; /* the batch of the last attempt again? */
     for (size_t i = 0; same && i < n; i++)
@@ -173,6 +213,9 @@ static bp_status publish_batch(void *ctx, const bp_event **evs, size_t n, uint32
         r->acked_in_batch = r->dups_in_batch = 0;
     }
     pthread_mutex_unlock(&r->mu);
+    pthread_rwlock_rdlock(&r->s->ilock);
+    uint64_t upto = r->s->anchors.upto;
+    pthread_rwlock_unlock(&r->s->ilock);
     for (size_t i = 0; i < n && !rc; i++) {
         pthread_mutex_lock(&r->mu);
         bool done = r->acked[i];
@@ -180,6 +223,27 @@ static bp_status publish_batch(void *ctx, const bp_event **evs, size_t n, uint32
         if (done) continue; /* acknowledged in an earlier attempt */
         natsMsg *m;
         if ((rc = make_msg(r, evs[i], &m))) break;
+        if (evs[i]->global_seq <= upto) {
+            /* within the compacted range: one at a time, each stored before the next is sent
+             * (a follower takes the range's seqs in stream order: a gap is a hole there) */
+            jsPubOptions po;
+            jsPubOptions_Init(&po);
+            po.MaxWait = r->ack_timeout_ms;
+            jsPubAck *pa = NULL;
+            jsErrCode jerr = 0;
+            natsStatus ns = js_PublishMsg(&pa, r->js, m, &po, &jerr);
+            if (ns == NATS_OK) {
+                pthread_mutex_lock(&r->mu);
+                r->acked[i] = 1;
+                r->acked_in_batch++;
+                if (pa && pa->Duplicate) r->dups_in_batch++;
+                pthread_mutex_unlock(&r->mu);
+            }
+            jsPubAck_Destroy(pa);
+            natsMsg_Destroy(m);
+            if (ns != NATS_OK) rc = bp_nats_err(BP_EIO, ns, jerr, "publish");
+            continue;
+        }
         natsStatus ns = js_PublishMsgAsync(r->js, &m, NULL);
         natsMsg_Destroy(m); /* NULL when the library took it */
         if (ns != NATS_OK) rc = bp_nats_err(BP_EIO, ns, 0, "publish");

@@ -817,3 +817,60 @@ done:
     if (out) out->duration_us = bp_pf_mono_us() - t0;
     return rc;
 }
+
+/* ------------------------------------------------------------- anchors of an import */
+
+/* Write DIR/ANCHORS for a: durable before it returns. [w] */
+static bp_status write_anchors(bp_store *s, const bp_anchors *a) {
+    bp_buf b = {0};
+    if (bp_anchors_encode(&b, a)) return bp_err(BP_ENOMEM, "%s: out of memory", s->dir);
+    int e = bp_pf_write_atomic(s->opts.fault, s->dir, "ANCHORS", b.data, b.len);
+    bp_buf_free(&b);
+    return e ? bp_err_sys(BP_EIO, e, "%s/ANCHORS: cannot write", s->dir) : BP_OK;
+}
+
+bp_status bp_anchors_install(bp_store *s, const bp_anchors *a) {
+    pthread_mutex_lock(&s->wmu);
+    bp_status rc =
+        s->failed ? bp_err(s->failed, "%s: store fail-stopped: %s", s->dir, s->failed_msg) : BP_OK;
+    if (!rc && (s->written_seq || s->idx.n || s->anchors.n || s->anchors.upto || s->n_segs != 1 ||
+                s->segs[0].sealed || s->segs[0].size != BP_SEG_HEADER_SIZE))
+        rc = bp_err(BP_ECONFLICT, "%s: not empty (it holds events or anchors)", s->dir);
+    bp_anchors na = *a, check;
+    memset(&check, 0, sizeof check);
+    bp_buf b = {0};
+    if (!rc) { /* the store's one (empty, active) segment holds the compacted range */
+        na.first_segno = na.last_segno = s->segs[0].segno;
+        if (bp_anchors_encode(&b, &na)) rc = bp_err(BP_ENOMEM, "%s: out of memory", s->dir);
+    }
+    if (!rc) rc = bp_anchors_decode(&check, b.data, b.len, "anchors"); /* an owned copy */
+    if (!rc) rc = write_anchors(s, &na);
+    if (!rc) {
+        pthread_rwlock_wrlock(&s->ilock);
+        for (uint32_t i = 0; i < check.n && !rc; i++)
+            if (bp_index_anchor(&s->idx, check.v[i].entity, check.v[i].len, check.v[i].clock,
+                                &check.v[i].hash))
+                rc = bp_store_fail(s, BP_ENOMEM, 0, "%s: out of memory", s->dir);
+        if (!rc) {
+            bp_anchors_free(&s->anchors);
+            s->anchors = check;
+            memset(&check, 0, sizeof check);
+        }
+        pthread_rwlock_unlock(&s->ilock);
+    }
+    bp_anchors_free(&check);
+    bp_buf_free(&b);
+    pthread_mutex_unlock(&s->wmu);
+    return rc;
+}
+
+bp_status bp_anchors_extend(bp_store *s, uint32_t last_segno) {
+    bp_anchors na = s->anchors;
+    na.last_segno = last_segno;
+    bp_status rc = write_anchors(s, &na);
+    if (rc) return bp_store_fail(s, rc, 0, "%s", bp_last_error());
+    pthread_rwlock_wrlock(&s->ilock);
+    s->anchors.last_segno = last_segno;
+    pthread_rwlock_unlock(&s->ilock);
+    return BP_OK;
+}

@@ -111,9 +111,57 @@ static char *event_line(const bp_event *ev, size_t *len) {
     return line;
 }
 
+#define ANCHORS_FORMAT "batpak-anchors-v1"
+
+static int cmp_anchor(const void *x, const void *y) {
+    const bp_anchor *a = x, *b = y;
+    int c = memcmp(a->entity, b->entity, a->len < b->len ? a->len : b->len);
+    return c ? c : (int)a->len - (int)b->len;
+}
+
+bp_status bp_anchors_record(bp_store *s, bp_buf *out, uint64_t *upto) {
+    pthread_rwlock_rdlock(&s->ilock); /* a compaction replaces s->anchors under it */
+    uint32_t n = s->anchors.n;
+    *upto = s->anchors.upto;
+    json_t *o = n ? json_object() : NULL, *list = n ? json_array() : NULL;
+    bp_anchor *v = n ? malloc(n * sizeof *v) : NULL;
+    bool ok = o && list && v;
+    if (ok) memcpy(v, s->anchors.v, n * sizeof *v);
+    if (ok) qsort(v, n, sizeof *v, cmp_anchor); /* one order: the same anchors, the same bytes */
+    for (uint32_t i = 0; ok && i < n; i++) {
+        json_t *a = json_object();
+        ok = a && !json_array_append_new(list, a);
+        ok = ok && !json_object_set_new(a, "entity", json_stringn(v[i].entity, v[i].len));
+        ok = ok && !json_object_set_new(a, "clock", u64_json(v[i].clock));
+        ok = ok && !json_object_set_new(a, "hash", hash_json(&v[i].hash));
+    }
+    pthread_rwlock_unlock(&s->ilock);
+    free(v);
+    if (!n) return BP_DONE;
+    ok = ok && !json_object_set_new(o, "format", json_string(ANCHORS_FORMAT));
+    ok = ok && !json_object_set_new(o, "upto", u64_json(*upto));
+    ok = ok && !json_object_set(o, "anchors", list);
+    json_decref(list);
+    char *line = ok ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    if (line && bp_buf_append(out, line, strlen(line))) ok = false;
+    free(line);
+    return line && ok ? BP_OK : bp_err(BP_ENOMEM, "export: out of memory writing the anchors");
+}
+
 bp_status bp_export(bp_store *s, uint64_t after_seq, bp_write_fn out, void *ctx,
                     bp_progress_fn progress, void *progress_ctx) {
     if (!s || !out) return bp_err(BP_EINVAL, "bp_export: NULL argument");
+    /* a compacted store's export starts with its anchors: what a restore continues from */
+    bp_buf head = {0};
+    uint64_t upto = 0;
+    bp_status hrc = bp_anchors_record(s, &head, &upto);
+    if (!hrc && after_seq < upto && !bp_buf_append(&head, "\n", 1))
+        hrc = out(ctx, head.data, head.len);
+    else if (!hrc && after_seq < upto)
+        hrc = bp_err(BP_ENOMEM, "export: out of memory");
+    bp_buf_free(&head);
+    if (hrc && hrc != BP_DONE) return hrc;
     bp_region r = BP_REGION_INIT;
     r.from_seq = after_seq + 1;
     bp_iter *it;
@@ -173,6 +221,8 @@ struct bp_importer {
     size_t cap;           /* of group */
     bp_import_report rep;
     const char *unit; /* what held.line counts in messages: "line", or "stream sequence" */
+    bool anchored;    /* the input began with an anchors record (a compacted store's) */
+    uint64_t upto;    /* its compacted range: seqs up to it may be holes */
 };
 
 static void held_free(held *h) {
@@ -196,6 +246,9 @@ bp_status bp_import_begin(bp_store *s, bp_importer **out) {
     imp->s = s;
     imp->cap = IMPORT_GROUP;
     imp->unit = "line";
+    pthread_rwlock_rdlock(&s->ilock);
+    imp->upto = s->anchors.upto;
+    pthread_rwlock_unlock(&s->ilock);
     *out = imp;
     return BP_OK;
 }
@@ -281,6 +334,134 @@ static bool parse_hash(const char *s, bp_hash *h) {
     return true;
 }
 
+/* ------------------------------------------------------------------ anchors record */
+
+/* Check an anchors record o (FORMAT.md "Export") into a (owned; bp_anchors_free). */
+static bp_status parse_anchors(json_t *o, const char *where, bp_anchors *a) {
+    memset(a, 0, sizeof *a);
+    json_t *fmt = json_object_get(o, "format"), *upto = json_object_get(o, "upto"),
+           *list = json_object_get(o, "anchors");
+    uint64_t u = 0;
+    if (!json_is_string(fmt))
+        return bp_err(BP_EINVAL, "%s: anchors record: field 'format' is not a string", where);
+    if (strcmp(json_string_value(fmt), ANCHORS_FORMAT) != 0)
+        return bp_err(BP_EVERSION,
+                      "%s: anchors record of format '%s': this build reads '" ANCHORS_FORMAT "'",
+                      where, json_string_value(fmt));
+    if (json_object_size(o) != 3 || !json_is_integer(upto) || !json_is_array(list) ||
+        !json_array_size(list) || !get_u64(upto, UINT32_MAX - 2, &u) || !u)
+        return bp_err(BP_EINVAL,
+                      "%s: anchors record must be {\"format\",\"upto\",\"anchors\"} with "
+                      "1 <= upto < 2^32 - 2 and at least one anchor",
+                      where);
+    size_t n = json_array_size(list);
+    bp_anchors tmp;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.first_segno = tmp.last_segno = 1;
+    tmp.upto = u;
+    tmp.v = calloc(n, sizeof *tmp.v);
+    if (!tmp.v) return bp_err(BP_ENOMEM, "import: out of memory");
+    bp_status rc = BP_OK;
+    for (size_t i = 0; i < n && !rc; i++) {
+        json_t *x = json_array_get(list, i), *ent = json_object_get(x, "entity"),
+               *clock = json_object_get(x, "clock"), *hash = json_object_get(x, "hash");
+        bp_anchor *an = &tmp.v[tmp.n++];
+        if (!json_is_object(x) || json_object_size(x) != 3 || !json_is_string(ent) ||
+            !json_is_integer(clock) || !json_is_string(hash) ||
+            !get_u64(clock, UINT32_MAX, &an->clock) || !an->clock ||
+            !parse_hash(json_string_value(hash), &an->hash) ||
+            strlen(json_string_value(ent)) != json_string_length(ent)) {
+            rc = bp_err(BP_EINVAL,
+                        "%s: anchor %zu must be {\"entity\",\"clock\",\"hash\"} with clock >= "
+                        "1 and hash 64 lower-case hex digits",
+                        where, i);
+            break;
+        }
+        an->entity = json_string_value(ent);
+        an->len = (uint16_t)json_string_length(ent);
+        if ((rc = bp_validate_coord(an->entity, "x", true))) {
+            char msg[400];
+            snprintf(msg, sizeof msg, "%s", bp_last_error());
+            rc = bp_err(BP_EINVAL, "%s: anchor %zu: %s", where, i, msg);
+        }
+    }
+    bp_buf b = {0};
+    if (!rc && bp_anchors_encode(&b, &tmp)) rc = bp_err(BP_ENOMEM, "import: out of memory");
+    free(tmp.v);
+    if (!rc) { /* decoding the encoding copies the strings, and checks what it checks */
+        char what[80];
+        snprintf(what, sizeof what, "%s: anchors record", where);
+        rc = bp_anchors_decode(a, b.data, b.len, what);
+    }
+    bp_buf_free(&b);
+    return rc;
+}
+
+/* Does the store hold exactly these anchors (same range and entities, clocks, hashes)? */
+static bool same_anchors(bp_store *s, const bp_anchors *a) {
+    pthread_rwlock_rdlock(&s->ilock);
+    bool same = s->anchors.upto == a->upto && s->anchors.n == a->n;
+    for (uint32_t i = 0; same && i < a->n; i++) {
+        bool found = false;
+        for (uint32_t k = 0; !found && k < s->anchors.n; k++) {
+            const bp_anchor *x = &s->anchors.v[k];
+            found = x->len == a->v[i].len && !memcmp(x->entity, a->v[i].entity, x->len) &&
+                    x->clock == a->v[i].clock && !memcmp(x->hash.b, a->v[i].hash.b, 32);
+        }
+        same = found;
+    }
+    pthread_rwlock_unlock(&s->ilock);
+    return same;
+}
+
+/* Apply a checked anchors record: install it into an empty store; a store that holds the same
+ * anchors goes on (an import resumed); another store refuses it (strict) or ignores it. */
+static bp_status apply_anchors(bp_importer *imp, const bp_anchors *a, const char *where,
+                               bool strict, bool *installed) {
+    *installed = false;
+    bp_status rc = imp->n ? bp_err(BP_ECONFLICT, "events are held") : bp_anchors_install(imp->s, a);
+    if (!rc) {
+        *installed = true;
+        imp->upto = a->upto;
+        return BP_OK;
+    }
+    if (rc != BP_ECONFLICT) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "%s", bp_last_error());
+        return bp_err(rc, "%s: %s", where, msg);
+    }
+    bp_err_clear();
+    if (same_anchors(imp->s, a) || !strict) return BP_OK;
+    return bp_err(BP_ECONFLICT,
+                  "%s: an export of a compacted store (%u anchors, holes up to global_seq %llu) "
+                  "imports only into an empty store, and %s holds events or other anchors: "
+                  "import it into a new directory",
+                  where, a->n, (unsigned long long)a->upto, imp->s->dir);
+}
+
+bp_status bp_import_anchors(bp_importer *imp, const void *body, size_t len, uint64_t pos,
+                            bool strict, bool *installed) {
+    *installed = false;
+    if (!imp || (!body && len)) return bp_err(BP_EINVAL, "bp_import_anchors: NULL argument");
+    if (imp->failed)
+        return bp_err(imp->failed, "import stopped at an earlier error: %s", imp->failed_msg);
+    char where[48];
+    snprintf(where, sizeof where, "stream sequence %llu", (unsigned long long)pos);
+    json_error_t jerr;
+    json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    bp_status rc = BP_OK;
+    if (!json_is_object(o))
+        rc = bp_err(BP_ECORRUPT, "%s: anchors message is not a JSON object", where);
+    bp_anchors a;
+    memset(&a, 0, sizeof a);
+    if (!rc && (rc = parse_anchors(o, where, &a)) == BP_EINVAL) /* in a stream: damage */
+        rc = bp_err(BP_ECORRUPT, "%s", bp_last_error());
+    json_decref(o);
+    if (!rc) rc = apply_anchors(imp, &a, where, strict, installed);
+    bp_anchors_free(&a);
+    return rc ? fail(imp, rc) : BP_OK;
+}
+
 /* Parse and check one line into h. */
 static bp_status parse_line(bp_importer *imp, const char *text, size_t len, held *h) {
     static const char *const KEYS[] = {
@@ -303,6 +484,21 @@ static bp_status parse_line(bp_importer *imp, const char *text, size_t len, held
     if (!json_is_object(o)) {
         rc = bp_err(BP_EINVAL, "line %llu: not a JSON object", (unsigned long long)ln);
         goto out;
+    }
+    if (json_object_get(o, "format")) { /* an anchors record: only first */
+        char where[40];
+        snprintf(where, sizeof where, "line %llu", (unsigned long long)ln);
+        bp_anchors a;
+        if (ln != 1 || imp->n || imp->rep.imported) {
+            rc = bp_err(BP_EINVAL, "line %llu: an anchors record comes only as the first line",
+                        (unsigned long long)ln);
+        } else if (!(rc = parse_anchors(o, where, &a))) {
+            bool installed;
+            rc = apply_anchors(imp, &a, where, true, &installed);
+            bp_anchors_free(&a);
+        }
+        json_decref(o);
+        return rc ? rc : BP_DONE;
     }
     json_object_foreach(o, key, v) {
         size_t k = 0;
@@ -430,15 +626,23 @@ out:
 static bp_status already_there(bp_importer *imp, const held *h) {
     bp_store *s = imp->s;
     uint64_t seq = h->fr.f.global_seq;
-    bool same = false, there = false;
+    bool same = false, there = false, hole = false;
     pthread_rwlock_rdlock(&s->ilock);
     if (seq <= s->published) {
         there = true;
-        same = memcmp(s->idx.recs[seq - 1].id.b, h->fr.f.event_id.b, 16) == 0;
+        hole = BP_IREC_HOLE(&s->idx.recs[seq - 1]);
+        same = !hole && memcmp(s->idx.recs[seq - 1].id.b, h->fr.f.event_id.b, 16) == 0;
     }
     pthread_rwlock_unlock(&s->ilock);
     if (!there) return BP_OK;
     if (same) return BP_DONE;
+    if (hole)
+        return bp_err(BP_ECONFLICT,
+                      "line %llu: global_seq %llu is a hole of this store's compacted range, "
+                      "but the export holds an event there (an import of a compacted store "
+                      "interrupted within its compacted range cannot be resumed: import into "
+                      "a new directory)",
+                      (unsigned long long)h->line, (unsigned long long)seq);
     return bp_err(BP_ECONFLICT,
                   "line %llu: this store holds another event at global_seq %llu (import into an "
                   "empty store, or one holding a prefix of this export)",
@@ -453,13 +657,23 @@ static bp_status resent(bp_importer *imp, const held *h, const char *where) {
     uint64_t seq = h->fr.f.global_seq;
     pthread_rwlock_rdlock(&s->ilock);
     uint64_t published = s->published;
-    bool in_store = seq <= published && !BP_IREC_HOLE(&s->idx.recs[seq - 1]) &&
-                    memcmp(s->idx.recs[seq - 1].id.b, h->fr.f.event_id.b, 16) == 0;
+    bool hole = seq <= published && BP_IREC_HOLE(&s->idx.recs[seq - 1]);
+    bool in_store =
+        seq <= published && !hole && memcmp(s->idx.recs[seq - 1].id.b, h->fr.f.event_id.b, 16) == 0;
     pthread_rwlock_unlock(&s->ilock);
-    if (seq > published + imp->n) return BP_OK;
-    if (seq > published)
-        in_store = !memcmp(imp->group[seq - published - 1].fr.f.event_id.b, h->fr.f.event_id.b, 16);
+    /* the group's seqs are increasing (with holes within a compacted range) */
+    uint64_t top = imp->n ? imp->group[imp->n - 1].fr.f.global_seq : published;
+    if (seq > top && seq > published) return BP_OK;
+    for (size_t i = 0; seq > published && i < imp->n; i++)
+        if (imp->group[i].fr.f.global_seq == seq)
+            in_store = !memcmp(imp->group[i].fr.f.event_id.b, h->fr.f.event_id.b, 16);
     if (in_store) return BP_DONE;
+    if (hole || (seq > published && seq <= imp->upto))
+        return bp_err(BP_ECONFLICT,
+                      "%s: global_seq %llu came after later events of the compacted range (up to "
+                      "%llu), where the replica took its place for a hole: rebuild the replica "
+                      "in a new directory",
+                      where, (unsigned long long)seq, (unsigned long long)imp->upto);
     return bp_err(BP_ECONFLICT,
                   "%s: this store holds another event at global_seq %llu (it is not a replica "
                   "of this stream, or received other writes)",
@@ -550,6 +764,7 @@ bp_status bp_import_line(bp_importer *imp, const char *line, size_t len) {
         return fail(imp, bp_err(BP_EINVAL, "line %llu: empty", (unsigned long long)imp->line));
     held h;
     bp_status rc = parse_line(imp, line, len, &h);
+    if (rc == BP_DONE) return BP_OK; /* the anchors record, applied */
     if (rc) { /* what came before the bad line is imported, but a batch it breaks */
         char msg[700];
         snprintf(msg, sizeof msg, "%s", bp_last_error());
@@ -578,7 +793,14 @@ static bp_status import_held(bp_importer *imp, held *hp, const char *where) {
     held h = *hp;
     bp_status rc;
     const bp_event_fields *f = &h.fr.f;
-    bool in_batch = f->batch_count != 0;
+    /* within a compacted range a batch may have lost events to the compaction: its events
+     * are written one by one, as they are (doc/FORMAT.md "Compaction") */
+    bool in_batch = f->batch_count != 0 && f->global_seq > imp->upto;
+    if (!imp->batch_open && imp->n && f->global_seq > imp->upto &&
+        imp->group[imp->n - 1].fr.f.global_seq <= imp->upto && (rc = flush_group(imp))) {
+        held_free(&h); /* the range and what follows it go into different writes */
+        return rc;
+    }
     if (imp->batch_open) {
         const bp_event_fields *first = &imp->group[0].fr.f;
         if (!in_batch || f->batch_id != first->batch_id || f->batch_count != first->batch_count ||

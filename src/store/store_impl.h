@@ -335,6 +335,23 @@ void bp_deliver_notices(bp_store *s, uint64_t from, uint64_t to);
 bp_status bp_compact_recover(bp_store *s);
 /* Write DIR/ANCHORS from s->anchors (after an accepted loss of compacted segments). */
 bp_status bp_compact_write_anchors(bp_store *s);
+/* compact.c: an import of a compacted store's export starts with its anchors: into an empty
+ * store (no event, no anchors, one empty active segment), write DIR/ANCHORS with a (upto and
+ * anchors; first_segno = last_segno = the active segment, which then takes the compacted
+ * range's events) and install it. BP_ECONFLICT when the store is not empty. Takes wmu. */
+bp_status bp_anchors_install(bp_store *s, const bp_anchors *a);
+/* compact.c: an import within its compacted range needs another segment: DIR/ANCHORS says
+ * segments up to last_segno are compacted (written before that segment is created). [w];
+ * a failure fail-stops the store. */
+bp_status bp_anchors_extend(bp_store *s, uint32_t last_segno);
+/* export.c: the anchors record of an export of s (FORMAT.md "Export"), without a newline,
+ * into out (appended), and *upto; BP_DONE (out unchanged) when s has no anchors. */
+bp_status bp_anchors_record(bp_store *s, bp_buf *out, uint64_t *upto);
+/* export.c: the follower's import of a relayed anchors message (the body: an export's
+ * anchors record). strict: a store that is not empty refuses it (an import); else such a
+ * store ignores it (*installed false: a follower that holds the events already). */
+bp_status bp_import_anchors(bp_importer *imp, const void *body, size_t len, uint64_t pos,
+                            bool strict, bool *installed);
 /* The store an iterator reads. */
 bp_store *bp_iter_store(const bp_iter *it);
 /* Drop a segment's mapping (close; no reader may be active). */

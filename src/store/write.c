@@ -399,10 +399,14 @@ static bp_status check_idempotency(bp_store *s, const bp_batch_item *items, size
 
 uint64_t bp__seg_end_max = BP_SEG_END_MAX;
 
-/* [w] Make room for `need` more bytes (n frames) in the active segment: rotate when they do
- * not fit (past segment_size, unless the segment is empty; never past bp__seg_end_max, the
- * 32-bit frame offsets of the index), refuse when not even an empty segment holds them. */
-static bp_status ensure_room(bp_store *s, size_t need, size_t n) {
+/* [w] Make room for `need` more bytes (n frames), starting with global_seq first_seq, in the
+ * active segment: rotate when they do not fit (past segment_size, unless the segment is empty;
+ * never past bp__seg_end_max, the 32-bit frame offsets of the index), refuse when not even an
+ * empty segment holds them. An active segment within the compacted range (an import of a
+ * compacted store's export: bp_anchors_install) takes only seqs up to upto: the first one
+ * above gets a new segment, past the holes that end the range; one that fills up while the
+ * range goes on is followed by another compacted one (DIR/ANCHORS first). */
+static bp_status ensure_room(bp_store *s, size_t need, size_t n, uint64_t first_seq) {
     if (need > bp__seg_end_max - BP_SEG_HEADER_SIZE) {
         char what[64] = "append";
         if (n > 1) snprintf(what, sizeof what, "batch of %zu events", n);
@@ -414,13 +418,26 @@ static bp_status ensure_room(bp_store *s, size_t need, size_t n) {
                       n > 1 ? ": split it into smaller batches" : "");
     }
     bp_segment *seg = &s->segs[s->n_segs - 1];
-    if (!seg->sealed &&
+    bool compacted = seg->segno <= s->anchors.last_segno;
+    bool leave = compacted && first_seq > s->anchors.upto;
+    if (!seg->sealed && !leave &&
         (seg->size == BP_SEG_HEADER_SIZE || seg->size + need <= s->opts.segment_size) &&
         seg->size + need <= bp__seg_end_max)
         return BP_OK;
     bp_status rc = BP_OK;
     if (!seg->sealed) rc = bp_segment_seal(s);
-    if (!rc) rc = bp_segment_create(s, s->segs[s->n_segs - 1].segno + 1);
+    uint32_t next = s->segs[s->n_segs - 1].segno + 1;
+    if (!rc && compacted && !leave) rc = bp_anchors_extend(s, next);
+    if (!rc && leave && s->idx.n < s->anchors.upto) { /* the range ends with holes */
+        pthread_rwlock_wrlock(&s->ilock);
+        int e = bp_index_holes(&s->idx, s->anchors.upto, s->anchors.last_segno);
+        pthread_rwlock_unlock(&s->ilock);
+        if (e) return bp_store_fail(s, BP_ENOMEM, 0, "%s: out of memory", s->dir);
+        s->written_seq = s->anchors.upto; /* sealed: everything before is durable */
+        __atomic_store_n(&s->synced_seq, s->written_seq, __ATOMIC_RELEASE);
+        publish(s, s->written_seq);
+    }
+    if (!rc) rc = bp_segment_create(s, next);
     return rc;
 }
 
@@ -429,7 +446,7 @@ static bp_status ensure_room(bp_store *s, size_t need, size_t n) {
  * their sync) or written now, and insert them into the index. Nothing is changed when it
  * fails before the write; after that a failure fail-stops the store. */
 static bp_status write_frames(bp_store *s, const bp_frame *frames, size_t n, bool queue) {
-    bp_status rc = ensure_room(s, s->enc.len, n);
+    bp_status rc = ensure_room(s, s->enc.len, n, frames[0].f.global_seq);
     if (rc) return rc;
     bp_segment *seg = &s->segs[s->n_segs - 1];
     uint64_t off = seg->size;
@@ -456,7 +473,9 @@ static bp_status write_frames(bp_store *s, const bp_frame *frames, size_t n, boo
         const bp_event_fields *f = &frames[i].f;
         uint32_t flen = BP_FRAME_PREFIX + bp_get_be32(s->enc.data + (pos - off));
         bp_irec r = {f->event_id, f->hlc, seg->segno, (uint32_t)pos, flen, 0, 0, f->kind, f->flags};
-        if (bp_index_insert(&s->idx, &r, f->entity, f->entity_len, f->scope, f->scope_len,
+        /* holes of the compacted range an import fills (bp_commit_imported checked them) */
+        if (bp_index_holes(&s->idx, f->global_seq - 1, seg->segno) ||
+            bp_index_insert(&s->idx, &r, f->entity, f->entity_len, f->scope, f->scope_len,
                             &frames[i].event_hash, f->idem_key, f->idem_len))
             rc = BP_ENOMEM;
         pos += flen;
@@ -503,6 +522,9 @@ static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n
     bp_chains bh = {0};
     bp_chains *bhp = n > 1 ? &bh : NULL;
     uint64_t first_seq = s->written_seq + 1;
+    /* an import left a compacted range open (bp_anchors_install): new events go past it */
+    if (s->segs[s->n_segs - 1].segno <= s->anchors.last_segno && first_seq <= s->anchors.upto)
+        first_seq = s->anchors.upto + 1;
     uint64_t wall = bp_pf_wall_ms();
     s->enc.len = 0;
     item_plan *plans = malloc(n * sizeof *plans);
@@ -778,15 +800,36 @@ bp_status bp_commit_imported(bp_store *s, bp_frame *frames, size_t n, bool sync,
     bp_chains bh = {0};
     uint64_t hlc = s->last_hlc;
     s->enc.len = 0;
+    /* within the compacted range of an import (the active segment is a compacted one), seqs
+     * may skip holes, up to upto; the frames are all in it, or all above it */
+    bool compacted = s->segs[s->n_segs - 1].segno <= s->anchors.last_segno;
+    bool in_range = compacted && frames[0].f.global_seq <= s->anchors.upto;
+    uint64_t next = s->written_seq + 1;
+    if (compacted && !in_range && next <= s->anchors.upto) /* the range ends with holes */
+        next = s->anchors.upto + 1;
     for (size_t i = 0; i < n && !rc; i++) {
         const bp_event_fields *f = &frames[i].f;
         *bad = i;
-        if (f->global_seq != s->written_seq + 1 + i) {
-            rc = bp_err(BP_ECONFLICT, "global_seq %llu, but the store's next is %llu",
-                        (unsigned long long)f->global_seq,
-                        (unsigned long long)(s->written_seq + 1 + i));
+        if (f->global_seq != next &&
+            !(in_range && f->global_seq > next && f->global_seq <= s->anchors.upto)) {
+            if (in_range && f->global_seq > next)
+                rc = bp_err(BP_ECONFLICT,
+                            "global_seq %llu above the compacted range (up to %llu) in the "
+                            "same write as events within it",
+                            (unsigned long long)f->global_seq, (unsigned long long)s->anchors.upto);
+            else if (s->anchors.upto >= next && f->global_seq > next &&
+                     f->global_seq <= s->anchors.upto)
+                rc = bp_err(BP_ECONFLICT,
+                            "global_seq %llu, but the store's next is %llu: seqs may skip "
+                            "compacted holes only while an import fills the compacted range of "
+                            "an empty store",
+                            (unsigned long long)f->global_seq, (unsigned long long)next);
+            else
+                rc = bp_err(BP_ECONFLICT, "global_seq %llu, but the store's next is %llu",
+                            (unsigned long long)f->global_seq, (unsigned long long)next);
             break;
         }
+        next = f->global_seq + 1;
         int64_t bid;
         uint64_t clock;
         bp_hash head;
