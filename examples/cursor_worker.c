@@ -12,12 +12,10 @@
  *
  *   usage: cursor_worker DIR      (re-runnable: each run mails only that run's invoices)
  */
-#define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include <batpak/batpak.h>
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #define KIND_INVOICE BP_KIND(4, 1)
 #define PER_PHASE 3
@@ -74,12 +72,10 @@ static int phase(bp_store *s, const char *name) {
     cfg.backoff_ms = 1; /* retry quickly */
     bp_worker *w;
     if (bp_cursor_worker(s, &region, send_invoice, &m, &cfg, &w)) return fail("worker");
+    /* until the last invoice is handled (at most 5 s) */
+    if (bp_worker_wait(w, r[PER_PHASE - 1].global_seq, 5000)) return fail("worker wait");
     bp_worker_stats ws;
-    for (int waited = 0;; waited++) { /* until the last invoice is handled (at most 5 s) */
-        bp_worker_stats_get(w, &ws);
-        if (!ws.running || ws.position >= r[PER_PHASE - 1].global_seq || waited == 5000) break;
-        nanosleep(&(struct timespec){0, 1000000}, NULL);
-    }
+    bp_worker_stats_get(w, &ws);
     if (bp_worker_stop(w)) return fail("worker stop"); /* persists the position, joins */
     printf("%s   invoices at seq %llu..%llu: %llu handled, %llu retried, %d mail(s) sent, "
            "%d duplicate(s) suppressed\n",

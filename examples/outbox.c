@@ -53,13 +53,8 @@ static int run_reactor(const char *dir, uint64_t last_seq) {
     cfg.checkpoint_every = 8;
     bp_worker *w;
     if (bp_reactor(s, &r, &order_placed_type, confirm, NULL, &cfg, &w)) return 1;
-    bp_worker_stats st;
-    do {
-        struct timespec ts = {0, 2000000};
-        nanosleep(&ts, NULL);
-        bp_worker_stats_get(w, &st);
-    } while (st.running && st.position < last_seq);
-    bp_status rc = bp_worker_stop(w);
+    bp_status rc = bp_worker_wait(w, last_seq, UINT32_MAX); /* or until killed */
+    rc = bp_worker_stop(w) ? BP_EIO : rc;
     return rc || bp_store_close(s) ? 1 : 0;
 }
 

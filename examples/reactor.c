@@ -15,13 +15,12 @@
  *
  *   usage: reactor DIR      (re-runnable: each run takes new payments)
  */
-#define _POSIX_C_SOURCE 200809L /* fork, nanosleep */
+#define _POSIX_C_SOURCE 200809L /* fork */
 #include <batpak/batpak.h>
 
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define PAYMENTS 4
@@ -59,13 +58,10 @@ static int react_until(bp_store *s, uint64_t last_seq, uint64_t *handled, bool c
     cfg.checkpoint_every = 1000; /* saved at stop: a crash before it redelivers everything */
     bp_worker *w;
     if (bp_reactor(s, &region, &payment_type, on_payment, NULL, &cfg, &w)) return 1;
+    bp_status waited = bp_worker_wait(w, last_seq, 5000); /* handled up to last_seq */
     bp_worker_stats ws;
-    for (int waited = 0; waited < 5000; waited++) {
-        bp_worker_stats_get(w, &ws);
-        if (!ws.running || ws.position >= last_seq) break;
-        nanosleep(&(struct timespec){0, 1000000}, NULL);
-    }
-    if (crash) _exit(ws.position >= last_seq ? 0 : 1); /* no stop, no close, no checkpoint */
+    bp_worker_stats_get(w, &ws);
+    if (crash) _exit(waited == BP_OK ? 0 : 1); /* no stop, no close, no checkpoint */
     *handled = ws.handled;
     return bp_worker_stop(w) ? 1 : 0;
 }

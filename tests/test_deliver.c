@@ -444,6 +444,172 @@ static void test_worker_in_order_with_retries(void) {
     t_rmdir(dir);
 }
 
+/* Fails every delivery while *block is set (retried, never poison): a worker that is
+ * stuck on its first event. */
+static bp_status on_event_blocked(void *ctx, const bp_delivery *d) {
+    (void)d;
+    return __atomic_load_n((int *)ctx, __ATOMIC_SEQ_CST) ? bp_set_error(BP_EIO, "blocked") : BP_OK;
+}
+
+static bp_status count_event(void *ctx, const bp_delivery *d) {
+    (void)d;
+    __atomic_fetch_add((uint64_t *)ctx, 1, __ATOMIC_RELAXED);
+    return BP_OK;
+}
+
+/* A worker's lag counts what it has not passed: a worker filtered by kind (or entity) that
+ * has caught up reports 0 even when the newest events are not its own, and bp_worker_wait
+ * returns once every event of its region up to a seq is handled, events outside it and
+ * holes left by a compaction counting as passed; BP_ETIMEDOUT at its deadline. */
+static void test_worker_lag_and_wait(void) {
+    const char *dir = t_dir("deliver-lag");
+    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    o.no_open_event = true;
+    o.durability = BP_NO_SYNC;
+    o.segment_size = 4096; /* several sealed segments for the compaction */
+    bp_store *s = NULL;
+    CHECK_OK(bp_store_open(&s, dir, &o));
+    for (uint32_t i = 0; i < 300; i++)
+        CHECK_OK(put(s, i % 2 ? "acct:1" : "acct:2", "bank", i));
+    bp_compact_options co = BP_COMPACT_OPTIONS_INIT;
+    co.keep_last = 5; /* the oldest events of both entities go: holes */
+    bp_compact_report rep;
+    CHECK_OK(bp_compact(s, &co, &rep));
+    CHECK(rep.events_removed > 100);
+    for (uint32_t i = 300; i < 330; i++)
+        CHECK_OK(put(s, i % 2 ? "acct:1" : "acct:2", "bank", i));
+    uint16_t kinds[] = {BP_KIND(1, 1)}; /* put(): i % 3 == 0 */
+    bp_region by_kind = BP_REGION_INIT;
+    by_kind.kinds = kinds;
+    by_kind.n_kinds = 1;
+    bp_region by_entity = BP_REGION_INIT;
+    by_entity.entity = "acct:2";
+    uint64_t n_kind = 0, n_entity = 0;
+    bp_worker *wk, *we;
+    CHECK_OK(bp_cursor_worker(s, &by_kind, count_event, &n_kind, NULL, &wk));
+    CHECK_OK(bp_cursor_worker(s, &by_entity, count_event, &n_entity, NULL, &we));
+    bp_receipt last; /* the newest event is outside both regions: kind (1,2), acct:1 */
+    CHECK_OK(bp_append(s, &last, "acct:1", "bank", BP_KIND(1, 2), "x", 1));
+    CHECK_OK(bp_worker_wait(wk, last.global_seq, 60000));
+    CHECK_OK(bp_worker_wait(we, last.global_seq, 60000));
+    bp_worker_stats st;
+    bp_worker_stats_get(wk, &st);
+    CHECK_EQ(st.lag_events, 0);
+    CHECK(st.passed >= last.global_seq);
+    CHECK(st.position < last.global_seq);
+    CHECK_EQ(st.handled, n_kind);
+    bp_worker_stats_get(we, &st);
+    CHECK_EQ(st.lag_events, 0);
+    CHECK_EQ(st.handled, n_entity);
+    CHECK(n_entity < 150); /* the compaction dropped some */
+    bp_delivery_stats ds;
+    CHECK_OK(bp_delivery_stats_get(s, &ds));
+    CHECK_EQ(ds.lag_events_max, 0);
+    /* every kept event of the kind, counted by a read */
+    bp_iter *it;
+    CHECK_OK(bp_query(s, &it, &by_kind, BP_READ_INDEX_ONLY));
+    uint64_t want = 0;
+    const bp_event *ev;
+    while (bp_iter_next(it, &ev) == BP_OK)
+        want++;
+    bp_iter_free(it);
+    CHECK_EQ(n_kind, want);
+    /* more events outside the region while it runs: passed, without a delivery */
+    for (int i = 0; i < 20; i++)
+        CHECK_OK(bp_append(s, &last, "acct:1", "bank", BP_KIND(1, 2), "y", 1));
+    CHECK_OK(bp_worker_wait(wk, last.global_seq, 60000));
+    CHECK_EQ(__atomic_load_n(&n_kind, __ATOMIC_RELAXED), want);
+    bp_worker_stats_get(wk, &st);
+    CHECK_EQ(st.lag_events, 0);
+    CHECK_OK(bp_worker_stop(wk));
+    CHECK_OK(bp_worker_stop(we));
+    /* a worker stuck on an event: the wait ends at its deadline, and lag counts it */
+    static int block = 1;
+    bp_worker_config cfg = BP_WORKER_CONFIG_INIT;
+    cfg.backoff_ms = 1;
+    cfg.backoff_max_ms = 5;
+    cfg.max_attempts = UINT32_MAX;
+    bp_worker *stuck;
+    CHECK_OK(bp_cursor_worker(s, &by_kind, on_event_blocked, &block, &cfg, &stuck));
+    CHECK_FAILS(bp_worker_wait(stuck, last.global_seq, 50), BP_ETIMEDOUT, "short of");
+    bp_worker_stats_get(stuck, &st);
+    CHECK(st.lag_events > 0);
+    __atomic_store_n(&block, 0, __ATOMIC_SEQ_CST);
+    CHECK_OK(bp_worker_wait(stuck, last.global_seq, 60000));
+    CHECK_OK(bp_worker_stop(stuck));
+    /* a region with to_seq: passed for good once it is done */
+    bp_region upto = BP_REGION_INIT;
+    upto.to_seq = 10;
+    uint64_t n_upto = 0;
+    bp_worker *wu;
+    CHECK_OK(bp_cursor_worker(s, &upto, count_event, &n_upto, NULL, &wu));
+    CHECK_OK(bp_worker_wait(wu, last.global_seq, 60000));
+    bp_worker_stats_get(wu, &st);
+    CHECK_EQ(st.lag_events, 0);
+    CHECK_OK(bp_worker_stop(wu));
+    CHECK_FAILS(bp_worker_wait(NULL, 1, 0), BP_EINVAL, "NULL");
+    CHECK_OK(bp_store_close(s));
+    t_rmdir(dir);
+}
+
+/* A worker stopped by its poison event: bp_worker_wait returns that error, not a timeout. */
+static void test_worker_wait_poison_stop(void) {
+    const char *dir = t_dir("deliver-waitpoison");
+    bp_store *s = open_store(dir);
+    for (uint32_t i = 0; i < 10; i++)
+        CHECK_OK(put(s, "acct:1", "bank", i));
+    static handler h = {.mu = PTHREAD_MUTEX_INITIALIZER, .fail_seq = 4, .fail_times = UINT32_MAX};
+    bp_worker_config cfg = BP_WORKER_CONFIG_INIT;
+    cfg.backoff_ms = 1;
+    cfg.max_attempts = 2;
+    bp_region r = BP_REGION_INIT;
+    bp_worker *w;
+    CHECK_OK(bp_cursor_worker(s, &r, on_event, &h, &cfg, &w));
+    CHECK_FAILS(bp_worker_wait(w, 10, 60000), BP_EIO, "event 4 failed 2 times");
+    bp_worker_stats st;
+    bp_worker_stats_get(w, &st);
+    CHECK_EQ(st.passed, 3);
+    CHECK_EQ(st.lag_events, 7);
+    CHECK_EQ(bp_worker_stop(w), BP_EIO);
+    CHECK_OK(bp_store_close(s));
+    t_rmdir(dir);
+}
+
+/* bp_store_close with workers and a reactor still running stops them (positions persisted)
+ * and leaves their handles valid: stats, bp_worker_wait and bp_worker_stop (which frees
+ * them) still work after the close (the ASan build checks the memory). */
+static void test_close_with_workers_running(void) {
+    const char *dir = t_dir("deliver-closerun");
+    bp_store *s = open_store(dir);
+    for (uint32_t i = 0; i < 20; i++)
+        CHECK_OK(put(s, "acct:1", "bank", i));
+    bp_region r = BP_REGION_INIT;
+    uint64_t n = 0;
+    bp_worker_config cfg = BP_WORKER_CONFIG_INIT;
+    cfg.checkpoint_id = "closing";
+    bp_worker *w, *local;
+    CHECK_OK(bp_cursor_worker(s, &r, count_event, &n, &cfg, &w));
+    CHECK_OK(bp_cursor_worker(s, &r, count_event, &n, NULL, &local));
+    CHECK_OK(bp_worker_wait(w, 20, 60000));
+    CHECK_OK(bp_store_close(s));
+    bp_worker_stats st;
+    bp_worker_stats_get(w, &st);
+    CHECK(!st.running);
+    CHECK_EQ(st.position, 20);
+    CHECK_EQ(st.lag_events, 0);
+    CHECK_FAILS(bp_worker_wait(w, 21, 10), BP_ECANCELED, "stopped");
+    CHECK_OK(bp_worker_stop(w));
+    CHECK_OK(bp_worker_stop(local));
+    s = open_store(dir); /* the position was persisted by the close */
+    bp_checkpoint_info ci;
+    size_t count;
+    CHECK_OK(bp_checkpoints_list(s, &ci, 1, &count));
+    CHECK_EQ(count, 1);
+    CHECK_EQ(ci.position, 20);
+    CHECK_OK(bp_store_close(s));
+    t_rmdir(dir);
+}
+
 static void test_worker_poison(void) {
     const char *dir = t_dir("deliver-poison");
     bp_store *s = open_store(dir);
@@ -845,6 +1011,9 @@ int main(void) {
     RUN(test_writers_never_wait_for_subscribers);
     RUN(test_worker_in_order_with_retries);
     RUN(test_worker_poison);
+    RUN(test_worker_lag_and_wait);
+    RUN(test_worker_wait_poison_stop);
+    RUN(test_close_with_workers_running);
     RUN(test_worker_checkpoints);
     RUN(test_worker_survives_kill9);
     RUN(test_reactor_exactly_once_across_kill9);

@@ -1007,6 +1007,53 @@ static void test_stop_while_server_away(void) {
     t_rmdir(dir);
 }
 
+/* A relay filtered by kind: bp_relay_wait returns for a seq outside its region once it has
+ * passed it. bp_store_close with the relay still running stops it (position persisted) and
+ * leaves the handle valid: stats, bp_relay_wait and bp_relay_stop (which frees it) after
+ * the close (the ASan build checks the memory). */
+static void test_close_with_relay_running(void) {
+    const char *dir = t_dir("repl-close");
+    ns_server *ns = ns_start(dir);
+    CHECK(ns != NULL);
+    char src[1200];
+    snprintf(src, sizeof src, "%s/src", dir);
+    bp_store *s = open_store(src, false, false);
+    CHECK(s != NULL);
+    for (int i = 0; i < 50; i++)
+        CHECK_OK(bp_append(s, NULL, "acct:1", "bank", BP_KIND(1, 1 + i % 2), "x", 1));
+    bp_receipt last; /* the newest event is not of the relay's kind */
+    CHECK_OK(bp_append(s, &last, "acct:1", "bank", BP_KIND(1, 2), "y", 1));
+    uint16_t kinds[] = {BP_KIND(1, 1)};
+    bp_region region = BP_REGION_INIT;
+    region.kinds = kinds;
+    region.n_kinds = 1;
+    bp_relay_config rc = relay_cfg(ns->url, "bp_repl-close");
+    rc.region = &region;
+    bp_relay *r;
+    CHECK_OK(bp_relay_start(s, &rc, &r));
+    CHECK_OK(bp_relay_wait(r, last.global_seq, 60000));
+    bp_relay_stats rs;
+    bp_relay_stats_get(r, &rs);
+    CHECK_EQ(rs.published, 25);
+    CHECK_EQ(rs.lag_events, 0);
+    CHECK_OK(bp_store_close(s)); /* the relay still runs */
+    bp_relay_stats_get(r, &rs);
+    CHECK(!rs.running);
+    CHECK_EQ(rs.position, last.global_seq - 2);
+    CHECK_FAILS(bp_relay_wait(r, last.global_seq + 1, 1000), BP_EIO, "relay stopped");
+    CHECK_OK(bp_relay_stop(r));
+    s = open_store(src, false, false); /* the close persisted its position */
+    CHECK(s != NULL);
+    bp_checkpoint_info ci;
+    size_t n;
+    CHECK_OK(bp_checkpoints_list(s, &ci, 1, &n));
+    CHECK_EQ(n, 1);
+    CHECK_EQ(ci.position, last.global_seq - 2);
+    CHECK_OK(bp_store_close(s));
+    ns_stop(ns);
+    t_rmdir(dir);
+}
+
 /* ---------------------------------------------- (f) tampered and foreign messages */
 
 #ifdef BP_HAVE_NATS
@@ -1623,6 +1670,7 @@ int main(void) {
     run_isolated("test_kill9_relay_and_follower", test_kill9_relay_and_follower);
     run_isolated("test_server_restart", test_server_restart);
     run_isolated("test_stop_while_server_away", test_stop_while_server_away);
+    run_isolated("test_close_with_relay_running", test_close_with_relay_running);
 #ifdef BP_HAVE_NATS
     run_isolated("test_tampered_message", test_tampered_message);
     run_isolated("test_gap_then_late", test_gap_then_late);

@@ -741,6 +741,56 @@ static void test_utf8_every_position(void) {
     }
 }
 
+static bp_status react_none(void *ctx, const bp_delivery *d, const void *value, bp_reactions *out) {
+    (void)d;
+    (void)out;
+    if (value) __atomic_fetch_add((int *)ctx, 1, __ATOMIC_RELAXED);
+    return BP_OK;
+}
+
+/* A typed reactor meeting a payload that does not decode as its type skips it under
+ * BP_POISON_SKIP (no on_poison) and says so: counted in its stats with the seq and the
+ * decode error, and in the store's Prometheus text. */
+static void test_reactor_poison_skip_counted(void) {
+    const char *dir = t_dir("typed-poisonskip");
+    bp_store *s = open_store(dir);
+    small_t v = {.amount = 7};
+    snprintf(v.memo, sizeof v.memo, "ok");
+    CHECK_OK(bp_append_typed(s, NULL, "acct:1", "bank", &small_t_type, &v, NULL));
+    bp_receipt bad; /* the type's kind, bytes that are not its MessagePack */
+    CHECK_OK(bp_append(s, &bad, "acct:1", "bank", small_t_type.kind, "\xc1garbage", 8));
+    bp_receipt last;
+    CHECK_OK(bp_append_typed(s, &last, "acct:1", "bank", &small_t_type, &v, NULL));
+    int decoded = 0;
+    bp_worker_config cfg = BP_WORKER_CONFIG_INIT;
+    cfg.poison = BP_POISON_SKIP;
+    cfg.max_attempts = 2;
+    cfg.backoff_ms = 1;
+    bp_region r = BP_REGION_INIT;
+    bp_worker *w;
+    CHECK_OK(bp_reactor(s, &r, &small_t_type, react_none, &decoded, &cfg, &w));
+    CHECK_OK(bp_worker_wait(w, last.global_seq, 60000));
+    bp_worker_stats st;
+    bp_worker_stats_get(w, &st);
+    CHECK_EQ(st.skipped, 1);
+    CHECK_EQ(st.poisoned, 1);
+    CHECK_EQ(st.last_skipped_seq, bad.global_seq);
+    CHECK(strstr(st.last_skipped_error, "test.small") || strstr(st.last_skipped_error, "decode"));
+    fprintf(stderr, "  skipped: %s\n", st.last_skipped_error);
+    CHECK_EQ(st.handled, 3); /* the skipped one counts: the position moved past it */
+    CHECK_EQ(decoded, 2);
+    char *text = NULL;
+    CHECK_OK(bp_store_prometheus(s, &text));
+    CHECK(strstr(text, "\nbatpak_worker_poison_skipped_total 1\n"));
+    bp_free(text);
+    CHECK_OK(bp_worker_stop(w));
+    bp_delivery_stats ds; /* the store's count outlives the worker */
+    CHECK_OK(bp_delivery_stats_get(s, &ds));
+    CHECK_EQ(ds.poison_skipped, 1);
+    CHECK_OK(bp_store_close(s));
+    t_rmdir(dir);
+}
+
 int main(void) {
     RUN(test_round_trip_every_type);
     RUN(test_decoder_accepts_any_valid_encoding);
@@ -754,5 +804,6 @@ int main(void) {
     RUN(test_json_lane);
     RUN(test_format_vectors);
     RUN(test_utf8_every_position);
+    RUN(test_reactor_poison_skip_counted);
     T_DONE();
 }

@@ -10,7 +10,9 @@
  *
  * Threads: a cursor or a subscription is used by one thread at a time; any
  * number of them may run while appends go on. Both must be freed before the
- * store is closed. bp_store_close stops (and frees) workers still running.
+ * store is closed. bp_store_close stops workers still running (their threads are
+ * joined, their positions persisted); their handles stay valid and are still freed with
+ * bp_worker_stop, before or after the close.
  */
 #ifndef BATPAK_DELIVER_H
 #define BATPAK_DELIVER_H
@@ -185,7 +187,9 @@ typedef struct bp_worker_config {
 
 /**
  * A running cursor worker or reactor: a thread of the library. Opaque; bp_worker_stop stops
- * and frees it (bp_store_close stops and frees those still running).
+ * and frees it. bp_store_close stops those still running but does not free them: call
+ * bp_worker_stop on each handle, before or after the close (after it, it only frees and
+ * returns what stopped the worker early, if anything).
  */
 typedef struct bp_worker bp_worker;
 
@@ -213,17 +217,39 @@ BP_API bp_status bp_worker_stop(bp_worker *w);
 
 /** Counters of a worker (bp_worker_stats_get). */
 typedef struct bp_worker_stats {
-    uint64_t position;   /**< global_seq of the last event handled */
-    uint64_t handled;    /**< events handled by this run */
-    uint64_t retries;    /**< failed tries that were retried */
-    uint64_t poisoned;   /**< events given up on */
-    uint64_t lag_events; /**< published events of the store after the position */
-    bool running;        /**< false once it stopped (by itself or by bp_worker_stop) */
+    uint64_t position;            /**< global_seq of the last event handled */
+    uint64_t handled;             /**< events handled by this run */
+    uint64_t retries;             /**< failed tries that were retried */
+    uint64_t poisoned;            /**< events given up on (stopped on, or skipped) */
+    uint64_t lag_events;          /**< published events of the store after passed: 0 once the worker
+                                       has caught up, whatever its region */
+    bool running;                 /**< false once it stopped (by itself, bp_worker_stop or
+                                       bp_store_close) */
+    uint64_t passed;              /**< every published event of the region with global_seq <= passed
+                                       is handled (events outside the region and holes count as
+                                       passed); >= position; UINT64_MAX once the region's to_seq is
+                                       passed */
+    uint64_t skipped;             /**< poison events skipped under BP_POISON_SKIP (of poisoned) */
+    uint64_t last_skipped_seq;    /**< global_seq of the last of them (0: none) */
+    char last_skipped_error[256]; /**< its last failure (for a reactor's typed payload that
+                                       does not decode: the decode error), "" when none */
 } bp_worker_stats;
 
 /** Fill *out with the counters of w (all zero when w is NULL). Any thread may call it while
  * the worker runs. */
 BP_API void bp_worker_stats_get(bp_worker *w, bp_worker_stats *out);
+
+/**
+ * Wait until every published event of the worker's region with global_seq <= seq has been
+ * handled (or skipped as poison); events outside the region and holes left by a compaction
+ * count as passed. So after an append returned receipt r, bp_worker_wait(w, r.global_seq,
+ * ms) returns once the worker has dealt with it, whether or not it is in the region.
+ * Returns BP_OK, BP_ETIMEDOUT once timeout_ms passed first, the error that stopped the
+ * worker early (its poison event's under BP_POISON_STOP, a read or checkpoint error), or
+ * BP_ECANCELED when it was stopped (bp_worker_stop from another thread, bp_store_close)
+ * short of seq; BP_EINVAL (NULL). Any thread may call it, several at once.
+ */
+BP_API bp_status bp_worker_wait(bp_worker *w, uint64_t seq, uint32_t timeout_ms);
 
 /** bp_cursor_take_gaps for the deliveries of a worker (gap_threshold_ms; measured when the
  * handler is called). */
@@ -282,7 +308,10 @@ typedef struct bp_delivery_stats {
     uint64_t queued;         /**< notices waiting in their queues */
     uint64_t dropped;        /**< notices they dropped, in total */
     uint32_t workers;        /**< cursor workers and reactors running */
-    uint64_t lag_events_max; /**< the most events published after a worker's position */
+    uint64_t lag_events_max; /**< the most events published after a running worker's passed
+                                  mark (bp_worker_stats.lag_events): 0 when all caught up */
+    uint64_t poison_skipped; /**< events workers skipped as poison (BP_POISON_SKIP) since the
+                                  store was opened, stopped workers included */
 } bp_delivery_stats;
 
 /** Fill *out. Safe from any thread while appends go on. Errors: BP_EINVAL (NULL argument). */

@@ -55,6 +55,15 @@ typedef struct bp_projection {
                                   (0 = 1024); close writes the rest */
 } bp_projection;
 
+/**
+ * A projection with every field at its default (struct_version set, version 1, no name,
+ * state_size or apply yet: set those): `bp_projection p = BP_PROJECTION_INIT;
+ * p.name = ...`. A static projection reads best with designated initialisers:
+ * `{.struct_version = BP_PROJECTION_VERSION, .name = "balance", .version = 1, ...}`.
+ */
+#define BP_PROJECTION_INIT                                                                         \
+    { BP_PROJECTION_VERSION, NULL, 1, 0, NULL, NULL, NULL, 0, NULL, 0, NULL, false, 0 }
+
 /** What a project call did. */
 typedef struct bp_project_info {
     uint64_t clock;     /**< the entity clock the state covers (0: no events) */
@@ -160,7 +169,8 @@ BP_API bp_status bp_watch_projection(bp_store *s, const bp_projection *p, const 
  * Stop and join the watcher's thread (fn is not running and is not called
  * again once this returns) and free it. Returns BP_OK, or the error that
  * stopped the watcher early (apply failed, I/O): bp_last_error says which.
- * Must not be called from fn. bp_store_close stops watchers still running.
+ * Must not be called from fn. bp_store_close stops watchers still running but does not
+ * free them: bp_watch_stop still frees the handle after the close.
  */
 BP_API bp_status bp_watch_stop(bp_watch *w);
 

@@ -46,8 +46,8 @@ BP_API bool bp_replication_available(void);
 
 /** What a relay publishes and where. Initialise with BP_RELAY_CONFIG_INIT. */
 typedef struct bp_relay_config {
-    unsigned version; /**< BP_RELAY_CONFIG_VERSION */
-    const char *url;  /**< NATS server URL(s), comma-separated ("nats://127.0.0.1:4222") */
+    unsigned version;   /**< BP_RELAY_CONFIG_VERSION */
+    const char *url;    /**< NATS server URL(s), comma-separated ("nats://127.0.0.1:4222") */
     const char *stream; /**< JetStream stream name (1..57 of [A-Za-z0-9_-]); created with the
                              subjects "PREFIX.>" and file storage when it does not exist */
     const char *subject_prefix; /**< NULL: "batpak.STREAM"; each event goes to
@@ -56,12 +56,12 @@ typedef struct bp_relay_config {
                                      DIR/cursors/ID.ckpt like a cursor worker's */
     const bp_region *region;    /**< NULL: every event. A filtered relay feeds consumers of
                                      its own; a follower needs every event of the store */
-    uint32_t batch;          /**< events published before waiting for their acks (0: 256,
-                                  at most 4096) */
-    uint32_t ack_timeout_ms; /**< how long to wait for a batch's acks before publishing it
-                                  again (0: 5000) */
-    uint32_t backoff_max_ms; /**< longest wait between attempts while the server is away
-                                  (0: 2000; the first wait is 50 ms, doubling) */
+    uint32_t batch;             /**< events published before waiting for their acks (0: 256,
+                                     at most 4096) */
+    uint32_t ack_timeout_ms;    /**< how long to wait for a batch's acks before publishing it
+                                     again (0: 5000) */
+    uint32_t backoff_max_ms;    /**< longest wait between attempts while the server is away
+                                     (0: 2000; the first wait is 50 ms, doubling) */
 } bp_relay_config;
 
 /** A bp_relay_config with every default. */
@@ -74,7 +74,9 @@ typedef struct bp_relay bp_relay;
 /**
  * Start a relay thread on store s (writable: it keeps a checkpoint). It connects in the
  * background and reconnects by itself; while the server is away it retries with bounded
- * backoff and never skips an event. Stop it with bp_relay_stop before closing the store.
+ * backoff and never skips an event. Stop it with bp_relay_stop, before closing the store or
+ * after: bp_store_close stops a relay still running (its position persisted) and leaves the
+ * handle valid for bp_relay_stop, which then disconnects and frees it.
  * Errors: BP_EINVAL (config), BP_EREADONLY, BP_EBUSY (a relay or worker with this
  * checkpoint id runs already), BP_ECORRUPT (a damaged checkpoint), BP_ENOTSUP (built
  * without libnats), BP_EIO, BP_ENOMEM.
@@ -83,13 +85,13 @@ BP_API bp_status bp_relay_start(bp_store *s, const bp_relay_config *cfg, bp_rela
 
 /** What a relay has done (bp_relay_stats_get). */
 typedef struct bp_relay_stats {
-    uint64_t position;   /**< global_seq of the last event acknowledged by the server */
-    uint64_t published;  /**< events acknowledged by the server, this run */
-    uint64_t duplicates; /**< of them, acknowledged as duplicates (published before) */
-    uint64_t retries;    /**< batches published again (no ack in time, server away) */
-    uint64_t lag_events; /**< published events of the store after position */
-    bool connected;      /**< connected to a server now */
-    bool running;        /**< false once it stopped */
+    uint64_t position;    /**< global_seq of the last event acknowledged by the server */
+    uint64_t published;   /**< events acknowledged by the server, this run */
+    uint64_t duplicates;  /**< of them, acknowledged as duplicates (published before) */
+    uint64_t retries;     /**< batches published again (no ack in time, server away) */
+    uint64_t lag_events;  /**< published events of the store after position */
+    bool connected;       /**< connected to a server now */
+    bool running;         /**< false once it stopped */
     char last_error[256]; /**< the most recent failure ("" when none) */
 } bp_relay_stats;
 
@@ -116,15 +118,15 @@ BP_API bp_status bp_relay_stop(bp_relay *r);
 
 /** Where a follower reads and how it runs. Initialise with BP_FOLLOW_CONFIG_INIT. */
 typedef struct bp_follow_config {
-    unsigned version;   /**< BP_FOLLOW_CONFIG_VERSION */
-    const char *url;    /**< NATS server URL(s), comma-separated */
-    const char *stream; /**< the stream a relay publishes to (it must exist; 1..57 of
-                             [A-Za-z0-9_-]) */
-    uint32_t batch;     /**< messages fetched at a time (0: 256, at most 4096) */
-    uint32_t idle_close_ms; /**< close the replica after this long without new messages, so
-                                 other processes can open it (0: 200) */
-    bool until_caught_up;   /**< return once every message the stream held when last asked
-                                 is applied; false: follow until *stop is set */
+    unsigned version;         /**< BP_FOLLOW_CONFIG_VERSION */
+    const char *url;          /**< NATS server URL(s), comma-separated */
+    const char *stream;       /**< the stream a relay publishes to (it must exist; 1..57 of
+                                   [A-Za-z0-9_-]) */
+    uint32_t batch;           /**< messages fetched at a time (0: 256, at most 4096) */
+    uint32_t idle_close_ms;   /**< close the replica after this long without new messages, so
+                                   other processes can open it (0: 200) */
+    bool until_caught_up;     /**< return once every message the stream held when last asked
+                                   is applied; false: follow until *stop is set */
     const volatile int *stop; /**< NULL, or a flag that stops the follower when non-zero
                                    (a signal handler may set it) */
     uint32_t backoff_max_ms;  /**< longest wait between attempts while the server is away

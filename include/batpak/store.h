@@ -487,9 +487,9 @@ BP_API bp_status bp_store_stats(bp_store *s, bp_stats *out);
  * The store's metrics as Prometheus text (exposition format 0.0.4), for a program that
  * serves them: batpak_info, events, entities, segments, disk and index bytes, the global_seq
  * watermarks, appends and fsyncs, a write latency histogram (batpak_write_latency_seconds),
- * the writer's and bp_submit's queues, subscription queues and drops, workers and their
- * largest cursor lag, the projection cache, the failed state and the open report. Counters
- * and the histogram count what this handle did since it was opened.
+ * the writer's and bp_submit's queues, subscription queues and drops, workers, their
+ * largest cursor lag and the events they skipped as poison, the projection cache, the failed state
+ * and the open report. Counters and the histogram count what this handle did since it was opened.
  * *text receives a NUL-terminated heap string; free it with bp_free.
  * Safe from any thread while appends go on. Errors: BP_EINVAL, BP_ENOMEM.
  */
@@ -588,7 +588,10 @@ typedef struct bp_compact_options {
                               BP_KIND_SYSTEM_TOMBSTONE event */
     bool dry_run;        /**< plan and report only; nothing is written */
     /** (version 2) NULL, or called as the events of the range are copied, with the events
-     * looked at so far and their total (bp_progress_fn, defined with verify below) */
+     * looked at so far and their total (bp_progress_fn, defined with verify below). It runs
+     * on the calling thread while the compaction holds the store's compaction lock: it may
+     * read, append and take stats on this store (and use other stores), but bp_compact of
+     * the same store returns BP_EBUSY there, and it must not close the store */
     void (*progress)(void *ctx, uint64_t done, uint64_t total);
     void *progress_ctx; /**< (version 2) passed to progress */
 } bp_compact_options;
@@ -633,7 +636,8 @@ typedef struct bp_compact_report {
  * leaves the store as it was (open removes the leftovers); after it, open finishes the
  * swap. The disk space of the replaced files is returned once no reader uses them.
  * out may be NULL.
- * Errors: BP_EINVAL (options), BP_EREADONLY, BP_ECORRUPT (a frame to copy failed its
+ * Errors: BP_EINVAL (options), BP_EREADONLY, BP_EBUSY (called from this store's own
+ * compaction progress callback), BP_ECORRUPT (a frame to copy failed its
  * checks: nothing was changed), BP_ENOMEM, BP_EIO (before the commit: nothing changed and
  * the store goes on; after it: the store fail-stops, and the next open finishes it).
  */

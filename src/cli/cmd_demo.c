@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* The demo's kinds live in category 0xE so that the types the CLI registers for
  * them rarely meet a user's own kinds (see cli_register_types). */
@@ -381,13 +380,9 @@ static int step_worker(demo *d) {
     bp_worker *w;
     bp_status rc = bp_cursor_worker(d->s, &r, statement_line, &st, &cfg, &w);
     if (rc) return demo_fail(d, rc);
+    bp_worker_wait(w, target, 10000); /* up to 10 s: the handler only counts */
     bp_worker_stats ws;
-    for (int waited = 0;; waited++) { /* up to 10 s: the handler only counts */
-        bp_worker_stats_get(w, &ws);
-        if (ws.position >= target || !ws.running || waited >= 10000) break;
-        struct timespec ms = {0, 1000000};
-        nanosleep(&ms, NULL);
-    }
+    bp_worker_stats_get(w, &ws);
     rc = bp_worker_stop(w);
     if (rc) return demo_fail(d, rc);
     if (ws.position < target)

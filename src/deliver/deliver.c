@@ -60,6 +60,9 @@ struct bp_cursor {
     const bp_event **ptrs;
     size_t cap;
     const bool *stop; /* NULL, or a flag that ends a wait (bp_cursor_next_stop) [pmu] */
+    uint64_t scanned; /* every event of the region <= scanned was handed out (position, or
+                         the watermark of an iterator that ran out; UINT64_MAX: finished) */
+    uint64_t *passed; /* NULL, or a worker's mark (bp_cursor_set_passed): atomic */
     bp_gaps gaps;
 };
 
@@ -83,8 +86,25 @@ bp_status bp_cursor_open(bp_store *s, const bp_region *region, uint64_t after_se
     c->region.scope = c->rf.scope;
     c->region.kinds = c->rf.kinds;
     c->position = after_seq;
+    c->scanned = after_seq;
     *out = c;
     return BP_OK;
+}
+
+void bp_cursor_set_passed(bp_cursor *c, uint64_t *passed) {
+    c->passed = passed;
+}
+
+uint64_t bp_cursor_scanned(const bp_cursor *c) {
+    return c->scanned;
+}
+
+/* The caller handled every event handed out before this call (a worker asks for more only
+ * then): everything up to scanned is passed. Wakes bp_worker_wait. */
+static void mark_passed(bp_cursor *c) {
+    if (!c->passed || __atomic_load_n(c->passed, __ATOMIC_SEQ_CST) >= c->scanned) return;
+    __atomic_store_n(c->passed, c->scanned, __ATOMIC_SEQ_CST);
+    bp_publish_notify(c->s);
 }
 
 void bp_cursor_free(bp_cursor *c) {
@@ -174,12 +194,20 @@ bp_status bp_cursor_next_stop(bp_cursor *c, const bp_event **evs, size_t max, si
     uint64_t deadline = bp_pf_mono_us() + (uint64_t)timeout_ms * 1000;
     bp_status rc;
     for (;;) {
-        if (c->region.to_seq && c->position >= c->region.to_seq) return BP_DONE;
+        if (c->region.to_seq && c->position >= c->region.to_seq) {
+            c->scanned = UINT64_MAX; /* nothing more can come */
+            mark_passed(c);
+            return BP_DONE;
+        }
         if (!c->it && (rc = cursor_iter(c))) return rc;
         while (*n < max) {
             const bp_event *ev;
             rc = bp_iter_next(c->it, &ev);
-            if (rc == BP_DONE) break;
+            if (rc == BP_DONE) { /* every event of the region up to it_limit is handed out */
+                if (c->it_limit > c->scanned) c->scanned = c->it_limit;
+                if (c->region.to_seq && c->it_limit >= c->region.to_seq) c->scanned = UINT64_MAX;
+                break;
+            }
             if (rc) { /* the iterator moved past the bad frame: resume before it next time */
                 bp_iter_free(c->it);
                 c->it = NULL;
@@ -189,9 +217,11 @@ bp_status bp_cursor_next_stop(bp_cursor *c, const bp_event **evs, size_t max, si
             evs[*n] = &c->evs[*n].ev;
             bp_gaps_observe(&c->gaps, ev);
             c->position = ev->global_seq;
+            if (c->position > c->scanned) c->scanned = c->position;
             (*n)++;
         }
         if (*n) return BP_OK;
+        mark_passed(c);
         /* nothing left in this snapshot: wait for the watermark to move, then look again */
         if (!published_past(c) &&
             (timeout_ms == 0 || !bp_wait_until(c->s, published_past_or_stop, c, deadline) ||
@@ -355,5 +385,6 @@ bp_status bp_delivery_stats_get(bp_store *s, bp_delivery_stats *out) {
     }
     pthread_mutex_unlock(&s->wmu);
     bp_workers_lag(s, &out->workers, &out->lag_events_max);
+    out->poison_skipped = __atomic_load_n(&s->poison_skipped, __ATOMIC_RELAXED);
     return BP_OK;
 }

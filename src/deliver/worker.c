@@ -13,8 +13,11 @@
 #define POLL_MS 100
 
 /* Invariants: position is the global_seq of the last event handled (or skipped as poison);
- * ckpt_pos <= position is the one persisted; the thread alone writes them (atomically, so
- * that stats can read them). stop is set under pmu. */
+ * ckpt_pos <= position is the one persisted; passed >= position: every event of the region
+ * up to it is handled (events outside the region and holes count as passed); the thread
+ * alone writes them (atomically, so that stats can read them). stop is set under pmu.
+ * s is NULL once bp_store_close stopped the worker (detached: only bp_worker_stop, stats
+ * and bp_worker_wait may use it then; c is freed). */
 struct bp_worker {
     bp_store *s;
     bp_worker_fn fn;
@@ -30,7 +33,10 @@ struct bp_worker {
     bool running; /* atomic */
     bp_status err;
     char err_msg[512];
-    uint64_t position, ckpt_pos, handled, retries, poisoned; /* atomic */
+    uint64_t position, ckpt_pos, handled, retries, poisoned, passed, skipped; /* atomic */
+    pthread_mutex_t smu; /* the last skipped event: */
+    uint64_t skip_seq;   /* [smu] */
+    char skip_msg[256];  /* [smu] */
     uint32_t since_ckpt;
     bp_gaps gaps;           /* measured when the handler is called */
     struct bp_worker *next; /* [pmu] s->workers */
@@ -119,6 +125,13 @@ static bp_status read_ckpt(bp_worker *w, uint64_t *position, bool *found) {
     return BP_OK;
 }
 
+/* Every event of the region up to seq is handled: wake bp_worker_wait. */
+static void set_passed(bp_worker *w, uint64_t seq) {
+    if (seq <= __atomic_load_n(&w->passed, __ATOMIC_SEQ_CST)) return;
+    __atomic_store_n(&w->passed, seq, __ATOMIC_SEQ_CST);
+    bp_publish_notify(w->s);
+}
+
 static void fail(bp_worker *w, bp_status rc) {
     w->err = rc;
     snprintf(w->err_msg, sizeof w->err_msg, "%s", bp_last_error());
@@ -144,7 +157,16 @@ static bp_status deliver(bp_worker *w, const bp_event *ev) {
             snprintf(msg, sizeof msg, "%s", bp_last_error());
             __atomic_fetch_add(&w->poisoned, 1, __ATOMIC_RELAXED);
             if (w->cfg.on_poison) w->cfg.on_poison(w->ctx, ev, rc, d.attempt);
-            if (w->cfg.poison == BP_POISON_SKIP) return BP_OK;
+            if (w->cfg.poison == BP_POISON_SKIP) {
+                pthread_mutex_lock(&w->smu);
+                w->skip_seq = ev->global_seq;
+                snprintf(w->skip_msg, sizeof w->skip_msg, "%s (%s)", msg[0] ? msg : "-",
+                         bp_strerror(rc));
+                pthread_mutex_unlock(&w->smu);
+                __atomic_fetch_add(&w->skipped, 1, __ATOMIC_RELAXED);
+                __atomic_fetch_add(&w->s->poison_skipped, 1, __ATOMIC_RELAXED);
+                return BP_OK;
+            }
             return bp_err(rc, "worker %s: event %llu failed %u times%s%s",
                           w->id[0] ? w->id : "(local)", (unsigned long long)ev->global_seq,
                           d.attempt, msg[0] ? ": " : "", msg);
@@ -190,10 +212,14 @@ static void *worker_main(void *arg) {
             __atomic_fetch_add(&w->handled, n, __ATOMIC_RELAXED);
             last_id = evs[n - 1]->event_id;
             if (w->id[0]) rc = write_ckpt(w, evs[n - 1]->global_seq, &last_id);
-            if (rc) fail(w, rc);
+            if (rc)
+                fail(w, rc);
+            else
+                set_passed(w, bp_cursor_scanned(w->c));
             continue;
         }
-        for (size_t i = 0; !rc && i < n; i++) {
+        size_t i;
+        for (i = 0; !rc && i < n; i++) {
             if (i > 0 && stop_requested(w)) break;
             rc = deliver(w, evs[i]);
             if (rc == BP_DONE) {
@@ -210,14 +236,16 @@ static void *worker_main(void *arg) {
         }
         if (rc)
             fail(w, rc);
-        else if (stop_requested(w))
-            break;
+        else if (i == n)
+            set_passed(w, bp_cursor_scanned(w->c));
+        if (!rc && stop_requested(w)) break;
     }
     if (!w->err && !rc && w->id[0] && w->position > w->ckpt_pos &&
         (rc = write_ckpt(w, w->position, &last_id)))
         fail(w, rc);
     free(evs);
-    __atomic_store_n(&w->running, false, __ATOMIC_RELEASE);
+    __atomic_store_n(&w->running, false, __ATOMIC_SEQ_CST);
+    bp_publish_notify(w->s); /* bp_worker_wait returns */
     return NULL;
 }
 
@@ -278,6 +306,7 @@ static bp_status start_any(bp_store *s, const bp_region *region, bp_worker_fn fn
     if (cfg->checkpoint_id) snprintf(w->id, sizeof w->id, "%s", cfg->checkpoint_id);
     snprintf(w->dir, sizeof w->dir, "%s/cursors", s->dir);
     bp_gaps_init(&w->gaps);
+    pthread_mutex_init(&w->smu, NULL);
     w->gaps.threshold_ms = cfg->gap_threshold_ms;
     uint64_t start = cfg->start_after;
     bool found = false;
@@ -296,6 +325,8 @@ static bp_status start_any(bp_store *s, const bp_region *region, bp_worker_fn fn
     if (!rc) rc = bp_cursor_open(s, region, start, &w->c);
     if (!rc) {
         w->position = start;
+        w->passed = start;
+        bp_cursor_set_passed(w->c, &w->passed);
         w->running = true;
         int e = pthread_create(&w->thread, NULL, worker_main, w);
         if (e) rc = bp_err_sys(BP_ENOMEM, -e, "bp_cursor_worker: cannot start a thread");
@@ -311,6 +342,7 @@ static bp_status start_any(bp_store *s, const bp_region *region, bp_worker_fn fn
         pthread_mutex_unlock(&s->pmu);
         bp_cursor_free(w->c);
         bp_gaps_destroy(&w->gaps);
+        pthread_mutex_destroy(&w->smu);
         free(w);
         return rc;
     }
@@ -318,8 +350,9 @@ static bp_status start_any(bp_store *s, const bp_region *region, bp_worker_fn fn
     return BP_OK;
 }
 
-bp_status bp_worker_stop(bp_worker *w) {
-    if (!w) return BP_OK;
+/* Stop the thread, join it and release what ties the worker to its store (the cursor, the
+ * cleanup of ctx); the handle stays for bp_worker_stop. */
+static void halt(bp_worker *w) {
     bp_store *s = w->s;
     pthread_mutex_lock(&s->pmu);
     w->stop = true;
@@ -331,10 +364,18 @@ bp_status bp_worker_stop(bp_worker *w) {
         }
     pthread_mutex_unlock(&s->pmu);
     pthread_join(w->thread, NULL);
-    bp_status rc = w->err ? bp_err(w->err, "%s", w->err_msg) : BP_OK;
     if (w->cleanup) w->cleanup(w->ctx);
     bp_cursor_free(w->c);
+    w->c = NULL;
+    __atomic_store_n(&w->s, NULL, __ATOMIC_SEQ_CST);
+}
+
+bp_status bp_worker_stop(bp_worker *w) {
+    if (!w) return BP_OK;
+    if (__atomic_load_n(&w->s, __ATOMIC_SEQ_CST)) halt(w); /* else bp_store_close did */
+    bp_status rc = w->err ? bp_err(w->err, "%s", w->err_msg) : BP_OK;
     bp_gaps_destroy(&w->gaps);
+    pthread_mutex_destroy(&w->smu);
     free(w);
     return rc;
 }
@@ -348,8 +389,50 @@ void bp_worker_stats_get(bp_worker *w, bp_worker_stats *out) {
     out->retries = __atomic_load_n(&w->retries, __ATOMIC_RELAXED);
     out->poisoned = __atomic_load_n(&w->poisoned, __ATOMIC_RELAXED);
     out->running = __atomic_load_n(&w->running, __ATOMIC_ACQUIRE);
-    uint64_t pub = __atomic_load_n(&w->s->published, __ATOMIC_SEQ_CST);
-    out->lag_events = pub > out->position ? pub - out->position : 0;
+    out->passed = __atomic_load_n(&w->passed, __ATOMIC_SEQ_CST);
+    if (out->passed < out->position) out->passed = out->position;
+    bp_store *s = __atomic_load_n(&w->s, __ATOMIC_SEQ_CST);
+    uint64_t pub = s ? __atomic_load_n(&s->published, __ATOMIC_SEQ_CST) : 0;
+    out->lag_events = pub > out->passed ? pub - out->passed : 0;
+    out->skipped = __atomic_load_n(&w->skipped, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&w->smu);
+    out->last_skipped_seq = w->skip_seq;
+    snprintf(out->last_skipped_error, sizeof out->last_skipped_error, "%s", w->skip_msg);
+    pthread_mutex_unlock(&w->smu);
+}
+
+typedef struct wait_arg {
+    bp_worker *w;
+    uint64_t seq;
+} wait_arg;
+
+static bool passed_or_stopped(void *arg) {
+    wait_arg *a = arg;
+    return __atomic_load_n(&a->w->passed, __ATOMIC_SEQ_CST) >= a->seq ||
+           !__atomic_load_n(&a->w->running, __ATOMIC_SEQ_CST);
+}
+
+bp_status bp_worker_wait(bp_worker *w, uint64_t seq, uint32_t timeout_ms) {
+    if (!w) return bp_err(BP_EINVAL, "bp_worker_wait: NULL worker");
+    const char *name = w->id[0] ? w->id : "(local)";
+    wait_arg a = {w, seq};
+    bp_store *s = __atomic_load_n(&w->s, __ATOMIC_SEQ_CST);
+    if (s) bp_wait_until(s, passed_or_stopped, &a, bp_pf_mono_us() + (uint64_t)timeout_ms * 1000);
+    uint64_t passed = __atomic_load_n(&w->passed, __ATOMIC_SEQ_CST);
+    if (passed >= seq) return BP_OK;
+    if (!__atomic_load_n(&w->running, __ATOMIC_SEQ_CST)) {
+        if (w->err)
+            return bp_err(w->err, "worker %s stopped short of global_seq %llu: %s", name,
+                          (unsigned long long)seq, w->err_msg);
+        return bp_err(BP_ECANCELED,
+                      "worker %s was stopped (bp_worker_stop or bp_store_close) short of "
+                      "global_seq %llu; it had handled its region up to %llu",
+                      name, (unsigned long long)seq, (unsigned long long)passed);
+    }
+    return bp_err(BP_ETIMEDOUT,
+                  "worker %s has handled its region up to global_seq %llu after %u ms, short of "
+                  "%llu",
+                  name, (unsigned long long)passed, timeout_ms, (unsigned long long)seq);
 }
 
 size_t bp_worker_take_gaps(bp_worker *w, bp_gap *out, size_t max) {
@@ -362,7 +445,7 @@ void bp_worker_stop_all(bp_store *s) {
         bp_worker *w = s->workers;
         pthread_mutex_unlock(&s->pmu);
         if (!w) return;
-        bp_worker_stop(w);
+        halt(w);
     }
 }
 
@@ -372,7 +455,9 @@ void bp_workers_lag(bp_store *s, uint32_t *count, uint64_t *lag_max) {
     uint64_t pub = __atomic_load_n(&s->published, __ATOMIC_SEQ_CST);
     pthread_mutex_lock(&s->pmu);
     for (bp_worker *w = s->workers; w; w = w->next) {
-        uint64_t pos = __atomic_load_n(&w->position, __ATOMIC_RELAXED);
+        uint64_t pos = __atomic_load_n(&w->passed, __ATOMIC_SEQ_CST);
+        uint64_t hpos = __atomic_load_n(&w->position, __ATOMIC_RELAXED);
+        if (hpos > pos) pos = hpos;
         (*count)++;
         if (pub > pos && pub - pos > *lag_max) *lag_max = pub - pos;
     }

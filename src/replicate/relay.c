@@ -385,7 +385,7 @@ bp_status bp_relay_wait(bp_relay *r, uint64_t seq, uint32_t timeout_ms) {
     for (;;) {
         bp_worker_stats ws;
         bp_worker_stats_get(r->w, &ws);
-        if (ws.position >= seq) return BP_OK;
+        if (ws.passed >= seq) return BP_OK;
         if (!ws.running) {
             bp_relay_stats st;
             bp_relay_stats_get(r, &st);

@@ -495,11 +495,30 @@ static bp_status start_range(bp_store *s, bool dry_run, plan *p) {
     return BP_OK;
 }
 
+/* The store whose compaction is calling its progress callback on this thread, if any: a
+ * bp_compact of the same store from there would wait for cmu, which this thread holds. */
+static _Thread_local bp_store *in_progress;
+
+static void report_progress(bp_store *s, const bp_compact_options *opts, uint64_t done,
+                            uint64_t total) {
+    if (!opts->progress) return;
+    bp_store *outer = in_progress;
+    in_progress = s;
+    opts->progress(opts->progress_ctx, done, total);
+    in_progress = outer;
+}
+
 bp_status bp_compact(bp_store *s, const bp_compact_options *opts, bp_compact_report *out) {
     uint64_t t0 = bp_pf_mono_us();
     bp_compact_options defaults = BP_COMPACT_OPTIONS_INIT;
     if (out) memset(out, 0, sizeof *out);
     if (!s) return bp_err(BP_EINVAL, "bp_compact: store is NULL");
+    if (in_progress == s)
+        return bp_err(BP_EBUSY,
+                      "%s: bp_compact called from its own progress callback (the compaction "
+                      "in progress holds the store's compaction lock); compact again after it "
+                      "returned",
+                      s->dir);
     if (!opts) opts = &defaults;
     bp_status rc = check_options(opts);
     if (rc) return rc;
@@ -613,7 +632,7 @@ bp_status bp_compact(bp_store *s, const bp_compact_options *opts, bp_compact_rep
     bp_irec chunk[1024]; /* the range's records, copied under ilock a chunk at a time */
     for (uint64_t slot = 0; slot < p.end && !rc; slot++) {
         if (slot % 1024 == 0) {
-            if (opts->progress) opts->progress(opts->progress_ctx, slot, p.end);
+            report_progress(s, opts, slot, p.end);
             uint64_t k = p.end - slot < 1024 ? p.end - slot : 1024;
             pthread_rwlock_rdlock(&s->ilock);
             memcpy(chunk, &s->idx.recs[slot], k * sizeof *chunk);
@@ -644,7 +663,7 @@ bp_status bp_compact(bp_store *s, const bp_compact_options *opts, bp_compact_rep
         bp_pf_view_release(&view);
         bp_pf_close(&in);
     }
-    if (!rc && opts->progress) opts->progress(opts->progress_ctx, p.end, p.end);
+    if (!rc) report_progress(s, opts, p.end, p.end);
     for (uint32_t i = 0; i < p.n_out && !rc; i++)
         rc = out_seal(s, &outs[i], &nx, &out_first[i]);
     if (!rc) {

@@ -121,7 +121,11 @@ bp_status bp_store_prometheus(bp_store *s, char **text) {
            "Notices dropped by full subscription queues.", ds.dropped);
     metric(&o, "batpak_workers", "gauge", "Cursor workers and reactors running.", ds.workers);
     metric(&o, "batpak_cursor_lag_events", "gauge",
-           "The most events published after a worker's position.", ds.lag_events_max);
+           "The most events published after what a worker has handled or passed (0: caught up).",
+           ds.lag_events_max);
+    metric(&o, "batpak_worker_poison_skipped_total", "counter",
+           "Events workers skipped as poison (BP_POISON_SKIP); bp_worker_stats names the last.",
+           ds.poison_skipped);
     metric(&o, "batpak_projection_cache_entries", "gauge", "Projection states cached.", pc.entries);
     metric(&o, "batpak_projection_cache_hits_total", "counter",
            "Project calls answered without folding.", pc.hits);

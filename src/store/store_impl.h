@@ -88,6 +88,7 @@ struct bp_store {
     uint32_t pwaiters;             /* atomic */
     struct bp_watch *watches;      /* [pmu] */
     struct bp_worker *workers;     /* [pmu] cursor workers running (worker.c) */
+    uint64_t poison_skipped;       /* atomic: events workers skipped as poison, in total */
     struct bp_fence *fences;       /* [pmu] visibility fences open (submit.c) */
     struct bp_subscription **subs; /* [w] lossy subscriptions (deliver.c) */
     uint32_t n_subs, subs_cap;     /* [w] */
@@ -323,9 +324,16 @@ size_t bp_gaps_take(bp_gaps *g, bp_gap *out, size_t max);
 /* deliver.c: bp_cursor_next whose wait also ends when *stop (read under pmu) is set. */
 bp_status bp_cursor_next_stop(bp_cursor *c, const bp_event **evs, size_t max, size_t *n,
                               uint32_t timeout_ms, const bool *stop);
-/* worker.c: how many workers run, and the largest lag (published - position) among them. */
+/* deliver.c: a worker's mark: the cursor stores into *passed (atomic, then wakes waiters)
+ * how far every event of its region was handled, on each call that finds nothing new (the
+ * worker handled all it was given); bp_cursor_scanned: how far every event of the region
+ * was handed out (UINT64_MAX: the region's to_seq is passed). */
+void bp_cursor_set_passed(bp_cursor *c, uint64_t *passed);
+uint64_t bp_cursor_scanned(const bp_cursor *c);
+/* worker.c: how many workers run, and the largest lag (published - passed) among them. */
 void bp_workers_lag(bp_store *s, uint32_t *count, uint64_t *lag_max);
-/* worker.c: stop and free every worker still running (close). */
+/* worker.c: stop every worker still running (close): threads joined, positions persisted;
+ * the handles stay valid for bp_worker_stop, which frees them. */
 void bp_worker_stop_all(bp_store *s);
 /* deliver.c: queue notices of seqs from..to for the subscriptions ([w] held). */
 void bp_deliver_notices(bp_store *s, uint64_t from, uint64_t to);

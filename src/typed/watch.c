@@ -13,7 +13,8 @@
 /* How long a watcher sleeps without a notification before it looks anyway. */
 #define WATCH_POLL_US 200000
 
-/* Invariant: linked into s->watches (under pmu) from start until stop;
+/* Invariant: linked into s->watches (under pmu) from start until stop (or bp_store_close,
+ * which joins the thread and sets s to NULL: the handle waits for bp_watch_stop);
  * state/last are only touched by the thread. */
 struct bp_watch {
     bp_store *s;
@@ -114,8 +115,8 @@ bp_status bp_watch_projection(bp_store *s, const bp_projection *p, const char *e
     return BP_OK;
 }
 
-bp_status bp_watch_stop(bp_watch *w) {
-    if (!w) return BP_OK;
+/* Stop the thread and join it; the handle stays for bp_watch_stop (s is NULL after). */
+static void halt(bp_watch *w) {
     bp_store *s = w->s;
     pthread_mutex_lock(&s->pmu);
     w->stop = true;
@@ -127,6 +128,12 @@ bp_status bp_watch_stop(bp_watch *w) {
         }
     pthread_mutex_unlock(&s->pmu);
     pthread_join(w->thread, NULL);
+    w->s = NULL;
+}
+
+bp_status bp_watch_stop(bp_watch *w) {
+    if (!w) return BP_OK;
+    if (w->s) halt(w); /* else bp_store_close did */
     bp_status rc =
         w->err ? bp_err(w->err, "watch '%s' of %s stopped: %s", w->p->name, w->entity, w->err_msg)
                : BP_OK;
@@ -142,6 +149,6 @@ void bp_watch_stop_all(bp_store *s) {
         bp_watch *w = s->watches;
         pthread_mutex_unlock(&s->pmu);
         if (!w) return;
-        bp_watch_stop(w);
+        halt(w);
     }
 }
