@@ -29,4 +29,10 @@ bp_status bp__store_checkpoint_full(bp_store *s);
  */
 extern void (*bp__compact_step)(int step);
 
+/**
+ * The bound on segment files a store keeps mapped (0: the default, 1024), read when a store
+ * is opened, so that tests reach eviction with few segments.
+ */
+extern uint32_t bp__segfile_max;
+
 #endif
