@@ -36,4 +36,10 @@ extern void (*bp__compact_step)(int step);
  */
 extern uint64_t bp__seg_end_max;
 
+/**
+ * The bound on segment files a store keeps mapped (0: the default, 1024), read when a store
+ * is opened, so that tests reach eviction with few segments.
+ */
+extern uint32_t bp__segfile_max;
+
 #endif

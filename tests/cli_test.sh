@@ -780,6 +780,38 @@ expect 1 --dir "$SS" append --sign-key "$K/a.key" acct:1 bank 0x1001 3
 err_has 'chmod 600'
 expect 0 --dir "$SS" verify
 
+# ------------------------------------------- more segments than descriptors
+# A store of 1,500 segments (made by test_segfiles --make: CTest passes its path) under
+# `ulimit -n 256`: every command that reads it whole works (no descriptor per segment).
+if [ -n "${BP_MAKE_SEGMENTS:-}" ] && [ -x "$BP_MAKE_SEGMENTS" ]; then
+    MANY=$SCRATCH/many
+    what="test_segfiles --make"
+    "$BP_MAKE_SEGMENTS" --make "$MANY" 1500 >"$OUT" 2>"$ERR" || fail "cannot make the store"
+    limited() { # CODE ARGS...: expect, in a shell limited to 256 open files
+        local want=$1
+        shift
+        what="ulimit -n 256; batpak $*"
+        (ulimit -n 256 && exec "$BIN" "$@" >"$OUT" 2>"$ERR" </dev/null)
+        code=$?
+        check_exit "$want"
+    }
+    limited 0 --dir "$MANY" verify
+    out_has 'segments'
+    limited 0 --dir "$MANY" stats --json
+    first_num() { grep -o "\"$1\":[0-9]*" "$OUT" | head -n 1 | cut -d: -f2; }
+    n_segs=$(first_num segments)
+    [ "${n_segs:-0}" -ge 1500 ] || fail "stats: ${n_segs:-no} segments, want >= 1500"
+    n_many=$(first_num events)
+    limited 0 --dir "$MANY" export
+    [ "$(grep -c '' "$OUT")" -eq "$n_many" ] || fail "export: not $n_many lines"
+    limited 0 --dir "$MANY" query --entity fd:3
+    out_has '"entity":"fd:3"'
+    limited 0 --dir "$MANY" append fd:9 bank 0x1001 '{"n":1}'
+    limited 0 --dir "$MANY" verify
+else
+    echo "cli_test: BP_MAKE_SEGMENTS unset: the 1,500-segment case is skipped" >&2
+fi
+
 if [ "$failures" -ne 0 ]; then
     echo "cli_test: $failures failure(s)" >&2
     exit 1

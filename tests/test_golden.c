@@ -75,12 +75,17 @@ static bool dump(const char *dir, FILE *f) {
             fprintf(f, "REENCODE FAILED at seq %llu\n", (unsigned long long)e->global_seq);
         } else {
             uint8_t *disk = malloc(rec.frame_len);
-            bp_file fl = {ref.fd, NULL, -1};
-            if (!disk || bp_pf_pread(&fl, disk, rec.frame_len, rec.offset) != rec.frame_len ||
+            char path[4200];
+            snprintf(path, sizeof path, "%s/%06u.fbat", s->segdir, rec.segno);
+            bp_file fl = BP_FILE_INIT;
+            if (!disk || bp_pf_open(&fl, NULL, path, BP_O_READ) ||
+                bp_pf_pread(&fl, disk, rec.frame_len, rec.offset) != rec.frame_len ||
                 memcmp(disk, enc.data, enc.len))
                 fprintf(f, "REENCODE DIFFERS at seq %llu\n", (unsigned long long)e->global_seq);
+            bp_pf_close(&fl);
             free(disk);
         }
+        bp_segref_done(s, &ref);
         bp_buf_free(&raw);
         bp_buf_free(&enc);
     }

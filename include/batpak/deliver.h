@@ -42,7 +42,8 @@ BP_API bp_status bp_cursor_open(bp_store *s, const bp_region *region, uint64_t a
 
 /**
  * The next events: up to max (1..4096) into evs[0..*n), in global_seq order,
- * each valid until the next call on this cursor. When none is available it
+ * each valid (payload included: the batch holds its own copies) until the next
+ * call on this cursor or bp_cursor_free, whatever compaction does meanwhile. When none is available it
  * waits up to timeout_ms for one (0: does not wait).
  * Returns BP_OK with *n >= 1, or BP_DONE with *n == 0 (nothing arrived in
  * time, or the region's to_seq is passed). Errors: BP_EINVAL, BP_ECORRUPT /
@@ -138,7 +139,7 @@ BP_API void bp_unsubscribe(bp_subscription *sub);
 
 /** One delivery of an event to a worker's handler. */
 typedef struct bp_delivery {
-    const bp_event *ev; /**< with payload; valid during the call */
+    const bp_event *ev; /**< with payload; valid during the call (compaction may run meanwhile) */
     uint32_t attempt;   /**< 1 for the first try of this event in this worker run */
     char idem_key[128]; /**< "<checkpoint id or 'local'>:<event id>": the same on every
                              delivery of this event to this worker, across restarts */

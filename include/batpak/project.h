@@ -179,7 +179,8 @@ BP_API bp_status bp_watch_stop(bp_watch *w);
 /** Replay lanes. */
 typedef enum bp_lane {
     BP_LANE_RAW = 0, /**< ev->payload points at the payload bytes in the mapped segment
-                          (zero-copy); value is NULL */
+                          (zero-copy, kept mapped during the call even if a compaction
+                          replaces the segment); value is NULL */
     BP_LANE_JSON = 1 /**< value is the payload as a JSON value (bp_event_json_value) */
 } bp_lane;
 

@@ -20,6 +20,13 @@ extern "C" {
  * produced the event (a bp_event from bp_get is freed with bp_event_free; one
  * from an iterator is valid until the next bp_iter_next or bp_iter_free).
  * entity, scope and idempotency_key are NUL-terminated.
+ *
+ * The payload may point straight into the segment file's read-only mapping
+ * (no copy): the event keeps that mapping alive for its whole lifetime, so it
+ * stays valid whatever bp_compact or the store's segment cache do meanwhile
+ * (a segment compacted away is unmapped when the last event read from it is
+ * released). Do not write through it; holding events for long keeps the
+ * mappings (address space, not descriptors) of replaced segments.
  */
 typedef struct bp_event {
     bp_id event_id;       /**< the event's id (UUIDv7) */
@@ -59,7 +66,8 @@ typedef struct bp_event {
             not opened: what export and replication carry */
 
 /**
- * Get one published event by id. out receives a heap event: bp_event_free it.
+ * Get one published event by id. out receives a heap event, valid (payload
+ * included) until bp_event_free, whatever compaction does meanwhile.
  * Errors: BP_ENOTFOUND, BP_ECORRUPT (frame on disk fails its CRC), BP_EIO.
  */
 BP_API bp_status bp_get(bp_store *s, bp_event **out, const bp_id *id);

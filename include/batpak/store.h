@@ -556,7 +556,8 @@ typedef struct bp_snapshot_report {
  * checkpoints, projection snapshots and index.ckpt are not copied (the copy
  * rebuilds its index at open). It is built in "dest.partial-PID" and renamed
  * to dest when complete and fsynced: after a crash dest either does not exist
- * or is a whole store. out may be NULL.
+ * or is a whole store. A bp_compact waits until the copy is done (it reads the
+ * segment files by name, one open at a time). out may be NULL.
  * Errors: BP_EINVAL (also: dest is inside the store), BP_EEXIST (dest exists), BP_EIO (the copy
  * failed: dest was not created and the store is unaffected; or the store is fail-stopped),
  * BP_ENOMEM.
@@ -635,7 +636,11 @@ typedef struct bp_compact_report {
  * one manifest (DIR/COMPACT) is written atomically: the commit point. A crash before it
  * leaves the store as it was (open removes the leftovers); after it, open finishes the
  * swap. The disk space of the replaced files is returned once no reader uses them.
- * out may be NULL.
+ * Compaction never waits for readers nor for events the application holds: an event
+ * read before (bp_get, an iterator's, a cursor batch, a delivery) stays valid for its
+ * stated lifetime, its bytes kept mapped until it is released, and a thread that holds
+ * events may call bp_compact. It waits for a bp_store_verify or bp_store_snapshot in
+ * progress. out may be NULL.
  * Errors: BP_EINVAL (options), BP_EREADONLY, BP_EBUSY (called from this store's own
  * compaction progress callback), BP_ECORRUPT (a frame to copy failed its
  * checks: nothing was changed), BP_ENOMEM, BP_EIO (before the commit: nothing changed and
@@ -660,7 +665,9 @@ typedef struct bp_verify_report {
  * per-entity chain (prev_hash, gap-free clocks, starting from its anchor after a
  * compaction), the global sequence (dense above the compacted range).
  * Returns BP_OK when clean, BP_ECORRUPT when problems were found (report filled
- * either way), other errors for I/O failures.
+ * either way), other errors for I/O failures. Appends and reads go on meanwhile; a
+ * bp_compact waits until verify is done (verify reads the segment files by name, one
+ * open at a time), so its callbacks must not call bp_compact.
  */
 BP_API bp_status bp_store_verify(bp_store *s, bp_verify_report *out);
 

@@ -187,8 +187,10 @@ bp_status bp_cursor_next_stop(bp_cursor *c, const bp_event **evs, size_t max, si
         bp_owned_event *ne = realloc(c->evs, max * sizeof *ne);
         if (!ne) return bp_err(BP_ENOMEM, "cursor: out of memory");
         c->evs = ne;
-        for (size_t i = c->cap; i < max; i++)
+        for (size_t i = c->cap; i < max; i++) {
             c->evs[i].frame = (bp_buf){0};
+            c->evs[i].hold = NULL; /* own_event copies the payload into frame */
+        }
         c->cap = max;
     }
     uint64_t deadline = bp_pf_mono_us() + (uint64_t)timeout_ms * 1000;

@@ -102,6 +102,10 @@ typedef struct bp_view {
 int bp_pf_view(bp_file *f, const char *path, bp_view *v); /* 0 or -errno */
 void bp_pf_view_release(bp_view *v);
 int bp_pf_size(bp_file *f, uint64_t *size);
+/* The size of the file at path (stat), without opening it. */
+int bp_pf_path_size(const char *path, uint64_t *size);
+/* The soft limit on open descriptors (RLIMIT_NOFILE); UINT64_MAX when unlimited. */
+uint64_t bp_pf_nofile_limit(void);
 
 /* --------------------------------------------------------- directories */
 int bp_pf_mkdir(const char *path); /* 0 if created or exists */

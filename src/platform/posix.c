@@ -10,6 +10,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sched.h>
 #include <time.h>
@@ -257,6 +258,19 @@ int bp_pf_size(bp_file *f, uint64_t *size) {
     if (fstat(f->fd, &st) != 0) return -errno;
     *size = (uint64_t)st.st_size;
     return 0;
+}
+
+int bp_pf_path_size(const char *path, uint64_t *size) {
+    struct stat st;
+    if (stat(path, &st) != 0) return -errno;
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
+uint64_t bp_pf_nofile_limit(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return UINT64_MAX;
+    return (uint64_t)rl.rlim_cur;
 }
 
 /* ------------------------------------------------------- directories */

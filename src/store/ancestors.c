@@ -19,7 +19,7 @@ static bp_status read_slot(bp_store *s, uint64_t slot, bp_owned_event *o) {
     if (!found) return BP_ENOTFOUND;
     bp_frame fr;
     bp_status rc = bp_read_frame(s, &r, &ref, &o->frame, &fr);
-    bp_segref_done(s, &ref);
+    bp_segref_keep(s, &ref, &o->hold); /* fn reads the event after this returns */
     return rc ? rc : bp_own_event(s, o, &fr, true);
 }
 
@@ -87,6 +87,7 @@ bp_status bp_walk_ancestors(bp_store *s, const bp_id *id, bp_walk_mode mode, siz
         anc = t;
     }
     for (int i = 0; i < 2; i++) {
+        bp_segfile_unref(o[i].hold);
         bp_buf_free(&o[i].frame);
         bp_buf_free(&o[i].plain);
     }

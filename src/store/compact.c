@@ -11,9 +11,9 @@
  *     the directory; build the new index's compacted part.
  *  4. [wmu] copy the index of the slots past the range, remove index.ckpt (it may describe a
  *     replaced segment), write DIR/COMPACT (the commit point), swap the index, segments and
- *     anchors in [ilock exclusive], flip the pin epoch, then finish on disk (finish()).
- *  5. wait until no reader pins the old epoch, close the replaced files; drop the projection
- *     states of entities that lost events.
+ *     anchors in [ilock exclusive], then finish on disk (finish()).
+ *  5. drop the store's references to the replaced files (readers and held events keep theirs:
+ *     nothing waits); drop the projection states of entities that lost events.
  */
 #include "store/store_impl.h"
 #include "bp_testing.h"
@@ -217,7 +217,7 @@ static bp_status hash_of(bp_store *s, uint32_t slot, bp_hash *out) {
     bp_buf buf = {0};
     bp_frame fr;
     bp_status rc = bp_read_frame(s, &r, &ref, &buf, &fr);
-    bp_segref_done(s, &ref);
+    bp_segref_drop(&ref); /* ilock is held: no eviction here */
     if (!rc) *out = fr.event_hash;
     bp_buf_free(&buf);
     return rc;
@@ -382,6 +382,7 @@ static bp_status out_seal(bp_store *s, outfile *w, bp_index *nx, uint64_t *first
     if (e)
         rc = bp_err_sys(BP_EIO, e, "%s: segment %06u.fbat.compact: sync failed", s->segdir,
                         w->segno);
+    if (!rc) bp_pf_close(&w->f); /* complete and synced: readers open it on demand */
     *first_slot = nx->n;
     if (!rc && (e = bp_index_load_block(nx, &blk)))
         rc = bp_err(e == -ENOMEM ? BP_ENOMEM : BP_ECORRUPT, "compact: cannot index segment %06u",
@@ -544,6 +545,7 @@ bp_status bp_compact(bp_store *s, const bp_compact_options *opts, bp_compact_rep
     bool committed = false;
     bp_segment *retired = NULL;
     uint32_t n_retired = 0;
+    bp_segfile **newsf = NULL;
     char **forget = NULL;
     uint32_t n_forget = 0;
 
@@ -590,24 +592,19 @@ bp_status bp_compact(bp_store *s, const bp_compact_options *opts, bp_compact_rep
         rc = bp_err(BP_ENOMEM, "compact: out of memory");
         goto done;
     }
-    {
-        /* events per output, for the seq arrays */
-        uint64_t *per = calloc(p.n_out ? p.n_out : 1, 8);
-        if (!per) {
-            free(out_first);
-            rc = bp_err(BP_ENOMEM, "compact: out of memory");
-            goto done;
-        }
-        pthread_rwlock_rdlock(&s->ilock);
-        for (uint64_t slot = 0; slot < p.end; slot++)
-            if (!BP_IREC_HOLE(&s->idx.recs[slot]) && !p.drop[slot]) per[p.out_of[slot]]++;
-        pthread_rwlock_unlock(&s->ilock);
-        for (uint32_t i = 0; i < p.n_out && !rc; i++, n_open++) {
-            outs[i].f = (bp_file)BP_FILE_INIT;
-            rc = out_open(s, &outs[i], new_first + i, per[i]);
-        }
-        free(per);
+    /* events per output, for the seq arrays */
+    uint64_t *per = calloc(p.n_out ? p.n_out : 1, 8);
+    if (!per) {
+        free(out_first);
+        rc = bp_err(BP_ENOMEM, "compact: out of memory");
+        goto done;
     }
+    pthread_rwlock_rdlock(&s->ilock);
+    for (uint64_t slot = 0; slot < p.end; slot++)
+        if (!BP_IREC_HOLE(&s->idx.recs[slot]) && !p.drop[slot]) per[p.out_of[slot]]++;
+    pthread_rwlock_unlock(&s->ilock);
+    for (uint32_t i = 0; i < p.n_out; i++)
+        outs[i].f = (bp_file)BP_FILE_INIT;
     for (uint32_t i = 0; i < s->anchors.n && !rc; i++)
         if (bp_index_anchor(&nx, s->anchors.v[i].entity, s->anchors.v[i].len, s->anchors.v[i].clock,
                             &s->anchors.v[i].hash))
@@ -657,15 +654,25 @@ bp_status bp_compact(bp_store *s, const bp_compact_options *opts, bp_compact_rep
             viewing = true;
             cur_seg = r.segno;
         }
-        rc = copy_frame(s, &outs[p.out_of[slot]], slot, &r, view.p, view.len, p.at[slot]);
+        /* next-fit fills the outputs in seq order: one is open at a time, and each is
+         * sealed (and its descriptor closed) before the next one is made */
+        uint32_t o = p.out_of[slot];
+        while (!rc && n_open <= o) {
+            if (n_open && (rc = out_seal(s, &outs[n_open - 1], &nx, &out_first[n_open - 1]))) break;
+            rc = out_open(s, &outs[n_open], new_first + n_open, per[n_open]);
+            n_open++; /* the done: path cleans it up, made or not */
+        }
+        if (!rc) rc = copy_frame(s, &outs[o], slot, &r, view.p, view.len, p.at[slot]);
     }
+    free(per);
     if (viewing) {
         bp_pf_view_release(&view);
         bp_pf_close(&in);
     }
     if (!rc) report_progress(s, opts, p.end, p.end);
-    for (uint32_t i = 0; i < p.n_out && !rc; i++)
-        rc = out_seal(s, &outs[i], &nx, &out_first[i]);
+    if (!rc && n_open != p.n_out)
+        rc = bp_err(BP_ECORRUPT, "compact: %u of %u new files were written", n_open, p.n_out);
+    if (!rc && n_open) rc = out_seal(s, &outs[n_open - 1], &nx, &out_first[n_open - 1]);
     if (!rc) {
         int e = bp_index_holes(&nx, p.end, p.last);
         if (e) rc = bp_err(BP_ENOMEM, "compact: out of memory");
@@ -695,6 +702,16 @@ bp_status bp_compact(bp_store *s, const bp_compact_options *opts, bp_compact_rep
         man.anchors = ab.data;
         man.anchors_len = ab.len;
         if (!rc && bp_cmanifest_encode(&mb, &man)) rc = bp_err(BP_ENOMEM, "compact: out of memory");
+    }
+    /* readers of the new segments read them through these until the renames are done (a
+     * reader opening NNNNNN.fbat before then would get the replaced file) */
+    newsf = calloc(p.n_out ? p.n_out : 1, sizeof *newsf);
+    if (!rc && !newsf) rc = bp_err(BP_ENOMEM, "compact: out of memory");
+    for (uint32_t i = 0; i < p.n_out && !rc; i++) {
+        int e = bp_segfile_open(s, new_first + i, ".compact", &newsf[i]);
+        if (e)
+            rc = bp_err_sys(BP_EIO, e, "%s: segment %06u.fbat.compact: cannot open it", s->segdir,
+                            new_first + i);
     }
     if (rc) {
         free(out_first);
@@ -740,11 +757,11 @@ bp_status bp_compact(bp_store *s, const bp_compact_options *opts, bp_compact_rep
         for (uint32_t i = 0; i < p.n_out; i++) {
             bp_segment *g = &nsegs[i];
             g->segno = outs[i].segno;
-            g->f = outs[i].f;
-            outs[i].f = (bp_file)BP_FILE_INIT;
+            g->f = (bp_file)BP_FILE_INIT; /* sealed: no writer's descriptor */
             g->size = outs[i].size;
             g->first_slot = out_first[i];
             g->sealed = true;
+            g->rd_keep = true; /* until finish() renamed it in */
         }
         n_forget = p.anchored;
         forget = calloc(n_forget ? n_forget : 1, sizeof *forget);
@@ -769,8 +786,14 @@ bp_status bp_compact(bp_store *s, const bp_compact_options *opts, bp_compact_rep
         s->segs_cap = nn + 8;
         bp_anchors_free(&s->anchors);
         bp_status arc = bp_anchors_decode(&s->anchors, ab.data, ab.len, "compact");
-        __atomic_store_n(&s->epoch, 1 - __atomic_load_n(&s->epoch, __ATOMIC_RELAXED),
-                         __ATOMIC_RELEASE);
+        /* the retired segments leave the cache; readers and events that hold their segfiles
+         * keep them (unmapped by the last unref, after the files were removed) */
+        for (uint32_t i = 0; i < n_retired; i++)
+            retired[i].rd = bp_segment_uncache(s, &retired[i]);
+        for (uint32_t i = 0; i < p.n_out; i++) {
+            bp_segment_cache(s, &s->segs[i], newsf[i]);
+            newsf[i] = NULL;
+        }
         pthread_rwlock_unlock(&s->ilock);
         bp_cmanifest fm;
         bp_status frc = arc;
@@ -778,6 +801,12 @@ bp_status bp_compact(bp_store *s, const bp_compact_options *opts, bp_compact_rep
         if (!frc) {
             frc = finish(s, &fm);
             bp_cmanifest_free(&fm);
+        }
+        if (!frc) { /* the new files have their names: evictable again */
+            pthread_rwlock_wrlock(&s->ilock);
+            for (uint32_t i = 0; i < p.n_out; i++)
+                s->segs[i].rd_keep = false;
+            pthread_rwlock_unlock(&s->ilock);
         }
         if (frc)
             rc = bp_store_fail(s, frc == BP_ENOMEM ? BP_ENOMEM : BP_EIO, 0,
@@ -788,13 +817,9 @@ bp_status bp_compact(bp_store *s, const bp_compact_options *opts, bp_compact_rep
     pthread_mutex_unlock(&s->wmu);
     free(nsegs);
     free(out_first);
-    if (committed) {
-        /* readers that pinned the old files finish with them first */
-        int old = 1 - (int)__atomic_load_n(&s->epoch, __ATOMIC_ACQUIRE);
-        while (__atomic_load_n(&s->pins[old], __ATOMIC_ACQUIRE))
-            bp_pf_yield();
+    if (committed) { /* never waits for a reader: each holds its own reference */
         for (uint32_t i = 0; i < n_retired; i++) {
-            bp_segment_unmap(&retired[i]);
+            bp_segfile_unref(retired[i].rd);
             bp_pf_close(&retired[i].f);
         }
         n_retired = 0;
@@ -812,15 +837,16 @@ bp_status bp_compact(bp_store *s, const bp_compact_options *opts, bp_compact_rep
     }
 done:
     for (uint32_t i = 0; outs && i < n_open; i++) {
-        if (outs[i].f.fd >= 0) {
-            char path2[4200];
-            seg_name(path2, sizeof path2, s->segdir, outs[i].segno, ".compact");
-            bp_pf_close(&outs[i].f);
-            if (!committed) bp_pf_unlink(path2); /* committed: the next open renames it in */
-        }
+        char path2[4200];
+        seg_name(path2, sizeof path2, s->segdir, outs[i].segno, ".compact");
+        bp_pf_close(&outs[i].f);
+        if (!committed) bp_pf_unlink(path2); /* committed: the next open renames it in */
         out_free(&outs[i]);
     }
     free(outs);
+    for (uint32_t i = 0; newsf && i < p.n_out; i++)
+        bp_segfile_unref(newsf[i]);
+    free(newsf);
     free(retired);
     for (uint32_t i = 0; forget && i < n_forget; i++)
         free(forget[i]);

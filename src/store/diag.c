@@ -4,6 +4,12 @@
 
 #include <stdio.h>
 
+/* [i] held shared: does the cache hold a mapping of g? */
+static bool mapped(const bp_segment *g) {
+    const bp_segfile *f = __atomic_load_n(&g->rd, __ATOMIC_ACQUIRE);
+    return f && f->p;
+}
+
 bp_status bp_store_diagnostics(bp_store *s, bp_diagnostics *out, bp_segment_info *segs,
                                uint32_t max_segs) {
     if (!s || !out) return bp_err(BP_EINVAL, "bp_store_diagnostics: NULL argument");
@@ -40,13 +46,8 @@ bp_status bp_store_diagnostics(bp_store *s, bp_diagnostics *out, bp_segment_info
             for (uint64_t k = lo; k < hi; k++)
                 n += !BP_IREC_HOLE(&s->idx.recs[k]);
         }
-        segs[i] = (bp_segment_info){g->segno,
-                                    g->size,
-                                    n,
-                                    hi > lo ? lo + 1 : 0,
-                                    hi > lo ? hi : 0,
-                                    g->sealed,
-                                    __atomic_load_n(&g->map, __ATOMIC_ACQUIRE) != NULL};
+        segs[i] = (bp_segment_info){g->segno,         g->size,   n,        hi > lo ? lo + 1 : 0,
+                                    hi > lo ? hi : 0, g->sealed, mapped(g)};
     }
     pthread_rwlock_unlock(&s->ilock);
     pthread_mutex_unlock(&s->wmu);

@@ -51,10 +51,12 @@ static void store_free(bp_store *s) {
     bp_watch_stop_all(s);
     bp_flusher_stop(s);
     for (uint32_t i = 0; i < s->n_segs; i++) {
-        bp_segment_unmap(&s->segs[i]);
+        bp_segfile_unref(s->segs[i].rd); /* events still held keep theirs (their leak) */
         bp_pf_close(&s->segs[i].f);
     }
     free(s->segs);
+    bp_close_later_flush(s);
+    free(s->close_later);
     bp_index_free(&s->idx);
     for (uint32_t i = 0; i < s->n_graves; i++)
         bp_strtab_free(&s->graves[i]);
@@ -453,6 +455,7 @@ static bp_status recover(bp_store *s) {
             }
             seg->size = sz;
             seg->sealed = true;
+            bp_pf_close(&seg->f); /* sealed: readers open it on demand */
             continue;
         }
         if (ck == CKPT_TAIL && seg->segno == m.covered_segno) {
@@ -472,6 +475,9 @@ static bp_status recover(bp_store *s) {
         }
         if (ck && seg->segno == m.covered_segno) from = m.covered_offset;
         if ((rc = bp_recover_segment(s, seg, path, from, from == 0, tail, &stop))) goto out;
+        /* one descriptor at a time: only a last segment left unsealed, which a writable
+         * handle goes on writing, keeps its writer's descriptor */
+        if (seg->sealed || s->read_only || !(tail || stop)) bp_pf_close(&seg->f);
         if (stop && !tail) {
             if (!s->read_only && (rc = set_aside(s, names, i + 1, n))) goto out;
             break;
@@ -483,6 +489,15 @@ static bp_status recover(bp_store *s) {
     }
     if (!rc) rc = fill_compacted(s);
     if (rc) goto out;
+    bp_segment *newest = s->n_segs ? &s->segs[s->n_segs - 1] : NULL;
+    if (newest && !newest->sealed && !s->read_only && newest->f.fd < 0) { /* the writer's again */
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%06u.fbat", s->segdir, newest->segno);
+        if ((e = bp_pf_open(&newest->f, s->opts.fault, path, BP_O_RDWR))) {
+            rc = bp_err_sys(BP_EIO, e, "%s: cannot open segment", path);
+            goto out;
+        }
+    }
     if (ck == CKPT_TAIL && !s->report.checkpoint_used) ck = CKPT_NONE; /* never reached */
     if (ck) {
         s->last_hlc = m.last_hlc;
@@ -553,6 +568,7 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
     pthread_rwlock_init(&s->ilock, NULL);
     pthread_mutex_init(&s->wmu, NULL);
     pthread_mutex_init(&s->cmu, NULL);
+    bp_segfile_limits(s);
     pthread_mutex_init(&s->smu, NULL);
     pthread_cond_init(&s->scond, NULL);
     pthread_mutex_init(&s->pmu, NULL);
@@ -734,8 +750,13 @@ bp_status bp_store_stats(bp_store *s, bp_stats *out) {
     out->scopes = s->idx.scope_names.n;
     out->segments = s->n_segs;
     for (uint32_t i = 0; i < s->n_segs; i++) {
-        uint64_t sz = 0;
-        if (bp_pf_size(&s->segs[i].f, &sz) == 0) out->bytes_on_disk += sz;
+        bp_segment *g = &s->segs[i];
+        uint64_t sz = g->size; /* a sealed segment's, the file's size */
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%06u.fbat", s->segdir, g->segno);
+        if (!g->sealed && (g->f.fd >= 0 ? bp_pf_size(&g->f, &sz) : bp_pf_path_size(path, &sz)))
+            sz = 0;
+        out->bytes_on_disk += sz;
     }
     out->index_bytes = bp_index_bytes(&s->idx);
     pthread_rwlock_unlock(&s->ilock);

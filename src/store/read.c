@@ -4,84 +4,27 @@
 #include <errno.h>
 #include <stdlib.h>
 
-/* Stored in bp_segment.map when mapping failed: readers use pread from then on. */
-static bp_segmap NO_MAP;
-
-static const bp_segmap *segment_map(bp_store *s, bp_segment *seg) {
-    bp_segmap *m = __atomic_load_n(&seg->map, __ATOMIC_ACQUIRE);
-    if (m) return m == &NO_MAP ? NULL : m;
-    /* room for the active segment to grow into: segment_size plus one largest frame */
-    uint64_t fsize = 0, len;
-    if (bp_pf_size(&seg->f, &fsize)) fsize = 0;
-    len = (fsize > s->opts.segment_size ? fsize : s->opts.segment_size) + BP_FRAME_MAX_BODY +
-          BP_FRAME_PREFIX;
-    bp_segmap *nm = malloc(sizeof *nm);
-    if (!nm || bp_pf_map_read(&seg->f, len, &nm->p)) {
-        free(nm);
-        nm = &NO_MAP;
-    } else {
-        nm->len = len;
-    }
-    bp_segmap *expected = NULL;
-    if (!__atomic_compare_exchange_n(&seg->map, &expected, nm, false, __ATOMIC_ACQ_REL,
-                                     __ATOMIC_ACQUIRE)) {
-        if (nm != &NO_MAP) { /* another reader mapped it first */
-            bp_pf_unmap(nm->p, nm->len);
-            free(nm);
-        }
-        nm = expected;
-    }
-    return nm == &NO_MAP ? NULL : nm;
-}
-
-void bp_segment_unmap(bp_segment *seg) {
-    if (seg->map && seg->map != &NO_MAP) {
-        bp_pf_unmap(seg->map->p, seg->map->len);
-        free(seg->map);
-    }
-    seg->map = NULL;
-}
-
-int bp_pin(bp_store *s) {
-    int e = (int)__atomic_load_n(&s->epoch, __ATOMIC_ACQUIRE); /* stable: ilock is held */
-    __atomic_add_fetch(&s->pins[e], 1, __ATOMIC_ACQ_REL);
-    return e;
-}
-
-void bp_unpin(bp_store *s, int epoch) {
-    if (epoch >= 0) __atomic_sub_fetch(&s->pins[epoch], 1, __ATOMIC_RELEASE);
-}
-
-bool bp_segment_ref(bp_store *s, uint32_t segno, bp_segref *out) {
-    out->fd = -1;
-    out->map = NULL;
-    out->pin = -1;
-    if (!s->n_segs || segno < s->segs[0].segno || segno - s->segs[0].segno >= s->n_segs)
-        return false;
-    bp_segment *seg = &s->segs[segno - s->segs[0].segno];
-    out->fd = seg->f.fd;
-    out->map = segment_map(s, seg);
-    out->pin = bp_pin(s);
-    return true;
-}
-
-void bp_segref_done(bp_store *s, bp_segref *ref) {
-    bp_unpin(s, ref->pin);
-    ref->pin = -1;
-}
-
-bp_status bp_read_frame(bp_store *s, const bp_irec *r, const bp_segref *ref, bp_buf *buf,
-                        bp_frame *out) {
+bp_status bp_read_frame(bp_store *s, const bp_irec *r, bp_segref *ref, bp_buf *buf, bp_frame *out) {
     const uint8_t *p;
     size_t got;
-    if (ref->map && (uint64_t)r->offset + r->frame_len <= ref->map->len) {
-        p = ref->map->p + r->offset;
+    const bp_segfile *f = ref->sf;
+    ref->mapped = false;
+    if (!f)
+        return bp_err_sys(BP_EIO, ref->err ? ref->err : -EBADF,
+                          "%s: segment %06u: cannot open it for reading (to read offset %u)",
+                          s->dir, r->segno, r->offset);
+    if (f->p && (uint64_t)r->offset + r->frame_len <= f->len) {
+        p = f->p + r->offset;
         got = r->frame_len;
+        ref->mapped = true;
+    } else if (f->fd < 0) { /* mapped whole: the frame is past the end of the file */
+        p = NULL;
+        got = 0;
     } else {
         buf->len = 0;
         if (bp_buf_reserve(buf, r->frame_len)) return bp_err(BP_ENOMEM, "read: out of memory");
-        bp_file f = {ref->fd, NULL, -1};
-        ssize_t n = bp_pf_pread(&f, buf->data, r->frame_len, r->offset);
+        bp_file pf = {f->fd, NULL, -1};
+        ssize_t n = bp_pf_pread(&pf, buf->data, r->frame_len, r->offset);
         if (n < 0)
             return bp_err_sys(BP_EIO, (int)n, "%s: segment %06u offset %u: read failed", s->dir,
                               r->segno, r->offset);
@@ -122,9 +65,7 @@ bp_status bp_read_body(bp_store *s, uint64_t seq, bp_buf *out) {
     bp_frame fr;
     bp_status rc = bp_read_frame(s, &r, &ref, &tmp, &fr); /* checks length, CRC, id */
     if (!rc) {
-        const uint8_t *p = ref.map && (uint64_t)r.offset + r.frame_len <= ref.map->len
-                               ? ref.map->p + r.offset
-                               : tmp.data;
+        const uint8_t *p = ref.mapped ? ref.sf->p + r.offset : tmp.data;
         out->len = 0;
         if (bp_buf_append(out, p + BP_FRAME_PREFIX, r.frame_len - BP_FRAME_PREFIX))
             rc = bp_err(BP_ENOMEM, "read: out of memory");
@@ -198,10 +139,9 @@ bp_status bp_get(bp_store *s, bp_event **out, const bp_id *id) {
     }
     bp_frame fr;
     bp_status rc = bp_read_frame(s, &r, &ref, &o->frame, &fr);
-    bp_segref_done(s, &ref);
+    bp_segref_keep(s, &ref, &o->hold); /* the payload may point into the mapping */
     if (rc) {
-        bp_buf_free(&o->frame);
-        free(o);
+        bp_event_free(&o->ev);
         return rc;
     }
     if ((rc = bp_own_event(s, o, &fr, true))) {
@@ -215,6 +155,7 @@ bp_status bp_get(bp_store *s, bp_event **out, const bp_id *id) {
 void bp_event_free(bp_event *ev) {
     if (!ev) return;
     bp_owned_event *o = (bp_owned_event *)ev; /* ev is the first member */
+    bp_segfile_unref(o->hold);
     bp_buf_free(&o->frame);
     bp_buf_free(&o->plain);
     free(o);
@@ -281,6 +222,7 @@ struct bp_iter {
 void bp_iter_free(bp_iter *it) {
     if (!it) return;
     bp_rfilter_free(&it->f);
+    bp_segfile_unref(it->cur.hold);
     bp_buf_free(&it->cur.frame);
     bp_buf_free(&it->cur.plain);
     free(it);
@@ -431,7 +373,7 @@ bp_status bp_iter_next(bp_iter *it, const bp_event **ev) {
     const char *ename = NULL, *sname = NULL;
     if (slot >= 0) {
         r = s->idx.recs[slot];
-        bp_segment_ref(s, r.segno, &ref);
+        if (!(it->flags & BP_READ_INDEX_ONLY)) bp_segment_ref(s, r.segno, &ref);
         /* a full read takes the clock from the frame; an entity's list is in clock order, so
          * the position just taken is the clock */
         if (it->flags & BP_READ_INDEX_ONLY)
@@ -445,7 +387,8 @@ bp_status bp_iter_next(bp_iter *it, const bp_event **ev) {
     it->last_seq = (uint64_t)slot + 1;
     bp_event *e = &it->cur.ev;
     if (it->flags & BP_READ_INDEX_ONLY) {
-        bp_segref_done(s, &ref);
+        bp_segfile_unref(it->cur.hold); /* the previous event is over */
+        it->cur.hold = NULL;
         memset(e, 0, sizeof *e);
         e->event_id = r.id;
         e->global_seq = (uint64_t)slot + 1;
@@ -461,7 +404,7 @@ bp_status bp_iter_next(bp_iter *it, const bp_event **ev) {
     }
     bp_frame fr;
     bp_status rc = bp_read_frame(s, &r, &ref, &it->cur.frame, &fr);
-    bp_segref_done(s, &ref);
+    bp_segref_keep(s, &ref, &it->cur.hold); /* until the next call or bp_iter_free */
     if (rc) return rc;
     if ((rc = bp_own_event(s, &it->cur, &fr, !(it->flags & BP_READ_SEALED)))) return rc;
     *ev = e;

@@ -25,7 +25,7 @@ bp_status bp_segment_create(bp_store *s, uint32_t segno) {
         pthread_rwlock_unlock(&s->ilock);
         if (!g) return bp_store_fail(s, BP_ENOMEM, 0, "%s: out of memory", path);
     }
-    bp_segment seg = {segno, BP_FILE_INIT, BP_SEG_HEADER_SIZE, s->idx.n, false, NULL};
+    bp_segment seg = {segno, BP_FILE_INIT, BP_SEG_HEADER_SIZE, s->idx.n, false, 0, false, NULL};
     int rc = bp_pf_open(&seg.f, s->opts.fault, path, BP_O_RDWR | BP_O_CREATE | BP_O_TRUNC);
     if (rc) return bp_store_fail(s, BP_EIO, rc, "%s: cannot create segment", path);
     uint8_t hdr[BP_SEG_HEADER_SIZE];
@@ -39,8 +39,12 @@ bp_status bp_segment_create(bp_store *s, uint32_t segno) {
     }
     s->fsyncs += 2;
     pthread_rwlock_wrlock(&s->ilock);
+    /* the previous segment's segfile was made for an active one (a descriptor, room to grow
+     * into): the next reader maps it as a sealed one */
+    bp_segfile *old = s->n_segs ? bp_segment_uncache(s, &s->segs[s->n_segs - 1]) : NULL;
     s->segs[s->n_segs++] = seg;
     pthread_rwlock_unlock(&s->ilock);
+    bp_segfile_unref(old);
     return BP_OK;
 }
 
@@ -66,6 +70,7 @@ bp_status bp_segment_seal(bp_store *s) {
         return bp_store_fail(s, BP_EIO, rc, "%s: sealing segment %06u failed", s->dir, seg->segno);
     seg->size += b.len;
     seg->sealed = true;
+    bp_segment_close_writer(s, seg); /* sealed: nothing writes to it again */
     /* everything in the sealed segment is durable now */
     __atomic_store_n(&s->synced_seq, s->written_seq, __ATOMIC_RELEASE); /* read without wmu */
     s->unsynced = 0;

@@ -4,10 +4,11 @@
  * published. Then, under the write lock, the point is taken: P, the publish watermark,
  * and for every segment how many of its bytes hold events <= P (a sealed segment whole;
  * the one holding P up to the end of P's frame, or whole when P is its last event and it
- * is sealed). Published frames never change, so the copy runs without any lock while
- * appends go on. The copy is made in DEST.partial-PID, every file and directory is
- * fsynced, and only then is it renamed to DEST: DEST either does not exist or is a
- * complete store holding exactly the events 1..P. */
+ * is sealed). Published frames never change, so the copy runs without the write lock while
+ * appends go on; it holds the compaction lock (cmu), so that no compaction replaces a
+ * segment file meanwhile, and opens one segment file at a time. The copy is made in
+ * DEST.partial-PID, every file and directory is fsynced, and only then is it renamed to DEST: DEST
+ * either does not exist or is a complete store holding exactly the events 1..P. */
 #include "store/store_impl.h"
 
 #include <errno.h>
@@ -15,7 +16,6 @@
 #include <stdlib.h>
 
 typedef struct seg_part {
-    bp_file f; /* opened read-only under the lock */
     uint32_t segno;
     uint64_t len;
 } seg_part;
@@ -70,9 +70,16 @@ static bp_status copy_into(bp_store *s, const char *tmp, seg_part *parts, uint32
     int e;
     snprintf(path, sizeof path, "%s/segments", tmp);
     if ((e = bp_pf_mkdir(path))) return bp_err_sys(BP_EIO, e, "snapshot: cannot create %s", path);
-    for (uint32_t i = 0; i < n; i++) {
+    for (uint32_t i = 0; i < n; i++) { /* one file open at a time (cmu: no compaction) */
+        char src[4200];
+        snprintf(src, sizeof src, "%s/%06u.fbat", s->segdir, parts[i].segno);
         snprintf(path, sizeof path, "%s/segments/%06u.fbat", tmp, parts[i].segno);
-        if ((e = bp_pf_copy_prefix(s->opts.fault, &parts[i].f, path, parts[i].len)))
+        bp_file f = BP_FILE_INIT;
+        if ((e = bp_pf_open(&f, NULL, src, BP_O_READ)))
+            return bp_err_sys(BP_EIO, e, "snapshot: cannot open %s", src);
+        e = bp_pf_copy_prefix(s->opts.fault, &f, path, parts[i].len);
+        bp_pf_close(&f);
+        if (e)
             return bp_err_sys(BP_EIO, e, "snapshot: cannot copy segment %06u to %s", parts[i].segno,
                               path);
         *bytes += parts[i].len;
@@ -138,9 +145,12 @@ bp_status bp_store_snapshot(bp_store *s, const char *dest, bp_snapshot_report *o
     uint64_t seq = 0;
     uint8_t *anchors = NULL;
     size_t anchors_len = 0;
+    /* the copy reads the segments by name: no compaction may replace them meanwhile */
+    pthread_mutex_lock(&s->cmu);
     pthread_mutex_lock(&s->wmu);
     if (!s->read_only && (rc = bp_sync_locked(s))) {
         pthread_mutex_unlock(&s->wmu);
+        pthread_mutex_unlock(&s->cmu);
         free(ident);
         return rc;
     }
@@ -148,6 +158,7 @@ bp_status bp_store_snapshot(bp_store *s, const char *dest, bp_snapshot_report *o
     snprintf(ipath, sizeof ipath, "%s/ANCHORS", s->dir);
     if ((e = bp_pf_read_all(ipath, &anchors, &anchors_len)) && e != -ENOENT) {
         pthread_mutex_unlock(&s->wmu);
+        pthread_mutex_unlock(&s->cmu);
         free(ident);
         return bp_err_sys(BP_EIO, e, "snapshot: cannot read %s", ipath);
     }
@@ -169,16 +180,11 @@ bp_status bp_store_snapshot(bp_store *s, const char *dest, bp_snapshot_report *o
     if (!parts) rc = bp_err(BP_ENOMEM, "snapshot: out of memory");
     for (uint32_t i = 0; !rc && i < s->n_segs && s->segs[i].segno <= last; i++) {
         const bp_segment *g = &s->segs[i];
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%06u.fbat", s->segdir, g->segno);
         parts[n].segno = g->segno;
         parts[n].len = g->segno < last ? g->size : last_len;
         if (g->sealed && g->segno == last && i + 1 < s->n_segs && s->segs[i + 1].first_slot == seq)
             parts[n].len = g->size; /* seq is its last event: keep the footer */
-        if ((e = bp_pf_open(&parts[n].f, NULL, path, BP_O_READ)))
-            rc = bp_err_sys(BP_EIO, e, "snapshot: cannot open %s", path);
-        else
-            n++;
+        n++;
     }
     pthread_rwlock_unlock(&s->ilock);
     pthread_mutex_unlock(&s->wmu);
@@ -201,8 +207,7 @@ bp_status bp_store_snapshot(bp_store *s, const char *dest, bp_snapshot_report *o
         }
         if (rc && bp_pf_exists(tmp) == 1) bp_pf_rmtree(tmp); /* leave nothing half-made */
     }
-    for (uint32_t i = 0; i < n; i++)
-        bp_pf_close(&parts[i].f);
+    pthread_mutex_unlock(&s->cmu);
     free(parts);
     free(ident);
     free(anchors);

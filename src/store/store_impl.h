@@ -24,33 +24,72 @@
 
 #include <pthread.h>
 
-/* A segment's read-only shared mapping: len bytes from offset 0. len may run
- * past the end of the file (the active segment grows into it); only bytes of
- * published frames are ever touched, and those were written before they were
- * published. Frames past len are read with pread. */
-typedef struct bp_segmap {
-    const uint8_t *p;
-    uint64_t len;
-} bp_segmap;
+/*
+ * Segment files and their lifetime (segfile.c).
+ *
+ * A reader never uses the writer's descriptor: it reads a segment through a bp_segfile, a
+ * reference-counted read-only view of the file: a shared mapping (len bytes from offset 0)
+ * and, when the mapping may not cover every frame, a descriptor for pread.
+ *  - The store holds one reference to the segfile in segs[i].rd while it caches it; every
+ *    reader holds one more while it reads, and an event handed out (bp_get, an iterator's
+ *    current event, an ancestor walk's) keeps its reference for as long as its payload may
+ *    point into the mapping. The last unref unmaps and closes: compaction or cache eviction
+ *    only drops the store's reference, so it never waits for a reader or for the user, and a
+ *    held event stays readable after its segment was compacted away.
+ *  - segs[i].rd goes from NULL to a segfile by CAS under ilock shared (a reader opening it on
+ *    demand), and back to NULL only under ilock exclusive (eviction, rotation, compaction):
+ *    so a reader that loaded it under ilock shared may take a reference (the store's is
+ *    still there).
+ *  - Descriptors: a segfile of a segment that cannot grow (not the last one of a writable
+ *    store) maps the file's exact size and closes its descriptor at once; only the active
+ *    segment's segfile, and one whose mapping failed (pread fallback), keep a descriptor.
+ *    The cache holds at most sf_max segfiles (mappings: address space, vm.max_map_count)
+ *    and at most sf_fd_max of them with a descriptor (a fraction of RLIMIT_NOFILE, at most
+ *    64); a reader that goes over sets sf_trim and bp_segref_done evicts (clock order) the
+ *    least recently used ones under ilock exclusive, never the active segment nor one a
+ *    compaction is still renaming in (rd_keep).
+ *  - Segments are opened by name: a compaction's new files replace files of the same names,
+ *    so it installs segfiles made from its new files before readers see the new segments,
+ *    and keeps them cached until the renames are done.
+ *  - The writer's descriptor (bp_segment.f) is open only for the active segment (and for
+ *    each segment while recovery reads it): sealing closes it, or hands it to close_later
+ *    while a group-commit leader may be in fdatasync on a copy of it.
+ * So the store holds O(1) descriptors of its own whatever the number of segments: the lock
+ * file, the active segment's two, at most sf_fd_max cached, plus one at a time in verify,
+ * snapshot, compaction and recovery.
+ */
+typedef struct bp_segfile {
+    uint32_t refs; /* atomic */
+    uint32_t segno;
+    int fd;           /* read-only descriptor, or -1 when the mapping covers the whole file */
+    const uint8_t *p; /* read-only shared mapping of len bytes, or NULL: read with pread */
+    uint64_t len;     /* may run past the end of the active segment's file: only published
+                         frames, written before they were published, are touched */
+} bp_segfile;
+void bp_segfile_unref(bp_segfile *f); /* NULL is fine; the last one unmaps and closes */
 
 typedef struct bp_segment {
     uint32_t segno;
-    bp_file f;
+    bp_file f;           /* [w] the writer's descriptor: open only while active (see above) */
     uint64_t size;       /* [w] end of the last frame written (or footer end when sealed) */
     uint64_t first_slot; /* slot of its first event */
     bool sealed;
-    bp_segmap *map; /* made by the first read (atomic load/CAS under ilock shared); NULL until
-                       then; freed at close */
+    uint8_t rd_used; /* atomic: read since the eviction clock last passed */
+    bool rd_keep;    /* [i] a compaction's new segment not yet renamed to its name: rd, made
+                        from its .compact file, is not evicted (a reader would open the
+                        replaced file of the same name) */
+    bp_segfile *rd;  /* atomic: the cached reader's view, or NULL (see above) */
 } bp_segment;
 
-/* How a reader gets at a segment's bytes: the mapping when there is one, else the fd. */
+/* How a reader gets at a segment's bytes: a reference to its segfile (or the error that
+ * opening it gave), held from bp_segment_ref to bp_segref_done or bp_segref_keep. */
 typedef struct bp_segref {
-    int fd;
-    const bp_segmap *map; /* NULL: read with pread */
-    int pin;              /* the epoch pinned, or -1 (none: fd == -1) */
+    bp_segfile *sf;
+    int err;     /* -errno when the segment could not be opened (sf NULL) */
+    bool mapped; /* set by bp_read_frame: the frame it decoded points into sf's mapping */
 } bp_segref;
 #define BP_SEGREF_INIT                                                                             \
-    { -1, NULL, -1 }
+    { NULL, 0, false }
 
 #define BP_LAT_BUCKETS 512
 /* Upper bound (inclusive, µs) of append-latency bucket b: buckets 0..7 are 0..7 µs, then 8
@@ -94,17 +133,25 @@ struct bp_store {
     uint32_t n_subs, subs_cap;     /* [w] */
 
     /* compaction (compact.c): one at a time under cmu (taken before wmu). anchors is the
-     * store's DIR/ANCHORS ([i] for readers; replaced under wmu + ilock). Readers pin the
-     * segment files they use: bp_segment_ref counts a pin in pins[epoch] and bp_segref_done
-     * drops it; a compaction that replaced segments flips epoch (under ilock exclusive), then
-     * waits for the old epoch's pins to drain before closing the files it retired. */
+     * store's DIR/ANCHORS ([i] for readers; replaced under wmu + ilock). cmu also keeps the
+     * segment files as they are for verify and snapshot, which read them by path (a
+     * compaction replaces files under the same names). Readers hold segfiles (above): a
+     * compaction drops the store's references to the ones it retired and never waits. */
     pthread_mutex_t cmu;
     bp_anchors anchors;
     bool anchors_lost; /* an accepted loss moved anchors.last_segno: ANCHORS is rewritten */
     bp_strtab *graves; /* [w] name tables of indexes a compaction replaced (freed at close) */
     uint32_t n_graves;
-    uint64_t pins[2]; /* atomic */
-    uint32_t epoch;   /* atomic; [i] to change */
+
+    /* the segfile cache (segfile.c, see bp_segfile) */
+    uint32_t sf_cached;    /* atomic: segs[i].rd not NULL */
+    uint32_t sf_cached_fd; /* atomic: of which hold a descriptor */
+    uint32_t sf_max;       /* set at open */
+    uint32_t sf_fd_max;    /* set at open */
+    uint32_t sf_trim;      /* atomic: over a bound, bp_segref_done evicts */
+    uint32_t sf_hand;      /* [i exclusive] the eviction clock's hand (an index into segs) */
+    int *close_later;      /* [w] writer descriptors of sealed segments a sync may still use */
+    uint32_t n_close_later, close_later_cap; /* [w] */
 
     pthread_rwlock_t ilock;
     bp_index idx;     /* [i] */
@@ -249,10 +296,10 @@ size_t bp_seal(const bp_dkey *k, const uint8_t *plain, size_t len, uint8_t *out)
 bp_status bp_unseal_event(bp_store *s, bp_event *ev, bp_buf *plain);
 
 /* read.c */
-/* Read, check (length, CRC, event id) and decode the frame of irec r. out points into the
- * segment's mapping, or into buf when the frame was read with pread. */
-bp_status bp_read_frame(bp_store *s, const bp_irec *r, const bp_segref *ref, bp_buf *buf,
-                        bp_frame *out);
+/* Read, check (length, CRC, event id) and decode the frame of irec r through ref (from
+ * bp_segment_ref). out points into the segment's mapping (ref->mapped set: it is valid while
+ * the reference is held), or into buf when the frame was read with pread. */
+bp_status bp_read_frame(bp_store *s, const bp_irec *r, bp_segref *ref, bp_buf *buf, bp_frame *out);
 /* The body of the frame at global_seq seq (checked like bp_read_frame) copied into out:
  * the bytes a relay publishes. BP_ENOTFOUND for an unpublished seq or a hole. */
 bp_status bp_read_body(bp_store *s, uint64_t seq, bp_buf *out);
@@ -263,20 +310,40 @@ bp_status bp_read_body(bp_store *s, uint64_t seq, bp_buf *out);
 bp_status bp_import_frame(bp_importer *imp, const void *body, size_t len, uint64_t pos);
 /* export.c: true while the importer holds part of a batch (bp_import_end would refuse). */
 bool bp_import_in_batch(const bp_importer *imp);
-/* [i] held (shared is enough). Fill *out for segment segno, mapping it on first use, and pin
- * the file until bp_segref_done (any thread, no lock); false (nothing pinned) if the store
- * has no such segment. */
+/* segfile.c: [i] held (shared is enough). Take a reference to segment segno's segfile into
+ * *out, opening it on first use (an open that fails leaves out->err, which bp_read_frame
+ * reports); false (nothing taken) if the store has no such segment. */
 bool bp_segment_ref(bp_store *s, uint32_t segno, bp_segref *out);
+/* segfile.c: [i] NOT held (it may evict under ilock exclusive). Drop the reference. */
 void bp_segref_done(bp_store *s, bp_segref *ref);
-/* [i] held (shared is enough): pin every segment file (verify, snapshot read the fds after
- * unlocking); returns the epoch for bp_unpin. */
-int bp_pin(bp_store *s);
-void bp_unpin(bp_store *s, int epoch);
+/* segfile.c: like bp_segref_done, but when the frame read through ref points into the
+ * mapping, the reference moves into *hold (an event's: dropped with the event) instead.
+ * *hold's previous reference is dropped either way. [i] NOT held. */
+void bp_segref_keep(bp_store *s, bp_segref *ref, bp_segfile **hold);
+/* segfile.c: drop the reference without evicting ([i] may be held). */
+void bp_segref_drop(bp_segref *ref);
+/* segfile.c: at open: the cache's bounds from RLIMIT_NOFILE. */
+void bp_segfile_limits(bp_store *s);
+/* segfile.c: [i] exclusive. Take seg's cached segfile out of the cache; the caller unrefs
+ * what it returns after unlocking. */
+bp_segfile *bp_segment_uncache(bp_store *s, bp_segment *seg);
+/* segfile.c: open the file of segment segno with suffix ("" or ".compact") as a sealed
+ * segment's segfile (one reference: the caller's); 0 or -errno. */
+int bp_segfile_open(bp_store *s, uint32_t segno, const char *suffix, bp_segfile **out);
+/* segfile.c: [i] exclusive. Put f (its reference moves to the store) in seg's cache slot,
+ * which must be empty. */
+void bp_segment_cache(bp_store *s, bp_segment *seg, bp_segfile *f);
+/* segfile.c: [w] close the writer's descriptor of a segment just sealed, or keep it in
+ * close_later while a group-commit leader may be syncing a copy of it; flush close_later
+ * (the leader, once its sync returned; close). */
+void bp_segment_close_writer(bp_store *s, bp_segment *seg);
+void bp_close_later_flush(bp_store *s);
 /* An event with room for its strings and its frame bytes. */
 typedef struct bp_owned_event {
     bp_event ev;
     bp_buf frame;
-    bp_buf plain; /* an unsealed payload */
+    bp_buf plain;     /* an unsealed payload */
+    bp_segfile *hold; /* the segfile ev's bytes point into (bp_segref_keep), or NULL */
     char ebuf[BP_COORD_MAX + 1], sbuf[BP_COORD_MAX + 1], ibuf[BP_IDEMPOTENCY_KEY_MAX + 1];
 } bp_owned_event;
 /* Fill ev from a decoded frame: strings copied into the buffers, the payload pointing
@@ -362,7 +429,5 @@ bp_status bp_import_anchors(bp_importer *imp, const void *body, size_t len, uint
                             bool strict, bool *installed);
 /* The store an iterator reads. */
 bp_store *bp_iter_store(const bp_iter *it);
-/* Drop a segment's mapping (close; no reader may be active). */
-void bp_segment_unmap(bp_segment *seg);
 
 #endif

@@ -148,12 +148,20 @@ static bp_status window_at(window *w, bp_store *s, uint32_t segno, uint64_t at, 
     return BP_OK;
 }
 
-static bp_status verify_segment(vstate *v, bp_store *s, uint32_t segno, int fd) {
+/* Verify segment segno, opened here (cmu is held: no compaction replaces it meanwhile). */
+static bp_status verify_segment(vstate *v, bp_store *s, uint32_t segno) {
     /* past the compacted segments: the seqs their compaction removed at the end are holes */
     if (segno > v->last_segno && v->next_seq <= v->upto) v->next_seq = v->upto + 1;
-    window w = {{fd, NULL, -1}, 0, NULL, 0, 0, 0};
-    int e = bp_pf_size(&w.f, &w.size);
-    if (e) return bp_err_sys(BP_EIO, e, "%s: segment %06u: stat failed", s->dir, segno);
+    window w = {BP_FILE_INIT, 0, NULL, 0, 0, 0};
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%06u.fbat", s->segdir, segno);
+    int e = bp_pf_open(&w.f, NULL, path, BP_O_READ);
+    if (e) return bp_err_sys(BP_EIO, e, "%s: segment %06u: cannot open %s", s->dir, segno, path);
+    e = bp_pf_size(&w.f, &w.size);
+    if (e) {
+        bp_pf_close(&w.f);
+        return bp_err_sys(BP_EIO, e, "%s: segment %06u: stat failed", s->dir, segno);
+    }
     char what[64];
     snprintf(what, sizeof what, "segment %06u", segno);
     bp_status rc = BP_OK;
@@ -229,6 +237,7 @@ static bp_status verify_segment(vstate *v, bp_store *s, uint32_t segno, int fd) 
     bp_iblock_free(&blk);
 out:
     free(w.buf);
+    bp_pf_close(&w.f);
     return rc;
 }
 
@@ -291,11 +300,13 @@ bp_status bp_store_verify_each(bp_store *s, bp_verify_report *out, bp_progress_f
     v.on_problem = on_problem;
     v.ctx = ctx;
     v.next_seq = 1;
+    /* no compaction while verify reads the segments by name: it would replace them under the
+     * same names (the writer only appends). One segment file open at a time. */
+    pthread_mutex_lock(&s->cmu);
     pthread_rwlock_rdlock(&s->ilock);
     v.limit = s->published;
     v.upto = s->anchors.upto;
     v.last_segno = s->anchors.last_segno;
-    int pin = bp_pin(s); /* the fds stay open until verify is done (compaction waits) */
     bp_status rc = BP_OK;
     /* chains start at their anchors: the first kept event of each must continue one */
     for (uint32_t i = 0; i < s->anchors.n && !rc; i++) {
@@ -305,23 +316,21 @@ bp_status bp_store_verify_each(bp_store *s, bp_verify_report *out, bp_progress_f
     }
     uint32_t n = s->n_segs;
     uint32_t *segnos = malloc((n ? n : 1) * sizeof *segnos);
-    int *fds = malloc((n ? n : 1) * sizeof *fds);
     uint64_t *sizes = malloc((n ? n : 1) * sizeof *sizes);
     uint64_t total = 0, done = 0;
-    for (uint32_t i = 0; segnos && fds && sizes && i < n; i++) {
+    for (uint32_t i = 0; segnos && sizes && i < n; i++)
         segnos[i] = s->segs[i].segno;
-        fds[i] = s->segs[i].f.fd;
-    }
-    for (uint32_t i = 0; segnos && fds && sizes && i < n; i++) {
-        bp_file f = {fds[i], NULL, -1}; /* sizes for progress only: fstat, no lock needed */
-        if (bp_pf_size(&f, &sizes[i])) sizes[i] = 0;
+    pthread_rwlock_unlock(&s->ilock);
+    for (uint32_t i = 0; segnos && sizes && i < n; i++) { /* sizes for progress only */
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%06u.fbat", s->segdir, segnos[i]);
+        if (bp_pf_path_size(path, &sizes[i])) sizes[i] = 0;
         total += sizes[i];
     }
-    pthread_rwlock_unlock(&s->ilock);
-    if (!segnos || !fds || !sizes) rc = bp_err(BP_ENOMEM, "verify: out of memory");
+    if (!segnos || !sizes) rc = bp_err(BP_ENOMEM, "verify: out of memory");
     if (progress && !rc) progress(progress_ctx, 0, total);
     for (uint32_t i = 0; i < n && !rc; i++) {
-        rc = verify_segment(&v, s, segnos[i], fds[i]);
+        rc = verify_segment(&v, s, segnos[i]);
         out->segments++;
         done += sizes[i];
         if (progress && !rc) progress(progress_ctx, done, total);
@@ -331,12 +340,11 @@ bp_status bp_store_verify_each(bp_store *s, bp_verify_report *out, bp_progress_f
                 (unsigned long long)(v.next_seq > v.upto ? v.next_seq : v.upto + 1),
                 (unsigned long long)v.limit);
     if (!rc) verify_checkpoint(&v, s);
-    bp_unpin(s, pin);
+    pthread_mutex_unlock(&s->cmu);
     out->entities = v.chains.names.n;
     bp_chains_free(&v.chains);
     free(v.flagged);
     free(segnos);
-    free(fds);
     free(sizes);
     if (rc) return rc;
     if (out->problems)

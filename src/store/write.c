@@ -137,6 +137,7 @@ static bp_status wait_durable_release(bp_store *s, uint64_t target) {
         int rc = bp_pf_datasync(&f);
         pthread_mutex_lock(&s->wmu);
         s->syncing = false;
+        bp_close_later_flush(s); /* descriptors of segments sealed during that sync */
         s->fsyncs++;
         s->group_prev = group;
         if (rc) {

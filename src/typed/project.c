@@ -256,6 +256,7 @@ static bp_status fold(bp_store *s, const bp_projection *p, int64_t eid, uint64_t
     }
     oe->frame = (bp_buf){0};
     oe->plain = (bp_buf){0};
+    oe->hold = NULL; /* refs[] keep the frames' bytes while apply reads them */
     bp_status rc = BP_OK;
     bp_irec recs[FOLD_CHUNK];
     bp_segref refs[FOLD_CHUNK];
