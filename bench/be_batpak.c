@@ -30,6 +30,7 @@ static bench_store *be_open(const char *dir, const bench_opts *o) {
     bp_open_options opts = BP_OPEN_OPTIONS_INIT;
     opts.no_open_event = true;
     opts.durability = o->durable ? BP_DURABLE : BP_NO_SYNC;
+    if (o->segment_kb) opts.segment_size = (uint32_t)(o->segment_kb << 10);
     must(bp_store_open(&st->s, dir, &opts), "open");
     return st;
 }
@@ -118,11 +119,15 @@ static size_t be_kind(bench_store *st, uint16_t kind, bench_visit_fn fn, void *c
 }
 
 static size_t be_last(bench_store *st, bench_visit_fn fn, void *ctx) {
-    bp_stats stats;
-    must(bp_store_stats(st->s, &stats), "stats");
-    if (!stats.events) return 0;
+    /* the highest published global_seq: not the event count, which a compaction makes
+     * smaller than the last seq */
+    bp_diagnostics d;
+    memset(&d, 0, sizeof d);
+    d.version = BP_DIAGNOSTICS_VERSION;
+    must(bp_store_diagnostics(st->s, &d, NULL, 0), "diagnostics");
+    if (!d.published_seq) return 0;
     bp_region r = BP_REGION_INIT;
-    r.from_seq = stats.events;
+    r.from_seq = d.published_seq;
     bp_iter *it;
     must(bp_query(st->s, &it, &r, BP_READ_FULL), "query");
     return drain(it, fn, ctx);
@@ -300,6 +305,14 @@ static void be_deliver(const char *dir, size_t n, size_t payload, double *append
     must(bp_store_close(s), "close");
 }
 
+static uint64_t be_compact(bench_store *st, uint64_t keep_last) {
+    bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
+    o.keep_last = keep_last;
+    bp_compact_report rep;
+    must(bp_compact(st->s, &o, &rep), "compact");
+    return rep.events_removed;
+}
+
 static void be_close(bench_store *st) {
     must(bp_store_close(st->s), "close");
     free(st);
@@ -320,5 +333,6 @@ const bench_backend BE_BATPAK = {
     .scope = be_scope,
     .kind = be_kind,
     .last = be_last,
+    .compact = be_compact,
     .close = be_close,
 };

@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -69,7 +70,8 @@ static struct {
     size_t n, payload, entities, threads, reps;
     int kill;
     const char *dir;
-} cfg = {NULL, NULL, 100000, 100, 1000, 1, 3, 0, "/var/tmp/batpak-bench"};
+    size_t segment_kb; /* for the stores of the open workloads (0: the backend's default) */
+} cfg = {NULL, NULL, 100000, 100, 1000, 1, 3, 0, "/var/tmp/batpak-bench", 0};
 
 #define N_SCOPES 16
 #define N_KINDS 8
@@ -344,6 +346,36 @@ static void reads(bench_store *s, const bench_key *keys, const char *wl) {
     free(c);
 }
 
+/* The first reads after an open (page cache warm, nothing mapped or cached by the process
+ * yet): 200 streams of one entity with payloads, each timed. */
+static void streams_after_open(bench_store *s, const char *wl) {
+    check *c = bench_calloc(1, sizeof *c);
+    uint64_t x = 7;
+    size_t reads_n = cfg.entities < 200 ? cfg.entities : 200;
+    double *lat = bench_calloc(reads_n, sizeof *lat);
+    struct rusage ru0, ru1;
+    getrusage(RUSAGE_SELF, &ru0);
+    for (size_t j = 0; j < reads_n; j++) {
+        size_t k = splitmix(&x) % cfg.entities;
+        check_init(c);
+        c->entity = g_entities[k];
+        c->by_eseq = 1;
+        double t0 = now_s();
+        size_t got = cfg.be->entity(s, g_entities[k], BENCH_PAYLOAD, visit, c);
+        lat[j] = (now_s() - t0) * 1e6;
+        if (got != count_where(cfg.entities, k) || c->n != got)
+            bench_die("%s: stream %s after reopen: %zu events, want %zu", cfg.be->name,
+                      g_entities[k], got, count_where(cfg.entities, k));
+    }
+    getrusage(RUSAGE_SELF, &ru1);
+    result(wl, "stream_after_open_faults",
+           (double)(ru1.ru_minflt - ru0.ru_minflt) / (double)reads_n, "");
+    result(wl, "stream_after_open_p50", pct(lat, reads_n, 0.5), "us");
+    result(wl, "stream_after_open_p99", pct(lat, reads_n, 0.99), "us");
+    free(lat);
+    free(c);
+}
+
 static void read_last_check(bench_store *s, size_t expect_n) {
     check c0;
     check_init(&c0);
@@ -356,7 +388,7 @@ static void wl_append1k(void) {
     char wlb[64];
     snprintf(wlb, sizeof wlb, "%s", wl);
     fresh_dir(cfg.dir);
-    bench_opts o = {0, 1, 8192};
+    bench_opts o = {0, 1, 8192, 0};
     bench_key *keys = bench_calloc(cfg.n, sizeof *keys);
     bench_store *s = cfg.be->open(cfg.dir, &o);
     uint64_t wc0, wb0;
@@ -384,6 +416,7 @@ static void wl_append1k(void) {
     s = cfg.be->open(cfg.dir, &o);
     read_last_check(s, cfg.n);
     result(wlb, "reopen", (now_s() - t0) * 1e3, "ms");
+    streams_after_open(s, wlb);
     cfg.be->close(s);
     free(keys);
 }
@@ -393,7 +426,7 @@ static void wl_durable(const char *base, size_t batch) {
     char wlb[64];
     snprintf(wlb, sizeof wlb, "%s", wl);
     fresh_dir(cfg.dir);
-    bench_opts o = {1, 1, 8192};
+    bench_opts o = {1, 1, 8192, 0};
     bench_store *s = cfg.be->open(cfg.dir, &o);
     bench_event evs[256];
     uint8_t ids[256][16];
@@ -443,7 +476,7 @@ static void wl_threads(void) {
     char wl[64];
     snprintf(wl, sizeof wl, "threads%zu/p%zu", cfg.threads, cfg.payload);
     fresh_dir(cfg.dir);
-    bench_opts o = {1, (int)cfg.threads, 8192};
+    bench_opts o = {1, (int)cfg.threads, 8192, 0};
     bench_store *s = cfg.be->open(cfg.dir, &o);
     pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     pthread_barrier_t go;
@@ -485,7 +518,7 @@ static void build_store(const char *dir) {
     pid_t pid = fork();
     if (pid < 0) bench_die("fork: %s", strerror(errno));
     if (pid == 0) {
-        bench_opts o = {0, 1, 8192};
+        bench_opts o = {0, 1, 8192, cfg.segment_kb};
         bench_store *s = cfg.be->open(dir, &o);
         bench_event evs[256];
         uint8_t ids[256][16];
@@ -508,12 +541,10 @@ static void build_store(const char *dir) {
     if (!ok) bench_die("%s: building the store failed (status %d)", cfg.be->name, st);
 }
 
-static void wl_open(void) {
-    char wl[64], src[4096], copy[4096], cmd[8400];
-    const char *what = cfg.kill ? "open_killed" : "open_clean";
-    snprintf(wl, sizeof wl, "%s%zuk/p%zu", what, cfg.n / 1000, cfg.payload);
-    snprintf(src, sizeof src, "%s.src", cfg.dir);
-    build_store(src);
+/* Open + read of the last event (global_seq last_n) on --reps fresh copies of src, each in
+ * a fresh process: figure `figure` (ms), and with rss its resident memory growth per event. */
+static void time_open(const char *src, const char *wl, const char *figure, size_t last_n, int rss) {
+    char copy[4096], cmd[8400];
     for (size_t r = 0; r < cfg.reps; r++) {
         snprintf(copy, sizeof copy, "%s", cfg.dir);
         fresh_dir(copy);
@@ -522,14 +553,14 @@ static void wl_open(void) {
         pid_t pid = fork(); /* a fresh process: its resident memory is the store's */
         if (pid < 0) bench_die("fork: %s", strerror(errno));
         if (pid == 0) {
-            bench_opts o = {0, 1, 8192};
+            bench_opts o = {0, 1, 8192, cfg.segment_kb};
             uint64_t rss0 = rss_bytes();
             double t0 = now_s();
             bench_store *s = cfg.be->open(copy, &o);
-            read_last_check(s, cfg.n);
+            read_last_check(s, last_n);
             double dt = now_s() - t0;
-            result(wl, "open", dt * 1e3, "ms");
-            result(wl, "rss_per_event", (double)(rss_bytes() - rss0) / (double)cfg.n, "B");
+            result(wl, figure, dt * 1e3, "ms");
+            if (rss) result(wl, "rss_per_event", (double)(rss_bytes() - rss0) / (double)cfg.n, "B");
             cfg.be->close(s);
             _exit(0);
         }
@@ -537,6 +568,47 @@ static void wl_open(void) {
         if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
             bench_die("%s: open run failed", cfg.be->name);
     }
+}
+
+static void wl_open(void) {
+    char wl[64], src[4096];
+    const char *what = cfg.kill ? "open_killed" : "open_clean";
+    snprintf(wl, sizeof wl, "%s%zuk/p%zu", what, cfg.n / 1000, cfg.payload);
+    snprintf(src, sizeof src, "%s.src", cfg.dir);
+    build_store(src);
+    time_open(src, wl, "open", cfg.n, 1);
+    fresh_dir(src);
+    rmdir(src);
+}
+
+/* Open after a compaction (batpak only): cfg.n events over cfg.entities entities, compacted
+ * to the newest of each entity, so cfg.n - cfg.entities seqs are holes. Timed next to the
+ * same store before the compaction (the same seqs, no hole) and a store of the kept number
+ * of events without holes: open must follow the events, not the seqs. */
+static void wl_open_compacted(void) {
+    if (!cfg.be->compact) return;
+    char wl[64], src[4096];
+    snprintf(wl, sizeof wl, "open_compacted%zuk_batpak/p%zu", cfg.n / 1000, cfg.payload);
+    snprintf(src, sizeof src, "%s.src", cfg.dir);
+    cfg.segment_kb = 1024; /* the kept events span many segments, each loaded in turn */
+    build_store(src);
+    time_open(src, wl, "open_before_compaction", cfg.n, 0);
+    bench_opts o = {0, 1, 8192, cfg.segment_kb};
+    bench_store *s = cfg.be->open(src, &o);
+    double t0 = now_s();
+    uint64_t holes = cfg.be->compact(s, 1);
+    result(wl, "compact", (now_s() - t0) * 1e3, "ms");
+    cfg.be->close(s);
+    if (holes != cfg.n - cfg.entities)
+        bench_die("%s: the compaction removed %llu events, want %zu", cfg.be->name,
+                  (unsigned long long)holes, cfg.n - cfg.entities);
+    result(wl, "holes", (double)holes, "");
+    time_open(src, wl, "open_compacted", cfg.n, 0);
+    size_t n = cfg.n; /* the kept number of events, without holes */
+    cfg.n = cfg.entities;
+    build_store(src);
+    time_open(src, wl, "open_same_events_no_holes", cfg.n, 0);
+    cfg.n = n;
     fresh_dir(src);
     rmdir(src);
 }
@@ -559,7 +631,7 @@ static void fold_entity(bench_store *s, const char *entity, bench_fold *out) {
 static void wl_project(void) {
     const char *wl = wl_name("project");
     fresh_dir(cfg.dir);
-    bench_opts o = {0, 1, 8192};
+    bench_opts o = {0, 1, 8192, 0};
     bench_store *s = cfg.be->open(cfg.dir, &o);
     bench_event evs[256];
     uint8_t ids[256][16];
@@ -631,10 +703,11 @@ static void wl_deliver(void) {
 /* -------------------------------------------------------------------- main */
 
 static void usage(void) {
-    fprintf(stderr, "usage: batpak-bench --backend raw|batpak|sqlite|lmdb|rocksdb --workload "
-                    "append1k|batch|sync|threads|open|project|project_typed|deliver\n"
-                    "       [--n N] [--payload BYTES] [--entities E] [--threads T] [--kill 0|1]\n"
-                    "       [--reps R] [--dir DIR]\n");
+    fprintf(stderr,
+            "usage: batpak-bench --backend raw|batpak|sqlite|lmdb|rocksdb --workload "
+            "append1k|batch|sync|threads|open|open_compacted|project|project_typed|deliver\n"
+            "       [--n N] [--payload BYTES] [--entities E] [--threads T] [--kill 0|1]\n"
+            "       [--reps R] [--dir DIR]\n");
     exit(2);
 }
 
@@ -681,6 +754,7 @@ int main(int argc, char **argv) {
     printf("V\t%s\t%s\n", cfg.be->name, cfg.be->version());
     printf("# %s: %s n=%zu payload=%zu entities=%zu threads=%zu\n", cfg.be->name, cfg.workload,
            cfg.n, cfg.payload, cfg.entities, cfg.threads);
+    fflush(stdout); /* not again from the children the open workloads fork */
     if (!strcmp(cfg.workload, "append1k"))
         wl_append1k();
     else if (!strcmp(cfg.workload, "batch"))
@@ -691,6 +765,8 @@ int main(int argc, char **argv) {
         wl_threads();
     else if (!strcmp(cfg.workload, "open"))
         wl_open();
+    else if (!strcmp(cfg.workload, "open_compacted"))
+        wl_open_compacted();
     else if (!strcmp(cfg.workload, "project"))
         wl_project();
     else if (!strcmp(cfg.workload, "project_typed"))

@@ -46,9 +46,10 @@ typedef struct bench_key {
 typedef void (*bench_visit_fn)(void *ctx, const bench_event *e);
 
 typedef struct bench_opts {
-    int durable;   /* 1: every append() is durable (fdatasync) when it returns */
-    int threads;   /* >1: append() is called from this many threads at once */
-    size_t map_mb; /* LMDB map size */
+    int durable;       /* 1: every append() is durable (fdatasync) when it returns */
+    int threads;       /* >1: append() is called from this many threads at once */
+    size_t map_mb;     /* LMDB map size */
+    size_t segment_kb; /* batpak: segment size in KiB (0: the default) */
 } bench_opts;
 
 typedef struct bench_store bench_store;
@@ -105,6 +106,9 @@ typedef struct bench_backend {
      * persisting every 1,000 events (*ckpt), all in ev/s. */
     void (*deliver)(const char *dir, size_t n, size_t payload, double *append, double *local,
                     double *ckpt);
+    /* batpak only (NULL elsewhere): compact the store, keeping the newest keep_last events
+     * of each entity; returns the events removed (the seq holes left). */
+    uint64_t (*compact)(bench_store *s, uint64_t keep_last);
     void (*close)(bench_store *s);
 } bench_backend;
 

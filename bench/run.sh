@@ -22,8 +22,8 @@ mkdir -p "$OUT" "$(dirname "$DIR")"
 trap 'rm -rf "$DIR" "$DIR.src"' EXIT
 
 case "$MODE" in
-  full)  N=500000; NSYNC=4000; NBIG=50000; NSYNCBIG=1000; NTHR=1000; OPENS="100000 1000000"; PROJ_E=200; NDELIVER=500000 ;;
-  quick) N=3000;   NSYNC=50;   NBIG=300;   NSYNCBIG=20;   NTHR=25;   OPENS="2000"; PROJ_E=2; NDELIVER=3000 ;;
+  full)  N=500000; NSYNC=4000; NBIG=50000; NSYNCBIG=1000; NTHR=1000; OPENS="100000 1000000"; PROJ_E=200; NDELIVER=500000; NHOLES=1100000; EHOLES=100000 ;;
+  quick) N=3000;   NSYNC=50;   NBIG=300;   NSYNCBIG=20;   NTHR=25;   OPENS="2000"; PROJ_E=2; NDELIVER=3000; NHOLES=2200; EHOLES=200 ;;
   *) echo "usage: bench/run.sh full|quick" >&2; exit 2 ;;
 esac
 
@@ -62,6 +62,9 @@ start=$(date +%s)
       run "$b" --workload open --n "$n" --payload 100 --kill 1 --reps "$REPS"
     done
   done
+  # open after a compaction that left NHOLES - EHOLES seq holes (batpak only), next to the
+  # same store before it and a store of the EHOLES kept events without holes
+  run batpak --workload open_compacted --n "$NHOLES" --entities "$EHOLES" --payload 100 --reps "$REPS"
 } | tee -a "$OUT/results.tsv" | grep -v '^[RV]' || true
 secs=$(( $(date +%s) - start ))
 

@@ -57,11 +57,13 @@ static bp_status stage(bp_fence *f, bp_ticket *t[2], const char *order, const ch
 int main(int argc, char **argv) {
     const char *dir = argc > 1 ? argv[1] : "./fences-data";
     bp_store *s;
-    bp_stats st;
-    if (bp_store_open(&s, dir, NULL) || bp_store_stats(s, &st)) return fail("open");
+    bp_diagnostics d = {.version = BP_DIAGNOSTICS_VERSION};
+    if (bp_store_open(&s, dir, NULL) || bp_store_diagnostics(s, &d, NULL, 0)) return fail("open");
+    /* names new to the store: its last global_seq only grows (not so the event count, which
+     * a compaction lowers) */
     char order[48], stock[48];
-    snprintf(order, sizeof order, "order:%llu", (unsigned long long)st.events); /* new */
-    snprintf(stock, sizeof stock, "stock:%llu", (unsigned long long)st.events);
+    snprintf(order, sizeof order, "order:%llu", (unsigned long long)d.published_seq);
+    snprintf(stock, sizeof stock, "stock:%llu", (unsigned long long)d.published_seq);
     if (append(s, order, KIND_ORDER, "created") != 1) return fail("append");
 
     /* a fence: paid + reserved, invisible until commit */

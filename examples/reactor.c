@@ -93,8 +93,11 @@ int main(int argc, char **argv) {
     const char *dir = argc > 1 ? argv[1] : "./reactor-data";
     bp_store *s;
     bp_stats st;
-    if (bp_store_open(&s, dir, NULL) || bp_store_stats(s, &st)) return fail("open");
-    unsigned run = (unsigned)st.events; /* orders of this run: run*100 + 1.. */
+    bp_diagnostics d = {.version = BP_DIAGNOSTICS_VERSION};
+    if (bp_store_open(&s, dir, NULL) || bp_store_diagnostics(s, &d, NULL, 0)) return fail("open");
+    /* orders of this run: run*100 + 1.. (the last global_seq only grows; the event count need
+     * not, after a compaction) */
+    unsigned run = (unsigned)d.published_seq;
     uint64_t last_seq = 0;
     for (unsigned i = 1; i <= PAYMENTS; i++) {
         payment p = {.order = run * 100 + i, .cents = 1000 * i};

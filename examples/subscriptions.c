@@ -32,10 +32,10 @@ static int wrong(const char *what) {
 int main(int argc, char **argv) {
     const char *dir = argc > 1 ? argv[1] : "./subscriptions-data";
     bp_store *s;
-    bp_stats st;
-    if (bp_store_open(&s, dir, NULL) || bp_store_stats(s, &st)) return fail("open");
-    char prefix[48];
-    snprintf(prefix, sizeof prefix, "sensor:%llu:", (unsigned long long)st.events); /* new */
+    bp_diagnostics d = {.version = BP_DIAGNOSTICS_VERSION};
+    if (bp_store_open(&s, dir, NULL) || bp_store_diagnostics(s, &d, NULL, 0)) return fail("open");
+    char prefix[48]; /* new: the last global_seq only grows (the event count need not) */
+    snprintf(prefix, sizeof prefix, "sensor:%llu:", (unsigned long long)d.published_seq);
 
     bp_region region = BP_REGION_INIT; /* this run's sensors only */
     region.entity_prefix = prefix;

@@ -93,10 +93,11 @@ int main(int argc, char **argv) {
 
     /* 3. in a store: the old program wrote a v1 item, the current one writes v2 */
     bp_store *s;
-    bp_stats st;
-    if (bp_store_open(&s, dir, NULL) || bp_store_stats(s, &st)) return fail("open");
+    bp_diagnostics d = {.version = BP_DIAGNOSTICS_VERSION};
+    if (bp_store_open(&s, dir, NULL) || bp_store_diagnostics(s, &d, NULL, 0)) return fail("open");
     char cart[64];
-    snprintf(cart, sizeof cart, "cart:%llu", (unsigned long long)st.events); /* new each run */
+    snprintf(cart, sizeof cart, "cart:%llu",
+             (unsigned long long)d.published_seq); /* new each run */
     item_added_v1 old = {.sku = "mug", .qty = 1, .price_euros = 12};
     tea.coupons_count = 2;
     if (bp_append_typed(s, NULL, cart, "shop", &item_added_v1_type, &old, NULL) ||

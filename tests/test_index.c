@@ -17,6 +17,11 @@ static uint64_t rng(void) { /* xorshift64*: deterministic ids */
     return rng_state * 0x2545F4914F6CDD1Dull;
 }
 
+/* The segment event seq is in: a checkpoint's block spans several. */
+static uint32_t seg_of(uint64_t seq) {
+    return 1 + (uint32_t)(seq / 50000);
+}
+
 static bp_irec rec_for(uint64_t seq) {
     bp_irec r;
     memset(&r, 0, sizeof r);
@@ -24,7 +29,7 @@ static bp_irec rec_for(uint64_t seq) {
     memcpy(r.id.b, &a, 8);
     memcpy(r.id.b + 8, &b, 8);
     r.hlc = seq;
-    r.segno = 1;
+    r.segno = seg_of(seq);
     r.offset = 48;
     r.frame_len = 100;
     r.kind = 1;
@@ -33,7 +38,7 @@ static bp_irec rec_for(uint64_t seq) {
 
 /* Insert one event at seq (holes before it), entity e<k>. */
 static int add_event(bp_index *x, uint64_t seq, uint32_t entities) {
-    if (bp_index_holes(x, seq - 1, 1)) return -1;
+    if (bp_index_holes(x, seq - 1, seg_of(seq))) return -1;
     bp_irec r = rec_for(seq);
     char e[32];
     int el = snprintf(e, sizeof e, "e%u", (unsigned)(seq % entities));
@@ -62,6 +67,9 @@ static void check_table(const bp_index *x, const char *what) {
     bp_id zero;
     memset(&zero, 0, sizeof zero);
     CHECK_EQ(bp_index_find_id(x, &zero), -1);
+    for (uint64_t s = 1; s < x->n; s++) /* holes included: open searches segments by segno */
+        if (x->recs[s].segno < x->recs[s - 1].segno)
+            CHECK_EQ(x->recs[s].segno, x->recs[s - 1].segno);
 }
 
 /* One event in every `every` seqs, inserted one at a time (holes then the event), checked at

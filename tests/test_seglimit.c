@@ -4,8 +4,8 @@
  * it; a batch that not even an empty segment holds is refused (BP_ETOOBIG, naming the batch
  * and the limit) and nothing of it is written or visible, before or after a reopen; the
  * largest batch that fits is accepted at the exact edge; recovery refuses a frame past the
- * limit. With BP_SEGLIMIT_REAL=1 (CTest seglimit_real, label torture: about 4 GiB of memory
- * and 8 GiB of disk) the same at the real 4 GiB edge with 16 MiB payloads. */
+ * limit. With BP_SEGLIMIT_REAL=1 (CTest seglimit_real, label torture: about 8.5 GiB of memory
+ * and 4 GiB of disk; 4 minutes here) the same at the real 4 GiB edge with 16 MiB payloads. */
 #include "t.h"
 #include "bp_testing.h"
 #include "store/store_impl.h"

@@ -223,8 +223,8 @@ static int idtab_reserve(bp_index *x, uint64_t n) {
         nc *= 2;
     uint32_t *t = calloc(nc, sizeof *t);
     if (!t) return -ENOMEM;
-    for (uint64_t s = 0; s < x->n; s++)
-        if (!BP_IREC_HOLE(&x->recs[s])) idtab_place(t, nc, &x->recs[s].id, (uint32_t)s);
+    for (uint64_t i = 0; i < x->idcap; i++) /* from the old table: no walk over the holes */
+        if (x->idtab[i]) idtab_place(t, nc, &x->recs[x->idtab[i] - 1].id, x->idtab[i] - 1);
     free(x->idtab);
     x->idtab = t;
     x->idcap = nc;
@@ -461,18 +461,43 @@ static int distinct(const uint32_t *map, uint32_t n, uint32_t universe) {
 }
 
 /* Rewrite a block with seqs as a dense one starting at x->n + 1, with holes (frame_len 0)
- * for the seqs it lacks; idempotency keys follow their records. */
-static int densify(bp_index *x, bp_iblock *blk) {
+ * for the seqs it lacks; idempotency keys follow their records. Each hole takes the segno of
+ * the record after it (recs[].segno stays ascending). The dense records are written once,
+ * where they end up: in a new array an empty index takes over, else in x->recs past x->n
+ * (grown here): then blk->recs points there and *in_place is set (not the block's to free). */
+static int densify(bp_index *x, bp_iblock *blk, bool *in_place) {
+    *in_place = false;
     uint64_t last = blk->seqs[blk->n_recs - 1];
     if (blk->seqs[0] <= x->n) return -EINVAL;
     if (last >= UINT32_MAX - 1) return -EOVERFLOW;
     uint32_t n = (uint32_t)(last - x->n);
-    bp_irec *recs = calloc(n, sizeof *recs);
-    if (!recs) return -ENOMEM;
-    for (uint32_t i = 0; i < n; i++)
-        recs[i].segno = blk->recs[0].segno;
-    for (uint32_t i = 0; i < blk->n_recs; i++)
-        recs[blk->seqs[i] - x->n - 1] = blk->recs[i];
+    bp_irec *recs;
+    if (x->n == 0) {
+        recs = malloc((size_t)n * sizeof *recs);
+        if (!recs) return -ENOMEM;
+    } else {
+        if (x->n + n > x->cap) {
+            uint64_t nc = x->n + n + 1024;
+            bp_irec *r = realloc(x->recs, nc * sizeof *r);
+            if (!r) return -ENOMEM;
+            x->recs = r;
+            x->cap = nc;
+        }
+        recs = x->recs + x->n;
+    }
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < blk->n_recs; i++) {
+        uint32_t at = (uint32_t)(blk->seqs[i] - x->n - 1);
+        if (at < k) { /* not ascending (the decoder checks; a block built in memory may not) */
+            if (!x->n) free(recs);
+            return -EINVAL;
+        }
+        for (; k < at; k++) {
+            memset(&recs[k], 0, sizeof recs[k]);
+            recs[k].segno = blk->recs[i].segno;
+        }
+        recs[k++] = blk->recs[i];
+    }
     for (uint32_t i = 0; i < blk->n_idems; i++)
         blk->idems[i].rec = (uint32_t)(blk->seqs[blk->idems[i].rec] - x->n - 1);
     x->holes += n - blk->n_recs;
@@ -482,20 +507,26 @@ static int densify(bp_index *x, bp_iblock *blk) {
     blk->seqs = NULL;
     blk->n_recs = n;
     blk->first_seq = x->n + 1;
+    *in_place = x->n > 0;
     return 0;
 }
 
 int bp_index_load_block(bp_index *x, bp_iblock *blk) {
+    bool in_place = false; /* blk->recs lies in x->recs (densify) */
     if (blk->seqs) {
-        int d = densify(x, blk);
+        int d = densify(x, blk, &in_place);
         if (d) return d;
     }
     uint32_t n = blk->n_recs;
-    if (x->n + n >= UINT32_MAX - 1) return -EOVERFLOW;
-    int rc = -ENOMEM;
-    uint32_t *emap = calloc(blk->n_entities + 1u, 4), *smap = calloc(blk->n_scopes + 1u, 4);
-    uint32_t *ecount = calloc(blk->n_entities + 1u, 4), *scount = calloc(blk->n_scopes + 1u, 4);
-    uint32_t *kcount = calloc(65536, 4);
+    int rc = -EOVERFLOW;
+    uint32_t *emap = NULL, *smap = NULL, *ecount = NULL, *scount = NULL, *kcount = NULL;
+    if (x->n + n >= UINT32_MAX - 1) goto out;
+    rc = -ENOMEM;
+    emap = calloc(blk->n_entities + 1u, 4);
+    smap = calloc(blk->n_scopes + 1u, 4);
+    ecount = calloc(blk->n_entities + 1u, 4);
+    scount = calloc(blk->n_scopes + 1u, 4);
+    kcount = calloc(65536, 4);
     if (!emap || !smap || !ecount || !scount || !kcount) goto out;
     for (uint32_t i = 0; i < blk->n_entities; i++) {
         int64_t e = intern_entity(x, blk->entities[i].name, blk->entities[i].len);
@@ -583,6 +614,7 @@ int bp_index_load_block(bp_index *x, bp_iblock *blk) {
     x->n += n;
     rc = 0;
 out:
+    if (in_place) blk->recs = NULL; /* x->recs holds them */
     free(emap);
     free(smap);
     free(ecount);
