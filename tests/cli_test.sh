@@ -569,8 +569,10 @@ expect 1 --dir "$CP" compact extra
 # a compacted store's export restores byte for byte (issue 23, point 5): 40 appends over 4
 # entities, compact --keep-last 2, export, import into a new directory, export again
 CX="$SCRATCH/cx"
+# (the appends are setup: under cli_valgrind they run without valgrind)
 for i in $(seq 1 40); do
-    expect 0 --dir "$CX" append "e:$((i % 4))" ledger 0x1001 "{\"i\":$i}"
+    "${BATPAK_REAL_BIN:-$BIN}" --dir "$CX" append "e:$((i % 4))" ledger 0x1001 "{\"i\":$i}" \
+        >/dev/null || fail "append $i to $CX"
 done
 expect 0 --dir "$CX" compact --keep-last 2
 out_has '"events_removed":[1-9]'

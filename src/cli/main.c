@@ -101,7 +101,9 @@ static const cli_command COMMANDS[] = {
      "    keeping ids, clocks, hlc and hashes. Every line is checked first: its hash, its\n"
      "    chain, its place; a bad one stops the import, naming its line (the lines before\n"
      "    it are imported, a batch only whole). Events the store holds already are\n"
-     "    skipped, so an interrupted import can be run again. Prints\n"
+     "    skipped, so an interrupted import can be run again. The export of a compacted\n"
+     "    store starts with its anchors: it imports only into a new directory (and one\n"
+     "    interrupted within the compacted range is started again there). Prints\n"
      "    {\"lines\",\"imported\",\"skipped\"}.\n"},
     {"relay", cmd_relay,
      "relay --nats URL --stream NAME [--subject-prefix P] [--checkpoint-id ID] [--batch N] "
