@@ -267,7 +267,7 @@ static void test_newest_segment_emptied(void) {
         uint64_t kept = events_before_segment(dir, n - 1);
         char p[1200], want[64];
         CHECK_EQ(truncate(seg(p, dir, n), sizes[c]), 0);
-        snprintf(want, sizeof want, "segment %06d holds", n);
+        snprintf(want, sizeof want, "segment %06d ends at offset", n);
         CHECK_REFUSED(dir, want);
         CHECK_REFUSED(dir, "accept_loss");
         accept_and_check(dir, kept, 300 - kept, 1, want);
@@ -346,7 +346,7 @@ static void test_old_segments_new_checkpoint(void) {
     CHECK_OK(bp_store_close(s));
     snprintf(cmd, sizeof cmd, "rm -rf '%s/segments' && cp -a '%s' '%s/segments'", dir, bak, dir);
     CHECK_EQ(system(cmd), 0);
-    CHECK_REFUSED(dir, "segment 000001 holds");
+    CHECK_REFUSED(dir, "segment 000001 ends at offset");
     accept_and_check(dir, 10, 5, 1, "global_seq 15");
     t_rmdir(bak);
     t_rmdir(dir);

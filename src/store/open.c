@@ -262,8 +262,8 @@ static ckpt_kind load_checkpoint(bp_store *s, uint32_t first_segno, uint32_t las
             if (ev->last_seq < last_seq) ev->last_seq = last_seq;
             ev->short_segno = m->covered_segno;
             loss_note(ev,
-                      "segment %06u holds %llu bytes of frames, but index.ckpt (written at a "
-                      "clean close) covers events up to global_seq %llu at offset %llu in it",
+                      "segment %06u ends at offset %llu, but index.ckpt (written at a clean "
+                      "close) covers events up to global_seq %llu at offset %llu in it",
                       m->covered_segno, (unsigned long long)end, (unsigned long long)last_seq,
                       (unsigned long long)m->covered_offset);
         }
