@@ -419,6 +419,53 @@ static void test_compacted_store(void) {
     t_rmdir(dir);
 }
 
+/* Key files. One data key file removed is what bp_forget does (that entity's payloads
+ * read as forgotten: the crypto-shredding contract); DIR/dkeys removed while sealed events
+ * exist lost every key and would turn sealing off for good: refused. DIR/keys (public keys
+ * of receipt signers) holds no event data: receipts can still be checked with the key. */
+static void test_data_keys_removed(void) {
+    const char *dir = t_dir("loss-dkeys");
+    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    o.no_open_event = true;
+    o.seal_payloads = true;
+    bp_store *s;
+    CHECK_OK(bp_store_open(&s, dir, &o));
+    for (int i = 0; i < 20; i++)
+        CHECK_OK(
+            bp_append(s, NULL, i % 2 ? "user:1" : "user:2", "crm", BP_KIND(1, 1), "secret", 6));
+    CHECK_OK(bp_store_close(s));
+    char cmd[2400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/dkeys'", dir);
+    CHECK_EQ(system(cmd), 0);
+    CHECK_REFUSED(dir, "dkeys: acknowledged data lost: the directory is missing, but 20 events");
+    CHECK_REFUSED(dir, "accept_loss");
+    CHECK_OK(open_o(&s, dir, false, true, true));
+    bp_open_report r;
+    bp_store_open_report(s, &r);
+    CHECK(strstr(r.loss_note, "payloads of 20 sealed events") != NULL);
+    CHECK_EQ(r.events_lost, 0); /* the events are there; their payloads are not */
+    uint64_t ev_lost = 1, ev_first = 1;
+    char note[200] = "";
+    CHECK(lifecycle_loss(s, &ev_lost, &ev_first, note, sizeof note));
+    CHECK(strcmp(note, r.loss_note) == 0);
+    CHECK_OK(bp_append(s, NULL, "user:3", "crm", BP_KIND(1, 1), "new", 3));
+    CHECK_OK(bp_store_close(s));
+    CHECK_OK(open_o(&s, dir, false, false, false)); /* recorded; still sealing */
+    bp_iter *it;
+    const bp_event *ev;
+    CHECK_OK(bp_stream(s, &it, "user:3", BP_READ_FULL));
+    CHECK_OK(bp_iter_next(it, &ev));
+    CHECK(ev->flags & BP_EVENT_SEALED);
+    CHECK(ev->payload_len == 3 && memcmp(ev->payload, "new", 3) == 0);
+    bp_iter_free(it);
+    CHECK_OK(bp_stream(s, &it, "user:1", BP_READ_FULL));
+    CHECK_OK(bp_iter_next(it, &ev));
+    CHECK(ev->payload_forgotten);
+    bp_iter_free(it);
+    CHECK_OK(bp_store_close(s));
+    t_rmdir(dir);
+}
+
 /* An older options struct has no accept_loss: a loss stays refused. */
 static void test_old_options_refuse(void) {
     const char *dir = t_dir("loss-v5");
@@ -470,6 +517,7 @@ int main(void) {
     RUN(test_old_segments_new_checkpoint);
     RUN(test_store_file_removed);
     RUN(test_compacted_store);
+    RUN(test_data_keys_removed);
     RUN(test_old_options_refuse);
     RUN(test_no_false_alarm);
     T_DONE();

@@ -31,12 +31,36 @@ static bp_status check_options(const bp_open_options *o) {
     return BP_OK;
 }
 
-/* Sealing is the store's: on when DIR/dkeys exists; seal_payloads creates it. */
+/* Sealing is the store's: on when DIR/dkeys exists; seal_payloads creates it. A store
+ * with sealed events and no DIR/dkeys lost every data key (not a bp_forget, which removes
+ * one file): refused, or with accept_loss recorded and DIR/dkeys made anew, so that the
+ * store goes on sealing. */
 static bp_status seal_setup(bp_store *s, bool turn_on) {
-    if (s->read_only) return BP_OK;
     char path[4096];
     snprintf(path, sizeof path, "%s/dkeys", s->dir);
-    int e = turn_on ? bp_pf_mkdir_private(path) : bp_pf_exists(path);
+    int e = bp_pf_exists(path);
+    if (e < 0) return bp_err_sys(BP_EIO, e, "%s: cannot look for the data keys", path);
+    if (e == 0) {
+        uint64_t sealed = 0;
+        for (uint64_t i = 0; i < s->idx.n; i++)
+            sealed += (s->idx.recs[i].flags & BP_EVENT_SEALED) != 0;
+        if (sealed && !s->opts.accept_loss)
+            return bp_err(BP_ECORRUPT,
+                          "%s: acknowledged data lost: the directory is missing, but %llu "
+                          "events have sealed payloads: their data keys are gone (and the store "
+                          "would stop sealing). Restore it from a backup, or open with "
+                          "accept_loss (batpak --accept-loss) to accept the loss (nothing is "
+                          "written)",
+                          path, (unsigned long long)sealed);
+        if (sealed && !s->report.loss_note[0]) {
+            snprintf(s->report.loss_note, sizeof s->report.loss_note,
+                     "DIR/dkeys is missing: the payloads of %llu sealed events are unreadable",
+                     (unsigned long long)sealed);
+            turn_on = true;
+        }
+    }
+    if (s->read_only) return BP_OK;
+    e = turn_on ? bp_pf_mkdir_private(path) : e;
     if (turn_on && e == 1) e = bp_pf_fsync_dir(s->opts.fault, s->dir);
     if (e < 0) return bp_err_sys(BP_EIO, e, "%s: cannot set up the data keys", path);
     s->seal = turn_on || e == 1;
