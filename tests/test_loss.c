@@ -466,6 +466,38 @@ static void test_data_keys_removed(void) {
     t_rmdir(dir);
 }
 
+/* A checkpoint of another history of this store (a copy that went its own way), longer
+ * than this store's segment: not a record of this store, ignored as before, not a loss. */
+static void test_diverged_copy_checkpoint_is_no_loss(void) {
+    const char *dir = t_dir("loss-diverged");
+    char copy[1200], from[1300], to[1300];
+    snprintf(copy, sizeof copy, "%s-copy", dir);
+    t_rmdir(copy);
+    CHECK(populate(dir, 10));
+    bp_store *s;
+    CHECK_OK(open_o(&s, dir, false, false, false));
+    CHECK_OK(bp_store_snapshot(s, copy, NULL));
+    CHECK_OK(bp_append(s, NULL, "acct:a", "ledger", BP_KIND(1, 1), "s", 1));
+    CHECK_OK(bp_store_close(s));
+    CHECK_OK(open_o(&s, copy, false, false, false));
+    char big[400];
+    memset(big, 'c', sizeof big);
+    CHECK_OK(bp_append(s, NULL, "acct:a", "ledger", BP_KIND(1, 1), big, sizeof big));
+    CHECK_OK(bp_store_close(s));
+    snprintf(from, sizeof from, "%s/index.ckpt", copy);
+    snprintf(to, sizeof to, "%s/index.ckpt", dir);
+    CHECK_EQ(rename(from, to), 0);
+    CHECK_OK(open_o(&s, dir, true, false, false));
+    bp_open_report r;
+    bp_store_open_report(s, &r);
+    CHECK(strcmp(r.checkpoint_note, "does not fit the segments") == 0);
+    CHECK(r.loss_note[0] == '\0');
+    CHECK_EQ(r.events, 11);
+    CHECK_OK(bp_store_close(s));
+    t_rmdir(copy);
+    t_rmdir(dir);
+}
+
 /* An older options struct has no accept_loss: a loss stays refused. */
 static void test_old_options_refuse(void) {
     const char *dir = t_dir("loss-v5");
@@ -518,6 +550,7 @@ int main(void) {
     RUN(test_store_file_removed);
     RUN(test_compacted_store);
     RUN(test_data_keys_removed);
+    RUN(test_diverged_copy_checkpoint_is_no_loss);
     RUN(test_old_options_refuse);
     RUN(test_no_false_alarm);
     T_DONE();

@@ -242,6 +242,30 @@ static bool block_fits(bp_file *f, const bp_iblock *blk, const bp_ckpt_meta *m) 
  * index at once: CKPT_FULL. A tail checkpoint (the events of the covered segment only; the
  * sealed segments before it have their footers) is decoded into *tail and loaded when
  * recovery reaches the covered segment: CKPT_TAIL. CKPT_NONE: the note says why. */
+/* The checkpoint lists, in segment segno (whose frames end at end), a frame that is
+ * another event's: its first record there, or the first one that does not fit whole. It is
+ * then of another history of this store (a copy that went its own way), not a record of
+ * this one. A record cut short or past the end is no such evidence: it is missing. */
+static bool other_history(const bp_store *s, const bp_iblock *blk, uint32_t segno, uint64_t end) {
+    uint32_t first = 0, cut;
+    while (first < blk->n_recs && blk->recs[first].segno != segno)
+        first++;
+    for (cut = first; cut < blk->n_recs; cut++)
+        if ((uint64_t)blk->recs[cut].offset + blk->recs[cut].frame_len > end) break;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%06u.fbat", s->segdir, segno);
+    bp_file f = BP_FILE_INIT;
+    if (first == blk->n_recs || bp_pf_open(&f, NULL, path, BP_O_READ)) return false;
+    bool other = false;
+    uint32_t look[2] = {first, cut};
+    for (int k = 0; k < 2 && !other; k++)
+        if (look[k] < blk->n_recs && blk->recs[look[k]].offset < end)
+            other = other_event_there(&f, &blk->recs[look[k]],
+                                      blk->seqs ? blk->seqs[look[k]] : blk->first_seq + look[k]);
+    bp_pf_close(&f);
+    return other;
+}
+
 static ckpt_kind load_checkpoint(bp_store *s, uint32_t first_segno, uint32_t last_segno,
                                  bp_ckpt_meta *m, bp_iblock *tail, loss_ev *ev) {
     char path[4096];
@@ -282,14 +306,18 @@ static ckpt_kind load_checkpoint(bp_store *s, uint32_t first_segno, uint32_t las
         } else if (m->covered_segno < first_segno) {
             why = "refers to a missing segment"; /* older than a compaction: not evidence */
         } else if (segment_frames_end(s, m->covered_segno, &end) == 0 && end < m->covered_offset) {
-            why = "covers more than the segment holds";
-            if (ev->last_seq < last_seq) ev->last_seq = last_seq;
-            ev->short_segno = m->covered_segno;
-            loss_note(ev,
-                      "segment %06u ends at offset %llu, but index.ckpt (written at a clean "
-                      "close) covers events up to global_seq %llu at offset %llu in it",
-                      m->covered_segno, (unsigned long long)end, (unsigned long long)last_seq,
-                      (unsigned long long)m->covered_offset);
+            if (other_history(s, &blk, m->covered_segno, end)) {
+                why = "does not fit the segments"; /* of another history: not a record */
+            } else {
+                why = "covers more than the segment holds";
+                if (ev->last_seq < last_seq) ev->last_seq = last_seq;
+                ev->short_segno = m->covered_segno;
+                loss_note(ev,
+                          "segment %06u ends at offset %llu, but index.ckpt (written at a clean "
+                          "close) covers events up to global_seq %llu at offset %llu in it",
+                          m->covered_segno, (unsigned long long)end, (unsigned long long)last_seq,
+                          (unsigned long long)m->covered_offset);
+            }
         }
     }
     if (!why) {
