@@ -676,6 +676,38 @@ expect 4 --dir "$SCRATCH/corrupt" append acct:1 bank 0x1001 '{}'
 expect 4 --dir "$SCRATCH/corrupt" verify
 out_has '"clean":false'
 
+# ------------------------------- lost data: refused (exit 4) until --accept-loss
+L="$SCRATCH/lost"
+for i in $(seq 1 300); do printf '{"entity":"acct:%d","scope":"bank","kind":4097,"payload":{"i":%d}}\n' $((i % 3)) "$i"; done >"$SCRATCH/lost.ndjson"
+expect 0 --dir "$L" init
+expect_stdin 0 "$SCRATCH/lost.ndjson" --dir "$L" append --batch -
+expect 0 --dir "$L" compact --dry-run # (opens and closes: a clean close wrote index.ckpt)
+newest=$(ls "$L/segments" | sort | tail -n 1)
+rm "$L/segments/$newest" # (a small store: its only segment)
+sum_before=$(cd "$L" && find . -type f ! -name LOCK -exec md5sum {} + | sort)
+expect 4 --dir "$L" verify
+err_has "acknowledged events lost: segment ${newest%.fbat} is missing: index.ckpt (written at a clean close) covers events up to global_seq 303"
+err_has "batpak --accept-loss"
+out_has '"clean":false'
+expect 4 --dir "$L" export
+expect 4 --dir "$L" stats
+expect 4 --dir "$L" append acct:1 bank 0x1001 '{}'
+err_has "acknowledged events lost"
+sum_after=$(cd "$L" && find . -type f ! -name LOCK -exec md5sum {} + | sort)
+[ "$sum_before" = "$sum_after" ] || fail "a refused open changed the store's files"
+expect 4 --dir "$L" --accept-loss verify # read-only: shows what is left, records nothing
+err_has "acknowledged events lost"
+out_has '"loss":\{"segments_lost":1,"events_lost":303,"first_lost_seq":1,'
+expect 0 --dir "$L" stats --accept-loss --json # also after the command name
+out_has '"events_lost":303'
+sum_after=$(cd "$L" && find . -type f ! -name LOCK -exec md5sum {} + | sort)
+[ "$sum_before" = "$sum_after" ] || fail "a read-only open with --accept-loss wrote"
+expect 0 --dir "$L" --accept-loss append acct:1 bank 0x1001 '{}' # records the loss
+expect 0 --dir "$L" verify # accepted and recorded: clean, no flag needed
+out_has '"clean":true'
+expect 0 --dir "$L" query --kind 0x0001
+out_has '"events_lost":303'
+
 # --------------------------------------------------------- locked: exit 5
 if command -v flock >/dev/null 2>&1; then
     flock "$S/LOCK" sleep 3 &

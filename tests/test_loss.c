@@ -267,7 +267,7 @@ static void test_newest_segment_emptied(void) {
         uint64_t kept = events_before_segment(dir, n - 1);
         char p[1200], want[64];
         CHECK_EQ(truncate(seg(p, dir, n), sizes[c]), 0);
-        snprintf(want, sizeof want, "segment %06d holds", n);
+        snprintf(want, sizeof want, "segment %06d ends at offset", n);
         CHECK_REFUSED(dir, want);
         CHECK_REFUSED(dir, "accept_loss");
         accept_and_check(dir, kept, 300 - kept, 1, want);
@@ -346,7 +346,7 @@ static void test_old_segments_new_checkpoint(void) {
     CHECK_OK(bp_store_close(s));
     snprintf(cmd, sizeof cmd, "rm -rf '%s/segments' && cp -a '%s' '%s/segments'", dir, bak, dir);
     CHECK_EQ(system(cmd), 0);
-    CHECK_REFUSED(dir, "segment 000001 holds");
+    CHECK_REFUSED(dir, "segment 000001 ends at offset");
     accept_and_check(dir, 10, 5, 1, "global_seq 15");
     t_rmdir(bak);
     t_rmdir(dir);
@@ -419,6 +419,85 @@ static void test_compacted_store(void) {
     t_rmdir(dir);
 }
 
+/* Key files. One data key file removed is what bp_forget does (that entity's payloads
+ * read as forgotten: the crypto-shredding contract); DIR/dkeys removed while sealed events
+ * exist lost every key and would turn sealing off for good: refused. DIR/keys (public keys
+ * of receipt signers) holds no event data: receipts can still be checked with the key. */
+static void test_data_keys_removed(void) {
+    const char *dir = t_dir("loss-dkeys");
+    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    o.no_open_event = true;
+    o.seal_payloads = true;
+    bp_store *s;
+    CHECK_OK(bp_store_open(&s, dir, &o));
+    for (int i = 0; i < 20; i++)
+        CHECK_OK(
+            bp_append(s, NULL, i % 2 ? "user:1" : "user:2", "crm", BP_KIND(1, 1), "secret", 6));
+    CHECK_OK(bp_store_close(s));
+    char cmd[2400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/dkeys'", dir);
+    CHECK_EQ(system(cmd), 0);
+    CHECK_REFUSED(dir, "dkeys: acknowledged data lost: the directory is missing, but 20 events");
+    CHECK_REFUSED(dir, "accept_loss");
+    CHECK_OK(open_o(&s, dir, false, true, true));
+    bp_open_report r;
+    bp_store_open_report(s, &r);
+    CHECK(strstr(r.loss_note, "payloads of 20 sealed events") != NULL);
+    CHECK_EQ(r.events_lost, 0); /* the events are there; their payloads are not */
+    uint64_t ev_lost = 1, ev_first = 1;
+    char note[200] = "";
+    CHECK(lifecycle_loss(s, &ev_lost, &ev_first, note, sizeof note));
+    CHECK(strcmp(note, r.loss_note) == 0);
+    CHECK_OK(bp_append(s, NULL, "user:3", "crm", BP_KIND(1, 1), "new", 3));
+    CHECK_OK(bp_store_close(s));
+    CHECK_OK(open_o(&s, dir, false, false, false)); /* recorded; still sealing */
+    bp_iter *it;
+    const bp_event *ev;
+    CHECK_OK(bp_stream(s, &it, "user:3", BP_READ_FULL));
+    CHECK_OK(bp_iter_next(it, &ev));
+    CHECK(ev->flags & BP_EVENT_SEALED);
+    CHECK(ev->payload_len == 3 && memcmp(ev->payload, "new", 3) == 0);
+    bp_iter_free(it);
+    CHECK_OK(bp_stream(s, &it, "user:1", BP_READ_FULL));
+    CHECK_OK(bp_iter_next(it, &ev));
+    CHECK(ev->payload_forgotten);
+    bp_iter_free(it);
+    CHECK_OK(bp_store_close(s));
+    t_rmdir(dir);
+}
+
+/* A checkpoint of another history of this store (a copy that went its own way), longer
+ * than this store's segment: not a record of this store, ignored as before, not a loss. */
+static void test_diverged_copy_checkpoint_is_no_loss(void) {
+    const char *dir = t_dir("loss-diverged");
+    char copy[1200], from[1300], to[1300];
+    snprintf(copy, sizeof copy, "%s-copy", dir);
+    t_rmdir(copy);
+    CHECK(populate(dir, 10));
+    bp_store *s;
+    CHECK_OK(open_o(&s, dir, false, false, false));
+    CHECK_OK(bp_store_snapshot(s, copy, NULL));
+    CHECK_OK(bp_append(s, NULL, "acct:a", "ledger", BP_KIND(1, 1), "s", 1));
+    CHECK_OK(bp_store_close(s));
+    CHECK_OK(open_o(&s, copy, false, false, false));
+    char big[400];
+    memset(big, 'c', sizeof big);
+    CHECK_OK(bp_append(s, NULL, "acct:a", "ledger", BP_KIND(1, 1), big, sizeof big));
+    CHECK_OK(bp_store_close(s));
+    snprintf(from, sizeof from, "%s/index.ckpt", copy);
+    snprintf(to, sizeof to, "%s/index.ckpt", dir);
+    CHECK_EQ(rename(from, to), 0);
+    CHECK_OK(open_o(&s, dir, true, false, false));
+    bp_open_report r;
+    bp_store_open_report(s, &r);
+    CHECK(strcmp(r.checkpoint_note, "does not fit the segments") == 0);
+    CHECK(r.loss_note[0] == '\0');
+    CHECK_EQ(r.events, 11);
+    CHECK_OK(bp_store_close(s));
+    t_rmdir(copy);
+    t_rmdir(dir);
+}
+
 /* An older options struct has no accept_loss: a loss stays refused. */
 static void test_old_options_refuse(void) {
     const char *dir = t_dir("loss-v5");
@@ -470,6 +549,8 @@ int main(void) {
     RUN(test_old_segments_new_checkpoint);
     RUN(test_store_file_removed);
     RUN(test_compacted_store);
+    RUN(test_data_keys_removed);
+    RUN(test_diverged_copy_checkpoint_is_no_loss);
     RUN(test_old_options_refuse);
     RUN(test_no_false_alarm);
     T_DONE();

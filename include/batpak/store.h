@@ -122,14 +122,14 @@ typedef struct bp_open_report {
  * writes nothing. Those records are index.ckpt (the segment, offset and last global_seq a
  * clean close covered: a segment it covers that is missing or shorter than it says, as
  * with an older backup of the segments next to a newer index.ckpt), DIR/ANCHORS (the
- * segments a compaction wrote), the numbering of the segment files (a gap) and DIR/STORE
- * (missing while segments exist). A crash never causes such a refusal (a segment whose
- * header never reached the disk is set aside as before). With opts->accept_loss the open
- * goes on with what the files hold and records the loss (segments_lost, events_lost,
- * first_lost_seq, loss_note in the report and the SYSTEM_OPEN_COMPLETED event); a
- * writable open then writes a new index.ckpt at once, so later opens need no flag. Past
- * a gap in the numbering the later segments are moved to DIR/quarantine/. A missing first
- * segment or STORE file cannot be accepted (the rest chains from it): restore it.
+ * segments a compaction wrote), the numbering of the segment files (a gap), DIR/STORE
+ * (missing while segments exist) and DIR/dkeys/ (missing while payloads are sealed). A crash never
+ * causes such a refusal (a segment whose header never reached the disk is set aside as before).
+ * With opts->accept_loss the open goes on with what the files hold and records the loss
+ * (segments_lost, events_lost, first_lost_seq, loss_note in the report and the
+ * SYSTEM_OPEN_COMPLETED event); a writable open then writes a new index.ckpt at once, so later
+ * opens need no flag. Past a gap in the numbering the later segments are moved to DIR/quarantine/.
+ * A missing first segment or STORE file cannot be accepted (the rest chains from it): restore it.
  *
  * out: receives the handle; set to NULL on error. opts may be NULL (defaults).
  * Errors: BP_EINVAL, BP_ENOTFOUND (no store and !create), BP_ELOCKED, BP_EVERSION,

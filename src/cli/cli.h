@@ -37,6 +37,8 @@ typedef struct cli_ctx {
     bool seal;            /**< init --seal: turn on crypto-shredding (seal_payloads) */
     bool dir_given;       /**< dir came from --dir or $BATPAK_DIR, not the default */
     const char *prog;     /**< how the tool was invoked (argv[0]), for hints it prints */
+    bool accept_loss;     /**< --accept-loss: open a store whose files lost data it held
+                               (bp_open_options.accept_loss) */
 } cli_ctx;
 
 /* ------------------------------------------------------------ util.c: errors */
@@ -68,7 +70,7 @@ typedef struct cli_option {
     bool has_value;
 } cli_option;
 
-/** Walks a command's arguments. --dir DIR is accepted by every command. */
+/** Walks a command's arguments. --dir DIR and --accept-loss are accepted by every command. */
 typedef struct cli_args {
     cli_ctx *ctx;
     int argc;

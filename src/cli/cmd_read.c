@@ -220,6 +220,7 @@ static int tail_poll(const cli_ctx *c, const cli_region *q, uint64_t *high, bool
     bp_open_options o = BP_OPEN_OPTIONS_INIT;
     o.create = false;
     o.read_only = true;
+    o.accept_loss = c->accept_loss;
     bp_store *s;
     bp_status rc = bp_store_open(&s, c->dir, &o);
     *read = false;

@@ -46,12 +46,24 @@ static void collect_problem(void *list, const char *entity, const char *problem)
     if (json_array_append_new(list, o)) cli_oom();
 }
 
+/* What an open with --accept-loss accepted as lost. */
+static json_t *loss_json(const bp_open_report *r) {
+    json_t *o = json_object();
+    if (!o) cli_oom();
+    cli_json_set(o, "segments_lost", json_integer(r->segments_lost));
+    cli_json_set(o, "events_lost", cli_json_u64(r->events_lost));
+    cli_json_set(o, "first_lost_seq", cli_json_u64(r->first_lost_seq));
+    cli_json_set(o, "note", cli_json_text(r->loss_note, strlen(r->loss_note)));
+    return o;
+}
+
 int cmd_verify(cli_ctx *c, int argc, char **argv) {
     int code = cli_no_arguments(c, argc, argv);
     if (code != CLI_OK || (code = cli_check_dir(c)) != CLI_OK) return code;
     bp_open_options o = BP_OPEN_OPTIONS_INIT;
     o.create = false;
     o.read_only = true;
+    o.accept_loss = c->accept_loss;
     bp_store *s;
     bp_status rc = cli_open_waiting(c, &o, &s);
     if (rc == BP_ECORRUPT || rc == BP_EVERSION) return verify_open_failed(c, rc);
@@ -61,17 +73,30 @@ int cmd_verify(cli_ctx *c, int argc, char **argv) {
     json_t *list = json_array();
     if (!list) cli_oom();
     rc = bp_store_verify_each(s, &rep, cli_progress, "verify", collect_problem, list);
+    bp_open_report orep; /* --accept-loss: a loss this read-only open went past */
+    bp_store_open_report(s, &orep);
     if (rc == BP_OK || rc == BP_ECORRUPT) {
         json_t *report = verify_report_json(&rep);
         if (rep.problems) cli_json_set(report, "problems_found", json_incref(list));
+        if (orep.loss_note[0]) {
+            cli_json_set(report, "clean", json_false());
+            cli_json_set(report, "loss", loss_json(&orep));
+        }
         cli_print_json(report);
     }
     json_decref(list);
-    if (rc == BP_ECORRUPT)
+    if (rc && rc != BP_ECORRUPT)
+        code = cli_fail_status(c, rc);
+    else if (orep.loss_note[0]) /* the cause of whatever else verify found */
+        code = cli_fail(c, CLI_ECORRUPT,
+                        "acknowledged events lost: %s (%llu event(s) from global_seq %llu); "
+                        "what is left verifies, and a writable open with --accept-loss records "
+                        "the loss",
+                        orep.loss_note, (unsigned long long)orep.events_lost,
+                        (unsigned long long)orep.first_lost_seq);
+    else if (rc)
         code = cli_fail(c, CLI_ECORRUPT, "%llu problem(s); first: %s",
                         (unsigned long long)rep.problems, rep.first_problem);
-    else if (rc)
-        code = cli_fail_status(c, rc);
     return cli_close(c, s, code);
 }
 
@@ -92,6 +117,7 @@ static json_t *open_report_json(const bp_open_report *r) {
     cli_json_set(o, "frames_cut", cli_json_u64(r->frames_cut));
     cli_json_set(o, "events", cli_json_u64(r->events));
     cli_json_set(o, "duration_us", cli_json_u64(r->duration_us));
+    if (r->loss_note[0]) cli_json_set(o, "loss", loss_json(r));
     return o;
 }
 
@@ -179,6 +205,10 @@ static void print_stats_table(const cli_ctx *c, const bp_id *uuid, const bp_stat
            (unsigned long long)r->duration_us);
     if (!r->checkpoint_used && r->checkpoint_note[0])
         printf("checkpoint       not used: %s\n", r->checkpoint_note);
+    if (r->loss_note[0])
+        printf("LOST             %llu event(s) from global_seq %llu, %u segment(s): %s\n",
+               (unsigned long long)r->events_lost, (unsigned long long)r->first_lost_seq,
+               r->segments_lost, r->loss_note);
     if (r->bytes_cut || r->frames_cut)
         printf("torn tail        %llu byte(s), %llu frame(s) ignored\n",
                (unsigned long long)r->bytes_cut, (unsigned long long)r->frames_cut);

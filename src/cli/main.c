@@ -170,6 +170,10 @@ static const char FILTERS_HELP[] =
 static const char GLOBAL_HELP[] =
     "Global options:\n"
     "  --dir DIR    store directory (default: $BATPAK_DIR, else " DEFAULT_DIR ")\n"
+    "  --accept-loss  open a store even though files hold less than its records\n"
+    "               say (a segment removed or cut, an older backup of the segments):\n"
+    "               the loss is recorded, then the store opens with what is left.\n"
+    "               Without it such a store is refused (exit 4) and nothing is written\n"
     "  --help       this text; 'batpak help COMMAND' for one command\n"
     "  --version    print the version\n"
     "Exit codes: 0 ok, 1 usage or invalid input, 2 not found, 3 denied or CAS conflict,\n"
@@ -255,7 +259,7 @@ static int cmd_completion(cli_ctx *c, int argc, char **argv) {
         "            COMPREPLY=($(compgen -f -- \"$cur\")); return ;;\n"
         "    esac\n"
         "    if [[ -z $cmd ]]; then\n"
-        "        COMPREPLY=($(compgen -W \"--dir --help --version help version",
+        "        COMPREPLY=($(compgen -W \"--dir --accept-loss --help --version help version",
         stdout);
     for (const cli_command *k = COMMANDS; k->name; k++)
         printf(" %s", k->name);
@@ -275,7 +279,7 @@ static int cmd_completion(cli_ctx *c, int argc, char **argv) {
     fputs("\" -- \"$cur\")); return ;;\n"
           "    esac\n"
           "    if [[ $cur == -* ]]; then\n"
-          "        COMPREPLY=($(compgen -W \"$opts --dir --help\" -- \"$cur\"))\n"
+          "        COMPREPLY=($(compgen -W \"$opts --dir --accept-loss --help\" -- \"$cur\"))\n"
           "    else\n"
           "        case $cmd in\n"
           "            import|verify-receipt|snapshot)\n"
@@ -340,6 +344,8 @@ static int parse_global(cli_ctx *ctx, int argc, char **argv, int *i) {
         if (!strncmp(a, "--dir=", 6)) {
             ctx->dir = a + 6;
             ctx->dir_given = true;
+        } else if (!strcmp(a, "--accept-loss")) {
+            ctx->accept_loss = true;
         } else if (!strcmp(a, "--dir")) {
             if (*i + 1 >= argc) return cli_fail(ctx, CLI_EUSAGE, "--dir: needs a value");
             ctx->dir = argv[++*i];
@@ -359,7 +365,8 @@ int main(int argc, char **argv) {
                    key && *key ? key : NULL,
                    false,
                    env && *env,
-                   argc > 0 && argv[0] && *argv[0] ? argv[0] : "batpak"};
+                   argc > 0 && argv[0] && *argv[0] ? argv[0] : "batpak",
+                   false};
     int i = 1;
     int code = parse_global(&ctx, argc, argv, &i);
     if (code >= 0) return code;

@@ -123,6 +123,10 @@ int cli_next_arg(cli_args *a, const cli_option *opts, cli_arg *out) {
         size_t len = eq ? (size_t)(eq - name) : strlen(name);
         const cli_option *o = find_option(opts, name, len);
         if (!is_long && len != 1) o = NULL; /* short options are single letters */
+        if (!o && is_long && len == 11 && !strncmp(name, "accept-loss", 11) && !eq) {
+            a->ctx->accept_loss = true;
+            continue;
+        }
         if (!o && is_long && (o = find_option(dir_option, name, len))) {
             if (take_value(a, arg, eq, o, out) < 0) return -1;
             a->ctx->dir = out->value;
@@ -226,6 +230,7 @@ int cli_open_read(const cli_ctx *c, bp_store **out) {
     o.create = false;
     o.read_only = true;
     o.no_open_event = true;
+    o.accept_loss = c->accept_loss;
     bp_status rc = cli_open_waiting(c, &o, out);
     if (!rc && (rc = cli_register_types(*out))) {
         bp_store_close(*out);
@@ -244,6 +249,7 @@ int cli_open_write(const cli_ctx *c, bp_store **out) {
         o.signing_key = &key;
     }
     o.seal_payloads = c->seal;
+    o.accept_loss = c->accept_loss;
     rc = bp_store_open(out, c->dir, &o);
     if (c->sign_key) bp_signing_key_wipe(&key);
     if (!rc && (rc = cli_register_types(*out))) {

@@ -31,12 +31,36 @@ static bp_status check_options(const bp_open_options *o) {
     return BP_OK;
 }
 
-/* Sealing is the store's: on when DIR/dkeys exists; seal_payloads creates it. */
+/* Sealing is the store's: on when DIR/dkeys exists; seal_payloads creates it. A store
+ * with sealed events and no DIR/dkeys lost every data key (not a bp_forget, which removes
+ * one file): refused, or with accept_loss recorded and DIR/dkeys made anew, so that the
+ * store goes on sealing. */
 static bp_status seal_setup(bp_store *s, bool turn_on) {
-    if (s->read_only) return BP_OK;
     char path[4096];
     snprintf(path, sizeof path, "%s/dkeys", s->dir);
-    int e = turn_on ? bp_pf_mkdir_private(path) : bp_pf_exists(path);
+    int e = bp_pf_exists(path);
+    if (e < 0) return bp_err_sys(BP_EIO, e, "%s: cannot look for the data keys", path);
+    if (e == 0) {
+        uint64_t sealed = 0;
+        for (uint64_t i = 0; i < s->idx.n; i++)
+            sealed += (s->idx.recs[i].flags & BP_EVENT_SEALED) != 0;
+        if (sealed && !s->opts.accept_loss)
+            return bp_err(BP_ECORRUPT,
+                          "%s: acknowledged data lost: the directory is missing, but %llu "
+                          "events have sealed payloads: their data keys are gone (and the store "
+                          "would stop sealing). Restore it from a backup, or open with "
+                          "accept_loss (batpak --accept-loss) to accept the loss (nothing is "
+                          "written)",
+                          path, (unsigned long long)sealed);
+        if (sealed && !s->report.loss_note[0]) {
+            snprintf(s->report.loss_note, sizeof s->report.loss_note,
+                     "DIR/dkeys is missing: the payloads of %llu sealed events are unreadable",
+                     (unsigned long long)sealed);
+            turn_on = true;
+        }
+    }
+    if (s->read_only) return BP_OK;
+    e = turn_on ? bp_pf_mkdir_private(path) : e;
     if (turn_on && e == 1) e = bp_pf_fsync_dir(s->opts.fault, s->dir);
     if (e < 0) return bp_err_sys(BP_EIO, e, "%s: cannot set up the data keys", path);
     s->seal = turn_on || e == 1;
@@ -220,6 +244,30 @@ static bool block_fits(bp_file *f, const bp_iblock *blk, const bp_ckpt_meta *m) 
  * index at once: CKPT_FULL. A tail checkpoint (the events of the covered segment only; the
  * sealed segments before it have their footers) is decoded into *tail and loaded when
  * recovery reaches the covered segment: CKPT_TAIL. CKPT_NONE: the note says why. */
+/* The checkpoint lists, in segment segno (whose frames end at end), a frame that is
+ * another event's: its first record there, or the first one that does not fit whole. It is
+ * then of another history of this store (a copy that went its own way), not a record of
+ * this one. A record cut short or past the end is no such evidence: it is missing. */
+static bool other_history(const bp_store *s, const bp_iblock *blk, uint32_t segno, uint64_t end) {
+    uint32_t first = 0, cut;
+    while (first < blk->n_recs && blk->recs[first].segno != segno)
+        first++;
+    for (cut = first; cut < blk->n_recs; cut++)
+        if ((uint64_t)blk->recs[cut].offset + blk->recs[cut].frame_len > end) break;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%06u.fbat", s->segdir, segno);
+    bp_file f = BP_FILE_INIT;
+    if (first == blk->n_recs || bp_pf_open(&f, NULL, path, BP_O_READ)) return false;
+    bool other = false;
+    uint32_t look[2] = {first, cut};
+    for (int k = 0; k < 2 && !other; k++)
+        if (look[k] < blk->n_recs && blk->recs[look[k]].offset < end)
+            other = other_event_there(&f, &blk->recs[look[k]],
+                                      blk->seqs ? blk->seqs[look[k]] : blk->first_seq + look[k]);
+    bp_pf_close(&f);
+    return other;
+}
+
 static ckpt_kind load_checkpoint(bp_store *s, uint32_t first_segno, uint32_t last_segno,
                                  bp_ckpt_meta *m, bp_iblock *tail, loss_ev *ev) {
     char path[4096];
@@ -260,14 +308,18 @@ static ckpt_kind load_checkpoint(bp_store *s, uint32_t first_segno, uint32_t las
         } else if (m->covered_segno < first_segno) {
             why = "refers to a missing segment"; /* older than a compaction: not evidence */
         } else if (segment_frames_end(s, m->covered_segno, &end) == 0 && end < m->covered_offset) {
-            why = "covers more than the segment holds";
-            if (ev->last_seq < last_seq) ev->last_seq = last_seq;
-            ev->short_segno = m->covered_segno;
-            loss_note(ev,
-                      "segment %06u holds %llu bytes of frames, but index.ckpt (written at a "
-                      "clean close) covers events up to global_seq %llu at offset %llu in it",
-                      m->covered_segno, (unsigned long long)end, (unsigned long long)last_seq,
-                      (unsigned long long)m->covered_offset);
+            if (other_history(s, &blk, m->covered_segno, end)) {
+                why = "does not fit the segments"; /* of another history: not a record */
+            } else {
+                why = "covers more than the segment holds";
+                if (ev->last_seq < last_seq) ev->last_seq = last_seq;
+                ev->short_segno = m->covered_segno;
+                loss_note(ev,
+                          "segment %06u ends at offset %llu, but index.ckpt (written at a clean "
+                          "close) covers events up to global_seq %llu at offset %llu in it",
+                          m->covered_segno, (unsigned long long)end, (unsigned long long)last_seq,
+                          (unsigned long long)m->covered_offset);
+            }
         }
     }
     if (!why) {
