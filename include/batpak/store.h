@@ -554,7 +554,8 @@ typedef struct bp_compact_options {
     uint64_t keep_last;  /**< keep at most the newest keep_last events per entity; 0 = all */
     bool tombstoned;     /**< drop every event of an entity up to and including its last
                               BP_KIND_SYSTEM_TOMBSTONE event */
-    bool dry_run;        /**< plan and report only; nothing is written */
+    bool dry_run;        /**< plan and report only; nothing is written (a read-only handle
+                              may do it) */
     /** (version 2) NULL, or called as the events of the range are copied, with the events
      * looked at so far and their total (bp_progress_fn, defined with verify below). It runs
      * on the calling thread while the compaction holds the store's compaction lock: it may

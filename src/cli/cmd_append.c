@@ -49,7 +49,7 @@ static int parse_append_args(cli_ctx *c, int argc, char **argv, append_args *sa)
     static const cli_option opts[] = {{"batch", true},           {"expect-clock", true},
                                       {"idempotency-key", true}, {"no-sync", false},
                                       {"sign-key", true},        {NULL, false}};
-    cli_args a = {c, argc, argv, 0, false};
+    cli_args a = {c, argc, argv, 0, false, 0};
     cli_arg arg;
     int r;
     memset(sa, 0, sizeof *sa);

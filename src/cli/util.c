@@ -124,7 +124,10 @@ int cli_next_arg(cli_args *a, const cli_option *opts, cli_arg *out) {
         const cli_option *o = find_option(opts, name, len);
         if (!is_long && len != 1) o = NULL; /* short options are single letters */
         if (!o && is_long && (o = find_option(dir_option, name, len))) {
+            if (a->ctx->dir_option)
+                return cli_fail(a->ctx, -1, "--dir: given twice (give it once)");
             if (take_value(a, arg, eq, o, out) < 0) return -1;
+            a->ctx->dir_option = true;
             a->ctx->dir = out->value;
             a->ctx->dir_given = true;
             continue;
@@ -133,6 +136,15 @@ int cli_next_arg(cli_args *a, const cli_option *opts, cli_arg *out) {
             return cli_fail(a->ctx, -1, "%s: unknown option (see 'batpak help %s')", arg,
                             a->ctx->cmd);
         out->name = o->name;
+        size_t bit = (size_t)(o - opts);
+        /* lists: --kind A --kind B (either), --pubkey K1 --pubkey K2 (any) */
+        bool repeat = strcmp(o->name, "kind") == 0 || strcmp(o->name, "pubkey") == 0;
+        if (o->has_value && !repeat && bit < 64) {
+            if (a->seen >> bit & 1)
+                return cli_fail(a->ctx, -1, "--%s: given twice (it takes one value; give it once)",
+                                o->name);
+            a->seen |= (uint64_t)1 << bit;
+        }
         return take_value(a, arg, eq, o, out);
     }
 }
@@ -234,9 +246,10 @@ int cli_open_read(const cli_ctx *c, bp_store **out) {
     return rc ? cli_fail_status(c, rc) : CLI_OK;
 }
 
-int cli_open_write(const cli_ctx *c, bp_store **out) {
+static int open_write(const cli_ctx *c, bp_store **out, bool lifecycle) {
     if (cli_check_dir(c)) return CLI_EUSAGE;
     bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    o.no_open_event = !lifecycle;
     bp_signing_key key;
     bp_status rc = BP_OK;
     if (c->sign_key) {
@@ -251,6 +264,14 @@ int cli_open_write(const cli_ctx *c, bp_store **out) {
         *out = NULL;
     }
     return rc ? cli_fail_status(c, rc) : CLI_OK;
+}
+
+int cli_open_write(const cli_ctx *c, bp_store **out) {
+    return open_write(c, out, false);
+}
+
+int cli_open_write_lifecycle(const cli_ctx *c, bp_store **out) {
+    return open_write(c, out, true);
 }
 
 int cli_close(const cli_ctx *c, bp_store *s, int code) {
@@ -308,7 +329,7 @@ int cli_check_coord(const cli_ctx *c, const char *prefix, const char *entity, co
 
 int cli_no_arguments(cli_ctx *c, int argc, char **argv) {
     static const cli_option none[] = {{NULL, false}};
-    cli_args a = {c, argc, argv, 0, false};
+    cli_args a = {c, argc, argv, 0, false, 0};
     cli_arg arg;
     int r = cli_next_arg(&a, none, &arg);
     if (r < 0) return CLI_EUSAGE;

@@ -516,7 +516,9 @@ bp_status bp_compact(bp_store *s, const bp_compact_options *opts, bp_compact_rep
         given.version = BP_COMPACT_OPTIONS_VERSION;
         opts = &given;
     }
-    if (s->read_only) return bp_err(BP_EREADONLY, "%s: compact on a read-only handle", s->dir);
+    if (s->read_only && !opts->dry_run)
+        return bp_err(BP_EREADONLY, "%s: compact on a read-only handle (a dry run is allowed)",
+                      s->dir);
     pthread_mutex_lock(&s->cmu);
     plan p;
     memset(&p, 0, sizeof p);
