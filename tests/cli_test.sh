@@ -289,7 +289,21 @@ what="invalid batches"
 printf '%s\n' '{"entity":"order:7","scope":"shop","kind":4097,"payload":1}' \
     '{"entity":"order:1","scope":"shop","kind":4097,"payload":1,"expect_clock":0}' >"$SCRATCH/cas.ndjson"
 expect 3 --dir "$S" append --batch "$SCRATCH/cas.ndjson"
+err_has "line 2: entity 'order:1': expected clock 0" # lines count from 1, CAS errors too
 expect 2 --dir "$S" stream order:7
+printf '\n%s\n\n%s\n' '{"entity":"order:7","scope":"shop","kind":4097,"payload":1}' \
+    '{"entity":"order:1","scope":"shop","kind":4097,"payload":1,"expect_clock":0}' >"$SCRATCH/cas.ndjson"
+expect 3 --dir "$S" append --batch "$SCRATCH/cas.ndjson"
+err_has "line 4: entity 'order:1'" # blank lines count
+printf '%s\n' '{"entity":"order:7","scope":"shop","kind":4097,"payload":1,"idempotency_key":"d"}' \
+    '{"entity":"order:8","scope":"shop","kind":4097,"payload":1,"idempotency_key":"d"}' >"$SCRATCH/dup.ndjson"
+expect 1 --dir "$S" append --batch "$SCRATCH/dup.ndjson"
+err_has "lines 1 and 2: idempotency key 'd' appears twice"
+# a name that is not UTF-8 is escaped in the message, never echoed raw
+expect 1 --dir "$S" append "$(printf 'acct\377\376')" bank 0x1001 1
+err_has "entity 'acct\xff\xfe': not valid UTF-8"
+expect 1 --dir "$S" stream "$(printf 'x\355\240\200y')" # a surrogate
+err_has "'x\xed\xa0\x80y'"
 
 # ------------------------------------------------------------------- get
 EVENT="^\{\"event_id\":\"$id1\",\"entity\":\"acct:1\",\"scope\":\"bank\",\"kind\":4097,\"global_seq\":$seq1,\"clock\":1,\"hlc\":$hlc1,\"prev_hash\":\"0{64}\",\"event_hash\":\"$HEX64\",\"correlation_id\":\"$id1\",\"causation_id\":null,\"payload\":\{\"amount\":100\}\}$"
@@ -601,6 +615,20 @@ expect 4 --dir "$SCRATCH/corrupt" query
 expect 4 --dir "$SCRATCH/corrupt" append acct:1 bank 0x1001 '{}'
 expect 4 --dir "$SCRATCH/corrupt" verify
 out_has '"clean":false'
+# a stray file named like a segment is named as such, not as a missing segment
+cp -r "$S" "$SCRATCH/stray"
+cp "$SCRATCH/stray/segments/000001.fbat" "$SCRATCH/stray/segments/0000001.fbat"
+expect 4 --dir "$SCRATCH/stray" query
+err_has "segments/0000001.fbat: unexpected file name in segments/ (segment files are named NNNNNN.fbat)"
+expect 4 --dir "$SCRATCH/stray" append acct:1 bank 0x1001 '{}'
+err_has "0000001.fbat: unexpected file name"
+# a segments path that is a file: said so, for a read and for a write
+cp -r "$S" "$SCRATCH/segfile"
+rm -rf "$SCRATCH/segfile/segments" && echo x >"$SCRATCH/segfile/segments"
+expect 4 --dir "$SCRATCH/segfile" query
+err_has "segments: not a directory (a store keeps its segment files there)"
+expect 4 --dir "$SCRATCH/segfile" append acct:1 bank 0x1001 '{}'
+err_has "segments: not a directory"
 
 # --------------------------------------------------------- locked: exit 5
 if command -v flock >/dev/null 2>&1; then

@@ -36,13 +36,43 @@ int cli_exit_code(bp_status rc) {
     }
 }
 
-/* Write s to stderr with control characters escaped, so an error is one line. */
+/* Length of the well-formed UTF-8 sequence at p (1..4), or 0 when it is not one (a stray
+ * continuation byte, a truncated or overlong sequence, a surrogate, above U+10FFFF). */
+static size_t utf8_len(const unsigned char *p) {
+    if (p[0] < 0x80) return 1;
+    size_t n;
+    uint32_t cp;
+    if (p[0] >= 0xc2 && p[0] <= 0xdf)
+        n = 2, cp = p[0] & 0x1f;
+    else if (p[0] >= 0xe0 && p[0] <= 0xef)
+        n = 3, cp = p[0] & 0x0f;
+    else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+        n = 4, cp = p[0] & 0x07;
+    else
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) return 0; /* the NUL at the end stops here too */
+        cp = cp << 6 | (p[i] & 0x3f);
+    }
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return n;
+}
+
+/* Write s to stderr with control characters and bytes that are not UTF-8 escaped as \xNN
+ * (a name from the command line or a file may be any bytes), so an error is one line of
+ * valid text. */
 static void put_escaped(const char *s) {
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p < 0x20 || *p == 0x7f)
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t n = utf8_len(p);
+        if (n == 0 || *p < 0x20 || *p == 0x7f) {
             fprintf(stderr, "\\x%02x", *p);
-        else
-            fputc(*p, stderr);
+            p++;
+        } else {
+            fwrite(p, 1, n, stderr);
+            p += n;
+        }
     }
 }
 
