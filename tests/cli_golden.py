@@ -129,7 +129,7 @@ def golden():
         (["--dir", store, "append", "--batch", "-"], batch.encode()),
         (["--dir", store, "stream", "acct:1"], None),
         (["--dir", store, "query", "--kind", "0x1001", "--limit", "2"], None),
-        (["--dir", store, "query", "--entity-prefix", "acct:", "--after", "5"], None),
+        (["--dir", store, "query", "--entity-prefix", "acct:", "--after", "2"], None),
         (["--dir", store, "tail", "--limit", "1"], None),
         (["--dir", store, "verify"], None),
         (["--dir", store, "stats"], None),

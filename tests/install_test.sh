@@ -12,10 +12,24 @@ export PKG_CONFIG_PATH="$LIBDIR/pkgconfig"
 # shared library through pkg-config
 cc -std=c11 "$SRC/examples/quickstart.c" $(pkg-config --cflags --libs batpak) -Wl,-rpath,"$LIBDIR" -o "$WORK/qs_pc"
 "$WORK/qs_pc" "$WORK/data1" | grep -q "durable yes"
-# static library through pkg-config --static
-cc -std=c11 "$SRC/examples/quickstart.c" -o "$WORK/qs_static" $(pkg-config --cflags batpak) \
-   "$LIBDIR/libbatpak.a" $(pkg-config --libs-only-l --static batpak | sed 's/-lbatpak//')
+# static library through batpak-static.pc, as README says, with the .so installed next to
+# it: the program must not need libbatpak.so (no NEEDED entry; it runs with the .so gone)
+test -e "$LIBDIR/libbatpak.so"
+for how in "" --static; do
+    cc -std=c11 "$SRC/examples/quickstart.c" -o "$WORK/qs_static" \
+       $(pkg-config $how --cflags --libs batpak-static)
+    if readelf -d "$WORK/qs_static" | grep -q 'NEEDED.*libbatpak'; then
+        echo "install test: pkg-config $how batpak-static links libbatpak.so" >&2
+        exit 1
+    fi
+    rm -rf "$WORK/data2"
+    "$WORK/qs_static" "$WORK/data2" | grep -q "durable yes"
+done
+mkdir -p "$WORK/so-away"
+mv "$LIBDIR"/libbatpak.so* "$WORK/so-away/"
+rm -rf "$WORK/data2"
 "$WORK/qs_static" "$WORK/data2" | grep -q "durable yes"
+mv "$WORK/so-away"/* "$LIBDIR/"
 # CMake package config
 mkdir -p "$WORK/cm"
 cat > "$WORK/cm/CMakeLists.txt" <<CM

@@ -433,6 +433,12 @@ static void test_merge_and_bad_input(void) {
     ro.read_only = true;
     CHECK_OK(bp_store_open(&s, dir, &ro));
     CHECK_FAILS(bp_compact(s, NULL, NULL), BP_EREADONLY, "read-only");
+    bp_compact_options dry = BP_COMPACT_OPTIONS_INIT; /* a dry run writes nothing: allowed */
+    dry.dry_run = true;
+    dry.keep_last = 1;
+    bp_compact_report dr;
+    CHECK_OK(bp_compact(s, &dry, &dr));
+    CHECK(!dr.changed);
     CHECK_OK(bp_store_close(s));
     /* a damaged manifest is refused, not guessed at */
     char path[1200];

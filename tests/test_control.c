@@ -3,6 +3,7 @@
 #include "bp_testing.h"
 #include "format/format.h"
 #include "platform/platform.h"
+#include "store/store_impl.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -275,6 +276,51 @@ static void test_submit_group_publishes_after_sync(void) {
     CHECK_EQ(bp_store_close(s), BP_EIO);
     bp_fault_destroy(&f);
     t_rmdir(dir);
+}
+
+/* bp_commit_imported checks each frame against the store itself (the importer's own chain
+ * check runs one layer up, so only a direct call reaches these): a clock that does not
+ * continue the entity's chain, or a prev_hash that is not its head's hash, is refused with
+ * nothing written. */
+static void test_commit_imported_checks(void) {
+    const char *src_dir = t_dir("imported-src");
+    const char *dst_dir = t_dir("imported-dst");
+    bp_store *src = open_with(src_dir, NULL, 0, false);
+    bp_store *dst = open_with(dst_dir, NULL, 0, false);
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(bp_append(src, NULL, "acct:1", "bank", BP_KIND(1, 1), "abc", 3));
+    bp_buf body[3] = {{0}, {0}, {0}};
+    bp_frame fr[3];
+    for (int i = 0; i < 3; i++) {
+        CHECK_OK(bp_read_body(src, (uint64_t)i + 1, &body[i]));
+        CHECK_OK(bp_frame_decode(body[i].data, body[i].len, &fr[i]));
+    }
+    size_t bad;
+    CHECK_OK(bp_commit_imported(dst, &fr[0], 1, false, &bad)); /* the chain's start */
+    bp_frame f = fr[1];
+    f.f.clock = 3; /* skips clock 2 (prev_hash is still the head's) */
+    CHECK_FAILS(bp_commit_imported(dst, &f, 1, false, &bad), BP_ECONFLICT,
+                "clock 3, but its head is at 1");
+    f = fr[1];
+    f.f.prev_hash.b[0] ^= 1; /* clock 2, chained to something else */
+    CHECK_FAILS(bp_commit_imported(dst, &f, 1, false, &bad), BP_ECONFLICT,
+                "prev_hash is not the hash of its previous event");
+    bp_frame two[2] = {fr[1], fr[2]}; /* a bad second frame: the first is not written */
+    two[1].f.prev_hash.b[5] ^= 1;
+    CHECK_FAILS(bp_commit_imported(dst, two, 2, true, &bad), BP_ECONFLICT, "prev_hash");
+    CHECK_EQ(bad, 1);
+    bp_stats st;
+    CHECK_OK(bp_store_stats(dst, &st));
+    CHECK_EQ(st.events, 1);
+    CHECK_OK(bp_commit_imported(dst, &fr[1], 2, true, &bad)); /* the real ones continue it */
+    CHECK_OK(bp_store_stats(dst, &st));
+    CHECK_EQ(st.events, 3);
+    for (int i = 0; i < 3; i++)
+        bp_buf_free(&body[i]);
+    CHECK_OK(bp_store_close(src));
+    CHECK_OK(bp_store_close(dst));
+    t_rmdir(src_dir);
+    t_rmdir(dst_dir);
 }
 
 typedef struct submitter {
@@ -782,6 +828,59 @@ static void test_snapshot_under_writes(void) {
     t_rmdir(dir);
 }
 
+/* Every append that returned before bp_store_snapshot is in the copy: a no-sync append
+ * written behind a durable one still in its (slow) fdatasync is not published when it
+ * returns; the snapshot's initial sync publishes it before the point is taken. */
+typedef struct durable_arg {
+    bp_store *s;
+    bp_status rc;
+} durable_arg;
+
+static void *durable_append(void *arg) {
+    durable_arg *d = arg;
+    d->rc = bp_append(d->s, NULL, "acct:d", "bank", BP_KIND(1, 1), "d", 1);
+    return NULL;
+}
+
+static void test_snapshot_includes_returned_appends(void) {
+    const char *dir = t_dir("snap-returned");
+    char dest[1200];
+    snprintf(dest, sizeof dest, "%s-copy", dir);
+    t_rmdir(dest);
+    bp_fault f;
+    bp_fault_init(&f);
+    bp_store *s = open_with(dir, &f, 0, false);
+    CHECK_OK(bp_append(s, NULL, "acct:0", "bank", BP_KIND(1, 1), "0", 1));
+    pthread_mutex_lock(&f.mu);
+    f.sync_delay_us = 300000;
+    uint64_t syncs0 = f.syncs;
+    pthread_mutex_unlock(&f.mu);
+    durable_arg d = {s, BP_OK};
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, durable_append, &d), 0);
+    for (;;) { /* until the durable append is in its fdatasync */
+        pthread_mutex_lock(&f.mu);
+        bool in = f.syncs > syncs0;
+        pthread_mutex_unlock(&f.mu);
+        if (in) break;
+        bp_pf_yield();
+    }
+    bp_append_options ns = BP_APPEND_OPTIONS_INIT;
+    ns.durability = BP_NO_SYNC;
+    bp_receipt r;
+    CHECK_OK(bp_append_ex(s, &r, "acct:n", "bank", BP_KIND(1, 1), "n", 1, &ns));
+    bp_snapshot_report rep;
+    CHECK_OK(bp_store_snapshot(s, dest, &rep));
+    pthread_join(th, NULL);
+    CHECK_OK(d.rc);
+    CHECK(rep.global_seq >= r.global_seq); /* the returned append is in the copy */
+    check_copy(s, dest, rep.global_seq);
+    CHECK_OK(bp_store_close(s));
+    bp_fault_destroy(&f);
+    t_rmdir(dest);
+    t_rmdir(dir);
+}
+
 /* A failed write or fsync of the copy: an error, no dest, no partial dir, and the store
  * goes on (a failed backup does not fail-stop it). Every I/O step of the copy is hit. */
 static void test_snapshot_faults(void) {
@@ -1188,7 +1287,9 @@ int main(void) {
     RUN(test_verify_checkpoint);
     RUN(test_export_import_round_trip);
     RUN(test_import_refusals);
+    RUN(test_commit_imported_checks);
     RUN(test_snapshot_under_writes);
+    RUN(test_snapshot_includes_returned_appends);
     RUN(test_snapshot_faults);
     RUN(test_snapshot_kill9);
     T_DONE();

@@ -328,7 +328,14 @@ static void test_enospc_sticky(void) {
     sweep(F_WRITE, ENOSPC, true, 3);
 }
 
-/* ENOSPC is reported as such, with the path. */
+static int occurrences(const char *text, const char *needle) {
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* ENOSPC is reported as such, with the path, and the store's directory is named once. */
 static void test_enospc_message(void) {
     const char *dir = t_dir("fault-nospc");
     bp_fault f;
@@ -342,9 +349,17 @@ static void test_enospc_message(void) {
     CHECK_EQ(bp_append(s, NULL, "e:1", "s", 0x1001, "b", 1), BP_EIO);
     CHECK(strstr(bp_last_error(), "No space left on device") != NULL);
     CHECK(strstr(bp_last_error(), "segment") != NULL);
+    CHECK_EQ(occurrences(bp_last_error(), dir), 1); /* the directory once, first */
+    CHECK(strncmp(bp_last_error(), dir, strlen(dir)) == 0);
     CHECK_EQ(bp_append(s, NULL, "e:1", "s", 0x1001, "c", 1), BP_EIO);
     CHECK(strstr(bp_last_error(), "No space left on device") != NULL);
+    CHECK_EQ(occurrences(bp_last_error(), dir), 1);
+    bp_compact_options co = BP_COMPACT_OPTIONS_INIT;
+    CHECK_FAILS(bp_compact(s, &co, NULL), BP_EIO, "No space left on device");
+    CHECK_EQ(occurrences(bp_last_error(), dir), 1);
     CHECK_EQ(bp_store_close(s), BP_EIO);
+    CHECK(strstr(bp_last_error(), "No space left on device") != NULL);
+    CHECK_EQ(occurrences(bp_last_error(), dir), 1);
     bp_fault_destroy(&f);
     o.fault = NULL;
     CHECK_OK(bp_store_open(&s, dir, &o));

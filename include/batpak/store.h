@@ -52,7 +52,8 @@ typedef struct bp_open_options {
     bool read_only;           /**< open for reading only: no writes, no tail repair */
     bool salvage;             /**< on mid-segment corruption keep the valid prefix instead of
                                    failing with BP_ECORRUPT (the rest is moved aside) */
-    bool no_open_event;       /**< skip the SYSTEM_OPEN_COMPLETED event (tools, tests) */
+    bool no_open_event;       /**< skip the SYSTEM_OPEN_COMPLETED event (tools, tests); an open
+                                   that accepts a loss (accept_loss) writes it all the same */
     uint32_t segment_size;    /**< rotate segments at this size in bytes (4 KiB..2 GiB) */
     uint32_t max_payload;     /**< largest payload accepted, <= BP_MAX_PAYLOAD */
     bp_durability durability; /**< store default; BP_DURABLE unless set */
@@ -587,7 +588,8 @@ typedef struct bp_compact_options {
     uint64_t keep_last;  /**< keep at most the newest keep_last events per entity; 0 = all */
     bool tombstoned;     /**< drop every event of an entity up to and including its last
                               BP_KIND_SYSTEM_TOMBSTONE event */
-    bool dry_run;        /**< plan and report only; nothing is written */
+    bool dry_run;        /**< plan and report only; nothing is written (a read-only handle
+                              may do it) */
     /** (version 2) NULL, or called as the events of the range are copied, with the events
      * looked at so far and their total (bp_progress_fn, defined with verify below). It runs
      * on the calling thread while the compaction holds the store's compaction lock: it may

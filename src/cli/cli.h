@@ -39,6 +39,7 @@ typedef struct cli_ctx {
     const char *prog;     /**< how the tool was invoked (argv[0]), for hints it prints */
     bool accept_loss;     /**< --accept-loss: open a store whose files lost data it held
                                (bp_open_options.accept_loss) */
+    bool dir_option;      /**< --dir was given on the command line (twice is refused) */
 } cli_ctx;
 
 /* ------------------------------------------------------------ util.c: errors */
@@ -67,7 +68,9 @@ int cli_finish_output(const cli_ctx *c, int code);
 /** A command's option: "--name" alone, or "--name VALUE" / "--name=VALUE" when has_value. */
 typedef struct cli_option {
     const char *name; /**< without the leading "--"; a one-letter name is also "-x" */
-    bool has_value;
+    bool has_value;   /**< takes a value; such an option given twice is refused, naming it,
+                           rather than keeping the last, but for the lists --kind and
+                         --pubkey */
 } cli_option;
 
 /** Walks a command's arguments. --dir DIR and --accept-loss are accepted by every command. */
@@ -77,6 +80,7 @@ typedef struct cli_args {
     char **argv;
     int next;          /**< index of the next argv element to look at */
     bool options_done; /**< "--" was seen: the rest is positional */
+    uint64_t seen;     /**< bit i: opts[i] was given (the first 64 options) */
 } cli_args;
 
 /** One argument: an option (name set, value when it takes one) or a positional (name NULL). */
@@ -130,8 +134,12 @@ int cli_open_read(const cli_ctx *c, bp_store **out);
 bp_status cli_register_types(bp_store *s);
 
 /** Open the store at c->dir for writing, creating it when missing; it signs receipts
- * with c->sign_key when set. */
+ * with c->sign_key when set. A short-lived command appends no SYSTEM_OPEN_COMPLETED event
+ * (init, append, compact, tombstone, forget...: the store holds what the user put in). */
 int cli_open_write(const cli_ctx *c, bp_store **out);
+/** cli_open_write for the long-running commands (relay, demo), which log their open in
+ * batpak:store / batpak:lifecycle like a program. */
+int cli_open_write_lifecycle(const cli_ctx *c, bp_store **out);
 
 /**
  * Close s. When code is CLI_OK and the close fails, report it and return its

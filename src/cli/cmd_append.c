@@ -49,7 +49,7 @@ static int parse_append_args(cli_ctx *c, int argc, char **argv, append_args *sa)
     static const cli_option opts[] = {{"batch", true},           {"expect-clock", true},
                                       {"idempotency-key", true}, {"no-sync", false},
                                       {"sign-key", true},        {NULL, false}};
-    cli_args a = {c, argc, argv, 0, false};
+    cli_args a = {c, argc, argv, 0, false, 0};
     cli_arg arg;
     int r;
     memset(sa, 0, sizeof *sa);
@@ -144,6 +144,7 @@ typedef struct batch {
     bp_batch_item *items;
     bp_append_options *opts;
     size_t *payload_end; /* payload i is payloads.data[end(i-1) .. end(i)) */
+    size_t *line_no;     /* item i comes from this line of the input (from 1) */
     size_t n, cap;
     msgpack_sbuffer payloads;
 } batch;
@@ -155,6 +156,7 @@ static void batch_free(batch *b) {
     free(b->items);
     free(b->opts);
     free(b->payload_end);
+    free(b->line_no);
     msgpack_sbuffer_destroy(&b->payloads);
 }
 
@@ -165,7 +167,8 @@ static void batch_grow(batch *b) {
     b->items = realloc(b->items, b->cap * sizeof *b->items);
     b->opts = realloc(b->opts, b->cap * sizeof *b->opts);
     b->payload_end = realloc(b->payload_end, b->cap * sizeof *b->payload_end);
-    if (!b->lines || !b->items || !b->opts || !b->payload_end) cli_oom();
+    b->line_no = realloc(b->line_no, b->cap * sizeof *b->line_no);
+    if (!b->lines || !b->items || !b->opts || !b->payload_end || !b->line_no) cli_oom();
 }
 
 /* obj[key] as a string without NUL; *out NULL when absent and optional. */
@@ -270,6 +273,7 @@ static int batch_parse_line(const cli_ctx *c, batch *b, size_t line_no, const ch
     }
     batch_grow(b);
     b->lines[b->n] = obj; /* owned by the batch from here on */
+    b->line_no[b->n] = line_no;
     int code = batch_fill_item(c, where, b, obj);
     b->n++;
     return code;
@@ -303,7 +307,8 @@ static int batch_parse(const cli_ctx *c, batch *b, const char *text, size_t len)
 
 static int compare_keys(const void *x, const void *y) {
     const bp_append_options *const *a = x, *const *b = y;
-    return strcmp((*a)->idempotency_key, (*b)->idempotency_key);
+    int d = strcmp((*a)->idempotency_key, (*b)->idempotency_key);
+    return d ? d : (*a < *b ? -1 : *a > *b); /* equal keys in line order */
 }
 
 /* Two items with one idempotency key are refused by the store; say so before opening it. */
@@ -317,7 +322,9 @@ static int batch_check_duplicate_keys(const cli_ctx *c, const batch *b) {
     int code = CLI_OK;
     for (size_t i = 1; i < k && code == CLI_OK; i++)
         if (!strcmp(keyed[i - 1]->idempotency_key, keyed[i]->idempotency_key))
-            code = cli_fail(c, CLI_EUSAGE, "idempotency key '%s' appears twice in the batch",
+            code = cli_fail(c, CLI_EUSAGE,
+                            "lines %zu and %zu: idempotency key '%s' appears twice in the batch",
+                            b->line_no[keyed[i - 1] - b->opts], b->line_no[keyed[i] - b->opts],
                             keyed[i]->idempotency_key);
     free(keyed);
     return code;
@@ -330,7 +337,13 @@ static int batch_commit(cli_ctx *c, batch *b) {
     bp_receipt *receipts = calloc(b->n, sizeof *receipts);
     if (!receipts) cli_oom();
     bp_status rc = bp_append_batch(s, receipts, b->items, b->n);
-    if (rc)
+    size_t item;
+    int skip = 0;
+    const char *msg = bp_last_error();
+    if (rc && sscanf(msg, "batch item %zu: %n", &item, &skip) == 1 && skip && item < b->n)
+        /* the library counts items from 0; the input's lines are counted from 1 */
+        code = cli_fail(c, cli_exit_code(rc), "line %zu: %s", b->line_no[item], msg + skip);
+    else if (rc)
         code = cli_fail_status(c, rc);
     else
         for (size_t i = 0; i < b->n; i++)

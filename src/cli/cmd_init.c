@@ -5,7 +5,7 @@
 
 int cmd_init(cli_ctx *c, int argc, char **argv) {
     static const cli_option opts[] = {{"seal", false}, {NULL, false}};
-    cli_args a = {c, argc, argv, 0, false};
+    cli_args a = {c, argc, argv, 0, false, 0};
     cli_arg arg;
     int r, code;
     while ((r = cli_next_arg(&a, opts, &arg)) > 0) {

@@ -8,7 +8,7 @@
 
 int cmd_keygen(cli_ctx *c, int argc, char **argv) {
     static const cli_option opts[] = {{"out", true}, {NULL, false}};
-    cli_args a = {c, argc, argv, 0, false};
+    cli_args a = {c, argc, argv, 0, false, 0};
     cli_arg arg;
     int r;
     const char *prefix = "./batpak-signing";
@@ -83,7 +83,7 @@ static int verify_line(cli_ctx *c, const char *where, const char *line, size_t l
 
 int cmd_verify_receipt(cli_ctx *c, int argc, char **argv) {
     static const cli_option opts[] = {{"pubkey", true}, {NULL, false}};
-    cli_args a = {c, argc, argv, 0, false};
+    cli_args a = {c, argc, argv, 0, false, 0};
     cli_arg arg;
     int r;
     const char *file = NULL;

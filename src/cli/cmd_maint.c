@@ -10,7 +10,7 @@
 
 int cmd_snapshot(cli_ctx *c, int argc, char **argv) {
     static const cli_option opts[] = {{NULL, false}};
-    cli_args a = {c, argc, argv, 0, false};
+    cli_args a = {c, argc, argv, 0, false, 0};
     cli_arg arg;
     const char *dest = NULL;
     int r;
@@ -45,7 +45,7 @@ int cmd_compact(cli_ctx *c, int argc, char **argv) {
                                       {"tombstoned", false},
                                       {"dry-run", false},
                                       {NULL, false}};
-    cli_args a = {c, argc, argv, 0, false};
+    cli_args a = {c, argc, argv, 0, false, 0};
     cli_arg arg;
     bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
     int r, code;
@@ -70,8 +70,8 @@ int cmd_compact(cli_ctx *c, int argc, char **argv) {
         }
     }
     if (r < 0) return CLI_EUSAGE;
-    bp_store *s;
-    if ((code = cli_open_write(c, &s)) != CLI_OK) return code;
+    bp_store *s; /* a dry run plans on a read-only handle: it writes nothing */
+    if ((code = o.dry_run ? cli_open_read(c, &s) : cli_open_write(c, &s)) != CLI_OK) return code;
     bp_compact_report rep;
     o.progress = cli_progress_events;
     o.progress_ctx = (void *)"compact";
@@ -96,7 +96,7 @@ int cmd_compact(cli_ctx *c, int argc, char **argv) {
 
 int cmd_tombstone(cli_ctx *c, int argc, char **argv) {
     static const cli_option opts[] = {{"scope", true}, {NULL, false}};
-    cli_args a = {c, argc, argv, 0, false};
+    cli_args a = {c, argc, argv, 0, false, 0};
     cli_arg arg;
     const char *entity = NULL, *scope = NULL;
     int r;
@@ -140,7 +140,7 @@ static bp_status print_ancestor(void *store, const bp_event *ev, uint32_t depth)
 
 int cmd_ancestors(cli_ctx *c, int argc, char **argv) {
     static const cli_option opts[] = {{"causation", false}, {"limit", true}, {NULL, false}};
-    cli_args a = {c, argc, argv, 0, false};
+    cli_args a = {c, argc, argv, 0, false, 0};
     cli_arg arg;
     const char *id_text = NULL;
     bp_walk_mode mode = BP_WALK_CHAIN;
@@ -181,7 +181,7 @@ static bp_status write_stdout(void *ctx, const void *data, size_t len) {
 
 int cmd_export(cli_ctx *c, int argc, char **argv) {
     static const cli_option opts[] = {{"after", true}, {NULL, false}};
-    cli_args a = {c, argc, argv, 0, false};
+    cli_args a = {c, argc, argv, 0, false, 0};
     cli_arg arg;
     uint64_t after = 0;
     int r, code;
@@ -201,7 +201,7 @@ int cmd_export(cli_ctx *c, int argc, char **argv) {
 
 int cmd_import(cli_ctx *c, int argc, char **argv) {
     static const cli_option opts[] = {{NULL, false}};
-    cli_args a = {c, argc, argv, 0, false};
+    cli_args a = {c, argc, argv, 0, false, 0};
     cli_arg arg;
     const char *path = NULL;
     int r;
@@ -264,7 +264,7 @@ int cmd_import(cli_ctx *c, int argc, char **argv) {
 
 int cmd_forget(cli_ctx *c, int argc, char **argv) {
     static const cli_option opts[] = {{NULL, false}};
-    cli_args a = {c, argc, argv, 0, false};
+    cli_args a = {c, argc, argv, 0, false, 0};
     cli_arg arg;
     const char *entity = NULL;
     int r;

@@ -15,7 +15,7 @@
 
 int cmd_get(cli_ctx *c, int argc, char **argv) {
     static const cli_option opts[] = {{NULL, false}};
-    cli_args a = {c, argc, argv, 0, false};
+    cli_args a = {c, argc, argv, 0, false, 0};
     cli_arg arg;
     const char *id_text = NULL;
     int r;
@@ -46,7 +46,7 @@ int cmd_get(cli_ctx *c, int argc, char **argv) {
 
 int cmd_stream(cli_ctx *c, int argc, char **argv) {
     static const cli_option opts[] = {{"limit", true}, {"after", true}, {NULL, false}};
-    cli_args a = {c, argc, argv, 0, false};
+    cli_args a = {c, argc, argv, 0, false, 0};
     cli_arg arg;
     cli_region q;
     const char *entity = NULL;
@@ -83,7 +83,7 @@ int cmd_stream(cli_ctx *c, int argc, char **argv) {
 
 int cmd_query(cli_ctx *c, int argc, char **argv) {
     static const cli_option opts[] = {CLI_REGION_OPTIONS, {NULL, false}};
-    cli_args a = {c, argc, argv, 0, false};
+    cli_args a = {c, argc, argv, 0, false, 0};
     cli_arg arg;
     cli_region q;
     int r;
@@ -111,7 +111,7 @@ typedef struct tail_args {
 static int parse_tail_args(cli_ctx *c, int argc, char **argv, tail_args *t) {
     static const cli_option opts[] = {
         CLI_REGION_OPTIONS, {"f", false}, {"follow", false}, {"interval", true}, {NULL, false}};
-    cli_args a = {c, argc, argv, 0, false};
+    cli_args a = {c, argc, argv, 0, false, 0};
     cli_arg arg;
     int r;
     cli_region_init(&t->q);

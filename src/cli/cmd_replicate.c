@@ -75,7 +75,7 @@ int cmd_relay(cli_ctx *c, int argc, char **argv) {
                                       {"checkpoint-id", true},    {"batch", true},
                                       {"until-caught-up", false}, {NULL, false}};
     if (!bp_replication_available()) return not_built(c);
-    cli_args a = {c, argc, argv, 0, false};
+    cli_args a = {c, argc, argv, 0, false, 0};
     cli_arg arg;
     cli_region q;
     cli_region_init(&q);
@@ -101,7 +101,7 @@ int cmd_relay(cli_ctx *c, int argc, char **argv) {
         return cli_fail(c, CLI_EUSAGE, "--limit and --after do not apply to a relay");
     cfg.region = &q.r;
     bp_store *s;
-    int code = cli_open_write(c, &s);
+    int code = cli_open_write_lifecycle(c, &s);
     if (code != CLI_OK) return code;
     catch_signals();
     uint64_t t0 = cli_now_us();
@@ -147,7 +147,7 @@ int cmd_follow(cli_ctx *c, int argc, char **argv) {
                                       {"until-caught-up", false},
                                       {NULL, false}};
     if (!bp_replication_available()) return not_built(c);
-    cli_args a = {c, argc, argv, 0, false};
+    cli_args a = {c, argc, argv, 0, false, 0};
     cli_arg arg;
     nats_args n = {NULL, NULL, 0, false};
     int r;

@@ -216,7 +216,7 @@ static void print_stats_table(const cli_ctx *c, const bp_id *uuid, const bp_stat
 
 int cmd_stats(cli_ctx *c, int argc, char **argv) {
     static const cli_option opts[] = {{"json", false}, {"prom", false}, {NULL, false}};
-    cli_args a = {c, argc, argv, 0, false};
+    cli_args a = {c, argc, argv, 0, false, 0};
     cli_arg arg;
     bool as_json = false, as_prom = false;
     int r;
@@ -301,7 +301,7 @@ int cmd_stats(cli_ctx *c, int argc, char **argv) {
 
 int cmd_dump(cli_ctx *c, int argc, char **argv) {
     static const cli_option opts[] = {{"payloads", false}, {NULL, false}};
-    cli_args a = {c, argc, argv, 0, false};
+    cli_args a = {c, argc, argv, 0, false, 0};
     cli_arg arg;
     bool payloads = false;
     int r;

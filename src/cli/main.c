@@ -341,15 +341,17 @@ static int parse_global(cli_ctx *ctx, int argc, char **argv, int *i) {
             return cli_finish_output(ctx, CLI_OK);
         }
         if (!strcmp(a, "--version") || !strcmp(a, "-V")) return print_version();
-        if (!strncmp(a, "--dir=", 6)) {
+        if (ctx->dir_option && !strncmp(a, "--dir", 5) && (a[5] == '=' || !a[5])) {
+            return cli_fail(ctx, CLI_EUSAGE, "--dir: given twice (give it once)");
+        } else if (!strncmp(a, "--dir=", 6)) {
             ctx->dir = a + 6;
-            ctx->dir_given = true;
+            ctx->dir_given = ctx->dir_option = true;
         } else if (!strcmp(a, "--accept-loss")) {
             ctx->accept_loss = true;
         } else if (!strcmp(a, "--dir")) {
             if (*i + 1 >= argc) return cli_fail(ctx, CLI_EUSAGE, "--dir: needs a value");
             ctx->dir = argv[++*i];
-            ctx->dir_given = true;
+            ctx->dir_given = ctx->dir_option = true;
         } else {
             return cli_fail(ctx, CLI_EUSAGE, "%s: unknown option (try 'batpak --help')", a);
         }
@@ -366,6 +368,7 @@ int main(int argc, char **argv) {
                    false,
                    env && *env,
                    argc > 0 && argv[0] && *argv[0] ? argv[0] : "batpak",
+                   false,
                    false};
     int i = 1;
     int code = parse_global(&ctx, argc, argv, &i);

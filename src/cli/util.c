@@ -36,13 +36,43 @@ int cli_exit_code(bp_status rc) {
     }
 }
 
-/* Write s to stderr with control characters escaped, so an error is one line. */
+/* Length of the well-formed UTF-8 sequence at p (1..4), or 0 when it is not one (a stray
+ * continuation byte, a truncated or overlong sequence, a surrogate, above U+10FFFF). */
+static size_t utf8_len(const unsigned char *p) {
+    if (p[0] < 0x80) return 1;
+    size_t n;
+    uint32_t cp;
+    if (p[0] >= 0xc2 && p[0] <= 0xdf)
+        n = 2, cp = p[0] & 0x1f;
+    else if (p[0] >= 0xe0 && p[0] <= 0xef)
+        n = 3, cp = p[0] & 0x0f;
+    else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+        n = 4, cp = p[0] & 0x07;
+    else
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) return 0; /* the NUL at the end stops here too */
+        cp = cp << 6 | (p[i] & 0x3f);
+    }
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+        return 0;
+    return n;
+}
+
+/* Write s to stderr with control characters and bytes that are not UTF-8 escaped as \xNN
+ * (a name from the command line or a file may be any bytes), so an error is one line of
+ * valid text. */
 static void put_escaped(const char *s) {
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p < 0x20 || *p == 0x7f)
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t n = utf8_len(p);
+        if (n == 0 || *p < 0x20 || *p == 0x7f) {
             fprintf(stderr, "\\x%02x", *p);
-        else
-            fputc(*p, stderr);
+            p++;
+        } else {
+            fwrite(p, 1, n, stderr);
+            p += n;
+        }
     }
 }
 
@@ -128,7 +158,10 @@ int cli_next_arg(cli_args *a, const cli_option *opts, cli_arg *out) {
             continue;
         }
         if (!o && is_long && (o = find_option(dir_option, name, len))) {
+            if (a->ctx->dir_option)
+                return cli_fail(a->ctx, -1, "--dir: given twice (give it once)");
             if (take_value(a, arg, eq, o, out) < 0) return -1;
+            a->ctx->dir_option = true;
             a->ctx->dir = out->value;
             a->ctx->dir_given = true;
             continue;
@@ -137,6 +170,15 @@ int cli_next_arg(cli_args *a, const cli_option *opts, cli_arg *out) {
             return cli_fail(a->ctx, -1, "%s: unknown option (see 'batpak help %s')", arg,
                             a->ctx->cmd);
         out->name = o->name;
+        size_t bit = (size_t)(o - opts);
+        /* lists: --kind A --kind B (either), --pubkey K1 --pubkey K2 (any) */
+        bool repeat = strcmp(o->name, "kind") == 0 || strcmp(o->name, "pubkey") == 0;
+        if (o->has_value && !repeat && bit < 64) {
+            if (a->seen >> bit & 1)
+                return cli_fail(a->ctx, -1, "--%s: given twice (it takes one value; give it once)",
+                                o->name);
+            a->seen |= (uint64_t)1 << bit;
+        }
         return take_value(a, arg, eq, o, out);
     }
 }
@@ -239,9 +281,10 @@ int cli_open_read(const cli_ctx *c, bp_store **out) {
     return rc ? cli_fail_status(c, rc) : CLI_OK;
 }
 
-int cli_open_write(const cli_ctx *c, bp_store **out) {
+static int open_write(const cli_ctx *c, bp_store **out, bool lifecycle) {
     if (cli_check_dir(c)) return CLI_EUSAGE;
     bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    o.no_open_event = !lifecycle;
     bp_signing_key key;
     bp_status rc = BP_OK;
     if (c->sign_key) {
@@ -257,6 +300,14 @@ int cli_open_write(const cli_ctx *c, bp_store **out) {
         *out = NULL;
     }
     return rc ? cli_fail_status(c, rc) : CLI_OK;
+}
+
+int cli_open_write(const cli_ctx *c, bp_store **out) {
+    return open_write(c, out, false);
+}
+
+int cli_open_write_lifecycle(const cli_ctx *c, bp_store **out) {
+    return open_write(c, out, true);
 }
 
 int cli_close(const cli_ctx *c, bp_store *s, int code) {
@@ -314,7 +365,7 @@ int cli_check_coord(const cli_ctx *c, const char *prefix, const char *entity, co
 
 int cli_no_arguments(cli_ctx *c, int argc, char **argv) {
     static const cli_option none[] = {{NULL, false}};
-    cli_args a = {c, argc, argv, 0, false};
+    cli_args a = {c, argc, argv, 0, false, 0};
     cli_arg arg;
     int r = cli_next_arg(&a, none, &arg);
     if (r < 0) return CLI_EUSAGE;

@@ -101,6 +101,11 @@ static bp_status remove_leftovers(bp_store *s) {
     size_t n = 0;
     int e = bp_pf_list(s->segdir, ".compact", &names, &n);
     if (e == -ENOENT) return BP_OK;
+    if (e == -ENOTDIR)
+        return bp_err(BP_ECORRUPT,
+                      "%s: not a directory (a store keeps its segment files there): move it "
+                      "aside, or restore the store from a backup",
+                      s->segdir);
     for (size_t i = 0; i < n && !e; i++) {
         char p[4200];
         snprintf(p, sizeof p, "%s/%s", s->segdir, names[i]);
@@ -472,7 +477,8 @@ static bp_status check_options(const bp_compact_options *o) {
 /* Seal the active segment if it holds events; the range is then every sealed segment. A dry
  * run changes nothing: its range is every segment, the active one included. [w] */
 static bp_status start_range(bp_store *s, bool dry_run, plan *p) {
-    if (s->failed) return bp_err(s->failed, "%s: store fail-stopped: %s", s->dir, s->failed_msg);
+    if (s->failed)
+        return bp_err(s->failed, "%s: store fail-stopped: %s", s->dir, bp_failed_detail(s));
     bp_status rc = BP_OK;
     if (dry_run) {
         p->first = s->segs[0].segno;
@@ -529,7 +535,9 @@ bp_status bp_compact(bp_store *s, const bp_compact_options *opts, bp_compact_rep
         given.version = BP_COMPACT_OPTIONS_VERSION;
         opts = &given;
     }
-    if (s->read_only) return bp_err(BP_EREADONLY, "%s: compact on a read-only handle", s->dir);
+    if (s->read_only && !opts->dry_run)
+        return bp_err(BP_EREADONLY, "%s: compact on a read-only handle (a dry run is allowed)",
+                      s->dir);
     pthread_mutex_lock(&s->cmu);
     plan p;
     memset(&p, 0, sizeof p);
@@ -720,7 +728,8 @@ bp_status bp_compact(bp_store *s, const bp_compact_options *opts, bp_compact_rep
 
     /* commit */
     pthread_mutex_lock(&s->wmu);
-    if (s->failed) rc = bp_err(s->failed, "%s: store fail-stopped: %s", s->dir, s->failed_msg);
+    if (s->failed)
+        rc = bp_err(s->failed, "%s: store fail-stopped: %s", s->dir, bp_failed_detail(s));
     if (!rc && copy_tail(&s->idx, p.end, &nx)) rc = bp_err(BP_ENOMEM, "compact: out of memory");
     bp_segment *nsegs = NULL;
     uint32_t n_keep = s->n_segs - n_range, nn = p.n_out + n_keep;

@@ -151,10 +151,15 @@ static bp_status read_or_create_ident(bp_store *s, bool *created) {
     return BP_OK;
 }
 
+/* A segment file's name exactly as segments are named ("%06u.fbat"): "0000001.fbat" or
+ * "+1.fbat" is not segment 1 but a stray file. */
 static bool parse_segno(const char *name, uint32_t *segno) {
     char *end;
     unsigned long v = strtoul(name, &end, 10);
     if (end == name || strcmp(end, ".fbat") != 0 || v == 0 || v > UINT32_MAX) return false;
+    char canon[32];
+    snprintf(canon, sizeof canon, "%06lu.fbat", v);
+    if (strcmp(canon, name) != 0) return false;
     *segno = (uint32_t)v;
     return true;
 }
@@ -404,6 +409,11 @@ static bp_status recover(bp_store *s) {
     bp_status rc = bp_compact_recover(s);
     if (rc) return rc;
     int e = bp_pf_list(s->segdir, ".fbat", &names, &n);
+    if (e == -ENOTDIR)
+        return bp_err(BP_ECORRUPT,
+                      "%s: not a directory (a store keeps its segment files there): move it "
+                      "aside, or restore the store from a backup",
+                      s->segdir);
     if (e && e != -ENOENT) return bp_err_sys(BP_EIO, e, "%s: cannot list segments", s->segdir);
     uint32_t first = s->anchors.first_segno;
     size_t all = n; /* past a gap (accepted), names[n, all) are set aside */
@@ -412,8 +422,10 @@ static bp_status recover(bp_store *s) {
     for (size_t i = 0; i < all; i++) {
         uint32_t segno;
         if (!parse_segno(names[i], &segno)) {
-            rc = bp_err(BP_ECORRUPT, "%s/%s: unexpected file name in segments/", s->segdir,
-                        names[i]);
+            rc = bp_err(BP_ECORRUPT,
+                        "%s/%s: unexpected file name in segments/ (segment files are named "
+                        "NNNNNN.fbat): move it out of the directory",
+                        s->segdir, names[i]);
             goto out;
         }
         if (i == 0 && segno != s->anchors.first_segno) {
@@ -696,7 +708,8 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
     }
     s->report.events = s->idx.n - s->idx.holes;
     s->report.duration_us = bp_pf_mono_us() - t0;
-    if (!s->read_only && !opts->no_open_event) {
+    /* an accepted loss is always recorded, no_open_event or not */
+    if (!s->read_only && (!opts->no_open_event || s->report.loss_note[0])) {
         bp_buf b = {0};
         encode_report(&s->report, &b);
         rc = bp_append_system(s, NULL, "batpak:store", "batpak:lifecycle",
@@ -743,7 +756,8 @@ bp_status bp_store_close(bp_store *s) {
             if (!src) src = bp_store_checkpoint(s);
             if (src) rc = src;
         } else {
-            rc = bp_err(s->failed, "%s: closed a fail-stopped store (%s)", s->dir, s->failed_msg);
+            rc = bp_err(s->failed, "%s: closed a fail-stopped store (%s)", s->dir,
+                        bp_failed_detail(s));
         }
         pthread_mutex_unlock(&s->wmu);
     }

@@ -240,6 +240,8 @@ bp_status bp_store_checkpoint(bp_store *s);               /* [w] writes index.ck
  * message. [w] */
 bp_status bp_store_fail(bp_store *s, int status, int neg_errno, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* write.c: failed_msg without its leading "DIR: " (the callers name the directory first). */
+const char *bp_failed_detail(const bp_store *s);
 /* Internal append used for system events (reserved coordinates allowed). */
 bp_status bp_append_system(bp_store *s, bp_receipt *receipt, const char *entity, const char *scope,
                            uint16_t kind, const void *payload, size_t len, bp_durability dur);

@@ -24,9 +24,17 @@ bp_status bp_store_fail(bp_store *s, int status, int neg_errno, const char *fmt,
     return bp_err(status, "%s", s->failed_msg);
 }
 
+const char *bp_failed_detail(const bp_store *s) {
+    size_t n = strlen(s->dir);
+    return strncmp(s->failed_msg, s->dir, n) == 0 && s->failed_msg[n] == ':' &&
+                   s->failed_msg[n + 1] == ' '
+               ? s->failed_msg + n + 2
+               : s->failed_msg;
+}
+
 static bp_status failed_error(bp_store *s) {
     return bp_err(s->failed, "%s: store is fail-stopped after an earlier error (%s); reopen it",
-                  s->dir, s->failed_msg);
+                  s->dir, bp_failed_detail(s));
 }
 
 /* [w] Unsynced events start now (none were before): note the time the
@@ -151,9 +159,9 @@ static bp_status wait_durable_release(bp_store *s, uint64_t target) {
         publish_ready(s);
         sync_done(s);
     }
-    bp_status rc = s->synced_seq >= target
-                       ? BP_OK
-                       : bp_err(BP_EIO, "%s: event not made durable: %s", s->dir, s->failed_msg);
+    bp_status rc = s->synced_seq >= target ? BP_OK
+                                           : bp_err(BP_EIO, "%s: event not made durable: %s",
+                                                    s->dir, bp_failed_detail(s));
     pthread_mutex_unlock(&s->wmu);
     return rc;
 }
