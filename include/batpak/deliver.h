@@ -43,11 +43,10 @@ BP_API bp_status bp_cursor_open(bp_store *s, const bp_region *region, uint64_t a
 /**
  * The next events: up to max (1..4096) into evs[0..*n), in global_seq order,
  * each valid (payload included: the batch holds its own copies) until the next
- * call on this cursor or bp_cursor_free, whatever compaction does meanwhile. When none is available it
- * waits up to timeout_ms for one (0: does not wait).
- * Returns BP_OK with *n >= 1, or BP_DONE with *n == 0 (nothing arrived in
- * time, or the region's to_seq is passed). Errors: BP_EINVAL, BP_ECORRUPT /
- * BP_EIO reading a frame (the cursor stays before that event), BP_ENOMEM.
+ * call on this cursor or bp_cursor_free, whatever compaction does meanwhile. When none is available
+ * it waits up to timeout_ms for one (0: does not wait). Returns BP_OK with *n >= 1, or BP_DONE with
+ * *n == 0 (nothing arrived in time, or the region's to_seq is passed). Errors: BP_EINVAL,
+ * BP_ECORRUPT / BP_EIO reading a frame (the cursor stays before that event), BP_ENOMEM.
  */
 BP_API bp_status bp_cursor_next(bp_cursor *c, const bp_event **evs, size_t max, size_t *n,
                                 uint32_t timeout_ms);
