@@ -33,21 +33,10 @@ static bp_store *must_open(const char *dir, uint32_t segment_size) {
     return s;
 }
 
-/* Every event as export writes it. */
 /* The export's event lines (a compacted store's export starts with its anchors record:
  * left out here, see test_export_anchors_line). */
 static char *export_all(bp_store *s) {
-    t_membuf m = {0};
-    if (bp_export(s, 0, t_to_mem, &m, NULL, NULL) != BP_OK) {
-        free(m.p);
-        return NULL;
-    }
-    if (!m.p) m.p = calloc(1, 1);
-    if (!strncmp(m.p, "{\"format\":", 10)) {
-        char *nl = strchr(m.p, '\n');
-        memmove(m.p, nl + 1, strlen(nl + 1) + 1);
-    }
-    return m.p;
+    return t_export(s, true);
 }
 
 /* The lines of text whose event id is one of ids[0..n). */

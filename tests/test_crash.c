@@ -64,36 +64,6 @@ static bp_status open_store(bp_store **s, const char *dir) {
     return bp_store_open(s, dir, &o);
 }
 
-/* The other side of the matrix: no crash needs accept_loss (the reopens above do without
- * it), while a segment that a clean close covered, moved away, is refused as lost and the
- * refusal writes nothing: moved back, the store opens as before. */
-static void check_loss_refused(const char *dir, bp_status (*reopen)(bp_store **, const char *)) {
-    char segdir[1200], from[1400], to[1400];
-    snprintf(segdir, sizeof segdir, "%s/segments", dir);
-    DIR *d = opendir(segdir);
-    CHECK(d != NULL);
-    unsigned newest = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        unsigned k = (unsigned)strtoul(e->d_name, NULL, 10);
-        if (strstr(e->d_name, ".fbat") && !strchr(strchr(e->d_name, '.') + 1, '.') && k > newest)
-            newest = k;
-    }
-    closedir(d);
-    CHECK(newest > 0);
-    snprintf(from, sizeof from, "%s/%06u.fbat", segdir, newest);
-    snprintf(to, sizeof to, "%s/moved-away", dir);
-    CHECK_EQ(rename(from, to), 0);
-    bp_store *s = NULL;
-    bp_status rc = reopen(&s, dir);
-    CHECK_EQ(rename(to, from), 0);
-    CHECK_EQ(rc, BP_ECORRUPT);
-    CHECK(strstr(bp_last_error(), "is missing") != NULL);
-    CHECK(strstr(bp_last_error(), "accept_loss") != NULL);
-    CHECK_OK(reopen(&s, dir));
-    CHECK_OK(bp_store_close(s));
-}
-
 static void put_rec(int fd, const bp_receipt *r, uint64_t seed, uint32_t batch_count) {
     rec x = {0};
     x.seq = r->global_seq;
@@ -322,7 +292,7 @@ static void test_kill_loop(void) {
         /* this round's receipts every time; all of them every 25 rounds and at the end */
         bool all = round % 25 == 0 || round == kills;
         check_store(dir, &S, all ? 0 : checked, &events);
-        if (all) check_loss_refused(dir, open_store); /* check_store closed it cleanly */
+        if (all) t_check_loss_refused(dir, open_store); /* check_store closed it cleanly */
         checked = S.n;
         if (t_failures) {
             fprintf(stderr, "  failed after kill %d (BP_CRASH_SEED=%llu)\n", round,

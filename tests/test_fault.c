@@ -153,36 +153,6 @@ static bp_status reopen_plain(bp_store **s, const char *dir) {
     return bp_store_open(s, dir, &o);
 }
 
-/* The other side of the matrix: no crash needs accept_loss (the reopens above do without
- * it), while a segment that a clean close covered, moved away, is refused as lost and the
- * refusal writes nothing: moved back, the store opens as before. */
-static void check_loss_refused(const char *dir, bp_status (*reopen)(bp_store **, const char *)) {
-    char segdir[1200], from[1400], to[1400];
-    snprintf(segdir, sizeof segdir, "%s/segments", dir);
-    DIR *d = opendir(segdir);
-    CHECK(d != NULL);
-    unsigned newest = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        unsigned k = (unsigned)strtoul(e->d_name, NULL, 10);
-        if (strstr(e->d_name, ".fbat") && !strchr(strchr(e->d_name, '.') + 1, '.') && k > newest)
-            newest = k;
-    }
-    closedir(d);
-    CHECK(newest > 0);
-    snprintf(from, sizeof from, "%s/%06u.fbat", segdir, newest);
-    snprintf(to, sizeof to, "%s/moved-away", dir);
-    CHECK_EQ(rename(from, to), 0);
-    bp_store *s = NULL;
-    bp_status rc = reopen(&s, dir);
-    CHECK_EQ(rename(to, from), 0);
-    CHECK_EQ(rc, BP_ECORRUPT);
-    CHECK(strstr(bp_last_error(), "is missing") != NULL);
-    CHECK(strstr(bp_last_error(), "accept_loss") != NULL);
-    CHECK_OK(reopen(&s, dir));
-    CHECK_OK(bp_store_close(s));
-}
-
 /* Reopen without faults and check the consistent-prefix contract. */
 static void check_reopen(const char *dir, const outcome *out) {
     bp_open_options o = opts_with(NULL);
@@ -222,7 +192,7 @@ static void check_reopen(const char *dir, const outcome *out) {
     bp_receipt r;
     CHECK_OK(bp_append(s, &r, "acct:a", "bank", 0x1002, "again", 5));
     CHECK_OK(bp_store_close(s));
-    check_loss_refused(dir, reopen_plain);
+    t_check_loss_refused(dir, reopen_plain);
 }
 
 typedef enum { F_WRITE, F_SYNC, F_RENAME, F_OPEN, F_SHORT, F_MMAP } fault_kind;

@@ -26,13 +26,7 @@ static bp_store *open_at(const char *dir, uint32_t segment_size) {
 }
 
 static char *export_all(bp_store *s) {
-    t_membuf m = {0};
-    if (bp_export(s, 0, t_to_mem, &m, NULL, NULL) != BP_OK) {
-        free(m.p);
-        return NULL;
-    }
-    if (!m.p) m.p = calloc(1, 1);
-    return m.p;
+    return t_export(s, false);
 }
 
 static bool verify_clean(bp_store *s) {

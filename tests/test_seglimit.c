@@ -178,7 +178,7 @@ static void test_refused(void) {
     CHECK(fb > 16 * 4000);
     bp__seg_end_max = BP_SEG_HEADER_SIZE + fb - 1; /* one byte short */
     CHECK_FAILS(bp_append_batch(s, NULL, edge.items, edge.n), BP_ETOOBIG,
-                "batch of 16 events encodes to");
+                "batch of 16 events carries");
     /* nothing of the refused batches was written, no segment was started */
     CHECK_EQ(segments(s), segs);
     CHECK_EQ(s->segs[s->n_segs - 1].size, size);
@@ -258,7 +258,7 @@ static void test_real_edge(void) {
     CHECK_FAILS(bp_append_batch(s, r, items, 258), BP_ETOOBIG, "batch of 258 events");
     /* payloads that fill an empty segment to the byte: the frames' headers do not fit */
     items[255].len = BP_SEG_END_MAX - BP_SEG_HEADER_SIZE - 255ull * MIB16;
-    CHECK_FAILS(bp_append_batch(s, r, items, 256), BP_ETOOBIG, "batch of 256 events encodes");
+    CHECK_FAILS(bp_append_batch(s, r, items, 256), BP_ETOOBIG, "batch of 256 events carries");
     CHECK_EQ(published(s), r0.global_seq);
     CHECK_EQ(segments(s), 1);
     /* 255 × 16 MiB: a new segment of almost 4 GiB, every event readable */

@@ -408,6 +408,18 @@ static bp_status check_idempotency(bp_store *s, const bp_batch_item *items, size
 
 uint64_t bp__seg_end_max = BP_SEG_END_MAX;
 
+/* BP_ETOOBIG for n events whose `bytes` of `what` ("frames", "payload") no segment holds. */
+static bp_status too_big(const bp_store *s, size_t n, const char *what, uint64_t bytes) {
+    char items[64] = "append";
+    if (n > 1) snprintf(items, sizeof items, "batch of %zu events", n);
+    return bp_err(BP_ETOOBIG,
+                  "%s: %s carries %llu bytes of %s, more than the %llu bytes a segment holds "
+                  "(frame offsets are 32-bit); nothing was written%s",
+                  s->dir, items, (unsigned long long)bytes, what,
+                  (unsigned long long)(bp__seg_end_max - BP_SEG_HEADER_SIZE),
+                  n > 1 ? ": split it into smaller batches" : "");
+}
+
 /* [w] Make room for `need` more bytes (n frames), starting with global_seq first_seq, in the
  * active segment: rotate when they do not fit (past segment_size, unless the segment is empty;
  * never past bp__seg_end_max, the 32-bit frame offsets of the index), refuse when not even an
@@ -416,16 +428,7 @@ uint64_t bp__seg_end_max = BP_SEG_END_MAX;
  * above gets a new segment, past the holes that end the range; one that fills up while the
  * range goes on is followed by another compacted one (DIR/ANCHORS first). */
 static bp_status ensure_room(bp_store *s, size_t need, size_t n, uint64_t first_seq) {
-    if (need > bp__seg_end_max - BP_SEG_HEADER_SIZE) {
-        char what[64] = "append";
-        if (n > 1) snprintf(what, sizeof what, "batch of %zu events", n);
-        return bp_err(BP_ETOOBIG,
-                      "%s: %s encodes to %zu bytes of frames, more than the %llu bytes a segment "
-                      "holds (frame offsets are 32-bit); nothing was written%s",
-                      s->dir, what, need,
-                      (unsigned long long)(bp__seg_end_max - BP_SEG_HEADER_SIZE),
-                      n > 1 ? ": split it into smaller batches" : "");
-    }
+    if (need > bp__seg_end_max - BP_SEG_HEADER_SIZE) return too_big(s, n, "frames", need);
     bp_segment *seg = &s->segs[s->n_segs - 1];
     bool compacted = seg->segno <= s->anchors.last_segno;
     bool leave = compacted && first_seq > s->anchors.upto;
@@ -512,16 +515,7 @@ static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n
     uint64_t payloads = 0;
     for (size_t i = 0; i < n; i++)
         payloads += items[i].len;
-    if (payloads > bp__seg_end_max - BP_SEG_HEADER_SIZE) {
-        char what[64] = "append";
-        if (n > 1) snprintf(what, sizeof what, "batch of %zu events", n);
-        return bp_err(BP_ETOOBIG,
-                      "%s: %s carries %llu bytes of payload, more than the %llu bytes a segment "
-                      "holds (frame offsets are 32-bit); nothing was written%s",
-                      s->dir, what, (unsigned long long)payloads,
-                      (unsigned long long)(bp__seg_end_max - BP_SEG_HEADER_SIZE),
-                      n > 1 ? ": split it into smaller batches" : "");
-    }
+    if (payloads > bp__seg_end_max - BP_SEG_HEADER_SIZE) return too_big(s, n, "payload", payloads);
     bp_status rc = check_idempotency(s, items, n, receipts);
     if (rc == BP_DONE) return BP_OK;
     if (rc) return rc;
