@@ -29,11 +29,6 @@ static void step(int n) {
     if (bp__compact_step) bp__compact_step(n);
 }
 
-static void seg_name(char *out, size_t cap, const char *segdir, uint32_t segno,
-                     const char *suffix) {
-    snprintf(out, cap, "%s/%06u.fbat%s", segdir, segno, suffix);
-}
-
 /* ------------------------------------------------------------- finish */
 
 /* CRC32 and size of a whole file. */
@@ -59,8 +54,8 @@ static bp_status finish(bp_store *s, const bp_cmanifest *m) {
     int e = 0;
     for (uint32_t i = 0; i < m->n_new && !e; i++) {
         uint32_t k = m->new_first + i;
-        seg_name(a, sizeof a, s->segdir, k, ".compact");
-        seg_name(b, sizeof b, s->segdir, k, "");
+        bp_segment_path(s, k, ".compact", a, sizeof a);
+        bp_segment_path(s, k, "", b, sizeof b);
         e = bp_pf_exists(a);
         if (e == 1) {
             e = bp_pf_rename(s->opts.fault, a, b);
@@ -80,7 +75,7 @@ static bp_status finish(bp_store *s, const bp_cmanifest *m) {
                           s->dir, k, e ? "missing" : "size or CRC differ");
     }
     for (uint32_t k = m->old_first; k < m->new_first && !e; k++) {
-        seg_name(a, sizeof a, s->segdir, k, "");
+        bp_segment_path(s, k, "", a, sizeof a);
         e = bp_pf_unlink(a);
     }
     if (!e) e = bp_pf_fsync_dir(s->opts.fault, s->segdir);
@@ -101,11 +96,7 @@ static bp_status remove_leftovers(bp_store *s) {
     size_t n = 0;
     int e = bp_pf_list(s->segdir, ".compact", &names, &n);
     if (e == -ENOENT) return BP_OK;
-    if (e == -ENOTDIR)
-        return bp_err(BP_ECORRUPT,
-                      "%s: not a directory (a store keeps its segment files there): move it "
-                      "aside, or restore the store from a backup",
-                      s->segdir);
+    if (e == -ENOTDIR) return bp_segdir_not_dir(s);
     for (size_t i = 0; i < n && !e; i++) {
         char p[4200];
         snprintf(p, sizeof p, "%s/%s", s->segdir, names[i]);
@@ -118,9 +109,9 @@ static bp_status remove_leftovers(bp_store *s) {
              : BP_OK;
 }
 
-bp_status bp_compact_write_anchors(bp_store *s) {
+bp_status bp_anchors_write(bp_store *s, const bp_anchors *a) {
     bp_buf b = {0};
-    if (bp_anchors_encode(&b, &s->anchors)) {
+    if (bp_anchors_encode(&b, a)) {
         bp_buf_free(&b);
         return bp_err(BP_ENOMEM, "%s/ANCHORS: out of memory", s->dir);
     }
@@ -398,7 +389,7 @@ static bp_status out_seal(bp_store *s, outfile *w, bp_index *nx, uint64_t *first
 
 static bp_status out_open(bp_store *s, outfile *w, uint32_t segno, uint64_t seqs_cap) {
     char path[4200];
-    seg_name(path, sizeof path, s->segdir, segno, ".compact");
+    bp_segment_path(s, segno, ".compact", path, sizeof path);
     w->segno = segno;
     if (bp_index_init(&w->fx) || !(w->seqs = malloc((seqs_cap ? seqs_cap : 1) * 8)))
         return bp_err(BP_ENOMEM, "compact: out of memory");
@@ -652,7 +643,7 @@ bp_status bp_compact(bp_store *s, const bp_compact_options *opts, bp_compact_rep
                 viewing = false;
             }
             char path[4200];
-            seg_name(path, sizeof path, s->segdir, r.segno, "");
+            bp_segment_path(s, r.segno, "", path, sizeof path);
             int e = bp_pf_open(&in, NULL, path, BP_O_READ);
             if (!e && (e = bp_pf_view(&in, path, &view))) bp_pf_close(&in);
             if (e) {
@@ -847,7 +838,7 @@ bp_status bp_compact(bp_store *s, const bp_compact_options *opts, bp_compact_rep
 done:
     for (uint32_t i = 0; outs && i < n_open; i++) {
         char path2[4200];
-        seg_name(path2, sizeof path2, s->segdir, outs[i].segno, ".compact");
+        bp_segment_path(s, outs[i].segno, ".compact", path2, sizeof path2);
         bp_pf_close(&outs[i].f);
         if (!committed) bp_pf_unlink(path2); /* committed: the next open renames it in */
         out_free(&outs[i]);
@@ -874,19 +865,11 @@ done:
 
 /* ------------------------------------------------------------- anchors of an import */
 
-/* Write DIR/ANCHORS for a: durable before it returns. [w] */
-static bp_status write_anchors(bp_store *s, const bp_anchors *a) {
-    bp_buf b = {0};
-    if (bp_anchors_encode(&b, a)) return bp_err(BP_ENOMEM, "%s: out of memory", s->dir);
-    int e = bp_pf_write_atomic(s->opts.fault, s->dir, "ANCHORS", b.data, b.len);
-    bp_buf_free(&b);
-    return e ? bp_err_sys(BP_EIO, e, "%s/ANCHORS: cannot write", s->dir) : BP_OK;
-}
-
 bp_status bp_anchors_install(bp_store *s, const bp_anchors *a) {
     pthread_mutex_lock(&s->wmu);
     bp_status rc =
-        s->failed ? bp_err(s->failed, "%s: store fail-stopped: %s", s->dir, s->failed_msg) : BP_OK;
+        s->failed ? bp_err(s->failed, "%s: store fail-stopped: %s", s->dir, bp_failed_detail(s))
+                  : BP_OK;
     if (!rc && (s->written_seq || s->idx.n || s->anchors.n || s->anchors.upto || s->n_segs != 1 ||
                 s->segs[0].sealed || s->segs[0].size != BP_SEG_HEADER_SIZE))
         rc = bp_err(BP_ECONFLICT, "%s: not empty (it holds events or anchors)", s->dir);
@@ -898,7 +881,7 @@ bp_status bp_anchors_install(bp_store *s, const bp_anchors *a) {
         if (bp_anchors_encode(&b, &na)) rc = bp_err(BP_ENOMEM, "%s: out of memory", s->dir);
     }
     if (!rc) rc = bp_anchors_decode(&check, b.data, b.len, "anchors"); /* an owned copy */
-    if (!rc) rc = write_anchors(s, &na);
+    if (!rc) rc = bp_anchors_write(s, &na);
     if (!rc) {
         pthread_rwlock_wrlock(&s->ilock);
         for (uint32_t i = 0; i < check.n && !rc; i++)
@@ -921,7 +904,7 @@ bp_status bp_anchors_install(bp_store *s, const bp_anchors *a) {
 bp_status bp_anchors_extend(bp_store *s, uint32_t last_segno) {
     bp_anchors na = s->anchors;
     na.last_segno = last_segno;
-    bp_status rc = write_anchors(s, &na);
+    bp_status rc = bp_anchors_write(s, &na);
     if (rc) return bp_store_fail(s, rc, 0, "%s", bp_last_error());
     pthread_rwlock_wrlock(&s->ilock);
     s->anchors.last_segno = last_segno;

@@ -193,7 +193,7 @@ static void loss_note(loss_ev *ev, const char *fmt, ...) {
  * sealed. -errno when it cannot be read. */
 static int segment_frames_end(const bp_store *s, uint32_t segno, uint64_t *end) {
     char path[4200];
-    snprintf(path, sizeof path, "%s/%06u.fbat", s->segdir, segno);
+    bp_segment_path(s, segno, "", path, sizeof path);
     bp_file f = BP_FILE_INIT;
     int e = bp_pf_open(&f, NULL, path, BP_O_READ);
     uint64_t size = 0;
@@ -245,10 +245,6 @@ static bool block_fits(bp_file *f, const bp_iblock *blk, const bp_ckpt_meta *m) 
            !other_event_there(f, last, blk->first_seq + blk->n_recs - 1);
 }
 
-/* Try index.ckpt. A full checkpoint (first_seq 1, as older builds wrote) is loaded into the
- * index at once: CKPT_FULL. A tail checkpoint (the events of the covered segment only; the
- * sealed segments before it have their footers) is decoded into *tail and loaded when
- * recovery reaches the covered segment: CKPT_TAIL. CKPT_NONE: the note says why. */
 /* The checkpoint lists, in segment segno (whose frames end at end), a frame that is
  * another event's: its first record there, or the first one that does not fit whole. It is
  * then of another history of this store (a copy that went its own way), not a record of
@@ -260,7 +256,7 @@ static bool other_history(const bp_store *s, const bp_iblock *blk, uint32_t segn
     for (cut = first; cut < blk->n_recs; cut++)
         if ((uint64_t)blk->recs[cut].offset + blk->recs[cut].frame_len > end) break;
     char path[4200];
-    snprintf(path, sizeof path, "%s/%06u.fbat", s->segdir, segno);
+    bp_segment_path(s, segno, "", path, sizeof path);
     bp_file f = BP_FILE_INIT;
     if (first == blk->n_recs || bp_pf_open(&f, NULL, path, BP_O_READ)) return false;
     bool other = false;
@@ -273,6 +269,12 @@ static bool other_history(const bp_store *s, const bp_iblock *blk, uint32_t segn
     return other;
 }
 
+/* Try index.ckpt. A full checkpoint (first_seq 1, as older builds wrote) is loaded into the
+ * index at once: CKPT_FULL. A tail checkpoint (the events of the covered segment only; the
+ * sealed segments before it have their footers) is decoded into *tail and loaded when
+ * recovery reaches the covered segment: CKPT_TAIL. CKPT_NONE: the note says why.
+ * A checkpoint of this store that covers more than the files hold is evidence of lost data:
+ * it goes into *ev. */
 static ckpt_kind load_checkpoint(bp_store *s, uint32_t first_segno, uint32_t last_segno,
                                  bp_ckpt_meta *m, bp_iblock *tail, loss_ev *ev) {
     char path[4096];
@@ -336,7 +338,7 @@ static ckpt_kind load_checkpoint(bp_store *s, uint32_t first_segno, uint32_t las
     }
     if (!why && kind == CKPT_FULL) {
         char seg[4200];
-        snprintf(seg, sizeof seg, "%s/%06u.fbat", s->segdir, m->covered_segno);
+        bp_segment_path(s, m->covered_segno, "", seg, sizeof seg);
         bp_file sf = BP_FILE_INIT;
         if (!bp_pf_open(&sf, NULL, seg, BP_O_READ) && !block_fits(&sf, &blk, m))
             why = "does not fit the segments"; /* (a missing segment is refused below) */
@@ -409,11 +411,7 @@ static bp_status recover(bp_store *s) {
     bp_status rc = bp_compact_recover(s);
     if (rc) return rc;
     int e = bp_pf_list(s->segdir, ".fbat", &names, &n);
-    if (e == -ENOTDIR)
-        return bp_err(BP_ECORRUPT,
-                      "%s: not a directory (a store keeps its segment files there): move it "
-                      "aside, or restore the store from a backup",
-                      s->segdir);
+    if (e == -ENOTDIR) return bp_segdir_not_dir(s);
     if (e && e != -ENOENT) return bp_err_sys(BP_EIO, e, "%s: cannot list segments", s->segdir);
     uint32_t first = s->anchors.first_segno;
     size_t all = n; /* past a gap (accepted), names[n, all) are set aside */
@@ -556,7 +554,7 @@ static bp_status recover(bp_store *s) {
     bp_segment *newest = s->n_segs ? &s->segs[s->n_segs - 1] : NULL;
     if (newest && !newest->sealed && !s->read_only && newest->f.fd < 0) { /* the writer's again */
         char path[4096];
-        snprintf(path, sizeof path, "%s/%06u.fbat", s->segdir, newest->segno);
+        bp_segment_path(s, newest->segno, "", path, sizeof path);
         if ((e = bp_pf_open(&newest->f, s->opts.fault, path, BP_O_RDWR))) {
             rc = bp_err_sys(BP_EIO, e, "%s: cannot open segment", path);
             goto out;
@@ -725,7 +723,7 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
          * was its evidence (a crash before this refuses the loss again) */
         pthread_mutex_lock(&s->wmu);
         rc = bp_sync_locked(s);
-        if (!rc && s->anchors_lost) rc = bp_compact_write_anchors(s);
+        if (!rc && s->anchors_lost) rc = bp_anchors_write(s, &s->anchors);
         if (!rc) rc = bp_store_checkpoint(s);
         pthread_mutex_unlock(&s->wmu);
         if (rc) {
@@ -824,7 +822,7 @@ bp_status bp_store_stats(bp_store *s, bp_stats *out) {
         bp_segment *g = &s->segs[i];
         uint64_t sz = g->size; /* a sealed segment's, the file's size */
         char path[4200];
-        snprintf(path, sizeof path, "%s/%06u.fbat", s->segdir, g->segno);
+        bp_segment_path(s, g->segno, "", path, sizeof path);
         if (!g->sealed && (g->f.fd >= 0 ? bp_pf_size(&g->f, &sz) : bp_pf_path_size(path, &sz)))
             sz = 0;
         out->bytes_on_disk += sz;

@@ -38,7 +38,7 @@ void bp_segfile_unref(bp_segfile *f) {
 static int segfile_open(bp_store *s, uint32_t segno, const char *suffix, bool grows,
                         bp_segfile **out) {
     char path[4200];
-    snprintf(path, sizeof path, "%s/%06u.fbat%s", s->segdir, segno, suffix);
+    bp_segment_path(s, segno, suffix, path, sizeof path);
     bp_file f = BP_FILE_INIT;
     int e = bp_pf_open(&f, s->opts.fault, path, BP_O_READ);
     uint64_t size = 0;

@@ -7,13 +7,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static void seg_path(const bp_store *s, uint32_t segno, char *out, size_t cap) {
-    snprintf(out, cap, "%s/%06u.fbat", s->segdir, segno);
+void bp_segment_path(const bp_store *s, uint32_t segno, const char *suffix, char *out, size_t cap) {
+    snprintf(out, cap, "%s/%06u.fbat%s", s->segdir, segno, suffix);
+}
+
+bp_status bp_segdir_not_dir(const bp_store *s) {
+    return bp_err(BP_ECORRUPT,
+                  "%s: not a directory (a store keeps its segment files there): move it aside, "
+                  "or restore the store from a backup",
+                  s->segdir);
 }
 
 bp_status bp_segment_create(bp_store *s, uint32_t segno) {
     char path[4096];
-    seg_path(s, segno, path, sizeof path);
+    bp_segment_path(s, segno, "", path, sizeof path);
     if (s->n_segs == s->segs_cap) {
         uint32_t nc = s->segs_cap ? s->segs_cap * 2 : 8;
         pthread_rwlock_wrlock(&s->ilock);

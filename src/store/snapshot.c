@@ -72,7 +72,7 @@ static bp_status copy_into(bp_store *s, const char *tmp, seg_part *parts, uint32
     if ((e = bp_pf_mkdir(path))) return bp_err_sys(BP_EIO, e, "snapshot: cannot create %s", path);
     for (uint32_t i = 0; i < n; i++) { /* one file open at a time (cmu: no compaction) */
         char src[4200];
-        snprintf(src, sizeof src, "%s/%06u.fbat", s->segdir, parts[i].segno);
+        bp_segment_path(s, parts[i].segno, "", src, sizeof src);
         snprintf(path, sizeof path, "%s/segments/%06u.fbat", tmp, parts[i].segno);
         bp_file f = BP_FILE_INIT;
         if ((e = bp_pf_open(&f, NULL, src, BP_O_READ)))

@@ -230,6 +230,11 @@ static inline uint8_t bp_opts_schema(const bp_append_options *o) {
     return o && o->version >= 2 ? o->schema_version : 0;
 }
 
+/* segment.c: the path of segment segno's file, DIR/segments/NNNNNN.fbat, followed by suffix
+ * ("" or ".compact"). */
+void bp_segment_path(const bp_store *s, uint32_t segno, const char *suffix, char *out, size_t cap);
+/* segment.c: BP_ECORRUPT for DIR/segments that is not a directory (listing it gave ENOTDIR). */
+bp_status bp_segdir_not_dir(const bp_store *s);
 /* open.c */
 bp_status bp_segment_create(bp_store *s, uint32_t segno); /* [w], appends to segs */
 bp_status bp_segment_seal(bp_store *s);                   /* [w] seals the active segment */
@@ -410,8 +415,9 @@ void bp_deliver_notices(bp_store *s, uint64_t from, uint64_t to);
  * (DIR/COMPACT) was written, or remove what an unfinished one left; then load DIR/ANCHORS
  * into s->anchors and the index. */
 bp_status bp_compact_recover(bp_store *s);
-/* Write DIR/ANCHORS from s->anchors (after an accepted loss of compacted segments). */
-bp_status bp_compact_write_anchors(bp_store *s);
+/* compact.c: write DIR/ANCHORS for a, durable before it returns (an accepted loss of
+ * compacted segments, an import's anchors). */
+bp_status bp_anchors_write(bp_store *s, const bp_anchors *a);
 /* compact.c: an import of a compacted store's export starts with its anchors: into an empty
  * store (no event, no anchors, one empty active segment), write DIR/ANCHORS with a (upto and
  * anchors; first_segno = last_segno = the active segment, which then takes the compacted

@@ -154,7 +154,7 @@ static bp_status verify_segment(vstate *v, bp_store *s, uint32_t segno) {
     if (segno > v->last_segno && v->next_seq <= v->upto) v->next_seq = v->upto + 1;
     window w = {BP_FILE_INIT, 0, NULL, 0, 0, 0};
     char path[4200];
-    snprintf(path, sizeof path, "%s/%06u.fbat", s->segdir, segno);
+    bp_segment_path(s, segno, "", path, sizeof path);
     int e = bp_pf_open(&w.f, NULL, path, BP_O_READ);
     if (e) return bp_err_sys(BP_EIO, e, "%s: segment %06u: cannot open %s", s->dir, segno, path);
     e = bp_pf_size(&w.f, &w.size);
@@ -323,7 +323,7 @@ bp_status bp_store_verify_each(bp_store *s, bp_verify_report *out, bp_progress_f
     pthread_rwlock_unlock(&s->ilock);
     for (uint32_t i = 0; segnos && sizes && i < n; i++) { /* sizes for progress only */
         char path[4200];
-        snprintf(path, sizeof path, "%s/%06u.fbat", s->segdir, segnos[i]);
+        bp_segment_path(s, segnos[i], "", path, sizeof path);
         if (bp_pf_path_size(path, &sizes[i])) sizes[i] = 0;
         total += sizes[i];
     }
