@@ -95,13 +95,7 @@ void bp_cursor_set_passed(bp_cursor *c, uint64_t *passed) {
     c->passed = passed;
 }
 
-uint64_t bp_cursor_scanned(const bp_cursor *c) {
-    return c->scanned;
-}
-
-/* The caller handled every event handed out before this call (a worker asks for more only
- * then): everything up to scanned is passed. Wakes bp_worker_wait. */
-static void mark_passed(bp_cursor *c) {
+void bp_cursor_mark_passed(bp_cursor *c) {
     if (!c->passed || __atomic_load_n(c->passed, __ATOMIC_SEQ_CST) >= c->scanned) return;
     __atomic_store_n(c->passed, c->scanned, __ATOMIC_SEQ_CST);
     bp_publish_notify(c->s);
@@ -198,7 +192,7 @@ bp_status bp_cursor_next_stop(bp_cursor *c, const bp_event **evs, size_t max, si
     for (;;) {
         if (c->region.to_seq && c->position >= c->region.to_seq) {
             c->scanned = UINT64_MAX; /* nothing more can come */
-            mark_passed(c);
+            bp_cursor_mark_passed(c);
             return BP_DONE;
         }
         if (!c->it && (rc = cursor_iter(c))) return rc;
@@ -223,7 +217,7 @@ bp_status bp_cursor_next_stop(bp_cursor *c, const bp_event **evs, size_t max, si
             (*n)++;
         }
         if (*n) return BP_OK;
-        mark_passed(c);
+        bp_cursor_mark_passed(c);
         /* nothing left in this snapshot: wait for the watermark to move, then look again */
         if (!published_past(c) &&
             (timeout_ms == 0 || !bp_wait_until(c->s, published_past_or_stop, c, deadline) ||

@@ -125,11 +125,12 @@ static bp_status read_ckpt(bp_worker *w, uint64_t *position, bool *found) {
     return BP_OK;
 }
 
-/* Every event of the region up to seq is handled: wake bp_worker_wait. */
-static void set_passed(bp_worker *w, uint64_t seq) {
-    if (seq <= __atomic_load_n(&w->passed, __ATOMIC_SEQ_CST)) return;
-    __atomic_store_n(&w->passed, seq, __ATOMIC_SEQ_CST);
-    bp_publish_notify(w->s);
+/* How far every event of the region is handled: the cursor's mark, or the last event
+ * handled (or skipped) when that is further. */
+static uint64_t passed_of(bp_worker *w) {
+    uint64_t passed = __atomic_load_n(&w->passed, __ATOMIC_SEQ_CST);
+    uint64_t position = __atomic_load_n(&w->position, __ATOMIC_RELAXED);
+    return passed > position ? passed : position;
 }
 
 static void fail(bp_worker *w, bp_status rc) {
@@ -215,7 +216,7 @@ static void *worker_main(void *arg) {
             if (rc)
                 fail(w, rc);
             else
-                set_passed(w, bp_cursor_scanned(w->c));
+                bp_cursor_mark_passed(w->c);
             continue;
         }
         size_t i;
@@ -237,7 +238,7 @@ static void *worker_main(void *arg) {
         if (rc)
             fail(w, rc);
         else if (i == n)
-            set_passed(w, bp_cursor_scanned(w->c));
+            bp_cursor_mark_passed(w->c);
         if (!rc && stop_requested(w)) break;
     }
     if (!w->err && !rc && w->id[0] && w->position > w->ckpt_pos &&
@@ -389,8 +390,7 @@ void bp_worker_stats_get(bp_worker *w, bp_worker_stats *out) {
     out->retries = __atomic_load_n(&w->retries, __ATOMIC_RELAXED);
     out->poisoned = __atomic_load_n(&w->poisoned, __ATOMIC_RELAXED);
     out->running = __atomic_load_n(&w->running, __ATOMIC_ACQUIRE);
-    out->passed = __atomic_load_n(&w->passed, __ATOMIC_SEQ_CST);
-    if (out->passed < out->position) out->passed = out->position;
+    out->passed = passed_of(w);
     bp_store *s = __atomic_load_n(&w->s, __ATOMIC_SEQ_CST);
     uint64_t pub = s ? __atomic_load_n(&s->published, __ATOMIC_SEQ_CST) : 0;
     out->lag_events = pub > out->passed ? pub - out->passed : 0;
@@ -455,9 +455,7 @@ void bp_workers_lag(bp_store *s, uint32_t *count, uint64_t *lag_max) {
     uint64_t pub = __atomic_load_n(&s->published, __ATOMIC_SEQ_CST);
     pthread_mutex_lock(&s->pmu);
     for (bp_worker *w = s->workers; w; w = w->next) {
-        uint64_t pos = __atomic_load_n(&w->passed, __ATOMIC_SEQ_CST);
-        uint64_t hpos = __atomic_load_n(&w->position, __ATOMIC_RELAXED);
-        if (hpos > pos) pos = hpos;
+        uint64_t pos = passed_of(w);
         (*count)++;
         if (pub > pos && pub - pos > *lag_max) *lag_max = pub - pos;
     }

@@ -399,11 +399,11 @@ size_t bp_gaps_take(bp_gaps *g, bp_gap *out, size_t max);
 bp_status bp_cursor_next_stop(bp_cursor *c, const bp_event **evs, size_t max, size_t *n,
                               uint32_t timeout_ms, const bool *stop);
 /* deliver.c: a worker's mark: the cursor stores into *passed (atomic, then wakes waiters)
- * how far every event of its region was handled, on each call that finds nothing new (the
- * worker handled all it was given); bp_cursor_scanned: how far every event of the region
- * was handed out (UINT64_MAX: the region's to_seq is passed). */
+ * how far every event of its region was handed out (UINT64_MAX: the region's to_seq is
+ * passed), on each call that finds nothing new (the worker handled all it was given), and
+ * when the worker calls bp_cursor_mark_passed after handling a batch whole. */
 void bp_cursor_set_passed(bp_cursor *c, uint64_t *passed);
-uint64_t bp_cursor_scanned(const bp_cursor *c);
+void bp_cursor_mark_passed(bp_cursor *c);
 /* worker.c: how many workers run, and the largest lag (published - passed) among them. */
 void bp_workers_lag(bp_store *s, uint32_t *count, uint64_t *lag_max);
 /* worker.c: stop every worker still running (close): threads joined, positions persisted;
