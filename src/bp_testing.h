@@ -42,4 +42,11 @@ extern uint64_t bp__seg_end_max;
  */
 extern uint32_t bp__segfile_max;
 
+/**
+ * How long a CAS writer's turn on an entity lasts after its holder last acted on it (read
+ * the head, tried an append) before it lapses, in microseconds (default 50,000: see
+ * src/store/turns.c). Tests that count retries under a slow scheduler raise it.
+ */
+extern uint64_t bp__turn_expire_us;
+
 #endif

@@ -153,7 +153,15 @@ typedef bp_status (*bp_walk_fn)(void *ctx, const bp_event *ev, uint32_t depth);
 BP_API bp_status bp_walk_ancestors(bp_store *s, const bp_id *id, bp_walk_mode mode, size_t limit,
                                    bp_walk_fn fn, void *ctx);
 
-/** Current head of an entity: its clock (0 if unknown) and the hash of its last event. */
+/**
+ * Current head of an entity for writers: its clock (0 if unknown) and the hash of its last
+ * event (clock or hash may be NULL). The head is the entity's last event written; while an
+ * append to it is still waiting for its group commit's sync, the call waits for that sync
+ * (and so the event is published: bp_stream shows it when this returns). While another
+ * thread holds the entity's turn after a lost CAS race, the call waits for it first (store.h,
+ * "Optimistic concurrency"). On a fail-stopped store it returns what was published.
+ * Errors: BP_EINVAL (NULL store or entity, invalid name), BP_EIO, BP_ENOMEM.
+ */
 BP_API bp_status bp_entity_head(bp_store *s, const char *entity, uint64_t *clock, bp_hash *hash);
 
 #ifdef __cplusplus

@@ -233,13 +233,40 @@ BP_API bp_status bp_append(bp_store *s, bp_receipt *receipt, const char *entity,
 
 /**
  * bp_append with options: CAS (BP_ECONFLICT if the entity's head clock differs,
- * nothing written), idempotency key (an already committed key returns the
- * original receipt with replayed = true and writes nothing; the same key for a
- * different entity is BP_ECONFLICT), correlation/causation, durability override.
+ * nothing written; see "Optimistic concurrency" below), idempotency key (an
+ * already committed key returns the original receipt with replayed = true and
+ * writes nothing; the same key for a different entity is BP_ECONFLICT),
+ * correlation/causation, durability override.
  */
 BP_API bp_status bp_append_ex(bp_store *s, bp_receipt *receipt, const char *entity,
                               const char *scope, uint16_t kind, const void *payload, size_t len,
                               const bp_append_options *opts);
+
+/*
+ * Optimistic concurrency. "The head" of an entity means one thing for writers: its last
+ * event written to the store. bp_entity_head returns it, waiting (for one group commit's
+ * fdatasync at most) while an append to the entity already written is still waiting for its
+ * sync, so that the head it returns is also what bp_stream and every other read shows (reads
+ * see published events only: an event is published once written and, for a durable append,
+ * synced). A CAS append (has_expected_clock) fails with BP_ECONFLICT only when another append
+ * to the entity was written after the head the caller read, never because an earlier one is
+ * still being synced; bp_evaluate reads the head the same way, and bp_commit appends with it
+ * as the expectation.
+ *
+ * Fairness: a thread whose single CAS append to an entity conflicted holds the entity's turn
+ * until its next successful append to the store (to any entity), or until it has not acted
+ * on that entity (read the head, tried an append) for 50 ms. While another thread holds the
+ * turn, bp_entity_head and CAS appends to that entity from a thread that holds none wait for
+ * it. So each writer that lost a race commits before any other writer commits twice, and no
+ * CAS append needs more retries than there are other CAS writers on the entity. Appends
+ * without an expectation, batches and other entities never wait for turns.
+ *
+ * The retry loop: read the state you decide on and its head (bp_entity_head, or the clock of
+ * the last event you folded), append with expected_clock = that clock, and on BP_ECONFLICT
+ * read again and decide again; do not sleep between tries (the library orders them). An
+ * idempotency key makes the retry of a request that did commit harmless.
+ * examples/cas_retry.c and doc/GUIDE.md ("Optimistic concurrency: the retry loop").
+ */
 
 /** One item of an atomic batch. opts may be NULL; opts->durability is ignored. */
 typedef struct bp_batch_item {

@@ -102,6 +102,7 @@ static void store_free(bp_store *s) {
     pthread_mutex_destroy(&s->smu);
     pthread_cond_destroy(&s->scond);
     pthread_cond_destroy(&s->fcond);
+    bp_turns_free(s);
     pthread_mutex_destroy(&s->pmu);
     pthread_cond_destroy(&s->pcond);
     free(s->dir);
@@ -646,6 +647,7 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
     s->opts.signing_key = NULL; /* copied into s->signer below; the caller's may go away */
     s->read_only = opts->read_only;
     s->rnd_pos = sizeof s->rnd;
+    bp_turns_init(s);
     size_t dl = strlen(dir);
     s->dir = strdup(dir);
     s->segdir = malloc(dl + 10);

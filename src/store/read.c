@@ -161,31 +161,59 @@ void bp_event_free(bp_event *ev) {
     free(o);
 }
 
+/* bp_entity_head waits for this: published covers target, or the store failed (then its
+ * appends fail too, and the head read returns what was published). */
+typedef struct head_wait {
+    bp_store *s;
+    uint64_t target;
+} head_wait;
+
+static bool head_published(void *arg) {
+    const head_wait *w = arg;
+    return __atomic_load_n(&w->s->published, __ATOMIC_SEQ_CST) >= w->target ||
+           __atomic_load_n(&w->s->failed, __ATOMIC_ACQUIRE);
+}
+
 bp_status bp_entity_head(bp_store *s, const char *entity, uint64_t *clock, bp_hash *hash) {
     if (!s || !entity) return bp_err(BP_EINVAL, "bp_entity_head: NULL argument");
     bp_status rc = bp_coord_validate("entity", entity);
     if (rc) return rc;
+    size_t elen = strlen(entity);
+    /* the head writers compare with: wait for a turn another CAS writer holds on the entity
+     * (turns.c), then for the appends to it already written to be published (an append
+     * waiting for its group commit's fdatasync: one sync at most) */
+    if (!s->read_only) bp_turn_wait(s, bp_turn_key(entity, elen));
     uint64_t c = 0;
     bp_hash h;
     memset(&h, 0, sizeof h);
     bool read_disk = false;
     bp_irec r;
     bp_segref ref = BP_SEGREF_INIT;
-    pthread_rwlock_rdlock(&s->ilock);
-    int64_t e = bp_index_entity(&s->idx, entity, strlen(entity));
-    if (e >= 0) {
-        const bp_u32vec *v = &s->idx.entities[e].slots;
-        uint32_t n = v->n; /* only published events count */
-        while (n && v->v[n - 1] >= s->published)
-            n--;
-        c = s->idx.entities[e].base + n;
-        if (n == v->n) {
-            h = s->idx.entities[e].head;
-        } else if (n) { /* newer unpublished events exist: read the head's frame */
-            read_disk = true;
-            r = s->idx.recs[v->v[n - 1]];
-            bp_segment_ref(s, r.segno, &ref);
+    for (bool waited = s->read_only;; waited = true) {
+        pthread_rwlock_rdlock(&s->ilock);
+        int64_t e = bp_index_entity(&s->idx, entity, elen);
+        const bp_u32vec *v = e >= 0 ? &s->idx.entities[e].slots : NULL;
+        if (!waited && v && v->n && v->v[v->n - 1] >= s->published) {
+            head_wait w = {s, (uint64_t)v->v[v->n - 1] + 1}; /* slot i holds global_seq i+1 */
+            pthread_rwlock_unlock(&s->ilock);
+            while (!bp_wait_until(s, head_published, &w, bp_pf_mono_us() + 1000000)) {
+            }
+            continue;
         }
+        if (v) {
+            uint32_t n = v->n; /* only published events count */
+            while (n && v->v[n - 1] >= s->published)
+                n--;
+            c = s->idx.entities[e].base + n;
+            if (n == v->n) {
+                h = s->idx.entities[e].head;
+            } else if (n) { /* newer unpublished events exist: read the head's frame */
+                read_disk = true;
+                r = s->idx.recs[v->v[n - 1]];
+                bp_segment_ref(s, r.segno, &ref);
+            }
+        }
+        break;
     }
     pthread_rwlock_unlock(&s->ilock);
     if (read_disk && hash) {

@@ -5,6 +5,8 @@
  * wmu -> smu (durability waiters' sleep; nothing else is taken under smu).
  *  - wmu guards every field marked [w]. Appenders hold it while they validate,
  *    encode and write; a group-commit leader drops it during fdatasync.
+ *  - pmu (publish notifications, watchers, workers, fences, CAS turns) is taken under
+ *    wmu, never the other way round.
  *  - ilock (rwlock) guards the index, segs[] and published [i]. Writers hold
  *    it exclusively only to insert/publish; readers share it.
  * Invariants:
@@ -129,6 +131,10 @@ struct bp_store {
     struct bp_worker *workers;     /* [pmu] cursor workers running (worker.c) */
     uint64_t poison_skipped;       /* atomic: events workers skipped as poison, in total */
     struct bp_fence *fences;       /* [pmu] visibility fences open (submit.c) */
+    struct bp_turn *turns;         /* [pmu] entities whose turn CAS writers hold (turns.c) */
+    uint32_t n_turns;              /* [pmu]; also loaded without it (atomic) */
+    uint32_t turns_cap;            /* [pmu] */
+    uint64_t serial;               /* unique per open handle in the process (turns.c) */
     struct bp_subscription **subs; /* [w] lossy subscriptions (deliver.c) */
     uint32_t n_subs, subs_cap;     /* [w] */
 
@@ -358,6 +364,25 @@ typedef struct bp_owned_event {
 void bp_fill_event(bp_event *ev, const bp_frame *fr, char *ebuf, char *sbuf, char *ibuf);
 /* bp_fill_event into o, then (open) its sealed payload opened into o->plain. */
 bp_status bp_own_event(bp_store *s, bp_owned_event *o, const bp_frame *fr, bool open);
+/* turns.c: fairness among CAS writers of one entity (see the comment there). One entry per
+ * entity with live holders: key (bp_turn_key), holders, the last time one acted. */
+typedef struct bp_turn {
+    uint64_t key;
+    uint32_t holders;
+    uint64_t stamp_us;
+} bp_turn;
+void bp_turns_init(bp_store *s); /* at open: the handle's serial */
+void bp_turns_free(bp_store *s);
+uint64_t bp_turn_key(const char *entity, size_t len);
+/* No lock held: wait while another thread holds the entity's turn (a holder goes on). */
+void bp_turn_wait(bp_store *s, uint64_t key);
+/* [w] or no lock: whether another thread holds the entity's turn (and this one does not). */
+bool bp_turn_blocked(bp_store *s, uint64_t key);
+/* [w] or no lock: this thread's CAS append to the entity conflicted: it holds the turn. */
+void bp_turn_lost(bp_store *s, uint64_t key);
+/* This thread appended to s: it gives up the turn it holds on s, if any. */
+void bp_turn_done(bp_store *s);
+
 /* notify.c: wake the waiters after the publish watermark moved (cheap when none waits);
  * wait (under pmu, registered in pwaiters) until ready(arg) or the deadline: true when
  * ready; wake every waiter (a stop flag changed). */

@@ -16,10 +16,11 @@ bp_status bp_store_fail(bp_store *s, int status, int neg_errno, const char *fmt,
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (!s->failed) {
-        s->failed = status;
+        __atomic_store_n(&s->failed, status, __ATOMIC_RELEASE); /* head readers load it */
         snprintf(s->failed_msg, sizeof s->failed_msg, "%s%s%s", msg, neg_errno ? ": " : "",
                  neg_errno ? strerror(-neg_errno) : "");
-        sync_done(s); /* durability waiters see the failure */
+        sync_done(s);       /* durability waiters see the failure */
+        bp_wake_waiters(s); /* and head readers waiting for a publish (bp_entity_head) */
     }
     return bp_err(status, "%s", s->failed_msg);
 }
@@ -554,6 +555,7 @@ static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n
         if (o && o->has_expected_clock && o->expected_clock != clock) {
             char where[32] = "";
             if (n > 1) snprintf(where, sizeof where, "batch item %zu: ", i);
+            if (n == 1 && !system) bp_turn_lost(s, bp_turn_key(it->entity, p->elen));
             rc = bp_err(BP_ECONFLICT,
                         "%sentity '%s': expected clock %llu but the head is at %llu; nothing was "
                         "written",
@@ -677,9 +679,21 @@ static bp_status commit(bp_store *s, const bp_batch_item *items, size_t n, bp_re
         if (krc) return krc;
     }
     uint64_t t0 = bp_pf_mono_us();
+    /* A single CAS append waits while another writer holds the entity's turn (it lost a race
+     * on it: turns.c), and checks again under wmu, where turns are taken. */
+    const bp_append_options *o1 = n == 1 ? items[0].opts : NULL;
+    bool cas = !system && o1 && o1->has_expected_clock && items[0].entity;
+    uint64_t key =
+        cas ? bp_turn_key(items[0].entity, strnlen(items[0].entity, BP_COORD_MAX + 1)) : 0;
     bool arriving = true;
-    __atomic_fetch_add(&s->arriving, 1, __ATOMIC_RELEASE);
-    pthread_mutex_lock(&s->wmu);
+    for (;;) {
+        if (cas) bp_turn_wait(s, key);
+        __atomic_fetch_add(&s->arriving, 1, __ATOMIC_RELEASE);
+        pthread_mutex_lock(&s->wmu);
+        if (!cas || !bp_turn_blocked(s, key)) break;
+        pthread_mutex_unlock(&s->wmu);
+        __atomic_fetch_sub(&s->arriving, 1, __ATOMIC_RELEASE);
+    }
     bp_status rc;
     uint64_t wait_for = 0;
     if (s->failed)
@@ -693,6 +707,7 @@ static bp_status commit(bp_store *s, const bp_batch_item *items, size_t n, bp_re
     else
         pthread_mutex_unlock(&s->wmu);
     if (!rc) record_latency(s, bp_pf_mono_us() - t0);
+    if (!rc && !system) bp_turn_done(s); /* a turn this thread held on s is used up */
     for (size_t i = 0; !rc && s->signer && receipts && i < n; i++) /* outside the write lock */
         bp_sign_receipt(s->signer, &receipts[i]);
     return rc;
