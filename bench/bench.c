@@ -12,6 +12,8 @@
  *   batch     256 events per append, each append durable.
  *   sync      1 event per append, each append durable.
  *   threads   1 event per append, each durable, from --threads threads.
+ *   contend   batpak and sqlite: compare-and-set appends from --threads writers to Zipf-drawn
+ *             entities, retried on conflict, and a follower (bench/contend.c).
  *   open      build N events (batches of 256) in a child process that then
  *             closes cleanly (--kill 0) or is SIGKILLed (--kill 1); time
  *             open + read of the last event on --reps fresh copies.
@@ -44,6 +46,10 @@
 extern const bench_backend BE_RAW, BE_BATPAK, BE_SQLITE, BE_LMDB, BE_ROCKSDB;
 static const bench_backend *const BACKENDS[] = {&BE_RAW, &BE_BATPAK, &BE_SQLITE, &BE_LMDB,
                                                 &BE_ROCKSDB};
+/* The contention workload (bench/contend.c) and its own options (--zipf, --seconds). */
+void bench_contend(const char *backend, const char *dir, size_t n, size_t threads, size_t entities,
+                   size_t payload);
+int bench_contend_opt(const char *arg, const char *val);
 
 /* ------------------------------------------------------------ counting syncs */
 
@@ -708,6 +714,8 @@ static void usage(void) {
             "append1k|batch|sync|threads|open|open_compacted|project|project_typed|deliver\n"
             "       [--n N] [--payload BYTES] [--entities E] [--threads T] [--kill 0|1]\n"
             "       [--reps R] [--dir DIR]\n");
+    fprintf(stderr,
+            "       --workload contend (batpak, sqlite): also [--zipf S] [--seconds SEC]\n");
     exit(2);
 }
 
@@ -744,7 +752,7 @@ int main(int argc, char **argv) {
             cfg.kill = (int)num(v, a);
         else if (!strcmp(a, "--dir"))
             cfg.dir = v;
-        else
+        else if (!bench_contend_opt(a, v))
             usage();
     }
     if (!cfg.be || !cfg.workload) usage();
@@ -773,7 +781,10 @@ int main(int argc, char **argv) {
         wl_project_typed();
     else if (!strcmp(cfg.workload, "deliver"))
         wl_deliver();
-    else
+    else if (!strcmp(cfg.workload, "contend")) {
+        fresh_dir(cfg.dir);
+        bench_contend(cfg.be->name, cfg.dir, cfg.n, cfg.threads, cfg.entities, cfg.payload);
+    } else
         usage();
     fresh_dir(cfg.dir);
     rmdir(cfg.dir);
