@@ -16,7 +16,9 @@
  *          acknowledged (its checkpoint persisted), then bp_relay_stop.
  *
  * Each checks that the stream holds N messages. Output: result lines like batpak-bench's,
- * "R<TAB>batpak<TAB>relay_batpak/pB<TAB>pub|relay<TAB>ev/s<TAB>ev/s"; bench/run.sh starts
+ * "R<TAB>batpak<TAB>relay_batpak/pB<TAB>pub|relay<TAB>ev/s<TAB>ev/s", and the CPU time (user +
+ * system, all threads) of the timed part per event, "pub_cpu_per_event" / "relay_cpu_per_event"
+ * in µs (the relay's includes its wait loop's 2 ms polls); bench/run.sh starts
  * the server, runs both REPS times and checks relay >= 0.8x pub.
  */
 #include "store/store_impl.h"
@@ -31,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,6 +59,16 @@ static void must(bp_status rc, const char *what) {
 static void must_nats(natsStatus ns, const char *what) {
     if (ns != NATS_OK) die("%s: %s %s", what, natsStatus_GetText(ns), nats_GetLastError(NULL));
 }
+
+/* CPU seconds (user + system) of this process so far: all its threads, libnats' included. */
+static double cpu_s(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static double g_cpu; /* CPU seconds of the timed part */
 
 static double now_s(void) {
     struct timespec ts;
@@ -173,7 +186,7 @@ static double wl_pub(bp_store *s, natsConnection *nc) {
     jsPubOptions_Init(&po);
     po.MaxWait = 60000;
 
-    double t0 = now_s();
+    double t0 = now_s(), c0 = cpu_s();
     for (size_t i = 0; i < cfg.n; i++) {
         const bp_event *ev = evs[i];
         char subject[64], id[37], hash[65], num[24], kind[8];
@@ -202,6 +215,7 @@ static double wl_pub(bp_store *s, natsConnection *nc) {
     }
     must_nats(js_PublishAsyncComplete(js, &po), "acks");
     double dt = now_s() - t0;
+    g_cpu = cpu_s() - c0;
     if (atomic_load(&g_failed))
         die("%lu publishes failed: %s", atomic_load(&g_failed), g_fail_text);
     stream_check_drop(js, stream);
@@ -226,11 +240,12 @@ static double wl_relay(bp_store *s, natsConnection *nc) {
     rc.stream = stream;
     rc.subject_prefix = "bench.benchrelay";
     rc.ack_timeout_ms = 60000;
-    double t0 = now_s();
+    double t0 = now_s(), c0 = cpu_s();
     bp_relay *r;
     must(bp_relay_start(s, &rc, &r), "relay start");
     must(bp_relay_wait(r, cfg.n, 600000), "relay wait");
     double dt = now_s() - t0;
+    g_cpu = cpu_s() - c0;
     bp_relay_stats st;
     bp_relay_stats_get(r, &st);
     must(bp_relay_stop(r), "relay stop");
@@ -279,6 +294,8 @@ int main(int argc, char **argv) {
     natsConnection_Destroy(nc);
     must(bp_store_close(s), "close");
     printf("R\tbatpak\trelay_batpak/p%zu\t%s\t%.6g\tev/s\n", cfg.payload, cfg.workload, rate);
+    printf("R\tbatpak\trelay_batpak/p%zu\t%s_cpu_per_event\t%.6g\tus\n", cfg.payload, cfg.workload,
+           g_cpu * 1e6 / (double)cfg.n);
     fresh_dir(cfg.dir);
     nats_Close();
     return 0;

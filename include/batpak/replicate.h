@@ -61,7 +61,7 @@ typedef struct bp_relay_config {
                                      DIR/cursors/ID.ckpt like a cursor worker's */
     const bp_region *region;    /**< NULL: every event. A filtered relay feeds consumers of
                                      its own; a follower needs every event of the store */
-    uint32_t batch;             /**< events per batch (0: 256, at most 4096); two batches may be
+    uint32_t batch;             /**< events per batch (0: 1024, at most 4096); two batches may be
                                      in flight, waiting for their acks */
     uint32_t ack_timeout_ms;    /**< how long to wait for a batch's acks before publishing
                                      again from the position (0: 5000) */
@@ -112,8 +112,8 @@ BP_API bp_status bp_relay_wait(bp_relay *r, uint64_t seq, uint32_t timeout_ms);
 
 /**
  * Stop the relay after the batches in flight (their acks are waited for up to
- * ack_timeout_ms), persist its position, disconnect and free it. Returns BP_OK or what stopped it early.
- * Accepts NULL.
+ * ack_timeout_ms), persist its position, disconnect and free it. Returns BP_OK or what stopped it
+ * early. Accepts NULL.
  */
 BP_API bp_status bp_relay_stop(bp_relay *r);
 

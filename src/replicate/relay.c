@@ -16,7 +16,7 @@
 #include <time.h>
 
 #define RECONNECT_MS 100
-#define RELAY_BATCH 256        /* events published per window (two windows in flight) */
+#define RELAY_BATCH 1024       /* events published per window (two windows in flight) */
 #define RELAY_CKPT_EVERY 16384 /* the checkpoint follows the acks at least this often */
 
 /* A window: one batch handed over. seqs[0..n) are its global_seqs, increasing; acked[i]
