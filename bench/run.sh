@@ -6,24 +6,27 @@
 #   bench/run.sh full    # make bench: W1 sizes, writes bench/RESULTS.md
 #   bench/run.sh quick   # make bench-quick / CTest: tiny sizes, proves it works
 #
-# Environment: BENCH_BIN (the batpak-bench program), BENCH_OUT (result folder,
+# Environment: BENCH_BIN (the batpak-bench program), BENCH_NATS_BIN (batpak-bench-nats,
+# the relay workload: built with libnats; "none" skips it), BENCH_OUT (result folder,
 # default build/bench), BENCH_DIR (store directory: must be on the disk to
 # measure, not tmpfs; default /var/tmp/batpak-bench), REPS (3), BACKENDS.
 set -euo pipefail
 MODE=${1:-full}
 cd "$(dirname "$0")/.."
 BIN=${BENCH_BIN:-build/batpak-bench}
+NATS_BIN=${BENCH_NATS_BIN:-build/batpak-bench-nats}
 OUT=${BENCH_OUT:-build/bench}
 DIR=${BENCH_DIR:-/var/tmp/batpak-bench}/$$
 REPS=${REPS:-3}
 BACKENDS=${BACKENDS:-raw batpak sqlite lmdb rocksdb}
 [ -x "$BIN" ] || { echo "bench: $BIN not found: build it first (make bench)" >&2; exit 1; }
 mkdir -p "$OUT" "$(dirname "$DIR")"
-trap 'rm -rf "$DIR" "$DIR.src"' EXIT
+NATS_PID=
+trap '[ -z "$NATS_PID" ] || kill "$NATS_PID" 2>/dev/null; rm -rf "$DIR" "$DIR.src" "$DIR.nats"' EXIT
 
 case "$MODE" in
-  full)  N=500000; NSYNC=4000; NBIG=50000; NSYNCBIG=1000; NTHR=1000; OPENS="100000 1000000"; PROJ_E=200; NDELIVER=500000; NHOLES=1100000; EHOLES=100000 ;;
-  quick) N=3000;   NSYNC=50;   NBIG=300;   NSYNCBIG=20;   NTHR=25;   OPENS="2000"; PROJ_E=2; NDELIVER=3000; NHOLES=2200; EHOLES=200 ;;
+  full)  N=500000; NSYNC=4000; NBIG=50000; NSYNCBIG=1000; NTHR=1000; OPENS="100000 1000000"; PROJ_E=200; NDELIVER=500000; NHOLES=1100000; EHOLES=100000; NRELAY=200000 ;;
+  quick) N=3000;   NSYNC=50;   NBIG=300;   NSYNCBIG=20;   NTHR=25;   OPENS="2000"; PROJ_E=2; NDELIVER=3000; NHOLES=2200; EHOLES=200; NRELAY=2000 ;;
   *) echo "usage: bench/run.sh full|quick" >&2; exit 2 ;;
 esac
 # contend: 8 CAS writers x 2,500 logical appends (quick: x 10), each run capped at CSECS
@@ -34,6 +37,36 @@ run() { # backend args...
   echo "+ batpak-bench --backend $b $*" >&2
   echo "batpak-bench --backend \$B --dir \$DIR $*" >>"$OUT/commands.txt"
   "$BIN" --backend "$b" --dir "$DIR" "$@"
+}
+
+# The relay workload needs libnats (batpak-bench-nats) and a nats-server: its own, on a free
+# loopback port (-p -1: the server picks it and writes it to its ports file), JetStream in
+# a directory next to the stores. Without either it is skipped, saying so.
+NATS_URL=
+nats_server=$(command -v nats-server || { [ -x /usr/sbin/nats-server ] && echo /usr/sbin/nats-server; } || true)
+if [ "$NATS_BIN" = none ] || [ ! -x "$NATS_BIN" ]; then
+  echo "bench: relay workload skipped: batpak-bench-nats not built (libnats-dev missing: scripts/install-deps.sh installs it)" >&2
+elif [ -z "$nats_server" ]; then
+  echo "bench: relay workload skipped: nats-server not found (scripts/install-deps.sh installs it)" >&2
+else
+  mkdir -p "$DIR.nats/js"
+  "$nats_server" -a 127.0.0.1 -p -1 -js -sd "$DIR.nats/js" --ports_file_dir "$DIR.nats" \
+    >"$DIR.nats/log" 2>&1 &
+  NATS_PID=$!
+  for _ in $(seq 200); do
+    NATS_URL=$(sed -n 's/.*"nats":\["\([^"]*\)".*/\1/p' "$DIR.nats"/*.ports 2>/dev/null || true)
+    [ -n "$NATS_URL" ] && grep -q "Server is ready" "$DIR.nats/log" && break
+    NATS_URL=; sleep 0.05
+  done
+  if [ -z "$NATS_URL" ]; then
+    echo "bench: nats-server did not start:" >&2; tail -5 "$DIR.nats/log" >&2; exit 1
+  fi
+  echo "bench: nats-server $("$nats_server" --version | awk '{print $2}') at $NATS_URL" >&2
+fi
+run_nats() { # workload: the relay, or a plain libnats publisher of the same messages
+  echo "+ batpak-bench-nats --workload $1 --n $NRELAY --payload 100" >&2
+  echo "batpak-bench-nats --workload $1 --url \$NATS_URL --dir \$DIR --n $NRELAY --payload 100" >>"$OUT/commands.txt"
+  "$NATS_BIN" --workload "$1" --url "$NATS_URL" --dir "$DIR" --n "$NRELAY" --payload 100
 }
 
 start=$(date +%s)
@@ -60,6 +93,8 @@ start=$(date +%s)
     # typed payloads: batpak only (the peers store bytes, so they have no such figure)
     run batpak --workload project_typed --n $((PROJ_E * 1000)) --entities "$PROJ_E"
     run batpak --workload deliver --n "$NDELIVER" --payload 100
+    # the relay next to a plain async publisher, one after the other on the same server
+    if [ -n "$NATS_URL" ]; then run_nats pub; run_nats relay; fi
   done
   # open: the store is built once per size; each open runs on a fresh copy, REPS times
   for n in $OPENS; do
@@ -165,6 +200,8 @@ awk -F'\t' '
       row("contention: 8 CAS writers, Zipf(0.99) over 100k entities, durable", sprintf("%.2f× SQLite", x), "≥ 5× SQLite", x >= 5)
       x = v["batpak", w, "conflicts_per_append"]; row("contention: conflicts per successful append", sprintf("%.3g", x), "< 0.1", x < 0.1)
       x = v["batpak", w, "latency_p99"]; row("contention: p99 of a logical append, retries included", sprintf("%.2f ms", x), "≤ 5 ms", x <= 5) }
+    p = v["batpak", "relay_batpak/p100", "pub"]; x = p > 0 ? v["batpak", "relay_batpak/p100", "relay"] / p : 0
+    if (p != "") row("relay ≥ 0.8x plain async publisher (JetStream, 100 B)", sprintf("%.2f× (%.0f / %.0f ev/s)", x, v["batpak", "relay_batpak/p100", "relay"], p), "≥ 0.8×", x >= 0.8)
     printf "\n%d target(s) not met.\n", missed + 0
   }' "$OUT/medians.tsv" >"$OUT/targets.md"
 

@@ -15,6 +15,7 @@
  * (run only the tests whose name contains it). */
 #include "t.h"
 #include "nats_server.h"
+#include "store/store_impl.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -766,6 +767,124 @@ static void test_kill9_relay_and_follower(void) {
     t_rmdir(dir);
 }
 
+/* ------------------------------- (d2) the relay killed with windows in flight */
+
+#define MIDWIN_STREAM "bp_repl-midwin"
+
+/* Owns the source store: a relay with small windows while batches of 64 events are appended
+ * as fast as they commit, until it is killed: two windows are in flight most of the time. */
+static void midwin_child(pid_t parent, const char *src, const char *url, unsigned run) {
+    ns_child_guard(parent);
+    bp_store *s = open_store(src, false, false);
+    if (!s) _exit(3);
+    bp_relay_config c = relay_cfg(url, MIDWIN_STREAM);
+    c.batch = 48;
+    bp_relay *r;
+    if (bp_relay_start(s, &c, &r)) {
+        fprintf(stderr, "midwin child: bp_relay_start: %s\n", bp_last_error());
+        _exit(4);
+    }
+    uint8_t payload[PAYLOAD_LEN];
+    char ent[32];
+    snprintf(ent, sizeof ent, "acct:%u", run);
+    bp_batch_item items[64];
+    for (uint64_t i = 0;; i++) {
+        memset(payload, (int)i, sizeof payload);
+        for (int k = 0; k < 64; k++)
+            items[k] = (bp_batch_item){ent, "bank", BP_KIND(1, 1), payload, sizeof payload, NULL};
+        if (bp_append_batch(s, NULL, items, 64)) {
+            fprintf(stderr, "midwin child: append: %s\n", bp_last_error());
+            _exit(5);
+        }
+    }
+}
+
+/* The relay's checkpoint in src (0 when there is none). */
+static uint64_t relay_ckpt(const char *src, const char *stream) {
+    char path[1400];
+    snprintf(path, sizeof path, "%s/cursors/relay.%s.ckpt", src, stream);
+    uint64_t pos = 0;
+    bp_id id;
+    bool found = false;
+    if (bp_cursorck_load(path, &pos, &id, &found)) return UINT64_MAX;
+    return found ? pos : 0;
+}
+
+/* kill -9 of the relay's process with windows in flight, again and again: each time, every
+ * event up to its checkpoint is in the stream (a follower reaches it without a gap), and at
+ * the end the replica holds every event once. */
+static void test_kill9_mid_window(void) {
+    const char *dir = t_dir("repl-midwin");
+    ns_server *ns = ns_start(dir);
+    CHECK(ns != NULL);
+    char src[1200], replica[1200];
+    snprintf(src, sizeof src, "%s/src", dir);
+    snprintf(replica, sizeof replica, "%s/replica", dir);
+    const int kills = (int)env_long("BP_REPL_MIDWIN_KILLS", 6);
+    srand((unsigned)env_long("BP_REPL_SEED", 4242));
+    bp_store *s0 = open_store(src, false, false); /* made before the first child */
+    CHECK(s0 != NULL);
+    CHECK_OK(bp_store_close(s0));
+    int behind = 0; /* kills that found the checkpoint short of the appended events */
+    uint64_t prev_ckpt = 0;
+    for (int k = 0; k < kills; k++) {
+        fflush(stderr);
+        pid_t parent = getpid(), pid = fork();
+        if (pid == 0) midwin_child(parent, src, ns->url, (unsigned)k);
+        CHECK(pid > 0);
+        kid_add(pid);
+        ns_sleep_ms(150 + rand() % 350);
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            kid_forget(pid);
+            describe_exit("midwin child", st);
+            CHECK(!"the relay child ended by itself");
+        }
+        kill(pid, SIGKILL);
+        CHECK_EQ(waitpid(pid, &st, 0), pid);
+        kid_forget(pid);
+        uint64_t ckpt = relay_ckpt(src, MIDWIN_STREAM);
+        CHECK(ckpt != UINT64_MAX);
+        CHECK(ckpt >= prev_ckpt);
+        prev_ckpt = ckpt;
+        bp_store *s = open_store(src, true, false);
+        CHECK(s != NULL);
+        uint64_t appended = published_seq(s);
+        CHECK_OK(bp_store_close(s));
+        behind += ckpt < appended;
+        /* every event up to the checkpoint is stored: the follower reaches it */
+        bp_follow_config fc = follow_cfg(ns->url, MIDWIN_STREAM);
+        bp_follow_report fr;
+        if (ckpt) CHECK_OK(bp_follow(replica, &fc, &fr));
+        if (ckpt && fr.global_seq < ckpt)
+            fprintf(stderr, "  kill %d: checkpoint %llu, the stream holds only up to %llu\n", k,
+                    (unsigned long long)ckpt, (unsigned long long)fr.global_seq);
+        if (ckpt) CHECK(fr.global_seq >= ckpt);
+    }
+    /* the rest: relayed here, followed until caught up; nothing lost, nothing twice */
+    bp_store *s = open_store(src, false, false);
+    CHECK(s != NULL);
+    uint64_t last = published_seq(s);
+    CHECK_OK(relay_all(s, ns->url, MIDWIN_STREAM));
+    bp_follow_config fc = follow_cfg(ns->url, MIDWIN_STREAM);
+    bp_follow_report fr;
+    CHECK_OK(bp_follow(replica, &fc, &fr));
+    CHECK_EQ(fr.global_seq, last);
+    t_membuf want_exp = {0};
+    CHECK_OK(export_all(s, &want_exp));
+    uint64_t events = event_count(s);
+    CHECK_OK(bp_store_close(s));
+    fprintf(stderr,
+            "  mid-window kills: %d, %d of them with the checkpoint behind the appends; %llu "
+            "events\n",
+            kills, behind, (unsigned long long)last);
+    CHECK(behind > 0); /* the kills did land with events not yet persisted as relayed */
+    CHECK_REPLICA(replica, &want_exp, events);
+    free(want_exp.p);
+    ns_stop(ns);
+    t_rmdir(dir);
+}
+
 /* ------------------------------------------ (e) nats-server restarted mid-stream */
 
 typedef struct follow_thread {
@@ -880,7 +999,11 @@ static void test_server_restart(void) {
     CHECK_OK(wst);
     CHECK_OK(sst);
     CHECK_EQ(rs.position, last);
-    CHECK_EQ(rs.published - rs.duplicates, last);
+    /* every event acknowledged; one the server stored but whose ack the kill -9 lost counts
+     * as a duplicate when published again (so "stored new" may fall short of last; the
+     * replica below is what proves nothing was lost) */
+    CHECK(rs.published >= last);
+    CHECK(rs.published - rs.duplicates <= last);
     CHECK(rs.connected);
     CHECK_EQ(got, last);
     if (ft.rc) fprintf(stderr, "  follower thread: %s\n", ft.err);
@@ -1668,6 +1791,7 @@ int main(void) {
     run_isolated("test_bad_input", test_bad_input);
     run_isolated("test_relay_follow_100k", test_relay_follow_100k);
     run_isolated("test_kill9_relay_and_follower", test_kill9_relay_and_follower);
+    run_isolated("test_kill9_mid_window", test_kill9_mid_window);
     run_isolated("test_server_restart", test_server_restart);
     run_isolated("test_stop_while_server_away", test_stop_while_server_away);
     run_isolated("test_close_with_relay_running", test_close_with_relay_running);

@@ -3,7 +3,12 @@
  *
  * A relay runs inside the process that owns a store: a durable cursor (checkpoint
  * DIR/cursors/ID.ckpt) that publishes each committed event to a JetStream stream and moves
- * its checkpoint only after the server acknowledged the publish. Every message carries
+ * its position only after the server acknowledged the publish of that event and of every
+ * one before it. It publishes in batches, asynchronously, pipelined: the next batch goes
+ * out while the acks of the last one come in (at most two batches in flight). The
+ * checkpoint file follows the position every 16,384 events and whenever the relay has caught
+ * up or stops, so after a crash it publishes again at most that many events plus two
+ * batches. Every message carries
  * `Nats-Msg-Id` = the event id, so a batch published again after a crash or a lost
  * acknowledgement is dropped by the server's duplicate window; events are published in
  * global_seq order, none skipped.
@@ -56,10 +61,10 @@ typedef struct bp_relay_config {
                                      DIR/cursors/ID.ckpt like a cursor worker's */
     const bp_region *region;    /**< NULL: every event. A filtered relay feeds consumers of
                                      its own; a follower needs every event of the store */
-    uint32_t batch;             /**< events published before waiting for their acks (0: 256,
-                                     at most 4096) */
-    uint32_t ack_timeout_ms;    /**< how long to wait for a batch's acks before publishing it
-                                     again (0: 5000) */
+    uint32_t batch;             /**< events per batch (0: 1024, at most 4096); two batches may be
+                                     in flight, waiting for their acks */
+    uint32_t ack_timeout_ms;    /**< how long to wait for a batch's acks before publishing
+                                     again from the position (0: 5000) */
     uint32_t backoff_max_ms;    /**< longest wait between attempts while the server is away
                                      (0: 2000; the first wait is 50 ms, doubling) */
 } bp_relay_config;
@@ -88,7 +93,8 @@ typedef struct bp_relay_stats {
     uint64_t position;    /**< global_seq of the last event acknowledged by the server */
     uint64_t published;   /**< events acknowledged by the server, this run */
     uint64_t duplicates;  /**< of them, acknowledged as duplicates (published before) */
-    uint64_t retries;     /**< batches published again (no ack in time, server away) */
+    uint64_t retries;     /**< times it published again from its position (no ack in time,
+                               a publish refused, server away) */
     uint64_t lag_events;  /**< published events of the store after position */
     bool connected;       /**< connected to a server now */
     bool running;         /**< false once it stopped */
@@ -105,9 +111,9 @@ BP_API void bp_relay_stats_get(bp_relay *r, bp_relay_stats *out);
 BP_API bp_status bp_relay_wait(bp_relay *r, uint64_t seq, uint32_t timeout_ms);
 
 /**
- * Stop the relay after the batch in hand (its acks are waited for up to ack_timeout_ms),
- * persist its position, disconnect and free it. Returns BP_OK or what stopped it early.
- * Accepts NULL.
+ * Stop the relay after the batches in flight (their acks are waited for up to
+ * ack_timeout_ms), persist its position, disconnect and free it. Returns BP_OK or what stopped it
+ * early. Accepts NULL.
  */
 BP_API bp_status bp_relay_stop(bp_relay *r);
 

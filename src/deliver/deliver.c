@@ -101,6 +101,13 @@ void bp_cursor_mark_passed(bp_cursor *c) {
     bp_publish_notify(c->s);
 }
 
+void bp_cursor_rewind(bp_cursor *c, uint64_t after_seq) {
+    bp_iter_free(c->it);
+    c->it = NULL;
+    c->position = after_seq;
+    c->scanned = after_seq;
+}
+
 void bp_cursor_free(bp_cursor *c) {
     if (!c) return;
     bp_iter_free(c->it);

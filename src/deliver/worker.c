@@ -179,18 +179,64 @@ static bp_status deliver(bp_worker *w, const bp_event *ev) {
     }
 }
 
-/* A batch worker: hand the whole batch over until it is handled or the worker is stopped
- * (BP_DONE); no poison: it is tried again for as long as it takes, with bounded backoff. */
-static bp_status deliver_batch(bp_worker *w, const bp_event **evs, size_t n) {
-    uint32_t wait = w->cfg.backoff_ms;
-    for (uint32_t attempt = 1;; attempt++) {
+/* A batch worker's loop (store_impl.h: pipelined one batch deep). In flight: the last batch
+ * handed over (fly_n events, the last fly_seq / fly_id), not yet vouched for; while one is,
+ * the cursor does not raise the worker's mark (it would pass events not yet done). Returns
+ * BP_OK when stopped, else the error that stops the worker. */
+static bp_status batch_loop(bp_worker *w, const bp_event **evs, bp_id *last_id) {
+    size_t fly_n = 0;
+    uint64_t fly_seq = 0;
+    bp_id fly_id = {{0}};
+    uint32_t wait = w->cfg.backoff_ms, attempt = 1;
+    for (;;) {
+        bool stop = stop_requested(w);
+        size_t n = 0;
+        if (!stop) {
+            bp_status rc =
+                bp_cursor_next_stop(w->c, evs, w->cfg.batch, &n, fly_n ? 0 : POLL_MS, &w->stop);
+            if (rc == BP_DONE)
+                n = 0;
+            else if (rc)
+                return rc;
+        }
+        if (!n && !fly_n) {
+            if (stop) return BP_OK;
+            continue;
+        }
         bp_err_clear();
-        bp_status rc = w->batch_fn(w->ctx, evs, n, attempt);
-        if (rc == BP_OK) return BP_OK;
-        __atomic_fetch_add(&w->retries, 1, __ATOMIC_RELAXED);
-        if (bp_wait_until(w->s, stopping, w, bp_pf_mono_us() + (uint64_t)wait * 1000))
-            return BP_DONE;
-        wait = wait > w->cfg.backoff_max_ms / 2 ? w->cfg.backoff_max_ms : wait * 2;
+        bp_status rc = w->batch_fn(w->ctx, n ? evs : NULL, n, attempt);
+        if (rc) { /* forget what is in flight: hand it over again from the position */
+            __atomic_fetch_add(&w->retries, 1, __ATOMIC_RELAXED);
+            bp_cursor_rewind(w->c, __atomic_load_n(&w->position, __ATOMIC_RELAXED));
+            bp_cursor_set_passed(w->c, &w->passed);
+            fly_n = 0;
+            if (stop || bp_wait_until(w->s, stopping, w, bp_pf_mono_us() + (uint64_t)wait * 1000))
+                return BP_OK; /* stopped: the position stays before what failed */
+            wait = wait > w->cfg.backoff_max_ms / 2 ? w->cfg.backoff_max_ms : wait * 2;
+            attempt++;
+            continue;
+        }
+        wait = w->cfg.backoff_ms;
+        attempt = 1;
+        if (fly_n) { /* vouched for: move past it */
+            __atomic_store_n(&w->position, fly_seq, __ATOMIC_RELAXED);
+            __atomic_fetch_add(&w->handled, fly_n, __ATOMIC_RELAXED);
+            *last_id = fly_id;
+            w->since_ckpt += (uint32_t)fly_n;
+            /* persisted every checkpoint_every events, and whenever it caught up */
+            if (w->id[0] && (w->since_ckpt >= w->cfg.checkpoint_every || !n) &&
+                (rc = write_ckpt(w, fly_seq, &fly_id)))
+                return rc;
+        }
+        fly_n = n;
+        if (n) {
+            fly_seq = evs[n - 1]->global_seq;
+            fly_id = evs[n - 1]->event_id;
+            bp_cursor_set_passed(w->c, NULL);
+        } else { /* nothing in flight: everything handed out is done */
+            bp_cursor_set_passed(w->c, &w->passed);
+            bp_cursor_mark_passed(w->c);
+        }
     }
 }
 
@@ -199,24 +245,12 @@ static void *worker_main(void *arg) {
     const bp_event **evs = malloc(w->cfg.batch * sizeof *evs);
     bp_status rc = evs ? BP_OK : bp_err(BP_ENOMEM, "worker: out of memory");
     bp_id last_id = {{0}};
-    while (!rc && !stop_requested(w)) {
+    if (!rc && w->batch_fn && (rc = batch_loop(w, evs, &last_id))) fail(w, rc);
+    while (!rc && !w->batch_fn && !stop_requested(w)) {
         size_t n;
         rc = bp_cursor_next_stop(w->c, evs, w->cfg.batch, &n, POLL_MS, &w->stop);
         if (rc == BP_DONE) {
             rc = BP_OK;
-            continue;
-        }
-        if (w->batch_fn && n) {
-            rc = deliver_batch(w, evs, n);
-            if (rc == BP_DONE) break; /* stopped: the position stays before the batch */
-            __atomic_store_n(&w->position, evs[n - 1]->global_seq, __ATOMIC_RELAXED);
-            __atomic_fetch_add(&w->handled, n, __ATOMIC_RELAXED);
-            last_id = evs[n - 1]->event_id;
-            if (w->id[0]) rc = write_ckpt(w, evs[n - 1]->global_seq, &last_id);
-            if (rc)
-                fail(w, rc);
-            else
-                bp_cursor_mark_passed(w->c);
             continue;
         }
         size_t i;

@@ -1,22 +1,41 @@
 /*
- * The relay (replicate.h): a batch cursor worker whose handler publishes each batch of
- * committed events to JetStream asynchronously and returns only once the server has
- * acknowledged every one of them; the worker then moves (and persists) its position past
- * the batch. A batch that is not fully acknowledged in time is published again, whole:
- * Nats-Msg-Id = event id lets the server drop what it stored already.
+ * The relay (replicate.h): a batch cursor worker, pipelined one batch deep (store_impl.h):
+ * its handler publishes each batch of committed events to JetStream asynchronously and
+ * returns once the server has acknowledged every event of the batch before it, so the next
+ * batch is read and published while the acks of the last one come in; the worker moves
+ * (and persists) its position past a batch only then. When a window is not fully
+ * acknowledged in time (or a publish fails), everything in flight is forgotten and
+ * published again from the position: Nats-Msg-Id = event id lets the server drop what it
+ * stored already.
  */
 #include "replicate/nats_util.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #define RECONNECT_MS 100
+#define RELAY_BATCH 1024       /* events published per window (two windows in flight) */
+#define RELAY_CKPT_EVERY 16384 /* the checkpoint follows the acks at least this often */
 
-/* Invariants: seqs[0..batch_n) are the global_seqs of the batch in hand, increasing, and
- * acked[i] marks those the server acknowledged (an ack of an earlier attempt counts: the
- * event is stored);
- * mu guards the batch fields, the counters and last_error, which the ack callback (a
- * libnats thread) writes too. */
+/* A window: one batch handed over. seqs[0..n) are its global_seqs, increasing; acked[i]
+ * marks those the server acknowledged (1: stored, 2: it had it already); acked_n of them,
+ * dups of those duplicates. n == 0: free. */
+typedef struct relay_win {
+    uint64_t *seqs;
+    uint8_t *acked;
+    size_t n, acked_n, dups;
+} relay_win;
+
+/* Invariants: at most two windows are in flight: win[next] is free when the handler is
+ * called (the worker thread alone reads and toggles next), win[!next] holds the batch
+ * handed over last until it is vouched for. old[] are the windows in flight at the last
+ * failure: an event they saw acknowledged is not published again (it is stored), and
+ * counts once. The worker thread alone changes the windows' n and buffers (under mu).
+ * mu guards the windows, failed, the counters and
+ * last_error, which the ack callback (a libnats thread) writes too; cv is signalled when a
+ * window completes or a publish fails. */
 struct bp_relay {
     bp_store *s;
     bp_worker *w;
@@ -27,12 +46,13 @@ struct bp_relay {
     char store_id[37];
     uint32_t ack_timeout_ms;
     bool stream_ready; /* the worker thread alone */
+    bool async_sent;   /* the worker thread alone: a js_PublishMsgAsync was made */
     bp_buf body;       /* the worker thread alone */
     pthread_mutex_t mu;
-    uint64_t *seqs;
-    size_t batch_n;
-    uint8_t *acked;
-    size_t acked_in_batch, dups_in_batch;
+    pthread_cond_t cv;
+    relay_win win[2], old[2];
+    unsigned next;
+    bool failed;
     uint64_t published, duplicates;
     char last_error[256];
     uint64_t anchors_sent; /* the worker thread alone: upto of the anchors this relay published */
@@ -44,20 +64,30 @@ static void set_error(bp_relay *r, const char *msg) {
     pthread_mutex_unlock(&r->mu);
 }
 
-/* The index of seq in the batch in hand, or -1. [mu] */
-static ptrdiff_t batch_index(const bp_relay *r, uint64_t seq) {
-    size_t lo = 0, hi = r->batch_n;
+/* The index of seq in window w, or -1. [mu] */
+static ptrdiff_t win_index(const relay_win *w, uint64_t seq) {
+    if (!w->n || seq < w->seqs[0] || seq > w->seqs[w->n - 1]) return -1;
+    size_t lo = 0, hi = w->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (r->seqs[mid] < seq)
+        if (w->seqs[mid] < seq)
             lo = mid + 1;
         else
             hi = mid;
     }
-    return lo < r->batch_n && r->seqs[lo] == seq ? (ptrdiff_t)lo : -1;
+    return lo < w->n && w->seqs[lo] == seq ? (ptrdiff_t)lo : -1;
 }
 
-/* libnats calls this for every async publish: its ack, or its error. */
+/* Mark event i of window w acknowledged. [mu] */
+static void win_ack(bp_relay *r, relay_win *w, size_t i, bool duplicate) {
+    if (w->acked[i]) return;
+    w->acked[i] = duplicate ? 2 : 1;
+    w->dups += duplicate;
+    if (++w->acked_n == w->n) pthread_cond_broadcast(&r->cv);
+}
+
+/* libnats calls this for every async publish: its ack, or its error. An ack or error of a
+ * message no window holds (an attempt forgotten since) changes nothing. */
 static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure) {
     (void)js;
     bp_relay *r = closure;
@@ -65,15 +95,20 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
     if (msg && natsMsgHeader_Get(msg, BP_HDR_SEQ, &seqtext) == NATS_OK && seqtext) {
         uint64_t seq = strtoull(seqtext, NULL, 10);
         pthread_mutex_lock(&r->mu);
-        ptrdiff_t i = batch_index(r, seq);
-        if (pa && i >= 0 && !r->acked[i]) {
-            r->acked[i] = 1;
-            r->acked_in_batch++;
-            if (pa->Duplicate) r->dups_in_batch++;
-        } else if (pae) {
-            snprintf(r->last_error, sizeof r->last_error, "publish of global_seq %llu: %s%s%s",
-                     (unsigned long long)seq, natsStatus_GetText(pae->Err),
-                     pae->ErrText ? ": " : "", pae->ErrText ? pae->ErrText : "");
+        for (int k = 0; k < 4; k++) {
+            relay_win *w = k < 2 ? &r->win[k] : &r->old[k - 2];
+            ptrdiff_t i = win_index(w, seq);
+            if (i < 0) continue;
+            if (pa) {
+                win_ack(r, w, (size_t)i, pa->Duplicate);
+            } else if (pae && k < 2) { /* the wait ends now: the worker publishes again */
+                snprintf(r->last_error, sizeof r->last_error, "publish of global_seq %llu: %s%s%s",
+                         (unsigned long long)seq, natsStatus_GetText(pae->Err),
+                         pae->ErrText ? ": " : "", pae->ErrText ? pae->ErrText : "");
+                r->failed = true;
+                pthread_cond_broadcast(&r->cv);
+            }
+            break;
         }
         pthread_mutex_unlock(&r->mu);
     }
@@ -180,52 +215,95 @@ static bp_status publish_anchors(bp_relay *r, uint64_t first_seq) {
     return rc;
 }
 
-/* Drop what is still waiting for an ack (an attempt that timed out): a later ack would
- * only mark events the next attempt publishes again anyway. */
-static void drop_pending(bp_relay *r) {
-    natsMsgList pending;
-    if (js_PublishAsyncGetPendingList(&pending, r->js) == NATS_OK) natsMsgList_Destroy(&pending);
+/* Forget what is in flight (the worker hands it over again): drop what libnats still waits
+ * for, and keep the windows as old[] (what they saw acknowledged is not published again). */
+static void forget_pending(bp_relay *r) {
+    natsMsgList pending; /* (libnats 3.4 crashes there before the first async publish) */
+    if (r->async_sent && js_PublishAsyncGetPendingList(&pending, r->js) == NATS_OK)
+        natsMsgList_Destroy(&pending);
+    pthread_mutex_lock(&r->mu);
+    for (int k = 0; k < 2; k++) {
+        relay_win t = r->old[k];
+        r->old[k] = r->win[k];
+        r->win[k] = t;
+        r->win[k].n = 0;
+    }
+    r->failed = false;
+    pthread_mutex_unlock(&r->mu);
 }
 
-/* The batch worker's handler: publish evs[0..n) and wait for every ack. */
-static bp_status publish_batch(void *ctx, const bp_event **evs, size_t n, uint32_t attempt) {
-    bp_relay *r = ctx;
-    (void)attempt;
-    bp_status rc = BP_OK;
-    if (natsConnection_Status(r->nc) != NATS_CONN_STATUS_CONNECTED) {
-        rc = bp_err(BP_EIO, "not connected to a NATS server (retrying)");
-        goto out; /* no API call that would sit out its timeout: a stop stays quick */
-    }
-    if (!r->stream_ready) {
-        if ((rc = ensure_stream(r))) goto out;
-        r->stream_ready = true;
-    }
-    if ((rc = publish_anchors(r, evs[0]->global_seq))) goto out;
+/* Did the windows of the last failure see seq acknowledged? 0: no, 1: stored, 2: it was
+ * there already. [the worker thread] */
+static uint8_t old_acked(bp_relay *r, uint64_t seq) {
+    if (!r->old[0].n && !r->old[1].n) return 0; /* the worker thread alone changes n */
+    uint8_t a = 0;
     pthread_mutex_lock(&r->mu);
-    bool same = r->batch_n == n; /* the batch of the last attempt again? */
-    for (size_t i = 0; same && i < n; i++)
-        same = r->seqs[i] == evs[i]->global_seq;
-    if (!same) {
-        for (size_t i = 0; i < n; i++)
-            r->seqs[i] = evs[i]->global_seq;
-        r->batch_n = n;
-        memset(r->acked, 0, n);
-        r->acked_in_batch = r->dups_in_batch = 0;
+    for (int k = 0; k < 2 && !a; k++) {
+        ptrdiff_t i = win_index(&r->old[k], seq);
+        if (i >= 0) a = r->old[k].acked[i];
     }
+    pthread_mutex_unlock(&r->mu);
+    return a;
+}
+
+/* Wait (up to ack_timeout_ms) until every event of window w is acknowledged, then count it
+ * published and free it. BP_EIO when a publish failed or the time ran out. */
+static bp_status win_wait(bp_relay *r, relay_win *w) {
+    struct timespec dl;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_sec += r->ack_timeout_ms / 1000;
+    dl.tv_nsec += (long)(r->ack_timeout_ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    bp_status rc = BP_OK;
+    pthread_mutex_lock(&r->mu);
+    while (w->acked_n < w->n && !r->failed)
+        if (pthread_cond_timedwait(&r->cv, &r->mu, &dl) == ETIMEDOUT) break;
+    if (r->failed)
+        rc = bp_err(BP_EIO, "%s", r->last_error);
+    else if (w->acked_n < w->n)
+        rc = bp_err(BP_EIO, "%zu of %zu events acknowledged within %u ms", w->acked_n, w->n,
+                    r->ack_timeout_ms);
+    else {
+        r->published += w->n;
+        r->duplicates += w->dups;
+        w->n = 0;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return rc;
+}
+
+/* Publish evs[0..n) (the worker's batch, possibly none): async, except within the compacted
+ * range (one at a time, each stored before the next is sent: a follower takes the range's
+ * seqs in stream order, a gap is a hole there). */
+static bp_status publish(bp_relay *r, relay_win *w, const bp_event **evs, size_t n) {
+    pthread_mutex_lock(&r->mu);
+    for (int k = 0; k < 2; k++) /* the events after a failure are handed over again in order: */
+        if (r->old[k].n && evs[0]->global_seq > r->old[k].seqs[r->old[k].n - 1])
+            r->old[k].n = 0; /* one that is passed is done with */
+    for (size_t i = 0; i < n; i++)
+        w->seqs[i] = evs[i]->global_seq;
+    memset(w->acked, 0, n);
+    w->acked_n = w->dups = 0;
+    w->n = n;
     pthread_mutex_unlock(&r->mu);
     pthread_rwlock_rdlock(&r->s->ilock);
     uint64_t upto = r->s->anchors.upto;
     pthread_rwlock_unlock(&r->s->ilock);
+    bp_status rc = BP_OK;
     for (size_t i = 0; i < n && !rc; i++) {
-        pthread_mutex_lock(&r->mu);
-        bool done = r->acked[i];
-        pthread_mutex_unlock(&r->mu);
-        if (done) continue; /* acknowledged in an earlier attempt */
+        uint8_t before = old_acked(r, evs[i]->global_seq);
+        if (before) { /* acknowledged in an earlier attempt */
+            pthread_mutex_lock(&r->mu);
+            win_ack(r, w, i, before == 2);
+            pthread_mutex_unlock(&r->mu);
+            continue;
+        }
         natsMsg *m;
         if ((rc = make_msg(r, evs[i], &m))) break;
         if (evs[i]->global_seq <= upto) {
-            /* within the compacted range: one at a time, each stored before the next is sent
-             * (a follower takes the range's seqs in stream order: a gap is a hole there) */
             jsPubOptions po;
             jsPubOptions_Init(&po);
             po.MaxWait = r->ack_timeout_ms;
@@ -234,9 +312,7 @@ static bp_status publish_batch(void *ctx, const bp_event **evs, size_t n, uint32
             natsStatus ns = js_PublishMsg(&pa, r->js, m, &po, &jerr);
             if (ns == NATS_OK) {
                 pthread_mutex_lock(&r->mu);
-                r->acked[i] = 1;
-                r->acked_in_batch++;
-                if (pa && pa->Duplicate) r->dups_in_batch++;
+                win_ack(r, w, i, pa && pa->Duplicate);
                 pthread_mutex_unlock(&r->mu);
             }
             jsPubAck_Destroy(pa);
@@ -244,36 +320,43 @@ static bp_status publish_batch(void *ctx, const bp_event **evs, size_t n, uint32
             if (ns != NATS_OK) rc = bp_nats_err(BP_EIO, ns, jerr, "publish");
             continue;
         }
+        r->async_sent = true;
         natsStatus ns = js_PublishMsgAsync(r->js, &m, NULL);
         natsMsg_Destroy(m); /* NULL when the library took it */
         if (ns != NATS_OK) rc = bp_nats_err(BP_EIO, ns, 0, "publish");
     }
-    if (!rc) {
-        jsPubOptions po;
-        jsPubOptions_Init(&po);
-        po.MaxWait = r->ack_timeout_ms;
-        natsStatus ns = js_PublishAsyncComplete(r->js, &po);
-        if (ns != NATS_OK && ns != NATS_TIMEOUT) rc = bp_nats_err(BP_EIO, ns, 0, "acks");
+    return rc;
+}
+
+/* The batch worker's handler: publish evs[0..n) (n == 0: none), then wait for every ack of
+ * the batch handed over before (n == 0: of everything in flight). */
+static bp_status publish_batch(void *ctx, const bp_event **evs, size_t n, uint32_t attempt) {
+    bp_relay *r = ctx;
+    (void)attempt; /* a failure forgot everything in flight: the batch is new to the windows */
+    bp_status rc = BP_OK;
+    relay_win *cur = &r->win[r->next], *prev = &r->win[!r->next];
+    if (n) {
+        if (natsConnection_Status(r->nc) != NATS_CONN_STATUS_CONNECTED) {
+            rc = bp_err(BP_EIO, "not connected to a NATS server (retrying)");
+            goto out; /* no API call that would sit out its timeout: a stop stays quick */
+        }
+        if (!r->stream_ready) {
+            if ((rc = ensure_stream(r))) goto out;
+            r->stream_ready = true;
+        }
+        if ((rc = publish_anchors(r, evs[0]->global_seq))) goto out;
+        if ((rc = publish(r, cur, evs, n))) goto out;
     }
-    pthread_mutex_lock(&r->mu);
-    size_t acked = r->acked_in_batch, dups = r->dups_in_batch;
-    pthread_mutex_unlock(&r->mu);
-    if (!rc && acked < n)
-        rc = bp_err(BP_EIO, "%zu of %zu events acknowledged within %u ms", acked, n,
-                    r->ack_timeout_ms);
-    if (rc) {
-        drop_pending(r);
-        goto out;
-    }
-    pthread_mutex_lock(&r->mu);
-    r->published += n;
-    r->duplicates += dups;
-    r->batch_n = 0; /* the next batch starts afresh */
-    pthread_mutex_unlock(&r->mu);
+    if ((rc = win_wait(r, prev))) goto out;
+    if (n)
+        r->next = !r->next; /* cur is in flight now, prev free */
+    else
+        rc = win_wait(r, cur); /* free already: nothing to wait for */
 out:
     if (rc) {
         char msg[256];
         snprintf(msg, sizeof msg, "%s", bp_last_error());
+        forget_pending(r);
         set_error(r, msg);
         r->stream_ready = r->stream_ready && rc != BP_EIO; /* ask again after a failure */
     }
@@ -284,8 +367,13 @@ static void relay_free(bp_relay *r) {
     if (!r) return;
     bp_nats_close(r->nc, r->js);
     bp_buf_free(&r->body);
-    free(r->acked);
-    free(r->seqs);
+    for (int k = 0; k < 2; k++) {
+        free(r->win[k].acked);
+        free(r->win[k].seqs);
+        free(r->old[k].acked);
+        free(r->old[k].seqs);
+    }
+    pthread_cond_destroy(&r->cv);
     pthread_mutex_destroy(&r->mu);
     free(r);
 }
@@ -308,6 +396,11 @@ bp_status bp_relay_start(bp_store *s, const bp_relay_config *cfg, bp_relay **out
     bp_relay *r = calloc(1, sizeof *r);
     if (!r) return bp_err(BP_ENOMEM, "bp_relay_start: out of memory");
     pthread_mutex_init(&r->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&r->cv, &ca);
+    pthread_condattr_destroy(&ca);
     r->s = s;
     snprintf(r->stream, sizeof r->stream, "%s", cfg->stream);
     if (cfg->subject_prefix)
@@ -325,12 +418,18 @@ bp_status bp_relay_start(bp_store *s, const bp_relay_config *cfg, bp_relay **out
     else
         snprintf(ckid, sizeof ckid, "relay.%s", cfg->stream);
     wc.checkpoint_id = ckid;
-    wc.batch = cfg->batch ? cfg->batch : 256;
+    wc.batch = cfg->batch ? cfg->batch : RELAY_BATCH;
+    wc.checkpoint_every = RELAY_CKPT_EVERY;
     wc.backoff_ms = 50;
     wc.backoff_max_ms = cfg->backoff_max_ms ? cfg->backoff_max_ms : 2000;
-    r->acked = calloc(wc.batch, 1);
-    r->seqs = calloc(wc.batch, sizeof *r->seqs);
-    if (!r->acked || !r->seqs) {
+    bool mem = true;
+    for (int k = 0; k < 4; k++) {
+        relay_win *w = k < 2 ? &r->win[k] : &r->old[k - 2];
+        w->acked = calloc(wc.batch, 1);
+        w->seqs = calloc(wc.batch, sizeof *w->seqs);
+        mem = mem && w->acked && w->seqs;
+    }
+    if (!mem) {
         relay_free(r);
         return bp_err(BP_ENOMEM, "bp_relay_start: out of memory");
     }
@@ -341,7 +440,7 @@ bp_status bp_relay_start(bp_store *s, const bp_relay_config *cfg, bp_relay **out
         jo.Wait = r->ack_timeout_ms;
         jo.PublishAsync.AckHandler = on_ack;
         jo.PublishAsync.AckHandlerClosure = r;
-        jo.PublishAsync.MaxPending = wc.batch;
+        jo.PublishAsync.MaxPending = 2 * (int64_t)wc.batch; /* two windows in flight */
         jsCtx_Destroy(r->js); /* again, with the async publish options */
         r->js = NULL;
         natsStatus ns = natsConnection_JetStream(&r->js, r->nc, &jo);

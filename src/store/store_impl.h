@@ -399,9 +399,17 @@ bp_status bp_worker_start(bp_store *s, const bp_region *region, bp_worker_fn fn,
 bp_status bp_cursorck_save(bp_fault *fault, const char *dir, const char *name, uint64_t position,
                            const bp_id *id);
 bp_status bp_cursorck_load(const char *path, uint64_t *position, bp_id *id, bool *found);
-/* worker.c: a batch worker hands each batch the cursor reads to fn whole; the position (and
- * the checkpoint) moves past the batch only after fn returned BP_OK; a failing batch is
- * tried again with bounded backoff for as long as it takes (no poison). attempt: 1, 2... */
+/* worker.c: a batch worker hands each batch the cursor reads to fn whole, pipelined one
+ * batch deep: fn(evs, n > 0) takes the batch (it copies what it keeps: evs are reused after
+ * it returns) and returns BP_OK once every batch handed over BEFORE it is done (the batch
+ * itself may still be in flight); fn(NULL, 0) returns BP_OK once everything handed over is
+ * done (the worker calls it when the cursor has nothing more right now, and before it
+ * stops). The position moves past a batch only after a call that vouches for it returned
+ * BP_OK; the checkpoint follows it every cfg.checkpoint_every events and whenever nothing
+ * is left in flight (caught up, stopping). When fn fails, everything in flight is forgotten: the
+ * cursor goes back to the position and the events after it are handed over again, with
+ * bounded backoff, for as long as it takes (no poison). attempt: 1, 2... since the last
+ * success. */
 typedef bp_status (*bp_worker_batch_fn)(void *ctx, const bp_event **evs, size_t n,
                                         uint32_t attempt);
 bp_status bp_worker_start_batch(bp_store *s, const bp_region *region, bp_worker_batch_fn fn,
@@ -429,6 +437,9 @@ bp_status bp_cursor_next_stop(bp_cursor *c, const bp_event **evs, size_t max, si
  * when the worker calls bp_cursor_mark_passed after handling a batch whole. */
 void bp_cursor_set_passed(bp_cursor *c, uint64_t *passed);
 void bp_cursor_mark_passed(bp_cursor *c);
+/* deliver.c: hand events out again from after_seq + 1 (a pipelined batch worker whose
+ * batches in flight failed); the worker's mark is not lowered. */
+void bp_cursor_rewind(bp_cursor *c, uint64_t after_seq);
 /* worker.c: how many workers run, and the largest lag (published - passed) among them. */
 void bp_workers_lag(bp_store *s, uint32_t *count, uint64_t *lag_max);
 /* worker.c: stop every worker still running (close): threads joined, positions persisted;
