@@ -103,6 +103,8 @@ int bp_index_insert(bp_index *x, const bp_irec *r, const char *entity, size_t el
 int bp_index_load_block(bp_index *x, bp_iblock *blk);
 /* Slot of an event id, or -1. */
 int64_t bp_index_find_id(const bp_index *x, const bp_id *id);
+/* Fetch the id table's slot for id into the cache, ahead of inserting it. */
+void bp_index_prefetch_id(const bp_index *x, const bp_id *id);
 /* Tests and diagnostics: the id table's entries, and the probes looking up each of them once
  * takes (its distance from its home bucket + 1, summed). */
 void bp_index_idtab_stats(const bp_index *x, uint64_t *entries, uint64_t *probes);
