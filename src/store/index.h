@@ -132,6 +132,10 @@ uint64_t bp_index_bytes(const bp_index *x);
  * holes gets a seqs array. The block borrows the index's strings; free with
  * bp_index_block_release. */
 int bp_index_export(const bp_index *x, uint64_t from, uint64_t to, bp_iblock *out);
+/* The same block to encode only (bp_footer_encode, bp_ckpt_encode): a range without holes
+ * lends the index's records instead of copying them (the block's emap and smap renumber
+ * their entities and scopes). Valid while the index does not change. */
+int bp_index_export_view(const bp_index *x, uint64_t from, uint64_t to, bp_iblock *out);
 void bp_index_block_release(bp_iblock *blk);
 
 #endif
