@@ -44,20 +44,20 @@ void bp_event_hash(const bp_event_fields *f, bp_hash *out) {
     blake3_hasher h;
     blake3_hasher_init(&h);
     size_t nfixed = (size_t)(p - fixed);
-    size_t total = sizeof HASH_DOMAIN + nfixed + 16 + f->entity_len + f->scope_len + f->idem_len +
-                   f->payload_len;
+    size_t head = sizeof HASH_DOMAIN + nfixed + 16 + f->entity_len + f->scope_len + f->idem_len;
     uint8_t one[1024];
-    if (total <= sizeof one) {
-        /* a small event: the same bytes in one buffer and one update (each update of a few
-         * bytes costs as much as hashing a block) */
+    if (head <= sizeof one) {
+        /* the same bytes in two updates: everything before the payload from one buffer, then
+         * the payload where it is (each update of a few bytes costs about as much as a block) */
         uint8_t *q = one;
         memcpy(q, HASH_DOMAIN, sizeof HASH_DOMAIN), q += sizeof HASH_DOMAIN;
         memcpy(q, fixed, nfixed), q += nfixed;
         q = put_mem(q, f->entity, f->entity_len);
         q = put_mem(q, f->scope, f->scope_len);
         q = put_mem(q, f->idem_key, f->idem_len);
-        q = put_mem(q, f->payload, f->payload_len);
+        bp_put_be32(q, (uint32_t)f->payload_len), q += 4;
         blake3_hasher_update(&h, one, (size_t)(q - one));
+        if (f->payload_len) blake3_hasher_update(&h, f->payload, f->payload_len);
         blake3_hasher_finalize(&h, out->b, 32);
         return;
     }
