@@ -257,9 +257,9 @@ typedef struct bp_batch_item {
 
 /**
  * Append n events (any entities) atomically: either all become visible and
- * durable (the batch is fdatasynced before it becomes visible), or none.
- * bp_append_batch_ex(s, receipts, items, n, NULL) with BP_DURABLE; for a bulk load
- * without a sync per batch see bp_append_batch_ex.
+ * durable (the batch is fdatasynced before it becomes visible), or none: the same as
+ * bp_append_batch_ex(s, receipts, items, n, NULL). A bulk load without a sync per batch
+ * uses bp_append_batch_ex with BP_NO_SYNC.
  * n == 0 writes nothing and returns BP_OK.
  * receipts: NULL or an array of n. CAS expectations are checked against the
  * state including earlier items of the same batch. Idempotency: if every item
