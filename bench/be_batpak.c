@@ -2,7 +2,7 @@
  *
  * A commit of 1 event is bp_append with the store's durability (BP_DURABLE
  * when the mode syncs per commit, else BP_NO_SYNC); a commit of n > 1 events
- * is bp_append_batch (always fdatasynced). The store assigns its own event
+ * is bp_append_batch_ex with the same durability. The store assigns its own event
  * ids; they are the keys handed back for get. The open event is turned off so
  * the store holds exactly the harness's events. */
 #include "bench.h"
@@ -15,6 +15,7 @@
 
 struct bench_store {
     bp_store *s;
+    bp_batch_options batch; /* the store's durability (BP_DUR_DEFAULT) */
 };
 
 static void must(bp_status rc, const char *what) {
@@ -32,6 +33,8 @@ static bench_store *be_open(const char *dir, const bench_opts *o) {
     opts.durability = o->durable ? BP_DURABLE : BP_NO_SYNC;
     if (o->segment_kb) opts.segment_size = (uint32_t)(o->segment_kb << 10);
     must(bp_store_open(&st->s, dir, &opts), "open");
+    st->batch = (bp_batch_options)BP_BATCH_OPTIONS_INIT;
+    st->batch.durability.mode = BP_DUR_DEFAULT;
     return st;
 }
 
@@ -47,7 +50,7 @@ static void be_append(bench_store *st, const bench_event *evs, size_t n, bench_k
         for (size_t i = 0; i < n; i++)
             items[i] = (bp_batch_item){evs[i].entity,  evs[i].scope,       evs[i].kind,
                                        evs[i].payload, evs[i].payload_len, NULL};
-        must(bp_append_batch(st->s, rc, items, n), "append_batch");
+        must(bp_append_batch_ex(st->s, rc, items, n, &st->batch), "append_batch");
     }
     for (size_t i = 0; i < n; i++)
         memcpy(keys[i].b, rc[i].event_id.b, 16);

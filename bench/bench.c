@@ -10,6 +10,8 @@
  *             reads (get by id, stream one entity with and without payloads,
  *             query by scope and by kind) and a clean close + reopen.
  *   batch     256 events per append, each append durable.
+ *   bulk      256 events per append, none durable, one sync() at the end (a bulk load).
+ *   nosync    1 event per append, none durable, one sync() at the end.
  *   sync      1 event per append, each append durable.
  *   threads   1 event per append, each durable, from --threads threads.
  *   contend   batpak and sqlite: compare-and-set appends from --threads writers to Zipf-drawn
@@ -427,12 +429,14 @@ static void wl_append1k(void) {
     free(keys);
 }
 
-static void wl_durable(const char *base, size_t batch) {
+/* cfg.n events in commits of `batch`: each commit durable (durable), or none of them with
+ * one sync() at the end, inside the timing (the bulk load, and single appends without sync). */
+static void wl_writes(const char *base, size_t batch, int durable) {
     const char *wl = wl_name(base);
     char wlb[64];
     snprintf(wlb, sizeof wlb, "%s", wl);
     fresh_dir(cfg.dir);
-    bench_opts o = {1, 1, 8192, 0};
+    bench_opts o = {durable, 1, 8192, 0};
     bench_store *s = cfg.be->open(cfg.dir, &o);
     bench_event evs[256];
     uint8_t ids[256][16];
@@ -449,6 +453,7 @@ static void wl_durable(const char *base, size_t batch) {
         cfg.be->append(s, evs, m, keys);
         commits++;
     }
+    if (!durable) cfg.be->sync(s);
     double dt = now_s() - t0;
     result(wlb, "append", (double)cfg.n / dt, "ev/s");
     result(wlb, "fsyncs_per_commit", (double)(atomic_load(&g_syncs) - f0) / (double)commits, "");
@@ -709,11 +714,11 @@ static void wl_deliver(void) {
 /* -------------------------------------------------------------------- main */
 
 static void usage(void) {
-    fprintf(stderr,
-            "usage: batpak-bench --backend raw|batpak|sqlite|lmdb|rocksdb --workload "
-            "append1k|batch|sync|threads|open|open_compacted|project|project_typed|deliver\n"
-            "       [--n N] [--payload BYTES] [--entities E] [--threads T] [--kill 0|1]\n"
-            "       [--reps R] [--dir DIR]\n");
+    fprintf(stderr, "usage: batpak-bench --backend raw|batpak|sqlite|lmdb|rocksdb --workload "
+                    "append1k|batch|bulk|nosync|sync|threads|open|open_compacted|project|project_"
+                    "typed|deliver\n"
+                    "       [--n N] [--payload BYTES] [--entities E] [--threads T] [--kill 0|1]\n"
+                    "       [--reps R] [--dir DIR]\n");
     fprintf(stderr,
             "       --workload contend (batpak, sqlite): also [--zipf S] [--seconds SEC]\n");
     exit(2);
@@ -766,9 +771,13 @@ int main(int argc, char **argv) {
     if (!strcmp(cfg.workload, "append1k"))
         wl_append1k();
     else if (!strcmp(cfg.workload, "batch"))
-        wl_durable("batch256", 256);
+        wl_writes("batch256", 256, 1);
+    else if (!strcmp(cfg.workload, "bulk"))
+        wl_writes("bulk256", 256, 0);
+    else if (!strcmp(cfg.workload, "nosync"))
+        wl_writes("nosync", 1, 0);
     else if (!strcmp(cfg.workload, "sync"))
-        wl_durable("sync", 1);
+        wl_writes("sync", 1, 1);
     else if (!strcmp(cfg.workload, "threads"))
         wl_threads();
     else if (!strcmp(cfg.workload, "open"))

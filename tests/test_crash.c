@@ -1,5 +1,6 @@
 /* Crash test: a child process appends in a loop (single durable appends,
- * NO_SYNC appends, atomic batches, visibility fences committed, on a store with small segments so
+ * NO_SYNC appends, atomic batches (durable, BP_NO_SYNC or BP_DURABLE_EVERY), visibility fences
+ * committed, on a store with small segments so
  * that rotations and footers happen; every 37 operations it closes the store, writing the
  * checkpoint, and opens it again) and reports each receipt to the parent through
  * a pipe the moment it gets it. The parent SIGKILLs the child at a random
@@ -12,15 +13,24 @@
  *   - batches and fences are all-or-nothing.
  * Then the next child carries on in the same store.
  *
+ * test_torn_unsynced_batch: an unsynced batch (BP_NO_SYNC: no fdatasync; the store abandoned
+ * as a crash leaves it) is torn at every frame boundary and inside every frame, the rest of
+ * the file cut or zeroed (what a power loss leaves); every open finds the batch whole or not
+ * at all, and the store verifies and takes appends that continue the chains.
+ *
  * BP_CRASH_KILLS (default 150) sets the number of kills, BP_CRASH_SEED the
  * random seed (printed, so a failure can be replayed). The "torture" CTest
  * label runs a long version. */
 #include "t.h"
 
+#include "bp_testing.h"
+#include "format/format.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -124,9 +134,15 @@ static void child(const char *dir, int fd, uint64_t round) {
                     bp_ticket_free(t[k]);
                 }
                 bp_fence_free(f);
-            } else if (bp_append_batch(s, rs, items, n) != BP_OK) {
-                fprintf(stderr, "child batch: %s\n", bp_last_error());
-                _exit(2);
+            } else {
+                /* durable, unsynced, or synced every few events: atomic either way */
+                bp_batch_options bo = BP_BATCH_OPTIONS_INIT;
+                if (i % 3 == 1) bo.durability = BP_NO_SYNC;
+                if (i % 3 == 2) bo.durability = BP_DURABLE_EVERY(8, 0);
+                if (bp_append_batch_ex(s, rs, items, n, &bo) != BP_OK) {
+                    fprintf(stderr, "child batch: %s\n", bp_last_error());
+                    _exit(2);
+                }
             }
             for (size_t k = 0; k < n; k++)
                 put_rec(fd, &rs[k], seeds[k], (uint32_t)n);
@@ -312,8 +328,294 @@ static void test_kill_loop(void) {
     if (!t_failures) t_rmdir(dir);
 }
 
+/* ------------------------------------------------------- a torn unsynced batch */
+
+#define TORN_BEFORE 3 /* durable events before the batch */
+#define TORN_BATCH 5  /* events of the unsynced batch */
+
+static const char *torn_entity(int k) { /* the batch writes "t:0" twice: a chain inside it */
+    static const char *names[TORN_BATCH] = {"t:0", "t:1", "t:0", "t:2", "t:3"};
+    return names[k];
+}
+
+static long long file_size(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+static uint8_t *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    long long n = file_size(path);
+    uint8_t *b = malloc(n > 0 ? (size_t)n : 1);
+    *len = b && n >= 0 ? fread(b, 1, (size_t)n, f) : 0;
+    fclose(f);
+    return b;
+}
+
+/* A copy of the crashed store in work, its segment the first cut bytes of seg (then zeros up
+ * to len when zero_fill: a power loss that kept the file's size but not its last pages). */
+static void torn_copy(const char *pristine, const char *work, const uint8_t *seg, size_t len,
+                      size_t cut, bool zero_fill) {
+    char cmd[3000], path[1100];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -a '%s' '%s'", work, pristine, work);
+    CHECK(system(cmd) == 0);
+    snprintf(path, sizeof path, "%s/segments/000001.fbat", work);
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (!f) return;
+    CHECK(fwrite(seg, 1, cut, f) == cut);
+    for (size_t i = cut; zero_fill && i < len; i++)
+        CHECK(fputc(0, f) == 0);
+    CHECK(fclose(f) == 0);
+}
+
+static void test_torn_unsynced_batch(void) {
+    const char *dir = t_dir("torn");
+    char pristine[1100], work[1100], seg[1100];
+    snprintf(pristine, sizeof pristine, "%s/pristine", dir);
+    snprintf(work, sizeof work, "%s/work", dir);
+    snprintf(seg, sizeof seg, "%s/segments/000001.fbat", pristine);
+    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    o.no_open_event = true;
+    bp_store *s;
+    CHECK_OK(bp_store_open(&s, pristine, &o));
+    bp_receipt before[TORN_BEFORE], rs[TORN_BATCH];
+    for (int i = 0; i < TORN_BEFORE; i++) /* durable: synced before the batch */
+        CHECK_OK(bp_append(s, &before[i], torn_entity(i % 2), "torn", 0x1001, "before", 6));
+    long long start = file_size(seg);
+    bp_batch_item items[TORN_BATCH];
+    char payloads[TORN_BATCH][64];
+    for (int k = 0; k < TORN_BATCH; k++) {
+        int len =
+            snprintf(payloads[k], sizeof payloads[k], "batch item %d of an unsynced batch", k);
+        items[k] = (bp_batch_item){torn_entity(k), "torn", 0x1002, payloads[k], (size_t)len, NULL};
+    }
+    bp_batch_options bo = BP_BATCH_OPTIONS_INIT;
+    bo.durability = BP_NO_SYNC;
+    CHECK_OK(bp_append_batch_ex(s, rs, items, TORN_BATCH, &bo));
+    for (int k = 0; k < TORN_BATCH; k++)
+        CHECK_EQ(rs[k].durability, BP_DUR_NONE);
+    bp__store_crash(s); /* no sync, no checkpoint: what a crash leaves */
+    size_t len = 0;
+    uint8_t *bytes = read_file(seg, &len);
+    CHECK(bytes != NULL && start > 0 && (long long)len > start);
+    if (!bytes || start <= 0 || (long long)len <= start) {
+        free(bytes);
+        return;
+    }
+    /* the batch's frame boundaries */
+    size_t bound[TORN_BATCH + 1];
+    bound[0] = (size_t)start;
+    for (int k = 0; k < TORN_BATCH; k++)
+        bound[k + 1] = bound[k] + BP_FRAME_PREFIX + bp_get_be32(bytes + bound[k]);
+    CHECK_EQ(bound[TORN_BATCH], len); /* one write: the batch ends the file */
+    int cases = 0;
+    for (int zero = 0; zero < 2; zero++) {
+        for (int k = 0; k <= TORN_BATCH; k++) {
+            /* at the boundary before frame k, and inside it: its first byte, its middle, all
+             * but its last byte */
+            size_t cuts[4] = {bound[k], 0, 0, 0};
+            int nc = 1;
+            if (k < TORN_BATCH) {
+                size_t flen = bound[k + 1] - bound[k];
+                cuts[nc++] = bound[k] + 1;
+                cuts[nc++] = bound[k] + flen / 2;
+                cuts[nc++] = bound[k + 1] - 1;
+            }
+            for (int c = 0; c < nc; c++) {
+                size_t cut = cuts[c];
+                bool whole = cut == len;
+                if (whole && zero) continue; /* nothing to zero */
+                torn_copy(pristine, work, bytes, len, cut, zero != 0);
+                cases++;
+                CHECK_OK(bp_store_open(&s, work, &o));
+                if (!s) continue;
+                bp_open_report rep;
+                bp_store_open_report(s, &rep);
+                bp_stats st;
+                CHECK_OK(bp_store_stats(s, &st));
+                uint64_t want = TORN_BEFORE + (whole ? TORN_BATCH : 0);
+                CHECK_EQ(st.events, want);
+                CHECK_EQ(rep.events, want);
+                /* never part of the batch: every event of it there, or none */
+                for (int j = 0; j < TORN_BATCH; j++) {
+                    bp_event *ev = NULL;
+                    bp_status grc = bp_get(s, &ev, &rs[j].event_id);
+                    CHECK_EQ(grc, whole ? BP_OK : BP_ENOTFOUND);
+                    if (ev) CHECK(memcmp(ev->event_hash.b, rs[j].event_hash.b, 32) == 0);
+                    bp_event_free(ev);
+                }
+                for (int j = 0; j < TORN_BEFORE; j++) {
+                    bp_event *ev = NULL;
+                    CHECK_OK(bp_get(s, &ev, &before[j].event_id));
+                    bp_event_free(ev);
+                }
+                if (!whole) { /* cut whole, what was torn and the rest (zeros) moved aside */
+                    CHECK_EQ(rep.frames_cut, (uint64_t)k);
+                    CHECK_EQ(rep.bytes_cut, (uint64_t)((zero ? len : cut) - (size_t)start));
+                    char p[1200];
+                    snprintf(p, sizeof p, "%s/segments/000001.fbat", work);
+                    CHECK_EQ(file_size(p), start);
+                }
+                bp_verify_report vr;
+                CHECK_OK(bp_store_verify(s, &vr));
+                /* the chains go on from what is there */
+                bp_receipt r;
+                CHECK_OK(bp_append(s, &r, "t:0", "torn", 0x1003, "after", 5));
+                CHECK_EQ(r.clock, whole ? 5u : 3u); /* t:0: 2 before, 2 in the batch */
+                CHECK_EQ(r.global_seq, want + 1);
+                CHECK_OK(bp_store_verify(s, &vr));
+                CHECK_OK(bp_store_close(s));
+                CHECK_OK(bp_store_open(&s, work, &o)); /* and reopen clean */
+                if (s) {
+                    CHECK_OK(bp_store_stats(s, &st));
+                    CHECK_EQ(st.events, want + 1);
+                    CHECK_OK(bp_store_close(s));
+                }
+            }
+        }
+    }
+    CHECK_EQ(cases, 2 * (4 * TORN_BATCH + 1) - 1);
+    free(bytes);
+    if (!t_failures) t_rmdir(dir);
+}
+
+/* ------------------------------------------------------- an import killed midway */
+
+/* Every batch of dir's store is whole (its events in a row, batch_count of them); *n gets
+ * the events. */
+static void check_batches_whole(const char *dir, uint64_t *n) {
+    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    o.no_open_event = true;
+    bp_store *s;
+    *n = 0;
+    CHECK_OK(bp_store_open(&s, dir, &o));
+    if (!s) return;
+    bp_verify_report vr;
+    CHECK_OK(bp_store_verify(s, &vr));
+    bp_iter *it;
+    CHECK_OK(bp_query(s, &it, &(bp_region)BP_REGION_INIT, BP_READ_INDEX_ONLY));
+    const bp_event *e;
+    uint64_t batch_id = 0, in_batch = 0, want = 0;
+    bp_status rc;
+    while ((rc = bp_iter_next(it, &e)) == BP_OK) {
+        (*n)++;
+        if (in_batch && e->batch_id != batch_id) break;
+        if (e->batch_count) {
+            if (!in_batch) {
+                batch_id = e->batch_id;
+                want = e->batch_count;
+            }
+            if (++in_batch == want) in_batch = 0;
+        }
+    }
+    bp_iter_free(it);
+    CHECK_EQ(rc, BP_DONE);
+    CHECK_EQ(in_batch, 0);
+    CHECK_OK(bp_store_close(s));
+}
+
+/* Import the export text into dir (no open event); _exit(0) when done, 2 on an error. */
+static void import_child(const char *dir, const char *text) {
+    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    o.no_open_event = true;
+    bp_store *s;
+    bp_importer *imp;
+    if (bp_store_open(&s, dir, &o) || bp_import_begin(s, &imp)) _exit(2);
+    for (const char *p = text; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p + 1) : strlen(p);
+        if (bp_import_line(imp, p, len)) {
+            fprintf(stderr, "import: %s\n", bp_last_error());
+            _exit(2);
+        }
+        p += len;
+    }
+    bp_import_report rep;
+    if (bp_import_end(imp, &rep) || bp_store_close(s)) _exit(2);
+    _exit(0);
+}
+
+/* An import (its batches unsynced, one sync at the end) killed at random moments: every
+ * reopen finds whole batches only and verifies; importing again resumes, and the result is the
+ * source's export, byte for byte. */
+static void test_kill_import(void) {
+    const char *dir = t_dir("crash-import");
+    char src[1100], dst[1100];
+    snprintf(src, sizeof src, "%s/src", dir);
+    snprintf(dst, sizeof dst, "%s/dst", dir);
+    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    o.no_open_event = true;
+    o.durability = BP_NO_SYNC;
+    bp_store *s;
+    CHECK_OK(bp_store_open(&s, src, &o));
+    if (!s) return;
+    uint8_t buf[1024];
+    char ents[6][32];
+    bp_batch_item items[6];
+    bp_batch_options bo = BP_BATCH_OPTIONS_INIT;
+    bo.durability = BP_NO_SYNC;
+    for (uint64_t i = 0; i < 1500; i++) {
+        size_t n = 1 + (size_t)(i % 6); /* a single append, or a batch of 2..6 */
+        for (size_t k = 0; k < n; k++) {
+            uint64_t seed = (i << 3) | k;
+            make_entity(seed, ents[k]);
+            items[k] = (bp_batch_item){
+                ents[k], "import", make_kind(seed), buf, make_payload(seed, buf) / 4, NULL};
+        }
+        CHECK_OK(bp_append_batch_ex(s, NULL, items, n, &bo));
+    }
+    char *text = t_export(s, false);
+    CHECK(text != NULL);
+    bp_stats st;
+    CHECK_OK(bp_store_stats(s, &st));
+    uint64_t total = st.events;
+    CHECK_OK(bp_store_close(s));
+    if (!text) return;
+    uint64_t rng = (uint64_t)time(NULL) ^ (uint64_t)getpid(), last = 0;
+    int killed = 0;
+    for (int round = 0; round < 8; round++) {
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) import_child(dst, text);
+        usleep((useconds_t)(splitmix(&rng) % 40000));
+        kill(pid, SIGKILL);
+        int status;
+        waitpid(pid, &status, 0);
+        if (WIFSIGNALED(status))
+            killed++;
+        else
+            CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        uint64_t n;
+        check_batches_whole(dst, &n);
+        CHECK(n >= last); /* a process crash takes back nothing imported */
+        last = n;
+    }
+    fprintf(stderr, "  %d of 8 imports killed midway, %llu of %llu events in\n", killed,
+            (unsigned long long)last, (unsigned long long)total);
+    /* resume to the end: the same events, the same bytes */
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) import_child(dst, text);
+    int status;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK_OK(bp_store_open(&s, dst, &o));
+    if (s) {
+        char *again = t_export(s, false);
+        CHECK(again != NULL && strcmp(again, text) == 0);
+        free(again);
+        CHECK_OK(bp_store_close(s));
+    }
+    free(text);
+    if (!t_failures) t_rmdir(dir);
+}
+
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
+    RUN(test_kill_import);
+    RUN(test_torn_unsynced_batch);
     RUN(test_kill_loop);
     T_DONE();
 }

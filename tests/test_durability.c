@@ -110,7 +110,7 @@ static void test_override(void) {
     CHECK_OK(bp_append(s, &r, "e:1", "s", 0x1001, "x", 1));
     CHECK_EQ(r.durability, BP_DUR_NONE);
     CHECK_EQ(syncs(&f) - before, 1);
-    /* a batch is always synced, whatever the store default */
+    /* a batch without options is synced, whatever the store default */
     bp_batch_item it[2] = {{"e:1", "s", 0x1001, "a", 1, NULL}, {"e:2", "s", 0x1001, "b", 1, NULL}};
     bp_receipt rs[2];
     CHECK_OK(bp_append_batch(s, rs, it, 2));
@@ -122,11 +122,187 @@ static void test_override(void) {
     t_rmdir(dir);
 }
 
+static uint64_t events_of(bp_store *s) {
+    bp_stats st;
+    return bp_store_stats(s, &st) == BP_OK ? st.events : UINT64_MAX;
+}
+
+/* A batch takes a durability like an append (bp_append_batch_ex): synced or not, counted at the
+ * platform layer, and its receipts say which. */
+static void test_batch_durability(void) {
+    const char *dir = t_dir("dur-batch");
+    bp_fault f;
+    bp_fault_init(&f);
+    bp_store *s = open_mode(dir, BP_NO_SYNC, &f);
+    CHECK(s);
+    if (!s) return;
+    bp_batch_item it[2] = {{"e:1", "s", 0x1001, "a", 1, NULL}, {"e:2", "s", 0x1001, "b", 1, NULL}};
+    bp_receipt rs[2];
+    uint64_t before = syncs(&f);
+    /* bp_append_batch, NULL options and BP_BATCH_OPTIONS_INIT: durable, whatever the store's */
+    CHECK_OK(bp_append_batch(s, rs, it, 2));
+    CHECK_EQ(rs[0].durability, BP_DUR_SYNC);
+    CHECK_EQ(syncs(&f) - before, 1);
+    CHECK_OK(bp_append_batch_ex(s, rs, it, 2, NULL));
+    CHECK_EQ(rs[1].durability, BP_DUR_SYNC);
+    CHECK_EQ(syncs(&f) - before, 2);
+    bp_batch_options bo = BP_BATCH_OPTIONS_INIT;
+    CHECK_OK(bp_append_batch_ex(s, rs, it, 2, &bo));
+    CHECK_EQ(rs[0].durability, BP_DUR_SYNC);
+    CHECK_EQ(syncs(&f) - before, 3);
+    /* BP_NO_SYNC: no sync, and visible at once */
+    bo.durability = BP_NO_SYNC;
+    for (int i = 0; i < 10; i++) {
+        CHECK_OK(bp_append_batch_ex(s, rs, it, 2, &bo));
+        CHECK_EQ(rs[0].durability, BP_DUR_NONE);
+        CHECK_EQ(rs[1].durability, BP_DUR_NONE);
+        bp_event *ev = NULL;
+        CHECK_OK(bp_get(s, &ev, &rs[1].event_id));
+        bp_event_free(ev);
+    }
+    CHECK_EQ(syncs(&f) - before, 3);
+    /* one item, too (no batch markers: a single append) */
+    CHECK_OK(bp_append_batch_ex(s, rs, it, 1, &bo));
+    CHECK_EQ(rs[0].durability, BP_DUR_NONE);
+    CHECK_EQ(syncs(&f) - before, 3);
+    /* BP_DUR_DEFAULT: the store's (BP_NO_SYNC here) */
+    bo.durability.mode = BP_DUR_DEFAULT;
+    CHECK_OK(bp_append_batch_ex(s, rs, it, 2, &bo));
+    CHECK_EQ(rs[0].durability, BP_DUR_NONE);
+    CHECK_EQ(syncs(&f) - before, 3);
+    CHECK_OK(bp_store_sync(s));
+    CHECK_EQ(syncs(&f) - before, 4);
+    /* BP_DURABLE_EVERY(5, 0): the batch that reaches 5 unsynced events syncs */
+    bo.durability = BP_DURABLE_EVERY(5, 0);
+    int synced_at = -1;
+    for (int i = 0; i < 3; i++) {
+        CHECK_OK(bp_append_batch_ex(s, rs, it, 2, &bo));
+        if (rs[0].durability == BP_DUR_SYNC && synced_at < 0) synced_at = i;
+        CHECK_EQ(rs[0].durability, rs[1].durability);
+        if (i < 2) CHECK_EQ(rs[0].durability, BP_DUR_EVERY);
+    }
+    CHECK_EQ(synced_at, 2);
+    CHECK_EQ(syncs(&f) - before, 5);
+    /* bad options: refused before anything is written */
+    uint64_t n = events_of(s);
+    bo = (bp_batch_options)BP_BATCH_OPTIONS_INIT;
+    bo.version = 99;
+    CHECK_FAILS(bp_append_batch_ex(s, rs, it, 2, &bo), BP_EINVAL, "bp_batch_options.version 99");
+    bo.version = 0;
+    CHECK_FAILS(bp_append_batch_ex(s, rs, it, 2, &bo), BP_EINVAL, "bp_batch_options.version 0");
+    bo = (bp_batch_options)BP_BATCH_OPTIONS_INIT;
+    bo.durability.mode = (bp_durability_mode)7;
+    CHECK_FAILS(bp_append_batch_ex(s, rs, it, 2, &bo), BP_EINVAL, "unknown durability mode 7");
+    CHECK_FAILS(bp_append_batch_ex(NULL, rs, it, 2, NULL), BP_EINVAL, "NULL store");
+    CHECK_EQ(events_of(s), n);
+    CHECK_EQ(syncs(&f) - before, 5);
+    CHECK_OK(bp_store_close(s));
+    bp_fault_destroy(&f);
+    t_rmdir(dir);
+}
+
+/* A power loss takes back the unsynced batches since the last sync, each whole; the durable
+ * batch before them stays. */
+static void test_batch_power_loss(void) {
+    const char *dir = t_dir("dur-batch-power");
+    bp_fault f;
+    bp_fault_init(&f);
+    bp_store *s = open_mode(dir, BP_DURABLE, &f);
+    CHECK(s);
+    if (!s) return;
+    bp_batch_item it[3] = {{"e:1", "s", 0x1001, "a", 1, NULL},
+                           {"e:2", "s", 0x1001, "b", 1, NULL},
+                           {"e:1", "s", 0x1001, "c", 1, NULL}};
+    bp_receipt durable[3], lost[3];
+    bp_batch_options bo = BP_BATCH_OPTIONS_INIT;
+    CHECK_OK(bp_append_batch_ex(s, durable, it, 3, &bo));
+    bo.durability = BP_NO_SYNC;
+    for (int i = 0; i < 4; i++)
+        CHECK_OK(bp_append_batch_ex(s, lost, it, 3, &bo));
+    CHECK_EQ(events_of(s), 15);
+    bp__store_crash(s);
+    CHECK(bp_fault_power_loss(&f) > 0);
+    bp_fault_destroy(&f);
+    s = open_mode(dir, BP_DURABLE, NULL);
+    CHECK(s);
+    if (!s) return;
+    CHECK_EQ(events_of(s), 3);
+    for (int k = 0; k < 3; k++) {
+        bp_event *ev = NULL;
+        CHECK_OK(bp_get(s, &ev, &durable[k].event_id));
+        bp_event_free(ev);
+        CHECK_EQ(bp_get(s, &ev, &lost[k].event_id), BP_ENOTFOUND);
+    }
+    bp_verify_report vr;
+    CHECK_OK(bp_store_verify(s, &vr));
+    CHECK_OK(bp_store_close(s));
+    t_rmdir(dir);
+}
+
+/* An import writes the export's batches without a sync each (whole: one write each, with their
+ * batch markers) and syncs once, at bp_import_end. */
+static void test_import_syncs_at_the_end(void) {
+    const char *dir = t_dir("dur-import");
+    char src[1100], dst[1100];
+    snprintf(src, sizeof src, "%s/src", dir);
+    snprintf(dst, sizeof dst, "%s/dst", dir);
+    bp_store *s = open_mode(src, BP_NO_SYNC, NULL);
+    CHECK(s);
+    if (!s) return;
+    bp_batch_item it[3] = {{"e:1", "s", 0x1001, "a", 1, NULL},
+                           {"e:2", "s", 0x1001, "b", 1, NULL},
+                           {"e:1", "s", 0x1001, "c", 1, NULL}};
+    for (int i = 0; i < 40; i++) /* 40 durable batches, and single appends between them */
+        if (bp_append_batch(s, NULL, it, 3) || bp_append(s, NULL, "e:3", "s", 0x1001, "d", 1))
+            CHECK(false);
+    char *text = t_export(s, false);
+    CHECK(text != NULL);
+    CHECK_OK(bp_store_close(s));
+    if (!text) return;
+    bp_fault f;
+    bp_fault_init(&f);
+    s = open_mode(dst, BP_DURABLE, &f);
+    CHECK(s);
+    bp_importer *imp = NULL;
+    CHECK_OK(bp_import_begin(s, &imp));
+    uint64_t before = syncs(&f);
+    for (char *p = text; *p;) {
+        char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p + 1) : strlen(p);
+        CHECK_OK(bp_import_line(imp, p, len));
+        p += len;
+    }
+    CHECK_EQ(syncs(&f) - before, 0);
+    /* written (and visible) before the sync; but the last line, held for the next group of
+     * standalone lines */
+    CHECK_EQ(events_of(s), 159);
+    bp_import_report rep;
+    CHECK_OK(bp_import_end(imp, &rep));
+    CHECK_EQ(rep.imported, 160);
+    CHECK_EQ(syncs(&f) - before, 1);
+    bp__store_crash(s); /* durable now: a power loss keeps it all */
+    bp_fault_power_loss(&f);
+    bp_fault_destroy(&f);
+    s = open_mode(dst, BP_DURABLE, NULL);
+    CHECK(s);
+    if (s) {
+        char *again = t_export(s, false);
+        CHECK(again != NULL && strcmp(again, text) == 0);
+        free(again);
+        CHECK_OK(bp_store_close(s));
+    }
+    free(text);
+    t_rmdir(dir);
+}
+
 int main(void) {
     RUN(test_durable_syncs_every_append);
     RUN(test_no_sync_never_syncs);
     RUN(test_every_n_syncs_every_n);
     RUN(test_override);
     RUN(test_every_ms_syncs_when_idle);
+    RUN(test_batch_durability);
+    RUN(test_batch_power_loss);
+    RUN(test_import_syncs_at_the_end);
     T_DONE();
 }

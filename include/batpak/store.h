@@ -284,7 +284,9 @@ typedef struct bp_batch_item {
 
 /**
  * Append n events (any entities) atomically: either all become visible and
- * durable (the batch is always fdatasynced before it becomes visible), or none.
+ * durable (the batch is fdatasynced before it becomes visible), or none: the same as
+ * bp_append_batch_ex(s, receipts, items, n, NULL). A bulk load without a sync per batch
+ * uses bp_append_batch_ex with BP_NO_SYNC.
  * n == 0 writes nothing and returns BP_OK.
  * receipts: NULL or an array of n. CAS expectations are checked against the
  * state including earlier items of the same batch. Idempotency: if every item
@@ -301,6 +303,51 @@ typedef struct bp_batch_item {
 BP_API bp_status bp_append_batch(bp_store *s, bp_receipt *receipts, const bp_batch_item *items,
                                  size_t n);
 
+/** The current version of bp_batch_options. */
+#define BP_BATCH_OPTIONS_VERSION 1
+
+/**
+ * Options of one atomic batch (bp_append_batch_ex). Start from BP_BATCH_OPTIONS_INIT.
+ */
+typedef struct bp_batch_options {
+    unsigned version;         /**< BP_BATCH_OPTIONS_VERSION */
+    bp_durability durability; /**< the batch's durability, as an append's: BP_DURABLE (the
+                                   default), BP_DURABLE_EVERY(n, ms), BP_NO_SYNC, or mode
+                                   BP_DUR_DEFAULT = the store's (bp_open_options.durability).
+                                   The items' own opts->durability is ignored. */
+} bp_batch_options;
+
+/** The defaults: BP_DURABLE, as bp_append_batch. */
+#define BP_BATCH_OPTIONS_INIT                                                                      \
+    {                                                                                              \
+        BP_BATCH_OPTIONS_VERSION, {                                                                \
+            BP_DUR_SYNC, 0, 0                                                                      \
+        }                                                                                          \
+    }
+
+/**
+ * bp_append_batch with options (opts NULL = BP_BATCH_OPTIONS_INIT): the same atomic
+ * batch, with a durability of its own, like a single append's (bp_receipt.durability).
+ *
+ * Atomicity does not depend on the sync: the batch is written with one write, its events
+ * carry batch markers (doc/FORMAT.md), and it becomes visible to readers all at once when
+ * written (BP_NO_SYNC, BP_DURABLE_EVERY) or when synced (BP_DURABLE). Recovery keeps a
+ * batch whole or removes it whole: a batch torn by a crash (at a frame boundary or inside
+ * a frame) is cut at open, with every event after it (open report: frames_cut, bytes_cut).
+ *
+ * What a crash can take back: a process crash (kill -9) takes back nothing that was
+ * acknowledged, synced or not (the OS holds the written bytes). A power loss or OS crash
+ * can take back batches acknowledged without BP_DUR_SYNC since the last sync (each one
+ * whole, never part of one); bp_store_sync, bp_store_close, a BP_DURABLE append or the
+ * BP_DURABLE_EVERY bounds make them durable.
+ *
+ * Bulk loading: batches of a few hundred events with BP_NO_SYNC, then one bp_store_sync
+ * (doc/GUIDE.md "Bulk loading"). Errors: as bp_append_batch, and BP_EINVAL for an unknown
+ * opts->version or durability mode (nothing written).
+ */
+BP_API bp_status bp_append_batch_ex(bp_store *s, bp_receipt *receipts, const bp_batch_item *items,
+                                    size_t n, const bp_batch_options *opts);
+
 /* ------------------------------------------------------------------ outbox */
 
 /**
@@ -316,7 +363,7 @@ BP_API bp_status bp_outbox_new(bp_store *s, bp_outbox **out);
 
 /**
  * Stage one append (arguments as bp_append_ex; opts->durability is ignored:
- * a batch is always synced). Errors, with nothing staged: BP_EINVAL (the item
+ * bp_outbox_flush commits a BP_DURABLE batch). Errors, with nothing staged: BP_EINVAL (the item
  * is refused as a batch item would be, naming its index), BP_ETOOBIG (payload,
  * or BP_BATCH_MAX items staged already), BP_ENOMEM.
  */

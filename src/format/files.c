@@ -118,8 +118,8 @@ int bp_iblock_encode(bp_buf *b, const bp_iblock *blk) {
         bp_put_be32(p + 24, r->segno);
         bp_put_be32(p + 28, r->offset);
         bp_put_be32(p + 32, r->frame_len);
-        bp_put_be32(p + 36, r->entity);
-        bp_put_be32(p + 40, r->scope);
+        bp_put_be32(p + 36, blk->emap ? blk->emap[r->entity] : r->entity);
+        bp_put_be32(p + 40, blk->smap ? blk->smap[r->scope] : r->scope);
         bp_put_be16(p + 44, r->kind);
         bp_put_be16(p + 46, r->flags);
         b->len += BP_IREC_SIZE;

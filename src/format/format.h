@@ -138,6 +138,10 @@ typedef struct bp_iblock {
      * holds the block then has version 2. Owned by the block (bp_iblock_free). */
     uint64_t *seqs;
     char *strings; /* decoder-owned string storage */
+    /* NULL, or (a block an index lends for encoding, bp_index_export_view) recs are the
+     * index's own records, numbering entities and scopes the index's way: the encoder writes
+     * emap[entity] and smap[scope]. Never set in a decoded block. */
+    uint32_t *emap, *smap;
 } bp_iblock;
 int bp_iblock_encode(bp_buf *b, const bp_iblock *blk);
 bp_status bp_iblock_decode(bp_iblock *blk, const uint8_t *p, size_t n, const char *what);

@@ -266,7 +266,9 @@ static bp_status fail(bp_importer *imp, bp_status rc) {
     return rc;
 }
 
-/* Commit the held lines (a whole batch: synced). */
+/* Commit the held lines, without a sync (bp_import_end syncs once, at the end): a whole batch
+ * is written with one write and keeps its batch markers, so a crash before that sync leaves it
+ * whole or cuts it whole at the next open, like an unsynced bp_append_batch_ex. */
 static bp_status flush_group(bp_importer *imp) {
     if (!imp->n) return BP_OK;
     bp_frame *frames = malloc(imp->n * sizeof *frames);
@@ -274,7 +276,7 @@ static bp_status flush_group(bp_importer *imp) {
     for (size_t i = 0; i < imp->n; i++)
         frames[i] = imp->group[i].fr;
     size_t bad = 0, ok = 0;
-    bp_status rc = bp_commit_imported(imp->s, frames, imp->n, imp->batch_open, &bad);
+    bp_status rc = bp_commit_imported(imp->s, frames, imp->n, false, &bad);
     if (rc && bad && !imp->batch_open) { /* the standalone lines before the bad one go in */
         char first[600];
         snprintf(first, sizeof first, "%s", bp_last_error());

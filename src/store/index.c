@@ -193,6 +193,10 @@ int64_t bp_index_find_id(const bp_index *x, const bp_id *id) {
     }
 }
 
+void bp_index_prefetch_id(const bp_index *x, const bp_id *id) {
+    if (x->idcap) __builtin_prefetch(&x->idtab[id_hash(id) & (x->idcap - 1)], 1);
+}
+
 void bp_index_idtab_stats(const bp_index *x, uint64_t *entries, uint64_t *probes) {
     *entries = *probes = 0;
     uint64_t mask = x->idcap - 1;
@@ -223,8 +227,19 @@ static int idtab_reserve(bp_index *x, uint64_t n) {
         nc *= 2;
     uint32_t *t = calloc(nc, sizeof *t);
     if (!t) return -ENOMEM;
-    for (uint64_t i = 0; i < x->idcap; i++) /* from the old table: no walk over the holes */
-        if (x->idtab[i]) idtab_place(t, nc, &x->recs[x->idtab[i] - 1].id, x->idtab[i] - 1);
+    if (x->holes <= x->n / 2) {
+        /* from the records, in order: reads them once, sequentially (the old table's order
+         * reads each one at random, a cache miss per event) */
+        const uint64_t mask = nc - 1;
+        for (uint64_t i = 0; i < x->n; i++) {
+            /* the table is larger than the caches: fetch the slot 16 records ahead */
+            if (i + 16 < x->n) __builtin_prefetch(&t[id_hash(&x->recs[i + 16].id) & mask], 1);
+            if (!BP_IREC_HOLE(&x->recs[i])) idtab_place(t, nc, &x->recs[i].id, (uint32_t)i);
+        }
+    } else { /* mostly holes: from the old table, no walk over the holes */
+        for (uint64_t i = 0; i < x->idcap; i++)
+            if (x->idtab[i]) idtab_place(t, nc, &x->recs[x->idtab[i] - 1].id, x->idtab[i] - 1);
+    }
     free(x->idtab);
     x->idtab = t;
     x->idcap = nc;
@@ -366,24 +381,25 @@ uint64_t bp_index_bytes(const bp_index *x) {
 
 /* ------------------------------------------------------------- export */
 
-int bp_index_export(const bp_index *x, uint64_t from, uint64_t to, bp_iblock *out) {
+static int export_block(const bp_index *x, uint64_t from, uint64_t to, bp_iblock *out, bool view) {
     memset(out, 0, sizeof *out);
     assert(from <= to && to == x->n); /* heads are only known for the newest events */
     uint32_t ne = x->entity_names.n, ns = x->scope_names.n;
     uint32_t *emap = malloc(((size_t)ne + 1) * 4), *smap = malloc(((size_t)ns + 1) * 4);
-    out->recs = malloc((size_t)(to - from + 1) * sizeof(bp_irec));
+    bool holes = false;
+    for (uint64_t s = from; s < to && !holes; s++)
+        holes = BP_IREC_HOLE(&x->recs[s]);
+    bool lend = view && !holes;
+    if (!lend) out->recs = malloc((size_t)(to - from + 1) * sizeof(bp_irec));
     out->entities = malloc(((size_t)ne + 1) * sizeof(bp_iname));
     out->entity_heads = malloc(((size_t)ne + 1) * sizeof(bp_hash));
     out->scopes = malloc(((size_t)ns + 1) * sizeof(bp_iname));
     out->idems = malloc(((size_t)x->idem_keys.n + 1) * sizeof(bp_iidem));
-    bool holes = false;
-    for (uint64_t s = from; s < to && !holes; s++)
-        holes = BP_IREC_HOLE(&x->recs[s]);
     if (holes) out->seqs = malloc((size_t)(to - from + 1) * sizeof *out->seqs);
     uint32_t *recno = holes ? malloc((size_t)(to - from + 1) * 4) : NULL; /* slot -> record */
     int rc = 0;
-    if (!emap || !smap || !out->recs || !out->entities || !out->entity_heads || !out->scopes ||
-        !out->idems || (holes && (!out->seqs || !recno))) {
+    if (!emap || !smap || (!lend && !out->recs) || !out->entities || !out->entity_heads ||
+        !out->scopes || !out->idems || (holes && (!out->seqs || !recno))) {
         rc = -ENOMEM;
         goto done;
     }
@@ -411,9 +427,19 @@ int bp_index_export(const bp_index *x, uint64_t from, uint64_t to, bp_iblock *ou
             out->scopes[k].name = x->scope_names.s[r.scope];
             out->scopes[k].len = x->scope_names.len[r.scope];
         }
+        if (lend) { /* the encoder renumbers them */
+            out->n_recs++;
+            continue;
+        }
         r.entity = emap[r.entity];
         r.scope = smap[r.scope];
         out->recs[out->n_recs++] = r;
+    }
+    if (lend) {
+        out->recs = (bp_irec *)&x->recs[from]; /* read only: the block is only encoded */
+        out->emap = emap;
+        out->smap = smap;
+        emap = smap = NULL; /* the block's now */
     }
     for (uint32_t k = 0; k < x->idem_keys.n; k++) {
         uint32_t slot = x->idem_slots[k];
@@ -435,9 +461,19 @@ done:
     return rc;
 }
 
+int bp_index_export(const bp_index *x, uint64_t from, uint64_t to, bp_iblock *out) {
+    return export_block(x, from, to, out, false);
+}
+
+int bp_index_export_view(const bp_index *x, uint64_t from, uint64_t to, bp_iblock *out) {
+    return export_block(x, from, to, out, true);
+}
+
 void bp_index_block_release(bp_iblock *blk) {
     free(blk->seqs);
-    free(blk->recs);
+    if (!blk->emap) free(blk->recs); /* else the index's, lent */
+    free(blk->emap);
+    free(blk->smap);
     free(blk->entities);
     free(blk->entity_heads);
     free(blk->scopes);

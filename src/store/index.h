@@ -103,6 +103,8 @@ int bp_index_insert(bp_index *x, const bp_irec *r, const char *entity, size_t el
 int bp_index_load_block(bp_index *x, bp_iblock *blk);
 /* Slot of an event id, or -1. */
 int64_t bp_index_find_id(const bp_index *x, const bp_id *id);
+/* Fetch the id table's slot for id into the cache, ahead of inserting it. */
+void bp_index_prefetch_id(const bp_index *x, const bp_id *id);
 /* Tests and diagnostics: the id table's entries, and the probes looking up each of them once
  * takes (its distance from its home bucket + 1, summed). */
 void bp_index_idtab_stats(const bp_index *x, uint64_t *entries, uint64_t *probes);
@@ -130,6 +132,10 @@ uint64_t bp_index_bytes(const bp_index *x);
  * holes gets a seqs array. The block borrows the index's strings; free with
  * bp_index_block_release. */
 int bp_index_export(const bp_index *x, uint64_t from, uint64_t to, bp_iblock *out);
+/* The same block to encode only (bp_footer_encode, bp_ckpt_encode): a range without holes
+ * lends the index's records instead of copying them (the block's emap and smap renumber
+ * their entities and scopes). Valid while the index does not change. */
+int bp_index_export_view(const bp_index *x, uint64_t from, uint64_t to, bp_iblock *out);
 void bp_index_block_release(bp_iblock *blk);
 
 #endif

@@ -94,6 +94,8 @@ static void store_free(bp_store *s) {
     free(s->subs); /* subscriptions still open are the caller's leak (deliver.h) */
     bp_buf_free(&s->enc);
     bp_buf_free(&s->sealbuf);
+    free(s->frames);
+    free(s->bheads);
     bp_dkeys_free(s);
     bp_buf_free(&s->pending);
     bp_pf_unlock(&s->lock);

@@ -225,7 +225,7 @@ static bp_status repair_footer(bp_store *s, bp_segment *seg, const char *path, u
     bp_iblock blk;
     bp_buf b = {0};
     bp_status rc = BP_OK;
-    if (bp_index_export(&s->idx, seg->first_slot, s->idx.n, &blk) ||
+    if (bp_index_export_view(&s->idx, seg->first_slot, s->idx.n, &blk) ||
         bp_footer_encode(&b, &blk, foff)) {
         rc = bp_err(BP_ENOMEM, "%s: out of memory rebuilding the footer", path);
     } else if (b.len == (size_t)flen + BP_TRAILER_SIZE) {

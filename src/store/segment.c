@@ -61,7 +61,7 @@ bp_status bp_segment_seal(bp_store *s) {
     bp_segment *seg = &s->segs[s->n_segs - 1];
     bp_iblock blk;
     bp_buf b = {0};
-    if (bp_index_export(&s->idx, seg->first_slot, s->idx.n, &blk) ||
+    if (bp_index_export_view(&s->idx, seg->first_slot, s->idx.n, &blk) ||
         bp_footer_encode(&b, &blk, seg->size)) {
         bp_index_block_release(&blk);
         bp_buf_free(&b);
@@ -98,7 +98,7 @@ static bp_status write_checkpoint(bp_store *s, uint64_t from) {
     m.covered_offset = act->size;
     m.last_hlc = s->last_hlc;
     memcpy(m.last_id.b, s->idgen.last, 16);
-    if (bp_index_export(&s->idx, from, s->idx.n, &blk) || bp_ckpt_encode(&b, &m, &blk)) {
+    if (bp_index_export_view(&s->idx, from, s->idx.n, &blk) || bp_ckpt_encode(&b, &m, &blk)) {
         bp_index_block_release(&blk);
         bp_buf_free(&b);
         return bp_err(BP_ENOMEM, "%s: out of memory writing the index checkpoint", s->dir);

@@ -185,6 +185,10 @@ struct bp_store {
     uint64_t unsynced_since_us; /* [w] when the oldest unsynced event was written */
     bp_buf enc;                 /* [w] frame encoding scratch */
     bp_buf sealbuf;             /* [w] a sealed payload being encoded */
+    bp_frame *frames;           /* [w] scratch: the fields of the frames of one commit */
+    size_t frames_cap;          /* [w] */
+    uint32_t *bheads;           /* [w] scratch: a batch's entity heads (write.c batch_heads) */
+    size_t bheads_cap;          /* [w] a power of two, or 0 */
     bp_buf pending;             /* [w] frames of durable commits not yet written: they fill the
                                    active segment from pending_off up to its size, belong to
                                    unpublished events, and are written by the next group-commit

@@ -261,23 +261,46 @@ static void record_latency(bp_store *s, uint64_t us) {
     __atomic_fetch_add(&s->lat_sum_us, us, __ATOMIC_RELAXED);
 }
 
-/* Per-item state computed during validation. */
-typedef struct item_plan {
-    uint64_t clock;
-    bp_hash prev;
-    size_t elen, slen, ilen;
-    bool has_opts;
-} item_plan;
+/* [w] The heads of the entities a batch writes, while its frames are built: an
+ * open-addressing table (s->bheads, at least 2n slots) of frame index + 1, keyed by entity
+ * name, each the latest frame of its entity among frames[0..i). Scratch kept by the store:
+ * no allocation per commit once it is large enough. */
+static bp_status batch_heads_reset(bp_store *s, size_t n) {
+    size_t cap = 64;
+    while (cap < 2 * n)
+        cap *= 2;
+    if (cap > s->bheads_cap) {
+        uint32_t *t = realloc(s->bheads, cap * sizeof *t);
+        if (!t) return bp_err(BP_ENOMEM, "batch: out of memory");
+        s->bheads = t;
+        s->bheads_cap = cap;
+    }
+    memset(s->bheads, 0, cap * sizeof *s->bheads);
+    return BP_OK;
+}
 
-/* [w] Current head (clock, hash) of entity, including earlier items of the
- * batch (bh, NULL for a single append); *bh_id is its index in bh. */
-static bp_status entity_head(bp_store *s, bp_chains *bh, const char *e, size_t elen, int64_t *bh_id,
-                             uint64_t *clock, bp_hash *hash) {
-    *bh_id = bh ? bp_chains_find(bh, e, elen) : -1;
-    if (*bh_id >= 0) {
-        *clock = bh->clock[*bh_id];
-        *hash = bh->head[*bh_id];
-        return BP_OK;
+/* [w] The table slot of entity e: its latest frame in the batch (+1), or 0 where it goes. */
+static uint32_t *batch_heads_slot(bp_store *s, const bp_frame *frames, size_t n, const char *e,
+                                  size_t elen) {
+    size_t mask = 63;
+    while (mask + 1 < 2 * n)
+        mask = mask * 2 + 1;
+    for (size_t i = (size_t)bp_str_hash(e, elen) & mask;; i = (i + 1) & mask) {
+        uint32_t v = s->bheads[i];
+        if (!v) return &s->bheads[i];
+        const bp_event_fields *f = &frames[v - 1].f;
+        if (f->entity_len == elen && memcmp(f->entity, e, elen) == 0) return &s->bheads[i];
+    }
+}
+
+/* [w] Current head (clock, hash) of entity e, including the earlier frames of the batch
+ * (bslot: its batch_heads_slot, NULL for a single append). */
+static void entity_head(bp_store *s, const bp_frame *frames, const uint32_t *bslot, const char *e,
+                        size_t elen, uint64_t *clock, bp_hash *hash) {
+    if (bslot && *bslot) {
+        *clock = frames[*bslot - 1].f.clock;
+        *hash = frames[*bslot - 1].event_hash;
+        return;
     }
     int64_t id = bp_index_entity(&s->idx, e, elen);
     if (id < 0) {
@@ -287,8 +310,18 @@ static bp_status entity_head(bp_store *s, bp_chains *bh, const char *e, size_t e
         *clock = bp_index_head_clock(&s->idx, id);
         *hash = s->idx.entities[id].head;
     }
-    if (bh && (*bh_id = bp_chains_add(bh, e, elen, *clock, hash)) < 0)
-        return bp_err(BP_ENOMEM, "batch: out of memory");
+}
+
+/* [w] Room for n frames in s->frames. */
+static bp_status frames_reserve(bp_store *s, size_t n) {
+    if (n <= s->frames_cap) return BP_OK;
+    size_t cap = s->frames_cap ? s->frames_cap : 16;
+    while (cap < n)
+        cap *= 2;
+    bp_frame *f = realloc(s->frames, cap * sizeof *f);
+    if (!f) return bp_err(BP_ENOMEM, "append: out of memory");
+    s->frames = f;
+    s->frames_cap = cap;
     return BP_OK;
 }
 
@@ -484,6 +517,7 @@ static bp_status write_frames(bp_store *s, const bp_frame *frames, size_t n, boo
     uint64_t pos = off;
     for (size_t i = 0; i < n && !rc; i++) {
         const bp_event_fields *f = &frames[i].f;
+        if (i + 8 < n) bp_index_prefetch_id(&s->idx, &frames[i + 8].f.event_id);
         uint32_t flen = BP_FRAME_PREFIX + bp_get_be32(s->enc.data + (pos - off));
         bp_irec r = {f->event_id, f->hlc, seg->segno, (uint32_t)pos, flen, 0, 0, f->kind, f->flags};
         /* holes of the compacted range an import fills (bp_commit_imported checked them) */
@@ -520,38 +554,28 @@ static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n
     bp_status rc = check_idempotency(s, items, n, receipts);
     if (rc == BP_DONE) return BP_OK;
     if (rc) return rc;
-    if (n == 1 && dur.mode == BP_DUR_EVERY && dur.every_ms && (rc = flusher_want(s, dur.every_ms)))
-        return rc;
+    if (dur.mode == BP_DUR_EVERY && dur.every_ms && (rc = flusher_want(s, dur.every_ms))) return rc;
 
-    bp_chains bh = {0};
-    bp_chains *bhp = n > 1 ? &bh : NULL;
     uint64_t first_seq = s->written_seq + 1;
     /* an import left a compacted range open (bp_anchors_install): new events go past it */
     if (s->segs[s->n_segs - 1].segno <= s->anchors.last_segno && first_seq <= s->anchors.upto)
         first_seq = s->anchors.upto + 1;
     uint64_t wall = bp_pf_wall_ms();
     s->enc.len = 0;
-    item_plan *plans = malloc(n * sizeof *plans);
-    bp_frame *frames = malloc(n * sizeof *frames);
-    if (!plans || !frames) {
-        rc = bp_err(BP_ENOMEM, "append: out of memory");
-        goto out;
-    }
+    if ((rc = frames_reserve(s, n)) || (n > 1 && (rc = batch_heads_reset(s, n)))) return rc;
+    bp_frame *frames = s->frames;
     uint64_t hlc = s->last_hlc;
     bp_idgen idgen = s->idgen;
     for (size_t i = 0; i < n; i++) {
         const bp_batch_item *it = &items[i];
         const bp_append_options *o = it->opts;
-        item_plan *p = &plans[i];
         bp_frame *fr = &frames[i];
         memset(fr, 0, sizeof *fr);
-        p->elen = strlen(it->entity);
-        p->slen = strlen(it->scope);
-        p->ilen = o && o->idempotency_key ? strlen(o->idempotency_key) : 0;
-        int64_t bid;
+        size_t elen = strlen(it->entity), slen = strlen(it->scope);
+        size_t ilen = o && o->idempotency_key ? strlen(o->idempotency_key) : 0;
+        uint32_t *bslot = n > 1 ? batch_heads_slot(s, frames, n, it->entity, elen) : NULL;
         uint64_t clock;
-        if ((rc = entity_head(s, bhp, it->entity, p->elen, &bid, &clock, &fr->f.prev_hash)))
-            goto out;
+        entity_head(s, frames, bslot, it->entity, elen, &clock, &fr->f.prev_hash);
         if (o && o->has_expected_clock && o->expected_clock != clock) {
             char where[32] = "";
             if (n > 1) snprintf(where, sizeof where, "batch item %zu: ", i);
@@ -584,44 +608,38 @@ static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n
             f->batch_count = (uint32_t)n;
         }
         f->entity = it->entity;
-        f->entity_len = p->elen;
+        f->entity_len = elen;
         f->scope = it->scope;
-        f->scope_len = p->slen;
-        f->idem_key = p->ilen ? o->idempotency_key : NULL;
-        f->idem_len = p->ilen;
+        f->scope_len = slen;
+        f->idem_key = ilen ? o->idempotency_key : NULL;
+        f->idem_len = ilen;
         f->payload = it->payload;
         f->payload_len = it->len;
         if (s->seal && !system) { /* the hash covers the sealed bytes: chains outlive the key */
             bp_dkey key;
             bool found;
-            if ((rc = bp_dkey_get(s, it->entity, p->elen, true, &key, &found))) goto out;
+            if ((rc = bp_dkey_get(s, it->entity, elen, true, &key, &found))) return rc;
             s->sealbuf.len = 0;
-            if (bp_buf_reserve(&s->sealbuf, it->len + BP_SEAL_OVERHEAD)) {
-                rc = bp_err(BP_ENOMEM, "append: out of memory sealing a payload");
-                goto out;
-            }
+            if (bp_buf_reserve(&s->sealbuf, it->len + BP_SEAL_OVERHEAD))
+                return bp_err(BP_ENOMEM, "append: out of memory sealing a payload");
             f->payload_len = bp_seal(&key, it->payload, it->len, s->sealbuf.data);
             f->payload = s->sealbuf.data;
             f->flags |= BP_EVENT_SEALED;
             bp_wipe(&key, sizeof key);
         }
         bp_event_hash(f, &fr->event_hash);
-        if (bhp) {
-            bh.clock[bid] = f->clock;
-            bh.head[bid] = fr->event_hash;
-        }
-        if (bp_frame_encode(&s->enc, fr)) {
-            rc = bp_err(BP_ENOMEM, "append: out of memory encoding a frame");
-            goto out;
-        }
+        if (bslot) *bslot = (uint32_t)i + 1;
+        if (bp_frame_encode(&s->enc, fr))
+            return bp_err(BP_ENOMEM, "append: out of memory encoding a frame");
     }
 
-    if ((rc = write_frames(s, frames, n, n > 1 || dur.mode == BP_DUR_SYNC))) goto out;
+    if ((rc = write_frames(s, frames, n, dur.mode == BP_DUR_SYNC))) return rc;
     s->last_hlc = hlc;
     s->idgen = idgen;
 
-    /* durability */
-    bp_durability_mode mode = n > 1 ? BP_DUR_SYNC : dur.mode;
+    /* durability: a batch's as a single append's (recovery keeps a batch whole or cuts it by
+     * its markers, synced or not) */
+    bp_durability_mode mode = dur.mode;
     if (mode == BP_DUR_EVERY) {
         bool due =
             (dur.every_events && s->unsynced >= dur.every_events) ||
@@ -644,9 +662,6 @@ static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n
         r->durability = granted;
     }
 out:
-    free(plans);
-    free(frames);
-    bp_chains_free(&bh);
     return rc;
 }
 
@@ -672,7 +687,7 @@ static bp_status make_keys(bp_store *s, const bp_batch_item *items, size_t n) {
 }
 
 static bp_status commit(bp_store *s, const bp_batch_item *items, size_t n, bp_receipt *receipts,
-                        bool system) {
+                        bool system, bp_durability dur) {
     if (s->read_only) return bp_err(BP_EREADONLY, "%s: store was opened read-only", s->dir);
     if (s->seal && !system) {
         bp_status krc = make_keys(s, items, n);
@@ -699,8 +714,7 @@ static bp_status commit(bp_store *s, const bp_batch_item *items, size_t n, bp_re
     if (s->failed)
         rc = failed_error(s);
     else
-        rc = commit_locked(s, items, n, receipts, system, resolve(s, n == 1 ? items[0].opts : NULL),
-                           &arriving, &wait_for);
+        rc = commit_locked(s, items, n, receipts, system, dur, &arriving, &wait_for);
     if (arriving) __atomic_fetch_sub(&s->arriving, 1, __ATOMIC_RELEASE);
     if (!rc && wait_for)
         rc = wait_durable_release(s, wait_for); /* unlocks wmu */
@@ -718,7 +732,7 @@ bp_status bp_append_ex(bp_store *s, bp_receipt *receipt, const char *entity, con
                        const bp_append_options *opts) {
     if (!s) return bp_err(BP_EINVAL, "append: NULL store");
     bp_batch_item it = {entity, scope, kind, payload, len, opts};
-    return commit(s, &it, 1, receipt, false);
+    return commit(s, &it, 1, receipt, false, resolve(s, opts));
 }
 
 bp_status bp_append(bp_store *s, bp_receipt *receipt, const char *entity, const char *scope,
@@ -726,26 +740,30 @@ bp_status bp_append(bp_store *s, bp_receipt *receipt, const char *entity, const 
     return bp_append_ex(s, receipt, entity, scope, kind, payload, len, NULL);
 }
 
-bp_status bp_append_batch(bp_store *s, bp_receipt *receipts, const bp_batch_item *items, size_t n) {
+bp_status bp_append_batch_ex(bp_store *s, bp_receipt *receipts, const bp_batch_item *items,
+                             size_t n, const bp_batch_options *opts) {
     if (!s) return bp_err(BP_EINVAL, "append_batch: NULL store");
+    bp_durability dur = BP_DURABLE; /* no options: as bp_append_batch */
+    if (opts) {
+        if (opts->version != BP_BATCH_OPTIONS_VERSION)
+            return bp_err(BP_EINVAL,
+                          "append_batch: bp_batch_options.version %u unknown (expected %d)",
+                          opts->version, BP_BATCH_OPTIONS_VERSION);
+        if (opts->durability.mode > BP_DUR_NONE)
+            return bp_err(BP_EINVAL, "append_batch: unknown durability mode %d",
+                          (int)opts->durability.mode);
+        dur = opts->durability.mode == BP_DUR_DEFAULT ? s->opts.durability : opts->durability;
+    }
     if (n == 0) return BP_OK;
     if (!items) return bp_err(BP_EINVAL, "append_batch: items is NULL");
     if (n > BP_BATCH_MAX)
         return bp_err(BP_ETOOBIG, "append_batch: %zu items exceed the limit of %u", n,
                       BP_BATCH_MAX);
-    if (n == 1) {
-        /* a one-item batch is atomic by itself; like every batch it is synced */
-        bp_batch_item one = items[0];
-        bp_append_options o = BP_APPEND_OPTIONS_INIT;
-        if (one.opts) /* a version-1 struct is shorter */
-            memcpy(&o, one.opts,
-                   one.opts->version == 1 ? offsetof(bp_append_options, schema_version) : sizeof o);
-        o.version = BP_APPEND_OPTIONS_VERSION;
-        o.durability = BP_DURABLE;
-        one.opts = &o;
-        return commit(s, &one, 1, receipts, false);
-    }
-    return commit(s, items, n, receipts, false);
+    return commit(s, items, n, receipts, false, dur);
+}
+
+bp_status bp_append_batch(bp_store *s, bp_receipt *receipts, const bp_batch_item *items, size_t n) {
+    return bp_append_batch_ex(s, receipts, items, n, NULL);
 }
 
 bp_status bp_append_system(bp_store *s, bp_receipt *receipt, const char *entity, const char *scope,
@@ -753,7 +771,7 @@ bp_status bp_append_system(bp_store *s, bp_receipt *receipt, const char *entity,
     bp_append_options o = BP_APPEND_OPTIONS_INIT;
     o.durability = dur;
     bp_batch_item it = {entity, scope, kind, payload, len, &o};
-    return commit(s, &it, 1, receipt, true);
+    return commit(s, &it, 1, receipt, true, resolve(s, &o));
 }
 
 bp_status bp_tombstone(bp_store *s, bp_receipt *receipt, const char *entity, const char *scope) {
@@ -815,7 +833,7 @@ bp_status bp_commit_imported(bp_store *s, bp_frame *frames, size_t n, bool sync,
     if (!n) return BP_OK;
     pthread_mutex_lock(&s->wmu);
     bp_status rc = s->failed ? failed_error(s) : BP_OK;
-    bp_chains bh = {0};
+    if (!rc) rc = batch_heads_reset(s, n);
     uint64_t hlc = s->last_hlc;
     s->enc.len = 0;
     /* within the compacted range of an import (the active segment is a compacted one), seqs
@@ -848,10 +866,10 @@ bp_status bp_commit_imported(bp_store *s, bp_frame *frames, size_t n, bool sync,
             break;
         }
         next = f->global_seq + 1;
-        int64_t bid;
         uint64_t clock;
         bp_hash head;
-        if ((rc = entity_head(s, &bh, f->entity, f->entity_len, &bid, &clock, &head))) break;
+        uint32_t *bslot = batch_heads_slot(s, frames, n, f->entity, f->entity_len);
+        entity_head(s, frames, bslot, f->entity, f->entity_len, &clock, &head);
         if (f->clock != clock + 1) {
             rc = bp_err(BP_ECONFLICT, "entity '%.*s': clock %llu, but its head is at %llu",
                         (int)f->entity_len, f->entity, (unsigned long long)f->clock,
@@ -869,13 +887,11 @@ bp_status bp_commit_imported(bp_store *s, bp_frame *frames, size_t n, bool sync,
                         f->idem_key);
             break;
         }
-        bh.clock[bid] = f->clock;
-        bh.head[bid] = frames[i].event_hash;
+        *bslot = (uint32_t)i + 1;
         if (f->hlc > hlc) hlc = f->hlc;
         if (bp_frame_encode(&s->enc, &frames[i]))
             rc = bp_err(BP_ENOMEM, "import: out of memory encoding a frame");
     }
-    bp_chains_free(&bh);
     if (!rc) rc = write_frames(s, frames, n, sync);
     if (rc) {
         pthread_mutex_unlock(&s->wmu);
