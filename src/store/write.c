@@ -579,7 +579,7 @@ static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n
         if (o && o->has_expected_clock && o->expected_clock != clock) {
             char where[32] = "";
             if (n > 1) snprintf(where, sizeof where, "batch item %zu: ", i);
-            if (n == 1 && !system) bp_turn_lost(s, bp_turn_key(it->entity, p->elen));
+            if (n == 1 && !system) bp_turn_lost(s, bp_turn_key(it->entity, elen));
             rc = bp_err(BP_ECONFLICT,
                         "%sentity '%s': expected clock %llu but the head is at %llu; nothing was "
                         "written",
