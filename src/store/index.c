@@ -436,7 +436,8 @@ static int export_block(const bp_index *x, uint64_t from, uint64_t to, bp_iblock
         out->recs[out->n_recs++] = r;
     }
     if (lend) {
-        out->recs = (bp_irec *)&x->recs[from]; /* read only: the block is only encoded */
+        /* read only: the block is only encoded (an empty index has no array to point into) */
+        out->recs = x->recs ? (bp_irec *)&x->recs[from] : NULL;
         out->emap = emap;
         out->smap = smap;
         emap = smap = NULL; /* the block's now */
