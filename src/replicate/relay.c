@@ -10,10 +10,8 @@
  */
 #include "replicate/nats_util.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #define RECONNECT_MS 100
 #define RELAY_BATCH 1024       /* events published per window (two windows in flight) */
@@ -249,18 +247,11 @@ static uint8_t old_acked(bp_relay *r, uint64_t seq) {
 /* Wait (up to ack_timeout_ms) until every event of window w is acknowledged, then count it
  * published and free it. BP_EIO when a publish failed or the time ran out. */
 static bp_status win_wait(bp_relay *r, relay_win *w) {
-    struct timespec dl;
-    clock_gettime(CLOCK_MONOTONIC, &dl);
-    dl.tv_sec += r->ack_timeout_ms / 1000;
-    dl.tv_nsec += (long)(r->ack_timeout_ms % 1000) * 1000000L;
-    if (dl.tv_nsec >= 1000000000L) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000L;
-    }
+    uint64_t deadline = bp_pf_mono_us() + (uint64_t)r->ack_timeout_ms * 1000;
     bp_status rc = BP_OK;
     pthread_mutex_lock(&r->mu);
-    while (w->acked_n < w->n && !r->failed)
-        if (pthread_cond_timedwait(&r->cv, &r->mu, &dl) == ETIMEDOUT) break;
+    while (w->acked_n < w->n && !r->failed && bp_pf_mono_us() < deadline)
+        bp_pf_cond_wait_until(&r->cv, &r->mu, deadline);
     if (r->failed)
         rc = bp_err(BP_EIO, "%s", r->last_error);
     else if (w->acked_n < w->n)
@@ -395,12 +386,12 @@ bp_status bp_relay_start(bp_store *s, const bp_relay_config *cfg, bp_relay **out
                       s->dir);
     bp_relay *r = calloc(1, sizeof *r);
     if (!r) return bp_err(BP_ENOMEM, "bp_relay_start: out of memory");
+    int ce = bp_pf_cond_init(&r->cv); /* waits with monotonic deadlines (win_wait) */
+    if (ce) {
+        free(r);
+        return bp_err_sys(BP_ENOMEM, ce, "bp_relay_start: cannot create a condition variable");
+    }
     pthread_mutex_init(&r->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&r->cv, &ca);
-    pthread_condattr_destroy(&ca);
     r->s = s;
     snprintf(r->stream, sizeof r->stream, "%s", cfg->stream);
     if (cfg->subject_prefix)
