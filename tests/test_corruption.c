@@ -274,7 +274,7 @@ static bool map_segment(const char *path, segmap *m) {
     uint64_t pos = HDR;
     while (pos + 8 <= end && m->n < 64) {
         uint32_t l = be32(d + pos);
-        if (pos + 8 + l > end) break;
+        if (!l || pos + 8 + l > end) break; /* zeros: what the writer fills ahead */
         m->off[m->n] = pos;
         m->len[m->n] = 8 + l;
         m->n++;

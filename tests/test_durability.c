@@ -3,6 +3,9 @@
 #include "t.h"
 #include "bp_testing.h"
 #include "platform/platform.h"
+#include "format/format.h"
+
+#include <sys/stat.h>
 
 static bp_store *open_mode(const char *dir, bp_durability d, bp_fault *f) {
     bp_open_options o = BP_OPEN_OPTIONS_INIT;
@@ -239,6 +242,101 @@ static void test_batch_power_loss(void) {
     t_rmdir(dir);
 }
 
+static long long path_size(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+/* Where a segment file's frames end (the writer fills zeros ahead of them), or -1. */
+static long long frames_end_of(const char *path) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return -1;
+    long long pos = BP_SEG_HEADER_SIZE, size = path_size(path);
+    uint8_t pre[BP_FRAME_PREFIX];
+    while (pos + BP_FRAME_PREFIX <= size && fseek(fp, (long)pos, SEEK_SET) == 0 &&
+           fread(pre, 1, sizeof pre, fp) == sizeof pre) {
+        uint32_t body = bp_get_be32(pre);
+        if (!body || pos + BP_FRAME_PREFIX + body > size) break;
+        pos += BP_FRAME_PREFIX + body;
+    }
+    fclose(fp);
+    return pos;
+}
+
+/* Durable appends fill zeros ahead of the newest segment's frames (FORMAT.md "Zeros ahead of
+ * the frames"): a crash leaves them and recovery cuts them without quarantining or counting
+ * them; a clean close and sealing leave none. */
+static void test_zero_tail(void) {
+    const char *dir = t_dir("dur-zeros");
+    char seg[1200], q[1200];
+    snprintf(seg, sizeof seg, "%s/segments/000001.fbat", dir);
+    snprintf(q, sizeof q, "%s/quarantine", dir);
+    bp_store *s = open_mode(dir, BP_DURABLE, NULL);
+    CHECK(s);
+    if (!s) return;
+    bp_receipt r[20];
+    for (int i = 0; i < 20; i++)
+        CHECK_OK(bp_append(s, &r[i], "e:1", "s", 0x1001, "payload", 7));
+    long long end = frames_end_of(seg);
+    CHECK(path_size(seg) >= end + (long long)(256u << 10)); /* zeros ahead */
+    bp__store_crash(s);
+    CHECK(path_size(seg) > end); /* what a crash leaves */
+    s = open_mode(dir, BP_DURABLE, NULL);
+    CHECK(s);
+    if (!s) return;
+    bp_open_report rep;
+    bp_store_open_report(s, &rep);
+    CHECK_EQ(rep.events, 20);
+    CHECK_EQ(rep.bytes_cut, 0);
+    CHECK_EQ(rep.frames_cut, 0);
+    CHECK_EQ(path_size(q), -1);    /* nothing quarantined */
+    CHECK_EQ(path_size(seg), end); /* the zeros cut at open */
+    for (int i = 0; i < 20; i++) {
+        bp_event *ev = NULL;
+        CHECK_OK(bp_get(s, &ev, &r[i].event_id));
+        bp_event_free(ev);
+    }
+    bp_receipt more;
+    CHECK_OK(bp_append(s, &more, "e:1", "s", 0x1001, "after", 5));
+    CHECK_EQ(more.clock, 21);
+    CHECK(path_size(seg) > frames_end_of(seg)); /* filled ahead again */
+    CHECK_OK(bp_store_close(s));
+    CHECK_EQ(path_size(seg), frames_end_of(seg)); /* a clean close leaves no zeros */
+    t_rmdir(dir);
+
+    /* sealing: the footer ends the file (its trailer is read at the end) */
+    dir = t_dir("dur-zeros-seal");
+    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    o.no_open_event = true;
+    o.segment_size = 64u << 10;
+    CHECK_OK(bp_store_open(&s, dir, &o));
+    if (!s) return;
+    char big[3000];
+    memset(big, 'x', sizeof big);
+    for (int i = 0; i < 60; i++)
+        CHECK_OK(bp_append(s, NULL, "e:1", "s", 0x1001, big, sizeof big));
+    bp_stats st;
+    CHECK_OK(bp_store_stats(s, &st));
+    CHECK(st.segments >= 2);
+    for (uint32_t k = 1; k < st.segments; k++) {
+        char p[1200], tail[4];
+        snprintf(p, sizeof p, "%s/segments/%06u.fbat", dir, k);
+        FILE *fp = fopen(p, "rb");
+        CHECK(fp && fseek(fp, -4, SEEK_END) == 0 && fread(tail, 1, 4, fp) == 4 &&
+              memcmp(tail, "SEAL", 4) == 0);
+        if (fp) fclose(fp);
+    }
+    bp__store_crash(s);
+    CHECK_OK(bp_store_open(&s, dir, &o));
+    if (!s) return;
+    CHECK_OK(bp_store_stats(s, &st));
+    CHECK_EQ(st.events, 60);
+    bp_verify_report vr;
+    CHECK_OK(bp_store_verify(s, &vr));
+    CHECK_OK(bp_store_close(s));
+    t_rmdir(dir);
+}
+
 /* An import writes the export's batches without a sync each (whole: one write each, with their
  * batch markers) and syncs once, at bp_import_end. */
 static void test_import_syncs_at_the_end(void) {
@@ -303,6 +401,7 @@ int main(void) {
     RUN(test_every_ms_syncs_when_idle);
     RUN(test_batch_durability);
     RUN(test_batch_power_loss);
+    RUN(test_zero_tail);
     RUN(test_import_syncs_at_the_end);
     T_DONE();
 }

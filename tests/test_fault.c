@@ -314,7 +314,8 @@ static void test_enospc_message(void) {
     bp_store *s = NULL;
     CHECK_OK(bp_store_open(&s, dir, &o));
     f.fail_errno = ENOSPC;
-    f.fail_write_at = f.writes + 2;
+    f.fail_write_at = f.writes + 2; /* a full disk: from the write after the first append's */
+    f.sticky = true;
     CHECK_OK(bp_append(s, NULL, "e:1", "s", 0x1001, "a", 1));
     CHECK_EQ(bp_append(s, NULL, "e:1", "s", 0x1001, "b", 1), BP_EIO);
     CHECK(strstr(bp_last_error(), "No space left on device") != NULL);

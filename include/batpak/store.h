@@ -538,7 +538,8 @@ typedef struct bp_stats {
     uint64_t entities;      /**< distinct entities in the index (the library's batpak:store too) */
     uint64_t scopes;        /**< distinct scopes in the index */
     uint32_t segments;      /**< segment files */
-    uint64_t bytes_on_disk; /**< segments + checkpoint + STORE */
+    uint64_t bytes_on_disk; /**< segments + checkpoint + STORE (with the zeros written ahead
+                                 of the newest segment's end while it is open) */
     uint64_t index_bytes;   /**< memory held by the in-memory index */
     uint64_t fsyncs;        /**< fdatasync/fsync calls made by this handle */
     uint64_t appends;       /**< events appended by this handle (a batch counts each event) */

@@ -232,6 +232,17 @@ static const char *frame_refusal(bp_frame_check c, uint32_t frame_len) {
 static size_t bad_frame(dump_state *d, json_t *rec, const char *why, const uint8_t *p, size_t at,
                         size_t end, bool newest_unsealed) {
     size_t next = 0;
+    size_t z = at;
+    while (z < end && !p[z])
+        z++;
+    if (z == end && newest_unsealed) { /* no frame: the zeros a writer fills ahead */
+        cli_json_set(rec, "zeros", json_true());
+        cli_json_set(rec, "note",
+                     json_string("zeros written ahead of the frames by a writer that has the "
+                                 "segment open (or was not closed: open cuts them)"));
+        cli_json_set(rec, "bytes", cli_json_u64(end - at));
+        return end;
+    }
     bool found = bp_frame_find(p, at + 1, end, &next);
     if (!found && newest_unsealed) {
         cli_json_set(rec, "torn_tail", json_true());

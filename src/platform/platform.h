@@ -45,15 +45,27 @@ typedef struct bp_fault {
         bool dir_synced;      /* its directory entry was made durable */
     } files[BP_FAULT_MAX_FILES];
     int n_files;
+    /* writes over bytes that were durable (the zeros a segment is filled with ahead of its
+     * end), not yet synced: the bytes they replaced, which a power cut brings back */
+    struct bp_fault_undo {
+        int slot;
+        uint64_t seq; /* undo_seq when written: a sync started after it covers it */
+        uint64_t off;
+        size_t len;
+        uint8_t *old;
+    } * undo;
+    size_t n_undo, undo_cap;
+    uint64_t undo_seq;
 } bp_fault;
 
 /** Initialise a fault plan with nothing configured. */
 void bp_fault_init(bp_fault *f);
 void bp_fault_destroy(bp_fault *f);
 /**
- * Simulate a power cut on the files written through f: truncate each tracked
- * file to its size at its last successful sync (files never synced are removed
- * when their directory entry was never synced, else truncated to 0). Call it
+ * Simulate a power cut on the files written through f: undo every write over bytes
+ * that were durable and not synced since, and truncate each tracked file to its size
+ * at its last successful sync (files never synced are removed when their directory
+ * entry was never synced, else truncated to 0). Call it
  * only after the store was abandoned (bp__store_crash) or closed.
  * Returns the number of bytes dropped.
  */
@@ -157,5 +169,11 @@ int bp_pf_cond_wait_until(pthread_cond_t *c, pthread_mutex_t *mu, uint64_t deadl
 int bp_pf_random(void *buf, size_t len);
 long bp_pf_getpid(void);
 void bp_pf_yield(void); /* give the CPU to another runnable thread */
+/* A wait word shared by the threads of one process (a Linux futex): bp_pf_word_wait
+ * sleeps while *w still holds `seen` (it may return early: callers re-check); a thread
+ * that changes *w (an atomic store) then calls bp_pf_word_wake_all to wake every sleeper.
+ * No mutex is involved, so a wake does not make the woken threads queue on one. */
+void bp_pf_word_wait(const uint32_t *w, uint32_t seen);
+void bp_pf_word_wake_all(uint32_t *w);
 
 #endif

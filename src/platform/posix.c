@@ -13,6 +13,10 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sched.h>
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#endif
 #include <time.h>
 #include <unistd.h>
 
@@ -24,8 +28,53 @@ void bp_fault_init(bp_fault *f) {
     f->fail_errno = EIO;
 }
 
+static void undo_clear(bp_fault *f) {
+    for (size_t i = 0; i < f->n_undo; i++)
+        free(f->undo[i].old);
+    free(f->undo);
+    f->undo = NULL;
+    f->n_undo = f->undo_cap = 0;
+}
+
 void bp_fault_destroy(bp_fault *f) {
-    if (f) pthread_mutex_destroy(&f->mu);
+    if (!f) return;
+    undo_clear(f);
+    pthread_mutex_destroy(&f->mu);
+}
+
+/* [f->mu] Before a write of len bytes at off through slot: keep the durable bytes it
+ * replaces. A record that cannot be kept (out of memory) is dropped: the model then
+ * keeps that write, as a disk may. */
+static void undo_note(bp_fault *f, int fd, int slot, size_t len, uint64_t off) {
+    int64_t durable = f->files[slot].durable_size;
+    if (durable <= 0 || off >= (uint64_t)durable) return;
+    if ((uint64_t)durable - off < len) len = (size_t)((uint64_t)durable - off);
+    if (f->n_undo == f->undo_cap) {
+        size_t nc = f->undo_cap ? f->undo_cap * 2 : 16;
+        struct bp_fault_undo *v = realloc(f->undo, nc * sizeof *v);
+        if (!v) return;
+        f->undo = v;
+        f->undo_cap = nc;
+    }
+    uint8_t *old = malloc(len);
+    if (!old || pread(fd, old, len, (off_t)off) != (ssize_t)len) {
+        free(old);
+        return;
+    }
+    f->undo[f->n_undo++] = (struct bp_fault_undo){slot, f->undo_seq++, off, len, old};
+}
+
+/* [f->mu] A sync of slot that started at undo_seq `from` succeeded: the writes before it
+ * are durable. */
+static void undo_synced(bp_fault *f, int slot, uint64_t from) {
+    size_t k = 0;
+    for (size_t i = 0; i < f->n_undo; i++) {
+        if (f->undo[i].slot == slot && f->undo[i].seq < from)
+            free(f->undo[i].old);
+        else
+            f->undo[k++] = f->undo[i];
+    }
+    f->n_undo = k;
 }
 
 /* Count one call of a type; returns -errno to inject, 0 to proceed. */
@@ -48,6 +97,7 @@ static int fault_slot(bp_fault *f, const char *path, bool created) {
             if (created) {
                 f->files[i].durable_size = -1;
                 f->files[i].dir_synced = false;
+                undo_synced(f, i, UINT64_MAX); /* the old file's bytes are gone */
             }
             return i;
         }
@@ -68,6 +118,15 @@ static int fault_slot(bp_fault *f, const char *path, bool created) {
 int64_t bp_fault_power_loss(bp_fault *f) {
     int64_t dropped = 0;
     pthread_mutex_lock(&f->mu);
+    for (size_t i = f->n_undo; i-- > 0;) { /* newest first: the oldest bytes win */
+        const struct bp_fault_undo *u = &f->undo[i];
+        int fd = open(f->files[u->slot].path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        if (pwrite(fd, u->old, u->len, (off_t)u->off) == (ssize_t)u->len)
+            dropped += (int64_t)u->len;
+        close(fd);
+    }
+    undo_clear(f);
     for (int i = 0; i < f->n_files; i++) {
         struct stat st;
         if (stat(f->files[i].path, &st) != 0) continue;
@@ -133,6 +192,8 @@ int bp_pf_pwrite(bp_file *f, const void *buf, size_t len, uint64_t off) {
         pthread_mutex_lock(&f->fault->mu);
         bool shortw = f->fault->short_write_at && f->fault->writes == f->fault->short_write_at;
         if (shortw) f->fault->tripped++;
+        if (f->slot >= 0 && f->slot < f->fault->n_files)
+            undo_note(f->fault, f->fd, f->slot, len, off);
         pthread_mutex_unlock(&f->fault->mu);
         if (shortw) {
             size_t half = len / 2;
@@ -211,7 +272,11 @@ void bp_pf_view_release(bp_view *v) {
 }
 
 static int do_sync(bp_file *f, bool data_only) {
+    uint64_t from = 0;
     if (f->fault) {
+        pthread_mutex_lock(&f->fault->mu);
+        from = f->fault->undo_seq; /* the writes before this sync starts */
+        pthread_mutex_unlock(&f->fault->mu);
         int rc = fault_tick(f->fault, &f->fault->syncs, f->fault->fail_sync_at);
         if (rc) return rc;
         if (f->fault->sync_delay_us) {
@@ -227,7 +292,10 @@ static int do_sync(bp_file *f, bool data_only) {
         struct stat st;
         if (fstat(f->fd, &st) == 0) {
             pthread_mutex_lock(&f->fault->mu);
-            if (f->slot < f->fault->n_files) f->fault->files[f->slot].durable_size = st.st_size;
+            if (f->slot < f->fault->n_files) {
+                f->fault->files[f->slot].durable_size = st.st_size;
+                undo_synced(f->fault, f->slot, from);
+            }
             pthread_mutex_unlock(&f->fault->mu);
         }
     }
@@ -553,6 +621,23 @@ long bp_pf_getpid(void) {
 void bp_pf_yield(void) {
     sched_yield();
 }
+
+#ifdef __linux__
+void bp_pf_word_wait(const uint32_t *w, uint32_t seen) {
+    /* EAGAIN (already changed), EINTR and spurious wakes all return: callers loop */
+    (void)syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+}
+void bp_pf_word_wake_all(uint32_t *w) {
+    (void)syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+}
+#else /* no futex: poll, sleeping 50 us between looks */
+void bp_pf_word_wait(const uint32_t *w, uint32_t seen) {
+    if (__atomic_load_n(w, __ATOMIC_ACQUIRE) == seen) usleep(50);
+}
+void bp_pf_word_wake_all(uint32_t *w) {
+    (void)w;
+}
+#endif
 
 int bp_pf_copy_prefix(bp_fault *fault, bp_file *src, const char *dst, uint64_t len) {
     bp_file out;

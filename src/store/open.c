@@ -101,9 +101,8 @@ static void store_free(bp_store *s) {
     bp_pf_unlock(&s->lock);
     pthread_rwlock_destroy(&s->ilock);
     pthread_mutex_destroy(&s->wmu);
-    pthread_mutex_destroy(&s->smu);
-    pthread_cond_destroy(&s->scond);
     pthread_cond_destroy(&s->fcond);
+    pthread_cond_destroy(&s->gcond);
     bp_turns_free(s);
     pthread_mutex_destroy(&s->pmu);
     pthread_cond_destroy(&s->pcond);
@@ -634,14 +633,14 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
     pthread_mutex_init(&s->wmu, NULL);
     pthread_mutex_init(&s->cmu, NULL);
     bp_segfile_limits(s);
-    pthread_mutex_init(&s->smu, NULL);
-    pthread_cond_init(&s->scond, NULL);
     pthread_mutex_init(&s->pmu, NULL);
     int ce = bp_pf_cond_init(&s->fcond);
     if (!ce && (ce = bp_pf_cond_init(&s->pcond))) pthread_cond_init(&s->pcond, NULL);
+    if (!ce && (ce = bp_pf_cond_init(&s->gcond))) pthread_cond_init(&s->gcond, NULL);
     if (ce) {
         pthread_cond_init(&s->fcond, NULL); /* so that store_free can destroy them */
         pthread_cond_init(&s->pcond, NULL);
+        pthread_cond_init(&s->gcond, NULL);
         store_free(s);
         return bp_err_sys(BP_ENOMEM, ce, "bp_store_open: cannot create a condition variable");
     }
@@ -740,6 +739,20 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
     return BP_OK;
 }
 
+/* [w] At close: the active segment's file ends at its last frame again, durably (the zeros
+ * written ahead of it are for appends; a crash leaves them, and recovery cuts them). */
+static bp_status trim_active(bp_store *s) {
+    bp_segment *seg = s->n_segs ? &s->segs[s->n_segs - 1] : NULL;
+    if (!seg || seg->sealed || seg->f.fd < 0 || seg->zero_end <= seg->size) return BP_OK;
+    int e = bp_segment_trim(s);
+    if (!e) e = bp_pf_datasync(&seg->f);
+    if (!e) s->fsyncs++;
+    if (e)
+        return bp_err_sys(BP_EIO, e, "%s: segment %06u: cannot cut the zeros written ahead", s->dir,
+                          seg->segno);
+    return BP_OK;
+}
+
 bp_status bp_store_close(bp_store *s) {
     if (!s) return BP_OK;
     bp_status rc = BP_OK;
@@ -755,6 +768,7 @@ bp_status bp_store_close(bp_store *s) {
         pthread_mutex_lock(&s->wmu);
         if (!s->failed) {
             bp_status src = bp_sync_locked(s);
+            if (!src) src = trim_active(s);
             if (!src) src = bp_store_checkpoint(s);
             if (src) rc = src;
         } else {

@@ -196,11 +196,6 @@ bp_status bp_entity_head(bp_store *s, const char *entity, uint64_t *clock, bp_ha
         if (!waited && v && v->n && v->v[v->n - 1] >= s->published) {
             head_wait w = {s, (uint64_t)v->v[v->n - 1] + 1}; /* slot i holds global_seq i+1 */
             pthread_rwlock_unlock(&s->ilock);
-            /* spin, yielding, for about one fdatasync first, as durability waiters do (a
-             * futex sleep and wake costs a third of a sync on a VM) */
-            uint64_t until = bp_pf_mono_us() + BP_SPIN_US;
-            while (!head_published(&w) && bp_pf_mono_us() < until)
-                bp_pf_yield();
             while (!bp_wait_until(s, head_published, &w, bp_pf_mono_us() + 1000000)) {
             }
             continue;

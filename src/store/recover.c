@@ -38,21 +38,54 @@ int bp_quarantine_name(bp_store *s, const char *base, char qdir[4096], char name
     return -EEXIST;
 }
 
-/* Move data[from, size) of a segment aside into DIR/quarantine and truncate. */
+/* Move data[from, data_end) of a segment aside into DIR/quarantine and truncate it at from.
+ * What lies from data_end to the end of the file is zeros written ahead of the frames
+ * (bp_segment_zero_ahead): cut, but neither kept nor counted. */
 static bp_status cut_tail(bp_store *s, bp_segment *seg, const uint8_t *data, uint64_t from,
-                          uint64_t size) {
-    s->report.bytes_cut += size - from;
+                          uint64_t data_end) {
+    s->report.bytes_cut += data_end - from;
     if (s->read_only) return BP_OK; /* a read-only open ignores the tail in memory */
-    char qdir[4096], base[64], name[BP_QNAME_MAX];
-    snprintf(base, sizeof base, "%06u.fbat.at-%llu.cut", seg->segno, (unsigned long long)from);
-    int rc = bp_quarantine_name(s, base, qdir, name);
-    if (!rc) rc = bp_pf_write_atomic(s->opts.fault, qdir, name, data + from, size - from);
+    int rc = 0;
+    if (data_end > from) {
+        char qdir[4096], base[64], name[BP_QNAME_MAX];
+        snprintf(base, sizeof base, "%06u.fbat.at-%llu.cut", seg->segno, (unsigned long long)from);
+        rc = bp_quarantine_name(s, base, qdir, name);
+        if (!rc) rc = bp_pf_write_atomic(s->opts.fault, qdir, name, data + from, data_end - from);
+    }
     if (!rc) rc = bp_pf_truncate(&seg->f, from);
     if (!rc) rc = bp_pf_fsync(&seg->f);
     if (rc)
         return bp_err_sys(BP_EIO, rc, "%s: segment %06u: cannot cut the torn tail at offset %llu",
                           s->dir, seg->segno, (unsigned long long)from);
     return BP_OK;
+}
+
+/* Where the damage of a torn tail that starts at bad_at ends: the file's end when a frame
+ * prefix does not fit, else past its last non-zero byte and past the frame its prefix
+ * declares (whose last bytes may be zeros), but not into the zeros the writer wrote
+ * ahead (bp_segment_zero_ahead), which a tail of zeros alone is. */
+static uint64_t nonzero_end(const uint8_t *data, uint64_t from, uint64_t size);
+static uint64_t torn_end(const uint8_t *data, uint64_t bad_at, uint64_t size) {
+    if (size - bad_at < BP_FRAME_PREFIX) return size;
+    uint64_t end = nonzero_end(data, bad_at, size);
+    if (end == bad_at) return bad_at;
+    uint64_t len = BP_FRAME_PREFIX + (uint64_t)bp_frame_body_len(data + bad_at, BP_FRAME_PREFIX);
+    if (len <= BP_FRAME_PREFIX + BP_FRAME_MAX_BODY && bad_at + len > end)
+        end = bad_at + len < size ? bad_at + len : size;
+    return end;
+}
+
+/* Where the bytes of data[from, size) that are not trailing zeros end. */
+static uint64_t nonzero_end(const uint8_t *data, uint64_t from, uint64_t size) {
+    while (size > from && size - from >= 8) {
+        uint64_t w;
+        memcpy(&w, data + size - 8, 8);
+        if (w) break;
+        size -= 8;
+    }
+    while (size > from && !data[size - 1])
+        size--;
+    return size;
 }
 
 typedef struct scanned {
@@ -182,7 +215,10 @@ static bp_status scan_frames(bp_store *s, bp_segment *seg, const uint8_t *data, 
         in_batch = false; /* the events of an open batch are cut with the rest */
     }
     s->report.bytes_scanned += pos - start;
-    bool torn = bad && !misfit && is_tail && !bp_frame_find(data, bad_at + 1, end, NULL);
+    /* the writer fills zeros ahead of its frames (bp_segment_zero_ahead): a tail that ends
+     * in them is cut like a torn one, without them; a tail of zeros alone is no damage */
+    uint64_t data_end = bad && !misfit && is_tail ? torn_end(data, bad_at, end) : end;
+    bool torn = bad && !misfit && is_tail && !bp_frame_find(data, bad_at + 1, data_end, NULL);
     bool corrupt = (bad && !torn) || (in_batch && !is_tail);
     if (corrupt) {
         if (!s->opts.salvage) {
@@ -201,7 +237,8 @@ static bp_status scan_frames(bp_store *s, bp_segment *seg, const uint8_t *data, 
     s->report.frames_cut += n - committed;
     if ((rc = insert_scanned(s, seg, v, committed))) goto out;
     seg->size = good_end;
-    if (torn || corrupt || in_batch) rc = cut_tail(s, seg, data, good_end, file_size);
+    if (torn || corrupt || in_batch)
+        rc = cut_tail(s, seg, data, good_end, torn ? data_end : file_size);
 out:
     free(v);
     return rc;

@@ -32,7 +32,7 @@ bp_status bp_segment_create(bp_store *s, uint32_t segno) {
         pthread_rwlock_unlock(&s->ilock);
         if (!g) return bp_store_fail(s, BP_ENOMEM, 0, "%s: out of memory", path);
     }
-    bp_segment seg = {segno, BP_FILE_INIT, BP_SEG_HEADER_SIZE, s->idx.n, false, 0, false, NULL};
+    bp_segment seg = {segno, BP_FILE_INIT, BP_SEG_HEADER_SIZE, 0, s->idx.n, false, 0, false, NULL};
     int rc = bp_pf_open(&seg.f, s->opts.fault, path, BP_O_RDWR | BP_O_CREATE | BP_O_TRUNC);
     if (rc) return bp_store_fail(s, BP_EIO, rc, "%s: cannot create segment", path);
     uint8_t hdr[BP_SEG_HEADER_SIZE];
@@ -55,10 +55,39 @@ bp_status bp_segment_create(bp_store *s, uint32_t segno) {
     return BP_OK;
 }
 
+void bp_segment_zero_ahead(bp_store *s) {
+    static uint8_t zeros[BP_ZERO_CHUNK]; /* never written: .bss, the kernel's zero page */
+    bp_segment *seg = &s->segs[s->n_segs - 1];
+    if (seg->zero_end == UINT64_MAX || seg->zero_end >= seg->size + BP_ZERO_AHEAD_MIN) return;
+    uint64_t from = seg->zero_end > seg->size ? seg->zero_end : seg->size;
+    uint64_t to = from + BP_ZERO_CHUNK, cap = s->opts.segment_size; /* rotation comes first */
+    if (cap > bp__seg_end_max) cap = bp__seg_end_max;
+    if (to > cap) to = cap;
+    if (to <= from) return;
+    if (bp_pf_pwrite(&seg->f, zeros, (size_t)(to - from), from))
+        seg->zero_end = UINT64_MAX; /* not again on this segment: trim and recovery cut it */
+    else
+        seg->zero_end = to;
+}
+
+int bp_segment_trim(bp_store *s) {
+    bp_segment *seg = &s->segs[s->n_segs - 1];
+    if (seg->zero_end <= seg->size) return 0;
+    int e = bp_pf_truncate(&seg->f, seg->size);
+    if (!e) seg->zero_end = seg->size;
+    return e;
+}
+
 bp_status bp_segment_seal(bp_store *s) {
     bp_status prc = bp_flush_pending(s); /* the footer goes after every frame */
     if (prc) return prc;
     bp_segment *seg = &s->segs[s->n_segs - 1];
+    /* the footer ends the file (its trailer is read at the end): the zeros ahead go first,
+     * and the fdatasync below makes the new size durable with the footer */
+    int te = bp_segment_trim(s);
+    if (te)
+        return bp_store_fail(s, BP_EIO, te, "%s: sealing segment %06u: cannot truncate it", s->dir,
+                             seg->segno);
     bp_iblock blk;
     bp_buf b = {0};
     if (bp_index_export_view(&s->idx, seg->first_slot, s->idx.n, &blk) ||

@@ -66,13 +66,13 @@ static void publish_ready(bp_store *s) {
         publish(s, s->synced_seq);
 }
 
-/* [w] held. A sync finished or the store failed: wake the waiters (they sleep on scond
- * with smu, not wmu). */
+/* [w] held. A sync finished or the store failed: wake the waiters (they sleep on the
+ * word sync_gen, not on wmu). The increment and the waiters' count of sleepers are both
+ * sequentially consistent: a waiter that counted itself before this increment is seen
+ * here, and one that counted itself after it sees the new value and does not sleep. */
 static void sync_done(bp_store *s) {
-    pthread_mutex_lock(&s->smu);
-    __atomic_fetch_add(&s->sync_gen, 1, __ATOMIC_RELEASE);
-    pthread_cond_broadcast(&s->scond);
-    pthread_mutex_unlock(&s->smu);
+    __atomic_fetch_add(&s->sync_gen, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&s->sync_sleepers, __ATOMIC_SEQ_CST)) bp_pf_word_wake_all(&s->sync_gen);
 }
 
 bp_status bp_flush_pending(bp_store *s) {
@@ -89,8 +89,21 @@ bp_status bp_flush_pending(bp_store *s) {
     return BP_OK;
 }
 
+/* [w] The group a leader gathers is complete: as many appends as the previous fdatasync
+ * covered (the threads that waited then are likely to append again), and none still
+ * inside commit() about to write. */
+static bool group_complete(const bp_store *s) {
+    return s->writes_total - s->writes_at_sync >= s->group_prev &&
+           !__atomic_load_n(&s->arriving, __ATOMIC_ACQUIRE);
+}
+
+/* [w] An appender wrote or left: wake a gathering leader whose group is now complete. */
+static void group_arrived(bp_store *s) {
+    if (s->gathering && group_complete(s)) pthread_cond_signal(&s->gcond);
+}
+
 /* [w] held on entry, NOT held on return. Wait until every event <= target is synced,
- * leading a group commit when no other thread is syncing. A waiter sleeps on scond
+ * leading a group commit when no other thread is syncing. A waiter sleeps on sync_gen
  * without wmu and, when the sync covered its events, returns without taking wmu back:
  * a woken group does not queue behind the writers of the next one. */
 static bp_status wait_durable_release(bp_store *s, uint64_t target) {
@@ -99,18 +112,12 @@ static bp_status wait_durable_release(bp_store *s, uint64_t target) {
         if (s->syncing) {
             /* the sync in flight bumps sync_gen when done (a leader bumps it only with wmu,
              * which is held here, so this is the value before it) */
-            uint64_t gen = __atomic_load_n(&s->sync_gen, __ATOMIC_ACQUIRE);
+            uint32_t gen = __atomic_load_n(&s->sync_gen, __ATOMIC_SEQ_CST);
             pthread_mutex_unlock(&s->wmu);
-            /* Spin, yielding, for about one fdatasync before sleeping, as RocksDB's write
-             * thread does: on a VM a futex sleep and wake costs ~50 us, a third of a sync. */
-            uint64_t until = bp_pf_mono_us() + BP_SPIN_US;
-            while (__atomic_load_n(&s->sync_gen, __ATOMIC_ACQUIRE) == gen &&
-                   bp_pf_mono_us() < until)
-                bp_pf_yield();
-            pthread_mutex_lock(&s->smu);
-            while (__atomic_load_n(&s->sync_gen, __ATOMIC_ACQUIRE) == gen)
-                pthread_cond_wait(&s->scond, &s->smu);
-            pthread_mutex_unlock(&s->smu);
+            __atomic_fetch_add(&s->sync_sleepers, 1, __ATOMIC_SEQ_CST);
+            while (__atomic_load_n(&s->sync_gen, __ATOMIC_SEQ_CST) == gen)
+                bp_pf_word_wait(&s->sync_gen, gen);
+            __atomic_fetch_sub(&s->sync_sleepers, 1, __ATOMIC_SEQ_CST);
             if (__atomic_load_n(&s->synced_seq, __ATOMIC_ACQUIRE) >= target) return BP_OK;
             pthread_mutex_lock(&s->wmu); /* not covered (written after that sync began) */
             continue;
@@ -119,18 +126,11 @@ static bp_status wait_durable_release(bp_store *s, uint64_t target) {
         /* Gather a group: as many appends as the previous fdatasync covered (the threads
          * that waited then are likely to append again), and every appender already inside
          * commit(), for at most BP_GROUP_WAIT_US. A lone appender never waits here. */
-        uint64_t until = 0;
-        while (s->writes_total - s->writes_at_sync < s->group_prev ||
-               __atomic_load_n(&s->arriving, __ATOMIC_ACQUIRE)) {
-            uint64_t now = bp_pf_mono_us();
-            if (!until) until = now + BP_GROUP_WAIT_US;
-            if (now >= until) break;
-            /* yield rather than wait on a condition: measured faster on 2 cores, where
-             * the appenders need this CPU to write */
-            pthread_mutex_unlock(&s->wmu);
-            bp_pf_yield();
-            pthread_mutex_lock(&s->wmu);
-        }
+        uint64_t until = bp_pf_mono_us() + BP_GROUP_WAIT_US;
+        s->gathering = true;
+        while (!group_complete(s) && bp_pf_mono_us() < until)
+            bp_pf_cond_wait_until(&s->gcond, &s->wmu, until);
+        s->gathering = false;
         uint32_t group = (uint32_t)(s->writes_total - s->writes_at_sync);
         s->writes_at_sync = s->writes_total;
         /* wmu was released while gathering: the store may have failed meanwhile (and a
@@ -141,6 +141,7 @@ static bp_status wait_durable_release(bp_store *s, uint64_t target) {
             break;
         }
         uint64_t upto = s->written_seq;
+        bp_segment_zero_ahead(s);
         bp_file f = s->segs[s->n_segs - 1].f; /* a copy: segs[] may move while unlocked */
         pthread_mutex_unlock(&s->wmu);
         int rc = bp_pf_datasync(&f);
@@ -650,6 +651,7 @@ static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n
     __atomic_fetch_sub(&s->arriving, 1, __ATOMIC_RELEASE); /* written: no longer arriving */
     s->writes_total++;
     *arriving = false;
+    group_arrived(s);
     if (mode == BP_DUR_SYNC) {
         *wait_for = s->written_seq; /* commit() waits, after the receipts are filled */
         granted = BP_DUR_SYNC;
@@ -706,8 +708,9 @@ static bp_status commit(bp_store *s, const bp_batch_item *items, size_t n, bp_re
         __atomic_fetch_add(&s->arriving, 1, __ATOMIC_RELEASE);
         pthread_mutex_lock(&s->wmu);
         if (!cas || !bp_turn_blocked(s, key)) break;
-        pthread_mutex_unlock(&s->wmu);
         __atomic_fetch_sub(&s->arriving, 1, __ATOMIC_RELEASE);
+        group_arrived(s);
+        pthread_mutex_unlock(&s->wmu);
     }
     bp_status rc;
     uint64_t wait_for = 0;
@@ -715,7 +718,10 @@ static bp_status commit(bp_store *s, const bp_batch_item *items, size_t n, bp_re
         rc = failed_error(s);
     else
         rc = commit_locked(s, items, n, receipts, system, dur, &arriving, &wait_for);
-    if (arriving) __atomic_fetch_sub(&s->arriving, 1, __ATOMIC_RELEASE);
+    if (arriving) {
+        __atomic_fetch_sub(&s->arriving, 1, __ATOMIC_RELEASE);
+        group_arrived(s);
+    }
     if (!rc && wait_for)
         rc = wait_durable_release(s, wait_for); /* unlocks wmu */
     else
