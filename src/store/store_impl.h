@@ -205,6 +205,7 @@ struct bp_store {
     uint64_t writes_at_sync;    /* [w] writes_total when the last fdatasync started */
     uint32_t group_prev;        /* [w] commits the last fdatasync covered */
     bool gathering;             /* [w] a leader sleeps on gcond gathering its group */
+    bool gather_wake;           /* [w] its group is complete: wake it when wmu is released */
     pthread_cond_t gcond;       /* with wmu: an appender that completes the group wakes the
                                    gathering leader */
     uint8_t rnd[1024];          /* [w] random pool for ids */

@@ -97,9 +97,19 @@ static bool group_complete(const bp_store *s) {
            !__atomic_load_n(&s->arriving, __ATOMIC_ACQUIRE);
 }
 
-/* [w] An appender wrote or left: wake a gathering leader whose group is now complete. */
+/* [w] An appender wrote or left: a gathering leader whose group is now complete is woken
+ * when wmu is released (wmu_unlock), so that it does not wake only to wait for wmu. */
 static void group_arrived(bp_store *s) {
-    if (s->gathering && group_complete(s)) pthread_cond_signal(&s->gcond);
+    if (s->gathering && group_complete(s)) s->gather_wake = true;
+}
+
+/* Release wmu, then wake the gathering leader if an appender completed its group. The leader
+ * checks the group again under wmu, so a wake after the release is never lost. */
+static void wmu_unlock(bp_store *s) {
+    bool wake = s->gather_wake;
+    s->gather_wake = false;
+    pthread_mutex_unlock(&s->wmu);
+    if (wake) pthread_cond_signal(&s->gcond);
 }
 
 /* [w] held on entry, NOT held on return. Wait until every event <= target is synced,
@@ -113,7 +123,7 @@ static bp_status wait_durable_release(bp_store *s, uint64_t target) {
             /* the sync in flight bumps sync_gen when done (a leader bumps it only with wmu,
              * which is held here, so this is the value before it) */
             uint32_t gen = __atomic_load_n(&s->sync_gen, __ATOMIC_SEQ_CST);
-            pthread_mutex_unlock(&s->wmu);
+            wmu_unlock(s);
             __atomic_fetch_add(&s->sync_sleepers, 1, __ATOMIC_SEQ_CST);
             while (__atomic_load_n(&s->sync_gen, __ATOMIC_SEQ_CST) == gen)
                 bp_pf_word_wait(&s->sync_gen, gen);
@@ -131,6 +141,7 @@ static bp_status wait_durable_release(bp_store *s, uint64_t target) {
         while (!group_complete(s) && bp_pf_mono_us() < until)
             bp_pf_cond_wait_until(&s->gcond, &s->wmu, until);
         s->gathering = false;
+        s->gather_wake = false;
         uint32_t group = (uint32_t)(s->writes_total - s->writes_at_sync);
         s->writes_at_sync = s->writes_total;
         /* wmu was released while gathering: the store may have failed meanwhile (and a
@@ -164,7 +175,7 @@ static bp_status wait_durable_release(bp_store *s, uint64_t target) {
     bp_status rc = s->synced_seq >= target ? BP_OK
                                            : bp_err(BP_EIO, "%s: event not made durable: %s",
                                                     s->dir, bp_failed_detail(s));
-    pthread_mutex_unlock(&s->wmu);
+    wmu_unlock(s);
     return rc;
 }
 
@@ -710,7 +721,7 @@ static bp_status commit(bp_store *s, const bp_batch_item *items, size_t n, bp_re
         if (!cas || !bp_turn_blocked(s, key)) break;
         __atomic_fetch_sub(&s->arriving, 1, __ATOMIC_RELEASE);
         group_arrived(s);
-        pthread_mutex_unlock(&s->wmu);
+        wmu_unlock(s);
     }
     bp_status rc;
     uint64_t wait_for = 0;
@@ -725,7 +736,7 @@ static bp_status commit(bp_store *s, const bp_batch_item *items, size_t n, bp_re
     if (!rc && wait_for)
         rc = wait_durable_release(s, wait_for); /* unlocks wmu */
     else
-        pthread_mutex_unlock(&s->wmu);
+        wmu_unlock(s);
     if (!rc) record_latency(s, bp_pf_mono_us() - t0);
     if (!rc && !system) bp_turn_done(s); /* a turn this thread held on s is used up */
     for (size_t i = 0; !rc && s->signer && receipts && i < n; i++) /* outside the write lock */
@@ -826,7 +837,7 @@ bp_status bp_commit_each(bp_store *s, const bp_batch_item *items, size_t n, bp_r
                 }
         }
     } else {
-        pthread_mutex_unlock(&s->wmu);
+        wmu_unlock(s);
     }
     for (size_t i = 0; s->signer && i < n; i++) /* outside the write lock */
         if (!rcs[i]) bp_sign_receipt(s->signer, &receipts[i]);
@@ -900,7 +911,7 @@ bp_status bp_commit_imported(bp_store *s, bp_frame *frames, size_t n, bool sync,
     }
     if (!rc) rc = write_frames(s, frames, n, sync);
     if (rc) {
-        pthread_mutex_unlock(&s->wmu);
+        wmu_unlock(s);
         return rc;
     }
     s->last_hlc = hlc;
@@ -908,6 +919,6 @@ bp_status bp_commit_imported(bp_store *s, bp_frame *frames, size_t n, bool sync,
         bp_idgen_observe(&s->idgen, &frames[i].f.event_id);
     if (sync) return wait_durable_release(s, s->written_seq); /* publishes; unlocks wmu */
     publish_ready(s);
-    pthread_mutex_unlock(&s->wmu);
+    wmu_unlock(s);
     return BP_OK;
 }
