@@ -278,7 +278,7 @@ static void test_zero_tail(void) {
     for (int i = 0; i < 20; i++)
         CHECK_OK(bp_append(s, &r[i], "e:1", "s", 0x1001, "payload", 7));
     long long end = frames_end_of(seg);
-    CHECK(path_size(seg) >= end + (long long)(256u << 10)); /* zeros ahead */
+    CHECK(path_size(seg) >= end + (long long)(128u << 10)); /* zeros ahead */
     bp__store_crash(s);
     CHECK(path_size(seg) > end); /* what a crash leaves */
     s = open_mode(dir, BP_DURABLE, NULL);

@@ -56,18 +56,26 @@ bp_status bp_segment_create(bp_store *s, uint32_t segno) {
 }
 
 void bp_segment_zero_ahead(bp_store *s) {
-    static uint8_t zeros[BP_ZERO_CHUNK]; /* never written: .bss, the kernel's zero page */
+    static uint8_t page[4096]; /* never written */
     bp_segment *seg = &s->segs[s->n_segs - 1];
     if (seg->zero_end == UINT64_MAX || seg->zero_end >= seg->size + BP_ZERO_AHEAD_MIN) return;
     uint64_t from = seg->zero_end > seg->size ? seg->zero_end : seg->size;
     uint64_t to = from + BP_ZERO_CHUNK, cap = s->opts.segment_size; /* rotation comes first */
     if (cap > bp__seg_end_max) cap = bp__seg_end_max;
     if (to > cap) to = cap;
-    if (to <= from) return;
-    if (bp_pf_pwrite(&seg->f, zeros, (size_t)(to - from), from))
-        seg->zero_end = UINT64_MAX; /* not again on this segment: trim and recovery cut it */
-    else
-        seg->zero_end = to;
+    /* a page per write: the page cache then holds small folios, and a later fdatasync writes
+     * back the pages appends dirtied, not a whole large folio made by one big write (measured
+     * on Linux 6.18 ext4: 1 MiB written back per sync with one 1 MiB write of zeros) */
+    for (uint64_t off = from; off < to;) {
+        uint64_t next = (off / sizeof page + 1) * sizeof page;
+        size_t len = (size_t)((next < to ? next : to) - off);
+        if (bp_pf_pwrite(&seg->f, page, len, off)) {
+            seg->zero_end = UINT64_MAX; /* not again on this segment: trim and recovery cut it */
+            return;
+        }
+        off += len;
+        seg->zero_end = off;
+    }
 }
 
 int bp_segment_trim(bp_store *s) {

@@ -152,7 +152,12 @@ static bp_status wait_durable_release(bp_store *s, uint64_t target) {
             break;
         }
         uint64_t upto = s->written_seq;
-        bp_segment_zero_ahead(s);
+        bp_segment *act = &s->segs[s->n_segs - 1];
+        uint64_t group_bytes =
+            act->size - (act->segno == s->sync_from_segno ? s->sync_from : BP_SEG_HEADER_SIZE);
+        s->sync_from = act->size;
+        s->sync_from_segno = act->segno;
+        if (group_bytes <= BP_ZERO_GROUP_MAX) bp_segment_zero_ahead(s);
         bp_file f = s->segs[s->n_segs - 1].f; /* a copy: segs[] may move while unlocked */
         pthread_mutex_unlock(&s->wmu);
         int rc = bp_pf_datasync(&f);
