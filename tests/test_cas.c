@@ -77,6 +77,7 @@ static void test_head_includes_pending_append(void) {
     CHECK_EQ(r.clock, 3);
     CHECK(memcmp(r.prev_hash.b, head.b, 32) == 0); /* the hash read with the head chains on */
     CHECK_OK(bp_store_close(s));
+    bp_fault_destroy(&f);
     t_rmdir(dir);
 }
 
@@ -218,6 +219,7 @@ static void hot_entity(int n, int per, uint32_t sync_delay_us, bool guarded) {
     CHECK_EQ(vr.events, (uint64_t)n * per);
     bp_gate_set_free(gates);
     CHECK_OK(bp_store_close(s));
+    bp_fault_destroy(&f);
     t_rmdir(dir);
 }
 
@@ -347,6 +349,7 @@ static void test_head_wait_ends_on_failure(void) {
     CHECK_EQ(h.clock, 1);
     pthread_join(t, NULL);
     bp__store_crash(s);
+    bp_fault_destroy(&f);
     t_rmdir(dir);
 }
 
