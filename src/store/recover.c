@@ -60,21 +60,6 @@ static bp_status cut_tail(bp_store *s, bp_segment *seg, const uint8_t *data, uin
     return BP_OK;
 }
 
-/* Where the damage of a torn tail that starts at bad_at ends: the file's end when a frame
- * prefix does not fit, else past its last non-zero byte and past the frame its prefix
- * declares (whose last bytes may be zeros), but not into the zeros the writer wrote
- * ahead (bp_segment_zero_ahead), which a tail of zeros alone is. */
-static uint64_t nonzero_end(const uint8_t *data, uint64_t from, uint64_t size);
-static uint64_t torn_end(const uint8_t *data, uint64_t bad_at, uint64_t size) {
-    if (size - bad_at < BP_FRAME_PREFIX) return size;
-    uint64_t end = nonzero_end(data, bad_at, size);
-    if (end == bad_at) return bad_at;
-    uint64_t len = BP_FRAME_PREFIX + (uint64_t)bp_frame_body_len(data + bad_at, BP_FRAME_PREFIX);
-    if (len <= BP_FRAME_PREFIX + BP_FRAME_MAX_BODY && bad_at + len > end)
-        end = bad_at + len < size ? bad_at + len : size;
-    return end;
-}
-
 /* Where the bytes of data[from, size) that are not trailing zeros end. */
 static uint64_t nonzero_end(const uint8_t *data, uint64_t from, uint64_t size) {
     while (size > from && size - from >= 8) {
@@ -86,6 +71,20 @@ static uint64_t nonzero_end(const uint8_t *data, uint64_t from, uint64_t size) {
     while (size > from && !data[size - 1])
         size--;
     return size;
+}
+
+/* Where the damage of a torn tail that starts at bad_at ends: the file's end when a frame
+ * prefix does not fit, else past its last non-zero byte and past the frame its prefix
+ * declares (whose last bytes may be zeros), but not into the zeros the writer wrote
+ * ahead (bp_segment_zero_ahead), which a tail of zeros alone is. */
+static uint64_t torn_end(const uint8_t *data, uint64_t bad_at, uint64_t size) {
+    if (size - bad_at < BP_FRAME_PREFIX) return size;
+    uint64_t end = nonzero_end(data, bad_at, size);
+    if (end == bad_at) return bad_at;
+    uint64_t len = BP_FRAME_PREFIX + (uint64_t)bp_frame_body_len(data + bad_at, BP_FRAME_PREFIX);
+    if (len <= BP_FRAME_PREFIX + BP_FRAME_MAX_BODY && bad_at + len > end)
+        end = bad_at + len < size ? bad_at + len : size;
+    return end;
 }
 
 typedef struct scanned {

@@ -97,9 +97,11 @@ static bool group_complete(const bp_store *s) {
            !__atomic_load_n(&s->arriving, __ATOMIC_ACQUIRE);
 }
 
-/* [w] An appender wrote or left: a gathering leader whose group is now complete is woken
- * when wmu is released (wmu_unlock), so that it does not wake only to wait for wmu. */
-static void group_arrived(bp_store *s) {
+/* [w] An appender that counted itself arriving has written, or gives up: the leader stops
+ * waiting for it, and one whose group is now complete is woken when wmu is released
+ * (wmu_unlock), so that it does not wake only to wait for wmu. */
+static void arrived(bp_store *s) {
+    __atomic_fetch_sub(&s->arriving, 1, __ATOMIC_RELEASE);
     if (s->gathering && group_complete(s)) s->gather_wake = true;
 }
 
@@ -158,7 +160,7 @@ static bp_status wait_durable_release(bp_store *s, uint64_t target) {
         s->sync_from = act->size;
         s->sync_from_segno = act->segno;
         if (group_bytes <= BP_ZERO_GROUP_MAX) bp_segment_zero_ahead(s);
-        bp_file f = s->segs[s->n_segs - 1].f; /* a copy: segs[] may move while unlocked */
+        bp_file f = act->f; /* a copy: segs[] may move while unlocked */
         pthread_mutex_unlock(&s->wmu);
         int rc = bp_pf_datasync(&f);
         pthread_mutex_lock(&s->wmu);
@@ -664,10 +666,9 @@ static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n
         if (due) mode = BP_DUR_SYNC;
     }
     bp_durability_mode granted = dur.mode == BP_DUR_EVERY ? BP_DUR_EVERY : BP_DUR_NONE;
-    __atomic_fetch_sub(&s->arriving, 1, __ATOMIC_RELEASE); /* written: no longer arriving */
     s->writes_total++;
     *arriving = false;
-    group_arrived(s);
+    arrived(s); /* written */
     if (mode == BP_DUR_SYNC) {
         *wait_for = s->written_seq; /* commit() waits, after the receipts are filled */
         granted = BP_DUR_SYNC;
@@ -724,8 +725,7 @@ static bp_status commit(bp_store *s, const bp_batch_item *items, size_t n, bp_re
         __atomic_fetch_add(&s->arriving, 1, __ATOMIC_RELEASE);
         pthread_mutex_lock(&s->wmu);
         if (!cas || !bp_turn_blocked(s, key)) break;
-        __atomic_fetch_sub(&s->arriving, 1, __ATOMIC_RELEASE);
-        group_arrived(s);
+        arrived(s);
         wmu_unlock(s);
     }
     bp_status rc;
@@ -734,10 +734,7 @@ static bp_status commit(bp_store *s, const bp_batch_item *items, size_t n, bp_re
         rc = failed_error(s);
     else
         rc = commit_locked(s, items, n, receipts, system, dur, &arriving, &wait_for);
-    if (arriving) {
-        __atomic_fetch_sub(&s->arriving, 1, __ATOMIC_RELEASE);
-        group_arrived(s);
-    }
+    if (arriving) arrived(s);
     if (!rc && wait_for)
         rc = wait_durable_release(s, wait_for); /* unlocks wmu */
     else
@@ -818,7 +815,7 @@ bp_status bp_commit_each(bp_store *s, const bp_batch_item *items, size_t n, bp_r
         else
             rcs[i] = commit_locked(s, &items[i], 1, &receipts[i], false, resolve(s, items[i].opts),
                                    &arriving, &w);
-        if (arriving) __atomic_fetch_sub(&s->arriving, 1, __ATOMIC_RELEASE);
+        if (arriving) arrived(s);
         if (rcs[i]) {
             snprintf(msgs[i], BP_TICKET_MSG, "%s", bp_last_error());
             continue;
