@@ -3,7 +3,7 @@
  * only after a call vouched for it, the mark (passed) never runs ahead of that either, and a
  * failed call hands everything after the position over again, in order. */
 #include "t.h"
-#include "store/store_impl.h"
+#include "deliver/deliver_impl.h"
 
 #include <pthread.h>
 #include <time.h>

@@ -15,7 +15,7 @@
  * (run only the tests whose name contains it). */
 #include "t.h"
 #include "nats_server.h"
-#include "store/store_impl.h"
+#include "deliver/deliver_impl.h"
 
 #include <pthread.h>
 #include <signal.h>

@@ -1,5 +1,5 @@
 /*
- * cli.h — shared pieces of the `batpak` command-line tool (SPEC §8).
+ * cli.h — shared pieces of the `batpak` command-line tool (doc/batpak.1).
  *
  * The tool talks to the store only through the public headers, except `dump`,
  * which reads the files without opening a store and decodes them with the
@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/** Exit codes (SPEC §8). */
+/** Exit codes (doc/batpak.1, EXIT STATUS). */
 enum cli_exit {
     CLI_OK = 0,
     CLI_EUSAGE = 1,    /**< usage error or invalid input; nothing was written */

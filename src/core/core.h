@@ -88,6 +88,9 @@ void bp_event_hash(const bp_event_fields *f, bp_hash *out);
 
 /* ---- BLAKE3-256 of n bytes; lower-case hex (2n chars + NUL) and its strict parser */
 void bp_blake3(const void *p, size_t n, uint8_t out[32]);
+/* 0 when libsodium is ready, else BP_EIO with a message. Thread-safe, idempotent
+ * (sodium.c). */
+bp_status bp_sodium_ready(void);
 void bp_hex_encode(const uint8_t *p, size_t n, char *out);
 /* A fast non-cryptographic hash of n bytes for in-memory tables (FNV-1a, mixed). */
 uint64_t bp_str_hash(const char *s, size_t n);

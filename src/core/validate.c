@@ -1,4 +1,4 @@
-/* Coordinate and kind validation (SPEC §4). */
+/* Coordinate and kind validation (doc/GUIDE.md, include/batpak/common.h). */
 #include "core/core.h"
 
 bool bp_utf8_valid(const unsigned char *s, size_t n) {

@@ -3,10 +3,12 @@
  * (a bounded single-producer/single-consumer queue per subscriber, filled by
  * the publishing writer, never waited on).
  */
-#include "store/store_impl.h"
+#include "deliver/deliver_impl.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+
+static void deliver_notices(void *ctx, bp_store *s, uint64_t from, uint64_t to);
 
 #define CURSOR_BATCH_MAX 4096
 
@@ -269,17 +271,22 @@ bp_status bp_subscribe_lossy(bp_store *s, const bp_region *region, uint32_t capa
     sub->s = s;
     sub->cap = capacity;
     sub->ring = malloc((size_t)capacity * sizeof *sub->ring);
+    bp_deliver_state *d = bp_deliver_of(s);
     pthread_mutex_lock(&s->wmu);
-    if (sub->ring && s->n_subs == s->subs_cap) {
-        uint32_t nc = s->subs_cap ? s->subs_cap * 2 : 8;
-        bp_subscription **ns = realloc(s->subs, nc * sizeof *ns);
+    if (sub->ring && d->n_subs == d->subs_cap) {
+        uint32_t nc = d->subs_cap ? d->subs_cap * 2 : 8;
+        bp_subscription **ns = realloc(d->subs, nc * sizeof *ns);
         if (ns) {
-            s->subs = ns;
-            s->subs_cap = nc;
+            d->subs = ns;
+            d->subs_cap = nc;
         }
     }
-    bool ok = sub->ring && s->n_subs < s->subs_cap;
-    if (ok) s->subs[s->n_subs++] = sub;
+    bool ok = sub->ring && d->n_subs < d->subs_cap;
+    if (ok) d->subs[d->n_subs++] = sub;
+    if (ok) { /* the store calls the hook on each publish while a subscription exists */
+        s->publish_fn = deliver_notices;
+        s->publish_ctx = d;
+    }
     pthread_mutex_unlock(&s->wmu);
     if (!ok) {
         bp_rfilter_free(&sub->rf);
@@ -294,26 +301,31 @@ bp_status bp_subscribe_lossy(bp_store *s, const bp_region *region, uint32_t capa
 void bp_unsubscribe(bp_subscription *sub) {
     if (!sub) return;
     bp_store *s = sub->s;
+    bp_deliver_state *d = bp_deliver_of(s);
     pthread_mutex_lock(&s->wmu); /* the publisher holds it while it pushes */
-    for (uint32_t i = 0; i < s->n_subs; i++)
-        if (s->subs[i] == sub) {
-            s->subs[i] = s->subs[--s->n_subs];
+    for (uint32_t i = 0; i < d->n_subs; i++)
+        if (d->subs[i] == sub) {
+            d->subs[i] = d->subs[--d->n_subs];
             break;
         }
+    if (!d->n_subs) s->publish_fn = NULL;
     pthread_mutex_unlock(&s->wmu);
     bp_rfilter_free(&sub->rf);
     free(sub->ring);
     free(sub);
 }
 
-void bp_deliver_notices(bp_store *s, uint64_t from, uint64_t to) {
+/* The store's publish hook (set while a subscription exists; [w] held): queue notices of
+ * seqs from..to for the subscriptions. */
+static void deliver_notices(void *ctx, bp_store *s, uint64_t from, uint64_t to) {
+    bp_deliver_state *d = ctx;
     const bp_index *x = &s->idx;
     for (uint64_t seq = from; seq <= to; seq++) {
         uint32_t slot = (uint32_t)(seq - 1);
         bool built = false;
         bp_notice nt;
-        for (uint32_t i = 0; i < s->n_subs; i++) {
-            bp_subscription *sub = s->subs[i];
+        for (uint32_t i = 0; i < d->n_subs; i++) {
+            bp_subscription *sub = d->subs[i];
             if (!bp_rfilter_match(&sub->rf, x, slot)) continue;
             uint64_t head = sub->head; /* only this thread writes it */
             if (head - __atomic_load_n(&sub->tail, __ATOMIC_ACQUIRE) >= sub->cap) {
@@ -378,16 +390,41 @@ void bp_subscription_stats_get(const bp_subscription *sub, bp_subscription_stats
 bp_status bp_delivery_stats_get(bp_store *s, bp_delivery_stats *out) {
     if (!s || !out) return bp_err(BP_EINVAL, "bp_delivery_stats_get: NULL argument");
     memset(out, 0, sizeof *out);
+    bp_deliver_state *d = bp_deliver_of(s);
     pthread_mutex_lock(&s->wmu); /* the subscription list */
-    out->subscriptions = s->n_subs;
-    for (uint32_t i = 0; i < s->n_subs; i++) {
+    out->subscriptions = d->n_subs;
+    for (uint32_t i = 0; i < d->n_subs; i++) {
         bp_subscription_stats st;
-        bp_subscription_stats_get(s->subs[i], &st);
+        bp_subscription_stats_get(d->subs[i], &st);
         out->queued += st.depth;
         out->dropped += st.dropped;
     }
     pthread_mutex_unlock(&s->wmu);
     bp_workers_lag(s, &out->workers, &out->lag_events_max);
-    out->poison_skipped = __atomic_load_n(&s->poison_skipped, __ATOMIC_RELAXED);
+    out->poison_skipped = bp_workers_poison_skipped(s);
     return BP_OK;
 }
+
+/* ------------------------------------------------------------ the module */
+
+static bp_status deliver_open(bp_store *s, const bp_open_options *o, void **state) {
+    (void)o;
+    bp_deliver_state *d = calloc(1, sizeof *d);
+    if (!d) return bp_err(BP_ENOMEM, "%s: out of memory", bp_store_dir(s));
+    *state = d;
+    return BP_OK;
+}
+
+static void deliver_stop(bp_store *s, void *state) {
+    (void)state;
+    bp_worker_stop_all(s); /* they persist their positions */
+}
+
+static void deliver_free(void *state) {
+    bp_deliver_state *d = state;
+    free(d->subs); /* subscriptions still open are the caller's leak (deliver.h) */
+    free(d);
+}
+
+const bp_store_module bp_deliver_module = {"deliver", deliver_open, deliver_stop,
+                                           NULL,      deliver_free, NULL};

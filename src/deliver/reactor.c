@@ -4,7 +4,7 @@
  * an idempotency key per (worker, trigger, index), so that a trigger delivered
  * again after a crash appends nothing new.
  */
-#include "store/store_impl.h"
+#include "deliver/deliver_impl.h"
 #include "typed/typed_impl.h"
 
 #include <stdio.h>

@@ -4,7 +4,7 @@
  * checkpoint id) a position persisted in DIR/cursors/ID.ckpt after the
  * handler succeeded.
  */
-#include "store/store_impl.h"
+#include "deliver/deliver_impl.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -39,7 +39,7 @@ struct bp_worker {
     char skip_msg[256];  /* [smu] */
     uint32_t since_ckpt;
     bp_gaps gaps;           /* measured when the handler is called */
-    struct bp_worker *next; /* [pmu] s->workers */
+    struct bp_worker *next; /* [pmu] the deliver state's workers */
 };
 
 static bool id_ok(const char *n) {
@@ -165,7 +165,7 @@ static bp_status deliver(bp_worker *w, const bp_event *ev) {
                          bp_strerror(rc));
                 pthread_mutex_unlock(&w->smu);
                 __atomic_fetch_add(&w->skipped, 1, __ATOMIC_RELAXED);
-                __atomic_fetch_add(&w->s->poison_skipped, 1, __ATOMIC_RELAXED);
+                __atomic_fetch_add(&bp_deliver_of(w->s)->poison_skipped, 1, __ATOMIC_RELAXED);
                 return BP_OK;
             }
             return bp_err(rc, "worker %s: event %llu failed %u times%s%s",
@@ -347,12 +347,12 @@ static bp_status start_any(bp_store *s, const bp_region *region, bp_worker_fn fn
     bool found = false;
     bp_status rc = BP_OK;
     pthread_mutex_lock(&s->pmu); /* one running worker per checkpoint id */
-    for (bp_worker *o = s->workers; w->id[0] && o; o = o->next)
+    for (bp_worker *o = bp_deliver_of(s)->workers; w->id[0] && o; o = o->next)
         if (strcmp(o->id, w->id) == 0)
             rc = bp_err(BP_EBUSY, "worker '%s' is running already on this store", w->id);
     if (!rc) {
-        w->next = s->workers;
-        s->workers = w;
+        w->next = bp_deliver_of(s)->workers;
+        bp_deliver_of(s)->workers = w;
     }
     pthread_mutex_unlock(&s->pmu);
     if (!rc && w->id[0] && (rc = read_ckpt(w, &start, &found)) == BP_OK && found)
@@ -369,7 +369,7 @@ static bp_status start_any(bp_store *s, const bp_region *region, bp_worker_fn fn
     if (rc) {
         w->running = false;
         pthread_mutex_lock(&s->pmu);
-        for (bp_worker **pp = &s->workers; *pp; pp = &(*pp)->next)
+        for (bp_worker **pp = &bp_deliver_of(s)->workers; *pp; pp = &(*pp)->next)
             if (*pp == w) {
                 *pp = w->next;
                 break;
@@ -392,7 +392,7 @@ static void halt(bp_worker *w) {
     pthread_mutex_lock(&s->pmu);
     w->stop = true;
     pthread_cond_broadcast(&s->pcond);
-    for (bp_worker **pp = &s->workers; *pp; pp = &(*pp)->next)
+    for (bp_worker **pp = &bp_deliver_of(s)->workers; *pp; pp = &(*pp)->next)
         if (*pp == w) {
             *pp = w->next;
             break;
@@ -473,10 +473,14 @@ size_t bp_worker_take_gaps(bp_worker *w, bp_gap *out, size_t max) {
     return w && out ? bp_gaps_take(&w->gaps, out, max) : 0;
 }
 
+uint64_t bp_workers_poison_skipped(bp_store *s) {
+    return __atomic_load_n(&bp_deliver_of(s)->poison_skipped, __ATOMIC_RELAXED);
+}
+
 void bp_worker_stop_all(bp_store *s) {
     for (;;) {
         pthread_mutex_lock(&s->pmu);
-        bp_worker *w = s->workers;
+        bp_worker *w = bp_deliver_of(s)->workers;
         pthread_mutex_unlock(&s->pmu);
         if (!w) return;
         halt(w);
@@ -488,7 +492,7 @@ void bp_workers_lag(bp_store *s, uint32_t *count, uint64_t *lag_max) {
     *lag_max = 0;
     uint64_t pub = __atomic_load_n(&s->published, __ATOMIC_SEQ_CST);
     pthread_mutex_lock(&s->pmu);
-    for (bp_worker *w = s->workers; w; w = w->next) {
+    for (bp_worker *w = bp_deliver_of(s)->workers; w; w = w->next) {
         uint64_t pos = passed_of(w);
         (*count)++;
         if (pub > pos && pub - pos > *lag_max) *lag_max = pub - pos;

@@ -20,19 +20,6 @@
 #define APPEND_DOMAIN "batpak/append-receipt/v1"
 #define DENIAL_DOMAIN "batpak/denial-receipt/v1"
 
-static pthread_once_t sodium_once = PTHREAD_ONCE_INIT;
-static int sodium_rc;
-
-static void sodium_start(void) {
-    sodium_rc = sodium_init();
-}
-
-bp_status bp_sodium_ready(void) {
-    pthread_once(&sodium_once, sodium_start);
-    if (sodium_rc < 0) return bp_err(BP_EIO, "libsodium failed to initialise");
-    return BP_OK;
-}
-
 void bp_key_id(const uint8_t public_key[32], uint8_t key_id[32]) {
     bp_blake3(public_key, 32, key_id);
 }
@@ -502,7 +489,7 @@ bp_status bp_store_add_public_key(bp_store *s, const uint8_t public_key[32]) {
     if (!s || !public_key) return bp_err(BP_EINVAL, "add public key: NULL argument");
     if (s->read_only) return bp_err(BP_EREADONLY, "%s: store was opened read-only", s->dir);
     bp_status rc = persist_key(s->dir, public_key, s->opts.fault);
-    return rc ? rc : bp_keyring_add(s->keys, public_key);
+    return rc ? rc : bp_keyring_add(bp_guard_of(s)->keys, public_key);
 }
 
 static bp_status check_store_id(bp_store *s, const uint8_t id[16]) {
@@ -519,11 +506,38 @@ static bp_status check_store_id(bp_store *s, const uint8_t id[16]) {
 bp_status bp_store_verify_receipt(bp_store *s, const bp_receipt *r) {
     if (!s || !r) return bp_err(BP_EINVAL, "verify receipt: NULL argument");
     bp_status rc = check_store_id(s, r->store_id);
-    return rc ? rc : bp_verify_receipt(s->keys, r);
+    return rc ? rc : bp_verify_receipt(bp_guard_of(s)->keys, r);
 }
 
 bp_status bp_store_verify_denial_receipt(bp_store *s, const bp_denial_receipt *r) {
     if (!s || !r) return bp_err(BP_EINVAL, "verify denial receipt: NULL argument");
     bp_status rc = check_store_id(s, r->event.store_id);
-    return rc ? rc : bp_verify_denial_receipt(s->keys, r);
+    return rc ? rc : bp_verify_denial_receipt(bp_guard_of(s)->keys, r);
 }
+
+/* ------------------------------------------------------------ the module */
+
+static void sign_hook(void *ctx, bp_receipt *r) {
+    bp_sign_receipt(ctx, r);
+}
+
+static bp_status guard_open(bp_store *s, const bp_open_options *o, void **state) {
+    bp_guard_state *g = calloc(1, sizeof *g);
+    if (!g) return bp_err(BP_ENOMEM, "%s: out of memory", s->dir);
+    *state = g;
+    bp_status rc = bp_keys_open(s->dir, s->read_only, o->signing_key, &g->keys, &g->signer);
+    if (!rc && g->signer) {
+        s->sign_fn = sign_hook;
+        s->sign_ctx = g->signer;
+    }
+    return rc;
+}
+
+static void guard_free(void *state) {
+    bp_guard_state *g = state;
+    bp_keyring_free(g->keys);
+    bp_signer_free(g->signer);
+    free(g);
+}
+
+const bp_store_module bp_guard_module = {"guard", guard_open, NULL, NULL, guard_free, NULL};

@@ -4,7 +4,7 @@
 #ifndef BP_NATS_UTIL_H
 #define BP_NATS_UTIL_H
 
-#include "store/store_impl.h"
+#include "deliver/deliver_impl.h"
 
 #include <nats/nats.h>
 

@@ -1,4 +1,4 @@
-/* walk_ancestors (SPEC §7 Query): from an event back along its entity's hash chain, or
+/* walk_ancestors: from an event back along its entity's hash chain, or
  * along causation links across entities. */
 #include "store/store_impl.h"
 

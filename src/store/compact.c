@@ -1,5 +1,5 @@
 /* compact: merge the sealed segments and drop events under a retention policy, crash-safe
- * through one manifest (doc/FORMAT.md "Compaction"; SPEC §7).
+ * through one manifest (doc/FORMAT.md "Compaction").
  *
  * A run, under cmu (one at a time):
  *  1. [wmu] sync, seal the active segment if it holds events, start a new one: the range is
@@ -17,7 +17,6 @@
  */
 #include "store/store_impl.h"
 #include "bp_testing.h"
-#include "typed/typed_impl.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -826,7 +825,7 @@ bp_status bp_compact(bp_store *s, const bp_compact_options *opts, bp_compact_rep
     }
     if (committed && !rc) {
         for (uint32_t i = 0; forget && i < n_forget; i++)
-            if (forget[i]) bp_projection_forget(s, forget[i]); /* a cache: failure costs a refold */
+            if (forget[i]) (void)bp_store_forget_hooks(s, forget[i]); /* caches: a refold */
         bp_err_clear();
         if (out) {
             out->changed = true;

@@ -1,4 +1,4 @@
-/* diagnostics (SPEC §7): the open report, the writer's watermarks and queues, the failed
+/* diagnostics: the open report, the writer's watermarks and queues, the failed
  * state, and a summary of every segment. */
 #include "store/store_impl.h"
 

@@ -1,4 +1,4 @@
-/* Crypto-shredding (SPEC §7): per-entity data keys in DIR/dkeys/, payloads sealed with
+/* Crypto-shredding: per-entity data keys in DIR/dkeys/, payloads sealed with
  * libsodium's secretbox (XSalsa20-Poly1305), bp_forget destroys an entity's key.
  *
  * The key cache maps an entity to its key, or to "no key" once looked up and absent.
@@ -8,7 +8,6 @@
  * handle made; a key is durable (file and directory fsynced) before it is in the cache
  * as present, so no event is ever sealed with a key that a crash could lose. */
 #include "store/store_impl.h"
-#include "typed/typed_impl.h"
 
 #include <errno.h>
 #include <sodium.h>
@@ -203,8 +202,8 @@ bp_status bp_forget(bp_store *s, const char *entity) {
         if (er) rc = bp_err_sys(BP_EIO, er, "%s: cannot remove the data key of '%s'", path, entity);
     }
     pthread_mutex_unlock(&k->mu);
-    /* what projections folded from those payloads goes too */
-    if (!rc) rc = bp_projection_forget(s, entity);
+    /* what the layers above derived from those payloads (projections) goes too */
+    if (!rc) rc = bp_store_forget_hooks(s, entity);
     return rc;
 }
 

@@ -1,7 +1,6 @@
-/* Open, close and the lifecycle surface (SPEC §6). */
+/* Open, close and the lifecycle surface. */
 #include "store/recover.h"
 #include "bp_testing.h"
-#include "typed/typed_impl.h"
 
 #include <errno.h>
 #include <msgpack.h>
@@ -67,12 +66,36 @@ static bp_status seal_setup(bp_store *s, bool turn_on) {
     return BP_OK;
 }
 
+/* Stop the modules' threads, the last given first (on_stop may run twice). */
+static void stop_modules(bp_store *s) {
+    for (uint32_t i = s->n_mods; i-- > 0;)
+        if (s->mstate[i] && s->mods[i]->on_stop) s->mods[i]->on_stop(s, s->mstate[i]);
+}
+
+bp_status bp_store_forget_hooks(bp_store *s, const char *entity) {
+    bp_status rc = BP_OK;
+    for (uint32_t i = 0; i < s->n_mods; i++)
+        if (s->mstate[i] && s->mods[i]->on_forget) {
+            bp_status r = s->mods[i]->on_forget(s, s->mstate[i], entity);
+            if (!rc) rc = r;
+        }
+    return rc;
+}
+
+/* Run the modules' on_open (in their order), after recovery. */
+static bp_status open_modules(bp_store *s, const bp_open_options *opts) {
+    for (uint32_t i = 0; i < s->n_mods; i++) {
+        bp_status rc = s->mods[i]->on_open ? s->mods[i]->on_open(s, opts, &s->mstate[i]) : BP_OK;
+        if (rc) return rc;
+    }
+    return BP_OK;
+}
+
 static void store_free(bp_store *s) {
     if (!s) return;
     bp_fence_cancel_all(s);
     bp_submit_stop(s);
-    bp_worker_stop_all(s);
-    bp_watch_stop_all(s);
+    stop_modules(s);
     bp_flusher_stop(s);
     for (uint32_t i = 0; i < s->n_segs; i++) {
         bp_segfile_unref(s->segs[i].rd); /* events still held keep theirs (their leak) */
@@ -87,11 +110,8 @@ static void store_free(bp_store *s) {
     free(s->graves);
     bp_anchors_free(&s->anchors);
     pthread_mutex_destroy(&s->cmu);
-    bp_keyring_free(s->keys);
-    bp_signer_free(s->signer);
-    bp_registry_free(s->reg);
-    bp_projcache_free(s->pc);
-    free(s->subs); /* subscriptions still open are the caller's leak (deliver.h) */
+    for (uint32_t i = s->n_mods; i-- > 0;)
+        if (s->mstate[i] && s->mods[i]->on_free) s->mods[i]->on_free(s->mstate[i]);
     bp_buf_free(&s->enc);
     bp_buf_free(&s->sealbuf);
     free(s->frames);
@@ -607,10 +627,14 @@ static void encode_report(const bp_open_report *r, bp_buf *b) {
     msgpack_sbuffer_destroy(&sb);
 }
 
-bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *opts) {
+bp_status bp_store_open_with(bp_store **out, const char *dir, const bp_open_options *opts,
+                             const bp_store_module *const *mods, size_t n_mods) {
     uint64_t t0 = bp_pf_mono_us();
     if (!out) return bp_err(BP_EINVAL, "bp_store_open: out is NULL");
     *out = NULL;
+    if (n_mods > BP_STORE_MODULES_MAX)
+        return bp_err(BP_EINVAL, "bp_store_open: %zu modules (at most %d)", n_mods,
+                      BP_STORE_MODULES_MAX);
     if (!dir || !*dir) return bp_err(BP_EINVAL, "bp_store_open: directory is NULL or empty");
     bp_open_options defaults = BP_OPEN_OPTIONS_INIT, given = BP_OPEN_OPTIONS_INIT;
     if (!opts) opts = &defaults;
@@ -645,15 +669,17 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
         return bp_err_sys(BP_ENOMEM, ce, "bp_store_open: cannot create a condition variable");
     }
     s->opts = *opts;
-    s->opts.signing_key = NULL; /* copied into s->signer below; the caller's may go away */
+    s->opts.signing_key = NULL; /* the signing module copies it; the caller's may go away */
+    for (size_t i = 0; i < n_mods; i++)
+        s->mods[i] = mods[i];
+    s->n_mods = (uint32_t)n_mods;
     s->read_only = opts->read_only;
     s->rnd_pos = sizeof s->rnd;
     bp_turns_init(s);
     size_t dl = strlen(dir);
     s->dir = strdup(dir);
     s->segdir = malloc(dl + 10);
-    if (!s->dir || !s->segdir || bp_index_init(&s->idx) || bp_registry_new(&s->reg) ||
-        bp_projcache_new(&s->pc)) {
+    if (!s->dir || !s->segdir || bp_index_init(&s->idx)) {
         store_free(s);
         return bp_err(BP_ENOMEM, "bp_store_open: out of memory");
     }
@@ -688,8 +714,8 @@ bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *
     }
     bool created = false;
     if ((rc = read_or_create_ident(s, &created)) || (rc = recover(s)) ||
-        (rc = bp_keys_open(dir, s->read_only, opts->signing_key, &s->keys, &s->signer)) ||
-        (rc = bp_dkeys_init(s)) || (rc = seal_setup(s, opts->seal_payloads))) {
+        (rc = open_modules(s, opts)) || (rc = bp_dkeys_init(s)) ||
+        (rc = seal_setup(s, opts->seal_payloads))) {
         store_free(s);
         return rc;
     }
@@ -758,11 +784,9 @@ bp_status bp_store_close(bp_store *s) {
     bp_status rc = BP_OK;
     bp_fence_cancel_all(s); /* a fence not committed was not accepted */
     bp_submit_stop(s);      /* commits what is queued: those appends were accepted */
-    bp_worker_stop_all(s);  /* they persist their positions */
-    bp_watch_stop_all(s);
-    /* projection snapshots are a cache: one that cannot be written costs a refold later,
-     * not the close (bp_projection_cache_stats counts it) */
-    if (!s->read_only && !s->failed) bp_projection_flush(s);
+    stop_modules(s);        /* workers persist their positions */
+    for (uint32_t i = 0; !s->read_only && !s->failed && i < s->n_mods; i++)
+        if (s->mstate[i] && s->mods[i]->on_flush) s->mods[i]->on_flush(s, s->mstate[i]);
     bp_flusher_stop(s);
     if (!s->read_only) {
         pthread_mutex_lock(&s->wmu);

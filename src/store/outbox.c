@@ -1,4 +1,4 @@
-/* The outbox (SPEC §7): appends staged in memory, then committed as one atomic batch
+/* The outbox: appends staged in memory, then committed as one atomic batch
  * or discarded. Also the copy of an append's arguments that tickets share. */
 #include "store/store_impl.h"
 

@@ -1,4 +1,4 @@
-/* Reads: get by id, iterators over entity/scope/kind/region (SPEC §7 Query). */
+/* Reads: get by id, iterators over entity/scope/kind/region. */
 #include "store/store_impl.h"
 
 #include <errno.h>

@@ -1,4 +1,5 @@
-/* Recovery at open: checkpoint, footers, frame scan, torn-tail cut (SPEC §6). */
+/* Recovery at open: checkpoint, footers, frame scan, torn-tail cut (doc/FORMAT.md "Recovery
+ * rules"). */
 #include "store/recover.h"
 #include "bp_testing.h"
 

@@ -1,4 +1,4 @@
-/* snapshot(dest): a consistent online backup (SPEC §7 Lifecycle & maintenance).
+/* snapshot(dest): a consistent online backup (doc/GUIDE.md).
  *
  * Everything written is synced first, so every append that returned before the call is
  * published. Then, under the write lock, the point is taken: P, the publish watermark,

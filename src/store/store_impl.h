@@ -19,7 +19,6 @@
 
 #include "core/core.h"
 #include "format/format.h"
-#include "guard/guard_impl.h"
 #include "platform/platform.h"
 #include "store/index.h"
 
@@ -114,6 +113,28 @@ static inline uint64_t bp_lat_bucket_upper(unsigned b) {
  * batches of 256 events of 100 bytes wrote 6.4 times the bytes with zeros ahead). */
 #define BP_ZERO_GROUP_MAX (32u << 10)
 
+/*
+ * The layers built on the store (signing, typed payloads, delivery: src/api/open.c lists
+ * them) are modules: the store keeps one state pointer for each and calls its hooks at the
+ * points below, and knows nothing else of them. Any hook may be NULL.
+ */
+typedef struct bp_store_module {
+    const char *name;
+    /* During the open, after recovery and before the data keys are set up. *state starts
+     * NULL; whatever the hook leaves there is given to on_free, also when it fails. */
+    bp_status (*on_open)(bp_store *s, const bp_open_options *o, void **state);
+    /* Close and teardown (also of a failed open), before the final sync: stop the module's
+     * threads. May run twice; modules are stopped in the reverse of their order. */
+    void (*on_stop)(bp_store *s, void *state);
+    /* A clean close of a writable store that has not failed, after every on_stop. */
+    void (*on_flush)(bp_store *s, void *state);
+    /* Last: free the state (called only when it is not NULL). */
+    void (*on_free)(void *state);
+    /* The entity's derived state is no longer valid (bp_forget, compaction). */
+    bp_status (*on_forget)(bp_store *s, void *state, const char *entity);
+} bp_store_module;
+#define BP_STORE_MODULES_MAX 4
+
 struct bp_store {
     char *dir;
     char *segdir;
@@ -122,29 +143,33 @@ struct bp_store {
     bp_file lock;
     bp_store_ident ident;
     bp_open_report report;
-    bp_keyring *keys;        /* the key registry (DIR/keys/); never NULL once open */
-    bp_signer *signer;       /* NULL unless opened with a signing key */
-    struct bp_registry *reg; /* payload types and upcasters (typed/typed_impl.h); never NULL */
-    struct bp_projcache *pc; /* projection cache (typed/project.c); never NULL */
-    struct bp_dkeys *dk;     /* data keys (dkeys.c); never NULL once open */
-    bool seal;               /* seal every application payload (DIR/dkeys exists) */
+    struct bp_dkeys *dk; /* data keys (dkeys.c); never NULL once open */
+    bool seal;           /* seal every application payload (DIR/dkeys exists) */
 
     /* publish notifications for watchers: a waiter registers in pwaiters (seq_cst) and
      * sleeps on pcond under pmu while published has not moved; publish() stores published
      * (seq_cst) and then broadcasts if pwaiters > 0 */
     pthread_mutex_t pmu;
     pthread_cond_t pcond;
-    uint32_t pwaiters;             /* atomic */
-    struct bp_watch *watches;      /* [pmu] */
-    struct bp_worker *workers;     /* [pmu] cursor workers running (worker.c) */
-    uint64_t poison_skipped;       /* atomic: events workers skipped as poison, in total */
-    struct bp_fence *fences;       /* [pmu] visibility fences open (submit.c) */
-    struct bp_turn *turns;         /* [pmu] entities whose turn CAS writers hold (turns.c) */
-    uint32_t n_turns;              /* [pmu]; also loaded without it (atomic) */
-    uint32_t turns_cap;            /* [pmu] */
-    uint64_t serial;               /* unique per open handle in the process (turns.c) */
-    struct bp_subscription **subs; /* [w] lossy subscriptions (deliver.c) */
-    uint32_t n_subs, subs_cap;     /* [w] */
+    uint32_t pwaiters;       /* atomic */
+    struct bp_fence *fences; /* [pmu] visibility fences open (submit.c) */
+    struct bp_turn *turns;   /* [pmu] entities whose turn CAS writers hold (turns.c) */
+    uint32_t n_turns;        /* [pmu]; also loaded without it (atomic) */
+    uint32_t turns_cap;      /* [pmu] */
+    uint64_t serial;         /* unique per open handle in the process (turns.c) */
+
+    /* the layers built on the store (bp_store_module): their states, in the order given to
+     * bp_store_open_with; a state is NULL until its module's on_open sets it */
+    const bp_store_module *mods[BP_STORE_MODULES_MAX];
+    void *mstate[BP_STORE_MODULES_MAX];
+    uint32_t n_mods;
+    /* hooks on the write path, NULL when unset: sign_fn signs an append's receipt outside
+     * wmu (set at open); publish_fn runs under wmu each time the watermark moves, with the
+     * seqs newly published (set and cleared under wmu) */
+    void (*sign_fn)(void *ctx, bp_receipt *r);
+    void *sign_ctx;
+    void (*publish_fn)(void *ctx, bp_store *s, uint64_t from, uint64_t to); /* [w] */
+    void *publish_ctx;                                                      /* [w] */
 
     /* compaction (compact.c): one at a time under cmu (taken before wmu). anchors is the
      * store's DIR/ANCHORS ([i] for readers; replaced under wmu + ilock). cmu also keeps the
@@ -261,7 +286,7 @@ static inline uint8_t bp_opts_schema(const bp_append_options *o) {
 void bp_segment_path(const bp_store *s, uint32_t segno, const char *suffix, char *out, size_t cap);
 /* segment.c: BP_ECORRUPT for DIR/segments that is not a directory (listing it gave ENOTDIR). */
 bp_status bp_segdir_not_dir(const bp_store *s);
-/* open.c */
+/* segment.c */
 bp_status bp_segment_create(bp_store *s, uint32_t segno); /* [w], appends to segs */
 bp_status bp_segment_seal(bp_store *s);                   /* [w] seals the active segment */
 /* [w] Before a group commit's fdatasync: keep zeros written ahead of the active segment's
@@ -416,64 +441,6 @@ void bp_turn_done(bp_store *s);
 void bp_publish_notify(bp_store *s);
 bool bp_wait_until(bp_store *s, bool (*ready)(void *arg), void *arg, uint64_t deadline_us);
 void bp_wake_waiters(bp_store *s);
-/* worker.c: bp_cursor_worker with cleanup(ctx) called once a started worker is stopped
- * (on a failed start ctx stays the caller's). */
-bp_status bp_worker_start(bp_store *s, const bp_region *region, bp_worker_fn fn, void *ctx,
-                          void (*cleanup)(void *ctx), const bp_worker_config *cfg, bp_worker **out);
-/* worker.c: a cursor checkpoint file (FORMAT.md "Cursor checkpoints"): written atomically
- * into dir (made when missing); read from path, *found false (BP_OK) when there is none, the
- * decoder's error (naming path) when it does not decode. Workers, relays and followers. */
-bp_status bp_cursorck_save(bp_fault *fault, const char *dir, const char *name, uint64_t position,
-                           const bp_id *id);
-bp_status bp_cursorck_load(const char *path, uint64_t *position, bp_id *id, bool *found);
-/* worker.c: a batch worker hands each batch the cursor reads to fn whole, pipelined one
- * batch deep: fn(evs, n > 0) takes the batch (it copies what it keeps: evs are reused after
- * it returns) and returns BP_OK once every batch handed over BEFORE it is done (the batch
- * itself may still be in flight); fn(NULL, 0) returns BP_OK once everything handed over is
- * done (the worker calls it when the cursor has nothing more right now, and before it
- * stops). The position moves past a batch only after a call that vouches for it returned
- * BP_OK; the checkpoint follows it every cfg.checkpoint_every events and whenever nothing
- * is left in flight (caught up, stopping). When fn fails, everything in flight is forgotten: the
- * cursor goes back to the position and the events after it are handed over again, with
- * bounded backoff, for as long as it takes (no poison). attempt: 1, 2... since the last
- * success. */
-typedef bp_status (*bp_worker_batch_fn)(void *ctx, const bp_event **evs, size_t n,
-                                        uint32_t attempt);
-bp_status bp_worker_start_batch(bp_store *s, const bp_region *region, bp_worker_batch_fn fn,
-                                void *ctx, void (*cleanup)(void *ctx), const bp_worker_config *cfg,
-                                bp_worker **out);
-/* deliver.c: gap observations (cursors, workers). threshold_ms 0: off (atomic). The ring
- * keeps the newest BP_GAPS_MAX; n of them end before end. */
-#define BP_GAPS_MAX 1024
-typedef struct bp_gaps {
-    pthread_mutex_t mu;
-    uint32_t threshold_ms;
-    bp_gap ring[BP_GAPS_MAX]; /* [mu] */
-    size_t end, n;            /* [mu] */
-} bp_gaps;
-void bp_gaps_init(bp_gaps *g);
-void bp_gaps_destroy(bp_gaps *g);
-void bp_gaps_observe(bp_gaps *g, const bp_event *ev);
-size_t bp_gaps_take(bp_gaps *g, bp_gap *out, size_t max);
-/* deliver.c: bp_cursor_next whose wait also ends when *stop (read under pmu) is set. */
-bp_status bp_cursor_next_stop(bp_cursor *c, const bp_event **evs, size_t max, size_t *n,
-                              uint32_t timeout_ms, const bool *stop);
-/* deliver.c: a worker's mark: the cursor stores into *passed (atomic, then wakes waiters)
- * how far every event of its region was handed out (UINT64_MAX: the region's to_seq is
- * passed), on each call that finds nothing new (the worker handled all it was given), and
- * when the worker calls bp_cursor_mark_passed after handling a batch whole. */
-void bp_cursor_set_passed(bp_cursor *c, uint64_t *passed);
-void bp_cursor_mark_passed(bp_cursor *c);
-/* deliver.c: hand events out again from after_seq + 1 (a pipelined batch worker whose
- * batches in flight failed); the worker's mark is not lowered. */
-void bp_cursor_rewind(bp_cursor *c, uint64_t after_seq);
-/* worker.c: how many workers run, and the largest lag (published - passed) among them. */
-void bp_workers_lag(bp_store *s, uint32_t *count, uint64_t *lag_max);
-/* worker.c: stop every worker still running (close): threads joined, positions persisted;
- * the handles stay valid for bp_worker_stop, which frees them. */
-void bp_worker_stop_all(bp_store *s);
-/* deliver.c: queue notices of seqs from..to for the subscriptions ([w] held). */
-void bp_deliver_notices(bp_store *s, uint64_t from, uint64_t to);
 /* compact.c: at open, before the segments are listed: finish a compaction whose manifest
  * (DIR/COMPACT) was written, or remove what an unfinished one left; then load DIR/ANCHORS
  * into s->anchors and the index. */
@@ -498,6 +465,15 @@ bp_status bp_anchors_record(bp_store *s, bp_buf *out, uint64_t *upto);
  * store ignores it (*installed false: a follower that holds the events already). */
 bp_status bp_import_anchors(bp_importer *imp, const void *body, size_t len, uint64_t pos,
                             bool strict, bool *installed);
+/* open.c: bp_store_open with the modules mods[0..n) (n <= BP_STORE_MODULES_MAX). */
+bp_status bp_store_open_with(bp_store **out, const char *dir, const bp_open_options *opts,
+                             const bp_store_module *const *mods, size_t n);
+/* The state of the i-th module given to bp_store_open_with (NULL before its on_open). */
+static inline void *bp_store_module_state(const bp_store *s, size_t i) {
+    return i < s->n_mods ? s->mstate[i] : NULL;
+}
+/* open.c: run every module's on_forget for entity; the first error, after running all. */
+bp_status bp_store_forget_hooks(bp_store *s, const char *entity);
 /* The store an iterator reads. */
 bp_store *bp_iter_store(const bp_iter *it);
 

@@ -1,4 +1,4 @@
-/* Non-blocking appends (SPEC §7 "submit"): a bounded queue of tickets and one thread
+/* Non-blocking appends (bp_submit): a bounded queue of tickets and one thread
  * that commits them in order, group-committing the durable ones it takes together. */
 #include "store/store_impl.h"
 

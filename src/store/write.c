@@ -1,5 +1,5 @@
 /* The commit path: validation, CAS, idempotency, encoding, rotation, write,
- * group-committed fdatasync, index insert, publish (SPEC §6). */
+ * group-committed fdatasync, index insert, publish (doc/GUIDE.md "Durability"). */
 #include "store/store_impl.h"
 #include "bp_testing.h"
 
@@ -53,7 +53,7 @@ static void publish(bp_store *s, uint64_t seq) {
     if (moved) __atomic_store_n(&s->published, seq, __ATOMIC_SEQ_CST);
     pthread_rwlock_unlock(&s->ilock);
     if (!moved) return;
-    if (s->n_subs) bp_deliver_notices(s, old + 1, seq);
+    if (s->publish_fn) s->publish_fn(s->publish_ctx, s, old + 1, seq);
     bp_publish_notify(s);
 }
 
@@ -741,8 +741,8 @@ static bp_status commit(bp_store *s, const bp_batch_item *items, size_t n, bp_re
         wmu_unlock(s);
     if (!rc) record_latency(s, bp_pf_mono_us() - t0);
     if (!rc && !system) bp_turn_done(s); /* a turn this thread held on s is used up */
-    for (size_t i = 0; !rc && s->signer && receipts && i < n; i++) /* outside the write lock */
-        bp_sign_receipt(s->signer, &receipts[i]);
+    for (size_t i = 0; !rc && s->sign_fn && receipts && i < n; i++) /* outside the write lock */
+        s->sign_fn(s->sign_ctx, &receipts[i]);
     return rc;
 }
 
@@ -841,8 +841,8 @@ bp_status bp_commit_each(bp_store *s, const bp_batch_item *items, size_t n, bp_r
     } else {
         wmu_unlock(s);
     }
-    for (size_t i = 0; s->signer && i < n; i++) /* outside the write lock */
-        if (!rcs[i]) bp_sign_receipt(s->signer, &receipts[i]);
+    for (size_t i = 0; s->sign_fn && i < n; i++) /* outside the write lock */
+        if (!rcs[i]) s->sign_fn(s->sign_ctx, &receipts[i]);
     return rc;
 }
 

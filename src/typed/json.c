@@ -318,7 +318,7 @@ bp_status bp_event_json_value(bp_store *s, const bp_event *ev, struct json_t **o
     if (ev->header_only || (ev->payload_len && !ev->payload))
         return bp_err(BP_EINVAL, "json: event %llu was read without its payload",
                       (unsigned long long)ev->global_seq);
-    const bp_kindreg *k = s ? bp_registry_find(s->reg, ev->kind) : NULL;
+    const bp_kindreg *k = s ? bp_registry_find(bp_typed_of(s)->reg, ev->kind) : NULL;
     if (k) {
         void *val = malloc(k->type->size);
         if (!val) return bp_err(BP_ENOMEM, "json: out of memory");

@@ -330,7 +330,7 @@ static void snap_paths(bp_store *s, const char *name, uint32_t version, const ch
 }
 
 bp_status bp_projection_forget(bp_store *s, const char *entity) {
-    bp_projcache *c = s->pc;
+    bp_projcache *c = bp_typed_of(s)->pc;
     pc_entry *gone = NULL;
     pthread_mutex_lock(&c->mu);
     for (size_t i = 0; i < c->tcap; i++)
@@ -391,19 +391,19 @@ static bp_status snap_write(bp_store *s, const char *name, uint32_t version, con
     if (bp_projsnap_encode(&b, &sn)) return bp_err(BP_ENOMEM, "snapshot: out of memory");
     int e = bp_pf_mkdir(parent);
     if (!e) e = bp_pf_mkdir(dir);
-    pthread_mutex_lock(&s->pc->snap_mu);
+    pthread_mutex_lock(&bp_typed_of(s)->pc->snap_mu);
     if (!e) e = bp_pf_write_atomic(s->opts.fault, dir, file, b.data, b.len);
-    pthread_mutex_unlock(&s->pc->snap_mu);
+    pthread_mutex_unlock(&bp_typed_of(s)->pc->snap_mu);
     bp_buf_free(&b);
     if (e) {
-        pthread_mutex_lock(&s->pc->mu);
-        s->pc->st.snapshots_failed++;
-        pthread_mutex_unlock(&s->pc->mu);
+        pthread_mutex_lock(&bp_typed_of(s)->pc->mu);
+        bp_typed_of(s)->pc->st.snapshots_failed++;
+        pthread_mutex_unlock(&bp_typed_of(s)->pc->mu);
         return bp_err_sys(BP_EIO, e, "%s/%s: cannot write the projection snapshot", dir, file);
     }
-    pthread_mutex_lock(&s->pc->mu);
-    s->pc->st.snapshots_written++;
-    pthread_mutex_unlock(&s->pc->mu);
+    pthread_mutex_lock(&bp_typed_of(s)->pc->mu);
+    bp_typed_of(s)->pc->st.snapshots_written++;
+    pthread_mutex_unlock(&bp_typed_of(s)->pc->mu);
     return BP_OK;
 }
 
@@ -433,12 +433,12 @@ static bool snap_load(bp_store *s, const bp_projection *p, const char *entity, i
     }
     free(buf);
     bp_err_clear();
-    pthread_mutex_lock(&s->pc->mu);
+    pthread_mutex_lock(&bp_typed_of(s)->pc->mu);
     if (ok)
-        s->pc->st.snapshots_loaded++;
+        bp_typed_of(s)->pc->st.snapshots_loaded++;
     else
-        s->pc->st.snapshots_rejected++;
-    pthread_mutex_unlock(&s->pc->mu);
+        bp_typed_of(s)->pc->st.snapshots_rejected++;
+    pthread_mutex_unlock(&bp_typed_of(s)->pc->mu);
     return ok;
 }
 
@@ -464,7 +464,7 @@ static bp_status drop_evicted(bp_store *s, pc_entry *list) {
 static void cache_put(bp_store *s, const bp_projection *p, const char *entity, uint64_t h,
                       uint64_t clock, uint64_t snap_clock, const void *state, uint64_t now,
                       bool *snap_due) {
-    bp_projcache *c = s->pc;
+    bp_projcache *c = bp_typed_of(s)->pc;
     uint32_t every = p->snapshot_every ? p->snapshot_every : SNAPSHOT_EVERY_DEFAULT;
     *snap_due = false;
     pthread_mutex_lock(&c->mu);
@@ -522,7 +522,7 @@ bp_status bp_project(bp_store *s, const bp_projection *p, const char *entity, ui
     if (!s || !state) return bp_err(BP_EINVAL, "bp_project: NULL argument");
     bp_status rc = bp_projection_check(p, entity);
     if (rc) return rc;
-    bp_projcache *c = s->pc;
+    bp_projcache *c = bp_typed_of(s)->pc;
     uint64_t h = key_hash(p->name, p->version, p->state_size, entity);
     uint64_t now = bp_pf_mono_us();
     if (max_stale_ms != BP_CONSISTENT) {
@@ -601,28 +601,28 @@ bp_status bp_project_if_changed(bp_store *s, const bp_projection *p, const char 
 
 bp_status bp_projection_cache_limit(bp_store *s, size_t bytes) {
     if (!s) return bp_err(BP_EINVAL, "bp_projection_cache_limit: NULL store");
-    pthread_mutex_lock(&s->pc->mu);
-    s->pc->limit = bytes;
-    pc_entry *evicted = pc_shrink(s->pc);
-    pthread_mutex_unlock(&s->pc->mu);
+    pthread_mutex_lock(&bp_typed_of(s)->pc->mu);
+    bp_typed_of(s)->pc->limit = bytes;
+    pc_entry *evicted = pc_shrink(bp_typed_of(s)->pc);
+    pthread_mutex_unlock(&bp_typed_of(s)->pc->mu);
     return drop_evicted(s, evicted);
 }
 
 bp_status bp_projection_cache_stats_get(bp_store *s, bp_projection_cache_stats *out) {
     if (!s || !out) return bp_err(BP_EINVAL, "bp_projection_cache_stats_get: NULL argument");
-    pthread_mutex_lock(&s->pc->mu);
-    *out = s->pc->st;
-    out->entries = s->pc->n;
-    out->bytes = s->pc->bytes;
-    out->limit = s->pc->limit;
-    pthread_mutex_unlock(&s->pc->mu);
+    pthread_mutex_lock(&bp_typed_of(s)->pc->mu);
+    *out = bp_typed_of(s)->pc->st;
+    out->entries = bp_typed_of(s)->pc->n;
+    out->bytes = bp_typed_of(s)->pc->bytes;
+    out->limit = bp_typed_of(s)->pc->limit;
+    pthread_mutex_unlock(&bp_typed_of(s)->pc->mu);
     return BP_OK;
 }
 
 bp_status bp_projection_flush(bp_store *s) {
     if (!s) return bp_err(BP_EINVAL, "bp_projection_flush: NULL store");
     if (s->read_only) return bp_err(BP_EREADONLY, "%s: store was opened read-only", s->dir);
-    bp_projcache *c = s->pc;
+    bp_projcache *c = bp_typed_of(s)->pc;
     bp_status first = BP_OK;
     for (;;) { /* one entry at a time: the state is copied out under the lock */
         pthread_mutex_lock(&c->mu);

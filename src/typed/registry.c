@@ -40,7 +40,7 @@ bp_status bp_register_type(bp_store *s, const bp_type *t) {
     if (!s) return bp_err(BP_EINVAL, "bp_register_type: NULL store");
     bp_status rc = bp_type_check(t);
     if (rc) return rc;
-    bp_registry *r = s->reg;
+    bp_registry *r = bp_typed_of(s)->reg;
     pthread_mutex_lock(&r->mu);
     const bp_kindreg *old = bp_registry_find(r, t->kind);
     if (old) {
@@ -81,7 +81,7 @@ out:
 }
 
 const bp_type *bp_registered_type(bp_store *s, uint16_t kind) {
-    const bp_kindreg *k = s ? bp_registry_find(s->reg, kind) : NULL;
+    const bp_kindreg *k = s ? bp_registry_find(bp_typed_of(s)->reg, kind) : NULL;
     return k ? k->type : NULL;
 }
 
@@ -101,7 +101,7 @@ bp_status bp_register_upcaster(bp_store *s, const bp_type *from, const bp_type *
     if (to->version != from->version + 1)
         return bp_err(BP_EINVAL, "upcaster '%s': versions %u -> %u are not consecutive", from->name,
                       from->version, to->version);
-    bp_registry *r = s->reg;
+    bp_registry *r = bp_typed_of(s)->reg;
     pthread_mutex_lock(&r->mu);
     bp_kindreg *k = (bp_kindreg *)bp_registry_find(r, from->kind);
     if (!k)
@@ -305,8 +305,8 @@ bp_status bp_event_decode_checked(bp_store *s, const bp_event *ev, const bp_type
     if (ev->header_only || (ev->payload_len && !ev->payload))
         return bp_err(BP_EINVAL, "decode '%s': event %llu was read without its payload", t->name,
                       (unsigned long long)ev->global_seq);
-    rc = bp_decode_versioned(s->reg, ev->kind, BP_EVENT_SCHEMA_VERSION(ev->flags), ev->payload,
-                             ev->payload_len, t, out);
+    rc = bp_decode_versioned(bp_typed_of(s)->reg, ev->kind, BP_EVENT_SCHEMA_VERSION(ev->flags),
+                             ev->payload, ev->payload_len, t, out);
     if (rc) {
         char msg[512];
         snprintf(msg, sizeof msg, "%s", bp_last_error());
@@ -329,3 +329,40 @@ bp_status bp_iter_next_typed(bp_iter *it, const bp_type *t, const bp_event **ev,
     if (rc) return rc;
     return bp_event_decode(bp_iter_store(it), *ev, t, out);
 }
+
+/* ------------------------------------------------------------ the module */
+
+static bp_status typed_open(bp_store *s, const bp_open_options *o, void **state) {
+    (void)o;
+    bp_typed_state *t = calloc(1, sizeof *t);
+    if (!t || (*state = t, bp_registry_new(&t->reg)) || bp_projcache_new(&t->pc))
+        return bp_err(BP_ENOMEM, "%s: out of memory", bp_store_dir(s));
+    return BP_OK;
+}
+
+static void typed_stop(bp_store *s, void *state) {
+    (void)state;
+    bp_watch_stop_all(s);
+}
+
+/* Projection snapshots are a cache: one that cannot be written costs a refold later, not
+ * the close (bp_projection_cache_stats counts it). */
+static void typed_flush(bp_store *s, void *state) {
+    (void)state;
+    (void)bp_projection_flush(s);
+}
+
+static void typed_free(void *state) {
+    bp_typed_state *t = state;
+    bp_registry_free(t->reg);
+    bp_projcache_free(t->pc);
+    free(t);
+}
+
+static bp_status typed_forget(bp_store *s, void *state, const char *entity) {
+    (void)state;
+    return bp_projection_forget(s, entity);
+}
+
+const bp_store_module bp_typed_module = {"typed",     typed_open, typed_stop,
+                                         typed_flush, typed_free, typed_forget};

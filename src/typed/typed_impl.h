@@ -5,8 +5,10 @@
 #ifndef BP_TYPED_IMPL_H
 #define BP_TYPED_IMPL_H
 
+#include "api/modules.h"
 #include "batpak/project.h"
 #include "batpak/typed.h"
+#include "store/store_impl.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -73,5 +75,18 @@ bp_status bp_projection_check(const bp_projection *p, const char *entity);
 
 /* Watchers (watch.c): stop and free every watcher of s (close). */
 void bp_watch_stop_all(bp_store *s);
+
+/* The typed module's state of a store (module BP_MOD_TYPED, api/modules.h). */
+typedef struct bp_typed_state {
+    bp_registry *reg;         /* payload types and upcasters; never NULL */
+    bp_projcache *pc;         /* projection cache (project.c); never NULL */
+    struct bp_watch *watches; /* [the store's pmu] watchers running (watch.c) */
+} bp_typed_state;
+
+extern const bp_store_module bp_typed_module;
+
+static inline bp_typed_state *bp_typed_of(const bp_store *s) {
+    return (bp_typed_state *)bp_store_module_state(s, BP_MOD_TYPED);
+}
 
 #endif

@@ -13,8 +13,8 @@
 /* How long a watcher sleeps without a notification before it looks anyway. */
 #define WATCH_POLL_US 200000
 
-/* Invariant: linked into s->watches (under pmu) from start until stop (or bp_store_close,
- * which joins the thread and sets s to NULL: the handle waits for bp_watch_stop);
+/* Invariant: linked into bp_typed_of(s)->watches (under pmu) from start until stop (or
+ * bp_store_close, which joins the thread and sets s to NULL: the handle waits for bp_watch_stop);
  * state/last are only touched by the thread. */
 struct bp_watch {
     bp_store *s;
@@ -100,10 +100,10 @@ bp_status bp_watch_projection(bp_store *s, const bp_projection *p, const char *e
     w->fn = fn;
     w->ctx = ctx;
     pthread_mutex_lock(&s->pmu);
-    w->next = s->watches;
-    s->watches = w;
+    w->next = bp_typed_of(s)->watches;
+    bp_typed_of(s)->watches = w;
     int e = pthread_create(&w->thread, NULL, watch_main, w);
-    if (e) s->watches = w->next;
+    if (e) bp_typed_of(s)->watches = w->next;
     pthread_mutex_unlock(&s->pmu);
     if (e) {
         free(w->state);
@@ -121,7 +121,7 @@ static void halt(bp_watch *w) {
     pthread_mutex_lock(&s->pmu);
     w->stop = true;
     pthread_cond_broadcast(&s->pcond);
-    for (bp_watch **pp = &s->watches; *pp; pp = &(*pp)->next)
+    for (bp_watch **pp = &bp_typed_of(s)->watches; *pp; pp = &(*pp)->next)
         if (*pp == w) {
             *pp = w->next;
             break;
@@ -146,7 +146,7 @@ bp_status bp_watch_stop(bp_watch *w) {
 void bp_watch_stop_all(bp_store *s) {
     for (;;) {
         pthread_mutex_lock(&s->pmu);
-        bp_watch *w = s->watches;
+        bp_watch *w = bp_typed_of(s)->watches;
         pthread_mutex_unlock(&s->pmu);
         if (!w) return;
         halt(w);
