@@ -15,6 +15,9 @@ int bp_err(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 int bp_err_sys(int status, int neg_errno, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void bp_err_clear(void);
+/* The text of an errno value, thread-safe (buf may go unused). */
+#define BP_ERRNO_TEXT_MAX 128
+const char *bp_errno_text(int errnum, char buf[BP_ERRNO_TEXT_MAX]);
 
 /* ---- big-endian helpers */
 static inline void bp_put_be16(uint8_t *p, uint16_t v) {

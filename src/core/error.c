@@ -5,14 +5,21 @@
 
 static _Thread_local char last_error[1024];
 
+/* strerror is not thread-safe; strerror_r is (the GNU one returns the text, which may be a
+ * static string rather than buf). */
+const char *bp_errno_text(int errnum, char buf[BP_ERRNO_TEXT_MAX]) {
+    return strerror_r(errnum, buf, BP_ERRNO_TEXT_MAX);
+}
+
 /* Formats into a scratch buffer first: callers often add context to the previous error,
  * bp_err(rc, "%s: ...: %s", path, bp_last_error()), and an argument may point into
  * last_error itself (formatting a buffer into itself garbles the message). */
 static int vset(int status, int neg_errno, const char *fmt, va_list ap) {
     char msg[sizeof last_error];
     int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    char eb[BP_ERRNO_TEXT_MAX];
     if (neg_errno && n >= 0 && (size_t)n < sizeof msg)
-        snprintf(msg + n, sizeof msg - (size_t)n, ": %s", strerror(-neg_errno));
+        snprintf(msg + n, sizeof msg - (size_t)n, ": %s", bp_errno_text(-neg_errno, eb));
     memcpy(last_error, msg, sizeof msg);
     return status;
 }

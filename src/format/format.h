@@ -209,6 +209,8 @@ typedef struct bp_anchors {
     char *strings; /* decoder-owned */
 } bp_anchors;
 int bp_anchors_encode(bp_buf *b, const bp_anchors *a); /* 0 or -ENOMEM */
+/* The "format" of an export's anchors record (FORMAT.md "The anchors record"). */
+#define BP_EXPORT_ANCHORS_FORMAT "batpak-anchors-v1"
 /* BP_ECORRUPT / BP_EVERSION with the reason. Strings are copied (bp_anchors_free). */
 bp_status bp_anchors_decode(bp_anchors *a, const uint8_t *p, size_t n, const char *path);
 void bp_anchors_free(bp_anchors *a);

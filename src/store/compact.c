@@ -11,9 +11,12 @@
  *     the directory; build the new index's compacted part.
  *  4. [wmu] copy the index of the slots past the range, remove index.ckpt (it may describe a
  *     replaced segment), write DIR/COMPACT (the commit point), swap the index, segments and
- *     anchors in [ilock exclusive], then finish on disk (finish()).
+ *     anchors in [ilock exclusive], then finish on disk (bp_compact_finish, compact_open.c).
  *  5. drop the store's references to the replaced files (readers and held events keep theirs:
- *     nothing waits); drop the projection states of entities that lost events.
+ *     nothing waits); the modules forget what they derived from the events dropped.
+ * The steps are compact_plan, compact_write, compact_manifest, compact_commit and
+ * compact_retire over one struct compaction. Finishing or undoing a compaction at open, and
+ * the anchors of an import, are in compact_open.c.
  */
 #include "store/store_impl.h"
 #include "bp_testing.h"
@@ -22,154 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-void (*bp__compact_step)(int step);
-
 static void step(int n) {
     if (bp__compact_step) bp__compact_step(n);
-}
-
-/* ------------------------------------------------------------- finish */
-
-/* CRC32 and size of a whole file. */
-static int file_crc(const char *path, uint64_t *size, uint32_t *crc) {
-    bp_file f = BP_FILE_INIT;
-    int e = bp_pf_open(&f, NULL, path, BP_O_READ);
-    if (e) return e;
-    bp_view v;
-    if (!(e = bp_pf_view(&f, path, &v))) {
-        *size = v.len;
-        *crc = bp_crc32(v.p, v.len);
-        bp_pf_view_release(&v);
-    }
-    bp_pf_close(&f);
-    return e;
-}
-
-/* Complete a committed compaction on disk; idempotent (open repeats it after a crash):
- * rename the new files in, remove the replaced ones, sync, install ANCHORS, remove the
- * manifest. */
-static bp_status finish(bp_store *s, const bp_cmanifest *m) {
-    char a[4200], b[4200];
-    int e = 0;
-    for (uint32_t i = 0; i < m->n_new && !e; i++) {
-        uint32_t k = m->new_first + i;
-        bp_segment_path(s, k, ".compact", a, sizeof a);
-        bp_segment_path(s, k, "", b, sizeof b);
-        e = bp_pf_exists(a);
-        if (e == 1) {
-            e = bp_pf_rename(s->opts.fault, a, b);
-            step(100 + (int)i);
-            continue;
-        }
-        if (e) break;
-        /* renamed before a crash: it must be the file the manifest describes */
-        uint64_t size = 0;
-        uint32_t crc = 0;
-        e = file_crc(b, &size, &crc);
-        if (e && e != -ENOENT) break;
-        if (e || size != m->sizes[i] || crc != m->crcs[i])
-            return bp_err(BP_ECORRUPT,
-                          "%s/COMPACT: segment %06u is neither the compacted file nor its "
-                          "replacement (%s)",
-                          s->dir, k, e ? "missing" : "size or CRC differ");
-    }
-    for (uint32_t k = m->old_first; k < m->new_first && !e; k++) {
-        bp_segment_path(s, k, "", a, sizeof a);
-        e = bp_pf_unlink(a);
-    }
-    if (!e) e = bp_pf_fsync_dir(s->opts.fault, s->segdir);
-    step(20);
-    if (!e) e = bp_pf_write_atomic(s->opts.fault, s->dir, "ANCHORS", m->anchors, m->anchors_len);
-    step(21);
-    if (!e) {
-        snprintf(a, sizeof a, "%s/COMPACT", s->dir);
-        e = bp_pf_unlink(a);
-    }
-    if (!e) e = bp_pf_fsync_dir(s->opts.fault, s->dir);
-    return e ? bp_err_sys(BP_EIO, e, "%s: cannot finish the compaction", s->dir) : BP_OK;
-}
-
-/* Remove what a compaction left before its commit: *.compact files and COMPACT.tmp. */
-static bp_status remove_leftovers(bp_store *s) {
-    char **names = NULL;
-    size_t n = 0;
-    int e = bp_pf_list(s->segdir, ".compact", &names, &n);
-    if (e == -ENOENT) return BP_OK;
-    if (e == -ENOTDIR) return bp_segdir_not_dir(s);
-    for (size_t i = 0; i < n && !e; i++) {
-        char p[4200];
-        snprintf(p, sizeof p, "%s/%s", s->segdir, names[i]);
-        e = bp_pf_unlink(p);
-    }
-    bp_pf_list_free(names, n);
-    if (!e && n) e = bp_pf_fsync_dir(s->opts.fault, s->segdir);
-    return e ? bp_err_sys(BP_EIO, e, "%s: cannot remove an unfinished compaction's files",
-                          s->segdir)
-             : BP_OK;
-}
-
-bp_status bp_anchors_write(bp_store *s, const bp_anchors *a) {
-    bp_buf b = {0};
-    if (bp_anchors_encode(&b, a)) {
-        bp_buf_free(&b);
-        return bp_err(BP_ENOMEM, "%s/ANCHORS: out of memory", s->dir);
-    }
-    int e = bp_pf_write_atomic(s->opts.fault, s->dir, "ANCHORS", b.data, b.len);
-    bp_buf_free(&b);
-    return e ? bp_err_sys(BP_EIO, e, "%s/ANCHORS: cannot write", s->dir) : BP_OK;
-}
-
-static bp_status load_anchors(bp_store *s) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/ANCHORS", s->dir);
-    uint8_t *buf;
-    size_t len;
-    int e = bp_pf_read_all(path, &buf, &len);
-    if (e == -ENOENT) {
-        s->anchors.first_segno = 1;
-        return BP_OK;
-    }
-    if (e) return bp_err_sys(BP_EIO, e, "%s: cannot read", path);
-    bp_status rc = bp_anchors_decode(&s->anchors, buf, len, path);
-    free(buf);
-    for (uint32_t i = 0; !rc && i < s->anchors.n; i++) {
-        const bp_anchor *a = &s->anchors.v[i];
-        if (bp_index_anchor(&s->idx, a->entity, a->len, a->clock, &a->hash))
-            rc = bp_err(BP_ENOMEM, "%s: out of memory", path);
-    }
-    return rc;
-}
-
-bp_status bp_compact_recover(bp_store *s) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/COMPACT", s->dir);
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    int e = bp_pf_read_all(path, &buf, &len);
-    bp_status rc = BP_OK;
-    if (e == -ENOENT) {
-        if (!s->read_only) rc = remove_leftovers(s);
-    } else if (e) {
-        rc = bp_err_sys(BP_EIO, e, "%s: cannot read", path);
-    } else {
-        bp_cmanifest m;
-        /* written atomically: a manifest that does not decode is damage, not a torn write */
-        rc = bp_cmanifest_decode(&m, buf, len, path);
-        if (!rc && s->read_only)
-            rc = bp_err(BP_EREADONLY,
-                        "%s: a compaction was interrupted after its commit; open the store "
-                        "writable once to finish it",
-                        s->dir);
-        if (!rc) {
-            bp_anchors check; /* the embedded anchors must decode before anything moves */
-            rc = bp_anchors_decode(&check, m.anchors, m.anchors_len, path);
-            bp_anchors_free(&check);
-        }
-        if (!rc) rc = finish(s, &m);
-        bp_cmanifest_free(&m);
-    }
-    free(buf);
-    return rc ? rc : load_anchors(s);
 }
 
 /* ------------------------------------------------------------- plan */
@@ -505,6 +362,381 @@ static void report_progress(bp_store *s, const bp_compact_options *opts, uint64_
     in_progress = outer;
 }
 
+/* One compaction, from its plan to the retirement of the old segments (bp_compact). The
+ * steps run in this order, each only if the ones before succeeded: plan, write, manifest,
+ * commit, retire; cleanup always runs. Invariant: committed is true from the moment the
+ * manifest DIR/COMPACT exists, and then the new files are never removed (the next open
+ * finishes the compaction from the manifest). */
+typedef struct compaction {
+    bp_store *s;
+    const bp_compact_options *opts;
+    bp_compact_report *out; /* NULL when the caller wants none */
+    plan p;
+    uint32_t n_range;   /* segments in the range */
+    uint32_t new_first; /* the first new segment's number */
+    outfile *outs;      /* p.n_out of them; n_open made */
+    uint32_t n_open;
+    uint64_t *out_first; /* per output: its first slot */
+    bp_index nx;         /* the new index */
+    bp_anchors na;       /* the new anchors */
+    bp_buf ab, mb;       /* the anchors file and the manifest, encoded */
+    bp_cmanifest man;
+    bp_segfile **newsf; /* the new segments, opened as .compact for readers */
+    bool committed;
+    bp_segment *retired; /* the old segments, once swapped out */
+    uint32_t n_retired;
+    char **forget; /* entities whose events were cut: derived state goes */
+    uint32_t n_forget;
+} compaction;
+
+/* Plan the compaction; *noop when there is nothing to do (or only a dry run's report). */
+static bp_status compact_plan(compaction *c, bool *noop) {
+    bp_store *s = c->s;
+    plan *p = &c->p;
+    pthread_mutex_lock(&s->wmu);
+    bp_status rc = start_range(s, c->opts->dry_run, p);
+    pthread_mutex_unlock(&s->wmu);
+    if (rc) return rc;
+    c->n_range = p->last < p->first ? 0 : p->last + 1 - p->first;
+    pthread_rwlock_rdlock(&s->ilock);
+    rc = c->n_range ? make_plan(s, c->opts, c->n_range, p) : BP_OK;
+    pthread_rwlock_unlock(&s->ilock);
+    if (rc) return rc;
+    bp_compact_report *out = c->out;
+    if (out) {
+        out->segments_before = c->n_range;
+        out->segments_after = c->n_range ? p->n_out : 0;
+        out->events_kept = p->kept;
+        out->events_removed = p->removed;
+        out->bytes_before = p->bytes_before;
+        out->entities_anchored = p->anchored;
+        out->upto = p->end;
+    }
+    /* nothing to drop and no file to save: leave everything as it is */
+    bool nothing = !c->n_range || (!p->removed && p->n_out == c->n_range);
+    *noop = nothing || c->opts->dry_run;
+    if (out && nothing) {
+        out->segments_after = c->n_range;
+        out->bytes_after = out->bytes_before;
+    } else if (out && c->opts->dry_run) { /* frames exactly; footers estimated */
+        for (uint32_t i = 0; i < p->n_out; i++)
+            out->bytes_after += p->out_size[i];
+        out->bytes_after += p->kept * (BP_IREC_SIZE + 8);
+    }
+    c->new_first = p->last + 1 - p->n_out;
+    return BP_OK;
+}
+
+/* The new index starts with the old anchors and the new ones. */
+static bp_status compact_anchor_index(compaction *c) {
+    bp_store *s = c->s;
+    for (uint32_t i = 0; i < s->anchors.n; i++)
+        if (bp_index_anchor(&c->nx, s->anchors.v[i].entity, s->anchors.v[i].len,
+                            s->anchors.v[i].clock, &s->anchors.v[i].hash))
+            return bp_err(BP_ENOMEM, "compact: out of memory");
+    if (merge_anchors(s, &c->p, &c->na)) return bp_err(BP_ENOMEM, "compact: out of memory");
+    for (uint32_t i = 0; i < c->na.n; i++) { /* new anchors (old ones are in already) */
+        bp_anchor *a = &c->na.v[i];
+        int64_t e = bp_index_entity(&c->nx, a->entity, a->len);
+        if (e >= 0) {
+            c->nx.entities[e].base = a->clock;
+            c->nx.entities[e].head = a->hash;
+        } else if (bp_index_anchor(&c->nx, a->entity, a->len, a->clock, &a->hash)) {
+            return bp_err(BP_ENOMEM, "compact: out of memory");
+        }
+    }
+    return BP_OK;
+}
+
+/* Write the new files as NNNNNN.fbat.compact, sealed and synced (the range is immutable: no
+ * lock is needed to read it). */
+static bp_status compact_write(compaction *c) {
+    bp_store *s = c->s;
+    plan *p = &c->p;
+    size_t n_out = p->n_out ? p->n_out : 1;
+    c->outs = calloc(n_out, sizeof *c->outs);
+    c->out_first = calloc(n_out, sizeof *c->out_first);
+    uint64_t *per = calloc(n_out, sizeof *per); /* events per output, for the seq arrays */
+    if (!c->outs || !c->out_first || !per) {
+        free(per);
+        return bp_err(BP_ENOMEM, "compact: out of memory");
+    }
+    pthread_rwlock_rdlock(&s->ilock);
+    for (uint64_t slot = 0; slot < p->end; slot++)
+        if (!BP_IREC_HOLE(&s->idx.recs[slot]) && !p->drop[slot]) per[p->out_of[slot]]++;
+    pthread_rwlock_unlock(&s->ilock);
+    for (uint32_t i = 0; i < p->n_out; i++)
+        c->outs[i].f = (bp_file)BP_FILE_INIT;
+    bp_status rc = compact_anchor_index(c);
+    uint32_t cur_seg = 0;
+    bp_file in = BP_FILE_INIT;
+    bp_view view;
+    memset(&view, 0, sizeof view);
+    bool viewing = false;
+    bp_irec chunk[1024]; /* the range's records, copied under ilock a chunk at a time */
+    for (uint64_t slot = 0; slot < p->end && !rc; slot++) {
+        if (slot % 1024 == 0) {
+            report_progress(s, c->opts, slot, p->end);
+            uint64_t k = p->end - slot < 1024 ? p->end - slot : 1024;
+            pthread_rwlock_rdlock(&s->ilock);
+            memcpy(chunk, &s->idx.recs[slot], k * sizeof *chunk);
+            pthread_rwlock_unlock(&s->ilock);
+        }
+        bp_irec r = chunk[slot % 1024];
+        if (BP_IREC_HOLE(&r) || p->drop[slot]) continue;
+        if (!viewing || r.segno != cur_seg) {
+            if (viewing) {
+                bp_pf_view_release(&view);
+                bp_pf_close(&in);
+                viewing = false;
+            }
+            char path[4200];
+            bp_segment_path(s, r.segno, "", path, sizeof path);
+            int e = bp_pf_open(&in, NULL, path, BP_O_READ);
+            if (!e && (e = bp_pf_view(&in, path, &view))) bp_pf_close(&in);
+            if (e) {
+                rc = bp_err_sys(BP_EIO, e, "%s: cannot read", path);
+                break;
+            }
+            viewing = true;
+            cur_seg = r.segno;
+        }
+        /* next-fit fills the outputs in seq order: one is open at a time, and each is
+         * sealed (and its descriptor closed) before the next one is made */
+        uint32_t o = p->out_of[slot];
+        while (!rc && c->n_open <= o) {
+            uint32_t k = c->n_open;
+            if (k && (rc = out_seal(s, &c->outs[k - 1], &c->nx, &c->out_first[k - 1]))) break;
+            rc = out_open(s, &c->outs[k], c->new_first + k, per[k]);
+            c->n_open++; /* cleanup removes it, made or not */
+        }
+        if (!rc) rc = copy_frame(s, &c->outs[o], slot, &r, view.p, view.len, p->at[slot]);
+    }
+    free(per);
+    if (viewing) {
+        bp_pf_view_release(&view);
+        bp_pf_close(&in);
+    }
+    if (!rc) report_progress(s, c->opts, p->end, p->end);
+    if (!rc && c->n_open != p->n_out)
+        rc = bp_err(BP_ECORRUPT, "compact: %u of %u new files were written", c->n_open, p->n_out);
+    if (!rc && c->n_open)
+        rc = out_seal(s, &c->outs[c->n_open - 1], &c->nx, &c->out_first[c->n_open - 1]);
+    if (!rc && bp_index_holes(&c->nx, p->end, p->last))
+        rc = bp_err(BP_ENOMEM, "compact: out of memory");
+    if (!rc) {
+        int e = bp_pf_fsync_dir(s->opts.fault, s->segdir);
+        if (e) rc = bp_err_sys(BP_EIO, e, "%s: cannot sync", s->segdir);
+    }
+    return rc;
+}
+
+/* Encode the anchors file and the manifest, and open the new files for readers: they read
+ * the new segments through these until the renames are done (a reader opening NNNNNN.fbat
+ * before then would get the replaced file). */
+static bp_status compact_manifest(compaction *c) {
+    bp_store *s = c->s;
+    plan *p = &c->p;
+    size_t n_out = p->n_out ? p->n_out : 1;
+    c->na.first_segno = p->n_out ? c->new_first : p->last + 1;
+    c->na.last_segno = p->last;
+    c->na.upto = p->end;
+    c->man.old_first = p->first;
+    c->man.old_last = p->last;
+    c->man.new_first = c->new_first;
+    c->man.n_new = p->n_out;
+    c->man.sizes = calloc(n_out, sizeof *c->man.sizes);
+    c->man.crcs = calloc(n_out, sizeof *c->man.crcs);
+    c->newsf = calloc(n_out, sizeof *c->newsf);
+    if (!c->man.sizes || !c->man.crcs || !c->newsf || bp_anchors_encode(&c->ab, &c->na))
+        return bp_err(BP_ENOMEM, "compact: out of memory");
+    for (uint32_t i = 0; i < p->n_out; i++) {
+        c->man.sizes[i] = c->outs[i].size;
+        c->man.crcs[i] = c->outs[i].crc;
+    }
+    c->man.anchors = c->ab.data;
+    c->man.anchors_len = c->ab.len;
+    if (bp_cmanifest_encode(&c->mb, &c->man)) return bp_err(BP_ENOMEM, "compact: out of memory");
+    for (uint32_t i = 0; i < p->n_out; i++) {
+        int e = bp_segfile_open(s, c->new_first + i, ".compact", &c->newsf[i]);
+        if (e)
+            return bp_err_sys(BP_EIO, e, "%s: segment %06u.fbat.compact: cannot open it", s->segdir,
+                              c->new_first + i);
+    }
+    return BP_OK;
+}
+
+/* [w] ilock exclusive. Install the new segments, index and anchors in the store (the
+ * anchors' decode is returned); the old segments go to c->retired, out of the cache:
+ * readers and events that hold their segfiles keep them. */
+static bp_status compact_swap(compaction *c, bp_segment *nsegs, uint32_t nn) {
+    bp_store *s = c->s;
+    uint32_t n_keep = s->n_segs - c->n_range;
+    for (uint32_t i = 0; i < n_keep; i++)
+        nsegs[c->p.n_out + i] = s->segs[c->n_range + i];
+    for (uint32_t i = 0; i < c->n_range; i++)
+        c->retired[c->n_retired++] = s->segs[i];
+    bp_index old = s->idx;
+    s->idx = c->nx;
+    /* readers look at the index only under ilock, but events read index-only and
+     * subscription notices point at its names: those live until close */
+    bp_index_free_keep_names(&old, &s->graves[s->n_graves], &s->graves[s->n_graves + 1]);
+    s->n_graves += 2;
+    memset(&c->nx, 0, sizeof c->nx); /* s->idx owns it now */
+    free(s->segs);
+    s->segs = nsegs;
+    s->n_segs = nn;
+    s->segs_cap = nn + 8;
+    bp_anchors_free(&s->anchors);
+    bp_status rc = bp_anchors_decode(&s->anchors, c->ab.data, c->ab.len, "compact");
+    for (uint32_t i = 0; i < c->n_retired; i++)
+        c->retired[i].rd = bp_segment_uncache(s, &c->retired[i]);
+    for (uint32_t i = 0; i < c->p.n_out; i++) {
+        bp_segment_cache(s, &s->segs[i], c->newsf[i]);
+        c->newsf[i] = NULL;
+    }
+    return rc;
+}
+
+/* [w] The swap is done (rc: its anchors' decode): rename the new files in, as the next open
+ * would from the manifest. */
+static bp_status compact_finish(compaction *c, bp_status rc) {
+    bp_store *s = c->s;
+    bp_cmanifest fm;
+    if (!rc) rc = bp_cmanifest_decode(&fm, c->mb.data, c->mb.len, "compact");
+    if (!rc) {
+        rc = bp_compact_finish(s, &fm);
+        bp_cmanifest_free(&fm);
+    }
+    if (!rc) { /* the new files have their names: evictable again */
+        pthread_rwlock_wrlock(&s->ilock);
+        for (uint32_t i = 0; i < c->p.n_out; i++)
+            s->segs[i].rd_keep = false;
+        pthread_rwlock_unlock(&s->ilock);
+    }
+    if (rc)
+        rc = bp_store_fail(s, rc == BP_ENOMEM ? BP_ENOMEM : BP_EIO, 0,
+                           "%s: compaction committed, finishing it failed (%s); reopen the "
+                           "store to finish it",
+                           s->dir, bp_last_error());
+    return rc;
+}
+
+/* Under wmu: the index tail written since the plan joins the new index, the checkpoint
+ * goes, the manifest commits the compaction, and the store swaps to the new segments. */
+static bp_status compact_commit(compaction *c) {
+    bp_store *s = c->s;
+    plan *p = &c->p;
+    pthread_mutex_lock(&s->wmu);
+    bp_status rc = BP_OK;
+    if (s->failed)
+        rc = bp_err(s->failed, "%s: store fail-stopped: %s", s->dir, bp_failed_detail(s));
+    if (!rc && copy_tail(&s->idx, p->end, &c->nx)) rc = bp_err(BP_ENOMEM, "compact: out of memory");
+    bp_segment *nsegs = NULL;
+    uint32_t nn = p->n_out + s->n_segs - c->n_range;
+    bp_strtab *graves = NULL;
+    if (!rc && (!(nsegs = calloc(nn + 8, sizeof *nsegs)) ||
+                !(c->retired = malloc((c->n_range ? c->n_range : 1) * sizeof *c->retired)) ||
+                !(graves = realloc(s->graves, (s->n_graves + 2) * sizeof *graves))))
+        rc = bp_err(BP_ENOMEM, "compact: out of memory");
+    if (graves) s->graves = graves;
+    char path[4200];
+    if (!rc) { /* it may describe a segment about to be replaced */
+        snprintf(path, sizeof path, "%s/index.ckpt", s->dir);
+        int e = bp_pf_unlink(path);
+        if (!e) e = bp_pf_fsync_dir(s->opts.fault, s->dir);
+        if (e) rc = bp_err_sys(BP_EIO, e, "%s: cannot remove", path);
+    }
+    step(3);
+    if (!rc) {
+        int e = bp_pf_write_atomic(s->opts.fault, s->dir, "COMPACT", c->mb.data, c->mb.len);
+        snprintf(path, sizeof path, "%s/COMPACT", s->dir);
+        if (!e || bp_pf_exists(path) != 0) {
+            c->committed = true; /* the manifest is there: the next open finishes it */
+            if (e)
+                rc = bp_store_fail(s, BP_EIO, e,
+                                   "%s: compaction manifest written but not synced; reopen the "
+                                   "store to finish the compaction",
+                                   s->dir);
+        } else {
+            rc = bp_err_sys(BP_EIO, e, "%s: cannot write the compaction manifest", s->dir);
+        }
+    }
+    if (c->committed && !rc) {
+        step(10);
+        for (uint32_t i = 0; i < p->n_out; i++) {
+            bp_segment *g = &nsegs[i];
+            g->segno = c->outs[i].segno;
+            g->f = (bp_file)BP_FILE_INIT; /* sealed: no writer's descriptor */
+            g->size = c->outs[i].size;
+            g->first_slot = c->out_first[i];
+            g->sealed = true;
+            g->rd_keep = true; /* until compact_finish renamed it in */
+        }
+        c->n_forget = p->anchored;
+        c->forget = calloc(c->n_forget ? c->n_forget : 1, sizeof *c->forget);
+        for (uint32_t e = 0, k = 0; c->forget && e < s->idx.entity_names.n; e++)
+            if (p->cut[e]) c->forget[k++] = strdup(s->idx.entity_names.s[e]);
+        pthread_rwlock_wrlock(&s->ilock);
+        bp_status arc = compact_swap(c, nsegs, nn);
+        nsegs = NULL; /* the store's now */
+        pthread_rwlock_unlock(&s->ilock);
+        rc = compact_finish(c, arc);
+    }
+    pthread_mutex_unlock(&s->wmu);
+    free(nsegs);
+    return rc;
+}
+
+/* The old segments go: their files were removed by compact_finish; the store's references
+ * are dropped here. Never waits for a reader: each holds its own reference. Then the
+ * modules forget what they derived from the events cut. */
+static void compact_retire(compaction *c, bp_status rc) {
+    for (uint32_t i = 0; i < c->n_retired; i++) {
+        bp_segfile_unref(c->retired[i].rd);
+        bp_pf_close(&c->retired[i].f);
+    }
+    c->n_retired = 0;
+    if (rc) return;
+    for (uint32_t i = 0; c->forget && i < c->n_forget; i++)
+        if (c->forget[i]) (void)bp_store_forget_hooks(c->s, c->forget[i]); /* caches: a refold */
+    bp_err_clear();
+    if (c->out) {
+        c->out->changed = true;
+        c->out->bytes_after = 0;
+        for (uint32_t i = 0; i < c->p.n_out; i++)
+            c->out->bytes_after += c->man.sizes[i];
+    }
+}
+
+/* Free everything; the new files go too unless the compaction committed. */
+static void compact_cleanup(compaction *c) {
+    bp_store *s = c->s;
+    for (uint32_t i = 0; c->outs && i < c->n_open; i++) {
+        char path[4200];
+        bp_segment_path(s, c->outs[i].segno, ".compact", path, sizeof path);
+        bp_pf_close(&c->outs[i].f);
+        if (!c->committed) bp_pf_unlink(path); /* committed: the next open renames it in */
+        out_free(&c->outs[i]);
+    }
+    free(c->outs);
+    free(c->out_first);
+    for (uint32_t i = 0; c->newsf && i < c->p.n_out; i++)
+        bp_segfile_unref(c->newsf[i]);
+    free(c->newsf);
+    free(c->retired);
+    for (uint32_t i = 0; c->forget && i < c->n_forget; i++)
+        free(c->forget[i]);
+    free(c->forget);
+    bp_index_free(&c->nx);
+    free(c->na.v);
+    bp_buf_free(&c->ab);
+    bp_buf_free(&c->mb);
+    free(c->man.sizes);
+    free(c->man.crcs);
+    plan_free(&c->p);
+}
+
 bp_status bp_compact(bp_store *s, const bp_compact_options *opts, bp_compact_report *out) {
     uint64_t t0 = bp_pf_mono_us();
     bp_compact_options defaults = BP_COMPACT_OPTIONS_INIT;
@@ -529,384 +761,24 @@ bp_status bp_compact(bp_store *s, const bp_compact_options *opts, bp_compact_rep
         return bp_err(BP_EREADONLY, "%s: compact on a read-only handle (a dry run is allowed)",
                       s->dir);
     pthread_mutex_lock(&s->cmu);
-    plan p;
-    memset(&p, 0, sizeof p);
-    outfile *outs = NULL;
-    bp_index nx;
-    bp_index_init(&nx);
-    bp_anchors na;
-    memset(&na, 0, sizeof na);
-    bp_buf ab = {0}, mb = {0};
-    bp_cmanifest man;
-    memset(&man, 0, sizeof man);
-    uint32_t n_open = 0;
-    bool committed = false;
-    bp_segment *retired = NULL;
-    uint32_t n_retired = 0;
-    bp_segfile **newsf = NULL;
-    char **forget = NULL;
-    uint32_t n_forget = 0;
-
-    pthread_mutex_lock(&s->wmu);
-    rc = start_range(s, opts->dry_run, &p);
-    pthread_mutex_unlock(&s->wmu);
-    if (rc) goto done;
-    uint32_t n_range = p.last + 1 - p.first;
-    if (p.last < p.first) n_range = 0;
-    pthread_rwlock_rdlock(&s->ilock);
-    rc = n_range ? make_plan(s, opts, n_range, &p) : BP_OK;
-    pthread_rwlock_unlock(&s->ilock);
-    if (rc) goto done;
-    if (out) {
-        out->segments_before = n_range;
-        out->segments_after = n_range ? p.n_out : 0;
-        out->events_kept = p.kept;
-        out->events_removed = p.removed;
-        out->bytes_before = p.bytes_before;
-        out->entities_anchored = p.anchored;
-        out->upto = p.end;
+    compaction c;
+    memset(&c, 0, sizeof c);
+    c.s = s;
+    c.opts = opts;
+    c.out = out;
+    bp_index_init(&c.nx);
+    bool noop = false;
+    rc = compact_plan(&c, &noop);
+    if (!rc && !noop) {
+        step(1);
+        rc = compact_write(&c);
+        step(2);
+        if (!rc) rc = compact_manifest(&c);
+        if (!rc) rc = compact_commit(&c);
+        if (c.committed) compact_retire(&c, rc);
     }
-    /* nothing to drop and no file to save: leave everything as it is */
-    bool noop = !n_range || (!p.removed && p.n_out == n_range);
-    if (noop || opts->dry_run) {
-        if (out && noop) {
-            out->segments_after = n_range;
-            out->bytes_after = out->bytes_before;
-        } else if (out) { /* frames exactly; footers estimated at their records' size */
-            for (uint32_t i = 0; i < p.n_out; i++)
-                out->bytes_after += p.out_size[i];
-            out->bytes_after += p.kept * (BP_IREC_SIZE + 8);
-        }
-        goto done;
-    }
-    step(1);
-
-    /* write the new files (the range is immutable: no lock needed to read it) */
-    uint32_t new_first = p.last + 1 - p.n_out;
-    outs = calloc(p.n_out ? p.n_out : 1, sizeof *outs);
-    uint64_t *out_first = calloc(p.n_out ? p.n_out : 1, sizeof *out_first);
-    if (!outs || !out_first) {
-        free(out_first);
-        rc = bp_err(BP_ENOMEM, "compact: out of memory");
-        goto done;
-    }
-    /* events per output, for the seq arrays */
-    uint64_t *per = calloc(p.n_out ? p.n_out : 1, 8);
-    if (!per) {
-        free(out_first);
-        rc = bp_err(BP_ENOMEM, "compact: out of memory");
-        goto done;
-    }
-    pthread_rwlock_rdlock(&s->ilock);
-    for (uint64_t slot = 0; slot < p.end; slot++)
-        if (!BP_IREC_HOLE(&s->idx.recs[slot]) && !p.drop[slot]) per[p.out_of[slot]]++;
-    pthread_rwlock_unlock(&s->ilock);
-    for (uint32_t i = 0; i < p.n_out; i++)
-        outs[i].f = (bp_file)BP_FILE_INIT;
-    for (uint32_t i = 0; i < s->anchors.n && !rc; i++)
-        if (bp_index_anchor(&nx, s->anchors.v[i].entity, s->anchors.v[i].len, s->anchors.v[i].clock,
-                            &s->anchors.v[i].hash))
-            rc = bp_err(BP_ENOMEM, "compact: out of memory");
-    if (!rc && merge_anchors(s, &p, &na)) rc = bp_err(BP_ENOMEM, "compact: out of memory");
-    for (uint32_t i = 0; i < na.n && !rc; i++) { /* new anchors (old ones are in already) */
-        int64_t e = bp_index_entity(&nx, na.v[i].entity, na.v[i].len);
-        int ae = 0;
-        if (e < 0)
-            ae = bp_index_anchor(&nx, na.v[i].entity, na.v[i].len, na.v[i].clock, &na.v[i].hash);
-        else {
-            nx.entities[e].base = na.v[i].clock;
-            nx.entities[e].head = na.v[i].hash;
-        }
-        if (ae) rc = bp_err(BP_ENOMEM, "compact: out of memory");
-    }
-    uint32_t cur_seg = 0;
-    bp_file in = BP_FILE_INIT;
-    bp_view view;
-    memset(&view, 0, sizeof view);
-    bool viewing = false;
-    bp_irec chunk[1024]; /* the range's records, copied under ilock a chunk at a time */
-    for (uint64_t slot = 0; slot < p.end && !rc; slot++) {
-        if (slot % 1024 == 0) {
-            report_progress(s, opts, slot, p.end);
-            uint64_t k = p.end - slot < 1024 ? p.end - slot : 1024;
-            pthread_rwlock_rdlock(&s->ilock);
-            memcpy(chunk, &s->idx.recs[slot], k * sizeof *chunk);
-            pthread_rwlock_unlock(&s->ilock);
-        }
-        bp_irec r = chunk[slot % 1024];
-        if (BP_IREC_HOLE(&r) || p.drop[slot]) continue;
-        if (!viewing || r.segno != cur_seg) {
-            if (viewing) {
-                bp_pf_view_release(&view);
-                bp_pf_close(&in);
-                viewing = false;
-            }
-            char path[4200];
-            bp_segment_path(s, r.segno, "", path, sizeof path);
-            int e = bp_pf_open(&in, NULL, path, BP_O_READ);
-            if (!e && (e = bp_pf_view(&in, path, &view))) bp_pf_close(&in);
-            if (e) {
-                rc = bp_err_sys(BP_EIO, e, "%s: cannot read", path);
-                break;
-            }
-            viewing = true;
-            cur_seg = r.segno;
-        }
-        /* next-fit fills the outputs in seq order: one is open at a time, and each is
-         * sealed (and its descriptor closed) before the next one is made */
-        uint32_t o = p.out_of[slot];
-        while (!rc && n_open <= o) {
-            if (n_open && (rc = out_seal(s, &outs[n_open - 1], &nx, &out_first[n_open - 1]))) break;
-            rc = out_open(s, &outs[n_open], new_first + n_open, per[n_open]);
-            n_open++; /* the done: path cleans it up, made or not */
-        }
-        if (!rc) rc = copy_frame(s, &outs[o], slot, &r, view.p, view.len, p.at[slot]);
-    }
-    free(per);
-    if (viewing) {
-        bp_pf_view_release(&view);
-        bp_pf_close(&in);
-    }
-    if (!rc) report_progress(s, opts, p.end, p.end);
-    if (!rc && n_open != p.n_out)
-        rc = bp_err(BP_ECORRUPT, "compact: %u of %u new files were written", n_open, p.n_out);
-    if (!rc && n_open) rc = out_seal(s, &outs[n_open - 1], &nx, &out_first[n_open - 1]);
-    if (!rc) {
-        int e = bp_index_holes(&nx, p.end, p.last);
-        if (e) rc = bp_err(BP_ENOMEM, "compact: out of memory");
-    }
-    if (!rc) {
-        int e = bp_pf_fsync_dir(s->opts.fault, s->segdir);
-        if (e) rc = bp_err_sys(BP_EIO, e, "%s: cannot sync", s->segdir);
-    }
-    step(2);
-    /* the anchors file and the manifest */
-    if (!rc) {
-        na.first_segno = p.n_out ? new_first : p.last + 1;
-        na.last_segno = p.last;
-        na.upto = p.end;
-        man.old_first = p.first;
-        man.old_last = p.last;
-        man.new_first = new_first;
-        man.n_new = p.n_out;
-        man.sizes = calloc(p.n_out ? p.n_out : 1, sizeof *man.sizes);
-        man.crcs = calloc(p.n_out ? p.n_out : 1, sizeof *man.crcs);
-        if (!man.sizes || !man.crcs || bp_anchors_encode(&ab, &na))
-            rc = bp_err(BP_ENOMEM, "compact: out of memory");
-        for (uint32_t i = 0; i < p.n_out && !rc; i++) {
-            man.sizes[i] = outs[i].size;
-            man.crcs[i] = outs[i].crc;
-        }
-        man.anchors = ab.data;
-        man.anchors_len = ab.len;
-        if (!rc && bp_cmanifest_encode(&mb, &man)) rc = bp_err(BP_ENOMEM, "compact: out of memory");
-    }
-    /* readers of the new segments read them through these until the renames are done (a
-     * reader opening NNNNNN.fbat before then would get the replaced file) */
-    newsf = calloc(p.n_out ? p.n_out : 1, sizeof *newsf);
-    if (!rc && !newsf) rc = bp_err(BP_ENOMEM, "compact: out of memory");
-    for (uint32_t i = 0; i < p.n_out && !rc; i++) {
-        int e = bp_segfile_open(s, new_first + i, ".compact", &newsf[i]);
-        if (e)
-            rc = bp_err_sys(BP_EIO, e, "%s: segment %06u.fbat.compact: cannot open it", s->segdir,
-                            new_first + i);
-    }
-    if (rc) {
-        free(out_first);
-        goto done;
-    }
-
-    /* commit */
-    pthread_mutex_lock(&s->wmu);
-    if (s->failed)
-        rc = bp_err(s->failed, "%s: store fail-stopped: %s", s->dir, bp_failed_detail(s));
-    if (!rc && copy_tail(&s->idx, p.end, &nx)) rc = bp_err(BP_ENOMEM, "compact: out of memory");
-    bp_segment *nsegs = NULL;
-    uint32_t n_keep = s->n_segs - n_range, nn = p.n_out + n_keep;
-    bp_strtab *graves = NULL;
-    if (!rc && (!(nsegs = calloc(nn + 8, sizeof *nsegs)) ||
-                !(retired = malloc((n_range ? n_range : 1) * sizeof *retired)) ||
-                !(graves = realloc(s->graves, (s->n_graves + 2) * sizeof *graves))))
-        rc = bp_err(BP_ENOMEM, "compact: out of memory");
-    if (graves) s->graves = graves;
-    char path[4200];
-    if (!rc) { /* it may describe a segment about to be replaced */
-        snprintf(path, sizeof path, "%s/index.ckpt", s->dir);
-        int e = bp_pf_unlink(path);
-        if (!e) e = bp_pf_fsync_dir(s->opts.fault, s->dir);
-        if (e) rc = bp_err_sys(BP_EIO, e, "%s: cannot remove", path);
-    }
-    step(3);
-    if (!rc) {
-        int e = bp_pf_write_atomic(s->opts.fault, s->dir, "COMPACT", mb.data, mb.len);
-        snprintf(path, sizeof path, "%s/COMPACT", s->dir);
-        if (!e || bp_pf_exists(path) != 0) {
-            committed = true; /* the manifest is there: the next open finishes it */
-            if (e)
-                rc = bp_store_fail(s, BP_EIO, e,
-                                   "%s: compaction manifest written but not synced; reopen the "
-                                   "store to finish the compaction",
-                                   s->dir);
-        } else {
-            rc = bp_err_sys(BP_EIO, e, "%s: cannot write the compaction manifest", s->dir);
-        }
-    }
-    if (committed && !rc) {
-        step(10);
-        for (uint32_t i = 0; i < p.n_out; i++) {
-            bp_segment *g = &nsegs[i];
-            g->segno = outs[i].segno;
-            g->f = (bp_file)BP_FILE_INIT; /* sealed: no writer's descriptor */
-            g->size = outs[i].size;
-            g->first_slot = out_first[i];
-            g->sealed = true;
-            g->rd_keep = true; /* until finish() renamed it in */
-        }
-        n_forget = p.anchored;
-        forget = calloc(n_forget ? n_forget : 1, sizeof *forget);
-        for (uint32_t e = 0, k = 0; forget && e < s->idx.entity_names.n; e++)
-            if (p.cut[e]) forget[k++] = strdup(s->idx.entity_names.s[e]);
-        pthread_rwlock_wrlock(&s->ilock);
-        for (uint32_t i = 0; i < n_keep; i++)
-            nsegs[p.n_out + i] = s->segs[n_range + i];
-        for (uint32_t i = 0; i < n_range; i++)
-            retired[n_retired++] = s->segs[i];
-        bp_index old = s->idx;
-        s->idx = nx;
-        /* readers look at the index only under ilock, but events read index-only and
-         * subscription notices point at its names: those live until close */
-        bp_index_free_keep_names(&old, &s->graves[s->n_graves], &s->graves[s->n_graves + 1]);
-        s->n_graves += 2;
-        memset(&nx, 0, sizeof nx); /* s->idx owns it now */
-        free(s->segs);
-        s->segs = nsegs;
-        nsegs = NULL;
-        s->n_segs = nn;
-        s->segs_cap = nn + 8;
-        bp_anchors_free(&s->anchors);
-        bp_status arc = bp_anchors_decode(&s->anchors, ab.data, ab.len, "compact");
-        /* the retired segments leave the cache; readers and events that hold their segfiles
-         * keep them (unmapped by the last unref, after the files were removed) */
-        for (uint32_t i = 0; i < n_retired; i++)
-            retired[i].rd = bp_segment_uncache(s, &retired[i]);
-        for (uint32_t i = 0; i < p.n_out; i++) {
-            bp_segment_cache(s, &s->segs[i], newsf[i]);
-            newsf[i] = NULL;
-        }
-        pthread_rwlock_unlock(&s->ilock);
-        bp_cmanifest fm;
-        bp_status frc = arc;
-        if (!frc) frc = bp_cmanifest_decode(&fm, mb.data, mb.len, "compact");
-        if (!frc) {
-            frc = finish(s, &fm);
-            bp_cmanifest_free(&fm);
-        }
-        if (!frc) { /* the new files have their names: evictable again */
-            pthread_rwlock_wrlock(&s->ilock);
-            for (uint32_t i = 0; i < p.n_out; i++)
-                s->segs[i].rd_keep = false;
-            pthread_rwlock_unlock(&s->ilock);
-        }
-        if (frc)
-            rc = bp_store_fail(s, frc == BP_ENOMEM ? BP_ENOMEM : BP_EIO, 0,
-                               "%s: compaction committed, finishing it failed (%s); reopen the "
-                               "store to finish it",
-                               s->dir, bp_last_error());
-    }
-    pthread_mutex_unlock(&s->wmu);
-    free(nsegs);
-    free(out_first);
-    if (committed) { /* never waits for a reader: each holds its own reference */
-        for (uint32_t i = 0; i < n_retired; i++) {
-            bp_segfile_unref(retired[i].rd);
-            bp_pf_close(&retired[i].f);
-        }
-        n_retired = 0;
-    }
-    if (committed && !rc) {
-        for (uint32_t i = 0; forget && i < n_forget; i++)
-            if (forget[i]) (void)bp_store_forget_hooks(s, forget[i]); /* caches: a refold */
-        bp_err_clear();
-        if (out) {
-            out->changed = true;
-            out->bytes_after = 0;
-            for (uint32_t i = 0; i < p.n_out; i++)
-                out->bytes_after += man.sizes[i];
-        }
-    }
-done:
-    for (uint32_t i = 0; outs && i < n_open; i++) {
-        char path2[4200];
-        bp_segment_path(s, outs[i].segno, ".compact", path2, sizeof path2);
-        bp_pf_close(&outs[i].f);
-        if (!committed) bp_pf_unlink(path2); /* committed: the next open renames it in */
-        out_free(&outs[i]);
-    }
-    free(outs);
-    for (uint32_t i = 0; newsf && i < p.n_out; i++)
-        bp_segfile_unref(newsf[i]);
-    free(newsf);
-    free(retired);
-    for (uint32_t i = 0; forget && i < n_forget; i++)
-        free(forget[i]);
-    free(forget);
-    bp_index_free(&nx);
-    free(na.v);
-    bp_buf_free(&ab);
-    bp_buf_free(&mb);
-    free(man.sizes);
-    free(man.crcs);
-    plan_free(&p);
+    compact_cleanup(&c);
     pthread_mutex_unlock(&s->cmu);
     if (out) out->duration_us = bp_pf_mono_us() - t0;
     return rc;
-}
-
-/* ------------------------------------------------------------- anchors of an import */
-
-bp_status bp_anchors_install(bp_store *s, const bp_anchors *a) {
-    pthread_mutex_lock(&s->wmu);
-    bp_status rc =
-        s->failed ? bp_err(s->failed, "%s: store fail-stopped: %s", s->dir, bp_failed_detail(s))
-                  : BP_OK;
-    if (!rc && (s->written_seq || s->idx.n || s->anchors.n || s->anchors.upto || s->n_segs != 1 ||
-                s->segs[0].sealed || s->segs[0].size != BP_SEG_HEADER_SIZE))
-        rc = bp_err(BP_ECONFLICT, "%s: not empty (it holds events or anchors)", s->dir);
-    bp_anchors na = *a, check;
-    memset(&check, 0, sizeof check);
-    bp_buf b = {0};
-    if (!rc) { /* the store's one (empty, active) segment holds the compacted range */
-        na.first_segno = na.last_segno = s->segs[0].segno;
-        if (bp_anchors_encode(&b, &na)) rc = bp_err(BP_ENOMEM, "%s: out of memory", s->dir);
-    }
-    if (!rc) rc = bp_anchors_decode(&check, b.data, b.len, "anchors"); /* an owned copy */
-    if (!rc) rc = bp_anchors_write(s, &na);
-    if (!rc) {
-        pthread_rwlock_wrlock(&s->ilock);
-        for (uint32_t i = 0; i < check.n && !rc; i++)
-            if (bp_index_anchor(&s->idx, check.v[i].entity, check.v[i].len, check.v[i].clock,
-                                &check.v[i].hash))
-                rc = bp_store_fail(s, BP_ENOMEM, 0, "%s: out of memory", s->dir);
-        if (!rc) {
-            bp_anchors_free(&s->anchors);
-            s->anchors = check;
-            memset(&check, 0, sizeof check);
-        }
-        pthread_rwlock_unlock(&s->ilock);
-    }
-    bp_anchors_free(&check);
-    bp_buf_free(&b);
-    pthread_mutex_unlock(&s->wmu);
-    return rc;
-}
-
-bp_status bp_anchors_extend(bp_store *s, uint32_t last_segno) {
-    bp_anchors na = s->anchors;
-    na.last_segno = last_segno;
-    bp_status rc = bp_anchors_write(s, &na);
-    if (rc) return bp_store_fail(s, rc, 0, "%s", bp_last_error());
-    pthread_rwlock_wrlock(&s->ilock);
-    s->anchors.last_segno = last_segno;
-    pthread_rwlock_unlock(&s->ilock);
-    return BP_OK;
 }

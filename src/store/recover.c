@@ -17,8 +17,8 @@ bp_status bp_recover_load_block(bp_store *s, bp_iblock *blk, const char *what) {
                       (unsigned long long)blk->first_seq, (unsigned long long)s->idx.n + 1);
     int e = bp_index_load_block(&s->idx, blk);
     if (e)
-        return bp_err(e == -ENOMEM ? BP_ENOMEM : BP_ECORRUPT, "%s: cannot load the index: %s", what,
-                      strerror(-e));
+        return bp_err_sys(e == -ENOMEM ? BP_ENOMEM : BP_ECORRUPT, e, "%s: cannot load the index",
+                          what);
     return BP_OK;
 }
 

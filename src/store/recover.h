@@ -24,4 +24,9 @@ int bp_quarantine_name(bp_store *s, const char *base, char qdir[4096], char name
  * index. Runs during open, before the handle is shared. */
 bp_status bp_recover_load_block(bp_store *s, bp_iblock *blk, const char *what);
 
+/* recover_open.c: recovery at open (before the modules open): an interrupted compaction
+ * finished or undone, the segments listed, the checkpoint loaded where it fits, each segment
+ * loaded or scanned, a torn tail cut; lost data refused unless the open accepts the loss. */
+bp_status bp_store_recover(bp_store *s);
+
 #endif

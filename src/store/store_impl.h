@@ -298,13 +298,33 @@ void bp_segment_zero_ahead(bp_store *s);
 int bp_segment_trim(bp_store *s);
 bp_status bp_store_checkpoint(bp_store *s); /* [w] writes index.ckpt */
 
-/* write.c */
-/* Fail-stop: record the first error; later writes return the same status (BP_EIO) with the original
- * message. [w] */
+/* sync.c: fail-stop: record the first error; later writes return the same status (BP_EIO)
+ * with the original message. [w] */
 bp_status bp_store_fail(bp_store *s, int status, int neg_errno, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/* write.c: failed_msg without its leading "DIR: " (the callers name the directory first). */
+/* sync.c: failed_msg without its leading "DIR: " (the callers name the directory first). */
 const char *bp_failed_detail(const bp_store *s);
+/* sync.c: the error of an append to a fail-stopped store. */
+bp_status bp_failed_error(bp_store *s);
+/* sync.c: [w] unsynced events start now (none were before): note the time the EVERY ms
+ * bound counts from, and wake the flusher that keeps it. */
+void bp_unsynced_start(bp_store *s);
+/* sync.c: [w] publish everything up to seq (monotonic): the publish hook, then the waiters. */
+void bp_publish(bp_store *s, uint64_t seq);
+/* sync.c: [w] publish what may be: everything written, unless an append that waits for
+ * durability is not yet synced. */
+void bp_publish_ready(bp_store *s);
+/* sync.c: [w] an appender that counted itself in s->arriving has written, or gives up; the
+ * gathering group-commit leader is woken by bp_wmu_unlock when its group is complete. */
+void bp_arrived(bp_store *s);
+/* sync.c: release wmu, then wake the gathering leader if an appender completed its group. */
+void bp_wmu_unlock(bp_store *s);
+/* sync.c: [w] held on entry, NOT held on return. Wait until every event <= target is synced,
+ * leading a group commit when no other thread is syncing. */
+bp_status bp_wait_durable_release(bp_store *s, uint64_t target);
+/* sync.c: [w] make sure the flusher runs with a bound of at most ms. */
+bp_status bp_flusher_want(bp_store *s, uint32_t ms);
+/* write.c */
 /* Internal append used for system events (reserved coordinates allowed). */
 bp_status bp_append_system(bp_store *s, bp_receipt *receipt, const char *entity, const char *scope,
                            uint16_t kind, const void *payload, size_t len, bp_durability dur);
@@ -441,19 +461,23 @@ void bp_turn_done(bp_store *s);
 void bp_publish_notify(bp_store *s);
 bool bp_wait_until(bp_store *s, bool (*ready)(void *arg), void *arg, uint64_t deadline_us);
 void bp_wake_waiters(bp_store *s);
-/* compact.c: at open, before the segments are listed: finish a compaction whose manifest
- * (DIR/COMPACT) was written, or remove what an unfinished one left; then load DIR/ANCHORS
- * into s->anchors and the index. */
+/* compact_open.c: at open, before the segments are listed: finish a compaction whose
+ * manifest (DIR/COMPACT) was written, or remove what an unfinished one left; then load
+ * DIR/ANCHORS into s->anchors and the index. */
 bp_status bp_compact_recover(bp_store *s);
-/* compact.c: write DIR/ANCHORS for a, durable before it returns (an accepted loss of
+/* compact_open.c: complete a committed compaction on disk from its manifest; idempotent
+ * (open repeats it after a crash): rename the new files in, remove the replaced ones, sync,
+ * install ANCHORS, remove the manifest. */
+bp_status bp_compact_finish(bp_store *s, const bp_cmanifest *m);
+/* compact_open.c: write DIR/ANCHORS for a, durable before it returns (an accepted loss of
  * compacted segments, an import's anchors). */
 bp_status bp_anchors_write(bp_store *s, const bp_anchors *a);
-/* compact.c: an import of a compacted store's export starts with its anchors: into an empty
+/* compact_open.c: an import of a compacted store's export starts with its anchors: into an empty
  * store (no event, no anchors, one empty active segment), write DIR/ANCHORS with a (upto and
  * anchors; first_segno = last_segno = the active segment, which then takes the compacted
  * range's events) and install it. BP_ECONFLICT when the store is not empty. Takes wmu. */
 bp_status bp_anchors_install(bp_store *s, const bp_anchors *a);
-/* compact.c: an import within its compacted range needs another segment: DIR/ANCHORS says
+/* compact_open.c: an import within its compacted range needs another segment: DIR/ANCHORS says
  * segments up to last_segno are compacted (written before that segment is created). [w];
  * a failure fail-stops the store. */
 bp_status bp_anchors_extend(bp_store *s, uint32_t last_segno);

@@ -260,7 +260,8 @@ static void verify_checkpoint(vstate *v, bp_store *s) {
     int e = bp_pf_read_all(path, &buf, &len);
     if (e == -ENOENT) return;
     if (e) {
-        problem(v, "%s: unreadable (%s)", path, strerror(-e));
+        char eb[BP_ERRNO_TEXT_MAX];
+        problem(v, "%s: unreadable (%s)", path, bp_errno_text(-e, eb));
         return;
     }
     bp_ckpt_meta m;
