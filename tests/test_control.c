@@ -11,25 +11,11 @@
 #include <sys/wait.h>
 #include <time.h>
 
-static bp_store *open_with(const char *dir, bp_fault *f, uint32_t queue, bool read_only) {
-    bp_open_options o = BP_OPEN_OPTIONS_INIT;
-    o.no_open_event = true;
-    o.fault = f;
-    o.submit_queue = queue;
-    o.read_only = read_only;
-    bp_store *s = NULL;
-    if (bp_store_open(&s, dir, &o) != BP_OK) {
-        fprintf(stderr, "open %s: %s\n", dir, bp_last_error());
-        exit(1);
-    }
-    return s;
-}
-
 /* ----------------------------------------------------------------- tickets */
 
 static void test_submit_in_order(void) {
     const char *dir = t_dir("submit-order");
-    bp_store *s = open_with(dir, NULL, 0, false);
+    bp_store *s = t_open(dir, NULL);
     enum { N = 300 };
     bp_ticket *t[N];
     for (uint32_t i = 0; i < N; i++) {
@@ -70,7 +56,7 @@ static void test_submit_in_order(void) {
 
 static void test_submit_bad_input(void) {
     const char *dir = t_dir("submit-bad");
-    bp_store *s = open_with(dir, NULL, 0, false);
+    bp_store *s = t_open(dir, NULL);
     bp_ticket *t = (bp_ticket *)&t;
     CHECK_FAILS(bp_submit(s, &t, "", "x", BP_KIND(1, 1), NULL, 0, NULL), BP_EINVAL, "entity");
     CHECK(t == NULL);
@@ -93,7 +79,7 @@ static void test_submit_bad_input(void) {
     CHECK_EQ(t_count_stream(s, "e"), 0);
     CHECK_OK(bp_store_close(s));
     /* a read-only handle queues nothing */
-    s = open_with(dir, NULL, 0, true);
+    s = t_open(dir, &(t_open_opts){.read_only = true});
     CHECK_FAILS(bp_submit(s, &t, "e", "x", BP_KIND(1, 1), "a", 1, NULL), BP_EREADONLY, "read-only");
     CHECK_OK(bp_store_close(s));
     /* the queue size is checked at open */
@@ -113,7 +99,7 @@ static void test_submit_bad_input(void) {
 /* CAS and idempotency are decided at commit and reported by the ticket. */
 static void test_submit_conflicts(void) {
     const char *dir = t_dir("submit-cas");
-    bp_store *s = open_with(dir, NULL, 0, false);
+    bp_store *s = t_open(dir, NULL);
     bp_append_options o = BP_APPEND_OPTIONS_INIT;
     o.has_expected_clock = true;
     o.expected_clock = 0;
@@ -154,7 +140,7 @@ static void test_try_submit_full(void) {
     bp_fault f;
     bp_fault_init(&f);
     f.sync_delay_us = 400000;
-    bp_store *s = open_with(dir, &f, 1, false);
+    bp_store *s = t_open(dir, &(t_open_opts){.fault = &f, .submit_queue = 1});
     bp_ticket *a, *b, *c = NULL;
     CHECK_OK(bp_submit(s, &a, "e", "x", BP_KIND(1, 1), "a", 1, NULL));
     CHECK_OK(bp_submit(s, &b, "e", "x", BP_KIND(1, 1), "b", 1, NULL)); /* once a is taken */
@@ -186,7 +172,7 @@ static void test_try_submit_full(void) {
 /* Close commits every queued append; tickets outlive the store. */
 static void test_submit_close_drains(void) {
     const char *dir = t_dir("submit-close");
-    bp_store *s = open_with(dir, NULL, 0, false);
+    bp_store *s = t_open(dir, NULL);
     enum { N = 500 };
     bp_ticket *t[N];
     bp_append_options o = BP_APPEND_OPTIONS_INIT;
@@ -205,7 +191,7 @@ static void test_submit_close_drains(void) {
         CHECK_EQ(r.clock, (uint64_t)i + 1);
         bp_ticket_free(t[i]);
     }
-    s = open_with(dir, NULL, 0, false);
+    s = t_open(dir, NULL);
     CHECK_EQ(t_count_stream(s, "e"), N);
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);
@@ -217,7 +203,7 @@ static void test_submit_sync_failure(void) {
     const char *dir = t_dir("submit-eio");
     bp_fault f;
     bp_fault_init(&f);
-    bp_store *s = open_with(dir, &f, 0, false);
+    bp_store *s = t_open(dir, &(t_open_opts){.fault = &f});
     bp_ticket *a, *b;
     CHECK_OK(bp_submit(s, &a, "e", "x", BP_KIND(1, 1), "a", 1, NULL));
     CHECK_OK(bp_ticket_wait(a, BP_WAIT_FOREVER, NULL));
@@ -231,7 +217,7 @@ static void test_submit_sync_failure(void) {
     bp_ticket_free(b);
     CHECK_EQ(bp_store_close(s), BP_EIO);
     bp_fault_destroy(&f);
-    s = open_with(dir, NULL, 0, false);
+    s = t_open(dir, NULL);
     CHECK(t_count_stream(s, "e") >= 1); /* the acknowledged one; the failed ones may be cut */
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);
@@ -245,7 +231,7 @@ static void test_submit_group_publishes_after_sync(void) {
     const char *dir = t_dir("submit-group");
     bp_fault f;
     bp_fault_init(&f);
-    bp_store *s = open_with(dir, &f, 0, false);
+    bp_store *s = t_open(dir, &(t_open_opts){.fault = &f});
     pthread_mutex_lock(&f.mu);
     f.sync_delay_us = 300000;
     uint64_t syncs0 = f.syncs;
@@ -285,8 +271,8 @@ static void test_submit_group_publishes_after_sync(void) {
 static void test_commit_imported_checks(void) {
     const char *src_dir = t_dir("imported-src");
     const char *dst_dir = t_dir("imported-dst");
-    bp_store *src = open_with(src_dir, NULL, 0, false);
-    bp_store *dst = open_with(dst_dir, NULL, 0, false);
+    bp_store *src = t_open(src_dir, NULL);
+    bp_store *dst = t_open(dst_dir, NULL);
     for (int i = 0; i < 3; i++)
         CHECK_OK(bp_append(src, NULL, "acct:1", "bank", BP_KIND(1, 1), "abc", 3));
     bp_buf body[3] = {{0}, {0}, {0}};
@@ -357,7 +343,7 @@ static void *submit_thread(void *arg) {
 
 static void test_submit_concurrent(void) {
     const char *dir = t_dir("submit-threads");
-    bp_store *s = open_with(dir, NULL, 64, false);
+    bp_store *s = t_open(dir, &(t_open_opts){.submit_queue = 64});
     submitter w[4];
     pthread_t th[4];
     for (int i = 0; i < 4; i++) {
@@ -381,12 +367,10 @@ static void test_diagnostics(void) {
     const char *dir = t_dir("diag");
     bp_fault f;
     bp_fault_init(&f);
-    bp_open_options o = BP_OPEN_OPTIONS_INIT;
-    o.segment_size = 4096;
-    o.fault = &f;
-    o.durability = BP_NO_SYNC;
+    t_open_opts o = {
+        .segment_size = 4096, .fault = &f, .durability = BP_NO_SYNC, .open_event = true};
     bp_store *s;
-    CHECK_OK(bp_store_open(&s, dir, &o));
+    CHECK_OK(t_open_try(&s, dir, &o));
     for (int i = 0; i < 200; i++)
         CHECK_OK(bp_append(s, NULL, "e", "x", BP_KIND(1, 1), "0123456789abcdef", 16));
     bp_diagnostics d;
@@ -440,7 +424,7 @@ static void test_diagnostics(void) {
 
 static void test_outbox(void) {
     const char *dir = t_dir("outbox");
-    bp_store *s = open_with(dir, NULL, 0, false);
+    bp_store *s = t_open(dir, NULL);
     bp_outbox *ob;
     CHECK_OK(bp_outbox_new(s, &ob));
     CHECK_OK(bp_outbox_flush(ob, NULL)); /* empty: nothing written */
@@ -494,7 +478,7 @@ static void test_outbox(void) {
     CHECK_EQ(bp_outbox_len(NULL), 0);
     bp_outbox_free(NULL);
     CHECK_OK(bp_store_close(s));
-    s = open_with(dir, NULL, 0, true);
+    s = t_open(dir, &(t_open_opts){.read_only = true});
     CHECK_FAILS(bp_outbox_new(s, &ob), BP_EREADONLY, "read-only");
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);
@@ -569,19 +553,20 @@ static void test_verify_checkpoint(void) {
     char copy[1200], from[1300], to[1300];
     snprintf(copy, sizeof copy, "%s-copy", dir);
     t_rmdir(copy);
-    bp_store *s = open_with(dir, NULL, 0, false);
+    bp_store *s = t_open(dir, NULL);
     for (int i = 0; i < 10; i++)
         CHECK_OK(bp_append(s, NULL, "e", "x", BP_KIND(1, 1), "a", 1));
     CHECK_OK(bp_store_snapshot(s, copy, NULL));
     CHECK_OK(bp_append(s, NULL, "e", "x", BP_KIND(1, 1), "source", 6));
     CHECK_OK(bp_store_close(s));
-    bp_store *c = open_with(copy, NULL, 0, false);
+    bp_store *c = t_open(copy, NULL);
     CHECK_OK(bp_append(c, NULL, "e", "x", BP_KIND(1, 1), "copy", 4));
     CHECK_OK(bp_store_close(c));
     snprintf(from, sizeof from, "%s/index.ckpt", copy);
     snprintf(to, sizeof to, "%s/index.ckpt", dir);
     CHECK_EQ(rename(from, to), 0);
-    s = open_with(dir, NULL, 0, true); /* read-only: the open does not rewrite it */
+    s = t_open(dir,
+               &(t_open_opts){.read_only = true}); /* read-only: the open does not rewrite it */
     bp_open_report orep;
     bp_store_open_report(s, &orep);
     CHECK(!orep.checkpoint_used); /* open is not fooled either: it scans */
@@ -608,7 +593,7 @@ static void test_verify_checkpoint(void) {
     CHECK(f != NULL);
     fputc('X', f);
     fclose(f);
-    s = open_with(dir, NULL, 0, true);
+    s = t_open(dir, &(t_open_opts){.read_only = true});
     CHECK_OK(bp_store_verify_each(s, &vr, NULL, NULL, on_problem, &ps));
     CHECK_OK(bp_store_close(s));
     t_rmdir(copy);
@@ -617,7 +602,7 @@ static void test_verify_checkpoint(void) {
 
 static void test_walk_ancestors(void) {
     const char *dir = t_dir("walk");
-    bp_store *s = open_with(dir, NULL, 0, false);
+    bp_store *s = t_open(dir, NULL);
     bp_receipt r[5];
     for (int i = 0; i < 5; i++)
         CHECK_OK(bp_append(s, &r[i], "acct:1", "bank", BP_KIND(1, 1), i == 1 ? "fail" : "ok",
@@ -849,7 +834,7 @@ static void test_snapshot_includes_returned_appends(void) {
     t_rmdir(dest);
     bp_fault f;
     bp_fault_init(&f);
-    bp_store *s = open_with(dir, &f, 0, false);
+    bp_store *s = t_open(dir, &(t_open_opts){.fault = &f});
     CHECK_OK(bp_append(s, NULL, "acct:0", "bank", BP_KIND(1, 1), "0", 1));
     pthread_mutex_lock(&f.mu);
     f.sync_delay_us = 300000;
@@ -889,13 +874,9 @@ static void test_snapshot_faults(void) {
     snprintf(dest, sizeof dest, "%s-copy", dir);
     bp_fault f;
     bp_fault_init(&f);
-    bp_open_options oo = BP_OPEN_OPTIONS_INIT;
-    oo.no_open_event = true;
-    oo.segment_size = 16 * 1024;
-    oo.fault = &f;
-    oo.durability = BP_NO_SYNC;
+    t_open_opts oo = {.segment_size = 16 * 1024, .fault = &f, .durability = BP_NO_SYNC};
     bp_store *s;
-    CHECK_OK(bp_store_open(&s, dir, &oo));
+    CHECK_OK(t_open_try(&s, dir, &oo));
     for (int i = 0; i < 400; i++)
         CHECK_OK(bp_append(s, NULL, "e", "x", BP_KIND(1, 1), "0123456789abcdef", 16));
     CHECK_OK(bp_store_sync(s));
@@ -1006,7 +987,7 @@ static void test_snapshot_kill9(void) {
     bp_pf_list_free(names, n);
     CHECK(whole > 0);
     /* the source survived its kills too */
-    bp_store *s = open_with(dir, NULL, 0, false);
+    bp_store *s = t_open(dir, NULL);
     bp_verify_report vr;
     CHECK_OK(bp_store_verify(s, &vr));
     CHECK_OK(bp_store_close(s));
@@ -1017,15 +998,6 @@ static void test_snapshot_kill9(void) {
 }
 
 /* ---------------------------------------------------------- export/import */
-
-static bp_store *open_plain(const char *dir) {
-    bp_open_options o = BP_OPEN_OPTIONS_INIT;
-    o.no_open_event = true;
-    o.segment_size = 8192;
-    bp_store *s = NULL;
-    if (bp_store_open(&s, dir, &o)) return NULL;
-    return s;
-}
 
 /* Import text (NDJSON) into s line by line; rc of the first failure or of the end. */
 static bp_status import_text(bp_store *s, const char *text, bp_import_report *rep) {
@@ -1078,7 +1050,7 @@ static void test_export_import_round_trip(void) {
     bp_store *s;
     CHECK_OK(bp_store_open(&s, src, NULL)); /* its SYSTEM_OPEN_COMPLETED event travels too */
     CHECK_OK(bp_store_close(s));
-    s = open_plain(src);
+    s = t_open(src, &(t_open_opts){.segment_size = 8192});
     CHECK(s != NULL);
     fill_source(s);
     t_membuf a = {0}, b = {0};
@@ -1086,7 +1058,7 @@ static void test_export_import_round_trip(void) {
     bp_stats st;
     CHECK_OK(bp_store_stats(s, &st));
     CHECK(st.segments > 1);
-    bp_store *d = open_plain(dst);
+    bp_store *d = t_open(dst, &(t_open_opts){.segment_size = 8192});
     CHECK(d != NULL);
     bp_import_report rep;
     CHECK_OK(import_text(d, a.p, &rep));
@@ -1119,7 +1091,7 @@ static void test_export_import_round_trip(void) {
     CHECK_OK(bp_store_close(d));
     /* an interrupted import runs again: what is there is skipped */
     t_rmdir(dst);
-    d = open_plain(dst);
+    d = t_open(dst, &(t_open_opts){.segment_size = 8192});
     char *half = strdup(a.p);
     char *cut = half;
     for (int i = 0; i < 20; i++)
@@ -1174,7 +1146,7 @@ static char *drop_line(const char *text, int n) {
  * only whole). */
 static void test_import_refusals(void) {
     const char *src = t_dir("import-src"), *dst = t_dir("import-dst");
-    bp_store *s = open_plain(src);
+    bp_store *s = t_open(src, &(t_open_opts){.segment_size = 8192});
     CHECK(s != NULL);
     for (int i = 0; i < 5; i++)
         CHECK_OK(bp_append(s, NULL, "e", "x", BP_KIND(1, 1), "abc", 3));
@@ -1218,7 +1190,7 @@ static void test_import_refusals(void) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         CHECK(cases[i].text != NULL);
         t_rmdir(dst);
-        bp_store *d = open_plain(dst);
+        bp_store *d = t_open(dst, &(t_open_opts){.segment_size = 8192});
         CHECK(d != NULL);
         bp_import_report rep;
         bp_status rc = import_text(d, cases[i].text, &rep);
@@ -1241,7 +1213,7 @@ static void test_import_refusals(void) {
         line7 = strchr(line7, '\n') + 1;
     *line7 = '\0';
     t_rmdir(dst);
-    bp_store *d = open_plain(dst);
+    bp_store *d = t_open(dst, &(t_open_opts){.segment_size = 8192});
     CHECK_FAILS(import_text(d, cut, NULL), BP_EINVAL, "end of input: batch 6 (from line 6)");
     bp_stats st;
     CHECK_OK(bp_store_stats(d, &st));
@@ -1250,7 +1222,7 @@ static void test_import_refusals(void) {
     /* a store with events of its own */
     CHECK_OK(bp_store_close(d));
     t_rmdir(dst);
-    d = open_plain(dst);
+    d = t_open(dst, &(t_open_opts){.segment_size = 8192});
     CHECK_OK(bp_append(d, NULL, "mine", "x", BP_KIND(1, 1), "m", 1));
     CHECK_FAILS(import_text(d, a.p, NULL), BP_ECONFLICT, "line 1: this store holds another event");
     bp_importer *imp;
