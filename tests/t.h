@@ -55,6 +55,61 @@ static int t_checks;
         }                                                                                          \
     } while (0)
 
+/* How the tests open a store (t_open, t_open_try): the options the tests set, zero for the
+ * library's default, except that the SYSTEM_OPEN_COMPLETED event is skipped unless open_event
+ * is set. t_open_try is the only place the tests put the fault hook into bp_open_options. */
+typedef struct t_open_opts {
+    uint32_t segment_size;             /* 0: BP_DEFAULT_SEGMENT_SIZE */
+    uint32_t max_payload;              /* 0: BP_MAX_PAYLOAD */
+    uint32_t submit_queue;             /* 0: BP_SUBMIT_QUEUE_DEFAULT */
+    bp_durability durability;          /* mode BP_DUR_DEFAULT (zero): the default, BP_DURABLE */
+    bool read_only;                    /* open for reading only */
+    bool no_create;                    /* fail with BP_ENOTFOUND when there is no store */
+    bool open_event;                   /* write the SYSTEM_OPEN_COMPLETED event */
+    bool salvage;                      /* keep the valid prefix of a corrupt segment */
+    bool accept_loss;                  /* open even though acknowledged data is gone */
+    bool seal_payloads;                /* crypto-shredding on */
+    struct bp_fault *fault;            /* the test hook (src/platform/platform.h), or NULL */
+    const bp_signing_key *signing_key; /* sign receipts with this key, or NULL */
+} t_open_opts;
+
+/* bp_store_open of dir with o (NULL: all defaults); *s is NULL on error. */
+static inline bp_status t_open_try(bp_store **s, const char *dir, const t_open_opts *o) {
+    static const t_open_opts none;
+    if (!o) o = &none;
+    bp_open_options bo = BP_OPEN_OPTIONS_INIT;
+    bo.create = !o->no_create;
+    bo.read_only = o->read_only;
+    bo.salvage = o->salvage;
+    bo.no_open_event = !o->open_event;
+    if (o->segment_size) bo.segment_size = o->segment_size;
+    if (o->max_payload) bo.max_payload = o->max_payload;
+    if (o->durability.mode != BP_DUR_DEFAULT) bo.durability = o->durability;
+    bo.fault = o->fault;
+    bo.signing_key = o->signing_key;
+    bo.submit_queue = o->submit_queue;
+    bo.seal_payloads = o->seal_payloads;
+    bo.accept_loss = o->accept_loss;
+    return bp_store_open(s, dir, &bo);
+}
+
+/* t_open(dir, o): the store at dir opened with o (NULL: defaults). An open that fails ends the
+ * test program (status 1) with the caller's file:line and the library's message. Not for
+ * forked children that must leave with _exit: they use t_open_try. */
+#define t_open(...) t_open_at(__FILE__, __LINE__, __VA_ARGS__)
+
+static inline bp_store *t_open_at(const char *file, int line, const char *dir,
+                                  const t_open_opts *o) {
+    bp_store *s = NULL;
+    bp_status rc = t_open_try(&s, dir, o);
+    if (rc != BP_OK) {
+        fprintf(stderr, "%s:%d: t_open(%s) failed: %s (last error: %s)\n", file, line, dir,
+                bp_strerror(rc), bp_last_error());
+        exit(1);
+    }
+    return s;
+}
+
 /* A fresh, empty scratch directory unique to this test process. */
 static inline const char *t_dir(const char *name) {
     static char path[4][1024];
@@ -129,9 +184,8 @@ static inline char *t_export(bp_store *s, bool skip_anchors) {
 
 /* The other side of the crash and fault matrices: no crash needs accept_loss (their reopens
  * do without it), while a segment that a clean close covered, moved away, is refused as lost
- * and the refusal writes nothing: moved back, the store opens as before. */
-static inline void t_check_loss_refused(const char *dir,
-                                        bp_status (*reopen)(bp_store **, const char *)) {
+ * and the refusal writes nothing: moved back, the store opens as before (opened with o). */
+static inline void t_check_loss_refused(const char *dir, const t_open_opts *o) {
     char segdir[1200], from[1400], to[1400];
     snprintf(segdir, sizeof segdir, "%s/segments", dir);
     DIR *d = opendir(segdir);
@@ -149,12 +203,12 @@ static inline void t_check_loss_refused(const char *dir,
     snprintf(to, sizeof to, "%s/moved-away", dir);
     CHECK_EQ(rename(from, to), 0);
     bp_store *s = NULL;
-    bp_status rc = reopen(&s, dir);
+    bp_status rc = t_open_try(&s, dir, o);
     CHECK_EQ(rename(to, from), 0);
     CHECK_EQ(rc, BP_ECORRUPT);
     CHECK(strstr(bp_last_error(), "is missing") != NULL);
     CHECK(strstr(bp_last_error(), "accept_loss") != NULL);
-    CHECK_OK(reopen(&s, dir));
+    CHECK_OK(t_open_try(&s, dir, o));
     CHECK_OK(bp_store_close(s));
 }
 

@@ -6,16 +6,6 @@
 
 #include <time.h>
 
-static bp_store *open_opts(const char *dir, bool ro, bool open_event, uint32_t segsize) {
-    bp_open_options o = BP_OPEN_OPTIONS_INIT;
-    o.read_only = ro;
-    o.no_open_event = !open_event;
-    if (segsize) o.segment_size = segsize;
-    bp_store *s = NULL;
-    if (bp_store_open(&s, dir, &o) != BP_OK) fprintf(stderr, "open: %s\n", bp_last_error());
-    return s;
-}
-
 static size_t count(bp_iter *it, uint64_t *first, uint64_t *last) {
     const bp_event *e;
     size_t n = 0;
@@ -80,7 +70,7 @@ static void test_common(void) {
 
 static void test_ids_hlc_clocks_chain(void) {
     const char *dir = t_dir("api-model");
-    bp_store *s = open_opts(dir, false, false, 0);
+    bp_store *s = t_open(dir, NULL);
     CHECK(s);
     enum { N = 2000 };
     static bp_receipt r[N];
@@ -113,7 +103,7 @@ static void test_ids_hlc_clocks_chain(void) {
     CHECK_OK(bp_store_close(s));
 
     /* after reopen: chain and clocks per entity, hashes unchanged */
-    s = open_opts(dir, true, false, 0);
+    s = t_open(dir, &(t_open_opts){.read_only = true});
     CHECK(s);
     const char *ents[2] = {"m:x", "m:y"};
     for (int k = 0; k < 2; k++) {
@@ -150,7 +140,7 @@ static void test_ids_hlc_clocks_chain(void) {
 
 static void test_lifecycle_and_open_event(void) {
     const char *dir = t_dir("api-life");
-    bp_store *s = open_opts(dir, false, true, 0);
+    bp_store *s = t_open(dir, &(t_open_opts){.open_event = true});
     CHECK(s);
     bp_open_report rep;
     bp_store_open_report(s, &rep);
@@ -170,7 +160,7 @@ static void test_lifecycle_and_open_event(void) {
     CHECK_OK(bp_store_close(s));
 
     /* second mutable open: a second open event, no new segment, same identity */
-    s = open_opts(dir, false, true, 0);
+    s = t_open(dir, &(t_open_opts){.open_event = true});
     CHECK(s);
     bp_store_open_report(s, &rep);
     CHECK(!rep.created);
@@ -197,7 +187,7 @@ static void test_lifecycle_and_open_event(void) {
     CHECK_OK(bp_store_close(s));
 
     /* read-only: no open event, no writes */
-    s = open_opts(dir, true, true, 0);
+    s = t_open(dir, &(t_open_opts){.read_only = true, .open_event = true});
     CHECK(s);
     CHECK_OK(bp_store_stats(s, &st));
     CHECK_EQ(st.events, 3);
@@ -213,7 +203,7 @@ static void test_lifecycle_and_open_event(void) {
 
 static void test_append_options(void) {
     const char *dir = t_dir("api-opts");
-    bp_store *s = open_opts(dir, false, false, 0);
+    bp_store *s = t_open(dir, NULL);
     CHECK(s);
     bp_receipt r1, r2, r3;
     /* CAS: expected 0 on a new entity, then the head */
@@ -260,7 +250,7 @@ static void test_append_options(void) {
     CHECK_OK(bp_store_stats(s, &st));
     uint64_t events = st.events;
     CHECK_OK(bp_store_close(s));
-    s = open_opts(dir, false, false, 0);
+    s = t_open(dir, NULL);
     CHECK(s);
     CHECK_OK(bp_append_ex(s, &k2, "idem:1", "s", 0x1001, "p", 1, &oi));
     CHECK(k2.replayed);
@@ -275,7 +265,7 @@ static void test_append_options(void) {
     char p[1200];
     snprintf(p, sizeof p, "%s/index.ckpt", dir);
     CHECK_EQ(unlink(p), 0);
-    s = open_opts(dir, false, false, 0);
+    s = t_open(dir, NULL);
     CHECK(s);
     CHECK_OK(bp_append_ex(s, &k2, "idem:1", "s", 0x1001, "p", 1, &oi));
     CHECK(k2.replayed);
@@ -286,7 +276,7 @@ static void test_append_options(void) {
 
 static void test_batch(void) {
     const char *dir = t_dir("api-batch");
-    bp_store *s = open_opts(dir, false, false, 0);
+    bp_store *s = t_open(dir, NULL);
     CHECK(s);
     CHECK_OK(bp_append(s, NULL, "b:1", "s", 0x1001, "0", 1));
     bp_append_options cas1 = BP_APPEND_OPTIONS_INIT, cas2 = BP_APPEND_OPTIONS_INIT;
@@ -354,7 +344,7 @@ static void on_progress(void *ctx, uint64_t done, uint64_t total) {
 
 static void test_queries(void) {
     const char *dir = t_dir("api-query");
-    bp_store *s = open_opts(dir, false, false, 4096); /* several segments */
+    bp_store *s = t_open(dir, &(t_open_opts){.segment_size = 4096}); /* several segments */
     CHECK(s);
     uint64_t t0 = (uint64_t)time(NULL) * 1000 - 1000;
     for (int i = 0; i < 300; i++) {

@@ -26,14 +26,11 @@ static void arm(void) {
         CHECK(!_needle || strstr(bp_last_error(), _needle) != NULL);                               \
     } while (0)
 
-static bp_status open_o(bp_store **s, const char *dir, bool ro) {
-    bp_open_options o = BP_OPEN_OPTIONS_INIT;
-    o.no_open_event = true;
-    o.read_only = ro;
-    o.max_payload = 1024;
-    o.durability = BP_NO_SYNC;
-    return bp_store_open(s, dir, &o);
-}
+/* The stores of these tests: payloads up to 1 KiB, appends synced at close only (BP_NO_SYNC);
+ * and the same read-only. */
+static const t_open_opts OPTS = {.max_payload = 1024, .durability = {.mode = BP_DUR_NONE}};
+static const t_open_opts OPTS_RO = {
+    .max_payload = 1024, .durability = {.mode = BP_DUR_NONE}, .read_only = true};
 
 static uint64_t events_of(bp_store *s) {
     bp_stats st;
@@ -44,7 +41,7 @@ static uint64_t events_of(bp_store *s) {
 /* Events in the store at dir, seen through a fresh read-only open. */
 static uint64_t events_after_reopen(const char *dir) {
     bp_store *s;
-    if (open_o(&s, dir, true) != BP_OK) {
+    if (t_open_try(&s, dir, &OPTS_RO) != BP_OK) {
         fprintf(stderr, "reopen: %s\n", bp_last_error());
         return (uint64_t)-1;
     }
@@ -60,7 +57,7 @@ static uint64_t events_after_reopen(const char *dir) {
 
 /* A store with 3 events in dir; *s open on it (writable). */
 static bool fresh(bp_store **s, const char *dir) {
-    if (open_o(s, dir, false) != BP_OK) return false;
+    if (t_open_try(s, dir, &OPTS) != BP_OK) return false;
     return bp_append(*s, NULL, "acct:1", "bank", 0x1001, "a", 1) == BP_OK &&
            bp_append(*s, NULL, "acct:2", "bank", 0x1001, "b", 1) == BP_OK &&
            bp_append(*s, NULL, "acct:1", "bank", 0x1002, "c", 1) == BP_OK;
@@ -311,7 +308,7 @@ static void test_idempotency_keys(void) {
     CHECK_OK(bp_store_close(s));
     CHECK_EQ(events_after_reopen(dir), 4);
     /* the key still belongs to acct:1 after a restart */
-    CHECK_OK(open_o(&s, dir, false));
+    CHECK_OK(t_open_try(&s, dir, &OPTS));
     CHECK_ERR(bp_append_ex(s, &r2, "acct:2", "bank", 0x1001, "x", 1, &o), BP_ECONFLICT, "order-1");
     CHECK_EQ(events_of(s), 4);
     CHECK_OK(bp_store_close(s));
@@ -370,7 +367,7 @@ static void test_second_open_locked(void) {
     snprintf(pid, sizeof pid, "pid %ld", (long)getpid());
     for (int ro = 0; ro < 2; ro++) {
         bp_store *s2 = (bp_store *)pid;
-        CHECK_ERR(open_o(&s2, dir, ro), BP_ELOCKED, dir);
+        CHECK_ERR(t_open_try(&s2, dir, ro ? &OPTS_RO : &OPTS), BP_ELOCKED, dir);
         CHECK(strstr(bp_last_error(), pid) != NULL);
         CHECK(s2 == NULL);
     }
@@ -470,7 +467,7 @@ static void test_read_only_appends(void) {
     bp_store *s;
     CHECK(fresh(&s, dir));
     CHECK_OK(bp_store_close(s));
-    CHECK_OK(open_o(&s, dir, true));
+    CHECK_OK(t_open_try(&s, dir, &OPTS_RO));
     CHECK_ERR(bp_append(s, NULL, "acct:1", "bank", 0x1001, "x", 1), BP_EREADONLY, dir);
     bp_append_options o = BP_APPEND_OPTIONS_INIT;
     o.idempotency_key = "ro-1";

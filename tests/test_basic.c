@@ -1,17 +1,9 @@
 /* Round trips through the public API: open, append, get, stream, reopen. */
 #include "t.h"
 
-static bp_store *open_store(const char *dir) {
-    bp_open_options o = BP_OPEN_OPTIONS_INIT;
-    o.no_open_event = true;
-    bp_store *s = NULL;
-    if (bp_store_open(&s, dir, &o) != BP_OK) fprintf(stderr, "open: %s\n", bp_last_error());
-    return s;
-}
-
 static void test_append_get_stream_reopen(void) {
     const char *dir = t_dir("basic");
-    bp_store *s = open_store(dir);
+    bp_store *s = t_open(dir, NULL);
     CHECK(s);
     bp_receipt r[10];
     for (int i = 0; i < 10; i++) {
@@ -32,7 +24,7 @@ static void test_append_get_stream_reopen(void) {
     bp_event_free(ev);
     CHECK_OK(bp_store_close(s));
 
-    s = open_store(dir);
+    s = t_open(dir, NULL);
     CHECK(s);
     bp_open_report rep;
     bp_store_open_report(s, &rep);

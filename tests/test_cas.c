@@ -14,14 +14,6 @@
 
 static const char PAYLOAD[] = "deposit";
 
-static bp_status open_store(bp_store **s, const char *dir, bp_fault *f) {
-    bp_open_options o = BP_OPEN_OPTIONS_INIT;
-    o.no_open_event = true;
-    o.fault = f;
-    o.durability = (bp_durability)BP_DURABLE;
-    return bp_store_open(s, dir, &o);
-}
-
 static uint64_t syncs_of(bp_fault *f) {
     pthread_mutex_lock(&f->mu);
     uint64_t n = f->syncs;
@@ -52,7 +44,7 @@ static void test_head_includes_pending_append(void) {
     bp_fault f;
     bp_fault_init(&f);
     bp_store *s = NULL;
-    CHECK_OK(open_store(&s, dir, &f));
+    CHECK_OK(t_open_try(&s, dir, &(t_open_opts){.fault = &f, .durability = BP_DURABLE}));
     CHECK_OK(bp_append(s, NULL, "acct:1", "bank", BP_KIND(1, 1), PAYLOAD, sizeof PAYLOAD));
     f.sync_delay_us = 300000; /* the next sync takes 0.3 s */
     uint64_t syncs0 = syncs_of(&f);
@@ -86,7 +78,7 @@ static void test_head_includes_pending_append(void) {
 static void test_real_conflict_still_refused(void) {
     const char *dir = t_dir("cas-real");
     bp_store *s = NULL;
-    CHECK_OK(open_store(&s, dir, NULL));
+    CHECK_OK(t_open_try(&s, dir, &(t_open_opts){.durability = BP_DURABLE}));
     uint64_t clock = 9;
     CHECK_OK(bp_entity_head(s, "acct:new", &clock, NULL));
     CHECK_EQ(clock, 0);
@@ -183,7 +175,7 @@ static void hot_entity(int n, int per, uint32_t sync_delay_us, bool guarded) {
     uint64_t expire0 = bp__turn_expire_us;
     bp__turn_expire_us = 60u * 1000 * 1000; /* a slow scheduler (TSan) never lapses a turn */
     bp_store *s = NULL;
-    CHECK_OK(open_store(&s, dir, &f));
+    CHECK_OK(t_open_try(&s, dir, &(t_open_opts){.fault = &f, .durability = BP_DURABLE}));
     bp_gate_set *gates = NULL;
     CHECK_OK(bp_gate_set_new(&gates));
     CHECK_OK(bp_gate_set_add(gates, "allow", allow_all, NULL));
@@ -266,7 +258,7 @@ static bp_status cas_stale(bp_store *s, const char *entity) {
 static void test_turn_given_up(void) {
     const char *dir = t_dir("cas-turn");
     bp_store *s = NULL;
-    CHECK_OK(open_store(&s, dir, NULL));
+    CHECK_OK(t_open_try(&s, dir, &(t_open_opts){.durability = BP_DURABLE}));
     CHECK_OK(bp_append(s, NULL, "acct:t", "bank", BP_KIND(1, 1), PAYLOAD, sizeof PAYLOAD));
     CHECK_EQ(cas_stale(s, "acct:t"), BP_ECONFLICT);
     CHECK_EQ(s->n_turns, 1);
@@ -296,7 +288,7 @@ static void test_turn_given_up(void) {
 static void test_abandoned_turn_lapses(void) {
     const char *dir = t_dir("cas-lapse");
     bp_store *s = NULL;
-    CHECK_OK(open_store(&s, dir, NULL));
+    CHECK_OK(t_open_try(&s, dir, &(t_open_opts){.durability = BP_DURABLE}));
     uint64_t expire0 = bp__turn_expire_us;
     bp__turn_expire_us = 200000;
     CHECK_OK(bp_append(s, NULL, "acct:t", "bank", BP_KIND(1, 1), PAYLOAD, sizeof PAYLOAD));
@@ -328,7 +320,7 @@ static void test_head_wait_ends_on_failure(void) {
     bp_fault f;
     bp_fault_init(&f);
     bp_store *s = NULL;
-    CHECK_OK(open_store(&s, dir, &f));
+    CHECK_OK(t_open_try(&s, dir, &(t_open_opts){.fault = &f, .durability = BP_DURABLE}));
     CHECK_OK(bp_append(s, NULL, "acct:1", "bank", BP_KIND(1, 1), PAYLOAD, sizeof PAYLOAD));
     f.sync_delay_us = 300000;
     uint64_t syncs0 = syncs_of(&f);

@@ -7,16 +7,10 @@
 
 #include <sys/stat.h>
 
-static bp_store *open_small(const char *dir, bool ro) {
-    bp_open_options o = BP_OPEN_OPTIONS_INIT;
-    o.no_open_event = true;
-    o.segment_size = 8192;
-    o.read_only = ro;
-    o.durability = BP_NO_SYNC;
-    bp_store *s = NULL;
-    if (bp_store_open(&s, dir, &o) != BP_OK) fprintf(stderr, "open: %s\n", bp_last_error());
-    return s;
-}
+/* 8 KiB segments, appends synced at close only (BP_NO_SYNC); and the same read-only. */
+static const t_open_opts SMALL = {.segment_size = 8192, .durability = {.mode = BP_DUR_NONE}};
+static const t_open_opts SMALL_RO = {
+    .segment_size = 8192, .durability = {.mode = BP_DUR_NONE}, .read_only = true};
 
 static void append_n(bp_store *s, int n, int base) {
     char p[64];
@@ -29,11 +23,11 @@ static void append_n(bp_store *s, int n, int base) {
 
 static void test_partly_covered_segment_gets_full_footer(void) {
     const char *dir = t_dir("ckpt");
-    bp_store *s = open_small(dir, false);
+    bp_store *s = t_open(dir, &SMALL);
     CHECK(s);
     append_n(s, 20, 0); /* stays in segment 1 */
     CHECK_OK(bp_store_close(s));
-    s = open_small(dir, false); /* checkpoint covers part of segment 1 */
+    s = t_open(dir, &SMALL); /* checkpoint covers part of segment 1 */
     CHECK(s);
     bp_open_report rep;
     bp_store_open_report(s, &rep);
@@ -46,7 +40,7 @@ static void test_partly_covered_segment_gets_full_footer(void) {
     char path[1200];
     snprintf(path, sizeof path, "%s/index.ckpt", dir);
     CHECK_EQ(unlink(path), 0);
-    s = open_small(dir, true);
+    s = t_open(dir, &SMALL_RO);
     CHECK(s);
     bp_store_open_report(s, &rep);
     CHECK(!rep.checkpoint_used);
@@ -79,21 +73,21 @@ static void write_file(const char *path, const void *p, size_t n) {
  * torn header: open sets it aside; anything longer is corruption. */
 static void test_unborn_tail_segment(void) {
     const char *dir = t_dir("unborn");
-    bp_store *s = open_small(dir, false);
+    bp_store *s = t_open(dir, &SMALL);
     CHECK(s);
     append_n(s, 10, 0);
     CHECK_OK(bp_store_close(s));
     char path[1200];
     snprintf(path, sizeof path, "%s/segments/000002.fbat", dir);
     write_file(path, "FBAT\0\1", 6);
-    s = open_small(dir, false);
+    s = t_open(dir, &SMALL);
     CHECK(s);
     bp_stats st;
     CHECK_OK(bp_store_stats(s, &st));
     CHECK_EQ(st.events, 10);
     append_n(s, 5, 10);
     CHECK_OK(bp_store_close(s));
-    s = open_small(dir, true);
+    s = t_open(dir, &SMALL_RO);
     CHECK(s);
     CHECK_OK(bp_store_stats(s, &st));
     CHECK_EQ(st.events, 15);
@@ -123,7 +117,7 @@ static long file_size(const char *dir, const char *name) {
  * store. Chains, clocks and idempotency keys come through. */
 static void test_tail_checkpoint(void) {
     const char *dir = t_dir("ckpt-tail");
-    bp_store *s = open_small(dir, false);
+    bp_store *s = t_open(dir, &SMALL);
     CHECK(s);
     bp_append_options ao = BP_APPEND_OPTIONS_INIT;
     ao.idempotency_key = "early-key";
@@ -136,7 +130,7 @@ static void test_tail_checkpoint(void) {
     CHECK_OK(bp_store_close(s));
     long ck = file_size(dir, "index.ckpt");
     CHECK(ck > 0 && ck < 420 * BP_IREC_SIZE / 2); /* not every event's record */
-    s = open_small(dir, false);
+    s = t_open(dir, &SMALL);
     CHECK(s);
     bp_open_report rep;
     bp_store_open_report(s, &rep);
@@ -179,14 +173,14 @@ static void test_tail_checkpoint(void) {
  * checkpoint wrote) is still used as it is. */
 static void test_full_checkpoint_still_read(void) {
     const char *dir = t_dir("ckpt-full");
-    bp_store *s = open_small(dir, false);
+    bp_store *s = t_open(dir, &SMALL);
     CHECK(s);
     append_n(s, 420, 0);
     /* write a full checkpoint the way older builds did, then abandon the handle */
     CHECK_OK(bp_store_sync(s));
     CHECK_OK(bp__store_checkpoint_full(s));
     bp__store_crash(s);
-    s = open_small(dir, true);
+    s = t_open(dir, &SMALL_RO);
     CHECK(s);
     bp_open_report rep;
     bp_store_open_report(s, &rep);

@@ -14,25 +14,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static bp_store *open_at(const char *dir, uint32_t segment_size, bp_fault *f) {
-    bp_open_options o = BP_OPEN_OPTIONS_INIT;
-    o.no_open_event = true;
-    o.segment_size = segment_size;
-    o.fault = f;
-    bp_store *s = NULL;
-    if (bp_store_open(&s, dir, &o) != BP_OK) return NULL;
-    return s;
-}
-
-static bp_store *must_open(const char *dir, uint32_t segment_size) {
-    bp_store *s = open_at(dir, segment_size, NULL);
-    if (!s) {
-        fprintf(stderr, "open %s: %s\n", dir, bp_last_error());
-        exit(1);
-    }
-    return s;
-}
-
 /* The export's event lines (a compacted store's export starts with its anchors record:
  * left out here, see test_export_anchors_line). */
 static char *export_all(bp_store *s) {
@@ -121,7 +102,7 @@ static size_t kept_newest(const book *b, uint32_t k, bp_id *out) {
 
 static void test_keep_last(void) {
     const char *dir = t_dir("compact-count");
-    bp_store *s = must_open(dir, 4096);
+    bp_store *s = t_open(dir, &(t_open_opts){.segment_size = 4096});
     book b;
     memset(&b, 0, sizeof b);
     fill(s, &b, 80);
@@ -181,7 +162,7 @@ static void test_keep_last(void) {
     CHECK_EQ(r.clock, b.n[0] + 1);
     CHECK_OK(bp_store_close(s));
     /* and all of it survives a reopen (footers with seqs, anchors) */
-    s = must_open(dir, 4096);
+    s = t_open(dir, &(t_open_opts){.segment_size = 4096});
     CHECK(verify_clean(s));
     CHECK_EQ(t_count_stream(s, ENTS[0]), 6);
     CHECK_OK(bp_get(s, &ev, &kept[0]));
@@ -195,7 +176,7 @@ static void test_keep_last(void) {
     CHECK_EQ(t_count_stream(s, ENTS[3]), 2);
     CHECK(verify_clean(s));
     CHECK_OK(bp_store_close(s));
-    s = must_open(dir, 4096);
+    s = t_open(dir, &(t_open_opts){.segment_size = 4096});
     CHECK(verify_clean(s));
     CHECK_EQ(t_count_stream(s, ENTS[1]), 2);
     CHECK_OK(bp_store_close(s));
@@ -208,7 +189,7 @@ static void test_keep_last(void) {
 
 static void test_age_and_tombstone(void) {
     const char *dir = t_dir("compact-age");
-    bp_store *s = must_open(dir, 4096);
+    bp_store *s = t_open(dir, &(t_open_opts){.segment_size = 4096});
     bp_receipt old[3], young[3], t;
     for (int i = 0; i < 3; i++)
         CHECK_OK(bp_append(s, &old[i], "user:1", "crm", BP_KIND(1, 1), "old", 3));
@@ -260,7 +241,7 @@ static void test_age_and_tombstone(void) {
     CHECK_EQ(r3.clock, 3);
     CHECK(verify_clean(s));
     CHECK_OK(bp_store_close(s));
-    s = must_open(dir, 4096);
+    s = t_open(dir, &(t_open_opts){.segment_size = 4096});
     CHECK(verify_clean(s));
     CHECK_EQ(t_count_stream(s, "user:3"), 1);
     CHECK_OK(bp_store_close(s));
@@ -290,7 +271,7 @@ static void tamper_anchor(const char *dir, const char *entity) {
 
 static void test_anchors_checked(void) {
     const char *dir = t_dir("compact-anchor");
-    bp_store *s = must_open(dir, 4096);
+    bp_store *s = t_open(dir, &(t_open_opts){.segment_size = 4096});
     book b;
     memset(&b, 0, sizeof b);
     fill(s, &b, 30);
@@ -299,7 +280,8 @@ static void test_anchors_checked(void) {
     CHECK_OK(bp_compact(s, &o, NULL));
     CHECK_OK(bp_store_close(s));
     tamper_anchor(dir, "acct:b");
-    s = must_open(dir, 4096); /* footers are trusted at open; verify reads everything */
+    /* footers are trusted at open; verify reads everything */
+    s = t_open(dir, &(t_open_opts){.segment_size = 4096});
     bp_verify_report vr;
     CHECK_EQ(bp_store_verify(s, &vr), BP_ECORRUPT);
     CHECK(strstr(vr.first_problem, "acct:b") && strstr(vr.first_problem, "prev_hash"));
@@ -314,11 +296,11 @@ static void test_anchors_checked(void) {
         fputc(0x55, f);
         fclose(f);
     }
-    CHECK(open_at(dir, 4096, NULL) == NULL);
+    CHECK(t_open_try(&s, dir, &(t_open_opts){.segment_size = 4096}) != BP_OK && !s);
     CHECK(strstr(bp_last_error(), "ANCHORS") != NULL);
     /* and so is a missing first segment */
     unlink(path);
-    CHECK(open_at(dir, 4096, NULL) == NULL);
+    CHECK(t_open_try(&s, dir, &(t_open_opts){.segment_size = 4096}) != BP_OK && !s);
     CHECK(strstr(bp_last_error(), "first segment") != NULL);
     t_rmdir(dir);
 }
@@ -335,7 +317,7 @@ static bp_status count_fn(void *ctx, const bp_delivery *d) {
 
 static void test_after_compaction(void) {
     const char *dir = t_dir("compact-after");
-    bp_store *s = must_open(dir, 4096);
+    bp_store *s = t_open(dir, &(t_open_opts){.segment_size = 4096});
     bp_append_options ao = BP_APPEND_OPTIONS_INIT;
     ao.idempotency_key = "order-1";
     bp_receipt first, again;
@@ -391,13 +373,14 @@ static void test_after_compaction(void) {
 
 static void test_merge_and_bad_input(void) {
     const char *dir = t_dir("compact-merge");
-    bp_store *s = must_open(dir, 4096);
+    bp_store *s = t_open(dir, &(t_open_opts){.segment_size = 4096});
     book b;
     memset(&b, 0, sizeof b);
     fill(s, &b, 40);
     char *before = export_all(s);
     CHECK_OK(bp_store_close(s));
-    s = must_open(dir, 1 << 20); /* bigger files now: the small ones merge */
+    /* bigger files now: the small ones merge */
+    s = t_open(dir, &(t_open_opts){.segment_size = 1 << 20});
     bp_compact_report rep;
     CHECK_OK(bp_compact(s, NULL, &rep));
     CHECK(rep.changed);
@@ -435,7 +418,7 @@ static void test_merge_and_bad_input(void) {
     FILE *f = fopen(path, "wb");
     CHECK(f && fwrite("BPCM garbage garbage garbage garbage", 1, 36, f) == 36);
     if (f) fclose(f);
-    CHECK(open_at(dir, 4096, NULL) == NULL);
+    CHECK(t_open_try(&s, dir, &(t_open_opts){.segment_size = 4096}) != BP_OK && !s);
     CHECK(strstr(bp_last_error(), "COMPACT") != NULL);
     unlink(path);
     free(before);
@@ -488,7 +471,7 @@ static void *reader(void *arg) {
 
 static void test_concurrent(void) {
     const char *dir = t_dir("compact-race");
-    race r = {must_open(dir, 8192), false, 0, 0};
+    race r = {t_open(dir, &(t_open_opts){.segment_size = 8192}), false, 0, 0};
     pthread_t a, b;
     pthread_create(&a, NULL, appender, &r);
     pthread_create(&b, NULL, reader, &r);
@@ -635,7 +618,7 @@ static void test_held_events_survive_compaction(void) {
     const char *dir = t_dir("compact-hold");
     hold_race r;
     memset(&r, 0, sizeof r);
-    r.s = must_open(dir, 64 * 1024);
+    r.s = t_open(dir, &(t_open_opts){.segment_size = 64 * 1024});
     for (int i = 0; i < 2000; i++)
         hold_append(&r, i % HOLD_ENTS);
     pthread_t a, c;
@@ -708,7 +691,7 @@ static void test_hold_then_compact_same_thread(void) {
     const char *dir = t_dir("compact-hold1");
     hold_race r;
     memset(&r, 0, sizeof r);
-    r.s = must_open(dir, 64 * 1024);
+    r.s = t_open(dir, &(t_open_opts){.segment_size = 64 * 1024});
     for (int i = 0; i < 2000; i++)
         hold_append(&r, i % HOLD_ENTS);
     bp_id id;
@@ -766,7 +749,7 @@ static char *g_before, *g_after;
 
 static void make_template(void) {
     g_template = t_dir("compact-tpl");
-    bp_store *s = must_open(g_template, 4096);
+    bp_store *s = t_open(g_template, &(t_open_opts){.segment_size = 4096});
     book b;
     memset(&b, 0, sizeof b);
     fill(s, &b, 40);
@@ -776,7 +759,7 @@ static void make_template(void) {
     char cmd[2600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -a '%s' '%s'", d, g_template, d);
     CHECK_EQ(system(cmd), 0);
-    s = must_open(d, 4096);
+    s = t_open(d, &(t_open_opts){.segment_size = 4096});
     bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
     o.keep_last = 4;
     CHECK_OK(bp_compact(s, &o, NULL));
@@ -795,8 +778,8 @@ static void copy_template(const char *dst) {
 /* After a crash: the store opens, verifies, and is exactly the before or the after state.
  * Returns 0 before, 1 after, -1 neither. */
 static int outcome(const char *dir) {
-    bp_store *s = open_at(dir, 4096, NULL);
-    if (!s) {
+    bp_store *s;
+    if (t_open_try(&s, dir, &(t_open_opts){.segment_size = 4096})) {
         fprintf(stderr, "reopen: %s\n", bp_last_error());
         return -1;
     }
@@ -827,10 +810,12 @@ static void test_sigkill_every_step(void) {
         if (pid == 0) {
             g_kill_at = steps[i];
             bp__compact_step = killer;
-            bp_store *s = open_at(dir, 4096, NULL);
+            bp_store *s;
             bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
             o.keep_last = 4;
-            if (!s || bp_compact(s, &o, NULL) != BP_OK) _exit(3);
+            if (t_open_try(&s, dir, &(t_open_opts){.segment_size = 4096}) ||
+                bp_compact(s, &o, NULL) != BP_OK)
+                _exit(3);
             _exit(bp_store_close(s) == BP_OK ? 0 : 4);
         }
         int st;
@@ -866,8 +851,9 @@ static void test_fault_sweep(void) {
             if (k == F_RENAME) f.fail_rename_at = n;
             if (k == F_OPEN) f.fail_open_at = n;
             if (k == F_SHORT) f.short_write_at = n;
-            bp_store *s = open_at(dir, 4096, &f);
-            if (!s) { /* the fault hit the open itself */
+            bp_store *s;
+            if (t_open_try(&s, dir, &(t_open_opts){.segment_size = 4096, .fault = &f})) {
+                /* the fault hit the open itself */
                 bp_fault_destroy(&f);
                 continue;
             }
@@ -919,7 +905,7 @@ static void progress_reenters(void *ctx, uint64_t done, uint64_t total) {
  * test if it hangs); appending from there works, and the outer compaction completes. */
 static void test_compact_from_progress(void) {
     const char *dir = t_dir("compact-reenter");
-    bp_store *s = must_open(dir, 4096);
+    bp_store *s = t_open(dir, &(t_open_opts){.segment_size = 4096});
     for (int i = 0; i < 200; i++)
         CHECK_OK(bp_append(s, NULL, i % 2 ? "a:1" : "a:2", "s", BP_KIND(1, 1), "payload", 7));
     reenter r = {.s = s};

@@ -151,12 +151,9 @@ static void test_writers_and_readers(void) {
     bp_fault f;
     bp_fault_init(&f);
     f.sync_delay_us = 2000; /* a slow disk: appenders arriving during a sync must share the next */
-    bp_open_options o = BP_OPEN_OPTIONS_INIT;
-    o.no_open_event = true;
-    o.fault = &f;
-    o.segment_size = 16 << 10; /* rotations happen during the run */
+    t_open_opts o = {.fault = &f, .segment_size = 16 << 10}; /* rotations happen during the run */
     bp_store *s = NULL;
-    CHECK_OK(bp_store_open(&s, dir, &o));
+    CHECK_OK(t_open_try(&s, dir, &o));
     pthread_mutex_lock(&f.mu);
     uint64_t syncs0 = f.syncs;
     pthread_mutex_unlock(&f.mu);
@@ -206,7 +203,7 @@ static void test_writers_and_readers(void) {
 
     /* everything is there, chained, after reopen */
     o.fault = NULL;
-    CHECK_OK(bp_store_open(&s, dir, &o));
+    CHECK_OK(t_open_try(&s, dir, &o));
     bp_verify_report vr;
     CHECK_OK(bp_store_verify(s, &vr));
     CHECK_EQ(vr.events, appends);
@@ -324,12 +321,10 @@ static void test_group_commit_under_faults(void) {
             const char *dir = t_dir("conc-fault");
             bp_fault f;
             bp_fault_init(&f);
-            bp_open_options o = BP_OPEN_OPTIONS_INIT;
-            o.no_open_event = true;
-            o.fault = &f;
-            o.segment_size = 8192; /* rotations (seals) happen during the run too */
+            /* rotations (seals) happen during the run too */
+            t_open_opts o = {.fault = &f, .segment_size = 8192};
             bp_store *s = NULL;
-            CHECK_OK(bp_store_open(&s, dir, &o));
+            CHECK_OK(t_open_try(&s, dir, &o));
             if (kind == 0)
                 f.fail_write_at = f.writes + nth;
             else
@@ -349,7 +344,7 @@ static void test_group_commit_under_faults(void) {
             (void)bp_store_close(s); /* fail-stopped: BP_EIO */
             bp_fault_destroy(&f);
             o.fault = NULL;
-            CHECK_OK(bp_store_open(&s, dir, &o));
+            CHECK_OK(t_open_try(&s, dir, &o));
             for (int i = 0; i < WRITERS; i++)
                 for (int k = 0; k < w[i].acked; k++) {
                     if (!w[i].durable[k]) continue;

@@ -50,14 +50,12 @@ static void gen(int i, const char *entity_fmt) {
 }
 
 static bp_status open_s(bp_store **s, const char *dir, bool ro, bool salvage) {
-    bp_open_options o = BP_OPEN_OPTIONS_INIT;
-    o.no_open_event = true;
-    o.segment_size = SEG_SIZE;
-    o.durability = BP_NO_SYNC; /* close syncs; no power cut is simulated here */
-    o.read_only = ro;
-    o.salvage = salvage;
     *s = (bp_store *)&M; /* must be overwritten (NULL on error) */
-    return bp_store_open(s, dir, &o);
+    return t_open_try(s, dir,
+                      &(t_open_opts){.segment_size = SEG_SIZE,
+                                     .durability = BP_NO_SYNC, /* close syncs; no power cut */
+                                     .read_only = ro,
+                                     .salvage = salvage});
 }
 
 /* Append events M.n .. M.n+k-1 as single appends. */

@@ -68,11 +68,8 @@ static uint16_t make_kind(uint64_t seed) {
     return (uint16_t)(0x1000 + (seed >> 8) % 16);
 }
 
-static bp_status open_store(bp_store **s, const char *dir) {
-    bp_open_options o = BP_OPEN_OPTIONS_INIT;
-    o.segment_size = 16 << 10;
-    return bp_store_open(s, dir, &o);
-}
+/* The stores of these tests: 16 KiB segments, with the open event. */
+static const t_open_opts OPTS = {.segment_size = 16 << 10, .open_event = true};
 
 static void put_rec(int fd, const bp_receipt *r, uint64_t seed, uint32_t batch_count) {
     rec x = {0};
@@ -88,7 +85,7 @@ static void put_rec(int fd, const bp_receipt *r, uint64_t seed, uint32_t batch_c
 /* The child: append until killed. Exits 2 on any unexpected error. */
 static void child(const char *dir, int fd, uint64_t round) {
     bp_store *s;
-    if (open_store(&s, dir) != BP_OK) {
+    if (t_open_try(&s, dir, &OPTS) != BP_OK) {
         fprintf(stderr, "child open: %s\n", bp_last_error());
         _exit(2);
     }
@@ -97,7 +94,7 @@ static void child(const char *dir, int fd, uint64_t round) {
     for (uint64_t i = 0;; i++) {
         if (i % 37 ==
             36) { /* close (final sync, checkpoint) and open again: kills land there too */
-            if (bp_store_close(s) != BP_OK || open_store(&s, dir) != BP_OK) {
+            if (bp_store_close(s) != BP_OK || t_open_try(&s, dir, &OPTS) != BP_OK) {
                 fprintf(stderr, "child close/reopen: %s\n", bp_last_error());
                 _exit(2);
             }
@@ -181,7 +178,7 @@ static void seen_add(seen *S, const rec *r) {
  * (the caller passes 0 now and then to re-check them all). */
 static void check_store(const char *dir, const seen *S, size_t from, uint64_t *events_out) {
     bp_store *s;
-    CHECK_OK(open_store(&s, dir));
+    CHECK_OK(t_open_try(&s, dir, &OPTS));
     bp_verify_report vr;
     bp_status vrc = bp_store_verify(s, &vr);
     if (vrc != BP_OK) fprintf(stderr, "verify: %s\n", vr.first_problem);
@@ -308,7 +305,7 @@ static void test_kill_loop(void) {
         /* this round's receipts every time; all of them every 25 rounds and at the end */
         bool all = round % 25 == 0 || round == kills;
         check_store(dir, &S, all ? 0 : checked, &events);
-        if (all) t_check_loss_refused(dir, open_store); /* check_store closed it cleanly */
+        if (all) t_check_loss_refused(dir, &OPTS); /* check_store closed it cleanly */
         checked = S.n;
         if (t_failures) {
             fprintf(stderr, "  failed after kill %d (BP_CRASH_SEED=%llu)\n", round,

@@ -10,17 +10,8 @@
 #include <sys/wait.h>
 #include <time.h>
 
-static bp_store *open_store(const char *dir) {
-    bp_open_options o = BP_OPEN_OPTIONS_INIT;
-    o.no_open_event = true;
-    o.durability = BP_NO_SYNC;
-    bp_store *s = NULL;
-    if (bp_store_open(&s, dir, &o) != BP_OK) {
-        fprintf(stderr, "open %s: %s\n", dir, bp_last_error());
-        exit(1);
-    }
-    return s;
-}
+/* The stores of these tests: appends synced at close only (BP_NO_SYNC). */
+static const t_open_opts NO_SYNC = {.durability = {.mode = BP_DUR_NONE}};
 
 /* Payload i: 4 bytes, the number itself. */
 static bp_status put(bp_store *s, const char *entity, const char *scope, uint32_t i) {
@@ -35,7 +26,7 @@ static uint32_t payload_of(const bp_event *ev) {
 
 static void test_cursor_batches_and_resume(void) {
     const char *dir = t_dir("deliver-cursor");
-    bp_store *s = open_store(dir);
+    bp_store *s = t_open(dir, &NO_SYNC);
     const char *ents[] = {"acct:1", "acct:2", "other:1"};
     for (uint32_t i = 0; i < 90; i++)
         CHECK_OK(put(s, ents[i % 3], "bank", i));
@@ -125,7 +116,7 @@ static void *append_later(void *arg) {
 
 static void test_cursor_waits(void) {
     const char *dir = t_dir("deliver-wait");
-    bp_store *s = open_store(dir);
+    bp_store *s = t_open(dir, &NO_SYNC);
     bp_region r = BP_REGION_INIT;
     r.entity = "acct:late";
     bp_cursor *c;
@@ -194,7 +185,7 @@ static void *write_main(void *arg) {
 
 static void test_cursor_under_concurrent_writers(void) {
     const char *dir = t_dir("deliver-race");
-    bp_store *s = open_store(dir);
+    bp_store *s = t_open(dir, &NO_SYNC);
     bp_region r = BP_REGION_INIT;
     r.entity_prefix = "acct:w";
     bp_cursor *c;
@@ -256,7 +247,7 @@ static void test_cursor_under_concurrent_writers(void) {
 
 static void test_lossy_subscription(void) {
     const char *dir = t_dir("deliver-lossy");
-    bp_store *s = open_store(dir);
+    bp_store *s = t_open(dir, &NO_SYNC);
     CHECK_OK(put(s, "acct:1", "bank", 0)); /* before the subscription: never notified */
     bp_region r = BP_REGION_INIT;
     r.scope = "bank";
@@ -320,7 +311,7 @@ static void test_lossy_subscription(void) {
 
 static void test_writers_never_wait_for_subscribers(void) {
     const char *dir = t_dir("deliver-full");
-    bp_store *s = open_store(dir);
+    bp_store *s = t_open(dir, &NO_SYNC);
     bp_region r = BP_REGION_INIT;
     bp_subscription *stuck, *live;
     CHECK_OK(bp_subscribe_lossy(s, &r, 1, &stuck)); /* never read */
@@ -398,7 +389,7 @@ static bool wait_handled(bp_worker *w, uint64_t position) {
 
 static void test_worker_in_order_with_retries(void) {
     const char *dir = t_dir("deliver-worker");
-    bp_store *s = open_store(dir);
+    bp_store *s = t_open(dir, &NO_SYNC);
     for (uint32_t i = 0; i < 40; i++)
         CHECK_OK(put(s, i % 2 ? "acct:1" : "other:1", "bank", i));
     bp_region r = BP_REGION_INIT;
@@ -555,7 +546,7 @@ static void test_worker_lag_and_wait(void) {
 /* A worker stopped by its poison event: bp_worker_wait returns that error, not a timeout. */
 static void test_worker_wait_poison_stop(void) {
     const char *dir = t_dir("deliver-waitpoison");
-    bp_store *s = open_store(dir);
+    bp_store *s = t_open(dir, &NO_SYNC);
     for (uint32_t i = 0; i < 10; i++)
         CHECK_OK(put(s, "acct:1", "bank", i));
     static handler h = {.mu = PTHREAD_MUTEX_INITIALIZER, .fail_seq = 4, .fail_times = UINT32_MAX};
@@ -580,7 +571,7 @@ static void test_worker_wait_poison_stop(void) {
  * them) still work after the close (the ASan build checks the memory). */
 static void test_close_with_workers_running(void) {
     const char *dir = t_dir("deliver-closerun");
-    bp_store *s = open_store(dir);
+    bp_store *s = t_open(dir, &NO_SYNC);
     for (uint32_t i = 0; i < 20; i++)
         CHECK_OK(put(s, "acct:1", "bank", i));
     bp_region r = BP_REGION_INIT;
@@ -600,7 +591,7 @@ static void test_close_with_workers_running(void) {
     CHECK_FAILS(bp_worker_wait(w, 21, 10), BP_ECANCELED, "stopped");
     CHECK_OK(bp_worker_stop(w));
     CHECK_OK(bp_worker_stop(local));
-    s = open_store(dir); /* the position was persisted by the close */
+    s = t_open(dir, &NO_SYNC); /* the position was persisted by the close */
     bp_checkpoint_info ci;
     size_t count;
     CHECK_OK(bp_checkpoints_list(s, &ci, 1, &count));
@@ -612,7 +603,7 @@ static void test_close_with_workers_running(void) {
 
 static void test_worker_poison(void) {
     const char *dir = t_dir("deliver-poison");
-    bp_store *s = open_store(dir);
+    bp_store *s = t_open(dir, &NO_SYNC);
     for (uint32_t i = 0; i < 10; i++)
         CHECK_OK(put(s, "acct:1", "bank", i));
     bp_region r = BP_REGION_INIT;
@@ -678,7 +669,7 @@ static void test_worker_poison(void) {
 
 static void test_worker_checkpoints(void) {
     const char *dir = t_dir("deliver-ckpt");
-    bp_store *s = open_store(dir);
+    bp_store *s = t_open(dir, &NO_SYNC);
     for (uint32_t i = 0; i < 50; i++)
         CHECK_OK(put(s, "acct:1", "bank", i));
     bp_region r = BP_REGION_INIT;
@@ -701,7 +692,7 @@ static void test_worker_checkpoints(void) {
     CHECK_EQ(bp_worker_take_gaps(w, gaps, 64), 0);
     CHECK_OK(bp_worker_stop(w)); /* persists 50 although 50 % 7 != 0 */
     CHECK_OK(bp_store_close(s));
-    s = open_store(dir);
+    s = t_open(dir, &NO_SYNC);
     for (uint32_t i = 50; i < 60; i++)
         CHECK_OK(put(s, "acct:1", "bank", i));
     static handler b = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -716,13 +707,13 @@ static void test_worker_checkpoints(void) {
     char path[1200], cmd[2600];
     snprintf(path, sizeof path, "%s/cursors/mailer.ckpt", dir);
     const char *other = t_dir("deliver-ckpt-other");
-    bp_store *o = open_store(other);
+    bp_store *o = t_open(other, &NO_SYNC);
     for (uint32_t i = 0; i < 70; i++)
         CHECK_OK(put(o, "acct:1", "bank", i));
     CHECK_OK(bp_store_close(o));
     snprintf(cmd, sizeof cmd, "mkdir -p '%s/cursors' && cp '%s' '%s/cursors/'", other, path, other);
     CHECK_EQ(system(cmd), 0);
-    o = open_store(other);
+    o = t_open(other, &NO_SYNC);
     CHECK_FAILS(bp_cursor_worker(o, &r, on_event, &b, &cfg, &w), BP_ECORRUPT,
                 "does not have there");
     CHECK_OK(bp_store_close(o));
@@ -730,7 +721,7 @@ static void test_worker_checkpoints(void) {
     snprintf(cmd, sizeof cmd, "printf 'x' | dd of='%s' bs=1 seek=10 conv=notrunc status=none",
              path);
     CHECK_EQ(system(cmd), 0);
-    s = open_store(dir);
+    s = t_open(dir, &NO_SYNC);
     CHECK_FAILS(bp_cursor_worker(s, &r, on_event, &b, &cfg, &w), BP_ECORRUPT, "crc");
     /* bad configurations */
     cfg.checkpoint_id = "a/b";
@@ -784,7 +775,7 @@ bp_status crash_log(void *ctx, const bp_delivery *d) {
 
 static void test_worker_survives_kill9(void) {
     const char *dir = t_dir("deliver-crash");
-    bp_store *s = open_store(dir);
+    bp_store *s = t_open(dir, &NO_SYNC);
     for (uint32_t i = 0; i < CRASH_EVENTS; i++)
         CHECK_OK(put(s, "acct:1", "bank", i));
     CHECK_OK(bp_store_close(s));
@@ -900,7 +891,7 @@ static void reactor_child(const char *dir) {
 
 static void test_reactor_exactly_once_across_kill9(void) {
     const char *dir = t_dir("deliver-reactor");
-    bp_store *s = open_store(dir);
+    bp_store *s = t_open(dir, &NO_SYNC);
     for (uint32_t i = 1; i <= ORDERS; i++) {
         order_t o = {.number = i};
         char ent[32];
@@ -936,7 +927,7 @@ static void test_reactor_exactly_once_across_kill9(void) {
         break;
     }
     /* every order has exactly its reactions, each caused by it, in its correlation */
-    s = open_store(dir);
+    s = t_open(dir, &NO_SYNC);
     static uint8_t count[ORDERS + 1];
     memset(count, 0, sizeof count);
     bp_iter *it;

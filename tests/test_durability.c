@@ -7,16 +7,6 @@
 
 #include <sys/stat.h>
 
-static bp_store *open_mode(const char *dir, bp_durability d, bp_fault *f) {
-    bp_open_options o = BP_OPEN_OPTIONS_INIT;
-    o.no_open_event = true;
-    o.durability = d;
-    o.fault = f;
-    bp_store *s = NULL;
-    if (bp_store_open(&s, dir, &o) != BP_OK) fprintf(stderr, "open: %s\n", bp_last_error());
-    return s;
-}
-
 static uint64_t syncs(bp_fault *f) {
     pthread_mutex_lock(&f->mu);
     uint64_t n = f->syncs;
@@ -28,7 +18,7 @@ static void run_mode(bp_durability d, int n, uint64_t *fsyncs, int *durable_rece
     const char *dir = t_dir("dur");
     bp_fault f;
     bp_fault_init(&f);
-    bp_store *s = open_mode(dir, d, &f);
+    bp_store *s = t_open(dir, &(t_open_opts){.durability = d, .fault = &f});
     *fsyncs = UINT64_MAX;
     if (!s) return;
     uint64_t before = syncs(&f);
@@ -74,7 +64,7 @@ static void test_every_ms_syncs_when_idle(void) {
     const char *dir = t_dir("dur-ms");
     bp_fault f;
     bp_fault_init(&f);
-    bp_store *s = open_mode(dir, BP_DURABLE_EVERY(0, 20), &f);
+    bp_store *s = t_open(dir, &(t_open_opts){.durability = BP_DURABLE_EVERY(0, 20), .fault = &f});
     CHECK(s);
     uint64_t before = syncs(&f);
     bp_receipt r;
@@ -87,7 +77,7 @@ static void test_every_ms_syncs_when_idle(void) {
     bp__store_crash(s);
     bp_fault_power_loss(&f);
     bp_fault_destroy(&f);
-    s = open_mode(dir, BP_DURABLE, NULL);
+    s = t_open(dir, &(t_open_opts){.durability = BP_DURABLE});
     CHECK(s);
     bp_event *ev;
     CHECK_OK(bp_get(s, &ev, &r.event_id));
@@ -101,7 +91,7 @@ static void test_override(void) {
     const char *dir = t_dir("dur-ovr");
     bp_fault f;
     bp_fault_init(&f);
-    bp_store *s = open_mode(dir, BP_NO_SYNC, &f);
+    bp_store *s = t_open(dir, &(t_open_opts){.durability = BP_NO_SYNC, .fault = &f});
     CHECK(s);
     uint64_t before = syncs(&f);
     bp_append_options o = BP_APPEND_OPTIONS_INIT;
@@ -136,7 +126,7 @@ static void test_batch_durability(void) {
     const char *dir = t_dir("dur-batch");
     bp_fault f;
     bp_fault_init(&f);
-    bp_store *s = open_mode(dir, BP_NO_SYNC, &f);
+    bp_store *s = t_open(dir, &(t_open_opts){.durability = BP_NO_SYNC, .fault = &f});
     CHECK(s);
     if (!s) return;
     bp_batch_item it[2] = {{"e:1", "s", 0x1001, "a", 1, NULL}, {"e:2", "s", 0x1001, "b", 1, NULL}};
@@ -210,7 +200,7 @@ static void test_batch_power_loss(void) {
     const char *dir = t_dir("dur-batch-power");
     bp_fault f;
     bp_fault_init(&f);
-    bp_store *s = open_mode(dir, BP_DURABLE, &f);
+    bp_store *s = t_open(dir, &(t_open_opts){.durability = BP_DURABLE, .fault = &f});
     CHECK(s);
     if (!s) return;
     bp_batch_item it[3] = {{"e:1", "s", 0x1001, "a", 1, NULL},
@@ -226,7 +216,7 @@ static void test_batch_power_loss(void) {
     bp__store_crash(s);
     CHECK(bp_fault_power_loss(&f) > 0);
     bp_fault_destroy(&f);
-    s = open_mode(dir, BP_DURABLE, NULL);
+    s = t_open(dir, &(t_open_opts){.durability = BP_DURABLE});
     CHECK(s);
     if (!s) return;
     CHECK_EQ(events_of(s), 3);
@@ -271,7 +261,7 @@ static void test_zero_tail(void) {
     char seg[1200], q[1200];
     snprintf(seg, sizeof seg, "%s/segments/000001.fbat", dir);
     snprintf(q, sizeof q, "%s/quarantine", dir);
-    bp_store *s = open_mode(dir, BP_DURABLE, NULL);
+    bp_store *s = t_open(dir, &(t_open_opts){.durability = BP_DURABLE});
     CHECK(s);
     if (!s) return;
     bp_receipt r[20];
@@ -281,7 +271,7 @@ static void test_zero_tail(void) {
     CHECK(path_size(seg) >= end + (long long)(128u << 10)); /* zeros ahead */
     bp__store_crash(s);
     CHECK(path_size(seg) > end); /* what a crash leaves */
-    s = open_mode(dir, BP_DURABLE, NULL);
+    s = t_open(dir, &(t_open_opts){.durability = BP_DURABLE});
     CHECK(s);
     if (!s) return;
     bp_open_report rep;
@@ -355,7 +345,7 @@ static long long io_write_bytes(void) {
  * in bytes, not time: 400 durable appends of 100 bytes (zeros written ahead included). */
 static void test_zero_tail_write_bytes(void) {
     const char *dir = t_dir("dur-zeros-io");
-    bp_store *s = open_mode(dir, BP_DURABLE, NULL);
+    bp_store *s = t_open(dir, &(t_open_opts){.durability = BP_DURABLE});
     CHECK(s);
     if (!s) return;
     CHECK_OK(bp_append(s, NULL, "e:1", "s", 0x1001, "first", 5));
@@ -378,7 +368,7 @@ static void test_import_syncs_at_the_end(void) {
     char src[1100], dst[1100];
     snprintf(src, sizeof src, "%s/src", dir);
     snprintf(dst, sizeof dst, "%s/dst", dir);
-    bp_store *s = open_mode(src, BP_NO_SYNC, NULL);
+    bp_store *s = t_open(src, &(t_open_opts){.durability = BP_NO_SYNC});
     CHECK(s);
     if (!s) return;
     bp_batch_item it[3] = {{"e:1", "s", 0x1001, "a", 1, NULL},
@@ -393,7 +383,7 @@ static void test_import_syncs_at_the_end(void) {
     if (!text) return;
     bp_fault f;
     bp_fault_init(&f);
-    s = open_mode(dst, BP_DURABLE, &f);
+    s = t_open(dst, &(t_open_opts){.durability = BP_DURABLE, .fault = &f});
     CHECK(s);
     bp_importer *imp = NULL;
     CHECK_OK(bp_import_begin(s, &imp));
@@ -415,7 +405,7 @@ static void test_import_syncs_at_the_end(void) {
     bp__store_crash(s); /* durable now: a power loss keeps it all */
     bp_fault_power_loss(&f);
     bp_fault_destroy(&f);
-    s = open_mode(dst, BP_DURABLE, NULL);
+    s = t_open(dst, &(t_open_opts){.durability = BP_DURABLE});
     CHECK(s);
     if (s) {
         char *again = t_export(s, false);

@@ -39,12 +39,9 @@ static size_t payload_of(int op, int k, char *buf) {
         "xxxxxxxxxxxxxxxxxxxxxxxxxx");
 }
 
-static bp_open_options opts_with(bp_fault *f) {
-    bp_open_options o = BP_OPEN_OPTIONS_INIT;
-    o.segment_size = 8192; /* rotations (seal: footer, sync, dir sync; create) happen */
-    o.fault = f;
-    return o;
-}
+/* The stores of these tests: 8 KiB segments, so that rotations (seal: footer, sync, dir sync;
+ * create) happen; with the open event. */
+static const t_open_opts OPTS = {.segment_size = 8192, .open_event = true};
 
 static void add_ack(outcome *out, const bp_receipt *r, int op) {
     ack *a = &out->acks[out->n_acks++];
@@ -60,9 +57,10 @@ static void add_ack(outcome *out, const bp_receipt *r, int op) {
  * of closing it. */
 static void workload(const char *dir, bp_fault *f, bool crash, outcome *out) {
     memset(out, 0, sizeof *out);
-    bp_open_options o = opts_with(f);
+    t_open_opts o = OPTS;
+    o.fault = f;
     bp_store *s = NULL;
-    bp_status rc = bp_store_open(&s, dir, &o);
+    bp_status rc = t_open_try(&s, dir, &o);
     if (rc != BP_OK) {
         CHECK(rc == BP_EIO);
         CHECK(strlen(bp_last_error()) > 0);
@@ -148,16 +146,10 @@ static void workload(const char *dir, bp_fault *f, bool crash, outcome *out) {
     }
 }
 
-static bp_status reopen_plain(bp_store **s, const char *dir) {
-    bp_open_options o = opts_with(NULL);
-    return bp_store_open(s, dir, &o);
-}
-
 /* Reopen without faults and check the consistent-prefix contract. */
 static void check_reopen(const char *dir, const outcome *out) {
-    bp_open_options o = opts_with(NULL);
     bp_store *s = NULL;
-    CHECK_OK(bp_store_open(&s, dir, &o));
+    CHECK_OK(t_open_try(&s, dir, &OPTS));
     bp_verify_report vr;
     bp_status vrc = bp_store_verify(s, &vr);
     if (vrc) fprintf(stderr, "verify: %s\n", vr.first_problem);
@@ -192,7 +184,7 @@ static void check_reopen(const char *dir, const outcome *out) {
     bp_receipt r;
     CHECK_OK(bp_append(s, &r, "acct:a", "bank", 0x1002, "again", 5));
     CHECK_OK(bp_store_close(s));
-    t_check_loss_refused(dir, reopen_plain);
+    t_check_loss_refused(dir, &OPTS);
 }
 
 typedef enum { F_WRITE, F_SYNC, F_RENAME, F_OPEN, F_SHORT, F_MMAP } fault_kind;
@@ -310,9 +302,10 @@ static void test_enospc_message(void) {
     const char *dir = t_dir("fault-nospc");
     bp_fault f;
     bp_fault_init(&f);
-    bp_open_options o = opts_with(&f);
+    t_open_opts o = OPTS;
+    o.fault = &f;
     bp_store *s = NULL;
-    CHECK_OK(bp_store_open(&s, dir, &o));
+    CHECK_OK(t_open_try(&s, dir, &o));
     f.fail_errno = ENOSPC;
     f.fail_write_at = f.writes + 2; /* a full disk: from the write after the first append's */
     f.sticky = true;
@@ -333,7 +326,7 @@ static void test_enospc_message(void) {
     CHECK_EQ(occurrences(bp_last_error(), dir), 1);
     bp_fault_destroy(&f);
     o.fault = NULL;
-    CHECK_OK(bp_store_open(&s, dir, &o));
+    CHECK_OK(t_open_try(&s, dir, &o));
     bp_stats st;
     CHECK_OK(bp_store_stats(s, &st));
     CHECK_EQ(st.events, 3); /* 2 open events + "a" */
@@ -347,11 +340,12 @@ static void test_mmap_failure_falls_back(void) {
     const char *dir = t_dir("fault-mmap");
     bp_fault f;
     bp_fault_init(&f);
-    bp_open_options o = opts_with(&f);
-    o.no_open_event = true;
+    t_open_opts o = OPTS;
+    o.fault = &f;
+    o.open_event = false;
     o.segment_size = 4096; /* several segments, each mapped on its first read */
     bp_store *s = NULL;
-    CHECK_OK(bp_store_open(&s, dir, &o));
+    CHECK_OK(t_open_try(&s, dir, &o));
     char buf[160];
     bp_receipt r[40];
     for (int i = 0; i < 40; i++)
@@ -389,12 +383,13 @@ static void test_power_loss_drops_only_unsynced(void) {
     const char *dir = t_dir("fault-power");
     bp_fault f;
     bp_fault_init(&f);
-    bp_open_options o = opts_with(&f);
-    o.no_open_event = true;
+    t_open_opts o = OPTS;
+    o.fault = &f;
+    o.open_event = false;
     o.durability = BP_NO_SYNC;
     o.segment_size = BP_DEFAULT_SEGMENT_SIZE; /* no rotation: a seal would sync */
     bp_store *s = NULL;
-    CHECK_OK(bp_store_open(&s, dir, &o));
+    CHECK_OK(t_open_try(&s, dir, &o));
     char buf[160];
     for (int i = 0; i < 100; i++)
         CHECK_OK(bp_append(s, NULL, "e:1", "s", 0x1001, buf, payload_of(i, 0, buf)));
@@ -405,7 +400,7 @@ static void test_power_loss_drops_only_unsynced(void) {
     CHECK(bp_fault_power_loss(&f) > 0);
     bp_fault_destroy(&f);
     o.fault = NULL;
-    CHECK_OK(bp_store_open(&s, dir, &o));
+    CHECK_OK(t_open_try(&s, dir, &o));
     bp_stats st;
     CHECK_OK(bp_store_stats(s, &st));
     CHECK_EQ(st.events, 100);

@@ -7,18 +7,6 @@
 #include <errno.h>
 #include <pthread.h>
 
-static bp_store *open_store(const char *dir, bp_fault *f) {
-    bp_open_options o = BP_OPEN_OPTIONS_INIT;
-    o.no_open_event = true;
-    o.fault = f;
-    bp_store *s = NULL;
-    if (bp_store_open(&s, dir, &o) != BP_OK) {
-        fprintf(stderr, "open %s: %s\n", dir, bp_last_error());
-        exit(1);
-    }
-    return s;
-}
-
 /* Clocks of the entity's stream are 1..n and each prev_hash is the previous hash. */
 static void check_chain(bp_store *s, const char *entity) {
     bp_iter *it;
@@ -37,7 +25,7 @@ static void check_chain(bp_store *s, const char *entity) {
 
 static void test_fence_invisible_until_commit(void) {
     const char *dir = t_dir("fence-commit");
-    bp_store *s = open_store(dir, NULL);
+    bp_store *s = t_open(dir, NULL);
     CHECK_OK(bp_append(s, NULL, "acct:a", "bank", BP_KIND(1, 1), "open", 4));
     bp_region all = BP_REGION_INIT;
     bp_cursor *c;
@@ -134,7 +122,7 @@ static void test_fence_invisible_until_commit(void) {
 
     /* after a reopen the fence's events are there, the chains verify */
     CHECK_OK(bp_store_close(s));
-    s = open_store(dir, NULL);
+    s = t_open(dir, NULL);
     bp_verify_report vr;
     CHECK_OK(bp_store_verify(s, &vr));
     CHECK_EQ(vr.events, 5);
@@ -149,7 +137,7 @@ static void test_fence_invisible_until_commit(void) {
 
 static void test_fence_cancel(void) {
     const char *dir = t_dir("fence-cancel");
-    bp_store *s = open_store(dir, NULL);
+    bp_store *s = t_open(dir, NULL);
     CHECK_OK(bp_append(s, NULL, "e:1", "s", BP_KIND(1, 1), "a", 1));
     bp_fence *f;
     CHECK_OK(bp_fence_begin(s, &f));
@@ -187,7 +175,7 @@ static void test_fence_cancel(void) {
     bp_fence_free(f);
     bp_ticket_free(t1);
 
-    s = open_store(dir, NULL);
+    s = t_open(dir, NULL);
     bp_verify_report vr;
     CHECK_OK(bp_store_verify(s, &vr));
     CHECK_EQ(vr.events, 2);
@@ -198,7 +186,7 @@ static void test_fence_cancel(void) {
 
 static void test_fence_bad_input(void) {
     const char *dir = t_dir("fence-bad");
-    bp_store *s = open_store(dir, NULL);
+    bp_store *s = t_open(dir, NULL);
     bp_fence *f = (bp_fence *)1;
     bp_ticket *t = (bp_ticket *)1;
     CHECK_FAILS(bp_fence_begin(NULL, &f), BP_EINVAL, "NULL store");
@@ -254,7 +242,7 @@ static void test_fence_commit_io_failure(void) {
     const char *dir = t_dir("fence-eio");
     bp_fault flt;
     bp_fault_init(&flt);
-    bp_store *s = open_store(dir, &flt);
+    bp_store *s = t_open(dir, &(t_open_opts){.fault = &flt});
     CHECK_OK(bp_append(s, NULL, "e:1", "s", BP_KIND(1, 1), "a", 1));
     bp_fence *f;
     CHECK_OK(bp_fence_begin(s, &f));
@@ -275,7 +263,7 @@ static void test_fence_commit_io_failure(void) {
     bp__store_crash(s);
     bp_fault_power_loss(&flt);
     bp_fault_destroy(&flt);
-    s = open_store(dir, NULL);
+    s = t_open(dir, NULL);
     bp_verify_report vr;
     CHECK_OK(bp_store_verify(s, &vr));
     CHECK_EQ(vr.events, 1);
@@ -311,7 +299,7 @@ static void *plain_appender(void *arg) {
 /* Threads append into one fence while others append outside it; clocks stay dense. */
 static void test_fence_threads(void) {
     const char *dir = t_dir("fence-threads");
-    bp_store *s = open_store(dir, NULL);
+    bp_store *s = t_open(dir, NULL);
     bp_fence *f;
     CHECK_OK(bp_fence_begin(s, &f));
     racer r[4];

@@ -7,18 +7,6 @@
 #include <pthread.h>
 #include <sodium.h>
 
-static bp_store *open_store(const char *dir, const bp_signing_key *key) {
-    bp_open_options o = BP_OPEN_OPTIONS_INIT;
-    o.no_open_event = true;
-    o.signing_key = key;
-    bp_store *s = NULL;
-    if (bp_store_open(&s, dir, &o) != BP_OK) {
-        fprintf(stderr, "open %s: %s\n", dir, bp_last_error());
-        exit(1);
-    }
-    return s;
-}
-
 static uint64_t count_events(bp_store *s) {
     bp_stats st;
     if (bp_store_stats(s, &st)) return UINT64_MAX;
@@ -80,7 +68,7 @@ static void test_gate_sets(void) {
 
 static void test_fail_fast_and_collect_all(void) {
     const char *dir = t_dir("guard-modes");
-    bp_store *s = open_store(dir, NULL);
+    bp_store *s = t_open(dir, NULL);
     trace t = {"", 0};
     tgate a = {'a', BP_OK, 0, &t}, b = {'b', BP_EDENIED, 11, &t}, c = {'c', BP_OK, 0, &t},
           d = {'d', BP_EDENIED, 22, &t};
@@ -188,8 +176,8 @@ static bp_status no_overdraft(void *data, bp_store *s, const bp_proposal *p, bp_
 static void test_commit_rules(void) {
     const char *dir = t_dir("guard-commit");
     const char *dir2 = t_dir("guard-commit-other");
-    bp_store *s = open_store(dir, NULL);
-    bp_store *s2 = open_store(dir2, NULL);
+    bp_store *s = t_open(dir, NULL);
+    bp_store *s2 = t_open(dir2, NULL);
     bank bk = {0};
     bp_gate_set *gs;
     CHECK_OK(bp_gate_set_new(&gs));
@@ -286,7 +274,7 @@ static bp_status my_commit(void *ctx, bp_store *s, const bp_proposal *p,
 
 static void test_commit_fn(void) {
     const char *dir = t_dir("guard-commitfn");
-    bp_store *s = open_store(dir, NULL);
+    bp_store *s = t_open(dir, NULL);
     bp_gate_set *gs;
     CHECK_OK(bp_gate_set_new(&gs)); /* empty: allows everything */
     CHECK_OK(bp_append(s, NULL, "e", "sc", BP_KIND(1, 1), "a", 1));
@@ -339,7 +327,7 @@ static void *race_commit(void *arg) {
 
 static void test_commit_race(void) {
     const char *dir = t_dir("guard-race");
-    bp_store *s = open_store(dir, NULL);
+    bp_store *s = t_open(dir, NULL);
     bp_gate_set *gs;
     CHECK_OK(bp_gate_set_new(&gs));
     for (int round = 0; round < 20; round++) {
@@ -366,7 +354,7 @@ static void test_commit_race(void) {
 
 static void test_append_denial(void) {
     const char *dir = t_dir("guard-denial");
-    bp_store *s = open_store(dir, NULL);
+    bp_store *s = t_open(dir, NULL);
     trace t = {"", 0};
     tgate b = {'b', BP_EDENIED, -5, &t}, d = {'d', BP_EDENIED, 77, &t};
     bp_gate_set *gs;
@@ -432,7 +420,7 @@ static void test_append_denial(void) {
     CHECK_EQ(rep.problems, 0);
     CHECK_OK(bp_store_close(s));
     /* survives a reopen, still chained and verifiable */
-    s = open_store(dir, NULL);
+    s = t_open(dir, NULL);
     CHECK_OK(bp_store_verify(s, &rep));
     CHECK_OK(bp_entity_head(s, "acct:9", &clock, &head));
     CHECK_EQ(clock, 2);
@@ -467,7 +455,7 @@ static void test_signed_receipts(void) {
     const char *dir = t_dir("guard-signed");
     bp_signing_key key;
     CHECK_OK(bp_keygen(&key));
-    bp_store *s = open_store(dir, &key);
+    bp_store *s = t_open(dir, &(t_open_opts){.signing_key = &key});
     bp_receipt r;
     CHECK_OK(bp_append(s, &r, "order:1", "orders", BP_KIND(2, 3), "\x01", 1));
     CHECK(r.is_signed);
@@ -655,11 +643,11 @@ static void test_rotation(void) {
     bp_signing_key k1, k2;
     CHECK_OK(bp_keygen(&k1));
     CHECK_OK(bp_keygen(&k2));
-    bp_store *s = open_store(dir, &k1);
+    bp_store *s = t_open(dir, &(t_open_opts){.signing_key = &k1});
     bp_receipt r1, r2, r0;
     CHECK_OK(bp_append(s, &r1, "e", "s", BP_KIND(1, 1), "1", 1));
     CHECK_OK(bp_store_close(s));
-    s = open_store(dir, &k2);
+    s = t_open(dir, &(t_open_opts){.signing_key = &k2});
     CHECK_OK(bp_append(s, &r2, "e", "s", BP_KIND(1, 1), "2", 1));
     CHECK(memcmp(r1.key_id, r2.key_id, 32) != 0);
     /* old receipts still verify: the old public key stays in DIR/keys/ */
@@ -667,7 +655,7 @@ static void test_rotation(void) {
     CHECK_OK(bp_store_verify_receipt(s, &r1));
     CHECK_OK(bp_store_close(s));
     /* a store opened without a key still verifies, and does not sign */
-    s = open_store(dir, NULL);
+    s = t_open(dir, NULL);
     CHECK_OK(bp_store_verify_receipt(s, &r1));
     CHECK_OK(bp_store_verify_receipt(s, &r2));
     CHECK_OK(bp_append(s, &r0, "e", "s", BP_KIND(1, 1), "3", 1));

@@ -136,18 +136,8 @@ static void test_loaded(void) {
     }
 }
 
-static bp_store *open_store(const char *dir) {
-    bp_open_options o = BP_OPEN_OPTIONS_INIT;
-    o.no_open_event = true;
-    o.segment_size = 1u << 20;
-    o.durability = BP_NO_SYNC;
-    bp_store *s = NULL;
-    if (bp_store_open(&s, dir, &o) != BP_OK) {
-        fprintf(stderr, "open %s: %s\n", dir, bp_last_error());
-        exit(1);
-    }
-    return s;
-}
+/* The stores of these tests: 1 MiB segments, appends synced at close only (BP_NO_SYNC). */
+static const t_open_opts OPTS = {.segment_size = 1u << 20, .durability = {.mode = BP_DUR_NONE}};
 
 /* The store's id table after open: the events, no hole; every kept event is found by id, a
  * removed one and the zero id are not. */
@@ -179,7 +169,7 @@ static void test_open_compacted(void) {
     const uint64_t n = 100000;
     const uint32_t per = 10; /* events per entity, in a row: keep_last 1 keeps every tenth */
     const char *dir = t_dir("index-holes");
-    bp_store *s = open_store(dir);
+    bp_store *s = t_open(dir, &OPTS);
     bp_id *ids = malloc(n * sizeof *ids);
     CHECK(ids != NULL);
     for (uint64_t i = 0; i < n; i++) {
@@ -196,13 +186,13 @@ static void test_open_compacted(void) {
     CHECK_EQ(rep.events_removed, n - n / per);
     check_store(s, ids, n, per, "compacted");
     CHECK_OK(bp_store_close(s));
-    s = open_store(dir); /* with the checkpoint */
+    s = t_open(dir, &OPTS); /* with the checkpoint */
     check_store(s, ids, n, per, "open with checkpoint");
     CHECK_OK(bp_store_close(s));
     char ck[1200];
     snprintf(ck, sizeof ck, "%s/index.ckpt", dir);
     CHECK_EQ(unlink(ck), 0);
-    s = open_store(dir); /* from the segments' footers */
+    s = t_open(dir, &OPTS); /* from the segments' footers */
     check_store(s, ids, n, per, "open from footers");
     CHECK_OK(bp_store_close(s));
     free(ids);

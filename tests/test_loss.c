@@ -11,19 +11,20 @@
 
 #define SEG_SIZE 8192
 
-static bp_status open_o(bp_store **s, const char *dir, bool ro, bool accept, bool event) {
-    bp_open_options o = BP_OPEN_OPTIONS_INIT;
-    o.no_open_event = !event;
-    o.segment_size = SEG_SIZE;
-    o.read_only = ro;
-    o.accept_loss = accept;
-    return bp_store_open(s, dir, &o);
-}
+/* How these tests open (8 KiB segments): writable; writable with the open event; read-only;
+ * accepting a loss, writable (with the open event that records it) or read-only. */
+static const t_open_opts PLAIN = {.segment_size = SEG_SIZE};
+static const t_open_opts EVENT = {.segment_size = SEG_SIZE, .open_event = true};
+static const t_open_opts RO = {.segment_size = SEG_SIZE, .read_only = true};
+static const t_open_opts ACCEPT = {
+    .segment_size = SEG_SIZE, .accept_loss = true, .open_event = true};
+static const t_open_opts ACCEPT_RO = {
+    .segment_size = SEG_SIZE, .accept_loss = true, .read_only = true};
 
 /* 300 durable appends (the default durability) and a clean close. */
 static bool populate(const char *dir, int n) {
     bp_store *s;
-    if (open_o(&s, dir, false, false, false)) return false;
+    if (t_open_try(&s, dir, &PLAIN)) return false;
     char p[64];
     for (int i = 0; i < n; i++) {
         int len = snprintf(p, sizeof p, "{\"i\":%d}", i);
@@ -106,9 +107,9 @@ static char *snap(const char *dir) {
     do {                                                                                           \
         char *_before = snap(dir);                                                                 \
         bp_store *_s;                                                                              \
-        CHECK_FAILS(open_o(&_s, dir, false, false, true), BP_ECORRUPT, needle);                    \
+        CHECK_FAILS(t_open_try(&_s, dir, &EVENT), BP_ECORRUPT, needle);                            \
         CHECK(_s == NULL);                                                                         \
-        CHECK_FAILS(open_o(&_s, dir, true, false, false), BP_ECORRUPT, needle);                    \
+        CHECK_FAILS(t_open_try(&_s, dir, &RO), BP_ECORRUPT, needle);                               \
         char *_after = snap(dir);                                                                  \
         int _same = strcmp(_before, _after) == 0;                                                  \
         if (!_same) fprintf(stderr, "before:\n%s\nafter:\n%s\n", _before, _after);                 \
@@ -181,7 +182,7 @@ static void accept_and_check(const char *dir, uint64_t kept, uint64_t lost, uint
     bp_store *s;
     /* read-only with accept_loss: shows what is left, writes nothing */
     char *before = snap(dir);
-    CHECK_OK(open_o(&s, dir, true, true, false));
+    CHECK_OK(t_open_try(&s, dir, &ACCEPT_RO));
     CHECK_EQ(events_in(s), kept);
     CHECK_OK(bp_store_close(s));
     char *after = snap(dir);
@@ -189,7 +190,7 @@ static void accept_and_check(const char *dir, uint64_t kept, uint64_t lost, uint
     free(before);
     free(after);
 
-    CHECK_OK(open_o(&s, dir, false, true, true));
+    CHECK_OK(t_open_try(&s, dir, &ACCEPT));
     bp_open_report r;
     bp_store_open_report(s, &r);
     CHECK_EQ(r.events, kept);
@@ -205,7 +206,7 @@ static void accept_and_check(const char *dir, uint64_t kept, uint64_t lost, uint
     CHECK(strcmp(note, r.loss_note) == 0);
     CHECK_OK(bp_store_close(s));
     /* the loss is recorded: an open without the flag succeeds, and nothing else is lost */
-    CHECK_OK(open_o(&s, dir, false, false, false));
+    CHECK_OK(t_open_try(&s, dir, &PLAIN));
     bp_store_open_report(s, &r);
     CHECK_EQ(r.events, kept + 1); /* and the lifecycle event */
     CHECK_EQ(r.events_lost, 0);
@@ -229,7 +230,7 @@ static uint64_t events_before_segment(const char *dir, int k) {
     }
     bp_store *s;
     uint64_t e = UINT64_MAX;
-    if (open_o(&s, copy, true, false, false) == BP_OK) {
+    if (t_open_try(&s, copy, &RO) == BP_OK) {
         e = events_in(s);
         bp_store_close(s);
     }
@@ -304,7 +305,7 @@ static void test_first_segment_removed(void) {
     CHECK_REFUSED(dir, "segment 000001 is missing (the first segment is 000002)");
     char *before = snap(dir);
     bp_store *s;
-    CHECK_FAILS(open_o(&s, dir, false, true, true), BP_ECORRUPT, "cannot be accepted");
+    CHECK_FAILS(t_open_try(&s, dir, &ACCEPT), BP_ECORRUPT, "cannot be accepted");
     char *after = snap(dir);
     CHECK(strcmp(before, after) == 0);
     free(before);
@@ -322,7 +323,7 @@ static void test_old_segments_new_checkpoint(void) {
     CHECK_EQ(system(cmd), 0);
     int old_n = count_segments(dir);
     bp_store *s;
-    CHECK_OK(open_o(&s, dir, false, false, false));
+    CHECK_OK(t_open_try(&s, dir, &PLAIN));
     for (int i = 0; i < 200; i++)
         CHECK_OK(bp_append(s, NULL, "acct:c", "ledger", BP_KIND(1, 1), "{}", 2));
     CHECK_OK(bp_store_close(s));
@@ -340,7 +341,7 @@ static void test_old_segments_new_checkpoint(void) {
     CHECK(populate(dir, 10));
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -a '%s/segments' '%s'", bak, dir, bak);
     CHECK_EQ(system(cmd), 0);
-    CHECK_OK(open_o(&s, dir, false, false, false));
+    CHECK_OK(t_open_try(&s, dir, &PLAIN));
     for (int i = 0; i < 5; i++)
         CHECK_OK(bp_append(s, NULL, "acct:c", "ledger", BP_KIND(1, 1), "{}", 2));
     CHECK_OK(bp_store_close(s));
@@ -362,7 +363,7 @@ static void test_store_file_removed(void) {
     CHECK_EQ(unlink(p), 0);
     CHECK_REFUSED(dir, "STORE: missing, but");
     bp_store *s;
-    CHECK_FAILS(open_o(&s, dir, false, true, true), BP_ECORRUPT, "Restore STORE");
+    CHECK_FAILS(t_open_try(&s, dir, &ACCEPT), BP_ECORRUPT, "Restore STORE");
     CHECK(!(access(p, F_OK) == 0));
     t_rmdir(dir);
 }
@@ -373,7 +374,7 @@ static void test_compacted_store(void) {
     const char *dir = t_dir("loss-compact");
     CHECK(populate(dir, 300));
     bp_store *s;
-    CHECK_OK(open_o(&s, dir, false, false, false));
+    CHECK_OK(t_open_try(&s, dir, &PLAIN));
     bp_compact_options co = BP_COMPACT_OPTIONS_INIT;
     co.keep_last = 100;
     bp_compact_report cr;
@@ -404,13 +405,13 @@ static void test_compacted_store(void) {
         char want[64];
         snprintf(want, sizeof want, "segment %06d is missing: ANCHORS", last - 1);
         CHECK_REFUSED(copy, want);
-        CHECK_OK(open_o(&s, copy, false, true, true));
+        CHECK_OK(t_open_try(&s, copy, &ACCEPT));
         bp_open_report r;
         bp_store_open_report(s, &r);
         CHECK(r.segments_lost >= 1);
         CHECK(strstr(r.loss_note, "ANCHORS") != NULL);
         CHECK_OK(bp_store_close(s));
-        CHECK_OK(open_o(&s, copy, false, false, false)); /* ANCHORS was rewritten */
+        CHECK_OK(t_open_try(&s, copy, &PLAIN)); /* ANCHORS was rewritten */
         bp_verify_report vr;
         CHECK_OK(bp_store_verify(s, &vr));
         CHECK_OK(bp_store_close(s));
@@ -439,7 +440,7 @@ static void test_data_keys_removed(void) {
     CHECK_EQ(system(cmd), 0);
     CHECK_REFUSED(dir, "dkeys: acknowledged data lost: the directory is missing, but 20 events");
     CHECK_REFUSED(dir, "accept_loss");
-    CHECK_OK(open_o(&s, dir, false, true, true));
+    CHECK_OK(t_open_try(&s, dir, &ACCEPT));
     bp_open_report r;
     bp_store_open_report(s, &r);
     CHECK(strstr(r.loss_note, "payloads of 20 sealed events") != NULL);
@@ -450,7 +451,7 @@ static void test_data_keys_removed(void) {
     CHECK(strcmp(note, r.loss_note) == 0);
     CHECK_OK(bp_append(s, NULL, "user:3", "crm", BP_KIND(1, 1), "new", 3));
     CHECK_OK(bp_store_close(s));
-    CHECK_OK(open_o(&s, dir, false, false, false)); /* recorded; still sealing */
+    CHECK_OK(t_open_try(&s, dir, &PLAIN)); /* recorded; still sealing */
     bp_iter *it;
     const bp_event *ev;
     CHECK_OK(bp_stream(s, &it, "user:3", BP_READ_FULL));
@@ -475,11 +476,11 @@ static void test_diverged_copy_checkpoint_is_no_loss(void) {
     t_rmdir(copy);
     CHECK(populate(dir, 10));
     bp_store *s;
-    CHECK_OK(open_o(&s, dir, false, false, false));
+    CHECK_OK(t_open_try(&s, dir, &PLAIN));
     CHECK_OK(bp_store_snapshot(s, copy, NULL));
     CHECK_OK(bp_append(s, NULL, "acct:a", "ledger", BP_KIND(1, 1), "s", 1));
     CHECK_OK(bp_store_close(s));
-    CHECK_OK(open_o(&s, copy, false, false, false));
+    CHECK_OK(t_open_try(&s, copy, &PLAIN));
     char big[400];
     memset(big, 'c', sizeof big);
     CHECK_OK(bp_append(s, NULL, "acct:a", "ledger", BP_KIND(1, 1), big, sizeof big));
@@ -487,7 +488,7 @@ static void test_diverged_copy_checkpoint_is_no_loss(void) {
     snprintf(from, sizeof from, "%s/index.ckpt", copy);
     snprintf(to, sizeof to, "%s/index.ckpt", dir);
     CHECK_EQ(rename(from, to), 0);
-    CHECK_OK(open_o(&s, dir, true, false, false));
+    CHECK_OK(t_open_try(&s, dir, &RO));
     bp_open_report r;
     bp_store_open_report(s, &r);
     CHECK(strcmp(r.checkpoint_note, "does not fit the segments") == 0);
@@ -522,7 +523,7 @@ static void test_no_false_alarm(void) {
     const char *dir = t_dir("loss-none");
     CHECK(populate(dir, 300));
     bp_store *s;
-    CHECK_OK(open_o(&s, dir, false, false, false));
+    CHECK_OK(t_open_try(&s, dir, &PLAIN));
     bp_open_report r;
     bp_store_open_report(s, &r);
     CHECK(r.loss_note[0] == '\0');
@@ -533,7 +534,7 @@ static void test_no_false_alarm(void) {
     FILE *f = fopen(seg(p, dir, n + 1), "wb"); /* created, header never written */
     CHECK(f != NULL);
     fclose(f);
-    CHECK_OK(open_o(&s, dir, false, false, false));
+    CHECK_OK(t_open_try(&s, dir, &PLAIN));
     bp_store_open_report(s, &r);
     CHECK(r.loss_note[0] == '\0');
     CHECK_EQ(r.events, 300);

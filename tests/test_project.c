@@ -69,17 +69,8 @@ static bp_projection account_projection(void) {
     return p;
 }
 
-static bp_store *open_store(const char *dir) {
-    bp_open_options o = BP_OPEN_OPTIONS_INIT;
-    o.no_open_event = true;
-    o.durability = BP_NO_SYNC;
-    bp_store *s = NULL;
-    if (bp_store_open(&s, dir, &o) != BP_OK) {
-        fprintf(stderr, "open %s: %s\n", dir, bp_last_error());
-        exit(1);
-    }
-    return s;
-}
+/* The stores of these tests: appends synced at close only (BP_NO_SYNC). */
+static const t_open_opts NO_SYNC = {.durability = {.mode = BP_DUR_NONE}};
 
 /* The reference: fold the entity's stream from scratch, by hand. */
 static bp_status scratch(bp_store *s, const char *entity, account *out, uint64_t *clock) {
@@ -127,7 +118,7 @@ static bp_status random_append(bp_store *s, const char *entity) {
 
 static void test_equals_scratch_fold(void) {
     const char *dir = t_dir("proj-eq");
-    bp_store *s = open_store(dir);
+    bp_store *s = t_open(dir, &NO_SYNC);
     bp_projection p = account_projection();
     const char *ents[] = {"acct:1", "acct:2", "acct:3", "acct:4", "acct:5"};
     srand(7);
@@ -145,7 +136,7 @@ static void test_equals_scratch_fold(void) {
             sum.misses += st.misses;
             sum.evictions += st.evictions;
             CHECK_OK(bp_store_close(s));
-            s = open_store(dir);
+            s = t_open(dir, &NO_SYNC);
         } else if (action == 1) { /* a tiny cache evicts all the time */
             CHECK_OK(bp_projection_cache_limit(s, (size_t)(rand() % 3) * 200));
         } else if (action == 2) {
@@ -173,7 +164,7 @@ static void test_equals_scratch_fold(void) {
 
 static void test_incremental_and_unchanged(void) {
     const char *dir = t_dir("proj-inc");
-    bp_store *s = open_store(dir);
+    bp_store *s = t_open(dir, &NO_SYNC);
     bp_projection p = account_projection();
     deposit d = {.amount = 10};
     for (int i = 0; i < 1000; i++)
@@ -234,7 +225,7 @@ static void test_incremental_and_unchanged(void) {
 
 static void test_bad_projections(void) {
     const char *dir = t_dir("proj-bad");
-    bp_store *s = open_store(dir);
+    bp_store *s = t_open(dir, &NO_SYNC);
     bp_projection p = account_projection();
     account a;
     CHECK_FAILS(bp_project(s, &p, "", BP_CONSISTENT, &a, NULL), BP_EINVAL, "entity");
@@ -276,7 +267,7 @@ static void test_bad_projections(void) {
 
 static void test_persistent_snapshots(void) {
     const char *dir = t_dir("proj-snap");
-    bp_store *s = open_store(dir);
+    bp_store *s = t_open(dir, &NO_SYNC);
     bp_projection p = account_projection();
     p.persist = true;
     p.snapshot_every = 100;
@@ -295,7 +286,7 @@ static void test_persistent_snapshots(void) {
     CHECK_OK(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, &info));
     CHECK_OK(bp_store_close(s)); /* writes the last state */
 
-    s = open_store(dir);
+    s = t_open(dir, &NO_SYNC);
     CHECK_OK(random_append(s, "acct:1"));
     __atomic_store_n(&applies, 0, __ATOMIC_RELAXED);
     CHECK_OK(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, &info));
@@ -322,7 +313,7 @@ static void test_persistent_snapshots(void) {
              "seek=200 conv=notrunc status=none",
              dir);
     CHECK_EQ(system(cmd), 0);
-    s = open_store(dir);
+    s = t_open(dir, &NO_SYNC);
     CHECK_OK(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, &info));
     CHECK(!info.from_snapshot);
     CHECK(memcmp(&a, &want, sizeof a) == 0);
@@ -333,7 +324,7 @@ static void test_persistent_snapshots(void) {
     /* a snapshot that does not belong to this store's history is refused: same entity name,
      * different events (the hash at its clock differs) */
     const char *other = t_dir("proj-snap-other");
-    bp_store *o = open_store(other);
+    bp_store *o = t_open(other, &NO_SYNC);
     for (int i = 0; i < 3000; i++)
         CHECK_OK(random_append(o, "acct:1"));
     CHECK_OK(bp_store_close(o));
@@ -341,7 +332,7 @@ static void test_persistent_snapshots(void) {
              "mkdir -p '%s/projections' && cp -r '%s/projections/account.v1' '%s/projections/'",
              other, dir, other);
     CHECK_EQ(system(cmd), 0);
-    o = open_store(other);
+    o = t_open(other, &NO_SYNC);
     CHECK_OK(bp_project(o, &p, "acct:1", BP_CONSISTENT, &a, &info));
     CHECK(!info.from_snapshot);
     CHECK_OK(scratch(o, "acct:1", &want, &clock));
@@ -353,7 +344,7 @@ static void test_persistent_snapshots(void) {
 
 static void test_snapshot_write_failure(void) {
     const char *dir = t_dir("proj-snapfail");
-    bp_store *s = open_store(dir);
+    bp_store *s = t_open(dir, &NO_SYNC);
     char path[1200];
     snprintf(path, sizeof path, "%s/projections", dir);
     FILE *f = fopen(path, "w"); /* a file where the folder should be: every write fails */
@@ -377,7 +368,7 @@ static void test_snapshot_write_failure(void) {
     CHECK_OK(random_append(s, "acct:1"));
     CHECK_OK(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, NULL));
     CHECK_OK(bp_store_close(s)); /* a cache that cannot be written does not fail the close */
-    s = open_store(dir);
+    s = t_open(dir, &NO_SYNC);
     bp_project_info info;
     CHECK_OK(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, &info));
     CHECK(!info.from_snapshot);
@@ -420,7 +411,7 @@ static bool wait_for_clock(seen *w, uint64_t clock) {
 
 static void test_watchers(void) {
     const char *dir = t_dir("proj-watch");
-    bp_store *s = open_store(dir);
+    bp_store *s = t_open(dir, &NO_SYNC);
     bp_projection p = account_projection();
     deposit d = {.amount = 3};
     CHECK_OK(bp_append_typed(s, NULL, "acct:1", "bank", &deposit_type, &d, NULL));
@@ -500,7 +491,7 @@ static bp_status on_event(void *ctx, const bp_event *ev, const struct json_t *v)
 
 static void test_replay_lanes(void) {
     const char *dir = t_dir("proj-replay");
-    bp_store *s = open_store(dir);
+    bp_store *s = t_open(dir, &NO_SYNC);
     CHECK_OK(bp_register_type(s, &deposit_type));
     deposit d = {.amount = 1};
     for (int i = 0; i < 10; i++)
@@ -551,7 +542,7 @@ static void *project_loop(void *arg) {
 
 static void test_concurrent_projects(void) {
     const char *dir = t_dir("proj-race");
-    bp_store *s = open_store(dir);
+    bp_store *s = t_open(dir, &NO_SYNC);
     CHECK_OK(bp_projection_cache_limit(s, 4096));
     bool stop = false;
     racer rs[3];

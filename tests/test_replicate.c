@@ -37,19 +37,6 @@ static long now_ms(void) {
 
 /* ------------------------------------------------------------------ stores */
 
-static bp_store *open_store(const char *dir, bool read_only, bool open_event) {
-    bp_open_options o = BP_OPEN_OPTIONS_INIT;
-    o.read_only = read_only;
-    o.create = !read_only;
-    o.no_open_event = !open_event;
-    bp_store *s = NULL;
-    if (bp_store_open(&s, dir, &o) != BP_OK) {
-        fprintf(stderr, "open %s: %s\n", dir, bp_last_error());
-        return NULL;
-    }
-    return s;
-}
-
 static uint64_t published_seq(bp_store *s) {
     bp_diagnostics d;
     d.version = BP_DIAGNOSTICS_VERSION;
@@ -90,7 +77,7 @@ static bool same_export(const t_membuf *got, const t_membuf *want) {
 /* The replica opens read-only, verifies clean, holds `events` events and exports exactly
  * want. */
 static void check_replica(const char *dir, const t_membuf *want, uint64_t events) {
-    bp_store *r = open_store(dir, true, false);
+    bp_store *r = t_open(dir, &(t_open_opts){.read_only = true, .no_create = true});
     CHECK(r != NULL);
     bp_verify_report vr;
     bp_status rc = bp_store_verify(r, &vr);
@@ -307,7 +294,7 @@ static void describe_exit(const char *who, int st) {
 
 static void test_not_built(void) {
     const char *dir = t_dir("repl-notsup");
-    bp_store *s = open_store(dir, false, false);
+    bp_store *s = t_open(dir, NULL);
     CHECK(s != NULL);
     bp_relay_config c = relay_cfg("nats://127.0.0.1:4222", "x");
     bp_relay *r = (bp_relay *)&c;
@@ -328,7 +315,7 @@ static void test_bad_input(void) {
     char src[1200], replica[1200];
     snprintf(src, sizeof src, "%s/src", dir);
     snprintf(replica, sizeof replica, "%s/replica", dir);
-    bp_store *s = open_store(src, false, false);
+    bp_store *s = t_open(src, NULL);
     CHECK(s != NULL);
     CHECK_OK(bp_append(s, NULL, "acct:1", "bank", BP_KIND(1, 1), "x", 1));
 
@@ -381,7 +368,7 @@ static void test_bad_input(void) {
     CHECK_OK(bp_store_close(s));
 
     /* a relay keeps a checkpoint: not on a read-only store */
-    s = open_store(src, true, false);
+    s = t_open(src, &(t_open_opts){.read_only = true, .no_create = true});
     CHECK(s != NULL);
     r = NULL;
     bp_status rc = bp_relay_start(s, &good, &r);
@@ -427,7 +414,7 @@ static void test_bad_input(void) {
     CHECK_EQ(rep.applied, 1);
 
     /* the limits themselves are accepted: a 57-character name, batches of 4096 */
-    s = open_store(src, false, false);
+    s = t_open(src, NULL);
     CHECK(s != NULL);
     c = good;
     c.stream = max_name;
@@ -462,7 +449,7 @@ static void test_relay_follow_100k(void) {
     const char *stream = "bp_repl-c";
 
     /* with its open event: system events are replicated too */
-    bp_store *s = open_store(src, false, true);
+    bp_store *s = t_open(src, &(t_open_opts){.open_event = true});
     CHECK(s != NULL);
     gen g;
     gen_init(&g, 1, "c", 1000, 30);
@@ -537,7 +524,7 @@ static void test_relay_follow_100k(void) {
     /* stop persists the position: a new relay publishes nothing again */
     CHECK_OK(bp_relay_stop(r));
     CHECK_OK(bp_store_close(s));
-    s = open_store(src, false, false);
+    s = t_open(src, NULL);
     CHECK(s != NULL);
     CHECK_OK(bp_relay_start(s, &rc, &r));
     CHECK_OK(bp_relay_wait(r, last2, 10000));
@@ -576,8 +563,11 @@ static void relay_child(pid_t parent, const char *src, const char *url, unsigned
     sigaddset(&set, SIGTERM);
     pthread_t th;
     if (pthread_create(&th, NULL, relay_child_sigwait, &set)) _exit(2);
-    bp_store *s = open_store(src, false, true);
-    if (!s) _exit(3);
+    bp_store *s;
+    if (t_open_try(&s, src, &(t_open_opts){.open_event = true})) {
+        fprintf(stderr, "open %s: %s\n", src, bp_last_error());
+        _exit(3);
+    }
     bp_relay_config c = relay_cfg(url, KILL_STREAM);
     c.batch = 32; /* acks often: kills land between publishes and acks */
     bp_relay *r;
@@ -734,7 +724,7 @@ static void test_kill9_relay_and_follower(void) {
     sigprocmask(SIG_UNBLOCK, &term, NULL);
 
     /* the rest: relayed here, followed until caught up */
-    bp_store *s = open_store(src, false, false);
+    bp_store *s = t_open(src, NULL);
     CHECK(s != NULL);
     uint64_t last = published_seq(s);
     bp_relay_config rc = relay_cfg(ns->url, KILL_STREAM);
@@ -775,8 +765,11 @@ static void test_kill9_relay_and_follower(void) {
  * as fast as they commit, until it is killed: two windows are in flight most of the time. */
 static void midwin_child(pid_t parent, const char *src, const char *url, unsigned run) {
     ns_child_guard(parent);
-    bp_store *s = open_store(src, false, false);
-    if (!s) _exit(3);
+    bp_store *s;
+    if (t_open_try(&s, src, NULL)) {
+        fprintf(stderr, "open %s: %s\n", src, bp_last_error());
+        _exit(3);
+    }
     bp_relay_config c = relay_cfg(url, MIDWIN_STREAM);
     c.batch = 48;
     bp_relay *r;
@@ -822,7 +815,7 @@ static void test_kill9_mid_window(void) {
     snprintf(replica, sizeof replica, "%s/replica", dir);
     const int kills = (int)env_long("BP_REPL_MIDWIN_KILLS", 6);
     srand((unsigned)env_long("BP_REPL_SEED", 4242));
-    bp_store *s0 = open_store(src, false, false); /* made before the first child */
+    bp_store *s0 = t_open(src, NULL); /* made before the first child */
     CHECK(s0 != NULL);
     CHECK_OK(bp_store_close(s0));
     int behind = 0; /* kills that found the checkpoint short of the appended events */
@@ -847,7 +840,7 @@ static void test_kill9_mid_window(void) {
         CHECK(ckpt != UINT64_MAX);
         CHECK(ckpt >= prev_ckpt);
         prev_ckpt = ckpt;
-        bp_store *s = open_store(src, true, false);
+        bp_store *s = t_open(src, &(t_open_opts){.read_only = true, .no_create = true});
         CHECK(s != NULL);
         uint64_t appended = published_seq(s);
         CHECK_OK(bp_store_close(s));
@@ -862,7 +855,7 @@ static void test_kill9_mid_window(void) {
         if (ckpt) CHECK(fr.global_seq >= ckpt);
     }
     /* the rest: relayed here, followed until caught up; nothing lost, nothing twice */
-    bp_store *s = open_store(src, false, false);
+    bp_store *s = t_open(src, NULL);
     CHECK(s != NULL);
     uint64_t last = published_seq(s);
     CHECK_OK(relay_all(s, ns->url, MIDWIN_STREAM));
@@ -934,7 +927,7 @@ static void test_server_restart(void) {
     const uint64_t n = (uint64_t)env_long("BP_REPL_BACKLOG", 50000);
     const int restarts = (int)env_long("BP_REPL_SERVER_RESTARTS", 2);
     const char *stream = "bp_repl-restart";
-    bp_store *s = open_store(src, false, false);
+    bp_store *s = t_open(src, NULL);
     CHECK(s != NULL);
     gen g;
     gen_init(&g, 7, "e", 500, 10);
@@ -1057,7 +1050,7 @@ static void test_stop_while_server_away(void) {
     snprintf(src, sizeof src, "%s/src", dir);
     snprintf(replica, sizeof replica, "%s/replica", dir);
     const char *stream = "bp_repl-away";
-    bp_store *s = open_store(src, false, false);
+    bp_store *s = t_open(src, NULL);
     CHECK(s != NULL);
     gen g;
     gen_init(&g, 31, "w", 100, 20);
@@ -1140,7 +1133,7 @@ static void test_close_with_relay_running(void) {
     CHECK(ns != NULL);
     char src[1200];
     snprintf(src, sizeof src, "%s/src", dir);
-    bp_store *s = open_store(src, false, false);
+    bp_store *s = t_open(src, NULL);
     CHECK(s != NULL);
     for (int i = 0; i < 50; i++)
         CHECK_OK(bp_append(s, NULL, "acct:1", "bank", BP_KIND(1, 1 + i % 2), "x", 1));
@@ -1165,7 +1158,7 @@ static void test_close_with_relay_running(void) {
     CHECK_EQ(rs.position, last.global_seq - 2);
     CHECK_FAILS(bp_relay_wait(r, last.global_seq + 1, 1000), BP_EIO, "relay stopped");
     CHECK_OK(bp_relay_stop(r));
-    s = open_store(src, false, false); /* the close persisted its position */
+    s = t_open(src, NULL); /* the close persisted its position */
     CHECK(s != NULL);
     bp_checkpoint_info ci;
     size_t n;
@@ -1382,7 +1375,7 @@ static void test_tampered_message(void) {
     enum { N = 313 }; /* the bad message is stream sequence 314 */
 
     /* the source's first N events go to three streams */
-    bp_store *s = open_store(src, false, false);
+    bp_store *s = t_open(src, NULL);
     CHECK(s != NULL);
     gen g;
     gen_init(&g, 11, "f", 10, 40);
@@ -1409,14 +1402,14 @@ static void test_tampered_message(void) {
     CHECK_OK(bp_store_close(s));
     /* other stores, the same entities: their event N+1 goes to other streams; in the first
      * a single event, in the second the last of a batch */
-    bp_store *f = open_store(foreign, false, false);
+    bp_store *f = t_open(foreign, NULL);
     CHECK(f != NULL);
     gen_init(&g, 12, "f2", 10, 40);
     CHECK_OK(gen_append(f, &g, N, &last));
     CHECK_OK(bp_append(f, NULL, "acct:1", "bank", BP_KIND(1, 2), payload, sizeof payload));
     CHECK_OK(relay_all(f, ns->url, "other"));
     CHECK_OK(bp_store_close(f));
-    f = open_store(foreign2, false, false);
+    f = t_open(foreign2, NULL);
     CHECK(f != NULL);
     gen_init(&g, 13, "f3", 10, 40);
     CHECK_OK(gen_append(f, &g, N - 2, &last));
@@ -1518,7 +1511,7 @@ static void test_gap_then_late(void) {
     snprintf(src, sizeof src, "%s/src", dir);
     snprintf(rep, sizeof rep, "%s/rep", dir);
     enum { N = 300, HOLE = 101 };
-    bp_store *s = open_store(src, false, false);
+    bp_store *s = t_open(src, NULL);
     CHECK(s != NULL);
     uint8_t payload[PAYLOAD_LEN] = {0x90}; /* msgpack [] and padding */
     for (int i = 0; i < N; i++) {          /* single events: no batch spans the hole */
@@ -1578,7 +1571,7 @@ static void test_compacted_source(void) {
     snprintf(r1, sizeof r1, "%s/r1", dir);
     snprintf(r2, sizeof r2, "%s/r2", dir);
     snprintf(r3, sizeof r3, "%s/r3", dir);
-    bp_store *s = open_store(src, false, true);
+    bp_store *s = t_open(src, &(t_open_opts){.open_event = true});
     CHECK(s != NULL);
     gen g;
     gen_init(&g, 31, "cmp", 20, 30);
@@ -1689,7 +1682,7 @@ static void test_not_a_replica(void) {
     snprintf(r2, sizeof r2, "%s/r2", dir);
     uint64_t last;
     gen g;
-    bp_store *s = open_store(a, false, false);
+    bp_store *s = t_open(a, NULL);
     CHECK(s != NULL);
     gen_init(&g, 21, "a", 20, 50);
     CHECK_OK(gen_append(s, &g, 200, &last));
@@ -1697,7 +1690,7 @@ static void test_not_a_replica(void) {
     t_membuf want_a = {0}, want_r1 = {0};
     CHECK_OK(export_all(s, &want_a));
     CHECK_OK(bp_store_close(s));
-    s = open_store(b, false, false);
+    s = t_open(b, NULL);
     CHECK(s != NULL);
     gen_init(&g, 22, "b", 20, 50);
     CHECK_OK(gen_append(s, &g, 200, &last));
@@ -1705,7 +1698,7 @@ static void test_not_a_replica(void) {
     CHECK_OK(bp_store_close(s));
 
     /* a store with events of its own */
-    s = open_store(r1, false, false);
+    s = t_open(r1, NULL);
     CHECK(s != NULL);
     gen_init(&g, 23, "r", 5, 0);
     CHECK_OK(gen_append(s, &g, 5, &last));

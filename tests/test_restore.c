@@ -12,18 +12,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static bp_store *open_at(const char *dir, uint32_t segment_size) {
-    bp_open_options o = BP_OPEN_OPTIONS_INIT;
-    o.no_open_event = true; /* an import target: its own event would take a seq */
-    o.segment_size = segment_size;
-    o.durability = BP_NO_SYNC; /* the tests' appends: synced at close */
-    bp_store *s = NULL;
-    if (bp_store_open(&s, dir, &o) != BP_OK) {
-        fprintf(stderr, "open %s: %s\n", dir, bp_last_error());
-        return NULL;
-    }
-    return s;
-}
+/* The stores of these tests: no open event (an import target: its own event would take a
+ * seq), 4 KiB segments, the tests' appends synced at close (BP_NO_SYNC). */
+static const t_open_opts OPTS = {.segment_size = 4096, .durability = {.mode = BP_DUR_NONE}};
 
 static char *export_all(bp_store *s) {
     return t_export(s, false);
@@ -98,7 +89,7 @@ static void fill(bp_store *s, int from, int rounds) {
  * range keeps more than an import writes at once (1024 events), so that it takes several
  * segments on a target. */
 static void compacted_source(const char *dir, bp_store **out) {
-    bp_store *s = *out = open_at(dir, 4096);
+    bp_store *s = *out = t_open(dir, &OPTS);
     if (!s) return;
     fill(s, 0, 200);
     bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
@@ -134,7 +125,7 @@ static void test_roundtrip(void) {
 
     /* a small segment size: the compacted range takes several segments on the target */
     const char *tdir = t_dir("restore-dst");
-    bp_store *t = open_at(tdir, 4096);
+    bp_store *t = t_open(tdir, &OPTS);
     bp_import_report rep;
     CHECK_OK(import_text(t, a, SIZE_MAX, true, &rep));
     CHECK_EQ(rep.lines, count_lines(a));
@@ -159,7 +150,7 @@ static void test_roundtrip(void) {
             snprintf(p, sizeof p, "%s/index.ckpt", tdir);
             CHECK_EQ(unlink(p), 0);
         }
-        t = open_at(tdir, 4096);
+        t = t_open(tdir, &OPTS);
         CHECK(t != NULL);
         if (!t) return;
         b = export_all(t);
@@ -170,7 +161,7 @@ static void test_roundtrip(void) {
     }
 
     /* appends continue the chains, the emptied entity's from its anchor */
-    t = open_at(tdir, 4096);
+    t = t_open(tdir, &OPTS);
     uint64_t heads[N_ENT];
     for (int e = 0; e < N_ENT; e++) {
         bp_receipt r;
@@ -188,7 +179,7 @@ static void test_roundtrip(void) {
     CHECK_OK(bp_compact(t, &o, NULL));
     CHECK(verify_clean(t));
     CHECK_OK(bp_store_close(t));
-    t = open_at(tdir, 4096);
+    t = t_open(tdir, &OPTS);
     CHECK(verify_clean(t));
     for (int e = 0; e < N_ENT; e++) {
         bp_receipt r;
@@ -220,7 +211,7 @@ static void import_and_die(const char *dir, size_t n) {
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
-        bp_store *t = open_at(dir, 4096);
+        bp_store *t = t_open(dir, &OPTS);
         if (!t) _exit(3);
         import_text(t, g_export, n, false, NULL);
         kill(getpid(), SIGKILL);
@@ -248,7 +239,7 @@ static void test_sigkill(void) {
     for (size_t k = 0; k < sizeof cuts / sizeof *cuts; k++) {
         const char *dir = t_dir("restore-kill");
         import_and_die(dir, cuts[k]);
-        bp_store *t = open_at(dir, 4096);
+        bp_store *t = t_open(dir, &OPTS);
         CHECK(t != NULL);
         if (!t) return;
         CHECK(verify_clean(t));
@@ -270,7 +261,7 @@ static void test_sigkill(void) {
         CHECK_OK(bp_append(t, &r, ENTS[0], "ledger", BP_KIND(1, 1), "z", 1));
         CHECK(verify_clean(t));
         CHECK_OK(bp_store_close(t));
-        t = open_at(dir, 4096);
+        t = t_open(dir, &OPTS);
         CHECK(t && verify_clean(t));
         bp_store_close(t);
         t_rmdir(dir);
@@ -282,7 +273,7 @@ static void test_sigkill(void) {
 static void test_append_within_range(void) {
     unsigned long long upto = strtoull(g_export + 37, NULL, 10);
     const char *dir = t_dir("restore-partial");
-    bp_store *t = open_at(dir, 4096);
+    bp_store *t = t_open(dir, &OPTS);
     CHECK_OK(import_text(t, g_export, 500, true, NULL));
     bp_receipt r;
     CHECK_OK(bp_append(t, &r, ENTS[1], "ledger", BP_KIND(1, 1), "p", 1));
@@ -291,7 +282,7 @@ static void test_append_within_range(void) {
     CHECK_EQ(r.global_seq, upto + 2);
     CHECK(verify_clean(t));
     CHECK_OK(bp_store_close(t));
-    t = open_at(dir, 4096);
+    t = t_open(dir, &OPTS);
     CHECK(t && verify_clean(t));
     CHECK_EQ(t_count_stream(t, "acct:new"), 1);
     bp_store_close(t);
@@ -316,7 +307,7 @@ static void test_refused(void) {
     bp_store *t;
     /* a store that is not empty */
     const char *dir = t_dir("restore-full");
-    t = open_at(dir, 4096);
+    t = t_open(dir, &OPTS);
     CHECK_OK(bp_append(t, NULL, "mine:1", "x", BP_KIND(1, 1), "m", 1));
     CHECK_FAILS(import_text(t, a, SIZE_MAX, true, NULL), BP_ECONFLICT,
                 "imports only into an empty store");
@@ -332,7 +323,7 @@ static void test_refused(void) {
     snprintf(to, sizeof to, "\"hash\":\"%c%.63s", h[0] == '0' ? '1' : '0', h + 1);
     char *bad = replace(a, from, to);
     dir = t_dir("restore-tampered");
-    t = open_at(dir, 4096);
+    t = t_open(dir, &OPTS);
     CHECK_FAILS(import_text(t, bad, SIZE_MAX, true, NULL), BP_ECONFLICT,
                 "prev_hash is not the hash of its previous event");
     CHECK(verify_clean(t));
@@ -360,7 +351,7 @@ static void test_refused(void) {
         CHECK(m != NULL);
         if (!m) continue;
         dir = t_dir("restore-bad");
-        t = open_at(dir, 4096);
+        t = t_open(dir, &OPTS);
         CHECK_FAILS(import_text(t, m, SIZE_MAX, true, NULL), cases[k].code, cases[k].needle);
         CHECK(!strstr(bp_last_error(), "line 2")); /* refused at line 1, nothing written */
         bp_stats st;
@@ -380,7 +371,7 @@ static void test_refused(void) {
         snprintf(orig, sizeof orig, "%.*s", (int)(end - e0 + 1), e0);
         char *m = replace(a, orig, dup);
         dir = t_dir("restore-dup");
-        t = open_at(dir, 4096);
+        t = t_open(dir, &OPTS);
         CHECK_FAILS(import_text(t, m, SIZE_MAX, true, NULL), BP_ECORRUPT, "two anchors");
         bp_store_close(t);
         t_rmdir(dir);
@@ -398,7 +389,7 @@ static void test_refused(void) {
         memcpy(m + hl + l2, a, hl); /* the record again */
         strcpy(m + hl + l2 + hl, nl2 + 1);
         dir = t_dir("restore-misplaced");
-        t = open_at(dir, 4096);
+        t = t_open(dir, &OPTS);
         CHECK_FAILS(import_text(t, m, SIZE_MAX, true, NULL), BP_EINVAL,
                     "line 3: an anchors record comes only as the first line");
         bp_store_close(t);
@@ -408,7 +399,7 @@ static void test_refused(void) {
     /* without its anchors record, a compacted store's events do not fit an empty store */
     {
         dir = t_dir("restore-headless");
-        t = open_at(dir, 4096);
+        t = t_open(dir, &OPTS);
         CHECK_FAILS(import_text(t, strchr(a, '\n') + 1, SIZE_MAX, true, NULL), BP_ECONFLICT,
                     "but the store's next is 1");
         bp_store_close(t);
@@ -419,13 +410,13 @@ static void test_refused(void) {
 /* An uncompacted store's export has no anchors record and imports as it always did. */
 static void test_plain_export(void) {
     const char *sdir = t_dir("restore-plain");
-    bp_store *s = open_at(sdir, 4096);
+    bp_store *s = t_open(sdir, &OPTS);
     fill(s, 0, 6);
     char *a = export_all(s);
     CHECK(a && !strncmp(a, "{\"global_seq\":1,", 16));
     bp_store_close(s);
     const char *tdir = t_dir("restore-plain-dst");
-    bp_store *t = open_at(tdir, 4096);
+    bp_store *t = t_open(tdir, &OPTS);
     CHECK_OK(import_text(t, a, SIZE_MAX, true, NULL));
     char *b = export_all(t);
     CHECK(b && strcmp(a, b) == 0);

@@ -42,20 +42,6 @@ static bool intact(const bp_event *ev, uint64_t i) {
     return ev && ev->payload_len == PAY && memcmp(ev->payload, want, PAY) == 0;
 }
 
-static bp_store *open_store(const char *dir, bool ro, bp_fault *f) {
-    bp_open_options o = BP_OPEN_OPTIONS_INIT;
-    o.no_open_event = true;
-    o.segment_size = SEG_SIZE;
-    o.read_only = ro;
-    o.fault = f;
-    bp_store *s = NULL;
-    if (bp_store_open(&s, dir, &o)) {
-        fprintf(stderr, "open %s: %s\n", dir, bp_last_error());
-        return NULL;
-    }
-    return s;
-}
-
 /* Append n events (event i: entity i % N_ENTS, payload(i)) from i = first. */
 static bool append_n(bp_store *s, uint64_t first, uint64_t n) {
     uint8_t p[PAY];
@@ -94,7 +80,7 @@ static void read_all(bp_store *s, uint64_t n, int fd_bound) {
 }
 
 static void make_store(const char *dir, uint32_t segments) {
-    bp_store *s = open_store(dir, false, NULL);
+    bp_store *s = t_open(dir, &(t_open_opts){.segment_size = SEG_SIZE});
     CHECK(s);
     CHECK(append_n(s, 0, 2ull * segments));
     CHECK(segments_of(s) >= segments);
@@ -114,7 +100,7 @@ static void under_limit(void) {
      * a descriptor (RLIMIT_NOFILE / 8 = 32), one at a time for verify, snapshot, compaction,
      * and a few more for files it reads whole */
     int bound = base + 48;
-    bp_store *s = open_store(g_dir, false, NULL);
+    bp_store *s = t_open(g_dir, &(t_open_opts){.segment_size = SEG_SIZE});
     CHECK(s);
     CHECK(open_fds() <= base + 4);
     int f0 = t_failures;
@@ -171,14 +157,14 @@ static void under_limit(void) {
     CHECK_OK(bp_store_close(s));
     CHECK_EQ(open_fds(), base);
     /* the snapshot, read-only */
-    s = open_store(snap, true, NULL);
+    s = t_open(snap, &(t_open_opts){.segment_size = SEG_SIZE, .read_only = true});
     CHECK(s);
     read_all(s, g_events, bound);
     CHECK_OK(bp_store_verify(s, &vr));
     CHECK_OK(bp_store_close(s));
     t_rmdir(snap);
     /* compaction of 1,800 segments (and a read of what it kept, and more appends) */
-    s = open_store(g_dir, false, NULL);
+    s = t_open(g_dir, &(t_open_opts){.segment_size = SEG_SIZE});
     CHECK(s);
     bp_compact_options co = BP_COMPACT_OPTIONS_INIT;
     co.keep_last = 400;
@@ -218,7 +204,7 @@ static void test_many_segments_low_fd_limit(void) {
     g_dir = t_dir("segfiles");
     make_store(g_dir, 1500);
     if (t_failures != f0) return;
-    bp_store *s = open_store(g_dir, true, NULL);
+    bp_store *s = t_open(g_dir, &(t_open_opts){.segment_size = SEG_SIZE, .read_only = true});
     CHECK(s);
     CHECK(segments_of(s) >= 1500);
     bp_stats st;
@@ -237,7 +223,7 @@ static void evict_and_fallback(void) {
     CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
     int base = open_fds();
     bp__segfile_max = 100;
-    bp_store *s = open_store(g_dir, false, NULL);
+    bp_store *s = t_open(g_dir, &(t_open_opts){.segment_size = SEG_SIZE});
     CHECK(s);
     bp_iter *it;
     CHECK_OK(bp_query(s, &it, &(bp_region)BP_REGION_INIT, BP_READ_INDEX_ONLY));
@@ -264,7 +250,7 @@ static void evict_and_fallback(void) {
     bp_fault_init(&f);
     f.fail_mmap_at = 1;
     f.sticky = true;
-    s = open_store(g_dir, true, &f);
+    s = t_open(g_dir, &(t_open_opts){.segment_size = SEG_SIZE, .read_only = true, .fault = &f});
     CHECK(s);
     read_all(s, g_events, base + 48);
     CHECK(f.tripped > 1000);
@@ -278,7 +264,7 @@ static void test_cache_eviction_and_pread_fallback(void) {
     g_dir = t_dir("segfiles-evict");
     make_store(g_dir, 600);
     if (t_failures != f0) return;
-    bp_store *s = open_store(g_dir, true, NULL);
+    bp_store *s = t_open(g_dir, &(t_open_opts){.segment_size = SEG_SIZE, .read_only = true});
     CHECK(s);
     bp_stats st;
     CHECK_OK(bp_store_stats(s, &st));

@@ -10,16 +10,6 @@
 #include "bp_testing.h"
 #include "store/store_impl.h"
 
-static bp_store *open_store(const char *dir, uint32_t segment_size, bool salvage) {
-    bp_open_options o = BP_OPEN_OPTIONS_INIT;
-    o.no_open_event = true;
-    o.segment_size = segment_size;
-    o.salvage = salvage;
-    bp_store *s = NULL;
-    if (bp_store_open(&s, dir, &o) != BP_OK) return NULL;
-    return s;
-}
-
 /* Every frame in the index ends at or below the limit. */
 static bool frames_within(bp_store *s, uint64_t limit) {
     for (uint64_t i = 0; i < s->idx.n; i++) {
@@ -101,7 +91,7 @@ static void free_batch(batch *b) {
 static uint64_t frames_bytes(const char *dir, const batch *b) {
     uint64_t saved = bp__seg_end_max;
     bp__seg_end_max = BP_SEG_END_MAX;
-    bp_store *s = open_store(dir, 1u << 30, false);
+    bp_store *s = t_open(dir, &(t_open_opts){.segment_size = 1u << 30});
     uint64_t total = 0;
     if (s && bp_append_batch(s, NULL, b->items, b->n) == BP_OK)
         for (uint64_t i = 0; i < s->idx.n; i++)
@@ -121,7 +111,7 @@ static uint64_t frames_bytes(const char *dir, const batch *b) {
 static void test_rotates(void) {
     const char *dir = t_dir("seglimit-rotate");
     bp__seg_end_max = LIMIT;
-    bp_store *s = open_store(dir, 1u << 30, false);
+    bp_store *s = t_open(dir, &(t_open_opts){.segment_size = 1u << 30});
     CHECK(s != NULL);
     uint8_t *p = pattern(7000, 0);
     for (int i = 0; i < 30; i++) /* ~210 KiB of single appends */
@@ -141,7 +131,7 @@ static void test_rotates(void) {
         CHECK_EQ(s->idx.recs[r[i].global_seq - 1].segno, s->idx.recs[r[0].global_seq - 1].segno);
     CHECK(readable(s, r, b.n, b.lens));
     CHECK_OK(bp_store_close(s));
-    s = open_store(dir, 1u << 30, false);
+    s = t_open(dir, &(t_open_opts){.segment_size = 1u << 30});
     CHECK(s != NULL);
     CHECK(frames_within(s, LIMIT));
     CHECK(readable(s, r, b.n, b.lens));
@@ -156,7 +146,7 @@ static void test_rotates(void) {
 static void test_refused(void) {
     const char *dir = t_dir("seglimit-refuse");
     bp__seg_end_max = LIMIT;
-    bp_store *s = open_store(dir, 1u << 30, false);
+    bp_store *s = t_open(dir, &(t_open_opts){.segment_size = 1u << 30});
     CHECK(s != NULL);
     bp_receipt r0;
     CHECK_OK(bp_append(s, &r0, "acct:0", "ledger", BP_KIND(1, 1), "x", 1));
@@ -194,7 +184,7 @@ static void test_refused(void) {
     CHECK(frames_within(s, bp__seg_end_max));
     CHECK(readable(s, r, edge.n, edge.lens));
     CHECK_OK(bp_store_close(s));
-    s = open_store(dir, 1u << 30, false);
+    s = t_open(dir, &(t_open_opts){.segment_size = 1u << 30});
     CHECK(s != NULL);
     CHECK_EQ(published(s), r[15].global_seq);
     CHECK(readable(s, r, edge.n, edge.lens));
@@ -209,7 +199,7 @@ static void test_refused(void) {
 static void test_recovery(void) {
     const char *dir = t_dir("seglimit-recover");
     bp__seg_end_max = BP_SEG_END_MAX;
-    bp_store *s = open_store(dir, 1u << 30, false);
+    bp_store *s = t_open(dir, &(t_open_opts){.segment_size = 1u << 30});
     CHECK(s != NULL);
     uint8_t *p = pattern(20000, 0);
     bp_receipt r[3];
@@ -221,10 +211,10 @@ static void test_recovery(void) {
     snprintf(ck, sizeof ck, "%s/index.ckpt", dir);
     CHECK_EQ(unlink(ck), 0); /* recovery scans the segment */
     bp__seg_end_max = 50000; /* the third frame ends past it */
-    CHECK(open_store(dir, 1u << 30, false) == NULL);
+    CHECK(t_open_try(&s, dir, &(t_open_opts){.segment_size = 1u << 30}) != BP_OK && !s);
     CHECK(strstr(bp_last_error(), "segment 000001 offset") != NULL);
     CHECK(strstr(bp_last_error(), "past the 50000 bytes a segment can index") != NULL);
-    s = open_store(dir, 1u << 30, true);
+    s = t_open(dir, &(t_open_opts){.segment_size = 1u << 30, .salvage = true});
     CHECK(s != NULL);
     CHECK_EQ(published(s), r[1].global_seq);
     CHECK(frames_within(s, 50000));
@@ -243,7 +233,7 @@ static void test_recovery(void) {
 static void test_real_edge(void) {
     const char *dir = t_dir("seglimit-real");
     bp__seg_end_max = BP_SEG_END_MAX;
-    bp_store *s = open_store(dir, BP_DEFAULT_SEGMENT_SIZE, false);
+    bp_store *s = t_open(dir, &(t_open_opts){.segment_size = BP_DEFAULT_SEGMENT_SIZE});
     CHECK(s != NULL);
     bp_receipt r0;
     CHECK_OK(bp_append(s, &r0, "acct:0", "ledger", BP_KIND(1, 1), "x", 1));
@@ -274,7 +264,7 @@ static void test_real_edge(void) {
         bp_event_free(ev);
     }
     CHECK_OK(bp_store_close(s));
-    s = open_store(dir, BP_DEFAULT_SEGMENT_SIZE, false);
+    s = t_open(dir, &(t_open_opts){.segment_size = BP_DEFAULT_SEGMENT_SIZE});
     CHECK(s != NULL);
     CHECK_EQ(published(s), r[254].global_seq);
     for (int k = 0; k < 3; k++) {

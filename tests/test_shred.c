@@ -9,19 +9,6 @@
 
 #include <errno.h>
 
-static bp_store *open_sealed(const char *dir, bool seal, bp_fault *f) {
-    bp_open_options o = BP_OPEN_OPTIONS_INIT;
-    o.no_open_event = true;
-    o.seal_payloads = seal;
-    o.fault = f;
-    bp_store *s = NULL;
-    if (bp_store_open(&s, dir, &o) != BP_OK) {
-        fprintf(stderr, "open %s: %s\n", dir, bp_last_error());
-        exit(1);
-    }
-    return s;
-}
-
 /* True when needle occurs in any segment file of dir. */
 static bool on_disk(const char *dir, const char *needle) {
     char segdir[1024];
@@ -68,7 +55,7 @@ static void check_forgotten(bp_store *s, const bp_id *id) {
 
 static void test_seal_and_forget(void) {
     const char *dir = t_dir("shred");
-    bp_store *s = open_sealed(dir, true, NULL);
+    bp_store *s = t_open(dir, &(t_open_opts){.seal_payloads = true});
     CHECK(bp_store_seals(s));
     bp_receipt a1, a2, b1, batch[2];
     CHECK_OK(bp_append(s, &a1, "user:ada", "crm", BP_KIND(1, 1), "secret-ada-email", 16));
@@ -123,7 +110,7 @@ static void test_seal_and_forget(void) {
     /* reopen without the option: sealing is the store's; ada stays forgotten; a new
      * append for ada gets a new key */
     CHECK_OK(bp_store_close(s));
-    s = open_sealed(dir, false, NULL);
+    s = t_open(dir, NULL);
     CHECK(bp_store_seals(s));
     check_forgotten(s, &a1.event_id);
     check_payload(s, &b1.event_id, "secret-bob-email");
@@ -149,7 +136,7 @@ static void test_seal_and_forget(void) {
 /* A damaged or substituted key is an error, never taken for "forgotten". */
 static void test_damaged_keys(void) {
     const char *dir = t_dir("shred-damage");
-    bp_store *s = open_sealed(dir, true, NULL);
+    bp_store *s = t_open(dir, &(t_open_opts){.seal_payloads = true});
     bp_receipt r;
     CHECK_OK(bp_append(s, &r, "user:1", "crm", BP_KIND(1, 1), "hello", 5));
     CHECK_OK(bp_store_close(s));
@@ -167,7 +154,7 @@ static void test_damaged_keys(void) {
     FILE *f = fopen(path, "wb");
     CHECK(f && fwrite(buf, 1, len, f) == len);
     fclose(f);
-    s = open_sealed(dir, false, NULL);
+    s = t_open(dir, NULL);
     bp_event *ev = NULL;
     CHECK_FAILS(bp_get(s, &ev, &r.event_id), BP_ECORRUPT, "crc mismatch");
     CHECK(ev == NULL);
@@ -180,7 +167,7 @@ static void test_damaged_keys(void) {
     f = fopen(path, "wb");
     CHECK(f && fwrite(file, 1, n, f) == n);
     fclose(f);
-    s = open_sealed(dir, false, NULL);
+    s = t_open(dir, NULL);
     CHECK_FAILS(bp_get(s, &ev, &r.event_id), BP_ECORRUPT, "fails its authentication");
     CHECK_OK(bp_store_close(s));
 
@@ -189,7 +176,7 @@ static void test_damaged_keys(void) {
     f = fopen(path, "wb");
     CHECK(f && fwrite(file, 1, n, f) == n);
     fclose(f);
-    s = open_sealed(dir, false, NULL);
+    s = t_open(dir, NULL);
     CHECK_FAILS(bp_get(s, &ev, &r.event_id), BP_ECORRUPT, "another entity");
     CHECK_OK(bp_store_close(s));
     free(buf);
@@ -203,7 +190,7 @@ static void test_key_durability(void) {
     const char *dir = t_dir("shred-power");
     bp_fault f;
     bp_fault_init(&f);
-    bp_store *s = open_sealed(dir, true, &f);
+    bp_store *s = t_open(dir, &(t_open_opts){.seal_payloads = true, .fault = &f});
     bp_receipt r1, r2;
     CHECK_OK(bp_append(s, &r1, "user:1", "crm", BP_KIND(1, 1), "one", 3));
     CHECK_OK(bp_append(s, &r2, "user:2", "crm", BP_KIND(1, 1), "two", 3));
@@ -222,7 +209,7 @@ static void test_key_durability(void) {
     bp__store_crash(s);
     CHECK(bp_fault_power_loss(&f) >= 0);
     bp_fault_destroy(&f);
-    s = open_sealed(dir, false, NULL);
+    s = t_open(dir, NULL);
     check_payload(s, &r1.event_id, "one");
     check_payload(s, &r2.event_id, "two");
     check_payload(s, &r3.event_id, "three");
@@ -237,7 +224,7 @@ static void test_key_durability(void) {
  * snapshot carries the keys, and forgetting in the original leaves the copy's keys. */
 static void test_export_and_snapshot(void) {
     const char *src = t_dir("shred-src"), *dst = t_dir("shred-dst"), *snap = t_dir("shred-snap");
-    bp_store *s = open_sealed(src, true, NULL);
+    bp_store *s = t_open(src, &(t_open_opts){.seal_payloads = true});
     bp_receipt r;
     CHECK_OK(bp_append(s, &r, "user:1", "crm", BP_KIND(1, 1), "secret-one", 10));
     t_membuf a = {0}, b = {0};
@@ -250,11 +237,11 @@ static void test_export_and_snapshot(void) {
     check_forgotten(s, &r.event_id);
     CHECK_OK(bp_store_close(s));
 
-    bp_store *c = open_sealed(snap, false, NULL);
+    bp_store *c = t_open(snap, NULL);
     check_payload(c, &r.event_id, "secret-one");
     CHECK_OK(bp_store_close(c));
 
-    bp_store *d = open_sealed(dst, false, NULL);
+    bp_store *d = t_open(dst, NULL);
     bp_importer *imp;
     CHECK_OK(bp_import_begin(d, &imp));
     CHECK_OK(bp_import_line(imp, a.p, a.n));
@@ -287,7 +274,7 @@ static bp_status count_bytes(void *ctx, void *state, const bp_event *ev, const v
 /* Forget drops what projections folded from the payloads: cached states and snapshots. */
 static void test_forget_projections(void) {
     const char *dir = t_dir("shred-proj");
-    bp_store *s = open_sealed(dir, true, NULL);
+    bp_store *s = t_open(dir, &(t_open_opts){.seal_payloads = true});
     bp_projection p = {BP_PROJECTION_VERSION,
                        "bytes",
                        1,

@@ -405,17 +405,6 @@ static void test_json_forms(void) {
     bp_free(j);
 }
 
-static bp_store *open_store(const char *dir) {
-    bp_open_options o = BP_OPEN_OPTIONS_INIT;
-    o.no_open_event = true;
-    bp_store *s = NULL;
-    if (bp_store_open(&s, dir, &o) != BP_OK) {
-        fprintf(stderr, "open %s: %s\n", dir, bp_last_error());
-        exit(1);
-    }
-    return s;
-}
-
 static uint64_t count_events(bp_store *s) {
     bp_stats st;
     return bp_store_stats(s, &st) ? UINT64_MAX : st.events;
@@ -427,7 +416,7 @@ BP_TYPE_STATIC(other_same_name, OTHER_FIELDS, "test.small", BP_KIND(1, 0x12), 1)
 
 static void test_registry(void) {
     const char *dir = t_dir("typed-registry");
-    bp_store *s = open_store(dir);
+    bp_store *s = t_open(dir, NULL);
     CHECK(bp_registered_type(s, small_t_type.kind) == NULL);
     CHECK_OK(bp_register_type(s, &small_t_type));
     CHECK(bp_registered_type(s, small_t_type.kind) == &small_t_type);
@@ -443,7 +432,7 @@ static void test_registry(void) {
 
 static void test_typed_append_and_read(void) {
     const char *dir = t_dir("typed-rw");
-    bp_store *s = open_store(dir);
+    bp_store *s = t_open(dir, NULL);
     all_t vals[20];
     for (int i = 0; i < 20; i++) {
         random_all(&vals[i]);
@@ -474,7 +463,7 @@ static void test_typed_append_and_read(void) {
     CHECK_OK(bp_append_typed(s, NULL, "acct:1", "bank", &small_t_type, &a, &o));
     CHECK_OK(bp_store_close(s));
 
-    s = open_store(dir);
+    s = t_open(dir, NULL);
     bp_iter *it;
     CHECK_OK(bp_by_fact_typed(s, &it, &all_t_type));
     const bp_event *ev;
@@ -546,7 +535,7 @@ static bp_status up23(void *ctx, const void *from, void *to) {
 
 static void test_upcaster_chains(void) {
     const char *dir = t_dir("typed-upcast");
-    bp_store *s = open_store(dir);
+    bp_store *s = t_open(dir, NULL);
     dep_v1 a = {.amount = 5};
     dep_v2 b = {.amount = 7, .currency = "USD"};
     dep_v3 c = {.cents = 900, .currency = "GBP"};
@@ -629,7 +618,7 @@ static void test_upcaster_chains(void) {
 
 static void test_json_lane(void) {
     const char *dir = t_dir("typed-json");
-    bp_store *s = open_store(dir);
+    bp_store *s = t_open(dir, NULL);
     small_t v = {.amount = 42, .memo = "hi"};
     CHECK_OK(bp_append_typed(s, NULL, "acct:1", "bank", &small_t_type, &v, NULL));
     CHECK_OK(
@@ -753,7 +742,7 @@ static bp_status react_none(void *ctx, const bp_delivery *d, const void *value, 
  * decode error, and in the store's Prometheus text. */
 static void test_reactor_poison_skip_counted(void) {
     const char *dir = t_dir("typed-poisonskip");
-    bp_store *s = open_store(dir);
+    bp_store *s = t_open(dir, NULL);
     small_t v = {.amount = 7};
     snprintf(v.memo, sizeof v.memo, "ok");
     CHECK_OK(bp_append_typed(s, NULL, "acct:1", "bank", &small_t_type, &v, NULL));
