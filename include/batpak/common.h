@@ -34,6 +34,17 @@ extern "C" {
 #define BP_API
 #endif
 
+/**
+ * @def BP_PRINTF
+ * Marks a printf-style function (format string at argument f, its arguments from a), so
+ * that GCC and Clang check the calls; empty for other compilers.
+ */
+#if defined(__GNUC__)
+#define BP_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define BP_PRINTF(f, a)
+#endif
+
 /** Major version of these headers (bp_version() gives the linked library's). */
 #define BP_VERSION_MAJOR 0
 /** Minor version of these headers. */
@@ -82,8 +93,7 @@ BP_API const char *bp_last_error(void);
  * for callbacks (a projection's apply, an upcaster) to say why they failed.
  * The library adds where (projection, entity, clock) when it reports it.
  */
-BP_API bp_status bp_set_error(bp_status status, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+BP_API bp_status bp_set_error(bp_status status, const char *fmt, ...) BP_PRINTF(2, 3);
 
 /** Library version string, e.g. "0.1.0". */
 BP_API const char *bp_version(void);

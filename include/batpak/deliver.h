@@ -275,6 +275,7 @@ typedef struct bp_reactions bp_reactions;
 /** Collect a reaction (copied: the arguments may go away when this returns). */
 BP_API bp_status bp_react(bp_reactions *out, const char *entity, const char *scope, uint16_t kind,
                           const void *payload, size_t len);
+struct bp_type; /* batpak/typed.h */
 /** Collect a typed reaction (batpak/typed.h). */
 BP_API bp_status bp_react_typed(bp_reactions *out, const char *entity, const char *scope,
                                 const struct bp_type *type, const void *value);

@@ -69,8 +69,7 @@ typedef bp_status (*bp_gate_fn)(void *gate_data, bp_store *s, const bp_proposal 
                                 bp_denial *deny);
 
 /** Fill deny with code and a printf-style message; returns BP_EDENIED. */
-BP_API bp_status bp_deny(bp_denial *deny, int32_t code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+BP_API bp_status bp_deny(bp_denial *deny, int32_t code, const char *fmt, ...) BP_PRINTF(3, 4);
 
 /* -------------------------------------------------------------- gate sets */
 
