@@ -197,7 +197,7 @@ static size_t bpc_follow(void *f, cvisit_fn fn, void *ctx) {
     const bp_event *evs[256];
     size_t n = 0;
     bp_status rc = bp_cursor_next(f, evs, 256, &n, 100);
-    if (rc == BP_DONE) return 0;
+    if (rc == BP_ETIMEDOUT || rc == BP_DONE) return 0;
     bp_must(rc, "cursor_next");
     for (size_t i = 0; i < n; i++) {
         cevent e = {evs[i]->global_seq, evs[i]->entity, evs[i]->clock, evs[i]->payload,

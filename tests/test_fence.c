@@ -62,11 +62,11 @@ static void test_fence_invisible_until_commit(void) {
     CHECK_OK(bp_cursor_next(c, evs, 16, &n, 0));
     CHECK_EQ(n, 1);
     CHECK_EQ(evs[0]->global_seq, 2);
-    CHECK_EQ(bp_cursor_next(c, evs, 16, &n, 0), BP_DONE);
+    CHECK_EQ(bp_cursor_next(c, evs, 16, &n, 0), BP_ETIMEDOUT);
     bp_notice no;
     CHECK_OK(bp_subscription_next(sub, &no, 0));
     CHECK_EQ(no.global_seq, 2);
-    CHECK_EQ(bp_subscription_next(sub, &no, 0), BP_DONE);
+    CHECK_EQ(bp_subscription_next(sub, &no, 0), BP_ETIMEDOUT);
 
     CHECK_OK(bp_fence_commit(f));
     CHECK_EQ(bp_fence_len(f), 0);

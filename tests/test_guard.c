@@ -934,7 +934,8 @@ static void test_vectors(void) {
     memcpy(q, kid, 32), q += 32;
     CHECK_EQ(q - doc, (long)sizeof doc);
     CHECK(len == sizeof doc && memcmp(buf, doc, sizeof doc) == 0);
-    CHECK_EQ(bp_receipt_signing_bytes(&r, buf, 10, &len), BP_EINVAL);
+    CHECK_EQ(bp_receipt_signing_bytes(&r, buf, 10, &len), BP_ETOOBIG);
+    CHECK_EQ(len, sizeof doc); /* the size needed */
     bp_signer sg;
     memcpy(sg.pk, k.public_key, 32);
     memcpy(sg.sk, k.secret_key, 64);

@@ -291,8 +291,11 @@ static void test_checkpoints_list(void) {
     CHECK(ck[1].valid);
     CHECK_EQ(ck[1].position, 10);
     CHECK_EQ(ck[1].lag_events, 7);
-    CHECK_OK(bp_checkpoints_list(s, ck, 1, &n)); /* room for one: the count is still all */
+    memset(ck, 0, sizeof ck); /* room for one: the first filled, the count is all */
+    CHECK_FAILS(bp_checkpoints_list(s, ck, 1, &n), BP_ETOOBIG, "room for 1");
     CHECK_EQ(n, 2);
+    CHECK(strcmp(ck[0].id, "broken") == 0);
+    CHECK(ck[1].id[0] == 0);
     char *text;
     CHECK_OK(bp_store_prometheus(s, &text));
     CHECK(strstr(text, "batpak_checkpoint_lag_events{id=\"mailer\"} 7\n") != NULL);
@@ -302,8 +305,42 @@ static void test_checkpoints_list(void) {
     t_rmdir(dir);
 }
 
+/* Getters that fill a struct return a status: BP_EINVAL naming the call for a NULL argument,
+ * with the struct (when given) all zero. */
+static void test_getters_refuse_null(void) {
+    bp_subscription_stats ss;
+    memset(&ss, 0xff, sizeof ss);
+    CHECK_FAILS(bp_subscription_stats_get(NULL, &ss), BP_EINVAL, "bp_subscription_stats_get");
+    CHECK_EQ(ss.capacity, 0);
+    bp_worker_stats ws;
+    memset(&ws, 0xff, sizeof ws);
+    CHECK_FAILS(bp_worker_stats_get(NULL, &ws), BP_EINVAL, "bp_worker_stats_get");
+    CHECK_EQ(ws.position, 0);
+    CHECK_EQ(ws.last_skipped_error[0], 0);
+    bp_relay_stats rs;
+    memset(&rs, 0xff, sizeof rs);
+    CHECK(bp_relay_stats_get(NULL, &rs) < 0);
+    CHECK_EQ(rs.published, 0);
+    bp_open_report rep;
+    CHECK_FAILS(bp_store_open_report(NULL, &rep), BP_EINVAL, "bp_store_open_report");
+    const char *dir = t_dir("observe-null");
+    bp_store *s = t_open(dir, NULL);
+    CHECK_FAILS(bp_store_open_report(s, NULL), BP_EINVAL, "NULL");
+    CHECK_OK(bp_store_open_report(s, &rep));
+    CHECK(rep.created);
+    bp_subscription *sub;
+    bp_region all = BP_REGION_INIT;
+    CHECK_OK(bp_subscribe_lossy(s, &all, 8, &sub));
+    CHECK_FAILS(bp_subscription_stats_get(sub, NULL), BP_EINVAL, "NULL");
+    CHECK_OK(bp_subscription_stats_get(sub, &ss));
+    CHECK_EQ(ss.capacity, 8);
+    bp_unsubscribe(sub);
+    CHECK_OK(bp_store_close(s));
+}
+
 int main(void) {
     RUN(test_open_observer);
+    RUN(test_getters_refuse_null);
     RUN(test_prometheus);
     RUN(test_compact_progress);
     RUN(test_checkpoints_list);

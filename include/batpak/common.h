@@ -1,9 +1,10 @@
 /** @file
  * batpak/common.h — status codes, errors, kinds, ids and durability modes.
  *
- * Conventions used by every batpak header:
+ * Conventions used by every batpak header (doc/API.md "The API's rules" states them all):
  *  - Every function returns bp_status (BP_OK == 0, errors negative) unless it
- *    says otherwise; outputs come through the first parameter(s).
+ *    says otherwise. A wait that runs out returns BP_ETIMEDOUT; BP_DONE means finished.
+ *    An output too small for what it must hold is BP_ETOOBIG, with the size needed.
  *  - On error, bp_last_error() gives a human-readable message for the calling
  *    thread with context (path, entity, offset). The library never prints,
  *    aborts or exits.
@@ -56,19 +57,20 @@ extern "C" {
 
 /** Status codes. 0 is success, every error is negative. */
 typedef enum bp_status {
-    BP_OK = 0,          /**< success */
-    BP_DONE = 1,        /**< iteration finished (not an error) */
-    BP_UNCHANGED = 2,   /**< nothing to do: the entity has not moved (not an error) */
-    BP_EINVAL = -1,     /**< invalid argument: coordinate, kind, option, JSON... */
-    BP_ENOTFOUND = -2,  /**< no such event, entity or store */
-    BP_ECONFLICT = -3,  /**< CAS expectation failed, or idempotency key conflict */
-    BP_ECORRUPT = -4,   /**< on-disk data failed a CRC/hash/structure check */
-    BP_EIO = -5,        /**< an I/O call failed; the store is now fail-stopped */
-    BP_ELOCKED = -6,    /**< another handle holds the store directory lock */
-    BP_EVERSION = -7,   /**< unknown on-disk format version */
-    BP_ENOMEM = -8,     /**< allocation failed */
-    BP_EBUSY = -9,      /**< queue full (try_ variants) */
-    BP_ETOOBIG = -10,   /**< payload or batch larger than the configured limit */
+    BP_OK = 0,         /**< success */
+    BP_DONE = 1,       /**< iteration finished (not an error) */
+    BP_UNCHANGED = 2,  /**< nothing to do: the entity has not moved (not an error) */
+    BP_EINVAL = -1,    /**< invalid argument: coordinate, kind, option, JSON... */
+    BP_ENOTFOUND = -2, /**< no such event, entity or store */
+    BP_ECONFLICT = -3, /**< CAS expectation failed, or idempotency key conflict */
+    BP_ECORRUPT = -4,  /**< on-disk data failed a CRC/hash/structure check */
+    BP_EIO = -5,       /**< an I/O call failed; the store is now fail-stopped */
+    BP_ELOCKED = -6,   /**< another handle holds the store directory lock */
+    BP_EVERSION = -7,  /**< unknown on-disk format version */
+    BP_ENOMEM = -8,    /**< allocation failed */
+    BP_EBUSY = -9,     /**< queue full (try_ variants) */
+    BP_ETOOBIG = -10, /**< payload or batch larger than the configured limit, or an output buffer or
+                         array too small (the size needed is returned) */
     BP_EREADONLY = -11, /**< write on a read-only handle */
     /* -12 is unused: a fail-stopped store keeps returning the error that stopped it */
     BP_EDENIED = -13,    /**< a gate denied the proposal */

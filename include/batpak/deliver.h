@@ -44,8 +44,9 @@ BP_API bp_status bp_cursor_open(bp_store *s, const bp_region *region, uint64_t a
  * The next events: up to max (1..4096) into evs[0..*n), in global_seq order,
  * each valid (payload included: the batch holds its own copies) until the next
  * call on this cursor or bp_cursor_free, whatever compaction does meanwhile. When none is available
- * it waits up to timeout_ms for one (0: does not wait). Returns BP_OK with *n >= 1, or BP_DONE with
- * *n == 0 (nothing arrived in time, or the region's to_seq is passed). Errors: BP_EINVAL,
+ * it waits up to timeout_ms for one (0: does not wait). Returns BP_OK with *n >= 1; with *n == 0,
+ * BP_ETIMEDOUT when nothing arrived in time (call again to go on waiting) or BP_DONE when the
+ * region's to_seq is passed (nothing more can come). Errors: BP_EINVAL,
  * BP_ECORRUPT / BP_EIO reading a frame (the cursor stays before that event), BP_ENOMEM.
  */
 BP_API bp_status bp_cursor_next(bp_cursor *c, const bp_event **evs, size_t max, size_t *n,
@@ -107,7 +108,7 @@ BP_API bp_status bp_subscribe_lossy(bp_store *s, const bp_region *region, uint32
 
 /**
  * Take the oldest queued notice; when the queue is empty wait up to
- * timeout_ms for one (0: do not wait). BP_OK, or BP_DONE when none came.
+ * timeout_ms for one (0: do not wait). BP_OK, or BP_ETIMEDOUT when none came.
  */
 BP_API bp_status bp_subscription_next(bp_subscription *sub, bp_notice *out, uint32_t timeout_ms);
 
@@ -128,8 +129,9 @@ typedef struct bp_subscription_stats {
     uint32_t capacity;  /**< the queue's size, as given to bp_subscribe_lossy */
 } bp_subscription_stats;
 
-/** Fill *out with the counters of sub (all zero when sub is NULL). */
-BP_API void bp_subscription_stats_get(const bp_subscription *sub, bp_subscription_stats *out);
+/** Fill *out with the counters of sub. BP_EINVAL when an argument is NULL (*out, when given,
+ * is then all zero). */
+BP_API bp_status bp_subscription_stats_get(const bp_subscription *sub, bp_subscription_stats *out);
 
 /** Stop the subscription and free it. Accepts NULL. */
 BP_API void bp_unsubscribe(bp_subscription *sub);
@@ -235,9 +237,9 @@ typedef struct bp_worker_stats {
                                        does not decode: the decode error), "" when none */
 } bp_worker_stats;
 
-/** Fill *out with the counters of w (all zero when w is NULL). Any thread may call it while
- * the worker runs. */
-BP_API void bp_worker_stats_get(bp_worker *w, bp_worker_stats *out);
+/** Fill *out with the counters of w. Any thread may call it while the worker runs.
+ * BP_EINVAL when an argument is NULL (*out, when given, is then all zero). */
+BP_API bp_status bp_worker_stats_get(bp_worker *w, bp_worker_stats *out);
 
 /**
  * Wait until every published event of the worker's region with global_seq <= seq has been
@@ -330,7 +332,8 @@ typedef struct bp_checkpoint_info {
  * The durable positions of the store, by id: each checkpointed worker, reactor and relay,
  * running or not, with how far it is behind the published events (read from the files:
  * a running worker may be ahead of its file by up to its checkpoint_every). Fills
- * out[0..min(max, *n)) and sets *n to how many there are. Errors: BP_EINVAL, BP_EIO.
+ * out[0..min(max, *n)) and sets *n to how many there are; BP_ETOOBIG when that is more than
+ * max (call with max 0 to count them). Errors: BP_EINVAL, BP_EIO.
  */
 BP_API bp_status bp_checkpoints_list(bp_store *s, bp_checkpoint_info *out, size_t max, size_t *n);
 

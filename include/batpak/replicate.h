@@ -101,8 +101,9 @@ typedef struct bp_relay_stats {
     char last_error[256]; /**< the most recent failure ("" when none) */
 } bp_relay_stats;
 
-/** Fill *out. Safe from any thread. */
-BP_API void bp_relay_stats_get(bp_relay *r, bp_relay_stats *out);
+/** Fill *out. Safe from any thread. BP_EINVAL when an argument is NULL (*out, when given, is
+ * then all zero). */
+BP_API bp_status bp_relay_stats_get(bp_relay *r, bp_relay_stats *out);
 
 /**
  * Wait until the relay's position reaches global_seq seq (acknowledged by the server), or

@@ -97,8 +97,8 @@ BP_API bp_status bp_store_add_public_key(bp_store *s, const uint8_t public_key[3
 /**
  * The bytes a signature covers (doc/FORMAT.md), written to buf (cap bytes,
  * BP_RECEIPT_SIGNING_MAX is always enough); *len gets their length.
- * BP_EINVAL when a field cannot be encoded (entity/scope invalid, unknown durability),
- * and when cap is too small (*len then gets the size needed).
+ * BP_EINVAL when a field cannot be encoded (entity/scope invalid, unknown durability);
+ * BP_ETOOBIG when cap is too small (*len then gets the size needed).
  */
 BP_API bp_status bp_receipt_signing_bytes(const bp_receipt *r, uint8_t *buf, size_t cap,
                                           size_t *len);

@@ -148,8 +148,8 @@ BP_API bp_status bp_store_close(bp_store *s);
 /** Make every appended event durable now (one fdatasync). Fail-stopped: the original error. */
 BP_API bp_status bp_store_sync(bp_store *s);
 
-/** The report of the open that produced this handle. */
-BP_API void bp_store_open_report(const bp_store *s, bp_open_report *out);
+/** The report of the open that produced this handle. BP_EINVAL when an argument is NULL. */
+BP_API bp_status bp_store_open_report(const bp_store *s, bp_open_report *out);
 
 /** The store's 16-byte identity, from DIR/STORE. */
 BP_API void bp_store_uuid(const bp_store *s, uint8_t out[16]);

@@ -65,6 +65,19 @@ static void latency(out *o, bp_store *s) {
         (unsigned long long)(sum % 1000000), name, (unsigned long long)total);
 }
 
+/* Every durable position: counted, then listed (again while more appear meanwhile). */
+static bp_status checkpoints(bp_store *s, bp_checkpoint_info **list, size_t *n) {
+    size_t cap = 0;
+    bp_status rc;
+    while ((rc = bp_checkpoints_list(s, *list, cap, n)) == BP_ETOOBIG) {
+        free(*list);
+        cap = *n;
+        if (!(*list = calloc(cap, sizeof **list)))
+            return bp_err(BP_ENOMEM, "%s: out of memory listing checkpoints", bp_store_dir(s));
+    }
+    return rc;
+}
+
 bp_status bp_store_prometheus(bp_store *s, char **text) {
     if (text) *text = NULL;
     if (!s || !text) return bp_err(BP_EINVAL, "bp_store_prometheus: NULL argument");
@@ -143,12 +156,12 @@ bp_status bp_store_prometheus(bp_store *s, char **text) {
     metric(&o, "batpak_open_bytes_cut", "gauge",
            "Torn-tail or incomplete-batch bytes this handle's open removed.", d.open.bytes_cut);
     size_t nck = 0;
-    bp_checkpoint_info ck[64]; /* the first 64 by id: a store rarely has more */
-    if ((rc = bp_checkpoints_list(s, ck, 64, &nck))) {
+    bp_checkpoint_info *ck = NULL;
+    if ((rc = checkpoints(s, &ck, &nck))) {
+        free(ck);
         bp_buf_free(&o.b);
         return rc;
     }
-    if (nck > 64) nck = 64;
     if (nck)
         put(&o, "# HELP batpak_checkpoint_lag_events Events published after a durable position "
                 "(DIR/cursors/ID.ckpt: workers, reactors, relays).\n# TYPE "
@@ -156,6 +169,7 @@ bp_status bp_store_prometheus(bp_store *s, char **text) {
     for (size_t i = 0; i < nck; i++)
         put(&o, "batpak_checkpoint_lag_events{id=\"%s\"} %llu\n", ck[i].id,
             (unsigned long long)ck[i].lag_events);
+    free(ck);
     if (!o.oom && bp_buf_append(&o.b, "", 1)) o.oom = 1; /* the NUL */
     if (o.oom) {
         bp_buf_free(&o.b);

@@ -255,9 +255,12 @@ int cmd_stats(cli_ctx *c, int argc, char **argv) {
     if (dg.segments < nseg) nseg = dg.segments;
     size_t nck = 0; /* the durable positions: workers, reactors, relays (their lag) */
     bp_checkpoint_info *cks = NULL;
-    if (!rc && !(rc = bp_checkpoints_list(s, NULL, 0, &nck)) && nck) {
-        if (!(cks = calloc(nck, sizeof *cks))) cli_oom();
-        rc = bp_checkpoints_list(s, cks, nck, &nck);
+    size_t ck_cap = 0; /* counted, then listed (again while more appear meanwhile) */
+    while (!rc && (rc = bp_checkpoints_list(s, cks, ck_cap, &nck)) == BP_ETOOBIG) {
+        free(cks);
+        ck_cap = nck;
+        if (!(cks = calloc(ck_cap, sizeof *cks))) cli_oom();
+        rc = BP_OK;
     }
     if (rc) {
         code = cli_fail_status(c, rc);

@@ -231,7 +231,7 @@ bp_status bp_cursor_next_stop(bp_cursor *c, const bp_event **evs, size_t max, si
         if (!published_past(c) &&
             (timeout_ms == 0 || !bp_wait_until(c->s, published_past_or_stop, c, deadline) ||
              !published_past(c)))
-            return BP_DONE;
+            return bp_err(BP_ETIMEDOUT, "cursor: no new event within %u ms", timeout_ms);
         bp_iter_free(c->it);
         c->it = NULL;
     }
@@ -363,7 +363,7 @@ bp_status bp_subscription_next(bp_subscription *sub, bp_notice *out, uint32_t ti
     if (!queue_nonempty(sub) &&
         (timeout_ms == 0 || !bp_wait_until(sub->s, queue_nonempty, sub,
                                            bp_pf_mono_us() + (uint64_t)timeout_ms * 1000)))
-        return BP_DONE;
+        return bp_err(BP_ETIMEDOUT, "subscription: no notice within %u ms", timeout_ms);
     *out = sub->ring[sub->tail % sub->cap];
     __atomic_store_n(&sub->tail, sub->tail + 1, __ATOMIC_RELEASE);
     sub->delivered_total++;
@@ -377,14 +377,14 @@ void bp_subscription_missed(bp_subscription *sub, uint64_t *count, uint64_t *fro
     if (from_seq) *from_seq = from;
 }
 
-void bp_subscription_stats_get(const bp_subscription *sub, bp_subscription_stats *out) {
-    if (!out) return;
-    memset(out, 0, sizeof *out);
-    if (!sub) return;
+bp_status bp_subscription_stats_get(const bp_subscription *sub, bp_subscription_stats *out) {
+    if (out) memset(out, 0, sizeof *out);
+    if (!sub || !out) return bp_err(BP_EINVAL, "bp_subscription_stats_get: NULL argument");
     out->delivered = sub->delivered_total;
     out->dropped = __atomic_load_n(&sub->dropped_total, __ATOMIC_RELAXED);
     out->depth = (uint32_t)(__atomic_load_n(&sub->head, __ATOMIC_ACQUIRE) - sub->tail);
     out->capacity = sub->cap;
+    return BP_OK;
 }
 
 bp_status bp_delivery_stats_get(bp_store *s, bp_delivery_stats *out) {

@@ -194,7 +194,7 @@ static bp_status batch_loop(bp_worker *w, const bp_event **evs, bp_id *last_id) 
         if (!stop) {
             bp_status rc =
                 bp_cursor_next_stop(w->c, evs, w->cfg.batch, &n, fly_n ? 0 : POLL_MS, &w->stop);
-            if (rc == BP_DONE)
+            if (rc == BP_DONE || rc == BP_ETIMEDOUT) /* finished, or nothing new yet */
                 n = 0;
             else if (rc)
                 return rc;
@@ -249,7 +249,7 @@ static void *worker_main(void *arg) {
     while (!rc && !w->batch_fn && !stop_requested(w)) {
         size_t n;
         rc = bp_cursor_next_stop(w->c, evs, w->cfg.batch, &n, POLL_MS, &w->stop);
-        if (rc == BP_DONE) {
+        if (rc == BP_DONE || rc == BP_ETIMEDOUT) { /* finished, or nothing new yet */
             rc = BP_OK;
             continue;
         }
@@ -415,10 +415,9 @@ bp_status bp_worker_stop(bp_worker *w) {
     return rc;
 }
 
-void bp_worker_stats_get(bp_worker *w, bp_worker_stats *out) {
-    if (!out) return;
-    memset(out, 0, sizeof *out);
-    if (!w) return;
+bp_status bp_worker_stats_get(bp_worker *w, bp_worker_stats *out) {
+    if (out) memset(out, 0, sizeof *out);
+    if (!w || !out) return bp_err(BP_EINVAL, "bp_worker_stats_get: NULL argument");
     out->position = __atomic_load_n(&w->position, __ATOMIC_RELAXED);
     out->handled = __atomic_load_n(&w->handled, __ATOMIC_RELAXED);
     out->retries = __atomic_load_n(&w->retries, __ATOMIC_RELAXED);
@@ -433,6 +432,7 @@ void bp_worker_stats_get(bp_worker *w, bp_worker_stats *out) {
     out->last_skipped_seq = w->skip_seq;
     snprintf(out->last_skipped_error, sizeof out->last_skipped_error, "%s", w->skip_msg);
     pthread_mutex_unlock(&w->smu);
+    return BP_OK;
 }
 
 typedef struct wait_arg {
@@ -529,6 +529,9 @@ bp_status bp_checkpoints_list(bp_store *s, bp_checkpoint_info *out, size_t max, 
         (*n)++;
     }
     bp_pf_list_free(names, count);
+    if (*n > max)
+        return bp_err(BP_ETOOBIG, "%s: %zu checkpoints, room for %zu (the first %zu filled)", dir,
+                      *n, max, max);
     bp_err_clear();
     return BP_OK;
 }

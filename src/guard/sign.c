@@ -286,7 +286,7 @@ static bp_status put_event(wbuf *w, const bp_receipt *r) {
 static bp_status finish(const wbuf *w, size_t *len) {
     *len = w->n;
     if (w->n > w->cap)
-        return bp_err(BP_EINVAL, "receipt encoding needs %zu bytes, the buffer has %zu", w->n,
+        return bp_err(BP_ETOOBIG, "receipt encoding needs %zu bytes, the buffer has %zu", w->n,
                       w->cap);
     return BP_OK;
 }

@@ -19,9 +19,10 @@ bp_status bp_relay_start(bp_store *s, const bp_relay_config *cfg, bp_relay **out
     return not_built("bp_relay_start");
 }
 
-void bp_relay_stats_get(bp_relay *r, bp_relay_stats *out) {
+bp_status bp_relay_stats_get(bp_relay *r, bp_relay_stats *out) {
     (void)r;
     if (out) memset(out, 0, sizeof *out);
+    return not_built("bp_relay_stats_get");
 }
 
 bp_status bp_relay_wait(bp_relay *r, uint64_t seq, uint32_t timeout_ms) {

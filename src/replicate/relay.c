@@ -451,12 +451,12 @@ bp_status bp_relay_start(bp_store *s, const bp_relay_config *cfg, bp_relay **out
     return BP_OK;
 }
 
-void bp_relay_stats_get(bp_relay *r, bp_relay_stats *out) {
-    if (!out) return;
-    memset(out, 0, sizeof *out);
-    if (!r) return;
+bp_status bp_relay_stats_get(bp_relay *r, bp_relay_stats *out) {
+    if (out) memset(out, 0, sizeof *out);
+    if (!r || !out) return bp_err(BP_EINVAL, "bp_relay_stats_get: NULL argument");
     bp_worker_stats ws;
-    bp_worker_stats_get(r->w, &ws);
+    memset(&ws, 0, sizeof ws);
+    if (r->w) bp_worker_stats_get(r->w, &ws);
     out->position = ws.position;
     out->lag_events = ws.lag_events;
     out->retries = ws.retries;
@@ -467,6 +467,7 @@ void bp_relay_stats_get(bp_relay *r, bp_relay_stats *out) {
     out->duplicates = r->duplicates;
     snprintf(out->last_error, sizeof out->last_error, "%s", r->last_error);
     pthread_mutex_unlock(&r->mu);
+    return BP_OK;
 }
 
 bp_status bp_relay_wait(bp_relay *r, uint64_t seq, uint32_t timeout_ms) {

@@ -389,8 +389,10 @@ void bp__store_crash(bp_store *s) {
     store_free(s);
 }
 
-void bp_store_open_report(const bp_store *s, bp_open_report *out) {
-    if (s && out) *out = s->report;
+bp_status bp_store_open_report(const bp_store *s, bp_open_report *out) {
+    if (!s || !out) return bp_err(BP_EINVAL, "bp_store_open_report: NULL argument");
+    *out = s->report;
+    return BP_OK;
 }
 
 void bp_store_uuid(const bp_store *s, uint8_t out[16]) {

@@ -55,6 +55,7 @@ BP_DUR_NONE = 3
 BP_OK = 0
 BP_DONE = 1
 BP_UNCHANGED = 2
+BP_ETIMEDOUT = -16  # a wait ran out (bp_cursor_next with nothing new in time)
 
 c_enum = c_int  # bp_status, bp_durability_mode: enums, int-sized on every supported ABI
 
@@ -341,7 +342,7 @@ bp_id_time_ms = _fn("bp_id_time_ms", c_uint64, POINTER(BpId))
 bp_store_open = _fn("bp_store_open", c_enum, POINTER(_PStore), c_char_p, POINTER(BpOpenOptions))
 bp_store_close = _fn("bp_store_close", c_enum, _PStore)
 bp_store_sync = _fn("bp_store_sync", c_enum, _PStore)
-bp_store_open_report = _fn("bp_store_open_report", None, _PStore, POINTER(BpOpenReport))
+bp_store_open_report = _fn("bp_store_open_report", c_enum, _PStore, POINTER(BpOpenReport))
 bp_store_uuid = _fn("bp_store_uuid", None, _PStore, POINTER(c_uint8))
 bp_store_dir = _fn("bp_store_dir", c_char_p, _PStore)
 bp_store_seals = _fn("bp_store_seals", c_bool, _PStore)

@@ -371,7 +371,8 @@ class Store:
     def open_report(self) -> OpenReport:
         """bp_store_open_report: what the open of this handle found and did."""
         r = _ffi.BpOpenReport()
-        _ffi.bp_store_open_report(self._handle("bp_store_open_report"), byref(r))
+        op = "bp_store_open_report"
+        _check_status(_ffi.bp_store_open_report(self._handle(op), byref(r)), op)
         return OpenReport._from_c(r)
 
     # ------------------------------------------------------------- append
@@ -720,7 +721,7 @@ class Cursor(_Child):
         evs = (POINTER(_ffi.BpEvent) * max_events)()
         n = c_size_t(0)
         rc = _ffi.bp_cursor_next(h, evs, max_events, byref(n), timeout_ms)
-        if rc == _ffi.BP_DONE:
+        if rc in (_ffi.BP_DONE, _ffi.BP_ETIMEDOUT):  # finished, or nothing new in time
             return []
         _check_status(rc, op)
         return [Event._from_c(evs[i].contents) for i in range(n.value)]
