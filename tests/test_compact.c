@@ -601,8 +601,9 @@ static bp_status hold_deliver(void *ctx, const bp_delivery *d) {
     return BP_OK;
 }
 
-static bp_status hold_replay(void *ctx, const bp_event *ev, const struct json_t *value) {
-    (void)value;
+static bp_status hold_replay(void *ctx, const bp_event *ev, const char *json, size_t json_len) {
+    (void)json;
+    (void)json_len;
     hold_worker_ctx *w = ctx;
     if (!hold_wait_compacted(w->r) || !hold_intact(ev)) w->bad++;
     w->seen++;

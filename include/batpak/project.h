@@ -180,16 +180,17 @@ BP_API bp_status bp_watch_stop(bp_watch *w);
 typedef enum bp_lane {
     BP_LANE_RAW = 0, /**< ev->payload points at the payload bytes in the mapped segment
                           (zero-copy, kept mapped during the call even if a compaction
-                          replaces the segment); value is NULL */
-    BP_LANE_JSON = 1 /**< value is the payload as a JSON value (bp_event_json_value) */
+                          replaces the segment); json is NULL */
+    BP_LANE_JSON = 1 /**< json is the payload as JSON text (bp_event_json) */
 } bp_lane;
 
-/** Return BP_OK to go on; anything else stops the replay and is returned. */
-typedef bp_status (*bp_replay_fn)(void *ctx, const bp_event *ev, const struct json_t *value);
+/** Return BP_OK to go on; anything else stops the replay and is returned. json (json_len
+ * bytes, NUL-terminated) is the payload as JSON text in the JSON lane, NULL in the raw lane. */
+typedef bp_status (*bp_replay_fn)(void *ctx, const bp_event *ev, const char *json, size_t json_len);
 
 /**
  * Call fn for every published event of region in global_seq order (a stable
- * snapshot taken at the start, as bp_query). ev and value are valid during
+ * snapshot taken at the start, as bp_query). ev and json are valid during
  * the call only. In the JSON lane, a payload without a JSON form fails the
  * replay with BP_EINVAL naming the event.
  */

@@ -214,20 +214,15 @@ BP_API bp_status bp_by_fact_typed(bp_store *s, bp_iter **out, const bp_type *t);
  */
 BP_API bp_status bp_iter_next_typed(bp_iter *it, const bp_type *t, const bp_event **ev, void *out);
 
-struct json_t; /* jansson's json_t */
-
 /**
- * The decoded lane: the payload of ev as a JSON value (jansson). When ev's
- * kind is registered, the registered type's JSON form (bp_type_to_json),
- * upcast to the current version; otherwise a generic rendering of the
- * MessagePack value (maps with string keys, arrays, strings, numbers, bools,
- * nil); s may be NULL for that. An empty payload is JSON null. *out is a new reference: json_decref
- * it. Errors: BP_EINVAL (read without payload, malformed, or a value with no JSON form: bin, ext,
- * non-UTF-8 text, non-string or repeated map keys), BP_ENOMEM.
+ * The decoded lane: the payload of ev as compact JSON text (UTF-8, NUL-terminated; *json is
+ * heap: bp_free it). When ev's kind is registered, the registered type's JSON form
+ * (bp_type_to_json), upcast to the current version; otherwise a generic rendering of the
+ * MessagePack value (maps with string keys, arrays, strings, numbers, bools, nil); s may be
+ * NULL for that. An empty payload is JSON null. Errors: BP_EINVAL (read without payload,
+ * malformed, or a value with no JSON form: bin, ext, non-UTF-8 text, non-string or repeated
+ * map keys), BP_ENOMEM.
  */
-BP_API bp_status bp_event_json_value(bp_store *s, const bp_event *ev, struct json_t **out);
-
-/** bp_event_json_value as compact JSON text; *json is heap: bp_free it. */
 BP_API bp_status bp_event_json(bp_store *s, const bp_event *ev, char **json);
 
 /* ------------------------------------------------------------ the X-macros */

@@ -195,7 +195,7 @@ int cli_json_text_to_msgpack(const cli_ctx *c, const char *where, const char *te
 void cli_json_to_msgpack(const json_t *v, msgpack_sbuffer *out);
 
 /**
- * Set obj["payload"] to ev's payload as JSON (bp_event_json_value: the
+ * Set obj["payload"] to ev's payload as JSON (bp_event_json: the
  * registered type's form when s knows the kind; s may be NULL), or
  * obj["payload_hex"] when it has no JSON form. When the registered type does
  * not read the payload, obj["payload_error"] says why and the payload is shown

@@ -138,13 +138,19 @@ void cli_json_set_payload(json_t *obj, bp_store *s, const bp_event *ev) {
         cli_json_set(obj, "payload_forgotten", json_true());
         return;
     }
-    bp_status rc = bp_event_json_value(s, ev, &v);
+    char *text = NULL;
+    bp_status rc = bp_event_json(s, ev, &text);
     if (rc && s && bp_registered_type(s, ev->kind)) {
         /* the program's type for this kind does not read it: say so, show it untyped */
         cli_json_set(obj, "payload_error", json_string(bp_last_error()));
-        rc = bp_event_json_value(NULL, ev, &v);
+        rc = bp_event_json(NULL, ev, &text);
     }
     if (rc == BP_ENOMEM) cli_oom();
+    if (!rc) { /* the library's JSON text, parsed to nest it in the event's object */
+        v = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+        bp_free(text);
+        if (!v) cli_oom(); /* the text came from a JSON encoder: only memory can fail */
+    }
     if (!rc)
         cli_json_set(obj, "payload", v);
     else

@@ -311,7 +311,7 @@ bp_status bp_type_to_json(const bp_type *t, const void *value, char **json) {
     return rc ? rc : dump(v, json);
 }
 
-bp_status bp_event_json_value(bp_store *s, const bp_event *ev, struct json_t **out) {
+bp_status bp_event_json_value(bp_store *s, const bp_event *ev, json_t **out) {
     if (!out) return bp_err(BP_EINVAL, "bp_event_json_value: out is NULL");
     *out = NULL;
     if (!ev) return bp_err(BP_EINVAL, "bp_event_json_value: ev is NULL");

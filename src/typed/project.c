@@ -668,10 +668,10 @@ bp_status bp_replay(bp_store *s, const bp_region *region, bp_lane lane, bp_repla
     if (rc) return rc;
     const bp_event *ev;
     while ((rc = bp_iter_next(it, &ev)) == BP_OK) {
-        json_t *v = NULL;
-        if (lane == BP_LANE_JSON && (rc = bp_event_json_value(s, ev, &v))) break;
-        rc = fn(ctx, ev, v);
-        json_decref(v);
+        char *json = NULL;
+        if (lane == BP_LANE_JSON && (rc = bp_event_json(s, ev, &json))) break;
+        rc = fn(ctx, ev, json, json ? strlen(json) : 0);
+        bp_free(json);
         if (rc) break;
     }
     bp_iter_free(it);

@@ -57,6 +57,9 @@ const bp_kindreg *bp_registry_find(const bp_registry *r, uint16_t kind);
 bp_status bp_decode_versioned(const bp_registry *r, uint16_t kind, unsigned version,
                               const uint8_t *p, size_t n, const bp_type *t, void *out);
 
+/* The payload of ev as a JSON value (jansson; bp_event_json gives it as text): a new
+ * reference. Errors as bp_event_json's. */
+bp_status bp_event_json_value(bp_store *s, const bp_event *ev, json_t **out);
 /* JSON values (jansson); NULL on OOM or when the bytes have no JSON form. */
 json_t *bp_json_from_msgpack(const uint8_t *p, size_t n);
 bp_status bp_type_json_value(const bp_type *t, const void *value, json_t **out);
