@@ -3,6 +3,7 @@
  * wrong, and writes nothing (stats.events unchanged, and unchanged after a
  * reopen). */
 #include "t.h"
+#include "core/core.h"
 
 /* Arm the last error with a message that no call under test can produce, so
  * that a failing call which forgets to set its own message is caught. */
@@ -600,7 +601,25 @@ static void test_get_unknown_id(void) {
     t_rmdir(dir);
 }
 
+/* Names that become file names (worker checkpoint ids, projection names): one validator. */
+static void test_bad_names(void) {
+    char max[BP_NAME_MAX + 2];
+    memset(max, 'a', sizeof max);
+    max[BP_NAME_MAX] = 0;
+    CHECK_OK(bp_name_validate("name", max));
+    CHECK_OK(bp_name_validate("name", "A-z_0.9"));
+    max[BP_NAME_MAX] = 'a';
+    max[BP_NAME_MAX + 1] = 0;
+    const char *bad[] = {NULL, "", max, "a/b", "a b", "..\\x", "caf\xc3\xa9", "a\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        arm();
+        CHECK_FAILS(bp_name_validate("projection name", bad[i]), BP_EINVAL,
+                    "projection name must be 1..63 bytes of [A-Za-z0-9._-]");
+    }
+}
+
 int main(void) {
+    RUN(test_bad_names);
     RUN(test_bad_coordinates);
     RUN(test_bad_kinds);
     RUN(test_payload_limit);

@@ -63,6 +63,10 @@ uint64_t bp_hlc_next(uint64_t last, uint64_t wall_ms);
 /* ---- validation */
 bp_status bp_validate_coord(const char *entity, const char *scope, bool allow_reserved);
 bp_status bp_validate_app_kind(uint16_t kind);
+/* A name that becomes part of a file name (a worker's checkpoint id, a projection's name):
+ * 1..BP_NAME_MAX bytes of [A-Za-z0-9._-]; else BP_EINVAL saying what must be what. */
+#define BP_NAME_MAX 63
+bp_status bp_name_validate(const char *what, const char *name);
 /* Strict UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 bool bp_utf8_valid(const unsigned char *s, size_t n);
 

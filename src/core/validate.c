@@ -74,3 +74,15 @@ bp_status bp_validate_app_kind(uint16_t kind) {
                       kind, BP_KIND_CATEGORY(kind));
     return BP_OK;
 }
+
+bp_status bp_name_validate(const char *what, const char *name) {
+    size_t len = name ? strnlen(name, BP_NAME_MAX + 1) : 0;
+    bool ok = len > 0 && len <= BP_NAME_MAX;
+    for (size_t i = 0; ok && i < len; i++) {
+        char ch = name[i];
+        ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+             ch == '.' || ch == '_' || ch == '-';
+    }
+    return ok ? BP_OK
+              : bp_err(BP_EINVAL, "%s must be 1..%d bytes of [A-Za-z0-9._-]", what, BP_NAME_MAX);
+}

@@ -42,18 +42,6 @@ struct bp_worker {
     struct bp_worker *next; /* [pmu] the deliver state's workers */
 };
 
-static bool id_ok(const char *n) {
-    size_t len = strnlen(n, 64);
-    if (len == 0 || len > 63) return false;
-    for (size_t i = 0; i < len; i++) {
-        char ch = n[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '.' || ch == '_' || ch == '-'))
-            return false;
-    }
-    return true;
-}
-
 static bool stopping(void *arg) {
     bp_worker *w = arg;
     return w->stop;
@@ -317,8 +305,9 @@ static bp_status start_any(bp_store *s, const bp_region *region, bp_worker_fn fn
     if (cfg->version != BP_WORKER_CONFIG_VERSION)
         return bp_err(BP_EINVAL, "bp_worker_config.version %u unknown (expected %d)", cfg->version,
                       BP_WORKER_CONFIG_VERSION);
-    if (cfg->checkpoint_id && !id_ok(cfg->checkpoint_id))
-        return bp_err(BP_EINVAL, "worker checkpoint id must be 1..63 bytes of [A-Za-z0-9._-]");
+    bp_status nrc;
+    if (cfg->checkpoint_id && (nrc = bp_name_validate("worker checkpoint id", cfg->checkpoint_id)))
+        return nrc;
     if (cfg->batch > 4096) return bp_err(BP_EINVAL, "worker batch %u above 4096", cfg->batch);
     if (cfg->poison != BP_POISON_STOP && cfg->poison != BP_POISON_SKIP)
         return bp_err(BP_EINVAL, "worker: unknown poison policy %d", (int)cfg->poison);

@@ -144,25 +144,13 @@ static bool pc_grow(bp_projcache *c) {
 
 /* ------------------------------------------------------------ validation */
 
-static bool name_ok(const char *n) {
-    size_t len = n ? strnlen(n, 64) : 0;
-    if (len == 0 || len > 63) return false;
-    for (size_t i = 0; i < len; i++) {
-        char ch = n[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '.' || ch == '_' || ch == '-'))
-            return false;
-    }
-    return true;
-}
-
 bp_status bp_projection_check(const bp_projection *p, const char *entity) {
     if (!p) return bp_err(BP_EINVAL, "projection: NULL");
     if (p->struct_version != BP_PROJECTION_VERSION)
         return bp_err(BP_EINVAL, "bp_projection.struct_version %u unknown (expected %d)",
                       p->struct_version, BP_PROJECTION_VERSION);
-    if (!name_ok(p->name))
-        return bp_err(BP_EINVAL, "projection name must be 1..63 bytes of [A-Za-z0-9._-]");
+    bp_status nrc = bp_name_validate("projection name", p->name);
+    if (nrc) return nrc;
     if (p->state_size == 0 || p->state_size > STATE_MAX)
         return bp_err(BP_EINVAL, "projection '%s': state_size %zu out of range 1..%u", p->name,
                       p->state_size, STATE_MAX);
