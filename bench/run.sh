@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh — the benchmark suite: every workload on batpak, the raw file,
 # SQLite, LMDB and RocksDB, in one run; medians of REPS runs; tables with
-# ratios to the raw file and to the best peer; the SPEC §9 targets checked.
+# ratios to the raw file and to the best peer; the performance targets checked.
 #
 #   bench/run.sh full    # make bench: W1 sizes, writes bench/RESULTS.md
 #   bench/run.sh quick   # make bench-quick / CTest: tiny sizes, proves it works
@@ -171,7 +171,7 @@ awk -F'\t' -v backends="$BACKENDS" '
     }
   }' "$OUT/medians.tsv" >"$OUT/tables.md"
 
-# the SPEC §9 targets
+# the performance targets
 awk -F'\t' '
   { v[$1, $2, $3] = $4 }
   function row(name, got, goal, ok) {
@@ -238,7 +238,7 @@ if [ "$MODE" = full ]; then
     echo
     sort -u "$OUT/commands.txt" | sed 's/^/      /'
     echo
-    echo "## SPEC §9 targets"
+    echo "## Performance targets"
     echo
     cat "$OUT/targets.md"
     echo

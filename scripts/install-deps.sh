@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the Debian packages batpak needs to build and test (SPEC §3).
+# Install the Debian packages batpak needs to build and test (README "Dependencies").
 # Idempotent: installs only what is missing. Works as root, or via sudo.
 set -euo pipefail
 
@@ -10,7 +10,7 @@ PKGS=(build-essential cmake pkg-config zlib1g-dev libmsgpack-dev librust-blake3-
       valgrind                  # memcheck over the CLI tests (CTest cli_valgrind)
       python3 python3-pytest    # the Python binding (bindings/python), its tests, cli_golden
       doxygen groff-base        # the API reference (test apidoc) and the man page check
-      libnats-dev nats-server)  # replication through NATS JetStream and its tests (SPEC §10)
+      libnats-dev nats-server)  # replication through NATS JetStream and its tests
 if [ "${BATPAK_DEPS_COVERAGE:-0}" = 1 ]; then
   PKGS+=(gcovr) # make coverage
 fi

@@ -137,7 +137,7 @@ def golden():
         (["--dir", store, "stats", "--prom"], None),
         (["--dir", store, "export"], None),
         (["--dir", store, "compact", "--keep-last", "1", "--dry-run"], None),
-        # bad input: one line on stderr, the exit code of SPEC §8, nothing written
+        # bad input: one line on stderr, the exit code batpak.1 documents, nothing written
         (["--dir", store, "append", "acct:1", "bank", "0x0001", "{}"], None),
         (["--dir", store, "append", "acct:1", "bank", "0x1001", "{bad json"], None),
         (["--dir", store, "append", "", "bank", "0x1001", "{}"], None),

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end test of the `batpak` command-line tool (SPEC §8).
+# End-to-end test of the `batpak` command-line tool (doc/batpak.1).
 #   usage: cli_test.sh PATH/TO/batpak SCRATCH_DIR
 # Exercises every command and every exit code; fails (exit 1) on any mismatch.
 # Plain bash + grep/sed; flock(1), dd and date from util-linux/coreutils.

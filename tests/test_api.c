@@ -1,5 +1,5 @@
 /* Round trips through every public function of batpak/common.h, store.h and
- * read.h, with the data-model guarantees of SPEC §4 checked on what they
+ * read.h, with the data-model guarantees (doc/GUIDE.md, doc/FORMAT.md) checked on what they
  * return: UUIDv7 ids, a monotonic HLC with a working logical counter,
  * gap-free clocks, a dense global sequence, per-entity hash chains. */
 #include "t.h"

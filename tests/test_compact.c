@@ -610,7 +610,7 @@ static bp_status hold_replay(void *ctx, const bp_event *ev, const char *json, si
     return BP_DONE; /* one is enough: stops the replay */
 }
 
-/* SPEC: every event the API hands out stays valid for its stated lifetime whatever
+/* Every event the API hands out stays valid for its stated lifetime whatever
  * compaction does (issue: a held payload was unmapped, SIGSEGV). 64 KiB segments, 1,000-byte
  * payloads over 10 entities, bp_compact(keep_last = 2) in a loop on another thread while this
  * one holds a bp_get event, an iterator's event, a cursor batch, a worker's delivery and a
