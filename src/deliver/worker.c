@@ -335,13 +335,14 @@ static bp_status start_any(bp_store *s, const bp_region *region, bp_worker_fn fn
     uint64_t start = cfg->start_after;
     bool found = false;
     bp_status rc = BP_OK;
+    bp_deliver_state *d = bp_deliver_of(s);
     pthread_mutex_lock(&s->pmu); /* one running worker per checkpoint id */
-    for (bp_worker *o = bp_deliver_of(s)->workers; w->id[0] && o; o = o->next)
+    for (bp_worker *o = d->workers; w->id[0] && o; o = o->next)
         if (strcmp(o->id, w->id) == 0)
             rc = bp_err(BP_EBUSY, "worker '%s' is running already on this store", w->id);
     if (!rc) {
-        w->next = bp_deliver_of(s)->workers;
-        bp_deliver_of(s)->workers = w;
+        w->next = d->workers;
+        d->workers = w;
     }
     pthread_mutex_unlock(&s->pmu);
     if (!rc && w->id[0] && (rc = read_ckpt(w, &start, &found)) == BP_OK && found)

@@ -304,6 +304,7 @@ bp_status bp_append_denial(bp_store *s, bp_verdict *v, const bp_proposal *p,
     r->proposal_digest = v->digest;
     r->n_denials = (uint32_t)v->n_denials;
     r->denial = v->denials[0];
-    if (bp_guard_of(s)->signer) bp_sign_denial(bp_guard_of(s)->signer, r);
+    const bp_signer *sg = bp_guard_of(s)->signer;
+    if (sg) bp_sign_denial(sg, r);
     return BP_OK;
 }

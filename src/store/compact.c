@@ -25,10 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static void step(int n) {
-    if (bp__compact_step) bp__compact_step(n);
-}
-
 /* ------------------------------------------------------------- plan */
 
 /* Invariants: cut[e] <= the entity's events in the range; drop[slot] for slot < end says
@@ -647,7 +643,7 @@ static bp_status compact_commit(compaction *c) {
         if (!e) e = bp_pf_fsync_dir(s->opts.fault, s->dir);
         if (e) rc = bp_err_sys(BP_EIO, e, "%s: cannot remove", path);
     }
-    step(3);
+    bp_compact_step(3);
     if (!rc) {
         int e = bp_pf_write_atomic(s->opts.fault, s->dir, "COMPACT", c->mb.data, c->mb.len);
         snprintf(path, sizeof path, "%s/COMPACT", s->dir);
@@ -663,7 +659,7 @@ static bp_status compact_commit(compaction *c) {
         }
     }
     if (c->committed && !rc) {
-        step(10);
+        bp_compact_step(10);
         for (uint32_t i = 0; i < p->n_out; i++) {
             bp_segment *g = &nsegs[i];
             g->segno = c->outs[i].segno;
@@ -770,9 +766,9 @@ bp_status bp_compact(bp_store *s, const bp_compact_options *opts, bp_compact_rep
     bool noop = false;
     rc = compact_plan(&c, &noop);
     if (!rc && !noop) {
-        step(1);
+        bp_compact_step(1);
         rc = compact_write(&c);
-        step(2);
+        bp_compact_step(2);
         if (!rc) rc = compact_manifest(&c);
         if (!rc) rc = compact_commit(&c);
         if (c.committed) compact_retire(&c, rc);

@@ -12,7 +12,7 @@
 
 void (*bp__compact_step)(int step);
 
-static void step(int n) {
+void bp_compact_step(int n) {
     if (bp__compact_step) bp__compact_step(n);
 }
 
@@ -46,7 +46,7 @@ bp_status bp_compact_finish(bp_store *s, const bp_cmanifest *m) {
         e = bp_pf_exists(a);
         if (e == 1) {
             e = bp_pf_rename(s->opts.fault, a, b);
-            step(100 + (int)i);
+            bp_compact_step(100 + (int)i);
             continue;
         }
         if (e) break;
@@ -66,9 +66,9 @@ bp_status bp_compact_finish(bp_store *s, const bp_cmanifest *m) {
         e = bp_pf_unlink(a);
     }
     if (!e) e = bp_pf_fsync_dir(s->opts.fault, s->segdir);
-    step(20);
+    bp_compact_step(20);
     if (!e) e = bp_pf_write_atomic(s->opts.fault, s->dir, "ANCHORS", m->anchors, m->anchors_len);
-    step(21);
+    bp_compact_step(21);
     if (!e) {
         snprintf(a, sizeof a, "%s/COMPACT", s->dir);
         e = bp_pf_unlink(a);

@@ -465,6 +465,8 @@ void bp_wake_waiters(bp_store *s);
  * manifest (DIR/COMPACT) was written, or remove what an unfinished one left; then load
  * DIR/ANCHORS into s->anchors and the index. */
 bp_status bp_compact_recover(bp_store *s);
+/* compact_open.c: the compaction's test hook (bp__compact_step, bp_testing.h) at step n. */
+void bp_compact_step(int n);
 /* compact_open.c: complete a committed compaction on disk from its manifest; idempotent
  * (open repeats it after a crash): rename the new files in, remove the replaced ones, sync,
  * install ANCHORS, remove the manifest. */

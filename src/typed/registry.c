@@ -335,7 +335,9 @@ bp_status bp_iter_next_typed(bp_iter *it, const bp_type *t, const bp_event **ev,
 static bp_status typed_open(bp_store *s, const bp_open_options *o, void **state) {
     (void)o;
     bp_typed_state *t = calloc(1, sizeof *t);
-    if (!t || (*state = t, bp_registry_new(&t->reg)) || bp_projcache_new(&t->pc))
+    if (!t) return bp_err(BP_ENOMEM, "%s: out of memory", bp_store_dir(s));
+    *state = t; /* typed_free frees what was made, also after a failure below */
+    if (bp_registry_new(&t->reg) || bp_projcache_new(&t->pc))
         return bp_err(BP_ENOMEM, "%s: out of memory", bp_store_dir(s));
     return BP_OK;
 }
