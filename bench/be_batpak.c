@@ -124,10 +124,10 @@ static size_t be_kind(bench_store *st, uint16_t kind, bench_visit_fn fn, void *c
 static size_t be_last(bench_store *st, bench_visit_fn fn, void *ctx) {
     /* the highest published global_seq: not the event count, which a compaction makes
      * smaller than the last seq */
-    bp_diagnostics d;
+    bp_store_diagnostics d;
     memset(&d, 0, sizeof d);
-    d.version = BP_DIAGNOSTICS_VERSION;
-    must(bp_store_diagnostics(st->s, &d, NULL, 0), "diagnostics");
+    d.struct_size = sizeof d;
+    must(bp_store_diagnostics_get(st->s, &d), "diagnostics");
     if (!d.published_seq) return 0;
     bp_region r = BP_REGION_INIT;
     r.from_seq = d.published_seq;
@@ -158,7 +158,7 @@ static void be_fold(bench_store *st, const char *entity, bench_fold *out) {
                        NULL,
                        false,
                        0};
-    must(bp_project(st->s, &p, entity, BP_CONSISTENT, out, NULL), "project");
+    must(bp_project(st->s, out, NULL, &p, entity, BP_CONSISTENT), "project");
 }
 
 /* Typed: a deposit with an amount, an 80-byte memo and an optional branch (~130 bytes of
@@ -238,13 +238,13 @@ static void be_fold_typed(const char *dir, size_t entities, size_t per_entity, d
         snprintf(ent, sizeof ent, "entity:%zu", e);
         bench_fold f;
         double t0 = now_us();
-        must(bp_project(s, &p, ent, BP_CONSISTENT, &f, NULL), "project");
+        must(bp_project(s, &f, NULL, &p, ent, BP_CONSISTENT), "project");
         cold[e] = (now_us() - t0) / 1e3;
         if (f.events != per_entity) bench_die("batpak: typed fold of %s is wrong", ent);
         bench_deposit d = {.amount = 1, .memo = "one more"};
         must(bp_append_typed(s, NULL, ent, "bank", &bench_deposit_type, &d, NULL), "append");
         t0 = now_us();
-        must(bp_project(s, &p, ent, BP_CONSISTENT, &f, NULL), "project");
+        must(bp_project(s, &f, NULL, &p, ent, BP_CONSISTENT), "project");
         again[e] = now_us() - t0;
         if (f.events != per_entity + 1) bench_die("batpak: typed fold of %s is wrong", ent);
     }
@@ -273,7 +273,7 @@ static double worker_rate(bp_store *s, const char *id, uint32_t every, size_t n)
     uint64_t count = 0;
     bp_worker *w;
     double t0 = now_us();
-    must(bp_cursor_worker(s, &r, count_delivery, &count, &cfg, &w), "cursor_worker");
+    must(bp_cursor_worker(s, &w, &r, count_delivery, &count, &cfg), "cursor_worker");
     bp_worker_stats st;
     do {
         struct timespec ts = {0, 100000};
@@ -312,7 +312,7 @@ static uint64_t be_compact(bench_store *st, uint64_t keep_last) {
     bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
     o.keep_last = keep_last;
     bp_compact_report rep;
-    must(bp_compact(st->s, &o, &rep), "compact");
+    must(bp_compact(st->s, &rep, &o), "compact");
     return rep.events_removed;
 }
 

@@ -165,7 +165,7 @@ static void *bpc_writer(void *store) {
 }
 static uint64_t bpc_head(void *w, const char *entity) {
     uint64_t clock;
-    bp_must(bp_entity_head(w, entity, &clock, NULL), "entity_head");
+    bp_must(bp_entity_head(w, &clock, NULL, entity), "entity_head");
     return clock;
 }
 static int bpc_append(void *w, const char *entity, uint64_t head, const uint8_t *p, size_t len,
@@ -190,7 +190,7 @@ static void bpc_writer_close(void *w) {
 static void *bpc_follower(void *store) {
     bp_cursor *c;
     bp_region all = BP_REGION_INIT;
-    bp_must(bp_cursor_open(store, &all, 0, &c), "cursor_open");
+    bp_must(bp_cursor_open(store, &c, &all, 0), "cursor_open");
     return c;
 }
 static size_t bpc_follow(void *f, cvisit_fn fn, void *ctx) {

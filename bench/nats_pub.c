@@ -160,7 +160,7 @@ static double wl_pub(bp_store *s, natsConnection *nc) {
     if (!bodies || !evs) die("out of memory");
     bp_cursor *c;
     bp_region all = BP_REGION_INIT;
-    must(bp_cursor_open(s, &all, 0, &c), "cursor");
+    must(bp_cursor_open(s, &c, &all, 0), "cursor");
     for (size_t i = 0; i < cfg.n; i++) {
         const bp_event *ev;
         size_t got;
@@ -242,7 +242,7 @@ static double wl_relay(bp_store *s, natsConnection *nc) {
     rc.ack_timeout_ms = 60000;
     double t0 = now_s(), c0 = cpu_s();
     bp_relay *r;
-    must(bp_relay_start(s, &rc, &r), "relay start");
+    must(bp_relay_start(s, &r, &rc), "relay start");
     must(bp_relay_wait(r, cfg.n, 600000), "relay wait");
     double dt = now_s() - t0;
     g_cpu = cpu_s() - c0;

@@ -64,8 +64,8 @@ static bp_status transfer(bp_store *s, const char *from, uint64_t from_clock, co
 int main(int argc, char **argv) {
     const char *dir = argc > 1 ? argv[1] : "./batch-data";
     bp_store *s;
-    bp_stats st;
-    if (bp_store_open(&s, dir, NULL) || bp_store_stats(s, &st)) return fail("open");
+    bp_store_stats st;
+    if (bp_store_open(&s, dir, NULL) || bp_store_stats_get(s, &st)) return fail("open");
     char alice[48], bob[48], t1[48], t2[48];
     unsigned long long run = (unsigned long long)st.events; /* new names each run */
     snprintf(alice, sizeof alice, "acct:%llu:alice", run);
@@ -97,14 +97,14 @@ int main(int argc, char **argv) {
     /* 3. someone deposits to bob; a transfer decided on bob's old head must not happen */
     if (bp_append(s, NULL, bob, "bank", KIND_CREDIT, cents(p, 500), 16)) return fail("deposit");
     uint64_t alice_before, alice_after, t2_clock;
-    if (bp_entity_head(s, alice, &alice_before, NULL) || bp_store_stats(s, &st))
+    if (bp_entity_head(s, &alice_before, NULL, alice) || bp_store_stats_get(s, &st))
         return fail("head");
     uint64_t events_before = st.events;
     bp_status rc = transfer(s, alice, alice_before, bob, 2 /* stale: bob is at 3 */, t2, 1000, r);
     if (rc != BP_ECONFLICT) return wrong("a transfer on a stale balance was not refused");
     printf("batch 3   refused: %s\n", bp_last_error());
-    if (bp_entity_head(s, alice, &alice_after, NULL) || bp_entity_head(s, t2, &t2_clock, NULL) ||
-        bp_store_stats(s, &st))
+    if (bp_entity_head(s, &alice_after, NULL, alice) || bp_entity_head(s, &t2_clock, NULL, t2) ||
+        bp_store_stats_get(s, &st))
         return fail("head");
     printf("          nothing written: alice still at clock %llu, %s has %llu events, "
            "%llu in the store as before\n",

@@ -25,7 +25,7 @@ static int deposit(bp_store *s, const char *account, const char *request_id, int
     static const unsigned char payload[] = {0x81, 0xa3, 'a', 'd', 'd', 0x0a}; /* {"add":10} */
     for (*retries = 0; *retries <= 100; ++*retries) { /* a safety net far above WRITERS */
         uint64_t clock;
-        if (bp_entity_head(s, account, &clock, NULL) != BP_OK) break;
+        if (bp_entity_head(s, &clock, NULL, account) != BP_OK) break;
         /* here a real program reads the state it decides on (bp_project, bp_stream): the
          * head read returned every event written so far, and every read shows them */
         bp_append_options o = BP_APPEND_OPTIONS_INIT;
@@ -63,7 +63,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     uint64_t before;
-    if (bp_entity_head(s, "account:7", &before, NULL) != BP_OK) return 1;
+    if (bp_entity_head(s, &before, NULL, "account:7") != BP_OK) return 1;
     teller t[WRITERS];
     pthread_t th[WRITERS];
     for (int i = 0; i < WRITERS; i++) {
@@ -78,7 +78,7 @@ int main(int argc, char **argv) {
         bad |= t[i].failed || t[i].max_retries > WRITERS - 1;
     }
     uint64_t after;
-    if (bp_entity_head(s, "account:7", &after, NULL) != BP_OK) return 1;
+    if (bp_entity_head(s, &after, NULL, "account:7") != BP_OK) return 1;
     /* run again on the same directory: the same request ids are replayed, nothing is written */
     uint64_t expect = before ? before : (uint64_t)WRITERS * DEPOSITS;
     printf("account:7 holds %llu deposits (expected %llu)\n", (unsigned long long)after,

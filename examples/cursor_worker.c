@@ -71,7 +71,7 @@ static int phase(bp_store *s, const char *name) {
     cfg.checkpoint_id = "invoice-mailer";
     cfg.backoff_ms = 1; /* retry quickly */
     bp_worker *w;
-    if (bp_cursor_worker(s, &region, send_invoice, &m, &cfg, &w)) return fail("worker");
+    if (bp_cursor_worker(s, &w, &region, send_invoice, &m, &cfg)) return fail("worker");
     /* until the last invoice is handled (at most 5 s) */
     if (bp_worker_wait(w, r[PER_PHASE - 1].global_seq, 5000)) return fail("worker wait");
     bp_worker_stats ws;

@@ -57,8 +57,8 @@ static bp_status stage(bp_fence *f, bp_ticket *t[2], const char *order, const ch
 int main(int argc, char **argv) {
     const char *dir = argc > 1 ? argv[1] : "./fences-data";
     bp_store *s;
-    bp_diagnostics d = {.version = BP_DIAGNOSTICS_VERSION};
-    if (bp_store_open(&s, dir, NULL) || bp_store_diagnostics(s, &d, NULL, 0)) return fail("open");
+    bp_store_diagnostics d = BP_STORE_DIAGNOSTICS_INIT;
+    if (bp_store_open(&s, dir, NULL) || bp_store_diagnostics_get(s, &d)) return fail("open");
     /* names new to the store: its last global_seq only grows (not so the event count, which
      * a compaction lowers) */
     char order[48], stock[48];
@@ -72,7 +72,7 @@ int main(int argc, char **argv) {
     if (bp_fence_begin(s, &f) || stage(f, t, order, "paid", stock, "reserved"))
         return fail("fence");
     uint64_t order_head, stock_head;
-    if (bp_entity_head(s, order, &order_head, NULL) || bp_entity_head(s, stock, &stock_head, NULL))
+    if (bp_entity_head(s, &order_head, NULL, order) || bp_entity_head(s, &stock_head, NULL, stock))
         return fail("head");
     printf("fence     %zu appends staged; visible: %s at clock %llu, %s at clock %llu; "
            "tickets %s\n",
@@ -87,7 +87,7 @@ int main(int argc, char **argv) {
 
     if (bp_fence_commit(f)) return fail("commit");
     bp_receipt r[2];
-    if (bp_ticket_wait(t[0], 0, &r[0]) || bp_ticket_wait(t[1], 0, &r[1])) return fail("ticket");
+    if (bp_ticket_wait(t[0], &r[0], 0) || bp_ticket_wait(t[1], &r[1], 0)) return fail("ticket");
     printf("commit    both visible together: %s clock %llu (seq %llu), %s clock %llu (seq %llu)\n",
            order, (unsigned long long)r[0].clock, (unsigned long long)r[0].global_seq, stock,
            (unsigned long long)r[1].clock, (unsigned long long)r[1].global_seq);
@@ -101,7 +101,7 @@ int main(int argc, char **argv) {
     if (bp_fence_begin(s, &f) || stage(f, t, order, "shipped", stock, "released") ||
         bp_fence_cancel(f))
         return fail("fence 2");
-    bp_status t0 = bp_ticket_wait(t[0], 0, NULL), t1 = bp_ticket_wait(t[1], 0, NULL);
+    bp_status t0 = bp_ticket_wait(t[0], NULL, 0), t1 = bp_ticket_wait(t[1], NULL, 0);
     for (int i = 0; i < 2; i++)
         bp_ticket_free(t[i]);
     bp_fence_free(f);
@@ -112,7 +112,7 @@ int main(int argc, char **argv) {
     if (next != 4) return wrong("the order's clocks have a gap");
 
     bp_verify_report vr;
-    if (bp_store_verify(s, &vr)) return fail(vr.first_problem);
+    if (bp_store_verify(s, &vr, NULL)) return fail(vr.first_problem);
     printf("verify    clean: %llu events, every chain and clock sequence checked\n",
            (unsigned long long)vr.events);
     return bp_store_close(s) ? fail("close") : 0;

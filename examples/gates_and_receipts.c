@@ -82,9 +82,9 @@ static int propose(bp_store *s, const bp_gate_set *gates, const char *acct, int6
     amount_bytes(amount, pay);
     bp_proposal p = {acct, "bank", amount < 0 ? KIND_WITHDRAW : KIND_DEPOSIT, pay, 8, NULL, NULL};
     bp_verdict *v;
-    bp_status rc = bp_evaluate(s, gates, &p, BP_EVAL_FAIL_FAST, &v);
+    bp_status rc = bp_evaluate(s, &v, gates, &p, BP_EVAL_FAIL_FAST);
     if (rc == BP_OK) {
-        rc = bp_commit(s, v, &p, NULL, NULL, last); /* NULL: the default commit, an append */
+        rc = bp_commit(s, last, v, &p, NULL, NULL); /* NULL: the default commit, an append */
         if (!rc)
             printf("%+6lld  committed at clock %llu (receipt signed: %s)\n", (long long)amount,
                    (unsigned long long)last->clock, last->is_signed ? "yes" : "no");
@@ -92,7 +92,7 @@ static int propose(bp_store *s, const bp_gate_set *gates, const char *acct, int6
         const bp_denial *d;
         bp_verdict_denials(v, &d);
         bp_denial_receipt dr;
-        rc = bp_append_denial(s, v, &p, &dr);
+        rc = bp_append_denial(s, &dr, v, &p);
         if (!rc)
             printf("%+6lld  denied by %s (code %d): %s; recorded at clock %llu\n",
                    (long long)amount, d->gate, d->code, d->message,
@@ -126,11 +126,11 @@ int main(int argc, char **argv) {
         fprintf(stderr, "open: %s\n", bp_last_error());
         return 1;
     }
-    bp_stats st;
+    bp_store_stats st;
     char acct[64];
     uint64_t now_ms = (uint64_t)time(NULL) * 1000;
     bp_gate_set *gates = NULL;
-    if (bp_store_stats(s, &st) || bp_gate_set_new(&gates) ||
+    if (bp_store_stats_get(s, &st) || bp_gate_set_new(&gates) ||
         bp_gate_set_add(gates, "no-overdraft", no_overdraft, NULL) ||
         bp_gate_set_add(gates, "rate-limit", rate_limit, &now_ms)) {
         fprintf(stderr, "setup: %s\n", bp_last_error());
@@ -169,7 +169,7 @@ int main(int argc, char **argv) {
     bp_receipt_doc_free(doc);
     bp_free(json);
     bp_verify_report vr;
-    if (!bad && bp_store_verify(s, &vr) != BP_OK) {
+    if (!bad && bp_store_verify(s, &vr, NULL) != BP_OK) {
         fprintf(stderr, "verify: %s\n", vr.first_problem);
         bad = 1;
     }

@@ -52,7 +52,7 @@ static int run_reactor(const char *dir, uint64_t last_seq) {
     cfg.checkpoint_id = "outbox";
     cfg.checkpoint_every = 8;
     bp_worker *w;
-    if (bp_reactor(s, &r, &order_placed_type, confirm, NULL, &cfg, &w)) return 1;
+    if (bp_reactor(s, &w, &r, &order_placed_type, confirm, NULL, &cfg)) return 1;
     bp_status rc = bp_worker_wait(w, last_seq, UINT32_MAX); /* or until killed */
     rc = bp_worker_stop(w) ? BP_EIO : rc;
     return rc || bp_store_close(s) ? 1 : 0;
@@ -110,7 +110,7 @@ int main(int argc, char **argv) {
     email_queued e;
     int total = 0;
     if (bp_by_fact_typed(s, &it, &email_queued_type)) return fail("read");
-    while (bp_iter_next_typed(it, &email_queued_type, &ev, &e) == BP_OK) {
+    while (bp_iter_next_typed(it, &ev, &e, &email_queued_type) == BP_OK) {
         if (e.order >= 1 && e.order <= ORDERS) emails[e.order]++;
         total++;
     }

@@ -86,7 +86,7 @@ int main(int argc, char **argv) {
     bp_store *s;
     if (bp_store_open(&s, argv[1], NULL)) return fail("open");
     uint64_t head;
-    if (bp_entity_head(s, "acct:alice", &head, NULL)) return fail("head");
+    if (bp_entity_head(s, &head, NULL, "acct:alice")) return fail("head");
     if (head == 0) { /* a fresh store: what the old program left behind */
         for (int32_t e = 1; e <= 3; e++) {
             deposit_v1 d = {.euros = e * 10};
@@ -103,7 +103,7 @@ int main(int argc, char **argv) {
 
     balance b;
     bp_project_info info;
-    if (bp_project(s, &balance_projection, "acct:alice", BP_CONSISTENT, &b, &info))
+    if (bp_project(s, &b, &info, &balance_projection, "acct:alice", BP_CONSISTENT))
         return fail("project");
     printf("balance   %lld cents at clock %llu: %s, %llu event(s) folded\n", (long long)b.cents,
            (unsigned long long)info.clock,
@@ -111,7 +111,7 @@ int main(int argc, char **argv) {
            (unsigned long long)info.applied);
 
     bp_watch *w;
-    if (bp_watch_projection(s, &balance_projection, "acct:alice", on_balance, NULL, &w))
+    if (bp_watch_projection(s, &w, &balance_projection, "acct:alice", on_balance, NULL))
         return fail("watch");
     bp_receipt r;
     for (int i = 0; i < 5; i++) {
@@ -131,7 +131,7 @@ int main(int argc, char **argv) {
         nanosleep(&(struct timespec){0, 2000000}, NULL);
     }
     if (bp_watch_stop(w)) return fail("watch stop");
-    if (bp_project(s, &balance_projection, "acct:alice", BP_CONSISTENT, &b, &info))
+    if (bp_project(s, &b, &info, &balance_projection, "acct:alice", BP_CONSISTENT))
         return fail("project");
     printf("watcher   %d call(s), last at clock %llu: %lld cents\n", calls,
            (unsigned long long)seen_clock, (long long)seen.cents);
@@ -147,10 +147,10 @@ int main(int argc, char **argv) {
     const bp_event *ev;
     deposit first;
     if (bp_by_fact_typed(s, &it, &deposit_type) ||
-        bp_iter_next_typed(it, &deposit_type, &ev, &first))
+        bp_iter_next_typed(it, &ev, &first, &deposit_type))
         return fail("typed read");
     char *json;
-    if (bp_event_json(s, ev, &json)) return fail("json");
+    if (bp_event_json(s, &json, ev)) return fail("json");
     printf("first     deposit (schema v%u on disk) reads as %s\n",
            BP_EVENT_SCHEMA_VERSION(ev->flags), json);
     bp_free(json);

@@ -57,7 +57,7 @@ static int react_until(bp_store *s, uint64_t last_seq, uint64_t *handled, bool c
     cfg.checkpoint_id = "billing";
     cfg.checkpoint_every = 1000; /* saved at stop: a crash before it redelivers everything */
     bp_worker *w;
-    if (bp_reactor(s, &region, &payment_type, on_payment, NULL, &cfg, &w)) return 1;
+    if (bp_reactor(s, &w, &region, &payment_type, on_payment, NULL, &cfg)) return 1;
     bp_status waited = bp_worker_wait(w, last_seq, 5000); /* handled up to last_seq */
     bp_worker_stats ws;
     bp_worker_stats_get(w, &ws);
@@ -92,9 +92,9 @@ static bp_status show(void *ctx, const bp_event *ev, uint32_t depth) {
 int main(int argc, char **argv) {
     const char *dir = argc > 1 ? argv[1] : "./reactor-data";
     bp_store *s;
-    bp_stats st;
-    bp_diagnostics d = {.version = BP_DIAGNOSTICS_VERSION};
-    if (bp_store_open(&s, dir, NULL) || bp_store_diagnostics(s, &d, NULL, 0)) return fail("open");
+    bp_store_stats st;
+    bp_store_diagnostics d = BP_STORE_DIAGNOSTICS_INIT;
+    if (bp_store_open(&s, dir, NULL) || bp_store_diagnostics_get(s, &d)) return fail("open");
     /* orders of this run: run*100 + 1.. (the last global_seq only grows; the event count need
      * not, after a compaction) */
     unsigned run = (unsigned)d.published_seq;
@@ -120,9 +120,10 @@ int main(int argc, char **argv) {
     printf("crash     a child ran the reactor and exited before saving its checkpoint\n");
 
     uint64_t before, handled;
-    if (bp_store_open(&s, dir, NULL) || bp_store_stats(s, &st)) return fail("reopen");
+    if (bp_store_open(&s, dir, NULL) || bp_store_stats_get(s, &st)) return fail("reopen");
     before = st.events;
-    if (react_until(s, last_seq, &handled, false) || bp_store_stats(s, &st)) return fail("reactor");
+    if (react_until(s, last_seq, &handled, false) || bp_store_stats_get(s, &st))
+        return fail("reactor");
     printf("restart   the reactor handled %llu payment(s) again and appended %llu event(s)\n",
            (unsigned long long)handled, (unsigned long long)(st.events - before));
     if (handled != PAYMENTS || st.events != before) return wrong("reactions written twice");
@@ -131,7 +132,7 @@ int main(int argc, char **argv) {
     char entity[48];
     snprintf(entity, sizeof entity, "ledger:%u", run);
     uint64_t postings;
-    if (bp_entity_head(s, entity, &postings, NULL)) return fail("ledger");
+    if (bp_entity_head(s, &postings, NULL, entity)) return fail("ledger");
     bp_receipt note;
     for (unsigned i = 1; i <= PAYMENTS; i++) {
         snprintf(entity, sizeof entity, "order:%u", run * 100 + i);
@@ -147,7 +148,7 @@ int main(int argc, char **argv) {
             linked = ev->has_causation && !memcmp(&ev->causation_id, &paid, sizeof paid) &&
                      !memcmp(&ev->correlation_id, &paid, sizeof paid);
             if (i == PAYMENTS && /* a single follow-up by hand, caused by the last receipt */
-                bp_append_reaction(s, ev, &note, "customer:ada", "crm", BP_KIND(5, 4),
+                bp_append_reaction(s, &note, ev, "customer:ada", "crm", BP_KIND(5, 4),
                                    (const uint8_t[]){0x81, 0xa3, 's', 'm', 's', 0xc3}, 6, NULL))
                 return fail("append reaction");
         }

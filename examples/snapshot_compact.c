@@ -60,8 +60,8 @@ int main(int argc, char **argv) {
     bp_open_options o = BP_OPEN_OPTIONS_INIT;
     o.segment_size = 4096; /* tiny segments, so that there are several to merge */
     bp_store *s;
-    bp_stats st;
-    if (bp_store_open(&s, dir, &o) || bp_store_stats(s, &st)) return fail("open");
+    bp_store_stats st;
+    if (bp_store_open(&s, dir, &o) || bp_store_stats_get(s, &st)) return fail("open");
     snprintf(session, sizeof session, "session:%llu", (unsigned long long)st.events); /* new */
     snprintf(user, sizeof user, "user:%llu", (unsigned long long)st.events);
     uint8_t blob[202] = {0xc4, 200}; /* MessagePack bin8 of 200 bytes */
@@ -75,7 +75,7 @@ int main(int argc, char **argv) {
 
     /* 1. the backup, taken online */
     bp_snapshot_report sr;
-    if (bp_store_snapshot(s, backup, &sr) || bp_store_stats(s, &st)) return fail("snapshot");
+    if (bp_store_snapshot(s, &sr, backup) || bp_store_stats_get(s, &st)) return fail("snapshot");
     printf("snapshot  %s: events 1..%llu, %u segment(s), %llu bytes\n", backup,
            (unsigned long long)sr.global_seq, sr.segments, (unsigned long long)sr.bytes);
 
@@ -84,7 +84,7 @@ int main(int argc, char **argv) {
     co.keep_last = 3;
     co.tombstoned = true;
     bp_compact_report cr;
-    if (bp_compact(s, &co, &cr)) return fail("compact");
+    if (bp_compact(s, &cr, &co)) return fail("compact");
     printf("compact   %u segment(s) -> %u, %llu events kept, %llu removed, %llu -> %llu bytes, "
            "%u entities anchored\n",
            cr.segments_before, cr.segments_after, (unsigned long long)cr.events_kept,
@@ -94,7 +94,7 @@ int main(int argc, char **argv) {
     bp_receipt r;
     if (count(s, user, &user_n, &first) || count(s, session, &n, &first) ||
         bp_append(s, &r, session, "web", BP_KIND(8, 1), blob, sizeof blob) ||
-        bp_entity_head(s, user, &head, NULL))
+        bp_entity_head(s, &head, NULL, user))
         return fail("read after compaction");
     printf("after     %s keeps clocks %llu..%llu and goes on at %llu; %s: %llu events, "
            "its head stays at clock %llu\n",
@@ -105,15 +105,16 @@ int main(int argc, char **argv) {
     bp_verify_report vr;
     uint8_t id[16], copy_id[16];
     bp_store_uuid(s, id);
-    if (bp_store_verify(s, &vr)) return fail(vr.first_problem);
+    if (bp_store_verify(s, &vr, NULL)) return fail(vr.first_problem);
     if (bp_store_close(s)) return fail("close");
 
     /* the backup: a store of its own, still holding the full history */
-    bp_stats cs;
+    bp_store_stats cs;
     o.read_only = true;
     if (bp_store_open(&s, backup, &o)) return fail("open the snapshot");
-    if (bp_store_verify(s, &vr)) return fail(vr.first_problem);
-    if (bp_store_stats(s, &cs) || count(s, session, &n, &first)) return fail("read the snapshot");
+    if (bp_store_verify(s, &vr, NULL)) return fail(vr.first_problem);
+    if (bp_store_stats_get(s, &cs) || count(s, session, &n, &first))
+        return fail("read the snapshot");
     bp_store_uuid(s, copy_id);
     if (bp_store_close(s)) return fail("close the snapshot");
     printf(

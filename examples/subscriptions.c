@@ -32,15 +32,15 @@ static int wrong(const char *what) {
 int main(int argc, char **argv) {
     const char *dir = argc > 1 ? argv[1] : "./subscriptions-data";
     bp_store *s;
-    bp_diagnostics d = {.version = BP_DIAGNOSTICS_VERSION};
-    if (bp_store_open(&s, dir, NULL) || bp_store_diagnostics(s, &d, NULL, 0)) return fail("open");
+    bp_store_diagnostics d = BP_STORE_DIAGNOSTICS_INIT;
+    if (bp_store_open(&s, dir, NULL) || bp_store_diagnostics_get(s, &d)) return fail("open");
     char prefix[48]; /* new: the last global_seq only grows (the event count need not) */
     snprintf(prefix, sizeof prefix, "sensor:%llu:", (unsigned long long)d.published_seq);
 
     bp_region region = BP_REGION_INIT; /* this run's sensors only */
     region.entity_prefix = prefix;
     bp_subscription *sub;
-    if (bp_subscribe_lossy(s, &region, QUEUE, &sub)) return fail("subscribe");
+    if (bp_subscribe_lossy(s, &sub, &region, QUEUE)) return fail("subscribe");
 
     /* a burst: unsynced appends, so it is quick; the subscriber is busy and reads nothing */
     bp_append_options fast = BP_APPEND_OPTIONS_INIT;
@@ -79,7 +79,7 @@ int main(int argc, char **argv) {
 
     /* ...and catches up with a cursor from the seq it was given, skipping what it has */
     bp_cursor *c;
-    if (bp_cursor_open(s, &region, from - 1, &c)) return fail("cursor");
+    if (bp_cursor_open(s, &c, &region, from - 1)) return fail("cursor");
     const bp_event *evs[16];
     size_t n;
     bp_status rc;

@@ -67,10 +67,10 @@ int main(int argc, char **argv) {
     size_t len, len2;
     item_added back;
     char *json;
-    if (bp_type_encode(&item_added_type, &tea, buf, sizeof buf, &len) ||
-        bp_type_decode(&item_added_type, buf, len, &back) ||
-        bp_type_encode(&item_added_type, &back, again, sizeof again, &len2) ||
-        bp_type_to_json(&item_added_type, &back, &json))
+    if (bp_type_encode(&item_added_type, buf, sizeof buf, &len, &tea) ||
+        bp_type_decode(&item_added_type, &back, buf, len) ||
+        bp_type_encode(&item_added_type, again, sizeof again, &len2, &back) ||
+        bp_type_to_json(&item_added_type, &json, &back))
         return fail("codec");
     printf("codec     %zu bytes of MessagePack (at most %zu for this type), as JSON: %s\n", len,
            bp_type_encoded_max(&item_added_type), json);
@@ -83,18 +83,18 @@ int main(int argc, char **argv) {
 
     /* 2. bad values and bad payloads are refused, naming the field */
     tea.coupons_count = 5; /* the bound is 4 */
-    if (bp_type_encode(&item_added_type, &tea, buf, sizeof buf, &len) != BP_EINVAL)
+    if (bp_type_encode(&item_added_type, buf, sizeof buf, &len, &tea) != BP_EINVAL)
         return wrong("5 coupons were accepted");
     printf("refused   %s\n", bp_last_error());
     static const uint8_t only_sku[] = {0x81, 0xa3, 's', 'k', 'u', 0xa3, 't', 'e', 'a'};
-    if (bp_type_decode(&item_added_type, only_sku, sizeof only_sku, &back) != BP_EINVAL)
+    if (bp_type_decode(&item_added_type, &back, only_sku, sizeof only_sku) != BP_EINVAL)
         return wrong("a payload without qty was accepted");
     printf("refused   %s\n", bp_last_error());
 
     /* 3. in a store: the old program wrote a v1 item, the current one writes v2 */
     bp_store *s;
-    bp_diagnostics d = {.version = BP_DIAGNOSTICS_VERSION};
-    if (bp_store_open(&s, dir, NULL) || bp_store_diagnostics(s, &d, NULL, 0)) return fail("open");
+    bp_store_diagnostics d = BP_STORE_DIAGNOSTICS_INIT;
+    if (bp_store_open(&s, dir, NULL) || bp_store_diagnostics_get(s, &d)) return fail("open");
     char cart[64];
     snprintf(cart, sizeof cart, "cart:%llu",
              (unsigned long long)d.published_seq); /* new each run */
@@ -115,8 +115,8 @@ int main(int argc, char **argv) {
     unsigned versions[2] = {0, 0}, n = 0;
     bp_status rc;
     if (bp_stream(s, &it, cart, BP_READ_FULL)) return fail("stream");
-    while ((rc = bp_iter_next_typed(it, &item_added_type, &ev, &item)) == BP_OK) {
-        if (bp_event_json(s, ev, &json)) return fail("json");
+    while ((rc = bp_iter_next_typed(it, &ev, &item, &item_added_type)) == BP_OK) {
+        if (bp_event_json(s, &json, ev)) return fail("json");
         printf("%s   clock %llu, schema v%u on disk, reads as %s\n", cart,
                (unsigned long long)ev->clock, BP_EVENT_SCHEMA_VERSION(ev->flags), json);
         bp_free(json);

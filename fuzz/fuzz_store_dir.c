@@ -153,9 +153,9 @@ static void read_all(bp_store *s) {
     }
     bp_iter_free(it);
     bp_verify_report vr;
-    (void)bp_store_verify(s, &vr);
-    bp_stats st;
-    (void)bp_store_stats(s, &st);
+    (void)bp_store_verify(s, &vr, NULL);
+    bp_store_stats st;
+    (void)bp_store_stats_get(s, &st);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

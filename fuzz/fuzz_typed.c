@@ -15,15 +15,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size--;
     if (which == 0) {
         fz_t v, again;
-        if (bp_type_decode(&fz_t_type, data, size, &v) != BP_OK) return 0;
+        if (bp_type_decode(&fz_t_type, &v, data, size) != BP_OK) return 0;
         uint8_t buf[1024];
         size_t len;
         if (bp_type_encoded_max(&fz_t_type) > sizeof buf) abort();
-        if (bp_type_encode(&fz_t_type, &v, buf, sizeof buf, &len) != BP_OK) abort();
-        if (bp_type_decode(&fz_t_type, buf, len, &again) != BP_OK) abort();
+        if (bp_type_encode(&fz_t_type, buf, sizeof buf, &len, &v) != BP_OK) abort();
+        if (bp_type_decode(&fz_t_type, &again, buf, len) != BP_OK) abort();
         if (memcmp(&v, &again, sizeof v) != 0) abort();
         char *json;
-        if (bp_type_to_json(&fz_t_type, &v, &json) != BP_OK) abort();
+        if (bp_type_to_json(&fz_t_type, &json, &v) != BP_OK) abort();
         bp_free(json);
     } else {
         bp_projsnap sn;

@@ -61,8 +61,8 @@ static int receipt_seeds(const char *dir) {
     bp_proposal p = {"acct:1", "bank", 0x1001, "\x01", 1, NULL, NULL};
     if (bp_keygen(&k) || bp_store_open(&s, dir, &o) ||
         bp_append(s, &r, "acct:1", "bank", 0x1001, "\x01", 1) || bp_gate_set_new(&gs) ||
-        bp_gate_set_add(gs, "g", deny_all, NULL) || bp_evaluate(s, gs, &p, 0, &v) != BP_EDENIED ||
-        bp_append_denial(s, v, &p, &dr))
+        bp_gate_set_add(gs, "g", deny_all, NULL) || bp_evaluate(s, &v, gs, &p, 0) != BP_EDENIED ||
+        bp_append_denial(s, &dr, v, &p))
         return 1;
     char *js;
     if (bp_receipt_to_json(&r, &js)) return 1;
@@ -112,7 +112,7 @@ static void typed_seeds(void) {
         v.ai_count = (uint32_t)k + 1;
         v.ai[0] = -1;
         v.af_count = (uint32_t)(k % 3);
-        if (bp_type_encode(&fz_t_type, &v, buf, sizeof buf, &len)) exit(1);
+        if (bp_type_encode(&fz_t_type, buf, sizeof buf, &len, &v)) exit(1);
         char name[32];
         snprintf(name, sizeof name, "payload-%d", k);
         put("typed", name, "\x00", 1, buf, len);

@@ -8,6 +8,13 @@
 #include "platform/platform.h"
 
 /**
+ * bp_store_open with the platform layer's fault hook f (src/platform/platform.h): the only way
+ * a test injects faults into a store.
+ */
+bp_status bp__store_open_fault(bp_store **out, const char *dir, const bp_open_options *opts,
+                               bp_fault *f);
+
+/**
  * Abandon a store as if the process died: close descriptors and release the
  * lock without flushing, syncing or writing the index checkpoint; free the
  * handle. Combine with bp_fault_power_loss() to simulate a power cut.

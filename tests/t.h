@@ -4,6 +4,7 @@
 #define BP_T_H
 
 #include "batpak/batpak.h"
+#include "bp_testing.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -85,12 +86,11 @@ static inline bp_status t_open_try(bp_store **s, const char *dir, const t_open_o
     if (o->segment_size) bo.segment_size = o->segment_size;
     if (o->max_payload) bo.max_payload = o->max_payload;
     if (o->durability.mode != BP_DUR_DEFAULT) bo.durability = o->durability;
-    bo.fault = o->fault;
     bo.signing_key = o->signing_key;
     bo.submit_queue = o->submit_queue;
     bo.seal_payloads = o->seal_payloads;
     bo.accept_loss = o->accept_loss;
-    return bp_store_open(s, dir, &bo);
+    return bp__store_open_fault(s, dir, &bo, o->fault);
 }
 
 /* t_open(dir, o): the store at dir opened with o (NULL: defaults). An open that fails ends the
@@ -170,7 +170,7 @@ static inline bp_status t_to_mem(void *ctx, const void *data, size_t len) {
  * compacted store's export starts with (compare event lines only). */
 static inline char *t_export(bp_store *s, bool skip_anchors) {
     t_membuf m = {0};
-    if (bp_export(s, 0, t_to_mem, &m, NULL, NULL) != BP_OK) {
+    if (bp_export(s, t_to_mem, &m, NULL) != BP_OK) {
         free(m.p);
         return NULL;
     }

@@ -124,12 +124,12 @@ static void test_ids_hlc_clocks_chain(void) {
         CHECK_EQ(clock, k == 0 ? N - (N + 2) / 3 : (N + 2) / 3);
         uint64_t hc;
         bp_hash hh;
-        CHECK_OK(bp_entity_head(s, ents[k], &hc, &hh));
+        CHECK_OK(bp_entity_head(s, &hc, &hh, ents[k]));
         CHECK_EQ(hc, clock);
         CHECK(memcmp(hh.b, prev.b, 32) == 0);
     }
     bp_verify_report vr;
-    CHECK_OK(bp_store_verify(s, &vr));
+    CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_EQ(vr.events, N);
     CHECK_EQ(vr.entities, 2);
     CHECK_EQ(vr.problems, 0);
@@ -142,8 +142,8 @@ static void test_lifecycle_and_open_event(void) {
     const char *dir = t_dir("api-life");
     bp_store *s = t_open(dir, &(t_open_opts){.open_event = true});
     CHECK(s);
-    bp_open_report rep;
-    bp_store_open_report(s, &rep);
+    bp_store_open_report rep;
+    bp_store_open_report_get(s, &rep);
     CHECK(rep.created);
     CHECK(!rep.checkpoint_used);
     CHECK(rep.checkpoint_note[0]);
@@ -154,15 +154,15 @@ static void test_lifecycle_and_open_event(void) {
     CHECK(memcmp(uuid, zero, 16) != 0);
     CHECK_OK(bp_append(s, NULL, "a", "s", 0x1001, "x", 1));
     CHECK_OK(bp_store_sync(s));
-    bp_stats st;
-    CHECK_OK(bp_store_stats(s, &st));
+    bp_store_stats st;
+    CHECK_OK(bp_store_stats_get(s, &st));
     uint32_t segs = st.segments;
     CHECK_OK(bp_store_close(s));
 
     /* second mutable open: a second open event, no new segment, same identity */
     s = t_open(dir, &(t_open_opts){.open_event = true});
     CHECK(s);
-    bp_store_open_report(s, &rep);
+    bp_store_open_report_get(s, &rep);
     CHECK(!rep.created);
     CHECK(rep.checkpoint_used);
     CHECK_EQ(rep.frames_scanned, 0); /* the checkpoint covers everything: nothing rescanned */
@@ -170,7 +170,7 @@ static void test_lifecycle_and_open_event(void) {
     CHECK_EQ(rep.events, 2);
     bp_store_uuid(s, uuid2);
     CHECK(memcmp(uuid, uuid2, 16) == 0);
-    CHECK_OK(bp_store_stats(s, &st));
+    CHECK_OK(bp_store_stats_get(s, &st));
     CHECK_EQ(st.segments, segs);
     bp_iter *it;
     CHECK_OK(bp_stream(s, &it, "batpak:store", BP_READ_FULL));
@@ -189,7 +189,7 @@ static void test_lifecycle_and_open_event(void) {
     /* read-only: no open event, no writes */
     s = t_open(dir, &(t_open_opts){.read_only = true, .open_event = true});
     CHECK(s);
-    CHECK_OK(bp_store_stats(s, &st));
+    CHECK_OK(bp_store_stats_get(s, &st));
     CHECK_EQ(st.events, 3);
     CHECK(st.read_only);
     CHECK_EQ(bp_append(s, NULL, "a", "s", 0x1001, "x", 1), BP_EREADONLY);
@@ -246,8 +246,8 @@ static void test_append_options(void) {
     CHECK_OK(bp_get(s, &ev, &k1.event_id));
     CHECK(ev->idempotency_key && strcmp(ev->idempotency_key, "order-42-created") == 0);
     bp_event_free(ev);
-    bp_stats st;
-    CHECK_OK(bp_store_stats(s, &st));
+    bp_store_stats st;
+    CHECK_OK(bp_store_stats_get(s, &st));
     uint64_t events = st.events;
     CHECK_OK(bp_store_close(s));
     s = t_open(dir, NULL);
@@ -256,7 +256,7 @@ static void test_append_options(void) {
     CHECK(k2.replayed);
     CHECK(memcmp(&k1.event_id, &k2.event_id, 16) == 0);
     CHECK_EQ(k2.durability, BP_DUR_SYNC);
-    CHECK_OK(bp_store_stats(s, &st));
+    CHECK_OK(bp_store_stats_get(s, &st));
     CHECK_EQ(st.events, events);
     /* the key cannot move to another entity */
     CHECK_EQ(bp_append_ex(s, &k2, "idem:2", "s", 0x1001, "p", 1, &oi), BP_ECONFLICT);
@@ -308,12 +308,12 @@ static void test_batch(void) {
     CHECK(memcmp(ev->prev_hash.b, r[0].event_hash.b, 32) == 0);
     bp_event_free(ev);
     /* a conflict on the last item writes nothing */
-    bp_stats st;
-    CHECK_OK(bp_store_stats(s, &st));
+    bp_store_stats st;
+    CHECK_OK(bp_store_stats_get(s, &st));
     CHECK_EQ(bp_append_batch(s, r, items, 3), BP_ECONFLICT);
     CHECK(strstr(bp_last_error(), "batch item 0") != NULL);
-    bp_stats st2;
-    CHECK_OK(bp_store_stats(s, &st2));
+    bp_store_stats st2;
+    CHECK_OK(bp_store_stats_get(s, &st2));
     CHECK_EQ(st2.events, st.events);
     /* idempotent batches replay as a whole */
     bp_append_options k[2] = {BP_APPEND_OPTIONS_INIT, BP_APPEND_OPTIONS_INIT};
@@ -356,8 +356,8 @@ static void test_queries(void) {
         o.durability = BP_NO_SYNC;
         CHECK_OK(bp_append_ex(s, NULL, ent, i % 4 ? "shop" : "bank", kind, p, (size_t)n, &o));
     }
-    bp_stats st;
-    CHECK_OK(bp_store_stats(s, &st));
+    bp_store_stats st;
+    CHECK_OK(bp_store_stats_get(s, &st));
     CHECK(st.segments > 3);
     CHECK_EQ(st.events, 300);
     CHECK_EQ(st.entities, 10);
@@ -427,7 +427,7 @@ static void test_queries(void) {
     CHECK_EQ(count(it, &first, &last), 0);
     uint64_t c;
     bp_hash h;
-    CHECK_OK(bp_entity_head(s, "nobody", &c, &h));
+    CHECK_OK(bp_entity_head(s, &c, &h, "nobody"));
     CHECK_EQ(c, 0);
 
     /* index-only events carry no payload; full ones do */
@@ -448,7 +448,10 @@ static void test_queries(void) {
     /* verify with progress: from 0 to the total, once per segment */
     prog pr = {0, 0, 0, true};
     bp_verify_report vr;
-    CHECK_OK(bp_store_verify_ex(s, &vr, on_progress, &pr));
+    bp_verify_options vo = BP_VERIFY_OPTIONS_INIT;
+    vo.progress = on_progress;
+    vo.progress_ctx = &pr;
+    CHECK_OK(bp_store_verify(s, &vr, &vo));
     CHECK_EQ(pr.calls, st.segments + 1);
     CHECK(pr.monotonic);
     CHECK(pr.total > 0);
@@ -502,7 +505,7 @@ static void test_verify_large_segment(void) {
     CHECK_OK(bp_append(s, NULL, "big:1", "s", 0x1001, p, 10));
     free(p);
     bp_verify_report vr;
-    CHECK_OK(bp_store_verify(s, &vr));
+    CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_EQ(vr.events, 92);
     CHECK_EQ(vr.problems, 0);
     CHECK_OK(bp_store_close(s));
@@ -519,7 +522,7 @@ static void test_verify_large_segment(void) {
     fclose(f);
     o.read_only = true;
     CHECK_OK(bp_store_open(&s, dir, &o)); /* the checkpoint covers it: found by verify */
-    CHECK_EQ(bp_store_verify(s, &vr), BP_ECORRUPT);
+    CHECK_EQ(bp_store_verify(s, &vr, NULL), BP_ECORRUPT);
     CHECK(vr.problems >= 1); /* the frame, then the events after it it could not reach */
     CHECK(strstr(vr.first_problem, "segment 000001 offset 5") != NULL); /* 5.8 MB in */
     CHECK_OK(bp_store_close(s));

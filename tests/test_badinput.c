@@ -34,8 +34,8 @@ static const t_open_opts OPTS_RO = {
     .max_payload = 1024, .durability = {.mode = BP_DUR_NONE}, .read_only = true};
 
 static uint64_t events_of(bp_store *s) {
-    bp_stats st;
-    if (bp_store_stats(s, &st) != BP_OK) return (uint64_t)-1;
+    bp_store_stats st;
+    if (bp_store_stats_get(s, &st) != BP_OK) return (uint64_t)-1;
     return st.events;
 }
 
@@ -48,7 +48,7 @@ static uint64_t events_after_reopen(const char *dir) {
     }
     uint64_t n = events_of(s);
     bp_verify_report vr;
-    if (bp_store_verify(s, &vr) != BP_OK) {
+    if (bp_store_verify(s, &vr, NULL) != BP_OK) {
         fprintf(stderr, "verify: %s\n", vr.first_problem);
         n = (uint64_t)-2;
     }
@@ -203,13 +203,13 @@ static void test_null_arguments(void) {
     const bp_event *cev;
     CHECK_ERR(bp_iter_next(NULL, &cev), BP_EINVAL, NULL);
     CHECK_ERR(bp_entity_head(s, NULL, NULL, NULL), BP_EINVAL, NULL);
-    CHECK_ERR(bp_entity_head(NULL, "acct:1", NULL, NULL), BP_EINVAL, NULL);
+    CHECK_ERR(bp_entity_head(NULL, NULL, NULL, "acct:1"), BP_EINVAL, NULL);
     CHECK_ERR(bp_coord_validate("entity", NULL), BP_EINVAL, "entity");
-    bp_stats st;
-    CHECK_ERR(bp_store_stats(NULL, &st), BP_EINVAL, NULL);
-    CHECK_ERR(bp_store_stats(s, NULL), BP_EINVAL, NULL);
-    CHECK_ERR(bp_store_verify(NULL, NULL), BP_EINVAL, NULL);
-    CHECK_ERR(bp_store_verify(s, NULL), BP_EINVAL, NULL);
+    bp_store_stats st;
+    CHECK_ERR(bp_store_stats_get(NULL, &st), BP_EINVAL, NULL);
+    CHECK_ERR(bp_store_stats_get(s, NULL), BP_EINVAL, NULL);
+    CHECK_ERR(bp_store_verify(NULL, NULL, NULL), BP_EINVAL, NULL);
+    CHECK_ERR(bp_store_verify(s, NULL, NULL), BP_EINVAL, NULL);
     CHECK_ERR(bp_store_sync(NULL), BP_EINVAL, NULL);
     CHECK_ERR(bp_id_parse(NULL, "01020304-0506-7708-890a-0b0c0d0e0f10"), BP_EINVAL, NULL);
     CHECK_ERR(bp_id_parse(&id, NULL), BP_EINVAL, NULL);
@@ -250,7 +250,7 @@ static void test_cas_conflicts(void) {
     CHECK_ERR(bp_append_batch(s, NULL, items, 2), BP_ECONFLICT, "batch item 1");
     CHECK_EQ(events_of(s), 3);
     uint64_t clock;
-    CHECK_OK(bp_entity_head(s, "acct:1", &clock, NULL));
+    CHECK_OK(bp_entity_head(s, &clock, NULL, "acct:1"));
     CHECK_EQ(clock, 2);
     o.expected_clock = 2;
     CHECK_OK(bp_append_ex(s, NULL, "acct:1", "bank", 0x1001, "x", 1, &o));
@@ -478,8 +478,8 @@ static void test_read_only_appends(void) {
                               {"acct:2", "bank", 0x1001, "y", 1, NULL}};
     CHECK_ERR(bp_append_batch(s, NULL, items, 2), BP_EREADONLY, "read-only");
     CHECK_ERR(bp_append_batch(s, NULL, items, 1), BP_EREADONLY, "read-only");
-    bp_stats st;
-    CHECK_OK(bp_store_stats(s, &st));
+    bp_store_stats st;
+    CHECK_OK(bp_store_stats_get(s, &st));
     CHECK(st.read_only);
     CHECK_EQ(st.events, 3);
     CHECK_OK(bp_store_close(s));
@@ -588,7 +588,7 @@ static void test_get_unknown_id(void) {
     CHECK_ERR(bp_get(s, &ev, &r.event_id), BP_ENOTFOUND, "not found");
     /* unknown entities are not errors: empty stream, head at clock 0 */
     uint64_t clock = 99;
-    CHECK_OK(bp_entity_head(s, "acct:unknown", &clock, NULL));
+    CHECK_OK(bp_entity_head(s, &clock, NULL, "acct:unknown"));
     CHECK_EQ(clock, 0);
     bp_iter *it;
     CHECK_OK(bp_stream(s, &it, "acct:unknown", BP_READ_FULL));

@@ -26,8 +26,8 @@ static void test_append_get_stream_reopen(void) {
 
     s = t_open(dir, NULL);
     CHECK(s);
-    bp_open_report rep;
-    bp_store_open_report(s, &rep);
+    bp_store_open_report rep;
+    bp_store_open_report_get(s, &rep);
     CHECK(rep.checkpoint_used);
     bp_iter *it;
     CHECK_OK(bp_stream(s, &it, "acct:a", BP_READ_FULL));
@@ -43,7 +43,7 @@ static void test_append_get_stream_reopen(void) {
     CHECK_EQ(k, 5);
     bp_iter_free(it);
     bp_verify_report vr;
-    CHECK_OK(bp_store_verify(s, &vr));
+    CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_EQ(vr.events, 10);
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);

@@ -55,7 +55,7 @@ static void test_head_includes_pending_append(void) {
         sched_yield();
     uint64_t clock = 0;
     bp_hash head;
-    CHECK_OK(bp_entity_head(s, "acct:1", &clock, &head));
+    CHECK_OK(bp_entity_head(s, &clock, &head, "acct:1"));
     CHECK_EQ(clock, 2);
     CHECK_EQ(t_count_stream(s, "acct:1"), 2); /* what the head counts is visible */
     pthread_join(t, NULL);
@@ -80,7 +80,7 @@ static void test_real_conflict_still_refused(void) {
     bp_store *s = NULL;
     CHECK_OK(t_open_try(&s, dir, &(t_open_opts){.durability = BP_DURABLE}));
     uint64_t clock = 9;
-    CHECK_OK(bp_entity_head(s, "acct:new", &clock, NULL));
+    CHECK_OK(bp_entity_head(s, &clock, NULL, "acct:new"));
     CHECK_EQ(clock, 0);
     CHECK_OK(bp_append(s, NULL, "acct:new", "bank", BP_KIND(1, 1), PAYLOAD, sizeof PAYLOAD));
     bp_append_options o = BP_APPEND_OPTIONS_INIT;
@@ -122,12 +122,12 @@ static bp_status cas_once(writer *w, bool *conflict) {
         p.payload = PAYLOAD;
         p.len = sizeof PAYLOAD;
         bp_verdict *v = NULL;
-        rc = bp_evaluate(w->s, w->gates, &p, BP_EVAL_FAIL_FAST, &v);
-        if (!rc) rc = bp_commit(w->s, v, &p, NULL, NULL, NULL);
+        rc = bp_evaluate(w->s, &v, w->gates, &p, BP_EVAL_FAIL_FAST);
+        if (!rc) rc = bp_commit(w->s, NULL, v, &p, NULL, NULL);
         bp_verdict_free(v);
     } else {
         uint64_t clock;
-        if ((rc = bp_entity_head(w->s, w->entity, &clock, NULL))) return rc;
+        if ((rc = bp_entity_head(w->s, &clock, NULL, w->entity))) return rc;
         bp_append_options o = BP_APPEND_OPTIONS_INIT;
         o.has_expected_clock = true;
         o.expected_clock = clock;
@@ -202,12 +202,12 @@ static void hot_entity(int n, int per, uint32_t sync_delay_us, bool guarded) {
         CHECK(w[i].max_retries <= n - 1);
     }
     uint64_t clock;
-    CHECK_OK(bp_entity_head(s, "acct:hot", &clock, NULL));
+    CHECK_OK(bp_entity_head(s, &clock, NULL, "acct:hot"));
     CHECK_EQ(clock, (uint64_t)n * per);
     CHECK_EQ(t_count_stream(s, "acct:hot"), (uint64_t)n * per);
     CHECK_EQ(__atomic_load_n(&s->n_turns, __ATOMIC_ACQUIRE), 0); /* every turn was used */
     bp_verify_report vr;
-    CHECK_OK(bp_store_verify(s, &vr));
+    CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_EQ(vr.events, (uint64_t)n * per);
     bp_gate_set_free(gates);
     CHECK_OK(bp_store_close(s));
@@ -240,7 +240,7 @@ typedef struct head_reader {
 
 static void *read_head(void *arg) {
     head_reader *h = arg;
-    h->rc = bp_entity_head(h->s, "acct:t", &h->clock, NULL);
+    h->rc = bp_entity_head(h->s, &h->clock, NULL, "acct:t");
     atomic_store(&h->done, true);
     return NULL;
 }
@@ -311,7 +311,7 @@ static void test_abandoned_turn_lapses(void) {
  * waits for a publish that a failed store may not make, and returns what was published. */
 static void *read_head_1(void *arg) {
     head_reader *h = arg;
-    h->rc = bp_entity_head(h->s, "acct:1", &h->clock, NULL);
+    h->rc = bp_entity_head(h->s, &h->clock, NULL, "acct:1");
     return NULL;
 }
 

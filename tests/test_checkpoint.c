@@ -29,12 +29,12 @@ static void test_partly_covered_segment_gets_full_footer(void) {
     CHECK_OK(bp_store_close(s));
     s = t_open(dir, &SMALL); /* checkpoint covers part of segment 1 */
     CHECK(s);
-    bp_open_report rep;
-    bp_store_open_report(s, &rep);
+    bp_store_open_report rep;
+    bp_store_open_report_get(s, &rep);
     CHECK(rep.checkpoint_used);
     append_n(s, 400, 20); /* rotates: segment 1 is sealed now */
-    bp_stats st;
-    CHECK_OK(bp_store_stats(s, &st));
+    bp_store_stats st;
+    CHECK_OK(bp_store_stats_get(s, &st));
     CHECK(st.segments > 2);
     CHECK_OK(bp_store_close(s));
     char path[1200];
@@ -42,12 +42,12 @@ static void test_partly_covered_segment_gets_full_footer(void) {
     CHECK_EQ(unlink(path), 0);
     s = t_open(dir, &SMALL_RO);
     CHECK(s);
-    bp_store_open_report(s, &rep);
+    bp_store_open_report_get(s, &rep);
     CHECK(!rep.checkpoint_used);
     CHECK(rep.footers_used >= 2);
     CHECK_EQ(rep.events, 420);
     bp_verify_report vr;
-    CHECK_OK(bp_store_verify(s, &vr));
+    CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_EQ(vr.events, 420);
     bp_iter *it;
     CHECK_OK(bp_stream(s, &it, "e:y", BP_READ_FULL));
@@ -82,14 +82,14 @@ static void test_unborn_tail_segment(void) {
     write_file(path, "FBAT\0\1", 6);
     s = t_open(dir, &SMALL);
     CHECK(s);
-    bp_stats st;
-    CHECK_OK(bp_store_stats(s, &st));
+    bp_store_stats st;
+    CHECK_OK(bp_store_stats_get(s, &st));
     CHECK_EQ(st.events, 10);
     append_n(s, 5, 10);
     CHECK_OK(bp_store_close(s));
     s = t_open(dir, &SMALL_RO);
     CHECK(s);
-    CHECK_OK(bp_store_stats(s, &st));
+    CHECK_OK(bp_store_stats_get(s, &st));
     CHECK_EQ(st.events, 15);
     CHECK_OK(bp_store_close(s));
     /* a segment with more than a header's worth of garbage is not "unborn" */
@@ -124,16 +124,16 @@ static void test_tail_checkpoint(void) {
     bp_receipt first;
     CHECK_OK(bp_append_ex(s, &first, "e:y", "sc", 0x1001, "k", 1, &ao)); /* in segment 1 */
     append_n(s, 419, 1);
-    bp_stats st;
-    CHECK_OK(bp_store_stats(s, &st));
+    bp_store_stats st;
+    CHECK_OK(bp_store_stats_get(s, &st));
     CHECK(st.segments >= 3);
     CHECK_OK(bp_store_close(s));
     long ck = file_size(dir, "index.ckpt");
     CHECK(ck > 0 && ck < 420 * BP_IREC_SIZE / 2); /* not every event's record */
     s = t_open(dir, &SMALL);
     CHECK(s);
-    bp_open_report rep;
-    bp_store_open_report(s, &rep);
+    bp_store_open_report rep;
+    bp_store_open_report_get(s, &rep);
     CHECK(rep.checkpoint_used);
     CHECK_EQ(rep.footers_used, st.segments - 1);
     CHECK_EQ(rep.frames_scanned, 0);
@@ -157,13 +157,13 @@ static void test_tail_checkpoint(void) {
     CHECK_EQ(k, 140);
     uint64_t clock;
     bp_hash head;
-    CHECK_OK(bp_entity_head(s, "e:y", &clock, &head));
+    CHECK_OK(bp_entity_head(s, &clock, &head, "e:y"));
     CHECK_EQ(clock, 140);
     CHECK(memcmp(head.b, prev.b, 32) == 0);
     /* appends continue the chain */
     CHECK_OK(bp_append(s, NULL, "e:y", "sc", 0x1001, "z", 1));
     bp_verify_report vr;
-    CHECK_OK(bp_store_verify(s, &vr));
+    CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_EQ(vr.events, 421);
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);
@@ -182,14 +182,14 @@ static void test_full_checkpoint_still_read(void) {
     bp__store_crash(s);
     s = t_open(dir, &SMALL_RO);
     CHECK(s);
-    bp_open_report rep;
-    bp_store_open_report(s, &rep);
+    bp_store_open_report rep;
+    bp_store_open_report_get(s, &rep);
     CHECK(rep.checkpoint_used);
     CHECK_EQ(rep.footers_used, 0);
     CHECK_EQ(rep.frames_scanned, 0);
     CHECK_EQ(rep.events, 420);
     bp_verify_report vr;
-    CHECK_OK(bp_store_verify(s, &vr));
+    CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);
 }

@@ -46,7 +46,7 @@ static char *lines_with(const char *text, const bp_id *ids, size_t n) {
 
 static bool verify_clean(bp_store *s) {
     bp_verify_report vr;
-    bp_status rc = bp_store_verify(s, &vr);
+    bp_status rc = bp_store_verify(s, &vr, NULL);
     if (rc) fprintf(stderr, "verify: %s\n", vr.first_problem);
     return rc == BP_OK && vr.problems == 0;
 }
@@ -106,14 +106,14 @@ static void test_keep_last(void) {
     book b;
     memset(&b, 0, sizeof b);
     fill(s, &b, 80);
-    bp_stats st0;
-    CHECK_OK(bp_store_stats(s, &st0));
+    bp_store_stats st0;
+    CHECK_OK(bp_store_stats_get(s, &st0));
     CHECK(st0.segments > 4);
     char *before = export_all(s);
     bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
     o.keep_last = 5;
     bp_compact_report rep;
-    CHECK_OK(bp_compact(s, &o, &rep));
+    CHECK_OK(bp_compact(s, &rep, &o));
     CHECK(rep.changed);
     uint64_t total = 0;
     for (int e = 0; e < N_ENT; e++)
@@ -135,7 +135,7 @@ static void test_keep_last(void) {
         CHECK_EQ(t_count_stream(s, ENTS[e]), 5);
         uint64_t clock;
         bp_hash h;
-        CHECK_OK(bp_entity_head(s, ENTS[e], &clock, &h));
+        CHECK_OK(bp_entity_head(s, &clock, &h, ENTS[e]));
         CHECK_EQ(clock, b.n[e]);
         CHECK(!memcmp(h.b, b.hash[e][b.n[e] - 1].b, 32));
         bp_iter *it;
@@ -154,7 +154,7 @@ static void test_keep_last(void) {
         bp_iter_free(it);
     }
     CHECK(verify_clean(s));
-    CHECK_OK(bp_store_stats(s, &st0));
+    CHECK_OK(bp_store_stats_get(s, &st0));
     CHECK_EQ(st0.events, 5 * N_ENT);
     /* the chain goes on from the head */
     bp_receipt r;
@@ -171,7 +171,7 @@ static void test_keep_last(void) {
     CHECK(again && strncmp(again, want, strlen(want)) == 0);
     /* a second compaction merges the compacted files with the newer ones */
     o.keep_last = 2;
-    CHECK_OK(bp_compact(s, &o, &rep));
+    CHECK_OK(bp_compact(s, &rep, &o));
     CHECK_EQ(t_count_stream(s, ENTS[0]), 2);
     CHECK_EQ(t_count_stream(s, ENTS[3]), 2);
     CHECK(verify_clean(s));
@@ -210,19 +210,19 @@ static void test_age_and_tombstone(void) {
     o.tombstoned = true;
     o.dry_run = true;
     bp_compact_report rep;
-    CHECK_OK(bp_compact(s, &o, &rep));
+    CHECK_OK(bp_compact(s, &rep, &o));
     CHECK(!rep.changed);
     CHECK_EQ(rep.events_removed, 3 + 2 + 2);
     CHECK_EQ(t_count_stream(s, "user:1"), 6); /* dry run: nothing changed */
     o.dry_run = false;
     o.max_age_ms = 1000 * 3600; /* an hour: only the tombstones drop anything */
-    CHECK_OK(bp_compact(s, &o, &rep));
+    CHECK_OK(bp_compact(s, &rep, &o));
     CHECK_EQ(rep.events_removed, 4);
     CHECK_EQ(t_count_stream(s, "user:1"), 6);
     CHECK_EQ(t_count_stream(s, "user:2"), 1);
     CHECK_EQ(t_count_stream(s, "user:3"), 0);
     o.max_age_ms = 1000;
-    CHECK_OK(bp_compact(s, &o, &rep));
+    CHECK_OK(bp_compact(s, &rep, &o));
     CHECK_EQ(rep.events_removed, 3);
     CHECK_EQ(t_count_stream(s, "user:1"), 3);
     bp_event *ev;
@@ -234,7 +234,7 @@ static void test_age_and_tombstone(void) {
         bp_event_free(ev);
     }
     uint64_t clock;
-    CHECK_OK(bp_entity_head(s, "user:3", &clock, NULL));
+    CHECK_OK(bp_entity_head(s, &clock, NULL, "user:3"));
     CHECK_EQ(clock, 2); /* the anchor keeps the chain's place */
     bp_receipt r3;
     CHECK_OK(bp_append(s, &r3, "user:3", "crm", BP_KIND(1, 1), "again", 5));
@@ -277,13 +277,13 @@ static void test_anchors_checked(void) {
     fill(s, &b, 30);
     bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
     o.keep_last = 3;
-    CHECK_OK(bp_compact(s, &o, NULL));
+    CHECK_OK(bp_compact(s, NULL, &o));
     CHECK_OK(bp_store_close(s));
     tamper_anchor(dir, "acct:b");
     /* footers are trusted at open; verify reads everything */
     s = t_open(dir, &(t_open_opts){.segment_size = 4096});
     bp_verify_report vr;
-    CHECK_EQ(bp_store_verify(s, &vr), BP_ECORRUPT);
+    CHECK_EQ(bp_store_verify(s, &vr, NULL), BP_ECORRUPT);
     CHECK(strstr(vr.first_problem, "acct:b") && strstr(vr.first_problem, "prev_hash"));
     CHECK_OK(bp_store_close(s));
     /* a damaged file is refused at open */
@@ -332,7 +332,7 @@ static void test_after_compaction(void) {
     counter c = {0};
     bp_region reg = BP_REGION_INIT;
     bp_worker *w;
-    CHECK_OK(bp_cursor_worker(s, &reg, count_fn, &c, &wc, &w));
+    CHECK_OK(bp_cursor_worker(s, &w, &reg, count_fn, &c, &wc));
     bp_worker_stats ws;
     do {
         usleep(1000);
@@ -341,12 +341,12 @@ static void test_after_compaction(void) {
     CHECK_OK(bp_worker_stop(w));
     bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
     o.keep_last = 10;
-    CHECK_OK(bp_compact(s, &o, NULL));
+    CHECK_OK(bp_compact(s, NULL, &o));
     /* the worker's position is a hole now: it starts from there */
     for (int i = 0; i < 3; i++)
         CHECK_OK(bp_append(s, NULL, "order:1", "shop", BP_KIND(1, 2), "more", 4));
     counter c2 = {0};
-    CHECK_OK(bp_cursor_worker(s, &reg, count_fn, &c2, &wc, &w));
+    CHECK_OK(bp_cursor_worker(s, &w, &reg, count_fn, &c2, &wc));
     do {
         usleep(1000);
         bp_worker_stats_get(w, &ws);
@@ -359,7 +359,7 @@ static void test_after_compaction(void) {
     CHECK(again.global_seq > first.global_seq);
     /* a cursor from the start sees the kept events only */
     bp_cursor *cur;
-    CHECK_OK(bp_cursor_open(s, &reg, 0, &cur));
+    CHECK_OK(bp_cursor_open(s, &cur, &reg, 0));
     const bp_event *evs[64];
     size_t n = 0, total = 0;
     while (bp_cursor_next(cur, evs, 64, &n, 0) == BP_OK && n)
@@ -382,7 +382,7 @@ static void test_merge_and_bad_input(void) {
     /* bigger files now: the small ones merge */
     s = t_open(dir, &(t_open_opts){.segment_size = 1 << 20});
     bp_compact_report rep;
-    CHECK_OK(bp_compact(s, NULL, &rep));
+    CHECK_OK(bp_compact(s, &rep, NULL));
     CHECK(rep.changed);
     CHECK_EQ(rep.events_removed, 0);
     CHECK_EQ(rep.segments_after, 1);
@@ -391,14 +391,14 @@ static void test_merge_and_bad_input(void) {
     CHECK(after && !strcmp(before, after));
     CHECK(verify_clean(s));
     /* again: nothing to do */
-    CHECK_OK(bp_compact(s, NULL, &rep));
+    CHECK_OK(bp_compact(s, &rep, NULL));
     CHECK(!rep.changed);
     bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
     o.version = 9;
-    CHECK_FAILS(bp_compact(s, &o, NULL), BP_EINVAL, "version");
+    CHECK_FAILS(bp_compact(s, NULL, &o), BP_EINVAL, "version");
     o.version = BP_COMPACT_OPTIONS_VERSION;
     o.keep_last = (uint64_t)1 << 40;
-    CHECK_FAILS(bp_compact(s, &o, NULL), BP_EINVAL, "keep_last");
+    CHECK_FAILS(bp_compact(s, NULL, &o), BP_EINVAL, "keep_last");
     CHECK_FAILS(bp_compact(NULL, NULL, NULL), BP_EINVAL, "NULL");
     CHECK_OK(bp_store_close(s));
     bp_open_options ro = BP_OPEN_OPTIONS_INIT;
@@ -409,7 +409,7 @@ static void test_merge_and_bad_input(void) {
     dry.dry_run = true;
     dry.keep_last = 1;
     bp_compact_report dr;
-    CHECK_OK(bp_compact(s, &dry, &dr));
+    CHECK_OK(bp_compact(s, &dr, &dry));
     CHECK(!dr.changed);
     CHECK_OK(bp_store_close(s));
     /* a damaged manifest is refused, not guessed at */
@@ -479,7 +479,7 @@ static void test_concurrent(void) {
     o.keep_last = 20;
     for (int i = 0; i < 6; i++) {
         usleep(30 * 1000);
-        CHECK_OK(bp_compact(r.s, &o, NULL));
+        CHECK_OK(bp_compact(r.s, NULL, &o));
     }
     __atomic_store_n(&r.stop, true, __ATOMIC_RELEASE);
     pthread_join(a, NULL);
@@ -488,7 +488,7 @@ static void test_concurrent(void) {
     CHECK(verify_clean(r.s));
     for (int e = 0; e < N_ENT; e++) {
         uint64_t clock;
-        CHECK_OK(bp_entity_head(r.s, ENTS[e], &clock, NULL));
+        CHECK_OK(bp_entity_head(r.s, &clock, NULL, ENTS[e]));
         uint64_t n = t_count_stream(r.s, ENTS[e]);
         CHECK(n >= 20 || n == clock);
     }
@@ -551,7 +551,7 @@ static void *hold_compactor(void *arg) {
     bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
     o.keep_last = 2;
     while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
-        if (bp_compact(r->s, &o, NULL)) __atomic_add_fetch(&r->errors, 1, __ATOMIC_RELAXED);
+        if (bp_compact(r->s, NULL, &o)) __atomic_add_fetch(&r->errors, 1, __ATOMIC_RELAXED);
         __atomic_add_fetch(&r->compactions, 1, __ATOMIC_RELEASE);
         usleep(1000);
     }
@@ -643,7 +643,7 @@ static void test_held_events_survive_compaction(void) {
         bp_region reg = BP_REGION_INIT;
         reg.entity_prefix = "hold:";
         bp_cursor *cur;
-        CHECK_OK(bp_cursor_open(r.s, &reg, 0, &cur));
+        CHECK_OK(bp_cursor_open(r.s, &cur, &reg, 0));
         const bp_event *batch[16];
         size_t nb = 0;
         CHECK_OK(bp_cursor_next(cur, batch, 16, &nb, 0));
@@ -667,7 +667,7 @@ static void test_held_events_survive_compaction(void) {
     bp_region all = BP_REGION_INIT;
     all.entity_prefix = "hold:";
     bp_worker *w;
-    CHECK_OK(bp_cursor_worker(r.s, &all, hold_deliver, &wc, NULL, &w));
+    CHECK_OK(bp_cursor_worker(r.s, &w, &all, hold_deliver, &wc, NULL));
     for (int i = 0; i < 30000 && __atomic_load_n(&wc.seen, __ATOMIC_ACQUIRE) < 3; i++)
         usleep(1000);
     CHECK_OK(bp_worker_stop(w));
@@ -710,7 +710,7 @@ static void test_hold_then_compact_same_thread(void) {
     bp_region reg = BP_REGION_INIT;
     reg.entity = "hold:3";
     bp_cursor *cur;
-    CHECK_OK(bp_cursor_open(r.s, &reg, 0, &cur));
+    CHECK_OK(bp_cursor_open(r.s, &cur, &reg, 0));
     const bp_event *batch[8];
     size_t nb;
     CHECK_OK(bp_cursor_next(cur, batch, 8, &nb, 0));
@@ -718,7 +718,7 @@ static void test_hold_then_compact_same_thread(void) {
     bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
     o.keep_last = 2;
     bp_compact_report rep;
-    CHECK_OK(bp_compact(r.s, &o, &rep));
+    CHECK_OK(bp_compact(r.s, &rep, &o));
     CHECK(rep.changed);
     CHECK_EQ(rep.events_kept, 2 * HOLD_ENTS);
     CHECK(hold_intact(got));
@@ -732,7 +732,7 @@ static void test_hold_then_compact_same_thread(void) {
     /* appends go on into new segments, and compaction again, while got is still held */
     for (int i = 0; i < 200; i++)
         hold_append(&r, i % HOLD_ENTS);
-    CHECK_OK(bp_compact(r.s, &o, &rep));
+    CHECK_OK(bp_compact(r.s, &rep, &o));
     CHECK(hold_intact(got));
     bp_event_free(got);
     bp_iter_free(it);
@@ -763,7 +763,7 @@ static void make_template(void) {
     s = t_open(d, &(t_open_opts){.segment_size = 4096});
     bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
     o.keep_last = 4;
-    CHECK_OK(bp_compact(s, &o, NULL));
+    CHECK_OK(bp_compact(s, NULL, &o));
     g_after = export_all(s);
     CHECK_OK(bp_store_close(s));
     CHECK(strcmp(g_before, g_after) != 0);
@@ -815,7 +815,7 @@ static void test_sigkill_every_step(void) {
             bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
             o.keep_last = 4;
             if (t_open_try(&s, dir, &(t_open_opts){.segment_size = 4096}) ||
-                bp_compact(s, &o, NULL) != BP_OK)
+                bp_compact(s, NULL, &o) != BP_OK)
                 _exit(3);
             _exit(bp_store_close(s) == BP_OK ? 0 : 4);
         }
@@ -860,7 +860,7 @@ static void test_fault_sweep(void) {
             }
             bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
             o.keep_last = 4;
-            bp_status rc = bp_compact(s, &o, NULL);
+            bp_status rc = bp_compact(s, NULL, &o);
             bool tripped = f.tripped > 0;
             if (getenv("BP_DEBUG_SWEEP"))
                 fprintf(stderr, "%s %llu: rc %d %s\n", names[k], (unsigned long long)n, rc,
@@ -916,7 +916,7 @@ static void test_compact_from_progress(void) {
     o.progress_ctx = &r;
     bp_compact_report rep;
     alarm(60);
-    CHECK_OK(bp_compact(s, &o, &rep));
+    CHECK_OK(bp_compact(s, &rep, &o));
     alarm(0);
     CHECK(r.calls >= 2);
     CHECK_EQ(r.inner, BP_EBUSY);

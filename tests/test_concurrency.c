@@ -52,7 +52,7 @@ static void *writer(void *arg) {
             for (;;) {
                 uint64_t clock;
                 bp_hash h;
-                if (bp_entity_head(c->s, "shared", &clock, &h) != BP_OK) {
+                if (bp_entity_head(c->s, &clock, &h, "shared") != BP_OK) {
                     FAILT(c, "head: %s", bp_last_error());
                     break;
                 }
@@ -137,8 +137,8 @@ static void *reader(void *arg) {
     ctx *c = arg;
     while (atomic_load(c->writers_left) > 0 && !c->errors) {
         check_snapshot(c, c->snapshots % 2 ? BP_READ_FULL : BP_READ_INDEX_ONLY);
-        bp_stats st;
-        if (bp_store_stats(c->s, &st) != BP_OK) FAILT(c, "stats: %s", bp_last_error());
+        bp_store_stats st;
+        if (bp_store_stats_get(c->s, &st) != BP_OK) FAILT(c, "stats: %s", bp_last_error());
         c->snapshots++;
     }
     check_snapshot(c, BP_READ_FULL);
@@ -184,8 +184,8 @@ static void test_writers_and_readers(void) {
     }
 
     const uint64_t appends = WRITERS * (PER_WRITER + SHARED_PER_WRITER);
-    bp_stats st;
-    CHECK_OK(bp_store_stats(s, &st));
+    bp_store_stats st;
+    CHECK_OK(bp_store_stats_get(s, &st));
     CHECK_EQ(st.events, appends);
     CHECK_EQ(st.appends, appends);
     CHECK(st.segments > 1);
@@ -197,7 +197,7 @@ static void test_writers_and_readers(void) {
     CHECK(syncs < appends); /* group commit shared fsyncs */
     uint64_t clock;
     bp_hash h;
-    CHECK_OK(bp_entity_head(s, "shared", &clock, &h));
+    CHECK_OK(bp_entity_head(s, &clock, &h, "shared"));
     CHECK_EQ(clock, WRITERS * SHARED_PER_WRITER);
     CHECK_OK(bp_store_close(s));
 
@@ -205,7 +205,7 @@ static void test_writers_and_readers(void) {
     o.fault = NULL;
     CHECK_OK(t_open_try(&s, dir, &o));
     bp_verify_report vr;
-    CHECK_OK(bp_store_verify(s, &vr));
+    CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_EQ(vr.events, appends);
     CHECK_EQ(vr.problems, 0);
     CHECK_OK(bp_store_close(s));
@@ -276,8 +276,8 @@ static void test_every_ms_flusher(void) {
         if (w[i].errors) fprintf(stderr, "writer %d: %s\n", i, w[i].msg);
         CHECK_EQ(w[i].errors, 0);
     }
-    bp_stats st;
-    CHECK_OK(bp_store_stats(s, &st));
+    bp_store_stats st;
+    CHECK_OK(bp_store_stats_get(s, &st));
     CHECK_EQ(st.events, WRITERS * 300);
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);
@@ -353,8 +353,8 @@ static void test_group_commit_under_faults(void) {
                     int n = snprintf(want, sizeof want, "f%d-%d", i, w[i].idx[k]);
                     bp_status grc = bp_get(s, &e, &w[i].r[k].event_id);
                     if (grc != BP_OK) {
-                        bp_open_report rep;
-                        bp_store_open_report(s, &rep);
+                        bp_store_open_report rep;
+                        bp_store_open_report_get(s, &rep);
                         fprintf(stderr,
                                 "  %s fault at call %llu: writer %d's durable seq %llu missing; "
                                 "reopen found %llu events, cut %llu bytes\n",
@@ -370,7 +370,7 @@ static void test_group_commit_under_faults(void) {
                     bp_event_free(e);
                 }
             bp_verify_report vr;
-            CHECK_OK(bp_store_verify(s, &vr));
+            CHECK_OK(bp_store_verify(s, &vr, NULL));
             CHECK_OK(bp_store_close(s));
             t_rmdir(dir);
         }

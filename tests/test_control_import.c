@@ -63,9 +63,9 @@ static void test_export_import_round_trip(void) {
     CHECK(s != NULL);
     fill_source(s);
     t_membuf a = {0}, b = {0};
-    CHECK_OK(bp_export(s, 0, t_to_mem, &a, NULL, NULL));
-    bp_stats st;
-    CHECK_OK(bp_store_stats(s, &st));
+    CHECK_OK(bp_export(s, t_to_mem, &a, NULL));
+    bp_store_stats st;
+    CHECK_OK(bp_store_stats_get(s, &st));
     CHECK(st.segments > 1);
     bp_store *d = t_open(dst, &(t_open_opts){.segment_size = 8192});
     CHECK(d != NULL);
@@ -73,11 +73,11 @@ static void test_export_import_round_trip(void) {
     CHECK_OK(import_text(d, a.p, &rep));
     CHECK_EQ(rep.imported, st.events);
     CHECK_EQ(rep.lines, st.events);
-    CHECK_OK(bp_export(d, 0, t_to_mem, &b, NULL, NULL));
+    CHECK_OK(bp_export(d, t_to_mem, &b, NULL));
     CHECK_EQ(a.n, b.n);
     CHECK(memcmp(a.p, b.p, a.n) == 0); /* byte-identical */
     bp_verify_report vr;
-    CHECK_OK(bp_store_verify(d, &vr));
+    CHECK_OK(bp_store_verify(d, &vr, NULL));
     /* the imported store is a store: appends chain on, ids and hlc move forward */
     bp_receipt r1, r2;
     CHECK_OK(bp_append(s, &r1, "order:1", "shop", BP_KIND(2, 1), "z", 1));
@@ -93,7 +93,9 @@ static void test_export_import_round_trip(void) {
     CHECK(rr.replayed);
     /* after_seq: the tail only */
     t_membuf c = {0};
-    CHECK_OK(bp_export(s, st.events - 2, t_to_mem, &c, NULL, NULL));
+    bp_export_options eo = BP_EXPORT_OPTIONS_INIT;
+    eo.after_seq = st.events - 2;
+    CHECK_OK(bp_export(s, t_to_mem, &c, &eo));
     CHECK(strncmp(c.p, "{\"global_seq\":", 14) == 0);
     CHECK_EQ(strtoull(c.p + 14, NULL, 10), st.events - 1);
     CHECK_OK(bp_store_close(s));
@@ -113,7 +115,7 @@ static void test_export_import_round_trip(void) {
     CHECK_EQ(rep.imported, st.events - 20);
     free(b.p);
     b = (t_membuf){0};
-    CHECK_OK(bp_export(d, 0, t_to_mem, &b, NULL, NULL));
+    CHECK_OK(bp_export(d, t_to_mem, &b, NULL));
     CHECK(b.n == a.n && memcmp(a.p, b.p, a.n) == 0);
     CHECK_OK(bp_store_close(d));
     free(half);
@@ -164,7 +166,7 @@ static void test_import_refusals(void) {
     CHECK_OK(bp_append_batch(s, NULL, two, 2));                      /* lines 6 and 7 */
     CHECK_OK(bp_append(s, NULL, "e", "x", BP_KIND(1, 1), "abc", 3)); /* line 8 */
     t_membuf a = {0};
-    CHECK_OK(bp_export(s, 0, t_to_mem, &a, NULL, NULL));
+    CHECK_OK(bp_export(s, t_to_mem, &a, NULL));
     CHECK_OK(bp_store_close(s));
     struct {
         char *text;
@@ -207,11 +209,11 @@ static void test_import_refusals(void) {
             fprintf(stderr, "  case %zu: %d %s\n", i, rc, bp_last_error());
         CHECK_EQ(rc, cases[i].rc);
         CHECK(strstr(bp_last_error(), cases[i].needle) != NULL);
-        bp_stats st;
-        CHECK_OK(bp_store_stats(d, &st));
+        bp_store_stats st;
+        CHECK_OK(bp_store_stats_get(d, &st));
         CHECK_EQ(st.events, cases[i].kept);
         bp_verify_report vr;
-        CHECK_OK(bp_store_verify(d, &vr));
+        CHECK_OK(bp_store_verify(d, &vr, NULL));
         CHECK_OK(bp_store_close(d));
         free(cases[i].text);
     }
@@ -224,8 +226,8 @@ static void test_import_refusals(void) {
     t_rmdir(dst);
     bp_store *d = t_open(dst, &(t_open_opts){.segment_size = 8192});
     CHECK_FAILS(import_text(d, cut, NULL), BP_EINVAL, "end of input: batch 6 (from line 6)");
-    bp_stats st;
-    CHECK_OK(bp_store_stats(d, &st));
+    bp_store_stats st;
+    CHECK_OK(bp_store_stats_get(d, &st));
     CHECK_EQ(st.events, 5);
     free(cut);
     /* a store with events of its own */
@@ -241,7 +243,7 @@ static void test_import_refusals(void) {
     CHECK_FAILS(bp_import_end(imp, NULL), BP_EINVAL, "line 1: empty");
     CHECK_FAILS(bp_import_line(NULL, "x", 1), BP_EINVAL, "NULL");
     CHECK_FAILS(bp_import_begin(NULL, &imp), BP_EINVAL, "NULL");
-    CHECK_FAILS(bp_export(NULL, 0, t_to_mem, NULL, NULL, NULL), BP_EINVAL, "NULL");
+    CHECK_FAILS(bp_export(NULL, t_to_mem, NULL, NULL), BP_EINVAL, "NULL");
     CHECK_OK(bp_store_close(d));
     bp_open_options ro = BP_OPEN_OPTIONS_INIT;
     ro.read_only = true;
@@ -286,11 +288,11 @@ static void test_commit_imported_checks(void) {
     two[1].f.prev_hash.b[5] ^= 1;
     CHECK_FAILS(bp_commit_imported(dst, two, 2, true, &bad), BP_ECONFLICT, "prev_hash");
     CHECK_EQ(bad, 1);
-    bp_stats st;
-    CHECK_OK(bp_store_stats(dst, &st));
+    bp_store_stats st;
+    CHECK_OK(bp_store_stats_get(dst, &st));
     CHECK_EQ(st.events, 1);
     CHECK_OK(bp_commit_imported(dst, &fr[1], 2, true, &bad)); /* the real ones continue it */
-    CHECK_OK(bp_store_stats(dst, &st));
+    CHECK_OK(bp_store_stats_get(dst, &st));
     CHECK_EQ(st.events, 3);
     for (int i = 0; i < 3; i++)
         bp_buf_free(&body[i]);

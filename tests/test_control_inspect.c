@@ -20,15 +20,21 @@ static void test_diagnostics(void) {
     CHECK_OK(t_open_try(&s, dir, &o));
     for (int i = 0; i < 200; i++)
         CHECK_OK(bp_append(s, NULL, "e", "x", BP_KIND(1, 1), "0123456789abcdef", 16));
-    bp_diagnostics d;
-    d.version = BP_DIAGNOSTICS_VERSION;
-    bp_segment_info seg[64];
-    CHECK_OK(bp_store_diagnostics(s, &d, seg, 64));
-    bp_stats st;
-    CHECK_OK(bp_store_stats(s, &st));
+    bp_store_diagnostics d = BP_STORE_DIAGNOSTICS_INIT;
+    CHECK_OK(bp_store_diagnostics_get(s, &d));
+    bp_segment_info seg[64] = {BP_SEGMENT_INFO_INIT};
+    size_t nseg;
+    CHECK_OK(bp_store_segments_list(s, seg, 64, &nseg));
+    CHECK_EQ(nseg, d.segments);
+    for (size_t k = 0; k < nseg; k++)
+        CHECK_EQ(seg[k].struct_size, sizeof seg[k]);
+    bp_store_open_report op;
+    CHECK_OK(bp_store_open_report_get(s, &op));
+    bp_store_stats st;
+    CHECK_OK(bp_store_stats_get(s, &st));
     CHECK_EQ(d.segments, st.segments);
     CHECK(d.segments > 2 && d.segments <= 64);
-    CHECK(d.open.created);
+    CHECK(op.created);
     CHECK_EQ(d.written_seq, 201); /* with the open event */
     CHECK_EQ(d.published_seq, 201);
     CHECK(d.synced_seq < d.written_seq);
@@ -47,21 +53,32 @@ static void test_diagnostics(void) {
     }
     CHECK_EQ(events, 201);
     CHECK_OK(bp_store_sync(s));
-    CHECK_OK(bp_store_diagnostics(s, &d, NULL, 0));
+    CHECK_OK(bp_store_diagnostics_get(s, &d));
     CHECK_EQ(d.synced_seq, d.written_seq);
     CHECK_EQ(d.unsynced_events, 0);
     /* a fail-stopped store says so, with the original error */
     f.fail_sync_at = f.syncs + 1;
     CHECK_OK(bp_append(s, NULL, "e", "x", BP_KIND(1, 1), "a", 1));
     CHECK_EQ(bp_store_sync(s), BP_EIO);
-    CHECK_OK(bp_store_diagnostics(s, &d, seg, 1)); /* fewer slots than segments is fine */
+    CHECK_OK(bp_store_diagnostics_get(s, &d));
     CHECK(d.failed);
     CHECK(strstr(d.failed_msg, "fdatasync") != NULL);
-    d.version = 99;
-    CHECK_FAILS(bp_store_diagnostics(s, &d, NULL, 0), BP_EINVAL, "version");
-    d.version = BP_DIAGNOSTICS_VERSION;
-    CHECK_FAILS(bp_store_diagnostics(s, &d, NULL, 3), BP_EINVAL, "segs");
-    CHECK_FAILS(bp_store_diagnostics(NULL, &d, NULL, 0), BP_EINVAL, "NULL");
+    /* too few slots: the first ones are filled, and the count says how many exist */
+    seg[0].segno = seg[1].segno = 12345;
+    CHECK_FAILS(bp_store_segments_list(s, seg, 1, &nseg), BP_ETOOBIG, "room for 1");
+    CHECK_EQ(nseg, d.segments);
+    CHECK(seg[0].segno != 12345 && seg[0].bytes > 0);
+    CHECK_EQ(seg[1].segno, 12345);
+    nseg = 0;
+    CHECK_EQ(bp_store_segments_list(s, NULL, 0, &nseg), BP_ETOOBIG); /* the count alone */
+    CHECK_EQ(nseg, d.segments);
+    d.struct_size = 99;
+    CHECK_FAILS(bp_store_diagnostics_get(s, &d), BP_EINVAL, "struct_size is 99");
+    d.struct_size = sizeof d;
+    seg[0].struct_size = 7;
+    CHECK_FAILS(bp_store_segments_list(s, seg, 3, &nseg), BP_EINVAL, "BP_SEGMENT_INFO_INIT");
+    CHECK_FAILS(bp_store_segments_list(s, NULL, 3, &nseg), BP_EINVAL, "NULL");
+    CHECK_FAILS(bp_store_diagnostics_get(NULL, &d), BP_EINVAL, "NULL");
     bp_store_close(s);
     bp_fault_destroy(&f);
     t_rmdir(dir);
@@ -139,7 +156,7 @@ static void test_verify_checkpoint(void) {
     bp_store *s = t_open(dir, NULL);
     for (int i = 0; i < 10; i++)
         CHECK_OK(bp_append(s, NULL, "e", "x", BP_KIND(1, 1), "a", 1));
-    CHECK_OK(bp_store_snapshot(s, copy, NULL));
+    CHECK_OK(bp_store_snapshot(s, NULL, copy));
     CHECK_OK(bp_append(s, NULL, "e", "x", BP_KIND(1, 1), "source", 6));
     CHECK_OK(bp_store_close(s));
     bp_store *c = t_open(copy, NULL);
@@ -150,8 +167,8 @@ static void test_verify_checkpoint(void) {
     CHECK_EQ(rename(from, to), 0);
     /* read-only: the open does not rewrite it */
     s = t_open(dir, &(t_open_opts){.read_only = true});
-    bp_open_report orep;
-    bp_store_open_report(s, &orep);
+    bp_store_open_report orep;
+    bp_store_open_report_get(s, &orep);
     CHECK(!orep.checkpoint_used); /* open is not fooled either: it scans */
     CHECK(strcmp(orep.checkpoint_note, "does not fit the segments") == 0);
     bp_iter *it;
@@ -164,7 +181,10 @@ static void test_verify_checkpoint(void) {
     bp_iter_free(it);
     problems_seen ps = {0};
     bp_verify_report vr;
-    CHECK_EQ(bp_store_verify_each(s, &vr, NULL, NULL, on_problem, &ps), BP_ECORRUPT);
+    CHECK_EQ(
+        bp_store_verify(
+            s, &vr, &(bp_verify_options){sizeof(bp_verify_options), NULL, NULL, on_problem, &ps}),
+        BP_ECORRUPT);
     CHECK_EQ(vr.problems, 1);
     CHECK_EQ(ps.n, 1);
     CHECK(ps.entity[0][0] == '\0');
@@ -177,7 +197,8 @@ static void test_verify_checkpoint(void) {
     fputc('X', f);
     fclose(f);
     s = t_open(dir, &(t_open_opts){.read_only = true});
-    CHECK_OK(bp_store_verify_each(s, &vr, NULL, NULL, on_problem, &ps));
+    CHECK_OK(bp_store_verify(
+        s, &vr, &(bp_verify_options){sizeof(bp_verify_options), NULL, NULL, on_problem, &ps}));
     CHECK_OK(bp_store_close(s));
     t_rmdir(copy);
     t_rmdir(dir);
@@ -258,7 +279,10 @@ static void test_walk_ancestors(void) {
      * entity told once */
     problems_seen ps = {0};
     bp_verify_report vr;
-    CHECK_EQ(bp_store_verify_each(s, &vr, NULL, NULL, on_problem, &ps), BP_ECORRUPT);
+    CHECK_EQ(
+        bp_store_verify(
+            s, &vr, &(bp_verify_options){sizeof(bp_verify_options), NULL, NULL, on_problem, &ps}),
+        BP_ECORRUPT);
     CHECK_EQ(vr.problems, 2);
     CHECK_EQ(ps.n, 1);
     CHECK(strcmp(ps.entity[0], "acct:1") == 0);

@@ -43,12 +43,12 @@ static void check_copy(bp_store *src, const char *copy, uint64_t seq) {
     o.read_only = true;
     bp_store *c;
     CHECK_OK(bp_store_open(&c, copy, &o));
-    bp_open_report orep;
-    bp_store_open_report(c, &orep);
+    bp_store_open_report orep;
+    bp_store_open_report_get(c, &orep);
     CHECK_EQ(orep.bytes_cut, 0); /* the point never splits a frame or a batch */
     CHECK_EQ(orep.frames_cut, 0);
     bp_verify_report vr;
-    CHECK_OK(bp_store_verify(c, &vr));
+    CHECK_OK(bp_store_verify(c, &vr, NULL));
     CHECK_EQ(vr.problems, 0);
     CHECK_EQ(vr.events, seq);
     uint8_t a[16], b[16];
@@ -95,7 +95,7 @@ static void test_snapshot_under_writes(void) {
     while (__atomic_load_n(&a.n, __ATOMIC_RELAXED) < 3000)
         bp_pf_yield();
     bp_snapshot_report rep;
-    bp_status rc = bp_store_snapshot(s, dest, &rep);
+    bp_status rc = bp_store_snapshot(s, &rep, dest);
     __atomic_store_n(&a.stop, true, __ATOMIC_RELAXED);
     pthread_join(th, NULL);
     CHECK_OK(rc);
@@ -104,7 +104,7 @@ static void test_snapshot_under_writes(void) {
     CHECK(rep.segments > 1);
     CHECK(rep.bytes > 0);
     check_copy(s, dest, rep.global_seq);
-    bp_stats st;
+    bp_store_stats st;
     /* the copy is a store of its own: writable, and the source's key registry with it */
     bp_store *c;
     CHECK_OK(bp_store_open(&c, dest, NULL));
@@ -115,23 +115,23 @@ static void test_snapshot_under_writes(void) {
     snprintf(partial, sizeof partial, "%s.partial-%ld", dest, (long)getpid());
     CHECK_EQ(access(partial, F_OK), -1);
     /* bad input */
-    CHECK_FAILS(bp_store_snapshot(s, dest, NULL), BP_EEXIST, "exists");
-    CHECK_FAILS(bp_store_snapshot(s, "", NULL), BP_EINVAL, "NULL");
-    CHECK_FAILS(bp_store_snapshot(NULL, dest, NULL), BP_EINVAL, "NULL");
-    CHECK_FAILS(bp_store_snapshot(s, "/nonexistent-dir/x/y", NULL), BP_EIO, "cannot create");
+    CHECK_FAILS(bp_store_snapshot(s, NULL, dest), BP_EEXIST, "exists");
+    CHECK_FAILS(bp_store_snapshot(s, NULL, ""), BP_EINVAL, "NULL");
+    CHECK_FAILS(bp_store_snapshot(NULL, NULL, dest), BP_EINVAL, "NULL");
+    CHECK_FAILS(bp_store_snapshot(s, NULL, "/nonexistent-dir/x/y"), BP_EIO, "cannot create");
     char inside[1300]; /* a copy inside the store (or inside one of its folders) is refused */
     snprintf(inside, sizeof inside, "%s/backup", dir);
-    CHECK_FAILS(bp_store_snapshot(s, inside, NULL), BP_EINVAL, "inside the store");
+    CHECK_FAILS(bp_store_snapshot(s, NULL, inside), BP_EINVAL, "inside the store");
     snprintf(inside, sizeof inside, "%s/segments/../segments/backup", dir);
-    CHECK_FAILS(bp_store_snapshot(s, inside, NULL), BP_EINVAL, "inside the store");
+    CHECK_FAILS(bp_store_snapshot(s, NULL, inside), BP_EINVAL, "inside the store");
     CHECK_EQ(access(inside, F_OK), -1);
     CHECK_OK(bp_store_close(s));
     /* a read-only handle snapshots too */
     oo.read_only = true;
     CHECK_OK(bp_store_open(&s, dir, &oo));
     t_rmdir(dest);
-    CHECK_OK(bp_store_snapshot(s, dest, &rep));
-    CHECK_OK(bp_store_stats(s, &st));
+    CHECK_OK(bp_store_snapshot(s, &rep, dest));
+    CHECK_OK(bp_store_stats_get(s, &st));
     CHECK_EQ(rep.global_seq, st.events);
     check_copy(s, dest, rep.global_seq);
     CHECK_OK(bp_store_close(s));
@@ -181,7 +181,7 @@ static void test_snapshot_includes_returned_appends(void) {
     bp_receipt r;
     CHECK_OK(bp_append_ex(s, &r, "acct:n", "bank", BP_KIND(1, 1), "n", 1, &ns));
     bp_snapshot_report rep;
-    CHECK_OK(bp_store_snapshot(s, dest, &rep));
+    CHECK_OK(bp_store_snapshot(s, &rep, dest));
     pthread_join(th, NULL);
     CHECK_OK(d.rc);
     CHECK(rep.global_seq >= r.global_seq); /* the returned append is in the copy */
@@ -209,7 +209,7 @@ static void test_snapshot_faults(void) {
     /* how many writes, syncs and renames a whole snapshot makes */
     uint64_t w0 = f.writes, s0 = f.syncs, r0 = f.renames;
     t_rmdir(dest);
-    CHECK_OK(bp_store_snapshot(s, dest, NULL));
+    CHECK_OK(bp_store_snapshot(s, NULL, dest));
     uint64_t writes = f.writes - w0, syncs = f.syncs - s0, renames = f.renames - r0;
     CHECK(writes >= 4 && syncs >= 4 && renames >= 2);
     t_rmdir(dest);
@@ -222,7 +222,7 @@ static void test_snapshot_faults(void) {
             f.fail_write_at = kind == 0 ? f.writes + k : 0;
             f.fail_sync_at = kind == 1 ? f.syncs + k : 0;
             f.fail_rename_at = kind == 2 ? f.renames + k : 0;
-            bp_status rc = bp_store_snapshot(s, dest, NULL);
+            bp_status rc = bp_store_snapshot(s, NULL, dest);
             f.fail_write_at = f.fail_sync_at = f.fail_rename_at = 0;
             bool last_sync = kind == 1 && k == steps; /* the parent directory's, after rename */
             if (last_sync) {
@@ -236,8 +236,8 @@ static void test_snapshot_faults(void) {
             }
             CHECK_EQ(access(partial, F_OK), -1);
             failed++;
-            bp_stats st; /* the store is not fail-stopped */
-            CHECK_OK(bp_store_stats(s, &st));
+            bp_store_stats st; /* the store is not fail-stopped */
+            CHECK_OK(bp_store_stats_get(s, &st));
             CHECK(!st.failed);
         }
     }
@@ -276,7 +276,7 @@ static void test_snapshot_kill9(void) {
             for (int i = 0;; i++) {
                 char dest[1400];
                 snprintf(dest, sizeof dest, "%s/run%d-%d", base, k, i);
-                if (bp_store_snapshot(s, dest, NULL)) {
+                if (bp_store_snapshot(s, NULL, dest)) {
                     fprintf(stderr, "snapshot: %s\n", bp_last_error());
                     _exit(5);
                 }
@@ -301,12 +301,12 @@ static void test_snapshot_kill9(void) {
         o.read_only = true;
         bp_store *c;
         CHECK_OK(bp_store_open(&c, p, &o));
-        bp_open_report orep;
-        bp_store_open_report(c, &orep);
+        bp_store_open_report orep;
+        bp_store_open_report_get(c, &orep);
         CHECK_EQ(orep.bytes_cut, 0);
         CHECK_EQ(orep.frames_cut, 0);
         bp_verify_report vr;
-        CHECK_OK(bp_store_verify(c, &vr));
+        CHECK_OK(bp_store_verify(c, &vr, NULL));
         CHECK_OK(bp_store_close(c));
         whole++;
     }
@@ -315,7 +315,7 @@ static void test_snapshot_kill9(void) {
     /* the source survived its kills too */
     bp_store *s = t_open(dir, NULL);
     bp_verify_report vr;
-    CHECK_OK(bp_store_verify(s, &vr));
+    CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_OK(bp_store_close(s));
     fprintf(stderr, "  snapshot crash test: %d SIGKILLs, %d finished copies all verify\n", kills,
             whole);

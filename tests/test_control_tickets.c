@@ -24,7 +24,7 @@ static void test_submit_in_order(void) {
     uint64_t last = 0;
     for (uint32_t i = 0; i < N; i++) {
         bp_receipt r;
-        CHECK_OK(bp_ticket_wait(t[i], BP_WAIT_FOREVER, &r));
+        CHECK_OK(bp_ticket_wait(t[i], &r, BP_WAIT_FOREVER));
         CHECK(bp_ticket_poll(t[i]));
         CHECK(r.global_seq > last); /* committed in submission order */
         last = r.global_seq;
@@ -32,7 +32,7 @@ static void test_submit_in_order(void) {
         CHECK_EQ(r.clock, i / 2 + 1);
         /* the same answer again */
         bp_receipt r2;
-        CHECK_OK(bp_ticket_wait(t[i], 0, &r2));
+        CHECK_OK(bp_ticket_wait(t[i], &r2, 0));
         CHECK_EQ(r2.global_seq, r.global_seq);
         bp_event *ev;
         CHECK_OK(bp_get(s, &ev, &r.event_id));
@@ -43,8 +43,8 @@ static void test_submit_in_order(void) {
         bp_event_free(ev);
         bp_ticket_free(t[i]);
     }
-    bp_stats st;
-    CHECK_OK(bp_store_stats(s, &st));
+    bp_store_stats st;
+    CHECK_OK(bp_store_stats_get(s, &st));
     CHECK(st.fsyncs < N); /* the thread shared syncs among the tickets it took together */
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);
@@ -69,7 +69,7 @@ static void test_submit_bad_input(void) {
     CHECK_FAILS(bp_submit(s, &t, "e", "x", BP_KIND(1, 1), "a", 1, &o), BP_EINVAL, "version");
     CHECK_FAILS(bp_submit(s, NULL, "e", "x", BP_KIND(1, 1), "a", 1, NULL), BP_EINVAL, "out");
     CHECK_FAILS(bp_submit(NULL, &t, "e", "x", BP_KIND(1, 1), "a", 1, NULL), BP_EINVAL, "NULL");
-    CHECK_FAILS(bp_ticket_wait(NULL, 0, NULL), BP_EINVAL, "NULL");
+    CHECK_FAILS(bp_ticket_wait(NULL, NULL, 0), BP_EINVAL, "NULL");
     CHECK(!bp_ticket_poll(NULL));
     bp_ticket_free(NULL);
     CHECK_EQ(t_count_stream(s, "e"), 0);
@@ -86,7 +86,7 @@ static void test_submit_bad_input(void) {
     oo.version = 2;
     CHECK_OK(bp_store_open(&s, dir, &oo));
     CHECK_OK(bp_submit(s, &t, "e", "x", BP_KIND(1, 1), "a", 1, NULL));
-    CHECK_OK(bp_ticket_wait(t, BP_WAIT_FOREVER, NULL));
+    CHECK_OK(bp_ticket_wait(t, NULL, BP_WAIT_FOREVER));
     bp_ticket_free(t);
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);
@@ -103,9 +103,9 @@ static void test_submit_conflicts(void) {
     CHECK_OK(bp_submit(s, &a, "order:1", "shop", BP_KIND(1, 1), "a", 1, &o));
     CHECK_OK(bp_submit(s, &b, "order:1", "shop", BP_KIND(1, 1), "b", 1, &o)); /* stale */
     bp_receipt r;
-    CHECK_OK(bp_ticket_wait(a, BP_WAIT_FOREVER, &r));
-    CHECK_FAILS(bp_ticket_wait(b, BP_WAIT_FOREVER, &r), BP_ECONFLICT, "expected clock 0");
-    CHECK_FAILS(bp_ticket_wait(b, 0, NULL), BP_ECONFLICT, "expected clock 0"); /* again */
+    CHECK_OK(bp_ticket_wait(a, &r, BP_WAIT_FOREVER));
+    CHECK_FAILS(bp_ticket_wait(b, &r, BP_WAIT_FOREVER), BP_ECONFLICT, "expected clock 0");
+    CHECK_FAILS(bp_ticket_wait(b, NULL, 0), BP_ECONFLICT, "expected clock 0"); /* again */
     bp_append_options k = BP_APPEND_OPTIONS_INIT;
     char key[32];
     snprintf(key, sizeof key, "pay-7");
@@ -115,8 +115,8 @@ static void test_submit_conflicts(void) {
     snprintf(key, sizeof key, "pay-7");
     CHECK_OK(bp_submit(s, &d, "order:1", "shop", BP_KIND(1, 2), "c", 1, &k));
     bp_receipt rc, rd;
-    CHECK_OK(bp_ticket_wait(c, BP_WAIT_FOREVER, &rc));
-    CHECK_OK(bp_ticket_wait(d, BP_WAIT_FOREVER, &rd));
+    CHECK_OK(bp_ticket_wait(c, &rc, BP_WAIT_FOREVER));
+    CHECK_OK(bp_ticket_wait(d, &rd, BP_WAIT_FOREVER));
     CHECK(!rc.replayed);
     CHECK(rd.replayed);
     CHECK_EQ(rd.global_seq, rc.global_seq);
@@ -144,18 +144,18 @@ static void test_try_submit_full(void) {
     CHECK_FAILS(bp_try_submit(s, &c, "e", "x", BP_KIND(1, 1), "c", 1, NULL), BP_EBUSY,
                 "queue is full");
     CHECK(c == NULL);
-    bp_diagnostics dg;
-    dg.version = BP_DIAGNOSTICS_VERSION;
-    CHECK_OK(bp_store_diagnostics(s, &dg, NULL, 0));
+    bp_store_diagnostics dg;
+    dg.struct_size = sizeof dg;
+    CHECK_OK(bp_store_diagnostics_get(s, &dg));
     CHECK_EQ(dg.submit_queued, 1); /* back-pressure is visible */
     CHECK_EQ(dg.submit_capacity, 1);
     CHECK(!bp_ticket_poll(b));
-    CHECK_FAILS(bp_ticket_wait(b, 0, NULL), BP_ETIMEDOUT, "still queued");
-    CHECK_FAILS(bp_ticket_wait(b, 1, NULL), BP_ETIMEDOUT, "after 1 ms");
-    CHECK_OK(bp_ticket_wait(b, BP_WAIT_FOREVER, NULL));
+    CHECK_FAILS(bp_ticket_wait(b, NULL, 0), BP_ETIMEDOUT, "still queued");
+    CHECK_FAILS(bp_ticket_wait(b, NULL, 1), BP_ETIMEDOUT, "after 1 ms");
+    CHECK_OK(bp_ticket_wait(b, NULL, BP_WAIT_FOREVER));
     CHECK(bp_ticket_poll(a));
     CHECK_OK(bp_try_submit(s, &c, "e", "x", BP_KIND(1, 1), "c", 1, NULL));
-    CHECK_OK(bp_ticket_wait(c, BP_WAIT_FOREVER, NULL));
+    CHECK_OK(bp_ticket_wait(c, NULL, BP_WAIT_FOREVER));
     CHECK_EQ(t_count_stream(s, "e"), 3);
     bp_ticket_free(a);
     bp_ticket_free(b);
@@ -183,7 +183,7 @@ static void test_submit_close_drains(void) {
     for (int i = 1; i < N; i += 2) {
         CHECK(bp_ticket_poll(t[i]));
         bp_receipt r;
-        CHECK_OK(bp_ticket_wait(t[i], 0, &r));
+        CHECK_OK(bp_ticket_wait(t[i], &r, 0));
         CHECK_EQ(r.clock, (uint64_t)i + 1);
         bp_ticket_free(t[i]);
     }
@@ -202,13 +202,13 @@ static void test_submit_sync_failure(void) {
     bp_store *s = t_open(dir, &(t_open_opts){.fault = &f});
     bp_ticket *a, *b;
     CHECK_OK(bp_submit(s, &a, "e", "x", BP_KIND(1, 1), "a", 1, NULL));
-    CHECK_OK(bp_ticket_wait(a, BP_WAIT_FOREVER, NULL));
+    CHECK_OK(bp_ticket_wait(a, NULL, BP_WAIT_FOREVER));
     bp_ticket_free(a);
     f.fail_sync_at = f.syncs + 1;
     CHECK_OK(bp_submit(s, &a, "e", "x", BP_KIND(1, 1), "b", 1, NULL));
-    CHECK_FAILS(bp_ticket_wait(a, BP_WAIT_FOREVER, NULL), BP_EIO, "fdatasync");
+    CHECK_FAILS(bp_ticket_wait(a, NULL, BP_WAIT_FOREVER), BP_EIO, "fdatasync");
     CHECK_OK(bp_submit(s, &b, "e", "x", BP_KIND(1, 1), "c", 1, NULL));
-    CHECK_FAILS(bp_ticket_wait(b, BP_WAIT_FOREVER, NULL), BP_EIO, "fail-stopped");
+    CHECK_FAILS(bp_ticket_wait(b, NULL, BP_WAIT_FOREVER), BP_EIO, "fail-stopped");
     bp_ticket_free(a);
     bp_ticket_free(b);
     CHECK_EQ(bp_store_close(s), BP_EIO);
@@ -246,11 +246,11 @@ static void test_submit_group_publishes_after_sync(void) {
     ns.durability = BP_NO_SYNC;
     CHECK_OK(bp_submit(s, &a, "e", "x", BP_KIND(1, 1), "a", 1, NULL));
     CHECK_OK(bp_submit(s, &b, "e", "x", BP_KIND(1, 1), "b", 1, &ns));
-    CHECK_OK(bp_ticket_wait(x, BP_WAIT_FOREVER, NULL));
-    CHECK_FAILS(bp_ticket_wait(a, BP_WAIT_FOREVER, NULL), BP_EIO, "fdatasync");
-    (void)bp_ticket_wait(b, BP_WAIT_FOREVER, NULL);
-    bp_stats st;
-    CHECK_OK(bp_store_stats(s, &st));
+    CHECK_OK(bp_ticket_wait(x, NULL, BP_WAIT_FOREVER));
+    CHECK_FAILS(bp_ticket_wait(a, NULL, BP_WAIT_FOREVER), BP_EIO, "fdatasync");
+    (void)bp_ticket_wait(b, NULL, BP_WAIT_FOREVER);
+    bp_store_stats st;
+    CHECK_OK(bp_store_stats_get(s, &st));
     CHECK_EQ(st.events, 1); /* x only: a was never synced, b comes after it */
     bp_ticket_free(x);
     bp_ticket_free(a);
@@ -282,7 +282,7 @@ static void *submit_thread(void *arg) {
     uint64_t last = 0;
     for (int i = 0; i < PER; i++) {
         bp_receipt r;
-        if (!t[i] || bp_ticket_wait(t[i], BP_WAIT_FOREVER, &r) || r.clock != (uint64_t)i + 1 ||
+        if (!t[i] || bp_ticket_wait(t[i], &r, BP_WAIT_FOREVER) || r.clock != (uint64_t)i + 1 ||
             r.global_seq <= last)
             w->failures++;
         else
@@ -306,7 +306,7 @@ static void test_submit_concurrent(void) {
     for (int i = 0; i < 4; i++)
         CHECK_EQ(w[i].failures, 0);
     bp_verify_report vr;
-    CHECK_OK(bp_store_verify(s, &vr));
+    CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_EQ(vr.events, 1600);
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);

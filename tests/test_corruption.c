@@ -102,8 +102,8 @@ static bool populate(const char *dir, int n) {
  * damaged on disk: with damaged_rc == BP_ECORRUPT every read of it must say so;
  * with BP_OK it is not looked at. */
 static bool events_except(bp_store *s, int present, int damaged, bp_status damaged_rc) {
-    bp_stats st;
-    EXPECT(bp_store_stats(s, &st) == BP_OK);
+    bp_store_stats st;
+    EXPECT(bp_store_stats_get(s, &st) == BP_OK);
     EXPECT(st.events == (uint64_t)present);
     for (int i = 0; i < M.n; i++) {
         bp_event *e = NULL;
@@ -157,7 +157,7 @@ static bool events_are(bp_store *s, int present) {
 
 static bool verify_clean(bp_store *s, int events) {
     bp_verify_report vr;
-    bp_status rc = bp_store_verify(s, &vr);
+    bp_status rc = bp_store_verify(s, &vr, NULL);
     if (rc) fprintf(stderr, "verify: %s\n", vr.first_problem);
     EXPECT(rc == BP_OK);
     EXPECT(vr.problems == 0);
@@ -371,8 +371,8 @@ static void test_sealed_segment_frame_flip(void) {
         if (pass == 0) reset_caches(dir);
         bp_store *s;
         CHECK_OK(open_s(&s, dir, false, false));
-        bp_open_report rep;
-        bp_store_open_report(s, &rep);
+        bp_store_open_report rep;
+        bp_store_open_report_get(s, &rep);
         CHECK_EQ(rep.checkpoint_used, pass == 1);
         CHECK_EQ(rep.events, 80);
         bp_event *e = NULL;
@@ -381,7 +381,7 @@ static void test_sealed_segment_frame_flip(void) {
         CHECK(strstr(bp_last_error(), where) != NULL);
         CHECK(events_except(s, 80, k, BP_ECORRUPT));
         bp_verify_report vr;
-        CHECK_EQ(bp_store_verify(s, &vr), BP_ECORRUPT);
+        CHECK_EQ(bp_store_verify(s, &vr, NULL), BP_ECORRUPT);
         CHECK(vr.problems > 0);
         CHECK(strstr(vr.first_problem, where) != NULL);
         CHECK_OK(bp_store_close(s));
@@ -404,8 +404,8 @@ static void test_sealed_segment_frame_flip(void) {
     /* salvage keeps the valid prefix and moves the rest aside */
     int nsegs = count_segments(dir);
     CHECK_OK(open_s(&s, dir, false, true));
-    bp_open_report rep;
-    bp_store_open_report(s, &rep);
+    bp_store_open_report rep;
+    bp_store_open_report_get(s, &rep);
     CHECK_EQ(rep.events, k);
     CHECK_EQ(rep.bytes_cut, (uint64_t)size1 - bad);
     CHECK(events_are(s, k));
@@ -450,8 +450,8 @@ static void test_torn_tail_flip(void) {
      * damage shows when the event is read (see also test_damage_after_open) */
     bp_store *s;
     CHECK_OK(open_s(&s, dir, false, false));
-    bp_open_report rep;
-    bp_store_open_report(s, &rep);
+    bp_store_open_report rep;
+    bp_store_open_report_get(s, &rep);
     CHECK(rep.checkpoint_used);
     CHECK_EQ(rep.bytes_cut, 0);
     CHECK(events_except(s, 80, 79, BP_ECORRUPT));
@@ -459,7 +459,7 @@ static void test_torn_tail_flip(void) {
 
     reset_caches(dir);
     CHECK_OK(open_s(&s, dir, false, false));
-    bp_store_open_report(s, &rep);
+    bp_store_open_report_get(s, &rep);
     CHECK(!rep.checkpoint_used);
     CHECK_EQ(rep.bytes_cut, m.len[m.n - 1]);
     CHECK_EQ(rep.frames_cut, 0);
@@ -511,8 +511,8 @@ static void test_truncated_tail(void) {
         CHECK_EQ(truncate(segn, (off_t)cuts[c]), 0);
         bp_store *s;
         CHECK_OK(open_s(&s, dir, false, false));
-        bp_open_report rep;
-        bp_store_open_report(s, &rep);
+        bp_store_open_report rep;
+        bp_store_open_report_get(s, &rep);
         CHECK_EQ(rep.bytes_cut, cuts[c] - last);
         CHECK_EQ(rep.frames_cut, 0);
         CHECK_EQ(rep.events, 79);
@@ -529,8 +529,8 @@ static void test_truncated_tail(void) {
     CHECK_EQ(truncate(segn, (off_t)(last + flen / 2)), 0);
     bp_store *s;
     CHECK_OK(open_s(&s, dir, true, false));
-    bp_open_report rep;
-    bp_store_open_report(s, &rep);
+    bp_store_open_report rep;
+    bp_store_open_report_get(s, &rep);
     CHECK_EQ(rep.bytes_cut, flen / 2);
     CHECK(events_are(s, 79));
     CHECK(verify_clean(s, 79));
@@ -560,14 +560,14 @@ static void test_truncated_tail(void) {
     ao.segment_size = SEG_SIZE;
     ao.accept_loss = true;
     CHECK_OK(bp_store_open(&s, dir, &ao));
-    bp_store_open_report(s, &rep);
+    bp_store_open_report_get(s, &rep);
     CHECK_EQ(rep.events_lost, 1);
     CHECK_EQ(rep.first_lost_seq, 80);
     CHECK_EQ(rep.segments_lost, 1);
     /* the 79 left, then the open event that records the loss (written even with
      * no_open_event: accepting a loss is never silent) */
-    bp_stats st;
-    CHECK_OK(bp_store_stats(s, &st));
+    bp_store_stats st;
+    CHECK_OK(bp_store_stats_get(s, &st));
     CHECK_EQ(st.events, 80);
     for (int i = 0; i < 79; i++) {
         bp_event *e = NULL;
@@ -613,8 +613,8 @@ static void test_sidx_footer_flip(void) {
     CHECK(map_segment(SEG(segn, dir, nsegs), &mn));
     bp_store *s;
     CHECK_OK(open_s(&s, dir, true, false)); /* baseline: every footer used */
-    bp_open_report rep;
-    bp_store_open_report(s, &rep);
+    bp_store_open_report rep;
+    bp_store_open_report_get(s, &rep);
     CHECK_EQ(rep.footers_used, sealed);
     CHECK_EQ(rep.frames_scanned, mn.n);
     CHECK_OK(bp_store_close(s));
@@ -629,7 +629,7 @@ static void test_sidx_footer_flip(void) {
         CHECK(flip(seg2, at[i], i));
         for (int ro = 1; ro >= 0; ro--) {
             CHECK_OK(open_s(&s, dir, ro, false));
-            bp_store_open_report(s, &rep);
+            bp_store_open_report_get(s, &rep);
             CHECK_EQ(rep.footers_used, sealed - 1);
             CHECK_EQ(rep.frames_scanned, m2.n + mn.n);
             CHECK_EQ(rep.events, 80);
@@ -637,7 +637,7 @@ static void test_sidx_footer_flip(void) {
             CHECK(events_are(s, 80));
             bp_verify_report vr;
             if (ro) { /* not repaired: verify reports the damaged footer */
-                CHECK_EQ(bp_store_verify(s, &vr), BP_ECORRUPT);
+                CHECK_EQ(bp_store_verify(s, &vr, NULL), BP_ECORRUPT);
                 CHECK_EQ(vr.problems, 1);
                 CHECK_EQ(vr.events, 80);
                 CHECK(strstr(vr.first_problem, "segment 000002") != NULL);
@@ -655,7 +655,7 @@ static void test_sidx_footer_flip(void) {
         free(now);
         CHECK(same);
         CHECK_OK(open_s(&s, dir, true, false));
-        bp_store_open_report(s, &rep);
+        bp_store_open_report_get(s, &rep);
         CHECK_EQ(rep.footers_used, sealed);
         CHECK(verify_clean(s, 80));
         CHECK_OK(bp_store_close(s));
@@ -673,15 +673,15 @@ static void test_sidx_footer_flip(void) {
         CHECK(flip(seg2, tr[i], 1));
         reset_caches(dir);
         CHECK_OK(open_s(&s, dir, true, false)); /* read-only: found, not repaired */
-        bp_store_open_report(s, &rep);
+        bp_store_open_report_get(s, &rep);
         CHECK_EQ(rep.footers_used, sealed);
         CHECK(events_are(s, 80));
         bp_verify_report vr;
-        CHECK_EQ(bp_store_verify(s, &vr), BP_ECORRUPT);
+        CHECK_EQ(bp_store_verify(s, &vr, NULL), BP_ECORRUPT);
         CHECK(strstr(vr.first_problem, "segment 000002") != NULL);
         CHECK_OK(bp_store_close(s));
         CHECK_OK(open_s(&s, dir, false, false)); /* writable: repaired */
-        bp_store_open_report(s, &rep);
+        bp_store_open_report_get(s, &rep);
         CHECK_EQ(rep.footers_used, sealed);
         CHECK(events_are(s, 80));
         CHECK(verify_clean(s, 80));
@@ -729,8 +729,8 @@ static void test_checkpoint_flip(void) {
         CHECK(flip(ck, at[i], 2));
         bp_store *s;
         CHECK_OK(open_s(&s, dir, false, false));
-        bp_open_report rep;
-        bp_store_open_report(s, &rep);
+        bp_store_open_report rep;
+        bp_store_open_report_get(s, &rep);
         CHECK(!rep.checkpoint_used);
         CHECK(strcmp(rep.checkpoint_note, note[i]) == 0);
         CHECK_EQ(rep.footers_used, nsegs - 1);
@@ -744,8 +744,8 @@ static void test_checkpoint_flip(void) {
     /* the close rewrote a good checkpoint */
     bp_store *s;
     CHECK_OK(open_s(&s, dir, true, false));
-    bp_open_report rep;
-    bp_store_open_report(s, &rep);
+    bp_store_open_report rep;
+    bp_store_open_report_get(s, &rep);
     CHECK(rep.checkpoint_used);
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);
@@ -861,8 +861,8 @@ static void test_incomplete_batch(void) {
         }
         if (end != m.size) CHECK_EQ(truncate(segn, (off_t)end), 0);
         CHECK_OK(open_s(&s, dir, false, false));
-        bp_open_report rep;
-        bp_store_open_report(s, &rep);
+        bp_store_open_report rep;
+        bp_store_open_report_get(s, &rep);
         CHECK_EQ(rep.frames_cut, cut_frames);
         CHECK_EQ(rep.bytes_cut, end - b0);
         CHECK_EQ(rep.events, 10);
@@ -923,8 +923,8 @@ static void test_bitflip_sweep_newest(void) {
         }
         ok++;
         CHECK(pos >= last);
-        bp_open_report rep;
-        bp_store_open_report(s, &rep);
+        bp_store_open_report rep;
+        bp_store_open_report_get(s, &rep);
         CHECK_EQ(rep.events, M.n - 1);
         CHECK_EQ(rep.bytes_cut, n - last);
         CHECK(events_are(s, M.n - 1));
@@ -988,7 +988,7 @@ static void test_bitflip_sweep_sealed(void) {
         CHECK_EQ(bad, in_frame); /* a frame's damage is found when it is read */
         if (!in_frame) unread++;
         bp_verify_report vr;
-        CHECK_EQ(bp_store_verify(s, &vr), BP_ECORRUPT);
+        CHECK_EQ(bp_store_verify(s, &vr, NULL), BP_ECORRUPT);
         CHECK(strstr(vr.first_problem, "segment 000001") != NULL);
         CHECK_OK(bp_store_close(s));
         CHECK(flip(seg1, pos, (int)(pos % 8)));
@@ -1007,8 +1007,8 @@ static void test_damage_after_open(void) {
     CHECK_OK(open_s(&s, dir, false, false));
     CHECK(append_singles(s, 60));
     CHECK_OK(bp_store_sync(s));
-    bp_stats st;
-    CHECK_OK(bp_store_stats(s, &st));
+    bp_store_stats st;
+    CHECK_OK(bp_store_stats_get(s, &st));
     CHECK(st.segments >= 3);
     char seg1[1200], segn[1200];
     SEG(seg1, dir, 1);
@@ -1058,7 +1058,7 @@ static void test_damage_after_open(void) {
     bp_iter_free(it);
     CHECK_EQ(got, 20);
     bp_verify_report vr;
-    CHECK_EQ(bp_store_verify(s, &vr), BP_ECORRUPT);
+    CHECK_EQ(bp_store_verify(s, &vr, NULL), BP_ECORRUPT);
     CHECK(strstr(vr.first_problem, where) != NULL);
     CHECK(flip(seg1, m1.off[k] + 40, 6)); /* undo */
     CHECK_OK(bp_get(s, &e, &M.r[k].event_id));
@@ -1115,7 +1115,7 @@ static void test_crc_valid_tamper(void) {
     CHECK_OK(open_s(&s, dir, false, false));
     CHECK(events_except(s, 40, k, BP_OK)); /* reads do not recompute hashes */
     bp_verify_report vr;
-    CHECK_EQ(bp_store_verify(s, &vr), BP_ECORRUPT);
+    CHECK_EQ(bp_store_verify(s, &vr, NULL), BP_ECORRUPT);
     CHECK_EQ(vr.problems, 1);
     CHECK(strstr(vr.first_problem, where) != NULL);
     CHECK_OK(bp_store_close(s));
@@ -1240,8 +1240,8 @@ static void test_quarantine_keeps_earlier_cuts(void) {
     CHECK(flip(seg1, bad + 30, 2)); /* ... and torn by a crash */
     CHECK_EQ(unlink(ck), 0);
     CHECK_OK(open_s(&s, dir, false, false));
-    bp_open_report rep;
-    bp_store_open_report(s, &rep);
+    bp_store_open_report rep;
+    bp_store_open_report_get(s, &rep);
     CHECK(rep.bytes_cut > 0);
     CHECK_EQ(rep.events, k);
     CHECK_OK(bp_store_close(s));

@@ -127,7 +127,7 @@ static void child(const char *dir, int fd, uint64_t round) {
                     _exit(2);
                 }
                 for (size_t k = 0; k < n; k++) {
-                    if (bp_ticket_wait(t[k], 0, &rs[k]) != BP_OK) _exit(2);
+                    if (bp_ticket_wait(t[k], &rs[k], 0) != BP_OK) _exit(2);
                     bp_ticket_free(t[k]);
                 }
                 bp_fence_free(f);
@@ -180,7 +180,7 @@ static void check_store(const char *dir, const seen *S, size_t from, uint64_t *e
     bp_store *s;
     CHECK_OK(t_open_try(&s, dir, &OPTS));
     bp_verify_report vr;
-    bp_status vrc = bp_store_verify(s, &vr);
+    bp_status vrc = bp_store_verify(s, &vr, NULL);
     if (vrc != BP_OK) fprintf(stderr, "verify: %s\n", vr.first_problem);
     CHECK_OK(vrc);
     CHECK_EQ(vr.problems, 0);
@@ -444,10 +444,10 @@ static void test_torn_unsynced_batch(void) {
                 cases++;
                 CHECK_OK(bp_store_open(&s, work, &o));
                 if (!s) continue;
-                bp_open_report rep;
-                bp_store_open_report(s, &rep);
-                bp_stats st;
-                CHECK_OK(bp_store_stats(s, &st));
+                bp_store_open_report rep;
+                bp_store_open_report_get(s, &rep);
+                bp_store_stats st;
+                CHECK_OK(bp_store_stats_get(s, &st));
                 uint64_t want = TORN_BEFORE + (whole ? TORN_BATCH : 0);
                 CHECK_EQ(st.events, want);
                 CHECK_EQ(rep.events, want);
@@ -482,17 +482,17 @@ static void test_torn_unsynced_batch(void) {
                     CHECK_EQ(file_size(p), start);
                 }
                 bp_verify_report vr;
-                CHECK_OK(bp_store_verify(s, &vr));
+                CHECK_OK(bp_store_verify(s, &vr, NULL));
                 /* the chains go on from what is there */
                 bp_receipt r;
                 CHECK_OK(bp_append(s, &r, "t:0", "torn", 0x1003, "after", 5));
                 CHECK_EQ(r.clock, whole ? 5u : 3u); /* t:0: 2 before, 2 in the batch */
                 CHECK_EQ(r.global_seq, want + 1);
-                CHECK_OK(bp_store_verify(s, &vr));
+                CHECK_OK(bp_store_verify(s, &vr, NULL));
                 CHECK_OK(bp_store_close(s));
                 CHECK_OK(bp_store_open(&s, work, &o)); /* and reopen clean */
                 if (s) {
-                    CHECK_OK(bp_store_stats(s, &st));
+                    CHECK_OK(bp_store_stats_get(s, &st));
                     CHECK_EQ(st.events, want + 1);
                     CHECK_OK(bp_store_close(s));
                 }
@@ -516,7 +516,7 @@ static void check_batches_whole(const char *dir, uint64_t *n) {
     CHECK_OK(bp_store_open(&s, dir, &o));
     if (!s) return;
     bp_verify_report vr;
-    CHECK_OK(bp_store_verify(s, &vr));
+    CHECK_OK(bp_store_verify(s, &vr, NULL));
     bp_iter *it;
     CHECK_OK(bp_query(s, &it, &(bp_region)BP_REGION_INIT, BP_READ_INDEX_ONLY));
     const bp_event *e;
@@ -591,8 +591,8 @@ static void test_kill_import(void) {
     }
     char *text = t_export(s, false);
     CHECK(text != NULL);
-    bp_stats st;
-    CHECK_OK(bp_store_stats(s, &st));
+    bp_store_stats st;
+    CHECK_OK(bp_store_stats_get(s, &st));
     uint64_t total = st.events;
     CHECK_OK(bp_store_close(s));
     if (!text) return;

@@ -116,8 +116,8 @@ static void test_override(void) {
 }
 
 static uint64_t events_of(bp_store *s) {
-    bp_stats st;
-    return bp_store_stats(s, &st) == BP_OK ? st.events : UINT64_MAX;
+    bp_store_stats st;
+    return bp_store_stats_get(s, &st) == BP_OK ? st.events : UINT64_MAX;
 }
 
 /* A batch takes a durability like an append (bp_append_batch_ex): synced or not, counted at the
@@ -227,7 +227,7 @@ static void test_batch_power_loss(void) {
         CHECK_EQ(bp_get(s, &ev, &lost[k].event_id), BP_ENOTFOUND);
     }
     bp_verify_report vr;
-    CHECK_OK(bp_store_verify(s, &vr));
+    CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);
 }
@@ -274,8 +274,8 @@ static void test_zero_tail(void) {
     s = t_open(dir, &(t_open_opts){.durability = BP_DURABLE});
     CHECK(s);
     if (!s) return;
-    bp_open_report rep;
-    bp_store_open_report(s, &rep);
+    bp_store_open_report rep;
+    bp_store_open_report_get(s, &rep);
     CHECK_EQ(rep.events, 20);
     CHECK_EQ(rep.bytes_cut, 0);
     CHECK_EQ(rep.frames_cut, 0);
@@ -305,8 +305,8 @@ static void test_zero_tail(void) {
     memset(big, 'x', sizeof big);
     for (int i = 0; i < 60; i++)
         CHECK_OK(bp_append(s, NULL, "e:1", "s", 0x1001, big, sizeof big));
-    bp_stats st;
-    CHECK_OK(bp_store_stats(s, &st));
+    bp_store_stats st;
+    CHECK_OK(bp_store_stats_get(s, &st));
     CHECK(st.segments >= 2);
     for (uint32_t k = 1; k < st.segments; k++) {
         char p[1200], tail[4];
@@ -319,10 +319,10 @@ static void test_zero_tail(void) {
     bp__store_crash(s);
     CHECK_OK(bp_store_open(&s, dir, &o));
     if (!s) return;
-    CHECK_OK(bp_store_stats(s, &st));
+    CHECK_OK(bp_store_stats_get(s, &st));
     CHECK_EQ(st.events, 60);
     bp_verify_report vr;
-    CHECK_OK(bp_store_verify(s, &vr));
+    CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);
 }

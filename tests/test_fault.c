@@ -86,7 +86,7 @@ static void workload(const char *dir, bp_fault *f, bool crash, outcome *out) {
                                              it[k].payload, it[k].len, NULL));
                 rc = bp_fence_commit(fe);
                 for (int k = 0; k < 3; k++) {
-                    bp_status trc = bp_ticket_wait(t[k], 0, &r[k]);
+                    bp_status trc = bp_ticket_wait(t[k], &r[k], 0);
                     CHECK_EQ(trc, rc); /* every ticket says what the commit said */
                     bp_ticket_free(t[k]);
                 }
@@ -116,8 +116,8 @@ static void workload(const char *dir, bp_fault *f, bool crash, outcome *out) {
         CHECK(strstr(bp_last_error(), "fail-stopped") != NULL);
         CHECK(strstr(bp_last_error(), why) != NULL); /* the original error */
         CHECK_EQ(bp_store_sync(s), BP_EIO);
-        bp_stats st;
-        CHECK_OK(bp_store_stats(s, &st));
+        bp_store_stats st;
+        CHECK_OK(bp_store_stats_get(s, &st));
         CHECK(st.failed);
         if (out->n_acks) {
             bp_event *ev;
@@ -151,7 +151,7 @@ static void check_reopen(const char *dir, const outcome *out) {
     bp_store *s = NULL;
     CHECK_OK(t_open_try(&s, dir, &OPTS));
     bp_verify_report vr;
-    bp_status vrc = bp_store_verify(s, &vr);
+    bp_status vrc = bp_store_verify(s, &vr, NULL);
     if (vrc) fprintf(stderr, "verify: %s\n", vr.first_problem);
     CHECK_OK(vrc);
     uint64_t last_durable = 0;
@@ -319,7 +319,7 @@ static void test_enospc_message(void) {
     CHECK(strstr(bp_last_error(), "No space left on device") != NULL);
     CHECK_EQ(occurrences(bp_last_error(), dir), 1);
     bp_compact_options co = BP_COMPACT_OPTIONS_INIT;
-    CHECK_FAILS(bp_compact(s, &co, NULL), BP_EIO, "No space left on device");
+    CHECK_FAILS(bp_compact(s, NULL, &co), BP_EIO, "No space left on device");
     CHECK_EQ(occurrences(bp_last_error(), dir), 1);
     CHECK_EQ(bp_store_close(s), BP_EIO);
     CHECK(strstr(bp_last_error(), "No space left on device") != NULL);
@@ -327,8 +327,8 @@ static void test_enospc_message(void) {
     bp_fault_destroy(&f);
     o.fault = NULL;
     CHECK_OK(t_open_try(&s, dir, &o));
-    bp_stats st;
-    CHECK_OK(bp_store_stats(s, &st));
+    bp_store_stats st;
+    CHECK_OK(bp_store_stats_get(s, &st));
     CHECK_EQ(st.events, 3); /* 2 open events + "a" */
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);
@@ -401,11 +401,11 @@ static void test_power_loss_drops_only_unsynced(void) {
     bp_fault_destroy(&f);
     o.fault = NULL;
     CHECK_OK(t_open_try(&s, dir, &o));
-    bp_stats st;
-    CHECK_OK(bp_store_stats(s, &st));
+    bp_store_stats st;
+    CHECK_OK(bp_store_stats_get(s, &st));
     CHECK_EQ(st.events, 100);
     bp_verify_report vr;
-    CHECK_OK(bp_store_verify(s, &vr));
+    CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);
 }

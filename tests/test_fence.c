@@ -29,9 +29,9 @@ static void test_fence_invisible_until_commit(void) {
     CHECK_OK(bp_append(s, NULL, "acct:a", "bank", BP_KIND(1, 1), "open", 4));
     bp_region all = BP_REGION_INIT;
     bp_cursor *c;
-    CHECK_OK(bp_cursor_open(s, &all, 0, &c));
+    CHECK_OK(bp_cursor_open(s, &c, &all, 0));
     bp_subscription *sub;
-    CHECK_OK(bp_subscribe_lossy(s, &all, 64, &sub));
+    CHECK_OK(bp_subscribe_lossy(s, &sub, &all, 64));
     const bp_event *evs[16];
     size_t n;
     CHECK_OK(bp_cursor_next(c, evs, 16, &n, 0));
@@ -45,7 +45,7 @@ static void test_fence_invisible_until_commit(void) {
     CHECK_OK(bp_fence_append(f, &t[2], "acct:a", "bank", BP_KIND(1, 4), "fee", 3, NULL));
     CHECK_EQ(bp_fence_len(f), 3);
     CHECK(!bp_ticket_poll(t[0]));
-    CHECK_FAILS(bp_ticket_wait(t[0], 1, NULL), BP_ETIMEDOUT, "still queued");
+    CHECK_FAILS(bp_ticket_wait(t[0], NULL, 1), BP_ETIMEDOUT, "still queued");
 
     /* an append outside the fence goes on and is visible at once */
     bp_receipt out;
@@ -56,8 +56,8 @@ static void test_fence_invisible_until_commit(void) {
     /* nothing of the fence is visible anywhere */
     CHECK_EQ(t_count_stream(s, "acct:a"), 2);
     CHECK_EQ(t_count_stream(s, "acct:b"), 0);
-    bp_stats st;
-    CHECK_OK(bp_store_stats(s, &st));
+    bp_store_stats st;
+    CHECK_OK(bp_store_stats_get(s, &st));
     CHECK_EQ(st.events, 2);
     CHECK_OK(bp_cursor_next(c, evs, 16, &n, 0));
     CHECK_EQ(n, 1);
@@ -73,7 +73,7 @@ static void test_fence_invisible_until_commit(void) {
     bp_receipt r[3];
     for (int i = 0; i < 3; i++) {
         CHECK(bp_ticket_poll(t[i]));
-        CHECK_OK(bp_ticket_wait(t[i], 0, &r[i]));
+        CHECK_OK(bp_ticket_wait(t[i], &r[i], 0));
         CHECK_EQ(r[i].global_seq, 3u + (unsigned)i); /* after everything committed before */
         CHECK_EQ(r[i].durability, BP_DUR_SYNC);
     }
@@ -117,14 +117,14 @@ static void test_fence_invisible_until_commit(void) {
     CHECK_OK(bp_fence_begin(s, &f));
     CHECK_OK(bp_fence_commit(f));
     bp_fence_free(f);
-    CHECK_OK(bp_store_stats(s, &st));
+    CHECK_OK(bp_store_stats_get(s, &st));
     CHECK_EQ(st.events, 5);
 
     /* after a reopen the fence's events are there, the chains verify */
     CHECK_OK(bp_store_close(s));
     s = t_open(dir, NULL);
     bp_verify_report vr;
-    CHECK_OK(bp_store_verify(s, &vr));
+    CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_EQ(vr.events, 5);
     check_chain(s, "acct:a");
     CHECK_OK(bp_get(s, &ev, &r[2].event_id));
@@ -145,8 +145,8 @@ static void test_fence_cancel(void) {
     CHECK_OK(bp_fence_append(f, &t1, "e:1", "s", BP_KIND(1, 1), "b", 1, NULL));
     CHECK_OK(bp_fence_append(f, &t2, "e:2", "s", BP_KIND(1, 1), "c", 1, NULL));
     CHECK_OK(bp_fence_cancel(f));
-    CHECK_FAILS(bp_ticket_wait(t1, BP_WAIT_FOREVER, NULL), BP_ECANCELED, "cancelled");
-    CHECK_FAILS(bp_ticket_wait(t2, 0, NULL), BP_ECANCELED, "cancelled");
+    CHECK_FAILS(bp_ticket_wait(t1, NULL, BP_WAIT_FOREVER), BP_ECANCELED, "cancelled");
+    CHECK_FAILS(bp_ticket_wait(t2, NULL, 0), BP_ECANCELED, "cancelled");
     CHECK_FAILS(bp_fence_commit(f), BP_EINVAL, "already");
     bp_fence_free(f);
     bp_ticket_free(t1);
@@ -162,14 +162,14 @@ static void test_fence_cancel(void) {
     CHECK_OK(bp_fence_begin(s, &f));
     CHECK_OK(bp_fence_append(f, &t1, "e:1", "s", BP_KIND(1, 1), "e", 1, NULL));
     bp_fence_free(f);
-    CHECK_FAILS(bp_ticket_wait(t1, BP_WAIT_FOREVER, NULL), BP_ECANCELED, "freed uncommitted");
+    CHECK_FAILS(bp_ticket_wait(t1, NULL, BP_WAIT_FOREVER), BP_ECANCELED, "freed uncommitted");
     bp_ticket_free(t1);
 
     /* closing the store cancels what is still open */
     CHECK_OK(bp_fence_begin(s, &f));
     CHECK_OK(bp_fence_append(f, &t1, "e:1", "s", BP_KIND(1, 1), "f", 1, NULL));
     CHECK_OK(bp_store_close(s));
-    CHECK_FAILS(bp_ticket_wait(t1, BP_WAIT_FOREVER, NULL), BP_ECANCELED, "closed");
+    CHECK_FAILS(bp_ticket_wait(t1, NULL, BP_WAIT_FOREVER), BP_ECANCELED, "closed");
     CHECK_FAILS(bp_fence_commit(f), BP_EINVAL, "store was closed");
     CHECK_EQ(bp_fence_len(f), 0);
     bp_fence_free(f);
@@ -177,7 +177,7 @@ static void test_fence_cancel(void) {
 
     s = t_open(dir, NULL);
     bp_verify_report vr;
-    CHECK_OK(bp_store_verify(s, &vr));
+    CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_EQ(vr.events, 2);
     check_chain(s, "e:1");
     CHECK_OK(bp_store_close(s));
@@ -218,8 +218,8 @@ static void test_fence_bad_input(void) {
     CHECK_OK(bp_fence_append(f, &b, "e:1", "s", BP_KIND(1, 1), "z", 1, &o));
     CHECK_OK(bp_append(s, NULL, "e:1", "s", BP_KIND(1, 1), "moved", 5)); /* head now 2 */
     CHECK_FAILS(bp_fence_commit(f), BP_ECONFLICT, "fence commit failed");
-    CHECK_FAILS(bp_ticket_wait(a, 0, NULL), BP_ECONFLICT, "fence commit failed");
-    CHECK_FAILS(bp_ticket_wait(b, 0, NULL), BP_ECONFLICT, "fence commit failed");
+    CHECK_FAILS(bp_ticket_wait(a, NULL, 0), BP_ECONFLICT, "fence commit failed");
+    CHECK_FAILS(bp_ticket_wait(b, NULL, 0), BP_ECONFLICT, "fence commit failed");
     CHECK_EQ(t_count_stream(s, "e:2"), 0);
     CHECK_FAILS(bp_fence_cancel(f), BP_EINVAL, "already"); /* closed by the failed commit */
     bp_ticket_free(a);
@@ -254,8 +254,8 @@ static void test_fence_commit_io_failure(void) {
     flt.fail_errno = EIO;
     pthread_mutex_unlock(&flt.mu);
     CHECK_FAILS(bp_fence_commit(f), BP_EIO, "fence commit failed");
-    CHECK_FAILS(bp_ticket_wait(t1, 0, NULL), BP_EIO, "fence commit failed");
-    CHECK_FAILS(bp_ticket_wait(t2, 0, NULL), BP_EIO, "fence commit failed");
+    CHECK_FAILS(bp_ticket_wait(t1, NULL, 0), BP_EIO, "fence commit failed");
+    CHECK_FAILS(bp_ticket_wait(t2, NULL, 0), BP_EIO, "fence commit failed");
     bp_ticket_free(t1);
     bp_ticket_free(t2);
     CHECK_EQ(t_count_stream(s, "e:2"), 0);
@@ -265,7 +265,7 @@ static void test_fence_commit_io_failure(void) {
     bp_fault_destroy(&flt);
     s = t_open(dir, NULL);
     bp_verify_report vr;
-    CHECK_OK(bp_store_verify(s, &vr));
+    CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_EQ(vr.events, 1);
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);
@@ -319,7 +319,7 @@ static void test_fence_threads(void) {
     for (int i = 0; i < 2; i++)
         for (int k = 0; k < 50; k++) {
             bp_receipt rc;
-            CHECK_OK(bp_ticket_wait(r[i].t[k], BP_WAIT_FOREVER, &rc));
+            CHECK_OK(bp_ticket_wait(r[i].t[k], &rc, BP_WAIT_FOREVER));
             CHECK(rc.global_seq > 100); /* the fence committed after the plain appends */
             bp_ticket_free(r[i].t[k]);
         }
@@ -327,7 +327,7 @@ static void test_fence_threads(void) {
     check_chain(s, "e:0");
     check_chain(s, "e:1");
     bp_verify_report vr;
-    CHECK_OK(bp_store_verify(s, &vr));
+    CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_EQ(vr.events, 200);
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);

@@ -32,13 +32,13 @@ static bool dump(const char *dir, FILE *f) {
         fprintf(f, "open failed: %s\n", bp_strerror(BP_ECORRUPT));
         return false;
     }
-    bp_open_report r;
-    bp_store_open_report(s, &r);
+    bp_store_open_report r;
+    bp_store_open_report_get(s, &r);
     fprintf(f, "open segments=%u footers=%u checkpoint=%d scanned=%llu cut=%llu events=%llu\n",
             r.segments, r.footers_used, r.checkpoint_used, (unsigned long long)r.frames_scanned,
             (unsigned long long)r.bytes_cut, (unsigned long long)r.events);
     bp_verify_report vr;
-    bool clean = bp_store_verify(s, &vr) == BP_OK;
+    bool clean = bp_store_verify(s, &vr, NULL) == BP_OK;
     fprintf(f, "verify %s events=%llu entities=%llu\n", clean ? "clean" : "PROBLEM",
             (unsigned long long)vr.events, (unsigned long long)vr.entities);
     bp_region q = BP_REGION_INIT;

@@ -8,8 +8,8 @@
 #include <sodium.h>
 
 static uint64_t count_events(bp_store *s) {
-    bp_stats st;
-    if (bp_store_stats(s, &st)) return UINT64_MAX;
+    bp_store_stats st;
+    if (bp_store_stats_get(s, &st)) return UINT64_MAX;
     return st.events;
 }
 
@@ -80,7 +80,7 @@ static void test_fail_fast_and_collect_all(void) {
     CHECK_OK(bp_gate_set_add(gs, "D", tgate_fn, &d));
     bp_proposal p = proposal("acct:1", "x");
     bp_verdict *v;
-    CHECK_EQ(bp_evaluate(s, gs, &p, BP_EVAL_FAIL_FAST, &v), BP_EDENIED);
+    CHECK_EQ(bp_evaluate(s, &v, gs, &p, BP_EVAL_FAIL_FAST), BP_EDENIED);
     CHECK(strstr(bp_last_error(), "gate 'B' (code 11): gate b says no") != NULL);
     CHECK(strcmp(t.order, "ab") == 0);
     CHECK(!bp_verdict_allowed(v));
@@ -91,7 +91,7 @@ static void test_fail_fast_and_collect_all(void) {
     bp_verdict_free(v);
 
     memset(&t, 0, sizeof t);
-    CHECK_EQ(bp_evaluate(s, gs, &p, BP_EVAL_COLLECT_ALL, &v), BP_EDENIED);
+    CHECK_EQ(bp_evaluate(s, &v, gs, &p, BP_EVAL_COLLECT_ALL), BP_EDENIED);
     CHECK(strcmp(t.order, "abcd") == 0);
     CHECK_EQ(bp_verdict_gates_run(v), 4);
     CHECK_EQ(bp_verdict_denials(v, &dn), 2);
@@ -101,7 +101,7 @@ static void test_fail_fast_and_collect_all(void) {
     /* all allow: an allowed verdict with no denials */
     b.result = d.result = BP_OK;
     memset(&t, 0, sizeof t);
-    CHECK_OK(bp_evaluate(s, gs, &p, BP_EVAL_FAIL_FAST, &v));
+    CHECK_OK(bp_evaluate(s, &v, gs, &p, BP_EVAL_FAIL_FAST));
     CHECK(bp_verdict_allowed(v) && strcmp(t.order, "abcd") == 0);
     CHECK_EQ(bp_verdict_denials(v, &dn), 0);
     CHECK(dn == NULL);
@@ -111,25 +111,25 @@ static void test_fail_fast_and_collect_all(void) {
     c.result = BP_EIO;
     memset(&t, 0, sizeof t);
     v = (bp_verdict *)1;
-    CHECK_EQ(bp_evaluate(s, gs, &p, BP_EVAL_COLLECT_ALL, &v), BP_EIO);
+    CHECK_EQ(bp_evaluate(s, &v, gs, &p, BP_EVAL_COLLECT_ALL), BP_EIO);
     CHECK(v == NULL && strcmp(t.order, "abc") == 0);
     CHECK(strstr(bp_last_error(), "gate 'C' failed") != NULL);
     c.result = 7; /* neither OK nor DENIED */
-    CHECK_EQ(bp_evaluate(s, gs, &p, BP_EVAL_COLLECT_ALL, &v), BP_EINVAL);
+    CHECK_EQ(bp_evaluate(s, &v, gs, &p, BP_EVAL_COLLECT_ALL), BP_EINVAL);
     CHECK(strstr(bp_last_error(), "returned 7") != NULL);
     c.result = BP_OK;
 
     /* bad proposals and modes are refused before any gate runs */
     memset(&t, 0, sizeof t);
     bp_proposal bad = proposal("batpak:mine", "x");
-    CHECK_EQ(bp_evaluate(s, gs, &bad, BP_EVAL_FAIL_FAST, &v), BP_EINVAL);
+    CHECK_EQ(bp_evaluate(s, &v, gs, &bad, BP_EVAL_FAIL_FAST), BP_EINVAL);
     bad = proposal("acct:1", "x");
     bad.kind = BP_KIND_SYSTEM_DENIAL;
-    CHECK_EQ(bp_evaluate(s, gs, &bad, BP_EVAL_FAIL_FAST, &v), BP_EINVAL);
+    CHECK_EQ(bp_evaluate(s, &v, gs, &bad, BP_EVAL_FAIL_FAST), BP_EINVAL);
     bad = proposal("", "x");
-    CHECK_EQ(bp_evaluate(s, gs, &bad, BP_EVAL_FAIL_FAST, &v), BP_EINVAL);
-    CHECK_EQ(bp_evaluate(s, gs, &p, 9, &v), BP_EINVAL);
-    CHECK_EQ(bp_evaluate(s, NULL, &p, 0, &v), BP_EINVAL);
+    CHECK_EQ(bp_evaluate(s, &v, gs, &bad, BP_EVAL_FAIL_FAST), BP_EINVAL);
+    CHECK_EQ(bp_evaluate(s, &v, gs, &p, 9), BP_EINVAL);
+    CHECK_EQ(bp_evaluate(s, &v, NULL, &p, 0), BP_EINVAL);
     CHECK_EQ(t.n, 0);
     CHECK_EQ(count_events(s), 0);
     bp_gate_set_free(gs);
@@ -185,35 +185,35 @@ static void test_commit_rules(void) {
 
     bp_proposal dep = proposal("acct:1", "+100");
     bp_verdict *v;
-    CHECK_OK(bp_evaluate(s, gs, &dep, 0, &v));
+    CHECK_OK(bp_evaluate(s, &v, gs, &dep, 0));
     CHECK_EQ(bp_verdict_head_clock(v), 0);
     bp_hash dg, dg2;
     bp_verdict_digest(v, &dg);
     CHECK_OK(bp_proposal_digest(&dep, &dg2));
     CHECK(memcmp(dg.b, dg2.b, 32) == 0);
     /* another store, a changed proposal: refused, the verdict stays usable */
-    CHECK_EQ(bp_commit(s2, v, &dep, NULL, NULL, NULL), BP_EINVAL);
+    CHECK_EQ(bp_commit(s2, NULL, v, &dep, NULL, NULL), BP_EINVAL);
     CHECK(strstr(bp_last_error(), "another store") != NULL);
     bp_proposal changed = proposal("acct:1", "+900");
-    CHECK_EQ(bp_commit(s, v, &changed, NULL, NULL, NULL), BP_EINVAL);
+    CHECK_EQ(bp_commit(s, NULL, v, &changed, NULL, NULL), BP_EINVAL);
     CHECK(strstr(bp_last_error(), "differs") != NULL);
     changed = dep;
     changed.scope = "other";
-    CHECK_EQ(bp_commit(s, v, &changed, NULL, NULL, NULL), BP_EINVAL);
+    CHECK_EQ(bp_commit(s, NULL, v, &changed, NULL, NULL), BP_EINVAL);
     changed = dep;
     changed.kind = BP_KIND(1, 2);
-    CHECK_EQ(bp_commit(s, v, &changed, NULL, NULL, NULL), BP_EINVAL);
+    CHECK_EQ(bp_commit(s, NULL, v, &changed, NULL, NULL), BP_EINVAL);
     bp_append_options o = BP_APPEND_OPTIONS_INIT;
     o.idempotency_key = "k1";
     changed = dep;
     changed.opts = &o;
-    CHECK_EQ(bp_commit(s, v, &changed, NULL, NULL, NULL), BP_EINVAL);
+    CHECK_EQ(bp_commit(s, NULL, v, &changed, NULL, NULL), BP_EINVAL);
     changed = dep;
     changed.context = &bk; /* the caller context is not part of the proposal */
     CHECK(!bp_verdict_used(v));
     CHECK_EQ(count_events(s), 0);
     bp_receipt r;
-    CHECK_OK(bp_commit(s, v, &changed, NULL, NULL, &r));
+    CHECK_OK(bp_commit(s, &r, v, &changed, NULL, NULL));
     CHECK(bp_verdict_used(v));
     CHECK(strcmp(r.entity, "acct:1") == 0 && strcmp(r.scope, "acct") == 0);
     CHECK_EQ(r.kind, BP_KIND(1, 1));
@@ -221,33 +221,33 @@ static void test_commit_rules(void) {
     CHECK_EQ(r.durability, BP_DUR_SYNC);
     CHECK(!r.is_signed);
     /* single use */
-    CHECK_EQ(bp_commit(s, v, &dep, NULL, NULL, NULL), BP_EINVAL);
+    CHECK_EQ(bp_commit(s, NULL, v, &dep, NULL, NULL), BP_EINVAL);
     CHECK(strstr(bp_last_error(), "already used") != NULL);
     CHECK_EQ(count_events(s), 1);
     bp_verdict_free(v);
 
     /* the gate reads the store: an overdraft is denied, a denied verdict cannot commit */
     bp_proposal wd = proposal("acct:1", "-150");
-    CHECK_EQ(bp_evaluate(s, gs, &wd, 0, &v), BP_EDENIED);
+    CHECK_EQ(bp_evaluate(s, &v, gs, &wd, 0), BP_EDENIED);
     CHECK(strstr(bp_last_error(), "balance 100 would become -50") != NULL);
-    CHECK_EQ(bp_commit(s, v, &wd, NULL, NULL, NULL), BP_EINVAL);
+    CHECK_EQ(bp_commit(s, NULL, v, &wd, NULL, NULL), BP_EINVAL);
     CHECK(strstr(bp_last_error(), "denial") != NULL);
     bp_verdict_free(v);
 
     /* stale: the entity moves between evaluate and commit -> conflict, nothing written */
     bp_proposal w1 = proposal("acct:1", "-80");
-    CHECK_OK(bp_evaluate(s, gs, &w1, 0, &v));
+    CHECK_OK(bp_evaluate(s, &v, gs, &w1, 0));
     CHECK_EQ(bp_verdict_head_clock(v), 1);
     CHECK_OK(bp_append(s, NULL, "acct:1", "acct", BP_KIND(1, 1), "-80", 3));
-    CHECK_EQ(bp_commit(s, v, &w1, NULL, NULL, NULL), BP_ECONFLICT);
+    CHECK_EQ(bp_commit(s, NULL, v, &w1, NULL, NULL), BP_ECONFLICT);
     CHECK(strstr(bp_last_error(), "changed after the gates evaluated") != NULL);
     CHECK_EQ(count_events(s), 2);
     bp_verdict_free(v);
     /* evaluated again, the same withdrawal is now an overdraft */
-    CHECK_EQ(bp_evaluate(s, gs, &w1, 0, &v), BP_EDENIED);
+    CHECK_EQ(bp_evaluate(s, &v, gs, &w1, 0), BP_EDENIED);
     bp_verdict_free(v);
 
-    CHECK_EQ(bp_commit(s, NULL, &dep, NULL, NULL, NULL), BP_EINVAL);
+    CHECK_EQ(bp_commit(s, NULL, NULL, &dep, NULL, NULL), BP_EINVAL);
     bp_gate_set_free(gs);
     CHECK_OK(bp_store_close(s));
     CHECK_OK(bp_store_close(s2));
@@ -280,21 +280,21 @@ static void test_commit_fn(void) {
     CHECK_OK(bp_append(s, NULL, "e", "sc", BP_KIND(1, 1), "a", 1));
     bp_proposal p = {"e", "sc", BP_KIND(1, 1), "b", 1, NULL, NULL};
     bp_verdict *v;
-    CHECK_OK(bp_evaluate(s, gs, &p, 0, &v));
+    CHECK_OK(bp_evaluate(s, &v, gs, &p, 0));
     commit_log c = {0, 0, false, BP_OK};
     bp_receipt r;
-    CHECK_OK(bp_commit(s, v, &p, my_commit, &c, &r));
+    CHECK_OK(bp_commit(s, &r, v, &p, my_commit, &c));
     CHECK_EQ(c.calls, 1);
     CHECK(c.had_expected);
     CHECK_EQ(c.expected, 1);
     CHECK_EQ(r.clock, 2);
     bp_verdict_free(v);
     /* a failing commit function still uses the verdict up */
-    CHECK_OK(bp_evaluate(s, gs, &p, 0, &v));
+    CHECK_OK(bp_evaluate(s, &v, gs, &p, 0));
     c.result = BP_EIO;
-    CHECK_EQ(bp_commit(s, v, &p, my_commit, &c, &r), BP_EIO);
+    CHECK_EQ(bp_commit(s, &r, v, &p, my_commit, &c), BP_EIO);
     CHECK(bp_verdict_used(v));
-    CHECK_EQ(bp_commit(s, v, &p, my_commit, &c, &r), BP_EINVAL);
+    CHECK_EQ(bp_commit(s, &r, v, &p, my_commit, &c), BP_EINVAL);
     CHECK_EQ(c.calls, 2);
     bp_verdict_free(v);
     /* the proposal's own CAS expectation is kept */
@@ -302,9 +302,9 @@ static void test_commit_fn(void) {
     o.has_expected_clock = true;
     o.expected_clock = 7;
     p.opts = &o;
-    CHECK_OK(bp_evaluate(s, gs, &p, 0, &v));
+    CHECK_OK(bp_evaluate(s, &v, gs, &p, 0));
     c.result = BP_OK;
-    CHECK_EQ(bp_commit(s, v, &p, my_commit, &c, &r), BP_ECONFLICT);
+    CHECK_EQ(bp_commit(s, &r, v, &p, my_commit, &c), BP_ECONFLICT);
     CHECK_EQ(c.expected, 7);
     bp_verdict_free(v);
     bp_gate_set_free(gs);
@@ -321,7 +321,7 @@ typedef struct race {
 
 static void *race_commit(void *arg) {
     race *r = arg;
-    r->rc = bp_commit(r->s, r->v, r->p, NULL, NULL, NULL);
+    r->rc = bp_commit(r->s, NULL, r->v, r->p, NULL, NULL);
     return NULL;
 }
 
@@ -333,7 +333,7 @@ static void test_commit_race(void) {
     for (int round = 0; round < 20; round++) {
         bp_proposal p = proposal("race", "+1");
         bp_verdict *v;
-        CHECK_OK(bp_evaluate(s, gs, &p, 0, &v));
+        CHECK_OK(bp_evaluate(s, &v, gs, &p, 0));
         race a = {s, v, &p, 99}, b = {s, v, &p, 99};
         pthread_t ta, tb;
         CHECK_EQ(pthread_create(&ta, NULL, race_commit, &a), 0);
@@ -364,12 +364,12 @@ static void test_append_denial(void) {
     CHECK_OK(bp_append(s, NULL, "acct:9", "acct", BP_KIND(1, 1), "+5", 2));
     bp_proposal p = proposal("acct:9", "-500");
     bp_verdict *v;
-    CHECK_EQ(bp_evaluate(s, gs, &p, BP_EVAL_COLLECT_ALL, &v), BP_EDENIED);
+    CHECK_EQ(bp_evaluate(s, &v, gs, &p, BP_EVAL_COLLECT_ALL), BP_EDENIED);
     bp_proposal other = proposal("acct:9", "-501");
     bp_denial_receipt dr;
-    CHECK_EQ(bp_append_denial(s, v, &other, &dr), BP_EINVAL);
-    CHECK_OK(bp_append_denial(s, v, &p, &dr));
-    CHECK_EQ(bp_append_denial(s, v, &p, &dr), BP_EINVAL); /* persisted once */
+    CHECK_EQ(bp_append_denial(s, &dr, v, &other), BP_EINVAL);
+    CHECK_OK(bp_append_denial(s, &dr, v, &p));
+    CHECK_EQ(bp_append_denial(s, &dr, v, &p), BP_EINVAL); /* persisted once */
     CHECK_EQ(dr.event.kind, BP_KIND_SYSTEM_DENIAL);
     CHECK(strcmp(dr.event.entity, "acct:9") == 0 && strcmp(dr.event.scope, "acct") == 0);
     CHECK_EQ(dr.event.clock, 2); /* in the entity chain */
@@ -388,7 +388,7 @@ static void test_append_denial(void) {
     CHECK_OK(bp_get(s, &ev, &dr.event.event_id));
     bp_hash head;
     uint64_t clock;
-    CHECK_OK(bp_entity_head(s, "acct:9", &clock, &head));
+    CHECK_OK(bp_entity_head(s, &clock, &head, "acct:9"));
     CHECK_EQ(clock, 2);
     CHECK(memcmp(head.b, ev->event_hash.b, 32) == 0);
     bp_denial_record rec;
@@ -411,18 +411,18 @@ static void test_append_denial(void) {
 
     /* an allowed verdict is not a denial */
     b.result = d.result = BP_OK;
-    CHECK_OK(bp_evaluate(s, gs, &p, 0, &v));
-    CHECK_EQ(bp_append_denial(s, v, &p, NULL), BP_EINVAL);
+    CHECK_OK(bp_evaluate(s, &v, gs, &p, 0));
+    CHECK_EQ(bp_append_denial(s, NULL, v, &p), BP_EINVAL);
     bp_verdict_free(v);
 
     bp_verify_report rep;
-    CHECK_OK(bp_store_verify(s, &rep));
+    CHECK_OK(bp_store_verify(s, &rep, NULL));
     CHECK_EQ(rep.problems, 0);
     CHECK_OK(bp_store_close(s));
     /* survives a reopen, still chained and verifiable */
     s = t_open(dir, NULL);
-    CHECK_OK(bp_store_verify(s, &rep));
-    CHECK_OK(bp_entity_head(s, "acct:9", &clock, &head));
+    CHECK_OK(bp_store_verify(s, &rep, NULL));
+    CHECK_OK(bp_entity_head(s, &clock, &head, "acct:9"));
     CHECK_EQ(clock, 2);
     CHECK_OK(bp_store_close(s));
     bp_gate_set_free(gs);
@@ -460,7 +460,7 @@ static void test_signed_receipts(void) {
     CHECK_OK(bp_append(s, &r, "order:1", "orders", BP_KIND(2, 3), "\x01", 1));
     CHECK(r.is_signed);
     uint8_t kid[32];
-    bp_key_id(key.public_key, kid);
+    bp_key_id(kid, key.public_key);
     CHECK(memcmp(r.key_id, kid, 32) == 0);
     uint8_t sid[16];
     bp_store_uuid(s, sid);
@@ -569,9 +569,9 @@ static void test_signed_receipts(void) {
     CHECK_OK(bp_gate_set_add(gs, "no", tgate_fn, &g));
     bp_proposal p = proposal("acct:2", "-1");
     bp_verdict *v;
-    CHECK_EQ(bp_evaluate(s, gs, &p, 0, &v), BP_EDENIED);
+    CHECK_EQ(bp_evaluate(s, &v, gs, &p, 0), BP_EDENIED);
     bp_denial_receipt dr;
-    CHECK_OK(bp_append_denial(s, v, &p, &dr));
+    CHECK_OK(bp_append_denial(s, &dr, v, &p));
     bp_verdict_free(v);
     bp_gate_set_free(gs);
     CHECK(dr.is_signed && dr.event.is_signed);
@@ -885,7 +885,7 @@ static void test_vectors(void) {
     fixed_key(&k, 0);
     char hex[200];
     uint8_t kid[32];
-    bp_key_id(k.public_key, kid);
+    bp_key_id(kid, k.public_key);
     bp_hash h;
     memcpy(h.b, k.public_key, 32);
     bp_hash_format(&h, hex);

@@ -143,8 +143,8 @@ static const t_open_opts OPTS = {.segment_size = 1u << 20, .durability = {.mode 
  * removed one and the zero id are not. */
 static void check_store(bp_store *s, const bp_id *ids, uint64_t n, uint32_t keep_every,
                         const char *what) {
-    bp_stats st;
-    CHECK_OK(bp_store_stats(s, &st));
+    bp_store_stats st;
+    CHECK_OK(bp_store_stats_get(s, &st));
     CHECK_EQ(st.events, n / keep_every);
     CHECK_EQ(s->idx.holes, n - n / keep_every);
     check_table(&s->idx, what);
@@ -182,7 +182,7 @@ static void test_open_compacted(void) {
     bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
     o.keep_last = 1;
     bp_compact_report rep;
-    CHECK_OK(bp_compact(s, &o, &rep));
+    CHECK_OK(bp_compact(s, &rep, &o));
     CHECK_EQ(rep.events_removed, n - n / per);
     check_store(s, ids, n, per, "compacted");
     CHECK_OK(bp_store_close(s));

@@ -71,7 +71,7 @@ static const bp_store_module bad_module = {"bad", bad_open, NULL, NULL, bad_free
 static void test_core_alone(void) {
     const char *dir = t_dir("alone");
     bp_store *s = NULL;
-    CHECK_OK(bp_store_open_with(&s, dir, NULL, NULL, 0));
+    CHECK_OK(bp_store_open_with(&s, dir, NULL, NULL, NULL, 0));
     bp_receipt r;
     CHECK_OK(bp_append(s, &r, "order:1", "shop", 0x1001, "abc", 3));
     CHECK_EQ(r.durability, BP_DUR_SYNC);
@@ -82,9 +82,9 @@ static void test_core_alone(void) {
     CHECK(memcmp(ev->payload, "abc", 3) == 0);
     bp_event_free(ev);
     CHECK_OK(bp_store_close(s));
-    CHECK_OK(bp_store_open_with(&s, dir, NULL, NULL, 0));
+    CHECK_OK(bp_store_open_with(&s, dir, NULL, NULL, NULL, 0));
     uint64_t clock = 0;
-    CHECK_OK(bp_entity_head(s, "order:1", &clock, NULL));
+    CHECK_OK(bp_entity_head(s, &clock, NULL, "order:1"));
     CHECK_EQ(clock, 1);
     CHECK_OK(bp_store_close(s));
 }
@@ -94,7 +94,7 @@ static void test_hook_order(void) {
     const bp_store_module *mods[] = {&rec_module};
     bp_store *s = NULL;
     memset(&g_rec, 0, sizeof g_rec);
-    CHECK_OK(bp_store_open_with(&s, dir, NULL, mods, 1));
+    CHECK_OK(bp_store_open_with(&s, dir, NULL, NULL, mods, 1));
     CHECK(bp_store_module_state(s, 0) == &g_rec);
     CHECK(bp_store_module_state(s, 1) == NULL);
     CHECK_OK(bp_store_forget_hooks(s, "order:7"));
@@ -111,7 +111,7 @@ static void test_hook_order(void) {
     memset(&g_rec, 0, sizeof g_rec);
     bp_open_options o = BP_OPEN_OPTIONS_INIT;
     o.read_only = true;
-    CHECK_OK(bp_store_open_with(&s, dir, &o, mods, 1));
+    CHECK_OK(bp_store_open_with(&s, dir, &o, NULL, mods, 1));
     CHECK_OK(bp_store_close(s));
     CHECK(strstr(g_rec.log, "flush") == NULL);
     CHECK(strstr(g_rec.log, "stop") != NULL);
@@ -124,7 +124,7 @@ static void test_module_open_fails(void) {
     bp_store *s = NULL;
     memset(&g_rec, 0, sizeof g_rec);
     g_failed_freed = 0;
-    CHECK_FAILS(bp_store_open_with(&s, dir, NULL, mods, 2), BP_EIO, "the module refused");
+    CHECK_FAILS(bp_store_open_with(&s, dir, NULL, NULL, mods, 2), BP_EIO, "the module refused");
     CHECK(s == NULL);
     CHECK_EQ(g_failed_freed, 1);               /* the failing module's state is freed */
     CHECK(strstr(g_rec.log, "free") != NULL);  /* and so is the one opened before it */
@@ -132,7 +132,7 @@ static void test_module_open_fails(void) {
     const bp_store_module *many[BP_STORE_MODULES_MAX + 1];
     for (size_t i = 0; i <= BP_STORE_MODULES_MAX; i++)
         many[i] = &rec_module;
-    CHECK_FAILS(bp_store_open_with(&s, dir, NULL, many, BP_STORE_MODULES_MAX + 1), BP_EINVAL,
+    CHECK_FAILS(bp_store_open_with(&s, dir, NULL, NULL, many, BP_STORE_MODULES_MAX + 1), BP_EINVAL,
                 "modules");
     CHECK(s == NULL);
 }

@@ -136,8 +136,8 @@ static const char *seg(char *out, const char *dir, int k) {
 }
 
 static uint64_t events_in(bp_store *s) {
-    bp_stats st;
-    return bp_store_stats(s, &st) ? 0 : st.events;
+    bp_store_stats st;
+    return bp_store_stats_get(s, &st) ? 0 : st.events;
 }
 
 /* The loss keys of the newest SYSTEM_OPEN_COMPLETED event: events_lost and the "loss" note. */
@@ -191,8 +191,8 @@ static void accept_and_check(const char *dir, uint64_t kept, uint64_t lost, uint
     free(after);
 
     CHECK_OK(t_open_try(&s, dir, &ACCEPT));
-    bp_open_report r;
-    bp_store_open_report(s, &r);
+    bp_store_open_report r;
+    bp_store_open_report_get(s, &r);
     CHECK_EQ(r.events, kept);
     CHECK_EQ(r.events_lost, lost);
     CHECK_EQ(r.first_lost_seq, lost ? kept + 1 : 0);
@@ -207,12 +207,12 @@ static void accept_and_check(const char *dir, uint64_t kept, uint64_t lost, uint
     CHECK_OK(bp_store_close(s));
     /* the loss is recorded: an open without the flag succeeds, and nothing else is lost */
     CHECK_OK(t_open_try(&s, dir, &PLAIN));
-    bp_store_open_report(s, &r);
+    bp_store_open_report_get(s, &r);
     CHECK_EQ(r.events, kept + 1); /* and the lifecycle event */
     CHECK_EQ(r.events_lost, 0);
     CHECK(r.loss_note[0] == '\0');
     bp_verify_report vr;
-    CHECK_OK(bp_store_verify(s, &vr));
+    CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_OK(bp_store_close(s));
 }
 
@@ -378,7 +378,7 @@ static void test_compacted_store(void) {
     bp_compact_options co = BP_COMPACT_OPTIONS_INIT;
     co.keep_last = 100;
     bp_compact_report cr;
-    CHECK_OK(bp_compact(s, &co, &cr));
+    CHECK_OK(bp_compact(s, &cr, &co));
     CHECK_OK(bp_store_close(s));
     char p[1200], cmd[4000], copy[1200];
     snprintf(copy, sizeof copy, "%s-copy", dir);
@@ -406,14 +406,14 @@ static void test_compacted_store(void) {
         snprintf(want, sizeof want, "segment %06d is missing: ANCHORS", last - 1);
         CHECK_REFUSED(copy, want);
         CHECK_OK(t_open_try(&s, copy, &ACCEPT));
-        bp_open_report r;
-        bp_store_open_report(s, &r);
+        bp_store_open_report r;
+        bp_store_open_report_get(s, &r);
         CHECK(r.segments_lost >= 1);
         CHECK(strstr(r.loss_note, "ANCHORS") != NULL);
         CHECK_OK(bp_store_close(s));
         CHECK_OK(t_open_try(&s, copy, &PLAIN)); /* ANCHORS was rewritten */
         bp_verify_report vr;
-        CHECK_OK(bp_store_verify(s, &vr));
+        CHECK_OK(bp_store_verify(s, &vr, NULL));
         CHECK_OK(bp_store_close(s));
     }
     t_rmdir(copy);
@@ -441,8 +441,8 @@ static void test_data_keys_removed(void) {
     CHECK_REFUSED(dir, "dkeys: acknowledged data lost: the directory is missing, but 20 events");
     CHECK_REFUSED(dir, "accept_loss");
     CHECK_OK(t_open_try(&s, dir, &ACCEPT));
-    bp_open_report r;
-    bp_store_open_report(s, &r);
+    bp_store_open_report r;
+    bp_store_open_report_get(s, &r);
     CHECK(strstr(r.loss_note, "payloads of 20 sealed events") != NULL);
     CHECK_EQ(r.events_lost, 0); /* the events are there; their payloads are not */
     uint64_t ev_lost = 1, ev_first = 1;
@@ -477,7 +477,7 @@ static void test_diverged_copy_checkpoint_is_no_loss(void) {
     CHECK(populate(dir, 10));
     bp_store *s;
     CHECK_OK(t_open_try(&s, dir, &PLAIN));
-    CHECK_OK(bp_store_snapshot(s, copy, NULL));
+    CHECK_OK(bp_store_snapshot(s, NULL, copy));
     CHECK_OK(bp_append(s, NULL, "acct:a", "ledger", BP_KIND(1, 1), "s", 1));
     CHECK_OK(bp_store_close(s));
     CHECK_OK(t_open_try(&s, copy, &PLAIN));
@@ -489,8 +489,8 @@ static void test_diverged_copy_checkpoint_is_no_loss(void) {
     snprintf(to, sizeof to, "%s/index.ckpt", dir);
     CHECK_EQ(rename(from, to), 0);
     CHECK_OK(t_open_try(&s, dir, &RO));
-    bp_open_report r;
-    bp_store_open_report(s, &r);
+    bp_store_open_report r;
+    bp_store_open_report_get(s, &r);
     CHECK(strcmp(r.checkpoint_note, "does not fit the segments") == 0);
     CHECK(r.loss_note[0] == '\0');
     CHECK_EQ(r.events, 11);
@@ -524,8 +524,8 @@ static void test_no_false_alarm(void) {
     CHECK(populate(dir, 300));
     bp_store *s;
     CHECK_OK(t_open_try(&s, dir, &PLAIN));
-    bp_open_report r;
-    bp_store_open_report(s, &r);
+    bp_store_open_report r;
+    bp_store_open_report_get(s, &r);
     CHECK(r.loss_note[0] == '\0');
     CHECK_EQ(r.events_lost, 0);
     CHECK_OK(bp_store_close(s));
@@ -535,7 +535,7 @@ static void test_no_false_alarm(void) {
     CHECK(f != NULL);
     fclose(f);
     CHECK_OK(t_open_try(&s, dir, &PLAIN));
-    bp_store_open_report(s, &r);
+    bp_store_open_report_get(s, &r);
     CHECK(r.loss_note[0] == '\0');
     CHECK_EQ(r.events, 300);
     CHECK_OK(bp_store_close(s));

@@ -9,17 +9,17 @@
 typedef struct seen {
     int calls;
     bp_store *store;
-    bp_open_report report;
+    bp_store_open_report report;
     uint64_t events_in_call; /* bp_store_stats from inside the call */
 } seen;
 
-static void observe(void *ctx, bp_store *s, const bp_open_report *r) {
+static void observe(void *ctx, bp_store *s, const bp_store_open_report *r) {
     seen *w = ctx;
     w->calls++;
     w->store = s;
     w->report = *r;
-    bp_stats st;
-    if (bp_store_stats(s, &st) == BP_OK) w->events_in_call = st.events;
+    bp_store_stats st;
+    if (bp_store_stats_get(s, &st) == BP_OK) w->events_in_call = st.events;
 }
 
 static void test_open_observer(void) {
@@ -33,8 +33,8 @@ static void test_open_observer(void) {
     CHECK_EQ(w.calls, 1);
     CHECK(w.store == s);
     CHECK(w.report.created);
-    bp_open_report direct;
-    bp_store_open_report(s, &direct);
+    bp_store_open_report direct;
+    bp_store_open_report_get(s, &direct);
     CHECK(memcmp(&direct, &w.report, sizeof direct) == 0);
     CHECK_EQ(w.events_in_call, 1); /* the open's own SYSTEM_OPEN_COMPLETED event */
     const uint8_t p[] = {0xc0};
@@ -120,7 +120,7 @@ static void test_prometheus(void) {
     CHECK_OK(bp_store_open(&s, dir, &o));
     bp_region reg = BP_REGION_INIT;
     bp_subscription *sub;
-    CHECK_OK(bp_subscribe_lossy(s, &reg, 2, &sub)); /* fills after 2: the rest are dropped */
+    CHECK_OK(bp_subscribe_lossy(s, &sub, &reg, 2)); /* fills after 2: the rest are dropped */
     const uint8_t p[] = {0x81, 0xa1, 'n', 0x01};
     for (int i = 0; i < 12; i++)
         CHECK_OK(
@@ -129,8 +129,8 @@ static void test_prometheus(void) {
     CHECK_OK(bp_store_prometheus(s, &text));
     CHECK(text != NULL);
     CHECK(well_formed(text));
-    bp_stats st;
-    CHECK_OK(bp_store_stats(s, &st));
+    bp_store_stats st;
+    CHECK_OK(bp_store_stats_get(s, &st));
     CHECK_EQ(sample(text, "batpak_events"), 12);
     CHECK_EQ(sample(text, "batpak_entities"), 2);
     CHECK_EQ(sample(text, "batpak_appends_total"), 12);
@@ -218,7 +218,7 @@ static void test_compact_progress(void) {
     co.progress = on_progress;
     co.progress_ctx = &g;
     bp_compact_report rep;
-    CHECK_OK(bp_compact(s, &co, &rep));
+    CHECK_OK(bp_compact(s, &rep, &co));
     CHECK(rep.changed);
     CHECK(g.calls >= 3); /* one per 1024 events looked at, then the end */
     CHECK_EQ(g.backwards, 0);
@@ -236,10 +236,10 @@ static void test_compact_progress(void) {
     memcpy(&old.o, &init, offsetof(bp_compact_options, progress));
     old.o.version = 1;
     old.o.keep_last = 5;
-    CHECK_OK(bp_compact(s, &old.o, &rep));
+    CHECK_OK(bp_compact(s, &rep, &old.o));
     CHECK_EQ(t_count_stream(s, "e:3"), 5);
     old.o.version = 3;
-    CHECK_FAILS(bp_compact(s, &old.o, &rep), BP_EINVAL, "version 3");
+    CHECK_FAILS(bp_compact(s, &rep, &old.o), BP_EINVAL, "version 3");
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);
 }
@@ -269,7 +269,7 @@ static void test_checkpoints_list(void) {
     wc.checkpoint_id = "mailer";
     int handled = 0;
     bp_worker *w;
-    CHECK_OK(bp_cursor_worker(s, &all, count_it, &handled, &wc, &w));
+    CHECK_OK(bp_cursor_worker(s, &w, &all, count_it, &handled, &wc));
     for (int i = 0; i < 2000 && handled < 10; i++)
         usleep(1000);
     CHECK_OK(bp_worker_stop(w));
@@ -321,16 +321,16 @@ static void test_getters_refuse_null(void) {
     memset(&rs, 0xff, sizeof rs);
     CHECK(bp_relay_stats_get(NULL, &rs) < 0);
     CHECK_EQ(rs.published, 0);
-    bp_open_report rep;
-    CHECK_FAILS(bp_store_open_report(NULL, &rep), BP_EINVAL, "bp_store_open_report");
+    bp_store_open_report rep;
+    CHECK_FAILS(bp_store_open_report_get(NULL, &rep), BP_EINVAL, "bp_store_open_report");
     const char *dir = t_dir("observe-null");
     bp_store *s = t_open(dir, NULL);
-    CHECK_FAILS(bp_store_open_report(s, NULL), BP_EINVAL, "NULL");
-    CHECK_OK(bp_store_open_report(s, &rep));
+    CHECK_FAILS(bp_store_open_report_get(s, NULL), BP_EINVAL, "NULL");
+    CHECK_OK(bp_store_open_report_get(s, &rep));
     CHECK(rep.created);
     bp_subscription *sub;
     bp_region all = BP_REGION_INIT;
-    CHECK_OK(bp_subscribe_lossy(s, &all, 8, &sub));
+    CHECK_OK(bp_subscribe_lossy(s, &sub, &all, 8));
     CHECK_FAILS(bp_subscription_stats_get(sub, NULL), BP_EINVAL, "NULL");
     CHECK_OK(bp_subscription_stats_get(sub, &ss));
     CHECK_EQ(ss.capacity, 8);

@@ -89,7 +89,7 @@ static bp_status scratch(bp_store *s, const char *entity, account *out, uint64_t
                 withdraw w;
             } v;
             const bp_type *t = ev->kind == deposit_type.kind ? &deposit_type : &withdraw_type;
-            if ((rc = bp_event_decode(s, ev, t, &v))) break;
+            if ((rc = bp_event_decode(s, &v, ev, t))) break;
             apply_account(NULL, out, ev, &v);
         } else if (ev->kind == KIND_NOTE) {
             apply_account(NULL, out, ev, NULL);
@@ -146,7 +146,7 @@ static void test_equals_scratch_fold(void) {
         account got, want;
         uint64_t clock;
         bp_project_info info;
-        CHECK_OK(bp_project(s, &p, ents[q], BP_CONSISTENT, &got, &info));
+        CHECK_OK(bp_project(s, &got, &info, &p, ents[q], BP_CONSISTENT));
         CHECK_OK(scratch(s, ents[q], &want, &clock));
         CHECK(memcmp(&got, &want, sizeof got) == 0);
         CHECK_EQ(info.clock, clock);
@@ -172,18 +172,18 @@ static void test_incremental_and_unchanged(void) {
     account a;
     bp_project_info info;
     __atomic_store_n(&applies, 0, __ATOMIC_RELAXED);
-    CHECK_OK(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, &info));
+    CHECK_OK(bp_project(s, &a, &info, &p, "acct:1", BP_CONSISTENT));
     CHECK_EQ(info.applied, 1000);
     CHECK(!info.from_cache);
     CHECK_EQ(a.balance, 10000);
     /* the head has not moved: no fold at all */
-    CHECK_OK(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, &info));
+    CHECK_OK(bp_project(s, &a, &info, &p, "acct:1", BP_CONSISTENT));
     CHECK_EQ(info.applied, 0);
     CHECK(info.from_cache);
     /* one new event: one apply */
     CHECK_OK(bp_append_typed(s, NULL, "acct:1", "bank", &deposit_type, &d, NULL));
     __atomic_store_n(&applies, 0, __ATOMIC_RELAXED);
-    CHECK_OK(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, &info));
+    CHECK_OK(bp_project(s, &a, &info, &p, "acct:1", BP_CONSISTENT));
     CHECK_EQ(applies, 1);
     CHECK_EQ(info.applied, 1);
     CHECK_EQ(info.clock, 1001);
@@ -192,30 +192,30 @@ static void test_incremental_and_unchanged(void) {
     for (int i = 0; i < 5; i++)
         CHECK_OK(bp_append(s, NULL, "acct:1", "bank", KIND_OTHER, "\xc0", 1));
     __atomic_store_n(&applies, 0, __ATOMIC_RELAXED);
-    CHECK_OK(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, &info));
+    CHECK_OK(bp_project(s, &a, &info, &p, "acct:1", BP_CONSISTENT));
     CHECK_EQ(applies, 0);
     CHECK_EQ(info.clock, 1006);
     /* project_if_changed */
     uint64_t clock = info.clock;
     memset(&a, 0x5A, sizeof a);
-    CHECK_EQ(bp_project_if_changed(s, &p, "acct:1", &clock, &a), BP_UNCHANGED);
+    CHECK_EQ(bp_project_if_changed(s, &a, &clock, &p, "acct:1"), BP_UNCHANGED);
     unsigned char *bytes = (unsigned char *)&a;
     for (size_t i = 0; i < sizeof a; i++)
         CHECK_EQ(bytes[i], 0x5A);
     CHECK_OK(bp_append_typed(s, NULL, "acct:1", "bank", &deposit_type, &d, NULL));
-    CHECK_OK(bp_project_if_changed(s, &p, "acct:1", &clock, &a));
+    CHECK_OK(bp_project_if_changed(s, &a, &clock, &p, "acct:1"));
     CHECK_EQ(clock, 1007);
     CHECK_EQ(a.balance, 10020);
     /* stale reads: served from the cache without looking at the head */
     CHECK_OK(bp_append_typed(s, NULL, "acct:1", "bank", &deposit_type, &d, NULL));
-    CHECK_OK(bp_project(s, &p, "acct:1", 60000, &a, &info));
+    CHECK_OK(bp_project(s, &a, &info, &p, "acct:1", 60000));
     CHECK_EQ(info.clock, 1007);
     CHECK_EQ(a.balance, 10020);
-    CHECK_OK(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, &info));
+    CHECK_OK(bp_project(s, &a, &info, &p, "acct:1", BP_CONSISTENT));
     CHECK_EQ(info.clock, 1008);
     /* an unknown entity: the init state at clock 0 */
     clock = 99;
-    CHECK_OK(bp_project_if_changed(s, &p, "acct:nobody", &clock, &a));
+    CHECK_OK(bp_project_if_changed(s, &a, &clock, &p, "acct:nobody"));
     CHECK_EQ(clock, 0);
     CHECK_EQ(a.digest, 17);
     CHECK_EQ(a.balance, 0);
@@ -228,23 +228,23 @@ static void test_bad_projections(void) {
     bp_store *s = t_open(dir, &NO_SYNC);
     bp_projection p = account_projection();
     account a;
-    CHECK_FAILS(bp_project(s, &p, "", BP_CONSISTENT, &a, NULL), BP_EINVAL, "entity");
+    CHECK_FAILS(bp_project(s, &a, NULL, &p, "", BP_CONSISTENT), BP_EINVAL, "entity");
     p.name = "a/b";
-    CHECK_FAILS(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, NULL), BP_EINVAL, "projection name");
+    CHECK_FAILS(bp_project(s, &a, NULL, &p, "acct:1", BP_CONSISTENT), BP_EINVAL, "projection name");
     p = account_projection();
     p.state_size = 0;
-    CHECK_FAILS(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, NULL), BP_EINVAL, "state_size");
+    CHECK_FAILS(bp_project(s, &a, NULL, &p, "acct:1", BP_CONSISTENT), BP_EINVAL, "state_size");
     p = account_projection();
     p.apply = NULL;
-    CHECK_FAILS(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, NULL), BP_EINVAL, "apply is NULL");
+    CHECK_FAILS(bp_project(s, &a, NULL, &p, "acct:1", BP_CONSISTENT), BP_EINVAL, "apply is NULL");
     p = account_projection();
     p.struct_version = 9;
-    CHECK_FAILS(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, NULL), BP_EINVAL, "struct_version");
+    CHECK_FAILS(bp_project(s, &a, NULL, &p, "acct:1", BP_CONSISTENT), BP_EINVAL, "struct_version");
     p = account_projection();
-    CHECK_FAILS(bp_project(s, &p, "acct:1", BP_CONSISTENT, NULL, NULL), BP_EINVAL, "NULL");
+    CHECK_FAILS(bp_project(s, NULL, NULL, &p, "acct:1", BP_CONSISTENT), BP_EINVAL, "NULL");
     bp_watch *w;
     p.name = "";
-    CHECK_FAILS(bp_watch_projection(s, &p, "acct:1", (bp_watch_fn)(void (*)(void))abort, NULL, &w),
+    CHECK_FAILS(bp_watch_projection(s, &w, &p, "acct:1", (bp_watch_fn)(void (*)(void))abort, NULL),
                 BP_EINVAL, "projection name");
     /* apply's error fails the call, names the event, and the state is not cached */
     p = account_projection();
@@ -252,14 +252,14 @@ static void test_bad_projections(void) {
     CHECK_OK(bp_append_typed(s, NULL, "acct:1", "bank", &deposit_type, &d, NULL));
     d.amount = 666;
     CHECK_OK(bp_append_typed(s, NULL, "acct:1", "bank", &deposit_type, &d, NULL));
-    CHECK_FAILS(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, NULL), BP_EINVAL, "clock 2");
+    CHECK_FAILS(bp_project(s, &a, NULL, &p, "acct:1", BP_CONSISTENT), BP_EINVAL, "clock 2");
     CHECK(strstr(bp_last_error(), "cursed amount"));
     bp_projection_cache_stats st;
     CHECK_OK(bp_projection_cache_stats_get(s, &st));
     CHECK_EQ(st.entries, 0);
     /* a payload its type does not read */
     CHECK_OK(bp_append(s, NULL, "acct:2", "bank", deposit_type.kind, "\x81\xa1x\x01", 4));
-    CHECK_FAILS(bp_project(s, &p, "acct:2", BP_CONSISTENT, &a, NULL), BP_EINVAL,
+    CHECK_FAILS(bp_project(s, &a, NULL, &p, "acct:2", BP_CONSISTENT), BP_EINVAL,
                 "unknown field 'x'");
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);
@@ -277,19 +277,19 @@ static void test_persistent_snapshots(void) {
     account a, want;
     uint64_t clock;
     bp_project_info info;
-    CHECK_OK(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, &info));
+    CHECK_OK(bp_project(s, &a, &info, &p, "acct:1", BP_CONSISTENT));
     bp_projection_cache_stats st;
     CHECK_OK(bp_projection_cache_stats_get(s, &st));
     CHECK_EQ(st.snapshots_written, 1);
     for (int i = 0; i < 30; i++)
         CHECK_OK(random_append(s, "acct:1"));
-    CHECK_OK(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, &info));
+    CHECK_OK(bp_project(s, &a, &info, &p, "acct:1", BP_CONSISTENT));
     CHECK_OK(bp_store_close(s)); /* writes the last state */
 
     s = t_open(dir, &NO_SYNC);
     CHECK_OK(random_append(s, "acct:1"));
     __atomic_store_n(&applies, 0, __ATOMIC_RELAXED);
-    CHECK_OK(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, &info));
+    CHECK_OK(bp_project(s, &a, &info, &p, "acct:1", BP_CONSISTENT));
     CHECK(info.from_snapshot);
     CHECK(info.applied <= 1);
     CHECK(applies <= 1);
@@ -300,7 +300,7 @@ static void test_persistent_snapshots(void) {
     CHECK_EQ(st.snapshots_loaded, 1);
     /* another version of the projection does not use it */
     p.version = 2;
-    CHECK_OK(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, &info));
+    CHECK_OK(bp_project(s, &a, &info, &p, "acct:1", BP_CONSISTENT));
     CHECK(!info.from_snapshot);
     CHECK_EQ(info.applied, want.deposits + want.withdrawals + want.notes);
     p.version = 1;
@@ -314,7 +314,7 @@ static void test_persistent_snapshots(void) {
              dir);
     CHECK_EQ(system(cmd), 0);
     s = t_open(dir, &NO_SYNC);
-    CHECK_OK(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, &info));
+    CHECK_OK(bp_project(s, &a, &info, &p, "acct:1", BP_CONSISTENT));
     CHECK(!info.from_snapshot);
     CHECK(memcmp(&a, &want, sizeof a) == 0);
     CHECK_OK(bp_projection_cache_stats_get(s, &st));
@@ -333,7 +333,7 @@ static void test_persistent_snapshots(void) {
              other, dir, other);
     CHECK_EQ(system(cmd), 0);
     o = t_open(other, &NO_SYNC);
-    CHECK_OK(bp_project(o, &p, "acct:1", BP_CONSISTENT, &a, &info));
+    CHECK_OK(bp_project(o, &a, &info, &p, "acct:1", BP_CONSISTENT));
     CHECK(!info.from_snapshot);
     CHECK_OK(scratch(o, "acct:1", &want, &clock));
     CHECK(memcmp(&a, &want, sizeof a) == 0);
@@ -357,20 +357,20 @@ static void test_snapshot_write_failure(void) {
         CHECK_OK(random_append(s, "acct:1"));
     account a, want;
     uint64_t clock;
-    CHECK_OK(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, NULL)); /* best effort inside */
+    CHECK_OK(bp_project(s, &a, NULL, &p, "acct:1", BP_CONSISTENT)); /* best effort inside */
     CHECK_OK(random_append(s, "acct:1"));
-    CHECK_OK(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, NULL));
+    CHECK_OK(bp_project(s, &a, NULL, &p, "acct:1", BP_CONSISTENT));
     CHECK_FAILS(bp_projection_flush(s), BP_EIO, "projection snapshot");
     bp_projection_cache_stats st;
     CHECK_OK(bp_projection_cache_stats_get(s, &st));
     CHECK(st.snapshots_failed >= 2);
     CHECK_EQ(st.snapshots_written, 0);
     CHECK_OK(random_append(s, "acct:1"));
-    CHECK_OK(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, NULL));
+    CHECK_OK(bp_project(s, &a, NULL, &p, "acct:1", BP_CONSISTENT));
     CHECK_OK(bp_store_close(s)); /* a cache that cannot be written does not fail the close */
     s = t_open(dir, &NO_SYNC);
     bp_project_info info;
-    CHECK_OK(bp_project(s, &p, "acct:1", BP_CONSISTENT, &a, &info));
+    CHECK_OK(bp_project(s, &a, &info, &p, "acct:1", BP_CONSISTENT));
     CHECK(!info.from_snapshot);
     CHECK_OK(scratch(s, "acct:1", &want, &clock));
     CHECK(memcmp(&a, &want, sizeof a) == 0);
@@ -418,8 +418,8 @@ static void test_watchers(void) {
     seen fast = {.mu = PTHREAD_MUTEX_INITIALIZER}, slow = {.mu = PTHREAD_MUTEX_INITIALIZER};
     slow.slow_us = 2000;
     bp_watch *wf, *ws;
-    CHECK_OK(bp_watch_projection(s, &p, "acct:1", on_state, &fast, &wf));
-    CHECK_OK(bp_watch_projection(s, &p, "acct:1", on_state, &slow, &ws));
+    CHECK_OK(bp_watch_projection(s, &wf, &p, "acct:1", on_state, &fast));
+    CHECK_OK(bp_watch_projection(s, &ws, &p, "acct:1", on_state, &slow));
     CHECK(wait_for_clock(&fast, 1)); /* the initial state */
     for (int i = 0; i < 500; i++) {
         CHECK_OK(bp_append_typed(s, NULL, "acct:1", "bank", &deposit_type, &d, NULL));
@@ -449,7 +449,7 @@ static void test_watchers(void) {
     /* a watcher whose apply fails stops, and says why */
     seen bad = {.mu = PTHREAD_MUTEX_INITIALIZER};
     bp_watch *wb;
-    CHECK_OK(bp_watch_projection(s, &p, "acct:1", on_state, &bad, &wb));
+    CHECK_OK(bp_watch_projection(s, &wb, &p, "acct:1", on_state, &bad));
     CHECK(wait_for_clock(&bad, 503));
     d.amount = 666;
     CHECK_OK(bp_append_typed(s, NULL, "acct:1", "bank", &deposit_type, &d, NULL));
@@ -459,7 +459,7 @@ static void test_watchers(void) {
      * after the close (the ASan build checks both) */
     seen left = {.mu = PTHREAD_MUTEX_INITIALIZER};
     bp_watch *wl;
-    CHECK_OK(bp_watch_projection(s, &p, "acct:2", on_state, &left, &wl));
+    CHECK_OK(bp_watch_projection(s, &wl, &p, "acct:2", on_state, &left));
     CHECK(wait_for_clock(&left, 500));
     CHECK_OK(bp_store_close(s));
     pthread_mutex_lock(&left.mu);
@@ -531,7 +531,7 @@ static void *project_loop(void *arg) {
     while (!__atomic_load_n(r->stop, __ATOMIC_ACQUIRE)) {
         account a;
         bp_project_info info;
-        if (bp_project(r->s, &p, "acct:1", BP_CONSISTENT, &a, &info) != BP_OK) {
+        if (bp_project(r->s, &a, &info, &p, "acct:1", BP_CONSISTENT) != BP_OK) {
             r->bad++;
             break;
         }
@@ -559,7 +559,7 @@ static void test_concurrent_projects(void) {
         snprintf(ent, sizeof ent, "acct:x%d", i % 50); /* churn the small cache */
         bp_projection p = account_projection();
         account a;
-        if (i % 10 == 0) CHECK_OK(bp_project(s, &p, ent, BP_CONSISTENT, &a, NULL));
+        if (i % 10 == 0) CHECK_OK(bp_project(s, &a, NULL, &p, ent, BP_CONSISTENT));
     }
     __atomic_store_n(&stop, true, __ATOMIC_RELEASE);
     for (int i = 0; i < 3; i++) {

@@ -38,20 +38,20 @@ static long now_ms(void) {
 /* ------------------------------------------------------------------ stores */
 
 static uint64_t published_seq(bp_store *s) {
-    bp_diagnostics d;
-    d.version = BP_DIAGNOSTICS_VERSION;
-    return bp_store_diagnostics(s, &d, NULL, 0) == BP_OK ? d.published_seq : 0;
+    bp_store_diagnostics d;
+    d.struct_size = sizeof d;
+    return bp_store_diagnostics_get(s, &d) == BP_OK ? d.published_seq : 0;
 }
 
 static uint64_t event_count(bp_store *s) {
-    bp_stats st;
-    return bp_store_stats(s, &st) == BP_OK ? st.events : UINT64_MAX;
+    bp_store_stats st;
+    return bp_store_stats_get(s, &st) == BP_OK ? st.events : UINT64_MAX;
 }
 
 static bp_status export_all(bp_store *s, t_membuf *m) {
     m->n = 0;
     if (m->p) m->p[0] = '\0';
-    return bp_export(s, 0, t_to_mem, m, NULL, NULL);
+    return bp_export(s, t_to_mem, m, NULL);
 }
 
 /* Byte-identical; else print where they first differ. */
@@ -80,7 +80,7 @@ static void check_replica(const char *dir, const t_membuf *want, uint64_t events
     bp_store *r = t_open(dir, &(t_open_opts){.read_only = true, .no_create = true});
     CHECK(r != NULL);
     bp_verify_report vr;
-    bp_status rc = bp_store_verify(r, &vr);
+    bp_status rc = bp_store_verify(r, &vr, NULL);
     if (rc != BP_OK) fprintf(stderr, "  replica verify: %s\n", vr.first_problem);
     CHECK_OK(rc);
     CHECK_EQ(vr.problems, 0);
@@ -235,7 +235,7 @@ static bp_follow_config follow_cfg(const char *url, const char *stream) {
 static bp_status relay_all(bp_store *s, const char *url, const char *stream) {
     bp_relay_config c = relay_cfg(url, stream);
     bp_relay *r;
-    bp_status rc = bp_relay_start(s, &c, &r);
+    bp_status rc = bp_relay_start(s, &r, &c);
     if (rc) return rc;
     rc = bp_relay_wait(r, published_seq(s), 60000);
     bp_status rc2 = bp_relay_stop(r);
@@ -298,10 +298,10 @@ static void test_not_built(void) {
     CHECK(s != NULL);
     bp_relay_config c = relay_cfg("nats://127.0.0.1:4222", "x");
     bp_relay *r = (bp_relay *)&c;
-    CHECK_FAILS(bp_relay_start(s, &c, &r), BP_ENOTSUP, "libnats");
+    CHECK_FAILS(bp_relay_start(s, &r, &c), BP_ENOTSUP, "libnats");
     CHECK(r == NULL);
     bp_follow_config f = follow_cfg("nats://127.0.0.1:4222", "x");
-    CHECK_FAILS(bp_follow(dir, &f, NULL), BP_ENOTSUP, "libnats");
+    CHECK_FAILS(bp_follow(NULL, dir, &f), BP_ENOTSUP, "libnats");
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);
 }
@@ -336,33 +336,33 @@ static void test_bad_input(void) {
     bp_relay *r = NULL;
     c = good;
     c.url = NULL;
-    CHECK_FAILS(bp_relay_start(s, &c, &r), BP_EINVAL, "url");
+    CHECK_FAILS(bp_relay_start(s, &r, &c), BP_EINVAL, "url");
     c.url = "";
-    CHECK_FAILS(bp_relay_start(s, &c, &r), BP_EINVAL, "url");
+    CHECK_FAILS(bp_relay_start(s, &r, &c), BP_EINVAL, "url");
     c = good;
     c.stream = NULL;
-    CHECK_FAILS(bp_relay_start(s, &c, &r), BP_EINVAL, "stream");
+    CHECK_FAILS(bp_relay_start(s, &r, &c), BP_EINVAL, "stream");
     for (size_t i = 0; i < sizeof bad_streams / sizeof *bad_streams; i++) {
         c.stream = bad_streams[i];
-        CHECK_FAILS(bp_relay_start(s, &c, &r), BP_EINVAL, "stream");
+        CHECK_FAILS(bp_relay_start(s, &r, &c), BP_EINVAL, "stream");
     }
     c = good;
     c.version = 0;
-    CHECK_FAILS(bp_relay_start(s, &c, &r), BP_EINVAL, "version");
+    CHECK_FAILS(bp_relay_start(s, &r, &c), BP_EINVAL, "version");
     c.version = BP_RELAY_CONFIG_VERSION + 1;
-    CHECK_FAILS(bp_relay_start(s, &c, &r), BP_EINVAL, "version");
+    CHECK_FAILS(bp_relay_start(s, &r, &c), BP_EINVAL, "version");
     c = good;
     c.batch = 4097;
-    CHECK_FAILS(bp_relay_start(s, &c, &r), BP_EINVAL, "batch");
-    CHECK_EQ(bp_relay_start(NULL, &good, &r), BP_EINVAL);
-    CHECK_EQ(bp_relay_start(s, NULL, &r), BP_EINVAL);
-    CHECK_EQ(bp_relay_start(s, &good, NULL), BP_EINVAL);
+    CHECK_FAILS(bp_relay_start(s, &r, &c), BP_EINVAL, "batch");
+    CHECK_EQ(bp_relay_start(NULL, &r, &good), BP_EINVAL);
+    CHECK_EQ(bp_relay_start(s, &r, NULL), BP_EINVAL);
+    CHECK_EQ(bp_relay_start(s, NULL, &good), BP_EINVAL);
     CHECK_OK(bp_relay_stop(NULL));
 
     /* a second relay with the same checkpoint id is refused while the first runs */
-    CHECK_OK(bp_relay_start(s, &good, &r));
+    CHECK_OK(bp_relay_start(s, &r, &good));
     bp_relay *r2 = NULL;
-    CHECK_FAILS(bp_relay_start(s, &good, &r2), BP_EBUSY, "relay.good");
+    CHECK_FAILS(bp_relay_start(s, &r2, &good), BP_EBUSY, "relay.good");
     CHECK_OK(bp_relay_wait(r, published_seq(s), 30000));
     CHECK_OK(bp_relay_stop(r));
     CHECK_OK(bp_store_close(s));
@@ -371,7 +371,7 @@ static void test_bad_input(void) {
     s = t_open(src, &(t_open_opts){.read_only = true, .no_create = true});
     CHECK(s != NULL);
     r = NULL;
-    bp_status rc = bp_relay_start(s, &good, &r);
+    bp_status rc = bp_relay_start(s, &r, &good);
     if (rc == BP_OK) bp_relay_stop(r);
     CHECK_EQ(rc, BP_EREADONLY);
     CHECK_OK(bp_store_close(s));
@@ -380,37 +380,37 @@ static void test_bad_input(void) {
     bp_follow_config f;
     f = fgood;
     f.url = NULL;
-    CHECK_FAILS(bp_follow(replica, &f, NULL), BP_EINVAL, "url");
+    CHECK_FAILS(bp_follow(NULL, replica, &f), BP_EINVAL, "url");
     f.url = "";
-    CHECK_FAILS(bp_follow(replica, &f, NULL), BP_EINVAL, "url");
+    CHECK_FAILS(bp_follow(NULL, replica, &f), BP_EINVAL, "url");
     f = fgood;
     f.stream = NULL;
-    CHECK_FAILS(bp_follow(replica, &f, NULL), BP_EINVAL, "stream");
+    CHECK_FAILS(bp_follow(NULL, replica, &f), BP_EINVAL, "stream");
     for (size_t i = 0; i < sizeof bad_streams / sizeof *bad_streams; i++) {
         f.stream = bad_streams[i];
-        CHECK_FAILS(bp_follow(replica, &f, NULL), BP_EINVAL, "stream");
+        CHECK_FAILS(bp_follow(NULL, replica, &f), BP_EINVAL, "stream");
     }
     f = fgood;
     f.version = 0;
-    CHECK_FAILS(bp_follow(replica, &f, NULL), BP_EINVAL, "version");
+    CHECK_FAILS(bp_follow(NULL, replica, &f), BP_EINVAL, "version");
     f.version = BP_FOLLOW_CONFIG_VERSION + 1;
-    CHECK_FAILS(bp_follow(replica, &f, NULL), BP_EINVAL, "version");
+    CHECK_FAILS(bp_follow(NULL, replica, &f), BP_EINVAL, "version");
     f = fgood;
     f.batch = 4097;
-    CHECK_FAILS(bp_follow(replica, &f, NULL), BP_EINVAL, "batch");
-    CHECK_EQ(bp_follow(NULL, &fgood, NULL), BP_EINVAL);
-    CHECK_EQ(bp_follow(replica, NULL, NULL), BP_EINVAL);
+    CHECK_FAILS(bp_follow(NULL, replica, &f), BP_EINVAL, "batch");
+    CHECK_EQ(bp_follow(NULL, NULL, &fgood), BP_EINVAL);
+    CHECK_EQ(bp_follow(NULL, replica, NULL), BP_EINVAL);
 
     /* a stream nobody created */
     f = fgood;
     f.stream = "nosuchstream";
     bp_follow_report rep;
     memset(&rep, 0xff, sizeof rep);
-    CHECK_FAILS(bp_follow(replica, &f, &rep), BP_ENOTFOUND, "nosuchstream");
+    CHECK_FAILS(bp_follow(&rep, replica, &f), BP_ENOTFOUND, "nosuchstream");
     CHECK_EQ(rep.applied, 0); /* filled on error too */
     CHECK_EQ(rep.messages, 0);
     /* the relayed stream can be followed (the limit names too) */
-    CHECK_OK(bp_follow(replica, &fgood, &rep));
+    CHECK_OK(bp_follow(&rep, replica, &fgood));
     CHECK_EQ(rep.applied, 1);
 
     /* the limits themselves are accepted: a 57-character name, batches of 4096 */
@@ -420,7 +420,7 @@ static void test_bad_input(void) {
     c.stream = max_name;
     c.batch = 4096;
     r = NULL;
-    rc = bp_relay_start(s, &c, &r);
+    rc = bp_relay_start(s, &r, &c);
     if (rc == BP_OK) rc = bp_relay_wait(r, published_seq(s), 30000);
     bp_relay_stop(r);
     bp_store_close(s);
@@ -430,7 +430,7 @@ static void test_bad_input(void) {
     f = fgood;
     f.stream = max_name;
     f.batch = 4096;
-    CHECK_OK(bp_follow(replica2, &f, &rep));
+    CHECK_OK(bp_follow(&rep, replica2, &f));
     CHECK_EQ(rep.applied, 1);
     ns_stop(ns);
     t_rmdir(dir);
@@ -465,7 +465,7 @@ static void test_relay_follow_100k(void) {
     bp_relay_config rc = relay_cfg(ns->url, stream);
     bp_relay *r;
     t0 = now_ms();
-    CHECK_OK(bp_relay_start(s, &rc, &r));
+    CHECK_OK(bp_relay_start(s, &r, &rc));
     bp_status st = bp_relay_wait(r, last, 300000);
     long relay_ms = now_ms() - t0;
     if (st) bp_relay_stop(r);
@@ -485,7 +485,7 @@ static void test_relay_follow_100k(void) {
     bp_follow_config fc = follow_cfg(ns->url, stream);
     bp_follow_report fr;
     t0 = now_ms();
-    CHECK_OK(bp_follow(replica, &fc, &fr));
+    CHECK_OK(bp_follow(&fr, replica, &fc));
     long follow_ms = now_ms() - t0;
     CHECK_EQ(fr.applied, last);
     CHECK_EQ(fr.messages, last);
@@ -504,7 +504,7 @@ static void test_relay_follow_100k(void) {
     CHECK_REPLICA(replica, &want, last);
 
     /* again: nothing new, nothing applied, the replica unchanged */
-    CHECK_OK(bp_follow(replica, &fc, &fr));
+    CHECK_OK(bp_follow(&fr, replica, &fc));
     CHECK_EQ(fr.applied, 0);
     CHECK_EQ(fr.global_seq, last);
     CHECK_REPLICA(replica, &want, last);
@@ -514,7 +514,7 @@ static void test_relay_follow_100k(void) {
     CHECK_OK(gen_append(s, &g, 1000, &last2));
     CHECK_EQ(last2, last + 1000);
     CHECK_OK(bp_relay_wait(r, last2, 60000));
-    CHECK_OK(bp_follow(replica, &fc, &fr));
+    CHECK_OK(bp_follow(&fr, replica, &fc));
     CHECK_EQ(fr.applied, 1000);
     CHECK_EQ(fr.stream_seq, last2);
     CHECK_EQ(fr.global_seq, last2);
@@ -526,13 +526,13 @@ static void test_relay_follow_100k(void) {
     CHECK_OK(bp_store_close(s));
     s = t_open(src, NULL);
     CHECK(s != NULL);
-    CHECK_OK(bp_relay_start(s, &rc, &r));
+    CHECK_OK(bp_relay_start(s, &r, &rc));
     CHECK_OK(bp_relay_wait(r, last2, 10000));
     bp_relay_stats_get(r, &rs);
     CHECK_EQ(rs.position, last2);
     CHECK_EQ(rs.published, 0);
     CHECK_OK(bp_relay_stop(r));
-    CHECK_OK(bp_follow(replica, &fc, &fr));
+    CHECK_OK(bp_follow(&fr, replica, &fc));
     CHECK_EQ(fr.applied, 0);
     CHECK_OK(bp_store_close(s));
     free(want.p);
@@ -571,7 +571,7 @@ static void relay_child(pid_t parent, const char *src, const char *url, unsigned
     bp_relay_config c = relay_cfg(url, KILL_STREAM);
     c.batch = 32; /* acks often: kills land between publishes and acks */
     bp_relay *r;
-    if (bp_relay_start(s, &c, &r)) {
+    if (bp_relay_start(s, &r, &c)) {
         fprintf(stderr, "relay child: bp_relay_start: %s\n", bp_last_error());
         _exit(4);
     }
@@ -625,7 +625,7 @@ static void follow_child(pid_t parent, const char *replica, const char *url) {
     c.batch = 64;
     c.backoff_max_ms = 200;
     bp_follow_report fr;
-    bp_status rc = bp_follow(replica, &c, &fr);
+    bp_status rc = bp_follow(&fr, replica, &c);
     if (rc) {
         fprintf(stderr, "follower child: bp_follow: %s: %s\n", bp_strerror(rc), bp_last_error());
         _exit(10);
@@ -729,7 +729,7 @@ static void test_kill9_relay_and_follower(void) {
     uint64_t last = published_seq(s);
     bp_relay_config rc = relay_cfg(ns->url, KILL_STREAM);
     bp_relay *r;
-    CHECK_OK(bp_relay_start(s, &rc, &r));
+    CHECK_OK(bp_relay_start(s, &r, &rc));
     bp_status rst = bp_relay_wait(r, last, 120000);
     bp_relay_stats rs;
     bp_relay_stats_get(r, &rs);
@@ -737,7 +737,7 @@ static void test_kill9_relay_and_follower(void) {
     CHECK_OK(rst);
     bp_follow_config fc = follow_cfg(ns->url, KILL_STREAM);
     bp_follow_report fr;
-    CHECK_OK(bp_follow(replica, &fc, &fr));
+    CHECK_OK(bp_follow(&fr, replica, &fc));
     CHECK_EQ(fr.global_seq, last);
     t_membuf want_exp = {0};
     CHECK_OK(export_all(s, &want_exp));
@@ -773,7 +773,7 @@ static void midwin_child(pid_t parent, const char *src, const char *url, unsigne
     bp_relay_config c = relay_cfg(url, MIDWIN_STREAM);
     c.batch = 48;
     bp_relay *r;
-    if (bp_relay_start(s, &c, &r)) {
+    if (bp_relay_start(s, &r, &c)) {
         fprintf(stderr, "midwin child: bp_relay_start: %s\n", bp_last_error());
         _exit(4);
     }
@@ -848,7 +848,7 @@ static void test_kill9_mid_window(void) {
         /* every event up to the checkpoint is stored: the follower reaches it */
         bp_follow_config fc = follow_cfg(ns->url, MIDWIN_STREAM);
         bp_follow_report fr;
-        if (ckpt) CHECK_OK(bp_follow(replica, &fc, &fr));
+        if (ckpt) CHECK_OK(bp_follow(&fr, replica, &fc));
         if (ckpt && fr.global_seq < ckpt)
             fprintf(stderr, "  kill %d: checkpoint %llu, the stream holds only up to %llu\n", k,
                     (unsigned long long)ckpt, (unsigned long long)fr.global_seq);
@@ -861,7 +861,7 @@ static void test_kill9_mid_window(void) {
     CHECK_OK(relay_all(s, ns->url, MIDWIN_STREAM));
     bp_follow_config fc = follow_cfg(ns->url, MIDWIN_STREAM);
     bp_follow_report fr;
-    CHECK_OK(bp_follow(replica, &fc, &fr));
+    CHECK_OK(bp_follow(&fr, replica, &fc));
     CHECK_EQ(fr.global_seq, last);
     t_membuf want_exp = {0};
     CHECK_OK(export_all(s, &want_exp));
@@ -893,7 +893,7 @@ typedef struct follow_thread {
 static void *follow_main(void *arg) {
     follow_thread *t = arg;
     t->cfg.stop = &t->stop;
-    t->rc = bp_follow(t->replica, &t->cfg, &t->report);
+    t->rc = bp_follow(&t->report, t->replica, &t->cfg);
     snprintf(t->err, sizeof t->err, "%s", bp_last_error());
     t->done_ms = now_ms();
     return NULL;
@@ -937,7 +937,7 @@ static void test_server_restart(void) {
 
     bp_relay_config rc = relay_cfg(ns->url, stream);
     bp_relay *r;
-    CHECK_OK(bp_relay_start(s, &rc, &r));
+    CHECK_OK(bp_relay_start(s, &r, &rc));
     bp_relay_stats rs;
     long deadline = now_ms() + 30000;
     do { /* the stream exists once the first batch is acknowledged */
@@ -1060,7 +1060,7 @@ static void test_stop_while_server_away(void) {
     rc.ack_timeout_ms = 1000;
     rc.batch = 64;
     bp_relay *r;
-    CHECK_OK(bp_relay_start(s, &rc, &r));
+    CHECK_OK(bp_relay_start(s, &r, &rc));
     bp_relay_stats rs;
     long deadline = now_ms() + 30000;
     do {
@@ -1105,7 +1105,7 @@ static void test_stop_while_server_away(void) {
 
     /* the server comes back: a new relay goes on from the kept position */
     CHECK_EQ(ns_restart(ns), 0);
-    CHECK_OK(bp_relay_start(s, &rc, &r));
+    CHECK_OK(bp_relay_start(s, &r, &rc));
     bp_status wst = bp_relay_wait(r, last, 120000);
     bp_relay_stats_get(r, &rs);
     CHECK_OK(bp_relay_stop(r));
@@ -1113,7 +1113,7 @@ static void test_stop_while_server_away(void) {
     CHECK(rs.published <= last - at_kill + rc.batch); /* not from the start again */
     bp_follow_config fc = follow_cfg(ns->url, stream);
     bp_follow_report fr;
-    CHECK_OK(bp_follow(replica, &fc, &fr));
+    CHECK_OK(bp_follow(&fr, replica, &fc));
     t_membuf want = {0};
     CHECK_OK(export_all(s, &want));
     CHECK_OK(bp_store_close(s));
@@ -1146,7 +1146,7 @@ static void test_close_with_relay_running(void) {
     bp_relay_config rc = relay_cfg(ns->url, "bp_repl-close");
     rc.region = &region;
     bp_relay *r;
-    CHECK_OK(bp_relay_start(s, &rc, &r));
+    CHECK_OK(bp_relay_start(s, &r, &rc));
     CHECK_OK(bp_relay_wait(r, last.global_seq, 60000));
     bp_relay_stats rs;
     bp_relay_stats_get(r, &rs);
@@ -1455,13 +1455,13 @@ static void test_tampered_message(void) {
     /* the untouched copy is applied: the copying itself is faithful */
     bp_follow_config fc = follow_cfg(ns->url, "control");
     bp_follow_report fr;
-    CHECK_OK(bp_follow(r_control, &fc, &fr));
+    CHECK_OK(bp_follow(&fr, r_control, &fc));
     CHECK_EQ(fr.applied, N + 1);
     CHECK_REPLICA(r_control, &want_n1, N + 1);
 
     /* out of order and twice: applied in order, each once */
     fc.stream = "shuffled";
-    CHECK_OK(bp_follow(r_shuffled, &fc, &fr));
+    CHECK_OK(bp_follow(&fr, r_shuffled, &fc));
     CHECK_EQ(fr.messages, N + 3);
     CHECK_EQ(fr.applied, N + 1);
     CHECK_EQ(fr.skipped, 2);
@@ -1471,7 +1471,7 @@ static void test_tampered_message(void) {
     fc.stream = "tamper";
     for (int pass = 0; pass < 2; pass++) { /* and again: it stays refused */
         memset(&fr, 0, sizeof fr);
-        CHECK_EQ(bp_follow(r_tamper, &fc, &fr), BP_ECORRUPT);
+        CHECK_EQ(bp_follow(&fr, r_tamper, &fc), BP_ECORRUPT);
         CHECK(error_names(r_tamper, N + 1));
         CHECK_EQ(fr.applied, pass ? 0 : N);
         CHECK_EQ(fr.global_seq, N);
@@ -1484,7 +1484,7 @@ static void test_tampered_message(void) {
         const char *r_dir = k ? r_foreign2 : r_foreign;
         fc.stream = k ? "foreign2" : "foreign";
         memset(&fr, 0, sizeof fr);
-        bp_status rc = bp_follow(r_dir, &fc, &fr);
+        bp_status rc = bp_follow(&fr, r_dir, &fc);
         if (rc != BP_ECORRUPT && rc != BP_ECONFLICT) {
             fprintf(stderr, "  stream %s: want BP_ECORRUPT or BP_ECONFLICT\n", fc.stream);
             CHECK_EQ(rc, BP_ECORRUPT);
@@ -1538,12 +1538,12 @@ static void test_gap_then_late(void) {
     CHECK(ok);
     bp_follow_config fc = follow_cfg(ns->url, "late");
     bp_follow_report fr;
-    CHECK_FAILS(bp_follow(rep, &fc, &fr), BP_ECORRUPT, "gap");
+    CHECK_FAILS(bp_follow(&fr, rep, &fc), BP_ECORRUPT, "gap");
     CHECK_EQ(fr.stream_seq, HOLE - 1);      /* the checkpoint stays before the hole */
     natsMsg *m = get_msg(js, "full", HOLE); /* the late event arrives */
     CHECK(m && publish_copy(js, m, "batpak.full.", "batpak.late.", -1, NULL));
     natsMsg_Destroy(m);
-    CHECK_OK(bp_follow(rep, &fc, &fr));
+    CHECK_OK(bp_follow(&fr, rep, &fc));
     CHECK_REPLICA(rep, &want, N);
     free(want.p);
     jsCtx_Destroy(js);
@@ -1555,7 +1555,7 @@ static void test_gap_then_late(void) {
 static bp_status compact_keep(bp_store *s, uint64_t keep) {
     bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
     o.keep_last = keep;
-    return bp_compact(s, &o, NULL);
+    return bp_compact(s, NULL, &o);
 }
 
 /* A source compacted before its relay starts: the relay publishes its anchors first and a new
@@ -1589,7 +1589,7 @@ static void test_compacted_source(void) {
     CHECK_OK(relay_all(s, ns->url, "cmp"));
     bp_follow_config fc = follow_cfg(ns->url, "cmp");
     bp_follow_report fr;
-    CHECK_OK(bp_follow(r1, &fc, &fr));
+    CHECK_OK(bp_follow(&fr, r1, &fc));
     CHECK_EQ(fr.applied, n1);
     CHECK_EQ(fr.messages, n1 + 1); /* the anchors message first */
     CHECK_EQ(fr.global_seq, last);
@@ -1622,27 +1622,29 @@ static void test_compacted_source(void) {
     CHECK_OK(gen_append(s, &g, 100, &last2));
     CHECK_OK(relay_all(s, ns->url, "cmp"));
     t_membuf tail = {0};
-    CHECK_OK(bp_export(s, before, t_to_mem, &tail, NULL, NULL));
+    bp_export_options eo = BP_EXPORT_OPTIONS_INIT;
+    eo.after_seq = before;
+    CHECK_OK(bp_export(s, t_to_mem, &tail, &eo));
     CHECK(tail.p && !strncmp(tail.p, "{\"global_seq\":", 14)); /* no anchors record */
     t_membuf want2 = {0};
     CHECK_OK(t_to_mem(&want2, want.p, want.n));
     CHECK_OK(t_to_mem(&want2, tail.p, tail.n));
-    CHECK_OK(bp_follow(r1, &fc, &fr));
+    CHECK_OK(bp_follow(&fr, r1, &fc));
     CHECK_EQ(fr.applied, 100);
     CHECK_REPLICA(r1, &want2, n1 + 100);
     /* a new follower of the whole stream: the same */
-    CHECK_OK(bp_follow(r2, &fc, &fr));
+    CHECK_OK(bp_follow(&fr, r2, &fc));
     CHECK_REPLICA(r2, &want2, n1 + 100);
     /* a new stream relayed after the second compaction: an exact replica of the source */
     bp_relay_config rc = relay_cfg(ns->url, "cmp2");
     bp_relay *r;
-    CHECK_OK(bp_relay_start(s, &rc, &r));
+    CHECK_OK(bp_relay_start(s, &r, &rc));
     CHECK_OK(bp_relay_wait(r, published_seq(s), 60000));
     CHECK_OK(bp_relay_stop(r));
     t_membuf want3 = {0};
     CHECK_OK(export_all(s, &want3));
     fc.stream = "cmp2";
-    CHECK_OK(bp_follow(r3, &fc, &fr));
+    CHECK_OK(bp_follow(&fr, r3, &fc));
     CHECK_REPLICA(r3, &want3, event_count(s));
 
     /* a damaged anchors message, first in a stream: the follower stops there */
@@ -1656,7 +1658,7 @@ static void test_compacted_source(void) {
     char r4[1200];
     snprintf(r4, sizeof r4, "%s/r4", dir);
     fc.stream = "badanchors";
-    CHECK_FAILS(bp_follow(r4, &fc, &fr), BP_ECORRUPT, "stream sequence 1: anchors record");
+    CHECK_FAILS(bp_follow(&fr, r4, &fc), BP_ECORRUPT, "stream sequence 1: anchors record");
     CHECK_OK(bp_store_close(s));
     free(want.p);
     free(want2.p);
@@ -1705,17 +1707,17 @@ static void test_not_a_replica(void) {
     CHECK_OK(export_all(s, &want_r1));
     CHECK_OK(bp_store_close(s));
     bp_follow_config fc = follow_cfg(ns->url, "mine");
-    CHECK_EQ(bp_follow(r1, &fc, NULL), BP_ECONFLICT);
+    CHECK_EQ(bp_follow(NULL, r1, &fc), BP_ECONFLICT);
     CHECK_REPLICA(r1, &want_r1, 5); /* untouched */
 
     /* a replica of another stream */
-    CHECK_OK(bp_follow(r2, &fc, NULL));
+    CHECK_OK(bp_follow(NULL, r2, &fc));
     CHECK_REPLICA(r2, &want_a, 200);
     fc.stream = "theirs";
-    CHECK_EQ(bp_follow(r2, &fc, NULL), BP_ECONFLICT);
+    CHECK_EQ(bp_follow(NULL, r2, &fc), BP_ECONFLICT);
     CHECK_REPLICA(r2, &want_a, 200);
     fc.stream = "mine"; /* its own stream still follows */
-    CHECK_OK(bp_follow(r2, &fc, NULL));
+    CHECK_OK(bp_follow(NULL, r2, &fc));
     free(want_a.p);
     free(want_r1.p);
     ns_stop(ns);

@@ -22,7 +22,7 @@ static char *export_all(bp_store *s) {
 
 static bool verify_clean(bp_store *s) {
     bp_verify_report vr;
-    bp_status rc = bp_store_verify(s, &vr);
+    bp_status rc = bp_store_verify(s, &vr, NULL);
     if (rc) fprintf(stderr, "verify: %s\n", vr.first_problem);
     return rc == BP_OK && vr.problems == 0;
 }
@@ -94,7 +94,7 @@ static void compacted_source(const char *dir, bp_store **out) {
     fill(s, 0, 200);
     bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
     o.keep_last = 12;
-    CHECK_OK(bp_compact(s, &o, NULL));
+    CHECK_OK(bp_compact(s, NULL, &o));
     fill(s, 200, 20);
     for (int i = 0; i < 3; i++) /* acct:solo: removed whole, its anchor only */
         CHECK_OK(bp_append(s, NULL, "acct:solo", "ledger", BP_KIND(1, 1), "s", 1));
@@ -102,11 +102,11 @@ static void compacted_source(const char *dir, bp_store **out) {
     CHECK_OK(bp_tombstone(s, NULL, ENTS[4], "ledger"));
     o.keep_last = 0;
     o.tombstoned = true;
-    CHECK_OK(bp_compact(s, &o, NULL));
+    CHECK_OK(bp_compact(s, NULL, &o));
     fill(s, 220, 320);
     CHECK_OK(bp_tombstone(s, NULL, ENTS[4], "ledger"));
     o.keep_last = 300;
-    CHECK_OK(bp_compact(s, &o, NULL));
+    CHECK_OK(bp_compact(s, NULL, &o));
     fill(s, 540, 4); /* dense events above the range */
 }
 
@@ -133,8 +133,8 @@ static void test_roundtrip(void) {
     char *b = export_all(t);
     CHECK(b && strcmp(a, b) == 0);
     CHECK(verify_clean(t));
-    bp_stats st;
-    CHECK_OK(bp_store_stats(t, &st));
+    bp_store_stats st;
+    CHECK_OK(bp_store_stats_get(t, &st));
     CHECK(st.segments > 2);
     /* again: every event is held, nothing changes */
     CHECK_OK(import_text(t, a, SIZE_MAX, true, &rep));
@@ -176,7 +176,7 @@ static void test_roundtrip(void) {
     /* and the restored store compacts again */
     bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
     o.keep_last = 3;
-    CHECK_OK(bp_compact(t, &o, NULL));
+    CHECK_OK(bp_compact(t, NULL, &o));
     CHECK(verify_clean(t));
     CHECK_OK(bp_store_close(t));
     t = t_open(tdir, &OPTS);
@@ -354,8 +354,8 @@ static void test_refused(void) {
         t = t_open(dir, &OPTS);
         CHECK_FAILS(import_text(t, m, SIZE_MAX, true, NULL), cases[k].code, cases[k].needle);
         CHECK(!strstr(bp_last_error(), "line 2")); /* refused at line 1, nothing written */
-        bp_stats st;
-        CHECK_OK(bp_store_stats(t, &st));
+        bp_store_stats st;
+        CHECK_OK(bp_store_stats_get(t, &st));
         CHECK_EQ(st.events, 0);
         bp_store_close(t);
         t_rmdir(dir);

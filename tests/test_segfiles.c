@@ -55,8 +55,8 @@ static bool append_n(bp_store *s, uint64_t first, uint64_t n) {
 }
 
 static uint32_t segments_of(bp_store *s) {
-    bp_stats st;
-    return bp_store_stats(s, &st) ? 0 : st.segments;
+    bp_store_stats st;
+    return bp_store_stats_get(s, &st) ? 0 : st.segments;
 }
 
 /* Every event in seq order, each payload checked (event seq k is event k - 1 as appended,
@@ -127,25 +127,25 @@ static void under_limit(void) {
     }
     CHECK(open_fds() <= bound);
     bp_verify_report vr;
-    CHECK_OK(bp_store_verify(s, &vr));
+    CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_EQ(vr.events, g_events);
     CHECK(vr.segments >= 1500);
     t_membuf m = {0};
-    CHECK_OK(bp_export(s, 0, t_to_mem, &m, NULL, NULL));
+    CHECK_OK(bp_export(s, t_to_mem, &m, NULL));
     size_t lines = 0;
     for (size_t i = 0; i < m.n; i++)
         lines += m.p[i] == '\n';
     free(m.p);
     CHECK_EQ(lines, g_events);
-    bp_stats st;
-    CHECK_OK(bp_store_stats(s, &st));
+    bp_store_stats st;
+    CHECK_OK(bp_store_stats_get(s, &st));
     CHECK(st.segments >= 1500);
     CHECK(st.bytes_on_disk >= (uint64_t)st.segments * 3000);
     char snap[1100];
     snprintf(snap, sizeof snap, "%s-snap", g_dir);
     t_rmdir(snap);
     bp_snapshot_report sr;
-    CHECK_OK(bp_store_snapshot(s, snap, &sr));
+    CHECK_OK(bp_store_snapshot(s, &sr, snap));
     CHECK(sr.segments >= 1500);
     CHECK(open_fds() <= bound);
     /* appends across 300 more segments: each rotation leaves no descriptor behind */
@@ -160,7 +160,7 @@ static void under_limit(void) {
     s = t_open(snap, &(t_open_opts){.segment_size = SEG_SIZE, .read_only = true});
     CHECK(s);
     read_all(s, g_events, bound);
-    CHECK_OK(bp_store_verify(s, &vr));
+    CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_OK(bp_store_close(s));
     t_rmdir(snap);
     /* compaction of 1,800 segments (and a read of what it kept, and more appends) */
@@ -169,15 +169,15 @@ static void under_limit(void) {
     bp_compact_options co = BP_COMPACT_OPTIONS_INIT;
     co.keep_last = 400;
     bp_compact_report cr;
-    CHECK_OK(bp_compact(s, &co, &cr));
+    CHECK_OK(bp_compact(s, &cr, &co));
     CHECK(cr.changed);
     CHECK(cr.segments_before >= 1800);
     CHECK_EQ(cr.events_kept, 400 * N_ENTS);
     CHECK(open_fds() <= bound);
-    CHECK_OK(bp_store_verify(s, &vr));
+    CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_EQ(vr.events, 400 * N_ENTS);
     CHECK(append_n(s, g_events + 600, 100));
-    CHECK_OK(bp_store_verify(s, &vr));
+    CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK(open_fds() <= bound);
     CHECK_OK(bp_store_close(s));
     CHECK_EQ(open_fds(), base);
@@ -207,8 +207,8 @@ static void test_many_segments_low_fd_limit(void) {
     bp_store *s = t_open(g_dir, &(t_open_opts){.segment_size = SEG_SIZE, .read_only = true});
     CHECK(s);
     CHECK(segments_of(s) >= 1500);
-    bp_stats st;
-    CHECK_OK(bp_store_stats(s, &st));
+    bp_store_stats st;
+    CHECK_OK(bp_store_stats_get(s, &st));
     g_events = st.events;
     CHECK_OK(bp_store_close(s));
     run_child(under_limit);
@@ -233,11 +233,12 @@ static void evict_and_fallback(void) {
     CHECK_OK(bp_get(s, &first, &ev->event_id));
     bp_iter_free(it);
     read_all(s, g_events, base + 48); /* evicts the first segment's segfile many times over */
-    bp_diagnostics d = {.version = BP_DIAGNOSTICS_VERSION};
     bp_segment_info *info = calloc(4096, sizeof *info);
-    CHECK_OK(bp_store_diagnostics(s, &d, info, 4096));
+    info[0].struct_size = sizeof *info;
+    size_t nseg;
+    CHECK_OK(bp_store_segments_list(s, info, 4096, &nseg));
     uint32_t mapped = 0;
-    for (uint32_t i = 0; i < d.segments && i < 4096; i++)
+    for (size_t i = 0; i < nseg; i++)
         mapped += info[i].mapped;
     free(info);
     CHECK(mapped <= 100 + 2);
@@ -266,8 +267,8 @@ static void test_cache_eviction_and_pread_fallback(void) {
     if (t_failures != f0) return;
     bp_store *s = t_open(g_dir, &(t_open_opts){.segment_size = SEG_SIZE, .read_only = true});
     CHECK(s);
-    bp_stats st;
-    CHECK_OK(bp_store_stats(s, &st));
+    bp_store_stats st;
+    CHECK_OK(bp_store_stats_get(s, &st));
     g_events = st.events;
     CHECK_OK(bp_store_close(s));
     run_child(evict_and_fallback);

@@ -20,16 +20,16 @@ static bool frames_within(bp_store *s, uint64_t limit) {
 }
 
 static uint64_t published(bp_store *s) {
-    bp_diagnostics d;
+    bp_store_diagnostics d;
     memset(&d, 0, sizeof d);
-    d.version = BP_DIAGNOSTICS_VERSION;
-    if (bp_store_diagnostics(s, &d, NULL, 0) != BP_OK) return UINT64_MAX;
+    d.struct_size = sizeof d;
+    if (bp_store_diagnostics_get(s, &d) != BP_OK) return UINT64_MAX;
     return d.published_seq;
 }
 
 static uint32_t segments(bp_store *s) {
-    bp_stats st;
-    if (bp_store_stats(s, &st) != BP_OK) return 0;
+    bp_store_stats st;
+    if (bp_store_stats_get(s, &st) != BP_OK) return 0;
     return st.segments;
 }
 

@@ -99,7 +99,7 @@ static void test_seal_and_forget(void) {
     CHECK_EQ(e->clock, 3);
     bp_event_free(e);
     bp_verify_report vr;
-    CHECK_OK(bp_store_verify(s, &vr));
+    CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_EQ(vr.events, 5);
     CHECK_FAILS(bp_forget(s, "user:ada"), BP_ENOTFOUND, "no data key");
     CHECK_FAILS(bp_forget(s, "user:nobody"), BP_ENOTFOUND, "no data key");
@@ -119,7 +119,7 @@ static void test_seal_and_forget(void) {
     CHECK_EQ(a3.clock, 4);
     check_payload(s, &a3.event_id, "secret-ada-new");
     check_forgotten(s, &a2.event_id); /* the new key does not open the old payloads */
-    CHECK_OK(bp_store_verify(s, &vr));
+    CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_EQ(vr.events, 6);
     CHECK_OK(bp_store_close(s));
 
@@ -200,8 +200,8 @@ static void test_key_durability(void) {
     f.fail_errno = EIO;
     pthread_mutex_unlock(&f.mu);
     CHECK_FAILS(bp_append(s, NULL, "user:3", "crm", BP_KIND(1, 1), "three", 5), BP_EIO, "data key");
-    bp_stats st;
-    CHECK_OK(bp_store_stats(s, &st));
+    bp_store_stats st;
+    CHECK_OK(bp_store_stats_get(s, &st));
     CHECK(!st.failed);
     CHECK_EQ(st.events, 2);
     bp_receipt r3;
@@ -214,7 +214,7 @@ static void test_key_durability(void) {
     check_payload(s, &r2.event_id, "two");
     check_payload(s, &r3.event_id, "three");
     bp_verify_report vr;
-    CHECK_OK(bp_store_verify(s, &vr));
+    CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_EQ(vr.events, 3);
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);
@@ -228,11 +228,11 @@ static void test_export_and_snapshot(void) {
     bp_receipt r;
     CHECK_OK(bp_append(s, &r, "user:1", "crm", BP_KIND(1, 1), "secret-one", 10));
     t_membuf a = {0}, b = {0};
-    CHECK_OK(bp_export(s, 0, t_to_mem, &a, NULL, NULL));
+    CHECK_OK(bp_export(s, t_to_mem, &a, NULL));
     CHECK(a.p && !strstr(a.p, "c2VjcmV0")); /* base64 of "secret" at offset 0 */
     bp_snapshot_report rep;
     t_rmdir(snap); /* the snapshot makes it */
-    CHECK_OK(bp_store_snapshot(s, snap, &rep));
+    CHECK_OK(bp_store_snapshot(s, &rep, snap));
     CHECK_OK(bp_forget(s, "user:1"));
     check_forgotten(s, &r.event_id);
     CHECK_OK(bp_store_close(s));
@@ -249,10 +249,10 @@ static void test_export_and_snapshot(void) {
     CHECK_OK(bp_import_end(imp, &irep));
     CHECK_EQ(irep.imported, 1);
     check_forgotten(d, &r.event_id); /* no key came with the export */
-    CHECK_OK(bp_export(d, 0, t_to_mem, &b, NULL, NULL));
+    CHECK_OK(bp_export(d, t_to_mem, &b, NULL));
     CHECK(a.n == b.n && !memcmp(a.p, b.p, a.n)); /* byte-identical */
     bp_verify_report vr;
-    CHECK_OK(bp_store_verify(d, &vr));
+    CHECK_OK(bp_store_verify(d, &vr, NULL));
     CHECK_OK(bp_store_close(d));
     free(a.p);
     free(b.p);
@@ -294,9 +294,9 @@ static void test_forget_projections(void) {
     }
     uint64_t st[2];
     bp_project_info info;
-    CHECK_OK(bp_project(s, &p, "user:1", BP_CONSISTENT, st, &info));
+    CHECK_OK(bp_project(s, st, &info, &p, "user:1", BP_CONSISTENT));
     CHECK(st[0] == 50 && st[1] == 5);
-    CHECK_OK(bp_project(s, &p, "user:2", BP_CONSISTENT, st, &info));
+    CHECK_OK(bp_project(s, st, &info, &p, "user:2", BP_CONSISTENT));
     CHECK(st[0] == 15 && st[1] == 5);
     CHECK_OK(bp_projection_flush(s));
     char name[BP_DKEY_NAME_SIZE], snap[1200];
@@ -306,10 +306,10 @@ static void test_forget_projections(void) {
 
     CHECK_OK(bp_forget(s, "user:1"));
     CHECK_EQ(bp_pf_exists(snap), 0);
-    CHECK_OK(bp_project(s, &p, "user:1", BP_CONSISTENT, st, &info));
+    CHECK_OK(bp_project(s, st, &info, &p, "user:1", BP_CONSISTENT));
     CHECK(!info.from_cache && !info.from_snapshot);
     CHECK(st[0] == 0 && st[1] == 5); /* refolded: the events, none of their bytes */
-    CHECK_OK(bp_project(s, &p, "user:2", BP_CONSISTENT, st, &info));
+    CHECK_OK(bp_project(s, st, &info, &p, "user:2", BP_CONSISTENT));
     CHECK(info.from_cache && st[0] == 15);
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);

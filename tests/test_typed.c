@@ -108,12 +108,12 @@ static void test_round_trip_every_type(void) {
         all_t v, out;
         random_all(&v);
         size_t len, len2;
-        CHECK_OK(bp_type_encode(&all_t_type, &v, buf, max, &len));
+        CHECK_OK(bp_type_encode(&all_t_type, buf, max, &len, &v));
         CHECK(len <= max);
         memset(&out, 0xAA, sizeof out);
-        CHECK_OK(bp_type_decode(&all_t_type, buf, len, &out));
+        CHECK_OK(bp_type_decode(&all_t_type, &out, buf, len));
         CHECK(memcmp(&v, &out, sizeof v) == 0);
-        CHECK_OK(bp_type_encode(&all_t_type, &out, again, max, &len2));
+        CHECK_OK(bp_type_encode(&all_t_type, again, max, &len2, &out));
         CHECK_EQ(len2, len);
         CHECK(memcmp(buf, again, len) == 0);
     }
@@ -135,16 +135,16 @@ static void test_round_trip_every_type(void) {
     big.u64 = UINT64_MAX;
     big.i64 = INT64_MIN;
     size_t len;
-    CHECK_OK(bp_type_encode(&all_t_type, &big, buf, max, &len));
+    CHECK_OK(bp_type_encode(&all_t_type, buf, max, &len, &big));
     all_t out;
-    CHECK_OK(bp_type_decode(&all_t_type, buf, len, &out));
+    CHECK_OK(bp_type_decode(&all_t_type, &out, buf, len));
     CHECK(memcmp(&big, &out, sizeof big) == 0);
     /* every proper prefix of a valid encoding is refused, never over-read */
     for (size_t cut = 0; cut < len; cut++) {
         uint8_t *p = malloc(cut ? cut : 1);
         CHECK(p);
         memcpy(p, buf, cut);
-        bp_status rc = bp_type_decode(&all_t_type, p, cut, &out);
+        bp_status rc = bp_type_decode(&all_t_type, &out, p, cut);
         free(p);
         CHECK_EQ(rc, BP_EINVAL);
     }
@@ -178,7 +178,7 @@ static void test_decoder_accepts_any_valid_encoding(void) {
             "amount"
             "\xd3\xff\xff\xff\xff\xff\xff\xff\xfe");
     small_t v;
-    CHECK_OK(bp_type_decode(&small_t_type, m.b, m.n, &v));
+    CHECK_OK(bp_type_decode(&small_t_type, &v, m.b, m.n));
     CHECK_EQ(v.amount, -2);
     CHECK(strcmp(v.memo, "hi") == 0);
     CHECK(!v.has_branch);
@@ -193,7 +193,7 @@ static void test_decoder_accepts_any_valid_encoding(void) {
     PUT(&m, "\xa6"
             "branch"
             "\xcd\x01\x00");
-    CHECK_OK(bp_type_decode(&small_t_type, m.b, m.n, &v));
+    CHECK_OK(bp_type_decode(&small_t_type, &v, m.b, m.n));
     CHECK_EQ(v.amount, 7);
     CHECK(v.has_branch && v.branch == 256);
     CHECK_EQ(v.memo[0], 0);
@@ -203,8 +203,8 @@ static void test_decoder_errors(void) {
     small_t v;
     mb m = {.n = 0};
     PUT(&m, "\x92\x01\x02");
-    CHECK_FAILS(bp_type_decode(&small_t_type, m.b, m.n, &v), BP_EINVAL, "expected a map");
-    CHECK_FAILS(bp_type_decode(&small_t_type, "", 0, &v), BP_EINVAL, "test.small");
+    CHECK_FAILS(bp_type_decode(&small_t_type, &v, m.b, m.n), BP_EINVAL, "expected a map");
+    CHECK_FAILS(bp_type_decode(&small_t_type, &v, "", 0), BP_EINVAL, "test.small");
     m.n = 0;
     PUT(&m, "\x83\xa6"
             "amount"
@@ -213,7 +213,7 @@ static void test_decoder_errors(void) {
             "\xa0\xa5"
             "bogus"
             "\x01");
-    CHECK_FAILS(bp_type_decode(&small_t_type, m.b, m.n, &v), BP_EINVAL, "unknown field 'bogus'");
+    CHECK_FAILS(bp_type_decode(&small_t_type, &v, m.b, m.n), BP_EINVAL, "unknown field 'bogus'");
     m.n = 0;
     PUT(&m, "\x83\xa6"
             "amount"
@@ -222,13 +222,13 @@ static void test_decoder_errors(void) {
             "\xa0\xa6"
             "amount"
             "\x02");
-    CHECK_FAILS(bp_type_decode(&small_t_type, m.b, m.n, &v), BP_EINVAL, "field 'amount'");
+    CHECK_FAILS(bp_type_decode(&small_t_type, &v, m.b, m.n), BP_EINVAL, "field 'amount'");
     CHECK(strstr(bp_last_error(), "twice"));
     m.n = 0;
     PUT(&m, "\x81\xa6"
             "amount"
             "\x01");
-    CHECK_FAILS(bp_type_decode(&small_t_type, m.b, m.n, &v), BP_EINVAL, "field 'memo'");
+    CHECK_FAILS(bp_type_decode(&small_t_type, &v, m.b, m.n), BP_EINVAL, "field 'memo'");
     CHECK(strstr(bp_last_error(), "missing"));
     m.n = 0;
     PUT(&m, "\x82\xa6"
@@ -238,7 +238,7 @@ static void test_decoder_errors(void) {
             "\xa4"
             "memo"
             "\xa0");
-    CHECK_FAILS(bp_type_decode(&small_t_type, m.b, m.n, &v), BP_EINVAL,
+    CHECK_FAILS(bp_type_decode(&small_t_type, &v, m.b, m.n), BP_EINVAL,
                 "field 'amount' at offset 8");
     CHECK(strstr(bp_last_error(), "expected int64"));
     m.n = 0;
@@ -248,14 +248,14 @@ static void test_decoder_errors(void) {
             "memo"
             "\xa9"
             "123456789");
-    CHECK_FAILS(bp_type_decode(&small_t_type, m.b, m.n, &v), BP_EINVAL, "at most 8 bytes");
+    CHECK_FAILS(bp_type_decode(&small_t_type, &v, m.b, m.n), BP_EINVAL, "at most 8 bytes");
     m.n = 0;
     PUT(&m, "\x82\xa6"
             "amount"
             "\x01\xa4"
             "memo"
             "\xa2\xc3\x28");
-    CHECK_FAILS(bp_type_decode(&small_t_type, m.b, m.n, &v), BP_EINVAL, "UTF-8");
+    CHECK_FAILS(bp_type_decode(&small_t_type, &v, m.b, m.n), BP_EINVAL, "UTF-8");
     m.n = 0; /* found by fuzz_typed: a NUL inside a string would not survive a round trip */
     PUT(&m, "\x82\xa6"
             "amount"
@@ -263,7 +263,7 @@ static void test_decoder_errors(void) {
             "memo"
             "\xa3"
             "a\0b");
-    CHECK_FAILS(bp_type_decode(&small_t_type, m.b, m.n, &v), BP_EINVAL, "NUL");
+    CHECK_FAILS(bp_type_decode(&small_t_type, &v, m.b, m.n), BP_EINVAL, "NUL");
     m.n = 0;
     PUT(&m, "\x83\xa6"
             "amount"
@@ -272,25 +272,25 @@ static void test_decoder_errors(void) {
             "\xa0\xa6"
             "branch"
             "\xff");
-    CHECK_FAILS(bp_type_decode(&small_t_type, m.b, m.n, &v), BP_EINVAL, "expected uint32");
+    CHECK_FAILS(bp_type_decode(&small_t_type, &v, m.b, m.n), BP_EINVAL, "expected uint32");
     m.n = 0;
     PUT(&m, "\x82\xa6"
             "amount"
             "\x01\xa4"
             "memo"
             "\xa0\x00");
-    CHECK_FAILS(bp_type_decode(&small_t_type, m.b, m.n, &v), BP_EINVAL, "trailing bytes");
+    CHECK_FAILS(bp_type_decode(&small_t_type, &v, m.b, m.n), BP_EINVAL, "trailing bytes");
     m.n = 0;
     PUT(&m, "\x82\x01\x01\xa4"
             "memo"
             "\xa0");
-    CHECK_FAILS(bp_type_decode(&small_t_type, m.b, m.n, &v), BP_EINVAL, "field name");
+    CHECK_FAILS(bp_type_decode(&small_t_type, &v, m.b, m.n), BP_EINVAL, "field name");
     /* ranges of every integer width, and array bounds */
     all_t a, out;
     random_all(&a);
     uint8_t buf[2048];
     size_t len;
-    CHECK_OK(bp_type_encode(&all_t_type, &a, buf, sizeof buf, &len));
+    CHECK_OK(bp_type_encode(&all_t_type, buf, sizeof buf, &len, &a));
     /* find "i8" and overwrite its value with 200 (uint 8): out of int8 range */
     uint8_t *k = memmem(buf, len, "\xa2i8", 3);
     CHECK(k);
@@ -301,7 +301,7 @@ static void test_decoder_errors(void) {
     patched[at] = 0xcc;
     patched[at + 1] = 200;
     memcpy(patched + at + 2, buf + at + vlen, len - at - vlen);
-    CHECK_FAILS(bp_type_decode(&all_t_type, patched, len + 2 - vlen, &out), BP_EINVAL,
+    CHECK_FAILS(bp_type_decode(&all_t_type, &out, patched, len + 2 - vlen), BP_EINVAL,
                 "field 'i8'");
     CHECK(strstr(bp_last_error(), "expected int8"));
 }
@@ -312,23 +312,23 @@ static void test_encoder_errors(void) {
     memset(v.memo, 'x', sizeof v.memo); /* no NUL within 8 + 1 bytes */
     uint8_t buf[128];
     size_t len;
-    CHECK_FAILS(bp_type_encode(&small_t_type, &v, buf, sizeof buf, &len), BP_EINVAL,
+    CHECK_FAILS(bp_type_encode(&small_t_type, buf, sizeof buf, &len, &v), BP_EINVAL,
                 "field 'memo'");
     memcpy(v.memo, "\xc3\x28", 3);
-    CHECK_FAILS(bp_type_encode(&small_t_type, &v, buf, sizeof buf, &len), BP_EINVAL, "UTF-8");
+    CHECK_FAILS(bp_type_encode(&small_t_type, buf, sizeof buf, &len, &v), BP_EINVAL, "UTF-8");
     memcpy(v.memo, "ok", 3);
     v.amount = 1000;
-    CHECK_FAILS(bp_type_encode(&small_t_type, &v, buf, 5, &len), BP_ETOOBIG, "needs");
+    CHECK_FAILS(bp_type_encode(&small_t_type, buf, 5, &len, &v), BP_ETOOBIG, "needs");
     size_t need = len;
-    CHECK_OK(bp_type_encode(&small_t_type, &v, buf, need, &len));
+    CHECK_OK(bp_type_encode(&small_t_type, buf, need, &len, &v));
     CHECK_EQ(len, need);
     all_t a;
     memset(&a, 0, sizeof a);
     a.by_len = 17;
-    CHECK_FAILS(bp_type_encode(&all_t_type, &a, buf, sizeof buf, &len), BP_EINVAL, "by_len 17");
+    CHECK_FAILS(bp_type_encode(&all_t_type, buf, sizeof buf, &len, &a), BP_EINVAL, "by_len 17");
     a.by_len = 0;
     a.ai_count = 6;
-    CHECK_FAILS(bp_type_encode(&all_t_type, &a, buf, sizeof buf, &len), BP_EINVAL, "ai_count 6");
+    CHECK_FAILS(bp_type_encode(&all_t_type, buf, sizeof buf, &len, &a), BP_EINVAL, "ai_count 6");
 }
 
 /* Hand-built descriptors that bp_type_check refuses. */
@@ -377,11 +377,11 @@ static void test_descriptor_checks(void) {
 static void test_json_forms(void) {
     small_t v = {.amount = -5, .memo = "caf\xc3\xa9", .has_branch = true, .branch = 7};
     char *j;
-    CHECK_OK(bp_type_to_json(&small_t_type, &v, &j));
+    CHECK_OK(bp_type_to_json(&small_t_type, &j, &v));
     CHECK(strcmp(j, "{\"amount\":-5,\"memo\":\"caf\xc3\xa9\",\"branch\":7}") == 0);
     bp_free(j);
     v.has_branch = false;
-    CHECK_OK(bp_type_to_json(&small_t_type, &v, &j));
+    CHECK_OK(bp_type_to_json(&small_t_type, &j, &v));
     CHECK(strcmp(j, "{\"amount\":-5,\"memo\":\"caf\xc3\xa9\"}") == 0);
     bp_free(j);
     all_t a;
@@ -395,7 +395,7 @@ static void test_json_forms(void) {
     a.ai_count = 2;
     a.ai[0] = -1;
     a.ai[1] = 2;
-    CHECK_OK(bp_type_to_json(&all_t_type, &a, &j));
+    CHECK_OK(bp_type_to_json(&all_t_type, &j, &a));
     CHECK(strstr(j, "\"u64\":\"18446744073709551615\""));
     CHECK(strstr(j, "\"f64\":\"NaN\""));
     CHECK(strstr(j, "\"f32\":\"-Infinity\""));
@@ -406,8 +406,8 @@ static void test_json_forms(void) {
 }
 
 static uint64_t count_events(bp_store *s) {
-    bp_stats st;
-    return bp_store_stats(s, &st) ? UINT64_MAX : st.events;
+    bp_store_stats st;
+    return bp_store_stats_get(s, &st) ? UINT64_MAX : st.events;
 }
 
 #define OTHER_FIELDS(F) F(ONE, I64, amount, 0)
@@ -470,7 +470,7 @@ static void test_typed_append_and_read(void) {
     all_t got;
     int n = 0;
     bp_status rc;
-    while ((rc = bp_iter_next_typed(it, &all_t_type, &ev, &got)) == BP_OK) {
+    while ((rc = bp_iter_next_typed(it, &ev, &got, &all_t_type)) == BP_OK) {
         CHECK(n < 20);
         CHECK(memcmp(&got, &vals[n], sizeof got) == 0);
         CHECK_EQ(BP_EVENT_SCHEMA_VERSION(ev->flags), 1);
@@ -482,19 +482,19 @@ static void test_typed_append_and_read(void) {
     /* wrong kind, no payload, malformed payload */
     CHECK_OK(bp_stream(s, &it, "acct:1", BP_READ_FULL));
     CHECK_OK(bp_iter_next(it, &ev));
-    CHECK_FAILS(bp_event_decode(s, ev, &all_t_type, &got), BP_EINVAL, "kind 0x1011, not 0x1010");
+    CHECK_FAILS(bp_event_decode(s, &got, ev, &all_t_type), BP_EINVAL, "kind 0x1011, not 0x1010");
     small_t sv;
-    CHECK_OK(bp_event_decode(s, ev, &small_t_type, &sv));
+    CHECK_OK(bp_event_decode(s, &sv, ev, &small_t_type));
     CHECK_EQ(sv.amount, 1);
     bp_iter_free(it);
     CHECK_OK(bp_stream(s, &it, "acct:1", BP_READ_INDEX_ONLY));
     CHECK_OK(bp_iter_next(it, &ev));
-    CHECK_FAILS(bp_event_decode(s, ev, &small_t_type, &sv), BP_EINVAL, "without its payload");
+    CHECK_FAILS(bp_event_decode(s, &sv, ev, &small_t_type), BP_EINVAL, "without its payload");
     bp_iter_free(it);
     CHECK_OK(bp_append(s, NULL, "acct:9", "bank", small_t_type.kind, "\x81\xa1x\x01", 4));
     CHECK_OK(bp_stream(s, &it, "acct:9", BP_READ_FULL));
     CHECK_OK(bp_iter_next(it, &ev));
-    CHECK_FAILS(bp_event_decode(s, ev, &small_t_type, &sv), BP_EINVAL, "acct:9");
+    CHECK_FAILS(bp_event_decode(s, &sv, ev, &small_t_type), BP_EINVAL, "acct:9");
     CHECK(strstr(bp_last_error(), "unknown field 'x'"));
     bp_iter_free(it);
     CHECK_OK(bp_store_close(s));
@@ -573,35 +573,35 @@ static void test_upcaster_chains(void) {
     dep_v3 got;
     CHECK_OK(bp_stream(s, &it, "acct:1", BP_READ_FULL));
     CHECK_OK(bp_iter_next(it, &ev)); /* v1: the 1 -> 2 step is missing */
-    CHECK_FAILS(bp_event_decode(s, ev, &dep_v3_type, &got), BP_EINVAL, "no upcaster from v1");
+    CHECK_FAILS(bp_event_decode(s, &got, ev, &dep_v3_type), BP_EINVAL, "no upcaster from v1");
     CHECK_OK(bp_register_upcaster(s, &dep_v1_type, &dep_v2_type, up12, NULL));
-    CHECK_OK(bp_event_decode(s, ev, &dep_v3_type, &got));
+    CHECK_OK(bp_event_decode(s, &got, ev, &dep_v3_type));
     CHECK_EQ(got.cents, 500);
     CHECK(strcmp(got.currency, "EUR") == 0);
     CHECK_EQ(up_calls, 1);
     dep_v1 raw1; /* reading at the event's own version needs no upcaster */
-    CHECK_OK(bp_event_decode(s, ev, &dep_v1_type, &raw1));
+    CHECK_OK(bp_event_decode(s, &raw1, ev, &dep_v1_type));
     CHECK_EQ(raw1.amount, 5);
     CHECK_OK(bp_iter_next(it, &ev));
-    CHECK_OK(bp_event_decode(s, ev, &dep_v3_type, &got));
+    CHECK_OK(bp_event_decode(s, &got, ev, &dep_v3_type));
     CHECK_EQ(got.cents, 700);
     CHECK(strcmp(got.currency, "USD") == 0);
-    CHECK_FAILS(bp_event_decode(s, ev, &dep_v1_type, &raw1), BP_EINVAL, "newer than the reader");
+    CHECK_FAILS(bp_event_decode(s, &raw1, ev, &dep_v1_type), BP_EINVAL, "newer than the reader");
     CHECK_OK(bp_iter_next(it, &ev));
-    CHECK_OK(bp_event_decode(s, ev, &dep_v3_type, &got));
+    CHECK_OK(bp_event_decode(s, &got, ev, &dep_v3_type));
     CHECK_EQ(got.cents, 900);
     CHECK_OK(bp_iter_next(it, &ev)); /* schema version not stated: read as current */
     CHECK_EQ(BP_EVENT_SCHEMA_VERSION(ev->flags), 0);
-    CHECK_OK(bp_event_decode(s, ev, &dep_v3_type, &got));
+    CHECK_OK(bp_event_decode(s, &got, ev, &dep_v3_type));
     CHECK(strcmp(got.currency, "CHF") == 0);
     CHECK_OK(bp_iter_next(it, &ev)); /* written by a newer program */
-    CHECK_FAILS(bp_event_decode(s, ev, &dep_v3_type, &got), BP_EINVAL, "v4, newer");
+    CHECK_FAILS(bp_event_decode(s, &got, ev, &dep_v3_type), BP_EINVAL, "v4, newer");
     bp_iter_free(it);
     /* JSON renders the current form */
     CHECK_OK(bp_stream(s, &it, "acct:1", BP_READ_FULL));
     CHECK_OK(bp_iter_next(it, &ev));
     char *j;
-    CHECK_OK(bp_event_json(s, ev, &j));
+    CHECK_OK(bp_event_json(s, &j, ev));
     CHECK(strcmp(j, "{\"cents\":500,\"currency\":\"EUR\"}") == 0);
     bp_free(j);
     bp_iter_free(it);
@@ -610,7 +610,7 @@ static void test_upcaster_chains(void) {
     CHECK_OK(bp_append_typed(s, NULL, "acct:2", "bank", &dep_v2_type, &neg, NULL));
     CHECK_OK(bp_stream(s, &it, "acct:2", BP_READ_FULL));
     CHECK_OK(bp_iter_next(it, &ev));
-    CHECK_FAILS(bp_event_decode(s, ev, &dep_v3_type, &got), BP_EINVAL, "acct:2");
+    CHECK_FAILS(bp_event_decode(s, &got, ev, &dep_v3_type), BP_EINVAL, "acct:2");
     bp_iter_free(it);
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);
@@ -630,15 +630,15 @@ static void test_json_lane(void) {
     char *j;
     CHECK_OK(bp_stream(s, &it, "acct:1", BP_READ_FULL));
     CHECK_OK(bp_iter_next(it, &ev));
-    CHECK_OK(bp_event_json(s, ev, &j)); /* not registered: the generic form */
+    CHECK_OK(bp_event_json(s, &j, ev)); /* not registered: the generic form */
     CHECK(strcmp(j, "{\"amount\":42,\"memo\":\"hi\"}") == 0);
     bp_free(j);
     CHECK_OK(bp_register_type(s, &small_t_type));
-    CHECK_OK(bp_event_json(s, ev, &j));
+    CHECK_OK(bp_event_json(s, &j, ev));
     CHECK(strcmp(j, "{\"amount\":42,\"memo\":\"hi\"}") == 0);
     bp_free(j);
     CHECK_OK(bp_iter_next(it, &ev));
-    CHECK_OK(bp_event_json(s, ev, &j));
+    CHECK_OK(bp_event_json(s, &j, ev));
     json_t *jv = json_loads(j, 0, NULL);
     bp_free(j);
     CHECK(jv);
@@ -646,10 +646,10 @@ static void test_json_lane(void) {
     CHECK_EQ(json_array_size(json_object_get(jv, "k")), 3);
     json_decref(jv);
     CHECK_OK(bp_iter_next(it, &ev));
-    CHECK_FAILS(bp_event_json(s, ev, &j), BP_EINVAL, "JSON form");
+    CHECK_FAILS(bp_event_json(s, &j, ev), BP_EINVAL, "JSON form");
     CHECK(j == NULL);
     CHECK_OK(bp_iter_next(it, &ev));
-    CHECK_OK(bp_event_json(s, ev, &j));
+    CHECK_OK(bp_event_json(s, &j, ev));
     CHECK(strcmp(j, "null") == 0);
     bp_free(j);
     bp_iter_free(it);
@@ -680,12 +680,12 @@ static void test_format_vectors(void) {
     vec_t v = {.amount = -200, .has_memo = true, .memo = "hi", .tags_count = 2, .tags = {1, 300}};
     uint8_t buf[64];
     size_t len;
-    CHECK_OK(bp_type_encode(&vec_t_type, &v, buf, sizeof buf, &len));
+    CHECK_OK(bp_type_encode(&vec_t_type, buf, sizeof buf, &len, &v));
     CHECK(hex_eq(buf, len,
                  "83 a6 61 6d 6f 75 6e 74 d1 ff 38 a4 6d 65 6d 6f a2 68 69 a4 74 61 "
                  "67 73 92 01 cd 01 2c"));
     char *j;
-    CHECK_OK(bp_type_to_json(&vec_t_type, &v, &j));
+    CHECK_OK(bp_type_to_json(&vec_t_type, &j, &v));
     CHECK(strcmp(j, "{\"amount\":-200,\"memo\":\"hi\",\"tags\":[1,300]}") == 0);
     bp_free(j);
     const uint8_t state[4] = {1, 2, 3, 4};
@@ -759,7 +759,7 @@ static void test_reactor_poison_skip_counted(void) {
     cfg.backoff_ms = 1;
     bp_region r = BP_REGION_INIT;
     bp_worker *w;
-    CHECK_OK(bp_reactor(s, &r, &small_t_type, react_none, &decoded, &cfg, &w));
+    CHECK_OK(bp_reactor(s, &w, &r, &small_t_type, react_none, &decoded, &cfg));
     CHECK_OK(bp_worker_wait(w, last.global_seq, 60000));
     bp_worker_stats st;
     bp_worker_stats_get(w, &st);

@@ -2,14 +2,16 @@
  * batpak/common.h — status codes, errors, kinds, ids and durability modes.
  *
  * Conventions used by every batpak header (doc/API.md "The API's rules" states them all):
+ *  - The receiver (the handle) comes first, then the outputs, the inputs, callbacks with
+ *    their ctx, and an options struct last (NULL: the defaults).
  *  - Every function returns bp_status (BP_OK == 0, errors negative) unless it
  *    says otherwise. A wait that runs out returns BP_ETIMEDOUT; BP_DONE means finished.
  *    An output too small for what it must hold is BP_ETOOBIG, with the size needed.
  *  - On error, bp_last_error() gives a human-readable message for the calling
  *    thread with context (path, entity, offset). The library never prints,
  *    aborts or exits.
- *  - Options structs are versioned and initialised with a macro
- *    (bp_open_options o = BP_OPEN_OPTIONS_INIT;) so fields can be added later.
+ *  - Structs the caller allocates start with struct_size, set by their BP_X_INIT macro
+ *    (bp_verify_options o = BP_VERIFY_OPTIONS_INIT;), so that fields can be added later.
  *  - Handles are opaque; their _free/_close functions accept NULL.
  */
 #ifndef BATPAK_COMMON_H
@@ -122,7 +124,7 @@ BP_API void bp_free(void *p);
 
 /** System kinds (category 0), written only by the library. This one is the event a writable
  * bp_store_open appends at batpak:store / batpak:lifecycle; its payload encodes the open
- * report (bp_open_report; bp_open_options.no_open_event skips the event). */
+ * report (bp_store_open_report; bp_open_options.no_open_event skips the event). */
 #define BP_KIND_SYSTEM_OPEN_COMPLETED ((uint16_t)0x0001)
 /** System kind of a denied proposal persisted by bp_append_denial, at the proposal's
  * coordinate; decode its payload with bp_denial_record_decode. */

@@ -37,8 +37,8 @@ typedef struct bp_cursor bp_cursor;
  * in global_seq order (region->from_seq also applies).
  * Errors: BP_EINVAL (bad region), BP_ENOMEM.
  */
-BP_API bp_status bp_cursor_open(bp_store *s, const bp_region *region, uint64_t after_seq,
-                                bp_cursor **out);
+BP_API bp_status bp_cursor_open(bp_store *s, bp_cursor **out, const bp_region *region,
+                                uint64_t after_seq);
 
 /**
  * The next events: up to max (1..4096) into evs[0..*n), in global_seq order,
@@ -103,8 +103,8 @@ typedef struct bp_subscription bp_subscription;
  * new notices are dropped and counted (bp_subscription_missed); the writer
  * never waits. Errors: BP_EINVAL, BP_ENOMEM.
  */
-BP_API bp_status bp_subscribe_lossy(bp_store *s, const bp_region *region, uint32_t capacity,
-                                    bp_subscription **out);
+BP_API bp_status bp_subscribe_lossy(bp_store *s, bp_subscription **out, const bp_region *region,
+                                    uint32_t capacity);
 
 /**
  * Take the oldest queued notice; when the queue is empty wait up to
@@ -206,8 +206,8 @@ typedef struct bp_worker bp_worker;
  * with this checkpoint id runs already), BP_EREADONLY (a checkpoint id on a read-only
  * store), BP_EIO, BP_ENOMEM.
  */
-BP_API bp_status bp_cursor_worker(bp_store *s, const bp_region *region, bp_worker_fn fn, void *ctx,
-                                  const bp_worker_config *cfg, bp_worker **out);
+BP_API bp_status bp_cursor_worker(bp_store *s, bp_worker **out, const bp_region *region,
+                                  bp_worker_fn fn, void *ctx, const bp_worker_config *cfg);
 
 /**
  * Stop the worker after the event in hand (a handler running is finished;
@@ -264,7 +264,7 @@ BP_API size_t bp_worker_take_gaps(bp_worker *w, bp_gap *out, size_t max);
  * trigger's correlation_id is kept (opts may be NULL; its causation and
  * correlation are overridden). Otherwise as bp_append_ex.
  */
-BP_API bp_status bp_append_reaction(bp_store *s, const bp_event *trigger, bp_receipt *receipt,
+BP_API bp_status bp_append_reaction(bp_store *s, bp_receipt *receipt, const bp_event *trigger,
                                     const char *entity, const char *scope, uint16_t kind,
                                     const void *payload, size_t len, const bp_append_options *opts);
 
@@ -299,9 +299,9 @@ typedef bp_status (*bp_reactor_fn)(void *ctx, const bp_delivery *d, const void *
  * reactions committed and appends nothing: each reaction is written exactly
  * once. type may be NULL (value is then always NULL).
  */
-BP_API bp_status bp_reactor(bp_store *s, const bp_region *region, const struct bp_type *type,
-                            bp_reactor_fn fn, void *ctx, const bp_worker_config *cfg,
-                            bp_worker **out);
+BP_API bp_status bp_reactor(bp_store *s, bp_worker **out, const bp_region *region,
+                            const struct bp_type *type, bp_reactor_fn fn, void *ctx,
+                            const bp_worker_config *cfg);
 
 /* ----------------------------------------------------------- back-pressure */
 

@@ -65,8 +65,7 @@ typedef struct bp_denial {
  * gate itself (it could not read the store...): evaluation stops and
  * bp_evaluate returns that status. deny->gate is filled by the library.
  */
-typedef bp_status (*bp_gate_fn)(void *gate_data, bp_store *s, const bp_proposal *p,
-                                bp_denial *deny);
+typedef bp_status (*bp_gate_fn)(void *ctx, bp_store *s, const bp_proposal *p, bp_denial *deny);
 
 /** Fill deny with code and a printf-style message; returns BP_EDENIED. */
 BP_API bp_status bp_deny(bp_denial *deny, int32_t code, const char *fmt, ...) BP_PRINTF(3, 4);
@@ -89,7 +88,7 @@ BP_API bp_status bp_gate_set_new(bp_gate_set **out);
  * unique in the set (BP_EEXIST otherwise). fn must not be NULL. A set holds
  * at most BP_GATES_MAX gates (BP_ETOOBIG).
  */
-BP_API bp_status bp_gate_set_add(bp_gate_set *gs, const char *name, bp_gate_fn fn, void *gate_data);
+BP_API bp_status bp_gate_set_add(bp_gate_set *gs, const char *name, bp_gate_fn fn, void *ctx);
 /** Number of gates. */
 BP_API size_t bp_gate_set_count(const bp_gate_set *gs);
 /** Accepts NULL. */
@@ -116,8 +115,8 @@ typedef struct bp_verdict bp_verdict;
  * before any gate runs; BP_ETOOBIG) or a gate that failed (its status).
  * Free the verdict with bp_verdict_free.
  */
-BP_API bp_status bp_evaluate(bp_store *s, const bp_gate_set *gs, const bp_proposal *p,
-                             unsigned mode, bp_verdict **out);
+BP_API bp_status bp_evaluate(bp_store *s, bp_verdict **out, const bp_gate_set *gs,
+                             const bp_proposal *p, unsigned mode);
 
 /** True for an allowed verdict (a receipt that bp_commit accepts once). */
 BP_API bool bp_verdict_allowed(const bp_verdict *v);
@@ -153,8 +152,8 @@ typedef bp_status (*bp_commit_fn)(void *ctx, bp_store *s, const bp_proposal *p,
  * p differs from the evaluated proposal: nothing runs), BP_ECONFLICT (the
  * entity moved since evaluation: evaluate again), and fn's / the append's errors.
  */
-BP_API bp_status bp_commit(bp_store *s, bp_verdict *v, const bp_proposal *p, bp_commit_fn fn,
-                           void *ctx, bp_receipt *receipt);
+BP_API bp_status bp_commit(bp_store *s, bp_receipt *receipt, bp_verdict *v, const bp_proposal *p,
+                           bp_commit_fn fn, void *ctx);
 
 /* -------------------------------------------------------- persisted denials */
 
@@ -185,8 +184,8 @@ typedef struct bp_denial_receipt {
  * Errors: BP_EINVAL (allowed verdict, already used, other store, p differs),
  * write errors.
  */
-BP_API bp_status bp_append_denial(bp_store *s, bp_verdict *v, const bp_proposal *p,
-                                  bp_denial_receipt *out);
+BP_API bp_status bp_append_denial(bp_store *s, bp_denial_receipt *out, bp_verdict *v,
+                                  const bp_proposal *p);
 
 /** Most denials one SYSTEM_DENIAL payload carries (one per gate: BP_GATES_MAX). */
 #define BP_DENIALS_MAX BP_GATES_MAX

@@ -89,8 +89,8 @@ typedef struct bp_project_info {
  * Errors: BP_EINVAL (bad projection or entity), apply's error, a typed decode
  * error (named event), BP_ECORRUPT / BP_EIO reading a frame, BP_ENOMEM.
  */
-BP_API bp_status bp_project(bp_store *s, const bp_projection *p, const char *entity,
-                            uint32_t max_stale_ms, void *state, bp_project_info *info);
+BP_API bp_status bp_project(bp_store *s, void *state, bp_project_info *info, const bp_projection *p,
+                            const char *entity, uint32_t max_stale_ms);
 
 /**
  * Like bp_project(BP_CONSISTENT) for a caller that holds a state at *clock:
@@ -98,8 +98,8 @@ BP_API bp_status bp_project(bp_store *s, const bp_projection *p, const char *ent
  * touches nothing (no fold, no copy, *state untouched); else it projects into
  * *state, sets *clock and returns BP_OK.
  */
-BP_API bp_status bp_project_if_changed(bp_store *s, const bp_projection *p, const char *entity,
-                                       uint64_t *clock, void *state);
+BP_API bp_status bp_project_if_changed(bp_store *s, void *state, uint64_t *clock,
+                                       const bp_projection *p, const char *entity);
 
 /** Counters of the projection cache. */
 typedef struct bp_projection_cache_stats {
@@ -162,8 +162,8 @@ typedef struct bp_watch bp_watch;
  * coalesce, the watcher is never dropped). p must stay valid until
  * bp_watch_stop. Errors: BP_EINVAL, BP_ENOMEM, or the first projection error.
  */
-BP_API bp_status bp_watch_projection(bp_store *s, const bp_projection *p, const char *entity,
-                                     bp_watch_fn fn, void *ctx, bp_watch **out);
+BP_API bp_status bp_watch_projection(bp_store *s, bp_watch **out, const bp_projection *p,
+                                     const char *entity, bp_watch_fn fn, void *ctx);
 
 /**
  * Stop and join the watcher's thread (fn is not running and is not called

@@ -162,7 +162,7 @@ BP_API bp_status bp_walk_ancestors(bp_store *s, const bp_id *id, bp_walk_mode mo
  * "Optimistic concurrency"). On a fail-stopped store it returns what was published.
  * Errors: BP_EINVAL (NULL store or entity, invalid name), BP_EIO, BP_ENOMEM.
  */
-BP_API bp_status bp_entity_head(bp_store *s, const char *entity, uint64_t *clock, bp_hash *hash);
+BP_API bp_status bp_entity_head(bp_store *s, uint64_t *clock, bp_hash *hash, const char *entity);
 
 #ifdef __cplusplus
 }

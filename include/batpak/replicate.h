@@ -86,7 +86,7 @@ typedef struct bp_relay bp_relay;
  * checkpoint id runs already), BP_ECORRUPT (a damaged checkpoint), BP_ENOTSUP (built
  * without libnats), BP_EIO, BP_ENOMEM.
  */
-BP_API bp_status bp_relay_start(bp_store *s, const bp_relay_config *cfg, bp_relay **out);
+BP_API bp_status bp_relay_start(bp_store *s, bp_relay **out, const bp_relay_config *cfg);
 
 /** What a relay has done (bp_relay_stats_get). */
 typedef struct bp_relay_stats {
@@ -165,8 +165,8 @@ typedef struct bp_follow_report {
  * BP_ENOTFOUND (no such stream), BP_ENOTSUP (built without libnats), BP_ELOCKED,
  * BP_EIO, BP_ENOMEM. out may be NULL; it is filled on error too.
  */
-BP_API bp_status bp_follow(const char *replica_dir, const bp_follow_config *cfg,
-                           bp_follow_report *out);
+BP_API bp_status bp_follow(bp_follow_report *out, const char *replica_dir,
+                           const bp_follow_config *cfg);
 
 #ifdef __cplusplus
 }

@@ -34,7 +34,7 @@ typedef struct bp_signing_key {
 /** A fresh random key pair. */
 BP_API bp_status bp_keygen(bp_signing_key *out);
 /** key_id = BLAKE3-256 of the 32-byte public key. */
-BP_API void bp_key_id(const uint8_t public_key[32], uint8_t key_id[32]);
+BP_API void bp_key_id(uint8_t key_id[32], const uint8_t public_key[32]);
 /** Wipe a key pair from memory (use when done with it). */
 BP_API void bp_signing_key_wipe(bp_signing_key *k);
 

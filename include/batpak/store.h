@@ -21,8 +21,7 @@ extern "C" {
  * One handle may be shared by any number of threads (see the file comment).
  */
 typedef struct bp_store bp_store;
-struct bp_fault; /* test hook: see src/platform/platform.h; NULL in production */
-struct bp_open_report;
+struct bp_store_open_report;
 
 /**
  * An open observer (bp_open_options.on_open): called once by a successful bp_store_open,
@@ -31,7 +30,7 @@ struct bp_open_report;
  * event). For programs that export the report themselves (logs, metrics). The handle may
  * be read (stats, diagnostics, reads) but must not be closed from inside the call.
  */
-typedef void (*bp_open_observer)(void *ctx, bp_store *s, const struct bp_open_report *report);
+typedef void (*bp_open_observer)(void *ctx, bp_store *s, const struct bp_store_open_report *report);
 
 /* ------------------------------------------------------------------ open */
 
@@ -57,8 +56,6 @@ typedef struct bp_open_options {
     uint32_t segment_size;    /**< rotate segments at this size in bytes (4 KiB..2 GiB) */
     uint32_t max_payload;     /**< largest payload accepted, <= BP_MAX_PAYLOAD */
     bp_durability durability; /**< store default; BP_DURABLE unless set */
-    struct bp_fault *fault;   /**< test hook for fault injection; NULL. Internal: struct bp_fault
-                                   is defined in src/platform/platform.h, which is not installed */
     const struct bp_signing_key *signing_key; /**< NULL, or sign every append and denial receipt
                                                    with this key (batpak/sign.h); its public key
                                                    joins the store's registry, DIR/keys/ */
@@ -77,16 +74,16 @@ typedef struct bp_open_options {
 } bp_open_options;
 
 /** The defaults: create if missing, writable, BP_DURABLE, BP_DEFAULT_SEGMENT_SIZE segments,
- * BP_MAX_PAYLOAD payloads, no fault hook, no signing key, default submit queue, payloads not
+ * BP_MAX_PAYLOAD payloads, no signing key, default submit queue, payloads not
  * sealed, no open observer, a loss of data refused. */
 #define BP_OPEN_OPTIONS_INIT                                                                       \
     {                                                                                              \
         BP_OPEN_OPTIONS_VERSION, true, false, false, false, BP_DEFAULT_SEGMENT_SIZE,               \
-            BP_MAX_PAYLOAD, {BP_DUR_SYNC, 0, 0}, NULL, NULL, 0, false, NULL, NULL, false           \
+            BP_MAX_PAYLOAD, {BP_DUR_SYNC, 0, 0}, NULL, 0, false, NULL, NULL, false                 \
     }
 
 /** What open found and did. Also the payload of the SYSTEM_OPEN_COMPLETED event. */
-typedef struct bp_open_report {
+typedef struct bp_store_open_report {
     bool created;             /**< the store was created by this open */
     bool checkpoint_used;     /**< index.ckpt was loaded */
     char checkpoint_note[96]; /**< why not, when it was not ("missing", "crc mismatch", ...) */
@@ -105,7 +102,7 @@ typedef struct bp_open_report {
                                   no longer hold (global_seqs first_lost_seq onwards) */
     uint64_t first_lost_seq; /**< the first of them; 0 when none is known */
     char loss_note[160];     /**< what was lost and how it was found; "" when nothing */
-} bp_open_report;
+} bp_store_open_report;
 
 /**
  * Open (and by default create) the store in directory dir.
@@ -149,7 +146,7 @@ BP_API bp_status bp_store_close(bp_store *s);
 BP_API bp_status bp_store_sync(bp_store *s);
 
 /** The report of the open that produced this handle. BP_EINVAL when an argument is NULL. */
-BP_API bp_status bp_store_open_report(const bp_store *s, bp_open_report *out);
+BP_API bp_status bp_store_open_report_get(const bp_store *s, bp_store_open_report *out);
 
 /** The store's 16-byte identity, from DIR/STORE. */
 BP_API void bp_store_uuid(const bp_store *s, uint8_t out[16]);
@@ -225,7 +222,7 @@ typedef struct bp_append_options {
  * receipt may be NULL. Uses the store's durability.
  * Errors: BP_EINVAL (coordinate, reserved prefix, kind), BP_ETOOBIG, BP_EREADONLY,
  *         BP_EIO (this append's I/O failed, or an earlier one fail-stopped the store:
- *         every later write returns that error until a reopen; bp_store_stats().failed).
+ *         every later write returns that error until a reopen; bp_store_stats_get().failed).
  * Nothing is written on error.
  */
 BP_API bp_status bp_append(bp_store *s, bp_receipt *receipt, const char *entity, const char *scope,
@@ -433,7 +430,7 @@ BP_API bool bp_ticket_poll(const bp_ticket *t);
  * on BP_OK (receipt may be NULL), or BP_ETIMEDOUT when it is still queued.
  * May be called again after a timeout, and after success (same answer).
  */
-BP_API bp_status bp_ticket_wait(bp_ticket *t, uint32_t timeout_ms, bp_receipt *receipt);
+BP_API bp_status bp_ticket_wait(bp_ticket *t, bp_receipt *receipt, uint32_t timeout_ms);
 
 /** Release the ticket (the append goes ahead if it is still queued). Accepts NULL. */
 BP_API void bp_ticket_free(bp_ticket *t);
@@ -533,7 +530,7 @@ BP_API void bp_fence_free(bp_fence *f);
 /* ----------------------------------------------------------------- stats */
 
 /** Sizes and counters of an open store (bp_store_stats). */
-typedef struct bp_stats {
+typedef struct bp_store_stats {
     uint64_t events;        /**< published events */
     uint64_t entities;      /**< distinct entities in the index (the library's batpak:store too) */
     uint64_t scopes;        /**< distinct scopes in the index */
@@ -548,7 +545,7 @@ typedef struct bp_stats {
     uint64_t write_max_us;  /**< slowest append, like write_p50_us */
     bool failed;            /**< fail-stopped by an I/O error */
     bool read_only;         /**< opened with bp_open_options.read_only */
-} bp_stats;
+} bp_store_stats;
 
 /**
  * Fill *out with the store's sizes and counters. The latencies are those of the appends
@@ -557,7 +554,7 @@ typedef struct bp_stats {
  * value is the upper bound of its bucket; 0 before the first append.
  * Safe from any thread while appends go on. Errors: BP_EINVAL (NULL argument).
  */
-BP_API bp_status bp_store_stats(bp_store *s, bp_stats *out);
+BP_API bp_status bp_store_stats_get(bp_store *s, bp_store_stats *out);
 
 /**
  * The store's metrics as Prometheus text (exposition format 0.0.4), for a program that
@@ -573,25 +570,9 @@ BP_API bp_status bp_store_prometheus(bp_store *s, char **text);
 
 /* ----------------------------------------------------------- diagnostics */
 
-/** One segment file, as bp_store_diagnostics sees it. */
-typedef struct bp_segment_info {
-    uint32_t segno;     /**< segment number: the file is DIR/segments/NNNNNN.fbat */
-    uint64_t bytes;     /**< written so far (with the footer when sealed) */
-    uint64_t events;    /**< events in it, published or not */
-    uint64_t first_seq; /**< 0 when it holds none */
-    uint64_t last_seq;  /**< 0 when it holds none */
-    bool sealed;        /**< closed to appends, its SIDX footer written */
-    bool mapped;        /**< readers have mapped it */
-} bp_segment_info;
-
-/** The current version of bp_diagnostics. */
-#define BP_DIAGNOSTICS_VERSION 1
-
-/** What a store is doing, for operators. Before the call set version =
- * BP_DIAGNOSTICS_VERSION (bp_diagnostics d; d.version = BP_DIAGNOSTICS_VERSION;). */
-typedef struct bp_diagnostics {
-    unsigned version;         /**< BP_DIAGNOSTICS_VERSION, set by the caller */
-    bp_open_report open;      /**< what the open of this handle found and did */
+/** What a store is doing, for operators (bp_store_diagnostics_get). */
+typedef struct bp_store_diagnostics {
+    uint32_t struct_size;     /**< sizeof(bp_store_diagnostics): BP_STORE_DIAGNOSTICS_INIT */
     uint64_t published_seq;   /**< highest global_seq readers see */
     uint64_t written_seq;     /**< highest written to a segment (or queued for the next sync) */
     uint64_t synced_seq;      /**< highest on stable storage */
@@ -600,19 +581,51 @@ typedef struct bp_diagnostics {
     bool syncing;             /**< an fdatasync is running now */
     uint32_t submit_queued;   /**< tickets waiting in bp_submit's queue */
     uint32_t submit_capacity; /**< capacity of that queue (bp_open_options.submit_queue) */
-    uint32_t segments;        /**< segment files (how many bp_segment_info exist) */
+    uint32_t segments;        /**< segment files (bp_store_segments_list lists them) */
     bool read_only;           /**< opened with bp_open_options.read_only */
     bool failed;              /**< fail-stopped: every write returns failed_msg's error */
     char failed_msg[300];     /**< the error that fail-stopped the store; "" when not failed */
-} bp_diagnostics;
+} bp_store_diagnostics;
+
+/** Sets struct_size; the library fills the rest. */
+#define BP_STORE_DIAGNOSTICS_INIT                                                                  \
+    {                                                                                              \
+        (uint32_t)sizeof(bp_store_diagnostics), 0, 0, 0, 0, 0, false, 0, 0, 0, false, false, {     \
+            0                                                                                      \
+        }                                                                                          \
+    }
 
 /**
- * Fill *out (its version set by the caller) and, when segs is not NULL, up to
- * max_segs segment summaries, oldest first (out->segments says how many exist).
- * Safe from any thread while appends go on. Errors: BP_EINVAL.
+ * Fill *out with the writer's watermarks and queues and the failed state (what open found
+ * is bp_store_open_report_get's). Safe from any thread while appends go on.
+ * Errors: BP_EINVAL (NULL argument, or out->struct_size unknown).
  */
-BP_API bp_status bp_store_diagnostics(bp_store *s, bp_diagnostics *out, bp_segment_info *segs,
-                                      uint32_t max_segs);
+BP_API bp_status bp_store_diagnostics_get(bp_store *s, bp_store_diagnostics *out);
+
+/** One segment file (bp_store_segments_list). */
+typedef struct bp_segment_info {
+    uint32_t struct_size; /**< sizeof(bp_segment_info): BP_SEGMENT_INFO_INIT */
+    uint32_t segno;       /**< segment number: the file is DIR/segments/NNNNNN.fbat */
+    uint64_t bytes;       /**< written so far (with the footer when sealed) */
+    uint64_t events;      /**< events in it, published or not */
+    uint64_t first_seq;   /**< 0 when it holds none */
+    uint64_t last_seq;    /**< 0 when it holds none */
+    bool sealed;          /**< closed to appends, its SIDX footer written */
+    bool mapped;          /**< readers have mapped it */
+} bp_segment_info;
+
+/** Sets struct_size; the library fills the rest. */
+#define BP_SEGMENT_INFO_INIT                                                                       \
+    { (uint32_t)sizeof(bp_segment_info), 0, 0, 0, 0, 0, false, false }
+
+/**
+ * The store's segment files, oldest first: the first max of them into out (out[0].struct_size
+ * set by BP_SEGMENT_INFO_INIT gives the stride), and their number into *n. out may be NULL
+ * when max is 0, to ask for the number. Safe from any thread while appends go on.
+ * Errors: BP_EINVAL (NULL argument, or out[0].struct_size unknown), BP_ETOOBIG (more than
+ * max: the first max are filled, *n says how many there are).
+ */
+BP_API bp_status bp_store_segments_list(bp_store *s, bp_segment_info *out, size_t max, size_t *n);
 
 /* -------------------------------------------------------------- snapshot */
 
@@ -638,7 +651,7 @@ typedef struct bp_snapshot_report {
  * failed: dest was not created and the store is unaffected; or the store is fail-stopped),
  * BP_ENOMEM.
  */
-BP_API bp_status bp_store_snapshot(bp_store *s, const char *dest, bp_snapshot_report *out);
+BP_API bp_status bp_store_snapshot(bp_store *s, bp_snapshot_report *out, const char *dest);
 
 /* --------------------------------------------------------------- compact */
 
@@ -653,6 +666,10 @@ BP_API bp_status bp_store_snapshot(bp_store *s, const char *dest, bp_snapshot_re
 BP_API bp_status bp_tombstone(bp_store *s, bp_receipt *receipt, const char *entity,
                               const char *scope);
 
+/** Progress of a long operation: done out of total units (each operation says which). It
+ * runs on the calling thread. */
+typedef void (*bp_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+
 /** What bp_compact drops. A policy only ever removes a prefix of each entity's chain (its
  * oldest events), so that the chain stays verifiable from an anchor: the clock and hash of
  * its last removed event, kept in DIR/ANCHORS. All zero: merge segments, drop nothing. */
@@ -665,13 +682,13 @@ typedef struct bp_compact_options {
                               BP_KIND_SYSTEM_TOMBSTONE event */
     bool dry_run;        /**< plan and report only; nothing is written (a read-only handle
                               may do it) */
-    /** (version 2) NULL, or called as the events of the range are copied, with the events
-     * looked at so far and their total (bp_progress_fn, defined with verify below). It runs
+    /** NULL, or called as the events of the range are copied, with the events
+     * looked at so far and their total (units: events). It runs
      * on the calling thread while the compaction holds the store's compaction lock: it may
      * read, append and take stats on this store (and use other stores), but bp_compact of
      * the same store returns BP_EBUSY there, and it must not close the store */
-    void (*progress)(void *ctx, uint64_t done, uint64_t total);
-    void *progress_ctx; /**< (version 2) passed to progress */
+    bp_progress_fn progress;
+    void *progress_ctx; /**< passed to progress */
 } bp_compact_options;
 /** The current version of bp_compact_options. */
 #define BP_COMPACT_OPTIONS_VERSION 2 /* 1 (no progress) is accepted */
@@ -723,7 +740,7 @@ typedef struct bp_compact_report {
  * checks: nothing was changed), BP_ENOMEM, BP_EIO (before the commit: nothing changed and
  * the store goes on; after it: the store fail-stops, and the next open finishes it).
  */
-BP_API bp_status bp_compact(bp_store *s, const bp_compact_options *opts, bp_compact_report *out);
+BP_API bp_status bp_compact(bp_store *s, bp_compact_report *out, const bp_compact_options *opts);
 
 /* ---------------------------------------------------------------- verify */
 
@@ -738,42 +755,73 @@ typedef struct bp_verify_report {
 } bp_verify_report;
 
 /**
+ * Told of each problem verify finds: entity is NULL for one that belongs to no
+ * entity (a frame, a footer, the sequence, index.ckpt), else the entity whose
+ * chain it breaks; only the first problem of each entity is told (the report
+ * counts them all).
+ */
+typedef void (*bp_problem_fn)(void *ctx, const char *entity, const char *problem);
+
+/** Options of bp_store_verify. Start from BP_VERIFY_OPTIONS_INIT. */
+typedef struct bp_verify_options {
+    uint32_t struct_size;     /**< sizeof(bp_verify_options), set by BP_VERIFY_OPTIONS_INIT */
+    bp_progress_fn progress;  /**< NULL, or called with the bytes checked and their total:
+                                   once with 0 before the first segment, then after each */
+    void *progress_ctx;       /**< passed to progress */
+    bp_problem_fn on_problem; /**< NULL, or told of each problem as bp_problem_fn says */
+    void *problem_ctx;        /**< passed to on_problem */
+} bp_verify_options;
+
+/** No callbacks. */
+#define BP_VERIFY_OPTIONS_INIT                                                                     \
+    { (uint32_t)sizeof(bp_verify_options), NULL, NULL, NULL, NULL }
+
+/**
  * Re-read every segment: frame CRCs, footers, every event hash, every
  * per-entity chain (prev_hash, gap-free clocks, starting from its anchor after a
- * compaction), the global sequence (dense above the compacted range).
+ * compaction), the global sequence (dense above the compacted range). Besides the
+ * segments it checks the in-memory index every read uses, and index.ckpt when present,
+ * against the frames.
  * Returns BP_OK when clean, BP_ECORRUPT when problems were found (report filled
  * either way), other errors for I/O failures. Appends and reads go on meanwhile; a
  * bp_compact waits until verify is done (verify reads the segment files by name, one
- * open at a time), so its callbacks must not call bp_compact.
+ * open at a time), so its callbacks must not call bp_compact. opts may be NULL (no
+ * callbacks); the callbacks run on the calling thread.
+ * Errors: BP_EINVAL (a NULL argument, or opts->struct_size unknown), BP_ECORRUPT, BP_EIO,
+ * BP_ENOMEM.
  */
-BP_API bp_status bp_store_verify(bp_store *s, bp_verify_report *out);
-
-/** Progress of a long operation: done out of total units (bytes for verify). */
-typedef void (*bp_progress_fn)(void *ctx, uint64_t done, uint64_t total);
-
-/** bp_store_verify that calls progress(ctx, bytes_checked, bytes_total) after each
- * segment (and once with 0 before the first); progress may be NULL. */
-BP_API bp_status bp_store_verify_ex(bp_store *s, bp_verify_report *out, bp_progress_fn progress,
-                                    void *ctx);
+BP_API bp_status bp_store_verify(bp_store *s, bp_verify_report *out, const bp_verify_options *opts);
 
 /* ------------------------------------------------------- export / import */
 
 /** Where bp_export writes: BP_OK, or an error that stops the export and is returned. */
 typedef bp_status (*bp_write_fn)(void *ctx, const void *data, size_t len);
 
+/** Options of bp_export. Start from BP_EXPORT_OPTIONS_INIT. */
+typedef struct bp_export_options {
+    uint32_t struct_size;    /**< sizeof(bp_export_options), set by BP_EXPORT_OPTIONS_INIT */
+    uint64_t after_seq;      /**< export the events with global_seq > after_seq (0: all) */
+    bp_progress_fn progress; /**< NULL, or called with the events written and their total */
+    void *progress_ctx;      /**< passed to progress */
+} bp_export_options;
+
+/** Every event, no progress callback. */
+#define BP_EXPORT_OPTIONS_INIT                                                                     \
+    { (uint32_t)sizeof(bp_export_options), 0, NULL, NULL }
+
 /**
- * Write every published event with global_seq > after_seq, in order, as NDJSON:
- * one line per event with every field (ids, coordinate, kind, clock, hlc, flags,
- * correlation, causation, idempotency key, batch marker, both hashes) and the
- * payload in base64 (doc/FORMAT.md "Export"). The same events always give the
- * same bytes. A compacted store's export (with after_seq below its compacted range's
+ * Write every published event with global_seq > opts->after_seq, in order, as NDJSON
+ * through write(write_ctx, ...): one line per event with every field (ids, coordinate,
+ * kind, clock, hlc, flags, correlation, causation, idempotency key, batch marker, both
+ * hashes) and the payload in base64 (doc/FORMAT.md "Export"). The same events always give
+ * the same bytes. A compacted store's export (with after_seq below its compacted range's
  * end) starts with one more line, its anchors record: the range's end and each anchor
- * (entity, clock, hash), what an import needs to restore it. progress (may be NULL)
- * counts events.
- * Errors: BP_EINVAL, BP_ECORRUPT / BP_EIO reading a frame, BP_ENOMEM, or out's error.
+ * (entity, clock, hash), what an import needs to restore it. opts may be NULL (every
+ * event, no progress).
+ * Errors: BP_EINVAL, BP_ECORRUPT / BP_EIO reading a frame, BP_ENOMEM, or write's error.
  */
-BP_API bp_status bp_export(bp_store *s, uint64_t after_seq, bp_write_fn out, void *ctx,
-                           bp_progress_fn progress, void *progress_ctx);
+BP_API bp_status bp_export(bp_store *s, bp_write_fn write, void *write_ctx,
+                           const bp_export_options *opts);
 
 /** What an import did. */
 typedef struct bp_import_report {
@@ -816,20 +864,6 @@ BP_API bp_status bp_import_line(bp_importer *imp, const char *line, size_t len);
 /** Write what is held, sync, report (may be NULL) and free the importer. Returns the
  * first error of the import (a batch left incomplete at the end is one). */
 BP_API bp_status bp_import_end(bp_importer *imp, bp_import_report *report);
-
-/**
- * Told of each problem verify finds: entity is NULL for one that belongs to no
- * entity (a frame, a footer, the sequence, index.ckpt), else the entity whose
- * chain it breaks; only the first problem of each entity is told (the report
- * counts them all).
- */
-typedef void (*bp_problem_fn)(void *ctx, const char *entity, const char *problem);
-
-/** bp_store_verify_ex that also calls on_problem (may be NULL) as above. Besides the
- * segments it checks the in-memory index every read uses, and index.ckpt when present,
- * against the frames. */
-BP_API bp_status bp_store_verify_each(bp_store *s, bp_verify_report *out, bp_progress_fn progress,
-                                      void *progress_ctx, bp_problem_fn on_problem, void *ctx);
 
 #ifdef __cplusplus
 }

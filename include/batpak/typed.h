@@ -122,14 +122,14 @@ BP_API size_t bp_type_encoded_max(const bp_type *t);
  * UTF-8, a count or length above its bound: the message names the field),
  * BP_ETOOBIG (cap too small; *len receives the size needed).
  */
-BP_API bp_status bp_type_encode(const bp_type *t, const void *value, uint8_t *buf, size_t cap,
-                                size_t *len);
+BP_API bp_status bp_type_encode(const bp_type *t, uint8_t *buf, size_t cap, size_t *len,
+                                const void *value);
 
 /**
  * Decode a payload of type t (exactly this schema version) into *out (t->size
  * bytes; zeroed first). Errors: BP_EINVAL with type, field and offset named.
  */
-BP_API bp_status bp_type_decode(const bp_type *t, const void *payload, size_t len, void *out);
+BP_API bp_status bp_type_decode(const bp_type *t, void *out, const void *payload, size_t len);
 
 /**
  * The JSON form of *value: an object with one member per present field
@@ -138,7 +138,7 @@ BP_API bp_status bp_type_decode(const bp_type *t, const void *payload, size_t le
  * "-Infinity"; BYTES as lower-case hex strings; ARR as arrays). *json is NUL-terminated, heap:
  * bp_free it.
  */
-BP_API bp_status bp_type_to_json(const bp_type *t, const void *value, char **json);
+BP_API bp_status bp_type_to_json(const bp_type *t, char **json, const void *value);
 
 /* --------------------------------------------------------------- registry */
 
@@ -203,7 +203,7 @@ BP_API bp_status bp_append_batch_typed(bp_store *s, bp_receipt *receipts,
  * to t->version. Errors: BP_EINVAL (wrong kind, payload not read, malformed
  * payload, newer version than t, no upcaster for a step), or the upcaster's error.
  */
-BP_API bp_status bp_event_decode(bp_store *s, const bp_event *ev, const bp_type *t, void *out);
+BP_API bp_status bp_event_decode(bp_store *s, void *out, const bp_event *ev, const bp_type *t);
 
 /** The events of t's kind in global_seq order, with payloads (bp_by_kind). */
 BP_API bp_status bp_by_fact_typed(bp_store *s, bp_iter **out, const bp_type *t);
@@ -212,7 +212,7 @@ BP_API bp_status bp_by_fact_typed(bp_store *s, bp_iter **out, const bp_type *t);
  * bp_iter_next, then bp_event_decode(t) into *out. On a decode error the
  * iterator has moved past that event (*ev is set) and the error is returned.
  */
-BP_API bp_status bp_iter_next_typed(bp_iter *it, const bp_type *t, const bp_event **ev, void *out);
+BP_API bp_status bp_iter_next_typed(bp_iter *it, const bp_event **ev, void *out, const bp_type *t);
 
 /**
  * The decoded lane: the payload of ev as compact JSON text (UTF-8, NUL-terminated; *json is
@@ -223,7 +223,7 @@ BP_API bp_status bp_iter_next_typed(bp_iter *it, const bp_type *t, const bp_even
  * malformed, or a value with no JSON form: bin, ext, non-UTF-8 text, non-string or repeated
  * map keys), BP_ENOMEM.
  */
-BP_API bp_status bp_event_json(bp_store *s, const bp_event *ev, char **json);
+BP_API bp_status bp_event_json(bp_store *s, char **json, const bp_event *ev);
 
 /* ------------------------------------------------------------ the X-macros */
 

@@ -81,14 +81,15 @@ static bp_status checkpoints(bp_store *s, bp_checkpoint_info **list, size_t *n) 
 bp_status bp_store_prometheus(bp_store *s, char **text) {
     if (text) *text = NULL;
     if (!s || !text) return bp_err(BP_EINVAL, "bp_store_prometheus: NULL argument");
-    bp_stats st;
-    bp_diagnostics d;
-    d.version = BP_DIAGNOSTICS_VERSION;
+    bp_store_stats st;
+    bp_store_diagnostics d = BP_STORE_DIAGNOSTICS_INIT;
+    bp_store_open_report op;
     bp_delivery_stats ds;
     bp_projection_cache_stats pc;
     bp_status rc;
-    if ((rc = bp_store_stats(s, &st)) || (rc = bp_store_diagnostics(s, &d, NULL, 0)) ||
-        (rc = bp_delivery_stats_get(s, &ds)) || (rc = bp_projection_cache_stats_get(s, &pc)))
+    if ((rc = bp_store_stats_get(s, &st)) || (rc = bp_store_diagnostics_get(s, &d)) ||
+        (rc = bp_store_open_report_get(s, &op)) || (rc = bp_delivery_stats_get(s, &ds)) ||
+        (rc = bp_projection_cache_stats_get(s, &pc)))
         return rc;
     out o = {{0}, 0};
     char uuid[37];
@@ -147,14 +148,13 @@ bp_status bp_store_prometheus(bp_store *s, char **text) {
     metric(&o, "batpak_failed", "gauge", "1 when the store fail-stopped after an I/O error.",
            d.failed);
     metric(&o, "batpak_read_only", "gauge", "1 for a read-only handle.", d.read_only);
-    seconds(&o, "batpak_open_duration_seconds", "Wall time of this handle's open.",
-            d.open.duration_us);
+    seconds(&o, "batpak_open_duration_seconds", "Wall time of this handle's open.", op.duration_us);
     metric(&o, "batpak_open_checkpoint_used", "gauge", "1 when the open loaded index.ckpt.",
-           d.open.checkpoint_used);
+           op.checkpoint_used);
     metric(&o, "batpak_open_frames_scanned", "gauge", "Frames this handle's open parsed.",
-           d.open.frames_scanned);
+           op.frames_scanned);
     metric(&o, "batpak_open_bytes_cut", "gauge",
-           "Torn-tail or incomplete-batch bytes this handle's open removed.", d.open.bytes_cut);
+           "Torn-tail or incomplete-batch bytes this handle's open removed.", op.bytes_cut);
     size_t nck = 0;
     bp_checkpoint_info *ck = NULL;
     if ((rc = checkpoints(s, &ck, &nck))) {

@@ -6,6 +6,7 @@
 #include "deliver/deliver_impl.h"
 #include "guard/guard_impl.h"
 #include "typed/typed_impl.h"
+#include "bp_testing.h"
 
 static const bp_store_module *const modules[BP_MOD_COUNT] = {
     [BP_MOD_GUARD] = &bp_guard_module,
@@ -14,5 +15,10 @@ static const bp_store_module *const modules[BP_MOD_COUNT] = {
 };
 
 bp_status bp_store_open(bp_store **out, const char *dir, const bp_open_options *opts) {
-    return bp_store_open_with(out, dir, opts, modules, BP_MOD_COUNT);
+    return bp_store_open_with(out, dir, opts, NULL, modules, BP_MOD_COUNT);
+}
+
+bp_status bp__store_open_fault(bp_store **out, const char *dir, const bp_open_options *opts,
+                               bp_fault *fault) {
+    return bp_store_open_with(out, dir, opts, fault, modules, BP_MOD_COUNT);
 }

@@ -77,7 +77,7 @@ static bp_status demo_append(demo *d, const char *entity, uint16_t kind, json_t 
     bp_status rc = BP_OK;
     if (cas) {
         o.has_expected_clock = true;
-        rc = bp_entity_head(d->s, entity, &o.expected_clock, NULL);
+        rc = bp_entity_head(d->s, &o.expected_clock, NULL, entity);
     }
     if (!rc) rc = bp_append_ex(d->s, r, entity, SCOPE, kind, payload.data, payload.size, &o);
     msgpack_sbuffer_destroy(&payload);
@@ -116,7 +116,7 @@ static const bp_projection balance_projection = {BP_PROJECTION_VERSION,
 
 /* Project an account's balance (bp_project: the store caches it and folds only new events). */
 static int project_balance(demo *d, const char *entity, balance *b, bp_project_info *info) {
-    bp_status rc = bp_project(d->s, &balance_projection, entity, BP_CONSISTENT, b, info);
+    bp_status rc = bp_project(d->s, b, info, &balance_projection, entity, BP_CONSISTENT);
     return rc ? demo_fail(d, rc) : CLI_OK;
 }
 
@@ -130,8 +130,8 @@ static const char *short_id(const bp_id *id, char out[37]) {
 static int step_open(demo *d) {
     int code = cli_open_write_lifecycle(d->c, &d->s);
     if (code != CLI_OK) return code;
-    bp_open_report rep;
-    bp_store_open_report(d->s, &rep);
+    bp_store_open_report rep;
+    bp_store_open_report_get(d->s, &rep);
     printf("open      %s: %s with %llu event(s), %s in %llu us\n", d->c->dir,
            rep.created ? "created a new store" : "existing store", (unsigned long long)rep.events,
            rep.checkpoint_used ? "index loaded from index.ckpt" : "index built from segments",
@@ -152,7 +152,7 @@ static int step_open_accounts(demo *d) {
     const char *accounts[2][2] = {{ALICE, "Alice"}, {BOB, "Bob"}};
     for (int i = 0; i < 2; i++) {
         uint64_t head;
-        bp_status rc = bp_entity_head(d->s, accounts[i][0], &head, NULL);
+        bp_status rc = bp_entity_head(d->s, &head, NULL, accounts[i][0]);
         if (rc) return demo_fail(d, rc);
         if (head > 0) {
             printf("account   %-10s already open (head clock %llu)\n", accounts[i][0],
@@ -174,7 +174,7 @@ static int step_cas(demo *d) {
     uint64_t head;
     bp_receipt r;
     char id[37];
-    bp_status rc = bp_entity_head(d->s, ALICE, &head, NULL);
+    bp_status rc = bp_entity_head(d->s, &head, NULL, ALICE);
     if (!rc)
         rc = demo_append(d, ALICE, KIND_DEPOSITED, json_pack("{s:i}", "amount", 100), true, NULL,
                          &r);
@@ -247,7 +247,7 @@ static bp_status commit_transfer(void *ctx, bp_store *s, const bp_proposal *p,
     snprintf(key_in, sizeof key_in, "demo:run-%llu:transfer-in", (unsigned long long)t->d->run);
     o_in.idempotency_key = key_in;
     o_in.has_expected_clock = true;
-    bp_status rc = bp_entity_head(s, t->to, &o_in.expected_clock, NULL);
+    bp_status rc = bp_entity_head(s, &o_in.expected_clock, NULL, t->to);
     if (rc) return rc;
     bp_batch_item items[2] = {{p->entity, p->scope, p->kind, p->payload, p->len, opts},
                               {t->to, SCOPE, KIND_DEPOSITED, t->p_in.data, t->p_in.size, &o_in}};
@@ -273,19 +273,19 @@ static int step_transfer(demo *d, const bp_gate_set *gates, const char *from, co
     bp_proposal p = {from, SCOPE, KIND_WITHDRAWN, p_out.data, p_out.size, &o_out, &t};
     bp_verdict *v = NULL;
     int code = CLI_OK;
-    bp_status rc = bp_evaluate(d->s, gates, &p, BP_EVAL_FAIL_FAST, &v);
+    bp_status rc = bp_evaluate(d->s, &v, gates, &p, BP_EVAL_FAIL_FAST);
     if (rc == BP_EDENIED) {
         bp_denial_receipt dr;
         const bp_denial *dn;
         bp_verdict_denials(v, &dn);
-        rc = bp_append_denial(d->s, v, &p, &dr);
+        rc = bp_append_denial(d->s, &dr, v, &p);
         if (!rc)
             printf("gate      %s denies withdrawing %lld from %s (%s); nothing transferred, the "
                    "denial is recorded in %s's chain at clock %llu%s\n",
                    dn[0].gate, (long long)amount, from, dn[0].message, from,
                    (unsigned long long)dr.event.clock, dr.is_signed ? " (signed receipt)" : "");
     } else if (rc == BP_OK) {
-        rc = bp_commit(d->s, v, &p, commit_transfer, &t, NULL);
+        rc = bp_commit(d->s, NULL, v, &p, commit_transfer, &t);
         if (!rc)
             printf("transfer  %lld %s -> %s passed the gates and committed as one atomic batch: "
                    "global_seq %llu (%s clock %llu) and %llu (%s clock %llu)\n",
@@ -378,7 +378,7 @@ static int step_worker(demo *d) {
     cfg.checkpoint_id = "demo.statements";
     statements st = {0, 0, 0, 0};
     bp_worker *w;
-    bp_status rc = bp_cursor_worker(d->s, &r, statement_line, &st, &cfg, &w);
+    bp_status rc = bp_cursor_worker(d->s, &w, &r, statement_line, &st, &cfg);
     if (rc) return demo_fail(d, rc);
     bp_worker_wait(w, target, 10000); /* up to 10 s: the handler only counts */
     bp_worker_stats ws;
@@ -399,7 +399,7 @@ static int step_worker(demo *d) {
 static int step_verify(demo *d) {
     bp_verify_report rep;
     memset(&rep, 0, sizeof rep);
-    bp_status rc = bp_store_verify(d->s, &rep);
+    bp_status rc = bp_store_verify(d->s, &rep, NULL);
     if (rc && rc != BP_ECORRUPT) return demo_fail(d, rc);
     printf("verify    %s: %u segment(s), %llu frame(s), %llu event(s), %llu entit%s; every CRC, "
            "hash and chain checked\n",

@@ -34,7 +34,7 @@ int cmd_keygen(cli_ctx *c, int argc, char **argv) {
     if (rc && code == CLI_OK) code = cli_fail_status(c, rc);
     if (!rc) {
         uint8_t id[32];
-        bp_key_id(k.public_key, id);
+        bp_key_id(id, k.public_key);
         json_t *o = json_object();
         if (!o) cli_oom();
         cli_json_set(o, "secret_key", json_string(sk));

@@ -24,7 +24,7 @@ int cmd_snapshot(cli_ctx *c, int argc, char **argv) {
     int code = cli_open_read(c, &s);
     if (code != CLI_OK) return code;
     bp_snapshot_report rep;
-    bp_status rc = bp_store_snapshot(s, dest, &rep);
+    bp_status rc = bp_store_snapshot(s, &rep, dest);
     if (rc) return cli_close(c, s, cli_fail_status(c, rc));
     json_t *o = json_object();
     if (!o) cli_oom();
@@ -75,7 +75,7 @@ int cmd_compact(cli_ctx *c, int argc, char **argv) {
     bp_compact_report rep;
     o.progress = cli_progress_events;
     o.progress_ctx = (void *)"compact";
-    bp_status rc = bp_compact(s, &o, &rep);
+    bp_status rc = bp_compact(s, &rep, &o);
     if (rc) return cli_close(c, s, cli_fail_status(c, rc));
     json_t *j = json_object();
     if (!j) cli_oom();
@@ -194,7 +194,11 @@ int cmd_export(cli_ctx *c, int argc, char **argv) {
     if (r < 0) return CLI_EUSAGE;
     bp_store *s;
     if ((code = cli_open_read(c, &s)) != CLI_OK) return code;
-    bp_status rc = bp_export(s, after, write_stdout, NULL, cli_progress, "export");
+    bp_export_options eo = BP_EXPORT_OPTIONS_INIT;
+    eo.after_seq = after;
+    eo.progress = cli_progress;
+    eo.progress_ctx = "export";
+    bp_status rc = bp_export(s, write_stdout, NULL, &eo);
     code = rc ? cli_fail_status(c, rc) : CLI_OK;
     return cli_close(c, s, cli_finish_output(c, code));
 }

@@ -69,7 +69,7 @@ int cmd_stream(cli_ctx *c, int argc, char **argv) {
     int code = cli_open_read(c, &s);
     if (code != CLI_OK) return code;
     uint64_t head = 0;
-    bp_status rc = bp_entity_head(s, entity, &head, NULL);
+    bp_status rc = bp_entity_head(s, &head, NULL, entity);
     if (rc)
         code = cli_fail_status(c, rc);
     else if (head == 0)
@@ -150,18 +150,18 @@ static int ring_push(void *user, const bp_event *ev) {
 /* The highest published global_seq. Not the event count: a compaction leaves holes in the
  * seqs, so the count is below the last seq from then on. */
 static bp_status published_seq(bp_store *s, uint64_t *seq) {
-    bp_diagnostics d;
+    bp_store_diagnostics d;
     memset(&d, 0, sizeof d);
-    d.version = BP_DIAGNOSTICS_VERSION;
-    bp_status rc = bp_store_diagnostics(s, &d, NULL, 0);
+    d.struct_size = sizeof d;
+    bp_status rc = bp_store_diagnostics_get(s, &d);
     *seq = d.published_seq;
     return rc;
 }
 
 /* Print the last q->limit matching events. *high receives the store's last global_seq. */
 static int tail_backlog(const cli_ctx *c, bp_store *s, const cli_region *q, uint64_t *high) {
-    bp_stats st;
-    bp_status rc = bp_store_stats(s, &st);
+    bp_store_stats st;
+    bp_status rc = bp_store_stats_get(s, &st);
     if (!rc) rc = published_seq(s, high);
     if (rc) return cli_fail_status(c, rc);
     seq_ring ring = {NULL, q->limit < st.events ? q->limit : st.events, 0};

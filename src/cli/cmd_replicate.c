@@ -106,7 +106,7 @@ int cmd_relay(cli_ctx *c, int argc, char **argv) {
     catch_signals();
     uint64_t t0 = cli_now_us();
     bp_relay *rl;
-    bp_status rc = bp_relay_start(s, &cfg, &rl);
+    bp_status rc = bp_relay_start(s, &rl, &cfg);
     if (rc) return cli_close(c, s, cli_fail_status(c, rc));
     /* the newest event of the region: what "caught up" means while nothing else writes */
     uint64_t target;
@@ -165,7 +165,7 @@ int cmd_follow(cli_ctx *c, int argc, char **argv) {
     catch_signals();
     cfg.stop = &stop_int;
     bp_follow_report rep;
-    bp_status rc = bp_follow(c->dir, &cfg, &rep);
+    bp_status rc = bp_follow(&rep, c->dir, &cfg);
     if (rc) return cli_fail_status(c, rc);
     json_t *o = json_object();
     if (!o) cli_oom();

@@ -47,7 +47,7 @@ static void collect_problem(void *list, const char *entity, const char *problem)
 }
 
 /* What an open with --accept-loss accepted as lost. */
-static json_t *loss_json(const bp_open_report *r) {
+static json_t *loss_json(const bp_store_open_report *r) {
     json_t *o = json_object();
     if (!o) cli_oom();
     cli_json_set(o, "segments_lost", json_integer(r->segments_lost));
@@ -72,9 +72,14 @@ int cmd_verify(cli_ctx *c, int argc, char **argv) {
     memset(&rep, 0, sizeof rep);
     json_t *list = json_array();
     if (!list) cli_oom();
-    rc = bp_store_verify_each(s, &rep, cli_progress, "verify", collect_problem, list);
-    bp_open_report orep; /* --accept-loss: a loss this read-only open went past */
-    bp_store_open_report(s, &orep);
+    bp_verify_options vo = BP_VERIFY_OPTIONS_INIT;
+    vo.progress = cli_progress;
+    vo.progress_ctx = "verify";
+    vo.on_problem = collect_problem;
+    vo.problem_ctx = list;
+    rc = bp_store_verify(s, &rep, &vo);
+    bp_store_open_report orep; /* --accept-loss: a loss this read-only open went past */
+    bp_store_open_report_get(s, &orep);
     if (rc == BP_OK || rc == BP_ECORRUPT) {
         json_t *report = verify_report_json(&rep);
         if (rep.problems) cli_json_set(report, "problems_found", json_incref(list));
@@ -102,7 +107,7 @@ int cmd_verify(cli_ctx *c, int argc, char **argv) {
 
 /* ------------------------------------------------------------------- stats */
 
-static json_t *open_report_json(const bp_open_report *r) {
+static json_t *open_report_json(const bp_store_open_report *r) {
     json_t *o = json_object();
     if (!o) cli_oom();
     cli_json_set(o, "created", json_boolean(r->created));
@@ -121,7 +126,8 @@ static json_t *open_report_json(const bp_open_report *r) {
     return o;
 }
 
-static json_t *diagnostics_json(const bp_diagnostics *d, const bp_segment_info *segs, uint32_t n) {
+static json_t *diagnostics_json(const bp_store_diagnostics *d, const bp_segment_info *segs,
+                                size_t n) {
     json_t *o = json_object(), *list = json_array();
     if (!o || !list) cli_oom();
     cli_json_set(o, "published_seq", cli_json_u64(d->published_seq));
@@ -147,8 +153,8 @@ static json_t *diagnostics_json(const bp_diagnostics *d, const bp_segment_info *
     return o;
 }
 
-static json_t *stats_json(const cli_ctx *c, const bp_id *uuid, const bp_stats *st,
-                          const bp_open_report *r) {
+static json_t *stats_json(const cli_ctx *c, const bp_id *uuid, const bp_store_stats *st,
+                          const bp_store_open_report *r) {
     json_t *o = json_object();
     if (!o) cli_oom();
     cli_json_set(o, "dir", cli_json_text(c->dir, strlen(c->dir)));
@@ -186,8 +192,8 @@ static const char *with_size(char *buf, size_t cap, uint64_t bytes) {
     return buf;
 }
 
-static void print_stats_table(const cli_ctx *c, const bp_id *uuid, const bp_stats *st,
-                              const bp_open_report *r) {
+static void print_stats_table(const cli_ctx *c, const bp_id *uuid, const bp_store_stats *st,
+                              const bp_store_open_report *r) {
     char id[37], b1[64], b2[64], b3[64];
     bp_id_format(uuid, id);
     printf("store            %s\n", c->dir);
@@ -240,19 +246,23 @@ int cmd_stats(cli_ctx *c, int argc, char **argv) {
         bp_free(text);
         return cli_close(c, s, cli_finish_output(c, CLI_OK));
     }
-    bp_stats st;
-    bp_open_report rep;
+    bp_store_stats st;
+    bp_store_open_report rep;
     bp_id uuid;
-    bp_status rc = bp_store_stats(s, &st);
-    bp_store_open_report(s, &rep);
+    bp_status rc = bp_store_stats_get(s, &st);
+    bp_store_open_report_get(s, &rep);
     bp_store_uuid(s, uuid.b);
-    bp_diagnostics dg;
-    dg.version = BP_DIAGNOSTICS_VERSION;
-    uint32_t nseg = st.segments ? st.segments : 1;
-    bp_segment_info *segs = calloc(nseg, sizeof *segs);
-    if (!segs) cli_oom();
-    if (!rc) rc = bp_store_diagnostics(s, &dg, segs, nseg);
-    if (dg.segments < nseg) nseg = dg.segments;
+    bp_store_diagnostics dg = BP_STORE_DIAGNOSTICS_INIT;
+    if (!rc) rc = bp_store_diagnostics_get(s, &dg);
+    size_t nseg = 0, seg_cap = 0; /* counted, then listed (again while more appear meanwhile) */
+    bp_segment_info *segs = NULL;
+    while (!rc && (rc = bp_store_segments_list(s, segs, seg_cap, &nseg)) == BP_ETOOBIG) {
+        free(segs);
+        seg_cap = nseg;
+        if (!(segs = calloc(seg_cap, sizeof *segs))) cli_oom();
+        segs[0].struct_size = sizeof *segs;
+        rc = BP_OK;
+    }
     size_t nck = 0; /* the durable positions: workers, reactors, relays (their lag) */
     bp_checkpoint_info *cks = NULL;
     size_t ck_cap = 0; /* counted, then listed (again while more appear meanwhile) */
@@ -282,7 +292,7 @@ int cmd_stats(cli_ctx *c, int argc, char **argv) {
         cli_print_json(o);
     } else {
         print_stats_table(c, &uuid, &st, &rep);
-        for (uint32_t i = 0; i < nseg; i++)
+        for (size_t i = 0; i < nseg; i++)
             printf("segment %06u   %llu event(s), seq %llu..%llu, %llu bytes%s\n", segs[i].segno,
                    (unsigned long long)segs[i].events, (unsigned long long)segs[i].first_seq,
                    (unsigned long long)segs[i].last_seq, (unsigned long long)segs[i].bytes,

@@ -139,11 +139,11 @@ void cli_json_set_payload(json_t *obj, bp_store *s, const bp_event *ev) {
         return;
     }
     char *text = NULL;
-    bp_status rc = bp_event_json(s, ev, &text);
+    bp_status rc = bp_event_json(s, &text, ev);
     if (rc && s && bp_registered_type(s, ev->kind)) {
         /* the program's type for this kind does not read it: say so, show it untyped */
         cli_json_set(obj, "payload_error", json_string(bp_last_error()));
-        rc = bp_event_json(NULL, ev, &text);
+        rc = bp_event_json(NULL, &text, ev);
     }
     if (rc == BP_ENOMEM) cli_oom();
     if (!rc) { /* the library's JSON text, parsed to nest it in the event's object */

@@ -15,6 +15,17 @@ int bp_err(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 int bp_err_sys(int status, int neg_errno, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void bp_err_clear(void);
+
+/* Rule 6 of doc/API.md: a struct the caller gives has struct_size set by its BP_X_INIT, and the
+ * library accepts the sizes of released versions only (1.0: the struct's sizeof). p NULL is
+ * not checked here. BP_SIZE_CHECK returns BP_EINVAL from the calling function, naming it. */
+#define BP_SIZE_OK(p, T) ((p)->struct_size == sizeof(T))
+#define BP_SIZE_CHECK(fn, p, T, INIT)                                                              \
+    do {                                                                                           \
+        if (!BP_SIZE_OK(p, T)) return bp_err_size(fn, #T, #INIT, (p)->struct_size, sizeof(T));     \
+    } while (0)
+/* BP_EINVAL: "fn: T.struct_size is got, not want: start from INIT". */
+int bp_err_size(const char *fn, const char *type, const char *init, uint32_t got, size_t want);
 /* The text of an errno value, thread-safe (buf may go unused). */
 #define BP_ERRNO_TEXT_MAX 128
 const char *bp_errno_text(int errnum, char buf[BP_ERRNO_TEXT_MAX]);
@@ -61,7 +72,9 @@ void bp_idgen_observe(bp_idgen *g, const bp_id *prev);
 uint64_t bp_hlc_next(uint64_t last, uint64_t wall_ms);
 
 /* ---- validation */
-bp_status bp_validate_coord(const char *entity, const char *scope, bool allow_reserved);
+/* bp_coord_validate of both coordinates; allow_reserved lets the library's own batpak: names
+ * through (system events, imports). */
+bp_status bp_coord_validate_sys(const char *entity, const char *scope, bool allow_reserved);
 bp_status bp_validate_app_kind(uint16_t kind);
 /* A name that becomes part of a file name (a worker's checkpoint id, a projection's name):
  * 1..BP_NAME_MAX bytes of [A-Za-z0-9._-]; else BP_EINVAL saying what must be what. */

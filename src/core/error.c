@@ -106,3 +106,9 @@ const char *bp_strerror(int status) {
         return "unknown status";
     }
 }
+
+int bp_err_size(const char *fn, const char *type, const char *init, uint32_t got, size_t want) {
+    return bp_err(BP_EINVAL,
+                  "%s: %s.struct_size is %u, not %zu: set it with %s (this library is %s)", fn,
+                  type, got, want, init, BP_VERSION_STRING);
+}

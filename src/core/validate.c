@@ -50,7 +50,7 @@ bp_status bp_coord_validate(const char *field, const char *s) {
     return BP_OK;
 }
 
-bp_status bp_validate_coord(const char *entity, const char *scope, bool allow_reserved) {
+bp_status bp_coord_validate_sys(const char *entity, const char *scope, bool allow_reserved) {
     bp_status rc = bp_coord_validate("entity", entity);
     if (rc) return rc;
     rc = bp_coord_validate("scope", scope);

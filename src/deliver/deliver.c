@@ -68,8 +68,8 @@ struct bp_cursor {
     bp_gaps gaps;
 };
 
-bp_status bp_cursor_open(bp_store *s, const bp_region *region, uint64_t after_seq,
-                         bp_cursor **out) {
+bp_status bp_cursor_open(bp_store *s, bp_cursor **out, const bp_region *region,
+                         uint64_t after_seq) {
     if (!out) return bp_err(BP_EINVAL, "bp_cursor_open: out is NULL");
     *out = NULL;
     if (!s || !region) return bp_err(BP_EINVAL, "bp_cursor_open: NULL argument");
@@ -253,8 +253,8 @@ struct bp_subscription {
     uint64_t delivered_total; /* owner only */
 };
 
-bp_status bp_subscribe_lossy(bp_store *s, const bp_region *region, uint32_t capacity,
-                             bp_subscription **out) {
+bp_status bp_subscribe_lossy(bp_store *s, bp_subscription **out, const bp_region *region,
+                             uint32_t capacity) {
     if (!out) return bp_err(BP_EINVAL, "bp_subscribe_lossy: out is NULL");
     *out = NULL;
     if (!s || !region) return bp_err(BP_EINVAL, "bp_subscribe_lossy: NULL argument");

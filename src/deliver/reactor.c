@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-bp_status bp_append_reaction(bp_store *s, const bp_event *trigger, bp_receipt *receipt,
+bp_status bp_append_reaction(bp_store *s, bp_receipt *receipt, const bp_event *trigger,
                              const char *entity, const char *scope, uint16_t kind,
                              const void *payload, size_t len, const bp_append_options *opts) {
     if (!trigger) return bp_err(BP_EINVAL, "bp_append_reaction: trigger is NULL");
@@ -77,7 +77,7 @@ bp_status bp_react_typed(bp_reactions *out, const char *entity, const char *scop
     uint8_t *buf = malloc(max);
     if (!buf) return bp_err(BP_ENOMEM, "bp_react_typed: out of memory");
     size_t len;
-    bp_status rc = bp_type_encode(type, value, buf, max, &len);
+    bp_status rc = bp_type_encode(type, buf, max, &len, value);
     if (!rc) rc = add(out, entity, scope, type->kind, buf, len, type->version);
     free(buf);
     return rc;
@@ -144,8 +144,8 @@ static void reactor_free(void *arg) {
     free(r);
 }
 
-bp_status bp_reactor(bp_store *s, const bp_region *region, const bp_type *type, bp_reactor_fn fn,
-                     void *ctx, const bp_worker_config *cfg, bp_worker **out) {
+bp_status bp_reactor(bp_store *s, bp_worker **out, const bp_region *region, const bp_type *type,
+                     bp_reactor_fn fn, void *ctx, const bp_worker_config *cfg) {
     if (!out) return bp_err(BP_EINVAL, "bp_reactor: out is NULL");
     *out = NULL;
     if (!s || !fn) return bp_err(BP_EINVAL, "bp_reactor: NULL argument");

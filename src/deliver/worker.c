@@ -81,7 +81,7 @@ bp_status bp_cursorck_load(const char *path, uint64_t *position, bp_id *id, bool
 static bp_status write_ckpt(bp_worker *w, uint64_t position, const bp_id *id) {
     char name[80];
     snprintf(name, sizeof name, "%s.ckpt", w->id);
-    bp_status rc = bp_cursorck_save(w->s->opts.fault, w->dir, name, position, id);
+    bp_status rc = bp_cursorck_save(w->s->fault, w->dir, name, position, id);
     if (rc) return rc;
     __atomic_store_n(&w->ckpt_pos, position, __ATOMIC_RELAXED);
     w->since_ckpt = 0;
@@ -272,8 +272,8 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
-bp_status bp_cursor_worker(bp_store *s, const bp_region *region, bp_worker_fn fn, void *ctx,
-                           const bp_worker_config *cfg, bp_worker **out) {
+bp_status bp_cursor_worker(bp_store *s, bp_worker **out, const bp_region *region, bp_worker_fn fn,
+                           void *ctx, const bp_worker_config *cfg) {
     return bp_worker_start(s, region, fn, ctx, NULL, cfg, out);
 }
 
@@ -347,7 +347,7 @@ static bp_status start_any(bp_store *s, const bp_region *region, bp_worker_fn fn
     pthread_mutex_unlock(&s->pmu);
     if (!rc && w->id[0] && (rc = read_ckpt(w, &start, &found)) == BP_OK && found)
         w->ckpt_pos = start;
-    if (!rc) rc = bp_cursor_open(s, region, start, &w->c);
+    if (!rc) rc = bp_cursor_open(s, &w->c, region, start);
     if (!rc) {
         w->position = start;
         w->passed = start;

@@ -71,7 +71,7 @@ bp_status bp_gate_set_new(bp_gate_set **out) {
     return *out ? BP_OK : bp_err(BP_ENOMEM, "gate set: out of memory");
 }
 
-bp_status bp_gate_set_add(bp_gate_set *gs, const char *name, bp_gate_fn fn, void *gate_data) {
+bp_status bp_gate_set_add(bp_gate_set *gs, const char *name, bp_gate_fn fn, void *ctx) {
     if (!gs || !name || !fn) return bp_err(BP_EINVAL, "gate set add: NULL argument");
     size_t nl = strnlen(name, BP_GATE_NAME_MAX + 1);
     if (nl == 0 || nl > BP_GATE_NAME_MAX)
@@ -85,7 +85,7 @@ bp_status bp_gate_set_add(bp_gate_set *gs, const char *name, bp_gate_fn fn, void
     gate *g = &gs->g[gs->n++];
     memcpy(g->name, name, nl + 1);
     g->fn = fn;
-    g->data = gate_data;
+    g->data = ctx;
     return BP_OK;
 }
 
@@ -153,8 +153,8 @@ bp_status bp_proposal_digest(const bp_proposal *p, bp_hash *out) {
 
 /* ------------------------------------------------------------ evaluate */
 
-bp_status bp_evaluate(bp_store *s, const bp_gate_set *gs, const bp_proposal *p, unsigned mode,
-                      bp_verdict **out) {
+bp_status bp_evaluate(bp_store *s, bp_verdict **out, const bp_gate_set *gs, const bp_proposal *p,
+                      unsigned mode) {
     if (!out) return bp_err(BP_EINVAL, "evaluate: out is NULL");
     *out = NULL;
     if (!s || !gs || !p) return bp_err(BP_EINVAL, "evaluate: NULL store, gate set or proposal");
@@ -168,7 +168,7 @@ bp_status bp_evaluate(bp_store *s, const bp_gate_set *gs, const bp_proposal *p, 
     if (!v) return bp_err(BP_ENOMEM, "evaluate: out of memory");
     v->store = s;
     if ((rc = bp_proposal_digest(p, &v->digest)) ||
-        (rc = bp_entity_head(s, p->entity, &v->head_clock, NULL))) {
+        (rc = bp_entity_head(s, &v->head_clock, NULL, p->entity))) {
         free(v);
         return rc;
     }
@@ -258,8 +258,8 @@ static bp_status take_verdict(const char *what, bp_store *s, bp_verdict *v, cons
     return BP_OK;
 }
 
-bp_status bp_commit(bp_store *s, bp_verdict *v, const bp_proposal *p, bp_commit_fn fn, void *ctx,
-                    bp_receipt *receipt) {
+bp_status bp_commit(bp_store *s, bp_receipt *receipt, bp_verdict *v, const bp_proposal *p,
+                    bp_commit_fn fn, void *ctx) {
     bp_status rc = take_verdict("commit", s, v, p, true);
     if (rc) return rc;
     bp_append_options o = BP_APPEND_OPTIONS_INIT;
@@ -284,8 +284,8 @@ bp_status bp_commit(bp_store *s, bp_verdict *v, const bp_proposal *p, bp_commit_
     return rc;
 }
 
-bp_status bp_append_denial(bp_store *s, bp_verdict *v, const bp_proposal *p,
-                           bp_denial_receipt *out) {
+bp_status bp_append_denial(bp_store *s, bp_denial_receipt *out, bp_verdict *v,
+                           const bp_proposal *p) {
     bp_status rc = take_verdict("append_denial", s, v, p, false);
     if (rc) return rc;
     bp_buf b = {0};

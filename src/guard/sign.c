@@ -20,7 +20,7 @@
 #define APPEND_DOMAIN "batpak/append-receipt/v1"
 #define DENIAL_DOMAIN "batpak/denial-receipt/v1"
 
-void bp_key_id(const uint8_t public_key[32], uint8_t key_id[32]) {
+void bp_key_id(uint8_t key_id[32], const uint8_t public_key[32]) {
     bp_blake3(public_key, 32, key_id);
 }
 
@@ -173,7 +173,7 @@ size_t bp_keyring_count(const bp_keyring *kr) {
 /* 1 added, 0 present, or BP_ENOMEM. */
 static int ring_add(bp_keyring *kr, const uint8_t pk[32]) {
     uint8_t id[32];
-    bp_key_id(pk, id);
+    bp_key_id(id, pk);
     int rc = 1;
     pthread_mutex_lock(&kr->mu);
     for (size_t i = 0; i < kr->n; i++)
@@ -408,7 +408,7 @@ static bp_status load_key_dir(const char *keydir, bp_keyring *kr) {
             rc = bp_err(BP_ECORRUPT, "key registry: %s", bp_last_error());
             break;
         }
-        bp_key_id(pk, id);
+        bp_key_id(id, pk);
         bp_hex_encode(id, 32, hex);
         if (strlen(names[i]) != 68 || strncmp(names[i], hex, 64) != 0) {
             rc = bp_err(BP_ECORRUPT,
@@ -430,7 +430,7 @@ static bp_status persist_key(const char *dir, const uint8_t pk[32], bp_fault *fa
     snprintf(keydir, sizeof keydir, "%s/keys", dir);
     int e = bp_pf_mkdir(keydir);
     if (e) return bp_err_sys(BP_EIO, e, "%s: cannot create the key registry", keydir);
-    bp_key_id(pk, id);
+    bp_key_id(id, pk);
     bp_hex_encode(id, 32, name);
     strcat(name, ".pub");
     char path[4200];
@@ -471,7 +471,7 @@ bp_status bp_keys_open(const char *dir, bool read_only, const bp_signing_key *si
         if (!rc) {
             memcpy((*signer)->pk, signing_key->public_key, 32);
             memcpy((*signer)->sk, signing_key->secret_key, 64);
-            bp_key_id((*signer)->pk, (*signer)->key_id);
+            bp_key_id((*signer)->key_id, (*signer)->pk);
         }
     }
     if (rc) {
@@ -488,7 +488,7 @@ void bp_signer_free(bp_signer *sg) {
 bp_status bp_store_add_public_key(bp_store *s, const uint8_t public_key[32]) {
     if (!s || !public_key) return bp_err(BP_EINVAL, "add public key: NULL argument");
     if (s->read_only) return bp_err(BP_EREADONLY, "%s: store was opened read-only", s->dir);
-    bp_status rc = persist_key(s->dir, public_key, s->opts.fault);
+    bp_status rc = persist_key(s->dir, public_key, s->fault);
     return rc ? rc : bp_keyring_add(bp_guard_of(s)->keys, public_key);
 }
 

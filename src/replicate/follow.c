@@ -87,9 +87,9 @@ static bp_status open_replica(follower *f) {
         f->s = NULL;
     }
     if (rc) return rc;
-    bp_diagnostics d;
-    d.version = BP_DIAGNOSTICS_VERSION;
-    rc = bp_store_diagnostics(f->s, &d, NULL, 0);
+    bp_store_diagnostics d;
+    d.struct_size = sizeof d;
+    rc = bp_store_diagnostics_get(f->s, &d);
     f->next_seq = d.published_seq + 1;
     f->opened_at_us = bp_pf_mono_us();
     return rc;
@@ -358,7 +358,7 @@ static bp_status run(follower *f, natsConnection *nc, jsCtx *js) {
     return rc;
 }
 
-bp_status bp_follow(const char *replica_dir, const bp_follow_config *cfg, bp_follow_report *out) {
+bp_status bp_follow(bp_follow_report *out, const char *replica_dir, const bp_follow_config *cfg) {
     uint64_t t0 = bp_pf_mono_us();
     bp_follow_report rep;
     memset(&rep, 0, sizeof rep);

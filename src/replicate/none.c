@@ -12,7 +12,7 @@ bool bp_replication_available(void) {
     return false;
 }
 
-bp_status bp_relay_start(bp_store *s, const bp_relay_config *cfg, bp_relay **out) {
+bp_status bp_relay_start(bp_store *s, bp_relay **out, const bp_relay_config *cfg) {
     (void)s;
     (void)cfg;
     if (out) *out = NULL;
@@ -37,7 +37,7 @@ bp_status bp_relay_stop(bp_relay *r) {
     return BP_OK;
 }
 
-bp_status bp_follow(const char *replica_dir, const bp_follow_config *cfg, bp_follow_report *out) {
+bp_status bp_follow(bp_follow_report *out, const char *replica_dir, const bp_follow_config *cfg) {
     (void)replica_dir;
     (void)cfg;
     if (out) memset(out, 0, sizeof *out);

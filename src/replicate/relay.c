@@ -369,7 +369,7 @@ static void relay_free(bp_relay *r) {
     free(r);
 }
 
-bp_status bp_relay_start(bp_store *s, const bp_relay_config *cfg, bp_relay **out) {
+bp_status bp_relay_start(bp_store *s, bp_relay **out, const bp_relay_config *cfg) {
     if (!out) return bp_err(BP_EINVAL, "bp_relay_start: out is NULL");
     *out = NULL;
     if (!s || !cfg) return bp_err(BP_EINVAL, "bp_relay_start: NULL argument");

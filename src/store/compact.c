@@ -245,7 +245,7 @@ static bp_status out_open(bp_store *s, outfile *w, uint32_t segno, uint64_t seqs
     w->segno = segno;
     if (bp_index_init(&w->fx) || !(w->seqs = malloc((seqs_cap ? seqs_cap : 1) * 8)))
         return bp_err(BP_ENOMEM, "compact: out of memory");
-    int e = bp_pf_open(&w->f, s->opts.fault, path, BP_O_RDWR | BP_O_CREATE | BP_O_TRUNC);
+    int e = bp_pf_open(&w->f, s->fault, path, BP_O_RDWR | BP_O_CREATE | BP_O_TRUNC);
     if (e) return bp_err_sys(BP_EIO, e, "%s: cannot create", path);
     uint8_t hdr[BP_SEG_HEADER_SIZE];
     bp_seg_header h = {BP_FORMAT_VERSION, segno, {0}, bp_pf_wall_ms()};
@@ -521,7 +521,7 @@ static bp_status compact_write(compaction *c) {
     if (!rc && bp_index_holes(&c->nx, p->end, p->last))
         rc = bp_err(BP_ENOMEM, "compact: out of memory");
     if (!rc) {
-        int e = bp_pf_fsync_dir(s->opts.fault, s->segdir);
+        int e = bp_pf_fsync_dir(s->fault, s->segdir);
         if (e) rc = bp_err_sys(BP_EIO, e, "%s: cannot sync", s->segdir);
     }
     return rc;
@@ -640,12 +640,12 @@ static bp_status compact_commit(compaction *c) {
     if (!rc) { /* it may describe a segment about to be replaced */
         snprintf(path, sizeof path, "%s/index.ckpt", s->dir);
         int e = bp_pf_unlink(path);
-        if (!e) e = bp_pf_fsync_dir(s->opts.fault, s->dir);
+        if (!e) e = bp_pf_fsync_dir(s->fault, s->dir);
         if (e) rc = bp_err_sys(BP_EIO, e, "%s: cannot remove", path);
     }
     bp_compact_step(3);
     if (!rc) {
-        int e = bp_pf_write_atomic(s->opts.fault, s->dir, "COMPACT", c->mb.data, c->mb.len);
+        int e = bp_pf_write_atomic(s->fault, s->dir, "COMPACT", c->mb.data, c->mb.len);
         snprintf(path, sizeof path, "%s/COMPACT", s->dir);
         if (!e || bp_pf_exists(path) != 0) {
             c->committed = true; /* the manifest is there: the next open finishes it */
@@ -733,7 +733,7 @@ static void compact_cleanup(compaction *c) {
     plan_free(&c->p);
 }
 
-bp_status bp_compact(bp_store *s, const bp_compact_options *opts, bp_compact_report *out) {
+bp_status bp_compact(bp_store *s, bp_compact_report *out, const bp_compact_options *opts) {
     uint64_t t0 = bp_pf_mono_us();
     bp_compact_options defaults = BP_COMPACT_OPTIONS_INIT;
     if (out) memset(out, 0, sizeof *out);

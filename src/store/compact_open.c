@@ -45,7 +45,7 @@ bp_status bp_compact_finish(bp_store *s, const bp_cmanifest *m) {
         bp_segment_path(s, k, "", b, sizeof b);
         e = bp_pf_exists(a);
         if (e == 1) {
-            e = bp_pf_rename(s->opts.fault, a, b);
+            e = bp_pf_rename(s->fault, a, b);
             bp_compact_step(100 + (int)i);
             continue;
         }
@@ -65,15 +65,15 @@ bp_status bp_compact_finish(bp_store *s, const bp_cmanifest *m) {
         bp_segment_path(s, k, "", a, sizeof a);
         e = bp_pf_unlink(a);
     }
-    if (!e) e = bp_pf_fsync_dir(s->opts.fault, s->segdir);
+    if (!e) e = bp_pf_fsync_dir(s->fault, s->segdir);
     bp_compact_step(20);
-    if (!e) e = bp_pf_write_atomic(s->opts.fault, s->dir, "ANCHORS", m->anchors, m->anchors_len);
+    if (!e) e = bp_pf_write_atomic(s->fault, s->dir, "ANCHORS", m->anchors, m->anchors_len);
     bp_compact_step(21);
     if (!e) {
         snprintf(a, sizeof a, "%s/COMPACT", s->dir);
         e = bp_pf_unlink(a);
     }
-    if (!e) e = bp_pf_fsync_dir(s->opts.fault, s->dir);
+    if (!e) e = bp_pf_fsync_dir(s->fault, s->dir);
     return e ? bp_err_sys(BP_EIO, e, "%s: cannot finish the compaction", s->dir) : BP_OK;
 }
 
@@ -90,7 +90,7 @@ static bp_status remove_leftovers(bp_store *s) {
         e = bp_pf_unlink(p);
     }
     bp_pf_list_free(names, n);
-    if (!e && n) e = bp_pf_fsync_dir(s->opts.fault, s->segdir);
+    if (!e && n) e = bp_pf_fsync_dir(s->fault, s->segdir);
     return e ? bp_err_sys(BP_EIO, e, "%s: cannot remove an unfinished compaction's files",
                           s->segdir)
              : BP_OK;
@@ -102,7 +102,7 @@ bp_status bp_anchors_write(bp_store *s, const bp_anchors *a) {
         bp_buf_free(&b);
         return bp_err(BP_ENOMEM, "%s/ANCHORS: out of memory", s->dir);
     }
-    int e = bp_pf_write_atomic(s->opts.fault, s->dir, "ANCHORS", b.data, b.len);
+    int e = bp_pf_write_atomic(s->fault, s->dir, "ANCHORS", b.data, b.len);
     bp_buf_free(&b);
     return e ? bp_err_sys(BP_EIO, e, "%s/ANCHORS: cannot write", s->dir) : BP_OK;
 }

@@ -10,16 +10,11 @@ static bool mapped(const bp_segment *g) {
     return f && f->p;
 }
 
-bp_status bp_store_diagnostics(bp_store *s, bp_diagnostics *out, bp_segment_info *segs,
-                               uint32_t max_segs) {
-    if (!s || !out) return bp_err(BP_EINVAL, "bp_store_diagnostics: NULL argument");
-    if (out->version != BP_DIAGNOSTICS_VERSION)
-        return bp_err(BP_EINVAL, "bp_diagnostics.version %u unknown (expected %d)", out->version,
-                      BP_DIAGNOSTICS_VERSION);
-    if (max_segs && !segs) return bp_err(BP_EINVAL, "bp_store_diagnostics: segs is NULL");
+bp_status bp_store_diagnostics_get(bp_store *s, bp_store_diagnostics *out) {
+    if (!s || !out) return bp_err(BP_EINVAL, "bp_store_diagnostics_get: NULL argument");
+    BP_SIZE_CHECK("bp_store_diagnostics_get", out, bp_store_diagnostics, BP_STORE_DIAGNOSTICS_INIT);
     memset(out, 0, sizeof *out);
-    out->version = BP_DIAGNOSTICS_VERSION;
-    out->open = s->report;
+    out->struct_size = sizeof *out;
     out->read_only = s->read_only;
     bp_submit_depth(s, &out->submit_queued, &out->submit_capacity);
     pthread_mutex_lock(&s->wmu);
@@ -33,23 +28,41 @@ bp_status bp_store_diagnostics(bp_store *s, bp_diagnostics *out, bp_segment_info
     pthread_rwlock_rdlock(&s->ilock);
     out->published_seq = s->published;
     out->segments = s->n_segs;
-    for (uint32_t i = 0; i < s->n_segs && i < max_segs; i++) {
-        const bp_segment *g = &s->segs[i];
-        uint64_t end = i + 1 < s->n_segs ? s->segs[i + 1].first_slot : s->idx.n;
-        uint64_t lo = g->first_slot, hi = end, n = end - lo;
-        if (g->segno <= s->anchors.last_segno) { /* compacted: its slots may be holes */
-            while (lo < hi && BP_IREC_HOLE(&s->idx.recs[lo]))
-                lo++;
-            while (hi > lo && BP_IREC_HOLE(&s->idx.recs[hi - 1]))
-                hi--;
-            n = 0;
-            for (uint64_t k = lo; k < hi; k++)
-                n += !BP_IREC_HOLE(&s->idx.recs[k]);
-        }
-        segs[i] = (bp_segment_info){g->segno,         g->size,   n,        hi > lo ? lo + 1 : 0,
-                                    hi > lo ? hi : 0, g->sealed, mapped(g)};
-    }
     pthread_rwlock_unlock(&s->ilock);
     pthread_mutex_unlock(&s->wmu);
+    return BP_OK;
+}
+
+/* [w] and [i] shared held: the summary of segment i. */
+static bp_segment_info segment_info(bp_store *s, uint32_t i) {
+    const bp_segment *g = &s->segs[i];
+    uint64_t end = i + 1 < s->n_segs ? s->segs[i + 1].first_slot : s->idx.n;
+    uint64_t lo = g->first_slot, hi = end, n = end - lo;
+    if (g->segno <= s->anchors.last_segno) { /* compacted: its slots may be holes */
+        while (lo < hi && BP_IREC_HOLE(&s->idx.recs[lo]))
+            lo++;
+        while (hi > lo && BP_IREC_HOLE(&s->idx.recs[hi - 1]))
+            hi--;
+        n = 0;
+        for (uint64_t k = lo; k < hi; k++)
+            n += !BP_IREC_HOLE(&s->idx.recs[k]);
+    }
+    return (bp_segment_info){sizeof(bp_segment_info), g->segno,         g->size,   n,
+                             hi > lo ? lo + 1 : 0,    hi > lo ? hi : 0, g->sealed, mapped(g)};
+}
+
+bp_status bp_store_segments_list(bp_store *s, bp_segment_info *out, size_t max, size_t *n) {
+    if (!s || !n || (max && !out))
+        return bp_err(BP_EINVAL, "bp_store_segments_list: NULL argument");
+    if (max) BP_SIZE_CHECK("bp_store_segments_list", out, bp_segment_info, BP_SEGMENT_INFO_INIT);
+    pthread_mutex_lock(&s->wmu); /* the active segment's size moves under it */
+    pthread_rwlock_rdlock(&s->ilock);
+    *n = s->n_segs;
+    for (uint32_t i = 0; i < s->n_segs && i < max; i++)
+        out[i] = segment_info(s, i);
+    pthread_rwlock_unlock(&s->ilock);
+    pthread_mutex_unlock(&s->wmu);
+    if (*n > max)
+        return bp_err(BP_ETOOBIG, "bp_store_segments_list: %zu segments, room for %zu", *n, max);
     return BP_OK;
 }

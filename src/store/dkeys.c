@@ -148,7 +148,7 @@ bp_status bp_dkey_get(bp_store *s, const char *entity, size_t elen, bool create,
         size_t n = bp_dkey_file_encode(file, entity, elen, &key);
         bp_dkey_file_name(entity, elen, name);
         /* DIR/dkeys exists: only a sealing store creates keys, and open made it (seal_setup) */
-        int er = bp_pf_write_atomic(s->opts.fault, k->dir, name, file, n);
+        int er = bp_pf_write_atomic(s->fault, k->dir, name, file, n);
         sodium_memzero(file, sizeof file);
         if (er) {
             sodium_memzero(&key, sizeof key);
@@ -197,7 +197,7 @@ bp_status bp_forget(bp_store *s, const char *entity) {
             /* gone from the cache even if the directory sync fails: never use it again */
             sodium_memzero(&e->key, sizeof e->key);
             e->present = false;
-            er = bp_pf_fsync_dir(s->opts.fault, k->dir);
+            er = bp_pf_fsync_dir(s->fault, k->dir);
         }
         if (er) rc = bp_err_sys(BP_EIO, er, "%s: cannot remove the data key of '%s'", path, entity);
     }

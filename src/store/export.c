@@ -115,9 +115,14 @@ bp_status bp_anchors_record(bp_store *s, bp_buf *out, uint64_t *upto) {
     return line && ok ? BP_OK : bp_err(BP_ENOMEM, "export: out of memory writing the anchors");
 }
 
-bp_status bp_export(bp_store *s, uint64_t after_seq, bp_write_fn out, void *ctx,
-                    bp_progress_fn progress, void *progress_ctx) {
+bp_status bp_export(bp_store *s, bp_write_fn out, void *ctx, const bp_export_options *opts) {
     if (!s || !out) return bp_err(BP_EINVAL, "bp_export: NULL argument");
+    static const bp_export_options all = BP_EXPORT_OPTIONS_INIT;
+    if (!opts) opts = &all;
+    BP_SIZE_CHECK("bp_export", opts, bp_export_options, BP_EXPORT_OPTIONS_INIT);
+    uint64_t after_seq = opts->after_seq;
+    bp_progress_fn progress = opts->progress;
+    void *progress_ctx = opts->progress_ctx;
     /* a compacted store's export starts with its anchors: what a restore continues from */
     bp_buf head = {0};
     uint64_t upto = 0;

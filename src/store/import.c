@@ -228,7 +228,7 @@ static bp_status parse_anchors(json_t *o, const char *where, bp_anchors *a) {
         }
         an->entity = json_string_value(ent);
         an->len = (uint16_t)json_string_length(ent);
-        if ((rc = bp_validate_coord(an->entity, "x", true))) {
+        if ((rc = bp_coord_validate_sys(an->entity, "x", true))) {
             char msg[400];
             snprintf(msg, sizeof msg, "%s", bp_last_error());
             rc = bp_err(BP_EINVAL, "%s: anchor %zu: %s", where, i, msg);
@@ -445,7 +445,7 @@ static bp_status parse_line(bp_importer *imp, const char *text, size_t len, held
         goto out;
     }
     f->payload = h->payload;
-    if ((rc = bp_validate_coord(h->entity, h->scope, true)) ||
+    if ((rc = bp_coord_validate_sys(h->entity, h->scope, true)) ||
         (h->idem && (f->idem_len == 0 || f->idem_len > BP_IDEMPOTENCY_KEY_MAX))) {
         char msg[512];
         snprintf(msg, sizeof msg, "%s", rc ? bp_last_error() : "idempotency key length");
@@ -573,7 +573,7 @@ bp_status bp_import_frame(bp_importer *imp, const void *body, size_t len, uint64
         char msg[512];
         snprintf(msg, sizeof msg, "%s", bp_last_error());
         rc = bp_err(BP_ECORRUPT, "%s: not an event frame: %s", where, msg);
-    } else if ((rc = bp_validate_coord(f->entity, f->scope, true))) {
+    } else if ((rc = bp_coord_validate_sys(f->entity, f->scope, true))) {
         char msg[512];
         snprintf(msg, sizeof msg, "%s", bp_last_error());
         rc = bp_err(BP_ECORRUPT, "%s: %s", where, msg);

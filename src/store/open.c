@@ -60,7 +60,7 @@ static bp_status seal_setup(bp_store *s, bool turn_on) {
     }
     if (s->read_only) return BP_OK;
     e = turn_on ? bp_pf_mkdir_private(path) : e;
-    if (turn_on && e == 1) e = bp_pf_fsync_dir(s->opts.fault, s->dir);
+    if (turn_on && e == 1) e = bp_pf_fsync_dir(s->fault, s->dir);
     if (e < 0) return bp_err_sys(BP_EIO, e, "%s: cannot set up the data keys", path);
     s->seal = turn_on || e == 1;
     return BP_OK;
@@ -167,13 +167,13 @@ static bp_status read_or_create_ident(bp_store *s, bool *created) {
     uint8_t out[BP_STORE_FILE_SIZE];
     bp_store_ident_encode(&s->ident, out);
     if ((e = bp_pf_mkdir(s->segdir)) ||
-        (e = bp_pf_write_atomic(s->opts.fault, s->dir, "STORE", out, sizeof out)))
+        (e = bp_pf_write_atomic(s->fault, s->dir, "STORE", out, sizeof out)))
         return bp_err_sys(BP_EIO, e, "%s: cannot create the store", s->dir);
     *created = true;
     return BP_OK;
 }
 
-static void encode_report(const bp_open_report *r, bp_buf *b) {
+static void encode_report(const bp_store_open_report *r, bp_buf *b) {
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     msgpack_packer p;
@@ -208,7 +208,7 @@ static void encode_report(const bp_open_report *r, bp_buf *b) {
 }
 
 bp_status bp_store_open_with(bp_store **out, const char *dir, const bp_open_options *opts,
-                             const bp_store_module *const *mods, size_t n_mods) {
+                             bp_fault *fault, const bp_store_module *const *mods, size_t n_mods) {
     uint64_t t0 = bp_pf_mono_us();
     if (!out) return bp_err(BP_EINVAL, "bp_store_open: out is NULL");
     *out = NULL;
@@ -250,6 +250,7 @@ bp_status bp_store_open_with(bp_store **out, const char *dir, const bp_open_opti
     }
     s->opts = *opts;
     s->opts.signing_key = NULL; /* the signing module copies it; the caller's may go away */
+    s->fault = fault;
     for (size_t i = 0; i < n_mods; i++)
         s->mods[i] = mods[i];
     s->n_mods = (uint32_t)n_mods;
@@ -389,7 +390,7 @@ void bp__store_crash(bp_store *s) {
     store_free(s);
 }
 
-bp_status bp_store_open_report(const bp_store *s, bp_open_report *out) {
+bp_status bp_store_open_report_get(const bp_store *s, bp_store_open_report *out) {
     if (!s || !out) return bp_err(BP_EINVAL, "bp_store_open_report: NULL argument");
     *out = s->report;
     return BP_OK;
@@ -414,7 +415,7 @@ static uint64_t percentile(const uint64_t *lat, uint64_t total, double q) {
     return 0;
 }
 
-bp_status bp_store_stats(bp_store *s, bp_stats *out) {
+bp_status bp_store_stats_get(bp_store *s, bp_store_stats *out) {
     if (!s || !out) return bp_err(BP_EINVAL, "bp_store_stats: NULL argument");
     memset(out, 0, sizeof *out);
     pthread_mutex_lock(&s->wmu);

@@ -174,7 +174,7 @@ static bool head_published(void *arg) {
            __atomic_load_n(&w->s->failed, __ATOMIC_ACQUIRE);
 }
 
-bp_status bp_entity_head(bp_store *s, const char *entity, uint64_t *clock, bp_hash *hash) {
+bp_status bp_entity_head(bp_store *s, uint64_t *clock, bp_hash *hash, const char *entity) {
     if (!s || !entity) return bp_err(BP_EINVAL, "bp_entity_head: NULL argument");
     bp_status rc = bp_coord_validate("entity", entity);
     if (rc) return rc;

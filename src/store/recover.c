@@ -51,7 +51,7 @@ static bp_status cut_tail(bp_store *s, bp_segment *seg, const uint8_t *data, uin
         char qdir[4096], base[64], name[BP_QNAME_MAX];
         snprintf(base, sizeof base, "%06u.fbat.at-%llu.cut", seg->segno, (unsigned long long)from);
         rc = bp_quarantine_name(s, base, qdir, name);
-        if (!rc) rc = bp_pf_write_atomic(s->opts.fault, qdir, name, data + from, data_end - from);
+        if (!rc) rc = bp_pf_write_atomic(s->fault, qdir, name, data + from, data_end - from);
     }
     if (!rc) rc = bp_pf_truncate(&seg->f, from);
     if (!rc) rc = bp_pf_fsync(&seg->f);

@@ -231,11 +231,11 @@ static bp_status set_aside(bp_store *s, char **names, size_t from, size_t n) {
         snprintf(base, sizeof base, "%s.salvaged", names[i]);
         if ((e = bp_quarantine_name(s, base, qdir, name))) break;
         snprintf(b, sizeof b, "%s/%s", qdir, name);
-        e = bp_pf_rename(s->opts.fault, a, b);
+        e = bp_pf_rename(s->fault, a, b);
     }
     /* the quarantine entries must survive a power cut too */
-    if (!e && from < n) e = bp_pf_fsync_dir(s->opts.fault, qdir);
-    if (!e) e = bp_pf_fsync_dir(s->opts.fault, s->segdir);
+    if (!e && from < n) e = bp_pf_fsync_dir(s->fault, qdir);
+    if (!e) e = bp_pf_fsync_dir(s->fault, s->segdir);
     return e ? bp_err_sys(BP_EIO, e, "%s: cannot set segments aside", s->dir) : BP_OK;
 }
 
@@ -335,7 +335,7 @@ static bp_status load_segments(bp_store *s, const seglist *l, ckpt_kind *ck, con
         seg->segno = first + (uint32_t)i;
         seg->f = (bp_file)BP_FILE_INIT;
         int fl = s->read_only ? BP_O_READ : BP_O_RDWR;
-        if ((e = bp_pf_open(&seg->f, s->opts.fault, path, fl))) {
+        if ((e = bp_pf_open(&seg->f, s->fault, path, fl))) {
             rc = bp_err_sys(BP_EIO, e, "%s: cannot open segment", path);
             return rc;
         }
@@ -449,7 +449,7 @@ bp_status bp_store_recover(bp_store *s) {
     if (newest && !newest->sealed && !s->read_only && newest->f.fd < 0) { /* the writer's again */
         char path[4096];
         bp_segment_path(s, newest->segno, "", path, sizeof path);
-        int e = bp_pf_open(&newest->f, s->opts.fault, path, BP_O_RDWR);
+        int e = bp_pf_open(&newest->f, s->fault, path, BP_O_RDWR);
         if (e) {
             rc = bp_err_sys(BP_EIO, e, "%s: cannot open segment", path);
             goto out;

@@ -40,7 +40,7 @@ static int segfile_open(bp_store *s, uint32_t segno, const char *suffix, bool gr
     char path[4200];
     bp_segment_path(s, segno, suffix, path, sizeof path);
     bp_file f = BP_FILE_INIT;
-    int e = bp_pf_open(&f, s->opts.fault, path, BP_O_READ);
+    int e = bp_pf_open(&f, s->fault, path, BP_O_READ);
     uint64_t size = 0;
     if (!e) e = bp_pf_size(&f, &size);
     bp_segfile *sf = e ? NULL : calloc(1, sizeof *sf);

@@ -33,14 +33,14 @@ bp_status bp_segment_create(bp_store *s, uint32_t segno) {
         if (!g) return bp_store_fail(s, BP_ENOMEM, 0, "%s: out of memory", path);
     }
     bp_segment seg = {segno, BP_FILE_INIT, BP_SEG_HEADER_SIZE, 0, s->idx.n, false, 0, false, NULL};
-    int rc = bp_pf_open(&seg.f, s->opts.fault, path, BP_O_RDWR | BP_O_CREATE | BP_O_TRUNC);
+    int rc = bp_pf_open(&seg.f, s->fault, path, BP_O_RDWR | BP_O_CREATE | BP_O_TRUNC);
     if (rc) return bp_store_fail(s, BP_EIO, rc, "%s: cannot create segment", path);
     uint8_t hdr[BP_SEG_HEADER_SIZE];
     bp_seg_header h = {BP_FORMAT_VERSION, segno, {0}, bp_pf_wall_ms()};
     memcpy(h.uuid, s->ident.uuid, 16);
     bp_seg_header_encode(&h, hdr);
     if ((rc = bp_pf_pwrite(&seg.f, hdr, sizeof hdr, 0)) || (rc = bp_pf_datasync(&seg.f)) ||
-        (rc = bp_pf_fsync_dir(s->opts.fault, s->segdir))) {
+        (rc = bp_pf_fsync_dir(s->fault, s->segdir))) {
         bp_pf_close(&seg.f);
         return bp_store_fail(s, BP_EIO, rc, "%s: cannot write segment header", path);
     }
@@ -141,7 +141,7 @@ static bp_status write_checkpoint(bp_store *s, uint64_t from) {
         return bp_err(BP_ENOMEM, "%s: out of memory writing the index checkpoint", s->dir);
     }
     bp_index_block_release(&blk);
-    int rc = bp_pf_write_atomic(s->opts.fault, s->dir, "index.ckpt", b.data, b.len);
+    int rc = bp_pf_write_atomic(s->fault, s->dir, "index.ckpt", b.data, b.len);
     bp_buf_free(&b);
     s->fsyncs += 2;
     if (rc) return bp_err_sys(BP_EIO, rc, "%s/index.ckpt: cannot write checkpoint", s->dir);

@@ -44,7 +44,7 @@ static bp_status copy_keys(bp_store *s, const char *tmp, const char *sub, const 
         size_t len = 0;
         bp_file out;
         if ((e = bp_pf_read_all(src, &buf, &len)) ||
-            (e = bp_pf_open(&out, s->opts.fault, dst, BP_O_RDWR | BP_O_CREATE | BP_O_EXCL))) {
+            (e = bp_pf_open(&out, s->fault, dst, BP_O_RDWR | BP_O_CREATE | BP_O_EXCL))) {
             rc = bp_err_sys(BP_EIO, e, "snapshot: cannot copy key %s", src);
         } else {
             e = bp_pf_pwrite(&out, buf, len, 0);
@@ -57,7 +57,7 @@ static bp_status copy_keys(bp_store *s, const char *tmp, const char *sub, const 
         free(buf);
     }
     bp_pf_list_free(names, n);
-    if (!rc && (e = bp_pf_fsync_dir(s->opts.fault, to)))
+    if (!rc && (e = bp_pf_fsync_dir(s->fault, to)))
         rc = bp_err_sys(BP_EIO, e, "snapshot: cannot sync %s", to);
     return rc;
 }
@@ -77,7 +77,7 @@ static bp_status copy_into(bp_store *s, const char *tmp, seg_part *parts, uint32
         bp_file f = BP_FILE_INIT;
         if ((e = bp_pf_open(&f, NULL, src, BP_O_READ)))
             return bp_err_sys(BP_EIO, e, "snapshot: cannot open %s", src);
-        e = bp_pf_copy_prefix(s->opts.fault, &f, path, parts[i].len);
+        e = bp_pf_copy_prefix(s->fault, &f, path, parts[i].len);
         bp_pf_close(&f);
         if (e)
             return bp_err_sys(BP_EIO, e, "snapshot: cannot copy segment %06u to %s", parts[i].segno,
@@ -85,7 +85,7 @@ static bp_status copy_into(bp_store *s, const char *tmp, seg_part *parts, uint32
         *bytes += parts[i].len;
     }
     snprintf(path, sizeof path, "%s/segments", tmp);
-    if ((e = bp_pf_fsync_dir(s->opts.fault, path)))
+    if ((e = bp_pf_fsync_dir(s->fault, path)))
         return bp_err_sys(BP_EIO, e, "snapshot: cannot sync %s", path);
     bp_status rc = copy_keys(s, tmp, "keys", ".pub", false);
     if (rc) return rc;
@@ -96,17 +96,17 @@ static bp_status copy_into(bp_store *s, const char *tmp, seg_part *parts, uint32
     bp_dkeys_lock(s, false);
     if (rc) return rc;
     /* a compacted store's anchors (what its first segments' chains start from) */
-    if (anchors && (e = bp_pf_write_atomic(s->opts.fault, tmp, "ANCHORS", anchors, anchors_len)))
+    if (anchors && (e = bp_pf_write_atomic(s->fault, tmp, "ANCHORS", anchors, anchors_len)))
         return bp_err_sys(BP_EIO, e, "snapshot: cannot write %s/ANCHORS", tmp);
     *bytes += anchors_len;
     /* STORE last: a directory without it is not a store */
-    if ((e = bp_pf_write_atomic(s->opts.fault, tmp, "STORE", ident, ident_len)))
+    if ((e = bp_pf_write_atomic(s->fault, tmp, "STORE", ident, ident_len)))
         return bp_err_sys(BP_EIO, e, "snapshot: cannot write %s/STORE", tmp);
     *bytes += ident_len;
     return BP_OK;
 }
 
-bp_status bp_store_snapshot(bp_store *s, const char *dest, bp_snapshot_report *out) {
+bp_status bp_store_snapshot(bp_store *s, bp_snapshot_report *out, const char *dest) {
     uint64_t t0 = bp_pf_mono_us();
     if (out) memset(out, 0, sizeof *out);
     if (!s || !dest || !*dest) return bp_err(BP_EINVAL, "bp_store_snapshot: NULL argument");
@@ -196,13 +196,13 @@ bp_status bp_store_snapshot(bp_store *s, const char *dest, bp_snapshot_report *o
                 bp_err_sys(e == -EEXIST ? BP_EEXIST : BP_EIO, e, "snapshot: cannot create %s", tmp);
         else if (!(rc = copy_into(s, tmp, parts, n, ident, ident_len, anchors, anchors_len,
                                   &bytes))) {
-            if ((e = bp_pf_fsync_dir(s->opts.fault, tmp)))
+            if ((e = bp_pf_fsync_dir(s->fault, tmp)))
                 rc = bp_err_sys(BP_EIO, e, "snapshot: cannot sync %s", tmp);
             else if (bp_pf_exists(dest) == 1)
                 rc = bp_err(BP_EEXIST, "snapshot: %s appeared meanwhile; nothing replaced", dest);
-            else if ((e = bp_pf_rename(s->opts.fault, tmp, dest)))
+            else if ((e = bp_pf_rename(s->fault, tmp, dest)))
                 rc = bp_err_sys(BP_EIO, e, "snapshot: cannot rename %s to %s", tmp, dest);
-            else if ((e = bp_pf_fsync_dir(s->opts.fault, parent)))
+            else if ((e = bp_pf_fsync_dir(s->fault, parent)))
                 rc = bp_err_sys(BP_EIO, e, "snapshot: cannot sync %s", parent);
         }
         if (rc && bp_pf_exists(tmp) == 1) bp_pf_rmtree(tmp); /* leave nothing half-made */

@@ -139,10 +139,11 @@ struct bp_store {
     char *dir;
     char *segdir;
     bp_open_options opts;
+    bp_fault *fault; /* the platform layer's fault hook: NULL but in tests (bp__store_open_fault) */
     bool read_only;
     bp_file lock;
     bp_store_ident ident;
-    bp_open_report report;
+    bp_store_open_report report;
     struct bp_dkeys *dk; /* data keys (dkeys.c); never NULL once open */
     bool seal;           /* seal every application payload (DIR/dkeys exists) */
 
@@ -491,9 +492,10 @@ bp_status bp_anchors_record(bp_store *s, bp_buf *out, uint64_t *upto);
  * store ignores it (*installed false: a follower that holds the events already). */
 bp_status bp_import_anchors(bp_importer *imp, const void *body, size_t len, uint64_t pos,
                             bool strict, bool *installed);
-/* open.c: bp_store_open with the modules mods[0..n) (n <= BP_STORE_MODULES_MAX). */
+/* open.c: bp_store_open with the modules mods[0..n) (n <= BP_STORE_MODULES_MAX), and the
+ * platform layer's fault hook (NULL but in tests: bp__store_open_fault). */
 bp_status bp_store_open_with(bp_store **out, const char *dir, const bp_open_options *opts,
-                             const bp_store_module *const *mods, size_t n);
+                             bp_fault *fault, const bp_store_module *const *mods, size_t n);
 /* The state of the i-th module given to bp_store_open_with (NULL before its on_open). */
 static inline void *bp_store_module_state(const bp_store *s, size_t i) {
     return i < s->n_mods ? s->mstate[i] : NULL;

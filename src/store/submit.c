@@ -227,7 +227,7 @@ static bp_status ticket_result(bp_ticket *t, bp_receipt *receipt) {
     return BP_OK;
 }
 
-bp_status bp_ticket_wait(bp_ticket *t, uint32_t timeout_ms, bp_receipt *receipt) {
+bp_status bp_ticket_wait(bp_ticket *t, bp_receipt *receipt, uint32_t timeout_ms) {
     if (!t) return bp_err(BP_EINVAL, "bp_ticket_wait: NULL ticket");
     if (bp_ticket_poll(t)) return ticket_result(t, receipt);
     if (!timeout_ms) return bp_err(BP_ETIMEDOUT, "bp_ticket_wait: the append is still queued");

@@ -241,15 +241,6 @@ out:
     return rc;
 }
 
-bp_status bp_store_verify(bp_store *s, bp_verify_report *out) {
-    return bp_store_verify_ex(s, out, NULL, NULL);
-}
-
-bp_status bp_store_verify_ex(bp_store *s, bp_verify_report *out, bp_progress_fn progress,
-                             void *ctx) {
-    return bp_store_verify_each(s, out, progress, ctx, NULL, NULL);
-}
-
 /* index.ckpt, when there is one, must describe the segments: every record it lists must be
  * the in-memory index's record of the same event (checked against the frames above). */
 static void verify_checkpoint(vstate *v, bp_store *s) {
@@ -291,15 +282,19 @@ static void verify_checkpoint(vstate *v, bp_store *s) {
     free(buf);
 }
 
-bp_status bp_store_verify_each(bp_store *s, bp_verify_report *out, bp_progress_fn progress,
-                               void *progress_ctx, bp_problem_fn on_problem, void *ctx) {
+bp_status bp_store_verify(bp_store *s, bp_verify_report *out, const bp_verify_options *opts) {
     if (!s || !out) return bp_err(BP_EINVAL, "bp_store_verify: NULL argument");
+    static const bp_verify_options none = BP_VERIFY_OPTIONS_INIT;
+    if (!opts) opts = &none;
+    BP_SIZE_CHECK("bp_store_verify", opts, bp_verify_options, BP_VERIFY_OPTIONS_INIT);
+    bp_progress_fn progress = opts->progress;
+    void *progress_ctx = opts->progress_ctx;
     memset(out, 0, sizeof *out);
     vstate v;
     memset(&v, 0, sizeof v);
     v.rep = out;
-    v.on_problem = on_problem;
-    v.ctx = ctx;
+    v.on_problem = opts->on_problem;
+    v.ctx = opts->problem_ctx;
     v.next_seq = 1;
     /* no compaction while verify reads the segments by name: it would replace them under the
      * same names (the writer only appends). One segment file open at a time. */

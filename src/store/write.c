@@ -105,7 +105,7 @@ static bp_status frames_reserve(bp_store *s, size_t n) {
 bp_status bp_validate_item(const bp_store *s, const bp_batch_item *it, bool system, size_t i,
                            bool batch) {
     const char *where = batch ? "batch item" : "append";
-    bp_status rc = bp_validate_coord(it->entity, it->scope, system);
+    bp_status rc = bp_coord_validate_sys(it->entity, it->scope, system);
     if (!rc && !system) rc = bp_validate_app_kind(it->kind);
     if (rc) {
         if (batch) { /* say which item */
@@ -554,7 +554,7 @@ bp_status bp_append_system(bp_store *s, bp_receipt *receipt, const char *entity,
 
 bp_status bp_tombstone(bp_store *s, bp_receipt *receipt, const char *entity, const char *scope) {
     if (!s) return bp_err(BP_EINVAL, "bp_tombstone: store is NULL");
-    bp_status rc = bp_validate_coord(entity, scope, false);
+    bp_status rc = bp_coord_validate_sys(entity, scope, false);
     if (rc) return rc;
     return bp_append_system(s, receipt, entity, scope, BP_KIND_SYSTEM_TOMBSTONE, NULL, 0,
                             s->opts.durability);

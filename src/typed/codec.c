@@ -240,8 +240,8 @@ static uint32_t get_u32(const uint8_t *p) {
     return x;
 }
 
-bp_status bp_type_encode(const bp_type *t, const void *value, uint8_t *buf, size_t cap,
-                         size_t *len) {
+bp_status bp_type_encode(const bp_type *t, uint8_t *buf, size_t cap, size_t *len,
+                         const void *value) {
     if (!value || !len || (cap && !buf)) return bp_err(BP_EINVAL, "bp_type_encode: NULL argument");
     bp_status rc = bp_type_check(t);
     if (rc) return rc;
@@ -440,7 +440,7 @@ static bp_status dec_field(dec *d, const bp_field *f, uint8_t *v) {
     return BP_OK;
 }
 
-bp_status bp_type_decode(const bp_type *t, const void *payload, size_t len, void *out) {
+bp_status bp_type_decode(const bp_type *t, void *out, const void *payload, size_t len) {
     if (!out || (len && !payload)) return bp_err(BP_EINVAL, "bp_type_decode: NULL argument");
     bp_status rc = bp_type_check(t);
     return rc ? rc : bp_type_decode_checked(t, payload, len, out);

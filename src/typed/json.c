@@ -303,7 +303,7 @@ static bp_status dump(json_t *v, char **json) {
     return *json ? BP_OK : bp_err(BP_ENOMEM, "json: out of memory");
 }
 
-bp_status bp_type_to_json(const bp_type *t, const void *value, char **json) {
+bp_status bp_type_to_json(const bp_type *t, char **json, const void *value) {
     if (!value || !json) return bp_err(BP_EINVAL, "bp_type_to_json: NULL argument");
     *json = NULL;
     json_t *v;
@@ -322,7 +322,7 @@ bp_status bp_event_json_value(bp_store *s, const bp_event *ev, json_t **out) {
     if (k) {
         void *val = malloc(k->type->size);
         if (!val) return bp_err(BP_ENOMEM, "json: out of memory");
-        bp_status rc = bp_event_decode(s, ev, k->type, val);
+        bp_status rc = bp_event_decode(s, val, ev, k->type);
         if (!rc) rc = bp_type_json_value(k->type, val, out);
         free(val);
         return rc;
@@ -340,7 +340,7 @@ bp_status bp_event_json_value(bp_store *s, const bp_event *ev, json_t **out) {
     return BP_OK;
 }
 
-bp_status bp_event_json(bp_store *s, const bp_event *ev, char **json) {
+bp_status bp_event_json(bp_store *s, char **json, const bp_event *ev) {
     if (!json) return bp_err(BP_EINVAL, "bp_event_json: json is NULL");
     *json = NULL;
     json_t *v;

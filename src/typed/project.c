@@ -350,7 +350,7 @@ bp_status bp_projection_forget(bp_store *s, const char *entity) {
         snprintf(dir, sizeof dir, "%s/%s", root, names[i]);
         snprintf(path, sizeof path, "%s/%s", dir, file);
         int u = bp_pf_unlink(path);
-        if (!u) u = bp_pf_fsync_dir(s->opts.fault, dir);
+        if (!u) u = bp_pf_fsync_dir(s->fault, dir);
         if (u && u != -ENOENT && u != -ENOTDIR)
             rc = bp_err_sys(BP_EIO, u, "%s: cannot remove the projection snapshot", path);
     }
@@ -380,7 +380,7 @@ static bp_status snap_write(bp_store *s, const char *name, uint32_t version, con
     int e = bp_pf_mkdir(parent);
     if (!e) e = bp_pf_mkdir(dir);
     pthread_mutex_lock(&bp_typed_of(s)->pc->snap_mu);
-    if (!e) e = bp_pf_write_atomic(s->opts.fault, dir, file, b.data, b.len);
+    if (!e) e = bp_pf_write_atomic(s->fault, dir, file, b.data, b.len);
     pthread_mutex_unlock(&bp_typed_of(s)->pc->snap_mu);
     bp_buf_free(&b);
     if (e) {
@@ -502,8 +502,8 @@ static void cache_put(bp_store *s, const bp_projection *p, const char *entity, u
     drop_evicted(s, evicted); /* best effort: a failed snapshot only costs a refold */
 }
 
-bp_status bp_project(bp_store *s, const bp_projection *p, const char *entity, uint32_t max_stale_ms,
-                     void *state, bp_project_info *info) {
+bp_status bp_project(bp_store *s, void *state, bp_project_info *info, const bp_projection *p,
+                     const char *entity, uint32_t max_stale_ms) {
     bp_project_info local;
     if (!info) info = &local;
     memset(info, 0, sizeof *info);
@@ -572,8 +572,8 @@ bp_status bp_project(bp_store *s, const bp_projection *p, const char *entity, ui
     return BP_OK;
 }
 
-bp_status bp_project_if_changed(bp_store *s, const bp_projection *p, const char *entity,
-                                uint64_t *clock, void *state) {
+bp_status bp_project_if_changed(bp_store *s, void *state, uint64_t *clock, const bp_projection *p,
+                                const char *entity) {
     if (!s || !clock || !state) return bp_err(BP_EINVAL, "bp_project_if_changed: NULL argument");
     bp_status rc = bp_projection_check(p, entity);
     if (rc) return rc;
@@ -582,7 +582,7 @@ bp_status bp_project_if_changed(bp_store *s, const bp_projection *p, const char 
     entity_head(s, entity, &eid, &head, &base);
     if (head == *clock) return BP_UNCHANGED;
     bp_project_info info;
-    if ((rc = bp_project(s, p, entity, BP_CONSISTENT, state, &info))) return rc;
+    if ((rc = bp_project(s, state, &info, p, entity, BP_CONSISTENT))) return rc;
     *clock = info.clock;
     return BP_OK;
 }
@@ -657,7 +657,7 @@ bp_status bp_replay(bp_store *s, const bp_region *region, bp_lane lane, bp_repla
     const bp_event *ev;
     while ((rc = bp_iter_next(it, &ev)) == BP_OK) {
         char *json = NULL;
-        if (lane == BP_LANE_JSON && (rc = bp_event_json(s, ev, &json))) break;
+        if (lane == BP_LANE_JSON && (rc = bp_event_json(s, &json, ev))) break;
         rc = fn(ctx, ev, json, json ? strlen(json) : 0);
         bp_free(json);
         if (rc) break;

@@ -210,7 +210,7 @@ bp_status bp_append_typed(bp_store *s, bp_receipt *receipt, const char *entity, 
     uint8_t *buf = max <= sizeof stack ? stack : malloc(max);
     if (!buf) return bp_err(BP_ENOMEM, "append_typed '%s': out of memory", t->name);
     size_t len;
-    bp_status rc = bp_type_encode(t, value, buf, max, &len);
+    bp_status rc = bp_type_encode(t, buf, max, &len, value);
     if (!rc) {
         bp_append_options o;
         typed_opts(&o, opts, t->version);
@@ -256,7 +256,7 @@ bp_status bp_append_batch_typed(bp_store *s, bp_receipt *receipts, const bp_type
             break;
         }
         size_t len;
-        rc = bp_type_encode(it->type, it->value, enc.data + enc.len, max, &len);
+        rc = bp_type_encode(it->type, enc.data + enc.len, max, &len, it->value);
         if (rc) {
             rc = bp_err(rc, "batch item %zu: %s", i, bp_last_error());
             break;
@@ -281,7 +281,7 @@ out:
 
 /* -------------------------------------------------------------- typed read */
 
-bp_status bp_event_decode(bp_store *s, const bp_event *ev, const bp_type *t, void *out) {
+bp_status bp_event_decode(bp_store *s, void *out, const bp_event *ev, const bp_type *t) {
     /* descriptors are immutable (typed.h): a loop of typed reads checks its type once */
     static _Thread_local const bp_type *checked;
     if (!s || !ev || !out) return bp_err(BP_EINVAL, "bp_event_decode: NULL argument");
@@ -324,10 +324,10 @@ bp_status bp_by_fact_typed(bp_store *s, bp_iter **out, const bp_type *t) {
     return bp_by_kind(s, out, t->kind, BP_READ_FULL);
 }
 
-bp_status bp_iter_next_typed(bp_iter *it, const bp_type *t, const bp_event **ev, void *out) {
+bp_status bp_iter_next_typed(bp_iter *it, const bp_event **ev, void *out, const bp_type *t) {
     bp_status rc = bp_iter_next(it, ev);
     if (rc) return rc;
-    return bp_event_decode(bp_iter_store(it), *ev, t, out);
+    return bp_event_decode(bp_iter_store(it), out, *ev, t);
 }
 
 /* ------------------------------------------------------------ the module */

@@ -52,14 +52,14 @@ static void *watch_main(void *arg) {
     size_t n = w->p->state_size;
     w->seen = __atomic_load_n(&w->s->published, __ATOMIC_SEQ_CST);
     bp_project_info info;
-    bp_status rc = bp_project(w->s, w->p, w->entity, BP_CONSISTENT, w->state, &info);
+    bp_status rc = bp_project(w->s, w->state, &info, w->p, w->entity, BP_CONSISTENT);
     if (!rc) {
         w->fn(w->ctx, w->state, info.clock);
         memcpy(w->last, w->state, n);
     }
     uint64_t clock = info.clock;
     while (!rc && wait_publish(w)) {
-        rc = bp_project_if_changed(w->s, w->p, w->entity, &clock, w->state);
+        rc = bp_project_if_changed(w->s, w->state, &clock, w->p, w->entity);
         if (rc == BP_UNCHANGED) {
             rc = BP_OK;
             continue;
@@ -76,8 +76,8 @@ static void *watch_main(void *arg) {
     return NULL;
 }
 
-bp_status bp_watch_projection(bp_store *s, const bp_projection *p, const char *entity,
-                              bp_watch_fn fn, void *ctx, bp_watch **out) {
+bp_status bp_watch_projection(bp_store *s, bp_watch **out, const bp_projection *p,
+                              const char *entity, bp_watch_fn fn, void *ctx) {
     if (!out) return bp_err(BP_EINVAL, "bp_watch_projection: out is NULL");
     *out = NULL;
     if (!s || !fn) return bp_err(BP_EINVAL, "bp_watch_projection: NULL argument");

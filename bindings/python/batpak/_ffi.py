@@ -60,6 +60,12 @@ BP_ETIMEDOUT = -16  # a wait ran out (bp_cursor_next with nothing new in time)
 c_enum = c_int  # bp_status, bp_durability_mode: enums, int-sized on every supported ABI
 
 
+# ---------------------------------------------------------------- callbacks
+# void (*bp_progress_fn)(void *ctx, uint64_t done, uint64_t total)
+PROGRESS_FN = CFUNCTYPE(None, c_void_p, c_uint64, c_uint64)
+# void (*bp_problem_fn)(void *ctx, const char *entity, const char *problem)
+PROBLEM_FN = CFUNCTYPE(None, c_void_p, c_char_p, c_char_p)
+
 # ------------------------------------------------------------------ structs
 class BpId(Structure):
     _fields_ = [("b", c_uint8 * 16)]
@@ -87,7 +93,6 @@ class BpOpenOptions(Structure):
         ("segment_size", c_uint32),
         ("max_payload", c_uint32),
         ("durability", BpDurability),
-        ("fault", c_void_p),        # struct bp_fault *: test hook, always NULL here
         ("signing_key", c_void_p),  # const struct bp_signing_key *: not wrapped, NULL
         ("submit_queue", c_uint32),
         ("seal_payloads", c_bool),
@@ -232,6 +237,16 @@ class BpVerifyReport(Structure):
     ]
 
 
+class BpVerifyOptions(Structure):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("progress", PROGRESS_FN),
+        ("progress_ctx", c_void_p),
+        ("on_problem", PROBLEM_FN),
+        ("problem_ctx", c_void_p),
+    ]
+
+
 class BpSnapshotReport(Structure):
     _fields_ = [
         ("global_seq", c_uint64),
@@ -247,14 +262,15 @@ STRUCTS = {
     "bp_hash": BpHash,
     "bp_durability": BpDurability,
     "bp_open_options": BpOpenOptions,
-    "bp_open_report": BpOpenReport,
+    "bp_store_open_report": BpOpenReport,
     "bp_receipt": BpReceipt,
     "bp_append_options": BpAppendOptions,
     "bp_batch_item": BpBatchItem,
     "bp_event": BpEvent,
     "bp_region": BpRegion,
-    "bp_stats": BpStats,
+    "bp_store_stats": BpStats,
     "bp_verify_report": BpVerifyReport,
+    "bp_verify_options": BpVerifyOptions,
     "bp_snapshot_report": BpSnapshotReport,
 }
 
@@ -281,12 +297,6 @@ MACROS = {
     "BP_VERSION_MAJOR": HEADER_VERSION[0],
     "BP_VERSION_MINOR": HEADER_VERSION[1],
 }
-
-# ---------------------------------------------------------------- callbacks
-# void (*bp_progress_fn)(void *ctx, uint64_t done, uint64_t total)
-PROGRESS_FN = CFUNCTYPE(None, c_void_p, c_uint64, c_uint64)
-# void (*bp_problem_fn)(void *ctx, const char *entity, const char *problem)
-PROBLEM_FN = CFUNCTYPE(None, c_void_p, c_char_p, c_char_p)
 
 # ------------------------------------------------------------------ loading
 _HINT = (
@@ -342,7 +352,9 @@ bp_id_time_ms = _fn("bp_id_time_ms", c_uint64, POINTER(BpId))
 bp_store_open = _fn("bp_store_open", c_enum, POINTER(_PStore), c_char_p, POINTER(BpOpenOptions))
 bp_store_close = _fn("bp_store_close", c_enum, _PStore)
 bp_store_sync = _fn("bp_store_sync", c_enum, _PStore)
-bp_store_open_report = _fn("bp_store_open_report", c_enum, _PStore, POINTER(BpOpenReport))
+bp_store_open_report_get = _fn(
+    "bp_store_open_report_get", c_enum, _PStore, POINTER(BpOpenReport)
+)
 bp_store_uuid = _fn("bp_store_uuid", None, _PStore, POINTER(c_uint8))
 bp_store_dir = _fn("bp_store_dir", c_char_p, _PStore)
 bp_store_seals = _fn("bp_store_seals", c_bool, _PStore)
@@ -366,12 +378,12 @@ bp_iter_next = _fn("bp_iter_next", c_enum, _PIter, POINTER(POINTER(BpEvent)))
 bp_iter_position = _fn("bp_iter_position", c_uint64, _PIter)
 bp_iter_free = _fn("bp_iter_free", None, _PIter)
 bp_entity_head = _fn(
-    "bp_entity_head", c_enum, _PStore, c_char_p, POINTER(c_uint64), POINTER(BpHash)
+    "bp_entity_head", c_enum, _PStore, POINTER(c_uint64), POINTER(BpHash), c_char_p
 )
-bp_event_json = _fn("bp_event_json", c_enum, _PStore, POINTER(BpEvent), POINTER(c_void_p))
+bp_event_json = _fn("bp_event_json", c_enum, _PStore, POINTER(c_void_p), POINTER(BpEvent))
 
 bp_cursor_open = _fn(
-    "bp_cursor_open", c_enum, _PStore, POINTER(BpRegion), c_uint64, POINTER(_PCursor)
+    "bp_cursor_open", c_enum, _PStore, POINTER(_PCursor), POINTER(BpRegion), c_uint64
 )
 bp_cursor_next = _fn(
     "bp_cursor_next", c_enum, _PCursor, POINTER(POINTER(BpEvent)), c_size_t,
@@ -380,13 +392,12 @@ bp_cursor_next = _fn(
 bp_cursor_position = _fn("bp_cursor_position", c_uint64, _PCursor)
 bp_cursor_free = _fn("bp_cursor_free", None, _PCursor)
 
-bp_store_stats = _fn("bp_store_stats", c_enum, _PStore, POINTER(BpStats))
-bp_store_verify_each = _fn(
-    "bp_store_verify_each", c_enum, _PStore, POINTER(BpVerifyReport), PROGRESS_FN, c_void_p,
-    PROBLEM_FN, c_void_p,
+bp_store_stats_get = _fn("bp_store_stats_get", c_enum, _PStore, POINTER(BpStats))
+bp_store_verify = _fn(
+    "bp_store_verify", c_enum, _PStore, POINTER(BpVerifyReport), POINTER(BpVerifyOptions)
 )
 bp_store_snapshot = _fn(
-    "bp_store_snapshot", c_enum, _PStore, c_char_p, POINTER(BpSnapshotReport)
+    "bp_store_snapshot", c_enum, _PStore, POINTER(BpSnapshotReport), c_char_p
 )
 
 LIBRARY_VERSION = bp_version().decode()

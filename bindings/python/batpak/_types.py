@@ -283,7 +283,7 @@ class Page:
 # ---------------------------------------------------------------- reports
 @dataclass(frozen=True)
 class OpenReport:
-    """bp_open_report: what open found and did."""
+    """bp_store_open_report: what open found and did."""
     created: bool
     checkpoint_used: bool
     checkpoint_note: str
@@ -311,7 +311,7 @@ class OpenReport:
 
 @dataclass(frozen=True)
 class Stats:
-    """bp_stats."""
+    """bp_store_stats."""
     events: int
     entities: int
     scopes: int
@@ -335,7 +335,7 @@ class Stats:
 
 @dataclass(frozen=True)
 class VerifyReport:
-    """bp_verify_report, plus every problem bp_store_verify_each told of, as
+    """bp_verify_report, plus every problem bp_store_verify told of (on_problem), as
     (entity or None, text): the first problem of each entity, and every problem that
     belongs to no entity."""
     segments: int

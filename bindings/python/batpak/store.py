@@ -242,7 +242,7 @@ def payload_json(payload: bytes) -> Any:
     ev.payload = ctypes.cast(buf, c_void_p).value
     ev.payload_len = len(b)
     out = c_void_p()
-    rc = _ffi.bp_event_json(None, byref(ev), byref(out))
+    rc = _ffi.bp_event_json(None, byref(out), byref(ev))
     _check_status(rc, "bp_event_json")
     return json.loads(_take_string(out))
 
@@ -287,7 +287,6 @@ class Store:
                               if max_payload is None else max_payload, 32, op)
         o.durability = _durability(Durability(DurabilityMode.SYNC)
                                    if durability is None else durability, op)
-        o.fault = None
         o.signing_key = None
         o.submit_queue = 0
         o.seal_payloads = bool(seal_payloads)
@@ -369,10 +368,10 @@ class Store:
         return bool(_ffi.bp_store_seals(self._handle("bp_store_seals")))
 
     def open_report(self) -> OpenReport:
-        """bp_store_open_report: what the open of this handle found and did."""
+        """bp_store_open_report_get: what the open of this handle found and did."""
         r = _ffi.BpOpenReport()
-        op = "bp_store_open_report"
-        _check_status(_ffi.bp_store_open_report(self._handle(op), byref(r)), op)
+        op = "bp_store_open_report_get"
+        _check_status(_ffi.bp_store_open_report_get(self._handle(op), byref(r)), op)
         return OpenReport._from_c(r)
 
     # ------------------------------------------------------------- append
@@ -469,7 +468,7 @@ class Store:
         h = self._handle(op)
         clock = c_uint64()
         hh = _ffi.BpHash()
-        rc = _ffi.bp_entity_head(h, _cstr("entity", entity, op), byref(clock), byref(hh))
+        rc = _ffi.bp_entity_head(h, byref(clock), byref(hh), _cstr("entity", entity, op))
         _check_status(rc, op)
         return clock.value, bytes(hh.b)
 
@@ -552,24 +551,24 @@ class Store:
         r = _region(region, filters, op, keep)
         after_seq = _uint("after_seq", after_seq, 64, op)
         c = c_void_p()
-        rc = _ffi.bp_cursor_open(h, byref(r), after_seq, byref(c))
+        rc = _ffi.bp_cursor_open(h, byref(c), byref(r), after_seq)
         _check_status(rc, op)
         return Cursor(self, c.value)
 
     # ---------------------------------------------------------- maintenance
     def stats(self) -> Stats:
-        """bp_store_stats."""
-        op = "bp_store_stats"
+        """bp_store_stats_get."""
+        op = "bp_store_stats_get"
         out = _ffi.BpStats()
-        _check_status(_ffi.bp_store_stats(self._handle(op), byref(out)), op)
+        _check_status(_ffi.bp_store_stats_get(self._handle(op), byref(out)), op)
         return Stats._from_c(out)
 
     def verify(self, *, raise_on_problems: bool = False) -> VerifyReport:
-        """bp_store_verify_each: re-read every segment and check CRCs, hashes, chains,
+        """bp_store_verify: re-read every segment and check CRCs, hashes, chains,
         the sequence, the index and the checkpoint. Returns the report (report.ok when
         clean); with raise_on_problems a store with problems raises Corrupt instead.
         I/O failures raise."""
-        op = "bp_store_verify_each"
+        op = "bp_store_verify"
         h = self._handle(op)
         problems: List[Tuple[Optional[str], str]] = []
 
@@ -579,7 +578,10 @@ class Store:
 
         cb = _ffi.PROBLEM_FN(on_problem)
         rep = _ffi.BpVerifyReport()
-        rc = _ffi.bp_store_verify_each(h, byref(rep), _ffi.PROGRESS_FN(), None, cb, None)
+        opts = _ffi.BpVerifyOptions()
+        opts.struct_size = ctypes.sizeof(opts)
+        opts.on_problem = cb
+        rc = _ffi.bp_store_verify(h, byref(rep), byref(opts))
         if rc == _ffi.BP_OK or (rc == Corrupt.status and rep.problems and
                                 not raise_on_problems):
             return VerifyReport(rep.segments, rep.frames, rep.events, rep.entities,
@@ -596,7 +598,7 @@ class Store:
         if b"\0" in d:
             raise invalid("dest: contains a NUL byte", op)
         out = _ffi.BpSnapshotReport()
-        _check_status(_ffi.bp_store_snapshot(h, d, byref(out)), op)
+        _check_status(_ffi.bp_store_snapshot(h, byref(out), d), op)
         return SnapshotReport(out.global_seq, out.segments, out.bytes, out.duration_us)
 
 
