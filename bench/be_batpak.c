@@ -40,6 +40,7 @@ static bench_store *be_open(const char *dir, const bench_opts *o) {
 
 static void be_append(bench_store *st, const bench_event *evs, size_t n, bench_key *keys) {
     bp_receipt rc[256];
+    rc[0].struct_size = sizeof rc[0]; /* the stride; the library fills the rest */
     if (n == 1) {
         must(bp_append(st->s, rc, evs[0].entity, evs[0].scope, evs[0].kind, evs[0].payload,
                        evs[0].payload_len),
@@ -145,7 +146,7 @@ static bp_status fold_apply(void *ctx, void *state, const bp_event *ev, const vo
 
 /* A projection over every kind, answered from the store's projection cache. */
 static void be_fold(bench_store *st, const char *entity, bench_fold *out) {
-    bp_projection p = {BP_PROJECTION_VERSION,
+    bp_projection p = {sizeof(bp_projection),
                        "bench.fold",
                        1,
                        sizeof *out,
@@ -219,7 +220,7 @@ static void be_fold_typed(const char *dir, size_t entities, size_t per_entity, d
     must(bp_store_close(s), "close");
     must(bp_store_open(&s, dir, &o), "reopen");
     static const bp_type *const types[] = {&bench_deposit_type};
-    bp_projection p = {BP_PROJECTION_VERSION,
+    bp_projection p = {sizeof(bp_projection),
                        "bench.typed",
                        1,
                        sizeof(bench_fold),
@@ -274,7 +275,7 @@ static double worker_rate(bp_store *s, const char *id, uint32_t every, size_t n)
     bp_worker *w;
     double t0 = now_us();
     must(bp_cursor_worker(s, &w, &r, count_delivery, &count, &cfg), "cursor_worker");
-    bp_worker_stats st;
+    bp_worker_stats st = BP_WORKER_STATS_INIT;
     do {
         struct timespec ts = {0, 100000};
         nanosleep(&ts, NULL);
@@ -311,7 +312,7 @@ static void be_deliver(const char *dir, size_t n, size_t payload, double *append
 static uint64_t be_compact(bench_store *st, uint64_t keep_last) {
     bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
     o.keep_last = keep_last;
-    bp_compact_report rep;
+    bp_compact_report rep = BP_COMPACT_REPORT_INIT;
     must(bp_compact(st->s, &rep, &o), "compact");
     return rep.events_removed;
 }

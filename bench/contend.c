@@ -174,7 +174,7 @@ static int bpc_append(void *w, const char *entity, uint64_t head, const uint8_t 
     o.has_expected_clock = true;
     o.expected_clock = head;
     o.durability = BP_DURABLE;
-    bp_receipt r;
+    bp_receipt r = BP_RECEIPT_INIT;
     bp_status rc = bp_append_ex(w, &r, entity, "bench", 0x1000, p, len, &o);
     if (rc == BP_ECONFLICT) return C_CONFLICT;
     bp_must(rc, "append_ex");

@@ -246,7 +246,7 @@ static double wl_relay(bp_store *s, natsConnection *nc) {
     must(bp_relay_wait(r, cfg.n, 600000), "relay wait");
     double dt = now_s() - t0;
     g_cpu = cpu_s() - c0;
-    bp_relay_stats st;
+    bp_relay_stats st = BP_RELAY_STATS_INIT;
     bp_relay_stats_get(r, &st);
     must(bp_relay_stop(r), "relay stop");
     if (st.published != cfg.n)

@@ -64,7 +64,7 @@ static bp_status transfer(bp_store *s, const char *from, uint64_t from_clock, co
 int main(int argc, char **argv) {
     const char *dir = argc > 1 ? argv[1] : "./batch-data";
     bp_store *s;
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     if (bp_store_open(&s, dir, NULL) || bp_store_stats_get(s, &st)) return fail("open");
     char alice[48], bob[48], t1[48], t2[48];
     unsigned long long run = (unsigned long long)st.events; /* new names each run */
@@ -81,7 +81,7 @@ int main(int argc, char **argv) {
         {alice, "bank", KIND_CREDIT, cents(p, 10000), 16, &funded}, /* sees the item above */
         {bob, "bank", KIND_OPENED, NULL, 0, &new_bob},
     };
-    bp_receipt r[3];
+    bp_receipt r[3] = {BP_RECEIPT_INIT};
     if (bp_append_batch(s, r, open_items, 3)) return fail("open accounts");
     printf("batch 1   alice opened and funded, bob opened: seq %llu..%llu, alice at clock %llu\n",
            (unsigned long long)r[0].global_seq, (unsigned long long)r[2].global_seq,

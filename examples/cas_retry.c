@@ -33,7 +33,7 @@ static int deposit(bp_store *s, const char *account, const char *request_id, int
         o.expected_clock = clock;
         o.idempotency_key = request_id;
         o.durability = (bp_durability)BP_DURABLE;
-        bp_receipt r;
+        bp_receipt r = BP_RECEIPT_INIT;
         bp_status rc =
             bp_append_ex(s, &r, account, "bank", BP_KIND(1, 2), payload, sizeof payload, &o);
         if (rc == BP_OK) return 0; /* r.replayed: this request was committed before */

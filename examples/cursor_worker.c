@@ -56,6 +56,7 @@ static int fail(const char *what) {
 static int phase(bp_store *s, const char *name) {
     bp_receipt r[PER_PHASE];
     for (int i = 0; i < PER_PHASE; i++) {
+        r[i] = (bp_receipt)BP_RECEIPT_INIT;
         char entity[32];
         snprintf(entity, sizeof entity, "customer:%d", i + 1);
         const uint8_t amount[] = {0xcd, 0x01, (uint8_t)(0x90 + i)}; /* msgpack uint16 */
@@ -74,7 +75,7 @@ static int phase(bp_store *s, const char *name) {
     if (bp_cursor_worker(s, &w, &region, send_invoice, &m, &cfg)) return fail("worker");
     /* until the last invoice is handled (at most 5 s) */
     if (bp_worker_wait(w, r[PER_PHASE - 1].global_seq, 5000)) return fail("worker wait");
-    bp_worker_stats ws;
+    bp_worker_stats ws = BP_WORKER_STATS_INIT;
     bp_worker_stats_get(w, &ws);
     if (bp_worker_stop(w)) return fail("worker stop"); /* persists the position, joins */
     printf("%s   invoices at seq %llu..%llu: %llu handled, %llu retried, %d mail(s) sent, "

@@ -42,7 +42,7 @@ static int wrong(const char *what) {
 /* Append outside any fence; returns the event's clock, 0 on error. */
 static uint64_t append(bp_store *s, const char *entity, uint16_t kind, const char *w) {
     uint8_t p[32];
-    bp_receipt r;
+    bp_receipt r = BP_RECEIPT_INIT;
     return bp_append(s, &r, entity, "shop", kind, p, word(p, w)) ? 0 : r.clock;
 }
 
@@ -86,7 +86,7 @@ int main(int argc, char **argv) {
     if (note != 2) return wrong("the append outside the fence did not take clock 2");
 
     if (bp_fence_commit(f)) return fail("commit");
-    bp_receipt r[2];
+    bp_receipt r[2] = {BP_RECEIPT_INIT, BP_RECEIPT_INIT}; /* each is given alone */
     if (bp_ticket_wait(t[0], &r[0], 0) || bp_ticket_wait(t[1], &r[1], 0)) return fail("ticket");
     printf("commit    both visible together: %s clock %llu (seq %llu), %s clock %llu (seq %llu)\n",
            order, (unsigned long long)r[0].clock, (unsigned long long)r[0].global_seq, stock,
@@ -111,7 +111,7 @@ int main(int argc, char **argv) {
     if (t0 != BP_ECANCELED || t1 != BP_ECANCELED) return wrong("cancelled tickets did not fail");
     if (next != 4) return wrong("the order's clocks have a gap");
 
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     if (bp_store_verify(s, &vr, NULL)) return fail(vr.first_problem);
     printf("verify    clean: %llu events, every chain and clock sequence checked\n",
            (unsigned long long)vr.events);

@@ -80,7 +80,14 @@ static int propose(bp_store *s, const bp_gate_set *gates, const char *acct, int6
                    bp_receipt *last) {
     uint8_t pay[8];
     amount_bytes(amount, pay);
-    bp_proposal p = {acct, "bank", amount < 0 ? KIND_WITHDRAW : KIND_DEPOSIT, pay, 8, NULL, NULL};
+    bp_proposal p = {sizeof(bp_proposal),
+                     acct,
+                     "bank",
+                     amount < 0 ? KIND_WITHDRAW : KIND_DEPOSIT,
+                     pay,
+                     8,
+                     NULL,
+                     NULL};
     bp_verdict *v;
     bp_status rc = bp_evaluate(s, &v, gates, &p, BP_EVAL_FAIL_FAST);
     if (rc == BP_OK) {
@@ -91,12 +98,14 @@ static int propose(bp_store *s, const bp_gate_set *gates, const char *acct, int6
     } else if (rc == BP_EDENIED) {
         const bp_denial *d;
         bp_verdict_denials(v, &d);
-        bp_denial_receipt dr;
+        bp_receipt dr_event = BP_RECEIPT_INIT;
+        bp_denial_receipt dr = BP_DENIAL_RECEIPT_INIT;
+        dr.event = &dr_event;
         rc = bp_append_denial(s, &dr, v, &p);
         if (!rc)
             printf("%+6lld  denied by %s (code %d): %s; recorded at clock %llu\n",
                    (long long)amount, d->gate, d->code, d->message,
-                   (unsigned long long)dr.event.clock);
+                   (unsigned long long)dr.event->clock);
     }
     bp_verdict_free(v);
     if (rc) fprintf(stderr, "%s\n", bp_last_error());
@@ -126,7 +135,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "open: %s\n", bp_last_error());
         return 1;
     }
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     char acct[64];
     uint64_t now_ms = (uint64_t)time(NULL) * 1000;
     bp_gate_set *gates = NULL;
@@ -142,7 +151,7 @@ int main(int argc, char **argv) {
 
     printf("account %s\n", acct);
     const int64_t steps[] = {100, -30, -500, -10, -10, -10};
-    bp_receipt last;
+    bp_receipt last = BP_RECEIPT_INIT;
     int bad = 0;
     for (size_t i = 0; i < sizeof steps / sizeof steps[0] && !bad; i++)
         bad = propose(s, gates, acct, steps[i], &last);
@@ -168,7 +177,7 @@ int main(int argc, char **argv) {
     bp_keyring_free(ring);
     bp_receipt_doc_free(doc);
     bp_free(json);
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     if (!bad && bp_store_verify(s, &vr, NULL) != BP_OK) {
         fprintf(stderr, "verify: %s\n", vr.first_problem);
         bad = 1;

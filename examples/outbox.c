@@ -81,7 +81,7 @@ int main(int argc, char **argv) {
         snprintf(ent, sizeof ent, "order:%u", i);
         bp_append_options ao = BP_APPEND_OPTIONS_INIT;
         ao.idempotency_key = key;
-        bp_receipt r;
+        bp_receipt r = BP_RECEIPT_INIT;
         if (bp_append_typed(s, &r, ent, "shop", &order_placed_type, &o, &ao))
             return fail("place order");
         if (r.global_seq > last_seq) last_seq = r.global_seq;

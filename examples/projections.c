@@ -55,7 +55,7 @@ static bp_status apply(void *ctx, void *state, const bp_event *ev, const void *v
 
 static const bp_type *const kinds_read[] = {&deposit_type, &withdrawal_type};
 static const bp_projection balance_projection = {
-    BP_PROJECTION_VERSION, "balance", 1, sizeof(balance), NULL, apply, kinds_read, 2, NULL, 0, NULL,
+    sizeof(bp_projection), "balance", 1, sizeof(balance), NULL, apply, kinds_read, 2, NULL, 0, NULL,
     true /* persist */,    0};
 
 /* What the watcher saw last. */
@@ -102,7 +102,7 @@ int main(int argc, char **argv) {
         return fail("register");
 
     balance b;
-    bp_project_info info;
+    bp_project_info info = BP_PROJECT_INFO_INIT;
     if (bp_project(s, &b, &info, &balance_projection, "acct:alice", BP_CONSISTENT))
         return fail("project");
     printf("balance   %lld cents at clock %llu: %s, %llu event(s) folded\n", (long long)b.cents,
@@ -113,7 +113,7 @@ int main(int argc, char **argv) {
     bp_watch *w;
     if (bp_watch_projection(s, &w, &balance_projection, "acct:alice", on_balance, NULL))
         return fail("watch");
-    bp_receipt r;
+    bp_receipt r = BP_RECEIPT_INIT;
     for (int i = 0; i < 5; i++) {
         deposit d = {.cents = 250, .currency = "EUR"};
         if (bp_append_typed(s, &r, "acct:alice", "bank", &deposit_type, &d, NULL))

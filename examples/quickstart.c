@@ -10,7 +10,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     static const unsigned char payload[] = {0x81, 0xa6, 'a', 'm', 'o', 'u', 'n', 't', 0x64};
-    bp_receipt r;
+    bp_receipt r = BP_RECEIPT_INIT;
     if (bp_append(s, &r, "account:42", "bank", BP_KIND(1, 1), payload, sizeof payload) != BP_OK) {
         fprintf(stderr, "append: %s\n", bp_last_error());
         bp_store_close(s);

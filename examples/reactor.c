@@ -59,7 +59,7 @@ static int react_until(bp_store *s, uint64_t last_seq, uint64_t *handled, bool c
     bp_worker *w;
     if (bp_reactor(s, &w, &region, &payment_type, on_payment, NULL, &cfg)) return 1;
     bp_status waited = bp_worker_wait(w, last_seq, 5000); /* handled up to last_seq */
-    bp_worker_stats ws;
+    bp_worker_stats ws = BP_WORKER_STATS_INIT;
     bp_worker_stats_get(w, &ws);
     if (crash) _exit(waited == BP_OK ? 0 : 1); /* no stop, no close, no checkpoint */
     *handled = ws.handled;
@@ -92,7 +92,7 @@ static bp_status show(void *ctx, const bp_event *ev, uint32_t depth) {
 int main(int argc, char **argv) {
     const char *dir = argc > 1 ? argv[1] : "./reactor-data";
     bp_store *s;
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     bp_store_diagnostics d = BP_STORE_DIAGNOSTICS_INIT;
     if (bp_store_open(&s, dir, NULL) || bp_store_diagnostics_get(s, &d)) return fail("open");
     /* orders of this run: run*100 + 1.. (the last global_seq only grows; the event count need
@@ -103,7 +103,7 @@ int main(int argc, char **argv) {
         payment p = {.order = run * 100 + i, .cents = 1000 * i};
         char order[48];
         snprintf(order, sizeof order, "order:%u", p.order);
-        bp_receipt r;
+        bp_receipt r = BP_RECEIPT_INIT;
         if (bp_append_typed(s, &r, order, "shop", &payment_type, &p, NULL)) return fail("pay");
         last_seq = r.global_seq;
     }
@@ -133,7 +133,7 @@ int main(int argc, char **argv) {
     snprintf(entity, sizeof entity, "ledger:%u", run);
     uint64_t postings;
     if (bp_entity_head(s, &postings, NULL, entity)) return fail("ledger");
-    bp_receipt note;
+    bp_receipt note = BP_RECEIPT_INIT;
     for (unsigned i = 1; i <= PAYMENTS; i++) {
         snprintf(entity, sizeof entity, "order:%u", run * 100 + i);
         bp_iter *it;

@@ -81,7 +81,7 @@ int main(int argc, char **argv) {
         return fail("keys");
 
     /* sign with the old key, rotate to the new one, then open with no key at all */
-    bp_receipt r_old, r_new, r_none;
+    bp_receipt r_old = BP_RECEIPT_INIT, r_new = BP_RECEIPT_INIT, r_none = BP_RECEIPT_INIT;
     bp_status rc = sign_one(dir, &old_key, "doc:handbook", &r_old);
     if (!rc) rc = sign_one(dir, &new_key, "doc:handbook", &r_new);
     if (!rc) rc = sign_one(dir, NULL, "doc:handbook", &r_none);

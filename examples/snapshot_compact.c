@@ -60,7 +60,7 @@ int main(int argc, char **argv) {
     bp_open_options o = BP_OPEN_OPTIONS_INIT;
     o.segment_size = 4096; /* tiny segments, so that there are several to merge */
     bp_store *s;
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     if (bp_store_open(&s, dir, &o) || bp_store_stats_get(s, &st)) return fail("open");
     snprintf(session, sizeof session, "session:%llu", (unsigned long long)st.events); /* new */
     snprintf(user, sizeof user, "user:%llu", (unsigned long long)st.events);
@@ -74,7 +74,7 @@ int main(int argc, char **argv) {
     if (bp_tombstone(s, NULL, user, "crm")) return fail("tombstone");
 
     /* 1. the backup, taken online */
-    bp_snapshot_report sr;
+    bp_snapshot_report sr = BP_SNAPSHOT_REPORT_INIT;
     if (bp_store_snapshot(s, &sr, backup) || bp_store_stats_get(s, &st)) return fail("snapshot");
     printf("snapshot  %s: events 1..%llu, %u segment(s), %llu bytes\n", backup,
            (unsigned long long)sr.global_seq, sr.segments, (unsigned long long)sr.bytes);
@@ -83,7 +83,7 @@ int main(int argc, char **argv) {
     bp_compact_options co = BP_COMPACT_OPTIONS_INIT;
     co.keep_last = 3;
     co.tombstoned = true;
-    bp_compact_report cr;
+    bp_compact_report cr = BP_COMPACT_REPORT_INIT;
     if (bp_compact(s, &cr, &co)) return fail("compact");
     printf("compact   %u segment(s) -> %u, %llu events kept, %llu removed, %llu -> %llu bytes, "
            "%u entities anchored\n",
@@ -91,7 +91,7 @@ int main(int argc, char **argv) {
            (unsigned long long)cr.events_removed, (unsigned long long)cr.bytes_before,
            (unsigned long long)cr.bytes_after, cr.entities_anchored);
     uint64_t n, first, head, user_n;
-    bp_receipt r;
+    bp_receipt r = BP_RECEIPT_INIT;
     if (count(s, user, &user_n, &first) || count(s, session, &n, &first) ||
         bp_append(s, &r, session, "web", BP_KIND(8, 1), blob, sizeof blob) ||
         bp_entity_head(s, &head, NULL, user))
@@ -102,14 +102,14 @@ int main(int argc, char **argv) {
            (unsigned long long)r.clock, user, (unsigned long long)user_n, (unsigned long long)head);
     if (n != 3 || first != 8 || r.clock != 11 || user_n != 0 || head != 4)
         return wrong("compaction did not keep what its policy says");
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     uint8_t id[16], copy_id[16];
     bp_store_uuid(s, id);
     if (bp_store_verify(s, &vr, NULL)) return fail(vr.first_problem);
     if (bp_store_close(s)) return fail("close");
 
     /* the backup: a store of its own, still holding the full history */
-    bp_store_stats cs;
+    bp_store_stats cs = BP_STORE_STATS_INIT;
     o.read_only = true;
     if (bp_store_open(&s, backup, &o)) return fail("open the snapshot");
     if (bp_store_verify(s, &vr, NULL)) return fail(vr.first_problem);

@@ -50,7 +50,7 @@ int main(int argc, char **argv) {
         char sensor[64];
         snprintf(sensor, sizeof sensor, "%s%d", prefix, i % 3);
         const uint8_t reading[] = {(uint8_t)(20 + i)}; /* msgpack positive fixint */
-        bp_receipt r;
+        bp_receipt r = BP_RECEIPT_INIT;
         if (bp_append_ex(s, &r, sensor, "plant", KIND_READING, reading, 1, &fast))
             return fail("append");
         seqs[i] = r.global_seq;
@@ -61,7 +61,7 @@ int main(int argc, char **argv) {
     /* the subscriber wakes up: it takes what was queued... */
     int seen = 0;
     uint64_t last = 0;
-    bp_notice nt;
+    bp_notice nt = BP_NOTICE_INIT;
     while (bp_subscription_next(sub, &nt, 0) == BP_OK) {
         if (seen >= BURST || nt.global_seq != seqs[seen]) return wrong("a notice out of order");
         last = nt.global_seq;
@@ -69,7 +69,7 @@ int main(int argc, char **argv) {
     }
     uint64_t missed, from;
     bp_subscription_missed(sub, &missed, &from);
-    bp_subscription_stats ss;
+    bp_subscription_stats ss = BP_SUBSCRIPTION_STATS_INIT;
     bp_subscription_stats_get(sub, &ss);
     printf("notices   %d taken, %llu dropped (the writer never waited); re-read from seq %llu\n",
            seen, (unsigned long long)missed, (unsigned long long)from);

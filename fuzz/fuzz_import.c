@@ -49,7 +49,7 @@ static bool import_all(bp_store *s, const char *p, size_t n) {
         ok = bp_import_line(imp, p + at, len) == BP_OK;
         at += len;
     }
-    bp_import_report rep;
+    bp_import_report rep = BP_IMPORT_REPORT_INIT;
     bp_status rc = bp_import_end(imp, &rep);
     return ok && rc == BP_OK;
 }
@@ -63,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     bp_store *s = fresh(a);
     bool whole = import_all(s, (const char *)data, size);
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     if (bp_store_verify(s, &vr, NULL) != BP_OK) abort(); /* a refused line leaves nothing broken */
     if (whole) {
         membuf e1 = {0}, e2 = {0};

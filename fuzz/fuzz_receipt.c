@@ -24,7 +24,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         bp_receipt_doc *again;
         if (bp_receipt_from_json(&again, text, strlen(text)) != BP_OK) abort();
         if (a && memcmp(a, bp_receipt_doc_append(again), sizeof *a) != 0) abort();
-        if (dn && memcmp(dn, bp_receipt_doc_denial(again), sizeof *dn) != 0) abort();
+        if (dn) { /* the same fields, and the same event receipt behind each event pointer */
+            bp_denial_receipt x = *dn, y = *bp_receipt_doc_denial(again);
+            if (memcmp(x.event, y.event, sizeof *x.event) != 0) abort();
+            x.event = y.event = NULL;
+            if (memcmp(&x, &y, sizeof x) != 0) abort();
+        }
         bp_keyring *kr;
         if (bp_keyring_new(&kr)) abort();
         rc = a ? bp_verify_receipt(kr, a) : bp_verify_denial_receipt(kr, dn);
@@ -34,13 +39,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         bp_receipt_doc_free(again);
         bp_receipt_doc_free(d);
     } else {
-        static bp_denial_record rec;
+        static bp_denial_record rec = BP_DENIAL_RECORD_INIT;
         if (bp_denial_record_decode(&rec, data, size) != BP_OK) return 0;
         bp_buf b = {0};
         if (bp_denial_payload_encode(&b, rec.denied_kind, &rec.proposal_digest, rec.denials,
                                      rec.n_denials))
             abort();
-        static bp_denial_record back;
+        static bp_denial_record back = BP_DENIAL_RECORD_INIT;
         if (bp_denial_record_decode(&back, b.data, b.len) != BP_OK) abort();
         if (memcmp(&rec, &back, sizeof rec) != 0) abort();
         bp_buf_free(&b);

@@ -152,9 +152,9 @@ static void read_all(bp_store *s) {
         if (bp_get(s, &e, &id) == BP_OK) bp_event_free(e);
     }
     bp_iter_free(it);
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     (void)bp_store_verify(s, &vr, NULL);
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     (void)bp_store_stats_get(s, &st);
 }
 

@@ -54,11 +54,13 @@ static int receipt_seeds(const char *dir) {
     bp_open_options o = BP_OPEN_OPTIONS_INIT;
     o.signing_key = &k;
     bp_store *s;
-    bp_receipt r;
+    bp_receipt r = BP_RECEIPT_INIT;
     bp_gate_set *gs;
     bp_verdict *v;
-    bp_denial_receipt dr;
-    bp_proposal p = {"acct:1", "bank", 0x1001, "\x01", 1, NULL, NULL};
+    bp_receipt dr_event = BP_RECEIPT_INIT;
+    bp_denial_receipt dr = BP_DENIAL_RECEIPT_INIT;
+    dr.event = &dr_event;
+    bp_proposal p = {sizeof(bp_proposal), "acct:1", "bank", 0x1001, "\x01", 1, NULL, NULL};
     if (bp_keygen(&k) || bp_store_open(&s, dir, &o) ||
         bp_append(s, &r, "acct:1", "bank", 0x1001, "\x01", 1) || bp_gate_set_new(&gs) ||
         bp_gate_set_add(gs, "g", deny_all, NULL) || bp_evaluate(s, &v, gs, &p, 0) != BP_EDENIED ||
@@ -72,7 +74,7 @@ static int receipt_seeds(const char *dir) {
     put("receipt", "denial", "\0", 1, js, strlen(js));
     bp_free(js);
     bp_event *ev;
-    if (bp_get(s, &ev, &dr.event.event_id)) return 1;
+    if (bp_get(s, &ev, &dr.event->event_id)) return 1;
     put("receipt", "denial-payload", "\1", 1, ev->payload, ev->payload_len);
     bp_event_free(ev);
     bp_verdict_free(v);
@@ -152,7 +154,7 @@ int main(int argc, char **argv) {
         if (ao.idempotency_key) ao.idempotency_key = key;
         if (i > 0) ao.causation_id = &first;
         const uint8_t payload[] = {0x81, 0xa6, 'a', 'm', 'o', 'u', 'n', 't', (uint8_t)i};
-        bp_receipt r;
+        bp_receipt r = BP_RECEIPT_INIT;
         if (bp_append_ex(s, &r, i % 2 ? "acct:1" : "acct:2", "bank", 0x1001, payload,
                          sizeof payload, &ao))
             return 1;

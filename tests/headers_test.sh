@@ -39,6 +39,43 @@ for h in "$inc"/batpak/*.h; do
   done
 done
 
+# Every BP_X_INIT macro of the headers: it must compile warning-free (-Wextra warns about a
+# missing field initializer) in C and C++, and give struct_size == sizeof(bp_x).
+{
+  for m in $(grep -ho '#define BP_[A-Z_]*_INIT\b' "$inc"/batpak/*.h | awk '{print $2}'); do
+    t=$(echo "${m%_INIT}" | tr 'A-Z' 'a-z')
+    echo "{ $t v = $m; if (v.struct_size != sizeof v) return fail(\"$m\"); }"
+  done
+} >"$tmp/inits.inc"
+if [ "$(wc -l <"$tmp/inits.inc")" -lt 20 ]; then
+  echo "headers_test: found only $(wc -l <"$tmp/inits.inc") BP_X_INIT macros" >&2
+  fail=1
+fi
+cat >"$tmp/inits.c" <<'C'
+#include <batpak/batpak.h>
+#include <stdio.h>
+static int fail(const char *m) {
+    fprintf(stderr, "%s: struct_size is not sizeof\n", m);
+    return 1;
+}
+int main(void) {
+#include "inits.inc"
+    return 0;
+}
+C
+cp "$tmp/inits.c" "$tmp/inits.cpp"
+for cc in "gcc -std=c11 -x c" "clang -std=c11 -x c" "g++ -std=c++11 -x c++" "clang++ -std=c++11 -x c++"; do
+  src="$tmp/inits.c"
+  if ! out=$($cc -Wall -Wextra -Werror -I"$inc" -I"$tmp" "$src" -o "$tmp/inits" 2>&1); then
+    echo "headers_test: the BP_X_INIT macros do not compile cleanly with $cc:" >&2
+    echo "$out" >&2
+    fail=1
+  elif ! out=$("$tmp/inits" 2>&1); then
+    echo "headers_test: $cc: $out" >&2
+    fail=1
+  fi
+done
+
 cat >"$tmp/use.cpp" <<'CPP'
 #include <batpak/batpak.h>
 #include <cstdio>
@@ -50,7 +87,7 @@ int main(int argc, char **argv) {
         std::fprintf(stderr, "open: %s\n", bp_last_error());
         return 1;
     }
-    bp_receipt r;
+    bp_receipt r = BP_RECEIPT_INIT;
     if (bp_append(s, &r, "cpp:1", "cpp", 0x1001, "hi", 2) != BP_OK) return 1;
     bp_event *ev = nullptr;
     if (bp_get(s, &ev, &r.event_id) != BP_OK || ev->payload_len != 2 ||

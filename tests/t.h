@@ -127,6 +127,14 @@ static inline const char *t_dir(const char *name) {
     return p;
 }
 
+/* Every element of r[0..n) made with BP_RECEIPT_INIT: an array given whole to a batch needs only
+ * r[0]'s struct_size (the stride), but each element given alone needs its own. */
+static inline bp_receipt *t_receipts(bp_receipt *r, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        r[i] = (bp_receipt)BP_RECEIPT_INIT;
+    return r;
+}
+
 static inline void t_rmdir(const char *p) {
     char cmd[1200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", p);

@@ -73,7 +73,8 @@ static void test_ids_hlc_clocks_chain(void) {
     bp_store *s = t_open(dir, NULL);
     CHECK(s);
     enum { N = 2000 };
-    static bp_receipt r[N];
+    static bp_receipt r[N] = {BP_RECEIPT_INIT};
+    t_receipts(r, sizeof r / sizeof r[0]);
     for (int i = 0; i < N; i++) {
         char p[16];
         int n = snprintf(p, sizeof p, "%d", i);
@@ -128,7 +129,7 @@ static void test_ids_hlc_clocks_chain(void) {
         CHECK_EQ(hc, clock);
         CHECK(memcmp(hh.b, prev.b, 32) == 0);
     }
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_EQ(vr.events, N);
     CHECK_EQ(vr.entities, 2);
@@ -142,7 +143,7 @@ static void test_lifecycle_and_open_event(void) {
     const char *dir = t_dir("api-life");
     bp_store *s = t_open(dir, &(t_open_opts){.open_event = true});
     CHECK(s);
-    bp_store_open_report rep;
+    bp_store_open_report rep = BP_STORE_OPEN_REPORT_INIT;
     bp_store_open_report_get(s, &rep);
     CHECK(rep.created);
     CHECK(!rep.checkpoint_used);
@@ -154,7 +155,7 @@ static void test_lifecycle_and_open_event(void) {
     CHECK(memcmp(uuid, zero, 16) != 0);
     CHECK_OK(bp_append(s, NULL, "a", "s", 0x1001, "x", 1));
     CHECK_OK(bp_store_sync(s));
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     CHECK_OK(bp_store_stats_get(s, &st));
     uint32_t segs = st.segments;
     CHECK_OK(bp_store_close(s));
@@ -205,7 +206,7 @@ static void test_append_options(void) {
     const char *dir = t_dir("api-opts");
     bp_store *s = t_open(dir, NULL);
     CHECK(s);
-    bp_receipt r1, r2, r3;
+    bp_receipt r1 = BP_RECEIPT_INIT, r2 = BP_RECEIPT_INIT, r3 = BP_RECEIPT_INIT;
     /* CAS: expected 0 on a new entity, then the head */
     bp_append_options o = BP_APPEND_OPTIONS_INIT;
     o.has_expected_clock = true;
@@ -234,7 +235,7 @@ static void test_append_options(void) {
     /* idempotency: replay within the session and after a restart */
     bp_append_options oi = BP_APPEND_OPTIONS_INIT;
     oi.idempotency_key = "order-42-created";
-    bp_receipt k1, k2;
+    bp_receipt k1 = BP_RECEIPT_INIT, k2 = BP_RECEIPT_INIT;
     CHECK_OK(bp_append_ex(s, &k1, "idem:1", "s", 0x1001, "p", 1, &oi));
     CHECK(!k1.replayed);
     CHECK_OK(bp_append_ex(s, &k2, "idem:1", "s", 0x1001, "p", 1, &oi));
@@ -246,7 +247,7 @@ static void test_append_options(void) {
     CHECK_OK(bp_get(s, &ev, &k1.event_id));
     CHECK(ev->idempotency_key && strcmp(ev->idempotency_key, "order-42-created") == 0);
     bp_event_free(ev);
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     CHECK_OK(bp_store_stats_get(s, &st));
     uint64_t events = st.events;
     CHECK_OK(bp_store_close(s));
@@ -288,6 +289,7 @@ static void test_batch(void) {
                               {"b:2", "s", 0x2001, "2", 1, NULL},
                               {"b:1", "s", 0x1001, "3", 1, &cas2}};
     bp_receipt r[3];
+    t_receipts(r, sizeof r / sizeof r[0]);
     CHECK_OK(bp_append_batch(s, r, items, 3));
     CHECK_EQ(r[0].clock, 2);
     CHECK_EQ(r[1].clock, 1);
@@ -308,11 +310,11 @@ static void test_batch(void) {
     CHECK(memcmp(ev->prev_hash.b, r[0].event_hash.b, 32) == 0);
     bp_event_free(ev);
     /* a conflict on the last item writes nothing */
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     CHECK_OK(bp_store_stats_get(s, &st));
     CHECK_EQ(bp_append_batch(s, r, items, 3), BP_ECONFLICT);
     CHECK(strstr(bp_last_error(), "batch item 0") != NULL);
-    bp_store_stats st2;
+    bp_store_stats st2 = BP_STORE_STATS_INIT;
     CHECK_OK(bp_store_stats_get(s, &st2));
     CHECK_EQ(st2.events, st.events);
     /* idempotent batches replay as a whole */
@@ -321,7 +323,9 @@ static void test_batch(void) {
     k[1].idempotency_key = "batch-k1";
     bp_batch_item kb[2] = {{"b:3", "s", 0x1001, "a", 1, &k[0]},
                            {"b:4", "s", 0x1001, "b", 1, &k[1]}};
-    bp_receipt kr[2], kr2[2];
+    bp_receipt kr[2] = {BP_RECEIPT_INIT}, kr2[2] = {BP_RECEIPT_INIT};
+    t_receipts(kr, sizeof kr / sizeof kr[0]);
+    t_receipts(kr2, sizeof kr2 / sizeof kr2[0]);
     CHECK_OK(bp_append_batch(s, kr, kb, 2));
     CHECK_OK(bp_append_batch(s, kr2, kb, 2));
     CHECK(kr2[0].replayed && kr2[1].replayed);
@@ -356,7 +360,7 @@ static void test_queries(void) {
         o.durability = BP_NO_SYNC;
         CHECK_OK(bp_append_ex(s, NULL, ent, i % 4 ? "shop" : "bank", kind, p, (size_t)n, &o));
     }
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     CHECK_OK(bp_store_stats_get(s, &st));
     CHECK(st.segments > 3);
     CHECK_EQ(st.events, 300);
@@ -447,7 +451,7 @@ static void test_queries(void) {
 
     /* verify with progress: from 0 to the total, once per segment */
     prog pr = {0, 0, 0, true};
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     bp_verify_options vo = BP_VERIFY_OPTIONS_INIT;
     vo.progress = on_progress;
     vo.progress_ctx = &pr;
@@ -498,13 +502,13 @@ static void test_verify_large_segment(void) {
     CHECK(p);
     for (size_t i = 0; i < big; i++)
         p[i] = (uint8_t)(i * 31 + 7);
-    bp_receipt last;
+    bp_receipt last = BP_RECEIPT_INIT;
     for (int i = 0; i < 90; i++) /* ~9 MiB in frames of 100003 bytes */
         CHECK_OK(bp_append(s, &last, "big:1", "s", 0x1001, p, 100003));
     CHECK_OK(bp_append(s, NULL, "big:2", "s", 0x1001, p, big));
     CHECK_OK(bp_append(s, NULL, "big:1", "s", 0x1001, p, 10));
     free(p);
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_EQ(vr.events, 92);
     CHECK_EQ(vr.problems, 0);
@@ -530,6 +534,58 @@ static void test_verify_large_segment(void) {
     t_rmdir(dir);
 }
 
+/* Rule 6 of doc/API.md: a struct the caller gives carries struct_size; another size (0, a
+ * garbage value, another version's) is refused naming the struct, and nothing is done. */
+static void test_struct_sizes(void) {
+    const char *dir = t_dir("api-sizes");
+    bp_store *s = t_open(dir, NULL);
+    uint64_t before = t_count_stream(s, "e");
+    const uint32_t bad[] = {0, 1, (uint32_t)sizeof(bp_receipt) + 8, 0xABABABABu};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        bp_receipt r = BP_RECEIPT_INIT;
+        r.struct_size = bad[k];
+        CHECK_FAILS(bp_append(s, &r, "e", "x", BP_KIND(1, 1), "a", 1), BP_EINVAL,
+                    "bp_receipt.struct_size");
+        bp_receipt rs[2] = {BP_RECEIPT_INIT, BP_RECEIPT_INIT};
+        rs[0].struct_size = bad[k];
+        bp_batch_item items[2] = {{"e", "x", BP_KIND(1, 1), "a", 1, NULL},
+                                  {"e", "x", BP_KIND(1, 1), "b", 1, NULL}};
+        CHECK_FAILS(bp_append_batch(s, rs, items, 2), BP_EINVAL, "BP_RECEIPT_INIT");
+        bp_store_stats st = BP_STORE_STATS_INIT;
+        st.struct_size = bad[k];
+        CHECK_FAILS(bp_store_stats_get(s, &st), BP_EINVAL, "bp_store_stats.struct_size");
+        bp_verify_report vr = BP_VERIFY_REPORT_INIT;
+        vr.struct_size = bad[k];
+        CHECK_FAILS(bp_store_verify(s, &vr, NULL), BP_EINVAL, "bp_verify_report");
+        bp_compact_report cr = BP_COMPACT_REPORT_INIT;
+        cr.struct_size = bad[k];
+        CHECK_FAILS(bp_compact(s, &cr, NULL), BP_EINVAL, "bp_compact_report");
+        bp_append_options o = BP_APPEND_OPTIONS_INIT;
+        o.struct_size = bad[k];
+        CHECK_FAILS(bp_append_ex(s, NULL, "e", "x", BP_KIND(1, 1), "a", 1, &o), BP_EINVAL,
+                    "bp_append_options");
+        bp_region rg = BP_REGION_INIT;
+        rg.struct_size = bad[k];
+        bp_iter *it;
+        CHECK_FAILS(bp_query(s, &it, &rg, BP_READ_FULL), BP_EINVAL, "bp_region");
+    }
+    CHECK_EQ(t_count_stream(s, "e"), before); /* nothing was written */
+    /* an array's stride is element 0's size; the library writes each element's */
+    bp_receipt rs[3];
+    memset(rs, 0, sizeof rs);
+    rs[0].struct_size = sizeof rs[0];
+    bp_batch_item items[3] = {{"e", "x", BP_KIND(1, 1), "a", 1, NULL},
+                              {"e", "x", BP_KIND(1, 1), "b", 1, NULL},
+                              {"f", "x", BP_KIND(1, 1), "c", 1, NULL}};
+    CHECK_OK(bp_append_batch(s, rs, items, 3));
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(rs[i].struct_size, sizeof rs[i]);
+    CHECK_EQ(rs[2].global_seq, rs[0].global_seq + 2);
+    CHECK(strcmp(rs[2].entity, "f") == 0);
+    CHECK_OK(bp_store_close(s));
+    t_rmdir(dir);
+}
+
 int main(void) {
     RUN(test_common);
     RUN(test_ids_hlc_clocks_chain);
@@ -538,5 +594,6 @@ int main(void) {
     RUN(test_batch);
     RUN(test_queries);
     RUN(test_verify_large_segment);
+    RUN(test_struct_sizes);
     T_DONE();
 }

@@ -6,6 +6,7 @@ static void test_append_get_stream_reopen(void) {
     bp_store *s = t_open(dir, NULL);
     CHECK(s);
     bp_receipt r[10];
+    t_receipts(r, sizeof r / sizeof r[0]);
     for (int i = 0; i < 10; i++) {
         char payload[32];
         int n = snprintf(payload, sizeof payload, "payload-%d", i);
@@ -26,7 +27,7 @@ static void test_append_get_stream_reopen(void) {
 
     s = t_open(dir, NULL);
     CHECK(s);
-    bp_store_open_report rep;
+    bp_store_open_report rep = BP_STORE_OPEN_REPORT_INIT;
     bp_store_open_report_get(s, &rep);
     CHECK(rep.checkpoint_used);
     bp_iter *it;
@@ -42,7 +43,7 @@ static void test_append_get_stream_reopen(void) {
     CHECK_EQ(rc, BP_DONE);
     CHECK_EQ(k, 5);
     bp_iter_free(it);
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_EQ(vr.events, 10);
     CHECK_OK(bp_store_close(s));

@@ -42,7 +42,7 @@ static bp_status handler(void *ctx, const bp_event **evs, size_t n, uint32_t att
     }
     m->calls++;
     /* what the worker shows now: nothing beyond what the model vouched for */
-    bp_worker_stats st;
+    bp_worker_stats st = BP_WORKER_STATS_INIT;
     bp_worker_stats_get(w, &st);
     if (st.position != m->vouched) violation(m, "position", st.position, m->vouched);
     if (st.passed > m->vouched) violation(m, "passed", st.passed, m->vouched);
@@ -97,7 +97,7 @@ static void test_pipelined_batches(void) {
     CHECK_OK(bp_worker_start_batch(s, &all, handler, &m, NULL, &wc, &w));
     __atomic_store_n(&m.w, w, __ATOMIC_RELEASE);
     CHECK_OK(bp_worker_wait(w, N_EVENTS, 60000));
-    bp_worker_stats st;
+    bp_worker_stats st = BP_WORKER_STATS_INIT;
     bp_worker_stats_get(w, &st);
     CHECK_OK(bp_worker_stop(w));
     if (m.violations) fprintf(stderr, "  %u violations; first: %s\n", m.violations, m.why);
@@ -147,7 +147,7 @@ static void test_no_ack_no_move(void) {
     bp_worker *w;
     CHECK_OK(bp_worker_start_batch(s, &all, never_acked, NULL, NULL, &wc, &w));
     CHECK_FAILS(bp_worker_wait(w, 1, 300), BP_ETIMEDOUT, "");
-    bp_worker_stats st;
+    bp_worker_stats st = BP_WORKER_STATS_INIT;
     bp_worker_stats_get(w, &st);
     CHECK_OK(bp_worker_stop(w));
     CHECK(never_calls >= 2);

@@ -64,7 +64,7 @@ static void test_head_includes_pending_append(void) {
     bp_append_options o = BP_APPEND_OPTIONS_INIT;
     o.has_expected_clock = true;
     o.expected_clock = clock;
-    bp_receipt r;
+    bp_receipt r = BP_RECEIPT_INIT;
     CHECK_OK(bp_append_ex(s, &r, "acct:1", "bank", BP_KIND(1, 1), PAYLOAD, sizeof PAYLOAD, &o));
     CHECK_EQ(r.clock, 3);
     CHECK(memcmp(r.prev_hash.b, head.b, 32) == 0); /* the hash read with the head chains on */
@@ -115,7 +115,7 @@ static bp_status cas_once(writer *w, bool *conflict) {
     *conflict = false;
     bp_status rc;
     if (w->guarded) {
-        bp_proposal p = {0};
+        bp_proposal p = BP_PROPOSAL_INIT;
         p.entity = w->entity;
         p.scope = "bank";
         p.kind = BP_KIND(1, 1);
@@ -206,7 +206,7 @@ static void hot_entity(int n, int per, uint32_t sync_delay_us, bool guarded) {
     CHECK_EQ(clock, (uint64_t)n * per);
     CHECK_EQ(t_count_stream(s, "acct:hot"), (uint64_t)n * per);
     CHECK_EQ(__atomic_load_n(&s->n_turns, __ATOMIC_ACQUIRE), 0); /* every turn was used */
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_EQ(vr.events, (uint64_t)n * per);
     bp_gate_set_free(gates);

@@ -29,11 +29,11 @@ static void test_partly_covered_segment_gets_full_footer(void) {
     CHECK_OK(bp_store_close(s));
     s = t_open(dir, &SMALL); /* checkpoint covers part of segment 1 */
     CHECK(s);
-    bp_store_open_report rep;
+    bp_store_open_report rep = BP_STORE_OPEN_REPORT_INIT;
     bp_store_open_report_get(s, &rep);
     CHECK(rep.checkpoint_used);
     append_n(s, 400, 20); /* rotates: segment 1 is sealed now */
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     CHECK_OK(bp_store_stats_get(s, &st));
     CHECK(st.segments > 2);
     CHECK_OK(bp_store_close(s));
@@ -46,7 +46,7 @@ static void test_partly_covered_segment_gets_full_footer(void) {
     CHECK(!rep.checkpoint_used);
     CHECK(rep.footers_used >= 2);
     CHECK_EQ(rep.events, 420);
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_EQ(vr.events, 420);
     bp_iter *it;
@@ -82,7 +82,7 @@ static void test_unborn_tail_segment(void) {
     write_file(path, "FBAT\0\1", 6);
     s = t_open(dir, &SMALL);
     CHECK(s);
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     CHECK_OK(bp_store_stats_get(s, &st));
     CHECK_EQ(st.events, 10);
     append_n(s, 5, 10);
@@ -121,10 +121,10 @@ static void test_tail_checkpoint(void) {
     CHECK(s);
     bp_append_options ao = BP_APPEND_OPTIONS_INIT;
     ao.idempotency_key = "early-key";
-    bp_receipt first;
+    bp_receipt first = BP_RECEIPT_INIT;
     CHECK_OK(bp_append_ex(s, &first, "e:y", "sc", 0x1001, "k", 1, &ao)); /* in segment 1 */
     append_n(s, 419, 1);
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     CHECK_OK(bp_store_stats_get(s, &st));
     CHECK(st.segments >= 3);
     CHECK_OK(bp_store_close(s));
@@ -132,13 +132,13 @@ static void test_tail_checkpoint(void) {
     CHECK(ck > 0 && ck < 420 * BP_IREC_SIZE / 2); /* not every event's record */
     s = t_open(dir, &SMALL);
     CHECK(s);
-    bp_store_open_report rep;
+    bp_store_open_report rep = BP_STORE_OPEN_REPORT_INIT;
     bp_store_open_report_get(s, &rep);
     CHECK(rep.checkpoint_used);
     CHECK_EQ(rep.footers_used, st.segments - 1);
     CHECK_EQ(rep.frames_scanned, 0);
     CHECK_EQ(rep.events, 420);
-    bp_receipt again;
+    bp_receipt again = BP_RECEIPT_INIT;
     CHECK_OK(bp_append_ex(s, &again, "e:y", "sc", 0x1001, "k", 1, &ao));
     CHECK(again.replayed);
     CHECK_EQ(again.global_seq, first.global_seq);
@@ -162,7 +162,7 @@ static void test_tail_checkpoint(void) {
     CHECK(memcmp(head.b, prev.b, 32) == 0);
     /* appends continue the chain */
     CHECK_OK(bp_append(s, NULL, "e:y", "sc", 0x1001, "z", 1));
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_EQ(vr.events, 421);
     CHECK_OK(bp_store_close(s));
@@ -182,13 +182,13 @@ static void test_full_checkpoint_still_read(void) {
     bp__store_crash(s);
     s = t_open(dir, &SMALL_RO);
     CHECK(s);
-    bp_store_open_report rep;
+    bp_store_open_report rep = BP_STORE_OPEN_REPORT_INIT;
     bp_store_open_report_get(s, &rep);
     CHECK(rep.checkpoint_used);
     CHECK_EQ(rep.footers_used, 0);
     CHECK_EQ(rep.frames_scanned, 0);
     CHECK_EQ(rep.events, 420);
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);

@@ -45,7 +45,7 @@ static char *lines_with(const char *text, const bp_id *ids, size_t n) {
 }
 
 static bool verify_clean(bp_store *s) {
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     bp_status rc = bp_store_verify(s, &vr, NULL);
     if (rc) fprintf(stderr, "verify: %s\n", vr.first_problem);
     return rc == BP_OK && vr.problems == 0;
@@ -70,12 +70,13 @@ static void fill(bp_store *s, book *b, int rounds) {
             int len =
                 snprintf(payload, sizeof payload, "{\"entity\":%d,\"round\":%d,\"pad\":\"%s\"}", e,
                          r, "................................................");
-            bp_receipt rc;
+            bp_receipt rc = BP_RECEIPT_INIT;
             if (r == 7 && e == 0) { /* a batch across two entities */
                 bp_batch_item items[2] = {
                     {ENTS[0], "ledger", BP_KIND(1, 1), payload, (size_t)len, NULL},
                     {ENTS[1], "ledger", BP_KIND(1, 2), payload, (size_t)len, NULL}};
                 bp_receipt rs[2];
+                t_receipts(rs, sizeof rs / sizeof rs[0]);
                 CHECK_OK(bp_append_batch(s, rs, items, 2));
                 for (int k = 0; k < 2; k++) {
                     b->ids[k][b->n[k]] = rs[k].event_id;
@@ -106,13 +107,13 @@ static void test_keep_last(void) {
     book b;
     memset(&b, 0, sizeof b);
     fill(s, &b, 80);
-    bp_store_stats st0;
+    bp_store_stats st0 = BP_STORE_STATS_INIT;
     CHECK_OK(bp_store_stats_get(s, &st0));
     CHECK(st0.segments > 4);
     char *before = export_all(s);
     bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
     o.keep_last = 5;
-    bp_compact_report rep;
+    bp_compact_report rep = BP_COMPACT_REPORT_INIT;
     CHECK_OK(bp_compact(s, &rep, &o));
     CHECK(rep.changed);
     uint64_t total = 0;
@@ -157,7 +158,7 @@ static void test_keep_last(void) {
     CHECK_OK(bp_store_stats_get(s, &st0));
     CHECK_EQ(st0.events, 5 * N_ENT);
     /* the chain goes on from the head */
-    bp_receipt r;
+    bp_receipt r = BP_RECEIPT_INIT;
     CHECK_OK(bp_append(s, &r, ENTS[0], "ledger", BP_KIND(1, 1), "next", 4));
     CHECK_EQ(r.clock, b.n[0] + 1);
     CHECK_OK(bp_store_close(s));
@@ -190,7 +191,9 @@ static void test_keep_last(void) {
 static void test_age_and_tombstone(void) {
     const char *dir = t_dir("compact-age");
     bp_store *s = t_open(dir, &(t_open_opts){.segment_size = 4096});
-    bp_receipt old[3], young[3], t;
+    bp_receipt old[3] = {BP_RECEIPT_INIT}, young[3] = {BP_RECEIPT_INIT}, t = BP_RECEIPT_INIT;
+    t_receipts(old, sizeof old / sizeof old[0]);
+    t_receipts(young, sizeof young / sizeof young[0]);
     for (int i = 0; i < 3; i++)
         CHECK_OK(bp_append(s, &old[i], "user:1", "crm", BP_KIND(1, 1), "old", 3));
     usleep(1200 * 1000); /* the data's age, not a timing assertion */
@@ -209,7 +212,7 @@ static void test_age_and_tombstone(void) {
     o.max_age_ms = 1000;
     o.tombstoned = true;
     o.dry_run = true;
-    bp_compact_report rep;
+    bp_compact_report rep = BP_COMPACT_REPORT_INIT;
     CHECK_OK(bp_compact(s, &rep, &o));
     CHECK(!rep.changed);
     CHECK_EQ(rep.events_removed, 3 + 2 + 2);
@@ -236,7 +239,7 @@ static void test_age_and_tombstone(void) {
     uint64_t clock;
     CHECK_OK(bp_entity_head(s, &clock, NULL, "user:3"));
     CHECK_EQ(clock, 2); /* the anchor keeps the chain's place */
-    bp_receipt r3;
+    bp_receipt r3 = BP_RECEIPT_INIT;
     CHECK_OK(bp_append(s, &r3, "user:3", "crm", BP_KIND(1, 1), "again", 5));
     CHECK_EQ(r3.clock, 3);
     CHECK(verify_clean(s));
@@ -282,7 +285,7 @@ static void test_anchors_checked(void) {
     tamper_anchor(dir, "acct:b");
     /* footers are trusted at open; verify reads everything */
     s = t_open(dir, &(t_open_opts){.segment_size = 4096});
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     CHECK_EQ(bp_store_verify(s, &vr, NULL), BP_ECORRUPT);
     CHECK(strstr(vr.first_problem, "acct:b") && strstr(vr.first_problem, "prev_hash"));
     CHECK_OK(bp_store_close(s));
@@ -320,7 +323,7 @@ static void test_after_compaction(void) {
     bp_store *s = t_open(dir, &(t_open_opts){.segment_size = 4096});
     bp_append_options ao = BP_APPEND_OPTIONS_INIT;
     ao.idempotency_key = "order-1";
-    bp_receipt first, again;
+    bp_receipt first = BP_RECEIPT_INIT, again = BP_RECEIPT_INIT;
     bp_batch_item it = {"order:1", "shop", BP_KIND(1, 1), "x", 1, &ao};
     CHECK_OK(bp_append_batch(s, &first, &it, 1));
     for (int i = 0; i < 40; i++)
@@ -333,7 +336,7 @@ static void test_after_compaction(void) {
     bp_region reg = BP_REGION_INIT;
     bp_worker *w;
     CHECK_OK(bp_cursor_worker(s, &w, &reg, count_fn, &c, &wc));
-    bp_worker_stats ws;
+    bp_worker_stats ws = BP_WORKER_STATS_INIT;
     do {
         usleep(1000);
         bp_worker_stats_get(w, &ws);
@@ -381,7 +384,7 @@ static void test_merge_and_bad_input(void) {
     CHECK_OK(bp_store_close(s));
     /* bigger files now: the small ones merge */
     s = t_open(dir, &(t_open_opts){.segment_size = 1 << 20});
-    bp_compact_report rep;
+    bp_compact_report rep = BP_COMPACT_REPORT_INIT;
     CHECK_OK(bp_compact(s, &rep, NULL));
     CHECK(rep.changed);
     CHECK_EQ(rep.events_removed, 0);
@@ -394,9 +397,9 @@ static void test_merge_and_bad_input(void) {
     CHECK_OK(bp_compact(s, &rep, NULL));
     CHECK(!rep.changed);
     bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
-    o.version = 9;
-    CHECK_FAILS(bp_compact(s, NULL, &o), BP_EINVAL, "version");
-    o.version = BP_COMPACT_OPTIONS_VERSION;
+    o.struct_size = 9;
+    CHECK_FAILS(bp_compact(s, NULL, &o), BP_EINVAL, "struct_size");
+    o.struct_size = sizeof o;
     o.keep_last = (uint64_t)1 << 40;
     CHECK_FAILS(bp_compact(s, NULL, &o), BP_EINVAL, "keep_last");
     CHECK_FAILS(bp_compact(NULL, NULL, NULL), BP_EINVAL, "NULL");
@@ -408,7 +411,7 @@ static void test_merge_and_bad_input(void) {
     bp_compact_options dry = BP_COMPACT_OPTIONS_INIT; /* a dry run writes nothing: allowed */
     dry.dry_run = true;
     dry.keep_last = 1;
-    bp_compact_report dr;
+    bp_compact_report dr = BP_COMPACT_REPORT_INIT;
     CHECK_OK(bp_compact(s, &dr, &dry));
     CHECK(!dr.changed);
     CHECK_OK(bp_store_close(s));
@@ -717,7 +720,7 @@ static void test_hold_then_compact_same_thread(void) {
     CHECK_EQ(nb, 8);
     bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
     o.keep_last = 2;
-    bp_compact_report rep;
+    bp_compact_report rep = BP_COMPACT_REPORT_INIT;
     CHECK_OK(bp_compact(r.s, &rep, &o));
     CHECK(rep.changed);
     CHECK_EQ(rep.events_kept, 2 * HOLD_ENTS);
@@ -914,7 +917,7 @@ static void test_compact_from_progress(void) {
     o.keep_last = 3;
     o.progress = progress_reenters;
     o.progress_ctx = &r;
-    bp_compact_report rep;
+    bp_compact_report rep = BP_COMPACT_REPORT_INIT;
     alarm(60);
     CHECK_OK(bp_compact(s, &rep, &o));
     alarm(0);

@@ -38,7 +38,7 @@ static void *writer(void *arg) {
     for (int i = 0; i < PER_WRITER; i++) {
         char payload[32];
         int n = snprintf(payload, sizeof payload, "w%d-%d", c->id, i);
-        bp_receipt r;
+        bp_receipt r = BP_RECEIPT_INIT;
         bp_status rc = bp_append(c->s, &r, entity, "conc", 0x1001, payload, (size_t)n);
         if (rc != BP_OK) {
             FAILT(c, "append: %s", bp_last_error());
@@ -137,7 +137,7 @@ static void *reader(void *arg) {
     ctx *c = arg;
     while (atomic_load(c->writers_left) > 0 && !c->errors) {
         check_snapshot(c, c->snapshots % 2 ? BP_READ_FULL : BP_READ_INDEX_ONLY);
-        bp_store_stats st;
+        bp_store_stats st = BP_STORE_STATS_INIT;
         if (bp_store_stats_get(c->s, &st) != BP_OK) FAILT(c, "stats: %s", bp_last_error());
         c->snapshots++;
     }
@@ -184,7 +184,7 @@ static void test_writers_and_readers(void) {
     }
 
     const uint64_t appends = WRITERS * (PER_WRITER + SHARED_PER_WRITER);
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     CHECK_OK(bp_store_stats_get(s, &st));
     CHECK_EQ(st.events, appends);
     CHECK_EQ(st.appends, appends);
@@ -204,7 +204,7 @@ static void test_writers_and_readers(void) {
     /* everything is there, chained, after reopen */
     o.fault = NULL;
     CHECK_OK(t_open_try(&s, dir, &o));
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_EQ(vr.events, appends);
     CHECK_EQ(vr.problems, 0);
@@ -245,7 +245,7 @@ static void *every_writer(void *arg) {
     char entity[32];
     snprintf(entity, sizeof entity, "every:%d", c->id);
     for (int i = 0; i < 300; i++) {
-        bp_receipt r;
+        bp_receipt r = BP_RECEIPT_INIT;
         if (bp_append(c->s, &r, entity, "conc", 0x1001, "e", 1) != BP_OK) {
             FAILT(c, "append: %s", bp_last_error());
             break;
@@ -276,7 +276,7 @@ static void test_every_ms_flusher(void) {
         if (w[i].errors) fprintf(stderr, "writer %d: %s\n", i, w[i].msg);
         CHECK_EQ(w[i].errors, 0);
     }
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     CHECK_OK(bp_store_stats_get(s, &st));
     CHECK_EQ(st.events, WRITERS * 300);
     CHECK_OK(bp_store_close(s));
@@ -305,7 +305,7 @@ static void *fault_writer(void *arg) {
         int n = snprintf(payload, sizeof payload, "f%d-%d", c->id, i);
         bp_append_options ao = BP_APPEND_OPTIONS_INIT;
         ao.durability = i % 5 == 4 ? BP_NO_SYNC : BP_DURABLE;
-        bp_receipt r;
+        bp_receipt r = BP_RECEIPT_INIT;
         if (bp_append_ex(c->s, &r, entity, "s", 0x1001, payload, (size_t)n, &ao) != BP_OK) break;
         c->r[c->acked] = r;
         c->idx[c->acked] = i;
@@ -353,7 +353,7 @@ static void test_group_commit_under_faults(void) {
                     int n = snprintf(want, sizeof want, "f%d-%d", i, w[i].idx[k]);
                     bp_status grc = bp_get(s, &e, &w[i].r[k].event_id);
                     if (grc != BP_OK) {
-                        bp_store_open_report rep;
+                        bp_store_open_report rep = BP_STORE_OPEN_REPORT_INIT;
                         bp_store_open_report_get(s, &rep);
                         fprintf(stderr,
                                 "  %s fault at call %llu: writer %d's durable seq %llu missing; "
@@ -369,7 +369,7 @@ static void test_group_commit_under_faults(void) {
                     CHECK_EQ(e->global_seq, w[i].r[k].global_seq);
                     bp_event_free(e);
                 }
-            bp_verify_report vr;
+            bp_verify_report vr = BP_VERIFY_REPORT_INIT;
             CHECK_OK(bp_store_verify(s, &vr, NULL));
             CHECK_OK(bp_store_close(s));
             t_rmdir(dir);

@@ -35,7 +35,7 @@ static void fill_source(bp_store *s) {
     uint8_t bin[40];
     for (int i = 0; i < 40; i++)
         bin[i] = (uint8_t)(i * 37 + 255);
-    bp_receipt r;
+    bp_receipt r = BP_RECEIPT_INIT;
     for (int i = 0; i <= 40; i++) {
         bp_append_options o = BP_APPEND_OPTIONS_INIT;
         char key[32];
@@ -64,22 +64,22 @@ static void test_export_import_round_trip(void) {
     fill_source(s);
     t_membuf a = {0}, b = {0};
     CHECK_OK(bp_export(s, t_to_mem, &a, NULL));
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     CHECK_OK(bp_store_stats_get(s, &st));
     CHECK(st.segments > 1);
     bp_store *d = t_open(dst, &(t_open_opts){.segment_size = 8192});
     CHECK(d != NULL);
-    bp_import_report rep;
+    bp_import_report rep = BP_IMPORT_REPORT_INIT;
     CHECK_OK(import_text(d, a.p, &rep));
     CHECK_EQ(rep.imported, st.events);
     CHECK_EQ(rep.lines, st.events);
     CHECK_OK(bp_export(d, t_to_mem, &b, NULL));
     CHECK_EQ(a.n, b.n);
     CHECK(memcmp(a.p, b.p, a.n) == 0); /* byte-identical */
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     CHECK_OK(bp_store_verify(d, &vr, NULL));
     /* the imported store is a store: appends chain on, ids and hlc move forward */
-    bp_receipt r1, r2;
+    bp_receipt r1 = BP_RECEIPT_INIT, r2 = BP_RECEIPT_INIT;
     CHECK_OK(bp_append(s, &r1, "order:1", "shop", BP_KIND(2, 1), "z", 1));
     CHECK_OK(bp_append(d, &r2, "order:1", "shop", BP_KIND(2, 1), "z", 1));
     CHECK_EQ(r1.clock, r2.clock);
@@ -88,7 +88,7 @@ static void test_export_import_round_trip(void) {
     /* idempotency keys came along */
     bp_append_options o = BP_APPEND_OPTIONS_INIT;
     o.idempotency_key = "k-3";
-    bp_receipt rr;
+    bp_receipt rr = BP_RECEIPT_INIT;
     CHECK_OK(bp_append_ex(d, &rr, "acct:\xc3\xa9t\xc3\xa9", "bank", BP_KIND(1, 1), "q", 1, &o));
     CHECK(rr.replayed);
     /* after_seq: the tail only */
@@ -203,16 +203,16 @@ static void test_import_refusals(void) {
         t_rmdir(dst);
         bp_store *d = t_open(dst, &(t_open_opts){.segment_size = 8192});
         CHECK(d != NULL);
-        bp_import_report rep;
+        bp_import_report rep = BP_IMPORT_REPORT_INIT;
         bp_status rc = import_text(d, cases[i].text, &rep);
         if (rc != cases[i].rc || !strstr(bp_last_error(), cases[i].needle))
             fprintf(stderr, "  case %zu: %d %s\n", i, rc, bp_last_error());
         CHECK_EQ(rc, cases[i].rc);
         CHECK(strstr(bp_last_error(), cases[i].needle) != NULL);
-        bp_store_stats st;
+        bp_store_stats st = BP_STORE_STATS_INIT;
         CHECK_OK(bp_store_stats_get(d, &st));
         CHECK_EQ(st.events, cases[i].kept);
-        bp_verify_report vr;
+        bp_verify_report vr = BP_VERIFY_REPORT_INIT;
         CHECK_OK(bp_store_verify(d, &vr, NULL));
         CHECK_OK(bp_store_close(d));
         free(cases[i].text);
@@ -226,7 +226,7 @@ static void test_import_refusals(void) {
     t_rmdir(dst);
     bp_store *d = t_open(dst, &(t_open_opts){.segment_size = 8192});
     CHECK_FAILS(import_text(d, cut, NULL), BP_EINVAL, "end of input: batch 6 (from line 6)");
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     CHECK_OK(bp_store_stats_get(d, &st));
     CHECK_EQ(st.events, 5);
     free(cut);
@@ -288,7 +288,7 @@ static void test_commit_imported_checks(void) {
     two[1].f.prev_hash.b[5] ^= 1;
     CHECK_FAILS(bp_commit_imported(dst, two, 2, true, &bad), BP_ECONFLICT, "prev_hash");
     CHECK_EQ(bad, 1);
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     CHECK_OK(bp_store_stats_get(dst, &st));
     CHECK_EQ(st.events, 1);
     CHECK_OK(bp_commit_imported(dst, &fr[1], 2, true, &bad)); /* the real ones continue it */

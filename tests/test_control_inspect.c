@@ -28,9 +28,9 @@ static void test_diagnostics(void) {
     CHECK_EQ(nseg, d.segments);
     for (size_t k = 0; k < nseg; k++)
         CHECK_EQ(seg[k].struct_size, sizeof seg[k]);
-    bp_store_open_report op;
+    bp_store_open_report op = BP_STORE_OPEN_REPORT_INIT;
     CHECK_OK(bp_store_open_report_get(s, &op));
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     CHECK_OK(bp_store_stats_get(s, &st));
     CHECK_EQ(d.segments, st.segments);
     CHECK(d.segments > 2 && d.segments <= 64);
@@ -167,7 +167,7 @@ static void test_verify_checkpoint(void) {
     CHECK_EQ(rename(from, to), 0);
     /* read-only: the open does not rewrite it */
     s = t_open(dir, &(t_open_opts){.read_only = true});
-    bp_store_open_report orep;
+    bp_store_open_report orep = BP_STORE_OPEN_REPORT_INIT;
     bp_store_open_report_get(s, &orep);
     CHECK(!orep.checkpoint_used); /* open is not fooled either: it scans */
     CHECK(strcmp(orep.checkpoint_note, "does not fit the segments") == 0);
@@ -180,7 +180,7 @@ static void test_verify_checkpoint(void) {
     CHECK(ev->payload_len == 6 && memcmp(ev->payload, "source", 6) == 0);
     bp_iter_free(it);
     problems_seen ps = {0};
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     CHECK_EQ(
         bp_store_verify(
             s, &vr, &(bp_verify_options){sizeof(bp_verify_options), NULL, NULL, on_problem, &ps}),
@@ -208,6 +208,7 @@ static void test_walk_ancestors(void) {
     const char *dir = t_dir("walk");
     bp_store *s = t_open(dir, NULL);
     bp_receipt r[5];
+    t_receipts(r, sizeof r / sizeof r[0]);
     for (int i = 0; i < 5; i++)
         CHECK_OK(bp_append(s, &r[i], "acct:1", "bank", BP_KIND(1, 1), i == 1 ? "fail" : "ok",
                            i == 1 ? 4 : 2));
@@ -235,7 +236,7 @@ static void test_walk_ancestors(void) {
     CHECK_EQ(w.n, 0); /* the first event has no ancestor */
 
     /* causation: order -> payment -> shipment, across entities */
-    bp_receipt ro, rp, rs;
+    bp_receipt ro = BP_RECEIPT_INIT, rp = BP_RECEIPT_INIT, rs = BP_RECEIPT_INIT;
     CHECK_OK(bp_append(s, &ro, "order:1", "shop", BP_KIND(1, 1), "o", 1));
     bp_append_options o = BP_APPEND_OPTIONS_INIT;
     o.causation_id = &ro.event_id;
@@ -251,7 +252,7 @@ static void test_walk_ancestors(void) {
     bp_id stranger;
     memset(&stranger, 0x42, sizeof stranger);
     o.causation_id = &stranger;
-    bp_receipt rx;
+    bp_receipt rx = BP_RECEIPT_INIT;
     CHECK_OK(bp_append_ex(s, &rx, "ship:2", "shop", BP_KIND(1, 3), "s", 1, &o));
     memset(&w, 0, sizeof w);
     CHECK_OK(bp_walk_ancestors(s, &rx.event_id, BP_WALK_CAUSATION, 0, on_ancestor, &w));
@@ -278,7 +279,7 @@ static void test_walk_ancestors(void) {
     /* verify: both broken checks (the hash of clock 3, the link from clock 4) counted, the
      * entity told once */
     problems_seen ps = {0};
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     CHECK_EQ(
         bp_store_verify(
             s, &vr, &(bp_verify_options){sizeof(bp_verify_options), NULL, NULL, on_problem, &ps}),

@@ -43,11 +43,11 @@ static void check_copy(bp_store *src, const char *copy, uint64_t seq) {
     o.read_only = true;
     bp_store *c;
     CHECK_OK(bp_store_open(&c, copy, &o));
-    bp_store_open_report orep;
+    bp_store_open_report orep = BP_STORE_OPEN_REPORT_INIT;
     bp_store_open_report_get(c, &orep);
     CHECK_EQ(orep.bytes_cut, 0); /* the point never splits a frame or a batch */
     CHECK_EQ(orep.frames_cut, 0);
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     CHECK_OK(bp_store_verify(c, &vr, NULL));
     CHECK_EQ(vr.problems, 0);
     CHECK_EQ(vr.events, seq);
@@ -94,7 +94,7 @@ static void test_snapshot_under_writes(void) {
     CHECK_EQ(pthread_create(&th, NULL, append_loop, &a), 0);
     while (__atomic_load_n(&a.n, __ATOMIC_RELAXED) < 3000)
         bp_pf_yield();
-    bp_snapshot_report rep;
+    bp_snapshot_report rep = BP_SNAPSHOT_REPORT_INIT;
     bp_status rc = bp_store_snapshot(s, &rep, dest);
     __atomic_store_n(&a.stop, true, __ATOMIC_RELAXED);
     pthread_join(th, NULL);
@@ -104,7 +104,7 @@ static void test_snapshot_under_writes(void) {
     CHECK(rep.segments > 1);
     CHECK(rep.bytes > 0);
     check_copy(s, dest, rep.global_seq);
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     /* the copy is a store of its own: writable, and the source's key registry with it */
     bp_store *c;
     CHECK_OK(bp_store_open(&c, dest, NULL));
@@ -178,9 +178,9 @@ static void test_snapshot_includes_returned_appends(void) {
     }
     bp_append_options ns = BP_APPEND_OPTIONS_INIT;
     ns.durability = BP_NO_SYNC;
-    bp_receipt r;
+    bp_receipt r = BP_RECEIPT_INIT;
     CHECK_OK(bp_append_ex(s, &r, "acct:n", "bank", BP_KIND(1, 1), "n", 1, &ns));
-    bp_snapshot_report rep;
+    bp_snapshot_report rep = BP_SNAPSHOT_REPORT_INIT;
     CHECK_OK(bp_store_snapshot(s, &rep, dest));
     pthread_join(th, NULL);
     CHECK_OK(d.rc);
@@ -236,7 +236,7 @@ static void test_snapshot_faults(void) {
             }
             CHECK_EQ(access(partial, F_OK), -1);
             failed++;
-            bp_store_stats st; /* the store is not fail-stopped */
+            bp_store_stats st = BP_STORE_STATS_INIT; /* the store is not fail-stopped */
             CHECK_OK(bp_store_stats_get(s, &st));
             CHECK(!st.failed);
         }
@@ -301,11 +301,11 @@ static void test_snapshot_kill9(void) {
         o.read_only = true;
         bp_store *c;
         CHECK_OK(bp_store_open(&c, p, &o));
-        bp_store_open_report orep;
+        bp_store_open_report orep = BP_STORE_OPEN_REPORT_INIT;
         bp_store_open_report_get(c, &orep);
         CHECK_EQ(orep.bytes_cut, 0);
         CHECK_EQ(orep.frames_cut, 0);
-        bp_verify_report vr;
+        bp_verify_report vr = BP_VERIFY_REPORT_INIT;
         CHECK_OK(bp_store_verify(c, &vr, NULL));
         CHECK_OK(bp_store_close(c));
         whole++;
@@ -314,7 +314,7 @@ static void test_snapshot_kill9(void) {
     CHECK(whole > 0);
     /* the source survived its kills too */
     bp_store *s = t_open(dir, NULL);
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_OK(bp_store_close(s));
     fprintf(stderr, "  snapshot crash test: %d SIGKILLs, %d finished copies all verify\n", kills,

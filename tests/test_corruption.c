@@ -89,6 +89,7 @@ static bool append_batch(bp_store *s, int k) {
 /* A fresh store with n single events, closed. */
 static bool populate(const char *dir, int n) {
     memset(&M, 0, sizeof M);
+    t_receipts(M.r, MAXEV);
     bp_store *s;
     EXPECT(open_s(&s, dir, false, false) == BP_OK);
     bool ok = append_singles(s, n);
@@ -102,7 +103,7 @@ static bool populate(const char *dir, int n) {
  * damaged on disk: with damaged_rc == BP_ECORRUPT every read of it must say so;
  * with BP_OK it is not looked at. */
 static bool events_except(bp_store *s, int present, int damaged, bp_status damaged_rc) {
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     EXPECT(bp_store_stats_get(s, &st) == BP_OK);
     EXPECT(st.events == (uint64_t)present);
     for (int i = 0; i < M.n; i++) {
@@ -156,7 +157,7 @@ static bool events_are(bp_store *s, int present) {
 }
 
 static bool verify_clean(bp_store *s, int events) {
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     bp_status rc = bp_store_verify(s, &vr, NULL);
     if (rc) fprintf(stderr, "verify: %s\n", vr.first_problem);
     EXPECT(rc == BP_OK);
@@ -371,7 +372,7 @@ static void test_sealed_segment_frame_flip(void) {
         if (pass == 0) reset_caches(dir);
         bp_store *s;
         CHECK_OK(open_s(&s, dir, false, false));
-        bp_store_open_report rep;
+        bp_store_open_report rep = BP_STORE_OPEN_REPORT_INIT;
         bp_store_open_report_get(s, &rep);
         CHECK_EQ(rep.checkpoint_used, pass == 1);
         CHECK_EQ(rep.events, 80);
@@ -380,7 +381,7 @@ static void test_sealed_segment_frame_flip(void) {
         CHECK(e == NULL);
         CHECK(strstr(bp_last_error(), where) != NULL);
         CHECK(events_except(s, 80, k, BP_ECORRUPT));
-        bp_verify_report vr;
+        bp_verify_report vr = BP_VERIFY_REPORT_INIT;
         CHECK_EQ(bp_store_verify(s, &vr, NULL), BP_ECORRUPT);
         CHECK(vr.problems > 0);
         CHECK(strstr(vr.first_problem, where) != NULL);
@@ -404,7 +405,7 @@ static void test_sealed_segment_frame_flip(void) {
     /* salvage keeps the valid prefix and moves the rest aside */
     int nsegs = count_segments(dir);
     CHECK_OK(open_s(&s, dir, false, true));
-    bp_store_open_report rep;
+    bp_store_open_report rep = BP_STORE_OPEN_REPORT_INIT;
     bp_store_open_report_get(s, &rep);
     CHECK_EQ(rep.events, k);
     CHECK_EQ(rep.bytes_cut, (uint64_t)size1 - bad);
@@ -450,7 +451,7 @@ static void test_torn_tail_flip(void) {
      * damage shows when the event is read (see also test_damage_after_open) */
     bp_store *s;
     CHECK_OK(open_s(&s, dir, false, false));
-    bp_store_open_report rep;
+    bp_store_open_report rep = BP_STORE_OPEN_REPORT_INIT;
     bp_store_open_report_get(s, &rep);
     CHECK(rep.checkpoint_used);
     CHECK_EQ(rep.bytes_cut, 0);
@@ -511,7 +512,7 @@ static void test_truncated_tail(void) {
         CHECK_EQ(truncate(segn, (off_t)cuts[c]), 0);
         bp_store *s;
         CHECK_OK(open_s(&s, dir, false, false));
-        bp_store_open_report rep;
+        bp_store_open_report rep = BP_STORE_OPEN_REPORT_INIT;
         bp_store_open_report_get(s, &rep);
         CHECK_EQ(rep.bytes_cut, cuts[c] - last);
         CHECK_EQ(rep.frames_cut, 0);
@@ -529,7 +530,7 @@ static void test_truncated_tail(void) {
     CHECK_EQ(truncate(segn, (off_t)(last + flen / 2)), 0);
     bp_store *s;
     CHECK_OK(open_s(&s, dir, true, false));
-    bp_store_open_report rep;
+    bp_store_open_report rep = BP_STORE_OPEN_REPORT_INIT;
     bp_store_open_report_get(s, &rep);
     CHECK_EQ(rep.bytes_cut, flen / 2);
     CHECK(events_are(s, 79));
@@ -566,7 +567,7 @@ static void test_truncated_tail(void) {
     CHECK_EQ(rep.segments_lost, 1);
     /* the 79 left, then the open event that records the loss (written even with
      * no_open_event: accepting a loss is never silent) */
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     CHECK_OK(bp_store_stats_get(s, &st));
     CHECK_EQ(st.events, 80);
     for (int i = 0; i < 79; i++) {
@@ -613,7 +614,7 @@ static void test_sidx_footer_flip(void) {
     CHECK(map_segment(SEG(segn, dir, nsegs), &mn));
     bp_store *s;
     CHECK_OK(open_s(&s, dir, true, false)); /* baseline: every footer used */
-    bp_store_open_report rep;
+    bp_store_open_report rep = BP_STORE_OPEN_REPORT_INIT;
     bp_store_open_report_get(s, &rep);
     CHECK_EQ(rep.footers_used, sealed);
     CHECK_EQ(rep.frames_scanned, mn.n);
@@ -635,7 +636,7 @@ static void test_sidx_footer_flip(void) {
             CHECK_EQ(rep.events, 80);
             CHECK_EQ(rep.bytes_cut, 0);
             CHECK(events_are(s, 80));
-            bp_verify_report vr;
+            bp_verify_report vr = BP_VERIFY_REPORT_INIT;
             if (ro) { /* not repaired: verify reports the damaged footer */
                 CHECK_EQ(bp_store_verify(s, &vr, NULL), BP_ECORRUPT);
                 CHECK_EQ(vr.problems, 1);
@@ -676,7 +677,7 @@ static void test_sidx_footer_flip(void) {
         bp_store_open_report_get(s, &rep);
         CHECK_EQ(rep.footers_used, sealed);
         CHECK(events_are(s, 80));
-        bp_verify_report vr;
+        bp_verify_report vr = BP_VERIFY_REPORT_INIT;
         CHECK_EQ(bp_store_verify(s, &vr, NULL), BP_ECORRUPT);
         CHECK(strstr(vr.first_problem, "segment 000002") != NULL);
         CHECK_OK(bp_store_close(s));
@@ -729,7 +730,7 @@ static void test_checkpoint_flip(void) {
         CHECK(flip(ck, at[i], 2));
         bp_store *s;
         CHECK_OK(open_s(&s, dir, false, false));
-        bp_store_open_report rep;
+        bp_store_open_report rep = BP_STORE_OPEN_REPORT_INIT;
         bp_store_open_report_get(s, &rep);
         CHECK(!rep.checkpoint_used);
         CHECK(strcmp(rep.checkpoint_note, note[i]) == 0);
@@ -744,7 +745,7 @@ static void test_checkpoint_flip(void) {
     /* the close rewrote a good checkpoint */
     bp_store *s;
     CHECK_OK(open_s(&s, dir, true, false));
-    bp_store_open_report rep;
+    bp_store_open_report rep = BP_STORE_OPEN_REPORT_INIT;
     bp_store_open_report_get(s, &rep);
     CHECK(rep.checkpoint_used);
     CHECK_OK(bp_store_close(s));
@@ -817,6 +818,7 @@ static void test_store_file_damage(void) {
 static void test_incomplete_batch(void) {
     const char *dir = t_dir("corr-batch");
     memset(&M, 0, sizeof M);
+    t_receipts(M.r, MAXEV);
     bp_store *s;
     CHECK_OK(open_s(&s, dir, false, false));
     CHECK(append_singles(s, 10));
@@ -861,7 +863,7 @@ static void test_incomplete_batch(void) {
         }
         if (end != m.size) CHECK_EQ(truncate(segn, (off_t)end), 0);
         CHECK_OK(open_s(&s, dir, false, false));
-        bp_store_open_report rep;
+        bp_store_open_report rep = BP_STORE_OPEN_REPORT_INIT;
         bp_store_open_report_get(s, &rep);
         CHECK_EQ(rep.frames_cut, cut_frames);
         CHECK_EQ(rep.bytes_cut, end - b0);
@@ -923,7 +925,7 @@ static void test_bitflip_sweep_newest(void) {
         }
         ok++;
         CHECK(pos >= last);
-        bp_store_open_report rep;
+        bp_store_open_report rep = BP_STORE_OPEN_REPORT_INIT;
         bp_store_open_report_get(s, &rep);
         CHECK_EQ(rep.events, M.n - 1);
         CHECK_EQ(rep.bytes_cut, n - last);
@@ -987,7 +989,7 @@ static void test_bitflip_sweep_sealed(void) {
         bool in_frame = pos >= HDR && pos < m.foff;
         CHECK_EQ(bad, in_frame); /* a frame's damage is found when it is read */
         if (!in_frame) unread++;
-        bp_verify_report vr;
+        bp_verify_report vr = BP_VERIFY_REPORT_INIT;
         CHECK_EQ(bp_store_verify(s, &vr, NULL), BP_ECORRUPT);
         CHECK(strstr(vr.first_problem, "segment 000001") != NULL);
         CHECK_OK(bp_store_close(s));
@@ -1003,11 +1005,12 @@ static void test_bitflip_sweep_sealed(void) {
 static void test_damage_after_open(void) {
     const char *dir = t_dir("corr-live");
     memset(&M, 0, sizeof M);
+    t_receipts(M.r, MAXEV);
     bp_store *s;
     CHECK_OK(open_s(&s, dir, false, false));
     CHECK(append_singles(s, 60));
     CHECK_OK(bp_store_sync(s));
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     CHECK_OK(bp_store_stats_get(s, &st));
     CHECK(st.segments >= 3);
     char seg1[1200], segn[1200];
@@ -1057,7 +1060,7 @@ static void test_damage_after_open(void) {
         got++;
     bp_iter_free(it);
     CHECK_EQ(got, 20);
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     CHECK_EQ(bp_store_verify(s, &vr, NULL), BP_ECORRUPT);
     CHECK(strstr(vr.first_problem, where) != NULL);
     CHECK(flip(seg1, m1.off[k] + 40, 6)); /* undo */
@@ -1114,7 +1117,7 @@ static void test_crc_valid_tamper(void) {
     bp_store *s;
     CHECK_OK(open_s(&s, dir, false, false));
     CHECK(events_except(s, 40, k, BP_OK)); /* reads do not recompute hashes */
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     CHECK_EQ(bp_store_verify(s, &vr, NULL), BP_ECORRUPT);
     CHECK_EQ(vr.problems, 1);
     CHECK(strstr(vr.first_problem, where) != NULL);
@@ -1240,7 +1243,7 @@ static void test_quarantine_keeps_earlier_cuts(void) {
     CHECK(flip(seg1, bad + 30, 2)); /* ... and torn by a crash */
     CHECK_EQ(unlink(ck), 0);
     CHECK_OK(open_s(&s, dir, false, false));
-    bp_store_open_report rep;
+    bp_store_open_report rep = BP_STORE_OPEN_REPORT_INIT;
     bp_store_open_report_get(s, &rep);
     CHECK(rep.bytes_cut > 0);
     CHECK_EQ(rep.events, k);

@@ -114,6 +114,7 @@ static void child(const char *dir, int fd, uint64_t round) {
                     NULL};
             }
             bp_receipt rs[4];
+            t_receipts(rs, sizeof rs / sizeof rs[0]);
             if (pick == 1) { /* the same through a visibility fence */
                 bp_fence *f;
                 bp_ticket *t[4];
@@ -150,7 +151,7 @@ static void child(const char *dir, int fd, uint64_t round) {
             size_t len = make_payload(seed, buf);
             bp_append_options o = BP_APPEND_OPTIONS_INIT;
             if (pick == 9) o.durability = BP_NO_SYNC; /* acknowledged, not synced */
-            bp_receipt r;
+            bp_receipt r = BP_RECEIPT_INIT;
             if (bp_append_ex(s, &r, ent, "crash", make_kind(seed), buf, len, &o) != BP_OK) {
                 fprintf(stderr, "child append: %s\n", bp_last_error());
                 _exit(2);
@@ -179,7 +180,7 @@ static void seen_add(seen *S, const rec *r) {
 static void check_store(const char *dir, const seen *S, size_t from, uint64_t *events_out) {
     bp_store *s;
     CHECK_OK(t_open_try(&s, dir, &OPTS));
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     bp_status vrc = bp_store_verify(s, &vr, NULL);
     if (vrc != BP_OK) fprintf(stderr, "verify: %s\n", vr.first_problem);
     CHECK_OK(vrc);
@@ -388,7 +389,9 @@ static void test_torn_unsynced_batch(void) {
     o.no_open_event = true;
     bp_store *s;
     CHECK_OK(bp_store_open(&s, pristine, &o));
-    bp_receipt before[TORN_BEFORE], rs[TORN_BATCH];
+    bp_receipt before[TORN_BEFORE] = {BP_RECEIPT_INIT}, rs[TORN_BATCH] = {BP_RECEIPT_INIT};
+    t_receipts(before, sizeof before / sizeof before[0]);
+    t_receipts(rs, sizeof rs / sizeof rs[0]);
     for (int i = 0; i < TORN_BEFORE; i++) /* durable: synced before the batch */
         CHECK_OK(bp_append(s, &before[i], torn_entity(i % 2), "torn", 0x1001, "before", 6));
     size_t slen = 0;
@@ -444,9 +447,9 @@ static void test_torn_unsynced_batch(void) {
                 cases++;
                 CHECK_OK(bp_store_open(&s, work, &o));
                 if (!s) continue;
-                bp_store_open_report rep;
+                bp_store_open_report rep = BP_STORE_OPEN_REPORT_INIT;
                 bp_store_open_report_get(s, &rep);
-                bp_store_stats st;
+                bp_store_stats st = BP_STORE_STATS_INIT;
                 CHECK_OK(bp_store_stats_get(s, &st));
                 uint64_t want = TORN_BEFORE + (whole ? TORN_BATCH : 0);
                 CHECK_EQ(st.events, want);
@@ -481,10 +484,10 @@ static void test_torn_unsynced_batch(void) {
                     snprintf(p, sizeof p, "%s/segments/000001.fbat", work);
                     CHECK_EQ(file_size(p), start);
                 }
-                bp_verify_report vr;
+                bp_verify_report vr = BP_VERIFY_REPORT_INIT;
                 CHECK_OK(bp_store_verify(s, &vr, NULL));
                 /* the chains go on from what is there */
-                bp_receipt r;
+                bp_receipt r = BP_RECEIPT_INIT;
                 CHECK_OK(bp_append(s, &r, "t:0", "torn", 0x1003, "after", 5));
                 CHECK_EQ(r.clock, whole ? 5u : 3u); /* t:0: 2 before, 2 in the batch */
                 CHECK_EQ(r.global_seq, want + 1);
@@ -515,7 +518,7 @@ static void check_batches_whole(const char *dir, uint64_t *n) {
     *n = 0;
     CHECK_OK(bp_store_open(&s, dir, &o));
     if (!s) return;
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     CHECK_OK(bp_store_verify(s, &vr, NULL));
     bp_iter *it;
     CHECK_OK(bp_query(s, &it, &(bp_region)BP_REGION_INIT, BP_READ_INDEX_ONLY));
@@ -555,7 +558,7 @@ static void import_child(const char *dir, const char *text) {
         }
         p += len;
     }
-    bp_import_report rep;
+    bp_import_report rep = BP_IMPORT_REPORT_INIT;
     if (bp_import_end(imp, &rep) || bp_store_close(s)) _exit(2);
     _exit(0);
 }
@@ -591,7 +594,7 @@ static void test_kill_import(void) {
     }
     char *text = t_export(s, false);
     CHECK(text != NULL);
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     CHECK_OK(bp_store_stats_get(s, &st));
     uint64_t total = st.events;
     CHECK_OK(bp_store_close(s));

@@ -164,6 +164,7 @@ static void *write_main(void *arg) {
         if (i % 50 == 10) { /* now and then a batch of 5 */
             bp_batch_item it[5];
             bp_receipt r[5];
+            t_receipts(r, sizeof r / sizeof r[0]);
             uint32_t v[5];
             for (int k = 0; k < 5; k++) {
                 v[k] = (uint32_t)(w->id * 100000 + i + k);
@@ -174,7 +175,7 @@ static void *write_main(void *arg) {
                 w->seqs[w->n++] = r[k].global_seq;
             i += 5;
         } else {
-            bp_receipt r;
+            bp_receipt r = BP_RECEIPT_INIT;
             uint32_t v = (uint32_t)(w->id * 100000 + i);
             if ((w->rc = bp_append(w->s, &r, ent, "bank", BP_KIND(1, 1), &v, 4))) break;
             w->seqs[w->n++] = r.global_seq;
@@ -216,7 +217,7 @@ static void test_cursor_under_concurrent_writers(void) {
             seen[last] = 1;
         }
         got += n;
-        bp_notice nt; /* drain the doorbell as we go: notices come in order too */
+        bp_notice nt = BP_NOTICE_INIT; /* drain the doorbell as we go: notices come in order too */
         while (bp_subscription_next(sub, &nt, 0) == BP_OK) {
             CHECK(nt.global_seq > last_notice);
             last_notice = nt.global_seq;
@@ -229,10 +230,10 @@ static void test_cursor_under_concurrent_writers(void) {
         for (int k = 0; k < ws[i].n; k++) /* every receipt was delivered */
             CHECK(seen[ws[i].seqs[k]]);
     }
-    bp_notice nt;
+    bp_notice nt = BP_NOTICE_INIT;
     while (bp_subscription_next(sub, &nt, 0) == BP_OK)
         notices++;
-    bp_subscription_stats st;
+    bp_subscription_stats st = BP_SUBSCRIPTION_STATS_INIT;
     bp_subscription_stats_get(sub, &st);
     CHECK_EQ(st.delivered, notices);
     CHECK_EQ(st.delivered + st.dropped, WRITERS * PER_WRITER); /* each one counted once */
@@ -257,7 +258,7 @@ static void test_lossy_subscription(void) {
     for (uint32_t i = 1; i <= 30; i++)
         CHECK_OK(put(s, i % 6 == 0 ? "acct:2" : "acct:1", i % 6 == 0 ? "misc" : "bank", i));
     /* 25 matching events (every 6th is in scope misc); the queue holds the first 10 */
-    bp_notice nt;
+    bp_notice nt = BP_NOTICE_INIT;
     uint64_t seqs[10];
     for (int k = 0; k < 10; k++) {
         CHECK_OK(bp_subscription_next(sub, &nt, 0));
@@ -274,7 +275,7 @@ static void test_lossy_subscription(void) {
     }
     CHECK_EQ(seqs[0], 2);
     CHECK_FAILS(bp_subscription_next(sub, &nt, 0), BP_ETIMEDOUT, "no notice");
-    bp_subscription_stats st;
+    bp_subscription_stats st = BP_SUBSCRIPTION_STATS_INIT;
     bp_subscription_stats_get(sub, &st);
     CHECK_EQ(st.delivered, 10);
     CHECK_EQ(st.dropped, 15);
@@ -303,8 +304,8 @@ static void test_lossy_subscription(void) {
     /* bad arguments */
     CHECK_FAILS(bp_subscribe_lossy(s, &sub, &r, 0), BP_EINVAL, "capacity");
     CHECK_FAILS(bp_subscribe_lossy(s, &sub, &r, BP_SUBSCRIPTION_MAX + 1), BP_EINVAL, "capacity");
-    r.version = 7;
-    CHECK_FAILS(bp_subscribe_lossy(s, &sub, &r, 4), BP_EINVAL, "version");
+    r.struct_size = 7;
+    CHECK_FAILS(bp_subscribe_lossy(s, &sub, &r, 4), BP_EINVAL, "struct_size");
     CHECK(sub == NULL);
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);
@@ -320,16 +321,16 @@ static void test_writers_never_wait_for_subscribers(void) {
     later l = {s, 30, 1};
     pthread_t th;
     CHECK_EQ(pthread_create(&th, NULL, append_later, &l), 0);
-    bp_notice nt;
+    bp_notice nt = BP_NOTICE_INIT;
     CHECK_OK(bp_subscription_next(live, &nt, 30000)); /* woken by the append */
     pthread_join(th, NULL);
     for (uint32_t i = 0; i < 5000; i++) /* would hang if a full queue made writers wait */
         CHECK_OK(put(s, "acct:1", "bank", i));
-    bp_subscription_stats st;
+    bp_subscription_stats st = BP_SUBSCRIPTION_STATS_INIT;
     bp_subscription_stats_get(stuck, &st);
     CHECK_EQ(st.depth, 1);
     CHECK_EQ(st.dropped, 5000);
-    bp_delivery_stats ds; /* the same, store-wide */
+    bp_delivery_stats ds = BP_DELIVERY_STATS_INIT; /* the same, store-wide */
     CHECK_OK(bp_delivery_stats_get(s, &ds));
     CHECK_EQ(ds.subscriptions, 2);
     CHECK_EQ(ds.queued, 1 + 4);
@@ -379,7 +380,7 @@ static void on_poison(void *ctx, const bp_event *ev, bp_status rc, uint32_t atte
 
 static bool wait_handled(bp_worker *w, uint64_t position) {
     for (int i = 0; i < 6000; i++) {
-        bp_worker_stats st;
+        bp_worker_stats st = BP_WORKER_STATS_INIT;
         bp_worker_stats_get(w, &st);
         if (st.position >= position || !st.running) return st.position >= position;
         struct timespec ts = {0, 5000000};
@@ -404,12 +405,12 @@ static void test_worker_in_order_with_retries(void) {
     for (uint32_t i = 40; i < 80; i++) /* while it runs */
         CHECK_OK(put(s, i % 2 ? "acct:1" : "other:1", "bank", i));
     CHECK(wait_handled(w, 80));
-    bp_worker_stats st;
+    bp_worker_stats st = BP_WORKER_STATS_INIT;
     bp_worker_stats_get(w, &st);
     CHECK_EQ(st.handled, 40);
     CHECK_EQ(st.retries, 2);
     CHECK_EQ(st.lag_events, 0);
-    bp_delivery_stats ds;
+    bp_delivery_stats ds = BP_DELIVERY_STATS_INIT;
     CHECK_OK(bp_delivery_stats_get(s, &ds));
     CHECK_EQ(ds.workers, 1);
     CHECK_EQ(ds.lag_events_max, 0);
@@ -465,7 +466,7 @@ static void test_worker_lag_and_wait(void) {
         CHECK_OK(put(s, i % 2 ? "acct:1" : "acct:2", "bank", i));
     bp_compact_options co = BP_COMPACT_OPTIONS_INIT;
     co.keep_last = 5; /* the oldest events of both entities go: holes */
-    bp_compact_report rep;
+    bp_compact_report rep = BP_COMPACT_REPORT_INIT;
     CHECK_OK(bp_compact(s, &rep, &co));
     CHECK(rep.events_removed > 100);
     for (uint32_t i = 300; i < 330; i++)
@@ -480,11 +481,12 @@ static void test_worker_lag_and_wait(void) {
     bp_worker *wk, *we;
     CHECK_OK(bp_cursor_worker(s, &wk, &by_kind, count_event, &n_kind, NULL));
     CHECK_OK(bp_cursor_worker(s, &we, &by_entity, count_event, &n_entity, NULL));
-    bp_receipt last; /* the newest event is outside both regions: kind (1,2), acct:1 */
+    bp_receipt last =
+        BP_RECEIPT_INIT; /* the newest event is outside both regions: kind (1,2), acct:1 */
     CHECK_OK(bp_append(s, &last, "acct:1", "bank", BP_KIND(1, 2), "x", 1));
     CHECK_OK(bp_worker_wait(wk, last.global_seq, 60000));
     CHECK_OK(bp_worker_wait(we, last.global_seq, 60000));
-    bp_worker_stats st;
+    bp_worker_stats st = BP_WORKER_STATS_INIT;
     bp_worker_stats_get(wk, &st);
     CHECK_EQ(st.lag_events, 0);
     CHECK(st.passed >= last.global_seq);
@@ -494,7 +496,7 @@ static void test_worker_lag_and_wait(void) {
     CHECK_EQ(st.lag_events, 0);
     CHECK_EQ(st.handled, n_entity);
     CHECK(n_entity < 150); /* the compaction dropped some */
-    bp_delivery_stats ds;
+    bp_delivery_stats ds = BP_DELIVERY_STATS_INIT;
     CHECK_OK(bp_delivery_stats_get(s, &ds));
     CHECK_EQ(ds.lag_events_max, 0);
     /* every kept event of the kind, counted by a read */
@@ -558,7 +560,7 @@ static void test_worker_wait_poison_stop(void) {
     bp_worker *w;
     CHECK_OK(bp_cursor_worker(s, &w, &r, on_event, &h, &cfg));
     CHECK_FAILS(bp_worker_wait(w, 10, 60000), BP_EIO, "event 4 failed 2 times");
-    bp_worker_stats st;
+    bp_worker_stats st = BP_WORKER_STATS_INIT;
     bp_worker_stats_get(w, &st);
     CHECK_EQ(st.passed, 3);
     CHECK_EQ(st.lag_events, 7);
@@ -584,7 +586,7 @@ static void test_close_with_workers_running(void) {
     CHECK_OK(bp_cursor_worker(s, &local, &r, count_event, &n, NULL));
     CHECK_OK(bp_worker_wait(w, 20, 60000));
     CHECK_OK(bp_store_close(s));
-    bp_worker_stats st;
+    bp_worker_stats st = BP_WORKER_STATS_INIT;
     bp_worker_stats_get(w, &st);
     CHECK(!st.running);
     CHECK_EQ(st.position, 20);
@@ -593,7 +595,7 @@ static void test_close_with_workers_running(void) {
     CHECK_OK(bp_worker_stop(w));
     CHECK_OK(bp_worker_stop(local));
     s = t_open(dir, &NO_SYNC); /* the position was persisted by the close */
-    bp_checkpoint_info ci;
+    bp_checkpoint_info ci = BP_CHECKPOINT_INFO_INIT;
     size_t count;
     CHECK_OK(bp_checkpoints_list(s, &ci, 1, &count));
     CHECK_EQ(count, 1);
@@ -618,7 +620,7 @@ static void test_worker_poison(void) {
     bp_worker *w;
     CHECK_OK(bp_cursor_worker(s, &w, &r, on_event, &skip, &cfg));
     CHECK(wait_handled(w, 10));
-    bp_worker_stats st;
+    bp_worker_stats st = BP_WORKER_STATS_INIT;
     bp_worker_stats_get(w, &st);
     CHECK_EQ(st.poisoned, 1);
     CHECK_EQ(st.retries, 2);
@@ -728,8 +730,8 @@ static void test_worker_checkpoints(void) {
     cfg.checkpoint_id = "a/b";
     CHECK_FAILS(bp_cursor_worker(s, &w, &r, on_event, &b, &cfg), BP_EINVAL, "checkpoint id");
     cfg.checkpoint_id = NULL;
-    cfg.version = 0;
-    CHECK_FAILS(bp_cursor_worker(s, &w, &r, on_event, &b, &cfg), BP_EINVAL, "version");
+    cfg.struct_size = 0;
+    CHECK_FAILS(bp_cursor_worker(s, &w, &r, on_event, &b, &cfg), BP_EINVAL, "struct_size");
     CHECK(w == NULL);
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);
@@ -756,7 +758,7 @@ static void crash_child(const char *dir, const char *log, uint32_t every) {
     if (bp_cursor_worker(s, &w, &r, (bp_worker_fn)(void *)0, NULL, &cfg) != BP_EINVAL) _exit(4);
     extern bp_status crash_log(void *ctx, const bp_delivery *d);
     if (bp_cursor_worker(s, &w, &r, crash_log, &fd, &cfg)) _exit(5);
-    bp_worker_stats st;
+    bp_worker_stats st = BP_WORKER_STATS_INIT;
     do {
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
@@ -881,7 +883,7 @@ static void reactor_child(const char *dir) {
     cfg.checkpoint_every = 16; /* so that crashes redeliver triggers whose reactions exist */
     bp_worker *w;
     if (bp_reactor(s, &w, &r, &order_t_type, on_order, NULL, &cfg)) _exit(5);
-    bp_worker_stats st;
+    bp_worker_stats st = BP_WORKER_STATS_INIT;
     do {
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
@@ -954,12 +956,12 @@ static void test_reactor_exactly_once_across_kill9(void) {
     for (uint32_t i = 1; i <= ORDERS; i++)
         CHECK_EQ(count[i], i % 10 == 0 ? 2 : 1);
     CHECK_EQ(total, ORDERS + ORDERS / 10);
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     CHECK_OK(bp_store_verify(s, &vr, NULL));
     /* bp_append_reaction by hand */
     CHECK_OK(bp_by_fact_typed(s, &it, &order_t_type));
     CHECK_OK(bp_iter_next(it, &ev));
-    bp_receipt rc;
+    bp_receipt rc = BP_RECEIPT_INIT;
     CHECK_OK(bp_append_reaction(s, &rc, ev, "audit:1", "shop", BP_KIND(2, 3), NULL, 0, NULL));
     bp_event *got;
     CHECK_OK(bp_get(s, &got, &rc.event_id));

@@ -24,7 +24,7 @@ static void run_mode(bp_durability d, int n, uint64_t *fsyncs, int *durable_rece
     uint64_t before = syncs(&f);
     *durable_receipts = 0;
     for (int i = 0; i < n; i++) {
-        bp_receipt r;
+        bp_receipt r = BP_RECEIPT_INIT;
         if (bp_append(s, &r, "e:1", "s", 0x1001, "x", 1) != BP_OK) return;
         if (r.durability == BP_DUR_SYNC) (*durable_receipts)++;
     }
@@ -67,7 +67,7 @@ static void test_every_ms_syncs_when_idle(void) {
     bp_store *s = t_open(dir, &(t_open_opts){.durability = BP_DURABLE_EVERY(0, 20), .fault = &f});
     CHECK(s);
     uint64_t before = syncs(&f);
-    bp_receipt r;
+    bp_receipt r = BP_RECEIPT_INIT;
     CHECK_OK(bp_append(s, &r, "e:1", "s", 0x1001, "x", 1));
     CHECK_EQ(r.durability, BP_DUR_EVERY);
     /* wait (up to 10 s, the bound is 20 ms) for the flusher's sync */
@@ -96,7 +96,7 @@ static void test_override(void) {
     uint64_t before = syncs(&f);
     bp_append_options o = BP_APPEND_OPTIONS_INIT;
     o.durability = BP_DURABLE;
-    bp_receipt r;
+    bp_receipt r = BP_RECEIPT_INIT;
     CHECK_OK(bp_append_ex(s, &r, "e:1", "s", 0x1001, "x", 1, &o));
     CHECK_EQ(r.durability, BP_DUR_SYNC);
     CHECK_EQ(syncs(&f) - before, 1);
@@ -106,6 +106,7 @@ static void test_override(void) {
     /* a batch without options is synced, whatever the store default */
     bp_batch_item it[2] = {{"e:1", "s", 0x1001, "a", 1, NULL}, {"e:2", "s", 0x1001, "b", 1, NULL}};
     bp_receipt rs[2];
+    t_receipts(rs, sizeof rs / sizeof rs[0]);
     CHECK_OK(bp_append_batch(s, rs, it, 2));
     CHECK_EQ(rs[0].durability, BP_DUR_SYNC);
     CHECK_EQ(syncs(&f) - before, 2);
@@ -116,7 +117,7 @@ static void test_override(void) {
 }
 
 static uint64_t events_of(bp_store *s) {
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     return bp_store_stats_get(s, &st) == BP_OK ? st.events : UINT64_MAX;
 }
 
@@ -131,6 +132,7 @@ static void test_batch_durability(void) {
     if (!s) return;
     bp_batch_item it[2] = {{"e:1", "s", 0x1001, "a", 1, NULL}, {"e:2", "s", 0x1001, "b", 1, NULL}};
     bp_receipt rs[2];
+    t_receipts(rs, sizeof rs / sizeof rs[0]);
     uint64_t before = syncs(&f);
     /* bp_append_batch, NULL options and BP_BATCH_OPTIONS_INIT: durable, whatever the store's */
     CHECK_OK(bp_append_batch(s, rs, it, 2));
@@ -179,10 +181,12 @@ static void test_batch_durability(void) {
     /* bad options: refused before anything is written */
     uint64_t n = events_of(s);
     bo = (bp_batch_options)BP_BATCH_OPTIONS_INIT;
-    bo.version = 99;
-    CHECK_FAILS(bp_append_batch_ex(s, rs, it, 2, &bo), BP_EINVAL, "bp_batch_options.version 99");
-    bo.version = 0;
-    CHECK_FAILS(bp_append_batch_ex(s, rs, it, 2, &bo), BP_EINVAL, "bp_batch_options.version 0");
+    bo.struct_size = 99;
+    CHECK_FAILS(bp_append_batch_ex(s, rs, it, 2, &bo), BP_EINVAL,
+                "bp_batch_options.struct_size is 99");
+    bo.struct_size = 0;
+    CHECK_FAILS(bp_append_batch_ex(s, rs, it, 2, &bo), BP_EINVAL,
+                "bp_batch_options.struct_size is 0");
     bo = (bp_batch_options)BP_BATCH_OPTIONS_INIT;
     bo.durability.mode = (bp_durability_mode)7;
     CHECK_FAILS(bp_append_batch_ex(s, rs, it, 2, &bo), BP_EINVAL, "unknown durability mode 7");
@@ -206,7 +210,9 @@ static void test_batch_power_loss(void) {
     bp_batch_item it[3] = {{"e:1", "s", 0x1001, "a", 1, NULL},
                            {"e:2", "s", 0x1001, "b", 1, NULL},
                            {"e:1", "s", 0x1001, "c", 1, NULL}};
-    bp_receipt durable[3], lost[3];
+    bp_receipt durable[3] = {BP_RECEIPT_INIT}, lost[3] = {BP_RECEIPT_INIT};
+    t_receipts(durable, sizeof durable / sizeof durable[0]);
+    t_receipts(lost, sizeof lost / sizeof lost[0]);
     bp_batch_options bo = BP_BATCH_OPTIONS_INIT;
     CHECK_OK(bp_append_batch_ex(s, durable, it, 3, &bo));
     bo.durability = BP_NO_SYNC;
@@ -226,7 +232,7 @@ static void test_batch_power_loss(void) {
         bp_event_free(ev);
         CHECK_EQ(bp_get(s, &ev, &lost[k].event_id), BP_ENOTFOUND);
     }
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);
@@ -265,6 +271,7 @@ static void test_zero_tail(void) {
     CHECK(s);
     if (!s) return;
     bp_receipt r[20];
+    t_receipts(r, sizeof r / sizeof r[0]);
     for (int i = 0; i < 20; i++)
         CHECK_OK(bp_append(s, &r[i], "e:1", "s", 0x1001, "payload", 7));
     long long end = frames_end_of(seg);
@@ -274,7 +281,7 @@ static void test_zero_tail(void) {
     s = t_open(dir, &(t_open_opts){.durability = BP_DURABLE});
     CHECK(s);
     if (!s) return;
-    bp_store_open_report rep;
+    bp_store_open_report rep = BP_STORE_OPEN_REPORT_INIT;
     bp_store_open_report_get(s, &rep);
     CHECK_EQ(rep.events, 20);
     CHECK_EQ(rep.bytes_cut, 0);
@@ -286,7 +293,7 @@ static void test_zero_tail(void) {
         CHECK_OK(bp_get(s, &ev, &r[i].event_id));
         bp_event_free(ev);
     }
-    bp_receipt more;
+    bp_receipt more = BP_RECEIPT_INIT;
     CHECK_OK(bp_append(s, &more, "e:1", "s", 0x1001, "after", 5));
     CHECK_EQ(more.clock, 21);
     CHECK(path_size(seg) > frames_end_of(seg)); /* filled ahead again */
@@ -305,7 +312,7 @@ static void test_zero_tail(void) {
     memset(big, 'x', sizeof big);
     for (int i = 0; i < 60; i++)
         CHECK_OK(bp_append(s, NULL, "e:1", "s", 0x1001, big, sizeof big));
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     CHECK_OK(bp_store_stats_get(s, &st));
     CHECK(st.segments >= 2);
     for (uint32_t k = 1; k < st.segments; k++) {
@@ -321,7 +328,7 @@ static void test_zero_tail(void) {
     if (!s) return;
     CHECK_OK(bp_store_stats_get(s, &st));
     CHECK_EQ(st.events, 60);
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);
@@ -398,7 +405,7 @@ static void test_import_syncs_at_the_end(void) {
     /* written (and visible) before the sync; but the last line, held for the next group of
      * standalone lines */
     CHECK_EQ(events_of(s), 159);
-    bp_import_report rep;
+    bp_import_report rep = BP_IMPORT_REPORT_INIT;
     CHECK_OK(bp_import_end(imp, &rep));
     CHECK_EQ(rep.imported, 160);
     CHECK_EQ(syncs(&f) - before, 1);

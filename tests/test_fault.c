@@ -71,6 +71,7 @@ static void workload(const char *dir, bp_fault *f, bool crash, outcome *out) {
     char buf[4][160];
     for (int op = 0; op < OPS; op++) {
         bp_receipt r[3];
+        t_receipts(r, sizeof r / sizeof r[0]);
         int n = op % 10 == 9 ? 3 : 1;
         if (n == 3) {
             bp_batch_item it[3];
@@ -116,7 +117,7 @@ static void workload(const char *dir, bp_fault *f, bool crash, outcome *out) {
         CHECK(strstr(bp_last_error(), "fail-stopped") != NULL);
         CHECK(strstr(bp_last_error(), why) != NULL); /* the original error */
         CHECK_EQ(bp_store_sync(s), BP_EIO);
-        bp_store_stats st;
+        bp_store_stats st = BP_STORE_STATS_INIT;
         CHECK_OK(bp_store_stats_get(s, &st));
         CHECK(st.failed);
         if (out->n_acks) {
@@ -150,7 +151,7 @@ static void workload(const char *dir, bp_fault *f, bool crash, outcome *out) {
 static void check_reopen(const char *dir, const outcome *out) {
     bp_store *s = NULL;
     CHECK_OK(t_open_try(&s, dir, &OPTS));
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     bp_status vrc = bp_store_verify(s, &vr, NULL);
     if (vrc) fprintf(stderr, "verify: %s\n", vr.first_problem);
     CHECK_OK(vrc);
@@ -181,7 +182,7 @@ static void check_reopen(const char *dir, const outcome *out) {
         CHECK(same);
     }
     /* writable again */
-    bp_receipt r;
+    bp_receipt r = BP_RECEIPT_INIT;
     CHECK_OK(bp_append(s, &r, "acct:a", "bank", 0x1002, "again", 5));
     CHECK_OK(bp_store_close(s));
     t_check_loss_refused(dir, &OPTS);
@@ -327,7 +328,7 @@ static void test_enospc_message(void) {
     bp_fault_destroy(&f);
     o.fault = NULL;
     CHECK_OK(t_open_try(&s, dir, &o));
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     CHECK_OK(bp_store_stats_get(s, &st));
     CHECK_EQ(st.events, 3); /* 2 open events + "a" */
     CHECK_OK(bp_store_close(s));
@@ -348,6 +349,7 @@ static void test_mmap_failure_falls_back(void) {
     CHECK_OK(t_open_try(&s, dir, &o));
     char buf[160];
     bp_receipt r[40];
+    t_receipts(r, sizeof r / sizeof r[0]);
     for (int i = 0; i < 40; i++)
         CHECK_OK(bp_append(s, &r[i], "e:1", "s", 0x1001, buf, payload_of(i, 0, buf)));
     f.fail_mmap_at = f.mmaps + 1;
@@ -401,10 +403,10 @@ static void test_power_loss_drops_only_unsynced(void) {
     bp_fault_destroy(&f);
     o.fault = NULL;
     CHECK_OK(t_open_try(&s, dir, &o));
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     CHECK_OK(bp_store_stats_get(s, &st));
     CHECK_EQ(st.events, 100);
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);

@@ -48,7 +48,7 @@ static void test_fence_invisible_until_commit(void) {
     CHECK_FAILS(bp_ticket_wait(t[0], NULL, 1), BP_ETIMEDOUT, "still queued");
 
     /* an append outside the fence goes on and is visible at once */
-    bp_receipt out;
+    bp_receipt out = BP_RECEIPT_INIT;
     CHECK_OK(bp_append(s, &out, "acct:a", "bank", BP_KIND(1, 5), "outside", 7));
     CHECK_EQ(out.clock, 2);
     CHECK_EQ(out.global_seq, 2);
@@ -56,14 +56,14 @@ static void test_fence_invisible_until_commit(void) {
     /* nothing of the fence is visible anywhere */
     CHECK_EQ(t_count_stream(s, "acct:a"), 2);
     CHECK_EQ(t_count_stream(s, "acct:b"), 0);
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     CHECK_OK(bp_store_stats_get(s, &st));
     CHECK_EQ(st.events, 2);
     CHECK_OK(bp_cursor_next(c, evs, 16, &n, 0));
     CHECK_EQ(n, 1);
     CHECK_EQ(evs[0]->global_seq, 2);
     CHECK_EQ(bp_cursor_next(c, evs, 16, &n, 0), BP_ETIMEDOUT);
-    bp_notice no;
+    bp_notice no = BP_NOTICE_INIT;
     CHECK_OK(bp_subscription_next(sub, &no, 0));
     CHECK_EQ(no.global_seq, 2);
     CHECK_EQ(bp_subscription_next(sub, &no, 0), BP_ETIMEDOUT);
@@ -71,6 +71,7 @@ static void test_fence_invisible_until_commit(void) {
     CHECK_OK(bp_fence_commit(f));
     CHECK_EQ(bp_fence_len(f), 0);
     bp_receipt r[3];
+    t_receipts(r, sizeof r / sizeof r[0]);
     for (int i = 0; i < 3; i++) {
         CHECK(bp_ticket_poll(t[i]));
         CHECK_OK(bp_ticket_wait(t[i], &r[i], 0));
@@ -123,7 +124,7 @@ static void test_fence_invisible_until_commit(void) {
     /* after a reopen the fence's events are there, the chains verify */
     CHECK_OK(bp_store_close(s));
     s = t_open(dir, NULL);
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_EQ(vr.events, 5);
     check_chain(s, "acct:a");
@@ -152,7 +153,7 @@ static void test_fence_cancel(void) {
     bp_ticket_free(t1);
     bp_ticket_free(t2);
     /* nothing was written; the next append takes the next clock and seq: no gaps */
-    bp_receipt r;
+    bp_receipt r = BP_RECEIPT_INIT;
     CHECK_OK(bp_append(s, &r, "e:1", "s", BP_KIND(1, 1), "d", 1));
     CHECK_EQ(r.clock, 2);
     CHECK_EQ(r.global_seq, 2);
@@ -176,7 +177,7 @@ static void test_fence_cancel(void) {
     bp_ticket_free(t1);
 
     s = t_open(dir, NULL);
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_EQ(vr.events, 2);
     check_chain(s, "e:1");
@@ -264,7 +265,7 @@ static void test_fence_commit_io_failure(void) {
     bp_fault_power_loss(&flt);
     bp_fault_destroy(&flt);
     s = t_open(dir, NULL);
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_EQ(vr.events, 1);
     CHECK_OK(bp_store_close(s));
@@ -318,7 +319,7 @@ static void test_fence_threads(void) {
     CHECK_OK(bp_fence_commit(f));
     for (int i = 0; i < 2; i++)
         for (int k = 0; k < 50; k++) {
-            bp_receipt rc;
+            bp_receipt rc = BP_RECEIPT_INIT;
             CHECK_OK(bp_ticket_wait(r[i].t[k], &rc, BP_WAIT_FOREVER));
             CHECK(rc.global_seq > 100); /* the fence committed after the plain appends */
             bp_ticket_free(r[i].t[k]);
@@ -326,7 +327,7 @@ static void test_fence_threads(void) {
     bp_fence_free(f);
     check_chain(s, "e:0");
     check_chain(s, "e:1");
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_EQ(vr.events, 200);
     CHECK_OK(bp_store_close(s));

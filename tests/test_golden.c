@@ -32,12 +32,12 @@ static bool dump(const char *dir, FILE *f) {
         fprintf(f, "open failed: %s\n", bp_strerror(BP_ECORRUPT));
         return false;
     }
-    bp_store_open_report r;
+    bp_store_open_report r = BP_STORE_OPEN_REPORT_INIT;
     bp_store_open_report_get(s, &r);
     fprintf(f, "open segments=%u footers=%u checkpoint=%d scanned=%llu cut=%llu events=%llu\n",
             r.segments, r.footers_used, r.checkpoint_used, (unsigned long long)r.frames_scanned,
             (unsigned long long)r.bytes_cut, (unsigned long long)r.events);
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     bool clean = bp_store_verify(s, &vr, NULL) == BP_OK;
     fprintf(f, "verify %s events=%llu entities=%llu\n", clean ? "clean" : "PROBLEM",
             (unsigned long long)vr.events, (unsigned long long)vr.entities);
@@ -169,7 +169,7 @@ static void build(const char *name) {
         if (i > 0 && i % 4 == 0) ao.causation_id = &first;
         int n = snprintf(payload, sizeof payload, "{\"n\":%d,\"pad\":\"%.*s\"}", i, i % 30,
                          "................................");
-        bp_receipt r;
+        bp_receipt r = BP_RECEIPT_INIT;
         if (bp_append_ex(s, &r, i % 3 ? "acct:1" : "acct:2", i % 2 ? "bank" : "audit",
                          (uint16_t)(0x1001 + i % 3), payload, (size_t)n, &ao))
             return;

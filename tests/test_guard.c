@@ -8,7 +8,7 @@
 #include <sodium.h>
 
 static uint64_t count_events(bp_store *s) {
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     if (bp_store_stats_get(s, &st)) return UINT64_MAX;
     return st.events;
 }
@@ -37,7 +37,8 @@ static bp_status tgate_fn(void *data, bp_store *s, const bp_proposal *p, bp_deni
 }
 
 static bp_proposal proposal(const char *entity, const char *payload) {
-    bp_proposal p = {entity, "acct", BP_KIND(1, 1), payload, strlen(payload), NULL, NULL};
+    bp_proposal p = {sizeof(bp_proposal), entity, "acct", BP_KIND(1, 1), payload,
+                     strlen(payload),     NULL,   NULL};
     return p;
 }
 
@@ -212,7 +213,7 @@ static void test_commit_rules(void) {
     changed.context = &bk; /* the caller context is not part of the proposal */
     CHECK(!bp_verdict_used(v));
     CHECK_EQ(count_events(s), 0);
-    bp_receipt r;
+    bp_receipt r = BP_RECEIPT_INIT;
     CHECK_OK(bp_commit(s, &r, v, &changed, NULL, NULL));
     CHECK(bp_verdict_used(v));
     CHECK(strcmp(r.entity, "acct:1") == 0 && strcmp(r.scope, "acct") == 0);
@@ -278,11 +279,11 @@ static void test_commit_fn(void) {
     bp_gate_set *gs;
     CHECK_OK(bp_gate_set_new(&gs)); /* empty: allows everything */
     CHECK_OK(bp_append(s, NULL, "e", "sc", BP_KIND(1, 1), "a", 1));
-    bp_proposal p = {"e", "sc", BP_KIND(1, 1), "b", 1, NULL, NULL};
+    bp_proposal p = {sizeof(bp_proposal), "e", "sc", BP_KIND(1, 1), "b", 1, NULL, NULL};
     bp_verdict *v;
     CHECK_OK(bp_evaluate(s, &v, gs, &p, 0));
     commit_log c = {0, 0, false, BP_OK};
-    bp_receipt r;
+    bp_receipt r = BP_RECEIPT_INIT;
     CHECK_OK(bp_commit(s, &r, v, &p, my_commit, &c));
     CHECK_EQ(c.calls, 1);
     CHECK(c.had_expected);
@@ -366,14 +367,16 @@ static void test_append_denial(void) {
     bp_verdict *v;
     CHECK_EQ(bp_evaluate(s, &v, gs, &p, BP_EVAL_COLLECT_ALL), BP_EDENIED);
     bp_proposal other = proposal("acct:9", "-501");
-    bp_denial_receipt dr;
+    bp_receipt dr_event = BP_RECEIPT_INIT;
+    bp_denial_receipt dr = BP_DENIAL_RECEIPT_INIT;
+    dr.event = &dr_event;
     CHECK_EQ(bp_append_denial(s, &dr, v, &other), BP_EINVAL);
     CHECK_OK(bp_append_denial(s, &dr, v, &p));
     CHECK_EQ(bp_append_denial(s, &dr, v, &p), BP_EINVAL); /* persisted once */
-    CHECK_EQ(dr.event.kind, BP_KIND_SYSTEM_DENIAL);
-    CHECK(strcmp(dr.event.entity, "acct:9") == 0 && strcmp(dr.event.scope, "acct") == 0);
-    CHECK_EQ(dr.event.clock, 2); /* in the entity chain */
-    CHECK_EQ(dr.event.durability, BP_DUR_SYNC);
+    CHECK_EQ(dr.event->kind, BP_KIND_SYSTEM_DENIAL);
+    CHECK(strcmp(dr.event->entity, "acct:9") == 0 && strcmp(dr.event->scope, "acct") == 0);
+    CHECK_EQ(dr.event->clock, 2); /* in the entity chain */
+    CHECK_EQ(dr.event->durability, BP_DUR_SYNC);
     CHECK_EQ(dr.denied_kind, BP_KIND(1, 1));
     CHECK_EQ(dr.n_denials, 2);
     CHECK(strcmp(dr.denial.gate, "limits") == 0 && dr.denial.code == -5);
@@ -385,13 +388,13 @@ static void test_append_denial(void) {
 
     /* the event: chained after the deposit, payload decodes to every denial */
     bp_event *ev;
-    CHECK_OK(bp_get(s, &ev, &dr.event.event_id));
+    CHECK_OK(bp_get(s, &ev, &dr.event->event_id));
     bp_hash head;
     uint64_t clock;
     CHECK_OK(bp_entity_head(s, &clock, &head, "acct:9"));
     CHECK_EQ(clock, 2);
     CHECK(memcmp(head.b, ev->event_hash.b, 32) == 0);
-    bp_denial_record rec;
+    bp_denial_record rec = BP_DENIAL_RECORD_INIT;
     CHECK_OK(bp_denial_record_decode(&rec, ev->payload, ev->payload_len));
     CHECK_EQ(rec.n_denials, 2);
     CHECK_EQ(rec.denied_kind, BP_KIND(1, 1));
@@ -415,7 +418,7 @@ static void test_append_denial(void) {
     CHECK_EQ(bp_append_denial(s, NULL, v, &p), BP_EINVAL);
     bp_verdict_free(v);
 
-    bp_verify_report rep;
+    bp_verify_report rep = BP_VERIFY_REPORT_INIT;
     CHECK_OK(bp_store_verify(s, &rep, NULL));
     CHECK_EQ(rep.problems, 0);
     CHECK_OK(bp_store_close(s));
@@ -456,7 +459,7 @@ static void test_signed_receipts(void) {
     bp_signing_key key;
     CHECK_OK(bp_keygen(&key));
     bp_store *s = t_open(dir, &(t_open_opts){.signing_key = &key});
-    bp_receipt r;
+    bp_receipt r = BP_RECEIPT_INIT;
     CHECK_OK(bp_append(s, &r, "order:1", "orders", BP_KIND(2, 3), "\x01", 1));
     CHECK(r.is_signed);
     uint8_t kid[32];
@@ -551,10 +554,11 @@ static void test_signed_receipts(void) {
     bp_batch_item items[2] = {{"a", "s", BP_KIND(1, 1), "1", 1, &o},
                               {"b", "s", BP_KIND(1, 1), "2", 1, NULL}};
     bp_receipt rs[2];
+    t_receipts(rs, sizeof rs / sizeof rs[0]);
     CHECK_OK(bp_append_batch(s, rs, items, 2));
     CHECK_OK(bp_verify_receipt(kr, &rs[0]));
     CHECK_OK(bp_verify_receipt(kr, &rs[1]));
-    bp_receipt again;
+    bp_receipt again = BP_RECEIPT_INIT;
     CHECK_OK(bp_append_ex(s, &again, "a", "s", BP_KIND(1, 1), "1", 1, &o));
     CHECK(again.replayed && again.is_signed);
     CHECK(strcmp(again.entity, "a") == 0 && again.kind == BP_KIND(1, 1));
@@ -570,15 +574,27 @@ static void test_signed_receipts(void) {
     bp_proposal p = proposal("acct:2", "-1");
     bp_verdict *v;
     CHECK_EQ(bp_evaluate(s, &v, gs, &p, 0), BP_EDENIED);
-    bp_denial_receipt dr;
+    bp_receipt dr_event = BP_RECEIPT_INIT;
+    bp_denial_receipt dr = BP_DENIAL_RECEIPT_INIT;
+    dr.event = &dr_event;
     CHECK_OK(bp_append_denial(s, &dr, v, &p));
     bp_verdict_free(v);
     bp_gate_set_free(gs);
-    CHECK(dr.is_signed && dr.event.is_signed);
+    CHECK(dr.is_signed && dr.event->is_signed);
     CHECK_OK(bp_verify_denial_receipt(kr, &dr));
     CHECK_OK(bp_store_verify_denial_receipt(s, &dr));
+    /* without its event receipt a denial receipt cannot be encoded, signed or verified */
+    bp_denial_receipt no_event = dr;
+    no_event.event = NULL;
+    char *nj = NULL;
+    CHECK_FAILS(bp_denial_receipt_to_json(&no_event, &nj), BP_EINVAL, "event");
+    CHECK(nj == NULL);
+    CHECK_FAILS(bp_verify_denial_receipt(kr, &no_event), BP_EINVAL, "event");
+    CHECK_FAILS(bp_store_verify_denial_receipt(s, &no_event), BP_EINVAL, "event");
     for (int field = 0; field < 8; field++) {
         bp_denial_receipt y = dr;
+        bp_receipt y_event = dr_event; /* a copy: the original stays good */
+        y.event = &y_event;
         switch (field) {
         case 0:
             y.denied_kind ^= 1;
@@ -602,7 +618,7 @@ static void test_signed_receipts(void) {
             y.signature[63] ^= 1;
             break;
         case 7:
-            y.event.clock++;
+            y.event->clock++;
             break;
         }
         CHECK_EQ(bp_verify_denial_receipt(kr, &y), BP_ESIGNATURE);
@@ -644,7 +660,7 @@ static void test_rotation(void) {
     CHECK_OK(bp_keygen(&k1));
     CHECK_OK(bp_keygen(&k2));
     bp_store *s = t_open(dir, &(t_open_opts){.signing_key = &k1});
-    bp_receipt r1, r2, r0;
+    bp_receipt r1 = BP_RECEIPT_INIT, r2 = BP_RECEIPT_INIT, r0 = BP_RECEIPT_INIT;
     CHECK_OK(bp_append(s, &r1, "e", "s", BP_KIND(1, 1), "1", 1));
     CHECK_OK(bp_store_close(s));
     s = t_open(dir, &(t_open_opts){.signing_key = &k2});
@@ -775,15 +791,18 @@ static void test_open_options_v1(void) {
     bp_open_options o = BP_OPEN_OPTIONS_INIT;
     bp_signing_key k;
     CHECK_OK(bp_keygen(&k));
-    o.version = 1;
-    o.signing_key = &k; /* past the end of a version-1 struct: must be ignored */
+    o.struct_size = 1;
+    o.signing_key = &k; /* in a struct of an unknown size: refused, not read */
     bp_store *s;
+    CHECK_FAILS(bp_store_open(&s, dir, &o), BP_EINVAL, "bp_open_options.struct_size is 1");
+    o.struct_size = sizeof o;
+    o.signing_key = NULL;
     CHECK_OK(bp_store_open(&s, dir, &o));
-    bp_receipt r;
+    bp_receipt r = BP_RECEIPT_INIT;
     CHECK_OK(bp_append(s, &r, "e", "s", BP_KIND(1, 1), "x", 1));
     CHECK(!r.is_signed);
     CHECK_OK(bp_store_close(s));
-    o.version = BP_OPEN_OPTIONS_VERSION + 1;
+    o.struct_size = sizeof o + 1;
     CHECK_EQ(bp_store_open(&s, dir, &o), BP_EINVAL);
     t_rmdir(dir);
 }
@@ -890,8 +909,7 @@ static void test_vectors(void) {
     memcpy(h.b, k.public_key, 32);
     bp_hash_format(&h, hex);
     CHECK(strcmp(hex, "03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8") == 0);
-    bp_receipt r;
-    memset(&r, 0, sizeof r);
+    bp_receipt r = BP_RECEIPT_INIT;
     for (int i = 0; i < 16; i++) {
         r.store_id[i] = (uint8_t)(0xA0 + i);
         r.event_id.b[i] = (uint8_t)i;
@@ -949,9 +967,9 @@ static void test_vectors(void) {
     CHECK_OK(bp_verify_receipt(kr, &r));
 
     /* denial receipt over the same event */
-    bp_denial_receipt d;
-    memset(&d, 0, sizeof d);
-    d.event = r;
+    bp_receipt d_event = r;
+    bp_denial_receipt d = BP_DENIAL_RECEIPT_INIT;
+    d.event = &d_event;
     d.denied_kind = 0x1002;
     memset(d.proposal_digest.b, 0x33, 32);
     d.n_denials = 1;
@@ -971,7 +989,7 @@ static void test_vectors(void) {
     /* proposal digest */
     bp_append_options o = BP_APPEND_OPTIONS_INIT;
     o.idempotency_key = "req-1";
-    bp_proposal p = {"acct:1", "bank", 0x1001, "\x92\x01\x02", 3, &o, NULL};
+    bp_proposal p = {sizeof(bp_proposal), "acct:1", "bank", 0x1001, "\x92\x01\x02", 3, &o, NULL};
     bp_hash pd;
     CHECK_OK(bp_proposal_digest(&p, &pd));
     check_vector("proposal digest", pd.b, 32, "", VEC_PROPOSAL);
@@ -979,7 +997,7 @@ static void test_vectors(void) {
     bp_buf b = {0};
     CHECK_EQ(bp_denial_payload_encode(&b, 0x1002, &pd, &d.denial, 1), 0);
     check_vector("denial payload", b.data, b.len, "", VEC_DENIAL_PAYLOAD);
-    bp_denial_record rec;
+    bp_denial_record rec = BP_DENIAL_RECORD_INIT;
     CHECK_OK(bp_denial_record_decode(&rec, b.data, b.len));
     CHECK(rec.n_denials == 1 && rec.denials[0].code == -2 && rec.denied_kind == 0x1002);
     bp_buf_free(&b);

@@ -143,7 +143,7 @@ static const t_open_opts OPTS = {.segment_size = 1u << 20, .durability = {.mode 
  * removed one and the zero id are not. */
 static void check_store(bp_store *s, const bp_id *ids, uint64_t n, uint32_t keep_every,
                         const char *what) {
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     CHECK_OK(bp_store_stats_get(s, &st));
     CHECK_EQ(st.events, n / keep_every);
     CHECK_EQ(s->idx.holes, n - n / keep_every);
@@ -175,13 +175,13 @@ static void test_open_compacted(void) {
     for (uint64_t i = 0; i < n; i++) {
         char e[32];
         snprintf(e, sizeof e, "e%llu", (unsigned long long)(i / per));
-        bp_receipt r;
+        bp_receipt r = BP_RECEIPT_INIT;
         if (bp_append(s, &r, e, "s", BP_KIND(1, 1), "x", 1) != BP_OK) CHECK_OK(1);
         ids[i] = r.event_id;
     }
     bp_compact_options o = BP_COMPACT_OPTIONS_INIT;
     o.keep_last = 1;
-    bp_compact_report rep;
+    bp_compact_report rep = BP_COMPACT_REPORT_INIT;
     CHECK_OK(bp_compact(s, &rep, &o));
     CHECK_EQ(rep.events_removed, n - n / per);
     check_store(s, ids, n, per, "compacted");

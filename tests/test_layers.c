@@ -72,7 +72,7 @@ static void test_core_alone(void) {
     const char *dir = t_dir("alone");
     bp_store *s = NULL;
     CHECK_OK(bp_store_open_with(&s, dir, NULL, NULL, NULL, 0));
-    bp_receipt r;
+    bp_receipt r = BP_RECEIPT_INIT;
     CHECK_OK(bp_append(s, &r, "order:1", "shop", 0x1001, "abc", 3));
     CHECK_EQ(r.durability, BP_DUR_SYNC);
     CHECK_EQ(r.is_signed, 0);

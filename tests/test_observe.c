@@ -18,7 +18,7 @@ static void observe(void *ctx, bp_store *s, const bp_store_open_report *r) {
     w->calls++;
     w->store = s;
     w->report = *r;
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     if (bp_store_stats_get(s, &st) == BP_OK) w->events_in_call = st.events;
 }
 
@@ -33,7 +33,7 @@ static void test_open_observer(void) {
     CHECK_EQ(w.calls, 1);
     CHECK(w.store == s);
     CHECK(w.report.created);
-    bp_store_open_report direct;
+    bp_store_open_report direct = BP_STORE_OPEN_REPORT_INIT;
     bp_store_open_report_get(s, &direct);
     CHECK(memcmp(&direct, &w.report, sizeof direct) == 0);
     CHECK_EQ(w.events_in_call, 1); /* the open's own SYSTEM_OPEN_COMPLETED event */
@@ -57,17 +57,11 @@ static void test_open_observer(void) {
     CHECK_EQ(w2.report.events, 6);
     CHECK_OK(bp_store_close(s));
 
-    /* a version-4 struct (before on_open) is accepted and whatever follows it is ignored */
-    struct {
-        bp_open_options o;
-        char poison[64];
-    } old;
-    memset(&old, 0xA5, sizeof old);
-    bp_open_options init = BP_OPEN_OPTIONS_INIT;
-    memcpy(&old.o, &init, offsetof(bp_open_options, on_open));
-    old.o.version = 4;
-    CHECK_OK(bp_store_open(&s, dir, &old.o));
-    CHECK_OK(bp_store_close(s));
+    /* a struct of another size (a program built against other headers) is refused, named */
+    bp_open_options other = BP_OPEN_OPTIONS_INIT;
+    other.struct_size = (uint32_t)offsetof(bp_open_options, on_open);
+    CHECK_FAILS(bp_store_open(&s, dir, &other), BP_EINVAL, "bp_open_options.struct_size");
+    CHECK(s == NULL);
     t_rmdir(dir);
 }
 
@@ -129,7 +123,7 @@ static void test_prometheus(void) {
     CHECK_OK(bp_store_prometheus(s, &text));
     CHECK(text != NULL);
     CHECK(well_formed(text));
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     CHECK_OK(bp_store_stats_get(s, &st));
     CHECK_EQ(sample(text, "batpak_events"), 12);
     CHECK_EQ(sample(text, "batpak_entities"), 2);
@@ -217,7 +211,7 @@ static void test_compact_progress(void) {
     prog g = {0};
     co.progress = on_progress;
     co.progress_ctx = &g;
-    bp_compact_report rep;
+    bp_compact_report rep = BP_COMPACT_REPORT_INIT;
     CHECK_OK(bp_compact(s, &rep, &co));
     CHECK(rep.changed);
     CHECK(g.calls >= 3); /* one per 1024 events looked at, then the end */
@@ -226,20 +220,14 @@ static void test_compact_progress(void) {
     CHECK_EQ(g.last_done, g.total);
     CHECK_EQ(t_count_stream(s, "e:3"), 10);
 
-    /* a version-1 struct (before progress) is accepted; what follows it is not read */
-    struct {
-        bp_compact_options o;
-        char poison[32];
-    } old;
-    memset(&old, 0xA5, sizeof old);
-    bp_compact_options init = BP_COMPACT_OPTIONS_INIT;
-    memcpy(&old.o, &init, offsetof(bp_compact_options, progress));
-    old.o.version = 1;
-    old.o.keep_last = 5;
-    CHECK_OK(bp_compact(s, &rep, &old.o));
-    CHECK_EQ(t_count_stream(s, "e:3"), 5);
-    old.o.version = 3;
-    CHECK_FAILS(bp_compact(s, &rep, &old.o), BP_EINVAL, "version 3");
+    /* a struct of another size is refused before anything is done */
+    bp_compact_options other = BP_COMPACT_OPTIONS_INIT;
+    other.keep_last = 5;
+    other.struct_size = (uint32_t)offsetof(bp_compact_options, progress);
+    CHECK_FAILS(bp_compact(s, &rep, &other), BP_EINVAL, "BP_COMPACT_OPTIONS_INIT");
+    CHECK_EQ(t_count_stream(s, "e:3"), 10);
+    other.struct_size = 0;
+    CHECK_FAILS(bp_compact(s, &rep, &other), BP_EINVAL, "struct_size is 0");
     CHECK_OK(bp_store_close(s));
     t_rmdir(dir);
 }
@@ -282,7 +270,7 @@ static void test_checkpoints_list(void) {
     CHECK(f != NULL);
     fputs("not a checkpoint", f);
     fclose(f);
-    bp_checkpoint_info ck[4];
+    bp_checkpoint_info ck[4] = {BP_CHECKPOINT_INFO_INIT};
     CHECK_OK(bp_checkpoints_list(s, ck, 4, &n));
     CHECK_EQ(n, 2);
     CHECK(strcmp(ck[0].id, "broken") == 0); /* sorted by id */
@@ -292,6 +280,7 @@ static void test_checkpoints_list(void) {
     CHECK_EQ(ck[1].position, 10);
     CHECK_EQ(ck[1].lag_events, 7);
     memset(ck, 0, sizeof ck); /* room for one: the first filled, the count is all */
+    ck[0].struct_size = sizeof ck[0];
     CHECK_FAILS(bp_checkpoints_list(s, ck, 1, &n), BP_ETOOBIG, "room for 1");
     CHECK_EQ(n, 2);
     CHECK(strcmp(ck[0].id, "broken") == 0);
@@ -306,22 +295,29 @@ static void test_checkpoints_list(void) {
 }
 
 /* Getters that fill a struct return a status: BP_EINVAL naming the call for a NULL argument,
- * with the struct (when given) all zero. */
+ * with the struct (when given, of a known size) all zero; one of an unknown size is not
+ * touched. */
 static void test_getters_refuse_null(void) {
-    bp_subscription_stats ss;
+    bp_subscription_stats ss = BP_SUBSCRIPTION_STATS_INIT;
     memset(&ss, 0xff, sizeof ss);
+    CHECK_FAILS(bp_subscription_stats_get(NULL, &ss), BP_EINVAL, "struct_size");
+    CHECK_EQ(ss.capacity, UINT32_MAX);
+    ss.struct_size = sizeof ss;
     CHECK_FAILS(bp_subscription_stats_get(NULL, &ss), BP_EINVAL, "bp_subscription_stats_get");
     CHECK_EQ(ss.capacity, 0);
-    bp_worker_stats ws;
+    CHECK_EQ(ss.struct_size, sizeof ss);
+    bp_worker_stats ws = BP_WORKER_STATS_INIT;
     memset(&ws, 0xff, sizeof ws);
+    ws.struct_size = sizeof ws;
     CHECK_FAILS(bp_worker_stats_get(NULL, &ws), BP_EINVAL, "bp_worker_stats_get");
     CHECK_EQ(ws.position, 0);
     CHECK_EQ(ws.last_skipped_error[0], 0);
-    bp_relay_stats rs;
+    bp_relay_stats rs = BP_RELAY_STATS_INIT;
     memset(&rs, 0xff, sizeof rs);
+    rs.struct_size = sizeof rs;
     CHECK(bp_relay_stats_get(NULL, &rs) < 0);
     CHECK_EQ(rs.published, 0);
-    bp_store_open_report rep;
+    bp_store_open_report rep = BP_STORE_OPEN_REPORT_INIT;
     CHECK_FAILS(bp_store_open_report_get(NULL, &rep), BP_EINVAL, "bp_store_open_report");
     const char *dir = t_dir("observe-null");
     bp_store *s = t_open(dir, NULL);

@@ -122,7 +122,8 @@ static void test_equals_scratch_fold(void) {
     bp_projection p = account_projection();
     const char *ents[] = {"acct:1", "acct:2", "acct:3", "acct:4", "acct:5"};
     srand(7);
-    bp_projection_cache_stats st, sum = {0};
+    bp_projection_cache_stats st = BP_PROJECTION_CACHE_STATS_INIT,
+                              sum = BP_PROJECTION_CACHE_STATS_INIT;
     for (int round = 0; round < 300; round++) {
         int k = rand() % 5;
         int n = rand() % 8;
@@ -145,7 +146,7 @@ static void test_equals_scratch_fold(void) {
         int q = rand() % 5;
         account got, want;
         uint64_t clock;
-        bp_project_info info;
+        bp_project_info info = BP_PROJECT_INFO_INIT;
         CHECK_OK(bp_project(s, &got, &info, &p, ents[q], BP_CONSISTENT));
         CHECK_OK(scratch(s, ents[q], &want, &clock));
         CHECK(memcmp(&got, &want, sizeof got) == 0);
@@ -170,7 +171,7 @@ static void test_incremental_and_unchanged(void) {
     for (int i = 0; i < 1000; i++)
         CHECK_OK(bp_append_typed(s, NULL, "acct:1", "bank", &deposit_type, &d, NULL));
     account a;
-    bp_project_info info;
+    bp_project_info info = BP_PROJECT_INFO_INIT;
     __atomic_store_n(&applies, 0, __ATOMIC_RELAXED);
     CHECK_OK(bp_project(s, &a, &info, &p, "acct:1", BP_CONSISTENT));
     CHECK_EQ(info.applied, 1000);
@@ -238,8 +239,8 @@ static void test_bad_projections(void) {
     p.apply = NULL;
     CHECK_FAILS(bp_project(s, &a, NULL, &p, "acct:1", BP_CONSISTENT), BP_EINVAL, "apply is NULL");
     p = account_projection();
-    p.struct_version = 9;
-    CHECK_FAILS(bp_project(s, &a, NULL, &p, "acct:1", BP_CONSISTENT), BP_EINVAL, "struct_version");
+    p.struct_size = 9;
+    CHECK_FAILS(bp_project(s, &a, NULL, &p, "acct:1", BP_CONSISTENT), BP_EINVAL, "struct_size");
     p = account_projection();
     CHECK_FAILS(bp_project(s, NULL, NULL, &p, "acct:1", BP_CONSISTENT), BP_EINVAL, "NULL");
     bp_watch *w;
@@ -254,7 +255,7 @@ static void test_bad_projections(void) {
     CHECK_OK(bp_append_typed(s, NULL, "acct:1", "bank", &deposit_type, &d, NULL));
     CHECK_FAILS(bp_project(s, &a, NULL, &p, "acct:1", BP_CONSISTENT), BP_EINVAL, "clock 2");
     CHECK(strstr(bp_last_error(), "cursed amount"));
-    bp_projection_cache_stats st;
+    bp_projection_cache_stats st = BP_PROJECTION_CACHE_STATS_INIT;
     CHECK_OK(bp_projection_cache_stats_get(s, &st));
     CHECK_EQ(st.entries, 0);
     /* a payload its type does not read */
@@ -276,9 +277,9 @@ static void test_persistent_snapshots(void) {
         CHECK_OK(random_append(s, "acct:1"));
     account a, want;
     uint64_t clock;
-    bp_project_info info;
+    bp_project_info info = BP_PROJECT_INFO_INIT;
     CHECK_OK(bp_project(s, &a, &info, &p, "acct:1", BP_CONSISTENT));
-    bp_projection_cache_stats st;
+    bp_projection_cache_stats st = BP_PROJECTION_CACHE_STATS_INIT;
     CHECK_OK(bp_projection_cache_stats_get(s, &st));
     CHECK_EQ(st.snapshots_written, 1);
     for (int i = 0; i < 30; i++)
@@ -361,7 +362,7 @@ static void test_snapshot_write_failure(void) {
     CHECK_OK(random_append(s, "acct:1"));
     CHECK_OK(bp_project(s, &a, NULL, &p, "acct:1", BP_CONSISTENT));
     CHECK_FAILS(bp_projection_flush(s), BP_EIO, "projection snapshot");
-    bp_projection_cache_stats st;
+    bp_projection_cache_stats st = BP_PROJECTION_CACHE_STATS_INIT;
     CHECK_OK(bp_projection_cache_stats_get(s, &st));
     CHECK(st.snapshots_failed >= 2);
     CHECK_EQ(st.snapshots_written, 0);
@@ -369,7 +370,7 @@ static void test_snapshot_write_failure(void) {
     CHECK_OK(bp_project(s, &a, NULL, &p, "acct:1", BP_CONSISTENT));
     CHECK_OK(bp_store_close(s)); /* a cache that cannot be written does not fail the close */
     s = t_open(dir, &NO_SYNC);
-    bp_project_info info;
+    bp_project_info info = BP_PROJECT_INFO_INIT;
     CHECK_OK(bp_project(s, &a, &info, &p, "acct:1", BP_CONSISTENT));
     CHECK(!info.from_snapshot);
     CHECK_OK(scratch(s, "acct:1", &want, &clock));
@@ -530,7 +531,7 @@ static void *project_loop(void *arg) {
     bp_projection p = account_projection();
     while (!__atomic_load_n(r->stop, __ATOMIC_ACQUIRE)) {
         account a;
-        bp_project_info info;
+        bp_project_info info = BP_PROJECT_INFO_INIT;
         if (bp_project(r->s, &a, &info, &p, "acct:1", BP_CONSISTENT) != BP_OK) {
             r->bad++;
             break;

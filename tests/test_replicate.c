@@ -44,7 +44,7 @@ static uint64_t published_seq(bp_store *s) {
 }
 
 static uint64_t event_count(bp_store *s) {
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     return bp_store_stats_get(s, &st) == BP_OK ? st.events : UINT64_MAX;
 }
 
@@ -79,7 +79,7 @@ static bool same_export(const t_membuf *got, const t_membuf *want) {
 static void check_replica(const char *dir, const t_membuf *want, uint64_t events) {
     bp_store *r = t_open(dir, &(t_open_opts){.read_only = true, .no_create = true});
     CHECK(r != NULL);
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     bp_status rc = bp_store_verify(r, &vr, NULL);
     if (rc != BP_OK) fprintf(stderr, "  replica verify: %s\n", vr.first_problem);
     CHECK_OK(rc);
@@ -171,6 +171,7 @@ static bp_status gen_step(bp_store *s, gen *g, uint64_t max_events, uint64_t *la
     bp_append_options opts[BATCH_MAX_ITEMS];
     bp_batch_item items[BATCH_MAX_ITEMS];
     bp_receipt rec[BATCH_MAX_ITEMS];
+    t_receipts(rec, sizeof rec / sizeof rec[0]);
     size_t n = 1;
     bool batch = room >= 2 && rnd(g) % 1000 < g->batch_per_mille;
     if (batch) {
@@ -347,10 +348,10 @@ static void test_bad_input(void) {
         CHECK_FAILS(bp_relay_start(s, &r, &c), BP_EINVAL, "stream");
     }
     c = good;
-    c.version = 0;
-    CHECK_FAILS(bp_relay_start(s, &r, &c), BP_EINVAL, "version");
-    c.version = BP_RELAY_CONFIG_VERSION + 1;
-    CHECK_FAILS(bp_relay_start(s, &r, &c), BP_EINVAL, "version");
+    c.struct_size = 0;
+    CHECK_FAILS(bp_relay_start(s, &r, &c), BP_EINVAL, "struct_size");
+    c.struct_size = sizeof c + 1;
+    CHECK_FAILS(bp_relay_start(s, &r, &c), BP_EINVAL, "struct_size");
     c = good;
     c.batch = 4097;
     CHECK_FAILS(bp_relay_start(s, &r, &c), BP_EINVAL, "batch");
@@ -391,10 +392,10 @@ static void test_bad_input(void) {
         CHECK_FAILS(bp_follow(NULL, replica, &f), BP_EINVAL, "stream");
     }
     f = fgood;
-    f.version = 0;
-    CHECK_FAILS(bp_follow(NULL, replica, &f), BP_EINVAL, "version");
-    f.version = BP_FOLLOW_CONFIG_VERSION + 1;
-    CHECK_FAILS(bp_follow(NULL, replica, &f), BP_EINVAL, "version");
+    f.struct_size = 0;
+    CHECK_FAILS(bp_follow(NULL, replica, &f), BP_EINVAL, "struct_size");
+    f.struct_size = sizeof f + 1;
+    CHECK_FAILS(bp_follow(NULL, replica, &f), BP_EINVAL, "struct_size");
     f = fgood;
     f.batch = 4097;
     CHECK_FAILS(bp_follow(NULL, replica, &f), BP_EINVAL, "batch");
@@ -404,8 +405,9 @@ static void test_bad_input(void) {
     /* a stream nobody created */
     f = fgood;
     f.stream = "nosuchstream";
-    bp_follow_report rep;
+    bp_follow_report rep = BP_FOLLOW_REPORT_INIT;
     memset(&rep, 0xff, sizeof rep);
+    rep.struct_size = sizeof rep;
     CHECK_FAILS(bp_follow(&rep, replica, &f), BP_ENOTFOUND, "nosuchstream");
     CHECK_EQ(rep.applied, 0); /* filled on error too */
     CHECK_EQ(rep.messages, 0);
@@ -470,7 +472,7 @@ static void test_relay_follow_100k(void) {
     long relay_ms = now_ms() - t0;
     if (st) bp_relay_stop(r);
     CHECK_OK(st);
-    bp_relay_stats rs;
+    bp_relay_stats rs = BP_RELAY_STATS_INIT;
     bp_relay_stats_get(r, &rs);
     CHECK_EQ(rs.position, last);
     CHECK_EQ(rs.published - rs.duplicates, last); /* each event stored once */
@@ -483,7 +485,7 @@ static void test_relay_follow_100k(void) {
 
     /* follow into a replica that does not exist yet */
     bp_follow_config fc = follow_cfg(ns->url, stream);
-    bp_follow_report fr;
+    bp_follow_report fr = BP_FOLLOW_REPORT_INIT;
     t0 = now_ms();
     CHECK_OK(bp_follow(&fr, replica, &fc));
     long follow_ms = now_ms() - t0;
@@ -624,7 +626,7 @@ static void follow_child(pid_t parent, const char *replica, const char *url) {
     c.stop = &follow_child_stop;
     c.batch = 64;
     c.backoff_max_ms = 200;
-    bp_follow_report fr;
+    bp_follow_report fr = BP_FOLLOW_REPORT_INIT;
     bp_status rc = bp_follow(&fr, replica, &c);
     if (rc) {
         fprintf(stderr, "follower child: bp_follow: %s: %s\n", bp_strerror(rc), bp_last_error());
@@ -731,12 +733,12 @@ static void test_kill9_relay_and_follower(void) {
     bp_relay *r;
     CHECK_OK(bp_relay_start(s, &r, &rc));
     bp_status rst = bp_relay_wait(r, last, 120000);
-    bp_relay_stats rs;
+    bp_relay_stats rs = BP_RELAY_STATS_INIT;
     bp_relay_stats_get(r, &rs);
     CHECK_OK(bp_relay_stop(r));
     CHECK_OK(rst);
     bp_follow_config fc = follow_cfg(ns->url, KILL_STREAM);
-    bp_follow_report fr;
+    bp_follow_report fr = BP_FOLLOW_REPORT_INIT;
     CHECK_OK(bp_follow(&fr, replica, &fc));
     CHECK_EQ(fr.global_seq, last);
     t_membuf want_exp = {0};
@@ -847,7 +849,7 @@ static void test_kill9_mid_window(void) {
         behind += ckpt < appended;
         /* every event up to the checkpoint is stored: the follower reaches it */
         bp_follow_config fc = follow_cfg(ns->url, MIDWIN_STREAM);
-        bp_follow_report fr;
+        bp_follow_report fr = BP_FOLLOW_REPORT_INIT;
         if (ckpt) CHECK_OK(bp_follow(&fr, replica, &fc));
         if (ckpt && fr.global_seq < ckpt)
             fprintf(stderr, "  kill %d: checkpoint %llu, the stream holds only up to %llu\n", k,
@@ -860,7 +862,7 @@ static void test_kill9_mid_window(void) {
     uint64_t last = published_seq(s);
     CHECK_OK(relay_all(s, ns->url, MIDWIN_STREAM));
     bp_follow_config fc = follow_cfg(ns->url, MIDWIN_STREAM);
-    bp_follow_report fr;
+    bp_follow_report fr = BP_FOLLOW_REPORT_INIT;
     CHECK_OK(bp_follow(&fr, replica, &fc));
     CHECK_EQ(fr.global_seq, last);
     t_membuf want_exp = {0};
@@ -893,6 +895,7 @@ typedef struct follow_thread {
 static void *follow_main(void *arg) {
     follow_thread *t = arg;
     t->cfg.stop = &t->stop;
+    t->report = (bp_follow_report)BP_FOLLOW_REPORT_INIT;
     t->rc = bp_follow(&t->report, t->replica, &t->cfg);
     snprintf(t->err, sizeof t->err, "%s", bp_last_error());
     t->done_ms = now_ms();
@@ -938,7 +941,7 @@ static void test_server_restart(void) {
     bp_relay_config rc = relay_cfg(ns->url, stream);
     bp_relay *r;
     CHECK_OK(bp_relay_start(s, &r, &rc));
-    bp_relay_stats rs;
+    bp_relay_stats rs = BP_RELAY_STATS_INIT;
     long deadline = now_ms() + 30000;
     do { /* the stream exists once the first batch is acknowledged */
         ns_sleep_ms(1);
@@ -1061,7 +1064,7 @@ static void test_stop_while_server_away(void) {
     rc.batch = 64;
     bp_relay *r;
     CHECK_OK(bp_relay_start(s, &r, &rc));
-    bp_relay_stats rs;
+    bp_relay_stats rs = BP_RELAY_STATS_INIT;
     long deadline = now_ms() + 30000;
     do {
         ns_sleep_ms(1);
@@ -1112,7 +1115,7 @@ static void test_stop_while_server_away(void) {
     CHECK_OK(wst);
     CHECK(rs.published <= last - at_kill + rc.batch); /* not from the start again */
     bp_follow_config fc = follow_cfg(ns->url, stream);
-    bp_follow_report fr;
+    bp_follow_report fr = BP_FOLLOW_REPORT_INIT;
     CHECK_OK(bp_follow(&fr, replica, &fc));
     t_membuf want = {0};
     CHECK_OK(export_all(s, &want));
@@ -1137,7 +1140,7 @@ static void test_close_with_relay_running(void) {
     CHECK(s != NULL);
     for (int i = 0; i < 50; i++)
         CHECK_OK(bp_append(s, NULL, "acct:1", "bank", BP_KIND(1, 1 + i % 2), "x", 1));
-    bp_receipt last; /* the newest event is not of the relay's kind */
+    bp_receipt last = BP_RECEIPT_INIT; /* the newest event is not of the relay's kind */
     CHECK_OK(bp_append(s, &last, "acct:1", "bank", BP_KIND(1, 2), "y", 1));
     uint16_t kinds[] = {BP_KIND(1, 1)};
     bp_region region = BP_REGION_INIT;
@@ -1148,7 +1151,7 @@ static void test_close_with_relay_running(void) {
     bp_relay *r;
     CHECK_OK(bp_relay_start(s, &r, &rc));
     CHECK_OK(bp_relay_wait(r, last.global_seq, 60000));
-    bp_relay_stats rs;
+    bp_relay_stats rs = BP_RELAY_STATS_INIT;
     bp_relay_stats_get(r, &rs);
     CHECK_EQ(rs.published, 25);
     CHECK_EQ(rs.lag_events, 0);
@@ -1160,7 +1163,7 @@ static void test_close_with_relay_running(void) {
     CHECK_OK(bp_relay_stop(r));
     s = t_open(src, NULL); /* the close persisted its position */
     CHECK(s != NULL);
-    bp_checkpoint_info ci;
+    bp_checkpoint_info ci = BP_CHECKPOINT_INFO_INIT;
     size_t n;
     CHECK_OK(bp_checkpoints_list(s, &ci, 1, &n));
     CHECK_EQ(n, 1);
@@ -1394,7 +1397,7 @@ static void test_tampered_message(void) {
     uint8_t payload[PAYLOAD_LEN];
     for (int i = 0; i < PAYLOAD_LEN; i++)
         payload[i] = (uint8_t)('a' + i % 26);
-    bp_receipt rec;
+    bp_receipt rec = BP_RECEIPT_INIT;
     CHECK_OK(bp_append(s, &rec, "acct: \xc3\xbc%1", "bank ops", BP_KIND(1, 0xAB), payload,
                        sizeof payload));
     CHECK_OK(relay_all(s, ns->url, "full"));
@@ -1454,7 +1457,7 @@ static void test_tampered_message(void) {
 
     /* the untouched copy is applied: the copying itself is faithful */
     bp_follow_config fc = follow_cfg(ns->url, "control");
-    bp_follow_report fr;
+    bp_follow_report fr = BP_FOLLOW_REPORT_INIT;
     CHECK_OK(bp_follow(&fr, r_control, &fc));
     CHECK_EQ(fr.applied, N + 1);
     CHECK_REPLICA(r_control, &want_n1, N + 1);
@@ -1470,7 +1473,7 @@ static void test_tampered_message(void) {
     /* one byte flipped: refused, naming the stream sequence; the replica holds 1..N */
     fc.stream = "tamper";
     for (int pass = 0; pass < 2; pass++) { /* and again: it stays refused */
-        memset(&fr, 0, sizeof fr);
+        fr = (bp_follow_report)BP_FOLLOW_REPORT_INIT;
         CHECK_EQ(bp_follow(&fr, r_tamper, &fc), BP_ECORRUPT);
         CHECK(error_names(r_tamper, N + 1));
         CHECK_EQ(fr.applied, pass ? 0 : N);
@@ -1483,7 +1486,7 @@ static void test_tampered_message(void) {
     for (int k = 0; k < 2; k++) {
         const char *r_dir = k ? r_foreign2 : r_foreign;
         fc.stream = k ? "foreign2" : "foreign";
-        memset(&fr, 0, sizeof fr);
+        fr = (bp_follow_report)BP_FOLLOW_REPORT_INIT;
         bp_status rc = bp_follow(&fr, r_dir, &fc);
         if (rc != BP_ECORRUPT && rc != BP_ECONFLICT) {
             fprintf(stderr, "  stream %s: want BP_ECORRUPT or BP_ECONFLICT\n", fc.stream);
@@ -1537,7 +1540,7 @@ static void test_gap_then_late(void) {
     }
     CHECK(ok);
     bp_follow_config fc = follow_cfg(ns->url, "late");
-    bp_follow_report fr;
+    bp_follow_report fr = BP_FOLLOW_REPORT_INIT;
     CHECK_FAILS(bp_follow(&fr, rep, &fc), BP_ECORRUPT, "gap");
     CHECK_EQ(fr.stream_seq, HOLE - 1);      /* the checkpoint stays before the hole */
     natsMsg *m = get_msg(js, "full", HOLE); /* the late event arrives */
@@ -1588,7 +1591,7 @@ static void test_compacted_source(void) {
     /* relay from the start, then a new follower */
     CHECK_OK(relay_all(s, ns->url, "cmp"));
     bp_follow_config fc = follow_cfg(ns->url, "cmp");
-    bp_follow_report fr;
+    bp_follow_report fr = BP_FOLLOW_REPORT_INIT;
     CHECK_OK(bp_follow(&fr, r1, &fc));
     CHECK_EQ(fr.applied, n1);
     CHECK_EQ(fr.messages, n1 + 1); /* the anchors message first */

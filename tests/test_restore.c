@@ -21,7 +21,7 @@ static char *export_all(bp_store *s) {
 }
 
 static bool verify_clean(bp_store *s) {
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     bp_status rc = bp_store_verify(s, &vr, NULL);
     if (rc) fprintf(stderr, "verify: %s\n", vr.first_problem);
     return rc == BP_OK && vr.problems == 0;
@@ -44,7 +44,7 @@ static bp_status import_text(bp_store *s, const char *text, size_t max_lines, bo
     if (!end) return rc; /* left open: the caller dies */
     char msg[700];
     snprintf(msg, sizeof msg, "%s", bp_last_error());
-    bp_import_report r;
+    bp_import_report r = BP_IMPORT_REPORT_INIT;
     bp_status erc = bp_import_end(imp, &r);
     if (rep) *rep = r;
     if (rc) return bp_set_error(rc, "%s", msg);
@@ -126,14 +126,14 @@ static void test_roundtrip(void) {
     /* a small segment size: the compacted range takes several segments on the target */
     const char *tdir = t_dir("restore-dst");
     bp_store *t = t_open(tdir, &OPTS);
-    bp_import_report rep;
+    bp_import_report rep = BP_IMPORT_REPORT_INIT;
     CHECK_OK(import_text(t, a, SIZE_MAX, true, &rep));
     CHECK_EQ(rep.lines, count_lines(a));
     CHECK_EQ(rep.imported, count_lines(a) - 1);
     char *b = export_all(t);
     CHECK(b && strcmp(a, b) == 0);
     CHECK(verify_clean(t));
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     CHECK_OK(bp_store_stats_get(t, &st));
     CHECK(st.segments > 2);
     /* again: every event is held, nothing changes */
@@ -164,12 +164,12 @@ static void test_roundtrip(void) {
     t = t_open(tdir, &OPTS);
     uint64_t heads[N_ENT];
     for (int e = 0; e < N_ENT; e++) {
-        bp_receipt r;
+        bp_receipt r = BP_RECEIPT_INIT;
         CHECK_OK(bp_append(t, &r, ENTS[e], "ledger", BP_KIND(1, 1), "x", 1));
         heads[e] = r.clock;
     }
     CHECK(heads[4] > 1);
-    bp_receipt solo; /* the emptied entity goes on from its anchor */
+    bp_receipt solo = BP_RECEIPT_INIT; /* the emptied entity goes on from its anchor */
     CHECK_OK(bp_append(t, &solo, "acct:solo", "ledger", BP_KIND(1, 1), "s", 1));
     CHECK_EQ(solo.clock, 5);
     CHECK(verify_clean(t));
@@ -182,7 +182,7 @@ static void test_roundtrip(void) {
     t = t_open(tdir, &OPTS);
     CHECK(verify_clean(t));
     for (int e = 0; e < N_ENT; e++) {
-        bp_receipt r;
+        bp_receipt r = BP_RECEIPT_INIT;
         CHECK_OK(bp_append(t, &r, ENTS[e], "ledger", BP_KIND(1, 1), "y", 1));
         CHECK_EQ(r.clock, heads[e] + 1);
     }
@@ -243,7 +243,7 @@ static void test_sigkill(void) {
         CHECK(t != NULL);
         if (!t) return;
         CHECK(verify_clean(t));
-        bp_import_report rep;
+        bp_import_report rep = BP_IMPORT_REPORT_INIT;
         bp_status rc = import_text(t, g_export, SIZE_MAX, true, &rep);
         if (cuts[k] > first_above) {
             /* past the range: the import resumes and completes the store */
@@ -257,7 +257,7 @@ static void test_sigkill(void) {
             CHECK(strstr(bp_last_error(), "cannot be resumed") != NULL);
         }
         CHECK(verify_clean(t));
-        bp_receipt r; /* the store takes appends either way */
+        bp_receipt r = BP_RECEIPT_INIT; /* the store takes appends either way */
         CHECK_OK(bp_append(t, &r, ENTS[0], "ledger", BP_KIND(1, 1), "z", 1));
         CHECK(verify_clean(t));
         CHECK_OK(bp_store_close(t));
@@ -275,7 +275,7 @@ static void test_append_within_range(void) {
     const char *dir = t_dir("restore-partial");
     bp_store *t = t_open(dir, &OPTS);
     CHECK_OK(import_text(t, g_export, 500, true, NULL));
-    bp_receipt r;
+    bp_receipt r = BP_RECEIPT_INIT;
     CHECK_OK(bp_append(t, &r, ENTS[1], "ledger", BP_KIND(1, 1), "p", 1));
     CHECK_EQ(r.global_seq, upto + 1);
     CHECK_OK(bp_append(t, &r, "acct:new", "ledger", BP_KIND(1, 1), "p", 1));
@@ -354,7 +354,7 @@ static void test_refused(void) {
         t = t_open(dir, &OPTS);
         CHECK_FAILS(import_text(t, m, SIZE_MAX, true, NULL), cases[k].code, cases[k].needle);
         CHECK(!strstr(bp_last_error(), "line 2")); /* refused at line 1, nothing written */
-        bp_store_stats st;
+        bp_store_stats st = BP_STORE_STATS_INIT;
         CHECK_OK(bp_store_stats_get(t, &st));
         CHECK_EQ(st.events, 0);
         bp_store_close(t);

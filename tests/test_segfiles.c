@@ -55,7 +55,7 @@ static bool append_n(bp_store *s, uint64_t first, uint64_t n) {
 }
 
 static uint32_t segments_of(bp_store *s) {
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     return bp_store_stats_get(s, &st) ? 0 : st.segments;
 }
 
@@ -126,7 +126,7 @@ static void under_limit(void) {
         bp_event_free(held[i]);
     }
     CHECK(open_fds() <= bound);
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_EQ(vr.events, g_events);
     CHECK(vr.segments >= 1500);
@@ -137,14 +137,14 @@ static void under_limit(void) {
         lines += m.p[i] == '\n';
     free(m.p);
     CHECK_EQ(lines, g_events);
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     CHECK_OK(bp_store_stats_get(s, &st));
     CHECK(st.segments >= 1500);
     CHECK(st.bytes_on_disk >= (uint64_t)st.segments * 3000);
     char snap[1100];
     snprintf(snap, sizeof snap, "%s-snap", g_dir);
     t_rmdir(snap);
-    bp_snapshot_report sr;
+    bp_snapshot_report sr = BP_SNAPSHOT_REPORT_INIT;
     CHECK_OK(bp_store_snapshot(s, &sr, snap));
     CHECK(sr.segments >= 1500);
     CHECK(open_fds() <= bound);
@@ -168,7 +168,7 @@ static void under_limit(void) {
     CHECK(s);
     bp_compact_options co = BP_COMPACT_OPTIONS_INIT;
     co.keep_last = 400;
-    bp_compact_report cr;
+    bp_compact_report cr = BP_COMPACT_REPORT_INIT;
     CHECK_OK(bp_compact(s, &cr, &co));
     CHECK(cr.changed);
     CHECK(cr.segments_before >= 1800);
@@ -207,7 +207,7 @@ static void test_many_segments_low_fd_limit(void) {
     bp_store *s = t_open(g_dir, &(t_open_opts){.segment_size = SEG_SIZE, .read_only = true});
     CHECK(s);
     CHECK(segments_of(s) >= 1500);
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     CHECK_OK(bp_store_stats_get(s, &st));
     g_events = st.events;
     CHECK_OK(bp_store_close(s));
@@ -267,7 +267,7 @@ static void test_cache_eviction_and_pread_fallback(void) {
     if (t_failures != f0) return;
     bp_store *s = t_open(g_dir, &(t_open_opts){.segment_size = SEG_SIZE, .read_only = true});
     CHECK(s);
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     CHECK_OK(bp_store_stats_get(s, &st));
     g_events = st.events;
     CHECK_OK(bp_store_close(s));

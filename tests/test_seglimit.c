@@ -28,7 +28,7 @@ static uint64_t published(bp_store *s) {
 }
 
 static uint32_t segments(bp_store *s) {
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     if (bp_store_stats_get(s, &st) != BP_OK) return 0;
     return st.segments;
 }
@@ -123,6 +123,7 @@ static void test_rotates(void) {
     uint32_t before = segments(s);
     batch b = make_batch(10, 4000);
     bp_receipt r[10];
+    t_receipts(r, sizeof r / sizeof r[0]);
     CHECK_OK(bp_append_batch(s, r, b.items, b.n));
     CHECK_OK(bp_append_batch(s, r, b.items, b.n));
     CHECK(segments(s) > before);
@@ -148,7 +149,7 @@ static void test_refused(void) {
     bp__seg_end_max = LIMIT;
     bp_store *s = t_open(dir, &(t_open_opts){.segment_size = 1u << 30});
     CHECK(s != NULL);
-    bp_receipt r0;
+    bp_receipt r0 = BP_RECEIPT_INIT;
     CHECK_OK(bp_append(s, &r0, "acct:0", "ledger", BP_KIND(1, 1), "x", 1));
     uint32_t segs = segments(s);
     uint64_t size = s->segs[s->n_segs - 1].size;
@@ -174,6 +175,7 @@ static void test_refused(void) {
     CHECK_EQ(s->segs[s->n_segs - 1].size, size);
     CHECK_EQ(published(s), r0.global_seq);
     bp_receipt r[16];
+    t_receipts(r, sizeof r / sizeof r[0]);
     CHECK_OK(bp_append(s, &r[0], "acct:0", "ledger", BP_KIND(1, 1), "y", 1));
     CHECK_EQ(r[0].global_seq, r0.global_seq + 1);
     /* frames that end exactly at the limit: accepted, in a new segment */
@@ -203,6 +205,7 @@ static void test_recovery(void) {
     CHECK(s != NULL);
     uint8_t *p = pattern(20000, 0);
     bp_receipt r[3];
+    t_receipts(r, sizeof r / sizeof r[0]);
     for (int i = 0; i < 3; i++)
         CHECK_OK(bp_append(s, &r[i], "acct:0", "ledger", BP_KIND(1, 1), p, 20000));
     free(p);
@@ -235,7 +238,7 @@ static void test_real_edge(void) {
     bp__seg_end_max = BP_SEG_END_MAX;
     bp_store *s = t_open(dir, &(t_open_opts){.segment_size = BP_DEFAULT_SEGMENT_SIZE});
     CHECK(s != NULL);
-    bp_receipt r0;
+    bp_receipt r0 = BP_RECEIPT_INIT;
     CHECK_OK(bp_append(s, &r0, "acct:0", "ledger", BP_KIND(1, 1), "x", 1));
     /* every item shares one 16 MiB buffer: payload i is pattern(.., 0) */
     uint8_t *p = pattern(MIB16, 0);

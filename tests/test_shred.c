@@ -57,7 +57,9 @@ static void test_seal_and_forget(void) {
     const char *dir = t_dir("shred");
     bp_store *s = t_open(dir, &(t_open_opts){.seal_payloads = true});
     CHECK(bp_store_seals(s));
-    bp_receipt a1, a2, b1, batch[2];
+    bp_receipt a1 = BP_RECEIPT_INIT, a2 = BP_RECEIPT_INIT, b1 = BP_RECEIPT_INIT,
+               batch[2] = {BP_RECEIPT_INIT};
+    t_receipts(batch, sizeof batch / sizeof batch[0]);
     CHECK_OK(bp_append(s, &a1, "user:ada", "crm", BP_KIND(1, 1), "secret-ada-email", 16));
     CHECK_OK(bp_append(s, &b1, "user:bob", "crm", BP_KIND(1, 1), "secret-bob-email", 16));
     bp_batch_item items[2] = {{"user:ada", "crm", BP_KIND(1, 2), "secret-ada-phone", 16, NULL},
@@ -98,7 +100,7 @@ static void test_seal_and_forget(void) {
     CHECK(memcmp(e->prev_hash.b, batch[0].event_hash.b, 32) == 0);
     CHECK_EQ(e->clock, 3);
     bp_event_free(e);
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_EQ(vr.events, 5);
     CHECK_FAILS(bp_forget(s, "user:ada"), BP_ENOTFOUND, "no data key");
@@ -114,7 +116,7 @@ static void test_seal_and_forget(void) {
     CHECK(bp_store_seals(s));
     check_forgotten(s, &a1.event_id);
     check_payload(s, &b1.event_id, "secret-bob-email");
-    bp_receipt a3;
+    bp_receipt a3 = BP_RECEIPT_INIT;
     CHECK_OK(bp_append(s, &a3, "user:ada", "crm", BP_KIND(1, 1), "secret-ada-new", 14));
     CHECK_EQ(a3.clock, 4);
     check_payload(s, &a3.event_id, "secret-ada-new");
@@ -137,7 +139,7 @@ static void test_seal_and_forget(void) {
 static void test_damaged_keys(void) {
     const char *dir = t_dir("shred-damage");
     bp_store *s = t_open(dir, &(t_open_opts){.seal_payloads = true});
-    bp_receipt r;
+    bp_receipt r = BP_RECEIPT_INIT;
     CHECK_OK(bp_append(s, &r, "user:1", "crm", BP_KIND(1, 1), "hello", 5));
     CHECK_OK(bp_store_close(s));
     char name[BP_DKEY_NAME_SIZE], path[1200];
@@ -191,7 +193,7 @@ static void test_key_durability(void) {
     bp_fault f;
     bp_fault_init(&f);
     bp_store *s = t_open(dir, &(t_open_opts){.seal_payloads = true, .fault = &f});
-    bp_receipt r1, r2;
+    bp_receipt r1 = BP_RECEIPT_INIT, r2 = BP_RECEIPT_INIT;
     CHECK_OK(bp_append(s, &r1, "user:1", "crm", BP_KIND(1, 1), "one", 3));
     CHECK_OK(bp_append(s, &r2, "user:2", "crm", BP_KIND(1, 1), "two", 3));
     /* the next new entity's key: its first sync fails */
@@ -200,11 +202,11 @@ static void test_key_durability(void) {
     f.fail_errno = EIO;
     pthread_mutex_unlock(&f.mu);
     CHECK_FAILS(bp_append(s, NULL, "user:3", "crm", BP_KIND(1, 1), "three", 5), BP_EIO, "data key");
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     CHECK_OK(bp_store_stats_get(s, &st));
     CHECK(!st.failed);
     CHECK_EQ(st.events, 2);
-    bp_receipt r3;
+    bp_receipt r3 = BP_RECEIPT_INIT;
     CHECK_OK(bp_append(s, &r3, "user:3", "crm", BP_KIND(1, 1), "three", 5));
     bp__store_crash(s);
     CHECK(bp_fault_power_loss(&f) >= 0);
@@ -213,7 +215,7 @@ static void test_key_durability(void) {
     check_payload(s, &r1.event_id, "one");
     check_payload(s, &r2.event_id, "two");
     check_payload(s, &r3.event_id, "three");
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     CHECK_OK(bp_store_verify(s, &vr, NULL));
     CHECK_EQ(vr.events, 3);
     CHECK_OK(bp_store_close(s));
@@ -225,12 +227,12 @@ static void test_key_durability(void) {
 static void test_export_and_snapshot(void) {
     const char *src = t_dir("shred-src"), *dst = t_dir("shred-dst"), *snap = t_dir("shred-snap");
     bp_store *s = t_open(src, &(t_open_opts){.seal_payloads = true});
-    bp_receipt r;
+    bp_receipt r = BP_RECEIPT_INIT;
     CHECK_OK(bp_append(s, &r, "user:1", "crm", BP_KIND(1, 1), "secret-one", 10));
     t_membuf a = {0}, b = {0};
     CHECK_OK(bp_export(s, t_to_mem, &a, NULL));
     CHECK(a.p && !strstr(a.p, "c2VjcmV0")); /* base64 of "secret" at offset 0 */
-    bp_snapshot_report rep;
+    bp_snapshot_report rep = BP_SNAPSHOT_REPORT_INIT;
     t_rmdir(snap); /* the snapshot makes it */
     CHECK_OK(bp_store_snapshot(s, &rep, snap));
     CHECK_OK(bp_forget(s, "user:1"));
@@ -245,13 +247,13 @@ static void test_export_and_snapshot(void) {
     bp_importer *imp;
     CHECK_OK(bp_import_begin(d, &imp));
     CHECK_OK(bp_import_line(imp, a.p, a.n));
-    bp_import_report irep;
+    bp_import_report irep = BP_IMPORT_REPORT_INIT;
     CHECK_OK(bp_import_end(imp, &irep));
     CHECK_EQ(irep.imported, 1);
     check_forgotten(d, &r.event_id); /* no key came with the export */
     CHECK_OK(bp_export(d, t_to_mem, &b, NULL));
     CHECK(a.n == b.n && !memcmp(a.p, b.p, a.n)); /* byte-identical */
-    bp_verify_report vr;
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     CHECK_OK(bp_store_verify(d, &vr, NULL));
     CHECK_OK(bp_store_close(d));
     free(a.p);
@@ -275,7 +277,7 @@ static bp_status count_bytes(void *ctx, void *state, const bp_event *ev, const v
 static void test_forget_projections(void) {
     const char *dir = t_dir("shred-proj");
     bp_store *s = t_open(dir, &(t_open_opts){.seal_payloads = true});
-    bp_projection p = {BP_PROJECTION_VERSION,
+    bp_projection p = {sizeof(bp_projection),
                        "bytes",
                        1,
                        2 * sizeof(uint64_t),
@@ -293,7 +295,7 @@ static void test_forget_projections(void) {
         CHECK_OK(bp_append(s, NULL, "user:2", "crm", BP_KIND(1, 1), "abc", 3));
     }
     uint64_t st[2];
-    bp_project_info info;
+    bp_project_info info = BP_PROJECT_INFO_INIT;
     CHECK_OK(bp_project(s, st, &info, &p, "user:1", BP_CONSISTENT));
     CHECK(st[0] == 50 && st[1] == 5);
     CHECK_OK(bp_project(s, st, &info, &p, "user:2", BP_CONSISTENT));

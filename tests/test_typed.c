@@ -342,7 +342,7 @@ static const bp_field *raw2_fn(void) {
 }
 
 static void test_descriptor_checks(void) {
-    bp_type t = {"test.raw", BP_KIND(1, 0x20), 1, sizeof(raw2), 2, raw2_fn};
+    bp_type t = {sizeof(bp_type), "test.raw", BP_KIND(1, 0x20), 1, sizeof(raw2), 2, raw2_fn};
     raw2_fields[0] = (bp_field){"a", BP_FT_I64, BP_FS_ONE, 0, offsetof(raw2, a), 0, 0};
     raw2_fields[1] = (bp_field){"s", BP_FT_STR, BP_FS_ONE, 4, offsetof(raw2, s), 0, 0};
     CHECK_OK(bp_type_check(&t));
@@ -406,7 +406,7 @@ static void test_json_forms(void) {
 }
 
 static uint64_t count_events(bp_store *s) {
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     return bp_store_stats_get(s, &st) ? UINT64_MAX : st.events;
 }
 
@@ -436,7 +436,7 @@ static void test_typed_append_and_read(void) {
     all_t vals[20];
     for (int i = 0; i < 20; i++) {
         random_all(&vals[i]);
-        bp_receipt r;
+        bp_receipt r = BP_RECEIPT_INIT;
         CHECK_OK(bp_append_typed(s, &r, "thing:1", "test", &all_t_type, &vals[i], NULL));
         CHECK_EQ(r.kind, all_t_type.kind);
     }
@@ -450,16 +450,20 @@ static void test_typed_append_and_read(void) {
     CHECK_FAILS(bp_append_batch_typed(s, NULL, items, 3), BP_EINVAL, "batch item 2");
     CHECK_EQ(count_events(s), 20);
     bp_receipt rs[2];
+    t_receipts(rs, sizeof rs / sizeof rs[0]);
     CHECK_OK(bp_append_batch_typed(s, rs, items, 2));
     CHECK_EQ(rs[1].global_seq, 22);
-    /* options pass through, and version-1 option structs still work */
+    /* options pass through; options of another size are refused */
     bp_append_options o = BP_APPEND_OPTIONS_INIT;
     o.has_expected_clock = true;
     o.expected_clock = 0;
     CHECK_FAILS(bp_append_typed(s, NULL, "acct:1", "bank", &small_t_type, &a, &o), BP_ECONFLICT,
                 "");
-    o.version = 1;
     o.expected_clock = 1;
+    o.struct_size = 1;
+    CHECK_FAILS(bp_append_typed(s, NULL, "acct:1", "bank", &small_t_type, &a, &o), BP_EINVAL,
+                "bp_append_options.struct_size is 1");
+    o.struct_size = sizeof o;
     CHECK_OK(bp_append_typed(s, NULL, "acct:1", "bank", &small_t_type, &a, &o));
     CHECK_OK(bp_store_close(s));
 
@@ -748,9 +752,9 @@ static void test_reactor_poison_skip_counted(void) {
     small_t v = {.amount = 7};
     snprintf(v.memo, sizeof v.memo, "ok");
     CHECK_OK(bp_append_typed(s, NULL, "acct:1", "bank", &small_t_type, &v, NULL));
-    bp_receipt bad; /* the type's kind, bytes that are not its MessagePack */
+    bp_receipt bad = BP_RECEIPT_INIT; /* the type's kind, bytes that are not its MessagePack */
     CHECK_OK(bp_append(s, &bad, "acct:1", "bank", small_t_type.kind, "\xc1garbage", 8));
-    bp_receipt last;
+    bp_receipt last = BP_RECEIPT_INIT;
     CHECK_OK(bp_append_typed(s, &last, "acct:1", "bank", &small_t_type, &v, NULL));
     int decoded = 0;
     bp_worker_config cfg = BP_WORKER_CONFIG_INIT;
@@ -761,7 +765,7 @@ static void test_reactor_poison_skip_counted(void) {
     bp_worker *w;
     CHECK_OK(bp_reactor(s, &w, &r, &small_t_type, react_none, &decoded, &cfg));
     CHECK_OK(bp_worker_wait(w, last.global_seq, 60000));
-    bp_worker_stats st;
+    bp_worker_stats st = BP_WORKER_STATS_INIT;
     bp_worker_stats_get(w, &st);
     CHECK_EQ(st.skipped, 1);
     CHECK_EQ(st.poisoned, 1);
@@ -775,7 +779,7 @@ static void test_reactor_poison_skip_counted(void) {
     CHECK(strstr(text, "\nbatpak_worker_poison_skipped_total 1\n"));
     bp_free(text);
     CHECK_OK(bp_worker_stop(w));
-    bp_delivery_stats ds; /* the store's count outlives the worker */
+    bp_delivery_stats ds = BP_DELIVERY_STATS_INIT; /* the store's count outlives the worker */
     CHECK_OK(bp_delivery_stats_get(s, &ds));
     CHECK_EQ(ds.poison_skipped, 1);
     CHECK_OK(bp_store_close(s));

@@ -78,14 +78,19 @@ BP_API void bp_cursor_free(bp_cursor *c);
 
 /** What a subscription delivers: where the event is, not its payload. */
 typedef struct bp_notice {
-    uint64_t global_seq; /**< the event's global_seq */
-    uint64_t clock;      /**< its clock in its entity's chain */
-    uint64_t hlc;        /**< its HLC (BP_HLC_WALL_MS / BP_HLC_LOGICAL) */
-    bp_id event_id;      /**< its id */
-    uint16_t kind;       /**< its kind */
-    const char *entity;  /**< valid until the store is closed */
-    const char *scope;   /**< valid until the store is closed */
+    uint32_t struct_size; /**< sizeof(bp_notice), set by BP_NOTICE_INIT */
+    uint64_t global_seq;  /**< the event's global_seq */
+    uint64_t clock;       /**< its clock in its entity's chain */
+    uint64_t hlc;         /**< its HLC (BP_HLC_WALL_MS / BP_HLC_LOGICAL) */
+    bp_id event_id;       /**< its id */
+    uint16_t kind;        /**< its kind */
+    const char *entity;   /**< valid until the store is closed */
+    const char *scope;    /**< valid until the store is closed */
 } bp_notice;
+
+/** A bp_notice to fill: struct_size set, the rest zero. */
+#define BP_NOTICE_INIT                                                                             \
+    { (uint32_t)sizeof(bp_notice), 0, 0, 0, {{0}}, 0, NULL, NULL }
 
 /**
  * A lossy subscription (bp_subscribe_lossy): a bounded queue of notices filled by the
@@ -123,11 +128,16 @@ BP_API void bp_subscription_missed(bp_subscription *sub, uint64_t *count, uint64
 
 /** Counters of a subscription. */
 typedef struct bp_subscription_stats {
-    uint64_t delivered; /**< notices taken by bp_subscription_next */
-    uint64_t dropped;   /**< notices dropped because the queue was full, in total */
-    uint32_t depth;     /**< notices waiting now */
-    uint32_t capacity;  /**< the queue's size, as given to bp_subscribe_lossy */
+    uint32_t struct_size; /**< sizeof(bp_subscription_stats), set by BP_SUBSCRIPTION_STATS_INIT */
+    uint64_t delivered;   /**< notices taken by bp_subscription_next */
+    uint64_t dropped;     /**< notices dropped because the queue was full, in total */
+    uint32_t depth;       /**< notices waiting now */
+    uint32_t capacity;    /**< the queue's size, as given to bp_subscribe_lossy */
 } bp_subscription_stats;
+
+/** A bp_subscription_stats to fill: struct_size set, the rest zero. */
+#define BP_SUBSCRIPTION_STATS_INIT                                                                 \
+    { (uint32_t)sizeof(bp_subscription_stats), 0, 0, 0, 0 }
 
 /** Fill *out with the counters of sub. BP_EINVAL when an argument is NULL (*out, when given,
  * is then all zero). */
@@ -155,16 +165,13 @@ typedef enum bp_poison_policy {
     BP_POISON_SKIP = 1  /**< report it and go on with the next event */
 } bp_poison_policy;
 
-/** The current version of bp_worker_config. */
-#define BP_WORKER_CONFIG_VERSION 1
-
 /**
  * How a cursor worker or reactor runs. Start from BP_WORKER_CONFIG_INIT; a field left 0
  * takes the default given. bp_cursor_worker and bp_reactor copy it (NULL there: the
  * defaults).
  */
 typedef struct bp_worker_config {
-    unsigned version;          /**< BP_WORKER_CONFIG_VERSION */
+    uint32_t struct_size;      /**< sizeof(bp_worker_config), set by BP_WORKER_CONFIG_INIT */
     const char *checkpoint_id; /**< NULL: the position lives in this process only; else
                                     1..63 bytes of [A-Za-z0-9._-]: the position is kept in
                                     DIR/cursors/ID.ckpt and a restarted worker resumes after it */
@@ -185,7 +192,7 @@ typedef struct bp_worker_config {
 /** The defaults: no checkpoint id, start at the beginning, every count and wait at its
  * default, BP_POISON_STOP, no on_poison, no gap recording. */
 #define BP_WORKER_CONFIG_INIT                                                                      \
-    { BP_WORKER_CONFIG_VERSION, NULL, 0, 0, 0, 0, 0, 0, BP_POISON_STOP, NULL, 0 }
+    { (uint32_t)sizeof(bp_worker_config), NULL, 0, 0, 0, 0, 0, 0, BP_POISON_STOP, NULL, 0 }
 
 /**
  * A running cursor worker or reactor: a thread of the library. Opaque; bp_worker_stop stops
@@ -219,6 +226,7 @@ BP_API bp_status bp_worker_stop(bp_worker *w);
 
 /** Counters of a worker (bp_worker_stats_get). */
 typedef struct bp_worker_stats {
+    uint32_t struct_size;         /**< sizeof(bp_worker_stats), set by BP_WORKER_STATS_INIT */
     uint64_t position;            /**< global_seq of the last event handled */
     uint64_t handled;             /**< events handled by this run */
     uint64_t retries;             /**< failed tries that were retried */
@@ -236,6 +244,14 @@ typedef struct bp_worker_stats {
     char last_skipped_error[256]; /**< its last failure (for a reactor's typed payload that
                                        does not decode: the decode error), "" when none */
 } bp_worker_stats;
+
+/** A bp_worker_stats to fill: struct_size set, the rest zero. */
+#define BP_WORKER_STATS_INIT                                                                       \
+    {                                                                                              \
+        (uint32_t)sizeof(bp_worker_stats), 0, 0, 0, 0, 0, false, 0, 0, 0, {                        \
+            0                                                                                      \
+        }                                                                                          \
+    }
 
 /** Fill *out with the counters of w. Any thread may call it while the worker runs.
  * BP_EINVAL when an argument is NULL (*out, when given, is then all zero). */
@@ -307,6 +323,7 @@ BP_API bp_status bp_reactor(bp_store *s, bp_worker **out, const bp_region *regio
 
 /** Delivery back-pressure of a store, summed over its subscriptions and workers. */
 typedef struct bp_delivery_stats {
+    uint32_t struct_size;    /**< sizeof(bp_delivery_stats), set by BP_DELIVERY_STATS_INIT */
     uint32_t subscriptions;  /**< lossy subscriptions open */
     uint64_t queued;         /**< notices waiting in their queues */
     uint64_t dropped;        /**< notices they dropped, in total */
@@ -317,16 +334,25 @@ typedef struct bp_delivery_stats {
                                   store was opened, stopped workers included */
 } bp_delivery_stats;
 
+/** A bp_delivery_stats to fill: struct_size set, the rest zero. */
+#define BP_DELIVERY_STATS_INIT                                                                     \
+    { (uint32_t)sizeof(bp_delivery_stats), 0, 0, 0, 0, 0, 0 }
+
 /** Fill *out. Safe from any thread while appends go on. Errors: BP_EINVAL (NULL argument). */
 BP_API bp_status bp_delivery_stats_get(bp_store *s, bp_delivery_stats *out);
 
 /** A durable position kept in DIR/cursors/ID.ckpt (a checkpointed worker, reactor or relay). */
 typedef struct bp_checkpoint_info {
-    char id[64];         /**< the checkpoint id (the file name without ".ckpt") */
-    uint64_t position;   /**< global_seq of the last event it handled */
-    uint64_t lag_events; /**< events published after position (holes of compaction included) */
-    bool valid;          /**< false: the file does not decode (position and lag are 0) */
+    uint32_t struct_size; /**< sizeof(bp_checkpoint_info), set by BP_CHECKPOINT_INFO_INIT */
+    char id[64];          /**< the checkpoint id (the file name without ".ckpt") */
+    uint64_t position;    /**< global_seq of the last event it handled */
+    uint64_t lag_events;  /**< events published after position (holes of compaction included) */
+    bool valid;           /**< false: the file does not decode (position and lag are 0) */
 } bp_checkpoint_info;
+
+/** A bp_checkpoint_info to fill: struct_size set, the rest zero. */
+#define BP_CHECKPOINT_INFO_INIT                                                                    \
+    { (uint32_t)sizeof(bp_checkpoint_info), {0}, 0, 0, false }
 
 /**
  * The durable positions of the store, by id: each checkpointed worker, reactor and relay,

@@ -42,15 +42,20 @@ extern "C" {
 
 /** What is proposed: one event, exactly as bp_append_ex would take it. */
 typedef struct bp_proposal {
-    const char *entity;  /**< as bp_append_ex: 1..255 bytes, not starting with "batpak:" */
-    const char *scope;   /**< 1..255 bytes */
-    uint16_t kind;       /**< an application kind */
-    const void *payload; /**< len bytes; may be NULL when len is 0 */
-    size_t len;          /**< payload length, at most the store's max_payload */
+    uint32_t struct_size; /**< sizeof(bp_proposal), set by BP_PROPOSAL_INIT */
+    const char *entity;   /**< as bp_append_ex: 1..255 bytes, not starting with "batpak:" */
+    const char *scope;    /**< 1..255 bytes */
+    uint16_t kind;        /**< an application kind */
+    const void *payload;  /**< len bytes; may be NULL when len is 0 */
+    size_t len;           /**< payload length, at most the store's max_payload */
     const bp_append_options *opts; /**< NULL = defaults; part of the digest except durability */
     void *context; /**< the caller's context for gates (who asks, a request...). Not part of the
                         digest: it is not written */
 } bp_proposal;
+
+/** A bp_proposal to fill: struct_size set, the rest zero. */
+#define BP_PROPOSAL_INIT                                                                           \
+    { (uint32_t)sizeof(bp_proposal), NULL, NULL, 0, NULL, 0, NULL, NULL }
 
 /** A denial: which gate, a code of the gate's choosing, and why. */
 typedef struct bp_denial {
@@ -158,13 +163,16 @@ BP_API bp_status bp_commit(bp_store *s, bp_receipt *receipt, bp_verdict *v, cons
 /* -------------------------------------------------------- persisted denials */
 
 /**
- * What bp_append_denial wrote. event is the append receipt of the
- * SYSTEM_DENIAL event (its coordinate is the proposal's); the rest is the
- * denial. When the store signs receipts, event is signed as an append receipt
- * and the whole denial receipt is signed too (bp_denial_signing_bytes).
+ * What bp_append_denial wrote. *event is the append receipt of the SYSTEM_DENIAL event (its
+ * coordinate is the proposal's); the rest is the denial. When the store signs receipts, *event
+ * is signed as an append receipt and the whole denial receipt is signed too
+ * (bp_denial_signing_bytes, which reads *event: a denial receipt without it cannot be
+ * verified). The caller points event at a bp_receipt made with BP_RECEIPT_INIT, or leaves it
+ * NULL when it does not want it.
  */
 typedef struct bp_denial_receipt {
-    bp_receipt event;        /**< the append receipt of the SYSTEM_DENIAL event */
+    uint32_t struct_size;    /**< sizeof(bp_denial_receipt), set by BP_DENIAL_RECEIPT_INIT */
+    bp_receipt *event;       /**< NULL, or the append receipt of the SYSTEM_DENIAL event */
     uint16_t denied_kind;    /**< the kind that was proposed */
     bp_hash proposal_digest; /**< bp_proposal_digest of the denied proposal */
     uint32_t n_denials;      /**< denials recorded in the event (collect-all: several) */
@@ -173,6 +181,14 @@ typedef struct bp_denial_receipt {
     uint8_t key_id[32];      /**< BLAKE3 of the signing public key (when is_signed) */
     uint8_t signature[64];   /**< Ed25519 over bp_denial_signing_bytes (when is_signed) */
 } bp_denial_receipt;
+
+/** A bp_denial_receipt to fill: struct_size set, the rest zero. */
+#define BP_DENIAL_RECEIPT_INIT                                                                     \
+    {                                                                                              \
+        (uint32_t)sizeof(bp_denial_receipt), NULL, 0, {{0}}, 0, {{0}, 0, {0}}, false, {0}, {       \
+            0                                                                                      \
+        }                                                                                          \
+    }
 
 /**
  * Persist a denied verdict as a SYSTEM_DENIAL event at the proposal's
@@ -192,11 +208,24 @@ BP_API bp_status bp_append_denial(bp_store *s, bp_denial_receipt *out, bp_verdic
 
 /** A SYSTEM_DENIAL event's payload, decoded. */
 typedef struct bp_denial_record {
-    uint16_t denied_kind;              /**< the kind that was proposed */
-    bp_hash proposal_digest;           /**< bp_proposal_digest of the denied proposal */
-    uint32_t n_denials;                /**< denials in the payload (<= BP_DENIALS_MAX) */
+    uint32_t struct_size;    /**< sizeof(bp_denial_record), set by BP_DENIAL_RECORD_INIT */
+    uint16_t denied_kind;    /**< the kind that was proposed */
+    bp_hash proposal_digest; /**< bp_proposal_digest of the denied proposal */
+    uint32_t n_denials;      /**< denials in the payload (<= BP_DENIALS_MAX) */
     bp_denial denials[BP_DENIALS_MAX]; /**< denials[0..n_denials), in gate order */
 } bp_denial_record;
+
+/** A bp_denial_record to fill: struct_size set, the rest zero. */
+#define BP_DENIAL_RECORD_INIT                                                                      \
+    {                                                                                              \
+        (uint32_t)sizeof(bp_denial_record), 0, {{0}}, 0, {                                         \
+            {                                                                                      \
+                {0}, 0, {                                                                          \
+                    0                                                                              \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }
 
 /** Decode a SYSTEM_DENIAL payload (e.g. bp_event.payload). BP_EINVAL if malformed. */
 BP_API bp_status bp_denial_record_decode(bp_denial_record *out, const void *payload, size_t len);

@@ -29,19 +29,16 @@ extern "C" {
  */
 typedef bp_status (*bp_apply_fn)(void *ctx, void *state, const bp_event *ev, const void *value);
 
-/** The current version of bp_projection (its struct_version). */
-#define BP_PROJECTION_VERSION 1
-
 /**
  * A projection: how to fold an entity's events into a state of state_size bytes. The
  * library does not copy it: it must stay valid during each call that takes it, and for
  * a watcher until bp_watch_stop.
  */
 typedef struct bp_projection {
-    unsigned struct_version; /**< BP_PROJECTION_VERSION */
-    const char *name;        /**< 1..63 bytes of [A-Za-z0-9._-] */
-    uint32_t version;        /**< the projection's own version: bump it when apply changes */
-    size_t state_size;       /**< 1..16 MiB */
+    uint32_t struct_size; /**< sizeof(bp_projection), set by BP_PROJECTION_INIT */
+    const char *name;     /**< 1..63 bytes of [A-Za-z0-9._-] */
+    uint32_t version;     /**< the projection's own version: bump it when apply changes */
+    size_t state_size;    /**< 1..16 MiB */
     void (*init)(void *ctx, void *state); /**< the state before any event; NULL: all zero */
     bp_apply_fn apply;                    /**< folds one event into the state; must not be NULL */
     const bp_type *const *types;          /**< kinds read, decoded (value != NULL) */
@@ -56,22 +53,27 @@ typedef struct bp_projection {
 } bp_projection;
 
 /**
- * A projection with every field at its default (struct_version set, version 1, no name,
+ * A projection with every field at its default (struct_size set, version 1, no name,
  * state_size or apply yet: set those): `bp_projection p = BP_PROJECTION_INIT;
  * p.name = ...`. A static projection reads best with designated initialisers:
- * `{.struct_version = BP_PROJECTION_VERSION, .name = "balance", .version = 1, ...}`.
+ * `{.struct_size = sizeof(bp_projection), .name = "balance", .version = 1, ...}`.
  */
 #define BP_PROJECTION_INIT                                                                         \
-    { BP_PROJECTION_VERSION, NULL, 1, 0, NULL, NULL, NULL, 0, NULL, 0, NULL, false, 0 }
+    { (uint32_t)sizeof(bp_projection), NULL, 1, 0, NULL, NULL, NULL, 0, NULL, 0, NULL, false, 0 }
 
 /** What a project call did. */
 typedef struct bp_project_info {
-    uint64_t clock;     /**< the entity clock the state covers (0: no events) */
-    uint64_t applied;   /**< events folded by this call (those of other kinds are skipped
-                             from the index without reading them) */
-    bool from_cache;    /**< started from a cached state */
-    bool from_snapshot; /**< started from a persisted snapshot */
+    uint32_t struct_size; /**< sizeof(bp_project_info), set by BP_PROJECT_INFO_INIT */
+    uint64_t clock;       /**< the entity clock the state covers (0: no events) */
+    uint64_t applied;     /**< events folded by this call (those of other kinds are skipped
+                               from the index without reading them) */
+    bool from_cache;      /**< started from a cached state */
+    bool from_snapshot;   /**< started from a persisted snapshot */
 } bp_project_info;
+
+/** A bp_project_info to fill: struct_size set, the rest zero. */
+#define BP_PROJECT_INFO_INIT                                                                       \
+    { (uint32_t)sizeof(bp_project_info), 0, 0, false, false }
 
 /** Freshness: every published event is folded in. */
 #define BP_CONSISTENT 0u
@@ -103,6 +105,8 @@ BP_API bp_status bp_project_if_changed(bp_store *s, void *state, uint64_t *clock
 
 /** Counters of the projection cache. */
 typedef struct bp_projection_cache_stats {
+    uint32_t struct_size; /**< sizeof(bp_projection_cache_stats), set by
+                             BP_PROJECTION_CACHE_STATS_INIT */
     uint64_t entries, bytes, limit;
     uint64_t hits;      /**< project calls answered without folding */
     uint64_t partial;   /**< calls that folded only events after a cached clock */
@@ -112,6 +116,10 @@ typedef struct bp_projection_cache_stats {
     uint64_t snapshots_rejected; /**< unreadable, or no longer matching the store */
     uint64_t snapshots_failed;   /**< could not be written (the state is refolded instead) */
 } bp_projection_cache_stats;
+
+/** A bp_projection_cache_stats to fill: struct_size set, the rest zero. */
+#define BP_PROJECTION_CACHE_STATS_INIT                                                             \
+    { (uint32_t)sizeof(bp_projection_cache_stats), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 }
 /** @var bp_projection_cache_stats::entries
  * States cached now. */
 /** @var bp_projection_cache_stats::bytes

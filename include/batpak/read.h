@@ -76,7 +76,7 @@ BP_API void bp_event_free(bp_event *ev);
 
 /** A filter over the index. Zero/NULL fields do not filter. */
 typedef struct bp_region {
-    unsigned version;          /**< BP_REGION_VERSION */
+    uint32_t struct_size;      /**< sizeof(bp_region), set by BP_REGION_INIT */
     const char *entity;        /**< exact entity */
     const char *entity_prefix; /**< entity starts with */
     const char *scope;         /**< exact scope */
@@ -89,11 +89,9 @@ typedef struct bp_region {
     uint64_t until_ms;         /**< HLC wall ms <= (0 = no bound) */
 } bp_region;
 
-/** The current version of bp_region. */
-#define BP_REGION_VERSION 1
 /** A region that matches every event (category -1: any). */
 #define BP_REGION_INIT                                                                             \
-    { BP_REGION_VERSION, NULL, NULL, NULL, NULL, 0, -1, 0, 0, 0, 0 }
+    { (uint32_t)sizeof(bp_region), NULL, NULL, NULL, NULL, 0, -1, 0, 0, 0, 0 }
 
 /**
  * An iterator over the events published when it was made (bp_query, bp_stream, bp_by_scope,

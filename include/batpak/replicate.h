@@ -46,15 +46,12 @@ BP_API bool bp_replication_available(void);
 
 /* ------------------------------------------------------------------- relay */
 
-/** Version of bp_relay_config this header describes. */
-#define BP_RELAY_CONFIG_VERSION 1
-
 /** What a relay publishes and where. Initialise with BP_RELAY_CONFIG_INIT. */
 typedef struct bp_relay_config {
-    unsigned version;   /**< BP_RELAY_CONFIG_VERSION */
-    const char *url;    /**< NATS server URL(s), comma-separated ("nats://127.0.0.1:4222") */
-    const char *stream; /**< JetStream stream name (1..57 of [A-Za-z0-9_-]); created with the
-                             subjects "PREFIX.>" and file storage when it does not exist */
+    uint32_t struct_size; /**< sizeof(bp_relay_config), set by BP_RELAY_CONFIG_INIT */
+    const char *url;      /**< NATS server URL(s), comma-separated ("nats://127.0.0.1:4222") */
+    const char *stream;   /**< JetStream stream name (1..57 of [A-Za-z0-9_-]); created with the
+                               subjects "PREFIX.>" and file storage when it does not exist */
     const char *subject_prefix; /**< NULL: "batpak.STREAM"; each event goes to
                                      "PREFIX.KKKK", KKKK its kind in 4 hex digits */
     const char *checkpoint_id;  /**< NULL: "relay.STREAM"; the relay's position is kept in
@@ -71,7 +68,7 @@ typedef struct bp_relay_config {
 
 /** A bp_relay_config with every default. */
 #define BP_RELAY_CONFIG_INIT                                                                       \
-    { BP_RELAY_CONFIG_VERSION, NULL, NULL, NULL, NULL, NULL, 0, 0, 0 }
+    { (uint32_t)sizeof(bp_relay_config), NULL, NULL, NULL, NULL, NULL, 0, 0, 0 }
 
 /** A running relay (bp_relay_start). Opaque. */
 typedef struct bp_relay bp_relay;
@@ -90,6 +87,7 @@ BP_API bp_status bp_relay_start(bp_store *s, bp_relay **out, const bp_relay_conf
 
 /** What a relay has done (bp_relay_stats_get). */
 typedef struct bp_relay_stats {
+    uint32_t struct_size; /**< sizeof(bp_relay_stats), set by BP_RELAY_STATS_INIT */
     uint64_t position;    /**< global_seq of the last event acknowledged by the server */
     uint64_t published;   /**< events acknowledged by the server, this run */
     uint64_t duplicates;  /**< of them, acknowledged as duplicates (published before) */
@@ -100,6 +98,14 @@ typedef struct bp_relay_stats {
     bool running;         /**< false once it stopped */
     char last_error[256]; /**< the most recent failure ("" when none) */
 } bp_relay_stats;
+
+/** A bp_relay_stats to fill: struct_size set, the rest zero. */
+#define BP_RELAY_STATS_INIT                                                                        \
+    {                                                                                              \
+        (uint32_t)sizeof(bp_relay_stats), 0, 0, 0, 0, 0, false, false, {                           \
+            0                                                                                      \
+        }                                                                                          \
+    }
 
 /** Fill *out. Safe from any thread. BP_EINVAL when an argument is NULL (*out, when given, is
  * then all zero). */
@@ -120,12 +126,9 @@ BP_API bp_status bp_relay_stop(bp_relay *r);
 
 /* ---------------------------------------------------------------- follower */
 
-/** Version of bp_follow_config this header describes. */
-#define BP_FOLLOW_CONFIG_VERSION 1
-
 /** Where a follower reads and how it runs. Initialise with BP_FOLLOW_CONFIG_INIT. */
 typedef struct bp_follow_config {
-    unsigned version;         /**< BP_FOLLOW_CONFIG_VERSION */
+    uint32_t struct_size;     /**< sizeof(bp_follow_config), set by BP_FOLLOW_CONFIG_INIT */
     const char *url;          /**< NATS server URL(s), comma-separated */
     const char *stream;       /**< the stream a relay publishes to (it must exist; 1..57 of
                                    [A-Za-z0-9_-]) */
@@ -142,10 +145,11 @@ typedef struct bp_follow_config {
 
 /** A bp_follow_config with every default. */
 #define BP_FOLLOW_CONFIG_INIT                                                                      \
-    { BP_FOLLOW_CONFIG_VERSION, NULL, NULL, 0, 0, false, NULL, 0 }
+    { (uint32_t)sizeof(bp_follow_config), NULL, NULL, 0, 0, false, NULL, 0 }
 
 /** What bp_follow did. */
 typedef struct bp_follow_report {
+    uint32_t struct_size; /**< sizeof(bp_follow_report), set by BP_FOLLOW_REPORT_INIT */
     uint64_t messages;    /**< messages read from the stream */
     uint64_t applied;     /**< events appended to the replica */
     uint64_t skipped;     /**< events the replica held already (a resend, a restart) */
@@ -153,6 +157,10 @@ typedef struct bp_follow_report {
     uint64_t global_seq;  /**< the replica's last global_seq */
     uint64_t duration_us; /**< wall time of the call */
 } bp_follow_report;
+
+/** A bp_follow_report to fill: struct_size set, the rest zero. */
+#define BP_FOLLOW_REPORT_INIT                                                                      \
+    { (uint32_t)sizeof(bp_follow_report), 0, 0, 0, 0, 0, 0 }
 
 /**
  * Follow the stream into the replica store in replica_dir (created when missing), from

@@ -34,11 +34,6 @@ typedef void (*bp_open_observer)(void *ctx, bp_store *s, const struct bp_store_o
 
 /* ------------------------------------------------------------------ open */
 
-/** The current version of bp_open_options; versions 1 to 5 (without the later fields) are
- * accepted too. */
-#define BP_OPEN_OPTIONS_VERSION                                                                    \
-    6 /* 1 (no signing_key), 2 (no submit_queue), 3 (no seal_payloads), 4 (no on_open), 5 (no      \
-         accept_loss) are accepted */
 /** Default bp_open_options.segment_size: 64 MiB. */
 #define BP_DEFAULT_SEGMENT_SIZE (64u << 20)
 /** Largest payload any store accepts (16 MiB); the default bp_open_options.max_payload. */
@@ -46,7 +41,7 @@ typedef void (*bp_open_observer)(void *ctx, bp_store *s, const struct bp_store_o
 
 /** Options of bp_store_open. Start from BP_OPEN_OPTIONS_INIT and change what you need. */
 typedef struct bp_open_options {
-    unsigned version;         /**< BP_OPEN_OPTIONS_VERSION */
+    uint32_t struct_size;     /**< sizeof(bp_open_options), set by BP_OPEN_OPTIONS_INIT */
     bool create;              /**< create the store if the directory has none (default true) */
     bool read_only;           /**< open for reading only: no writes, no tail repair */
     bool salvage;             /**< on mid-segment corruption keep the valid prefix instead of
@@ -61,13 +56,13 @@ typedef struct bp_open_options {
                                                    joins the store's registry, DIR/keys/ */
     uint32_t submit_queue;    /**< tickets bp_submit may hold waiting to be committed
                                    (0: BP_SUBMIT_QUEUE_DEFAULT; at most BP_SUBMIT_QUEUE_MAX) */
-    bool seal_payloads;       /**< (version 4) turn on crypto-shredding for this store, for good:
+    bool seal_payloads;       /**< turn on crypto-shredding for this store, for good:
                                    every application payload written from now on, by any
                                    later open too, is sealed with its entity's data key
                                    (DIR/dkeys/; see bp_forget) */
-    bp_open_observer on_open; /**< (version 5) NULL, or called with the open report */
-    void *on_open_ctx;        /**< (version 5) passed to on_open */
-    bool accept_loss;         /**< (version 6) open even though data the store's own records
+    bp_open_observer on_open; /**< NULL, or called with the open report */
+    void *on_open_ctx;        /**< passed to on_open */
+    bool accept_loss;         /**< open even though data the store's own records
                                    say it held is gone (a removed or shortened segment, see
                                    bp_store_open); the open report and the SYSTEM_OPEN_COMPLETED
                                    event record what was lost. Never needed after a crash */
@@ -78,12 +73,13 @@ typedef struct bp_open_options {
  * sealed, no open observer, a loss of data refused. */
 #define BP_OPEN_OPTIONS_INIT                                                                       \
     {                                                                                              \
-        BP_OPEN_OPTIONS_VERSION, true, false, false, false, BP_DEFAULT_SEGMENT_SIZE,               \
+        (uint32_t)sizeof(bp_open_options), true, false, false, false, BP_DEFAULT_SEGMENT_SIZE,     \
             BP_MAX_PAYLOAD, {BP_DUR_SYNC, 0, 0}, NULL, 0, false, NULL, NULL, false                 \
     }
 
 /** What open found and did. Also the payload of the SYSTEM_OPEN_COMPLETED event. */
 typedef struct bp_store_open_report {
+    uint32_t struct_size;     /**< sizeof(bp_store_open_report), set by BP_STORE_OPEN_REPORT_INIT */
     bool created;             /**< the store was created by this open */
     bool checkpoint_used;     /**< index.ckpt was loaded */
     char checkpoint_note[96]; /**< why not, when it was not ("missing", "crc mismatch", ...) */
@@ -103,6 +99,15 @@ typedef struct bp_store_open_report {
     uint64_t first_lost_seq; /**< the first of them; 0 when none is known */
     char loss_note[160];     /**< what was lost and how it was found; "" when nothing */
 } bp_store_open_report;
+
+/** A bp_store_open_report to fill: struct_size set, the rest zero. */
+#define BP_STORE_OPEN_REPORT_INIT                                                                  \
+    {                                                                                              \
+        (uint32_t)sizeof(bp_store_open_report), false, false, {0}, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,   \
+            0, {                                                                                   \
+            0                                                                                      \
+        }                                                                                          \
+    }
 
 /**
  * Open (and by default create) the store in directory dir.
@@ -166,11 +171,12 @@ BP_API const char *bp_store_dir(const bp_store *s);
  * bp_store_verify_receipt or, offline, bp_verify_receipt (batpak/sign.h).
  */
 typedef struct bp_receipt {
-    bp_id event_id;      /**< the event's id (UUIDv7) */
-    uint64_t global_seq; /**< starts at 1, dense (compaction leaves holes below its upto) */
-    uint64_t clock;      /**< per-entity, 1, 2, 3, ... no gaps */
-    uint64_t hlc;        /**< BP_HLC_WALL_MS / BP_HLC_LOGICAL */
-    bp_hash event_hash;  /**< BLAKE3 of the event (doc/FORMAT.md "Event hash") */
+    uint32_t struct_size; /**< sizeof(bp_receipt), set by BP_RECEIPT_INIT */
+    bp_id event_id;       /**< the event's id (UUIDv7) */
+    uint64_t global_seq;  /**< starts at 1, dense (compaction leaves holes below its upto) */
+    uint64_t clock;       /**< per-entity, 1, 2, 3, ... no gaps */
+    uint64_t hlc;         /**< BP_HLC_WALL_MS / BP_HLC_LOGICAL */
+    bp_hash event_hash;   /**< BLAKE3 of the event (doc/FORMAT.md "Event hash") */
     bp_durability_mode durability; /**< BP_DUR_SYNC: fdatasynced before return.
                                         BP_DUR_EVERY: written to the OS; a sync follows within
                                         the mode's n events / ms (a background thread keeps
@@ -190,8 +196,15 @@ typedef struct bp_receipt {
     uint8_t signature[64];         /**< Ed25519 over bp_receipt_signing_bytes (when is_signed) */
 } bp_receipt;
 
-/** The current version of bp_append_options. */
-#define BP_APPEND_OPTIONS_VERSION 2 /* 1 (no schema_version) is still accepted */
+/** A bp_receipt to fill: struct_size set, the rest zero. */
+#define BP_RECEIPT_INIT                                                                            \
+    {                                                                                              \
+        (uint32_t)sizeof(bp_receipt), {{0}}, 0, 0, 0, {{0}}, BP_DUR_DEFAULT, false, {0}, {0}, 0,   \
+            {{0}}, {0}, false, {0}, {                                                              \
+            0                                                                                      \
+        }                                                                                          \
+    }
+
 /** Longest idempotency key, in bytes. */
 #define BP_IDEMPOTENCY_KEY_MAX 255
 
@@ -200,7 +213,7 @@ typedef struct bp_receipt {
  * BP_APPEND_OPTIONS_INIT. Pointers are read during the call only.
  */
 typedef struct bp_append_options {
-    unsigned version;            /**< BP_APPEND_OPTIONS_VERSION */
+    uint32_t struct_size;        /**< sizeof(bp_append_options), set by BP_APPEND_OPTIONS_INIT */
     bool has_expected_clock;     /**< enable CAS */
     uint64_t expected_clock;     /**< clock of the entity's current head; 0 = no events yet */
     const char *idempotency_key; /**< NULL or 1..255 bytes; survives restarts */
@@ -214,7 +227,7 @@ typedef struct bp_append_options {
 /** The defaults: no CAS, no idempotency key, no correlation or causation id, the store's
  * durability, schema version not stated. */
 #define BP_APPEND_OPTIONS_INIT                                                                     \
-    { BP_APPEND_OPTIONS_VERSION, false, 0, NULL, NULL, NULL, {0, 0, 0}, 0 }
+    { (uint32_t)sizeof(bp_append_options), false, 0, NULL, NULL, NULL, {BP_DUR_DEFAULT, 0, 0}, 0 }
 
 /**
  * Append one event at (entity, scope) with an application kind and a payload
@@ -300,14 +313,11 @@ typedef struct bp_batch_item {
 BP_API bp_status bp_append_batch(bp_store *s, bp_receipt *receipts, const bp_batch_item *items,
                                  size_t n);
 
-/** The current version of bp_batch_options. */
-#define BP_BATCH_OPTIONS_VERSION 1
-
 /**
  * Options of one atomic batch (bp_append_batch_ex). Start from BP_BATCH_OPTIONS_INIT.
  */
 typedef struct bp_batch_options {
-    unsigned version;         /**< BP_BATCH_OPTIONS_VERSION */
+    uint32_t struct_size;     /**< sizeof(bp_batch_options), set by BP_BATCH_OPTIONS_INIT */
     bp_durability durability; /**< the batch's durability, as an append's: BP_DURABLE (the
                                    default), BP_DURABLE_EVERY(n, ms), BP_NO_SYNC, or mode
                                    BP_DUR_DEFAULT = the store's (bp_open_options.durability).
@@ -317,7 +327,7 @@ typedef struct bp_batch_options {
 /** The defaults: BP_DURABLE, as bp_append_batch. */
 #define BP_BATCH_OPTIONS_INIT                                                                      \
     {                                                                                              \
-        BP_BATCH_OPTIONS_VERSION, {                                                                \
+        (uint32_t)sizeof(bp_batch_options), {                                                      \
             BP_DUR_SYNC, 0, 0                                                                      \
         }                                                                                          \
     }
@@ -531,6 +541,7 @@ BP_API void bp_fence_free(bp_fence *f);
 
 /** Sizes and counters of an open store (bp_store_stats). */
 typedef struct bp_store_stats {
+    uint32_t struct_size;   /**< sizeof(bp_store_stats), set by BP_STORE_STATS_INIT */
     uint64_t events;        /**< published events */
     uint64_t entities;      /**< distinct entities in the index (the library's batpak:store too) */
     uint64_t scopes;        /**< distinct scopes in the index */
@@ -546,6 +557,10 @@ typedef struct bp_store_stats {
     bool failed;            /**< fail-stopped by an I/O error */
     bool read_only;         /**< opened with bp_open_options.read_only */
 } bp_store_stats;
+
+/** A bp_store_stats to fill: struct_size set, the rest zero. */
+#define BP_STORE_STATS_INIT                                                                        \
+    { (uint32_t)sizeof(bp_store_stats), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, false, false }
 
 /**
  * Fill *out with the store's sizes and counters. The latencies are those of the appends
@@ -631,11 +646,16 @@ BP_API bp_status bp_store_segments_list(bp_store *s, bp_segment_info *out, size_
 
 /** What bp_store_snapshot copied. */
 typedef struct bp_snapshot_report {
+    uint32_t struct_size; /**< sizeof(bp_snapshot_report), set by BP_SNAPSHOT_REPORT_INIT */
     uint64_t global_seq;  /**< the copy holds exactly the events 1..global_seq */
     uint32_t segments;    /**< segment files copied */
     uint64_t bytes;       /**< bytes written to the copy */
     uint64_t duration_us; /**< wall time of the snapshot, in microseconds */
 } bp_snapshot_report;
+
+/** A bp_snapshot_report to fill: struct_size set, the rest zero. */
+#define BP_SNAPSHOT_REPORT_INIT                                                                    \
+    { (uint32_t)sizeof(bp_snapshot_report), 0, 0, 0, 0 }
 
 /**
  * A consistent online backup into dest, a path that must not exist. Every
@@ -674,14 +694,14 @@ typedef void (*bp_progress_fn)(void *ctx, uint64_t done, uint64_t total);
  * oldest events), so that the chain stays verifiable from an anchor: the clock and hash of
  * its last removed event, kept in DIR/ANCHORS. All zero: merge segments, drop nothing. */
 typedef struct bp_compact_options {
-    uint32_t version;    /**< BP_COMPACT_OPTIONS_VERSION */
-    uint64_t max_age_ms; /**< drop an entity's events older than this (HLC wall time), oldest
-                              first, stopping at its first newer event; 0 = no age limit */
-    uint64_t keep_last;  /**< keep at most the newest keep_last events per entity; 0 = all */
-    bool tombstoned;     /**< drop every event of an entity up to and including its last
-                              BP_KIND_SYSTEM_TOMBSTONE event */
-    bool dry_run;        /**< plan and report only; nothing is written (a read-only handle
-                              may do it) */
+    uint32_t struct_size; /**< sizeof(bp_compact_options), set by BP_COMPACT_OPTIONS_INIT */
+    uint64_t max_age_ms;  /**< drop an entity's events older than this (HLC wall time), oldest
+                               first, stopping at its first newer event; 0 = no age limit */
+    uint64_t keep_last;   /**< keep at most the newest keep_last events per entity; 0 = all */
+    bool tombstoned;      /**< drop every event of an entity up to and including its last
+                               BP_KIND_SYSTEM_TOMBSTONE event */
+    bool dry_run;         /**< plan and report only; nothing is written (a read-only handle
+                               may do it) */
     /** NULL, or called as the events of the range are copied, with the events
      * looked at so far and their total (units: events). It runs
      * on the calling thread while the compaction holds the store's compaction lock: it may
@@ -690,14 +710,13 @@ typedef struct bp_compact_options {
     bp_progress_fn progress;
     void *progress_ctx; /**< passed to progress */
 } bp_compact_options;
-/** The current version of bp_compact_options. */
-#define BP_COMPACT_OPTIONS_VERSION 2 /* 1 (no progress) is accepted */
 /** No policy (merge the sealed segments, drop nothing), no progress callback. */
 #define BP_COMPACT_OPTIONS_INIT                                                                    \
-    { BP_COMPACT_OPTIONS_VERSION, 0, 0, false, false, NULL, NULL }
+    { (uint32_t)sizeof(bp_compact_options), 0, 0, false, false, NULL, NULL }
 
 /** What bp_compact did (or, with dry_run, would do). */
 typedef struct bp_compact_report {
+    uint32_t struct_size;     /**< sizeof(bp_compact_report), set by BP_COMPACT_REPORT_INIT */
     uint32_t segments_before; /**< sealed segments in the compacted range */
     uint32_t segments_after;  /**< the files that replace them (0 when nothing is kept) */
     uint64_t events_kept;     /**< events of the range kept */
@@ -708,6 +727,10 @@ typedef struct bp_compact_report {
     bool changed;               /**< false: there was nothing to do, nothing was written */
     uint64_t duration_us;       /**< wall time of the call, in microseconds */
 } bp_compact_report;
+
+/** A bp_compact_report to fill: struct_size set, the rest zero. */
+#define BP_COMPACT_REPORT_INIT                                                                     \
+    { (uint32_t)sizeof(bp_compact_report), 0, 0, 0, 0, 0, 0, 0, 0, false, 0 }
 /** @var bp_compact_report::bytes_before
  * Size of the range's segment files. */
 /** @var bp_compact_report::bytes_after
@@ -746,6 +769,7 @@ BP_API bp_status bp_compact(bp_store *s, bp_compact_report *out, const bp_compac
 
 /** What bp_store_verify checked and found. */
 typedef struct bp_verify_report {
+    uint32_t struct_size;    /**< sizeof(bp_verify_report), set by BP_VERIFY_REPORT_INIT */
     uint32_t segments;       /**< segment files read */
     uint64_t frames;         /**< frames decoded */
     uint64_t events;         /**< events checked against their hash, chain and sequence */
@@ -753,6 +777,14 @@ typedef struct bp_verify_report {
     uint64_t problems;       /**< 0 means clean */
     char first_problem[256]; /**< what and where, empty when clean */
 } bp_verify_report;
+
+/** A bp_verify_report to fill: struct_size set, the rest zero. */
+#define BP_VERIFY_REPORT_INIT                                                                      \
+    {                                                                                              \
+        (uint32_t)sizeof(bp_verify_report), 0, 0, 0, 0, 0, {                                       \
+            0                                                                                      \
+        }                                                                                          \
+    }
 
 /**
  * Told of each problem verify finds: entity is NULL for one that belongs to no
@@ -825,10 +857,15 @@ BP_API bp_status bp_export(bp_store *s, bp_write_fn write, void *write_ctx,
 
 /** What an import did. */
 typedef struct bp_import_report {
-    uint64_t lines;    /**< lines read */
-    uint64_t imported; /**< events written */
-    uint64_t skipped;  /**< events the store held already (same id at the same seq) */
+    uint32_t struct_size; /**< sizeof(bp_import_report), set by BP_IMPORT_REPORT_INIT */
+    uint64_t lines;       /**< lines read */
+    uint64_t imported;    /**< events written */
+    uint64_t skipped;     /**< events the store held already (same id at the same seq) */
 } bp_import_report;
+
+/** A bp_import_report to fill: struct_size set, the rest zero. */
+#define BP_IMPORT_REPORT_INIT                                                                      \
+    { (uint32_t)sizeof(bp_import_report), 0, 0, 0 }
 
 /**
  * An import of bp_export's lines into a store, line by line. Every line is

@@ -97,11 +97,12 @@ typedef struct bp_field {
 
 /** A payload type: a C struct bound to a kind and a schema version. */
 typedef struct bp_type {
-    const char *name;                /**< 1..255 bytes, e.g. "bank.deposit"; unique in a registry */
-    uint16_t kind;                   /**< an application kind (bp_kind_is_application) */
-    uint8_t version;                 /**< schema version, 1..255 */
-    size_t size;                     /**< sizeof the struct */
-    size_t n_fields;                 /**< entries in the field table, at most BP_TYPE_FIELDS_MAX */
+    uint32_t struct_size; /**< sizeof(bp_type): BP_TYPE_DEFINE and BP_TYPE_STATIC set it */
+    const char *name;     /**< 1..255 bytes, e.g. "bank.deposit"; unique in a registry */
+    uint16_t kind;        /**< an application kind (bp_kind_is_application) */
+    uint8_t version;      /**< schema version, 1..255 */
+    size_t size;          /**< sizeof the struct */
+    size_t n_fields;      /**< entries in the field table, at most BP_TYPE_FIELDS_MAX */
     const bp_field *(*fields)(void); /**< the field table (n_fields entries) */
 } bp_type;
 
@@ -311,8 +312,9 @@ BP_API bp_status bp_event_json(bp_store *s, char **json, const bp_event *ev);
         static const bp_field f[] = {FIELDS(BP__FIELD)};                                           \
         return f;                                                                                  \
     }                                                                                              \
-    storage const bp_type tname##_type = {(type_name),   (type_kind),         (type_version),      \
-                                          sizeof(tname), 0 FIELDS(BP__COUNT), tname##__fields}
+    storage const bp_type tname##_type = {                                                         \
+        (uint32_t)sizeof(bp_type), (type_name),    (type_kind), (type_version), sizeof(tname),     \
+        0 FIELDS(BP__COUNT),       tname##__fields}
 /** @endcond */
 
 /** In a header: the struct and `extern const bp_type tname_type;`. */

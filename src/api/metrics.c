@@ -74,6 +74,7 @@ static bp_status checkpoints(bp_store *s, bp_checkpoint_info **list, size_t *n) 
         cap = *n;
         if (!(*list = calloc(cap, sizeof **list)))
             return bp_err(BP_ENOMEM, "%s: out of memory listing checkpoints", bp_store_dir(s));
+        (*list)[0].struct_size = sizeof **list; /* the stride */
     }
     return rc;
 }
@@ -81,11 +82,11 @@ static bp_status checkpoints(bp_store *s, bp_checkpoint_info **list, size_t *n) 
 bp_status bp_store_prometheus(bp_store *s, char **text) {
     if (text) *text = NULL;
     if (!s || !text) return bp_err(BP_EINVAL, "bp_store_prometheus: NULL argument");
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     bp_store_diagnostics d = BP_STORE_DIAGNOSTICS_INIT;
-    bp_store_open_report op;
-    bp_delivery_stats ds;
-    bp_projection_cache_stats pc;
+    bp_store_open_report op = BP_STORE_OPEN_REPORT_INIT;
+    bp_delivery_stats ds = BP_DELIVERY_STATS_INIT;
+    bp_projection_cache_stats pc = BP_PROJECTION_CACHE_STATS_INIT;
     bp_status rc;
     if ((rc = bp_store_stats_get(s, &st)) || (rc = bp_store_diagnostics_get(s, &d)) ||
         (rc = bp_store_open_report_get(s, &op)) || (rc = bp_delivery_stats_get(s, &ds)) ||

@@ -123,7 +123,7 @@ static int append_single(cli_ctx *c, const append_args *sa) {
     bp_store *s = NULL;
     if ((code = read_payload(c, sa->n_pos == 4 ? sa->pos[3] : NULL, &payload)) == CLI_OK &&
         (code = cli_open_write(c, &s)) == CLI_OK) {
-        bp_receipt r;
+        bp_receipt r = BP_RECEIPT_INIT;
         bp_status rc = bp_append_ex(s, &r, entity, scope, kind, payload.data, payload.size, &o);
         if (rc)
             code = cli_fail_status(c, rc);
@@ -334,8 +334,9 @@ static int batch_commit(cli_ctx *c, batch *b) {
     bp_store *s;
     int code = cli_open_write(c, &s);
     if (code != CLI_OK) return code;
-    bp_receipt *receipts = calloc(b->n, sizeof *receipts);
+    bp_receipt *receipts = calloc(b->n ? b->n : 1, sizeof *receipts);
     if (!receipts) cli_oom();
+    receipts[0].struct_size = sizeof *receipts; /* the stride */
     bp_status rc = bp_append_batch(s, receipts, b->items, b->n);
     size_t item;
     int skip = 0;

@@ -100,7 +100,7 @@ static bp_status fold_balance(void *ctx, void *state, const bp_event *ev, const 
 }
 
 static const bp_type *const balance_kinds[] = {&demo_deposited_type, &demo_withdrawn_type};
-static const bp_projection balance_projection = {BP_PROJECTION_VERSION,
+static const bp_projection balance_projection = {sizeof(bp_projection),
                                                  "demo.balance",
                                                  1,
                                                  sizeof(balance),
@@ -130,13 +130,13 @@ static const char *short_id(const bp_id *id, char out[37]) {
 static int step_open(demo *d) {
     int code = cli_open_write_lifecycle(d->c, &d->s);
     if (code != CLI_OK) return code;
-    bp_store_open_report rep;
+    bp_store_open_report rep = BP_STORE_OPEN_REPORT_INIT;
     bp_store_open_report_get(d->s, &rep);
     printf("open      %s: %s with %llu event(s), %s in %llu us\n", d->c->dir,
            rep.created ? "created a new store" : "existing store", (unsigned long long)rep.events,
            rep.checkpoint_used ? "index loaded from index.ckpt" : "index built from segments",
            (unsigned long long)rep.duration_us);
-    bp_receipt r;
+    bp_receipt r = BP_RECEIPT_INIT;
     bp_status rc = demo_append(d, "demo:runs", KIND_RUN, json_pack("{s:s}", "note", "demo run"),
                                true, NULL, &r);
     if (rc) return demo_fail(d, rc);
@@ -159,7 +159,7 @@ static int step_open_accounts(demo *d) {
                    (unsigned long long)head);
             continue;
         }
-        bp_receipt r;
+        bp_receipt r = BP_RECEIPT_INIT;
         if ((rc = demo_append(d, accounts[i][0], KIND_OPENED,
                               json_pack("{s:s}", "owner", accounts[i][1]), true, NULL, &r)))
             return demo_fail(d, rc);
@@ -172,7 +172,7 @@ static int step_open_accounts(demo *d) {
 /* A deposit with CAS, then a writer with a stale expectation is refused. */
 static int step_cas(demo *d) {
     uint64_t head;
-    bp_receipt r;
+    bp_receipt r = BP_RECEIPT_INIT;
     char id[37];
     bp_status rc = bp_entity_head(d->s, &head, NULL, ALICE);
     if (!rc)
@@ -200,7 +200,7 @@ static int step_cas(demo *d) {
 static int step_idempotent(demo *d) {
     const char *key = "demo:welcome-bonus:bob";
     for (int attempt = 1; attempt <= 2; attempt++) {
-        bp_receipt r;
+        bp_receipt r = BP_RECEIPT_INIT;
         char id[37];
         bp_status rc =
             demo_append(d, BOB, KIND_DEPOSITED,
@@ -251,6 +251,7 @@ static bp_status commit_transfer(void *ctx, bp_store *s, const bp_proposal *p,
     if (rc) return rc;
     bp_batch_item items[2] = {{p->entity, p->scope, p->kind, p->payload, p->len, opts},
                               {t->to, SCOPE, KIND_DEPOSITED, t->p_in.data, t->p_in.size, &o_in}};
+    t->r[0].struct_size = sizeof t->r[0]; /* the stride */
     rc = bp_append_batch(s, t->r, items, 2);
     if (!rc && receipt) *receipt = t->r[0];
     return rc;
@@ -270,12 +271,15 @@ static int step_transfer(demo *d, const bp_gate_set *gates, const char *from, co
     demo_payload(json_pack("{s:I,s:s}", "amount", (json_int_t)amount, "from", from), &t.p_in);
     bp_append_options o_out = BP_APPEND_OPTIONS_INIT;
     o_out.idempotency_key = key_out;
-    bp_proposal p = {from, SCOPE, KIND_WITHDRAWN, p_out.data, p_out.size, &o_out, &t};
+    bp_proposal p = {sizeof(bp_proposal), from,       SCOPE,  KIND_WITHDRAWN,
+                     p_out.data,          p_out.size, &o_out, &t};
     bp_verdict *v = NULL;
     int code = CLI_OK;
     bp_status rc = bp_evaluate(d->s, &v, gates, &p, BP_EVAL_FAIL_FAST);
     if (rc == BP_EDENIED) {
-        bp_denial_receipt dr;
+        bp_receipt dr_event = BP_RECEIPT_INIT;
+        bp_denial_receipt dr = BP_DENIAL_RECEIPT_INIT;
+        dr.event = &dr_event;
         const bp_denial *dn;
         bp_verdict_denials(v, &dn);
         rc = bp_append_denial(d->s, &dr, v, &p);
@@ -283,7 +287,7 @@ static int step_transfer(demo *d, const bp_gate_set *gates, const char *from, co
             printf("gate      %s denies withdrawing %lld from %s (%s); nothing transferred, the "
                    "denial is recorded in %s's chain at clock %llu%s\n",
                    dn[0].gate, (long long)amount, from, dn[0].message, from,
-                   (unsigned long long)dr.event.clock, dr.is_signed ? " (signed receipt)" : "");
+                   (unsigned long long)dr.event->clock, dr.is_signed ? " (signed receipt)" : "");
     } else if (rc == BP_OK) {
         rc = bp_commit(d->s, NULL, v, &p, commit_transfer, &t);
         if (!rc)
@@ -304,7 +308,7 @@ static int step_projection(demo *d) {
     const char *accounts[] = {ALICE, BOB};
     for (int i = 0; i < 2; i++) {
         balance b;
-        bp_project_info info;
+        bp_project_info info = BP_PROJECT_INFO_INIT;
         int code = project_balance(d, accounts[i], &b, &info);
         if (code != CLI_OK) return code;
         printf("balance   %-10s %lld (projection over %llu deposit/withdrawal event(s); this "
@@ -381,7 +385,7 @@ static int step_worker(demo *d) {
     bp_status rc = bp_cursor_worker(d->s, &w, &r, statement_line, &st, &cfg);
     if (rc) return demo_fail(d, rc);
     bp_worker_wait(w, target, 10000); /* up to 10 s: the handler only counts */
-    bp_worker_stats ws;
+    bp_worker_stats ws = BP_WORKER_STATS_INIT;
     bp_worker_stats_get(w, &ws);
     rc = bp_worker_stop(w);
     if (rc) return demo_fail(d, rc);
@@ -397,8 +401,7 @@ static int step_worker(demo *d) {
 }
 
 static int step_verify(demo *d) {
-    bp_verify_report rep;
-    memset(&rep, 0, sizeof rep);
+    bp_verify_report rep = BP_VERIFY_REPORT_INIT;
     bp_status rc = bp_store_verify(d->s, &rep, NULL);
     if (rc && rc != BP_ECORRUPT) return demo_fail(d, rc);
     printf("verify    %s: %u segment(s), %llu frame(s), %llu event(s), %llu entit%s; every CRC, "

@@ -60,7 +60,7 @@ static int verify_line(cli_ctx *c, const char *where, const char *line, size_t l
         rc = s ? bp_store_verify_receipt(s, ar) : bp_verify_receipt(kr, ar);
     else
         rc = s ? bp_store_verify_denial_receipt(s, dr) : bp_verify_denial_receipt(kr, dr);
-    const bp_receipt *ev = ar ? ar : &dr->event;
+    const bp_receipt *ev = ar ? ar : dr->event;
     int code = CLI_OK;
     if (rc) {
         /* an unknown key or a bad signature is a failed verification, not a missing thing */

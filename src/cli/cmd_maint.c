@@ -23,7 +23,7 @@ int cmd_snapshot(cli_ctx *c, int argc, char **argv) {
     bp_store *s;
     int code = cli_open_read(c, &s);
     if (code != CLI_OK) return code;
-    bp_snapshot_report rep;
+    bp_snapshot_report rep = BP_SNAPSHOT_REPORT_INIT;
     bp_status rc = bp_store_snapshot(s, &rep, dest);
     if (rc) return cli_close(c, s, cli_fail_status(c, rc));
     json_t *o = json_object();
@@ -72,7 +72,7 @@ int cmd_compact(cli_ctx *c, int argc, char **argv) {
     if (r < 0) return CLI_EUSAGE;
     bp_store *s; /* a dry run plans on a read-only handle: it writes nothing */
     if ((code = o.dry_run ? cli_open_read(c, &s) : cli_open_write(c, &s)) != CLI_OK) return code;
-    bp_compact_report rep;
+    bp_compact_report rep = BP_COMPACT_REPORT_INIT;
     o.progress = cli_progress_events;
     o.progress_ctx = (void *)"compact";
     bp_status rc = bp_compact(s, &rep, &o);
@@ -114,7 +114,7 @@ int cmd_tombstone(cli_ctx *c, int argc, char **argv) {
     bp_store *s;
     int code = cli_open_write(c, &s);
     if (code != CLI_OK) return code;
-    bp_receipt rec;
+    bp_receipt rec = BP_RECEIPT_INIT;
     bp_status rc = bp_tombstone(s, &rec, entity, scope);
     if (rc) return cli_close(c, s, cli_fail_status(c, rc));
     json_t *j = json_object();
@@ -248,7 +248,7 @@ int cmd_import(cli_ctx *c, int argc, char **argv) {
     }
     free(line);
     if (!rc && ferror(in)) rc = bp_set_error(BP_EIO, "%s: read failed", path);
-    bp_import_report rep;
+    bp_import_report rep = BP_IMPORT_REPORT_INIT;
     if (imp) {
         bp_status erc = bp_import_end(imp, &rep);
         if (!rc) rc = erc;

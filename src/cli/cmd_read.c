@@ -160,7 +160,7 @@ static bp_status published_seq(bp_store *s, uint64_t *seq) {
 
 /* Print the last q->limit matching events. *high receives the store's last global_seq. */
 static int tail_backlog(const cli_ctx *c, bp_store *s, const cli_region *q, uint64_t *high) {
-    bp_store_stats st;
+    bp_store_stats st = BP_STORE_STATS_INIT;
     bp_status rc = bp_store_stats_get(s, &st);
     if (!rc) rc = published_seq(s, high);
     if (rc) return cli_fail_status(c, rc);

@@ -111,7 +111,7 @@ int cmd_relay(cli_ctx *c, int argc, char **argv) {
     /* the newest event of the region: what "caught up" means while nothing else writes */
     uint64_t target;
     code = cli_region_last_seq(c, s, &q.r, &target);
-    bp_relay_stats st;
+    bp_relay_stats st = BP_RELAY_STATS_INIT;
     for (; code == CLI_OK && !stop_flag;) {
         bp_relay_stats_get(rl, &st);
         if (!st.running) break;
@@ -164,7 +164,7 @@ int cmd_follow(cli_ctx *c, int argc, char **argv) {
     if (cli_check_dir(c)) return CLI_EUSAGE;
     catch_signals();
     cfg.stop = &stop_int;
-    bp_follow_report rep;
+    bp_follow_report rep = BP_FOLLOW_REPORT_INIT;
     bp_status rc = bp_follow(&rep, c->dir, &cfg);
     if (rc) return cli_fail_status(c, rc);
     json_t *o = json_object();

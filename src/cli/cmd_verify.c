@@ -68,8 +68,7 @@ int cmd_verify(cli_ctx *c, int argc, char **argv) {
     bp_status rc = cli_open_waiting(c, &o, &s);
     if (rc == BP_ECORRUPT || rc == BP_EVERSION) return verify_open_failed(c, rc);
     if (rc) return cli_fail_status(c, rc);
-    bp_verify_report rep;
-    memset(&rep, 0, sizeof rep);
+    bp_verify_report rep = BP_VERIFY_REPORT_INIT;
     json_t *list = json_array();
     if (!list) cli_oom();
     bp_verify_options vo = BP_VERIFY_OPTIONS_INIT;
@@ -78,7 +77,8 @@ int cmd_verify(cli_ctx *c, int argc, char **argv) {
     vo.on_problem = collect_problem;
     vo.problem_ctx = list;
     rc = bp_store_verify(s, &rep, &vo);
-    bp_store_open_report orep; /* --accept-loss: a loss this read-only open went past */
+    bp_store_open_report orep =
+        BP_STORE_OPEN_REPORT_INIT; /* --accept-loss: a loss this read-only open went past */
     bp_store_open_report_get(s, &orep);
     if (rc == BP_OK || rc == BP_ECORRUPT) {
         json_t *report = verify_report_json(&rep);
@@ -246,8 +246,8 @@ int cmd_stats(cli_ctx *c, int argc, char **argv) {
         bp_free(text);
         return cli_close(c, s, cli_finish_output(c, CLI_OK));
     }
-    bp_store_stats st;
-    bp_store_open_report rep;
+    bp_store_stats st = BP_STORE_STATS_INIT;
+    bp_store_open_report rep = BP_STORE_OPEN_REPORT_INIT;
     bp_id uuid;
     bp_status rc = bp_store_stats_get(s, &st);
     bp_store_open_report_get(s, &rep);
@@ -270,6 +270,7 @@ int cmd_stats(cli_ctx *c, int argc, char **argv) {
         free(cks);
         ck_cap = nck;
         if (!(cks = calloc(ck_cap, sizeof *cks))) cli_oom();
+        cks[0].struct_size = sizeof *cks; /* the stride */
         rc = BP_OK;
     }
     if (rc) {

@@ -24,6 +24,8 @@ void bp_err_clear(void);
     do {                                                                                           \
         if (!BP_SIZE_OK(p, T)) return bp_err_size(fn, #T, #INIT, (p)->struct_size, sizeof(T));     \
     } while (0)
+/* Zero *p, a T whose struct_size was checked, but for its struct_size. */
+#define BP_OUT_RESET(p, T) (memset((p), 0, sizeof(T)), (p)->struct_size = sizeof(T))
 /* BP_EINVAL: "fn: T.struct_size is got, not want: start from INIT". */
 int bp_err_size(const char *fn, const char *type, const char *init, uint32_t got, size_t want);
 /* The text of an errno value, thread-safe (buf may go unused). */

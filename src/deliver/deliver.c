@@ -323,7 +323,7 @@ static void deliver_notices(void *ctx, bp_store *s, uint64_t from, uint64_t to) 
     for (uint64_t seq = from; seq <= to; seq++) {
         uint32_t slot = (uint32_t)(seq - 1);
         bool built = false;
-        bp_notice nt;
+        bp_notice nt = BP_NOTICE_INIT;
         for (uint32_t i = 0; i < d->n_subs; i++) {
             bp_subscription *sub = d->subs[i];
             if (!bp_rfilter_match(&sub->rf, x, slot)) continue;
@@ -338,7 +338,8 @@ static void deliver_notices(void *ctx, bp_store *s, uint64_t from, uint64_t to) 
             }
             if (!built) {
                 const bp_irec *r = &x->recs[slot];
-                nt = (bp_notice){seq,
+                nt = (bp_notice){sizeof(bp_notice),
+                                 seq,
                                  bp_index_clock_of(x, slot),
                                  r->hlc,
                                  r->id,
@@ -360,11 +361,13 @@ static bool queue_nonempty(void *arg) {
 
 bp_status bp_subscription_next(bp_subscription *sub, bp_notice *out, uint32_t timeout_ms) {
     if (!sub || !out) return bp_err(BP_EINVAL, "bp_subscription_next: NULL argument");
+    BP_SIZE_CHECK("bp_subscription_next", out, bp_notice, BP_NOTICE_INIT);
     if (!queue_nonempty(sub) &&
         (timeout_ms == 0 || !bp_wait_until(sub->s, queue_nonempty, sub,
                                            bp_pf_mono_us() + (uint64_t)timeout_ms * 1000)))
         return bp_err(BP_ETIMEDOUT, "subscription: no notice within %u ms", timeout_ms);
     *out = sub->ring[sub->tail % sub->cap];
+    out->struct_size = sizeof *out;
     __atomic_store_n(&sub->tail, sub->tail + 1, __ATOMIC_RELEASE);
     sub->delivered_total++;
     return BP_OK;
@@ -378,7 +381,10 @@ void bp_subscription_missed(bp_subscription *sub, uint64_t *count, uint64_t *fro
 }
 
 bp_status bp_subscription_stats_get(const bp_subscription *sub, bp_subscription_stats *out) {
-    if (out) memset(out, 0, sizeof *out);
+    if (out)
+        BP_SIZE_CHECK("bp_subscription_stats_get", out, bp_subscription_stats,
+                      BP_SUBSCRIPTION_STATS_INIT);
+    if (out) BP_OUT_RESET(out, bp_subscription_stats);
     if (!sub || !out) return bp_err(BP_EINVAL, "bp_subscription_stats_get: NULL argument");
     out->delivered = sub->delivered_total;
     out->dropped = __atomic_load_n(&sub->dropped_total, __ATOMIC_RELAXED);
@@ -389,12 +395,13 @@ bp_status bp_subscription_stats_get(const bp_subscription *sub, bp_subscription_
 
 bp_status bp_delivery_stats_get(bp_store *s, bp_delivery_stats *out) {
     if (!s || !out) return bp_err(BP_EINVAL, "bp_delivery_stats_get: NULL argument");
-    memset(out, 0, sizeof *out);
+    BP_SIZE_CHECK("bp_delivery_stats_get", out, bp_delivery_stats, BP_DELIVERY_STATS_INIT);
+    BP_OUT_RESET(out, bp_delivery_stats);
     bp_deliver_state *d = bp_deliver_of(s);
     pthread_mutex_lock(&s->wmu); /* the subscription list */
     out->subscriptions = d->n_subs;
     for (uint32_t i = 0; i < d->n_subs; i++) {
-        bp_subscription_stats st;
+        bp_subscription_stats st = BP_SUBSCRIPTION_STATS_INIT;
         bp_subscription_stats_get(d->subs[i], &st);
         out->queued += st.depth;
         out->dropped += st.dropped;

@@ -16,12 +16,8 @@ bp_status bp_append_reaction(bp_store *s, bp_receipt *receipt, const bp_event *t
     if (!trigger) return bp_err(BP_EINVAL, "bp_append_reaction: trigger is NULL");
     bp_append_options o = BP_APPEND_OPTIONS_INIT;
     if (opts) {
-        if (opts->version != 1 && opts->version != BP_APPEND_OPTIONS_VERSION)
-            return bp_err(BP_EINVAL, "append_reaction: bp_append_options.version %u unknown",
-                          opts->version);
-        memcpy(&o, opts,
-               opts->version == 1 ? offsetof(bp_append_options, schema_version) : sizeof o);
-        o.version = BP_APPEND_OPTIONS_VERSION;
+        BP_SIZE_CHECK("bp_append_reaction", opts, bp_append_options, BP_APPEND_OPTIONS_INIT);
+        o = *opts;
     }
     o.causation_id = &trigger->event_id;
     o.correlation_id = &trigger->correlation_id;

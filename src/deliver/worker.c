@@ -302,9 +302,7 @@ static bp_status start_any(bp_store *s, const bp_region *region, bp_worker_fn fn
         return bp_err(BP_EINVAL, "bp_cursor_worker: NULL argument");
     bp_worker_config def = BP_WORKER_CONFIG_INIT;
     if (!cfg) cfg = &def;
-    if (cfg->version != BP_WORKER_CONFIG_VERSION)
-        return bp_err(BP_EINVAL, "bp_worker_config.version %u unknown (expected %d)", cfg->version,
-                      BP_WORKER_CONFIG_VERSION);
+    BP_SIZE_CHECK("worker", cfg, bp_worker_config, BP_WORKER_CONFIG_INIT);
     bp_status nrc;
     if (cfg->checkpoint_id && (nrc = bp_name_validate("worker checkpoint id", cfg->checkpoint_id)))
         return nrc;
@@ -406,7 +404,8 @@ bp_status bp_worker_stop(bp_worker *w) {
 }
 
 bp_status bp_worker_stats_get(bp_worker *w, bp_worker_stats *out) {
-    if (out) memset(out, 0, sizeof *out);
+    if (out) BP_SIZE_CHECK("bp_worker_stats_get", out, bp_worker_stats, BP_WORKER_STATS_INIT);
+    if (out) BP_OUT_RESET(out, bp_worker_stats);
     if (!w || !out) return bp_err(BP_EINVAL, "bp_worker_stats_get: NULL argument");
     out->position = __atomic_load_n(&w->position, __ATOMIC_RELAXED);
     out->handled = __atomic_load_n(&w->handled, __ATOMIC_RELAXED);
@@ -492,6 +491,7 @@ void bp_workers_lag(bp_store *s, uint32_t *count, uint64_t *lag_max) {
 
 bp_status bp_checkpoints_list(bp_store *s, bp_checkpoint_info *out, size_t max, size_t *n) {
     if (!s || !n || (max && !out)) return bp_err(BP_EINVAL, "bp_checkpoints_list: NULL argument");
+    if (max) BP_SIZE_CHECK("bp_checkpoints_list", out, bp_checkpoint_info, BP_CHECKPOINT_INFO_INIT);
     *n = 0;
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/cursors", s->dir);
@@ -506,7 +506,7 @@ bp_status bp_checkpoints_list(bp_store *s, bp_checkpoint_info *out, size_t max, 
         if (!len || len > 63) continue; /* not a checkpoint id: not ours */
         if (*n < max) {
             bp_checkpoint_info *ci = &out[*n];
-            memset(ci, 0, sizeof *ci);
+            BP_OUT_RESET(ci, bp_checkpoint_info);
             memcpy(ci->id, names[i], len);
             char path[4300];
             snprintf(path, sizeof path, "%s/%s", dir, names[i]);

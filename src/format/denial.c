@@ -105,7 +105,8 @@ static bp_status decode_denial(bp_mp_rd *r, bp_denial *d, uint32_t i) {
 
 bp_status bp_denial_record_decode(bp_denial_record *out, const void *payload, size_t len) {
     if (!out || (!payload && len)) return bp_err(BP_EINVAL, "denial payload: NULL argument");
-    memset(out, 0, sizeof *out);
+    BP_SIZE_CHECK("bp_denial_record_decode", out, bp_denial_record, BP_DENIAL_RECORD_INIT);
+    BP_OUT_RESET(out, bp_denial_record);
     bp_mp_rd r = {payload, (const uint8_t *)payload + len};
     uint32_t n;
     bp_status rc = BP_OK;
@@ -146,6 +147,6 @@ bp_status bp_denial_record_decode(bp_denial_record *out, const void *payload, si
                         k);
     }
     if (!rc && r.p != r.end) rc = bp_err(BP_EINVAL, "denial payload: trailing bytes");
-    if (rc) memset(out, 0, sizeof *out);
+    if (rc) BP_OUT_RESET(out, bp_denial_record);
     return rc;
 }

@@ -115,6 +115,7 @@ static void hash_str16(blake3_hasher *h, const char *s) {
 
 bp_status bp_proposal_digest(const bp_proposal *p, bp_hash *out) {
     if (!p || !out) return bp_err(BP_EINVAL, "proposal digest: NULL argument");
+    BP_SIZE_CHECK("proposal", p, bp_proposal, BP_PROPOSAL_INIT);
     if (!p->entity || !p->scope) return bp_err(BP_EINVAL, "proposal: entity or scope is NULL");
     if (p->len && !p->payload) return bp_err(BP_EINVAL, "proposal: payload is NULL");
     if (strnlen(p->entity, BP_COORD_MAX + 1) > BP_COORD_MAX ||
@@ -135,7 +136,7 @@ bp_status bp_proposal_digest(const bp_proposal *p, bp_hash *out) {
     bp_put_be32(b, (uint32_t)p->len);
     blake3_hasher_update(&h, b, 4);
     if (p->len) blake3_hasher_update(&h, p->payload, p->len);
-    uint8_t schema = o && o->version >= 2 ? o->schema_version : 0;
+    uint8_t schema = o ? o->schema_version : 0;
     uint8_t flags = (uint8_t)((o && o->has_expected_clock ? 1 : 0) | (idem ? 2 : 0) |
                               (o && o->correlation_id ? 4 : 0) | (o && o->causation_id ? 8 : 0) |
                               (schema ? 16 : 0));
@@ -286,6 +287,11 @@ bp_status bp_commit(bp_store *s, bp_receipt *receipt, bp_verdict *v, const bp_pr
 
 bp_status bp_append_denial(bp_store *s, bp_denial_receipt *out, bp_verdict *v,
                            const bp_proposal *p) {
+    if (out) {
+        BP_SIZE_CHECK("bp_append_denial", out, bp_denial_receipt, BP_DENIAL_RECEIPT_INIT);
+        if (out->event)
+            BP_SIZE_CHECK("bp_append_denial: event", out->event, bp_receipt, BP_RECEIPT_INIT);
+    }
     bp_status rc = take_verdict("append_denial", s, v, p, false);
     if (rc) return rc;
     bp_buf b = {0};
@@ -293,18 +299,23 @@ bp_status bp_append_denial(bp_store *s, bp_denial_receipt *out, bp_verdict *v,
         bp_buf_free(&b);
         return bp_err(BP_ENOMEM, "append_denial: out of memory");
     }
-    bp_denial_receipt tmp;
-    bp_denial_receipt *r = out ? out : &tmp;
-    memset(r, 0, sizeof *r);
-    rc = bp_append_system(s, &r->event, p->entity, p->scope, BP_KIND_SYSTEM_DENIAL, b.data, b.len,
+    bp_receipt ev = BP_RECEIPT_INIT;
+    bp_denial_receipt r = BP_DENIAL_RECEIPT_INIT;
+    r.event = &ev;
+    rc = bp_append_system(s, &ev, p->entity, p->scope, BP_KIND_SYSTEM_DENIAL, b.data, b.len,
                           BP_DURABLE);
     bp_buf_free(&b);
     if (rc) return rc;
-    r->denied_kind = p->kind;
-    r->proposal_digest = v->digest;
-    r->n_denials = (uint32_t)v->n_denials;
-    r->denial = v->denials[0];
+    r.denied_kind = p->kind;
+    r.proposal_digest = v->digest;
+    r.n_denials = (uint32_t)v->n_denials;
+    r.denial = v->denials[0];
     const bp_signer *sg = bp_guard_of(s)->signer;
-    if (sg) bp_sign_denial(sg, r);
+    if (sg) bp_sign_denial(sg, &r);
+    if (out) {
+        r.event = out->event;
+        if (r.event) *r.event = ev;
+        *out = r;
+    }
     return BP_OK;
 }

@@ -12,8 +12,8 @@
 
 struct bp_receipt_doc {
     bool is_denial;
-    bp_receipt append;
-    bp_denial_receipt denial;
+    bp_receipt append;        /* the append receipt, or the denial's event */
+    bp_denial_receipt denial; /* denial.event points at append */
 };
 
 static const char *dur_name(bp_durability_mode m) {
@@ -83,11 +83,12 @@ bp_status bp_receipt_to_json(const bp_receipt *r, char **out) {
 }
 
 bp_status bp_denial_receipt_to_json(const bp_denial_receipt *r, char **out) {
-    if (!r || !out) return bp_err(BP_EINVAL, "denial receipt JSON: NULL argument");
+    if (!r || !out || !r->event)
+        return bp_err(BP_EINVAL, "denial receipt JSON: NULL argument (or no event receipt)");
     *out = NULL;
     json_t *o = json_object();
     bool ok = o && set(o, "type", json_string("denial_receipt")) &&
-              set(o, "version", json_integer(1)) && set(o, "event", append_obj(&r->event)) &&
+              set(o, "version", json_integer(1)) && set(o, "event", append_obj(r->event)) &&
               set(o, "denied_kind", json_integer(r->denied_kind)) &&
               set(o, "proposal_digest", hex_json(r->proposal_digest.b, 32)) &&
               set(o, "n_denials", json_integer(r->n_denials)) &&
@@ -264,12 +265,13 @@ static const char *const DENIAL_FIELDS[] = {
 
 static bp_status parse_denial(const parser *ps, json_t *o, bp_receipt_doc *d) {
     bp_denial_receipt *r = &d->denial;
+    r->event = &d->append;
     uint64_t kind, n;
     json_t *v;
     bp_status rc;
     parser inner = {"denial receipt: event"};
     if ((rc = check_type(ps, o, "denial_receipt")) || (rc = only(ps, o, DENIAL_FIELDS)) ||
-        (rc = get(ps, o, "event", &v)) || (rc = parse_append(&inner, v, &r->event)) ||
+        (rc = get(ps, o, "event", &v)) || (rc = parse_append(&inner, v, r->event)) ||
         (rc = get_u64(ps, o, "denied_kind", 0xFFFF, &kind)) ||
         (rc = get_hex(ps, o, "proposal_digest", r->proposal_digest.b, 32)) ||
         (rc = get_u64(ps, o, "n_denials", BP_DENIALS_MAX, &n)) ||
@@ -297,6 +299,10 @@ bp_status bp_receipt_from_json(bp_receipt_doc **out, const char *json, size_t le
                       je.text);
     bp_receipt_doc *d = calloc(1, sizeof *d);
     bp_status rc = d ? BP_OK : bp_err(BP_ENOMEM, "receipt JSON: out of memory");
+    if (d) {
+        d->append.struct_size = sizeof d->append;
+        d->denial.struct_size = sizeof d->denial;
+    }
     if (!rc && !json_is_object(o)) rc = bp_err(BP_EINVAL, "receipt JSON: not a JSON object");
     if (!rc) {
         json_t *t = json_object_get(o, "type");

@@ -304,7 +304,9 @@ bp_status bp_receipt_signing_bytes(const bp_receipt *r, uint8_t *buf, size_t cap
 
 bp_status bp_denial_signing_bytes(const bp_denial_receipt *r, uint8_t *buf, size_t cap,
                                   size_t *len) {
-    if (!r || !buf || !len) return bp_err(BP_EINVAL, "denial receipt encoding: NULL argument");
+    if (!r || !buf || !len || !r->event)
+        return bp_err(BP_EINVAL, "denial receipt encoding: NULL argument (or no event receipt: the "
+                                 "signature covers it)");
     size_t gl = strnlen(r->denial.gate, sizeof r->denial.gate);
     size_t ml = strnlen(r->denial.message, sizeof r->denial.message);
     if (gl == 0 || gl > BP_GATE_NAME_MAX)
@@ -315,7 +317,7 @@ bp_status bp_denial_signing_bytes(const bp_denial_receipt *r, uint8_t *buf, size
     wbuf w = {buf, cap, 0};
     put_u8(&w, (uint8_t)strlen(DENIAL_DOMAIN));
     put(&w, DENIAL_DOMAIN, strlen(DENIAL_DOMAIN));
-    bp_status rc = put_event(&w, &r->event);
+    bp_status rc = put_event(&w, r->event);
     if (rc) return rc;
     put16(&w, r->denied_kind);
     put(&w, r->proposal_digest.b, 32);
@@ -388,7 +390,7 @@ bp_status bp_verify_denial_receipt(const bp_keyring *kr, const bp_denial_receipt
     size_t len;
     if ((rc = bp_denial_signing_bytes(r, buf, sizeof buf, &len))) return rc;
     if ((rc = check_signature(kr, "denial receipt", r->key_id, r->signature, buf, len))) return rc;
-    return r->event.is_signed ? bp_verify_receipt(kr, &r->event) : BP_OK;
+    return r->event->is_signed ? bp_verify_receipt(kr, r->event) : BP_OK;
 }
 
 /* ------------------------------------------------------ the store's registry */
@@ -510,8 +512,9 @@ bp_status bp_store_verify_receipt(bp_store *s, const bp_receipt *r) {
 }
 
 bp_status bp_store_verify_denial_receipt(bp_store *s, const bp_denial_receipt *r) {
-    if (!s || !r) return bp_err(BP_EINVAL, "verify denial receipt: NULL argument");
-    bp_status rc = check_store_id(s, r->event.store_id);
+    if (!s || !r || !r->event)
+        return bp_err(BP_EINVAL, "verify denial receipt: NULL argument (or no event receipt)");
+    bp_status rc = check_store_id(s, r->event->store_id);
     return rc ? rc : bp_verify_denial_receipt(bp_guard_of(s)->keys, r);
 }
 

@@ -99,7 +99,7 @@ static bp_status open_replica(follower *f) {
  * batch is half in (the importer would refuse it): then nothing is done. */
 static bp_status settle(follower *f, bool reopen) {
     if (!f->imp || bp_import_in_batch(f->imp)) return BP_OK;
-    bp_import_report rep;
+    bp_import_report rep = BP_IMPORT_REPORT_INIT;
     bp_status rc = bp_import_end(f->imp, &rep);
     f->imp = NULL;
     f->imported_before += rep.imported;
@@ -128,7 +128,7 @@ static bp_status close_replica(follower *f) {
     if (!f->s) return BP_OK;
     bp_status rc = settle(f, false);
     if (f->imp) { /* a batch half in: it comes again from the checkpoint next time */
-        bp_import_report rep;
+        bp_import_report rep = BP_IMPORT_REPORT_INIT;
         bp_import_end(f->imp, &rep);
         f->imp = NULL;
         f->imported_before += rep.imported;
@@ -265,9 +265,7 @@ static bp_status subscribe(follower *f, jsCtx *js, const char *subject, natsSubs
 
 static bp_status check_config(const bp_follow_config *cfg) {
     if (!cfg) return bp_err(BP_EINVAL, "bp_follow: cfg is NULL");
-    if (cfg->version != BP_FOLLOW_CONFIG_VERSION)
-        return bp_err(BP_EINVAL, "bp_follow_config.version %u unknown (expected %d)", cfg->version,
-                      BP_FOLLOW_CONFIG_VERSION);
+    BP_SIZE_CHECK("bp_follow", cfg, bp_follow_config, BP_FOLLOW_CONFIG_INIT);
     if (!cfg->url || !*cfg->url) return bp_err(BP_EINVAL, "url: missing (nats://HOST:PORT)");
     if (cfg->batch > 4096) return bp_err(BP_EINVAL, "batch: %u above 4096", cfg->batch);
     return bp_nats_check_stream("stream", cfg->stream);
@@ -360,9 +358,11 @@ static bp_status run(follower *f, natsConnection *nc, jsCtx *js) {
 
 bp_status bp_follow(bp_follow_report *out, const char *replica_dir, const bp_follow_config *cfg) {
     uint64_t t0 = bp_pf_mono_us();
-    bp_follow_report rep;
-    memset(&rep, 0, sizeof rep);
-    if (out) *out = rep;
+    bp_follow_report rep = BP_FOLLOW_REPORT_INIT;
+    if (out) {
+        BP_SIZE_CHECK("bp_follow", out, bp_follow_report, BP_FOLLOW_REPORT_INIT);
+        *out = rep;
+    }
     if (!replica_dir || !*replica_dir) return bp_err(BP_EINVAL, "bp_follow: replica_dir is empty");
     bp_status rc = check_config(cfg);
     if (rc) return rc;

@@ -21,7 +21,7 @@ bp_status bp_relay_start(bp_store *s, bp_relay **out, const bp_relay_config *cfg
 
 bp_status bp_relay_stats_get(bp_relay *r, bp_relay_stats *out) {
     (void)r;
-    if (out) memset(out, 0, sizeof *out);
+    if (out && BP_SIZE_OK(out, bp_relay_stats)) BP_OUT_RESET(out, bp_relay_stats);
     return not_built("bp_relay_stats_get");
 }
 
@@ -40,6 +40,6 @@ bp_status bp_relay_stop(bp_relay *r) {
 bp_status bp_follow(bp_follow_report *out, const char *replica_dir, const bp_follow_config *cfg) {
     (void)replica_dir;
     (void)cfg;
-    if (out) memset(out, 0, sizeof *out);
+    if (out && BP_SIZE_OK(out, bp_follow_report)) BP_OUT_RESET(out, bp_follow_report);
     return not_built("bp_follow");
 }

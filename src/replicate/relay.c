@@ -373,9 +373,7 @@ bp_status bp_relay_start(bp_store *s, bp_relay **out, const bp_relay_config *cfg
     if (!out) return bp_err(BP_EINVAL, "bp_relay_start: out is NULL");
     *out = NULL;
     if (!s || !cfg) return bp_err(BP_EINVAL, "bp_relay_start: NULL argument");
-    if (cfg->version != BP_RELAY_CONFIG_VERSION)
-        return bp_err(BP_EINVAL, "bp_relay_config.version %u unknown (expected %d)", cfg->version,
-                      BP_RELAY_CONFIG_VERSION);
+    BP_SIZE_CHECK("bp_relay_start", cfg, bp_relay_config, BP_RELAY_CONFIG_INIT);
     bp_status rc = bp_nats_check_stream("stream", cfg->stream);
     if (rc) return rc;
     if (!cfg->url || !*cfg->url) return bp_err(BP_EINVAL, "url: missing (nats://HOST:PORT)");
@@ -452,10 +450,10 @@ bp_status bp_relay_start(bp_store *s, bp_relay **out, const bp_relay_config *cfg
 }
 
 bp_status bp_relay_stats_get(bp_relay *r, bp_relay_stats *out) {
-    if (out) memset(out, 0, sizeof *out);
+    if (out) BP_SIZE_CHECK("bp_relay_stats_get", out, bp_relay_stats, BP_RELAY_STATS_INIT);
+    if (out) BP_OUT_RESET(out, bp_relay_stats);
     if (!r || !out) return bp_err(BP_EINVAL, "bp_relay_stats_get: NULL argument");
-    bp_worker_stats ws;
-    memset(&ws, 0, sizeof ws);
+    bp_worker_stats ws = BP_WORKER_STATS_INIT;
     if (r->w) bp_worker_stats_get(r->w, &ws);
     out->position = ws.position;
     out->lag_events = ws.lag_events;
@@ -474,17 +472,17 @@ bp_status bp_relay_wait(bp_relay *r, uint64_t seq, uint32_t timeout_ms) {
     if (!r) return bp_err(BP_EINVAL, "bp_relay_wait: NULL relay");
     uint64_t deadline = bp_pf_mono_us() + (uint64_t)timeout_ms * 1000;
     for (;;) {
-        bp_worker_stats ws;
+        bp_worker_stats ws = BP_WORKER_STATS_INIT;
         bp_worker_stats_get(r->w, &ws);
         if (ws.passed >= seq) return BP_OK;
         if (!ws.running) {
-            bp_relay_stats st;
+            bp_relay_stats st = BP_RELAY_STATS_INIT;
             bp_relay_stats_get(r, &st);
             return bp_err(BP_EIO, "relay stopped at global_seq %llu: %s",
                           (unsigned long long)ws.position, st.last_error);
         }
         if (bp_pf_mono_us() >= deadline) {
-            bp_relay_stats st;
+            bp_relay_stats st = BP_RELAY_STATS_INIT;
             bp_relay_stats_get(r, &st);
             return bp_err(BP_ETIMEDOUT, "relay at global_seq %llu after %u ms, short of %llu%s%s",
                           (unsigned long long)ws.position, timeout_ms, (unsigned long long)seq,

@@ -308,9 +308,7 @@ static int merge_anchors(const bp_store *s, const plan *p, bp_anchors *out) {
 }
 
 static bp_status check_options(const bp_compact_options *o) {
-    if (o->version != 1 && o->version != BP_COMPACT_OPTIONS_VERSION)
-        return bp_err(BP_EINVAL, "bp_compact_options.version %u unknown (expected 1..%d)",
-                      o->version, BP_COMPACT_OPTIONS_VERSION);
+    BP_SIZE_CHECK("bp_compact", o, bp_compact_options, BP_COMPACT_OPTIONS_INIT);
     if (o->keep_last > UINT32_MAX)
         return bp_err(BP_EINVAL, "keep_last %llu out of range (0..%u)",
                       (unsigned long long)o->keep_last, UINT32_MAX);
@@ -736,8 +734,11 @@ static void compact_cleanup(compaction *c) {
 bp_status bp_compact(bp_store *s, bp_compact_report *out, const bp_compact_options *opts) {
     uint64_t t0 = bp_pf_mono_us();
     bp_compact_options defaults = BP_COMPACT_OPTIONS_INIT;
-    if (out) memset(out, 0, sizeof *out);
     if (!s) return bp_err(BP_EINVAL, "bp_compact: store is NULL");
+    if (out) {
+        BP_SIZE_CHECK("bp_compact", out, bp_compact_report, BP_COMPACT_REPORT_INIT);
+        BP_OUT_RESET(out, bp_compact_report);
+    }
     if (in_progress == s)
         return bp_err(BP_EBUSY,
                       "%s: bp_compact called from its own progress callback (the compaction "
@@ -747,12 +748,6 @@ bp_status bp_compact(bp_store *s, bp_compact_report *out, const bp_compact_optio
     if (!opts) opts = &defaults;
     bp_status rc = check_options(opts);
     if (rc) return rc;
-    bp_compact_options given = BP_COMPACT_OPTIONS_INIT;
-    if (opts->version == 1) { /* a version-1 struct ends before progress */
-        memcpy(&given, opts, offsetof(bp_compact_options, progress));
-        given.version = BP_COMPACT_OPTIONS_VERSION;
-        opts = &given;
-    }
     if (s->read_only && !opts->dry_run)
         return bp_err(BP_EREADONLY, "%s: compact on a read-only handle (a dry run is allowed)",
                       s->dir);

@@ -701,7 +701,6 @@ static bp_status import_held(bp_importer *imp, held *hp, const char *where) {
 }
 
 bp_status bp_import_end(bp_importer *imp, bp_import_report *report) {
-    if (report) memset(report, 0, sizeof *report);
     if (!imp) return bp_err(BP_EINVAL, "bp_import_end: NULL importer");
     bp_status rc = imp->failed ? bp_err(imp->failed, "%s", imp->failed_msg) : BP_OK;
     if (!rc && imp->batch_open) {
@@ -716,7 +715,14 @@ bp_status bp_import_end(bp_importer *imp, bp_import_report *report) {
     if (!rc) rc = flush_group(imp);
     bp_status src = bp_store_sync(imp->s); /* what was imported is durable either way */
     if (!rc) rc = src;
-    if (report) *report = imp->rep;
+    if (report && !BP_SIZE_OK(report, bp_import_report)) { /* all was done but the report */
+        if (!rc)
+            rc = bp_err_size("bp_import_end", "bp_import_report", "BP_IMPORT_REPORT_INIT",
+                             report->struct_size, sizeof *report);
+    } else if (report) {
+        *report = imp->rep;
+        report->struct_size = sizeof *report;
+    }
     drop_group(imp);
     free(imp->group);
     free(imp);

@@ -9,9 +9,7 @@
 #include <stdlib.h>
 
 static bp_status check_options(const bp_open_options *o) {
-    if (o->version != BP_OPEN_OPTIONS_VERSION)
-        return bp_err(BP_EINVAL, "bp_open_options.version %u unknown (expected 1..%d)", o->version,
-                      BP_OPEN_OPTIONS_VERSION);
+    BP_SIZE_CHECK("bp_store_open", o, bp_open_options, BP_OPEN_OPTIONS_INIT);
     if (o->submit_queue > BP_SUBMIT_QUEUE_MAX)
         return bp_err(BP_EINVAL, "submit_queue %u out of range (0..%u)", o->submit_queue,
                       BP_SUBMIT_QUEUE_MAX);
@@ -216,18 +214,8 @@ bp_status bp_store_open_with(bp_store **out, const char *dir, const bp_open_opti
         return bp_err(BP_EINVAL, "bp_store_open: %zu modules (at most %d)", n_mods,
                       BP_STORE_MODULES_MAX);
     if (!dir || !*dir) return bp_err(BP_EINVAL, "bp_store_open: directory is NULL or empty");
-    bp_open_options defaults = BP_OPEN_OPTIONS_INIT, given = BP_OPEN_OPTIONS_INIT;
+    bp_open_options defaults = BP_OPEN_OPTIONS_INIT;
     if (!opts) opts = &defaults;
-    if (opts->version >= 1 && opts->version <= 5) { /* older structs are shorter */
-        memcpy(&given, opts,
-               opts->version == 1   ? offsetof(bp_open_options, signing_key)
-               : opts->version == 2 ? offsetof(bp_open_options, submit_queue)
-               : opts->version == 3 ? offsetof(bp_open_options, seal_payloads)
-               : opts->version == 4 ? offsetof(bp_open_options, on_open)
-                                    : offsetof(bp_open_options, accept_loss));
-        given.version = BP_OPEN_OPTIONS_VERSION;
-        opts = &given;
-    }
     bp_status rc = check_options(opts);
     if (rc) return rc;
     bp_store *s = calloc(1, sizeof *s);
@@ -300,6 +288,7 @@ bp_status bp_store_open_with(bp_store **out, const char *dir, const bp_open_opti
         store_free(s);
         return rc;
     }
+    s->report.struct_size = sizeof s->report;
     s->report.created = created;
     if (!s->read_only && (s->n_segs == 0 || s->segs[s->n_segs - 1].sealed)) {
         uint32_t next = s->n_segs ? s->segs[s->n_segs - 1].segno + 1 : 1;
@@ -391,8 +380,10 @@ void bp__store_crash(bp_store *s) {
 }
 
 bp_status bp_store_open_report_get(const bp_store *s, bp_store_open_report *out) {
-    if (!s || !out) return bp_err(BP_EINVAL, "bp_store_open_report: NULL argument");
+    if (!s || !out) return bp_err(BP_EINVAL, "bp_store_open_report_get: NULL argument");
+    BP_SIZE_CHECK("bp_store_open_report_get", out, bp_store_open_report, BP_STORE_OPEN_REPORT_INIT);
     *out = s->report;
+    out->struct_size = sizeof *out;
     return BP_OK;
 }
 
@@ -416,8 +407,9 @@ static uint64_t percentile(const uint64_t *lat, uint64_t total, double q) {
 }
 
 bp_status bp_store_stats_get(bp_store *s, bp_store_stats *out) {
-    if (!s || !out) return bp_err(BP_EINVAL, "bp_store_stats: NULL argument");
-    memset(out, 0, sizeof *out);
+    if (!s || !out) return bp_err(BP_EINVAL, "bp_store_stats_get: NULL argument");
+    BP_SIZE_CHECK("bp_store_stats_get", out, bp_store_stats, BP_STORE_STATS_INIT);
+    BP_OUT_RESET(out, bp_store_stats);
     pthread_mutex_lock(&s->wmu);
     out->fsyncs = s->fsyncs;
     out->appends = s->appends;

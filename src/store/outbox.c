@@ -27,10 +27,7 @@ int bp_owned_item_init(bp_owned_item *oi, const bp_batch_item *it) {
         copy += it->len;
     }
     if (!o) return 0;
-    oi->opts = (bp_append_options)BP_APPEND_OPTIONS_INIT; /* a version-1 struct is shorter */
-    memcpy(&oi->opts, o,
-           o->version == 1 ? offsetof(bp_append_options, schema_version) : sizeof oi->opts);
-    oi->opts.version = BP_APPEND_OPTIONS_VERSION;
+    oi->opts = *o; /* its struct_size was checked */
     if (kl) {
         memcpy(copy, o->idempotency_key, kl + 1);
         oi->opts.idempotency_key = copy;

@@ -5,9 +5,7 @@
 #include <stdlib.h>
 
 static bp_status region_check(const bp_region *r) {
-    if (r->version != BP_REGION_VERSION)
-        return bp_err(BP_EINVAL, "bp_region.version %u unknown (expected %d)", r->version,
-                      BP_REGION_VERSION);
+    BP_SIZE_CHECK("region", r, bp_region, BP_REGION_INIT);
     bp_status rc;
     if (r->entity && (rc = bp_coord_validate("region entity", r->entity))) return rc;
     if (r->scope && (rc = bp_coord_validate("region scope", r->scope))) return rc;

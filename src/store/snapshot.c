@@ -108,8 +108,11 @@ static bp_status copy_into(bp_store *s, const char *tmp, seg_part *parts, uint32
 
 bp_status bp_store_snapshot(bp_store *s, bp_snapshot_report *out, const char *dest) {
     uint64_t t0 = bp_pf_mono_us();
-    if (out) memset(out, 0, sizeof *out);
     if (!s || !dest || !*dest) return bp_err(BP_EINVAL, "bp_store_snapshot: NULL argument");
+    if (out) {
+        BP_SIZE_CHECK("bp_store_snapshot", out, bp_snapshot_report, BP_SNAPSHOT_REPORT_INIT);
+        BP_OUT_RESET(out, bp_snapshot_report);
+    }
     int e = bp_pf_exists(dest);
     if (e == 1) return bp_err(BP_EEXIST, "snapshot: %s exists; give a new path", dest);
     char tmp[4096], parent[4096];

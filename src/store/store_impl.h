@@ -277,9 +277,9 @@ void bp_rfilter_free(bp_rfilter *f);
 /* [i] held shared, or [w] (the writer sees its own index). */
 bool bp_rfilter_match(const bp_rfilter *f, const bp_index *x, uint32_t slot);
 
-/* The schema version an append's options state (0 when none, or a version-1 struct). */
+/* The schema version an append's options state (0 when none). */
 static inline uint8_t bp_opts_schema(const bp_append_options *o) {
-    return o && o->version >= 2 ? o->schema_version : 0;
+    return o ? o->schema_version : 0;
 }
 
 /* segment.c: the path of segment segno's file, DIR/segments/NNNNNN.fbat, followed by suffix

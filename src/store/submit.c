@@ -229,6 +229,7 @@ static bp_status ticket_result(bp_ticket *t, bp_receipt *receipt) {
 
 bp_status bp_ticket_wait(bp_ticket *t, bp_receipt *receipt, uint32_t timeout_ms) {
     if (!t) return bp_err(BP_EINVAL, "bp_ticket_wait: NULL ticket");
+    if (receipt) BP_SIZE_CHECK("bp_ticket_wait", receipt, bp_receipt, BP_RECEIPT_INIT);
     if (bp_ticket_poll(t)) return ticket_result(t, receipt);
     if (!timeout_ms) return bp_err(BP_ETIMEDOUT, "bp_ticket_wait: the append is still queued");
     bp_submitq *q = t->q;
@@ -403,6 +404,7 @@ bp_status bp_fence_commit(bp_fence *f) {
     }
     for (size_t i = 0; i < f->n; i++)
         items[i] = f->tickets[i]->own.item;
+    receipts[0].struct_size = sizeof *receipts; /* the stride */
     rc = bp_append_batch(f->s, receipts, items, f->n);
     if (rc) {
         char msg[BP_TICKET_MSG];

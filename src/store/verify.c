@@ -287,9 +287,10 @@ bp_status bp_store_verify(bp_store *s, bp_verify_report *out, const bp_verify_op
     static const bp_verify_options none = BP_VERIFY_OPTIONS_INIT;
     if (!opts) opts = &none;
     BP_SIZE_CHECK("bp_store_verify", opts, bp_verify_options, BP_VERIFY_OPTIONS_INIT);
+    BP_SIZE_CHECK("bp_store_verify", out, bp_verify_report, BP_VERIFY_REPORT_INIT);
     bp_progress_fn progress = opts->progress;
     void *progress_ctx = opts->progress_ctx;
-    memset(out, 0, sizeof *out);
+    BP_OUT_RESET(out, bp_verify_report);
     vstate v;
     memset(&v, 0, sizeof v);
     v.rep = out;

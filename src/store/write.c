@@ -121,10 +121,11 @@ bp_status bp_validate_item(const bp_store *s, const bp_batch_item *it, bool syst
                       where, i, it->len, s->opts.max_payload);
     const bp_append_options *o = it->opts;
     if (o) {
-        if (o->version != 1 && o->version != BP_APPEND_OPTIONS_VERSION)
+        if (!BP_SIZE_OK(o, bp_append_options))
             return bp_err(BP_EINVAL,
-                          "%s %zu: bp_append_options.version %u unknown (expected 1..%d)", where, i,
-                          o->version, BP_APPEND_OPTIONS_VERSION);
+                          "%s %zu: bp_append_options.struct_size is %u, not %zu: set it with "
+                          "BP_APPEND_OPTIONS_INIT",
+                          where, i, o->struct_size, sizeof *o);
         if (o->idempotency_key) {
             size_t kl = strnlen(o->idempotency_key, BP_IDEMPOTENCY_KEY_MAX + 1);
             if (kl == 0 || kl > BP_IDEMPOTENCY_KEY_MAX)
@@ -141,7 +142,7 @@ bp_status bp_validate_item(const bp_store *s, const bp_batch_item *it, bool syst
 /* [w] Fill r (but its durability) for the event at slot, whose fields are f. */
 static void fill_receipt(const bp_store *s, uint32_t slot, const bp_event_fields *f,
                          const bp_hash *hash, bp_receipt *r) {
-    memset(r, 0, sizeof *r);
+    BP_OUT_RESET(r, bp_receipt);
     const bp_irec *rec = &s->idx.recs[slot];
     r->event_id = f->event_id;
     r->global_seq = f->global_seq;
@@ -210,7 +211,7 @@ static bp_status check_idempotency(bp_store *s, const bp_batch_item *items, size
     for (size_t i = 0; i < n; i++) {
         const char *k = items[i].opts->idempotency_key;
         int64_t slot = bp_index_find_idem(&s->idx, k, strlen(k));
-        bp_receipt tmp;
+        bp_receipt tmp = BP_RECEIPT_INIT;
         bp_status rc = replay_receipt(s, (uint32_t)slot, receipts ? &receipts[i] : &tmp);
         if (rc) return rc;
     }
@@ -466,6 +467,9 @@ static bp_status make_keys(bp_store *s, const bp_batch_item *items, size_t n) {
 
 static bp_status commit(bp_store *s, const bp_batch_item *items, size_t n, bp_receipt *receipts,
                         bool system, bp_durability dur) {
+    if (receipts && !BP_SIZE_OK(receipts, bp_receipt)) /* element 0's size is the stride */
+        return bp_err_size("append", "bp_receipt", "BP_RECEIPT_INIT", receipts->struct_size,
+                           sizeof *receipts);
     if (s->read_only) return bp_err(BP_EREADONLY, "%s: store was opened read-only", s->dir);
     if (s->seal && !system) {
         bp_status krc = make_keys(s, items, n);
@@ -523,10 +527,7 @@ bp_status bp_append_batch_ex(bp_store *s, bp_receipt *receipts, const bp_batch_i
     if (!s) return bp_err(BP_EINVAL, "append_batch: NULL store");
     bp_durability dur = BP_DURABLE; /* no options: as bp_append_batch */
     if (opts) {
-        if (opts->version != BP_BATCH_OPTIONS_VERSION)
-            return bp_err(BP_EINVAL,
-                          "append_batch: bp_batch_options.version %u unknown (expected %d)",
-                          opts->version, BP_BATCH_OPTIONS_VERSION);
+        BP_SIZE_CHECK("append_batch", opts, bp_batch_options, BP_BATCH_OPTIONS_INIT);
         if (opts->durability.mode > BP_DUR_NONE)
             return bp_err(BP_EINVAL, "append_batch: unknown durability mode %d",
                           (int)opts->durability.mode);

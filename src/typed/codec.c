@@ -57,6 +57,7 @@ static size_t value_max(const bp_field *f) {
 
 bp_status bp_type_check(const bp_type *t) {
     if (!t) return bp_err(BP_EINVAL, "payload type: NULL descriptor");
+    BP_SIZE_CHECK("payload type", t, bp_type, BP_TYPE_DEFINE);
     size_t nl = t->name ? strnlen(t->name, 256) : 0;
     if (nl == 0 || nl > 255) return bp_err(BP_EINVAL, "payload type: name must be 1..255 bytes");
     if (!bp_kind_is_application(t->kind))

@@ -146,9 +146,7 @@ static bool pc_grow(bp_projcache *c) {
 
 bp_status bp_projection_check(const bp_projection *p, const char *entity) {
     if (!p) return bp_err(BP_EINVAL, "projection: NULL");
-    if (p->struct_version != BP_PROJECTION_VERSION)
-        return bp_err(BP_EINVAL, "bp_projection.struct_version %u unknown (expected %d)",
-                      p->struct_version, BP_PROJECTION_VERSION);
+    BP_SIZE_CHECK("projection", p, bp_projection, BP_PROJECTION_INIT);
     bp_status nrc = bp_name_validate("projection name", p->name);
     if (nrc) return nrc;
     if (p->state_size == 0 || p->state_size > STATE_MAX)
@@ -504,10 +502,11 @@ static void cache_put(bp_store *s, const bp_projection *p, const char *entity, u
 
 bp_status bp_project(bp_store *s, void *state, bp_project_info *info, const bp_projection *p,
                      const char *entity, uint32_t max_stale_ms) {
-    bp_project_info local;
+    bp_project_info local = BP_PROJECT_INFO_INIT;
     if (!info) info = &local;
-    memset(info, 0, sizeof *info);
     if (!s || !state) return bp_err(BP_EINVAL, "bp_project: NULL argument");
+    BP_SIZE_CHECK("bp_project", info, bp_project_info, BP_PROJECT_INFO_INIT);
+    BP_OUT_RESET(info, bp_project_info);
     bp_status rc = bp_projection_check(p, entity);
     if (rc) return rc;
     bp_projcache *c = bp_typed_of(s)->pc;
@@ -581,7 +580,7 @@ bp_status bp_project_if_changed(bp_store *s, void *state, uint64_t *clock, const
     uint64_t head, base;
     entity_head(s, entity, &eid, &head, &base);
     if (head == *clock) return BP_UNCHANGED;
-    bp_project_info info;
+    bp_project_info info = BP_PROJECT_INFO_INIT;
     if ((rc = bp_project(s, state, &info, p, entity, BP_CONSISTENT))) return rc;
     *clock = info.clock;
     return BP_OK;
@@ -598,8 +597,11 @@ bp_status bp_projection_cache_limit(bp_store *s, size_t bytes) {
 
 bp_status bp_projection_cache_stats_get(bp_store *s, bp_projection_cache_stats *out) {
     if (!s || !out) return bp_err(BP_EINVAL, "bp_projection_cache_stats_get: NULL argument");
+    BP_SIZE_CHECK("bp_projection_cache_stats_get", out, bp_projection_cache_stats,
+                  BP_PROJECTION_CACHE_STATS_INIT);
     pthread_mutex_lock(&bp_typed_of(s)->pc->mu);
     *out = bp_typed_of(s)->pc->st;
+    out->struct_size = sizeof *out;
     out->entries = bp_typed_of(s)->pc->n;
     out->bytes = bp_typed_of(s)->pc->bytes;
     out->limit = bp_typed_of(s)->pc->limit;

@@ -186,24 +186,17 @@ bp_status bp_decode_versioned(const bp_registry *r, uint16_t kind, unsigned vers
 
 #define ENC_STACK 2048
 
-/* Options for a typed append: the caller's (any struct version) with the schema version. */
+/* Options for a typed append: the caller's (struct_size checked) with the schema version. */
 static void typed_opts(bp_append_options *o, const bp_append_options *given, uint8_t version) {
     bp_append_options init = BP_APPEND_OPTIONS_INIT;
-    *o = init;
-    if (given) {
-        memcpy(o, given,
-               given->version == 1 ? offsetof(bp_append_options, schema_version) : sizeof *o);
-        o->version = BP_APPEND_OPTIONS_VERSION;
-    }
+    *o = given ? *given : init;
     o->schema_version = version;
 }
 
 bp_status bp_append_typed(bp_store *s, bp_receipt *receipt, const char *entity, const char *scope,
                           const bp_type *t, const void *value, const bp_append_options *opts) {
     if (!s) return bp_err(BP_EINVAL, "append_typed: NULL store");
-    if (opts && opts->version != 1 && opts->version != BP_APPEND_OPTIONS_VERSION)
-        return bp_err(BP_EINVAL, "append_typed: bp_append_options.version %u unknown",
-                      opts->version);
+    if (opts) BP_SIZE_CHECK("append_typed", opts, bp_append_options, BP_APPEND_OPTIONS_INIT);
     size_t max = bp_type_encoded_max(t);
     if (!max) return bp_type_check(t);
     uint8_t stack[ENC_STACK];
@@ -246,9 +239,11 @@ bp_status bp_append_batch_typed(bp_store *s, bp_receipt *receipts, const bp_type
             break;
         }
         const bp_append_options *g = it->opts;
-        if (g && g->version != 1 && g->version != BP_APPEND_OPTIONS_VERSION) {
-            rc = bp_err(BP_EINVAL, "batch item %zu: bp_append_options.version %u unknown", i,
-                        g->version);
+        if (g && !BP_SIZE_OK(g, bp_append_options)) {
+            rc = bp_err(BP_EINVAL,
+                        "batch item %zu: bp_append_options.struct_size is %u, not %zu: set it "
+                        "with BP_APPEND_OPTIONS_INIT",
+                        i, g->struct_size, sizeof *g);
             break;
         }
         if (bp_buf_reserve(&enc, max)) {

@@ -51,7 +51,7 @@ static void *watch_main(void *arg) {
     bp_watch *w = arg;
     size_t n = w->p->state_size;
     w->seen = __atomic_load_n(&w->s->published, __ATOMIC_SEQ_CST);
-    bp_project_info info;
+    bp_project_info info = BP_PROJECT_INFO_INIT;
     bp_status rc = bp_project(w->s, w->state, &info, w->p, w->entity, BP_CONSISTENT);
     if (!rc) {
         w->fn(w->ctx, w->state, info.clock);

@@ -2,7 +2,7 @@
 
 Every Structure below copies its C struct field by field, in order, with the
 same types; tests/test_layout.py compiles a C program against the headers and
-checks every size and offset, and the *_VERSION constants, against this module.
+checks every size and offset, and the constants, against this module.
 Only the functions the binding uses are declared.
 """
 from __future__ import annotations
@@ -31,9 +31,6 @@ from ctypes import (
 HEADER_VERSION = (0, 1)
 
 # ------------------------------------------------------------ header macros
-BP_OPEN_OPTIONS_VERSION = 6     # store.h
-BP_APPEND_OPTIONS_VERSION = 2   # store.h
-BP_REGION_VERSION = 1           # read.h
 BP_DEFAULT_SEGMENT_SIZE = 64 << 20
 BP_MAX_PAYLOAD = 16 << 20
 BP_COORD_MAX = 255
@@ -67,6 +64,16 @@ PROGRESS_FN = CFUNCTYPE(None, c_void_p, c_uint64, c_uint64)
 PROBLEM_FN = CFUNCTYPE(None, c_void_p, c_char_p, c_char_p)
 
 # ------------------------------------------------------------------ structs
+class Sized(Structure):
+    """A struct that starts with uint32_t struct_size (doc/API.md rule 6): a new one has it
+    set to its size, as the C BP_X_INIT macros do. Elements of a ctypes array are not made
+    through __init__: set element 0's struct_size (the stride) by hand."""
+
+    def __init__(self, *args: object, **kw: object) -> None:
+        super().__init__(*args, **kw)
+        self.struct_size = ctypes.sizeof(self)
+
+
 class BpId(Structure):
     _fields_ = [("b", c_uint8 * 16)]
 
@@ -83,9 +90,9 @@ class BpDurability(Structure):
     ]
 
 
-class BpOpenOptions(Structure):
+class BpOpenOptions(Sized):
     _fields_ = [
-        ("version", c_uint),
+        ("struct_size", c_uint32),
         ("create", c_bool),
         ("read_only", c_bool),
         ("salvage", c_bool),
@@ -96,14 +103,15 @@ class BpOpenOptions(Structure):
         ("signing_key", c_void_p),  # const struct bp_signing_key *: not wrapped, NULL
         ("submit_queue", c_uint32),
         ("seal_payloads", c_bool),
-        ("on_open", c_void_p),      # (version 5) bp_open_observer: not wrapped, NULL
-        ("on_open_ctx", c_void_p),  # (version 5)
-        ("accept_loss", c_bool),    # (version 6)
+        ("on_open", c_void_p),      # bp_open_observer: not wrapped, NULL
+        ("on_open_ctx", c_void_p),
+        ("accept_loss", c_bool),
     ]
 
 
-class BpOpenReport(Structure):
+class BpOpenReport(Sized):
     _fields_ = [
+        ("struct_size", c_uint32),
         ("created", c_bool),
         ("checkpoint_used", c_bool),
         ("checkpoint_note", c_char * 96),
@@ -122,8 +130,9 @@ class BpOpenReport(Structure):
     ]
 
 
-class BpReceipt(Structure):
+class BpReceipt(Sized):
     _fields_ = [
+        ("struct_size", c_uint32),
         ("event_id", BpId),
         ("global_seq", c_uint64),
         ("clock", c_uint64),
@@ -142,9 +151,9 @@ class BpReceipt(Structure):
     ]
 
 
-class BpAppendOptions(Structure):
+class BpAppendOptions(Sized):
     _fields_ = [
-        ("version", c_uint),
+        ("struct_size", c_uint32),
         ("has_expected_clock", c_bool),
         ("expected_clock", c_uint64),
         ("idempotency_key", c_char_p),
@@ -192,9 +201,9 @@ class BpEvent(Structure):
     ]
 
 
-class BpRegion(Structure):
+class BpRegion(Sized):
     _fields_ = [
-        ("version", c_uint),
+        ("struct_size", c_uint32),
         ("entity", c_char_p),
         ("entity_prefix", c_char_p),
         ("scope", c_char_p),
@@ -208,8 +217,9 @@ class BpRegion(Structure):
     ]
 
 
-class BpStats(Structure):
+class BpStats(Sized):
     _fields_ = [
+        ("struct_size", c_uint32),
         ("events", c_uint64),
         ("entities", c_uint64),
         ("scopes", c_uint64),
@@ -226,8 +236,9 @@ class BpStats(Structure):
     ]
 
 
-class BpVerifyReport(Structure):
+class BpVerifyReport(Sized):
     _fields_ = [
+        ("struct_size", c_uint32),
         ("segments", c_uint32),
         ("frames", c_uint64),
         ("events", c_uint64),
@@ -237,7 +248,7 @@ class BpVerifyReport(Structure):
     ]
 
 
-class BpVerifyOptions(Structure):
+class BpVerifyOptions(Sized):
     _fields_ = [
         ("struct_size", c_uint32),
         ("progress", PROGRESS_FN),
@@ -247,8 +258,9 @@ class BpVerifyOptions(Structure):
     ]
 
 
-class BpSnapshotReport(Structure):
+class BpSnapshotReport(Sized):
     _fields_ = [
+        ("struct_size", c_uint32),
         ("global_seq", c_uint64),
         ("segments", c_uint32),
         ("bytes", c_uint64),
@@ -276,9 +288,6 @@ STRUCTS = {
 
 # Every mirrored macro, by its C name (used by the layout test).
 MACROS = {
-    "BP_OPEN_OPTIONS_VERSION": BP_OPEN_OPTIONS_VERSION,
-    "BP_APPEND_OPTIONS_VERSION": BP_APPEND_OPTIONS_VERSION,
-    "BP_REGION_VERSION": BP_REGION_VERSION,
     "BP_DEFAULT_SEGMENT_SIZE": BP_DEFAULT_SEGMENT_SIZE,
     "BP_MAX_PAYLOAD": BP_MAX_PAYLOAD,
     "BP_COORD_MAX": BP_COORD_MAX,

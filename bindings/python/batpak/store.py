@@ -120,7 +120,6 @@ def _append_options(op: str, keep: list, *, expected_clock: Optional[int] = None
                     causation_id: Any = None, durability: Any = None,
                     schema_version: int = 0) -> _ffi.BpAppendOptions:
     o = _ffi.BpAppendOptions()
-    o.version = _ffi.BP_APPEND_OPTIONS_VERSION
     if expected_clock is not None:
         o.has_expected_clock = True
         o.expected_clock = _uint("expected_clock", expected_clock, 64, op)
@@ -153,7 +152,6 @@ def _region(region: Optional[Region], filters: Mapping[str, Any], op: str,
     elif not isinstance(region, Region):
         raise TypeError(f"{op}: region must be a batpak.Region")
     r = _ffi.BpRegion()
-    r.version = _ffi.BP_REGION_VERSION
     for name in ("entity", "entity_prefix", "scope"):
         b = _opt_cstr(name, getattr(region, name), op)
         if b is not None:
@@ -276,7 +274,6 @@ class Store:
         self._children: "weakref.WeakSet[Any]" = weakref.WeakSet()
         op = "bp_store_open"
         o = _ffi.BpOpenOptions()
-        o.version = _ffi.BP_OPEN_OPTIONS_VERSION
         o.create = bool(create)
         o.read_only = bool(read_only)
         o.salvage = bool(salvage)
@@ -442,6 +439,7 @@ class Store:
             arr[i].len = len(p)
             arr[i].opts = ctypes.pointer(o)
         receipts = (_ffi.BpReceipt * max(1, n))()
+        receipts[0].struct_size = ctypes.sizeof(_ffi.BpReceipt)  # the stride
         rc = _ffi.bp_append_batch(h, receipts, arr, n)
         _check_status(rc, op)
         return [Receipt._from_c(receipts[i]) for i in range(n)]
@@ -579,7 +577,6 @@ class Store:
         cb = _ffi.PROBLEM_FN(on_problem)
         rep = _ffi.BpVerifyReport()
         opts = _ffi.BpVerifyOptions()
-        opts.struct_size = ctypes.sizeof(opts)
         opts.on_problem = cb
         rc = _ffi.bp_store_verify(h, byref(rep), byref(opts))
         if rc == _ffi.BP_OK or (rc == Corrupt.status and rep.problems and

@@ -65,3 +65,15 @@ def test_macros_match_headers(c_layout):
 def test_library_version_matches_headers(c_layout):
     major, minor = c_layout["macros"]["BP_VERSION_MAJOR"], c_layout["macros"]["BP_VERSION_MINOR"]
     assert _ffi.LIBRARY_VERSION.split(".")[:2] == [str(major), str(minor)]
+
+
+# The value types that never grow (doc/API.md rule 6); every other struct starts with
+# struct_size, and its mirror sets it when made.
+FROZEN = {"bp_id", "bp_hash", "bp_durability", "bp_batch_item", "bp_event"}
+
+
+@pytest.mark.parametrize("cname", sorted(set(_ffi.STRUCTS) - FROZEN))
+def test_growable_structs_carry_their_size(c_layout, cname):
+    assert list(c_layout["structs"][cname]["fields"])[0] == "struct_size", cname
+    py = _ffi.STRUCTS[cname]
+    assert py().struct_size == c_layout["structs"][cname]["sizeof"], cname
