@@ -49,13 +49,13 @@ extern "C" {
 #endif
 
 /** Major version of these headers (bp_version() gives the linked library's). */
-#define BP_VERSION_MAJOR 0
+#define BP_VERSION_MAJOR 1
 /** Minor version of these headers. */
-#define BP_VERSION_MINOR 1
+#define BP_VERSION_MINOR 0
 /** Patch version of these headers. */
 #define BP_VERSION_PATCH 0
 /** Version of these headers as "MAJOR.MINOR.PATCH" text. */
-#define BP_VERSION_STRING "0.1.0"
+#define BP_VERSION_STRING "1.0.0"
 
 /** Status codes. 0 is success, every error is negative. */
 typedef enum bp_status {
@@ -99,7 +99,7 @@ BP_API const char *bp_last_error(void);
  */
 BP_API bp_status bp_set_error(bp_status status, const char *fmt, ...) BP_PRINTF(2, 3);
 
-/** Library version string, e.g. "0.1.0". */
+/** Library version string, e.g. "1.0.0". */
 BP_API const char *bp_version(void);
 
 /** Free memory the library handed out as a string or buffer (bp_receipt_to_json,

@@ -61,7 +61,7 @@ from .errors import (
 )
 from .store import Cursor, EventIterator, Store, open, payload_json
 
-__version__ = "0.1.0"
+__version__ = "1.0.0"
 
 __all__ = [
     "library_version", "Store", "open", "EventIterator", "Cursor", "payload_json",

@@ -28,7 +28,7 @@ from ctypes import (
 )
 
 # The header version this mirror was written from (common.h BP_VERSION_*).
-HEADER_VERSION = (0, 1)
+HEADER_VERSION = (1, 0)
 
 # ------------------------------------------------------------ header macros
 BP_DEFAULT_SEGMENT_SIZE = 64 << 20
@@ -414,8 +414,11 @@ try:
     _lv = tuple(int(x) for x in LIBRARY_VERSION.split(".")[:2])
 except ValueError:
     _lv = None
-if _lv != HEADER_VERSION:
+# The same major version, and a minor one at least the headers' (a later minor version only
+# appends: doc/API.md rule 10).
+if _lv is None or _lv[0] != HEADER_VERSION[0] or _lv[1] < HEADER_VERSION[1]:
     raise ImportError(
         f"batpak: the loaded libbatpak is version {LIBRARY_VERSION}; this binding mirrors the "
-        f"{HEADER_VERSION[0]}.{HEADER_VERSION[1]}.x structs and cannot use it safely"
+        f"{HEADER_VERSION[0]}.{HEADER_VERSION[1]} structs and needs {HEADER_VERSION[0]}.x "
+        f"with x >= {HEADER_VERSION[1]}"
     )
