@@ -15,6 +15,12 @@ int bp_err(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 int bp_err_sys(int status, int neg_errno, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void bp_err_clear(void);
+/* Like bp_err_sys with a va_list (neg_errno 0: no errno text). */
+int bp_err_v(int status, int neg_errno, const char *fmt, va_list ap);
+/* The calling thread's message, set by the calls above: what bp_last_error() returns. A
+ * program that links format objects with its own copy of error.c (the CLI's bp_fmt, next to
+ * libbatpak.so) reads their messages here, not through bp_last_error(). */
+const char *bp_err_message(void);
 /* The text of an errno value, thread-safe (buf may go unused). */
 #define BP_ERRNO_TEXT_MAX 128
 const char *bp_errno_text(int errnum, char buf[BP_ERRNO_TEXT_MAX]);
