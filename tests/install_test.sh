@@ -9,6 +9,14 @@ P="$WORK/prefix"
 test -f "$P/include/batpak/batpak.h"
 LIBDIR=$(dirname "$(find "$P" -name 'batpak.pc' | head -1)")/..
 export PKG_CONFIG_PATH="$LIBDIR/pkgconfig"
+# SONAME libbatpak.so.<major>, the major version of the installed headers (doc/API.md rule 10)
+major=$(sed -n 's/^#define BP_VERSION_MAJOR \([0-9]*\)$/\1/p' "$P/include/batpak/common.h")
+soname=$(readelf -d "$LIBDIR/libbatpak.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]$/\1/p')
+if [ -z "$major" ] || [ "$soname" != "libbatpak.so.$major" ]; then
+    echo "install test: SONAME '$soname', want libbatpak.so.$major" >&2
+    exit 1
+fi
+test -e "$LIBDIR/$soname"
 # shared library through pkg-config
 cc -std=c11 "$SRC/examples/quickstart.c" $(pkg-config --cflags --libs batpak) -Wl,-rpath,"$LIBDIR" -o "$WORK/qs_pc"
 "$WORK/qs_pc" "$WORK/data1" | grep -q "durable yes"
