@@ -5,7 +5,7 @@
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps doctor apidoc build demo test test-asan test-tsan test-fuzz fuzz fuzz-seeds torture bench bench-quick coverage mutants install clean format
+.PHONY: all deps doctor apidoc abi-baseline build demo test test-asan test-tsan test-fuzz fuzz fuzz-seeds torture bench bench-quick coverage mutants install clean format
 
 all: build
 
@@ -21,6 +21,11 @@ apidoc: deps
 	mkdir -p build/apidoc
 	BP_APIDOC_OUT=build/apidoc BP_APIDOC_VERSION=$$(sed -n 's/^#define BP_VERSION_STRING "\(.*\)"/\1/p' include/batpak/common.h) doxygen doc/Doxyfile
 	@echo "API reference: build/apidoc/html/index.html"
+
+# Regenerate the committed ABI baseline (abi/libbatpak.abi, abi/VERSION) from build/'s library:
+# after additions (with BP_VERSION_MINOR bumped) or a deliberate break (BP_VERSION_MAJOR).
+abi-baseline: build
+	cmake --build build --target abi-baseline
 
 build: deps
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBATPAK_WERROR=ON $(CMAKE_FLAGS)

@@ -10,6 +10,7 @@ PKGS=(build-essential cmake pkg-config zlib1g-dev libmsgpack-dev librust-blake3-
       valgrind                  # memcheck over the CLI tests (CTest cli_valgrind)
       python3 python3-pytest    # the Python binding (bindings/python), its tests, cli_golden
       doxygen groff-base        # the API reference (test apidoc) and the man page check
+      abigail-tools             # abidw/abidiff: the ABI against abi/ (tests abi, abi_selftest)
       libnats-dev nats-server)  # replication through NATS JetStream and its tests
 if [ "${BATPAK_DEPS_COVERAGE:-0}" = 1 ]; then
   PKGS+=(gcovr) # make coverage

@@ -700,6 +700,11 @@ out_has '"clean":false'
 out_has '"problems_found":\[\{"entity":null,"problem":"segment 000001 offset [0-9]+: frame CRC or length invalid"\}'
 expect 4 --dir "$SCRATCH/corrupt" dump
 out_has '"problem":"CRC mismatch"'
+# a decoder's own message (the format layer the tool links, bp_fmt) reaches the record
+cp -r "$S" "$SCRATCH/badstore"
+printf 'XXXX' | dd of="$SCRATCH/badstore/STORE" bs=1 seek=0 conv=notrunc 2>/dev/null
+expect 4 --dir "$SCRATCH/badstore" dump
+out_has '"problem":"STORE: not a batpak STORE file \(bad magic\)"'
 rm -f "$SCRATCH/corrupt/index.ckpt" # without the checkpoint, open itself finds it
 expect 4 --dir "$SCRATCH/corrupt" query
 expect 4 --dir "$SCRATCH/corrupt" append acct:1 bank 0x1001 '{}'

@@ -4,9 +4,12 @@
  * Every structure is decoded by the format layer (src/format/format.h, the only
  * code that knows the bytes on disk); this file only reads files, follows the
  * cross-references and prints. That is why it includes an internal header,
- * unlike the rest of the tool. A decoder's message (bp_last_error()) goes in
- * the record's "problem" field, or in "note" where the damage is only a cache
- * miss (a checkpoint or footer that open would rebuild).
+ * unlike the rest of the tool, and why the tool links the small static library
+ * bp_fmt (the format layer and core/error.c) next to libbatpak.so. A decoder's
+ * message (bp_err_message(): bp_fmt's own thread-local message, which
+ * bp_last_error() of the shared library does not see) goes in the record's
+ * "problem" field, or in "note" where the damage is only a cache miss (a
+ * checkpoint or footer that open would rebuild).
  *
  * It opens no store and takes no lock, so it also works on a store that does
  * not open; a writer appending at the same time can make the last frame look
@@ -116,7 +119,7 @@ static int dump_store_file(dump_state *d, const char *dir) {
         d->have_uuid = true;
     } else {
         failed_decode_json(o, rc, id.version, p, n, BP_STORE_FILE_SIZE);
-        problem(d, o, bp_last_error());
+        problem(d, o, bp_err_message());
     }
     cli_print_json(o);
     free(p);
@@ -163,7 +166,7 @@ static void dump_checkpoint(dump_state *d, const char *dir) {
     } else {
         cli_json_set(o, "crc_ok", json_boolean(bp_crc_tail_ok(p, n)));
         cli_json_set(o, "usable", json_false());
-        cli_json_set(o, "note", json_string(bp_last_error()));
+        cli_json_set(o, "note", json_string(bp_err_message()));
     }
     cli_print_json(o);
     free(p);
@@ -205,7 +208,7 @@ static void frame_fields_json(const bp_frame *fr, json_t *rec) {
 static void frame_decode(dump_state *d, const uint8_t *body, size_t len, json_t *rec) {
     bp_frame fr;
     if (bp_frame_decode(body, len, &fr) != BP_OK) {
-        problem(d, rec, bp_last_error());
+        problem(d, rec, bp_err_message());
         d->next_seq = 0; /* its global_seq is unknown: do not report a gap at the next one */
         return;
     }
@@ -312,9 +315,9 @@ static void dump_footer(dump_state *d, const char *file, uint32_t segno, const u
         cli_json_set(o, "crc_ok", json_boolean(crc_ok));
         cli_json_set(o, "usable", json_false());
         if (crc_ok)
-            problem(d, o, bp_last_error());
+            problem(d, o, bp_err_message());
         else
-            cli_json_set(o, "note", json_string(bp_last_error()));
+            cli_json_set(o, "note", json_string(bp_err_message()));
     }
     cli_print_json(o);
 }
@@ -328,7 +331,7 @@ static void segment_header_json(dump_state *d, const char *file, uint32_t segno,
     bp_status rc = bp_seg_header_decode(&h, p, n, file);
     if (rc != BP_OK) {
         failed_decode_json(o, rc, h.version, p, n, BP_SEG_HEADER_SIZE);
-        problem(d, o, bp_last_error());
+        problem(d, o, bp_err_message());
         return;
     }
     cli_json_set(o, "magic_ok", json_true());

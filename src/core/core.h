@@ -28,6 +28,12 @@ void bp_err_clear(void);
 #define BP_OUT_RESET(p, T) (memset((p), 0, sizeof(T)), (p)->struct_size = sizeof(T))
 /* BP_EINVAL: "fn: T.struct_size is got, not want: start from INIT". */
 int bp_err_size(const char *fn, const char *type, const char *init, uint32_t got, size_t want);
+/* Like bp_err_sys with a va_list (neg_errno 0: no errno text). */
+int bp_err_v(int status, int neg_errno, const char *fmt, va_list ap);
+/* The calling thread's message, set by the calls above: what bp_last_error() returns. A
+ * program that links format objects with its own copy of error.c (the CLI's bp_fmt, next to
+ * libbatpak.so) reads their messages here, not through bp_last_error(). */
+const char *bp_err_message(void);
 /* The text of an errno value, thread-safe (buf may go unused). */
 #define BP_ERRNO_TEXT_MAX 128
 const char *bp_errno_text(int errnum, char buf[BP_ERRNO_TEXT_MAX]);

@@ -1,3 +1,6 @@
+/* The calling thread's error message, behind internal names only (bp_err*): the public
+ * functions over it are in status.c. The format layer needs nothing else of the core, so the
+ * CLI links this file with it (bp_fmt) without duplicating a public symbol of the library. */
 #include "core/core.h"
 
 #include <errno.h>
@@ -32,14 +35,6 @@ int bp_err(int status, const char *fmt, ...) {
     return status;
 }
 
-bp_status bp_set_error(bp_status status, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vset(status, 0, fmt, ap);
-    va_end(ap);
-    return status;
-}
-
 int bp_err_sys(int status, int neg_errno, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -52,59 +47,12 @@ void bp_err_clear(void) {
     last_error[0] = '\0';
 }
 
-const char *bp_last_error(void) {
+const char *bp_err_message(void) {
     return last_error;
 }
 
-const char *bp_version(void) {
-    return BP_VERSION_STRING;
-}
-
-const char *bp_strerror(int status) {
-    switch (status) {
-    case BP_OK:
-        return "ok";
-    case BP_DONE:
-        return "done";
-    case BP_UNCHANGED:
-        return "unchanged";
-    case BP_EINVAL:
-        return "invalid argument";
-    case BP_ENOTFOUND:
-        return "not found";
-    case BP_ECONFLICT:
-        return "conflict";
-    case BP_ECORRUPT:
-        return "corruption";
-    case BP_EIO:
-        return "I/O error";
-    case BP_ELOCKED:
-        return "store locked";
-    case BP_EVERSION:
-        return "unsupported format version";
-    case BP_ENOMEM:
-        return "out of memory";
-    case BP_EBUSY:
-        return "busy";
-    case BP_ETOOBIG:
-        return "too big";
-    case BP_EREADONLY:
-        return "read-only store";
-    case BP_EDENIED:
-        return "denied";
-    case BP_EEXIST:
-        return "already exists";
-    case BP_ESIGNATURE:
-        return "signature does not verify";
-    case BP_ETIMEDOUT:
-        return "timed out";
-    case BP_ECANCELED:
-        return "cancelled";
-    case BP_ENOTSUP:
-        return "not supported by this build";
-    default:
-        return "unknown status";
-    }
+int bp_err_v(int status, int neg_errno, const char *fmt, va_list ap) {
+    return vset(status, neg_errno, fmt, ap);
 }
 
 int bp_err_size(const char *fn, const char *type, const char *init, uint32_t got, size_t want) {
