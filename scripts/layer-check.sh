@@ -7,7 +7,9 @@
 #  2. it defines no symbol that an upper object (api, guard, typed, deliver, replicate)
 #     defines: no object of theirs is in it;
 #  3. no core source includes an upper header;
-#  4. no source or header cites a document that is not in the repository (SPEC).
+#  4. no source or header cites a document that is not in the repository (SPEC);
+#  5. no upper source (nor the CLI or the benchmarks) includes a store header but
+#     store/store.h, the store's narrow interface: not store_impl.h, index.h, recover.h.
 set -u
 src=$1
 so=$2
@@ -31,9 +33,14 @@ inc=$(grep -rnE '#include "(api|typed|deliver|guard|replicate)/' \
 [ -z "$inc" ] || say "a core source includes an upper header:
 $inc"
 
+inner=$(grep -rnE '#include "store/' "$src/src/api" "$src/src/guard" "$src/src/typed" \
+  "$src/src/deliver" "$src/src/replicate" "$src/src/cli" "$src/bench" | grep -v '"store/store\.h"')
+[ -z "$inner" ] || say "a module includes a store header other than store/store.h (use store.h):
+$inner"
+
 spec=$(grep -rn 'SPEC §' "$src/src" "$src/include")
 [ -z "$spec" ] || say "comments cite SPEC, which is not in the repository:
 $spec"
 
-[ $fail = 0 ] && echo "layer-check: the core ($(echo "$core_syms" | wc -l) symbols) stands alone"
+[ $fail = 0 ] && echo "layer-check: the core ($(echo "$core_syms" | wc -l) symbols) stands alone; the modules include store/store.h only"
 exit $fail
