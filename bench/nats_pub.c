@@ -21,7 +21,7 @@
  * in µs (the relay's includes its wait loop's 2 ms polls); bench/run.sh starts
  * the server, runs both REPS times and checks relay >= 0.8x pub.
  */
-#include "store/store_impl.h"
+#include "store/store.h"
 
 #include <batpak/batpak.h>
 #include <batpak/replicate.h>

@@ -17,6 +17,8 @@
 #     library's (a second thread-local bp_last_error, say);
 #  7. every bp_ symbol FMT_LIB references it also defines: the format layer in the tool
 #     calls nothing in LIB_SO, so its error messages stay in its own copy of core/error.c.
+#  8. no upper source (nor the CLI or the benchmarks) includes a store header but
+#     store/store.h, the store's narrow interface: not store_impl.h, index.h, recover.h.
 set -u
 src=$1
 so=$2
@@ -44,6 +46,11 @@ inc=$(grep -rnE '#include "(api|typed|deliver|guard|replicate)/' \
   "$src/src/store" "$src/src/format" "$src/src/core" "$src/src/platform")
 [ -z "$inc" ] || say "a core source includes an upper header:
 $inc"
+
+inner=$(grep -rnE '#include "store/' "$src/src/api" "$src/src/guard" "$src/src/typed" \
+  "$src/src/deliver" "$src/src/replicate" "$src/src/cli" "$src/bench" | grep -v '"store/store\.h"')
+[ -z "$inner" ] || say "a module includes a store header other than store/store.h (use store.h):
+$inner"
 
 spec=$(grep -rn 'SPEC §' "$src/src" "$src/include")
 [ -z "$spec" ] || say "comments cite SPEC, which is not in the repository:
@@ -85,5 +92,5 @@ $dup"
 $out"
 fi
 
-[ $fail = 0 ] && echo "layer-check: the core ($(echo "$core_syms" | wc -l) symbols) stands alone; the CLI includes only cli/ and (dump) format/${cli_bin:+, and defines no symbol of libbatpak.so}"
+[ $fail = 0 ] && echo "layer-check: the core ($(echo "$core_syms" | wc -l) symbols) stands alone; the modules include store/store.h only; the CLI includes only cli/ and (dump) format/${cli_bin:+, and defines no symbol of libbatpak.so}"
 exit $fail

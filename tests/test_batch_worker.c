@@ -1,4 +1,4 @@
-/* The pipelined batch worker (store_impl.h, the relay's engine) against a model of a server
+/* The pipelined batch worker (deliver_impl.h, the relay's engine) against a model of a server
  * that acknowledges a batch one call later: the position and the checkpoint move past a batch
  * only after a call vouched for it, the mark (passed) never runs ahead of that either, and a
  * failed call hands everything after the position over again, in order. */

@@ -1,7 +1,7 @@
 /* Metrics in the Prometheus text exposition format (version 0.0.4): what bp_store_stats,
  * bp_store_diagnostics, bp_delivery_stats_get and bp_projection_cache_stats_get report, with
  * the write latency as a histogram over the append-latency buckets of write.c. */
-#include "store/store_impl.h"
+#include "store/store.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,16 +41,16 @@ static void seconds(out *o, const char *name, const char *help, uint64_t us) {
 }
 
 static void latency(out *o, bp_store *s) {
-    uint64_t cum[N_LE] = {0}, total = 0;
+    uint64_t cum[N_LE] = {0}, total = 0, lat[BP_LAT_BUCKETS], sum;
+    bp_store_latency(s, lat, &sum);
     for (unsigned b = 0; b < BP_LAT_BUCKETS; b++) {
-        uint64_t n = __atomic_load_n(&s->lat[b], __ATOMIC_RELAXED);
+        uint64_t n = lat[b];
         if (!n) continue;
         total += n;
         uint64_t ub = bp_lat_bucket_upper(b);
         for (unsigned i = 0; i < N_LE; i++)
             if (ub <= LE_US[i]) cum[i] += n;
     }
-    uint64_t sum = __atomic_load_n(&s->lat_sum_us, __ATOMIC_RELAXED);
     const char *name = "batpak_write_latency_seconds";
     put(o,
         "# HELP %s Append call latency of this handle, from the call to its receipt (durable "
@@ -95,7 +95,7 @@ bp_status bp_store_prometheus(bp_store *s, char **text) {
     out o = {{0}, 0};
     char uuid[37];
     bp_id id;
-    memcpy(id.b, s->ident.uuid, 16);
+    bp_store_uuid(s, id.b);
     bp_id_format(&id, uuid);
     put(&o,
         "# HELP batpak_info The library version and the store's id.\n# TYPE batpak_info "

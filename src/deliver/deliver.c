@@ -61,7 +61,7 @@ struct bp_cursor {
     bp_owned_event *evs;
     const bp_event **ptrs;
     size_t cap;
-    const bool *stop; /* NULL, or a flag that ends a wait (bp_cursor_next_stop) [pmu] */
+    const bool *stop; /* NULL, or a flag that ends a wait (bp_cursor_next_stop): atomic */
     uint64_t scanned; /* every event of the region <= scanned was handed out (position, or
                          the watermark of an iterator that ran out; UINT64_MAX: finished) */
     uint64_t *passed; /* NULL, or a worker's mark (bp_cursor_set_passed): atomic */
@@ -154,13 +154,13 @@ static bp_status own_event(bp_owned_event *o, const bp_event *ev) {
 
 static bool published_past(void *arg) {
     bp_cursor *c = arg;
-    return __atomic_load_n(&c->s->published, __ATOMIC_SEQ_CST) > c->it_limit;
+    return bp_store_published(c->s) > c->it_limit;
 }
 
-/* Waiting ends early when *stop (read under pmu) is set: a worker being stopped. */
+/* Waiting ends early when *stop is set: a worker being stopped. */
 static bool published_past_or_stop(void *arg) {
     bp_cursor *c = arg;
-    return published_past(c) || (c->stop && *c->stop);
+    return published_past(c) || (c->stop && __atomic_load_n(c->stop, __ATOMIC_SEQ_CST));
 }
 
 /* (Re)make the iterator from position + 1; false when the region is finished. */
@@ -169,7 +169,7 @@ static bp_status cursor_iter(bp_cursor *c) {
     c->it = NULL;
     bp_region r = c->region;
     if (r.from_seq <= c->position) r.from_seq = c->position + 1;
-    c->it_limit = __atomic_load_n(&c->s->published, __ATOMIC_SEQ_CST);
+    c->it_limit = bp_store_published(c->s);
     return bp_query(c->s, &c->it, &r, BP_READ_FULL);
 }
 
@@ -239,8 +239,8 @@ bp_status bp_cursor_next_stop(bp_cursor *c, const bp_event **evs, size_t max, si
 
 /* ----------------------------------------------------------- subscriptions */
 
-/* Invariants: head (written by the publisher under wmu) and tail (by the owner) count
- * notices pushed and taken; tail <= head <= tail + cap; slot i % cap holds notice i. */
+/* Invariants: head (written by the publisher under the publish lock) and tail (by the owner)
+ * count notices pushed and taken; tail <= head <= tail + cap; slot i % cap holds notice i. */
 struct bp_subscription {
     bp_store *s;
     bp_rfilter rf;
@@ -272,7 +272,7 @@ bp_status bp_subscribe_lossy(bp_store *s, bp_subscription **out, const bp_region
     sub->cap = capacity;
     sub->ring = malloc((size_t)capacity * sizeof *sub->ring);
     bp_deliver_state *d = bp_deliver_of(s);
-    pthread_mutex_lock(&s->wmu);
+    bp_store_publish_lock(s);
     if (sub->ring && d->n_subs == d->subs_cap) {
         uint32_t nc = d->subs_cap ? d->subs_cap * 2 : 8;
         bp_subscription **ns = realloc(d->subs, nc * sizeof *ns);
@@ -283,11 +283,9 @@ bp_status bp_subscribe_lossy(bp_store *s, bp_subscription **out, const bp_region
     }
     bool ok = sub->ring && d->n_subs < d->subs_cap;
     if (ok) d->subs[d->n_subs++] = sub;
-    if (ok) { /* the store calls the hook on each publish while a subscription exists */
-        s->publish_fn = deliver_notices;
-        s->publish_ctx = d;
-    }
-    pthread_mutex_unlock(&s->wmu);
+    if (ok) /* the store calls the hook on each publish while a subscription exists */
+        bp_store_set_publish_hook(s, deliver_notices, d);
+    bp_store_publish_unlock(s);
     if (!ok) {
         bp_rfilter_free(&sub->rf);
         free(sub->ring);
@@ -302,31 +300,29 @@ void bp_unsubscribe(bp_subscription *sub) {
     if (!sub) return;
     bp_store *s = sub->s;
     bp_deliver_state *d = bp_deliver_of(s);
-    pthread_mutex_lock(&s->wmu); /* the publisher holds it while it pushes */
+    bp_store_publish_lock(s); /* the publisher holds it while it pushes */
     for (uint32_t i = 0; i < d->n_subs; i++)
         if (d->subs[i] == sub) {
             d->subs[i] = d->subs[--d->n_subs];
             break;
         }
-    if (!d->n_subs) s->publish_fn = NULL;
-    pthread_mutex_unlock(&s->wmu);
+    if (!d->n_subs) bp_store_set_publish_hook(s, NULL, NULL);
+    bp_store_publish_unlock(s);
     bp_rfilter_free(&sub->rf);
     free(sub->ring);
     free(sub);
 }
 
-/* The store's publish hook (set while a subscription exists; [w] held): queue notices of
- * seqs from..to for the subscriptions. */
+/* The store's publish hook (set while a subscription exists; the publish lock is held):
+ * queue notices of seqs from..to for the subscriptions. */
 static void deliver_notices(void *ctx, bp_store *s, uint64_t from, uint64_t to) {
     bp_deliver_state *d = ctx;
-    const bp_index *x = &s->idx;
     for (uint64_t seq = from; seq <= to; seq++) {
-        uint32_t slot = (uint32_t)(seq - 1);
         bool built = false;
         bp_notice nt = BP_NOTICE_INIT;
         for (uint32_t i = 0; i < d->n_subs; i++) {
             bp_subscription *sub = d->subs[i];
-            if (!bp_rfilter_match(&sub->rf, x, slot)) continue;
+            if (!bp_store_seq_match(s, seq, &sub->rf)) continue;
             uint64_t head = sub->head; /* only this thread writes it */
             if (head - __atomic_load_n(&sub->tail, __ATOMIC_ACQUIRE) >= sub->cap) {
                 __atomic_fetch_add(&sub->dropped, 1, __ATOMIC_RELAXED);
@@ -337,15 +333,7 @@ static void deliver_notices(void *ctx, bp_store *s, uint64_t from, uint64_t to) 
                 continue;
             }
             if (!built) {
-                const bp_irec *r = &x->recs[slot];
-                nt = (bp_notice){sizeof(bp_notice),
-                                 seq,
-                                 bp_index_clock_of(x, slot),
-                                 r->hlc,
-                                 r->id,
-                                 r->kind,
-                                 x->entity_names.s[r->entity],
-                                 x->scope_names.s[r->scope]};
+                bp_store_notice(s, seq, &nt);
                 built = true;
             }
             sub->ring[head % sub->cap] = nt;
@@ -398,7 +386,7 @@ bp_status bp_delivery_stats_get(bp_store *s, bp_delivery_stats *out) {
     BP_SIZE_CHECK("bp_delivery_stats_get", out, bp_delivery_stats, BP_DELIVERY_STATS_INIT);
     BP_OUT_RESET(out, bp_delivery_stats);
     bp_deliver_state *d = bp_deliver_of(s);
-    pthread_mutex_lock(&s->wmu); /* the subscription list */
+    bp_store_publish_lock(s); /* the subscription list */
     out->subscriptions = d->n_subs;
     for (uint32_t i = 0; i < d->n_subs; i++) {
         bp_subscription_stats st = BP_SUBSCRIPTION_STATS_INIT;
@@ -406,7 +394,7 @@ bp_status bp_delivery_stats_get(bp_store *s, bp_delivery_stats *out) {
         out->queued += st.depth;
         out->dropped += st.dropped;
     }
-    pthread_mutex_unlock(&s->wmu);
+    bp_store_publish_unlock(s);
     bp_workers_lag(s, &out->workers, &out->lag_events_max);
     out->poison_skipped = bp_workers_poison_skipped(s);
     return BP_OK;
@@ -418,6 +406,7 @@ static bp_status deliver_open(bp_store *s, const bp_open_options *o, void **stat
     (void)o;
     bp_deliver_state *d = calloc(1, sizeof *d);
     if (!d) return bp_err(BP_ENOMEM, "%s: out of memory", bp_store_dir(s));
+    pthread_mutex_init(&d->mu, NULL);
     *state = d;
     return BP_OK;
 }
@@ -430,6 +419,7 @@ static void deliver_stop(bp_store *s, void *state) {
 static void deliver_free(void *state) {
     bp_deliver_state *d = state;
     free(d->subs); /* subscriptions still open are the caller's leak (deliver.h) */
+    pthread_mutex_destroy(&d->mu);
     free(d);
 }
 

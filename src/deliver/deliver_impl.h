@@ -3,20 +3,21 @@
  * reactors) and what the replication module builds on it.
  *
  * The module's state (bp_deliver_state) hangs off the store as module BP_MOD_DELIVER
- * (api/modules.h). Its locks: the subscriptions are guarded by the store's wmu (they are
- * fed by the store's publish hook, which runs under it); the workers list by the store's
- * pmu, as the waits of the workers are.
+ * (api/modules.h). Its locks: the subscriptions are guarded by the store's publish lock
+ * (store.h: they are fed by the store's publish hook, which runs under it); the workers list
+ * by the module's own mu, which is never held across a wait.
  */
 #ifndef BP_DELIVER_IMPL_H
 #define BP_DELIVER_IMPL_H
 
 #include "api/modules.h"
-#include "store/store_impl.h"
+#include "store/store.h"
 
 typedef struct bp_deliver_state {
-    struct bp_subscription **subs; /* [wmu] lossy subscriptions (deliver.c) */
-    uint32_t n_subs, subs_cap;     /* [wmu] */
-    struct bp_worker *workers;     /* [pmu] cursor workers running (worker.c) */
+    struct bp_subscription **subs; /* [publish lock] lossy subscriptions (deliver.c) */
+    uint32_t n_subs, subs_cap;     /* [publish lock] */
+    pthread_mutex_t mu;            /* the workers list */
+    struct bp_worker *workers;     /* [mu] cursor workers running (worker.c) */
     uint64_t poison_skipped;       /* atomic: events workers skipped as poison, in total */
 } bp_deliver_state;
 
@@ -66,7 +67,7 @@ void bp_gaps_init(bp_gaps *g);
 void bp_gaps_destroy(bp_gaps *g);
 void bp_gaps_observe(bp_gaps *g, const bp_event *ev);
 size_t bp_gaps_take(bp_gaps *g, bp_gap *out, size_t max);
-/* deliver.c: bp_cursor_next whose wait also ends when *stop (read under pmu) is set. */
+/* deliver.c: bp_cursor_next whose wait also ends when *stop (atomic) is set. */
 bp_status bp_cursor_next_stop(bp_cursor *c, const bp_event **evs, size_t max, size_t *n,
                               uint32_t timeout_ms, const bool *stop);
 /* deliver.c: a worker's mark: the cursor stores into *passed (atomic, then wakes waiters)

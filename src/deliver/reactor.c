@@ -145,7 +145,8 @@ bp_status bp_reactor(bp_store *s, bp_worker **out, const bp_region *region, cons
     if (!out) return bp_err(BP_EINVAL, "bp_reactor: out is NULL");
     *out = NULL;
     if (!s || !fn) return bp_err(BP_EINVAL, "bp_reactor: NULL argument");
-    if (s->read_only) return bp_err(BP_EREADONLY, "%s: a reactor needs a writable store", s->dir);
+    if (bp_store_read_only(s))
+        return bp_err(BP_EREADONLY, "%s: a reactor needs a writable store", bp_store_dir(s));
     bp_status rc;
     if (type && (rc = bp_type_check(type))) return rc;
     reactor *r = calloc(1, sizeof *r);

@@ -15,7 +15,8 @@
 /* Invariants: position is the global_seq of the last event handled (or skipped as poison);
  * ckpt_pos <= position is the one persisted; passed >= position: every event of the region
  * up to it is handled (events outside the region and holes count as passed); the thread
- * alone writes them (atomically, so that stats can read them). stop is set under pmu.
+ * alone writes them (atomically, so that stats can read them). stop is atomic, set before
+ * bp_wake_waiters.
  * s is NULL once bp_store_close stopped the worker (detached: only bp_worker_stop, stats
  * and bp_worker_wait may use it then; c is freed). */
 struct bp_worker {
@@ -29,7 +30,7 @@ struct bp_worker {
     char dir[4096];
     bp_cursor *c;
     pthread_t thread;
-    bool stop;    /* [pmu] */
+    bool stop;    /* atomic */
     bool running; /* atomic */
     bp_status err;
     char err_msg[512];
@@ -39,19 +40,15 @@ struct bp_worker {
     char skip_msg[256];  /* [smu] */
     uint32_t since_ckpt;
     bp_gaps gaps;           /* measured when the handler is called */
-    struct bp_worker *next; /* [pmu] the deliver state's workers */
+    struct bp_worker *next; /* [the deliver state's mu] its workers */
 };
 
-static bool stopping(void *arg) {
-    bp_worker *w = arg;
-    return w->stop;
+static bool stop_requested(bp_worker *w) {
+    return __atomic_load_n(&w->stop, __ATOMIC_SEQ_CST);
 }
 
-static bool stop_requested(bp_worker *w) {
-    pthread_mutex_lock(&w->s->pmu);
-    bool st = w->stop;
-    pthread_mutex_unlock(&w->s->pmu);
-    return st;
+static bool stopping(void *arg) {
+    return stop_requested(arg);
 }
 
 bp_status bp_cursorck_save(bp_fault *fault, const char *dir, const char *name, uint64_t position,
@@ -81,7 +78,7 @@ bp_status bp_cursorck_load(const char *path, uint64_t *position, bp_id *id, bool
 static bp_status write_ckpt(bp_worker *w, uint64_t position, const bp_id *id) {
     char name[80];
     snprintf(name, sizeof name, "%s.ckpt", w->id);
-    bp_status rc = bp_cursorck_save(w->s->fault, w->dir, name, position, id);
+    bp_status rc = bp_cursorck_save(bp_store_fault(w->s), w->dir, name, position, id);
     if (rc) return rc;
     __atomic_store_n(&w->ckpt_pos, position, __ATOMIC_RELAXED);
     w->since_ckpt = 0;
@@ -99,13 +96,8 @@ static bp_status read_ckpt(bp_worker *w, uint64_t *position, bool *found) {
     rc = bp_get(w->s, &ev, &id);
     bool same = !rc && ev->global_seq == *position;
     if (!rc) bp_event_free(ev);
-    if (rc == BP_ENOTFOUND) { /* or one a compaction removed: its seq is a hole now */
-        bp_store *s = w->s;
-        pthread_rwlock_rdlock(&s->ilock);
-        same = *position <= s->anchors.upto && *position <= s->idx.n &&
-               BP_IREC_HOLE(&s->idx.recs[*position - 1]);
-        pthread_rwlock_unlock(&s->ilock);
-    }
+    if (rc == BP_ENOTFOUND) /* or one a compaction removed: its seq is a hole now */
+        same = bp_store_seq_is_hole(w->s, *position);
     if (!same)
         return bp_err(BP_ECORRUPT,
                       "%s: position %llu names an event this store does not have there", path,
@@ -167,7 +159,7 @@ static bp_status deliver(bp_worker *w, const bp_event *ev) {
     }
 }
 
-/* A batch worker's loop (store_impl.h: pipelined one batch deep). In flight: the last batch
+/* A batch worker's loop (deliver_impl.h: pipelined one batch deep). In flight: the last batch
  * handed over (fly_n events, the last fly_seq / fly_id), not yet vouched for; while one is,
  * the cursor does not raise the worker's mark (it would pass events not yet done). Returns
  * BP_OK when stopped, else the error that stops the worker. */
@@ -309,8 +301,9 @@ static bp_status start_any(bp_store *s, const bp_region *region, bp_worker_fn fn
     if (cfg->batch > 4096) return bp_err(BP_EINVAL, "worker batch %u above 4096", cfg->batch);
     if (cfg->poison != BP_POISON_STOP && cfg->poison != BP_POISON_SKIP)
         return bp_err(BP_EINVAL, "worker: unknown poison policy %d", (int)cfg->poison);
-    if (cfg->checkpoint_id && s->read_only)
-        return bp_err(BP_EREADONLY, "%s: a checkpointed worker needs a writable store", s->dir);
+    if (cfg->checkpoint_id && bp_store_read_only(s))
+        return bp_err(BP_EREADONLY, "%s: a checkpointed worker needs a writable store",
+                      bp_store_dir(s));
     bp_worker *w = calloc(1, sizeof *w);
     if (!w) return bp_err(BP_ENOMEM, "bp_cursor_worker: out of memory");
     w->s = s;
@@ -326,7 +319,7 @@ static bp_status start_any(bp_store *s, const bp_region *region, bp_worker_fn fn
     if (!w->cfg.backoff_ms) w->cfg.backoff_ms = 10;
     if (!w->cfg.backoff_max_ms) w->cfg.backoff_max_ms = 1000;
     if (cfg->checkpoint_id) snprintf(w->id, sizeof w->id, "%s", cfg->checkpoint_id);
-    snprintf(w->dir, sizeof w->dir, "%s/cursors", s->dir);
+    snprintf(w->dir, sizeof w->dir, "%s/cursors", bp_store_dir(s));
     bp_gaps_init(&w->gaps);
     pthread_mutex_init(&w->smu, NULL);
     w->gaps.threshold_ms = cfg->gap_threshold_ms;
@@ -334,7 +327,7 @@ static bp_status start_any(bp_store *s, const bp_region *region, bp_worker_fn fn
     bool found = false;
     bp_status rc = BP_OK;
     bp_deliver_state *d = bp_deliver_of(s);
-    pthread_mutex_lock(&s->pmu); /* one running worker per checkpoint id */
+    pthread_mutex_lock(&d->mu); /* one running worker per checkpoint id */
     for (bp_worker *o = d->workers; w->id[0] && o; o = o->next)
         if (strcmp(o->id, w->id) == 0)
             rc = bp_err(BP_EBUSY, "worker '%s' is running already on this store", w->id);
@@ -342,7 +335,7 @@ static bp_status start_any(bp_store *s, const bp_region *region, bp_worker_fn fn
         w->next = d->workers;
         d->workers = w;
     }
-    pthread_mutex_unlock(&s->pmu);
+    pthread_mutex_unlock(&d->mu);
     if (!rc && w->id[0] && (rc = read_ckpt(w, &start, &found)) == BP_OK && found)
         w->ckpt_pos = start;
     if (!rc) rc = bp_cursor_open(s, &w->c, region, start);
@@ -356,13 +349,13 @@ static bp_status start_any(bp_store *s, const bp_region *region, bp_worker_fn fn
     }
     if (rc) {
         w->running = false;
-        pthread_mutex_lock(&s->pmu);
-        for (bp_worker **pp = &bp_deliver_of(s)->workers; *pp; pp = &(*pp)->next)
+        pthread_mutex_lock(&d->mu);
+        for (bp_worker **pp = &d->workers; *pp; pp = &(*pp)->next)
             if (*pp == w) {
                 *pp = w->next;
                 break;
             }
-        pthread_mutex_unlock(&s->pmu);
+        pthread_mutex_unlock(&d->mu);
         bp_cursor_free(w->c);
         bp_gaps_destroy(&w->gaps);
         pthread_mutex_destroy(&w->smu);
@@ -377,15 +370,16 @@ static bp_status start_any(bp_store *s, const bp_region *region, bp_worker_fn fn
  * cleanup of ctx); the handle stays for bp_worker_stop. */
 static void halt(bp_worker *w) {
     bp_store *s = w->s;
-    pthread_mutex_lock(&s->pmu);
-    w->stop = true;
-    pthread_cond_broadcast(&s->pcond);
-    for (bp_worker **pp = &bp_deliver_of(s)->workers; *pp; pp = &(*pp)->next)
+    bp_deliver_state *d = bp_deliver_of(s);
+    pthread_mutex_lock(&d->mu);
+    for (bp_worker **pp = &d->workers; *pp; pp = &(*pp)->next)
         if (*pp == w) {
             *pp = w->next;
             break;
         }
-    pthread_mutex_unlock(&s->pmu);
+    pthread_mutex_unlock(&d->mu);
+    __atomic_store_n(&w->stop, true, __ATOMIC_SEQ_CST);
+    bp_wake_waiters(s); /* a wait in progress tests stop again */
     pthread_join(w->thread, NULL);
     if (w->cleanup) w->cleanup(w->ctx);
     bp_cursor_free(w->c);
@@ -414,7 +408,7 @@ bp_status bp_worker_stats_get(bp_worker *w, bp_worker_stats *out) {
     out->running = __atomic_load_n(&w->running, __ATOMIC_ACQUIRE);
     out->passed = passed_of(w);
     bp_store *s = __atomic_load_n(&w->s, __ATOMIC_SEQ_CST);
-    uint64_t pub = s ? __atomic_load_n(&s->published, __ATOMIC_SEQ_CST) : 0;
+    uint64_t pub = s ? bp_store_published(s) : 0;
     out->lag_events = pub > out->passed ? pub - out->passed : 0;
     out->skipped = __atomic_load_n(&w->skipped, __ATOMIC_RELAXED);
     pthread_mutex_lock(&w->smu);
@@ -467,10 +461,11 @@ uint64_t bp_workers_poison_skipped(bp_store *s) {
 }
 
 void bp_worker_stop_all(bp_store *s) {
+    bp_deliver_state *d = bp_deliver_of(s);
     for (;;) {
-        pthread_mutex_lock(&s->pmu);
-        bp_worker *w = bp_deliver_of(s)->workers;
-        pthread_mutex_unlock(&s->pmu);
+        pthread_mutex_lock(&d->mu);
+        bp_worker *w = d->workers;
+        pthread_mutex_unlock(&d->mu);
         if (!w) return;
         halt(w);
     }
@@ -479,14 +474,15 @@ void bp_worker_stop_all(bp_store *s) {
 void bp_workers_lag(bp_store *s, uint32_t *count, uint64_t *lag_max) {
     *count = 0;
     *lag_max = 0;
-    uint64_t pub = __atomic_load_n(&s->published, __ATOMIC_SEQ_CST);
-    pthread_mutex_lock(&s->pmu);
-    for (bp_worker *w = bp_deliver_of(s)->workers; w; w = w->next) {
+    uint64_t pub = bp_store_published(s);
+    bp_deliver_state *d = bp_deliver_of(s);
+    pthread_mutex_lock(&d->mu);
+    for (bp_worker *w = d->workers; w; w = w->next) {
         uint64_t pos = passed_of(w);
         (*count)++;
         if (pub > pos && pub - pos > *lag_max) *lag_max = pub - pos;
     }
-    pthread_mutex_unlock(&s->pmu);
+    pthread_mutex_unlock(&d->mu);
 }
 
 bp_status bp_checkpoints_list(bp_store *s, bp_checkpoint_info *out, size_t max, size_t *n) {
@@ -494,13 +490,13 @@ bp_status bp_checkpoints_list(bp_store *s, bp_checkpoint_info *out, size_t max, 
     if (max) BP_SIZE_CHECK("bp_checkpoints_list", out, bp_checkpoint_info, BP_CHECKPOINT_INFO_INIT);
     *n = 0;
     char dir[4200];
-    snprintf(dir, sizeof dir, "%s/cursors", s->dir);
+    snprintf(dir, sizeof dir, "%s/cursors", bp_store_dir(s));
     char **names = NULL;
     size_t count = 0;
     int e = bp_pf_list(dir, ".ckpt", &names, &count);
     if (e == -ENOENT) return BP_OK;
     if (e) return bp_err_sys(BP_EIO, e, "%s: cannot list", dir);
-    uint64_t pub = __atomic_load_n(&s->published, __ATOMIC_SEQ_CST);
+    uint64_t pub = bp_store_published(s);
     for (size_t i = 0; i < count; i++) {
         size_t len = strlen(names[i]) - strlen(".ckpt");
         if (!len || len > 63) continue; /* not a checkpoint id: not ours */

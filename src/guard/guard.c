@@ -8,7 +8,6 @@
  *  - v->digest is bp_proposal_digest of the proposal the gates saw.
  */
 #include "guard/guard_impl.h"
-#include "store/store_impl.h"
 
 #include <blake3.h>
 #include <stdio.h>

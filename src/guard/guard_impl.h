@@ -11,7 +11,7 @@
 
 #include "api/modules.h"
 #include "core/core.h"
-#include "store/store_impl.h"
+#include "store/store.h"
 
 typedef struct bp_signer {
     uint8_t pk[32];

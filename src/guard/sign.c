@@ -7,7 +7,6 @@
  */
 #include "guard/guard_impl.h"
 #include "platform/platform.h"
-#include "store/store_impl.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -489,17 +488,18 @@ void bp_signer_free(bp_signer *sg) {
 
 bp_status bp_store_add_public_key(bp_store *s, const uint8_t public_key[32]) {
     if (!s || !public_key) return bp_err(BP_EINVAL, "add public key: NULL argument");
-    if (s->read_only) return bp_err(BP_EREADONLY, "%s: store was opened read-only", s->dir);
-    bp_status rc = persist_key(s->dir, public_key, s->fault);
+    if (bp_store_read_only(s))
+        return bp_err(BP_EREADONLY, "%s: store was opened read-only", bp_store_dir(s));
+    bp_status rc = persist_key(bp_store_dir(s), public_key, bp_store_fault(s));
     return rc ? rc : bp_keyring_add(bp_guard_of(s)->keys, public_key);
 }
 
 static bp_status check_store_id(bp_store *s, const uint8_t id[16]) {
-    if (memcmp(id, s->ident.uuid, 16) == 0) return BP_OK;
     bp_id a, b;
+    bp_store_uuid(s, b.b);
+    if (memcmp(id, b.b, 16) == 0) return BP_OK;
     char ta[37], tb[37];
     memcpy(a.b, id, 16);
-    memcpy(b.b, s->ident.uuid, 16);
     bp_id_format(&a, ta);
     bp_id_format(&b, tb);
     return bp_err(BP_EINVAL, "receipt belongs to store %s, not to this store (%s)", ta, tb);
@@ -526,13 +526,11 @@ static void sign_hook(void *ctx, bp_receipt *r) {
 
 static bp_status guard_open(bp_store *s, const bp_open_options *o, void **state) {
     bp_guard_state *g = calloc(1, sizeof *g);
-    if (!g) return bp_err(BP_ENOMEM, "%s: out of memory", s->dir);
+    if (!g) return bp_err(BP_ENOMEM, "%s: out of memory", bp_store_dir(s));
     *state = g;
-    bp_status rc = bp_keys_open(s->dir, s->read_only, o->signing_key, &g->keys, &g->signer);
-    if (!rc && g->signer) {
-        s->sign_fn = sign_hook;
-        s->sign_ctx = g->signer;
-    }
+    bp_status rc =
+        bp_keys_open(bp_store_dir(s), bp_store_read_only(s), o->signing_key, &g->keys, &g->signer);
+    if (!rc && g->signer) bp_store_set_sign_hook(s, sign_hook, g->signer);
     return rc;
 }
 

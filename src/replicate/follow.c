@@ -110,14 +110,7 @@ static bp_status settle(follower *f, bool reopen) {
         if (f->win[i].sseq <= safe) safe = f->win[i].sseq - 1;
     if (!rc && safe > f->applied_sseq) {
         f->applied_sseq = safe;
-        bp_store *s = f->s; /* the replica's newest event, for the checkpoint */
-        pthread_rwlock_rdlock(&s->ilock);
-        for (uint64_t q = s->published; q; q--) /* (not a compacted range's hole) */
-            if (!BP_IREC_HOLE(&s->idx.recs[q - 1])) {
-                f->last_id = s->idx.recs[q - 1].id;
-                break;
-            }
-        pthread_rwlock_unlock(&s->ilock);
+        bp_store_last_id(f->s, &f->last_id); /* the replica's newest event, for the checkpoint */
         rc = write_ckpt(f);
     }
     if (!rc && reopen) rc = bp_import_begin(f->s, &f->imp);
@@ -156,10 +149,7 @@ static bp_status import_one(follower *f, const uint8_t *body, size_t len, uint64
  * holes. The replica is open. */
 static bool in_line(follower *f, uint64_t seq) {
     if (seq <= f->next_seq) return true;
-    pthread_rwlock_rdlock(&f->s->ilock);
-    uint64_t upto = f->s->anchors.upto;
-    pthread_rwlock_unlock(&f->s->ilock);
-    return seq <= upto + 1;
+    return seq <= bp_store_compacted_upto(f->s) + 1;
 }
 
 /* An anchors message: the source is compacted; an empty replica starts from its anchors, one

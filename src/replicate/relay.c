@@ -1,5 +1,5 @@
 /*
- * The relay (replicate.h): a batch cursor worker, pipelined one batch deep (store_impl.h):
+ * The relay (replicate.h): a batch cursor worker, pipelined one batch deep (deliver_impl.h):
  * its handler publishes each batch of committed events to JetStream asynchronously and
  * returns once the server has acknowledged every event of the batch before it, so the next
  * batch is read and published while the acks of the last one come in; the worker moves
@@ -280,9 +280,7 @@ static bp_status publish(bp_relay *r, relay_win *w, const bp_event **evs, size_t
     w->acked_n = w->dups = 0;
     w->n = n;
     pthread_mutex_unlock(&r->mu);
-    pthread_rwlock_rdlock(&r->s->ilock);
-    uint64_t upto = r->s->anchors.upto;
-    pthread_rwlock_unlock(&r->s->ilock);
+    uint64_t upto = bp_store_compacted_upto(r->s);
     bp_status rc = BP_OK;
     for (size_t i = 0; i < n && !rc; i++) {
         uint8_t before = old_acked(r, evs[i]->global_seq);
@@ -379,9 +377,9 @@ bp_status bp_relay_start(bp_store *s, bp_relay **out, const bp_relay_config *cfg
     if (!cfg->url || !*cfg->url) return bp_err(BP_EINVAL, "url: missing (nats://HOST:PORT)");
     if (cfg->batch > 4096) return bp_err(BP_EINVAL, "batch: %u above 4096", cfg->batch);
     if (cfg->subject_prefix && (rc = bp_nats_check_prefix(cfg->subject_prefix))) return rc;
-    if (s->read_only)
+    if (bp_store_read_only(s))
         return bp_err(BP_EREADONLY, "%s: a relay keeps a checkpoint: open the store writable",
-                      s->dir);
+                      bp_store_dir(s));
     bp_relay *r = calloc(1, sizeof *r);
     if (!r) return bp_err(BP_ENOMEM, "bp_relay_start: out of memory");
     int ce = bp_pf_cond_init(&r->cv); /* waits with monotonic deadlines (win_wait) */

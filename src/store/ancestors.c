@@ -4,23 +4,11 @@
 
 #include <stdlib.h>
 
-/* Read the published event at slot into o (which keeps its frame). BP_ENOTFOUND when
- * the slot is not published. */
+/* Read the published event at slot into o (which keeps its frame: fn reads the event after
+ * this returns). BP_ENOTFOUND when the slot is not published. */
 static bp_status read_slot(bp_store *s, uint64_t slot, bp_owned_event *o) {
-    bp_irec r;
-    bp_segref ref = BP_SEGREF_INIT;
-    bool found = false;
-    pthread_rwlock_rdlock(&s->ilock);
-    if (slot < s->published) {
-        r = s->idx.recs[slot];
-        found = bp_segment_ref(s, r.segno, &ref);
-    }
-    pthread_rwlock_unlock(&s->ilock);
-    if (!found) return BP_ENOTFOUND;
-    bp_frame fr;
-    bp_status rc = bp_read_frame(s, &r, &ref, &o->frame, &fr);
-    bp_segref_keep(s, &ref, &o->hold); /* fn reads the event after this returns */
-    return rc ? rc : bp_own_event(s, o, &fr, true);
+    bp_slot sl = {.ev = o};
+    return bp_slot_read(s, slot, BP_SLOT_EVENT, &sl);
 }
 
 /* Slot of the next ancestor of ev, or -1 when ev has none in this store. */
@@ -86,11 +74,8 @@ bp_status bp_walk_ancestors(bp_store *s, const bp_id *id, bp_walk_mode mode, siz
         child = anc;
         anc = t;
     }
-    for (int i = 0; i < 2; i++) {
-        bp_segfile_unref(o[i].hold);
-        bp_buf_free(&o[i].frame);
-        bp_buf_free(&o[i].plain);
-    }
+    for (int i = 0; i < 2; i++)
+        bp_owned_event_clear(&o[i]);
     free(o);
     return rc;
 }

@@ -56,18 +56,14 @@ static void plan_free(plan *p) {
     memset(p, 0, sizeof *p);
 }
 
-/* The hash of the event at slot, read from its frame. [i] held shared. */
+/* The hash of the event at slot (in an entity's list: not a hole; a dry run's may be above
+ * the watermark), read from its frame. [i] held shared. */
 static bp_status hash_of(bp_store *s, uint32_t slot, bp_hash *out) {
-    bp_irec r = s->idx.recs[slot];
-    bp_segref ref;
-    if (!bp_segment_ref(s, r.segno, &ref))
-        return bp_err(BP_ECORRUPT, "compact: segment %06u is missing", r.segno);
-    bp_buf buf = {0};
-    bp_frame fr;
-    bp_status rc = bp_read_frame(s, &r, &ref, &buf, &fr);
-    bp_segref_drop(&ref); /* ilock is held: no eviction here */
-    if (!rc) *out = fr.event_hash;
-    bp_buf_free(&buf);
+    bp_slot sl;
+    bp_status rc = bp_slot_read_locked(s, slot, BP_SLOT_HASH | BP_SLOT_UNPUBLISHED, &sl);
+    if (rc == BP_ENOTFOUND) /* the slot's segment is not in the store */
+        return bp_err(BP_ECORRUPT, "compact: segment %06u is missing", s->idx.recs[slot].segno);
+    if (!rc) *out = sl.hash;
     return rc;
 }
 

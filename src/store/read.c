@@ -49,30 +49,8 @@ bp_status bp_read_frame(bp_store *s, const bp_irec *r, bp_segref *ref, bp_buf *b
 }
 
 bp_status bp_read_body(bp_store *s, uint64_t seq, bp_buf *out) {
-    pthread_rwlock_rdlock(&s->ilock);
-    bp_irec r;
-    bp_segref ref = BP_SEGREF_INIT;
-    bool found = false;
-    if (seq >= 1 && seq <= s->published && !BP_IREC_HOLE(&s->idx.recs[seq - 1])) {
-        r = s->idx.recs[seq - 1];
-        found = bp_segment_ref(s, r.segno, &ref);
-    }
-    pthread_rwlock_unlock(&s->ilock);
-    if (!found)
-        return bp_err(BP_ENOTFOUND, "%s: no event at global_seq %llu", s->dir,
-                      (unsigned long long)seq);
-    bp_buf tmp = {0};
-    bp_frame fr;
-    bp_status rc = bp_read_frame(s, &r, &ref, &tmp, &fr); /* checks length, CRC, id */
-    if (!rc) {
-        const uint8_t *p = ref.mapped ? ref.sf->p + r.offset : tmp.data;
-        out->len = 0;
-        if (bp_buf_append(out, p + BP_FRAME_PREFIX, r.frame_len - BP_FRAME_PREFIX))
-            rc = bp_err(BP_ENOMEM, "read: out of memory");
-    }
-    bp_segref_done(s, &ref);
-    bp_buf_free(&tmp);
-    return rc;
+    bp_slot sl = {.body = out};
+    return bp_slot_read(s, seq - 1, BP_SLOT_BODY, &sl); /* seq 0: slot UINT64_MAX, none */
 }
 
 /* Copy a frame's fields into ev; strings go to the three NUL-terminated buffers. */
@@ -113,6 +91,13 @@ bp_status bp_own_event(bp_store *s, bp_owned_event *o, const bp_frame *fr, bool 
     return open ? bp_unseal_event(s, &o->ev, &o->plain) : BP_OK;
 }
 
+void bp_owned_event_clear(bp_owned_event *o) {
+    bp_segfile_unref(o->hold);
+    o->hold = NULL;
+    bp_buf_free(&o->frame);
+    bp_buf_free(&o->plain);
+}
+
 bp_status bp_get(bp_store *s, bp_event **out, const bp_id *id) {
     if (!out) return bp_err(BP_EINVAL, "bp_get: out is NULL");
     *out = NULL;
@@ -120,12 +105,8 @@ bp_status bp_get(bp_store *s, bp_event **out, const bp_id *id) {
     pthread_rwlock_rdlock(&s->ilock);
     int64_t slot = bp_index_find_id(&s->idx, id);
     bp_irec r;
-    bp_segref ref = BP_SEGREF_INIT;
-    bool found = false;
-    if (slot >= 0 && (uint64_t)slot < s->published) {
-        r = s->idx.recs[slot];
-        found = bp_segment_ref(s, r.segno, &ref);
-    }
+    bp_segref ref;
+    bool found = slot >= 0 && bp_slot_take(s, (uint64_t)slot, 0, &r, &ref);
     pthread_rwlock_unlock(&s->ilock);
     if (!found) {
         char t[37];
@@ -137,14 +118,9 @@ bp_status bp_get(bp_store *s, bp_event **out, const bp_id *id) {
         bp_segref_done(s, &ref);
         return bp_err(BP_ENOMEM, "bp_get: out of memory");
     }
-    bp_frame fr;
-    bp_status rc = bp_read_frame(s, &r, &ref, &o->frame, &fr);
-    bp_segref_keep(s, &ref, &o->hold); /* the payload may point into the mapping */
+    bp_slot sl = {.ev = o};
+    bp_status rc = bp_slot_finish(s, &r, &ref, BP_SLOT_EVENT, &sl);
     if (rc) {
-        bp_event_free(&o->ev);
-        return rc;
-    }
-    if ((rc = bp_own_event(s, o, &fr, true))) {
         bp_event_free(&o->ev);
         return rc;
     }
@@ -155,9 +131,7 @@ bp_status bp_get(bp_store *s, bp_event **out, const bp_id *id) {
 void bp_event_free(bp_event *ev) {
     if (!ev) return;
     bp_owned_event *o = (bp_owned_event *)ev; /* ev is the first member */
-    bp_segfile_unref(o->hold);
-    bp_buf_free(&o->frame);
-    bp_buf_free(&o->plain);
+    bp_owned_event_clear(o);
     free(o);
 }
 
@@ -217,13 +191,12 @@ bp_status bp_entity_head(bp_store *s, uint64_t *clock, bp_hash *hash, const char
     }
     pthread_rwlock_unlock(&s->ilock);
     if (read_disk && hash) {
-        bp_buf buf = {0};
-        bp_frame fr;
-        rc = bp_read_frame(s, &r, &ref, &buf, &fr);
-        if (!rc) h = fr.event_hash;
-        bp_buf_free(&buf);
+        bp_slot sl;
+        rc = bp_slot_finish(s, &r, &ref, BP_SLOT_HASH, &sl); /* lets go of ref */
+        if (!rc) h = sl.hash;
+    } else {
+        bp_segref_done(s, &ref);
     }
-    bp_segref_done(s, &ref);
     if (rc) return rc;
     if (clock) *clock = c;
     if (hash) *hash = h;
@@ -250,9 +223,7 @@ struct bp_iter {
 void bp_iter_free(bp_iter *it) {
     if (!it) return;
     bp_rfilter_free(&it->f);
-    bp_segfile_unref(it->cur.hold);
-    bp_buf_free(&it->cur.frame);
-    bp_buf_free(&it->cur.plain);
+    bp_owned_event_clear(&it->cur);
     free(it);
 }
 
@@ -430,11 +401,10 @@ bp_status bp_iter_next(bp_iter *it, const bp_event **ev) {
         *ev = e;
         return BP_OK;
     }
-    bp_frame fr;
-    bp_status rc = bp_read_frame(s, &r, &ref, &it->cur.frame, &fr);
-    bp_segref_keep(s, &ref, &it->cur.hold); /* until the next call or bp_iter_free */
+    bp_slot sl = {.ev = &it->cur}; /* it keeps the mapping until the next call or bp_iter_free */
+    bp_status rc = bp_slot_finish(
+        s, &r, &ref, BP_SLOT_EVENT | (it->flags & BP_READ_SEALED ? BP_SLOT_SEALED : 0), &sl);
     if (rc) return rc;
-    if ((rc = bp_own_event(s, &it->cur, &fr, !(it->flags & BP_READ_SEALED)))) return rc;
     *ev = e;
     return BP_OK;
 }

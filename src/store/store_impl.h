@@ -1,5 +1,6 @@
 /*
- * store_impl.h — the store handle and the functions the store modules share.
+ * store_impl.h — the store handle and the functions the store's own sources share. The
+ * modules built on the store never include it: they use store/store.h, which this includes.
  *
  * Locks (always taken in this order): wmu (writer state) -> ilock (index), and
  *  - wmu guards every field marked [w]. Appenders hold it while they validate,
@@ -21,6 +22,7 @@
 #include "format/format.h"
 #include "platform/platform.h"
 #include "store/index.h"
+#include "store/store.h"
 
 #include <pthread.h>
 
@@ -94,14 +96,6 @@ typedef struct bp_segref {
 #define BP_SEGREF_INIT                                                                             \
     { NULL, 0, false }
 
-#define BP_LAT_BUCKETS 512
-/* Upper bound (inclusive, µs) of append-latency bucket b: buckets 0..7 are 0..7 µs, then 8
- * per power of two (write.c record_latency fills them; stats and metrics read them). */
-static inline uint64_t bp_lat_bucket_upper(unsigned b) {
-    if (b < 8) return b;
-    unsigned lg = b / 8 + 2, sub = b % 8;
-    return ((uint64_t)(8 + sub + 1) << (lg - 3)) - 1;
-}
 /* Longest a group-commit leader waits for appenders about to write before fdatasync. */
 #define BP_GROUP_WAIT_US 200
 /* Zero-fill ahead of the active segment's end (bp_segment_zero_ahead): a chunk at a time,
@@ -112,28 +106,6 @@ static inline uint64_t bp_lat_bucket_upper(unsigned b) {
  * writing its data, so zeros would double the bytes written for little time saved (measured:
  * batches of 256 events of 100 bytes wrote 6.4 times the bytes with zeros ahead). */
 #define BP_ZERO_GROUP_MAX (32u << 10)
-
-/*
- * The layers built on the store (signing, typed payloads, delivery: src/api/open.c lists
- * them) are modules: the store keeps one state pointer for each and calls its hooks at the
- * points below, and knows nothing else of them. Any hook may be NULL.
- */
-typedef struct bp_store_module {
-    const char *name;
-    /* During the open, after recovery and before the data keys are set up. *state starts
-     * NULL; whatever the hook leaves there is given to on_free, also when it fails. */
-    bp_status (*on_open)(bp_store *s, const bp_open_options *o, void **state);
-    /* Close and teardown (also of a failed open), before the final sync: stop the module's
-     * threads. May run twice; modules are stopped in the reverse of their order. */
-    void (*on_stop)(bp_store *s, void *state);
-    /* A clean close of a writable store that has not failed, after every on_stop. */
-    void (*on_flush)(bp_store *s, void *state);
-    /* Last: free the state (called only when it is not NULL). */
-    void (*on_free)(void *state);
-    /* The entity's derived state is no longer valid (bp_forget, compaction). */
-    bp_status (*on_forget)(bp_store *s, void *state, const char *entity);
-} bp_store_module;
-#define BP_STORE_MODULES_MAX 4
 
 struct bp_store {
     char *dir;
@@ -263,18 +235,8 @@ struct bp_store {
     uint64_t lat_sum_us; /* sum of the latencies counted in lat (atomic, like lat) */
 };
 
-/* A validated copy of a bp_region (region.c); bp_rfilter_match is in read.c. */
-typedef struct bp_rfilter {
-    char *entity, *prefix, *scope;
-    size_t prefix_len;
-    uint16_t *kinds;
-    size_t n_kinds;
-    int category;
-    uint64_t from_seq, to_seq, since_ms, until_ms;
-} bp_rfilter;
-bp_status bp_rfilter_init(bp_rfilter *f, const bp_region *r); /* BP_EINVAL / BP_ENOMEM */
-void bp_rfilter_free(bp_rfilter *f);
-/* [i] held shared, or [w] (the writer sees its own index). */
+/* read.c: does slot pass every filter of f (store.h bp_rfilter)? [i] held shared, or [w]
+ * (the writer sees its own index). */
 bool bp_rfilter_match(const bp_rfilter *f, const bp_index *x, uint32_t slot);
 
 /* The schema version an append's options state (0 when none). */
@@ -326,13 +288,6 @@ bp_status bp_wait_durable_release(bp_store *s, uint64_t target);
 /* sync.c: [w] make sure the flusher runs with a bound of at most ms. */
 bp_status bp_flusher_want(bp_store *s, uint32_t ms);
 /* write.c */
-/* Internal append used for system events (reserved coordinates allowed). */
-bp_status bp_append_system(bp_store *s, bp_receipt *receipt, const char *entity, const char *scope,
-                           uint16_t kind, const void *payload, size_t len, bp_durability dur);
-/* Check one append item (coordinate, kind, payload size, options) as an append would;
- * i and batch only shape the message. */
-bp_status bp_validate_item(const bp_store *s, const bp_batch_item *it, bool system, size_t i,
-                           bool batch);
 bp_status bp_sync_locked(bp_store *s); /* [w] held; waits for a full sync */
 /* [w] NOT held. Commit n independent appends in order under one hold of the write lock,
  * then wait once for the durability the durable ones need (a group commit by one thread).
@@ -375,7 +330,6 @@ void bp_dkeys_lock(bp_store *s, bool lock); /* hold off key changes (snapshot co
 bp_status bp_dkey_get(bp_store *s, const char *entity, size_t elen, bool create, bp_dkey *out,
                       bool *found);
 /* Seal len bytes of plain into out (len + BP_SEAL_OVERHEAD bytes); returns that length. */
-void bp_wipe(void *p, size_t n); /* zero memory the compiler may not elide */
 size_t bp_seal(const bp_dkey *k, const uint8_t *plain, size_t len, uint8_t *out);
 /* A read event whose flags say BP_EVENT_SEALED: its payload opened into plain, or NULL with
  * payload_forgotten when the entity's key is gone. BP_ECORRUPT if it fails authentication. */
@@ -386,16 +340,18 @@ bp_status bp_unseal_event(bp_store *s, bp_event *ev, bp_buf *plain);
  * bp_segment_ref). out points into the segment's mapping (ref->mapped set: it is valid while
  * the reference is held), or into buf when the frame was read with pread. */
 bp_status bp_read_frame(bp_store *s, const bp_irec *r, bp_segref *ref, bp_buf *buf, bp_frame *out);
-/* The body of the frame at global_seq seq (checked like bp_read_frame) copied into out:
- * the bytes a relay publishes. BP_ENOTFOUND for an unpublished seq or a hole. */
-bp_status bp_read_body(bp_store *s, uint64_t seq, bp_buf *out);
-/* export.c: import one frame body (as bp_read_body gives it) like one export line: its hash
- * is checked and it joins the importer's group. Events at a seq below the importer's next
- * one are compared with what the store (or the group) holds there: the same event is
- * skipped (a resend), another one is BP_ECONFLICT. Errors name it "stream sequence POS". */
-bp_status bp_import_frame(bp_importer *imp, const void *body, size_t len, uint64_t pos);
-/* export.c: true while the importer holds part of a batch (bp_import_end would refuse). */
-bool bp_import_in_batch(const bp_importer *imp);
+/* slot.c: reading one event by slot (store.h bp_slot_read) in two steps, for readers that
+ * look the slot up under their own hold of ilock (bp_get, the iterators, bp_entity_head).
+ * bp_slot_take: [i] held shared. Copy the record of the event at slot into *r and take a
+ * reference to its segment into *ref (an open that failed is left in ref->err, for
+ * bp_slot_finish to report); false (nothing taken) when there is no such event: past the
+ * index, a hole, above the watermark (unless how has BP_SLOT_UNPUBLISHED), or in no
+ * segment. */
+bool bp_slot_take(bp_store *s, uint64_t slot, unsigned how, bp_irec *r, bp_segref *ref);
+/* (bp_slot_finish, the second step, is below.) bp_slot_read for a caller that holds ilock (shared
+ * is enough): how is HASH and/or BODY (an event would keep a reference the caller could only drop
+ * under the lock). */
+bp_status bp_slot_read_locked(bp_store *s, uint64_t slot, unsigned how, bp_slot *out);
 /* segfile.c: [i] held (shared is enough). Take a reference to segment segno's segfile into
  * *out, opening it on first use (an open that fails leaves out->err, which bp_read_frame
  * reports); false (nothing taken) if the store has no such segment. */
@@ -424,19 +380,43 @@ void bp_segment_cache(bp_store *s, bp_segment *seg, bp_segfile *f);
  * (the leader, once its sync returned; close). */
 void bp_segment_close_writer(bp_store *s, bp_segment *seg);
 void bp_close_later_flush(bp_store *s);
-/* An event with room for its strings and its frame bytes. */
-typedef struct bp_owned_event {
-    bp_event ev;
-    bp_buf frame;
-    bp_buf plain;     /* an unsealed payload */
-    bp_segfile *hold; /* the segfile ev's bytes point into (bp_segref_keep), or NULL */
-    char ebuf[BP_COORD_MAX + 1], sbuf[BP_COORD_MAX + 1], ibuf[BP_IDEMPOTENCY_KEY_MAX + 1];
-} bp_owned_event;
 /* Fill ev from a decoded frame: strings copied into the buffers, the payload pointing
  * into the frame's bytes. */
 void bp_fill_event(bp_event *ev, const bp_frame *fr, char *ebuf, char *sbuf, char *ibuf);
 /* bp_fill_event into o, then (open) its sealed payload opened into o->plain. */
 bp_status bp_own_event(bp_store *s, bp_owned_event *o, const bp_frame *fr, bool open);
+/* bp_slot_finish's how, besides store.h's: ilock is held, so ref is dropped without evicting
+ * (then not with EVENT, whose reference would outlive the lock). */
+#define BP_SLOT_LOCKED 0x100u
+/* The second step of reading by slot (slot.c). [i] NOT held (unless BP_SLOT_LOCKED). Read,
+ * check and decode the frame of r through ref (from bp_slot_take or bp_segment_ref), give
+ * what how asks (store.h bp_slot), then let go of ref: with EVENT it moves into
+ * out->ev->hold when the payload points into the mapping. Inline so that bp_get and the
+ * iterators, whose how is a constant, compile to no more than their own copy did. */
+static inline bp_status bp_slot_finish(bp_store *s, const bp_irec *r, bp_segref *ref, unsigned how,
+                                       bp_slot *out) {
+    bp_buf tmp = {0};
+    bp_buf *buf = how & BP_SLOT_EVENT ? &out->ev->frame : &tmp;
+    bp_frame fr;
+    bp_status rc = bp_read_frame(s, r, ref, buf, &fr); /* checks length, CRC, id */
+    if (!rc && (how & BP_SLOT_HASH)) out->hash = fr.event_hash;
+    if (!rc && (how & BP_SLOT_BODY)) {
+        const uint8_t *p = ref->mapped ? ref->sf->p + r->offset : buf->data;
+        out->body->len = 0;
+        if (bp_buf_append(out->body, p + BP_FRAME_PREFIX, r->frame_len - BP_FRAME_PREFIX))
+            rc = bp_err(BP_ENOMEM, "read: out of memory");
+    }
+    if (how & BP_SLOT_EVENT) {
+        bp_segref_keep(s, ref, &out->ev->hold); /* the payload may point into the mapping */
+        if (!rc) rc = bp_own_event(s, out->ev, &fr, !(how & BP_SLOT_SEALED));
+    } else if (how & BP_SLOT_LOCKED) {
+        bp_segref_drop(ref);
+    } else {
+        bp_segref_done(s, ref);
+    }
+    if (tmp.data) bp_buf_free(&tmp); /* a frame read with pread, without EVENT */
+    return rc;
+}
 /* turns.c: fairness among CAS writers of one entity (see the comment there). One entry per
  * entity with live holders: key (bp_turn_key), holders, the last time one acted. */
 typedef struct bp_turn {
@@ -456,12 +436,6 @@ void bp_turn_lost(bp_store *s, uint64_t key);
 /* This thread appended to s: it gives up the turn it holds on s, if any. */
 void bp_turn_done(bp_store *s);
 
-/* notify.c: wake the waiters after the publish watermark moved (cheap when none waits);
- * wait (under pmu, registered in pwaiters) until ready(arg) or the deadline: true when
- * ready; wake every waiter (a stop flag changed). */
-void bp_publish_notify(bp_store *s);
-bool bp_wait_until(bp_store *s, bool (*ready)(void *arg), void *arg, uint64_t deadline_us);
-void bp_wake_waiters(bp_store *s);
 /* compact_open.c: at open, before the segments are listed: finish a compaction whose
  * manifest (DIR/COMPACT) was written, or remove what an unfinished one left; then load
  * DIR/ANCHORS into s->anchors and the index. */
@@ -484,25 +458,7 @@ bp_status bp_anchors_install(bp_store *s, const bp_anchors *a);
  * segments up to last_segno are compacted (written before that segment is created). [w];
  * a failure fail-stops the store. */
 bp_status bp_anchors_extend(bp_store *s, uint32_t last_segno);
-/* export.c: the anchors record of an export of s (FORMAT.md "Export"), without a newline,
- * into out (appended), and *upto; BP_DONE (out unchanged) when s has no anchors. */
-bp_status bp_anchors_record(bp_store *s, bp_buf *out, uint64_t *upto);
-/* export.c: the follower's import of a relayed anchors message (the body: an export's
- * anchors record). strict: a store that is not empty refuses it (an import); else such a
- * store ignores it (*installed false: a follower that holds the events already). */
-bp_status bp_import_anchors(bp_importer *imp, const void *body, size_t len, uint64_t pos,
-                            bool strict, bool *installed);
-/* open.c: bp_store_open with the modules mods[0..n) (n <= BP_STORE_MODULES_MAX), and the
- * platform layer's fault hook (NULL but in tests: bp__store_open_fault). */
-bp_status bp_store_open_with(bp_store **out, const char *dir, const bp_open_options *opts,
-                             bp_fault *fault, const bp_store_module *const *mods, size_t n);
-/* The state of the i-th module given to bp_store_open_with (NULL before its on_open). */
-static inline void *bp_store_module_state(const bp_store *s, size_t i) {
-    return i < s->n_mods ? s->mstate[i] : NULL;
-}
 /* open.c: run every module's on_forget for entity; the first error, after running all. */
 bp_status bp_store_forget_hooks(bp_store *s, const char *entity);
-/* The store an iterator reads. */
-bp_store *bp_iter_store(const bp_iter *it);
 
 #endif

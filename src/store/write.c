@@ -156,25 +156,29 @@ static void fill_receipt(const bp_store *s, uint32_t slot, const bp_event_fields
     memcpy(r->store_id, s->ident.uuid, 16);
 }
 
-/* [w] Fill a receipt for an already committed slot (idempotent replay). */
+/* [w] Fill a receipt for an already committed slot (idempotent replay); the slot may be
+ * above the watermark (its append waits for a sync). */
 static bp_status replay_receipt(bp_store *s, uint32_t slot, bp_receipt *r) {
-    bp_status frc = bp_flush_pending(s); /* the slot's frame may still be queued */
-    if (frc) return frc;
-    bp_irec rec = s->idx.recs[slot];
-    bp_buf buf = {0};
-    bp_frame fr;
-    bp_segref ref;
-    pthread_rwlock_rdlock(&s->ilock);
-    bp_segment_ref(s, rec.segno, &ref);
-    pthread_rwlock_unlock(&s->ilock);
-    bp_status rc = bp_read_frame(s, &rec, &ref, &buf, &fr);
-    bp_segref_done(s, &ref);
+    bp_status rc = bp_flush_pending(s); /* the slot's frame may still be queued */
+    if (rc) return rc;
+    bp_owned_event o;
+    o.frame = o.plain = (bp_buf){0};
+    o.hold = NULL;
+    bp_slot sl = {.ev = &o};
+    rc = bp_slot_read(s, slot, BP_SLOT_EVENT | BP_SLOT_SEALED | BP_SLOT_UNPUBLISHED, &sl);
     if (!rc) {
-        fill_receipt(s, slot, &fr.f, &fr.event_hash, r);
+        const bp_event *ev = &o.ev;
+        bp_event_fields f = {.event_id = ev->event_id,
+                             .global_seq = ev->global_seq,
+                             .clock = ev->clock,
+                             .hlc = ev->hlc,
+                             .kind = ev->kind,
+                             .prev_hash = ev->prev_hash};
+        fill_receipt(s, slot, &f, &ev->event_hash, r);
         r->replayed = true;
         r->durability = r->global_seq <= s->synced_seq ? BP_DUR_SYNC : BP_DUR_NONE;
     }
-    bp_buf_free(&buf);
+    bp_owned_event_clear(&o);
     return rc;
 }
 

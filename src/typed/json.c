@@ -2,7 +2,6 @@
  * JSON forms of payloads (the decoded replay lane): a registered type's JSON
  * form, or a generic rendering of any MessagePack value that has one.
  */
-#include "store/store_impl.h"
 #include "typed/typed_impl.h"
 
 #include <math.h>

@@ -2,7 +2,6 @@
  * Projections: the fold, the per-store incremental cache (LRU, bounded), and
  * persistent snapshots (DIR/projections/NAME.vVERSION/HASH.snap).
  */
-#include "store/store_impl.h"
 #include "typed/typed_impl.h"
 
 #include <errno.h>
@@ -186,43 +185,11 @@ static void init_state(const bp_projection *p, void *state) {
  * at: a fold starts after it); id -1 and clocks 0 when unknown. */
 static void entity_head(bp_store *s, const char *entity, int64_t *eid, uint64_t *clock,
                         uint64_t *base) {
-    pthread_rwlock_rdlock(&s->ilock);
-    *eid = bp_index_entity(&s->idx, entity, strlen(entity));
-    uint64_t n = 0;
-    *base = 0;
-    if (*eid >= 0) {
-        const bp_u32vec *v = &s->idx.entities[*eid].slots;
-        n = v->n;
-        while (n > 0 && v->v[n - 1] >= s->published)
-            n--;
-        *base = s->idx.entities[*eid].base;
-    }
-    pthread_rwlock_unlock(&s->ilock);
-    *clock = *base + n;
-}
-
-/* The hash of the entity's event at clock (>= 1). */
-static bp_status hash_at(bp_store *s, int64_t eid, uint64_t clock, bp_hash *out) {
-    pthread_rwlock_rdlock(&s->ilock);
-    bp_irec r;
-    bp_segref ref = BP_SEGREF_INIT;
-    const bp_u32vec *v = &s->idx.entities[eid].slots;
-    uint64_t base = s->idx.entities[eid].base; /* clocks <= base were compacted away */
-    bool ok = clock > base && clock - base <= v->n && v->v[clock - base - 1] < s->published;
-    if (ok) {
-        r = s->idx.recs[v->v[clock - base - 1]];
-        ok = bp_segment_ref(s, r.segno, &ref);
-    }
-    pthread_rwlock_unlock(&s->ilock);
-    if (!ok)
-        return bp_err(BP_ENOTFOUND, "no published event at clock %llu", (unsigned long long)clock);
-    bp_buf buf = {0};
-    bp_frame fr;
-    bp_status rc = bp_read_frame(s, &r, &ref, &buf, &fr);
-    bp_segref_done(s, &ref);
-    if (!rc) *out = fr.event_hash;
-    bp_buf_free(&buf);
-    return rc;
+    bp_entity_view v;
+    bp_store_entity(s, entity, strlen(entity), &v);
+    *eid = v.eid;
+    *clock = v.clock;
+    *base = v.base;
 }
 
 /* ------------------------------------------------------------------- fold */
@@ -242,37 +209,21 @@ static bp_status fold(bp_store *s, const bp_projection *p, int64_t eid, uint64_t
     }
     oe->frame = (bp_buf){0};
     oe->plain = (bp_buf){0};
-    oe->hold = NULL; /* refs[] keep the frames' bytes while apply reads them */
+    oe->hold = NULL; /* it keeps the frame's bytes while apply reads them */
     bp_status rc = BP_OK;
-    bp_irec recs[FOLD_CHUNK];
-    bp_segref refs[FOLD_CHUNK];
+    uint64_t slots[FOLD_CHUNK];
+    uint16_t kinds[FOLD_CHUNK];
     for (uint64_t c = from; c < to && !rc;) {
-        size_t k = 0;
-        pthread_rwlock_rdlock(&s->ilock);
-        const bp_u32vec *v = &s->idx.entities[eid].slots;
-        uint64_t base = s->idx.entities[eid].base;
-        if (c < base) { /* a compaction removed events this fold was about to read */
-            pthread_rwlock_unlock(&s->ilock);
-            rc = bp_err(BP_ECONFLICT,
-                        "project '%s': the entity was compacted while it was folded; try again",
-                        p->name);
-            break;
-        }
-        for (; k < FOLD_CHUNK && c + k < to; k++) {
-            recs[k] = s->idx.recs[v->v[c + k - base]];
+        size_t k = 0, max = to - c < FOLD_CHUNK ? (size_t)(to - c) : FOLD_CHUNK;
+        bool compacted = bp_store_entity_slots(s, eid, c, slots, kinds, max, &k) != BP_OK || !k;
+        for (size_t i = 0; i < k && !rc && !compacted; i++) {
             bool wanted;
-            kind_type(p, recs[k].kind, &wanted);
-            refs[k] = (bp_segref)BP_SEGREF_INIT;
-            if (wanted) bp_segment_ref(s, recs[k].segno, &refs[k]);
-        }
-        pthread_rwlock_unlock(&s->ilock);
-        for (size_t i = 0; i < k && !rc; i++) {
-            bool wanted;
-            const bp_type *t = kind_type(p, recs[i].kind, &wanted);
+            const bp_type *t = kind_type(p, kinds[i], &wanted);
             if (!wanted) continue;
-            bp_frame fr;
-            if ((rc = bp_read_frame(s, &recs[i], &refs[i], &oe->frame, &fr))) break;
-            if ((rc = bp_own_event(s, oe, &fr, true))) break;
+            bp_slot sl = {.ev = oe};
+            rc = bp_slot_read(s, slots[i], BP_SLOT_EVENT, &sl);
+            compacted = rc == BP_ENOTFOUND; /* a hole now */
+            if (rc) break;
             if (t && (rc = bp_event_decode_checked(s, &oe->ev, t, val))) break;
             bp_err_clear(); /* what apply says, if it fails, and nothing older */
             rc = p->apply(p->ctx, state, &oe->ev, t ? val : NULL);
@@ -287,12 +238,13 @@ static bp_status fold(bp_store *s, const bp_projection *p, int64_t eid, uint64_t
             }
             (*applied)++;
         }
-        for (size_t i = 0; i < k; i++)
-            bp_segref_done(s, &refs[i]);
+        if (compacted) /* a compaction removed events this fold was about to read */
+            rc = bp_err(BP_ECONFLICT,
+                        "project '%s': the entity was compacted while it was folded; try again",
+                        p->name);
         c += k;
     }
-    bp_buf_free(&oe->frame);
-    bp_buf_free(&oe->plain);
+    bp_owned_event_clear(oe);
     free(oe);
     free(val);
     return rc;
@@ -311,7 +263,7 @@ static void snap_file(const char *entity, char *file, size_t fn) {
 
 static void snap_paths(bp_store *s, const char *name, uint32_t version, const char *entity,
                        char *dir, size_t dn, char *file, size_t fn) {
-    snprintf(dir, dn, "%s/projections/%s.v%u", s->dir, name, version);
+    snprintf(dir, dn, "%s/projections/%s.v%u", bp_store_dir(s), name, version);
     snap_file(entity, file, fn);
 }
 
@@ -334,7 +286,7 @@ bp_status bp_projection_forget(bp_store *s, const char *entity) {
         free(e);
     }
     char root[4096], dir[4096], file[64], path[4200];
-    snprintf(root, sizeof root, "%s/projections", s->dir);
+    snprintf(root, sizeof root, "%s/projections", bp_store_dir(s));
     snap_file(entity, file, sizeof file);
     char **names;
     size_t n;
@@ -348,7 +300,7 @@ bp_status bp_projection_forget(bp_store *s, const char *entity) {
         snprintf(dir, sizeof dir, "%s/%s", root, names[i]);
         snprintf(path, sizeof path, "%s/%s", dir, file);
         int u = bp_pf_unlink(path);
-        if (!u) u = bp_pf_fsync_dir(s->fault, dir);
+        if (!u) u = bp_pf_fsync_dir(bp_store_fault(s), dir);
         if (u && u != -ENOENT && u != -ENOTDIR)
             rc = bp_err_sys(BP_EIO, u, "%s: cannot remove the projection snapshot", path);
     }
@@ -360,25 +312,25 @@ bp_status bp_projection_forget(bp_store *s, const char *entity) {
 /* Write the snapshot of (name, version, entity) at clock. */
 static bp_status snap_write(bp_store *s, const char *name, uint32_t version, const char *entity,
                             uint64_t clock, const void *state, size_t state_size) {
-    if (s->read_only) return BP_OK;
+    if (bp_store_read_only(s)) return BP_OK;
     int64_t eid;
     uint64_t head, base;
     entity_head(s, entity, &eid, &head, &base);
     bp_projsnap sn = {name,  strlen(name), version, entity,    strlen(entity),
                       clock, {{0}},        state,   state_size};
     bp_status rc;
-    if (clock > 0 && (eid < 0 || (rc = hash_at(s, eid, clock, &sn.head))))
+    if (clock > 0 && (eid < 0 || (rc = bp_store_entity_hash(s, eid, clock, &sn.head))))
         return bp_err(BP_ENOTFOUND, "snapshot '%s' of %s: no event at clock %llu", name, entity,
                       (unsigned long long)clock);
     char dir[4096], file[64], parent[4096];
     snap_paths(s, name, version, entity, dir, sizeof dir, file, sizeof file);
-    snprintf(parent, sizeof parent, "%s/projections", s->dir);
+    snprintf(parent, sizeof parent, "%s/projections", bp_store_dir(s));
     bp_buf b = {0};
     if (bp_projsnap_encode(&b, &sn)) return bp_err(BP_ENOMEM, "snapshot: out of memory");
     int e = bp_pf_mkdir(parent);
     if (!e) e = bp_pf_mkdir(dir);
     pthread_mutex_lock(&bp_typed_of(s)->pc->snap_mu);
-    if (!e) e = bp_pf_write_atomic(s->fault, dir, file, b.data, b.len);
+    if (!e) e = bp_pf_write_atomic(bp_store_fault(s), dir, file, b.data, b.len);
     pthread_mutex_unlock(&bp_typed_of(s)->pc->snap_mu);
     bp_buf_free(&b);
     if (e) {
@@ -411,7 +363,8 @@ static bool snap_load(bp_store *s, const bp_projection *p, const char *entity, i
               sn.state_size == p->state_size && sn.clock <= head;
     if (ok && sn.clock > 0) {
         bp_hash h;
-        ok = eid >= 0 && hash_at(s, eid, sn.clock, &h) == BP_OK && memcmp(h.b, sn.head.b, 32) == 0;
+        ok = eid >= 0 && bp_store_entity_hash(s, eid, sn.clock, &h) == BP_OK &&
+             memcmp(h.b, sn.head.b, 32) == 0;
     }
     if (ok) {
         memcpy(state, sn.state, p->state_size);
@@ -611,7 +564,8 @@ bp_status bp_projection_cache_stats_get(bp_store *s, bp_projection_cache_stats *
 
 bp_status bp_projection_flush(bp_store *s) {
     if (!s) return bp_err(BP_EINVAL, "bp_projection_flush: NULL store");
-    if (s->read_only) return bp_err(BP_EREADONLY, "%s: store was opened read-only", s->dir);
+    if (bp_store_read_only(s))
+        return bp_err(BP_EREADONLY, "%s: store was opened read-only", bp_store_dir(s));
     bp_projcache *c = bp_typed_of(s)->pc;
     bp_status first = BP_OK;
     for (;;) { /* one entry at a time: the state is copied out under the lock */

@@ -2,7 +2,6 @@
  * The per-store registry of payload types and upcasters, typed appends and
  * typed reads.
  */
-#include "store/store_impl.h"
 #include "typed/typed_impl.h"
 
 #include <stdio.h>
@@ -332,6 +331,7 @@ static bp_status typed_open(bp_store *s, const bp_open_options *o, void **state)
     bp_typed_state *t = calloc(1, sizeof *t);
     if (!t) return bp_err(BP_ENOMEM, "%s: out of memory", bp_store_dir(s));
     *state = t; /* typed_free frees what was made, also after a failure below */
+    pthread_mutex_init(&t->watch_mu, NULL);
     if (bp_registry_new(&t->reg) || bp_projcache_new(&t->pc))
         return bp_err(BP_ENOMEM, "%s: out of memory", bp_store_dir(s));
     return BP_OK;
@@ -353,6 +353,7 @@ static void typed_free(void *state) {
     bp_typed_state *t = state;
     bp_registry_free(t->reg);
     bp_projcache_free(t->pc);
+    pthread_mutex_destroy(&t->watch_mu);
     free(t);
 }
 

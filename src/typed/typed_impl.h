@@ -8,7 +8,7 @@
 #include "api/modules.h"
 #include "batpak/project.h"
 #include "batpak/typed.h"
-#include "store/store_impl.h"
+#include "store/store.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -83,7 +83,8 @@ void bp_watch_stop_all(bp_store *s);
 typedef struct bp_typed_state {
     bp_registry *reg;         /* payload types and upcasters; never NULL */
     bp_projcache *pc;         /* projection cache (project.c); never NULL */
-    struct bp_watch *watches; /* [the store's pmu] watchers running (watch.c) */
+    pthread_mutex_t watch_mu; /* the watchers list (never held across a wait) */
+    struct bp_watch *watches; /* [watch_mu] watchers running (watch.c) */
 } bp_typed_state;
 
 extern const bp_store_module bp_typed_module;

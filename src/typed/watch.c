@@ -4,7 +4,6 @@
  * watcher with the new state when it changed. Updates coalesce: whatever was
  * published while the callback ran is folded into the next call.
  */
-#include "store/store_impl.h"
 #include "typed/typed_impl.h"
 
 #include <stdio.h>
@@ -13,9 +12,9 @@
 /* How long a watcher sleeps without a notification before it looks anyway. */
 #define WATCH_POLL_US 200000
 
-/* Invariant: linked into bp_typed_of(s)->watches (under pmu) from start until stop (or
- * bp_store_close, which joins the thread and sets s to NULL: the handle waits for bp_watch_stop);
- * state/last are only touched by the thread. */
+/* Invariant: linked into bp_typed_of(s)->watches (under its watch_mu) from start until stop
+ * (or bp_store_close, which joins the thread and sets s to NULL: the handle waits for
+ * bp_watch_stop); state/last are only touched by the thread. */
 struct bp_watch {
     bp_store *s;
     const bp_projection *p;
@@ -23,34 +22,32 @@ struct bp_watch {
     bp_watch_fn fn;
     void *ctx;
     pthread_t thread;
-    bool stop;     /* [pmu] */
+    bool stop;     /* atomic: set before bp_wake_waiters */
     uint64_t seen; /* the watermark of the last look (thread only) */
     bp_status err; /* the error that ended the thread early; read after join */
     char err_msg[512];
     uint8_t *state, *last; /* p->state_size each */
-    bp_watch *next;        /* [pmu] */
+    bp_watch *next;        /* [watch_mu] */
 };
 
 static bool moved_or_stopped(void *arg) {
     bp_watch *w = arg;
-    return w->stop || __atomic_load_n(&w->s->published, __ATOMIC_SEQ_CST) != w->seen;
+    return __atomic_load_n(&w->stop, __ATOMIC_SEQ_CST) || bp_store_published(w->s) != w->seen;
 }
 
 /* Wait until the publish watermark moves past w->seen or the watch is stopped. */
 static bool wait_publish(bp_watch *w) {
     while (!bp_wait_until(w->s, moved_or_stopped, w, bp_pf_mono_us() + WATCH_POLL_US)) {
     }
-    pthread_mutex_lock(&w->s->pmu);
-    bool stop = w->stop;
-    pthread_mutex_unlock(&w->s->pmu);
-    w->seen = __atomic_load_n(&w->s->published, __ATOMIC_SEQ_CST);
+    bool stop = __atomic_load_n(&w->stop, __ATOMIC_SEQ_CST);
+    w->seen = bp_store_published(w->s);
     return !stop;
 }
 
 static void *watch_main(void *arg) {
     bp_watch *w = arg;
     size_t n = w->p->state_size;
-    w->seen = __atomic_load_n(&w->s->published, __ATOMIC_SEQ_CST);
+    w->seen = bp_store_published(w->s);
     bp_project_info info = BP_PROJECT_INFO_INIT;
     bp_status rc = bp_project(w->s, w->state, &info, w->p, w->entity, BP_CONSISTENT);
     if (!rc) {
@@ -99,12 +96,13 @@ bp_status bp_watch_projection(bp_store *s, bp_watch **out, const bp_projection *
     snprintf(w->entity, sizeof w->entity, "%s", entity);
     w->fn = fn;
     w->ctx = ctx;
-    pthread_mutex_lock(&s->pmu);
-    w->next = bp_typed_of(s)->watches;
-    bp_typed_of(s)->watches = w;
+    bp_typed_state *t = bp_typed_of(s);
+    pthread_mutex_lock(&t->watch_mu);
+    w->next = t->watches;
+    t->watches = w;
     int e = pthread_create(&w->thread, NULL, watch_main, w);
-    if (e) bp_typed_of(s)->watches = w->next;
-    pthread_mutex_unlock(&s->pmu);
+    if (e) t->watches = w->next;
+    pthread_mutex_unlock(&t->watch_mu);
     if (e) {
         free(w->state);
         free(w->last);
@@ -118,15 +116,16 @@ bp_status bp_watch_projection(bp_store *s, bp_watch **out, const bp_projection *
 /* Stop the thread and join it; the handle stays for bp_watch_stop (s is NULL after). */
 static void halt(bp_watch *w) {
     bp_store *s = w->s;
-    pthread_mutex_lock(&s->pmu);
-    w->stop = true;
-    pthread_cond_broadcast(&s->pcond);
-    for (bp_watch **pp = &bp_typed_of(s)->watches; *pp; pp = &(*pp)->next)
+    bp_typed_state *t = bp_typed_of(s);
+    pthread_mutex_lock(&t->watch_mu);
+    for (bp_watch **pp = &t->watches; *pp; pp = &(*pp)->next)
         if (*pp == w) {
             *pp = w->next;
             break;
         }
-    pthread_mutex_unlock(&s->pmu);
+    pthread_mutex_unlock(&t->watch_mu);
+    __atomic_store_n(&w->stop, true, __ATOMIC_SEQ_CST);
+    bp_wake_waiters(s); /* a wait in progress tests stop again */
     pthread_join(w->thread, NULL);
     w->s = NULL;
 }
@@ -144,10 +143,11 @@ bp_status bp_watch_stop(bp_watch *w) {
 }
 
 void bp_watch_stop_all(bp_store *s) {
+    bp_typed_state *t = bp_typed_of(s);
     for (;;) {
-        pthread_mutex_lock(&s->pmu);
-        bp_watch *w = bp_typed_of(s)->watches;
-        pthread_mutex_unlock(&s->pmu);
+        pthread_mutex_lock(&t->watch_mu);
+        bp_watch *w = t->watches;
+        pthread_mutex_unlock(&t->watch_mu);
         if (!w) return;
         halt(w);
     }
