@@ -350,7 +350,7 @@ typedef struct bp_batch_options {
  *
  * Bulk loading: batches of a few hundred events with BP_NO_SYNC, then one bp_store_sync
  * (doc/GUIDE.md "Bulk loading"). Errors: as bp_append_batch, and BP_EINVAL for an unknown
- * opts->version or durability mode (nothing written).
+ * opts->struct_size or durability mode (nothing written).
  */
 BP_API bp_status bp_append_batch_ex(bp_store *s, bp_receipt *receipts, const bp_batch_item *items,
                                     size_t n, const bp_batch_options *opts);
