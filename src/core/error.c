@@ -17,7 +17,7 @@ const char *bp_errno_text(int errnum, char buf[BP_ERRNO_TEXT_MAX]) {
 /* Formats into a scratch buffer first: callers often add context to the previous error,
  * bp_err(rc, "%s: ...: %s", path, bp_last_error()), and an argument may point into
  * last_error itself (formatting a buffer into itself garbles the message). */
-static int vset(int status, int neg_errno, const char *fmt, va_list ap) {
+int bp_err_v(int status, int neg_errno, const char *fmt, va_list ap) {
     char msg[sizeof last_error];
     int n = vsnprintf(msg, sizeof msg, fmt, ap);
     char eb[BP_ERRNO_TEXT_MAX];
@@ -30,7 +30,7 @@ static int vset(int status, int neg_errno, const char *fmt, va_list ap) {
 int bp_err(int status, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vset(status, 0, fmt, ap);
+    bp_err_v(status, 0, fmt, ap);
     va_end(ap);
     return status;
 }
@@ -38,7 +38,7 @@ int bp_err(int status, const char *fmt, ...) {
 int bp_err_sys(int status, int neg_errno, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vset(status, neg_errno, fmt, ap);
+    bp_err_v(status, neg_errno, fmt, ap);
     va_end(ap);
     return status;
 }
@@ -49,10 +49,6 @@ void bp_err_clear(void) {
 
 const char *bp_err_message(void) {
     return last_error;
-}
-
-int bp_err_v(int status, int neg_errno, const char *fmt, va_list ap) {
-    return vset(status, neg_errno, fmt, ap);
 }
 
 int bp_err_size(const char *fn, const char *type, const char *init, uint32_t got, size_t want) {

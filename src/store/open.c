@@ -413,9 +413,10 @@ bp_status bp_store_stats_get(bp_store *s, bp_store_stats *out) {
     pthread_mutex_lock(&s->wmu);
     out->fsyncs = s->fsyncs;
     out->appends = s->appends;
-    uint64_t total = 0, lat[BP_LAT_BUCKETS]; /* appenders add to s->lat without wmu */
+    uint64_t total = 0, lat[BP_LAT_BUCKETS], sum_us; /* appenders add to s->lat without wmu */
+    bp_store_latency(s, lat, &sum_us);
     for (unsigned b = 0; b < BP_LAT_BUCKETS; b++)
-        total += lat[b] = __atomic_load_n(&s->lat[b], __ATOMIC_RELAXED);
+        total += lat[b];
     out->write_p50_us = percentile(lat, total, 0.50);
     out->write_p99_us = percentile(lat, total, 0.99);
     for (int b = BP_LAT_BUCKETS - 1; b >= 0 && total; b--)

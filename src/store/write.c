@@ -121,11 +121,12 @@ bp_status bp_validate_item(const bp_store *s, const bp_batch_item *it, bool syst
                       where, i, it->len, s->opts.max_payload);
     const bp_append_options *o = it->opts;
     if (o) {
-        if (!BP_SIZE_OK(o, bp_append_options))
-            return bp_err(BP_EINVAL,
-                          "%s %zu: bp_append_options.struct_size is %u, not %zu: set it with "
-                          "BP_APPEND_OPTIONS_INIT",
-                          where, i, o->struct_size, sizeof *o);
+        if (!BP_SIZE_OK(o, bp_append_options)) {
+            char fn[64];
+            snprintf(fn, sizeof fn, "%s %zu", where, i);
+            return bp_err_size(fn, "bp_append_options", "BP_APPEND_OPTIONS_INIT", o->struct_size,
+                               sizeof *o);
+        }
         if (o->idempotency_key) {
             size_t kl = strnlen(o->idempotency_key, BP_IDEMPOTENCY_KEY_MAX + 1);
             if (kl == 0 || kl > BP_IDEMPOTENCY_KEY_MAX)

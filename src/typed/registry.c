@@ -239,10 +239,10 @@ bp_status bp_append_batch_typed(bp_store *s, bp_receipt *receipts, const bp_type
         }
         const bp_append_options *g = it->opts;
         if (g && !BP_SIZE_OK(g, bp_append_options)) {
-            rc = bp_err(BP_EINVAL,
-                        "batch item %zu: bp_append_options.struct_size is %u, not %zu: set it "
-                        "with BP_APPEND_OPTIONS_INIT",
-                        i, g->struct_size, sizeof *g);
+            char fn[32];
+            snprintf(fn, sizeof fn, "batch item %zu", i);
+            rc = bp_err_size(fn, "bp_append_options", "BP_APPEND_OPTIONS_INIT", g->struct_size,
+                             sizeof *g);
             break;
         }
         if (bp_buf_reserve(&enc, max)) {
