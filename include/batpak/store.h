@@ -150,7 +150,8 @@ BP_API bp_status bp_store_close(bp_store *s);
 /** Make every appended event durable now (one fdatasync). Fail-stopped: the original error. */
 BP_API bp_status bp_store_sync(bp_store *s);
 
-/** The report of the open that produced this handle. BP_EINVAL when an argument is NULL. */
+/** The report of the open that produced this handle. BP_EINVAL when an argument is NULL or
+ * out->struct_size is not BP_STORE_OPEN_REPORT_INIT's. */
 BP_API bp_status bp_store_open_report_get(const bp_store *s, bp_store_open_report *out);
 
 /** The store's 16-byte identity, from DIR/STORE. */
@@ -169,6 +170,9 @@ BP_API const char *bp_store_dir(const bp_store *s);
  * (doc/FORMAT.md "Signed receipts"; bp_receipt_signing_bytes) by the key
  * whose id (BLAKE3 of the public key) is key_id; check it with
  * bp_store_verify_receipt or, offline, bp_verify_receipt (batpak/sign.h).
+ * Make one with BP_RECEIPT_INIT (struct_size set): any other struct_size is BP_EINVAL and
+ * nothing is written. An array given whole (bp_append_batch) needs only element 0's, its
+ * stride; the library sets struct_size in every receipt it fills.
  */
 typedef struct bp_receipt {
     uint32_t struct_size; /**< sizeof(bp_receipt), set by BP_RECEIPT_INIT */
@@ -298,7 +302,7 @@ typedef struct bp_batch_item {
  * bp_append_batch_ex(s, receipts, items, n, NULL). A bulk load without a sync per batch
  * uses bp_append_batch_ex with BP_NO_SYNC.
  * n == 0 writes nothing and returns BP_OK.
- * receipts: NULL or an array of n. CAS expectations are checked against the
+ * receipts: NULL or an array of n (receipts[0].struct_size set: BP_RECEIPT_INIT). CAS expectations are checked against the
  * state including earlier items of the same batch. Idempotency: if every item
  * carries a key and all were committed, the original receipts are returned
  * (replayed); if only some were, BP_ECONFLICT. On any error nothing is written.
