@@ -302,8 +302,8 @@ typedef struct bp_batch_item {
  * bp_append_batch_ex(s, receipts, items, n, NULL). A bulk load without a sync per batch
  * uses bp_append_batch_ex with BP_NO_SYNC.
  * n == 0 writes nothing and returns BP_OK.
- * receipts: NULL or an array of n (receipts[0].struct_size set: BP_RECEIPT_INIT). CAS expectations are checked against the
- * state including earlier items of the same batch. Idempotency: if every item
+ * receipts: NULL or an array of n (receipts[0].struct_size set: BP_RECEIPT_INIT). CAS
+ * expectations are checked against the state including earlier items of the same batch. Idempotency: if every item
  * carries a key and all were committed, the original receipts are returned
  * (replayed); if only some were, BP_ECONFLICT. On any error nothing is written.
  *
