@@ -303,9 +303,9 @@ typedef struct bp_batch_item {
  * uses bp_append_batch_ex with BP_NO_SYNC.
  * n == 0 writes nothing and returns BP_OK.
  * receipts: NULL or an array of n (receipts[0].struct_size set: BP_RECEIPT_INIT). CAS
- * expectations are checked against the state including earlier items of the same batch. Idempotency: if every item
- * carries a key and all were committed, the original receipts are returned
- * (replayed); if only some were, BP_ECONFLICT. On any error nothing is written.
+ * expectations are checked against the state including earlier items of the same batch.
+ * Idempotency: if every item carries a key and all were committed, the original receipts are
+ * returned (replayed); if only some were, BP_ECONFLICT. On any error nothing is written.
  *
  * Size: a batch is written whole into one segment, and a frame's offset in a segment is 32
  * bits, so its frames (the payloads plus, per event, about 100 bytes and its entity, scope
