@@ -1,0 +1,669 @@
+/* Segment index files: encoder, header check, block checks on first use, lookups (six.h,
+ * doc/FORMAT.md "Segment index files"). */
+#include "format/six.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+static int name_cmp(const char *a, size_t an, const char *b, size_t bn) {
+    int c = memcmp(a, b, an < bn ? an : bn);
+    if (c) return c;
+    return an < bn ? -1 : an > bn ? 1 : 0;
+}
+
+uint64_t bp_six_key_hash(const char *key, size_t len) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (uint8_t)key[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+/* ---------------------------------------------------------------- encoder */
+
+/* qsort has no context argument in C11: the names being sorted, per thread. */
+static _Thread_local const bp_iname *sort_names;
+static int by_name(const void *a, const void *b) {
+    const bp_iname *x = &sort_names[*(const uint32_t *)a], *y = &sort_names[*(const uint32_t *)b];
+    return name_cmp(x->name, x->len, y->name, y->len);
+}
+
+typedef struct idpair {
+    bp_id id;
+    uint32_t rec;
+} idpair;
+static int by_id(const void *a, const void *b) {
+    const idpair *x = a, *y = b;
+    int c = memcmp(x->id.b, y->id.b, 16);
+    return c ? c : (x->rec > y->rec) - (x->rec < y->rec);
+}
+typedef struct hpair {
+    uint64_t h;
+    uint32_t rec;
+} hpair;
+static int by_hash(const void *a, const void *b) {
+    const hpair *x = a, *y = b;
+    if (x->h != y->h) return x->h < y->h ? -1 : 1;
+    return (x->rec > y->rec) - (x->rec < y->rec);
+}
+static int by_u16(const void *a, const void *b) {
+    return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
+}
+
+/* Sort the names [0, n) into order[] and give each its rank (rank[name] = position);
+ * -EINVAL when two are equal or one is empty or too long. */
+static int rank_names(const bp_iname *names, uint32_t n, uint32_t *order, uint32_t *rank) {
+    for (uint32_t i = 0; i < n; i++) {
+        if (names[i].len == 0) return -EINVAL;
+        order[i] = i;
+    }
+    sort_names = names;
+    qsort(order, n, sizeof *order, by_name);
+    for (uint32_t i = 0; i < n; i++) {
+        rank[order[i]] = i;
+        if (i && by_name(&order[i - 1], &order[i]) == 0) return -EINVAL;
+    }
+    return 0;
+}
+
+int bp_six_encode(bp_buf *b, const bp_iblock *blk, const uint64_t *first_clock,
+                  const bp_six_pair *pair) {
+    uint32_t n = blk->n_recs, ne = blk->n_entities, ns = blk->n_scopes;
+    if (n == 0 || ne == 0 || ns == 0 || ns > 65535 || pair->frames_end > BP_SEG_END_MAX ||
+        pair->frames_end > pair->seg_size)
+        return -EINVAL;
+    /* frames contiguous from the header on, ending at frames_end */
+    if (blk->recs[0].offset < BP_SEG_HEADER_SIZE) return -EINVAL;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t end = (uint64_t)blk->recs[i].offset + blk->recs[i].frame_len;
+        uint64_t next = i + 1 < n ? blk->recs[i + 1].offset : pair->frames_end;
+        if (blk->recs[i].frame_len <= BP_FRAME_PREFIX || end != next) return -EINVAL;
+    }
+    if (blk->seqs && blk->seqs[n - 1] - blk->seqs[0] > UINT32_MAX) return -EINVAL;
+
+    int rc = -ENOMEM;
+    uint32_t *eorder = malloc(sizeof(uint32_t) * ne), *erank = malloc(sizeof(uint32_t) * ne);
+    uint32_t *sorder = malloc(sizeof(uint32_t) * ns), *srank = malloc(sizeof(uint32_t) * ns);
+    uint32_t *ecount = calloc(ne, sizeof(uint32_t)), *epos = malloc(sizeof(uint32_t) * ne);
+    uint32_t *scount = calloc(ns, sizeof(uint32_t)), *post = malloc(sizeof(uint32_t) * n);
+    uint16_t *kinds = malloc(sizeof(uint16_t) * n);
+    idpair *ids = NULL;
+    hpair *idem = NULL;
+    if (!eorder || !erank || !sorder || !srank || !ecount || !epos || !scount || !post || !kinds)
+        goto out;
+    rc = -EINVAL;
+    if (rank_names(blk->entities, ne, eorder, erank) || rank_names(blk->scopes, ns, sorder, srank))
+        goto out;
+
+    /* per record: its entity and scope in block numbering */
+#define REC_E(r) (blk->emap ? blk->emap[(r)->entity] : (r)->entity)
+#define REC_S(r) (blk->smap ? blk->smap[(r)->scope] : (r)->scope)
+    bool in_order = true;
+    uint64_t min_hlc = UINT64_MAX, max_hlc = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const bp_irec *r = &blk->recs[i];
+        if (REC_E(r) >= ne || REC_S(r) >= ns) goto out;
+        ecount[erank[REC_E(r)]]++;
+        scount[srank[REC_S(r)]]++;
+        kinds[i] = r->kind;
+        if (i && memcmp(blk->recs[i - 1].id.b, r->id.b, 16) >= 0) in_order = false;
+        if (r->hlc < min_hlc) min_hlc = r->hlc;
+        if (r->hlc > max_hlc) max_hlc = r->hlc;
+    }
+    for (uint32_t e = 0; e < ne; e++) {
+        if (ecount[e] == 0) goto out; /* a block names no entity it has no record of */
+        epos[e] = e ? epos[e - 1] + ecount[e - 1] : 0;
+    }
+    uint32_t *fill = eorder; /* reused: next free posting of each entity (by rank) */
+    uint64_t *fclock = malloc(sizeof(uint64_t) * ne);
+    if (!fclock) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (uint32_t e = 0; e < ne; e++) fill[e] = epos[e];
+    for (uint32_t e = 0; e < ne; e++) fclock[erank[e]] = first_clock[e];
+    for (uint32_t i = 0; i < n; i++) post[fill[erank[REC_E(&blk->recs[i])]]++] = i;
+    qsort(kinds, n, sizeof *kinds, by_u16);
+    uint32_t nk = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (i == 0 || kinds[i] != kinds[i - 1]) nk++;
+    if (!in_order) {
+        ids = malloc(sizeof(idpair) * n);
+        if (!ids) {
+            free(fclock);
+            rc = -ENOMEM;
+            goto out;
+        }
+        for (uint32_t i = 0; i < n; i++) ids[i] = (idpair){blk->recs[i].id, i};
+        qsort(ids, n, sizeof *ids, by_id);
+    }
+    if (blk->n_idems) {
+        idem = malloc(sizeof(hpair) * blk->n_idems);
+        if (!idem) {
+            free(fclock);
+            rc = -ENOMEM;
+            goto out;
+        }
+        for (uint32_t k = 0; k < blk->n_idems; k++) {
+            if (blk->idems[k].rec >= n) {
+                free(fclock);
+                goto out;
+            }
+            idem[k] = (hpair){bp_six_key_hash(blk->idems[k].key, blk->idems[k].len),
+                              blk->idems[k].rec};
+        }
+        qsort(idem, blk->n_idems, sizeof *idem, by_hash);
+    }
+
+    /* sizes, then the bytes */
+    uint32_t len[BP_SIXB_NBLOCKS] = {0};
+    len[BP_SIXB_RECS] = n * BP_SIX_REC_SIZE;
+    len[BP_SIXB_IDS] = n * (in_order ? 16u : 20u);
+    len[BP_SIXB_SEQS] = blk->seqs ? n * 4u : 0;
+    len[BP_SIXB_ENTS] = ne * BP_SIX_ENT_SIZE;
+    len[BP_SIXB_POST] = n * 4u;
+    len[BP_SIXB_SCOPES] = ns * BP_SIX_SCOPE_SIZE;
+    len[BP_SIXB_KINDS] = nk * BP_SIX_KIND_SIZE;
+    len[BP_SIXB_IDEM] = blk->n_idems * BP_SIX_IDEM_SIZE;
+    uint64_t names = 0;
+    for (uint32_t e = 0; e < ne; e++) names += blk->entities[e].len;
+    for (uint32_t s = 0; s < ns; s++) names += blk->scopes[s].len;
+    uint64_t total = BP_SIX_HEADER + names;
+    for (unsigned k = 0; k < BP_SIXB_NBLOCKS; k++) total += len[k];
+    if (total > UINT32_MAX) {
+        free(fclock);
+        goto out;
+    }
+    len[BP_SIXB_NAMES] = (uint32_t)names;
+    rc = -ENOMEM;
+    if (bp_buf_reserve(b, (size_t)total)) {
+        free(fclock);
+        goto out;
+    }
+    rc = 0;
+    size_t start = b->len;
+    uint8_t *h = b->data + start, *p = h + BP_SIX_HEADER;
+    memset(h, 0, (size_t)total);
+    uint32_t off[BP_SIXB_NBLOCKS];
+    off[0] = BP_SIX_HEADER;
+    for (unsigned k = 1; k < BP_SIXB_NBLOCKS; k++) off[k] = off[k - 1] + len[k - 1];
+
+    p = h + off[BP_SIXB_RECS];
+    for (uint32_t i = 0; i < n; i++, p += BP_SIX_REC_SIZE) {
+        const bp_irec *r = &blk->recs[i];
+        bp_put_be32(p, r->offset);
+        bp_put_be32(p + 4, erank[REC_E(r)]);
+        bp_put_be16(p + 8, (uint16_t)srank[REC_S(r)]);
+        bp_put_be16(p + 10, r->kind);
+    }
+    p = h + off[BP_SIXB_IDS];
+    for (uint32_t i = 0; i < n; i++) {
+        if (in_order) {
+            memcpy(p, blk->recs[i].id.b, 16);
+            p += 16;
+        } else {
+            memcpy(p, ids[i].id.b, 16);
+            bp_put_be32(p + 16, ids[i].rec);
+            p += 20;
+        }
+    }
+    p = h + off[BP_SIXB_SEQS];
+    if (blk->seqs)
+        for (uint32_t i = 0; i < n; i++, p += 4)
+            bp_put_be32(p, (uint32_t)(blk->seqs[i] - blk->seqs[0]));
+    uint32_t name_off = 0;
+    uint8_t *nm = h + off[BP_SIXB_NAMES];
+    p = h + off[BP_SIXB_ENTS];
+    {
+        uint32_t *inv = malloc(sizeof(uint32_t) * ne);
+        if (!inv) {
+            free(fclock);
+            rc = -ENOMEM;
+            b->len = start;
+            goto out;
+        }
+        for (uint32_t e = 0; e < ne; e++) inv[erank[e]] = e;
+        for (uint32_t k = 0; k < ne; k++, p += BP_SIX_ENT_SIZE) {
+            const bp_iname *en = &blk->entities[inv[k]];
+            bp_put_be32(p, name_off);
+            bp_put_be16(p + 4, en->len);
+            bp_put_be64(p + 8, fclock[k]);
+            bp_put_be32(p + 16, ecount[k]);
+            bp_put_be32(p + 20, epos[k]);
+            memcpy(nm + name_off, en->name, en->len);
+            name_off += en->len;
+        }
+        free(inv);
+    }
+    free(fclock);
+    p = h + off[BP_SIXB_POST];
+    for (uint32_t i = 0; i < n; i++, p += 4) bp_put_be32(p, post[i]);
+    p = h + off[BP_SIXB_SCOPES];
+    for (uint32_t k = 0; k < ns; k++, p += BP_SIX_SCOPE_SIZE) {
+        const bp_iname *sn = &blk->scopes[sorder[k]];
+        bp_put_be32(p, name_off);
+        bp_put_be16(p + 4, sn->len);
+        bp_put_be32(p + 8, scount[k]);
+        memcpy(nm + name_off, sn->name, sn->len);
+        name_off += sn->len;
+    }
+    p = h + off[BP_SIXB_KINDS];
+    for (uint32_t i = 0, c = 0; i < n; i++) {
+        c++;
+        if (i + 1 == n || kinds[i + 1] != kinds[i]) {
+            bp_put_be16(p, kinds[i]);
+            bp_put_be32(p + 4, c);
+            p += BP_SIX_KIND_SIZE;
+            c = 0;
+        }
+    }
+    p = h + off[BP_SIXB_IDEM];
+    for (uint32_t k = 0; k < blk->n_idems; k++, p += BP_SIX_IDEM_SIZE) {
+        bp_put_be64(p, idem[k].h);
+        bp_put_be32(p + 8, idem[k].rec);
+    }
+
+    memcpy(h, "BPIX", 4);
+    bp_put_be16(h + 4, BP_SIX_VERSION);
+    bp_put_be16(h + 6, BP_SIX_HEADER);
+    bp_put_be32(h + 8, pair->segno);
+    bp_put_be32(h + 12, (in_order ? BP_SIX_IDS_IN_ORDER : 0) | (blk->seqs ? BP_SIX_HOLES : 0));
+    memcpy(h + 16, pair->uuid, 16);
+    bp_put_be64(h + 32, blk->first_seq);
+    bp_put_be64(h + 40, blk->seqs ? blk->seqs[n - 1] : blk->first_seq + n - 1);
+    bp_put_be32(h + 48, n);
+    bp_put_be32(h + 52, ne);
+    bp_put_be32(h + 56, ns);
+    bp_put_be32(h + 60, nk);
+    bp_put_be32(h + 64, blk->n_idems);
+    bp_put_be32(h + 68, pair->footer_crc);
+    bp_put_be64(h + 72, pair->seg_size);
+    bp_put_be64(h + 80, pair->frames_end);
+    bp_put_be64(h + 88, min_hlc);
+    bp_put_be64(h + 96, max_hlc);
+    const bp_id *lo = in_order ? &blk->recs[0].id : &ids[0].id;
+    const bp_id *hi = in_order ? &blk->recs[n - 1].id : &ids[n - 1].id;
+    memcpy(h + 104, lo->b, 16);
+    memcpy(h + 120, hi->b, 16);
+    for (unsigned k = 0; k < BP_SIXB_NBLOCKS; k++) {
+        bp_put_be32(h + 136 + 12 * k, off[k]);
+        bp_put_be32(h + 140 + 12 * k, len[k]);
+        bp_put_be32(h + 144 + 12 * k, bp_crc32(h + off[k], len[k]));
+    }
+    bp_put_be32(h + 244, bp_crc32(h, 244));
+    b->len = start + (size_t)total;
+#undef REC_E
+#undef REC_S
+out:
+    free(eorder);
+    free(erank);
+    free(sorder);
+    free(srank);
+    free(ecount);
+    free(epos);
+    free(scount);
+    free(post);
+    free(kinds);
+    free(ids);
+    free(idem);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- decoder */
+
+bp_status bp_six_open(bp_six *x, const uint8_t *p, size_t n, const char *path) {
+    memset(x, 0, sizeof *x);
+    if (n < 8 || memcmp(p, "BPIX", 4) != 0)
+        return bp_err(BP_ECORRUPT, "%s: offset 0: not a segment index (bad magic)", path);
+    unsigned v = bp_get_be16(p + 4);
+    if (v != BP_SIX_VERSION)
+        return bp_err(BP_EVERSION,
+                      "%s: segment index version %u is not supported (this build reads "
+                      "version %u)",
+                      path, v, BP_SIX_VERSION);
+    if (n < BP_SIX_HEADER || bp_get_be16(p + 6) != BP_SIX_HEADER)
+        return bp_err(BP_ECORRUPT, "%s: header cut short (%zu bytes)", path, n);
+    if (!bp_crc_tail_ok(p, BP_SIX_HEADER))
+        return bp_err(BP_ECORRUPT, "%s: header CRC mismatch", path);
+    x->p = p;
+    x->n = n;
+    x->pair.segno = bp_get_be32(p + 8);
+    x->flags = bp_get_be32(p + 12);
+    memcpy(x->pair.uuid, p + 16, 16);
+    x->first_seq = bp_get_be64(p + 32);
+    x->last_seq = bp_get_be64(p + 40);
+    x->n_recs = bp_get_be32(p + 48);
+    x->n_ents = bp_get_be32(p + 52);
+    x->n_scopes = bp_get_be32(p + 56);
+    x->n_kinds = bp_get_be32(p + 60);
+    x->n_idems = bp_get_be32(p + 64);
+    x->pair.footer_crc = bp_get_be32(p + 68);
+    x->pair.seg_size = bp_get_be64(p + 72);
+    x->pair.frames_end = bp_get_be64(p + 80);
+    x->min_hlc = bp_get_be64(p + 88);
+    x->max_hlc = bp_get_be64(p + 96);
+    memcpy(x->min_id.b, p + 104, 16);
+    memcpy(x->max_id.b, p + 120, 16);
+    const char *why = NULL;
+    uint64_t nr = x->n_recs;
+    if (x->flags & ~(uint32_t)(BP_SIX_IDS_IN_ORDER | BP_SIX_HOLES))
+        why = "unknown flags";
+    else if (nr == 0 || x->n_ents == 0 || x->n_ents > nr || x->n_scopes == 0 ||
+             x->n_scopes > 65535 || x->n_scopes > nr || x->n_kinds == 0 || x->n_kinds > nr)
+        why = "counts out of range";
+    else if (x->first_seq == 0 || x->last_seq < x->first_seq || x->last_seq - x->first_seq < nr - 1 ||
+             (!(x->flags & BP_SIX_HOLES) && x->last_seq - x->first_seq != nr - 1) ||
+             x->last_seq - x->first_seq > UINT32_MAX)
+        why = "seq range does not match the record count";
+    else if (x->pair.frames_end > x->pair.seg_size || x->pair.frames_end > BP_SEG_END_MAX ||
+             x->pair.frames_end < BP_SEG_HEADER_SIZE + nr * (BP_FRAME_PREFIX + 1))
+        why = "frames end out of range";
+    else if (memcmp(x->min_id.b, x->max_id.b, 16) > 0)
+        why = "id range inverted";
+    if (why) return bp_err(BP_ECORRUPT, "%s: header: %s", path, why);
+    uint64_t want[BP_SIXB_NBLOCKS] = {
+        nr * BP_SIX_REC_SIZE,
+        nr * ((x->flags & BP_SIX_IDS_IN_ORDER) ? 16 : 20),
+        (x->flags & BP_SIX_HOLES) ? nr * 4 : 0,
+        (uint64_t)x->n_ents * BP_SIX_ENT_SIZE,
+        nr * 4,
+        (uint64_t)x->n_scopes * BP_SIX_SCOPE_SIZE,
+        (uint64_t)x->n_kinds * BP_SIX_KIND_SIZE,
+        (uint64_t)x->n_idems * BP_SIX_IDEM_SIZE,
+        0,
+    };
+    for (unsigned k = 0; k < BP_SIXB_NBLOCKS; k++) {
+        x->off[k] = bp_get_be32(p + 136 + 12 * k);
+        x->len[k] = bp_get_be32(p + 140 + 12 * k);
+        x->crc[k] = bp_get_be32(p + 144 + 12 * k);
+        bool size_ok = k == BP_SIXB_NAMES ? x->len[k] >= 1 : x->len[k] == want[k];
+        if (!size_ok || x->off[k] < BP_SIX_HEADER || (uint64_t)x->off[k] + x->len[k] > n)
+            return bp_err(BP_ECORRUPT, "%s: header: block %u out of bounds (offset %u, %u bytes)",
+                          path, k, x->off[k], x->len[k]);
+    }
+    return BP_OK;
+}
+
+#define BLK(x, k) ((x)->p + (x)->off[k])
+
+static bool names_ok(const bp_six *x, const uint8_t *p, uint32_t n, size_t stride, bool ents) {
+    uint32_t names = x->len[BP_SIXB_NAMES];
+    const uint8_t *nm = BLK(x, BP_SIXB_NAMES);
+    for (uint32_t i = 0; i < n; i++, p += stride) {
+        uint32_t o = bp_get_be32(p), l = bp_get_be16(p + 4);
+        if (l == 0 || (uint64_t)o + l > names || bp_get_be16(p + 6) != 0) return false;
+        if (i) {
+            uint32_t po = bp_get_be32(p - stride), pl = bp_get_be16(p - stride + 4);
+            if (name_cmp((const char *)nm + po, pl, (const char *)nm + o, l) >= 0) return false;
+        }
+        (void)ents;
+    }
+    return true;
+}
+
+static bool check_block(bp_six *x, unsigned k) {
+    const uint8_t *p = BLK(x, k);
+    uint32_t n = x->n_recs;
+    if (bp_crc32(p, x->len[k]) != x->crc[k]) return false;
+    switch (k) {
+    case BP_SIXB_RECS:
+        for (uint32_t i = 0; i < n; i++) {
+            const uint8_t *r = p + (size_t)i * BP_SIX_REC_SIZE;
+            uint64_t o = bp_get_be32(r);
+            uint64_t next = i + 1 < n ? bp_get_be32(r + BP_SIX_REC_SIZE) : x->pair.frames_end;
+            if (o < BP_SEG_HEADER_SIZE || next <= o + BP_FRAME_PREFIX ||
+                next - o > BP_FRAME_PREFIX + BP_FRAME_MAX_BODY || bp_get_be32(r + 4) >= x->n_ents ||
+                bp_get_be16(r + 8) >= x->n_scopes)
+                return false;
+        }
+        return true;
+    case BP_SIXB_IDS:
+        if (x->flags & BP_SIX_IDS_IN_ORDER) {
+            for (uint32_t i = 1; i < n; i++)
+                if (memcmp(p + 16 * (size_t)(i - 1), p + 16 * (size_t)i, 16) >= 0) return false;
+            return memcmp(p, x->min_id.b, 16) == 0 &&
+                   memcmp(p + 16 * (size_t)(n - 1), x->max_id.b, 16) == 0;
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            const uint8_t *e = p + 20 * (size_t)i;
+            if (bp_get_be32(e + 16) >= n || (i && memcmp(e - 20, e, 16) > 0)) return false;
+        }
+        return memcmp(p, x->min_id.b, 16) == 0 &&
+               memcmp(p + 20 * (size_t)(n - 1), x->max_id.b, 16) == 0;
+    case BP_SIXB_SEQS:
+        if (!(x->flags & BP_SIX_HOLES)) return true;
+        if (bp_get_be32(p) != 0 || bp_get_be32(p + 4 * (size_t)(n - 1)) != x->last_seq - x->first_seq)
+            return false;
+        for (uint32_t i = 1; i < n; i++)
+            if (bp_get_be32(p + 4 * (size_t)i) <= bp_get_be32(p + 4 * (size_t)(i - 1))) return false;
+        return true;
+    case BP_SIXB_ENTS: {
+        if (!bp_six_need(x, BP_SIXB_NAMES) || !names_ok(x, p, x->n_ents, BP_SIX_ENT_SIZE, true))
+            return false;
+        uint64_t at = 0;
+        for (uint32_t e = 0; e < x->n_ents; e++) {
+            const uint8_t *r = p + (size_t)e * BP_SIX_ENT_SIZE;
+            uint64_t clock = bp_get_be64(r + 8), count = bp_get_be32(r + 16);
+            if (clock == 0 || count == 0 || clock + count < clock || bp_get_be32(r + 20) != at)
+                return false;
+            at += count;
+        }
+        return at == n;
+    }
+    case BP_SIXB_POST:
+        for (uint32_t i = 0; i < n; i++)
+            if (bp_get_be32(p + 4 * (size_t)i) >= n) return false;
+        return true;
+    case BP_SIXB_SCOPES: {
+        if (!bp_six_need(x, BP_SIXB_NAMES) || !names_ok(x, p, x->n_scopes, BP_SIX_SCOPE_SIZE, false))
+            return false;
+        uint64_t sum = 0;
+        for (uint32_t s = 0; s < x->n_scopes; s++) sum += bp_get_be32(p + 12 * (size_t)s + 8);
+        return sum == n;
+    }
+    case BP_SIXB_KINDS: {
+        uint64_t sum = 0;
+        for (uint32_t k2 = 0; k2 < x->n_kinds; k2++) {
+            const uint8_t *r = p + 8 * (size_t)k2;
+            uint32_t c = bp_get_be32(r + 4);
+            if (c == 0 || bp_get_be16(r + 2) != 0 ||
+                (k2 && bp_get_be16(r) <= bp_get_be16(r - 8)))
+                return false;
+            sum += c;
+        }
+        return sum == n;
+    }
+    case BP_SIXB_IDEM:
+        for (uint32_t i = 0; i < x->n_idems; i++) {
+            const uint8_t *r = p + 12 * (size_t)i;
+            if (bp_get_be32(r + 8) >= n) return false;
+            if (i) {
+                uint64_t ph = bp_get_be64(r - 12), h = bp_get_be64(r);
+                if (ph > h || (ph == h && bp_get_be32(r - 4) >= bp_get_be32(r + 8))) return false;
+            }
+        }
+        return true;
+    case BP_SIXB_NAMES:
+        return true;
+    }
+    return false;
+}
+
+bool bp_six_need(bp_six *x, unsigned b) {
+    uint32_t bit = 1u << b;
+    if (__atomic_load_n(&x->checked, __ATOMIC_ACQUIRE) & bit) return true;
+    if (__atomic_load_n(&x->bad, __ATOMIC_ACQUIRE) & bit) return false;
+    bool ok = check_block(x, b);
+    __atomic_fetch_or(ok ? &x->checked : &x->bad, bit, __ATOMIC_RELEASE);
+    return ok;
+}
+
+bp_status bp_six_check_all(bp_six *x, const char *path) {
+    static const char *const names[BP_SIXB_NBLOCKS] = {
+        "records", "ids", "seqs", "entities", "postings", "scopes", "kinds", "idempotency keys",
+        "names"};
+    for (unsigned k = 0; k < BP_SIXB_NBLOCKS; k++)
+        if (!bp_six_need(x, k))
+            return bp_err(BP_ECORRUPT, "%s: block %u (%s) at offset %u: CRC or bounds check failed",
+                          path, k, names[k], x->off[k]);
+    return BP_OK;
+}
+
+/* ---------------------------------------------------------------- lookups */
+
+static uint64_t rec_seq(const bp_six *x, uint32_t i) {
+    if (!(x->flags & BP_SIX_HOLES)) return x->first_seq + i;
+    return x->first_seq + bp_get_be32(BLK(x, BP_SIXB_SEQS) + 4 * (size_t)i);
+}
+
+void bp_six_rec_get(const bp_six *x, uint32_t i, bp_six_rec *out) {
+    const uint8_t *r = BLK(x, BP_SIXB_RECS) + (size_t)i * BP_SIX_REC_SIZE;
+    uint32_t next = i + 1 < x->n_recs ? bp_get_be32(r + BP_SIX_REC_SIZE) : (uint32_t)x->pair.frames_end;
+    out->seq = rec_seq(x, i);
+    out->offset = bp_get_be32(r);
+    out->frame_len = next - out->offset;
+    out->entity = bp_get_be32(r + 4);
+    out->scope = bp_get_be16(r + 8);
+    out->kind = bp_get_be16(r + 10);
+}
+
+int64_t bp_six_find_seq(const bp_six *x, uint64_t seq) {
+    if (seq < x->first_seq || seq > x->last_seq) return -1;
+    if (!(x->flags & BP_SIX_HOLES)) return (int64_t)(seq - x->first_seq);
+    uint32_t lo = 0, hi = x->n_recs;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (rec_seq(x, mid) < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < x->n_recs && rec_seq(x, lo) == seq ? lo : -1;
+}
+
+int64_t bp_six_find_id(const bp_six *x, const bp_id *id) {
+    if (memcmp(id->b, x->min_id.b, 16) < 0 || memcmp(id->b, x->max_id.b, 16) > 0) return -1;
+    size_t stride = (x->flags & BP_SIX_IDS_IN_ORDER) ? 16 : 20;
+    const uint8_t *p = BLK(x, BP_SIXB_IDS);
+    uint32_t lo = 0, hi = x->n_recs;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (memcmp(p + stride * mid, id->b, 16) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == x->n_recs || memcmp(p + stride * lo, id->b, 16) != 0) return -1;
+    return stride == 16 ? (int64_t)lo : (int64_t)bp_get_be32(p + stride * lo + 16);
+}
+
+void bp_six_id(const bp_six *x, uint32_t i, bp_id *out) {
+    const uint8_t *p = BLK(x, BP_SIXB_IDS);
+    if (x->flags & BP_SIX_IDS_IN_ORDER) {
+        memcpy(out->b, p + 16 * (size_t)i, 16);
+        return;
+    }
+    /* rare (a segment of imported events out of id order): a scan for the record */
+    for (uint32_t k = 0; k < x->n_recs; k++)
+        if (bp_get_be32(p + 20 * (size_t)k + 16) == i) {
+            memcpy(out->b, p + 20 * (size_t)k, 16);
+            return;
+        }
+    memset(out->b, 0, 16);
+}
+
+void bp_six_ent_get(const bp_six *x, uint32_t e, bp_six_ent *out) {
+    const uint8_t *r = BLK(x, BP_SIXB_ENTS) + (size_t)e * BP_SIX_ENT_SIZE;
+    out->name = (const char *)BLK(x, BP_SIXB_NAMES) + bp_get_be32(r);
+    out->len = bp_get_be16(r + 4);
+    out->first_clock = bp_get_be64(r + 8);
+    out->count = bp_get_be32(r + 16);
+    out->post = bp_get_be32(r + 20);
+}
+
+/* Binary search of a sorted name table: the first entry not below name. */
+static uint32_t name_lower(const bp_six *x, const uint8_t *tab, uint32_t n, size_t stride,
+                           const char *name, size_t len) {
+    const char *nm = (const char *)BLK(x, BP_SIXB_NAMES);
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        const uint8_t *r = tab + stride * mid;
+        if (name_cmp(nm + bp_get_be32(r), bp_get_be16(r + 4), name, len) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+int64_t bp_six_find_ent(const bp_six *x, const char *name, size_t len, uint32_t *at) {
+    const uint8_t *tab = BLK(x, BP_SIXB_ENTS);
+    uint32_t lo = name_lower(x, tab, x->n_ents, BP_SIX_ENT_SIZE, name, len);
+    if (at) *at = lo;
+    if (lo == x->n_ents) return -1;
+    const uint8_t *r = tab + (size_t)lo * BP_SIX_ENT_SIZE;
+    if (bp_get_be16(r + 4) != len ||
+        memcmp(BLK(x, BP_SIXB_NAMES) + bp_get_be32(r), name, len) != 0)
+        return -1;
+    return lo;
+}
+
+uint32_t bp_six_post(const bp_six *x, uint32_t k) {
+    return bp_get_be32(BLK(x, BP_SIXB_POST) + 4 * (size_t)k);
+}
+
+void bp_six_scope_get(const bp_six *x, uint32_t s, const char **name, uint16_t *len,
+                      uint32_t *count) {
+    const uint8_t *r = BLK(x, BP_SIXB_SCOPES) + (size_t)s * BP_SIX_SCOPE_SIZE;
+    *name = (const char *)BLK(x, BP_SIXB_NAMES) + bp_get_be32(r);
+    *len = bp_get_be16(r + 4);
+    *count = bp_get_be32(r + 8);
+}
+
+int64_t bp_six_find_scope(const bp_six *x, const char *name, size_t len) {
+    const uint8_t *tab = BLK(x, BP_SIXB_SCOPES);
+    uint32_t lo = name_lower(x, tab, x->n_scopes, BP_SIX_SCOPE_SIZE, name, len);
+    if (lo == x->n_scopes) return -1;
+    const uint8_t *r = tab + (size_t)lo * BP_SIX_SCOPE_SIZE;
+    if (bp_get_be16(r + 4) != len ||
+        memcmp(BLK(x, BP_SIXB_NAMES) + bp_get_be32(r), name, len) != 0)
+        return -1;
+    return lo;
+}
+
+uint32_t bp_six_kind_count(const bp_six *x, uint16_t kind) {
+    const uint8_t *p = BLK(x, BP_SIXB_KINDS);
+    uint32_t lo = 0, hi = x->n_kinds;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (bp_get_be16(p + 8 * (size_t)mid) < kind)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < x->n_kinds && bp_get_be16(p + 8 * (size_t)lo) == kind
+               ? bp_get_be32(p + 8 * (size_t)lo + 4)
+               : 0;
+}
+
+void bp_six_idem_range(const bp_six *x, uint64_t hash, uint32_t *lo_out, uint32_t *hi_out) {
+    const uint8_t *p = BLK(x, BP_SIXB_IDEM);
+    uint32_t lo = 0, hi = x->n_idems;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (bp_get_be64(p + 12 * (size_t)mid) < hash)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    uint32_t end = lo;
+    while (end < x->n_idems && bp_get_be64(p + 12 * (size_t)end) == hash) end++;
+    *lo_out = lo;
+    *hi_out = end;
+}
+
+uint32_t bp_six_idem_rec(const bp_six *x, uint32_t k) {
+    return bp_get_be32(BLK(x, BP_SIXB_IDEM) + 12 * (size_t)k + 8);
+}

@@ -1,0 +1,144 @@
+/*
+ * six.h — segment index files (DIR/segments/NNNNNN.fidx, doc/FORMAT.md "Segment index
+ * files"): a sealed segment's index in a form searched in place, from a read-only mapping.
+ * Pure encode/decode over memory; no I/O. Part of the format layer (format.h).
+ *
+ * A file is a fixed header (BP_SIX_HEADER bytes, its own CRC) and nine blocks, each with its
+ * offset, length and CRC in the header. bp_six_open checks the header only; a block is
+ * checked (its CRC, and every bound a lookup relies on) the first time it is used
+ * (bp_six_need), so opening an index costs the same whatever its size, and a lookup never
+ * reads outside the file even when the file was crafted with valid CRCs.
+ *
+ * Invariants of a file bp_six_open accepts, once a block passed bp_six_need:
+ *  - RECS: record i is the segment's i-th frame in file order; its offset is ascending,
+ *    >= the segment header, and the frame ends where the next one starts (frames_end for
+ *    the last): frames are contiguous. entity < n_ents, scope < n_scopes.
+ *  - SEQS (only with BP_SIX_HOLES): strictly ascending seq offsets from first_seq, the
+ *    first 0; without it record i has seq first_seq + i.
+ *  - IDS: with BP_SIX_IDS_IN_ORDER record i's id, ascending; else (id, record) pairs sorted
+ *    by id, each record once.
+ *  - ENTS: sorted by name (bytewise, a prefix first), names distinct; each entity's
+ *    postings POST[post .. post + count) list its records ascending; the postings of all
+ *    entities partition the records; its events have clocks first_clock .. + count - 1.
+ *  - SCOPES: sorted and distinct like ENTS; count records name each.
+ *  - KINDS: ascending kinds, each with its count of records.
+ *  - IDEM: (key hash, record) ascending by hash then record.
+ * Names live in NAMES, without NUL; a name is 1..65535 bytes.
+ */
+#ifndef BP_SIX_H
+#define BP_SIX_H
+
+#include "format/format.h"
+
+#define BP_SIX_VERSION 1
+#define BP_SIX_HEADER 248
+#define BP_SIX_REC_SIZE 12 /* offset u32 | entity u32 | scope u16 | kind u16 */
+#define BP_SIX_ENT_SIZE 24 /* name_off u32 | name_len u16 | 0 u16 | first_clock u64 | count u32 |
+                         post u32 */
+#define BP_SIX_SCOPE_SIZE 12 /* name_off u32 | name_len u16 | 0 u16 | count u32 */
+#define BP_SIX_KIND_SIZE 8   /* kind u16 | 0 u16 | count u32 */
+#define BP_SIX_IDEM_SIZE 12  /* key hash u64 | record u32 */
+
+/* header flags */
+#define BP_SIX_IDS_IN_ORDER 1u /* IDS holds each record's id in record order (ascending) */
+#define BP_SIX_HOLES 2u        /* SEQS is present: the segment's seqs have holes */
+
+enum {
+    BP_SIXB_RECS,
+    BP_SIXB_IDS,
+    BP_SIXB_SEQS,
+    BP_SIXB_ENTS,
+    BP_SIXB_POST,
+    BP_SIXB_SCOPES,
+    BP_SIXB_KINDS,
+    BP_SIXB_IDEM,
+    BP_SIXB_NAMES,
+    BP_SIXB_NBLOCKS
+};
+
+/* What ties an index file to its segment file: the segment's number, store, size, where its
+ * frames end (its SIDX footer's offset) and the CRC32 its footer ends with. A compaction
+ * replaces a segment under the same name; its index file names the new one. */
+typedef struct bp_six_pair {
+    uint32_t segno;
+    uint8_t uuid[16];
+    uint64_t seg_size;
+    uint64_t frames_end;
+    uint32_t footer_crc;
+} bp_six_pair;
+
+/* Encode the index of a sealed segment from its index block (records in seq order, its
+ * entities, scopes, idempotency keys, seqs when it has holes; emap/smap views too) and each
+ * block entity's first clock in the segment, appending the file's bytes to b. 0, -ENOMEM, or
+ * -EINVAL when the block does not describe a segment this format can index: an empty
+ * block, frames that are not contiguous or do not end at pair->frames_end, a name longer than
+ * 65535 bytes, more than 65535 scopes. */
+int bp_six_encode(bp_buf *b, const bp_iblock *blk, const uint64_t *first_clock,
+                  const bp_six_pair *pair);
+
+/* The FNV-1a 64-bit hash of an idempotency key, as IDEM stores it. */
+uint64_t bp_six_key_hash(const char *key, size_t len);
+
+/* A view of an index file's bytes (p stays mapped while it is used). */
+typedef struct bp_six {
+    const uint8_t *p;
+    size_t n;
+    bp_six_pair pair;
+    uint32_t flags;
+    uint64_t first_seq, last_seq;
+    uint64_t min_hlc, max_hlc;
+    bp_id min_id, max_id;
+    uint32_t n_recs, n_ents, n_scopes, n_kinds, n_idems;
+    uint32_t off[BP_SIXB_NBLOCKS], len[BP_SIXB_NBLOCKS], crc[BP_SIXB_NBLOCKS];
+    uint32_t checked; /* atomic: bit b set once block b passed its checks */
+    uint32_t bad;     /* atomic: bit b set once block b failed them */
+} bp_six;
+
+/* Check the header (magic, version, size, CRC, counts, block bounds) of the n bytes at p.
+ * BP_ECORRUPT / BP_EVERSION with the reason, naming path. Blocks are not read. */
+bp_status bp_six_open(bp_six *x, const uint8_t *p, size_t n, const char *path);
+/* Block b checked (CRC and bounds) once: true when it may be used. Safe from many threads
+ * (a race checks twice). */
+bool bp_six_need(bp_six *x, unsigned b);
+/* Every block checked: BP_OK, or BP_ECORRUPT naming the first bad block. */
+bp_status bp_six_check_all(bp_six *x, const char *path);
+
+/* Record i (< n_recs; RECS and, with BP_SIX_HOLES, SEQS checked). */
+typedef struct bp_six_rec {
+    uint64_t seq;
+    uint32_t offset, frame_len;
+    uint32_t entity, scope;
+    uint16_t kind;
+} bp_six_rec;
+void bp_six_rec_get(const bp_six *x, uint32_t i, bp_six_rec *out);
+/* The record of seq, or -1 (SEQS checked when the file has holes). */
+int64_t bp_six_find_seq(const bp_six *x, uint64_t seq);
+/* The record whose event id is id, or -1 (IDS checked). */
+int64_t bp_six_find_id(const bp_six *x, const bp_id *id);
+/* Record i's id (IDS checked). */
+void bp_six_id(const bp_six *x, uint32_t i, bp_id *out);
+
+typedef struct bp_six_ent {
+    const char *name; /* not NUL-terminated */
+    uint16_t len;
+    uint64_t first_clock;
+    uint32_t count, post;
+} bp_six_ent;
+/* Entity e (< n_ents; ENTS and NAMES checked). */
+void bp_six_ent_get(const bp_six *x, uint32_t e, bp_six_ent *out);
+/* The entity named so, or -1; *at (may be NULL) the first entity not below the name (a
+ * prefix listing starts there). ENTS and NAMES checked. */
+int64_t bp_six_find_ent(const bp_six *x, const char *name, size_t len, uint32_t *at);
+/* The k-th posting (a record index; POST checked). */
+uint32_t bp_six_post(const bp_six *x, uint32_t k);
+/* Scope s's name and count (SCOPES and NAMES checked); find by name, or -1. */
+void bp_six_scope_get(const bp_six *x, uint32_t s, const char **name, uint16_t *len,
+                      uint32_t *count);
+int64_t bp_six_find_scope(const bp_six *x, const char *name, size_t len);
+/* How many records have kind (KINDS checked). */
+uint32_t bp_six_kind_count(const bp_six *x, uint16_t kind);
+/* The records filed under the key's hash: IDEM entries [*lo, *hi) (IDEM checked). */
+void bp_six_idem_range(const bp_six *x, uint64_t hash, uint32_t *lo, uint32_t *hi);
+uint32_t bp_six_idem_rec(const bp_six *x, uint32_t k);
+
+#endif
