@@ -539,7 +539,7 @@ int64_t bp_six_find_seq(const bp_six *x, uint64_t seq) {
         else
             hi = mid;
     }
-    return lo < x->n_recs && rec_seq(x, lo) == seq ? lo : -1;
+    return lo < x->n_recs && rec_seq(x, lo) == seq ? (int64_t)lo : -1;
 }
 
 int64_t bp_six_find_id(const bp_six *x, const bp_id *id) {
