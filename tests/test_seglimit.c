@@ -244,7 +244,7 @@ static void test_real_edge(void) {
     uint8_t *p = pattern(MIB16, 0);
     CHECK(p != NULL);
     bp_batch_item *items = calloc(258, sizeof *items);
-    bp_receipt *r = calloc(258, sizeof *r);
+    bp_receipt *r = t_receipts(calloc(258, sizeof(bp_receipt)), 258);
     for (size_t i = 0; i < 258; i++) {
         items[i] = (bp_batch_item){"acct:1", "ledger", BP_KIND(1, 1), p, MIB16, NULL};
     }

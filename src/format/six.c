@@ -96,7 +96,7 @@ int bp_six_encode(bp_buf *b, const bp_iblock *blk, const uint64_t *first_clock,
     if (rank_names(blk->entities, ne, eorder, erank) || rank_names(blk->scopes, ns, sorder, srank))
         goto out;
 
-    /* per record: its entity and scope in block numbering */
+        /* per record: its entity and scope in block numbering */
 #define REC_E(r) (blk->emap ? blk->emap[(r)->entity] : (r)->entity)
 #define REC_S(r) (blk->smap ? blk->smap[(r)->scope] : (r)->scope)
     bool in_order = true;
@@ -121,9 +121,12 @@ int bp_six_encode(bp_buf *b, const bp_iblock *blk, const uint64_t *first_clock,
         rc = -ENOMEM;
         goto out;
     }
-    for (uint32_t e = 0; e < ne; e++) fill[e] = epos[e];
-    for (uint32_t e = 0; e < ne; e++) fclock[erank[e]] = first_clock[e];
-    for (uint32_t i = 0; i < n; i++) post[fill[erank[REC_E(&blk->recs[i])]]++] = i;
+    for (uint32_t e = 0; e < ne; e++)
+        fill[e] = epos[e];
+    for (uint32_t e = 0; e < ne; e++)
+        fclock[erank[e]] = first_clock[e];
+    for (uint32_t i = 0; i < n; i++)
+        post[fill[erank[REC_E(&blk->recs[i])]]++] = i;
     qsort(kinds, n, sizeof *kinds, by_u16);
     uint32_t nk = 0;
     for (uint32_t i = 0; i < n; i++)
@@ -135,7 +138,8 @@ int bp_six_encode(bp_buf *b, const bp_iblock *blk, const uint64_t *first_clock,
             rc = -ENOMEM;
             goto out;
         }
-        for (uint32_t i = 0; i < n; i++) ids[i] = (idpair){blk->recs[i].id, i};
+        for (uint32_t i = 0; i < n; i++)
+            ids[i] = (idpair){blk->recs[i].id, i};
         qsort(ids, n, sizeof *ids, by_id);
     }
     if (blk->n_idems) {
@@ -150,8 +154,8 @@ int bp_six_encode(bp_buf *b, const bp_iblock *blk, const uint64_t *first_clock,
                 free(fclock);
                 goto out;
             }
-            idem[k] = (hpair){bp_six_key_hash(blk->idems[k].key, blk->idems[k].len),
-                              blk->idems[k].rec};
+            idem[k] =
+                (hpair){bp_six_key_hash(blk->idems[k].key, blk->idems[k].len), blk->idems[k].rec};
         }
         qsort(idem, blk->n_idems, sizeof *idem, by_hash);
     }
@@ -167,10 +171,13 @@ int bp_six_encode(bp_buf *b, const bp_iblock *blk, const uint64_t *first_clock,
     len[BP_SIXB_KINDS] = nk * BP_SIX_KIND_SIZE;
     len[BP_SIXB_IDEM] = blk->n_idems * BP_SIX_IDEM_SIZE;
     uint64_t names = 0;
-    for (uint32_t e = 0; e < ne; e++) names += blk->entities[e].len;
-    for (uint32_t s = 0; s < ns; s++) names += blk->scopes[s].len;
+    for (uint32_t e = 0; e < ne; e++)
+        names += blk->entities[e].len;
+    for (uint32_t s = 0; s < ns; s++)
+        names += blk->scopes[s].len;
     uint64_t total = BP_SIX_HEADER + names;
-    for (unsigned k = 0; k < BP_SIXB_NBLOCKS; k++) total += len[k];
+    for (unsigned k = 0; k < BP_SIXB_NBLOCKS; k++)
+        total += len[k];
     if (total > UINT32_MAX) {
         free(fclock);
         goto out;
@@ -187,7 +194,8 @@ int bp_six_encode(bp_buf *b, const bp_iblock *blk, const uint64_t *first_clock,
     memset(h, 0, (size_t)total);
     uint32_t off[BP_SIXB_NBLOCKS];
     off[0] = BP_SIX_HEADER;
-    for (unsigned k = 1; k < BP_SIXB_NBLOCKS; k++) off[k] = off[k - 1] + len[k - 1];
+    for (unsigned k = 1; k < BP_SIXB_NBLOCKS; k++)
+        off[k] = off[k - 1] + len[k - 1];
 
     p = h + off[BP_SIXB_RECS];
     for (uint32_t i = 0; i < n; i++, p += BP_SIX_REC_SIZE) {
@@ -223,7 +231,8 @@ int bp_six_encode(bp_buf *b, const bp_iblock *blk, const uint64_t *first_clock,
             b->len = start;
             goto out;
         }
-        for (uint32_t e = 0; e < ne; e++) inv[erank[e]] = e;
+        for (uint32_t e = 0; e < ne; e++)
+            inv[erank[e]] = e;
         for (uint32_t k = 0; k < ne; k++, p += BP_SIX_ENT_SIZE) {
             const bp_iname *en = &blk->entities[inv[k]];
             bp_put_be32(p, name_off);
@@ -238,7 +247,8 @@ int bp_six_encode(bp_buf *b, const bp_iblock *blk, const uint64_t *first_clock,
     }
     free(fclock);
     p = h + off[BP_SIXB_POST];
-    for (uint32_t i = 0; i < n; i++, p += 4) bp_put_be32(p, post[i]);
+    for (uint32_t i = 0; i < n; i++, p += 4)
+        bp_put_be32(p, post[i]);
     p = h + off[BP_SIXB_SCOPES];
     for (uint32_t k = 0; k < ns; k++, p += BP_SIX_SCOPE_SIZE) {
         const bp_iname *sn = &blk->scopes[sorder[k]];
@@ -352,7 +362,8 @@ bp_status bp_six_open(bp_six *x, const uint8_t *p, size_t n, const char *path) {
     else if (nr == 0 || x->n_ents == 0 || x->n_ents > nr || x->n_scopes == 0 ||
              x->n_scopes > 65535 || x->n_scopes > nr || x->n_kinds == 0 || x->n_kinds > nr)
         why = "counts out of range";
-    else if (x->first_seq == 0 || x->last_seq < x->first_seq || x->last_seq - x->first_seq < nr - 1 ||
+    else if (x->first_seq == 0 || x->last_seq < x->first_seq ||
+             x->last_seq - x->first_seq < nr - 1 ||
              (!(x->flags & BP_SIX_HOLES) && x->last_seq - x->first_seq != nr - 1) ||
              x->last_seq - x->first_seq > UINT32_MAX)
         why = "seq range does not match the record count";
@@ -433,10 +444,12 @@ static bool check_block(bp_six *x, unsigned k) {
                memcmp(p + 20 * (size_t)(n - 1), x->max_id.b, 16) == 0;
     case BP_SIXB_SEQS:
         if (!(x->flags & BP_SIX_HOLES)) return true;
-        if (bp_get_be32(p) != 0 || bp_get_be32(p + 4 * (size_t)(n - 1)) != x->last_seq - x->first_seq)
+        if (bp_get_be32(p) != 0 ||
+            bp_get_be32(p + 4 * (size_t)(n - 1)) != x->last_seq - x->first_seq)
             return false;
         for (uint32_t i = 1; i < n; i++)
-            if (bp_get_be32(p + 4 * (size_t)i) <= bp_get_be32(p + 4 * (size_t)(i - 1))) return false;
+            if (bp_get_be32(p + 4 * (size_t)i) <= bp_get_be32(p + 4 * (size_t)(i - 1)))
+                return false;
         return true;
     case BP_SIXB_ENTS: {
         if (!bp_six_need(x, BP_SIXB_NAMES) || !names_ok(x, p, x->n_ents, BP_SIX_ENT_SIZE, true))
@@ -456,10 +469,12 @@ static bool check_block(bp_six *x, unsigned k) {
             if (bp_get_be32(p + 4 * (size_t)i) >= n) return false;
         return true;
     case BP_SIXB_SCOPES: {
-        if (!bp_six_need(x, BP_SIXB_NAMES) || !names_ok(x, p, x->n_scopes, BP_SIX_SCOPE_SIZE, false))
+        if (!bp_six_need(x, BP_SIXB_NAMES) ||
+            !names_ok(x, p, x->n_scopes, BP_SIX_SCOPE_SIZE, false))
             return false;
         uint64_t sum = 0;
-        for (uint32_t s = 0; s < x->n_scopes; s++) sum += bp_get_be32(p + 12 * (size_t)s + 8);
+        for (uint32_t s = 0; s < x->n_scopes; s++)
+            sum += bp_get_be32(p + 12 * (size_t)s + 8);
         return sum == n;
     }
     case BP_SIXB_KINDS: {
@@ -467,8 +482,7 @@ static bool check_block(bp_six *x, unsigned k) {
         for (uint32_t k2 = 0; k2 < x->n_kinds; k2++) {
             const uint8_t *r = p + 8 * (size_t)k2;
             uint32_t c = bp_get_be32(r + 4);
-            if (c == 0 || bp_get_be16(r + 2) != 0 ||
-                (k2 && bp_get_be16(r) <= bp_get_be16(r - 8)))
+            if (c == 0 || bp_get_be16(r + 2) != 0 || (k2 && bp_get_be16(r) <= bp_get_be16(r - 8)))
                 return false;
             sum += c;
         }
@@ -501,8 +515,8 @@ bool bp_six_need(bp_six *x, unsigned b) {
 
 bp_status bp_six_check_all(bp_six *x, const char *path) {
     static const char *const names[BP_SIXB_NBLOCKS] = {
-        "records", "ids", "seqs", "entities", "postings", "scopes", "kinds", "idempotency keys",
-        "names"};
+        "records",          "ids",  "seqs", "entities", "postings", "scopes", "kinds",
+        "idempotency keys", "names"};
     for (unsigned k = 0; k < BP_SIXB_NBLOCKS; k++)
         if (!bp_six_need(x, k))
             return bp_err(BP_ECORRUPT, "%s: block %u (%s) at offset %u: CRC or bounds check failed",
@@ -519,7 +533,8 @@ static uint64_t rec_seq(const bp_six *x, uint32_t i) {
 
 void bp_six_rec_get(const bp_six *x, uint32_t i, bp_six_rec *out) {
     const uint8_t *r = BLK(x, BP_SIXB_RECS) + (size_t)i * BP_SIX_REC_SIZE;
-    uint32_t next = i + 1 < x->n_recs ? bp_get_be32(r + BP_SIX_REC_SIZE) : (uint32_t)x->pair.frames_end;
+    uint32_t next =
+        i + 1 < x->n_recs ? bp_get_be32(r + BP_SIX_REC_SIZE) : (uint32_t)x->pair.frames_end;
     out->seq = rec_seq(x, i);
     out->offset = bp_get_be32(r);
     out->frame_len = next - out->offset;
@@ -604,8 +619,7 @@ int64_t bp_six_find_ent(const bp_six *x, const char *name, size_t len, uint32_t 
     if (at) *at = lo;
     if (lo == x->n_ents) return -1;
     const uint8_t *r = tab + (size_t)lo * BP_SIX_ENT_SIZE;
-    if (bp_get_be16(r + 4) != len ||
-        memcmp(BLK(x, BP_SIXB_NAMES) + bp_get_be32(r), name, len) != 0)
+    if (bp_get_be16(r + 4) != len || memcmp(BLK(x, BP_SIXB_NAMES) + bp_get_be32(r), name, len) != 0)
         return -1;
     return lo;
 }
@@ -627,8 +641,7 @@ int64_t bp_six_find_scope(const bp_six *x, const char *name, size_t len) {
     uint32_t lo = name_lower(x, tab, x->n_scopes, BP_SIX_SCOPE_SIZE, name, len);
     if (lo == x->n_scopes) return -1;
     const uint8_t *r = tab + (size_t)lo * BP_SIX_SCOPE_SIZE;
-    if (bp_get_be16(r + 4) != len ||
-        memcmp(BLK(x, BP_SIXB_NAMES) + bp_get_be32(r), name, len) != 0)
+    if (bp_get_be16(r + 4) != len || memcmp(BLK(x, BP_SIXB_NAMES) + bp_get_be32(r), name, len) != 0)
         return -1;
     return lo;
 }
@@ -659,7 +672,8 @@ void bp_six_idem_range(const bp_six *x, uint64_t hash, uint32_t *lo_out, uint32_
             hi = mid;
     }
     uint32_t end = lo;
-    while (end < x->n_idems && bp_get_be64(p + 12 * (size_t)end) == hash) end++;
+    while (end < x->n_idems && bp_get_be64(p + 12 * (size_t)end) == hash)
+        end++;
     *lo_out = lo;
     *hi_out = end;
 }

@@ -33,8 +33,9 @@
 #define BP_SIX_VERSION 1
 #define BP_SIX_HEADER 248
 #define BP_SIX_REC_SIZE 12 /* offset u32 | entity u32 | scope u16 | kind u16 */
-#define BP_SIX_ENT_SIZE 24 /* name_off u32 | name_len u16 | 0 u16 | first_clock u64 | count u32 |
-                         post u32 */
+#define BP_SIX_ENT_SIZE                                                                            \
+    24 /* name_off u32 | name_len u16 | 0 u16 | first_clock u64 | count u32 |                      \
+     post u32 */
 #define BP_SIX_SCOPE_SIZE 12 /* name_off u32 | name_len u16 | 0 u16 | count u32 */
 #define BP_SIX_KIND_SIZE 8   /* kind u16 | 0 u16 | count u32 */
 #define BP_SIX_IDEM_SIZE 12  /* key hash u64 | record u32 */
@@ -95,7 +96,8 @@ typedef struct bp_six {
 } bp_six;
 
 /* Check the header (magic, version, size, CRC, counts, block bounds) of the n bytes at p.
- * BP_ECORRUPT / BP_EVERSION with the reason, naming path. Blocks are not read. */
+ * BP_ECORRUPT / BP_EVERSION with the reason, naming path. Only the first BP_SIX_HEADER bytes
+ * are read (n may be the size of a file whose header alone was read, to check its fields). */
 bp_status bp_six_open(bp_six *x, const uint8_t *p, size_t n, const char *path);
 /* Block b checked (CRC and bounds) once: true when it may be used. Safe from many threads
  * (a race checks twice). */

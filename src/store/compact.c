@@ -672,6 +672,8 @@ static bp_status compact_commit(compaction *c) {
         nsegs = NULL; /* the store's now */
         pthread_rwlock_unlock(&s->ilock);
         rc = compact_finish(c, arc);
+        for (uint32_t i = 0; !rc && i < p->n_out; i++)
+            bp_six_write_seg(s, i); /* the new segments' index files (caches) */
     }
     pthread_mutex_unlock(&s->wmu);
     free(nsegs);

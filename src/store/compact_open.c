@@ -64,6 +64,8 @@ bp_status bp_compact_finish(bp_store *s, const bp_cmanifest *m) {
     for (uint32_t k = m->old_first; k < m->new_first && !e; k++) {
         bp_segment_path(s, k, "", a, sizeof a);
         e = bp_pf_unlink(a);
+        bp_six_path(s, k, a, sizeof a);
+        if (!e) (void)bp_pf_unlink(a); /* its index file, a cache (may be missing) */
     }
     if (!e) e = bp_pf_fsync_dir(s->fault, s->segdir);
     bp_compact_step(20);

@@ -381,9 +381,10 @@ uint64_t bp_index_bytes(const bp_index *x) {
 
 /* ------------------------------------------------------------- export */
 
-static int export_block(const bp_index *x, uint64_t from, uint64_t to, bp_iblock *out, bool view) {
+static int export_block(const bp_index *x, uint64_t from, uint64_t to, bp_iblock *out, bool view,
+                        bool heads) {
     memset(out, 0, sizeof *out);
-    assert(from <= to && to == x->n); /* heads are only known for the newest events */
+    assert(from <= to && to <= x->n && (!heads || to == x->n)); /* heads: of the newest only */
     uint32_t ne = x->entity_names.n, ns = x->scope_names.n;
     uint32_t *emap = malloc(((size_t)ne + 1) * 4), *smap = malloc(((size_t)ns + 1) * 4);
     bool holes = false;
@@ -419,7 +420,10 @@ static int export_block(const bp_index *x, uint64_t from, uint64_t to, bp_iblock
             emap[r.entity] = k;
             out->entities[k].name = x->entity_names.s[r.entity];
             out->entities[k].len = x->entity_names.len[r.entity];
-            out->entity_heads[k] = x->entities[r.entity].head;
+            if (heads)
+                out->entity_heads[k] = x->entities[r.entity].head;
+            else
+                memset(&out->entity_heads[k], 0, sizeof out->entity_heads[k]);
         }
         if (smap[r.scope] == UINT32_MAX) {
             uint32_t k = out->n_scopes++;
@@ -463,11 +467,37 @@ done:
 }
 
 int bp_index_export(const bp_index *x, uint64_t from, uint64_t to, bp_iblock *out) {
-    return export_block(x, from, to, out, false);
+    return export_block(x, from, to, out, false, true);
 }
 
 int bp_index_export_view(const bp_index *x, uint64_t from, uint64_t to, bp_iblock *out) {
-    return export_block(x, from, to, out, true);
+    return export_block(x, from, to, out, true, true);
+}
+
+int bp_index_export_six(const bp_index *x, uint64_t from, uint64_t to, bp_iblock *out,
+                        uint64_t **first_clock) {
+    *first_clock = NULL;
+    int rc = export_block(x, from, to, out, true, false);
+    if (rc) return rc;
+    /* the block numbers entities in the order of their first record: so do the clocks */
+    uint64_t *fc = malloc(((size_t)out->n_entities + 1) * sizeof *fc);
+    uint8_t *seen = calloc((size_t)x->entity_names.n + 1, 1);
+    if (!fc || !seen) {
+        free(fc);
+        free(seen);
+        bp_index_block_release(out);
+        return -ENOMEM;
+    }
+    uint32_t k = 0;
+    for (uint64_t slot = from; slot < to && k < out->n_entities; slot++) {
+        const bp_irec *r = &x->recs[slot];
+        if (BP_IREC_HOLE(r) || seen[r->entity]) continue;
+        seen[r->entity] = 1;
+        fc[k++] = bp_index_clock_of(x, (uint32_t)slot);
+    }
+    free(seen);
+    *first_clock = fc;
+    return 0;
 }
 
 void bp_index_block_release(bp_iblock *blk) {

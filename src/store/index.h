@@ -136,6 +136,11 @@ int bp_index_export(const bp_index *x, uint64_t from, uint64_t to, bp_iblock *ou
  * lends the index's records instead of copying them (the block's emap and smap renumber
  * their entities and scopes). Valid while the index does not change. */
 int bp_index_export_view(const bp_index *x, uint64_t from, uint64_t to, bp_iblock *out);
+/* The view of slots [from, to) for a segment index file (any range: its entity heads are not
+ * set), and each block entity's clock at its first record there (*first_clock, malloc'd).
+ * 0 or -ENOMEM. */
+int bp_index_export_six(const bp_index *x, uint64_t from, uint64_t to, bp_iblock *out,
+                        uint64_t **first_clock);
 void bp_index_block_release(bp_iblock *blk);
 
 #endif

@@ -297,6 +297,7 @@ bp_status bp_store_open_with(bp_store **out, const char *dir, const bp_open_opti
             return rc;
         }
     }
+    bp_six_open_pass(s); /* index files of sealed segments that lack a current one */
     s->written_seq = s->synced_seq = s->published = s->idx.n;
     if (s->idx.n) {
         const bp_irec *last = &s->idx.recs[s->idx.n - 1];

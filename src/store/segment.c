@@ -114,7 +114,8 @@ bp_status bp_segment_seal(bp_store *s) {
         return bp_store_fail(s, BP_EIO, rc, "%s: sealing segment %06u failed", s->dir, seg->segno);
     seg->size += b.len;
     seg->sealed = true;
-    bp_segment_close_writer(s, seg); /* sealed: nothing writes to it again */
+    bp_segment_close_writer(s, seg);    /* sealed: nothing writes to it again */
+    bp_six_write_seg(s, s->n_segs - 1); /* a cache: a failure is counted, not fatal */
     /* everything in the sealed segment is durable now */
     __atomic_store_n(&s->synced_seq, s->written_seq, __ATOMIC_RELEASE); /* read without wmu */
     s->unsynced = 0;

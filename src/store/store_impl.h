@@ -229,6 +229,7 @@ struct bp_store {
                               submit, then set once under wmu */
 
     /* statistics [w] */
+    uint64_t six_written, six_failed; /* [w] segment index files written / not written */
     uint64_t fsyncs;
     uint64_t appends;
     uint64_t lat[BP_LAT_BUCKETS];
@@ -260,6 +261,27 @@ void bp_segment_zero_ahead(bp_store *s);
 /* [w] Cut the active segment's file back to its last frame: the zeros written ahead go. */
 int bp_segment_trim(bp_store *s);
 bp_status bp_store_checkpoint(bp_store *s); /* [w] writes index.ckpt */
+
+/* sixfile.c: segment index files (DIR/segments/NNNNNN.fidx), caches of sealed segments'
+ * indexes searched in place. */
+struct bp_six_pair;
+void bp_six_path(const bp_store *s, uint32_t segno, char *out, size_t cap);
+/* The pair (format/six.h) of sealed segment segno's file as it is: -ENOENT when it has no
+ * trailer, else 0 or -errno. */
+int bp_six_pair_read(const bp_store *s, uint32_t segno, struct bp_six_pair *pair);
+bool bp_six_pair_eq(const struct bp_six_pair *a, const struct bp_six_pair *b);
+/* Segment segno has an index file whose header is intact and names its file as it is. */
+bool bp_six_current(const bp_store *s, uint32_t segno);
+/* Write segment segno's index file from the slots [from, to) of x (no one changes x
+ * meanwhile: wmu held, or the open). The segment is sealed. BP_EIO / BP_ENOMEM / BP_EINVAL
+ * (a segment this format cannot index) with the reason; the caller counts it and goes on. */
+bp_status bp_six_write(bp_store *s, const bp_index *x, uint64_t from, uint64_t to, uint32_t segno);
+/* [w] The same for segment i of segs[] (its slots to the next segment's first one), counted
+ * in six_written or six_failed. */
+void bp_six_write_seg(bp_store *s, uint32_t i);
+/* Writable open: write the index file of every sealed segment whose file is not current,
+ * and remove index files of segments that no longer exist. */
+void bp_six_open_pass(bp_store *s);
 
 /* sync.c: fail-stop: record the first error; later writes return the same status (BP_EIO)
  * with the original message. [w] */

@@ -1,4 +1,5 @@
 /* verify: re-read every segment and check every CRC, hash, chain and footer. */
+#include "format/six.h"
 #include "store/store_impl.h"
 
 #include <errno.h>
@@ -148,6 +149,135 @@ static bp_status window_at(window *w, bp_store *s, uint32_t segno, uint64_t at, 
     return BP_OK;
 }
 
+/* A sealed segment's index file, checked frame by frame against the segment. A missing,
+ * damaged (CRC) or stale one (it names another file) is a cache miss, not a problem: readers
+ * fall back the same way. One whose checks pass but that disagrees with a frame would send
+ * reads to the wrong events: that is a problem. */
+typedef struct sixcheck {
+    bool on;
+    bp_six x;
+    uint8_t *buf;
+    uint32_t *seen;   /* per index entity: its records met so far */
+    uint32_t *scount; /* per scope: records met */
+    uint32_t *kcount; /* per kind (65536): records met */
+    uint64_t keyed;   /* frames with an idempotency key */
+    bool bad;         /* one problem reported for this file (the first) */
+} sixcheck;
+
+static void six_load(sixcheck *c, bp_store *s, uint32_t segno, window *w, uint64_t foff) {
+    memset(c, 0, sizeof *c);
+    char path[4200];
+    bp_six_path(s, segno, path, sizeof path);
+    size_t len = 0;
+    uint8_t crc[4];
+    bp_six_pair want = {segno, {0}, w->size, foff, 0};
+    memcpy(want.uuid, s->ident.uuid, 16);
+    if (bp_pf_pread(&w->f, crc, 4, w->size - BP_TRAILER_SIZE - 4) != 4) return;
+    want.footer_crc = bp_get_be32(crc);
+    if (bp_pf_read_all(path, &c->buf, &len)) return;
+    if (bp_six_open(&c->x, c->buf, len, path) || !bp_six_pair_eq(&c->x.pair, &want) ||
+        bp_six_check_all(&c->x, path)) {
+        bp_err_clear();
+        free(c->buf);
+        c->buf = NULL;
+        return;
+    }
+    c->seen = calloc(c->x.n_ents, sizeof *c->seen);
+    c->scount = calloc(c->x.n_scopes, sizeof *c->scount);
+    c->kcount = calloc(65536, sizeof *c->kcount);
+    c->on = c->seen && c->scount && c->kcount;
+}
+
+static void six_free(sixcheck *c) {
+    free(c->buf);
+    free(c->seen);
+    free(c->scount);
+    free(c->kcount);
+    memset(c, 0, sizeof *c);
+}
+
+__attribute__((format(printf, 4, 5))) static void
+six_problem(vstate *v, sixcheck *c, uint32_t segno, const char *fmt, ...) {
+    if (c->bad) return;
+    c->bad = true;
+    char msg[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    problem(v, "segment %06u: index file %06u.fidx: %s", segno, segno, msg);
+}
+
+/* Record i of the index file against the frame at pos. */
+static void six_frame(vstate *v, sixcheck *c, uint32_t segno, uint32_t i, uint64_t pos, uint32_t fl,
+                      const bp_event_fields *f) {
+    if (!c->on || c->bad) return;
+    const bp_six *x = &c->x;
+    if (i >= x->n_recs) {
+        six_problem(v, c, segno, "lists %u records, the segment holds more", x->n_recs);
+        return;
+    }
+    bp_six_rec r;
+    bp_six_rec_get(x, i, &r);
+    bp_six_ent e;
+    bp_six_ent_get(x, r.entity, &e);
+    const char *sn;
+    uint16_t sl;
+    uint32_t scount;
+    bp_six_scope_get(x, r.scope, &sn, &sl, &scount);
+    uint32_t k = c->seen[r.entity];
+    bool keyed_ok = true;
+    if (f->idem_len) {
+        uint32_t lo, hi;
+        bp_six_idem_range(x, bp_six_key_hash(f->idem_key, f->idem_len), &lo, &hi);
+        keyed_ok = false;
+        for (uint32_t j = lo; j < hi && !keyed_ok; j++)
+            keyed_ok = bp_six_idem_rec(x, j) == i;
+        c->keyed++;
+    }
+    if (r.offset != pos || r.frame_len != fl || r.seq != f->global_seq || r.kind != f->kind ||
+        e.len != f->entity_len || memcmp(e.name, f->entity, e.len) != 0 || sl != f->scope_len ||
+        memcmp(sn, f->scope, sl) != 0 || k >= e.count || e.first_clock + k != f->clock ||
+        bp_six_post(x, e.post + k) != i || bp_six_find_id(x, &f->event_id) != (int64_t)i ||
+        f->hlc < x->min_hlc || f->hlc > x->max_hlc || !keyed_ok) {
+        six_problem(v, c, segno, "record %u does not match the frame at offset %llu", i,
+                    (unsigned long long)pos);
+        return;
+    }
+    c->seen[r.entity]++;
+    c->scount[r.scope]++;
+    c->kcount[r.kind]++;
+}
+
+static void six_end(vstate *v, sixcheck *c, uint32_t segno, uint32_t nrec) {
+    if (!c->on || c->bad) return;
+    const bp_six *x = &c->x;
+    if (nrec != x->n_recs) {
+        six_problem(v, c, segno, "lists %u records, the segment holds %u", x->n_recs, nrec);
+        return;
+    }
+    for (uint32_t sc = 0; sc < x->n_scopes; sc++) {
+        const char *sn;
+        uint16_t sl;
+        uint32_t count;
+        bp_six_scope_get(x, sc, &sn, &sl, &count);
+        if (count != c->scount[sc]) {
+            six_problem(v, c, segno, "scope '%.*s' counts %u records, the segment holds %u",
+                        (int)sl, sn, count, c->scount[sc]);
+            return;
+        }
+    }
+    for (uint32_t kd = 0; kd < 65536; kd++)
+        if (bp_six_kind_count(x, (uint16_t)kd) != c->kcount[kd]) {
+            six_problem(v, c, segno, "kind %u counts %u records, the segment holds %u", kd,
+                        bp_six_kind_count(x, (uint16_t)kd), c->kcount[kd]);
+            return;
+        }
+    if (c->keyed != x->n_idems)
+        six_problem(v, c, segno, "lists %u idempotency keys, the segment holds %llu", x->n_idems,
+                    (unsigned long long)c->keyed);
+}
+
 /* Verify segment segno, opened here (cmu is held: no compaction replaces it meanwhile). */
 static bp_status verify_segment(vstate *v, bp_store *s, uint32_t segno) {
     /* past the compacted segments: the seqs their compaction removed at the end are holes */
@@ -196,6 +326,9 @@ static bp_status verify_segment(vstate *v, bp_store *s, uint32_t segno) {
         }
         free(fb);
     }
+    sixcheck six;
+    memset(&six, 0, sizeof six);
+    if (sealed) six_load(&six, s, segno, &w, foff);
     uint64_t pos = BP_SEG_HEADER_SIZE;
     uint32_t nrec = 0;
     while (pos < end && v->next_seq <= v->limit) {
@@ -220,6 +353,7 @@ static bp_status verify_segment(vstate *v, bp_store *s, uint32_t segno) {
         }
         v->rep->frames++;
         if ((rc = check_event(v, s, segno, pos, fl, &fr))) break;
+        six_frame(v, &six, segno, nrec, pos, fl, &fr.f);
         if (sealed) {
             const bp_irec *r = nrec < blk.n_recs ? &blk.recs[nrec] : NULL;
             if (!r || memcmp(r->id.b, fr.f.event_id.b, 16) || r->offset != pos ||
@@ -234,6 +368,8 @@ static bp_status verify_segment(vstate *v, bp_store *s, uint32_t segno) {
     if (!rc && sealed && nrec != blk.n_recs)
         problem(v, "segment %06u: SIDX footer lists %u events, the segment holds %u", segno,
                 blk.n_recs, nrec);
+    if (!rc && v->next_seq <= v->limit) six_end(v, &six, segno, nrec);
+    six_free(&six);
     bp_iblock_free(&blk);
 out:
     free(w.buf);

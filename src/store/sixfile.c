@@ -1,0 +1,130 @@
+/* Segment index files (format/six.h, doc/FORMAT.md "Segment index files") at the store
+ * level: written when a segment is sealed, after a compaction renamed its new segments in,
+ * and by a writable open for every sealed segment whose file is missing, damaged or stale
+ * (a store written before they existed, a crash between a seal and its index file).
+ *
+ * An index file is a cache derived from its segment: a failure to write one is counted
+ * (bp_store.six_failed) and never fails the append or compaction that sealed the segment;
+ * the next writable open writes it again. It is written to NAME.tmp, synced and renamed
+ * over NAME, so a process that mapped the old file keeps reading a complete one. */
+#include "format/six.h"
+#include "store/store_impl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+void bp_six_path(const bp_store *s, uint32_t segno, char *out, size_t cap) {
+    snprintf(out, cap, "%s/%06u.fidx", s->segdir, segno);
+}
+
+/* What pairs an index file with segment segno as its file is now: its size, where its
+ * footer starts and the CRC the footer ends with. -ENOENT when the segment is not sealed
+ * (no trailer), else 0 or -errno. */
+int bp_six_pair_read(const bp_store *s, uint32_t segno, bp_six_pair *pair) {
+    char path[4200];
+    bp_segment_path(s, segno, "", path, sizeof path);
+    memset(pair, 0, sizeof *pair);
+    pair->segno = segno;
+    memcpy(pair->uuid, s->ident.uuid, 16);
+    bp_file f = BP_FILE_INIT;
+    int e = bp_pf_open(&f, NULL, path, BP_O_READ);
+    if (!e) e = bp_pf_size(&f, &pair->seg_size);
+    uint8_t t[4 + BP_TRAILER_SIZE];
+    uint32_t flen = 0;
+    if (!e && (pair->seg_size < BP_SEG_HEADER_SIZE + sizeof t ||
+               bp_pf_pread(&f, t, sizeof t, pair->seg_size - sizeof t) != (ssize_t)sizeof t ||
+               !bp_trailer_decode(t + 4, pair->seg_size, &pair->frames_end, &flen)))
+        e = -ENOENT;
+    if (!e) pair->footer_crc = bp_get_be32(t);
+    bp_pf_close(&f);
+    return e;
+}
+
+bool bp_six_pair_eq(const bp_six_pair *a, const bp_six_pair *b) {
+    return a->segno == b->segno && memcmp(a->uuid, b->uuid, 16) == 0 &&
+           a->seg_size == b->seg_size && a->frames_end == b->frames_end &&
+           a->footer_crc == b->footer_crc;
+}
+
+bool bp_six_current(const bp_store *s, uint32_t segno) {
+    bp_six_pair want;
+    if (bp_six_pair_read(s, segno, &want)) return false;
+    char path[4200];
+    bp_six_path(s, segno, path, sizeof path);
+    bp_file f = BP_FILE_INIT;
+    if (bp_pf_open(&f, NULL, path, BP_O_READ)) return false;
+    uint8_t h[BP_SIX_HEADER];
+    uint64_t size = 0;
+    bool ok = !bp_pf_size(&f, &size) && bp_pf_pread(&f, h, sizeof h, 0) == (ssize_t)sizeof h;
+    bp_pf_close(&f);
+    bp_six x; /* bp_six_open reads the header only: the file's size bounds the blocks */
+    ok = ok && bp_six_open(&x, h, (size_t)size, path) == BP_OK && bp_six_pair_eq(&x.pair, &want);
+    bp_err_clear();
+    return ok;
+}
+
+bp_status bp_six_write(bp_store *s, const bp_index *x, uint64_t from, uint64_t to, uint32_t segno) {
+    bp_six_pair pair;
+    int e = bp_six_pair_read(s, segno, &pair);
+    if (e)
+        return bp_err_sys(BP_EIO, e, "%s: segment %06u: cannot read its trailer", s->segdir, segno);
+    bp_iblock blk;
+    uint64_t *first_clock = NULL;
+    bp_buf b = {0};
+    e = bp_index_export_six(x, from, to, &blk, &first_clock);
+    if (!e) e = bp_six_encode(&b, &blk, first_clock, &pair);
+    bp_index_block_release(&blk);
+    free(first_clock);
+    if (e) {
+        bp_buf_free(&b);
+        return e == -ENOMEM
+                   ? bp_err(BP_ENOMEM, "%s: out of memory building a segment index", s->segdir)
+                   : bp_err(BP_EINVAL, "%s: segment %06u cannot be indexed in place", s->segdir,
+                            segno);
+    }
+    char name[32];
+    snprintf(name, sizeof name, "%06u.fidx", segno);
+    e = bp_pf_write_atomic(s->fault, s->segdir, name, b.data, b.len);
+    bp_buf_free(&b);
+    if (e) return bp_err_sys(BP_EIO, e, "%s/%s: cannot write the segment index", s->segdir, name);
+    return BP_OK;
+}
+
+void bp_six_write_seg(bp_store *s, uint32_t i) {
+    const bp_segment *seg = &s->segs[i];
+    uint64_t to = i + 1 < s->n_segs ? s->segs[i + 1].first_slot : s->idx.n;
+    if (!seg->sealed || to <= seg->first_slot) return; /* an empty segment has no index */
+    bool any = false;                                  /* a compacted segment may hold holes only */
+    for (uint64_t slot = seg->first_slot; slot < to && !any; slot++)
+        any = !BP_IREC_HOLE(&s->idx.recs[slot]);
+    if (!any) return;
+    if (bp_six_write(s, &s->idx, seg->first_slot, to, seg->segno) == BP_OK) {
+        s->six_written++;
+        s->fsyncs += 2;
+    } else {
+        s->six_failed++;
+        bp_err_clear();
+    }
+}
+
+void bp_six_open_pass(bp_store *s) {
+    if (s->read_only) return;
+    for (uint32_t i = 0; i < s->n_segs; i++)
+        if (s->segs[i].sealed && !bp_six_current(s, s->segs[i].segno)) bp_six_write_seg(s, i);
+    /* index files of segments a compaction removed (a crash before it removed them) */
+    char **names = NULL;
+    size_t n = 0;
+    if (bp_pf_list(s->segdir, ".fidx", &names, &n)) return;
+    uint32_t first = s->n_segs ? s->segs[0].segno : 1;
+    uint32_t last = s->n_segs ? s->segs[s->n_segs - 1].segno : 0;
+    for (size_t k = 0; k < n; k++) {
+        char *end;
+        unsigned long v = strtoul(names[k], &end, 10);
+        if (strcmp(end, ".fidx") != 0 || (v >= first && v <= last)) continue;
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", s->segdir, names[k]);
+        (void)bp_pf_unlink(path);
+    }
+    bp_pf_list_free(names, n);
+}

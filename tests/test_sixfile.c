@@ -1,0 +1,290 @@
+/* Segment index files (DIR/segments/NNNNNN.fidx) written by the store: at each seal, after a
+ * compaction, and by a writable open for segments that lack a current one; never by a
+ * read-only open; checked by verify against the frames. */
+#include "format/six.h"
+#include "t.h"
+
+static const char *g_dir;
+
+/* The file's bytes (malloc'd) and size, or NULL. */
+static uint8_t *slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc(len > 0 ? (size_t)len : 1);
+    if (b && fread(b, 1, (size_t)len, f) != (size_t)len) {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    *n = (size_t)len;
+    return b;
+}
+
+static bool spit(const char *path, const uint8_t *b, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return false;
+    bool ok = fwrite(b, 1, n, f) == n;
+    return fclose(f) == 0 && ok;
+}
+
+static void seg_path(uint32_t segno, const char *ext, char *out, size_t cap) {
+    snprintf(out, cap, "%s/segments/%06u.%s", g_dir, segno, ext);
+}
+
+/* How many segment files the store has (numbered from first). */
+static uint32_t count_segments(uint32_t first) {
+    uint32_t n = 0;
+    for (;; n++) {
+        char p[600];
+        seg_path(first + n, "fbat", p, sizeof p);
+        if (access(p, F_OK) != 0) return n;
+    }
+}
+
+/* Is segno's index file current: header and every block intact, and naming the segment file
+ * as it is (size, footer offset, footer CRC)? */
+static bool six_current(uint32_t segno, bp_six *x, uint8_t **keep) {
+    char sp[600], ip[600];
+    seg_path(segno, "fbat", sp, sizeof sp);
+    seg_path(segno, "fidx", ip, sizeof ip);
+    size_t sn = 0, in = 0;
+    uint8_t *seg = slurp(sp, &sn), *ix = slurp(ip, &in);
+    bool ok = seg && ix && sn > 20 && bp_six_open(x, ix, in, ip) == BP_OK &&
+              bp_six_check_all(x, ip) == BP_OK && x->pair.segno == segno &&
+              x->pair.seg_size == sn &&
+              x->pair.footer_crc == ((uint32_t)seg[sn - 20] << 24 | (uint32_t)seg[sn - 19] << 16 |
+                                     (uint32_t)seg[sn - 18] << 8 | seg[sn - 17]);
+    uint64_t foff = 0;
+    for (int i = 0; ok && i < 8; i++)
+        foff = foff << 8 | seg[sn - 16 + i];
+    ok = ok && foff == x->pair.frames_end;
+    free(seg);
+    if (ok && keep)
+        *keep = ix;
+    else
+        free(ix);
+    return ok;
+}
+
+static void fill(bp_store *s, int n, int from) {
+    for (int i = from; i < from + n; i++) {
+        char ent[32], scope[16], key[32], pay[48];
+        snprintf(ent, sizeof ent, "acct:%d", i % 37);
+        snprintf(scope, sizeof scope, "s%d", i % 3);
+        snprintf(key, sizeof key, "key-%d", i);
+        memset(pay, 'a' + i % 26, sizeof pay);
+        bp_append_options o = BP_APPEND_OPTIONS_INIT;
+        o.idempotency_key = i % 10 == 0 ? key : NULL;
+        o.durability = BP_NO_SYNC;
+        bp_receipt r = BP_RECEIPT_INIT;
+        CHECK_OK(bp_append_ex(s, &r, ent, scope, BP_KIND(1, i % 5), pay, sizeof pay, &o));
+    }
+}
+
+/* Every record of segno's index file against the event bp_get reads by its id. */
+static void check_against_store(bp_store *s, uint32_t segno) {
+    bp_six x;
+    uint8_t *buf = NULL;
+    CHECK(six_current(segno, &x, &buf));
+    uint64_t keyed = 0;
+    for (uint32_t e = 0; e < x.n_ents; e++) {
+        bp_six_ent en;
+        bp_six_ent_get(&x, e, &en);
+        CHECK_EQ(bp_six_find_ent(&x, en.name, en.len, NULL), e);
+        for (uint32_t k = 0; k < en.count; k++) {
+            uint32_t i = bp_six_post(&x, en.post + k);
+            bp_six_rec r;
+            bp_six_rec_get(&x, i, &r);
+            bp_id id;
+            bp_six_id(&x, i, &id);
+            CHECK_EQ(bp_six_find_id(&x, &id), i);
+            CHECK_EQ(bp_six_find_seq(&x, r.seq), i);
+            bp_event *ev = NULL;
+            CHECK_OK(bp_get(s, &ev, &id));
+            CHECK_EQ(ev->global_seq, r.seq);
+            CHECK_EQ(ev->clock, en.first_clock + k);
+            CHECK_EQ(ev->kind, r.kind);
+            CHECK(strlen(ev->entity) == en.len && !memcmp(ev->entity, en.name, en.len));
+            const char *sn;
+            uint16_t sl;
+            uint32_t sc;
+            bp_six_scope_get(&x, r.scope, &sn, &sl, &sc);
+            CHECK(strlen(ev->scope) == sl && !memcmp(ev->scope, sn, sl));
+            CHECK(bp_six_kind_count(&x, r.kind) > 0);
+            if (ev->idempotency_key) {
+                uint32_t lo, hi;
+                bp_six_idem_range(&x,
+                                  bp_six_key_hash(ev->idempotency_key, strlen(ev->idempotency_key)),
+                                  &lo, &hi);
+                CHECK(hi > lo);
+                bool found = false;
+                for (uint32_t j = lo; j < hi; j++)
+                    found |= bp_six_idem_rec(&x, j) == i;
+                CHECK(found);
+                keyed++;
+            }
+            bp_event_free(ev);
+        }
+    }
+    CHECK_EQ(keyed, x.n_idems);
+    free(buf);
+}
+
+static void test_written_at_seal(void) {
+    g_dir = t_dir("six-seal");
+    bp_store *s = t_open(g_dir, &(t_open_opts){.segment_size = 64 << 10});
+    fill(s, 3000, 0);
+    uint32_t n = count_segments(1);
+    CHECK(n >= 4);
+    /* every sealed segment has its index file while the store is open: seal writes it */
+    for (uint32_t k = 1; k < n; k++)
+        check_against_store(s, k);
+    char p[600];
+    seg_path(n, "fidx", p, sizeof p);
+    CHECK(access(p, F_OK) != 0); /* the active segment has none */
+    bp_verify_report rep = BP_VERIFY_REPORT_INIT;
+    CHECK_OK(bp_store_verify(s, &rep, NULL));
+    CHECK_OK(bp_store_close(s));
+    t_rmdir(g_dir);
+}
+
+/* Missing, damaged and stale index files are written again by a writable open, not by a
+ * read-only one. */
+static void test_rebuilt_at_open(void) {
+    g_dir = t_dir("six-rebuild");
+    bp_store *s = t_open(g_dir, &(t_open_opts){.segment_size = 64 << 10});
+    fill(s, 2000, 0);
+    CHECK_OK(bp_store_close(s));
+    uint32_t n = count_segments(1);
+    CHECK(n >= 4);
+    char p1[600], p2[600], p3[600];
+    seg_path(1, "fidx", p1, sizeof p1);
+    seg_path(2, "fidx", p2, sizeof p2);
+    seg_path(3, "fidx", p3, sizeof p3);
+    CHECK(unlink(p1) == 0);
+    size_t n2 = 0, n3 = 0;
+    uint8_t *b2 = slurp(p2, &n2), *b3 = slurp(p3, &n3);
+    CHECK(b2 && b3 && n2 > 1000);
+    uint8_t *b3copy = malloc(n3);
+    CHECK(b3copy != NULL);
+    memcpy(b3copy, b3, n3);
+    CHECK(spit(p3, b2, n2)); /* segment 2's intact file as segment 3's: stale */
+    b2[20] ^= 0x5a;          /* and segment 2's header damaged (a block's damage is found
+                                when the block is first used, not at open) */
+    CHECK(spit(p2, b2, n2));
+    bp_six x;
+    CHECK(!six_current(1, &x, NULL) && !six_current(2, &x, NULL) && !six_current(3, &x, NULL));
+
+    s = t_open(g_dir, &(t_open_opts){.read_only = true});
+    CHECK(s != NULL);
+    CHECK_OK(bp_store_close(s));
+    CHECK(access(p1, F_OK) != 0); /* a reader never writes */
+    size_t m = 0;
+    uint8_t *again = slurp(p2, &m);
+    CHECK(again && m == n2 && !memcmp(again, b2, n2));
+    free(again);
+
+    s = t_open(g_dir, NULL);
+    for (uint32_t k = 1; k < count_segments(1); k++)
+        check_against_store(s, k);
+    bp_verify_report rep = BP_VERIFY_REPORT_INIT;
+    CHECK_OK(bp_store_verify(s, &rep, NULL));
+    CHECK_OK(bp_store_close(s));
+    /* segment 3's file came back with the same bytes: an index file is a function of the
+     * segment */
+    size_t m3 = 0;
+    uint8_t *now3 = slurp(p3, &m3);
+    CHECK(now3 && m3 == n3 && !memcmp(now3, b3copy, n3));
+    free(now3);
+    free(b2);
+    free(b3);
+    free(b3copy);
+    t_rmdir(g_dir);
+}
+
+/* Re-sign an index file's blocks and header after an edit (what a crafted file would do). */
+static void six_reseal(uint8_t *b, size_t n) {
+    (void)n;
+    for (unsigned k = 0; k < BP_SIXB_NBLOCKS; k++) {
+        uint32_t off = bp_get_be32(b + 136 + 12 * k), len = bp_get_be32(b + 140 + 12 * k);
+        bp_put_be32(b + 144 + 12 * k, bp_crc32(b + off, len));
+    }
+    bp_put_be32(b + 244, bp_crc32(b, 244));
+}
+
+/* An index file whose checks pass but which disagrees with its segment is a verify problem. */
+static void test_verify_catches_a_wrong_index(void) {
+    g_dir = t_dir("six-verify");
+    bp_store *s = t_open(g_dir, &(t_open_opts){.segment_size = 64 << 10});
+    fill(s, 1500, 0);
+    CHECK_OK(bp_store_close(s));
+    char p[600];
+    seg_path(2, "fidx", p, sizeof p);
+    size_t n = 0;
+    uint8_t *b = slurp(p, &n);
+    CHECK(b != NULL);
+    bp_six x;
+    CHECK_OK(bp_six_open(&x, b, n, p));
+    /* record 3's kind becomes another kind the file lists (its bounds still hold) */
+    uint8_t *rec = b + x.off[BP_SIXB_RECS] + 3 * BP_SIX_REC_SIZE;
+    uint16_t kind = bp_get_be16(rec + 10);
+    bp_put_be16(rec + 10, (uint16_t)(kind ^ 1));
+    six_reseal(b, n);
+    CHECK(spit(p, b, n));
+    s = t_open(g_dir, &(t_open_opts){.read_only = true});
+    bp_verify_report rep = BP_VERIFY_REPORT_INIT;
+    CHECK_FAILS(bp_store_verify(s, &rep, NULL), BP_ECORRUPT, "000002.fidx");
+    CHECK_EQ(rep.problems, 1);
+    CHECK(strstr(rep.first_problem, "record 3 does not match") != NULL);
+    CHECK_OK(bp_store_close(s));
+    /* a damaged one (its CRC fails) is a cache miss, not a problem */
+    b[x.off[BP_SIXB_RECS] + 5] ^= 0xff;
+    CHECK(spit(p, b, n));
+    s = t_open(g_dir, &(t_open_opts){.read_only = true});
+    rep = (bp_verify_report)BP_VERIFY_REPORT_INIT;
+    CHECK_OK(bp_store_verify(s, &rep, NULL));
+    CHECK_OK(bp_store_close(s));
+    free(b);
+    t_rmdir(g_dir);
+}
+
+/* A compaction's new segments get index files; the removed segments' go. */
+static void test_compaction(void) {
+    g_dir = t_dir("six-compact");
+    bp_store *s = t_open(g_dir, &(t_open_opts){.segment_size = 64 << 10});
+    fill(s, 3000, 0);
+    uint32_t before = count_segments(1);
+    bp_compact_options co = BP_COMPACT_OPTIONS_INIT;
+    co.keep_last = 5;
+    bp_compact_report cr = BP_COMPACT_REPORT_INIT;
+    CHECK_OK(bp_compact(s, &cr, &co));
+    fill(s, 200, 3000); /* and the store goes on */
+    uint32_t first = 1;
+    while (first < before && count_segments(first) == 0)
+        first++;
+    uint32_t n = count_segments(first);
+    CHECK(first > 1 && n >= 2); /* keep_last 5 of 37 entities: most segments went */
+    for (uint32_t k = 1; k < first; k++) {
+        char p[600];
+        seg_path(k, "fidx", p, sizeof p);
+        CHECK(access(p, F_OK) != 0);
+    }
+    for (uint32_t k = first; k < first + n - 1; k++)
+        check_against_store(s, k);
+    bp_verify_report rep = BP_VERIFY_REPORT_INIT;
+    CHECK_OK(bp_store_verify(s, &rep, NULL));
+    CHECK_OK(bp_store_close(s));
+    t_rmdir(g_dir);
+}
+
+int main(void) {
+    test_written_at_seal();
+    test_rebuilt_at_open();
+    test_verify_catches_a_wrong_index();
+    test_compaction();
+    printf("%d checks, %d failures\n", t_checks, t_failures);
+    return t_failures ? 1 : 0;
+}
