@@ -816,8 +816,8 @@ typedef struct bp_verify_options {
  * Re-read every segment: frame CRCs, footers, every event hash, every
  * per-entity chain (prev_hash, gap-free clocks, starting from its anchor after a
  * compaction), the global sequence (dense above the compacted range). Besides the
- * segments it checks the in-memory index every read uses, and index.ckpt when present,
- * against the frames.
+ * segments it checks the in-memory index every read uses, and index.ckpt and the segment
+ * index files (DIR/segments/NNNNNN.fidx) when present, against the frames.
  * Returns BP_OK when clean, BP_ECORRUPT when problems were found (report filled
  * either way), other errors for I/O failures. Appends and reads go on meanwhile; a
  * bp_compact waits until verify is done (verify reads the segment files by name, one

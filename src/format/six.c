@@ -47,9 +47,6 @@ static int by_hash(const void *a, const void *b) {
     if (x->h != y->h) return x->h < y->h ? -1 : 1;
     return (x->rec > y->rec) - (x->rec < y->rec);
 }
-static int by_u16(const void *a, const void *b) {
-    return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
-}
 
 /* Sort the names [0, n) into order[] and give each its rank (rank[name] = position);
  * -EINVAL when two are equal or one is empty or too long. */
@@ -87,7 +84,7 @@ int bp_six_encode(bp_buf *b, const bp_iblock *blk, const uint64_t *first_clock,
     uint32_t *sorder = malloc(sizeof(uint32_t) * ns), *srank = malloc(sizeof(uint32_t) * ns);
     uint32_t *ecount = calloc(ne, sizeof(uint32_t)), *epos = malloc(sizeof(uint32_t) * ne);
     uint32_t *scount = calloc(ns, sizeof(uint32_t)), *post = malloc(sizeof(uint32_t) * n);
-    uint16_t *kinds = malloc(sizeof(uint16_t) * n);
+    uint32_t *kinds = calloc(65536, sizeof(uint32_t)); /* records per kind */
     idpair *ids = NULL;
     hpair *idem = NULL;
     if (!eorder || !erank || !sorder || !srank || !ecount || !epos || !scount || !post || !kinds)
@@ -106,7 +103,7 @@ int bp_six_encode(bp_buf *b, const bp_iblock *blk, const uint64_t *first_clock,
         if (REC_E(r) >= ne || REC_S(r) >= ns) goto out;
         ecount[erank[REC_E(r)]]++;
         scount[srank[REC_S(r)]]++;
-        kinds[i] = r->kind;
+        kinds[r->kind]++;
         if (i && memcmp(blk->recs[i - 1].id.b, r->id.b, 16) >= 0) in_order = false;
         if (r->hlc < min_hlc) min_hlc = r->hlc;
         if (r->hlc > max_hlc) max_hlc = r->hlc;
@@ -127,10 +124,8 @@ int bp_six_encode(bp_buf *b, const bp_iblock *blk, const uint64_t *first_clock,
         fclock[erank[e]] = first_clock[e];
     for (uint32_t i = 0; i < n; i++)
         post[fill[erank[REC_E(&blk->recs[i])]]++] = i;
-    qsort(kinds, n, sizeof *kinds, by_u16);
     uint32_t nk = 0;
-    for (uint32_t i = 0; i < n; i++)
-        if (i == 0 || kinds[i] != kinds[i - 1]) nk++;
+    for (uint32_t k = 0; k < 65536; k++) nk += kinds[k] != 0;
     if (!in_order) {
         ids = malloc(sizeof(idpair) * n);
         if (!ids) {
@@ -259,15 +254,12 @@ int bp_six_encode(bp_buf *b, const bp_iblock *blk, const uint64_t *first_clock,
         name_off += sn->len;
     }
     p = h + off[BP_SIXB_KINDS];
-    for (uint32_t i = 0, c = 0; i < n; i++) {
-        c++;
-        if (i + 1 == n || kinds[i + 1] != kinds[i]) {
-            bp_put_be16(p, kinds[i]);
-            bp_put_be32(p + 4, c);
+    for (uint32_t k = 0; k < 65536; k++)
+        if (kinds[k]) {
+            bp_put_be16(p, (uint16_t)k);
+            bp_put_be32(p + 4, kinds[k]);
             p += BP_SIX_KIND_SIZE;
-            c = 0;
         }
-    }
     p = h + off[BP_SIXB_IDEM];
     for (uint32_t k = 0; k < blk->n_idems; k++, p += BP_SIX_IDEM_SIZE) {
         bp_put_be64(p, idem[k].h);
