@@ -1,27 +1,9 @@
 /* Segment index files (DIR/segments/NNNNNN.fidx) written by the store: at each seal, after a
  * compaction, and by a writable open for segments that lack a current one; never by a
  * read-only open; checked by verify against the frames. */
-#include "format/six.h"
-#include "t.h"
+#include "t_six.h"
 
 static const char *g_dir;
-
-/* The file's bytes (malloc'd) and size, or NULL. */
-static uint8_t *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(len > 0 ? (size_t)len : 1);
-    if (b && fread(b, 1, (size_t)len, f) != (size_t)len) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *n = (size_t)len;
-    return b;
-}
 
 static bool spit(const char *path, const uint8_t *b, size_t n) {
     FILE *f = fopen(path, "wb");
@@ -44,29 +26,8 @@ static uint32_t count_segments(uint32_t first) {
     }
 }
 
-/* Is segno's index file current: header and every block intact, and naming the segment file
- * as it is (size, footer offset, footer CRC)? */
 static bool six_current(uint32_t segno, bp_six *x, uint8_t **keep) {
-    char sp[600], ip[600];
-    seg_path(segno, "fbat", sp, sizeof sp);
-    seg_path(segno, "fidx", ip, sizeof ip);
-    size_t sn = 0, in = 0;
-    uint8_t *seg = slurp(sp, &sn), *ix = slurp(ip, &in);
-    bool ok = seg && ix && sn > 20 && bp_six_open(x, ix, in, ip) == BP_OK &&
-              bp_six_check_all(x, ip) == BP_OK && x->pair.segno == segno &&
-              x->pair.seg_size == sn &&
-              x->pair.footer_crc == ((uint32_t)seg[sn - 20] << 24 | (uint32_t)seg[sn - 19] << 16 |
-                                     (uint32_t)seg[sn - 18] << 8 | seg[sn - 17]);
-    uint64_t foff = 0;
-    for (int i = 0; ok && i < 8; i++)
-        foff = foff << 8 | seg[sn - 16 + i];
-    ok = ok && foff == x->pair.frames_end;
-    free(seg);
-    if (ok && keep)
-        *keep = ix;
-    else
-        free(ix);
-    return ok;
+    return t_six_current(g_dir, segno, x, keep);
 }
 
 static void fill(bp_store *s, int n, int from) {
@@ -166,7 +127,7 @@ static void test_rebuilt_at_open(void) {
     seg_path(3, "fidx", p3, sizeof p3);
     CHECK(unlink(p1) == 0);
     size_t n2 = 0, n3 = 0;
-    uint8_t *b2 = slurp(p2, &n2), *b3 = slurp(p3, &n3);
+    uint8_t *b2 = t_slurp(p2, &n2), *b3 = t_slurp(p3, &n3);
     CHECK(b2 && b3 && n2 > 1000);
     uint8_t *b3copy = malloc(n3);
     CHECK(b3copy != NULL);
@@ -183,7 +144,7 @@ static void test_rebuilt_at_open(void) {
     CHECK_OK(bp_store_close(s));
     CHECK(access(p1, F_OK) != 0); /* a reader never writes */
     size_t m = 0;
-    uint8_t *again = slurp(p2, &m);
+    uint8_t *again = t_slurp(p2, &m);
     CHECK(again && m == n2 && !memcmp(again, b2, n2));
     free(again);
 
@@ -196,7 +157,7 @@ static void test_rebuilt_at_open(void) {
     /* segment 3's file came back with the same bytes: an index file is a function of the
      * segment */
     size_t m3 = 0;
-    uint8_t *now3 = slurp(p3, &m3);
+    uint8_t *now3 = t_slurp(p3, &m3);
     CHECK(now3 && m3 == n3 && !memcmp(now3, b3copy, n3));
     free(now3);
     free(b2);
@@ -224,7 +185,7 @@ static void test_verify_catches_a_wrong_index(void) {
     char p[600];
     seg_path(2, "fidx", p, sizeof p);
     size_t n = 0;
-    uint8_t *b = slurp(p, &n);
+    uint8_t *b = t_slurp(p, &n);
     CHECK(b != NULL);
     bp_six x;
     CHECK_OK(bp_six_open(&x, b, n, p));
