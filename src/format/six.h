@@ -33,8 +33,8 @@
 #define BP_SIX_VERSION 1
 #define BP_SIX_HEADER 248
 #define BP_SIX_REC_SIZE 12 /* offset u32 | entity u32 | scope u16 | kind u16 */
-#define BP_SIX_ENT_SIZE 24 /* name_off u32 | name_len u16 | 0 u16 | first_clock u64 | count u32 |
-                         post u32 */
+/* an entity: name_off u32 | name_len u16 | 0 u16 | first_clock u64 | count u32 | post u32 */
+#define BP_SIX_ENT_SIZE 24
 #define BP_SIX_SCOPE_SIZE 12 /* name_off u32 | name_len u16 | 0 u16 | count u32 */
 #define BP_SIX_KIND_SIZE 8   /* kind u16 | 0 u16 | count u32 */
 #define BP_SIX_IDEM_SIZE 12  /* key hash u64 | record u32 */
