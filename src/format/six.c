@@ -104,20 +104,30 @@ static void enc_free(six_enc *e) {
     free(e->idem);
 }
 
-/* -EINVAL when the block's records, frames or keys do not describe a segment to index. */
+/* -EINVAL when the block's records, seqs, frames or keys do not describe a segment to index:
+ * what bp_six_open and bp_six_need would refuse in the file. */
 static int enc_check(const bp_iblock *blk, const bp_six_pair *pair) {
     uint32_t n = blk->n_recs;
     if (n == 0 || blk->n_entities == 0 || blk->n_scopes == 0 || blk->n_scopes > 65535 ||
         pair->frames_end > BP_SEG_END_MAX || pair->frames_end > pair->seg_size)
         return -EINVAL;
-    /* frames contiguous from the header on, ending at frames_end */
+    /* frames contiguous from the header on, ending at frames_end, each a frame's size */
     if (blk->recs[0].offset < BP_SEG_HEADER_SIZE) return -EINVAL;
     for (uint32_t i = 0; i < n; i++) {
         uint64_t end = (uint64_t)blk->recs[i].offset + blk->recs[i].frame_len;
         uint64_t next = i + 1 < n ? blk->recs[i + 1].offset : pair->frames_end;
-        if (blk->recs[i].frame_len <= BP_FRAME_PREFIX || end != next) return -EINVAL;
+        if (blk->recs[i].frame_len <= BP_FRAME_PREFIX ||
+            blk->recs[i].frame_len > BP_FRAME_PREFIX + BP_FRAME_MAX_BODY || end != next)
+            return -EINVAL;
     }
-    if (blk->seqs && blk->seqs[n - 1] - blk->seqs[0] > UINT32_MAX) return -EINVAL;
+    /* seqs from first_seq >= 1: dense, or strictly ascending within 2^32 of the first */
+    if (blk->first_seq == 0 || blk->first_seq + (n - 1) < blk->first_seq) return -EINVAL;
+    if (blk->seqs) {
+        if (blk->seqs[0] != blk->first_seq || blk->seqs[n - 1] - blk->seqs[0] > UINT32_MAX)
+            return -EINVAL;
+        for (uint32_t i = 1; i < n; i++)
+            if (blk->seqs[i] <= blk->seqs[i - 1]) return -EINVAL;
+    }
     for (uint32_t k = 0; k < blk->n_idems; k++)
         if (blk->idems[k].rec >= n) return -EINVAL;
     return 0;
@@ -165,8 +175,13 @@ static int enc_names(six_enc *e, const uint64_t *first_clock) {
         e->epos[k] = k ? e->epos[k - 1] + e->ecount[k - 1] : 0;
         fill[k] = e->epos[k];
     }
-    for (uint32_t k = 0; k < ne; k++)
-        e->fclock[e->erank[k]] = first_clock[k];
+    for (uint32_t k = 0; k < ns; k++)
+        if (e->scount[k] == 0) goto out; /* nor a scope */
+    for (uint32_t k = 0; k < ne; k++) {
+        uint64_t c = first_clock[k], count = e->ecount[e->erank[k]];
+        if (c == 0 || c + count < c) goto out; /* clocks from 1, c .. c + count - 1 */
+        e->fclock[e->erank[k]] = c;
+    }
     for (uint32_t i = 0; i < n; i++)
         e->post[fill[e->erank[REC_E(e, &blk->recs[i])]]++] = i;
     qsort(e->kinds, n, sizeof *e->kinds, by_u16);
@@ -196,34 +211,38 @@ static int enc_pairs(six_enc *e) {
             e->idem[k] =
                 (hpair){bp_six_key_hash(blk->idems[k].key, blk->idems[k].len), blk->idems[k].rec};
         qsort(e->idem, blk->n_idems, sizeof *e->idem, by_hash);
+        for (uint32_t k = 1; k < blk->n_idems; k++) /* a key twice on a record */
+            if (by_hash(&e->idem[k - 1], &e->idem[k]) == 0) return -EINVAL;
     }
     return 0;
 }
 
-/* Each block's length and offset; the file's size. */
+/* Each block's length and offset; the file's size (in 64 bits: over UINT32_MAX, the offsets
+ * are not set and the block cannot be indexed). */
 static uint64_t enc_layout(six_enc *e) {
     const bp_iblock *blk = e->blk;
-    uint32_t n = e->n, *len = e->len;
+    uint64_t n = e->n, len[BP_SIXB_NBLOCKS];
     len[BP_SIXB_RECS] = n * BP_SIX_REC_SIZE;
     len[BP_SIXB_IDS] = n * (e->in_order ? 16u : 20u);
     len[BP_SIXB_SEQS] = blk->seqs ? n * 4u : 0;
-    len[BP_SIXB_ENTS] = e->ne * BP_SIX_ENT_SIZE;
+    len[BP_SIXB_ENTS] = (uint64_t)e->ne * BP_SIX_ENT_SIZE;
     len[BP_SIXB_POST] = n * 4u;
-    len[BP_SIXB_SCOPES] = e->ns * BP_SIX_SCOPE_SIZE;
-    len[BP_SIXB_KINDS] = e->nk * BP_SIX_KIND_SIZE;
-    len[BP_SIXB_IDEM] = blk->n_idems * BP_SIX_IDEM_SIZE;
-    uint64_t names = 0;
+    len[BP_SIXB_SCOPES] = (uint64_t)e->ns * BP_SIX_SCOPE_SIZE;
+    len[BP_SIXB_KINDS] = (uint64_t)e->nk * BP_SIX_KIND_SIZE;
+    len[BP_SIXB_IDEM] = (uint64_t)blk->n_idems * BP_SIX_IDEM_SIZE;
+    len[BP_SIXB_NAMES] = 0;
     for (uint32_t k = 0; k < e->ne; k++)
-        names += blk->entities[k].len;
+        len[BP_SIXB_NAMES] += blk->entities[k].len;
     for (uint32_t s = 0; s < e->ns; s++)
-        names += blk->scopes[s].len;
-    uint64_t total = BP_SIX_HEADER + names;
-    for (unsigned k = 0; k < BP_SIXB_NAMES; k++)
+        len[BP_SIXB_NAMES] += blk->scopes[s].len;
+    uint64_t total = BP_SIX_HEADER;
+    for (unsigned k = 0; k < BP_SIXB_NBLOCKS; k++)
         total += len[k];
-    len[BP_SIXB_NAMES] = names > UINT32_MAX ? 0 : (uint32_t)names;
-    e->off[0] = BP_SIX_HEADER;
-    for (unsigned k = 1; k < BP_SIXB_NBLOCKS; k++)
-        e->off[k] = e->off[k - 1] + len[k - 1];
+    if (total > UINT32_MAX) return total;
+    for (unsigned k = 0; k < BP_SIXB_NBLOCKS; k++) {
+        e->len[k] = (uint32_t)len[k];
+        e->off[k] = k ? e->off[k - 1] + e->len[k - 1] : BP_SIX_HEADER;
+    }
     return total;
 }
 

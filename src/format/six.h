@@ -70,9 +70,14 @@ typedef struct bp_six_pair {
 /* Encode the index of a sealed segment from its index block (records in seq order, its
  * entities, scopes, idempotency keys, seqs when it has holes; emap/smap views too) and each
  * block entity's first clock in the segment, appending the file's bytes to b. 0, -ENOMEM, or
- * -EINVAL when the block does not describe a segment this format can index: an empty
- * block, frames that are not contiguous or do not end at pair->frames_end, a name longer than
- * 65535 bytes, more than 65535 scopes. */
+ * -EINVAL (nothing appended) when the block does not describe a segment this format can
+ * index: an empty block; frames that are not contiguous from the segment header on, do not
+ * end at pair->frames_end or are shorter or longer than a frame can be; first_seq 0, or seqs
+ * that are not strictly ascending from first_seq or span more than 2^32; an empty or repeated
+ * name, an entity or scope that no record names, a record naming none, more than 65535
+ * scopes; a first clock of 0 or one whose clocks overflow; a key of no record, or the same key
+ * twice on a record; a file over 4 GiB. What it encodes, bp_six_open and bp_six_check_all
+ * accept. */
 int bp_six_encode(bp_buf *b, const bp_iblock *blk, const uint64_t *first_clock,
                   const bp_six_pair *pair);
 
