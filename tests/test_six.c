@@ -727,6 +727,8 @@ static void test_open_messages(void) {
     CHECK(!bp_six_need(&x, BP_SIXB_ENTS)); /* it reads the names */
     CHECK(!bp_six_need(&x, BP_SIXB_SCOPES));
     CHECK(bp_six_need(&x, BP_SIXB_IDEM));
+    CHECK(!bp_six_need(&x, BP_SIXB_NBLOCKS)); /* no such block */
+    CHECK(!bp_six_need(&x, 40));
     bp_buf_free(&b);
 }
 
@@ -740,13 +742,17 @@ static void recrc(uint8_t *p, size_t n) {
     bp_put_be32(p + 244, bp_crc32(p, 244));
 }
 
+/* One edit of a crafted file: up to three big-endian writes in one block (in the header for
+ * BP_SIXB_NBLOCKS), on file 0 (small), 1 (small with holes and ids out of order) or 2
+ * (dense7). */
 typedef struct crafted {
     const char *what;
-    unsigned block; /* the block that must fail; BP_SIXB_NBLOCKS: bp_six_open must */
-    bool holes;     /* on the file with seqs and ids out of order */
-    unsigned at;    /* offset in that block (in the header for open) */
-    unsigned width; /* 1, 2, 4 or 8 bytes written */
-    uint64_t value;
+    unsigned block; /* the block edited, that must fail; BP_SIXB_NBLOCKS: bp_six_open must */
+    unsigned file;
+    struct {
+        unsigned at, width; /* offset in the block, 1, 2, 4 or 8 bytes (0: no write) */
+        uint64_t value;
+    } w[3];
 } crafted;
 
 static void put_be(uint8_t *p, unsigned width, uint64_t v) {
@@ -754,86 +760,140 @@ static void put_be(uint8_t *p, unsigned width, uint64_t v) {
         p[i] = (uint8_t)(v >> (8 * (width - 1 - i)));
 }
 
+/* The blocks whose checks need block k's (six.h): ENTS needs NAMES; SCOPES needs NAMES and
+ * RECS; KINDS needs RECS; POST needs ENTS and RECS. The closure: what fails with k. */
+static uint32_t failing_with(unsigned k) {
+    static const uint32_t needs[BP_SIXB_NBLOCKS] = {
+        [BP_SIXB_ENTS] = 1u << BP_SIXB_NAMES,
+        [BP_SIXB_SCOPES] = 1u << BP_SIXB_NAMES | 1u << BP_SIXB_RECS,
+        [BP_SIXB_KINDS] = 1u << BP_SIXB_RECS,
+        [BP_SIXB_POST] = 1u << BP_SIXB_ENTS | 1u << BP_SIXB_RECS,
+    };
+    uint32_t bad = 1u << k, before;
+    do {
+        before = bad;
+        for (unsigned o = 0; o < BP_SIXB_NBLOCKS; o++)
+            if (needs[o] & bad) bad |= 1u << o;
+    } while (bad != before);
+    return bad;
+}
+
+/* c on file: block fails (with those whose checks need it) and the others pass; when fails is
+ * BP_SIXB_NBLOCKS, bp_six_open fails. */
+static void crafted_case(const crafted *c, const bp_buf *file, unsigned fails) {
+    size_t n = file->len;
+    uint8_t *p = malloc(n);
+    CHECK(p);
+    memcpy(p, file->data, n);
+    unsigned k = c->block;
+    uint32_t base = k < BP_SIXB_NBLOCKS ? bp_get_be32(p + 136 + 12 * k) : 0;
+    for (int i = 0; i < 3; i++)
+        if (c->w[i].width) put_be(p + base + c->w[i].at, c->w[i].width, c->w[i].value);
+    recrc(p, n);
+    bp_six x;
+    bp_status rc = bp_six_open(&x, p, n, "f");
+    bool need[BP_SIXB_NBLOCKS], again = false;
+    bp_status all = BP_OK;
+    if (rc == BP_OK) {
+        for (unsigned o = 0; o < BP_SIXB_NBLOCKS; o++)
+            need[o] = bp_six_need(&x, o);
+        again = k < BP_SIXB_NBLOCKS && bp_six_need(&x, k);
+        all = bp_six_check_all(&x, "f");
+    }
+    free(p);
+    if (fails == BP_SIXB_NBLOCKS) {
+        CHECK_EQ(rc, BP_ECORRUPT);
+        return;
+    }
+    CHECK_OK(rc);
+    uint32_t bad = failing_with(fails);
+    for (unsigned o = 0; o < BP_SIXB_NBLOCKS; o++)
+        CHECK_EQ(need[o], !(bad & (1u << o)));
+    CHECK(!again || fails != k);
+    CHECK_EQ(all, BP_ECORRUPT);
+}
+
 /* Bounds broken behind valid CRCs: open passes, the block fails bp_six_need (and keeps
- * failing), check_all fails, and every other block still passes. small(): records 0 and 2
- * of "acct:1", record 1 of "acct:2", one scope, kinds 0x1001 x2 and 0x1002, key on record 1. */
+ * failing), check_all fails, and every other block still passes but those whose checks need
+ * the broken one. small(): records 0 and 2 of "acct:1", record 1 of "acct:2", one scope,
+ * kinds 0x1001 x2 and 0x1002, a key on record 1; NAMES "acct:1acct:2bank". */
 static void test_crafted(void) {
     static const crafted c[] = {
-        {"a record's entity >= n_ents", BP_SIXB_RECS, 0, 12 + 4, 4, 2},
-        {"a record's scope >= n_scopes", BP_SIXB_RECS, 0, 24 + 8, 2, 1},
-        {"a frame that starts in the segment header", BP_SIXB_RECS, 0, 0, 4, 47},
-        {"offsets not ascending", BP_SIXB_RECS, 0, 12, 4, 48},
-        {"a frame of prefix only", BP_SIXB_RECS, 0, 24, 4, 86 + 8},
-        {"ids not ascending", BP_SIXB_IDS, 0, 15, 1, 3},
-        {"ids ascending but not from min_id", BP_SIXB_IDS, 0, 15, 1, 0},
-        {"an id pair naming record n", BP_SIXB_IDS, 1, 16, 4, 3},
-        {"id pairs not sorted", BP_SIXB_IDS, 1, 15, 1, 0xEE},
-        {"seqs not starting at 0", BP_SIXB_SEQS, 1, 0, 4, 1},
-        {"seqs not ascending", BP_SIXB_SEQS, 1, 4, 4, 6},
-        {"last seq not last_seq", BP_SIXB_SEQS, 1, 8, 4, 6},
-        {"entity count sum != n_recs", BP_SIXB_ENTS, 0, 24 + 16, 4, 2},
-        {"entity post not the running sum", BP_SIXB_ENTS, 0, 24 + 20, 4, 1},
-        {"entity with count 0", BP_SIXB_ENTS, 0, 16, 4, 0},
-        {"entity first_clock 0", BP_SIXB_ENTS, 0, 8, 8, 0},
-        {"entity names not sorted", BP_SIXB_ENTS, 0, 24 + 4, 2, 5},
-        {"entity name past NAMES", BP_SIXB_ENTS, 0, 24 + 0, 4, 14},
-        {"entity name empty", BP_SIXB_ENTS, 0, 4, 2, 0},
-        {"entity reserved bytes", BP_SIXB_ENTS, 0, 6, 2, 1},
-        {"a posting >= n_recs", BP_SIXB_POST, 0, 4, 4, 3},
-        {"scope count sum != n_recs", BP_SIXB_SCOPES, 0, 8, 4, 2},
-        {"scope name past NAMES", BP_SIXB_SCOPES, 0, 0, 4, 13},
-        {"kinds not ascending", BP_SIXB_KINDS, 0, 8, 2, 0x1001},
-        {"kind count 0", BP_SIXB_KINDS, 0, 4, 4, 0},
-        {"kind count sum != n_recs", BP_SIXB_KINDS, 0, 4, 4, 1},
-        {"kind reserved bytes", BP_SIXB_KINDS, 0, 2, 2, 1},
-        {"a key's record >= n_recs", BP_SIXB_IDEM, 0, 8, 4, 3},
-        {"n_recs != the blocks' sizes", BP_SIXB_NBLOCKS, 0, 48, 4, 4},
-        {"unknown flag", BP_SIXB_NBLOCKS, 0, 12, 4, 5},
-        {"first_seq 0", BP_SIXB_NBLOCKS, 0, 32, 8, 0},
-        {"dense but last_seq wrong", BP_SIXB_NBLOCKS, 0, 40, 8, 103},
-        {"frames_end past seg_size", BP_SIXB_NBLOCKS, 0, 72, 8, 100},
-        {"min_id above max_id", BP_SIXB_NBLOCKS, 0, 104, 1, 0x02},
-        {"n_scopes 0", BP_SIXB_NBLOCKS, 0, 56, 4, 0},
-        {"n_kinds > n_recs", BP_SIXB_NBLOCKS, 0, 60, 4, 4},
-        {"a block past the end", BP_SIXB_NBLOCKS, 0, 136 + 12 * 8, 4, 1000},
-        {"a block one byte past the end", BP_SIXB_NBLOCKS, 0, 140 + 12 * 8, 4, 17},
-        {"a block longer than its count", BP_SIXB_NBLOCKS, 0, 140, 4, 37},
-        {"a block inside the header", BP_SIXB_NBLOCKS, 0, 136, 4, 0},
+        {"a record's entity >= n_ents", BP_SIXB_RECS, 0, {{12 + 4, 4, 2}}},
+        {"a record's scope >= n_scopes", BP_SIXB_RECS, 0, {{24 + 8, 2, 1}}},
+        {"a frame that starts in the segment header", BP_SIXB_RECS, 0, {{0, 4, 47}}},
+        {"offsets not ascending", BP_SIXB_RECS, 0, {{12, 4, 48}}},
+        {"a frame of prefix only", BP_SIXB_RECS, 0, {{24, 4, 86 + 8}}},
+        {"ids not ascending", BP_SIXB_IDS, 0, {{15, 1, 3}}},
+        {"ids ascending but not from min_id", BP_SIXB_IDS, 0, {{15, 1, 0}}},
+        {"an id pair naming record n", BP_SIXB_IDS, 1, {{16, 4, 3}}},
+        {"id pairs not sorted", BP_SIXB_IDS, 1, {{15, 1, 0xEE}}},
+        {"a record twice in the id pairs", BP_SIXB_IDS, 1, {{20 + 16, 4, 1}}},
+        {"seqs not starting at 0", BP_SIXB_SEQS, 1, {{0, 4, 1}}},
+        {"seqs not ascending", BP_SIXB_SEQS, 1, {{4, 4, 6}}},
+        {"last seq not last_seq", BP_SIXB_SEQS, 1, {{8, 4, 6}}},
+        {"entity count sum != n_recs", BP_SIXB_ENTS, 0, {{24 + 16, 4, 2}}},
+        {"entity post not the running sum", BP_SIXB_ENTS, 0, {{24 + 20, 4, 1}}},
+        {"entity with count 0", BP_SIXB_ENTS, 0, {{16, 4, 0}}},
+        {"entity first_clock 0", BP_SIXB_ENTS, 0, {{8, 8, 0}}},
+        {"entity clocks past 2^64", BP_SIXB_ENTS, 0, {{8, 8, UINT64_MAX - 1}}},
+        {"entity names not sorted", BP_SIXB_ENTS, 0, {{24 + 4, 2, 5}}},
+        {"entity name past NAMES", BP_SIXB_ENTS, 0, {{24 + 0, 4, 14}}},
+        {"entity name empty", BP_SIXB_ENTS, 0, {{4, 2, 0}}},
+        {"entity reserved bytes", BP_SIXB_ENTS, 0, {{6, 2, 1}}},
+        {"a posting >= n_recs", BP_SIXB_POST, 0, {{4, 4, 3}}},
+        {"a posting of another entity", BP_SIXB_POST, 0, {{4, 4, 1}}},
+        {"postings not ascending", BP_SIXB_POST, 0, {{0, 4, 2}, {4, 4, 0}}},
+        {"a posting twice", BP_SIXB_POST, 0, {{4, 4, 0}}},
+        {"scope count sum != n_recs", BP_SIXB_SCOPES, 0, {{8, 4, 2}}},
+        {"scope counts adding up but wrong", BP_SIXB_SCOPES, 2, {{8, 4, 4}, {12 + 8, 4, 3}}},
+        {"scope name past NAMES", BP_SIXB_SCOPES, 0, {{0, 4, 13}}},
+        {"kinds not ascending", BP_SIXB_KINDS, 0, {{8, 2, 0x1001}}},
+        {"kind count 0", BP_SIXB_KINDS, 0, {{4, 4, 0}}},
+        {"kind count sum != n_recs", BP_SIXB_KINDS, 0, {{4, 4, 1}}},
+        {"kind counts adding up but wrong", BP_SIXB_KINDS, 2, {{4, 4, 3}, {8 + 4, 4, 2}}},
+        {"a record's kind not listed", BP_SIXB_KINDS, 0, {{8, 2, 0x1005}}},
+        {"kind reserved bytes", BP_SIXB_KINDS, 0, {{2, 2, 1}}},
+        {"a key's record >= n_recs", BP_SIXB_IDEM, 0, {{8, 4, 3}}},
+        {"n_recs != the blocks' sizes", BP_SIXB_NBLOCKS, 0, {{48, 4, 4}}},
+        {"unknown flag", BP_SIXB_NBLOCKS, 0, {{12, 4, 5}}},
+        {"first_seq 0", BP_SIXB_NBLOCKS, 0, {{32, 8, 0}}},
+        {"dense but last_seq wrong", BP_SIXB_NBLOCKS, 0, {{40, 8, 103}}},
+        {"frames_end past seg_size", BP_SIXB_NBLOCKS, 0, {{72, 8, 100}}},
+        {"min_id above max_id", BP_SIXB_NBLOCKS, 0, {{104, 1, 0x02}}},
+        {"n_scopes 0", BP_SIXB_NBLOCKS, 0, {{56, 4, 0}}},
+        {"n_kinds > n_recs", BP_SIXB_NBLOCKS, 0, {{60, 4, 4}}},
+        {"a block past the end", BP_SIXB_NBLOCKS, 0, {{136 + 12 * 8, 4, 1000}}},
+        {"a block one byte past the end", BP_SIXB_NBLOCKS, 0, {{140 + 12 * 8, 4, 17}}},
+        {"a block longer than its count", BP_SIXB_NBLOCKS, 0, {{140, 4, 37}}},
+        {"a block inside the header", BP_SIXB_NBLOCKS, 0, {{136, 4, 0}}},
     };
-    bp_buf b[2] = {{0}, {0}};
-    for (int h = 0; h < 2; h++) {
+    bp_buf b[3] = {{0}, {0}, {0}};
+    for (int f = 0; f < 3; f++) {
         tb t;
-        small(&t, h);
-        CHECK_EQ(encode(&t, &b[h]), 0);
+        if (f < 2)
+            small(&t, f);
+        else
+            dense7(&t);
+        CHECK_EQ(encode(&t, &b[f]), 0);
     }
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
-        size_t n = b[c[i].holes].len;
-        uint8_t *p = malloc(n);
-        CHECK(p);
-        memcpy(p, b[c[i].holes].data, n);
-        unsigned k = c[i].block;
-        uint32_t base = k < BP_SIXB_NBLOCKS ? bp_get_be32(p + 136 + 12 * k) : 0;
-        put_be(p + base + c[i].at, c[i].width, c[i].value);
-        recrc(p, n);
-        bp_six x;
-        bp_status rc = bp_six_open(&x, p, n, "f");
         int before = t_failures;
-        if (k == BP_SIXB_NBLOCKS) {
-            CHECK_EQ(rc, BP_ECORRUPT);
-        } else {
-            CHECK_OK(rc);
-            CHECK(!bp_six_need(&x, k));
-            CHECK(!bp_six_need(&x, k));
-            for (unsigned o = 0; o < BP_SIXB_NBLOCKS; o++)
-                if (o != k) CHECK(bp_six_need(&x, o));
-            CHECK_EQ(bp_six_check_all(&x, "f"), BP_ECORRUPT);
+        crafted_case(&c[i], &b[c[i].file], c[i].block);
+        if (t_failures != before) {
+            fprintf(stderr, "crafted case: %s\n", c[i].what);
+            break;
         }
-        if (t_failures != before) fprintf(stderr, "crafted case: %s\n", c[i].what);
-        free(p);
-        if (t_failures != before) break;
     }
-    bp_buf_free(&b[0]);
-    bp_buf_free(&b[1]);
+    /* entity counts that add up but are wrong: ENTS alone cannot tell, the postings (checked
+     * against the records' entities) can */
+    static const crafted counts = {"entity counts adding up but wrong",
+                                   BP_SIXB_ENTS,
+                                   0,
+                                   {{16, 4, 1}, {24 + 16, 4, 2}, {24 + 20, 4, 1}}};
+    crafted_case(&counts, &b[0], BP_SIXB_POST);
+    for (int f = 0; f < 3; f++)
+        bp_buf_free(&b[f]);
 }
 
 /* IDEM out of order behind valid CRCs: two hashes swapped; the two records of one key swapped,

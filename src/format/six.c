@@ -456,7 +456,7 @@ bp_status bp_six_open(bp_six *x, const uint8_t *p, size_t n, const char *path) {
 
 #define BLK(x, k) ((x)->p + (x)->off[k])
 
-static bool names_ok(const bp_six *x, const uint8_t *p, uint32_t n, size_t stride, bool ents) {
+static bool names_ok(const bp_six *x, const uint8_t *p, uint32_t n, size_t stride) {
     uint32_t names = x->len[BP_SIXB_NAMES];
     const uint8_t *nm = BLK(x, BP_SIXB_NAMES);
     for (uint32_t i = 0; i < n; i++, p += stride) {
@@ -466,9 +466,95 @@ static bool names_ok(const bp_six *x, const uint8_t *p, uint32_t n, size_t strid
             uint32_t po = bp_get_be32(p - stride), pl = bp_get_be16(p - stride + 4);
             if (name_cmp((const char *)nm + po, pl, (const char *)nm + o, l) >= 0) return false;
         }
-        (void)ents;
     }
     return true;
+}
+
+/* ID pairs (ids not in order): sorted by id, between min_id and max_id, each record once. */
+static bool id_pairs_ok(const bp_six *x, const uint8_t *p) {
+    uint32_t n = x->n_recs;
+    uint8_t *seen = calloc((size_t)n / 8 + 1, 1);
+    if (!seen) return false; /* (not usable now: the reader falls back on the footer) */
+    bool ok =
+        memcmp(p, x->min_id.b, 16) == 0 && memcmp(p + 20 * (size_t)(n - 1), x->max_id.b, 16) == 0;
+    for (uint32_t i = 0; i < n && ok; i++) {
+        const uint8_t *e = p + 20 * (size_t)i;
+        uint32_t r = bp_get_be32(e + 16);
+        ok = r < n && !(i && memcmp(e - 20, e, 16) > 0) && !(seen[r / 8] & (1u << (r % 8)));
+        if (ok) seen[r / 8] |= (uint8_t)(1u << (r % 8));
+    }
+    free(seen);
+    return ok;
+}
+
+/* POST, with ENTS and RECS: each entity's postings are records of that entity, ascending. As
+ * the entities' counts add up to n_recs, they partition the records. */
+static bool postings_ok(bp_six *x, const uint8_t *p) {
+    if (!bp_six_need(x, BP_SIXB_ENTS) || !bp_six_need(x, BP_SIXB_RECS)) return false;
+    const uint8_t *ents = BLK(x, BP_SIXB_ENTS), *recs = BLK(x, BP_SIXB_RECS);
+    for (uint32_t e = 0; e < x->n_ents; e++) {
+        const uint8_t *r = ents + (size_t)e * BP_SIX_ENT_SIZE;
+        uint32_t post = bp_get_be32(r + 20), count = bp_get_be32(r + 16);
+        for (uint32_t k = post; k < post + count; k++) {
+            uint32_t rec = bp_get_be32(p + 4 * (size_t)k);
+            if (rec >= x->n_recs || (k > post && rec <= bp_get_be32(p + 4 * (size_t)(k - 1))) ||
+                bp_get_be32(recs + (size_t)rec * BP_SIX_REC_SIZE + 4) != e)
+                return false;
+        }
+    }
+    return true;
+}
+
+/* SCOPES, with RECS: each scope's count is the number of records naming it, at least 1. */
+static bool scopes_ok(bp_six *x, const uint8_t *p) {
+    if (!bp_six_need(x, BP_SIXB_RECS)) return false;
+    uint32_t *tally = calloc(x->n_scopes, sizeof *tally);
+    if (!tally) return false;
+    const uint8_t *recs = BLK(x, BP_SIXB_RECS);
+    for (uint32_t i = 0; i < x->n_recs; i++)
+        tally[bp_get_be16(recs + (size_t)i * BP_SIX_REC_SIZE + 8)]++;
+    bool ok = true;
+    for (uint32_t s = 0; s < x->n_scopes && ok; s++)
+        ok = tally[s] && bp_get_be32(p + 12 * (size_t)s + 8) == tally[s];
+    free(tally);
+    return ok;
+}
+
+/* The entry of kind in the nk entries of KINDS at p, or nk. */
+static uint32_t kind_find(const uint8_t *p, uint32_t nk, uint16_t kind) {
+    uint32_t lo = 0, hi = nk;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (bp_get_be16(p + 8 * (size_t)mid) < kind)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < nk && bp_get_be16(p + 8 * (size_t)lo) == kind ? lo : nk;
+}
+
+/* KINDS, with RECS: ascending kinds, each with the number of records of that kind, at least
+ * 1; no record of another kind. */
+static bool kinds_ok(bp_six *x, const uint8_t *p) {
+    uint32_t nk = x->n_kinds;
+    for (uint32_t k = 0; k < nk; k++) {
+        const uint8_t *r = p + 8 * (size_t)k;
+        if (bp_get_be16(r + 2) != 0 || (k && bp_get_be16(r) <= bp_get_be16(r - 8))) return false;
+    }
+    if (!bp_six_need(x, BP_SIXB_RECS)) return false;
+    uint32_t *tally = calloc(nk, sizeof *tally);
+    if (!tally) return false;
+    const uint8_t *recs = BLK(x, BP_SIXB_RECS);
+    bool ok = true;
+    for (uint32_t i = 0; i < x->n_recs && ok; i++) {
+        uint32_t k = kind_find(p, nk, bp_get_be16(recs + (size_t)i * BP_SIX_REC_SIZE + 10));
+        ok = k < nk;
+        if (ok) tally[k]++;
+    }
+    for (uint32_t k = 0; k < nk && ok; k++)
+        ok = tally[k] && bp_get_be32(p + 8 * (size_t)k + 4) == tally[k];
+    free(tally);
+    return ok;
 }
 
 static bool check_block(bp_six *x, unsigned k) {
@@ -494,12 +580,7 @@ static bool check_block(bp_six *x, unsigned k) {
             return memcmp(p, x->min_id.b, 16) == 0 &&
                    memcmp(p + 16 * (size_t)(n - 1), x->max_id.b, 16) == 0;
         }
-        for (uint32_t i = 0; i < n; i++) {
-            const uint8_t *e = p + 20 * (size_t)i;
-            if (bp_get_be32(e + 16) >= n || (i && memcmp(e - 20, e, 16) > 0)) return false;
-        }
-        return memcmp(p, x->min_id.b, 16) == 0 &&
-               memcmp(p + 20 * (size_t)(n - 1), x->max_id.b, 16) == 0;
+        return id_pairs_ok(x, p);
     case BP_SIXB_SEQS:
         if (!(x->flags & BP_SIX_HOLES)) return true;
         if (bp_get_be32(p) != 0 ||
@@ -510,7 +591,7 @@ static bool check_block(bp_six *x, unsigned k) {
                 return false;
         return true;
     case BP_SIXB_ENTS: {
-        if (!bp_six_need(x, BP_SIXB_NAMES) || !names_ok(x, p, x->n_ents, BP_SIX_ENT_SIZE, true))
+        if (!bp_six_need(x, BP_SIXB_NAMES) || !names_ok(x, p, x->n_ents, BP_SIX_ENT_SIZE))
             return false;
         uint64_t at = 0;
         for (uint32_t e = 0; e < x->n_ents; e++) {
@@ -523,29 +604,12 @@ static bool check_block(bp_six *x, unsigned k) {
         return at == n;
     }
     case BP_SIXB_POST:
-        for (uint32_t i = 0; i < n; i++)
-            if (bp_get_be32(p + 4 * (size_t)i) >= n) return false;
-        return true;
-    case BP_SIXB_SCOPES: {
-        if (!bp_six_need(x, BP_SIXB_NAMES) ||
-            !names_ok(x, p, x->n_scopes, BP_SIX_SCOPE_SIZE, false))
-            return false;
-        uint64_t sum = 0;
-        for (uint32_t s = 0; s < x->n_scopes; s++)
-            sum += bp_get_be32(p + 12 * (size_t)s + 8);
-        return sum == n;
-    }
-    case BP_SIXB_KINDS: {
-        uint64_t sum = 0;
-        for (uint32_t k2 = 0; k2 < x->n_kinds; k2++) {
-            const uint8_t *r = p + 8 * (size_t)k2;
-            uint32_t c = bp_get_be32(r + 4);
-            if (c == 0 || bp_get_be16(r + 2) != 0 || (k2 && bp_get_be16(r) <= bp_get_be16(r - 8)))
-                return false;
-            sum += c;
-        }
-        return sum == n;
-    }
+        return postings_ok(x, p);
+    case BP_SIXB_SCOPES:
+        return bp_six_need(x, BP_SIXB_NAMES) && names_ok(x, p, x->n_scopes, BP_SIX_SCOPE_SIZE) &&
+               scopes_ok(x, p);
+    case BP_SIXB_KINDS:
+        return kinds_ok(x, p);
     case BP_SIXB_IDEM:
         for (uint32_t i = 0; i < x->n_idems; i++) {
             const uint8_t *r = p + 12 * (size_t)i;
@@ -563,6 +627,7 @@ static bool check_block(bp_six *x, unsigned k) {
 }
 
 bool bp_six_need(bp_six *x, unsigned b) {
+    if (b >= BP_SIXB_NBLOCKS) return false;
     uint32_t bit = 1u << b;
     if (__atomic_load_n(&x->checked, __ATOMIC_ACQUIRE) & bit) return true;
     if (__atomic_load_n(&x->bad, __ATOMIC_ACQUIRE) & bit) return false;
@@ -706,17 +771,8 @@ int64_t bp_six_find_scope(const bp_six *x, const char *name, size_t len) {
 
 uint32_t bp_six_kind_count(const bp_six *x, uint16_t kind) {
     const uint8_t *p = BLK(x, BP_SIXB_KINDS);
-    uint32_t lo = 0, hi = x->n_kinds;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (bp_get_be16(p + 8 * (size_t)mid) < kind)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < x->n_kinds && bp_get_be16(p + 8 * (size_t)lo) == kind
-               ? bp_get_be32(p + 8 * (size_t)lo + 4)
-               : 0;
+    uint32_t k = kind_find(p, x->n_kinds, kind);
+    return k < x->n_kinds ? bp_get_be32(p + 8 * (size_t)k + 4) : 0;
 }
 
 void bp_six_idem_range(const bp_six *x, uint64_t hash, uint32_t *lo_out, uint32_t *hi_out) {

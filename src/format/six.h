@@ -15,13 +15,13 @@
  *    the last): frames are contiguous. entity < n_ents, scope < n_scopes.
  *  - SEQS (only with BP_SIX_HOLES): strictly ascending seq offsets from first_seq, the
  *    first 0; without it record i has seq first_seq + i.
- *  - IDS: with BP_SIX_IDS_IN_ORDER record i's id, ascending; else (id, record) pairs sorted
- *    by id, each record once.
+ *  - IDS: with BP_SIX_IDS_IN_ORDER record i's id, strictly ascending; else (id, record)
+ *    pairs sorted by id, each record once.
  *  - ENTS: sorted by name (bytewise, a prefix first), names distinct; each entity's
  *    postings POST[post .. post + count) list its records ascending; the postings of all
  *    entities partition the records; its events have clocks first_clock .. + count - 1.
- *  - SCOPES: sorted and distinct like ENTS; count records name each.
- *  - KINDS: ascending kinds, each with its count of records.
+ *  - SCOPES: sorted and distinct like ENTS; count (>= 1) records name each.
+ *  - KINDS: ascending kinds, each with its count (>= 1) of records; no other kind.
  *  - IDEM: (key hash, record) ascending by hash then record.
  * Names live in NAMES, without NUL; a name is 1..65535 bytes.
  */
@@ -102,8 +102,11 @@ typedef struct bp_six {
 /* Check the header (magic, version, size, CRC, counts, block bounds) of the n bytes at p.
  * BP_ECORRUPT / BP_EVERSION with the reason, naming path. Blocks are not read. */
 bp_status bp_six_open(bp_six *x, const uint8_t *p, size_t n, const char *path);
-/* Block b checked (CRC and bounds) once: true when it may be used. Safe from many threads
- * (a race checks twice). */
+/* Block b checked (CRC and bounds) once: true when it may be used. A check that needs
+ * another block fails with it: ENTS needs NAMES; SCOPES needs NAMES and RECS, KINDS needs
+ * RECS (their counts are the records'); POST needs ENTS and RECS (each entity's postings are
+ * its records). False for b >= BP_SIXB_NBLOCKS. Safe from many threads (a race checks
+ * twice). */
 bool bp_six_need(bp_six *x, unsigned b);
 /* Every block checked: BP_OK, or BP_ECORRUPT naming the first bad block. */
 bp_status bp_six_check_all(bp_six *x, const char *path);
