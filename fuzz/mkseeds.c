@@ -1,8 +1,10 @@
 /* Writes the seed corpora of the fuzz targets (fuzz/corpus/<target>/) from a small store
  * built here: frame bodies, the STORE file, a segment header and trailer, index blocks of a
- * footer and of index.ckpt, payloads, and edit lists for fuzz_store_dir.
+ * footer and of index.ckpt, segment index files, payloads, and edit lists for
+ * fuzz_store_dir.
  *   mkseeds OUTDIR        (make fuzz-seeds: OUTDIR = fuzz/corpus) */
 #include "format/format.h"
+#include "format/six.h"
 #include "fuzz_types.h"
 
 #include <batpak/batpak.h>
@@ -127,6 +129,63 @@ static void typed_seeds(void) {
     bp_buf_free(&b);
 }
 
+/* fuzz_six: the segment index of a sealed segment (from its footer: dense, ids in order), and
+ * one built by hand with holes in its seqs, ids out of order and idempotency keys. */
+static void six_seeds(const uint8_t *store, const uint8_t *seg, size_t sn, uint64_t foff,
+                      uint32_t flen) {
+    bp_iblock blk;
+    if (bp_footer_decode(&blk, seg + foff, flen, "footer") != BP_OK) exit(1);
+    uint64_t *clock = malloc(sizeof(uint64_t) * (blk.n_entities + 1u));
+    if (!clock) exit(1);
+    for (uint32_t e = 0; e < blk.n_entities; e++)
+        clock[e] = 1; /* segment 1: every entity starts there */
+    bp_six_pair pair = {1, {0}, sn, foff, bp_get_be32(seg + foff + flen - 4)};
+    memcpy(pair.uuid, store + 16, 16);
+    bp_buf b = {0};
+    if (bp_six_encode(&b, &blk, clock, &pair)) exit(1);
+    put("six", "segment-1", b.data, b.len, NULL, 0);
+    free(clock);
+    bp_iblock_free(&blk);
+
+    bp_irec recs[5];
+    memset(recs, 0, sizeof recs);
+    static const uint8_t idlo[5] = {9, 2, 7, 3, 200};
+    static const uint32_t ent[5] = {0, 1, 0, 2, 1}, scope[5] = {0, 0, 1, 0, 1};
+    static const uint16_t kind[5] = {0x1001, 0x1002, 0x1001, 0xFFFF, 0x0001};
+    uint32_t at = BP_SEG_HEADER_SIZE;
+    for (int i = 0; i < 5; i++) {
+        recs[i].id.b[0] = 0x01;
+        recs[i].id.b[15] = idlo[i];
+        recs[i].hlc = 1000 + (uint64_t)i;
+        recs[i].offset = at;
+        recs[i].frame_len = 40 + (uint32_t)i;
+        recs[i].entity = ent[i];
+        recs[i].scope = scope[i];
+        recs[i].kind = kind[i];
+        at += recs[i].frame_len;
+    }
+    bp_iname ents[3] = {{"order:2", 7}, {"acct:1", 6}, {"acct:10", 7}};
+    bp_iname scopes[2] = {{"misc", 4}, {"bank", 4}};
+    bp_iidem idems[3] = {{0, "k-1", 3}, {3, "k-2", 3}, {4, "k-1", 3}};
+    uint64_t seqs[5] = {40, 41, 45, 46, 90}, clocks[3] = {3, 1, 17};
+    bp_iblock h = {.first_seq = 40,
+                   .recs = recs,
+                   .n_recs = 5,
+                   .entities = ents,
+                   .n_entities = 3,
+                   .scopes = scopes,
+                   .n_scopes = 2,
+                   .idems = idems,
+                   .n_idems = 3,
+                   .seqs = seqs};
+    bp_six_pair hp = {7, {0}, at + 100, at, 0x01020304};
+    memcpy(hp.uuid, store + 16, 16);
+    b.len = 0;
+    if (bp_six_encode(&b, &h, clocks, &hp)) exit(1);
+    put("six", "holes-ids-out-of-order", b.data, b.len, NULL, 0);
+    bp_buf_free(&b);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: mkseeds OUTDIR\n");
@@ -208,6 +267,7 @@ int main(int argc, char **argv) {
     put("block", "ckpt-block", ck + 64, cn - 68, NULL, 0);
     put("block", "ckpt-whole", ck, cn, NULL, 0);
     put("block", "footer-whole", seg + foff, flen, NULL, 0);
+    six_seeds(store, seg, sn, foff, flen);
 
     /* payloads: MessagePack (selector 0) and JSON text (selector 1) */
     const uint8_t mp[] = {0x00, 0x83, 0xa1, 'a',  0x01, 0xa1, 'b',  0x92, 0xc3, 0xc0, 0xa1,

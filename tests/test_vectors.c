@@ -3,6 +3,7 @@
  * preimage (as FORMAT.md describes it) through the b3sum tool as an oracle. */
 #include "t.h"
 #include "format/format.h"
+#include "format/six.h"
 
 static const char FRAME1_HEX[] = "000000846322029ddc001001c4100102"
                                  "030405067708890a0b0c0d0e0f10c0c0"
@@ -353,6 +354,105 @@ static void test_anchors_vector(void) {
     bp_buf_free(&buf);
 }
 
+/* The segment index vector of FORMAT.md "Test vectors": events 1 and 2 and a third event in
+ * segment 1 encode to exactly those bytes, which open, pass every check and answer lookups;
+ * one byte changed, a check fails. */
+static void test_six_vector(void) {
+    static const char HEX[] = "42 50 49 58 00 01 00 f8 00 00 00 01 00 00 00 01 "
+                              "a0 a1 a2 a3 a4 a5 a6 a7 a8 a9 aa ab ac ad ae af "
+                              "00 00 00 00 00 00 00 01 00 00 00 00 00 00 00 03 "
+                              "00 00 00 03 00 00 00 02 00 00 00 01 00 00 00 02 "
+                              "00 00 00 01 0b ad ca fe 00 00 00 00 00 00 03 20 "
+                              "00 00 00 00 00 00 01 d4 01 9a b6 97 e8 00 00 03 "
+                              "01 9a b6 97 e8 00 00 05 01 02 03 04 05 06 77 08 "
+                              "89 0a 0b 0c 0d 0e 0f 10 01 02 03 04 05 06 77 08 "
+                              "89 0a 0b 0c 0d 0e 0f 12 00 00 00 f8 00 00 00 24 "
+                              "30 3e cb a1 00 00 01 1c 00 00 00 30 1e e0 6b 46 "
+                              "00 00 01 4c 00 00 00 00 00 00 00 00 00 00 01 4c "
+                              "00 00 00 30 e4 98 f3 7f 00 00 01 7c 00 00 00 0c "
+                              "a8 bb 8e f3 00 00 01 88 00 00 00 0c f0 a7 40 d2 "
+                              "00 00 01 94 00 00 00 10 01 b2 96 31 00 00 01 a4 "
+                              "00 00 00 0c 88 bf 50 45 00 00 01 b0 00 00 00 10 "
+                              "2f 76 a0 84 ae 84 5e 52 00 00 00 30 00 00 00 00 "
+                              "00 00 10 01 00 00 00 bc 00 00 00 00 00 00 10 01 "
+                              "00 00 01 70 00 00 00 01 00 00 10 02 01 02 03 04 "
+                              "05 06 77 08 89 0a 0b 0c 0d 0e 0f 10 01 02 03 04 "
+                              "05 06 77 08 89 0a 0b 0c 0d 0e 0f 11 01 02 03 04 "
+                              "05 06 77 08 89 0a 0b 0c 0d 0e 0f 12 00 00 00 00 "
+                              "00 06 00 00 00 00 00 00 00 00 00 01 00 00 00 02 "
+                              "00 00 00 00 00 00 00 06 00 06 00 00 00 00 00 00 "
+                              "00 00 00 01 00 00 00 01 00 00 00 02 00 00 00 00 "
+                              "00 00 00 01 00 00 00 02 00 00 00 0c 00 04 00 00 "
+                              "00 00 00 03 10 01 00 00 00 00 00 02 10 02 00 00 "
+                              "00 00 00 01 3c d4 82 19 35 8b 04 9c 00 00 00 01 "
+                              "61 63 63 74 3a 31 61 63 63 74 3a 32 62 61 6e 6b ";
+    char clean[sizeof HEX];
+    size_t k = 0;
+    for (const char *c = HEX; *c; c++)
+        if (*c != ' ') clean[k++] = *c;
+    clean[k] = 0;
+    uint8_t want[448];
+    size_t n = unhex(clean, want);
+    CHECK_EQ(n, 448);
+    bp_frame a, b;
+    vector_events(&a, &b);
+    bp_irec recs[3];
+    memset(recs, 0, sizeof recs);
+    recs[0].id = a.f.event_id;
+    recs[0].hlc = a.f.hlc;
+    recs[1].id = b.f.event_id;
+    recs[1].hlc = b.f.hlc;
+    recs[2].id = b.f.event_id;
+    recs[2].id.b[15] = 0x12;
+    recs[2].hlc = b.f.hlc + 1;
+    static const uint32_t off[3] = {48, 188, 368}, len[3] = {140, 180, 100}, ent[3] = {0, 0, 1};
+    static const uint16_t kind[3] = {0x1001, 0x1001, 0x1002};
+    for (int i = 0; i < 3; i++) {
+        recs[i].segno = 1;
+        recs[i].offset = off[i];
+        recs[i].frame_len = len[i];
+        recs[i].entity = ent[i];
+        recs[i].kind = kind[i];
+    }
+    bp_iname ents[2] = {{"acct:1", 6}, {"acct:2", 6}}, scopes[1] = {{"bank", 4}};
+    bp_iidem idem[1] = {{1, "k-1", 3}};
+    bp_iblock blk = {.first_seq = 1,
+                     .recs = recs,
+                     .n_recs = 3,
+                     .entities = ents,
+                     .n_entities = 2,
+                     .scopes = scopes,
+                     .n_scopes = 1,
+                     .idems = idem,
+                     .n_idems = 1};
+    uint64_t clocks[2] = {1, 1};
+    bp_six_pair pair = {1, {0}, 800, 468, 0x0badcafe};
+    for (int i = 0; i < 16; i++)
+        pair.uuid[i] = (uint8_t)(0xA0 + i);
+    bp_buf buf = {0};
+    CHECK_EQ(bp_six_encode(&buf, &blk, clocks, &pair), 0);
+    if (buf.len != n || memcmp(buf.data, want, n)) dump_hex("segment index", &buf);
+    CHECK_EQ(buf.len, n);
+    CHECK(memcmp(buf.data, want, n) == 0);
+    CHECK(bp_six_key_hash("k-1", 3) == 0x3cd48219358b049cull);
+    bp_six x;
+    CHECK_OK(bp_six_open(&x, want, n, "000001.fidx"));
+    CHECK_OK(bp_six_check_all(&x, "000001.fidx"));
+    CHECK_EQ(x.flags, BP_SIX_IDS_IN_ORDER);
+    CHECK_EQ(bp_six_find_id(&x, &b.f.event_id), 1);
+    CHECK_EQ(bp_six_find_ent(&x, "acct:2", 6, NULL), 1);
+    uint32_t lo, hi;
+    bp_six_idem_range(&x, bp_six_key_hash("k-1", 3), &lo, &hi);
+    CHECK(hi == lo + 1 && bp_six_idem_rec(&x, lo) == 1);
+    bp_six_rec r;
+    bp_six_rec_get(&x, 2, &r);
+    CHECK(r.seq == 3 && r.offset == 368 && r.frame_len == 100 && r.kind == 0x1002);
+    want[440] ^= 1; /* a byte of a name: NAMES' CRC no longer matches */
+    CHECK_OK(bp_six_open(&x, want, n, "000001.fidx"));
+    CHECK_EQ(bp_six_check_all(&x, "000001.fidx"), BP_ECORRUPT);
+    bp_buf_free(&buf);
+}
+
 int main(void) {
     RUN(test_decoder_refuses);
     RUN(test_crc32_matches_zlib);
@@ -361,5 +461,6 @@ int main(void) {
     RUN(test_b3sum_oracle);
     RUN(test_store_and_segment_headers);
     RUN(test_anchors_vector);
+    RUN(test_six_vector);
     T_DONE();
 }

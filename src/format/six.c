@@ -47,7 +47,6 @@ static int by_hash(const void *a, const void *b) {
     if (x->h != y->h) return x->h < y->h ? -1 : 1;
     return (x->rec > y->rec) - (x->rec < y->rec);
 }
-
 /* Sort the names [0, n) into order[] and give each its rank (rank[name] = position);
  * -EINVAL when two are equal or one is empty or too long. */
 static int rank_names(const bp_iname *names, uint32_t n, uint32_t *order, uint32_t *rank) {
@@ -64,251 +63,310 @@ static int rank_names(const bp_iname *names, uint32_t n, uint32_t *order, uint32
     return 0;
 }
 
-int bp_six_encode(bp_buf *b, const bp_iblock *blk, const uint64_t *first_clock,
-                  const bp_six_pair *pair) {
-    uint32_t n = blk->n_recs, ne = blk->n_entities, ns = blk->n_scopes;
-    if (n == 0 || ne == 0 || ns == 0 || ns > 65535 || pair->frames_end > BP_SEG_END_MAX ||
-        pair->frames_end > pair->seg_size)
+/* What the encoder works out from a block before it writes: the names in order (order[k] is
+ * the block's number of the name of rank k, rank[] the inverse), per entity (by rank) its
+ * count, first posting and first clock, the postings, the kinds' counts, the (id, record)
+ * pairs when the ids are not in order, the (hash, record) pairs, and the blocks' places. */
+typedef struct six_enc {
+    const bp_iblock *blk;
+    uint32_t n, ne, ns, nk;
+    uint32_t *eorder, *erank, *sorder, *srank;
+    uint32_t *ecount, *epos, *scount, *post;
+    uint64_t *fclock;
+    uint32_t *kinds; /* records per kind (65536 counters) */
+    idpair *ids;
+    hpair *idem;
+    bool in_order;
+    uint64_t min_hlc, max_hlc;
+    uint32_t off[BP_SIXB_NBLOCKS], len[BP_SIXB_NBLOCKS];
+} six_enc;
+
+/* A record's entity and scope in the block's numbering (see emap/smap in format.h). */
+#define REC_E(e, r) ((e)->blk->emap ? (e)->blk->emap[(r)->entity] : (r)->entity)
+#define REC_S(e, r) ((e)->blk->smap ? (e)->blk->smap[(r)->scope] : (r)->scope)
+
+static void enc_free(six_enc *e) {
+    free(e->eorder);
+    free(e->erank);
+    free(e->sorder);
+    free(e->srank);
+    free(e->ecount);
+    free(e->epos);
+    free(e->scount);
+    free(e->post);
+    free(e->fclock);
+    free(e->kinds);
+    free(e->ids);
+    free(e->idem);
+}
+
+/* -EINVAL when the block's records, seqs, frames or keys do not describe a segment to index:
+ * what bp_six_open and bp_six_need would refuse in the file. */
+static int enc_check(const bp_iblock *blk, const bp_six_pair *pair) {
+    uint32_t n = blk->n_recs;
+    if (n == 0 || blk->n_entities == 0 || blk->n_scopes == 0 || blk->n_scopes > 65535 ||
+        pair->frames_end > BP_SEG_END_MAX || pair->frames_end > pair->seg_size)
         return -EINVAL;
-    /* frames contiguous from the header on, ending at frames_end */
+    /* frames contiguous from the header on, ending at frames_end, each a frame's size */
     if (blk->recs[0].offset < BP_SEG_HEADER_SIZE) return -EINVAL;
     for (uint32_t i = 0; i < n; i++) {
         uint64_t end = (uint64_t)blk->recs[i].offset + blk->recs[i].frame_len;
         uint64_t next = i + 1 < n ? blk->recs[i + 1].offset : pair->frames_end;
-        if (blk->recs[i].frame_len <= BP_FRAME_PREFIX || end != next) return -EINVAL;
+        if (blk->recs[i].frame_len <= BP_FRAME_PREFIX ||
+            blk->recs[i].frame_len > BP_FRAME_PREFIX + BP_FRAME_MAX_BODY || end != next)
+            return -EINVAL;
     }
-    if (blk->seqs && blk->seqs[n - 1] - blk->seqs[0] > UINT32_MAX) return -EINVAL;
+    /* seqs from first_seq >= 1: dense, or strictly ascending within 2^32 of the first */
+    if (blk->first_seq == 0 || blk->first_seq + (n - 1) < blk->first_seq) return -EINVAL;
+    if (blk->seqs) {
+        if (blk->seqs[0] != blk->first_seq || blk->seqs[n - 1] - blk->seqs[0] > UINT32_MAX)
+            return -EINVAL;
+        for (uint32_t i = 1; i < n; i++)
+            if (blk->seqs[i] <= blk->seqs[i - 1]) return -EINVAL;
+    }
+    for (uint32_t k = 0; k < blk->n_idems; k++)
+        if (blk->idems[k].rec >= n) return -EINVAL;
+    return 0;
+}
 
+/* Entities and scopes ranked, counted and posted; kinds counted; the clocks, the ids' order
+ * and the hlc range. 0, -ENOMEM, -EINVAL. */
+static int enc_names(six_enc *e, const uint64_t *first_clock) {
+    const bp_iblock *blk = e->blk;
+    uint32_t n = e->n, ne = e->ne, ns = e->ns;
+    e->eorder = malloc(sizeof(uint32_t) * ne);
+    e->erank = malloc(sizeof(uint32_t) * ne);
+    e->sorder = malloc(sizeof(uint32_t) * ns);
+    e->srank = malloc(sizeof(uint32_t) * ns);
+    e->ecount = calloc(ne, sizeof(uint32_t));
+    e->epos = malloc(sizeof(uint32_t) * ne);
+    e->scount = calloc(ns, sizeof(uint32_t));
+    e->post = malloc(sizeof(uint32_t) * n);
+    e->fclock = malloc(sizeof(uint64_t) * ne);
+    e->kinds = calloc(65536, sizeof(uint32_t));
+    uint32_t *fill = malloc(sizeof(uint32_t) * ne); /* next free posting of each entity */
     int rc = -ENOMEM;
-    uint32_t *eorder = malloc(sizeof(uint32_t) * ne), *erank = malloc(sizeof(uint32_t) * ne);
-    uint32_t *sorder = malloc(sizeof(uint32_t) * ns), *srank = malloc(sizeof(uint32_t) * ns);
-    uint32_t *ecount = calloc(ne, sizeof(uint32_t)), *epos = malloc(sizeof(uint32_t) * ne);
-    uint32_t *scount = calloc(ns, sizeof(uint32_t)), *post = malloc(sizeof(uint32_t) * n);
-    uint32_t *kinds = calloc(65536, sizeof(uint32_t)); /* records per kind */
-    idpair *ids = NULL;
-    hpair *idem = NULL;
-    if (!eorder || !erank || !sorder || !srank || !ecount || !epos || !scount || !post || !kinds)
+    if (!e->eorder || !e->erank || !e->sorder || !e->srank || !e->ecount || !e->epos ||
+        !e->scount || !e->post || !e->fclock || !e->kinds || !fill)
         goto out;
     rc = -EINVAL;
-    if (rank_names(blk->entities, ne, eorder, erank) || rank_names(blk->scopes, ns, sorder, srank))
+    if (rank_names(blk->entities, ne, e->eorder, e->erank) ||
+        rank_names(blk->scopes, ns, e->sorder, e->srank))
         goto out;
-
-        /* per record: its entity and scope in block numbering */
-#define REC_E(r) (blk->emap ? blk->emap[(r)->entity] : (r)->entity)
-#define REC_S(r) (blk->smap ? blk->smap[(r)->scope] : (r)->scope)
-    bool in_order = true;
-    uint64_t min_hlc = UINT64_MAX, max_hlc = 0;
+    e->in_order = true;
+    e->min_hlc = UINT64_MAX;
+    e->max_hlc = 0;
     for (uint32_t i = 0; i < n; i++) {
         const bp_irec *r = &blk->recs[i];
-        if (REC_E(r) >= ne || REC_S(r) >= ns) goto out;
-        ecount[erank[REC_E(r)]]++;
-        scount[srank[REC_S(r)]]++;
-        kinds[r->kind]++;
-        if (i && memcmp(blk->recs[i - 1].id.b, r->id.b, 16) >= 0) in_order = false;
-        if (r->hlc < min_hlc) min_hlc = r->hlc;
-        if (r->hlc > max_hlc) max_hlc = r->hlc;
+        if (REC_E(e, r) >= ne || REC_S(e, r) >= ns) goto out;
+        e->ecount[e->erank[REC_E(e, r)]]++;
+        e->scount[e->srank[REC_S(e, r)]]++;
+        e->kinds[r->kind]++;
+        if (i && memcmp(blk->recs[i - 1].id.b, r->id.b, 16) >= 0) e->in_order = false;
+        if (r->hlc < e->min_hlc) e->min_hlc = r->hlc;
+        if (r->hlc > e->max_hlc) e->max_hlc = r->hlc;
     }
-    for (uint32_t e = 0; e < ne; e++) {
-        if (ecount[e] == 0) goto out; /* a block names no entity it has no record of */
-        epos[e] = e ? epos[e - 1] + ecount[e - 1] : 0;
+    for (uint32_t k = 0; k < ne; k++) {
+        if (e->ecount[k] == 0) goto out; /* a block names no entity it has no record of */
+        e->epos[k] = k ? e->epos[k - 1] + e->ecount[k - 1] : 0;
+        fill[k] = e->epos[k];
     }
-    uint32_t *fill = eorder; /* reused: next free posting of each entity (by rank) */
-    uint64_t *fclock = malloc(sizeof(uint64_t) * ne);
-    if (!fclock) {
-        rc = -ENOMEM;
-        goto out;
+    for (uint32_t k = 0; k < ns; k++)
+        if (e->scount[k] == 0) goto out; /* nor a scope */
+    for (uint32_t k = 0; k < ne; k++) {
+        uint64_t c = first_clock[k], count = e->ecount[e->erank[k]];
+        if (c == 0 || c + count < c) goto out; /* clocks from 1, c .. c + count - 1 */
+        e->fclock[e->erank[k]] = c;
     }
-    for (uint32_t e = 0; e < ne; e++)
-        fill[e] = epos[e];
-    for (uint32_t e = 0; e < ne; e++)
-        fclock[erank[e]] = first_clock[e];
     for (uint32_t i = 0; i < n; i++)
-        post[fill[erank[REC_E(&blk->recs[i])]]++] = i;
-    uint32_t nk = 0;
-    for (uint32_t k = 0; k < 65536; k++) nk += kinds[k] != 0;
-    if (!in_order) {
-        ids = malloc(sizeof(idpair) * n);
-        if (!ids) {
-            free(fclock);
-            rc = -ENOMEM;
-            goto out;
-        }
-        for (uint32_t i = 0; i < n; i++)
-            ids[i] = (idpair){blk->recs[i].id, i};
-        qsort(ids, n, sizeof *ids, by_id);
+        e->post[fill[e->erank[REC_E(e, &blk->recs[i])]]++] = i;
+    e->nk = 0;
+    for (uint32_t k = 0; k < 65536; k++)
+        e->nk += e->kinds[k] != 0;
+    rc = 0;
+out:
+    free(fill);
+    return rc;
+}
+
+/* The (id, record) pairs when the ids are not in order, the (hash, record) pairs. */
+static int enc_pairs(six_enc *e) {
+    const bp_iblock *blk = e->blk;
+    if (!e->in_order) {
+        e->ids = malloc(sizeof(idpair) * e->n);
+        if (!e->ids) return -ENOMEM;
+        for (uint32_t i = 0; i < e->n; i++)
+            e->ids[i] = (idpair){blk->recs[i].id, i};
+        qsort(e->ids, e->n, sizeof *e->ids, by_id);
     }
     if (blk->n_idems) {
-        idem = malloc(sizeof(hpair) * blk->n_idems);
-        if (!idem) {
-            free(fclock);
-            rc = -ENOMEM;
-            goto out;
-        }
-        for (uint32_t k = 0; k < blk->n_idems; k++) {
-            if (blk->idems[k].rec >= n) {
-                free(fclock);
-                goto out;
-            }
-            idem[k] =
+        e->idem = malloc(sizeof(hpair) * blk->n_idems);
+        if (!e->idem) return -ENOMEM;
+        for (uint32_t k = 0; k < blk->n_idems; k++)
+            e->idem[k] =
                 (hpair){bp_six_key_hash(blk->idems[k].key, blk->idems[k].len), blk->idems[k].rec};
-        }
-        qsort(idem, blk->n_idems, sizeof *idem, by_hash);
+        qsort(e->idem, blk->n_idems, sizeof *e->idem, by_hash);
+        for (uint32_t k = 1; k < blk->n_idems; k++) /* a key twice on a record */
+            if (by_hash(&e->idem[k - 1], &e->idem[k]) == 0) return -EINVAL;
     }
+    return 0;
+}
 
-    /* sizes, then the bytes */
-    uint32_t len[BP_SIXB_NBLOCKS] = {0};
+/* Each block's length and offset; the file's size (in 64 bits: over UINT32_MAX, the offsets
+ * are not set and the block cannot be indexed). */
+static uint64_t enc_layout(six_enc *e) {
+    const bp_iblock *blk = e->blk;
+    uint64_t n = e->n, len[BP_SIXB_NBLOCKS];
     len[BP_SIXB_RECS] = n * BP_SIX_REC_SIZE;
-    len[BP_SIXB_IDS] = n * (in_order ? 16u : 20u);
+    len[BP_SIXB_IDS] = n * (e->in_order ? 16u : 20u);
     len[BP_SIXB_SEQS] = blk->seqs ? n * 4u : 0;
-    len[BP_SIXB_ENTS] = ne * BP_SIX_ENT_SIZE;
+    len[BP_SIXB_ENTS] = (uint64_t)e->ne * BP_SIX_ENT_SIZE;
     len[BP_SIXB_POST] = n * 4u;
-    len[BP_SIXB_SCOPES] = ns * BP_SIX_SCOPE_SIZE;
-    len[BP_SIXB_KINDS] = nk * BP_SIX_KIND_SIZE;
-    len[BP_SIXB_IDEM] = blk->n_idems * BP_SIX_IDEM_SIZE;
-    uint64_t names = 0;
-    for (uint32_t e = 0; e < ne; e++)
-        names += blk->entities[e].len;
-    for (uint32_t s = 0; s < ns; s++)
-        names += blk->scopes[s].len;
-    uint64_t total = BP_SIX_HEADER + names;
+    len[BP_SIXB_SCOPES] = (uint64_t)e->ns * BP_SIX_SCOPE_SIZE;
+    len[BP_SIXB_KINDS] = (uint64_t)e->nk * BP_SIX_KIND_SIZE;
+    len[BP_SIXB_IDEM] = (uint64_t)blk->n_idems * BP_SIX_IDEM_SIZE;
+    len[BP_SIXB_NAMES] = 0;
+    for (uint32_t k = 0; k < e->ne; k++)
+        len[BP_SIXB_NAMES] += blk->entities[k].len;
+    for (uint32_t s = 0; s < e->ns; s++)
+        len[BP_SIXB_NAMES] += blk->scopes[s].len;
+    uint64_t total = BP_SIX_HEADER;
     for (unsigned k = 0; k < BP_SIXB_NBLOCKS; k++)
         total += len[k];
-    if (total > UINT32_MAX) {
-        free(fclock);
-        goto out;
+    if (total > UINT32_MAX) return total;
+    for (unsigned k = 0; k < BP_SIXB_NBLOCKS; k++) {
+        e->len[k] = (uint32_t)len[k];
+        e->off[k] = k ? e->off[k - 1] + e->len[k - 1] : BP_SIX_HEADER;
     }
-    len[BP_SIXB_NAMES] = (uint32_t)names;
-    rc = -ENOMEM;
-    if (bp_buf_reserve(b, (size_t)total)) {
-        free(fclock);
-        goto out;
-    }
-    rc = 0;
-    size_t start = b->len;
-    uint8_t *h = b->data + start, *p = h + BP_SIX_HEADER;
-    memset(h, 0, (size_t)total);
-    uint32_t off[BP_SIXB_NBLOCKS];
-    off[0] = BP_SIX_HEADER;
-    for (unsigned k = 1; k < BP_SIXB_NBLOCKS; k++)
-        off[k] = off[k - 1] + len[k - 1];
+    return total;
+}
 
-    p = h + off[BP_SIXB_RECS];
-    for (uint32_t i = 0; i < n; i++, p += BP_SIX_REC_SIZE) {
+/* RECS, IDS, SEQS and POST. */
+static void enc_records(const six_enc *e, uint8_t *h) {
+    const bp_iblock *blk = e->blk;
+    uint8_t *p = h + e->off[BP_SIXB_RECS];
+    for (uint32_t i = 0; i < e->n; i++, p += BP_SIX_REC_SIZE) {
         const bp_irec *r = &blk->recs[i];
         bp_put_be32(p, r->offset);
-        bp_put_be32(p + 4, erank[REC_E(r)]);
-        bp_put_be16(p + 8, (uint16_t)srank[REC_S(r)]);
+        bp_put_be32(p + 4, e->erank[REC_E(e, r)]);
+        bp_put_be16(p + 8, (uint16_t)e->srank[REC_S(e, r)]);
         bp_put_be16(p + 10, r->kind);
     }
-    p = h + off[BP_SIXB_IDS];
-    for (uint32_t i = 0; i < n; i++) {
-        if (in_order) {
+    p = h + e->off[BP_SIXB_IDS];
+    for (uint32_t i = 0; i < e->n; i++) {
+        if (e->in_order) {
             memcpy(p, blk->recs[i].id.b, 16);
             p += 16;
         } else {
-            memcpy(p, ids[i].id.b, 16);
-            bp_put_be32(p + 16, ids[i].rec);
+            memcpy(p, e->ids[i].id.b, 16);
+            bp_put_be32(p + 16, e->ids[i].rec);
             p += 20;
         }
     }
-    p = h + off[BP_SIXB_SEQS];
+    p = h + e->off[BP_SIXB_SEQS];
     if (blk->seqs)
-        for (uint32_t i = 0; i < n; i++, p += 4)
+        for (uint32_t i = 0; i < e->n; i++, p += 4)
             bp_put_be32(p, (uint32_t)(blk->seqs[i] - blk->seqs[0]));
+    p = h + e->off[BP_SIXB_POST];
+    for (uint32_t i = 0; i < e->n; i++, p += 4)
+        bp_put_be32(p, e->post[i]);
+}
+
+/* ENTS, SCOPES and their NAMES, KINDS, IDEM. */
+static void enc_tables(const six_enc *e, uint8_t *h) {
+    const bp_iblock *blk = e->blk;
     uint32_t name_off = 0;
-    uint8_t *nm = h + off[BP_SIXB_NAMES];
-    p = h + off[BP_SIXB_ENTS];
-    {
-        uint32_t *inv = malloc(sizeof(uint32_t) * ne);
-        if (!inv) {
-            free(fclock);
-            rc = -ENOMEM;
-            b->len = start;
-            goto out;
-        }
-        for (uint32_t e = 0; e < ne; e++)
-            inv[erank[e]] = e;
-        for (uint32_t k = 0; k < ne; k++, p += BP_SIX_ENT_SIZE) {
-            const bp_iname *en = &blk->entities[inv[k]];
-            bp_put_be32(p, name_off);
-            bp_put_be16(p + 4, en->len);
-            bp_put_be64(p + 8, fclock[k]);
-            bp_put_be32(p + 16, ecount[k]);
-            bp_put_be32(p + 20, epos[k]);
-            memcpy(nm + name_off, en->name, en->len);
-            name_off += en->len;
-        }
-        free(inv);
+    uint8_t *nm = h + e->off[BP_SIXB_NAMES];
+    uint8_t *p = h + e->off[BP_SIXB_ENTS];
+    for (uint32_t k = 0; k < e->ne; k++, p += BP_SIX_ENT_SIZE) {
+        const bp_iname *en = &blk->entities[e->eorder[k]];
+        bp_put_be32(p, name_off);
+        bp_put_be16(p + 4, en->len);
+        bp_put_be64(p + 8, e->fclock[k]);
+        bp_put_be32(p + 16, e->ecount[k]);
+        bp_put_be32(p + 20, e->epos[k]);
+        memcpy(nm + name_off, en->name, en->len);
+        name_off += en->len;
     }
-    free(fclock);
-    p = h + off[BP_SIXB_POST];
-    for (uint32_t i = 0; i < n; i++, p += 4)
-        bp_put_be32(p, post[i]);
-    p = h + off[BP_SIXB_SCOPES];
-    for (uint32_t k = 0; k < ns; k++, p += BP_SIX_SCOPE_SIZE) {
-        const bp_iname *sn = &blk->scopes[sorder[k]];
+    p = h + e->off[BP_SIXB_SCOPES];
+    for (uint32_t k = 0; k < e->ns; k++, p += BP_SIX_SCOPE_SIZE) {
+        const bp_iname *sn = &blk->scopes[e->sorder[k]];
         bp_put_be32(p, name_off);
         bp_put_be16(p + 4, sn->len);
-        bp_put_be32(p + 8, scount[k]);
+        bp_put_be32(p + 8, e->scount[k]);
         memcpy(nm + name_off, sn->name, sn->len);
         name_off += sn->len;
     }
-    p = h + off[BP_SIXB_KINDS];
+    p = h + e->off[BP_SIXB_KINDS];
     for (uint32_t k = 0; k < 65536; k++)
-        if (kinds[k]) {
+        if (e->kinds[k]) {
             bp_put_be16(p, (uint16_t)k);
-            bp_put_be32(p + 4, kinds[k]);
+            bp_put_be32(p + 4, e->kinds[k]);
             p += BP_SIX_KIND_SIZE;
         }
-    p = h + off[BP_SIXB_IDEM];
+    p = h + e->off[BP_SIXB_IDEM];
     for (uint32_t k = 0; k < blk->n_idems; k++, p += BP_SIX_IDEM_SIZE) {
-        bp_put_be64(p, idem[k].h);
-        bp_put_be32(p + 8, idem[k].rec);
+        bp_put_be64(p, e->idem[k].h);
+        bp_put_be32(p + 8, e->idem[k].rec);
     }
+}
 
+static void enc_header(const six_enc *e, uint8_t *h, const bp_six_pair *pair) {
+    const bp_iblock *blk = e->blk;
+    uint32_t n = e->n;
     memcpy(h, "BPIX", 4);
     bp_put_be16(h + 4, BP_SIX_VERSION);
     bp_put_be16(h + 6, BP_SIX_HEADER);
     bp_put_be32(h + 8, pair->segno);
-    bp_put_be32(h + 12, (in_order ? BP_SIX_IDS_IN_ORDER : 0) | (blk->seqs ? BP_SIX_HOLES : 0));
+    bp_put_be32(h + 12, (e->in_order ? BP_SIX_IDS_IN_ORDER : 0) | (blk->seqs ? BP_SIX_HOLES : 0));
     memcpy(h + 16, pair->uuid, 16);
     bp_put_be64(h + 32, blk->first_seq);
     bp_put_be64(h + 40, blk->seqs ? blk->seqs[n - 1] : blk->first_seq + n - 1);
     bp_put_be32(h + 48, n);
-    bp_put_be32(h + 52, ne);
-    bp_put_be32(h + 56, ns);
-    bp_put_be32(h + 60, nk);
+    bp_put_be32(h + 52, e->ne);
+    bp_put_be32(h + 56, e->ns);
+    bp_put_be32(h + 60, e->nk);
     bp_put_be32(h + 64, blk->n_idems);
     bp_put_be32(h + 68, pair->footer_crc);
     bp_put_be64(h + 72, pair->seg_size);
     bp_put_be64(h + 80, pair->frames_end);
-    bp_put_be64(h + 88, min_hlc);
-    bp_put_be64(h + 96, max_hlc);
-    const bp_id *lo = in_order ? &blk->recs[0].id : &ids[0].id;
-    const bp_id *hi = in_order ? &blk->recs[n - 1].id : &ids[n - 1].id;
+    bp_put_be64(h + 88, e->min_hlc);
+    bp_put_be64(h + 96, e->max_hlc);
+    const bp_id *lo = e->in_order ? &blk->recs[0].id : &e->ids[0].id;
+    const bp_id *hi = e->in_order ? &blk->recs[n - 1].id : &e->ids[n - 1].id;
     memcpy(h + 104, lo->b, 16);
     memcpy(h + 120, hi->b, 16);
     for (unsigned k = 0; k < BP_SIXB_NBLOCKS; k++) {
-        bp_put_be32(h + 136 + 12 * k, off[k]);
-        bp_put_be32(h + 140 + 12 * k, len[k]);
-        bp_put_be32(h + 144 + 12 * k, bp_crc32(h + off[k], len[k]));
+        bp_put_be32(h + 136 + 12 * k, e->off[k]);
+        bp_put_be32(h + 140 + 12 * k, e->len[k]);
+        bp_put_be32(h + 144 + 12 * k, bp_crc32(h + e->off[k], e->len[k]));
     }
     bp_put_be32(h + 244, bp_crc32(h, 244));
-    b->len = start + (size_t)total;
+}
 #undef REC_E
 #undef REC_S
-out:
-    free(eorder);
-    free(erank);
-    free(sorder);
-    free(srank);
-    free(ecount);
-    free(epos);
-    free(scount);
-    free(post);
-    free(kinds);
-    free(ids);
-    free(idem);
+
+int bp_six_encode(bp_buf *b, const bp_iblock *blk, const uint64_t *first_clock,
+                  const bp_six_pair *pair) {
+    int rc = enc_check(blk, pair);
+    if (rc) return rc;
+    six_enc e = {.blk = blk, .n = blk->n_recs, .ne = blk->n_entities, .ns = blk->n_scopes};
+    if (!(rc = enc_names(&e, first_clock)) && !(rc = enc_pairs(&e))) {
+        uint64_t total = enc_layout(&e);
+        if (total > UINT32_MAX)
+            rc = -EINVAL;
+        else if (bp_buf_reserve(b, (size_t)total))
+            rc = -ENOMEM;
+        else {
+            uint8_t *h = b->data + b->len;
+            memset(h, 0, (size_t)total);
+            enc_records(&e, h);
+            enc_tables(&e, h);
+            enc_header(&e, h, pair);
+            b->len += (size_t)total;
+        }
+    }
+    enc_free(&e);
     return rc;
 }
 
@@ -390,7 +448,7 @@ bp_status bp_six_open(bp_six *x, const uint8_t *p, size_t n, const char *path) {
 
 #define BLK(x, k) ((x)->p + (x)->off[k])
 
-static bool names_ok(const bp_six *x, const uint8_t *p, uint32_t n, size_t stride, bool ents) {
+static bool names_ok(const bp_six *x, const uint8_t *p, uint32_t n, size_t stride) {
     uint32_t names = x->len[BP_SIXB_NAMES];
     const uint8_t *nm = BLK(x, BP_SIXB_NAMES);
     for (uint32_t i = 0; i < n; i++, p += stride) {
@@ -400,9 +458,95 @@ static bool names_ok(const bp_six *x, const uint8_t *p, uint32_t n, size_t strid
             uint32_t po = bp_get_be32(p - stride), pl = bp_get_be16(p - stride + 4);
             if (name_cmp((const char *)nm + po, pl, (const char *)nm + o, l) >= 0) return false;
         }
-        (void)ents;
     }
     return true;
+}
+
+/* ID pairs (ids not in order): sorted by id, between min_id and max_id, each record once. */
+static bool id_pairs_ok(const bp_six *x, const uint8_t *p) {
+    uint32_t n = x->n_recs;
+    uint8_t *seen = calloc((size_t)n / 8 + 1, 1);
+    if (!seen) return false; /* (not usable now: the reader falls back on the footer) */
+    bool ok =
+        memcmp(p, x->min_id.b, 16) == 0 && memcmp(p + 20 * (size_t)(n - 1), x->max_id.b, 16) == 0;
+    for (uint32_t i = 0; i < n && ok; i++) {
+        const uint8_t *e = p + 20 * (size_t)i;
+        uint32_t r = bp_get_be32(e + 16);
+        ok = r < n && !(i && memcmp(e - 20, e, 16) > 0) && !(seen[r / 8] & (1u << (r % 8)));
+        if (ok) seen[r / 8] |= (uint8_t)(1u << (r % 8));
+    }
+    free(seen);
+    return ok;
+}
+
+/* POST, with ENTS and RECS: each entity's postings are records of that entity, ascending. As
+ * the entities' counts add up to n_recs, they partition the records. */
+static bool postings_ok(bp_six *x, const uint8_t *p) {
+    if (!bp_six_need(x, BP_SIXB_ENTS) || !bp_six_need(x, BP_SIXB_RECS)) return false;
+    const uint8_t *ents = BLK(x, BP_SIXB_ENTS), *recs = BLK(x, BP_SIXB_RECS);
+    for (uint32_t e = 0; e < x->n_ents; e++) {
+        const uint8_t *r = ents + (size_t)e * BP_SIX_ENT_SIZE;
+        uint32_t post = bp_get_be32(r + 20), count = bp_get_be32(r + 16);
+        for (uint32_t k = post; k < post + count; k++) {
+            uint32_t rec = bp_get_be32(p + 4 * (size_t)k);
+            if (rec >= x->n_recs || (k > post && rec <= bp_get_be32(p + 4 * (size_t)(k - 1))) ||
+                bp_get_be32(recs + (size_t)rec * BP_SIX_REC_SIZE + 4) != e)
+                return false;
+        }
+    }
+    return true;
+}
+
+/* SCOPES, with RECS: each scope's count is the number of records naming it, at least 1. */
+static bool scopes_ok(bp_six *x, const uint8_t *p) {
+    if (!bp_six_need(x, BP_SIXB_RECS)) return false;
+    uint32_t *tally = calloc(x->n_scopes, sizeof *tally);
+    if (!tally) return false;
+    const uint8_t *recs = BLK(x, BP_SIXB_RECS);
+    for (uint32_t i = 0; i < x->n_recs; i++)
+        tally[bp_get_be16(recs + (size_t)i * BP_SIX_REC_SIZE + 8)]++;
+    bool ok = true;
+    for (uint32_t s = 0; s < x->n_scopes && ok; s++)
+        ok = tally[s] && bp_get_be32(p + 12 * (size_t)s + 8) == tally[s];
+    free(tally);
+    return ok;
+}
+
+/* The entry of kind in the nk entries of KINDS at p, or nk. */
+static uint32_t kind_find(const uint8_t *p, uint32_t nk, uint16_t kind) {
+    uint32_t lo = 0, hi = nk;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (bp_get_be16(p + 8 * (size_t)mid) < kind)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < nk && bp_get_be16(p + 8 * (size_t)lo) == kind ? lo : nk;
+}
+
+/* KINDS, with RECS: ascending kinds, each with the number of records of that kind, at least
+ * 1; no record of another kind. */
+static bool kinds_ok(bp_six *x, const uint8_t *p) {
+    uint32_t nk = x->n_kinds;
+    for (uint32_t k = 0; k < nk; k++) {
+        const uint8_t *r = p + 8 * (size_t)k;
+        if (bp_get_be16(r + 2) != 0 || (k && bp_get_be16(r) <= bp_get_be16(r - 8))) return false;
+    }
+    if (!bp_six_need(x, BP_SIXB_RECS)) return false;
+    uint32_t *tally = calloc(nk, sizeof *tally);
+    if (!tally) return false;
+    const uint8_t *recs = BLK(x, BP_SIXB_RECS);
+    bool ok = true;
+    for (uint32_t i = 0; i < x->n_recs && ok; i++) {
+        uint32_t k = kind_find(p, nk, bp_get_be16(recs + (size_t)i * BP_SIX_REC_SIZE + 10));
+        ok = k < nk;
+        if (ok) tally[k]++;
+    }
+    for (uint32_t k = 0; k < nk && ok; k++)
+        ok = tally[k] && bp_get_be32(p + 8 * (size_t)k + 4) == tally[k];
+    free(tally);
+    return ok;
 }
 
 static bool check_block(bp_six *x, unsigned k) {
@@ -428,12 +572,7 @@ static bool check_block(bp_six *x, unsigned k) {
             return memcmp(p, x->min_id.b, 16) == 0 &&
                    memcmp(p + 16 * (size_t)(n - 1), x->max_id.b, 16) == 0;
         }
-        for (uint32_t i = 0; i < n; i++) {
-            const uint8_t *e = p + 20 * (size_t)i;
-            if (bp_get_be32(e + 16) >= n || (i && memcmp(e - 20, e, 16) > 0)) return false;
-        }
-        return memcmp(p, x->min_id.b, 16) == 0 &&
-               memcmp(p + 20 * (size_t)(n - 1), x->max_id.b, 16) == 0;
+        return id_pairs_ok(x, p);
     case BP_SIXB_SEQS:
         if (!(x->flags & BP_SIX_HOLES)) return true;
         if (bp_get_be32(p) != 0 ||
@@ -444,7 +583,7 @@ static bool check_block(bp_six *x, unsigned k) {
                 return false;
         return true;
     case BP_SIXB_ENTS: {
-        if (!bp_six_need(x, BP_SIXB_NAMES) || !names_ok(x, p, x->n_ents, BP_SIX_ENT_SIZE, true))
+        if (!bp_six_need(x, BP_SIXB_NAMES) || !names_ok(x, p, x->n_ents, BP_SIX_ENT_SIZE))
             return false;
         uint64_t at = 0;
         for (uint32_t e = 0; e < x->n_ents; e++) {
@@ -457,29 +596,12 @@ static bool check_block(bp_six *x, unsigned k) {
         return at == n;
     }
     case BP_SIXB_POST:
-        for (uint32_t i = 0; i < n; i++)
-            if (bp_get_be32(p + 4 * (size_t)i) >= n) return false;
-        return true;
-    case BP_SIXB_SCOPES: {
-        if (!bp_six_need(x, BP_SIXB_NAMES) ||
-            !names_ok(x, p, x->n_scopes, BP_SIX_SCOPE_SIZE, false))
-            return false;
-        uint64_t sum = 0;
-        for (uint32_t s = 0; s < x->n_scopes; s++)
-            sum += bp_get_be32(p + 12 * (size_t)s + 8);
-        return sum == n;
-    }
-    case BP_SIXB_KINDS: {
-        uint64_t sum = 0;
-        for (uint32_t k2 = 0; k2 < x->n_kinds; k2++) {
-            const uint8_t *r = p + 8 * (size_t)k2;
-            uint32_t c = bp_get_be32(r + 4);
-            if (c == 0 || bp_get_be16(r + 2) != 0 || (k2 && bp_get_be16(r) <= bp_get_be16(r - 8)))
-                return false;
-            sum += c;
-        }
-        return sum == n;
-    }
+        return postings_ok(x, p);
+    case BP_SIXB_SCOPES:
+        return bp_six_need(x, BP_SIXB_NAMES) && names_ok(x, p, x->n_scopes, BP_SIX_SCOPE_SIZE) &&
+               scopes_ok(x, p);
+    case BP_SIXB_KINDS:
+        return kinds_ok(x, p);
     case BP_SIXB_IDEM:
         for (uint32_t i = 0; i < x->n_idems; i++) {
             const uint8_t *r = p + 12 * (size_t)i;
@@ -497,6 +619,7 @@ static bool check_block(bp_six *x, unsigned k) {
 }
 
 bool bp_six_need(bp_six *x, unsigned b) {
+    if (b >= BP_SIXB_NBLOCKS) return false;
     uint32_t bit = 1u << b;
     if (__atomic_load_n(&x->checked, __ATOMIC_ACQUIRE) & bit) return true;
     if (__atomic_load_n(&x->bad, __ATOMIC_ACQUIRE) & bit) return false;
@@ -640,17 +763,8 @@ int64_t bp_six_find_scope(const bp_six *x, const char *name, size_t len) {
 
 uint32_t bp_six_kind_count(const bp_six *x, uint16_t kind) {
     const uint8_t *p = BLK(x, BP_SIXB_KINDS);
-    uint32_t lo = 0, hi = x->n_kinds;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (bp_get_be16(p + 8 * (size_t)mid) < kind)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < x->n_kinds && bp_get_be16(p + 8 * (size_t)lo) == kind
-               ? bp_get_be32(p + 8 * (size_t)lo + 4)
-               : 0;
+    uint32_t k = kind_find(p, x->n_kinds, kind);
+    return k < x->n_kinds ? bp_get_be32(p + 8 * (size_t)k + 4) : 0;
 }
 
 void bp_six_idem_range(const bp_six *x, uint64_t hash, uint32_t *lo_out, uint32_t *hi_out) {

@@ -15,13 +15,13 @@
  *    the last): frames are contiguous. entity < n_ents, scope < n_scopes.
  *  - SEQS (only with BP_SIX_HOLES): strictly ascending seq offsets from first_seq, the
  *    first 0; without it record i has seq first_seq + i.
- *  - IDS: with BP_SIX_IDS_IN_ORDER record i's id, ascending; else (id, record) pairs sorted
- *    by id, each record once.
+ *  - IDS: with BP_SIX_IDS_IN_ORDER record i's id, strictly ascending; else (id, record)
+ *    pairs sorted by id, each record once.
  *  - ENTS: sorted by name (bytewise, a prefix first), names distinct; each entity's
  *    postings POST[post .. post + count) list its records ascending; the postings of all
  *    entities partition the records; its events have clocks first_clock .. + count - 1.
- *  - SCOPES: sorted and distinct like ENTS; count records name each.
- *  - KINDS: ascending kinds, each with its count of records.
+ *  - SCOPES: sorted and distinct like ENTS; count (>= 1) records name each.
+ *  - KINDS: ascending kinds, each with its count (>= 1) of records; no other kind.
  *  - IDEM: (key hash, record) ascending by hash then record.
  * Names live in NAMES, without NUL; a name is 1..65535 bytes.
  */
@@ -33,9 +33,8 @@
 #define BP_SIX_VERSION 1
 #define BP_SIX_HEADER 248
 #define BP_SIX_REC_SIZE 12 /* offset u32 | entity u32 | scope u16 | kind u16 */
-#define BP_SIX_ENT_SIZE                                                                            \
-    24 /* name_off u32 | name_len u16 | 0 u16 | first_clock u64 | count u32 |                      \
-     post u32 */
+/* an entity: name_off u32 | name_len u16 | 0 u16 | first_clock u64 | count u32 | post u32 */
+#define BP_SIX_ENT_SIZE 24
 #define BP_SIX_SCOPE_SIZE 12 /* name_off u32 | name_len u16 | 0 u16 | count u32 */
 #define BP_SIX_KIND_SIZE 8   /* kind u16 | 0 u16 | count u32 */
 #define BP_SIX_IDEM_SIZE 12  /* key hash u64 | record u32 */
@@ -71,9 +70,14 @@ typedef struct bp_six_pair {
 /* Encode the index of a sealed segment from its index block (records in seq order, its
  * entities, scopes, idempotency keys, seqs when it has holes; emap/smap views too) and each
  * block entity's first clock in the segment, appending the file's bytes to b. 0, -ENOMEM, or
- * -EINVAL when the block does not describe a segment this format can index: an empty
- * block, frames that are not contiguous or do not end at pair->frames_end, a name longer than
- * 65535 bytes, more than 65535 scopes. */
+ * -EINVAL (nothing appended) when the block does not describe a segment this format can
+ * index: an empty block; frames that are not contiguous from the segment header on, do not
+ * end at pair->frames_end or are shorter or longer than a frame can be; first_seq 0, or seqs
+ * that are not strictly ascending from first_seq or span more than 2^32; an empty or repeated
+ * name, an entity or scope that no record names, a record naming none, more than 65535
+ * scopes; a first clock of 0 or one whose clocks overflow; a key of no record, or the same key
+ * twice on a record; a file over 4 GiB. What it encodes, bp_six_open and bp_six_check_all
+ * accept. */
 int bp_six_encode(bp_buf *b, const bp_iblock *blk, const uint64_t *first_clock,
                   const bp_six_pair *pair);
 
@@ -99,8 +103,11 @@ typedef struct bp_six {
  * BP_ECORRUPT / BP_EVERSION with the reason, naming path. Only the first BP_SIX_HEADER bytes
  * are read (n may be the size of a file whose header alone was read, to check its fields). */
 bp_status bp_six_open(bp_six *x, const uint8_t *p, size_t n, const char *path);
-/* Block b checked (CRC and bounds) once: true when it may be used. Safe from many threads
- * (a race checks twice). */
+/* Block b checked (CRC and bounds) once: true when it may be used. A check that needs
+ * another block fails with it: ENTS needs NAMES; SCOPES needs NAMES and RECS, KINDS needs
+ * RECS (their counts are the records'); POST needs ENTS and RECS (each entity's postings are
+ * its records). False for b >= BP_SIXB_NBLOCKS. Safe from many threads (a race checks
+ * twice). */
 bool bp_six_need(bp_six *x, unsigned b);
 /* Every block checked: BP_OK, or BP_ECORRUPT naming the first bad block. */
 bp_status bp_six_check_all(bp_six *x, const char *path);
