@@ -2,6 +2,7 @@
  * compaction, and by a writable open for segments that lack a current one; never by a
  * read-only open; checked by verify against the frames. */
 #include "t_six.h"
+#include "store/store_impl.h"
 
 static const char *g_dir;
 
@@ -244,11 +245,120 @@ static void test_compaction(void) {
     t_rmdir(g_dir);
 }
 
+/* Every event appended by fill(n) is found by id (its seq matches). */
+static void get_all(bp_store *s, const bp_id *ids, int n) {
+    for (int i = 0; i < n; i++) {
+        bp_event *ev = NULL;
+        CHECK_OK(bp_get(s, &ev, &ids[i]));
+        CHECK(memcmp(ev->event_id.b, ids[i].b, 16) == 0);
+        bp_event_free(ev);
+    }
+}
+
+/* Fill a store of about 12 sealed segments, keeping every event's id. */
+static bp_id *fill_ids(const char *dir, int n) {
+    bp_store *s = t_open(dir, &(t_open_opts){.segment_size = 64 << 10});
+    if (!s) return NULL;
+    fill(s, n, 0);
+    bp_id *ids = calloc((size_t)n, sizeof *ids);
+    bp_region q = BP_REGION_INIT;
+    bp_iter *it = NULL;
+    const bp_event *e;
+    int k = 0;
+    if (ids && bp_query(s, &it, &q, BP_READ_INDEX_ONLY) == BP_OK)
+        while (k < n && bp_iter_next(it, &e) == BP_OK)
+            ids[k++] = e->event_id;
+    bp_iter_free(it);
+    if (bp_store_close(s) != BP_OK || k != n) {
+        free(ids);
+        return NULL;
+    }
+    return ids;
+}
+
+/* After an open, the sealed segments' ids are looked up in their index files, not in the
+ * in-memory id table; every event is still found by id. */
+static void test_ids_in_place(void) {
+    g_dir = t_dir("six-ids");
+    bp_id *ids = fill_ids(g_dir, 3000);
+    CHECK(ids != NULL);
+    bp_store *s = t_open(g_dir, NULL);
+    uint64_t in_six = 0;
+    for (uint32_t i = 0; i < s->n_segs; i++) {
+        CHECK_EQ(s->segs[i].ids_six, s->segs[i].sealed);
+        if (s->segs[i].ids_six)
+            in_six +=
+                (i + 1 < s->n_segs ? s->segs[i + 1].first_slot : s->idx.n) - s->segs[i].first_slot;
+    }
+    CHECK(in_six > 2000);
+    CHECK_EQ(s->idx.noids, in_six);
+    uint64_t entries = 0, probes = 0;
+    bp_index_idtab_stats(&s->idx, &entries, &probes);
+    CHECK_EQ(entries, s->idx.n - s->idx.holes - in_six);
+    get_all(s, ids, 3000);
+    bp_id absent = ids[1500];
+    absent.b[15] ^= 1; /* within a segment's id range, but no event's */
+    bp_event *ev = NULL;
+    CHECK_FAILS(bp_get(s, &ev, &absent), BP_ENOTFOUND, "not found");
+    for (uint32_t i = 0; i < s->n_segs; i++)
+        CHECK(!s->segs[i].six_bad); /* nothing damaged */
+    CHECK_OK(bp_store_close(s));
+    free(ids);
+    t_rmdir(g_dir);
+}
+
+/* A damaged block is found when first used: reads stay right (the segment's records are
+ * searched, then its ids placed in memory); a read-only handle leaves the file alone, a
+ * writable one writes it again. */
+static void test_damaged_ids_block(void) {
+    g_dir = t_dir("six-damaged");
+    bp_id *ids = fill_ids(g_dir, 3000);
+    CHECK(ids != NULL);
+    char p[600];
+    seg_path(2, "fidx", p, sizeof p);
+    size_t n = 0;
+    uint8_t *b = t_slurp(p, &n);
+    CHECK(b != NULL);
+    bp_six x;
+    CHECK_OK(bp_six_open(&x, b, n, p));
+    b[x.off[BP_SIXB_IDS] + 40] ^= 0x01; /* an id of segment 2 */
+    CHECK(spit(p, b, n));
+
+    bp_store *s = t_open(g_dir, &(t_open_opts){.read_only = true});
+    CHECK(s->segs[1].ids_six); /* the header is intact: found only when used */
+    get_all(s, ids, 3000);
+    CHECK(!s->segs[1].ids_six); /* its ids are in memory now */
+    CHECK(s->segs[2].ids_six);  /* the others still answer in place */
+    CHECK_OK(bp_store_close(s));
+    size_t m = 0;
+    uint8_t *same = t_slurp(p, &m);
+    CHECK(same && m == n && !memcmp(same, b, n)); /* a reader never writes */
+    free(same);
+
+    s = t_open(g_dir, NULL);
+    get_all(s, ids, 3000);
+    CHECK(!s->segs[1].ids_six);
+    CHECK(six_current(2, &x, NULL)); /* written again by the writer */
+    bp_verify_report rep = BP_VERIFY_REPORT_INIT;
+    CHECK_OK(bp_store_verify(s, &rep, NULL));
+    CHECK_OK(bp_store_close(s));
+    s = t_open(g_dir, NULL); /* and used again by the next open */
+    CHECK(s->segs[1].ids_six);
+    get_all(s, ids, 3000);
+    CHECK(s->segs[1].ids_six);
+    CHECK_OK(bp_store_close(s));
+    free(b);
+    free(ids);
+    t_rmdir(g_dir);
+}
+
 int main(void) {
     test_written_at_seal();
     test_rebuilt_at_open();
     test_verify_catches_a_wrong_index();
     test_compaction();
+    test_ids_in_place();
+    test_damaged_ids_block();
     printf("%d checks, %d failures\n", t_checks, t_failures);
     return t_failures ? 1 : 0;
 }

@@ -646,6 +646,10 @@ static uint64_t rec_seq(const bp_six *x, uint32_t i) {
     return x->first_seq + bp_get_be32(BLK(x, BP_SIXB_SEQS) + 4 * (size_t)i);
 }
 
+uint64_t bp_six_seq(const bp_six *x, uint32_t i) {
+    return rec_seq(x, i);
+}
+
 void bp_six_rec_get(const bp_six *x, uint32_t i, bp_six_rec *out) {
     const uint8_t *r = BLK(x, BP_SIXB_RECS) + (size_t)i * BP_SIX_REC_SIZE;
     uint32_t next =

@@ -120,6 +120,8 @@ typedef struct bp_six_rec {
     uint16_t kind;
 } bp_six_rec;
 void bp_six_rec_get(const bp_six *x, uint32_t i, bp_six_rec *out);
+/* Record i's seq (SEQS checked when the file has holes). */
+uint64_t bp_six_seq(const bp_six *x, uint32_t i);
 /* The record of seq, or -1 (SEQS checked when the file has holes). */
 int64_t bp_six_find_seq(const bp_six *x, uint64_t seq);
 /* The record whose event id is id, or -1 (IDS checked). */

@@ -14,9 +14,10 @@ static bp_status read_slot(bp_store *s, uint64_t slot, bp_owned_event *o) {
 /* Slot of the next ancestor of ev, or -1 when ev has none in this store. */
 static int64_t ancestor_slot(bp_store *s, const bp_event *ev, bp_walk_mode mode) {
     int64_t slot = -1;
+    bool repair = false;
     pthread_rwlock_rdlock(&s->ilock);
     if (mode == BP_WALK_CAUSATION) {
-        if (ev->has_causation) slot = bp_index_find_id(&s->idx, &ev->causation_id);
+        if (ev->has_causation) slot = bp_store_find_id(s, &ev->causation_id, &repair);
     } else if (ev->clock > 1) {
         int64_t e = bp_index_entity(&s->idx, ev->entity, strlen(ev->entity));
         uint64_t base = e >= 0 ? s->idx.entities[e].base : 0; /* before it: compacted away */
@@ -25,6 +26,7 @@ static int64_t ancestor_slot(bp_store *s, const bp_event *ev, bp_walk_mode mode)
     }
     if (slot >= 0 && (uint64_t)slot >= s->published) slot = -1;
     pthread_rwlock_unlock(&s->ilock);
+    if (repair) bp_six_repair(s);
     return slot;
 }
 
@@ -35,10 +37,12 @@ bp_status bp_walk_ancestors(bp_store *s, const bp_id *id, bp_walk_mode mode, siz
         return bp_err(BP_EINVAL, "bp_walk_ancestors: unknown mode %d", (int)mode);
     char idt[37];
     bp_id_format(id, idt);
+    bool repair = false;
     pthread_rwlock_rdlock(&s->ilock);
-    int64_t slot = bp_index_find_id(&s->idx, id);
+    int64_t slot = bp_store_find_id(s, id, &repair);
     uint64_t published = s->published;
     pthread_rwlock_unlock(&s->ilock);
+    if (repair) bp_six_repair(s);
     if (slot < 0 || (uint64_t)slot >= published)
         return bp_err(BP_ENOTFOUND, "event %s: not found", idt);
     /* two events: the child and its ancestor, swapped at each step */

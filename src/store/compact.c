@@ -562,8 +562,10 @@ static bp_status compact_manifest(compaction *c) {
 static bp_status compact_swap(compaction *c, bp_segment *nsegs, uint32_t nn) {
     bp_store *s = c->s;
     uint32_t n_keep = s->n_segs - c->n_range;
-    for (uint32_t i = 0; i < n_keep; i++)
+    for (uint32_t i = 0; i < n_keep; i++) {
         nsegs[c->p.n_out + i] = s->segs[c->n_range + i];
+        nsegs[c->p.n_out + i].ids_six = false; /* the new index places every id */
+    }
     for (uint32_t i = 0; i < c->n_range; i++)
         c->retired[c->n_retired++] = s->segs[i];
     bp_index old = s->idx;
@@ -687,6 +689,7 @@ static void compact_retire(compaction *c, bp_status rc) {
     for (uint32_t i = 0; i < c->n_retired; i++) {
         bp_segfile_unref(c->retired[i].rd);
         bp_pf_close(&c->retired[i].f);
+        bp_six_detach(&c->retired[i]); /* no reader looks: they left with ilock */
     }
     c->n_retired = 0;
     if (rc) return;

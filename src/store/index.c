@@ -163,6 +163,7 @@ void bp_index_free(bp_index *x) {
     free(x->kinds);
     free(x->kind_ids);
     free(x->idtab);
+    free(x->noid);
     bp_strtab_free(&x->idem_keys);
     free(x->idem_slots);
     memset(x, 0, sizeof *x);
@@ -231,7 +232,13 @@ static int idtab_reserve(bp_index *x, uint64_t n) {
         /* from the records, in order: reads them once, sequentially (the old table's order
          * reads each one at random, a cache miss per event) */
         const uint64_t mask = nc - 1;
+        uint32_t r = 0; /* the next noid range */
         for (uint64_t i = 0; i < x->n; i++) {
+            if (r < x->n_noid && i == x->noid[2 * r]) { /* its ids are not placed */
+                i = x->noid[2 * r + 1] - 1;
+                r++;
+                continue;
+            }
             /* the table is larger than the caches: fetch the slot 16 records ahead */
             if (i + 16 < x->n) __builtin_prefetch(&t[id_hash(&x->recs[i + 16].id) & mask], 1);
             if (!BP_IREC_HOLE(&x->recs[i])) idtab_place(t, nc, &x->recs[i].id, (uint32_t)i);
@@ -335,7 +342,7 @@ int bp_index_insert(bp_index *x, const bp_irec *rin, const char *entity, size_t 
         x->recs = r;
         x->cap = nc;
     }
-    if (idtab_reserve(x, x->n - x->holes + 1)) return -ENOMEM;
+    if (idtab_reserve(x, x->n - x->holes - x->noids + 1)) return -ENOMEM;
     int64_t e = intern_entity(x, entity, elen);
     int64_t s = intern_scope(x, scope, slen);
     bp_u32vec *kv = kind_vec(x, rin->kind);
@@ -578,7 +585,44 @@ static int densify(bp_index *x, bp_iblock *blk, bool *in_place) {
     return 0;
 }
 
+static int load_block(bp_index *x, bp_iblock *blk, bool ids);
+
 int bp_index_load_block(bp_index *x, bp_iblock *blk) {
+    return load_block(x, blk, true);
+}
+
+int bp_index_load_block_noid(bp_index *x, bp_iblock *blk) {
+    if (x->n_noid == x->noid_cap) {
+        uint32_t nc = x->noid_cap ? x->noid_cap * 2 : 16;
+        uint64_t *v = realloc(x->noid, (size_t)nc * 2 * sizeof *v);
+        if (!v) return -ENOMEM;
+        x->noid = v;
+        x->noid_cap = nc;
+    }
+    return load_block(x, blk, false);
+}
+
+int bp_index_place_ids(bp_index *x, uint64_t from, uint64_t to) {
+    uint32_t r = 0;
+    while (r < x->n_noid && x->noid[2 * r] != from)
+        r++;
+    if (r == x->n_noid || x->noid[2 * r + 1] != to) return -EINVAL;
+    uint64_t events = 0;
+    for (uint64_t i = from; i < to; i++)
+        events += !BP_IREC_HOLE(&x->recs[i]);
+    /* the table grows first (without this range: it is still listed), then the range goes */
+    if (idtab_reserve(x, x->n - x->holes - x->noids + events)) return -ENOMEM;
+    memmove(&x->noid[2 * r], &x->noid[2 * r + 2],
+            (size_t)(x->n_noid - r - 1) * 2 * sizeof *x->noid);
+    x->n_noid--;
+    x->noids -= events;
+    for (uint64_t i = from; i < to; i++)
+        if (!BP_IREC_HOLE(&x->recs[i]))
+            idtab_place(x->idtab, x->idcap, &x->recs[i].id, (uint32_t)i);
+    return 0;
+}
+
+static int load_block(bp_index *x, bp_iblock *blk, bool ids) {
     bool in_place = false; /* blk->recs lies in x->recs (densify) */
     if (blk->seqs) {
         int d = densify(x, blk, &in_place);
@@ -638,7 +682,11 @@ int bp_index_load_block(bp_index *x, bp_iblock *blk) {
         x->recs = r;
         x->cap = nc;
     }
-    if (idtab_reserve(x, x->n + n - x->holes)) goto out; /* (x->holes has the block's holes) */
+    uint64_t events = 0; /* the block's events (not holes) */
+    for (uint32_t i = 0; i < n; i++)
+        events += !BP_IREC_HOLE(&blk->recs[i]);
+    /* (x->holes has the block's holes) */
+    if (idtab_reserve(x, x->n + n - x->holes - x->noids - (ids ? 0 : events))) goto out;
     if (blk->n_idems &&
         grow((void **)&x->idem_slots, &x->idem_cap, x->idem_keys.n + blk->n_idems, 4))
         goto out;
@@ -660,7 +708,7 @@ int bp_index_load_block(bp_index *x, bp_iblock *blk) {
     for (uint32_t i = 0; i < n; i++) {
         uint32_t slot = (uint32_t)x->n + i;
         /* the id table is larger than the caches: fetch the slot 16 records ahead */
-        if (i + 16 < n) __builtin_prefetch(&x->idtab[id_hash(&recs[i + 16].id) & mask], 1);
+        if (ids && i + 16 < n) __builtin_prefetch(&x->idtab[id_hash(&recs[i + 16].id) & mask], 1);
         bp_irec r = recs[i];
         if (BP_IREC_HOLE(&r)) {
             x->recs[slot] = r;
@@ -674,10 +722,16 @@ int bp_index_load_block(bp_index *x, bp_iblock *blk) {
         ev->v[ev->n++] = slot;
         sv->v[sv->n++] = slot;
         kv->v[kv->n++] = slot;
-        idtab_place(x->idtab, x->idcap, &r.id, slot);
+        if (ids) idtab_place(x->idtab, x->idcap, &r.id, slot);
     }
     for (uint32_t i = 0; i < blk->n_entities; i++)
         x->entities[emap[i]].head = blk->entity_heads[i];
+    if (!ids) { /* (bp_index_load_block_noid made room) */
+        x->noid[2 * x->n_noid] = x->n;
+        x->noid[2 * x->n_noid + 1] = x->n + n;
+        x->n_noid++;
+        x->noids += events;
+    }
     x->n += n;
     rc = 0;
 out:

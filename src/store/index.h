@@ -11,7 +11,10 @@
  *    the event at slots.v[k] has clock entities[e].base + k + 1.
  *  - scopes[s].slots and kinds[k].slots are ascending slot lists.
  *  - idtab maps event ids to slot + 1 (0 = empty); open addressing, load <= 1/2 of the
- *    events (n - holes), not of the seqs: holes (all with the zero id) are never placed.
+ *    events placed (n - holes - noids), not of the seqs: holes (all with the zero id) are never
+ *    placed, nor the events of the slot ranges in noid (ascending, disjoint): their segments'
+ *    ids are looked up in their segment index files (the store's bp_store_find_id), and
+ *    noids counts those events.
  *  - Entries may exist above the store's publish watermark; readers filter.
  */
 #ifndef BP_INDEX_H
@@ -81,6 +84,9 @@ typedef struct bp_index {
     uint32_t *idem_slots; /* parallel to idem_keys */
     uint32_t idem_cap;
     uint64_t holes; /* records that are holes */
+    uint64_t *noid; /* pairs [from, to): slot ranges whose ids idtab leaves out */
+    uint32_t n_noid, noid_cap;
+    uint64_t noids; /* events (not holes) in those ranges */
 } bp_index;
 
 int bp_index_init(bp_index *x);
@@ -101,6 +107,12 @@ int bp_index_insert(bp_index *x, const bp_irec *r, const char *entity, size_t el
  * or -EINVAL (the block names an entity or scope twice); on failure the index must be
  * discarded. */
 int bp_index_load_block(bp_index *x, bp_iblock *blk);
+/* The same, leaving the block's ids out of idtab (a segment whose index file answers for
+ * them): its slot range joins noid. */
+int bp_index_load_block_noid(bp_index *x, bp_iblock *blk);
+/* Place the ids of the noid range [from, to) (exactly one of them) in idtab: its segment
+ * index file cannot answer. 0, -ENOMEM (index unchanged) or -EINVAL (no such range). */
+int bp_index_place_ids(bp_index *x, uint64_t from, uint64_t to);
 /* Slot of an event id, or -1. */
 int64_t bp_index_find_id(const bp_index *x, const bp_id *id);
 /* Fetch the id table's slot for id into the cache, ahead of inserting it. */

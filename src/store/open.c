@@ -98,6 +98,7 @@ static void store_free(bp_store *s) {
     for (uint32_t i = 0; i < s->n_segs; i++) {
         bp_segfile_unref(s->segs[i].rd); /* events still held keep theirs (their leak) */
         bp_pf_close(&s->segs[i].f);
+        bp_six_detach(&s->segs[i]);
     }
     free(s->segs);
     bp_close_later_flush(s);

@@ -103,11 +103,13 @@ bp_status bp_get(bp_store *s, bp_event **out, const bp_id *id) {
     *out = NULL;
     if (!s || !id) return bp_err(BP_EINVAL, "bp_get: NULL argument");
     pthread_rwlock_rdlock(&s->ilock);
-    int64_t slot = bp_index_find_id(&s->idx, id);
+    bool repair = false;
+    int64_t slot = bp_store_find_id(s, id, &repair);
     bp_irec r;
     bp_segref ref;
     bool found = slot >= 0 && bp_slot_take(s, (uint64_t)slot, 0, &r, &ref);
     pthread_rwlock_unlock(&s->ilock);
+    if (repair) bp_six_repair(s);
     if (!found) {
         char t[37];
         bp_id_format(id, t);

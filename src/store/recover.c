@@ -7,7 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+static bp_status load_block(bp_store *s, bp_iblock *blk, const char *what, bool ids);
+
 bp_status bp_recover_load_block(bp_store *s, bp_iblock *blk, const char *what) {
+    return load_block(s, blk, what, true);
+}
+
+/* ids: place the block's ids in idtab (else its segment's index file answers for them). */
+static bp_status load_block(bp_store *s, bp_iblock *blk, const char *what, bool ids) {
     if (blk->seqs && blk->seqs[blk->n_recs - 1] > s->anchors.upto)
         return bp_err(BP_ECORRUPT, "%s: lists global_seq %llu above the compacted range (%llu)",
                       what, (unsigned long long)blk->seqs[blk->n_recs - 1],
@@ -15,7 +22,7 @@ bp_status bp_recover_load_block(bp_store *s, bp_iblock *blk, const char *what) {
     if (blk->n_recs && (blk->seqs ? blk->first_seq <= s->idx.n : blk->first_seq != s->idx.n + 1))
         return bp_err(BP_ECORRUPT, "%s: starts at global_seq %llu, expected %llu", what,
                       (unsigned long long)blk->first_seq, (unsigned long long)s->idx.n + 1);
-    int e = bp_index_load_block(&s->idx, blk);
+    int e = ids ? bp_index_load_block(&s->idx, blk) : bp_index_load_block_noid(&s->idx, blk);
     if (e)
         return bp_err_sys(e == -ENOMEM ? BP_ENOMEM : BP_ECORRUPT, e, "%s: cannot load the index",
                           what);
@@ -329,7 +336,12 @@ bp_status bp_recover_segment(bp_store *s, bp_segment *seg, const char *path, uin
                     if (blk.recs[i].segno != seg->segno ||
                         (uint64_t)blk.recs[i].offset + blk.recs[i].frame_len > foff)
                         rc = bp_err(BP_ECORRUPT, "%s: SIDX footer record %u out of range", path, i);
-                if (!rc) rc = bp_recover_load_block(s, &blk, path);
+                /* its index file, when current, answers for its ids: idtab leaves them out */
+                bool six = !rc && blk.n_recs &&
+                           bp_six_attach(s, seg, size, foff, bp_get_be32(data + foff + flen - 4),
+                                         blk.n_recs, blk.seqs ? blk.seqs[0] : blk.first_seq);
+                if (!rc) rc = load_block(s, &blk, path, !six);
+                seg->ids_six = six && !rc;
                 bp_iblock_free(&blk);
                 if (rc) goto out;
                 seg->size = size;

@@ -128,3 +128,102 @@ void bp_six_open_pass(bp_store *s) {
     }
     bp_pf_list_free(names, n);
 }
+
+/* ------------------------------------------------------------ reading in place */
+
+/* A mapped index file. Invariant: x.p == p, x.n == len, and x passed bp_six_open. */
+struct bp_sixmap {
+    bp_six x;
+    const uint8_t *p;
+    uint64_t len;
+};
+
+bool bp_six_attach(bp_store *s, bp_segment *seg, uint64_t size, uint64_t foff, uint32_t footer_crc,
+                   uint32_t n_recs, uint64_t first_seq) {
+    char path[4200];
+    bp_six_path(s, seg->segno, path, sizeof path);
+    bp_file f = BP_FILE_INIT;
+    if (bp_pf_open(&f, s->fault, path, BP_O_READ)) return false;
+    uint64_t len = 0;
+    const uint8_t *p = NULL;
+    bool ok = !bp_pf_size(&f, &len) && len >= BP_SIX_HEADER && !bp_pf_map_read(&f, len, &p);
+    bp_pf_close(&f); /* the mapping stays */
+    struct bp_sixmap *m = ok ? calloc(1, sizeof *m) : NULL;
+    bp_six_pair want = {seg->segno, {0}, size, foff, footer_crc};
+    memcpy(want.uuid, s->ident.uuid, 16);
+    ok = m && bp_six_open(&m->x, p, len, path) == BP_OK && bp_six_pair_eq(&m->x.pair, &want) &&
+         m->x.n_recs == n_recs && m->x.first_seq == first_seq;
+    bp_err_clear();
+    if (!ok) {
+        if (p) bp_pf_unmap(p, len);
+        free(m);
+        return false;
+    }
+    m->p = p;
+    m->len = len;
+    seg->six = m;
+    return true;
+}
+
+void bp_six_detach(bp_segment *seg) {
+    if (!seg->six) return;
+    bp_pf_unmap(seg->six->p, seg->six->len);
+    free(seg->six);
+    seg->six = NULL;
+    seg->ids_six = false;
+}
+
+/* The slots of segment i: [first_slot, the next segment's first slot). */
+static uint64_t seg_end_slot(const bp_store *s, uint32_t i) {
+    return i + 1 < s->n_segs ? s->segs[i + 1].first_slot : s->idx.n;
+}
+
+int64_t bp_store_find_id(bp_store *s, const bp_id *id, bool *repair) {
+    int64_t slot = bp_index_find_id(&s->idx, id);
+    if (slot >= 0 || !s->idx.n_noid) return slot;
+    for (uint32_t i = 0; i < s->n_segs; i++) {
+        bp_segment *g = &s->segs[i];
+        if (!g->ids_six) continue;
+        bp_six *x = &g->six->x;
+        if (memcmp(id->b, x->min_id.b, 16) < 0 || memcmp(id->b, x->max_id.b, 16) > 0) continue;
+        if (!__atomic_load_n(&g->six_bad, __ATOMIC_ACQUIRE) && bp_six_need(x, BP_SIXB_IDS) &&
+            bp_six_need(x, BP_SIXB_SEQS)) {
+            int64_t r = bp_six_find_id(x, id);
+            if (r < 0) continue;
+            uint64_t q = bp_six_seq(x, (uint32_t)r) - 1;
+            /* the file's answer must be the index's record of that event: never a wrong one */
+            if (q >= g->first_slot && q < seg_end_slot(s, i) &&
+                memcmp(s->idx.recs[q].id.b, id->b, 16) == 0)
+                return (int64_t)q;
+        }
+        /* it cannot answer: its records, one by one, until bp_six_repair places them */
+        __atomic_store_n(&g->six_bad, 1, __ATOMIC_RELEASE);
+        *repair = true;
+        for (uint64_t q = g->first_slot, end = seg_end_slot(s, i); q < end; q++)
+            if (!BP_IREC_HOLE(&s->idx.recs[q]) && memcmp(s->idx.recs[q].id.b, id->b, 16) == 0)
+                return (int64_t)q;
+    }
+    return -1;
+}
+
+void bp_six_repair(bp_store *s) {
+    bool writer = !s->read_only;
+    if (writer) pthread_mutex_lock(&s->wmu);
+    pthread_rwlock_wrlock(&s->ilock);
+    uint32_t *redo = calloc(s->n_segs ? s->n_segs : 1, sizeof *redo);
+    uint32_t n_redo = 0;
+    for (uint32_t i = 0; i < s->n_segs; i++) {
+        bp_segment *g = &s->segs[i];
+        if (!g->ids_six || !__atomic_load_n(&g->six_bad, __ATOMIC_ACQUIRE)) continue;
+        if (bp_index_place_ids(&s->idx, g->first_slot, seg_end_slot(s, i))) continue; /* later */
+        g->ids_six = false;
+        if (redo) redo[n_redo++] = i;
+    }
+    pthread_rwlock_unlock(&s->ilock);
+    /* the writer writes the file again (renamed over it: a reader that mapped the old one
+     * keeps it); this handle goes on with idtab */
+    for (uint32_t k = 0; writer && k < n_redo && !s->failed; k++)
+        bp_six_write_seg(s, redo[k]);
+    free(redo);
+    if (writer) pthread_mutex_unlock(&s->wmu);
+}

@@ -84,6 +84,12 @@ typedef struct bp_segment {
                         from its .compact file, is not evicted (a reader would open the
                         replaced file of the same name) */
     bp_segfile *rd;  /* atomic: the cached reader's view, or NULL (see above) */
+    /* [i] its segment index file (sixfile.c), mapped when open found it current, or NULL;
+     * unmapped only when the segment leaves the store (close, compaction) */
+    struct bp_sixmap *six;
+    bool ids_six;    /* [i] idtab leaves this segment's ids out: six answers for them */
+    uint8_t six_bad; /* atomic: a reader found six unusable (a damaged block, or an answer
+                        the index contradicts): bp_six_repair places the ids in idtab */
 } bp_segment;
 
 /* How a reader gets at a segment's bytes: a reference to its segfile (or the error that
@@ -282,6 +288,21 @@ void bp_six_write_seg(bp_store *s, uint32_t i);
 /* Writable open: write the index file of every sealed segment whose file is not current,
  * and remove index files of segments that no longer exist. */
 void bp_six_open_pass(bp_store *s);
+/* Open (recovery): map sealed segment seg's index file when it is current for the file as
+ * recovery read it (size, footer offset and CRC) and lists n_recs records from first_seq:
+ * true with seg->six set. Nothing is written. */
+bool bp_six_attach(bp_store *s, bp_segment *seg, uint64_t size, uint64_t foff, uint32_t footer_crc,
+                   uint32_t n_recs, uint64_t first_seq);
+/* Unmap seg's index file (the segment leaves the store). */
+void bp_six_detach(bp_segment *seg);
+/* [i] shared. The slot of event id, or -1: idtab first, then the index files of the
+ * segments whose ids it leaves out. A file that cannot answer is passed over for a scan of
+ * its segment's records and marked (six_bad); *repair is then set: after letting go of
+ * ilock, call bp_six_repair. */
+int64_t bp_store_find_id(bp_store *s, const bp_id *id, bool *repair);
+/* No lock held: place in idtab the ids of the segments marked six_bad, and (a writable
+ * store) write their index files again. Takes wmu (writable) and ilock exclusive. */
+void bp_six_repair(bp_store *s);
 
 /* sync.c: fail-stop: record the first error; later writes return the same status (BP_EIO)
  * with the original message. [w] */
