@@ -352,6 +352,77 @@ static void test_damaged_ids_block(void) {
     t_rmdir(g_dir);
 }
 
+/* Append again under key-<i> (fill's key of event i): a replay of event i. */
+static void replay(bp_store *s, int i, const bp_id *id) {
+    char ent[32], key[32];
+    snprintf(ent, sizeof ent, "acct:%d", i % 37);
+    snprintf(key, sizeof key, "key-%d", i);
+    bp_append_options o = BP_APPEND_OPTIONS_INIT;
+    o.idempotency_key = key;
+    bp_receipt r = BP_RECEIPT_INIT;
+    CHECK_OK(bp_append_ex(s, &r, ent, "s0", BP_KIND(1, 0), "x", 1, &o));
+    CHECK(r.replayed);
+    CHECK(memcmp(r.event_id.b, id->b, 16) == 0);
+    /* the same key for another entity is a conflict */
+    CHECK_FAILS(bp_append_ex(s, &r, "other", "s0", BP_KIND(1, 0), "x", 1, &o), BP_ECONFLICT,
+                "already used for entity");
+}
+
+/* Idempotency keys of sealed segments are looked up in their index files, not kept in
+ * memory; a replay after a reopen finds them, also when the file's keys block is damaged. */
+static void test_keys_in_place(void) {
+    g_dir = t_dir("six-keys");
+    bp_id *ids = fill_ids(g_dir, 3000);
+    CHECK(ids != NULL);
+    bp_store *s = t_open(g_dir, NULL);
+    /* only the active segment's keys are in memory */
+    uint64_t active_first = s->segs[s->n_segs - 1].first_slot, keyed_active = 0;
+    for (uint64_t q = active_first; q < 3000; q++)
+        keyed_active += q % 10 == 0;
+    CHECK_EQ(s->idx.idem_keys.n, keyed_active);
+    for (int i = 0; i < 3000; i += 370)
+        replay(s, i, &ids[i]);
+    CHECK_EQ(bp_store_published(s), 3000); /* nothing appended */
+    for (uint32_t i = 0; i < s->n_segs; i++)
+        CHECK(!s->segs[i].six_bad);
+    CHECK_OK(bp_store_close(s));
+
+    /* segment 3's keys block damaged: found at the first keyed append that needs it */
+    char p[600];
+    seg_path(3, "fidx", p, sizeof p);
+    size_t n = 0;
+    uint8_t *b = t_slurp(p, &n);
+    CHECK(b != NULL);
+    bp_six x;
+    CHECK_OK(bp_six_open(&x, b, n, p));
+    CHECK(x.n_idems > 0);
+    b[x.off[BP_SIXB_IDEM] + 3] ^= 0x10;
+    CHECK(spit(p, b, n));
+    free(b);
+    s = t_open(g_dir, NULL);
+    /* a key of segment 3: the lookup passes over its file and reads the frames */
+    uint64_t first3 = s->segs[2].first_slot;
+    int i3 = (int)((first3 + 9) / 10 * 10);
+    CHECK((uint64_t)i3 < s->segs[3].first_slot);
+    replay(s, i3, &ids[i3]);
+    CHECK(!s->segs[2].ids_six);      /* its ids and keys are in memory now */
+    CHECK(six_current(3, &x, NULL)); /* and its file was written again */
+    for (int i = 0; i < 3000; i += 370)
+        replay(s, i, &ids[i]);
+    /* a new key still appends */
+    bp_append_options o = BP_APPEND_OPTIONS_INIT;
+    o.idempotency_key = "a-new-key";
+    bp_receipt r = BP_RECEIPT_INIT;
+    CHECK_OK(bp_append_ex(s, &r, "acct:1", "s0", BP_KIND(1, 0), "x", 1, &o));
+    CHECK(!r.replayed);
+    CHECK_EQ(r.global_seq, 3001);
+    bp_verify_report rep = BP_VERIFY_REPORT_INIT;
+    CHECK_OK(bp_store_verify(s, &rep, NULL));
+    CHECK_OK(bp_store_close(s));
+    free(ids);
+    t_rmdir(g_dir);
+}
+
 int main(void) {
     test_written_at_seal();
     test_rebuilt_at_open();
@@ -359,6 +430,7 @@ int main(void) {
     test_compaction();
     test_ids_in_place();
     test_damaged_ids_block();
+    test_keys_in_place();
     printf("%d checks, %d failures\n", t_checks, t_failures);
     return t_failures ? 1 : 0;
 }

@@ -602,7 +602,8 @@ int bp_index_load_block_noid(bp_index *x, bp_iblock *blk) {
     return load_block(x, blk, false);
 }
 
-int bp_index_place_ids(bp_index *x, uint64_t from, uint64_t to) {
+int bp_index_place_ids(bp_index *x, uint64_t from, uint64_t to, const bp_iidem *keys,
+                       uint32_t n_keys) {
     uint32_t r = 0;
     while (r < x->n_noid && x->noid[2 * r] != from)
         r++;
@@ -610,8 +611,28 @@ int bp_index_place_ids(bp_index *x, uint64_t from, uint64_t to) {
     uint64_t events = 0;
     for (uint64_t i = from; i < to; i++)
         events += !BP_IREC_HOLE(&x->recs[i]);
-    /* the table grows first (without this range: it is still listed), then the range goes */
+    /* everything that can fail first: the table grows (without this range: it is still
+     * listed), the keys' room is made */
     if (idtab_reserve(x, x->n - x->holes - x->noids + events)) return -ENOMEM;
+    if (n_keys && grow((void **)&x->idem_slots, &x->idem_cap, x->idem_keys.n + n_keys, 4))
+        return -ENOMEM;
+    uint32_t added = 0;
+    for (; added < n_keys; added++) {
+        int64_t k = bp_strtab_add(&x->idem_keys, keys[added].key, keys[added].len);
+        if (k < 0) break;
+        x->idem_slots[k] = (uint32_t)from + keys[added].rec;
+    }
+    if (added < n_keys) { /* out of memory: the keys added go again (the newest ones) */
+        for (uint32_t k = 0; k < added; k++) {
+            x->idem_keys.n--;
+            free(x->idem_keys.s[x->idem_keys.n]);
+        }
+        /* their hash slots: rebuilt from what is left */
+        memset(x->idem_keys.hidx, 0, (size_t)x->idem_keys.hcap * sizeof *x->idem_keys.hidx);
+        for (uint32_t k = 0; k < x->idem_keys.n; k++)
+            strtab_place(&x->idem_keys, k);
+        return -ENOMEM;
+    }
     memmove(&x->noid[2 * r], &x->noid[2 * r + 2],
             (size_t)(x->n_noid - r - 1) * 2 * sizeof *x->noid);
     x->n_noid--;
@@ -687,10 +708,10 @@ static int load_block(bp_index *x, bp_iblock *blk, bool ids) {
         events += !BP_IREC_HOLE(&blk->recs[i]);
     /* (x->holes has the block's holes) */
     if (idtab_reserve(x, x->n + n - x->holes - x->noids - (ids ? 0 : events))) goto out;
-    if (blk->n_idems &&
-        grow((void **)&x->idem_slots, &x->idem_cap, x->idem_keys.n + blk->n_idems, 4))
+    uint32_t n_idems = ids ? blk->n_idems : 0; /* noid: the segment's file has its keys too */
+    if (n_idems && grow((void **)&x->idem_slots, &x->idem_cap, x->idem_keys.n + n_idems, 4))
         goto out;
-    for (uint32_t i = 0; i < blk->n_idems; i++) {
+    for (uint32_t i = 0; i < n_idems; i++) {
         int64_t k = bp_strtab_add(&x->idem_keys, blk->idems[i].key, blk->idems[i].len);
         if (k < 0) goto out;
         x->idem_slots[k] = (uint32_t)x->n + blk->idems[i].rec;

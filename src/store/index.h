@@ -13,8 +13,9 @@
  *  - idtab maps event ids to slot + 1 (0 = empty); open addressing, load <= 1/2 of the
  *    events placed (n - holes - noids), not of the seqs: holes (all with the zero id) are never
  *    placed, nor the events of the slot ranges in noid (ascending, disjoint): their segments'
- *    ids are looked up in their segment index files (the store's bp_store_find_id), and
- *    noids counts those events.
+ *    ids and idempotency keys are looked up in their segment index files (the store's
+ *    bp_store_find_id and bp_store_find_idem), and noids counts those events. idem_keys
+ *    holds the keys of the other events.
  *  - Entries may exist above the store's publish watermark; readers filter.
  */
 #ifndef BP_INDEX_H
@@ -107,12 +108,14 @@ int bp_index_insert(bp_index *x, const bp_irec *r, const char *entity, size_t el
  * or -EINVAL (the block names an entity or scope twice); on failure the index must be
  * discarded. */
 int bp_index_load_block(bp_index *x, bp_iblock *blk);
-/* The same, leaving the block's ids out of idtab (a segment whose index file answers for
- * them): its slot range joins noid. */
+/* The same, leaving the block's ids and idempotency keys out of idtab and idem_keys (a
+ * segment whose index file answers for them): its slot range joins noid. */
 int bp_index_load_block_noid(bp_index *x, bp_iblock *blk);
-/* Place the ids of the noid range [from, to) (exactly one of them) in idtab: its segment
- * index file cannot answer. 0, -ENOMEM (index unchanged) or -EINVAL (no such range). */
-int bp_index_place_ids(bp_index *x, uint64_t from, uint64_t to);
+/* Place the ids of the noid range [from, to) (exactly one of them) in idtab, and its
+ * idempotency keys keys[0..n_keys) (rec: the slot - from) in idem_keys: its segment index
+ * file cannot answer. 0, -ENOMEM (index unchanged) or -EINVAL (no such range). */
+int bp_index_place_ids(bp_index *x, uint64_t from, uint64_t to, const bp_iidem *keys,
+                       uint32_t n_keys);
 /* Slot of an event id, or -1. */
 int64_t bp_index_find_id(const bp_index *x, const bp_id *id);
 /* Fetch the id table's slot for id into the cache, ahead of inserting it. */

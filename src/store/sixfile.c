@@ -206,24 +206,138 @@ int64_t bp_store_find_id(bp_store *s, const bp_id *id, bool *repair) {
     return -1;
 }
 
+/* Does the event at slot carry the idempotency key? BP_OK with *eq, or the read's error. */
+static bp_status key_at(bp_store *s, uint64_t slot, const char *key, size_t len, bool *eq,
+                        bp_owned_event *o) {
+    bp_slot sl = {.ev = o};
+    bp_status rc = bp_slot_read(s, slot, BP_SLOT_EVENT | BP_SLOT_SEALED | BP_SLOT_UNPUBLISHED, &sl);
+    const char *k = rc ? NULL : o->ev.idempotency_key;
+    *eq = k && strlen(k) == len && memcmp(k, key, len) == 0;
+    return rc == BP_ENOTFOUND ? BP_OK : rc; /* a hole */
+}
+
+bp_status bp_store_find_idem(bp_store *s, const char *key, size_t len, int64_t *slot,
+                             bool *repair) {
+    *slot = bp_index_find_idem(&s->idx, key, len);
+    if (*slot >= 0 || !s->idx.n_noid) return BP_OK;
+    uint64_t h = bp_six_key_hash(key, len);
+    bp_owned_event o;
+    memset(&o, 0, sizeof o);
+    bp_status rc = BP_OK;
+    for (uint32_t i = 0; i < s->n_segs && !rc && *slot < 0; i++) {
+        bp_segment *g = &s->segs[i];
+        if (!g->ids_six) continue;
+        bp_six *x = &g->six->x;
+        uint64_t end = seg_end_slot(s, i);
+        bool eq = false;
+        if (!__atomic_load_n(&g->six_bad, __ATOMIC_ACQUIRE) && bp_six_need(x, BP_SIXB_IDEM) &&
+            bp_six_need(x, BP_SIXB_SEQS)) {
+            uint32_t lo, hi;
+            bool bogus = false; /* an answer that cannot be */
+            bp_six_idem_range(x, h, &lo, &hi);
+            for (uint32_t k = lo; k < hi && !rc && !eq && !bogus; k++) {
+                uint64_t q = bp_six_seq(x, bp_six_idem_rec(x, k)) - 1;
+                bogus = q < g->first_slot || q >= end;
+                if (!bogus && !(rc = key_at(s, q, key, len, &eq, &o)) && eq) *slot = (int64_t)q;
+            }
+            if (!bogus) continue;
+        }
+        /* it cannot answer: the segment's frames, one by one, until bp_six_repair has placed
+         * its keys in memory */
+        __atomic_store_n(&g->six_bad, 1, __ATOMIC_RELEASE);
+        *repair = true;
+        for (uint64_t q = g->first_slot; q < end && !rc && !eq; q++)
+            if (!(rc = key_at(s, q, key, len, &eq, &o)) && eq) *slot = (int64_t)q;
+    }
+    bp_owned_event_clear(&o);
+    return rc;
+}
+
+/* The idempotency keys of the events of slots [from, to), read from their frames, into
+ * *keys (rec: slot - from; each key malloc'd). 0 or an error status. */
+static bp_status read_keys(bp_store *s, uint64_t from, uint64_t to, bp_iidem **keys, uint32_t *n) {
+    *keys = NULL;
+    *n = 0;
+    uint32_t cap = 0;
+    bp_owned_event o;
+    memset(&o, 0, sizeof o);
+    bp_status rc = BP_OK;
+    for (uint64_t q = from; q < to && !rc; q++) {
+        bp_slot sl = {.ev = &o};
+        rc = bp_slot_read(s, q, BP_SLOT_EVENT | BP_SLOT_SEALED | BP_SLOT_UNPUBLISHED, &sl);
+        if (rc == BP_ENOTFOUND) { /* a hole */
+            rc = BP_OK;
+            continue;
+        }
+        const char *k = rc ? NULL : o.ev.idempotency_key;
+        if (!k) continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 64;
+            bp_iidem *v = realloc(*keys, cap * sizeof *v);
+            if (!v) {
+                rc = bp_err(BP_ENOMEM, "out of memory");
+                break;
+            }
+            *keys = v;
+        }
+        size_t len = strlen(k);
+        char *copy = malloc(len + 1);
+        if (!copy) {
+            rc = bp_err(BP_ENOMEM, "out of memory");
+            break;
+        }
+        memcpy(copy, k, len + 1);
+        (*keys)[(*n)++] = (bp_iidem){(uint32_t)(q - from), copy, (uint16_t)len};
+    }
+    bp_owned_event_clear(&o);
+    return rc;
+}
+
+static void free_keys(bp_iidem *keys, uint32_t n) {
+    for (uint32_t k = 0; k < n; k++)
+        free((char *)keys[k].key);
+    free(keys);
+}
+
+/* [w] on a writable handle. */
+static void repair(bp_store *s, bool writer) {
+    pthread_rwlock_rdlock(&s->ilock);
+    uint32_t *bad = calloc(s->n_segs ? s->n_segs : 1, sizeof *bad), n_bad = 0;
+    for (uint32_t i = 0; bad && i < s->n_segs; i++)
+        if (s->segs[i].ids_six && __atomic_load_n(&s->segs[i].six_bad, __ATOMIC_ACQUIRE))
+            bad[n_bad++] = i;
+    pthread_rwlock_unlock(&s->ilock);
+    for (uint32_t k = 0; k < n_bad; k++) {
+        uint32_t i = bad[k];
+        uint64_t from = s->segs[i].first_slot, to = seg_end_slot(s, i);
+        /* a writer needs the keys in memory (its appends look them up); a reader only ids */
+        bp_iidem *keys = NULL;
+        uint32_t n_keys = 0;
+        if (writer && read_keys(s, from, to, &keys, &n_keys)) {
+            bp_err_clear(); /* the segment keeps answering by its frames */
+            free_keys(keys, n_keys);
+            continue;
+        }
+        pthread_rwlock_wrlock(&s->ilock);
+        bool placed =
+            s->segs[i].ids_six && bp_index_place_ids(&s->idx, from, to, keys, n_keys) == 0;
+        if (placed) s->segs[i].ids_six = false;
+        pthread_rwlock_unlock(&s->ilock);
+        free_keys(keys, n_keys);
+        /* the writer writes the file again (renamed over it: a reader that mapped the old
+         * one keeps it); this handle goes on with what it placed in memory */
+        if (placed && writer && !s->failed) bp_six_write_seg(s, i);
+    }
+    free(bad);
+}
+
+void bp_six_repair_locked(bp_store *s) {
+    repair(s, true);
+}
+
 void bp_six_repair(bp_store *s) {
     bool writer = !s->read_only;
     if (writer) pthread_mutex_lock(&s->wmu);
-    pthread_rwlock_wrlock(&s->ilock);
-    uint32_t *redo = calloc(s->n_segs ? s->n_segs : 1, sizeof *redo);
-    uint32_t n_redo = 0;
-    for (uint32_t i = 0; i < s->n_segs; i++) {
-        bp_segment *g = &s->segs[i];
-        if (!g->ids_six || !__atomic_load_n(&g->six_bad, __ATOMIC_ACQUIRE)) continue;
-        if (bp_index_place_ids(&s->idx, g->first_slot, seg_end_slot(s, i))) continue; /* later */
-        g->ids_six = false;
-        if (redo) redo[n_redo++] = i;
-    }
-    pthread_rwlock_unlock(&s->ilock);
-    /* the writer writes the file again (renamed over it: a reader that mapped the old one
-     * keeps it); this handle goes on with idtab */
-    for (uint32_t k = 0; writer && k < n_redo && !s->failed; k++)
-        bp_six_write_seg(s, redo[k]);
-    free(redo);
+    repair(s, writer);
     if (writer) pthread_mutex_unlock(&s->wmu);
 }

@@ -300,9 +300,16 @@ void bp_six_detach(bp_segment *seg);
  * its segment's records and marked (six_bad); *repair is then set: after letting go of
  * ilock, call bp_six_repair. */
 int64_t bp_store_find_id(bp_store *s, const bp_id *id, bool *repair);
-/* No lock held: place in idtab the ids of the segments marked six_bad, and (a writable
- * store) write their index files again. Takes wmu (writable) and ilock exclusive. */
+/* [w] The slot of the event committed under the idempotency key, or -1 (*slot), like
+ * bp_store_find_id: idem_keys, then the files of the segments it leaves out (each candidate
+ * checked against its frame). A read error is returned. */
+bp_status bp_store_find_idem(bp_store *s, const char *key, size_t len, int64_t *slot, bool *repair);
+/* No lock held: place in idtab (and, on a writable handle, idem_keys, read from the frames)
+ * the ids of the segments marked six_bad, and (writable) write their index files again.
+ * Takes wmu (writable) and ilock. */
 void bp_six_repair(bp_store *s);
+/* [w] The same, wmu held (the append path). */
+void bp_six_repair_locked(bp_store *s);
 
 /* sync.c: fail-stop: record the first error; later writes return the same status (BP_EIO)
  * with the original message. [w] */

@@ -183,6 +183,15 @@ static bp_status replay_receipt(bp_store *s, uint32_t slot, bp_receipt *r) {
     return rc;
 }
 
+/* [w] The slot committed under an idempotency key, or -1 (bp_store_find_idem; a segment
+ * index file that could not answer is repaired at once). */
+static bp_status find_idem(bp_store *s, const char *key, size_t len, int64_t *slot) {
+    bool repair = false;
+    bp_status rc = bp_store_find_idem(s, key, len, slot, &repair);
+    if (repair) bp_six_repair_locked(s);
+    return rc;
+}
+
 /* [w] Idempotency: BP_OK to proceed, BP_DONE when all items replayed. */
 static bp_status check_idempotency(bp_store *s, const bp_batch_item *items, size_t n,
                                    bp_receipt *receipts) {
@@ -198,7 +207,9 @@ static bp_status check_idempotency(bp_store *s, const bp_batch_item *items, size
                               "batch items %zu and %zu carry the same idempotency key '%s'", j, i,
                               k);
         }
-        int64_t slot = bp_index_find_idem(&s->idx, k, kl);
+        int64_t slot;
+        bp_status frc = find_idem(s, k, kl, &slot);
+        if (frc) return frc;
         if (slot < 0) continue;
         found++;
         const char *ent = s->idx.entity_names.s[s->idx.recs[slot].entity];
@@ -215,7 +226,9 @@ static bp_status check_idempotency(bp_store *s, const bp_batch_item *items, size
                       found, n);
     for (size_t i = 0; i < n; i++) {
         const char *k = items[i].opts->idempotency_key;
-        int64_t slot = bp_index_find_idem(&s->idx, k, strlen(k));
+        int64_t slot;
+        bp_status frc = find_idem(s, k, strlen(k), &slot);
+        if (frc) return frc;
         bp_receipt tmp = BP_RECEIPT_INIT;
         bp_status rc = replay_receipt(s, (uint32_t)slot, receipts ? &receipts[i] : &tmp);
         if (rc) return rc;
@@ -666,7 +679,9 @@ bp_status bp_commit_imported(bp_store *s, bp_frame *frames, size_t n, bool sync,
                         (int)f->entity_len, f->entity, (unsigned long long)f->clock);
             break;
         }
-        if (f->idem_len && bp_index_find_idem(&s->idx, f->idem_key, f->idem_len) >= 0) {
+        int64_t islot = -1;
+        if (f->idem_len && (rc = find_idem(s, f->idem_key, f->idem_len, &islot))) break;
+        if (islot >= 0) {
             rc = bp_err(BP_ECONFLICT, "idempotency key '%.*s' is already used", (int)f->idem_len,
                         f->idem_key);
             break;
