@@ -423,6 +423,89 @@ static void test_keys_in_place(void) {
     t_rmdir(g_dir);
 }
 
+/* The seqs a query returns, against fill()'s pattern: event i (seq i + 1) has scope s<i%3>,
+ * kind (1, i%5), entity acct:<i%37>. from/to 0: unbounded; scope -1, kind -1: any. */
+static void check_query(bp_store *s, int n, int scope, int kind, int kind2, uint64_t from,
+                        uint64_t to, unsigned flags) {
+    char sc[8];
+    snprintf(sc, sizeof sc, "s%d", scope);
+    uint16_t kinds[2] = {BP_KIND(1, kind), BP_KIND(1, kind2)};
+    bp_region q = BP_REGION_INIT;
+    q.scope = scope >= 0 ? sc : NULL;
+    q.kinds = kind >= 0 ? kinds : NULL;
+    q.n_kinds = kind < 0 ? 0 : kind2 < 0 ? 1 : 2;
+    q.from_seq = from;
+    q.to_seq = to;
+    bp_iter *it = NULL;
+    CHECK_OK(bp_query(s, &it, &q, flags));
+    const bp_event *e;
+    int i = 0;
+    for (;;) {
+        while (i < n && !((scope < 0 || i % 3 == scope) &&
+                          (kind < 0 || i % 5 == kind || (kind2 >= 0 && i % 5 == kind2)) &&
+                          (!from || (uint64_t)i + 1 >= from) && (!to || (uint64_t)i + 1 <= to)))
+            i++;
+        bp_status rc = bp_iter_next(it, &e);
+        if (i == n) {
+            CHECK_EQ(rc, BP_DONE);
+            break;
+        }
+        CHECK_OK(rc);
+        CHECK_EQ(e->global_seq, (uint64_t)i + 1);
+        CHECK_EQ(e->kind, BP_KIND(1, i % 5));
+        i++;
+    }
+    bp_iter_free(it);
+}
+
+static void check_queries(bp_store *s, int n) {
+    for (int sc = -1; sc < 3; sc++)
+        for (int k = -1; k < 5; k++) {
+            check_query(s, n, sc, k, -1, 0, 0, BP_READ_FULL);
+            check_query(s, n, sc, k, -1, 777, 2345, BP_READ_INDEX_ONLY);
+        }
+    check_query(s, n, -1, 2, 4, 0, 0, BP_READ_FULL); /* two kinds: no kind source */
+    check_query(s, n, 1, 3, -1, 1501, 0, BP_READ_FULL);
+}
+
+/* Scope and kind queries over the sealed segments use their index files: the in-memory
+ * lists hold only the slots past them. */
+static void test_queries_in_place(void) {
+    g_dir = t_dir("six-query");
+    bp_id *ids = fill_ids(g_dir, 3000);
+    CHECK(ids != NULL);
+    bp_store *s = t_open(g_dir, NULL);
+    CHECK(s->n_six >= 5 && s->n_six == s->n_segs - 1);
+    CHECK_EQ(s->idx.list_base, s->segs[s->n_six].first_slot);
+    for (uint32_t k = 0; k < s->idx.scope_names.n; k++)
+        CHECK(s->idx.scopes[k].n == 0 || s->idx.scopes[k].v[0] >= s->idx.list_base);
+    check_queries(s, 3000);
+    fill(s, 200, 3000); /* the lists go on past the tier */
+    check_queries(s, 3200);
+    CHECK_OK(bp_store_close(s));
+
+    /* a damaged scopes block and a damaged records block: those segments are read by
+     * their records in memory */
+    const int damaged[2][2] = {{2, BP_SIXB_SCOPES}, {4, BP_SIXB_RECS}};
+    for (int d = 0; d < 2; d++) {
+        char p[600];
+        seg_path((uint32_t)damaged[d][0], "fidx", p, sizeof p);
+        size_t n = 0;
+        uint8_t *b = t_slurp(p, &n);
+        CHECK(b != NULL);
+        bp_six x;
+        CHECK_OK(bp_six_open(&x, b, n, p));
+        b[x.off[damaged[d][1]] + 1] ^= 0x40;
+        CHECK(spit(p, b, n));
+        free(b);
+    }
+    s = t_open(g_dir, &(t_open_opts){.read_only = true});
+    check_queries(s, 3200);
+    CHECK_OK(bp_store_close(s));
+    free(ids);
+    t_rmdir(g_dir);
+}
+
 int main(void) {
     test_written_at_seal();
     test_rebuilt_at_open();
@@ -431,6 +514,7 @@ int main(void) {
     test_ids_in_place();
     test_damaged_ids_block();
     test_keys_in_place();
+    test_queries_in_place();
     printf("%d checks, %d failures\n", t_checks, t_failures);
     return t_failures ? 1 : 0;
 }

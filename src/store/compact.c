@@ -564,7 +564,8 @@ static bp_status compact_swap(compaction *c, bp_segment *nsegs, uint32_t nn) {
     uint32_t n_keep = s->n_segs - c->n_range;
     for (uint32_t i = 0; i < n_keep; i++) {
         nsegs[c->p.n_out + i] = s->segs[c->n_range + i];
-        nsegs[c->p.n_out + i].ids_six = false; /* the new index places every id */
+        nsegs[c->p.n_out + i].ids_six = false;  /* the new index places every id */
+        nsegs[c->p.n_out + i].six_tier = false; /* and lists every slot */
     }
     for (uint32_t i = 0; i < c->n_range; i++)
         c->retired[c->n_retired++] = s->segs[i];
@@ -578,6 +579,7 @@ static bp_status compact_swap(compaction *c, bp_segment *nsegs, uint32_t nn) {
     free(s->segs);
     s->segs = nsegs;
     s->n_segs = nn;
+    s->n_six = 0;
     s->segs_cap = nn + 8;
     bp_anchors_free(&s->anchors);
     bp_status rc = bp_anchors_decode(&s->anchors, c->ab.data, c->ab.len, "compact");

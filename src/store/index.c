@@ -271,6 +271,7 @@ uint64_t bp_index_clock_of(const bp_index *x, uint32_t slot) {
 
 int bp_index_holes(bp_index *x, uint64_t upto, uint32_t segno) {
     if (upto <= x->n) return 0;
+    uint64_t old_n = x->n;
     if (upto >= UINT32_MAX - 1) return -EOVERFLOW;
     if (upto > x->cap) {
         bp_irec *r = realloc(x->recs, upto * sizeof *r);
@@ -283,6 +284,7 @@ int bp_index_holes(bp_index *x, uint64_t upto, uint32_t segno) {
         x->recs[i].segno = segno;
     x->holes += upto - x->n;
     x->n = upto;
+    if (x->list_base == old_n) x->list_base = x->n; /* holes are in no list */
     return 0;
 }
 
@@ -585,13 +587,14 @@ static int densify(bp_index *x, bp_iblock *blk, bool *in_place) {
     return 0;
 }
 
-static int load_block(bp_index *x, bp_iblock *blk, bool ids);
+static int load_block(bp_index *x, bp_iblock *blk, bool ids, bool lists);
 
 int bp_index_load_block(bp_index *x, bp_iblock *blk) {
-    return load_block(x, blk, true);
+    return load_block(x, blk, true, true);
 }
 
-int bp_index_load_block_noid(bp_index *x, bp_iblock *blk) {
+int bp_index_load_block_noid(bp_index *x, bp_iblock *blk, bool lists) {
+    if (!lists && x->n != x->list_base) return -EINVAL; /* the listless slots are a prefix */
     if (x->n_noid == x->noid_cap) {
         uint32_t nc = x->noid_cap ? x->noid_cap * 2 : 16;
         uint64_t *v = realloc(x->noid, (size_t)nc * 2 * sizeof *v);
@@ -599,7 +602,7 @@ int bp_index_load_block_noid(bp_index *x, bp_iblock *blk) {
         x->noid = v;
         x->noid_cap = nc;
     }
-    return load_block(x, blk, false);
+    return load_block(x, blk, false, lists);
 }
 
 int bp_index_place_ids(bp_index *x, uint64_t from, uint64_t to, const bp_iidem *keys,
@@ -643,7 +646,7 @@ int bp_index_place_ids(bp_index *x, uint64_t from, uint64_t to, const bp_iidem *
     return 0;
 }
 
-static int load_block(bp_index *x, bp_iblock *blk, bool ids) {
+static int load_block(bp_index *x, bp_iblock *blk, bool ids, bool lists) {
     bool in_place = false; /* blk->recs lies in x->recs (densify) */
     if (blk->seqs) {
         int d = densify(x, blk, &in_place);
@@ -687,11 +690,11 @@ static int load_block(bp_index *x, bp_iblock *blk, bool ids) {
         bp_u32vec *v = &x->entities[emap[i]].slots;
         if (grow((void **)&v->v, &v->cap, v->n + ecount[i], 4)) goto out;
     }
-    for (uint32_t i = 0; i < blk->n_scopes; i++) {
+    for (uint32_t i = 0; lists && i < blk->n_scopes; i++) {
         bp_u32vec *v = &x->scopes[smap[i]];
         if (grow((void **)&v->v, &v->cap, v->n + scount[i], 4)) goto out;
     }
-    for (uint32_t k = 0; k < 65536; k++) {
+    for (uint32_t k = 0; lists && k < 65536; k++) {
         if (!kcount[k]) continue;
         bp_u32vec *v = kind_vec(x, (uint16_t)k);
         if (!v || grow((void **)&v->v, &v->cap, v->n + kcount[k], 4)) goto out;
@@ -738,15 +741,18 @@ static int load_block(bp_index *x, bp_iblock *blk, bool ids) {
         r.entity = emap[r.entity];
         r.scope = smap[r.scope];
         x->recs[slot] = r;
-        bp_u32vec *ev = &x->entities[r.entity].slots, *sv = &x->scopes[r.scope];
-        bp_u32vec *kv = &x->kinds[x->kind_ids[r.kind] - 1];
+        bp_u32vec *ev = &x->entities[r.entity].slots;
         ev->v[ev->n++] = slot;
-        sv->v[sv->n++] = slot;
-        kv->v[kv->n++] = slot;
+        if (lists) {
+            bp_u32vec *sv = &x->scopes[r.scope], *kv = &x->kinds[x->kind_ids[r.kind] - 1];
+            sv->v[sv->n++] = slot;
+            kv->v[kv->n++] = slot;
+        }
         if (ids) idtab_place(x->idtab, x->idcap, &r.id, slot);
     }
     for (uint32_t i = 0; i < blk->n_entities; i++)
         x->entities[emap[i]].head = blk->entity_heads[i];
+    if (!lists) x->list_base = x->n + n;
     if (!ids) { /* (bp_index_load_block_noid made room) */
         x->noid[2 * x->n_noid] = x->n;
         x->noid[2 * x->n_noid + 1] = x->n + n;

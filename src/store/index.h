@@ -9,7 +9,9 @@
  *  - recs[].segno is ascending.
  *  - entities[e].slots lists that entity's slots in clock order:
  *    the event at slots.v[k] has clock entities[e].base + k + 1.
- *  - scopes[s].slots and kinds[k].slots are ascending slot lists.
+ *  - scopes[s].slots and kinds[k].slots are ascending slot lists of the slots from list_base
+ *    on: the slots below it (a prefix of sealed segments and the holes between them) are
+ *    listed by their segments' index files (the store's six tier).
  *  - idtab maps event ids to slot + 1 (0 = empty); open addressing, load <= 1/2 of the
  *    events placed (n - holes - noids), not of the seqs: holes (all with the zero id) are never
  *    placed, nor the events of the slot ranges in noid (ascending, disjoint): their segments'
@@ -87,7 +89,8 @@ typedef struct bp_index {
     uint64_t holes; /* records that are holes */
     uint64_t *noid; /* pairs [from, to): slot ranges whose ids idtab leaves out */
     uint32_t n_noid, noid_cap;
-    uint64_t noids; /* events (not holes) in those ranges */
+    uint64_t noids;     /* events (not holes) in those ranges */
+    uint64_t list_base; /* scopes[] and kinds[] list the slots from here on */
 } bp_index;
 
 int bp_index_init(bp_index *x);
@@ -109,8 +112,10 @@ int bp_index_insert(bp_index *x, const bp_irec *r, const char *entity, size_t el
  * discarded. */
 int bp_index_load_block(bp_index *x, bp_iblock *blk);
 /* The same, leaving the block's ids and idempotency keys out of idtab and idem_keys (a
- * segment whose index file answers for them): its slot range joins noid. */
-int bp_index_load_block_noid(bp_index *x, bp_iblock *blk);
+ * segment whose index file answers for them): its slot range joins noid. Without lists, its
+ * slots are left out of the scope and kind lists too (list_base moves past them): only while
+ * the index holds nothing but such slots (x->n == list_base), else -EINVAL. */
+int bp_index_load_block_noid(bp_index *x, bp_iblock *blk, bool lists);
 /* Place the ids of the noid range [from, to) (exactly one of them) in idtab, and its
  * idempotency keys keys[0..n_keys) (rec: the slot - from) in idem_keys: its segment index
  * file cannot answer. 0, -ENOMEM (index unchanged) or -EINVAL (no such range). */

@@ -214,7 +214,9 @@ struct bp_iter {
     unsigned flags;
     src_kind src;
     uint32_t src_id;
-    uint64_t pos;   /* next index into the source list (or next slot for SRC_ALL) */
+    uint64_t pos;   /* next index into the source list (or next slot for SRC_ALL); for
+                       SRC_SCOPE and SRC_KIND the next slot to look at (six_next) */
+    uint16_t kind;  /* SRC_KIND: the kind */
     uint64_t limit; /* published watermark at creation: slots < limit are visible */
     uint64_t last_seq;
     bp_rfilter f;
@@ -252,13 +254,13 @@ bp_status bp_query(bp_store *s, bp_iter **out, const bp_region *region, unsigned
     if (it->f.entity) {
         id = bp_index_entity(&s->idx, it->f.entity, strlen(it->f.entity));
         it->src = id < 0 ? SRC_EMPTY : SRC_ENTITY;
-    } else if (it->f.scope) {
+    } else if (it->f.scope) { /* (its name is interned: every segment's scopes are) */
         id = bp_strtab_find(&s->idx.scope_names, it->f.scope, strlen(it->f.scope));
         it->src = id < 0 ? SRC_EMPTY : SRC_SCOPE;
-    } else if (it->f.n_kinds == 1) {
-        uint16_t k = s->idx.kind_ids[it->f.kinds[0]];
-        id = (int64_t)k - 1;
-        it->src = k ? SRC_KIND : SRC_EMPTY;
+    } else if (it->f.n_kinds == 1) { /* its heap list, if any, is looked up past the six tier */
+        id = 0;
+        it->kind = it->f.kinds[0];
+        it->src = SRC_KIND;
     } else {
         id = 0;
         it->src = SRC_ALL;
@@ -266,13 +268,10 @@ bp_status bp_query(bp_store *s, bp_iter **out, const bp_region *region, unsigned
     it->src_id = id < 0 ? 0 : (uint32_t)id;
     /* start at from_seq: binary search in the source list */
     uint64_t first_slot = it->f.from_seq ? it->f.from_seq - 1 : 0;
-    if (it->src == SRC_ALL) {
+    if (it->src == SRC_ALL || it->src == SRC_SCOPE || it->src == SRC_KIND) {
         it->pos = first_slot;
     } else if (it->src != SRC_EMPTY) {
-        const bp_u32vec *v = it->src == SRC_ENTITY  ? &s->idx.entities[it->src_id].slots
-                             : it->src == SRC_SCOPE ? &s->idx.scopes[it->src_id]
-                                                    : &s->idx.kinds[it->src_id];
-        it->pos = bp_u32vec_lower_bound(v, first_slot);
+        it->pos = bp_u32vec_lower_bound(&s->idx.entities[it->src_id].slots, first_slot);
     }
     pthread_rwlock_unlock(&s->ilock);
     *out = it;
@@ -329,8 +328,75 @@ bool bp_rfilter_match(const bp_rfilter *f, const bp_index *x, uint32_t slot) {
     return true;
 }
 
+/* [i] held shared. A scope or kind source in the six tier (segments whose index files list
+ * their scopes and kinds): the next matching slot from it->pos on, -1 when done, -2 when the
+ * tier holds no more (it->pos is then past it). */
+static int64_t six_next(bp_iter *it, bp_store *s) {
+    const bp_index *x = &s->idx;
+    while (s->n_six && it->pos < x->list_base) {
+        /* the tier segment holding it->pos (holes between segments: the next one) */
+        uint32_t lo = 0, hi = s->n_six;
+        while (lo < hi) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            uint64_t end = mid + 1 < s->n_segs ? s->segs[mid + 1].first_slot : x->n;
+            if (end <= it->pos)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo == s->n_six) break;
+        bp_segment *g = &s->segs[lo];
+        uint64_t end = lo + 1 < s->n_segs ? s->segs[lo + 1].first_slot : x->n;
+        if (it->pos < g->first_slot) it->pos = g->first_slot;
+        bp_six *six = &g->six->x;
+        int64_t local = -1;
+        bool ok = bp_six_need(six, BP_SIXB_RECS) && bp_six_need(six, BP_SIXB_SEQS);
+        if (ok && it->src == SRC_SCOPE) {
+            ok = bp_six_need(six, BP_SIXB_SCOPES);
+            if (ok) local = bp_six_find_scope(six, it->f.scope, strlen(it->f.scope));
+        } else if (ok) {
+            ok = bp_six_need(six, BP_SIXB_KINDS);
+            if (ok) local = bp_six_kind_count(six, it->kind) ? it->kind : -1;
+        }
+        if (!ok) { /* it cannot answer: the segment's records, one by one */
+            for (; it->pos < end; it->pos++) {
+                if (it->pos >= it->limit || (it->f.to_seq && it->pos + 1 > it->f.to_seq)) return -1;
+                if (bp_rfilter_match(&it->f, x, (uint32_t)it->pos)) return (int64_t)it->pos++;
+            }
+            continue;
+        }
+        if (local < 0) { /* none in this segment */
+            it->pos = end;
+            continue;
+        }
+        /* the first record at or past it->pos */
+        uint32_t r = 0, rhi = six->n_recs;
+        while (r < rhi) {
+            uint32_t mid = r + (rhi - r) / 2;
+            if (bp_six_seq(six, mid) - 1 < it->pos)
+                r = mid + 1;
+            else
+                rhi = mid;
+        }
+        for (; r < six->n_recs; r++) {
+            bp_six_rec rec;
+            bp_six_rec_get(six, r, &rec);
+            if (it->src == SRC_SCOPE ? rec.scope != (uint32_t)local : rec.kind != it->kind)
+                continue;
+            uint64_t slot = rec.seq - 1;
+            if (slot >= it->limit || (it->f.to_seq && slot + 1 > it->f.to_seq)) return -1;
+            it->pos = slot + 1;
+            if (bp_rfilter_match(&it->f, x, (uint32_t)slot)) return (int64_t)slot;
+        }
+        it->pos = end;
+    }
+    if (it->pos < x->list_base) it->pos = x->list_base;
+    return -2;
+}
+
 /* [i] held shared. Next matching slot, or -1 when done. */
-static int64_t next_slot(bp_iter *it, const bp_index *x) {
+static int64_t next_slot(bp_iter *it, bp_store *s) {
+    const bp_index *x = &s->idx;
     const bp_u32vec *v = NULL;
     switch (it->src) {
     case SRC_EMPTY:
@@ -339,11 +405,22 @@ static int64_t next_slot(bp_iter *it, const bp_index *x) {
         v = &x->entities[it->src_id].slots;
         break;
     case SRC_SCOPE:
-        v = &x->scopes[it->src_id];
-        break;
-    case SRC_KIND:
-        v = &x->kinds[it->src_id];
-        break;
+    case SRC_KIND: {
+        /* the six tier first, then the list from the slot it stopped at */
+        int64_t slot = six_next(it, s);
+        if (slot != -2) return slot;
+        uint16_t k = it->src == SRC_KIND ? x->kind_ids[it->kind] : 0;
+        if (it->src == SRC_KIND && !k) return -1; /* no list: none past the tier */
+        const bp_u32vec *l = it->src == SRC_SCOPE ? &x->scopes[it->src_id] : &x->kinds[k - 1];
+        for (uint32_t i = bp_u32vec_lower_bound(l, it->pos); i < l->n; i++) {
+            uint64_t q = l->v[i];
+            if (q >= it->limit || (it->f.to_seq && q + 1 > it->f.to_seq)) return -1;
+            it->pos = q + 1;
+            if (bp_rfilter_match(&it->f, x, (uint32_t)q)) return (int64_t)q;
+        }
+        it->pos = it->limit;
+        return -1;
+    }
     case SRC_ALL:
         break;
     }
@@ -367,7 +444,7 @@ bp_status bp_iter_next(bp_iter *it, const bp_event **ev) {
     *ev = NULL;
     bp_store *s = it->s;
     pthread_rwlock_rdlock(&s->ilock);
-    int64_t slot = next_slot(it, &s->idx);
+    int64_t slot = next_slot(it, s);
     bp_irec r;
     bp_segref ref = BP_SEGREF_INIT;
     uint64_t clock = 0;

@@ -7,14 +7,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static bp_status load_block(bp_store *s, bp_iblock *blk, const char *what, bool ids);
+static bp_status load_block(bp_store *s, bp_iblock *blk, const char *what, bool ids, bool lists);
 
 bp_status bp_recover_load_block(bp_store *s, bp_iblock *blk, const char *what) {
-    return load_block(s, blk, what, true);
+    return load_block(s, blk, what, true, true);
 }
 
-/* ids: place the block's ids in idtab (else its segment's index file answers for them). */
-static bp_status load_block(bp_store *s, bp_iblock *blk, const char *what, bool ids) {
+/* ids: place the block's ids and keys in memory; lists: its slots in the scope and kind
+ * lists (else its segment's index file answers: bp_index_load_block_noid). */
+static bp_status load_block(bp_store *s, bp_iblock *blk, const char *what, bool ids, bool lists) {
     if (blk->seqs && blk->seqs[blk->n_recs - 1] > s->anchors.upto)
         return bp_err(BP_ECORRUPT, "%s: lists global_seq %llu above the compacted range (%llu)",
                       what, (unsigned long long)blk->seqs[blk->n_recs - 1],
@@ -22,7 +23,7 @@ static bp_status load_block(bp_store *s, bp_iblock *blk, const char *what, bool 
     if (blk->n_recs && (blk->seqs ? blk->first_seq <= s->idx.n : blk->first_seq != s->idx.n + 1))
         return bp_err(BP_ECORRUPT, "%s: starts at global_seq %llu, expected %llu", what,
                       (unsigned long long)blk->first_seq, (unsigned long long)s->idx.n + 1);
-    int e = ids ? bp_index_load_block(&s->idx, blk) : bp_index_load_block_noid(&s->idx, blk);
+    int e = ids ? bp_index_load_block(&s->idx, blk) : bp_index_load_block_noid(&s->idx, blk, lists);
     if (e)
         return bp_err_sys(e == -ENOMEM ? BP_ENOMEM : BP_ECORRUPT, e, "%s: cannot load the index",
                           what);
@@ -340,8 +341,13 @@ bp_status bp_recover_segment(bp_store *s, bp_segment *seg, const char *path, uin
                 bool six = !rc && blk.n_recs &&
                            bp_six_attach(s, seg, size, foff, bp_get_be32(data + foff + flen - 4),
                                          blk.n_recs, blk.seqs ? blk.seqs[0] : blk.first_seq);
-                if (!rc) rc = load_block(s, &blk, path, !six);
+                /* the six tier: a prefix of such segments, whose slots the scope and kind
+                 * lists leave out too */
+                bool tier = six && s->n_six == s->n_segs - 1 && s->idx.n == s->idx.list_base;
+                if (!rc) rc = load_block(s, &blk, path, !six, !tier);
                 seg->ids_six = six && !rc;
+                seg->six_tier = tier && !rc;
+                if (seg->six_tier) s->n_six++;
                 bp_iblock_free(&blk);
                 if (rc) goto out;
                 seg->size = size;

@@ -32,9 +32,10 @@ bp_status bp_segment_create(bp_store *s, uint32_t segno) {
         pthread_rwlock_unlock(&s->ilock);
         if (!g) return bp_store_fail(s, BP_ENOMEM, 0, "%s: out of memory", path);
     }
-    bp_segment seg = {
-        segno, BP_FILE_INIT, BP_SEG_HEADER_SIZE, 0, s->idx.n, false, 0, false, NULL, NULL, false,
-        0};
+    bp_segment seg = {.segno = segno,
+                      .f = BP_FILE_INIT,
+                      .size = BP_SEG_HEADER_SIZE,
+                      .first_slot = s->idx.n}; /* the rest zero: active, nothing cached */
     int rc = bp_pf_open(&seg.f, s->fault, path, BP_O_RDWR | BP_O_CREATE | BP_O_TRUNC);
     if (rc) return bp_store_fail(s, BP_EIO, rc, "%s: cannot create segment", path);
     uint8_t hdr[BP_SEG_HEADER_SIZE];

@@ -131,13 +131,6 @@ void bp_six_open_pass(bp_store *s) {
 
 /* ------------------------------------------------------------ reading in place */
 
-/* A mapped index file. Invariant: x.p == p, x.n == len, and x passed bp_six_open. */
-struct bp_sixmap {
-    bp_six x;
-    const uint8_t *p;
-    uint64_t len;
-};
-
 bool bp_six_attach(bp_store *s, bp_segment *seg, uint64_t size, uint64_t foff, uint32_t footer_crc,
                    uint32_t n_recs, uint64_t first_seq) {
     char path[4200];

@@ -20,6 +20,7 @@
 
 #include "core/core.h"
 #include "format/format.h"
+#include "format/six.h"
 #include "platform/platform.h"
 #include "store/index.h"
 #include "store/store.h"
@@ -88,6 +89,7 @@ typedef struct bp_segment {
      * unmapped only when the segment leaves the store (close, compaction) */
     struct bp_sixmap *six;
     bool ids_six;    /* [i] idtab leaves this segment's ids out: six answers for them */
+    bool six_tier;   /* [i] the scope and kind lists leave its slots out (segs[0..n_six)) */
     uint8_t six_bad; /* atomic: a reader found six unusable (a damaged block, or an answer
                         the index contradicts): bp_six_repair places the ids in idtab */
 } bp_segment;
@@ -173,6 +175,8 @@ struct bp_store {
 
     pthread_rwlock_t ilock;
     bp_index idx;     /* [i] */
+    uint32_t n_six;   /* [i] segs[0..n_six) are the six tier: sealed, their index files mapped,
+                         their slots (below idx.list_base) in no scope or kind list */
     bp_segment *segs; /* [i] array; the active segment's size is [w] */
     uint32_t n_segs, segs_cap;
     uint64_t published; /* [i] publish watermark (highest visible global_seq); written with
@@ -269,7 +273,13 @@ int bp_segment_trim(bp_store *s);
 bp_status bp_store_checkpoint(bp_store *s); /* [w] writes index.ckpt */
 
 /* sixfile.c: segment index files (DIR/segments/NNNNNN.fidx), caches of sealed segments'
- * indexes searched in place. */
+ * indexes searched in place. A mapped one: x.p == p, x.n == len, and x passed bp_six_open;
+ * its blocks are checked when first used (bp_six_need), under ilock shared or exclusive. */
+struct bp_sixmap {
+    bp_six x;
+    const uint8_t *p;
+    uint64_t len;
+};
 struct bp_six_pair;
 void bp_six_path(const bp_store *s, uint32_t segno, char *out, size_t cap);
 /* The pair (format/six.h) of sealed segment segno's file as it is: -ENOENT when it has no
