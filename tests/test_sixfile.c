@@ -4,6 +4,8 @@
 #include "t_six.h"
 #include "store/store_impl.h"
 
+#include <pthread.h>
+
 static const char *g_dir;
 
 static bool spit(const char *path, const uint8_t *b, size_t n) {
@@ -506,6 +508,87 @@ static void test_queries_in_place(void) {
     t_rmdir(g_dir);
 }
 
+/* Readers (get by id, scope queries) on several threads while a writer appends with keys,
+ * over a store whose segment 2 has a damaged ids block and segment 3 a damaged keys block:
+ * the repairs run while others read (TSan runs this test). */
+typedef struct race {
+    bp_store *s;
+    const bp_id *ids;
+    int n;
+    int fails;
+} race;
+
+static void *race_reader(void *arg) {
+    race *r = arg;
+    for (int round = 0; round < 3; round++)
+        for (int i = round; i < r->n; i += 7) {
+            bp_event *ev = NULL;
+            if (bp_get(r->s, &ev, &r->ids[i]) != BP_OK ||
+                memcmp(ev->event_id.b, r->ids[i].b, 16) != 0)
+                __atomic_fetch_add(&r->fails, 1, __ATOMIC_RELAXED);
+            bp_event_free(ev);
+        }
+    bp_iter *it = NULL;
+    const bp_event *e;
+    uint64_t count = 0;
+    if (bp_by_scope(r->s, &it, "s1", BP_READ_INDEX_ONLY) == BP_OK)
+        while (bp_iter_next(it, &e) == BP_OK)
+            count += e->global_seq <= (uint64_t)r->n;
+    bp_iter_free(it);
+    if (count != (uint64_t)r->n / 3) __atomic_fetch_add(&r->fails, 1, __ATOMIC_RELAXED);
+    return NULL;
+}
+
+static void *race_writer(void *arg) {
+    race *r = arg;
+    for (int i = 0; i < r->n; i += 50) {
+        char ent[32], key[32];
+        snprintf(ent, sizeof ent, "acct:%d", i % 37);
+        snprintf(key, sizeof key, "key-%d", i - i % 10);
+        bp_append_options o = BP_APPEND_OPTIONS_INIT;
+        o.idempotency_key = key;
+        bp_receipt rc = BP_RECEIPT_INIT;
+        if (bp_append_ex(r->s, &rc, ent, "s0", BP_KIND(1, 0), "x", 1, &o) != BP_OK || !rc.replayed)
+            __atomic_fetch_add(&r->fails, 1, __ATOMIC_RELAXED);
+    }
+    return NULL;
+}
+
+static void test_repair_while_reading(void) {
+    g_dir = t_dir("six-race");
+    bp_id *ids = fill_ids(g_dir, 3000);
+    CHECK(ids != NULL);
+    const int damaged[2][2] = {{2, BP_SIXB_IDS}, {3, BP_SIXB_IDEM}};
+    for (int d = 0; d < 2; d++) {
+        char p[600];
+        seg_path((uint32_t)damaged[d][0], "fidx", p, sizeof p);
+        size_t n = 0;
+        uint8_t *b = t_slurp(p, &n);
+        CHECK(b != NULL);
+        bp_six x;
+        CHECK_OK(bp_six_open(&x, b, n, p));
+        b[x.off[damaged[d][1]] + 2] ^= 0x08;
+        CHECK(spit(p, b, n));
+        free(b);
+    }
+    bp_store *s = t_open(g_dir, NULL);
+    race r = {s, ids, 3000, 0};
+    pthread_t th[4];
+    for (int k = 0; k < 3; k++)
+        CHECK(pthread_create(&th[k], NULL, race_reader, &r) == 0);
+    CHECK(pthread_create(&th[3], NULL, race_writer, &r) == 0);
+    for (int k = 0; k < 4; k++)
+        pthread_join(th[k], NULL);
+    CHECK_EQ(r.fails, 0);
+    CHECK(!s->segs[1].ids_six && !s->segs[2].ids_six); /* both repaired */
+    bp_verify_report rep = BP_VERIFY_REPORT_INIT;
+    CHECK_OK(bp_store_verify(s, &rep, NULL));
+    CHECK_OK(bp_store_close(s));
+    CHECK(t_six_all_current(g_dir));
+    free(ids);
+    t_rmdir(g_dir);
+}
+
 int main(void) {
     test_written_at_seal();
     test_rebuilt_at_open();
@@ -515,6 +598,7 @@ int main(void) {
     test_damaged_ids_block();
     test_keys_in_place();
     test_queries_in_place();
+    test_repair_while_reading();
     printf("%d checks, %d failures\n", t_checks, t_failures);
     return t_failures ? 1 : 0;
 }
