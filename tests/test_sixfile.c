@@ -589,6 +589,135 @@ static void test_repair_while_reading(void) {
     t_rmdir(g_dir);
 }
 
+/* Entity acct:<e> of fill(n): its events are those i with i % 37 == e, clocks from 1. The
+ * stream (full and index-only, from a seq), its head, its chain. Returns its event count. */
+static int check_entity(bp_store *s, int n, int e, uint64_t from) {
+    char ent[32];
+    snprintf(ent, sizeof ent, "acct:%d", e);
+    int count = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        bp_region q = BP_REGION_INIT;
+        q.entity = ent;
+        q.from_seq = from;
+        bp_iter *it = NULL;
+        if (bp_query(s, &it, &q, pass ? BP_READ_INDEX_ONLY : BP_READ_FULL)) return -1;
+        const bp_event *ev;
+        int i = e, clock = 1;
+        while (i < n && from && (uint64_t)i + 1 < from) {
+            i += 37;
+            clock++;
+        }
+        bp_hash last;
+        memset(&last, 0, sizeof last);
+        while (bp_iter_next(it, &ev) == BP_OK) {
+            if (i >= n || ev->global_seq != (uint64_t)i + 1 || ev->clock != (uint64_t)clock ||
+                strcmp(ev->entity, ent) != 0) {
+                fprintf(stderr, "%s: seq %llu clock %llu, expected seq %d clock %d\n", ent,
+                        (unsigned long long)ev->global_seq, (unsigned long long)ev->clock, i + 1,
+                        clock);
+                bp_iter_free(it);
+                return -1;
+            }
+            if (!pass) last = ev->event_hash;
+            i += 37;
+            clock++;
+        }
+        bp_iter_free(it);
+        if (i < n) return -1; /* some missing */
+        count = clock - 1;
+        if (!pass && !from) {
+            uint64_t hc = 0;
+            bp_hash hh;
+            if (bp_entity_head(s, &hc, &hh, ent) || hc != (uint64_t)count ||
+                memcmp(hh.b, last.b, 32) != 0)
+                return -1;
+        }
+    }
+    return count;
+}
+
+static bp_status count_walk(void *ctx, const bp_event *ev, uint32_t depth) {
+    (void)ev;
+    (void)depth;
+    ++*(int *)ctx;
+    return BP_OK;
+}
+
+/* Entity streams, heads, chain walks and appends over the six tier: the entity lists hold
+ * only the slots past it, each entity's tier counts the others. */
+static void test_entities_in_place(void) {
+    g_dir = t_dir("six-entities");
+    bp_id *ids = fill_ids(g_dir, 3000);
+    CHECK(ids != NULL);
+    bp_store *s = t_open(g_dir, NULL);
+    CHECK(s->n_six >= 5);
+    uint64_t tier = 0;
+    for (uint32_t k = 0; k < s->idx.entity_names.n; k++) {
+        const bp_entity_state *es = &s->idx.entities[k];
+        CHECK(es->slots.n == 0 || es->slots.v[0] >= s->idx.list_base);
+        tier += es->tier;
+    }
+    CHECK_EQ(tier, s->idx.list_base); /* (no holes: every tier slot is an event) */
+    for (int e = 0; e < 37; e++) {
+        CHECK(check_entity(s, 3000, e, 0) > 0);
+        CHECK(check_entity(s, 3000, e, 1501) >= 0);
+    }
+    /* a chain walk from acct:5's newest event goes back through the tier */
+    int depth = 0;
+    CHECK_OK(bp_walk_ancestors(
+        s, &ids[2997 - 2997 % 37 + 5 >= 3000 ? 2997 - 2997 % 37 + 5 - 37 : 2997 - 2997 % 37 + 5],
+        BP_WALK_CHAIN, 0, count_walk, &depth));
+    CHECK_EQ(depth, check_entity(s, 3000, 5, 0) - 1);
+    /* appends continue every chain, past the tier */
+    fill(s, 370, 3000);
+    for (int e = 0; e < 37; e++)
+        CHECK(check_entity(s, 3370, e, 0) > 0);
+    bp_verify_report rep = BP_VERIFY_REPORT_INIT;
+    CHECK_OK(bp_store_verify(s, &rep, NULL));
+    CHECK_OK(bp_store_close(s));
+
+    /* a damaged entities block: the tier goes back in memory at the first entity read */
+    char p[600];
+    seg_path(2, "fidx", p, sizeof p);
+    size_t n = 0;
+    uint8_t *b = t_slurp(p, &n);
+    CHECK(b != NULL);
+    bp_six x;
+    CHECK_OK(bp_six_open(&x, b, n, p));
+    b[x.off[BP_SIXB_ENTS] + 9] ^= 0x01;
+    CHECK(spit(p, b, n));
+    free(b);
+    s = t_open(g_dir, &(t_open_opts){.read_only = true});
+    CHECK(s->n_six >= 5);
+    for (int e = 0; e < 37; e++)
+        CHECK(check_entity(s, 3370, e, 0) > 0);
+    CHECK_EQ(s->n_six, 0);
+    CHECK_EQ(s->idx.list_base, 0);
+    CHECK_OK(bp_store_close(s));
+
+    /* a compaction of a store opened with its tier */
+    s = t_open(g_dir, NULL);
+    CHECK(s->n_six >= 5);
+    bp_compact_options co = BP_COMPACT_OPTIONS_INIT;
+    co.keep_last = 40;
+    bp_compact_report cr = BP_COMPACT_REPORT_INIT;
+    CHECK_OK(bp_compact(s, &cr, &co));
+    CHECK_EQ(s->n_six, 0);
+    rep = (bp_verify_report)BP_VERIFY_REPORT_INIT;
+    CHECK_OK(bp_store_verify(s, &rep, NULL));
+    fill(s, 37, 3370);
+    CHECK_OK(bp_store_close(s));
+    s = t_open(g_dir, NULL); /* the compacted store's tier */
+    uint64_t clock = 0;
+    CHECK_OK(bp_entity_head(s, &clock, NULL, "acct:3"));
+    CHECK_EQ(clock, 3407 / 37 + (3407 % 37 > 3));
+    rep = (bp_verify_report)BP_VERIFY_REPORT_INIT;
+    CHECK_OK(bp_store_verify(s, &rep, NULL));
+    CHECK_OK(bp_store_close(s));
+    free(ids);
+    t_rmdir(g_dir);
+}
+
 int main(void) {
     test_written_at_seal();
     test_rebuilt_at_open();
@@ -599,6 +728,7 @@ int main(void) {
     test_keys_in_place();
     test_queries_in_place();
     test_repair_while_reading();
+    test_entities_in_place();
     printf("%d checks, %d failures\n", t_checks, t_failures);
     return t_failures ? 1 : 0;
 }

@@ -18,16 +18,15 @@ static int64_t ancestor_slot(bp_store *s, const bp_event *ev, bp_walk_mode mode)
     pthread_rwlock_rdlock(&s->ilock);
     if (mode == BP_WALK_CAUSATION) {
         if (ev->has_causation) slot = bp_store_find_id(s, &ev->causation_id, &repair);
-    } else if (ev->clock > 1) {
+    } else if (ev->clock > 1) { /* (at or before its base: compacted away) */
         int64_t e = bp_index_entity(&s->idx, ev->entity, strlen(ev->entity));
-        uint64_t base = e >= 0 ? s->idx.entities[e].base : 0; /* before it: compacted away */
-        if (e >= 0 && ev->clock - 1 > base && ev->clock - 1 <= bp_index_head_clock(&s->idx, e))
-            slot = s->idx.entities[e].slots.v[ev->clock - 2 - base];
+        if (e >= 0) slot = bp_store_clock_slot(s, e, ev->clock - 1);
+        if (slot == -2) repair = true; /* a tier file could not answer: the caller tries again */
     }
     if (slot >= 0 && (uint64_t)slot >= s->published) slot = -1;
     pthread_rwlock_unlock(&s->ilock);
     if (repair) bp_six_repair(s);
-    return slot;
+    return slot; /* -2: again, after the repair */
 }
 
 bp_status bp_walk_ancestors(bp_store *s, const bp_id *id, bp_walk_mode mode, size_t limit,
@@ -53,6 +52,14 @@ bp_status bp_walk_ancestors(bp_store *s, const bp_id *id, bp_walk_mode mode, siz
     /* there are no more distinct ancestors than events: a longer walk is a cycle */
     for (uint64_t depth = 1; !rc && (!limit || depth <= limit); depth++) {
         int64_t a = ancestor_slot(s, &child->ev, mode);
+        if (a == -2) a = ancestor_slot(s, &child->ev, mode); /* after the repair */
+        if (a == -2) {
+            rc = bp_err(BP_ENOMEM,
+                        "event %s: a segment index file is damaged and there is no "
+                        "memory to index its segment otherwise",
+                        idt);
+            break;
+        }
         if (a < 0) break;
         if (depth > published) {
             rc = bp_err(BP_ECORRUPT, "event %s: causation links form a cycle", idt);

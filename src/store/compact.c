@@ -755,6 +755,12 @@ bp_status bp_compact(bp_store *s, bp_compact_report *out, const bp_compact_optio
         return bp_err(BP_EREADONLY, "%s: compact on a read-only handle (a dry run is allowed)",
                       s->dir);
     pthread_mutex_lock(&s->cmu);
+    /* the plan reads every entity's list whole: the six tier goes back in memory */
+    rc = bp_six_untier(s);
+    if (rc) {
+        pthread_mutex_unlock(&s->cmu);
+        return rc;
+    }
     compaction c;
     memset(&c, 0, sizeof c);
     c.s = s;

@@ -263,10 +263,10 @@ int64_t bp_index_find_idem(const bp_index *x, const char *key, size_t len) {
 }
 
 uint64_t bp_index_clock_of(const bp_index *x, uint32_t slot) {
-    const bp_u32vec *v = &x->entities[x->recs[slot].entity].slots;
-    uint32_t lo = bp_u32vec_lower_bound(v, slot);
-    assert(lo < v->n && v->v[lo] == slot);
-    return x->entities[x->recs[slot].entity].base + lo + 1;
+    const bp_entity_state *es = &x->entities[x->recs[slot].entity];
+    uint32_t lo = bp_u32vec_lower_bound(&es->slots, slot);
+    assert(lo < es->slots.n && es->slots.v[lo] == slot); /* listed: not a tier slot */
+    return es->base + es->tier + lo + 1;
 }
 
 int bp_index_holes(bp_index *x, uint64_t upto, uint32_t segno) {
@@ -314,7 +314,7 @@ int bp_index_anchor(bp_index *x, const char *name, size_t len, uint64_t clock,
     int64_t e = intern_entity(x, name, len);
     if (e < 0) return -ENOMEM;
     bp_entity_state *es = &x->entities[e];
-    if (es->slots.n || es->base) return -EINVAL;
+    if (es->slots.n || es->tier || es->base) return -EINVAL;
     es->base = clock;
     es->head = *hash;
     return 0;
@@ -686,7 +686,7 @@ static int load_block(bp_index *x, bp_iblock *blk, bool ids, bool lists) {
         kcount[blk->recs[i].kind]++;
     }
     /* reserve every list exactly, so the fill loop below cannot fail */
-    for (uint32_t i = 0; i < blk->n_entities; i++) {
+    for (uint32_t i = 0; lists && i < blk->n_entities; i++) {
         bp_u32vec *v = &x->entities[emap[i]].slots;
         if (grow((void **)&v->v, &v->cap, v->n + ecount[i], 4)) goto out;
     }
@@ -741,12 +741,14 @@ static int load_block(bp_index *x, bp_iblock *blk, bool ids, bool lists) {
         r.entity = emap[r.entity];
         r.scope = smap[r.scope];
         x->recs[slot] = r;
-        bp_u32vec *ev = &x->entities[r.entity].slots;
-        ev->v[ev->n++] = slot;
         if (lists) {
-            bp_u32vec *sv = &x->scopes[r.scope], *kv = &x->kinds[x->kind_ids[r.kind] - 1];
+            bp_u32vec *ev = &x->entities[r.entity].slots, *sv = &x->scopes[r.scope];
+            bp_u32vec *kv = &x->kinds[x->kind_ids[r.kind] - 1];
+            ev->v[ev->n++] = slot;
             sv->v[sv->n++] = slot;
             kv->v[kv->n++] = slot;
+        } else {
+            x->entities[r.entity].tier++;
         }
         if (ids) idtab_place(x->idtab, x->idcap, &r.id, slot);
     }
@@ -768,5 +770,74 @@ out:
     free(ecount);
     free(scount);
     free(kcount);
+    return rc;
+}
+
+/* Prepend the tier slots of each list: counts from the records below list_base, then one
+ * new array per list. */
+static int untier_lists(bp_index *x, bp_u32vec *lists, uint32_t n_lists, int which) {
+    uint32_t *count = calloc((size_t)n_lists + 1, sizeof *count);
+    if (!count) return -ENOMEM;
+    for (uint64_t q = 0; q < x->list_base; q++) {
+        const bp_irec *r = &x->recs[q];
+        if (BP_IREC_HOLE(r)) continue;
+        count[which == 0 ? r->entity : which == 1 ? r->scope : x->kind_ids[r->kind] - 1u]++;
+    }
+    uint32_t **nv = calloc((size_t)n_lists + 1, sizeof *nv);
+    int rc = nv ? 0 : -ENOMEM;
+    for (uint32_t i = 0; !rc && i < n_lists; i++) {
+        if (!count[i]) continue;
+        nv[i] = malloc(((size_t)count[i] + lists[i].n) * sizeof(uint32_t));
+        if (!nv[i]) rc = -ENOMEM;
+    }
+    if (!rc) {
+        uint32_t *fill = count; /* reused: the next free place in each new array */
+        memset(fill, 0, ((size_t)n_lists + 1) * sizeof *fill);
+        for (uint64_t q = 0; q < x->list_base; q++) {
+            const bp_irec *r = &x->recs[q];
+            if (BP_IREC_HOLE(r)) continue;
+            uint32_t i = which == 0 ? r->entity : which == 1 ? r->scope : x->kind_ids[r->kind] - 1u;
+            nv[i][fill[i]++] = (uint32_t)q;
+        }
+        for (uint32_t i = 0; i < n_lists; i++) {
+            if (!nv[i]) continue;
+            memcpy(nv[i] + fill[i], lists[i].v, (size_t)lists[i].n * sizeof(uint32_t));
+            free(lists[i].v);
+            lists[i].v = nv[i];
+            lists[i].n += fill[i];
+            lists[i].cap = lists[i].n;
+            nv[i] = NULL;
+        }
+    }
+    for (uint32_t i = 0; nv && i < n_lists; i++)
+        free(nv[i]);
+    free(nv);
+    free(count);
+    return rc;
+}
+
+int bp_index_untier(bp_index *x) {
+    if (!x->list_base) return 0;
+    /* kinds first: a kind only the tier has gets its (empty) list now, so that a failure
+     * further on leaves nothing half done but lists that only gained entries */
+    for (uint64_t q = 0; q < x->list_base; q++)
+        if (!BP_IREC_HOLE(&x->recs[q]) && !kind_vec(x, x->recs[q].kind)) return -ENOMEM;
+    /* entity lists through a temporary array of the vectors */
+    uint32_t ne = x->entity_names.n;
+    bp_u32vec *ev = malloc(((size_t)ne + 1) * sizeof *ev);
+    if (!ev) return -ENOMEM;
+    for (uint32_t e = 0; e < ne; e++)
+        ev[e] = x->entities[e].slots;
+    int rc = untier_lists(x, ev, ne, 0);
+    if (!rc) {
+        for (uint32_t e = 0; e < ne; e++) {
+            x->entities[e].slots = ev[e];
+            x->entities[e].tier = 0;
+        }
+    }
+    free(ev);
+    if (!rc) rc = untier_lists(x, x->scopes, x->scope_names.n, 1);
+    if (!rc) rc = untier_lists(x, x->kinds, x->n_kinds, 2);
+    if (!rc) x->list_base = 0;
     return rc;
 }

@@ -7,11 +7,13 @@
  *    (frame_len == 0: that event was removed by a compaction; a hole is in no list and
  *    not in idtab, and readers skip it; its segno is the compacted segment it fell in).
  *  - recs[].segno is ascending.
- *  - entities[e].slots lists that entity's slots in clock order:
- *    the event at slots.v[k] has clock entities[e].base + k + 1.
+ *  - entities[e].slots lists that entity's slots from list_base on, in clock order: the
+ *    event at slots.v[k] has clock entities[e].base + entities[e].tier + k + 1. Its tier
+ *    events (slots below list_base: the six tier's) are listed by their segments' index
+ *    files, clocks base + 1 .. base + tier.
  *  - scopes[s].slots and kinds[k].slots are ascending slot lists of the slots from list_base
  *    on: the slots below it (a prefix of sealed segments and the holes between them) are
- *    listed by their segments' index files (the store's six tier).
+ *    listed by their segments' index files (the store's six tier), in no list here.
  *  - idtab maps event ids to slot + 1 (0 = empty); open addressing, load <= 1/2 of the
  *    events placed (n - holes - noids), not of the seqs: holes (all with the zero id) are never
  *    placed, nor the events of the slot ranges in noid (ascending, disjoint): their segments'
@@ -63,6 +65,7 @@ int64_t bp_strtab_add(bp_strtab *t, const char *s, size_t len); /* id or -ENOMEM
 typedef struct bp_entity_state {
     bp_hash head;  /* hash of the entity's newest event (published or not), or its anchor's */
     uint64_t base; /* clock of its last event removed by compaction (its anchor), else 0 */
+    uint64_t tier; /* its events below list_base (in no list here) */
     bp_u32vec slots;
 } bp_entity_state;
 
@@ -113,8 +116,9 @@ int bp_index_insert(bp_index *x, const bp_irec *r, const char *entity, size_t el
 int bp_index_load_block(bp_index *x, bp_iblock *blk);
 /* The same, leaving the block's ids and idempotency keys out of idtab and idem_keys (a
  * segment whose index file answers for them): its slot range joins noid. Without lists, its
- * slots are left out of the scope and kind lists too (list_base moves past them): only while
- * the index holds nothing but such slots (x->n == list_base), else -EINVAL. */
+ * slots are left out of the entity, scope and kind lists too (list_base moves past them; each
+ * entity's tier counts them): only while the index holds nothing but such slots
+ * (x->n == list_base), else -EINVAL. */
 int bp_index_load_block_noid(bp_index *x, bp_iblock *blk, bool lists);
 /* Place the ids of the noid range [from, to) (exactly one of them) in idtab, and its
  * idempotency keys keys[0..n_keys) (rec: the slot - from) in idem_keys: its segment index
@@ -132,12 +136,18 @@ void bp_index_idtab_stats(const bp_index *x, uint64_t *entries, uint64_t *probes
 int64_t bp_index_entity(const bp_index *x, const char *name, size_t len);
 /* Slot committed under an idempotency key, or -1. */
 int64_t bp_index_find_idem(const bp_index *x, const char *key, size_t len);
-/* Clock of the event at slot (its entity's base + its position in the entity's list + 1). */
+/* Clock of the event at slot, which is at or above list_base (its entity's base + tier + its
+ * position in the entity's list + 1). */
 uint64_t bp_index_clock_of(const bp_index *x, uint32_t slot);
 /* The clock of entity e's newest event (0 when it has none and no anchor). */
 static inline uint64_t bp_index_head_clock(const bp_index *x, int64_t e) {
-    return e < 0 ? 0 : x->entities[e].base + x->entities[e].slots.n;
+    return e < 0 ? 0 : x->entities[e].base + x->entities[e].tier + x->entities[e].slots.n;
 }
+/* Every slot below list_base back into the entity, scope and kind lists (from the records),
+ * tiers to 0, list_base to 0: the index alone answers again. 0, or -ENOMEM: the lists done so
+ * far are whole (their entities' tiers 0) and list_base stays, which readers handle (an
+ * entity's tier, not list_base, says where its list starts). */
+int bp_index_untier(bp_index *x);
 /* Append holes until x->n == upto (nothing when x->n >= upto), counted in segment segno (so
  * that recs[].segno stays ascending). 0 or -ENOMEM / -EOVERFLOW. */
 int bp_index_holes(bp_index *x, uint64_t upto, uint32_t segno);

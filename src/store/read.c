@@ -165,6 +165,7 @@ bp_status bp_entity_head(bp_store *s, uint64_t *clock, bp_hash *hash, const char
     bool read_disk = false;
     bp_irec r;
     bp_segref ref = BP_SEGREF_INIT;
+    bool tier_retry = false;
     for (bool waited = s->read_only;; waited = true) {
         pthread_rwlock_rdlock(&s->ilock);
         int64_t e = bp_index_entity(&s->idx, entity, elen);
@@ -177,16 +178,32 @@ bp_status bp_entity_head(bp_store *s, uint64_t *clock, bp_hash *hash, const char
             continue;
         }
         if (v) {
-            uint32_t n = v->n; /* only published events count */
+            const bp_entity_state *es = &s->idx.entities[e];
+            uint32_t n = v->n; /* only published events count (the tier's all are) */
             while (n && v->v[n - 1] >= s->published)
                 n--;
-            c = s->idx.entities[e].base + n;
-            if (n == v->n) {
-                h = s->idx.entities[e].head;
-            } else if (n) { /* newer unpublished events exist: read the head's frame */
+            c = es->base + es->tier + n;
+            int64_t hs = -1; /* newer unpublished events exist: the head's frame is read */
+            if (n == v->n)
+                h = es->head;
+            else if (n)
+                hs = v->v[n - 1];
+            else if (es->tier && (hs = bp_store_clock_slot(s, e, c)) == -2 && !tier_retry) {
+                tier_retry = true; /* a tier file could not answer: again, from memory */
+                pthread_rwlock_unlock(&s->ilock);
+                bp_six_repair(s);
+                continue;
+            }
+            if (hs >= 0) {
                 read_disk = true;
-                r = s->idx.recs[v->v[n - 1]];
+                r = s->idx.recs[hs];
                 bp_segment_ref(s, r.segno, &ref);
+            } else if (hs == -2) {
+                pthread_rwlock_unlock(&s->ilock);
+                return bp_err(BP_ENOMEM,
+                              "entity '%s': a segment index file is damaged and "
+                              "there is no memory to index its segment otherwise",
+                              entity);
             }
         }
         break;
@@ -214,10 +231,12 @@ struct bp_iter {
     unsigned flags;
     src_kind src;
     uint32_t src_id;
-    uint64_t pos;   /* next index into the source list (or next slot for SRC_ALL); for
-                       SRC_SCOPE and SRC_KIND the next slot to look at (six_next) */
-    uint16_t kind;  /* SRC_KIND: the kind */
-    uint64_t limit; /* published watermark at creation: slots < limit are visible */
+    uint64_t pos;      /* next index into the source list (or next slot for SRC_ALL); for
+                          SRC_SCOPE and SRC_KIND the next slot to look at (six_next) */
+    uint16_t kind;     /* SRC_KIND: the kind */
+    uint64_t min_slot; /* SRC_ENTITY: pos is the next clock; slots below this one are passed */
+    uint64_t clock;    /* SRC_ENTITY: the clock of the slot next_slot returned */
+    uint64_t limit;    /* published watermark at creation: slots < limit are visible */
     uint64_t last_seq;
     bp_rfilter f;
     /* current event */
@@ -270,8 +289,9 @@ bp_status bp_query(bp_store *s, bp_iter **out, const bp_region *region, unsigned
     uint64_t first_slot = it->f.from_seq ? it->f.from_seq - 1 : 0;
     if (it->src == SRC_ALL || it->src == SRC_SCOPE || it->src == SRC_KIND) {
         it->pos = first_slot;
-    } else if (it->src != SRC_EMPTY) {
-        it->pos = bp_u32vec_lower_bound(&s->idx.entities[it->src_id].slots, first_slot);
+    } else if (it->src != SRC_EMPTY) { /* SRC_ENTITY: from its first clock */
+        it->pos = s->idx.entities[it->src_id].base + 1;
+        it->min_slot = first_slot;
     }
     pthread_rwlock_unlock(&s->ilock);
     *out = it;
@@ -394,7 +414,60 @@ static int64_t six_next(bp_iter *it, bp_store *s) {
     return -2;
 }
 
-/* [i] held shared. Next matching slot, or -1 when done. */
+typedef struct ent_walk {
+    bp_iter *it;
+    const bp_index *x;
+    int64_t slot; /* the match, or -1 */
+    bool done;    /* past the iterator's bounds */
+} ent_walk;
+
+static bool ent_step(void *ctx, uint64_t slot, uint64_t clock, uint16_t kind) {
+    ent_walk *w = ctx;
+    bp_iter *it = w->it;
+    (void)kind;
+    if (slot >= it->limit || (it->f.to_seq && slot + 1 > it->f.to_seq)) {
+        w->done = true;
+        return false;
+    }
+    it->pos = clock + 1;
+    if (slot < it->min_slot || !bp_rfilter_match(&it->f, w->x, (uint32_t)slot)) return true;
+    it->clock = clock;
+    w->slot = (int64_t)slot;
+    return false;
+}
+
+/* [i] held shared. An entity source: its six tier events (bp_tier_walk), then its list, from
+ * the clock it->pos on. The next matching slot, -1 when done, -3 when a tier file cannot
+ * answer (repair, then again). */
+static int64_t entity_next(bp_iter *it, bp_store *s) {
+    const bp_index *x = &s->idx;
+    const bp_entity_state *es = &x->entities[it->src_id];
+    uint64_t lbase = es->base + es->tier; /* the clock before the list's first event */
+    if (it->pos <= lbase) {
+        ent_walk w = {it, x, -1, false};
+        if (bp_tier_walk(s, it->src_id, it->pos, ent_step, &w)) return -3;
+        if (w.slot >= 0) return w.slot;
+        if (w.done) return -1;
+        it->pos = lbase + 1;
+    }
+    const bp_u32vec *v = &es->slots;
+    uint64_t k = it->pos > lbase ? it->pos - lbase - 1 : 0;
+    uint64_t first = bp_u32vec_lower_bound(v, it->min_slot); /* (from_seq) */
+    if (k < first) k = first;
+    for (; k < v->n; k++) {
+        uint64_t slot = v->v[k];
+        if (slot >= it->limit || (it->f.to_seq && slot + 1 > it->f.to_seq)) return -1;
+        it->pos = lbase + k + 2;
+        if (bp_rfilter_match(&it->f, x, (uint32_t)slot)) {
+            it->clock = lbase + k + 1;
+            return (int64_t)slot;
+        }
+    }
+    it->pos = lbase + v->n + 1;
+    return -1;
+}
+
+/* [i] held shared. Next matching slot, or -1 when done, -3 as entity_next says. */
 static int64_t next_slot(bp_iter *it, bp_store *s) {
     const bp_index *x = &s->idx;
     const bp_u32vec *v = NULL;
@@ -402,8 +475,7 @@ static int64_t next_slot(bp_iter *it, bp_store *s) {
     case SRC_EMPTY:
         return -1;
     case SRC_ENTITY:
-        v = &x->entities[it->src_id].slots;
-        break;
+        return entity_next(it, s);
     case SRC_SCOPE:
     case SRC_KIND: {
         /* the six tier first, then the list from the slot it stopped at */
@@ -443,24 +515,38 @@ bp_status bp_iter_next(bp_iter *it, const bp_event **ev) {
     if (!it || !ev) return bp_err(BP_EINVAL, "bp_iter_next: NULL argument");
     *ev = NULL;
     bp_store *s = it->s;
-    pthread_rwlock_rdlock(&s->ilock);
-    int64_t slot = next_slot(it, s);
+    int64_t slot;
     bp_irec r;
     bp_segref ref = BP_SEGREF_INIT;
     uint64_t clock = 0;
     const char *ename = NULL, *sname = NULL;
-    if (slot >= 0) {
-        r = s->idx.recs[slot];
-        if (!(it->flags & BP_READ_INDEX_ONLY)) bp_segment_ref(s, r.segno, &ref);
-        /* a full read takes the clock from the frame; an entity's list is in clock order, so
-         * the position just taken is the clock */
-        if (it->flags & BP_READ_INDEX_ONLY)
-            clock = it->src == SRC_ENTITY ? s->idx.entities[it->src_id].base + it->pos
-                                          : bp_index_clock_of(&s->idx, (uint32_t)slot);
-        ename = s->idx.entity_names.s[r.entity]; /* interned strings never move */
-        sname = s->idx.scope_names.s[r.scope];
+    for (int attempt = 0;; attempt++) {
+        pthread_rwlock_rdlock(&s->ilock);
+        slot = next_slot(it, s);
+        if (slot >= 0 && (it->flags & BP_READ_INDEX_ONLY)) {
+            /* a full read takes the clock from the frame */
+            clock = it->src == SRC_ENTITY ? it->clock : bp_store_clock_of(s, (uint64_t)slot);
+            if (!clock) { /* a tier file cannot answer: this slot again after the repair (a
+                             slot-positioned source: an entity's has its clock) */
+                it->pos = (uint64_t)slot;
+                slot = -3;
+            }
+        }
+        if (slot >= 0) {
+            r = s->idx.recs[slot];
+            if (!(it->flags & BP_READ_INDEX_ONLY)) bp_segment_ref(s, r.segno, &ref);
+            ename = s->idx.entity_names.s[r.entity]; /* interned strings never move */
+            sname = s->idx.scope_names.s[r.scope];
+        }
+        pthread_rwlock_unlock(&s->ilock);
+        if (slot != -3) break;
+        if (attempt)
+            return bp_err(BP_ENOMEM,
+                          "%s: a segment index file is damaged and there is no "
+                          "memory to index its segment otherwise",
+                          s->dir);
+        bp_six_repair(s); /* the tier back in memory: again */
     }
-    pthread_rwlock_unlock(&s->ilock);
     if (slot < 0) return BP_DONE;
     it->last_seq = (uint64_t)slot + 1;
     bp_event *e = &it->cur.ev;

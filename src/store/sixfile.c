@@ -292,8 +292,28 @@ static void free_keys(bp_iidem *keys, uint32_t n) {
     free(keys);
 }
 
+/* Put the six tier back in memory (a tier file could not answer, or one is rewritten: its
+ * clocks come from the lists). ilock exclusive held. */
+static void untier(bp_store *s) {
+    if (!s->n_six || bp_index_untier(&s->idx)) return; /* out of memory: the tier stays */
+    for (uint32_t i = 0; i < s->n_six; i++)
+        s->segs[i].six_tier = false;
+    s->n_six = 0;
+    __atomic_store_n(&s->untier, 0, __ATOMIC_RELEASE);
+}
+
 /* [w] on a writable handle. */
 static void repair(bp_store *s, bool writer) {
+    bool bad_tier = __atomic_load_n(&s->untier, __ATOMIC_ACQUIRE) != 0;
+    pthread_rwlock_rdlock(&s->ilock);
+    for (uint32_t i = 0; i < s->n_six && !bad_tier; i++)
+        bad_tier = __atomic_load_n(&s->segs[i].six_bad, __ATOMIC_ACQUIRE) != 0;
+    pthread_rwlock_unlock(&s->ilock);
+    if (bad_tier) {
+        pthread_rwlock_wrlock(&s->ilock);
+        untier(s);
+        pthread_rwlock_unlock(&s->ilock);
+    }
     pthread_rwlock_rdlock(&s->ilock);
     uint32_t *bad = calloc(s->n_segs ? s->n_segs : 1, sizeof *bad), n_bad = 0;
     for (uint32_t i = 0; bad && i < s->n_segs; i++)
@@ -333,4 +353,111 @@ void bp_six_repair(bp_store *s) {
     if (writer) pthread_mutex_lock(&s->wmu);
     repair(s, writer);
     if (writer) pthread_mutex_unlock(&s->wmu);
+}
+
+/* ------------------------------------------------------------ the six tier */
+
+/* Tier segment i's blocks an entity walk reads, checked: false (and the segment marked, the
+ * tier to go back in memory) when one fails. */
+static bool tier_usable(bp_store *s, uint32_t i) {
+    bp_segment *g = &s->segs[i];
+    bp_six *x = &g->six->x;
+    if (!__atomic_load_n(&g->six_bad, __ATOMIC_ACQUIRE) && bp_six_need(x, BP_SIXB_ENTS) &&
+        bp_six_need(x, BP_SIXB_POST) && bp_six_need(x, BP_SIXB_RECS) &&
+        bp_six_need(x, BP_SIXB_SEQS))
+        return true;
+    __atomic_store_n(&g->six_bad, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&s->untier, 1, __ATOMIC_RELEASE);
+    return false;
+}
+
+int bp_tier_walk(bp_store *s, int64_t eid, uint64_t clock,
+                 bool (*fn)(void *ctx, uint64_t slot, uint64_t clock, uint16_t kind), void *ctx) {
+    const bp_entity_state *es = &s->idx.entities[eid];
+    if (!es->tier || clock > es->base + es->tier) return 0;
+    const char *name = s->idx.entity_names.s[eid];
+    size_t len = s->idx.entity_names.len[eid];
+    for (uint32_t i = 0; i < s->n_six; i++) {
+        if (!tier_usable(s, i)) return -1;
+        bp_six *x = &s->segs[i].six->x;
+        int64_t e = bp_six_find_ent(x, name, len, NULL);
+        if (e < 0) continue;
+        bp_six_ent ent;
+        bp_six_ent_get(x, (uint32_t)e, &ent);
+        if (ent.first_clock + ent.count <= clock) continue;
+        for (uint64_t k = clock > ent.first_clock ? clock - ent.first_clock : 0; k < ent.count;
+             k++) {
+            bp_six_rec r;
+            bp_six_rec_get(x, bp_six_post(x, ent.post + (uint32_t)k), &r);
+            uint64_t slot = r.seq - 1;
+            /* the file's answer must be the index's: never a wrong event */
+            if (slot >= s->idx.n || s->idx.recs[slot].entity != (uint32_t)eid) {
+                __atomic_store_n(&s->segs[i].six_bad, 1, __ATOMIC_RELEASE);
+                __atomic_store_n(&s->untier, 1, __ATOMIC_RELEASE);
+                return -1;
+            }
+            if (!fn(ctx, slot, ent.first_clock + k, r.kind)) return 0;
+        }
+    }
+    return 0;
+}
+
+static bool first_slot(void *ctx, uint64_t slot, uint64_t clock, uint16_t kind) {
+    (void)clock;
+    (void)kind;
+    *(int64_t *)ctx = (int64_t)slot;
+    return false;
+}
+
+int64_t bp_store_clock_slot(bp_store *s, int64_t eid, uint64_t clock) {
+    const bp_entity_state *es = &s->idx.entities[eid];
+    if (clock <= es->base || clock > bp_index_head_clock(&s->idx, eid)) return -1;
+    if (clock > es->base + es->tier) return es->slots.v[clock - es->base - es->tier - 1];
+    int64_t slot = -1;
+    if (bp_tier_walk(s, eid, clock, first_slot, &slot)) return -2;
+    return slot;
+}
+
+uint64_t bp_store_clock_of(bp_store *s, uint64_t slot) {
+    const bp_index *x = &s->idx;
+    const bp_entity_state *es = &x->entities[x->recs[slot].entity];
+    if (slot >= x->list_base || !es->tier) return bp_index_clock_of(x, (uint32_t)slot);
+    uint32_t lo = 0, hi = s->n_six; /* the tier segment holding slot */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        uint64_t end = mid + 1 < s->n_segs ? s->segs[mid + 1].first_slot : x->n;
+        if (end <= slot)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == s->n_six || !tier_usable(s, lo)) return 0;
+    bp_six *six = &s->segs[lo].six->x;
+    int64_t r = bp_six_find_seq(six, slot + 1);
+    if (r < 0) return 0;
+    bp_six_rec rec;
+    bp_six_rec_get(six, (uint32_t)r, &rec);
+    bp_six_ent ent;
+    bp_six_ent_get(six, rec.entity, &ent);
+    uint32_t a = 0, b = ent.count; /* its place among the entity's records */
+    while (a < b) {
+        uint32_t mid = a + (b - a) / 2;
+        if (bp_six_post(six, ent.post + mid) < (uint32_t)r)
+            a = mid + 1;
+        else
+            b = mid;
+    }
+    if (a == ent.count || bp_six_post(six, ent.post + a) != (uint32_t)r) return 0;
+    return ent.first_clock + a;
+}
+
+bp_status bp_six_untier(bp_store *s) {
+    bool writer = !s->read_only;
+    if (writer) pthread_mutex_lock(&s->wmu);
+    pthread_rwlock_wrlock(&s->ilock);
+    untier(s);
+    bool ok = s->n_six == 0;
+    pthread_rwlock_unlock(&s->ilock);
+    if (writer) pthread_mutex_unlock(&s->wmu);
+    return ok ? BP_OK : bp_err(BP_ENOMEM, "%s: out of memory indexing the sealed segments", s->dir);
 }

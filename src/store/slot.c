@@ -40,12 +40,15 @@ bp_status bp_slot_read_locked(bp_store *s, uint64_t slot, unsigned how, bp_slot 
 bp_status bp_store_entity_hash(bp_store *s, int64_t eid, uint64_t clock, bp_hash *out) {
     bp_irec r;
     bp_segref ref;
-    pthread_rwlock_rdlock(&s->ilock);
-    const bp_u32vec *v = &s->idx.entities[eid].slots;
-    uint64_t base = s->idx.entities[eid].base; /* clocks <= base were compacted away */
-    bool found = clock > base && clock - base <= v->n &&
-                 bp_slot_take(s, v->v[clock - base - 1], 0, &r, &ref);
-    pthread_rwlock_unlock(&s->ilock);
+    bool found = false;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        pthread_rwlock_rdlock(&s->ilock);
+        int64_t slot = bp_store_clock_slot(s, eid, clock); /* (clocks <= base: compacted) */
+        found = slot >= 0 && bp_slot_take(s, (uint64_t)slot, 0, &r, &ref);
+        pthread_rwlock_unlock(&s->ilock);
+        if (slot != -2) break;
+        bp_six_repair(s); /* a tier file could not answer: then from memory */
+    }
     if (!found)
         return bp_err(BP_ENOTFOUND, "no published event at clock %llu", (unsigned long long)clock);
     bp_slot sl;

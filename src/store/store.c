@@ -75,36 +75,66 @@ bool bp_store_entity(bp_store *s, const char *entity, size_t len, bp_entity_view
     pthread_rwlock_rdlock(&s->ilock);
     out->eid = bp_index_entity(&s->idx, entity, len);
     if (out->eid >= 0) {
-        const bp_u32vec *v = &s->idx.entities[out->eid].slots;
-        n = v->n; /* only published events count */
+        const bp_entity_state *es = &s->idx.entities[out->eid];
+        const bp_u32vec *v = &es->slots;
+        n = v->n; /* only published events count (the tier's all are) */
         while (n > 0 && v->v[n - 1] >= s->published)
             n--;
-        out->base = s->idx.entities[out->eid].base;
+        n += es->tier;
+        out->base = es->base;
     }
     pthread_rwlock_unlock(&s->ilock);
     out->clock = out->base + n;
     return out->eid >= 0;
 }
 
+typedef struct slot_fill {
+    uint64_t *slots;
+    uint16_t *kinds;
+    size_t max, *n;
+} slot_fill;
+
+static bool fill_slot(void *ctx, uint64_t slot, uint64_t clock, uint16_t kind) {
+    slot_fill *f = ctx;
+    (void)clock;
+    f->slots[*f->n] = slot;
+    if (f->kinds) f->kinds[*f->n] = kind;
+    return ++*f->n < f->max;
+}
+
 bp_status bp_store_entity_slots(bp_store *s, int64_t eid, uint64_t from, uint64_t *slots,
                                 uint16_t *kinds, size_t max, size_t *n) {
-    *n = 0;
-    pthread_rwlock_rdlock(&s->ilock);
-    const bp_u32vec *v = &s->idx.entities[eid].slots;
-    uint64_t base = s->idx.entities[eid].base;
-    bool compacted = from < base;
-    for (size_t k = 0; !compacted && k < max && from + k - base < v->n; k++) {
-        uint32_t slot = v->v[from + k - base];
-        if (slot >= s->published) break;
-        slots[k] = slot;
-        if (kinds) kinds[k] = s->idx.recs[slot].kind;
-        (*n)++;
+    for (int attempt = 0;; attempt++) {
+        *n = 0;
+        pthread_rwlock_rdlock(&s->ilock);
+        const bp_entity_state *es = &s->idx.entities[eid];
+        const bp_u32vec *v = &es->slots;
+        uint64_t base = es->base;
+        bool compacted = from < base;
+        /* the six tier's events first (clocks base + 1 .. base + tier), then the list's */
+        slot_fill f = {slots, kinds, max, n};
+        int walk = compacted || !max ? 0 : bp_tier_walk(s, eid, from + 1, fill_slot, &f);
+        uint64_t lbase = base + es->tier; /* the clock before the list's first event */
+        for (uint64_t c = from > lbase ? from : lbase;
+             !walk && !compacted && *n < max && c - lbase < v->n; c++) {
+            uint32_t slot = v->v[c - lbase];
+            if (slot >= s->published) break;
+            slots[*n] = slot;
+            if (kinds) kinds[*n] = s->idx.recs[slot].kind;
+            (*n)++;
+        }
+        pthread_rwlock_unlock(&s->ilock);
+        if (compacted)
+            return bp_err(BP_ECONFLICT, "%s: the events after clock %llu were compacted away",
+                          s->dir, (unsigned long long)from);
+        if (!walk) return BP_OK;
+        if (attempt) /* the repair could not put the tier in memory */
+            return bp_err(BP_ENOMEM,
+                          "%s: a segment index file is damaged and there is no "
+                          "memory to index its segment otherwise",
+                          s->dir);
+        bp_six_repair(s);
     }
-    pthread_rwlock_unlock(&s->ilock);
-    if (compacted)
-        return bp_err(BP_ECONFLICT, "%s: the events after clock %llu were compacted away", s->dir,
-                      (unsigned long long)from);
-    return BP_OK;
 }
 
 bool bp_store_seq_is_hole(bp_store *s, uint64_t seq) {

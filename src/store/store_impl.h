@@ -176,7 +176,9 @@ struct bp_store {
     pthread_rwlock_t ilock;
     bp_index idx;     /* [i] */
     uint32_t n_six;   /* [i] segs[0..n_six) are the six tier: sealed, their index files mapped,
-                         their slots (below idx.list_base) in no scope or kind list */
+                         their slots (below idx.list_base) in no entity, scope or kind list */
+    uint32_t untier;  /* atomic: a tier file could not answer: bp_six_repair puts the tier back
+                         in memory (bp_index_untier) */
     bp_segment *segs; /* [i] array; the active segment's size is [w] */
     uint32_t n_segs, segs_cap;
     uint64_t published; /* [i] publish watermark (highest visible global_seq); written with
@@ -320,6 +322,20 @@ bp_status bp_store_find_idem(bp_store *s, const char *key, size_t len, int64_t *
 void bp_six_repair(bp_store *s);
 /* [w] The same, wmu held (the append path). */
 void bp_six_repair_locked(bp_store *s);
+/* No lock held: put the six tier back in memory (bp_index_untier; compaction plans from the
+ * whole lists). BP_OK or BP_ENOMEM. Takes wmu (writable) and ilock exclusive. */
+bp_status bp_six_untier(bp_store *s);
+/* [i] shared. Entity eid's events in the six tier (clocks base + 1 .. base + tier) with
+ * clocks from `clock` on, in clock order: fn(ctx, slot, clock, kind) for each until it
+ * returns false. 0, or -1 when a tier file cannot answer (then marked: call bp_six_repair
+ * after letting go of ilock, which puts the tier back in memory, and try again). */
+int bp_tier_walk(bp_store *s, int64_t eid, uint64_t clock,
+                 bool (*fn)(void *ctx, uint64_t slot, uint64_t clock, uint16_t kind), void *ctx);
+/* [i] shared. The slot of entity eid's event at clock, -1 when it has none there (compacted
+ * away, or past its head), -2 as bp_tier_walk's -1. */
+int64_t bp_store_clock_slot(bp_store *s, int64_t eid, uint64_t clock);
+/* [i] shared. The clock of the event at slot (not a hole); 0 as bp_tier_walk's -1. */
+uint64_t bp_store_clock_of(bp_store *s, uint64_t slot);
 
 /* sync.c: fail-stop: record the first error; later writes return the same status (BP_EIO)
  * with the original message. [w] */
