@@ -185,6 +185,20 @@ static uint64_t disk_usage(const char *d) {
     return g_du;
 }
 
+/* The same for the segment index files (batpak's DIR/segments/NNNNNN.fidx) alone. */
+static int du_fidx(const char *p, const struct stat *sb, int flag, struct FTW *f) {
+    size_t n = strlen(p);
+    if (flag == FTW_F && f->level >= 1 && n > 5 && !strcmp(p + n - 5, ".fidx"))
+        g_du += (uint64_t)sb->st_size;
+    return 0;
+}
+
+static uint64_t fidx_bytes(const char *d) {
+    g_du = 0;
+    nftw(d, du_fidx, 16, FTW_PHYS);
+    return g_du;
+}
+
 /* /proc/self/io: wchar (bytes passed to write calls) and write_bytes (bytes
  * sent to the block layer). */
 static void proc_io(uint64_t *wchar, uint64_t *wbytes) {
@@ -420,6 +434,8 @@ static void wl_append1k(void) {
     double disk = (double)disk_usage(cfg.dir) / (double)cfg.n;
     result(wlb, "disk_per_event", disk, "B");
     result(wlb, "disk_overhead_per_event", disk - logical_bytes_per_event(), "B");
+    uint64_t fidx = fidx_bytes(cfg.dir); /* of which segment index files (batpak) */
+    if (fidx) result(wlb, "index_files_per_event", (double)fidx / (double)cfg.n, "B");
     t0 = now_s();
     s = cfg.be->open(cfg.dir, &o);
     read_last_check(s, cfg.n);

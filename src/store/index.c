@@ -320,7 +320,7 @@ int bp_index_anchor(bp_index *x, const char *name, size_t len, uint64_t clock,
     return 0;
 }
 
-static bp_u32vec *kind_vec(bp_index *x, uint16_t kind) {
+bp_u32vec *bp_index_kind_vec(bp_index *x, uint16_t kind) {
     if (!x->kind_ids[kind]) {
         uint32_t cap = x->n_kinds; /* kinds grows one at a time */
         bp_u32vec *k = realloc(x->kinds, ((size_t)cap + 1) * sizeof *k);
@@ -347,7 +347,7 @@ int bp_index_insert(bp_index *x, const bp_irec *rin, const char *entity, size_t 
     if (idtab_reserve(x, x->n - x->holes - x->noids + 1)) return -ENOMEM;
     int64_t e = intern_entity(x, entity, elen);
     int64_t s = intern_scope(x, scope, slen);
-    bp_u32vec *kv = kind_vec(x, rin->kind);
+    bp_u32vec *kv = bp_index_kind_vec(x, rin->kind);
     if (e < 0 || s < 0 || !kv) return -ENOMEM;
     bp_entity_state *es = &x->entities[e];
     if (grow((void **)&es->slots.v, &es->slots.cap, es->slots.n + 1, 4) ||
@@ -696,7 +696,7 @@ static int load_block(bp_index *x, bp_iblock *blk, bool ids, bool lists) {
     }
     for (uint32_t k = 0; lists && k < 65536; k++) {
         if (!kcount[k]) continue;
-        bp_u32vec *v = kind_vec(x, (uint16_t)k);
+        bp_u32vec *v = bp_index_kind_vec(x, (uint16_t)k);
         if (!v || grow((void **)&v->v, &v->cap, v->n + kcount[k], 4)) goto out;
     }
     if (x->n > 0 && x->n + n > x->cap) { /* (an empty index takes blk->recs below) */
@@ -770,74 +770,5 @@ out:
     free(ecount);
     free(scount);
     free(kcount);
-    return rc;
-}
-
-/* Prepend the tier slots of each list: counts from the records below list_base, then one
- * new array per list. */
-static int untier_lists(bp_index *x, bp_u32vec *lists, uint32_t n_lists, int which) {
-    uint32_t *count = calloc((size_t)n_lists + 1, sizeof *count);
-    if (!count) return -ENOMEM;
-    for (uint64_t q = 0; q < x->list_base; q++) {
-        const bp_irec *r = &x->recs[q];
-        if (BP_IREC_HOLE(r)) continue;
-        count[which == 0 ? r->entity : which == 1 ? r->scope : x->kind_ids[r->kind] - 1u]++;
-    }
-    uint32_t **nv = calloc((size_t)n_lists + 1, sizeof *nv);
-    int rc = nv ? 0 : -ENOMEM;
-    for (uint32_t i = 0; !rc && i < n_lists; i++) {
-        if (!count[i]) continue;
-        nv[i] = malloc(((size_t)count[i] + lists[i].n) * sizeof(uint32_t));
-        if (!nv[i]) rc = -ENOMEM;
-    }
-    if (!rc) {
-        uint32_t *fill = count; /* reused: the next free place in each new array */
-        memset(fill, 0, ((size_t)n_lists + 1) * sizeof *fill);
-        for (uint64_t q = 0; q < x->list_base; q++) {
-            const bp_irec *r = &x->recs[q];
-            if (BP_IREC_HOLE(r)) continue;
-            uint32_t i = which == 0 ? r->entity : which == 1 ? r->scope : x->kind_ids[r->kind] - 1u;
-            nv[i][fill[i]++] = (uint32_t)q;
-        }
-        for (uint32_t i = 0; i < n_lists; i++) {
-            if (!nv[i]) continue;
-            memcpy(nv[i] + fill[i], lists[i].v, (size_t)lists[i].n * sizeof(uint32_t));
-            free(lists[i].v);
-            lists[i].v = nv[i];
-            lists[i].n += fill[i];
-            lists[i].cap = lists[i].n;
-            nv[i] = NULL;
-        }
-    }
-    for (uint32_t i = 0; nv && i < n_lists; i++)
-        free(nv[i]);
-    free(nv);
-    free(count);
-    return rc;
-}
-
-int bp_index_untier(bp_index *x) {
-    if (!x->list_base) return 0;
-    /* kinds first: a kind only the tier has gets its (empty) list now, so that a failure
-     * further on leaves nothing half done but lists that only gained entries */
-    for (uint64_t q = 0; q < x->list_base; q++)
-        if (!BP_IREC_HOLE(&x->recs[q]) && !kind_vec(x, x->recs[q].kind)) return -ENOMEM;
-    /* entity lists through a temporary array of the vectors */
-    uint32_t ne = x->entity_names.n;
-    bp_u32vec *ev = malloc(((size_t)ne + 1) * sizeof *ev);
-    if (!ev) return -ENOMEM;
-    for (uint32_t e = 0; e < ne; e++)
-        ev[e] = x->entities[e].slots;
-    int rc = untier_lists(x, ev, ne, 0);
-    if (!rc) {
-        for (uint32_t e = 0; e < ne; e++) {
-            x->entities[e].slots = ev[e];
-            x->entities[e].tier = 0;
-        }
-    }
-    free(ev);
-    if (!rc) rc = untier_lists(x, x->scopes, x->scope_names.n, 1);
-    if (!rc) rc = untier_lists(x, x->kinds, x->n_kinds, 2);
-    if (!rc) x->list_base = 0;
     return rc;
 }

@@ -154,6 +154,8 @@ int bp_index_holes(bp_index *x, uint64_t upto, uint32_t segno);
 /* Start entity name's chain at an anchor (before any of its events is inserted): base =
  * clock, head = hash. 0, -ENOMEM, or -EINVAL when the entity already has events. */
 int bp_index_anchor(bp_index *x, const char *name, size_t len, uint64_t clock, const bp_hash *hash);
+/* The list of kind's slots, made (empty) if the index has none: NULL when out of memory. */
+bp_u32vec *bp_index_kind_vec(bp_index *x, uint16_t kind);
 /* Approximate heap bytes held. */
 uint64_t bp_index_bytes(const bp_index *x);
 

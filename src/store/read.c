@@ -231,12 +231,15 @@ struct bp_iter {
     unsigned flags;
     src_kind src;
     uint32_t src_id;
-    uint64_t pos;      /* next index into the source list (or next slot for SRC_ALL); for
-                          SRC_SCOPE and SRC_KIND the next slot to look at (six_next) */
-    uint16_t kind;     /* SRC_KIND: the kind */
-    uint64_t min_slot; /* SRC_ENTITY: pos is the next clock; slots below this one are passed */
-    uint64_t clock;    /* SRC_ENTITY: the clock of the slot next_slot returned */
-    uint64_t limit;    /* published watermark at creation: slots < limit are visible */
+    uint64_t pos;        /* next index into the source list (or next slot for SRC_ALL); for
+                            SRC_SCOPE and SRC_KIND the next slot to look at (six_next) */
+    uint16_t kind;       /* SRC_KIND: the kind */
+    uint64_t min_slot;   /* SRC_ENTITY: pos is the next clock; slots below this one are passed */
+    uint64_t clock;      /* SRC_ENTITY: the clock of the slot next_slot returned */
+    bp_tier_hint hint;   /* SRC_ENTITY: where its tier walk stopped ... */
+    uint32_t hint_n_six; /* ... in a tier of this many segments (0: not yet; a compaction
+                            meanwhile ends the tier) */
+    uint64_t limit;      /* published watermark at creation: slots < limit are visible */
     uint64_t last_seq;
     bp_rfilter f;
     /* current event */
@@ -445,7 +448,11 @@ static int64_t entity_next(bp_iter *it, bp_store *s) {
     uint64_t lbase = es->base + es->tier; /* the clock before the list's first event */
     if (it->pos <= lbase) {
         ent_walk w = {it, x, -1, false};
-        if (bp_tier_walk(s, it->src_id, it->pos, ent_step, &w)) return -3;
+        if (it->hint_n_six != s->n_six) { /* the tier changed: from its start */
+            it->hint = (bp_tier_hint)BP_TIER_HINT_INIT;
+            it->hint_n_six = s->n_six;
+        }
+        if (bp_tier_walk(s, it->src_id, it->pos, ent_step, &w, &it->hint)) return -3;
         if (w.slot >= 0) return w.slot;
         if (w.done) return -1;
         it->pos = lbase + 1;

@@ -372,15 +372,21 @@ static bool tier_usable(bp_store *s, uint32_t i) {
 }
 
 int bp_tier_walk(bp_store *s, int64_t eid, uint64_t clock,
-                 bool (*fn)(void *ctx, uint64_t slot, uint64_t clock, uint16_t kind), void *ctx) {
+                 bool (*fn)(void *ctx, uint64_t slot, uint64_t clock, uint16_t kind), void *ctx,
+                 bp_tier_hint *hint) {
     const bp_entity_state *es = &s->idx.entities[eid];
     if (!es->tier || clock > es->base + es->tier) return 0;
     const char *name = s->idx.entity_names.s[eid];
     size_t len = s->idx.entity_names.len[eid];
-    for (uint32_t i = 0; i < s->n_six; i++) {
+    bp_tier_hint none = BP_TIER_HINT_INIT;
+    if (!hint || hint->seg >= s->n_six) hint = &none;
+    for (uint32_t i = hint->seg; i < s->n_six; i++) {
         if (!tier_usable(s, i)) return -1;
         bp_six *x = &s->segs[i].six->x;
-        int64_t e = bp_six_find_ent(x, name, len, NULL);
+        int64_t e =
+            i == hint->seg && hint->ent >= 0 ? hint->ent : bp_six_find_ent(x, name, len, NULL);
+        hint->seg = i;
+        hint->ent = e;
         if (e < 0) continue;
         bp_six_ent ent;
         bp_six_ent_get(x, (uint32_t)e, &ent);
@@ -414,7 +420,7 @@ int64_t bp_store_clock_slot(bp_store *s, int64_t eid, uint64_t clock) {
     if (clock <= es->base || clock > bp_index_head_clock(&s->idx, eid)) return -1;
     if (clock > es->base + es->tier) return es->slots.v[clock - es->base - es->tier - 1];
     int64_t slot = -1;
-    if (bp_tier_walk(s, eid, clock, first_slot, &slot)) return -2;
+    if (bp_tier_walk(s, eid, clock, first_slot, &slot, NULL)) return -2;
     return slot;
 }
 

@@ -113,7 +113,7 @@ bp_status bp_store_entity_slots(bp_store *s, int64_t eid, uint64_t from, uint64_
         bool compacted = from < base;
         /* the six tier's events first (clocks base + 1 .. base + tier), then the list's */
         slot_fill f = {slots, kinds, max, n};
-        int walk = compacted || !max ? 0 : bp_tier_walk(s, eid, from + 1, fill_slot, &f);
+        int walk = compacted || !max ? 0 : bp_tier_walk(s, eid, from + 1, fill_slot, &f, NULL);
         uint64_t lbase = base + es->tier; /* the clock before the list's first event */
         for (uint64_t c = from > lbase ? from : lbase;
              !walk && !compacted && *n < max && c - lbase < v->n; c++) {

@@ -328,9 +328,18 @@ bp_status bp_six_untier(bp_store *s);
 /* [i] shared. Entity eid's events in the six tier (clocks base + 1 .. base + tier) with
  * clocks from `clock` on, in clock order: fn(ctx, slot, clock, kind) for each until it
  * returns false. 0, or -1 when a tier file cannot answer (then marked: call bp_six_repair
- * after letting go of ilock, which puts the tier back in memory, and try again). */
+ * after letting go of ilock, which puts the tier back in memory, and try again). hint (NULL:
+ * from the first segment) is where the last walk stopped, kept by a caller that walks on
+ * (an iterator): valid only for the same entity, later clocks and an unchanged tier. */
+typedef struct bp_tier_hint {
+    uint32_t seg; /* where the walk starts: no tier segment before it holds the clock */
+    int64_t ent;  /* the entity's entry in segs[seg]'s file, or -1: not looked up yet */
+} bp_tier_hint;
+#define BP_TIER_HINT_INIT                                                                          \
+    { 0, -1 }
 int bp_tier_walk(bp_store *s, int64_t eid, uint64_t clock,
-                 bool (*fn)(void *ctx, uint64_t slot, uint64_t clock, uint16_t kind), void *ctx);
+                 bool (*fn)(void *ctx, uint64_t slot, uint64_t clock, uint16_t kind), void *ctx,
+                 bp_tier_hint *hint);
 /* [i] shared. The slot of entity eid's event at clock, -1 when it has none there (compacted
  * away, or past its head), -2 as bp_tier_walk's -1. */
 int64_t bp_store_clock_slot(bp_store *s, int64_t eid, uint64_t clock);
