@@ -856,7 +856,7 @@ static void test_crafted(void) {
         {"kind reserved bytes", BP_SIXB_KINDS, 0, {{2, 2, 1}}},
         {"a key's record >= n_recs", BP_SIXB_IDEM, 0, {{8, 4, 3}}},
         {"n_recs != the blocks' sizes", BP_SIXB_NBLOCKS, 0, {{48, 4, 4}}},
-        {"unknown flag", BP_SIXB_NBLOCKS, 0, {{12, 4, 5}}},
+        {"unknown flag", BP_SIXB_NBLOCKS, 0, {{12, 4, 9}}},
         {"first_seq 0", BP_SIXB_NBLOCKS, 0, {{32, 8, 0}}},
         {"dense but last_seq wrong", BP_SIXB_NBLOCKS, 0, {{40, 8, 103}}},
         {"frames_end past seg_size", BP_SIXB_NBLOCKS, 0, {{72, 8, 100}}},

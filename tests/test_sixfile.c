@@ -718,6 +718,25 @@ static void test_entities_in_place(void) {
     t_rmdir(g_dir);
 }
 
+/* The header says when some payload of the segment is sealed (crypto-shredding). */
+static void test_sealed_flag(void) {
+    g_dir = t_dir("six-sealed");
+    bp_store *s = t_open(g_dir, &(t_open_opts){.segment_size = 64 << 10, .seal_payloads = true});
+    fill(s, 600, 0);
+    CHECK_OK(bp_store_close(s));
+    bp_six x;
+    CHECK(six_current(1, &x, NULL));
+    CHECK(x.flags & BP_SIX_SEALED);
+    t_rmdir(g_dir);
+    g_dir = t_dir("six-plain");
+    s = t_open(g_dir, &(t_open_opts){.segment_size = 64 << 10});
+    fill(s, 600, 0);
+    CHECK_OK(bp_store_close(s));
+    CHECK(six_current(1, &x, NULL));
+    CHECK(!(x.flags & BP_SIX_SEALED));
+    t_rmdir(g_dir);
+}
+
 int main(void) {
     test_written_at_seal();
     test_rebuilt_at_open();
@@ -729,6 +748,7 @@ int main(void) {
     test_queries_in_place();
     test_repair_while_reading();
     test_entities_in_place();
+    test_sealed_flag();
     printf("%d checks, %d failures\n", t_checks, t_failures);
     return t_failures ? 1 : 0;
 }

@@ -318,7 +318,11 @@ static void enc_header(const six_enc *e, uint8_t *h, const bp_six_pair *pair) {
     bp_put_be16(h + 4, BP_SIX_VERSION);
     bp_put_be16(h + 6, BP_SIX_HEADER);
     bp_put_be32(h + 8, pair->segno);
-    bp_put_be32(h + 12, (e->in_order ? BP_SIX_IDS_IN_ORDER : 0) | (blk->seqs ? BP_SIX_HOLES : 0));
+    bool sealed = false; /* (the frame flag of a sealed payload: BP_EVENT_SEALED) */
+    for (uint32_t i = 0; i < blk->n_recs && !sealed; i++)
+        sealed = (blk->recs[i].flags & 0x0100) != 0;
+    bp_put_be32(h + 12, (e->in_order ? BP_SIX_IDS_IN_ORDER : 0) | (blk->seqs ? BP_SIX_HOLES : 0) |
+                            (sealed ? BP_SIX_SEALED : 0));
     memcpy(h + 16, pair->uuid, 16);
     bp_put_be64(h + 32, blk->first_seq);
     bp_put_be64(h + 40, blk->seqs ? blk->seqs[n - 1] : blk->first_seq + n - 1);
@@ -407,7 +411,7 @@ bp_status bp_six_open(bp_six *x, const uint8_t *p, size_t n, const char *path) {
     memcpy(x->max_id.b, p + 120, 16);
     const char *why = NULL;
     uint64_t nr = x->n_recs;
-    if (x->flags & ~(uint32_t)(BP_SIX_IDS_IN_ORDER | BP_SIX_HOLES))
+    if (x->flags & ~(uint32_t)(BP_SIX_IDS_IN_ORDER | BP_SIX_HOLES | BP_SIX_SEALED))
         why = "unknown flags";
     else if (nr == 0 || x->n_ents == 0 || x->n_ents > nr || x->n_scopes == 0 ||
              x->n_scopes > 65535 || x->n_scopes > nr || x->n_kinds == 0 || x->n_kinds > nr)

@@ -42,6 +42,7 @@
 /* header flags */
 #define BP_SIX_IDS_IN_ORDER 1u /* IDS holds each record's id in record order (ascending) */
 #define BP_SIX_HOLES 2u        /* SEQS is present: the segment's seqs have holes */
+#define BP_SIX_SEALED 4u       /* some record's payload is sealed (frame flag 0x0100) */
 
 enum {
     BP_SIXB_RECS,
