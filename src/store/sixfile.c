@@ -94,8 +94,9 @@ bp_status bp_six_write(bp_store *s, const bp_index *x, uint64_t from, uint64_t t
 void bp_six_write_seg(bp_store *s, uint32_t i) {
     const bp_segment *seg = &s->segs[i];
     uint64_t to = i + 1 < s->n_segs ? s->segs[i + 1].first_slot : s->idx.n;
-    if (!seg->sealed || to <= seg->first_slot) return; /* an empty segment has no index */
-    bool any = false;                                  /* a compacted segment may hold holes only */
+    /* an empty segment has no index; a six tier segment's clocks are in its file alone */
+    if (!seg->sealed || seg->six_tier || to <= seg->first_slot) return;
+    bool any = false; /* a compacted segment may hold holes only */
     for (uint64_t slot = seg->first_slot; slot < to && !any; slot++)
         any = !BP_IREC_HOLE(&s->idx.recs[slot]);
     if (!any) return;
@@ -339,7 +340,8 @@ static void repair(bp_store *s, bool writer) {
         free_keys(keys, n_keys);
         /* the writer writes the file again (renamed over it: a reader that mapped the old
          * one keeps it); this handle goes on with what it placed in memory */
-        if (placed && writer && !s->failed) bp_six_write_seg(s, i);
+        if (placed && writer && !s->failed && !s->segs[i].six_tier) /* (its clocks: listed) */
+            bp_six_write_seg(s, i);
     }
     free(bad);
 }
