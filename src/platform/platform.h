@@ -145,6 +145,11 @@ int bp_pf_rmtree(const char *path);
 /** Write a whole file atomically: path.tmp, write, fsync, rename, fsync dir. */
 int bp_pf_write_atomic(bp_fault *fault, const char *dir, const char *name, const void *buf,
                        size_t len);
+/** The same without any fsync: for a cache whose every part carries a checksum (a segment
+ * index file), which a crash may leave missing, old, or with parts that fail their checks,
+ * never read as valid. Readers that mapped the old file keep it (rename over). */
+int bp_pf_write_cache(bp_fault *fault, const char *dir, const char *name, const void *buf,
+                      size_t len);
 /** Create path exclusively (-EEXIST if it exists) with permission bits mode, write buf,
  * fsync it and its directory. On failure the file is removed. Used for key files. */
 int bp_pf_write_new(const char *path, const void *buf, size_t len, unsigned mode);

@@ -475,6 +475,23 @@ int bp_pf_write_atomic(bp_fault *fault, const char *dir, const char *name, const
     return rc;
 }
 
+int bp_pf_write_cache(bp_fault *fault, const char *dir, const char *name, const void *buf,
+                      size_t len) {
+    char tmp[4096], dst[4096];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, name) >= sizeof tmp ||
+        (size_t)snprintf(dst, sizeof dst, "%s/%s", dir, name) >= sizeof dst)
+        return -ENAMETOOLONG;
+    bp_file f;
+    int rc = bp_pf_open(&f, fault, tmp, BP_O_RDWR | BP_O_CREATE | BP_O_TRUNC);
+    if (rc) return rc;
+    rc = bp_pf_pwrite(&f, buf, len, 0);
+    int crc = bp_pf_close(&f);
+    if (!rc) rc = crc;
+    if (!rc) rc = bp_pf_rename(fault, tmp, dst);
+    if (rc) bp_pf_unlink(tmp);
+    return rc;
+}
+
 int bp_pf_write_new(const char *path, const void *buf, size_t len, unsigned mode) {
     int fd;
     do

@@ -5,8 +5,10 @@
  *
  * An index file is a cache derived from its segment: a failure to write one is counted
  * (bp_store.six_failed) and never fails the append or compaction that sealed the segment;
- * the next writable open writes it again. It is written to NAME.tmp, synced and renamed
- * over NAME, so a process that mapped the old file keeps reading a complete one. */
+ * the next writable open writes it again. It is written to NAME.tmp and renamed over NAME,
+ * so a process that mapped the old file keeps reading a complete one; not synced: after a
+ * crash it may be missing, old (it then names another file) or have parts that fail their
+ * CRCs, each a cache miss, never a wrong answer. */
 #include "format/six.h"
 #include "store/store_impl.h"
 
@@ -85,7 +87,7 @@ bp_status bp_six_write(bp_store *s, const bp_index *x, uint64_t from, uint64_t t
     }
     char name[32];
     snprintf(name, sizeof name, "%06u.fidx", segno);
-    e = bp_pf_write_atomic(s->fault, s->segdir, name, b.data, b.len);
+    e = bp_pf_write_cache(s->fault, s->segdir, name, b.data, b.len); /* checksummed: no sync */
     bp_buf_free(&b);
     if (e) return bp_err_sys(BP_EIO, e, "%s/%s: cannot write the segment index", s->segdir, name);
     return BP_OK;
@@ -102,7 +104,6 @@ void bp_six_write_seg(bp_store *s, uint32_t i) {
     if (!any) return;
     if (bp_six_write(s, &s->idx, seg->first_slot, to, seg->segno) == BP_OK) {
         s->six_written++;
-        s->fsyncs += 2;
     } else {
         s->six_failed++;
         bp_err_clear();
