@@ -631,7 +631,8 @@ int bp_index_place_ids(bp_index *x, uint64_t from, uint64_t to, const bp_iidem *
             free(x->idem_keys.s[x->idem_keys.n]);
         }
         /* their hash slots: rebuilt from what is left */
-        memset(x->idem_keys.hidx, 0, (size_t)x->idem_keys.hcap * sizeof *x->idem_keys.hidx);
+        if (x->idem_keys.hcap)
+            memset(x->idem_keys.hidx, 0, (size_t)x->idem_keys.hcap * sizeof *x->idem_keys.hidx);
         for (uint32_t k = 0; k < x->idem_keys.n; k++)
             strtab_place(&x->idem_keys, k);
         return -ENOMEM;

@@ -33,7 +33,8 @@ static int untier_lists(bp_index *x, bp_u32vec *lists, uint32_t n_lists, int whi
         }
         for (uint32_t i = 0; i < n_lists; i++) {
             if (!nv[i]) continue;
-            memcpy(nv[i] + fill[i], lists[i].v, (size_t)lists[i].n * sizeof(uint32_t));
+            if (lists[i].n) /* (an empty list may have no array) */
+                memcpy(nv[i] + fill[i], lists[i].v, (size_t)lists[i].n * sizeof(uint32_t));
             free(lists[i].v);
             lists[i].v = nv[i];
             lists[i].n += fill[i];
