@@ -769,6 +769,17 @@ int64_t bp_six_find_scope(const bp_six *x, const char *name, size_t len) {
     return lo;
 }
 
+int64_t bp_six_find_kind(const bp_six *x, uint16_t kind) {
+    uint32_t k = kind_find(BLK(x, BP_SIXB_KINDS), x->n_kinds, kind);
+    return k < x->n_kinds ? (int64_t)k : -1;
+}
+
+void bp_six_kind_get(const bp_six *x, uint32_t i, uint16_t *kind, uint32_t *count) {
+    const uint8_t *p = BLK(x, BP_SIXB_KINDS) + 8 * (size_t)i;
+    *kind = bp_get_be16(p);
+    *count = bp_get_be32(p + 4);
+}
+
 uint32_t bp_six_kind_count(const bp_six *x, uint16_t kind) {
     const uint8_t *p = BLK(x, BP_SIXB_KINDS);
     uint32_t k = kind_find(p, x->n_kinds, kind);

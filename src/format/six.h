@@ -149,6 +149,9 @@ void bp_six_scope_get(const bp_six *x, uint32_t s, const char **name, uint16_t *
 int64_t bp_six_find_scope(const bp_six *x, const char *name, size_t len);
 /* How many records have kind (KINDS checked). */
 uint32_t bp_six_kind_count(const bp_six *x, uint16_t kind);
+/* KINDS entry of kind, or -1; entry i (< n_kinds): its kind and count (KINDS checked). */
+int64_t bp_six_find_kind(const bp_six *x, uint16_t kind);
+void bp_six_kind_get(const bp_six *x, uint32_t i, uint16_t *kind, uint32_t *count);
 /* The records filed under the key's hash: IDEM entries [*lo, *hi) (IDEM checked). */
 void bp_six_idem_range(const bp_six *x, uint64_t hash, uint32_t *lo, uint32_t *hi);
 uint32_t bp_six_idem_rec(const bp_six *x, uint32_t k);

@@ -159,7 +159,7 @@ typedef struct sixcheck {
     uint8_t *buf;
     uint32_t *seen;   /* per index entity: its records met so far */
     uint32_t *scount; /* per scope: records met */
-    uint32_t *kcount; /* per kind (65536): records met */
+    uint32_t *kcount; /* per KINDS entry: records met */
     uint64_t keyed;   /* frames with an idempotency key */
     bool bad;         /* one problem reported for this file (the first) */
 } sixcheck;
@@ -184,7 +184,7 @@ static void six_load(sixcheck *c, bp_store *s, uint32_t segno, window *w, uint64
     }
     c->seen = calloc(c->x.n_ents, sizeof *c->seen);
     c->scount = calloc(c->x.n_scopes, sizeof *c->scount);
-    c->kcount = calloc(65536, sizeof *c->kcount);
+    c->kcount = calloc(c->x.n_kinds, sizeof *c->kcount);
     c->on = c->seen && c->scount && c->kcount;
 }
 
@@ -239,14 +239,15 @@ static void six_frame(vstate *v, sixcheck *c, uint32_t segno, uint32_t i, uint64
         e.len != f->entity_len || memcmp(e.name, f->entity, e.len) != 0 || sl != f->scope_len ||
         memcmp(sn, f->scope, sl) != 0 || k >= e.count || e.first_clock + k != f->clock ||
         bp_six_post(x, e.post + k) != i || bp_six_find_id(x, &f->event_id) != (int64_t)i ||
-        f->hlc < x->min_hlc || f->hlc > x->max_hlc || !keyed_ok) {
+        f->hlc < x->min_hlc || f->hlc > x->max_hlc || !keyed_ok ||
+        bp_six_find_kind(x, r.kind) < 0) {
         six_problem(v, c, segno, "record %u does not match the frame at offset %llu", i,
                     (unsigned long long)pos);
         return;
     }
     c->seen[r.entity]++;
     c->scount[r.scope]++;
-    c->kcount[r.kind]++;
+    c->kcount[bp_six_find_kind(x, r.kind)]++; /* (listed: checked above) */
 }
 
 static void six_end(vstate *v, sixcheck *c, uint32_t segno, uint32_t nrec) {
@@ -267,12 +268,16 @@ static void six_end(vstate *v, sixcheck *c, uint32_t segno, uint32_t nrec) {
             return;
         }
     }
-    for (uint32_t kd = 0; kd < 65536; kd++)
-        if (bp_six_kind_count(x, (uint16_t)kd) != c->kcount[kd]) {
-            six_problem(v, c, segno, "kind %u counts %u records, the segment holds %u", kd,
-                        bp_six_kind_count(x, (uint16_t)kd), c->kcount[kd]);
+    for (uint32_t k = 0; k < x->n_kinds; k++) { /* (the counts add up to n_recs: checked) */
+        uint16_t kind;
+        uint32_t count;
+        bp_six_kind_get(x, k, &kind, &count);
+        if (count != c->kcount[k]) {
+            six_problem(v, c, segno, "kind %u counts %u records, the segment holds %u", kind, count,
+                        c->kcount[k]);
             return;
         }
+    }
     if (c->keyed != x->n_idems)
         six_problem(v, c, segno, "lists %u idempotency keys, the segment holds %llu", x->n_idems,
                     (unsigned long long)c->keyed);
