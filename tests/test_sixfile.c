@@ -19,6 +19,20 @@ static void seg_path(uint32_t segno, const char *ext, char *out, size_t cap) {
     snprintf(out, cap, "%s/segments/%06u.%s", g_dir, segno, ext);
 }
 
+/* Flip bits at offset off of block b of segment segno's index file (its CRC then fails). */
+static bool damage(uint32_t segno, unsigned b, uint32_t off, uint8_t bits) {
+    char p[600];
+    seg_path(segno, "fidx", p, sizeof p);
+    size_t n = 0;
+    uint8_t *buf = t_slurp(p, &n);
+    bp_six x;
+    bool ok = buf && bp_six_open(&x, buf, n, p) == BP_OK && x.len[b] > off;
+    if (ok) buf[x.off[b] + off] ^= bits;
+    ok = ok && spit(p, buf, n);
+    free(buf);
+    return ok;
+}
+
 /* How many segment files the store has (numbered from first). */
 static uint32_t count_segments(uint32_t first) {
     uint32_t n = 0;
@@ -488,19 +502,8 @@ static void test_queries_in_place(void) {
 
     /* a damaged scopes block and a damaged records block: those segments are read by
      * their records in memory */
-    const int damaged[2][2] = {{2, BP_SIXB_SCOPES}, {4, BP_SIXB_RECS}};
-    for (int d = 0; d < 2; d++) {
-        char p[600];
-        seg_path((uint32_t)damaged[d][0], "fidx", p, sizeof p);
-        size_t n = 0;
-        uint8_t *b = t_slurp(p, &n);
-        CHECK(b != NULL);
-        bp_six x;
-        CHECK_OK(bp_six_open(&x, b, n, p));
-        b[x.off[damaged[d][1]] + 1] ^= 0x40;
-        CHECK(spit(p, b, n));
-        free(b);
-    }
+    CHECK(damage(2, BP_SIXB_SCOPES, 1, 0x40));
+    CHECK(damage(4, BP_SIXB_RECS, 1, 0x40));
     s = t_open(g_dir, &(t_open_opts){.read_only = true});
     check_queries(s, 3200);
     CHECK_OK(bp_store_close(s));
@@ -558,19 +561,8 @@ static void test_repair_while_reading(void) {
     g_dir = t_dir("six-race");
     bp_id *ids = fill_ids(g_dir, 3000);
     CHECK(ids != NULL);
-    const int damaged[2][2] = {{2, BP_SIXB_IDS}, {3, BP_SIXB_IDEM}};
-    for (int d = 0; d < 2; d++) {
-        char p[600];
-        seg_path((uint32_t)damaged[d][0], "fidx", p, sizeof p);
-        size_t n = 0;
-        uint8_t *b = t_slurp(p, &n);
-        CHECK(b != NULL);
-        bp_six x;
-        CHECK_OK(bp_six_open(&x, b, n, p));
-        b[x.off[damaged[d][1]] + 2] ^= 0x08;
-        CHECK(spit(p, b, n));
-        free(b);
-    }
+    CHECK(damage(2, BP_SIXB_IDS, 2, 0x08));
+    CHECK(damage(3, BP_SIXB_IDEM, 2, 0x08));
     bp_store *s = t_open(g_dir, NULL);
     race r = {s, ids, 3000, 0};
     pthread_t th[4];
@@ -677,16 +669,7 @@ static void test_entities_in_place(void) {
     CHECK_OK(bp_store_close(s));
 
     /* a damaged entities block: the tier goes back in memory at the first entity read */
-    char p[600];
-    seg_path(2, "fidx", p, sizeof p);
-    size_t n = 0;
-    uint8_t *b = t_slurp(p, &n);
-    CHECK(b != NULL);
-    bp_six x;
-    CHECK_OK(bp_six_open(&x, b, n, p));
-    b[x.off[BP_SIXB_ENTS] + 9] ^= 0x01;
-    CHECK(spit(p, b, n));
-    free(b);
+    CHECK(damage(2, BP_SIXB_ENTS, 9, 0x01));
     s = t_open(g_dir, &(t_open_opts){.read_only = true});
     CHECK(s->n_six >= 5);
     for (int e = 0; e < 37; e++)

@@ -456,8 +456,9 @@ void bp_pf_list_free(char **names, size_t n) {
     free(names);
 }
 
-int bp_pf_write_atomic(bp_fault *fault, const char *dir, const char *name, const void *buf,
-                       size_t len) {
+/* NAME.tmp written (and synced with sync), renamed over NAME (and the directory synced). */
+static int write_replace(bp_fault *fault, const char *dir, const char *name, const void *buf,
+                         size_t len, bool sync) {
     char tmp[4096], dst[4096];
     if ((size_t)snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, name) >= sizeof tmp ||
         (size_t)snprintf(dst, sizeof dst, "%s/%s", dir, name) >= sizeof dst)
@@ -466,30 +467,23 @@ int bp_pf_write_atomic(bp_fault *fault, const char *dir, const char *name, const
     int rc = bp_pf_open(&f, fault, tmp, BP_O_RDWR | BP_O_CREATE | BP_O_TRUNC);
     if (rc) return rc;
     rc = bp_pf_pwrite(&f, buf, len, 0);
-    if (!rc) rc = bp_pf_fsync(&f);
+    if (!rc && sync) rc = bp_pf_fsync(&f);
     int crc = bp_pf_close(&f);
     if (!rc) rc = crc;
     if (!rc) rc = bp_pf_rename(fault, tmp, dst);
-    if (!rc) rc = bp_pf_fsync_dir(fault, dir);
+    if (!rc && sync) rc = bp_pf_fsync_dir(fault, dir);
     if (rc) bp_pf_unlink(tmp);
     return rc;
 }
 
+int bp_pf_write_atomic(bp_fault *fault, const char *dir, const char *name, const void *buf,
+                       size_t len) {
+    return write_replace(fault, dir, name, buf, len, true);
+}
+
 int bp_pf_write_cache(bp_fault *fault, const char *dir, const char *name, const void *buf,
                       size_t len) {
-    char tmp[4096], dst[4096];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, name) >= sizeof tmp ||
-        (size_t)snprintf(dst, sizeof dst, "%s/%s", dir, name) >= sizeof dst)
-        return -ENAMETOOLONG;
-    bp_file f;
-    int rc = bp_pf_open(&f, fault, tmp, BP_O_RDWR | BP_O_CREATE | BP_O_TRUNC);
-    if (rc) return rc;
-    rc = bp_pf_pwrite(&f, buf, len, 0);
-    int crc = bp_pf_close(&f);
-    if (!rc) rc = crc;
-    if (!rc) rc = bp_pf_rename(fault, tmp, dst);
-    if (rc) bp_pf_unlink(tmp);
-    return rc;
+    return write_replace(fault, dir, name, buf, len, false);
 }
 
 int bp_pf_write_new(const char *path, const void *buf, size_t len, unsigned mode) {
