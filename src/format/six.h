@@ -82,6 +82,14 @@ typedef struct bp_six_pair {
 int bp_six_encode(bp_buf *b, const bp_iblock *blk, const uint64_t *first_clock,
                   const bp_six_pair *pair);
 
+/* The order of names in ENTS and SCOPES: bytewise, a name before every longer name it
+ * begins. */
+static inline int bp_six_name_cmp(const char *a, size_t an, const char *b, size_t bn) {
+    int c = memcmp(a, b, an < bn ? an : bn);
+    if (c) return c;
+    return an < bn ? -1 : an > bn ? 1 : 0;
+}
+
 /* The FNV-1a 64-bit hash of an idempotency key, as IDEM stores it. */
 uint64_t bp_six_key_hash(const char *key, size_t len);
 
