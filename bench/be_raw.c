@@ -35,7 +35,7 @@ typedef struct {
 struct bench_store {
     int fd, durable;
     uint64_t size; /* bytes of valid frames */
-    vec offs;      /* seq -> frame offset */
+    vec offs;      /* position in the file -> frame offset */
     struct id_slot {
         uint64_t hash, seq1; /* seq1 = seq + 1; 0 = empty slot */
     } * ids;                 /* open addressing by the id's hash */
@@ -128,12 +128,15 @@ static vec *kind_vec(bench_store *s, uint16_t kind) {
     return &s->kinds[kind % (sizeof s->kinds / sizeof s->kinds[0])];
 }
 
+/* The record's position in the file (not its event number: threads append out of order)
+ * indexes offs, and the id table and the lists name it. */
 static void index_add(bench_store *s, const bench_event *e, uint64_t off) {
-    ids_put(s, e->id, e->seq);
+    uint64_t pos = s->offs.n;
+    ids_put(s, e->id, pos);
     vec_push(&s->offs, off);
-    vec_push(name_vec(&s->ents, e->entity, e->entity_len, 1), e->seq);
-    vec_push(name_vec(&s->scopes, e->scope, e->scope_len, 1), e->seq);
-    vec_push(kind_vec(s, e->kind), e->seq);
+    vec_push(name_vec(&s->ents, e->entity, e->entity_len, 1), pos);
+    vec_push(name_vec(&s->scopes, e->scope, e->scope_len, 1), pos);
+    vec_push(kind_vec(s, e->kind), pos);
 }
 
 static void ensure_map(bench_store *s) {
