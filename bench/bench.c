@@ -434,8 +434,12 @@ static void wl_append1k(void) {
     double disk = (double)disk_usage(cfg.dir) / (double)cfg.n;
     result(wlb, "disk_per_event", disk, "B");
     result(wlb, "disk_overhead_per_event", disk - logical_bytes_per_event(), "B");
-    uint64_t fidx = fidx_bytes(cfg.dir); /* of which segment index files (batpak) */
-    if (fidx) result(wlb, "index_files_per_event", (double)fidx / (double)cfg.n, "B");
+    uint64_t fidx = fidx_bytes(cfg.dir); /* of which segment index files (batpak only) */
+    if (fidx) {
+        char wlx[80];
+        snprintf(wlx, sizeof wlx, "index_files_batpak/p%zu", cfg.payload);
+        result(wlx, "per_event", (double)fidx / (double)cfg.n, "B");
+    }
     t0 = now_s();
     s = cfg.be->open(cfg.dir, &o);
     read_last_check(s, cfg.n);

@@ -5,6 +5,8 @@
 #
 #   bench/run.sh full    # make bench: W1 sizes, writes bench/RESULTS.md
 #   bench/run.sh quick   # make bench-quick / CTest: tiny sizes, proves it works
+#   bench/run.sh tables  # the tables and RESULTS.md again from build/bench/results.tsv
+#                        # (BENCH_SECS: how long its runs took)
 #
 # Environment: BENCH_BIN (the batpak-bench program), BENCH_NATS_BIN (batpak-bench-nats,
 # the relay workload: built with libnats; "none" skips it), BENCH_OUT (result folder,
@@ -24,10 +26,12 @@ mkdir -p "$OUT" "$(dirname "$DIR")"
 NATS_PID=
 trap '[ -z "$NATS_PID" ] || kill "$NATS_PID" 2>/dev/null; rm -rf "$DIR" "$DIR.src" "$DIR.nats"' EXIT
 
+TABLES_ONLY=0 # bench/run.sh tables: the tables and RESULTS.md again from $OUT/results.tsv
+if [ "$MODE" = tables ]; then MODE=full; TABLES_ONLY=1; fi
 case "$MODE" in
   full)  N=500000; NSYNC=4000; NBIG=50000; NSYNCBIG=1000; NTHR=1000; OPENS="100000 1000000"; PROJ_E=200; NDELIVER=500000; NHOLES=1100000; EHOLES=100000; NRELAY=200000 ;;
   quick) N=3000;   NSYNC=50;   NBIG=300;   NSYNCBIG=20;   NTHR=25;   OPENS="2000"; PROJ_E=2; NDELIVER=3000; NHOLES=2200; EHOLES=200; NRELAY=2000 ;;
-  *) echo "usage: bench/run.sh full|quick" >&2; exit 2 ;;
+  *) echo "usage: bench/run.sh full|quick|tables" >&2; exit 2 ;;
 esac
 # contend: 8 CAS writers x 2,500 logical appends (quick: x 10), each run capped at CSECS
 if [ "$MODE" = full ]; then NCONT=20000; CSECS=60; else NCONT=80; CSECS=10; fi
@@ -70,6 +74,9 @@ run_nats() { # workload: the relay, or a plain libnats publisher of the same mes
 }
 
 start=$(date +%s)
+if [ "$TABLES_ONLY" = 1 ]; then
+  [ -s "$OUT/results.tsv" ] || { echo "bench: no $OUT/results.tsv to make tables of" >&2; exit 1; }
+else
 : >"$OUT/results.tsv"
 : >"$OUT/commands.txt"
 {
@@ -109,7 +116,9 @@ start=$(date +%s)
   # same store before it and a store of the EHOLES kept events without holes
   run batpak --workload open_compacted --n "$NHOLES" --entities "$EHOLES" --payload 100 --reps "$REPS"
 } | tee -a "$OUT/results.tsv" | grep -v '^[RV]' || true
+fi
 secs=$(( $(date +%s) - start ))
+if [ "$TABLES_ONLY" = 1 ]; then secs=${BENCH_SECS:-$secs}; fi # (the runs' own time)
 
 # medians: backend, workload, figure -> median value, unit
 awk -F'\t' '$1 == "R" {
