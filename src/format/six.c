@@ -377,15 +377,21 @@ static uint32_t name_lower(const bp_six *x, const uint8_t *tab, uint32_t n, size
     return lo;
 }
 
-int64_t bp_six_find_ent(const bp_six *x, const char *name, size_t len, uint32_t *at) {
-    const uint8_t *tab = BLK(x, BP_SIXB_ENTS);
-    uint32_t lo = name_lower(x, tab, x->n_ents, BP_SIX_ENT_SIZE, name, len);
+/* The entry of a sorted name table named exactly so, or -1; *at (may be NULL) the first
+ * entry not below the name. */
+static int64_t name_find(const bp_six *x, const uint8_t *tab, uint32_t n, size_t stride,
+                         const char *name, size_t len, uint32_t *at) {
+    uint32_t lo = name_lower(x, tab, n, stride, name, len);
     if (at) *at = lo;
-    if (lo == x->n_ents) return -1;
-    const uint8_t *r = tab + (size_t)lo * BP_SIX_ENT_SIZE;
+    if (lo == n) return -1;
+    const uint8_t *r = tab + (size_t)lo * stride;
     if (bp_get_be16(r + 4) != len || memcmp(BLK(x, BP_SIXB_NAMES) + bp_get_be32(r), name, len) != 0)
         return -1;
     return lo;
+}
+
+int64_t bp_six_find_ent(const bp_six *x, const char *name, size_t len, uint32_t *at) {
+    return name_find(x, BLK(x, BP_SIXB_ENTS), x->n_ents, BP_SIX_ENT_SIZE, name, len, at);
 }
 
 uint32_t bp_six_post(const bp_six *x, uint32_t k) {
@@ -401,13 +407,7 @@ void bp_six_scope_get(const bp_six *x, uint32_t s, const char **name, uint16_t *
 }
 
 int64_t bp_six_find_scope(const bp_six *x, const char *name, size_t len) {
-    const uint8_t *tab = BLK(x, BP_SIXB_SCOPES);
-    uint32_t lo = name_lower(x, tab, x->n_scopes, BP_SIX_SCOPE_SIZE, name, len);
-    if (lo == x->n_scopes) return -1;
-    const uint8_t *r = tab + (size_t)lo * BP_SIX_SCOPE_SIZE;
-    if (bp_get_be16(r + 4) != len || memcmp(BLK(x, BP_SIXB_NAMES) + bp_get_be32(r), name, len) != 0)
-        return -1;
-    return lo;
+    return name_find(x, BLK(x, BP_SIXB_SCOPES), x->n_scopes, BP_SIX_SCOPE_SIZE, name, len, NULL);
 }
 
 int64_t bp_six_find_kind(const bp_six *x, uint16_t kind) {

@@ -36,7 +36,7 @@ bp_status bp_store_diagnostics_get(bp_store *s, bp_store_diagnostics *out) {
 /* [w] and [i] shared held: the summary of segment i. */
 static bp_segment_info segment_info(bp_store *s, uint32_t i) {
     const bp_segment *g = &s->segs[i];
-    uint64_t end = i + 1 < s->n_segs ? s->segs[i + 1].first_slot : s->idx.n;
+    uint64_t end = bp_seg_end_slot(s, i);
     uint64_t lo = g->first_slot, hi = end, n = end - lo;
     if (g->segno <= s->anchors.last_segno) { /* compacted: its slots may be holes */
         while (lo < hi && BP_IREC_HOLE(&s->idx.recs[lo]))

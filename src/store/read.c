@@ -358,18 +358,10 @@ static int64_t six_next(bp_iter *it, bp_store *s) {
     const bp_index *x = &s->idx;
     while (s->n_six && it->pos < x->list_base) {
         /* the tier segment holding it->pos (holes between segments: the next one) */
-        uint32_t lo = 0, hi = s->n_six;
-        while (lo < hi) {
-            uint32_t mid = lo + (hi - lo) / 2;
-            uint64_t end = mid + 1 < s->n_segs ? s->segs[mid + 1].first_slot : x->n;
-            if (end <= it->pos)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
+        uint32_t lo = bp_six_tier_seg(s, it->pos);
         if (lo == s->n_six) break;
         bp_segment *g = &s->segs[lo];
-        uint64_t end = lo + 1 < s->n_segs ? s->segs[lo + 1].first_slot : x->n;
+        uint64_t end = bp_seg_end_slot(s, lo);
         if (it->pos < g->first_slot) it->pos = g->first_slot;
         bp_six *six = &g->six->x;
         int64_t local = -1;

@@ -95,7 +95,7 @@ bp_status bp_six_write(bp_store *s, const bp_index *x, uint64_t from, uint64_t t
 
 void bp_six_write_seg(bp_store *s, uint32_t i) {
     const bp_segment *seg = &s->segs[i];
-    uint64_t to = i + 1 < s->n_segs ? s->segs[i + 1].first_slot : s->idx.n;
+    uint64_t to = bp_seg_end_slot(s, i);
     /* an empty segment has no index; a six tier segment's clocks are in its file alone */
     if (!seg->sealed || seg->six_tier || to <= seg->first_slot) return;
     bool any = false; /* a compacted segment may hold holes only */
@@ -113,7 +113,9 @@ void bp_six_write_seg(bp_store *s, uint32_t i) {
 void bp_six_open_pass(bp_store *s) {
     if (s->read_only) return;
     for (uint32_t i = 0; i < s->n_segs; i++)
-        if (s->segs[i].sealed && !bp_six_current(s, s->segs[i].segno)) bp_six_write_seg(s, i);
+        if (s->segs[i].sealed && !s->segs[i].six && /* (attached: recovery found it current) */
+            !bp_six_current(s, s->segs[i].segno))
+            bp_six_write_seg(s, i);
     /* index files of segments a compaction removed (a crash before it removed them) */
     char **names = NULL;
     size_t n = 0;
@@ -168,9 +170,16 @@ void bp_six_detach(bp_segment *seg) {
     seg->ids_six = false;
 }
 
-/* The slots of segment i: [first_slot, the next segment's first slot). */
-static uint64_t seg_end_slot(const bp_store *s, uint32_t i) {
-    return i + 1 < s->n_segs ? s->segs[i + 1].first_slot : s->idx.n;
+uint32_t bp_six_tier_seg(const bp_store *s, uint64_t slot) {
+    uint32_t lo = 0, hi = s->n_six;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (bp_seg_end_slot(s, mid) <= slot)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
 }
 
 int64_t bp_store_find_id(bp_store *s, const bp_id *id, bool *repair) {
@@ -187,14 +196,14 @@ int64_t bp_store_find_id(bp_store *s, const bp_id *id, bool *repair) {
             if (r < 0) continue;
             uint64_t q = bp_six_seq(x, (uint32_t)r) - 1;
             /* the file's answer must be the index's record of that event: never a wrong one */
-            if (q >= g->first_slot && q < seg_end_slot(s, i) &&
+            if (q >= g->first_slot && q < bp_seg_end_slot(s, i) &&
                 memcmp(s->idx.recs[q].id.b, id->b, 16) == 0)
                 return (int64_t)q;
         }
         /* it cannot answer: its records, one by one, until bp_six_repair places them */
         __atomic_store_n(&g->six_bad, 1, __ATOMIC_RELEASE);
         *repair = true;
-        for (uint64_t q = g->first_slot, end = seg_end_slot(s, i); q < end; q++)
+        for (uint64_t q = g->first_slot, end = bp_seg_end_slot(s, i); q < end; q++)
             if (!BP_IREC_HOLE(&s->idx.recs[q]) && memcmp(s->idx.recs[q].id.b, id->b, 16) == 0)
                 return (int64_t)q;
     }
@@ -223,7 +232,7 @@ bp_status bp_store_find_idem(bp_store *s, const char *key, size_t len, int64_t *
         bp_segment *g = &s->segs[i];
         if (!g->ids_six) continue;
         bp_six *x = &g->six->x;
-        uint64_t end = seg_end_slot(s, i);
+        uint64_t end = bp_seg_end_slot(s, i);
         bool eq = false;
         if (!__atomic_load_n(&g->six_bad, __ATOMIC_ACQUIRE) && bp_six_need(x, BP_SIXB_IDEM) &&
             bp_six_need(x, BP_SIXB_SEQS)) {
@@ -324,7 +333,7 @@ static void repair(bp_store *s, bool writer) {
     pthread_rwlock_unlock(&s->ilock);
     for (uint32_t k = 0; k < n_bad; k++) {
         uint32_t i = bad[k];
-        uint64_t from = s->segs[i].first_slot, to = seg_end_slot(s, i);
+        uint64_t from = s->segs[i].first_slot, to = bp_seg_end_slot(s, i);
         /* a writer needs the keys in memory (its appends look them up); a reader only ids */
         bp_iidem *keys = NULL;
         uint32_t n_keys = 0;
@@ -431,15 +440,7 @@ uint64_t bp_store_clock_of(bp_store *s, uint64_t slot) {
     const bp_index *x = &s->idx;
     const bp_entity_state *es = &x->entities[x->recs[slot].entity];
     if (slot >= x->list_base || !es->tier) return bp_index_clock_of(x, (uint32_t)slot);
-    uint32_t lo = 0, hi = s->n_six; /* the tier segment holding slot */
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        uint64_t end = mid + 1 < s->n_segs ? s->segs[mid + 1].first_slot : x->n;
-        if (end <= slot)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    uint32_t lo = bp_six_tier_seg(s, slot);
     if (lo == s->n_six || !tier_usable(s, lo)) return 0;
     bp_six *six = &s->segs[lo].six->x;
     int64_t r = bp_six_find_seq(six, slot + 1);

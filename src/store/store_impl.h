@@ -274,6 +274,11 @@ void bp_segment_zero_ahead(bp_store *s);
 int bp_segment_trim(bp_store *s);
 bp_status bp_store_checkpoint(bp_store *s); /* [w] writes index.ckpt */
 
+/* [i] or [w]: the slots of segs[i] are [segs[i].first_slot, bp_seg_end_slot(s, i)). */
+static inline uint64_t bp_seg_end_slot(const bp_store *s, uint32_t i) {
+    return i + 1 < s->n_segs ? s->segs[i + 1].first_slot : s->idx.n;
+}
+
 /* sixfile.c: segment index files (DIR/segments/NNNNNN.fidx), caches of sealed segments'
  * indexes searched in place. A mapped one: x.p == p, x.n == len, and x passed bp_six_open;
  * its blocks are checked when first used (bp_six_need), under ilock shared or exclusive. */
@@ -343,6 +348,9 @@ int bp_tier_walk(bp_store *s, int64_t eid, uint64_t clock,
 /* [i] shared. The slot of entity eid's event at clock, -1 when it has none there (compacted
  * away, or past its head), -2 as bp_tier_walk's -1. */
 int64_t bp_store_clock_slot(bp_store *s, int64_t eid, uint64_t clock);
+/* [i] shared. The first six tier segment whose slots do not all lie below slot (the one
+ * holding it, or the next one when slot falls in holes between them); s->n_six if none. */
+uint32_t bp_six_tier_seg(const bp_store *s, uint64_t slot);
 /* [i] shared. The clock of the event at slot (not a hole); 0 as bp_tier_walk's -1. */
 uint64_t bp_store_clock_of(bp_store *s, uint64_t slot);
 
