@@ -65,26 +65,32 @@ static void check_table(const bp_index *x, const char *what) {
     CHECK_EQ(entries, x->n - x->holes - x->noids);
     CHECK(probes <= 3 * entries); /* load <= 1/2: about 1.5 probes per entry expected */
     CHECK(x->idcap <= 4 * entries + 1024);
+    /* the six tier's events (below rbase, records in their files) are all noid */
     uint64_t noids = 0;
-    for (uint64_t s = 0; s < x->n; s++)
-        noids += in_noid(x, s) && !BP_IREC_HOLE(&x->recs[s]);
+    for (uint32_t e = 0; e < x->entity_names.n; e++)
+        noids += x->entities[e].tier;
+    for (uint64_t s = 0; s < x->rbase; s++)
+        CHECK(in_noid(x, s));
+    for (uint64_t s = x->rbase; s < x->n; s++)
+        noids += in_noid(x, s) && !BP_IREC_HOLE(&BP_XREC(x, s));
     CHECK_EQ(noids, x->noids);
-    for (uint64_t s = 0; s < x->n; s++) {
-        if (BP_IREC_HOLE(&x->recs[s])) continue;
+    for (uint64_t s = x->rbase; s < x->n; s++) {
+        const bp_irec *r = &BP_XREC(x, s);
+        if (BP_IREC_HOLE(r)) continue;
         if (in_noid(x, s)) {
-            CHECK_EQ(bp_index_find_id(x, &x->recs[s].id), -1);
+            CHECK_EQ(bp_index_find_id(x, &r->id), -1);
             continue;
         }
-        if (bp_index_find_id(x, &x->recs[s].id) != (int64_t)s) {
-            CHECK_EQ(bp_index_find_id(x, &x->recs[s].id), s);
+        if (bp_index_find_id(x, &r->id) != (int64_t)s) {
+            CHECK_EQ(bp_index_find_id(x, &r->id), s);
         }
     }
     bp_id zero;
     memset(&zero, 0, sizeof zero);
     CHECK_EQ(bp_index_find_id(x, &zero), -1);
-    for (uint64_t s = 1; s < x->n; s++) /* holes included: open searches segments by segno */
-        if (x->recs[s].segno < x->recs[s - 1].segno)
-            CHECK_EQ(x->recs[s].segno, x->recs[s - 1].segno);
+    for (uint64_t s = x->rbase + 1; s < x->n; s++) /* holes too: open looks segments up */
+        if (BP_XREC(x, s).segno < BP_XREC(x, s - 1).segno)
+            CHECK_EQ(BP_XREC(x, s).segno, BP_XREC(x, s - 1).segno);
 }
 
 /* One event in every `every` seqs, inserted one at a time (holes then the event), checked at

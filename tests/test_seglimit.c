@@ -13,8 +13,8 @@
 /* Every frame in the index ends at or below the limit. */
 static bool frames_within(bp_store *s, uint64_t limit) {
     for (uint64_t i = 0; i < s->idx.n; i++) {
-        const bp_irec *r = &s->idx.recs[i];
-        if (!BP_IREC_HOLE(r) && (uint64_t)r->offset + r->frame_len > limit) return false;
+        bp_irec r;
+        if (bp_store_rec(s, i, &r) > 0 && (uint64_t)r.offset + r.frame_len > limit) return false;
     }
     return true;
 }
@@ -94,8 +94,10 @@ static uint64_t frames_bytes(const char *dir, const batch *b) {
     bp_store *s = t_open(dir, &(t_open_opts){.segment_size = 1u << 30});
     uint64_t total = 0;
     if (s && bp_append_batch(s, NULL, b->items, b->n) == BP_OK)
-        for (uint64_t i = 0; i < s->idx.n; i++)
-            total += s->idx.recs[i].frame_len;
+        for (uint64_t i = 0; i < s->idx.n; i++) {
+            bp_irec r;
+            if (bp_store_rec(s, i, &r) > 0) total += r.frame_len;
+        }
     if (s) bp_store_close(s);
     t_rmdir(dir);
     bp__seg_end_max = saved;
@@ -128,8 +130,12 @@ static void test_rotates(void) {
     CHECK_OK(bp_append_batch(s, r, b.items, b.n));
     CHECK(segments(s) > before);
     CHECK(frames_within(s, LIMIT));
-    for (size_t i = 1; i < b.n; i++) /* a batch is never split over two segments */
-        CHECK_EQ(s->idx.recs[r[i].global_seq - 1].segno, s->idx.recs[r[0].global_seq - 1].segno);
+    bp_irec r0, ri;
+    CHECK_EQ(bp_store_rec(s, r[0].global_seq - 1, &r0), 1);
+    for (size_t i = 1; i < b.n; i++) { /* a batch is never split over two segments */
+        CHECK_EQ(bp_store_rec(s, r[i].global_seq - 1, &ri), 1);
+        CHECK_EQ(ri.segno, r0.segno);
+    }
     CHECK(readable(s, r, b.n, b.lens));
     CHECK_OK(bp_store_close(s));
     s = t_open(dir, &(t_open_opts){.segment_size = 1u << 30});

@@ -38,14 +38,19 @@ static bp_segment_info segment_info(bp_store *s, uint32_t i) {
     const bp_segment *g = &s->segs[i];
     uint64_t end = bp_seg_end_slot(s, i);
     uint64_t lo = g->first_slot, hi = end, n = end - lo;
-    if (g->segno <= s->anchors.last_segno) { /* compacted: its slots may be holes */
-        while (lo < hi && BP_IREC_HOLE(&s->idx.recs[lo]))
+    if (g->six_tier) { /* its records are in its index file, which has the counts */
+        const bp_six *x = &g->six->x;
+        n = x->n_recs;
+        lo = x->first_seq - 1;
+        hi = x->last_seq;
+    } else if (g->segno <= s->anchors.last_segno) { /* compacted: its slots may be holes */
+        while (lo < hi && BP_IREC_HOLE(&BP_XREC(&s->idx, lo)))
             lo++;
-        while (hi > lo && BP_IREC_HOLE(&s->idx.recs[hi - 1]))
+        while (hi > lo && BP_IREC_HOLE(&BP_XREC(&s->idx, hi - 1)))
             hi--;
         n = 0;
         for (uint64_t k = lo; k < hi; k++)
-            n += !BP_IREC_HOLE(&s->idx.recs[k]);
+            n += !BP_IREC_HOLE(&BP_XREC(&s->idx, k));
     }
     return (bp_segment_info){sizeof(bp_segment_info), g->segno,         g->size,   n,
                              hi > lo ? lo + 1 : 0,    hi > lo ? hi : 0, g->sealed, mapped(g)};

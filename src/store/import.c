@@ -485,9 +485,12 @@ static bp_status already_there(bp_importer *imp, const held *h) {
     bool same = false, there = false, hole = false;
     pthread_rwlock_rdlock(&s->ilock);
     if (seq <= s->published) {
+        bp_irec r;
+        int got = bp_store_rec(s, seq - 1, &r); /* (-1: an unreadable record is not the same) */
         there = true;
-        hole = BP_IREC_HOLE(&s->idx.recs[seq - 1]);
-        same = !hole && memcmp(s->idx.recs[seq - 1].id.b, h->fr.f.event_id.b, 16) == 0;
+        hole = got == 0;
+        same = got > 0 && memcmp(r.id.b, h->fr.f.event_id.b, 16) == 0;
+        bp_err_clear();
     }
     pthread_rwlock_unlock(&s->ilock);
     if (!there) return BP_OK;
@@ -513,9 +516,11 @@ static bp_status resent(bp_importer *imp, const held *h, const char *where) {
     uint64_t seq = h->fr.f.global_seq;
     pthread_rwlock_rdlock(&s->ilock);
     uint64_t published = s->published;
-    bool hole = seq <= published && BP_IREC_HOLE(&s->idx.recs[seq - 1]);
-    bool in_store =
-        seq <= published && !hole && memcmp(s->idx.recs[seq - 1].id.b, h->fr.f.event_id.b, 16) == 0;
+    bp_irec r;
+    int got = seq <= published ? bp_store_rec(s, seq - 1, &r) : 0;
+    bp_err_clear();
+    bool hole = seq <= published && got == 0;
+    bool in_store = got > 0 && memcmp(r.id.b, h->fr.f.event_id.b, 16) == 0;
     pthread_rwlock_unlock(&s->ilock);
     /* the group's seqs are increasing (with holes within a compacted range) */
     uint64_t top = imp->n ? imp->group[imp->n - 1].fr.f.global_seq : published;

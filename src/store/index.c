@@ -97,32 +97,6 @@ uint32_t bp_u32vec_lower_bound(const bp_u32vec *v, uint64_t slot) {
     return lo;
 }
 
-/* ------------------------------------------------------------ chains */
-
-int64_t bp_chains_find(const bp_chains *c, const char *e, size_t len) {
-    return bp_strtab_find(&c->names, e, len);
-}
-
-int64_t bp_chains_add(bp_chains *c, const char *e, size_t len, uint64_t clock,
-                      const bp_hash *head) {
-    if (grow((void **)&c->clock, &c->cap, c->names.n + 1, sizeof *c->clock)) return -ENOMEM;
-    bp_hash *h = realloc(c->head, (size_t)c->cap * sizeof *h); /* head grows with clock */
-    if (!h) return -ENOMEM;
-    c->head = h;
-    int64_t k = bp_strtab_add(&c->names, e, len);
-    if (k < 0) return k;
-    c->clock[k] = clock;
-    c->head[k] = *head;
-    return k;
-}
-
-void bp_chains_free(bp_chains *c) {
-    bp_strtab_free(&c->names);
-    free(c->clock);
-    free(c->head);
-    memset(c, 0, sizeof *c);
-}
-
 /* ------------------------------------------------------------- index */
 
 int bp_index_init(bp_index *x) {
@@ -190,7 +164,7 @@ int64_t bp_index_find_id(const bp_index *x, const bp_id *id) {
     for (uint64_t i = id_hash(id) & mask;; i = (i + 1) & mask) {
         uint32_t v = x->idtab[i];
         if (!v) return -1;
-        if (memcmp(x->recs[v - 1].id.b, id->b, 16) == 0) return v - 1;
+        if (memcmp(BP_XREC(x, v - 1).id.b, id->b, 16) == 0) return v - 1;
     }
 }
 
@@ -204,7 +178,7 @@ void bp_index_idtab_stats(const bp_index *x, uint64_t *entries, uint64_t *probes
     for (uint64_t i = 0; i < x->idcap; i++) {
         uint32_t v = x->idtab[i];
         if (!v) continue;
-        uint64_t home = id_hash(&x->recs[v - 1].id) & mask;
+        uint64_t home = id_hash(&BP_XREC(x, v - 1).id) & mask;
         *entries += 1;
         *probes += ((i - home) & mask) + 1;
     }
@@ -240,12 +214,12 @@ static int idtab_reserve(bp_index *x, uint64_t n) {
                 continue;
             }
             /* the table is larger than the caches: fetch the slot 16 records ahead */
-            if (i + 16 < x->n) __builtin_prefetch(&t[id_hash(&x->recs[i + 16].id) & mask], 1);
-            if (!BP_IREC_HOLE(&x->recs[i])) idtab_place(t, nc, &x->recs[i].id, (uint32_t)i);
+            if (i + 16 < x->n) __builtin_prefetch(&t[id_hash(&BP_XREC(x, i + 16).id) & mask], 1);
+            if (!BP_IREC_HOLE(&BP_XREC(x, i))) idtab_place(t, nc, &BP_XREC(x, i).id, (uint32_t)i);
         }
     } else { /* mostly holes: from the old table, no walk over the holes */
         for (uint64_t i = 0; i < x->idcap; i++)
-            if (x->idtab[i]) idtab_place(t, nc, &x->recs[x->idtab[i] - 1].id, x->idtab[i] - 1);
+            if (x->idtab[i]) idtab_place(t, nc, &BP_XREC(x, x->idtab[i] - 1).id, x->idtab[i] - 1);
     }
     free(x->idtab);
     x->idtab = t;
@@ -263,7 +237,7 @@ int64_t bp_index_find_idem(const bp_index *x, const char *key, size_t len) {
 }
 
 uint64_t bp_index_clock_of(const bp_index *x, uint32_t slot) {
-    const bp_entity_state *es = &x->entities[x->recs[slot].entity];
+    const bp_entity_state *es = &x->entities[BP_XREC(x, slot).entity];
     uint32_t lo = bp_u32vec_lower_bound(&es->slots, slot);
     assert(lo < es->slots.n && es->slots.v[lo] == slot); /* listed: not a tier slot */
     return es->base + es->tier + lo + 1;
@@ -273,15 +247,15 @@ int bp_index_holes(bp_index *x, uint64_t upto, uint32_t segno) {
     if (upto <= x->n) return 0;
     uint64_t old_n = x->n;
     if (upto >= UINT32_MAX - 1) return -EOVERFLOW;
-    if (upto > x->cap) {
-        bp_irec *r = realloc(x->recs, upto * sizeof *r);
+    if (upto - x->rbase > x->cap) {
+        bp_irec *r = realloc(x->recs, (upto - x->rbase) * sizeof *r);
         if (!r) return -ENOMEM;
         x->recs = r;
-        x->cap = upto;
+        x->cap = upto - x->rbase;
     }
-    memset(&x->recs[x->n], 0, (size_t)(upto - x->n) * sizeof *x->recs); /* frame_len 0 */
+    memset(&BP_XREC(x, x->n), 0, (size_t)(upto - x->n) * sizeof *x->recs); /* frame_len 0 */
     for (uint64_t i = x->n; i < upto; i++)
-        x->recs[i].segno = segno;
+        BP_XREC(x, i).segno = segno;
     x->holes += upto - x->n;
     x->n = upto;
     if (x->list_base == old_n) x->list_base = x->n; /* holes are in no list */
@@ -337,7 +311,7 @@ int bp_index_insert(bp_index *x, const bp_irec *rin, const char *entity, size_t 
                     size_t ilen) {
     if (x->n >= UINT32_MAX - 1) return -EOVERFLOW;
     /* reserve everything first so that a failure leaves the index unchanged */
-    if (x->n == x->cap) {
+    if (x->n - x->rbase == x->cap) {
         uint64_t nc = x->cap ? x->cap * 2 : 1024;
         bp_irec *r = realloc(x->recs, nc * sizeof *r);
         if (!r) return -ENOMEM;
@@ -361,7 +335,7 @@ int bp_index_insert(bp_index *x, const bp_irec *rin, const char *entity, size_t 
         x->idem_slots[k] = (uint32_t)x->n;
     }
     uint32_t slot = (uint32_t)x->n;
-    bp_irec *r = &x->recs[slot];
+    bp_irec *r = &BP_XREC(x, slot);
     *r = *rin;
     r->entity = (uint32_t)e;
     r->scope = (uint32_t)s;
@@ -394,11 +368,12 @@ static int export_block(const bp_index *x, uint64_t from, uint64_t to, bp_iblock
                         bool heads) {
     memset(out, 0, sizeof *out);
     assert(from <= to && to <= x->n && (!heads || to == x->n)); /* heads: of the newest only */
+    if (from < x->rbase) return -EINVAL; /* the six tier's records are in its files */
     uint32_t ne = x->entity_names.n, ns = x->scope_names.n;
     uint32_t *emap = malloc(((size_t)ne + 1) * 4), *smap = malloc(((size_t)ns + 1) * 4);
     bool holes = false;
     for (uint64_t s = from; s < to && !holes; s++)
-        holes = BP_IREC_HOLE(&x->recs[s]);
+        holes = BP_IREC_HOLE(&BP_XREC(x, s));
     bool lend = view && !holes;
     if (!lend) out->recs = malloc((size_t)(to - from + 1) * sizeof(bp_irec));
     out->entities = malloc(((size_t)ne + 1) * sizeof(bp_iname));
@@ -417,7 +392,7 @@ static int export_block(const bp_index *x, uint64_t from, uint64_t to, bp_iblock
     memset(smap, 0xFF, ((size_t)ns + 1) * 4);
     out->first_seq = from + 1;
     for (uint64_t s = from; s < to; s++) {
-        bp_irec r = x->recs[s];
+        bp_irec r = BP_XREC(x, s);
         if (BP_IREC_HOLE(&r)) continue;
         if (holes) {
             if (!out->n_recs) out->first_seq = s + 1;
@@ -450,7 +425,7 @@ static int export_block(const bp_index *x, uint64_t from, uint64_t to, bp_iblock
     }
     if (lend) {
         /* read only: the block is only encoded (an empty index has no array to point into) */
-        out->recs = x->recs ? (bp_irec *)&x->recs[from] : NULL;
+        out->recs = x->recs ? (bp_irec *)&BP_XREC(x, from) : NULL;
         out->emap = emap;
         out->smap = smap;
         emap = smap = NULL; /* the block's now */
@@ -499,7 +474,7 @@ int bp_index_export_six(const bp_index *x, uint64_t from, uint64_t to, bp_iblock
     }
     uint32_t k = 0;
     for (uint64_t slot = from; slot < to && k < out->n_entities; slot++) {
-        const bp_irec *r = &x->recs[slot];
+        const bp_irec *r = &BP_XREC(x, slot);
         if (BP_IREC_HOLE(r) || seen[r->entity]) continue;
         seen[r->entity] = 1;
         fc[k++] = bp_index_clock_of(x, (uint32_t)slot);
@@ -548,24 +523,25 @@ static int densify(bp_index *x, bp_iblock *blk, bool *in_place) {
     if (last >= UINT32_MAX - 1) return -EOVERFLOW;
     uint32_t n = (uint32_t)(last - x->n);
     bp_irec *recs;
-    if (x->n == 0) {
+    uint64_t have = x->n - x->rbase; /* records in x->recs */
+    if (have == 0) {
         recs = malloc((size_t)n * sizeof *recs);
         if (!recs) return -ENOMEM;
     } else {
-        if (x->n + n > x->cap) {
-            uint64_t nc = x->n + n + 1024;
+        if (have + n > x->cap) {
+            uint64_t nc = have + n + 1024;
             bp_irec *r = realloc(x->recs, nc * sizeof *r);
             if (!r) return -ENOMEM;
             x->recs = r;
             x->cap = nc;
         }
-        recs = x->recs + x->n;
+        recs = x->recs + have;
     }
     uint32_t k = 0;
     for (uint32_t i = 0; i < blk->n_recs; i++) {
         uint32_t at = (uint32_t)(blk->seqs[i] - x->n - 1);
         if (at < k) { /* not ascending (the decoder checks; a block built in memory may not) */
-            if (!x->n) free(recs);
+            if (!have) free(recs);
             return -EINVAL;
         }
         for (; k < at; k++) {
@@ -583,26 +559,66 @@ static int densify(bp_index *x, bp_iblock *blk, bool *in_place) {
     blk->seqs = NULL;
     blk->n_recs = n;
     blk->first_seq = x->n + 1;
-    *in_place = x->n > 0;
+    *in_place = have > 0;
     return 0;
 }
 
-static int load_block(bp_index *x, bp_iblock *blk, bool ids, bool lists);
+static int load_block(bp_index *x, bp_iblock *blk, bool ids);
 
 int bp_index_load_block(bp_index *x, bp_iblock *blk) {
-    return load_block(x, blk, true, true);
+    return load_block(x, blk, true);
 }
 
-int bp_index_load_block_noid(bp_index *x, bp_iblock *blk, bool lists) {
-    if (!lists && x->n != x->list_base) return -EINVAL; /* the listless slots are a prefix */
-    if (x->n_noid == x->noid_cap) {
-        uint32_t nc = x->noid_cap ? x->noid_cap * 2 : 16;
-        uint64_t *v = realloc(x->noid, (size_t)nc * 2 * sizeof *v);
-        if (!v) return -ENOMEM;
-        x->noid = v;
-        x->noid_cap = nc;
+static int noid_room(bp_index *x) {
+    if (x->n_noid < x->noid_cap) return 0;
+    uint32_t nc = x->noid_cap ? x->noid_cap * 2 : 16;
+    uint64_t *v = realloc(x->noid, (size_t)nc * 2 * sizeof *v);
+    if (!v) return -ENOMEM;
+    x->noid = v;
+    x->noid_cap = nc;
+    return 0;
+}
+
+int bp_index_load_block_noid(bp_index *x, bp_iblock *blk) {
+    return noid_room(x) ? -ENOMEM : load_block(x, blk, false);
+}
+
+int bp_index_load_tier(bp_index *x, const bp_iblock *blk) {
+    if (x->n != x->list_base || x->n != x->rbase) return -EINVAL; /* the tier is a prefix */
+    uint32_t n = blk->n_recs;
+    if (!n) return -EINVAL;
+    uint64_t first = blk->seqs ? blk->seqs[0] : blk->first_seq;
+    uint64_t last = blk->seqs ? blk->seqs[n - 1] : blk->first_seq + n - 1;
+    if (first <= x->n || (!blk->seqs && first != x->n + 1)) return -EINVAL;
+    if (last >= UINT32_MAX - 1) return -EOVERFLOW;
+    for (uint32_t i = 1; blk->seqs && i < n; i++)
+        if (blk->seqs[i] <= blk->seqs[i - 1]) return -EINVAL;
+    uint32_t *emap = calloc(blk->n_entities + 1u, 4);
+    int rc = emap && !noid_room(x) ? 0 : -ENOMEM;
+    for (uint32_t i = 0; !rc && i < blk->n_entities; i++) {
+        int64_t e = intern_entity(x, blk->entities[i].name, blk->entities[i].len);
+        if (e < 0) rc = -ENOMEM;
+        emap[i] = (uint32_t)e;
     }
-    return load_block(x, blk, false, lists);
+    for (uint32_t i = 0; !rc && i < blk->n_scopes; i++) /* (a query by scope looks names up) */
+        if (intern_scope(x, blk->scopes[i].name, blk->scopes[i].len) < 0) rc = -ENOMEM;
+    if (!rc) rc = distinct(emap, blk->n_entities, x->entity_names.n);
+    for (uint32_t i = 0; !rc && i < n; i++)
+        if (blk->recs[i].entity >= blk->n_entities || BP_IREC_HOLE(&blk->recs[i])) rc = -EINVAL;
+    if (!rc) {
+        for (uint32_t i = 0; i < n; i++)
+            x->entities[emap[blk->recs[i].entity]].tier++;
+        for (uint32_t i = 0; i < blk->n_entities; i++)
+            x->entities[emap[i]].head = blk->entity_heads[i];
+        x->noid[2 * x->n_noid] = x->n;
+        x->noid[2 * x->n_noid + 1] = last;
+        x->n_noid++;
+        x->noids += n;
+        x->holes += last - x->n - n;
+        x->n = x->rbase = x->list_base = last;
+    }
+    free(emap);
+    return rc;
 }
 
 int bp_index_place_ids(bp_index *x, uint64_t from, uint64_t to, const bp_iidem *keys,
@@ -610,10 +626,10 @@ int bp_index_place_ids(bp_index *x, uint64_t from, uint64_t to, const bp_iidem *
     uint32_t r = 0;
     while (r < x->n_noid && x->noid[2 * r] != from)
         r++;
-    if (r == x->n_noid || x->noid[2 * r + 1] != to) return -EINVAL;
+    if (r == x->n_noid || x->noid[2 * r + 1] != to || from < x->rbase) return -EINVAL;
     uint64_t events = 0;
     for (uint64_t i = from; i < to; i++)
-        events += !BP_IREC_HOLE(&x->recs[i]);
+        events += !BP_IREC_HOLE(&BP_XREC(x, i));
     /* everything that can fail first: the table grows (without this range: it is still
      * listed), the keys' room is made */
     if (idtab_reserve(x, x->n - x->holes - x->noids + events)) return -ENOMEM;
@@ -642,12 +658,12 @@ int bp_index_place_ids(bp_index *x, uint64_t from, uint64_t to, const bp_iidem *
     x->n_noid--;
     x->noids -= events;
     for (uint64_t i = from; i < to; i++)
-        if (!BP_IREC_HOLE(&x->recs[i]))
-            idtab_place(x->idtab, x->idcap, &x->recs[i].id, (uint32_t)i);
+        if (!BP_IREC_HOLE(&BP_XREC(x, i)))
+            idtab_place(x->idtab, x->idcap, &BP_XREC(x, i).id, (uint32_t)i);
     return 0;
 }
 
-static int load_block(bp_index *x, bp_iblock *blk, bool ids, bool lists) {
+static int load_block(bp_index *x, bp_iblock *blk, bool ids) {
     bool in_place = false; /* blk->recs lies in x->recs (densify) */
     if (blk->seqs) {
         int d = densify(x, blk, &in_place);
@@ -687,21 +703,22 @@ static int load_block(bp_index *x, bp_iblock *blk, bool ids, bool lists) {
         kcount[blk->recs[i].kind]++;
     }
     /* reserve every list exactly, so the fill loop below cannot fail */
-    for (uint32_t i = 0; lists && i < blk->n_entities; i++) {
+    for (uint32_t i = 0; i < blk->n_entities; i++) {
         bp_u32vec *v = &x->entities[emap[i]].slots;
         if (grow((void **)&v->v, &v->cap, v->n + ecount[i], 4)) goto out;
     }
-    for (uint32_t i = 0; lists && i < blk->n_scopes; i++) {
+    for (uint32_t i = 0; i < blk->n_scopes; i++) {
         bp_u32vec *v = &x->scopes[smap[i]];
         if (grow((void **)&v->v, &v->cap, v->n + scount[i], 4)) goto out;
     }
-    for (uint32_t k = 0; lists && k < 65536; k++) {
+    for (uint32_t k = 0; k < 65536; k++) {
         if (!kcount[k]) continue;
         bp_u32vec *v = bp_index_kind_vec(x, (uint16_t)k);
         if (!v || grow((void **)&v->v, &v->cap, v->n + kcount[k], 4)) goto out;
     }
-    if (x->n > 0 && x->n + n > x->cap) { /* (an empty index takes blk->recs below) */
-        uint64_t nc = x->n + n + 1024;
+    uint64_t have = x->n - x->rbase;     /* records in x->recs */
+    if (have > 0 && have + n > x->cap) { /* (an empty array takes blk->recs below) */
+        uint64_t nc = have + n + 1024;
         bp_irec *r = realloc(x->recs, nc * sizeof *r);
         if (!r) goto out;
         x->recs = r;
@@ -723,7 +740,7 @@ static int load_block(bp_index *x, bp_iblock *blk, bool ids, bool lists) {
     /* An empty index takes the block's record array instead of copying it (the
      * checkpoint's block holds every record: a copy would double the memory touched). */
     bp_irec *recs = blk->recs;
-    if (x->n == 0 && n > 0) {
+    if (have == 0 && n > 0) {
         free(x->recs);
         x->recs = recs;
         x->cap = n;
@@ -736,26 +753,21 @@ static int load_block(bp_index *x, bp_iblock *blk, bool ids, bool lists) {
         if (ids && i + 16 < n) __builtin_prefetch(&x->idtab[id_hash(&recs[i + 16].id) & mask], 1);
         bp_irec r = recs[i];
         if (BP_IREC_HOLE(&r)) {
-            x->recs[slot] = r;
+            BP_XREC(x, slot) = r;
             continue;
         }
         r.entity = emap[r.entity];
         r.scope = smap[r.scope];
-        x->recs[slot] = r;
-        if (lists) {
-            bp_u32vec *ev = &x->entities[r.entity].slots, *sv = &x->scopes[r.scope];
-            bp_u32vec *kv = &x->kinds[x->kind_ids[r.kind] - 1];
-            ev->v[ev->n++] = slot;
-            sv->v[sv->n++] = slot;
-            kv->v[kv->n++] = slot;
-        } else {
-            x->entities[r.entity].tier++;
-        }
+        BP_XREC(x, slot) = r;
+        bp_u32vec *ev = &x->entities[r.entity].slots, *sv = &x->scopes[r.scope];
+        bp_u32vec *kv = &x->kinds[x->kind_ids[r.kind] - 1];
+        ev->v[ev->n++] = slot;
+        sv->v[sv->n++] = slot;
+        kv->v[kv->n++] = slot;
         if (ids) idtab_place(x->idtab, x->idcap, &r.id, slot);
     }
     for (uint32_t i = 0; i < blk->n_entities; i++)
         x->entities[emap[i]].head = blk->entity_heads[i];
-    if (!lists) x->list_base = x->n + n;
     if (!ids) { /* (bp_index_load_block_noid made room) */
         x->noid[2 * x->n_noid] = x->n;
         x->noid[2 * x->n_noid + 1] = x->n + n;

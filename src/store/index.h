@@ -3,7 +3,10 @@
  * it with a rwlock (writers exclusive, readers shared).
  *
  * Invariants:
- *  - recs[i] describes the event with global_seq == i + 1 (dense), or is a hole
+ *  - rbase <= list_base <= n. Slots below rbase are the six tier's: their records are in
+ *    their segments' index files (the store reads them: bp_store_rec), not here.
+ *  - recs[i - rbase] (BP_XREC(x, i)), for rbase <= i < n, describes the event with
+ *    global_seq == i + 1 (dense), or is a hole
  *    (frame_len == 0: that event was removed by a compaction; a hole is in no list and
  *    not in idtab, and readers skip it; its segno is the compacted segment it fell in).
  *  - recs[].segno is ascending.
@@ -69,12 +72,17 @@ typedef struct bp_entity_state {
     bp_u32vec slots;
 } bp_entity_state;
 
+/* The record of slot (rbase <= slot < n), an lvalue. */
+#define BP_XREC(x, slot) ((x)->recs[(slot) - (x)->rbase])
+
 /* Is the record a hole (an event removed by compaction)? */
 #define BP_IREC_HOLE(r) ((r)->frame_len == 0)
 
 typedef struct bp_index {
-    bp_irec *recs;
-    uint64_t n, cap;
+    bp_irec *recs;  /* the records of slots rbase .. n - 1 */
+    uint64_t n;     /* slots (seqs) indexed: the next event's slot */
+    uint64_t cap;   /* records recs has room for */
+    uint64_t rbase; /* the first slot recs describes (the six tier's end) */
     bp_strtab entity_names;
     bp_entity_state *entities; /* parallel to entity_names */
     uint32_t entities_cap;
@@ -115,11 +123,16 @@ int bp_index_insert(bp_index *x, const bp_irec *r, const char *entity, size_t el
  * discarded. */
 int bp_index_load_block(bp_index *x, bp_iblock *blk);
 /* The same, leaving the block's ids and idempotency keys out of idtab and idem_keys (a
- * segment whose index file answers for them): its slot range joins noid. Without lists, its
- * slots are left out of the entity, scope and kind lists too (list_base moves past them; each
- * entity's tier counts them): only while the index holds nothing but such slots
- * (x->n == list_base), else -EINVAL. */
-int bp_index_load_block_noid(bp_index *x, bp_iblock *blk, bool lists);
+ * segment whose index file answers for them): its slot range joins noid. */
+int bp_index_load_block_noid(bp_index *x, bp_iblock *blk);
+/* A block of the six tier (a sealed segment whose index file answers for everything): only
+ * its entities (each one's tier counts its events, its head is the block's), scopes and
+ * holes; no record, list entry, id or key is kept (its slot range joins noid; n, rbase and
+ * list_base move past its last seq). Only while the index holds nothing but such slots
+ * (x->n == rbase == list_base). 0, -ENOMEM, -EOVERFLOW or -EINVAL (an empty block, seqs
+ * that do not follow x->n or do not ascend, a hole, a repeated entity); on failure the index
+ * must be discarded. */
+int bp_index_load_tier(bp_index *x, const bp_iblock *blk);
 /* Place the ids of the noid range [from, to) (exactly one of them) in idtab, and its
  * idempotency keys keys[0..n_keys) (rec: the slot - from) in idem_keys: its segment index
  * file cannot answer. 0, -ENOMEM (index unchanged) or -EINVAL (no such range). */
@@ -143,11 +156,14 @@ uint64_t bp_index_clock_of(const bp_index *x, uint32_t slot);
 static inline uint64_t bp_index_head_clock(const bp_index *x, int64_t e) {
     return e < 0 ? 0 : x->entities[e].base + x->entities[e].tier + x->entities[e].slots.n;
 }
-/* Every slot below list_base back into the entity, scope and kind lists (from the records),
- * tiers to 0, list_base to 0: the index alone answers again. 0, or -ENOMEM: the lists done so
- * far are whole (their entities' tiers 0) and list_base stays, which readers handle (an
- * entity's tier, not list_base, says where its list starts). */
-int bp_index_untier(bp_index *x);
+/* The tier's records back in memory: below holds the records of slots 0 .. rbase - 1 (holes
+ * zeroed with their segno; entities and scopes numbered as this index does) and is the
+ * index's now (freed on failure; NULL when rbase is 0). Then every slot below list_base back
+ * into the entity, scope and kind lists, tiers to 0, list_base to 0: the index alone answers
+ * again. 0, or -ENOMEM: when the records could not be placed nothing changed; else the lists
+ * done so far are whole (their entities' tiers 0) and list_base stays, which readers handle
+ * (an entity's tier, not list_base, says where its list starts). */
+int bp_index_untier(bp_index *x, bp_irec *below);
 /* Append holes until x->n == upto (nothing when x->n >= upto), counted in segment segno (so
  * that recs[].segno stays ascending). 0 or -ENOMEM / -EOVERFLOW. */
 int bp_index_holes(bp_index *x, uint64_t upto, uint32_t segno);

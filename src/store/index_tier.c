@@ -11,7 +11,7 @@ static int untier_lists(bp_index *x, bp_u32vec *lists, uint32_t n_lists, int whi
     uint32_t *count = calloc((size_t)n_lists + 1, sizeof *count);
     if (!count) return -ENOMEM;
     for (uint64_t q = 0; q < x->list_base; q++) {
-        const bp_irec *r = &x->recs[q];
+        const bp_irec *r = &BP_XREC(x, q);
         if (BP_IREC_HOLE(r)) continue;
         count[which == 0 ? r->entity : which == 1 ? r->scope : x->kind_ids[r->kind] - 1u]++;
     }
@@ -26,7 +26,7 @@ static int untier_lists(bp_index *x, bp_u32vec *lists, uint32_t n_lists, int whi
         uint32_t *fill = count; /* reused: the next free place in each new array */
         memset(fill, 0, ((size_t)n_lists + 1) * sizeof *fill);
         for (uint64_t q = 0; q < x->list_base; q++) {
-            const bp_irec *r = &x->recs[q];
+            const bp_irec *r = &BP_XREC(x, q);
             if (BP_IREC_HOLE(r)) continue;
             uint32_t i = which == 0 ? r->entity : which == 1 ? r->scope : x->kind_ids[r->kind] - 1u;
             nv[i][fill[i]++] = (uint32_t)q;
@@ -49,12 +49,29 @@ static int untier_lists(bp_index *x, bp_u32vec *lists, uint32_t n_lists, int whi
     return rc;
 }
 
-int bp_index_untier(bp_index *x) {
+int bp_index_untier(bp_index *x, bp_irec *below) {
+    if (x->rbase) {
+        if (!below) return -EINVAL;
+        uint64_t have = x->n - x->rbase;
+        bp_irec *all = realloc(below, (size_t)(x->n ? x->n : 1) * sizeof *all);
+        if (!all) {
+            free(below);
+            return -ENOMEM;
+        }
+        if (have) memcpy(all + x->rbase, x->recs, (size_t)have * sizeof *all);
+        free(x->recs);
+        x->recs = all;
+        x->cap = x->n ? x->n : 1;
+        x->rbase = 0;
+    } else {
+        free(below);
+    }
     if (!x->list_base) return 0;
     /* kinds first: a kind only the tier has gets its (empty) list now, so that a failure
      * further on leaves nothing half done but lists that only gained entries */
     for (uint64_t q = 0; q < x->list_base; q++)
-        if (!BP_IREC_HOLE(&x->recs[q]) && !bp_index_kind_vec(x, x->recs[q].kind)) return -ENOMEM;
+        if (!BP_IREC_HOLE(&BP_XREC(x, q)) && !bp_index_kind_vec(x, BP_XREC(x, q).kind))
+            return -ENOMEM;
     /* entity lists through a temporary array of the vectors */
     uint32_t ne = x->entity_names.n;
     bp_u32vec *ev = malloc(((size_t)ne + 1) * sizeof *ev);

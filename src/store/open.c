@@ -38,9 +38,11 @@ static bp_status seal_setup(bp_store *s, bool turn_on) {
     int e = bp_pf_exists(path);
     if (e < 0) return bp_err_sys(BP_EIO, e, "%s: cannot look for the data keys", path);
     if (e == 0) {
-        uint64_t sealed = 0;
-        for (uint64_t i = 0; i < s->idx.n; i++)
-            sealed += (s->idx.recs[i].flags & BP_EVENT_SEALED) != 0;
+        uint64_t sealed = 0; /* (the six tier's segments: their index files' flag says) */
+        for (uint32_t i = 0; i < s->n_six; i++)
+            sealed += (s->segs[i].six->x.flags & BP_SIX_SEALED) != 0;
+        for (uint64_t i = s->idx.rbase; i < s->idx.n; i++)
+            sealed += (BP_XREC(&s->idx, i).flags & BP_EVENT_SEALED) != 0;
         if (sealed && !s->opts.accept_loss)
             return bp_err(BP_ECORRUPT,
                           "%s: acknowledged data lost: the directory is missing, but %llu "
@@ -300,10 +302,14 @@ bp_status bp_store_open_with(bp_store **out, const char *dir, const bp_open_opti
     }
     bp_six_open_pass(s); /* index files of sealed segments that lack a current one */
     s->written_seq = s->synced_seq = s->published = s->idx.n;
-    if (s->idx.n) {
-        const bp_irec *last = &s->idx.recs[s->idx.n - 1];
+    if (s->idx.n > s->idx.rbase) {
+        const bp_irec *last = &BP_XREC(&s->idx, s->idx.n - 1);
         if (last->hlc > s->last_hlc) s->last_hlc = last->hlc;
         bp_idgen_observe(&s->idgen, &last->id);
+    } else if (s->n_six) { /* every event is in the tier: its newest file has the bounds */
+        const bp_six *x = &s->segs[s->n_six - 1].six->x;
+        if (x->max_hlc > s->last_hlc) s->last_hlc = x->max_hlc;
+        bp_idgen_observe(&s->idgen, &x->max_id);
     }
     s->report.events = s->idx.n - s->idx.holes;
     s->report.duration_us = bp_pf_mono_us() - t0;
@@ -432,8 +438,8 @@ bp_status bp_store_stats_get(bp_store *s, bp_store_stats *out) {
     /* holes are below published, but for those an import of a compacted range has written
      * and not yet published (a few, above published) */
     uint64_t holes = s->idx.holes;
-    for (uint64_t q = s->published; q < s->idx.n; q++)
-        holes -= BP_IREC_HOLE(&s->idx.recs[q]);
+    for (uint64_t q = s->published; q < s->idx.n; q++) /* (above published: in memory) */
+        holes -= BP_IREC_HOLE(&BP_XREC(&s->idx, q));
     out->events = s->published - holes;
     out->entities = s->idx.entity_names.n;
     out->scopes = s->idx.scope_names.n;

@@ -195,8 +195,12 @@ bp_status bp_entity_head(bp_store *s, uint64_t *clock, bp_hash *hash, const char
                 continue;
             }
             if (hs >= 0) {
-                read_disk = true;
-                r = s->idx.recs[hs];
+                read_disk = bp_store_rec(s, (uint64_t)hs, &r) > 0;
+                if (!read_disk) {
+                    pthread_rwlock_unlock(&s->ilock);
+                    return bp_err(BP_ECORRUPT, "entity '%s': its head event cannot be read: %s",
+                                  entity, bp_last_error());
+                }
                 bp_segment_ref(s, r.segno, &ref);
             } else if (hs == -2) {
                 pthread_rwlock_unlock(&s->ilock);
@@ -242,6 +246,7 @@ struct bp_iter {
     uint64_t limit;      /* published watermark at creation: slots < limit are visible */
     uint64_t last_seq;
     bp_rfilter f;
+    bool entity_only; /* f names an entity and seq bounds, nothing else */
     /* current event */
     bp_owned_event cur;
 };
@@ -268,6 +273,8 @@ bp_status bp_query(bp_store *s, bp_iter **out, const bp_region *region, unsigned
     }
     it->s = s;
     it->flags = flags;
+    it->entity_only = it->f.entity && !it->f.prefix && !it->f.scope && it->f.category < 0 &&
+                      !it->f.n_kinds && !it->f.since_ms && !it->f.until_ms;
 
     /* choose the most selective source list */
     pthread_rwlock_rdlock(&s->ilock);
@@ -328,9 +335,19 @@ bp_status bp_by_kind(bp_store *s, bp_iter **out, uint16_t kind, unsigned flags) 
 }
 
 /* [i] held shared (or [w]: the writer's own view). Does slot pass every filter? */
-bool bp_rfilter_match(const bp_rfilter *f, const bp_index *x, uint32_t slot) {
-    const bp_irec *r = &x->recs[slot];
-    uint64_t seq = (uint64_t)slot + 1;
+bool bp_rfilter_match(const bp_rfilter *f, bp_store *s, uint64_t slot) {
+    const bp_index *x = &s->idx;
+    bp_irec tr;
+    const bp_irec *r = &tr;
+    bool tier = slot < x->rbase; /* the six tier: its record from its index file */
+    if (!tier)
+        r = &BP_XREC(x, slot);
+    else if (bp_store_rec(s, slot, &tr) <= 0) {
+        bp_err_clear(); /* (an unreadable tier record: as its read would, the iterator's
+                           check reports it) */
+        return false;
+    }
+    uint64_t seq = slot + 1;
     if (BP_IREC_HOLE(r)) return false;
     if (f->to_seq && seq > f->to_seq) return false;
     if (seq < f->from_seq) return false;
@@ -344,6 +361,16 @@ bool bp_rfilter_match(const bp_rfilter *f, const bp_index *x, uint32_t slot) {
         while (k < f->n_kinds && f->kinds[k] != r->kind)
             k++;
         if (k == f->n_kinds) return false;
+    }
+    if (tier && (f->since_ms || f->until_ms)) { /* its segment's range first, else its frame */
+        bool all;
+        uint16_t flags;
+        if (!bp_tier_hlc_within(s, slot, f->since_ms, f->until_ms, &all)) return false;
+        if (all) return true;
+        if (!bp_tier_time(s, &tr, &tr.hlc, &flags)) {
+            bp_err_clear();
+            return false;
+        }
     }
     uint64_t ms = BP_HLC_WALL_MS(r->hlc);
     if (f->since_ms && ms < f->since_ms) return false;
@@ -365,7 +392,8 @@ static int64_t six_next(bp_iter *it, bp_store *s) {
         if (it->pos < g->first_slot) it->pos = g->first_slot;
         bp_six *six = &g->six->x;
         int64_t local = -1;
-        bool ok = bp_six_need(six, BP_SIXB_RECS) && bp_six_need(six, BP_SIXB_SEQS);
+        bool ok = !__atomic_load_n(&g->six_bad, __ATOMIC_ACQUIRE) &&
+                  bp_six_need(six, BP_SIXB_RECS) && bp_six_need(six, BP_SIXB_SEQS);
         if (ok && it->src == SRC_SCOPE) {
             ok = bp_six_need(six, BP_SIXB_SCOPES);
             if (ok) local = bp_six_find_scope(six, it->f.scope, strlen(it->f.scope));
@@ -376,7 +404,7 @@ static int64_t six_next(bp_iter *it, bp_store *s) {
         if (!ok) { /* it cannot answer: the segment's records, one by one */
             for (; it->pos < end; it->pos++) {
                 if (it->pos >= it->limit || (it->f.to_seq && it->pos + 1 > it->f.to_seq)) return -1;
-                if (bp_rfilter_match(&it->f, x, (uint32_t)it->pos)) return (int64_t)it->pos++;
+                if (bp_rfilter_match(&it->f, s, it->pos)) return (int64_t)it->pos++;
             }
             continue;
         }
@@ -401,7 +429,7 @@ static int64_t six_next(bp_iter *it, bp_store *s) {
             uint64_t slot = rec.seq - 1;
             if (slot >= it->limit || (it->f.to_seq && slot + 1 > it->f.to_seq)) return -1;
             it->pos = slot + 1;
-            if (bp_rfilter_match(&it->f, x, (uint32_t)slot)) return (int64_t)slot;
+            if (bp_rfilter_match(&it->f, s, slot)) return (int64_t)slot;
         }
         it->pos = end;
     }
@@ -411,7 +439,7 @@ static int64_t six_next(bp_iter *it, bp_store *s) {
 
 typedef struct ent_walk {
     bp_iter *it;
-    const bp_index *x;
+    bp_store *s;
     int64_t slot; /* the match, or -1 */
     bool done;    /* past the iterator's bounds */
 } ent_walk;
@@ -425,7 +453,8 @@ static bool ent_step(void *ctx, uint64_t slot, uint64_t clock, uint16_t kind) {
         return false;
     }
     it->pos = clock + 1;
-    if (slot < it->min_slot || !bp_rfilter_match(&it->f, w->x, (uint32_t)slot)) return true;
+    if (slot < it->min_slot || (!it->entity_only && !bp_rfilter_match(&it->f, w->s, slot)))
+        return true;
     it->clock = clock;
     w->slot = (int64_t)slot;
     return false;
@@ -439,7 +468,7 @@ static int64_t entity_next(bp_iter *it, bp_store *s) {
     const bp_entity_state *es = &x->entities[it->src_id];
     uint64_t lbase = es->base + es->tier; /* the clock before the list's first event */
     if (it->pos <= lbase) {
-        ent_walk w = {it, x, -1, false};
+        ent_walk w = {it, s, -1, false};
         if (it->hint_n_six != s->n_six) { /* the tier changed: from its start */
             it->hint = (bp_tier_hint)BP_TIER_HINT_INIT;
             it->hint_n_six = s->n_six;
@@ -457,7 +486,7 @@ static int64_t entity_next(bp_iter *it, bp_store *s) {
         uint64_t slot = v->v[k];
         if (slot >= it->limit || (it->f.to_seq && slot + 1 > it->f.to_seq)) return -1;
         it->pos = lbase + k + 2;
-        if (bp_rfilter_match(&it->f, x, (uint32_t)slot)) {
+        if (bp_rfilter_match(&it->f, s, slot)) {
             it->clock = lbase + k + 1;
             return (int64_t)slot;
         }
@@ -487,7 +516,7 @@ static int64_t next_slot(bp_iter *it, bp_store *s) {
             uint64_t q = l->v[i];
             if (q >= it->limit || (it->f.to_seq && q + 1 > it->f.to_seq)) return -1;
             it->pos = q + 1;
-            if (bp_rfilter_match(&it->f, x, (uint32_t)q)) return (int64_t)q;
+            if (bp_rfilter_match(&it->f, s, q)) return (int64_t)q;
         }
         it->pos = it->limit;
         return -1;
@@ -506,7 +535,7 @@ static int64_t next_slot(bp_iter *it, bp_store *s) {
         if (slot >= it->limit) return -1;
         if (it->f.to_seq && slot + 1 > it->f.to_seq) return -1;
         it->pos++;
-        if (bp_rfilter_match(&it->f, x, (uint32_t)slot)) return (int64_t)slot;
+        if (bp_rfilter_match(&it->f, s, slot)) return (int64_t)slot;
     }
 }
 
@@ -519,10 +548,12 @@ bp_status bp_iter_next(bp_iter *it, const bp_event **ev) {
     bp_segref ref = BP_SEGREF_INIT;
     uint64_t clock = 0;
     const char *ename = NULL, *sname = NULL;
+    bool tier = false; /* the record came from a six tier file: the frame read is checked */
     for (int attempt = 0;; attempt++) {
         pthread_rwlock_rdlock(&s->ilock);
         slot = next_slot(it, s);
-        if (slot >= 0 && (it->flags & BP_READ_INDEX_ONLY)) {
+        tier = slot >= 0 && (uint64_t)slot < s->idx.rbase;
+        if (slot >= 0 && (it->flags & BP_READ_INDEX_ONLY) && !tier) {
             /* a full read takes the clock from the frame */
             clock = it->src == SRC_ENTITY ? it->clock : bp_store_clock_of(s, (uint64_t)slot);
             if (!clock) { /* a tier file cannot answer: this slot again after the repair (a
@@ -531,9 +562,14 @@ bp_status bp_iter_next(bp_iter *it, const bp_event **ev) {
                 slot = -3;
             }
         }
+        if (slot >= 0 && bp_store_rec(s, (uint64_t)slot, &r) <= 0) {
+            pthread_rwlock_unlock(&s->ilock);
+            return bp_err(BP_ECORRUPT, "%s: event %lld cannot be read: %s", s->dir,
+                          (long long)slot + 1, bp_last_error());
+        }
         if (slot >= 0) {
-            r = s->idx.recs[slot];
-            if (!(it->flags & BP_READ_INDEX_ONLY)) bp_segment_ref(s, r.segno, &ref);
+            /* a tier record's hlc and flags are its frame's: read it even for INDEX_ONLY */
+            if (!(it->flags & BP_READ_INDEX_ONLY) || tier) bp_segment_ref(s, r.segno, &ref);
             ename = s->idx.entity_names.s[r.entity]; /* interned strings never move */
             sname = s->idx.scope_names.s[r.scope];
         }
@@ -549,7 +585,7 @@ bp_status bp_iter_next(bp_iter *it, const bp_event **ev) {
     if (slot < 0) return BP_DONE;
     it->last_seq = (uint64_t)slot + 1;
     bp_event *e = &it->cur.ev;
-    if (it->flags & BP_READ_INDEX_ONLY) {
+    if ((it->flags & BP_READ_INDEX_ONLY) && !tier) {
         bp_segfile_unref(it->cur.hold); /* the previous event is over */
         it->cur.hold = NULL;
         memset(e, 0, sizeof *e);
@@ -566,9 +602,26 @@ bp_status bp_iter_next(bp_iter *it, const bp_event **ev) {
         return BP_OK;
     }
     bp_slot sl = {.ev = &it->cur}; /* it keeps the mapping until the next call or bp_iter_free */
-    bp_status rc = bp_slot_finish(
-        s, &r, &ref, BP_SLOT_EVENT | (it->flags & BP_READ_SEALED ? BP_SLOT_SEALED : 0), &sl);
+    unsigned how = BP_SLOT_EVENT | (it->flags & BP_READ_SEALED ? BP_SLOT_SEALED : 0);
+    if (tier && (it->flags & BP_READ_INDEX_ONLY)) how |= BP_SLOT_SEALED; /* (no payload) */
+    bp_status rc = bp_slot_finish(s, &r, &ref, how, &sl);
     if (rc) return rc;
+    if (tier && (e->global_seq != (uint64_t)slot + 1 || e->kind != r.kind ||
+                 strcmp(e->entity, ename) != 0 || strcmp(e->scope, sname) != 0)) {
+        /* the index file said another event is there: it is not used again */
+        bp_tier_distrust(s, r.segno);
+        bp_six_repair(s); /* the tier back in memory, from the footers */
+        return bp_err(BP_ECORRUPT,
+                      "%s: segment %06u: its index file names event %lld at offset %u, whose "
+                      "frame holds event %llu: the file is not used again",
+                      s->dir, r.segno, (long long)slot + 1, r.offset,
+                      (unsigned long long)e->global_seq);
+    }
+    if (tier && (it->flags & BP_READ_INDEX_ONLY)) { /* the header only, as the index has it */
+        e->payload = NULL;
+        e->payload_len = 0;
+        e->header_only = true;
+    }
     *ev = e;
     return BP_OK;
 }

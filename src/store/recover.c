@@ -7,15 +7,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static bp_status load_block(bp_store *s, bp_iblock *blk, const char *what, bool ids, bool lists);
+typedef enum { LOAD_ALL, LOAD_NOID, LOAD_TIER } load_how;
+static bp_status load_block(bp_store *s, bp_iblock *blk, const char *what, load_how how);
 
 bp_status bp_recover_load_block(bp_store *s, bp_iblock *blk, const char *what) {
-    return load_block(s, blk, what, true, true);
+    return load_block(s, blk, what, LOAD_ALL);
 }
 
-/* ids: place the block's ids and keys in memory; lists: its slots in the scope and kind
- * lists (else its segment's index file answers: bp_index_load_block_noid). */
-static bp_status load_block(bp_store *s, bp_iblock *blk, const char *what, bool ids, bool lists) {
+/* LOAD_ALL: the block in memory; LOAD_NOID: but its ids and keys (its segment's index file
+ * answers for them: bp_index_load_block_noid); LOAD_TIER: only its entities, scopes and holes
+ * (the file answers for the rest: bp_index_load_tier). */
+static bp_status load_block(bp_store *s, bp_iblock *blk, const char *what, load_how how) {
     if (blk->seqs && blk->seqs[blk->n_recs - 1] > s->anchors.upto)
         return bp_err(BP_ECORRUPT, "%s: lists global_seq %llu above the compacted range (%llu)",
                       what, (unsigned long long)blk->seqs[blk->n_recs - 1],
@@ -23,7 +25,9 @@ static bp_status load_block(bp_store *s, bp_iblock *blk, const char *what, bool 
     if (blk->n_recs && (blk->seqs ? blk->first_seq <= s->idx.n : blk->first_seq != s->idx.n + 1))
         return bp_err(BP_ECORRUPT, "%s: starts at global_seq %llu, expected %llu", what,
                       (unsigned long long)blk->first_seq, (unsigned long long)s->idx.n + 1);
-    int e = ids ? bp_index_load_block(&s->idx, blk) : bp_index_load_block_noid(&s->idx, blk, lists);
+    int e = how == LOAD_ALL    ? bp_index_load_block(&s->idx, blk)
+            : how == LOAD_NOID ? bp_index_load_block_noid(&s->idx, blk)
+                               : bp_index_load_tier(&s->idx, blk);
     if (e)
         return bp_err_sys(e == -ENOMEM ? BP_ENOMEM : BP_ECORRUPT, e, "%s: cannot load the index",
                           what);
@@ -298,11 +302,12 @@ bp_status bp_recover_segment(bp_store *s, bp_segment *seg, const char *path, uin
                     path, h.segno);
         goto out;
     }
-    /* the segment's first event: the checkpoint may already hold some of them */
-    uint64_t lo = 0, hi = s->idx.n;
+    /* the segment's first event: the checkpoint may already hold some of them (the six
+     * tier's segments, whose records are not in memory, are all before it) */
+    uint64_t lo = s->idx.rbase, hi = s->idx.n;
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
-        if (s->idx.recs[mid].segno < seg->segno)
+        if (BP_XREC(&s->idx, mid).segno < seg->segno)
             lo = mid + 1;
         else
             hi = mid;
@@ -343,8 +348,10 @@ bp_status bp_recover_segment(bp_store *s, bp_segment *seg, const char *path, uin
                                          blk.n_recs, blk.seqs ? blk.seqs[0] : blk.first_seq);
                 /* the six tier: a prefix of such segments, whose slots the scope and kind
                  * lists leave out too */
-                bool tier = six && s->n_six == s->n_segs - 1 && s->idx.n == s->idx.list_base;
-                if (!rc) rc = load_block(s, &blk, path, !six, !tier);
+                bool tier = six && s->n_six == s->n_segs - 1 && s->idx.n == s->idx.list_base &&
+                            s->idx.n == s->idx.rbase;
+                if (!rc)
+                    rc = load_block(s, &blk, path, tier ? LOAD_TIER : six ? LOAD_NOID : LOAD_ALL);
                 seg->ids_six = six && !rc;
                 seg->six_tier = tier && !rc;
                 if (seg->six_tier) s->n_six++;

@@ -100,7 +100,7 @@ void bp_six_write_seg(bp_store *s, uint32_t i) {
     if (!seg->sealed || seg->six_tier || to <= seg->first_slot) return;
     bool any = false; /* a compacted segment may hold holes only */
     for (uint64_t slot = seg->first_slot; slot < to && !any; slot++)
-        any = !BP_IREC_HOLE(&s->idx.recs[slot]);
+        any = !BP_IREC_HOLE(&BP_XREC(&s->idx, slot)); /* (not a tier segment: in memory) */
     if (!any) return;
     if (bp_six_write(s, &s->idx, seg->first_slot, to, seg->segno) == BP_OK) {
         s->six_written++;
@@ -170,18 +170,6 @@ void bp_six_detach(bp_segment *seg) {
     seg->ids_six = false;
 }
 
-uint32_t bp_six_tier_seg(const bp_store *s, uint64_t slot) {
-    uint32_t lo = 0, hi = s->n_six;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (bp_seg_end_slot(s, mid) <= slot)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
 int64_t bp_store_find_id(bp_store *s, const bp_id *id, bool *repair) {
     int64_t slot = bp_index_find_id(&s->idx, id);
     if (slot >= 0 || !s->idx.n_noid) return slot;
@@ -195,17 +183,20 @@ int64_t bp_store_find_id(bp_store *s, const bp_id *id, bool *repair) {
             int64_t r = bp_six_find_id(x, id);
             if (r < 0) continue;
             uint64_t q = bp_six_seq(x, (uint32_t)r) - 1;
-            /* the file's answer must be the index's record of that event: never a wrong one */
+            /* the file's answer must be the index's record of that event (a tier segment's:
+             * its frame's, which the read checks): never a wrong one */
             if (q >= g->first_slot && q < bp_seg_end_slot(s, i) &&
-                memcmp(s->idx.recs[q].id.b, id->b, 16) == 0)
+                (q < s->idx.rbase || memcmp(BP_XREC(&s->idx, q).id.b, id->b, 16) == 0))
                 return (int64_t)q;
         }
         /* it cannot answer: its records, one by one, until bp_six_repair places them */
         __atomic_store_n(&g->six_bad, 1, __ATOMIC_RELEASE);
         *repair = true;
-        for (uint64_t q = g->first_slot, end = bp_seg_end_slot(s, i); q < end; q++)
-            if (!BP_IREC_HOLE(&s->idx.recs[q]) && memcmp(s->idx.recs[q].id.b, id->b, 16) == 0)
-                return (int64_t)q;
+        for (uint64_t q = g->first_slot, end = bp_seg_end_slot(s, i); q < end; q++) {
+            bp_irec r;
+            if (bp_store_rec(s, q, &r) > 0 && memcmp(r.id.b, id->b, 16) == 0) return (int64_t)q;
+        }
+        bp_err_clear();
     }
     return -1;
 }
@@ -303,16 +294,6 @@ static void free_keys(bp_iidem *keys, uint32_t n) {
     free(keys);
 }
 
-/* Put the six tier back in memory (a tier file could not answer, or one is rewritten: its
- * clocks come from the lists). ilock exclusive held. */
-static void untier(bp_store *s) {
-    if (!s->n_six || bp_index_untier(&s->idx)) return; /* out of memory: the tier stays */
-    for (uint32_t i = 0; i < s->n_six; i++)
-        s->segs[i].six_tier = false;
-    s->n_six = 0;
-    __atomic_store_n(&s->untier, 0, __ATOMIC_RELEASE);
-}
-
 /* [w] on a writable handle. */
 static void repair(bp_store *s, bool writer) {
     bool bad_tier = __atomic_load_n(&s->untier, __ATOMIC_ACQUIRE) != 0;
@@ -322,7 +303,7 @@ static void repair(bp_store *s, bool writer) {
     pthread_rwlock_unlock(&s->ilock);
     if (bad_tier) {
         pthread_rwlock_wrlock(&s->ilock);
-        untier(s);
+        bp_tier_untier_locked(s);
         pthread_rwlock_unlock(&s->ilock);
     }
     pthread_rwlock_rdlock(&s->ilock);
@@ -365,109 +346,4 @@ void bp_six_repair(bp_store *s) {
     if (writer) pthread_mutex_lock(&s->wmu);
     repair(s, writer);
     if (writer) pthread_mutex_unlock(&s->wmu);
-}
-
-/* ------------------------------------------------------------ the six tier */
-
-/* Tier segment i's blocks an entity walk reads, checked: false (and the segment marked, the
- * tier to go back in memory) when one fails. */
-static bool tier_usable(bp_store *s, uint32_t i) {
-    bp_segment *g = &s->segs[i];
-    bp_six *x = &g->six->x;
-    if (!__atomic_load_n(&g->six_bad, __ATOMIC_ACQUIRE) && bp_six_need(x, BP_SIXB_ENTS) &&
-        bp_six_need(x, BP_SIXB_POST) && bp_six_need(x, BP_SIXB_RECS) &&
-        bp_six_need(x, BP_SIXB_SEQS))
-        return true;
-    __atomic_store_n(&g->six_bad, 1, __ATOMIC_RELEASE);
-    __atomic_store_n(&s->untier, 1, __ATOMIC_RELEASE);
-    return false;
-}
-
-int bp_tier_walk(bp_store *s, int64_t eid, uint64_t clock,
-                 bool (*fn)(void *ctx, uint64_t slot, uint64_t clock, uint16_t kind), void *ctx,
-                 bp_tier_hint *hint) {
-    const bp_entity_state *es = &s->idx.entities[eid];
-    if (!es->tier || clock > es->base + es->tier) return 0;
-    const char *name = s->idx.entity_names.s[eid];
-    size_t len = s->idx.entity_names.len[eid];
-    bp_tier_hint none = BP_TIER_HINT_INIT;
-    if (!hint || hint->seg >= s->n_six) hint = &none;
-    for (uint32_t i = hint->seg; i < s->n_six; i++) {
-        if (!tier_usable(s, i)) return -1;
-        bp_six *x = &s->segs[i].six->x;
-        int64_t e =
-            i == hint->seg && hint->ent >= 0 ? hint->ent : bp_six_find_ent(x, name, len, NULL);
-        hint->seg = i;
-        hint->ent = e;
-        if (e < 0) continue;
-        bp_six_ent ent;
-        bp_six_ent_get(x, (uint32_t)e, &ent);
-        if (ent.first_clock + ent.count <= clock) continue;
-        for (uint64_t k = clock > ent.first_clock ? clock - ent.first_clock : 0; k < ent.count;
-             k++) {
-            bp_six_rec r;
-            bp_six_rec_get(x, bp_six_post(x, ent.post + (uint32_t)k), &r);
-            uint64_t slot = r.seq - 1;
-            /* the file's answer must be the index's: never a wrong event */
-            if (slot >= s->idx.n || s->idx.recs[slot].entity != (uint32_t)eid) {
-                __atomic_store_n(&s->segs[i].six_bad, 1, __ATOMIC_RELEASE);
-                __atomic_store_n(&s->untier, 1, __ATOMIC_RELEASE);
-                return -1;
-            }
-            if (!fn(ctx, slot, ent.first_clock + k, r.kind)) return 0;
-        }
-    }
-    return 0;
-}
-
-static bool first_slot(void *ctx, uint64_t slot, uint64_t clock, uint16_t kind) {
-    (void)clock;
-    (void)kind;
-    *(int64_t *)ctx = (int64_t)slot;
-    return false;
-}
-
-int64_t bp_store_clock_slot(bp_store *s, int64_t eid, uint64_t clock) {
-    const bp_entity_state *es = &s->idx.entities[eid];
-    if (clock <= es->base || clock > bp_index_head_clock(&s->idx, eid)) return -1;
-    if (clock > es->base + es->tier) return es->slots.v[clock - es->base - es->tier - 1];
-    int64_t slot = -1;
-    if (bp_tier_walk(s, eid, clock, first_slot, &slot, NULL)) return -2;
-    return slot;
-}
-
-uint64_t bp_store_clock_of(bp_store *s, uint64_t slot) {
-    const bp_index *x = &s->idx;
-    const bp_entity_state *es = &x->entities[x->recs[slot].entity];
-    if (slot >= x->list_base || !es->tier) return bp_index_clock_of(x, (uint32_t)slot);
-    uint32_t lo = bp_six_tier_seg(s, slot);
-    if (lo == s->n_six || !tier_usable(s, lo)) return 0;
-    bp_six *six = &s->segs[lo].six->x;
-    int64_t r = bp_six_find_seq(six, slot + 1);
-    if (r < 0) return 0;
-    bp_six_rec rec;
-    bp_six_rec_get(six, (uint32_t)r, &rec);
-    bp_six_ent ent;
-    bp_six_ent_get(six, rec.entity, &ent);
-    uint32_t a = 0, b = ent.count; /* its place among the entity's records */
-    while (a < b) {
-        uint32_t mid = a + (b - a) / 2;
-        if (bp_six_post(six, ent.post + mid) < (uint32_t)r)
-            a = mid + 1;
-        else
-            b = mid;
-    }
-    if (a == ent.count || bp_six_post(six, ent.post + a) != (uint32_t)r) return 0;
-    return ent.first_clock + a;
-}
-
-bp_status bp_six_untier(bp_store *s) {
-    bool writer = !s->read_only;
-    if (writer) pthread_mutex_lock(&s->wmu);
-    pthread_rwlock_wrlock(&s->ilock);
-    untier(s);
-    bool ok = s->n_six == 0;
-    pthread_rwlock_unlock(&s->ilock);
-    if (writer) pthread_mutex_unlock(&s->wmu);
-    return ok ? BP_OK : bp_err(BP_ENOMEM, "%s: out of memory indexing the sealed segments", s->dir);
 }

@@ -11,8 +11,11 @@
 bool bp_slot_take(bp_store *s, uint64_t slot, unsigned how, bp_irec *r, bp_segref *ref) {
     *ref = (bp_segref)BP_SEGREF_INIT;
     if (slot >= s->idx.n || (!(how & BP_SLOT_UNPUBLISHED) && slot >= s->published)) return false;
-    *r = s->idx.recs[slot];
-    return !BP_IREC_HOLE(r) && bp_segment_ref(s, r->segno, ref);
+    if (bp_store_rec(s, slot, r) <= 0) { /* a hole (or an unreadable tier record) */
+        bp_err_clear();
+        return false;
+    }
+    return bp_segment_ref(s, r->segno, ref);
 }
 
 static bp_status not_found(const bp_store *s, uint64_t slot) {

@@ -172,12 +172,14 @@ bp_status bp_store_snapshot(bp_store *s, bp_snapshot_report *out, const char *de
     uint32_t last = s->segs[0].segno;
     uint64_t last_len = BP_SEG_HEADER_SIZE;
     uint64_t q = seq; /* the newest event there is (after a compaction, holes may end the log) */
-    while (q && BP_IREC_HOLE(&s->idx.recs[q - 1]))
+    bp_irec r;
+    int got = 0;
+    while (q && (got = bp_store_rec(s, q - 1, &r)) == 0)
         q--;
-    if (q) {
-        const bp_irec *r = &s->idx.recs[q - 1];
-        last = r->segno;
-        last_len = (uint64_t)r->offset + r->frame_len;
+    if (got < 0) rc = bp_err(BP_ECORRUPT, "snapshot: %s", bp_last_error());
+    if (q && got > 0) {
+        last = r.segno;
+        last_len = (uint64_t)r.offset + r.frame_len;
     }
     parts = calloc(last - s->segs[0].segno + 1, sizeof *parts);
     if (!parts) rc = bp_err(BP_ENOMEM, "snapshot: out of memory");

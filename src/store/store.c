@@ -50,13 +50,13 @@ void bp_store_set_publish_hook(bp_store *s,
 }
 
 bool bp_store_seq_match(bp_store *s, uint64_t seq, const bp_rfilter *f) {
-    return bp_rfilter_match(f, &s->idx, (uint32_t)(seq - 1));
+    return bp_rfilter_match(f, s, seq - 1);
 }
 
 void bp_store_notice(bp_store *s, uint64_t seq, bp_notice *out) {
     const bp_index *x = &s->idx;
     uint32_t slot = (uint32_t)(seq - 1);
-    const bp_irec *r = &x->recs[slot];
+    const bp_irec *r = &BP_XREC(x, slot); /* (a new event: in memory) */
     *out = (bp_notice){sizeof(bp_notice),
                        seq,
                        bp_index_clock_of(x, slot),
@@ -120,7 +120,7 @@ bp_status bp_store_entity_slots(bp_store *s, int64_t eid, uint64_t from, uint64_
             uint32_t slot = v->v[c - lbase];
             if (slot >= s->published) break;
             slots[*n] = slot;
-            if (kinds) kinds[*n] = s->idx.recs[slot].kind;
+            if (kinds) kinds[*n] = BP_XREC(&s->idx, slot).kind; /* (listed: in memory) */
             (*n)++;
         }
         pthread_rwlock_unlock(&s->ilock);
@@ -139,8 +139,9 @@ bp_status bp_store_entity_slots(bp_store *s, int64_t eid, uint64_t from, uint64_
 
 bool bp_store_seq_is_hole(bp_store *s, uint64_t seq) {
     pthread_rwlock_rdlock(&s->ilock);
-    bool hole = seq >= 1 && seq <= s->anchors.upto && seq <= s->idx.n &&
-                BP_IREC_HOLE(&s->idx.recs[seq - 1]);
+    bp_irec r;
+    bool hole =
+        seq >= 1 && seq <= s->anchors.upto && seq <= s->idx.n && bp_store_rec(s, seq - 1, &r) == 0;
     pthread_rwlock_unlock(&s->ilock);
     return hole;
 }
@@ -148,11 +149,13 @@ bool bp_store_seq_is_hole(bp_store *s, uint64_t seq) {
 bool bp_store_last_id(bp_store *s, bp_id *out) {
     bool found = false;
     pthread_rwlock_rdlock(&s->ilock);
-    for (uint64_t q = s->published; q && !found; q--) /* (not a compacted range's hole) */
-        if (!BP_IREC_HOLE(&s->idx.recs[q - 1])) {
-            *out = s->idx.recs[q - 1].id;
+    for (uint64_t q = s->published; q && !found; q--) { /* (not a compacted range's hole) */
+        bp_irec r;
+        if (bp_store_rec(s, q - 1, &r) > 0) {
+            *out = r.id;
             found = true;
         }
+    }
     pthread_rwlock_unlock(&s->ilock);
     return found;
 }

@@ -249,8 +249,9 @@ struct bp_store {
 };
 
 /* read.c: does slot pass every filter of f (store.h bp_rfilter)? [i] held shared, or [w]
- * (the writer sees its own index). */
-bool bp_rfilter_match(const bp_rfilter *f, const bp_index *x, uint32_t slot);
+ * (the writer sees its own index). A six tier slot is read through its index file (and its
+ * frame when a time bound needs its hlc). */
+bool bp_rfilter_match(const bp_rfilter *f, bp_store *s, uint64_t slot);
 
 /* The schema version an append's options state (0 when none). */
 static inline uint8_t bp_opts_schema(const bp_append_options *o) {
@@ -348,9 +349,31 @@ int bp_tier_walk(bp_store *s, int64_t eid, uint64_t clock,
 /* [i] shared. The slot of entity eid's event at clock, -1 when it has none there (compacted
  * away, or past its head), -2 as bp_tier_walk's -1. */
 int64_t bp_store_clock_slot(bp_store *s, int64_t eid, uint64_t clock);
-/* [i] shared. The first six tier segment whose slots do not all lie below slot (the one
- * holding it, or the next one when slot falls in holes between them); s->n_six if none. */
+/* tier.c: [i] shared. The first six tier segment whose slots do not all lie below slot (the
+ * one holding it, or the next one when slot falls in holes between them); s->n_six if none. */
 uint32_t bp_six_tier_seg(const bp_store *s, uint64_t slot);
+/* tier.c: [i] shared (or [w]). The record of slot into *out: from memory at or above
+ * idx.rbase; below it (the six tier) from its segment's index file: id, segno, offset,
+ * frame_len, kind, entity and scope (numbered the index's way, found by name); hlc and flags
+ * 0 (its frame has them: bp_tier_time). 1, 0 for a hole (or slot >= idx.n), -1 with the error
+ * set. A file that cannot answer is marked (bp_six_repair puts the tier back in memory) and
+ * the record comes from the segment's SIDX footer meanwhile: -1 only when that fails too. */
+int bp_store_rec(bp_store *s, uint64_t slot, bp_irec *out);
+/* tier.c: [i] shared. The hlc and flags of record r (from bp_store_rec), read from its frame:
+ * false when the frame cannot be read or is not r's event. */
+bool bp_tier_time(bp_store *s, const bp_irec *r, uint64_t *hlc, uint16_t *flags);
+/* tier.c: [i] shared. Can the tier segment holding slot have events with wall times in
+ * [since_ms, until_ms] (0: no bound)? By its index file's hlc range; *all: every one of
+ * them has. */
+bool bp_tier_hlc_within(bp_store *s, uint64_t slot, uint64_t since_ms, uint64_t until_ms,
+                        bool *all);
+/* tier.c: no lock held. A reader found the event tier segment segno's index file named was
+ * not there: mark the file (bp_six_repair puts the tier back in memory). */
+void bp_tier_distrust(bp_store *s, uint32_t segno);
+/* tier.c: [i] exclusive. Put the six tier back in memory: its records from the segments'
+ * SIDX footers (bp_index_untier). The tier stays when memory is short or a footer cannot be
+ * read. */
+void bp_tier_untier_locked(bp_store *s);
 /* [i] shared. The clock of the event at slot (not a hole); 0 as bp_tier_walk's -1. */
 uint64_t bp_store_clock_of(bp_store *s, uint64_t slot);
 

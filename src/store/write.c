@@ -140,18 +140,18 @@ bp_status bp_validate_item(const bp_store *s, const bp_batch_item *it, bool syst
     return BP_OK;
 }
 
-/* [w] Fill r (but its durability) for the event at slot, whose fields are f. */
-static void fill_receipt(const bp_store *s, uint32_t slot, const bp_event_fields *f,
-                         const bp_hash *hash, bp_receipt *r) {
+/* [w] Fill r (but its durability) for the event whose fields are f, of entity and scope (each
+ * at most 255 bytes, NUL-terminated). */
+static void fill_receipt(const bp_store *s, const bp_event_fields *f, const bp_hash *hash,
+                         const char *entity, const char *scope, bp_receipt *r) {
     BP_OUT_RESET(r, bp_receipt);
-    const bp_irec *rec = &s->idx.recs[slot];
     r->event_id = f->event_id;
     r->global_seq = f->global_seq;
     r->clock = f->clock;
     r->hlc = f->hlc;
     r->event_hash = *hash;
-    memcpy(r->entity, s->idx.entity_names.s[rec->entity], s->idx.entity_names.len[rec->entity] + 1);
-    memcpy(r->scope, s->idx.scope_names.s[rec->scope], s->idx.scope_names.len[rec->scope] + 1);
+    snprintf(r->entity, sizeof r->entity, "%s", entity);
+    snprintf(r->scope, sizeof r->scope, "%s", scope);
     r->kind = f->kind;
     r->prev_hash = f->prev_hash;
     memcpy(r->store_id, s->ident.uuid, 16);
@@ -175,7 +175,7 @@ static bp_status replay_receipt(bp_store *s, uint32_t slot, bp_receipt *r) {
                              .hlc = ev->hlc,
                              .kind = ev->kind,
                              .prev_hash = ev->prev_hash};
-        fill_receipt(s, slot, &f, &ev->event_hash, r);
+        fill_receipt(s, &f, &ev->event_hash, ev->entity, ev->scope, r);
         r->replayed = true;
         r->durability = r->global_seq <= s->synced_seq ? BP_DUR_SYNC : BP_DUR_NONE;
     }
@@ -212,7 +212,11 @@ static bp_status check_idempotency(bp_store *s, const bp_batch_item *items, size
         if (frc) return frc;
         if (slot < 0) continue;
         found++;
-        const char *ent = s->idx.entity_names.s[s->idx.recs[slot].entity];
+        bp_irec rec;
+        if (bp_store_rec(s, (uint64_t)slot, &rec) <= 0)
+            return bp_err(BP_ECORRUPT, "idempotency key '%s': its event cannot be read: %s", k,
+                          bp_last_error());
+        const char *ent = s->idx.entity_names.s[rec.entity];
         if (strcmp(ent, items[i].entity) != 0)
             return bp_err(BP_ECONFLICT,
                           "idempotency key '%s' was already used for entity '%s', not '%s'", k, ent,
@@ -455,7 +459,9 @@ static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n
     }
     for (size_t i = 0; receipts && i < n; i++) {
         bp_receipt *r = &receipts[i];
-        fill_receipt(s, (uint32_t)(first_seq - 1 + i), &frames[i].f, &frames[i].event_hash, r);
+        const bp_irec *rec = &BP_XREC(&s->idx, first_seq - 1 + i); /* (new: in memory) */
+        fill_receipt(s, &frames[i].f, &frames[i].event_hash, s->idx.entity_names.s[rec->entity],
+                     s->idx.scope_names.s[rec->scope], r);
         r->durability = granted;
     }
 out:

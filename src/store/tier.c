@@ -1,0 +1,339 @@
+/* The six tier (store_impl.h): the leading run of sealed segments whose index files are
+ * current. Their records, ids, keys and list entries are not in memory (index.h: slots below
+ * idx.rbase); every read of them goes through their files, and each answer a file gives is
+ * one a reader can check (an id against its frame, an event against what the file said of
+ * it). A file that cannot answer is marked (six_bad, s->untier): the answer comes from the
+ * segment's SIDX footer meanwhile, and bp_six_repair puts the whole tier back in memory,
+ * from the footers (bp_tier_untier_locked). */
+#include "format/six.h"
+#include "store/store_impl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+uint32_t bp_six_tier_seg(const bp_store *s, uint64_t slot) {
+    uint32_t lo = 0, hi = s->n_six;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (bp_seg_end_slot(s, mid) <= slot)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void mark_bad(bp_store *s, uint32_t i) {
+    __atomic_store_n(&s->segs[i].six_bad, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&s->untier, 1, __ATOMIC_RELEASE);
+}
+
+void bp_tier_distrust(bp_store *s, uint32_t segno) {
+    pthread_rwlock_rdlock(&s->ilock);
+    for (uint32_t i = 0; i < s->n_six; i++)
+        if (s->segs[i].segno == segno) mark_bad(s, i);
+    pthread_rwlock_unlock(&s->ilock);
+}
+
+/* Tier segment i's blocks b0, b1, ... (up to four; BP_SIXB_NBLOCKS ends the list), checked:
+ * false (and the segment marked) when one fails. */
+static bool usable(bp_store *s, uint32_t i, unsigned b0, unsigned b1, unsigned b2, unsigned b3) {
+    bp_segment *g = &s->segs[i];
+    bp_six *x = &g->six->x;
+    unsigned b[4] = {b0, b1, b2, b3};
+    bool ok = !__atomic_load_n(&g->six_bad, __ATOMIC_ACQUIRE);
+    for (int k = 0; ok && k < 4 && b[k] < BP_SIXB_NBLOCKS; k++)
+        ok = bp_six_need(x, b[k]);
+    if (!ok) mark_bad(s, i);
+    return ok;
+}
+
+/* ------------------------------------------------------------ records from the footers */
+
+/* Tier segment i's SIDX footer, decoded into *blk. */
+static bp_status read_footer(bp_store *s, uint32_t i, bp_iblock *blk) {
+    char path[4200];
+    bp_segment_path(s, s->segs[i].segno, "", path, sizeof path);
+    bp_file f = BP_FILE_INIT;
+    uint64_t size = 0, foff = 0;
+    uint32_t flen = 0;
+    uint8_t t[BP_TRAILER_SIZE];
+    uint8_t *buf = NULL;
+    int e = bp_pf_open(&f, NULL, path, BP_O_READ);
+    if (!e) e = bp_pf_size(&f, &size);
+    if (!e && (size < BP_SEG_HEADER_SIZE + sizeof t ||
+               bp_pf_pread(&f, t, sizeof t, size - sizeof t) != (ssize_t)sizeof t ||
+               !bp_trailer_decode(t, size, &foff, &flen)))
+        e = -EILSEQ;
+    if (!e && !(buf = malloc(flen ? flen : 1))) e = -ENOMEM;
+    if (!e && bp_pf_pread(&f, buf, flen, foff) != (ssize_t)flen) e = -EIO;
+    bp_pf_close(&f);
+    bp_status rc = e ? bp_err_sys(e == -ENOMEM ? BP_ENOMEM : BP_ECORRUPT, e,
+                                  "%s: cannot read the SIDX footer", path)
+                     : bp_footer_decode(blk, buf, flen, path);
+    free(buf);
+    return rc;
+}
+
+/* Record k of a footer block of tier segment i, numbered the index's way: false when the
+ * block names an entity or scope the index does not know, or a slot outside the segment. */
+static bool footer_rec(bp_store *s, uint32_t i, const bp_iblock *blk, uint32_t k, uint64_t *slot,
+                       bp_irec *out) {
+    const bp_irec *r = &blk->recs[k];
+    *slot = (blk->seqs ? blk->seqs[k] : blk->first_seq + k) - 1;
+    if (r->entity >= blk->n_entities || r->scope >= blk->n_scopes) return false;
+    int64_t e =
+        bp_index_entity(&s->idx, blk->entities[r->entity].name, blk->entities[r->entity].len);
+    int64_t sc =
+        bp_strtab_find(&s->idx.scope_names, blk->scopes[r->scope].name, blk->scopes[r->scope].len);
+    if (e < 0 || sc < 0 || *slot < s->segs[i].first_slot || *slot >= bp_seg_end_slot(s, i))
+        return false;
+    *out = *r;
+    out->segno = s->segs[i].segno;
+    out->entity = (uint32_t)e;
+    out->scope = (uint32_t)sc;
+    return true;
+}
+
+/* [i] The record of tier slot from tier segment i's footer (its file cannot answer): 1, 0
+ * for a hole, -1 with the error set. */
+static int rec_from_footer(bp_store *s, uint32_t i, uint64_t slot, bp_irec *out) {
+    bp_iblock blk;
+    if (read_footer(s, i, &blk)) return -1;
+    int found = 0;
+    for (uint32_t k = 0; k < blk.n_recs && !found; k++) {
+        uint64_t q;
+        bp_irec r;
+        if (!footer_rec(s, i, &blk, k, &q, &r)) {
+            found = -1;
+            bp_err(BP_ECORRUPT, "%s: segment %06u: its SIDX footer does not fit the index", s->dir,
+                   s->segs[i].segno);
+        } else if (q == slot) {
+            *out = r;
+            found = 1;
+        }
+    }
+    bp_iblock_free(&blk);
+    return found;
+}
+
+/* [i] exclusive. The records of slots 0 .. idx.rbase - 1 from the tier's footers (malloc'd;
+ * holes zeroed with the segno of the record after them). */
+static bp_status tier_records(bp_store *s, bp_irec **out) {
+    uint64_t n = s->idx.rbase;
+    bp_irec *v = calloc(n ? n : 1, sizeof *v);
+    if (!v) return bp_err(BP_ENOMEM, "%s: out of memory indexing the sealed segments", s->dir);
+    bp_status rc = BP_OK;
+    for (uint32_t i = 0; i < s->n_six && !rc; i++) {
+        bp_iblock blk;
+        if ((rc = read_footer(s, i, &blk))) break;
+        for (uint32_t k = 0; k < blk.n_recs && !rc; k++) {
+            uint64_t q;
+            bp_irec r;
+            if (!footer_rec(s, i, &blk, k, &q, &r) || q >= n)
+                rc = bp_err(BP_ECORRUPT, "%s: segment %06u: its SIDX footer does not fit the index",
+                            s->dir, s->segs[i].segno);
+            else
+                v[q] = r;
+        }
+        bp_iblock_free(&blk);
+    }
+    uint32_t next = s->n_six ? s->segs[s->n_six - 1].segno : 0;
+    for (uint64_t q = n; q-- > 0;) {
+        if (BP_IREC_HOLE(&v[q]))
+            v[q].segno = next;
+        else
+            next = v[q].segno;
+    }
+    if (rc) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    return BP_OK;
+}
+
+void bp_tier_untier_locked(bp_store *s) {
+    if (!s->n_six) return;
+    bp_irec *below = NULL;
+    if (s->idx.rbase && tier_records(s, &below)) {
+        bp_err_clear(); /* the tier stays: its footers cannot be read */
+        return;
+    }
+    if (bp_index_untier(&s->idx, below)) return; /* out of memory: the tier stays */
+    for (uint32_t i = 0; i < s->n_six; i++)
+        s->segs[i].six_tier = false;
+    s->n_six = 0;
+    __atomic_store_n(&s->untier, 0, __ATOMIC_RELEASE);
+}
+
+bp_status bp_six_untier(bp_store *s) {
+    bool writer = !s->read_only;
+    if (writer) pthread_mutex_lock(&s->wmu);
+    pthread_rwlock_wrlock(&s->ilock);
+    bp_tier_untier_locked(s);
+    bool ok = s->n_six == 0;
+    pthread_rwlock_unlock(&s->ilock);
+    if (writer) pthread_mutex_unlock(&s->wmu);
+    return ok ? BP_OK
+              : bp_err(BP_ENOMEM,
+                       "%s: out of memory (or a SIDX footer that cannot be read) indexing the "
+                       "sealed segments",
+                       s->dir);
+}
+
+/* ------------------------------------------------------------ records in place */
+
+int bp_store_rec(bp_store *s, uint64_t slot, bp_irec *out) {
+    const bp_index *x = &s->idx;
+    if (slot >= x->rbase) {
+        if (slot >= x->n) return 0;
+        *out = BP_XREC(x, slot);
+        return !BP_IREC_HOLE(out);
+    }
+    uint32_t i = bp_six_tier_seg(s, slot);
+    if (i == s->n_six || slot < s->segs[i].first_slot) return 0; /* between segments */
+    bp_six *six = &s->segs[i].six->x;
+    if (usable(s, i, BP_SIXB_RECS, BP_SIXB_SEQS, BP_SIXB_IDS, BP_SIXB_ENTS) &&
+        usable(s, i, BP_SIXB_SCOPES, BP_SIXB_NAMES, BP_SIXB_NBLOCKS, 0)) {
+        int64_t k = bp_six_find_seq(six, slot + 1);
+        if (k < 0) return 0; /* a hole */
+        bp_six_rec r;
+        bp_six_rec_get(six, (uint32_t)k, &r);
+        bp_six_ent ent;
+        bp_six_ent_get(six, r.entity, &ent);
+        const char *sname;
+        uint16_t slen;
+        uint32_t count;
+        bp_six_scope_get(six, r.scope, &sname, &slen, &count);
+        int64_t e = bp_index_entity(x, ent.name, ent.len);
+        int64_t sc = bp_strtab_find(&x->scope_names, sname, slen);
+        if (e >= 0 && sc >= 0) {
+            memset(out, 0, sizeof *out);
+            bp_six_id(six, (uint32_t)k, &out->id);
+            out->segno = s->segs[i].segno;
+            out->offset = r.offset;
+            out->frame_len = r.frame_len;
+            out->entity = (uint32_t)e;
+            out->scope = (uint32_t)sc;
+            out->kind = r.kind;
+            return 1;
+        }
+        mark_bad(s, i); /* names the index does not know: not this store's answer */
+    }
+    return rec_from_footer(s, i, slot, out);
+}
+
+bool bp_tier_time(bp_store *s, const bp_irec *r, uint64_t *hlc, uint16_t *flags) {
+    bp_segref ref;
+    if (!bp_segment_ref(s, r->segno, &ref)) {
+        bp_segref_drop(&ref);
+        return false;
+    }
+    bp_buf buf = {0};
+    bp_frame fr;
+    bool ok = bp_read_frame(s, r, &ref, &buf, &fr) == BP_OK;
+    if (ok) {
+        *hlc = fr.f.hlc;
+        *flags = fr.f.flags;
+    }
+    bp_segref_drop(&ref);
+    bp_buf_free(&buf);
+    return ok;
+}
+
+bool bp_tier_hlc_within(bp_store *s, uint64_t slot, uint64_t since_ms, uint64_t until_ms,
+                        bool *all) {
+    uint32_t i = bp_six_tier_seg(s, slot);
+    *all = false;
+    if (i == s->n_six) return true;
+    const bp_six *six = &s->segs[i].six->x;
+    uint64_t lo = BP_HLC_WALL_MS(six->min_hlc), hi = BP_HLC_WALL_MS(six->max_hlc);
+    if ((since_ms && hi < since_ms) || (until_ms && lo > until_ms)) return false;
+    *all = (!since_ms || lo >= since_ms) && (!until_ms || hi <= until_ms);
+    return true;
+}
+
+/* ------------------------------------------------------------ entity walks */
+
+int bp_tier_walk(bp_store *s, int64_t eid, uint64_t clock,
+                 bool (*fn)(void *ctx, uint64_t slot, uint64_t clock, uint16_t kind), void *ctx,
+                 bp_tier_hint *hint) {
+    const bp_entity_state *es = &s->idx.entities[eid];
+    if (!es->tier || clock > es->base + es->tier) return 0;
+    const char *name = s->idx.entity_names.s[eid];
+    size_t len = s->idx.entity_names.len[eid];
+    bp_tier_hint none = BP_TIER_HINT_INIT;
+    if (!hint || hint->seg >= s->n_six) hint = &none;
+    for (uint32_t i = hint->seg; i < s->n_six; i++) {
+        if (!usable(s, i, BP_SIXB_ENTS, BP_SIXB_POST, BP_SIXB_RECS, BP_SIXB_SEQS)) return -1;
+        bp_six *x = &s->segs[i].six->x;
+        int64_t e =
+            i == hint->seg && hint->ent >= 0 ? hint->ent : bp_six_find_ent(x, name, len, NULL);
+        hint->seg = i;
+        hint->ent = e;
+        if (e < 0) continue;
+        bp_six_ent ent;
+        bp_six_ent_get(x, (uint32_t)e, &ent);
+        if (ent.first_clock + ent.count <= clock) continue;
+        uint64_t lo = s->segs[i].first_slot, hi = bp_seg_end_slot(s, i);
+        for (uint64_t k = clock > ent.first_clock ? clock - ent.first_clock : 0; k < ent.count;
+             k++) {
+            bp_six_rec r;
+            bp_six_rec_get(x, bp_six_post(x, ent.post + (uint32_t)k), &r);
+            uint64_t slot = r.seq - 1;
+            /* the file's answer must be one of its segment's slots (the reader checks the
+             * event it reads there: bp_iter_next) */
+            if (slot < lo || slot >= hi) {
+                mark_bad(s, i);
+                return -1;
+            }
+            if (!fn(ctx, slot, ent.first_clock + k, r.kind)) return 0;
+        }
+    }
+    return 0;
+}
+
+static bool first_slot(void *ctx, uint64_t slot, uint64_t clock, uint16_t kind) {
+    (void)clock;
+    (void)kind;
+    *(int64_t *)ctx = (int64_t)slot;
+    return false;
+}
+
+int64_t bp_store_clock_slot(bp_store *s, int64_t eid, uint64_t clock) {
+    const bp_entity_state *es = &s->idx.entities[eid];
+    if (clock <= es->base || clock > bp_index_head_clock(&s->idx, eid)) return -1;
+    if (clock > es->base + es->tier) return es->slots.v[clock - es->base - es->tier - 1];
+    int64_t slot = -1;
+    if (bp_tier_walk(s, eid, clock, first_slot, &slot, NULL)) return -2;
+    return slot;
+}
+
+uint64_t bp_store_clock_of(bp_store *s, uint64_t slot) {
+    const bp_index *x = &s->idx;
+    if (slot >= x->list_base) return bp_index_clock_of(x, (uint32_t)slot);
+    if (slot >= x->rbase && !x->entities[BP_XREC(x, slot).entity].tier) /* (listed) */
+        return bp_index_clock_of(x, (uint32_t)slot);
+    uint32_t lo = bp_six_tier_seg(s, slot);
+    if (lo == s->n_six || !usable(s, lo, BP_SIXB_ENTS, BP_SIXB_POST, BP_SIXB_RECS, BP_SIXB_SEQS))
+        return 0;
+    bp_six *six = &s->segs[lo].six->x;
+    int64_t r = bp_six_find_seq(six, slot + 1);
+    if (r < 0) return 0;
+    bp_six_rec rec;
+    bp_six_rec_get(six, (uint32_t)r, &rec);
+    bp_six_ent ent;
+    bp_six_ent_get(six, rec.entity, &ent);
+    uint32_t a = 0, b = ent.count; /* its place among the entity's records */
+    while (a < b) {
+        uint32_t mid = a + (b - a) / 2;
+        if (bp_six_post(six, ent.post + mid) < (uint32_t)r)
+            a = mid + 1;
+        else
+            b = mid;
+    }
+    if (a == ent.count || bp_six_post(six, ent.post + a) != (uint32_t)r) return 0;
+    return ent.first_clock + a;
+}
