@@ -19,6 +19,8 @@
  *   open      build N events (batches of 256) in a child process that then
  *             closes cleanly (--kill 0) or is SIGKILLed (--kill 1); time
  *             open + read of the last event on --reps fresh copies.
+ *   big       batpak only (bench/big.c): a store of 10M events kept between runs; open,
+ *             resident memory and CLI wall times, each in a fresh process.
  *
  * Output: lines "R<TAB>backend<TAB>workload<TAB>figure<TAB>value<TAB>unit";
  * bench/run.sh takes the medians and writes the tables.
@@ -31,7 +33,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -115,7 +116,7 @@ static const uint8_t *payload_of(uint64_t i) {
 }
 
 /* Event i of the data set. id_buf holds the 16-byte id. */
-static void gen(uint64_t i, bench_event *e, uint8_t id_buf[16]) {
+void bench_gen(uint64_t i, bench_event *e, uint8_t id_buf[16]) {
     uint64_t x = i * 2654435761u + 7;
     uint64_t a = splitmix(&x), b = splitmix(&x);
     memcpy(id_buf, &a, 8);
@@ -156,47 +157,6 @@ static double pct(double *v, size_t n, double p) {
     qsort(v, n, sizeof *v, cmp_double);
     size_t i = (size_t)(p * (double)(n - 1) + 0.5);
     return v[i];
-}
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f) {
-    (void)sb;
-    (void)flag;
-    (void)f;
-    if (remove(p) && errno != ENOENT) bench_die("remove %s: %s", p, strerror(errno));
-    return 0;
-}
-
-static void fresh_dir(const char *d) {
-    nftw(d, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    if (mkdir(d, 0755) && errno != EEXIST) bench_die("mkdir %s: %s", d, strerror(errno));
-}
-
-static uint64_t g_du;
-static int du_one(const char *p, const struct stat *sb, int flag, struct FTW *f) {
-    (void)p;
-    (void)f;
-    if (flag == FTW_F) g_du += (uint64_t)sb->st_blocks * 512;
-    return 0;
-}
-
-static uint64_t disk_usage(const char *d) {
-    g_du = 0;
-    nftw(d, du_one, 16, FTW_PHYS);
-    return g_du;
-}
-
-/* The same for the segment index files (batpak's DIR/segments/NNNNNN.fidx) alone. */
-static int du_fidx(const char *p, const struct stat *sb, int flag, struct FTW *f) {
-    size_t n = strlen(p);
-    if (flag == FTW_F && f->level >= 1 && n > 5 && !strcmp(p + n - 5, ".fidx"))
-        g_du += (uint64_t)sb->st_size;
-    return 0;
-}
-
-static uint64_t fidx_bytes(const char *d) {
-    g_du = 0;
-    nftw(d, du_fidx, 16, FTW_PHYS);
-    return g_du;
 }
 
 /* /proc/self/io: wchar (bytes passed to write calls) and write_bytes (bytes
@@ -409,7 +369,7 @@ static void wl_append1k(void) {
     const char *wl = wl_name("append1k");
     char wlb[64];
     snprintf(wlb, sizeof wlb, "%s", wl);
-    fresh_dir(cfg.dir);
+    bench_fresh_dir(cfg.dir);
     bench_opts o = {0, 1, 8192, 0};
     bench_key *keys = bench_calloc(cfg.n, sizeof *keys);
     bench_store *s = cfg.be->open(cfg.dir, &o);
@@ -419,7 +379,7 @@ static void wl_append1k(void) {
     for (size_t i = 0; i < cfg.n; i++) {
         bench_event e;
         uint8_t id[16];
-        gen(i, &e, id);
+        bench_gen(i, &e, id);
         cfg.be->append(s, &e, 1, &keys[i]);
         if ((i + 1) % 1000 == 0) cfg.be->sync(s);
     }
@@ -431,10 +391,10 @@ static void wl_append1k(void) {
     t0 = now_s();
     cfg.be->close(s);
     result(wlb, "close", (now_s() - t0) * 1e3, "ms");
-    double disk = (double)disk_usage(cfg.dir) / (double)cfg.n;
+    double disk = (double)bench_disk_usage(cfg.dir) / (double)cfg.n;
     result(wlb, "disk_per_event", disk, "B");
     result(wlb, "disk_overhead_per_event", disk - logical_bytes_per_event(), "B");
-    uint64_t fidx = fidx_bytes(cfg.dir); /* of which segment index files (batpak only) */
+    uint64_t fidx = bench_fidx_bytes(cfg.dir); /* of which segment index files (batpak only) */
     if (fidx) {
         char wlx[80];
         snprintf(wlx, sizeof wlx, "index_files_batpak/p%zu", cfg.payload);
@@ -455,7 +415,7 @@ static void wl_writes(const char *base, size_t batch, int durable) {
     const char *wl = wl_name(base);
     char wlb[64];
     snprintf(wlb, sizeof wlb, "%s", wl);
-    fresh_dir(cfg.dir);
+    bench_fresh_dir(cfg.dir);
     bench_opts o = {durable, 1, 8192, 0};
     bench_store *s = cfg.be->open(cfg.dir, &o);
     bench_event evs[256];
@@ -469,7 +429,7 @@ static void wl_writes(const char *base, size_t batch, int durable) {
     for (size_t i = 0; i < cfg.n; i += batch) {
         size_t m = cfg.n - i < batch ? cfg.n - i : batch;
         for (size_t j = 0; j < m; j++)
-            gen(i + j, &evs[j], ids[j]);
+            bench_gen(i + j, &evs[j], ids[j]);
         cfg.be->append(s, evs, m, keys);
         commits++;
     }
@@ -495,7 +455,7 @@ static void *thread_main(void *arg) {
     for (size_t i = w->t; i < cfg.n; i += cfg.threads) {
         bench_event e;
         uint8_t id[16];
-        gen(i, &e, id);
+        bench_gen(i, &e, id);
         if (w->mu) pthread_mutex_lock(w->mu);
         cfg.be->append(w->s, &e, 1, &w->keys[i]);
         if (w->mu) pthread_mutex_unlock(w->mu);
@@ -506,7 +466,7 @@ static void *thread_main(void *arg) {
 static void wl_threads(void) {
     char wl[64];
     snprintf(wl, sizeof wl, "threads%zu/p%zu", cfg.threads, cfg.payload);
-    fresh_dir(cfg.dir);
+    bench_fresh_dir(cfg.dir);
     bench_opts o = {1, (int)cfg.threads, 8192, 0};
     bench_store *s = cfg.be->open(cfg.dir, &o);
     pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -545,7 +505,7 @@ static void wl_threads(void) {
 
 /* Build cfg.n events in a child that closes cleanly or is killed. */
 static void build_store(const char *dir) {
-    fresh_dir(dir);
+    bench_fresh_dir(dir);
     pid_t pid = fork();
     if (pid < 0) bench_die("fork: %s", strerror(errno));
     if (pid == 0) {
@@ -557,7 +517,7 @@ static void build_store(const char *dir) {
         for (size_t i = 0; i < cfg.n; i += 256) {
             size_t m = cfg.n - i < 256 ? cfg.n - i : 256;
             for (size_t j = 0; j < m; j++)
-                gen(i + j, &evs[j], ids[j]);
+                bench_gen(i + j, &evs[j], ids[j]);
             cfg.be->append(s, evs, m, keys);
         }
         cfg.be->sync(s);
@@ -578,7 +538,7 @@ static void time_open(const char *src, const char *wl, const char *figure, size_
     char copy[4096], cmd[8400];
     for (size_t r = 0; r < cfg.reps; r++) {
         snprintf(copy, sizeof copy, "%s", cfg.dir);
-        fresh_dir(copy);
+        bench_fresh_dir(copy);
         snprintf(cmd, sizeof cmd, "cp -a '%s/.' '%s/'", src, copy);
         if (system(cmd)) bench_die("copy failed: %s", cmd);
         pid_t pid = fork(); /* a fresh process: its resident memory is the store's */
@@ -608,7 +568,7 @@ static void wl_open(void) {
     snprintf(src, sizeof src, "%s.src", cfg.dir);
     build_store(src);
     time_open(src, wl, "open", cfg.n, 1);
-    fresh_dir(src);
+    bench_fresh_dir(src);
     rmdir(src);
 }
 
@@ -640,7 +600,7 @@ static void wl_open_compacted(void) {
     build_store(src);
     time_open(src, wl, "open_same_events_no_holes", cfg.n, 0);
     cfg.n = n;
-    fresh_dir(src);
+    bench_fresh_dir(src);
     rmdir(src);
 }
 
@@ -661,7 +621,7 @@ static void fold_entity(bench_store *s, const char *entity, bench_fold *out) {
  * to it and fold again (the repeated project). Every fold is checked against the data set. */
 static void wl_project(void) {
     const char *wl = wl_name("project");
-    fresh_dir(cfg.dir);
+    bench_fresh_dir(cfg.dir);
     bench_opts o = {0, 1, 8192, 0};
     bench_store *s = cfg.be->open(cfg.dir, &o);
     bench_event evs[256];
@@ -670,7 +630,7 @@ static void wl_project(void) {
     for (size_t i = 0; i < cfg.n; i += 256) {
         size_t m = cfg.n - i < 256 ? cfg.n - i : 256;
         for (size_t j = 0; j < m; j++)
-            gen(i + j, &evs[j], ids[j]);
+            bench_gen(i + j, &evs[j], ids[j]);
         cfg.be->append(s, evs, m, keys);
     }
     cfg.be->sync(s);
@@ -689,7 +649,7 @@ static void wl_project(void) {
         if (got.sum != want.sum || got.events != want.events)
             bench_die("%s: cold fold of %s is wrong", cfg.be->name, g_entities[k]);
         uint64_t i = cfg.n + k * cfg.entities + k; /* a new event of entity k */
-        gen(i, &evs[0], ids[0]);
+        bench_gen(i, &evs[0], ids[0]);
         evs[0].entity = g_entities[k];
         evs[0].entity_len = (uint16_t)strlen(g_entities[k]);
         evs[0].eseq = want.events;
@@ -712,7 +672,7 @@ static void wl_project(void) {
 /* The projection workload with typed payloads: batpak only (the peers store bytes). */
 static void wl_project_typed(void) {
     if (!cfg.be->fold_typed) return;
-    fresh_dir(cfg.dir);
+    bench_fresh_dir(cfg.dir);
     double cold, again;
     cfg.be->fold_typed(cfg.dir, cfg.entities, cfg.n / cfg.entities, &cold, &again);
     result("project_typed_batpak/p130", "fold_cold_p50", cold, "ms");
@@ -722,7 +682,7 @@ static void wl_project_typed(void) {
 /* Delivery through cursor workers next to the append rate: batpak only. */
 static void wl_deliver(void) {
     if (!cfg.be->deliver) return;
-    fresh_dir(cfg.dir);
+    bench_fresh_dir(cfg.dir);
     double append, local, ckpt;
     cfg.be->deliver(cfg.dir, cfg.n, cfg.payload, &append, &local, &ckpt);
     const char *wl = wl_name("deliver_batpak");
@@ -736,9 +696,11 @@ static void wl_deliver(void) {
 static void usage(void) {
     fprintf(stderr, "usage: batpak-bench --backend raw|batpak|sqlite|lmdb|rocksdb --workload "
                     "append1k|batch|bulk|nosync|sync|threads|open|open_compacted|project|project_"
-                    "typed|deliver\n"
+                    "typed|deliver|big\n"
                     "       [--n N] [--payload BYTES] [--entities E] [--threads T] [--kill 0|1]\n"
                     "       [--reps R] [--dir DIR]\n");
+    fprintf(stderr, "       --workload big (batpak; --n 10000000 --entities 100000 unless given):\n"
+                    "       also [--cache DIR] [--cli PATH-OF-batpak]\n");
     fprintf(stderr,
             "       --workload contend (batpak, sqlite): also [--zipf S] [--seconds SEC]\n");
     exit(2);
@@ -753,6 +715,9 @@ static size_t num(const char *s, const char *what) {
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "--big-probe")) return bench_big_probe(argc - 2, argv + 2);
+    const char *cache = NULL, *cli = NULL; /* the big workload's store and batpak CLI */
+    int n_set = 0, e_set = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (i + 1 >= argc) usage();
@@ -764,11 +729,11 @@ int main(int argc, char **argv) {
         } else if (!strcmp(a, "--workload"))
             cfg.workload = v;
         else if (!strcmp(a, "--n"))
-            cfg.n = num(v, a);
+            cfg.n = num(v, a), n_set = 1;
         else if (!strcmp(a, "--payload"))
             cfg.payload = num(v, a);
         else if (!strcmp(a, "--entities"))
-            cfg.entities = num(v, a);
+            cfg.entities = num(v, a), e_set = 1;
         else if (!strcmp(a, "--threads"))
             cfg.threads = num(v, a);
         else if (!strcmp(a, "--reps"))
@@ -777,10 +742,17 @@ int main(int argc, char **argv) {
             cfg.kill = (int)num(v, a);
         else if (!strcmp(a, "--dir"))
             cfg.dir = v;
+        else if (!strcmp(a, "--cache"))
+            cache = v;
+        else if (!strcmp(a, "--cli"))
+            cli = v;
         else if (!bench_contend_opt(a, v))
             usage();
     }
     if (!cfg.be || !cfg.workload) usage();
+    int big = !strcmp(cfg.workload, "big");
+    if (big && !n_set) cfg.n = 10000000;
+    if (big && !e_set) cfg.entities = 100000;
     if (!cfg.n || !cfg.entities || !cfg.threads || !cfg.reps) bench_die("sizes must be > 0");
     if (cfg.payload < 1 || cfg.payload > 65536) bench_die("--payload must be 1..65536");
     gen_init();
@@ -810,12 +782,14 @@ int main(int argc, char **argv) {
         wl_project_typed();
     else if (!strcmp(cfg.workload, "deliver"))
         wl_deliver();
-    else if (!strcmp(cfg.workload, "contend")) {
-        fresh_dir(cfg.dir);
+    else if (big) { /* batpak only; nothing for the others */
+        if (cfg.be == &BE_BATPAK) bench_big(cache, cli, cfg.n, cfg.entities, cfg.payload, cfg.reps);
+    } else if (!strcmp(cfg.workload, "contend")) {
+        bench_fresh_dir(cfg.dir);
         bench_contend(cfg.be->name, cfg.dir, cfg.n, cfg.threads, cfg.entities, cfg.payload);
     } else
         usage();
-    fresh_dir(cfg.dir);
+    bench_fresh_dir(cfg.dir);
     rmdir(cfg.dir);
     return 0;
 }

@@ -118,7 +118,20 @@ void *bench_malloc(size_t n);
 void *bench_calloc(size_t n, size_t m);
 void *bench_realloc(void *p, size_t n);
 void bench_path(char *out, size_t cap, const char *dir, const char *name);
-void bench_fsync_path(const char *path); /* file or directory; ENOENT is fine */
+void bench_fsync_path(const char *path);    /* file or directory; ENOENT is fine */
+void bench_fresh_dir(const char *dir);      /* remove everything in it; make it when missing */
+uint64_t bench_disk_usage(const char *dir); /* bytes allocated to the files under dir */
+/* bytes (file sizes) of batpak's segment index files, dir/segments/NNNNNN.fidx */
+uint64_t bench_fidx_bytes(const char *dir);
+
+/* ---- the harness (bench/bench.c), for workloads in files of their own */
+/* Event i of the data set (entity, scope, kind, id, payload as every workload makes them,
+ * with the --entities and --payload of the run); id_buf holds the 16-byte id. */
+void bench_gen(uint64_t i, bench_event *e, uint8_t id_buf[16]);
+/* The big-store workload (bench/big.c): batpak only. */
+void bench_big(const char *cache, const char *cli, size_t n, size_t entities, size_t payload,
+               size_t reps);
+int bench_big_probe(int argc, char **argv); /* the fresh process it execs */
 
 /* The record that raw, LMDB and RocksDB store as the value (SQLite stores
  * columns). Little-endian, a 50-byte header then the variable parts:

@@ -5,33 +5,43 @@
 #
 #   bench/run.sh full    # make bench: W1 sizes, writes bench/RESULTS.md
 #   bench/run.sh quick   # make bench-quick / CTest: tiny sizes, proves it works
+#   bench/run.sh big50m  # the big-store workload alone at 50M events (not part of full):
+#                        # its tables in build/bench/big50m/, RESULTS.md left alone
 #   bench/run.sh tables  # the tables and RESULTS.md again from build/bench/results.tsv
 #                        # (BENCH_SECS: how long its runs took)
 #
 # Environment: BENCH_BIN (the batpak-bench program), BENCH_NATS_BIN (batpak-bench-nats,
 # the relay workload: built with libnats; "none" skips it), BENCH_OUT (result folder,
 # default build/bench), BENCH_DIR (store directory: must be on the disk to
-# measure, not tmpfs; default /var/tmp/batpak-bench), REPS (3), BACKENDS.
+# measure, not tmpfs; default /var/tmp/batpak-bench), REPS (3), BACKENDS, BENCH_CLI (the
+# batpak CLI, default build/batpak: the big workload times it), BENCH_BIG (the big
+# workload's sizes in the full run, default 10000000; e.g. "10000000 50000000"). The big
+# store is built once into BENCH_DIR/big-N and kept there for the next run (about 360 B
+# an event: 3.5 GB at 10M); the quick run's is removed.
 set -euo pipefail
 MODE=${1:-full}
 cd "$(dirname "$0")/.."
 BIN=${BENCH_BIN:-build/batpak-bench}
 NATS_BIN=${BENCH_NATS_BIN:-build/batpak-bench-nats}
 OUT=${BENCH_OUT:-build/bench}
-DIR=${BENCH_DIR:-/var/tmp/batpak-bench}/$$
+BASE=${BENCH_DIR:-/var/tmp/batpak-bench}
+DIR=$BASE/$$
+CLI=${BENCH_CLI:-build/batpak}
 REPS=${REPS:-3}
 BACKENDS=${BACKENDS:-raw batpak sqlite lmdb rocksdb}
 [ -x "$BIN" ] || { echo "bench: $BIN not found: build it first (make bench)" >&2; exit 1; }
 mkdir -p "$OUT" "$(dirname "$DIR")"
 NATS_PID=
-trap '[ -z "$NATS_PID" ] || kill "$NATS_PID" 2>/dev/null; rm -rf "$DIR" "$DIR.src" "$DIR.nats"' EXIT
+trap '[ -z "$NATS_PID" ] || kill "$NATS_PID" 2>/dev/null; rm -rf "$DIR" "$DIR.src" "$DIR.nats" "$DIR".big-*' EXIT
 
 TABLES_ONLY=0 # bench/run.sh tables: the tables and RESULTS.md again from $OUT/results.tsv
 if [ "$MODE" = tables ]; then MODE=full; TABLES_ONLY=1; fi
+BIG_ONLY=0 # bench/run.sh big50m: the big-store workload alone
 case "$MODE" in
-  full)  N=500000; NSYNC=4000; NBIG=50000; NSYNCBIG=1000; NTHR=1000; OPENS="100000 1000000"; PROJ_E=200; NDELIVER=500000; NHOLES=1100000; EHOLES=100000; NRELAY=200000 ;;
-  quick) N=3000;   NSYNC=50;   NBIG=300;   NSYNCBIG=20;   NTHR=25;   OPENS="2000"; PROJ_E=2; NDELIVER=3000; NHOLES=2200; EHOLES=200; NRELAY=2000 ;;
-  *) echo "usage: bench/run.sh full|quick|tables" >&2; exit 2 ;;
+  full)  N=500000; NSYNC=4000; NBIG=50000; NSYNCBIG=1000; NTHR=1000; OPENS="100000 1000000"; PROJ_E=200; NDELIVER=500000; NHOLES=1100000; EHOLES=100000; NRELAY=200000; BIGS=${BENCH_BIG:-10000000} ;;
+  quick) N=3000;   NSYNC=50;   NBIG=300;   NSYNCBIG=20;   NTHR=25;   OPENS="2000"; PROJ_E=2; NDELIVER=3000; NHOLES=2200; EHOLES=200; NRELAY=2000; BIGS=20000 ;;
+  big50m) BIGS=50000000; BIG_ONLY=1; OPENS=; BACKENDS=batpak; OUT=$OUT/big50m; mkdir -p "$OUT" ;;
+  *) echo "usage: bench/run.sh full|quick|tables|big50m" >&2; exit 2 ;;
 esac
 # contend: 8 CAS writers x 2,500 logical appends (quick: x 10), each run capped at CSECS
 if [ "$MODE" = full ]; then NCONT=20000; CSECS=60; else NCONT=80; CSECS=10; fi
@@ -48,7 +58,9 @@ run() { # backend args...
 # a directory next to the stores. Without either it is skipped, saying so.
 NATS_URL=
 nats_server=$(command -v nats-server || { [ -x /usr/sbin/nats-server ] && echo /usr/sbin/nats-server; } || true)
-if [ "$NATS_BIN" = none ] || [ ! -x "$NATS_BIN" ]; then
+if [ "$BIG_ONLY" = 1 ]; then
+  : # no relay workload
+elif [ "$NATS_BIN" = none ] || [ ! -x "$NATS_BIN" ]; then
   echo "bench: relay workload skipped: batpak-bench-nats not built (libnats-dev missing: scripts/install-deps.sh installs it)" >&2
 elif [ -z "$nats_server" ]; then
   echo "bench: relay workload skipped: nats-server not found (scripts/install-deps.sh installs it)" >&2
@@ -72,6 +84,18 @@ run_nats() { # workload: the relay, or a plain libnats publisher of the same mes
   echo "batpak-bench-nats --workload $1 --url \$NATS_URL --dir \$DIR --n $NRELAY --payload 100" >>"$OUT/commands.txt"
   "$NATS_BIN" --workload "$1" --url "$NATS_URL" --dir "$DIR" --n "$NRELAY" --payload 100
 }
+# The big store (batpak only, bench/big.c): built once into BENCH_DIR/big-N and reused while
+# its marker matches (the quick run's, next to its other stores, goes with them); open,
+# RssAnon and CLI wall times REPS times inside, each in a fresh process.
+run_big() { # n
+  local cache=$BASE/big-$1
+  [ "$MODE" = quick ] && cache=$DIR.big-$1
+  [ -x "$CLI" ] || { echo "bench: $CLI (the batpak CLI) not found: build it first" >&2; exit 1; }
+  echo "+ batpak-bench --backend batpak --workload big --n $1" >&2
+  echo "batpak-bench --backend batpak --dir \$DIR --workload big --n $1 --entities 100000 --payload 100 --reps $REPS --cache \$BENCH_DIR/big-$1 --cli build/batpak" >>"$OUT/commands.txt"
+  "$BIN" --backend batpak --dir "$DIR" --workload big --n "$1" --entities 100000 --payload 100 \
+    --reps "$REPS" --cache "$cache" --cli "$CLI"
+}
 
 start=$(date +%s)
 if [ "$TABLES_ONLY" = 1 ]; then
@@ -80,7 +104,8 @@ else
 : >"$OUT/results.tsv"
 : >"$OUT/commands.txt"
 {
-  for rep in $(seq "$REPS"); do
+  if [ "$BIG_ONLY" = 1 ]; then REPS_SUITE=0; else REPS_SUITE=$REPS; fi
+  for rep in $(seq "$REPS_SUITE"); do
     for b in $BACKENDS; do # contention (bench/contend.c): batpak and SQLite only (raw has no CAS)
       case $b in batpak | sqlite) run "$b" --workload contend --threads 8 --entities 100000 \
         --n "$NCONT" --payload 1024 --seconds "$CSECS" ;; esac
@@ -114,7 +139,10 @@ else
   done
   # open after a compaction that left NHOLES - EHOLES seq holes (batpak only), next to the
   # same store before it and a store of the EHOLES kept events without holes
-  run batpak --workload open_compacted --n "$NHOLES" --entities "$EHOLES" --payload 100 --reps "$REPS"
+  [ "$BIG_ONLY" = 1 ] ||
+    run batpak --workload open_compacted --n "$NHOLES" --entities "$EHOLES" --payload 100 --reps "$REPS"
+  # the big store: open, memory and CLI times at 10M events (issue 26)
+  for n in $BIGS; do run_big "$n"; done
 } | tee -a "$OUT/results.tsv" | grep -v '^[RV]' || true
 fi
 secs=$(( $(date +%s) - start ))
@@ -132,6 +160,7 @@ awk -F'\t' '$1 == "R" {
 # every backend must have produced every figure batpak produced (the quick run's check)
 missing=0
 for b in $BACKENDS; do
+  [ "$BIG_ONLY" = 1 ] && break # batpak-only figures
   want=$(awk -F'\t' '$1 == "batpak" && $2 !~ /_batpak\/|^contend/ { print $2 "\t" $3 }' "$OUT/medians.tsv" | sort)
   have=$(awk -F'\t' -v b="$b" '$1 == b && $2 !~ /_batpak\/|^contend/ { print $2 "\t" $3 }' "$OUT/medians.tsv" | sort)
   if [ "$want" != "$have" ] || [ -z "$have" ]; then
@@ -139,6 +168,17 @@ for b in $BACKENDS; do
     comm -23 <(echo "$want") <(echo "$have") >&2
     missing=1
   fi
+done
+# the big workload's figures (batpak only, so not checked above; it runs last: a failure
+# there would otherwise go unseen)
+for n in $BIGS; do
+  [ "$TABLES_ONLY" = 1 ] && break
+  for f in disk_per_event fidx_per_event open_clean_ms rss_anon_mb_after_open \
+    rss_anon_mb_after_10k_reads cli_get_ms cli_stream10_ms cli_stats_ms open_killed_ms; do
+    awk -F'\t' -v w="big$((n / 1000))k_batpak/p100" -v f="$f" \
+      '$1 == "batpak" && $2 == w && $3 == f { ok = 1 } END { exit !ok }' "$OUT/medians.tsv" ||
+      { echo "bench: the big workload ($n events) has no figure $f" >&2; missing=1; }
+  done
 done
 [ "$missing" = 0 ] || exit 1
 
@@ -180,8 +220,8 @@ awk -F'\t' -v backends="$BACKENDS" '
     }
   }' "$OUT/medians.tsv" >"$OUT/tables.md"
 
-# the performance targets
-awk -F'\t' '
+# the performance targets (the big50m run: its own rows only)
+awk -F'\t' -v bigonly="$BIG_ONLY" '
   { v[$1, $2, $3] = $4 }
   function row(name, got, goal, ok) {
     printf "| %s | %s | %s | %s |\n", name, got, goal, ok ? "met" : "**not met**"
@@ -191,6 +231,7 @@ awk -F'\t' '
   END {
     print "| target | measured | goal | |"
     print "|---|---:|---:|---|"
+    if (!bigonly) {
     x = ratio("append1k/p100", "append"); row("append, 1 event/call, sync every 1000", sprintf("%.2f× raw", x), "≥ 0.5× raw", x >= 0.5)
     x = ratio("nosync/p100", "append"); row("append, 1 event/call, no sync until the end", sprintf("%.2f× raw", x), "≥ 0.6× raw", x >= 0.6)
     x = ratio("batch256/p100", "append"); row("batch of 256, fsync per batch", sprintf("%.2f× raw", x), "≥ 0.7× raw", x >= 0.7)
@@ -208,11 +249,22 @@ awk -F'\t' '
     x = v["batpak", "project/p100", "fold_after_append_p50"]; row("repeated project after 1 new event p50", sprintf("%.2f µs", x), "≤ 20 µs", x > 0 && x <= 20)
     x = v["batpak", "project_typed_batpak/p130", "fold_cold_p50"]; row("the same cold fold, typed payloads decoded", sprintf("%.3f ms", x), "≤ 0.5 ms", x > 0 && x <= 0.5)
     x = v["batpak", "project_typed_batpak/p130", "fold_after_append_p50"]; row("the same repeated project, typed", sprintf("%.2f µs", x), "≤ 20 µs", x > 0 && x <= 20)
+    }
     w = "contend8_e100000/p1024"; if (v["batpak", w, "append"] != "") {
       s = v["sqlite", w, "append"] + 0; x = s > 0 ? v["batpak", w, "append"] / s : 0
       row("contention: 8 CAS writers, Zipf(0.99) over 100k entities, durable", sprintf("%.2f× SQLite", x), "≥ 5× SQLite", x >= 5)
       x = v["batpak", w, "conflicts_per_append"]; row("contention: conflicts per successful append", sprintf("%.3g", x), "< 0.1", x < 0.1)
       x = v["batpak", w, "latency_p99"]; row("contention: p99 of a logical append, retries included", sprintf("%.2f ms", x), "≤ 5 ms", x <= 5) }
+    w = "big10000k_batpak/p100"; if (v["batpak", w, "open_clean_ms"] != "") {
+      x = v["batpak", w, "open_clean_ms"]; row("10M events: open after clean close", sprintf("%.0f ms", x), "≤ 20 ms", x <= 20)
+      x = v["batpak", w, "open_killed_ms"]; row("10M events: open after kill -9 (1,000 events after the last clean close)", sprintf("%.0f ms", x), "≤ 20 ms (+ tail scan)", x <= 20)
+      x = v["batpak", w, "rss_anon_mb_after_open"]; row("10M events: RssAnon right after open", sprintf("%.0f MB", x), "≤ 32 MB", x <= 32)
+      x = v["batpak", w, "cli_get_ms"]; row("10M events: `batpak get ID`, wall", sprintf("%.0f ms", x), "≤ 50 ms", x <= 50)
+      x = v["batpak", w, "cli_stream10_ms"]; row("10M events: `batpak stream ENTITY --limit 10`, wall", sprintf("%.0f ms", x), "≤ 50 ms", x <= 50)
+      x = v["batpak", w, "cli_stats_ms"]; row("10M events: `batpak stats`, wall", sprintf("%.0f ms", x), "≤ 50 ms", x <= 50) }
+    w = "big50000k_batpak/p100"; if (v["batpak", w, "open_clean_ms"] != "") {
+      x = v["batpak", w, "open_clean_ms"]; row("50M events: open after clean close", sprintf("%.0f ms", x), "≤ 50 ms", x <= 50)
+      x = v["batpak", w, "rss_anon_mb_after_10k_reads"]; row("50M events: RssAnon after 10,000 random reads", sprintf("%.0f MB", x), "≤ 64 MB", x <= 64) }
     p = v["batpak", "relay_batpak/p100", "pub"]; x = p > 0 ? v["batpak", "relay_batpak/p100", "relay"] / p : 0
     if (p != "") row("relay ≥ 0.8x plain async publisher (JetStream, 100 B)", sprintf("%.2f× (%.0f / %.0f ev/s)", x, v["batpak", "relay_batpak/p100", "relay"], p), "≥ 0.8×", x >= 0.8)
     printf "\n%d target(s) not met.\n", missed + 0

@@ -4,9 +4,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void bench_die(const char *fmt, ...) {
@@ -35,6 +37,49 @@ void *bench_realloc(void *p, size_t n) {
     p = realloc(p, n ? n : 1);
     if (!p) bench_die("out of memory (%zu bytes)", n);
     return p;
+}
+
+/* ---- directories: emptied (made when missing), bytes on disk */
+
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f) {
+    (void)sb;
+    (void)flag;
+    (void)f;
+    if (remove(p) && errno != ENOENT) bench_die("remove %s: %s", p, strerror(errno));
+    return 0;
+}
+
+void bench_fresh_dir(const char *d) {
+    nftw(d, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    if (mkdir(d, 0755) && errno != EEXIST) bench_die("mkdir %s: %s", d, strerror(errno));
+}
+
+static uint64_t g_du;
+static int du_one(const char *p, const struct stat *sb, int flag, struct FTW *f) {
+    (void)p;
+    (void)f;
+    if (flag == FTW_F) g_du += (uint64_t)sb->st_blocks * 512;
+    return 0;
+}
+
+uint64_t bench_disk_usage(const char *d) {
+    g_du = 0;
+    nftw(d, du_one, 16, FTW_PHYS);
+    return g_du;
+}
+
+/* The same for the segment index files (batpak's DIR/segments/NNNNNN.fidx) alone. */
+static int du_fidx(const char *p, const struct stat *sb, int flag, struct FTW *f) {
+    size_t n = strlen(p);
+    if (flag == FTW_F && f->level >= 1 && n > 5 && !strcmp(p + n - 5, ".fidx"))
+        g_du += (uint64_t)sb->st_size;
+    return 0;
+}
+
+uint64_t bench_fidx_bytes(const char *d) {
+    g_du = 0;
+    nftw(d, du_fidx, 16, FTW_PHYS);
+    return g_du;
 }
 
 void bench_path(char *out, size_t cap, const char *dir, const char *name) {

@@ -1,0 +1,440 @@
+/*
+ * big.c — the big-store workload (batpak only): what an application meets on a store of
+ * 10M events (issue 26, the index read in place from disk): how long the open takes after a
+ * clean close and after kill -9, the anonymous memory the open and the first 10,000 random
+ * reads leave resident, and the wall time of the CLI's get, stream --limit 10 and stats.
+ *
+ * The store is built once (not timed) into a cache directory and reused while its marker
+ * matches: CACHE/store (the store: N events of the data set, commits of 256 with BP_NO_SYNC,
+ * one sync, a clean close), CACHE/ids (10,000 random events' index and id, recorded from the
+ * receipts while building) and CACHE/marker (written after the clean close: the format and
+ * library versions, N, entities, payload and the events the store holds).
+ *
+ * Each figure is measured in a fresh process (this program exec'd again with --big-probe,
+ * or the CLI), REPS times, after one untimed open that warms the page cache; bench/run.sh
+ * takes the medians. The kill -9 runs append 1,000 more events of the data set (events
+ * count .. count + 999: existing entities, the last commit BP_DURABLE) in a child that is
+ * then SIGKILLed, so the store stays "events 0 .. count - 1 of the data set" and the marker
+ * records the new count; past N + 10 % it is built again.
+ */
+#include "bench.h"
+
+#include <batpak/batpak.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "format/six.h" /* BP_FORMAT_VERSION, BP_SIX_VERSION: the marker names them */
+
+extern const bench_backend BE_BATPAK;
+
+#define SAMPLE 10000     /* ids recorded at build time: the random gets */
+#define KILL_EVENTS 1000 /* appended by each kill -9 run */
+#define POOL (8u << 20)  /* as bench.c: the payloads are cut from POOL splitmix bytes */
+
+typedef struct sample {
+    uint64_t i; /* the event's index in the data set (global_seq - 1) */
+    uint8_t id[16];
+} sample;
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static void put(const char *wl, const char *figure, double v, const char *unit) {
+    printf("R\tbatpak\t%s\t%s\t%.6g\t%s\n", wl, figure, v, unit);
+    fflush(stdout);
+}
+
+static uint64_t mix(uint64_t z) { /* splitmix64's output function */
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* The payload of event i, computed without bench.c's 8 MiB pool (so the probe's resident
+ * memory is the store's): word k of the pool is splitmix step k + 1 from seed 42. */
+static void want_payload(uint64_t i, size_t len, uint8_t *out) {
+    uint64_t off = (i * 4099u) % (POOL - len);
+    for (size_t k = 0; k < len; k++) {
+        uint64_t o = off + k, w = mix(42 + (o / 8 + 1) * 0x9E3779B97F4A7C15ull);
+        uint8_t b[8];
+        memcpy(b, &w, 8);
+        out[k] = b[o % 8];
+    }
+}
+
+/* RssAnon of /proc/self/status, in MiB. */
+static double rss_anon_mb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    unsigned long kb = 0;
+    int found = 0;
+    if (!f) bench_die("big: /proc/self/status: %s", strerror(errno));
+    while (!found && fgets(line, sizeof line, f))
+        found = sscanf(line, "RssAnon: %lu kB", &kb) == 1;
+    fclose(f);
+    if (!found) bench_die("big: no RssAnon in /proc/self/status");
+    return (double)kb / 1024.0;
+}
+
+/* ------------------------------------------------------------ read checks */
+
+typedef struct big_check {
+    uint64_t i; /* the event expected */
+    const uint8_t *id;
+    size_t entities, payload, n;
+    uint8_t want[65536], copy[65536];
+} big_check;
+
+static void big_visit(void *ctx, const bench_event *e) {
+    big_check *c = ctx;
+    char ent[32];
+    snprintf(ent, sizeof ent, "entity:%llu", (unsigned long long)(c->i % c->entities));
+    if (e->seq != c->i)
+        bench_die("big: read event %llu, want event %llu", (unsigned long long)e->seq,
+                  (unsigned long long)c->i);
+    if (e->entity_len != strlen(ent) || memcmp(e->entity, ent, e->entity_len))
+        bench_die("big: event %llu is of entity '%.*s', want '%s'", (unsigned long long)c->i,
+                  (int)e->entity_len, e->entity, ent);
+    if (c->id && memcmp(e->id, c->id, 16))
+        bench_die("big: event %llu has another id", (unsigned long long)c->i);
+    if (!e->payload || e->payload_len != c->payload)
+        bench_die("big: event %llu: payload missing or of the wrong size",
+                  (unsigned long long)c->i);
+    memcpy(c->copy, e->payload, e->payload_len); /* as an application would */
+    want_payload(c->i, c->payload, c->want);
+    if (memcmp(c->copy, c->want, c->payload))
+        bench_die("big: event %llu: wrong payload bytes", (unsigned long long)c->i);
+    c->n++;
+}
+
+/* ------------------------------------------------------------------ probe */
+
+/* The fresh process: batpak-bench --big-probe MODE STORE IDS COUNT ENTITIES PAYLOAD WL.
+ * MODE warm: open, the reads, close, nothing printed; clean: open_clean_ms, RssAnon before
+ * and after the open and after the 10,000 gets; killed: open_killed_ms. Every mode reads
+ * the last event (COUNT - 1) and checks it, and closes cleanly. */
+int bench_big_probe(int argc, char **argv) {
+    if (argc != 7) bench_die("big: --big-probe MODE STORE IDS COUNT ENTITIES PAYLOAD WL");
+    const char *mode = argv[0], *store = argv[1], *ids = argv[2], *wl = argv[6];
+    uint64_t count = strtoull(argv[3], NULL, 10);
+    big_check *c = bench_calloc(1, sizeof *c);
+    memset(c, 0, sizeof *c); /* resident before the first RssAnon */
+    c->entities = strtoull(argv[4], NULL, 10);
+    c->payload = strtoull(argv[5], NULL, 10);
+    int killed = !strcmp(mode, "killed"), clean = !strcmp(mode, "clean");
+    sample *smp = NULL;
+    size_t ns = 0;
+    if (!killed) { /* read before the first RssAnon: the harness's own memory */
+        FILE *f = fopen(ids, "rb");
+        if (!f) bench_die("big: %s: %s", ids, strerror(errno));
+        smp = bench_calloc(SAMPLE, sizeof *smp);
+        ns = fread(smp, sizeof *smp, SAMPLE, f);
+        fclose(f);
+        if (!ns) bench_die("big: %s holds no ids", ids);
+    }
+    bench_opts o = {0, 1, 8192, 0}; /* writable, as be_batpak opens (and applications do) */
+    double rss0 = rss_anon_mb(), t0 = now_s();
+    bench_store *s = BE_BATPAK.open(store, &o);
+    double dt = now_s() - t0, rss1 = rss_anon_mb();
+    c->i = count - 1;
+    if (BE_BATPAK.last(s, big_visit, c) != 1 || c->n != 1)
+        bench_die("big: %s: no last event (want event %llu)", store, (unsigned long long)count - 1);
+    for (size_t j = 0; j < ns; j++) {
+        c->i = smp[j].i;
+        c->id = smp[j].id;
+        c->n = 0;
+        bench_key k;
+        memcpy(k.b, smp[j].id, 16);
+        if (BE_BATPAK.get(s, &k, big_visit, c) != 1 || c->n != 1)
+            bench_die("big: get of event %llu by its id found nothing", (unsigned long long)c->i);
+    }
+    double rss2 = rss_anon_mb();
+    if (killed) put(wl, "open_killed_ms", dt * 1e3, "ms");
+    if (clean) {
+        put(wl, "open_clean_ms", dt * 1e3, "ms");
+        put(wl, "rss_anon_mb_before_open", rss0, "MB");
+        put(wl, "rss_anon_mb_after_open", rss1, "MB");
+        put(wl, "rss_anon_mb_after_open_delta", rss1 - rss0, "MB");
+        put(wl, "rss_anon_mb_after_10k_reads", rss2, "MB");
+    }
+    BE_BATPAK.close(s);
+    free(smp);
+    free(c);
+    return 0;
+}
+
+/* ------------------------------------------------------------- processes */
+
+/* Runs argv (stdout to /dev/null when quiet) and waits; dies unless it exits 0. Returns
+ * the wall time from before the fork to after the wait, in ms. */
+static double run_wait(char *const argv[], int quiet) {
+    fflush(stdout);
+    double t0 = now_s();
+    pid_t pid = fork();
+    if (pid < 0) bench_die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        if (quiet && !freopen("/dev/null", "w", stdout)) _exit(126);
+        execv(argv[0], argv);
+        fprintf(stderr, "bench: exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    int st;
+    if (waitpid(pid, &st, 0) != pid) bench_die("waitpid: %s", strerror(errno));
+    double dt = (now_s() - t0) * 1e3;
+    if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+        char cmd[8192];
+        size_t len = 0;
+        for (size_t k = 0; argv[k] && len < sizeof cmd; k++)
+            len += (size_t)snprintf(cmd + len, sizeof cmd - len, " %s", argv[k]);
+        bench_die("big: this command failed (%s %d):%s", WIFEXITED(st) ? "exit" : "signal",
+                  WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), cmd);
+    }
+    return dt;
+}
+
+typedef struct big {
+    char cache[4096], store[4200], ids[4200], marker[4200], self[4096], cli[4096], wl[64];
+    size_t n, entities, payload, reps;
+    uint64_t count; /* events in the store */
+} big;
+
+static void probe(const big *b, const char *mode) {
+    char count[32], ent[32], pay[32];
+    snprintf(count, sizeof count, "%llu", (unsigned long long)b->count);
+    snprintf(ent, sizeof ent, "%zu", b->entities);
+    snprintf(pay, sizeof pay, "%zu", b->payload);
+    char *argv[] = {(char *)b->self, "--big-probe", (char *)mode, (char *)b->store, (char *)b->ids,
+                    count,           ent,           pay,          (char *)b->wl,    NULL};
+    run_wait(argv, 0);
+}
+
+/* The marker: valid when every line matches this build and this run. */
+static int marker_ok(big *b) {
+    FILE *f = fopen(b->marker, "r");
+    if (!f) return 0;
+    unsigned fmt = 0, six = 0;
+    char lib[64] = "";
+    unsigned long long n = 0, e = 0, p = 0, count = 0;
+    int got = fscanf(f, "batpak-bench big store\nformat %u six %u library %63s\n", &fmt, &six, lib);
+    got += fscanf(f, "n %llu entities %llu payload %llu\ncount %llu\n", &n, &e, &p, &count);
+    fclose(f);
+    struct stat st;
+    if (got != 7 || fmt != BP_FORMAT_VERSION || six != BP_SIX_VERSION ||
+        strcmp(lib, bp_version()) || n != b->n || e != b->entities || p != b->payload ||
+        count < n || count - n > n / 10 || stat(b->ids, &st) ||
+        st.st_size != SAMPLE * (off_t)sizeof(sample))
+        return 0;
+    b->count = count;
+    return 1;
+}
+
+static void marker_write(const big *b) {
+    char tmp[4300];
+    snprintf(tmp, sizeof tmp, "%s.tmp", b->marker);
+    FILE *f = fopen(tmp, "w");
+    if (!f) bench_die("big: %s: %s", tmp, strerror(errno));
+    fprintf(f, "batpak-bench big store\nformat %u six %u library %s\n", (unsigned)BP_FORMAT_VERSION,
+            (unsigned)BP_SIX_VERSION, bp_version());
+    fprintf(f, "n %zu entities %zu payload %zu\ncount %llu\n", b->n, b->entities, b->payload,
+            (unsigned long long)b->count);
+    if (fclose(f) || rename(tmp, b->marker)) bench_die("big: %s: %s", b->marker, strerror(errno));
+}
+
+typedef struct pick {
+    uint64_t i;
+    size_t slot;
+} pick;
+
+static int cmp_pick(const void *x, const void *y) {
+    const pick *a = x, *b = y;
+    return (a->i > b->i) - (a->i < b->i);
+}
+
+/* The child that builds the store: n events in commits of 256, BP_NO_SYNC, one sync, a
+ * clean close; the ids of SAMPLE random events (from the receipts) into b->ids. */
+static void build_child(const big *b) {
+    sample *smp = bench_calloc(SAMPLE, sizeof *smp);
+    pick *pk = bench_calloc(SAMPLE, sizeof *pk);
+    uint64_t x = 2026;
+    for (size_t j = 0; j < SAMPLE; j++) {
+        x += 0x9E3779B97F4A7C15ull;
+        pk[j] = (pick){mix(x) % b->n, j}; /* repeats are fine */
+    }
+    qsort(pk, SAMPLE, sizeof *pk, cmp_pick);
+    bench_opts o = {0, 1, 8192, 0}; /* no sync per commit */
+    bench_store *s = BE_BATPAK.open(b->store, &o);
+    bench_event evs[256];
+    uint8_t idb[256][16], want[65536];
+    bench_key keys[256];
+    size_t p = 0;
+    for (uint64_t i = 0; i < b->n; i += 256) {
+        size_t m = b->n - i < 256 ? (size_t)(b->n - i) : 256;
+        for (size_t j = 0; j < m; j++)
+            bench_gen(i + j, &evs[j], idb[j]);
+        BE_BATPAK.append(s, evs, m, keys);
+        for (; p < SAMPLE && pk[p].i < i + m; p++) {
+            size_t j = (size_t)(pk[p].i - i);
+            want_payload(pk[p].i, b->payload, want); /* the probe's payloads are bench.c's */
+            if (memcmp(want, evs[j].payload, b->payload))
+                bench_die("big: want_payload does not match the data set's payload");
+            smp[pk[p].slot].i = pk[p].i;
+            memcpy(smp[pk[p].slot].id, keys[j].b, 16);
+        }
+    }
+    BE_BATPAK.sync(s);
+    BE_BATPAK.close(s);
+    FILE *f = fopen(b->ids, "wb");
+    if (!f || fwrite(smp, sizeof *smp, SAMPLE, f) != SAMPLE || fclose(f))
+        bench_die("big: writing %s: %s", b->ids, strerror(errno));
+    free(smp);
+    free(pk);
+}
+
+/* The store in the cache, as the marker says, or built again. */
+static void ensure_store(big *b) {
+    if (marker_ok(b)) {
+        printf("# big: reusing %s (%llu events)\n", b->cache, (unsigned long long)b->count);
+        return;
+    }
+    remove(b->marker);
+    if (mkdir(b->cache, 0755) && errno != EEXIST)
+        bench_die("big: mkdir %s: %s", b->cache, strerror(errno));
+    bench_fresh_dir(b->store);
+    remove(b->ids);
+    fflush(stdout);
+    double t0 = now_s();
+    pid_t pid = fork(); /* the builder's memory is not this process's */
+    if (pid < 0) bench_die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        build_child(b);
+        _exit(0);
+    }
+    int st;
+    if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+        bench_die("big: building %s failed", b->store);
+    b->count = b->n;
+    marker_write(b);
+    printf("# big: built %zu events in %s in %.1f s (not timed)\n", b->n, b->cache, now_s() - t0);
+}
+
+/* A child appends KILL_EVENTS more events of the data set (commits of 256, the last one
+ * BP_DURABLE) to the cached store, opened writable, and is SIGKILLed. */
+static void append_and_kill(big *b) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) bench_die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        bp_open_options o = BP_OPEN_OPTIONS_INIT;
+        o.create = false;
+        o.no_open_event = true;
+        o.durability = BP_NO_SYNC;
+        bp_store *s;
+        if (bp_store_open(&s, b->store, &o)) bench_die("big: open: %s", bp_last_error());
+        bench_event evs[256];
+        uint8_t idb[256][16];
+        bp_batch_item items[256];
+        bp_receipt rc[256];
+        for (uint64_t i = b->count; i < b->count + KILL_EVENTS; i += 256) {
+            size_t m =
+                b->count + KILL_EVENTS - i < 256 ? (size_t)(b->count + KILL_EVENTS - i) : 256;
+            for (size_t j = 0; j < m; j++) {
+                bench_gen(i + j, &evs[j], idb[j]);
+                items[j] = (bp_batch_item){evs[j].entity,  evs[j].scope,       evs[j].kind,
+                                           evs[j].payload, evs[j].payload_len, NULL};
+            }
+            bp_batch_options bo = BP_BATCH_OPTIONS_INIT;
+            bo.durability = i + m == b->count + KILL_EVENTS ? BP_DURABLE : BP_NO_SYNC;
+            rc[0].struct_size = sizeof rc[0];
+            if (bp_append_batch_ex(s, rc, items, m, &bo))
+                bench_die("big: append before the kill: %s", bp_last_error());
+            if (rc[m - 1].global_seq != i + m)
+                bench_die("big: the appends before the kill landed at %llu, want %llu",
+                          (unsigned long long)rc[m - 1].global_seq, (unsigned long long)(i + m));
+        }
+        kill(getpid(), SIGKILL);
+        _exit(3);
+    }
+    int st;
+    if (waitpid(pid, &st, 0) != pid || !WIFSIGNALED(st) || WTERMSIG(st) != SIGKILL)
+        bench_die("big: the append-and-kill child failed (status %d)", st);
+    b->count += KILL_EVENTS;
+}
+
+static void run_cli(const big *b, const char *figure, const char *a1, const char *a2,
+                    const char *a3, const char *a4) {
+    char *argv[] = {(char *)b->cli, "--dir",    (char *)b->store, (char *)a1,
+                    (char *)a2,     (char *)a3, (char *)a4,       NULL};
+    put(b->wl, figure, run_wait(argv, 1), "ms");
+}
+
+void bench_big(const char *cache, const char *cli, size_t n, size_t entities, size_t payload,
+               size_t reps) {
+    big *b = bench_calloc(1, sizeof *b);
+    b->n = n;
+    b->entities = entities;
+    b->payload = payload;
+    b->reps = reps;
+    if (cache)
+        snprintf(b->cache, sizeof b->cache, "%s", cache);
+    else
+        snprintf(b->cache, sizeof b->cache, "/var/tmp/batpak-bench/big-%zu", n);
+    snprintf(b->store, sizeof b->store, "%s/store", b->cache);
+    snprintf(b->ids, sizeof b->ids, "%s/ids", b->cache);
+    snprintf(b->marker, sizeof b->marker, "%s/marker", b->cache);
+    snprintf(b->wl, sizeof b->wl, "big%zuk_batpak/p%zu", n / 1000, payload);
+    ssize_t len = readlink("/proc/self/exe", b->self, sizeof b->self - 1);
+    if (len <= 0) bench_die("big: /proc/self/exe: %s", strerror(errno));
+    b->self[len] = '\0';
+    if (cli)
+        snprintf(b->cli, sizeof b->cli, "%s", cli);
+    else { /* the CLI built next to this program */
+        snprintf(b->cli, sizeof b->cli, "%s", b->self);
+        char *slash = strrchr(b->cli, '/');
+        snprintf(slash + 1, sizeof b->cli - (size_t)(slash + 1 - b->cli), "batpak");
+    }
+    if (access(b->cli, X_OK))
+        bench_die("big: the batpak CLI '%s' is not there (build the target batpak_cli, or give "
+                  "--cli PATH)",
+                  b->cli);
+    ensure_store(b);
+    double events = (double)b->count;
+    put(b->wl, "disk_per_event", (double)bench_disk_usage(b->store) / events, "B");
+    put(b->wl, "fidx_per_event", (double)bench_fidx_bytes(b->store) / events, "B");
+    put(b->wl, "disk_mb", (double)bench_disk_usage(b->store) / 1048576.0, "MB");
+    put(b->wl, "fidx_mb", (double)bench_fidx_bytes(b->store) / 1048576.0, "MB");
+    probe(b, "warm"); /* the page cache warm; nothing printed */
+    for (size_t r = 0; r < reps; r++)
+        probe(b, "clean");
+    sample smp[64];
+    FILE *f = fopen(b->ids, "rb");
+    size_t ns = f ? fread(smp, sizeof *smp, 64, f) : 0;
+    if (f) fclose(f);
+    if (!ns) bench_die("big: %s holds no ids", b->ids);
+    for (size_t r = 0; r < reps; r++) {
+        char id[37], ent[32];
+        bp_id bid;
+        memcpy(bid.b, smp[r % ns].id, 16);
+        bp_id_format(&bid, id);
+        snprintf(ent, sizeof ent, "entity:%llu", (unsigned long long)(smp[r % ns].i % entities));
+        run_cli(b, "cli_get_ms", "get", id, NULL, NULL);
+        run_cli(b, "cli_stream10_ms", "stream", ent, "--limit", "10");
+        run_cli(b, "cli_stats_ms", "stats", NULL, NULL, NULL);
+    }
+    /* kill -9: the marker goes until the store is closed cleanly again (by the probe) */
+    remove(b->marker);
+    for (size_t r = 0; r < reps; r++) {
+        append_and_kill(b);
+        probe(b, "killed");
+    }
+    marker_write(b);
+    free(b);
+}
