@@ -268,6 +268,12 @@ int main(int argc, char **argv) {
     put("block", "ckpt-whole", ck, cn, NULL, 0);
     put("block", "footer-whole", seg + foff, flen, NULL, 0);
     six_seeds(store, seg, sn, foff, flen);
+    /* fuzz_entdir: the store's entity checkpoint (written at its last seal) */
+    snprintf(path, sizeof path, "%s/entities.ckpt", dir);
+    size_t en;
+    uint8_t *ent = slurp(path, &en);
+    put("entdir", "store", ent, en, NULL, 0);
+    free(ent);
 
     /* payloads: MessagePack (selector 0) and JSON text (selector 1) */
     const uint8_t mp[] = {0x00, 0x83, 0xa1, 'a',  0x01, 0xa1, 'b',  0x92, 0xc3, 0xc0, 0xa1,

@@ -298,10 +298,12 @@ static int count_segments(const char *dir) {
     return n;
 }
 
-/* Remove DIR/index.ckpt and everything in DIR/quarantine. */
+/* Remove DIR/index.ckpt, DIR/entities.ckpt and everything in DIR/quarantine. */
 static void reset_caches(const char *dir) {
     char p[1200];
     snprintf(p, sizeof p, "%s/index.ckpt", dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/entities.ckpt", dir); /* (it stands for the footers) */
     unlink(p);
     snprintf(p, sizeof p, "%s/quarantine", dir);
     DIR *d = opendir(p);

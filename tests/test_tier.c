@@ -7,6 +7,8 @@
 #include "t_six.h"
 #include "store/store_impl.h"
 
+#include <sys/stat.h>
+
 #define N 3000
 #define ENTITIES 37
 
@@ -233,9 +235,152 @@ static void test_lying_file(void) {
     t_rmdir(g_dir);
 }
 
+static void ckpt_path(char *out, size_t cap) {
+    snprintf(out, cap, "%s/entities.ckpt", g_dir);
+}
+
+/* Rewrite entities.ckpt with its first entity's clock moved by delta, its CRC made right. */
+static void nudge_clock(int delta) {
+    char p[600];
+    ckpt_path(p, sizeof p);
+    size_t n = 0;
+    uint8_t *b = t_slurp(p, &n);
+    CHECK(b && n > 100);
+    if (!b) return;
+    bp_put_be64(b + 77, bp_get_be64(b + 77) + (uint64_t)(int64_t)delta);
+    bp_put_be32(b + n - 4, bp_crc32(b, n - 4));
+    FILE *f = fopen(p, "wb");
+    CHECK(f && fwrite(b, 1, n, f) == n);
+    if (f) fclose(f);
+    free(b);
+}
+
+/* Flip a byte inside segment segno's SIDX footer (its trailer stays good). */
+static void damage_footer(uint32_t segno) {
+    char p[600];
+    snprintf(p, sizeof p, "%s/segments/%06u.fbat", g_dir, segno);
+    size_t n = 0;
+    uint8_t *b = t_slurp(p, &n);
+    CHECK(b && n > 100);
+    if (!b) return;
+    uint64_t foff = bp_get_be64(b + n - BP_TRAILER_SIZE);
+    b[foff + 20] ^= 0x5a;
+    FILE *f = fopen(p, "wb");
+    CHECK(f && fwrite(b, 1, n, f) == n);
+    if (f) fclose(f);
+    free(b);
+}
+
+/* An open with entities.ckpt attaches the sealed segments by their index files alone: a
+ * footer it never decodes may be damaged. One that is damaged, stale or does not add up is
+ * passed over (the footers are read), and a writable open writes it again. */
+static void test_entity_checkpoint(void) {
+    g_dir = t_dir("tier-ents");
+    t_open_opts small = {.segment_size = 64 << 10};
+    bp_store *s = t_open(g_dir, &small);
+    fill(s, 0, N);
+    CHECK_OK(bp_store_close(s)); /* (a large active segment is sealed: all of them are) */
+    s = t_open(g_dir, &(t_open_opts){.read_only = true});
+    uint32_t sealed = s->n_segs - !s->segs[s->n_segs - 1].sealed;
+    CHECK(sealed >= 5 && s->n_six == sealed);
+    CHECK_EQ(s->entckpt_segno, s->segs[sealed - 1].segno);
+    check_all(s, N);
+    CHECK_OK(bp_store_close(s));
+
+    /* its footers are not read: damaged, the tier is whole all the same */
+    damage_footer(2);
+    s = t_open(g_dir, &(t_open_opts){.read_only = true});
+    CHECK_EQ(s->n_six, sealed);
+    check_all(s, N);
+    CHECK_OK(bp_store_close(s));
+
+    /* a clock that does not add up: passed over; the footers then (segment 2's is damaged:
+     * scanned, so the tier stops before it) */
+    nudge_clock(1);
+    s = t_open(g_dir, &(t_open_opts){.read_only = true});
+    CHECK_EQ(s->entckpt_segno, 0);
+    CHECK_EQ(s->n_six, 1);
+    check_all(s, N);
+    CHECK_OK(bp_store_close(s));
+    nudge_clock(-1); /* as it was: used again */
+    s = t_open(g_dir, &(t_open_opts){.read_only = true});
+    CHECK_EQ(s->n_six, sealed);
+    CHECK_OK(bp_store_close(s));
+
+    /* stale (an older one) or missing: the footers past it, and a writable open writes the
+     * tier's; appends then go on from the right heads */
+    char p[600], old[620];
+    ckpt_path(p, sizeof p);
+    snprintf(old, sizeof old, "%s.old", p);
+    CHECK_EQ(rename(p, old), 0);
+    s = t_open(g_dir, &small); /* (repairs segment 2's footer) */
+    CHECK_EQ(s->entckpt_segno, 0);
+    fill(s, N, 200);
+    CHECK_OK(bp_store_close(s));
+    CHECK_EQ(rename(old, p), 0); /* the first one: names a segment before the newest sealed */
+    s = t_open(g_dir, &small);
+    CHECK(s->entckpt_segno > 0 && s->entckpt_segno < s->segs[s->n_six - 1].segno);
+    check_all(s, N + 200);
+    CHECK_OK(bp_store_close(s));
+    s = t_open(g_dir, &(t_open_opts){.read_only = true}); /* the writable open wrote the tier's */
+    CHECK_EQ(s->entckpt_segno, s->segs[s->n_six - 1].segno);
+    check_all(s, N + 200);
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
+    CHECK_OK(bp_store_verify(s, &vr, NULL));
+    CHECK_OK(bp_store_close(s));
+
+    /* damaged (its CRC fails): not used */
+    FILE *f = fopen(p, "r+b");
+    CHECK(f && fseek(f, 90, SEEK_SET) == 0 && fputc('!', f) != EOF);
+    if (f) fclose(f);
+    s = t_open(g_dir, &(t_open_opts){.read_only = true});
+    CHECK_EQ(s->entckpt_segno, 0);
+    check_all(s, N + 200);
+    CHECK_OK(bp_store_close(s));
+    t_rmdir(g_dir);
+}
+
+/* A segment sealed by this handle counts its footer: bp_store_segments_list says the file's
+ * size, and a snapshot copies the footer and trailer (each snapshot segment but the newest is
+ * sealed, and opens by its index file). */
+static void test_sealed_size(void) {
+    g_dir = t_dir("tier-size");
+    bp_store *s = t_open(g_dir, &(t_open_opts){.segment_size = 64 << 10});
+    fill(s, 0, 1500);
+    bp_segment_info seg[64];
+    for (int i = 0; i < 64; i++)
+        seg[i] = (bp_segment_info)BP_SEGMENT_INFO_INIT;
+    size_t n = 0;
+    CHECK_OK(bp_store_segments_list(s, seg, 64, &n));
+    CHECK(n >= 3);
+    for (size_t i = 0; i < n; i++) {
+        char p[600];
+        snprintf(p, sizeof p, "%s/segments/%06u.fbat", g_dir, seg[i].segno);
+        struct stat st;
+        CHECK(stat(p, &st) == 0);
+        if (seg[i].sealed) CHECK_EQ(seg[i].bytes, (uint64_t)st.st_size);
+    }
+    char dest[600];
+    snprintf(dest, sizeof dest, "%s.snap", g_dir);
+    bp_snapshot_report sr = BP_SNAPSHOT_REPORT_INIT;
+    CHECK_OK(bp_store_snapshot(s, &sr, dest));
+    CHECK_OK(bp_store_close(s));
+    s = t_open(dest, &(t_open_opts){.read_only = true});
+    CHECK(s->n_segs >= 3);
+    for (uint32_t i = 0; i + 1 < s->n_segs; i++)
+        CHECK(s->segs[i].sealed);
+    CHECK_EQ(s->report.frames_scanned < 1500, true); /* (the sealed ones: not scanned) */
+    check_all(s, 1500);
+    CHECK_OK(bp_store_close(s));
+    t_rmdir(dest);
+    t_rmdir(g_dir);
+}
+
 int main(void) {
     test_records_in_place();
     test_lying_file();
+    test_entity_checkpoint();
+    test_sealed_size();
     printf("%d checks, %d failures\n", t_checks, t_failures);
     return t_failures ? 1 : 0;
 }

@@ -3,6 +3,7 @@
  * preimage (as FORMAT.md describes it) through the b3sum tool as an oracle. */
 #include "t.h"
 #include "format/format.h"
+#include "format/entdir.h"
 #include "format/six.h"
 
 static const char FRAME1_HEX[] = "000000846322029ddc001001c4100102"
@@ -453,6 +454,71 @@ static void test_six_vector(void) {
     bp_buf_free(&buf);
 }
 
+/* The entity checkpoint of FORMAT.md's vector: the state at the end of segment 1 of the
+ * segment index vector's store. */
+static void test_entdir_vector(void) {
+    static const char HEX[] = "42 50 45 43 00 01 00 00 a0 a1 a2 a3 a4 a5 a6 a7 "
+                              "a8 a9 aa ab ac ad ae af 00 00 00 01 0b ad ca fe "
+                              "00 00 00 00 00 00 03 20 00 00 00 00 00 00 00 03 "
+                              "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 "
+                              "00 00 00 00 00 00 00 02 00 00 00 01 06 00 00 00 "
+                              "00 00 00 00 02 d2 22 70 74 cc 6e 08 d5 42 00 2a "
+                              "4b fe c2 3c 68 de 92 46 ee 3f fe d4 7f ec 92 c7 "
+                              "e7 71 2b fd fd 61 63 63 74 3a 31 06 00 00 00 00 "
+                              "00 00 00 01 11 11 11 11 11 11 11 11 11 11 11 11 "
+                              "11 11 11 11 11 11 11 11 11 11 11 11 11 11 11 11 "
+                              "11 11 11 11 61 63 63 74 3a 32 04 62 61 6e 6b 19 "
+                              "41 c2 e1 ";
+    bp_frame a, b;
+    vector_events(&a, &b);
+    bp_entdir_meta m;
+    memset(&m, 0, sizeof m);
+    for (int i = 0; i < 16; i++)
+        m.uuid[i] = (uint8_t)(0xA0 + i);
+    m.segno = 1;
+    m.footer_crc = 0x0badcafe;
+    m.seg_size = 800;
+    m.seqs = 3;
+    bp_hash h2;
+    memset(h2.b, 0x11, 32);
+    bp_buf buf = {0};
+    CHECK_EQ(bp_entdir_begin(&buf, &m), 0);
+    CHECK_EQ(bp_entdir_add_entity(&buf, "acct:1", 6, 2, &b.event_hash), 0);
+    CHECK_EQ(bp_entdir_add_entity(&buf, "acct:2", 6, 1, &h2), 0);
+    CHECK_EQ(bp_entdir_add_scope(&buf, "bank", 4), 0);
+    CHECK_EQ(bp_entdir_finish(&buf, 2, 1), 0);
+    CHECK_EQ(bp_entdir_add_entity(&buf, "", 0, 1, &h2), -EINVAL); /* (nothing appended) */
+    CHECK_EQ(bp_entdir_add_entity(&buf, "x", 1, 0, &h2), -EINVAL);
+    char clean[sizeof HEX];
+    size_t k = 0;
+    for (const char *c = HEX; *c; c++)
+        if (*c != ' ') clean[k++] = *c;
+    clean[k] = 0;
+    uint8_t want[256];
+    size_t n = unhex(clean, want);
+    if (buf.len != n || memcmp(buf.data, want, n)) dump_hex("entity checkpoint", &buf);
+    CHECK_EQ(buf.len, n);
+    CHECK(memcmp(buf.data, want, n) == 0);
+    bp_entdir d;
+    CHECK_OK(bp_entdir_open(&d, buf.data, buf.len, "entities.ckpt"));
+    CHECK_EQ(d.m.n_entities, 2);
+    CHECK_EQ(d.m.seqs, 3);
+    size_t pos = d.ents_off;
+    const char *name;
+    uint8_t len;
+    uint64_t clock;
+    bp_hash head;
+    bp_entdir_entity(&d, &pos, &name, &len, &clock, &head);
+    CHECK(len == 6 && memcmp(name, "acct:1", 6) == 0 && clock == 2);
+    CHECK(memcmp(head.b, b.event_hash.b, 32) == 0);
+    pos = d.scopes_off;
+    bp_entdir_scope(&d, &pos, &name, &len);
+    CHECK(len == 4 && memcmp(name, "bank", 4) == 0);
+    buf.data[80] ^= 1; /* any bit: the CRC */
+    CHECK_EQ(bp_entdir_open(&d, buf.data, buf.len, "entities.ckpt"), BP_ECORRUPT);
+    bp_buf_free(&buf);
+}
+
 int main(void) {
     RUN(test_decoder_refuses);
     RUN(test_crc32_matches_zlib);
@@ -462,5 +528,6 @@ int main(void) {
     RUN(test_store_and_segment_headers);
     RUN(test_anchors_vector);
     RUN(test_six_vector);
+    RUN(test_entdir_vector);
     T_DONE();
 }

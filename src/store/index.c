@@ -283,6 +283,10 @@ static int64_t intern_scope(bp_index *x, const char *s, size_t len) {
     return e;
 }
 
+int64_t bp_index_intern(bp_index *x, const char *name, size_t len, bool scope) {
+    return scope ? intern_scope(x, name, len) : intern_entity(x, name, len);
+}
+
 int bp_index_anchor(bp_index *x, const char *name, size_t len, uint64_t clock,
                     const bp_hash *hash) {
     int64_t e = intern_entity(x, name, len);
@@ -499,7 +503,7 @@ void bp_index_block_release(bp_iblock *blk) {
 /* ------------------------------------------------------------- bulk load */
 
 /* 0 if the n ids in map (each < universe) are distinct, -EINVAL if one repeats, -ENOMEM. */
-static int distinct(const uint32_t *map, uint32_t n, uint32_t universe) {
+int bp_index_distinct(const uint32_t *map, uint32_t n, uint32_t universe) {
     uint8_t *seen = calloc(universe ? universe : 1, 1);
     if (!seen) return -ENOMEM;
     int rc = 0;
@@ -569,7 +573,7 @@ int bp_index_load_block(bp_index *x, bp_iblock *blk) {
     return load_block(x, blk, true);
 }
 
-static int noid_room(bp_index *x) {
+int bp_index_noid_room(bp_index *x) {
     if (x->n_noid < x->noid_cap) return 0;
     uint32_t nc = x->noid_cap ? x->noid_cap * 2 : 16;
     uint64_t *v = realloc(x->noid, (size_t)nc * 2 * sizeof *v);
@@ -580,45 +584,7 @@ static int noid_room(bp_index *x) {
 }
 
 int bp_index_load_block_noid(bp_index *x, bp_iblock *blk) {
-    return noid_room(x) ? -ENOMEM : load_block(x, blk, false);
-}
-
-int bp_index_load_tier(bp_index *x, const bp_iblock *blk) {
-    if (x->n != x->list_base || x->n != x->rbase) return -EINVAL; /* the tier is a prefix */
-    uint32_t n = blk->n_recs;
-    if (!n) return -EINVAL;
-    uint64_t first = blk->seqs ? blk->seqs[0] : blk->first_seq;
-    uint64_t last = blk->seqs ? blk->seqs[n - 1] : blk->first_seq + n - 1;
-    if (first <= x->n || (!blk->seqs && first != x->n + 1)) return -EINVAL;
-    if (last >= UINT32_MAX - 1) return -EOVERFLOW;
-    for (uint32_t i = 1; blk->seqs && i < n; i++)
-        if (blk->seqs[i] <= blk->seqs[i - 1]) return -EINVAL;
-    uint32_t *emap = calloc(blk->n_entities + 1u, 4);
-    int rc = emap && !noid_room(x) ? 0 : -ENOMEM;
-    for (uint32_t i = 0; !rc && i < blk->n_entities; i++) {
-        int64_t e = intern_entity(x, blk->entities[i].name, blk->entities[i].len);
-        if (e < 0) rc = -ENOMEM;
-        emap[i] = (uint32_t)e;
-    }
-    for (uint32_t i = 0; !rc && i < blk->n_scopes; i++) /* (a query by scope looks names up) */
-        if (intern_scope(x, blk->scopes[i].name, blk->scopes[i].len) < 0) rc = -ENOMEM;
-    if (!rc) rc = distinct(emap, blk->n_entities, x->entity_names.n);
-    for (uint32_t i = 0; !rc && i < n; i++)
-        if (blk->recs[i].entity >= blk->n_entities || BP_IREC_HOLE(&blk->recs[i])) rc = -EINVAL;
-    if (!rc) {
-        for (uint32_t i = 0; i < n; i++)
-            x->entities[emap[blk->recs[i].entity]].tier++;
-        for (uint32_t i = 0; i < blk->n_entities; i++)
-            x->entities[emap[i]].head = blk->entity_heads[i];
-        x->noid[2 * x->n_noid] = x->n;
-        x->noid[2 * x->n_noid + 1] = last;
-        x->n_noid++;
-        x->noids += n;
-        x->holes += last - x->n - n;
-        x->n = x->rbase = x->list_base = last;
-    }
-    free(emap);
-    return rc;
+    return bp_index_noid_room(x) ? -ENOMEM : load_block(x, blk, false);
 }
 
 int bp_index_place_ids(bp_index *x, uint64_t from, uint64_t to, const bp_iidem *keys,
@@ -692,8 +658,8 @@ static int load_block(bp_index *x, bp_iblock *blk, bool ids) {
     }
     /* A block names each entity and scope once (writers never repeat one); a repeated name
      * would make two block entries share one list and overrun its reservation below. */
-    if ((rc = distinct(emap, blk->n_entities, x->entity_names.n)) ||
-        (rc = distinct(smap, blk->n_scopes, x->scope_names.n)))
+    if ((rc = bp_index_distinct(emap, blk->n_entities, x->entity_names.n)) ||
+        (rc = bp_index_distinct(smap, blk->n_scopes, x->scope_names.n)))
         goto out;
     rc = -ENOMEM;
     for (uint32_t i = 0; i < n; i++) {

@@ -133,6 +133,14 @@ int bp_index_load_block_noid(bp_index *x, bp_iblock *blk);
  * that do not follow x->n or do not ascend, a hole, a repeated entity); on failure the index
  * must be discarded. */
 int bp_index_load_tier(bp_index *x, const bp_iblock *blk);
+/* The six tier of an index that holds nothing but anchors and the entity states loaded from
+ * an entity checkpoint: its slot ranges [bounds[i], bounds[i + 1]) (n ranges, bounds[0] 0,
+ * ascending) join noid, holes of them are holes; n, rbase and list_base move to bounds[n].
+ * 0, -ENOMEM or -EINVAL (not such an index, bounds not ascending, holes > slots). */
+int bp_index_tier_ranges(bp_index *x, const uint64_t *bounds, uint32_t n, uint64_t holes);
+/* The id of entity (scope: false) or scope (true) name, made when the index has none: an entity
+ * made so has no event, anchor or tier yet. -ENOMEM. */
+int64_t bp_index_intern(bp_index *x, const char *name, size_t len, bool scope);
 /* Place the ids of the noid range [from, to) (exactly one of them) in idtab, and its
  * idempotency keys keys[0..n_keys) (rec: the slot - from) in idem_keys: its segment index
  * file cannot answer. 0, -ENOMEM (index unchanged) or -EINVAL (no such range). */
@@ -190,5 +198,10 @@ int bp_index_export_view(const bp_index *x, uint64_t from, uint64_t to, bp_ibloc
 int bp_index_export_six(const bp_index *x, uint64_t from, uint64_t to, bp_iblock *out,
                         uint64_t **first_clock);
 void bp_index_block_release(bp_iblock *blk);
+
+/* For index_tier.c: 0 if the n ids in map (each < universe) are distinct, -EINVAL if one
+ * repeats, -ENOMEM; room for one more noid range, 0 or -ENOMEM. */
+int bp_index_distinct(const uint32_t *map, uint32_t n, uint32_t universe);
+int bp_index_noid_room(bp_index *x);
 
 #endif

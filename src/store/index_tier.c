@@ -91,3 +91,61 @@ int bp_index_untier(bp_index *x, bp_irec *below) {
     if (!rc) x->list_base = 0;
     return rc;
 }
+
+int bp_index_load_tier(bp_index *x, const bp_iblock *blk) {
+    if (x->n != x->list_base || x->n != x->rbase) return -EINVAL; /* the tier is a prefix */
+    uint32_t n = blk->n_recs;
+    if (!n) return -EINVAL;
+    uint64_t first = blk->seqs ? blk->seqs[0] : blk->first_seq;
+    uint64_t last = blk->seqs ? blk->seqs[n - 1] : blk->first_seq + n - 1;
+    if (first <= x->n || (!blk->seqs && first != x->n + 1)) return -EINVAL;
+    if (last >= UINT32_MAX - 1) return -EOVERFLOW;
+    for (uint32_t i = 1; blk->seqs && i < n; i++)
+        if (blk->seqs[i] <= blk->seqs[i - 1]) return -EINVAL;
+    uint32_t *emap = calloc(blk->n_entities + 1u, 4);
+    int rc = emap && !bp_index_noid_room(x) ? 0 : -ENOMEM;
+    for (uint32_t i = 0; !rc && i < blk->n_entities; i++) {
+        int64_t e = bp_index_intern(x, blk->entities[i].name, blk->entities[i].len, false);
+        if (e < 0) rc = -ENOMEM;
+        emap[i] = (uint32_t)e;
+    }
+    for (uint32_t i = 0; !rc && i < blk->n_scopes; i++) /* (a query by scope looks names up) */
+        if (bp_index_intern(x, blk->scopes[i].name, blk->scopes[i].len, true) < 0) rc = -ENOMEM;
+    if (!rc) rc = bp_index_distinct(emap, blk->n_entities, x->entity_names.n);
+    for (uint32_t i = 0; !rc && i < n; i++)
+        if (blk->recs[i].entity >= blk->n_entities || BP_IREC_HOLE(&blk->recs[i])) rc = -EINVAL;
+    if (!rc) {
+        for (uint32_t i = 0; i < n; i++)
+            x->entities[emap[blk->recs[i].entity]].tier++;
+        for (uint32_t i = 0; i < blk->n_entities; i++)
+            x->entities[emap[i]].head = blk->entity_heads[i];
+        x->noid[2 * x->n_noid] = x->n;
+        x->noid[2 * x->n_noid + 1] = last;
+        x->n_noid++;
+        x->noids += n;
+        x->holes += last - x->n - n;
+        x->n = x->rbase = x->list_base = last;
+    }
+    free(emap);
+    return rc;
+}
+
+int bp_index_tier_ranges(bp_index *x, const uint64_t *bounds, uint32_t n, uint64_t holes) {
+    if (x->n || x->rbase || x->list_base || x->n_noid || !n || bounds[0]) return -EINVAL;
+    for (uint32_t i = 0; i < n; i++)
+        if (bounds[i] >= bounds[i + 1]) return -EINVAL;
+    if (holes > bounds[n] || bounds[n] >= UINT32_MAX - 1) return -EINVAL;
+    uint64_t *v = malloc((size_t)n * 2 * sizeof *v);
+    if (!v) return -ENOMEM;
+    for (uint32_t i = 0; i < n; i++) {
+        v[2 * i] = bounds[i];
+        v[2 * i + 1] = bounds[i + 1];
+    }
+    free(x->noid);
+    x->noid = v;
+    x->n_noid = x->noid_cap = n;
+    x->holes = holes;
+    x->noids = bounds[n] - holes;
+    x->n = x->rbase = x->list_base = bounds[n];
+    return 0;
+}

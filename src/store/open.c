@@ -302,6 +302,7 @@ bp_status bp_store_open_with(bp_store **out, const char *dir, const bp_open_opti
     }
     bp_six_open_pass(s); /* index files of sealed segments that lack a current one */
     s->written_seq = s->synced_seq = s->published = s->idx.n;
+    bp_entckpt_open_pass(s); /* the entity checkpoint of the tier's end (reads published frames) */
     if (s->idx.n > s->idx.rbase) {
         const bp_irec *last = &BP_XREC(&s->idx, s->idx.n - 1);
         if (last->hlc > s->last_hlc) s->last_hlc = last->hlc;
@@ -357,6 +358,22 @@ static bp_status trim_active(bp_store *s) {
     return BP_OK;
 }
 
+/* [w] A clean close seals an active segment whose frames fill at least BP_CLOSE_SEAL_MIN and
+ * 1/16 of segment_size (not one of a compacted range an import fills: ensure_room extends
+ * that range) and starts the next one: the next open reads the sealed one by its index file,
+ * so at most that much of the newest segment goes into memory there. */
+static bp_status seal_at_close(bp_store *s) {
+    const bp_segment *seg = &s->segs[s->n_segs - 1];
+    uint32_t segno = seg->segno;
+    uint64_t frames = seg->size - BP_SEG_HEADER_SIZE;
+    if (seg->sealed || segno <= s->anchors.last_segno || frames < BP_CLOSE_SEAL_MIN ||
+        frames < s->opts.segment_size / 16)
+        return BP_OK;
+    bp_status rc = bp_segment_seal(s);
+    if (!rc) rc = bp_segment_create(s, segno + 1);
+    return rc;
+}
+
 bp_status bp_store_close(bp_store *s) {
     if (!s) return BP_OK;
     bp_status rc = BP_OK;
@@ -371,6 +388,7 @@ bp_status bp_store_close(bp_store *s) {
         if (!s->failed) {
             bp_status src = bp_sync_locked(s);
             if (!src) src = trim_active(s);
+            if (!src) src = seal_at_close(s);
             if (!src) src = bp_store_checkpoint(s);
             if (src) rc = src;
         } else {

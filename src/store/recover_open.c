@@ -328,7 +328,13 @@ static bp_status load_segments(bp_store *s, const seglist *l, ckpt_kind *ck, con
     size_t n = l->n;
     uint32_t first = l->first;
     int e;
-    for (size_t i = 0; i < n; i++) {
+    size_t start = 0; /* the segments the entity checkpoint attached (the six tier) */
+    if (*ck != CKPT_FULL && n) {
+        start = bp_entckpt_attach(s, first, first + (uint32_t)n - 1,
+                                  *ck == CKPT_TAIL ? m->covered_segno : 0, &rc);
+        if (rc) return rc;
+    }
+    for (size_t i = start; i < n; i++) {
         bp_segment *seg = &s->segs[i];
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", s->segdir, names[i]);

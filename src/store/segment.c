@@ -111,14 +111,17 @@ bp_status bp_segment_seal(bp_store *s) {
     bp_index_block_release(&blk);
     int rc = bp_pf_pwrite(&seg->f, b.data, b.len, seg->size);
     if (!rc) rc = bp_pf_datasync(&seg->f);
+    uint32_t footer_crc = bp_get_be32(b.data + b.len - BP_TRAILER_SIZE - 4);
+    size_t footer_len = b.len; /* (before the buffer is freed, which zeroes it) */
     bp_buf_free(&b);
     s->fsyncs++;
     if (rc)
         return bp_store_fail(s, BP_EIO, rc, "%s: sealing segment %06u failed", s->dir, seg->segno);
-    seg->size += b.len;
+    seg->size += footer_len;
     seg->sealed = true;
     bp_segment_close_writer(s, seg);    /* sealed: nothing writes to it again */
-    bp_six_write_seg(s, s->n_segs - 1); /* a cache: a failure is counted, not fatal */
+    bp_six_write_seg(s, s->n_segs - 1); /* caches: a failure is counted, not fatal */
+    bp_entckpt_write_seal(s, footer_crc);
     /* everything in the sealed segment is durable now */
     __atomic_store_n(&s->synced_seq, s->written_seq, __ATOMIC_RELEASE); /* read without wmu */
     s->unsynced = 0;

@@ -149,7 +149,7 @@ bool bp_six_attach(bp_store *s, bp_segment *seg, uint64_t size, uint64_t foff, u
     bp_six_pair want = {seg->segno, {0}, size, foff, footer_crc};
     memcpy(want.uuid, s->ident.uuid, 16);
     ok = m && bp_six_open(&m->x, p, len, path) == BP_OK && bp_six_pair_eq(&m->x.pair, &want) &&
-         m->x.n_recs == n_recs && m->x.first_seq == first_seq;
+         (!n_recs || (m->x.n_recs == n_recs && m->x.first_seq == first_seq));
     bp_err_clear();
     if (!ok) {
         if (p) bp_pf_unmap(p, len);

@@ -104,6 +104,10 @@ typedef struct bp_segref {
 #define BP_SEGREF_INIT                                                                             \
     { NULL, 0, false }
 
+/* A clean close seals the active segment when its frames fill at least this much and 1/16
+ * of segment_size (open.c seal_at_close): the newest segment an open reads into memory. */
+#define BP_CLOSE_SEAL_MIN (1u << 20)
+
 /* Longest a group-commit leader waits for appenders about to write before fdatasync. */
 #define BP_GROUP_WAIT_US 200
 /* Zero-fill ahead of the active segment's end (bp_segment_zero_ahead): a chunk at a time,
@@ -174,7 +178,8 @@ struct bp_store {
     uint32_t n_close_later, close_later_cap; /* [w] */
 
     pthread_rwlock_t ilock;
-    bp_index idx;     /* [i] */
+    bp_index idx;           /* [i] */
+    uint32_t entckpt_segno; /* set at open: the segment the entity checkpoint used names */
     uint32_t n_six;   /* [i] segs[0..n_six) are the six tier: sealed, their index files mapped,
                          their slots (below idx.list_base) in no entity, scope or kind list */
     uint32_t untier;  /* atomic: a tier file could not answer: bp_six_repair puts the tier back
@@ -307,10 +312,23 @@ void bp_six_write_seg(bp_store *s, uint32_t i);
  * and remove index files of segments that no longer exist. */
 void bp_six_open_pass(bp_store *s);
 /* Open (recovery): map sealed segment seg's index file when it is current for the file as
- * recovery read it (size, footer offset and CRC) and lists n_recs records from first_seq:
- * true with seg->six set. Nothing is written. */
+ * recovery read it (size, footer offset and CRC) and lists n_recs records from first_seq
+ * (n_recs 0: whatever it lists): true with seg->six set. Nothing is written. */
 bool bp_six_attach(bp_store *s, bp_segment *seg, uint64_t size, uint64_t foff, uint32_t footer_crc,
                    uint32_t n_recs, uint64_t first_seq);
+/* entckpt.c: the entity checkpoint (DIR/entities.ckpt). [w] At the seal of the active
+ * segment (its footer ending with footer_crc): written for the state the index has. */
+void bp_entckpt_write_seal(bp_store *s, uint32_t footer_crc);
+/* entckpt.c: recovery, before any segment is loaded (the index holds the anchors only): when
+ * the checkpoint fits segments first .. last (and names one below `below`, when not 0),
+ * attach those up to the one it names by their index files (segs[0..n), the six tier) and
+ * load the entities from it. Returns n (0: not used, nothing attached; *err set only when
+ * out of memory). s->entckpt_segno is then the segment it names. */
+uint32_t bp_entckpt_attach(bp_store *s, uint32_t first, uint32_t last, uint32_t below,
+                           bp_status *err);
+/* entckpt.c: a writable open whose six tier ends past the segment the checkpoint it used named
+ * (s->entckpt_segno; 0: none): write one for the tier's end. */
+void bp_entckpt_open_pass(bp_store *s);
 /* Unmap seg's index file (the segment leaves the store). */
 void bp_six_detach(bp_segment *seg);
 /* [i] shared. The slot of event id, or -1: idtab first, then the index files of the

@@ -1,0 +1,271 @@
+/* The entity checkpoint at the store level (format/entdir.h, doc/FORMAT.md "entities.ckpt").
+ *
+ * Written at each seal (every entity's clock and head as the sealed segment ends them) and by
+ * a writable open whose six tier reached past the one it found; read at open, where it stands
+ * for the footers of the sealed segments up to the one it names: those segments are attached
+ * by their index files alone (the six tier) and the entities loaded from it, with no footer
+ * decoded. Like the index files it is a cache: written as tmp + rename without a sync, its
+ * failures counted, never fatal; one that is missing, damaged, or does not fit the segments as
+ * they are (its segment's size and footer CRC, the holes and seqs their index files count) is
+ * passed over and the footers are read as before. */
+#include "format/entdir.h"
+#include "format/six.h"
+#include "store/store_impl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define NAME "entities.ckpt"
+
+/* ------------------------------------------------------------ writing */
+
+/* An entity's state at the end of the segment a checkpoint names: 1 with its clock and head,
+ * 0 when it has no event there past its anchor (not listed), -1 when it cannot be known
+ * (nothing is written). */
+typedef int (*state_fn)(bp_store *s, uint32_t e, uint64_t *clock, bp_hash *head);
+
+/* The file for the state of the index at the end of the segment m names: each entity with
+ * events there past its anchor, as state gives it. */
+static int encode(bp_store *s, const bp_entdir_meta *m, bp_buf *b, state_fn state) {
+    const bp_index *x = &s->idx;
+    int rc = bp_entdir_begin(b, m);
+    uint32_t ne = 0;
+    for (uint32_t e = 0; !rc && e < x->entity_names.n; e++) {
+        uint64_t clock;
+        bp_hash head;
+        int k = state(s, e, &clock, &head);
+        if (k < 0) rc = -EIO;
+        if (k <= 0 || clock <= x->entities[e].base) continue;
+        rc = bp_entdir_add_entity(b, x->entity_names.s[e], x->entity_names.len[e], clock, &head);
+        ne++;
+    }
+    for (uint32_t k = 0; !rc && k < x->scope_names.n; k++)
+        rc = bp_entdir_add_scope(b, x->scope_names.s[k], x->scope_names.len[k]);
+    if (!rc) rc = bp_entdir_finish(b, ne, x->scope_names.n);
+    return rc;
+}
+
+static bp_status write_file(bp_store *s, const bp_entdir_meta *m, state_fn state) {
+    bp_buf b = {0};
+    int e = encode(s, m, &b, state);
+    if (!e) e = bp_pf_write_cache(s->fault, s->dir, NAME, b.data, b.len); /* checksummed */
+    bp_buf_free(&b);
+    if (e)
+        return e == -ENOMEM ? bp_err(BP_ENOMEM, "%s/%s: out of memory", s->dir, NAME)
+                            : bp_err_sys(BP_EIO, e, "%s/%s: cannot write", s->dir, NAME);
+    return BP_OK;
+}
+
+static void meta_for(bp_store *s, uint32_t segno, uint64_t size, uint32_t footer_crc, uint64_t seqs,
+                     uint64_t holes, bp_entdir_meta *m) {
+    memset(m, 0, sizeof *m);
+    memcpy(m->uuid, s->ident.uuid, 16);
+    m->segno = segno;
+    m->seg_size = size;
+    m->footer_crc = footer_crc;
+    m->seqs = seqs;
+    m->holes = holes;
+    m->anchors_upto = s->anchors.upto;
+    m->anchors_last_segno = s->anchors.last_segno;
+}
+
+/* At a seal every event the index holds is in the sealed segment: the entities' heads. */
+static int state_now(bp_store *s, uint32_t e, uint64_t *clock, bp_hash *head) {
+    *clock = bp_index_head_clock(&s->idx, e);
+    *head = s->idx.entities[e].head;
+    return 1;
+}
+
+void bp_entckpt_write_seal(bp_store *s, uint32_t footer_crc) {
+    const bp_segment *seg = &s->segs[s->n_segs - 1];
+    bp_entdir_meta m;
+    meta_for(s, seg->segno, seg->size, footer_crc, s->idx.n, s->idx.holes, &m);
+    if (write_file(s, &m, state_now)) {
+        s->six_failed++;
+        bp_err_clear();
+    }
+}
+
+/* After an open: an entity's state at the end of the six tier (its tier events; the head of
+ * one that has events past the tier is read from the frame of its last tier event). */
+static int state_tier(bp_store *s, uint32_t e, uint64_t *clock, bp_hash *head) {
+    const bp_entity_state *es = &s->idx.entities[e];
+    if (!es->tier) return 0; /* (an anchor alone: ANCHORS has it) */
+    *clock = es->base + es->tier;
+    if (!es->slots.n) {
+        *head = es->head;
+        return 1;
+    }
+    return bp_store_entity_hash(s, e, *clock, head) == BP_OK ? 1 : -1; /* (published) */
+}
+
+void bp_entckpt_open_pass(bp_store *s) {
+    if (s->read_only || !s->n_six) return;
+    const bp_segment *last = &s->segs[s->n_six - 1];
+    if (s->entckpt_segno == last->segno) return; /* the checkpoint found is the tier's */
+    bp_six_pair pair;
+    if (bp_six_pair_read(s, last->segno, &pair)) return;
+    uint64_t seqs = bp_seg_end_slot(s, s->n_six - 1), holes = 0;
+    for (uint32_t i = 0; i < s->n_six; i++)
+        holes += bp_seg_end_slot(s, i) - s->segs[i].first_slot - s->segs[i].six->x.n_recs;
+    bp_entdir_meta m;
+    meta_for(s, last->segno, pair.seg_size, pair.footer_crc, seqs, holes, &m);
+    if (write_file(s, &m, state_tier)) bp_err_clear(); /* the next open reads footers again */
+}
+
+/* ------------------------------------------------------------ reading at open */
+
+/* The index as recovery starts it: empty, but the anchors. */
+static bp_status reset_index(bp_store *s) {
+    bp_index_free(&s->idx);
+    if (bp_index_init(&s->idx)) return bp_err(BP_ENOMEM, "%s: out of memory", s->dir);
+    for (uint32_t i = 0; i < s->anchors.n; i++) {
+        const bp_anchor *a = &s->anchors.v[i];
+        if (bp_index_anchor(&s->idx, a->entity, a->len, a->clock, &a->hash))
+            return bp_err(BP_ENOMEM, "%s: out of memory", s->dir);
+    }
+    return BP_OK;
+}
+
+/* Undo the attachments of segs[0..n). */
+static void detach(bp_store *s, uint32_t n) {
+    for (uint32_t i = 0; i < n; i++) {
+        bp_six_detach(&s->segs[i]);
+        memset(&s->segs[i], 0, sizeof s->segs[i]);
+        s->segs[i].f = (bp_file)BP_FILE_INIT;
+    }
+    s->n_segs = s->n_six = 0;
+}
+
+/* Does segment segno's header name it and this store? (What recovery checks of every segment
+ * it loads: a damaged header is then reported there.) */
+static bool header_ok(bp_store *s, uint32_t segno) {
+    char path[4200];
+    bp_segment_path(s, segno, "", path, sizeof path);
+    bp_file f = BP_FILE_INIT;
+    uint8_t h[BP_SEG_HEADER_SIZE];
+    bp_seg_header hd;
+    bool ok = !bp_pf_open(&f, NULL, path, BP_O_READ) &&
+              bp_pf_pread(&f, h, sizeof h, 0) == (ssize_t)sizeof h &&
+              bp_seg_header_decode(&hd, h, sizeof h, path) == BP_OK && hd.segno == segno &&
+              memcmp(hd.uuid, s->ident.uuid, 16) == 0;
+    bp_pf_close(&f);
+    return ok;
+}
+
+/* Attach segments first .. m->segno by their index files: false (nothing attached) unless
+ * every one has a good header and a current index file, none needs the holes that end a compacted
+ * range, and their seqs and holes are the checkpoint's. */
+static bool attach_all(bp_store *s, uint32_t first, const bp_entdir_meta *m) {
+    uint64_t n = 0, holes = 0;
+    uint32_t count = m->segno - first + 1;
+    for (uint32_t i = 0; i < count; i++) {
+        bp_segment *seg = &s->segs[i];
+        seg->segno = first + i;
+        seg->f = (bp_file)BP_FILE_INIT;
+        bp_six_pair pair;
+        bool ok = header_ok(s, seg->segno) && !bp_six_pair_read(s, seg->segno, &pair) &&
+                  !(seg->segno > s->anchors.last_segno && n < s->anchors.upto) &&
+                  bp_six_attach(s, seg, pair.seg_size, pair.frames_end, pair.footer_crc, 0, 0);
+        const bp_six *x = ok ? &seg->six->x : NULL;
+        ok = ok && x->first_seq > n &&
+             (i + 1 < count || (pair.seg_size == m->seg_size && pair.footer_crc == m->footer_crc));
+        if (!ok) {
+            detach(s, i + (seg->six != NULL));
+            return false;
+        }
+        seg->first_slot = n;
+        seg->size = pair.seg_size;
+        seg->sealed = seg->ids_six = seg->six_tier = true;
+        holes += x->last_seq - n - x->n_recs;
+        n = x->last_seq;
+        s->n_segs = s->n_six = i + 1;
+    }
+    if (n != m->seqs || holes != m->holes) {
+        detach(s, count);
+        return false;
+    }
+    return true;
+}
+
+/* Load the entities and scopes of d into the index (which holds the anchors only): false when
+ * one is named twice, its clock is not past its anchor's, or their events do not add up to
+ * the segments' (the index must be reset). */
+static bool load_entities(bp_store *s, const bp_entdir *d, bool *oom) {
+    bp_index *x = &s->idx;
+    size_t pos = d->ents_off;
+    uint64_t events = 0;
+    for (uint32_t i = 0; i < d->m.n_entities; i++) {
+        const char *name;
+        uint8_t len;
+        uint64_t clock;
+        bp_hash head;
+        bp_entdir_entity(d, &pos, &name, &len, &clock, &head);
+        int64_t e = bp_index_intern(x, name, len, false);
+        if (e < 0) {
+            *oom = true;
+            return false;
+        }
+        bp_entity_state *es = &x->entities[e];
+        if (es->tier || clock <= es->base) return false; /* twice, or not past its anchor */
+        es->tier = clock - es->base;
+        es->head = head;
+        events += es->tier;
+    }
+    if (events != d->m.seqs - d->m.holes) return false; /* every event of the segments, once */
+    pos = d->scopes_off;
+    for (uint32_t i = 0; i < d->m.n_scopes; i++) {
+        const char *name;
+        uint8_t len;
+        bp_entdir_scope(d, &pos, &name, &len);
+        if (bp_index_intern(x, name, len, true) < 0) {
+            *oom = true;
+            return false;
+        }
+    }
+    return true;
+}
+
+uint32_t bp_entckpt_attach(bp_store *s, uint32_t first, uint32_t last, uint32_t below,
+                           bp_status *err) {
+    *err = BP_OK;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", s->dir, NAME);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (bp_pf_read_all(path, &buf, &len)) return 0;
+    bp_entdir d;
+    bool ok = s->segs && bp_entdir_open(&d, buf, len, path) == BP_OK &&
+              memcmp(d.m.uuid, s->ident.uuid, 16) == 0 && d.m.segno >= first && d.m.segno <= last &&
+              (!below || d.m.segno < below) && d.m.anchors_upto == s->anchors.upto &&
+              d.m.anchors_last_segno == s->anchors.last_segno && attach_all(s, first, &d.m);
+    bp_err_clear();
+    if (!ok) {
+        free(buf);
+        return 0;
+    }
+    bool oom = false;
+    if (!load_entities(s, &d, &oom)) {
+        free(buf);
+        detach(s, s->n_six);
+        *err = reset_index(s);
+        if (!*err && oom) *err = bp_err(BP_ENOMEM, "%s: out of memory loading %s", s->dir, NAME);
+        return 0;
+    }
+    free(buf);
+    /* the tier's slot ranges, one per segment (a repair places a segment's ids by its range) */
+    uint32_t count = s->n_six;
+    uint64_t *bounds = malloc(((size_t)count + 1) * sizeof *bounds);
+    for (uint32_t i = 0; bounds && i <= count; i++)
+        bounds[i] = i < count ? s->segs[i].first_slot : d.m.seqs;
+    int e = bounds ? bp_index_tier_ranges(&s->idx, bounds, count, d.m.holes) : -ENOMEM;
+    free(bounds);
+    if (e) {
+        *err = bp_err(BP_ENOMEM, "%s: out of memory loading %s", s->dir, NAME);
+        return 0;
+    }
+    s->report.footers_used += count; /* (what stood for them) */
+    s->entckpt_segno = d.m.segno;
+    return count;
+}
