@@ -128,6 +128,9 @@ static void check_all(bp_store *s, int n) {
     check_window(s, n, (window){t1, t2, 400, 2600, "acct:", -1, -1});
     check_window(s, n, (window){0, 0, 0, 0, "user:1", 2, -1});
     check_window(s, n, (window){t2 + 100000, 0, 0, 0, NULL, -1, -1}); /* after every event */
+    check_window(s, n, (window){0, 0, 0, 0, "user:", -1, -1});        /* a prefix alone */
+    check_window(s, n, (window){0, 0, 0, 0, "nobody", -1, -1});       /* no segment has it */
+    check_window(s, n, (window){t1, 0, 0, 0, "acct:3", -1, -1});
     for (int e = 0; e < ENTITIES; e += 9) { /* a stream: its tier walk, index-only too */
         char ent[32];
         ent_of(e, ent, sizeof ent);

@@ -162,6 +162,32 @@ BP_API bp_status bp_walk_ancestors(bp_store *s, const bp_id *id, bp_walk_mode mo
  */
 BP_API bp_status bp_entity_head(bp_store *s, uint64_t *clock, bp_hash *hash, const char *entity);
 
+/** One entity (bp_entities_list). Since 1.1. */
+typedef struct bp_entity_info {
+    uint32_t struct_size;        /**< sizeof(bp_entity_info): BP_ENTITY_INFO_INIT */
+    char name[BP_COORD_MAX + 1]; /**< the entity, NUL-terminated */
+    uint64_t events;             /**< its published events (those compacted away not counted) */
+    uint64_t clock;              /**< its published head clock (bp_entity_head's, published) */
+} bp_entity_info;
+
+/** Sets struct_size; the library fills the rest. */
+#define BP_ENTITY_INFO_INIT                                                                        \
+    { (uint32_t)sizeof(bp_entity_info), {0}, 0, 0 }
+
+/**
+ * The entities whose names begin with prefix (NULL or "": every one), in bytewise order of
+ * their names, from the first after the name `after` (NULL: from the first): at most max of
+ * them into out (out[0].struct_size set by BP_ENTITY_INFO_INIT gives the stride), how many
+ * into *n. *n == max may leave more: call again with after = the last name. An entity whose
+ * events are all unpublished is left out; one whose events were all compacted away is listed
+ * with events 0. No event is read: the names are sorted once per open (and the new ones as
+ * they come). Safe from any thread while appends go on. Since 1.1.
+ * Errors: BP_EINVAL (NULL store or n, out NULL with max > 0, out[0].struct_size unknown),
+ * BP_ENOMEM.
+ */
+BP_API bp_status bp_entities_list(bp_store *s, const char *prefix, const char *after,
+                                  bp_entity_info *out, size_t max, size_t *n);
+
 #ifdef __cplusplus
 }
 #endif

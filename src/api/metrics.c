@@ -110,6 +110,9 @@ bp_status bp_store_prometheus(bp_store *s, char **text) {
            st.bytes_on_disk);
     metric(&o, "batpak_index_bytes", "gauge", "Memory held by the in-memory index.",
            st.index_bytes);
+    metric(&o, "batpak_index_file_bytes", "gauge",
+           "Bytes of the segment index files and entities.ckpt (caches beside the segments).",
+           st.index_file_bytes);
     put(&o,
         "# HELP batpak_global_seq Highest global_seq published to readers, written to a "
         "segment, and on stable storage.\n# TYPE batpak_global_seq gauge\n"

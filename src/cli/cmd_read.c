@@ -265,3 +265,51 @@ int cmd_tail(cli_ctx *c, int argc, char **argv) {
     if (code != CLI_OK || !t.follow) return code;
     return tail_follow(c, &t, high);
 }
+
+/* ------------------------------------------------------------ entities */
+
+int cmd_entities(cli_ctx *c, int argc, char **argv) {
+    static const cli_option opts[] = {
+        {"prefix", true}, {"after", true}, {"limit", true}, {NULL, false}};
+    cli_args a = {c, argc, argv, 0, false, 0};
+    cli_arg arg;
+    const char *prefix = NULL, *after = NULL;
+    uint64_t limit = UINT64_MAX;
+    int r, code;
+    while ((r = cli_next_arg(&a, opts, &arg)) > 0) {
+        if (cli_arg_is(&arg, "prefix")) {
+            prefix = arg.value;
+        } else if (cli_arg_is(&arg, "after")) {
+            after = arg.value;
+        } else if (cli_arg_is(&arg, "limit")) {
+            if ((code = cli_parse_number(c, "--limit", arg.value, UINT32_MAX, &limit)) != CLI_OK)
+                return code;
+        } else {
+            return cli_fail(c, CLI_EUSAGE, "'%s': unexpected argument", arg.value);
+        }
+    }
+    if (r < 0) return CLI_EUSAGE;
+    bp_store *s;
+    if ((code = cli_open_read(c, &s)) != CLI_OK) return code;
+    enum { PAGE = 256 };
+    static bp_entity_info page[PAGE];
+    page[0] = (bp_entity_info)BP_ENTITY_INFO_INIT;
+    char last[BP_COORD_MAX + 1];
+    bp_status rc = BP_OK;
+    for (uint64_t printed = 0; printed < limit;) {
+        size_t n = 0;
+        if ((rc = bp_entities_list(s, prefix, after, page, PAGE, &n))) break;
+        for (size_t i = 0; i < n && printed < limit; i++, printed++) {
+            json_t *o = json_object();
+            cli_json_set(o, "entity", json_string(page[i].name));
+            cli_json_set(o, "events", json_integer((json_int_t)page[i].events));
+            cli_json_set(o, "clock", json_integer((json_int_t)page[i].clock));
+            cli_print_json(o);
+        }
+        if (n < PAGE) break;
+        snprintf(last, sizeof last, "%s", page[n - 1].name);
+        after = last;
+    }
+    code = rc ? cli_fail_status(c, rc) : CLI_OK;
+    return cli_close(c, s, cli_finish_output(c, code));
+}

@@ -165,6 +165,7 @@ static json_t *stats_json(const cli_ctx *c, const bp_id *uuid, const bp_store_st
     cli_json_set(o, "segments", json_integer(st->segments));
     cli_json_set(o, "bytes_on_disk", cli_json_u64(st->bytes_on_disk));
     cli_json_set(o, "index_bytes", cli_json_u64(st->index_bytes));
+    cli_json_set(o, "index_file_bytes", cli_json_u64(st->index_file_bytes));
     cli_json_set(o, "fsyncs", cli_json_u64(st->fsyncs));
     cli_json_set(o, "appends", cli_json_u64(st->appends));
     cli_json_set(o, "write_p50_us", cli_json_u64(st->write_p50_us));
@@ -204,6 +205,7 @@ static void print_stats_table(const cli_ctx *c, const bp_id *uuid, const bp_stor
     printf("segments         %u\n", st->segments);
     printf("bytes on disk    %s\n", with_size(b1, sizeof b1, st->bytes_on_disk));
     printf("index memory     %s\n", with_size(b2, sizeof b2, st->index_bytes));
+    printf("index files      %s\n", with_size(b2, sizeof b2, st->index_file_bytes));
     printf("open             %s, %u segment(s), %u footer(s) used, %llu frame(s) scanned, %s in "
            "%llu us\n",
            r->checkpoint_used ? "checkpoint used" : "no checkpoint", r->segments, r->footers_used,

@@ -40,6 +40,11 @@ static const cli_command COMMANDS[] = {
      "stream ENTITY [--limit N] [--after POS]\n"
      "    Print an entity's events in clock order, one JSON object per line.\n"
      "    Exit 2 when the entity has no events.\n"},
+    {"entities", cmd_entities,
+     "entities [--prefix P] [--after NAME] [--limit N]\n"
+     "    Print the entities whose names begin with P, in bytewise order of their names,\n"
+     "    with their published events and head clock (NDJSON {\"entity\",\"events\",\n"
+     "    \"clock\"}); from the first after NAME; at most N. Reads no event.\n"},
     {"query", cmd_query,
      "query [FILTERS]\n"
      "    Print the events matching the filters in global_seq order (NDJSON).\n"},

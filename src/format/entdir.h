@@ -50,7 +50,8 @@ typedef struct bp_entdir {
     const uint8_t *p;
     size_t n;
     bp_entdir_meta m;
-    size_t ents_off, scopes_off; /* where the entities and the scopes start */
+    size_t ents_off, scopes_off;    /* where the entities and the scopes start */
+    size_t name_bytes, scope_bytes; /* the entities' and the scopes' names, a NUL each */
 } bp_entdir;
 /* Check the n bytes at p (magic, version, CRC, lengths; names are checked distinct by the
  * caller, which hashes them anyway). BP_ECORRUPT / BP_EVERSION naming path. */

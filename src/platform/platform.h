@@ -102,6 +102,9 @@ int bp_pf_truncate(bp_file *f, uint64_t size);
  * bytes past the end of the file (that raises SIGBUS). */
 int bp_pf_map_read(bp_file *f, uint64_t len, const uint8_t **out);
 void bp_pf_unmap(const uint8_t *p, uint64_t len);
+/** Ask for huge pages under the memory [p, p + len) (heap memory about to be filled: fewer
+ * page faults). Advice only: nothing happens where the system has none. */
+void bp_pf_advise_huge(void *p, size_t len);
 
 /* A whole file's bytes for reading: mapped when it can be, else read into memory (an empty
  * file, or a failed mapping). f is the open file, path the same file for the fallback.

@@ -230,6 +230,17 @@ ssize_t bp_pf_pread(bp_file *f, void *buf, size_t len, uint64_t off) {
     return (ssize_t)got;
 }
 
+void bp_pf_advise_huge(void *p, size_t len) {
+#ifdef MADV_HUGEPAGE
+    uintptr_t page = 4096, lo = ((uintptr_t)p + page - 1) & ~(page - 1),
+              hi = ((uintptr_t)p + len) & ~(page - 1);
+    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)len;
+#endif
+}
+
 int bp_pf_map_read(bp_file *f, uint64_t len, const uint8_t **out) {
     *out = NULL;
     if (f->fault) {

@@ -189,18 +189,34 @@ static bool attach_all(bp_store *s, uint32_t first, const bp_entdir_meta *m) {
     return true;
 }
 
+/* Fetch the hash bucket of the entity at pos into the cache; the next entity's position. */
+static size_t bp_entdir_prefetch(const bp_entdir *d, size_t pos, const bp_strtab *t) {
+    uint8_t len = d->p[pos];
+    const char *name = (const char *)d->p + pos + 41;
+    bp_strtab_prefetch(t, name, len);
+    return pos + 41 + len;
+}
+
 /* Load the entities and scopes of d into the index (which holds the anchors only): false when
  * one is named twice, its clock is not past its anchor's, or their events do not add up to
  * the segments' (the index must be reset). */
 static bool load_entities(bp_store *s, const bp_entdir *d, bool *oom) {
     bp_index *x = &s->idx;
-    size_t pos = d->ents_off;
+    if (bp_index_reserve(x, d->m.n_entities, d->name_bytes, d->m.n_scopes, d->scope_bytes)) {
+        *oom = true;
+        return false;
+    }
+    size_t pos = d->ents_off, ahead = d->ents_off;
     uint64_t events = 0;
+    /* the hash table is larger than the caches: each name's bucket is fetched 8 names ahead */
+    for (uint32_t i = 0; i < 8 && i < d->m.n_entities; i++)
+        ahead = bp_entdir_prefetch(d, ahead, &x->entity_names);
     for (uint32_t i = 0; i < d->m.n_entities; i++) {
         const char *name;
         uint8_t len;
         uint64_t clock;
         bp_hash head;
+        if (i + 8 < d->m.n_entities) ahead = bp_entdir_prefetch(d, ahead, &x->entity_names);
         bp_entdir_entity(d, &pos, &name, &len, &clock, &head);
         int64_t e = bp_index_intern(x, name, len, false);
         if (e < 0) {
@@ -232,34 +248,38 @@ uint32_t bp_entckpt_attach(bp_store *s, uint32_t first, uint32_t last, uint32_t 
     *err = BP_OK;
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", s->dir, NAME);
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    if (bp_pf_read_all(path, &buf, &len)) return 0;
+    bp_file f = BP_FILE_INIT;
+    bp_view view; /* mapped: read once */
+    memset(&view, 0, sizeof view);
+    int e = bp_pf_open(&f, NULL, path, BP_O_READ);
+    if (!e) e = bp_pf_view(&f, path, &view);
+    bp_pf_close(&f);
+    if (e) return 0;
     bp_entdir d;
-    bool ok = s->segs && bp_entdir_open(&d, buf, len, path) == BP_OK &&
+    bool ok = s->segs && bp_entdir_open(&d, view.p, view.len, path) == BP_OK &&
               memcmp(d.m.uuid, s->ident.uuid, 16) == 0 && d.m.segno >= first && d.m.segno <= last &&
               (!below || d.m.segno < below) && d.m.anchors_upto == s->anchors.upto &&
               d.m.anchors_last_segno == s->anchors.last_segno && attach_all(s, first, &d.m);
     bp_err_clear();
     if (!ok) {
-        free(buf);
+        bp_pf_view_release(&view);
         return 0;
     }
     bool oom = false;
     if (!load_entities(s, &d, &oom)) {
-        free(buf);
+        bp_pf_view_release(&view);
         detach(s, s->n_six);
         *err = reset_index(s);
         if (!*err && oom) *err = bp_err(BP_ENOMEM, "%s: out of memory loading %s", s->dir, NAME);
         return 0;
     }
-    free(buf);
+    bp_pf_view_release(&view);
     /* the tier's slot ranges, one per segment (a repair places a segment's ids by its range) */
     uint32_t count = s->n_six;
     uint64_t *bounds = malloc(((size_t)count + 1) * sizeof *bounds);
     for (uint32_t i = 0; bounds && i <= count; i++)
         bounds[i] = i < count ? s->segs[i].first_slot : d.m.seqs;
-    int e = bounds ? bp_index_tier_ranges(&s->idx, bounds, count, d.m.holes) : -ENOMEM;
+    e = bounds ? bp_index_tier_ranges(&s->idx, bounds, count, d.m.holes) : -ENOMEM;
     free(bounds);
     if (e) {
         *err = bp_err(BP_ENOMEM, "%s: out of memory loading %s", s->dir, NAME);

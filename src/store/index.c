@@ -1,5 +1,6 @@
 /* The in-memory index (see index.h for invariants). */
 #include "store/index.h"
+#include "platform/platform.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -35,6 +36,10 @@ int64_t bp_strtab_find(const bp_strtab *t, const char *s, size_t len) {
     }
 }
 
+void bp_strtab_prefetch(const bp_strtab *t, const char *s, size_t len) {
+    if (t->hcap) __builtin_prefetch(&t->hidx[bp_str_hash(s, len) & (t->hcap - 1)], 1);
+}
+
 static void strtab_place(bp_strtab *t, uint32_t id) {
     uint32_t mask = t->hcap - 1;
     uint32_t i = (uint32_t)bp_str_hash(t->s[id], t->len[id]) & mask;
@@ -43,9 +48,12 @@ static void strtab_place(bp_strtab *t, uint32_t id) {
     t->hidx[i] = id + 1;
 }
 
-int64_t bp_strtab_add(bp_strtab *t, const char *s, size_t len) {
-    if ((uint64_t)(t->n + 1) * 2 > t->hcap) {
+/* Room for n strings in the arrays and the hash table (load <= 1/2). */
+static int strtab_room(bp_strtab *t, uint32_t n) {
+    if ((uint64_t)n * 2 > t->hcap) {
         uint32_t nc = t->hcap ? t->hcap * 2 : 64;
+        while ((uint64_t)n * 2 > nc)
+            nc *= 2;
         uint32_t *h = calloc(nc, sizeof *h);
         if (!h) return -ENOMEM;
         free(t->hidx);
@@ -55,12 +63,34 @@ int64_t bp_strtab_add(bp_strtab *t, const char *s, size_t len) {
             strtab_place(t, i);
     }
     uint32_t c1 = t->cap, c2 = t->cap;
-    if (grow((void **)&t->s, &c1, t->n + 1, sizeof(char *)) ||
-        grow((void **)&t->len, &c2, t->n + 1, sizeof(uint16_t)))
+    if (grow((void **)&t->s, &c1, n, sizeof(char *)) ||
+        grow((void **)&t->len, &c2, n, sizeof(uint16_t)))
         return -ENOMEM;
     t->cap = c1 < c2 ? c1 : c2;
-    char *copy = malloc(len + 1);
+    return 0;
+}
+
+int bp_strtab_reserve(bp_strtab *t, uint32_t n, size_t bytes) {
+    if (strtab_room(t, t->n + n)) return -ENOMEM;
+    if (t->arena || !bytes) return 0;
+    t->arena = malloc(bytes);
+    if (!t->arena) return -ENOMEM;
+    t->arena_cap = bytes;
+    t->arena_used = 0;
+    t->arena_lo = t->arena_hi = t->n;
+    return 0;
+}
+
+int64_t bp_strtab_add(bp_strtab *t, const char *s, size_t len) {
+    if (strtab_room(t, t->n + 1)) return -ENOMEM;
+    /* the reserved block while the adds follow each other into it */
+    bool arena = t->arena && t->arena_hi == t->n && t->arena_cap - t->arena_used >= len + 1;
+    char *copy = arena ? t->arena + t->arena_used : malloc(len + 1);
     if (!copy) return -ENOMEM;
+    if (arena) {
+        t->arena_used += len + 1;
+        t->arena_hi++;
+    }
     memcpy(copy, s, len);
     copy[len] = '\0';
     t->s[t->n] = copy;
@@ -71,7 +101,8 @@ int64_t bp_strtab_add(bp_strtab *t, const char *s, size_t len) {
 
 void bp_strtab_free(bp_strtab *t) {
     for (uint32_t i = 0; i < t->n; i++)
-        free(t->s[i]);
+        if (i < t->arena_lo || i >= t->arena_hi) free(t->s[i]);
+    free(t->arena);
     free(t->s);
     free(t->len);
     free(t->hidx);
@@ -79,22 +110,10 @@ void bp_strtab_free(bp_strtab *t) {
 }
 
 static uint64_t strtab_bytes(const bp_strtab *t) {
-    uint64_t b = (uint64_t)t->cap * (sizeof(char *) + 2) + (uint64_t)t->hcap * 4;
+    uint64_t b = (uint64_t)t->cap * (sizeof(char *) + 2) + (uint64_t)t->hcap * 4 + t->arena_cap;
     for (uint32_t i = 0; i < t->n; i++)
-        b += t->len[i] + 1u + 16u; /* + malloc overhead */
+        if (i < t->arena_lo || i >= t->arena_hi) b += t->len[i] + 1u + 16u; /* + malloc's */
     return b;
-}
-
-uint32_t bp_u32vec_lower_bound(const bp_u32vec *v, uint64_t slot) {
-    uint32_t lo = 0, hi = v->n;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (v->v[mid] < slot)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
 }
 
 /* ------------------------------------------------------------- index */
@@ -281,6 +300,24 @@ static int64_t intern_scope(bp_index *x, const char *s, size_t len) {
     e = bp_strtab_add(&x->scope_names, s, len);
     if (e >= 0) memset(&x->scopes[e], 0, sizeof x->scopes[e]);
     return e;
+}
+
+int bp_index_reserve(bp_index *x, uint32_t n, size_t name_bytes, uint32_t n_scopes,
+                     size_t scope_bytes) {
+    if (grow((void **)&x->entities, &x->entities_cap, x->entity_names.n + n,
+             sizeof(bp_entity_state)) ||
+        grow((void **)&x->scopes, &x->scopes_cap, x->scope_names.n + n_scopes, sizeof(bp_u32vec)) ||
+        bp_strtab_reserve(&x->entity_names, n, name_bytes) ||
+        bp_strtab_reserve(&x->scope_names, n_scopes, scope_bytes))
+        return -ENOMEM;
+    /* the arrays about to be filled: in huge pages where the system has them (a page fault
+     * per 4 KiB of them is most of what loading many entities costs) */
+    bp_strtab *t = &x->entity_names;
+    bp_pf_advise_huge(x->entities, (size_t)x->entities_cap * sizeof *x->entities);
+    bp_pf_advise_huge(t->hidx, (size_t)t->hcap * sizeof *t->hidx);
+    bp_pf_advise_huge(t->s, (size_t)t->cap * sizeof *t->s);
+    if (t->arena) bp_pf_advise_huge(t->arena, t->arena_cap);
+    return 0;
 }
 
 int64_t bp_index_intern(bp_index *x, const char *name, size_t len, bool scope) {

@@ -35,16 +35,27 @@ typedef struct bp_u32vec {
     uint32_t n, cap;
 } bp_u32vec;
 
-/* An interning table of short strings (<= 65535 bytes) with hashed lookup. */
+/* An interning table of short strings (<= 65535 bytes) with hashed lookup. Invariant: the
+ * strings of ids [arena_lo, arena_hi) lie in arena (one block, freed whole); every other
+ * string is its own allocation. */
 typedef struct bp_strtab {
     char **s; /* NUL-terminated copies */
     uint16_t *len;
     uint32_t n, cap;
     uint32_t *hidx; /* id + 1, 0 = empty */
     uint32_t hcap;  /* power of two */
+    char *arena;    /* NULL, or room for the strings added after bp_strtab_reserve */
+    size_t arena_used, arena_cap;
+    uint32_t arena_lo, arena_hi;
 } bp_strtab;
+/* Room for n more strings of bytes bytes in all (their NULs included): the arrays and the hash
+ * table grown once, the strings copied into one block (when the table has no block yet). 0 or
+ * -ENOMEM (the table unchanged but for room). */
+int bp_strtab_reserve(bp_strtab *t, uint32_t n, size_t bytes);
 
 int64_t bp_strtab_find(const bp_strtab *t, const char *s, size_t len);
+/* Fetch the bucket where s's lookup starts into the cache (ahead of finding or adding it). */
+void bp_strtab_prefetch(const bp_strtab *t, const char *s, size_t len);
 void bp_strtab_free(bp_strtab *t);
 
 /* First index i in the ascending list v with v->v[i] >= slot (v->n if none). */
@@ -141,6 +152,10 @@ int bp_index_tier_ranges(bp_index *x, const uint64_t *bounds, uint32_t n, uint64
 /* The id of entity (scope: false) or scope (true) name, made when the index has none: an entity
  * made so has no event, anchor or tier yet. -ENOMEM. */
 int64_t bp_index_intern(bp_index *x, const char *name, size_t len, bool scope);
+/* Room for n more entities (names of name_bytes bytes in all) and n_scopes more scopes
+ * (scope_bytes): what an entity checkpoint is about to intern. 0 or -ENOMEM. */
+int bp_index_reserve(bp_index *x, uint32_t n, size_t name_bytes, uint32_t n_scopes,
+                     size_t scope_bytes);
 /* Place the ids of the noid range [from, to) (exactly one of them) in idtab, and its
  * idempotency keys keys[0..n_keys) (rec: the slot - from) in idem_keys: its segment index
  * file cannot answer. 0, -ENOMEM (index unchanged) or -EINVAL (no such range). */

@@ -5,6 +5,18 @@
 #include <errno.h>
 #include <stdlib.h>
 
+uint32_t bp_u32vec_lower_bound(const bp_u32vec *v, uint64_t slot) {
+    uint32_t lo = 0, hi = v->n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (v->v[mid] < slot)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 /* Prepend the tier slots of each list: counts from the records below list_base, then one
  * new array per list. */
 static int untier_lists(bp_index *x, bp_u32vec *lists, uint32_t n_lists, int which) {

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <msgpack.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -109,6 +110,8 @@ static void store_free(bp_store *s) {
     for (uint32_t i = 0; i < s->n_graves; i++)
         bp_strtab_free(&s->graves[i]);
     free(s->graves);
+    free(s->sorted);
+    pthread_mutex_destroy(&s->emu);
     bp_anchors_free(&s->anchors);
     pthread_mutex_destroy(&s->cmu);
     for (uint32_t i = s->n_mods; i-- > 0;)
@@ -227,6 +230,7 @@ bp_status bp_store_open_with(bp_store **out, const char *dir, const bp_open_opti
     pthread_rwlock_init(&s->ilock, NULL);
     pthread_mutex_init(&s->wmu, NULL);
     pthread_mutex_init(&s->cmu, NULL);
+    pthread_mutex_init(&s->emu, NULL);
     bp_segfile_limits(s);
     pthread_mutex_init(&s->pmu, NULL);
     int ce = bp_pf_cond_init(&s->fcond);
@@ -432,10 +436,34 @@ static uint64_t percentile(const uint64_t *lat, uint64_t total, double q) {
     return 0;
 }
 
-bp_status bp_store_stats_get(bp_store *s, bp_store_stats *out) {
-    if (!s || !out) return bp_err(BP_EINVAL, "bp_store_stats_get: NULL argument");
-    BP_SIZE_CHECK("bp_store_stats_get", out, bp_store_stats, BP_STORE_STATS_INIT);
-    BP_OUT_RESET(out, bp_store_stats);
+/* The bytes of the segment index files and entities.ckpt. [w] and [i] shared held. */
+static uint64_t index_file_bytes(bp_store *s) {
+    uint64_t b = 0, sz;
+    char path[4200];
+    for (uint32_t i = 0; i < s->n_segs; i++) {
+        const bp_segment *g = &s->segs[i];
+        if (g->six) {
+            b += g->six->len;
+            continue;
+        }
+        bp_six_path(s, g->segno, path, sizeof path);
+        if (g->sealed && bp_pf_path_size(path, &sz) == 0) b += sz;
+    }
+    snprintf(path, sizeof path, "%s/entities.ckpt", s->dir);
+    if (bp_pf_path_size(path, &sz) == 0) b += sz;
+    return b;
+}
+
+/* bp_store_stats as 1.0 knew it: up to read_only (index_file_bytes came in 1.1). */
+#define STATS_SIZE_1_0 offsetof(bp_store_stats, index_file_bytes)
+
+bp_status bp_store_stats_get(bp_store *s, bp_store_stats *caller) {
+    if (!s || !caller) return bp_err(BP_EINVAL, "bp_store_stats_get: NULL argument");
+    uint32_t size = caller->struct_size;
+    if (size != STATS_SIZE_1_0)
+        BP_SIZE_CHECK("bp_store_stats_get", caller, bp_store_stats, BP_STORE_STATS_INIT);
+    /* filled whole here, then as much of it as the caller's version has */
+    bp_store_stats full = BP_STORE_STATS_INIT, *out = &full;
     pthread_mutex_lock(&s->wmu);
     out->fsyncs = s->fsyncs;
     out->appends = s->appends;
@@ -472,6 +500,7 @@ bp_status bp_store_stats_get(bp_store *s, bp_store_stats *out) {
         out->bytes_on_disk += sz;
     }
     out->index_bytes = bp_index_bytes(&s->idx);
+    out->index_file_bytes = index_file_bytes(s);
     pthread_rwlock_unlock(&s->ilock);
     pthread_mutex_unlock(&s->wmu);
     char path[4096];
@@ -485,5 +514,7 @@ bp_status bp_store_stats_get(bp_store *s, bp_store_stats *out) {
             bp_pf_close(&f);
         }
     }
+    memcpy(caller, &full, size);
+    caller->struct_size = size;
     return BP_OK;
 }

@@ -246,7 +246,9 @@ struct bp_iter {
     uint64_t limit;      /* published watermark at creation: slots < limit are visible */
     uint64_t last_seq;
     bp_rfilter f;
-    bool entity_only; /* f names an entity and seq bounds, nothing else */
+    bool entity_only;      /* f names an entity and seq bounds, nothing else */
+    uint64_t tier_checked; /* SRC_ALL: the tier segments below this slot were looked at
+                              (seg_may_match) */
     /* current event */
     bp_owned_event cur;
 };
@@ -495,10 +497,46 @@ static int64_t entity_next(bp_iter *it, bp_store *s) {
     return -1;
 }
 
+/* [i] held shared. Can tier segment i hold an event that passes its filters, by its index
+ * file's hlc range, kinds and entity names? True when the file cannot say. */
+static bool seg_may_match(const bp_iter *it, bp_store *s, uint32_t i) {
+    const bp_rfilter *f = &it->f;
+    bp_segment *g = &s->segs[i];
+    bp_six *six = &g->six->x;
+    if (__atomic_load_n(&g->six_bad, __ATOMIC_ACQUIRE)) return true; /* (record by record) */
+    bool all;
+    if ((f->since_ms || f->until_ms) &&
+        !bp_tier_hlc_within(s, bp_seg_end_slot(s, i) - 1, f->since_ms, f->until_ms, &all))
+        return false;
+    if ((f->n_kinds || f->category >= 0) && bp_six_need(six, BP_SIXB_KINDS)) {
+        bool any = false;
+        for (uint32_t k = 0; k < six->n_kinds && !any; k++) {
+            uint16_t kind;
+            uint32_t count;
+            bp_six_kind_get(six, k, &kind, &count);
+            any = f->category < 0 || BP_KIND_CATEGORY(kind) == (unsigned)f->category;
+            if (any && f->n_kinds) {
+                any = false;
+                for (size_t j = 0; j < f->n_kinds && !any; j++)
+                    any = f->kinds[j] == kind;
+            }
+        }
+        if (!any) return false;
+    }
+    if (f->prefix && bp_six_need(six, BP_SIXB_ENTS)) { /* (names sorted: the first at or past) */
+        uint32_t at = 0;
+        bp_six_find_ent(six, f->prefix, f->prefix_len, &at);
+        bp_six_ent e;
+        if (at >= six->n_ents) return false;
+        bp_six_ent_get(six, at, &e);
+        if (e.len < f->prefix_len || memcmp(e.name, f->prefix, f->prefix_len) != 0) return false;
+    }
+    return true;
+}
+
 /* [i] held shared. Next matching slot, or -1 when done, -3 as entity_next says. */
 static int64_t next_slot(bp_iter *it, bp_store *s) {
     const bp_index *x = &s->idx;
-    const bp_u32vec *v = NULL;
     switch (it->src) {
     case SRC_EMPTY:
         return -1;
@@ -525,15 +563,18 @@ static int64_t next_slot(bp_iter *it, bp_store *s) {
         break;
     }
     for (;;) {
-        uint64_t slot;
-        if (v) {
-            if (it->pos >= v->n) return -1;
-            slot = v->v[it->pos];
-        } else {
-            slot = it->pos;
-        }
+        uint64_t slot = it->pos;
         if (slot >= it->limit) return -1;
         if (it->f.to_seq && slot + 1 > it->f.to_seq) return -1;
+        if (slot < x->rbase && slot >= it->tier_checked) { /* a tier segment, first look */
+            uint32_t i = bp_six_tier_seg(s, slot);
+            uint64_t end = i < s->n_six ? bp_seg_end_slot(s, i) : x->rbase;
+            it->tier_checked = end;
+            if (i < s->n_six && !seg_may_match(it, s, i)) { /* none of its events can */
+                it->pos = end;
+                continue;
+            }
+        }
         it->pos++;
         if (bp_rfilter_match(&it->f, s, slot)) return (int64_t)slot;
     }

@@ -167,6 +167,13 @@ struct bp_store {
     bp_strtab *graves; /* [w] name tables of indexes a compaction replaced (freed at close) */
     uint32_t n_graves;
 
+    /* entities in name order (entities.c, bp_entities_list), under emu (taken before ilock):
+     * sorted[0..n_sorted) are the ids of the index's first n_sorted entities, by name, as of
+     * the index of sorted_graves (a compaction's index renumbers them: sorted anew) */
+    pthread_mutex_t emu;
+    uint32_t *sorted;
+    uint32_t n_sorted, sorted_graves;
+
     /* the segfile cache (segfile.c, see bp_segfile) */
     uint32_t sf_cached;    /* atomic: segs[i].rd not NULL */
     uint32_t sf_cached_fd; /* atomic: of which hold a descriptor */

@@ -24,6 +24,7 @@ from ._types import (
     BatchItem,
     Durability,
     DurabilityMode,
+    EntityInfo,
     Event,
     OpenReport,
     Page,
@@ -65,8 +66,8 @@ __version__ = "1.0.0"
 
 __all__ = [
     "library_version", "Store", "open", "EventIterator", "Cursor", "payload_json",
-    "Event", "Receipt", "BatchItem", "Region", "Page", "OpenReport", "Stats", "VerifyReport",
-    "SnapshotReport", "Durability", "DurabilityMode", "DURABLE", "NO_SYNC", "durable_every",
+    "Event", "EntityInfo", "Receipt", "BatchItem", "Region", "Page", "OpenReport", "Stats",
+    "VerifyReport", "SnapshotReport", "Durability", "DurabilityMode", "DURABLE", "NO_SYNC", "durable_every",
     "kind", "kind_category", "kind_type", "is_application_kind", "KIND_SYSTEM_OPEN_COMPLETED",
     "KIND_SYSTEM_DENIAL", "KIND_SYSTEM_TOMBSTONE", "CATEGORY_SYSTEM", "CATEGORY_EFFECT",
     "BatpakError", "InvalidArgument", "NotFound", "Conflict", "Corrupt", "StoreIOError",

@@ -28,7 +28,7 @@ from ctypes import (
 )
 
 # The header version this mirror was written from (common.h BP_VERSION_*).
-HEADER_VERSION = (1, 0)
+HEADER_VERSION = (1, 1)
 
 # ------------------------------------------------------------ header macros
 BP_DEFAULT_SEGMENT_SIZE = 64 << 20
@@ -233,6 +233,16 @@ class BpStats(Sized):
         ("write_max_us", c_uint64),
         ("failed", c_bool),
         ("read_only", c_bool),
+        ("index_file_bytes", c_uint64),
+    ]
+
+
+class BpEntityInfo(Sized):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("name", c_char * (BP_COORD_MAX + 1)),
+        ("events", c_uint64),
+        ("clock", c_uint64),
     ]
 
 
@@ -281,6 +291,7 @@ STRUCTS = {
     "bp_event": BpEvent,
     "bp_region": BpRegion,
     "bp_store_stats": BpStats,
+    "bp_entity_info": BpEntityInfo,
     "bp_verify_report": BpVerifyReport,
     "bp_verify_options": BpVerifyOptions,
     "bp_snapshot_report": BpSnapshotReport,
@@ -377,6 +388,8 @@ bp_append_batch = _fn(
 )
 bp_receipt_to_json = _fn("bp_receipt_to_json", c_enum, POINTER(BpReceipt), POINTER(c_void_p))
 
+bp_entities_list = _fn("bp_entities_list", c_enum, _PStore, c_char_p, c_char_p,
+                       POINTER(BpEntityInfo), c_size_t, POINTER(c_size_t))
 bp_get = _fn("bp_get", c_enum, _PStore, POINTER(POINTER(BpEvent)), POINTER(BpId))
 bp_event_free = _fn("bp_event_free", None, POINTER(BpEvent))
 bp_query = _fn("bp_query", c_enum, _PStore, POINTER(_PIter), POINTER(BpRegion), c_uint)

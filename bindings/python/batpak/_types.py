@@ -325,12 +325,21 @@ class Stats:
     write_max_us: int
     failed: bool
     read_only: bool
+    index_file_bytes: int
 
     @classmethod
     def _from_c(cls, s: _ffi.BpStats) -> "Stats":
         return cls(s.events, s.entities, s.scopes, s.segments, s.bytes_on_disk, s.index_bytes,
                    s.fsyncs, s.appends, s.write_p50_us, s.write_p99_us, s.write_max_us,
-                   bool(s.failed), bool(s.read_only))
+                   bool(s.failed), bool(s.read_only), s.index_file_bytes)
+
+
+@dataclass(frozen=True)
+class EntityInfo:
+    """bp_entity_info: an entity, its published events and head clock."""
+    name: str
+    events: int
+    clock: int
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from ._types import (
     BatchItem,
     Durability,
     DurabilityMode,
+    EntityInfo,
     Event,
     OpenReport,
     Page,
@@ -552,6 +553,30 @@ class Store:
         rc = _ffi.bp_cursor_open(h, byref(c), byref(r), after_seq)
         _check_status(rc, op)
         return Cursor(self, c.value)
+
+    def entities(self, prefix: Optional[str] = None, *, after: Optional[str] = None,
+                 limit: Optional[int] = None) -> List[EntityInfo]:
+        """bp_entities_list: the entities whose names begin with prefix, in bytewise order
+        of their names, from the first after `after`; every one, or the first limit."""
+        op = "bp_entities_list"
+        h = self._handle(op)
+        if limit is not None:
+            limit = _uint("limit", limit, 32, op)
+        out: List[EntityInfo] = []
+        page = (_ffi.BpEntityInfo * 256)()
+        page[0].struct_size = ctypes.sizeof(_ffi.BpEntityInfo)
+        p = None if prefix is None else prefix.encode("utf-8")
+        a = None if after is None else after.encode("utf-8")
+        while limit is None or len(out) < limit:
+            n = c_size_t(0)
+            _check_status(_ffi.bp_entities_list(h, p, a, page, 256, byref(n)), op)
+            for i in range(n.value):
+                out.append(EntityInfo(page[i].name.decode("utf-8"), page[i].events,
+                                      page[i].clock))
+            if n.value < 256:
+                break
+            a = page[n.value - 1].name
+        return out if limit is None else out[:limit]
 
     # ---------------------------------------------------------- maintenance
     def stats(self) -> Stats:

@@ -456,8 +456,23 @@ def test_stats_counts(store):
     assert st.segments == 1
     assert st.failed is False and st.read_only is False
     assert st.bytes_on_disk > 8 * 10 and st.index_bytes > 0
+    assert st.index_file_bytes == 0  # one segment, not sealed: no index file yet
     assert st.fsyncs >= 1
     assert st.write_max_us >= st.write_p99_us >= st.write_p50_us > 0
+
+
+def test_entities_by_prefix(store):
+    for i in range(30):
+        store.append(f"acct:{i % 12:02d}", "s", APP, b"x")
+    store.append("user:1", "s", APP, b"x")
+    got = store.entities("acct:")
+    assert [e.name for e in got] == [f"acct:{i:02d}" for i in range(12)]
+    assert [e.events for e in got] == [3 if i < 6 else 2 for i in range(12)]
+    assert all(e.clock == e.events for e in got)
+    assert [e.name for e in store.entities("acct:", after="acct:09")] == ["acct:10", "acct:11"]
+    assert [e.name for e in store.entities(limit=2)] == ["acct:00", "acct:01"]
+    assert [e.name for e in store.entities("user:")] == ["user:1"]
+    assert store.entities("zzz") == []
 
 
 # ------------------------------------------------------------------- verify
