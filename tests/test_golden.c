@@ -69,7 +69,7 @@ static bool dump(const char *dir, FILE *f) {
         fputc('\n', f);
         /* the encoder must reproduce the frame on disk byte for byte */
         bp_irec rec;
-        if (bp_store_rec(s, e->global_seq - 1, &rec) <= 0) memset(&rec, 0, sizeof rec);
+        if (bp_store_rec(s, e->global_seq - 1, &rec, 0) <= 0) memset(&rec, 0, sizeof rec);
         bp_segref ref;
         bp_buf raw = {0}, enc = {0};
         bp_frame fr;

@@ -14,7 +14,7 @@
 static bool frames_within(bp_store *s, uint64_t limit) {
     for (uint64_t i = 0; i < s->idx.n; i++) {
         bp_irec r;
-        if (bp_store_rec(s, i, &r) > 0 && (uint64_t)r.offset + r.frame_len > limit) return false;
+        if (bp_store_rec(s, i, &r, 0) > 0 && (uint64_t)r.offset + r.frame_len > limit) return false;
     }
     return true;
 }
@@ -96,7 +96,7 @@ static uint64_t frames_bytes(const char *dir, const batch *b) {
     if (s && bp_append_batch(s, NULL, b->items, b->n) == BP_OK)
         for (uint64_t i = 0; i < s->idx.n; i++) {
             bp_irec r;
-            if (bp_store_rec(s, i, &r) > 0) total += r.frame_len;
+            if (bp_store_rec(s, i, &r, 0) > 0) total += r.frame_len;
         }
     if (s) bp_store_close(s);
     t_rmdir(dir);
@@ -131,9 +131,9 @@ static void test_rotates(void) {
     CHECK(segments(s) > before);
     CHECK(frames_within(s, LIMIT));
     bp_irec r0, ri;
-    CHECK_EQ(bp_store_rec(s, r[0].global_seq - 1, &r0), 1);
+    CHECK_EQ(bp_store_rec(s, r[0].global_seq - 1, &r0, 0), 1);
     for (size_t i = 1; i < b.n; i++) { /* a batch is never split over two segments */
-        CHECK_EQ(bp_store_rec(s, r[i].global_seq - 1, &ri), 1);
+        CHECK_EQ(bp_store_rec(s, r[i].global_seq - 1, &ri, 0), 1);
         CHECK_EQ(ri.segno, r0.segno);
     }
     CHECK(readable(s, r, b.n, b.lens));

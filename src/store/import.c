@@ -486,7 +486,7 @@ static bp_status already_there(bp_importer *imp, const held *h) {
     pthread_rwlock_rdlock(&s->ilock);
     if (seq <= s->published) {
         bp_irec r;
-        int got = bp_store_rec(s, seq - 1, &r); /* (-1: an unreadable record is not the same) */
+        int got = bp_store_rec(s, seq - 1, &r, 0); /* (-1: an unreadable record is not the same) */
         there = true;
         hole = got == 0;
         same = got > 0 && memcmp(r.id.b, h->fr.f.event_id.b, 16) == 0;
@@ -517,7 +517,7 @@ static bp_status resent(bp_importer *imp, const held *h, const char *where) {
     pthread_rwlock_rdlock(&s->ilock);
     uint64_t published = s->published;
     bp_irec r;
-    int got = seq <= published ? bp_store_rec(s, seq - 1, &r) : 0;
+    int got = seq <= published ? bp_store_rec(s, seq - 1, &r, 0) : 0;
     bp_err_clear();
     bool hole = seq <= published && got == 0;
     bool in_store = got > 0 && memcmp(r.id.b, h->fr.f.event_id.b, 16) == 0;

@@ -195,7 +195,7 @@ bp_status bp_entity_head(bp_store *s, uint64_t *clock, bp_hash *hash, const char
                 continue;
             }
             if (hs >= 0) {
-                read_disk = bp_store_rec(s, (uint64_t)hs, &r) > 0;
+                read_disk = bp_store_rec(s, (uint64_t)hs, &r, 0) > 0;
                 if (!read_disk) {
                     pthread_rwlock_unlock(&s->ilock);
                     return bp_err(BP_ECORRUPT, "entity '%s': its head event cannot be read: %s",
@@ -344,7 +344,7 @@ bool bp_rfilter_match(const bp_rfilter *f, bp_store *s, uint64_t slot) {
     bool tier = slot < x->rbase; /* the six tier: its record from its index file */
     if (!tier)
         r = &BP_XREC(x, slot);
-    else if (bp_store_rec(s, slot, &tr) <= 0) {
+    else if (bp_store_rec(s, slot, &tr, f->entity || f->prefix || f->scope ? BP_REC_IDS : 0) <= 0) {
         bp_err_clear(); /* (an unreadable tier record: as its read would, the iterator's
                            check reports it) */
         return false;
@@ -580,6 +580,18 @@ static int64_t next_slot(bp_iter *it, bp_store *s) {
     }
 }
 
+/* [i] held shared. The record of slot into *r; for a tier slot the entity and scope its index
+ * file names into tent and tscope (the footer's, when the file cannot say). */
+static bool take(bp_store *s, uint64_t slot, bool tier, bp_irec *r, char *tent, char *tscope) {
+    if (!tier) return bp_store_rec(s, slot, r, BP_REC_IDS) > 0;
+    if (bp_store_rec(s, slot, r, 0) > 0 && bp_tier_names(s, slot, tent, tscope)) return true;
+    if (bp_store_rec(s, slot, r, BP_REC_IDS) <= 0) return false;
+    const bp_index *x = &s->idx;
+    memcpy(tent, x->entity_names.s[r->entity], (size_t)x->entity_names.len[r->entity] + 1);
+    memcpy(tscope, x->scope_names.s[r->scope], (size_t)x->scope_names.len[r->scope] + 1);
+    return true;
+}
+
 bp_status bp_iter_next(bp_iter *it, const bp_event **ev) {
     if (!it || !ev) return bp_err(BP_EINVAL, "bp_iter_next: NULL argument");
     *ev = NULL;
@@ -590,6 +602,7 @@ bp_status bp_iter_next(bp_iter *it, const bp_event **ev) {
     uint64_t clock = 0;
     const char *ename = NULL, *sname = NULL;
     bool tier = false; /* the record came from a six tier file: the frame read is checked */
+    char tent[BP_COORD_MAX + 1], tscope[BP_COORD_MAX + 1]; /* what the file says of it */
     for (int attempt = 0;; attempt++) {
         pthread_rwlock_rdlock(&s->ilock);
         slot = next_slot(it, s);
@@ -603,7 +616,7 @@ bp_status bp_iter_next(bp_iter *it, const bp_event **ev) {
                 slot = -3;
             }
         }
-        if (slot >= 0 && bp_store_rec(s, (uint64_t)slot, &r) <= 0) {
+        if (slot >= 0 && !take(s, (uint64_t)slot, tier, &r, tent, tscope)) {
             pthread_rwlock_unlock(&s->ilock);
             return bp_err(BP_ECORRUPT, "%s: event %lld cannot be read: %s", s->dir,
                           (long long)slot + 1, bp_last_error());
@@ -611,8 +624,8 @@ bp_status bp_iter_next(bp_iter *it, const bp_event **ev) {
         if (slot >= 0) {
             /* a tier record's hlc and flags are its frame's: read it even for INDEX_ONLY */
             if (!(it->flags & BP_READ_INDEX_ONLY) || tier) bp_segment_ref(s, r.segno, &ref);
-            ename = s->idx.entity_names.s[r.entity]; /* interned strings never move */
-            sname = s->idx.scope_names.s[r.scope];
+            ename = tier ? tent : s->idx.entity_names.s[r.entity]; /* (interned: never move) */
+            sname = tier ? tscope : s->idx.scope_names.s[r.scope];
         }
         pthread_rwlock_unlock(&s->ilock);
         if (slot != -3) break;

@@ -194,7 +194,7 @@ int64_t bp_store_find_id(bp_store *s, const bp_id *id, bool *repair) {
         *repair = true;
         for (uint64_t q = g->first_slot, end = bp_seg_end_slot(s, i); q < end; q++) {
             bp_irec r;
-            if (bp_store_rec(s, q, &r) > 0 && memcmp(r.id.b, id->b, 16) == 0) return (int64_t)q;
+            if (bp_store_rec(s, q, &r, 0) > 0 && memcmp(r.id.b, id->b, 16) == 0) return (int64_t)q;
         }
         bp_err_clear();
     }

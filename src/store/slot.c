@@ -11,7 +11,7 @@
 bool bp_slot_take(bp_store *s, uint64_t slot, unsigned how, bp_irec *r, bp_segref *ref) {
     *ref = (bp_segref)BP_SEGREF_INIT;
     if (slot >= s->idx.n || (!(how & BP_SLOT_UNPUBLISHED) && slot >= s->published)) return false;
-    if (bp_store_rec(s, slot, r) <= 0) { /* a hole (or an unreadable tier record) */
+    if (bp_store_rec(s, slot, r, 0) <= 0) { /* a hole (or an unreadable tier record) */
         bp_err_clear();
         return false;
     }

@@ -174,7 +174,7 @@ bp_status bp_store_snapshot(bp_store *s, bp_snapshot_report *out, const char *de
     uint64_t q = seq; /* the newest event there is (after a compaction, holes may end the log) */
     bp_irec r;
     int got = 0;
-    while (q && (got = bp_store_rec(s, q - 1, &r)) == 0)
+    while (q && (got = bp_store_rec(s, q - 1, &r, 0)) == 0)
         q--;
     if (got < 0) rc = bp_err(BP_ECORRUPT, "snapshot: %s", bp_last_error());
     if (q && got > 0) {

@@ -140,8 +140,8 @@ bp_status bp_store_entity_slots(bp_store *s, int64_t eid, uint64_t from, uint64_
 bool bp_store_seq_is_hole(bp_store *s, uint64_t seq) {
     pthread_rwlock_rdlock(&s->ilock);
     bp_irec r;
-    bool hole =
-        seq >= 1 && seq <= s->anchors.upto && seq <= s->idx.n && bp_store_rec(s, seq - 1, &r) == 0;
+    bool hole = seq >= 1 && seq <= s->anchors.upto && seq <= s->idx.n &&
+                bp_store_rec(s, seq - 1, &r, 0) == 0;
     pthread_rwlock_unlock(&s->ilock);
     return hole;
 }
@@ -151,7 +151,7 @@ bool bp_store_last_id(bp_store *s, bp_id *out) {
     pthread_rwlock_rdlock(&s->ilock);
     for (uint64_t q = s->published; q && !found; q--) { /* (not a compacted range's hole) */
         bp_irec r;
-        if (bp_store_rec(s, q - 1, &r) > 0) {
+        if (bp_store_rec(s, q - 1, &r, 0) > 0) {
             *out = r.id;
             found = true;
         }

@@ -379,11 +379,17 @@ int64_t bp_store_clock_slot(bp_store *s, int64_t eid, uint64_t clock);
 uint32_t bp_six_tier_seg(const bp_store *s, uint64_t slot);
 /* tier.c: [i] shared (or [w]). The record of slot into *out: from memory at or above
  * idx.rbase; below it (the six tier) from its segment's index file: id, segno, offset,
- * frame_len, kind, entity and scope (numbered the index's way, found by name); hlc and flags
- * 0 (its frame has them: bp_tier_time). 1, 0 for a hole (or slot >= idx.n), -1 with the error
- * set. A file that cannot answer is marked (bp_six_repair puts the tier back in memory) and
- * the record comes from the segment's SIDX footer meanwhile: -1 only when that fails too. */
-int bp_store_rec(bp_store *s, uint64_t slot, bp_irec *out);
+ * frame_len and kind; entity and scope numbered the index's way (found by name) with
+ * BP_REC_IDS, else UINT32_MAX; hlc and flags 0 (its frame has them: bp_tier_time). 1, 0 for
+ * a hole (or slot >= idx.n), -1 with the error set. A file that cannot answer is marked
+ * (bp_six_repair puts the tier back in memory) and the record comes from the segment's SIDX
+ * footer meanwhile: -1 only when that fails too. */
+#define BP_REC_IDS 1u
+int bp_store_rec(bp_store *s, uint64_t slot, bp_irec *out, unsigned what);
+/* tier.c: [i] shared. The entity and scope names (NUL-terminated) tier slot's index file
+ * gives its event: false for a hole, or when the file cannot say. */
+bool bp_tier_names(bp_store *s, uint64_t slot, char entity[BP_COORD_MAX + 1],
+                   char scope[BP_COORD_MAX + 1]);
 /* tier.c: [i] shared. The hlc and flags of record r (from bp_store_rec), read from its frame:
  * false when the frame cannot be read or is not r's event. */
 bool bp_tier_time(bp_store *s, const bp_irec *r, uint64_t *hlc, uint16_t *flags);

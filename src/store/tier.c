@@ -185,7 +185,7 @@ bp_status bp_six_untier(bp_store *s) {
 
 /* ------------------------------------------------------------ records in place */
 
-int bp_store_rec(bp_store *s, uint64_t slot, bp_irec *out) {
+int bp_store_rec(bp_store *s, uint64_t slot, bp_irec *out, unsigned what) {
     const bp_index *x = &s->idx;
     if (slot >= x->rbase) {
         if (slot >= x->n) return 0;
@@ -195,20 +195,24 @@ int bp_store_rec(bp_store *s, uint64_t slot, bp_irec *out) {
     uint32_t i = bp_six_tier_seg(s, slot);
     if (i == s->n_six || slot < s->segs[i].first_slot) return 0; /* between segments */
     bp_six *six = &s->segs[i].six->x;
-    if (usable(s, i, BP_SIXB_RECS, BP_SIXB_SEQS, BP_SIXB_IDS, BP_SIXB_ENTS) &&
-        usable(s, i, BP_SIXB_SCOPES, BP_SIXB_NAMES, BP_SIXB_NBLOCKS, 0)) {
+    bool ids = what & BP_REC_IDS;
+    if (usable(s, i, BP_SIXB_RECS, BP_SIXB_SEQS, BP_SIXB_IDS, BP_SIXB_NBLOCKS) &&
+        (!ids || usable(s, i, BP_SIXB_ENTS, BP_SIXB_SCOPES, BP_SIXB_NAMES, BP_SIXB_NBLOCKS))) {
         int64_t k = bp_six_find_seq(six, slot + 1);
         if (k < 0) return 0; /* a hole */
         bp_six_rec r;
         bp_six_rec_get(six, (uint32_t)k, &r);
-        bp_six_ent ent;
-        bp_six_ent_get(six, r.entity, &ent);
-        const char *sname;
-        uint16_t slen;
-        uint32_t count;
-        bp_six_scope_get(six, r.scope, &sname, &slen, &count);
-        int64_t e = bp_index_entity(x, ent.name, ent.len);
-        int64_t sc = bp_strtab_find(&x->scope_names, sname, slen);
+        int64_t e = UINT32_MAX, sc = UINT32_MAX;
+        if (ids) {
+            bp_six_ent ent;
+            bp_six_ent_get(six, r.entity, &ent);
+            const char *sname;
+            uint16_t slen;
+            uint32_t count;
+            bp_six_scope_get(six, r.scope, &sname, &slen, &count);
+            e = bp_index_entity(x, ent.name, ent.len);
+            sc = bp_strtab_find(&x->scope_names, sname, slen);
+        }
         if (e >= 0 && sc >= 0) {
             memset(out, 0, sizeof *out);
             bp_six_id(six, (uint32_t)k, &out->id);
@@ -223,6 +227,31 @@ int bp_store_rec(bp_store *s, uint64_t slot, bp_irec *out) {
         mark_bad(s, i); /* names the index does not know: not this store's answer */
     }
     return rec_from_footer(s, i, slot, out);
+}
+
+bool bp_tier_names(bp_store *s, uint64_t slot, char entity[BP_COORD_MAX + 1],
+                   char scope[BP_COORD_MAX + 1]) {
+    uint32_t i = bp_six_tier_seg(s, slot);
+    if (i == s->n_six || !usable(s, i, BP_SIXB_RECS, BP_SIXB_SEQS, BP_SIXB_ENTS, BP_SIXB_SCOPES) ||
+        !usable(s, i, BP_SIXB_NAMES, BP_SIXB_NBLOCKS, 0, 0))
+        return false;
+    bp_six *six = &s->segs[i].six->x;
+    int64_t k = bp_six_find_seq(six, slot + 1);
+    if (k < 0) return false;
+    bp_six_rec r;
+    bp_six_rec_get(six, (uint32_t)k, &r);
+    bp_six_ent ent;
+    bp_six_ent_get(six, r.entity, &ent);
+    const char *sname;
+    uint16_t slen;
+    uint32_t count;
+    bp_six_scope_get(six, r.scope, &sname, &slen, &count);
+    if (ent.len > BP_COORD_MAX || slen > BP_COORD_MAX) return false;
+    memcpy(entity, ent.name, ent.len);
+    entity[ent.len] = 0;
+    memcpy(scope, sname, slen);
+    scope[slen] = 0;
+    return true;
 }
 
 bool bp_tier_time(bp_store *s, const bp_irec *r, uint64_t *hlc, uint16_t *flags) {

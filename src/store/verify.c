@@ -414,7 +414,7 @@ static void verify_checkpoint(vstate *v, bp_store *s) {
         const bp_irec *c = &blk.recs[i];
         bp_irec r;
         bool tier = seq && seq - 1 < s->idx.rbase; /* (its hlc: not in memory) */
-        if (!seq || bp_store_rec(s, seq - 1, &r) <= 0 || r.segno != c->segno ||
+        if (!seq || bp_store_rec(s, seq - 1, &r, 0) <= 0 || r.segno != c->segno ||
             r.offset != c->offset || r.frame_len != c->frame_len || r.kind != c->kind ||
             (!tier && r.hlc != c->hlc) || memcmp(r.id.b, c->id.b, 16) != 0) {
             if (!bad++) first_bad = i;

@@ -213,7 +213,7 @@ static bp_status check_idempotency(bp_store *s, const bp_batch_item *items, size
         if (slot < 0) continue;
         found++;
         bp_irec rec;
-        if (bp_store_rec(s, (uint64_t)slot, &rec) <= 0)
+        if (bp_store_rec(s, (uint64_t)slot, &rec, BP_REC_IDS) <= 0)
             return bp_err(BP_ECORRUPT, "idempotency key '%s': its event cannot be read: %s", k,
                           bp_last_error());
         const char *ent = s->idx.entity_names.s[rec.entity];
