@@ -69,33 +69,32 @@ uint64_t bench_disk_usage(const char *d) {
     return g_du;
 }
 
-/* The same for the segment index files (batpak's DIR/segments/NNNNNN.fidx) alone. */
-static int du_fidx(const char *p, const struct stat *sb, int flag, struct FTW *f) {
-    size_t n = strlen(p);
-    if (flag == FTW_F && f->level >= 1 && n > 5 && !strcmp(p + n - 5, ".fidx"))
-        g_du += (uint64_t)sb->st_size;
-    return 0;
-}
-
-uint64_t bench_fidx_bytes(const char *d) {
-    g_du = 0;
-    nftw(d, du_fidx, 16, FTW_PHYS);
-    return g_du;
-}
-
-/* The blocks of the same files and of DIR/entities.ckpt (bench_disk_usage counts them). */
+/* batpak's index caches: the segment index files (DIR/segments/NNNNNN.fidx) and, with
+ * g_ents, DIR/entities.ckpt; their sizes, or with g_blocks the blocks they take. */
+static bool g_ents, g_blocks;
 static int du_cache(const char *p, const struct stat *sb, int flag, struct FTW *f) {
     size_t n = strlen(p);
     bool fidx = f->level >= 1 && n > 5 && !strcmp(p + n - 5, ".fidx");
-    bool ents = f->level == 1 && n >= 14 && !strcmp(p + n - 14, "/entities.ckpt");
-    if (flag == FTW_F && (fidx || ents)) g_du += (uint64_t)sb->st_blocks * 512;
+    bool ents = g_ents && f->level == 1 && n >= 14 && !strcmp(p + n - 14, "/entities.ckpt");
+    if (flag == FTW_F && (fidx || ents))
+        g_du += g_blocks ? (uint64_t)sb->st_blocks * 512 : (uint64_t)sb->st_size;
     return 0;
 }
 
-uint64_t bench_cache_usage(const char *d) {
+static uint64_t cache_walk(const char *d, bool ents, bool blocks) {
     g_du = 0;
+    g_ents = ents;
+    g_blocks = blocks;
     nftw(d, du_cache, 16, FTW_PHYS);
     return g_du;
+}
+
+uint64_t bench_fidx_bytes(const char *d) {
+    return cache_walk(d, false, false);
+}
+
+uint64_t bench_cache_usage(const char *d) {
+    return cache_walk(d, true, true);
 }
 
 void bench_path(char *out, size_t cap, const char *dir, const char *name) {

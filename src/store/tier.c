@@ -185,6 +185,20 @@ bp_status bp_six_untier(bp_store *s) {
 
 /* ------------------------------------------------------------ records in place */
 
+/* A tier record's entity and scope as its index file names them (ENTS, SCOPES and NAMES
+ * checked). */
+typedef struct rec_names {
+    bp_six_ent ent;
+    const char *scope;
+    uint16_t slen;
+} rec_names;
+
+static void names_of(const bp_six *six, const bp_six_rec *r, rec_names *out) {
+    uint32_t count;
+    bp_six_ent_get(six, r->entity, &out->ent);
+    bp_six_scope_get(six, r->scope, &out->scope, &out->slen, &count);
+}
+
 int bp_store_rec(bp_store *s, uint64_t slot, bp_irec *out, unsigned what) {
     const bp_index *x = &s->idx;
     if (slot >= x->rbase) {
@@ -204,14 +218,10 @@ int bp_store_rec(bp_store *s, uint64_t slot, bp_irec *out, unsigned what) {
         bp_six_rec_get(six, (uint32_t)k, &r);
         int64_t e = UINT32_MAX, sc = UINT32_MAX;
         if (ids) {
-            bp_six_ent ent;
-            bp_six_ent_get(six, r.entity, &ent);
-            const char *sname;
-            uint16_t slen;
-            uint32_t count;
-            bp_six_scope_get(six, r.scope, &sname, &slen, &count);
-            e = bp_index_entity(x, ent.name, ent.len);
-            sc = bp_strtab_find(&x->scope_names, sname, slen);
+            rec_names rn;
+            names_of(six, &r, &rn);
+            e = bp_index_entity(x, rn.ent.name, rn.ent.len);
+            sc = bp_strtab_find(&x->scope_names, rn.scope, rn.slen);
         }
         if (e >= 0 && sc >= 0) {
             memset(out, 0, sizeof *out);
@@ -240,17 +250,13 @@ bool bp_tier_names(bp_store *s, uint64_t slot, char entity[BP_COORD_MAX + 1],
     if (k < 0) return false;
     bp_six_rec r;
     bp_six_rec_get(six, (uint32_t)k, &r);
-    bp_six_ent ent;
-    bp_six_ent_get(six, r.entity, &ent);
-    const char *sname;
-    uint16_t slen;
-    uint32_t count;
-    bp_six_scope_get(six, r.scope, &sname, &slen, &count);
-    if (ent.len > BP_COORD_MAX || slen > BP_COORD_MAX) return false;
-    memcpy(entity, ent.name, ent.len);
-    entity[ent.len] = 0;
-    memcpy(scope, sname, slen);
-    scope[slen] = 0;
+    rec_names rn;
+    names_of(six, &r, &rn);
+    if (rn.ent.len > BP_COORD_MAX || rn.slen > BP_COORD_MAX) return false;
+    memcpy(entity, rn.ent.name, rn.ent.len);
+    entity[rn.ent.len] = 0;
+    memcpy(scope, rn.scope, rn.slen);
+    scope[rn.slen] = 0;
     return true;
 }
 
