@@ -122,12 +122,16 @@ static bp_status load_anchors(bp_store *s) {
     if (e) return bp_err_sys(BP_EIO, e, "%s: cannot read", path);
     bp_status rc = bp_anchors_decode(&s->anchors, buf, len, path);
     free(buf);
-    for (uint32_t i = 0; !rc && i < s->anchors.n; i++) {
+    return rc ? rc : bp_anchors_index(s);
+}
+
+bp_status bp_anchors_index(bp_store *s) {
+    for (uint32_t i = 0; i < s->anchors.n; i++) {
         const bp_anchor *a = &s->anchors.v[i];
         if (bp_index_anchor(&s->idx, a->entity, a->len, a->clock, &a->hash))
-            rc = bp_err(BP_ENOMEM, "%s: out of memory", path);
+            return bp_err(BP_ENOMEM, "%s/ANCHORS: out of memory", s->dir);
     }
-    return rc;
+    return BP_OK;
 }
 
 bp_status bp_compact_recover(bp_store *s) {

@@ -120,12 +120,7 @@ void bp_entckpt_open_pass(bp_store *s) {
 static bp_status reset_index(bp_store *s) {
     bp_index_free(&s->idx);
     if (bp_index_init(&s->idx)) return bp_err(BP_ENOMEM, "%s: out of memory", s->dir);
-    for (uint32_t i = 0; i < s->anchors.n; i++) {
-        const bp_anchor *a = &s->anchors.v[i];
-        if (bp_index_anchor(&s->idx, a->entity, a->len, a->clock, &a->hash))
-            return bp_err(BP_ENOMEM, "%s: out of memory", s->dir);
-    }
-    return BP_OK;
+    return bp_anchors_index(s);
 }
 
 /* Undo the attachments of segs[0..n). */
@@ -136,22 +131,6 @@ static void detach(bp_store *s, uint32_t n) {
         s->segs[i].f = (bp_file)BP_FILE_INIT;
     }
     s->n_segs = s->n_six = 0;
-}
-
-/* Does segment segno's header name it and this store? (What recovery checks of every segment
- * it loads: a damaged header is then reported there.) */
-static bool header_ok(bp_store *s, uint32_t segno) {
-    char path[4200];
-    bp_segment_path(s, segno, "", path, sizeof path);
-    bp_file f = BP_FILE_INIT;
-    uint8_t h[BP_SEG_HEADER_SIZE];
-    bp_seg_header hd;
-    bool ok = !bp_pf_open(&f, NULL, path, BP_O_READ) &&
-              bp_pf_pread(&f, h, sizeof h, 0) == (ssize_t)sizeof h &&
-              bp_seg_header_decode(&hd, h, sizeof h, path) == BP_OK && hd.segno == segno &&
-              memcmp(hd.uuid, s->ident.uuid, 16) == 0;
-    bp_pf_close(&f);
-    return ok;
 }
 
 /* Attach segments first .. m->segno by their index files: false (nothing attached) unless
@@ -165,7 +144,7 @@ static bool attach_all(bp_store *s, uint32_t first, const bp_entdir_meta *m) {
         seg->segno = first + i;
         seg->f = (bp_file)BP_FILE_INIT;
         bp_six_pair pair;
-        bool ok = header_ok(s, seg->segno) && !bp_six_pair_read(s, seg->segno, &pair) &&
+        bool ok = !bp_six_pair_read(s, seg->segno, &pair) && /* (its header checked too) */
                   !(seg->segno > s->anchors.last_segno && n < s->anchors.upto) &&
                   bp_six_attach(s, seg, pair.seg_size, pair.frames_end, pair.footer_crc, 0, 0);
         const bp_six *x = ok ? &seg->six->x : NULL;
@@ -189,12 +168,14 @@ static bool attach_all(bp_store *s, uint32_t first, const bp_entdir_meta *m) {
     return true;
 }
 
-/* Fetch the hash bucket of the entity at pos into the cache; the next entity's position. */
-static size_t bp_entdir_prefetch(const bp_entdir *d, size_t pos, const bp_strtab *t) {
-    uint8_t len = d->p[pos];
-    const char *name = (const char *)d->p + pos + 41;
+/* Fetch the hash bucket of the entity at *pos into the cache and move *pos past it. */
+static void prefetch_next(const bp_entdir *d, size_t *pos, const bp_strtab *t) {
+    const char *name;
+    uint8_t len;
+    uint64_t clock;
+    bp_hash head;
+    bp_entdir_entity(d, pos, &name, &len, &clock, &head);
     bp_strtab_prefetch(t, name, len);
-    return pos + 41 + len;
 }
 
 /* Load the entities and scopes of d into the index (which holds the anchors only): false when
@@ -210,13 +191,13 @@ static bool load_entities(bp_store *s, const bp_entdir *d, bool *oom) {
     uint64_t events = 0;
     /* the hash table is larger than the caches: each name's bucket is fetched 8 names ahead */
     for (uint32_t i = 0; i < 8 && i < d->m.n_entities; i++)
-        ahead = bp_entdir_prefetch(d, ahead, &x->entity_names);
+        prefetch_next(d, &ahead, &x->entity_names);
     for (uint32_t i = 0; i < d->m.n_entities; i++) {
         const char *name;
         uint8_t len;
         uint64_t clock;
         bp_hash head;
-        if (i + 8 < d->m.n_entities) ahead = bp_entdir_prefetch(d, ahead, &x->entity_names);
+        if (i + 8 < d->m.n_entities) prefetch_next(d, &ahead, &x->entity_names);
         bp_entdir_entity(d, &pos, &name, &len, &clock, &head);
         int64_t e = bp_index_intern(x, name, len, false);
         if (e < 0) {

@@ -22,7 +22,8 @@ void bp_six_path(const bp_store *s, uint32_t segno, char *out, size_t cap) {
 
 /* What pairs an index file with segment segno as its file is now: its size, where its
  * footer starts and the CRC the footer ends with. -ENOENT when the segment is not sealed
- * (no trailer), else 0 or -errno. */
+ * (no trailer), -EILSEQ when its header does not name it and this store (what recovery
+ * checks of every segment it loads), else 0 or -errno. */
 int bp_six_pair_read(const bp_store *s, uint32_t segno, bp_six_pair *pair) {
     char path[4200];
     bp_segment_path(s, segno, "", path, sizeof path);
@@ -32,6 +33,14 @@ int bp_six_pair_read(const bp_store *s, uint32_t segno, bp_six_pair *pair) {
     bp_file f = BP_FILE_INIT;
     int e = bp_pf_open(&f, NULL, path, BP_O_READ);
     if (!e) e = bp_pf_size(&f, &pair->seg_size);
+    uint8_t h[BP_SEG_HEADER_SIZE];
+    bp_seg_header hd;
+    if (!e && bp_pf_pread(&f, h, sizeof h, 0) != (ssize_t)sizeof h) e = -EILSEQ;
+    if (!e && bp_seg_header_decode(&hd, h, sizeof h, path) != BP_OK) {
+        bp_err_clear(); /* (the caller says what it could not do) */
+        e = -EILSEQ;
+    }
+    if (!e && (hd.segno != segno || memcmp(hd.uuid, s->ident.uuid, 16) != 0)) e = -EILSEQ;
     uint8_t t[4 + BP_TRAILER_SIZE];
     uint32_t flen = 0;
     if (!e && (pair->seg_size < BP_SEG_HEADER_SIZE + sizeof t ||
@@ -70,7 +79,8 @@ bp_status bp_six_write(bp_store *s, const bp_index *x, uint64_t from, uint64_t t
     bp_six_pair pair;
     int e = bp_six_pair_read(s, segno, &pair);
     if (e)
-        return bp_err_sys(BP_EIO, e, "%s: segment %06u: cannot read its trailer", s->segdir, segno);
+        return bp_err_sys(BP_EIO, e, "%s: segment %06u: cannot read its header and trailer",
+                          s->segdir, segno);
     bp_iblock blk;
     uint64_t *first_clock = NULL;
     bp_buf b = {0};

@@ -303,7 +303,7 @@ struct bp_sixmap {
 struct bp_six_pair;
 void bp_six_path(const bp_store *s, uint32_t segno, char *out, size_t cap);
 /* The pair (format/six.h) of sealed segment segno's file as it is: -ENOENT when it has no
- * trailer, else 0 or -errno. */
+ * trailer, -EILSEQ when its header does not name it and this store, else 0 or -errno. */
 int bp_six_pair_read(const bp_store *s, uint32_t segno, struct bp_six_pair *pair);
 bool bp_six_pair_eq(const struct bp_six_pair *a, const struct bp_six_pair *b);
 /* Segment segno has an index file whose header is intact and names its file as it is. */
@@ -595,6 +595,9 @@ void bp_compact_step(int n);
 bp_status bp_compact_finish(bp_store *s, const bp_cmanifest *m);
 /* compact_open.c: write DIR/ANCHORS for a, durable before it returns (an accepted loss of
  * compacted segments, an import's anchors). */
+/* compact_open.c: put s->anchors into the index (recovery starts with them; before any event
+ * of their entities). BP_OK or BP_ENOMEM. */
+bp_status bp_anchors_index(bp_store *s);
 bp_status bp_anchors_write(bp_store *s, const bp_anchors *a);
 /* compact_open.c: an import of a compacted store's export starts with its anchors: into an empty
  * store (no event, no anchors, one empty active segment), write DIR/ANCHORS with a (upto and
