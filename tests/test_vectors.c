@@ -457,7 +457,7 @@ static void test_six_vector(void) {
 /* The entity checkpoint of FORMAT.md's vector: the state at the end of segment 1 of the
  * segment index vector's store. */
 static void test_entdir_vector(void) {
-    static const char HEX[] = "42 50 45 43 00 01 00 00 a0 a1 a2 a3 a4 a5 a6 a7 "
+    static const char HEX[] = "42 50 45 43 00 02 00 00 a0 a1 a2 a3 a4 a5 a6 a7 "
                               "a8 a9 aa ab ac ad ae af 00 00 00 01 0b ad ca fe "
                               "00 00 00 00 00 00 03 20 00 00 00 00 00 00 00 03 "
                               "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 "
@@ -467,8 +467,8 @@ static void test_entdir_vector(void) {
                               "e7 71 2b fd fd 61 63 63 74 3a 31 06 00 00 00 00 "
                               "00 00 00 01 11 11 11 11 11 11 11 11 11 11 11 11 "
                               "11 11 11 11 11 11 11 11 11 11 11 11 11 11 11 11 "
-                              "11 11 11 11 61 63 63 74 3a 32 04 62 61 6e 6b 19 "
-                              "41 c2 e1 ";
+                              "11 11 11 11 61 63 63 74 3a 32 04 62 61 6e 6b 90 "
+                              "a7 f5 b9 ";
     bp_frame a, b;
     vector_events(&a, &b);
     bp_entdir_meta m;
@@ -514,9 +514,31 @@ static void test_entdir_vector(void) {
     pos = d.scopes_off;
     bp_entdir_scope(&d, &pos, &name, &len);
     CHECK(len == 4 && memcmp(name, "bank", 4) == 0);
+    uint32_t offs[2];
+    bp_entdir_offsets(&d, offs);
+    CHECK_EQ(offs[0], 76);
+    CHECK_EQ(offs[1], 76 + 41 + 6);
+    uint32_t at;
+    CHECK_EQ(bp_entdir_find(&d, offs, "acct:2", 6, &at), 1);
+    CHECK_EQ(bp_entdir_find(&d, offs, "acct:", 5, &at), -1);
+    CHECK_EQ(at, 0); /* (a prefix first) */
+    CHECK_EQ(bp_entdir_find(&d, offs, "acct:3", 6, &at), -1);
+    CHECK_EQ(at, 2);
     buf.data[80] ^= 1; /* any bit: the CRC */
     CHECK_EQ(bp_entdir_open(&d, buf.data, buf.len, "entities.ckpt"), BP_ECORRUPT);
     bp_buf_free(&buf);
+    /* the entities out of name order (or one named twice): refused, CRC right or not */
+    const char *order[2][2] = {{"acct:2", "acct:1"}, {"acct:1", "acct:1"}};
+    for (int i = 0; i < 2; i++) {
+        bp_buf o = {0};
+        CHECK_EQ(bp_entdir_begin(&o, &m), 0);
+        CHECK_EQ(bp_entdir_add_entity(&o, order[i][0], 6, 1, &h2), 0);
+        CHECK_EQ(bp_entdir_add_entity(&o, order[i][1], 6, 1, &h2), 0);
+        CHECK_EQ(bp_entdir_finish(&o, 2, 0), 0);
+        CHECK_EQ(bp_entdir_open(&d, o.data, o.len, "entities.ckpt"), BP_ECORRUPT);
+        CHECK(strstr(bp_last_error(), "not past the one before it") != NULL);
+        bp_buf_free(&o);
+    }
 }
 
 int main(void) {

@@ -1,5 +1,6 @@
 /* The entity checkpoint (entdir.h, doc/FORMAT.md "entities.ckpt"). */
 #include "format/entdir.h"
+#include "format/six.h" /* bp_six_name_cmp: the order of names */
 
 #include <errno.h>
 
@@ -78,13 +79,20 @@ bp_status bp_entdir_open(bp_entdir *d, const uint8_t *p, size_t n, const char *p
     if (bp_get_be16(p + 6) != 0 || m->holes > m->seqs)
         return bp_err(BP_ECORRUPT, "%s: offset 6: flags or holes out of range", path);
     /* every entry's length within the file, the counts exact */
-    size_t pos = BP_ENTDIR_HEADER, end = n - 4;
+    if (n > UINT32_MAX) return bp_err(BP_ECORRUPT, "%s: larger than 4 GiB", path);
+    /* every entry's length within the file, the counts exact; the names strictly ascending */
+    size_t pos = BP_ENTDIR_HEADER, end = n - 4, prev = 0;
     for (uint32_t i = 0; i < m->n_entities; i++) {
         if (end - pos < ENT_FIXED || p[pos] == 0 || end - pos - ENT_FIXED < p[pos] ||
             bp_get_be64(p + pos + 1) == 0)
             return bp_err(BP_ECORRUPT, "%s: offset %zu: entity %u is cut short or empty", path, pos,
                           i);
+        if (i && bp_six_name_cmp((const char *)p + prev + ENT_FIXED, p[prev],
+                                 (const char *)p + pos + ENT_FIXED, p[pos]) >= 0)
+            return bp_err(BP_ECORRUPT, "%s: offset %zu: entity %u is not past the one before it",
+                          path, pos, i);
         d->name_bytes += p[pos] + 1u;
+        prev = pos;
         pos += ENT_FIXED + p[pos];
     }
     d->scopes_off = pos;
@@ -119,4 +127,29 @@ void bp_entdir_scope(const bp_entdir *d, size_t *pos, const char **name, uint8_t
     *len = q[0];
     *name = (const char *)q + 1;
     *pos += 1 + q[0];
+}
+
+void bp_entdir_offsets(const bp_entdir *d, uint32_t *out) {
+    size_t pos = d->ents_off;
+    for (uint32_t i = 0; i < d->m.n_entities; i++) {
+        out[i] = (uint32_t)pos;
+        pos += ENT_FIXED + d->p[pos];
+    }
+}
+
+int64_t bp_entdir_find(const bp_entdir *d, const uint32_t *offs, const char *name, size_t len,
+                       uint32_t *at) {
+    uint32_t lo = 0, hi = d->m.n_entities;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        const uint8_t *q = d->p + offs[mid];
+        if (bp_six_name_cmp((const char *)q + ENT_FIXED, q[0], name, len) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (at) *at = lo;
+    if (lo == d->m.n_entities) return -1;
+    const uint8_t *q = d->p + offs[lo];
+    return q[0] == len && memcmp(q + ENT_FIXED, name, len) == 0 ? (int64_t)lo : -1;
 }

@@ -8,7 +8,9 @@
  * Invariants of a file bp_entdir_open accepts:
  *  - the header's counts and the file's length agree: n_entities entries, then n_scopes
  *    names, then the CRC32 of every byte before it, nothing else;
- *  - every name is 1..255 bytes; no entity and no scope is named twice;
+ *  - every name is 1..255 bytes; the entities are in strictly ascending name order
+ *    (bp_six_name_cmp: bytewise, a name before every longer name it begins), so none is
+ *    named twice and one is found by binary search (bp_entdir_find); no scope is named twice;
  *  - an entity's clock is >= 1 (an entity without events is not listed).
  */
 #ifndef BP_ENTDIR_H
@@ -16,7 +18,7 @@
 
 #include "format/format.h"
 
-#define BP_ENTDIR_VERSION 1
+#define BP_ENTDIR_VERSION 2 /* 2: entities in name order (version 1 files are not read) */
 #define BP_ENTDIR_HEADER 76
 
 /* What the checkpoint stands for: the state at the end of segment segno (sealed: its size
@@ -53,8 +55,9 @@ typedef struct bp_entdir {
     size_t ents_off, scopes_off;    /* where the entities and the scopes start */
     size_t name_bytes, scope_bytes; /* the entities' and the scopes' names, a NUL each */
 } bp_entdir;
-/* Check the n bytes at p (magic, version, CRC, lengths; names are checked distinct by the
- * caller, which hashes them anyway). BP_ECORRUPT / BP_EVERSION naming path. */
+/* Check the n bytes at p (magic, version, CRC, lengths, the entities' order; the scopes are
+ * checked distinct by the caller, which hashes them anyway). BP_ECORRUPT / BP_EVERSION naming
+ * path. */
 bp_status bp_entdir_open(bp_entdir *d, const uint8_t *p, size_t n, const char *path);
 
 /* Walk the entities, then the scopes, of an opened file: *pos starts at d->ents_off (or
@@ -62,5 +65,11 @@ bp_status bp_entdir_open(bp_entdir *d, const uint8_t *p, size_t n, const char *p
 void bp_entdir_entity(const bp_entdir *d, size_t *pos, const char **name, uint8_t *len,
                       uint64_t *clock, bp_hash *head);
 void bp_entdir_scope(const bp_entdir *d, size_t *pos, const char **name, uint8_t *len);
+/* Entry i's offset into out[i], for each of the file's d->m.n_entities entities. */
+void bp_entdir_offsets(const bp_entdir *d, uint32_t *out);
+/* The entity named so (its entry number, for offs[]), or -1; *at (may be NULL) the first entry
+ * not below the name. offs as bp_entdir_offsets fills it. */
+int64_t bp_entdir_find(const bp_entdir *d, const uint32_t *offs, const char *name, size_t len,
+                       uint32_t *at);
 
 #endif

@@ -25,25 +25,52 @@
  * (nothing is written). */
 typedef int (*state_fn)(bp_store *s, uint32_t e, uint64_t *clock, bp_hash *head);
 
+typedef struct enc_ctx {
+    bp_store *s;
+    bp_buf *b;
+    state_fn state;
+    uint32_t ne;
+    int rc;
+} enc_ctx;
+
+static bool enc_one(void *arg, int64_t id, int64_t cold) {
+    enc_ctx *c = arg;
+    const bp_index *x = &c->s->idx;
+    uint64_t clock;
+    bp_hash head;
+    if (id >= 0) {
+        int k = c->state(c->s, (uint32_t)id, &clock, &head);
+        if (k < 0) c->rc = -EIO;
+        if (k <= 0 || clock <= x->entities[id].base) return !c->rc;
+        c->rc = bp_entdir_add_entity(c->b, x->entity_names.s[id], x->entity_names.len[id], clock,
+                                     &head);
+    } else { /* untouched since the checkpoint the handle opened with: as it says */
+        const char *name;
+        uint8_t len;
+        size_t pos = x->cold->offs[cold];
+        bp_entdir_entity(&x->cold->d, &pos, &name, &len, &clock, &head);
+        c->rc = bp_entdir_add_entity(c->b, name, len, clock, &head);
+    }
+    c->ne++;
+    return !c->rc;
+}
+
 /* The file for the state of the index at the end of the segment m names: each entity with
- * events there past its anchor, as state gives it. */
+ * events there past its anchor, as state gives it (the cold directory's untouched ones as it
+ * has them), in name order. */
 static int encode(bp_store *s, const bp_entdir_meta *m, bp_buf *b, state_fn state) {
     const bp_index *x = &s->idx;
-    int rc = bp_entdir_begin(b, m);
-    uint32_t ne = 0;
-    for (uint32_t e = 0; !rc && e < x->entity_names.n; e++) {
-        uint64_t clock;
-        bp_hash head;
-        int k = state(s, e, &clock, &head);
-        if (k < 0) rc = -EIO;
-        if (k <= 0 || clock <= x->entities[e].base) continue;
-        rc = bp_entdir_add_entity(b, x->entity_names.s[e], x->entity_names.len[e], clock, &head);
-        ne++;
+    enc_ctx c = {s, b, state, 0, bp_entdir_begin(b, m)};
+    if (!c.rc) {
+        pthread_mutex_lock(&s->emu);
+        if (bp_entities_walk(s, "", 0, false, enc_one, &c)) c.rc = -ENOMEM;
+        pthread_mutex_unlock(&s->emu);
+        bp_err_clear();
     }
-    for (uint32_t k = 0; !rc && k < x->scope_names.n; k++)
-        rc = bp_entdir_add_scope(b, x->scope_names.s[k], x->scope_names.len[k]);
-    if (!rc) rc = bp_entdir_finish(b, ne, x->scope_names.n);
-    return rc;
+    for (uint32_t k = 0; !c.rc && k < x->scope_names.n; k++)
+        c.rc = bp_entdir_add_scope(b, x->scope_names.s[k], x->scope_names.len[k]);
+    if (!c.rc) c.rc = bp_entdir_finish(b, c.ne, x->scope_names.n);
+    return c.rc;
 }
 
 static bp_status write_file(bp_store *s, const bp_entdir_meta *m, state_fn state) {
@@ -168,50 +195,13 @@ static bool attach_all(bp_store *s, uint32_t first, const bp_entdir_meta *m) {
     return true;
 }
 
-/* Fetch the hash bucket of the entity at *pos into the cache and move *pos past it. */
-static void prefetch_next(const bp_entdir *d, size_t *pos, const bp_strtab *t) {
-    const char *name;
-    uint8_t len;
-    uint64_t clock;
-    bp_hash head;
-    bp_entdir_entity(d, pos, &name, &len, &clock, &head);
-    bp_strtab_prefetch(t, name, len);
-}
-
-/* Load the entities and scopes of d into the index (which holds the anchors only): false when
- * one is named twice, its clock is not past its anchor's, or their events do not add up to
- * the segments' (the index must be reset). */
+/* Load the scopes of d into the index (which holds the anchors only) and set its entities as
+ * the index's cold directory (searched in place: none is loaded now): false when one is not
+ * past its anchor's clock, or their events do not add up to the segments' (the index must be
+ * reset). */
 static bool load_entities(bp_store *s, const bp_entdir *d, bool *oom) {
     bp_index *x = &s->idx;
-    if (bp_index_reserve(x, d->m.n_entities, d->name_bytes, d->m.n_scopes, d->scope_bytes)) {
-        *oom = true;
-        return false;
-    }
-    size_t pos = d->ents_off, ahead = d->ents_off;
-    uint64_t events = 0;
-    /* the hash table is larger than the caches: each name's bucket is fetched 8 names ahead */
-    for (uint32_t i = 0; i < 8 && i < d->m.n_entities; i++)
-        prefetch_next(d, &ahead, &x->entity_names);
-    for (uint32_t i = 0; i < d->m.n_entities; i++) {
-        const char *name;
-        uint8_t len;
-        uint64_t clock;
-        bp_hash head;
-        if (i + 8 < d->m.n_entities) prefetch_next(d, &ahead, &x->entity_names);
-        bp_entdir_entity(d, &pos, &name, &len, &clock, &head);
-        int64_t e = bp_index_intern(x, name, len, false);
-        if (e < 0) {
-            *oom = true;
-            return false;
-        }
-        bp_entity_state *es = &x->entities[e];
-        if (es->tier || clock <= es->base) return false; /* twice, or not past its anchor */
-        es->tier = clock - es->base;
-        es->head = head;
-        events += es->tier;
-    }
-    if (events != d->m.seqs - d->m.holes) return false; /* every event of the segments, once */
-    pos = d->scopes_off;
+    size_t pos = d->scopes_off;
     for (uint32_t i = 0; i < d->m.n_scopes; i++) {
         const char *name;
         uint8_t len;
@@ -221,7 +211,13 @@ static bool load_entities(bp_store *s, const bp_entdir *d, bool *oom) {
             return false;
         }
     }
-    return true;
+    uint64_t events = 0;
+    int e = bp_index_cold_set(x, d, &events);
+    if (e) {
+        *oom = e == -ENOMEM;
+        return false;
+    }
+    return events == d->m.seqs - d->m.holes; /* every event of the segments, once */
 }
 
 uint32_t bp_entckpt_attach(bp_store *s, uint32_t first, uint32_t last, uint32_t below,
@@ -230,7 +226,7 @@ uint32_t bp_entckpt_attach(bp_store *s, uint32_t first, uint32_t last, uint32_t 
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", s->dir, NAME);
     bp_file f = BP_FILE_INIT;
-    bp_view view; /* mapped: read once */
+    bp_view view; /* mapped: the index searches its entities in place */
     memset(&view, 0, sizeof view);
     int e = bp_pf_open(&f, NULL, path, BP_O_READ);
     if (!e) e = bp_pf_view(&f, path, &view);
@@ -248,13 +244,14 @@ uint32_t bp_entckpt_attach(bp_store *s, uint32_t first, uint32_t last, uint32_t 
     }
     bool oom = false;
     if (!load_entities(s, &d, &oom)) {
+        *err = reset_index(s); /* (the cold directory dropped with it) */
         bp_pf_view_release(&view);
         detach(s, s->n_six);
-        *err = reset_index(s);
         if (!*err && oom) *err = bp_err(BP_ENOMEM, "%s: out of memory loading %s", s->dir, NAME);
         return 0;
     }
-    bp_pf_view_release(&view);
+    bp_pf_view_release(&s->cold_view); /* (none: recovery attaches once) */
+    s->cold_view = view; /* the index's cold directory: mapped while the handle lives */
     /* the tier's slot ranges, one per segment (a repair places a segment's ids by its range) */
     uint32_t count = s->n_six;
     uint64_t *bounds = malloc(((size_t)count + 1) * sizeof *bounds);

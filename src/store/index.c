@@ -1,6 +1,5 @@
 /* The in-memory index (see index.h for invariants). */
 #include "store/index.h"
-#include "platform/platform.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -30,7 +29,7 @@ int64_t bp_strtab_find(const bp_strtab *t, const char *s, size_t len) {
     if (!t->hcap) return -1;
     uint32_t mask = t->hcap - 1;
     for (uint32_t i = (uint32_t)bp_str_hash(s, len) & mask;; i = (i + 1) & mask) {
-        uint32_t v = t->hidx[i];
+        uint32_t v = __atomic_load_n(&t->hidx[i], __ATOMIC_ACQUIRE); /* (bp_index_entity) */
         if (!v) return -1;
         if (t->len[v - 1] == len && memcmp(t->s[v - 1], s, len) == 0) return v - 1;
     }
@@ -45,7 +44,7 @@ static void strtab_place(bp_strtab *t, uint32_t id) {
     uint32_t i = (uint32_t)bp_str_hash(t->s[id], t->len[id]) & mask;
     while (t->hidx[i])
         i = (i + 1) & mask;
-    t->hidx[i] = id + 1;
+    __atomic_store_n(&t->hidx[i], id + 1, __ATOMIC_RELEASE); /* its string is in place */
 }
 
 /* Room for n strings in the arrays and the hash table (load <= 1/2). */
@@ -95,8 +94,10 @@ int64_t bp_strtab_add(bp_strtab *t, const char *s, size_t len) {
     copy[len] = '\0';
     t->s[t->n] = copy;
     t->len[t->n] = (uint16_t)len;
-    strtab_place(t, t->n);
-    return t->n++;
+    uint32_t id = t->n;
+    strtab_place(t, id);
+    __atomic_store_n(&t->n, id + 1, __ATOMIC_RELEASE);
+    return id;
 }
 
 void bp_strtab_free(bp_strtab *t) {
@@ -125,6 +126,7 @@ int bp_index_init(bp_index *x) {
 }
 
 void bp_index_free_keep_names(bp_index *x, bp_strtab *entities, bp_strtab *scopes) {
+    bp_index_cold_drop(x);
     for (uint32_t i = 0; i < x->entity_names.n; i++)
         free(x->entities[i].slots.v);
     free(x->entities);
@@ -142,6 +144,7 @@ void bp_index_free_keep_names(bp_index *x, bp_strtab *entities, bp_strtab *scope
 
 void bp_index_free(bp_index *x) {
     if (!x) return;
+    bp_index_cold_drop(x);
     free(x->recs);
     for (uint32_t i = 0; i < x->entity_names.n; i++)
         free(x->entities[i].slots.v);
@@ -246,10 +249,6 @@ static int idtab_reserve(bp_index *x, uint64_t n) {
     return 0;
 }
 
-int64_t bp_index_entity(const bp_index *x, const char *name, size_t len) {
-    return bp_strtab_find(&x->entity_names, name, len);
-}
-
 int64_t bp_index_find_idem(const bp_index *x, const char *key, size_t len) {
     int64_t k = bp_strtab_find(&x->idem_keys, key, len);
     return k < 0 ? -1 : (int64_t)x->idem_slots[k];
@@ -282,10 +281,15 @@ int bp_index_holes(bp_index *x, uint64_t upto, uint32_t segno) {
 }
 
 static int64_t intern_entity(bp_index *x, const char *s, size_t len) {
-    int64_t e = bp_strtab_find(&x->entity_names, s, len);
+    int64_t e = bp_index_entity(x, s, len); /* (an entity checkpoint's, interned now) */
     if (e >= 0) return e;
-    if (grow((void **)&x->entities, &x->entities_cap, x->entity_names.n + 1,
-             sizeof(bp_entity_state)))
+    if (e < -1) return e;
+    /* a new entity: room for it and for every checkpoint entity still to be interned, which
+     * readers may intern without growing anything (index_cold.c) */
+    uint32_t left = x->cold ? x->cold->left : 0;
+    if (grow((void **)&x->entities, &x->entities_cap, x->entity_names.n + 1 + left,
+             sizeof(bp_entity_state)) ||
+        (left && bp_strtab_reserve(&x->entity_names, 1 + left, 0)))
         return -ENOMEM;
     e = bp_strtab_add(&x->entity_names, s, len);
     if (e >= 0) memset(&x->entities[e], 0, sizeof x->entities[e]);
@@ -310,13 +314,6 @@ int bp_index_reserve(bp_index *x, uint32_t n, size_t name_bytes, uint32_t n_scop
         bp_strtab_reserve(&x->entity_names, n, name_bytes) ||
         bp_strtab_reserve(&x->scope_names, n_scopes, scope_bytes))
         return -ENOMEM;
-    /* the arrays about to be filled: in huge pages where the system has them (a page fault
-     * per 4 KiB of them is most of what loading many entities costs) */
-    bp_strtab *t = &x->entity_names;
-    bp_pf_advise_huge(x->entities, (size_t)x->entities_cap * sizeof *x->entities);
-    bp_pf_advise_huge(t->hidx, (size_t)t->hcap * sizeof *t->hidx);
-    bp_pf_advise_huge(t->s, (size_t)t->cap * sizeof *t->s);
-    if (t->arena) bp_pf_advise_huge(t->arena, t->arena_cap);
     return 0;
 }
 

@@ -28,7 +28,10 @@
 #ifndef BP_INDEX_H
 #define BP_INDEX_H
 
+#include "format/entdir.h"
 #include "format/format.h"
+
+#include <pthread.h>
 
 typedef struct bp_u32vec {
     uint32_t *v;
@@ -89,11 +92,30 @@ typedef struct bp_entity_state {
 /* Is the record a hole (an event removed by compaction)? */
 #define BP_IREC_HOLE(r) ((r)->frame_len == 0)
 
+/* The entities of an entity checkpoint (format/entdir.h) searched in place (index_cold.c): an
+ * open loads none of them; each goes into the hash table the first time it is looked up.
+ * Invariants:
+ *  - an entry whose name is in entity_names is shadowed: the table's state is the entity's
+ *    (an anchored entity is interned when the directory is set, the others at first lookup,
+ *    with base 0, tier its clock, head its head); left counts the entries not shadowed;
+ *  - entities_cap, entity_names' arrays and its hash table have room for left more entities,
+ *    so that interning one (under mu, by a reader holding the store's ilock shared or by the
+ *    writer) never moves or grows anything a concurrent reader uses: the new entity's state is
+ *    written before its name is published in the table (release), and n after it;
+ *  - d's bytes stay mapped (by the store) while the directory is set. */
+typedef struct bp_index_cold {
+    bp_entdir d;
+    uint32_t *offs; /* entry i's offset in d (bp_entdir_offsets) */
+    uint32_t left;  /* atomic */
+    pthread_mutex_t mu;
+} bp_index_cold;
+
 typedef struct bp_index {
-    bp_irec *recs;  /* the records of slots rbase .. n - 1 */
-    uint64_t n;     /* slots (seqs) indexed: the next event's slot */
-    uint64_t cap;   /* records recs has room for */
-    uint64_t rbase; /* the first slot recs describes (the six tier's end) */
+    bp_index_cold *cold; /* NULL: every entity is in entity_names */
+    bp_irec *recs;       /* the records of slots rbase .. n - 1 */
+    uint64_t n;          /* slots (seqs) indexed: the next event's slot */
+    uint64_t cap;        /* records recs has room for */
+    uint64_t rbase;      /* the first slot recs describes (the six tier's end) */
     bp_strtab entity_names;
     bp_entity_state *entities; /* parallel to entity_names */
     uint32_t entities_cap;
@@ -168,8 +190,22 @@ void bp_index_prefetch_id(const bp_index *x, const bp_id *id);
 /* Tests and diagnostics: the id table's entries, and the probes looking up each of them once
  * takes (its distance from its home bucket + 1, summed). */
 void bp_index_idtab_stats(const bp_index *x, uint64_t *entries, uint64_t *probes);
-/* Entity id or -1. */
-int64_t bp_index_entity(const bp_index *x, const char *name, size_t len);
+/* Entity id, or -1 when the index has no such entity. An entity of the cold directory is
+ * interned on the way (safe with the index held shared: see bp_index_cold); -ENOMEM when it
+ * cannot be. */
+int64_t bp_index_entity(bp_index *x, const char *name, size_t len);
+/* Set the cold directory of an index that holds anchors (and scopes) only: d (whose bytes the
+ * caller keeps mapped) is searched in place from now on. The anchored entities it lists are
+ * interned now; *events receives the events its clocks count past their anchors. 0, -ENOMEM,
+ * or -EINVAL (an anchored entity not past its anchor; the index unchanged but for room). */
+int bp_index_cold_set(bp_index *x, const bp_entdir *d, uint64_t *events);
+/* Intern every entity of the cold directory and drop it (the index alone answers again):
+ * with the index held exclusively. 0 or -ENOMEM (some interned, the directory kept). */
+int bp_index_cold_all(bp_index *x);
+/* Drop the cold directory (bp_index_free does; nothing is interned). */
+void bp_index_cold_drop(bp_index *x);
+/* Every entity the index knows: those in entity_names and the cold directory's others. */
+uint64_t bp_index_entity_count(const bp_index *x);
 /* Slot committed under an idempotency key, or -1. */
 int64_t bp_index_find_idem(const bp_index *x, const char *key, size_t len);
 /* Clock of the event at slot, which is at or above list_base (its entity's base + tier + its

@@ -107,6 +107,7 @@ static void store_free(bp_store *s) {
     bp_close_later_flush(s);
     free(s->close_later);
     bp_index_free(&s->idx);
+    bp_pf_view_release(&s->cold_view); /* (after the index: its cold directory reads it) */
     for (uint32_t i = 0; i < s->n_graves; i++)
         bp_strtab_free(&s->graves[i]);
     free(s->graves);
@@ -487,7 +488,7 @@ bp_status bp_store_stats_get(bp_store *s, bp_store_stats *caller) {
     for (uint64_t q = s->published; q < s->idx.n; q++) /* (above published: in memory) */
         holes -= BP_IREC_HOLE(&BP_XREC(&s->idx, q));
     out->events = s->published - holes;
-    out->entities = s->idx.entity_names.n;
+    out->entities = bp_index_entity_count(&s->idx);
     out->scopes = s->idx.scope_names.n;
     out->segments = s->n_segs;
     for (uint32_t i = 0; i < s->n_segs; i++) {

@@ -187,6 +187,7 @@ struct bp_store {
     pthread_rwlock_t ilock;
     bp_index idx;           /* [i] */
     uint32_t entckpt_segno; /* set at open: the segment the entity checkpoint used names */
+    bp_view cold_view; /* that checkpoint's bytes, mapped: the index's cold directory (index.h) */
     uint32_t n_six;   /* [i] segs[0..n_six) are the six tier: sealed, their index files mapped,
                          their slots (below idx.list_base) in no entity, scope or kind list */
     uint32_t untier;  /* atomic: a tier file could not answer: bp_six_repair puts the tier back
@@ -323,6 +324,14 @@ void bp_six_open_pass(bp_store *s);
  * (n_recs 0: whatever it lists): true with seg->six set. Nothing is written. */
 bool bp_six_attach(bp_store *s, bp_segment *seg, uint64_t size, uint64_t foff, uint32_t footer_crc,
                    uint32_t n_recs, uint64_t first_seq);
+/* entities.c. emu held, and [i] shared or [w]: fn(ctx, id, -1) for each entity of the index's
+ * table, fn(ctx, -1, i) for each entry i of its cold directory the table does not list, in name
+ * order (bytewise), from the first at or past from (past it when after) while fn returns
+ * true. BP_OK or BP_ENOMEM. */
+typedef bool (*bp_entity_fn)(void *ctx, int64_t id, int64_t cold);
+bp_status bp_entities_walk(bp_store *s, const char *from, size_t flen, bool after,
+                           bp_entity_fn fn, void *ctx);
+
 /* entckpt.c: the entity checkpoint (DIR/entities.ckpt). [w] At the seal of the active
  * segment (its footer ending with footer_crc): written for the state the index has. */
 void bp_entckpt_write_seal(bp_store *s, uint32_t footer_crc);

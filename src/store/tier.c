@@ -156,6 +156,7 @@ static bp_status tier_records(bp_store *s, bp_irec **out) {
 
 void bp_tier_untier_locked(bp_store *s) {
     if (!s->n_six) return;
+    if (bp_index_cold_all(&s->idx)) return; /* out of memory: the tier stays */
     bp_irec *below = NULL;
     if (s->idx.rbase && tier_records(s, &below)) {
         bp_err_clear(); /* the tier stays: its footers cannot be read */
@@ -200,7 +201,7 @@ static void names_of(const bp_six *six, const bp_six_rec *r, rec_names *out) {
 }
 
 int bp_store_rec(bp_store *s, uint64_t slot, bp_irec *out, unsigned what) {
-    const bp_index *x = &s->idx;
+    bp_index *x = &s->idx;
     if (slot >= x->rbase) {
         if (slot >= x->n) return 0;
         *out = BP_XREC(x, slot);

@@ -71,15 +71,17 @@ static uint32_t *batch_heads_slot(bp_store *s, const bp_frame *frames, size_t n,
 }
 
 /* [w] Current head (clock, hash) of entity e, including the earlier frames of the batch
- * (bslot: its batch_heads_slot, NULL for a single append). */
-static void entity_head(bp_store *s, const bp_frame *frames, const uint32_t *bslot, const char *e,
-                        size_t elen, uint64_t *clock, bp_hash *hash) {
+ * (bslot: its batch_heads_slot, NULL for a single append). BP_OK, or BP_ENOMEM when the
+ * entity could not be looked up (an entity checkpoint's, interned on the way). */
+static bp_status entity_head(bp_store *s, const bp_frame *frames, const uint32_t *bslot,
+                             const char *e, size_t elen, uint64_t *clock, bp_hash *hash) {
     if (bslot && *bslot) {
         *clock = frames[*bslot - 1].f.clock;
         *hash = frames[*bslot - 1].event_hash;
-        return;
+        return BP_OK;
     }
     int64_t id = bp_index_entity(&s->idx, e, elen);
+    if (id < -1) return bp_err(BP_ENOMEM, "entity '%.*s': out of memory", (int)elen, e);
     if (id < 0) {
         *clock = 0;
         memset(hash, 0, sizeof *hash);
@@ -87,6 +89,7 @@ static void entity_head(bp_store *s, const bp_frame *frames, const uint32_t *bsl
         *clock = bp_index_head_clock(&s->idx, id);
         *hash = s->idx.entities[id].head;
     }
+    return BP_OK;
 }
 
 /* [w] Room for n frames in s->frames. */
@@ -376,7 +379,8 @@ static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n
         size_t ilen = o && o->idempotency_key ? strlen(o->idempotency_key) : 0;
         uint32_t *bslot = n > 1 ? batch_heads_slot(s, frames, n, it->entity, elen) : NULL;
         uint64_t clock;
-        entity_head(s, frames, bslot, it->entity, elen, &clock, &fr->f.prev_hash);
+        if ((rc = entity_head(s, frames, bslot, it->entity, elen, &clock, &fr->f.prev_hash)))
+            goto out;
         if (o && o->has_expected_clock && o->expected_clock != clock) {
             char where[32] = "";
             if (n > 1) snprintf(where, sizeof where, "batch item %zu: ", i);
@@ -672,7 +676,7 @@ bp_status bp_commit_imported(bp_store *s, bp_frame *frames, size_t n, bool sync,
         uint64_t clock;
         bp_hash head;
         uint32_t *bslot = batch_heads_slot(s, frames, n, f->entity, f->entity_len);
-        entity_head(s, frames, bslot, f->entity, f->entity_len, &clock, &head);
+        if ((rc = entity_head(s, frames, bslot, f->entity, f->entity_len, &clock, &head))) break;
         if (f->clock != clock + 1) {
             rc = bp_err(BP_ECONFLICT, "entity '%.*s': clock %llu, but its head is at %llu",
                         (int)f->entity_len, f->entity, (unsigned long long)f->clock,
