@@ -1,6 +1,9 @@
 /* Fuzz target: segment index files (src/format/six.h, doc/FORMAT.md "Segment index files"),
- * the input as a file and again with its header and block CRCs made right, so the fuzzer
- * reaches the checks behind them. Each block that passes bp_six_need is read whole: every
+ * the input as a file and again with its CRCs made right (bp_six_reseal: pages, blocks,
+ * header), so the fuzzer reaches the checks behind them. First, in place (as readers use a
+ * file, no whole check): every lookup, over every index and a few past them, on whatever the
+ * file holds, must stay inside it and give what it read or mark the file failed. Then each
+ * block that passes bp_six_check_block is read whole: every
  * record by index and seq (and seqs that are not there), every id, entity and its postings,
  * scope, kind and key. Beyond "no crash, no read outside the file": what six.h promises of a
  * block that passed holds (contiguous frames, postings that are the entity's records, counts
@@ -23,8 +26,8 @@ static const uint8_t *blk(const bp_six *x, unsigned b) {
 /* Records: contiguous frames from the segment header to frames_end, seqs ascending in range;
  * each seq finds its record, the seqs between two records none. */
 static void records(bp_six *x) {
-    if (!bp_six_need(x, BP_SIXB_RECS)) return;
-    if ((x->flags & BP_SIX_HOLES) && !bp_six_need(x, BP_SIXB_SEQS)) return;
+    if (!bp_six_check_block(x, BP_SIXB_RECS)) return;
+    if ((x->flags & BP_SIX_HOLES) && !bp_six_check_block(x, BP_SIXB_SEQS)) return;
     uint64_t end = BP_SEG_HEADER_SIZE, prev = 0;
     for (uint32_t i = 0; i < x->n_recs; i++) {
         bp_six_rec r;
@@ -49,7 +52,7 @@ static void records(bp_six *x) {
 
 /* Ids: each found, and its record has it. */
 static void ids(bp_six *x) {
-    if (!bp_six_need(x, BP_SIXB_IDS)) return;
+    if (!bp_six_check_block(x, BP_SIXB_IDS)) return;
     bool in_order = x->flags & BP_SIX_IDS_IN_ORDER;
     size_t stride = in_order ? 16 : 20;
     for (uint32_t k = 0; k < x->n_recs; k++) {
@@ -72,8 +75,8 @@ static void ids(bp_six *x) {
 /* Entities: names in order inside NAMES, each found by name (a prefix of it finds its place
  * or before), postings ascending and of the entity. */
 static void entities(bp_six *x) {
-    if (!bp_six_need(x, BP_SIXB_ENTS)) return;
-    bool post = bp_six_need(x, BP_SIXB_POST), recs = bp_six_need(x, BP_SIXB_RECS);
+    if (!bp_six_check_block(x, BP_SIXB_ENTS)) return;
+    bool post = bp_six_check_block(x, BP_SIXB_POST), recs = bp_six_check_block(x, BP_SIXB_RECS);
     const char *names = (const char *)blk(x, BP_SIXB_NAMES);
     uint64_t sum = 0;
     for (uint32_t e = 0; e < x->n_ents; e++) {
@@ -103,7 +106,7 @@ static void entities(bp_six *x) {
 /* Scopes and kinds: each found, their counts the records'. */
 static void scopes_kinds(bp_six *x) {
     uint64_t sum = 0;
-    if (bp_six_need(x, BP_SIXB_SCOPES)) {
+    if (bp_six_check_block(x, BP_SIXB_SCOPES)) {
         for (uint32_t s = 0; s < x->n_scopes; s++) {
             const char *name;
             uint16_t len;
@@ -114,7 +117,7 @@ static void scopes_kinds(bp_six *x) {
         }
         MUST(sum == x->n_recs);
     }
-    if (bp_six_need(x, BP_SIXB_KINDS)) {
+    if (bp_six_check_block(x, BP_SIXB_KINDS)) {
         sum = 0;
         for (uint32_t k = 0; k < x->n_kinds; k++) {
             uint16_t kind = bp_get_be16(blk(x, BP_SIXB_KINDS) + 8 * (size_t)k);
@@ -127,7 +130,7 @@ static void scopes_kinds(bp_six *x) {
                 MUST(bp_six_kind_count(x, (uint16_t)(kind + 1)) == 0);
         }
         MUST(sum == x->n_recs);
-        if (bp_six_need(x, BP_SIXB_RECS))
+        if (bp_six_check_block(x, BP_SIXB_RECS))
             for (uint32_t i = 0; i < x->n_recs; i++) {
                 bp_six_rec r;
                 bp_six_rec_get(x, i, &r);
@@ -138,7 +141,7 @@ static void scopes_kinds(bp_six *x) {
 
 /* Keys: each entry's hash leads to a range that holds it, its record in range. */
 static void keys(bp_six *x) {
-    if (!bp_six_need(x, BP_SIXB_IDEM)) return;
+    if (!bp_six_check_block(x, BP_SIXB_IDEM)) return;
     for (uint32_t k = 0; k < x->n_idems; k++) {
         uint64_t h = bp_get_be64(blk(x, BP_SIXB_IDEM) + 12 * (size_t)k);
         uint32_t lo, hi;
@@ -148,10 +151,67 @@ static void keys(bp_six *x) {
     }
 }
 
+/* In place: every lookup on whatever the file holds. What each gives when no check failed is
+ * within the bounds six.h promises; reads stay inside the file (ASan). */
+static void in_place(bp_six *x) {
+    const uint8_t *lo = x->p, *hi = x->p + x->n;
+    for (uint32_t i = 0; i < x->n_recs + 2 && i < 4096; i++) {
+        bp_six_rec r;
+        bp_six_rec_get(x, i, &r);
+        if (!bp_six_failed(x) && i < x->n_recs)
+            MUST(r.entity < x->n_ents && r.scope < x->n_scopes && r.offset >= BP_SEG_HEADER_SIZE &&
+                 (uint64_t)r.offset + r.frame_len <= x->pair.frames_end);
+        (void)bp_six_find_seq(x, x->first_seq + i);
+        bp_id id;
+        memset(id.b, 0, 16);
+        if ((x->flags & BP_SIX_IDS_IN_ORDER) || i < 64) bp_six_id(x, i, &id); /* (else: a scan) */
+        int64_t k = bp_six_find_id(x, &id);
+        MUST(k < (int64_t)x->n_recs);
+        uint32_t post = bp_six_post(x, i);
+        MUST(post < x->n_recs || post == 0);
+    }
+    for (uint32_t e = 0; e < x->n_ents + 2 && e < 4096; e++) {
+        bp_six_ent en;
+        bp_six_ent_get(x, e, &en);
+        if (en.len) {
+            MUST((const uint8_t *)en.name >= lo && (const uint8_t *)en.name + en.len <= hi);
+            MUST((uint64_t)en.post + en.count <= x->n_recs);
+            uint32_t at;
+            int64_t f = bp_six_find_ent(x, en.name, en.len, &at);
+            MUST(f < (int64_t)x->n_ents && at <= x->n_ents);
+        }
+    }
+    for (uint32_t s = 0; s < x->n_scopes + 2 && s < 4096; s++) {
+        const char *name;
+        uint16_t len;
+        uint32_t count;
+        bp_six_scope_get(x, s, &name, &len, &count);
+        if (len) {
+            MUST((const uint8_t *)name >= lo && (const uint8_t *)name + len <= hi);
+            MUST(bp_six_find_scope(x, name, len) < (int64_t)x->n_scopes);
+        }
+    }
+    for (uint32_t k = 0; k < x->n_kinds + 2 && k < 4096; k++) {
+        uint16_t kind;
+        uint32_t count;
+        bp_six_kind_get(x, k, &kind, &count);
+        (void)bp_six_kind_count(x, kind);
+        MUST(bp_six_find_kind(x, kind) < (int64_t)x->n_kinds);
+    }
+    for (uint32_t k = 0; k < x->n_idems + 2 && k < 4096; k++) {
+        uint32_t a, b;
+        bp_six_idem_range(x, (uint64_t)k * 0x9E3779B97F4A7C15ull, &a, &b);
+        MUST(a <= b && b <= x->n_idems);
+        MUST(bp_six_idem_rec(x, k) < x->n_recs || bp_six_failed(x));
+    }
+}
+
 static void run(const uint8_t *p, size_t n) {
     bp_six x;
     if (bp_six_open(&x, p, n, "fuzz.fidx") != BP_OK) return;
     MUST(x.n_recs && x.first_seq && x.pair.frames_end <= x.pair.seg_size);
+    in_place(&x);
+    if (bp_six_open(&x, p, n, "fuzz.fidx") != BP_OK) abort(); /* (its bits cleared) */
     records(&x);
     ids(&x);
     entities(&x);
@@ -160,7 +220,7 @@ static void run(const uint8_t *p, size_t n) {
     bp_status all = bp_six_check_all(&x, "fuzz.fidx");
     bool each = true;
     for (unsigned b = 0; b < BP_SIXB_NBLOCKS; b++)
-        each &= bp_six_need(&x, b);
+        each &= bp_six_check_block(&x, b);
     MUST((all == BP_OK) == each);
 }
 
@@ -171,12 +231,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         uint8_t *c = malloc(size);
         if (!c) return 0;
         memcpy(c, data, size);
-        for (unsigned k = 0; k < BP_SIXB_NBLOCKS; k++) {
-            uint32_t off = bp_get_be32(c + 136 + 12 * k), len = bp_get_be32(c + 140 + 12 * k);
-            if ((uint64_t)off + len <= size && off >= BP_SIX_HEADER)
-                bp_put_be32(c + 144 + 12 * k, bp_crc32(c + off, len));
-        }
-        bp_put_be32(c + 244, bp_crc32(c, 244));
+        bp_six_reseal(c, size);
         run(c, size);
         free(c);
     }

@@ -110,7 +110,7 @@ static void check_header(const tb *t, const uint8_t *p, size_t n, const bp_six *
     CHECK(memcmp(p, "BPIX", 4) == 0);
     CHECK_EQ(bp_get_be16(p + 4), BP_SIX_VERSION);
     CHECK_EQ(bp_get_be16(p + 6), BP_SIX_HEADER);
-    CHECK_EQ(bp_get_be32(p + 244), bp_crc32(p, 244));
+    CHECK_EQ(bp_get_be32(p + BP_SIX_HEADER - 4), bp_crc32(p, BP_SIX_HEADER - 4));
     CHECK_EQ(x->pair.segno, t->pair.segno);
     CHECK(memcmp(x->pair.uuid, t->pair.uuid, 16) == 0);
     CHECK_EQ(x->pair.seg_size, t->pair.seg_size);
@@ -712,34 +712,43 @@ static void test_open_messages(void) {
     p[0] = 'X';
     CHECK_FAILS(bp_six_open(&x, p, b.len, "f"), BP_ECORRUPT, "bad magic");
     p[0] = 'B';
+    p[5] = 3;
+    CHECK_FAILS(bp_six_open(&x, p, b.len, "f"), BP_EVERSION, "version 3");
+    p[5] = 1; /* (version 1: before PAGES, not read) */
+    CHECK_FAILS(bp_six_open(&x, p, b.len, "f"), BP_EVERSION, "version 1");
     p[5] = 2;
-    CHECK_FAILS(bp_six_open(&x, p, b.len, "f"), BP_EVERSION, "version 2");
-    p[5] = 1;
     CHECK_FAILS(bp_six_open(&x, p, 200, "f"), BP_ECORRUPT, "cut short");
     p[100] ^= 1;
     CHECK_FAILS(bp_six_open(&x, p, b.len, "f"), BP_ECORRUPT, "header CRC");
     p[100] ^= 1;
-    p[b.len - 1] ^= 1; /* a name's byte */
     CHECK_OK(bp_six_open(&x, p, b.len, "f"));
-    CHECK(bp_six_need(&x, BP_SIXB_RECS));
-    CHECK_FAILS(bp_six_check_all(&x, "f"), BP_ECORRUPT, "entities");
+    p[x.off[BP_SIXB_NAMES] + x.len[BP_SIXB_NAMES] - 1] ^= 1; /* a scope name's byte */
+    CHECK_OK(bp_six_open(&x, p, b.len, "f"));
+    /* in place: usable until a lookup reads the damaged page */
+    CHECK(bp_six_need(&x, BP_SIXB_NAMES));
+    CHECK(bp_six_need(&x, BP_SIXB_ENTS));
+    CHECK(!bp_six_failed(&x));
+    CHECK_EQ(bp_six_find_scope(&x, "bank", 4), -1);
+    CHECK(bp_six_failed(&x));
     CHECK(!bp_six_need(&x, BP_SIXB_NAMES));
-    CHECK(!bp_six_need(&x, BP_SIXB_ENTS)); /* it reads the names */
-    CHECK(!bp_six_need(&x, BP_SIXB_SCOPES));
-    CHECK(bp_six_need(&x, BP_SIXB_IDEM));
-    CHECK(!bp_six_need(&x, BP_SIXB_NBLOCKS)); /* no such block */
-    CHECK(!bp_six_need(&x, 40));
+    CHECK(bp_six_need(&x, BP_SIXB_ENTS)); /* (its own bytes: good) */
+    /* whole */
+    CHECK_OK(bp_six_open(&x, p, b.len, "f"));
+    CHECK(bp_six_check_block(&x, BP_SIXB_RECS));
+    CHECK_FAILS(bp_six_check_all(&x, "f"), BP_ECORRUPT, "entities");
+    CHECK(!bp_six_check_block(&x, BP_SIXB_NAMES));
+    CHECK(!bp_six_check_block(&x, BP_SIXB_ENTS)); /* it reads the names */
+    CHECK(!bp_six_check_block(&x, BP_SIXB_SCOPES));
+    CHECK(bp_six_check_block(&x, BP_SIXB_IDEM));
+    CHECK(!bp_six_check_block(&x, BP_SIXB_NBLOCKS)); /* no such block */
+    CHECK(!bp_six_check_block(&x, 40));
+    CHECK(!bp_six_need(&x, BP_SIXB_NBLOCKS));
     bp_buf_free(&b);
 }
 
-/* Recompute the CRC of every block inside the n bytes at p, and the header's, after an
- * edit. */
+/* Make the CRCs right after an edit (pages, blocks, header). */
 static void recrc(uint8_t *p, size_t n) {
-    for (unsigned k = 0; k < BP_SIXB_NBLOCKS; k++) {
-        uint32_t off = bp_get_be32(p + 136 + 12 * k), len = bp_get_be32(p + 140 + 12 * k);
-        if ((uint64_t)off + len <= n) bp_put_be32(p + 144 + 12 * k, bp_crc32(p + off, len));
-    }
-    bp_put_be32(p + 244, bp_crc32(p, 244));
+    bp_six_reseal(p, n);
 }
 
 /* One edit of a crafted file: up to three big-endian writes in one block (in the header for
@@ -796,8 +805,8 @@ static void crafted_case(const crafted *c, const bp_buf *file, unsigned fails) {
     bp_status all = BP_OK;
     if (rc == BP_OK) {
         for (unsigned o = 0; o < BP_SIXB_NBLOCKS; o++)
-            need[o] = bp_six_need(&x, o);
-        again = k < BP_SIXB_NBLOCKS && bp_six_need(&x, k);
+            need[o] = bp_six_check_block(&x, o);
+        again = k < BP_SIXB_NBLOCKS && bp_six_check_block(&x, k);
         all = bp_six_check_all(&x, "f");
     }
     free(p);
@@ -864,7 +873,8 @@ static void test_crafted(void) {
         {"n_scopes 0", BP_SIXB_NBLOCKS, 0, {{56, 4, 0}}},
         {"n_kinds > n_recs", BP_SIXB_NBLOCKS, 0, {{60, 4, 4}}},
         {"a block past the end", BP_SIXB_NBLOCKS, 0, {{136 + 12 * 8, 4, 1000}}},
-        {"a block one byte past the end", BP_SIXB_NBLOCKS, 0, {{140 + 12 * 8, 4, 17}}},
+        {"a block one byte past the end", BP_SIXB_NBLOCKS, 0, {{140 + 12 * 9, 4, 33}}},
+        {"pages not the blocks' count", BP_SIXB_NBLOCKS, 0, {{140 + 12 * 9, 4, 28}}},
         {"a block longer than its count", BP_SIXB_NBLOCKS, 0, {{140, 4, 37}}},
         {"a block inside the header", BP_SIXB_NBLOCKS, 0, {{136, 4, 0}}},
     };
@@ -926,7 +936,8 @@ static void test_crafted_idem(void) {
         recrc(p, b.len);
         bp_six y;
         bp_status rc = bp_six_open(&y, p, b.len, "f");
-        bool idem = bp_six_need(&y, BP_SIXB_IDEM), ents = bp_six_need(&y, BP_SIXB_ENTS);
+        bool idem = bp_six_check_block(&y, BP_SIXB_IDEM),
+             ents = bp_six_check_block(&y, BP_SIXB_ENTS);
         free(p);
         CHECK_OK(rc);
         CHECK(!idem);

@@ -359,7 +359,7 @@ static void test_anchors_vector(void) {
  * segment 1 encode to exactly those bytes, which open, pass every check and answer lookups;
  * one byte changed, a check fails. */
 static void test_six_vector(void) {
-    static const char HEX[] = "42 50 49 58 00 01 00 f8 00 00 00 01 00 00 00 01 "
+    static const char HEX[] = "42 50 49 58 00 02 01 04 00 00 00 01 00 00 00 01 "
                               "a0 a1 a2 a3 a4 a5 a6 a7 a8 a9 aa ab ac ad ae af "
                               "00 00 00 00 00 00 00 01 00 00 00 00 00 00 00 03 "
                               "00 00 00 03 00 00 00 02 00 00 00 01 00 00 00 02 "
@@ -367,34 +367,37 @@ static void test_six_vector(void) {
                               "00 00 00 00 00 00 01 d4 01 9a b6 97 e8 00 00 03 "
                               "01 9a b6 97 e8 00 00 05 01 02 03 04 05 06 77 08 "
                               "89 0a 0b 0c 0d 0e 0f 10 01 02 03 04 05 06 77 08 "
-                              "89 0a 0b 0c 0d 0e 0f 12 00 00 00 f8 00 00 00 24 "
-                              "30 3e cb a1 00 00 01 1c 00 00 00 30 1e e0 6b 46 "
-                              "00 00 01 4c 00 00 00 00 00 00 00 00 00 00 01 4c "
-                              "00 00 00 30 e4 98 f3 7f 00 00 01 7c 00 00 00 0c "
-                              "a8 bb 8e f3 00 00 01 88 00 00 00 0c f0 a7 40 d2 "
-                              "00 00 01 94 00 00 00 10 01 b2 96 31 00 00 01 a4 "
-                              "00 00 00 0c 88 bf 50 45 00 00 01 b0 00 00 00 10 "
-                              "2f 76 a0 84 ae 84 5e 52 00 00 00 30 00 00 00 00 "
-                              "00 00 10 01 00 00 00 bc 00 00 00 00 00 00 10 01 "
-                              "00 00 01 70 00 00 00 01 00 00 10 02 01 02 03 04 "
-                              "05 06 77 08 89 0a 0b 0c 0d 0e 0f 10 01 02 03 04 "
-                              "05 06 77 08 89 0a 0b 0c 0d 0e 0f 11 01 02 03 04 "
-                              "05 06 77 08 89 0a 0b 0c 0d 0e 0f 12 00 00 00 00 "
-                              "00 06 00 00 00 00 00 00 00 00 00 01 00 00 00 02 "
-                              "00 00 00 00 00 00 00 06 00 06 00 00 00 00 00 00 "
-                              "00 00 00 01 00 00 00 01 00 00 00 02 00 00 00 00 "
-                              "00 00 00 01 00 00 00 02 00 00 00 0c 00 04 00 00 "
-                              "00 00 00 03 10 01 00 00 00 00 00 02 10 02 00 00 "
-                              "00 00 00 01 3c d4 82 19 35 8b 04 9c 00 00 00 01 "
-                              "61 63 63 74 3a 31 61 63 63 74 3a 32 62 61 6e 6b ";
+                              "89 0a 0b 0c 0d 0e 0f 12 00 00 01 04 00 00 00 24 "
+                              "30 3e cb a1 00 00 01 28 00 00 00 30 1e e0 6b 46 "
+                              "00 00 01 58 00 00 00 00 00 00 00 00 00 00 01 58 "
+                              "00 00 00 30 e4 98 f3 7f 00 00 01 88 00 00 00 0c "
+                              "a8 bb 8e f3 00 00 01 94 00 00 00 0c f0 a7 40 d2 "
+                              "00 00 01 a0 00 00 00 10 01 b2 96 31 00 00 01 b0 "
+                              "00 00 00 0c 88 bf 50 45 00 00 01 bc 00 00 00 10 "
+                              "2f 76 a0 84 00 00 01 cc 00 00 00 20 e1 a9 fe 3e "
+                              "23 b9 af 1f 00 00 00 30 00 00 00 00 00 00 10 01 "
+                              "00 00 00 bc 00 00 00 00 00 00 10 01 00 00 01 70 "
+                              "00 00 00 01 00 00 10 02 01 02 03 04 05 06 77 08 "
+                              "89 0a 0b 0c 0d 0e 0f 10 01 02 03 04 05 06 77 08 "
+                              "89 0a 0b 0c 0d 0e 0f 11 01 02 03 04 05 06 77 08 "
+                              "89 0a 0b 0c 0d 0e 0f 12 00 00 00 00 00 06 00 00 "
+                              "00 00 00 00 00 00 00 01 00 00 00 02 00 00 00 00 "
+                              "00 00 00 06 00 06 00 00 00 00 00 00 00 00 00 01 "
+                              "00 00 00 01 00 00 00 02 00 00 00 00 00 00 00 01 "
+                              "00 00 00 02 00 00 00 0c 00 04 00 00 00 00 00 03 "
+                              "10 01 00 00 00 00 00 02 10 02 00 00 00 00 00 01 "
+                              "3c d4 82 19 35 8b 04 9c 00 00 00 01 61 63 63 74 "
+                              "3a 31 61 63 63 74 3a 32 62 61 6e 6b 30 3e cb a1 "
+                              "1e e0 6b 46 e4 98 f3 7f a8 bb 8e f3 f0 a7 40 d2 "
+                              "01 b2 96 31 88 bf 50 45 2f 76 a0 84 ";
     char clean[sizeof HEX];
     size_t k = 0;
     for (const char *c = HEX; *c; c++)
         if (*c != ' ') clean[k++] = *c;
     clean[k] = 0;
-    uint8_t want[448];
+    uint8_t want[512];
     size_t n = unhex(clean, want);
-    CHECK_EQ(n, 448);
+    CHECK_EQ(n, 492);
     bp_frame a, b;
     vector_events(&a, &b);
     bp_irec recs[3];
@@ -448,9 +451,17 @@ static void test_six_vector(void) {
     bp_six_rec r;
     bp_six_rec_get(&x, 2, &r);
     CHECK(r.seq == 3 && r.offset == 368 && r.frame_len == 100 && r.kind == 0x1002);
-    want[440] ^= 1; /* a byte of a name: NAMES' CRC no longer matches */
+    CHECK_EQ(x.off[BP_SIXB_NAMES], 444);
+    CHECK_EQ(x.off[BP_SIXB_PAGES], 460);
+    CHECK_EQ(x.len[BP_SIXB_PAGES], 32); /* a page for each block but SEQS (empty) */
+    want[452] ^= 1; /* a byte of a name: NAMES' CRC no longer matches, nor its page's */
     CHECK_OK(bp_six_open(&x, want, n, "000001.fidx"));
     CHECK_EQ(bp_six_check_all(&x, "000001.fidx"), BP_ECORRUPT);
+    CHECK_OK(bp_six_open(&x, want, n, "000001.fidx"));
+    CHECK_EQ(bp_six_find_seq(&x, 2), 1); /* (no name read) */
+    CHECK(!bp_six_failed(&x));
+    CHECK_EQ(bp_six_find_ent(&x, "acct:2", 6, NULL), -1);
+    CHECK(bp_six_failed(&x));
     bp_buf_free(&buf);
 }
 

@@ -214,6 +214,9 @@ static uint64_t enc_layout(six_enc *e) {
         len[BP_SIXB_NAMES] += blk->entities[k].len;
     for (uint32_t s = 0; s < e->ns; s++)
         len[BP_SIXB_NAMES] += blk->scopes[s].len;
+    len[BP_SIXB_PAGES] = 0; /* a CRC per page of the others */
+    for (unsigned k = 0; k < BP_SIXB_PAGES; k++)
+        len[BP_SIXB_PAGES] += 4 * ((len[k] + BP_SIX_PAGE - 1) / BP_SIX_PAGE);
     uint64_t total = BP_SIX_HEADER;
     for (unsigned k = 0; k < BP_SIXB_NBLOCKS; k++)
         total += len[k];
@@ -327,9 +330,7 @@ static void enc_header(const six_enc *e, uint8_t *h, const bp_six_pair *pair) {
     for (unsigned k = 0; k < BP_SIXB_NBLOCKS; k++) {
         bp_put_be32(h + 136 + 12 * k, e->off[k]);
         bp_put_be32(h + 140 + 12 * k, e->len[k]);
-        bp_put_be32(h + 144 + 12 * k, bp_crc32(h + e->off[k], e->len[k]));
     }
-    bp_put_be32(h + 244, bp_crc32(h, 244));
 }
 #undef REC_E
 #undef REC_S
@@ -351,6 +352,7 @@ int bp_six_encode(bp_buf *b, const bp_iblock *blk, const uint64_t *first_clock,
             enc_records(&e, h);
             enc_tables(&e, h);
             enc_header(&e, h, pair);
+            bp_six_reseal(h, (size_t)total); /* PAGES, the blocks' CRCs, the header's */
             b->len += (size_t)total;
         }
     }

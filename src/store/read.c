@@ -403,6 +403,7 @@ static int64_t six_next(bp_iter *it, bp_store *s) {
             ok = bp_six_need(six, BP_SIXB_KINDS);
             if (ok) local = bp_six_kind_count(six, it->kind) ? it->kind : -1;
         }
+        if (bp_six_failed(six)) ok = false; /* (a check of what it read failed) */
         if (!ok) { /* it cannot answer: the segment's records, one by one */
             for (; it->pos < end; it->pos++) {
                 if (it->pos >= it->limit || (it->f.to_seq && it->pos + 1 > it->f.to_seq)) return -1;
@@ -426,6 +427,7 @@ static int64_t six_next(bp_iter *it, bp_store *s) {
         for (; r < six->n_recs; r++) {
             bp_six_rec rec;
             bp_six_rec_get(six, r, &rec);
+            if (bp_six_failed(six)) break; /* (record by record, from it->pos: above) */
             if (it->src == SRC_SCOPE ? rec.scope != (uint32_t)local : rec.kind != it->kind)
                 continue;
             uint64_t slot = rec.seq - 1;
@@ -433,7 +435,7 @@ static int64_t six_next(bp_iter *it, bp_store *s) {
             it->pos = slot + 1;
             if (bp_rfilter_match(&it->f, s, slot)) return (int64_t)slot;
         }
-        it->pos = end;
+        if (!bp_six_failed(six)) it->pos = end;
     }
     if (it->pos < x->list_base) it->pos = x->list_base;
     return -2;
@@ -521,14 +523,15 @@ static bool seg_may_match(const bp_iter *it, bp_store *s, uint32_t i) {
                     any = f->kinds[j] == kind;
             }
         }
-        if (!any) return false;
+        if (!any && !bp_six_failed(six)) return false;
     }
     if (f->prefix && bp_six_need(six, BP_SIXB_ENTS)) { /* (names sorted: the first at or past) */
         uint32_t at = 0;
         bp_six_find_ent(six, f->prefix, f->prefix_len, &at);
         bp_six_ent e;
-        if (at >= six->n_ents) return false;
+        if (at >= six->n_ents) return bp_six_failed(six);
         bp_six_ent_get(six, at, &e);
+        if (bp_six_failed(six)) return true; /* (it cannot say) */
         if (e.len < f->prefix_len || memcmp(e.name, f->prefix, f->prefix_len) != 0) return false;
     }
     return true;

@@ -191,11 +191,12 @@ int64_t bp_store_find_id(bp_store *s, const bp_id *id, bool *repair) {
         if (!__atomic_load_n(&g->six_bad, __ATOMIC_ACQUIRE) && bp_six_need(x, BP_SIXB_IDS) &&
             bp_six_need(x, BP_SIXB_SEQS)) {
             int64_t r = bp_six_find_id(x, id);
-            if (r < 0) continue;
-            uint64_t q = bp_six_seq(x, (uint32_t)r) - 1;
+            if (r < 0 && !bp_six_failed(x)) continue;
+            uint64_t q = r < 0 ? 0 : bp_six_seq(x, (uint32_t)r) - 1;
             /* the file's answer must be the index's record of that event (a tier segment's:
-             * its frame's, which the read checks): never a wrong one */
-            if (q >= g->first_slot && q < bp_seg_end_slot(s, i) &&
+             * its frame's, which the read checks): never a wrong one; a check of what it
+             * read that failed, no answer */
+            if (!bp_six_failed(x) && q >= g->first_slot && q < bp_seg_end_slot(s, i) &&
                 (q < s->idx.rbase || memcmp(BP_XREC(&s->idx, q).id.b, id->b, 16) == 0))
                 return (int64_t)q;
         }
@@ -242,10 +243,10 @@ bp_status bp_store_find_idem(bp_store *s, const char *key, size_t len, int64_t *
             bp_six_idem_range(x, h, &lo, &hi);
             for (uint32_t k = lo; k < hi && !rc && !eq && !bogus; k++) {
                 uint64_t q = bp_six_seq(x, bp_six_idem_rec(x, k)) - 1;
-                bogus = q < g->first_slot || q >= end;
+                bogus = q < g->first_slot || q >= end || bp_six_failed(x);
                 if (!bogus && !(rc = key_at(s, q, key, len, &eq, &o)) && eq) *slot = (int64_t)q;
             }
-            if (!bogus) continue;
+            if (!bogus && !bp_six_failed(x)) continue;
         }
         /* it cannot answer: the segment's frames, one by one, until bp_six_repair has placed
          * its keys in memory */

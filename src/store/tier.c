@@ -194,7 +194,7 @@ typedef struct rec_names {
     uint16_t slen;
 } rec_names;
 
-static void names_of(const bp_six *six, const bp_six_rec *r, rec_names *out) {
+static void names_of(bp_six *six, const bp_six_rec *r, rec_names *out) {
     uint32_t count;
     bp_six_ent_get(six, r->entity, &out->ent);
     bp_six_scope_get(six, r->scope, &out->scope, &out->slen, &count);
@@ -214,19 +214,19 @@ int bp_store_rec(bp_store *s, uint64_t slot, bp_irec *out, unsigned what) {
     if (usable(s, i, BP_SIXB_RECS, BP_SIXB_SEQS, BP_SIXB_IDS, BP_SIXB_NBLOCKS) &&
         (!ids || usable(s, i, BP_SIXB_ENTS, BP_SIXB_SCOPES, BP_SIXB_NAMES, BP_SIXB_NBLOCKS))) {
         int64_t k = bp_six_find_seq(six, slot + 1);
-        if (k < 0) return 0; /* a hole */
+        if (k < 0 && !bp_six_failed(six)) return 0; /* a hole */
         bp_six_rec r;
-        bp_six_rec_get(six, (uint32_t)k, &r);
         int64_t e = UINT32_MAX, sc = UINT32_MAX;
-        if (ids) {
+        if (k >= 0) bp_six_rec_get(six, (uint32_t)k, &r);
+        if (ids && !bp_six_failed(six)) {
             rec_names rn;
             names_of(six, &r, &rn);
             e = bp_index_entity(x, rn.ent.name, rn.ent.len);
             sc = bp_strtab_find(&x->scope_names, rn.scope, rn.slen);
         }
-        if (e >= 0 && sc >= 0) {
-            memset(out, 0, sizeof *out);
-            bp_six_id(six, (uint32_t)k, &out->id);
+        if (!bp_six_failed(six)) memset(out, 0, sizeof *out);
+        if (!bp_six_failed(six)) bp_six_id(six, (uint32_t)k, &out->id);
+        if (!bp_six_failed(six) && e >= 0 && sc >= 0) { /* (every check of what it read held) */
             out->segno = s->segs[i].segno;
             out->offset = r.offset;
             out->frame_len = r.frame_len;
@@ -235,7 +235,8 @@ int bp_store_rec(bp_store *s, uint64_t slot, bp_irec *out, unsigned what) {
             out->kind = r.kind;
             return 1;
         }
-        mark_bad(s, i); /* names the index does not know: not this store's answer */
+        mark_bad(s, i); /* a check failed, or names the index does not know: not this store's
+                           answer */
     }
     return rec_from_footer(s, i, slot, out);
 }
@@ -253,7 +254,8 @@ bool bp_tier_names(bp_store *s, uint64_t slot, char entity[BP_COORD_MAX + 1],
     bp_six_rec_get(six, (uint32_t)k, &r);
     rec_names rn;
     names_of(six, &r, &rn);
-    if (rn.ent.len > BP_COORD_MAX || rn.slen > BP_COORD_MAX) return false;
+    if (bp_six_failed(six)) mark_bad(s, i);
+    if (bp_six_failed(six) || rn.ent.len > BP_COORD_MAX || rn.slen > BP_COORD_MAX) return false;
     memcpy(entity, rn.ent.name, rn.ent.len);
     entity[rn.ent.len] = 0;
     memcpy(scope, rn.scope, rn.slen);
@@ -309,10 +311,13 @@ int bp_tier_walk(bp_store *s, int64_t eid, uint64_t clock,
             i == hint->seg && hint->ent >= 0 ? hint->ent : bp_six_find_ent(x, name, len, NULL);
         hint->seg = i;
         hint->ent = e;
-        if (e < 0) continue;
         bp_six_ent ent;
-        bp_six_ent_get(x, (uint32_t)e, &ent);
-        if (ent.first_clock + ent.count <= clock) continue;
+        if (e >= 0) bp_six_ent_get(x, (uint32_t)e, &ent);
+        if (bp_six_failed(x)) { /* a check of what it read failed: the file cannot answer */
+            mark_bad(s, i);
+            return -1;
+        }
+        if (e < 0 || ent.first_clock + ent.count <= clock) continue;
         uint64_t lo = s->segs[i].first_slot, hi = bp_seg_end_slot(s, i);
         for (uint64_t k = clock > ent.first_clock ? clock - ent.first_clock : 0; k < ent.count;
              k++) {
@@ -321,7 +326,7 @@ int bp_tier_walk(bp_store *s, int64_t eid, uint64_t clock,
             uint64_t slot = r.seq - 1;
             /* the file's answer must be one of its segment's slots (the reader checks the
              * event it reads there: bp_iter_next) */
-            if (slot < lo || slot >= hi) {
+            if (bp_six_failed(x) || slot < lo || slot >= hi) {
                 mark_bad(s, i);
                 return -1;
             }
@@ -357,7 +362,10 @@ uint64_t bp_store_clock_of(bp_store *s, uint64_t slot) {
         return 0;
     bp_six *six = &s->segs[lo].six->x;
     int64_t r = bp_six_find_seq(six, slot + 1);
-    if (r < 0) return 0;
+    if (r < 0) {
+        if (bp_six_failed(six)) mark_bad(s, lo);
+        return 0;
+    }
     bp_six_rec rec;
     bp_six_rec_get(six, (uint32_t)r, &rec);
     bp_six_ent ent;
@@ -370,6 +378,9 @@ uint64_t bp_store_clock_of(bp_store *s, uint64_t slot) {
         else
             b = mid;
     }
-    if (a == ent.count || bp_six_post(six, ent.post + a) != (uint32_t)r) return 0;
+    if (a == ent.count || bp_six_post(six, ent.post + a) != (uint32_t)r || bp_six_failed(six)) {
+        if (bp_six_failed(six)) mark_bad(s, lo);
+        return 0;
+    }
     return ent.first_clock + a;
 }

@@ -214,7 +214,7 @@ six_problem(vstate *v, sixcheck *c, uint32_t segno, const char *fmt, ...) {
 static void six_frame(vstate *v, sixcheck *c, uint32_t segno, uint32_t i, uint64_t pos, uint32_t fl,
                       const bp_event_fields *f) {
     if (!c->on || c->bad) return;
-    const bp_six *x = &c->x;
+    bp_six *x = &c->x;
     if (i >= x->n_recs) {
         six_problem(v, c, segno, "lists %u records, the segment holds more", x->n_recs);
         return;
@@ -254,7 +254,7 @@ static void six_frame(vstate *v, sixcheck *c, uint32_t segno, uint32_t i, uint64
 
 static void six_end(vstate *v, sixcheck *c, uint32_t segno, uint32_t nrec) {
     if (!c->on || c->bad) return;
-    const bp_six *x = &c->x;
+    bp_six *x = &c->x;
     if (nrec != x->n_recs) {
         six_problem(v, c, segno, "lists %u records, the segment holds %u", x->n_recs, nrec);
         return;
