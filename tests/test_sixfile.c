@@ -358,6 +358,48 @@ static void test_damaged_ids_block(void) {
     t_rmdir(g_dir);
 }
 
+/* Damage is found by the page: a lookup that reads only intact pages of a block whose last
+ * page is damaged is answered from the file; the first that reads the damaged page falls back
+ * (the right event all the same), and the segment is then read from memory. */
+static void test_damaged_page(void) {
+    g_dir = t_dir("six-page");
+    bp_id *ids = fill_ids(g_dir, 6000);
+    CHECK(ids != NULL);
+    char p[600];
+    seg_path(2, "fidx", p, sizeof p);
+    size_t n = 0;
+    uint8_t *b = t_slurp(p, &n);
+    CHECK(b != NULL);
+    bp_six x;
+    CHECK_OK(bp_six_open(&x, b, n, p));
+    /* (the search for the first id reads entries up to the middle: not the last page) */
+    CHECK(x.len[BP_SIXB_IDS] / 2 + 16 < (x.len[BP_SIXB_IDS] - 1) / BP_SIX_PAGE * BP_SIX_PAGE);
+    CHECK(x.flags & BP_SIX_IDS_IN_ORDER);
+    bp_id first, last;
+    memcpy(first.b, b + x.off[BP_SIXB_IDS], 16);
+    memcpy(last.b, b + x.off[BP_SIXB_IDS] + x.len[BP_SIXB_IDS] - 16, 16);
+    b[x.off[BP_SIXB_IDS] + x.len[BP_SIXB_IDS] - 1] ^= 0x01; /* the last id's last byte */
+    CHECK(spit(p, b, n));
+
+    bp_store *s = t_open(g_dir, &(t_open_opts){.read_only = true});
+    bp_event *ev = NULL;
+    CHECK_OK(bp_get(s, &ev, &first)); /* the pages on its search path are intact */
+    CHECK(memcmp(ev->event_id.b, first.b, 16) == 0);
+    bp_event_free(ev);
+    CHECK(s->segs[1].ids_six);
+    CHECK(!s->segs[1].six_bad);
+    CHECK_OK(bp_get(s, &ev, &last)); /* its page is damaged: the right event all the same */
+    CHECK(memcmp(ev->event_id.b, last.b, 16) == 0);
+    bp_event_free(ev);
+    CHECK(s->segs[1].six_bad || !s->segs[1].ids_six);
+    get_all(s, ids, 6000);
+    CHECK(s->segs[2].ids_six && !s->segs[2].six_bad); /* the others still answer in place */
+    CHECK_OK(bp_store_close(s));
+    free(b);
+    free(ids);
+    t_rmdir(g_dir);
+}
+
 /* Append again under key-<i> (fill's key of event i): a replay of event i. */
 static void replay(bp_store *s, int i, const bp_id *id) {
     char ent[32], key[32];
@@ -717,6 +759,7 @@ int main(void) {
     test_compaction();
     test_ids_in_place();
     test_damaged_ids_block();
+    test_damaged_page();
     test_keys_in_place();
     test_queries_in_place();
     test_repair_while_reading();

@@ -217,6 +217,7 @@ static bool load_entities(bp_store *s, const bp_entdir *d, bool *oom) {
         *oom = e == -ENOMEM;
         return false;
     }
+    bp_index_cold_verify(x, bp_tier_head, s); /* each entity's state checked at its first use */
     return events == d->m.seqs - d->m.holes; /* every event of the segments, once */
 }
 

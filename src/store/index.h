@@ -102,12 +102,22 @@ typedef struct bp_entity_state {
  *    so that interning one (under mu, by a reader holding the store's ilock shared or by the
  *    writer) never moves or grows anything a concurrent reader uses: the new entity's state is
  *    written before its name is published in the table (release), and n after it;
- *  - d's bytes stay mapped (by the store) while the directory is set. */
+ *  - d's bytes stay mapped (by the store) while the directory is set;
+ *  - an entity interned at a lookup has the state verify gave when it could tell (the store
+ *    reads the entity's newest event where the segments say it is: a checkpoint that lies
+ *    about a clock or head, CRC and sums right, is not believed), else the file's. */
+/* 1 with the entity's clock and head as its events have them, -1 when it has none, 0 when that
+ * cannot be told. */
+typedef int (*bp_cold_verify_fn)(void *ctx, const char *name, size_t len, uint64_t *clock,
+                                 bp_hash *head);
 typedef struct bp_index_cold {
     bp_entdir d;
     uint32_t *offs; /* entry i's offset in d (bp_entdir_offsets) */
     uint32_t left;  /* atomic */
     pthread_mutex_t mu;
+    bp_cold_verify_fn verify; /* NULL: the file's state is taken */
+    void *verify_ctx;
+    uint64_t lies; /* atomic: entities whose state verify corrected */
 } bp_index_cold;
 
 typedef struct bp_index {
@@ -199,6 +209,9 @@ int64_t bp_index_entity(bp_index *x, const char *name, size_t len);
  * interned now; *events receives the events its clocks count past their anchors. 0, -ENOMEM,
  * or -EINVAL (an anchored entity not past its anchor; the index unchanged but for room). */
 int bp_index_cold_set(bp_index *x, const bp_entdir *d, uint64_t *events);
+/* The state of an entity interned from the cold directory at a lookup (not by
+ * bp_index_cold_all) comes from verify(ctx, ...) when it can tell (none: clock 0). */
+void bp_index_cold_verify(bp_index *x, bp_cold_verify_fn verify, void *ctx);
 /* Intern every entity of the cold directory and drop it (the index alone answers again):
  * with the index held exclusively. 0 or -ENOMEM (some interned, the directory kept). */
 int bp_index_cold_all(bp_index *x);

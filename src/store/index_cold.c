@@ -70,9 +70,15 @@ int bp_index_cold_set(bp_index *x, const bp_entdir *d, uint64_t *events) {
     return 0;
 }
 
+void bp_index_cold_verify(bp_index *x, bp_cold_verify_fn verify, void *ctx) {
+    if (!x->cold) return;
+    x->cold->verify = verify;
+    x->cold->verify_ctx = ctx;
+}
+
 /* Intern entry i (not in the table: checked under mu), or return the id another thread gave
- * it meanwhile. */
-static int64_t intern(bp_index *x, uint32_t i) {
+ * it meanwhile; its state verified (when check and the directory can). */
+static int64_t intern(bp_index *x, uint32_t i, bool check) {
     bp_index_cold *c = x->cold;
     const char *name;
     uint8_t len;
@@ -81,6 +87,15 @@ static int64_t intern(bp_index *x, uint32_t i) {
     entry(c, i, &name, &len, &clock, &head);
     int64_t e = bp_strtab_find(&x->entity_names, name, len);
     if (e >= 0) return e;
+    uint64_t vc = 0;
+    bp_hash vh;
+    memset(&vh, 0, sizeof vh);
+    int v = check && c->verify ? c->verify(c->verify_ctx, name, len, &vc, &vh) : 0;
+    if (v && (vc != clock || memcmp(vh.b, head.b, sizeof vh.b) != 0)) {
+        clock = vc; /* the events' word, not the file's (0: it has none) */
+        head = vh;
+        __atomic_fetch_add(&c->lies, 1, __ATOMIC_RELAXED);
+    }
     uint32_t id = x->entity_names.n;           /* the id the add gives: its state first (index.h) */
     if (id >= x->entities_cap) return -ENOMEM; /* (not when the room invariant holds) */
     bp_entity_state *es = &x->entities[id];
@@ -99,7 +114,7 @@ int64_t bp_index_entity(bp_index *x, const char *name, size_t len) {
     int64_t i = bp_entdir_find(&c->d, c->offs, name, len, NULL);
     if (i < 0) return -1;
     pthread_mutex_lock(&c->mu);
-    e = intern(x, (uint32_t)i);
+    e = intern(x, (uint32_t)i, true);
     pthread_mutex_unlock(&c->mu);
     return e;
 }
@@ -108,7 +123,7 @@ int bp_index_cold_all(bp_index *x) {
     bp_index_cold *c = x->cold;
     if (!c) return 0;
     for (uint32_t i = 0; i < c->d.m.n_entities; i++)
-        if (intern(x, i) < 0) return -ENOMEM;
+        if (intern(x, i, false) < 0) return -ENOMEM;
     bp_index_cold_drop(x);
     return 0;
 }

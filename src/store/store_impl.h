@@ -329,6 +329,12 @@ bool bp_six_attach(bp_store *s, bp_segment *seg, uint64_t size, uint64_t foff, u
  * order (bytewise), from the first at or past from (past it when after) while fn returns
  * true. BP_OK or BP_ENOMEM. */
 typedef bool (*bp_entity_fn)(void *ctx, int64_t id, int64_t cold);
+
+/* tier.c. [i] shared or [w] (ctx: the store). Entity name's clock and head as its newest tier
+ * event has them (the newest segment whose index file lists it, that event's frame): 1, -1
+ * when no tier segment lists it, 0 when that cannot be told (a file or frame that cannot be
+ * read). The cold directory's verify (index.h). */
+int bp_tier_head(void *ctx, const char *name, size_t len, uint64_t *clock, bp_hash *head);
 bp_status bp_entities_walk(bp_store *s, const char *from, size_t flen, bool after,
                            bp_entity_fn fn, void *ctx);
 

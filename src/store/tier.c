@@ -295,6 +295,45 @@ bool bp_tier_hlc_within(bp_store *s, uint64_t slot, uint64_t since_ms, uint64_t 
 
 /* ------------------------------------------------------------ entity walks */
 
+int bp_tier_head(void *ctx, const char *name, size_t len, uint64_t *clock, bp_hash *head) {
+    bp_store *s = ctx;
+    for (uint32_t i = s->n_six; i-- > 0;) { /* the newest segment that lists it */
+        if (!usable(s, i, BP_SIXB_ENTS, BP_SIXB_POST, BP_SIXB_RECS, BP_SIXB_SEQS)) return 0;
+        bp_six *x = &s->segs[i].six->x;
+        int64_t e = bp_six_find_ent(x, name, len, NULL);
+        bp_six_ent ent;
+        bp_six_rec r;
+        if (e >= 0) {
+            bp_six_ent_get(x, (uint32_t)e, &ent);
+            bp_six_rec_get(x, bp_six_post(x, ent.post + ent.count - 1), &r);
+        }
+        if (bp_six_failed(x)) {
+            mark_bad(s, i);
+            return 0;
+        }
+        if (e < 0) continue;
+        bp_irec ir;
+        bp_segref ref = BP_SEGREF_INIT;
+        bp_buf buf = {0};
+        bp_frame fr;
+        uint64_t want = ent.first_clock + ent.count - 1;
+        /* its frame: that entity's, at that clock (and its hash the head) */
+        bool ok = r.seq - 1 >= s->segs[i].first_slot && r.seq - 1 < bp_seg_end_slot(s, i) &&
+                  bp_store_rec(s, r.seq - 1, &ir, 0) > 0 && bp_segment_ref(s, ir.segno, &ref) &&
+                  bp_read_frame(s, &ir, &ref, &buf, &fr) == BP_OK && fr.f.entity_len == len &&
+                  memcmp(fr.f.entity, name, len) == 0 && fr.f.clock == want;
+        if (ok) {
+            *clock = want;
+            *head = fr.event_hash;
+        }
+        bp_segref_drop(&ref);
+        bp_buf_free(&buf);
+        bp_err_clear();
+        return ok ? 1 : 0;
+    }
+    return -1;
+}
+
 int bp_tier_walk(bp_store *s, int64_t eid, uint64_t clock,
                  bool (*fn)(void *ctx, uint64_t slot, uint64_t clock, uint16_t kind), void *ctx,
                  bp_tier_hint *hint) {
