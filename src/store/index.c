@@ -386,10 +386,17 @@ int bp_index_insert(bp_index *x, const bp_irec *rin, const char *entity, size_t 
     return 0;
 }
 
+/* The entities in entity_names: a reader may intern a cold one meanwhile (index.h
+ * bp_index_cold); the ones below the count read are whole. */
+static uint32_t entity_count(const bp_index *x) {
+    return __atomic_load_n(&x->entity_names.n, __ATOMIC_ACQUIRE);
+}
+
 uint64_t bp_index_bytes(const bp_index *x) {
+    if (x->cold) pthread_mutex_lock(&x->cold->mu); /* (no entity interned meanwhile) */
     uint64_t b = x->cap * sizeof(bp_irec) + x->idcap * 4 + 65536 * 2;
     b += strtab_bytes(&x->entity_names) + (uint64_t)x->entities_cap * sizeof(bp_entity_state);
-    for (uint32_t i = 0; i < x->entity_names.n; i++)
+    for (uint32_t i = 0, n = entity_count(x); i < n; i++)
         b += (uint64_t)x->entities[i].slots.cap * 4;
     b += strtab_bytes(&x->scope_names) + (uint64_t)x->scopes_cap * sizeof(bp_u32vec);
     for (uint32_t i = 0; i < x->scope_names.n; i++)
@@ -397,6 +404,7 @@ uint64_t bp_index_bytes(const bp_index *x) {
     for (uint32_t i = 0; i < x->n_kinds; i++)
         b += (uint64_t)x->kinds[i].cap * 4;
     b += strtab_bytes(&x->idem_keys) + (uint64_t)x->idem_cap * 4;
+    if (x->cold) pthread_mutex_unlock(&x->cold->mu);
     return b;
 }
 
@@ -407,7 +415,7 @@ static int export_block(const bp_index *x, uint64_t from, uint64_t to, bp_iblock
     memset(out, 0, sizeof *out);
     assert(from <= to && to <= x->n && (!heads || to == x->n)); /* heads: of the newest only */
     if (from < x->rbase) return -EINVAL; /* the six tier's records are in its files */
-    uint32_t ne = x->entity_names.n, ns = x->scope_names.n;
+    uint32_t ne = entity_count(x), ns = x->scope_names.n;
     uint32_t *emap = malloc(((size_t)ne + 1) * 4), *smap = malloc(((size_t)ns + 1) * 4);
     bool holes = false;
     for (uint64_t s = from; s < to && !holes; s++)
@@ -503,7 +511,7 @@ int bp_index_export_six(const bp_index *x, uint64_t from, uint64_t to, bp_iblock
     if (rc) return rc;
     /* the block numbers entities in the order of their first record: so do the clocks */
     uint64_t *fc = malloc(((size_t)out->n_entities + 1) * sizeof *fc);
-    uint8_t *seen = calloc((size_t)x->entity_names.n + 1, 1);
+    uint8_t *seen = calloc((size_t)entity_count(x) + 1, 1);
     if (!fc || !seen) {
         free(fc);
         free(seen);
