@@ -324,6 +324,9 @@ static void ensure_store(big *b) {
     b->count = b->n;
     marker_write(b);
     printf("# big: built %zu events in %s in %.1f s (not timed)\n", b->n, b->cache, now_s() - t0);
+    /* the gigabytes just written go to disk before anything is timed (measured: the 50M
+     * store's first opens took 61 ms while the kernel wrote them back, 26 ms after) */
+    sync();
 }
 
 /* A child appends KILL_EVENTS more events of the data set (commits of 256, the last one
