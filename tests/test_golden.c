@@ -121,8 +121,10 @@ static char *read_text(const char *path) {
     return p;
 }
 
-/* indexed: written with segment index files (DIR/segments/NNNNNN.fidx), read through them */
-static const char *NAMES[] = {"clean", "crashed", "full-checkpoint", "indexed"};
+/* indexed: written with segment index files of version 1 (DIR/segments/NNNNNN.fidx), which
+ * this build passes over (it reads the footers); indexed2: with version 2 files and
+ * entities.ckpt version 2, read through them */
+static const char *NAMES[] = {"clean", "crashed", "full-checkpoint", "indexed", "indexed2"};
 
 static void check_one(const char *name) {
     char src[1200], exp[1200], got[1200];
@@ -152,17 +154,42 @@ static void test_golden_stores(void) {
         check_one(NAMES[i]);
 }
 
+/* indexed2 is read in place: its sealed segments by their index files, its entities from
+ * entities.ckpt (none loaded at open); indexed's version 1 files are not used. */
+static void test_golden_in_place(void) {
+    const char *names[] = {"indexed2", "indexed"};
+    for (size_t i = 0; i < 2; i++) {
+        char src[1200];
+        snprintf(src, sizeof src, "%s/%s", GOLDEN, names[i]);
+        const char *work = t_dir("golden-place");
+        copy_tree(src, work);
+        bp_open_options o = BP_OPEN_OPTIONS_INIT;
+        o.read_only = true;
+        bp_store *s;
+        CHECK_OK(bp_store_open(&s, work, &o));
+        if (i == 0) {
+            CHECK(s->n_six >= 1 && s->n_six + 1 >= s->n_segs);
+            CHECK(s->idx.cold != NULL && s->entckpt_segno == s->segs[s->n_six - 1].segno);
+        } else {
+            CHECK_EQ(s->n_six, 0);
+            CHECK(s->idx.cold == NULL);
+        }
+        CHECK_OK(bp_store_close(s));
+        t_rmdir(work);
+    }
+}
+
 /* Everything of a dump but its first line (the open report). */
 static const char *events_of(const char *dump) {
     const char *nl = dump ? strchr(dump, '\n') : NULL;
     return nl ? nl + 1 : "";
 }
 
-/* A store written before segment index files existed: a writable open writes them, and the
- * store reads the same through them. */
+/* A store written before segment index files existed, or with version 1 ones: a writable
+ * open writes them, and the store reads the same through them. */
 static void test_golden_converted(void) {
-    const char *names[] = {"clean", "crashed"};
-    for (size_t i = 0; i < 2; i++) {
+    const char *names[] = {"clean", "crashed", "indexed"}; /* (indexed: version 1 files) */
+    for (size_t i = 0; i < 3; i++) {
         char src[1200], exp[1200], got[1200];
         snprintf(src, sizeof src, "%s/%s", GOLDEN, names[i]);
         snprintf(exp, sizeof exp, "%s/%s.expected", GOLDEN, names[i]);
@@ -221,7 +248,7 @@ static void build(const char *name) {
             if (bp_append_batch(s, NULL, it, 3)) return;
         }
     }
-    if (!strcmp(name, "clean") || !strcmp(name, "indexed")) {
+    if (!strcmp(name, "clean") || !strcmp(name, "indexed") || !strcmp(name, "indexed2")) {
         bp_store_close(s);
     } else if (!strcmp(name, "crashed")) {
         bp_store_sync(s);
@@ -258,6 +285,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     RUN(test_golden_stores);
+    RUN(test_golden_in_place);
     RUN(test_golden_converted);
     T_DONE();
 }

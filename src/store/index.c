@@ -281,7 +281,8 @@ int bp_index_holes(bp_index *x, uint64_t upto, uint32_t segno) {
 }
 
 static int64_t intern_entity(bp_index *x, const char *s, size_t len) {
-    int64_t e = bp_index_entity(x, s, len); /* (an entity checkpoint's, interned now) */
+    /* (an entity checkpoint's, interned now: recovery's loads are not checked one by one) */
+    int64_t e = bp_index_entity_ex(x, s, len, false);
     if (e >= 0) return e;
     if (e < -1) return e;
     /* a new entity: room for it and for every checkpoint entity still to be interned, which

@@ -103,9 +103,10 @@ typedef struct bp_entity_state {
  *    writer) never moves or grows anything a concurrent reader uses: the new entity's state is
  *    written before its name is published in the table (release), and n after it;
  *  - d's bytes stay mapped (by the store) while the directory is set;
- *  - an entity interned at a lookup has the state verify gave when it could tell (the store
- *    reads the entity's newest event where the segments say it is: a checkpoint that lies
- *    about a clock or head, CRC and sums right, is not believed), else the file's. */
+ *  - an entity interned at a lookup (bp_index_entity) has the state verify gave when it could
+ *    tell (the store reads the entity's newest event where the segments say it is: a
+ *    checkpoint that lies about a clock or head, CRC and sums right, is not believed), else
+ *    the file's; one interned by an insert or a block load (recovery) has the file's. */
 /* 1 with the entity's clock and head as its events have them, -1 when it has none, 0 when that
  * cannot be told. */
 typedef int (*bp_cold_verify_fn)(void *ctx, const char *name, size_t len, uint64_t *clock,
@@ -204,6 +205,10 @@ void bp_index_idtab_stats(const bp_index *x, uint64_t *entries, uint64_t *probes
  * interned on the way (safe with the index held shared: see bp_index_cold); -ENOMEM when it
  * cannot be. */
 int64_t bp_index_entity(bp_index *x, const char *name, size_t len);
+/* The same; check false: a cold entity interned on the way takes the file's state unverified
+ * (recovery loading the newest segment's events: a check each would cost a frame read per
+ * entity at open). */
+int64_t bp_index_entity_ex(bp_index *x, const char *name, size_t len, bool check);
 /* Set the cold directory of an index that holds anchors (and scopes) only: d (whose bytes the
  * caller keeps mapped) is searched in place from now on. The anchored entities it lists are
  * interned now; *events receives the events its clocks count past their anchors. 0, -ENOMEM,

@@ -108,13 +108,17 @@ static int64_t intern(bp_index *x, uint32_t i, bool check) {
 }
 
 int64_t bp_index_entity(bp_index *x, const char *name, size_t len) {
+    return bp_index_entity_ex(x, name, len, true);
+}
+
+int64_t bp_index_entity_ex(bp_index *x, const char *name, size_t len, bool check) {
     int64_t e = bp_strtab_find(&x->entity_names, name, len);
     bp_index_cold *c = x->cold;
     if (e >= 0 || !c || !__atomic_load_n(&c->left, __ATOMIC_ACQUIRE)) return e;
     int64_t i = bp_entdir_find(&c->d, c->offs, name, len, NULL);
     if (i < 0) return -1;
     pthread_mutex_lock(&c->mu);
-    e = intern(x, (uint32_t)i, true);
+    e = intern(x, (uint32_t)i, check);
     pthread_mutex_unlock(&c->mu);
     return e;
 }
