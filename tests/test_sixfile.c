@@ -365,21 +365,17 @@ static void test_damaged_page(void) {
     g_dir = t_dir("six-page");
     bp_id *ids = fill_ids(g_dir, 6000);
     CHECK(ids != NULL);
-    char p[600];
-    seg_path(2, "fidx", p, sizeof p);
-    size_t n = 0;
-    uint8_t *b = t_slurp(p, &n);
-    CHECK(b != NULL);
     bp_six x;
-    CHECK_OK(bp_six_open(&x, b, n, p));
+    uint8_t *b = NULL;
+    CHECK(six_current(2, &x, &b));
+    if (!b) return;
     /* (the search for the first id reads entries up to the middle: not the last page) */
     CHECK(x.len[BP_SIXB_IDS] / 2 + 16 < (x.len[BP_SIXB_IDS] - 1) / BP_SIX_PAGE * BP_SIX_PAGE);
     CHECK(x.flags & BP_SIX_IDS_IN_ORDER);
     bp_id first, last;
     memcpy(first.b, b + x.off[BP_SIXB_IDS], 16);
     memcpy(last.b, b + x.off[BP_SIXB_IDS] + x.len[BP_SIXB_IDS] - 16, 16);
-    b[x.off[BP_SIXB_IDS] + x.len[BP_SIXB_IDS] - 1] ^= 0x01; /* the last id's last byte */
-    CHECK(spit(p, b, n));
+    CHECK(damage(2, BP_SIXB_IDS, x.len[BP_SIXB_IDS] - 1, 0x01)); /* the last id's last byte */
 
     bp_store *s = t_open(g_dir, &(t_open_opts){.read_only = true});
     bp_event *ev = NULL;

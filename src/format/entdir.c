@@ -75,7 +75,8 @@ bp_status bp_entdir_open(bp_entdir *d, const uint8_t *p, size_t n, const char *p
     m->anchors_last_segno = bp_get_be32(p + 64);
     m->n_entities = bp_get_be32(p + 68);
     m->n_scopes = bp_get_be32(p + 72);
-    d->name_bytes = d->scope_bytes = 0;
+    d->name_bytes = 0;
+    d->clock_sum = 0;
     if (bp_get_be16(p + 6) != 0 || m->holes > m->seqs)
         return bp_err(BP_ECORRUPT, "%s: offset 6: flags or holes out of range", path);
     /* every entry's length within the file, the counts exact */
@@ -92,6 +93,7 @@ bp_status bp_entdir_open(bp_entdir *d, const uint8_t *p, size_t n, const char *p
             return bp_err(BP_ECORRUPT, "%s: offset %zu: entity %u is not past the one before it",
                           path, pos, i);
         d->name_bytes += p[pos] + 1u;
+        d->clock_sum += bp_get_be64(p + pos + 1);
         prev = pos;
         pos += ENT_FIXED + p[pos];
     }
@@ -100,7 +102,6 @@ bp_status bp_entdir_open(bp_entdir *d, const uint8_t *p, size_t n, const char *p
         if (end - pos < 1 || p[pos] == 0 || end - pos - 1 < p[pos])
             return bp_err(BP_ECORRUPT, "%s: offset %zu: scope %u is cut short or empty", path, pos,
                           i);
-        d->scope_bytes += p[pos] + 1u;
         pos += 1 + p[pos];
     }
     if (pos != end)

@@ -52,12 +52,13 @@ typedef struct bp_entdir {
     const uint8_t *p;
     size_t n;
     bp_entdir_meta m;
-    size_t ents_off, scopes_off;    /* where the entities and the scopes start */
-    size_t name_bytes, scope_bytes; /* the entities' and the scopes' names, a NUL each */
+    size_t ents_off, scopes_off; /* where the entities and the scopes start */
+    size_t name_bytes;           /* the entities' names, a NUL each */
+    uint64_t clock_sum;          /* the entities' clocks added up (mod 2^64) */
 } bp_entdir;
 /* Check the n bytes at p (magic, version, CRC, lengths, the entities' order; the scopes are
- * checked distinct by the caller, which hashes them anyway). BP_ECORRUPT / BP_EVERSION naming
- * path. */
+ * checked distinct by the caller, which hashes them anyway), adding up the entities' name
+ * bytes and clocks on the way. BP_ECORRUPT / BP_EVERSION naming path. */
 bp_status bp_entdir_open(bp_entdir *d, const uint8_t *p, size_t n, const char *path);
 
 /* Walk the entities, then the scopes, of an opened file: *pos starts at d->ents_off (or

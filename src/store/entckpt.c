@@ -47,8 +47,7 @@ static bool enc_one(void *arg, int64_t id, int64_t cold) {
     } else { /* untouched since the checkpoint the handle opened with: as it says */
         const char *name;
         uint8_t len;
-        size_t pos = x->cold->offs[cold];
-        bp_entdir_entity(&x->cold->d, &pos, &name, &len, &clock, &head);
+        bp_index_cold_entry(x->cold, (uint32_t)cold, &name, &len, &clock, &head);
         c->rc = bp_entdir_add_entity(c->b, name, len, clock, &head);
     }
     c->ne++;
@@ -218,7 +217,7 @@ static bool load_entities(bp_store *s, const bp_entdir *d, bool *oom) {
         return false;
     }
     bp_index_cold_verify(x, bp_tier_head, s); /* each entity's state checked at its first use */
-    return events == d->m.seqs - d->m.holes; /* every event of the segments, once */
+    return events == d->m.seqs - d->m.holes;  /* every event of the segments, once */
 }
 
 uint32_t bp_entckpt_attach(bp_store *s, uint32_t first, uint32_t last, uint32_t below,

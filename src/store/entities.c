@@ -47,14 +47,6 @@ static bp_status sort_up(bp_store *s) {
     return BP_OK;
 }
 
-/* The cold directory's entry i: name and clock (its head into *head when not NULL). */
-static void cold_entry(const bp_index_cold *c, uint32_t i, const char **name, uint8_t *len,
-                       uint64_t *clock, bp_hash *head) {
-    size_t pos = c->offs[i];
-    bp_hash h;
-    bp_entdir_entity(&c->d, &pos, name, len, clock, head ? head : &h);
-}
-
 bp_status bp_entities_walk(bp_store *s, const char *from, size_t flen, bool after, bp_entity_fn fn,
                            void *ctx) {
     bp_status rc = sort_up(s);
@@ -77,7 +69,7 @@ bp_status bp_entities_walk(bp_store *s, const char *from, size_t flen, bool afte
         const char *cn = NULL;
         uint8_t cl = 0;
         uint64_t clock = 0;
-        if (b < nb) cold_entry(c, b, &cn, &cl, &clock, NULL);
+        if (b < nb) bp_index_cold_entry(c, b, &cn, &cl, &clock, NULL);
         int k = a == s->n_sorted ? 1 : b == nb ? -1 : name_cmp(t, s->sorted[a], cn, cl);
         bool go;
         if (k <= 0) { /* the table's (and the file's entry of the same name, shadowed) */
@@ -120,7 +112,7 @@ static bool list_one(void *arg, int64_t id, int64_t cold) {
         if (!events && !es->base) return true; /* nothing published yet */
     } else {
         uint8_t cl;
-        cold_entry(x->cold, (uint32_t)cold, &name, &cl, &clock, NULL);
+        bp_index_cold_entry(x->cold, (uint32_t)cold, &name, &cl, &clock, NULL);
         len = cl;
         events = clock; /* (an entity with an anchor is never the file's alone) */
     }

@@ -35,10 +35,6 @@ int64_t bp_strtab_find(const bp_strtab *t, const char *s, size_t len) {
     }
 }
 
-void bp_strtab_prefetch(const bp_strtab *t, const char *s, size_t len) {
-    if (t->hcap) __builtin_prefetch(&t->hidx[bp_str_hash(s, len) & (t->hcap - 1)], 1);
-}
-
 static void strtab_place(bp_strtab *t, uint32_t id) {
     uint32_t mask = t->hcap - 1;
     uint32_t i = (uint32_t)bp_str_hash(t->s[id], t->len[id]) & mask;
@@ -307,13 +303,10 @@ static int64_t intern_scope(bp_index *x, const char *s, size_t len) {
     return e;
 }
 
-int bp_index_reserve(bp_index *x, uint32_t n, size_t name_bytes, uint32_t n_scopes,
-                     size_t scope_bytes) {
+int bp_index_reserve(bp_index *x, uint32_t n, size_t name_bytes) {
     if (grow((void **)&x->entities, &x->entities_cap, x->entity_names.n + n,
              sizeof(bp_entity_state)) ||
-        grow((void **)&x->scopes, &x->scopes_cap, x->scope_names.n + n_scopes, sizeof(bp_u32vec)) ||
-        bp_strtab_reserve(&x->entity_names, n, name_bytes) ||
-        bp_strtab_reserve(&x->scope_names, n_scopes, scope_bytes))
+        bp_strtab_reserve(&x->entity_names, n, name_bytes))
         return -ENOMEM;
     return 0;
 }

@@ -57,8 +57,6 @@ typedef struct bp_strtab {
 int bp_strtab_reserve(bp_strtab *t, uint32_t n, size_t bytes);
 
 int64_t bp_strtab_find(const bp_strtab *t, const char *s, size_t len);
-/* Fetch the bucket where s's lookup starts into the cache (ahead of finding or adding it). */
-void bp_strtab_prefetch(const bp_strtab *t, const char *s, size_t len);
 void bp_strtab_free(bp_strtab *t);
 
 /* First index i in the ascending list v with v->v[i] >= slot (v->n if none). */
@@ -185,10 +183,9 @@ int bp_index_tier_ranges(bp_index *x, const uint64_t *bounds, uint32_t n, uint64
 /* The id of entity (scope: false) or scope (true) name, made when the index has none: an entity
  * made so has no event, anchor or tier yet. -ENOMEM. */
 int64_t bp_index_intern(bp_index *x, const char *name, size_t len, bool scope);
-/* Room for n more entities (names of name_bytes bytes in all) and n_scopes more scopes
- * (scope_bytes): what an entity checkpoint is about to intern. 0 or -ENOMEM. */
-int bp_index_reserve(bp_index *x, uint32_t n, size_t name_bytes, uint32_t n_scopes,
-                     size_t scope_bytes);
+/* Room for n more entities (names of name_bytes bytes in all, their NULs included): what a
+ * cold directory may intern (bp_index_cold_set). 0 or -ENOMEM. */
+int bp_index_reserve(bp_index *x, uint32_t n, size_t name_bytes);
 /* Place the ids of the noid range [from, to) (exactly one of them) in idtab, and its
  * idempotency keys keys[0..n_keys) (rec: the slot - from) in idem_keys: its segment index
  * file cannot answer. 0, -ENOMEM (index unchanged) or -EINVAL (no such range). */
@@ -214,6 +211,10 @@ int64_t bp_index_entity_ex(bp_index *x, const char *name, size_t len, bool check
  * interned now; *events receives the events its clocks count past their anchors. 0, -ENOMEM,
  * or -EINVAL (an anchored entity not past its anchor; the index unchanged but for room). */
 int bp_index_cold_set(bp_index *x, const bp_entdir *d, uint64_t *events);
+/* Entry i of the cold directory c (in name order): its name, clock and (when head is not
+ * NULL) head. */
+void bp_index_cold_entry(const bp_index_cold *c, uint32_t i, const char **name, uint8_t *len,
+                         uint64_t *clock, bp_hash *head);
 /* The state of an entity interned from the cold directory at a lookup (not by
  * bp_index_cold_all) comes from verify(ctx, ...) when it can tell (none: clock 0). */
 void bp_index_cold_verify(bp_index *x, bp_cold_verify_fn verify, void *ctx);

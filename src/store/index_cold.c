@@ -6,11 +6,17 @@
 #include <errno.h>
 #include <stdlib.h>
 
-/* Entry i's clock and head; its name into *name, *len. */
-static void entry(const bp_index_cold *c, uint32_t i, const char **name, uint8_t *len,
-                  uint64_t *clock, bp_hash *head) {
+void bp_index_cold_entry(const bp_index_cold *c, uint32_t i, const char **name, uint8_t *len,
+                         uint64_t *clock, bp_hash *head) {
     size_t pos = c->offs[i];
-    bp_entdir_entity(&c->d, &pos, name, len, clock, head);
+    bp_hash h;
+    bp_entdir_entity(&c->d, &pos, name, len, clock, head ? head : &h);
+}
+
+static void cold_free(bp_index_cold *c) {
+    pthread_mutex_destroy(&c->mu);
+    free(c->offs);
+    free(c);
 }
 
 int bp_index_cold_set(bp_index *x, const bp_entdir *d, uint64_t *events) {
@@ -26,21 +32,11 @@ int bp_index_cold_set(bp_index *x, const bp_entdir *d, uint64_t *events) {
     c->offs = offs;
     bp_entdir_offsets(d, offs);
     /* room for all of them: interning one never grows anything (index.h) */
-    if (bp_index_reserve(x, n, d->name_bytes, 0, 0)) {
-        pthread_mutex_destroy(&c->mu);
-        free(offs);
-        free(c);
+    if (bp_index_reserve(x, n, d->name_bytes)) {
+        cold_free(c);
         return -ENOMEM;
     }
-    uint64_t sum = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        const char *name;
-        uint8_t len;
-        uint64_t clock;
-        bp_hash head;
-        entry(c, i, &name, &len, &clock, &head);
-        sum += clock;
-    }
+    uint64_t sum = d->clock_sum;
     /* the anchored entities (all the table holds) it lists: their state is the file's now */
     uint32_t shadowed = 0;
     const bp_strtab *t = &x->entity_names;
@@ -51,12 +47,10 @@ int bp_index_cold_set(bp_index *x, const bp_entdir *d, uint64_t *events) {
         uint8_t len;
         uint64_t clock;
         bp_hash head;
-        entry(c, (uint32_t)i, &name, &len, &clock, &head);
+        bp_index_cold_entry(c, (uint32_t)i, &name, &len, &clock, &head);
         bp_entity_state *es = &x->entities[e];
         if (clock <= es->base || es->tier || es->slots.n) {
-            pthread_mutex_destroy(&c->mu);
-            free(offs);
-            free(c);
+            cold_free(c);
             return -EINVAL;
         }
         es->tier = clock - es->base;
@@ -84,7 +78,7 @@ static int64_t intern(bp_index *x, uint32_t i, bool check) {
     uint8_t len;
     uint64_t clock;
     bp_hash head;
-    entry(c, i, &name, &len, &clock, &head);
+    bp_index_cold_entry(c, i, &name, &len, &clock, &head);
     int64_t e = bp_strtab_find(&x->entity_names, name, len);
     if (e >= 0) return e;
     uint64_t vc = 0;
@@ -136,9 +130,7 @@ void bp_index_cold_drop(bp_index *x) {
     bp_index_cold *c = x->cold;
     if (!c) return;
     x->cold = NULL;
-    pthread_mutex_destroy(&c->mu);
-    free(c->offs);
-    free(c);
+    cold_free(c);
 }
 
 uint64_t bp_index_entity_count(const bp_index *x) {

@@ -188,11 +188,11 @@ struct bp_store {
     bp_index idx;           /* [i] */
     uint32_t entckpt_segno; /* set at open: the segment the entity checkpoint used names */
     bp_view cold_view; /* that checkpoint's bytes, mapped: the index's cold directory (index.h) */
-    uint32_t n_six;   /* [i] segs[0..n_six) are the six tier: sealed, their index files mapped,
-                         their slots (below idx.list_base) in no entity, scope or kind list */
-    uint32_t untier;  /* atomic: a tier file could not answer: bp_six_repair puts the tier back
-                         in memory (bp_index_untier) */
-    bp_segment *segs; /* [i] array; the active segment's size is [w] */
+    uint32_t n_six;    /* [i] segs[0..n_six) are the six tier: sealed, their index files mapped,
+                          their slots (below idx.list_base) in no entity, scope or kind list */
+    uint32_t untier;   /* atomic: a tier file could not answer: bp_six_repair puts the tier back
+                          in memory (bp_index_untier) */
+    bp_segment *segs;  /* [i] array; the active segment's size is [w] */
     uint32_t n_segs, segs_cap;
     uint64_t published; /* [i] publish watermark (highest visible global_seq); written with
                            an atomic store so that watchers may load it without ilock */
@@ -329,14 +329,14 @@ bool bp_six_attach(bp_store *s, bp_segment *seg, uint64_t size, uint64_t foff, u
  * order (bytewise), from the first at or past from (past it when after) while fn returns
  * true. BP_OK or BP_ENOMEM. */
 typedef bool (*bp_entity_fn)(void *ctx, int64_t id, int64_t cold);
+bp_status bp_entities_walk(bp_store *s, const char *from, size_t flen, bool after, bp_entity_fn fn,
+                           void *ctx);
 
 /* tier.c. [i] shared or [w] (ctx: the store). Entity name's clock and head as its newest tier
  * event has them (the newest segment whose index file lists it, that event's frame): 1, -1
  * when no tier segment lists it, 0 when that cannot be told (a file or frame that cannot be
  * read). The cold directory's verify (index.h). */
 int bp_tier_head(void *ctx, const char *name, size_t len, uint64_t *clock, bp_hash *head);
-bp_status bp_entities_walk(bp_store *s, const char *from, size_t flen, bool after,
-                           bp_entity_fn fn, void *ctx);
 
 /* entckpt.c: the entity checkpoint (DIR/entities.ckpt). [w] At the seal of the active
  * segment (its footer ending with footer_crc): written for the state the index has. */

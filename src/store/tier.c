@@ -216,17 +216,21 @@ int bp_store_rec(bp_store *s, uint64_t slot, bp_irec *out, unsigned what) {
         int64_t k = bp_six_find_seq(six, slot + 1);
         if (k < 0 && !bp_six_failed(six)) return 0; /* a hole */
         bp_six_rec r;
+        bp_id id;
         int64_t e = UINT32_MAX, sc = UINT32_MAX;
-        if (k >= 0) bp_six_rec_get(six, (uint32_t)k, &r);
+        if (k >= 0) {
+            bp_six_rec_get(six, (uint32_t)k, &r);
+            bp_six_id(six, (uint32_t)k, &id);
+        }
         if (ids && !bp_six_failed(six)) {
             rec_names rn;
             names_of(six, &r, &rn);
             e = bp_index_entity(x, rn.ent.name, rn.ent.len);
             sc = bp_strtab_find(&x->scope_names, rn.scope, rn.slen);
         }
-        if (!bp_six_failed(six)) memset(out, 0, sizeof *out);
-        if (!bp_six_failed(six)) bp_six_id(six, (uint32_t)k, &out->id);
         if (!bp_six_failed(six) && e >= 0 && sc >= 0) { /* (every check of what it read held) */
+            memset(out, 0, sizeof *out);
+            out->id = id;
             out->segno = s->segs[i].segno;
             out->offset = r.offset;
             out->frame_len = r.frame_len;
@@ -263,22 +267,34 @@ bool bp_tier_names(bp_store *s, uint64_t slot, char entity[BP_COORD_MAX + 1],
     return true;
 }
 
-bool bp_tier_time(bp_store *s, const bp_irec *r, uint64_t *hlc, uint16_t *flags) {
+/* What a tier event's frame says that its index file does not. */
+typedef struct tier_fields {
+    uint64_t hlc, clock;
+    uint16_t flags;
+    bp_hash hash;
+} tier_fields;
+
+/* [i] shared or [w]. Read and check the frame of tier record r (of entity, when not NULL)
+ * into *out: false when it cannot be read, fails its checks or is another entity's. */
+static bool tier_frame(bp_store *s, const bp_irec *r, const char *entity, size_t elen,
+                       tier_fields *out) {
     bp_segref ref;
-    if (!bp_segment_ref(s, r->segno, &ref)) {
-        bp_segref_drop(&ref);
-        return false;
-    }
     bp_buf buf = {0};
     bp_frame fr;
-    bool ok = bp_read_frame(s, r, &ref, &buf, &fr) == BP_OK;
-    if (ok) {
-        *hlc = fr.f.hlc;
-        *flags = fr.f.flags;
-    }
-    bp_segref_drop(&ref);
+    bool ok = bp_segment_ref(s, r->segno, &ref) && bp_read_frame(s, r, &ref, &buf, &fr) == BP_OK &&
+              (!entity || (fr.f.entity_len == elen && memcmp(fr.f.entity, entity, elen) == 0));
+    if (ok) *out = (tier_fields){fr.f.hlc, fr.f.clock, fr.f.flags, fr.event_hash};
+    bp_segref_drop(&ref); /* (the frame's strings go with it) */
     bp_buf_free(&buf);
     return ok;
+}
+
+bool bp_tier_time(bp_store *s, const bp_irec *r, uint64_t *hlc, uint16_t *flags) {
+    tier_fields tf;
+    if (!tier_frame(s, r, NULL, 0, &tf)) return false;
+    *hlc = tf.hlc;
+    *flags = tf.flags;
+    return true;
 }
 
 bool bp_tier_hlc_within(bp_store *s, uint64_t slot, uint64_t since_ms, uint64_t until_ms,
@@ -313,21 +329,16 @@ int bp_tier_head(void *ctx, const char *name, size_t len, uint64_t *clock, bp_ha
         }
         if (e < 0) continue;
         bp_irec ir;
-        bp_segref ref = BP_SEGREF_INIT;
-        bp_buf buf = {0};
-        bp_frame fr;
+        tier_fields tf;
         uint64_t want = ent.first_clock + ent.count - 1;
         /* its frame: that entity's, at that clock (and its hash the head) */
         bool ok = r.seq - 1 >= s->segs[i].first_slot && r.seq - 1 < bp_seg_end_slot(s, i) &&
-                  bp_store_rec(s, r.seq - 1, &ir, 0) > 0 && bp_segment_ref(s, ir.segno, &ref) &&
-                  bp_read_frame(s, &ir, &ref, &buf, &fr) == BP_OK && fr.f.entity_len == len &&
-                  memcmp(fr.f.entity, name, len) == 0 && fr.f.clock == want;
+                  bp_store_rec(s, r.seq - 1, &ir, 0) > 0 && tier_frame(s, &ir, name, len, &tf) &&
+                  tf.clock == want;
         if (ok) {
             *clock = want;
-            *head = fr.event_hash;
+            *head = tf.hash;
         }
-        bp_segref_drop(&ref);
-        bp_buf_free(&buf);
         bp_err_clear();
         return ok ? 1 : 0;
     }
