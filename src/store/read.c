@@ -169,6 +169,10 @@ bp_status bp_entity_head(bp_store *s, uint64_t *clock, bp_hash *hash, const char
     for (bool waited = s->read_only;; waited = true) {
         pthread_rwlock_rdlock(&s->ilock);
         int64_t e = bp_index_entity(&s->idx, entity, elen);
+        if (e < -1) { /* (an entity checkpoint's, which could not be interned) */
+            pthread_rwlock_unlock(&s->ilock);
+            return bp_err(BP_ENOMEM, "entity '%s': out of memory", entity);
+        }
         const bp_u32vec *v = e >= 0 ? &s->idx.entities[e].slots : NULL;
         if (!waited && v && v->n && v->v[v->n - 1] >= s->published) {
             head_wait w = {s, (uint64_t)v->v[v->n - 1] + 1}; /* slot i holds global_seq i+1 */
@@ -284,6 +288,11 @@ bp_status bp_query(bp_store *s, bp_iter **out, const bp_region *region, unsigned
     int64_t id;
     if (it->f.entity) {
         id = bp_index_entity(&s->idx, it->f.entity, strlen(it->f.entity));
+        if (id < -1) { /* (an entity checkpoint's, which could not be interned) */
+            pthread_rwlock_unlock(&s->ilock);
+            bp_iter_free(it);
+            return bp_err(BP_ENOMEM, "bp_query: entity '%s': out of memory", region->entity);
+        }
         it->src = id < 0 ? SRC_EMPTY : SRC_ENTITY;
     } else if (it->f.scope) { /* (its name is interned: every segment's scopes are) */
         id = bp_strtab_find(&s->idx.scope_names, it->f.scope, strlen(it->f.scope));
