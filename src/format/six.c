@@ -557,6 +557,15 @@ uint32_t bp_six_post(bp_six *x, uint32_t k) {
     return r;
 }
 
+void bp_six_prefetch_rec(const bp_six *x, uint32_t i) {
+    if (i >= x->n_recs) return;
+    size_t stride = (x->flags & BP_SIX_IDS_IN_ORDER) ? 16 : 20;
+    if ((uint64_t)(i + 1) * BP_SIX_REC_SIZE <= x->len[BP_SIXB_RECS])
+        __builtin_prefetch(BLK(x, BP_SIXB_RECS) + (size_t)i * BP_SIX_REC_SIZE);
+    if ((uint64_t)(i + 1) * stride <= x->len[BP_SIXB_IDS])
+        __builtin_prefetch(BLK(x, BP_SIXB_IDS) + (size_t)i * stride);
+}
+
 void bp_six_scope_get(bp_six *x, uint32_t s, const char **name, uint16_t *len, uint32_t *count) {
     *name = "";
     *len = 0;

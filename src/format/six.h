@@ -182,6 +182,9 @@ void bp_six_ent_get(bp_six *x, uint32_t e, bp_six_ent *out);
 int64_t bp_six_find_ent(bp_six *x, const char *name, size_t len, uint32_t *at);
 /* The k-th posting (a record index). */
 uint32_t bp_six_post(bp_six *x, uint32_t k);
+/* Ask the CPU for record i's RECS and IDS bytes (a hint: nothing is checked or read; an i out
+ * of range does nothing). For readers that know which records they read next. */
+void bp_six_prefetch_rec(const bp_six *x, uint32_t i);
 /* Scope s's name and count; find by name, or -1. */
 void bp_six_scope_get(bp_six *x, uint32_t s, const char **name, uint16_t *len, uint32_t *count);
 int64_t bp_six_find_scope(bp_six *x, const char *name, size_t len);

@@ -380,15 +380,22 @@ bp_status bp_six_untier(bp_store *s);
 typedef struct bp_tier_hint {
     uint32_t seg; /* where the walk starts: no tier segment before it holds the clock */
     int64_t ent;  /* the entity's entry in segs[seg]'s file, or -1: not looked up yet */
+    uint32_t rec; /* the record (in segs[seg]'s file) of the event last handed to fn */
 } bp_tier_hint;
 #define BP_TIER_HINT_INIT                                                                          \
-    { 0, -1 }
+    { 0, -1, 0 }
 int bp_tier_walk(bp_store *s, int64_t eid, uint64_t clock,
                  bool (*fn)(void *ctx, uint64_t slot, uint64_t clock, uint16_t kind), void *ctx,
                  bp_tier_hint *hint);
 /* [i] shared. The slot of entity eid's event at clock, -1 when it has none there (compacted
  * away, or past its head), -2 as bp_tier_walk's -1. */
 int64_t bp_store_clock_slot(bp_store *s, int64_t eid, uint64_t clock);
+/* tier.c: [i] shared. The record of tier slot, which is record k of tier segment i's index
+ * file (a walk's hint: bp_tier_hint.seg and .rec), into *r without its entity (UINT32_MAX),
+ * and its scope as the file names it into scope; false when the file cannot say (then
+ * bp_store_rec and bp_tier_names can). */
+bool bp_tier_rec_at(bp_store *s, uint32_t i, uint32_t k, uint64_t slot, bp_irec *r,
+                    char scope[BP_COORD_MAX + 1]);
 /* tier.c: [i] shared. The first six tier segment whose slots do not all lie below slot (the
  * one holding it, or the next one when slot falls in holes between them); s->n_six if none. */
 uint32_t bp_six_tier_seg(const bp_store *s, uint64_t slot);
@@ -518,6 +525,10 @@ bp_status bp_slot_read_locked(bp_store *s, uint64_t slot, unsigned how, bp_slot 
  * *out, opening it on first use (an open that fails leaves out->err, which bp_read_frame
  * reports); false (nothing taken) if the store has no such segment. */
 bool bp_segment_ref(bp_store *s, uint32_t segno, bp_segref *out);
+/* segfile.c: [i] held (shared is enough). Ask the CPU for the len bytes at offset of segment
+ * segno, when its cached reader maps them (a hint for readers that know the frames they read
+ * next: nothing is opened, taken or checked). */
+void bp_segment_prefetch(bp_store *s, uint32_t segno, uint32_t offset, uint32_t len);
 /* segfile.c: [i] NOT held (it may evict under ilock exclusive). Drop the reference. */
 void bp_segref_done(bp_store *s, bp_segref *ref);
 /* segfile.c: like bp_segref_done, but when the frame read through ref points into the

@@ -245,6 +245,36 @@ int bp_store_rec(bp_store *s, uint64_t slot, bp_irec *out, unsigned what) {
     return rec_from_footer(s, i, slot, out);
 }
 
+bool bp_tier_rec_at(bp_store *s, uint32_t i, uint32_t k, uint64_t slot, bp_irec *r,
+                    char scope[BP_COORD_MAX + 1]) {
+    if (i >= s->n_six || !usable(s, i, BP_SIXB_RECS, BP_SIXB_SEQS, BP_SIXB_IDS, BP_SIXB_SCOPES) ||
+        !usable(s, i, BP_SIXB_NAMES, BP_SIXB_NBLOCKS, BP_SIXB_NBLOCKS, BP_SIXB_NBLOCKS))
+        return false;
+    bp_six *six = &s->segs[i].six->x;
+    bp_six_rec sr;
+    bp_six_rec_get(six, k, &sr);
+    const char *sname;
+    uint16_t slen;
+    uint32_t count;
+    bp_six_scope_get(six, sr.scope, &sname, &slen, &count);
+    memset(r, 0, sizeof *r);
+    bp_six_id(six, k, &r->id);
+    if (bp_six_failed(six)) {
+        mark_bad(s, i);
+        return false;
+    }
+    if (sr.seq != slot + 1 || slen > BP_COORD_MAX) return false;
+    r->segno = s->segs[i].segno;
+    r->offset = sr.offset;
+    r->frame_len = sr.frame_len;
+    r->entity = UINT32_MAX;
+    r->scope = UINT32_MAX;
+    r->kind = sr.kind;
+    memcpy(scope, sname, slen);
+    scope[slen] = 0;
+    return true;
+}
+
 bool bp_tier_names(bp_store *s, uint64_t slot, char entity[BP_COORD_MAX + 1],
                    char scope[BP_COORD_MAX + 1]) {
     uint32_t i = bp_six_tier_seg(s, slot);
@@ -345,6 +375,24 @@ int bp_tier_head(void *ctx, const char *name, size_t len, uint64_t *clock, bp_ha
     return -1;
 }
 
+/* How far ahead a walk asks for what its reader reads next (prefetch_ahead): an entity's
+ * events lie scattered over the segment; asking early lets memory fetch several at once. */
+enum { TIER_AHEAD = 6 };
+
+/* [i] shared. At the walk's k-th event of ent in tier segment i: the index record and id
+ * 2 * TIER_AHEAD events on, the frame TIER_AHEAD events on (a hint: a record that fails a
+ * check is left to the walk to find). */
+static void prefetch_ahead(bp_store *s, uint32_t i, const bp_six_ent *ent, uint64_t k) {
+    bp_six *x = &s->segs[i].six->x;
+    if (k + 2 * TIER_AHEAD < ent->count)
+        bp_six_prefetch_rec(x, bp_six_post(x, ent->post + (uint32_t)(k + 2 * TIER_AHEAD)));
+    if (k + TIER_AHEAD < ent->count) {
+        bp_six_rec r;
+        bp_six_rec_get(x, bp_six_post(x, ent->post + (uint32_t)(k + TIER_AHEAD)), &r);
+        if (!bp_six_failed(x)) bp_segment_prefetch(s, s->segs[i].segno, r.offset, r.frame_len);
+    }
+}
+
 int bp_tier_walk(bp_store *s, int64_t eid, uint64_t clock,
                  bool (*fn)(void *ctx, uint64_t slot, uint64_t clock, uint16_t kind), void *ctx,
                  bp_tier_hint *hint) {
@@ -372,7 +420,8 @@ int bp_tier_walk(bp_store *s, int64_t eid, uint64_t clock,
         for (uint64_t k = clock > ent.first_clock ? clock - ent.first_clock : 0; k < ent.count;
              k++) {
             bp_six_rec r;
-            bp_six_rec_get(x, bp_six_post(x, ent.post + (uint32_t)k), &r);
+            hint->rec = bp_six_post(x, ent.post + (uint32_t)k);
+            bp_six_rec_get(x, hint->rec, &r);
             uint64_t slot = r.seq - 1;
             /* the file's answer must be one of its segment's slots (the reader checks the
              * event it reads there: bp_iter_next) */
@@ -380,6 +429,7 @@ int bp_tier_walk(bp_store *s, int64_t eid, uint64_t clock,
                 mark_bad(s, i);
                 return -1;
             }
+            prefetch_ahead(s, i, &ent, k);
             if (!fn(ctx, slot, ent.first_clock + k, r.kind)) return 0;
         }
     }
