@@ -146,6 +146,62 @@ static void test_hashes(void) {
     CHECK(strcmp(h, HASH2) == 0);
 }
 
+/* bp_event_hash_many gives bp_event_hash's hashes: events of every length around the block
+ * (64) and chunk (1024) boundaries, in runs longer than the 16 it takes at once, mixed. */
+static void test_hash_many_matches(void) {
+    enum { N = 300 };
+    static uint8_t payload[1200];
+    static char names[N][40];
+    static bp_event_fields ev[N];
+    static bp_hash one[N], many[N];
+    const bp_event_fields *fp[N];
+    bp_hash *op[N];
+    uint64_t x = 99;
+    for (size_t i = 0; i < sizeof payload; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        payload[i] = (uint8_t)(x >> 56);
+    }
+    for (size_t i = 0; i < N; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        bp_event_fields *f = &ev[i];
+        memset(f, 0, sizeof *f);
+        for (int k = 0; k < 16; k++)
+            f->event_id.b[k] = (uint8_t)(x >> (k * 3));
+        f->correlation_id = f->event_id;
+        f->has_causation = i % 3 == 0;
+        f->causation_id.b[5] = (uint8_t)i;
+        f->global_seq = i + 1;
+        f->clock = i / 7 + 1;
+        f->hlc = x;
+        f->kind = 0x1001;
+        f->prev_hash.b[i % 32] = (uint8_t)i;
+        f->batch_id = 1;
+        f->batch_index = (uint32_t)i;
+        f->batch_count = N;
+        snprintf(names[i], sizeof names[i], "entity-%zu-%.*s", i, (int)(i % 20),
+                 "xxxxxxxxxxxxxxxxxxxx");
+        f->entity = names[i];
+        f->entity_len = strlen(names[i]);
+        f->scope = "scope";
+        f->scope_len = 5;
+        f->idem_key = i % 5 == 0 ? "key" : NULL;
+        f->idem_len = i % 5 == 0 ? 3 : 0;
+        /* runs of one length, then lengths that step over block and chunk ends */
+        f->payload_len = i < 40 ? 100 : i < 200 ? (i * 7) % 1100 : 820 + (i % 60);
+        f->payload = f->payload_len ? payload : NULL;
+        fp[i] = f;
+        op[i] = &many[i];
+        bp_event_hash(f, &one[i]);
+    }
+    bp_event_hash_many(fp, op, N);
+    size_t bad = 0;
+    for (size_t i = 0; i < N; i++)
+        bad += memcmp(one[i].b, many[i].b, 32) != 0;
+    CHECK_EQ(bad, 0);
+    bp_event_hash_many(fp + 3, op + 3, 1); /* one alone */
+    CHECK(memcmp(one[3].b, many[3].b, 32) == 0);
+}
+
 static void put(FILE *f, const void *p, size_t n) {
     fwrite(p, 1, n, f);
 }
@@ -557,6 +613,7 @@ int main(void) {
     RUN(test_crc32_matches_zlib);
     RUN(test_frame_bytes);
     RUN(test_hashes);
+    RUN(test_hash_many_matches);
     RUN(test_b3sum_oracle);
     RUN(test_store_and_segment_headers);
     RUN(test_anchors_vector);

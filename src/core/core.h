@@ -113,6 +113,9 @@ typedef struct bp_event_fields {
 } bp_event_fields;
 
 void bp_event_hash(const bp_event_fields *f, bp_hash *out);
+/* bp_event_hash of n events (*out[i] for *f[i]): the same hashes, several at once where the
+ * BLAKE3 build allows (the library's own copy of its sources: BP_BLAKE3_INTERNALS). */
+void bp_event_hash_many(const bp_event_fields *const *f, bp_hash *const *out, size_t n);
 
 /* ---- BLAKE3-256 of n bytes; lower-case hex (2n chars + NUL) and its strict parser */
 void bp_blake3(const void *p, size_t n, uint8_t out[32]);

@@ -121,6 +121,7 @@ static void store_free(bp_store *s) {
     bp_buf_free(&s->sealbuf);
     free(s->frames);
     free(s->bheads);
+    free(s->bdeps);
     bp_dkeys_free(s);
     bp_buf_free(&s->pending);
     bp_pf_unlock(&s->lock);

@@ -221,6 +221,8 @@ struct bp_store {
     size_t frames_cap;          /* [w] */
     uint32_t *bheads;           /* [w] scratch: a batch's entity heads (write.c batch_heads) */
     size_t bheads_cap;          /* [w] a power of two, or 0 */
+    uint32_t *bdeps;            /* [w] scratch: a batch's in-batch previous events (write.c) */
+    size_t bdeps_cap;           /* [w] */
     bp_buf pending;             /* [w] frames of durable commits not yet written: they fill the
                                    active segment from pending_off up to its size, belong to
                                    unpublished events, and are written by the next group-commit

@@ -53,7 +53,34 @@ static bp_status batch_heads_reset(bp_store *s, size_t n) {
         s->bheads_cap = cap;
     }
     memset(s->bheads, 0, cap * sizeof *s->bheads);
+    if (n > s->bdeps_cap) {
+        uint32_t *d = realloc(s->bdeps, n * sizeof *d);
+        if (!d) return bp_err(BP_ENOMEM, "batch: out of memory");
+        s->bdeps = d;
+        s->bdeps_cap = n;
+    }
     return BP_OK;
+}
+
+/* [w] The event hashes of a batch's n frames, whose fields are set but for the prev_hash of
+ * an event that follows another of its entity in the batch (s->bdeps[i]: that event + 1, or
+ * 0). Hashed side by side (bp_event_hash_many) in runs that hold no such pair. */
+static void hash_batch(bp_store *s, bp_frame *frames, size_t n) {
+    enum { RUN = 64 };
+    const bp_event_fields *f[RUN];
+    bp_hash *out[RUN];
+    size_t k = 0;
+    for (size_t i = 0; i <= n; i++) {
+        uint32_t d = i < n ? s->bdeps[i] : 0;
+        if (k && (i == n || k == RUN || (d && d - 1 >= i - k))) { /* (its previous is in the run) */
+            bp_event_hash_many(f, out, k);
+            k = 0;
+        }
+        if (i == n) break;
+        if (d) frames[i].f.prev_hash = frames[d - 1].event_hash;
+        f[k] = &frames[i].f;
+        out[k++] = &frames[i].event_hash;
+    }
 }
 
 /* [w] The table slot of entity e: its latest frame in the batch (+1), or 0 where it goes. */
@@ -146,15 +173,16 @@ bp_status bp_validate_item(const bp_store *s, const bp_batch_item *it, bool syst
 /* [w] Fill r (but its durability) for the event whose fields are f, of entity and scope (each
  * at most 255 bytes, NUL-terminated). */
 static void fill_receipt(const bp_store *s, const bp_event_fields *f, const bp_hash *hash,
-                         const char *entity, const char *scope, bp_receipt *r) {
-    BP_OUT_RESET(r, bp_receipt);
+                         const char *entity, size_t elen, const char *scope, size_t slen,
+                         bp_receipt *r) {
+    BP_OUT_RESET(r, bp_receipt); /* (the names' ends are NUL: their lengths are <= BP_COORD_MAX) */
     r->event_id = f->event_id;
     r->global_seq = f->global_seq;
     r->clock = f->clock;
     r->hlc = f->hlc;
     r->event_hash = *hash;
-    snprintf(r->entity, sizeof r->entity, "%s", entity);
-    snprintf(r->scope, sizeof r->scope, "%s", scope);
+    memcpy(r->entity, entity, elen < sizeof r->entity ? elen : sizeof r->entity - 1);
+    memcpy(r->scope, scope, slen < sizeof r->scope ? slen : sizeof r->scope - 1);
     r->kind = f->kind;
     r->prev_hash = f->prev_hash;
     memcpy(r->store_id, s->ident.uuid, 16);
@@ -178,7 +206,8 @@ static bp_status replay_receipt(bp_store *s, uint32_t slot, bp_receipt *r) {
                              .hlc = ev->hlc,
                              .kind = ev->kind,
                              .prev_hash = ev->prev_hash};
-        fill_receipt(s, &f, &ev->event_hash, ev->entity, ev->scope, r);
+        fill_receipt(s, &f, &ev->event_hash, ev->entity, strlen(ev->entity), ev->scope,
+                     strlen(ev->scope), r);
         r->replayed = true;
         r->durability = r->global_seq <= s->synced_seq ? BP_DUR_SYNC : BP_DUR_NONE;
     }
@@ -368,6 +397,9 @@ static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n
     s->enc.len = 0;
     if ((rc = frames_reserve(s, n)) || (n > 1 && (rc = batch_heads_reset(s, n)))) return rc;
     bp_frame *frames = s->frames;
+    /* a batch's hashes are taken together after its fields (a sealed payload is in sealbuf
+     * only until the next event's: hashed and encoded at once) */
+    bool defer = n > 1 && !s->seal;
     uint64_t hlc = s->last_hlc;
     bp_idgen idgen = s->idgen;
     for (size_t i = 0; i < n; i++) {
@@ -379,6 +411,7 @@ static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n
         size_t ilen = o && o->idempotency_key ? strlen(o->idempotency_key) : 0;
         uint32_t *bslot = n > 1 ? batch_heads_slot(s, frames, n, it->entity, elen) : NULL;
         uint64_t clock;
+        if (defer) s->bdeps[i] = *bslot; /* (its prev_hash is set by hash_batch) */
         if ((rc = entity_head(s, frames, bslot, it->entity, elen, &clock, &fr->f.prev_hash)))
             goto out;
         if (o && o->has_expected_clock && o->expected_clock != clock) {
@@ -432,10 +465,17 @@ static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n
             f->flags |= BP_EVENT_SEALED;
             bp_wipe(&key, sizeof key);
         }
-        bp_event_hash(f, &fr->event_hash);
         if (bslot) *bslot = (uint32_t)i + 1;
+        if (defer) continue;
+        bp_event_hash(f, &fr->event_hash);
         if (bp_frame_encode(&s->enc, fr))
             return bp_err(BP_ENOMEM, "append: out of memory encoding a frame");
+    }
+    if (defer) {
+        hash_batch(s, frames, n);
+        for (size_t i = 0; i < n; i++)
+            if (bp_frame_encode(&s->enc, &frames[i]))
+                return bp_err(BP_ENOMEM, "append: out of memory encoding a frame");
     }
 
     if ((rc = write_frames(s, frames, n, dur.mode == BP_DUR_SYNC))) return rc;
@@ -464,8 +504,9 @@ static bp_status commit_locked(bp_store *s, const bp_batch_item *items, size_t n
     for (size_t i = 0; receipts && i < n; i++) {
         bp_receipt *r = &receipts[i];
         const bp_irec *rec = &BP_XREC(&s->idx, first_seq - 1 + i); /* (new: in memory) */
-        fill_receipt(s, &frames[i].f, &frames[i].event_hash, s->idx.entity_names.s[rec->entity],
-                     s->idx.scope_names.s[rec->scope], r);
+        const bp_strtab *en = &s->idx.entity_names, *sn = &s->idx.scope_names;
+        fill_receipt(s, &frames[i].f, &frames[i].event_hash, en->s[rec->entity],
+                     en->len[rec->entity], sn->s[rec->scope], sn->len[rec->scope], r);
         r->durability = granted;
     }
 out:
