@@ -119,13 +119,6 @@ int cli_parse_kind(const cli_ctx *c, const char *text, uint16_t *out);
 /** CLI_EUSAGE (printed) when c->dir is empty. */
 int cli_check_dir(const cli_ctx *c);
 
-/**
- * bp_store_open(c->dir, o) that waits while another process holds the store's lock: a
- * writer that holds it for a moment (a follower applying a burst, another batpak command),
- * up to $BATPAK_LOCK_WAIT_MS (default 2000) milliseconds. For the read-only opens.
- */
-bp_status cli_open_waiting(const cli_ctx *c, const bp_open_options *o, bp_store **out);
-
 /** Open the existing store at c->dir read-only (no writes, no open event). */
 int cli_open_read(const cli_ctx *c, bp_store **out);
 

@@ -215,7 +215,7 @@ static void sleep_ms(uint64_t ms) {
     nanosleep(&ts, NULL);
 }
 
-/* One poll: print matching events above *high. A store held by a writer is skipped (false). */
+/* One poll: print matching events above *high (the store opened read-only beside its writer). */
 static int tail_poll(const cli_ctx *c, const cli_region *q, uint64_t *high, bool *read) {
     bp_open_options o = BP_OPEN_OPTIONS_INIT;
     o.create = false;
@@ -223,8 +223,7 @@ static int tail_poll(const cli_ctx *c, const cli_region *q, uint64_t *high, bool
     o.accept_loss = c->accept_loss;
     bp_store *s;
     bp_status rc = bp_store_open(&s, c->dir, &o);
-    *read = false;
-    if (rc == BP_ELOCKED) return CLI_OK; /* a writer has it now; try at the next change */
+    *read = false; /* (a read-only open takes no lock: a live writer does not stop it) */
     if (rc) return cli_fail_status(c, rc);
     uint64_t last = 0;
     if (!(rc = cli_register_types(s))) rc = published_seq(s, &last);

@@ -65,7 +65,7 @@ int cmd_verify(cli_ctx *c, int argc, char **argv) {
     o.read_only = true;
     o.accept_loss = c->accept_loss;
     bp_store *s;
-    bp_status rc = cli_open_waiting(c, &o, &s);
+    bp_status rc = bp_store_open(&s, c->dir, &o);
     if (rc == BP_ECORRUPT || rc == BP_EVERSION) return verify_open_failed(c, rc);
     if (rc) return cli_fail_status(c, rc);
     bp_verify_report rep = BP_VERIFY_REPORT_INIT;

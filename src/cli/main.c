@@ -129,8 +129,8 @@ static const cli_command COMMANDS[] = {
      "    event keeps its id, clocks and hashes, and its hash and chain are checked on\n"
      "    arrival (a bad one stops the follower, exit 4, naming its stream sequence).\n"
      "    Resumes from DIR/follow/NAME.ckpt; events the replica holds are skipped. Between\n"
-     "    bursts the replica is closed, so batpak commands can read it (they wait for a\n"
-     "    lock up to $BATPAK_LOCK_WAIT_MS, default 2000). Runs until SIGINT/SIGTERM, or\n"
+     "    bursts the replica is closed; batpak commands read it at any time (read-only\n"
+     "    opens take no lock). Runs until SIGINT/SIGTERM, or\n"
      "    with --until-caught-up until the stream is drained. Prints\n"
      "    {\"replica\",\"stream\",\"messages\",\"applied\",\"skipped\",...}.\n"},
     {"ancestors", cmd_ancestors,

@@ -250,22 +250,6 @@ uint64_t cli_now_us(void) {
     return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
 }
 
-bp_status cli_open_waiting(const cli_ctx *c, const bp_open_options *o, bp_store **out) {
-    const char *wait_env = getenv("BATPAK_LOCK_WAIT_MS");
-    uint64_t wait_ms = 2000;
-    if (wait_env && *wait_env && !cli_parse_u64(wait_env, 3600000, &wait_ms))
-        return bp_set_error(BP_EINVAL, "BATPAK_LOCK_WAIT_MS: '%s' is not milliseconds (0..3600000)",
-                            wait_env);
-    bp_status rc;
-    for (uint64_t waited = 0;; waited += 10) {
-        rc = bp_store_open(out, c->dir, o);
-        if (rc != BP_ELOCKED || waited >= wait_ms) break;
-        struct timespec ts = {0, 10000000};
-        nanosleep(&ts, NULL);
-    }
-    return rc;
-}
-
 int cli_open_read(const cli_ctx *c, bp_store **out) {
     if (cli_check_dir(c)) return CLI_EUSAGE;
     bp_open_options o = BP_OPEN_OPTIONS_INIT;
@@ -273,7 +257,7 @@ int cli_open_read(const cli_ctx *c, bp_store **out) {
     o.read_only = true;
     o.no_open_event = true;
     o.accept_loss = c->accept_loss;
-    bp_status rc = cli_open_waiting(c, &o, out);
+    bp_status rc = bp_store_open(out, c->dir, &o); /* (beside a writer too: no lock) */
     if (!rc && (rc = cli_register_types(*out))) {
         bp_store_close(*out);
         *out = NULL;

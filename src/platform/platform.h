@@ -115,6 +115,10 @@ typedef struct bp_view {
     uint8_t *copy; /* the malloc'd bytes when not mapped (then p == copy), else NULL */
 } bp_view;
 int bp_pf_view(bp_file *f, const char *path, bp_view *v); /* 0 or -errno */
+/* The same, always read into memory (pread until the end, which may come early): for a
+ * file another process may truncate meanwhile, where a mapping's pages past the new end
+ * would fault (SIGBUS). */
+int bp_pf_view_copy(bp_file *f, bp_view *v); /* 0 or -errno */
 void bp_pf_view_release(bp_view *v);
 int bp_pf_size(bp_file *f, uint64_t *size);
 /* The size of the file at path (stat), without opening it. */
@@ -176,7 +180,8 @@ int bp_pf_cond_init(pthread_cond_t *c);
 int bp_pf_cond_wait_until(pthread_cond_t *c, pthread_mutex_t *mu, uint64_t deadline_us);
 int bp_pf_random(void *buf, size_t len);
 long bp_pf_getpid(void);
-void bp_pf_yield(void); /* give the CPU to another runnable thread */
+void bp_pf_yield(void);           /* give the CPU to another runnable thread */
+void bp_pf_sleep_us(uint64_t us); /* at least us microseconds (EINTR resumes) */
 /* A wait word shared by the threads of one process (a Linux futex): bp_pf_word_wait
  * sleeps while *w still holds `seen` (it may return early: callers re-check); a thread
  * that changes *w (an atomic store) then calls bp_pf_word_wake_all to wake every sleeper.

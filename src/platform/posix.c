@@ -274,6 +274,24 @@ int bp_pf_view(bp_file *f, const char *path, bp_view *v) {
     return 0;
 }
 
+int bp_pf_view_copy(bp_file *f, bp_view *v) {
+    memset(v, 0, sizeof *v);
+    uint64_t size;
+    int e = bp_pf_size(f, &size);
+    if (e) return e;
+    if (size > SIZE_MAX - 1) return -EFBIG;
+    uint8_t *p = malloc(size ? (size_t)size : 1);
+    if (!p) return -ENOMEM;
+    ssize_t got = bp_pf_pread(f, p, (size_t)size, 0);
+    if (got < 0) {
+        free(p);
+        return (int)got;
+    }
+    v->p = v->copy = p;
+    v->len = (uint64_t)got; /* (short when the file was cut meanwhile) */
+    return 0;
+}
+
 void bp_pf_view_release(bp_view *v) {
     if (v->copy)
         free(v->copy);
@@ -638,6 +656,12 @@ int bp_pf_random(void *buf, size_t len) {
 
 long bp_pf_getpid(void) {
     return (long)getpid();
+}
+
+void bp_pf_sleep_us(uint64_t us) {
+    struct timespec ts = {(time_t)(us / 1000000u), (long)(us % 1000000u) * 1000};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
 }
 
 void bp_pf_yield(void) {

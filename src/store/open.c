@@ -213,8 +213,8 @@ static void encode_report(const bp_store_open_report *r, bp_buf *b) {
     msgpack_sbuffer_destroy(&sb);
 }
 
-bp_status bp_store_open_with(bp_store **out, const char *dir, const bp_open_options *opts,
-                             bp_fault *fault, const bp_store_module *const *mods, size_t n_mods) {
+static bp_status open_once(bp_store **out, const char *dir, const bp_open_options *opts,
+                           bp_fault *fault, const bp_store_module *const *mods, size_t n_mods) {
     uint64_t t0 = bp_pf_mono_us();
     if (!out) return bp_err(BP_EINVAL, "bp_store_open: out is NULL");
     *out = NULL;
@@ -283,7 +283,9 @@ bp_status bp_store_open_with(bp_store **out, const char *dir, const bp_open_opti
     }
     snprintf(lockpath, sizeof lockpath, "%s/LOCK", dir);
     long holder = 0;
-    if ((e = bp_pf_lock(&s->lock, lockpath, &holder))) {
+    /* one writer: a read-only handle takes no lock and writes nothing (it reads what the
+     * files hold beside a live writer, or on a read-only medium) */
+    if (!opts->read_only && (e = bp_pf_lock(&s->lock, lockpath, &holder))) {
         store_free(s);
         if (e == -EWOULDBLOCK)
             return bp_err(BP_ELOCKED, "store locked: %s is open by another handle (pid %ld)", dir,
@@ -348,6 +350,26 @@ bp_status bp_store_open_with(bp_store **out, const char *dir, const bp_open_opti
     *out = s;
     if (opts->on_open) opts->on_open(opts->on_open_ctx, s, &s->report);
     return BP_OK;
+}
+
+/* A read-only open beside a live writer can meet what the writer is in the middle of: a
+ * frame of the newest segment half copied into the page cache while a later one is whole
+ * (ECORRUPT, "followed by valid frames"), a compaction's manifest between its commit and
+ * its renames (EREADONLY), or a segment file listed a moment before the writer's recovery
+ * set it aside (EIO, no such file). Each lasts microseconds to milliseconds: the open is
+ * tried again, READ_TRIES times over about 60 ms, before it reports what it found. */
+enum { READ_TRIES = 6 };
+
+bp_status bp_store_open_with(bp_store **out, const char *dir, const bp_open_options *opts,
+                             bp_fault *fault, const bp_store_module *const *mods, size_t n_mods) {
+    bp_status rc = open_once(out, dir, opts, fault, mods, n_mods);
+    for (int k = 1; k < READ_TRIES && opts && opts->read_only &&
+                    (rc == BP_ECORRUPT || rc == BP_EREADONLY || rc == BP_EIO);
+         k++) {
+        bp_pf_sleep_us(1000u << k); /* 2, 4, ... 32 ms */
+        rc = open_once(out, dir, opts, fault, mods, n_mods);
+    }
+    return rc;
 }
 
 /* [w] At close: the active segment's file ends at its last frame again, durably (the zeros

@@ -290,7 +290,10 @@ bp_status bp_recover_segment(bp_store *s, bp_segment *seg, const char *path, uin
     /* The segment is mapped, not read: a sealed one is loaded from its footer alone, and
      * a scan touches each byte once. Without a mapping, it is read whole. */
     bp_view view;
-    int e = bp_pf_view(&seg->f, path, &view);
+    /* the newest segment of a read-only open may be a live writer's, which a recovery or a
+     * close of that writer may cut: read, not mapped (no page past a new end is touched) */
+    int e = s->read_only && is_tail ? bp_pf_view_copy(&seg->f, &view)
+                                    : bp_pf_view(&seg->f, path, &view);
     if (e) return bp_err_sys(BP_EIO, e, "%s: cannot read segment", path);
     const uint8_t *data = view.p;
     uint64_t size = view.len;

@@ -113,9 +113,29 @@ def test_second_open_of_same_directory_is_locked(store_path):
         assert ei.value.status == -6
         assert store_path in ei.value.message
         assert f"pid {os.getpid()}" in ei.value.message
-        with pytest.raises(batpak.Locked):  # read-only too
-            batpak.Store(store_path, read_only=True)
     batpak.Store(store_path).close()  # the lock went with the close
+
+
+def test_read_only_beside_a_writer_in_another_process(store_path):
+    # one writer, any number of readers: a second process opens read-only and sees what
+    # the writer had published when it opened
+    import subprocess
+    import sys
+    code = ("import batpak, sys\n"
+            "with batpak.Store(sys.argv[1], read_only=True) as r:\n"
+            "    print(len([e for e in r.stream('doc:1')]), r.stats().read_only)\n")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    with batpak.Store(store_path, no_open_event=True) as w:
+        for i in range(3):
+            w.append("doc:1", "docs", APP, b"v%d" % i)
+        out = subprocess.run([sys.executable, "-c", code, store_path], env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split() == ["3", "True"]
+        with batpak.Store(store_path, read_only=True) as r:  # and in this process
+            assert [e.payload for e in r.stream("doc:1")] == [b"v0", b"v1", b"v2"]
+        w.append("doc:1", "docs", APP, b"v3")  # the writer goes on
 
 
 def test_read_only_refuses_appends_and_reads(store_path):

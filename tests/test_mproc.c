@@ -1,0 +1,242 @@
+/* Many processes on one store: one writer, any number of read-only opens beside it.
+ *
+ * A writer process appends (single appends and batches, durable and not, into small
+ * segments so that it seals and rotates often) and is killed with SIGKILL and restarted
+ * again and again; reader processes meanwhile open the store read-only over and over. Every
+ * open must succeed, and what it shows must be a consistent prefix of what the writer wrote:
+ * global_seq dense from 1, every entity's chain whole (clocks 1, 2, ... and each prev_hash
+ * the previous event's hash), no part of a batch, and never less than an earlier open of the
+ * same reader saw, with the same event at the last seq it saw then. A read-only open creates
+ * and writes no file. BP_MPROC_KILLS sets the number of writer kills (default 50). */
+#include "t.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+
+enum { ENTITIES = 12, READERS = 3 };
+
+static const t_open_opts WRITER = {.segment_size = 64 << 10};
+static const t_open_opts READER = {.read_only = true, .no_create = true};
+
+static void sleep_ms(unsigned ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static uint64_t rnd(uint64_t *x) {
+    *x = *x * 6364136223846793005ull + 1442695040888963407ull;
+    return *x >> 33;
+}
+
+/* The writer: appends until killed. */
+static void writer_main(const char *dir, uint64_t seed) {
+    bp_store *s;
+    if (t_open_try(&s, dir, &WRITER) != BP_OK) {
+        fprintf(stderr, "writer open: %s\n", bp_last_error());
+        _exit(3);
+    }
+    uint64_t x = seed;
+    char names[ENTITIES][16];
+    for (int e = 0; e < ENTITIES; e++)
+        snprintf(names[e], sizeof names[e], "acct:%d", e);
+    uint8_t pay[300];
+    memset(pay, 0x5a, sizeof pay);
+    for (;;) {
+        unsigned k = (unsigned)rnd(&x) % 10;
+        bp_append_options ao = BP_APPEND_OPTIONS_INIT;
+        ao.durability = k < 3 ? BP_DURABLE : BP_NO_SYNC;
+        bp_status rc;
+        if (k < 7) {
+            rc = bp_append_ex(s, NULL, names[rnd(&x) % ENTITIES], "bank", 0x1001, pay,
+                              1 + rnd(&x) % sizeof pay, &ao);
+        } else {
+            bp_batch_item items[24];
+            size_t n = 2 + rnd(&x) % 22;
+            for (size_t i = 0; i < n; i++)
+                items[i] = (bp_batch_item){names[rnd(&x) % ENTITIES], "bank", 0x1002, pay,
+                                           1 + rnd(&x) % sizeof pay,  NULL};
+            bp_batch_options bo = BP_BATCH_OPTIONS_INIT;
+            bo.durability = ao.durability;
+            rc = bp_append_batch_ex(s, NULL, items, n, &bo);
+        }
+        if (rc) {
+            fprintf(stderr, "writer append: %s\n", bp_last_error());
+            _exit(4);
+        }
+    }
+}
+
+/* One read-only open, checked. *seen / *last_hash: what the previous open showed (the
+ * highest seq and its hash), updated. 0 when consistent. */
+static int check_once(const char *dir, uint64_t *seen, bp_hash *last_hash) {
+    bp_store *s;
+    if (t_open_try(&s, dir, &READER) != BP_OK) {
+        fprintf(stderr, "reader open: %s\n", bp_last_error());
+        return 10;
+    }
+    bp_region all = BP_REGION_INIT;
+    bp_iter *it;
+    if (bp_query(s, &it, &all, BP_READ_FULL)) {
+        fprintf(stderr, "reader query: %s\n", bp_last_error());
+        bp_store_close(s);
+        return 11;
+    }
+    uint64_t clock[ENTITIES] = {0}, n = 0, batch_next = 0, batch_id = 0, batch_left = 0;
+    bp_hash head[ENTITIES];
+    memset(head, 0, sizeof head);
+    bool same_at_seen = *seen == 0;
+    const bp_hash want = *last_hash; /* the event at *seen, as the previous open saw it */
+    const bp_event *ev;
+    bp_status rc;
+    int bad = 0;
+    while (!bad && (rc = bp_iter_next(it, &ev)) == BP_OK) {
+        int e = atoi(ev->entity + 5);
+        n++;
+        if (ev->global_seq != n)
+            bad = 12;
+        else if (e < 0 || e >= ENTITIES || ev->clock != clock[e] + 1 ||
+                 memcmp(ev->prev_hash.b, head[e].b, 32) != 0)
+            bad = 13;
+        else if (batch_left && (ev->batch_id != batch_id || ev->batch_index != batch_next))
+            bad = 14;
+        if (bad) {
+            fprintf(stderr, "reader: event %llu of %s (clock %llu) breaks the prefix (%d)\n",
+                    (unsigned long long)ev->global_seq, ev->entity, (unsigned long long)ev->clock,
+                    bad);
+            break;
+        }
+        if (ev->batch_count) {
+            if (!batch_left) {
+                batch_id = ev->batch_id;
+                batch_left = ev->batch_count;
+            }
+            batch_next = ev->batch_index + 1;
+            batch_left--;
+        }
+        clock[e] = ev->clock;
+        head[e] = ev->event_hash;
+        if (n == *seen) same_at_seen = memcmp(ev->event_hash.b, want.b, 32) == 0;
+        *last_hash = ev->event_hash;
+    }
+    if (!bad && rc != BP_DONE) {
+        fprintf(stderr, "reader next: %s\n", bp_last_error());
+        bad = 15;
+    }
+    if (!bad && batch_left) {
+        fprintf(stderr, "reader: a batch seen in part (%llu events missing)\n",
+                (unsigned long long)batch_left);
+        bad = 16;
+    }
+    if (!bad && (n < *seen || !same_at_seen)) {
+        fprintf(stderr, "reader: %llu events after %llu before, or another event at seq %llu\n",
+                (unsigned long long)n, (unsigned long long)*seen, (unsigned long long)*seen);
+        bad = 17;
+    }
+    bp_iter_free(it);
+    bp_store_close(s);
+    *seen = n;
+    return bad;
+}
+
+/* A reader: opens and checks until the file stop appears; exits with the first failure, or
+ * 0 (and at least one open made). */
+static void reader_main(const char *dir, const char *stop) {
+    uint64_t seen = 0;
+    bp_hash last;
+    memset(&last, 0, sizeof last);
+    unsigned opens = 0;
+    for (;;) {
+        bool last_round = access(stop, F_OK) == 0;
+        int bad = check_once(dir, &seen, &last);
+        if (bad) _exit(bad);
+        opens++;
+        if (last_round) break;
+    }
+    _exit(opens ? 0 : 20);
+}
+
+static void test_readers_beside_a_killed_writer(void) {
+    const char *dir = t_dir("mproc");
+    char stop[1200];
+    snprintf(stop, sizeof stop, "%s.stop", dir);
+    unlink(stop);
+    const char *env = getenv("BP_MPROC_KILLS");
+    int kills = env ? atoi(env) : 50;
+    /* a store with a first event before the readers start */
+    bp_store *s = t_open(dir, &WRITER);
+    CHECK_OK(bp_append(s, NULL, "acct:0", "bank", 0x1001, "x", 1));
+    CHECK_OK(bp_store_close(s));
+    pid_t readers[READERS];
+    for (int r = 0; r < READERS; r++) {
+        readers[r] = fork();
+        CHECK(readers[r] >= 0);
+        if (readers[r] == 0) reader_main(dir, stop);
+    }
+    uint64_t x = 7;
+    for (int k = 0; k < kills; k++) {
+        pid_t w = fork();
+        CHECK(w >= 0);
+        if (w == 0) writer_main(dir, (uint64_t)k + 1);
+        sleep_ms(10 + (unsigned)(rnd(&x) % 60));
+        kill(w, SIGKILL);
+        int st;
+        CHECK_EQ(waitpid(w, &st, 0), w);
+        CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL); /* not an exit: it never failed */
+    }
+    int fd = open(stop, O_CREAT | O_WRONLY, 0644);
+    CHECK(fd >= 0);
+    close(fd);
+    for (int r = 0; r < READERS; r++) {
+        int st;
+        CHECK_EQ(waitpid(readers[r], &st, 0), readers[r]);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            fprintf(stderr, "reader %d: %s %d\n", r, WIFEXITED(st) ? "status" : "signal",
+                    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    /* what the readers saw is what a writer's recovery keeps */
+    s = t_open(dir, &WRITER);
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
+    CHECK_OK(bp_store_verify(s, &vr, NULL));
+    CHECK_EQ(vr.problems, 0);
+    CHECK_OK(bp_store_close(s));
+    unlink(stop);
+    t_rmdir(dir);
+}
+
+/* A read-only open writes nothing: no LOCK file appears, no file changes (sizes and times). */
+static void test_read_only_writes_nothing(void) {
+    const char *dir = t_dir("mproc-ro");
+    bp_store *s = t_open(dir, &WRITER);
+    for (int i = 0; i < 200; i++)
+        CHECK_OK(bp_append(s, NULL, "acct:1", "bank", 0x1001, "payload", 7));
+    CHECK_OK(bp_store_close(s));
+    char lock[1200], cmd[2600], before[1300], after[1300];
+    snprintf(lock, sizeof lock, "%s/LOCK", dir);
+    CHECK_EQ(unlink(lock), 0); /* as a copy of the store made without it (a backup) has it */
+    snprintf(before, sizeof before, "%s.before", dir);
+    snprintf(after, sizeof after, "%s.after", dir);
+    snprintf(cmd, sizeof cmd, "cd '%s' && find . -printf '%%p %%s %%T@\\n' | sort > '%s'", dir,
+             before);
+    CHECK_EQ(system(cmd), 0);
+    CHECK_OK(t_open_try(&s, dir, &READER));
+    CHECK_EQ(t_count_stream(s, "acct:1"), 200);
+    CHECK_OK(bp_store_close(s));
+    CHECK(access(lock, F_OK) != 0);
+    snprintf(cmd, sizeof cmd, "cd '%s' && find . -printf '%%p %%s %%T@\\n' | sort > '%s'", dir,
+             after);
+    CHECK_EQ(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "cmp -s '%s' '%s'", before, after);
+    CHECK_EQ(system(cmd), 0);
+    unlink(before);
+    unlink(after);
+    t_rmdir(dir);
+}
+
+int main(void) {
+    RUN(test_read_only_writes_nothing);
+    RUN(test_readers_beside_a_killed_writer);
+    T_DONE();
+}
