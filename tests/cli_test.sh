@@ -797,6 +797,10 @@ if [ -n "${BP_LIVE_WRITER:-}" ]; then
     expect 0 --dir "$LW" ancestors "$id"
     expect 0 --dir "$LW" stats --json
     out_has '"events":[1-9]'
+    out_has "\"writer_pid\":$writer,\"readers\":1,"
+    expect 0 --dir "$LW" stats
+    out_has "^writer +pid $writer\$"
+    out_has '^readers +1$'
     expect 0 --dir "$LW" verify
     out_has '"clean":true'
     expect 0 --dir "$LW" export

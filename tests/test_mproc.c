@@ -223,6 +223,10 @@ static void test_read_only_writes_nothing(void) {
     CHECK_EQ(system(cmd), 0);
     CHECK_OK(t_open_try(&s, dir, &READER));
     CHECK_EQ(t_count_stream(s, "acct:1"), 200);
+    bp_store_stats st = BP_STORE_STATS_INIT;
+    CHECK_OK(bp_store_stats_get(s, &st));
+    CHECK_EQ(st.readers, 0); /* no LOCK to take a byte of: uncounted */
+    CHECK_EQ(st.writer_pid, 0);
     CHECK_OK(bp_store_close(s));
     CHECK(access(lock, F_OK) != 0);
     snprintf(cmd, sizeof cmd, "cd '%s' && find . -printf '%%p %%s %%T@\\n' | sort > '%s'", dir,
@@ -235,7 +239,71 @@ static void test_read_only_writes_nothing(void) {
     t_rmdir(dir);
 }
 
+/* The store's stats name its writer and count its readers in every process; a reader killed
+ * with -9 leaves no trace (the kernel drops its lock). */
+static void test_writer_and_readers_counted(void) {
+    const char *dir = t_dir("mproc-count");
+    bp_store *w = t_open(dir, &WRITER);
+    CHECK_OK(bp_append(w, NULL, "acct:1", "bank", 0x1001, "x", 1));
+    bp_store_stats st = BP_STORE_STATS_INIT;
+    CHECK_OK(bp_store_stats_get(w, &st));
+    CHECK_EQ(st.writer_pid, getpid());
+    CHECK_EQ(st.readers, 0);
+    int ready[2], go[2];
+    CHECK_EQ(pipe(ready), 0);
+    CHECK_EQ(pipe(go), 0);
+    pid_t kids[2];
+    for (int k = 0; k < 2; k++) {
+        kids[k] = fork();
+        CHECK(kids[k] >= 0);
+        if (kids[k] == 0) { /* a reader that stays open until told, killed, or the parent goes */
+            close(go[1]);
+            close(ready[0]);
+            bp_store *r;
+            char c = t_open_try(&r, dir, &READER) == BP_OK ? 'y' : 'n';
+            if (write(ready[1], &c, 1) != 1) _exit(2);
+            if (read(go[0], &c, 1) != 1) _exit(3);
+            bp_store_close(r);
+            _exit(0);
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        char c = 0;
+        CHECK_EQ(read(ready[0], &c, 1), 1);
+        CHECK_EQ(c, 'y');
+    }
+    CHECK_OK(bp_store_stats_get(w, &st));
+    CHECK_EQ(st.readers, 2);
+    bp_store *r;
+    CHECK_OK(t_open_try(&r, dir, &READER)); /* a third, in this process */
+    CHECK_OK(bp_store_stats_get(r, &st));
+    CHECK_EQ(st.readers, 3);
+    CHECK_EQ(st.writer_pid, getpid());
+    CHECK(st.read_only);
+    kill(kids[0], SIGKILL); /* killed: its count goes with it */
+    int status;
+    CHECK_EQ(waitpid(kids[0], &status, 0), kids[0]);
+    CHECK_OK(bp_store_stats_get(w, &st));
+    CHECK_EQ(st.readers, 2);
+    CHECK_EQ(write(go[1], "x", 1), 1); /* the other closes */
+    CHECK_EQ(waitpid(kids[1], &status, 0), kids[1]);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK_OK(bp_store_stats_get(w, &st));
+    CHECK_EQ(st.readers, 1);
+    CHECK_OK(bp_store_close(w));
+    CHECK_OK(bp_store_stats_get(r, &st)); /* no writer now */
+    CHECK_EQ(st.writer_pid, 0);
+    CHECK_EQ(st.readers, 1);
+    CHECK_OK(bp_store_close(r));
+    close(ready[0]);
+    close(ready[1]);
+    close(go[0]);
+    close(go[1]);
+    t_rmdir(dir);
+}
+
 int main(void) {
+    RUN(test_writer_and_readers_counted);
     RUN(test_read_only_writes_nothing);
     RUN(test_readers_beside_a_killed_writer);
     T_DONE();

@@ -563,11 +563,16 @@ typedef struct bp_store_stats {
     uint64_t index_file_bytes; /**< on disk, beside bytes_on_disk: the segment index files
                                     and entities.ckpt, caches that make reads and opens cheap
                                     (since 1.1; a 1.0 caller's struct ends before it) */
+    uint32_t writer_pid; /**< the process that holds the store writable (this one, for a
+                              writable handle), 0 when none (since 1.2, like readers) */
+    uint32_t readers;    /**< read-only handles open on the store in any process, this one
+                              included: those that took their byte lock of DIR/LOCK (not
+                              on a read-only medium; doc/FORMAT.md "Processes") */
 } bp_store_stats;
 
 /** A bp_store_stats to fill: struct_size set, the rest zero. */
 #define BP_STORE_STATS_INIT                                                                        \
-    { (uint32_t)sizeof(bp_store_stats), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, false, false, 0 }
+    { (uint32_t)sizeof(bp_store_stats), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, false, false, 0, 0, 0 }
 
 /**
  * Fill *out with the store's sizes and counters. The latencies are those of the appends

@@ -113,6 +113,10 @@ bp_status bp_store_prometheus(bp_store *s, char **text) {
     metric(&o, "batpak_index_file_bytes", "gauge",
            "Bytes of the segment index files and entities.ckpt (caches beside the segments).",
            st.index_file_bytes);
+    metric(&o, "batpak_readers", "gauge",
+           "Read-only handles open on the store in any process (this one included).", st.readers);
+    metric(&o, "batpak_writer_pid", "gauge", "The process holding the store writable, 0: none.",
+           st.writer_pid);
     put(&o,
         "# HELP batpak_global_seq Highest global_seq published to readers, written to a "
         "segment, and on stable storage.\n# TYPE batpak_global_seq gauge\n"

@@ -173,6 +173,8 @@ static json_t *stats_json(const cli_ctx *c, const bp_id *uuid, const bp_store_st
     cli_json_set(o, "write_max_us", cli_json_u64(st->write_max_us));
     cli_json_set(o, "failed", json_boolean(st->failed));
     cli_json_set(o, "read_only", json_boolean(st->read_only));
+    cli_json_set(o, "writer_pid", st->writer_pid ? json_integer(st->writer_pid) : json_null());
+    cli_json_set(o, "readers", json_integer(st->readers));
     cli_json_set(o, "open", open_report_json(r));
     return o;
 }
@@ -206,6 +208,11 @@ static void print_stats_table(const cli_ctx *c, const bp_id *uuid, const bp_stor
     printf("bytes on disk    %s\n", with_size(b1, sizeof b1, st->bytes_on_disk));
     printf("index memory     %s\n", with_size(b2, sizeof b2, st->index_bytes));
     printf("index files      %s\n", with_size(b2, sizeof b2, st->index_file_bytes));
+    if (st->writer_pid)
+        printf("writer           pid %u\n", st->writer_pid);
+    else
+        printf("writer           none\n");
+    printf("readers          %u\n", st->readers);
     printf("open             %s, %u segment(s), %u footer(s) used, %llu frame(s) scanned, %s in "
            "%llu us\n",
            r->checkpoint_used ? "checkpoint used" : "no checkpoint", r->segments, r->footers_used,

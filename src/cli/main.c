@@ -61,8 +61,9 @@ static const cli_command COMMANDS[] = {
      "    problems were found.\n"},
     {"stats", cmd_stats,
      "stats [--json | --prom]\n"
-     "    Counts and sizes of the store, what its open found, and a summary of each\n"
-     "    segment. --json: the same as one JSON object (with the diagnostics). --prom:\n"
+     "    Counts and sizes of the store, its writer's pid and its readers (read-only\n"
+     "    handles in any process, this one included), what its open found, and a\n"
+     "    summary of each segment. --json: the same as one JSON object (with the diagnostics). --prom:\n"
      "    Prometheus text-format metrics (bp_store_prometheus; the counters and the\n"
      "    latency histogram are this command's own read-only handle's, so zero).\n"},
     {"dump", cmd_dump,

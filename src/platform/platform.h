@@ -166,10 +166,22 @@ int bp_pf_mode(const char *path, unsigned *mode);
 int bp_pf_read_all(const char *path, uint8_t **buf, size_t *len);
 
 /* ---------------------------------------------------------------- lock */
-/* Exclusive, non-blocking flock on DIR/LOCK; writes our pid into it.
+/* Exclusive, non-blocking flock on DIR/LOCK, and an open-file-description write lock on its
+ * byte 0 (what bp_pf_lock_writer sees); writes our pid into it.
  * -EWOULDBLOCK when held: *holder_pid gets the pid written by the holder (0 unknown). */
 int bp_pf_lock(bp_file *f, const char *path, long *holder_pid);
 void bp_pf_unlock(bp_file *f);
+/* The pid a live holder of bp_pf_lock wrote into path, or 0 when no one holds it (or the
+ * file cannot be read). Takes nothing. */
+long bp_pf_lock_writer(const char *path);
+/* Register a reader on path (an existing file; nothing is created or written): an
+ * open-file-description write lock on one free byte of [base, base + n), kept while *f is
+ * open (bp_pf_unlock lets it go). 0, or -errno (-EAGAIN: every byte taken; -ENOENT,
+ * -EROFS, -EACCES: the file is missing or cannot be opened for writing). */
+int bp_pf_lock_slot(bp_file *f, const char *path, uint32_t base, uint32_t n);
+/* How many bytes of [base, base + n) of path other descriptions than f's hold a lock on (f:
+ * an open descriptor of path, or NULL: path is opened for the count). */
+uint32_t bp_pf_lock_count(bp_file *f, const char *path, uint32_t base, uint32_t n);
 
 /* -------------------------------------------------------- time, random */
 uint64_t bp_pf_wall_ms(void); /* CLOCK_REALTIME, milliseconds */

@@ -578,38 +578,6 @@ int bp_pf_read_all(const char *path, uint8_t **buf, size_t *len) {
     return 0;
 }
 
-/* -------------------------------------------------------------- lock */
-
-int bp_pf_lock(bp_file *f, const char *path, long *holder_pid) {
-    *holder_pid = 0;
-    f->fault = NULL;
-    f->slot = -1;
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return -errno;
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int e = errno;
-        char buf[32] = {0};
-        if (pread(fd, buf, sizeof buf - 1, 0) > 0) *holder_pid = strtol(buf, NULL, 10);
-        close(fd);
-        return e == EWOULDBLOCK ? -EWOULDBLOCK : -e;
-    }
-    char buf[32];
-    int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
-        /* the pid is only for error messages; the lock itself is held */
-    }
-    f->fd = fd;
-    return 0;
-}
-
-void bp_pf_unlock(bp_file *f) {
-    if (f->fd >= 0) {
-        flock(f->fd, LOCK_UN);
-        close(f->fd);
-        f->fd = -1;
-    }
-}
-
 /* ------------------------------------------------------ time, random */
 
 uint64_t bp_pf_wall_ms(void) {

@@ -125,6 +125,7 @@ static void store_free(bp_store *s) {
     bp_dkeys_free(s);
     bp_buf_free(&s->pending);
     bp_pf_unlock(&s->lock);
+    bp_pf_unlock(&s->rdslot);
     pthread_rwlock_destroy(&s->ilock);
     pthread_mutex_destroy(&s->wmu);
     pthread_cond_destroy(&s->fcond);
@@ -228,7 +229,7 @@ static bp_status open_once(bp_store **out, const char *dir, const bp_open_option
     if (rc) return rc;
     bp_store *s = calloc(1, sizeof *s);
     if (!s) return bp_err(BP_ENOMEM, "bp_store_open: out of memory");
-    s->lock = (bp_file)BP_FILE_INIT;
+    s->lock = s->rdslot = (bp_file)BP_FILE_INIT;
     pthread_rwlock_init(&s->ilock, NULL);
     pthread_mutex_init(&s->wmu, NULL);
     pthread_mutex_init(&s->cmu, NULL);
@@ -285,6 +286,9 @@ static bp_status open_once(bp_store **out, const char *dir, const bp_open_option
     long holder = 0;
     /* one writer: a read-only handle takes no lock and writes nothing (it reads what the
      * files hold beside a live writer, or on a read-only medium) */
+    /* a reader is counted by a byte lock of LOCK when the file is there and can be opened
+     * for writing (nothing is written: bp_store_stats' readers); else it reads uncounted */
+    if (opts->read_only) (void)bp_pf_lock_slot(&s->rdslot, lockpath, 1, BP_READER_SLOTS);
     if (!opts->read_only && (e = bp_pf_lock(&s->lock, lockpath, &holder))) {
         store_free(s);
         if (e == -EWOULDBLOCK)
@@ -478,13 +482,15 @@ static uint64_t index_file_bytes(bp_store *s) {
     return b;
 }
 
-/* bp_store_stats as 1.0 knew it: up to read_only (index_file_bytes came in 1.1). */
+/* bp_store_stats as 1.0 knew it: up to read_only (index_file_bytes came in 1.1); as 1.1 knew
+ * it: up to index_file_bytes (writer_pid and readers came in 1.2). */
 #define STATS_SIZE_1_0 offsetof(bp_store_stats, index_file_bytes)
+#define STATS_SIZE_1_1 offsetof(bp_store_stats, writer_pid)
 
 bp_status bp_store_stats_get(bp_store *s, bp_store_stats *caller) {
     if (!s || !caller) return bp_err(BP_EINVAL, "bp_store_stats_get: NULL argument");
     uint32_t size = caller->struct_size;
-    if (size != STATS_SIZE_1_0)
+    if (size != STATS_SIZE_1_0 && size != STATS_SIZE_1_1)
         BP_SIZE_CHECK("bp_store_stats_get", caller, bp_store_stats, BP_STORE_STATS_INIT);
     /* filled whole here, then as much of it as the caller's version has */
     bp_store_stats full = BP_STORE_STATS_INIT, *out = &full;
@@ -527,6 +533,13 @@ bp_status bp_store_stats_get(bp_store *s, bp_store_stats *caller) {
     out->index_file_bytes = index_file_bytes(s);
     pthread_rwlock_unlock(&s->ilock);
     pthread_mutex_unlock(&s->wmu);
+    char lockpath[4200];
+    snprintf(lockpath, sizeof lockpath, "%s/LOCK", s->dir);
+    long writer = s->read_only ? bp_pf_lock_writer(lockpath) : bp_pf_getpid();
+    out->writer_pid = writer > 0 ? (uint32_t)writer : 0;
+    out->readers =
+        bp_pf_lock_count(s->read_only ? &s->rdslot : &s->lock, lockpath, 1, BP_READER_SLOTS) +
+        (s->rdslot.fd >= 0);
     char path[4096];
     const char *extra[] = {"STORE", "index.ckpt"};
     for (int i = 0; i < 2; i++) {

@@ -109,6 +109,9 @@ typedef struct bp_segref {
 #define BP_CLOSE_SEAL_MIN (1u << 20)
 
 /* Longest a group-commit leader waits for appenders about to write before fdatasync. */
+/* DIR/LOCK's bytes 1 .. BP_READER_SLOTS: one byte lock per read-only handle that can take one
+ * (doc/FORMAT.md "Processes"); more readers than that read uncounted. */
+#define BP_READER_SLOTS 4096
 #define BP_GROUP_WAIT_US 200
 /* Zero-fill ahead of the active segment's end (bp_segment_zero_ahead): a chunk at a time,
  * when less than BP_ZERO_AHEAD_MIN is left. */
@@ -126,6 +129,8 @@ struct bp_store {
     bp_fault *fault; /* the platform layer's fault hook: NULL but in tests (bp__store_open_fault) */
     bool read_only;
     bp_file lock;
+    bp_file rdslot;   /* a read-only handle's byte lock among DIR/LOCK's readers (open.c),
+                         fd -1 when not registered (no LOCK, or a read-only medium) */
     bp_store_ident ident;
     bp_store_open_report report;
     struct bp_dkeys *dk; /* data keys (dkeys.c); never NULL once open */

@@ -28,7 +28,7 @@ from ctypes import (
 )
 
 # The header version this mirror was written from (common.h BP_VERSION_*).
-HEADER_VERSION = (1, 1)
+HEADER_VERSION = (1, 2)
 
 # ------------------------------------------------------------ header macros
 BP_DEFAULT_SEGMENT_SIZE = 64 << 20
@@ -234,6 +234,8 @@ class BpStats(Sized):
         ("failed", c_bool),
         ("read_only", c_bool),
         ("index_file_bytes", c_uint64),
+        ("writer_pid", c_uint32),
+        ("readers", c_uint32),
     ]
 
 

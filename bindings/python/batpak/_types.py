@@ -326,12 +326,15 @@ class Stats:
     failed: bool
     read_only: bool
     index_file_bytes: int
+    writer_pid: int  # the process holding the store writable, 0: none
+    readers: int  # read-only handles open on it in any process, this one included
 
     @classmethod
     def _from_c(cls, s: _ffi.BpStats) -> "Stats":
         return cls(s.events, s.entities, s.scopes, s.segments, s.bytes_on_disk, s.index_bytes,
                    s.fsyncs, s.appends, s.write_p50_us, s.write_p99_us, s.write_max_us,
-                   bool(s.failed), bool(s.read_only), s.index_file_bytes)
+                   bool(s.failed), bool(s.read_only), s.index_file_bytes, s.writer_pid,
+                   s.readers)
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ int main(void) {
                                                         F(fsyncs) F(appends) F(write_p50_us) F(
                                                             write_p99_us) F(write_max_us)
                                                             F(failed) F(read_only) F(
-                                                                index_file_bytes) END() BEGIN(bp_entity_info)
+                                                                index_file_bytes) F(writer_pid) F(readers) END() BEGIN(bp_entity_info)
                                                                 F(struct_size) F(name) F(events) F(
                                                                     clock) END() BEGIN(bp_verify_report)
                                                                     F(struct_size) F(segments) F(frames) F(

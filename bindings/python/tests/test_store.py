@@ -123,7 +123,9 @@ def test_read_only_beside_a_writer_in_another_process(store_path):
     import sys
     code = ("import batpak, sys\n"
             "with batpak.Store(sys.argv[1], read_only=True) as r:\n"
-            "    print(len([e for e in r.stream('doc:1')]), r.stats().read_only)\n")
+            "    st = r.stats()\n"
+            "    print(len([e for e in r.stream('doc:1')]), st.read_only, st.writer_pid,\n"
+            "          st.readers)\n")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     with batpak.Store(store_path, no_open_event=True) as w:
@@ -132,7 +134,7 @@ def test_read_only_beside_a_writer_in_another_process(store_path):
         out = subprocess.run([sys.executable, "-c", code, store_path], env=env,
                              capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
-        assert out.stdout.split() == ["3", "True"]
+        assert out.stdout.split() == ["3", "True", str(os.getpid()), "1"]
         with batpak.Store(store_path, read_only=True) as r:  # and in this process
             assert [e.payload for e in r.stream("doc:1")] == [b"v0", b"v1", b"v2"]
         w.append("doc:1", "docs", APP, b"v3")  # the writer goes on
