@@ -6,8 +6,10 @@
  * open must succeed, and what it shows must be a consistent prefix of what the writer wrote:
  * global_seq dense from 1, every entity's chain whole (clocks 1, 2, ... and each prev_hash
  * the previous event's hash), no part of a batch, and never less than an earlier open of the
- * same reader saw, with the same event at the last seq it saw then. A read-only open creates
- * and writes no file. BP_MPROC_KILLS sets the number of writer kills (default 50). */
+ * same reader saw, with the same event at the last seq it saw then. Every fifth writer kill
+ * also kills a reader (and starts another): nothing it leaves stops the others. A read-only
+ * open creates and writes no file. BP_MPROC_KILLS sets the number of writer kills (default
+ * 50). */
 #include "t.h"
 
 #include <fcntl.h>
@@ -184,6 +186,15 @@ static void test_readers_beside_a_killed_writer(void) {
         int st;
         CHECK_EQ(waitpid(w, &st, 0), w);
         CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL); /* not an exit: it never failed */
+        if (k % 5 == 4) { /* a reader killed with -9 too, mid-read: it leaves nothing behind */
+            int r = (int)(rnd(&x) % READERS);
+            kill(readers[r], SIGKILL);
+            CHECK_EQ(waitpid(readers[r], &st, 0), readers[r]);
+            CHECK(WIFSIGNALED(st)); /* (not an exit: it had not failed) */
+            readers[r] = fork();
+            CHECK(readers[r] >= 0);
+            if (readers[r] == 0) reader_main(dir, stop);
+        }
     }
     int fd = open(stop, O_CREAT | O_WRONLY, 0644);
     CHECK(fd >= 0);
