@@ -360,15 +360,19 @@ static bp_status open_once(bp_store **out, const char *dir, const bp_open_option
  * frame of the newest segment half copied into the page cache while a later one is whole
  * (ECORRUPT, "followed by valid frames"), a compaction's manifest between its commit and
  * its renames (EREADONLY), or a segment file listed a moment before the writer's recovery
- * set it aside (EIO, no such file). Each lasts microseconds to milliseconds: the open is
- * tried again, READ_TRIES times over about 60 ms, before it reports what it found. */
+ * set it aside (EIO, no such file). Each lasts microseconds to milliseconds: while a writer
+ * holds the store, the open is tried again, READ_TRIES times over about 60 ms, before it
+ * reports what it found. */
 enum { READ_TRIES = 6 };
 
 bp_status bp_store_open_with(bp_store **out, const char *dir, const bp_open_options *opts,
                              bp_fault *fault, const bp_store_module *const *mods, size_t n_mods) {
     bp_status rc = open_once(out, dir, opts, fault, mods, n_mods);
+    char lockpath[4200];
+    if (dir) snprintf(lockpath, sizeof lockpath, "%s/LOCK", dir);
     for (int k = 1; k < READ_TRIES && opts && opts->read_only &&
-                    (rc == BP_ECORRUPT || rc == BP_EREADONLY || rc == BP_EIO);
+                    (rc == BP_ECORRUPT || rc == BP_EREADONLY || rc == BP_EIO) &&
+                    bp_pf_lock_writer(lockpath) != 0; /* (without a writer, nothing moves) */
          k++) {
         bp_pf_sleep_us(1000u << k); /* 2, 4, ... 32 ms */
         rc = open_once(out, dir, opts, fault, mods, n_mods);
