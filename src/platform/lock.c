@@ -36,13 +36,10 @@ int bp_pf_lock(bp_file *f, const char *path, long *holder_pid) {
         close(fd);
         return e == EWOULDBLOCK ? -EWOULDBLOCK : -e;
     }
-    /* the mark readers see (bp_pf_lock_writer): flock's lock is not visible to fcntl */
-    if (ofd_lock(fd, F_OFD_SETLK, F_WRLCK, 0, 1, NULL) != 0) {
-        int e = errno;
-        flock(fd, LOCK_UN);
-        close(fd);
-        return -e;
-    }
+    /* the mark readers see (bp_pf_lock_writer): flock's lock is not visible to fcntl. Only a
+     * mark: where byte locks are not supported (some network filesystems), readers see no
+     * writer, and the flock alone keeps writers out */
+    (void)ofd_lock(fd, F_OFD_SETLK, F_WRLCK, 0, 1, NULL);
     char buf[32];
     int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
     if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
