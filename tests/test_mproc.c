@@ -159,6 +159,15 @@ static void reader_main(const char *dir, const char *stop) {
     _exit(opens ? 0 : 20);
 }
 
+/* The reader processes of the test below, killed when the program ends however it ends (a
+ * failed check returns before it stops them). */
+static pid_t g_readers[READERS];
+
+static void kill_readers(void) {
+    for (int r = 0; r < READERS; r++)
+        if (g_readers[r] > 0) kill(g_readers[r], SIGKILL);
+}
+
 static void test_readers_beside_a_killed_writer(void) {
     const char *dir = t_dir("mproc");
     char stop[1200];
@@ -170,7 +179,8 @@ static void test_readers_beside_a_killed_writer(void) {
     bp_store *s = t_open(dir, &WRITER);
     CHECK_OK(bp_append(s, NULL, "acct:0", "bank", 0x1001, "x", 1));
     CHECK_OK(bp_store_close(s));
-    pid_t readers[READERS];
+    pid_t *readers = g_readers;
+    atexit(kill_readers);
     for (int r = 0; r < READERS; r++) {
         readers[r] = fork();
         CHECK(readers[r] >= 0);
@@ -202,6 +212,7 @@ static void test_readers_beside_a_killed_writer(void) {
     for (int r = 0; r < READERS; r++) {
         int st;
         CHECK_EQ(waitpid(readers[r], &st, 0), readers[r]);
+        readers[r] = 0; /* (reaped: not killed at exit) */
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
             fprintf(stderr, "reader %d: %s %d\n", r, WIFEXITED(st) ? "status" : "signal",
                     WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
