@@ -63,9 +63,10 @@ static const cli_command COMMANDS[] = {
      "stats [--json | --prom]\n"
      "    Counts and sizes of the store, its writer's pid and its readers (read-only\n"
      "    handles in any process, this one included), what its open found, and a\n"
-     "    summary of each segment. --json: the same as one JSON object (with the diagnostics). --prom:\n"
-     "    Prometheus text-format metrics (bp_store_prometheus; the counters and the\n"
-     "    latency histogram are this command's own read-only handle's, so zero).\n"},
+     "    summary of each segment. --json: the same as one JSON object (with the\n"
+     "    diagnostics). --prom: Prometheus text-format metrics (bp_store_prometheus;\n"
+     "    the counters and the latency histogram are this command's own read-only\n"
+     "    handle's, so zero).\n"},
     {"dump", cmd_dump,
      "dump [--payloads]\n"
      "    Frame-by-frame NDJSON dump of STORE, index.ckpt and every segment, read from\n"

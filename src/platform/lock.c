@@ -23,6 +23,12 @@ static int ofd_lock(int fd, int cmd, short type, off_t start, off_t len, struct 
     return rc;
 }
 
+/* The pid the writer wrote into the LOCK file open at fd, 0 when there is none yet. */
+static long read_pid(int fd) {
+    char buf[32] = {0};
+    return pread(fd, buf, sizeof buf - 1, 0) > 0 ? strtol(buf, NULL, 10) : 0;
+}
+
 int bp_pf_lock(bp_file *f, const char *path, long *holder_pid) {
     *holder_pid = 0;
     f->fault = NULL;
@@ -31,8 +37,7 @@ int bp_pf_lock(bp_file *f, const char *path, long *holder_pid) {
     if (fd < 0) return -errno;
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int e = errno;
-        char buf[32] = {0};
-        if (pread(fd, buf, sizeof buf - 1, 0) > 0) *holder_pid = strtol(buf, NULL, 10);
+        *holder_pid = read_pid(fd);
         close(fd);
         return e == EWOULDBLOCK ? -EWOULDBLOCK : -e;
     }
@@ -55,8 +60,7 @@ long bp_pf_lock_writer(const char *path) {
     struct flock l;
     long pid = 0;
     if (ofd_lock(fd, F_OFD_GETLK, F_RDLCK, 0, 1, &l) == 0 && l.l_type != F_UNLCK) {
-        char buf[32] = {0};
-        if (pread(fd, buf, sizeof buf - 1, 0) > 0) pid = strtol(buf, NULL, 10);
+        pid = read_pid(fd);
         if (pid <= 0) pid = -1; /* held, by a pid not written yet */
     }
     close(fd);

@@ -107,14 +107,14 @@ void bp_pf_unmap(const uint8_t *p, uint64_t len);
 void bp_pf_advise_huge(void *p, size_t len);
 
 /* A whole file's bytes for reading: mapped when it can be, else read into memory (an empty
- * file, or a failed mapping). f is the open file, path the same file for the fallback.
- * Release with bp_pf_view_release; f may be closed meanwhile. */
+ * file, or a failed mapping: bp_pf_view_copy). f is the open file. Release with
+ * bp_pf_view_release; f may be closed meanwhile. */
 typedef struct bp_view {
     const uint8_t *p;
     uint64_t len;
     uint8_t *copy; /* the malloc'd bytes when not mapped (then p == copy), else NULL */
 } bp_view;
-int bp_pf_view(bp_file *f, const char *path, bp_view *v); /* 0 or -errno */
+int bp_pf_view(bp_file *f, bp_view *v); /* 0 or -errno */
 /* The same, always read into memory (pread until the end, which may come early): for a
  * file another process may truncate meanwhile, where a mapping's pages past the new end
  * would fault (SIGBUS). */

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/resource.h>
@@ -258,7 +257,7 @@ void bp_pf_unmap(const uint8_t *p, uint64_t len) {
     if (p) munmap((void *)p, (size_t)len);
 }
 
-int bp_pf_view(bp_file *f, const char *path, bp_view *v) {
+int bp_pf_view(bp_file *f, bp_view *v) {
     memset(v, 0, sizeof *v);
     uint64_t size;
     int e = bp_pf_size(f, &size);
@@ -267,11 +266,7 @@ int bp_pf_view(bp_file *f, const char *path, bp_view *v) {
         v->len = size;
         return 0;
     }
-    size_t n = 0;
-    if ((e = bp_pf_read_all(path, &v->copy, &n))) return e;
-    v->p = v->copy;
-    v->len = n;
-    return 0;
+    return bp_pf_view_copy(f, v);
 }
 
 int bp_pf_view_copy(bp_file *f, bp_view *v) {
@@ -308,12 +303,7 @@ static int do_sync(bp_file *f, bool data_only) {
         pthread_mutex_unlock(&f->fault->mu);
         int rc = fault_tick(f->fault, &f->fault->syncs, f->fault->fail_sync_at);
         if (rc) return rc;
-        if (f->fault->sync_delay_us) {
-            uint32_t us = f->fault->sync_delay_us;
-            struct timespec ts = {(time_t)(us / 1000000u), (long)(us % 1000000u) * 1000L};
-            while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-            }
-        }
+        if (f->fault->sync_delay_us) bp_pf_sleep_us(f->fault->sync_delay_us);
     }
     int rc = data_only ? fdatasync(f->fd) : fsync(f->fd);
     if (rc != 0) return -errno;

@@ -483,7 +483,7 @@ static bp_status compact_write(compaction *c) {
             char path[4200];
             bp_segment_path(s, r.segno, "", path, sizeof path);
             int e = bp_pf_open(&in, NULL, path, BP_O_READ);
-            if (!e && (e = bp_pf_view(&in, path, &view))) bp_pf_close(&in);
+            if (!e && (e = bp_pf_view(&in, &view))) bp_pf_close(&in);
             if (e) {
                 rc = bp_err_sys(BP_EIO, e, "%s: cannot read", path);
                 break;

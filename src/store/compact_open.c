@@ -24,7 +24,7 @@ static int file_crc(const char *path, uint64_t *size, uint32_t *crc) {
     int e = bp_pf_open(&f, NULL, path, BP_O_READ);
     if (e) return e;
     bp_view v;
-    if (!(e = bp_pf_view(&f, path, &v))) {
+    if (!(e = bp_pf_view(&f, &v))) {
         *size = v.len;
         *crc = bp_crc32(v.p, v.len);
         bp_pf_view_release(&v);

@@ -229,7 +229,7 @@ uint32_t bp_entckpt_attach(bp_store *s, uint32_t first, uint32_t last, uint32_t 
     bp_view view; /* mapped: the index searches its entities in place */
     memset(&view, 0, sizeof view);
     int e = bp_pf_open(&f, NULL, path, BP_O_READ);
-    if (!e) e = bp_pf_view(&f, path, &view);
+    if (!e) e = bp_pf_view(&f, &view);
     bp_pf_close(&f);
     if (e) return 0;
     bp_entdir d;

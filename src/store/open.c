@@ -284,10 +284,10 @@ static bp_status open_once(bp_store **out, const char *dir, const bp_open_option
     }
     snprintf(lockpath, sizeof lockpath, "%s/LOCK", dir);
     long holder = 0;
-    /* one writer: a read-only handle takes no lock and writes nothing (it reads what the
-     * files hold beside a live writer, or on a read-only medium) */
-    /* a reader is counted by a byte lock of LOCK when the file is there and can be opened
-     * for writing (nothing is written: bp_store_stats' readers); else it reads uncounted */
+    /* one writer: a read-only handle takes no writer lock and writes nothing (it reads what
+     * the files hold beside a live writer, or on a read-only medium); it is counted by a byte
+     * lock of LOCK when the file is there and opens for writing (bp_store_stats' readers),
+     * else it reads uncounted */
     if (opts->read_only) (void)bp_pf_lock_slot(&s->rdslot, lockpath, 1, BP_READER_SLOTS);
     if (!opts->read_only && (e = bp_pf_lock(&s->lock, lockpath, &holder))) {
         store_free(s);

@@ -473,24 +473,20 @@ static bool ent_step(void *ctx, uint64_t slot, uint64_t clock, uint16_t kind) {
     return false;
 }
 
-/* [i] held shared. An entity source: its six tier events (bp_tier_walk), then its list, from
- * the clock it->pos on. The next matching slot, -1 when done, -3 when a tier file cannot
- * answer (repair, then again). */
-/* How far ahead an entity's reader asks for what it reads (prefetch_ahead): the index record
- * READ_AHEAD * 2 events on, the frame READ_AHEAD events on. Streams read frames scattered
- * over the segments; asking early lets the memory fetch several at once. */
-enum { READ_AHEAD = 6 };
-
-/* [i] shared. The prefetches for an entity's list at position k (prefetch_ahead's). */
+/* [i] shared. At position k of an entity's list v: ask the CPU for the index record and the
+ * frame it reads BP_READ_AHEAD events on (store_impl.h). */
 static void prefetch_ahead(bp_store *s, const bp_u32vec *v, uint64_t k) {
     const bp_index *x = &s->idx;
-    if (k + 2 * READ_AHEAD < v->n && v->v[k + 2 * READ_AHEAD] >= x->rbase)
-        __builtin_prefetch(&BP_XREC(x, v->v[k + 2 * READ_AHEAD]));
-    if (k + READ_AHEAD >= v->n || v->v[k + READ_AHEAD] < x->rbase) return;
-    const bp_irec *r = &BP_XREC(x, v->v[k + READ_AHEAD]);
+    if (k + 2 * BP_READ_AHEAD < v->n && v->v[k + 2 * BP_READ_AHEAD] >= x->rbase)
+        __builtin_prefetch(&BP_XREC(x, v->v[k + 2 * BP_READ_AHEAD]));
+    if (k + BP_READ_AHEAD >= v->n || v->v[k + BP_READ_AHEAD] < x->rbase) return;
+    const bp_irec *r = &BP_XREC(x, v->v[k + BP_READ_AHEAD]);
     if (!BP_IREC_HOLE(r)) bp_segment_prefetch(s, r->segno, r->offset, r->frame_len);
 }
 
+/* [i] held shared. An entity source: its six tier events (bp_tier_walk), then its list, from
+ * the clock it->pos on. The next matching slot, -1 when done, -3 when a tier file cannot
+ * answer (repair, then again). */
 static int64_t entity_next(bp_iter *it, bp_store *s) {
     const bp_index *x = &s->idx;
     const bp_entity_state *es = &x->entities[it->src_id];

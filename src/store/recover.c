@@ -292,8 +292,7 @@ bp_status bp_recover_segment(bp_store *s, bp_segment *seg, const char *path, uin
     bp_view view;
     /* the newest segment of a read-only open may be a live writer's, which a recovery or a
      * close of that writer may cut: read, not mapped (no page past a new end is touched) */
-    int e = s->read_only && is_tail ? bp_pf_view_copy(&seg->f, &view)
-                                    : bp_pf_view(&seg->f, path, &view);
+    int e = s->read_only && is_tail ? bp_pf_view_copy(&seg->f, &view) : bp_pf_view(&seg->f, &view);
     if (e) return bp_err_sys(BP_EIO, e, "%s: cannot read segment", path);
     const uint8_t *data = view.p;
     uint64_t size = view.len;

@@ -141,7 +141,7 @@ static ckpt_kind load_checkpoint(bp_store *s, uint32_t first_segno, uint32_t las
     memset(&view, 0, sizeof view);
     bp_file f = BP_FILE_INIT;
     int e = bp_pf_open(&f, NULL, path, BP_O_READ);
-    if (!e) e = bp_pf_view(&f, path, &view);
+    if (!e) e = bp_pf_view(&f, &view);
     bp_pf_close(&f);
     if (e) {
         snprintf(s->report.checkpoint_note, sizeof s->report.checkpoint_note, "%s",

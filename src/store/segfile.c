@@ -71,9 +71,18 @@ static int segfile_open(bp_store *s, uint32_t segno, const char *suffix, bool gr
     return 0;
 }
 
+/* [i] held. Segment segno's place in s->segs, or false when the store has no such segment. */
+static bool seg_index(const bp_store *s, uint32_t segno, uint32_t *i) {
+    if (!s->n_segs || segno < s->segs[0].segno || segno - s->segs[0].segno >= s->n_segs)
+        return false;
+    *i = segno - s->segs[0].segno;
+    return true;
+}
+
 void bp_segment_prefetch(bp_store *s, uint32_t segno, uint32_t offset, uint32_t len) {
-    if (!s->n_segs || segno < s->segs[0].segno || segno - s->segs[0].segno >= s->n_segs) return;
-    const bp_segfile *f = __atomic_load_n(&s->segs[segno - s->segs[0].segno].rd, __ATOMIC_ACQUIRE);
+    uint32_t i;
+    if (!seg_index(s, segno, &i)) return;
+    const bp_segfile *f = __atomic_load_n(&s->segs[i].rd, __ATOMIC_ACQUIRE);
     if (!f || !f->p || (uint64_t)offset + len > f->len) return;
     for (uint32_t o = 0; o < len; o += 64) /* (the lines of the frame) */
         __builtin_prefetch(f->p + offset + o);
@@ -81,9 +90,8 @@ void bp_segment_prefetch(bp_store *s, uint32_t segno, uint32_t offset, uint32_t 
 
 bool bp_segment_ref(bp_store *s, uint32_t segno, bp_segref *out) {
     *out = (bp_segref)BP_SEGREF_INIT;
-    if (!s->n_segs || segno < s->segs[0].segno || segno - s->segs[0].segno >= s->n_segs)
-        return false;
-    uint32_t i = segno - s->segs[0].segno;
+    uint32_t i;
+    if (!seg_index(s, segno, &i)) return false;
     bp_segment *seg = &s->segs[i];
     bp_segfile *f = __atomic_load_n(&seg->rd, __ATOMIC_ACQUIRE);
     if (!f) {

@@ -108,10 +108,15 @@ typedef struct bp_segref {
  * of segment_size (open.c seal_at_close): the newest segment an open reads into memory. */
 #define BP_CLOSE_SEAL_MIN (1u << 20)
 
-/* Longest a group-commit leader waits for appenders about to write before fdatasync. */
 /* DIR/LOCK's bytes 1 .. BP_READER_SLOTS: one byte lock per read-only handle that can take one
  * (doc/FORMAT.md "Processes"); more readers than that read uncounted. */
 #define BP_READER_SLOTS 4096
+/* How far ahead an entity's reader asks the CPU for what it reads (read.c and tier.c
+ * prefetch_ahead): the index record 2 * BP_READ_AHEAD events on, the frame BP_READ_AHEAD
+ * events on. A stream's frames lie scattered over the segments; asking early lets memory
+ * fetch several at once. */
+#define BP_READ_AHEAD 6
+/* Longest a group-commit leader waits for appenders about to write before fdatasync. */
 #define BP_GROUP_WAIT_US 200
 /* Zero-fill ahead of the active segment's end (bp_segment_zero_ahead): a chunk at a time,
  * when less than BP_ZERO_AHEAD_MIN is left. */
@@ -129,8 +134,8 @@ struct bp_store {
     bp_fault *fault; /* the platform layer's fault hook: NULL but in tests (bp__store_open_fault) */
     bool read_only;
     bp_file lock;
-    bp_file rdslot;   /* a read-only handle's byte lock among DIR/LOCK's readers (open.c),
-                         fd -1 when not registered (no LOCK, or a read-only medium) */
+    bp_file rdslot; /* a read-only handle's byte lock among DIR/LOCK's readers (open.c),
+                       fd -1 when not registered (no LOCK, or a read-only medium) */
     bp_store_ident ident;
     bp_store_open_report report;
     struct bp_dkeys *dk; /* data keys (dkeys.c); never NULL once open */

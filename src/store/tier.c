@@ -200,6 +200,19 @@ static void names_of(bp_six *six, const bp_six_rec *r, rec_names *out) {
     bp_six_scope_get(six, r->scope, &out->scope, &out->slen, &count);
 }
 
+/* An index record of segment segno from its index file's record r and id. */
+static void set_irec(bp_irec *out, uint32_t segno, const bp_six_rec *r, const bp_id *id,
+                     uint32_t entity, uint32_t scope) {
+    memset(out, 0, sizeof *out);
+    out->id = *id;
+    out->segno = segno;
+    out->offset = r->offset;
+    out->frame_len = r->frame_len;
+    out->entity = entity;
+    out->scope = scope;
+    out->kind = r->kind;
+}
+
 int bp_store_rec(bp_store *s, uint64_t slot, bp_irec *out, unsigned what) {
     bp_index *x = &s->idx;
     if (slot >= x->rbase) {
@@ -229,14 +242,7 @@ int bp_store_rec(bp_store *s, uint64_t slot, bp_irec *out, unsigned what) {
             sc = bp_strtab_find(&x->scope_names, rn.scope, rn.slen);
         }
         if (!bp_six_failed(six) && e >= 0 && sc >= 0) { /* (every check of what it read held) */
-            memset(out, 0, sizeof *out);
-            out->id = id;
-            out->segno = s->segs[i].segno;
-            out->offset = r.offset;
-            out->frame_len = r.frame_len;
-            out->entity = (uint32_t)e;
-            out->scope = (uint32_t)sc;
-            out->kind = r.kind;
+            set_irec(out, s->segs[i].segno, &r, &id, (uint32_t)e, (uint32_t)sc);
             return 1;
         }
         mark_bad(s, i); /* a check failed, or names the index does not know: not this store's
@@ -257,19 +263,14 @@ bool bp_tier_rec_at(bp_store *s, uint32_t i, uint32_t k, uint64_t slot, bp_irec 
     uint16_t slen;
     uint32_t count;
     bp_six_scope_get(six, sr.scope, &sname, &slen, &count);
-    memset(r, 0, sizeof *r);
-    bp_six_id(six, k, &r->id);
+    bp_id id;
+    bp_six_id(six, k, &id);
     if (bp_six_failed(six)) {
         mark_bad(s, i);
         return false;
     }
     if (sr.seq != slot + 1 || slen > BP_COORD_MAX) return false;
-    r->segno = s->segs[i].segno;
-    r->offset = sr.offset;
-    r->frame_len = sr.frame_len;
-    r->entity = UINT32_MAX;
-    r->scope = UINT32_MAX;
-    r->kind = sr.kind;
+    set_irec(r, s->segs[i].segno, &sr, &id, UINT32_MAX, UINT32_MAX);
     memcpy(scope, sname, slen);
     scope[slen] = 0;
     return true;
@@ -375,20 +376,16 @@ int bp_tier_head(void *ctx, const char *name, size_t len, uint64_t *clock, bp_ha
     return -1;
 }
 
-/* How far ahead a walk asks for what its reader reads next (prefetch_ahead): an entity's
- * events lie scattered over the segment; asking early lets memory fetch several at once. */
-enum { TIER_AHEAD = 6 };
-
-/* [i] shared. At the walk's k-th event of ent in tier segment i: the index record and id
- * 2 * TIER_AHEAD events on, the frame TIER_AHEAD events on (a hint: a record that fails a
- * check is left to the walk to find). */
+/* [i] shared. At the walk's k-th event of ent in tier segment i: ask the CPU for the index
+ * record and id 2 * BP_READ_AHEAD events on, the frame BP_READ_AHEAD events on (a hint: a
+ * record that fails a check is left to the walk to find). */
 static void prefetch_ahead(bp_store *s, uint32_t i, const bp_six_ent *ent, uint64_t k) {
     bp_six *x = &s->segs[i].six->x;
-    if (k + 2 * TIER_AHEAD < ent->count)
-        bp_six_prefetch_rec(x, bp_six_post(x, ent->post + (uint32_t)(k + 2 * TIER_AHEAD)));
-    if (k + TIER_AHEAD < ent->count) {
+    if (k + 2 * BP_READ_AHEAD < ent->count)
+        bp_six_prefetch_rec(x, bp_six_post(x, ent->post + (uint32_t)(k + 2 * BP_READ_AHEAD)));
+    if (k + BP_READ_AHEAD < ent->count) {
         bp_six_rec r;
-        bp_six_rec_get(x, bp_six_post(x, ent->post + (uint32_t)(k + TIER_AHEAD)), &r);
+        bp_six_rec_get(x, bp_six_post(x, ent->post + (uint32_t)(k + BP_READ_AHEAD)), &r);
         if (!bp_six_failed(x)) bp_segment_prefetch(s, s->segs[i].segno, r.offset, r.frame_len);
     }
 }
