@@ -34,11 +34,12 @@ void bp_segfile_unref(bp_segfile *f) {
 /* Open segment seg for readers. grows: the active segment of a writable store, whose
  * mapping leaves room to grow into (segment_size plus one largest frame) and which keeps
  * its descriptor for frames past it; any other maps its exact size and closes it. A
- * failed mapping keeps the descriptor: reads fall back to pread. pread_only: not mapped at
- * all (a read-only handle's unsealed segment, which its live writer may cut: a mapping's
- * pages past the new end would fault). 0 or -errno. */
+ * failed mapping keeps the descriptor: reads fall back to pread. A read-only handle maps a
+ * live writer's unsealed segment too: it reads only the frames it indexed, and no writer
+ * cuts a file below a whole frame (recovery cuts torn tails, a close the zeros ahead), so no
+ * page it touches can go. 0 or -errno. */
 static int segfile_open(bp_store *s, uint32_t segno, const char *suffix, bool grows,
-                        bool pread_only, bp_segfile **out) {
+                        bp_segfile **out) {
     char path[4200];
     bp_segment_path(s, segno, suffix, path, sizeof path);
     bp_file f = BP_FILE_INIT;
@@ -58,7 +59,7 @@ static int segfile_open(bp_store *s, uint32_t segno, const char *suffix, bool gr
     if (grows)
         len = (size > s->opts.segment_size ? size : s->opts.segment_size) + BP_FRAME_MAX_BODY +
               BP_FRAME_PREFIX;
-    if (len && !pread_only && bp_pf_map_read(&f, len, &sf->p) == 0) {
+    if (len && bp_pf_map_read(&f, len, &sf->p) == 0) {
         sf->len = len;
         if (!grows) {
             bp_pf_close(&f);
@@ -96,8 +97,7 @@ bool bp_segment_ref(bp_store *s, uint32_t segno, bp_segref *out) {
     bp_segfile *f = __atomic_load_n(&seg->rd, __ATOMIC_ACQUIRE);
     if (!f) {
         bp_segfile *nf;
-        int e = segfile_open(s, segno, "", !s->read_only && i + 1 == s->n_segs,
-                             s->read_only && !seg->sealed, &nf);
+        int e = segfile_open(s, segno, "", !s->read_only && i + 1 == s->n_segs, &nf);
         if (e) {
             out->err = e;
             return true;
@@ -125,7 +125,7 @@ bool bp_segment_ref(bp_store *s, uint32_t segno, bp_segref *out) {
 }
 
 int bp_segfile_open(bp_store *s, uint32_t segno, const char *suffix, bp_segfile **out) {
-    return segfile_open(s, segno, suffix, false, false, out);
+    return segfile_open(s, segno, suffix, false, out);
 }
 
 void bp_segment_cache(bp_store *s, bp_segment *seg, bp_segfile *f) {
