@@ -14,6 +14,7 @@
  *   nosync    1 event per append, none durable, one sync() at the end.
  *   sync      1 event per append, each append durable.
  *   threads   1 event per append, each durable, from --threads threads.
+ *   follow    batpak: a reader process follows a durable writer (bench/follow.c).
  *   contend   batpak and sqlite: compare-and-set appends from --threads writers to Zipf-drawn
  *             entities, retried on conflict, and a follower (bench/contend.c).
  *   open      build N events (batches of 256) in a child process that then
@@ -49,6 +50,8 @@
 extern const bench_backend BE_RAW, BE_BATPAK, BE_SQLITE, BE_LMDB, BE_ROCKSDB;
 static const bench_backend *const BACKENDS[] = {&BE_RAW, &BE_BATPAK, &BE_SQLITE, &BE_LMDB,
                                                 &BE_ROCKSDB};
+/* The follow workload (bench/follow.c): a reader in another process behind a writer. */
+void bench_follow(const char *dir, size_t n, size_t payload);
 /* The contention workload (bench/contend.c) and its own options (--zipf, --seconds). */
 void bench_contend(const char *backend, const char *dir, size_t n, size_t threads, size_t entities,
                    size_t payload);
@@ -787,6 +790,9 @@ int main(int argc, char **argv) {
         wl_deliver();
     else if (big) { /* batpak only; nothing for the others */
         if (cfg.be == &BE_BATPAK) bench_big(cache, cli, cfg.n, cfg.entities, cfg.payload, cfg.reps);
+    } else if (!strcmp(cfg.workload, "follow")) { /* batpak only */
+        bench_fresh_dir(cfg.dir);
+        if (cfg.be == &BE_BATPAK) bench_follow(cfg.dir, cfg.n, cfg.payload);
     } else if (!strcmp(cfg.workload, "contend")) {
         bench_fresh_dir(cfg.dir);
         bench_contend(cfg.be->name, cfg.dir, cfg.n, cfg.threads, cfg.entities, cfg.payload);

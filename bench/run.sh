@@ -38,8 +38,8 @@ TABLES_ONLY=0 # bench/run.sh tables: the tables and RESULTS.md again from $OUT/r
 if [ "$MODE" = tables ]; then MODE=full; TABLES_ONLY=1; fi
 BIG_ONLY=0 # bench/run.sh big50m: the big-store workload alone
 case "$MODE" in
-  full)  N=500000; NSYNC=4000; NBIG=50000; NSYNCBIG=1000; NTHR=1000; OPENS="100000 1000000"; PROJ_E=200; NDELIVER=500000; NHOLES=1100000; EHOLES=100000; NRELAY=200000; BIGS=${BENCH_BIG:-10000000} ;;
-  quick) N=3000;   NSYNC=50;   NBIG=300;   NSYNCBIG=20;   NTHR=25;   OPENS="2000"; PROJ_E=2; NDELIVER=3000; NHOLES=2200; EHOLES=200; NRELAY=2000; BIGS=20000 ;;
+  full)  N=500000; NSYNC=4000; NBIG=50000; NSYNCBIG=1000; NTHR=1000; OPENS="100000 1000000"; PROJ_E=200; NDELIVER=500000; NHOLES=1100000; EHOLES=100000; NRELAY=200000; NFOLLOW=20000; BIGS=${BENCH_BIG:-10000000} ;;
+  quick) N=3000;   NSYNC=50;   NBIG=300;   NSYNCBIG=20;   NTHR=25;   OPENS="2000"; PROJ_E=2; NDELIVER=3000; NHOLES=2200; EHOLES=200; NRELAY=2000; NFOLLOW=200; BIGS=20000 ;;
   big50m) BIGS=50000000; BIG_ONLY=1; OPENS=; BACKENDS=batpak; OUT=$OUT/big50m; mkdir -p "$OUT" ;;
   *) echo "usage: bench/run.sh full|quick|tables|big50m" >&2; exit 2 ;;
 esac
@@ -127,6 +127,8 @@ else
     # typed payloads: batpak only (the peers store bytes, so they have no such figure)
     run batpak --workload project_typed --n $((PROJ_E * 1000)) --entities "$PROJ_E"
     run batpak --workload deliver --n "$NDELIVER" --payload 100
+    # a reader process following a durable writer (bench/follow.c)
+    run batpak --workload follow --n "$NFOLLOW" --payload 100
     # the relay next to a plain async publisher, one after the other on the same server
     if [ -n "$NATS_URL" ]; then run_nats pub; run_nats relay; fi
   done
@@ -255,6 +257,11 @@ awk -F'\t' -v bigonly="$BIG_ONLY" '
       row("contention: 8 CAS writers, Zipf(0.99) over 100k entities, durable", sprintf("%.2f× SQLite", x), "≥ 5× SQLite", x >= 5)
       x = v["batpak", w, "conflicts_per_append"]; row("contention: conflicts per successful append", sprintf("%.3g", x), "< 0.1", x < 0.1)
       x = v["batpak", w, "latency_p99"]; row("contention: p99 of a logical append, retries included", sprintf("%.2f ms", x), "≤ 5 ms", x <= 5) }
+    w = "follow_batpak/p100"; if (v["batpak", w, "full_p50"] != "") {
+      x = v["batpak", w, "rate1000_p50"]; y = v["batpak", w, "rate1000_p99"]
+      row("follow: receipt to a reader in another process, 1,000 appends/s, p50 / p99", sprintf("%.3f / %.3f ms", x, y), "≤ 1 / 10 ms", x <= 1 && y <= 10)
+      x = v["batpak", w, "full_p50"]; y = v["batpak", w, "full_p99"]
+      row("follow: the same at full speed (durable, 1 thread), p50 / p99", sprintf("%.3f / %.3f ms", x, y), "≤ 1 / 10 ms", x <= 1 && y <= 10) }
     w = "big10000k_batpak/p100"; if (v["batpak", w, "open_clean_ms"] != "") {
       x = v["batpak", w, "open_clean_ms"]; row("10M events: open after clean close", sprintf("%.0f ms", x), "≤ 20 ms", x <= 20)
       x = v["batpak", w, "open_killed_ms"]; row("10M events: open after kill -9 (1,000 events after the last clean close)", sprintf("%.0f ms", x), "≤ 20 ms (+ tail scan)", x <= 20)

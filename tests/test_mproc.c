@@ -1,8 +1,10 @@
 /* Many processes on one store: one writer, any number of read-only opens beside it.
  *
  * A writer process appends (single appends and batches, durable and not, into small
- * segments so that it seals and rotates often) and is killed with SIGKILL and restarted
- * again and again; reader processes meanwhile open the store read-only over and over. Every
+ * segments so that it seals and rotates often; now and then it compacts the sealed segments
+ * into new files, or closes and opens again) and is killed with SIGKILL and restarted again
+ * and again; two reader processes meanwhile open the store read-only over and over, and two
+ * follow it with one read-only open each (bp_store_refresh, and a cursor that waits). Every
  * open must succeed, and what it shows must be a consistent prefix of what the writer wrote:
  * global_seq dense from 1, every entity's chain whole (clocks 1, 2, ... and each prev_hash
  * the previous event's hash), no part of a batch, and never less than an earlier open of the
@@ -17,7 +19,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
-enum { ENTITIES = 12, READERS = 3 };
+enum { ENTITIES = 12, READERS = 4 };
 
 static const t_open_opts WRITER = {.segment_size = 64 << 10};
 static const t_open_opts READER = {.read_only = true, .no_create = true};
@@ -67,7 +69,82 @@ static void writer_main(const char *dir, uint64_t seed) {
             fprintf(stderr, "writer append: %s\n", bp_last_error());
             _exit(4);
         }
+        unsigned m = (unsigned)rnd(&x) % 150;
+        bp_compact_report cr = BP_COMPACT_REPORT_INIT;
+        if (m == 0 && bp_compact(s, &cr, NULL)) { /* merge the sealed segments: new files */
+            fprintf(stderr, "writer compact: %s\n", bp_last_error());
+            _exit(5);
+        }
+        if (m == 0 && getenv("BP_MPROC_VERBOSE"))
+            fprintf(stderr, "writer: compacted %u segments into %u\n", cr.segments_before,
+                    cr.segments_after);
+        if (m == 1) { /* a clean close (checkpoint, seal) and a new writer's open */
+            if (bp_store_close(s) || t_open_try(&s, dir, &WRITER)) {
+                fprintf(stderr, "writer reopen: %s\n", bp_last_error());
+                _exit(6);
+            }
+        }
     }
+}
+
+/* What a reader has seen: the next seq, each entity's chain, the batch it is in. */
+typedef struct chain {
+    uint64_t clock[ENTITIES], n, batch_next, batch_id, batch_left;
+    bp_hash head[ENTITIES], last; /* (last: the hash of event n) */
+} chain;
+
+/* The next event a reader sees: 0 when it continues c, else a code (after a message). */
+static int chain_next(chain *c, const bp_event *ev) {
+    int e = atoi(ev->entity + 5), bad = 0;
+    c->n++;
+    if (ev->global_seq != c->n)
+        bad = 12;
+    else if (e < 0 || e >= ENTITIES || ev->clock != c->clock[e] + 1 ||
+             memcmp(ev->prev_hash.b, c->head[e].b, 32) != 0)
+        bad = 13;
+    else if (c->batch_left && (ev->batch_id != c->batch_id || ev->batch_index != c->batch_next))
+        bad = 14;
+    if (bad) {
+        fprintf(stderr, "reader: event %llu of %s (clock %llu) breaks the prefix (%d)\n",
+                (unsigned long long)ev->global_seq, ev->entity, (unsigned long long)ev->clock, bad);
+        return bad;
+    }
+    if (ev->batch_count) {
+        if (!c->batch_left) {
+            c->batch_id = ev->batch_id;
+            c->batch_left = ev->batch_count;
+        }
+        c->batch_next = ev->batch_index + 1;
+        c->batch_left--;
+    }
+    c->clock[e] = ev->clock;
+    c->head[e] = ev->event_hash;
+    c->last = ev->event_hash;
+    return 0;
+}
+
+/* Every event of s above c->n, checked: 0, or a code. */
+static int read_on(bp_store *s, chain *c, uint64_t *at_seen, bp_hash *hash_at_seen) {
+    bp_region all = BP_REGION_INIT;
+    all.from_seq = c->n + 1;
+    bp_iter *it;
+    if (bp_query(s, &it, &all, BP_READ_FULL)) {
+        fprintf(stderr, "reader query: %s\n", bp_last_error());
+        return 11;
+    }
+    const bp_event *ev;
+    bp_status rc;
+    int bad = 0;
+    while (!bad && (rc = bp_iter_next(it, &ev)) == BP_OK) {
+        bad = chain_next(c, ev);
+        if (!bad && at_seen && c->n == *at_seen) *hash_at_seen = ev->event_hash;
+    }
+    if (!bad && rc != BP_DONE) {
+        fprintf(stderr, "reader next: %s\n", bp_last_error());
+        bad = 15;
+    }
+    bp_iter_free(it);
+    return bad;
 }
 
 /* One read-only open, checked. *seen / *last_hash: what the previous open showed (the
@@ -78,73 +155,93 @@ static int check_once(const char *dir, uint64_t *seen, bp_hash *last_hash) {
         fprintf(stderr, "reader open: %s\n", bp_last_error());
         return 10;
     }
-    bp_region all = BP_REGION_INIT;
-    bp_iter *it;
-    if (bp_query(s, &it, &all, BP_READ_FULL)) {
-        fprintf(stderr, "reader query: %s\n", bp_last_error());
-        bp_store_close(s);
-        return 11;
-    }
-    uint64_t clock[ENTITIES] = {0}, n = 0, batch_next = 0, batch_id = 0, batch_left = 0;
-    bp_hash head[ENTITIES];
-    memset(head, 0, sizeof head);
-    bool same_at_seen = *seen == 0;
-    const bp_hash want = *last_hash; /* the event at *seen, as the previous open saw it */
-    const bp_event *ev;
-    bp_status rc;
-    int bad = 0;
-    while (!bad && (rc = bp_iter_next(it, &ev)) == BP_OK) {
-        int e = atoi(ev->entity + 5);
-        n++;
-        if (ev->global_seq != n)
-            bad = 12;
-        else if (e < 0 || e >= ENTITIES || ev->clock != clock[e] + 1 ||
-                 memcmp(ev->prev_hash.b, head[e].b, 32) != 0)
-            bad = 13;
-        else if (batch_left && (ev->batch_id != batch_id || ev->batch_index != batch_next))
-            bad = 14;
-        if (bad) {
-            fprintf(stderr, "reader: event %llu of %s (clock %llu) breaks the prefix (%d)\n",
-                    (unsigned long long)ev->global_seq, ev->entity, (unsigned long long)ev->clock,
-                    bad);
-            break;
-        }
-        if (ev->batch_count) {
-            if (!batch_left) {
-                batch_id = ev->batch_id;
-                batch_left = ev->batch_count;
-            }
-            batch_next = ev->batch_index + 1;
-            batch_left--;
-        }
-        clock[e] = ev->clock;
-        head[e] = ev->event_hash;
-        if (n == *seen) same_at_seen = memcmp(ev->event_hash.b, want.b, 32) == 0;
-        *last_hash = ev->event_hash;
-    }
-    if (!bad && rc != BP_DONE) {
-        fprintf(stderr, "reader next: %s\n", bp_last_error());
-        bad = 15;
-    }
-    if (!bad && batch_left) {
+    chain c;
+    memset(&c, 0, sizeof c);
+    bp_hash at;
+    memset(&at, 0, sizeof at);
+    int bad = read_on(s, &c, seen, &at);
+    if (!bad && c.batch_left) {
         fprintf(stderr, "reader: a batch seen in part (%llu events missing)\n",
-                (unsigned long long)batch_left);
+                (unsigned long long)c.batch_left);
         bad = 16;
     }
-    if (!bad && (n < *seen || !same_at_seen)) {
+    if (!bad && (c.n < *seen || (*seen && memcmp(at.b, last_hash->b, 32) != 0))) {
         fprintf(stderr, "reader: %llu events after %llu before, or another event at seq %llu\n",
-                (unsigned long long)n, (unsigned long long)*seen, (unsigned long long)*seen);
+                (unsigned long long)c.n, (unsigned long long)*seen, (unsigned long long)*seen);
         bad = 17;
     }
-    bp_iter_free(it);
     bp_store_close(s);
-    *seen = n;
+    *seen = c.n;
+    if (c.n) *last_hash = c.last;
     return bad;
+}
+
+/* A follower: one read-only open for its whole life, which takes in what the writers
+ * publish, with bp_store_refresh (use_cursor false) or a cursor that waits (its follower
+ * thread refreshes), checking every event against the ones before. Whatever a writer killed
+ * with -9 had published, the next writer goes on from: the follower never sees a seq again
+ * or a chain break. Exits with the first failure, or 0 when the stop file appeared and it
+ * saw at least one new event. */
+static void follower_main(const char *dir, const char *stop, bool use_cursor) {
+    bp_store *s;
+    if (t_open_try(&s, dir, &READER) != BP_OK) {
+        fprintf(stderr, "follower open: %s\n", bp_last_error());
+        _exit(30);
+    }
+    chain c;
+    memset(&c, 0, sizeof c);
+    int bad = read_on(s, &c, NULL, NULL);
+    uint64_t first = c.n;
+    bp_cursor *cur = NULL;
+    bp_region all = BP_REGION_INIT;
+    if (!bad && use_cursor && bp_cursor_open(s, &cur, &all, c.n)) bad = 31;
+    while (!bad) {
+        bool last_round = access(stop, F_OK) == 0;
+        if (use_cursor) {
+            const bp_event *evs[64];
+            size_t n = 0;
+            bp_status rc = bp_cursor_next(cur, evs, 64, &n, 20);
+            if (rc && rc != BP_ETIMEDOUT) {
+                fprintf(stderr, "follower cursor: %s\n", bp_last_error());
+                bad = 32;
+            }
+            for (size_t i = 0; !bad && i < n; i++)
+                bad = chain_next(&c, evs[i]);
+        } else {
+            uint64_t pub = 0;
+            if (bp_store_refresh(s, &pub)) {
+                fprintf(stderr, "follower refresh: %s\n", bp_last_error());
+                bad = 33;
+            } else if (pub > c.n) {
+                bad = read_on(s, &c, NULL, NULL);
+            } else {
+                sleep_ms(1);
+            }
+        }
+        if (!bad && c.batch_left && !use_cursor) {
+            fprintf(stderr, "follower: a batch seen in part\n");
+            bad = 34;
+        }
+        if (last_round) break;
+    }
+    bp_cursor_free(cur);
+    bp_store_close(s);
+    if (getenv("BP_MPROC_VERBOSE"))
+        fprintf(stderr, "follower (%s): %llu events at open, %llu at the end\n",
+                use_cursor ? "cursor" : "refresh", (unsigned long long)first,
+                (unsigned long long)c.n);
+    if (!bad && c.n <= first) {
+        fprintf(stderr, "follower: saw nothing new (%llu events at open)\n",
+                (unsigned long long)first);
+        bad = 35;
+    }
+    _exit(bad);
 }
 
 /* A reader: opens and checks until the file stop appears; exits with the first failure, or
  * 0 (and at least one open made). */
-static void reader_main(const char *dir, const char *stop) {
+static void reader_main(const char *dir, const char *stop, int r) {
+    if (r % 2) follower_main(dir, stop, r == 3);
     uint64_t seen = 0;
     bp_hash last;
     memset(&last, 0, sizeof last);
@@ -184,7 +281,7 @@ static void test_readers_beside_a_killed_writer(void) {
     for (int r = 0; r < READERS; r++) {
         readers[r] = fork();
         CHECK(readers[r] >= 0);
-        if (readers[r] == 0) reader_main(dir, stop);
+        if (readers[r] == 0) reader_main(dir, stop, r);
     }
     uint64_t x = 7;
     for (int k = 0; k < kills; k++) {
@@ -196,14 +293,15 @@ static void test_readers_beside_a_killed_writer(void) {
         int st;
         CHECK_EQ(waitpid(w, &st, 0), w);
         CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL); /* not an exit: it never failed */
-        if (k % 5 == 4) { /* a reader killed with -9 too, mid-read: it leaves nothing behind */
+        if (k % 5 == 4 &&
+            k + 5 < kills) { /* a reader killed with -9 too, mid-read: it leaves nothing behind */
             int r = (int)(rnd(&x) % READERS);
             kill(readers[r], SIGKILL);
             CHECK_EQ(waitpid(readers[r], &st, 0), readers[r]);
             CHECK(WIFSIGNALED(st)); /* (not an exit: it had not failed) */
             readers[r] = fork();
             CHECK(readers[r] >= 0);
-            if (readers[r] == 0) reader_main(dir, stop);
+            if (readers[r] == 0) reader_main(dir, stop, r);
         }
     }
     int fd = open(stop, O_CREAT | O_WRONLY, 0644);
@@ -324,9 +422,86 @@ static void test_writer_and_readers_counted(void) {
     t_rmdir(dir);
 }
 
+/* Mapped segment files that are deleted (replaced by a compaction) in this process. */
+static int deleted_mappings(void) {
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f) return -1;
+    char line[4600];
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        n += strstr(line, ".fbat (deleted)") != NULL;
+    fclose(f);
+    return n;
+}
+
+/* A reader beside a writer that compacts: it goes on reading the files it opened (no read
+ * fails, every event the one asked for), and its next refresh moves it to the new files: it
+ * shows what the compaction kept, and lets the replaced files go. An iterator made before
+ * and read after goes on with its own entity's events. */
+static void test_reader_moves_to_compacted_files(void) {
+    const char *dir = t_dir("mproc-compact");
+    bp_store *w = t_open(dir, &(t_open_opts){.segment_size = 4096});
+    char pay[100];
+    memset(pay, 'p', sizeof pay);
+    for (int i = 0; i < 300; i++) {
+        char ent[16];
+        snprintf(ent, sizeof ent, "acct:%d", i % 3);
+        CHECK_OK(bp_append(w, NULL, ent, "bank", 0x1001, pay, sizeof pay));
+    }
+    bp_store *r;
+    CHECK_OK(t_open_try(&r, dir, &READER));
+    CHECK_EQ(t_count_stream(r, "acct:1"), 100);
+    bp_iter *it;
+    const bp_event *ev;
+    CHECK_OK(bp_stream(r, &it, "acct:2", BP_READ_FULL));
+    CHECK_OK(bp_iter_next(it, &ev));
+    CHECK_EQ(ev->clock, 1);
+    bp_compact_options co = BP_COMPACT_OPTIONS_INIT;
+    co.keep_last = 2;
+    bp_compact_report cr = BP_COMPACT_REPORT_INIT;
+    CHECK_OK(bp_compact(w, &cr, &co));
+    CHECK(cr.segments_before > 2);
+    CHECK(deleted_mappings() > 0);              /* the reader keeps what it opened */
+    CHECK_EQ(t_count_stream(r, "acct:1"), 100); /* and reads it whole */
+    CHECK_OK(bp_append(w, NULL, "acct:1", "bank", 0x1001, "new", 3));
+    /* a snapshot from the reader: up to what the writer published, from the new files */
+    char snap[1200];
+    snprintf(snap, sizeof snap, "%s.snap", dir);
+    bp_snapshot_report sr = BP_SNAPSHOT_REPORT_INIT;
+    CHECK_OK(bp_store_snapshot(r, &sr, snap));
+    CHECK_EQ(sr.global_seq, 301);
+    bp_store *c;
+    CHECK_OK(t_open_try(&c, snap, &READER));
+    CHECK_EQ(t_count_stream(c, "acct:1"), 3);
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
+    CHECK_OK(bp_store_verify(c, &vr, NULL));
+    CHECK_EQ(vr.problems, 0);
+    CHECK_OK(bp_store_close(c));
+    t_rmdir(snap);
+    uint64_t pub = 0;
+    CHECK_OK(bp_store_refresh(r, &pub));
+    CHECK_EQ(pub, 301);
+    CHECK_EQ(t_count_stream(r, "acct:1"), 3); /* the 2 kept, and the new one */
+    CHECK_EQ(t_count_stream(r, "acct:0"), 2);
+    bp_status rc;
+    uint64_t last = 1;
+    while ((rc = bp_iter_next(it, &ev)) == BP_OK) { /* acct:2's, and in order */
+        CHECK(strcmp(ev->entity, "acct:2") == 0);
+        CHECK(ev->clock > last);
+        last = ev->clock;
+    }
+    CHECK(rc == BP_DONE || rc == BP_ECORRUPT || rc == BP_EIO);
+    bp_iter_free(it); /* (its event held the file of acct:2's first one) */
+    CHECK_EQ(deleted_mappings(), 0);
+    CHECK_OK(bp_store_close(r));
+    CHECK_OK(bp_store_close(w));
+    t_rmdir(dir);
+}
+
 int main(void) {
     RUN(test_writer_and_readers_counted);
     RUN(test_read_only_writes_nothing);
+    RUN(test_reader_moves_to_compacted_files);
     RUN(test_readers_beside_a_killed_writer);
     T_DONE();
 }

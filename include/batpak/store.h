@@ -43,7 +43,9 @@ typedef void (*bp_open_observer)(void *ctx, bp_store *s, const struct bp_store_o
 typedef struct bp_open_options {
     uint32_t struct_size;     /**< sizeof(bp_open_options), set by BP_OPEN_OPTIONS_INIT */
     bool create;              /**< create the store if the directory has none (default true) */
-    bool read_only;           /**< open for reading only: no writes, no tail repair */
+    bool read_only;           /**< open for reading only: no lock, nothing written; beside a
+                                   live writer in another process, it shows what the writer
+                                   published and follows it (bp_store_refresh) */
     bool salvage;             /**< on mid-segment corruption keep the valid prefix instead of
                                    failing with BP_ECORRUPT (the rest is moved aside) */
     bool no_open_event;       /**< skip the SYSTEM_OPEN_COMPLETED event (tools, tests); an open
@@ -153,6 +155,23 @@ BP_API bp_status bp_store_sync(bp_store *s);
 /** The report of the open that produced this handle. BP_EINVAL when an argument is NULL or
  * out->struct_size is not BP_STORE_OPEN_REPORT_INIT's. */
 BP_API bp_status bp_store_open_report_get(const bp_store *s, bp_store_open_report *out);
+
+/**
+ * A read-only handle: take in the events the store's writer (in another process) published
+ * since this handle opened or last refreshed, and publish them to this handle's readers,
+ * cursors and subscriptions. It reads only up to the writer's mark in DIR/LIVE: whole batches,
+ * and under BP_DURABLE only synced events (doc/GUIDE.md "Many processes"). Cursors and
+ * workers of a read-only handle refresh by themselves while they wait (a follower thread,
+ * woken by the writer). A writable handle: nothing to do.
+ * published: when not NULL, receives the highest global_seq this handle now shows.
+ * Returns BP_OK with nothing new when no writer of this library version runs.
+ * After a compaction by the writer, or under a new writer, it makes the handle's view anew
+ * from the files (the replaced ones are let go; held events keep theirs).
+ * Errors: BP_EINVAL (s NULL); BP_ECORRUPT naming the segment and offset when the files no
+ * longer continue what this handle shows (a writer that lost unsynced events in a power
+ * loss): open the store again; BP_EIO, BP_ENOMEM. Since 1.3.
+ */
+BP_API bp_status bp_store_refresh(bp_store *s, uint64_t *published);
 
 /** The store's 16-byte identity, from DIR/STORE. */
 BP_API void bp_store_uuid(const bp_store *s, uint8_t out[16]);
@@ -563,11 +582,11 @@ typedef struct bp_store_stats {
     uint64_t index_file_bytes; /**< on disk, beside bytes_on_disk: the segment index files
                                     and entities.ckpt, caches that make reads and opens cheap
                                     (since 1.1; a 1.0 caller's struct ends before it) */
-    uint32_t writer_pid; /**< the process that holds the store writable (this one, for a
-                              writable handle), 0 when none (since 1.2, like readers) */
-    uint32_t readers;    /**< read-only handles open on the store in any process, this one
-                              included: those that took their byte lock of DIR/LOCK (not
-                              on a read-only medium; doc/FORMAT.md "Processes") */
+    uint32_t writer_pid;       /**< the process that holds the store writable (this one, for a
+                                    writable handle), 0 when none (since 1.2, like readers) */
+    uint32_t readers;          /**< read-only handles open on the store in any process, this one
+                                    included: those that took their byte lock of DIR/LOCK (not
+                                    on a read-only medium; doc/FORMAT.md "Processes") */
 } bp_store_stats;
 
 /** A bp_store_stats to fill: struct_size set, the rest zero. */
@@ -678,7 +697,10 @@ typedef struct bp_snapshot_report {
  * rebuilds its index at open). It is built in "dest.partial-PID" and renamed
  * to dest when complete and fsynced: after a crash dest either does not exist
  * or is a whole store. A bp_compact waits until the copy is done (it reads the
- * segment files by name, one open at a time). out may be NULL.
+ * segment files by name, one open at a time). On a read-only handle beside a live writer
+ * (another process), it copies what the writer has published (it refreshes first), from the
+ * files the handle maps: a compaction by the writer meanwhile does not change the copy.
+ * out may be NULL.
  * Errors: BP_EINVAL (also: dest is inside the store), BP_EEXIST (dest exists), BP_EIO (the copy
  * failed: dest was not created and the store is unaffected; or the store is fail-stopped),
  * BP_ENOMEM.

@@ -13,6 +13,7 @@
 
 #include <batpak/batpak.h>
 #include <jansson.h>
+#include <signal.h>
 #include <msgpack.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -301,5 +302,11 @@ int cmd_export(cli_ctx *c, int argc, char **argv);
 int cmd_import(cli_ctx *c, int argc, char **argv);
 int cmd_relay(cli_ctx *c, int argc, char **argv);
 int cmd_follow(cli_ctx *c, int argc, char **argv);
+
+/* SIGINT and SIGTERM set cli_stop_flag and cli_stop_int (what bp_follow watches) instead of
+ * killing: the long-running commands (relay, follow, tail -f) stop cleanly. */
+extern volatile sig_atomic_t cli_stop_flag;
+extern volatile int cli_stop_int;
+void cli_catch_stop_signals(void);
 
 #endif

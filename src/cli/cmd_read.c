@@ -174,7 +174,7 @@ static int tail_backlog(const cli_ctx *c, bp_store *s, const cli_region *q, uint
         uint64_t n = ring.seen < ring.cap ? ring.seen : ring.cap;
         bp_region from_oldest = q->r;
         from_oldest.from_seq = ring.seq[(ring.seen - n) % ring.cap];
-        /* pass 2: read and print just those; nothing can be appended in between (we hold the lock)
+        /* pass 2: read and print just those (the handle shows no new event before a refresh)
          */
         code = cli_query_all(c, s, &from_oldest, BP_READ_FULL, n, cli_print_event, s);
     }
@@ -182,74 +182,39 @@ static int tail_backlog(const cli_ctx *c, bp_store *s, const cli_region *q, uint
     return code;
 }
 
-/* What the segment files look like; a change means a writer has been at work. */
-typedef struct segments_signature {
-    uint64_t files, bytes, newest_mtime_ns;
-} segments_signature;
-
-static segments_signature read_signature(const char *dir) {
-    segments_signature sig = {0, 0, 0};
-    char path[4096];
-    snprintf(path, sizeof path, "%s/segments", dir);
-    DIR *d = opendir(path);
-    if (!d) return sig;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        struct stat st;
-        if (e->d_name[0] == '.' || fstatat(dirfd(d), e->d_name, &st, 0) != 0) continue;
-        uint64_t mtime = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
-        sig.files++;
-        sig.bytes += (uint64_t)st.st_size;
-        if (mtime > sig.newest_mtime_ns) sig.newest_mtime_ns = mtime;
-    }
-    closedir(d);
-    return sig;
-}
-
-static bool same_signature(const segments_signature *a, const segments_signature *b) {
-    return a->files == b->files && a->bytes == b->bytes && a->newest_mtime_ns == b->newest_mtime_ns;
-}
-
-static void sleep_ms(uint64_t ms) {
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* One poll: print matching events above *high (the store opened read-only beside its writer). */
-static int tail_poll(const cli_ctx *c, const cli_region *q, uint64_t *high, bool *read) {
-    bp_open_options o = BP_OPEN_OPTIONS_INIT;
-    o.create = false;
-    o.read_only = true;
-    o.accept_loss = c->accept_loss;
-    bp_store *s;
-    bp_status rc = bp_store_open(&s, c->dir, &o);
-    *read = false; /* (a read-only open takes no lock: a live writer does not stop it) */
-    if (rc) return cli_fail_status(c, rc);
-    uint64_t last = 0;
-    if (!(rc = cli_register_types(s))) rc = published_seq(s, &last);
+/* Follow: a cursor over the region on the read-only handle, which the writer's wake-ups
+ * move (DIR/LIVE); each wait lasts at most interval_ms, after which the output is checked
+ * (a closed pipe ends the command, as SIGINT and SIGTERM do). When the files change under the
+ * handle (a compaction replaced them) the store is opened again, from the last event printed. */
+static int tail_follow(const cli_ctx *c, const tail_args *t, bp_store *s, uint64_t high) {
+    bp_cursor *cur = NULL;
+    bp_status rc = bp_cursor_open(s, &cur, &t->q.r, high);
     int code = rc ? cli_fail_status(c, rc) : CLI_OK;
-    if (code == CLI_OK && last > *high) {
-        bp_region r = q->r;
-        if (*high + 1 > r.from_seq) r.from_seq = *high + 1;
-        code = cli_query_all(c, s, &r, BP_READ_FULL, UINT64_MAX, cli_print_event, s);
-        *high = last;
+    cli_catch_stop_signals(); /* (a signal ends the command at the next wait's end) */
+    while (code == CLI_OK && !cli_stop_flag) {
+        const bp_event *evs[256];
+        size_t n = 0;
+        rc = bp_cursor_next(cur, evs, 256, &n, (uint32_t)t->interval_ms);
+        for (size_t i = 0; !rc && code == CLI_OK && i < n; i++) {
+            code = cli_print_event(s, evs[i]);
+            high = evs[i]->global_seq;
+        }
+        if (code == CLI_OK) code = cli_finish_output(c, CLI_OK);
+        if (code != CLI_OK || !rc || rc == BP_ETIMEDOUT) continue;
+        if (rc != BP_ECORRUPT) {
+            code = cli_fail_status(c, rc);
+            break;
+        }
+        bp_cursor_free(cur);
+        cur = NULL;
+        code = cli_close(c, s, CLI_OK);
+        s = NULL;
+        if (code == CLI_OK) code = cli_open_read(c, &s);
+        if (code == CLI_OK && (rc = bp_cursor_open(s, &cur, &t->q.r, high)))
+            code = cli_fail_status(c, rc);
     }
-    *read = true;
-    return cli_close(c, s, code);
-}
-
-static int tail_follow(const cli_ctx *c, const tail_args *t, uint64_t high) {
-    segments_signature seen = read_signature(c->dir);
-    for (;;) {
-        if (cli_finish_output(c, CLI_OK) != CLI_OK) return CLI_EIO;
-        sleep_ms(t->interval_ms);
-        segments_signature now = read_signature(c->dir);
-        if (same_signature(&now, &seen)) continue;
-        bool read;
-        int code = tail_poll(c, &t->q, &high, &read);
-        if (code != CLI_OK) return code;
-        if (read) seen = now;
-    }
+    bp_cursor_free(cur);
+    return s ? cli_close(c, s, code) : code;
 }
 
 int cmd_tail(cli_ctx *c, int argc, char **argv) {
@@ -260,9 +225,8 @@ int cmd_tail(cli_ctx *c, int argc, char **argv) {
     if ((code = cli_open_read(c, &s)) != CLI_OK) return code;
     uint64_t high = 0;
     code = tail_backlog(c, s, &t.q, &high);
-    code = cli_close(c, s, code);
-    if (code != CLI_OK || !t.follow) return code;
-    return tail_follow(c, &t, high);
+    if (code != CLI_OK || !t.follow) return cli_close(c, s, code);
+    return tail_follow(c, &t, s, high);
 }
 
 /* ------------------------------------------------------------ entities */

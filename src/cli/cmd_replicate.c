@@ -7,25 +7,6 @@
 #include <string.h>
 #include <time.h>
 
-static volatile sig_atomic_t stop_flag;
-static volatile int stop_int; /* what bp_follow watches (set with stop_flag) */
-
-static void on_signal(int sig) {
-    (void)sig;
-    stop_flag = 1;
-    stop_int = 1;
-}
-
-/* SIGINT and SIGTERM stop the command cleanly (the position is persisted). */
-static void catch_signals(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
-
 static int not_built(cli_ctx *c) {
     return cli_fail(c, CLI_EIO,
                     "replication is not compiled into this batpak (libnats-dev was missing at "
@@ -103,7 +84,7 @@ int cmd_relay(cli_ctx *c, int argc, char **argv) {
     bp_store *s;
     int code = cli_open_write_lifecycle(c, &s);
     if (code != CLI_OK) return code;
-    catch_signals();
+    cli_catch_stop_signals();
     uint64_t t0 = cli_now_us();
     bp_relay *rl;
     bp_status rc = bp_relay_start(s, &rl, &cfg);
@@ -112,7 +93,7 @@ int cmd_relay(cli_ctx *c, int argc, char **argv) {
     uint64_t target;
     code = cli_region_last_seq(c, s, &q.r, &target);
     bp_relay_stats st = BP_RELAY_STATS_INIT;
-    for (; code == CLI_OK && !stop_flag;) {
+    for (; code == CLI_OK && !cli_stop_flag;) {
         bp_relay_stats_get(rl, &st);
         if (!st.running) break;
         if (n.until && st.position >= target) break;
@@ -133,7 +114,7 @@ int cmd_relay(cli_ctx *c, int argc, char **argv) {
         cli_json_set(o, "duplicates", cli_json_u64(st.duplicates));
         cli_json_set(o, "retries", cli_json_u64(st.retries));
         cli_json_set(o, "caught_up", json_boolean(st.position >= target));
-        cli_json_set(o, "stopped_by_signal", json_boolean(stop_flag != 0));
+        cli_json_set(o, "stopped_by_signal", json_boolean(cli_stop_flag != 0));
         cli_json_set(o, "duration_us", cli_json_u64(t1 - t0));
         cli_print_json(o);
     }
@@ -162,8 +143,8 @@ int cmd_follow(cli_ctx *c, int argc, char **argv) {
     cfg.batch = n.batch;
     cfg.until_caught_up = n.until;
     if (cli_check_dir(c)) return CLI_EUSAGE;
-    catch_signals();
-    cfg.stop = &stop_int;
+    cli_catch_stop_signals();
+    cfg.stop = &cli_stop_int;
     bp_follow_report rep = BP_FOLLOW_REPORT_INIT;
     bp_status rc = bp_follow(&rep, c->dir, &cfg);
     if (rc) return cli_fail_status(c, rc);

@@ -50,9 +50,10 @@ static const cli_command COMMANDS[] = {
      "    Print the events matching the filters in global_seq order (NDJSON).\n"},
     {"tail", cmd_tail,
      "tail [-f] [--interval MS] [FILTERS]\n"
-     "    Print the last --limit (default 10) matching events; with -f keep polling\n"
-     "    (every --interval ms, default 200) and print new events as they arrive.\n"
-     "    Polling opens the store briefly only when its segment files change.\n"},
+     "    Print the last --limit (default 10) matching events; with -f go on printing\n"
+     "    new ones as the writer (another process) publishes them: it wakes this\n"
+     "    reader at once. --interval MS (default 200): how often, while nothing comes,\n"
+     "    it checks that its output is still open.\n"},
     {"verify", cmd_verify,
      "verify\n"
      "    Check every CRC, event hash, entity chain, footer and index.ckpt. Prints the\n"

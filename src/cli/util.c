@@ -3,6 +3,7 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -396,4 +397,22 @@ void cli_progress(void *label, uint64_t done, uint64_t total) {
 
 void cli_progress_events(void *label, uint64_t done, uint64_t total) {
     progress_draw(label, done, total, false);
+}
+
+volatile sig_atomic_t cli_stop_flag;
+volatile int cli_stop_int;
+
+static void on_stop_signal(int sig) {
+    (void)sig;
+    cli_stop_flag = 1;
+    cli_stop_int = 1;
+}
+
+void cli_catch_stop_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }

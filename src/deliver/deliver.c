@@ -198,6 +198,9 @@ bp_status bp_cursor_next_stop(bp_cursor *c, const bp_event **evs, size_t max, si
     }
     uint64_t deadline = bp_pf_mono_us() + (uint64_t)timeout_ms * 1000;
     bp_status rc;
+    /* a read-only handle takes in what its writer (another process) published: at once, and
+     * while it waits (its follower thread) */
+    if (bp_store_read_only(c->s) && (rc = bp_store_refresh(c->s, NULL))) return rc;
     for (;;) {
         if (c->region.to_seq && c->position >= c->region.to_seq) {
             c->scanned = UINT64_MAX; /* nothing more can come */

@@ -28,6 +28,7 @@ struct bp_worker {
     bp_worker_config cfg;
     char id[64]; /* checkpoint id, or "" */
     char dir[4096];
+    bp_file idlock; /* with an id: DIR/cursors/ID.lock, held while it runs (any process) */
     bp_cursor *c;
     pthread_t thread;
     bool stop;    /* atomic */
@@ -82,6 +83,27 @@ static bp_status write_ckpt(bp_worker *w, uint64_t position, const bp_id *id) {
     if (rc) return rc;
     __atomic_store_n(&w->ckpt_pos, position, __ATOMIC_RELAXED);
     w->since_ckpt = 0;
+    return BP_OK;
+}
+
+/* Take DIR/cursors/ID.lock: one running worker per checkpoint id across processes (a
+ * read-only handle's workers too: a checkpointed worker writes its checkpoint, nothing
+ * else). The kernel drops the lock when the process dies. */
+static bp_status lock_id(bp_worker *w) {
+    char path[4200];
+    int e = bp_pf_mkdir(w->dir);
+    if (e < 0)
+        return bp_err_sys(e == -EROFS || e == -EACCES ? BP_EREADONLY : BP_EIO, e,
+                          "%s: worker '%s' cannot keep its checkpoint there", w->dir, w->id);
+    snprintf(path, sizeof path, "%s/%s.lock", w->dir, w->id);
+    long holder = 0;
+    e = bp_pf_lock(&w->idlock, path, &holder);
+    if (e == -EWOULDBLOCK)
+        return bp_err(BP_EBUSY, "worker '%s' is running already on this store (process %ld)", w->id,
+                      holder);
+    if (e)
+        return bp_err_sys(e == -EROFS || e == -EACCES ? BP_EREADONLY : BP_EIO, e,
+                          "%s: worker '%s' cannot take its lock", path, w->id);
     return BP_OK;
 }
 
@@ -301,9 +323,6 @@ static bp_status start_any(bp_store *s, const bp_region *region, bp_worker_fn fn
     if (cfg->batch > 4096) return bp_err(BP_EINVAL, "worker batch %u above 4096", cfg->batch);
     if (cfg->poison != BP_POISON_STOP && cfg->poison != BP_POISON_SKIP)
         return bp_err(BP_EINVAL, "worker: unknown poison policy %d", (int)cfg->poison);
-    if (cfg->checkpoint_id && bp_store_read_only(s))
-        return bp_err(BP_EREADONLY, "%s: a checkpointed worker needs a writable store",
-                      bp_store_dir(s));
     bp_worker *w = calloc(1, sizeof *w);
     if (!w) return bp_err(BP_ENOMEM, "bp_cursor_worker: out of memory");
     w->s = s;
@@ -336,6 +355,8 @@ static bp_status start_any(bp_store *s, const bp_region *region, bp_worker_fn fn
         d->workers = w;
     }
     pthread_mutex_unlock(&d->mu);
+    w->idlock = (bp_file)BP_FILE_INIT;
+    if (!rc && w->id[0]) rc = lock_id(w);
     if (!rc && w->id[0] && (rc = read_ckpt(w, &start, &found)) == BP_OK && found)
         w->ckpt_pos = start;
     if (!rc) rc = bp_cursor_open(s, &w->c, region, start);
@@ -357,6 +378,7 @@ static bp_status start_any(bp_store *s, const bp_region *region, bp_worker_fn fn
             }
         pthread_mutex_unlock(&d->mu);
         bp_cursor_free(w->c);
+        bp_pf_unlock(&w->idlock);
         bp_gaps_destroy(&w->gaps);
         pthread_mutex_destroy(&w->smu);
         free(w);
@@ -384,6 +406,7 @@ static void halt(bp_worker *w) {
     if (w->cleanup) w->cleanup(w->ctx);
     bp_cursor_free(w->c);
     w->c = NULL;
+    bp_pf_unlock(&w->idlock); /* (after its last checkpoint) */
     __atomic_store_n(&w->s, NULL, __ATOMIC_SEQ_CST);
 }
 

@@ -281,4 +281,36 @@ bp_status bp_dkey_file_decode(const uint8_t *p, size_t n, const char *entity, si
                               bp_dkey *k);
 void bp_dkey_file_name(const char *entity, size_t elen, char out[BP_DKEY_NAME_SIZE]);
 
+/* ---- DIR/LIVE: the page a live writer shares with readers (live.c, doc/FORMAT.md "DIR/LIVE").
+ * Offsets of its fields; all in the host's byte order, aligned, read and written with atomics. */
+#define BP_LIVE_SIZE 4096
+#define BP_LIVE_FORMAT 1
+#define BP_LIVE_VERSION 8      /* u32 */
+#define BP_LIVE_WORD 12        /* u32: the wake-up word, + 1 at every mark */
+#define BP_LIVE_SLEEPERS 16    /* u32: readers asleep on the word */
+#define BP_LIVE_UUID 24        /* 16 bytes: the store's */
+#define BP_LIVE_GEN 40         /* u64: the writer's open (random, not 0); 0: not ready */
+#define BP_LIVE_PID 48         /* u64 */
+#define BP_LIVE_LOCK 56        /* u64: odd while the mark below is being written */
+#define BP_LIVE_SEQ 64         /* u64: the published watermark */
+#define BP_LIVE_SEGNO 72       /* u32: the segment of its last frame */
+#define BP_LIVE_END 76         /* u32: where that frame ends */
+#define BP_LIVE_STATE 80       /* u32: BP_LIVE_OPEN or BP_LIVE_CLOSED */
+#define BP_LIVE_COMPACTIONS 84 /* u32: compactions this writer finished */
+#define BP_LIVE_OPEN 1
+#define BP_LIVE_CLOSED 2
+typedef struct bp_live_mark {
+    uint64_t gen, pid, seq;
+    uint32_t segno, end, state, compactions;
+} bp_live_mark;
+/* Start the page of a new writer's open: every field anew, generation gen last. */
+void bp_live_init(uint8_t *p, const uint8_t uuid[16], uint64_t gen, uint64_t pid);
+/* The writer (one thread at a time): store m's seq, segno, end, state and compactions, then
+ * bump the word. */
+void bp_live_set_mark(uint8_t *p, const bp_live_mark *m);
+/* A reader: the mark as a whole, or false when the page is not a ready one of this store. */
+bool bp_live_get_mark(const uint8_t *p, const uint8_t uuid[16], bp_live_mark *m);
+uint32_t *bp_live_word(uint8_t *p);
+uint32_t *bp_live_sleepers(uint8_t *p);
+
 #endif

@@ -200,5 +200,14 @@ void bp_pf_sleep_us(uint64_t us); /* at least us microseconds (EINTR resumes) */
  * No mutex is involved, so a wake does not make the woken threads queue on one. */
 void bp_pf_word_wait(const uint32_t *w, uint32_t seen);
 void bp_pf_word_wake_all(uint32_t *w);
+/* The same across processes, for a word in a shared mapping of a file (bp_pf_map_shared):
+ * bp_pf_shared_wait sleeps while *w holds `seen`, for at most timeout_us (it may return
+ * early); bp_pf_shared_wake wakes every sleeper of every process. A read-only mapping is
+ * enough to wait on. */
+void bp_pf_shared_wait(const uint32_t *w, uint32_t seen, uint64_t timeout_us);
+void bp_pf_shared_wake(uint32_t *w);
+/* Map len bytes of f from offset 0, shared with every process that maps the file, writable
+ * or read-only (bp_pf_unmap undoes it). 0 or -errno. */
+int bp_pf_map_shared(bp_file *f, uint64_t len, bool writable, uint8_t **out);
 
 #endif

@@ -634,6 +634,13 @@ void bp_pf_word_wait(const uint32_t *w, uint32_t seen) {
 void bp_pf_word_wake_all(uint32_t *w) {
     (void)syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
 }
+void bp_pf_shared_wait(const uint32_t *w, uint32_t seen, uint64_t timeout_us) {
+    struct timespec ts = {(time_t)(timeout_us / 1000000u), (long)(timeout_us % 1000000u) * 1000};
+    (void)syscall(SYS_futex, w, FUTEX_WAIT, seen, &ts, NULL, 0);
+}
+void bp_pf_shared_wake(uint32_t *w) {
+    (void)syscall(SYS_futex, w, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+}
 #else /* no futex: poll, sleeping 50 us between looks */
 void bp_pf_word_wait(const uint32_t *w, uint32_t seen) {
     if (__atomic_load_n(w, __ATOMIC_ACQUIRE) == seen) usleep(50);
@@ -641,7 +648,23 @@ void bp_pf_word_wait(const uint32_t *w, uint32_t seen) {
 void bp_pf_word_wake_all(uint32_t *w) {
     (void)w;
 }
+void bp_pf_shared_wait(const uint32_t *w, uint32_t seen, uint64_t timeout_us) {
+    if (__atomic_load_n(w, __ATOMIC_ACQUIRE) == seen) usleep(timeout_us < 1000 ? timeout_us : 1000);
+}
+void bp_pf_shared_wake(uint32_t *w) {
+    (void)w;
+}
 #endif
+
+int bp_pf_map_shared(bp_file *f, uint64_t len, bool writable, uint8_t **out) {
+    *out = NULL;
+    if (len == 0 || len > (uint64_t)SIZE_MAX) return -EINVAL;
+    void *p =
+        mmap(NULL, (size_t)len, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, f->fd, 0);
+    if (p == MAP_FAILED) return -errno;
+    *out = p;
+    return 0;
+}
 
 int bp_pf_copy_prefix(bp_fault *fault, bp_file *src, const char *dst, uint64_t len) {
     bp_file out;

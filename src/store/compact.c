@@ -678,6 +678,10 @@ static bp_status compact_commit(compaction *c) {
         rc = compact_finish(c, arc);
         for (uint32_t i = 0; !rc && i < p->n_out; i++)
             bp_six_write_seg(s, i); /* the new segments' index files (caches) */
+        if (!rc) {                  /* readers of other processes move to the new files (live.c) */
+            s->live_compactions++;
+            bp_live_publish(s, s->published);
+        }
     }
     pthread_mutex_unlock(&s->wmu);
     free(nsegs);

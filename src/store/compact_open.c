@@ -134,6 +134,28 @@ bp_status bp_anchors_index(bp_store *s) {
     return BP_OK;
 }
 
+/* A read-only open of a store whose compaction committed but did not finish (a writer killed
+ * during its renames, or running them now): it reads what the finish would leave, without
+ * renaming anything. The new segments are read from their .compact files where those are
+ * still there (bp_segment_path), the replaced segments before them are left out of the list,
+ * and the anchors are the manifest's. */
+static bp_status read_only_view(bp_store *s, const bp_cmanifest *m, const char *path) {
+    bp_status rc = bp_anchors_decode(&s->anchors, m->anchors, m->anchors_len, path);
+    if (rc) return rc;
+    s->cv_compact = calloc(m->n_new ? m->n_new : 1, 1);
+    if (!s->cv_compact) return bp_err(BP_ENOMEM, "%s: out of memory", path);
+    s->cv_first = m->new_first;
+    s->cv_n = m->n_new;
+    for (uint32_t i = 0; i < m->n_new; i++) {
+        char a[4200];
+        bp_segment_path(s, m->new_first + i, ".compact", a, sizeof a);
+        int e = bp_pf_exists(a);
+        if (e < 0) return bp_err_sys(BP_EIO, e, "%s: cannot look for it", a);
+        s->cv_compact[i] = e == 1;
+    }
+    return bp_anchors_index(s);
+}
+
 bp_status bp_compact_recover(bp_store *s) {
     char path[4200];
     snprintf(path, sizeof path, "%s/COMPACT", s->dir);
@@ -149,11 +171,12 @@ bp_status bp_compact_recover(bp_store *s) {
         bp_cmanifest m;
         /* written atomically: a manifest that does not decode is damage, not a torn write */
         rc = bp_cmanifest_decode(&m, buf, len, path);
-        if (!rc && s->read_only)
-            rc = bp_err(BP_EREADONLY,
-                        "%s: a compaction was interrupted after its commit; open the store "
-                        "writable once to finish it",
-                        s->dir);
+        if (!rc && s->read_only) { /* the files as the finish would leave them, in place */
+            rc = read_only_view(s, &m, path);
+            bp_cmanifest_free(&m);
+            free(buf);
+            return rc;
+        }
         if (!rc) {
             bp_anchors check; /* the embedded anchors must decode before anything moves */
             rc = bp_anchors_decode(&check, m.anchors, m.anchors_len, path);

@@ -12,6 +12,7 @@ void bp_publish_notify(bp_store *s) {
 }
 
 bool bp_wait_until(bp_store *s, bool (*ready)(void *arg), void *arg, uint64_t deadline_us) {
+    bp_follow_start(s); /* a read-only handle follows its writer from now on (live.c) */
     pthread_mutex_lock(&s->pmu);
     __atomic_fetch_add(&s->pwaiters, 1, __ATOMIC_SEQ_CST);
     bool ok;

@@ -98,6 +98,7 @@ static void store_free(bp_store *s) {
     bp_submit_stop(s);
     stop_modules(s);
     bp_flusher_stop(s);
+    bp_live_close(s);
     for (uint32_t i = 0; i < s->n_segs; i++) {
         bp_segfile_unref(s->segs[i].rd); /* events still held keep theirs (their leak) */
         bp_pf_close(&s->segs[i].f);
@@ -135,6 +136,7 @@ static void store_free(bp_store *s) {
     pthread_cond_destroy(&s->pcond);
     free(s->dir);
     free(s->segdir);
+    free(s->cv_compact);
     free(s);
 }
 
@@ -229,7 +231,7 @@ static bp_status open_once(bp_store **out, const char *dir, const bp_open_option
     if (rc) return rc;
     bp_store *s = calloc(1, sizeof *s);
     if (!s) return bp_err(BP_ENOMEM, "bp_store_open: out of memory");
-    s->lock = s->rdslot = (bp_file)BP_FILE_INIT;
+    s->lock = s->rdslot = s->ffile = (bp_file)BP_FILE_INIT;
     pthread_rwlock_init(&s->ilock, NULL);
     pthread_mutex_init(&s->wmu, NULL);
     pthread_mutex_init(&s->cmu, NULL);
@@ -314,6 +316,14 @@ static bp_status open_once(bp_store **out, const char *dir, const bp_open_option
     }
     bp_six_open_pass(s); /* index files of sealed segments that lack a current one */
     s->written_seq = s->synced_seq = s->published = s->idx.n;
+    if (s->read_only && (rc = bp_live_pin(s))) {
+        store_free(s);
+        return rc;
+    }
+    if (s->read_only)
+        (void)bp_live_clamp(s, &s->published); /* a live writer's unpublished frames wait */
+    else
+        bp_live_open(s);
     bp_entckpt_open_pass(s); /* the entity checkpoint of the tier's end (reads published frames) */
     if (s->idx.n > s->idx.rbase) {
         const bp_irec *last = &BP_XREC(&s->idx, s->idx.n - 1);

@@ -248,6 +248,8 @@ struct bp_iter {
     uint32_t hint_n_six; /* ... in a tier of this many segments (0: not yet; a compaction
                             meanwhile ends the tier) */
     uint64_t limit;      /* published watermark at creation: slots < limit are visible */
+    uint32_t graves;     /* s->n_graves when src_id was looked up: a compaction (or a reader's
+                            reload) replaces the index, whose ids then name other entities */
     uint64_t last_seq;
     bp_rfilter f;
     bool entity_only;      /* f names an entity and seq bounds, nothing else */
@@ -306,6 +308,7 @@ bp_status bp_query(bp_store *s, bp_iter **out, const bp_region *region, unsigned
         it->src = SRC_ALL;
     }
     it->src_id = id < 0 ? 0 : (uint32_t)id;
+    it->graves = s->n_graves;
     /* start at from_seq: binary search in the source list */
     uint64_t first_slot = it->f.from_seq ? it->f.from_seq - 1 : 0;
     if (it->src == SRC_ALL || it->src == SRC_SCOPE || it->src == SRC_KIND) {
@@ -558,9 +561,27 @@ static bool seg_may_match(const bp_iter *it, bp_store *s, uint32_t i) {
     return true;
 }
 
+/* [i] held shared. The index was replaced since src_id was looked up: look it up again by
+ * name (positions are clocks and slots, which a new index keeps). false: no memory (-3). */
+static bool relookup(bp_iter *it, bp_store *s) {
+    int64_t id = 0;
+    if (it->src == SRC_ENTITY)
+        id = bp_index_entity(&s->idx, it->f.entity, strlen(it->f.entity));
+    else if (it->src == SRC_SCOPE)
+        id = bp_strtab_find(&s->idx.scope_names, it->f.scope, strlen(it->f.scope));
+    if (id < -1) return false;
+    if (id == -1) it->src = SRC_EMPTY; /* (every event of it was compacted away) */
+    it->src_id = id < 0 ? 0 : (uint32_t)id;
+    it->hint = (bp_tier_hint)BP_TIER_HINT_INIT;
+    it->hint_n_six = 0;
+    it->graves = s->n_graves;
+    return true;
+}
+
 /* [i] held shared. Next matching slot, or -1 when done, -3 as entity_next says. */
 static int64_t next_slot(bp_iter *it, bp_store *s) {
     const bp_index *x = &s->idx;
+    if (it->graves != s->n_graves && !relookup(it, s)) return -3;
     switch (it->src) {
     case SRC_EMPTY:
         return -1;

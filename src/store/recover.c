@@ -100,13 +100,7 @@ static uint64_t torn_end(const uint8_t *data, uint64_t bad_at, uint64_t size) {
     return end;
 }
 
-typedef struct scanned {
-    bp_frame fr;
-    uint32_t offset, len;
-} scanned;
-
-/* Insert scanned frames, checking each entity chain. */
-static bp_status insert_scanned(bp_store *s, const bp_segment *seg, scanned *v, size_t n) {
+bp_status bp_recover_insert(bp_store *s, const bp_segment *seg, bp_scanned *v, size_t n) {
     for (size_t i = 0; i < n; i++) {
         const bp_event_fields *f = &v[i].fr.f;
         int64_t e = bp_index_entity(&s->idx, f->entity, f->entity_len);
@@ -135,7 +129,7 @@ static bp_status insert_scanned(bp_store *s, const bp_segment *seg, scanned *v, 
  * a torn tail is expected after a crash. */
 static bp_status scan_frames(bp_store *s, bp_segment *seg, const uint8_t *data, uint64_t start,
                              uint64_t end, uint64_t file_size, bool is_tail, bool *salvaged) {
-    scanned *v = NULL;
+    bp_scanned *v = NULL;
     size_t n = 0, cap = 0, committed = 0;
     uint64_t pos = start, good_end = start, bad_at = 0;
     bool bad = false, in_batch = false, misfit = false;
@@ -167,7 +161,7 @@ static bp_status scan_frames(bp_store *s, bp_segment *seg, const uint8_t *data, 
         }
         if (n == cap) {
             cap = cap ? cap * 2 : 1024;
-            scanned *nv = realloc(v, cap * sizeof *nv);
+            bp_scanned *nv = realloc(v, cap * sizeof *nv);
             if (!nv) {
                 rc = bp_err(BP_ENOMEM, "%s: out of memory scanning segment %06u", s->dir,
                             seg->segno);
@@ -177,7 +171,7 @@ static bp_status scan_frames(bp_store *s, bp_segment *seg, const uint8_t *data, 
         }
         /* A CRC-valid frame that does not decode or does not fit here is never a torn
          * write: the segment is corrupt from this frame on (salvage keeps what precedes). */
-        scanned *sc = &v[n];
+        bp_scanned *sc = &v[n];
         if (bp_frame_decode(data + pos + BP_FRAME_PREFIX, flen - BP_FRAME_PREFIX, &sc->fr)) {
             snprintf(whybuf, sizeof whybuf, "%s", bp_last_error());
             misfit = true;
@@ -247,7 +241,7 @@ static bp_status scan_frames(bp_store *s, bp_segment *seg, const uint8_t *data, 
         *salvaged = true;
     }
     s->report.frames_cut += n - committed;
-    if ((rc = insert_scanned(s, seg, v, committed))) goto out;
+    if ((rc = bp_recover_insert(s, seg, v, committed))) goto out;
     seg->size = good_end;
     if (torn || corrupt || in_batch)
         rc = cut_tail(s, seg, data, good_end, torn ? data_end : file_size);

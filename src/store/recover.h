@@ -24,6 +24,15 @@ int bp_quarantine_name(bp_store *s, const char *base, char qdir[4096], char name
  * index. Runs during open, before the handle is shared. */
 bp_status bp_recover_load_block(bp_store *s, bp_iblock *blk, const char *what);
 
+/* A frame scanned in a segment: its fields (pointing into the bytes scanned) and place. */
+typedef struct bp_scanned {
+    bp_frame fr;
+    uint32_t offset, len;
+} bp_scanned;
+/* Insert n scanned frames of seg into the index, checking each entity's chain: BP_ECORRUPT
+ * naming the frame that breaks one, BP_ENOMEM. At open, or with ilock held exclusive. */
+bp_status bp_recover_insert(bp_store *s, const bp_segment *seg, bp_scanned *v, size_t n);
+
 /* recover_open.c: recovery at open (before the modules open): an interrupted compaction
  * finished or undone, the segments listed, the checkpoint loaded where it fits, each segment
  * loaded or scanned, a torn tail cut; lost data refused unless the open accepts the loss. */

@@ -278,6 +278,18 @@ static bp_status list_segments(bp_store *s, seglist *l) {
     if (e == -ENOTDIR) return bp_segdir_not_dir(s);
     if (e && e != -ENOENT) return bp_err_sys(BP_EIO, e, "%s: cannot list segments", s->segdir);
     uint32_t first = l->first = s->anchors.first_segno;
+    /* a read-only view of an unfinished compaction: the segments it replaced, before its
+     * first one, are still there (moved to the end of the list, which frees them) */
+    size_t skip = 0;
+    uint32_t no;
+    while (s->cv_compact && skip < n && parse_segno(names[skip], &no) && no < first)
+        skip++;
+    for (size_t k = 0; k < skip; k++) {
+        char *name = names[0];
+        memmove(names, names + 1, (n - 1) * sizeof *names);
+        names[n - 1] = name;
+    }
+    n -= skip;
     size_t all = n;
     loss_ev *ev = &l->ev;
     for (size_t i = 0; i < all; i++) {
@@ -337,8 +349,11 @@ static bp_status load_segments(bp_store *s, const seglist *l, ckpt_kind *ck, con
     for (size_t i = start; i < n; i++) {
         bp_segment *seg = &s->segs[i];
         char path[4096];
-        snprintf(path, sizeof path, "%s/%s", s->segdir, names[i]);
         seg->segno = first + (uint32_t)i;
+        if (s->cv_compact) /* (its .compact file, when a compaction's view says so) */
+            bp_segment_path(s, seg->segno, "", path, sizeof path);
+        else
+            snprintf(path, sizeof path, "%s/%s", s->segdir, names[i]);
         seg->f = (bp_file)BP_FILE_INIT;
         int fl = s->read_only ? BP_O_READ : BP_O_RDWR;
         if ((e = bp_pf_open(&seg->f, s->fault, path, fl))) {

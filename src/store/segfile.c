@@ -33,7 +33,8 @@ void bp_segfile_unref(bp_segfile *f) {
 
 /* Open segment seg for readers. grows: the active segment of a writable store, whose
  * mapping leaves room to grow into (segment_size plus one largest frame) and which keeps
- * its descriptor for frames past it; any other maps its exact size and closes it. A
+ * its descriptor for frames past it, or a read-only handle's newest unsealed one (which it
+ * follows: bp_store_refresh); any other maps its exact size and closes it. A
  * failed mapping keeps the descriptor: reads fall back to pread. A read-only handle maps a
  * live writer's unsealed segment too: it reads only the frames it indexed, and no writer
  * cuts a file below a whole frame (recovery cuts torn tails, a close the zeros ahead), so no
@@ -97,7 +98,8 @@ bool bp_segment_ref(bp_store *s, uint32_t segno, bp_segref *out) {
     bp_segfile *f = __atomic_load_n(&seg->rd, __ATOMIC_ACQUIRE);
     if (!f) {
         bp_segfile *nf;
-        int e = segfile_open(s, segno, "", !s->read_only && i + 1 == s->n_segs, &nf);
+        int e =
+            segfile_open(s, segno, "", i + 1 == s->n_segs && (!s->read_only || !seg->sealed), &nf);
         if (e) {
             out->err = e;
             return true;

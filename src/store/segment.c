@@ -8,6 +8,9 @@
 #include <stdlib.h>
 
 void bp_segment_path(const bp_store *s, uint32_t segno, const char *suffix, char *out, size_t cap) {
+    if (!*suffix && s->cv_compact && segno - s->cv_first < s->cv_n &&
+        s->cv_compact[segno - s->cv_first])
+        suffix = ".compact"; /* (a read-only view of an unfinished compaction) */
     snprintf(out, cap, "%s/%06u.fbat%s", s->segdir, segno, suffix);
 }
 

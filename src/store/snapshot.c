@@ -71,14 +71,34 @@ static bp_status copy_into(bp_store *s, const char *tmp, seg_part *parts, uint32
     snprintf(path, sizeof path, "%s/segments", tmp);
     if ((e = bp_pf_mkdir(path))) return bp_err_sys(BP_EIO, e, "snapshot: cannot create %s", path);
     for (uint32_t i = 0; i < n; i++) { /* one file open at a time (cmu: no compaction) */
-        char src[4200];
+        char src[4200], name[32];
         bp_segment_path(s, parts[i].segno, "", src, sizeof src);
-        snprintf(path, sizeof path, "%s/segments/%06u.fbat", tmp, parts[i].segno);
-        bp_file f = BP_FILE_INIT;
-        if ((e = bp_pf_open(&f, NULL, src, BP_O_READ)))
-            return bp_err_sys(BP_EIO, e, "snapshot: cannot open %s", src);
-        e = bp_pf_copy_prefix(s->fault, &f, path, parts[i].len);
-        bp_pf_close(&f);
+        snprintf(name, sizeof name, "%06u.fbat", parts[i].segno);
+        snprintf(path, sizeof path, "%s/segments/%s", tmp, name);
+        /* a read-only handle copies the files it maps (bp_live_pin): a live writer in
+         * another process may compact meanwhile, which cmu does not stop */
+        bp_segref ref = BP_SEGREF_INIT;
+        bool mapped = false;
+        if (s->read_only) {
+            pthread_rwlock_rdlock(&s->ilock);
+            mapped = bp_segment_ref(s, parts[i].segno, &ref) && !ref.err && ref.sf->p &&
+                     ref.sf->len >= parts[i].len;
+            pthread_rwlock_unlock(&s->ilock);
+        }
+        if (mapped) {
+            snprintf(path, sizeof path, "%s/segments", tmp);
+            e = bp_pf_write_atomic(s->fault, path, name, ref.sf->p, parts[i].len);
+            snprintf(path, sizeof path, "%s/segments/%s", tmp, name);
+        } else {
+            bp_file f = BP_FILE_INIT;
+            if ((e = bp_pf_open(&f, NULL, src, BP_O_READ))) {
+                bp_segref_done(s, &ref);
+                return bp_err_sys(BP_EIO, e, "snapshot: cannot open %s", src);
+            }
+            e = bp_pf_copy_prefix(s->fault, &f, path, parts[i].len);
+            bp_pf_close(&f);
+        }
+        bp_segref_done(s, &ref);
         if (e)
             return bp_err_sys(BP_EIO, e, "snapshot: cannot copy segment %06u to %s", parts[i].segno,
                               path);
@@ -149,6 +169,10 @@ bp_status bp_store_snapshot(bp_store *s, bp_snapshot_report *out, const char *de
     uint8_t *anchors = NULL;
     size_t anchors_len = 0;
     /* the copy reads the segments by name: no compaction may replace them meanwhile */
+    if (s->read_only && (rc = bp_store_refresh(s, NULL))) { /* what the writer published */
+        free(ident);
+        return rc;
+    }
     pthread_mutex_lock(&s->cmu);
     pthread_mutex_lock(&s->wmu);
     if (!s->read_only && (rc = bp_sync_locked(s))) {
@@ -157,9 +181,22 @@ bp_status bp_store_snapshot(bp_store *s, bp_snapshot_report *out, const char *de
         free(ident);
         return rc;
     }
-    /* DIR/ANCHORS changes only under wmu (a compaction's commit) */
+    /* DIR/ANCHORS changes only under wmu (a compaction's commit); a read-only handle's
+     * view has its own (the writer of another process may have compacted since) */
     snprintf(ipath, sizeof ipath, "%s/ANCHORS", s->dir);
-    if ((e = bp_pf_read_all(ipath, &anchors, &anchors_len)) && e != -ENOENT) {
+    bp_buf ab = {0};
+    if (s->read_only) {
+        pthread_rwlock_rdlock(&s->ilock);
+        e = s->anchors.last_segno || s->anchors.n || s->anchors.upto
+                ? bp_anchors_encode(&ab, &s->anchors)
+                : -ENOENT;
+        pthread_rwlock_unlock(&s->ilock);
+        anchors = ab.data; /* (ab is not freed: anchors owns its bytes) */
+        anchors_len = ab.len;
+    } else {
+        e = bp_pf_read_all(ipath, &anchors, &anchors_len);
+    }
+    if (e && e != -ENOENT) {
         pthread_mutex_unlock(&s->wmu);
         pthread_mutex_unlock(&s->cmu);
         free(ident);

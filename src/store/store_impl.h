@@ -81,7 +81,8 @@ typedef struct bp_segment {
     uint64_t first_slot; /* slot of its first event */
     bool sealed;
     uint8_t rd_used; /* atomic: read since the eviction clock last passed */
-    bool rd_keep;    /* [i] a compaction's new segment not yet renamed to its name: rd, made
+    bool rd_keep;    /* [i] a read-only handle's sealed segment (bp_live_pin), or a
+                        compaction's new segment not yet renamed to its name: rd, made
                         from its .compact file, is not evicted (a reader would open the
                         replaced file of the same name) */
     bp_segfile *rd;  /* atomic: the cached reader's view, or NULL (see above) */
@@ -136,6 +137,32 @@ struct bp_store {
     bp_file lock;
     bp_file rdslot; /* a read-only handle's byte lock among DIR/LOCK's readers (open.c),
                        fd -1 when not registered (no LOCK, or a read-only medium) */
+    /* DIR/LIVE (live.c): the writer's page shared with the readers of other processes, or a
+     * reader's view of it (writable when the file opens for writing: the follower counts
+     * itself among its sleepers); NULL when there is none. A reader follows its mark under
+     * wmu (bp_store_refresh), which it uses for nothing else. */
+    uint8_t *live;
+    bool live_rw;
+    int live_err;      /* the writer's: -errno when it could not set up its page */
+    uint64_t live_gen; /* the writer's generation; a reader's: the one its view was made under
+                          (at its open, or its last reload: live.c) */
+    uint32_t live_compactions; /* [w] the writer's count of compactions (DIR/LIVE); a
+                                  reader's: as of its view */
+    uint64_t reload_after;     /* [w] a reader: no reload before (bp_pf_mono_us) */
+    /* a read-only view of a compaction committed but not finished (compact_open.c): segment
+     * cv_first + i is read from its .compact file while cv_compact[i] (i < cv_n); NULL when
+     * there is none. Set at open (a reload swaps it with the index) */
+    uint8_t *cv_compact;
+    uint32_t cv_first, cv_n;
+    bp_view *old_views;   /* [w] a reader: entity checkpoints of views it replaced */
+    uint32_t n_old_views; /* [w] */
+    bp_file ffile;        /* [w] a reader: the segment it follows (ffile_segno), or fd -1 */
+    uint32_t ffile_segno;
+    bp_buf fbuf;            /* [w] a reader: frames read while following */
+    pthread_t follower;     /* a reader's follower thread, started by bp_wait_until */
+    bool follower_running;  /* atomic; set under wmu */
+    uint32_t follower_stop; /* atomic */
+    int follow_err;         /* atomic: the status of the follower's last refresh */
     bp_store_ident ident;
     bp_store_open_report report;
     struct bp_dkeys *dk; /* data keys (dkeys.c); never NULL once open */
@@ -461,6 +488,21 @@ void bp_publish_ready(bp_store *s);
 /* sync.c: [w] an appender that counted itself in s->arriving has written, or gives up; the
  * gathering group-commit leader is woken by bp_wmu_unlock when its group is complete. */
 void bp_arrived(bp_store *s);
+/* live.c: DIR/LIVE. The writer sets its page up at open (bp_live_open, best effort: readers
+ * of other processes then follow nothing) and marks every publish on it (bp_live_publish,
+ * [w]). A reader's open clamps what it publishes to a live writer's mark (bp_live_clamp:
+ * true when it did); bp_follow_start starts its follower thread; bp_live_close stops the
+ * follower, marks the writer's page closed and unmaps it. */
+void bp_live_open(bp_store *s);
+void bp_live_publish(bp_store *s, uint64_t seq);
+bool bp_live_clamp(bp_store *s, uint64_t *published);
+/* A read-only open: map every sealed segment now and keep it (rd_keep), so that a file a
+ * live writer's compaction replaces later is not the one read; BP_ECORRUPT when one was
+ * replaced during the open already (its size is not the index's), BP_EIO. */
+bp_status bp_live_pin(bp_store *s);
+void bp_follow_start(bp_store *s);
+void bp_live_close(bp_store *s);
+
 /* sync.c: release wmu, then wake the gathering leader if an appender completed its group. */
 void bp_wmu_unlock(bp_store *s);
 /* sync.c: [w] held on entry, NOT held on return. Wait until every event <= target is synced,

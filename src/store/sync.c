@@ -56,6 +56,7 @@ void bp_publish(bp_store *s, uint64_t seq) {
     if (moved) __atomic_store_n(&s->published, seq, __ATOMIC_SEQ_CST);
     pthread_rwlock_unlock(&s->ilock);
     if (!moved) return;
+    bp_live_publish(s, seq);
     if (s->publish_fn) s->publish_fn(s->publish_ctx, s, old + 1, seq);
     bp_publish_notify(s);
 }

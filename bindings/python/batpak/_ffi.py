@@ -28,7 +28,7 @@ from ctypes import (
 )
 
 # The header version this mirror was written from (common.h BP_VERSION_*).
-HEADER_VERSION = (1, 2)
+HEADER_VERSION = (1, 3)
 
 # ------------------------------------------------------------ header macros
 BP_DEFAULT_SEGMENT_SIZE = 64 << 20
@@ -374,6 +374,7 @@ bp_id_time_ms = _fn("bp_id_time_ms", c_uint64, POINTER(BpId))
 bp_store_open = _fn("bp_store_open", c_enum, POINTER(_PStore), c_char_p, POINTER(BpOpenOptions))
 bp_store_close = _fn("bp_store_close", c_enum, _PStore)
 bp_store_sync = _fn("bp_store_sync", c_enum, _PStore)
+bp_store_refresh = _fn("bp_store_refresh", c_enum, _PStore, POINTER(c_uint64))
 bp_store_open_report_get = _fn(
     "bp_store_open_report_get", c_enum, _PStore, POINTER(BpOpenReport)
 )

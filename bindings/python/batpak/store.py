@@ -348,6 +348,15 @@ class Store:
         """bp_store_sync: make every appended event durable now."""
         _check_status(_ffi.bp_store_sync(self._handle("bp_store_sync")), "bp_store_sync")
 
+    def refresh(self) -> int:
+        """bp_store_refresh: a read-only store takes in what the writer (another process)
+        published since it opened or last refreshed. Returns the highest global_seq it now
+        shows. Cursors of a read-only store refresh by themselves."""
+        op = "bp_store_refresh"
+        out = c_uint64(0)
+        _check_status(_ffi.bp_store_refresh(self._handle(op), byref(out)), op)
+        return out.value
+
     @property
     def path(self) -> str:
         """bp_store_dir: the directory this store was opened from."""

@@ -23,7 +23,7 @@ def test_batpak_lib_is_used():
         pytest.skip("BATPAK_LIB is not set")
     r = _import(os.environ["BATPAK_LIB"])
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip().startswith("1.2.")
+    assert r.stdout.strip().startswith("1.3.")
 
 
 def test_bad_batpak_lib_is_a_clear_import_error(tmp_path):

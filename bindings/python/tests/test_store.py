@@ -116,28 +116,62 @@ def test_second_open_of_same_directory_is_locked(store_path):
     batpak.Store(store_path).close()  # the lock went with the close
 
 
+def _reader_process(code, store_path):
+    """A second Python process running code (sys.argv[1]: the store) with this one's path."""
+    import subprocess
+    import sys
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    return subprocess.Popen([sys.executable, "-c", code, store_path], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
 def test_read_only_beside_a_writer_in_another_process(store_path):
     # one writer, any number of readers: a second process opens read-only and sees what
     # the writer had published when it opened
-    import subprocess
-    import sys
     code = ("import batpak, sys\n"
             "with batpak.Store(sys.argv[1], read_only=True) as r:\n"
             "    st = r.stats()\n"
             "    print(len([e for e in r.stream('doc:1')]), st.read_only, st.writer_pid,\n"
             "          st.readers)\n")
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     with batpak.Store(store_path, no_open_event=True) as w:
         for i in range(3):
             w.append("doc:1", "docs", APP, b"v%d" % i)
-        out = subprocess.run([sys.executable, "-c", code, store_path], env=env,
-                             capture_output=True, text=True, timeout=60)
-        assert out.returncode == 0, out.stderr
-        assert out.stdout.split() == ["3", "True", str(os.getpid()), "1"]
+        p = _reader_process(code, store_path)
+        stdout, stderr = p.communicate(timeout=60)
+        assert p.returncode == 0, stderr
+        assert stdout.split() == ["3", "True", str(os.getpid()), "1"]
         with batpak.Store(store_path, read_only=True) as r:  # and in this process
             assert [e.payload for e in r.stream("doc:1")] == [b"v0", b"v1", b"v2"]
         w.append("doc:1", "docs", APP, b"v3")  # the writer goes on
+
+
+def test_read_only_follows_a_writer_in_another_process(store_path):
+    # a second process opens read-only and follows: its cursor wakes as the writer appends,
+    # and refresh() takes in what was published since
+    code = ("import batpak, sys\n"
+            "with batpak.Store(sys.argv[1], read_only=True) as r:\n"
+            "    print('open', r.refresh(), flush=True)\n"
+            "    c = r.cursor(entity='doc:1')\n"
+            "    got = []\n"
+            "    while len(got) < 5:\n"
+            "        got += [e.payload.decode() for e in c.next_batch(64, timeout_ms=10000)]\n"
+            "    print(' '.join(got), r.refresh(), flush=True)\n")
+    with batpak.Store(store_path, no_open_event=True) as w:
+        w.append("doc:1", "docs", APP, b"v0")
+        p = _reader_process(code, store_path)
+        try:
+            assert p.stdout.readline().split() == ["open", "1"]
+            for i in range(1, 5):
+                w.append("doc:1", "docs", APP, b"v%d" % i)
+            w.append("doc:2", "docs", APP, b"other")
+            out, err = p.communicate(timeout=60)
+        finally:
+            p.kill()
+        assert p.returncode == 0, err
+        words = out.split()
+        assert words[:5] == ["v0", "v1", "v2", "v3", "v4"]
+        assert int(words[5]) >= 5
 
 
 def test_read_only_refuses_appends_and_reads(store_path):
