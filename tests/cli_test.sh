@@ -798,9 +798,13 @@ if [ -n "${BP_LIVE_WRITER:-}" ]; then
     expect 0 --dir "$LW" stats --json
     out_has '"events":[1-9]'
     out_has "\"writer_pid\":$writer,\"readers\":1,"
+    out_has '"appends":[1-9]' # the writer's figures (DIR/LIVE), not this reader's zeros
+    out_has '"writer_open":{"created":true'
     expect 0 --dir "$LW" stats
-    out_has "^writer +pid $writer\$"
+    out_has "^writer +pid $writer: [1-9][0-9]* append"
     out_has '^readers +1$'
+    expect 0 --dir "$LW" stats --prom
+    out_has '^batpak_appends_total [1-9]'
     expect 0 --dir "$LW" verify
     out_has '"clean":true'
     expect 0 --dir "$LW" export

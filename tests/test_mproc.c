@@ -498,10 +498,64 @@ static void test_reader_moves_to_compacted_files(void) {
     t_rmdir(dir);
 }
 
+/* stats of a read-only handle beside a live writer show the writer's figures (DIR/LIVE):
+ * its appends, fsyncs and latency, its open report, and its fail-stop with the reason. */
+static void test_writer_figures_seen_by_readers(void) {
+    const char *dir = t_dir("mproc-figures");
+    bp_fault f;
+    bp_fault_init(&f);
+    bp_store *w = t_open(dir, &(t_open_opts){.fault = &f});
+    for (int i = 0; i < 50; i++)
+        CHECK_OK(bp_append(w, NULL, "acct:1", "bank", 0x1001, "x", 1));
+    bp_store_stats ws = BP_STORE_STATS_INIT, rs = BP_STORE_STATS_INIT;
+    CHECK_OK(bp_store_stats_get(w, &ws));
+    bp_store *r;
+    CHECK_OK(t_open_try(&r, dir, &READER));
+    /* the writer's figures reach the page at most 10 ms after a publish: wait for them */
+    for (int k = 0; k < 200; k++) {
+        CHECK_OK(bp_store_stats_get(r, &rs));
+        if (rs.appends == ws.appends) break;
+        CHECK_OK(bp_append(w, NULL, "acct:1", "bank", 0x1001, "x", 1));
+        CHECK_OK(bp_store_stats_get(w, &ws));
+        sleep_ms(10);
+    }
+    CHECK_EQ(rs.appends, ws.appends);
+    CHECK(rs.appends >= 50);
+    CHECK(rs.fsyncs > 0 && rs.write_p50_us > 0);
+    CHECK(!rs.failed);
+    bp_store_open_report wr = BP_STORE_OPEN_REPORT_INIT, mine = BP_STORE_OPEN_REPORT_INIT;
+    CHECK_OK(bp_store_writer_report(r, &wr));
+    CHECK_OK(bp_store_open_report_get(w, &mine));
+    CHECK_EQ(wr.duration_us, mine.duration_us);
+    CHECK(wr.created);
+    char *prom = NULL;
+    CHECK_OK(bp_store_prometheus(r, &prom));
+    char want[64];
+    snprintf(want, sizeof want, "batpak_appends_total %llu", (unsigned long long)rs.appends);
+    CHECK(prom && strstr(prom, want));
+    bp_free(prom);
+    /* the writer fail-stops: the reader sees it, with the reason */
+    f.fail_sync_at = f.syncs + 1;
+    CHECK(bp_append(w, NULL, "acct:1", "bank", 0x1001, "x", 1) == BP_EIO);
+    CHECK_OK(bp_store_stats_get(r, &rs));
+    CHECK(rs.failed);
+    bp_store_diagnostics d = BP_STORE_DIAGNOSTICS_INIT;
+    CHECK_OK(bp_store_diagnostics_get(r, &d));
+    CHECK(d.failed && strstr(d.failed_msg, "fdatasync") != NULL);
+    bp_store_close(w);
+    CHECK(bp_store_writer_report(r, &wr) == BP_ENOTFOUND); /* no writer now */
+    CHECK_OK(bp_store_stats_get(r, &rs));
+    CHECK_EQ(rs.appends, 0);
+    CHECK_OK(bp_store_close(r));
+    bp_fault_destroy(&f);
+    t_rmdir(dir);
+}
+
 int main(void) {
     RUN(test_writer_and_readers_counted);
     RUN(test_read_only_writes_nothing);
     RUN(test_reader_moves_to_compacted_files);
+    RUN(test_writer_figures_seen_by_readers);
     RUN(test_readers_beside_a_killed_writer);
     T_DONE();
 }

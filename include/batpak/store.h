@@ -173,6 +173,15 @@ BP_API bp_status bp_store_open_report_get(const bp_store *s, bp_store_open_repor
  */
 BP_API bp_status bp_store_refresh(bp_store *s, uint64_t *published);
 
+/**
+ * The open report of the writer that holds the store now, as a read-only handle in another
+ * process sees it (DIR/LIVE); a writable handle's own (bp_store_open_report_get).
+ * Errors: BP_EINVAL (NULL argument, or out->struct_size not BP_STORE_OPEN_REPORT_INIT's),
+ * BP_ENOTFOUND (no writer holds the store, or one of an older version, or it is still
+ * opening). Since 1.3.
+ */
+BP_API bp_status bp_store_writer_report(bp_store *s, bp_store_open_report *out);
+
 /** The store's 16-byte identity, from DIR/STORE. */
 BP_API void bp_store_uuid(const bp_store *s, uint8_t out[16]);
 
@@ -572,7 +581,9 @@ typedef struct bp_store_stats {
     uint64_t bytes_on_disk; /**< segments + checkpoint + STORE (with the zeros written ahead
                                  of the newest segment's end while it is open) */
     uint64_t index_bytes;   /**< memory held by the in-memory index */
-    uint64_t fsyncs;        /**< fdatasync/fsync calls made by this handle */
+    uint64_t fsyncs;        /**< fdatasync/fsync calls made by this handle; a read-only handle
+                                 beside a live writer: the writer's (DIR/LIVE, at most 10 ms
+                                 old while it appends), as for appends, write_*_us, failed */
     uint64_t appends;       /**< events appended by this handle (a batch counts each event) */
     uint64_t write_p50_us;  /**< append latency percentiles, this handle */
     uint64_t write_p99_us;  /**< 99th percentile, like write_p50_us */

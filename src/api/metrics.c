@@ -42,7 +42,7 @@ static void seconds(out *o, const char *name, const char *help, uint64_t us) {
 
 static void latency(out *o, bp_store *s) {
     uint64_t cum[N_LE] = {0}, total = 0, lat[BP_LAT_BUCKETS], sum;
-    bp_store_latency(s, lat, &sum);
+    if (!bp_store_writer_latency(s, lat, &sum)) bp_store_latency(s, lat, &sum);
     for (unsigned b = 0; b < BP_LAT_BUCKETS; b++) {
         uint64_t n = lat[b];
         if (!n) continue;
@@ -53,8 +53,8 @@ static void latency(out *o, bp_store *s) {
     }
     const char *name = "batpak_write_latency_seconds";
     put(o,
-        "# HELP %s Append call latency of this handle, from the call to its receipt (durable "
-        "appends include their fdatasync).\n# TYPE %s histogram\n",
+        "# HELP %s Append call latency of this handle (a reader's: the live writer's), from the "
+        "call to its receipt (durable appends include their fdatasync).\n# TYPE %s histogram\n",
         name, name);
     for (unsigned i = 0; i < N_LE; i++)
         put(o, "%s_bucket{le=\"%llu.%06llu\"} %llu\n", name,
@@ -124,9 +124,10 @@ bp_status bp_store_prometheus(bp_store *s, char **text) {
         "%llu\nbatpak_global_seq{stage=\"synced\"} %llu\n",
         (unsigned long long)d.published_seq, (unsigned long long)d.written_seq,
         (unsigned long long)d.synced_seq);
-    metric(&o, "batpak_appends_total", "counter", "Events appended by this handle.", st.appends);
-    metric(&o, "batpak_fsyncs_total", "counter", "fdatasync/fsync calls made by this handle.",
-           st.fsyncs);
+    metric(&o, "batpak_appends_total", "counter",
+           "Events appended by this handle (a reader's: the live writer's).", st.appends);
+    metric(&o, "batpak_fsyncs_total", "counter",
+           "fdatasync/fsync calls made by this handle (a reader's: the live writer's).", st.fsyncs);
     latency(&o, s);
     metric(&o, "batpak_unsynced_events", "gauge", "Events written but not yet on stable storage.",
            d.unsynced_events);

@@ -208,7 +208,13 @@ static void print_stats_table(const cli_ctx *c, const bp_id *uuid, const bp_stor
     printf("bytes on disk    %s\n", with_size(b1, sizeof b1, st->bytes_on_disk));
     printf("index memory     %s\n", with_size(b2, sizeof b2, st->index_bytes));
     printf("index files      %s\n", with_size(b2, sizeof b2, st->index_file_bytes));
-    if (st->writer_pid)
+    if (st->writer_pid && st->read_only)
+        printf("writer           pid %u: %llu append(s), %llu fsync(s), write p50 %llu us, p99 "
+               "%llu us%s\n",
+               st->writer_pid, (unsigned long long)st->appends, (unsigned long long)st->fsyncs,
+               (unsigned long long)st->write_p50_us, (unsigned long long)st->write_p99_us,
+               st->failed ? ", FAIL-STOPPED" : "");
+    else if (st->writer_pid)
         printf("writer           pid %u\n", st->writer_pid);
     else
         printf("writer           none\n");
@@ -286,6 +292,10 @@ int cmd_stats(cli_ctx *c, int argc, char **argv) {
         code = cli_fail_status(c, rc);
     } else if (as_json) {
         json_t *o = stats_json(c, &uuid, &st, &rep);
+        /* a reader beside a live writer: the writer's open (its figures are in st) */
+        bp_store_open_report wr = BP_STORE_OPEN_REPORT_INIT;
+        bool have_wr = st.read_only && bp_store_writer_report(s, &wr) == BP_OK;
+        cli_json_set(o, "writer_open", have_wr ? open_report_json(&wr) : json_null());
         cli_json_set(o, "diagnostics", diagnostics_json(&dg, segs, nseg));
         json_t *arr = json_array();
         if (!arr) cli_oom();

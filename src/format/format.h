@@ -283,7 +283,7 @@ void bp_dkey_file_name(const char *entity, size_t elen, char out[BP_DKEY_NAME_SI
 
 /* ---- DIR/LIVE: the page a live writer shares with readers (live.c, doc/FORMAT.md "DIR/LIVE").
  * Offsets of its fields; all in the host's byte order, aligned, read and written with atomics. */
-#define BP_LIVE_SIZE 4096
+#define BP_LIVE_SIZE 8192
 #define BP_LIVE_FORMAT 1
 #define BP_LIVE_VERSION 8      /* u32 */
 #define BP_LIVE_WORD 12        /* u32: the wake-up word, + 1 at every mark */
@@ -299,12 +299,34 @@ void bp_dkey_file_name(const char *entity, size_t elen, char out[BP_DKEY_NAME_SI
 #define BP_LIVE_COMPACTIONS 84 /* u32: compactions this writer finished */
 #define BP_LIVE_OPEN 1
 #define BP_LIVE_CLOSED 2
+/* The writer's figures, a second sequence lock's block (bp_live_set_figures): */
+#define BP_LIVE_FIGS_LOCK 256  /* u64 */
+#define BP_LIVE_FIGS 264       /* u64 words: appends, fsyncs, latency sum (us), failed status */
+#define BP_LIVE_FAILED_MSG 512 /* 256 bytes: why it fail-stopped, NUL-terminated */
+#define BP_LIVE_REPORT_LEN 768 /* u32: the bytes of the open report at BP_LIVE_REPORT */
+#define BP_LIVE_REPORT 776     /* the writer's open report (host layout), set before the gen */
+#define BP_LIVE_REPORT_MAX 1264
+#define BP_LIVE_LAT 2048 /* u64 [BP_LIVE_LAT_BUCKETS]: append latency histogram */
+#define BP_LIVE_LAT_BUCKETS 512
+typedef struct bp_live_figs {
+    uint64_t appends, fsyncs, lat_sum_us, failed;
+    uint64_t lat[BP_LIVE_LAT_BUCKETS];
+    char failed_msg[256];
+} bp_live_figs;
+/* The writer: its figures, under their lock. A reader: them, or false (no ready page of this
+ * store, or a writer stopped half way through). */
+void bp_live_set_figures(uint8_t *p, const bp_live_figs *f);
+bool bp_live_get_figures(const uint8_t *p, const uint8_t uuid[16], bp_live_figs *f);
+/* The writer's open report: set by bp_live_init (len <= BP_LIVE_REPORT_MAX), read back into
+ * out (len bytes at most; false as bp_live_get_figures says). */
+bool bp_live_get_report(const uint8_t *p, const uint8_t uuid[16], void *out, size_t len);
 typedef struct bp_live_mark {
     uint64_t gen, pid, seq;
     uint32_t segno, end, state, compactions;
 } bp_live_mark;
 /* Start the page of a new writer's open: every field anew, generation gen last. */
-void bp_live_init(uint8_t *p, const uint8_t uuid[16], uint64_t gen, uint64_t pid);
+void bp_live_init(uint8_t *p, const uint8_t uuid[16], uint64_t gen, uint64_t pid,
+                  const void *report, size_t report_len);
 /* The writer (one thread at a time): store m's seq, segno, end, state and compactions, then
  * bump the word. */
 void bp_live_set_mark(uint8_t *p, const bp_live_mark *m);

@@ -3,6 +3,7 @@
 #include "store/store_impl.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 /* [i] held shared: does the cache hold a mapping of g? */
 static bool mapped(const bp_segment *g) {
@@ -17,14 +18,22 @@ bp_status bp_store_diagnostics_get(bp_store *s, bp_store_diagnostics *out) {
     out->struct_size = sizeof *out;
     out->read_only = s->read_only;
     bp_submit_depth(s, &out->submit_queued, &out->submit_capacity);
+    bp_live_figs *wf = s->read_only ? malloc(sizeof *wf) : NULL; /* a live writer's state */
+    if (wf && bp_live_writer_figures(s, wf) && wf->failed) {
+        out->failed = true;
+        snprintf(out->failed_msg, sizeof out->failed_msg, "%s", wf->failed_msg);
+    }
+    free(wf);
     pthread_mutex_lock(&s->wmu);
     out->written_seq = s->written_seq;
     out->synced_seq = s->synced_seq;
     out->unsynced_events = s->unsynced;
     out->pending_bytes = s->pending.len;
     out->syncing = s->syncing;
-    out->failed = s->failed != 0;
-    if (s->failed) snprintf(out->failed_msg, sizeof out->failed_msg, "%s", s->failed_msg);
+    if (s->failed) {
+        out->failed = true;
+        snprintf(out->failed_msg, sizeof out->failed_msg, "%s", s->failed_msg);
+    }
     pthread_rwlock_rdlock(&s->ilock);
     out->published_seq = s->published;
     out->segments = s->n_segs;

@@ -59,13 +59,34 @@ void bp_live_open(bp_store *s) {
     while (!gen)
         if (bp_pf_random(&gen, sizeof gen))
             gen = bp_pf_mono_us() ^ ((uint64_t)bp_pf_getpid() << 40);
-    bp_live_init(p, s->ident.uuid, gen, (uint64_t)bp_pf_getpid());
+    bp_live_init(p, s->ident.uuid, gen, (uint64_t)bp_pf_getpid(), &s->report, sizeof s->report);
     s->live = p;
     s->live_gen = gen;
     bp_live_mark m = {.gen = gen, .state = BP_LIVE_OPEN};
     mark_of(s, s->published, &m);
     bp_live_set_mark(p, &m);
+    bp_live_figures(s, true);
     bp_pf_shared_wake(bp_live_word(p)); /* followers of the previous writer: a new one */
+}
+
+/* The writer's figures go to the page at most this often (and at fail-stop and close). */
+#define FIGS_EVERY_US 10000u
+
+void bp_live_figures(bp_store *s, bool now) {
+    if (!s->live || s->read_only) return;
+    uint64_t t = bp_pf_mono_us();
+    if (!now && t < s->live_figs_next) return;
+    s->live_figs_next = t + FIGS_EVERY_US;
+    _Static_assert(BP_LIVE_LAT_BUCKETS == BP_LAT_BUCKETS, "the page holds the whole histogram");
+    _Static_assert(sizeof(bp_store_open_report) <= BP_LIVE_REPORT_MAX, "and the open report");
+    bp_live_figs f;
+    memset(&f, 0, sizeof f);
+    f.appends = s->appends;
+    f.fsyncs = s->fsyncs;
+    bp_store_latency(s, f.lat, &f.lat_sum_us);
+    f.failed = (uint64_t)(int64_t)s->failed;
+    if (s->failed) snprintf(f.failed_msg, sizeof f.failed_msg, "%s", s->failed_msg);
+    bp_live_set_figures(s->live, &f);
 }
 
 void bp_live_publish(bp_store *s, uint64_t seq) {
@@ -73,6 +94,7 @@ void bp_live_publish(bp_store *s, uint64_t seq) {
     bp_live_mark m = {.gen = s->live_gen, .state = BP_LIVE_OPEN};
     mark_of(s, seq, &m);
     bp_live_set_mark(s->live, &m);
+    bp_live_figures(s, false);
     if (__atomic_load_n(bp_live_sleepers(s->live), __ATOMIC_SEQ_CST))
         bp_pf_shared_wake(bp_live_word(s->live));
 }
@@ -142,6 +164,50 @@ bool bp_live_clamp(bp_store *s, uint64_t *published) {
     if (m.state != BP_LIVE_OPEN || (long)m.pid != bp_pf_lock_writer(lockpath)) return false;
     if (m.seq < *published) *published = m.seq;
     return true;
+}
+
+/* A reader: the page of the writer that holds the store now (its pid holds the lock). */
+static bool live_writer(bp_store *s, bp_live_mark *m) {
+    char lockpath[4200];
+    snprintf(lockpath, sizeof lockpath, "%s/LOCK", s->dir);
+    return s->read_only && live_mark(s, m) && m->state == BP_LIVE_OPEN &&
+           (long)m->pid == bp_pf_lock_writer(lockpath);
+}
+
+bool bp_live_writer_figures(bp_store *s, bp_live_figs *f) {
+    bp_live_mark m;
+    pthread_mutex_lock(&s->wmu); /* (live_mark may map the page) */
+    bool ok = live_writer(s, &m) && bp_live_get_figures(s->live, s->ident.uuid, f);
+    pthread_mutex_unlock(&s->wmu);
+    return ok;
+}
+
+bool bp_store_writer_latency(bp_store *s, uint64_t counts[BP_LAT_BUCKETS], uint64_t *sum_us) {
+    bp_live_figs *f = s->read_only ? malloc(sizeof *f) : NULL;
+    bool ok = f && bp_live_writer_figures(s, f);
+    if (ok) {
+        memcpy(counts, f->lat, sizeof f->lat);
+        *sum_us = f->lat_sum_us;
+    }
+    free(f);
+    return ok;
+}
+
+bp_status bp_store_writer_report(bp_store *s, bp_store_open_report *out) {
+    if (!s || !out) return bp_err(BP_EINVAL, "bp_store_writer_report: NULL argument");
+    BP_SIZE_CHECK("bp_store_writer_report", out, bp_store_open_report, BP_STORE_OPEN_REPORT_INIT);
+    if (!s->read_only) return bp_store_open_report_get(s, out);
+    bp_live_mark m;
+    pthread_mutex_lock(&s->wmu);
+    bool ok = live_writer(s, &m) && bp_live_get_report(s->live, s->ident.uuid, out, sizeof *out);
+    pthread_mutex_unlock(&s->wmu);
+    if (!ok)
+        return bp_err(BP_ENOTFOUND,
+                      "%s: no writer of this library version holds the store (or it has not "
+                      "finished opening)",
+                      s->dir);
+    out->struct_size = sizeof *out;
+    return BP_OK;
 }
 
 static bp_status changed(bp_store *s, uint32_t segno, uint64_t off, const char *why) {
@@ -480,6 +546,7 @@ void bp_live_close(bp_store *s) {
         s->follower_running = false;
     }
     if (s->live && !s->read_only) {
+        bp_live_figures(s, true);
         bp_live_mark m = {.gen = s->live_gen, .state = BP_LIVE_CLOSED};
         mark_of(s, s->published, &m);
         bp_live_set_mark(s->live, &m);

@@ -322,8 +322,6 @@ static bp_status open_once(bp_store **out, const char *dir, const bp_open_option
     }
     if (s->read_only)
         (void)bp_live_clamp(s, &s->published); /* a live writer's unpublished frames wait */
-    else
-        bp_live_open(s);
     bp_entckpt_open_pass(s); /* the entity checkpoint of the tier's end (reads published frames) */
     if (s->idx.n > s->idx.rbase) {
         const bp_irec *last = &BP_XREC(&s->idx, s->idx.n - 1);
@@ -336,6 +334,7 @@ static bp_status open_once(bp_store **out, const char *dir, const bp_open_option
     }
     s->report.events = s->idx.n - s->idx.holes;
     s->report.duration_us = bp_pf_mono_us() - t0;
+    if (!s->read_only) bp_live_open(s); /* (its report is complete) */
     /* an accepted loss is always recorded, no_open_event or not */
     if (!s->read_only && (!opts->no_open_event || s->report.loss_note[0])) {
         bp_buf b = {0};
@@ -508,11 +507,17 @@ bp_status bp_store_stats_get(bp_store *s, bp_store_stats *caller) {
         BP_SIZE_CHECK("bp_store_stats_get", caller, bp_store_stats, BP_STORE_STATS_INIT);
     /* filled whole here, then as much of it as the caller's version has */
     bp_store_stats full = BP_STORE_STATS_INIT, *out = &full;
+    /* a reader beside a live writer shows the writer's figures (DIR/LIVE) */
+    bp_live_figs *wf = s->read_only ? malloc(sizeof *wf) : NULL;
+    bool writer_figs = wf && bp_live_writer_figures(s, wf);
     pthread_mutex_lock(&s->wmu);
-    out->fsyncs = s->fsyncs;
-    out->appends = s->appends;
+    out->fsyncs = writer_figs ? wf->fsyncs : s->fsyncs;
+    out->appends = writer_figs ? wf->appends : s->appends;
     uint64_t total = 0, lat[BP_LAT_BUCKETS], sum_us; /* appenders add to s->lat without wmu */
-    bp_store_latency(s, lat, &sum_us);
+    if (writer_figs)
+        memcpy(lat, wf->lat, sizeof lat);
+    else
+        bp_store_latency(s, lat, &sum_us);
     for (unsigned b = 0; b < BP_LAT_BUCKETS; b++)
         total += lat[b];
     out->write_p50_us = percentile(lat, total, 0.50);
@@ -522,7 +527,8 @@ bp_status bp_store_stats_get(bp_store *s, bp_store_stats *caller) {
             out->write_max_us = percentile(lat, total, 1.0);
             break;
         }
-    out->failed = s->failed != 0;
+    out->failed = writer_figs ? wf->failed != 0 : s->failed != 0;
+    free(wf);
     out->read_only = s->read_only;
     pthread_rwlock_rdlock(&s->ilock);
     /* holes are below published, but for those an import of a compacted range has written

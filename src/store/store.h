@@ -75,6 +75,9 @@ static inline uint64_t bp_lat_bucket_upper(unsigned b) {
 }
 /* The append latencies counted so far, per bucket, and their sum in µs (atomic loads). */
 void bp_store_latency(const bp_store *s, uint64_t counts[BP_LAT_BUCKETS], uint64_t *sum_us);
+/* A read-only handle beside a live writer (another process): the writer's counts and sum
+ * instead (DIR/LIVE); false, nothing set, when there is none. */
+bool bp_store_writer_latency(bp_store *s, uint64_t counts[BP_LAT_BUCKETS], uint64_t *sum_us);
 
 /* ------------------------------------------- the publish watermark, and waiting on it */
 

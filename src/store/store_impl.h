@@ -149,6 +149,7 @@ struct bp_store {
     uint32_t live_compactions; /* [w] the writer's count of compactions (DIR/LIVE); a
                                   reader's: as of its view */
     uint64_t reload_after;     /* [w] a reader: no reload before (bp_pf_mono_us) */
+    uint64_t live_figs_next;   /* [w] the writer: its figures go to the page from then on */
     /* a read-only view of a compaction committed but not finished (compact_open.c): segment
      * cv_first + i is read from its .compact file while cv_compact[i] (i < cv_n); NULL when
      * there is none. Set at open (a reload swaps it with the index) */
@@ -495,6 +496,10 @@ void bp_arrived(bp_store *s);
  * follower, marks the writer's page closed and unmaps it. */
 void bp_live_open(bp_store *s);
 void bp_live_publish(bp_store *s, uint64_t seq);
+/* [w] The writer's figures to its page: now, or when the last were 10 ms ago. */
+void bp_live_figures(bp_store *s, bool now);
+/* A reader: the figures of the writer holding the store now (false: none, or an older one). */
+bool bp_live_writer_figures(bp_store *s, bp_live_figs *f);
 bool bp_live_clamp(bp_store *s, uint64_t *published);
 /* A read-only open: map every sealed segment now and keep it (rd_keep), so that a file a
  * live writer's compaction replaces later is not the one read; BP_ECORRUPT when one was

@@ -22,8 +22,9 @@ bp_status bp_store_fail(bp_store *s, int status, int neg_errno, const char *fmt,
         __atomic_store_n(&s->failed, status, __ATOMIC_RELEASE); /* head readers load it */
         snprintf(s->failed_msg, sizeof s->failed_msg, "%s%s%s", msg, neg_errno ? ": " : "",
                  neg_errno ? bp_errno_text(-neg_errno, eb) : "");
-        sync_done(s);       /* durability waiters see the failure */
-        bp_wake_waiters(s); /* and head readers waiting for a publish (bp_entity_head) */
+        sync_done(s);             /* durability waiters see the failure */
+        bp_live_figures(s, true); /* and readers in other processes */
+        bp_wake_waiters(s);       /* and head readers waiting for a publish (bp_entity_head) */
     }
     return bp_err(status, "%s", s->failed_msg);
 }
