@@ -15,6 +15,7 @@
 #include "t.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -551,11 +552,100 @@ static void test_writer_figures_seen_by_readers(void) {
     t_rmdir(dir);
 }
 
+/* Threads of one reader process while its writer appends and compacts: one follows with a
+ * cursor (its refreshes and the follower thread's take in events and make new views after
+ * each compaction), another reads every event again and again meanwhile. Every event each
+ * sees continues its entity's chain (the TSan build checks the locking). */
+typedef struct race_reader {
+    bp_store *r;
+    int stop; /* atomic */
+    uint64_t seen;
+    int bad; /* atomic */
+} race_reader;
+
+static int race_bad(race_reader *rr) {
+    return __atomic_load_n(&rr->bad, __ATOMIC_SEQ_CST);
+}
+
+static void race_fail(race_reader *rr, int bad) {
+    if (bad) __atomic_store_n(&rr->bad, bad, __ATOMIC_SEQ_CST);
+}
+
+static void *race_follow(void *arg) {
+    race_reader *rr = arg;
+    bp_cursor *c;
+    bp_region all = BP_REGION_INIT;
+    if (bp_cursor_open(rr->r, &c, &all, 0)) {
+        race_fail(rr, 1);
+        return NULL;
+    }
+    chain ch;
+    memset(&ch, 0, sizeof ch);
+    int bad = 0;
+    while (!bad && !race_bad(rr) && !__atomic_load_n(&rr->stop, __ATOMIC_SEQ_CST)) {
+        const bp_event *evs[64];
+        size_t n = 0;
+        bp_status rc = bp_cursor_next(c, evs, 64, &n, 5);
+        if (rc && rc != BP_ETIMEDOUT) bad = 2;
+        for (size_t i = 0; !bad && i < n; i++)
+            bad = chain_next(&ch, evs[i]);
+    }
+    race_fail(rr, bad);
+    rr->seen = ch.n;
+    bp_cursor_free(c);
+    return NULL;
+}
+
+static void *race_scan(void *arg) {
+    race_reader *rr = arg;
+    while (!race_bad(rr) && !__atomic_load_n(&rr->stop, __ATOMIC_SEQ_CST)) {
+        chain ch;
+        memset(&ch, 0, sizeof ch);
+        race_fail(rr, read_on(rr->r, &ch, NULL, NULL));
+    }
+    return NULL;
+}
+
+static void test_reader_threads_beside_compactions(void) {
+    const char *dir = t_dir("mproc-race");
+    bp_store *w = t_open(dir, &(t_open_opts){.segment_size = 8192});
+    CHECK_OK(bp_append(w, NULL, "acct:0", "bank", 0x1001, "x", 1));
+    race_reader rr = {0};
+    CHECK_OK(t_open_try(&rr.r, dir, &READER));
+    pthread_t a, b;
+    CHECK_EQ(pthread_create(&a, NULL, race_follow, &rr), 0);
+    CHECK_EQ(pthread_create(&b, NULL, race_scan, &rr), 0);
+    char pay[64];
+    memset(pay, 'q', sizeof pay);
+    for (int i = 1; i < 1500 && !race_bad(&rr); i++) {
+        char ent[16];
+        snprintf(ent, sizeof ent, "acct:%d", i % ENTITIES);
+        CHECK_OK(bp_append(w, NULL, ent, "bank", 0x1001, pay, sizeof pay));
+        if (i % 300 == 0) CHECK_OK(bp_compact(w, NULL, NULL)); /* merge: new files */
+    }
+    for (int k = 0; k < 400 && !race_bad(&rr); k++) { /* the follower catches up */
+        uint64_t pub = 0;
+        CHECK_OK(bp_store_refresh(rr.r, &pub));
+        if (pub >= 1500) break;
+        sleep_ms(5);
+    }
+    sleep_ms(50);
+    __atomic_store_n(&rr.stop, 1, __ATOMIC_SEQ_CST);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    CHECK_EQ(race_bad(&rr), 0);
+    CHECK_EQ(rr.seen, 1500);
+    CHECK_OK(bp_store_close(rr.r));
+    CHECK_OK(bp_store_close(w));
+    t_rmdir(dir);
+}
+
 int main(void) {
     RUN(test_writer_and_readers_counted);
     RUN(test_read_only_writes_nothing);
     RUN(test_reader_moves_to_compacted_files);
     RUN(test_writer_figures_seen_by_readers);
+    RUN(test_reader_threads_beside_compactions);
     RUN(test_readers_beside_a_killed_writer);
     T_DONE();
 }

@@ -174,6 +174,13 @@ static bool live_writer(bp_store *s, bp_live_mark *m) {
            (long)m->pid == bp_pf_lock_writer(lockpath);
 }
 
+bool bp_live_tail_bound(bp_store *s, uint32_t segno, uint64_t *end) {
+    bp_live_mark m;
+    if (!live_writer(s, &m) || m.segno < segno) return false;
+    *end = m.segno == segno ? m.end : UINT64_MAX; /* (a later one: this one is sealed) */
+    return true;
+}
+
 bool bp_live_writer_figures(bp_store *s, bp_live_figs *f) {
     bp_live_mark m;
     pthread_mutex_lock(&s->wmu); /* (live_mark may map the page) */

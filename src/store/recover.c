@@ -285,11 +285,15 @@ bp_status bp_recover_segment(bp_store *s, bp_segment *seg, const char *path, uin
      * a scan touches each byte once. Without a mapping, it is read whole. */
     bp_view view;
     /* the newest segment of a read-only open may be a live writer's, which a recovery or a
-     * close of that writer may cut: read, not mapped (no page past a new end is touched) */
-    int e = s->read_only && is_tail ? bp_pf_view_copy(&seg->f, &view) : bp_pf_view(&seg->f, &view);
+     * close of that writer may cut: read, not mapped (no page past a new end is touched);
+     * but up to a live writer's mark, which no one cuts, it is mapped and read no further */
+    uint64_t bound = UINT64_MAX;
+    bool mark = s->read_only && is_tail && bp_live_tail_bound(s, seg->segno, &bound);
+    int e = s->read_only && is_tail && !mark ? bp_pf_view_copy(&seg->f, &view)
+                                             : bp_pf_view(&seg->f, &view);
     if (e) return bp_err_sys(BP_EIO, e, "%s: cannot read segment", path);
     const uint8_t *data = view.p;
-    uint64_t size = view.len;
+    uint64_t size = view.len < bound ? view.len : bound;
     bp_status rc;
     bp_seg_header h;
     if ((rc = bp_seg_header_decode(&h, data, size, path))) goto out;

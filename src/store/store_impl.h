@@ -501,6 +501,9 @@ void bp_live_figures(bp_store *s, bool now);
 /* A reader: the figures of the writer holding the store now (false: none, or an older one). */
 bool bp_live_writer_figures(bp_store *s, bp_live_figs *f);
 bool bp_live_clamp(bp_store *s, uint64_t *published);
+/* A read-only open: segment segno (its newest) is a live writer's up to *end, which it never
+ * cuts (UINT64_MAX: the writer is past it, it is sealed); false when no live writer says so. */
+bool bp_live_tail_bound(bp_store *s, uint32_t segno, uint64_t *end);
 /* A read-only open: map every sealed segment now and keep it (rd_keep), so that a file a
  * live writer's compaction replaces later is not the one read; BP_ECORRUPT when one was
  * replaced during the open already (its size is not the index's), BP_EIO. */
