@@ -640,12 +640,65 @@ static void test_reader_threads_beside_compactions(void) {
     t_rmdir(dir);
 }
 
+/* What a reader can see under each durability: a BP_DURABLE append once synced (never while
+ * its fdatasync runs: a power loss then could take it back), a BP_NO_SYNC one once written. */
+typedef struct slow_append {
+    bp_store *w;
+    bp_status rc;
+} slow_append;
+
+static void *durable_append(void *arg) {
+    slow_append *a = arg;
+    a->rc = bp_append(a->w, NULL, "acct:9", "bank", 0x1001, "durable", 7);
+    return NULL;
+}
+
+static void test_durable_visible_once_synced(void) {
+    const char *dir = t_dir("mproc-visible");
+    bp_fault f;
+    bp_fault_init(&f);
+    bp_store *w = t_open(dir, &(t_open_opts){.fault = &f});
+    CHECK_OK(bp_append(w, NULL, "acct:1", "bank", 0x1001, "x", 1));
+    bp_store *r;
+    CHECK_OK(t_open_try(&r, dir, &READER));
+    uint64_t pub = 0;
+    CHECK_OK(bp_store_refresh(r, &pub));
+    CHECK_EQ(pub, 1);
+    f.sync_delay_us = 300000; /* the next fdatasync takes 0.3 s */
+    slow_append a = {w, BP_OK};
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, durable_append, &a), 0);
+    sleep_ms(100); /* written, in its fdatasync */
+    bp_store_diagnostics d = BP_STORE_DIAGNOSTICS_INIT;
+    CHECK_OK(bp_store_diagnostics_get(w, &d));
+    CHECK_EQ(d.written_seq, 2); /* (the frame is in the file) */
+    CHECK_OK(bp_store_refresh(r, &pub));
+    CHECK_EQ(pub, 1);
+    CHECK_EQ(t_count_stream(r, "acct:9"), 0);
+    pthread_join(t, NULL);
+    CHECK_OK(a.rc);
+    CHECK_OK(bp_store_refresh(r, &pub)); /* its receipt returned: published */
+    CHECK_EQ(pub, 2);
+    CHECK_EQ(t_count_stream(r, "acct:9"), 1);
+    f.sync_delay_us = 0;
+    bp_append_options ao = BP_APPEND_OPTIONS_INIT;
+    ao.durability = BP_NO_SYNC;
+    CHECK_OK(bp_append_ex(w, NULL, "acct:9", "bank", 0x1001, "fast", 4, &ao));
+    CHECK_OK(bp_store_refresh(r, &pub)); /* written, not synced: visible */
+    CHECK_EQ(pub, 3);
+    CHECK_OK(bp_store_close(r));
+    CHECK_OK(bp_store_close(w));
+    bp_fault_destroy(&f);
+    t_rmdir(dir);
+}
+
 int main(void) {
     RUN(test_writer_and_readers_counted);
     RUN(test_read_only_writes_nothing);
     RUN(test_reader_moves_to_compacted_files);
     RUN(test_writer_figures_seen_by_readers);
     RUN(test_reader_threads_beside_compactions);
+    RUN(test_durable_visible_once_synced);
     RUN(test_readers_beside_a_killed_writer);
     T_DONE();
 }
