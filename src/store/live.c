@@ -31,8 +31,11 @@ static void mark_of(const bp_store *s, uint64_t seq, bp_live_mark *m) {
     const bp_segment *act = &s->segs[s->n_segs - 1];
     m->seq = seq;
     m->compactions = s->live_compactions;
-    if (seq > s->idx.rbase) {
-        const bp_irec *r = &BP_XREC(&s->idx, seq - 1);
+    uint64_t q = seq; /* (the last published event with a frame: a compaction leaves holes) */
+    while (q > s->idx.rbase && BP_IREC_HOLE(&BP_XREC(&s->idx, q - 1)))
+        q--;
+    if (q > s->idx.rbase) {
+        const bp_irec *r = &BP_XREC(&s->idx, q - 1);
         m->segno = r->segno;
         m->end = r->offset + r->frame_len;
     } else { /* nothing published in memory: the active segment holds no event yet */
@@ -400,14 +403,15 @@ static bp_status follow_next_segment(bp_store *s) {
  * the files as they are (a read-only open of its own), so that it reads the new files and
  * lets the replaced ones go. The new view replaces the old one under ilock as a compaction's
  * index replaces the writer's (iterators and held events go on: the old names stay until
- * close, each held event keeps its file). Best effort: when the open fails (a compaction in
- * the middle of its renames) or shows less than this handle published, the old view stays
- * and the next refresh tries again, 100 ms later at the soonest. */
+ * close, each held event keeps its file). *done says whether it did: when the open fails
+ * (a compaction in the middle of its renames, say) the old view stays and a refresh tries
+ * again 100 ms later at the soonest; BP_ECORRUPT when the files show fewer events than this
+ * handle published. */
 #define RELOAD_RETRY_US 100000u
-static void reload(bp_store *s) {
+static bp_status reload(bp_store *s, bool *done) {
+    *done = false;
     uint64_t now = bp_pf_mono_us();
-    if (now < s->reload_after) return;
-    s->reload_after = now + RELOAD_RETRY_US;
+    if (now < s->reload_after) return BP_OK;
     bp_open_options o = s->opts;
     o.read_only = true;
     o.create = false;
@@ -417,19 +421,25 @@ static void reload(bp_store *s) {
     if (views) s->old_views = views;
     bp_strtab *graves = views ? realloc(s->graves, (s->n_graves + 2) * sizeof *graves) : NULL;
     if (graves) s->graves = graves;
-    if (!graves || bp_store_open_with(&t, s->dir, &o, s->fault, NULL, 0) ||
-        t->published < s->published) {
+    bp_segfile **drop = graves ? calloc(s->n_segs ? s->n_segs : 1, sizeof *drop) : NULL;
+    if (!drop || bp_store_open_with(&t, s->dir, &o, s->fault, NULL, 0)) {
+        free(drop);
+        bp_err_clear(); /* (a compaction in the middle of its renames: a moment later) */
+        s->reload_after = now + RELOAD_RETRY_US;
+        return BP_OK;
+    }
+    if (t->published < s->published) {
+        uint64_t has = t->published;
         bp_store_close(t);
-        bp_err_clear();
-        return;
+        free(drop);
+        return bp_err(BP_ECORRUPT,
+                      "%s: the files now hold %llu events, fewer than the %llu this read-only "
+                      "handle shows (a writer lost events it had published: a power loss, or a "
+                      "restore); open the store again",
+                      s->dir, (unsigned long long)has, (unsigned long long)s->published);
     }
     uint32_t n_old = s->n_segs;
     bp_segment *old = s->segs;
-    bp_segfile **drop = calloc(n_old ? n_old : 1, sizeof *drop);
-    if (!drop) {
-        bp_store_close(t);
-        return;
-    }
     pthread_rwlock_wrlock(&s->ilock);
     for (uint32_t i = 0; i < n_old; i++) {
         drop[i] = bp_segment_uncache(s, &old[i]);
@@ -478,6 +488,8 @@ static void reload(bp_store *s) {
         bp_segfile_unref(drop[i]); /* events held keep theirs */
     free(drop);
     bp_publish(s, pub);
+    *done = true;
+    return BP_OK;
 }
 
 bp_status bp_store_refresh(bp_store *s, uint64_t *published) {
@@ -487,8 +499,13 @@ bp_status bp_store_refresh(bp_store *s, uint64_t *published) {
         pthread_mutex_lock(&s->wmu);
         bp_live_mark m;
         bool have = live_mark(s, &m);
-        if (have && (m.gen != s->live_gen || m.compactions != s->live_compactions))
-            reload(s); /* a new writer, or a compaction: its files */
+        if (have && (m.gen != s->live_gen || m.compactions != s->live_compactions)) {
+            /* a new writer, or a compaction: a view of their files first (segments may have
+             * been renumbered); until one is made, nothing more */
+            bool done = false;
+            rc = reload(s, &done);
+            if (!done) have = false;
+        }
         if (have && m.seq > s->published) {
             while (!rc && s->segs[s->n_segs - 1].segno < m.segno)
                 rc = follow_next_segment(s);
