@@ -14,6 +14,7 @@
  * 50). */
 #include "t.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -708,6 +709,55 @@ static void test_durable_visible_once_synced(void) {
     t_rmdir(dir);
 }
 
+static int open_fds(void) {
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return -1;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* The payload length of acct:1's last event, read from its frame. */
+static size_t read_tail_payload(bp_store *r) {
+    bp_iter *it;
+    const bp_event *ev;
+    size_t len = 0;
+    if (bp_stream(r, &it, "acct:1", BP_READ_FULL)) return 0;
+    while (bp_iter_next(it, &ev) == BP_OK)
+        len = ev->payload_len;
+    bp_iter_free(it);
+    return len;
+}
+
+/* A reader that follows a writer through many segments holds a bounded number of
+ * descriptors: each segment it saw sealed stays mapped, not open. */
+static void test_follower_descriptors_bounded(void) {
+    const char *dir = t_dir("mproc-fds");
+    bp_store *w = t_open(dir, &(t_open_opts){.segment_size = 4096});
+    CHECK_OK(bp_append(w, NULL, "acct:0", "bank", 0x1001, "x", 1));
+    bp_store *r;
+    CHECK_OK(t_open_try(&r, dir, &READER));
+    int base = open_fds();
+    char pay[200];
+    memset(pay, 'f', sizeof pay);
+    uint64_t pub = 0;
+    for (int i = 0; i < 600; i++) {
+        CHECK_OK(bp_append(w, NULL, "acct:1", "bank", 0x1001, pay, sizeof pay));
+        CHECK_OK(bp_store_refresh(r, &pub));
+        CHECK_EQ(read_tail_payload(r), sizeof pay);
+    }
+    CHECK_EQ(pub, 601);
+    bp_store_stats st = BP_STORE_STATS_INIT;
+    CHECK_OK(bp_store_stats_get(r, &st));
+    CHECK(st.segments > 30);
+    CHECK(open_fds() <= base + 4);
+    CHECK_OK(bp_store_close(r));
+    CHECK_OK(bp_store_close(w));
+    t_rmdir(dir);
+}
+
 int main(void) {
     RUN(test_writer_and_readers_counted);
     RUN(test_read_only_writes_nothing);
@@ -715,6 +765,7 @@ int main(void) {
     RUN(test_writer_figures_seen_by_readers);
     RUN(test_reader_threads_beside_compactions);
     RUN(test_durable_visible_once_synced);
+    RUN(test_follower_descriptors_bounded);
     RUN(test_readers_beside_a_killed_writer);
     T_DONE();
 }

@@ -370,26 +370,21 @@ static bp_status follow_next_segment(bp_store *s) {
         memcmp(h.uuid, s->ident.uuid, 16) != 0)
         return changed(s, segno, 0, "the segment header is not the next segment's");
     pthread_rwlock_wrlock(&s->ilock);
-    bp_segment *g = s->segs;
-    if (s->n_segs == s->segs_cap) {
-        uint32_t nc = s->segs_cap ? s->segs_cap * 2 : 8;
-        g = realloc(s->segs, nc * sizeof *g);
-        if (g) {
-            s->segs = g;
-            s->segs_cap = nc;
-        }
-    }
-    if (g) {
+    bool room = bp_segs_reserve(s) == 0;
+    bp_segfile *grew = NULL;
+    if (room) {
         bp_segment *old = &s->segs[s->n_segs - 1];
         old->sealed = true;
         old->size = size;
-        s->segs[s->n_segs++] = (bp_segment){
+        bp_segment next = {
             .segno = segno, .f = BP_FILE_INIT, .size = BP_SEG_HEADER_SIZE, .first_slot = s->idx.n};
+        grew = bp_segs_push(s, &next);
         s->report.segments++;
     }
     pthread_rwlock_unlock(&s->ilock);
-    if (!g) return bp_err(BP_ENOMEM, "%s: out of memory following the writer", s->dir);
-    /* the sealed one is kept mapped as it is now (bp_live_pin) */
+    bp_segfile_unref(grew); /* (its descriptor goes: the sealed one is mapped anew) */
+    if (!room) return bp_err(BP_ENOMEM, "%s: out of memory following the writer", s->dir);
+    /* the sealed one is kept mapped, whole (bp_live_pin) */
     pthread_rwlock_rdlock(&s->ilock);
     bp_segref ref;
     if (bp_segment_ref(s, segno - 1, &ref) && !ref.err && ref.sf->p)

@@ -21,20 +21,31 @@ bp_status bp_segdir_not_dir(const bp_store *s) {
                   s->segdir);
 }
 
+int bp_segs_reserve(bp_store *s) {
+    if (s->n_segs < s->segs_cap) return 0;
+    uint32_t nc = s->segs_cap ? s->segs_cap * 2 : 8;
+    bp_segment *g = realloc(s->segs, nc * sizeof *g);
+    if (!g) return -ENOMEM;
+    s->segs = g;
+    s->segs_cap = nc;
+    return 0;
+}
+
+bp_segfile *bp_segs_push(bp_store *s, const bp_segment *seg) {
+    /* the previous segment's segfile was made for an active one (a descriptor, room to grow
+     * into): the next reader maps it as a sealed one */
+    bp_segfile *old = s->n_segs ? bp_segment_uncache(s, &s->segs[s->n_segs - 1]) : NULL;
+    s->segs[s->n_segs++] = *seg;
+    return old;
+}
+
 bp_status bp_segment_create(bp_store *s, uint32_t segno) {
     char path[4096];
     bp_segment_path(s, segno, "", path, sizeof path);
-    if (s->n_segs == s->segs_cap) {
-        uint32_t nc = s->segs_cap ? s->segs_cap * 2 : 8;
-        pthread_rwlock_wrlock(&s->ilock);
-        bp_segment *g = realloc(s->segs, nc * sizeof *g);
-        if (g) {
-            s->segs = g;
-            s->segs_cap = nc;
-        }
-        pthread_rwlock_unlock(&s->ilock);
-        if (!g) return bp_store_fail(s, BP_ENOMEM, 0, "%s: out of memory", path);
-    }
+    pthread_rwlock_wrlock(&s->ilock);
+    int room = bp_segs_reserve(s);
+    pthread_rwlock_unlock(&s->ilock);
+    if (room) return bp_store_fail(s, BP_ENOMEM, 0, "%s: out of memory", path);
     bp_segment seg = {.segno = segno,
                       .f = BP_FILE_INIT,
                       .size = BP_SEG_HEADER_SIZE,
@@ -52,10 +63,7 @@ bp_status bp_segment_create(bp_store *s, uint32_t segno) {
     }
     s->fsyncs += 2;
     pthread_rwlock_wrlock(&s->ilock);
-    /* the previous segment's segfile was made for an active one (a descriptor, room to grow
-     * into): the next reader maps it as a sealed one */
-    bp_segfile *old = s->n_segs ? bp_segment_uncache(s, &s->segs[s->n_segs - 1]) : NULL;
-    s->segs[s->n_segs++] = seg;
+    bp_segfile *old = bp_segs_push(s, &seg);
     pthread_rwlock_unlock(&s->ilock);
     bp_segfile_unref(old);
     return BP_OK;

@@ -319,6 +319,11 @@ bp_status bp_segdir_not_dir(const bp_store *s);
 /* segment.c */
 bp_status bp_segment_create(bp_store *s, uint32_t segno); /* [w], appends to segs */
 bp_status bp_segment_seal(bp_store *s);                   /* [w] seals the active segment */
+/* [i] exclusive: room in segs[] for one more segment (0 or -ENOMEM); then bp_segs_push
+ * appends seg, and returns the previous segment's cached segfile (made for a segment that
+ * grew: unref it once ilock is released), uncached. */
+int bp_segs_reserve(bp_store *s);
+bp_segfile *bp_segs_push(bp_store *s, const bp_segment *seg);
 /* [w] Before a group commit's fdatasync: keep zeros written ahead of the active segment's
  * end, so that the fdatasync of appended frames writes data only, with no change of the
  * file's size or block map to record (measured 25% cheaper on ext4). Best effort: a write
