@@ -120,8 +120,8 @@ static void live_map(bp_store *s) {
     uint8_t *p = NULL;
     if (!e && !bp_pf_size(&f, &size) && size >= BP_LIVE_SIZE &&
         !bp_pf_map_shared(&f, BP_LIVE_SIZE, rw, &p)) {
-        s->live = p;
         s->live_rw = rw;
+        __atomic_store_n(&s->live, p, __ATOMIC_RELEASE); /* (the follower loads it) */
     }
     bp_pf_close(&f);
 }
@@ -148,33 +148,34 @@ bp_status bp_live_pin(bp_store *s) {
     return BP_OK;
 }
 
-/* A reader: the writer's mark, when a live page of this store has one and a writer holds
- * the store (a dead writer's mark stays valid: its readers go on where they are). */
+/* A reader: the mark on the page, when there is a page of this store (whether or not its
+ * writer still runs: a dead writer's mark stays valid, its readers go on where they are). */
 static bool live_mark(bp_store *s, bp_live_mark *m) {
     if (!s->live) live_map(s);
     return s->live && bp_live_get_mark(s->live, s->ident.uuid, m);
 }
 
-bool bp_live_clamp(bp_store *s, uint64_t *published) {
+/* m is the mark of the writer that holds the store now (open, and its pid holds the lock):
+ * not one a writer killed before it left, which says less than the files hold. */
+static bool mark_held(const bp_store *s, const bp_live_mark *m) {
     char lockpath[4200];
     snprintf(lockpath, sizeof lockpath, "%s/LOCK", s->dir);
+    return m->state == BP_LIVE_OPEN && (long)m->pid == bp_pf_lock_writer(lockpath);
+}
+
+bool bp_live_clamp(bp_store *s, uint64_t *published) {
     bp_live_mark m;
     if (!live_mark(s, &m)) return false;
     s->live_gen = m.gen; /* what this view was made under (refresh reloads when it moves) */
     s->live_compactions = m.compactions;
-    /* (the mark of a writer killed before the one holding the lock set its page up says less
-     * than the files hold, all of which that writer's recovery keeps) */
-    if (m.state != BP_LIVE_OPEN || (long)m.pid != bp_pf_lock_writer(lockpath)) return false;
+    if (!mark_held(s, &m)) return false; /* (the files hold what it published, and more) */
     if (m.seq < *published) *published = m.seq;
     return true;
 }
 
-/* A reader: the page of the writer that holds the store now (its pid holds the lock). */
+/* A reader: the page of the writer that holds the store now. */
 static bool live_writer(bp_store *s, bp_live_mark *m) {
-    char lockpath[4200];
-    snprintf(lockpath, sizeof lockpath, "%s/LOCK", s->dir);
-    return s->read_only && live_mark(s, m) && m->state == BP_LIVE_OPEN &&
-           (long)m->pid == bp_pf_lock_writer(lockpath);
+    return s->read_only && live_mark(s, m) && mark_held(s, m);
 }
 
 bool bp_live_tail_bound(bp_store *s, uint32_t segno, uint64_t *end) {
@@ -520,24 +521,25 @@ bp_status bp_store_refresh(bp_store *s, uint64_t *published) {
 static void *follower_main(void *arg) {
     bp_store *s = arg;
     while (!__atomic_load_n(&s->follower_stop, __ATOMIC_ACQUIRE)) {
-        uint32_t seen = s->live ? __atomic_load_n(bp_live_word(s->live), __ATOMIC_SEQ_CST) : 0;
+        /* (s->live is mapped by whichever thread refreshes first: loaded once a round) */
+        uint8_t *page = __atomic_load_n(&s->live, __ATOMIC_ACQUIRE);
+        uint32_t seen = page ? __atomic_load_n(bp_live_word(page), __ATOMIC_SEQ_CST) : 0;
+        /* an error waits for the next look (a cursor's own refresh reports it) */
         bp_status rc = bp_store_refresh(s, NULL);
-        __atomic_store_n(&s->follow_err, (int)rc, __ATOMIC_RELEASE);
-        if (rc) bp_wake_waiters(s); /* waiters see it (bp_store_follow_error) */
-        if (!s->live) {
+        if (!page) {
             pthread_mutex_lock(&s->wmu);
             if (!__atomic_load_n(&s->follower_stop, __ATOMIC_ACQUIRE))
                 bp_pf_cond_wait_until(&s->fcond, &s->wmu, bp_pf_mono_us() + FOLLOW_LOOK_US);
             pthread_mutex_unlock(&s->wmu);
             continue;
         }
-        uint32_t *word = bp_live_word(s->live);
-        if (s->live_rw) __atomic_fetch_add(bp_live_sleepers(s->live), 1, __ATOMIC_SEQ_CST);
+        uint32_t *word = bp_live_word(page);
+        if (s->live_rw) __atomic_fetch_add(bp_live_sleepers(page), 1, __ATOMIC_SEQ_CST);
         if (__atomic_load_n(word, __ATOMIC_SEQ_CST) == seen &&
             !__atomic_load_n(&s->follower_stop, __ATOMIC_ACQUIRE))
             bp_pf_shared_wait(word, seen, rc ? FOLLOW_LOOK_US * 10 : FOLLOW_WAIT_US);
         if (s->live_rw) { /* (never below 0: a new writer may have reset the count) */
-            uint32_t *sl = bp_live_sleepers(s->live), n = __atomic_load_n(sl, __ATOMIC_SEQ_CST);
+            uint32_t *sl = bp_live_sleepers(page), n = __atomic_load_n(sl, __ATOMIC_SEQ_CST);
             while (n && !__atomic_compare_exchange_n(sl, &n, n - 1, false, __ATOMIC_SEQ_CST,
                                                      __ATOMIC_SEQ_CST)) {
             }
@@ -560,7 +562,8 @@ void bp_live_close(bp_store *s) {
         pthread_mutex_lock(&s->wmu);
         pthread_cond_broadcast(&s->fcond);
         pthread_mutex_unlock(&s->wmu);
-        if (s->live) bp_pf_shared_wake(bp_live_word(s->live)); /* (others' followers look again) */
+        uint8_t *page = __atomic_load_n(&s->live, __ATOMIC_ACQUIRE); /* (may map it now) */
+        if (page) bp_pf_shared_wake(bp_live_word(page)); /* (others' followers look again) */
         pthread_join(s->follower, NULL);
         s->follower_running = false;
     }

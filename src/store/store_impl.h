@@ -139,8 +139,9 @@ struct bp_store {
                        fd -1 when not registered (no LOCK, or a read-only medium) */
     /* DIR/LIVE (live.c): the writer's page shared with the readers of other processes, or a
      * reader's view of it (writable when the file opens for writing: the follower counts
-     * itself among its sleepers); NULL when there is none. A reader follows its mark under
-     * wmu (bp_store_refresh), which it uses for nothing else. */
+     * itself among its sleepers); NULL when there is none. A reader maps it under wmu (set
+     * once, with an atomic store: its follower thread loads it without wmu) and follows its
+     * mark under wmu (bp_store_refresh), which it uses for nothing else. */
     uint8_t *live;
     bool live_rw;
     int live_err;      /* the writer's: -errno when it could not set up its page */
@@ -163,7 +164,6 @@ struct bp_store {
     pthread_t follower;     /* a reader's follower thread, started by bp_wait_until */
     bool follower_running;  /* atomic; set under wmu */
     uint32_t follower_stop; /* atomic */
-    int follow_err;         /* atomic: the status of the follower's last refresh */
     bp_store_ident ident;
     bp_store_open_report report;
     struct bp_dkeys *dk; /* data keys (dkeys.c); never NULL once open */
