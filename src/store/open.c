@@ -316,12 +316,13 @@ static bp_status open_once(bp_store **out, const char *dir, const bp_open_option
     }
     bp_six_open_pass(s); /* index files of sealed segments that lack a current one */
     s->written_seq = s->synced_seq = s->published = s->idx.n;
-    if (s->read_only && (rc = bp_live_pin(s))) {
-        store_free(s);
-        return rc;
-    }
-    if (s->read_only)
+    if (s->read_only) {
+        if ((rc = bp_live_pin(s))) { /* (its sealed files, kept: a compaction replaces them) */
+            store_free(s);
+            return rc;
+        }
         (void)bp_live_clamp(s, &s->published); /* a live writer's unpublished frames wait */
+    }
     bp_entckpt_open_pass(s); /* the entity checkpoint of the tier's end (reads published frames) */
     if (s->idx.n > s->idx.rbase) {
         const bp_irec *last = &BP_XREC(&s->idx, s->idx.n - 1);
