@@ -51,8 +51,8 @@ static int count(const char *log, const char *word) {
     return n;
 }
 
-static const bp_store_module rec_module = {"rec",     rec_open, rec_stop,
-                                           rec_flush, rec_free, rec_forget};
+static const bp_store_module rec_module = {"rec",    rec_open,   rec_stop, rec_flush,
+                                           rec_free, rec_forget, NULL};
 
 /* A module whose open fails: the store is not opened, and its state is freed. */
 static int g_failed_freed;
@@ -65,7 +65,7 @@ static bp_status bad_open(bp_store *s, const bp_open_options *o, void **state) {
 static void bad_free(void *st) {
     ++*(int *)st;
 }
-static const bp_store_module bad_module = {"bad", bad_open, NULL, NULL, bad_free, NULL};
+static const bp_store_module bad_module = {"bad", bad_open, NULL, NULL, bad_free, NULL, NULL};
 
 /* The core with no module: appends, reads, closes, reopens. */
 static void test_core_alone(void) {

@@ -569,6 +569,61 @@ static void test_writer_figures_seen_by_readers(void) {
     t_rmdir(dir);
 }
 
+/* A worker handler that holds its first event until the gate opens. */
+static int g_gate; /* atomic */
+static bp_status gated(void *ctx, const bp_delivery *d) {
+    (void)ctx;
+    (void)d;
+    while (!__atomic_load_n(&g_gate, __ATOMIC_SEQ_CST))
+        sleep_ms(1);
+    return BP_OK;
+}
+
+/* The writer's workers and subscriptions (in-process ones, which no file under cursors/ names)
+ * reach its readers' bp_delivery_stats and prometheus with their lag. */
+static void test_writer_delivery_seen_by_readers(void) {
+    const char *dir = t_dir("mproc-delivery");
+    bp_store *w = t_open(dir, NULL);
+    CHECK_OK(bp_append(w, NULL, "acct:1", "bank", 0x1001, "x", 1));
+    bp_store *r;
+    CHECK_OK(t_open_try(&r, dir, &READER));
+    bp_delivery_stats ds = BP_DELIVERY_STATS_INIT;
+    CHECK_OK(bp_delivery_stats_get(r, &ds));
+    CHECK(ds.workers == 0 && ds.subscriptions == 0);
+    bp_region all = BP_REGION_INIT;
+    bp_subscription *sub;
+    CHECK_OK(bp_subscribe_lossy(w, &sub, &all, 4));
+    bp_worker *wk;
+    __atomic_store_n(&g_gate, 0, __ATOMIC_SEQ_CST);
+    CHECK_OK(bp_cursor_worker(w, &wk, &all, gated, NULL, NULL));
+    for (int k = 0; k < 300; k++) { /* the figures reach the page at most 10 ms after a publish */
+        CHECK_OK(bp_append(w, NULL, "acct:1", "bank", 0x1001, "x", 1));
+        CHECK_OK(bp_delivery_stats_get(r, &ds));
+        if (ds.workers == 1 && ds.subscriptions == 1 && ds.dropped > 0 && ds.lag_events_max > 2)
+            break;
+        sleep_ms(10);
+    }
+    CHECK_EQ(ds.workers, 1);
+    CHECK_EQ(ds.subscriptions, 1);
+    CHECK_EQ(ds.queued, 4);
+    CHECK(ds.dropped > 0 && ds.lag_events_max > 2);
+    bp_delivery_stats mine = BP_DELIVERY_STATS_INIT; /* never more than the writer's own */
+    CHECK_OK(bp_delivery_stats_get(w, &mine));
+    CHECK(ds.lag_events_max <= mine.lag_events_max && ds.dropped <= mine.dropped);
+    char *prom = NULL;
+    CHECK_OK(bp_store_prometheus(r, &prom));
+    CHECK(prom && strstr(prom, "batpak_workers 1"));
+    bp_free(prom);
+    __atomic_store_n(&g_gate, 1, __ATOMIC_SEQ_CST);
+    CHECK_OK(bp_worker_stop(wk));
+    bp_unsubscribe(sub);
+    CHECK_OK(bp_store_close(w));
+    CHECK_OK(bp_delivery_stats_get(r, &ds)); /* no writer: its figures are gone */
+    CHECK(ds.workers == 0 && ds.subscriptions == 0);
+    CHECK_OK(bp_store_close(r));
+    t_rmdir(dir);
+}
+
 /* Threads of one reader process while its writer appends and compacts: one follows with a
  * cursor (its refreshes and the follower thread's take in events and make new views after
  * each compaction), another reads every event again and again meanwhile. Every event each
@@ -763,6 +818,7 @@ int main(void) {
     RUN(test_read_only_writes_nothing);
     RUN(test_reader_moves_to_compacted_files);
     RUN(test_writer_figures_seen_by_readers);
+    RUN(test_writer_delivery_seen_by_readers);
     RUN(test_reader_threads_beside_compactions);
     RUN(test_durable_visible_once_synced);
     RUN(test_follower_descriptors_bounded);

@@ -338,7 +338,10 @@ typedef struct bp_delivery_stats {
 #define BP_DELIVERY_STATS_INIT                                                                     \
     { (uint32_t)sizeof(bp_delivery_stats), 0, 0, 0, 0, 0, 0 }
 
-/** Fill *out. Safe from any thread while appends go on. Errors: BP_EINVAL (NULL argument). */
+/** Fill *out. Safe from any thread while appends go on. On a read-only handle beside a live
+ * writer in another process, the writer's subscriptions, queues, drops, workers and lag
+ * (its last figures on DIR/LIVE, at most 10 ms old while it publishes) are added to the
+ * handle's own (lag_events_max: the larger). Errors: BP_EINVAL (NULL argument). */
 BP_API bp_status bp_delivery_stats_get(bp_store *s, bp_delivery_stats *out);
 
 /** A durable position kept in DIR/cursors/ID.ckpt (a checkpointed worker, reactor or relay). */

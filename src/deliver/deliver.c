@@ -384,22 +384,41 @@ bp_status bp_subscription_stats_get(const bp_subscription *sub, bp_subscription_
     return BP_OK;
 }
 
+/* [publish lock held] The subscriptions' figures into out (what another thread than their
+ * owners may read: the atomics). */
+static void subs_figures(const bp_deliver_state *d, bp_delivery_stats *out) {
+    out->subscriptions = d->n_subs;
+    for (uint32_t i = 0; i < d->n_subs; i++) {
+        bp_subscription *sub = d->subs[i];
+        out->queued += __atomic_load_n(&sub->head, __ATOMIC_ACQUIRE) -
+                       __atomic_load_n(&sub->tail, __ATOMIC_ACQUIRE);
+        out->dropped += __atomic_load_n(&sub->dropped_total, __ATOMIC_RELAXED);
+    }
+}
+
+/* The words of DIR/LIVE's module figures that are the delivery layer's (bp_store_module
+ * .on_figures): what a reader of another process adds to its own bp_delivery_stats. */
+enum { FIG_SUBS, FIG_QUEUED, FIG_DROPPED, FIG_WORKERS, FIG_LAG, FIG_POISON };
+
 bp_status bp_delivery_stats_get(bp_store *s, bp_delivery_stats *out) {
     if (!s || !out) return bp_err(BP_EINVAL, "bp_delivery_stats_get: NULL argument");
     BP_SIZE_CHECK("bp_delivery_stats_get", out, bp_delivery_stats, BP_DELIVERY_STATS_INIT);
     BP_OUT_RESET(out, bp_delivery_stats);
     bp_deliver_state *d = bp_deliver_of(s);
     bp_store_publish_lock(s); /* the subscription list */
-    out->subscriptions = d->n_subs;
-    for (uint32_t i = 0; i < d->n_subs; i++) {
-        bp_subscription_stats st = BP_SUBSCRIPTION_STATS_INIT;
-        bp_subscription_stats_get(d->subs[i], &st);
-        out->queued += st.depth;
-        out->dropped += st.dropped;
-    }
+    subs_figures(d, out);
     bp_store_publish_unlock(s);
     bp_workers_lag(s, &out->workers, &out->lag_events_max);
     out->poison_skipped = bp_workers_poison_skipped(s);
+    uint64_t w[BP_STORE_MOD_FIGS]; /* a reader: the live writer's, added */
+    if (bp_store_read_only(s) && bp_store_writer_mod_figures(s, w)) {
+        out->subscriptions += (uint32_t)w[FIG_SUBS];
+        out->queued += w[FIG_QUEUED];
+        out->dropped += w[FIG_DROPPED];
+        out->workers += (uint32_t)w[FIG_WORKERS];
+        if (w[FIG_LAG] > out->lag_events_max) out->lag_events_max = w[FIG_LAG];
+        out->poison_skipped += w[FIG_POISON];
+    }
     return BP_OK;
 }
 
@@ -426,5 +445,24 @@ static void deliver_free(void *state) {
     free(d);
 }
 
-const bp_store_module bp_deliver_module = {"deliver", deliver_open, deliver_stop,
-                                           NULL,      deliver_free, NULL};
+/* The writer, holding the publish lock: its figures for readers of other processes. The
+ * workers' list lock may be held by a thread that appends: a busy one leaves the figures of
+ * the last round. */
+static void deliver_figures(bp_store *s, void *state, uint64_t *figs) {
+    bp_deliver_state *d = state;
+    bp_delivery_stats st = BP_DELIVERY_STATS_INIT;
+    subs_figures(d, &st);
+    if (bp_workers_lag_try(s, &st.workers, &st.lag_events_max)) {
+        d->fig_workers = st.workers;
+        d->fig_lag = st.lag_events_max;
+    }
+    figs[FIG_SUBS] = st.subscriptions;
+    figs[FIG_QUEUED] = st.queued;
+    figs[FIG_DROPPED] = st.dropped;
+    figs[FIG_WORKERS] = d->fig_workers;
+    figs[FIG_LAG] = d->fig_lag;
+    figs[FIG_POISON] = bp_workers_poison_skipped(s);
+}
+
+const bp_store_module bp_deliver_module = {"deliver",    deliver_open, deliver_stop,   NULL,
+                                           deliver_free, NULL,         deliver_figures};

@@ -19,6 +19,8 @@ typedef struct bp_deliver_state {
     pthread_mutex_t mu;            /* the workers list */
     struct bp_worker *workers;     /* [mu] cursor workers running (worker.c) */
     uint64_t poison_skipped;       /* atomic: events workers skipped as poison, in total */
+    uint32_t fig_workers;          /* [publish lock] the workers and lag the writer last gave */
+    uint64_t fig_lag;              /* readers of other processes (deliver_figures) */
 } bp_deliver_state;
 
 extern const bp_store_module bp_deliver_module;
@@ -81,6 +83,8 @@ void bp_cursor_mark_passed(bp_cursor *c);
 void bp_cursor_rewind(bp_cursor *c, uint64_t after_seq);
 /* worker.c: how many workers run, and the largest lag (published - passed) among them. */
 void bp_workers_lag(bp_store *s, uint32_t *count, uint64_t *lag_max);
+/* worker.c: the same, unless the workers list is locked by another thread (false). */
+bool bp_workers_lag_try(bp_store *s, uint32_t *count, uint64_t *lag_max);
 /* worker.c: stop every worker still running (close): threads joined, positions persisted;
  * the handles stay valid for bp_worker_stop, which frees them. */
 void bp_worker_stop_all(bp_store *s);

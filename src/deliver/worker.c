@@ -494,18 +494,31 @@ void bp_worker_stop_all(bp_store *s) {
     }
 }
 
-void bp_workers_lag(bp_store *s, uint32_t *count, uint64_t *lag_max) {
+/* [d->mu] */
+static void lag_locked(bp_store *s, bp_deliver_state *d, uint32_t *count, uint64_t *lag_max) {
     *count = 0;
     *lag_max = 0;
     uint64_t pub = bp_store_published(s);
-    bp_deliver_state *d = bp_deliver_of(s);
-    pthread_mutex_lock(&d->mu);
     for (bp_worker *w = d->workers; w; w = w->next) {
         uint64_t pos = passed_of(w);
         (*count)++;
         if (pub > pos && pub - pos > *lag_max) *lag_max = pub - pos;
     }
+}
+
+void bp_workers_lag(bp_store *s, uint32_t *count, uint64_t *lag_max) {
+    bp_deliver_state *d = bp_deliver_of(s);
+    pthread_mutex_lock(&d->mu);
+    lag_locked(s, d, count, lag_max);
     pthread_mutex_unlock(&d->mu);
+}
+
+bool bp_workers_lag_try(bp_store *s, uint32_t *count, uint64_t *lag_max) {
+    bp_deliver_state *d = bp_deliver_of(s);
+    if (pthread_mutex_trylock(&d->mu)) return false;
+    lag_locked(s, d, count, lag_max);
+    pthread_mutex_unlock(&d->mu);
+    return true;
 }
 
 bp_status bp_checkpoints_list(bp_store *s, bp_checkpoint_info *out, size_t max, size_t *n) {

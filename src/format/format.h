@@ -300,8 +300,10 @@ void bp_dkey_file_name(const char *entity, size_t elen, char out[BP_DKEY_NAME_SI
 #define BP_LIVE_OPEN 1
 #define BP_LIVE_CLOSED 2
 /* The writer's figures, a second sequence lock's block (bp_live_set_figures): */
-#define BP_LIVE_FIGS_LOCK 256  /* u64 */
-#define BP_LIVE_FIGS 264       /* u64 words: appends, fsyncs, latency sum (us), failed status */
+#define BP_LIVE_FIGS_LOCK 256 /* u64 */
+#define BP_LIVE_FIGS 264      /* u64 words: appends, fsyncs, latency sum (us), failed status */
+#define BP_LIVE_MODS 296 /* u64 words [BP_LIVE_MOD_FIGS]: the figures the writer's modules give */
+#define BP_LIVE_MOD_FIGS 6
 #define BP_LIVE_FAILED_MSG 512 /* 256 bytes: why it fail-stopped, NUL-terminated */
 #define BP_LIVE_REPORT_LEN 768 /* u32: the bytes of the open report at BP_LIVE_REPORT */
 #define BP_LIVE_REPORT 776     /* the writer's open report (host layout), set before the gen */
@@ -310,6 +312,7 @@ void bp_dkey_file_name(const char *entity, size_t elen, char out[BP_DKEY_NAME_SI
 #define BP_LIVE_LAT_BUCKETS 512
 typedef struct bp_live_figs {
     uint64_t appends, fsyncs, lat_sum_us, failed;
+    uint64_t mods[BP_LIVE_MOD_FIGS]; /* opaque here: the layers above say what each means */
     uint64_t lat[BP_LIVE_LAT_BUCKETS];
     char failed_msg[256];
 } bp_live_figs;

@@ -115,6 +115,7 @@ void bp_live_set_figures(uint8_t *p, const bp_live_figs *f) {
     uint64_t seq = seq_begin(p, BP_LIVE_FIGS_LOCK);
     uint64_t head[4] = {f->appends, f->fsyncs, f->lat_sum_us, f->failed};
     words_out(p, BP_LIVE_FIGS, head, sizeof head);
+    words_out(p, BP_LIVE_MODS, f->mods, sizeof f->mods);
     words_out(p, BP_LIVE_LAT, f->lat, sizeof f->lat);
     words_out(p, BP_LIVE_FAILED_MSG, f->failed_msg, sizeof f->failed_msg);
     seq_end(p, BP_LIVE_FIGS_LOCK, seq);
@@ -124,6 +125,7 @@ static void load_figures(uint8_t *q, void *out) {
     bp_live_figs *f = out;
     uint64_t head[4];
     words_in(q, BP_LIVE_FIGS, head, sizeof head);
+    words_in(q, BP_LIVE_MODS, f->mods, sizeof f->mods);
     words_in(q, BP_LIVE_LAT, f->lat, sizeof f->lat);
     words_in(q, BP_LIVE_FAILED_MSG, f->failed_msg, sizeof f->failed_msg);
     f->appends = head[0];

@@ -541,4 +541,4 @@ static void guard_free(void *state) {
     free(g);
 }
 
-const bp_store_module bp_guard_module = {"guard", guard_open, NULL, NULL, guard_free, NULL};
+const bp_store_module bp_guard_module = {"guard", guard_open, NULL, NULL, guard_free, NULL, NULL};

@@ -193,6 +193,7 @@ int bp_pf_cond_wait_until(pthread_cond_t *c, pthread_mutex_t *mu, uint64_t deadl
 int bp_pf_random(void *buf, size_t len);
 long bp_pf_getpid(void);
 void bp_pf_yield(void);           /* give the CPU to another runnable thread */
+void bp_pf_heap_trim(void);       /* give the heap's free pages back to the system (glibc) */
 void bp_pf_sleep_us(uint64_t us); /* at least us microseconds (EINTR resumes) */
 /* A wait word shared by the threads of one process (a Linux futex): bp_pf_word_wait
  * sleeps while *w still holds `seen` (it may return early: callers re-check); a thread

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -624,6 +627,12 @@ void bp_pf_sleep_us(uint64_t us) {
 
 void bp_pf_yield(void) {
     sched_yield();
+}
+
+void bp_pf_heap_trim(void) {
+#ifdef __GLIBC__
+    (void)malloc_trim(0); /* (freed blocks below the heap's top stay resident otherwise) */
+#endif
 }
 
 #ifdef __linux__

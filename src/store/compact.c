@@ -759,9 +759,12 @@ bp_status bp_compact(bp_store *s, bp_compact_report *out, const bp_compact_optio
         return bp_err(BP_EREADONLY, "%s: compact on a read-only handle (a dry run is allowed)",
                       s->dir);
     pthread_mutex_lock(&s->cmu);
-    /* the plan reads every entity's list whole: the six tier goes back in memory */
+    /* the plan reads every entity's list whole: the six tier goes back in memory (and stays
+     * there until the compaction is done: appends meanwhile do not grow it) */
+    __atomic_store_n(&s->compacting, 1, __ATOMIC_RELEASE);
     rc = bp_six_untier(s);
     if (rc) {
+        __atomic_store_n(&s->compacting, 0, __ATOMIC_RELEASE);
         pthread_mutex_unlock(&s->cmu);
         return rc;
     }
@@ -782,6 +785,10 @@ bp_status bp_compact(bp_store *s, bp_compact_report *out, const bp_compact_optio
         if (c.committed) compact_retire(&c, rc);
     }
     compact_cleanup(&c);
+    __atomic_store_n(&s->compacting, 0, __ATOMIC_RELEASE);
+    pthread_mutex_lock(&s->wmu);
+    s->tier_check = true; /* the sealed segments' records leave memory again (bp_tier_extend) */
+    pthread_mutex_unlock(&s->wmu);
     pthread_mutex_unlock(&s->cmu);
     if (out) out->duration_us = bp_pf_mono_us() - t0;
     return rc;

@@ -202,7 +202,7 @@ void bp_index_idtab_stats(const bp_index *x, uint64_t *entries, uint64_t *probes
     }
 }
 
-static void idtab_place(uint32_t *tab, uint64_t cap, const bp_id *id, uint32_t slot) {
+void bp_index_idtab_place(uint32_t *tab, uint64_t cap, const bp_id *id, uint32_t slot) {
     uint64_t mask = cap - 1;
     uint64_t i = id_hash(id) & mask;
     while (tab[i])
@@ -233,11 +233,13 @@ static int idtab_reserve(bp_index *x, uint64_t n) {
             }
             /* the table is larger than the caches: fetch the slot 16 records ahead */
             if (i + 16 < x->n) __builtin_prefetch(&t[id_hash(&BP_XREC(x, i + 16).id) & mask], 1);
-            if (!BP_IREC_HOLE(&BP_XREC(x, i))) idtab_place(t, nc, &BP_XREC(x, i).id, (uint32_t)i);
+            if (!BP_IREC_HOLE(&BP_XREC(x, i)))
+                bp_index_idtab_place(t, nc, &BP_XREC(x, i).id, (uint32_t)i);
         }
     } else { /* mostly holes: from the old table, no walk over the holes */
         for (uint64_t i = 0; i < x->idcap; i++)
-            if (x->idtab[i]) idtab_place(t, nc, &BP_XREC(x, x->idtab[i] - 1).id, x->idtab[i] - 1);
+            if (x->idtab[i])
+                bp_index_idtab_place(t, nc, &BP_XREC(x, x->idtab[i] - 1).id, x->idtab[i] - 1);
     }
     free(x->idtab);
     x->idtab = t;
@@ -375,7 +377,7 @@ int bp_index_insert(bp_index *x, const bp_irec *rin, const char *entity, size_t 
     vec_push(&x->scopes[s], slot);
     vec_push(kv, slot);
     es->head = *hash;
-    idtab_place(x->idtab, x->idcap, &r->id, slot);
+    bp_index_idtab_place(x->idtab, x->idcap, &r->id, slot);
     x->n++;
     return 0;
 }
@@ -661,7 +663,7 @@ int bp_index_place_ids(bp_index *x, uint64_t from, uint64_t to, const bp_iidem *
     x->noids -= events;
     for (uint64_t i = from; i < to; i++)
         if (!BP_IREC_HOLE(&BP_XREC(x, i)))
-            idtab_place(x->idtab, x->idcap, &BP_XREC(x, i).id, (uint32_t)i);
+            bp_index_idtab_place(x->idtab, x->idcap, &BP_XREC(x, i).id, (uint32_t)i);
     return 0;
 }
 
@@ -766,7 +768,7 @@ static int load_block(bp_index *x, bp_iblock *blk, bool ids) {
         ev->v[ev->n++] = slot;
         sv->v[sv->n++] = slot;
         kv->v[kv->n++] = slot;
-        if (ids) idtab_place(x->idtab, x->idcap, &r.id, slot);
+        if (ids) bp_index_idtab_place(x->idtab, x->idcap, &r.id, slot);
     }
     for (uint32_t i = 0; i < blk->n_entities; i++)
         x->entities[emap[i]].head = blk->entity_heads[i];

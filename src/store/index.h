@@ -242,6 +242,15 @@ static inline uint64_t bp_index_head_clock(const bp_index *x, int64_t e) {
  * done so far are whole (their entities' tiers 0) and list_base stays, which readers handle
  * (an entity's tier, not list_base, says where its list starts). */
 int bp_index_untier(bp_index *x, bp_irec *below);
+/* The six tier grows over the slots [bounds[0], bounds[nb]) (bounds[0] == rbase == list_base,
+ * ascending, bounds[nb] <= n): sealed segments, one slot range each, whose index files now
+ * answer for them. What an open would make of them: their records, ids, idempotency keys and
+ * list entries leave memory (each entity's tier counts its events that left its list), each
+ * range joins noid (a range already there, a segment whose ids its file answered for, stays
+ * one), and rbase and list_base move to bounds[nb]. Heads, clocks, entity and scope names and
+ * hole counts are unchanged. 0, -ENOMEM or -EINVAL (bounds that do not fit, an existing noid
+ * range across them); on failure nothing changed. */
+int bp_index_retier(bp_index *x, const uint64_t *bounds, uint32_t nb);
 /* Append holes until x->n == upto (nothing when x->n >= upto), counted in segment segno (so
  * that recs[].segno stays ascending). 0 or -ENOMEM / -EOVERFLOW. */
 int bp_index_holes(bp_index *x, uint64_t upto, uint32_t segno);
@@ -273,5 +282,8 @@ void bp_index_block_release(bp_iblock *blk);
  * repeats, -ENOMEM; room for one more noid range, 0 or -ENOMEM. */
 int bp_index_distinct(const uint32_t *map, uint32_t n, uint32_t universe);
 int bp_index_noid_room(bp_index *x);
+/* For index_tier.c: place slot's id in the open-addressed table tab of cap entries (a power of
+ * two with room). */
+void bp_index_idtab_place(uint32_t *tab, uint64_t cap, const bp_id *id, uint32_t slot);
 
 #endif

@@ -161,3 +161,133 @@ int bp_index_tier_ranges(bp_index *x, const uint64_t *bounds, uint32_t n, uint64
     x->n = x->rbase = x->list_base = bounds[n];
     return 0;
 }
+
+/* Drop the entries below upto from the front of an ascending list; the count dropped. A list
+ * left much smaller than its array gets a smaller one (a failure to shrink keeps the old). */
+static uint32_t drop_below(bp_u32vec *v, uint64_t upto) {
+    uint32_t k = bp_u32vec_lower_bound(v, upto);
+    if (!k) return 0;
+    v->n -= k;
+    if (v->n) memmove(v->v, v->v + k, (size_t)v->n * sizeof *v->v);
+    if (!v->n) {
+        free(v->v);
+        v->v = NULL;
+        v->cap = 0;
+    } else if (v->n * 4u < v->cap) {
+        uint32_t *nv = realloc(v->v, (size_t)v->n * sizeof *nv);
+        if (nv) {
+            v->v = nv;
+            v->cap = v->n;
+        }
+    }
+    return k;
+}
+
+int bp_index_retier(bp_index *x, const uint64_t *bounds, uint32_t nb) {
+    if (!nb || x->rbase != x->list_base || bounds[0] != x->rbase || bounds[nb] > x->n)
+        return -EINVAL;
+    for (uint32_t k = 0; k < nb; k++)
+        if (bounds[k] >= bounds[k + 1]) return -EINVAL;
+    const uint64_t from = bounds[0], upto = bounds[nb];
+    /* the noid ranges: below from (kept), within (each one of the new ranges), from upto on */
+    uint32_t lo = 0, mid = 0, k = 0;
+    uint64_t old_noid_events = 0; /* of the ranges within */
+    for (uint32_t r = 0; r < x->n_noid; r++) {
+        uint64_t a = x->noid[2 * r], b = x->noid[2 * r + 1];
+        if (b <= from) {
+            lo++;
+            continue;
+        }
+        if (a >= upto) break;
+        while (k < nb && bounds[k] < a)
+            k++;
+        if (a < from || b > upto || k == nb || bounds[k] != a || bounds[k + 1] != b)
+            return -EINVAL; /* across the new ranges */
+        mid++;
+        for (uint64_t q = a; q < b; q++)
+            old_noid_events += !BP_IREC_HOLE(&BP_XREC(x, q));
+    }
+    uint32_t hi = x->n_noid - lo - mid;
+    uint64_t events = 0; /* of the new tier */
+    for (uint64_t q = from; q < upto; q++)
+        events += !BP_IREC_HOLE(&BP_XREC(x, q));
+    uint64_t noids = x->noids - old_noid_events + events;
+
+    /* everything that can fail: the new noid list, records, id table and keys */
+    uint32_t nn = lo + nb + hi;
+    uint64_t keep = x->n - upto;
+    uint64_t rcap = keep > 1024 ? keep : 1024;
+    uint64_t placed = x->n - x->holes - noids; /* ids the table holds: the kept records' */
+    uint64_t icap = 1024;
+    while (placed * 2 > icap)
+        icap *= 2;
+    uint64_t *nv = malloc((size_t)nn * 2 * sizeof *nv);
+    bp_irec *nr = malloc((size_t)rcap * sizeof *nr);
+    uint32_t *nt = calloc((size_t)icap, sizeof *nt);
+    bp_strtab nk;
+    memset(&nk, 0, sizeof nk);
+    uint32_t n_keys = 0;
+    for (uint32_t i = 0; i < x->idem_keys.n; i++)
+        n_keys += x->idem_slots[i] >= upto;
+    uint32_t *ns = malloc(((size_t)n_keys + 1) * sizeof *ns);
+    int rc = nv && nr && nt && ns ? 0 : -ENOMEM;
+    for (uint32_t i = 0; !rc && i < x->idem_keys.n; i++) {
+        if (x->idem_slots[i] < upto) continue;
+        int64_t id = bp_strtab_add(&nk, x->idem_keys.s[i], x->idem_keys.len[i]);
+        if (id < 0)
+            rc = -ENOMEM;
+        else
+            ns[id] = x->idem_slots[i];
+    }
+    if (rc) {
+        free(nv);
+        free(nr);
+        free(nt);
+        free(ns);
+        bp_strtab_free(&nk);
+        return rc;
+    }
+
+    /* nothing fails from here on */
+    if (lo) memcpy(nv, x->noid, (size_t)lo * 2 * sizeof *nv); /* (noid may be NULL) */
+    for (uint32_t i = 0; i < nb; i++) {
+        nv[2 * (lo + i)] = bounds[i];
+        nv[2 * (lo + i) + 1] = bounds[i + 1];
+    }
+    if (hi) memcpy(nv + 2 * (lo + nb), x->noid + 2 * (lo + mid), (size_t)hi * 2 * sizeof *nv);
+    uint32_t ne = x->entity_names.n; /* (ilock held exclusively: none interned meanwhile) */
+    for (uint32_t e = 0; e < ne; e++)
+        x->entities[e].tier += drop_below(&x->entities[e].slots, upto);
+    for (uint32_t i = 0; i < x->scope_names.n; i++)
+        drop_below(&x->scopes[i], upto);
+    for (uint32_t i = 0; i < x->n_kinds; i++)
+        drop_below(&x->kinds[i], upto);
+    if (keep) memcpy(nr, &BP_XREC(x, upto), (size_t)keep * sizeof *nr);
+    free(x->recs);
+    x->recs = nr;
+    x->cap = rcap;
+    x->rbase = x->list_base = upto;
+    free(x->noid);
+    x->noid = nv;
+    x->n_noid = x->noid_cap = nn;
+    x->noids = noids;
+    uint32_t r = lo + nb; /* the next noid range from upto on */
+    for (uint64_t q = upto; q < x->n; q++) {
+        if (r < x->n_noid && q == x->noid[2 * r]) { /* its ids are not placed */
+            q = x->noid[2 * r + 1] - 1;
+            r++;
+            continue;
+        }
+        if (!BP_IREC_HOLE(&BP_XREC(x, q)))
+            bp_index_idtab_place(nt, icap, &BP_XREC(x, q).id, (uint32_t)q);
+    }
+    free(x->idtab);
+    x->idtab = nt;
+    x->idcap = icap;
+    bp_strtab_free(&x->idem_keys);
+    free(x->idem_slots);
+    x->idem_keys = nk;
+    x->idem_slots = ns;
+    x->idem_cap = n_keys + 1;
+    return 0;
+}

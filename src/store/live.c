@@ -89,6 +89,9 @@ void bp_live_figures(bp_store *s, bool now) {
     bp_store_latency(s, f.lat, &f.lat_sum_us);
     f.failed = (uint64_t)(int64_t)s->failed;
     if (s->failed) snprintf(f.failed_msg, sizeof f.failed_msg, "%s", s->failed_msg);
+    _Static_assert(BP_STORE_MOD_FIGS == BP_LIVE_MOD_FIGS, "the modules' figures fit the page");
+    for (uint32_t i = 0; i < s->n_mods; i++)
+        if (s->mstate[i] && s->mods[i]->on_figures) s->mods[i]->on_figures(s, s->mstate[i], f.mods);
     bp_live_set_figures(s->live, &f);
 }
 
@@ -190,6 +193,14 @@ bool bp_live_writer_figures(bp_store *s, bp_live_figs *f) {
     pthread_mutex_lock(&s->wmu); /* (live_mark may map the page) */
     bool ok = live_writer(s, &m) && bp_live_get_figures(s->live, s->ident.uuid, f);
     pthread_mutex_unlock(&s->wmu);
+    return ok;
+}
+
+bool bp_store_writer_mod_figures(bp_store *s, uint64_t *figs) {
+    bp_live_figs f;
+    bool ok = s->read_only && bp_live_writer_figures(s, &f);
+    for (int i = 0; i < BP_STORE_MOD_FIGS; i++)
+        figs[i] = ok ? f.mods[i] : 0;
     return ok;
 }
 
@@ -377,6 +388,7 @@ static bp_status follow_next_segment(bp_store *s) {
         bp_segment *old = &s->segs[s->n_segs - 1];
         old->sealed = true;
         old->size = size;
+        s->tier_check = true; /* its records leave memory once its index file is there */
         bp_segment next = {
             .segno = segno, .f = BP_FILE_INIT, .size = BP_SEG_HEADER_SIZE, .first_slot = s->idx.n};
         grew = bp_segs_push(s, &next);
@@ -508,6 +520,7 @@ bp_status bp_store_refresh(bp_store *s, uint64_t *published) {
             if (!rc && s->segs[s->n_segs - 1].segno == m.segno) rc = follow_frames(s, m.end);
             uint64_t upto = m.seq < s->idx.n ? m.seq : s->idx.n;
             if (!rc) bp_publish(s, upto);
+            if (!rc && s->tier_check) s->tier_check = bp_tier_extend(s);
             s->report.events = s->idx.n - s->idx.holes;
         }
         pthread_mutex_unlock(&s->wmu);

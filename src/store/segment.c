@@ -133,6 +133,7 @@ bp_status bp_segment_seal(bp_store *s) {
     bp_segment_close_writer(s, seg);    /* sealed: nothing writes to it again */
     bp_six_write_seg(s, s->n_segs - 1); /* caches: a failure is counted, not fatal */
     bp_entckpt_write_seal(s, footer_crc);
+    s->tier_check = true; /* its records leave memory once published (bp_tier_extend) */
     /* everything in the sealed segment is durable now */
     __atomic_store_n(&s->synced_seq, s->written_seq, __ATOMIC_RELEASE); /* read without wmu */
     s->unsynced = 0;
@@ -172,5 +173,6 @@ bp_status bp_store_checkpoint(bp_store *s) {
 }
 
 bp_status bp__store_checkpoint_full(bp_store *s) {
-    return write_checkpoint(s, 0);
+    bp_status rc = bp_six_untier(s); /* (every record, in memory) */
+    return rc ? rc : write_checkpoint(s, 0);
 }

@@ -45,7 +45,18 @@ typedef struct bp_store_module {
     void (*on_free)(void *state);
     /* The entity's derived state is no longer valid (bp_forget, compaction). */
     bp_status (*on_forget)(bp_store *s, void *state, const char *entity);
+    /* The writer's figures for readers of other processes (DIR/LIVE): add the module's to
+     * figs (BP_STORE_MOD_FIGS words, shared by the modules: each owns its own). Called by
+     * the writer while it publishes (at most every 10 ms), holding the write lock: it must
+     * not wait for a lock another thread may hold while it appends (a trylock may skip a
+     * round). NULL: none. */
+    void (*on_figures)(bp_store *s, void *state, uint64_t *figs);
 } bp_store_module;
+#define BP_STORE_MOD_FIGS 6
+/* A read-only handle: the module figures (BP_STORE_MOD_FIGS words) the writer holding the
+ * store now last wrote; false when no live writer of this library's version gives any
+ * (figs zeroed). No lock held. */
+bool bp_store_writer_mod_figures(bp_store *s, uint64_t *figs);
 #define BP_STORE_MODULES_MAX 4
 
 /* open.c: bp_store_open with the modules mods[0..n) (n <= BP_STORE_MODULES_MAX), and the

@@ -200,6 +200,8 @@ struct bp_store {
      * compaction replaces files under the same names). Readers hold segfiles (above): a
      * compaction drops the store's references to the ones it retired and never waits. */
     pthread_mutex_t cmu;
+    uint32_t compacting; /* atomic: a compaction (under cmu) has put the tier back in memory, and
+                            its plan reads the records there: bp_tier_extend waits */
     bp_anchors anchors;
     bool anchors_lost; /* an accepted loss moved anchors.last_segno: ANCHORS is rewritten */
     bp_strtab *graves; /* [w] name tables of indexes a compaction replaced (freed at close) */
@@ -228,6 +230,7 @@ struct bp_store {
     bp_view cold_view; /* that checkpoint's bytes, mapped: the index's cold directory (index.h) */
     uint32_t n_six;    /* [i] segs[0..n_six) are the six tier: sealed, their index files mapped,
                           their slots (below idx.list_base) in no entity, scope or kind list */
+    bool tier_check;   /* [w] a segment was sealed (or the store opened): bp_tier_extend */
     uint32_t untier;   /* atomic: a tier file could not answer: bp_six_repair puts the tier back
                           in memory (bp_index_untier) */
     bp_segment *segs;  /* [i] array; the active segment's size is [w] */
@@ -468,6 +471,13 @@ bool bp_tier_hlc_within(bp_store *s, uint64_t slot, uint64_t since_ms, uint64_t 
 /* tier.c: no lock held. A reader found the event tier segment segno's index file named was
  * not there: mark the file (bp_six_repair puts the tier back in memory). */
 void bp_tier_distrust(bp_store *s, uint32_t segno);
+/* tier.c: [w] held (a reader: its refresh), ilock not. Grow the six tier over the sealed
+ * segments after it, as far as each holds events, all published, and has a current index
+ * file (mapped now when it is not yet): their records leave memory (bp_index_retier), as an
+ * open would have left them, so that a long-running writer or follower keeps in memory only
+ * the segments it has not sealed. Best effort (a missing file or no memory: they stay in
+ * memory). True when it should be called again: a segment's events are not all published. */
+bool bp_tier_extend(bp_store *s);
 /* tier.c: [i] exclusive. Put the six tier back in memory: its records from the segments'
  * SIDX footers (bp_index_untier). The tier stays when memory is short or a footer cannot be
  * read. */

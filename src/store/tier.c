@@ -481,3 +481,48 @@ uint64_t bp_store_clock_of(bp_store *s, uint64_t slot) {
     }
     return ent.first_clock + a;
 }
+
+/* ------------------------------------------------------------ growing the tier */
+
+bool bp_tier_extend(bp_store *s) {
+    if (__atomic_load_n(&s->untier, __ATOMIC_ACQUIRE)) return false;    /* (a repair first) */
+    if (__atomic_load_n(&s->compacting, __ATOMIC_ACQUIRE)) return true; /* (after it) */
+    const bp_index *x = &s->idx;
+    uint32_t i = s->n_six, j = i;
+    if (x->rbase != x->list_base || i + 1 >= s->n_segs || s->segs[i].first_slot != x->rbase)
+        return false;
+    bool again = false;
+    pthread_rwlock_wrlock(&s->ilock); /* (a mapping made here is seen by readers at once) */
+    for (; j + 1 < s->n_segs; j++) {  /* never the newest: it grows */
+        bp_segment *g = &s->segs[j];
+        uint64_t end = bp_seg_end_slot(s, j), first = end, events = 0;
+        for (uint64_t q = g->first_slot; q < end; q++)
+            if (!BP_IREC_HOLE(&BP_XREC(x, q))) {
+                if (first == end) first = q;
+                events++;
+            }
+        if (!g->sealed || !events || __atomic_load_n(&g->six_bad, __ATOMIC_ACQUIRE)) break;
+        if (end > s->published) {
+            again = true;
+            break;
+        }
+        bp_six_pair pair;
+        if (!g->six && (bp_six_pair_read(s, g->segno, &pair) ||
+                        !bp_six_attach(s, g, pair.seg_size, pair.frames_end, pair.footer_crc,
+                                       (uint32_t)events, first + 1)))
+            break;
+    }
+    uint64_t *bounds = j > i ? malloc(((size_t)(j - i) + 1) * sizeof *bounds) : NULL;
+    for (uint32_t k = i; bounds && k <= j; k++)
+        bounds[k - i] = k < j ? s->segs[k].first_slot : bp_seg_end_slot(s, j - 1);
+    bool moved = bounds && bp_index_retier(&s->idx, bounds, j - i) == 0;
+    if (moved) {
+        for (uint32_t k = i; k < j; k++)
+            s->segs[k].six_tier = s->segs[k].ids_six = true;
+        s->n_six = j;
+    }
+    pthread_rwlock_unlock(&s->ilock);
+    free(bounds);
+    if (moved) bp_pf_heap_trim(); /* (what the records held goes back to the system) */
+    return again;
+}

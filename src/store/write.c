@@ -567,6 +567,7 @@ static bp_status commit(bp_store *s, const bp_batch_item *items, size_t n, bp_re
     else
         rc = commit_locked(s, items, n, receipts, system, dur, &arriving, &wait_for);
     if (arriving) bp_arrived(s);
+    if (s->tier_check) s->tier_check = bp_tier_extend(s); /* (a segment sealed: published?) */
     if (!rc && wait_for)
         rc = bp_wait_durable_release(s, wait_for); /* unlocks wmu */
     else

@@ -362,5 +362,5 @@ static bp_status typed_forget(bp_store *s, void *state, const char *entity) {
     return bp_projection_forget(s, entity);
 }
 
-const bp_store_module bp_typed_module = {"typed",     typed_open, typed_stop,
-                                         typed_flush, typed_free, typed_forget};
+const bp_store_module bp_typed_module = {"typed",    typed_open,   typed_stop, typed_flush,
+                                         typed_free, typed_forget, NULL};
