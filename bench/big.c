@@ -24,6 +24,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -372,6 +373,62 @@ static void append_and_kill(big *b) {
     b->count += KILL_EVENTS;
 }
 
+/* Events a live writer holds unsealed while the CLI runs beside it: about 60 MiB of frames, most
+ * of a default segment (fewer on a small store: the cache allows 10 % more than n). */
+#define LIVE_EVENTS 240000u
+
+static volatile sig_atomic_t g_live_stop;
+static void live_on_term(int sig) {
+    (void)sig;
+    g_live_stop = 1;
+}
+
+/* A child opens the cached store writable, appends m more events of the data set (commits of
+ * 256, BP_NO_SYNC, then one sync: published, not sealed), writes a byte to fd and holds the
+ * store until SIGTERM, when it closes it cleanly (which seals them). Its pid. */
+static pid_t live_start(big *b, uint64_t m, int fd) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) bench_die("fork: %s", strerror(errno));
+    if (pid) return pid;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = live_on_term;
+    sigaction(SIGTERM, &sa, NULL);
+    sigset_t term, old;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigprocmask(SIG_BLOCK, &term, &old); /* (taken only in sigsuspend below) */
+    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    o.create = false;
+    o.no_open_event = true;
+    o.durability = BP_NO_SYNC;
+    bp_store *s;
+    if (bp_store_open(&s, b->store, &o)) bench_die("big: live writer: open: %s", bp_last_error());
+    bench_event evs[256];
+    uint8_t idb[256][16];
+    bp_batch_item items[256];
+    bp_receipt rc[256];
+    for (uint64_t i = b->count; i < b->count + m; i += 256) {
+        size_t k = b->count + m - i < 256 ? (size_t)(b->count + m - i) : 256;
+        for (size_t j = 0; j < k; j++) {
+            bench_gen(i + j, &evs[j], idb[j]);
+            items[j] = (bp_batch_item){evs[j].entity,  evs[j].scope,       evs[j].kind,
+                                       evs[j].payload, evs[j].payload_len, NULL};
+        }
+        bp_batch_options bo = BP_BATCH_OPTIONS_INIT;
+        bo.durability = BP_NO_SYNC;
+        rc[0].struct_size = sizeof rc[0];
+        if (bp_append_batch_ex(s, rc, items, k, &bo) || rc[k - 1].global_seq != i + k)
+            bench_die("big: live writer: append: %s", bp_last_error());
+    }
+    if (bp_store_sync(s)) bench_die("big: live writer: sync: %s", bp_last_error());
+    if (write(fd, "r", 1) != 1) _exit(2);
+    while (!g_live_stop)
+        sigsuspend(&old);
+    _exit(bp_store_close(s) ? 3 : 0);
+}
+
 static void run_cli(const big *b, const char *figure, const char *a1, const char *a2,
                     const char *a3, const char *a4) {
     char *argv[] = {(char *)b->cli, "--dir",    (char *)b->store, (char *)a1,
@@ -431,6 +488,33 @@ void bench_big(const char *cache, const char *cli, size_t n, size_t entities, si
         run_cli(b, "cli_get_ms", "get", id, NULL, NULL);
         run_cli(b, "cli_stream10_ms", "stream", ent, "--limit", "10");
         run_cli(b, "cli_stats_ms", "stats", NULL, NULL, NULL);
+    }
+    /* the same beside a live writer whose newest segment holds many events not sealed */
+    uint64_t m = b->n / 40 < LIVE_EVENTS ? b->n / 40 : LIVE_EVENTS;
+    int pfd[2];
+    if (m && !pipe(pfd)) {
+        pid_t pid = live_start(b, m, pfd[1]);
+        char c;
+        if (read(pfd[0], &c, 1) != 1) bench_die("big: the live writer did not start");
+        put(b->wl, "live_unsealed_events", (double)m, "");
+        for (size_t r = 0; r < reps; r++) {
+            char id[37], ent[32];
+            bp_id bid;
+            memcpy(bid.b, smp[r % ns].id, 16);
+            bp_id_format(&bid, id);
+            snprintf(ent, sizeof ent, "entity:%llu",
+                     (unsigned long long)(smp[r % ns].i % entities));
+            run_cli(b, "live_cli_get_ms", "get", id, NULL, NULL);
+            run_cli(b, "live_cli_stream10_ms", "stream", ent, "--limit", "10");
+            run_cli(b, "live_cli_stats_ms", "stats", NULL, NULL, NULL);
+        }
+        int st;
+        if (kill(pid, SIGTERM) || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+            bench_die("big: the live writer did not close cleanly");
+        close(pfd[0]);
+        close(pfd[1]);
+        b->count += m;
+        marker_write(b);
     }
     /* kill -9: the marker goes until the store is closed cleanly again (by the probe) */
     remove(b->marker);

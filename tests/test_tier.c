@@ -432,6 +432,17 @@ static void test_grows_in_place(void) {
     bp_receipt cr = BP_RECEIPT_INIT;
     CHECK_OK(bp_append_ex(s, &cr, ent, "s0", BP_KIND(1, 0), "x", 1, &co));
     CHECK_EQ(cr.clock, head + 1);
+    /* durable appends: a sealed segment's last events are published by a later sync, and
+     * the segment leaves memory at the append after that */
+    uint32_t segs0 = s->n_segs;
+    char big[1024];
+    memset(big, 'd', sizeof big);
+    for (int k = 0; k < 1000 && s->n_segs == segs0; k++)
+        CHECK_OK(bp_append(s, NULL, "durable:1", "s0", BP_KIND(1, 0), big, sizeof big));
+    CHECK(s->n_segs > segs0);
+    CHECK_OK(bp_append(s, NULL, "durable:1", "s0", BP_KIND(1, 0), big, sizeof big));
+    CHECK_OK(bp_append(s, NULL, "durable:1", "s0", BP_KIND(1, 0), big, sizeof big));
+    CHECK_EQ(s->n_six, s->n_segs - 1);
     bp_verify_report vr = BP_VERIFY_REPORT_INIT;
     CHECK_OK(bp_store_verify(s, &vr, NULL));
     /* the reader follows across the seals, and leaves them in place too */

@@ -491,21 +491,24 @@ bool bp_tier_extend(bp_store *s) {
     uint32_t i = s->n_six, j = i;
     if (x->rbase != x->list_base || i + 1 >= s->n_segs || s->segs[i].first_slot != x->rbase)
         return false;
+    if (!s->segs[i].sealed) return false; /* ([w]: only this thread changes segs) */
+    if (bp_seg_end_slot(s, i) > s->published) return true;
     bool again = false;
     pthread_rwlock_wrlock(&s->ilock); /* (a mapping made here is seen by readers at once) */
     for (; j + 1 < s->n_segs; j++) {  /* never the newest: it grows */
         bp_segment *g = &s->segs[j];
         uint64_t end = bp_seg_end_slot(s, j), first = end, events = 0;
+        if (!g->sealed || __atomic_load_n(&g->six_bad, __ATOMIC_ACQUIRE)) break;
+        if (end > s->published) { /* (checked first: an append may call this again and again) */
+            again = true;
+            break;
+        }
         for (uint64_t q = g->first_slot; q < end; q++)
             if (!BP_IREC_HOLE(&BP_XREC(x, q))) {
                 if (first == end) first = q;
                 events++;
             }
-        if (!g->sealed || !events || __atomic_load_n(&g->six_bad, __ATOMIC_ACQUIRE)) break;
-        if (end > s->published) {
-            again = true;
-            break;
-        }
+        if (!events) break;
         bp_six_pair pair;
         if (!g->six && (bp_six_pair_read(s, g->segno, &pair) ||
                         !bp_six_attach(s, g, pair.seg_size, pair.frames_end, pair.footer_crc,
