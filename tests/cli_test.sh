@@ -825,6 +825,21 @@ if [ -n "${BP_LIVE_WRITER:-}" ]; then
     wait "$writer" || fail "the live writer failed: $(cat "$SCRATCH/live.err")"
     expect 0 --dir "$LW" verify
     out_has '"clean":true'
+    # a writer that shares no live page (here DIR/LIVE is a directory, which it cannot map)
+    # is named so by stats, and tail -f says so on stderr instead of waiting in silence
+    what="beside a writer without DIR/LIVE"
+    LW2=$SCRATCH/live-nopage
+    mkdir -p "$LW2/LIVE"
+    "$BP_LIVE_WRITER" "$LW2" >"$SCRATCH/live2.out" 2>"$SCRATCH/live2.err" &
+    writer2=$!
+    for _ in $(seq 200); do grep -q ready "$SCRATCH/live2.out" 2>/dev/null && break; sleep 0.05; done
+    grep -q ready "$SCRATCH/live2.out" || fail "the second live writer did not start: $(cat "$SCRATCH/live2.err")"
+    expect 0 --dir "$LW2" stats
+    out_has "^writer +pid $writer2: shares no live page"
+    timeout 10 "$BIN" --dir "$LW2" tail -f --interval 50 >"$OUT" 2>"$ERR" </dev/null
+    err_has "(pid $writer2) shares no live page"
+    kill -TERM "$writer2"
+    wait "$writer2" || fail "the second live writer failed: $(cat "$SCRATCH/live2.err")"
 fi
 
 # ------------------------------------------------------------------ demo

@@ -191,10 +191,35 @@ static int tail_follow(const cli_ctx *c, const tail_args *t, bp_store *s, uint64
     bp_status rc = bp_cursor_open(s, &cur, &t->q.r, high);
     int code = rc ? cli_fail_status(c, rc) : CLI_OK;
     cli_catch_stop_signals(); /* (a signal ends the command at the next wait's end) */
+    /* a writer that shares no page: said once, when the same writer has held the store 5 s
+     * without one (a writer sets its page up at the end of its open, which a recovery after
+     * a crash may make long) */
+    uint64_t unshared_since = 0;
+    uint32_t unshared_pid = 0;
+    bool said = false;
     while (code == CLI_OK && !cli_stop_flag) {
         const bp_event *evs[256];
         size_t n = 0;
         rc = bp_cursor_next(cur, evs, 256, &n, (uint32_t)t->interval_ms);
+        uint32_t wpid = 0;
+        if (rc != BP_ETIMEDOUT || said || !cli_writer_unshared(s, &wpid)) {
+            unshared_pid = 0;
+        } else {
+            uint64_t now = cli_now_us();
+            if (wpid != unshared_pid) {
+                unshared_pid = wpid;
+                unshared_since = now;
+            }
+            if (now - unshared_since >= 5000000u) {
+                fprintf(stderr,
+                        "batpak tail: the writer holding %s (pid %u) shares no live page "
+                        "(DIR/LIVE: a batpak before 1.3, or it could not set the file up): what "
+                        "it appends shows here only once a writer that shares one holds the "
+                        "store\n",
+                        c->dir, wpid);
+                said = true;
+            }
+        }
         for (size_t i = 0; !rc && code == CLI_OK && i < n; i++) {
             code = cli_print_event(s, evs[i]);
             high = evs[i]->global_seq;

@@ -196,7 +196,7 @@ static const char *with_size(char *buf, size_t cap, uint64_t bytes) {
 }
 
 static void print_stats_table(const cli_ctx *c, const bp_id *uuid, const bp_store_stats *st,
-                              const bp_store_open_report *r) {
+                              const bp_store_open_report *r, bool unshared) {
     char id[37], b1[64], b2[64], b3[64];
     bp_id_format(uuid, id);
     printf("store            %s\n", c->dir);
@@ -208,7 +208,11 @@ static void print_stats_table(const cli_ctx *c, const bp_id *uuid, const bp_stor
     printf("bytes on disk    %s\n", with_size(b1, sizeof b1, st->bytes_on_disk));
     printf("index memory     %s\n", with_size(b2, sizeof b2, st->index_bytes));
     printf("index files      %s\n", with_size(b2, sizeof b2, st->index_file_bytes));
-    if (st->writer_pid && st->read_only)
+    if (st->writer_pid && unshared)
+        printf("writer           pid %u: shares no live page (DIR/LIVE): its figures and new "
+               "events are not seen here\n",
+               st->writer_pid);
+    else if (st->writer_pid && st->read_only)
         printf("writer           pid %u: %llu append(s), %llu fsync(s), write p50 %llu us, p99 "
                "%llu us%s\n",
                st->writer_pid, (unsigned long long)st->appends, (unsigned long long)st->fsyncs,
@@ -311,7 +315,8 @@ int cmd_stats(cli_ctx *c, int argc, char **argv) {
         cli_json_set(o, "checkpoints", arr);
         cli_print_json(o);
     } else {
-        print_stats_table(c, &uuid, &st, &rep);
+        uint32_t wpid;
+        print_stats_table(c, &uuid, &st, &rep, cli_writer_unshared(s, &wpid));
         for (size_t i = 0; i < nseg; i++)
             printf("segment %06u   %llu event(s), seq %llu..%llu, %llu bytes%s\n", segs[i].segno,
                    (unsigned long long)segs[i].events, (unsigned long long)segs[i].first_seq,

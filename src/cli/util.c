@@ -408,6 +408,15 @@ static void on_stop_signal(int sig) {
     cli_stop_int = 1;
 }
 
+bool cli_writer_unshared(bp_store *s, uint32_t *pid) {
+    bp_store_stats st = BP_STORE_STATS_INIT;
+    bp_store_open_report wr = BP_STORE_OPEN_REPORT_INIT;
+    *pid = 0;
+    if (bp_store_stats_get(s, &st) || !st.read_only || !st.writer_pid) return false;
+    *pid = st.writer_pid;
+    return bp_store_writer_report(s, &wr) == BP_ENOTFOUND;
+}
+
 void cli_catch_stop_signals(void) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

@@ -373,7 +373,9 @@ static bp_status open_once(bp_store **out, const char *dir, const bp_open_option
  * its renames (EREADONLY), or a segment file listed a moment before the writer's recovery
  * set it aside (EIO, no such file). Each lasts microseconds to milliseconds: while a writer
  * holds the store, the open is tried again, READ_TRIES times over about 60 ms, before it
- * reports what it found. */
+ * reports what it found. Without a writer nothing moves, but the one that moved the files
+ * may have died a moment before (killed in the middle of its compaction's renames, or of
+ * its recovery): the open is tried once more, then what it finds is the answer. */
 enum { READ_TRIES = 6 };
 
 bp_status bp_store_open_with(bp_store **out, const char *dir, const bp_open_options *opts,
@@ -383,7 +385,7 @@ bp_status bp_store_open_with(bp_store **out, const char *dir, const bp_open_opti
     if (dir) snprintf(lockpath, sizeof lockpath, "%s/LOCK", dir);
     for (int k = 1; k < READ_TRIES && opts && opts->read_only &&
                     (rc == BP_ECORRUPT || rc == BP_EREADONLY || rc == BP_EIO) &&
-                    bp_pf_lock_writer(lockpath) != 0; /* (without a writer, nothing moves) */
+                    (k == 1 || bp_pf_lock_writer(lockpath) != 0);
          k++) {
         bp_pf_sleep_us(1000u << k); /* 2, 4, ... 32 ms */
         rc = open_once(out, dir, opts, fault, mods, n_mods);
