@@ -29,6 +29,13 @@ void bp__store_crash(bp_store *s);
 bp_status bp__store_checkpoint_full(bp_store *s);
 
 /**
+ * How many of the newest records a handle keeps in memory when sealed segments move to the
+ * six tier (bp_tier_extend; BP_HOT_EVENTS by default): tests set 0 to move every sealed
+ * segment out as soon as it can.
+ */
+void bp__store_hot_events(bp_store *s, uint64_t n);
+
+/**
  * Called (when set) at the steps of a compaction, so that crash tests can kill the process
  * there: 1 planned, 2 new files synced, 3 index.ckpt removed, 10 committed (manifest
  * written, index swapped), 100 + i new file i renamed in, 20 replaced files removed, 21

@@ -145,6 +145,7 @@ static void check_all(bp_store *s, int n) {
 static void test_records_in_place(void) {
     g_dir = t_dir("tier");
     bp_store *s = t_open(g_dir, &(t_open_opts){.segment_size = 64 << 10});
+    bp__store_hot_events(s, 0); /* (by default the newest million records stay in memory) */
     fill(s, 0, N);
     check_all(s, N);
     /* each segment left memory once sealed and published (bp_tier_extend), as an open leaves
@@ -394,6 +395,9 @@ static void test_grows_in_place(void) {
     ko.idempotency_key = "order-17";
     CHECK_OK(bp_append_ex(s, &keyed, "keyed", "s0", BP_KIND(1, 0), "k", 1, &ko));
     bp_store *r = t_open(g_dir, &(t_open_opts){.read_only = true, .no_create = true});
+    bp_store *hot = t_open(g_dir, &(t_open_opts){.read_only = true, .no_create = true});
+    bp__store_hot_events(s, 0);
+    bp__store_hot_events(r, 0);
     fill(s, 0, N / 2);
     CHECK(s->n_six >= 2 && s->n_six == s->n_segs - 1);
     CHECK_EQ(s->idx.rbase, s->segs[s->n_six].first_slot);
@@ -472,7 +476,61 @@ static void test_grows_in_place(void) {
     bp_iter_free(it);
     CHECK_EQ(clock, head + 1);
     CHECK_OK(bp_store_close(r));
+    /* with the default window the newest records stay in memory: all of these */
+    CHECK_OK(bp_store_refresh(hot, &pub));
+    CHECK_EQ(hot->n_six, 0);
+    CHECK_EQ(hot->idx.rbase, 0);
+    bp__store_hot_events(hot, 1000); /* a smaller window: the oldest leave, the newest stay */
+    CHECK_OK(bp_append(s, NULL, "keyed", "s0", BP_KIND(1, 0), "k", 1));
+    CHECK_OK(bp_store_refresh(hot, &pub));
+    CHECK(hot->n_six > 0 && hot->n_six < hot->n_segs - 1);
+    CHECK(hot->idx.n - hot->idx.rbase <= 1000 + 1000 / 2);
+    CHECK(hot->idx.n - hot->segs[hot->n_six - 1].first_slot > 1000);
+    CHECK_OK(bp_get(hot, &e, &keyed.event_id));
+    CHECK(e && e->global_seq == 1);
+    bp_event_free(e);
+    CHECK_OK(bp_store_close(hot));
     CHECK_OK(bp_store_close(s));
+    t_rmdir(g_dir);
+}
+
+/* A seal whose index file could not be written (its rename failed: counted, not fatal): the
+ * segment's records stay in memory only until the tier reaches it, when the writer writes the
+ * file again and the segment joins the tier. */
+static void test_index_file_written_again(void) {
+    g_dir = t_dir("tier-again");
+    bp_fault f;
+    bp_fault_init(&f);
+    bp_store *s = t_open(g_dir, &(t_open_opts){.segment_size = 64 << 10, .fault = &f});
+    bp__store_hot_events(s, 0);
+    uint32_t segs0 = s->n_segs;
+    char pay[200];
+    memset(pay, 'p', sizeof pay);
+    uint64_t appended = 0;
+    for (int k = 0; k < 2000 && s->n_segs == segs0; k++, appended++) {
+        f.fail_rename_at = f.renames + 1; /* (appends rename nothing: the seal's first one) */
+        bp_append_options o = BP_APPEND_OPTIONS_INIT;
+        o.durability = BP_NO_SYNC;
+        CHECK_OK(bp_append_ex(s, NULL, "again:1", "s0", BP_KIND(1, 0), pay, sizeof pay, &o));
+    }
+    f.fail_rename_at = 0;
+    CHECK(s->n_segs > segs0);
+    CHECK(f.tripped >= 1 && s->six_failed >= 1); /* the seal's index file: not written */
+    CHECK_EQ(s->n_six, s->n_segs - 1);           /* written again, and in the tier */
+    char p[600];
+    snprintf(p, sizeof p, "%s/segments/%06u.fidx", g_dir, s->segs[0].segno);
+    struct stat st;
+    CHECK(stat(p, &st) == 0);
+    bp_iter *it;
+    CHECK_OK(bp_stream(s, &it, "again:1", BP_READ_FULL));
+    const bp_event *ev;
+    uint64_t clock = 0;
+    while (bp_iter_next(it, &ev) == BP_OK)
+        CHECK_EQ(ev->clock, ++clock);
+    bp_iter_free(it);
+    CHECK_EQ(clock, appended); /* every event, across the file written again */
+    CHECK_OK(bp_store_close(s));
+    bp_fault_destroy(&f);
     t_rmdir(g_dir);
 }
 
@@ -482,6 +540,7 @@ int main(void) {
     test_entity_checkpoint();
     test_sealed_size();
     test_grows_in_place();
+    test_index_file_written_again();
     printf("%d checks, %d failures\n", t_checks, t_failures);
     return t_failures ? 1 : 0;
 }

@@ -324,7 +324,7 @@ static bp_status open_once(bp_store **out, const char *dir, const bp_open_option
         (void)bp_live_clamp(s, &s->published); /* a live writer's unpublished frames wait */
     }
     bp_entckpt_open_pass(s); /* the entity checkpoint of the tier's end (reads published frames) */
-    s->tier_check = !s->read_only; /* sealed segments in memory (no index file then): the tier */
+    bp_tier_open(s);         /* sealed segments in memory (no index file then): the tier, later */
     if (s->idx.n > s->idx.rbase) {
         const bp_irec *last = &BP_XREC(&s->idx, s->idx.n - 1);
         if (last->hlc > s->last_hlc) s->last_hlc = last->hlc;

@@ -172,6 +172,13 @@ bp_status bp_store_checkpoint(bp_store *s) {
     return write_checkpoint(s, s->segs[s->n_segs - 1].first_slot);
 }
 
+void bp__store_hot_events(bp_store *s, uint64_t n) {
+    pthread_mutex_lock(&s->wmu);
+    s->hot_events = n;
+    s->tier_check = true;
+    pthread_mutex_unlock(&s->wmu);
+}
+
 bp_status bp__store_checkpoint_full(bp_store *s) {
     bp_status rc = bp_six_untier(s); /* (every record, in memory) */
     return rc ? rc : write_checkpoint(s, 0);

@@ -484,6 +484,19 @@ uint64_t bp_store_clock_of(bp_store *s, uint64_t slot) {
 
 /* ------------------------------------------------------------ growing the tier */
 
+/* Map segment g's index file when it is current and lists the events the index has of g. */
+static bool attach_current(bp_store *s, bp_segment *g, uint64_t events, uint64_t first) {
+    bp_six_pair pair;
+    return !bp_six_pair_read(s, g->segno, &pair) &&
+           bp_six_attach(s, g, pair.seg_size, pair.frames_end, pair.footer_crc, (uint32_t)events,
+                         first + 1);
+}
+
+void bp_tier_open(bp_store *s) {
+    s->hot_events = BP_HOT_EVENTS;
+    s->tier_check = !s->read_only;
+}
+
 bool bp_tier_extend(bp_store *s) {
     if (__atomic_load_n(&s->untier, __ATOMIC_ACQUIRE)) return false;    /* (a repair first) */
     if (__atomic_load_n(&s->compacting, __ATOMIC_ACQUIRE)) return true; /* (after it) */
@@ -492,6 +505,7 @@ bool bp_tier_extend(bp_store *s) {
     if (x->rbase != x->list_base || i + 1 >= s->n_segs || s->segs[i].first_slot != x->rbase)
         return false;
     if (!s->segs[i].sealed) return false; /* ([w]: only this thread changes segs) */
+    if (s->idx.n - s->segs[i].first_slot <= s->hot_events) return false;
     if (bp_seg_end_slot(s, i) > s->published) return true;
     bool again = false;
     pthread_rwlock_wrlock(&s->ilock); /* (a mapping made here is seen by readers at once) */
@@ -499,6 +513,7 @@ bool bp_tier_extend(bp_store *s) {
         bp_segment *g = &s->segs[j];
         uint64_t end = bp_seg_end_slot(s, j), first = end, events = 0;
         if (!g->sealed || __atomic_load_n(&g->six_bad, __ATOMIC_ACQUIRE)) break;
+        if (x->n - g->first_slot <= s->hot_events) break; /* (what stays is the newest) */
         if (end > s->published) { /* (checked first: an append may call this again and again) */
             again = true;
             break;
@@ -509,11 +524,15 @@ bool bp_tier_extend(bp_store *s) {
                 events++;
             }
         if (!events) break;
-        bp_six_pair pair;
-        if (!g->six && (bp_six_pair_read(s, g->segno, &pair) ||
-                        !bp_six_attach(s, g, pair.seg_size, pair.frames_end, pair.footer_crc,
-                                       (uint32_t)events, first + 1)))
-            break;
+        /* its index file: a writer whose seal could not write it (it counted the failure)
+         * writes it again now */
+        bool tried = s->read_only;
+        while (!g->six && !attach_current(s, g, events, first)) {
+            if (tried) break;
+            bp_six_write_seg(s, j);
+            tried = true;
+        }
+        if (!g->six) break;
     }
     uint64_t *bounds = j > i ? malloc(((size_t)(j - i) + 1) * sizeof *bounds) : NULL;
     for (uint32_t k = i; bounds && k <= j; k++)
