@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +62,9 @@ long bp_pf_lock_writer(const char *path) {
     long pid = 0;
     if (ofd_lock(fd, F_OFD_GETLK, F_RDLCK, 0, 1, &l) == 0 && l.l_type != F_UNLCK) {
         pid = read_pid(fd);
-        if (pid <= 0) pid = -1; /* held, by a pid not written yet */
+        /* held, by a pid not written yet: the file is empty, or still names the previous
+         * holder (a writer killed a moment ago), whose DIR/LIVE page is not the new one's */
+        if (pid <= 0 || (kill((pid_t)pid, 0) != 0 && errno == ESRCH)) pid = -1;
     }
     close(fd);
     return pid;
