@@ -332,38 +332,14 @@ static void ensure_store(big *b) {
 
 /* A child appends KILL_EVENTS more events of the data set (commits of 256, the last one
  * BP_DURABLE) to the cached store, opened writable, and is SIGKILLed. */
+static bp_store *open_and_append(const big *b, uint64_t m, bool last_durable, const char *who);
+
 static void append_and_kill(big *b) {
     fflush(stdout);
     pid_t pid = fork();
     if (pid < 0) bench_die("fork: %s", strerror(errno));
     if (pid == 0) {
-        bp_open_options o = BP_OPEN_OPTIONS_INIT;
-        o.create = false;
-        o.no_open_event = true;
-        o.durability = BP_NO_SYNC;
-        bp_store *s;
-        if (bp_store_open(&s, b->store, &o)) bench_die("big: open: %s", bp_last_error());
-        bench_event evs[256];
-        uint8_t idb[256][16];
-        bp_batch_item items[256];
-        bp_receipt rc[256];
-        for (uint64_t i = b->count; i < b->count + KILL_EVENTS; i += 256) {
-            size_t m =
-                b->count + KILL_EVENTS - i < 256 ? (size_t)(b->count + KILL_EVENTS - i) : 256;
-            for (size_t j = 0; j < m; j++) {
-                bench_gen(i + j, &evs[j], idb[j]);
-                items[j] = (bp_batch_item){evs[j].entity,  evs[j].scope,       evs[j].kind,
-                                           evs[j].payload, evs[j].payload_len, NULL};
-            }
-            bp_batch_options bo = BP_BATCH_OPTIONS_INIT;
-            bo.durability = i + m == b->count + KILL_EVENTS ? BP_DURABLE : BP_NO_SYNC;
-            rc[0].struct_size = sizeof rc[0];
-            if (bp_append_batch_ex(s, rc, items, m, &bo))
-                bench_die("big: append before the kill: %s", bp_last_error());
-            if (rc[m - 1].global_seq != i + m)
-                bench_die("big: the appends before the kill landed at %llu, want %llu",
-                          (unsigned long long)rc[m - 1].global_seq, (unsigned long long)(i + m));
-        }
+        (void)open_and_append(b, KILL_EVENTS, true, "the append before the kill");
         kill(getpid(), SIGKILL);
         _exit(3);
     }
@@ -371,6 +347,40 @@ static void append_and_kill(big *b) {
     if (waitpid(pid, &st, 0) != pid || !WIFSIGNALED(st) || WTERMSIG(st) != SIGKILL)
         bench_die("big: the append-and-kill child failed (status %d)", st);
     b->count += KILL_EVENTS;
+}
+
+/* The cached store opened writable (BP_NO_SYNC, no open event), with m more events of the
+ * data set appended in commits of 256, each checked to land where it should; the last commit
+ * BP_DURABLE when last_durable. who names the caller in what it dies with. */
+static bp_store *open_and_append(const big *b, uint64_t m, bool last_durable, const char *who) {
+    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    o.create = false;
+    o.no_open_event = true;
+    o.durability = BP_NO_SYNC;
+    bp_store *s;
+    if (bp_store_open(&s, b->store, &o)) bench_die("big: %s: open: %s", who, bp_last_error());
+    bench_event evs[256];
+    uint8_t idb[256][16];
+    bp_batch_item items[256];
+    bp_receipt rc[256];
+    uint64_t end = b->count + m;
+    for (uint64_t i = b->count; i < end; i += 256) {
+        size_t k = end - i < 256 ? (size_t)(end - i) : 256;
+        for (size_t j = 0; j < k; j++) {
+            bench_gen(i + j, &evs[j], idb[j]);
+            items[j] = (bp_batch_item){evs[j].entity,  evs[j].scope,       evs[j].kind,
+                                       evs[j].payload, evs[j].payload_len, NULL};
+        }
+        bp_batch_options bo = BP_BATCH_OPTIONS_INIT;
+        bo.durability = last_durable && i + k == end ? BP_DURABLE : BP_NO_SYNC;
+        rc[0].struct_size = sizeof rc[0];
+        if (bp_append_batch_ex(s, rc, items, k, &bo))
+            bench_die("big: %s: %s", who, bp_last_error());
+        if (rc[k - 1].global_seq != i + k)
+            bench_die("big: %s landed at %llu, want %llu", who,
+                      (unsigned long long)rc[k - 1].global_seq, (unsigned long long)(i + k));
+    }
+    return s;
 }
 
 /* Events a live writer holds unsealed while the CLI runs beside it: about 60 MiB of frames, most
@@ -399,29 +409,7 @@ static pid_t live_start(big *b, uint64_t m, int fd) {
     sigemptyset(&term);
     sigaddset(&term, SIGTERM);
     sigprocmask(SIG_BLOCK, &term, &old); /* (taken only in sigsuspend below) */
-    bp_open_options o = BP_OPEN_OPTIONS_INIT;
-    o.create = false;
-    o.no_open_event = true;
-    o.durability = BP_NO_SYNC;
-    bp_store *s;
-    if (bp_store_open(&s, b->store, &o)) bench_die("big: live writer: open: %s", bp_last_error());
-    bench_event evs[256];
-    uint8_t idb[256][16];
-    bp_batch_item items[256];
-    bp_receipt rc[256];
-    for (uint64_t i = b->count; i < b->count + m; i += 256) {
-        size_t k = b->count + m - i < 256 ? (size_t)(b->count + m - i) : 256;
-        for (size_t j = 0; j < k; j++) {
-            bench_gen(i + j, &evs[j], idb[j]);
-            items[j] = (bp_batch_item){evs[j].entity,  evs[j].scope,       evs[j].kind,
-                                       evs[j].payload, evs[j].payload_len, NULL};
-        }
-        bp_batch_options bo = BP_BATCH_OPTIONS_INIT;
-        bo.durability = BP_NO_SYNC;
-        rc[0].struct_size = sizeof rc[0];
-        if (bp_append_batch_ex(s, rc, items, k, &bo) || rc[k - 1].global_seq != i + k)
-            bench_die("big: live writer: append: %s", bp_last_error());
-    }
+    bp_store *s = open_and_append(b, m, false, "the live writer");
     if (bp_store_sync(s)) bench_die("big: live writer: sync: %s", bp_last_error());
     if (write(fd, "r", 1) != 1) _exit(2);
     while (!g_live_stop)
@@ -434,6 +422,25 @@ static void run_cli(const big *b, const char *figure, const char *a1, const char
     char *argv[] = {(char *)b->cli, "--dir",    (char *)b->store, (char *)a1,
                     (char *)a2,     (char *)a3, (char *)a4,       NULL};
     put(b->wl, figure, run_wait(argv, 1), "ms");
+}
+
+/* The CLI's get, stream --limit 10 and stats, reps times, on sampled events: figures
+ * PREFIXcli_get_ms, PREFIXcli_stream10_ms and PREFIXcli_stats_ms. */
+static void run_clis(const big *b, const char *prefix, const sample *smp, size_t ns) {
+    char fg[64], fs[64], ft[64];
+    snprintf(fg, sizeof fg, "%scli_get_ms", prefix);
+    snprintf(fs, sizeof fs, "%scli_stream10_ms", prefix);
+    snprintf(ft, sizeof ft, "%scli_stats_ms", prefix);
+    for (size_t r = 0; r < b->reps; r++) {
+        char id[37], ent[32];
+        bp_id bid;
+        memcpy(bid.b, smp[r % ns].id, 16);
+        bp_id_format(&bid, id);
+        snprintf(ent, sizeof ent, "entity:%llu", (unsigned long long)(smp[r % ns].i % b->entities));
+        run_cli(b, fg, "get", id, NULL, NULL);
+        run_cli(b, fs, "stream", ent, "--limit", "10");
+        run_cli(b, ft, "stats", NULL, NULL, NULL);
+    }
 }
 
 void bench_big(const char *cache, const char *cli, size_t n, size_t entities, size_t payload,
@@ -479,16 +486,7 @@ void bench_big(const char *cache, const char *cli, size_t n, size_t entities, si
     size_t ns = f ? fread(smp, sizeof *smp, 64, f) : 0;
     if (f) fclose(f);
     if (!ns) bench_die("big: %s holds no ids", b->ids);
-    for (size_t r = 0; r < reps; r++) {
-        char id[37], ent[32];
-        bp_id bid;
-        memcpy(bid.b, smp[r % ns].id, 16);
-        bp_id_format(&bid, id);
-        snprintf(ent, sizeof ent, "entity:%llu", (unsigned long long)(smp[r % ns].i % entities));
-        run_cli(b, "cli_get_ms", "get", id, NULL, NULL);
-        run_cli(b, "cli_stream10_ms", "stream", ent, "--limit", "10");
-        run_cli(b, "cli_stats_ms", "stats", NULL, NULL, NULL);
-    }
+    run_clis(b, "", smp, ns);
     /* the same beside a live writer whose newest segment holds many events not sealed */
     uint64_t m = b->n / 40 < LIVE_EVENTS ? b->n / 40 : LIVE_EVENTS;
     int pfd[2];
@@ -497,17 +495,7 @@ void bench_big(const char *cache, const char *cli, size_t n, size_t entities, si
         char c;
         if (read(pfd[0], &c, 1) != 1) bench_die("big: the live writer did not start");
         put(b->wl, "live_unsealed_events", (double)m, "");
-        for (size_t r = 0; r < reps; r++) {
-            char id[37], ent[32];
-            bp_id bid;
-            memcpy(bid.b, smp[r % ns].id, 16);
-            bp_id_format(&bid, id);
-            snprintf(ent, sizeof ent, "entity:%llu",
-                     (unsigned long long)(smp[r % ns].i % entities));
-            run_cli(b, "live_cli_get_ms", "get", id, NULL, NULL);
-            run_cli(b, "live_cli_stream10_ms", "stream", ent, "--limit", "10");
-            run_cli(b, "live_cli_stats_ms", "stats", NULL, NULL, NULL);
-        }
+        run_clis(b, "live_", smp, ns);
         int st;
         if (kill(pid, SIGTERM) || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
             bench_die("big: the live writer did not close cleanly");
