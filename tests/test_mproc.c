@@ -31,6 +31,12 @@ static void sleep_ms(unsigned ms) {
     nanosleep(&ts, NULL);
 }
 
+static uint64_t now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 static uint64_t rnd(uint64_t *x) {
     *x = *x * 6364136223846793005ull + 1442695040888963407ull;
     return *x >> 33;
@@ -178,12 +184,22 @@ static int check_once(const char *dir, uint64_t *seen, bp_hash *last_hash) {
     return bad;
 }
 
+/* The seq the last writer published, which the stop file holds once it is there (0 before:
+ * no stop file, or not yet written whole). */
+static uint64_t stop_seq(const char *stop) {
+    FILE *f = fopen(stop, "r");
+    unsigned long long n = 0;
+    if (f && fscanf(f, "%llu", &n) != 1) n = 0;
+    if (f) fclose(f);
+    return n;
+}
+
 /* A follower: one read-only open for its whole life, which takes in what the writers
  * publish, with bp_store_refresh (use_cursor false) or a cursor that waits (its follower
  * thread refreshes), checking every event against the ones before. Whatever a writer killed
  * with -9 had published, the next writer goes on from: the follower never sees a seq again
- * or a chain break. Exits with the first failure, or 0 when the stop file appeared and it
- * saw at least one new event. */
+ * or a chain break. Exits with the first failure, or 0 once it saw every event up to the
+ * seq in the stop file (the last writer's, closed: it appended after this open). */
 static void follower_main(const char *dir, const char *stop, bool use_cursor) {
     bp_store *s;
     if (t_open_try(&s, dir, &READER) != BP_OK) {
@@ -197,8 +213,16 @@ static void follower_main(const char *dir, const char *stop, bool use_cursor) {
     bp_cursor *cur = NULL;
     bp_region all = BP_REGION_INIT;
     if (!bad && use_cursor && bp_cursor_open(s, &cur, &all, c.n)) bad = 31;
+    uint64_t end = 0, deadline = 0;
     while (!bad) {
-        bool last_round = access(stop, F_OK) == 0;
+        if (!end && (end = stop_seq(stop)) != 0) deadline = now_us() + 20000000u;
+        if (end && c.n >= end) break;
+        if (end && now_us() > deadline) {
+            fprintf(stderr, "follower: at seq %llu 20 s after the last writer closed at %llu\n",
+                    (unsigned long long)c.n, (unsigned long long)end);
+            bad = 35;
+            break;
+        }
         if (use_cursor) {
             const bp_event *evs[64];
             size_t n = 0;
@@ -224,7 +248,6 @@ static void follower_main(const char *dir, const char *stop, bool use_cursor) {
             fprintf(stderr, "follower: a batch seen in part\n");
             bad = 34;
         }
-        if (last_round) break;
     }
     bp_cursor_free(cur);
     bp_store_close(s);
@@ -232,11 +255,6 @@ static void follower_main(const char *dir, const char *stop, bool use_cursor) {
         fprintf(stderr, "follower (%s): %llu events at open, %llu at the end\n",
                 use_cursor ? "cursor" : "refresh", (unsigned long long)first,
                 (unsigned long long)c.n);
-    if (!bad && c.n <= first) {
-        fprintf(stderr, "follower: saw nothing new (%llu events at open)\n",
-                (unsigned long long)first);
-        bad = 35;
-    }
     _exit(bad);
 }
 
@@ -306,9 +324,21 @@ static void test_readers_beside_a_killed_writer(void) {
             if (readers[r] == 0) reader_main(dir, stop, r);
         }
     }
-    int fd = open(stop, O_CREAT | O_WRONLY, 0644);
-    CHECK(fd >= 0);
-    close(fd);
+    /* a last writer, closed: every follower must reach its last event */
+    s = t_open(dir, &WRITER);
+    bp_receipt rec = BP_RECEIPT_INIT;
+    for (int i = 0; i < 3; i++)
+        CHECK_OK(bp_append(s, &rec, "acct:1", "bank", 0x1001, "end", 3));
+    CHECK_OK(bp_store_close(s));
+    char tmp[1300];
+    snprintf(tmp, sizeof tmp, "%s.tmp", stop);
+    FILE *sf = fopen(tmp, "w");
+    CHECK(sf != NULL);
+    if (sf) {
+        fprintf(sf, "%llu\n", (unsigned long long)rec.global_seq);
+        CHECK(fclose(sf) == 0);
+    }
+    CHECK(rename(tmp, stop) == 0);
     for (int r = 0; r < READERS; r++) {
         int st;
         CHECK_EQ(waitpid(readers[r], &st, 0), readers[r]);
@@ -421,6 +451,67 @@ static void test_writer_and_readers_counted(void) {
     close(ready[1]);
     close(go[0]);
     close(go[1]);
+    t_rmdir(dir);
+}
+
+/* Every event of s read whole (BP_READ_FULL), checked to be seq 1, 2, ...: how many, or
+ * UINT64_MAX at the first failure. */
+static uint64_t read_all_full(bp_store *s) {
+    bp_iter *it;
+    const bp_event *ev;
+    bp_region all = BP_REGION_INIT;
+    uint64_t n = 0;
+    if (bp_query(s, &it, &all, BP_READ_FULL)) return UINT64_MAX;
+    bp_status rc;
+    while ((rc = bp_iter_next(it, &ev)) == BP_OK && ev->global_seq == n + 1 && ev->payload_len)
+        n++;
+    bp_iter_free(it);
+    if (rc != BP_DONE)
+        fprintf(stderr, "read_all_full: at %llu: %s\n", (unsigned long long)n,
+                rc == BP_OK ? "a seq out of place" : bp_last_error());
+    return rc == BP_DONE ? n : UINT64_MAX;
+}
+
+/* A reader opened while the writer's newest segment holds events reads that segment from
+ * the file it indexed, even when the writer seals it and a compaction renames a new file in
+ * under its name before the reader's first read of it; and a reader whose newest segment and
+ * the next were both replaced before it followed them moves to the new files at its refresh
+ * (no error: the files changed under its view, and a new view shows them). */
+static void test_reader_newest_segment_replaced(void) {
+    const char *dir = t_dir("mproc-newest");
+    bp_store *w = t_open(dir, &(t_open_opts){.segment_size = 8192});
+    char pay[200];
+    memset(pay, 'q', sizeof pay);
+    for (int i = 0; i < 70; i++) /* (two sealed segments, the active one with events) */
+        CHECK_OK(bp_append(w, NULL, i % 2 ? "acct:1" : "acct:2", "bank", 0x1001, pay, sizeof pay));
+    bp_store *r, *f;
+    CHECK_OK(t_open_try(&r, dir, &READER));
+    CHECK_OK(t_open_try(&f, dir, &READER));
+    bp_store_stats st = BP_STORE_STATS_INIT;
+    CHECK_OK(bp_store_stats_get(r, &st));
+    CHECK(st.segments >= 3);
+    for (int i = 0; i < 60; i++) /* r's newest sealed, and more after it */
+        CHECK_OK(bp_append(w, NULL, "acct:3", "bank", 0x1001, pay, sizeof pay));
+    bp_compact_options co = BP_COMPACT_OPTIONS_INIT;
+    co.keep_last = 5; /* every segment's file replaced, fewer of them */
+    bp_compact_report cr = BP_COMPACT_REPORT_INIT;
+    CHECK_OK(bp_compact(w, &cr, &co));
+    CHECK(cr.segments_after < cr.segments_before);
+    CHECK_EQ(read_all_full(r), 70); /* its view, whole, from the files it opened */
+    uint64_t pub = 0;
+    CHECK_OK(bp_store_refresh(f, &pub)); /* f follows: the files it would go on in changed */
+    CHECK_EQ(pub, 130);
+    CHECK_EQ(t_count_stream(f, "acct:3"), 5);
+    CHECK_OK(bp_store_refresh(r, &pub));
+    CHECK_EQ(pub, 130);
+    CHECK_EQ(t_count_stream(r, "acct:1"), 5);
+    CHECK_OK(bp_append(w, NULL, "acct:3", "bank", 0x1001, pay, sizeof pay));
+    CHECK_OK(bp_store_refresh(f, &pub));
+    CHECK_EQ(pub, 131);
+    CHECK_EQ(t_count_stream(f, "acct:3"), 6);
+    CHECK_OK(bp_store_close(f));
+    CHECK_OK(bp_store_close(r));
+    CHECK_OK(bp_store_close(w));
     t_rmdir(dir);
 }
 
@@ -817,6 +908,7 @@ int main(void) {
     RUN(test_writer_and_readers_counted);
     RUN(test_read_only_writes_nothing);
     RUN(test_reader_moves_to_compacted_files);
+    RUN(test_reader_newest_segment_replaced);
     RUN(test_writer_figures_seen_by_readers);
     RUN(test_writer_delivery_seen_by_readers);
     RUN(test_reader_threads_beside_compactions);

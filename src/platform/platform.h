@@ -90,6 +90,9 @@ typedef struct bp_file {
 
 int bp_pf_open(bp_file *f, bp_fault *fault, const char *path, int flags);
 int bp_pf_close(bp_file *f);
+/* A second descriptor of f's open file (the same file whatever its name becomes), for
+ * reading: closed on its own. 0 or -errno. */
+int bp_pf_dup(const bp_file *f, bp_file *out);
 /* write/pread/pwrite loop over EINTR and short transfers; return 0 or -errno.
  * bp_pf_pread returns the number of bytes read (short at EOF) or -errno. */
 int bp_pf_pwrite(bp_file *f, const void *buf, size_t len, uint64_t off);

@@ -179,6 +179,14 @@ int bp_pf_open(bp_file *f, bp_fault *fault, const char *path, int flags) {
     return 0;
 }
 
+int bp_pf_dup(const bp_file *f, bp_file *out) {
+    *out = (bp_file)BP_FILE_INIT;
+    int fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    out->fd = fd;
+    return 0;
+}
+
 int bp_pf_close(bp_file *f) {
     if (!f || f->fd < 0) return 0;
     int rc = close(f->fd);

@@ -642,6 +642,11 @@ static bp_status compact_commit(compaction *c) {
         if (e) rc = bp_err_sys(BP_EIO, e, "%s: cannot remove", path);
     }
     bp_compact_step(3);
+    if (!rc) { /* readers in other processes: files are about to be renamed in (and again
+                * once they are, below) */
+        s->live_compactions++;
+        bp_live_publish(s, s->published);
+    }
     if (!rc) {
         int e = bp_pf_write_atomic(s->fault, s->dir, "COMPACT", c->mb.data, c->mb.len);
         snprintf(path, sizeof path, "%s/COMPACT", s->dir);

@@ -133,6 +133,17 @@ bp_status bp_live_pin(bp_store *s) {
     s->sf_max = UINT32_MAX; /* (kept segfiles are outside the cache's bound) */
     for (uint32_t i = 0; i < s->n_segs; i++) {
         bp_segment *seg = &s->segs[i];
+        if (!seg->sealed && seg->f.fd >= 0) {
+            /* the newest, through the descriptor its frames were read with (recovery kept
+             * it): followed and read there, whatever a compaction renames in later */
+            int e = bp_segfile_adopt(s, i, &seg->f, true);
+            if (e) return bp_err_sys(BP_EIO, e, "%s: segment %06u: cannot map", s->dir, seg->segno);
+            bp_pf_close(&s->ffile);
+            s->ffile = seg->f;
+            s->ffile_segno = seg->segno;
+            seg->f = (bp_file)BP_FILE_INIT;
+            continue;
+        }
         if (!seg->sealed) continue;
         bp_segref ref;
         if (!bp_segment_ref(s, seg->segno, &ref)) continue;
@@ -370,17 +381,22 @@ static bp_status follow_next_segment(bp_store *s) {
         if (seg->size != foff)
             return changed(s, seg->segno, seg->size, "frames stop short of the footer");
     }
-    /* the next one */
+    /* the next one: read through this descriptor from now on, whatever its name comes to
+     * hold (a compaction renames new files in) */
     uint32_t segno = seg->segno + 1;
-    if ((rc = follow_file(s, segno, &f))) return rc;
-    uint8_t hdr[BP_SEG_HEADER_SIZE];
-    bp_seg_header h;
     char path[4200];
     bp_segment_path(s, segno, "", path, sizeof path);
-    if (bp_pf_pread(f, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr ||
+    bp_file nf = BP_FILE_INIT;
+    if ((e = bp_pf_open(&nf, s->fault, path, BP_O_READ)))
+        return bp_err_sys(BP_EIO, e, "%s: cannot open segment to follow it", path);
+    uint8_t hdr[BP_SEG_HEADER_SIZE];
+    bp_seg_header h;
+    if (bp_pf_pread(&nf, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr ||
         bp_seg_header_decode(&h, hdr, sizeof hdr, path) || h.segno != segno ||
-        memcmp(h.uuid, s->ident.uuid, 16) != 0)
+        memcmp(h.uuid, s->ident.uuid, 16) != 0) {
+        bp_pf_close(&nf);
         return changed(s, segno, 0, "the segment header is not the next segment's");
+    }
     pthread_rwlock_wrlock(&s->ilock);
     bool room = bp_segs_reserve(s) == 0;
     bp_segfile *grew = NULL;
@@ -393,17 +409,20 @@ static bp_status follow_next_segment(bp_store *s) {
             .segno = segno, .f = BP_FILE_INIT, .size = BP_SEG_HEADER_SIZE, .first_slot = s->idx.n};
         grew = bp_segs_push(s, &next);
         s->report.segments++;
+        /* the sealed one mapped whole, the next one to grow into: both the files followed
+         * (bp_live_pin). Failing that, they are opened by name when read. */
+        (void)bp_segfile_adopt(s, s->n_segs - 2, f, false);
+        (void)bp_segfile_adopt(s, s->n_segs - 1, &nf, true);
     }
     pthread_rwlock_unlock(&s->ilock);
     bp_segfile_unref(grew); /* (its descriptor goes: the sealed one is mapped anew) */
-    if (!room) return bp_err(BP_ENOMEM, "%s: out of memory following the writer", s->dir);
-    /* the sealed one is kept mapped, whole (bp_live_pin) */
-    pthread_rwlock_rdlock(&s->ilock);
-    bp_segref ref;
-    if (bp_segment_ref(s, segno - 1, &ref) && !ref.err && ref.sf->p)
-        s->segs[s->n_segs - 2].rd_keep = true;
-    bp_segref_drop(&ref);
-    pthread_rwlock_unlock(&s->ilock);
+    if (!room) {
+        bp_pf_close(&nf);
+        return bp_err(BP_ENOMEM, "%s: out of memory following the writer", s->dir);
+    }
+    bp_pf_close(&s->ffile);
+    s->ffile = nf;
+    s->ffile_segno = segno;
     return BP_OK;
 }
 
@@ -416,6 +435,7 @@ static bp_status follow_next_segment(bp_store *s) {
  * again 100 ms later at the soonest; BP_ECORRUPT when the files show fewer events than this
  * handle published. */
 #define RELOAD_RETRY_US 100000u
+#define RELOAD_FAILS_MAX 30 /* (3 s of them) */
 static bp_status reload(bp_store *s, bool *done) {
     *done = false;
     uint64_t now = bp_pf_mono_us();
@@ -430,12 +450,18 @@ static bp_status reload(bp_store *s, bool *done) {
     bp_strtab *graves = views ? realloc(s->graves, (s->n_graves + 2) * sizeof *graves) : NULL;
     if (graves) s->graves = graves;
     bp_segfile **drop = graves ? calloc(s->n_segs ? s->n_segs : 1, sizeof *drop) : NULL;
-    if (!drop || bp_store_open_with(&t, s->dir, &o, s->fault, NULL, 0)) {
+    bp_status orc = drop ? bp_store_open_with(&t, s->dir, &o, s->fault, NULL, 0) : BP_ENOMEM;
+    if (orc) {
         free(drop);
-        bp_err_clear(); /* (a compaction in the middle of its renames: a moment later) */
         s->reload_after = now + RELOAD_RETRY_US;
+        if (++s->reload_fails >= RELOAD_FAILS_MAX) { /* not a moment: say why */
+            s->reload_fails = 0;
+            return orc == BP_ENOMEM && !drop ? bp_err(BP_ENOMEM, "%s: out of memory", s->dir) : orc;
+        }
+        bp_err_clear(); /* (a compaction in the middle of its renames: a moment later) */
         return BP_OK;
     }
+    s->reload_fails = 0;
     if (t->published < s->published) {
         uint64_t has = t->published;
         bp_store_close(t);
@@ -490,7 +516,10 @@ static bp_status reload(bp_store *s, bool *done) {
     s->report.segments = t->report.segments;
     uint64_t pub = t->published;
     pthread_rwlock_unlock(&s->ilock);
-    bp_pf_close(&s->ffile); /* (the segment followed may be a new file now) */
+    bp_file ff = s->ffile; /* (the segment followed: the view's own file of it) */
+    s->ffile = t->ffile;
+    s->ffile_segno = t->ffile_segno;
+    t->ffile = ff;
     bp_store_close(t);
     for (uint32_t i = 0; i < n_old; i++)
         bp_segfile_unref(drop[i]); /* events held keep theirs */
@@ -506,7 +535,7 @@ bp_status bp_store_refresh(bp_store *s, uint64_t *published) {
     if (s->read_only) {
         pthread_mutex_lock(&s->wmu);
         bp_live_mark m;
-        bool have = live_mark(s, &m);
+        bool have = live_mark(s, &m), reloaded = false;
         if (have && (m.gen != s->live_gen || m.compactions != s->live_compactions)) {
             /* a new writer, or a compaction: a view of their files first (segments may have
              * been renumbered); until one is made, nothing more */
@@ -518,8 +547,16 @@ bp_status bp_store_refresh(bp_store *s, uint64_t *published) {
             while (!rc && s->segs[s->n_segs - 1].segno < m.segno)
                 rc = follow_next_segment(s);
             if (!rc && s->segs[s->n_segs - 1].segno == m.segno) rc = follow_frames(s, m.end);
+            if (rc == BP_ECORRUPT) {
+                /* the files changed under this view since the mark was read: a compaction
+                 * renamed new ones in, or a new writer's recovery finished one. A view of
+                 * the files as they are now decides (it fails only when they hold fewer
+                 * events than this handle showed, or keep failing to open) */
+                bp_err_clear();
+                rc = reload(s, &reloaded);
+            }
             uint64_t upto = m.seq < s->idx.n ? m.seq : s->idx.n;
-            if (!rc) bp_publish(s, upto);
+            if (!rc && !reloaded) bp_publish(s, upto); /* (a reload published its own) */
             if (!rc && s->tier_check) s->tier_check = bp_tier_extend(s);
             s->report.events = s->idx.n - s->idx.holes;
         }

@@ -400,9 +400,9 @@ static bp_status load_segments(bp_store *s, const seglist *l, ckpt_kind *ck, con
         }
         if (*ck && seg->segno == m->covered_segno) from = m->covered_offset;
         if ((rc = bp_recover_segment(s, seg, path, from, from == 0, tail, &stop))) return rc;
-        /* one descriptor at a time: only a last segment left unsealed, which a writable
-         * handle goes on writing, keeps its writer's descriptor */
-        if (seg->sealed || s->read_only || !(tail || stop)) bp_pf_close(&seg->f);
+        /* one descriptor at a time: only a last segment left unsealed keeps its descriptor,
+         * which a writable handle goes on writing and a read-only one reads (bp_live_pin) */
+        if (seg->sealed || !(tail || stop) || (s->read_only && !tail)) bp_pf_close(&seg->f);
         if (stop && !tail) {
             if (!s->read_only && (rc = set_aside(s, names, i + 1, n))) return rc;
             break;

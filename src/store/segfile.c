@@ -31,45 +31,63 @@ void bp_segfile_unref(bp_segfile *f) {
     free(f);
 }
 
-/* Open segment seg for readers. grows: the active segment of a writable store, whose
- * mapping leaves room to grow into (segment_size plus one largest frame) and which keeps
- * its descriptor for frames past it, or a read-only handle's newest unsealed one (which it
- * follows: bp_store_refresh); any other maps its exact size and closes it. A
+/* Segment segno for readers, made from f (its descriptor, which it takes). grows: the active
+ * segment of a writable store, whose mapping leaves room to grow into (segment_size plus one
+ * largest frame) and which keeps its descriptor for frames past it, or a read-only handle's newest
+ * unsealed one (which it follows: bp_store_refresh); any other maps its exact size and closes it. A
  * failed mapping keeps the descriptor: reads fall back to pread. A read-only handle maps a
  * live writer's unsealed segment too: it reads only the frames it indexed, and no writer
  * cuts a file below a whole frame (recovery cuts torn tails, a close the zeros ahead), so no
  * page it touches can go. 0 or -errno. */
-static int segfile_open(bp_store *s, uint32_t segno, const char *suffix, bool grows,
-                        bp_segfile **out) {
-    char path[4200];
-    bp_segment_path(s, segno, suffix, path, sizeof path);
-    bp_file f = BP_FILE_INIT;
-    int e = bp_pf_open(&f, s->fault, path, BP_O_READ);
+static int segfile_make(bp_store *s, uint32_t segno, bp_file *f, bool grows, bp_segfile **out) {
     uint64_t size = 0;
-    if (!e) e = bp_pf_size(&f, &size);
+    int e = bp_pf_size(f, &size);
     bp_segfile *sf = e ? NULL : calloc(1, sizeof *sf);
     if (!e && !sf) e = -ENOMEM;
     if (e) {
-        bp_pf_close(&f);
+        bp_pf_close(f);
         return e;
     }
     sf->refs = 1;
     sf->segno = segno;
-    sf->fd = f.fd;
+    sf->fd = f->fd;
     uint64_t len = size;
     if (grows)
         len = (size > s->opts.segment_size ? size : s->opts.segment_size) + BP_FRAME_MAX_BODY +
               BP_FRAME_PREFIX;
-    if (len && bp_pf_map_read(&f, len, &sf->p) == 0) {
+    if (len && bp_pf_map_read(f, len, &sf->p) == 0) {
         sf->len = len;
         if (!grows) {
-            bp_pf_close(&f);
+            bp_pf_close(f);
             sf->fd = -1;
         }
     } else {
         sf->p = NULL;
     }
     *out = sf;
+    return 0;
+}
+
+/* The same from the file at segno's name (with suffix) now. */
+static int segfile_open(bp_store *s, uint32_t segno, const char *suffix, bool grows,
+                        bp_segfile **out) {
+    char path[4200];
+    bp_segment_path(s, segno, suffix, path, sizeof path);
+    bp_file f = BP_FILE_INIT;
+    int e = bp_pf_open(&f, s->fault, path, BP_O_READ);
+    return e ? e : segfile_make(s, segno, &f, grows, out);
+}
+
+int bp_segfile_adopt(bp_store *s, uint32_t i, const bp_file *f, bool grows) {
+    bp_file d;
+    bp_segfile *sf;
+    int e = bp_pf_dup(f, &d);
+    if (!e) e = segfile_make(s, s->segs[i].segno, &d, grows, &sf);
+    if (e) return e;
+    bp_segfile *old = bp_segment_uncache(s, &s->segs[i]);
+    bp_segment_cache(s, &s->segs[i], sf);
+    s->segs[i].rd_keep = sf->p != NULL; /* (not a descriptor for pread: those are bounded) */
+    bp_segfile_unref(old);
     return 0;
 }
 

@@ -156,6 +156,7 @@ struct bp_store {
     uint32_t live_compactions; /* [w] the writer's count of compactions (DIR/LIVE); a
                                   reader's: as of its view */
     uint64_t reload_after;     /* [w] a reader: no reload before (bp_pf_mono_us) */
+    uint32_t reload_fails;     /* [w] a reader: reloads that failed since the last made */
     uint64_t live_figs_next;   /* [w] the writer: its figures go to the page from then on */
     /* a read-only view of a compaction committed but not finished (compact_open.c): segment
      * cv_first + i is read from its .compact file while cv_compact[i] (i < cv_n); NULL when
@@ -632,6 +633,11 @@ bp_segfile *bp_segment_uncache(bp_store *s, bp_segment *seg);
 /* segfile.c: open the file of segment segno with suffix ("" or ".compact") as a sealed
  * segment's segfile (one reference: the caller's); 0 or -errno. */
 int bp_segfile_open(bp_store *s, uint32_t segno, const char *suffix, bp_segfile **out);
+/* [i] held exclusively (or a reader's [w] before any other thread sees segs). Segment i's
+ * segfile made from f's open file (a second descriptor of it), kept (rd_keep), in place of
+ * any it had: a read-only handle reads the file it indexed, never one a compaction renamed
+ * in since (bp_live_pin, the follower). grows as segfile_open's. 0 or -errno. */
+int bp_segfile_adopt(bp_store *s, uint32_t i, const bp_file *f, bool grows);
 /* segfile.c: [i] exclusive. Put f (its reference moves to the store) in seg's cache slot,
  * which must be empty. */
 void bp_segment_cache(bp_store *s, bp_segment *seg, bp_segfile *f);
