@@ -44,6 +44,13 @@ void bp__store_hot_events(bp_store *s, uint64_t n);
 extern void (*bp__compact_step)(int step);
 
 /**
+ * Called by a read-only handle's bp_store_refresh between its look at the writer's mark and
+ * following the files to it (NULL: nothing), with the handle: a test changes the files there,
+ * as a writer in another process may at that moment.
+ */
+extern void (*bp__refresh_step)(bp_store *s);
+
+/**
  * The largest offset a frame may end at in a segment: BP_SEG_END_MAX unless a test lowers
  * it to reach the limit with small payloads. Appends and batches that would end past it
  * rotate to a new segment or are refused; recovery refuses a frame that ends past it.

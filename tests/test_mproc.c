@@ -13,6 +13,7 @@
  * open creates and writes no file. BP_MPROC_KILLS sets the number of writer kills (default
  * 50). */
 #include "t.h"
+#include "bp_testing.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -515,6 +516,107 @@ static void test_reader_newest_segment_replaced(void) {
     t_rmdir(dir);
 }
 
+/* The writer the refresh hook below compacts, and how many times it did. */
+static bp_store *g_compact_w;
+static int g_compacted;
+
+static void compact_mid_refresh(bp_store *r) {
+    (void)r;
+    if (g_compacted++) return;
+    bp_compact_options co = BP_COMPACT_OPTIONS_INIT;
+    co.keep_last = 5;
+    bp_compact_report cr = BP_COMPACT_REPORT_INIT;
+    if (bp_compact(g_compact_w, &cr, &co)) fprintf(stderr, "compact: %s\n", bp_last_error());
+}
+
+/* A compaction between a follower's look at the writer's mark and its following the files:
+ * the mark it read says nothing of it, the segments it follows into were replaced or removed.
+ * The refresh makes a new view instead of failing, and shows what the compaction kept. */
+static void test_refresh_beside_a_compaction(void) {
+    const char *dir = t_dir("mproc-midrefresh");
+    bp_store *w = t_open(dir, &(t_open_opts){.segment_size = 8192});
+    char pay[200];
+    memset(pay, 'm', sizeof pay);
+    for (int i = 0; i < 70; i++)
+        CHECK_OK(bp_append(w, NULL, i % 2 ? "acct:1" : "acct:2", "bank", 0x1001, pay, sizeof pay));
+    bp_store *f;
+    CHECK_OK(t_open_try(&f, dir, &READER));
+    for (int i = 0; i < 60; i++)
+        CHECK_OK(bp_append(w, NULL, "acct:3", "bank", 0x1001, pay, sizeof pay));
+    g_compact_w = w;
+    g_compacted = 0;
+    bp__refresh_step = compact_mid_refresh;
+    uint64_t pub = 0;
+    CHECK_OK(bp_store_refresh(f, &pub));
+    bp__refresh_step = NULL;
+    CHECK_EQ(g_compacted, 1);
+    CHECK_EQ(pub, 130);
+    CHECK_EQ(t_count_stream(f, "acct:3"), 5);
+    CHECK_EQ(t_count_stream(f, "acct:1"), 5);
+    bp_iter *it; /* the kept events, read whole from the new files */
+    const bp_event *ev;
+    uint64_t whole = 0;
+    CHECK_OK(bp_stream(f, &it, "acct:3", BP_READ_FULL));
+    while (bp_iter_next(it, &ev) == BP_OK)
+        whole += ev->payload_len == sizeof pay && ev->clock > 55;
+    bp_iter_free(it);
+    CHECK_EQ(whole, 5);
+    CHECK_OK(bp_append(w, NULL, "acct:3", "bank", 0x1001, pay, sizeof pay));
+    CHECK_OK(bp_store_refresh(f, &pub));
+    CHECK_EQ(pub, 131);
+    CHECK_EQ(t_count_stream(f, "acct:3"), 6);
+    CHECK_OK(bp_store_close(f));
+    CHECK_OK(bp_store_close(w));
+    t_rmdir(dir);
+}
+
+/* A follower whose new view cannot be made (a segment file gone after a compaction: damage,
+ * not a moment of renames) goes on with the view it has, and after about 3 s of tries says
+ * why instead of waiting in silence; once the file is back it moves on. */
+static void test_refresh_reports_a_view_it_cannot_make(void) {
+    const char *dir = t_dir("mproc-noview");
+    bp_store *w = t_open(dir, &(t_open_opts){.segment_size = 8192});
+    char pay[200];
+    memset(pay, 'n', sizeof pay);
+    for (int i = 0; i < 70; i++)
+        CHECK_OK(bp_append(w, NULL, "acct:1", "bank", 0x1001, pay, sizeof pay));
+    bp_store *f;
+    CHECK_OK(t_open_try(&f, dir, &READER));
+    bp_compact_options co = BP_COMPACT_OPTIONS_INIT;
+    co.keep_last = 5; /* (new files: the mark moves, f makes a view anew) */
+    CHECK_OK(bp_compact(w, NULL, &co));
+    CHECK_OK(bp_append(w, NULL, "acct:1", "bank", 0x1001, pay, sizeof pay));
+    char seg[1200], aside[1300], name[16] = "";
+    for (int k = 1; k < 10 && !name[0]; k++) { /* the first segment the compaction left */
+        snprintf(seg, sizeof seg, "%s/segments/%06d.fbat", dir, k);
+        if (access(seg, F_OK) == 0) snprintf(name, sizeof name, "%06d", k);
+    }
+    snprintf(aside, sizeof aside, "%s.aside", seg);
+    CHECK(rename(seg, aside) == 0);
+    uint64_t pub = 0, t0 = now_us();
+    bp_status rc = BP_OK;
+    while (rc == BP_OK && now_us() - t0 < 10000000u) {
+        rc = bp_store_refresh(f, &pub);
+        if (rc == BP_OK) CHECK_EQ(pub, 70); /* the view it has, meanwhile */
+        sleep_ms(20);
+    }
+    CHECK(rc != BP_OK);
+    CHECK(now_us() - t0 >= 2000000u); /* not at the first try: a compaction renames for a moment */
+    CHECK(name[0] && strstr(bp_last_error(), name) != NULL);
+    CHECK_EQ(t_count_stream(f, "acct:1"), 70);
+    CHECK(rename(aside, seg) == 0);
+    rc = BP_OK;
+    for (int i = 0; i < 50 && pub != 71; i++) {
+        sleep_ms(20);
+        CHECK_OK(bp_store_refresh(f, &pub));
+    }
+    CHECK_EQ(pub, 71);
+    CHECK_EQ(t_count_stream(f, "acct:1"), 6); /* the 5 kept and the new one */
+    CHECK_OK(bp_store_close(f));
+    CHECK_OK(bp_store_close(w));
+    t_rmdir(dir);
+}
+
 /* Mapped segment files that are deleted (replaced by a compaction) in this process. */
 static int deleted_mappings(void) {
     FILE *f = fopen("/proc/self/maps", "r");
@@ -909,6 +1011,8 @@ int main(void) {
     RUN(test_read_only_writes_nothing);
     RUN(test_reader_moves_to_compacted_files);
     RUN(test_reader_newest_segment_replaced);
+    RUN(test_refresh_beside_a_compaction);
+    RUN(test_refresh_reports_a_view_it_cannot_make);
     RUN(test_writer_figures_seen_by_readers);
     RUN(test_writer_delivery_seen_by_readers);
     RUN(test_reader_threads_beside_compactions);

@@ -98,6 +98,10 @@ int bp_pf_dup(const bp_file *f, bp_file *out);
 int bp_pf_pwrite(bp_file *f, const void *buf, size_t len, uint64_t off);
 ssize_t bp_pf_pread(bp_file *f, void *buf, size_t len, uint64_t off);
 int bp_pf_datasync(bp_file *f);
+/* Start writing f's dirty pages in [off, off + len) to the device, without waiting and
+ * without making anything durable (a later bp_pf_datasync then has less to wait for).
+ * Advice: nothing happens where the system has no such call, or when it fails. */
+void bp_pf_writeback(bp_file *f, uint64_t off, uint64_t len);
 int bp_pf_fsync(bp_file *f);
 int bp_pf_truncate(bp_file *f, uint64_t size);
 /* Map len bytes of f from offset 0, read-only and shared, so later writes to the

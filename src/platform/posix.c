@@ -336,6 +336,14 @@ int bp_pf_datasync(bp_file *f) {
     return do_sync(f, true);
 }
 
+void bp_pf_writeback(bp_file *f, uint64_t off, uint64_t len) {
+#ifdef __linux__
+    (void)sync_file_range(f->fd, (off64_t)off, (off64_t)len, SYNC_FILE_RANGE_WRITE);
+#else
+    (void)f, (void)off, (void)len;
+#endif
+}
+
 int bp_pf_fsync(bp_file *f) {
     return do_sync(f, false);
 }

@@ -8,6 +8,7 @@
  * past the mark: what it shows is what the writer had published (for BP_DURABLE appends:
  * synced), whole batches only. */
 #include "store/recover.h"
+#include "bp_testing.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -436,6 +437,8 @@ static bp_status follow_next_segment(bp_store *s) {
  * handle published. */
 #define RELOAD_RETRY_US 100000u
 #define RELOAD_FAILS_MAX 30 /* (3 s of them) */
+void (*bp__refresh_step)(bp_store *s);
+
 static bp_status reload(bp_store *s, bool *done) {
     *done = false;
     uint64_t now = bp_pf_mono_us();
@@ -544,14 +547,15 @@ bp_status bp_store_refresh(bp_store *s, uint64_t *published) {
             if (!done) have = false;
         }
         if (have && m.seq > s->published) {
+            if (bp__refresh_step) bp__refresh_step(s);
             while (!rc && s->segs[s->n_segs - 1].segno < m.segno)
                 rc = follow_next_segment(s);
             if (!rc && s->segs[s->n_segs - 1].segno == m.segno) rc = follow_frames(s, m.end);
-            if (rc == BP_ECORRUPT) {
-                /* the files changed under this view since the mark was read: a compaction
-                 * renamed new ones in, or a new writer's recovery finished one. A view of
-                 * the files as they are now decides (it fails only when they hold fewer
-                 * events than this handle showed, or keep failing to open) */
+            if (rc == BP_ECORRUPT || rc == BP_EIO) {
+                /* the files changed under this view since the mark was read (a compaction
+                 * renamed new ones in or removed some, or a new writer's recovery finished
+                 * one): a view of the files as they are now decides. It fails only when they
+                 * hold fewer events than this handle showed, or keep failing to open */
                 bp_err_clear();
                 rc = reload(s, &reloaded);
             }

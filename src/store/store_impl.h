@@ -75,6 +75,8 @@ typedef struct bp_segment {
     uint32_t segno;
     bp_file f;           /* [w] the writer's descriptor: open only while active (see above) */
     uint64_t size;       /* [w] end of the last frame written (or footer end when sealed) */
+    uint64_t wb_from;    /* [w] the active segment's bytes before this were handed to the
+                            device's writeback (bp_pf_writeback), not necessarily synced */
     uint64_t zero_end;   /* [w] the active segment's file holds zeros from size up to here
                             (bp_segment_zero_ahead), or zero_end <= size: nothing past size.
                             Sealed segments and a closed store's files end at size. */
@@ -128,6 +130,10 @@ typedef struct bp_segref {
 /* Zero-fill ahead of the active segment's end (bp_segment_zero_ahead): a chunk at a time,
  * when less than BP_ZERO_AHEAD_MIN is left. */
 #define BP_ZERO_CHUNK (256u << 10)
+/* Frames written without a sync are handed to the device's writeback every this many bytes
+ * (write.c): the fdatasync that seals the segment then finds little left to write, and the
+ * appends it holds up wait less (no durability changes: only a sync makes bytes durable). */
+#define BP_WRITEBACK_CHUNK (4u << 20)
 #define BP_ZERO_AHEAD_MIN (128u << 10)
 /* ... and only for group commits of at most this many bytes: a larger sync is dominated by
  * writing its data, so zeros would double the bytes written for little time saved (measured:

@@ -345,6 +345,10 @@ static bp_status write_frames(bp_store *s, const bp_frame *frames, size_t n, boo
         }
     }
     seg->size += s->enc.len;
+    if (!queue && seg->size - seg->wb_from >= BP_WRITEBACK_CHUNK) {
+        bp_pf_writeback(&seg->f, seg->wb_from, seg->size - seg->wb_from);
+        seg->wb_from = seg->size;
+    }
     pthread_rwlock_wrlock(&s->ilock);
     uint64_t pos = off;
     for (size_t i = 0; i < n && !rc; i++) {
