@@ -603,15 +603,50 @@ static void test_refresh_reports_a_view_it_cannot_make(void) {
     CHECK(rc != BP_OK);
     CHECK(now_us() - t0 >= 2000000u); /* not at the first try: a compaction renames for a moment */
     CHECK(name[0] && strstr(bp_last_error(), name) != NULL);
+    CHECK_EQ(bp_store_refresh(f, &pub), rc); /* every caller hears it from now on */
+    CHECK(name[0] && strstr(bp_last_error(), name) != NULL);
     CHECK_EQ(t_count_stream(f, "acct:1"), 70);
     CHECK(rename(aside, seg) == 0);
-    rc = BP_OK;
-    for (int i = 0; i < 50 && pub != 71; i++) {
+    for (int i = 0; i < 50 && pub != 71; i++) { /* (the next try makes a view) */
         sleep_ms(20);
-        CHECK_OK(bp_store_refresh(f, &pub));
+        (void)bp_store_refresh(f, &pub);
     }
     CHECK_EQ(pub, 71);
+    CHECK_OK(bp_store_refresh(f, &pub));
     CHECK_EQ(t_count_stream(f, "acct:1"), 6); /* the 5 kept and the new one */
+    CHECK_OK(bp_store_close(f));
+    CHECK_OK(bp_store_close(w));
+    t_rmdir(dir);
+}
+
+/* A frame the writer published but a follower has not read yet is damaged in the file: the
+ * follower's refresh says so (the writer's page says nothing moved), it does not take a view
+ * that silently stops short of the writer's mark. */
+static void test_refresh_reports_damage_it_meets(void) {
+    const char *dir = t_dir("mproc-damage");
+    bp_store *w = t_open(dir, NULL);
+    char pay[200];
+    memset(pay, 'a', sizeof pay);
+    for (int i = 0; i < 10; i++)
+        CHECK_OK(bp_append(w, NULL, "acct:1", "bank", 0x1001, pay, sizeof pay));
+    bp_store *f;
+    CHECK_OK(t_open_try(&f, dir, &READER));
+    memset(pay, 'Z', sizeof pay);
+    CHECK_OK(bp_append(w, NULL, "acct:1", "bank", 0x1001, pay, sizeof pay)); /* (durable) */
+    char seg[1200];
+    snprintf(seg, sizeof seg, "%s/segments/000001.fbat", dir);
+    int fd = open(seg, O_RDWR);
+    CHECK(fd >= 0);
+    static char buf[1 << 16];
+    ssize_t got = fd >= 0 ? pread(fd, buf, sizeof buf, 0) : -1;
+    char *z = got > 0 ? memmem(buf, (size_t)got, pay, sizeof pay) : NULL;
+    CHECK(z != NULL);
+    if (z) CHECK_EQ(pwrite(fd, "y", 1, (off_t)(z - buf) + 100), 1);
+    if (fd >= 0) close(fd);
+    uint64_t pub = 0;
+    CHECK_EQ(bp_store_refresh(f, &pub), BP_ECORRUPT);
+    CHECK(strstr(bp_last_error(), "damaged after seq 10") != NULL);
+    CHECK_EQ(pub, 10);
     CHECK_OK(bp_store_close(f));
     CHECK_OK(bp_store_close(w));
     t_rmdir(dir);
@@ -1013,6 +1048,7 @@ int main(void) {
     RUN(test_reader_newest_segment_replaced);
     RUN(test_refresh_beside_a_compaction);
     RUN(test_refresh_reports_a_view_it_cannot_make);
+    RUN(test_refresh_reports_damage_it_meets);
     RUN(test_writer_figures_seen_by_readers);
     RUN(test_writer_delivery_seen_by_readers);
     RUN(test_reader_threads_beside_compactions);

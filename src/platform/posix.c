@@ -184,6 +184,7 @@ int bp_pf_dup(const bp_file *f, bp_file *out) {
     int fd = fcntl(f->fd, F_DUPFD_CLOEXEC, 0);
     if (fd < 0) return -errno;
     out->fd = fd;
+    out->fault = f->fault; /* (its mappings fail where the test says; not a file it tracks) */
     return 0;
 }
 

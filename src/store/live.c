@@ -137,8 +137,7 @@ bp_status bp_live_pin(bp_store *s) {
         if (!seg->sealed && seg->f.fd >= 0) {
             /* the newest, through the descriptor its frames were read with (recovery kept
              * it): followed and read there, whatever a compaction renames in later */
-            int e = bp_segfile_adopt(s, i, &seg->f, true);
-            if (e) return bp_err_sys(BP_EIO, e, "%s: segment %06u: cannot map", s->dir, seg->segno);
+            (void)bp_segfile_adopt(s, i, &seg->f, true); /* (else read by name, as before) */
             bp_pf_close(&s->ffile);
             s->ffile = seg->f;
             s->ffile_segno = seg->segno;
@@ -366,6 +365,7 @@ static bp_status follow_frames(bp_store *s, uint64_t to) {
  * header. */
 static bp_status follow_next_segment(bp_store *s) {
     bp_segment *seg = &s->segs[s->n_segs - 1];
+    bool was_sealed = seg->sealed; /* (at the open: mapped and checked then, bp_live_pin) */
     bp_file *f;
     bp_status rc = follow_file(s, seg->segno, &f);
     uint64_t size = seg->size, foff = 0;
@@ -412,7 +412,13 @@ static bp_status follow_next_segment(bp_store *s) {
         s->report.segments++;
         /* the sealed one mapped whole, the next one to grow into: both the files followed
          * (bp_live_pin). Failing that, they are opened by name when read. */
-        (void)bp_segfile_adopt(s, s->n_segs - 2, f, false);
+        if (was_sealed && grew) { /* (its mapping from the open stays) */
+            bp_segment_cache(s, &s->segs[s->n_segs - 2], grew);
+            s->segs[s->n_segs - 2].rd_keep = grew->p != NULL;
+            grew = NULL;
+        } else {
+            (void)bp_segfile_adopt(s, s->n_segs - 2, f, false);
+        }
         (void)bp_segfile_adopt(s, s->n_segs - 1, &nf, true);
     }
     pthread_rwlock_unlock(&s->ilock);
@@ -439,10 +445,12 @@ static bp_status follow_next_segment(bp_store *s) {
 #define RELOAD_FAILS_MAX 30 /* (3 s of them) */
 void (*bp__refresh_step)(bp_store *s);
 
-static bp_status reload(bp_store *s, bool *done) {
+static bp_status reload(bp_store *s, const bp_live_mark *failed, bool *done) {
     *done = false;
+    /* past RELOAD_FAILS_MAX failures every caller hears the last one, until a view is made */
+    bool stuck = s->reload_fails >= RELOAD_FAILS_MAX;
     uint64_t now = bp_pf_mono_us();
-    if (now < s->reload_after) return BP_OK;
+    if (now < s->reload_after) return stuck ? bp_err(s->reload_rc, "%s", s->reload_msg) : BP_OK;
     bp_open_options o = s->opts;
     o.read_only = true;
     o.create = false;
@@ -457,18 +465,31 @@ static bp_status reload(bp_store *s, bool *done) {
     if (orc) {
         free(drop);
         s->reload_after = now + RELOAD_RETRY_US;
-        if (++s->reload_fails >= RELOAD_FAILS_MAX) { /* not a moment: say why */
-            s->reload_fails = 0;
-            return orc == BP_ENOMEM && !drop ? bp_err(BP_ENOMEM, "%s: out of memory", s->dir) : orc;
+        if (!stuck) s->reload_fails++;
+        if (s->reload_fails >= RELOAD_FAILS_MAX) { /* not a moment: say why, from now on */
+            if (orc == BP_ENOMEM && !drop) bp_err(BP_ENOMEM, "%s: out of memory", s->dir);
+            s->reload_rc = orc;
+            snprintf(s->reload_msg, sizeof s->reload_msg, "%s", bp_last_error());
+            return orc;
         }
         bp_err_clear(); /* (a compaction in the middle of its renames: a moment later) */
         return BP_OK;
     }
     s->reload_fails = 0;
-    if (t->published < s->published) {
+    /* after a follow that failed: when the writer's page says nothing changed since (the same
+     * writer, no compaction), the files are damaged where it published, not moved */
+    bool damaged = failed && failed->gen == t->live_gen &&
+                   failed->compactions == t->live_compactions && t->published < failed->seq;
+    if (t->published < s->published || damaged) {
         uint64_t has = t->published;
         bp_store_close(t);
         free(drop);
+        if (damaged)
+            return bp_err(BP_ECORRUPT,
+                          "%s: the files hold %llu events whole, but the writer published %llu: "
+                          "they are damaged after seq %llu (bp_store_verify names the place)",
+                          s->dir, (unsigned long long)has, (unsigned long long)failed->seq,
+                          (unsigned long long)has);
         return bp_err(BP_ECORRUPT,
                       "%s: the files now hold %llu events, fewer than the %llu this read-only "
                       "handle shows (a writer lost events it had published: a power loss, or a "
@@ -543,7 +564,7 @@ bp_status bp_store_refresh(bp_store *s, uint64_t *published) {
             /* a new writer, or a compaction: a view of their files first (segments may have
              * been renumbered); until one is made, nothing more */
             bool done = false;
-            rc = reload(s, &done);
+            rc = reload(s, NULL, &done);
             if (!done) have = false;
         }
         if (have && m.seq > s->published) {
@@ -551,16 +572,17 @@ bp_status bp_store_refresh(bp_store *s, uint64_t *published) {
             while (!rc && s->segs[s->n_segs - 1].segno < m.segno)
                 rc = follow_next_segment(s);
             if (!rc && s->segs[s->n_segs - 1].segno == m.segno) rc = follow_frames(s, m.end);
+            bool followed = !rc;
             if (rc == BP_ECORRUPT || rc == BP_EIO) {
                 /* the files changed under this view since the mark was read (a compaction
                  * renamed new ones in or removed some, or a new writer's recovery finished
                  * one): a view of the files as they are now decides. It fails only when they
                  * hold fewer events than this handle showed, or keep failing to open */
-                bp_err_clear();
-                rc = reload(s, &reloaded);
+                rc = reload(s, &m, &reloaded);
             }
             uint64_t upto = m.seq < s->idx.n ? m.seq : s->idx.n;
-            if (!rc && !reloaded) bp_publish(s, upto); /* (a reload published its own) */
+            /* (a reload published its own; a failed follow may have taken in part of a batch) */
+            if (!rc && followed && !reloaded) bp_publish(s, upto);
             if (!rc && s->tier_check) s->tier_check = bp_tier_extend(s);
             s->report.events = s->idx.n - s->idx.holes;
         }

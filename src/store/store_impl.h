@@ -163,6 +163,8 @@ struct bp_store {
                                   reader's: as of its view */
     uint64_t reload_after;     /* [w] a reader: no reload before (bp_pf_mono_us) */
     uint32_t reload_fails;     /* [w] a reader: reloads that failed since the last made */
+    bp_status reload_rc;       /* [w] a reader: and once they are RELOAD_FAILS_MAX, the last */
+    char reload_msg[300];      /* [w] error, which every refresh reports until a view is made */
     uint64_t live_figs_next;   /* [w] the writer: its figures go to the page from then on */
     /* a read-only view of a compaction committed but not finished (compact_open.c): segment
      * cv_first + i is read from its .compact file while cv_compact[i] (i < cv_n); NULL when
