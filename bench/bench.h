@@ -123,6 +123,8 @@ void bench_fresh_dir(const char *dir);      /* remove everything in it; make it 
 uint64_t bench_disk_usage(const char *dir); /* bytes allocated to the files under dir */
 /* bytes (file sizes) of batpak's segment index files, dir/segments/NNNNNN.fidx */
 uint64_t bench_fidx_bytes(const char *dir);
+/* Read every file under dir once, so that its pages are in the page cache ("warm"). */
+void bench_warm_files(const char *dir);
 /* blocks of batpak's index caches: the segment index files and DIR/entities.ckpt */
 uint64_t bench_cache_usage(const char *dir);
 
