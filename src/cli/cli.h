@@ -310,7 +310,8 @@ extern volatile int cli_stop_int;
 void cli_catch_stop_signals(void);
 /* A read-only handle: a writer holds the store (its pid into *pid) but shares no live page
  * (DIR/LIVE: a batpak before 1.3, or one that could not set the file up), so that this handle
- * sees neither its new events nor its figures. */
-bool cli_writer_unshared(bp_store *s, uint32_t *pid);
+ * sees neither its new events nor its figures. st: the handle's stats when the caller has them
+ * (NULL: read here). */
+bool cli_writer_unshared(bp_store *s, const bp_store_stats *st, uint32_t *pid);
 
 #endif

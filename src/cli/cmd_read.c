@@ -202,7 +202,7 @@ static int tail_follow(const cli_ctx *c, const tail_args *t, bp_store *s, uint64
         size_t n = 0;
         rc = bp_cursor_next(cur, evs, 256, &n, (uint32_t)t->interval_ms);
         uint32_t wpid = 0;
-        if (rc != BP_ETIMEDOUT || said || !cli_writer_unshared(s, &wpid)) {
+        if (rc != BP_ETIMEDOUT || said || !cli_writer_unshared(s, NULL, &wpid)) {
             unshared_pid = 0;
         } else {
             uint64_t now = cli_now_us();

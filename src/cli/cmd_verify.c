@@ -316,7 +316,7 @@ int cmd_stats(cli_ctx *c, int argc, char **argv) {
         cli_print_json(o);
     } else {
         uint32_t wpid;
-        print_stats_table(c, &uuid, &st, &rep, cli_writer_unshared(s, &wpid));
+        print_stats_table(c, &uuid, &st, &rep, cli_writer_unshared(s, &st, &wpid));
         for (size_t i = 0; i < nseg; i++)
             printf("segment %06u   %llu event(s), seq %llu..%llu, %llu bytes%s\n", segs[i].segno,
                    (unsigned long long)segs[i].events, (unsigned long long)segs[i].first_seq,

@@ -408,12 +408,14 @@ static void on_stop_signal(int sig) {
     cli_stop_int = 1;
 }
 
-bool cli_writer_unshared(bp_store *s, uint32_t *pid) {
-    bp_store_stats st = BP_STORE_STATS_INIT;
+bool cli_writer_unshared(bp_store *s, const bp_store_stats *st, uint32_t *pid) {
+    bp_store_stats own = BP_STORE_STATS_INIT;
     bp_store_open_report wr = BP_STORE_OPEN_REPORT_INIT;
     *pid = 0;
-    if (bp_store_stats_get(s, &st) || !st.read_only || !st.writer_pid) return false;
-    *pid = st.writer_pid;
+    if (!st && bp_store_stats_get(s, &own)) return false;
+    if (!st) st = &own;
+    if (!st->read_only || !st->writer_pid) return false;
+    *pid = st->writer_pid;
     return bp_store_writer_report(s, &wr) == BP_ENOTFOUND;
 }
 
