@@ -366,14 +366,14 @@ static bp_status follow_frames(bp_store *s, uint64_t to) {
 static bp_status follow_next_segment(bp_store *s) {
     bp_segment *seg = &s->segs[s->n_segs - 1];
     bool was_sealed = seg->sealed; /* (at the open: mapped and checked then, bp_live_pin) */
-    bp_file *f;
-    bp_status rc = follow_file(s, seg->segno, &f);
+    bp_file *f = NULL;             /* (read only when it was not: its frames, its footer) */
+    bp_status rc = was_sealed ? BP_OK : follow_file(s, seg->segno, &f);
     uint64_t size = seg->size, foff = 0;
     uint32_t flen = 0;
     uint8_t t[BP_TRAILER_SIZE];
-    int e = rc || seg->sealed ? 0 : bp_pf_size(f, &size);
+    int e = rc || was_sealed ? 0 : bp_pf_size(f, &size);
     if (rc || e) return rc ? rc : bp_err_sys(BP_EIO, e, "%s: cannot stat a segment", s->dir);
-    if (!seg->sealed) { /* (the open may have found it sealed already) */
+    if (!was_sealed) {
         if (size < BP_SEG_HEADER_SIZE + BP_TRAILER_SIZE ||
             bp_pf_pread(f, t, sizeof t, size - sizeof t) != (ssize_t)sizeof t ||
             !bp_trailer_decode(t, size, &foff, &flen) || foff < seg->size)
@@ -433,14 +433,17 @@ static bp_status follow_next_segment(bp_store *s) {
     return BP_OK;
 }
 
-/* [w] A reader: after a compaction, or under a new writer, make this handle's view anew from
+/* [w] A reader: after a compaction, or under a new writer, or when following met files that
+ * changed under it (failed: the mark it followed to), make this handle's view anew from
  * the files as they are (a read-only open of its own), so that it reads the new files and
  * lets the replaced ones go. The new view replaces the old one under ilock as a compaction's
  * index replaces the writer's (iterators and held events go on: the old names stay until
  * close, each held event keeps its file). *done says whether it did: when the open fails
  * (a compaction in the middle of its renames, say) the old view stays and a refresh tries
- * again 100 ms later at the soonest; BP_ECORRUPT when the files show fewer events than this
- * handle published. */
+ * again 100 ms later at the soonest, silently for RELOAD_FAILS_MAX tries, then reporting the
+ * open's error at every call until a view is made. BP_ECORRUPT when the files show fewer
+ * events than this handle published, or (failed) than the mark of a writer whose page says
+ * nothing moved since: damage. */
 #define RELOAD_RETRY_US 100000u
 #define RELOAD_FAILS_MAX 30 /* (3 s of them) */
 void (*bp__refresh_step)(bp_store *s);

@@ -130,15 +130,15 @@ typedef struct bp_segref {
 /* Zero-fill ahead of the active segment's end (bp_segment_zero_ahead): a chunk at a time,
  * when less than BP_ZERO_AHEAD_MIN is left. */
 #define BP_ZERO_CHUNK (256u << 10)
-/* Frames written without a sync are handed to the device's writeback every this many bytes
- * (write.c): the fdatasync that seals the segment then finds little left to write, and the
- * appends it holds up wait less (no durability changes: only a sync makes bytes durable). */
-#define BP_WRITEBACK_CHUNK (4u << 20)
 #define BP_ZERO_AHEAD_MIN (128u << 10)
 /* ... and only for group commits of at most this many bytes: a larger sync is dominated by
  * writing its data, so zeros would double the bytes written for little time saved (measured:
  * batches of 256 events of 100 bytes wrote 6.4 times the bytes with zeros ahead). */
 #define BP_ZERO_GROUP_MAX (32u << 10)
+/* Frames written without a sync are handed to the device's writeback every this many bytes
+ * (write.c): the fdatasync that seals the segment then finds little left to write, and the
+ * appends it holds up wait less (no durability changes: only a sync makes bytes durable). */
+#define BP_WRITEBACK_CHUNK (4u << 20)
 
 struct bp_store {
     char *dir;
