@@ -70,4 +70,18 @@ extern uint32_t bp__segfile_max;
  */
 extern uint64_t bp__turn_expire_us;
 
+/**
+ * The longest a group-commit leader waits for the appenders it expects before its fdatasync,
+ * in microseconds (default BP_GROUP_WAIT_US, 200): tests raise it so that a leader that waits
+ * for a thread that will not append shows as a gather that timed out.
+ */
+extern uint64_t bp__group_wait_us;
+
+/**
+ * The group commit's state, under the store's write lock: group_prev (when not 0) becomes the
+ * number of appends the next leader waits for; *gathering (when not NULL) says whether a leader
+ * is gathering now; *timeouts (when not NULL) counts the gathers that ended at the deadline.
+ */
+void bp__store_group(bp_store *s, uint32_t group_prev, bool *gathering, uint64_t *timeouts);
+
 #endif

@@ -345,12 +345,80 @@ static void test_head_wait_ends_on_failure(void) {
     t_rmdir(dir);
 }
 
+/* ------------------------------------------------ the group commit and head readers */
+
+/* A group-commit leader waits for as many appends as the last sync covered. A thread that
+ * cannot append before this sync (its head read waits for an append in the group, or a turn
+ * its holder gives up only after this sync) is one of them: the leader does not wait for it
+ * to the deadline (raised here to 20 s, so that such a wait shows as a gather that timed out
+ * and the head read returns only after it). */
+typedef struct turn_then_append {
+    bp_store *s;
+    bool conflict_first; /* take the entity's turn first (a CAS that conflicts) */
+    bp_status rc;
+} turn_then_append;
+
+static void *conflict_then_append(void *arg) {
+    turn_then_append *a = arg;
+    if (a->conflict_first && cas_stale(a->s, "acct:g") != BP_ECONFLICT) {
+        a->rc = BP_EINVAL;
+        return NULL;
+    }
+    bp_append_options o = BP_APPEND_OPTIONS_INIT;
+    o.has_expected_clock = true;
+    o.expected_clock = 1;
+    a->rc = bp_append_ex(a->s, NULL, "acct:g", "bank", BP_KIND(1, 1), PAYLOAD, sizeof PAYLOAD, &o);
+    return NULL;
+}
+
+static void gather_counts_waiter(bool turn) {
+    const char *dir = t_dir(turn ? "cas-gather-turn" : "cas-gather-head");
+    uint64_t wait0 = bp__group_wait_us, expire0 = bp__turn_expire_us;
+    bp__group_wait_us = 20u * 1000 * 1000;
+    bp__turn_expire_us = 60u * 1000 * 1000; /* the turn lasts while the leader gathers */
+    bp_store *s = NULL;
+    CHECK_OK(t_open_try(&s, dir, &(t_open_opts){.durability = BP_DURABLE}));
+    CHECK_OK(bp_append(s, NULL, "acct:g", "bank", BP_KIND(1, 1), PAYLOAD, sizeof PAYLOAD));
+    bp__store_group(s, 2, NULL, NULL); /* the next leader waits for a second append */
+    turn_then_append a = {s, turn, BP_OK};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, conflict_then_append, &a) == 0);
+    bool gathering = false;
+    for (int i = 0; i < 200000 && !gathering; i++) { /* its append leads a gather */
+        bp__store_group(s, 0, &gathering, NULL);
+        if (!gathering) usleep(50);
+    }
+    CHECK(gathering);
+    uint64_t clock = 0;
+    CHECK_OK(bp_entity_head(s, &clock, NULL, "acct:g")); /* waits for that append's sync */
+    pthread_join(t, NULL);
+    CHECK_OK(a.rc);
+    CHECK_EQ(clock, 2);
+    uint64_t timeouts = 99;
+    bp__store_group(s, 0, NULL, &timeouts);
+    CHECK_EQ(timeouts, 0);
+    CHECK_OK(bp_store_close(s));
+    bp__group_wait_us = wait0;
+    bp__turn_expire_us = expire0;
+    t_rmdir(dir);
+}
+
+static void test_gather_counts_head_reader(void) {
+    gather_counts_waiter(false);
+}
+
+static void test_gather_counts_turn_waiter(void) {
+    gather_counts_waiter(true);
+}
+
 int main(void) {
     RUN(test_head_includes_pending_append);
     RUN(test_real_conflict_still_refused);
     RUN(test_turn_given_up);
     RUN(test_abandoned_turn_lapses);
     RUN(test_head_wait_ends_on_failure);
+    RUN(test_gather_counts_head_reader);
+    RUN(test_gather_counts_turn_waiter);
     RUN(test_two_writers);
     RUN(test_eight_writers_one_entity);
     RUN(test_eight_writers_evaluate_commit);

@@ -177,8 +177,10 @@ bp_status bp_entity_head(bp_store *s, uint64_t *clock, bp_hash *hash, const char
         if (!waited && v && v->n && v->v[v->n - 1] >= s->published) {
             head_wait w = {s, (uint64_t)v->v[v->n - 1] + 1}; /* slot i holds global_seq i+1 */
             pthread_rwlock_unlock(&s->ilock);
+            bp_head_wait_begin(s);
             while (!bp_wait_until(s, head_published, &w, bp_pf_mono_us() + 1000000)) {
             }
+            bp_head_wait_end(s);
             continue;
         }
         if (v) {

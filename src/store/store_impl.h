@@ -119,7 +119,8 @@ typedef struct bp_segref {
  * events on. A stream's frames lie scattered over the segments; asking early lets memory
  * fetch several at once. */
 #define BP_READ_AHEAD 6
-/* Longest a group-commit leader waits for appenders about to write before fdatasync. */
+/* Longest a group-commit leader waits for appenders about to write before fdatasync
+ * (bp__group_wait_us: tests raise it). */
 #define BP_GROUP_WAIT_US 200
 /* The newest records a handle keeps in memory when sealed segments move to the six tier
  * (and at least the newest segment's): a read of them stays a lookup in memory (get by id
@@ -287,9 +288,14 @@ struct bp_store {
     uint64_t pending_off;       /* [w] */
     uint32_t arriving;          /* atomic: appenders inside commit() that have not yet written;
                                    a group-commit leader waits for them (BP_GROUP_WAIT_US) */
+    uint32_t head_waiting;      /* atomic, raised under wmu: head readers (bp_entity_head)
+                                   waiting for an append of theirs to be published: they
+                                   cannot append before that sync, so a leader does not
+                                   wait for them; turn waiters (turns.c) alike */
     uint64_t writes_total;      /* [w] commits written (each append or batch counts 1) */
     uint64_t writes_at_sync;    /* [w] writes_total when the last fdatasync started */
     uint32_t group_prev;        /* [w] commits the last fdatasync covered */
+    uint64_t gather_timeouts;   /* [w] gathers that ended at the deadline, the group short */
     uint64_t sync_from;         /* [w] the active segment's size when the last fdatasync
                                    started (sync_from_segno's): what a group commit adds */
     uint32_t sync_from_segno;   /* [w] */
@@ -523,6 +529,10 @@ void bp_publish_ready(bp_store *s);
 /* sync.c: [w] an appender that counted itself in s->arriving has written, or gives up; the
  * gathering group-commit leader is woken by bp_wmu_unlock when its group is complete. */
 void bp_arrived(bp_store *s);
+/* A head reader starts (begin) or ends (end) waiting for a publish: a group-commit leader
+ * counts it as one of the group it gathers. No lock held. */
+void bp_head_wait_begin(bp_store *s);
+void bp_head_wait_end(bp_store *s);
 /* live.c: DIR/LIVE. The writer sets its page up at open (bp_live_open, best effort: readers
  * of other processes then follow nothing) and marks every publish on it (bp_live_publish,
  * [w]). A reader's open clamps what it publishes to a live writer's mark (bp_live_clamp:

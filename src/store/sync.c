@@ -11,6 +11,16 @@
 
 static void sync_done(bp_store *s);
 
+uint64_t bp__group_wait_us = BP_GROUP_WAIT_US;
+
+void bp__store_group(bp_store *s, uint32_t group_prev, bool *gathering, uint64_t *timeouts) {
+    pthread_mutex_lock(&s->wmu);
+    if (group_prev) s->group_prev = group_prev;
+    if (gathering) *gathering = s->gathering;
+    if (timeouts) *timeouts = s->gather_timeouts;
+    pthread_mutex_unlock(&s->wmu);
+}
+
 bp_status bp_store_fail(bp_store *s, int status, int neg_errno, const char *fmt, ...) {
     char msg[256];
     va_list ap;
@@ -96,9 +106,12 @@ bp_status bp_flush_pending(bp_store *s) {
 
 /* [w] The group a leader gathers is complete: as many appends as the previous fdatasync
  * covered (the threads that waited then are likely to append again), and none still
- * inside commit() about to write. */
+ * inside commit() about to write. A thread waiting for this group's sync before it can
+ * append (a head read or a turn on an entity whose append is in the group) counts as one
+ * of them: waiting for it would only delay the sync it waits for, to the deadline. */
 static bool group_complete(const bp_store *s) {
-    return s->writes_total - s->writes_at_sync >= s->group_prev &&
+    uint32_t waiting = __atomic_load_n(&s->head_waiting, __ATOMIC_ACQUIRE);
+    return s->writes_total - s->writes_at_sync + waiting >= s->group_prev &&
            !__atomic_load_n(&s->arriving, __ATOMIC_ACQUIRE);
 }
 
@@ -108,6 +121,17 @@ static bool group_complete(const bp_store *s) {
 void bp_arrived(bp_store *s) {
     __atomic_fetch_sub(&s->arriving, 1, __ATOMIC_RELEASE);
     if (s->gathering && group_complete(s)) s->gather_wake = true;
+}
+
+void bp_head_wait_begin(bp_store *s) {
+    pthread_mutex_lock(&s->wmu);
+    __atomic_fetch_add(&s->head_waiting, 1, __ATOMIC_RELEASE);
+    if (s->gathering && group_complete(s)) s->gather_wake = true;
+    bp_wmu_unlock(s);
+}
+
+void bp_head_wait_end(bp_store *s) {
+    __atomic_fetch_sub(&s->head_waiting, 1, __ATOMIC_RELEASE);
 }
 
 /* Release wmu, then wake the gathering leader if an appender completed its group. The leader
@@ -143,12 +167,13 @@ bp_status bp_wait_durable_release(bp_store *s, uint64_t target) {
         /* Gather a group: as many appends as the previous fdatasync covered (the threads
          * that waited then are likely to append again), and every appender already inside
          * commit(), for at most BP_GROUP_WAIT_US. A lone appender never waits here. */
-        uint64_t until = bp_pf_mono_us() + BP_GROUP_WAIT_US;
+        uint64_t until = bp_pf_mono_us() + bp__group_wait_us;
         s->gathering = true;
         while (!group_complete(s) && bp_pf_mono_us() < until)
             bp_pf_cond_wait_until(&s->gcond, &s->wmu, until);
         s->gathering = false;
         s->gather_wake = false;
+        if (!group_complete(s)) s->gather_timeouts++;
         uint32_t group = (uint32_t)(s->writes_total - s->writes_at_sync);
         s->writes_at_sync = s->writes_total;
         /* wmu was released while gathering: the store may have failed meanwhile (and a

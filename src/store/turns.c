@@ -137,6 +137,7 @@ bool bp_turn_blocked(bp_store *s, uint64_t key) {
 
 void bp_turn_wait(bp_store *s, uint64_t key) {
     if (!__atomic_load_n(&s->n_turns, __ATOMIC_ACQUIRE)) return;
+    bool counted = false; /* as a thread that appends nothing before the holder's sync */
     pthread_mutex_lock(&s->pmu);
     for (;;) {
         uint64_t now = bp_pf_mono_us();
@@ -146,7 +147,15 @@ void bp_turn_wait(bp_store *s, uint64_t key) {
             t->stamp_us = now;
             break;
         }
+        if (!counted && !s->read_only) { /* (wmu is taken before pmu, never after) */
+            pthread_mutex_unlock(&s->pmu);
+            bp_head_wait_begin(s);
+            counted = true;
+            pthread_mutex_lock(&s->pmu);
+            continue;
+        }
         bp_pf_cond_wait_until(&s->pcond, &s->pmu, t->stamp_us + bp__turn_expire_us);
     }
     pthread_mutex_unlock(&s->pmu);
+    if (counted) bp_head_wait_end(s);
 }
