@@ -1041,6 +1041,115 @@ static void test_follower_descriptors_bounded(void) {
     t_rmdir(dir);
 }
 
+/* ------------------------------------------------ verify beside a live writer */
+
+/* What a verify's progress callback does to the store, once per pass (the first call, made
+ * before the first segment is read): what a writer in this or another process may do while
+ * verify reads the files by name. */
+enum { V_SEAL, V_CLOSE, V_COMPACT, V_COMPACT_EVERY };
+typedef struct vmeddle {
+    bp_store *w;
+    int what, passes;
+    int64_t keep; /* keep_last of the compactions */
+} vmeddle;
+
+static void meddle(void *ctx, uint64_t done, uint64_t total) {
+    vmeddle *m = ctx;
+    (void)total;
+    if (done) return;
+    if (m->passes++ && m->what != V_COMPACT_EVERY) return;
+    char pay[200];
+    memset(pay, 'v', sizeof pay);
+    bp_status rc = BP_OK;
+    if (m->what == V_SEAL || m->what == V_CLOSE) /* more than a segment: the active one seals */
+        for (int i = 0; i < 60 && !rc; i++)
+            rc = bp_append(m->w, NULL, "acct:v", "bank", 0x1001, pay, sizeof pay);
+    if (m->what == V_CLOSE && !rc) {
+        rc = bp_store_close(m->w); /* writes index.ckpt: events past the reader's view */
+        m->w = NULL;
+    }
+    if (m->what == V_COMPACT || m->what == V_COMPACT_EVERY) {
+        for (int i = 0; i < 30 && !rc; i++)
+            rc = bp_append(m->w, NULL, "acct:v", "bank", 0x1001, pay, sizeof pay);
+        bp_compact_options co = BP_COMPACT_OPTIONS_INIT;
+        co.keep_last = (uint64_t)m->keep--; /* (each one removes events: the files change) */
+        bp_compact_report cr = BP_COMPACT_REPORT_INIT;
+        if (!rc) rc = bp_compact(m->w, &cr, &co);
+    }
+    if (rc) fprintf(stderr, "meddle: %s\n", bp_last_error());
+}
+
+static bp_status verify_meddled(bp_store *s, vmeddle *m, bp_verify_report *rep) {
+    bp_verify_options o = BP_VERIFY_OPTIONS_INIT;
+    o.progress = meddle;
+    o.progress_ctx = m;
+    *rep = (bp_verify_report)BP_VERIFY_REPORT_INIT;
+    return bp_store_verify(s, rep, &o);
+}
+
+/* A verify checks what its handle's view holds, beside a writer that goes on: a segment that
+ * was the newest when it began and that the writer has sealed since (its footer and index
+ * file list events past the view) is checked up to the view's end, by the writer's own handle
+ * and by a reader; an index.ckpt that a writer's close wrote meanwhile, up to the view too. The
+ * old verify found "SIDX footer lists N events, the segment holds M" and "index.ckpt: N
+ * record(s) do not match the segments" there: false damage. */
+static void test_verify_beside_a_live_writer(void) {
+    const char *dir = t_dir("mproc-verify");
+    bp_store *w = t_open(dir, &(t_open_opts){.segment_size = 8192});
+    char pay[200];
+    memset(pay, 'v', sizeof pay);
+    for (int i = 0; i < 50; i++)
+        CHECK_OK(bp_append(w, NULL, i % 2 ? "acct:1" : "acct:2", "bank", 0x1001, pay, sizeof pay));
+    bp_verify_report rep;
+    vmeddle m = {w, V_SEAL, 0, 0};
+    CHECK_OK(verify_meddled(w, &m, &rep)); /* the writer's own handle */
+    CHECK_EQ(rep.events, 50);
+    CHECK_EQ(rep.problems, 0);
+    bp_store *f;
+    CHECK_OK(t_open_try(&f, dir, &READER));
+    m = (vmeddle){w, V_SEAL, 0, 0};
+    CHECK_OK(verify_meddled(f, &m, &rep)); /* a reader */
+    CHECK_EQ(rep.events, 110);
+    CHECK_EQ(rep.problems, 0);
+    m = (vmeddle){w, V_CLOSE, 0, 0};
+    CHECK_OK(verify_meddled(f, &m, &rep));
+    CHECK(m.w == NULL);
+    CHECK_EQ(rep.events, 110); /* (the reader's view: it did not refresh) */
+    CHECK_EQ(rep.problems, 0);
+    CHECK_OK(bp_store_close(f));
+    t_rmdir(dir);
+}
+
+/* A reader's verify beside a writer that compacts while it reads the files by name: what it
+ * read after the files changed under its view is not damage; it verifies again on a new view
+ * (clean here, the events the compaction kept). A writer that compacts during every pass:
+ * BP_EBUSY, "run it again", never a false BP_ECORRUPT. */
+static void test_verify_beside_a_compaction(void) {
+    const char *dir = t_dir("mproc-verify-compact");
+    bp_store *w = t_open(dir, &(t_open_opts){.segment_size = 8192});
+    char pay[200];
+    memset(pay, 'c', sizeof pay);
+    for (int i = 0; i < 90; i++)
+        CHECK_OK(bp_append(w, NULL, i % 3 ? "acct:1" : "acct:2", "bank", 0x1001, pay, sizeof pay));
+    bp_store *f;
+    CHECK_OK(t_open_try(&f, dir, &READER));
+    bp_verify_report rep;
+    vmeddle m = {w, V_COMPACT, 0, 20};
+    CHECK_OK(verify_meddled(f, &m, &rep));
+    CHECK_EQ(m.passes, 2);
+    CHECK_EQ(rep.problems, 0);
+    CHECK_EQ(rep.events, 20 + 20 + 20); /* each entity's newest 20 */
+    m = (vmeddle){w, V_COMPACT_EVERY, 0, 15};
+    CHECK_EQ(verify_meddled(f, &m, &rep), BP_EBUSY);
+    CHECK_EQ(m.passes, 3);
+    CHECK(strstr(bp_last_error(), "run it again") != NULL);
+    CHECK_OK(bp_store_verify(f, &rep, NULL)); /* and once the writer lets it be: clean */
+    CHECK_EQ(rep.problems, 0);
+    CHECK_OK(bp_store_close(f));
+    CHECK_OK(bp_store_close(w));
+    t_rmdir(dir);
+}
+
 int main(void) {
     RUN(test_writer_and_readers_counted);
     RUN(test_read_only_writes_nothing);
@@ -1049,6 +1158,8 @@ int main(void) {
     RUN(test_refresh_beside_a_compaction);
     RUN(test_refresh_reports_a_view_it_cannot_make);
     RUN(test_refresh_reports_damage_it_meets);
+    RUN(test_verify_beside_a_live_writer);
+    RUN(test_verify_beside_a_compaction);
     RUN(test_writer_figures_seen_by_readers);
     RUN(test_writer_delivery_seen_by_readers);
     RUN(test_reader_threads_beside_compactions);

@@ -864,8 +864,14 @@ typedef struct bp_verify_options {
  * bp_compact waits until verify is done (verify reads the segment files by name, one
  * open at a time), so its callbacks must not call bp_compact. opts may be NULL (no
  * callbacks); the callbacks run on the calling thread.
- * Errors: BP_EINVAL (a NULL argument, or opts->struct_size unknown), BP_ECORRUPT, BP_EIO,
- * BP_ENOMEM.
+ * What is checked is what the handle's view holds: events, seals and an index.ckpt written
+ * since are past it. On a read-only handle whose writer (another process) compacts the store
+ * while verify reads the files, verify makes a new view (as bp_store_refresh does) and checks
+ * again, up to 3 passes; problems found after the files changed are not counted, though
+ * on_problem may have heard of one twice (once per pass).
+ * Errors: BP_EINVAL (a NULL argument, or opts->struct_size unknown), BP_ECORRUPT, BP_EBUSY
+ * (a read-only handle's writer compacted during each pass: nothing is known, run it again),
+ * BP_EIO, BP_ENOMEM.
  */
 BP_API bp_status bp_store_verify(bp_store *s, bp_verify_report *out, const bp_verify_options *opts);
 

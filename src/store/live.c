@@ -187,6 +187,15 @@ bool bp_live_clamp(bp_store *s, uint64_t *published) {
     return true;
 }
 
+bool bp_live_moved(bp_store *s) {
+    if (!s->read_only) return false;
+    pthread_mutex_lock(&s->wmu);
+    bp_live_mark m;
+    bool moved = live_mark(s, &m) && (m.gen != s->live_gen || m.compactions != s->live_compactions);
+    pthread_mutex_unlock(&s->wmu);
+    return moved;
+}
+
 /* A reader: the page of the writer that holds the store now. */
 static bool live_writer(bp_store *s, bp_live_mark *m) {
     return s->read_only && live_mark(s, m) && mark_held(s, m);

@@ -548,6 +548,9 @@ bool bp_live_clamp(bp_store *s, uint64_t *published);
 /* A read-only open: segment segno (its newest) is a live writer's up to *end, which it never
  * cuts (UINT64_MAX: the writer is past it, it is sealed); false when no live writer says so. */
 bool bp_live_tail_bound(bp_store *s, uint32_t segno, uint64_t *end);
+/* A read-only handle: the files moved under its view since it was made (the writer that
+ * holds the store compacted it, or another writer opened it: DIR/LIVE says so). No lock. */
+bool bp_live_moved(bp_store *s);
 /* A read-only open: map every sealed segment now and keep it (rd_keep), so that a file a
  * live writer's compaction replaces later is not the one read; BP_ECORRUPT when one was
  * replaced during the open already (its size is not the index's), BP_EIO. */

@@ -9,6 +9,8 @@
 /* Invariant: flagged[k] (k < n_flagged) says entity chains.names.s[k] had a problem
  * reported to on_problem already. */
 typedef struct vstate {
+    bp_store *s;
+    bool moved; /* a read-only handle's files moved under its view during this pass */
     bp_verify_report *rep;
     bp_chains chains;
     uint64_t next_seq, limit;
@@ -23,6 +25,9 @@ typedef struct vstate {
 /* Count a problem; the first one goes into the report, and on_problem hears of every problem
  * that is no entity's and of the first one of each entity (k: its chain, or -1). */
 static void vproblem(vstate *v, int64_t k, const char *fmt, va_list ap) {
+    /* found on files that are no longer the view's (a writer compacted meanwhile): not a
+     * problem of the store; the pass is made again (bp_store_verify) */
+    if (v->moved || (v->moved = bp_live_moved(v->s))) return;
     char msg[sizeof v->rep->first_problem];
     vsnprintf(msg, sizeof msg, fmt, ap);
     if (!v->rep->problems++) memcpy(v->rep->first_problem, msg, sizeof msg);
@@ -372,10 +377,14 @@ static bp_status verify_segment(vstate *v, bp_store *s, uint32_t segno) {
         nrec++;
         pos += fl;
     }
-    if (!rc && sealed && nrec != blk.n_recs)
+    /* stopped at the end of what this handle's index holds (the limit): the rest of the
+     * segment was written since (a writer in this process or another one sealed it, its
+     * footer and index file list more): what lies past the limit is not this verify's */
+    bool cut = pos < end && v->next_seq > v->limit;
+    if (!rc && sealed && !cut && nrec != blk.n_recs)
         problem(v, "segment %06u: SIDX footer lists %u events, the segment holds %u", segno,
                 blk.n_recs, nrec);
-    if (!rc && v->next_seq <= v->limit) six_end(v, &six, segno, nrec);
+    if (!rc && !cut && v->next_seq <= v->limit) six_end(v, &six, segno, nrec);
     six_free(&six);
     bp_iblock_free(&blk);
 out:
@@ -412,6 +421,7 @@ static void verify_checkpoint(vstate *v, bp_store *s) {
     for (uint32_t i = 0; i < blk.n_recs; i++) {
         uint64_t seq = blk.seqs ? blk.seqs[i] : blk.first_seq + i;
         const bp_irec *c = &blk.recs[i];
+        if (seq > v->limit) break; /* written since this handle's view (a writer's close) */
         bp_irec r;
         bool tier = seq && seq - 1 < s->idx.rbase; /* (its hlc: not in memory) */
         if (!seq || bp_store_rec(s, seq - 1, &r, 0) <= 0 || r.segno != c->segno ||
@@ -429,17 +439,16 @@ static void verify_checkpoint(vstate *v, bp_store *s) {
     free(buf);
 }
 
-bp_status bp_store_verify(bp_store *s, bp_verify_report *out, const bp_verify_options *opts) {
-    if (!s || !out) return bp_err(BP_EINVAL, "bp_store_verify: NULL argument");
-    static const bp_verify_options none = BP_VERIFY_OPTIONS_INIT;
-    if (!opts) opts = &none;
-    BP_SIZE_CHECK("bp_store_verify", opts, bp_verify_options, BP_VERIFY_OPTIONS_INIT);
-    BP_SIZE_CHECK("bp_store_verify", out, bp_verify_report, BP_VERIFY_REPORT_INIT);
+/* One pass over the files as this handle's view has them: *moved when a problem it found came
+ * after the files moved under the view (then none is counted or told from there on). */
+static bp_status verify_once(bp_store *s, bp_verify_report *out, const bp_verify_options *opts,
+                             bool *moved) {
     bp_progress_fn progress = opts->progress;
     void *progress_ctx = opts->progress_ctx;
     BP_OUT_RESET(out, bp_verify_report);
     vstate v;
     memset(&v, 0, sizeof v);
+    v.s = s;
     v.rep = out;
     v.on_problem = opts->on_problem;
     v.ctx = opts->problem_ctx;
@@ -486,10 +495,43 @@ bp_status bp_store_verify(bp_store *s, bp_verify_report *out, const bp_verify_op
     if (!rc) verify_checkpoint(&v, s);
     pthread_mutex_unlock(&s->cmu);
     out->entities = v.chains.names.n;
+    *moved = v.moved;
     bp_chains_free(&v.chains);
     free(v.flagged);
     free(segnos);
     free(sizes);
+    return rc;
+}
+
+/* Passes a read-only handle makes when a writer in another process compacts (or a new writer
+ * opens) while verify reads the files by name: such a change makes the files disagree with the
+ * view the pass checks them against, so what disagrees after it is not counted as a problem
+ * and the pass is made again, on a new view. */
+#define VERIFY_PASSES 3
+
+bp_status bp_store_verify(bp_store *s, bp_verify_report *out, const bp_verify_options *opts) {
+    if (!s || !out) return bp_err(BP_EINVAL, "bp_store_verify: NULL argument");
+    static const bp_verify_options none = BP_VERIFY_OPTIONS_INIT;
+    if (!opts) opts = &none;
+    BP_SIZE_CHECK("bp_store_verify", opts, bp_verify_options, BP_VERIFY_OPTIONS_INIT);
+    BP_SIZE_CHECK("bp_store_verify", out, bp_verify_report, BP_VERIFY_REPORT_INIT);
+    bp_status rc = BP_OK;
+    for (int pass = 1;; pass++) {
+        /* a read-only handle checks the files against a view of them as they are: when the
+         * writer compacted since its view was made, a new one first (bp_store_refresh) */
+        if (s->read_only && bp_live_moved(s) && (rc = bp_store_refresh(s, NULL))) return rc;
+        bool moved = false; /* (a clean pass is one whatever moved: every file matched) */
+        rc = verify_once(s, out, opts, &moved);
+        if (rc && rc != BP_ENOMEM && !moved) moved = bp_live_moved(s); /* (a file it named gone) */
+        if (!moved) break;
+        if (pass == VERIFY_PASSES)
+            return bp_err(BP_EBUSY,
+                          "%s: the writer compacted the store (or a new writer opened it) "
+                          "during each of %d passes of verify, so what it read cannot be "
+                          "told from damage; nothing is known; run it again",
+                          s->dir, VERIFY_PASSES);
+        bp_err_clear();
+    }
     if (rc) return rc;
     if (out->problems)
         return bp_err(BP_ECORRUPT, "%s: verify found %llu problem(s); first: %s", s->dir,
