@@ -444,6 +444,14 @@ wait "$follower" 2>/dev/null
 [ "$(grep -c '"entity":"feed:2"' "$SCRATCH/follow.out")" -eq 3 ] || fail "tail -f saw $(grep -c '' "$SCRATCH/follow.out") events, want 3"
 grep -q '"payload":{"f":3}' "$SCRATCH/follow.out" || fail "tail -f missed the last event"
 [ ! -s "$SCRATCH/follow.err" ] || fail "tail -f wrote to stderr: $(cat "$SCRATCH/follow.err")"
+# tail -f whose reader goes away while nothing new comes (`| head -1`): it stops at its next
+# --interval, not at the next event (there is none here: the 10 s timeout would end it, 124)
+what="tail -f into a closed pipe"
+timeout 10 "$BIN" --dir "$S" tail -f --limit 1 --interval 50 2>"$SCRATCH/pipe.err" | head -n 1 >"$SCRATCH/pipe.out"
+pipe_rc=${PIPESTATUS[0]}
+[ "$pipe_rc" -eq 0 ] || fail "tail -f | head -1 on an idle store exited $pipe_rc (124: it never noticed)"
+[ "$(grep -c '' "$SCRATCH/pipe.out")" -eq 1 ] || fail "tail -f | head -1 printed $(grep -c '' "$SCRATCH/pipe.out") lines"
+[ ! -s "$SCRATCH/pipe.err" ] || fail "tail -f into a closed pipe wrote to stderr: $(cat "$SCRATCH/pipe.err")"
 
 # tail -f across a compaction: the seqs have holes from then on, so the event count is not
 # the last global_seq. Started before it, tail -f still prints the events appended after it;

@@ -225,6 +225,7 @@ static int tail_follow(const cli_ctx *c, const tail_args *t, bp_store *s, uint64
             high = evs[i]->global_seq;
         }
         if (code == CLI_OK) code = cli_finish_output(c, CLI_OK);
+        if (code == CLI_OK && rc == BP_ETIMEDOUT && cli_output_gone()) break; /* (as SIGPIPE) */
         if (code != CLI_OK || !rc || rc == BP_ETIMEDOUT) continue;
         if (rc != BP_ECORRUPT) {
             code = cli_fail_status(c, rc);

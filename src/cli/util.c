@@ -3,6 +3,7 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -243,6 +244,13 @@ int cli_parse_kind(const cli_ctx *c, const char *text, uint16_t *out) {
 int cli_check_dir(const cli_ctx *c) {
     if (!*c->dir) return cli_fail(c, CLI_EUSAGE, "--dir: is empty");
     return CLI_OK;
+}
+
+bool cli_output_gone(void) {
+    /* the write end of a pipe (or socket) whose reader has gone polls as an error; a file or
+     * a terminal never does */
+    struct pollfd p = {.fd = STDOUT_FILENO, .events = POLLOUT};
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0;
 }
 
 uint64_t cli_now_us(void) {
