@@ -216,7 +216,9 @@ def tty():
     lines = "".join(json.dumps({"entity": f"e:{i % 50}", "scope": "s", "kind": 4097,
                                 "payload": {"i": i, "pad": "x" * 64}}) + "\n"
                     for i in range(3000))
-    code, _, se = run(["--dir", store, "append", "--batch", "-"], lines.encode())
+    code, _, se = run(["--dir", store, "init"], None)
+    if code == 0:
+        code, _, se = run(["--dir", store, "append", "--batch", "-"], lines.encode())
     report(code == 0, "tty: make a store of 3000 events", se)
     code, exported, se = run(["--dir", store, "export"])
     report(code == 0 and not se, "pipe: export prints nothing on stderr", se)

@@ -132,6 +132,13 @@ expect 2 --dir "$SCRATCH/none" dump
 [ ! -e "$SCRATCH/none" ] || { what="read commands"; fail "a read command created the store"; }
 
 # ------------------------------------------------------------------ init
+# append and compact do not create a store: a typo in --dir must not make a new one (exit 2,
+# nothing created, even when the append would be refused anyway)
+expect 2 --dir "$SCRATCH/typo" append a b 0x1001 '{}' --expect-clock 5
+err_has 'batpak init creates one'
+[ ! -e "$SCRATCH/typo" ] || fail "append to a missing store created $SCRATCH/typo"
+expect 2 --dir "$SCRATCH/typo" compact --keep-last 1
+[ ! -e "$SCRATCH/typo" ] || fail "compact of a missing store created $SCRATCH/typo"
 expect 0 --dir "$S" init
 out_has "^\{\"dir\":\"$S\",\"store_uuid\":\"[0-9a-f-]{36}\",\"created\":true,\"sealed\":false\}$"
 uuid=$(field store_uuid)
@@ -470,6 +477,7 @@ follow_until() { # FILE N: wait until FILE has N lines (at most 3 s)
     done
 }
 TC="$SCRATCH/tail-compacted"
+"$BIN" --dir "$TC" init >/dev/null
 for i in $(seq 1 20); do
     "$BIN" --dir "$TC" append "tc:$((i % 2))" news 0x3001 "{\"n\":$i}" >/dev/null 2>&1
 done
@@ -607,6 +615,7 @@ expect 1 --dir "$CP" compact extra
 # a compacted store's export restores byte for byte (issue 23, point 5): 40 appends over 4
 # entities, compact --keep-last 2, export, import into a new directory, export again
 CX="$SCRATCH/cx"
+"${BATPAK_REAL_BIN:-$BIN}" --dir "$CX" init >/dev/null
 # (the appends are setup: under cli_valgrind they run without valgrind)
 for i in $(seq 1 40); do
     "${BATPAK_REAL_BIN:-$BIN}" --dir "$CX" append "e:$((i % 4))" ledger 0x1001 "{\"i\":$i}" \
@@ -631,6 +640,7 @@ out_has '"imported":0,"skipped":[1-9]'
 expect 0 --dir "$SCRATCH/cx-restored" append e:1 ledger 0x1001 '{"after":1}'
 out_has '"clock":11'
 expect 0 --dir "$SCRATCH/cx-restored" verify
+"$BIN" --dir "$SCRATCH/cx-nonempty" init >/dev/null
 expect 0 --dir "$SCRATCH/cx-nonempty" append mine:1 x 0x1001 '{}'
 expect 3 --dir "$SCRATCH/cx-nonempty" import "$SCRATCH/cx.ndjson" # not empty
 err_has 'imports only into an empty store'
@@ -694,6 +704,7 @@ expect 1 --dir "$SCRATCH/imported3" import "$SCRATCH/bad.ndjson"
 err_has 'line 1: not JSON'
 expect 1 --dir "$SCRATCH/imported3" import "$SCRATCH/missing.ndjson"
 expect 1 --dir "$SCRATCH/imported3" import
+"$BIN" --dir "$SCRATCH/imported4" init >/dev/null
 expect 0 --dir "$SCRATCH/imported4" append mine:1 x 0x1001 '{}'
 expect 3 --dir "$SCRATCH/imported4" import "$SCRATCH/export.ndjson" # its own events first
 err_has 'line 1: this store holds another event'
@@ -892,6 +903,7 @@ expect 0 keygen --out "$K/b"
 expect 1 keygen --out ""
 expect 1 keygen extra
 SS=$SCRATCH/signed
+"$BIN" --dir "$SS" init >/dev/null
 expect 0 --dir "$SS" append --sign-key "$K/a.key" acct:1 bank 0x1001 '{"amount":5}'
 out_has '"signed":true,"key_id":"[0-9a-f]{64}","signature":"[0-9a-f]{128}"'
 cp "$OUT" "$SCRATCH/r1.json"

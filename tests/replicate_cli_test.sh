@@ -30,6 +30,7 @@ trap cleanup EXIT
 
 # with no server to reach, relay and follow keep trying, and SIGTERM stops them at once (exit 0)
 DEAD=nats://127.0.0.1:1
+"$BIN" --dir dead-src init >/dev/null || fail "init dead-src" # (relay does not create a store)
 for cmd in "--dir dead-src relay --nats $DEAD --stream X" "--dir dead-rep follow --nats $DEAD --stream X"; do
     # shellcheck disable=SC2086
     "$BIN" $cmd >dead.json 2>dead.err &
@@ -65,6 +66,7 @@ for i in range(3000):
     print(json.dumps({"entity": "acct:%d" % (i % 97), "scope": "bank", "kind": 4097,
                       "payload": {"i": i, "memo": "x" * 40}}))
 PY
+"$BIN" --dir src init >/dev/null || fail "init src"
 for _ in $(seq 10); do
     "$BIN" --dir src append --batch "$SCRATCH/batch.ndjson" >/dev/null || fail "append --batch"
 done

@@ -132,13 +132,16 @@ int cli_open_read(const cli_ctx *c, bp_store **out);
  * renders them by their registered JSON form. Done by cli_open_read/write. */
 bp_status cli_register_types(bp_store *s);
 
-/** Open the store at c->dir for writing, creating it when missing; it signs receipts
- * with c->sign_key when set. A short-lived command appends no SYSTEM_OPEN_COMPLETED event
- * (init, append, compact, tombstone, forget...: the store holds what the user put in). */
+/** Open the store at c->dir for writing; it signs receipts with c->sign_key when set. A
+ * missing store is not created (exit 2, "batpak init creates one": a typo in --dir must not
+ * make a new store). A short-lived command appends no SYSTEM_OPEN_COMPLETED event (append,
+ * compact, tombstone, forget...: the store holds what the user put in). */
 int cli_open_write(const cli_ctx *c, bp_store **out);
-/** cli_open_write for the long-running commands (relay, demo), which log their open in
- * batpak:store / batpak:lifecycle like a program. */
-int cli_open_write_lifecycle(const cli_ctx *c, bp_store **out);
+/** cli_open_write that creates the store when missing (init). */
+int cli_open_create(const cli_ctx *c, bp_store **out);
+/** cli_open_write for the long-running commands (relay; demo, which creates its store when
+ * create), which log their open in batpak:store / batpak:lifecycle like a program. */
+int cli_open_write_lifecycle(const cli_ctx *c, bp_store **out, bool create);
 
 /**
  * Close s. When code is CLI_OK and the close fails, report it and return its

@@ -128,7 +128,7 @@ static const char *short_id(const bp_id *id, char out[37]) {
 /* -------------------------------------------------------------------- steps */
 
 static int step_open(demo *d) {
-    int code = cli_open_write_lifecycle(d->c, &d->s);
+    int code = cli_open_write_lifecycle(d->c, &d->s, true);
     if (code != CLI_OK) return code;
     bp_store_open_report rep = BP_STORE_OPEN_REPORT_INIT;
     bp_store_open_report_get(d->s, &rep);

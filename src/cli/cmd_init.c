@@ -15,7 +15,7 @@ int cmd_init(cli_ctx *c, int argc, char **argv) {
     }
     if (r < 0) return CLI_EUSAGE;
     bp_store *s;
-    if ((code = cli_open_write(c, &s)) != CLI_OK) return code;
+    if ((code = cli_open_create(c, &s)) != CLI_OK) return code;
     bp_store_open_report report = BP_STORE_OPEN_REPORT_INIT;
     bp_id uuid;
     bp_store_open_report_get(s, &report);

@@ -82,7 +82,7 @@ int cmd_relay(cli_ctx *c, int argc, char **argv) {
         return cli_fail(c, CLI_EUSAGE, "--limit and --after do not apply to a relay");
     cfg.region = &q.r;
     bp_store *s;
-    int code = cli_open_write_lifecycle(c, &s);
+    int code = cli_open_write_lifecycle(c, &s, false);
     if (code != CLI_OK) return code;
     cli_catch_stop_signals();
     uint64_t t0 = cli_now_us();

@@ -274,10 +274,11 @@ int cli_open_read(const cli_ctx *c, bp_store **out) {
     return rc ? cli_fail_status(c, rc) : CLI_OK;
 }
 
-static int open_write(const cli_ctx *c, bp_store **out, bool lifecycle) {
+static int open_write(const cli_ctx *c, bp_store **out, bool lifecycle, bool create) {
     if (cli_check_dir(c)) return CLI_EUSAGE;
     bp_open_options o = BP_OPEN_OPTIONS_INIT;
     o.no_open_event = !lifecycle;
+    o.create = create; /* (a typo in --dir must not make a new store: init, import do) */
     bp_signing_key key;
     bp_status rc = BP_OK;
     if (c->sign_key) {
@@ -292,15 +293,22 @@ static int open_write(const cli_ctx *c, bp_store **out, bool lifecycle) {
         bp_store_close(*out);
         *out = NULL;
     }
+    if (rc == BP_ENOTFOUND && !create)
+        return cli_fail(c, CLI_ENOTFOUND, "%s (batpak init creates one; nothing was written)",
+                        bp_last_error());
     return rc ? cli_fail_status(c, rc) : CLI_OK;
 }
 
 int cli_open_write(const cli_ctx *c, bp_store **out) {
-    return open_write(c, out, false);
+    return open_write(c, out, false, false);
 }
 
-int cli_open_write_lifecycle(const cli_ctx *c, bp_store **out) {
-    return open_write(c, out, true);
+int cli_open_create(const cli_ctx *c, bp_store **out) {
+    return open_write(c, out, false, true);
+}
+
+int cli_open_write_lifecycle(const cli_ctx *c, bp_store **out, bool create) {
+    return open_write(c, out, true, create);
 }
 
 int cli_close(const cli_ctx *c, bp_store *s, int code) {
