@@ -156,7 +156,11 @@ mkdir -p "$SCRATCH/cwd" && (cd "$SCRATCH/cwd" && "$BIN" init >/dev/null 2>&1)
 what="batpak init (default dir)"
 [ -f "$SCRATCH/cwd/batpak-data/STORE" ] || fail "default ./batpak-data was not used"
 echo "not a directory" >"$SCRATCH/afile"
-expect 5 --dir "$SCRATCH/afile" init
+expect 2 --dir "$SCRATCH/afile" init # a file is no store
+err_has 'is a file, not a directory'
+expect 2 --dir "$SCRATCH/afile" stats
+err_has 'is a file, not a directory'
+expect 2 --dir "$SCRATCH/afile/sub" init # a parent that is a file
 
 # ---------------------------------------------------------------- append
 expect 0 --dir "$S" append acct:1 bank 0x1001 '{"amount":100}'
@@ -286,7 +290,8 @@ expect 1 --dir "$S" append --batch "$SCRATCH/bad.ndjson"
 err_has "twice"
 : >"$SCRATCH/empty.ndjson"
 expect 1 --dir "$S" append --batch "$SCRATCH/empty.ndjson"
-expect 1 --dir "$S" append --batch "$SCRATCH/no-such-file.ndjson"
+expect 2 --dir "$S" append --batch "$SCRATCH/no-such-file.ndjson" # not found
+expect 2 --dir "$S" import "$SCRATCH/no-such-file.ndjson"
 expect 1 --dir "$S" append --batch "$SCRATCH/one.ndjson" acct:1
 expect 1 --dir "$S" append --batch "$SCRATCH/one.ndjson" --no-sync
 expect 1 --dir "$S" append --batch
@@ -658,6 +663,7 @@ snap_seq=$(field global_seq)
 expect 0 --dir "$SCRATCH/backup" verify
 [ "$(events "$SCRATCH/backup")" -eq "$snap_seq" ] || fail "the copy holds another number of events"
 expect 1 --dir "$S" snapshot "$SCRATCH/backup" # exists: never overwritten
+grep -q 'snapshot: snapshot:' "$ERR" && fail "the command's name is said twice: $(cat "$ERR")"
 err_has 'exists'
 expect 1 --dir "$S" snapshot
 expect 1 --dir "$S" snapshot "$SCRATCH/b1" "$SCRATCH/b2"
@@ -694,6 +700,10 @@ expect_stdin 0 "$SCRATCH/export.ndjson" --dir "$SCRATCH/imported" import -
 out_has '"imported":0,"skipped":[1-9]'
 expect 0 --dir "$S" export --after 3
 out_has '^\{"global_seq":4,'
+# a global_seq is 64-bit: --after takes any (nothing is past this one)
+expect 0 --dir "$S" export --after 4294967296
+[ ! -s "$OUT" ] || fail "export --after 4294967296 printed events"
+expect 1 --dir "$S" export --after 18446744073709551616
 sed '2s/"hlc":/"hlc":1/' "$SCRATCH/export.ndjson" >"$SCRATCH/tampered.ndjson"
 cmp -s "$SCRATCH/tampered.ndjson" "$SCRATCH/export.ndjson" && fail "the export was not altered"
 expect 4 --dir "$SCRATCH/imported2" import "$SCRATCH/tampered.ndjson"
@@ -702,7 +712,7 @@ err_has 'line 2: event_hash does not match'
 echo '{"global_seq":1' >"$SCRATCH/bad.ndjson"
 expect 1 --dir "$SCRATCH/imported3" import "$SCRATCH/bad.ndjson"
 err_has 'line 1: not JSON'
-expect 1 --dir "$SCRATCH/imported3" import "$SCRATCH/missing.ndjson"
+expect 2 --dir "$SCRATCH/imported3" import "$SCRATCH/missing.ndjson"
 expect 1 --dir "$SCRATCH/imported3" import
 "$BIN" --dir "$SCRATCH/imported4" init >/dev/null
 expect 0 --dir "$SCRATCH/imported4" append mine:1 x 0x1001 '{}'

@@ -188,7 +188,7 @@ int cmd_export(cli_ctx *c, int argc, char **argv) {
     while ((r = cli_next_arg(&a, opts, &arg)) > 0) {
         if (!cli_arg_is(&arg, "after"))
             return cli_fail(c, CLI_EUSAGE, "'%s': unexpected argument", arg.value);
-        if ((code = cli_parse_number(c, "--after", arg.value, UINT32_MAX, &after)) != CLI_OK)
+        if ((code = cli_parse_number(c, "--after", arg.value, UINT64_MAX - 1, &after)) != CLI_OK)
             return code;
     }
     if (r < 0) return CLI_EUSAGE;
@@ -218,7 +218,9 @@ int cmd_import(cli_ctx *c, int argc, char **argv) {
     if (cli_check_dir(c)) return CLI_EUSAGE;
     bool is_stdin = strcmp(path, "-") == 0;
     FILE *in = is_stdin ? stdin : fopen(path, "rb");
-    if (!in) return cli_fail(c, CLI_EUSAGE, "%s: %s", path, strerror(errno));
+    if (!in)
+        return cli_fail(c, errno == ENOENT ? CLI_ENOTFOUND : CLI_EUSAGE, "%s: %s", path,
+                        strerror(errno));
     uint64_t total = 0;
     if (!is_stdin && fseek(in, 0, SEEK_END) == 0) {
         long end = ftell(in);

@@ -97,6 +97,10 @@ int cli_fail(const cli_ctx *c, int code, const char *fmt, ...) {
 
 int cli_fail_status(const cli_ctx *c, bp_status rc) {
     const char *msg = bp_last_error();
+    size_t n = c->cmd ? strlen(c->cmd) : 0;
+    /* (a library message that names the call as the command does: said once) */
+    if (msg && n && strncmp(msg, c->cmd, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ')
+        msg += n + 2;
     return cli_fail(c, cli_exit_code(rc), "%s", msg && *msg ? msg : bp_strerror(rc));
 }
 
@@ -322,7 +326,9 @@ int cli_close(const cli_ctx *c, bp_store *s, int code) {
 int cli_read_input(const cli_ctx *c, const char *path, size_t max, char **data, size_t *len) {
     bool is_stdin = strcmp(path, "-") == 0;
     FILE *f = is_stdin ? stdin : fopen(path, "rb");
-    if (!f) return cli_fail(c, CLI_EUSAGE, "%s: %s", path, strerror(errno));
+    if (!f)
+        return cli_fail(c, errno == ENOENT ? CLI_ENOTFOUND : CLI_EUSAGE, "%s: %s", path,
+                        strerror(errno));
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap + 1);
     if (!buf) cli_oom();

@@ -270,9 +270,20 @@ static bp_status open_once(bp_store **out, const char *dir, const bp_open_option
         store_free(s);
         return bp_err(BP_ENOTFOUND, "%s: no such directory", dir);
     }
+    if (e == 1) { /* a file is no store (and a read of DIR/STORE says only "not a directory") */
+        char probe[4100];
+        snprintf(probe, sizeof probe, "%s/.", dir);
+        if (bp_pf_exists(probe) == -ENOTDIR) {
+            store_free(s);
+            return bp_err(BP_ENOTFOUND, "%s: is a file, not a directory (a store is a directory)",
+                          dir);
+        }
+    }
     if (e == 0) e = bp_pf_mkdir(dir);
     if (e < 0) {
         store_free(s);
+        if (e == -ENOTDIR || e == -ENOENT) /* (a parent missing, or a file) */
+            return bp_err_sys(BP_ENOTFOUND, e, "%s: cannot create directory", dir);
         return bp_err_sys(BP_EIO, e, "%s: cannot create directory", dir);
     }
     char lockpath[4096];
