@@ -184,8 +184,9 @@ def golden():
 
 # ------------------------------------------------------------------ 2. terminal or pipe
 
-def on_pty(args, stdin_file=None):
-    """Run batpak with stdout and stderr on a pseudo-terminal; return (code, output)."""
+def on_pty(args, stdin_file=None, typed=None):
+    """Run batpak with stdout and stderr on a pseudo-terminal (stdin too, unless stdin_file),
+    typing `typed` on it; return (code, output)."""
     pid, fd = pty.fork()
     if pid == 0:
         os.chdir(SCRATCH)
@@ -193,6 +194,8 @@ def on_pty(args, stdin_file=None):
             f = os.open(stdin_file, os.O_RDONLY)
             os.dup2(f, 0)
         os.execv(BIN, [BIN] + args)
+    if typed:
+        os.write(fd, typed)
     chunks = []
     while True:
         r, _, _ = select.select([fd], [], [], 60)
@@ -236,6 +239,12 @@ def tty():
         code, so, se = run(args)
         report(code == 0 and se == "" and "[" not in so.split("\n")[0][:1],
                f"pipe: {label} prints no progress", repr(se[:300]))
+    # a command that reads standard input says so when it is a terminal (never a silent wait)
+    code, text = on_pty(["--dir", store, "append", "tty:1", "s", "0x1001"], typed=b'{"a":1}\n\x04')
+    report(code == 0 and "reading the input from standard input (end it with Ctrl-D)" in text
+           and '"global_seq":' in text, "tty: append says it reads stdin", repr(text[:300]))
+    code, so, se = run(["--dir", store, "append", "tty:1", "s", "0x1001"], b'{"a":2}')
+    report(code == 0 and se == "", "pipe: append reads stdin without a word", repr(se[:300]))
     # on a terminal the progress goes to stderr only: stdout stays clean when redirected
     code, text = on_pty(["--dir", store, "export"])
     report(code == 0 and "\rexport [" in text, "tty: export draws a progress bar",

@@ -55,6 +55,10 @@ int cli_fail(const cli_ctx *c, int code, const char *fmt, ...)
 /** cli_fail with bp_last_error() (or bp_strerror(rc) when empty); returns cli_exit_code(rc). */
 int cli_fail_status(const cli_ctx *c, bp_status rc);
 
+/** When standard input is a terminal, say on stderr that the command reads `what` from it
+ * (else it would wait without a word). */
+void cli_stdin_hint(const cli_ctx *c, const char *what);
+
 /** Standard output is a pipe or socket that nobody reads any more (`tail -f | head -1` after
  * head exits): a command that waits for something to write stops at once instead of at its
  * next write. */

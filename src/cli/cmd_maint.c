@@ -217,6 +217,7 @@ int cmd_import(cli_ctx *c, int argc, char **argv) {
     if (!path) return cli_fail(c, CLI_EUSAGE, "needs a FILE of exported NDJSON, or - for stdin");
     if (cli_check_dir(c)) return CLI_EUSAGE;
     bool is_stdin = strcmp(path, "-") == 0;
+    if (is_stdin) cli_stdin_hint(c, "an export's NDJSON");
     FILE *in = is_stdin ? stdin : fopen(path, "rb");
     if (!in)
         return cli_fail(c, errno == ENOENT ? CLI_ENOTFOUND : CLI_EUSAGE, "%s: %s", path,

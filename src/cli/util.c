@@ -323,8 +323,15 @@ int cli_close(const cli_ctx *c, bp_store *s, int code) {
 
 /* ------------------------------------------------------------------- input */
 
+void cli_stdin_hint(const cli_ctx *c, const char *what) {
+    if (isatty(STDIN_FILENO)) /* (never silence: a terminal would wait with no word) */
+        fprintf(stderr, "batpak: %s: reading %s from standard input (end it with Ctrl-D)\n",
+                c->cmd ? c->cmd : "batpak", what);
+}
+
 int cli_read_input(const cli_ctx *c, const char *path, size_t max, char **data, size_t *len) {
     bool is_stdin = strcmp(path, "-") == 0;
+    if (is_stdin) cli_stdin_hint(c, "the input");
     FILE *f = is_stdin ? stdin : fopen(path, "rb");
     if (!f)
         return cli_fail(c, errno == ENOENT ? CLI_ENOTFOUND : CLI_EUSAGE, "%s: %s", path,
@@ -342,7 +349,7 @@ int cli_read_input(const cli_ctx *c, const char *path, size_t max, char **data, 
         }
         size_t got = fread(buf + n, 1, cap - n, f);
         n += got;
-        if (got == 0) break;
+        if (got == 0 || feof(f) || ferror(f)) break; /* (one Ctrl-D on a terminal ends it) */
     }
     if (ferror(f))
         code = cli_fail(c, CLI_EIO, "reading %s: %s", is_stdin ? "stdin" : path, strerror(errno));
