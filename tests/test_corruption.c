@@ -411,6 +411,12 @@ static void test_sealed_segment_frame_flip(void) {
     bp_store_open_report_get(s, &rep);
     CHECK_EQ(rep.events, k);
     CHECK_EQ(rep.bytes_cut, (uint64_t)size1 - bad);
+    /* and says what it moved: every event after the damaged frame (which has no seq to count),
+     * in that segment and the ones set aside */
+    CHECK_EQ(rep.events_lost, 80 - k - 1);
+    CHECK_EQ(rep.first_lost_seq, k + 2);
+    CHECK_EQ(rep.segments_lost, nsegs - 1);
+    CHECK(strstr(rep.loss_note, "salvage: segment 000001") != NULL);
     CHECK(events_are(s, k));
     CHECK(verify_clean(s, k));
     CHECK_EQ(fsize(seg1), (long long)bad);

@@ -90,10 +90,12 @@ typedef struct bp_store_open_report {
     uint64_t frames_scanned;  /**< frames parsed from segment bytes */
     uint64_t bytes_scanned;   /**< segment bytes parsed */
     uint64_t bytes_cut;       /**< torn-tail / incomplete-batch bytes removed */
-    uint64_t frames_cut;      /**< complete frames removed (incomplete batches) */
+    uint64_t frames_cut;      /**< complete frames removed (incomplete batches, and the frames
+                                   after the damage a salvage moved aside) */
     uint64_t events;          /**< events found by recovery (before this open's own event) */
     uint64_t duration_us;     /**< wall time of the open */
-    /* What an open with accept_loss accepted as lost (all zero otherwise). */
+    /* What an open with accept_loss accepted as lost, or a salvage moved aside (the frames
+     * that still check: a damaged frame has no seq to count) (all zero otherwise). */
     uint32_t segments_lost;  /**< segment files missing, emptied or shortened (and, past a gap,
                                   moved to DIR/quarantine/) */
     uint64_t events_lost;    /**< acknowledged events the store's records list and the files

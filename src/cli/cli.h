@@ -40,6 +40,8 @@ typedef struct cli_ctx {
     const char *prog;     /**< how the tool was invoked (argv[0]), for hints it prints */
     bool accept_loss;     /**< --accept-loss: open a store whose files lost data it held
                                (bp_open_options.accept_loss) */
+    bool salvage;         /**< --salvage: keep the valid prefix of a segment damaged in the
+                               middle (bp_open_options.salvage) */
     bool dir_option;      /**< --dir was given on the command line (twice is refused) */
 } cli_ctx;
 
@@ -83,7 +85,8 @@ typedef struct cli_option {
                          --pubkey */
 } cli_option;
 
-/** Walks a command's arguments. --dir DIR and --accept-loss are accepted by every command. */
+/** Walks a command's arguments. --dir DIR, --accept-loss and --salvage are accepted by every
+ * command. */
 typedef struct cli_args {
     cli_ctx *ctx;
     int argc;

@@ -231,6 +231,7 @@ int cmd_import(cli_ctx *c, int argc, char **argv) {
     bp_open_options o = BP_OPEN_OPTIONS_INIT;
     o.no_open_event = true; /* its own event would take the seq the export's first one has */
     o.accept_loss = c->accept_loss;
+    o.salvage = c->salvage;
     bp_store *s;
     bp_status rc = bp_store_open(&s, c->dir, &o);
     if (rc) {

@@ -64,6 +64,7 @@ int cmd_verify(cli_ctx *c, int argc, char **argv) {
     o.create = false;
     o.read_only = true;
     o.accept_loss = c->accept_loss;
+    o.salvage = c->salvage;
     bp_store *s;
     bp_status rc = bp_store_open(&s, c->dir, &o);
     if (rc == BP_ECORRUPT || rc == BP_EVERSION) return verify_open_failed(c, rc);
@@ -95,10 +96,11 @@ int cmd_verify(cli_ctx *c, int argc, char **argv) {
     else if (orep.loss_note[0]) /* the cause of whatever else verify found */
         code = cli_fail(c, CLI_ECORRUPT,
                         "acknowledged events lost: %s (%llu event(s) from global_seq %llu); "
-                        "what is left verifies, and a writable open with --accept-loss records "
-                        "the loss",
+                        "what is left verifies, and a writable open with %s",
                         orep.loss_note, (unsigned long long)orep.events_lost,
-                        (unsigned long long)orep.first_lost_seq);
+                        (unsigned long long)orep.first_lost_seq,
+                        c->salvage ? "--salvage moves the rest to DIR/quarantine/"
+                                   : "--accept-loss records the loss");
     else if (rc)
         code = cli_fail(c, CLI_ECORRUPT, "%llu problem(s); first: %s",
                         (unsigned long long)rep.problems, rep.first_problem);

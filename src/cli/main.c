@@ -182,6 +182,10 @@ static const char GLOBAL_HELP[] =
     "               say (a segment removed or cut, an older backup of the segments):\n"
     "               the loss is recorded, then the store opens with what is left.\n"
     "               Without it such a store is refused (exit 4) and nothing is written\n"
+    "  --salvage    open a store whose newest segment (or one that must be scanned) is\n"
+    "               damaged in the middle: keep the valid events before the damage. A\n"
+    "               command that writes moves the rest to DIR/quarantine/ (the open\n"
+    "               report counts it); a read-only one only shows the prefix\n"
     "  --help       this text; 'batpak help COMMAND' for one command\n"
     "  --version    print the version\n"
     "Exit codes: 0 ok, 1 usage or invalid input, 2 not found, 3 denied or CAS conflict,\n"
@@ -267,7 +271,8 @@ static int cmd_completion(cli_ctx *c, int argc, char **argv) {
         "            COMPREPLY=($(compgen -f -- \"$cur\")); return ;;\n"
         "    esac\n"
         "    if [[ -z $cmd ]]; then\n"
-        "        COMPREPLY=($(compgen -W \"--dir --accept-loss --help --version help version",
+        "        COMPREPLY=($(compgen -W \"--dir --accept-loss --salvage --help --version help "
+        "version",
         stdout);
     for (const cli_command *k = COMMANDS; k->name; k++)
         printf(" %s", k->name);
@@ -287,7 +292,8 @@ static int cmd_completion(cli_ctx *c, int argc, char **argv) {
     fputs("\" -- \"$cur\")); return ;;\n"
           "    esac\n"
           "    if [[ $cur == -* ]]; then\n"
-          "        COMPREPLY=($(compgen -W \"$opts --dir --accept-loss --help\" -- \"$cur\"))\n"
+          "        COMPREPLY=($(compgen -W \"$opts --dir --accept-loss --salvage --help\" -- "
+          "\"$cur\"))\n"
           "    else\n"
           "        case $cmd in\n"
           "            import|verify-receipt|snapshot)\n"
@@ -356,6 +362,8 @@ static int parse_global(cli_ctx *ctx, int argc, char **argv, int *i) {
             ctx->dir_given = ctx->dir_option = true;
         } else if (!strcmp(a, "--accept-loss")) {
             ctx->accept_loss = true;
+        } else if (!strcmp(a, "--salvage")) {
+            ctx->salvage = true;
         } else if (!strcmp(a, "--dir")) {
             if (*i + 1 >= argc) return cli_fail(ctx, CLI_EUSAGE, "--dir: needs a value");
             ctx->dir = argv[++*i];
@@ -376,6 +384,7 @@ int main(int argc, char **argv) {
                    false,
                    env && *env,
                    argc > 0 && argv[0] && *argv[0] ? argv[0] : "batpak",
+                   false,
                    false,
                    false};
     int i = 1;

@@ -163,6 +163,10 @@ int cli_next_arg(cli_args *a, const cli_option *opts, cli_arg *out) {
             a->ctx->accept_loss = true;
             continue;
         }
+        if (!o && is_long && len == 7 && !strncmp(name, "salvage", 7) && !eq) {
+            a->ctx->salvage = true;
+            continue;
+        }
         if (!o && is_long && (o = find_option(dir_option, name, len))) {
             if (a->ctx->dir_option)
                 return cli_fail(a->ctx, -1, "--dir: given twice (give it once)");
@@ -270,6 +274,7 @@ int cli_open_read(const cli_ctx *c, bp_store **out) {
     o.read_only = true;
     o.no_open_event = true;
     o.accept_loss = c->accept_loss;
+    o.salvage = c->salvage;
     bp_status rc = bp_store_open(out, c->dir, &o); /* (beside a writer too: no lock) */
     if (!rc && (rc = cli_register_types(*out))) {
         bp_store_close(*out);
@@ -291,11 +296,22 @@ static int open_write(const cli_ctx *c, bp_store **out, bool lifecycle, bool cre
     }
     o.seal_payloads = c->seal;
     o.accept_loss = c->accept_loss;
+    o.salvage = c->salvage;
     rc = bp_store_open(out, c->dir, &o);
     if (c->sign_key) bp_signing_key_wipe(&key);
     if (!rc && (rc = cli_register_types(*out))) {
         bp_store_close(*out);
         *out = NULL;
+    }
+    if (!rc && c->salvage) { /* what the salvage moved aside: said, never silent */
+        bp_store_open_report r = BP_STORE_OPEN_REPORT_INIT;
+        bp_store_open_report_get(*out, &r);
+        if (r.loss_note[0])
+            fprintf(stderr,
+                    "batpak: %s: %s: %llu event(s) from global_seq %llu (and %llu bytes) are "
+                    "in %s/quarantine/ now\n",
+                    c->cmd ? c->cmd : "batpak", r.loss_note, (unsigned long long)r.events_lost,
+                    (unsigned long long)r.first_lost_seq, (unsigned long long)r.bytes_cut, c->dir);
     }
     if (rc == BP_ENOTFOUND && !create)
         return cli_fail(c, CLI_ENOTFOUND, "%s (batpak init creates one; nothing was written)",

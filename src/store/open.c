@@ -52,10 +52,11 @@ static bp_status seal_setup(bp_store *s, bool turn_on) {
                           "accept_loss (batpak --accept-loss) to accept the loss (nothing is "
                           "written)",
                           path, (unsigned long long)sealed);
-        if (sealed && !s->report.loss_note[0]) {
+        if (sealed && !s->loss_accepted) {
             snprintf(s->report.loss_note, sizeof s->report.loss_note,
                      "DIR/dkeys is missing: the payloads of %llu sealed events are unreadable",
                      (unsigned long long)sealed);
+            s->loss_accepted = true;
             turn_on = true;
         }
     }
@@ -349,7 +350,7 @@ static bp_status open_once(bp_store **out, const char *dir, const bp_open_option
     s->report.duration_us = bp_pf_mono_us() - t0;
     if (!s->read_only) bp_live_open(s); /* (its report is complete) */
     /* an accepted loss is always recorded, no_open_event or not */
-    if (!s->read_only && (!opts->no_open_event || s->report.loss_note[0])) {
+    if (!s->read_only && (!opts->no_open_event || s->loss_accepted)) {
         bp_buf b = {0};
         encode_report(&s->report, &b);
         rc = bp_append_system(s, NULL, "batpak:store", "batpak:lifecycle",
@@ -360,7 +361,7 @@ static bp_status open_once(bp_store **out, const char *dir, const bp_open_option
             return rc;
         }
     }
-    if (!s->read_only && s->report.loss_note[0]) {
+    if (!s->read_only && s->loss_accepted) {
         /* the loss is recorded: only now a checkpoint of what is left replaces the one that
          * was its evidence (a crash before this refuses the loss again) */
         pthread_mutex_lock(&s->wmu);

@@ -125,6 +125,42 @@ bp_status bp_recover_insert(bp_store *s, const bp_segment *seg, bp_scanned *v, s
     return BP_OK;
 }
 
+/* A salvage moves the bytes of seg from `from` to its end to quarantine: count what they
+ * held as lost in the open report (every frame there that still checks: the ones of an
+ * incomplete batch before the damage, `before` of them, which the caller counts as cut, and
+ * those after it), so that the report says how much went, not only how many bytes. */
+void bp_recover_count_lost(bp_store *s, const uint8_t *data, size_t from, size_t end) {
+    uint64_t frames = 0, first = 0;
+    size_t at = from, found;
+    while (at < end && bp_frame_find(data, at, end, &found)) {
+        uint32_t flen;
+        bp_frame fr;
+        if (bp_frame_peek(data + found, end - found, &flen) != BP_FRAME_OK) break;
+        if (!bp_frame_decode(data + found + BP_FRAME_PREFIX, flen - BP_FRAME_PREFIX, &fr)) {
+            frames++;
+            if (!first || fr.f.global_seq < first) first = fr.f.global_seq;
+        }
+        at = found + flen;
+    }
+    bp_err_clear();
+    s->report.events_lost += frames;
+    if (first && (!s->report.first_lost_seq || first < s->report.first_lost_seq))
+        s->report.first_lost_seq = first;
+}
+
+static void salvage_count(bp_store *s, const bp_segment *seg, const uint8_t *data, uint64_t from,
+                          uint64_t end, size_t before, const char *why) {
+    uint64_t lost0 = s->report.events_lost;
+    bp_recover_count_lost(s, data, from, end);
+    uint64_t frames = s->report.events_lost - lost0;
+    if (frames > before) s->report.frames_cut += frames - before;
+    if (!s->report.loss_note[0])
+        snprintf(s->report.loss_note, sizeof s->report.loss_note,
+                 "salvage: segment %06u from offset %llu (%s) and what follows moved to "
+                 "quarantine/",
+                 seg->segno, (unsigned long long)from, why);
+}
+
 /* Parse frames of seg in data[start, end). is_tail: the newest segment, where
  * a torn tail is expected after a crash. */
 static bp_status scan_frames(bp_store *s, bp_segment *seg, const uint8_t *data, uint64_t start,
@@ -229,8 +265,8 @@ static bp_status scan_frames(bp_store *s, bp_segment *seg, const uint8_t *data, 
     if (corrupt) {
         if (!s->opts.salvage) {
             rc = bp_err(BP_ECORRUPT,
-                        "%s: segment %06u offset %llu: %s%s (open with salvage to keep the valid "
-                        "prefix)",
+                        "%s: segment %06u offset %llu: %s%s (open with salvage, batpak --salvage, "
+                        "to keep the valid prefix)",
                         s->dir, seg->segno, (unsigned long long)(bad ? bad_at : good_end),
                         bad ? why : "incomplete batch",
                         misfit    ? ""
@@ -239,6 +275,7 @@ static bp_status scan_frames(bp_store *s, bp_segment *seg, const uint8_t *data, 
             goto out;
         }
         *salvaged = true;
+        salvage_count(s, seg, data, good_end, end, n - committed, bad ? why : "incomplete batch");
     }
     s->report.frames_cut += n - committed;
     if ((rc = bp_recover_insert(s, seg, v, committed))) goto out;

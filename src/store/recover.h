@@ -38,4 +38,8 @@ bp_status bp_recover_insert(bp_store *s, const bp_segment *seg, bp_scanned *v, s
  * loaded or scanned, a torn tail cut; lost data refused unless the open accepts the loss. */
 bp_status bp_store_recover(bp_store *s);
 
+/* A salvage moves data[from, end) of a segment to quarantine: each frame there that still
+ * checks counts in the open report's events_lost (and first_lost_seq). */
+void bp_recover_count_lost(bp_store *s, const uint8_t *data, size_t from, size_t end);
+
 #endif

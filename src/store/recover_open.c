@@ -239,6 +239,26 @@ static bp_status set_aside(bp_store *s, char **names, size_t from, size_t n) {
     return e ? bp_err_sys(BP_EIO, e, "%s: cannot set segments aside", s->dir) : BP_OK;
 }
 
+/* A salvage sets the segments after the damaged one aside: what they hold is lost (counted in
+ * the open report: segments_lost, events_lost). */
+static void count_set_aside(bp_store *s, char **names, size_t from, size_t n) {
+    for (size_t i = from; i < n; i++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", s->segdir, names[i]);
+        bp_file f = BP_FILE_INIT;
+        bp_view v;
+        memset(&v, 0, sizeof v);
+        s->report.segments_lost++;
+        if (bp_pf_open(&f, NULL, path, BP_O_READ) || bp_pf_view(&f, &v)) {
+            bp_pf_close(&f);
+            continue;
+        }
+        bp_pf_close(&f);
+        if (v.len > BP_SEG_HEADER_SIZE) bp_recover_count_lost(s, v.p, BP_SEG_HEADER_SIZE, v.len);
+        bp_pf_view_release(&v);
+    }
+}
+
 /* The newest segment holds at most a header, and that header is not valid. */
 static bool unborn_segment(bp_segment *seg) {
     uint64_t size;
@@ -404,6 +424,7 @@ static bp_status load_segments(bp_store *s, const seglist *l, ckpt_kind *ck, con
          * which a writable handle goes on writing and a read-only one reads (bp_live_pin) */
         if (seg->sealed || !(tail || stop) || (s->read_only && !tail)) bp_pf_close(&seg->f);
         if (stop && !tail) {
+            count_set_aside(s, names, i + 1, n);
             if (!s->read_only && (rc = set_aside(s, names, i + 1, n))) return rc;
             break;
         }
@@ -447,6 +468,7 @@ bp_status bp_store_recover(bp_store *s) {
         s->report.segments_lost = (ev->lost_to > last ? ev->lost_to - last : 0) +
                                   (ev->short_segno && ev->short_segno <= last);
         snprintf(s->report.loss_note, sizeof s->report.loss_note, "%s", ev->what);
+        s->loss_accepted = true;
         if (l.all > n && !s->read_only && (rc = set_aside(s, l.names, n, l.all))) goto out;
         if (s->anchors.last_segno > last) { /* rewritten with the new checkpoint */
             s->anchors.last_segno = last;

@@ -219,8 +219,11 @@ struct bp_store {
     uint32_t compacting; /* atomic: a compaction (under cmu) has put the tier back in memory, and
                             its plan reads the records there: bp_tier_extend waits */
     bp_anchors anchors;
-    bool anchors_lost; /* an accepted loss moved anchors.last_segno: ANCHORS is rewritten */
-    bp_strtab *graves; /* [w] name tables of indexes a compaction replaced (freed at close) */
+    bool anchors_lost;  /* an accepted loss moved anchors.last_segno: ANCHORS is rewritten */
+    bool loss_accepted; /* the open went past evidence of lost data (accept_loss): a writable
+                           one records it (its open event, a new index.ckpt). A salvage's
+                           loss_note alone is reported, not recorded */
+    bp_strtab *graves;  /* [w] name tables of indexes a compaction replaced (freed at close) */
     uint32_t n_graves;
 
     /* entities in name order (entities.c, bp_entities_list), under emu (taken before ilock):
