@@ -679,6 +679,8 @@ head -n 1 "$OUT" | grep -qE '"clock":2,.*"payload":\{"n":2\},"depth":1\}$' || fa
 tail -n 1 "$OUT" | grep -qE '"clock":1,.*"depth":2\}$' || fail "second ancestor is not clock 1"
 expect 0 --dir "$S" ancestors "$lin3" --limit 1
 out_lines 1
+expect 0 --dir "$S" ancestors "$lin3" --limit 0 # at most 0, as query --limit 0
+out_lines 0
 expect 0 --dir "$S" ancestors "$lin3" --causation
 out_lines 0
 expect 2 --dir "$S" ancestors 01020304-0506-7708-890a-0b0c0d0e0f10

@@ -145,6 +145,7 @@ int cmd_ancestors(cli_ctx *c, int argc, char **argv) {
     const char *id_text = NULL;
     bp_walk_mode mode = BP_WALK_CHAIN;
     uint64_t limit = 0;
+    bool has_limit = false;
     int r, code;
     while ((r = cli_next_arg(&a, opts, &arg)) > 0) {
         if (cli_arg_is(&arg, "causation")) {
@@ -152,6 +153,7 @@ int cmd_ancestors(cli_ctx *c, int argc, char **argv) {
         } else if (cli_arg_is(&arg, "limit")) {
             if ((code = cli_parse_number(c, "--limit", arg.value, UINT32_MAX, &limit)) != CLI_OK)
                 return code;
+            has_limit = true;
         } else if (id_text) {
             return cli_fail(c, CLI_EUSAGE, "'%s': unexpected argument", arg.value);
         } else {
@@ -165,7 +167,10 @@ int cmd_ancestors(cli_ctx *c, int argc, char **argv) {
         return cli_fail(c, CLI_EUSAGE, "'%s' is not an event id (a UUID)", id_text);
     bp_store *s;
     if ((code = cli_open_read(c, &s)) != CLI_OK) return code;
-    bp_status rc = bp_walk_ancestors(s, &id, mode, (size_t)limit, print_ancestor, s);
+    /* --limit N: at most N, as in every command (bp_walk_ancestors' 0 is "all") */
+    bp_status rc = has_limit && !limit
+                       ? BP_OK
+                       : bp_walk_ancestors(s, &id, mode, (size_t)limit, print_ancestor, s);
     code = rc ? cli_fail_status(c, rc) : CLI_OK;
     return cli_close(c, s, cli_finish_output(c, code));
 }

@@ -140,7 +140,8 @@ static const cli_command COMMANDS[] = {
      "ancestors EVENT_ID [--causation] [--limit N]\n"
      "    Print the event's ancestors, nearest first, with their \"depth\" (NDJSON):\n"
      "    along its entity's hash chain (every link checked; exit 4 on a broken one),\n"
-     "    or with --causation along causation links across entities.\n"},
+     "    or with --causation along causation links across entities. --limit N: at\n"
+     "    most N (0: none, as --limit is everywhere).\n"},
     {"keygen", cmd_keygen,
      "keygen [--out PREFIX]\n"
      "    Make an Ed25519 key pair for signed receipts: PREFIX.key (secret, mode 0600)\n"
