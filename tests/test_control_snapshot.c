@@ -7,6 +7,8 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -323,10 +325,86 @@ static void test_snapshot_kill9(void) {
     t_rmdir(dir);
 }
 
+/* ---------------------------------------------------------- a copy cut afterwards */
+
+/* The newest segment file of store dir (its number), or 0. */
+static uint32_t newest_segment(const char *dir) {
+    char segdir[1100];
+    snprintf(segdir, sizeof segdir, "%s/segments", dir);
+    char **names;
+    size_t n = 0;
+    if (bp_pf_list(segdir, ".fbat", &names, &n) || !n) return 0;
+    uint32_t segno = (uint32_t)strtoul(names[n - 1], NULL, 10);
+    bp_pf_list_free(names, n);
+    return segno;
+}
+
+static int truncate_by(const char *dir, uint32_t segno, uint64_t cut) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/segments/%06u.fbat", dir, segno);
+    struct stat st;
+    if (stat(path, &st) || (uint64_t)st.st_size <= cut) return -1;
+    return truncate(path, st.st_size - (off_t)cut);
+}
+
+/* A copy records what it holds, as a clean close does (index.ckpt): a copy cut afterwards (a
+ * truncated backup: its newest segment, or its last sealed one when the store's point was
+ * the end of a segment) is refused at open as acknowledged events lost, read-only too, and
+ * verify says so, instead of opening as a crash's torn tail with the events gone unsaid. */
+static void test_snapshot_cut_afterwards(void) {
+    const char *dir = t_dir("snap-cut");
+    char copy[1100], copy2[1100];
+    snprintf(copy, sizeof copy, "%s-copy", dir);
+    snprintf(copy2, sizeof copy2, "%s-copy2", dir);
+    bp_store *s = t_open(dir, &(t_open_opts){.segment_size = 8192});
+    char pay[100];
+    memset(pay, 's', sizeof pay);
+    for (int i = 0; i < 120; i++)
+        CHECK_OK(bp_append(s, NULL, i % 2 ? "acct:1" : "acct:2", "bank", 0x1001, pay, sizeof pay));
+    bp_snapshot_report rep = BP_SNAPSHOT_REPORT_INIT;
+    CHECK_OK(bp_store_snapshot(s, &rep, copy)); /* the point is inside the newest segment */
+    CHECK_OK(bp_store_close(s));
+    /* a clean close seals a segment of 1 MiB and more: the next point ends a sealed segment
+     * (an empty one follows in the copy) */
+    t_rmdir(dir);
+    s = t_open(dir, &(t_open_opts){.segment_size = 4u << 20});
+    bp_append_options o = BP_APPEND_OPTIONS_INIT;
+    o.durability = BP_NO_SYNC;
+    for (int i = 0; i < 6000; i++)
+        CHECK_OK(bp_append_ex(s, NULL, i % 2 ? "acct:1" : "acct:2", "bank", 0x1001, pay, sizeof pay,
+                              &o));
+    CHECK_OK(bp_store_close(s));
+    s = t_open(dir, &(t_open_opts){.segment_size = 4u << 20});
+    CHECK_OK(bp_store_snapshot(s, &rep, copy2));
+    CHECK_OK(bp_store_close(s));
+    for (int k = 0; k < 2; k++) {
+        const char *c = k ? copy2 : copy;
+        uint32_t newest = newest_segment(c);
+        bp_store *r;
+        CHECK_OK(t_open_try(&r, c, &(t_open_opts){.read_only = true, .no_create = true}));
+        CHECK_OK(bp_store_close(r)); /* whole: opens */
+        /* the copy2's newest is the empty segment (a header only): cut the sealed one before */
+        char np[1200];
+        struct stat st;
+        snprintf(np, sizeof np, "%s/segments/%06u.fbat", c, newest);
+        CHECK(stat(np, &st) == 0);
+        CHECK_EQ(k ? st.st_size : 0, k ? 48 : 0);
+        uint32_t cut = k ? newest - 1 : newest;
+        CHECK_EQ(truncate_by(c, cut, 300), 0);
+        CHECK_EQ(t_open_try(&r, c, &(t_open_opts){.read_only = true, .no_create = true}),
+                 BP_ECORRUPT);
+        CHECK(strstr(bp_last_error(), "segment") != NULL);
+        CHECK_EQ(t_open_try(&r, c, &(t_open_opts){.no_create = true}), BP_ECORRUPT); /* writable */
+        t_rmdir(c);
+    }
+    t_rmdir(dir);
+}
+
 int main(void) {
     RUN(test_snapshot_under_writes);
     RUN(test_snapshot_includes_returned_appends);
     RUN(test_snapshot_faults);
     RUN(test_snapshot_kill9);
+    RUN(test_snapshot_cut_afterwards);
     T_DONE();
 }

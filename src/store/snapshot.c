@@ -62,6 +62,65 @@ static bp_status copy_keys(bp_store *s, const char *tmp, const char *sub, const 
     return rc;
 }
 
+/* [i] shared, wmu. What the copy holds, recorded as a clean close records it (an index.ckpt
+ * of its newest segment: doc/FORMAT.md "index.ckpt"), so that an open of a copy that was cut
+ * afterwards (a truncated backup) refuses the loss instead of taking it for a crash's torn
+ * tail. The last part copied: a sealed segment copied whole (with its footer) is followed by
+ * an empty segment (*next), which the checkpoint covers, as after a seal; a partial one is
+ * covered up to where its copy ends, with its records (kept in memory: the newest segment's
+ * are; one whose records are in the six tier's files gets no checkpoint, *out left empty). */
+static bp_status snapshot_ckpt(bp_store *s, const seg_part *last, bool whole_sealed,
+                               uint64_t first_slot, uint64_t seq, bp_buf *out, bool *next) {
+    bp_ckpt_meta m;
+    memset(&m, 0, sizeof m);
+    memcpy(m.uuid, s->ident.uuid, 16);
+    m.last_hlc = s->last_hlc; /* (a floor: an open takes the newest event's if later) */
+    memcpy(m.last_id.b, s->idgen.last, 16);
+    bp_iblock blk;
+    memset(&blk, 0, sizeof blk);
+    bool view = false;
+    if (whole_sealed) {
+        m.covered_segno = last->segno + 1;
+        m.covered_offset = BP_SEG_HEADER_SIZE;
+        blk.first_seq = seq + 1;
+        *next = true;
+    } else {
+        if (first_slot < s->idx.rbase || first_slot > seq) return BP_OK;
+        m.covered_segno = last->segno;
+        m.covered_offset = last->len;
+        if (bp_index_export_view(&s->idx, first_slot, seq, &blk))
+            return bp_err(BP_ENOMEM, "snapshot: out of memory");
+        view = true;
+    }
+    int e = bp_ckpt_encode(out, &m, &blk);
+    if (view) bp_index_block_release(&blk);
+    return e ? bp_err(BP_ENOMEM, "snapshot: out of memory") : BP_OK;
+}
+
+/* The copy's index.ckpt (ck, unless empty), and first the empty segment next_segno it covers
+ * when next: each synced. */
+static bp_status write_ckpt(bp_store *s, const char *tmp, uint32_t next_segno, bool next,
+                            const bp_buf *ck, uint64_t *bytes) {
+    char path[4096], name[32];
+    int e = 0;
+    if (!ck->len) return BP_OK;
+    if (next) {
+        uint8_t hdr[BP_SEG_HEADER_SIZE];
+        bp_seg_header h = {BP_FORMAT_VERSION, next_segno, {0}, bp_pf_wall_ms()};
+        memcpy(h.uuid, s->ident.uuid, 16);
+        bp_seg_header_encode(&h, hdr);
+        snprintf(path, sizeof path, "%s/segments", tmp);
+        snprintf(name, sizeof name, "%06u.fbat", next_segno);
+        if (!(e = bp_pf_write_atomic(s->fault, path, name, hdr, sizeof hdr)))
+            e = bp_pf_fsync_dir(s->fault, path);
+        *bytes += sizeof hdr;
+    }
+    if (!e) e = bp_pf_write_atomic(s->fault, tmp, "index.ckpt", ck->data, ck->len);
+    *bytes += ck->len;
+    return e ? bp_err_sys(BP_EIO, e, "snapshot: cannot write the index checkpoint in %s", tmp)
+             : BP_OK;
+}
+
 /* Copy the point's files into tmp (a new, empty directory). */
 static bp_status copy_into(bp_store *s, const char *tmp, seg_part *parts, uint32_t n,
                            const uint8_t *ident, size_t ident_len, const uint8_t *anchors,
@@ -168,6 +227,7 @@ bp_status bp_store_snapshot(bp_store *s, bp_snapshot_report *out, const char *de
     uint64_t seq = 0;
     uint8_t *anchors = NULL;
     size_t anchors_len = 0;
+    bp_buf ck = {0}; /* the copy's index.ckpt (snapshot_ckpt), or empty */
     /* the copy reads the segments by name: no compaction may replace them meanwhile */
     if (s->read_only && (rc = bp_store_refresh(s, NULL))) { /* what the writer published */
         free(ident);
@@ -218,16 +278,24 @@ bp_status bp_store_snapshot(bp_store *s, bp_snapshot_report *out, const char *de
         last = r.segno;
         last_len = (uint64_t)r.offset + r.frame_len;
     }
+    bool last_whole = false, next = false;
+    uint64_t last_first = 0;
     parts = calloc(last - s->segs[0].segno + 1, sizeof *parts);
     if (!parts) rc = bp_err(BP_ENOMEM, "snapshot: out of memory");
     for (uint32_t i = 0; !rc && i < s->n_segs && s->segs[i].segno <= last; i++) {
         const bp_segment *g = &s->segs[i];
         parts[n].segno = g->segno;
         parts[n].len = g->segno < last ? g->size : last_len;
-        if (g->sealed && g->segno == last && i + 1 < s->n_segs && s->segs[i + 1].first_slot == seq)
+        bool whole = false;
+        if (g->sealed && g->segno == last && i + 1 < s->n_segs &&
+            s->segs[i + 1].first_slot == seq) {
             parts[n].len = g->size; /* seq is its last event: keep the footer */
+            whole = true;
+        }
+        if (g->segno == last) last_whole = whole, last_first = g->first_slot;
         n++;
     }
+    if (!rc && n) rc = snapshot_ckpt(s, &parts[n - 1], last_whole, last_first, seq, &ck, &next);
     pthread_rwlock_unlock(&s->ilock);
     pthread_mutex_unlock(&s->wmu);
 
@@ -237,7 +305,8 @@ bp_status bp_store_snapshot(bp_store *s, bp_snapshot_report *out, const char *de
             rc =
                 bp_err_sys(e == -EEXIST ? BP_EEXIST : BP_EIO, e, "snapshot: cannot create %s", tmp);
         else if (!(rc = copy_into(s, tmp, parts, n, ident, ident_len, anchors, anchors_len,
-                                  &bytes))) {
+                                  &bytes)) &&
+                 !(rc = write_ckpt(s, tmp, n ? parts[n - 1].segno + 1 : 0, next, &ck, &bytes))) {
             if ((e = bp_pf_fsync_dir(s->fault, tmp)))
                 rc = bp_err_sys(BP_EIO, e, "snapshot: cannot sync %s", tmp);
             else if (bp_pf_exists(dest) == 1)
@@ -250,6 +319,7 @@ bp_status bp_store_snapshot(bp_store *s, bp_snapshot_report *out, const char *de
         if (rc && bp_pf_exists(tmp) == 1) bp_pf_rmtree(tmp); /* leave nothing half-made */
     }
     pthread_mutex_unlock(&s->cmu);
+    bp_buf_free(&ck);
     free(parts);
     free(ident);
     free(anchors);
