@@ -217,6 +217,26 @@ static void encode_report(const bp_store_open_report *r, bp_buf *b) {
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* The store's directory: made when missing and opts may create, else BP_ENOTFOUND (a file
+ * is no store either). */
+static bp_status dir_ready(const char *dir, const bp_open_options *opts) {
+    int e = bp_pf_exists(dir);
+    if (e == 0 && (!opts->create || opts->read_only))
+        return bp_err(BP_ENOTFOUND, "%s: no such directory", dir);
+    if (e == 1) { /* a file is no store (and a read of DIR/STORE says only "not a directory") */
+        char probe[4100];
+        snprintf(probe, sizeof probe, "%s/.", dir);
+        if (bp_pf_exists(probe) == -ENOTDIR)
+            return bp_err(BP_ENOTFOUND, "%s: is a file, not a directory (a store is a directory)",
+                          dir);
+    }
+    if (e == 0) e = bp_pf_mkdir(dir);
+    if (e == -ENOTDIR || e == -ENOENT) /* (a parent missing, or a file) */
+        return bp_err_sys(BP_ENOTFOUND, e, "%s: cannot create directory", dir);
+    if (e < 0) return bp_err_sys(BP_EIO, e, "%s: cannot create directory", dir);
+    return BP_OK;
+}
+
 static bp_status open_once(bp_store **out, const char *dir, const bp_open_options *opts,
                            bp_fault *fault, const bp_store_module *const *mods, size_t n_mods) {
     uint64_t t0 = bp_pf_mono_us();
@@ -266,27 +286,12 @@ static bp_status open_once(bp_store **out, const char *dir, const bp_open_option
         return bp_err(BP_ENOMEM, "bp_store_open: out of memory");
     }
     snprintf(s->segdir, dl + 10, "%s/segments", dir);
-    int e = bp_pf_exists(dir);
-    if (e == 0 && (!opts->create || opts->read_only)) {
+    bp_status drc = dir_ready(dir, opts);
+    if (drc) {
         store_free(s);
-        return bp_err(BP_ENOTFOUND, "%s: no such directory", dir);
+        return drc;
     }
-    if (e == 1) { /* a file is no store (and a read of DIR/STORE says only "not a directory") */
-        char probe[4100];
-        snprintf(probe, sizeof probe, "%s/.", dir);
-        if (bp_pf_exists(probe) == -ENOTDIR) {
-            store_free(s);
-            return bp_err(BP_ENOTFOUND, "%s: is a file, not a directory (a store is a directory)",
-                          dir);
-        }
-    }
-    if (e == 0) e = bp_pf_mkdir(dir);
-    if (e < 0) {
-        store_free(s);
-        if (e == -ENOTDIR || e == -ENOENT) /* (a parent missing, or a file) */
-            return bp_err_sys(BP_ENOTFOUND, e, "%s: cannot create directory", dir);
-        return bp_err_sys(BP_EIO, e, "%s: cannot create directory", dir);
-    }
+    int e;
     char lockpath[4096];
     snprintf(lockpath, sizeof lockpath, "%s/STORE", dir);
     /* an open that may not create leaves no LOCK file in a directory without a
