@@ -4,6 +4,7 @@
  * (BP_SNAPSHOT_KILLS times, default 20: every finished copy verifies, none cut at open). */
 #include "t.h"
 #include "platform/platform.h"
+#include "store/store_impl.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -400,11 +401,92 @@ static void test_snapshot_cut_afterwards(void) {
     t_rmdir(dir);
 }
 
+/* A snapshot whose point is below what the index holds: it waited for a group commit's sync
+ * while another thread's append was written (unpublished, waiting for the next sync). The
+ * copy's checkpoint gives each entity its head as of the point, not that newer event's, so
+ * the copy's next append chains on its last event and the copy verifies (with the head of
+ * the event it does not hold, "prev_hash does not match its previous event"). */
+static uint64_t syncs_of(bp_fault *f) {
+    pthread_mutex_lock(&f->mu);
+    uint64_t n = f->syncs;
+    pthread_mutex_unlock(&f->mu);
+    return n;
+}
+
+static void *append_late(void *arg) {
+    if (bp_append(arg, NULL, "acct:1", "bank", 0x1001, "late", 4))
+        fprintf(stderr, "append_late: %s\n", bp_last_error());
+    return NULL;
+}
+
+typedef struct snap_job {
+    bp_store *s;
+    const char *dest;
+    bp_snapshot_report rep;
+    bp_status rc;
+} snap_job;
+
+static void *snap_thread(void *arg) {
+    snap_job *j = arg;
+    j->rep = (bp_snapshot_report)BP_SNAPSHOT_REPORT_INIT;
+    j->rc = bp_store_snapshot(j->s, &j->rep, j->dest);
+    return NULL;
+}
+
+static void wait_sleepers(bp_store *s, uint32_t n) {
+    while (__atomic_load_n(&s->sync_sleepers, __ATOMIC_SEQ_CST) < n)
+        sched_yield();
+}
+
+static void test_snapshot_point_below_the_index(void) {
+    const char *dir = t_dir("snap-past");
+    char copy[1100];
+    snprintf(copy, sizeof copy, "%s-copy", dir);
+    bp_fault f;
+    bp_fault_init(&f);
+    bp_store *w;
+    CHECK_OK(t_open_try(&w, dir, &(t_open_opts){.fault = &f, .durability = BP_DURABLE}));
+    for (int i = 0; i < 20; i++)
+        CHECK_OK(bp_append(w, NULL, i % 2 ? "acct:1" : "acct:2", "bank", 0x1001, "x", 1));
+    f.sync_delay_us = 300000;
+    uint64_t syncs0 = syncs_of(&f);
+    pthread_t a, b, st;
+    CHECK(pthread_create(&a, NULL, append_late, w) == 0); /* event 21: its sync sleeps */
+    while (syncs_of(&f) == syncs0)
+        sched_yield();
+    snap_job j = {w, copy, BP_SNAPSHOT_REPORT_INIT, BP_OK};
+    CHECK(pthread_create(&st, NULL, snap_thread, &j) == 0); /* waits for that sync */
+    wait_sleepers(w, 1);
+    CHECK(pthread_create(&b, NULL, append_late, w) == 0); /* event 22: written, waits */
+    wait_sleepers(w, 2);
+    pthread_join(st, NULL);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    f.sync_delay_us = 0;
+    CHECK_OK(j.rc);
+    CHECK_EQ(j.rep.global_seq, 21); /* the point: event 22 was not published yet */
+    CHECK_OK(bp_store_close(w));
+    bp_store *c;
+    CHECK_OK(t_open_try(&c, copy, &(t_open_opts){.no_create = true}));
+    uint64_t clock = 0;
+    CHECK_OK(bp_entity_head(c, &clock, NULL, "acct:1"));
+    CHECK_EQ(clock, 11);
+    CHECK_OK(bp_append(c, NULL, "acct:1", "bank", 0x1001, "next", 4));
+    bp_verify_report vr = BP_VERIFY_REPORT_INIT;
+    CHECK_OK(bp_store_verify(c, &vr, NULL));
+    CHECK_EQ(vr.problems, 0);
+    CHECK_OK(bp_store_close(c));
+    bp_fault_destroy(&f);
+    t_rmdir(copy);
+    t_rmdir(dir);
+}
+
 int main(void) {
     RUN(test_snapshot_under_writes);
     RUN(test_snapshot_includes_returned_appends);
     RUN(test_snapshot_faults);
     RUN(test_snapshot_kill9);
     RUN(test_snapshot_cut_afterwards);
+    RUN(test_snapshot_point_below_the_index);
     T_DONE();
 }

@@ -313,7 +313,9 @@ static int open_write(const cli_ctx *c, bp_store **out, bool lifecycle, bool cre
                     c->cmd ? c->cmd : "batpak", r.loss_note, (unsigned long long)r.events_lost,
                     (unsigned long long)r.first_lost_seq, (unsigned long long)r.bytes_cut, c->dir);
     }
-    if (rc == BP_ENOTFOUND && !create)
+    if (rc == BP_ENOTFOUND && !create &&
+        (strstr(bp_last_error(), "no such directory") ||
+         strstr(bp_last_error(), "no batpak store here")))
         return cli_fail(c, CLI_ENOTFOUND, "%s (batpak init creates one; nothing was written)",
                         bp_last_error());
     return rc ? cli_fail_status(c, rc) : CLI_OK;

@@ -156,9 +156,10 @@ static void salvage_count(bp_store *s, const bp_segment *seg, const uint8_t *dat
     if (frames > before) s->report.frames_cut += frames - before;
     if (!s->report.loss_note[0])
         snprintf(s->report.loss_note, sizeof s->report.loss_note,
-                 "salvage: segment %06u from offset %llu (%s) and what follows moved to "
-                 "quarantine/",
-                 seg->segno, (unsigned long long)from, why);
+                 "salvage: segment %06u from offset %llu (%s) and what follows %s", seg->segno,
+                 (unsigned long long)from, why,
+                 s->read_only ? "left out (a writable open moves it to quarantine/)"
+                              : "moved to quarantine/");
 }
 
 /* Parse frames of seg in data[start, end). is_tail: the newest segment, where

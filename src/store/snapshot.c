@@ -85,12 +85,36 @@ static bp_status snapshot_ckpt(bp_store *s, const seg_part *last, bool whole_sea
         blk.first_seq = seq + 1;
         *next = true;
     } else {
-        if (first_slot < s->idx.rbase || first_slot > seq) return BP_OK;
+        const bp_index *x = &s->idx;
+        if (first_slot < x->list_base || first_slot > seq) return BP_OK;
         m.covered_segno = last->segno;
         m.covered_offset = last->len;
-        if (bp_index_export_view(&s->idx, first_slot, seq, &blk))
+        uint64_t *fc = NULL; /* (the first clocks: not needed here) */
+        if (bp_index_export_six(x, first_slot, seq, &blk, &fc))
             return bp_err(BP_ENOMEM, "snapshot: out of memory");
+        free(fc);
         view = true;
+        /* each entity's head as of seq: events past the point (written, not yet published;
+         * a reader's view of a live writer has them) are not the copy's */
+        for (uint32_t k = 0; k < blk.n_entities; k++) {
+            int64_t e = bp_strtab_find(&x->entity_names, blk.entities[k].name, blk.entities[k].len);
+            const bp_u32vec *v = e >= 0 ? &x->entities[e].slots : NULL;
+            uint32_t i = v ? bp_u32vec_lower_bound(v, seq) : 0; /* its first slot past the point */
+            if (v && i == v->n) {
+                blk.entity_heads[k] = x->entities[e].head;
+                continue;
+            }
+            bp_slot sl;
+            bp_status rc = !v || !i ? bp_err(BP_ECORRUPT, "snapshot: entity '%.*s' is not indexed",
+                                             (int)blk.entities[k].len, blk.entities[k].name)
+                                    : bp_slot_read_locked(s, v->v[i - 1],
+                                                          BP_SLOT_HASH | BP_SLOT_UNPUBLISHED, &sl);
+            if (rc) {
+                bp_index_block_release(&blk);
+                return rc;
+            }
+            blk.entity_heads[k] = sl.hash;
+        }
     }
     int e = bp_ckpt_encode(out, &m, &blk);
     if (view) bp_index_block_release(&blk);

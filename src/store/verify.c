@@ -531,6 +531,7 @@ bp_status bp_store_verify(bp_store *s, bp_verify_report *out, const bp_verify_op
                           "told from damage; nothing is known; run it again",
                           s->dir, VERIFY_PASSES);
         bp_err_clear();
+        bp_pf_sleep_us(150000); /* (a refresh tries a new view at most every 100 ms) */
     }
     if (rc) return rc;
     if (out->problems)
