@@ -469,6 +469,47 @@ static void test_data_keys_removed(void) {
     t_rmdir(dir);
 }
 
+/* DIR/dkeys removed and a segment lost too: the open that accepts both notes the segment's
+ * loss (the first found) and still goes on sealing (it made DIR/dkeys anew): a new payload is
+ * sealed. It used to leave sealing off when another loss had been accepted first. */
+static void test_data_keys_and_segment_removed(void) {
+    const char *dir = t_dir("loss-dkeys-seg");
+    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    o.no_open_event = true;
+    o.seal_payloads = true;
+    o.segment_size = SEG_SIZE;
+    bp_store *s;
+    CHECK_OK(bp_store_open(&s, dir, &o));
+    char pay[200];
+    memset(pay, 's', sizeof pay);
+    for (int i = 0; i < 200; i++)
+        CHECK_OK(
+            bp_append(s, NULL, i % 2 ? "user:1" : "user:2", "crm", BP_KIND(1, 1), pay, sizeof pay));
+    CHECK_OK(bp_store_close(s));
+    int n = count_segments(dir);
+    CHECK(n >= 3);
+    char cmd[2400], p[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/dkeys'", dir);
+    CHECK_EQ(system(cmd), 0);
+    CHECK_EQ(unlink(seg(p, dir, n)), 0);
+    CHECK_OK(t_open_try(&s, dir, &ACCEPT));
+    bp_store_open_report r = BP_STORE_OPEN_REPORT_INIT;
+    bp_store_open_report_get(s, &r);
+    CHECK(strstr(r.loss_note, "is missing") != NULL);
+    CHECK_OK(bp_append(s, NULL, "user:3", "crm", BP_KIND(1, 1), "new", 3));
+    CHECK_OK(bp_store_close(s));
+    CHECK_OK(t_open_try(&s, dir, &PLAIN));
+    bp_iter *it;
+    const bp_event *ev;
+    CHECK_OK(bp_stream(s, &it, "user:3", BP_READ_FULL));
+    CHECK_OK(bp_iter_next(it, &ev));
+    CHECK(ev->flags & BP_EVENT_SEALED); /* still sealing */
+    CHECK(ev->payload_len == 3 && memcmp(ev->payload, "new", 3) == 0);
+    bp_iter_free(it);
+    CHECK_OK(bp_store_close(s));
+    t_rmdir(dir);
+}
+
 /* A checkpoint of another history of this store (a copy that went its own way), longer
  * than this store's segment: not a record of this store, ignored as before, not a loss. */
 static void test_diverged_copy_checkpoint_is_no_loss(void) {
@@ -557,6 +598,7 @@ int main(void) {
     RUN(test_store_file_removed);
     RUN(test_compacted_store);
     RUN(test_data_keys_removed);
+    RUN(test_data_keys_and_segment_removed);
     RUN(test_diverged_copy_checkpoint_is_no_loss);
     RUN(test_old_options_refuse);
     RUN(test_no_false_alarm);

@@ -52,10 +52,11 @@ static bp_status seal_setup(bp_store *s, bool turn_on) {
                           "accept_loss (batpak --accept-loss) to accept the loss (nothing is "
                           "written)",
                           path, (unsigned long long)sealed);
-        if (sealed && !s->loss_accepted) {
+        if (sealed && !s->loss_accepted) /* (a loss of segments accepted too keeps its note) */
             snprintf(s->report.loss_note, sizeof s->report.loss_note,
                      "DIR/dkeys is missing: the payloads of %llu sealed events are unreadable",
                      (unsigned long long)sealed);
+        if (sealed) { /* recorded, and the store goes on sealing, whatever else was lost */
             s->loss_accepted = true;
             turn_on = true;
         }
