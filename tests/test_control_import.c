@@ -302,9 +302,62 @@ static void test_commit_imported_checks(void) {
     t_rmdir(dst_dir);
 }
 
+/* A sealing store's export (payloads still sealed) imported into a store that does not seal:
+ * the importing store turns sealing on (DIR/dkeys), so it opens again (a store with sealed
+ * events and no DIR/dkeys is refused as having lost its keys: the import used to exit 0 and
+ * leave such a store); the payloads read as forgotten until the source's key files are copied
+ * into DIR/dkeys/, then as they were; its new appends are sealed. */
+static void test_import_sealed_export(void) {
+    const char *src = t_dir("import-sealed-src"), *dst = t_dir("import-sealed-dst");
+    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    o.no_open_event = true;
+    o.seal_payloads = true;
+    bp_store *s;
+    CHECK_OK(bp_store_open(&s, src, &o));
+    CHECK_OK(bp_append(s, NULL, "user:1", "crm", BP_KIND(1, 1), "secret", 6));
+    t_membuf a = {0};
+    CHECK_OK(bp_export(s, t_to_mem, &a, NULL));
+    CHECK_OK(bp_store_close(s));
+    bp_store *d = t_open(dst, NULL);
+    CHECK(d != NULL);
+    CHECK(!bp_store_seals(d));
+    bp_import_report rep = BP_IMPORT_REPORT_INIT;
+    CHECK_OK(import_text(d, a.p, &rep));
+    CHECK_EQ(rep.imported, 1);
+    CHECK(bp_store_seals(d));
+    CHECK_OK(bp_store_close(d));
+    CHECK_OK(t_open_try(&d, dst, &(t_open_opts){.no_create = true})); /* opens again */
+    bp_iter *it;
+    const bp_event *ev;
+    CHECK_OK(bp_stream(d, &it, "user:1", BP_READ_FULL));
+    CHECK_OK(bp_iter_next(it, &ev));
+    CHECK(ev->payload_forgotten); /* no key here yet */
+    bp_iter_free(it);
+    CHECK_OK(bp_append(d, NULL, "user:2", "crm", BP_KIND(1, 1), "new", 3));
+    CHECK_OK(bp_stream(d, &it, "user:2", BP_READ_FULL));
+    CHECK_OK(bp_iter_next(it, &ev));
+    CHECK(ev->flags & BP_EVENT_SEALED);
+    bp_iter_free(it);
+    CHECK_OK(bp_store_close(d));
+    char cmd[2400];
+    snprintf(cmd, sizeof cmd, "cp '%s'/dkeys/* '%s/dkeys/'", src, dst);
+    CHECK_EQ(system(cmd), 0);
+    CHECK_OK(t_open_try(&d, dst, &(t_open_opts){.no_create = true}));
+    CHECK_OK(bp_stream(d, &it, "user:1", BP_READ_FULL));
+    CHECK_OK(bp_iter_next(it, &ev));
+    CHECK(!ev->payload_forgotten); /* the source's key opens it */
+    CHECK(ev->payload_len == 6 && memcmp(ev->payload, "secret", 6) == 0);
+    bp_iter_free(it);
+    CHECK_OK(bp_store_close(d));
+    free(a.p);
+    t_rmdir(src);
+    t_rmdir(dst);
+}
+
 int main(void) {
     RUN(test_export_import_round_trip);
     RUN(test_import_refusals);
     RUN(test_commit_imported_checks);
+    RUN(test_import_sealed_export);
     T_DONE();
 }

@@ -169,6 +169,21 @@ out:
     return rc;
 }
 
+bp_status bp_dkeys_turn_on(bp_store *s) {
+    pthread_mutex_lock(&s->wmu);
+    bp_status rc = BP_OK;
+    if (!s->seal) {
+        int e = bp_pf_mkdir_private(s->dk->dir);
+        if (e == 1) e = bp_pf_fsync_dir(s->fault, s->dir);
+        if (e < 0)
+            rc = bp_err_sys(BP_EIO, e, "%s: cannot set up the data keys", s->dk->dir);
+        else
+            s->seal = true;
+    }
+    pthread_mutex_unlock(&s->wmu);
+    return rc;
+}
+
 bool bp_store_seals(const bp_store *s) {
     return s && s->seal;
 }

@@ -117,6 +117,17 @@ static bp_status fail(bp_importer *imp, bp_status rc) {
  * whole or cuts it whole at the next open, like an unsynced bp_append_batch_ex. */
 static bp_status flush_group(bp_importer *imp) {
     if (!imp->n) return BP_OK;
+    /* sealed payloads (a sealing store's export): this store seals from now on, so that it
+     * opens again (a store with sealed events and no DIR/dkeys lost its keys: refused); their
+     * payloads read as forgotten until the source's key files are copied into DIR/dkeys/ */
+    bool sealed = false;
+    for (size_t i = 0; i < imp->n && !sealed; i++)
+        sealed = (imp->group[i].fr.f.flags & BP_EVENT_SEALED) != 0;
+    bp_status src = sealed && !bp_store_seals(imp->s) ? bp_dkeys_turn_on(imp->s) : BP_OK;
+    if (src) {
+        drop_group(imp);
+        return fail(imp, src);
+    }
     bp_frame *frames = malloc(imp->n * sizeof *frames);
     if (!frames) return fail(imp, bp_err(BP_ENOMEM, "import: out of memory"));
     for (size_t i = 0; i < imp->n; i++)

@@ -606,6 +606,9 @@ typedef struct bp_dkeys bp_dkeys;
 bp_status bp_dkeys_init(bp_store *s);
 void bp_dkeys_free(bp_store *s);
 void bp_dkeys_lock(bp_store *s, bool lock); /* hold off key changes (snapshot copies them) */
+/* Turn sealing on for good (DIR/dkeys made, synced): before a store takes in sealed events
+ * (an import of a sealed store's export), so that it never holds sealed events without it. */
+bp_status bp_dkeys_turn_on(bp_store *s);
 /* The entity's data key into *out with *found = true; *found = false when it has none
  * (never sealed, or forgotten). create: make one first (durable before it returns). */
 bp_status bp_dkey_get(bp_store *s, const char *entity, size_t elen, bool create, bp_dkey *out,
