@@ -244,9 +244,7 @@ static bp_status out_open(bp_store *s, outfile *w, uint32_t segno, uint64_t seqs
     int e = bp_pf_open(&w->f, s->fault, path, BP_O_RDWR | BP_O_CREATE | BP_O_TRUNC);
     if (e) return bp_err_sys(BP_EIO, e, "%s: cannot create", path);
     uint8_t hdr[BP_SEG_HEADER_SIZE];
-    bp_seg_header h = {BP_FORMAT_VERSION, segno, {0}, bp_pf_wall_ms()};
-    memcpy(h.uuid, s->ident.uuid, 16);
-    bp_seg_header_encode(&h, hdr);
+    bp_segment_header(s, segno, hdr);
     return out_put(s, w, hdr, sizeof hdr);
 }
 

@@ -62,10 +62,8 @@ static bp_status seal_setup(bp_store *s, bool turn_on) {
         }
     }
     if (s->read_only) return BP_OK;
-    e = turn_on ? bp_pf_mkdir_private(path) : e;
-    if (turn_on && e == 1) e = bp_pf_fsync_dir(s->fault, s->dir);
-    if (e < 0) return bp_err_sys(BP_EIO, e, "%s: cannot set up the data keys", path);
-    s->seal = turn_on || e == 1;
+    if (turn_on) return bp_dkeys_turn_on(s);
+    s->seal = e == 1;
     return BP_OK;
 }
 

@@ -39,6 +39,12 @@ bp_segfile *bp_segs_push(bp_store *s, const bp_segment *seg) {
     return old;
 }
 
+void bp_segment_header(const bp_store *s, uint32_t segno, uint8_t out[BP_SEG_HEADER_SIZE]) {
+    bp_seg_header h = {BP_FORMAT_VERSION, segno, {0}, bp_pf_wall_ms()};
+    memcpy(h.uuid, s->ident.uuid, 16);
+    bp_seg_header_encode(&h, out);
+}
+
 bp_status bp_segment_create(bp_store *s, uint32_t segno) {
     char path[4096];
     bp_segment_path(s, segno, "", path, sizeof path);
@@ -53,9 +59,7 @@ bp_status bp_segment_create(bp_store *s, uint32_t segno) {
     int rc = bp_pf_open(&seg.f, s->fault, path, BP_O_RDWR | BP_O_CREATE | BP_O_TRUNC);
     if (rc) return bp_store_fail(s, BP_EIO, rc, "%s: cannot create segment", path);
     uint8_t hdr[BP_SEG_HEADER_SIZE];
-    bp_seg_header h = {BP_FORMAT_VERSION, segno, {0}, bp_pf_wall_ms()};
-    memcpy(h.uuid, s->ident.uuid, 16);
-    bp_seg_header_encode(&h, hdr);
+    bp_segment_header(s, segno, hdr);
     if ((rc = bp_pf_pwrite(&seg.f, hdr, sizeof hdr, 0)) || (rc = bp_pf_datasync(&seg.f)) ||
         (rc = bp_pf_fsync_dir(s->fault, s->segdir))) {
         bp_pf_close(&seg.f);
@@ -140,20 +144,24 @@ bp_status bp_segment_seal(bp_store *s) {
     return BP_OK;
 }
 
+void bp_ckpt_meta_of(const bp_store *s, uint32_t segno, uint64_t offset, bp_ckpt_meta *m) {
+    memset(m, 0, sizeof *m);
+    memcpy(m->uuid, s->ident.uuid, 16);
+    m->covered_segno = segno;
+    m->covered_offset = offset;
+    m->last_hlc = s->last_hlc; /* (a floor: an open takes the newest event's if later) */
+    memcpy(m->last_id.b, s->idgen.last, 16);
+}
+
 /* Write index.ckpt listing the events from slot `from` on (doc/FORMAT.md "index.ckpt"). */
 static bp_status write_checkpoint(bp_store *s, uint64_t from) {
     if (s->pending.len) /* callers sync first; a checkpoint must not cover unwritten bytes */
         return bp_err(BP_EINVAL, "%s: checkpoint with frames still queued", s->dir);
     bp_iblock blk;
     bp_buf b = {0};
-    bp_ckpt_meta m;
-    memset(&m, 0, sizeof m);
-    memcpy(m.uuid, s->ident.uuid, 16);
     const bp_segment *act = &s->segs[s->n_segs - 1];
-    m.covered_segno = act->segno;
-    m.covered_offset = act->size;
-    m.last_hlc = s->last_hlc;
-    memcpy(m.last_id.b, s->idgen.last, 16);
+    bp_ckpt_meta m;
+    bp_ckpt_meta_of(s, act->segno, act->size, &m);
     if (bp_index_export_view(&s->idx, from, s->idx.n, &blk) || bp_ckpt_encode(&b, &m, &blk)) {
         bp_index_block_release(&blk);
         bp_buf_free(&b);

@@ -72,23 +72,17 @@ static bp_status copy_keys(bp_store *s, const char *tmp, const char *sub, const 
 static bp_status snapshot_ckpt(bp_store *s, const seg_part *last, bool whole_sealed,
                                uint64_t first_slot, uint64_t seq, bp_buf *out, bool *next) {
     bp_ckpt_meta m;
-    memset(&m, 0, sizeof m);
-    memcpy(m.uuid, s->ident.uuid, 16);
-    m.last_hlc = s->last_hlc; /* (a floor: an open takes the newest event's if later) */
-    memcpy(m.last_id.b, s->idgen.last, 16);
     bp_iblock blk;
     memset(&blk, 0, sizeof blk);
     bool view = false;
     if (whole_sealed) {
-        m.covered_segno = last->segno + 1;
-        m.covered_offset = BP_SEG_HEADER_SIZE;
+        bp_ckpt_meta_of(s, last->segno + 1, BP_SEG_HEADER_SIZE, &m);
         blk.first_seq = seq + 1;
         *next = true;
     } else {
         const bp_index *x = &s->idx;
         if (first_slot < x->list_base || first_slot > seq) return BP_OK;
-        m.covered_segno = last->segno;
-        m.covered_offset = last->len;
+        bp_ckpt_meta_of(s, last->segno, last->len, &m);
         uint64_t *fc = NULL; /* (the first clocks: not needed here) */
         if (bp_index_export_six(x, first_slot, seq, &blk, &fc))
             return bp_err(BP_ENOMEM, "snapshot: out of memory");
@@ -130,9 +124,7 @@ static bp_status write_ckpt(bp_store *s, const char *tmp, uint32_t next_segno, b
     if (!ck->len) return BP_OK;
     if (next) {
         uint8_t hdr[BP_SEG_HEADER_SIZE];
-        bp_seg_header h = {BP_FORMAT_VERSION, next_segno, {0}, bp_pf_wall_ms()};
-        memcpy(h.uuid, s->ident.uuid, 16);
-        bp_seg_header_encode(&h, hdr);
+        bp_segment_header(s, next_segno, hdr);
         snprintf(path, sizeof path, "%s/segments", tmp);
         snprintf(name, sizeof name, "%06u.fbat", next_segno);
         if (!(e = bp_pf_write_atomic(s->fault, path, name, hdr, sizeof hdr)))

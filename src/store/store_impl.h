@@ -346,7 +346,12 @@ void bp_segment_path(const bp_store *s, uint32_t segno, const char *suffix, char
 bp_status bp_segdir_not_dir(const bp_store *s);
 /* segment.c */
 bp_status bp_segment_create(bp_store *s, uint32_t segno); /* [w], appends to segs */
-bp_status bp_segment_seal(bp_store *s);                   /* [w] seals the active segment */
+/* The header of this store's segment segno (created now). */
+void bp_segment_header(const bp_store *s, uint32_t segno, uint8_t out[BP_SEG_HEADER_SIZE]);
+/* The meta of an index.ckpt of this store covering segment segno up to offset: its id, and
+ * the newest HLC and event id it issued. */
+void bp_ckpt_meta_of(const bp_store *s, uint32_t segno, uint64_t offset, bp_ckpt_meta *m);
+bp_status bp_segment_seal(bp_store *s); /* [w] seals the active segment */
 /* [i] exclusive: room in segs[] for one more segment (0 or -ENOMEM); then bp_segs_push
  * appends seg, and returns the previous segment's cached segfile (made for a segment that
  * grew: unref it once ilock is released), uncached. */
