@@ -144,6 +144,9 @@ bp_status cli_register_types(bp_store *s);
  * make a new store). A short-lived command appends no SYSTEM_OPEN_COMPLETED event (append,
  * compact, tombstone, forget...: the store holds what the user put in). */
 int cli_open_write(const cli_ctx *c, bp_store **out);
+/** The open options every command starts from: the defaults, and the global --accept-loss and
+ * --salvage. */
+bp_open_options cli_open_options(const cli_ctx *c);
 /** cli_open_write that creates the store when missing (init). */
 int cli_open_create(const cli_ctx *c, bp_store **out);
 /** cli_open_write for the long-running commands (relay; demo, which creates its store when

@@ -233,10 +233,8 @@ int cmd_import(cli_ctx *c, int argc, char **argv) {
         total = end > 0 ? (uint64_t)end : 0;
         rewind(in);
     }
-    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    bp_open_options o = cli_open_options(c);
     o.no_open_event = true; /* its own event would take the seq the export's first one has */
-    o.accept_loss = c->accept_loss;
-    o.salvage = c->salvage;
     bp_store *s;
     bp_status rc = bp_store_open(&s, c->dir, &o);
     if (rc) {

@@ -60,11 +60,9 @@ static json_t *loss_json(const bp_store_open_report *r) {
 int cmd_verify(cli_ctx *c, int argc, char **argv) {
     int code = cli_no_arguments(c, argc, argv);
     if (code != CLI_OK || (code = cli_check_dir(c)) != CLI_OK) return code;
-    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    bp_open_options o = cli_open_options(c);
     o.create = false;
     o.read_only = true;
-    o.accept_loss = c->accept_loss;
-    o.salvage = c->salvage;
     bp_store *s;
     bp_status rc = bp_store_open(&s, c->dir, &o);
     if (rc == BP_ECORRUPT || rc == BP_EVERSION) return verify_open_failed(c, rc);

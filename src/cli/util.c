@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -267,14 +268,19 @@ uint64_t cli_now_us(void) {
     return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
 }
 
+bp_open_options cli_open_options(const cli_ctx *c) {
+    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    o.accept_loss = c->accept_loss;
+    o.salvage = c->salvage;
+    return o;
+}
+
 int cli_open_read(const cli_ctx *c, bp_store **out) {
     if (cli_check_dir(c)) return CLI_EUSAGE;
-    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    bp_open_options o = cli_open_options(c);
     o.create = false;
     o.read_only = true;
     o.no_open_event = true;
-    o.accept_loss = c->accept_loss;
-    o.salvage = c->salvage;
     bp_status rc = bp_store_open(out, c->dir, &o); /* (beside a writer too: no lock) */
     if (!rc && (rc = cli_register_types(*out))) {
         bp_store_close(*out);
@@ -283,9 +289,18 @@ int cli_open_read(const cli_ctx *c, bp_store **out) {
     return rc ? cli_fail_status(c, rc) : CLI_OK;
 }
 
+/* No store at dir: the directory is missing, or holds no STORE file. */
+static bool store_missing(const char *dir) {
+    char path[4200];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/STORE", dir);
+    if (stat(dir, &st)) return errno == ENOENT;
+    return S_ISDIR(st.st_mode) && stat(path, &st) && errno == ENOENT;
+}
+
 static int open_write(const cli_ctx *c, bp_store **out, bool lifecycle, bool create) {
     if (cli_check_dir(c)) return CLI_EUSAGE;
-    bp_open_options o = BP_OPEN_OPTIONS_INIT;
+    bp_open_options o = cli_open_options(c);
     o.no_open_event = !lifecycle;
     o.create = create; /* (a typo in --dir must not make a new store: init, import do) */
     bp_signing_key key;
@@ -295,8 +310,6 @@ static int open_write(const cli_ctx *c, bp_store **out, bool lifecycle, bool cre
         o.signing_key = &key;
     }
     o.seal_payloads = c->seal;
-    o.accept_loss = c->accept_loss;
-    o.salvage = c->salvage;
     rc = bp_store_open(out, c->dir, &o);
     if (c->sign_key) bp_signing_key_wipe(&key);
     if (!rc && (rc = cli_register_types(*out))) {
@@ -313,9 +326,7 @@ static int open_write(const cli_ctx *c, bp_store **out, bool lifecycle, bool cre
                     c->cmd ? c->cmd : "batpak", r.loss_note, (unsigned long long)r.events_lost,
                     (unsigned long long)r.first_lost_seq, (unsigned long long)r.bytes_cut, c->dir);
     }
-    if (rc == BP_ENOTFOUND && !create &&
-        (strstr(bp_last_error(), "no such directory") ||
-         strstr(bp_last_error(), "no batpak store here")))
+    if (rc == BP_ENOTFOUND && !create && store_missing(c->dir))
         return cli_fail(c, CLI_ENOTFOUND, "%s (batpak init creates one; nothing was written)",
                         bp_last_error());
     return rc ? cli_fail_status(c, rc) : CLI_OK;
