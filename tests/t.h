@@ -7,6 +7,7 @@
 #include "bp_testing.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +76,14 @@ typedef struct t_open_opts {
 } t_open_opts;
 
 /* bp_store_open of dir with o (NULL: all defaults); *s is NULL on error. */
+/* The fsyncs the fault hook f counted so far (f->syncs, under its lock). */
+static inline uint64_t t_fault_syncs(bp_fault *f) {
+    pthread_mutex_lock(&f->mu);
+    uint64_t n = f->syncs;
+    pthread_mutex_unlock(&f->mu);
+    return n;
+}
+
 static inline bp_status t_open_try(bp_store **s, const char *dir, const t_open_opts *o) {
     static const t_open_opts none;
     if (!o) o = &none;

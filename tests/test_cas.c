@@ -14,13 +14,6 @@
 
 static const char PAYLOAD[] = "deposit";
 
-static uint64_t syncs_of(bp_fault *f) {
-    pthread_mutex_lock(&f->mu);
-    uint64_t n = f->syncs;
-    pthread_mutex_unlock(&f->mu);
-    return n;
-}
-
 /* ------------------------------------------------ the head includes pending appends */
 
 typedef struct one_append {
@@ -47,11 +40,11 @@ static void test_head_includes_pending_append(void) {
     CHECK_OK(t_open_try(&s, dir, &(t_open_opts){.fault = &f, .durability = BP_DURABLE}));
     CHECK_OK(bp_append(s, NULL, "acct:1", "bank", BP_KIND(1, 1), PAYLOAD, sizeof PAYLOAD));
     f.sync_delay_us = 300000; /* the next sync takes 0.3 s */
-    uint64_t syncs0 = syncs_of(&f);
+    uint64_t syncs0 = t_fault_syncs(&f);
     one_append a = {s, "acct:1", BP_OK};
     pthread_t t;
     CHECK(pthread_create(&t, NULL, append_one, &a) == 0);
-    while (syncs_of(&f) == syncs0) /* its sync has begun: the frame is written, unpublished */
+    while (t_fault_syncs(&f) == syncs0) /* its sync has begun: the frame is written, unpublished */
         sched_yield();
     uint64_t clock = 0;
     bp_hash head;
@@ -323,11 +316,11 @@ static void test_head_wait_ends_on_failure(void) {
     CHECK_OK(t_open_try(&s, dir, &(t_open_opts){.fault = &f, .durability = BP_DURABLE}));
     CHECK_OK(bp_append(s, NULL, "acct:1", "bank", BP_KIND(1, 1), PAYLOAD, sizeof PAYLOAD));
     f.sync_delay_us = 300000;
-    uint64_t syncs0 = syncs_of(&f);
+    uint64_t syncs0 = t_fault_syncs(&f);
     one_append a = {s, "acct:1", BP_OK};
     pthread_t t, th;
     CHECK(pthread_create(&t, NULL, append_one, &a) == 0);
-    while (syncs_of(&f) == syncs0) /* the second event is written, its sync sleeps */
+    while (t_fault_syncs(&f) == syncs0) /* the second event is written, its sync sleeps */
         sched_yield();
     head_reader h = {.s = s};
     CHECK(pthread_create(&th, NULL, read_head_1, &h) == 0);

@@ -406,13 +406,6 @@ static void test_snapshot_cut_afterwards(void) {
  * copy's checkpoint gives each entity its head as of the point, not that newer event's, so
  * the copy's next append chains on its last event and the copy verifies (with the head of
  * the event it does not hold, "prev_hash does not match its previous event"). */
-static uint64_t syncs_of(bp_fault *f) {
-    pthread_mutex_lock(&f->mu);
-    uint64_t n = f->syncs;
-    pthread_mutex_unlock(&f->mu);
-    return n;
-}
-
 static void *append_late(void *arg) {
     if (bp_append(arg, NULL, "acct:1", "bank", 0x1001, "late", 4))
         fprintf(stderr, "append_late: %s\n", bp_last_error());
@@ -449,10 +442,10 @@ static void test_snapshot_point_below_the_index(void) {
     for (int i = 0; i < 20; i++)
         CHECK_OK(bp_append(w, NULL, i % 2 ? "acct:1" : "acct:2", "bank", 0x1001, "x", 1));
     f.sync_delay_us = 300000;
-    uint64_t syncs0 = syncs_of(&f);
+    uint64_t syncs0 = t_fault_syncs(&f);
     pthread_t a, b, st;
     CHECK(pthread_create(&a, NULL, append_late, w) == 0); /* event 21: its sync sleeps */
-    while (syncs_of(&f) == syncs0)
+    while (t_fault_syncs(&f) == syncs0)
         sched_yield();
     snap_job j = {w, copy, BP_SNAPSHOT_REPORT_INIT, BP_OK};
     CHECK(pthread_create(&st, NULL, snap_thread, &j) == 0); /* waits for that sync */

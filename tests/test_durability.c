@@ -7,13 +7,6 @@
 
 #include <sys/stat.h>
 
-static uint64_t syncs(bp_fault *f) {
-    pthread_mutex_lock(&f->mu);
-    uint64_t n = f->syncs;
-    pthread_mutex_unlock(&f->mu);
-    return n;
-}
-
 static void run_mode(bp_durability d, int n, uint64_t *fsyncs, int *durable_receipts) {
     const char *dir = t_dir("dur");
     bp_fault f;
@@ -21,14 +14,14 @@ static void run_mode(bp_durability d, int n, uint64_t *fsyncs, int *durable_rece
     bp_store *s = t_open(dir, &(t_open_opts){.durability = d, .fault = &f});
     *fsyncs = UINT64_MAX;
     if (!s) return;
-    uint64_t before = syncs(&f);
+    uint64_t before = t_fault_syncs(&f);
     *durable_receipts = 0;
     for (int i = 0; i < n; i++) {
         bp_receipt r = BP_RECEIPT_INIT;
         if (bp_append(s, &r, "e:1", "s", 0x1001, "x", 1) != BP_OK) return;
         if (r.durability == BP_DUR_SYNC) (*durable_receipts)++;
     }
-    *fsyncs = syncs(&f) - before;
+    *fsyncs = t_fault_syncs(&f) - before;
     bp_store_close(s);
     bp_fault_destroy(&f);
     t_rmdir(dir);
@@ -66,14 +59,14 @@ static void test_every_ms_syncs_when_idle(void) {
     bp_fault_init(&f);
     bp_store *s = t_open(dir, &(t_open_opts){.durability = BP_DURABLE_EVERY(0, 20), .fault = &f});
     CHECK(s);
-    uint64_t before = syncs(&f);
+    uint64_t before = t_fault_syncs(&f);
     bp_receipt r = BP_RECEIPT_INIT;
     CHECK_OK(bp_append(s, &r, "e:1", "s", 0x1001, "x", 1));
     CHECK_EQ(r.durability, BP_DUR_EVERY);
     /* wait (up to 10 s, the bound is 20 ms) for the flusher's sync */
-    for (int i = 0; i < 1000 && syncs(&f) == before; i++)
+    for (int i = 0; i < 1000 && t_fault_syncs(&f) == before; i++)
         usleep(10000);
-    CHECK_EQ(syncs(&f) - before, 1);
+    CHECK_EQ(t_fault_syncs(&f) - before, 1);
     bp__store_crash(s);
     bp_fault_power_loss(&f);
     bp_fault_destroy(&f);
@@ -93,23 +86,23 @@ static void test_override(void) {
     bp_fault_init(&f);
     bp_store *s = t_open(dir, &(t_open_opts){.durability = BP_NO_SYNC, .fault = &f});
     CHECK(s);
-    uint64_t before = syncs(&f);
+    uint64_t before = t_fault_syncs(&f);
     bp_append_options o = BP_APPEND_OPTIONS_INIT;
     o.durability = BP_DURABLE;
     bp_receipt r = BP_RECEIPT_INIT;
     CHECK_OK(bp_append_ex(s, &r, "e:1", "s", 0x1001, "x", 1, &o));
     CHECK_EQ(r.durability, BP_DUR_SYNC);
-    CHECK_EQ(syncs(&f) - before, 1);
+    CHECK_EQ(t_fault_syncs(&f) - before, 1);
     CHECK_OK(bp_append(s, &r, "e:1", "s", 0x1001, "x", 1));
     CHECK_EQ(r.durability, BP_DUR_NONE);
-    CHECK_EQ(syncs(&f) - before, 1);
+    CHECK_EQ(t_fault_syncs(&f) - before, 1);
     /* a batch without options is synced, whatever the store default */
     bp_batch_item it[2] = {{"e:1", "s", 0x1001, "a", 1, NULL}, {"e:2", "s", 0x1001, "b", 1, NULL}};
     bp_receipt rs[2];
     t_receipts(rs, sizeof rs / sizeof rs[0]);
     CHECK_OK(bp_append_batch(s, rs, it, 2));
     CHECK_EQ(rs[0].durability, BP_DUR_SYNC);
-    CHECK_EQ(syncs(&f) - before, 2);
+    CHECK_EQ(t_fault_syncs(&f) - before, 2);
     CHECK_OK(bp_store_sync(s));
     CHECK_OK(bp_store_close(s));
     bp_fault_destroy(&f);
@@ -133,18 +126,18 @@ static void test_batch_durability(void) {
     bp_batch_item it[2] = {{"e:1", "s", 0x1001, "a", 1, NULL}, {"e:2", "s", 0x1001, "b", 1, NULL}};
     bp_receipt rs[2];
     t_receipts(rs, sizeof rs / sizeof rs[0]);
-    uint64_t before = syncs(&f);
+    uint64_t before = t_fault_syncs(&f);
     /* bp_append_batch, NULL options and BP_BATCH_OPTIONS_INIT: durable, whatever the store's */
     CHECK_OK(bp_append_batch(s, rs, it, 2));
     CHECK_EQ(rs[0].durability, BP_DUR_SYNC);
-    CHECK_EQ(syncs(&f) - before, 1);
+    CHECK_EQ(t_fault_syncs(&f) - before, 1);
     CHECK_OK(bp_append_batch_ex(s, rs, it, 2, NULL));
     CHECK_EQ(rs[1].durability, BP_DUR_SYNC);
-    CHECK_EQ(syncs(&f) - before, 2);
+    CHECK_EQ(t_fault_syncs(&f) - before, 2);
     bp_batch_options bo = BP_BATCH_OPTIONS_INIT;
     CHECK_OK(bp_append_batch_ex(s, rs, it, 2, &bo));
     CHECK_EQ(rs[0].durability, BP_DUR_SYNC);
-    CHECK_EQ(syncs(&f) - before, 3);
+    CHECK_EQ(t_fault_syncs(&f) - before, 3);
     /* BP_NO_SYNC: no sync, and visible at once */
     bo.durability = BP_NO_SYNC;
     for (int i = 0; i < 10; i++) {
@@ -155,18 +148,18 @@ static void test_batch_durability(void) {
         CHECK_OK(bp_get(s, &ev, &rs[1].event_id));
         bp_event_free(ev);
     }
-    CHECK_EQ(syncs(&f) - before, 3);
+    CHECK_EQ(t_fault_syncs(&f) - before, 3);
     /* one item, too (no batch markers: a single append) */
     CHECK_OK(bp_append_batch_ex(s, rs, it, 1, &bo));
     CHECK_EQ(rs[0].durability, BP_DUR_NONE);
-    CHECK_EQ(syncs(&f) - before, 3);
+    CHECK_EQ(t_fault_syncs(&f) - before, 3);
     /* BP_DUR_DEFAULT: the store's (BP_NO_SYNC here) */
     bo.durability.mode = BP_DUR_DEFAULT;
     CHECK_OK(bp_append_batch_ex(s, rs, it, 2, &bo));
     CHECK_EQ(rs[0].durability, BP_DUR_NONE);
-    CHECK_EQ(syncs(&f) - before, 3);
+    CHECK_EQ(t_fault_syncs(&f) - before, 3);
     CHECK_OK(bp_store_sync(s));
-    CHECK_EQ(syncs(&f) - before, 4);
+    CHECK_EQ(t_fault_syncs(&f) - before, 4);
     /* BP_DURABLE_EVERY(5, 0): the batch that reaches 5 unsynced events syncs */
     bo.durability = BP_DURABLE_EVERY(5, 0);
     int synced_at = -1;
@@ -177,7 +170,7 @@ static void test_batch_durability(void) {
         if (i < 2) CHECK_EQ(rs[0].durability, BP_DUR_EVERY);
     }
     CHECK_EQ(synced_at, 2);
-    CHECK_EQ(syncs(&f) - before, 5);
+    CHECK_EQ(t_fault_syncs(&f) - before, 5);
     /* bad options: refused before anything is written */
     uint64_t n = events_of(s);
     bo = (bp_batch_options)BP_BATCH_OPTIONS_INIT;
@@ -192,7 +185,7 @@ static void test_batch_durability(void) {
     CHECK_FAILS(bp_append_batch_ex(s, rs, it, 2, &bo), BP_EINVAL, "unknown durability mode 7");
     CHECK_FAILS(bp_append_batch_ex(NULL, rs, it, 2, NULL), BP_EINVAL, "NULL store");
     CHECK_EQ(events_of(s), n);
-    CHECK_EQ(syncs(&f) - before, 5);
+    CHECK_EQ(t_fault_syncs(&f) - before, 5);
     CHECK_OK(bp_store_close(s));
     bp_fault_destroy(&f);
     t_rmdir(dir);
@@ -394,21 +387,21 @@ static void test_import_syncs_at_the_end(void) {
     CHECK(s);
     bp_importer *imp = NULL;
     CHECK_OK(bp_import_begin(s, &imp));
-    uint64_t before = syncs(&f);
+    uint64_t before = t_fault_syncs(&f);
     for (char *p = text; *p;) {
         char *nl = strchr(p, '\n');
         size_t len = nl ? (size_t)(nl - p + 1) : strlen(p);
         CHECK_OK(bp_import_line(imp, p, len));
         p += len;
     }
-    CHECK_EQ(syncs(&f) - before, 0);
+    CHECK_EQ(t_fault_syncs(&f) - before, 0);
     /* written (and visible) before the sync; but the last line, held for the next group of
      * standalone lines */
     CHECK_EQ(events_of(s), 159);
     bp_import_report rep = BP_IMPORT_REPORT_INIT;
     CHECK_OK(bp_import_end(imp, &rep));
     CHECK_EQ(rep.imported, 160);
-    CHECK_EQ(syncs(&f) - before, 1);
+    CHECK_EQ(t_fault_syncs(&f) - before, 1);
     bp__store_crash(s); /* durable now: a power loss keeps it all */
     bp_fault_power_loss(&f);
     bp_fault_destroy(&f);
