@@ -78,6 +78,20 @@ extern uint64_t bp__turn_expire_us;
 extern uint64_t bp__group_wait_us;
 
 /**
+ * The frames a writer lets pass between two index pieces of its active segment (default
+ * BP_PIECE_BYTES, 8 MiB; read when a piece is due): tests lower it so that small stores have
+ * pieces, which readers of other processes open with.
+ */
+extern uint64_t bp__piece_bytes;
+
+/**
+ * The six tier of s: how many segments it holds, and (0 when none) the slot where its newest
+ * segment's piece ends (a read-only handle that opened with one, until the segment's index
+ * file replaces it).
+ */
+void bp__store_tier(bp_store *s, uint32_t *n_six, uint64_t *piece_end);
+
+/**
  * The group commit's state, under the store's write lock: group_prev (when not 0) becomes the
  * number of appends the next leader waits for; *gathering (when not NULL) says whether a leader
  * is gathering now; *timeouts (when not NULL) counts the gathers that ended at the deadline.

@@ -46,6 +46,7 @@ static uint64_t rnd(uint64_t *x) {
 /* The writer: appends until killed. */
 static void writer_main(const char *dir, uint64_t seed) {
     bp_store *s;
+    bp__piece_bytes = 2048 << (seed % 4); /* pieces: what most readers open with */
     if (t_open_try(&s, dir, &WRITER) != BP_OK) {
         fprintf(stderr, "writer open: %s\n", bp_last_error());
         _exit(3);

@@ -126,6 +126,10 @@ int bp_pf_view(bp_file *f, bp_view *v); /* 0 or -errno */
  * file another process may truncate meanwhile, where a mapping's pages past the new end
  * would fault (SIGBUS). */
 int bp_pf_view_copy(bp_file *f, bp_view *v); /* 0 or -errno */
+/* The same, with only the bytes [0, head) and [from, end) read: the others are zeros (memory
+ * the system gives on first touch, so a reader that needs the file's end alone pays for it
+ * alone). */
+int bp_pf_view_copy_part(bp_file *f, bp_view *v, uint64_t head, uint64_t from);
 void bp_pf_view_release(bp_view *v);
 int bp_pf_size(bp_file *f, uint64_t *size);
 /* The size of the file at path (stat), without opening it. */

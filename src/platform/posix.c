@@ -281,22 +281,32 @@ int bp_pf_view(bp_file *f, bp_view *v) {
     return bp_pf_view_copy(f, v);
 }
 
-int bp_pf_view_copy(bp_file *f, bp_view *v) {
+int bp_pf_view_copy_part(bp_file *f, bp_view *v, uint64_t head, uint64_t from) {
     memset(v, 0, sizeof *v);
     uint64_t size;
     int e = bp_pf_size(f, &size);
     if (e) return e;
     if (size > SIZE_MAX - 1) return -EFBIG;
-    uint8_t *p = malloc(size ? (size_t)size : 1);
+    if (head > size) head = size;
+    if (from < head) from = head;
+    uint8_t *p = from > head ? calloc(1, size ? (size_t)size : 1) : malloc(size ? (size_t)size : 1);
     if (!p) return -ENOMEM;
-    ssize_t got = bp_pf_pread(f, p, (size_t)size, 0);
-    if (got < 0) {
+    ssize_t got = head ? bp_pf_pread(f, p, (size_t)head, 0) : 0;
+    ssize_t rest = got == (ssize_t)head && from < size
+                       ? bp_pf_pread(f, p + from, (size_t)(size - from), from)
+                       : 0;
+    if (got < 0 || rest < 0) {
         free(p);
-        return (int)got;
+        return (int)(got < 0 ? got : rest);
     }
     v->p = v->copy = p;
-    v->len = (uint64_t)got; /* (short when the file was cut meanwhile) */
+    /* (short when the file was cut meanwhile) */
+    v->len = got < (ssize_t)head ? (uint64_t)got : from < size ? from + (uint64_t)rest : size;
     return 0;
+}
+
+int bp_pf_view_copy(bp_file *f, bp_view *v) {
+    return bp_pf_view_copy_part(f, v, UINT64_MAX, 0);
 }
 
 void bp_pf_view_release(bp_view *v) {

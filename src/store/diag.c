@@ -52,6 +52,10 @@ static bp_segment_info segment_info(bp_store *s, uint32_t i) {
         n = x->n_recs;
         lo = x->first_seq - 1;
         hi = x->last_seq;
+        if (g->six_end) { /* a piece, and past it the events in memory (never holes) */
+            n += end - g->six_end;
+            hi = end;
+        }
     } else if (g->segno <= s->anchors.last_segno) { /* compacted: its slots may be holes */
         while (lo < hi && BP_IREC_HOLE(&BP_XREC(&s->idx, lo)))
             lo++;

@@ -11,6 +11,7 @@
 #include "format/entdir.h"
 #include "format/six.h"
 #include "store/store_impl.h"
+#include "store/piece.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -72,15 +73,20 @@ static int encode(bp_store *s, const bp_entdir_meta *m, bp_buf *b, state_fn stat
     return c.rc;
 }
 
-static bp_status write_file(bp_store *s, const bp_entdir_meta *m, state_fn state) {
+static bp_status write_named(bp_store *s, const bp_entdir_meta *m, state_fn state,
+                             const char *name) {
     bp_buf b = {0};
     int e = encode(s, m, &b, state);
-    if (!e) e = bp_pf_write_cache(s->fault, s->dir, NAME, b.data, b.len); /* checksummed */
+    if (!e) e = bp_pf_write_cache(s->fault, s->dir, name, b.data, b.len); /* checksummed */
     bp_buf_free(&b);
     if (e)
-        return e == -ENOMEM ? bp_err(BP_ENOMEM, "%s/%s: out of memory", s->dir, NAME)
-                            : bp_err_sys(BP_EIO, e, "%s/%s: cannot write", s->dir, NAME);
+        return e == -ENOMEM ? bp_err(BP_ENOMEM, "%s/%s: out of memory", s->dir, name)
+                            : bp_err_sys(BP_EIO, e, "%s/%s: cannot write", s->dir, name);
     return BP_OK;
+}
+
+static bp_status write_file(bp_store *s, const bp_entdir_meta *m, state_fn state) {
+    return write_named(s, m, state, NAME);
 }
 
 static void meta_for(bp_store *s, uint32_t segno, uint64_t size, uint32_t footer_crc, uint64_t seqs,
@@ -101,6 +107,13 @@ static int state_now(bp_store *s, uint32_t e, uint64_t *clock, bp_hash *head) {
     *clock = bp_index_head_clock(&s->idx, e);
     *head = s->idx.entities[e].head;
     return 1;
+}
+
+bp_status bp_entckpt_write_now(bp_store *s, const char *name, uint32_t segno, uint64_t seg_size,
+                               uint32_t footer_crc) {
+    bp_entdir_meta m;
+    meta_for(s, segno, seg_size, footer_crc, s->idx.n, s->idx.holes, &m);
+    return write_named(s, &m, state_now, name);
 }
 
 void bp_entckpt_write_seal(bp_store *s, uint32_t footer_crc) {
@@ -162,7 +175,7 @@ static void detach(bp_store *s, uint32_t n) {
 /* Attach segments first .. m->segno by their index files: false (nothing attached) unless
  * every one has a good header and a current index file, none needs the holes that end a compacted
  * range, and their seqs and holes are the checkpoint's. */
-static bool attach_all(bp_store *s, uint32_t first, const bp_entdir_meta *m) {
+static bool attach_all(bp_store *s, uint32_t first, const bp_entdir_meta *m, bool piece) {
     uint64_t n = 0, holes = 0;
     uint32_t count = m->segno - first + 1;
     for (uint32_t i = 0; i < count; i++) {
@@ -170,19 +183,25 @@ static bool attach_all(bp_store *s, uint32_t first, const bp_entdir_meta *m) {
         seg->segno = first + i;
         seg->f = (bp_file)BP_FILE_INIT;
         bp_six_pair pair;
-        bool ok = !bp_six_pair_read(s, seg->segno, &pair) && /* (its header checked too) */
-                  !(seg->segno > s->anchors.last_segno && n < s->anchors.upto) &&
-                  bp_six_attach(s, seg, pair.seg_size, pair.frames_end, pair.footer_crc, 0, 0);
+        bool last_piece = piece && i + 1 == count; /* (its pair checked by bp_piece_attach) */
+        bool ok = !(seg->segno > s->anchors.last_segno && n < s->anchors.upto) &&
+                  (last_piece ? bp_piece_attach(s, seg, m)
+                              : !bp_six_pair_read(s, seg->segno, &pair) && /* (header too) */
+                                    bp_six_attach(s, seg, pair.seg_size, pair.frames_end,
+                                                  pair.footer_crc, 0, 0));
         const bp_six *x = ok ? &seg->six->x : NULL;
         ok = ok && x->first_seq > n &&
-             (i + 1 < count || (pair.seg_size == m->seg_size && pair.footer_crc == m->footer_crc));
+             (i + 1 < count || last_piece ||
+              (pair.seg_size == m->seg_size && pair.footer_crc == m->footer_crc));
         if (!ok) {
             detach(s, i + (seg->six != NULL));
             return false;
         }
         seg->first_slot = n;
-        seg->size = pair.seg_size;
-        seg->sealed = seg->ids_six = seg->six_tier = true;
+        seg->size = last_piece ? m->seg_size : pair.seg_size; /* (a piece's: its frames end) */
+        seg->sealed = !last_piece;
+        seg->ids_six = seg->six_tier = true;
+        if (last_piece) seg->six_end = x->last_seq;
         holes += x->last_seq - n - x->n_recs;
         n = x->last_seq;
         s->n_segs = s->n_six = i + 1;
@@ -220,11 +239,12 @@ static bool load_entities(bp_store *s, const bp_entdir *d, bool *oom) {
     return events == d->m.seqs - d->m.holes;  /* every event of the segments, once */
 }
 
-uint32_t bp_entckpt_attach(bp_store *s, uint32_t first, uint32_t last, uint32_t below,
-                           bp_status *err) {
+/* Attach by the checkpoint DIR/name (a piece's when piece: its last segment by the piece). */
+static uint32_t attach_by(bp_store *s, const char *name, bool piece, uint32_t first, uint32_t last,
+                          uint32_t below, bp_status *err) {
     *err = BP_OK;
     char path[4200];
-    snprintf(path, sizeof path, "%s/%s", s->dir, NAME);
+    snprintf(path, sizeof path, "%s/%s", s->dir, name);
     bp_file f = BP_FILE_INIT;
     bp_view view; /* mapped: the index searches its entities in place */
     memset(&view, 0, sizeof view);
@@ -234,9 +254,10 @@ uint32_t bp_entckpt_attach(bp_store *s, uint32_t first, uint32_t last, uint32_t 
     if (e) return 0;
     bp_entdir d;
     bool ok = s->segs && bp_entdir_open(&d, view.p, view.len, path) == BP_OK &&
-              memcmp(d.m.uuid, s->ident.uuid, 16) == 0 && d.m.segno >= first && d.m.segno <= last &&
-              (!below || d.m.segno < below) && d.m.anchors_upto == s->anchors.upto &&
-              d.m.anchors_last_segno == s->anchors.last_segno && attach_all(s, first, &d.m);
+              memcmp(d.m.uuid, s->ident.uuid, 16) == 0 && d.m.segno >= first &&
+              (piece ? d.m.segno == last : d.m.segno <= last) && (!below || d.m.segno < below) &&
+              d.m.anchors_upto == s->anchors.upto &&
+              d.m.anchors_last_segno == s->anchors.last_segno && attach_all(s, first, &d.m, piece);
     bp_err_clear();
     if (!ok) {
         bp_pf_view_release(&view);
@@ -247,7 +268,7 @@ uint32_t bp_entckpt_attach(bp_store *s, uint32_t first, uint32_t last, uint32_t 
         *err = reset_index(s); /* (the cold directory dropped with it) */
         bp_pf_view_release(&view);
         detach(s, s->n_six);
-        if (!*err && oom) *err = bp_err(BP_ENOMEM, "%s: out of memory loading %s", s->dir, NAME);
+        if (!*err && oom) *err = bp_err(BP_ENOMEM, "%s: out of memory loading %s", s->dir, name);
         return 0;
     }
     bp_pf_view_release(&s->cold_view); /* (none: recovery attaches once) */
@@ -260,10 +281,19 @@ uint32_t bp_entckpt_attach(bp_store *s, uint32_t first, uint32_t last, uint32_t 
     e = bounds ? bp_index_tier_ranges(&s->idx, bounds, count, d.m.holes) : -ENOMEM;
     free(bounds);
     if (e) {
-        *err = bp_err(BP_ENOMEM, "%s: out of memory loading %s", s->dir, NAME);
+        *err = bp_err(BP_ENOMEM, "%s: out of memory loading %s", s->dir, name);
         return 0;
     }
-    s->report.footers_used += count; /* (what stood for them) */
-    s->entckpt_segno = d.m.segno;
+    s->report.footers_used += count - piece;  /* (what stood for them) */
+    s->entckpt_segno = piece ? 0 : d.m.segno; /* (a writer's open pass writes its own) */
     return count;
+}
+
+uint32_t bp_entckpt_attach(bp_store *s, uint32_t first, uint32_t last, uint32_t below,
+                           bp_status *err) {
+    /* a reader of a live writer's store: its newest segment's piece, when there is one that
+     * fits (it stands for the frames a scan would index: piece.c) */
+    uint32_t n = s->read_only ? attach_by(s, BP_PIECE_NAME, true, first, last, 0, err) : 0;
+    if (n || *err) return n;
+    return attach_by(s, NAME, false, first, last, below, err);
 }

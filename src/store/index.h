@@ -206,6 +206,11 @@ int64_t bp_index_entity(bp_index *x, const char *name, size_t len);
  * (recovery loading the newest segment's events: a check each would cost a frame read per
  * entity at open). */
 int64_t bp_index_entity_ex(bp_index *x, const char *name, size_t len, bool check);
+/* The same for the entity of an event with clock and prev hash prev (recovery loading it):
+ * a cold entity whose file state that event continues is taken unverified (its link proves
+ * it), any other verified as bp_index_entity does. */
+int64_t bp_index_entity_next(bp_index *x, const char *name, size_t len, uint64_t clock,
+                             const bp_hash *prev);
 /* Set the cold directory of an index that holds anchors (and scopes) only: d (whose bytes the
  * caller keeps mapped) is searched in place from now on. The anchored entities it lists are
  * interned now; *events receives the events its clocks count past their anchors. 0, -ENOMEM,
@@ -251,6 +256,9 @@ int bp_index_untier(bp_index *x, bp_irec *below);
  * hole counts are unchanged. 0, -ENOMEM or -EINVAL (bounds that do not fit, an existing noid
  * range across them); on failure nothing changed. */
 int bp_index_retier(bp_index *x, const uint64_t *bounds, uint32_t nb);
+/* The noid range that ends at at and the one that starts there become one (a segment whose
+ * tier grew past a piece: its ids are placed as one range when its file cannot answer). */
+void bp_index_noid_join(bp_index *x, uint64_t at);
 /* Append holes until x->n == upto (nothing when x->n >= upto), counted in segment segno (so
  * that recs[].segno stays ascending). 0 or -ENOMEM / -EOVERFLOW. */
 int bp_index_holes(bp_index *x, uint64_t upto, uint32_t segno);

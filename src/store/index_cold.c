@@ -117,6 +117,26 @@ int64_t bp_index_entity_ex(bp_index *x, const char *name, size_t len, bool check
     return e;
 }
 
+int64_t bp_index_entity_next(bp_index *x, const char *name, size_t len, uint64_t clock,
+                             const bp_hash *prev) {
+    int64_t e = bp_strtab_find(&x->entity_names, name, len);
+    bp_index_cold *c = x->cold;
+    if (e >= 0 || !c || !__atomic_load_n(&c->left, __ATOMIC_ACQUIRE)) return e;
+    int64_t i = bp_entdir_find(&c->d, c->offs, name, len, NULL);
+    if (i < 0) return -1;
+    const char *n;
+    uint8_t l;
+    uint64_t ck;
+    bp_hash h;
+    bp_index_cold_entry(c, (uint32_t)i, &n, &l, &ck, &h);
+    /* the event's link proves the file's state: no need to read the entity's last event */
+    bool proven = ck + 1 == clock && memcmp(h.b, prev->b, sizeof h.b) == 0;
+    pthread_mutex_lock(&c->mu);
+    e = intern(x, (uint32_t)i, !proven);
+    pthread_mutex_unlock(&c->mu);
+    return e;
+}
+
 int bp_index_cold_all(bp_index *x) {
     bp_index_cold *c = x->cold;
     if (!c) return 0;

@@ -291,3 +291,14 @@ int bp_index_retier(bp_index *x, const uint64_t *bounds, uint32_t nb) {
     x->idem_cap = n_keys + 1;
     return 0;
 }
+
+void bp_index_noid_join(bp_index *x, uint64_t at) {
+    for (uint32_t r = 0; r + 1 < x->n_noid; r++) {
+        if (x->noid[2 * r + 1] != at || x->noid[2 * r + 2] != at) continue;
+        x->noid[2 * r + 1] = x->noid[2 * r + 3];
+        memmove(x->noid + 2 * r + 2, x->noid + 2 * r + 4,
+                (size_t)(x->n_noid - r - 2) * 2 * sizeof *x->noid);
+        x->n_noid--;
+        return;
+    }
+}

@@ -1,4 +1,5 @@
 /* Open, close and the lifecycle surface. */
+#include "store/piece.h"
 #include "store/recover.h"
 #include "bp_testing.h"
 
@@ -331,6 +332,7 @@ static bp_status open_once(bp_store **out, const char *dir, const bp_open_option
         }
     }
     bp_six_open_pass(s); /* index files of sealed segments that lack a current one */
+    bp_piece_clean(s);   /* a writer's: pieces of the frames before it are not its to trust */
     s->written_seq = s->synced_seq = s->published = s->idx.n;
     if (s->read_only) {
         if ((rc = bp_live_pin(s))) { /* (its sealed files, kept: a compaction replaces them) */

@@ -247,6 +247,7 @@ struct bp_iter {
     uint64_t min_slot;   /* SRC_ENTITY: pos is the next clock; slots below this one are passed */
     uint64_t clock;      /* SRC_ENTITY: the clock of the slot next_slot returned */
     bp_tier_hint hint;   /* SRC_ENTITY: where its tier walk stopped ... */
+    uint32_t hint_gen;   /* ... at this s->tier_gen */
     uint32_t hint_n_six; /* ... in a tier of this many segments (0: not yet; a compaction
                             meanwhile ends the tier) */
     uint64_t limit;      /* published watermark at creation: slots < limit are visible */
@@ -404,7 +405,7 @@ static int64_t six_next(bp_iter *it, bp_store *s) {
         uint32_t lo = bp_six_tier_seg(s, it->pos);
         if (lo == s->n_six) break;
         bp_segment *g = &s->segs[lo];
-        uint64_t end = bp_seg_end_slot(s, lo);
+        uint64_t end = bp_six_end_slot(s, lo);
         if (it->pos < g->first_slot) it->pos = g->first_slot;
         bp_six *six = &g->six->x;
         int64_t local = -1;
@@ -498,9 +499,10 @@ static int64_t entity_next(bp_iter *it, bp_store *s) {
     uint64_t lbase = es->base + es->tier; /* the clock before the list's first event */
     if (it->pos <= lbase) {
         ent_walk w = {it, s, -1, false};
-        if (it->hint_n_six != s->n_six) { /* the tier changed: from its start */
+        if (it->hint_n_six != s->n_six || it->hint_gen != s->tier_gen) { /* the tier changed */
             it->hint = (bp_tier_hint)BP_TIER_HINT_INIT;
             it->hint_n_six = s->n_six;
+            it->hint_gen = s->tier_gen;
         }
         if (bp_tier_walk(s, it->src_id, it->pos, ent_step, &w, &it->hint)) return -3;
         if (w.slot >= 0) return w.slot;
@@ -534,7 +536,7 @@ static bool seg_may_match(const bp_iter *it, bp_store *s, uint32_t i) {
     if (__atomic_load_n(&g->six_bad, __ATOMIC_ACQUIRE)) return true; /* (record by record) */
     bool all;
     if ((f->since_ms || f->until_ms) &&
-        !bp_tier_hlc_within(s, bp_seg_end_slot(s, i) - 1, f->since_ms, f->until_ms, &all))
+        !bp_tier_hlc_within(s, bp_six_end_slot(s, i) - 1, f->since_ms, f->until_ms, &all))
         return false;
     if ((f->n_kinds || f->category >= 0) && bp_six_need(six, BP_SIXB_KINDS)) {
         bool any = false;
@@ -615,7 +617,7 @@ static int64_t next_slot(bp_iter *it, bp_store *s) {
         if (it->f.to_seq && slot + 1 > it->f.to_seq) return -1;
         if (slot < x->rbase && slot >= it->tier_checked) { /* a tier segment, first look */
             uint32_t i = bp_six_tier_seg(s, slot);
-            uint64_t end = i < s->n_six ? bp_seg_end_slot(s, i) : x->rbase;
+            uint64_t end = i < s->n_six ? bp_six_end_slot(s, i) : x->rbase;
             it->tier_checked = end;
             if (i < s->n_six && !seg_may_match(it, s, i)) { /* none of its events can */
                 it->pos = end;

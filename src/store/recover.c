@@ -103,7 +103,8 @@ static uint64_t torn_end(const uint8_t *data, uint64_t bad_at, uint64_t size) {
 bp_status bp_recover_insert(bp_store *s, const bp_segment *seg, bp_scanned *v, size_t n) {
     for (size_t i = 0; i < n; i++) {
         const bp_event_fields *f = &v[i].fr.f;
-        int64_t e = bp_index_entity(&s->idx, f->entity, f->entity_len);
+        int64_t e =
+            bp_index_entity_next(&s->idx, f->entity, f->entity_len, f->clock, &f->prev_hash);
         uint64_t clock = bp_index_head_clock(&s->idx, e);
         static const bp_hash zero;
         const bp_hash *head = e < 0 ? &zero : &s->idx.entities[e].head;
@@ -327,8 +328,9 @@ bp_status bp_recover_segment(bp_store *s, bp_segment *seg, const char *path, uin
      * but up to a live writer's mark, which no one cuts, it is mapped and read no further */
     uint64_t bound = UINT64_MAX;
     bool mark = s->read_only && is_tail && bp_live_tail_bound(s, seg->segno, &bound);
-    int e = s->read_only && is_tail && !mark ? bp_pf_view_copy(&seg->f, &view)
-                                             : bp_pf_view(&seg->f, &view);
+    int e = s->read_only && is_tail && !mark
+                ? bp_pf_view_copy_part(&seg->f, &view, BP_SEG_HEADER_SIZE, scan_from)
+                : bp_pf_view(&seg->f, &view);
     if (e) return bp_err_sys(BP_EIO, e, "%s: cannot read segment", path);
     const uint8_t *data = view.p;
     uint64_t size = view.len < bound ? view.len : bound;
@@ -350,7 +352,7 @@ bp_status bp_recover_segment(bp_store *s, bp_segment *seg, const char *path, uin
         else
             hi = mid;
     }
-    seg->first_slot = lo;
+    if (!seg->six_end) seg->first_slot = lo; /* (a piece's segment: its first is the tier's) */
     /* sealed? */
     uint64_t foff = 0, frames_end = size;
     uint32_t flen = 0;

@@ -362,9 +362,18 @@ static bp_status load_segments(bp_store *s, const seglist *l, ckpt_kind *ck, con
     int e;
     size_t start = 0; /* the segments the entity checkpoint attached (the six tier) */
     if (*ck != CKPT_FULL && n) {
-        start = bp_entckpt_attach(s, first, first + (uint32_t)n - 1,
-                                  *ck == CKPT_TAIL ? m->covered_segno : 0, &rc);
+        start = bp_entckpt_attach(s, first, first + (uint32_t)n - 1, 0, &rc);
         if (rc) return rc;
+        /* a checkpoint of a tail the entity checkpoint's segments cover is older than it (a
+         * writer sealed that segment since): what it holds, their index files have */
+        if (start && *ck == CKPT_TAIL && first + start - 1 >= m->covered_segno) *ck = CKPT_NONE;
+    }
+    uint64_t piece_end = 0; /* the newest segment attached by its piece: scanned past it */
+    if (start && s->segs[start - 1].six_end) {
+        start--;
+        s->n_segs--; /* (counted again below) */
+        piece_end = s->segs[start].size;
+        *ck = CKPT_NONE; /* (what a checkpoint of the tail has, the piece has too) */
     }
     for (size_t i = start; i < n; i++) {
         bp_segment *seg = &s->segs[i];
@@ -419,6 +428,7 @@ static bp_status load_segments(bp_store *s, const seglist *l, ckpt_kind *ck, con
             }
         }
         if (*ck && seg->segno == m->covered_segno) from = m->covered_offset;
+        if (piece_end && i == start) from = piece_end;
         if ((rc = bp_recover_segment(s, seg, path, from, from == 0, tail, &stop))) return rc;
         /* one descriptor at a time: only a last segment left unsealed keeps its descriptor,
          * which a writable handle goes on writing and a read-only one reads (bp_live_pin) */

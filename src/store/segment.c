@@ -1,6 +1,7 @@
 /* Segment files: creation, sealing with the SIDX footer, and the index
  * checkpoint written at close. */
 #include "store/store_impl.h"
+#include "store/piece.h"
 #include "bp_testing.h"
 
 #include <errno.h>
@@ -137,6 +138,7 @@ bp_status bp_segment_seal(bp_store *s) {
     bp_segment_close_writer(s, seg);    /* sealed: nothing writes to it again */
     bp_six_write_seg(s, s->n_segs - 1); /* caches: a failure is counted, not fatal */
     bp_entckpt_write_seal(s, footer_crc);
+    bp_piece_drop(s);     /* (the two above stand for it now) */
     s->tier_check = true; /* its records leave memory once published (bp_tier_extend) */
     /* everything in the sealed segment is durable now */
     __atomic_store_n(&s->synced_seq, s->written_seq, __ATOMIC_RELEASE); /* read without wmu */

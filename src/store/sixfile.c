@@ -75,17 +75,13 @@ bool bp_six_current(const bp_store *s, uint32_t segno) {
     return ok;
 }
 
-bp_status bp_six_write(bp_store *s, const bp_index *x, uint64_t from, uint64_t to, uint32_t segno) {
-    bp_six_pair pair;
-    int e = bp_six_pair_read(s, segno, &pair);
-    if (e)
-        return bp_err_sys(BP_EIO, e, "%s: segment %06u: cannot read its header and trailer",
-                          s->segdir, segno);
+bp_status bp_six_write_as(bp_store *s, const bp_index *x, uint64_t from, uint64_t to,
+                          const bp_six_pair *pair, const char *name) {
     bp_iblock blk;
     uint64_t *first_clock = NULL;
     bp_buf b = {0};
-    e = bp_index_export_six(x, from, to, &blk, &first_clock);
-    if (!e) e = bp_six_encode(&b, &blk, first_clock, &pair);
+    int e = bp_index_export_six(x, from, to, &blk, &first_clock);
+    if (!e) e = bp_six_encode(&b, &blk, first_clock, pair);
     bp_index_block_release(&blk);
     free(first_clock);
     if (e) {
@@ -93,14 +89,23 @@ bp_status bp_six_write(bp_store *s, const bp_index *x, uint64_t from, uint64_t t
         return e == -ENOMEM
                    ? bp_err(BP_ENOMEM, "%s: out of memory building a segment index", s->segdir)
                    : bp_err(BP_EINVAL, "%s: segment %06u cannot be indexed in place", s->segdir,
-                            segno);
+                            pair->segno);
     }
-    char name[32];
-    snprintf(name, sizeof name, "%06u.fidx", segno);
     e = bp_pf_write_cache(s->fault, s->segdir, name, b.data, b.len); /* checksummed: no sync */
     bp_buf_free(&b);
     if (e) return bp_err_sys(BP_EIO, e, "%s/%s: cannot write the segment index", s->segdir, name);
     return BP_OK;
+}
+
+bp_status bp_six_write(bp_store *s, const bp_index *x, uint64_t from, uint64_t to, uint32_t segno) {
+    bp_six_pair pair;
+    int e = bp_six_pair_read(s, segno, &pair);
+    if (e)
+        return bp_err_sys(BP_EIO, e, "%s: segment %06u: cannot read its header and trailer",
+                          s->segdir, segno);
+    char name[32];
+    snprintf(name, sizeof name, "%06u.fidx", segno);
+    return bp_six_write_as(s, x, from, to, &pair, name);
 }
 
 void bp_six_write_seg(bp_store *s, uint32_t i) {
@@ -145,10 +150,8 @@ void bp_six_open_pass(bp_store *s) {
 
 /* ------------------------------------------------------------ reading in place */
 
-bool bp_six_attach(bp_store *s, bp_segment *seg, uint64_t size, uint64_t foff, uint32_t footer_crc,
-                   uint32_t n_recs, uint64_t first_seq) {
-    char path[4200];
-    bp_six_path(s, seg->segno, path, sizeof path);
+bool bp_six_attach_file(bp_store *s, bp_segment *seg, const char *path, const bp_six_pair *want,
+                        uint32_t n_recs, uint64_t first_seq) {
     bp_file f = BP_FILE_INIT;
     if (bp_pf_open(&f, s->fault, path, BP_O_READ)) return false;
     uint64_t len = 0;
@@ -156,9 +159,7 @@ bool bp_six_attach(bp_store *s, bp_segment *seg, uint64_t size, uint64_t foff, u
     bool ok = !bp_pf_size(&f, &len) && len >= BP_SIX_HEADER && !bp_pf_map_read(&f, len, &p);
     bp_pf_close(&f); /* the mapping stays */
     struct bp_sixmap *m = ok ? calloc(1, sizeof *m) : NULL;
-    bp_six_pair want = {seg->segno, {0}, size, foff, footer_crc};
-    memcpy(want.uuid, s->ident.uuid, 16);
-    ok = m && bp_six_open(&m->x, p, len, path) == BP_OK && bp_six_pair_eq(&m->x.pair, &want) &&
+    ok = m && bp_six_open(&m->x, p, len, path) == BP_OK && bp_six_pair_eq(&m->x.pair, want) &&
          (!n_recs || (m->x.n_recs == n_recs && m->x.first_seq == first_seq));
     bp_err_clear();
     if (!ok) {
@@ -170,6 +171,15 @@ bool bp_six_attach(bp_store *s, bp_segment *seg, uint64_t size, uint64_t foff, u
     m->len = len;
     seg->six = m;
     return true;
+}
+
+bool bp_six_attach(bp_store *s, bp_segment *seg, uint64_t size, uint64_t foff, uint32_t footer_crc,
+                   uint32_t n_recs, uint64_t first_seq) {
+    char path[4200];
+    bp_six_path(s, seg->segno, path, sizeof path);
+    bp_six_pair want = {seg->segno, {0}, size, foff, footer_crc};
+    memcpy(want.uuid, s->ident.uuid, 16);
+    return bp_six_attach_file(s, seg, path, &want, n_recs, first_seq);
 }
 
 void bp_six_detach(bp_segment *seg) {
@@ -196,14 +206,14 @@ int64_t bp_store_find_id(bp_store *s, const bp_id *id, bool *repair) {
             /* the file's answer must be the index's record of that event (a tier segment's:
              * its frame's, which the read checks): never a wrong one; a check of what it
              * read that failed, no answer */
-            if (!bp_six_failed(x) && q >= g->first_slot && q < bp_seg_end_slot(s, i) &&
+            if (!bp_six_failed(x) && q >= g->first_slot && q < bp_six_end_slot(s, i) &&
                 (q < s->idx.rbase || memcmp(BP_XREC(&s->idx, q).id.b, id->b, 16) == 0))
                 return (int64_t)q;
         }
         /* it cannot answer: its records, one by one, until bp_six_repair places them */
         __atomic_store_n(&g->six_bad, 1, __ATOMIC_RELEASE);
         *repair = true;
-        for (uint64_t q = g->first_slot, end = bp_seg_end_slot(s, i); q < end; q++) {
+        for (uint64_t q = g->first_slot, end = bp_six_end_slot(s, i); q < end; q++) {
             bp_irec r;
             if (bp_store_rec(s, q, &r, 0) > 0 && memcmp(r.id.b, id->b, 16) == 0) return (int64_t)q;
         }
@@ -234,7 +244,7 @@ bp_status bp_store_find_idem(bp_store *s, const char *key, size_t len, int64_t *
         bp_segment *g = &s->segs[i];
         if (!g->ids_six) continue;
         bp_six *x = &g->six->x;
-        uint64_t end = bp_seg_end_slot(s, i);
+        uint64_t end = bp_six_end_slot(s, i);
         bool eq = false;
         if (!__atomic_load_n(&g->six_bad, __ATOMIC_ACQUIRE) && bp_six_need(x, BP_SIXB_IDEM) &&
             bp_six_need(x, BP_SIXB_SEQS)) {
@@ -325,7 +335,7 @@ static void repair(bp_store *s, bool writer) {
     pthread_rwlock_unlock(&s->ilock);
     for (uint32_t k = 0; k < n_bad; k++) {
         uint32_t i = bad[k];
-        uint64_t from = s->segs[i].first_slot, to = bp_seg_end_slot(s, i);
+        uint64_t from = s->segs[i].first_slot, to = bp_six_end_slot(s, i);
         /* a writer needs the keys in memory (its appends look them up); a reader only ids */
         bp_iidem *keys = NULL;
         uint32_t n_keys = 0;

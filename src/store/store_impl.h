@@ -91,8 +91,11 @@ typedef struct bp_segment {
     /* [i] its segment index file (sixfile.c), mapped when open found it current, or NULL;
      * unmapped only when the segment leaves the store (close, compaction) */
     struct bp_sixmap *six;
-    bool ids_six;    /* [i] idtab leaves this segment's ids out: six answers for them */
-    bool six_tier;   /* [i] the scope and kind lists leave its slots out (segs[0..n_six)) */
+    bool ids_six;  /* [i] idtab leaves this segment's ids out: six answers for them */
+    bool six_tier; /* [i] the scope and kind lists leave its slots out (segs[0..n_six)) */
+    /* [i] 0, or (a read-only handle's newest tier segment, not sealed when it opened) the slot
+     * where its index file, a piece (piece.c), ends: the slots from there on are in memory */
+    uint64_t six_end;
     uint8_t six_bad; /* atomic: a reader found six unusable (a damaged block, or an answer
                         the index contradicts): bp_six_repair places the ids in idtab */
 } bp_segment;
@@ -250,6 +253,8 @@ struct bp_store {
     uint32_t n_six;      /* [i] segs[0..n_six) are the six tier: sealed, their index files mapped,
                             their slots (below idx.list_base) in no entity, scope or kind list */
     bool tier_check;     /* [w] a segment was sealed (or the store opened): bp_tier_extend */
+    uint32_t tier_gen;   /* [i] moves when a tier segment's index file is replaced (a piece by
+                            its segment's file): walks' hints into it are stale */
     uint64_t hot_events; /* [w] the newest records bp_tier_extend leaves in memory */
     uint32_t untier;     /* atomic: a tier file could not answer: bp_six_repair puts the tier back
                             in memory (bp_index_untier) */
@@ -323,6 +328,11 @@ struct bp_store {
 
     /* statistics [w] */
     uint64_t six_written, six_failed; /* [w] segment index files written / not written */
+    /* [w] pieces (piece.c): the segment and frames end of the last one written (0: none for
+     * the active segment), when it was written and what it cost; written / not written */
+    uint32_t piece_segno;
+    uint64_t piece_end, piece_at_us, piece_cost_us;
+    uint64_t pieces_written, pieces_failed;
     uint64_t fsyncs;
     uint64_t appends;
     uint64_t lat[BP_LAT_BUCKETS];
@@ -391,6 +401,9 @@ bool bp_six_current(const bp_store *s, uint32_t segno);
  * meanwhile: wmu held, or the open). The segment is sealed. BP_EIO / BP_ENOMEM / BP_EINVAL
  * (a segment this format cannot index) with the reason; the caller counts it and goes on. */
 bp_status bp_six_write(bp_store *s, const bp_index *x, uint64_t from, uint64_t to, uint32_t segno);
+/* The same with the pair given, written as segdir/name (a piece: piece.c). */
+bp_status bp_six_write_as(bp_store *s, const bp_index *x, uint64_t from, uint64_t to,
+                          const struct bp_six_pair *pair, const char *name);
 /* [w] The same for segment i of segs[] (its slots to the next segment's first one), counted
  * in six_written or six_failed. */
 void bp_six_write_seg(bp_store *s, uint32_t i);
@@ -402,6 +415,13 @@ void bp_six_open_pass(bp_store *s);
  * (n_recs 0: whatever it lists): true with seg->six set. Nothing is written. */
 bool bp_six_attach(bp_store *s, bp_segment *seg, uint64_t size, uint64_t foff, uint32_t footer_crc,
                    uint32_t n_recs, uint64_t first_seq);
+/* The same for the index file at path, whose pair must be want. */
+bool bp_six_attach_file(bp_store *s, bp_segment *seg, const char *path,
+                        const struct bp_six_pair *want, uint32_t n_recs, uint64_t first_seq);
+/* The end slot of tier segment i's index file: six_end, or the next segment's first slot. */
+static inline uint64_t bp_six_end_slot(const bp_store *s, uint32_t i) {
+    return s->segs[i].six_end ? s->segs[i].six_end : bp_seg_end_slot(s, i);
+}
 /* entities.c. emu held, and [i] shared or [w]: fn(ctx, id, -1) for each entity of the index's
  * table, fn(ctx, -1, i) for each entry i of its cold directory the table does not list, in name
  * order (bytewise), from the first at or past from (past it when after) while fn returns

@@ -2,6 +2,7 @@
  * the flusher of BP_DURABLE_EVERY, publishing, and fail-stop (doc/GUIDE.md "Durability").
  * write.c writes the frames. */
 #include "store/store_impl.h"
+#include "store/piece.h"
 #include "bp_testing.h"
 
 #include <errno.h>
@@ -70,6 +71,7 @@ void bp_publish(bp_store *s, uint64_t seq) {
     bp_live_publish(s, seq);
     if (s->publish_fn) s->publish_fn(s->publish_ctx, s, old + 1, seq);
     bp_publish_notify(s);
+    bp_piece_maybe(s, false); /* (after the wake-ups: what readers open with next) */
 }
 
 /* [w] What may be published now: everything written, unless an append that
@@ -275,6 +277,7 @@ bp_status bp_store_sync(bp_store *s) {
     if (s->read_only) return BP_OK;
     pthread_mutex_lock(&s->wmu);
     bp_status rc = bp_sync_locked(s);
+    if (!rc) bp_piece_maybe(s, true); /* (a writer about to rest leaves readers little to scan) */
     pthread_mutex_unlock(&s->wmu);
     return rc;
 }

@@ -7,6 +7,7 @@
  * from the footers (bp_tier_untier_locked). */
 #include "format/six.h"
 #include "store/store_impl.h"
+#include "bp_testing.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -16,7 +17,7 @@ uint32_t bp_six_tier_seg(const bp_store *s, uint64_t slot) {
     uint32_t lo = 0, hi = s->n_six;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (bp_seg_end_slot(s, mid) <= slot)
+        if (bp_six_end_slot(s, mid) <= slot)
             lo = mid + 1;
         else
             hi = mid;
@@ -87,7 +88,7 @@ static bool footer_rec(bp_store *s, uint32_t i, const bp_iblock *blk, uint32_t k
         bp_index_entity(&s->idx, blk->entities[r->entity].name, blk->entities[r->entity].len);
     int64_t sc =
         bp_strtab_find(&s->idx.scope_names, blk->scopes[r->scope].name, blk->scopes[r->scope].len);
-    if (e < 0 || sc < 0 || *slot < s->segs[i].first_slot || *slot >= bp_seg_end_slot(s, i))
+    if (e < 0 || sc < 0 || *slot < s->segs[i].first_slot || *slot >= bp_six_end_slot(s, i))
         return false;
     *out = *r;
     out->segno = s->segs[i].segno;
@@ -363,7 +364,7 @@ int bp_tier_head(void *ctx, const char *name, size_t len, uint64_t *clock, bp_ha
         tier_fields tf;
         uint64_t want = ent.first_clock + ent.count - 1;
         /* its frame: that entity's, at that clock (and its hash the head) */
-        bool ok = r.seq - 1 >= s->segs[i].first_slot && r.seq - 1 < bp_seg_end_slot(s, i) &&
+        bool ok = r.seq - 1 >= s->segs[i].first_slot && r.seq - 1 < bp_six_end_slot(s, i) &&
                   bp_store_rec(s, r.seq - 1, &ir, 0) > 0 && tier_frame(s, &ir, name, len, &tf) &&
                   tf.clock == want;
         if (ok) {
@@ -413,7 +414,7 @@ int bp_tier_walk(bp_store *s, int64_t eid, uint64_t clock,
             return -1;
         }
         if (e < 0 || ent.first_clock + ent.count <= clock) continue;
-        uint64_t lo = s->segs[i].first_slot, hi = bp_seg_end_slot(s, i);
+        uint64_t lo = s->segs[i].first_slot, hi = bp_six_end_slot(s, i);
         for (uint64_t k = clock > ent.first_clock ? clock - ent.first_clock : 0; k < ent.count;
              k++) {
             bp_six_rec r;
@@ -497,9 +498,45 @@ void bp_tier_open(bp_store *s) {
     s->tier_check = !s->read_only;
 }
 
+/* [w] (a reader's refresh). The newest tier segment was attached by a piece (six_end): once
+ * it is sealed, published and its index file there, the file replaces the piece and the
+ * segment's records past the piece leave memory. True while it waits for that. */
+static bool complete_piece(bp_store *s) {
+    uint32_t i = s->n_six - 1;
+    bp_segment *g = &s->segs[i];
+    bp_index *x = &s->idx;
+    if (!g->sealed || i + 1 >= s->n_segs) return false; /* (the next segment's follow seals it) */
+    uint64_t end = bp_seg_end_slot(s, i);
+    if (end > s->published) return true;
+    if (x->rbase != g->six_end || x->list_base != x->rbase || end <= g->six_end) return false;
+    bp_segment full = *g;
+    full.six = NULL;
+    if (!attach_current(s, &full, g->six->x.n_recs + (end - g->six_end), g->first_slot))
+        return true; /* (its writer writes it right after the seal) */
+    const uint64_t bounds[2] = {g->six_end, end};
+    pthread_rwlock_wrlock(&s->ilock);
+    bool moved = bp_index_retier(x, bounds, 1) == 0;
+    if (moved) {
+        bp_index_noid_join(x, g->six_end);
+        bp_six_detach(g); /* (ilock exclusive: no reader is in it) */
+        g->six = full.six;
+        g->ids_six = true;
+        g->six_end = 0;
+        s->tier_gen++;
+    }
+    pthread_rwlock_unlock(&s->ilock);
+    if (!moved) {
+        bp_six_detach(&full);
+        return false; /* out of memory: the records stay */
+    }
+    bp_pf_heap_trim();
+    return false;
+}
+
 bool bp_tier_extend(bp_store *s) {
     if (__atomic_load_n(&s->untier, __ATOMIC_ACQUIRE)) return false;    /* (a repair first) */
     if (__atomic_load_n(&s->compacting, __ATOMIC_ACQUIRE)) return true; /* (after it) */
+    if (s->n_six && s->segs[s->n_six - 1].six_end && complete_piece(s)) return true;
     const bp_index *x = &s->idx;
     uint32_t i = s->n_six, j = i;
     if (x->rbase != x->list_base || i + 1 >= s->n_segs || s->segs[i].first_slot != x->rbase)
@@ -547,4 +584,11 @@ bool bp_tier_extend(bp_store *s) {
     free(bounds);
     if (moved) bp_pf_heap_trim(); /* (what the records held goes back to the system) */
     return again;
+}
+
+void bp__store_tier(bp_store *s, uint32_t *n_six, uint64_t *piece_end) {
+    pthread_rwlock_rdlock(&s->ilock);
+    *n_six = s->n_six;
+    *piece_end = s->n_six ? s->segs[s->n_six - 1].six_end : 0;
+    pthread_rwlock_unlock(&s->ilock);
 }
