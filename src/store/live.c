@@ -526,6 +526,7 @@ static bp_status reload(bp_store *s, const bp_live_mark *failed, bool *done) {
     s->n_segs = t->n_segs;
     s->segs_cap = t->segs_cap;
     s->n_six = t->n_six;
+    s->tier_gen++; /* (other files: walks' hints into the old ones are stale) */
     t->segs = old; /* (emptied: t frees the array) */
     t->n_segs = 0;
     for (uint32_t i = 0; i < s->n_segs; i++) { /* t's segfiles are s's now */

@@ -10,7 +10,7 @@
 #define BP_PIECE_NAME "entities.part"
 /* [w] After a publish: write a piece of the active segment when at least BP_PIECE_BYTES of
  * frames passed since the last one and (unless force: bp_store_sync) the last cost at most
- * 1/20 of the time since. Failures are counted, never returned. */
+ * 1/50 of the time since. Failures are counted, never returned. */
 void bp_piece_maybe(bp_store *s, bool force);
 /* [w] The active segment was sealed (its index file and entities.ckpt written): its piece
  * goes. */
