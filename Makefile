@@ -1,16 +1,21 @@
 # Thin wrapper over CMake for the README's two commands.
-#   make demo   install deps, build, run `batpak demo` on ./demo-data
+#   make demo   install what the library and CLI need, build them, run `batpak demo` on
+#               ./demo-data
 #   make test   install deps, build (-Werror), run CTest; again under ASan+UBSan; TSan on threaded
 #               tests; the fuzz targets under libFuzzer for FUZZ_SECONDS each
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps doctor apidoc abi-baseline build demo test test-asan test-tsan test-fuzz fuzz fuzz-seeds torture bench bench-quick coverage mutants install clean format
+.PHONY: all deps deps-build build-demo test-libonly wheel doctor apidoc abi-baseline build demo test test-asan test-tsan test-fuzz fuzz fuzz-seeds torture bench bench-quick coverage mutants install clean format
 
 all: build
 
 deps:
-	@bash scripts/install-deps.sh
+	@bash scripts/install-deps.sh test
+
+# only what the library and the CLI need (make demo)
+deps-build:
+	@bash scripts/install-deps.sh build
 
 # What is installed and what is missing, with the apt-get line that fixes it (installs nothing).
 doctor:
@@ -27,11 +32,21 @@ apidoc: deps
 abi-baseline: build
 	cmake --build build --target abi-baseline
 
+# everything: the library, the CLI, the tests, the examples, the fuzz drivers, the benchmark
+BP_ALL = -DBATPAK_BUILD_TESTS=ON -DBATPAK_BUILD_BENCH=ON -DBATPAK_BUILD_FUZZ=ON -DBATPAK_BUILD_EXAMPLES=ON
+# the library and the CLI alone (doc/BUILD.md)
+BP_LIB_ONLY = -DBATPAK_BUILD_TESTS=OFF -DBATPAK_BUILD_BENCH=OFF -DBATPAK_BUILD_FUZZ=OFF -DBATPAK_BUILD_EXAMPLES=OFF
+
 build: deps
-	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBATPAK_WERROR=ON $(CMAKE_FLAGS)
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBATPAK_WERROR=ON $(BP_ALL) $(CMAKE_FLAGS)
 	cmake --build build -j $(JOBS)
 
-demo: build
+# make demo builds the library and the CLI only (a later make test builds the rest in build/)
+build-demo: deps-build
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo $(BP_LIB_ONLY) $(CMAKE_FLAGS)
+	cmake --build build -j $(JOBS) --target batpak batpak_cli batpak_completion
+
+demo: build-demo
 	./build/batpak --dir ./demo-data demo
 
 test: build
@@ -39,6 +54,15 @@ test: build
 	$(MAKE) test-asan
 	$(MAKE) test-tsan
 	$(MAKE) test-fuzz
+	$(MAKE) test-libonly
+
+# The library-only configuration from a clean tree, without NATS: it builds the library and
+# the CLI and nothing else, and the CLI runs.
+test-libonly: deps
+	rm -rf build-lib
+	cmake -S . -B build-lib -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBATPAK_WERROR=ON $(BP_LIB_ONLY) -DBATPAK_WITH_NATS=OFF
+	cmake --build build-lib -j $(JOBS)
+	bash scripts/libonly-check.sh build-lib
 
 test-asan: deps
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DBATPAK_WERROR=ON -DBATPAK_SANITIZE=address,undefined
@@ -98,8 +122,14 @@ mutants: deps
 install: build
 	cmake --install build
 
+# The Python package as a wheel that carries libbatpak (bindings/python/setup.py): dist/
+PYTHON ?= /usr/bin/python3
+wheel: deps
+	$(PYTHON) -m pip wheel --no-build-isolation --no-index --no-deps -w dist ./bindings/python
+	@ls dist/batpak-*.whl
+
 format:
 	clang-format -i include/batpak/*.h src/*/*.c src/*/*.h tests/*.c tests/*.h
 
 clean:
-	rm -rf build build-asan build-tsan build-fuzz build-cov build-mut
+	rm -rf build build-asan build-tsan build-fuzz build-cov build-mut build-lib dist bindings/python/build bindings/python/batpak.egg-info

@@ -1,17 +1,27 @@
 #!/usr/bin/env bash
-# Install the Debian packages batpak needs to build and test (README "Dependencies").
+# Install the Debian packages batpak needs (README "Dependencies"): `install-deps.sh build`
+# what the library and the CLI need to build and run (make demo), `install-deps.sh` (or
+# `test`) that and what the tests, the benchmark and the docs need (make test, make bench).
 # Idempotent: installs only what is missing. Works as root, or via sudo.
 set -euo pipefail
 
-# SQLite, LMDB and RocksDB are the benchmark's peers (bench/; CTest runs a quick pass).
+# the library and the CLI (libnats-dev: replication, `batpak relay` and `follow`)
 PKGS=(build-essential cmake pkg-config zlib1g-dev libmsgpack-dev librust-blake3-dev
-      libjansson-dev libsodium-dev b3sum libsqlite3-dev liblmdb-dev librocksdb-dev
+      libjansson-dev libsodium-dev libnats-dev)
+case "${1:-test}" in
+  build) ;;
+  test) PKGS+=(
+      b3sum                     # the test vectors' BLAKE3 checked against an independent tool
+      libsqlite3-dev liblmdb-dev librocksdb-dev # the benchmark's peers (bench/; CTest: a quick pass)
       clang libclang-rt-14-dev  # clang + compiler-rt: the libFuzzer targets (make test-fuzz)
       valgrind                  # memcheck over the CLI tests (CTest cli_valgrind)
       python3 python3-pytest    # the Python binding (bindings/python), its tests, cli_golden
+      python3-venv python3-pip python3-setuptools python3-wheel # its package (make wheel)
       doxygen groff-base        # the API reference (test apidoc) and the man page check
       abigail-tools             # abidw/abidiff: the ABI against abi/ (tests abi, abi_selftest)
-      libnats-dev nats-server)  # replication through NATS JetStream and its tests
+      nats-server) ;;           # replication through NATS JetStream: its tests
+  *) echo "usage: install-deps.sh [build|test]" >&2; exit 2 ;;
+esac
 if [ "${BATPAK_DEPS_COVERAGE:-0}" = 1 ]; then
   PKGS+=(gcovr) # make coverage
 fi
