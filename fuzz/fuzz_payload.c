@@ -1,6 +1,8 @@
 /* Fuzz target: the payload JSON codecs (library and CLI). The first byte picks: MessagePack bytes
  * as stored payloads rendered to JSON (untrusted: any payload in any store), or JSON text as given
- * on the command line / in NDJSON batches turned into MessagePack, which must render back. */
+ * on the command line, in NDJSON batches or by the Python binding turned into MessagePack by the
+ * public bp_json_to_msgpack, which must accept exactly what a JSON parser accepts and render
+ * back to the same value. */
 #include "cli/cli.h"
 #include "typed/typed_impl.h"
 
@@ -29,16 +31,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         json_error_t err;
         json_t *v = json_loadb((const char *)data, size,
                                JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
+        uint8_t *mp = NULL;
+        size_t n = 0;
+        bp_status rc = bp_json_to_msgpack(&mp, &n, (const char *)data, size);
+        if (rc == BP_ENOMEM) abort();
+        if (!v != (rc != BP_OK)) abort(); /* the same texts accepted as a JSON parser's */
         if (v) {
-            msgpack_sbuffer sb;
-            msgpack_sbuffer_init(&sb);
-            cli_json_to_msgpack(v, &sb);
-            json_t *back = bp_json_from_msgpack((const uint8_t *)sb.data, sb.size);
-            if (!back) abort(); /* every JSON value must render back */
+            json_t *back = bp_json_from_msgpack(mp, n);
+            /* every JSON value renders back, to the same value */
+            if (!back || !json_equal(v, back)) abort();
             json_decref(back);
-            msgpack_sbuffer_destroy(&sb);
             json_decref(v);
         }
+        bp_free(mp);
     }
     return 0;
 }

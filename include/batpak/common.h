@@ -51,11 +51,11 @@ extern "C" {
 /** Major version of these headers (bp_version() gives the linked library's). */
 #define BP_VERSION_MAJOR 1
 /** Minor version of these headers. */
-#define BP_VERSION_MINOR 3
+#define BP_VERSION_MINOR 4
 /** Patch version of these headers. */
 #define BP_VERSION_PATCH 0
 /** Version of these headers as "MAJOR.MINOR.PATCH" text. */
-#define BP_VERSION_STRING "1.3.0"
+#define BP_VERSION_STRING "1.4.0"
 
 /** Status codes. 0 is success, every error is negative. */
 typedef enum bp_status {

@@ -226,6 +226,19 @@ BP_API bp_status bp_iter_next_typed(bp_iter *it, const bp_event **ev, void *out,
  */
 BP_API bp_status bp_event_json(bp_store *s, char **json, const bp_event *ev);
 
+/**
+ * The MessagePack form of the JSON text json (len bytes of UTF-8, one value, blanks around it
+ * allowed; a NUL inside a string is kept): what `batpak append` and the Python binding store
+ * for a JSON payload, and what bp_event_json renders back. An object becomes a map with string
+ * keys in the text's order, an array an array, a string a str, true/false/null bool and nil,
+ * an integer (within int64) the shortest int encoding, any other number a float64. *out is
+ * heap (bp_free it), *out_len its length; both are NULL/0 on error.
+ * Errors: BP_EINVAL (a NULL argument; an empty text; text that is not one JSON value, a
+ * repeated key or an integer out of range: the message gives the line, column and reason),
+ * BP_ENOMEM. Since 1.4.
+ */
+BP_API bp_status bp_json_to_msgpack(uint8_t **out, size_t *out_len, const char *json, size_t len);
+
 /* ------------------------------------------------------------ the X-macros */
 
 /* Helpers of the X-macros below: their expansion is internal, not API. */

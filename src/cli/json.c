@@ -72,62 +72,32 @@ void cli_print_json(json_t *v) {
 
 /* ---------------------------------------------------- JSON -> MessagePack */
 
+/* One encoder of JSON as MessagePack: the library's (bp_json_to_msgpack). */
+static const char *json_reason(void) {
+    const char *m = bp_last_error();
+    const char *p = "bp_json_to_msgpack: ";
+    return strncmp(m, p, strlen(p)) == 0 ? m + strlen(p) : m;
+}
+
 void cli_json_to_msgpack(const json_t *v, msgpack_sbuffer *out) {
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: {
-        const char *key;
-        json_t *item;
-        msgpack_pack_map(&pk, json_object_size(v));
-        json_object_foreach((json_t *)v, key, item) {
-            size_t kl = strlen(key);
-            msgpack_pack_str_with_body(&pk, key, kl);
-            cli_json_to_msgpack(item, out);
-        }
-        break;
-    }
-    case JSON_ARRAY: {
-        size_t i;
-        json_t *item;
-        msgpack_pack_array(&pk, json_array_size(v));
-        json_array_foreach(v, i, item) cli_json_to_msgpack(item, out);
-        break;
-    }
-    case JSON_STRING:
-        msgpack_pack_str_with_body(&pk, json_string_value(v), json_string_length(v));
-        break;
-    case JSON_INTEGER:
-        msgpack_pack_int64(&pk, (int64_t)json_integer_value(v));
-        break;
-    case JSON_REAL:
-        msgpack_pack_double(&pk, json_real_value(v));
-        break;
-    case JSON_TRUE:
-        msgpack_pack_true(&pk);
-        break;
-    case JSON_FALSE:
-        msgpack_pack_false(&pk);
-        break;
-    case JSON_NULL:
-        msgpack_pack_nil(&pk);
-        break;
-    }
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+    uint8_t *mp = NULL;
+    size_t n = 0;
+    if (!text || bp_json_to_msgpack(&mp, &n, text, strlen(text)) != BP_OK) cli_oom();
+    msgpack_sbuffer_write(out, (const char *)mp, n);
+    bp_free(mp);
+    free(text);
 }
 
 int cli_json_text_to_msgpack(const cli_ctx *c, const char *where, const char *text, size_t len,
                              msgpack_sbuffer *out) {
-    if (strspn(text, " \t\r\n") >= len)
-        return cli_fail(c, CLI_EUSAGE, "%s: empty; expected a JSON value such as {} or null",
-                        where);
-    json_error_t err;
-    json_t *v =
-        json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
-    if (!v)
-        return cli_fail(c, CLI_EUSAGE, "%s: invalid JSON at line %d column %d: %s", where, err.line,
-                        err.column, err.text);
-    cli_json_to_msgpack(v, out);
-    json_decref(v);
+    uint8_t *mp = NULL;
+    size_t n = 0;
+    bp_status rc = bp_json_to_msgpack(&mp, &n, text, len);
+    if (rc == BP_ENOMEM) cli_oom();
+    if (rc) return cli_fail(c, CLI_EUSAGE, "%s: %s", where, json_reason());
+    msgpack_sbuffer_write(out, (const char *)mp, n);
+    bp_free(mp);
     return CLI_OK;
 }
 

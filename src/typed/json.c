@@ -5,6 +5,7 @@
 #include "typed/typed_impl.h"
 
 #include <math.h>
+#include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -175,6 +176,82 @@ json_t *bp_json_from_msgpack(const uint8_t *p, size_t n) {
         return NULL;
     }
     return v;
+}
+
+/* ---------------------------------------------------- JSON -> MessagePack */
+
+/* 0, or not 0 when the buffer could not grow (msgpack-c's packers say so). */
+static int pack_json(msgpack_packer *pk, const json_t *v) {
+    int e = 0;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *key;
+        json_t *item;
+        e = msgpack_pack_map(pk, json_object_size(v));
+        json_object_foreach((json_t *)v, key, item) {
+            if (!e) e = msgpack_pack_str_with_body(pk, key, strlen(key));
+            if (!e) e = pack_json(pk, item);
+        }
+        break;
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *item;
+        e = msgpack_pack_array(pk, json_array_size(v));
+        json_array_foreach(v, i, item) if (!e) e = pack_json(pk, item);
+        break;
+    }
+    case JSON_STRING:
+        e = msgpack_pack_str_with_body(pk, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_INTEGER: /* (the shortest form of the value) */
+        e = msgpack_pack_int64(pk, (int64_t)json_integer_value(v));
+        break;
+    case JSON_REAL:
+        e = msgpack_pack_double(pk, json_real_value(v));
+        break;
+    case JSON_TRUE:
+        e = msgpack_pack_true(pk);
+        break;
+    case JSON_FALSE:
+        e = msgpack_pack_false(pk);
+        break;
+    case JSON_NULL:
+        e = msgpack_pack_nil(pk);
+        break;
+    }
+    return e;
+}
+
+bp_status bp_json_to_msgpack(uint8_t **out, size_t *out_len, const char *json, size_t len) {
+    if (out) *out = NULL;
+    if (out_len) *out_len = 0;
+    if (!json || !out || !out_len) return bp_err(BP_EINVAL, "bp_json_to_msgpack: NULL argument");
+    size_t blank = 0;
+    while (blank < len && strchr(" \t\r\n", json[blank]) && json[blank])
+        blank++;
+    if (blank == len)
+        return bp_err(BP_EINVAL,
+                      "bp_json_to_msgpack: empty; expected a JSON value such as {} or null");
+    json_error_t err;
+    json_t *v =
+        json_loadb(json, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
+    if (!v)
+        return bp_err(BP_EINVAL, "bp_json_to_msgpack: invalid JSON at line %d column %d: %s",
+                      err.line, err.column, err.text);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    int e = pack_json(&pk, v);
+    json_decref(v);
+    if (e) {
+        msgpack_sbuffer_destroy(&sb);
+        return bp_err(BP_ENOMEM, "bp_json_to_msgpack: out of memory");
+    }
+    *out = (uint8_t *)sb.data; /* (malloc'd: bp_free frees it) */
+    *out_len = sb.size;
+    return BP_OK;
 }
 
 /* ------------------------------------------------------------ typed values */

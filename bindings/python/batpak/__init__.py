@@ -3,14 +3,15 @@ sync-first, hash-chained event-sourcing store.
 
     import batpak
     with batpak.Store("./data") as s:
-        r = s.append("account:7", "bank", batpak.kind(1, 1), b"\\x81\\xa3add\\x0a")
+        r = s.append("account:7", "bank", batpak.kind(1, 1), {"add": 10})
         for ev in s.stream("account:7"):
-            print(ev.clock, ev.payload)
+            print(ev.clock, ev.value)
 
-The library is loaded from $BATPAK_LIB, else ctypes.util.find_library("batpak").
-Payloads are bytes (MessagePack by convention); the public C API has no
-JSON -> MessagePack call, so there is no dict/JSON append helper. payload_json()
-decodes a MessagePack payload with the library's generic rendering.
+The library is loaded from $BATPAK_LIB, else the one an installed package carries
+(pip install ./bindings/python builds it in), else ctypes.util.find_library("batpak").
+A payload is bytes (MessagePack by convention) or a JSON-like value, which the library
+encodes as MessagePack (to_msgpack: bp_json_to_msgpack); Event.value and payload_json()
+decode it back with the library's rendering.
 """
 from ._ffi import LIBRARY_VERSION as library_version
 from ._types import (
@@ -60,12 +61,12 @@ from .errors import (
     VersionError,
     error_class,
 )
-from .store import Cursor, EventIterator, Store, open, payload_json
+from .store import Cursor, EventIterator, Store, open, payload_json, to_msgpack
 
-__version__ = "1.0.0"
+__version__ = library_version  # (the package is built with, and carries, this library)
 
 __all__ = [
-    "library_version", "Store", "open", "EventIterator", "Cursor", "payload_json",
+    "library_version", "Store", "open", "EventIterator", "Cursor", "payload_json", "to_msgpack",
     "Event", "EntityInfo", "Receipt", "BatchItem", "Region", "Page", "OpenReport", "Stats",
     "VerifyReport", "SnapshotReport", "Durability", "DurabilityMode", "DURABLE", "NO_SYNC", "durable_every",
     "kind", "kind_category", "kind_type", "is_application_kind", "KIND_SYSTEM_OPEN_COMPLETED",

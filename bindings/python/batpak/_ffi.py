@@ -28,7 +28,7 @@ from ctypes import (
 )
 
 # The header version this mirror was written from (common.h BP_VERSION_*).
-HEADER_VERSION = (1, 3)
+HEADER_VERSION = (1, 4)
 
 # ------------------------------------------------------------ header macros
 BP_DEFAULT_SEGMENT_SIZE = 64 << 20
@@ -322,10 +322,14 @@ MACROS = {
 
 # ------------------------------------------------------------------ loading
 _HINT = (
+    "install the package (pip install ./bindings/python, which builds libbatpak into it), "
     "set BATPAK_LIB to the path of libbatpak.so (for instance build/libbatpak.so after "
     "`cmake --build build --target batpak`), or install libbatpak where the dynamic "
     "loader finds it"
 )
+
+# The library an installed package carries (setup.py puts it there).
+_BUNDLED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_lib", "libbatpak.so.1")
 
 
 def _load() -> ctypes.CDLL:
@@ -335,6 +339,14 @@ def _load() -> ctypes.CDLL:
             return ctypes.CDLL(path)
         except OSError as e:
             raise ImportError(f"batpak: cannot load BATPAK_LIB={path!r}: {e}") from e
+    if os.path.exists(_BUNDLED):
+        try:
+            return ctypes.CDLL(_BUNDLED)
+        except OSError as e:  # (a runtime library missing: the message names it)
+            raise ImportError(
+                f"batpak: cannot load the package's {_BUNDLED!r}: {e}; it needs the runtime "
+                "libraries of msgpack-c, libsodium, jansson and zlib (Debian: apt-get install "
+                "libmsgpackc2 libsodium23 libjansson4 zlib1g)") from e
     name = ctypes.util.find_library("batpak")
     if not name:
         raise ImportError(f"batpak: libbatpak not found: {_HINT}")
@@ -406,6 +418,8 @@ bp_entity_head = _fn(
     "bp_entity_head", c_enum, _PStore, POINTER(c_uint64), POINTER(BpHash), c_char_p
 )
 bp_event_json = _fn("bp_event_json", c_enum, _PStore, POINTER(c_void_p), POINTER(BpEvent))
+bp_json_to_msgpack = _fn("bp_json_to_msgpack", c_enum, POINTER(c_void_p), POINTER(c_size_t),
+                         ctypes.c_char_p, c_size_t)
 
 bp_cursor_open = _fn(
     "bp_cursor_open", c_enum, _PStore, POINTER(_PCursor), POINTER(BpRegion), c_uint64

@@ -140,6 +140,11 @@ class Event:
         """flags has BP_EVENT_SEALED: the payload is sealed with the entity's data key."""
         return bool(self.flags & _ffi.BP_EVENT_SEALED)
 
+    @property
+    def value(self) -> Any:
+        """The payload as a Python value (payload_json()); None for an empty payload."""
+        return self.payload_json()
+
     def payload_json(self) -> Any:
         """The payload (MessagePack) as a Python value, rendered by the library's generic
         MessagePack -> JSON lane (bp_event_json); see batpak.payload_json."""

@@ -63,15 +63,36 @@ def _opt_cstr(name: str, v: Any, op: str) -> Optional[bytes]:
 
 
 def _payload(v: Any, op: str) -> bytes:
+    """A payload's bytes: bytes-like as given (MessagePack by convention), None as empty,
+    any other value as the MessagePack of its JSON form (to_msgpack)."""
     if v is None:
         return b""
     if isinstance(v, bytes):
         return v
     if isinstance(v, (bytearray, memoryview)):
         return bytes(v)
-    raise TypeError(
-        f"{op}: payload must be bytes (MessagePack by convention), not {type(v).__name__}"
-    )
+    return to_msgpack(v, op)
+
+
+def to_msgpack(value: Any, op: str = "to_msgpack") -> bytes:
+    """The MessagePack of a JSON-like value (dict with str keys, list, tuple, str, int,
+    float, bool, None), encoded by the library (bp_json_to_msgpack): what append stores for
+    a value that is not bytes, and what Event.value decodes. TypeError for a value with no
+    JSON form (a set, bytes inside a dict, NaN...), naming it."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{op}: the payload has no JSON form ({e}); give bytes "
+                        "(MessagePack) or a JSON-like value") from None
+    b = text.encode("utf-8")
+    out = c_void_p()
+    n = c_size_t()
+    rc = _ffi.bp_json_to_msgpack(byref(out), byref(n), b, len(b))
+    _check_status(rc, "bp_json_to_msgpack")
+    try:
+        return ctypes.string_at(out.value, n.value)
+    finally:
+        _ffi.bp_free(out)
 
 
 def _to_id(v: Any, op: str) -> _ffi.BpId:
@@ -230,9 +251,8 @@ def payload_json(payload: bytes) -> Any:
     """Decode a MessagePack payload to a Python value with the library's generic
     MessagePack -> JSON rendering (bp_event_json with no store): maps with string keys,
     arrays, strings, numbers, bools, nil; an empty payload is None. A payload with no JSON
-    form (bin, ext, non-UTF-8 text, non-string keys) raises InvalidArgument.
-
-    There is no JSON -> MessagePack call in the public C API, so appends take bytes only.
+    form (bin, ext, non-UTF-8 text, non-string keys) raises InvalidArgument. The other way
+    is to_msgpack (appends of a value that is not bytes use it).
     """
     op = "payload_json"
     b = _payload(payload, op)

@@ -23,7 +23,8 @@ def test_batpak_lib_is_used():
         pytest.skip("BATPAK_LIB is not set")
     r = _import(os.environ["BATPAK_LIB"])
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip().startswith("1.3.")
+    from batpak import _ffi
+    assert r.stdout.strip().startswith("%d.%d." % _ffi.HEADER_VERSION)
 
 
 def test_bad_batpak_lib_is_a_clear_import_error(tmp_path):
@@ -39,4 +40,5 @@ def test_no_library_found_is_a_clear_import_error():
         return  # installed system-wide: nothing to check here
     r = _import(None)
     assert r.returncode != 0
-    assert "ImportError: batpak: libbatpak not found: set BATPAK_LIB" in r.stderr
+    assert "ImportError: batpak: libbatpak not found" in r.stderr
+    assert "pip install ./bindings/python" in r.stderr and "BATPAK_LIB" in r.stderr

@@ -285,8 +285,36 @@ def test_payload_kinds_of_bytes(store):
     assert store.get(r3.event_id).payload == b"xyz\x00"
     assert store.get(r4.event_id).payload == b""
     with pytest.raises(TypeError):
-        store.append("p", "s", APP, "text is not bytes")
+        store.append("p", "s", APP, {"not": {1, 2}})  # a set has no JSON form
     assert store.stats().events == 4
+
+
+def test_append_json_like_values_and_read_them_back(store):
+    values = [{"add": 10, "who": "ada", "tags": ["a", "b"], "ok": True, "none": None},
+              [1, -2, 3.5, 2**63 - 1, -2**63], "text is a JSON string", 0, None, {},
+              {"nested": {"deep": [{"x": 1.25}]}, "ünïcode": "✓"}]
+    ids = [store.append("j", "s", APP, v).event_id for v in values]
+    for v, i in zip(values, ids):
+        ev = store.get(i)
+        if v is None:  # (None is an empty payload, which reads back as None)
+            assert ev.payload == b""
+        assert ev.value == v
+        assert ev.payload == batpak.to_msgpack(v) or v is None
+    # the library's encoding: the shortest forms (fixmap, fixstr, positive fixint)
+    assert batpak.to_msgpack({"a": 1}) == b"\x81\xa1a\x01"
+    assert batpak.to_msgpack([]) == b"\x90"
+    assert batpak.to_msgpack(2**32) == b"\xcf\x00\x00\x00\x01\x00\x00\x00\x00"
+    assert batpak.payload_json(batpak.to_msgpack({"k": [1, "2"]})) == {"k": [1, "2"]}
+    # what has no JSON form says so, and nothing is appended
+    before = store.stats().events
+    for bad in ({"x": float("nan")}, {1: object()}, {"b": b"bytes"}, 2**64):
+        with pytest.raises((TypeError, batpak.InvalidArgument)) as ei:
+            store.append("j", "s", APP, bad)
+        assert "append" in str(ei.value) or "bp_json_to_msgpack" in str(ei.value)
+    assert store.stats().events == before
+    # batches take values too
+    rs = store.append_batch([("j:1", "s", APP, {"n": 1}), ("j:2", "s", APP, [2])])
+    assert [store.get(r.event_id).value for r in rs] == [{"n": 1}, [2]]
 
 
 def test_cas_expected_clock(store):
