@@ -132,6 +132,9 @@ BP_API void bp_free(void *p);
 /** System kind of the mark bp_tombstone appends (empty payload); bp_compact with
  * bp_compact_options.tombstoned drops the entity's events up to its last one. */
 #define BP_KIND_SYSTEM_TOMBSTONE ((uint16_t)0x0003)
+/** System kind of a payload type descriptor recorded in the store (bp_schema_record), at
+ * batpak:schema / batpak:schema (doc/FORMAT.md "Stored schemas"). Since 1.4. */
+#define BP_KIND_SYSTEM_SCHEMA ((uint16_t)0x0004)
 
 /** True when an application may append this kind (category 1..F except D, type any). */
 BP_API bool bp_kind_is_application(uint16_t kind);

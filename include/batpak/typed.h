@@ -227,6 +227,49 @@ BP_API bp_status bp_iter_next_typed(bp_iter *it, const bp_event **ev, void *out,
 BP_API bp_status bp_event_json(bp_store *s, char **json, const bp_event *ev);
 
 /**
+ * Record t's descriptor in the store (doc/FORMAT.md "Stored schemas"): a SYSTEM_SCHEMA event
+ * of the entity batpak:schema, appended durably, which every process reading the store then
+ * uses. bp_event_json (so the CLI and the Python binding) renders a payload of a kind no
+ * registered type answers for with the stored descriptor of the event's schema version (its
+ * newest when the event states none), and `batpak schema` lists them. Record each version of a
+ * type (old versions too: readers decode each event with its own). A descriptor already
+ * stored as it is writes nothing (*receipt's global_seq 0). receipt may be NULL.
+ * Errors: BP_EINVAL (t invalid: bp_type_check), BP_EREADONLY, BP_EEXIST (the store holds
+ * another descriptor of that kind and version, or the name for another kind, or the kind
+ * under another name: the message names both), the append's errors. Since 1.4.
+ */
+BP_API bp_status bp_schema_record(bp_store *s, bp_receipt *receipt, const bp_type *t);
+
+/**
+ * The descriptors the store holds, as compact JSON (UTF-8, NUL-terminated; *json is heap:
+ * bp_free it): an array, in the order recorded, of {"name", "kind", "version", "fields":
+ * [{"name", "type", "shape", "n"}]} (type: "bool", "int8" ... "float64", "string", "bytes";
+ * shape: "one", "opt", "arr"). Errors: BP_EINVAL (NULL argument), BP_ENOMEM, a read's errors.
+ * Since 1.4.
+ */
+BP_API bp_status bp_schema_json(bp_store *s, char **json);
+
+/**
+ * The JSON Schema (draft 2020-12) of the JSON form (bp_event_json) of the stored type of kind
+ * at version (0: its newest): an object with every field, the optional ones not required,
+ * nothing else allowed; 64-bit integers may be decimal strings, floats "NaN" / "Infinity" /
+ * "-Infinity", bytes lower-case hex. *json is heap (bp_free). Errors: BP_EINVAL,
+ * BP_ENOTFOUND (no such stored type), BP_ENOMEM. Since 1.4.
+ */
+BP_API bp_status bp_schema_json_schema(bp_store *s, char **json, uint16_t kind, unsigned version);
+
+/**
+ * Encode the JSON text json as a payload of the stored type of kind (at its newest version),
+ * checked against it: *out (heap, bp_free) receives the type's MessagePack form, the
+ * version it has in *version. A kind the store holds no schema for: BP_ENOTFOUND (the
+ * payload is then any JSON: bp_json_to_msgpack). Errors: BP_EINVAL (not JSON, or not a value
+ * of the type: the message names the field and why), BP_ENOTFOUND, BP_ENOMEM. Since 1.4.
+ */
+BP_API bp_status bp_schema_encode_json(bp_store *s, uint8_t **out, size_t *out_len,
+                                       unsigned *version, uint16_t kind, const char *json,
+                                       size_t len);
+
+/**
  * The MessagePack form of the JSON text json (len bytes of UTF-8, one value, blanks around it
  * allowed; a NUL inside a string is kept): what `batpak append` and the Python binding store
  * for a JSON payload, and what bp_event_json renders back. An object becomes a map with string

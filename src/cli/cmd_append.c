@@ -75,19 +75,40 @@ static int parse_append_args(cli_ctx *c, int argc, char **argv, append_args *sa)
     return r < 0 ? CLI_EUSAGE : CLI_OK;
 }
 
-/* The payload: JSON from the argument, else all of stdin, as MessagePack. */
-static int read_payload(const cli_ctx *c, const char *json_arg, msgpack_sbuffer *out) {
-    char *text = NULL;
-    size_t len;
+/* The payload: JSON from the argument, else all of stdin, as MessagePack; its text in *text
+ * (heap) for typed_payload. */
+static int read_payload(const cli_ctx *c, const char *json_arg, msgpack_sbuffer *out, char **text,
+                        size_t *len) {
     int code;
+    *text = NULL;
     if (json_arg) {
-        code = cli_json_text_to_msgpack(c, "payload", json_arg, strlen(json_arg), out);
-    } else if ((code = cli_read_input(c, "-", MAX_PAYLOAD_JSON, &text, &len)) == CLI_OK) {
-        code = cli_json_text_to_msgpack(c, "payload (stdin)", text, len, out);
-        free(text);
+        *len = strlen(json_arg);
+        if (!(*text = strdup(json_arg))) cli_oom();
+        code = cli_json_text_to_msgpack(c, "payload", json_arg, *len, out);
+    } else if ((code = cli_read_input(c, "-", MAX_PAYLOAD_JSON, text, len)) == CLI_OK) {
+        code = cli_json_text_to_msgpack(c, "payload (stdin)", *text, *len, out);
     }
     if (code == CLI_OK) code = check_payload_size(c, "", out->size);
     return code;
+}
+
+/* A kind the store holds a schema for (batpak schema): the payload checked against it and
+ * written in its form, with its version (exit 1 naming the field when it is not a value of
+ * the type); any other kind's stays as read_payload made it. */
+static int typed_payload(const cli_ctx *c, bp_store *s, uint16_t kind, const char *text, size_t len,
+                         msgpack_sbuffer *out, bp_append_options *o) {
+    uint8_t *mp = NULL;
+    size_t n = 0;
+    unsigned v = 0;
+    bp_status rc = bp_schema_encode_json(s, &mp, &n, &v, kind, text, len);
+    if (rc == BP_ENOTFOUND) return CLI_OK;
+    if (rc == BP_EINVAL) return cli_fail(c, CLI_EUSAGE, "payload: %s", bp_last_error());
+    if (rc) return cli_fail_status(c, rc);
+    out->size = 0;
+    msgpack_sbuffer_write(out, (const char *)mp, n);
+    bp_free(mp);
+    o->schema_version = (uint8_t)v;
+    return check_payload_size(c, "", out->size);
 }
 
 static int build_single_options(const cli_ctx *c, const append_args *sa, bp_append_options *o) {
@@ -121,16 +142,22 @@ static int append_single(cli_ctx *c, const append_args *sa) {
     msgpack_sbuffer payload;
     msgpack_sbuffer_init(&payload);
     bp_store *s = NULL;
-    if ((code = read_payload(c, sa->n_pos == 4 ? sa->pos[3] : NULL, &payload)) == CLI_OK &&
+    char *text = NULL;
+    size_t tlen = 0;
+    if ((code = read_payload(c, sa->n_pos == 4 ? sa->pos[3] : NULL, &payload, &text, &tlen)) ==
+            CLI_OK &&
         (code = cli_open_write(c, &s)) == CLI_OK) {
         bp_receipt r = BP_RECEIPT_INIT;
-        bp_status rc = bp_append_ex(s, &r, entity, scope, kind, payload.data, payload.size, &o);
-        if (rc)
+        code = typed_payload(c, s, kind, text, tlen, &payload, &o);
+        bp_status rc = BP_OK;
+        if (code == CLI_OK &&
+            (rc = bp_append_ex(s, &r, entity, scope, kind, payload.data, payload.size, &o)))
             code = cli_fail_status(c, rc);
-        else
+        else if (code == CLI_OK)
             cli_print_json(cli_receipt_json(&r));
         code = cli_close(c, s, code);
     }
+    free(text);
     msgpack_sbuffer_destroy(&payload);
     return code;
 }

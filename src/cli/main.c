@@ -45,6 +45,12 @@ static const cli_command COMMANDS[] = {
      "    Print the entities whose names begin with P, in bytewise order of their names,\n"
      "    with their published events and head clock (NDJSON {\"entity\",\"events\",\n"
      "    \"clock\"}); from the first after NAME; at most N. Reads no event.\n"},
+    {"schema", cmd_schema,
+     "schema [--json-schema NAME|KIND [--version V]]\n"
+     "    Print the payload types the store holds (recorded by bp_schema_record), one JSON\n"
+     "    object per line ({\"name\",\"kind\",\"version\",\"fields\"}); with --json-schema, the\n"
+     "    JSON Schema of that type's JSON form (its newest version, or V). append checks a\n"
+     "    payload of a kind the store holds a type for against it (exit 1 naming the field).\n"},
     {"query", cmd_query,
      "query [FILTERS]\n"
      "    Print the events matching the filters in global_seq order (NDJSON).\n"},

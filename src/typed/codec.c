@@ -69,7 +69,7 @@ bp_status bp_type_check(const bp_type *t) {
     if (t->n_fields > BP_TYPE_FIELDS_MAX)
         return bp_err(BP_EINVAL, "payload type '%s': %zu fields (at most %d)", t->name, t->n_fields,
                       BP_TYPE_FIELDS_MAX);
-    const bp_field *fs = t->n_fields ? (t->fields ? t->fields() : NULL) : NULL;
+    const bp_field *fs = bp_type_fields(t);
     if (t->n_fields && !fs) return bp_err(BP_EINVAL, "payload type '%s': no field table", t->name);
     for (size_t i = 0; i < t->n_fields; i++) {
         const bp_field *f = &fs[i];

@@ -387,6 +387,16 @@ bp_status bp_type_to_json(const bp_type *t, char **json, const void *value) {
     return rc ? rc : dump(v, json);
 }
 
+/* ev's payload decoded as type t (a stored one, at the event's version) as JSON. */
+static bp_status typed_value(const bp_type *t, const bp_event *ev, json_t **out) {
+    void *val = malloc(t->size);
+    if (!val) return bp_err(BP_ENOMEM, "json: out of memory");
+    bp_status rc = bp_type_decode_checked(t, ev->payload, ev->payload_len, val);
+    if (!rc) rc = bp_type_json_value(t, val, out);
+    free(val);
+    return rc;
+}
+
 bp_status bp_event_json_value(bp_store *s, const bp_event *ev, json_t **out) {
     if (!out) return bp_err(BP_EINVAL, "bp_event_json_value: out is NULL");
     *out = NULL;
@@ -406,6 +416,16 @@ bp_status bp_event_json_value(bp_store *s, const bp_event *ev, json_t **out) {
     if (ev->payload_len == 0) {
         *out = json_null();
         return BP_OK;
+    }
+    if (s && ev->kind != BP_KIND_SYSTEM_SCHEMA) { /* a type the store holds for its kind */
+        bp_schemas *l;
+        bp_status rc = bp_schemas_lock(s, &l);
+        if (rc) return rc;
+        unsigned v = BP_EVENT_SCHEMA_VERSION(ev->flags);
+        const bp_type *st = bp_schemas_find(l, ev->kind, v);
+        if (st) rc = typed_value(st, ev, out);
+        bp_schemas_unlock(s);
+        if (st) return rc;
     }
     *out = bp_json_from_msgpack(ev->payload, ev->payload_len);
     if (!*out)

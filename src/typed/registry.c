@@ -332,6 +332,7 @@ static bp_status typed_open(bp_store *s, const bp_open_options *o, void **state)
     if (!t) return bp_err(BP_ENOMEM, "%s: out of memory", bp_store_dir(s));
     *state = t; /* typed_free frees what was made, also after a failure below */
     pthread_mutex_init(&t->watch_mu, NULL);
+    pthread_mutex_init(&t->schema_mu, NULL);
     if (bp_registry_new(&t->reg) || bp_projcache_new(&t->pc))
         return bp_err(BP_ENOMEM, "%s: out of memory", bp_store_dir(s));
     return BP_OK;
@@ -354,6 +355,8 @@ static void typed_free(void *state) {
     bp_registry_free(t->reg);
     bp_projcache_free(t->pc);
     pthread_mutex_destroy(&t->watch_mu);
+    bp_schemas_free(&t->schemas);
+    pthread_mutex_destroy(&t->schema_mu);
     free(t);
 }
 

@@ -13,9 +13,32 @@
 #include <jansson.h>
 #include <pthread.h>
 
+/* A type made from a stored descriptor (schema.c): fields is the marker bp__stored_fields and
+ * fs the table. */
+const bp_field *bp__stored_fields(void);
+typedef struct bp_stored_type {
+    bp_type t; /* (first: a bp_type * to it is one to this) */
+    bp_field *fs;
+} bp_stored_type;
+
 static inline const bp_field *bp_type_fields(const bp_type *t) {
-    return t->n_fields ? t->fields() : NULL;
+    if (!t->n_fields || !t->fields) return NULL;
+    return t->fields == bp__stored_fields ? ((const bp_stored_type *)t)->fs : t->fields();
 }
+
+/* A handle's stored schemas (schema.c): the valid descriptors of batpak:schema's events up to
+ * clock, in order (bad: those that were not valid). Entries never change or go away. */
+typedef struct bp_schemas {
+    bp_stored_type **v;
+    size_t n;
+    uint64_t clock, bad;
+} bp_schemas;
+void bp_schemas_free(bp_schemas *l);
+/* The list, brought up to what the store has published, held until bp_schemas_unlock. */
+bp_status bp_schemas_lock(bp_store *s, bp_schemas **out);
+void bp_schemas_unlock(bp_store *s);
+/* The stored type of kind at version (0: its newest), or NULL. */
+const bp_type *bp_schemas_find(const bp_schemas *l, uint16_t kind, unsigned version);
 const char *bp_field_type_name(unsigned type);
 /* Bytes one value of a scalar field type (not STR/BYTES) takes in the struct. */
 size_t bp_field_scalar_size(unsigned type);
@@ -81,10 +104,12 @@ void bp_watch_stop_all(bp_store *s);
 
 /* The typed module's state of a store (module BP_MOD_TYPED, api/modules.h). */
 typedef struct bp_typed_state {
-    bp_registry *reg;         /* payload types and upcasters; never NULL */
-    bp_projcache *pc;         /* projection cache (project.c); never NULL */
-    pthread_mutex_t watch_mu; /* the watchers list (never held across a wait) */
-    struct bp_watch *watches; /* [watch_mu] watchers running (watch.c) */
+    bp_registry *reg;          /* payload types and upcasters; never NULL */
+    bp_projcache *pc;          /* projection cache (project.c); never NULL */
+    pthread_mutex_t watch_mu;  /* the watchers list (never held across a wait) */
+    struct bp_watch *watches;  /* [watch_mu] watchers running (watch.c) */
+    pthread_mutex_t schema_mu; /* the stored schemas (schema.c) */
+    bp_schemas schemas;        /* [schema_mu] */
 } bp_typed_state;
 
 extern const bp_store_module bp_typed_module;

@@ -53,6 +53,7 @@ BP_OK = 0
 BP_DONE = 1
 BP_UNCHANGED = 2
 BP_ETIMEDOUT = -16  # a wait ran out (bp_cursor_next with nothing new in time)
+BP_ENOTFOUND = -2  # (bp_schema_encode_json: the store holds no type for the kind)
 
 c_enum = c_int  # bp_status, bp_durability_mode: enums, int-sized on every supported ABI
 
@@ -418,6 +419,12 @@ bp_entity_head = _fn(
     "bp_entity_head", c_enum, _PStore, POINTER(c_uint64), POINTER(BpHash), c_char_p
 )
 bp_event_json = _fn("bp_event_json", c_enum, _PStore, POINTER(c_void_p), POINTER(BpEvent))
+bp_schema_encode_json = _fn("bp_schema_encode_json", c_enum, _PStore, POINTER(c_void_p),
+                            POINTER(c_size_t), POINTER(ctypes.c_uint), c_uint16,
+                            ctypes.c_char_p, c_size_t)
+bp_schema_json = _fn("bp_schema_json", c_enum, _PStore, POINTER(c_void_p))
+bp_schema_json_schema = _fn("bp_schema_json_schema", c_enum, _PStore, POINTER(c_void_p),
+                            c_uint16, ctypes.c_uint)
 bp_json_to_msgpack = _fn("bp_json_to_msgpack", c_enum, POINTER(c_void_p), POINTER(c_size_t),
                          ctypes.c_char_p, c_size_t)
 

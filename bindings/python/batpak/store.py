@@ -412,14 +412,22 @@ class Store:
         mismatch raises Conflict and writes nothing. idempotency_key: a committed key
         returns the original receipt with replayed=True. correlation_id / causation_id:
         event ids (uuid.UUID, str or 16 bytes). durability overrides the store's default
-        for this append. schema_version is kept in the event's flags (0: not stated)."""
+        for this append. schema_version is kept in the event's flags (0: not stated).
+
+        A payload that is not bytes is a JSON-like value: for a kind the store holds a type
+        for (Store.schemas()), checked against it (InvalidArgument naming the field) and
+        written in its form with its version; for any other kind, its MessagePack."""
         op = "bp_append_ex"
         h = self._handle(op)
         keep: list = []
         e = _cstr("entity", entity, op)
         s = _cstr("scope", scope, op)
         k = _uint("kind", kind, 16, op)
-        p = _payload(payload, op)
+        typed = self._typed_payload(h, k, payload, op)
+        if typed is not None:
+            p, schema_version = typed
+        else:
+            p = _payload(payload, op)
         o = _append_options(op, keep, expected_clock=expected_clock,
                             idempotency_key=idempotency_key, correlation_id=correlation_id,
                             causation_id=causation_id, durability=durability,
@@ -428,6 +436,46 @@ class Store:
         rc = _ffi.bp_append_ex(h, byref(r), e, s, k, p, len(p), byref(o))
         _check_status(rc, op)
         return Receipt._from_c(r)
+
+    @staticmethod
+    def _typed_payload(h, kind: int, value: Any, op: str):
+        """(bytes, version) of a JSON-like value for a kind the store holds a type for, else
+        None (bytes, None and kinds without a stored type)."""
+        if value is None or isinstance(value, (bytes, bytearray, memoryview)):
+            return None
+        try:
+            text = json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        except (TypeError, ValueError):
+            return None  # (_payload says why)
+        out = c_void_p()
+        n = c_size_t()
+        ver = ctypes.c_uint()
+        rc = _ffi.bp_schema_encode_json(h, byref(out), byref(n), byref(ver), kind, text, len(text))
+        if rc == _ffi.BP_ENOTFOUND:
+            return None
+        _check_status(rc, op)
+        try:
+            return ctypes.string_at(out.value, n.value), ver.value
+        finally:
+            _ffi.bp_free(out)
+
+    def schemas(self) -> list:
+        """bp_schema_json: the payload types the store holds (recorded by a program with
+        bp_schema_record), as dicts {name, kind, version, fields}."""
+        out = c_void_p()
+        rc = _ffi.bp_schema_json(self._handle("bp_schema_json"), byref(out))
+        _check_status(rc, "bp_schema_json")
+        return json.loads(_take_string(out))
+
+    def json_schema(self, kind: int, version: int = 0) -> dict:
+        """bp_schema_json_schema: the JSON Schema of the stored type of kind (its newest
+        version, or version). Raises NotFound when the store holds none."""
+        out = c_void_p()
+        rc = _ffi.bp_schema_json_schema(self._handle("bp_schema_json_schema"), byref(out),
+                                        _uint("kind", kind, 16, "json_schema"),
+                                        _uint("version", version, 8, "json_schema"))
+        _check_status(rc, "bp_schema_json_schema")
+        return json.loads(_take_string(out))
 
     def append_batch(self, items: Iterable[Union[BatchItem, Sequence[Any], Mapping[str, Any]]]
                      ) -> List[Receipt]:

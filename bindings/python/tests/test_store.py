@@ -696,3 +696,40 @@ def test_seal_payloads(store_path):
         assert p.seals is False
         r = p.append("user:bob", "crm", APP, b"x")
         assert not p.get(r.event_id).sealed
+
+
+def test_stored_schema_checks_and_renders_values(store_path, tmp_path):
+    # a C program records a type (tests/test_schema.c's helper would; here the CLI's view of
+    # a store it recorded): the binding checks appends of that kind and renders them
+    import subprocess
+    cc = os.environ.get("BATPAK_CC")
+    inc = os.environ.get("BATPAK_INCLUDE")
+    lib = os.environ.get("BATPAK_LIB")
+    if not (cc and inc and lib):
+        pytest.skip("BATPAK_CC / BATPAK_INCLUDE / BATPAK_LIB not set")
+    src = tmp_path / "rec.c"
+    src.write_text(
+        '#include <batpak/batpak.h>\n'
+        '#define F_(F) F(ONE, I64, amount, 0) F(ONE, STR, memo, 8) F(OPT, U32, branch, 0)\n'
+        'BP_TYPE_STATIC(dep, F_, "bank.deposit", BP_KIND(1, 0x21), 1);\n'
+        'int main(int c, char **v) { bp_store *s; bp_open_options o = BP_OPEN_OPTIONS_INIT;\n'
+        '  (void)c; if (bp_store_open(&s, v[1], &o)) return 1;\n'
+        '  if (bp_schema_record(s, NULL, &dep_type)) return 2; return bp_store_close(s) ? 3 : 0; }\n')
+    exe = tmp_path / "rec"
+    subprocess.run([cc, "-std=c11", "-I", inc, str(src), "-o", str(exe), lib,
+                    "-Wl,-rpath," + os.path.dirname(os.path.abspath(lib))], check=True)
+    subprocess.run([str(exe), store_path], check=True)
+    with batpak.Store(store_path) as s:
+        assert [t["name"] for t in s.schemas()] == ["bank.deposit"]
+        assert s.json_schema(batpak.kind(1, 0x21))["required"] == ["amount", "memo"]
+        r = s.append("acct:1", "bank", batpak.kind(1, 0x21), {"memo": "hi", "amount": 5})
+        ev = s.get(r.event_id)
+        assert ev.value == {"amount": 5, "memo": "hi"}
+        assert ev.flags & 0xFF == 1  # written as version 1 of the type
+        with pytest.raises(batpak.InvalidArgument) as ei:
+            s.append("acct:1", "bank", batpak.kind(1, 0x21), {"amount": "x", "memo": "m"})
+        assert "field 'amount'" in ei.value.message
+        with pytest.raises(batpak.NotFound):
+            s.json_schema(batpak.kind(1, 0x22))
+        # another kind: any JSON
+        s.append("acct:1", "bank", batpak.kind(1, 0x22), {"free": [1]})
