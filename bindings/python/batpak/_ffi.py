@@ -282,6 +282,32 @@ class BpSnapshotReport(Sized):
 
 
 # Every mirrored struct, by its C name (used by the layout test).
+class BpWorkerConfig(Sized):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("checkpoint_id", c_char_p),
+        ("start_after", c_uint64),
+        ("batch", c_uint32),
+        ("checkpoint_every", c_uint32),
+        ("max_attempts", c_uint32),
+        ("backoff_ms", c_uint32),
+        ("backoff_max_ms", c_uint32),
+        ("poison", c_enum),
+        ("on_poison", c_void_p),
+        ("gap_threshold_ms", c_uint32),
+    ]
+
+
+class BpDelivery(Structure):
+    _fields_ = [
+        ("ev", POINTER(BpEvent)),
+        ("attempt", c_uint32),
+        ("idem_key", ctypes.c_char * 128),
+    ]
+
+
+WORKER_FN = CFUNCTYPE(c_int, c_void_p, POINTER(BpDelivery))
+
 STRUCTS = {
     "bp_id": BpId,
     "bp_hash": BpHash,
@@ -298,6 +324,8 @@ STRUCTS = {
     "bp_verify_report": BpVerifyReport,
     "bp_verify_options": BpVerifyOptions,
     "bp_snapshot_report": BpSnapshotReport,
+    "bp_worker_config": BpWorkerConfig,
+    "bp_delivery": BpDelivery,
 }
 
 # Every mirrored macro, by its C name (used by the layout test).
@@ -427,6 +455,18 @@ bp_schema_json_schema = _fn("bp_schema_json_schema", c_enum, _PStore, POINTER(c_
                             c_uint16, ctypes.c_uint)
 bp_json_to_msgpack = _fn("bp_json_to_msgpack", c_enum, POINTER(c_void_p), POINTER(c_size_t),
                          ctypes.c_char_p, c_size_t)
+
+_PWorker = c_void_p
+_PTicket = c_void_p
+bp_cursor_worker = _fn("bp_cursor_worker", c_enum, _PStore, POINTER(_PWorker), POINTER(BpRegion),
+                       WORKER_FN, c_void_p, POINTER(BpWorkerConfig))
+bp_worker_stop = _fn("bp_worker_stop", c_enum, _PWorker)
+bp_worker_wait = _fn("bp_worker_wait", c_enum, _PWorker, c_uint64, c_uint32)
+bp_submit = _fn("bp_submit", c_enum, _PStore, POINTER(_PTicket), c_char_p, c_char_p, c_uint16,
+                c_void_p, c_size_t, POINTER(BpAppendOptions))
+bp_ticket_poll = _fn("bp_ticket_poll", ctypes.c_bool, _PTicket)
+bp_ticket_wait = _fn("bp_ticket_wait", c_enum, _PTicket, POINTER(BpReceipt), c_uint32)
+bp_ticket_free = _fn("bp_ticket_free", None, _PTicket)
 
 bp_cursor_open = _fn(
     "bp_cursor_open", c_enum, _PStore, POINTER(_PCursor), POINTER(BpRegion), c_uint64

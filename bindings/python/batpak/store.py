@@ -459,6 +459,44 @@ class Store:
         finally:
             _ffi.bp_free(out)
 
+    def worker(self, handler, region: Optional[Region] = None, *,
+               checkpoint_id: Optional[str] = None, start_after: int = 0, batch: int = 0,
+               checkpoint_every: int = 0, max_attempts: int = 0, backoff_ms: int = 0,
+               backoff_max_ms: int = 0, skip_poison: bool = False, **filters: Any):
+        """bp_cursor_worker: handler(event, attempt, idem_key) for each event of region (or
+        filter keywords as in query), at least once, on the library's thread; see
+        batpak.deliver.Worker. A handler that raises has the event retried."""
+        from .deliver import start_worker
+        return start_worker(self, handler, region, filters, checkpoint_id=checkpoint_id,
+                            start_after=start_after, batch=batch,
+                            checkpoint_every=checkpoint_every, max_attempts=max_attempts,
+                            backoff_ms=backoff_ms, backoff_max_ms=backoff_max_ms,
+                            skip_poison=skip_poison)
+
+    def submit(self, entity: str, scope: str, kind: int, payload: Any = b"", *,
+               expected_clock: Optional[int] = None, idempotency_key: Optional[str] = None,
+               durability: Optional[Durability] = None):
+        """bp_submit: queue an append and return a Ticket at once (its wait() gives the
+        Receipt). The payload as append takes it."""
+        from .deliver import Ticket
+        op = "bp_submit"
+        h = self._handle(op)
+        keep: list = []
+        e = _cstr("entity", entity, op)
+        s = _cstr("scope", scope, op)
+        k = _uint("kind", kind, 16, op)
+        typed = self._typed_payload(h, k, payload, op)
+        p, ver = typed if typed is not None else (_payload(payload, op), 0)
+        o = _append_options(op, keep, expected_clock=expected_clock,
+                            idempotency_key=idempotency_key, correlation_id=None,
+                            causation_id=None, durability=durability, schema_version=ver)
+        buf = ctypes.create_string_buffer(p, len(p))
+        keep += [e, s, buf, o]
+        t = c_void_p()
+        rc = _ffi.bp_submit(h, byref(t), e, s, k, ctypes.cast(buf, c_void_p), len(p), byref(o))
+        _check_status(rc, op)
+        return Ticket(t.value, keep)
+
     def schemas(self) -> list:
         """bp_schema_json: the payload types the store holds (recorded by a program with
         bp_schema_record), as dicts {name, kind, version, fields}."""

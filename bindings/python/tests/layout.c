@@ -74,7 +74,12 @@ int main(void) {
                                                                                         global_seq)
                                                                                         F(segments) F(
                                                                                             bytes) F(duration_us)
-                                                                                            END() printf(
+                                                                                            END()
+    BEGIN(bp_worker_config) F(struct_size) F(checkpoint_id) F(start_after) F(batch)
+    F(checkpoint_every) F(max_attempts) F(backoff_ms) F(backoff_max_ms) F(poison) F(on_poison)
+    F(gap_threshold_ms) END()
+    BEGIN(bp_delivery) F(ev) F(attempt) F(idem_key) END()
+    printf(
                                                                                                 "},"
                                                                                                 "\n"
                                                                                                 "\""
