@@ -183,6 +183,55 @@ static void test_cli(void) {
     CHECK(strstr(out, "\"field 'amount'") == NULL);
     /* other kinds take any JSON */
     CHECK_EQ(cli(dir, "append acct:1 bank 0x1030 '[1,2]'", out, sizeof out), 0);
+    /* a batch: each line of a typed kind checked, the line named; nothing appended */
+    char batch[4200], args[4400];
+    snprintf(batch, sizeof batch, "%s/batch.ndjson", dir);
+    FILE *f = fopen(batch, "w");
+    CHECK(f != NULL);
+    fputs("{\"entity\":\"acct:2\",\"scope\":\"bank\",\"kind\":\"0x1021\","
+          "\"payload\":{\"amount\":1,\"memo\":\"a\"}}\n"
+          "{\"entity\":\"acct:2\",\"scope\":\"bank\",\"kind\":\"0x1030\",\"payload\":7}\n"
+          "{\"entity\":\"acct:2\",\"scope\":\"bank\",\"kind\":\"0x1021\","
+          "\"payload\":{\"amount\":2}}\n",
+          f);
+    fclose(f);
+    snprintf(args, sizeof args, "append --batch '%s'", batch);
+    CHECK_EQ(cli(dir, args, out, sizeof out), 1);
+    CHECK(strstr(out, "line 3: payload:") && strstr(out, "field 'memo' (string) is missing"));
+    CHECK_EQ(cli(dir, "stream acct:2", out, sizeof out), 2); /* (none appended) */
+    f = fopen(batch, "w");
+    CHECK(f != NULL);
+    fputs("{\"entity\":\"acct:2\",\"scope\":\"bank\",\"kind\":\"0x1021\","
+          "\"payload\":{\"amount\":1,\"memo\":\"a\"}}\n"
+          "{\"entity\":\"acct:2\",\"scope\":\"bank\",\"kind\":\"0x1030\",\"payload\":7}\n",
+          f);
+    fclose(f);
+    CHECK_EQ(cli(dir, args, out, sizeof out), 0);
+    CHECK_EQ(cli(dir, "stream acct:2", out, sizeof out), 0);
+    CHECK(strstr(out, "\"amount\":1") && strstr(out, "\"payload\":7"));
+    /* schema --record: what `batpak schema` prints, recorded in another store */
+    const char *dir2 = t_dir("schema-cli2");
+    char list[4200];
+    snprintf(list, sizeof list, "%s/types.ndjson", dir2);
+    snprintf(args, sizeof args, "schema > '%s'", list);
+    CHECK_EQ(cli(dir, args, out, sizeof out), 0);
+    CHECK_EQ(cli(dir2, "init", out, sizeof out), 0);
+    snprintf(args, sizeof args, "schema --record '%s'", list);
+    CHECK_EQ(cli(dir2, args, out, sizeof out), 0);
+    CHECK(strstr(out, "\"global_seq\":") && !strstr(out, "\"global_seq\":0"));
+    CHECK_EQ(cli(dir2, args, out, sizeof out), 0); /* again: nothing written */
+    CHECK(strstr(out, "\"global_seq\":0") != NULL);
+    CHECK_EQ(cli(dir2, "schema", out, sizeof out), 0);
+    CHECK(strstr(out, "bank.deposit") != NULL);
+    f = fopen(list, "w");
+    CHECK(f != NULL);
+    fputs("{\"name\":\"x\",\"kind\":4400,\"version\":1,\"fields\":[{\"name\":\"a\","
+          "\"type\":\"int9\",\"shape\":\"one\",\"n\":0}]}\n",
+          f);
+    fclose(f);
+    CHECK_EQ(cli(dir2, args, out, sizeof out), 1);
+    CHECK(strstr(out, "line 1:") && strstr(out, "not a valid type"));
+    t_rmdir(dir2);
     t_rmdir(dir);
 }
 

@@ -241,6 +241,16 @@ BP_API bp_status bp_event_json(bp_store *s, char **json, const bp_event *ev);
 BP_API bp_status bp_schema_record(bp_store *s, bp_receipt *receipt, const bp_type *t);
 
 /**
+ * bp_schema_record of a descriptor given as JSON text (len bytes): an object {"name", "kind",
+ * "version", "fields": [{"name", "type", "shape", "n"}]} as bp_schema_json lists them, so that
+ * a program in another language (the Python binding, `batpak schema --record`) records its
+ * types. Errors: bp_schema_record's, and BP_EINVAL for text that is not such a descriptor of a
+ * valid type (the message says why). Since 1.4.
+ */
+BP_API bp_status bp_schema_record_json(bp_store *s, bp_receipt *receipt, const char *json,
+                                       size_t len);
+
+/**
  * The descriptors the store holds, as compact JSON (UTF-8, NUL-terminated; *json is heap:
  * bp_free it): an array, in the order recorded, of {"name", "kind", "version", "fields":
  * [{"name", "type", "shape", "n"}]} (type: "bool", "int8" ... "float64", "string", "bytes";

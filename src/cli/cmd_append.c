@@ -357,13 +357,53 @@ static int batch_check_duplicate_keys(const cli_ctx *c, const batch *b) {
     return code;
 }
 
+/* Items of kinds the store holds a type for (batpak schema): checked against it and written in
+ * its form with its version, as a single append's (exit 1 naming the line and the field);
+ * typed[i] keeps the bytes. Nothing to do for a store that holds no type. */
+static int batch_typed(const cli_ctx *c, bp_store *s, batch *b, uint8_t **typed) {
+    char *all = NULL;
+    bp_status rc = bp_schema_json(s, &all);
+    bool none = !rc && strcmp(all, "[]") == 0;
+    bp_free(all);
+    if (rc) return cli_fail_status(c, rc);
+    for (size_t i = 0; i < b->n && !none; i++) {
+        char *text = json_dumps(json_object_get(b->lines[i], "payload"),
+                                JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+        if (!text) cli_oom();
+        size_t n = 0;
+        unsigned v = 0;
+        rc = bp_schema_encode_json(s, &typed[i], &n, &v, b->items[i].kind, text, strlen(text));
+        free(text);
+        if (rc == BP_ENOTFOUND) continue;
+        if (rc == BP_EINVAL)
+            return cli_fail(c, CLI_EUSAGE, "line %zu: payload: %s", b->line_no[i], bp_last_error());
+        if (rc) return cli_fail_status(c, rc);
+        b->items[i].payload = typed[i];
+        b->items[i].len = n;
+        b->opts[i].schema_version = (uint8_t)v;
+        char where[48];
+        snprintf(where, sizeof where, "line %zu: ", b->line_no[i]);
+        int code = check_payload_size(c, where, n);
+        if (code != CLI_OK) return code;
+    }
+    return CLI_OK;
+}
+
 static int batch_commit(cli_ctx *c, batch *b) {
     bp_store *s;
     int code = cli_open_write(c, &s);
     if (code != CLI_OK) return code;
     bp_receipt *receipts = calloc(b->n ? b->n : 1, sizeof *receipts);
-    if (!receipts) cli_oom();
+    uint8_t **typed = calloc(b->n ? b->n : 1, sizeof *typed);
+    if (!receipts || !typed) cli_oom();
     receipts[0].struct_size = sizeof *receipts; /* the stride */
+    if ((code = batch_typed(c, s, b, typed)) != CLI_OK) {
+        for (size_t i = 0; i < b->n; i++)
+            bp_free(typed[i]);
+        free(typed);
+        free(receipts);
+        return cli_close(c, s, code);
+    }
     bp_status rc = bp_append_batch(s, receipts, b->items, b->n);
     size_t item;
     int skip = 0;
@@ -376,6 +416,9 @@ static int batch_commit(cli_ctx *c, batch *b) {
     else
         for (size_t i = 0; i < b->n; i++)
             cli_print_json(cli_receipt_json(&receipts[i]));
+    for (size_t i = 0; i < b->n; i++)
+        bp_free(typed[i]);
+    free(typed);
     free(receipts);
     return cli_close(c, s, code);
 }

@@ -46,11 +46,12 @@ static const cli_command COMMANDS[] = {
      "    with their published events and head clock (NDJSON {\"entity\",\"events\",\n"
      "    \"clock\"}); from the first after NAME; at most N. Reads no event.\n"},
     {"schema", cmd_schema,
-     "schema [--json-schema NAME|KIND [--version V]]\n"
+     "schema [--json-schema NAME|KIND [--version V]] [--record FILE|-]\n"
      "    Print the payload types the store holds (recorded by bp_schema_record), one JSON\n"
      "    object per line ({\"name\",\"kind\",\"version\",\"fields\"}); with --json-schema, the\n"
      "    JSON Schema of that type's JSON form (its newest version, or V). append checks a\n"
-     "    payload of a kind the store holds a type for against it (exit 1 naming the field).\n"},
+     "    payload of a kind the store holds a type for against it (exit 1 naming the field).\n"
+     "    --record records the descriptors of FILE (one per line, as this prints them).\n"},
     {"query", cmd_query,
      "query [FILTERS]\n"
      "    Print the events matching the filters in global_seq order (NDJSON).\n"},

@@ -98,7 +98,7 @@ static void place(bp_field *f, size_t *size) {
 
 /* A stored descriptor's JSON form (decoded from its payload) as a type: NULL with the error
  * set when it is not a valid descriptor. */
-static bp_stored_type *from_json(const json_t *d, uint64_t seq) {
+static bp_stored_type *from_json(const json_t *d, const char *where) {
     const json_t *jn = json_object_get(d, "name"), *jk = json_object_get(d, "kind"),
                  *jv = json_object_get(d, "version"), *jf = json_object_get(d, "fields");
     if (!json_is_object(d) || json_object_size(d) != 4 || !json_is_string(jn) ||
@@ -106,8 +106,10 @@ static bp_stored_type *from_json(const json_t *d, uint64_t seq) {
         json_integer_value(jk) < 0 || json_integer_value(jk) > 0xFFFF ||
         json_integer_value(jv) < 1 || json_integer_value(jv) > 255 ||
         json_array_size(jf) > BP_TYPE_FIELDS_MAX) {
-        bp_err(BP_ECORRUPT, "stored schema at global_seq %llu: not a type descriptor",
-               (unsigned long long)seq);
+        bp_err(BP_ECORRUPT,
+               "%s: not a type descriptor (four keys: a name, a kind 0..65535, a version "
+               "1..255 and at most 256 fields)",
+               where);
         return NULL;
     }
     bp_stored_type *st = calloc(1, sizeof *st);
@@ -146,8 +148,10 @@ static bp_stored_type *from_json(const json_t *d, uint64_t seq) {
     }
     st->t.size = size ? align_to(size, 8) : 8;
     if (!ok || bp_type_check(&st->t) != BP_OK) {
-        bp_err(BP_ECORRUPT, "stored schema at global_seq %llu ('%s'): not a valid type descriptor",
-               (unsigned long long)seq, json_string_value(jn));
+        bp_err(BP_ECORRUPT,
+               "%s ('%s'): not a valid type (each field a map of name, type, shape and n; "
+               "bp_type_check's rules)",
+               where, json_string_value(jn));
         stored_free(st);
         return NULL;
     }
@@ -180,7 +184,10 @@ static bp_status load_more(bp_store *s, bp_schemas *l) {
         l->clock = ev->clock;
         if (ev->kind != BP_KIND_SYSTEM_SCHEMA || !ev->payload) continue;
         json_t *d = bp_json_from_msgpack(ev->payload, ev->payload_len);
-        bp_stored_type *st = d ? from_json(d, ev->global_seq) : NULL;
+        char where[64];
+        snprintf(where, sizeof where, "stored schema at global_seq %llu",
+                 (unsigned long long)ev->global_seq);
+        bp_stored_type *st = d ? from_json(d, where) : NULL;
         json_decref(d);
         if (!st) {
             l->bad++;
@@ -287,6 +294,25 @@ bp_status bp_schema_record(bp_store *s, bp_receipt *receipt, const bp_type *t) {
         receipt->global_seq = 0; /* (nothing written: it was there) */
     }
     bp_schemas_unlock(s);
+    return rc;
+}
+
+bp_status bp_schema_record_json(bp_store *s, bp_receipt *receipt, const char *json, size_t len) {
+    if (!s || !json) return bp_err(BP_EINVAL, "bp_schema_record_json: NULL argument");
+    json_error_t err;
+    json_t *d = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err);
+    if (!d)
+        return bp_err(BP_EINVAL, "bp_schema_record_json: invalid JSON at line %d column %d: %s",
+                      err.line, err.column, err.text);
+    bp_stored_type *st = from_json(d, "bp_schema_record_json: the descriptor given");
+    json_decref(d);
+    if (!st) { /* (the same message, as an argument error) */
+        char why[300];
+        snprintf(why, sizeof why, "%s", bp_last_error());
+        return bp_err(BP_EINVAL, "%s", why);
+    }
+    bp_status rc = bp_schema_record(s, receipt, &st->t);
+    stored_free(st);
     return rc;
 }
 

@@ -61,13 +61,13 @@ from .errors import (
     VersionError,
     error_class,
 )
-from .deliver import Projection, Ticket, Worker
+from .deliver import Notice, Projection, Subscription, Ticket, Worker
 from .store import Cursor, EventIterator, Store, open, payload_json, to_msgpack
 
 __version__ = library_version  # (the package is built with, and carries, this library)
 
 __all__ = [
-    "library_version", "Store", "open", "EventIterator", "Cursor", "payload_json", "to_msgpack", "Projection", "Ticket", "Worker",
+    "library_version", "Store", "open", "EventIterator", "Cursor", "payload_json", "to_msgpack", "Projection", "Ticket", "Worker", "Subscription", "Notice",
     "Event", "EntityInfo", "Receipt", "BatchItem", "Region", "Page", "OpenReport", "Stats",
     "VerifyReport", "SnapshotReport", "Durability", "DurabilityMode", "DURABLE", "NO_SYNC", "durable_every",
     "kind", "kind_category", "kind_type", "is_application_kind", "KIND_SYSTEM_OPEN_COMPLETED",

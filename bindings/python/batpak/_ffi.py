@@ -308,6 +308,19 @@ class BpDelivery(Structure):
 
 WORKER_FN = CFUNCTYPE(c_int, c_void_p, POINTER(BpDelivery))
 
+
+class BpNotice(Sized):
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("global_seq", c_uint64),
+        ("clock", c_uint64),
+        ("hlc", c_uint64),
+        ("event_id", BpId),
+        ("kind", c_uint16),
+        ("entity", c_char_p),
+        ("scope", c_char_p),
+    ]
+
 STRUCTS = {
     "bp_id": BpId,
     "bp_hash": BpHash,
@@ -326,6 +339,7 @@ STRUCTS = {
     "bp_snapshot_report": BpSnapshotReport,
     "bp_worker_config": BpWorkerConfig,
     "bp_delivery": BpDelivery,
+    "bp_notice": BpNotice,
 }
 
 # Every mirrored macro, by its C name (used by the layout test).
@@ -450,6 +464,8 @@ bp_event_json = _fn("bp_event_json", c_enum, _PStore, POINTER(c_void_p), POINTER
 bp_schema_encode_json = _fn("bp_schema_encode_json", c_enum, _PStore, POINTER(c_void_p),
                             POINTER(c_size_t), POINTER(ctypes.c_uint), c_uint16,
                             ctypes.c_char_p, c_size_t)
+bp_schema_record_json = _fn("bp_schema_record_json", c_enum, _PStore, POINTER(BpReceipt),
+                            ctypes.c_char_p, c_size_t)
 bp_schema_json = _fn("bp_schema_json", c_enum, _PStore, POINTER(c_void_p))
 bp_schema_json_schema = _fn("bp_schema_json_schema", c_enum, _PStore, POINTER(c_void_p),
                             c_uint16, ctypes.c_uint)
@@ -462,6 +478,12 @@ bp_cursor_worker = _fn("bp_cursor_worker", c_enum, _PStore, POINTER(_PWorker), P
                        WORKER_FN, c_void_p, POINTER(BpWorkerConfig))
 bp_worker_stop = _fn("bp_worker_stop", c_enum, _PWorker)
 bp_worker_wait = _fn("bp_worker_wait", c_enum, _PWorker, c_uint64, c_uint32)
+bp_subscribe_lossy = _fn("bp_subscribe_lossy", c_enum, _PStore, POINTER(c_void_p),
+                         POINTER(BpRegion), c_uint32)
+bp_subscription_next = _fn("bp_subscription_next", c_enum, c_void_p, POINTER(BpNotice), c_uint32)
+bp_subscription_missed = _fn("bp_subscription_missed", None, c_void_p, POINTER(c_uint64),
+                             POINTER(c_uint64))
+bp_unsubscribe = _fn("bp_unsubscribe", None, c_void_p)
 bp_submit = _fn("bp_submit", c_enum, _PStore, POINTER(_PTicket), c_char_p, c_char_p, c_uint16,
                 c_void_p, c_size_t, POINTER(BpAppendOptions))
 bp_ticket_poll = _fn("bp_ticket_poll", ctypes.c_bool, _PTicket)

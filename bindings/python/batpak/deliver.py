@@ -113,6 +113,70 @@ def start_worker(store, handler: Callable[[Event, int, str], Any], region, filte
     return w
 
 
+class Notice:
+    """A notice of a lossy subscription: which event was published (not the event)."""
+
+    __slots__ = ("global_seq", "clock", "hlc", "event_id", "kind", "entity", "scope")
+
+    def __init__(self, n) -> None:
+        import uuid
+        self.global_seq, self.clock, self.hlc, self.kind = n.global_seq, n.clock, n.hlc, n.kind
+        self.event_id = uuid.UUID(bytes=bytes(n.event_id.b))
+        self.entity = n.entity.decode("utf-8")
+        self.scope = n.scope.decode("utf-8")
+
+    def __repr__(self) -> str:
+        return f"Notice(global_seq={self.global_seq}, entity={self.entity!r}, kind={self.kind})"
+
+
+class Subscription:
+    """A lossy subscription (bp_subscribe_lossy): a bounded queue of notices of the events
+    published from now on; when it is full new notices are dropped and counted (missed()),
+    the writer never waits. Catch up with a cursor from the first missed seq."""
+
+    def __init__(self, store, handle: int) -> None:
+        self._store = store
+        self._h: Optional[int] = handle
+        store._children.add(self)
+
+    def next(self, timeout_ms: int = 0) -> Optional[Notice]:
+        """The oldest notice; wait up to timeout_ms for one (0: do not). None when none came."""
+        from .store import _check_status
+        if self._h is None:
+            raise StoreClosed(-1, "the subscription is closed", "bp_subscription_next")
+        n = _ffi.BpNotice()
+        n.struct_size = ctypes.sizeof(n)
+        rc = _ffi.bp_subscription_next(self._h, byref(n), timeout_ms)
+        if rc == _ffi.BP_ETIMEDOUT:
+            return None
+        _check_status(rc, "bp_subscription_next")
+        return Notice(n)
+
+    def missed(self) -> Tuple[int, int]:
+        """(count, from_seq): notices dropped since the last call, and a seq at or before the
+        first of them (0: none); a cursor with after_seq=from_seq - 1 reads them."""
+        if self._h is None:
+            raise StoreClosed(-1, "the subscription is closed", "bp_subscription_missed")
+        count, first = ctypes.c_uint64(), ctypes.c_uint64()
+        _ffi.bp_subscription_missed(self._h, byref(count), byref(first))
+        return count.value, first.value
+
+    def close(self) -> None:
+        h, self._h = self._h, None
+        if h is not None:
+            self._store._children.discard(self)
+            _ffi.bp_unsubscribe(h)
+
+    def _release(self, store_closing: bool = False) -> None:
+        self.close()
+
+    def __enter__(self) -> "Subscription":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
 class Ticket:
     """A submitted append (bp_submit): it commits on the store's group-commit path while the
     caller goes on. done tells whether it is decided; wait() returns its Receipt or raises

@@ -473,6 +473,20 @@ class Store:
                             backoff_ms=backoff_ms, backoff_max_ms=backoff_max_ms,
                             skip_poison=skip_poison)
 
+    def subscribe(self, capacity: int = 1024, region: Optional[Region] = None, **filters: Any):
+        """bp_subscribe_lossy: notices of the events of region (or filter keywords as in
+        query) published from now on, in a queue of capacity notices (see
+        batpak.deliver.Subscription)."""
+        from .deliver import Subscription
+        op = "bp_subscribe_lossy"
+        h = self._handle(op)
+        keep: list = []
+        r = _region(region, filters, op, keep)
+        out = c_void_p()
+        rc = _ffi.bp_subscribe_lossy(h, byref(out), byref(r), _uint("capacity", capacity, 32, op))
+        _check_status(rc, op)
+        return Subscription(self, out.value)
+
     def submit(self, entity: str, scope: str, kind: int, payload: Any = b"", *,
                expected_clock: Optional[int] = None, idempotency_key: Optional[str] = None,
                durability: Optional[Durability] = None):
@@ -496,6 +510,32 @@ class Store:
         rc = _ffi.bp_submit(h, byref(t), e, s, k, ctypes.cast(buf, c_void_p), len(p), byref(o))
         _check_status(rc, op)
         return Ticket(t.value, keep)
+
+    def record_schema(self, name: str, kind: int, version: int,
+                      fields: Sequence[Union[Mapping[str, Any], Sequence[Any]]]) -> int:
+        """bp_schema_record_json: record a payload type in the store, as a C program's
+        bp_schema_record would: fields are dicts {name, type, shape, n} or tuples
+        (name, type[, shape[, n]]) with type "bool", "int8".."uint64", "float32",
+        "float64", "string" or "bytes", shape "one" (default), "opt" or "arr", n the
+        bound of a string, bytes or array. The global_seq of the event it wrote, 0 when
+        the store held that descriptor already. Raises Exists on a clash."""
+        op = "bp_schema_record_json"
+        h = self._handle(op)
+        fs = []
+        for f in fields:
+            if isinstance(f, Mapping):
+                fs.append({"name": f["name"], "type": f["type"], "shape": f.get("shape", "one"),
+                           "n": f.get("n", 0)})
+            else:
+                f = list(f)
+                fs.append({"name": f[0], "type": f[1], "shape": f[2] if len(f) > 2 else "one",
+                           "n": f[3] if len(f) > 3 else 0})
+        d = json.dumps({"name": name, "kind": kind, "version": version, "fields": fs}).encode()
+        r = _ffi.BpReceipt()
+        r.struct_size = ctypes.sizeof(r)
+        rc = _ffi.bp_schema_record_json(h, byref(r), d, len(d))
+        _check_status(rc, op)
+        return r.global_seq
 
     def schemas(self) -> list:
         """bp_schema_json: the payload types the store holds (recorded by a program with

@@ -79,6 +79,8 @@ int main(void) {
     F(checkpoint_every) F(max_attempts) F(backoff_ms) F(backoff_max_ms) F(poison) F(on_poison)
     F(gap_threshold_ms) END()
     BEGIN(bp_delivery) F(ev) F(attempt) F(idem_key) END()
+    BEGIN(bp_notice) F(struct_size) F(global_seq) F(clock) F(hlc) F(event_id) F(kind) F(entity)
+    F(scope) END()
     printf(
                                                                                                 "},"
                                                                                                 "\n"

@@ -81,3 +81,18 @@ def test_projection_folds_only_new_events_and_survives_a_restart(store_path, tmp
         folds.clear()
         p2 = batpak.Projection(fold, 0, path=path)
         assert p2.get(s, "acct:1") == 50 and folds == []
+
+
+def test_lossy_subscription_counts_what_it_drops(store_path):
+    with batpak.Store(store_path, no_open_event=True) as s:
+        with s.subscribe(4, entity_prefix="n:") as sub:
+            assert sub.next(0) is None
+            rs = [s.append(f"n:{i}", "s", APP, {"i": i}) for i in range(10)]
+            s.append("other", "s", APP, {})  # (outside the region: no notice)
+            got = [sub.next(1000) for _ in range(4)]
+            assert [n.global_seq for n in got] == [r.global_seq for r in rs[:4]]
+            assert got[0].entity == "n:0" and got[0].event_id == rs[0].event_id
+            assert sub.next(0) is None
+            count, first = sub.missed()
+            assert count == 6 and 0 < first <= rs[4].global_seq
+            assert sub.missed() == (0, 0)

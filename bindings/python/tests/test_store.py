@@ -733,3 +733,20 @@ def test_stored_schema_checks_and_renders_values(store_path, tmp_path):
             s.json_schema(batpak.kind(1, 0x22))
         # another kind: any JSON
         s.append("acct:1", "bank", batpak.kind(1, 0x22), {"free": [1]})
+        # a type recorded from Python, then checked and rendered like a C one
+        seq = s.record_schema("shop.order", batpak.kind(1, 0x30), 1,
+                              [("total", "uint32"), ("note", "string", "opt", 16),
+                               {"name": "qty", "type": "int16", "shape": "arr", "n": 4}])
+        assert seq > 0
+        assert s.record_schema("shop.order", batpak.kind(1, 0x30), 1,
+                               [("total", "uint32"), ("note", "string", "opt", 16),
+                                ("qty", "int16", "arr", 4)]) == 0  # already there
+        with pytest.raises(batpak.Exists):
+            s.record_schema("shop.order", batpak.kind(1, 0x30), 1, [("total", "int8")])
+        with pytest.raises(batpak.InvalidArgument):
+            s.record_schema("shop.bad", batpak.kind(1, 0x31), 1, [("x", "float128")])
+        r = s.append("o:1", "shop", batpak.kind(1, 0x30), {"total": 7, "qty": [1, -2]})
+        assert s.get(r.event_id).value == {"total": 7, "qty": [1, -2]}
+        with pytest.raises(batpak.InvalidArgument) as ei:
+            s.append("o:1", "shop", batpak.kind(1, 0x30), {"total": -1, "qty": []})
+        assert "field 'total' (uint32): out of range" in ei.value.message
