@@ -5,9 +5,10 @@
 # Idempotent: installs only what is missing. Works as root, or via sudo.
 set -euo pipefail
 
-# the library and the CLI (libnats-dev: replication, `batpak relay` and `follow`)
+# the library and the CLI (libnats-dev: replication, `batpak relay` and `follow`;
+# libmicrohttpd-dev: the web page of `batpak ui`)
 PKGS=(build-essential cmake pkg-config zlib1g-dev libmsgpack-dev librust-blake3-dev
-      libjansson-dev libsodium-dev libnats-dev)
+      libjansson-dev libsodium-dev libnats-dev libmicrohttpd-dev)
 case "${1:-test}" in
   build) ;;
   test) PKGS+=(
@@ -15,6 +16,7 @@ case "${1:-test}" in
       libsqlite3-dev liblmdb-dev librocksdb-dev # the benchmark's peers (bench/; CTest: a quick pass)
       clang libclang-rt-14-dev  # clang + compiler-rt: the libFuzzer targets (make test-fuzz)
       valgrind                  # memcheck over the CLI tests (CTest cli_valgrind)
+      curl                      # the HTTP requests of CTest ui (batpak ui)
       python3 python3-pytest    # the Python binding (bindings/python), its tests, cli_golden
       python3-venv python3-pip python3-setuptools python3-wheel # its package (make wheel)
       doxygen groff-base        # the API reference (test apidoc) and the man page check

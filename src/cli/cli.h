@@ -308,6 +308,7 @@ int cmd_verify(cli_ctx *c, int argc, char **argv);
 int cmd_stats(cli_ctx *c, int argc, char **argv);
 int cmd_entities(cli_ctx *c, int argc, char **argv);
 int cmd_schema(cli_ctx *c, int argc, char **argv);
+int cmd_ui(cli_ctx *c, int argc, char **argv);
 int cmd_dump(cli_ctx *c, int argc, char **argv);
 int cmd_demo(cli_ctx *c, int argc, char **argv);
 int cmd_keygen(cli_ctx *c, int argc, char **argv);

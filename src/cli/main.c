@@ -52,6 +52,11 @@ static const cli_command COMMANDS[] = {
      "    JSON Schema of that type's JSON form (its newest version, or V). append checks a\n"
      "    payload of a kind the store holds a type for against it (exit 1 naming the field).\n"
      "    --record records the descriptors of FILE (one per line, as this prints them).\n"},
+    {"ui", cmd_ui,
+     "ui [--listen HOST:PORT]\n"
+     "    Serve a read-only web page of the store, and its JSON endpoints (/api/store,\n"
+     "    /api/entities, /api/stream), at http://127.0.0.1:8470/ (loopback only; port 0\n"
+     "    picks one). Prints {\"url\"} on standard output; runs until interrupted.\n"},
     {"query", cmd_query,
      "query [FILTERS]\n"
      "    Print the events matching the filters in global_seq order (NDJSON).\n"},
