@@ -60,7 +60,7 @@ test: build
 # the CLI and nothing else, and the CLI runs.
 test-libonly: deps
 	rm -rf build-lib
-	cmake -S . -B build-lib -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBATPAK_WERROR=ON $(BP_LIB_ONLY) -DBATPAK_WITH_NATS=OFF
+	cmake -S . -B build-lib -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBATPAK_WERROR=ON $(BP_LIB_ONLY) -DBATPAK_WITH_NATS=OFF -DBATPAK_WITH_UI=OFF
 	cmake --build build-lib -j $(JOBS)
 	bash scripts/libonly-check.sh build-lib
 

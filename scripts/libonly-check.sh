@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# make test-libonly: a library-only build (BATPAK_BUILD_* OFF, BATPAK_WITH_NATS OFF) in $1
+# make test-libonly: a library-only build (BATPAK_BUILD_* OFF, BATPAK_WITH_NATS and _UI OFF) in $1
 # built the library and the CLI and nothing else, and they work: the CLI runs a store through
-# init, append, get and verify, and says what a command it was built without needs.
+# init, append, get and verify, and says what a command it was built without needs (relay,
+# ui).
 set -euo pipefail
 B=${1:?usage: libonly-check.sh BUILD_DIR}
 fail() { echo "libonly-check: $*" >&2; exit 1; }
@@ -21,4 +22,8 @@ set +e
 out=$("$B/batpak" --dir "$D/s" relay --help 2>&1 </dev/null; "$B/batpak" --dir "$D/s" relay nats://127.0.0.1:1 s 2>&1 </dev/null)
 set -e
 echo "$out" | grep -qi "nats" || fail "batpak relay without NATS did not say so: $out"
+set +e
+out=$("$B/batpak" --dir "$D/s" ui --listen 127.0.0.1:0 2>&1 </dev/null)
+set -e
+echo "$out" | grep -qi "libmicrohttpd" || fail "batpak ui without libmicrohttpd did not say so: $out"
 echo "libonly-check: the library and the CLI built alone, and the CLI works"

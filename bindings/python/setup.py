@@ -66,7 +66,7 @@ def _build_library():
     bdir = os.path.join(HERE, "build", "cmake")
     _run(["cmake", "-S", ROOT, "-B", bdir, "-DCMAKE_BUILD_TYPE=Release",
           "-DBATPAK_BUILD_TESTS=OFF", "-DBATPAK_BUILD_BENCH=OFF", "-DBATPAK_BUILD_FUZZ=OFF",
-          "-DBATPAK_BUILD_EXAMPLES=OFF", "-DBATPAK_WITH_NATS=OFF"])
+          "-DBATPAK_BUILD_EXAMPLES=OFF", "-DBATPAK_WITH_NATS=OFF", "-DBATPAK_WITH_UI=OFF"])
     _run(["cmake", "--build", bdir, "--target", "batpak", "-j", str(os.cpu_count() or 2)])
     lib = os.path.join(bdir, "libbatpak.so.1")
     if not os.path.exists(lib):
