@@ -563,30 +563,26 @@ bp_status bp_schema_encode_json(bp_store *s, uint8_t **out, size_t *out_len, uns
     if (out_len) *out_len = 0;
     if (!s || !out || !out_len || !json)
         return bp_err(BP_EINVAL, "bp_schema_encode_json: NULL argument");
+    /* the type first: a kind without one (the common case) costs no parse; a stored type
+     * never changes or goes away, so it is used after the list is let go */
+    bp_schemas *l;
+    bp_status rc = bp_schemas_lock(s, &l);
+    if (rc) return rc;
+    const bp_type *t = bp_schemas_find(l, kind, 0);
+    bp_schemas_unlock(s);
+    if (!t)
+        return bp_err(BP_ENOTFOUND, "bp_schema_encode_json: no stored schema of kind 0x%04x", kind);
     json_error_t err;
     json_t *obj =
         json_loadb(json, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
     if (!obj)
         return bp_err(BP_EINVAL, "bp_schema_encode_json: invalid JSON at line %d column %d: %s",
                       err.line, err.column, err.text);
-    bp_schemas *l;
-    bp_status rc = bp_schemas_lock(s, &l);
-    if (rc) {
-        json_decref(obj);
-        return rc;
-    }
-    const bp_type *t = bp_schemas_find(l, kind, 0);
-    uint8_t *val = t ? calloc(1, t->size) : NULL;
-    size_t cap = t ? bp_type_encoded_max(t) : 0;
-    uint8_t *buf = t ? malloc(cap ? cap : 1) : NULL;
-    if (!t)
-        rc = bp_err(BP_ENOTFOUND, "bp_schema_encode_json: no stored schema of kind 0x%04x", kind);
-    else if (!val || !buf)
-        rc = bp_err(BP_ENOMEM, "bp_schema_encode_json: out of memory");
-    if (!rc) rc = value_from_json(t, obj, val);
+    size_t cap = bp_type_encoded_max(t);
+    uint8_t *val = calloc(1, t->size), *buf = malloc(cap ? cap : 1);
+    rc = val && buf ? value_from_json(t, obj, val)
+                    : bp_err(BP_ENOMEM, "bp_schema_encode_json: out of memory");
     if (!rc) rc = bp_type_encode(t, buf, cap, out_len, val);
-    if (!rc && version) *version = t->version;
-    bp_schemas_unlock(s);
     json_decref(obj);
     free(val);
     if (rc) {
@@ -594,6 +590,7 @@ bp_status bp_schema_encode_json(bp_store *s, uint8_t **out, size_t *out_len, uns
         *out_len = 0;
         return rc;
     }
+    if (version) *version = t->version;
     *out = buf;
     return BP_OK;
 }

@@ -74,25 +74,38 @@ def _payload(v: Any, op: str) -> bytes:
     return to_msgpack(v, op)
 
 
+def _json_text(value: Any, op: str) -> bytes:
+    """A JSON-like value's text (UTF-8); TypeError naming what has no JSON form."""
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False,
+                          separators=(",", ":")).encode("utf-8")
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{op}: the payload has no JSON form ({e}); give bytes "
+                        "(MessagePack) or a JSON-like value") from None
+
+
+def _take_bytes(out: c_void_p, n: c_size_t) -> bytes:
+    """Copy n bytes the library allocated, then bp_free them."""
+    try:
+        return ctypes.string_at(out.value, n.value)
+    finally:
+        _ffi.bp_free(out)
+
+
+def _msgpack_of_text(text: bytes) -> bytes:
+    out = c_void_p()
+    n = c_size_t()
+    rc = _ffi.bp_json_to_msgpack(byref(out), byref(n), text, len(text))
+    _check_status(rc, "bp_json_to_msgpack")
+    return _take_bytes(out, n)
+
+
 def to_msgpack(value: Any, op: str = "to_msgpack") -> bytes:
     """The MessagePack of a JSON-like value (dict with str keys, list, tuple, str, int,
     float, bool, None), encoded by the library (bp_json_to_msgpack): what append stores for
     a value that is not bytes, and what Event.value decodes. TypeError for a value with no
     JSON form (a set, bytes inside a dict, NaN...), naming it."""
-    try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"{op}: the payload has no JSON form ({e}); give bytes "
-                        "(MessagePack) or a JSON-like value") from None
-    b = text.encode("utf-8")
-    out = c_void_p()
-    n = c_size_t()
-    rc = _ffi.bp_json_to_msgpack(byref(out), byref(n), b, len(b))
-    _check_status(rc, "bp_json_to_msgpack")
-    try:
-        return ctypes.string_at(out.value, n.value)
-    finally:
-        _ffi.bp_free(out)
+    return _msgpack_of_text(_json_text(value, op))
 
 
 def _to_id(v: Any, op: str) -> _ffi.BpId:
@@ -423,11 +436,9 @@ class Store:
         e = _cstr("entity", entity, op)
         s = _cstr("scope", scope, op)
         k = _uint("kind", kind, 16, op)
-        typed = self._typed_payload(h, k, payload, op)
-        if typed is not None:
-            p, schema_version = typed
-        else:
-            p = _payload(payload, op)
+        p, typed_version = self._encode(h, k, payload, op)
+        if typed_version is not None:
+            schema_version = typed_version
         o = _append_options(op, keep, expected_clock=expected_clock,
                             idempotency_key=idempotency_key, correlation_id=correlation_id,
                             causation_id=causation_id, durability=durability,
@@ -438,26 +449,22 @@ class Store:
         return Receipt._from_c(r)
 
     @staticmethod
-    def _typed_payload(h, kind: int, value: Any, op: str):
-        """(bytes, version) of a JSON-like value for a kind the store holds a type for, else
-        None (bytes, None and kinds without a stored type)."""
+    def _encode(h, kind: int, value: Any, op: str) -> Tuple[bytes, Optional[int]]:
+        """A payload's bytes and, for a JSON-like value of a kind the store holds a type for,
+        the type's version (its typed form, checked); else None: bytes-like and None as
+        _payload takes them, any other value as its MessagePack. The value is turned into
+        JSON text once."""
         if value is None or isinstance(value, (bytes, bytearray, memoryview)):
-            return None
-        try:
-            text = json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
-        except (TypeError, ValueError):
-            return None  # (_payload says why)
+            return _payload(value, op), None
+        text = _json_text(value, op)
         out = c_void_p()
         n = c_size_t()
         ver = ctypes.c_uint()
         rc = _ffi.bp_schema_encode_json(h, byref(out), byref(n), byref(ver), kind, text, len(text))
         if rc == _ffi.BP_ENOTFOUND:
-            return None
+            return _msgpack_of_text(text), None
         _check_status(rc, op)
-        try:
-            return ctypes.string_at(out.value, n.value), ver.value
-        finally:
-            _ffi.bp_free(out)
+        return _take_bytes(out, n), ver.value
 
     def worker(self, handler, region: Optional[Region] = None, *,
                checkpoint_id: Optional[str] = None, start_after: int = 0, batch: int = 0,
@@ -499,11 +506,11 @@ class Store:
         e = _cstr("entity", entity, op)
         s = _cstr("scope", scope, op)
         k = _uint("kind", kind, 16, op)
-        typed = self._typed_payload(h, k, payload, op)
-        p, ver = typed if typed is not None else (_payload(payload, op), 0)
+        p, ver = self._encode(h, k, payload, op)
         o = _append_options(op, keep, expected_clock=expected_clock,
                             idempotency_key=idempotency_key, correlation_id=None,
-                            causation_id=None, durability=durability, schema_version=ver)
+                            causation_id=None, durability=durability,
+                            schema_version=ver or 0)
         buf = ctypes.create_string_buffer(p, len(p))
         keep += [e, s, buf, o]
         t = c_void_p()
