@@ -21,11 +21,14 @@
 #include "bench.h"
 
 #include <batpak/batpak.h>
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -425,6 +428,83 @@ static void run_cli(const big *b, const char *figure, const char *a1, const char
     put(b->wl, figure, run_wait(argv, 1), "ms");
 }
 
+/* `batpak ui` on the store (loopback, a port it picks): its pid; *port from the URL it prints. */
+static pid_t ui_start(const big *b, unsigned *port) {
+    int p[2];
+    if (pipe(p)) bench_die("pipe: %s", strerror(errno));
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) bench_die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        dup2(p[1], 1);
+        close(p[0]);
+        close(p[1]);
+        char *argv[] = {(char *)b->cli, "--dir", (char *)b->store, "ui", "--listen",
+                        "127.0.0.1:0",  NULL};
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(p[1]);
+    char line[256];
+    size_t len = 0;
+    while (len < sizeof line - 1 && read(p[0], line + len, 1) == 1 && line[len] != '\n')
+        len++;
+    line[len] = '\0';
+    close(p[0]);
+    const char *at = strstr(line, "127.0.0.1:");
+    if (!at || sscanf(at + 10, "%u", port) != 1)
+        bench_die("big: batpak ui printed no URL ('%s'): built without libmicrohttpd?", line);
+    return pid;
+}
+
+/* GET path from the server on 127.0.0.1:port; dies unless it answers 200. Wall ms from the
+ * connect to the end of the reply. */
+static double http_get_ms(unsigned port, const char *path) {
+    double t0 = now_s();
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin;
+    memset(&sin, 0, sizeof sin);
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons((uint16_t)port);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sin, sizeof sin))
+        bench_die("big: connect to batpak ui: %s", strerror(errno));
+    char req[512], head[64] = "";
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+    if (write(fd, req, (size_t)n) != n) bench_die("big: write to batpak ui: %s", strerror(errno));
+    char buf[65536];
+    size_t got = 0;
+    ssize_t k;
+    while ((k = read(fd, buf, sizeof buf)) > 0) {
+        if (got < sizeof head - 1)
+            memcpy(head + got, buf,
+                   (size_t)k < sizeof head - 1 - got ? (size_t)k : sizeof head - 1 - got);
+        got += (size_t)k;
+    }
+    close(fd);
+    double dt = (now_s() - t0) * 1e3;
+    if (strncmp(head, "HTTP/1.0 200", 12) && strncmp(head, "HTTP/1.1 200", 12))
+        bench_die("big: batpak ui answered '%.40s' to GET %s", head, path);
+    return dt;
+}
+
+/* The entity-list endpoint of batpak ui: pages of 100 from sampled names, reps times (figure
+ * PREFIXui_entities_ms, timed at the endpoint: one HTTP request and its whole reply). */
+static void run_ui(const big *b, const char *prefix, const sample *smp, size_t ns) {
+    unsigned port = 0;
+    pid_t pid = ui_start(b, &port);
+    char fig[64], path[256];
+    snprintf(fig, sizeof fig, "%sui_entities_ms", prefix);
+    for (size_t r = 0; r < b->reps; r++) {
+        snprintf(path, sizeof path, "/api/entities?prefix=entity:&limit=100&after=entity:%llu",
+                 (unsigned long long)(smp[r % ns].i % b->entities));
+        put(b->wl, fig, http_get_ms(port, path), "ms");
+    }
+    int st;
+    if (kill(pid, SIGTERM) || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+        bench_die("big: batpak ui did not stop cleanly");
+}
+
 /* The CLI's get, stream --limit 10 and stats, reps times, on sampled events: figures
  * PREFIXcli_get_ms, PREFIXcli_stream10_ms and PREFIXcli_stats_ms. */
 static void run_clis(const big *b, const char *prefix, const sample *smp, size_t ns) {
@@ -501,6 +581,7 @@ void bench_big(const char *cache, const char *cli, size_t n, size_t entities, si
         put(b->wl, "live_unsealed_events", (double)m, "");
         bench_warm_files(b->store);
         run_clis(b, "live_", smp, ns);
+        run_ui(b, "live_", smp, ns);
         int st;
         if (kill(pid, SIGTERM) || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
             bench_die("big: the live writer did not close cleanly");

@@ -17,6 +17,7 @@ case "${1:-test}" in
       clang libclang-rt-14-dev  # clang + compiler-rt: the libFuzzer targets (make test-fuzz)
       valgrind                  # memcheck over the CLI tests (CTest cli_valgrind)
       curl                      # the HTTP requests of CTest ui (batpak ui)
+      chromium                  # CTest ui_browser: the page of batpak ui in a headless browser
       python3 python3-pytest    # the Python binding (bindings/python), its tests, cli_golden
       python3-venv python3-pip python3-setuptools python3-wheel # its package (make wheel)
       doxygen groff-base        # the API reference (test apidoc) and the man page check

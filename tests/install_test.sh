@@ -73,7 +73,7 @@ readelf -d "$P/bin/batpak" | grep -q 'RUNPATH.*\$ORIGIN' ||
 # proves the tool needs nothing of the installed library beyond its API, and nothing of the
 # tree beyond bp_fmt.
 mkdir -p "$WORK/cli/inc/cli"
-cp "$SRC/src/cli/cli.h" "$WORK/cli/inc/cli/"
+cp "$SRC"/src/cli/*.h "$WORK/cli/inc/cli/" # (cli.h, and ui.h: the ui is left out here)
 CLI_CFLAGS="-std=c11 -D_GNU_SOURCE -Wall -Wextra $(pkg-config --cflags batpak jansson msgpack)"
 for f in "$SRC"/src/cli/*.c; do
     inc="-I$WORK/cli/inc"

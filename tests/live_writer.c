@@ -1,5 +1,7 @@
-/* live_writer DIR: an application that holds the store at DIR (created when missing) and
- * appends to it until SIGTERM or SIGINT, then closes it cleanly (exit 0). The tests run
+/* live_writer DIR [WORKER_ID]: an application that holds the store at DIR (created when missing)
+ * and appends to it until SIGTERM or SIGINT, then closes it cleanly (exit 0). With WORKER_ID it
+ * also runs a checkpointed cursor worker of that id over the live:* entities, which takes
+ * 1 ms per event (so it lags behind the appends, as a slow consumer does). The tests run
  * batpak commands beside it (cli_test.sh). Appends alternate between three entities, one
  * event every 0.5 ms, every tenth a batch of 3, every fifth durable; "ready" goes to stdout
  * (flushed) after the first. Exit 1 when an open or an append fails (said on stderr). */
@@ -17,9 +19,17 @@ static void on_signal(int sig) {
     stop = 1;
 }
 
+static bp_status slow_handler(void *ctx, const bp_delivery *d) {
+    (void)ctx;
+    (void)d;
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+    return BP_OK;
+}
+
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: live_writer DIR\n");
+    if (argc != 2 && argc != 3) {
+        fprintf(stderr, "usage: live_writer DIR [WORKER_ID]\n");
         return 2;
     }
     signal(SIGTERM, on_signal);
@@ -30,6 +40,19 @@ int main(int argc, char **argv) {
     if (bp_store_open(&s, argv[1], &o) != BP_OK) {
         fprintf(stderr, "live_writer: %s\n", bp_last_error());
         return 1;
+    }
+    bp_worker *w = NULL;
+    if (argc == 3) {
+        bp_region r = BP_REGION_INIT;
+        r.entity_prefix = "live:";
+        bp_worker_config cfg = BP_WORKER_CONFIG_INIT;
+        cfg.checkpoint_id = argv[2];
+        cfg.checkpoint_every = 16;
+        if (bp_cursor_worker(s, &w, &r, slow_handler, NULL, &cfg) != BP_OK) {
+            fprintf(stderr, "live_writer: worker: %s\n", bp_last_error());
+            bp_store_close(s);
+            return 1;
+        }
     }
     static const char *const entities[] = {"live:1", "live:2", "live:3"};
     const uint8_t payload[] = {0x81, 0xa1, 'n', 0x01}; /* {"n":1} */
@@ -58,6 +81,11 @@ int main(int argc, char **argv) {
         }
         struct timespec ts = {0, 500000};
         nanosleep(&ts, NULL);
+    }
+    if (w && bp_worker_stop(w) != BP_OK) {
+        fprintf(stderr, "live_writer: worker: %s\n", bp_last_error());
+        bp_store_close(s);
+        return 1;
     }
     if (bp_store_close(s) != BP_OK) {
         fprintf(stderr, "live_writer: close: %s\n", bp_last_error());

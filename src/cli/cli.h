@@ -43,6 +43,9 @@ typedef struct cli_ctx {
     bool salvage;         /**< --salvage: keep the valid prefix of a segment damaged in the
                                middle (bp_open_options.salvage) */
     bool dir_option;      /**< --dir was given on the command line (twice is refused) */
+    char *errbuf;         /**< NULL, or where cli_fail puts its message instead of stderr
+                               (batpak ui: the message goes into an HTTP reply) */
+    size_t errcap;        /**< bytes at errbuf */
 } cli_ctx;
 
 /* ------------------------------------------------------------ util.c: errors */
@@ -50,7 +53,9 @@ typedef struct cli_ctx {
 /** Exit code for a library status. */
 int cli_exit_code(bp_status rc);
 
-/** Print "batpak: <cmd>: <message>" (one line: control characters are escaped); return code. */
+/** Print "batpak: <cmd>: <message>" (one line: control characters are escaped); return code.
+ * With c->errbuf set, the message goes there (NUL-terminated, cut to fit) and nothing is
+ * printed. */
 int cli_fail(const cli_ctx *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -224,6 +229,16 @@ json_t *cli_event_json(bp_store *s, const bp_event *ev);
 
 /** A receipt as bp_receipt_to_json gives it (doc/FORMAT.md "Receipt JSON"). */
 json_t *cli_receipt_json(const bp_receipt *r);
+
+/* ------------------------------------------------------------ cmd_verify.c */
+
+/** A bp_verify_report as verify prints it: {"clean","segments","frames","events","entities",
+ * "problems","first_problem"}. */
+json_t *cli_verify_report_json(const bp_verify_report *rep);
+/** A bp_problem_fn adding {"entity","problem"} to the JSON array list (at most 100). */
+void cli_verify_problem(void *list, const char *entity, const char *problem);
+/** A bp_store_open_report as stats --json prints it ("open", "writer_open"). */
+json_t *cli_open_report_json(const bp_store_open_report *r);
 
 /* ---------------------------------------------------------------- region.c */
 

@@ -1,6 +1,7 @@
-/* batpak ui: a read-only page and its JSON endpoints, served from a reader handle
- * (libmicrohttpd, loopback only in this version). Every request refreshes the handle first,
- * so the page shows what a live writer has published. Nothing here can write to the store. */
+/* batpak ui: a read-only page and its JSON endpoints (libmicrohttpd; ui.h). Loopback by default,
+ * where it answers only requests addressed to a loopback name (no other site's page can reach
+ * it by rebinding a name). --allow-remote listens elsewhere: every request then needs the
+ * session cookie that the one-time login URL printed at start sets. */
 #include "cli/cli.h"
 
 #include <signal.h>
@@ -17,287 +18,341 @@ int cmd_ui(cli_ctx *c, int argc, char **argv) {
                     "missing at build time: scripts/install-deps.sh installs it; rebuild)");
 }
 #else
+#include "cli/ui.h"
+
 #include <arpa/inet.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
-#include <pthread.h>
+#include <sys/random.h>
 
-#define UI_LIMIT_MAX 1000
+extern const char ui_page_html[]; /* src/cli/ui_page.html, embedded by cmake/embed.cmake */
 
-typedef struct ui {
-    bp_store *s;
-    pthread_mutex_t mu; /* one request at a time reads the handle (and refreshes it) */
-} ui;
+/* ---------------------------------------------------------------- replies */
 
-static const char PAGE[] =
-    "<!doctype html><html><head><meta charset=utf-8><title>batpak</title><style>"
-    "body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}table{border-collapse:"
-    "collapse}td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:left;"
-    "vertical-align:top}code{font-size:12px}.ok{color:#080}.bad{color:#c00}</style></head>"
-    "<body><h1>batpak</h1><div id=store></div><h2>Entities</h2><input id=prefix "
-    "placeholder='prefix'> <button id=find>find</button><table id=entities></table>"
-    "<h2 id=title></h2><table id=stream></table><script>\n"
-    "const $=id=>document.getElementById(id);\n"
-    "async function get(u){const r=await fetch(u);const j=await r.json();"
-    "if(!r.ok)throw new Error(j.error);return j}\n"
-    "async function store(){const s=await get('/api/store');$('store').textContent="
-    "`${s.events} events, ${s.entities} entities, ${s.segments} segments, writer `+"
-    "(s.writer_pid?`pid ${s.writer_pid}`:'none')+`, ${s.readers} reader(s)`}\n"
-    "async function entities(){const p=encodeURIComponent($('prefix').value);"
-    "const l=await get('/api/entities?limit=100&prefix='+p);$('entities').innerHTML="
-    "'<tr><th>entity<th>events<th>clock'+l.entities.map(e=>`<tr><td><a href='#' "
-    "data-e='${encodeURIComponent(e.entity)}'>${e.entity.replace(/</g,'&lt;')}</a><td>"
-    "${e.events}<td>${e.clock}`).join('');for(const a of $('entities')."
-    "querySelectorAll('a'))a.onclick=ev=>{ev.preventDefault();stream("
-    "decodeURIComponent(a.dataset.e))}}\n"
-    "async function stream(e){const l=await get('/api/stream?limit=100&entity='+"
-    "encodeURIComponent(e));$('title').textContent=e;$('stream').innerHTML="
-    "'<tr><th>clock<th>seq<th>time<th>kind<th>chain<th>payload'+l.events.map(v=>"
-    "`<tr><td>${v.clock}<td>${v.global_seq}<td>${new Date(v.time_ms).toISOString()}<td>"
-    "${v.kind}<td class=${v.chain==='ok'?'ok':v.chain==='broken'?'bad':''}>${v.chain}<td>"
-    "<code>${JSON.stringify(v.payload===undefined?null:v.payload).replace(/</g,'&lt;')}"
-    "</code>`).join('')}\n"
-    "$('find').onclick=entities;store();entities();\n"
-    "</script></body></html>\n";
+void ui_headers(struct MHD_Response *r) {
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(r, "X-Frame-Options", "DENY");
+}
 
-static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, const char *type,
-                             char *body) {
+enum MHD_Result ui_reply(struct MHD_Connection *conn, unsigned status, const char *type,
+                         char *body) {
     struct MHD_Response *r =
         MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
     if (!r) {
         free(body);
         return MHD_NO;
     }
+    ui_headers(r);
     MHD_add_response_header(r, "Content-Type", type);
-    MHD_add_response_header(r, "Cache-Control", "no-store");
-    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     enum MHD_Result ret = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
     return ret;
 }
 
-static enum MHD_Result reply_json(struct MHD_Connection *conn, unsigned status, json_t *v) {
+enum MHD_Result ui_reply_json(struct MHD_Connection *conn, unsigned status, json_t *v) {
     char *text = v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) : NULL;
     json_decref(v);
-    if (!text) return MHD_NO;
-    return reply(conn, status, "application/json", text);
+    if (!text) cli_oom();
+    return ui_reply(conn, status, "application/json", text);
 }
 
-static enum MHD_Result fail(struct MHD_Connection *conn, unsigned status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static enum MHD_Result fail(struct MHD_Connection *conn, unsigned status, const char *fmt, ...) {
-    char msg[600];
+enum MHD_Result ui_fail(struct MHD_Connection *conn, unsigned status, const char *fmt, ...) {
+    char msg[1200];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return reply_json(conn, status, json_pack("{s:s}", "error", msg));
+    return ui_reply_json(conn, status,
+                         json_pack("{s:o}", "error", cli_json_text(msg, strlen(msg))));
 }
 
-/* Query parameter name as a number in 0..max (absent: dflt); false with the reply queued. */
-static bool param_u64(struct MHD_Connection *conn, const char *name, uint64_t max, uint64_t dflt,
-                      uint64_t *out, enum MHD_Result *ret) {
-    const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+bool ui_param_u64(ui_req *q, const char *name, uint64_t max, uint64_t dflt, uint64_t *out,
+                  enum MHD_Result *ret) {
+    const char *v = MHD_lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, name);
     *out = dflt;
     if (!v) return true;
     if (!cli_parse_u64(v, max, out)) {
-        *ret = fail(conn, 400, "%s: '%s' is not a number in 0..%llu", name, v,
-                    (unsigned long long)max);
+        *ret = ui_fail(q->conn, 400, "%s: '%.100s' is not a number in 0..%llu", name, v,
+                       (unsigned long long)max);
         return false;
     }
     return true;
 }
 
-static json_t *store_json(bp_store *s) {
-    bp_store_stats st = BP_STORE_STATS_INIT;
-    bp_store_diagnostics dg = BP_STORE_DIAGNOSTICS_INIT;
-    if (bp_store_stats_get(s, &st) || bp_store_diagnostics_get(s, &dg)) return NULL;
-    bp_id uuid;
-    bp_store_uuid(s, uuid.b);
-    return json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:s}", "store_uuid",
-                     cli_json_id(&uuid), "events", (json_int_t)st.events, "entities",
-                     (json_int_t)st.entities, "segments", (json_int_t)dg.segments, "bytes",
-                     (json_int_t)st.bytes_on_disk, "writer_pid", (json_int_t)st.writer_pid,
-                     "readers", (json_int_t)st.readers, "failed", dg.failed, "failed_msg",
-                     dg.failed_msg);
+/* ----------------------------------------------------------------- access */
+
+static bool random_hex(char out[UI_TOKEN_HEX + 1]) {
+    uint8_t b[UI_TOKEN_HEX / 2];
+    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) return false;
+    for (size_t i = 0; i < sizeof b; i++)
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
+    return true;
 }
 
-static enum MHD_Result entities(struct MHD_Connection *conn, bp_store *s) {
-    enum MHD_Result ret = MHD_NO;
-    uint64_t limit;
-    if (!param_u64(conn, "limit", UI_LIMIT_MAX, 100, &limit, &ret)) return ret;
-    const char *prefix = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "prefix");
-    const char *after = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "after");
-    bp_entity_info *page = calloc(limit ? limit : 1, sizeof *page);
-    if (!page) return MHD_NO;
-    page[0] = (bp_entity_info)BP_ENTITY_INFO_INIT;
-    size_t n = 0;
-    bp_status rc = bp_entities_list(s, prefix && *prefix ? prefix : NULL,
-                                    after && *after ? after : NULL, page, limit, &n);
-    if (rc) {
-        free(page);
-        return fail(conn, rc == BP_EINVAL ? 400 : 500, "%s", bp_last_error());
+/* Compare a token without leaking where it differs. */
+static bool same_token(const char *given, const char *want) {
+    if (!given || strlen(given) != UI_TOKEN_HEX || strlen(want) != UI_TOKEN_HEX) return false;
+    unsigned char d = 0;
+    for (size_t i = 0; i < UI_TOKEN_HEX; i++)
+        d |= (unsigned char)(given[i] ^ want[i]);
+    return d == 0;
+}
+
+static void print_login(const ui *u) {
+    printf("{\"login\":\"http://%s:%u/login?token=%s\"}\n", u->host, u->port, u->login);
+    fflush(stdout);
+}
+
+/* A loopback server answers only requests addressed to a loopback name. */
+static bool host_is_loopback(const char *host) {
+    if (!host) return true; /* (HTTP/1.0 without Host) */
+    char name[128];
+    snprintf(name, sizeof name, "%s", host);
+    char *colon = name[0] == '[' ? strchr(name, ']') : strrchr(name, ':');
+    if (colon && name[0] == '[') colon = colon[1] == ':' ? colon + 1 : NULL;
+    if (colon) *colon = 0;
+    struct in_addr a;
+    return !strcmp(name, "localhost") || !strcmp(name, "[::1]") ||
+           (inet_pton(AF_INET, name, &a) == 1 && (ntohl(a.s_addr) >> 24) == 127);
+}
+
+/* GET /login?token=T: T is the login token printed last; it sets a session cookie and is
+ * spent (a new one is printed for the next browser). */
+static enum MHD_Result login(ui_req *q) {
+    ui *u = q->u;
+    const char *token = MHD_lookup_connection_value(q->conn, MHD_GET_ARGUMENT_KIND, "token");
+    char session[UI_TOKEN_HEX + 1];
+    pthread_mutex_lock(&u->auth_mu);
+    bool ok = same_token(token, u->login) && random_hex(session) && random_hex(u->login);
+    if (ok) {
+        if (u->nsessions == UI_SESSIONS_MAX) { /* the oldest session goes */
+            memmove(u->sessions[0], u->sessions[1], sizeof u->sessions[0] * (UI_SESSIONS_MAX - 1));
+            u->nsessions--;
+        }
+        memcpy(u->sessions[u->nsessions++], session, sizeof session);
+        print_login(u);
     }
-    json_t *a = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, json_pack("{s:s, s:I, s:I}", "entity", page[i].name, "events",
-                                           (json_int_t)page[i].events, "clock",
-                                           (json_int_t)page[i].clock));
-    free(page);
-    return reply_json(conn, 200, json_pack("{s:o}", "entities", a));
+    pthread_mutex_unlock(&u->auth_mu);
+    if (!ok)
+        return ui_fail(q->conn, 403,
+                       "this login link was used already, or is not batpak ui's: open the "
+                       "newest one it printed");
+    char cookie[160];
+    snprintf(cookie, sizeof cookie, "batpak_ui=%s; HttpOnly; SameSite=Strict; Path=/", session);
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    if (!r) return MHD_NO;
+    ui_headers(r);
+    MHD_add_response_header(r, "Set-Cookie", cookie);
+    MHD_add_response_header(r, "Location", "/");
+    enum MHD_Result ret = MHD_queue_response(q->conn, 303, r);
+    MHD_destroy_response(r);
+    return ret;
 }
 
-/* One entity's events from clock after + 1, each with its chain mark: "ok" when its
- * prev_hash is the event_hash of the event before it on the page, "broken" when not, "start"
- * for the entity's first event, "unchecked" for the page's first otherwise. */
-static enum MHD_Result stream(struct MHD_Connection *conn, bp_store *s) {
-    enum MHD_Result ret = MHD_NO;
-    uint64_t limit, after;
-    const char *entity = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "entity");
-    if (!entity || !*entity) return fail(conn, 400, "entity: missing");
-    if (!param_u64(conn, "limit", UI_LIMIT_MAX, 100, &limit, &ret) ||
-        !param_u64(conn, "after", UINT64_MAX, 0, &after, &ret))
+static bool has_session(ui *u, struct MHD_Connection *conn) {
+    const char *cookie = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, "batpak_ui");
+    bool ok = false;
+    pthread_mutex_lock(&u->auth_mu);
+    for (unsigned i = 0; i < u->nsessions && !ok; i++)
+        ok = same_token(cookie, u->sessions[i]);
+    pthread_mutex_unlock(&u->auth_mu);
+    return ok;
+}
+
+/* ---------------------------------------------------------------- routing */
+
+static const char ROUTES[] = "GET /, /api/store, /api/entities, /api/stream, /api/tail, "
+                             "/api/checkpoints, /api/kinds, /api/verify; POST /api/verify, "
+                             "/api/receipts";
+
+static enum MHD_Result route(ui_req *q, const char *url, const char *method) {
+    ui *u = q->u;
+    bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
+    if (u->remote && !strcmp(url, "/login") && get) return login(q);
+    if (!u->remote &&
+        !host_is_loopback(MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Host")))
+        return ui_fail(q->conn, 403, "this page answers requests to 127.0.0.1 or localhost only");
+    if (u->remote && !has_session(u, q->conn))
+        return ui_fail(q->conn, 401,
+                       "not logged in: open the login URL batpak ui printed at start (once)");
+    if (!get && !post)
+        return ui_fail(q->conn, 405, "%.20s: the page is read-only (%s)", method, ROUTES);
+    if (post) { /* a page of another site cannot send this header without asking first */
+        if (!MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "X-Batpak"))
+            return ui_fail(q->conn, 403, "POST needs the header X-Batpak: 1 (the page sends it)");
+        if (q->too_big) return ui_fail(q->conn, 413, "the body is over %d bytes", UI_BODY_MAX);
+        if (!strcmp(url, "/api/verify")) return ui_api_verify(q, true);
+        if (strcmp(url, "/api/receipts"))
+            return ui_fail(q->conn, 405, "POST %.200s: the page is read-only (%s)", url, ROUTES);
+    }
+    if (!strcmp(url, "/")) {
+        char *page = strdup(ui_page_html);
+        if (!page) cli_oom();
+        return ui_reply(q->conn, 200, "text/html; charset=utf-8", page);
+    }
+    if (!strcmp(url, "/api/tail")) return ui_api_tail(q);
+    if (!strcmp(url, "/api/verify")) return ui_api_verify(q, false);
+    if (get && !strcmp(url, "/api/receipts"))
+        return ui_fail(q->conn, 405, "GET /api/receipts: POST the receipts, one per line");
+    static const struct {
+        const char *url;
+        enum MHD_Result (*fn)(ui_req *);
+    } plain[] = {{"/api/store", ui_api_store},   {"/api/entities", ui_api_entities},
+                 {"/api/stream", ui_api_stream}, {"/api/checkpoints", ui_api_checkpoints},
+                 {"/api/kinds", ui_api_kinds},   {"/api/receipts", ui_api_receipts}};
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
+        if (strcmp(url, plain[i].url)) continue;
+        pthread_mutex_lock(&u->mu);
+        uint64_t pub;
+        (void)bp_store_refresh(u->s, &pub); /* (a failed refresh shows what it had) */
+        enum MHD_Result ret = plain[i].fn(q);
+        pthread_mutex_unlock(&u->mu);
         return ret;
-    uint64_t head = 0;
-    bp_hash h;
-    bp_status rc = bp_entity_head(s, &head, &h, entity);
-    if (rc == BP_EINVAL) return fail(conn, 400, "%s", bp_last_error());
-    if (rc == BP_ENOTFOUND || (!rc && head == 0))
-        return fail(conn, 404, "entity '%s': no events", entity);
-    if (rc) return fail(conn, 500, "%s", bp_last_error());
-    bp_iter *it;
-    if ((rc = bp_stream(s, &it, entity, BP_READ_FULL)))
-        return fail(conn, rc == BP_EINVAL ? 400 : 500, "%s", bp_last_error());
-    json_t *a = json_array();
-    const bp_event *ev;
-    bp_hash prev;
-    bool have_prev = false;
-    while (json_array_size(a) < limit && (rc = bp_iter_next(it, &ev)) == BP_OK) {
-        if (ev->clock <= after) continue;
-        json_t *o = cli_event_json(s, ev);
-        const char *mark = ev->clock == 1 && !have_prev               ? "start"
-                           : !have_prev                               ? "unchecked"
-                           : memcmp(prev.b, ev->prev_hash.b, 32) == 0 ? "ok"
-                                                                      : "broken";
-        json_object_set_new(o, "chain", json_string(mark));
-        json_object_set_new(o, "time_ms", json_integer((json_int_t)BP_HLC_WALL_MS(ev->hlc)));
-        json_array_append_new(a, o);
-        prev = ev->event_hash;
-        have_prev = true;
     }
-    bp_iter_free(it);
-    if (rc != BP_OK && rc != BP_DONE) {
-        json_decref(a);
-        return fail(conn, 500, "%s", bp_last_error());
-    }
-    return reply_json(conn, 200,
-                      json_pack("{s:s, s:I, s:o}", "entity", entity, "head_clock", (json_int_t)head,
-                                "events", a));
+    return ui_fail(q->conn, 404, "%.200s: no such page (%s)", url, ROUTES);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *data,
                               size_t *size, void **state) {
     (void)version;
-    (void)data;
     ui *u = cls;
-    if (!*state) { /* (the first call of a request: its headers) */
-        *state = u;
-        if (*size) return MHD_NO;
+    ui_req *q = *state;
+    if (!q) { /* the first call of a request: its headers */
+        if (!(q = calloc(1, sizeof *q))) return MHD_NO;
+        q->conn = conn;
+        q->u = u;
+        q->ctx = *u->c;
+        q->ctx.errbuf = q->err;
+        q->ctx.errcap = sizeof q->err;
+        *state = q;
         return MHD_YES;
     }
-    if (*size) { /* a body: nothing here takes one */
+    if (*size) { /* a piece of the body */
+        if (!q->too_big && q->len + *size <= UI_BODY_MAX) {
+            char *b = realloc(q->body, q->len + *size + 1);
+            if (!b) cli_oom();
+            memcpy(b + q->len, data, *size);
+            q->body = b;
+            q->len += *size;
+            q->body[q->len] = 0;
+        } else {
+            q->too_big = true;
+        }
         *size = 0;
         return MHD_YES;
     }
-    if (strcmp(method, "GET") && strcmp(method, "HEAD"))
-        return fail(conn, 405, "%s: the page is read-only (GET only)", method);
-    if (!strcmp(url, "/")) {
-        char *page = strdup(PAGE);
-        return page ? reply(conn, 200, "text/html; charset=utf-8", page) : MHD_NO;
-    }
-    pthread_mutex_lock(&u->mu);
-    uint64_t pub;
-    (void)bp_store_refresh(u->s, &pub); /* (a failed refresh shows what it had) */
-    enum MHD_Result ret;
-    if (!strcmp(url, "/api/store")) {
-        json_t *o = store_json(u->s);
-        ret = o ? reply_json(conn, 200, o) : fail(conn, 500, "%s", bp_last_error());
-    } else if (!strcmp(url, "/api/entities")) {
-        ret = entities(conn, u->s);
-    } else if (!strcmp(url, "/api/stream")) {
-        ret = stream(conn, u->s);
-    } else {
-        ret = fail(conn, 404, "%.200s: no such page (/, /api/store, /api/entities, /api/stream)",
-                   url);
-    }
-    pthread_mutex_unlock(&u->mu);
-    return ret;
+    return route(q, url, method);
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **state,
+                      enum MHD_RequestTerminationCode why) {
+    (void)cls;
+    (void)conn;
+    (void)why;
+    ui_req *q = *state;
+    if (q) free(q->body);
+    free(q);
+    *state = NULL;
+}
+
+/* libmicrohttpd's own error lines, on stderr (no request's URL is ever printed). */
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+    (void)cls;
+    fputs("batpak ui: http: ", stderr);
+    vfprintf(stderr, fmt, ap);
+}
+
+/* ---------------------------------------------------------------- command */
+
+static int parse_listen(cli_ctx *c, const char *listen, bool remote, ui *u,
+                        struct sockaddr_in *sin) {
+    const char *colon = strrchr(listen, ':');
+    uint64_t port = 0;
+    if (!colon || (size_t)(colon - listen) >= sizeof u->host ||
+        !cli_parse_u64(colon + 1, 65535, &port))
+        return cli_fail(c, CLI_EUSAGE, "--listen '%s': expected HOST:PORT (127.0.0.1:8470)",
+                        listen);
+    memcpy(u->host, listen, (size_t)(colon - listen));
+    u->host[colon - listen] = 0;
+    memset(sin, 0, sizeof *sin);
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, u->host, &sin->sin_addr) != 1)
+        return cli_fail(c, CLI_EUSAGE, "--listen '%s': '%s' is not an IPv4 address", listen,
+                        u->host);
+    bool loopback = (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+    if (!loopback && !remote)
+        return cli_fail(c, CLI_EUSAGE,
+                        "--listen '%s': not a loopback address: add --allow-remote to serve "
+                        "other machines (the page then needs the login URL printed at start)",
+                        listen);
+    u->remote = !loopback;
+    return CLI_OK;
 }
 
 int cmd_ui(cli_ctx *c, int argc, char **argv) {
-    static const cli_option opts[] = {{"listen", true}, {NULL, false}};
+    static const cli_option opts[] = {{"listen", true}, {"allow-remote", false}, {NULL, false}};
     cli_args a = {c, argc, argv, 0, false, 0};
     cli_arg arg;
     const char *listen = "127.0.0.1:8470";
+    bool remote = false;
     int r, code;
     while ((r = cli_next_arg(&a, opts, &arg)) > 0) {
         if (cli_arg_is(&arg, "listen"))
             listen = arg.value;
+        else if (cli_arg_is(&arg, "allow-remote"))
+            remote = true;
         else
             return cli_fail(c, CLI_EUSAGE, "'%s': unexpected argument", arg.value);
     }
     if (r < 0) return CLI_EUSAGE;
-    const char *colon = strrchr(listen, ':');
-    char host[64];
-    uint64_t port = 0;
-    if (!colon || (size_t)(colon - listen) >= sizeof host ||
-        !cli_parse_u64(colon + 1, 65535, &port))
-        return cli_fail(c, CLI_EUSAGE, "--listen '%s': expected HOST:PORT (127.0.0.1:8470)",
-                        listen);
-    memcpy(host, listen, (size_t)(colon - listen));
-    host[colon - listen] = 0;
+    static ui u; /* (large: the sessions) */
+    memset(&u, 0, sizeof u);
     struct sockaddr_in sin;
-    memset(&sin, 0, sizeof sin);
-    sin.sin_family = AF_INET;
-    sin.sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, host, &sin.sin_addr) != 1)
-        return cli_fail(c, CLI_EUSAGE, "--listen '%s': '%s' is not an IPv4 address", listen, host);
-    if ((ntohl(sin.sin_addr.s_addr) >> 24) != 127)
-        return cli_fail(c, CLI_EUSAGE,
-                        "--listen '%s': only loopback (127.x.x.x) in this version: a page "
-                        "reachable from elsewhere needs a token, which it does not have yet",
-                        listen);
-    ui u;
+    if ((code = parse_listen(c, listen, remote, &u, &sin)) != CLI_OK) return code;
+    if (u.remote && !random_hex(u.login))
+        return cli_fail(c, CLI_EIO, "ui: no random bytes for the login token");
     if ((code = cli_open_read(c, &u.s)) != CLI_OK) return code;
+    u.c = c;
     pthread_mutex_init(&u.mu, NULL);
+    pthread_mutex_init(&u.auth_mu, NULL);
+    ui_verify_init(&u.verify);
     sigset_t stop, old;
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGPIPE); /* (a browser gone mid-reply: the write fails, nothing more) */
     pthread_sigmask(SIG_BLOCK, &stop, &old); /* (the server's threads inherit it) */
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port, NULL, NULL, handle, &u,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin, MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
-    if (!d) {
-        pthread_sigmask(SIG_SETMASK, &old, NULL);
-        pthread_mutex_destroy(&u.mu);
-        return cli_close(
-            c, u.s,
-            cli_fail(c, CLI_EIO, "ui: cannot listen on %s (in use, or not allowed)", listen));
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
+        (uint16_t)ntohs(sin.sin_port), NULL, NULL, handle, &u, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+        NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_NOTIFY_COMPLETED,
+        completed, NULL, MHD_OPTION_END);
+    if (d) {
+        const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+        u.port = info ? info->port : ntohs(sin.sin_port);
+        printf("{\"url\":\"http://%s:%u/\"}\n", u.host, u.port);
+        if (u.remote) print_login(&u);
+        fflush(stdout);
+        fprintf(stderr, "batpak ui: serving %s read-only at http://%s:%u/%s (Ctrl-C stops)\n",
+                bp_store_dir(u.s), u.host, u.port,
+                u.remote ? ", to other machines too: open the login URL it printed (once)" : "");
+        int sig = 0;
+        do
+            sigwait(&stop, &sig);
+        while (sig == SIGPIPE);
+        atomic_store(&u.stopping, true);
+        MHD_stop_daemon(d);
+    } else {
+        code = cli_fail(c, CLI_EIO, "ui: cannot listen on %s (in use, or not allowed)", listen);
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    unsigned bound = info ? info->port : (unsigned)port;
-    printf("{\"url\":\"http://%s:%u/\"}\n", host, bound);
-    fflush(stdout);
-    fprintf(stderr, "batpak ui: serving %s read-only at http://%s:%u/ (Ctrl-C stops)\n",
-            bp_store_dir(u.s), host, bound);
-    int sig = 0;
-    sigwait(&stop, &sig);
-    MHD_stop_daemon(d);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    ui_verify_finish(&u.verify);
+    pthread_mutex_destroy(&u.auth_mu);
     pthread_mutex_destroy(&u.mu);
-    return cli_close(c, u.s, CLI_OK);
+    return cli_close(c, u.s, code);
 }
 #endif

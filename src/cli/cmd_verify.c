@@ -7,7 +7,7 @@
 
 /* ------------------------------------------------------------------ verify */
 
-static json_t *verify_report_json(const bp_verify_report *rep) {
+json_t *cli_verify_report_json(const bp_verify_report *rep) {
     json_t *o = json_object();
     if (!o) cli_oom();
     cli_json_set(o, "clean", json_boolean(rep->problems == 0));
@@ -37,7 +37,7 @@ static int verify_open_failed(const cli_ctx *c, bp_status rc) {
 /* The first problem of each entity (at most this many), and the problems of no entity. */
 #define VERIFY_LIST_MAX 100
 
-static void collect_problem(void *list, const char *entity, const char *problem) {
+void cli_verify_problem(void *list, const char *entity, const char *problem) {
     if (json_array_size(list) >= VERIFY_LIST_MAX) return;
     json_t *o = json_object();
     if (!o) cli_oom();
@@ -73,14 +73,14 @@ int cmd_verify(cli_ctx *c, int argc, char **argv) {
     bp_verify_options vo = BP_VERIFY_OPTIONS_INIT;
     vo.progress = cli_progress;
     vo.progress_ctx = "verify";
-    vo.on_problem = collect_problem;
+    vo.on_problem = cli_verify_problem;
     vo.problem_ctx = list;
     rc = bp_store_verify(s, &rep, &vo);
     bp_store_open_report orep =
         BP_STORE_OPEN_REPORT_INIT; /* --accept-loss: a loss this read-only open went past */
     bp_store_open_report_get(s, &orep);
     if (rc == BP_OK || rc == BP_ECORRUPT) {
-        json_t *report = verify_report_json(&rep);
+        json_t *report = cli_verify_report_json(&rep);
         if (rep.problems) cli_json_set(report, "problems_found", json_incref(list));
         if (orep.loss_note[0]) {
             cli_json_set(report, "clean", json_false());
@@ -107,7 +107,7 @@ int cmd_verify(cli_ctx *c, int argc, char **argv) {
 
 /* ------------------------------------------------------------------- stats */
 
-static json_t *open_report_json(const bp_store_open_report *r) {
+json_t *cli_open_report_json(const bp_store_open_report *r) {
     json_t *o = json_object();
     if (!o) cli_oom();
     cli_json_set(o, "created", json_boolean(r->created));
@@ -175,7 +175,7 @@ static json_t *stats_json(const cli_ctx *c, const bp_id *uuid, const bp_store_st
     cli_json_set(o, "read_only", json_boolean(st->read_only));
     cli_json_set(o, "writer_pid", st->writer_pid ? json_integer(st->writer_pid) : json_null());
     cli_json_set(o, "readers", json_integer(st->readers));
-    cli_json_set(o, "open", open_report_json(r));
+    cli_json_set(o, "open", cli_open_report_json(r));
     return o;
 }
 
@@ -299,7 +299,7 @@ int cmd_stats(cli_ctx *c, int argc, char **argv) {
         /* a reader beside a live writer: the writer's open (its figures are in st) */
         bp_store_open_report wr = BP_STORE_OPEN_REPORT_INIT;
         bool have_wr = st.read_only && bp_store_writer_report(s, &wr) == BP_OK;
-        cli_json_set(o, "writer_open", have_wr ? open_report_json(&wr) : json_null());
+        cli_json_set(o, "writer_open", have_wr ? cli_open_report_json(&wr) : json_null());
         cli_json_set(o, "diagnostics", diagnostics_json(&dg, segs, nseg));
         json_t *arr = json_array();
         if (!arr) cli_oom();

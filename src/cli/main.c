@@ -53,10 +53,12 @@ static const cli_command COMMANDS[] = {
      "    payload of a kind the store holds a type for against it (exit 1 naming the field).\n"
      "    --record records the descriptors of FILE (one per line, as this prints them).\n"},
     {"ui", cmd_ui,
-     "ui [--listen HOST:PORT]\n"
-     "    Serve a read-only web page of the store, and its JSON endpoints (/api/store,\n"
-     "    /api/entities, /api/stream), at http://127.0.0.1:8470/ (loopback only; port 0\n"
-     "    picks one). Prints {\"url\"} on standard output; runs until interrupted.\n"},
+     "ui [--listen HOST:PORT] [--allow-remote]\n"
+     "    Serve a read-only web page of the store at http://127.0.0.1:8470/: its figures,\n"
+     "    entities, streams with chain marks, a live tail, workers and relays with their\n"
+     "    lag, verify, receipts; and its JSON endpoints (doc/GUIDE.md). Port 0 picks one.\n"
+     "    Prints {\"url\"}; runs until interrupted. Loopback only, but with --allow-remote,\n"
+     "    which prints {\"login\"}: a one-time URL that sets the cookie the page needs.\n"},
     {"query", cmd_query,
      "query [FILTERS]\n"
      "    Print the events matching the filters in global_seq order (NDJSON).\n"},
@@ -399,7 +401,9 @@ int main(int argc, char **argv) {
                    argc > 0 && argv[0] && *argv[0] ? argv[0] : "batpak",
                    false,
                    false,
-                   false};
+                   false,
+                   NULL,
+                   0};
     int i = 1;
     int code = parse_global(&ctx, argc, argv, &i);
     if (code >= 0) return code;

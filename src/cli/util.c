@@ -85,6 +85,10 @@ int cli_fail(const cli_ctx *c, int code, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (c && c->errbuf) {
+        snprintf(c->errbuf, c->errcap, "%s", msg);
+        return code;
+    }
     fflush(stdout); /* keep the order of output and error when both go to one file */
     fputs("batpak: ", stderr);
     if (c && c->cmd) {
