@@ -49,7 +49,7 @@ if [ "$MODE" = --browser ]; then
   exit $?
 fi
 
-get() { curl -s -o "$S/body" -w '%{http_code}' "$@"; }
+get() { curl -s -m 10 -o "$S/body" -w '%{http_code}' "$@" || true; } # (a timeout: its code is 200 or 000)
 expect() { # CODE NEEDLE ARGS...
   local want=$1 needle=$2; shift 2
   local got; got=$(get "$@")
@@ -154,6 +154,16 @@ expect 404 'no such page' "${U}api/nothing"
 expect 405 'read-only' -X POST -H 'X-Batpak: 1' -d 'x=1' "${U}api/store"
 expect 405 'read-only' -X DELETE "${U}api/stream?entity=acct:1"
 expect 405 'read-only' -X PUT "${U}api/verify"
+# bytes that are not UTF-8, and control characters, in names: a 4xx or an empty list, and the
+# server goes on
+for q in "api/stream?entity=%FF%FE" "api/stream?entity=a%0Ab" "api/tail?entity=%FF" "api/tail?scope=%FF"; do
+  code=$(get "${U}$q")
+  case $code in 4??) grep -q '"error"' "$S/body" || fail "$q: no message: $(cat "$S/body")" ;;
+    *) fail "$q: HTTP $code: $(cat "$S/body")" ;; esac
+done
+expect 200 '"entities":\[\]' "${U}api/entities?prefix=%FF%FE"
+expect 404 'no such page' "${U}api/%FF"
+expect 200 '"events"' "${U}api/store"
 # a name that is not loopback's (another site rebinding its name to 127.0.0.1)
 expect 403 'localhost only' -H 'Host: evil.example:80' "${U}api/store"
 expect 200 '"events"' -H "Host: localhost:1" "${U}api/store"

@@ -238,7 +238,8 @@ enum MHD_Result ui_api_stream(ui_req *q) {
         return ui_fail(q->conn, 500, "%s", bp_last_error());
     }
     return ui_reply_json(q->conn, 200,
-                         json_pack("{s:s, s:o, s:o, s:o}", "entity", entity, "head_clock",
+                         json_pack("{s:o, s:o, s:o, s:o}", "entity",
+                                   cli_json_text(entity, strlen(entity)), "head_clock",
                                    cli_json_u64(head), "events", a, "next",
                                    last < head ? cli_json_u64(last) : json_null()));
 }
@@ -296,7 +297,7 @@ static json_t *receipt_result(bp_store *s, size_t line, const char *text, size_t
     bp_status rc = bp_receipt_from_json(&doc, text, len);
     if (rc) {
         cli_json_set(o, "valid", json_false());
-        cli_json_set(o, "error", json_string(bp_last_error()));
+        cli_json_set(o, "error", cli_json_text(bp_last_error(), strlen(bp_last_error())));
         return o;
     }
     const bp_receipt *ar = bp_receipt_doc_append(doc);
@@ -309,7 +310,7 @@ static json_t *receipt_result(bp_store *s, size_t line, const char *text, size_t
     cli_json_set(o, "event_id", cli_json_id(&ev->event_id));
     cli_json_set(o, "entity", cli_json_text(ev->entity, strlen(ev->entity)));
     cli_json_set(o, "global_seq", cli_json_u64(ev->global_seq));
-    if (rc) cli_json_set(o, "error", json_string(bp_last_error()));
+    if (rc) cli_json_set(o, "error", cli_json_text(bp_last_error(), strlen(bp_last_error())));
     bp_receipt_doc_free(doc);
     return o;
 }

@@ -54,7 +54,7 @@ static void put(tail *t, const char *fmt, ...) {
 
 /* Say why the tail ends, as its last event (the page shows it; EventSource reconnects). */
 static void put_error(tail *t, const char *msg) {
-    json_t *o = json_pack("{s:s}", "error", msg);
+    json_t *o = json_pack("{s:o}", "error", cli_json_text(msg, strlen(msg)));
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (!text) cli_oom();
@@ -258,7 +258,7 @@ static void *verify_main(void *arg) {
     bp_store *s;
     json_t *res;
     if (cli_open_read(&ctx, &s) != CLI_OK) {
-        res = json_pack("{s:s}", "error", err);
+        res = json_pack("{s:o}", "error", cli_json_text(err, strlen(err)));
     } else {
         bp_verify_report rep = BP_VERIFY_REPORT_INIT;
         bp_verify_options vo = BP_VERIFY_OPTIONS_INIT;
@@ -273,7 +273,8 @@ static void *verify_main(void *arg) {
             res = cli_verify_report_json(&rep);
             cli_json_set(res, "problems_found", json_incref(list));
         } else {
-            res = json_pack("{s:s}", "error", bp_last_error());
+            res = json_pack("{s:o}", "error",
+                            cli_json_text(bp_last_error(), strlen(bp_last_error())));
         }
         json_decref(list);
         cli_close(&ctx, s, CLI_OK);
