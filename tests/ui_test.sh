@@ -192,6 +192,12 @@ expect 403 'used already' "$L"
 token=${L##*token=}
 kill $RPID; wait $RPID 2>/dev/null || true
 grep -q "$token" "$S/rui.err" && fail "the token was written to stderr"
+# a port in use, a store that is not there: said at once
+port=${U##*:}; port=${port%/}
+if "$B" --dir "$D" ui --listen "127.0.0.1:$port" >/dev/null 2>"$S/err" </dev/null; then fail "a port in use accepted"; fi
+grep -q "cannot listen on 127.0.0.1:$port" "$S/err" || fail "no reason for a port in use: $(cat "$S/err")"
+if "$B" --dir "$S/nothing" ui --listen 127.0.0.1:0 >/dev/null 2>"$S/err" </dev/null; then fail "a missing store served"; fi
+grep -q "nothing" "$S/err" || fail "no reason for a missing store: $(cat "$S/err")"
 if "$B" --dir "$D" ui --listen nonsense >/dev/null 2>"$S/err" </dev/null; then fail "nonsense accepted"; fi
 grep -q "HOST:PORT" "$S/err" || fail "no reason for nonsense: $(cat "$S/err")"
 echo "ui_test: every endpoint, the tail, verify, receipts, login and bad request answered as it should, beside a live writer"

@@ -329,7 +329,8 @@ void ui_verify_finish(ui_verify *v) {
     pthread_mutex_lock(&v->mu);
     bool started = v->started;
     if (v->running)
-        fprintf(stderr, "batpak ui: waiting for the verify started from the page to end\n");
+        fprintf(stderr, "batpak ui: waiting for the verify started from the page to end "
+                        "(Ctrl-C again stops at once: it writes nothing)\n");
     pthread_mutex_unlock(&v->mu);
     if (started) pthread_join(v->thread, NULL);
     json_decref(v->result);

@@ -566,7 +566,10 @@ class Store:
                      ) -> List[Receipt]:
         """bp_append_batch: append every item atomically (all visible and durable, or
         none). An item is a BatchItem, a tuple (entity, scope, kind[, payload]) or a dict
-        of BatchItem's fields. Returns one receipt per item, in order."""
+        of BatchItem's fields. Returns one receipt per item, in order. A payload that is not
+        bytes is taken as append takes it: checked against the store's type of its kind, and
+        written in that type's form (a bad one raises InvalidArgument naming its item and
+        field, and nothing is written)."""
         op = "bp_append_batch"
         h = self._handle(op)
         its: List[BatchItem] = []
@@ -587,17 +590,19 @@ class Store:
             where = f"{op} item {i}"
             e = _cstr("entity", it.entity, where)
             s = _cstr("scope", it.scope, where)
-            p = _payload(it.payload, where)
+            k = _uint("kind", it.kind, 16, where)
+            p, typed_version = self._encode(h, k, it.payload, where)
             pbuf = ctypes.c_char_p(p)
             o = _append_options(where, keep, expected_clock=it.expected_clock,
                                 idempotency_key=it.idempotency_key,
                                 correlation_id=it.correlation_id,
                                 causation_id=it.causation_id,
-                                schema_version=it.schema_version)
+                                schema_version=(it.schema_version if typed_version is None
+                                                else typed_version))
             keep.extend((e, s, p, pbuf, o))
             arr[i].entity = e
             arr[i].scope = s
-            arr[i].kind = _uint("kind", it.kind, 16, where)
+            arr[i].kind = k
             arr[i].payload = ctypes.cast(pbuf, c_void_p).value
             arr[i].len = len(p)
             arr[i].opts = ctypes.pointer(o)

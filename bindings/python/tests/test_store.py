@@ -750,3 +750,15 @@ def test_stored_schema_checks_and_renders_values(store_path, tmp_path):
         with pytest.raises(batpak.InvalidArgument) as ei:
             s.append("o:1", "shop", batpak.kind(1, 0x30), {"total": -1, "qty": []})
         assert "field 'total' (uint32): out of range" in ei.value.message
+        # a batch checks its items the same way: a bad one writes none of them
+        before = s.stats().events
+        with pytest.raises(batpak.InvalidArgument) as ei:
+            s.append_batch([("o:2", "shop", batpak.kind(1, 0x30), {"total": 1, "qty": []}),
+                            ("o:2", "shop", batpak.kind(1, 0x30), {"total": "many"})])
+        assert "item 1" in ei.value.op and "field 'total'" in ei.value.message
+        assert s.stats().events == before
+        rs = s.append_batch([("o:2", "shop", batpak.kind(1, 0x30), {"total": 1, "qty": [3]}),
+                             ("o:2", "shop", batpak.kind(1, 0x22), {"free": True})])
+        evs = [s.get(r.event_id) for r in rs]
+        assert [e.value for e in evs] == [{"total": 1, "qty": [3]}, {"free": True}]
+        assert [e.flags & 0xFF for e in evs] == [1, 0]  # the typed one as version 1
