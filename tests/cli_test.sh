@@ -903,6 +903,7 @@ fi
 # ------------------------------------------------------------------ demo
 expect 0 --dir "$SCRATCH/demo" demo
 out_has '^open .*created a new store'
+out_has '^schemas +recorded 4 payload type'
 out_has 'replayed'
 out_has '^stale .*refused'
 out_has '^transfer .*atomic batch'
@@ -922,12 +923,24 @@ expect 0 --dir "$SCRATCH/demo" query --kind 0x0002 # the persisted denials, as J
 out_lines 2
 out_has '"payload":\{"v":1,"kind":57347,"digest":"[0-9a-f]{64}","denials":\[\{"gate":"no-overdraft","code":1,"message":"balance [0-9]+ cannot cover 1000000"\}\]\}'
 expect 1 --dir "$SCRATCH/demo" demo extra
+# the demo stores its payload types: append checks a payload of their kinds against them
+expect 0 --dir "$SCRATCH/demo" schema
+out_lines 4
+out_has '^\{"name":"demo.deposited","kind":57346,"version":1,'
+expect 1 --dir "$SCRATCH/demo" append acct:carol bank 0xE002 '{"amount":1,"bogus":2}'
+err_has "bogus"
+expect 0 --dir "$SCRATCH/demo" demo # and records them once
+out_lacks '^schemas '
+expect 0 --dir "$SCRATCH/demo" schema
+out_lines 4
 # the CLI registers the demo's payload types: output uses their JSON form, and a payload
-# its type does not read is shown untyped with the reason
+# its type does not read (in a store that holds no type for its kind) is shown untyped with
+# the reason
 expect 0 --dir "$SCRATCH/demo" stream acct:alice
 out_has '"kind":57346,.*"payload":\{"amount":100\}'
-expect 0 --dir "$SCRATCH/demo" append acct:carol bank 0xE002 '{"amount":1,"bogus":2}'
-expect 0 --dir "$SCRATCH/demo" stream acct:carol
+expect 0 --dir "$SCRATCH/nodemo" init
+expect 0 --dir "$SCRATCH/nodemo" append acct:carol bank 0xE002 '{"amount":1,"bogus":2}'
+expect 0 --dir "$SCRATCH/nodemo" stream acct:carol
 out_has '"payload_error":"event [0-9]+ \(acct:carol\): decode .demo.deposited. v1 at offset [0-9]+: unknown field .bogus.","payload":\{"amount":1,"bogus":2\}'
 
 # ------------------------------------------------- keygen, signed receipts

@@ -136,9 +136,23 @@ static int step_open(demo *d) {
            rep.created ? "created a new store" : "existing store", (unsigned long long)rep.events,
            rep.checkpoint_used ? "index loaded from index.ckpt" : "index built from segments",
            (unsigned long long)rep.duration_us);
+    /* the payload types, stored with the data (once: later runs find them there), so that
+     * any reader names and checks them: batpak schema, batpak ui, the Python binding */
+    const bp_type *types[] = {&demo_run_type, &demo_opened_type, &demo_deposited_type,
+                              &demo_withdrawn_type};
+    unsigned recorded = 0;
     bp_receipt r = BP_RECEIPT_INIT;
-    bp_status rc = demo_append(d, "demo:runs", KIND_RUN, json_pack("{s:s}", "note", "demo run"),
-                               true, NULL, &r);
+    bp_status rc;
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        if ((rc = bp_schema_record(d->s, &r, types[i]))) return demo_fail(d, rc);
+        recorded += r.global_seq != 0;
+    }
+    if (recorded)
+        printf("schemas   recorded %u payload type(s) in the store: `batpak schema` lists "
+               "them, other readers check and name their kinds\n",
+               recorded);
+    rc = demo_append(d, "demo:runs", KIND_RUN, json_pack("{s:s}", "note", "demo run"), true, NULL,
+                     &r);
     if (rc) return demo_fail(d, rc);
     d->run = r.clock;
     d->run_start = r.global_seq;
