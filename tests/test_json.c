@@ -85,9 +85,42 @@ static void test_renders_back(void) {
     }
 }
 
+/* Nesting: every text bp_event_json makes reads back as JSON (jansson's parser takes values
+ * 2048 deep: 2047 nested arrays around a number), so a payload nested deeper has no JSON
+ * form. */
+static void test_deepest_nesting(void) {
+    for (size_t depth = 2046; depth <= 2048; depth++) {
+        uint8_t *mp = malloc(depth + 1);
+        CHECK(mp != NULL);
+        memset(mp, 0x91, depth); /* an array of one element, depth times */
+        mp[depth] = 0x00;
+        bp_event ev;
+        memset(&ev, 0, sizeof ev);
+        ev.payload = mp;
+        ev.payload_len = depth + 1;
+        char *text = NULL;
+        bp_status rc = bp_event_json(NULL, &text, &ev);
+        if (depth <= 2047) {
+            CHECK_OK(rc);
+            CHECK_EQ(strlen(text), 2 * depth + 1);
+            uint8_t *again = NULL;
+            size_t n = 0;
+            CHECK_OK(bp_json_to_msgpack(&again, &n, text, strlen(text))); /* it reads back */
+            CHECK(n == depth + 1 && memcmp(again, mp, n) == 0);
+            bp_free(again);
+            bp_free(text);
+        } else {
+            CHECK_EQ(rc, BP_EINVAL);
+            CHECK(text == NULL);
+        }
+        free(mp);
+    }
+}
+
 int main(void) {
     RUN(test_shortest_forms);
     RUN(test_bad_input_refused);
     RUN(test_renders_back);
+    RUN(test_deepest_nesting);
     T_DONE();
 }

@@ -135,9 +135,22 @@ def main():
                 return n.includes('acct:1') && n.includes('live:2') ? n : null })()""")
             if names != sorted(names):
                 fail("entities not in name order: %r" % names)
+            # names and payloads are shown as text, never run as HTML
+            evil = 'x:<img src=x onerror="window.pwned=1">'
+            if evil not in names:
+                fail("the entity %r is not listed: %r" % (evil, names))
+            b.js("document.querySelector('#entities tr[data-entity^=\"x:\"] a').click()")
+            b.wait("the stream of %r" % evil, """[...document.querySelectorAll('#stream code.payload')]
+                .some(c => c.textContent.includes('<script>'))""")
+            if b.js("document.getElementById('stream-title').textContent") != "Stream " + evil:
+                fail("the stream's title is not the entity's name as text")
+            if b.js("window.pwned === undefined && !document.querySelector('#entities img, #stream img, #stream script')") is not True:
+                fail("a name or payload was run as HTML")
             # one entity's stream, with its chain marks
             b.js("document.querySelector('#entities tr[data-entity=\"acct:1\"] a').click()")
             marks = b.wait("acct:1's stream", """(() => {
+                if (document.getElementById('stream-title').textContent !== 'Stream acct:1')
+                    return null;
                 const m = [...document.querySelectorAll('#stream td.chain')]
                     .map(c => c.dataset.chain);
                 return m.length ? m : null })()""")

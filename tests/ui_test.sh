@@ -27,6 +27,8 @@ echo '{"name":"bank.Deposit","kind":4098,"version":1,"fields":[{"name":"add","ty
   | "$B" --dir "$D" schema --record - >/dev/null
 for i in 1 2 3; do "$B" --dir "$D" append "acct:$i" bank 0x1002 "{\"add\":$i}" >/dev/null; done
 "$B" --dir "$D" append acct:1 bank 0x1002 '{"add":10}' >"$S/unsigned.json"
+# a name a careless page would run as HTML
+"$B" --dir "$D" append 'x:<img src=x onerror="window.pwned=1">' web 0x1001 '{"html":"<script>window.pwned=2</script>"}' >/dev/null
 "$B" keygen --out "$S/k" >"$S/key.json"
 KEY_ID=$(sed -n 's/.*"key_id":"\([0-9a-f]*\)".*/\1/p' "$S/key.json")
 "$B" --dir "$D" append acct:9 bank 0x1002 '{"add":9}' --sign-key "$S/k.key" >"$S/signed.json"
@@ -34,7 +36,7 @@ KEY_ID=$(sed -n 's/.*"key_id":"\([0-9a-f]*\)".*/\1/p' "$S/key.json")
 "$W" "$D" live.counter >"$S/w.out" 2>&1 &
 WPID=$!
 UPID=
-cleanup() { kill "$WPID" 2>/dev/null; [ -n "$UPID" ] && kill "$UPID" 2>/dev/null; wait 2>/dev/null || true; }
+cleanup() { [ -n "$WPID" ] && kill "$WPID" 2>/dev/null; [ -n "$UPID" ] && kill "$UPID" 2>/dev/null; wait 2>/dev/null || true; }
 trap cleanup EXIT
 for _ in $(seq 50); do grep -q ready "$S/w.out" 2>/dev/null && break; sleep 0.1; done
 grep -q ready "$S/w.out" || fail "the live writer did not start: $(cat "$S/w.out")"
@@ -154,6 +156,27 @@ expect 404 'no such page' "${U}api/nothing"
 expect 405 'read-only' -X POST -H 'X-Batpak: 1' -d 'x=1' "${U}api/store"
 expect 405 'read-only' -X DELETE "${U}api/stream?entity=acct:1"
 expect 405 'read-only' -X PUT "${U}api/verify"
+expect 405 'read-only' -X OPTIONS "${U}api/store"
+grep -qi "access-control" "$S/body" && fail "a CORS header"
+# verify started by several requests at once: one runs at a time (202, else 409), none lost
+for i in 1 2 3 4 5 6 7 8; do
+  curl -s -o /dev/null -w '%{http_code}\n' -X POST -H 'X-Batpak: 1' "${U}api/verify" >>"$S/posts" &
+done
+wait_posts() { for _ in $(seq 100); do [ "$(wc -l <"$S/posts")" -ge 8 ] && return; sleep 0.1; done; }
+wait_posts
+grep -qvx '202\|409' "$S/posts" && fail "verify POSTs at once: $(tr '\n' ' ' <"$S/posts")"
+for _ in $(seq 100); do get "${U}api/verify" >/dev/null; grep -q '"state":"done"' "$S/body" && break; sleep 0.1; done
+has '"clean":true' "verify after POSTs at once"
+# at most 16 live tails: the 17th is told so
+for i in $(seq 16); do curl -sN -m 20 -o /dev/null "${U}api/tail" & echo $! >>"$S/tails"; done
+readers() { curl -s "${U}api/store" | grep -o '"readers":[0-9]*' | cut -d: -f2; }
+for _ in $(seq 100); do [ "$(readers)" -ge 17 ] && break; sleep 0.1; done # (each has a handle)
+[ "$(curl -s -m 2 -o "$S/body" -w '%{http_code}' "${U}api/tail" || true)" = 503 ] \
+  || fail "a 17th tail: $(head -c 300 "$S/body")"
+grep -q "live tails are open already" "$S/body" || fail "no 503 for a 17th tail: $(head -c 300 "$S/body")"
+kill $(cat "$S/tails") 2>/dev/null || true
+for _ in $(seq 50); do code=$(curl -s -m 1 -o /dev/null -w '%{http_code}' "${U}api/tail" || true); [ "$code" = 200 ] && break; sleep 0.2; done
+[ "$code" = 200 ] || fail "the tails closed by their browsers were not given back: HTTP $code"
 # bytes that are not UTF-8, and control characters, in names: a 4xx or an empty list, and the
 # server goes on
 for q in "api/stream?entity=%FF%FE" "api/stream?entity=a%0Ab" "api/tail?entity=%FF" "api/tail?scope=%FF"; do
@@ -183,14 +206,21 @@ L=$(sed -n 's/.*"login":"http:\/\/0.0.0.0\([^"]*\)".*/http:\/\/127.0.0.1\1/p' "$
 expect 401 'login URL' "${R}api/store"
 expect 401 'login URL' -b 'batpak_ui=0000000000000000000000000000000000000000000000000000000000000000' "${R}api/store"
 expect 403 'login link' "${R}login?token=nottoken"
-code=$(curl -s -c "$S/jar" -o /dev/null -w '%{http_code}' "$L")
+code=$(curl -s -c "$S/jar" -D "$S/lhead" -o /dev/null -w '%{http_code}' "$L")
 [ "$code" = 303 ] || { kill $RPID; fail "the login URL: HTTP $code"; }
 grep -q batpak_ui "$S/jar" || { kill $RPID; fail "the login set no cookie"; }
 expect 200 '"events"' -b "$S/jar" "${R}api/store"
+grep -q '#HttpOnly_' "$S/jar" || fail "the session cookie is not HttpOnly: $(cat "$S/jar")"
+grep -qi '^set-cookie: batpak_ui=[0-9a-f]\{64\}; HttpOnly; SameSite=Strict; Path=/' "$S/lhead" \
+  || fail "the session cookie's attributes: $(cat "$S/lhead")"
+grep -qi '^location: /' "$S/lhead" || fail "the login does not send the browser on: $(cat "$S/lhead")"
+expect 403 'X-Batpak' -b "$S/jar" -X POST "${R}api/verify"
+expect 405 'read-only' -b "$S/jar" -X DELETE "${R}api/store"
 expect 403 'used already' "$L"
 [ "$(grep -c login "$S/rurl")" = 2 ] || { kill $RPID; fail "no new login URL after the first was used"; }
 token=${L##*token=}
-kill $RPID; wait $RPID 2>/dev/null || true
+kill $RPID
+wait $RPID || fail "the remote ui did not stop cleanly on SIGTERM (exit $?): $(cat "$S/rui.err")"
 grep -q "$token" "$S/rui.err" && fail "the token was written to stderr"
 # a port in use, a store that is not there: said at once
 port=${U##*:}; port=${port%/}
@@ -200,4 +230,41 @@ if "$B" --dir "$S/nothing" ui --listen 127.0.0.1:0 >/dev/null 2>"$S/err" </dev/n
 grep -q "nothing" "$S/err" || fail "no reason for a missing store: $(cat "$S/err")"
 if "$B" --dir "$D" ui --listen nonsense >/dev/null 2>"$S/err" </dev/null; then fail "nonsense accepted"; fi
 grep -q "HOST:PORT" "$S/err" || fail "no reason for nonsense: $(cat "$S/err")"
+# SIGTERM stops it cleanly (exit 0), a live tail connected meanwhile, with nothing a sanitizer
+# found (the ASan and TSan builds run this test too)
+curl -sN -m 30 -o /dev/null "${U}api/tail" &
+TAILPID=$!
+sleep 0.3
+kill "$UPID"
+wait "$UPID" || fail "batpak ui did not stop cleanly on SIGTERM (exit $?): $(cat "$S/ui.err")"
+UPID=
+wait "$TAILPID" || true
+
+# nothing the page does writes to the store: every endpoint, verify and a tail, with no writer
+# running, and every file of the store the same bytes after
+kill "$WPID"; wait "$WPID" || fail "the live writer did not close cleanly"
+WPID=
+sums() { (cd "$D" && find . -type f | sort | xargs sha256sum); }
+sums >"$S/before"
+"$B" --dir "$D" ui --listen 127.0.0.1:0 >"$S/url2" 2>"$S/ui2.err" </dev/null &
+UPID=$!
+for _ in $(seq 50); do [ -s "$S/url2" ] && break; sleep 0.1; done
+U=$(sed -n 's/.*"url":"\([^"]*\)".*/\1/p' "$S/url2")
+for p in "" api/store "api/entities?limit=1000" "api/stream?entity=acct:1" api/checkpoints api/kinds; do
+  [ "$(get "${U}$p")" = 200 ] || fail "$p with no writer: $(cat "$S/body")"
+done
+expect 202 'running' -X POST -H 'X-Batpak: 1' "${U}api/verify"
+for _ in $(seq 100); do get "${U}api/verify" >/dev/null; grep -q '"state":"done"' "$S/body" && break; sleep 0.1; done
+has '"clean":true' "verify with no writer"
+expect 200 '"valid":true' -X POST -H 'X-Batpak: 1' --data-binary @"$S/signed.json" "${U}api/receipts"
+timeout 1 curl -sN "${U}api/tail?after=0" >"$S/tail3" || true
+grep -q '^id: 1$' "$S/tail3" || fail "a tail from after=0 with no writer: $(head -c 300 "$S/tail3")"
+kill "$UPID"; wait "$UPID" || fail "batpak ui (no writer) did not stop cleanly: $(cat "$S/ui2.err")"
+UPID=
+sums >"$S/after"
+cmp -s "$S/before" "$S/after" || fail "the store's files changed: $(diff "$S/before" "$S/after")"
+for f in "$S/ui.err" "$S/rui.err" "$S/ui2.err"; do
+  grep -q "Sanitizer\|runtime error" "$f" && fail "a sanitizer report in $f: $(cat "$f")"
+done
+grep -q "batpak ui: http:" "$S/ui.err" && fail "libmicrohttpd complained: $(cat "$S/ui.err")"
 echo "ui_test: every endpoint, the tail, verify, receipts, login and bad request answered as it should, beside a live writer"

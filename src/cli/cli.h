@@ -237,6 +237,9 @@ json_t *cli_receipt_json(const bp_receipt *r);
 json_t *cli_verify_report_json(const bp_verify_report *rep);
 /** A bp_problem_fn adding {"entity","problem"} to the JSON array list (at most 100). */
 void cli_verify_problem(void *list, const char *entity, const char *problem);
+/** What an open with --accept-loss accepted as lost: {"segments_lost","events_lost",
+ * "first_lost_seq","note"}. */
+json_t *cli_loss_json(const bp_store_open_report *r);
 /** A bp_store_open_report as stats --json prints it ("open", "writer_open"). */
 json_t *cli_open_report_json(const bp_store_open_report *r);
 

@@ -99,6 +99,7 @@ static bool same_token(const char *given, const char *want) {
     return d == 0;
 }
 
+/* Print the login URL (u->auth_mu held). */
 static void print_login(const ui *u) {
     printf("{\"login\":\"http://%s:%u/login?token=%s\"}\n", u->host, u->port, u->login);
     fflush(stdout);
@@ -169,7 +170,7 @@ static const char ROUTES[] = "GET /, /api/store, /api/entities, /api/stream, /ap
 static enum MHD_Result route(ui_req *q, const char *url, const char *method) {
     ui *u = q->u;
     bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
-    if (u->remote && !strcmp(url, "/login") && get) return login(q);
+    if (u->remote && !strcmp(url, "/login") && !strcmp(method, "GET")) return login(q);
     if (!u->remote &&
         !host_is_loopback(MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Host")))
         return ui_fail(q->conn, 403, "this page answers requests to 127.0.0.1 or localhost only");
@@ -205,7 +206,14 @@ static enum MHD_Result route(ui_req *q, const char *url, const char *method) {
         if (strcmp(url, plain[i].url)) continue;
         pthread_mutex_lock(&u->mu);
         uint64_t pub;
-        (void)bp_store_refresh(u->s, &pub); /* (a failed refresh shows what it had) */
+        if (bp_store_refresh(u->s, &pub) == BP_ECORRUPT) { /* the files changed: open again */
+            bp_store *fresh;
+            cli_ctx quiet = q->ctx; /* (a failed open keeps what it had; said in the reply) */
+            if (cli_open_read(&quiet, &fresh) == CLI_OK) {
+                cli_close(&quiet, u->s, CLI_OK);
+                u->s = fresh;
+            }
+        }
         enum MHD_Result ret = plain[i].fn(q);
         pthread_mutex_unlock(&u->mu);
         return ret;
@@ -260,8 +268,13 @@ static void completed(void *cls, struct MHD_Connection *conn, void **state,
 /* libmicrohttpd's own error lines, on stderr (no request's URL is ever printed). */
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
     (void)cls;
-    fputs("batpak ui: http: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    /* a browser that closed a live tail (a tab closed, a filter changed) is no error */
+    if (strstr(msg, "no longer available for sending") || strstr(msg, "closed by remote peer") ||
+        strstr(msg, "Connection reset"))
+        return;
+    fprintf(stderr, "batpak ui: http: %s%s", msg, strchr(msg, '\n') ? "" : "\n");
 }
 
 /* ---------------------------------------------------------------- command */
@@ -333,10 +346,12 @@ int cmd_ui(cli_ctx *c, int argc, char **argv) {
         completed, NULL, MHD_OPTION_END);
     if (d) {
         const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+        pthread_mutex_lock(&u.auth_mu); /* (a login may come in at once: it prints too) */
         u.port = info ? info->port : ntohs(sin.sin_port);
         printf("{\"url\":\"http://%s:%u/\"}\n", u.host, u.port);
         if (u.remote) print_login(&u);
         fflush(stdout);
+        pthread_mutex_unlock(&u.auth_mu);
         fprintf(stderr, "batpak ui: serving %s read-only at http://%s:%u/%s (Ctrl-C stops)\n",
                 bp_store_dir(u.s), u.host, u.port,
                 u.remote ? ", to other machines too: open the login URL it printed (once)" : "");

@@ -47,7 +47,7 @@ void cli_verify_problem(void *list, const char *entity, const char *problem) {
 }
 
 /* What an open with --accept-loss accepted as lost. */
-static json_t *loss_json(const bp_store_open_report *r) {
+json_t *cli_loss_json(const bp_store_open_report *r) {
     json_t *o = json_object();
     if (!o) cli_oom();
     cli_json_set(o, "segments_lost", json_integer(r->segments_lost));
@@ -84,7 +84,7 @@ int cmd_verify(cli_ctx *c, int argc, char **argv) {
         if (rep.problems) cli_json_set(report, "problems_found", json_incref(list));
         if (orep.loss_note[0]) {
             cli_json_set(report, "clean", json_false());
-            cli_json_set(report, "loss", loss_json(&orep));
+            cli_json_set(report, "loss", cli_loss_json(&orep));
         }
         cli_print_json(report);
     }
@@ -122,7 +122,7 @@ json_t *cli_open_report_json(const bp_store_open_report *r) {
     cli_json_set(o, "frames_cut", cli_json_u64(r->frames_cut));
     cli_json_set(o, "events", cli_json_u64(r->events));
     cli_json_set(o, "duration_us", cli_json_u64(r->duration_us));
-    if (r->loss_note[0]) cli_json_set(o, "loss", loss_json(r));
+    if (r->loss_note[0]) cli_json_set(o, "loss", cli_loss_json(r));
     return o;
 }
 

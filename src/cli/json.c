@@ -117,9 +117,14 @@ void cli_json_set_payload(json_t *obj, bp_store *s, const bp_event *ev) {
     }
     if (rc == BP_ENOMEM) cli_oom();
     if (!rc) { /* the library's JSON text, parsed to nest it in the event's object */
-        v = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+        json_error_t e;
+        v = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
         bp_free(text);
-        if (!v) cli_oom(); /* the text came from a JSON encoder: only memory can fail */
+        if (!v && json_error_code(&e) == json_error_out_of_memory) cli_oom();
+        if (!v) { /* (the library makes only text that reads back: a reader's limit) */
+            cli_json_set(obj, "payload_error", cli_json_text(e.text, strlen(e.text)));
+            rc = BP_EINVAL;
+        }
     }
     if (!rc)
         cli_json_set(obj, "payload", v);

@@ -44,8 +44,8 @@ typedef struct ui {
     /* access (beyond loopback): the one-time login token and the sessions it gave */
     bool remote;
     char host[64];
+    pthread_mutex_t auth_mu; /* guards port (set once the server listens), login, sessions */
     unsigned port;
-    pthread_mutex_t auth_mu;
     char login[UI_TOKEN_HEX + 1];
     char sessions[UI_SESSIONS_MAX][UI_TOKEN_HEX + 1];
     unsigned nsessions; /* sessions[nsessions - 1] is the newest; the oldest goes first */

@@ -171,14 +171,14 @@ enum MHD_Result ui_api_entities(ui_req *q) {
 
 /* ----------------------------------------------------------------- stream */
 
-/* The global_seq of entity's event at clock (0: none), from the index. */
-static uint64_t seq_at_clock(bp_store *s, const char *entity, uint64_t clock) {
+/* The global_seq of entity's first event with a clock >= clock (0: none), from the index. */
+static uint64_t seq_from_clock(bp_store *s, const char *entity, uint64_t clock) {
     bp_iter *it;
     const bp_event *ev;
     uint64_t seq = 0;
     if (bp_stream(s, &it, entity, BP_READ_INDEX_ONLY)) return 0;
     while (!seq && bp_iter_next(it, &ev) == BP_OK)
-        if (ev->clock >= clock) seq = ev->clock == clock ? ev->global_seq : 0;
+        if (ev->clock >= clock) seq = ev->global_seq;
     bp_iter_free(it);
     return seq;
 }
@@ -204,15 +204,23 @@ enum MHD_Result ui_api_stream(ui_req *q) {
     if (rc == BP_ENOTFOUND || (!rc && head == 0))
         return ui_fail(q->conn, 404, "entity '%s': no events", entity);
     if (rc) return ui_fail(q->conn, 500, "%s", bp_last_error());
-    /* from the event at clock `after` (for its hash: the first mark is checked too) */
-    bp_region r = BP_REGION_INIT;
-    r.entity = entity;
-    r.from_seq = after ? seq_at_clock(s, entity, after) : 0;
-    bp_iter *it;
-    if ((rc = bp_query(s, &it, &r, BP_READ_FULL)))
-        return ui_fail(q->conn, rc == BP_EINVAL ? 400 : 500, "%s", bp_last_error());
     json_t *a = json_array();
     if (!a) cli_oom();
+    if (after >= head) /* (nothing past the head: no read) */
+        return ui_reply_json(q->conn, 200,
+                             json_pack("{s:o, s:o, s:o, s:n}", "entity",
+                                       cli_json_text(entity, strlen(entity)), "head_clock",
+                                       cli_json_u64(head), "events", a, "next"));
+    /* from the event at clock `after` (for its hash: the first mark is checked too), or the
+     * first after it when that one was compacted away */
+    bp_region r = BP_REGION_INIT;
+    r.entity = entity;
+    r.from_seq = after ? seq_from_clock(s, entity, after) : 0;
+    bp_iter *it;
+    if ((rc = bp_query(s, &it, &r, BP_READ_FULL))) {
+        json_decref(a);
+        return ui_fail(q->conn, rc == BP_EINVAL ? 400 : 500, "%s", bp_last_error());
+    }
     const bp_event *ev;
     bp_hash prev;
     uint64_t prev_clock = 0, last = after;

@@ -27,8 +27,10 @@ typedef struct tail {
     uint64_t high;  /* global_seq of the last event sent (or where the tail started) */
     char *buf;
     size_t len, off, cap;
-    uint64_t last_us; /* when something was last put in buf */
-    bool ending;      /* an error event is the last thing sent */
+    uint64_t last_us;     /* when something was last put in buf */
+    bool reopened;        /* the handle was opened again (a BP_ECORRUPT) ... */
+    uint64_t reopened_at; /* ... at this high */
+    bool ending;          /* an error event is the last thing sent */
 } tail;
 
 static void put(tail *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -88,7 +90,13 @@ static void tail_fill(tail *t) {
             if (cli_now_us() - t->last_us >= TAIL_KEEPALIVE_US) put(t, ": keep-alive\n\n");
             continue;
         }
-        if (rc == BP_ECORRUPT && tail_reopen(t)) continue;
+        if (rc == BP_ECORRUPT && (!t->reopened || t->high != t->reopened_at)) {
+            /* the files changed under the handle (a compaction): open again, once per place
+             * (the same error again there is a damaged frame: said, and the tail ends) */
+            t->reopened = true;
+            t->reopened_at = t->high;
+            if (tail_reopen(t)) continue;
+        }
         if (rc) {
             put_error(t, t->err[0] ? t->err : bp_last_error());
             continue;
@@ -269,9 +277,15 @@ static void *verify_main(void *arg) {
         vo.on_problem = cli_verify_problem;
         vo.problem_ctx = list;
         bp_status rc = bp_store_verify(s, &rep, &vo);
-        if (rc == BP_OK || rc == BP_ECORRUPT) {
+        bp_store_open_report orep = BP_STORE_OPEN_REPORT_INIT;
+        bp_store_open_report_get(s, &orep);
+        if (rc == BP_OK || rc == BP_ECORRUPT) { /* (as batpak verify prints it) */
             res = cli_verify_report_json(&rep);
-            cli_json_set(res, "problems_found", json_incref(list));
+            if (rep.problems) cli_json_set(res, "problems_found", json_incref(list));
+            if (orep.loss_note[0]) { /* --accept-loss: a loss this open went past */
+                cli_json_set(res, "clean", json_false());
+                cli_json_set(res, "loss", cli_loss_json(&orep));
+            }
         } else {
             res = json_pack("{s:o}", "error",
                             cli_json_text(bp_last_error(), strlen(bp_last_error())));
@@ -298,10 +312,9 @@ enum MHD_Result ui_api_verify(ui_req *q, bool start) {
         return ui_fail(q->conn, 409, "verify is running already: wait for its result");
     }
     if (start) {
-        if (v->started) {
-            pthread_mutex_unlock(&v->mu); /* (the thread's last step takes mu) */
+        if (v->started) { /* (not running: it has left its last locked step, so no wait) */
             pthread_join(v->thread, NULL);
-            pthread_mutex_lock(&v->mu);
+            v->started = false;
         }
         json_decref(v->result);
         v->result = NULL;

@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* Deepest nesting decoded from a payload; jansson refuses deeper JSON input anyway. */
-#define MSGPACK_MAX_DEPTH 2048
+/* Deepest nesting decoded from a payload (the top value is at depth 0): jansson's parser takes
+ * values 2048 deep, so every text made here reads back as JSON (a reader that parses it, as the
+ * CLI does, is not handed text it cannot take). */
+#define MSGPACK_MAX_DEPTH 2047
 
 /* ---------------------------------------------------- MessagePack -> JSON */
 
