@@ -157,6 +157,13 @@ expect 405 'read-only' -X POST -H 'X-Batpak: 1' -d 'x=1' "${U}api/store"
 expect 405 'read-only' -X DELETE "${U}api/stream?entity=acct:1"
 expect 405 'read-only' -X PUT "${U}api/verify"
 expect 405 'read-only' -X OPTIONS "${U}api/store"
+# another site's page: refused but for the page itself (a link there may open it); a body is
+# not read before the headers are judged
+expect 403 'another site' -H 'Sec-Fetch-Site: cross-site' "${U}api/store"
+expect 403 'another site' -H 'Sec-Fetch-Site: same-site' "${U}api/tail"
+expect 200 '<title>batpak</title>' -H 'Sec-Fetch-Site: cross-site' "${U}"
+expect 200 '"events"' -H 'Sec-Fetch-Site: same-origin' "${U}api/store"
+expect 403 'X-Batpak' -X POST --data-binary @"$S/signed.json" "${U}api/receipts"
 grep -qi "access-control" "$S/body" && fail "a CORS header"
 # verify started by several requests at once: one runs at a time (202, else 409), none lost
 for i in 1 2 3 4 5 6 7 8; do
@@ -204,6 +211,7 @@ R=$(sed -n 's/.*"url":"http:\/\/0.0.0.0\([^"]*\)".*/http:\/\/127.0.0.1\1/p' "$S/
 L=$(sed -n 's/.*"login":"http:\/\/0.0.0.0\([^"]*\)".*/http:\/\/127.0.0.1\1/p' "$S/rurl" | sed -n 1p)
 [ -n "$R" ] && [ -n "$L" ] || { kill $RPID; fail "no url and login printed: $(cat "$S/rurl" "$S/rui.err")"; }
 expect 401 'login URL' "${R}api/store"
+expect 401 'login URL' -X POST -H 'X-Batpak: 1' --data-binary @"$S/big" "${R}api/receipts"
 expect 401 'login URL' -b 'batpak_ui=0000000000000000000000000000000000000000000000000000000000000000' "${R}api/store"
 expect 403 'login link' "${R}login?token=nottoken"
 code=$(curl -s -c "$S/jar" -D "$S/lhead" -o /dev/null -w '%{http_code}' "$L")

@@ -167,21 +167,38 @@ static const char ROUTES[] = "GET /, /api/store, /api/entities, /api/stream, /ap
                              "/api/checkpoints, /api/kinds, /api/verify; POST /api/verify, "
                              "/api/receipts";
 
+/* Who may ask, decided from the headers alone (before any body is read): true with the refusal
+ * queued in *ret. */
+static bool refused(ui_req *q, const char *url, const char *method, enum MHD_Result *ret) {
+    ui *u = q->u;
+    struct MHD_Connection *c = q->conn;
+    const char *site = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-Fetch-Site");
+    if (u->remote && !strcmp(url, "/login") && !strcmp(method, "GET")) return false;
+    if (!u->remote && !host_is_loopback(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host")))
+        *ret = ui_fail(c, 403, "this page answers requests to 127.0.0.1 or localhost only");
+    else if (u->remote && !has_session(u, c))
+        *ret =
+            ui_fail(c, 401, "not logged in: open the login URL batpak ui printed at start (once)");
+    else if (site && strcmp(site, "same-origin") && strcmp(site, "none") && strcmp(url, "/"))
+        /* (a browser names where a request comes from: another site's page gets nothing but
+         * the page itself, which a link there may open) */
+        *ret = ui_fail(c, 403, "a request from another site's page (Sec-Fetch-Site: %.20s)", site);
+    else if (strcmp(method, "GET") && strcmp(method, "HEAD") && strcmp(method, "POST"))
+        *ret = ui_fail(c, 405, "%.20s: the page is read-only (%s)", method, ROUTES);
+    else if (!strcmp(method, "POST") &&
+             !MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Batpak"))
+        /* (a page of another site cannot send this header without asking first) */
+        *ret = ui_fail(c, 403, "POST needs the header X-Batpak: 1 (the page sends it)");
+    else
+        return false;
+    return true;
+}
+
 static enum MHD_Result route(ui_req *q, const char *url, const char *method) {
     ui *u = q->u;
     bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
     if (u->remote && !strcmp(url, "/login") && !strcmp(method, "GET")) return login(q);
-    if (!u->remote &&
-        !host_is_loopback(MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "Host")))
-        return ui_fail(q->conn, 403, "this page answers requests to 127.0.0.1 or localhost only");
-    if (u->remote && !has_session(u, q->conn))
-        return ui_fail(q->conn, 401,
-                       "not logged in: open the login URL batpak ui printed at start (once)");
-    if (!get && !post)
-        return ui_fail(q->conn, 405, "%.20s: the page is read-only (%s)", method, ROUTES);
-    if (post) { /* a page of another site cannot send this header without asking first */
-        if (!MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, "X-Batpak"))
-            return ui_fail(q->conn, 403, "POST needs the header X-Batpak: 1 (the page sends it)");
+    if (post) {
         if (q->too_big) return ui_fail(q->conn, 413, "the body is over %d bytes", UI_BODY_MAX);
         if (!strcmp(url, "/api/verify")) return ui_api_verify(q, true);
         if (strcmp(url, "/api/receipts"))
@@ -235,7 +252,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         q->ctx.errbuf = q->err;
         q->ctx.errcap = sizeof q->err;
         *state = q;
-        return MHD_YES;
+        enum MHD_Result ret;
+        return refused(q, url, method, &ret) ? ret : MHD_YES;
     }
     if (*size) { /* a piece of the body */
         if (!q->too_big && q->len + *size <= UI_BODY_MAX) {
