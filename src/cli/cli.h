@@ -230,16 +230,26 @@ json_t *cli_event_json(bp_store *s, const bp_event *ev);
 /** A receipt as bp_receipt_to_json gives it (doc/FORMAT.md "Receipt JSON"). */
 json_t *cli_receipt_json(const bp_receipt *r);
 
+/* -------------------------------------------------------------- cmd_keys.c */
+
+/** Check the receipt JSON text[0..len) (as append prints it) with s's key registry, or kr
+ * when s is NULL. False when it is not a receipt (*rc, its message in bp_last_error(); o as
+ * it was). Else o gets {"valid","type","key_id","event_id","entity","global_seq"} and *rc is
+ * the verification's status (BP_OK: valid; else its message in bp_last_error()). */
+bool cli_receipt_check(json_t *o, const char *text, size_t len, bp_store *s, const bp_keyring *kr,
+                       bp_status *rc);
+
 /* ------------------------------------------------------------ cmd_verify.c */
 
-/** A bp_verify_report as verify prints it: {"clean","segments","frames","events","entities",
- * "problems","first_problem"}. */
-json_t *cli_verify_report_json(const bp_verify_report *rep);
-/** A bp_problem_fn adding {"entity","problem"} to the JSON array list (at most 100). */
-void cli_verify_problem(void *list, const char *entity, const char *problem);
-/** What an open with --accept-loss accepted as lost: {"segments_lost","events_lost",
- * "first_lost_seq","note"}. */
-json_t *cli_loss_json(const bp_store_open_report *r);
+/** bp_store_verify of s (progress: NULL or its callback), and the report as `batpak verify`
+ * prints it: {"clean","segments","frames","events","entities","problems","first_problem"},
+ * with "problems_found" (the first of each entity, at most 100) when there are problems and
+ * "loss" (clean false) when the open went past a loss (*orep). NULL when *rc is neither BP_OK
+ * nor BP_ECORRUPT (the message in bp_last_error()). *rep and *orep start from their INITs. */
+json_t *cli_verify_run(bp_store *s, bp_progress_fn progress, void *progress_ctx,
+                       bp_verify_report *rep, bp_store_open_report *orep, bp_status *rc);
+/** Every durable position of s (bp_checkpoints_list, however many): *out heap (free()). */
+bp_status cli_checkpoints_list(bp_store *s, bp_checkpoint_info **out, size_t *n);
 /** A bp_store_open_report as stats --json prints it ("open", "writer_open"). */
 json_t *cli_open_report_json(const bp_store_open_report *r);
 

@@ -48,36 +48,44 @@ int cmd_keygen(cli_ctx *c, int argc, char **argv) {
     return code;
 }
 
-/* One receipt line: verify, print the result. Returns an exit code (errors printed). */
-static int verify_line(cli_ctx *c, const char *where, const char *line, size_t len, bp_keyring *kr,
-                       bp_store *s) {
+bool cli_receipt_check(json_t *o, const char *text, size_t len, bp_store *s, const bp_keyring *kr,
+                       bp_status *rc) {
     bp_receipt_doc *doc;
-    bp_status rc = bp_receipt_from_json(&doc, line, len);
-    if (rc) return cli_fail(c, CLI_EUSAGE, "%s%s", where, bp_last_error());
+    if ((*rc = bp_receipt_from_json(&doc, text, len))) return false;
     const bp_receipt *ar = bp_receipt_doc_append(doc);
     const bp_denial_receipt *dr = bp_receipt_doc_denial(doc);
     if (ar)
-        rc = s ? bp_store_verify_receipt(s, ar) : bp_verify_receipt(kr, ar);
+        *rc = s ? bp_store_verify_receipt(s, ar) : bp_verify_receipt(kr, ar);
     else
-        rc = s ? bp_store_verify_denial_receipt(s, dr) : bp_verify_denial_receipt(kr, dr);
+        *rc = s ? bp_store_verify_denial_receipt(s, dr) : bp_verify_denial_receipt(kr, dr);
     const bp_receipt *ev = ar ? ar : dr->event;
+    cli_json_set(o, "valid", json_boolean(*rc == BP_OK));
+    cli_json_set(o, "type", json_string(ar ? "append_receipt" : "denial_receipt"));
+    cli_json_set(o, "key_id", cli_json_hex(ar ? ar->key_id : dr->key_id, 32));
+    cli_json_set(o, "event_id", cli_json_id(&ev->event_id));
+    cli_json_set(o, "entity", cli_json_text(ev->entity, strlen(ev->entity)));
+    cli_json_set(o, "global_seq", cli_json_u64(ev->global_seq));
+    bp_receipt_doc_free(doc);
+    return true;
+}
+
+/* One receipt line: verify, print the result. Returns an exit code (errors printed). */
+static int verify_line(cli_ctx *c, const char *where, const char *line, size_t len, bp_keyring *kr,
+                       bp_store *s) {
+    json_t *o = json_object();
+    if (!o) cli_oom();
+    bp_status rc;
     int code = CLI_OK;
-    if (rc) {
-        /* an unknown key or a bad signature is a failed verification, not a missing thing */
+    if (!cli_receipt_check(o, line, len, s, kr, &rc))
+        code = cli_fail(c, CLI_EUSAGE, "%s%s", where, bp_last_error());
+    else if (rc) /* an unknown key or a bad signature is a failed verification, not a missing
+                  * thing */
         code = cli_fail(c, rc == BP_EINVAL ? CLI_EUSAGE : CLI_ECORRUPT, "%s%s", where,
                         bp_last_error());
-    } else {
-        json_t *o = json_object();
-        if (!o) cli_oom();
-        cli_json_set(o, "valid", json_true());
-        cli_json_set(o, "type", json_string(ar ? "append_receipt" : "denial_receipt"));
-        cli_json_set(o, "key_id", cli_json_hex(ar ? ar->key_id : dr->key_id, 32));
-        cli_json_set(o, "event_id", cli_json_id(&ev->event_id));
-        cli_json_set(o, "entity", json_string(ev->entity));
-        cli_json_set(o, "global_seq", cli_json_u64(ev->global_seq));
+    if (code == CLI_OK)
         cli_print_json(o);
-    }
-    bp_receipt_doc_free(doc);
+    else
+        json_decref(o);
     return code;
 }
 

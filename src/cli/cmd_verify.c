@@ -7,7 +7,7 @@
 
 /* ------------------------------------------------------------------ verify */
 
-json_t *cli_verify_report_json(const bp_verify_report *rep) {
+static json_t *verify_report_json(const bp_verify_report *rep) {
     json_t *o = json_object();
     if (!o) cli_oom();
     cli_json_set(o, "clean", json_boolean(rep->problems == 0));
@@ -37,7 +37,7 @@ static int verify_open_failed(const cli_ctx *c, bp_status rc) {
 /* The first problem of each entity (at most this many), and the problems of no entity. */
 #define VERIFY_LIST_MAX 100
 
-void cli_verify_problem(void *list, const char *entity, const char *problem) {
+static void collect_problem(void *list, const char *entity, const char *problem) {
     if (json_array_size(list) >= VERIFY_LIST_MAX) return;
     json_t *o = json_object();
     if (!o) cli_oom();
@@ -47,7 +47,7 @@ void cli_verify_problem(void *list, const char *entity, const char *problem) {
 }
 
 /* What an open with --accept-loss accepted as lost. */
-json_t *cli_loss_json(const bp_store_open_report *r) {
+static json_t *loss_json(const bp_store_open_report *r) {
     json_t *o = json_object();
     if (!o) cli_oom();
     cli_json_set(o, "segments_lost", json_integer(r->segments_lost));
@@ -55,6 +55,30 @@ json_t *cli_loss_json(const bp_store_open_report *r) {
     cli_json_set(o, "first_lost_seq", cli_json_u64(r->first_lost_seq));
     cli_json_set(o, "note", cli_json_text(r->loss_note, strlen(r->loss_note)));
     return o;
+}
+
+json_t *cli_verify_run(bp_store *s, bp_progress_fn progress, void *progress_ctx,
+                       bp_verify_report *rep, bp_store_open_report *orep, bp_status *rc) {
+    json_t *list = json_array();
+    if (!list) cli_oom();
+    bp_verify_options vo = BP_VERIFY_OPTIONS_INIT;
+    vo.progress = progress;
+    vo.progress_ctx = progress_ctx;
+    vo.on_problem = collect_problem;
+    vo.problem_ctx = list;
+    *rc = bp_store_verify(s, rep, &vo);
+    bp_store_open_report_get(s, orep); /* --accept-loss: a loss this read-only open went past */
+    json_t *report = NULL;
+    if (*rc == BP_OK || *rc == BP_ECORRUPT) {
+        report = verify_report_json(rep);
+        if (rep->problems) cli_json_set(report, "problems_found", json_incref(list));
+        if (orep->loss_note[0]) {
+            cli_json_set(report, "clean", json_false());
+            cli_json_set(report, "loss", loss_json(orep));
+        }
+    }
+    json_decref(list);
+    return report;
 }
 
 int cmd_verify(cli_ctx *c, int argc, char **argv) {
@@ -68,27 +92,9 @@ int cmd_verify(cli_ctx *c, int argc, char **argv) {
     if (rc == BP_ECORRUPT || rc == BP_EVERSION) return verify_open_failed(c, rc);
     if (rc) return cli_fail_status(c, rc);
     bp_verify_report rep = BP_VERIFY_REPORT_INIT;
-    json_t *list = json_array();
-    if (!list) cli_oom();
-    bp_verify_options vo = BP_VERIFY_OPTIONS_INIT;
-    vo.progress = cli_progress;
-    vo.progress_ctx = "verify";
-    vo.on_problem = cli_verify_problem;
-    vo.problem_ctx = list;
-    rc = bp_store_verify(s, &rep, &vo);
-    bp_store_open_report orep =
-        BP_STORE_OPEN_REPORT_INIT; /* --accept-loss: a loss this read-only open went past */
-    bp_store_open_report_get(s, &orep);
-    if (rc == BP_OK || rc == BP_ECORRUPT) {
-        json_t *report = cli_verify_report_json(&rep);
-        if (rep.problems) cli_json_set(report, "problems_found", json_incref(list));
-        if (orep.loss_note[0]) {
-            cli_json_set(report, "clean", json_false());
-            cli_json_set(report, "loss", cli_loss_json(&orep));
-        }
-        cli_print_json(report);
-    }
-    json_decref(list);
+    bp_store_open_report orep = BP_STORE_OPEN_REPORT_INIT;
+    json_t *report = cli_verify_run(s, cli_progress, "verify", &rep, &orep, &rc);
+    if (report) cli_print_json(report);
     if (rc && rc != BP_ECORRUPT)
         code = cli_fail_status(c, rc);
     else if (orep.loss_note[0]) /* the cause of whatever else verify found */
@@ -122,7 +128,7 @@ json_t *cli_open_report_json(const bp_store_open_report *r) {
     cli_json_set(o, "frames_cut", cli_json_u64(r->frames_cut));
     cli_json_set(o, "events", cli_json_u64(r->events));
     cli_json_set(o, "duration_us", cli_json_u64(r->duration_us));
-    if (r->loss_note[0]) cli_json_set(o, "loss", cli_loss_json(r));
+    if (r->loss_note[0]) cli_json_set(o, "loss", loss_json(r));
     return o;
 }
 
@@ -177,6 +183,19 @@ static json_t *stats_json(const cli_ctx *c, const bp_id *uuid, const bp_store_st
     cli_json_set(o, "readers", json_integer(st->readers));
     cli_json_set(o, "open", cli_open_report_json(r));
     return o;
+}
+
+bp_status cli_checkpoints_list(bp_store *s, bp_checkpoint_info **out, size_t *n) {
+    size_t cap = 0; /* counted, then listed (again while more appear meanwhile) */
+    bp_status rc;
+    *out = NULL;
+    while ((rc = bp_checkpoints_list(s, *out, cap, n)) == BP_ETOOBIG) {
+        free(*out);
+        cap = *n;
+        if (!(*out = calloc(cap, sizeof **out))) cli_oom();
+        (*out)[0].struct_size = sizeof **out; /* the stride */
+    }
+    return rc;
 }
 
 /* "12345 (12.1 KiB)" */
@@ -284,14 +303,7 @@ int cmd_stats(cli_ctx *c, int argc, char **argv) {
     }
     size_t nck = 0; /* the durable positions: workers, reactors, relays (their lag) */
     bp_checkpoint_info *cks = NULL;
-    size_t ck_cap = 0; /* counted, then listed (again while more appear meanwhile) */
-    while (!rc && (rc = bp_checkpoints_list(s, cks, ck_cap, &nck)) == BP_ETOOBIG) {
-        free(cks);
-        ck_cap = nck;
-        if (!(cks = calloc(ck_cap, sizeof *cks))) cli_oom();
-        cks[0].struct_size = sizeof *cks; /* the stride */
-        rc = BP_OK;
-    }
+    if (!rc) rc = cli_checkpoints_list(s, &cks, &nck);
     if (rc) {
         code = cli_fail_status(c, rc);
     } else if (as_json) {

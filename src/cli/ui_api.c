@@ -258,15 +258,9 @@ enum MHD_Result ui_api_stream(ui_req *q) {
  * its lag, and the live writer's delivery figures (subscriptions, running workers). */
 enum MHD_Result ui_api_checkpoints(ui_req *q) {
     bp_store *s = q->u->s;
-    size_t n = 0, cap = 0;
+    size_t n = 0;
     bp_checkpoint_info *ck = NULL;
-    bp_status rc;
-    while ((rc = bp_checkpoints_list(s, ck, cap, &n)) == BP_ETOOBIG) {
-        free(ck);
-        cap = n;
-        if (!(ck = calloc(cap, sizeof *ck))) cli_oom();
-        ck[0] = (bp_checkpoint_info)BP_CHECKPOINT_INFO_INIT;
-    }
+    bp_status rc = cli_checkpoints_list(s, &ck, &n);
     bp_delivery_stats ds = BP_DELIVERY_STATS_INIT;
     if (!rc) rc = bp_delivery_stats_get(s, &ds);
     if (rc) {
@@ -301,25 +295,9 @@ static json_t *receipt_result(bp_store *s, size_t line, const char *text, size_t
     json_t *o = json_object();
     if (!o) cli_oom();
     cli_json_set(o, "line", json_integer((json_int_t)line));
-    bp_receipt_doc *doc;
-    bp_status rc = bp_receipt_from_json(&doc, text, len);
-    if (rc) {
-        cli_json_set(o, "valid", json_false());
-        cli_json_set(o, "error", cli_json_text(bp_last_error(), strlen(bp_last_error())));
-        return o;
-    }
-    const bp_receipt *ar = bp_receipt_doc_append(doc);
-    const bp_denial_receipt *dr = bp_receipt_doc_denial(doc);
-    rc = ar ? bp_store_verify_receipt(s, ar) : bp_store_verify_denial_receipt(s, dr);
-    const bp_receipt *ev = ar ? ar : dr->event;
-    cli_json_set(o, "valid", json_boolean(rc == BP_OK));
-    cli_json_set(o, "type", json_string(ar ? "append_receipt" : "denial_receipt"));
-    cli_json_set(o, "key_id", cli_json_hex(ar ? ar->key_id : dr->key_id, 32));
-    cli_json_set(o, "event_id", cli_json_id(&ev->event_id));
-    cli_json_set(o, "entity", cli_json_text(ev->entity, strlen(ev->entity)));
-    cli_json_set(o, "global_seq", cli_json_u64(ev->global_seq));
+    bp_status rc;
+    if (!cli_receipt_check(o, text, len, s, NULL, &rc)) cli_json_set(o, "valid", json_false());
     if (rc) cli_json_set(o, "error", cli_json_text(bp_last_error(), strlen(bp_last_error())));
-    bp_receipt_doc_free(doc);
     return o;
 }
 

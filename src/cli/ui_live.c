@@ -28,8 +28,8 @@ typedef struct tail {
     char *buf;
     size_t len, off, cap;
     uint64_t last_us;     /* when something was last put in buf */
-    bool reopened;        /* the handle was opened again (a BP_ECORRUPT) ... */
-    uint64_t reopened_at; /* ... at this high */
+    uint64_t reopened_at; /* the high at which the handle was last opened again (a
+                             BP_ECORRUPT); UINT64_MAX: never */
     bool ending;          /* an error event is the last thing sent */
 } tail;
 
@@ -90,10 +90,9 @@ static void tail_fill(tail *t) {
             if (cli_now_us() - t->last_us >= TAIL_KEEPALIVE_US) put(t, ": keep-alive\n\n");
             continue;
         }
-        if (rc == BP_ECORRUPT && (!t->reopened || t->high != t->reopened_at)) {
+        if (rc == BP_ECORRUPT && t->high != t->reopened_at) {
             /* the files changed under the handle (a compaction): open again, once per place
              * (the same error again there is a damaged frame: said, and the tail ends) */
-            t->reopened = true;
             t->reopened_at = t->high;
             if (tail_reopen(t)) continue;
         }
@@ -196,6 +195,7 @@ enum MHD_Result ui_api_tail(ui_req *q) {
     tail *t = calloc(1, sizeof *t);
     if (!t) cli_oom();
     t->u = u;
+    t->reopened_at = UINT64_MAX;
     t->ctx = *u->c;
     t->ctx.errbuf = t->err;
     t->ctx.errcap = sizeof t->err;
@@ -269,28 +269,12 @@ static void *verify_main(void *arg) {
         res = json_pack("{s:o}", "error", cli_json_text(err, strlen(err)));
     } else {
         bp_verify_report rep = BP_VERIFY_REPORT_INIT;
-        bp_verify_options vo = BP_VERIFY_OPTIONS_INIT;
-        json_t *list = json_array();
-        if (!list) cli_oom();
-        vo.progress = verify_progress;
-        vo.progress_ctx = v;
-        vo.on_problem = cli_verify_problem;
-        vo.problem_ctx = list;
-        bp_status rc = bp_store_verify(s, &rep, &vo);
         bp_store_open_report orep = BP_STORE_OPEN_REPORT_INIT;
-        bp_store_open_report_get(s, &orep);
-        if (rc == BP_OK || rc == BP_ECORRUPT) { /* (as batpak verify prints it) */
-            res = cli_verify_report_json(&rep);
-            if (rep.problems) cli_json_set(res, "problems_found", json_incref(list));
-            if (orep.loss_note[0]) { /* --accept-loss: a loss this open went past */
-                cli_json_set(res, "clean", json_false());
-                cli_json_set(res, "loss", cli_loss_json(&orep));
-            }
-        } else {
+        bp_status rc;
+        res = cli_verify_run(s, verify_progress, v, &rep, &orep, &rc);
+        if (!res)
             res = json_pack("{s:o}", "error",
                             cli_json_text(bp_last_error(), strlen(bp_last_error())));
-        }
-        json_decref(list);
         cli_close(&ctx, s, CLI_OK);
     }
     if (!res) cli_oom();

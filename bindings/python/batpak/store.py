@@ -433,10 +433,7 @@ class Store:
         op = "bp_append_ex"
         h = self._handle(op)
         keep: list = []
-        e = _cstr("entity", entity, op)
-        s = _cstr("scope", scope, op)
-        k = _uint("kind", kind, 16, op)
-        p, typed_version = self._encode(h, k, payload, op)
+        e, s, k, p, typed_version = self._event_args(h, entity, scope, kind, payload, op)
         if typed_version is not None:
             schema_version = typed_version
         o = _append_options(op, keep, expected_clock=expected_clock,
@@ -447,6 +444,17 @@ class Store:
         rc = _ffi.bp_append_ex(h, byref(r), e, s, k, p, len(p), byref(o))
         _check_status(rc, op)
         return Receipt._from_c(r)
+
+    @classmethod
+    def _event_args(cls, h, entity: str, scope: str, kind: int, payload: Any, op: str
+                    ) -> Tuple[bytes, bytes, int, bytes, Optional[int]]:
+        """An append's entity, scope, kind and payload checked and made C arguments, with the
+        payload's stored-type version (_encode)."""
+        e = _cstr("entity", entity, op)
+        s = _cstr("scope", scope, op)
+        k = _uint("kind", kind, 16, op)
+        p, version = cls._encode(h, k, payload, op)
+        return e, s, k, p, version
 
     @staticmethod
     def _encode(h, kind: int, value: Any, op: str) -> Tuple[bytes, Optional[int]]:
@@ -503,10 +511,7 @@ class Store:
         op = "bp_submit"
         h = self._handle(op)
         keep: list = []
-        e = _cstr("entity", entity, op)
-        s = _cstr("scope", scope, op)
-        k = _uint("kind", kind, 16, op)
-        p, ver = self._encode(h, k, payload, op)
+        e, s, k, p, ver = self._event_args(h, entity, scope, kind, payload, op)
         o = _append_options(op, keep, expected_clock=expected_clock,
                             idempotency_key=idempotency_key, correlation_id=None,
                             causation_id=None, durability=durability,
@@ -588,10 +593,8 @@ class Store:
         arr = (_ffi.BpBatchItem * max(1, n))()
         for i, it in enumerate(its):
             where = f"{op} item {i}"
-            e = _cstr("entity", it.entity, where)
-            s = _cstr("scope", it.scope, where)
-            k = _uint("kind", it.kind, 16, where)
-            p, typed_version = self._encode(h, k, it.payload, where)
+            e, s, k, p, typed_version = self._event_args(h, it.entity, it.scope, it.kind,
+                                                         it.payload, where)
             pbuf = ctypes.c_char_p(p)
             o = _append_options(where, keep, expected_clock=it.expected_clock,
                                 idempotency_key=it.idempotency_key,
