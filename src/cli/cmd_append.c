@@ -92,23 +92,34 @@ static int read_payload(const cli_ctx *c, const char *json_arg, msgpack_sbuffer 
     return code;
 }
 
-/* A kind the store holds a schema for (batpak schema): the payload checked against it and
- * written in its form, with its version (exit 1 naming the field when it is not a value of
- * the type); any other kind's stays as read_payload made it. */
+/* A kind the store holds a schema for (batpak schema): text checked against it and encoded in
+ * its form (*mp, heap: bp_free), its version in *version (exit 1 naming the field when it is
+ * not a value of the type; where prefixes the message). Any other kind: CLI_OK, *mp NULL. */
+static int typed_encode(const cli_ctx *c, const char *where, bp_store *s, uint16_t kind,
+                        const char *text, size_t len, uint8_t **mp, size_t *n, uint8_t *version) {
+    unsigned v = 0;
+    *mp = NULL;
+    bp_status rc = bp_schema_encode_json(s, mp, n, &v, kind, text, len);
+    if (rc == BP_ENOTFOUND) return CLI_OK;
+    if (rc == BP_EINVAL) return cli_fail(c, CLI_EUSAGE, "%spayload: %s", where, bp_last_error());
+    if (rc) return cli_fail_status(c, rc);
+    *version = (uint8_t)v;
+    return check_payload_size(c, where, *n);
+}
+
+/* A single append's payload in its type's form when the store holds one for kind (typed_encode);
+ * any other kind's stays as read_payload made it. */
 static int typed_payload(const cli_ctx *c, bp_store *s, uint16_t kind, const char *text, size_t len,
                          msgpack_sbuffer *out, bp_append_options *o) {
-    uint8_t *mp = NULL;
+    uint8_t *mp;
     size_t n = 0;
-    unsigned v = 0;
-    bp_status rc = bp_schema_encode_json(s, &mp, &n, &v, kind, text, len);
-    if (rc == BP_ENOTFOUND) return CLI_OK;
-    if (rc == BP_EINVAL) return cli_fail(c, CLI_EUSAGE, "payload: %s", bp_last_error());
-    if (rc) return cli_fail_status(c, rc);
-    out->size = 0;
-    msgpack_sbuffer_write(out, (const char *)mp, n);
+    int code = typed_encode(c, "", s, kind, text, len, &mp, &n, &o->schema_version);
+    if (code == CLI_OK && mp) {
+        out->size = 0;
+        msgpack_sbuffer_write(out, (const char *)mp, n);
+    }
     bp_free(mp);
-    o->schema_version = (uint8_t)v;
-    return check_payload_size(c, "", out->size);
+    return code;
 }
 
 static int build_single_options(const cli_ctx *c, const append_args *sa, bp_append_options *o) {
@@ -371,20 +382,15 @@ static int batch_typed(const cli_ctx *c, bp_store *s, batch *b, uint8_t **typed)
                                 JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
         if (!text) cli_oom();
         size_t n = 0;
-        unsigned v = 0;
-        rc = bp_schema_encode_json(s, &typed[i], &n, &v, b->items[i].kind, text, strlen(text));
-        free(text);
-        if (rc == BP_ENOTFOUND) continue;
-        if (rc == BP_EINVAL)
-            return cli_fail(c, CLI_EUSAGE, "line %zu: payload: %s", b->line_no[i], bp_last_error());
-        if (rc) return cli_fail_status(c, rc);
-        b->items[i].payload = typed[i];
-        b->items[i].len = n;
-        b->opts[i].schema_version = (uint8_t)v;
         char where[48];
         snprintf(where, sizeof where, "line %zu: ", b->line_no[i]);
-        int code = check_payload_size(c, where, n);
+        int code = typed_encode(c, where, s, b->items[i].kind, text, strlen(text), &typed[i], &n,
+                                &b->opts[i].schema_version);
+        free(text);
         if (code != CLI_OK) return code;
+        if (!typed[i]) continue;
+        b->items[i].payload = typed[i];
+        b->items[i].len = n;
     }
     return CLI_OK;
 }
