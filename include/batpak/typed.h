@@ -222,7 +222,8 @@ BP_API bp_status bp_iter_next_typed(bp_iter *it, const bp_event **ev, void *out,
  * MessagePack value (maps with string keys, arrays, strings, numbers, bools, nil); s may be
  * NULL for that. An empty payload is JSON null. Errors: BP_EINVAL (read without payload,
  * malformed, or a value with no JSON form: bin, ext, non-UTF-8 text, non-string or repeated
- * map keys), BP_ENOMEM.
+ * map keys, arrays and maps nested more than 2047 deep, which JSON readers refuse),
+ * BP_ENOMEM.
  */
 BP_API bp_status bp_event_json(bp_store *s, char **json, const bp_event *ev);
 
